@@ -1,0 +1,903 @@
+//! # adapters-memory
+//!
+//! Every storage port of [`portal_core`] in memory: for fast tests, demos and embedding where
+//! nothing needs to survive a restart. It keeps the semantics a database gives: a commit is
+//! atomic (all writes, audit entries and mails, or nothing — an undo log rolls back a commit whose
+//! later write fails), versions are checked (`Conflict` on a stale one), e-mail addresses of
+//! accounts and customer numbers are unique, and audit entries are hash-chained per customer.
+//!
+//! It is thread-safe (one mutex; commits are serialised) and not persistent.
+//!
+//! ```
+//! use adapters_memory::MemoryStore;
+//! use portal_core::{Deps, Portal};
+//! use std::sync::Arc;
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let portal = Portal::new(
+//!     Deps::production(store.clone()),
+//!     Default::default(),
+//!     Default::default(),
+//! )
+//! .unwrap();
+//! # let _ = portal;
+//! ```
+//!
+//! See `docs/embedding.md` for choosing between this adapter and `adapters-postgres`.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portal_core::admin_request::AdminRequest;
+use portal_core::audit::{self, AuditEntry, ChainHash};
+use portal_core::challenge::EmailChallenge;
+use portal_core::customer::Customer;
+use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, SessionId, UserId};
+use portal_core::mail::OutboxMail;
+use portal_core::ports::{
+    AdminRequestFilter, AuditQuery, Commit, Committer, CustomerQuery, LegacyAccount, LegacyClaim,
+    LegacyDirectory, LegacyError, PageStart, Queries, SessionContext, StoreError, UniqueKey,
+    UserQuery, Write,
+};
+use portal_core::secret::{SecretString, TokenHash, constant_time_eq};
+use portal_core::session::Session;
+use portal_core::token::{ActionToken, TokenPurpose};
+use portal_core::user::{AccountState, Role, User};
+use portal_core::values::{CustomerNumber, EmailAddress};
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The in-memory store: implements [`Queries`] and [`Committer`].
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    customers: HashMap<CustomerId, Customer>,
+    customer_numbers: HashMap<CustomerNumber, CustomerId>,
+    users: HashMap<UserId, User>,
+    account_emails: HashMap<EmailAddress, UserId>,
+    sessions: HashMap<SessionId, Session>,
+    session_hashes: HashMap<TokenHash, SessionId>,
+    challenges: HashMap<ChallengeId, EmailChallenge>,
+    tokens: HashMap<ActionTokenId, ActionToken>,
+    requests: HashMap<AdminRequestId, AdminRequest>,
+    legacy: HashMap<String, LegacyClaim>,
+    chains: HashMap<Option<CustomerId>, Vec<AuditEntry>>,
+    outbox: Vec<OutboxMail>,
+}
+
+/// How to take back one applied step of a commit.
+enum Undo {
+    Customer(CustomerId, Option<Customer>),
+    User(UserId, Option<User>),
+    Session(SessionId, Option<Session>),
+    Challenge(ChallengeId, Option<EmailChallenge>),
+    Token(ActionTokenId, Option<ActionToken>),
+    Request(AdminRequestId, Option<AdminRequest>),
+    Legacy(String),
+}
+
+fn is_account(u: &User) -> bool {
+    u.state() != AccountState::PendingVerification
+}
+
+fn bump<T, R>(
+    record: &R,
+    rebuild: impl FnOnce(R) -> Result<T, portal_core::customer::CorruptRecord>,
+) -> Result<T, StoreError>
+where
+    R: Clone + Versioned,
+{
+    let mut rec = record.clone();
+    rec.set_version(rec.version() + 1);
+    rebuild(rec).map_err(StoreError::from)
+}
+
+trait Versioned {
+    fn version(&self) -> u64;
+    fn set_version(&mut self, v: u64);
+}
+
+macro_rules! versioned {
+    ($($t:ty),*) => {$(
+        impl Versioned for $t {
+            fn version(&self) -> u64 { self.version }
+            fn set_version(&mut self, v: u64) { self.version = v; }
+        }
+    )*};
+}
+versioned!(
+    portal_core::customer::CustomerRecord,
+    portal_core::user::UserRecord,
+    portal_core::challenge::ChallengeRecord,
+    portal_core::token::ActionTokenRecord,
+    portal_core::admin_request::AdminRequestRecord
+);
+
+fn first_version<R: Clone + Versioned, T>(
+    record: &R,
+    rebuild: impl FnOnce(R) -> Result<T, portal_core::customer::CorruptRecord>,
+) -> Result<T, StoreError> {
+    let mut rec = record.clone();
+    rec.set_version(1);
+    rebuild(rec).map_err(StoreError::from)
+}
+
+impl State {
+    // --- primitive puts that keep the indexes; each returns the previous value ---
+
+    fn put_customer(&mut self, c: Customer) -> Result<Option<Customer>, StoreError> {
+        if let Some(other) = self.customer_numbers.get(c.number())
+            && *other != c.id()
+        {
+            return Err(StoreError::Duplicate(UniqueKey::CustomerNumber));
+        }
+        let old = self.customers.insert(c.id(), c.clone());
+        if let Some(o) = &old {
+            self.customer_numbers.remove(o.number());
+        }
+        self.customer_numbers.insert(c.number().clone(), c.id());
+        Ok(old)
+    }
+
+    fn restore_customer(&mut self, id: CustomerId, old: Option<Customer>) {
+        if let Some(cur) = self.customers.remove(&id) {
+            self.customer_numbers.remove(cur.number());
+        }
+        if let Some(o) = old {
+            self.customer_numbers.insert(o.number().clone(), id);
+            self.customers.insert(id, o);
+        }
+    }
+
+    fn put_user(&mut self, u: User) -> Result<Option<User>, StoreError> {
+        if is_account(&u)
+            && let Some(other) = self.account_emails.get(u.email())
+            && *other != u.id()
+        {
+            return Err(StoreError::Duplicate(UniqueKey::UserEmail));
+        }
+        let old = self.remove_user_row(u.id());
+        if is_account(&u) {
+            self.account_emails.insert(u.email().clone(), u.id());
+        }
+        self.users.insert(u.id(), u);
+        Ok(old)
+    }
+
+    fn remove_user_row(&mut self, id: UserId) -> Option<User> {
+        let old = self.users.remove(&id);
+        if let Some(o) = &old
+            && self.account_emails.get(o.email()) == Some(&id)
+        {
+            self.account_emails.remove(o.email());
+        }
+        old
+    }
+
+    fn restore_user(&mut self, id: UserId, old: Option<User>) {
+        self.remove_user_row(id);
+        if let Some(o) = old {
+            if is_account(&o) {
+                self.account_emails.insert(o.email().clone(), id);
+            }
+            self.users.insert(id, o);
+        }
+    }
+
+    fn put_session(&mut self, s: Session) -> Option<Session> {
+        let old = self.remove_session_row(s.id());
+        self.session_hashes.insert(s.record().token_hash, s.id());
+        self.sessions.insert(s.id(), s);
+        old
+    }
+
+    fn remove_session_row(&mut self, id: SessionId) -> Option<Session> {
+        let old = self.sessions.remove(&id);
+        if let Some(o) = &old {
+            self.session_hashes.remove(&o.record().token_hash);
+        }
+        old
+    }
+
+    fn restore_session(&mut self, id: SessionId, old: Option<Session>) {
+        self.remove_session_row(id);
+        if let Some(o) = old {
+            self.put_session(o);
+        }
+    }
+
+    fn undo(&mut self, steps: Vec<Undo>) {
+        for step in steps.into_iter().rev() {
+            match step {
+                Undo::Customer(id, old) => self.restore_customer(id, old),
+                Undo::User(id, old) => self.restore_user(id, old),
+                Undo::Session(id, old) => self.restore_session(id, old),
+                Undo::Challenge(id, old) => restore(&mut self.challenges, id, old),
+                Undo::Token(id, old) => restore(&mut self.tokens, id, old),
+                Undo::Request(id, old) => restore(&mut self.requests, id, old),
+                Undo::Legacy(key) => {
+                    self.legacy.remove(&key);
+                }
+            }
+        }
+    }
+
+    fn expect_version(stored: Option<u64>, expected: u64) -> Result<(), StoreError> {
+        match stored {
+            Some(v) if v == expected => Ok(()),
+            _ => Err(StoreError::Conflict),
+        }
+    }
+
+    fn apply(&mut self, w: Write, undo: &mut Vec<Undo>) -> Result<(), StoreError> {
+        match w {
+            Write::ExpectUser { id, version } => {
+                Self::expect_version(self.users.get(&id).map(User::version), version)
+            }
+            Write::InsertCustomer(c) => {
+                if self.customers.contains_key(&c.id()) {
+                    return Err(StoreError::Conflict);
+                }
+                let c = first_version(c.record(), Customer::from_record)?;
+                let id = c.id();
+                let old = self.put_customer(c)?;
+                undo.push(Undo::Customer(id, old));
+                Ok(())
+            }
+            Write::UpdateCustomer(c) => {
+                Self::expect_version(
+                    self.customers.get(&c.id()).map(Customer::version),
+                    c.version(),
+                )?;
+                let c = bump(c.record(), Customer::from_record)?;
+                let id = c.id();
+                let old = self.put_customer(c)?;
+                undo.push(Undo::Customer(id, old));
+                Ok(())
+            }
+            Write::InsertUser(u) => {
+                if self.users.contains_key(&u.id()) {
+                    return Err(StoreError::Conflict);
+                }
+                let u = first_version(u.record(), User::from_record)?;
+                let id = u.id();
+                let old = self.put_user(u)?;
+                undo.push(Undo::User(id, old));
+                Ok(())
+            }
+            Write::UpdateUser(u) => {
+                Self::expect_version(self.users.get(&u.id()).map(User::version), u.version())?;
+                let u = bump(u.record(), User::from_record)?;
+                let id = u.id();
+                let old = self.put_user(u)?;
+                undo.push(Undo::User(id, old));
+                Ok(())
+            }
+            Write::DeleteUser(u) => {
+                Self::expect_version(self.users.get(&u.id()).map(User::version), u.version())?;
+                let id = u.id();
+                self.delete_dependents(id, undo);
+                let old = self.remove_user_row(id);
+                undo.push(Undo::User(id, old));
+                Ok(())
+            }
+            Write::InsertSession(s) => {
+                let id = s.id();
+                let old = self.put_session(s);
+                undo.push(Undo::Session(id, old));
+                Ok(())
+            }
+            Write::DeleteSession(id) => {
+                let old = self.remove_session_row(id);
+                undo.push(Undo::Session(id, old));
+                Ok(())
+            }
+            Write::DeleteSessionsOfUser { user, except } => {
+                let ids: Vec<SessionId> = self
+                    .sessions
+                    .values()
+                    .filter(|s| s.user_id() == user && Some(s.id()) != except)
+                    .map(Session::id)
+                    .collect();
+                for id in ids {
+                    let old = self.remove_session_row(id);
+                    undo.push(Undo::Session(id, old));
+                }
+                Ok(())
+            }
+            Write::InsertChallenge(c) => {
+                let c = first_version(c.record(), EmailChallenge::from_record)?;
+                let id = c.id();
+                let old = self.challenges.insert(id, c);
+                undo.push(Undo::Challenge(id, old));
+                Ok(())
+            }
+            Write::UpdateChallenge(c) => {
+                Self::expect_version(
+                    self.challenges.get(&c.id()).map(EmailChallenge::version),
+                    c.version(),
+                )?;
+                let c = bump(c.record(), EmailChallenge::from_record)?;
+                let id = c.id();
+                let old = self.challenges.insert(id, c);
+                undo.push(Undo::Challenge(id, old));
+                Ok(())
+            }
+            Write::DeleteChallengesOfUser(user) => {
+                let ids: Vec<ChallengeId> = self
+                    .challenges
+                    .values()
+                    .filter(|c| c.user_id() == user)
+                    .map(EmailChallenge::id)
+                    .collect();
+                for id in ids {
+                    let old = self.challenges.remove(&id);
+                    undo.push(Undo::Challenge(id, old));
+                }
+                Ok(())
+            }
+            Write::InsertActionToken(t) => {
+                let t = first_version(t.record(), ActionToken::from_record)?;
+                let id = t.id();
+                let old = self.tokens.insert(id, t);
+                undo.push(Undo::Token(id, old));
+                Ok(())
+            }
+            Write::UpdateActionToken(t) => {
+                Self::expect_version(
+                    self.tokens.get(&t.id()).map(ActionToken::version),
+                    t.version(),
+                )?;
+                let t = bump(t.record(), ActionToken::from_record)?;
+                let id = t.id();
+                let old = self.tokens.insert(id, t);
+                undo.push(Undo::Token(id, old));
+                Ok(())
+            }
+            Write::DeleteActionTokensOfUser { user, purpose } => {
+                let ids: Vec<ActionTokenId> = self
+                    .tokens
+                    .values()
+                    .filter(|t| t.user_id() == user && purpose.is_none_or(|p| p == t.purpose()))
+                    .map(ActionToken::id)
+                    .collect();
+                for id in ids {
+                    let old = self.tokens.remove(&id);
+                    undo.push(Undo::Token(id, old));
+                }
+                Ok(())
+            }
+            Write::InsertAdminRequest(r) => {
+                let r = first_version(r.record(), AdminRequest::from_record)?;
+                let id = r.id();
+                let old = self.requests.insert(id, r);
+                undo.push(Undo::Request(id, old));
+                Ok(())
+            }
+            Write::UpdateAdminRequest(r) => {
+                Self::expect_version(
+                    self.requests.get(&r.id()).map(AdminRequest::version),
+                    r.version(),
+                )?;
+                let r = bump(r.record(), AdminRequest::from_record)?;
+                let id = r.id();
+                let old = self.requests.insert(id, r);
+                undo.push(Undo::Request(id, old));
+                Ok(())
+            }
+            Write::InsertLegacyClaim(claim) => {
+                if self.legacy.contains_key(&claim.legacy_id) {
+                    return Err(StoreError::Duplicate(UniqueKey::LegacyAccount));
+                }
+                let key = claim.legacy_id.clone();
+                self.legacy.insert(key.clone(), claim);
+                undo.push(Undo::Legacy(key));
+                Ok(())
+            }
+        }
+    }
+
+    fn delete_dependents(&mut self, user: UserId, undo: &mut Vec<Undo>) {
+        let sessions: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|s| s.user_id() == user)
+            .map(Session::id)
+            .collect();
+        for id in sessions {
+            let old = self.remove_session_row(id);
+            undo.push(Undo::Session(id, old));
+        }
+        let challenges: Vec<ChallengeId> = self
+            .challenges
+            .values()
+            .filter(|c| c.user_id() == user)
+            .map(EmailChallenge::id)
+            .collect();
+        for id in challenges {
+            let old = self.challenges.remove(&id);
+            undo.push(Undo::Challenge(id, old));
+        }
+        let tokens: Vec<ActionTokenId> = self
+            .tokens
+            .values()
+            .filter(|t| t.user_id() == user)
+            .map(ActionToken::id)
+            .collect();
+        for id in tokens {
+            let old = self.tokens.remove(&id);
+            undo.push(Undo::Token(id, old));
+        }
+        let requests: Vec<AdminRequestId> = self
+            .requests
+            .values()
+            .filter(|r| r.requester() == user)
+            .map(AdminRequest::id)
+            .collect();
+        for id in requests {
+            let old = self.requests.remove(&id);
+            undo.push(Undo::Request(id, old));
+        }
+    }
+
+    fn append_audit(&mut self, record: audit::AuditRecord) {
+        let chain = self.chains.entry(record.customer).or_default();
+        let (seq, prev) = chain
+            .last()
+            .map_or((1, ChainHash::GENESIS), |e| (e.seq + 1, e.hash));
+        chain.push(audit::chain(record, seq, prev));
+    }
+}
+
+fn restore<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, old: Option<V>) {
+    match old {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-applied commit (the undo log runs
+        // before any error is returned), so a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Every mail queued so far, oldest first.
+    #[must_use]
+    pub fn outbox(&self) -> Vec<OutboxMail> {
+        self.lock().outbox.clone()
+    }
+
+    /// Removes and returns the queued mails (what a dispatcher would deliver).
+    #[must_use]
+    pub fn take_outbox(&self) -> Vec<OutboxMail> {
+        std::mem::take(&mut self.lock().outbox)
+    }
+
+    /// Every audit entry of a chain (a customer's, or the global one), oldest first.
+    #[must_use]
+    pub fn audit_entries(&self, customer: Option<CustomerId>) -> Vec<AuditEntry> {
+        self.lock()
+            .chains
+            .get(&customer)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Number of audit entries over all chains.
+    #[must_use]
+    pub fn audit_len(&self) -> usize {
+        self.lock().chains.values().map(Vec::len).sum()
+    }
+
+    /// Number of stored users (pending registrations included).
+    #[must_use]
+    pub fn user_count(&self) -> usize {
+        self.lock().users.len()
+    }
+
+    /// Number of stored sessions.
+    #[must_use]
+    pub fn session_count(&self) -> usize {
+        self.lock().sessions.len()
+    }
+
+    /// Test hook: edits a stored audit entry in place, to prove that verification notices.
+    pub fn tamper_with_audit(&self, customer: Option<CustomerId>, seq: u64, details: &str) {
+        if let Some(e) = self
+            .lock()
+            .chains
+            .get_mut(&customer)
+            .and_then(|c| c.iter_mut().find(|e| e.seq == seq))
+        {
+            e.record.details = details.to_owned();
+        }
+    }
+}
+
+#[async_trait]
+impl Committer for MemoryStore {
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let mut undo = Vec::new();
+        for w in commit.writes {
+            if let Err(e) = state.apply(w, &mut undo) {
+                state.undo(undo);
+                return Err(e);
+            }
+        }
+        // Nothing below can fail: the commit is decided.
+        for record in commit.audit {
+            state.append_audit(record);
+        }
+        for mail in commit.outbox {
+            state.outbox.push(mail);
+        }
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        if let Some(s) = state.sessions.get(&id) {
+            let mut rec = s.record().clone();
+            rec.last_seen_at = last_seen_at;
+            rec.idle_expires_at = idle_expires_at;
+            let s = Session::from_record(rec)?;
+            state.put_session(s);
+        }
+        Ok(())
+    }
+}
+
+fn by_sort_key(a: &User, b: &User) -> std::cmp::Ordering {
+    (a.sort_key(), a.id()).cmp(&(b.sort_key(), b.id()))
+}
+
+fn take_limit<T>(items: impl Iterator<Item = T>, limit: u32) -> Vec<T> {
+    items.take(limit as usize + 1).collect()
+}
+
+#[async_trait]
+impl Queries for MemoryStore {
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+        Ok(self.lock().customers.get(&id).cloned())
+    }
+
+    async fn customer_by_number(
+        &self,
+        number: &CustomerNumber,
+    ) -> Result<Option<Customer>, StoreError> {
+        let s = self.lock();
+        Ok(s.customer_numbers
+            .get(number)
+            .and_then(|id| s.customers.get(id))
+            .cloned())
+    }
+
+    async fn customers(&self, query: &CustomerQuery) -> Result<Vec<Customer>, StoreError> {
+        let s = self.lock();
+        let mut all: Vec<&Customer> = s
+            .customers
+            .values()
+            .filter(|c| query.after.as_ref().is_none_or(|a| c.number() > a))
+            .filter(|c| {
+                query.search.as_deref().is_none_or(|q| {
+                    c.number().as_str().contains(q) || c.name().as_str().to_lowercase().contains(q)
+                })
+            })
+            .collect();
+        all.sort_by(|a, b| a.number().cmp(b.number()));
+        Ok(take_limit(all.into_iter().cloned(), query.limit))
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.lock().users.get(&id).cloned())
+    }
+
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        let s = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| s.users.get(id))
+            .cloned()
+            .collect())
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        let s = self.lock();
+        Ok(s.account_emails
+            .get(email)
+            .and_then(|id| s.users.get(id))
+            .cloned())
+    }
+
+    async fn users_of_customer(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        let s = self.lock();
+        let mut rows: Vec<&User> = s
+            .users
+            .values()
+            .filter(|u| u.customer_id() == Some(query.customer) && is_account(u))
+            .filter(|u| {
+                query
+                    .search
+                    .as_deref()
+                    .is_none_or(|q| u.search_text().contains(q))
+            })
+            .collect();
+        rows.sort_by(|a, b| by_sort_key(a, b));
+        let rows = rows.into_iter().cloned();
+        Ok(match &query.start {
+            PageStart::First => take_limit(rows, query.limit),
+            PageStart::Offset(n) => take_limit(rows.skip(*n as usize), query.limit),
+            PageStart::After(c) => take_limit(
+                rows.filter(|u| (u.sort_key(), u.id()) > (c.sort_key.clone(), c.id)),
+                query.limit,
+            ),
+        })
+    }
+
+    async fn count_users_of_customer(
+        &self,
+        customer: CustomerId,
+        search: Option<&str>,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        let s = self.lock();
+        let n = s
+            .users
+            .values()
+            .filter(|u| u.customer_id() == Some(customer) && is_account(u))
+            .filter(|u| search.is_none_or(|q| u.search_text().contains(q)))
+            .take(usize::try_from(cap).unwrap_or(usize::MAX))
+            .count();
+        Ok(n as u64)
+    }
+
+    async fn admins_of_customer(&self, customer: CustomerId) -> Result<Vec<User>, StoreError> {
+        Ok(self
+            .lock()
+            .users
+            .values()
+            .filter(|u| u.customer_id() == Some(customer) && u.role() == Role::Administrator)
+            .cloned()
+            .collect())
+    }
+
+    async fn operators(&self) -> Result<Vec<User>, StoreError> {
+        Ok(self
+            .lock()
+            .users
+            .values()
+            .filter(|u| u.role() == Role::Operator)
+            .cloned()
+            .collect())
+    }
+
+    async fn session_context(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionContext>, StoreError> {
+        let s = self.lock();
+        let Some(session) = s
+            .session_hashes
+            .get(token_hash)
+            .and_then(|id| s.sessions.get(id))
+            .filter(|sess| sess.is_alive_at(now))
+        else {
+            return Ok(None);
+        };
+        let Some(user) = s.users.get(&session.user_id()) else {
+            return Ok(None);
+        };
+        let customer = user
+            .customer_id()
+            .and_then(|c| s.customers.get(&c))
+            .cloned();
+        Ok(Some(SessionContext {
+            session: session.clone(),
+            user: user.clone(),
+            customer,
+        }))
+    }
+
+    async fn sessions_of_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.user_id() == user)
+            .cloned()
+            .collect())
+    }
+
+    async fn count_challenges_sent_to(
+        &self,
+        email: &EmailAddress,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let n = self
+            .lock()
+            .challenges
+            .values()
+            .filter(|c| c.email() == email && c.record().created_at >= since)
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn challenge_by_ticket(
+        &self,
+        ticket_hash: &TokenHash,
+    ) -> Result<Option<EmailChallenge>, StoreError> {
+        Ok(self
+            .lock()
+            .challenges
+            .values()
+            .find(|c| c.record().ticket_hash == *ticket_hash)
+            .cloned())
+    }
+
+    async fn action_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<ActionToken>, StoreError> {
+        Ok(self
+            .lock()
+            .tokens
+            .values()
+            .find(|t| t.record().hash == *hash && t.purpose() == purpose)
+            .cloned())
+    }
+
+    async fn action_tokens_of_user(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<Vec<ActionToken>, StoreError> {
+        Ok(self
+            .lock()
+            .tokens
+            .values()
+            .filter(|t| t.user_id() == user && t.purpose() == purpose)
+            .cloned()
+            .collect())
+    }
+
+    async fn admin_request(&self, id: AdminRequestId) -> Result<Option<AdminRequest>, StoreError> {
+        Ok(self.lock().requests.get(&id).cloned())
+    }
+
+    async fn admin_requests(
+        &self,
+        filter: &AdminRequestFilter,
+    ) -> Result<Vec<AdminRequest>, StoreError> {
+        let s = self.lock();
+        let mut out: Vec<AdminRequest> = s
+            .requests
+            .values()
+            .filter(|r| filter.customer.is_none_or(|c| r.customer_id() == c))
+            .filter(|r| filter.requester.is_none_or(|u| r.requester() == u))
+            .filter(|r| filter.statuses.is_empty() || filter.statuses.contains(&r.status()))
+            .cloned()
+            .collect();
+        out.sort_by_key(|r| std::cmp::Reverse((r.record().created_at, r.id())));
+        Ok(out)
+    }
+
+    async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {
+        Ok(self.lock().legacy.get(legacy_id).cloned())
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let s = self.lock();
+        let Some(chain) = s.chains.get(&query.customer) else {
+            return Ok(Vec::new());
+        };
+        let rows = chain
+            .iter()
+            .rev()
+            .filter(|e| query.before_seq.is_none_or(|b| e.seq < b))
+            .filter(|e| query.subject.is_none_or(|u| e.record.subject == Some(u)))
+            .filter(|e| {
+                query.categories.is_empty() || query.categories.contains(&e.record.category)
+            })
+            .filter(|e| query.from.is_none_or(|f| e.record.at >= f))
+            .filter(|e| query.until.is_none_or(|u| e.record.at < u))
+            .filter(|e| {
+                query.search.as_deref().is_none_or(|q| {
+                    e.record.details.to_lowercase().contains(q)
+                        || query.search_categories.contains(&e.record.category)
+                })
+            })
+            .cloned();
+        Ok(take_limit(rows, query.limit))
+    }
+
+    async fn audit_chain(
+        &self,
+        customer: Option<CustomerId>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let s = self.lock();
+        Ok(s.chains
+            .get(&customer)
+            .map(|c| {
+                c.iter()
+                    .filter(|e| e.seq > after_seq)
+                    .take(limit as usize)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// A legacy ("Servicewelt") directory in memory, for demos and tests.
+#[derive(Debug, Default)]
+pub struct InMemoryLegacyDirectory {
+    accounts: Mutex<HashMap<String, (SecretString, LegacyAccount)>>,
+}
+
+impl InMemoryLegacyDirectory {
+    /// An empty directory.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an old account (usernames are case-insensitive).
+    pub fn add(&self, username: &str, password: &str, customer_number: CustomerNumber) {
+        let key = username.trim().to_lowercase();
+        self.accounts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                key.clone(),
+                (
+                    SecretString::new(password),
+                    LegacyAccount {
+                        id: format!("legacy:{key}"),
+                        customer_number,
+                    },
+                ),
+            );
+    }
+}
+
+#[async_trait]
+impl LegacyDirectory for InMemoryLegacyDirectory {
+    async fn verify(
+        &self,
+        username: &str,
+        password: &SecretString,
+    ) -> Result<Option<LegacyAccount>, LegacyError> {
+        let accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(accounts
+            .get(&username.trim().to_lowercase())
+            .filter(|(pw, _)| {
+                constant_time_eq(pw.expose().as_bytes(), password.expose().as_bytes())
+            })
+            .map(|(_, acc)| acc.clone()))
+    }
+}

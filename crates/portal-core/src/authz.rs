@@ -1,0 +1,103 @@
+//! Who may do what: the authorization rules R1–R3 in one place. Use cases call these on data
+//! they loaded in the same attempt as their commit, so a decision is never made on a stale
+//! session snapshot (R6).
+
+use crate::customer::Customer;
+use crate::ids::{CustomerId, UserId};
+use crate::permission::PermissionKey;
+use crate::user::{Role, User};
+
+/// Who is acting, as loaded fresh from storage.
+#[allow(clippy::large_enum_variant)] // short-lived, one per use-case attempt
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acting {
+    /// The system itself (command line, maintenance). Trusted.
+    System,
+    /// A user, as stored right now.
+    User(User),
+}
+
+/// In what capacity an actor may manage a customer's users.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// The system.
+    System,
+    /// An operator (vendor staff): any customer.
+    Operator(UserId),
+    /// An administrator of this one customer.
+    Admin {
+        /// The administrator.
+        admin: UserId,
+        /// Their customer.
+        customer: CustomerId,
+    },
+}
+
+impl Authority {
+    /// Whether R5 (an admin's own action never leaves the customer without an admin) binds.
+    #[must_use]
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Self::Admin { .. })
+    }
+
+    /// The acting user, if any.
+    #[must_use]
+    pub fn user(&self) -> Option<UserId> {
+        match self {
+            Self::System => None,
+            Self::Operator(u) => Some(*u),
+            Self::Admin { admin, .. } => Some(*admin),
+        }
+    }
+}
+
+/// The answer to "may this actor manage that customer's users?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Yes, in this capacity.
+    Granted(Authority),
+    /// The actor belongs to the customer but is not its administrator (R3): "forbidden".
+    Forbidden,
+    /// The customer is not the actor's: answered exactly like an unknown customer (R2).
+    NotFound,
+}
+
+/// R2 + R3: only an active administrator of the customer, an active operator or the system may
+/// manage its users, permissions, locks and deletions. Members of the customer who are not its
+/// administrators are refused; everybody else gets "not found", as for an unknown customer.
+#[must_use]
+pub fn management_access(actor: &Acting, customer: CustomerId) -> Access {
+    match actor {
+        Acting::System => Access::Granted(Authority::System),
+        Acting::User(u) if u.is_active_operator() => Access::Granted(Authority::Operator(u.id())),
+        Acting::User(u) if u.is_active_admin_of(customer) => Access::Granted(Authority::Admin {
+            admin: u.id(),
+            customer,
+        }),
+        Acting::User(u) if u.customer_id() == Some(customer) => Access::Forbidden,
+        Acting::User(_) => Access::NotFound,
+    }
+}
+
+/// Operator-only actions (customers, admin-request decisions).
+#[must_use]
+pub fn is_operator(actor: &Acting) -> bool {
+    match actor {
+        Acting::System => true,
+        Acting::User(u) => u.is_active_operator(),
+    }
+}
+
+/// R1: access to a protected area = the user is active and not locked ∧ belongs to the customer ∧
+/// the customer is entitled to the area ∧ (the user is its administrator ∨ holds the permission).
+/// Deny by default: no customer, no access.
+#[must_use]
+pub fn may_access_area(user: &User, customer: Option<&Customer>, area: &PermissionKey) -> bool {
+    let Some(customer) = customer else {
+        return false;
+    };
+    user.is_active()
+        && user.customer_id() == Some(customer.id())
+        && customer.is_entitled(area)
+        && (user.role() == Role::Administrator || user.holds(area))
+}

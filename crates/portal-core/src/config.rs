@@ -1,0 +1,134 @@
+//! Settings of an installation, with the defaults a newcomer gets.
+
+use crate::challenge::CodePolicy;
+use crate::customer::Affiliation;
+use crate::password::PasswordPolicy;
+use crate::session::SessionPolicy;
+use chrono::TimeDelta;
+
+/// Everything configurable about the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalConfig {
+    /// Password rules (R13).
+    pub password_policy: PasswordPolicy,
+    /// Mailed codes (R7).
+    pub code_policy: CodePolicy,
+    /// Session lifetimes.
+    pub session_policy: SessionPolicy,
+    /// Reset links live this long (default 1 h, at most 24 h).
+    pub reset_link_ttl: TimeDelta,
+    /// Reset mails per account and hour; further requests answer the same but send nothing.
+    pub reset_requests_per_hour: u32,
+    /// Invitation links live this long (default 7 days).
+    pub invitation_ttl: TimeDelta,
+    /// Unconfirmed registrations are purged after this long.
+    pub pending_registration_ttl: TimeDelta,
+    /// Rows per list page when the client does not say (the manual's "10 Einträge anzeigen").
+    pub default_page_size: u32,
+    /// Largest page a client may ask for.
+    pub max_page_size: u32,
+    /// Page numbers are accepted while they skip at most this many rows; deeper pages use cursors.
+    pub max_page_offset: u32,
+    /// Longest password accepted at login, in bytes (longer ones fail without hashing).
+    pub max_password_bytes: usize,
+    /// The product affiliations users choose from.
+    pub affiliations: Vec<Affiliation>,
+    /// Permissions a new customer gives joining users unless set otherwise (the manual pre-checks
+    /// "Meine Supportanfragen"). Keys not in the catalog are ignored.
+    pub default_joiner_permissions: Vec<String>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            password_policy: PasswordPolicy::default(),
+            code_policy: CodePolicy::default(),
+            session_policy: SessionPolicy::default(),
+            reset_link_ttl: TimeDelta::hours(1),
+            reset_requests_per_hour: 5,
+            invitation_ttl: TimeDelta::days(7),
+            pending_registration_ttl: TimeDelta::hours(24),
+            default_page_size: 10,
+            max_page_size: 100,
+            max_page_offset: 1_000,
+            max_password_bytes: 1_024,
+            affiliations: Affiliation::defaults(),
+            default_joiner_permissions: vec!["support_requests".to_owned()],
+        }
+    }
+}
+
+/// A setting outside its safe range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl PortalConfig {
+    /// Checks that every setting is in its safe range.
+    ///
+    /// # Errors
+    /// The first setting that is not.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: &str| Err(ConfigError(m.to_owned()));
+        let p = &self.password_policy;
+        if p.min_chars < 8 {
+            return err("password_policy.min_chars must be at least 8");
+        }
+        if p.max_chars < 64 || p.max_chars < p.min_chars {
+            return err("password_policy.max_chars must be at least 64 and at least min_chars");
+        }
+        if self.max_password_bytes < p.max_chars * 4 {
+            return err("max_password_bytes must hold max_chars of 4-byte characters");
+        }
+        let c = &self.code_policy;
+        if c.ttl <= TimeDelta::zero() || c.ttl > TimeDelta::minutes(15) {
+            return err("code_policy.ttl must be between 0 and 15 minutes");
+        }
+        if c.max_attempts == 0 || c.max_attempts > 10 {
+            return err("code_policy.max_attempts must be 1..=10");
+        }
+        if c.max_sends == 0 {
+            return err("code_policy.max_sends must be at least 1");
+        }
+        let s = &self.session_policy;
+        if s.idle_timeout <= TimeDelta::zero() || s.absolute_timeout < s.idle_timeout {
+            return err("session idle timeout must be positive and not above the absolute one");
+        }
+        if self.reset_link_ttl <= TimeDelta::zero() || self.reset_link_ttl > TimeDelta::hours(24) {
+            return err("reset_link_ttl must be between 0 and 24 hours");
+        }
+        if self.invitation_ttl <= TimeDelta::zero() || self.invitation_ttl > TimeDelta::days(30) {
+            return err("invitation_ttl must be between 0 and 30 days");
+        }
+        if self.default_page_size == 0 || self.default_page_size > self.max_page_size {
+            return err("default_page_size must be between 1 and max_page_size");
+        }
+        if self.affiliations.is_empty() {
+            return err("at least one affiliation is needed");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(PortalConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn unsafe_values_are_refused() {
+        let mut c = PortalConfig::default();
+        c.reset_link_ttl = TimeDelta::hours(25);
+        assert!(c.validate().is_err());
+        let mut c = PortalConfig::default();
+        c.password_policy.min_chars = 6;
+        assert!(c.validate().is_err());
+        let mut c = PortalConfig::default();
+        c.code_policy.ttl = TimeDelta::minutes(16);
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,302 @@
+//! "Änderungsprotokoll" (manual 3.7, R20): per user and per customer, newest first, paged and
+//! searchable; plus verification of the hash chain.
+
+use super::paging::{self, PageRequest, PagingError};
+use super::{Actor, Portal, actor_kind_label, infra_errors};
+use crate::audit::{
+    ActorKind, AuditCategory, AuditEntry, ChainBreak, ChainHash, verify_chain_from,
+};
+use crate::authz::{Access, Acting, is_operator, management_access};
+use crate::customer::Customer;
+use crate::error::InfraError;
+use crate::ids::{CustomerId, UserId};
+use crate::ports::AuditQuery;
+use crate::user::User;
+use crate::values::{CustomerNumber, Language};
+use chrono::{DateTime, Utc};
+
+/// Filters and paging for a change-log page.
+#[derive(Debug, Clone, Default)]
+pub struct AuditListQuery {
+    /// Text to find in the details or the category label ("Suchen").
+    pub search: Option<String>,
+    /// Only these categories.
+    pub categories: Vec<AuditCategory>,
+    /// From this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Page size and cursor (page numbers other than 1 need the cursor).
+    pub page: PageRequest,
+}
+
+/// One row of the log as shown ("Datum, Kategorie, Details, Benutzer").
+#[derive(Debug, Clone)]
+pub struct AuditView {
+    /// The entry.
+    pub entry: AuditEntry,
+    /// Who did it: the user's name, "Portal-Mitarbeiter" for vendor staff, or a placeholder for
+    /// deleted users.
+    pub actor_name: String,
+    /// Whom it concerns, if still known.
+    pub subject_name: Option<String>,
+}
+
+/// A page of the log.
+#[derive(Debug, Clone)]
+pub struct AuditPage {
+    /// Entries, newest first.
+    pub items: Vec<AuditView>,
+    /// Cursor of the next (older) page.
+    pub next: Option<String>,
+}
+
+/// Result of a chain verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    /// Entries checked.
+    pub entries: u64,
+    /// Hash of the last entry (hex).
+    pub head: String,
+}
+
+/// Why a log could not be read or verified.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// Unknown customer or user, or not the actor's.
+    #[error("not found")]
+    NotFound,
+    /// Not allowed to read this log.
+    #[error("not allowed")]
+    Forbidden,
+    /// A bad page request.
+    #[error(transparent)]
+    Paging(#[from] PagingError),
+    /// The chain is broken: entries were altered, removed or reordered.
+    #[error("audit chain broken: {0}")]
+    Broken(#[from] ChainBreak),
+    /// Concurrent activity; try again.
+    #[error("concurrent modification, try again")]
+    Conflict,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Infra(InfraError),
+}
+infra_errors!(AuditError);
+
+fn deleted_user(language: Language) -> &'static str {
+    match language {
+        Language::De => "Gelöschter Benutzer",
+        Language::En => "Deleted user",
+    }
+}
+
+impl Portal {
+    async fn audit_customer(
+        &self,
+        actor: &Actor,
+        number: &CustomerNumber,
+    ) -> Result<Customer, AuditError> {
+        let customer = self
+            .deps
+            .queries
+            .customer_by_number(number)
+            .await?
+            .ok_or(AuditError::NotFound)?;
+        let acting = self.acting(actor).await?.ok_or(AuditError::NotFound)?;
+        match management_access(&acting, customer.id()) {
+            Access::Granted(_) => Ok(customer),
+            Access::Forbidden => Err(AuditError::Forbidden),
+            Access::NotFound => Err(AuditError::NotFound),
+        }
+    }
+
+    /// A user's change log ("Änderungsprotokoll").
+    ///
+    /// # Errors
+    /// Not found (also other customers' users), forbidden, bad page; infrastructure failures.
+    pub async fn user_audit(
+        &self,
+        actor: &Actor,
+        number: &CustomerNumber,
+        user: UserId,
+        query: &AuditListQuery,
+        language: Language,
+    ) -> Result<AuditPage, AuditError> {
+        let customer = self.audit_customer(actor, number).await?;
+        let subject = self
+            .deps
+            .queries
+            .user(user)
+            .await?
+            .filter(|u| u.customer_id() == Some(customer.id()))
+            .ok_or(AuditError::NotFound)?;
+        self.audit_page(Some(customer.id()), Some(subject.id()), query, language)
+            .await
+    }
+
+    /// A customer's change log: every entry of its chain.
+    ///
+    /// # Errors
+    /// Not found, forbidden, bad page; infrastructure failures.
+    pub async fn customer_audit(
+        &self,
+        actor: &Actor,
+        number: &CustomerNumber,
+        query: &AuditListQuery,
+        language: Language,
+    ) -> Result<AuditPage, AuditError> {
+        let customer = self.audit_customer(actor, number).await?;
+        self.audit_page(Some(customer.id()), None, query, language)
+            .await
+    }
+
+    /// The global chain (events outside any customer: registrations, operators), for operators.
+    ///
+    /// # Errors
+    /// Not an operator, bad page; infrastructure failures.
+    pub async fn global_audit(
+        &self,
+        actor: &Actor,
+        query: &AuditListQuery,
+        language: Language,
+    ) -> Result<AuditPage, AuditError> {
+        let acting = self.acting(actor).await?.ok_or(AuditError::Forbidden)?;
+        if !is_operator(&acting) {
+            return Err(AuditError::Forbidden);
+        }
+        self.audit_page(None, None, query, language).await
+    }
+
+    async fn audit_page(
+        &self,
+        customer: Option<CustomerId>,
+        subject: Option<UserId>,
+        query: &AuditListQuery,
+        language: Language,
+    ) -> Result<AuditPage, AuditError> {
+        let size = paging::page_size(&self.config, &query.page)?;
+        let before_seq = match (&query.page.cursor, query.page.page) {
+            (Some(c), _) => Some(paging::decode_seq_cursor(c)?),
+            (None, None | Some(1)) => None,
+            (None, Some(_)) => return Err(PagingError::PageOutOfRange.into()),
+        };
+        let search = query
+            .search
+            .as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.chars().take(100).collect::<String>());
+        let search_categories = search
+            .as_deref()
+            .map(|s| {
+                AuditCategory::ALL
+                    .iter()
+                    .copied()
+                    .filter(|c| {
+                        c.key().contains(s)
+                            || c.label(Language::De).to_lowercase().contains(s)
+                            || c.label(Language::En).to_lowercase().contains(s)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut entries = self
+            .deps
+            .queries
+            .audit(&AuditQuery {
+                customer,
+                subject,
+                categories: query.categories.clone(),
+                search,
+                search_categories,
+                from: query.from,
+                until: query.until,
+                before_seq,
+                limit: size,
+            })
+            .await?;
+        let next = if entries.len() > size as usize {
+            entries.truncate(size as usize);
+            entries.last().map(|e| paging::encode_seq_cursor(e.seq))
+        } else {
+            None
+        };
+        // One query for every name on the page, not one per row.
+        let mut ids: Vec<UserId> = entries
+            .iter()
+            .flat_map(|e| [e.record.actor.user, e.record.subject])
+            .flatten()
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let users = self.deps.queries.users(&ids).await?;
+        let name = |id: UserId| -> Option<String> {
+            users.iter().find(|u| u.id() == id).map(User::display_name)
+        };
+        let items = entries
+            .into_iter()
+            .map(|entry| {
+                let actor = entry.record.actor;
+                let actor_name = match (actor.kind, actor.user) {
+                    (ActorKind::User, Some(id)) => {
+                        name(id).unwrap_or_else(|| deleted_user(language).to_owned())
+                    }
+                    (kind, _) => actor_kind_label(kind, language).to_owned(),
+                };
+                let subject_name = entry
+                    .record
+                    .subject
+                    .map(|id| name(id).unwrap_or_else(|| deleted_user(language).to_owned()));
+                AuditView {
+                    entry,
+                    actor_name,
+                    subject_name,
+                }
+            })
+            .collect();
+        Ok(AuditPage { items, next })
+    }
+
+    /// Verifies a customer's chain (or the global one) from its first entry: operators only.
+    ///
+    /// # Errors
+    /// A broken chain, not an operator, unknown customer; infrastructure failures.
+    pub async fn verify_audit_chain(
+        &self,
+        actor: &Actor,
+        number: Option<&CustomerNumber>,
+    ) -> Result<ChainReport, AuditError> {
+        let acting = self.acting(actor).await?.ok_or(AuditError::Forbidden)?;
+        if !matches!(acting, Acting::System) && !is_operator(&acting) {
+            return Err(AuditError::Forbidden);
+        }
+        let customer = match number {
+            Some(n) => Some(
+                self.deps
+                    .queries
+                    .customer_by_number(n)
+                    .await?
+                    .ok_or(AuditError::NotFound)?
+                    .id(),
+            ),
+            None => None,
+        };
+        let mut seq = 0;
+        let mut head = ChainHash::GENESIS;
+        loop {
+            let batch = self.deps.queries.audit_chain(customer, seq, 1_000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            verify_chain_from(&batch, seq, head)?;
+            let last = batch.last().expect("non-empty");
+            seq = last.seq;
+            head = last.hash;
+        }
+        Ok(ChainReport {
+            entries: seq,
+            head: head.to_hex(),
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! Login, logout and the per-request session check (manual 2.2, R11, R14).
+//!
+//! Login failures answer identically for an unknown address, a wrong password, a locked account
+//! and an account that has not finished registration; an unknown address still costs one
+//! Argon2id verification against a dummy hash.
+
+use super::{Actor, Planned, Portal, infra_errors};
+use crate::audit::{ActorRef, AuditCategory};
+use crate::authz;
+use crate::customer::Customer;
+use crate::error::InfraError;
+use crate::ids::{SessionId, UserId};
+use crate::password::normalize;
+use crate::permission::PermissionKey;
+use crate::ports::{Commit, Write};
+use crate::secret::{SecretString, Token};
+use crate::session::{ClientInfo, Session};
+use crate::user::User;
+use crate::values::EmailAddress;
+use chrono::{DateTime, Utc};
+
+/// A freshly started session. The token is handed to the client once (cookie) and never stored.
+#[derive(Debug, Clone)]
+pub struct IssuedSession {
+    /// The bearer token.
+    pub token: Token,
+    /// The session's id.
+    pub session_id: SessionId,
+    /// Whose session.
+    pub user_id: UserId,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What a correct password leads to.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    /// A full session.
+    Authenticated(IssuedSession),
+}
+
+/// "Anmelden".
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// E-mail as typed (not yet parsed: a malformed address fails like a wrong password).
+    pub email: String,
+    /// Passwort.
+    pub password: SecretString,
+    /// Where from.
+    pub client: ClientInfo,
+}
+
+/// Why a login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown address, wrong password, locked or unfinished account: one answer for all.
+    #[error("invalid e-mail or password")]
+    InvalidCredentials,
+    /// Concurrent activity; try again.
+    #[error("concurrent modification, try again")]
+    Conflict,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Infra(InfraError),
+}
+infra_errors!(LoginError);
+
+/// Why a request is not authenticated.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No, a malformed, an unknown, an expired or a revoked session; or its user is locked or
+    /// deleted.
+    #[error("not authenticated")]
+    Unauthenticated,
+    /// Concurrent activity; try again.
+    #[error("concurrent modification, try again")]
+    Conflict,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Infra(InfraError),
+}
+infra_errors!(AuthError);
+
+/// The authenticated party of one request: its session, and its user and customer as stored at
+/// the start of the request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    session: Session,
+    user: User,
+    customer: Option<Customer>,
+}
+
+impl Principal {
+    /// The actor to pass to use cases.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor::User {
+            id: self.user.id(),
+            session: Some(self.session.id()),
+        }
+    }
+
+    /// The session.
+    #[must_use]
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// The user.
+    #[must_use]
+    pub fn user(&self) -> &User {
+        &self.user
+    }
+
+    /// The user's customer.
+    #[must_use]
+    pub fn customer(&self) -> Option<&Customer> {
+        self.customer.as_ref()
+    }
+}
+
+impl Portal {
+    pub(crate) fn start_session(
+        &self,
+        user: &User,
+        client: ClientInfo,
+        token: &Token,
+        now: DateTime<Utc>,
+    ) -> (Session, IssuedSession) {
+        let session = Session::start(
+            SessionId::from_uuid(self.new_uuid()),
+            token.hash(),
+            user.id(),
+            client,
+            &self.config.session_policy,
+            now,
+        );
+        let issued = IssuedSession {
+            token: token.clone(),
+            session_id: session.id(),
+            user_id: user.id(),
+            expires_at: session.record().expires_at,
+        };
+        (session, issued)
+    }
+
+    /// Logs in with e-mail and password.
+    ///
+    /// # Errors
+    /// [`LoginError::InvalidCredentials`] for every kind of failure; infrastructure failures.
+    pub async fn login(&self, cmd: Login) -> Result<LoginOutcome, LoginError> {
+        let hasher = &self.deps.hasher;
+        if cmd.password.expose().len() > self.config.max_password_bytes {
+            return Err(LoginError::InvalidCredentials);
+        }
+        let candidate = normalize(cmd.password.expose());
+        let Ok(email) = EmailAddress::parse(&cmd.email) else {
+            hasher.verify_dummy(&candidate).await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let Some(user) = self.deps.queries.user_by_email(&email).await? else {
+            hasher.verify_dummy(&candidate).await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        let password_ok = match user.password_hash() {
+            Some(hash) => hasher.verify(&candidate, hash).await?,
+            None => hasher.verify_dummy(&candidate).await?,
+        };
+        let rehash = if password_ok && user.password_hash().is_some_and(|h| hasher.needs_rehash(h))
+        {
+            let password = crate::password::Password::verified_for_rehash(candidate.clone());
+            Some(hasher.hash(&password).await?)
+        } else {
+            None
+        };
+        let token = Token::generate(&*self.deps.random);
+        self.transact(|| {
+            self.plan_login(user.id(), password_ok, rehash.clone(), &cmd.client, &token)
+        })
+        .await?
+    }
+
+    async fn plan_login(
+        &self,
+        user_id: UserId,
+        password_ok: bool,
+        rehash: Option<crate::password::PasswordHash>,
+        client: &ClientInfo,
+        token: &Token,
+    ) -> Result<Planned<Result<LoginOutcome, LoginError>>, LoginError> {
+        let now = self.now();
+        let Some(mut user) = self.deps.queries.user(user_id).await? else {
+            return Err(LoginError::InvalidCredentials);
+        };
+        let mut commit = Commit::new();
+        if !password_ok || !user.can_log_in() {
+            let reason = if !password_ok {
+                "reason=wrong_password"
+            } else if user.lock().is_some() {
+                "reason=locked"
+            } else {
+                "reason=not_active"
+            };
+            commit.audit(self.audit_record(
+                now,
+                user.customer_id(),
+                ActorRef::anonymous(),
+                Some(user.id()),
+                AuditCategory::LoginFailed,
+                reason,
+            ));
+            return Ok(Planned::new(commit, Err(LoginError::InvalidCredentials)));
+        }
+        if let Some(hash) = rehash {
+            user.set_password(hash, now);
+        }
+        user.record_login(now);
+        let (session, issued) = self.start_session(&user, client.clone(), token, now);
+        commit.audit(self.audit_record(
+            now,
+            user.customer_id(),
+            ActorRef::user(user.id()),
+            Some(user.id()),
+            AuditCategory::LoginSucceeded,
+            "method=password",
+        ));
+        commit
+            .write(Write::UpdateUser(user))
+            .write(Write::InsertSession(session));
+        Ok(Planned::new(
+            commit,
+            Ok(LoginOutcome::Authenticated(issued)),
+        ))
+    }
+
+    /// Checks a session token (every request): the session must exist, be within its idle and
+    /// absolute lifetime, and belong to a user who may still log in. A lock or deletion therefore
+    /// ends access at the very next request (R11), and role or permission changes apply at once
+    /// (R6). Activity is recorded at most once per touch interval.
+    ///
+    /// # Errors
+    /// [`AuthError::Unauthenticated`]; infrastructure failures.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal, AuthError> {
+        let token = Token::parse(token).map_err(|_| AuthError::Unauthenticated)?;
+        let now = self.now();
+        let ctx = self
+            .deps
+            .queries
+            .session_context(&token.hash(), now)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        let mut session = ctx.session;
+        if !session.is_alive_at(now) || !ctx.user.can_log_in() {
+            return Err(AuthError::Unauthenticated);
+        }
+        let policy = &self.config.session_policy;
+        if session.needs_touch(policy, now) {
+            session.touch(policy, now);
+            let r = session.record();
+            self.deps
+                .committer
+                .touch_session(r.id, r.last_seen_at, r.idle_expires_at)
+                .await?;
+        }
+        Ok(Principal {
+            session,
+            user: ctx.user,
+            customer: ctx.customer,
+        })
+    }
+
+    /// Logs out: the session ends on the server. Unknown or expired tokens are fine (nothing to
+    /// end).
+    ///
+    /// # Errors
+    /// Infrastructure failures.
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        let Ok(token) = Token::parse(token) else {
+            return Ok(());
+        };
+        self.transact(|| self.plan_logout(&token)).await
+    }
+
+    async fn plan_logout(&self, token: &Token) -> Result<Planned<()>, AuthError> {
+        let now = self.now();
+        let mut commit = Commit::new();
+        if let Some(ctx) = self
+            .deps
+            .queries
+            .session_context(&token.hash(), now)
+            .await?
+        {
+            commit
+                .write(Write::DeleteSession(ctx.session.id()))
+                .audit(self.audit_record(
+                    now,
+                    ctx.user.customer_id(),
+                    ActorRef::user(ctx.user.id()),
+                    Some(ctx.user.id()),
+                    AuditCategory::LoggedOut,
+                    "",
+                ));
+        }
+        Ok(Planned::new(commit, ()))
+    }
+
+    /// R1: whether the principal may enter a protected area. Unknown areas are denied.
+    #[must_use]
+    pub fn may_access_area(&self, principal: &Principal, area: &PermissionKey) -> bool {
+        self.catalog.contains(area)
+            && authz::may_access_area(&principal.user, principal.customer.as_ref(), area)
+    }
+}

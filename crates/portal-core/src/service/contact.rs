@@ -1,0 +1,106 @@
+//! "Administrator kontaktieren" (manual 3.2, R12): a user writes to the customer's administrators,
+//! who get the message by mail.
+
+use super::{Actor, Planned, Portal, actor_ref, infra_errors};
+use crate::audit::AuditCategory;
+use crate::authz::Acting;
+use crate::error::InfraError;
+use crate::mail::MailIntent;
+use crate::ports::{Commit, Write};
+use crate::user::AccountState;
+use crate::values::FreeText;
+
+/// Why a message was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    /// Only users linked to a customer can write to its administrators.
+    #[error("your account is not linked to a customer")]
+    NotLinked,
+    /// The customer has no active administrator.
+    #[error("your company has no administrator yet")]
+    NoAdmin,
+    /// Locked or otherwise not allowed.
+    #[error("not allowed")]
+    Forbidden,
+    /// Concurrent activity; try again.
+    #[error("concurrent modification, try again")]
+    Conflict,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Infra(InfraError),
+}
+infra_errors!(ContactError);
+
+impl Portal {
+    /// Sends a message to every active administrator of the user's customer. Returns how many
+    /// were written to. The message goes into the mails only, not into the change log.
+    ///
+    /// # Errors
+    /// Not linked, no administrator; infrastructure failures.
+    pub async fn contact_admins(
+        &self,
+        actor: &Actor,
+        message: &FreeText,
+    ) -> Result<usize, ContactError> {
+        self.transact(|| self.plan_contact(actor, message)).await
+    }
+
+    async fn plan_contact(
+        &self,
+        actor: &Actor,
+        message: &FreeText,
+    ) -> Result<Planned<usize>, ContactError> {
+        let now = self.now();
+        let Some(Acting::User(user)) = self.acting(actor).await? else {
+            return Err(ContactError::Forbidden);
+        };
+        // A user waiting for activation may write too: asking to be activated is the point.
+        if user.lock().is_some()
+            || !matches!(
+                user.state(),
+                AccountState::Active | AccountState::PendingActivation
+            )
+        {
+            return Err(ContactError::Forbidden);
+        }
+        let customer = user.customer_id().ok_or(ContactError::NotLinked)?;
+        let admins: Vec<_> = self
+            .deps
+            .queries
+            .admins_of_customer(customer)
+            .await?
+            .into_iter()
+            .filter(|a| a.is_active_admin_of(customer) && a.id() != user.id())
+            .collect();
+        if admins.is_empty() {
+            return Err(ContactError::NoAdmin);
+        }
+        let mut commit = Commit::new();
+        for admin in &admins {
+            commit.mail(self.mail_to(
+                now,
+                admin,
+                MailIntent::MessageToAdmins {
+                    admin_first_name: admin.first_name().to_string(),
+                    from_name: user.display_name(),
+                    from_email: user.email().to_string(),
+                    message: message.as_str().to_owned(),
+                },
+            ));
+        }
+        commit
+            .write(Write::ExpectUser {
+                id: user.id(),
+                version: user.version(),
+            })
+            .audit(self.audit_record(
+                now,
+                Some(customer),
+                actor_ref(&Acting::User(user.clone())),
+                Some(user.id()),
+                AuditCategory::MessageToAdmins,
+                format!("recipients={}", admins.len()),
+            ));
+        Ok(Planned::new(commit, admins.len()))
+    }
+}

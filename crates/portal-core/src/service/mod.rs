@@ -1,0 +1,320 @@
+//! The use cases: one [`Portal`] service whose methods are the verbs of the manual.
+//!
+//! Every state-changing use case follows the same shape: load what it needs (with versions),
+//! check authorization on that fresh data, decide, and hand the committer one [`Commit`] with the
+//! writes, exactly one audit record and the mails. On a version conflict it reloads and decides
+//! again (up to [`MAX_COMMIT_ATTEMPTS`] times) and then reports `Conflict`.
+
+mod admin_requests;
+mod audit_log;
+mod auth;
+mod contact;
+mod customers;
+mod onboarding;
+mod paging;
+mod password_reset;
+mod registration;
+mod sessions;
+mod user_admin;
+
+pub use admin_requests::{AdminRequestError, AdminRequestView};
+pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainReport};
+pub use auth::{AuthError, IssuedSession, Login, LoginError, LoginOutcome, Principal};
+pub use contact::ContactError;
+pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
+pub use onboarding::{LinkError, LinkOutcome};
+pub use paging::{PageRequest, PagingError};
+pub use password_reset::ResetError;
+pub use registration::{
+    AcceptInvitation, InvitationError, InvitationView, Register, RegisterError, RegistrationTicket,
+    ResendError, VerifyError,
+};
+pub use sessions::SessionError;
+pub use user_admin::{AdminError, Invite, UserPage};
+
+use crate::audit::{ActorKind, ActorRef, AuditCategory, AuditRecord};
+use crate::authz::Acting;
+use crate::config::{ConfigError, PortalConfig};
+use crate::ids::{CustomerId, SessionId, UserId};
+use crate::mail::{MailIntent, OutboxMail};
+use crate::permission::PermissionCatalog;
+use crate::ports::{
+    Clock, Commit, Committer, IdGenerator, LegacyDirectory, PasswordHasher, Queries,
+    SecretGenerator, StoreError,
+};
+use crate::user::{Role, User};
+use crate::values::{EmailAddress, Language};
+use chrono::{DateTime, SubsecRound, Utc};
+use std::future::Future;
+use std::sync::Arc;
+
+/// How often a use case reloads and retries after a version conflict before giving up.
+pub const MAX_COMMIT_ATTEMPTS: u32 = 5;
+
+/// The adapters a [`Portal`] runs on.
+#[derive(Clone)]
+pub struct Deps {
+    /// Reads.
+    pub queries: Arc<dyn Queries>,
+    /// The atomic write.
+    pub committer: Arc<dyn Committer>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Ids.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Secure randomness.
+    pub random: Arc<dyn SecretGenerator>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Old accounts to link.
+    pub legacy: Arc<dyn LegacyDirectory>,
+}
+
+impl Deps {
+    /// Production defaults around a store: system clock, UUIDv7 ids, OS randomness, Argon2id
+    /// (19 MiB, t = 2) and no legacy directory.
+    pub fn production<S>(store: Arc<S>) -> Self
+    where
+        S: Queries + Committer + 'static,
+    {
+        let random: Arc<dyn SecretGenerator> = Arc::new(crate::defaults::OsSecretGenerator);
+        Self {
+            queries: store.clone(),
+            committer: store,
+            clock: Arc::new(crate::defaults::SystemClock),
+            ids: Arc::new(crate::defaults::UuidV7Ids),
+            hasher: Arc::new(crate::hashing::Argon2idHasher::new(random.clone())),
+            random,
+            legacy: Arc::new(crate::ports::NoLegacyDirectory),
+        }
+    }
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deps").finish_non_exhaustive()
+    }
+}
+
+/// Who calls a use case: a user (from a validated session) or the system itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// A user. Their current role and status are reloaded by every use case.
+    User {
+        /// The user.
+        id: UserId,
+        /// The session the request came with, if any.
+        session: Option<SessionId>,
+    },
+    /// The system (command line, maintenance): trusted, acts as an operator.
+    System,
+}
+
+impl Actor {
+    /// A user acting without a session (embedders' background jobs, tests).
+    #[must_use]
+    pub const fn user(id: UserId) -> Self {
+        Self::User { id, session: None }
+    }
+}
+
+/// A use case's decision: what to commit, and what to answer once it is committed.
+pub(crate) struct Planned<T> {
+    pub(crate) commit: Commit,
+    pub(crate) value: T,
+}
+
+impl<T> Planned<T> {
+    pub(crate) fn new(commit: Commit, value: T) -> Self {
+        Self { commit, value }
+    }
+}
+
+/// The portal: every use case of the manual.
+pub struct Portal {
+    deps: Deps,
+    config: PortalConfig,
+    catalog: PermissionCatalog,
+}
+
+impl std::fmt::Debug for Portal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Portal")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Portal {
+    /// Builds the service.
+    ///
+    /// # Errors
+    /// A setting outside its safe range.
+    pub fn new(
+        deps: Deps,
+        config: PortalConfig,
+        catalog: PermissionCatalog,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            deps,
+            config,
+            catalog,
+        })
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn config(&self) -> &PortalConfig {
+        &self.config
+    }
+
+    /// The permission catalog.
+    #[must_use]
+    pub fn catalog(&self) -> &PermissionCatalog {
+        &self.catalog
+    }
+
+    /// The adapters.
+    #[must_use]
+    pub fn deps(&self) -> &Deps {
+        &self.deps
+    }
+
+    /// Now, at microsecond precision (what every backend stores).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.deps.clock.now().trunc_subsecs(6)
+    }
+
+    pub(crate) fn new_uuid(&self) -> uuid::Uuid {
+        self.deps.ids.new_id()
+    }
+
+    /// Runs `plan` and commits its decision, reloading and deciding again on a version conflict.
+    pub(crate) async fn transact<T, E, F, Fut>(&self, mut plan: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Planned<T>, E>>,
+        E: From<StoreError>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let Planned { commit, value } = plan().await?;
+            if commit.is_empty() {
+                return Ok(value);
+            }
+            match self.deps.committer.commit(commit).await {
+                Ok(()) => return Ok(value),
+                Err(StoreError::Conflict) if attempt < MAX_COMMIT_ATTEMPTS => {}
+                Err(e) => return Err(E::from(e)),
+            }
+        }
+    }
+
+    /// Loads the actor as stored now.
+    pub(crate) async fn acting(&self, actor: &Actor) -> Result<Option<Acting>, StoreError> {
+        match actor {
+            Actor::System => Ok(Some(Acting::System)),
+            Actor::User { id, .. } => Ok(self.deps.queries.user(*id).await?.map(Acting::User)),
+        }
+    }
+
+    /// An audit record at `now`.
+    pub(crate) fn audit_record(
+        &self,
+        now: DateTime<Utc>,
+        customer: Option<CustomerId>,
+        actor: ActorRef,
+        subject: Option<UserId>,
+        category: AuditCategory,
+        details: impl Into<String>,
+    ) -> AuditRecord {
+        AuditRecord {
+            id: crate::ids::AuditEntryId::from_uuid(self.new_uuid()),
+            at: now,
+            customer,
+            actor,
+            subject,
+            category,
+            details: details.into(),
+        }
+    }
+
+    /// A mail to a user in their language.
+    pub(crate) fn mail_to(
+        &self,
+        now: DateTime<Utc>,
+        user: &User,
+        intent: MailIntent,
+    ) -> OutboxMail {
+        self.mail(now, user.email().clone(), user.language(), intent)
+    }
+
+    /// A mail to an address.
+    pub(crate) fn mail(
+        &self,
+        now: DateTime<Utc>,
+        to: EmailAddress,
+        language: Language,
+        intent: MailIntent,
+    ) -> OutboxMail {
+        OutboxMail {
+            id: crate::ids::OutboxId::from_uuid(self.new_uuid()),
+            created_at: now,
+            to,
+            language,
+            intent,
+        }
+    }
+}
+
+/// How an acting party appears in the audit log.
+pub(crate) fn actor_ref(acting: &Acting) -> ActorRef {
+    match acting {
+        Acting::System => ActorRef::system(),
+        Acting::User(u) if u.role() == Role::Operator => ActorRef::operator(u.id()),
+        Acting::User(u) => ActorRef::user(u.id()),
+    }
+}
+
+pub(crate) fn actor_kind_label(kind: ActorKind, language: Language) -> &'static str {
+    match (kind, language) {
+        (ActorKind::Operator, Language::De) => "Portal-Mitarbeiter",
+        (ActorKind::Operator, Language::En) => "Portal staff",
+        (ActorKind::System, Language::De) => "System",
+        (ActorKind::System, Language::En) => "System",
+        (ActorKind::User, Language::De) => "Benutzer",
+        (ActorKind::User, Language::En) => "User",
+        (ActorKind::Anonymous, Language::De) => "Unbekannt",
+        (ActorKind::Anonymous, Language::En) => "Anonymous",
+    }
+}
+
+/// Implements `From<StoreError>`, `From<HashError>` and `From<LegacyError>` for an error enum with
+/// `Conflict` and `Infra(InfraError)` variants; optional `UniqueKey => variant` arms map
+/// uniqueness violations to meaningful variants.
+macro_rules! infra_errors {
+    ($ty:ty $(, $key:pat => $variant:expr)* $(,)?) => {
+        impl From<$crate::ports::StoreError> for $ty {
+            fn from(e: $crate::ports::StoreError) -> Self {
+                match e {
+                    $crate::ports::StoreError::Conflict => Self::Conflict,
+                    $( $crate::ports::StoreError::Duplicate($key) => $variant, )*
+                    other => Self::Infra($crate::error::InfraError::Store(other)),
+                }
+            }
+        }
+        impl From<$crate::ports::HashError> for $ty {
+            fn from(e: $crate::ports::HashError) -> Self {
+                Self::Infra($crate::error::InfraError::Hash(e))
+            }
+        }
+        impl From<$crate::ports::LegacyError> for $ty {
+            fn from(e: $crate::ports::LegacyError) -> Self {
+                Self::Infra($crate::error::InfraError::Legacy(e))
+            }
+        }
+    };
+}
+pub(crate) use infra_errors;

@@ -1,0 +1,250 @@
+//! "Passwort vergessen?" (manual 2.3, R15). The request always gets the same answer; a link goes
+//! out only for an account that can log in, at most a few times an hour. The link carries a
+//! 256-bit single-use token (stored hashed, one hour by default); using it sets a new password,
+//! ends every session, voids every other reset link and sends a confirmation.
+
+use super::{Planned, Portal, infra_errors};
+use crate::audit::{ActorRef, AuditCategory};
+use crate::error::InfraError;
+use crate::ids::ActionTokenId;
+use crate::mail::MailIntent;
+use crate::password::{PasswordError, PasswordHash};
+use crate::ports::{Commit, Write};
+use crate::secret::{SecretString, Token};
+use crate::token::{ActionToken, TokenPurpose, TokenUnusable};
+use crate::user::User;
+use crate::values::EmailAddress;
+use chrono::TimeDelta;
+
+/// Why a reset failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    /// Malformed, unknown or revoked link.
+    #[error("invalid reset link")]
+    InvalidLink,
+    /// The link expired; ask for a new one.
+    #[error("the reset link has expired")]
+    Expired,
+    /// The link was used already.
+    #[error("the reset link was used already")]
+    Used,
+    /// The new password breaks the policy.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// Concurrent activity; try again.
+    #[error("concurrent modification, try again")]
+    Conflict,
+    /// Infrastructure failure.
+    #[error(transparent)]
+    Infra(InfraError),
+}
+infra_errors!(ResetError);
+
+impl From<TokenUnusable> for ResetError {
+    fn from(e: TokenUnusable) -> Self {
+        match e {
+            TokenUnusable::Expired => Self::Expired,
+            TokenUnusable::Used => Self::Used,
+        }
+    }
+}
+
+impl Portal {
+    /// "E-Mail senden": the same answer whatever the address; a reset link for an account that can
+    /// log in, a "your account is locked" notice for a locked one, nothing otherwise.
+    ///
+    /// # Errors
+    /// Infrastructure failures only.
+    pub async fn forgot_password(&self, email: &str) -> Result<(), ResetError> {
+        let Ok(email) = EmailAddress::parse(email) else {
+            return Ok(());
+        };
+        let token = Token::generate(&*self.deps.random);
+        self.transact(|| self.plan_forgot(&email, &token)).await
+    }
+
+    async fn plan_forgot(
+        &self,
+        email: &EmailAddress,
+        token: &Token,
+    ) -> Result<Planned<()>, ResetError> {
+        let now = self.now();
+        let q = &self.deps.queries;
+        let mut commit = Commit::new();
+        let Some(user) = q.user_by_email(email).await? else {
+            return Ok(Planned::new(commit, ()));
+        };
+        let recent = q
+            .action_tokens_of_user(user.id(), TokenPurpose::PasswordReset)
+            .await?
+            .into_iter()
+            .filter(|t| t.record().created_at > now - TimeDelta::hours(1))
+            .count();
+        if recent >= self.config.reset_requests_per_hour as usize {
+            return Ok(Planned::new(commit, ()));
+        }
+        let audit = |details: &str| {
+            self.audit_record(
+                now,
+                user.customer_id(),
+                ActorRef::anonymous(),
+                Some(user.id()),
+                AuditCategory::PasswordResetRequested,
+                details,
+            )
+        };
+        if user.lock().is_some() {
+            commit
+                .audit(audit("link=withheld_locked"))
+                .mail(self.mail_to(
+                    now,
+                    &user,
+                    MailIntent::PasswordResetLocked {
+                        first_name: user.first_name().to_string(),
+                    },
+                ));
+            // Record the attempt so the hourly cap applies to notices as well.
+            commit.write(Write::InsertActionToken(
+                self.used_reset_token(&user, token, now),
+            ));
+            return Ok(Planned::new(commit, ()));
+        }
+        if !user.can_log_in() {
+            return Ok(Planned::new(commit, ()));
+        }
+        let ttl = self.config.reset_link_ttl;
+        let reset = ActionToken::issue(
+            ActionTokenId::from_uuid(self.new_uuid()),
+            token.hash(),
+            TokenPurpose::PasswordReset,
+            user.id(),
+            now,
+            now + ttl,
+        );
+        // A new link voids the older ones (they stay as used rows for the hourly cap).
+        for mut old in q
+            .action_tokens_of_user(user.id(), TokenPurpose::PasswordReset)
+            .await?
+        {
+            if old.consume(now).is_ok() {
+                commit.write(Write::UpdateActionToken(old));
+            }
+        }
+        commit
+            .write(Write::InsertActionToken(reset))
+            .audit(audit("link=sent"))
+            .mail(self.mail_to(
+                now,
+                &user,
+                MailIntent::PasswordReset {
+                    first_name: user.first_name().to_string(),
+                    token: SecretString::new(token.expose()),
+                    valid_minutes: ttl.num_minutes(),
+                },
+            ));
+        Ok(Planned::new(commit, ()))
+    }
+
+    fn used_reset_token(
+        &self,
+        user: &User,
+        token: &Token,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ActionToken {
+        let mut t = ActionToken::issue(
+            ActionTokenId::from_uuid(self.new_uuid()),
+            token.hash(),
+            TokenPurpose::PasswordReset,
+            user.id(),
+            now,
+            now,
+        );
+        let _ = t.consume(now - TimeDelta::microseconds(1));
+        t
+    }
+
+    /// "Passwort zurücksetzen": sets a new password with a reset link. Every session of the user
+    /// ends and every other reset link dies; a confirmation mail goes out. Does not log in.
+    ///
+    /// # Errors
+    /// Invalid, expired or used link; a password that breaks the policy; infrastructure failures.
+    pub async fn reset_password(
+        &self,
+        token: &str,
+        password: &SecretString,
+        confirmation: &SecretString,
+    ) -> Result<(), ResetError> {
+        let token = Token::parse(token).map_err(|_| ResetError::InvalidLink)?;
+        let now = self.now();
+        let (_, user) = self.load_reset(&token, now).await?;
+        let personal = [
+            user.email().local_part(),
+            user.first_name().as_str(),
+            user.last_name().as_str(),
+        ];
+        let password = self
+            .config
+            .password_policy
+            .check(password, confirmation, &personal)?;
+        let hash = self.deps.hasher.hash(&password).await?;
+        self.transact(|| self.plan_reset(&token, &hash)).await
+    }
+
+    async fn load_reset(
+        &self,
+        token: &Token,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(ActionToken, User), ResetError> {
+        let q = &self.deps.queries;
+        let reset = q
+            .action_token(&token.hash(), TokenPurpose::PasswordReset)
+            .await?
+            .ok_or(ResetError::InvalidLink)?;
+        reset.usable_at(now)?;
+        let user = q
+            .user(reset.user_id())
+            .await?
+            .filter(User::can_log_in)
+            .ok_or(ResetError::InvalidLink)?;
+        Ok((reset, user))
+    }
+
+    async fn plan_reset(
+        &self,
+        token: &Token,
+        hash: &PasswordHash,
+    ) -> Result<Planned<()>, ResetError> {
+        let now = self.now();
+        let (mut reset, mut user) = self.load_reset(token, now).await?;
+        reset.consume(now)?;
+        user.set_password(hash.clone(), now);
+        let mut commit = Commit::new();
+        commit
+            .write(Write::UpdateActionToken(reset))
+            .write(Write::DeleteActionTokensOfUser {
+                user: user.id(),
+                purpose: Some(TokenPurpose::PasswordReset),
+            })
+            .write(Write::DeleteSessionsOfUser {
+                user: user.id(),
+                except: None,
+            })
+            .audit(self.audit_record(
+                now,
+                user.customer_id(),
+                ActorRef::user(user.id()),
+                Some(user.id()),
+                AuditCategory::PasswordChanged,
+                "via=reset_link",
+            ))
+            .mail(self.mail_to(
+                now,
+                &user,
+                MailIntent::PasswordChanged {
+                    first_name: user.first_name().to_string(),
+                },
+            ))
+            .write(Write::UpdateUser(user));
+        Ok(Planned::new(commit, ()))
+    }
+}

@@ -1,0 +1,229 @@
+//! Server-side sessions. The client holds an opaque [`Token`](crate::secret::Token); storage holds
+//! its hash, the user, and two expiry times: an absolute one (24 h by default) and an idle one that
+//! moves with activity (1 h by default). Both are checked on every request, so a cookie that
+//! outlives them is refused whatever its own expiry says.
+
+use crate::customer::CorruptRecord;
+use crate::ids::{SessionId, UserId};
+use crate::secret::TokenHash;
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// Session lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long ends.
+    pub idle_timeout: TimeDelta,
+    /// A session ends this long after login, however active.
+    pub absolute_timeout: TimeDelta,
+    /// "Last seen" is written at most this often per session.
+    pub touch_interval: TimeDelta,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout: TimeDelta::hours(1),
+            absolute_timeout: TimeDelta::hours(24),
+            touch_interval: TimeDelta::minutes(1),
+        }
+    }
+}
+
+/// Where a session was started from, kept coarse and bounded (shown in the session list).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientInfo {
+    /// Client address as seen by the server.
+    pub ip: Option<String>,
+    /// User agent, cut to 200 characters.
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// Builds client info, cutting over-long values.
+    #[must_use]
+    pub fn new(ip: Option<&str>, user_agent: Option<&str>) -> Self {
+        let cut = |s: &str, n: usize| -> String {
+            s.chars().filter(|c| !c.is_control()).take(n).collect()
+        };
+        Self {
+            ip: ip.map(|s| cut(s, 64)),
+            user_agent: user_agent.map(|s| cut(s, 200)),
+        }
+    }
+}
+
+/// Everything stored about a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Id (safe to show; not the token).
+    pub id: SessionId,
+    /// Hash of the bearer token.
+    pub token_hash: TokenHash,
+    /// Whose session.
+    pub user_id: UserId,
+    /// Login time.
+    pub created_at: DateTime<Utc>,
+    /// Last request seen (written at most once per touch interval).
+    pub last_seen_at: DateTime<Utc>,
+    /// Ends when unused until then.
+    pub idle_expires_at: DateTime<Utc>,
+    /// Ends then at the latest.
+    pub expires_at: DateTime<Utc>,
+    /// When the user last proved a credential in this session (for step-up).
+    pub authenticated_at: DateTime<Utc>,
+    /// Where from.
+    pub client: ClientInfo,
+}
+
+/// A login session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    rec: SessionRecord,
+}
+
+impl Session {
+    /// A session starting now.
+    #[must_use]
+    pub fn start(
+        id: SessionId,
+        token_hash: TokenHash,
+        user_id: UserId,
+        client: ClientInfo,
+        policy: &SessionPolicy,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let expires_at = now + policy.absolute_timeout;
+        Self {
+            rec: SessionRecord {
+                id,
+                token_hash,
+                user_id,
+                created_at: now,
+                last_seen_at: now,
+                idle_expires_at: (now + policy.idle_timeout).min(expires_at),
+                expires_at,
+                authenticated_at: now,
+                client,
+            },
+        }
+    }
+
+    /// Rebuilds a session read back from storage.
+    ///
+    /// # Errors
+    /// Times out of order.
+    pub fn from_record(rec: SessionRecord) -> Result<Self, CorruptRecord> {
+        if rec.expires_at < rec.created_at || rec.idle_expires_at > rec.expires_at {
+            return Err(CorruptRecord::new("session", "expiry times out of order"));
+        }
+        Ok(Self { rec })
+    }
+
+    /// The stored fields.
+    #[must_use]
+    pub fn record(&self) -> &SessionRecord {
+        &self.rec
+    }
+
+    /// Id.
+    #[must_use]
+    pub fn id(&self) -> SessionId {
+        self.rec.id
+    }
+
+    /// Whose session.
+    #[must_use]
+    pub fn user_id(&self) -> UserId {
+        self.rec.user_id
+    }
+
+    /// Whether the session is still alive at `now`: before both the idle and the absolute expiry.
+    #[must_use]
+    pub fn is_alive_at(&self, now: DateTime<Utc>) -> bool {
+        now < self.rec.idle_expires_at && now < self.rec.expires_at
+    }
+
+    /// Whether "last seen" is old enough to be written again.
+    #[must_use]
+    pub fn needs_touch(&self, policy: &SessionPolicy, now: DateTime<Utc>) -> bool {
+        now - self.rec.last_seen_at >= policy.touch_interval
+    }
+
+    /// Records activity: moves the idle expiry, never past the absolute one. Ignores a clock that
+    /// went backwards, so a session never gains life from it.
+    pub fn touch(&mut self, policy: &SessionPolicy, now: DateTime<Utc>) {
+        if now <= self.rec.last_seen_at {
+            return;
+        }
+        self.rec.last_seen_at = now;
+        self.rec.idle_expires_at = (now + policy.idle_timeout).min(self.rec.expires_at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 8, 0, 0).unwrap()
+    }
+
+    fn session() -> Session {
+        Session::start(
+            SessionId::from_uuid(Uuid::from_u128(1)),
+            TokenHash::from_bytes([1; 32]),
+            UserId::from_uuid(Uuid::from_u128(2)),
+            ClientInfo::default(),
+            &SessionPolicy::default(),
+            t0(),
+        )
+    }
+
+    #[test]
+    fn idle_timeout_ends_a_session_at_exactly_one_hour() {
+        let s = session();
+        assert!(s.is_alive_at(t0() + TimeDelta::seconds(3599)));
+        assert!(!s.is_alive_at(t0() + TimeDelta::seconds(3600)));
+    }
+
+    #[test]
+    fn activity_keeps_a_session_alive_until_the_absolute_limit() {
+        let p = SessionPolicy::default();
+        let mut s = session();
+        let mut now = t0();
+        for _ in 0..28 {
+            now += TimeDelta::minutes(50);
+            assert!(s.is_alive_at(now), "alive at {now}");
+            s.touch(&p, now);
+        }
+        // 28 × 50 min = 23 h 20 min; the next 50 minutes cross 24 h.
+        assert!(s.is_alive_at(t0() + TimeDelta::hours(24) - TimeDelta::seconds(1)));
+        assert!(!s.is_alive_at(t0() + TimeDelta::hours(24)));
+    }
+
+    #[test]
+    fn a_clock_going_backwards_gives_no_extra_life() {
+        let p = SessionPolicy::default();
+        let mut s = session();
+        let before = s.record().idle_expires_at;
+        s.touch(&p, t0() - TimeDelta::minutes(10));
+        assert_eq!(s.record().idle_expires_at, before);
+    }
+
+    #[test]
+    fn touch_is_rate_limited() {
+        let p = SessionPolicy::default();
+        let s = session();
+        assert!(!s.needs_touch(&p, t0() + TimeDelta::seconds(59)));
+        assert!(s.needs_touch(&p, t0() + TimeDelta::seconds(60)));
+    }
+
+    #[test]
+    fn client_info_is_bounded_and_clean() {
+        let c = ClientInfo::new(Some("127.0.0.1"), Some(&format!("a\nb{}", "x".repeat(500))));
+        assert_eq!(c.user_agent.as_deref().map(str::len), Some(200));
+        assert!(!c.user_agent.unwrap().contains('\n'));
+    }
+}

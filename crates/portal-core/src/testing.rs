@@ -1,0 +1,114 @@
+//! Deterministic fakes for tests (feature `testkit`): a clock you move by hand, sequential ids,
+//! seeded randomness and a cheap (but real) Argon2id hasher. Never use them in production.
+
+use crate::hashing::Argon2idHasher;
+use crate::ports::{Clock, IdGenerator, SecretGenerator};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use uuid::Uuid;
+
+/// A clock that stands still until moved.
+#[derive(Debug)]
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock at `start`.
+    #[must_use]
+    pub fn at(start: DateTime<Utc>) -> Self {
+        Self(Mutex::new(start))
+    }
+
+    /// A clock at 2026-01-05 09:00:00 UTC.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::at(Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).unwrap())
+    }
+
+    /// Moves the clock (backwards too, with a negative delta).
+    pub fn advance(&self, by: TimeDelta) {
+        let mut t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *t += by;
+    }
+
+    /// Sets the clock.
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Ids 1, 2, 3, … (as UUIDs), so test output is stable. Version-7 shaped so they sort.
+#[derive(Debug, Default)]
+pub struct SequentialIds(AtomicU64);
+
+impl SequentialIds {
+    /// Starts at 1.
+    #[must_use]
+    pub fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+}
+
+impl IdGenerator for SequentialIds {
+    fn new_id(&self) -> Uuid {
+        let n = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        Uuid::from_u128(0x0000_0000_0000_7000_8000_0000_0000_0000 | u128::from(n))
+    }
+}
+
+/// Seeded pseudo-randomness (SplitMix64). Deterministic; not secure.
+#[derive(Debug)]
+pub struct SeededRandom(Mutex<u64>);
+
+impl SeededRandom {
+    /// A generator with a seed.
+    #[must_use]
+    pub fn new(seed: u64) -> Self {
+        Self(Mutex::new(seed))
+    }
+}
+
+impl SecretGenerator for SeededRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        let mut state = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for chunk in buf.chunks_mut(8) {
+            *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// A real Argon2id hasher at minimum cost, with seeded salts.
+#[must_use]
+pub fn fast_hasher(seed: u64) -> Argon2idHasher {
+    Argon2idHasher::insecure_fast(Arc::new(SeededRandom::new(seed)))
+}
