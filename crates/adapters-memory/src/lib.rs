@@ -31,12 +31,13 @@ use portal_core::admin_request::AdminRequest;
 use portal_core::audit::{self, AuditEntry, ChainHash};
 use portal_core::challenge::EmailChallenge;
 use portal_core::customer::Customer;
+use portal_core::ids::OutboxId;
 use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, SessionId, UserId};
-use portal_core::mail::OutboxMail;
+use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStats, OutboxStatus};
 use portal_core::ports::{
     AdminRequestFilter, AuditQuery, Commit, Committer, CustomerQuery, LegacyAccount, LegacyClaim,
-    LegacyDirectory, LegacyError, PageStart, Queries, SessionContext, StoreError, UniqueKey,
-    UserQuery, Write,
+    LegacyDirectory, LegacyError, OutboxStore, PageStart, Queries, SessionContext, StoreError,
+    UniqueKey, UserQuery, Write,
 };
 use portal_core::secret::{SecretString, TokenHash, constant_time_eq};
 use portal_core::session::Session;
@@ -65,7 +66,7 @@ struct State {
     requests: HashMap<AdminRequestId, AdminRequest>,
     legacy: HashMap<String, LegacyClaim>,
     chains: HashMap<Option<CustomerId>, Vec<AuditEntry>>,
-    outbox: Vec<OutboxMail>,
+    outbox: Vec<OutboxEntry>,
 }
 
 /// How to take back one applied step of a commit.
@@ -476,16 +477,19 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every mail queued so far, oldest first.
+    /// Every mail queued so far (in any delivery state), oldest first.
     #[must_use]
     pub fn outbox(&self) -> Vec<OutboxMail> {
-        self.lock().outbox.clone()
+        self.lock().outbox.iter().map(|e| e.mail.clone()).collect()
     }
 
-    /// Removes and returns the queued mails (what a dispatcher would deliver).
+    /// Removes and returns every queued mail (for tests that read mails without a dispatcher).
     #[must_use]
     pub fn take_outbox(&self) -> Vec<OutboxMail> {
         std::mem::take(&mut self.lock().outbox)
+            .into_iter()
+            .map(|e| e.mail)
+            .collect()
     }
 
     /// Every audit entry of a chain (a customer's, or the global one), oldest first.
@@ -545,7 +549,16 @@ impl Committer for MemoryStore {
             state.append_audit(record);
         }
         for mail in commit.outbox {
-            state.outbox.push(mail);
+            state.outbox.push(OutboxEntry {
+                next_attempt_at: mail.created_at,
+                mail,
+                status: OutboxStatus::Pending,
+                attempts: 0,
+                claim: None,
+                claimed_until: None,
+                last_error: None,
+                sent_at: None,
+            });
         }
         Ok(())
     }
@@ -899,5 +912,141 @@ impl LegacyDirectory for InMemoryLegacyDirectory {
                 constant_time_eq(pw.expose().as_bytes(), password.expose().as_bytes())
             })
             .map(|(_, acc)| acc.clone()))
+    }
+}
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn claim_outbox(
+        &self,
+        claim: uuid::Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut s = self.lock();
+        let mut out = Vec::new();
+        for e in &mut s.outbox {
+            if out.len() >= limit as usize {
+                break;
+            }
+            let due = match e.status {
+                OutboxStatus::Pending => e.next_attempt_at <= now,
+                OutboxStatus::Claimed => e.claimed_until.is_some_and(|l| l <= now),
+                OutboxStatus::Sent | OutboxStatus::Dead => false,
+            };
+            if due {
+                e.status = OutboxStatus::Claimed;
+                e.claim = Some(claim);
+                e.claimed_until = Some(lease_until);
+                e.attempts += 1;
+                out.push(e.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_sent(
+        &self,
+        id: OutboxId,
+        claim: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(e) = s.outbox.iter_mut().find(|e| {
+            e.mail.id == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed
+        }) else {
+            return Ok(false);
+        };
+        e.status = OutboxStatus::Sent;
+        e.claim = None;
+        e.claimed_until = None;
+        e.sent_at = Some(now);
+        e.mail.intent.purge_secret();
+        Ok(true)
+    }
+
+    async fn mark_failed(
+        &self,
+        id: OutboxId,
+        claim: uuid::Uuid,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(e) = s.outbox.iter_mut().find(|e| {
+            e.mail.id == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed
+        }) else {
+            return Ok(false);
+        };
+        e.claim = None;
+        e.claimed_until = None;
+        e.last_error = Some(error.chars().take(500).collect());
+        match retry_at {
+            Some(at) => {
+                e.status = OutboxStatus::Pending;
+                e.next_attempt_at = at;
+            }
+            None => e.status = OutboxStatus::Dead,
+        }
+        Ok(true)
+    }
+
+    async fn release(&self, id: OutboxId, claim: uuid::Uuid) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(e) = s.outbox.iter_mut().find(|e| {
+            e.mail.id == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed
+        }) else {
+            return Ok(false);
+        };
+        e.status = OutboxStatus::Pending;
+        e.claim = None;
+        e.claimed_until = None;
+        e.attempts = e.attempts.saturating_sub(1);
+        Ok(true)
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        let s = self.lock();
+        Ok(s.outbox
+            .iter()
+            .rev()
+            .filter(|e| e.status == OutboxStatus::Dead)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn requeue(&self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut s = self.lock();
+        let Some(e) = s
+            .outbox
+            .iter_mut()
+            .find(|e| e.mail.id == id && e.status == OutboxStatus::Dead)
+        else {
+            return Ok(false);
+        };
+        e.status = OutboxStatus::Pending;
+        e.attempts = 0;
+        e.next_attempt_at = now;
+        Ok(true)
+    }
+
+    async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
+        Ok(self.lock().outbox.iter().find(|e| e.mail.id == id).cloned())
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let s = self.lock();
+        let mut stats = OutboxStats::default();
+        for e in &s.outbox {
+            match e.status {
+                OutboxStatus::Pending => stats.pending += 1,
+                OutboxStatus::Claimed => stats.claimed += 1,
+                OutboxStatus::Sent => stats.sent += 1,
+                OutboxStatus::Dead => stats.dead += 1,
+            }
+        }
+        Ok(stats)
     }
 }
