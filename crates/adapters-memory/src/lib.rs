@@ -671,7 +671,7 @@ impl Queries for MemoryStore {
     async fn count_users_of_customer(
         &self,
         customer: CustomerId,
-        search: Option<&str>,
+        search: Option<String>,
         cap: u64,
     ) -> Result<u64, StoreError> {
         let s = self.lock();
@@ -679,7 +679,7 @@ impl Queries for MemoryStore {
             .users
             .values()
             .filter(|u| u.customer_id() == Some(customer) && is_account(u))
-            .filter(|u| search.is_none_or(|q| u.search_text().contains(q)))
+            .filter(|u| search.as_deref().is_none_or(|q| u.search_text().contains(q)))
             .take(usize::try_from(cap).unwrap_or(usize::MAX))
             .count();
         Ok(n as u64)

@@ -454,7 +454,7 @@ pub trait Queries: Send + Sync {
     async fn count_users_of_customer(
         &self,
         customer: CustomerId,
-        search: Option<&str>,
+        search: Option<String>,
         cap: u64,
     ) -> Result<u64, StoreError>;
     /// A customer's administrators (any state).

@@ -234,7 +234,7 @@ impl Portal {
             None
         };
         let total = q
-            .count_users_of_customer(customer.id(), search.as_deref(), USER_COUNT_CAP)
+            .count_users_of_customer(customer.id(), search, USER_COUNT_CAP)
             .await?;
         Ok(UserPage {
             items,
