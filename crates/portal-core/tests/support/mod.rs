@@ -1,0 +1,341 @@
+//! A test world: the real core on the in-memory adapter with deterministic fakes (manual clock,
+//! sequential ids, seeded randomness, a cheap but real Argon2id hasher), plus builders that walk
+//! the manual's flows to reach a given state, reading codes and links out of the outbox.
+#![allow(dead_code, clippy::missing_panics_doc)]
+
+use adapters_memory::{InMemoryLegacyDirectory, MemoryStore};
+use chrono::TimeDelta;
+use portal_core::config::PortalConfig;
+use portal_core::customer::{AffiliationKey, Customer, ServiceChannel};
+use portal_core::ids::{CustomerId, UserId};
+use portal_core::mail::{MailIntent, OutboxMail};
+use portal_core::permission::{PermissionCatalog, PermissionKey, PermissionSet};
+use portal_core::secret::SecretString;
+use portal_core::service::{
+    Invite, IssuedSession, Login, LoginOutcome, NewCustomer, Principal, Register,
+};
+use portal_core::session::ClientInfo;
+use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
+use portal_core::{Actor, Deps, Portal};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+pub const PASSWORD: &str = "korrekt pferd batterie";
+
+pub struct World {
+    pub portal: Portal,
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+    pub legacy: Arc<InMemoryLegacyDirectory>,
+}
+
+pub fn email(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+pub fn name(s: &str) -> PersonName {
+    PersonName::parse(s).unwrap()
+}
+
+pub fn number(s: &str) -> CustomerNumber {
+    CustomerNumber::parse(s).unwrap()
+}
+
+pub fn key(s: &str) -> PermissionKey {
+    PermissionKey::parse(s).unwrap()
+}
+
+pub fn keys(list: &[&str]) -> PermissionSet {
+    list.iter().map(|k| key(k)).collect()
+}
+
+pub fn affiliation() -> AffiliationKey {
+    AffiliationKey::parse("de-business").unwrap()
+}
+
+pub fn client() -> ClientInfo {
+    ClientInfo::new(Some("127.0.0.1"), Some("test"))
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self::with_config(PortalConfig::default())
+    }
+
+    pub fn with_config(config: PortalConfig) -> Self {
+        Self::with(config, PermissionCatalog::default())
+    }
+
+    pub fn with(config: PortalConfig, catalog: PermissionCatalog) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let legacy = Arc::new(InMemoryLegacyDirectory::new());
+        let deps = Deps {
+            queries: store.clone(),
+            committer: store.clone(),
+            clock: clock.clone(),
+            ids: Arc::new(SequentialIds::new()),
+            random: Arc::new(SeededRandom::new(42)),
+            hasher: Arc::new(fast_hasher(7)),
+            legacy: legacy.clone(),
+        };
+        let portal = Portal::new(deps, config, catalog).unwrap();
+        Self {
+            portal,
+            store,
+            clock,
+            legacy,
+        }
+    }
+
+    pub fn advance(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+
+    // --- mail ---
+
+    pub fn mails_to(&self, to: &str) -> Vec<OutboxMail> {
+        self.store
+            .outbox()
+            .into_iter()
+            .filter(|m| m.to.as_str() == to)
+            .collect()
+    }
+
+    pub fn last_mail_to(&self, to: &str) -> OutboxMail {
+        self.mails_to(to)
+            .pop()
+            .unwrap_or_else(|| panic!("no mail to {to}"))
+    }
+
+    /// The code or link token of the last mail to `to` that carries one.
+    pub fn secret_for(&self, to: &str) -> String {
+        self.mails_to(to)
+            .iter()
+            .rev()
+            .find_map(|m| m.intent.secret().map(|s| s.expose().to_owned()))
+            .unwrap_or_else(|| panic!("no mail with a code or link to {to}"))
+    }
+
+    pub fn mail_kinds_to(&self, to: &str) -> Vec<&'static str> {
+        self.mails_to(to).iter().map(|m| m.intent.key()).collect()
+    }
+
+    // --- builders walking the manual's flows ---
+
+    pub fn register_cmd(&self, address: &str) -> Register {
+        Register {
+            email: email(address),
+            first_name: name("Anna"),
+            last_name: name("Schmidt"),
+            password: PASSWORD.into(),
+            password_confirmation: PASSWORD.into(),
+            language: Language::De,
+        }
+    }
+
+    /// Registers and confirms the code: an active account without a customer, logged in.
+    pub async fn registered(&self, address: &str) -> (Actor, IssuedSession) {
+        let ticket = self
+            .portal
+            .register(self.register_cmd(address))
+            .await
+            .unwrap();
+        let code = self.secret_for(address);
+        let session = self
+            .portal
+            .verify_registration(ticket.ticket.expose(), &code, client())
+            .await
+            .unwrap();
+        (Actor::user(session.user_id), session)
+    }
+
+    pub async fn customer(&self, n: &str) -> Customer {
+        self.customer_with(n, None).await
+    }
+
+    pub async fn customer_with(&self, n: &str, entitlements: Option<PermissionSet>) -> Customer {
+        self.portal
+            .create_customer(
+                &Actor::System,
+                &NewCustomer {
+                    number: number(n),
+                    name: CompanyName::parse(&format!("Firma {n}")).unwrap(),
+                    affiliations: BTreeSet::from([affiliation()]),
+                    channel: ServiceChannel::Direct,
+                    entitlements,
+                    default_permissions: None,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Registers and links to the customer by number.
+    pub async fn member(&self, address: &str, n: &str) -> Actor {
+        let (actor, _) = self.registered(address).await;
+        self.portal
+            .choose_affiliation(&actor, &affiliation())
+            .await
+            .unwrap();
+        self.portal.link_customer(&actor, &number(n)).await.unwrap();
+        actor
+    }
+
+    /// An active operator.
+    pub async fn operator(&self, address: &str) -> Actor {
+        let setup = self
+            .portal
+            .create_operator(
+                &Actor::System,
+                &email(address),
+                &name("Otto"),
+                &name("Operator"),
+                Language::De,
+            )
+            .await
+            .unwrap();
+        self.accept_invitation(setup.token.expose(), address).await
+    }
+
+    /// Accepts an invitation link and confirms the code.
+    pub async fn accept_invitation(&self, token: &str, address: &str) -> Actor {
+        let ticket = self
+            .portal
+            .accept_invitation(
+                token,
+                portal_core::service::AcceptInvitation {
+                    password: PASSWORD.into(),
+                    password_confirmation: PASSWORD.into(),
+                },
+            )
+            .await
+            .unwrap();
+        let code = self.secret_for(address);
+        let s = self
+            .portal
+            .verify_registration(ticket.ticket.expose(), &code, client())
+            .await
+            .unwrap();
+        Actor::user(s.user_id)
+    }
+
+    /// A member who asked for admin rights and was approved by an operator (with an existing
+    /// admin's consent when there is one).
+    pub async fn admin(&self, address: &str, n: &str, operator: &Actor) -> Actor {
+        let existing_admin = self.active_admin_actor(n).await;
+        let actor = match self
+            .portal
+            .deps()
+            .queries
+            .user_by_email(&email(address))
+            .await
+            .unwrap()
+        {
+            Some(u) => Actor::user(u.id()),
+            None => self.member(address, n).await,
+        };
+        // A customer with an admin puts joiners on hold: activate first.
+        if let Some(admin) = &existing_admin {
+            let u = self.user_id(address).await;
+            let _ = self.portal.activate_user(admin, &number(n), u).await;
+        }
+        let req = self.portal.request_admin_rights(&actor).await.unwrap();
+        if let Some(admin) = &existing_admin {
+            self.portal
+                .consent_admin_request(admin, &number(n), req.id())
+                .await
+                .unwrap();
+        }
+        self.portal
+            .approve_admin_request(operator, req.id())
+            .await
+            .unwrap();
+        actor
+    }
+
+    async fn active_admin_actor(&self, n: &str) -> Option<Actor> {
+        let c = self
+            .portal
+            .deps()
+            .queries
+            .customer_by_number(&number(n))
+            .await
+            .unwrap()?;
+        self.portal
+            .deps()
+            .queries
+            .admins_of_customer(c.id())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|a| a.is_active_admin_of(c.id()))
+            .map(|a| Actor::user(a.id()))
+    }
+
+    /// Invites a user as `admin`, accepts, confirms: an active employee.
+    pub async fn invited(&self, admin: &Actor, n: &str, address: &str, perms: &[&str]) -> Actor {
+        self.portal
+            .invite_user(
+                admin,
+                &number(n),
+                Invite {
+                    email: email(address),
+                    first_name: name("Ida"),
+                    last_name: name("Eingeladen"),
+                    language: Language::De,
+                    permissions: keys(perms),
+                },
+            )
+            .await
+            .unwrap();
+        let token = self.secret_for(address);
+        self.accept_invitation(&token, address).await
+    }
+
+    pub async fn login(&self, address: &str) -> IssuedSession {
+        match self
+            .portal
+            .login(Login {
+                email: address.into(),
+                password: SecretString::new(PASSWORD),
+                client: client(),
+            })
+            .await
+            .unwrap()
+        {
+            LoginOutcome::Authenticated(s) => s,
+        }
+    }
+
+    pub async fn principal(&self, session: &IssuedSession) -> Principal {
+        self.portal
+            .authenticate(session.token.expose())
+            .await
+            .unwrap()
+    }
+
+    pub async fn user_id(&self, address: &str) -> UserId {
+        self.portal
+            .deps()
+            .queries
+            .user_by_email(&email(address))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no account {address}"))
+            .id()
+    }
+
+    pub async fn user(&self, id: UserId) -> portal_core::user::User {
+        self.portal.deps().queries.user(id).await.unwrap().unwrap()
+    }
+
+    pub fn audit_of(&self, customer: Option<CustomerId>) -> Vec<portal_core::audit::AuditEntry> {
+        self.store.audit_entries(customer)
+    }
+
+    pub fn mail_intents_to(&self, to: &str) -> Vec<MailIntent> {
+        self.mails_to(to).into_iter().map(|m| m.intent).collect()
+    }
+}
