@@ -339,3 +339,133 @@ impl World {
         self.mails_to(to).into_iter().map(|m| m.intent).collect()
     }
 }
+
+// --- additions for the service tests of every flow ---
+
+/// What a rejected command must leave untouched, counted over the whole store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub audit: usize,
+    pub mails: usize,
+    pub sessions: usize,
+    pub users: usize,
+}
+
+impl World {
+    /// A world like [`World::new`] but with another password hasher (e.g. stronger parameters,
+    /// to see outdated hashes upgraded at login).
+    pub fn with_hasher(hasher: Arc<dyn portal_core::ports::PasswordHasher>) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let legacy = Arc::new(InMemoryLegacyDirectory::new());
+        let deps = Deps {
+            queries: store.clone(),
+            committer: store.clone(),
+            clock: clock.clone(),
+            ids: Arc::new(SequentialIds::new()),
+            random: Arc::new(SeededRandom::new(42)),
+            hasher,
+            legacy: legacy.clone(),
+        };
+        let portal =
+            Portal::new(deps, PortalConfig::default(), PermissionCatalog::default()).unwrap();
+        Self {
+            portal,
+            store,
+            clock,
+            legacy,
+        }
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            audit: self.store.audit_len(),
+            mails: self.store.outbox().len(),
+            sessions: self.store.session_count(),
+            users: self.store.user_count(),
+        }
+    }
+
+    /// Writes straight to the store, bypassing the use cases: only to set up states the flows
+    /// cannot reach (or reach only slowly).
+    pub async fn force(&self, writes: Vec<portal_core::ports::Write>) {
+        use portal_core::ports::Committer as _;
+        let mut commit = portal_core::ports::Commit::new();
+        for w in writes {
+            commit.write(w);
+        }
+        self.store.commit(commit).await.unwrap();
+    }
+
+    /// A login attempt with any address and password.
+    pub async fn try_login(
+        &self,
+        address: &str,
+        password: &str,
+    ) -> Result<IssuedSession, portal_core::service::LoginError> {
+        self.portal
+            .login(Login {
+                email: address.into(),
+                password: SecretString::new(password),
+                client: client(),
+            })
+            .await
+            .map(|outcome| match outcome {
+                LoginOutcome::Authenticated(s) => s,
+            })
+    }
+
+    /// The customer with this number, as stored now.
+    pub async fn customer_now(&self, n: &str) -> Customer {
+        self.portal
+            .deps()
+            .queries
+            .customer_by_number(&number(n))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no customer {n}"))
+    }
+
+    /// Every audit entry of every chain the test touched: the global one and these customers'.
+    pub fn all_audit(&self, customers: &[CustomerId]) -> Vec<portal_core::audit::AuditEntry> {
+        let mut all = self.audit_of(None);
+        for c in customers {
+            all.extend(self.audit_of(Some(*c)));
+        }
+        all
+    }
+
+    /// The categories of a chain's entries about one user, oldest first.
+    pub fn categories_about(
+        &self,
+        customer: Option<CustomerId>,
+        user: UserId,
+    ) -> Vec<portal_core::audit::AuditCategory> {
+        self.audit_of(customer)
+            .into_iter()
+            .filter(|e| e.record.subject == Some(user))
+            .map(|e| e.record.category)
+            .collect()
+    }
+
+    /// A registered user who chose the affiliation and linked to the customer by number but
+    /// waits for activation (the customer must have an admin already).
+    pub async fn pending_member(&self, address: &str, n: &str) -> Actor {
+        let actor = self.member(address, n).await;
+        let id = self.user_id(address).await;
+        assert_eq!(
+            self.user(id).await.status(),
+            portal_core::user::UserStatus::PendingActivation,
+            "{n} has no admin, so {address} is not pending"
+        );
+        actor
+    }
+}
+
+/// The user behind an actor.
+pub fn id_of(actor: &Actor) -> UserId {
+    match actor {
+        Actor::User { id, .. } => *id,
+        Actor::System => panic!("the system is no user"),
+    }
+}
