@@ -1,0 +1,554 @@
+//! Login, logout and the per-request session check (manual 2.2, R1, R6, R11, R14).
+
+mod support;
+
+use chrono::TimeDelta;
+use portal_core::Actor;
+use portal_core::audit::{ActorKind, AuditCategory};
+use portal_core::customer::ServiceChannel;
+use portal_core::hashing::{Argon2Cost, Argon2idHasher};
+use portal_core::ports::{Clock as _, Write};
+use portal_core::secret::Token;
+use portal_core::service::{AuthError, Invite, LoginError, NewCustomer};
+use portal_core::testing::{SeededRandom, fast_hasher};
+use portal_core::user::UserStatus;
+use portal_core::values::{CompanyName, Language};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use support::*;
+
+const N: &str = "100000001";
+
+fn area(k: &str) -> portal_core::permission::PermissionKey {
+    key(k)
+}
+
+#[tokio::test]
+async fn a_correct_login_starts_a_session_records_the_time_and_audits_it() {
+    let w = World::new();
+    let c = w.customer(N).await;
+    let anna = w.member("anna@example.com", N).await;
+    w.advance(TimeDelta::hours(3));
+    let sessions = w.store.session_count();
+    let session = w.login("anna@example.com").await;
+    assert_eq!(session.user_id, id_of(&anna));
+    assert_eq!(w.store.session_count(), sessions + 1);
+    let user = w.user(id_of(&anna)).await;
+    assert_eq!(user.last_login_at(), Some(w.clock.now()));
+    let last = w.audit_of(Some(c.id())).pop().unwrap();
+    assert_eq!(last.record.category, AuditCategory::LoginSucceeded);
+    assert_eq!(last.record.subject, Some(id_of(&anna)));
+    assert_eq!(last.record.actor.kind, ActorKind::User);
+    assert_eq!(last.record.details, "method=password");
+    let p = w.principal(&session).await;
+    assert_eq!(p.user().id(), id_of(&anna));
+    assert_eq!(p.customer().map(|c| c.id()), Some(c.id()));
+    // The address is matched without regard to case.
+    w.try_login("ANNA@Example.com", PASSWORD).await.unwrap();
+}
+
+/// Accounts in every state a login must refuse, plus the operator that made them.
+async fn refusal_world() -> World {
+    let w = World::new();
+    w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    w.member("anna@example.com", N).await;
+    w.member("lena@example.com", N).await;
+    let lena = w.user_id("lena@example.com").await;
+    w.portal
+        .lock_user(&op, &number(N), lena, None)
+        .await
+        .unwrap();
+    w.portal
+        .invite_user(
+            &op,
+            &number(N),
+            Invite {
+                email: email("ida@example.com"),
+                first_name: name("Ida"),
+                last_name: name("Eingeladen"),
+                language: Language::De,
+                permissions: keys(&[]),
+            },
+        )
+        .await
+        .unwrap();
+    // Registered, code never confirmed.
+    w.portal
+        .register(w.register_cmd("paul@example.com"))
+        .await
+        .unwrap();
+    w
+}
+
+#[tokio::test]
+async fn every_login_failure_gets_the_same_answer() {
+    let w = refusal_world().await;
+    let long = "x".repeat(1025);
+    let cases = [
+        ("unknown address", "nobody@example.com", PASSWORD),
+        (
+            "wrong password",
+            "anna@example.com",
+            "falsches pferd batterie",
+        ),
+        ("locked user", "lena@example.com", PASSWORD),
+        ("invited user", "ida@example.com", PASSWORD),
+        ("unconfirmed registration", "paul@example.com", PASSWORD),
+        ("malformed address", "not an address", PASSWORD),
+        ("empty address", "", PASSWORD),
+        ("over-long password", "anna@example.com", long.as_str()),
+    ];
+    let sessions = w.store.session_count();
+    let mut messages = BTreeSet::new();
+    for (case, address, password) in cases {
+        let err = w.try_login(address, password).await.unwrap_err();
+        assert!(
+            matches!(err, LoginError::InvalidCredentials),
+            "{case}: got {err:?}"
+        );
+        messages.insert(err.to_string());
+    }
+    assert_eq!(messages.len(), 1, "one message for all: {messages:?}");
+    assert_eq!(w.store.session_count(), sessions, "no session for anyone");
+}
+
+#[tokio::test]
+async fn failed_logins_of_existing_accounts_are_audited_and_change_nothing_else() {
+    let w = refusal_world().await;
+    let c = w.customer_now(N).await;
+    for (address, password, reason) in [
+        (
+            "anna@example.com",
+            "falsches pferd batterie",
+            "reason=wrong_password",
+        ),
+        ("lena@example.com", PASSWORD, "reason=locked"),
+        ("ida@example.com", PASSWORD, "reason=wrong_password"),
+    ] {
+        let id = w.user_id(address).await;
+        let before = w.user(id).await;
+        let counts = w.counts();
+        w.try_login(address, password).await.unwrap_err();
+        assert_eq!(w.user(id).await, before, "{address}: user record untouched");
+        let after = w.counts();
+        assert_eq!(after.audit, counts.audit + 1, "{address}: one audit entry");
+        assert_eq!(after.mails, counts.mails, "{address}: no mail");
+        assert_eq!(after.sessions, counts.sessions, "{address}: no session");
+        let last = w.audit_of(Some(c.id())).pop().unwrap();
+        assert_eq!(
+            last.record.category,
+            AuditCategory::LoginFailed,
+            "{address}"
+        );
+        assert_eq!(last.record.subject, Some(id), "{address}");
+        assert_eq!(last.record.actor.kind, ActorKind::Anonymous, "{address}");
+        assert_eq!(last.record.details, reason, "{address}");
+    }
+    // Nothing to attach an entry to.
+    for address in ["nobody@example.com", "not an address"] {
+        let counts = w.counts();
+        w.try_login(address, PASSWORD).await.unwrap_err();
+        assert_eq!(w.counts(), counts, "{address}");
+    }
+}
+
+#[tokio::test]
+async fn an_over_long_password_changes_nothing() {
+    let w = refusal_world().await;
+    let id = w.user_id("anna@example.com").await;
+    let before = w.user(id).await;
+    let counts = w.counts();
+    let err = w
+        .try_login(
+            "anna@example.com",
+            &format!("{PASSWORD}{}", "x".repeat(1024)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoginError::InvalidCredentials), "got {err:?}");
+    assert_eq!(w.user(id).await, before);
+    assert_eq!(w.counts().sessions, counts.sessions);
+    assert_eq!(w.counts().mails, counts.mails);
+}
+
+#[tokio::test]
+#[ignore = "bug: login rejects an over-long password before loading the account, so the failure is not audited as LoginFailed like every other failed login of an existing account"]
+async fn an_over_long_password_for_an_existing_account_is_audited_as_a_failed_login() {
+    let w = refusal_world().await;
+    let c = w.customer_now(N).await;
+    let id = w.user_id("anna@example.com").await;
+    let audit = w.store.audit_len();
+    w.try_login("anna@example.com", &"x".repeat(1025))
+        .await
+        .unwrap_err();
+    assert_eq!(w.store.audit_len(), audit + 1);
+    let last = w.audit_of(Some(c.id())).pop().unwrap();
+    assert_eq!(last.record.category, AuditCategory::LoginFailed);
+    assert_eq!(last.record.subject, Some(id));
+}
+
+#[tokio::test]
+async fn a_user_waiting_for_activation_may_log_in_but_enters_no_area() {
+    let w = World::new();
+    w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    w.admin("chef@example.com", N, &op).await;
+    let bert = w.pending_member("bert@example.com", N).await;
+    assert!(
+        w.user(id_of(&bert)).await.holds(&area("support_requests")),
+        "the default permission is set while waiting"
+    );
+    let s = w.login("bert@example.com").await;
+    let p = w.principal(&s).await;
+    assert_eq!(p.user().status(), UserStatus::PendingActivation);
+    assert!(!w.portal.may_access_area(&p, &area("support_requests")));
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_on_the_server() {
+    let w = World::new();
+    let c = w.customer(N).await;
+    let anna = w.member("anna@example.com", N).await;
+    let first = w.login("anna@example.com").await;
+    let second = w.login("anna@example.com").await;
+    w.portal.logout(first.token.expose()).await.unwrap();
+    let err = w
+        .portal
+        .authenticate(first.token.expose())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Unauthenticated), "got {err:?}");
+    w.principal(&second).await; // the other session lives on
+    let last = w.audit_of(Some(c.id())).pop().unwrap();
+    assert_eq!(last.record.category, AuditCategory::LoggedOut);
+    assert_eq!(last.record.subject, Some(id_of(&anna)));
+
+    let counts = w.counts();
+    let stranger = Token::generate(&SeededRandom::new(999));
+    for garbage in ["", "garbage", first.token.expose(), stranger.expose()] {
+        w.portal.logout(garbage).await.unwrap();
+    }
+    assert_eq!(w.counts(), counts, "nothing to end, nothing written");
+}
+
+#[tokio::test]
+async fn a_session_dies_after_exactly_one_idle_hour() {
+    let w = World::new();
+    w.customer(N).await;
+    w.member("anna@example.com", N).await;
+    let used = w.login("anna@example.com").await;
+    let idle = w.login("anna@example.com").await;
+    w.advance(TimeDelta::hours(1) - TimeDelta::seconds(1));
+    w.principal(&used).await;
+    w.advance(TimeDelta::seconds(1));
+    let err = w
+        .portal
+        .authenticate(idle.token.expose())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AuthError::Unauthenticated), "got {err:?}");
+    w.principal(&used).await; // its last request moved its idle limit
+}
+
+#[tokio::test]
+async fn activity_every_fifty_minutes_keeps_a_session_until_the_absolute_limit() {
+    let w = World::new();
+    w.customer(N).await;
+    w.member("anna@example.com", N).await;
+    let s = w.login("anna@example.com").await;
+    for i in 1..=28 {
+        w.advance(TimeDelta::minutes(50));
+        let r = w.portal.authenticate(s.token.expose()).await;
+        assert!(r.is_ok(), "alive after {} minutes: {r:?}", i * 50);
+    }
+    // 23 h 20 min now.
+    w.advance(TimeDelta::minutes(40) - TimeDelta::seconds(1));
+    w.principal(&s).await;
+    w.advance(TimeDelta::seconds(1));
+    let err = w.portal.authenticate(s.token.expose()).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::Unauthenticated),
+        "24 h after login: {err:?}"
+    );
+    assert_eq!(s.expires_at, w.clock.now());
+}
+
+#[tokio::test]
+async fn authenticate_records_activity_at_most_once_a_minute() {
+    let w = World::new();
+    w.customer(N).await;
+    let anna = w.member("anna@example.com", N).await;
+    let s = w.login("anna@example.com").await;
+    let t0 = w.clock.now();
+    let last_seen = || async {
+        w.portal
+            .deps()
+            .queries
+            .sessions_of_user(id_of(&anna))
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|x| x.id() == s.session_id)
+            .unwrap()
+            .record()
+            .last_seen_at
+    };
+    w.advance(TimeDelta::seconds(30));
+    w.principal(&s).await;
+    assert_eq!(last_seen().await, t0, "30 s: not written");
+    w.advance(TimeDelta::seconds(30));
+    w.principal(&s).await;
+    let t60 = w.clock.now();
+    assert_eq!(last_seen().await, t60, "60 s: written");
+    w.advance(TimeDelta::seconds(59));
+    w.principal(&s).await;
+    assert_eq!(last_seen().await, t60, "59 s later: not written again");
+    w.advance(TimeDelta::seconds(1));
+    w.principal(&s).await;
+    assert_eq!(last_seen().await, w.clock.now());
+}
+
+#[tokio::test]
+async fn a_lock_ends_the_live_session_at_the_next_request_and_unlock_does_not_revive_it() {
+    let w = World::new();
+    w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    let admin = w.admin("chef@example.com", N, &op).await;
+    let emma = w
+        .invited(&admin, N, "emma@example.com", &["documents"])
+        .await;
+    let s = w.login("emma@example.com").await;
+    w.principal(&s).await;
+    w.portal
+        .lock_user(&admin, &number(N), id_of(&emma), None)
+        .await
+        .unwrap();
+    let err = w.portal.authenticate(s.token.expose()).await.unwrap_err();
+    assert!(matches!(err, AuthError::Unauthenticated), "got {err:?}");
+    w.portal
+        .unlock_user(&admin, &number(N), id_of(&emma))
+        .await
+        .unwrap();
+    let err = w.portal.authenticate(s.token.expose()).await.unwrap_err();
+    assert!(
+        matches!(err, AuthError::Unauthenticated),
+        "unlock restores login, not sessions: {err:?}"
+    );
+    let fresh = w.login("emma@example.com").await;
+    w.principal(&fresh).await;
+}
+
+#[tokio::test]
+async fn permission_and_role_changes_apply_at_the_next_request() {
+    let w = World::new();
+    w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    let admin = w.admin("chef@example.com", N, &op).await;
+    let emma = w.invited(&admin, N, "emma@example.com", &[]).await;
+    let s = w.login("emma@example.com").await;
+    let p = w.principal(&s).await;
+    assert!(!w.portal.may_access_area(&p, &area("documents")));
+    w.portal
+        .set_permissions(&admin, &number(N), id_of(&emma), &keys(&["documents"]))
+        .await
+        .unwrap();
+    let p = w.principal(&s).await;
+    assert!(w.portal.may_access_area(&p, &area("documents")), "granted");
+    w.portal
+        .set_permissions(&admin, &number(N), id_of(&emma), &keys(&[]))
+        .await
+        .unwrap();
+    let p = w.principal(&s).await;
+    assert!(!w.portal.may_access_area(&p, &area("documents")), "revoked");
+
+    // Role: the admin, demoted by an operator, loses the areas he held only as admin.
+    let chef = w.login("chef@example.com").await;
+    let p = w.principal(&chef).await;
+    assert!(w.portal.may_access_area(&p, &area("shop")));
+    w.portal
+        .revoke_admin_rights(&op, &number(N), id_of(&admin))
+        .await
+        .unwrap();
+    let p = w.principal(&chef).await;
+    assert!(!w.portal.may_access_area(&p, &area("shop")), "demoted");
+}
+
+#[tokio::test]
+async fn area_access_follows_rule_r1() {
+    let w = World::new();
+    w.customer(N).await;
+    let narrow = "100000002";
+    w.customer_with(narrow, Some(keys(&["support_requests", "documents"])))
+        .await;
+    let op = w.operator("op@vendor.example").await;
+    let admin = w.admin("chef@example.com", N, &op).await;
+    w.invited(&admin, N, "emma@example.com", &["documents"])
+        .await;
+    w.member("lena@example.com", N).await; // pending: N has an admin
+    w.admin("chef2@example.com", narrow, &op).await;
+    w.member("nora@example.com", narrow).await; // pending, activated below
+    let chef2 = Actor::user(w.user_id("chef2@example.com").await);
+    let nora = w.user_id("nora@example.com").await;
+    w.portal
+        .activate_user(&chef2, &number(narrow), nora)
+        .await
+        .unwrap();
+    w.registered("solo@example.com").await;
+    // The operator narrows the second customer's contract: support requests are gone.
+    w.portal
+        .import_customers(
+            &Actor::System,
+            &[NewCustomer {
+                number: number(narrow),
+                name: CompanyName::parse(&format!("Firma {narrow}")).unwrap(),
+                affiliations: BTreeSet::from([affiliation()]),
+                channel: ServiceChannel::Direct,
+                entitlements: Some(keys(&["documents"])),
+                default_permissions: None,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        w.user(nora).await.holds(&area("support_requests")),
+        "she still holds the permission"
+    );
+
+    let rows = [
+        (
+            "employee with the permission",
+            "emma@example.com",
+            "documents",
+            true,
+        ),
+        (
+            "employee without the permission",
+            "emma@example.com",
+            "shop",
+            false,
+        ),
+        (
+            "admin without individual permission",
+            "chef@example.com",
+            "shop",
+            true,
+        ),
+        (
+            "admin, unknown area",
+            "chef@example.com",
+            "time_travel",
+            false,
+        ),
+        (
+            "employee, unknown area",
+            "emma@example.com",
+            "time_travel",
+            false,
+        ),
+        (
+            "pending activation, holding the default",
+            "lena@example.com",
+            "support_requests",
+            false,
+        ),
+        (
+            "customer not entitled, user holds it",
+            "nora@example.com",
+            "support_requests",
+            false,
+        ),
+        (
+            "customer not entitled, admin",
+            "chef2@example.com",
+            "shop",
+            false,
+        ),
+        (
+            "customer entitled, admin",
+            "chef2@example.com",
+            "documents",
+            true,
+        ),
+        (
+            "user without customer",
+            "solo@example.com",
+            "support_requests",
+            false,
+        ),
+    ];
+    for (case, address, key, expected) in rows {
+        let session = w.login(address).await;
+        let principal = w.principal(&session).await;
+        assert_eq!(
+            w.portal.may_access_area(&principal, &area(key)),
+            expected,
+            "{case}"
+        );
+    }
+    // Locked: no principal at all.
+    let s = w.login("emma@example.com").await;
+    let emma = w.user_id("emma@example.com").await;
+    w.portal
+        .lock_user(&op, &number(N), emma, None)
+        .await
+        .unwrap();
+    let err = w.portal.authenticate(s.token.expose()).await.unwrap_err();
+    assert!(matches!(err, AuthError::Unauthenticated), "locked: {err:?}");
+    let err = w.try_login("emma@example.com", PASSWORD).await.unwrap_err();
+    assert!(
+        matches!(err, LoginError::InvalidCredentials),
+        "locked: {err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_outdated_password_hash_is_upgraded_at_login() {
+    let stronger = Argon2idHasher::with_cost(
+        Argon2Cost {
+            m_kib: 16,
+            t: 1,
+            p: 1,
+        },
+        Arc::new(SeededRandom::new(9)),
+    )
+    .unwrap();
+    let w = World::with_hasher(Arc::new(stronger));
+    let (anna, _) = w.registered("anna@example.com").await;
+    let id = id_of(&anna);
+    let current = "$argon2id$v=19$m=16,t=1,p=1$";
+    assert!(
+        w.user(id)
+            .await
+            .password_hash()
+            .unwrap()
+            .as_phc()
+            .starts_with(current),
+        "new hashes use the configured cost"
+    );
+    // An account from before the cost was raised.
+    let weak = fast_hasher(3).hash_blocking(PASSWORD).unwrap();
+    let mut u = w.user(id).await;
+    u.set_password(weak.clone(), w.clock.now());
+    w.force(vec![Write::UpdateUser(u)]).await;
+
+    // A wrong password upgrades nothing.
+    w.try_login("anna@example.com", "falsches pferd batterie")
+        .await
+        .unwrap_err();
+    assert_eq!(w.user(id).await.password_hash(), Some(&weak));
+
+    w.login("anna@example.com").await;
+    let upgraded = w.user(id).await.password_hash().unwrap().clone();
+    assert!(
+        upgraded.as_phc().starts_with(current),
+        "{}",
+        upgraded.as_phc()
+    );
+    w.login("anna@example.com").await;
+    assert_eq!(
+        w.user(id).await.password_hash(),
+        Some(&upgraded),
+        "a current hash is left alone"
+    );
+}
