@@ -35,8 +35,8 @@ use portal_core::ids::OutboxId;
 use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, SessionId, UserId};
 use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStats, OutboxStatus};
 use portal_core::ports::{
-    AdminRequestFilter, AuditQuery, Commit, Committer, CustomerQuery, LegacyAccount, LegacyClaim,
-    LegacyDirectory, LegacyError, OutboxStore, PageStart, Queries, SessionContext, StoreError,
+    AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, LegacyAccount, LegacyClaim,
+    LegacyDirectory, LegacyError, OutboxStore, PageStart, PhoneMessage, Queries, SessionContext, SmsError, SmsSender, StoreError,
     UniqueKey, UserQuery, Write,
 };
 use portal_core::secret::{SecretString, TokenHash, constant_time_eq};
@@ -66,10 +66,12 @@ struct State {
     requests: HashMap<AdminRequestId, AdminRequest>,
     legacy: HashMap<String, LegacyClaim>,
     chains: HashMap<Option<CustomerId>, Vec<AuditEntry>>,
+    counters: HashMap<String, Counter>,
     outbox: Vec<OutboxEntry>,
 }
 
 /// How to take back one applied step of a commit.
+#[allow(clippy::large_enum_variant)] // short-lived, one per applied write
 enum Undo {
     Customer(CustomerId, Option<Customer>),
     User(UserId, Option<User>),
@@ -289,6 +291,14 @@ impl State {
                 let id = s.id();
                 let old = self.put_session(s);
                 undo.push(Undo::Session(id, old));
+                Ok(())
+            }
+            Write::UpdateSession(session) => {
+                let id = session.id();
+                if self.sessions.contains_key(&id) {
+                    let old = self.put_session(session);
+                    undo.push(Undo::Session(id, old));
+                }
                 Ok(())
             }
             Write::DeleteSession(id) => {
@@ -563,6 +573,30 @@ impl Committer for MemoryStore {
         Ok(())
     }
 
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        reset_after: chrono::TimeDelta,
+    ) -> Result<Counter, StoreError> {
+        let mut state = self.lock();
+        let c = state.counters.entry(key.to_owned()).or_insert(Counter {
+            count: 0,
+            last_at: now,
+        });
+        if now - c.last_at >= reset_after {
+            c.count = 0;
+        }
+        c.count = c.count.saturating_add(1);
+        c.last_at = now;
+        Ok(*c)
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().counters.remove(key);
+        Ok(())
+    }
+
     async fn touch_session(
         &self,
         id: SessionId,
@@ -817,6 +851,10 @@ impl Queries for MemoryStore {
         Ok(out)
     }
 
+    async fn counter(&self, key: &str) -> Result<Option<Counter>, StoreError> {
+        Ok(self.lock().counters.get(key).copied())
+    }
+
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {
         Ok(self.lock().legacy.get(legacy_id).cloned())
     }
@@ -1048,5 +1086,52 @@ impl OutboxStore for MemoryStore {
             }
         }
         Ok(stats)
+    }
+}
+
+/// A phone gateway for development and tests: delivers nothing, records every SMS or voice
+/// message so a developer (or a test) can read the code. The server's development mode logs them.
+#[derive(Debug, Default)]
+pub struct RecordingSmsSender {
+    messages: Mutex<Vec<PhoneMessage>>,
+}
+
+impl RecordingSmsSender {
+    /// An empty recorder.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every message so far, oldest first.
+    #[must_use]
+    pub fn messages(&self) -> Vec<PhoneMessage> {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The code of the newest message to a number.
+    #[must_use]
+    pub fn last_code_to(&self, number: &str) -> Option<String> {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|m| m.to.as_str() == number)
+            .map(|m| m.code.expose().to_owned())
+    }
+}
+
+#[async_trait]
+impl SmsSender for RecordingSmsSender {
+    async fn send(&self, message: &PhoneMessage) -> Result<(), SmsError> {
+        self.messages
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(message.clone());
+        Ok(())
     }
 }

@@ -189,6 +189,18 @@ categories! {
     CustomerCreated => "customer.created", "Kunde angelegt", "Customer created";
     /// A customer's master data changed.
     CustomerUpdated => "customer.updated", "Kunde geändert", "Customer updated";
+    /// A second factor was set up.
+    MfaEnabled => "mfa.enabled", "Multi-Faktor-Authentifizierung eingerichtet", "Multi-factor authentication set up";
+    /// The second factors were removed.
+    MfaDisabled => "mfa.disabled", "Multi-Faktor-Authentifizierung entfernt", "Multi-factor authentication removed";
+    /// A new recovery code was generated.
+    RecoveryCodeRenewed => "mfa.recovery_code_renewed", "Wiederherstellungscode erneuert", "Recovery code renewed";
+    /// The recovery code was used to log in.
+    RecoveryCodeUsed => "mfa.recovery_code_used", "Wiederherstellungscode verwendet", "Recovery code used";
+    /// A fresh recovery code was sent to the recovery channel.
+    RecoveryCodeSent => "mfa.recovery_code_sent", "Wiederherstellungscode gesendet", "Recovery code sent";
+    /// A device was remembered for 30 days.
+    DeviceRemembered => "mfa.device_remembered", "Gerät gemerkt", "Device remembered";
     /// Sessions were ended by someone other than their holder.
     SessionsEnded => "session.ended", "Sitzungen beendet", "Sessions ended";
 }

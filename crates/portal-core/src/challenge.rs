@@ -24,6 +24,9 @@ pub enum ChallengePurpose {
     /// of a code, so this challenge can never be confirmed; it exists so that every answer
     /// (wrong code, too many tries, re-send cooldown) is the same as for a new address.
     ExistingAccount,
+    /// A logged-in user changes their address: the code went to the new address (the challenge's
+    /// `email`), which replaces the old one once confirmed.
+    EmailChange,
 }
 
 impl ChallengePurpose {
@@ -34,6 +37,7 @@ impl ChallengePurpose {
             Self::Registration => "registration",
             Self::Invitation { .. } => "invitation",
             Self::ExistingAccount => "existing_account",
+            Self::EmailChange => "email_change",
         }
     }
 }
@@ -166,7 +170,11 @@ impl EmailChallenge {
     /// # Errors
     /// A registration or invitation without a password.
     pub fn from_record(rec: ChallengeRecord) -> Result<Self, CorruptRecord> {
-        if rec.purpose != ChallengePurpose::ExistingAccount && rec.password_hash.is_none() {
+        if matches!(
+            rec.purpose,
+            ChallengePurpose::Registration | ChallengePurpose::Invitation { .. }
+        ) && rec.password_hash.is_none()
+        {
             return Err(CorruptRecord::new("challenge", "missing password"));
         }
         Ok(Self { rec })

@@ -4,6 +4,7 @@ use crate::challenge::CodePolicy;
 use crate::customer::Affiliation;
 use crate::password::PasswordPolicy;
 use crate::session::SessionPolicy;
+use crate::throttle::LoginProtection;
 use chrono::TimeDelta;
 
 /// Everything configurable about the rules.
@@ -36,6 +37,26 @@ pub struct PortalConfig {
     /// Permissions a new customer gives joining users unless set otherwise (the manual pre-checks
     /// "Meine Supportanfragen"). Keys not in the catalog are ignored.
     pub default_joiner_permissions: Vec<String>,
+    /// Throttling of logins and second-factor codes (R14).
+    pub login_protection: LoginProtection,
+    /// The server key that seals TOTP secrets at rest. Without it, authenticator apps cannot be
+    /// set up (the server generates and keeps one; embedders supply their own).
+    pub mfa_key: Option<crate::secretbox::MfaKey>,
+    /// Issuer shown in authenticator apps.
+    pub totp_issuer: String,
+    /// Sensitive changes (password, e-mail, second factors) need a credential proven within
+    /// this window (step-up; default 15 min).
+    pub step_up_window: TimeDelta,
+    /// How long the second step of a login may take (default 5 min).
+    pub mfa_login_ttl: TimeDelta,
+    /// Wrong second-factor codes allowed per login attempt.
+    pub mfa_login_attempts: u32,
+    /// "Mich auf diesem Gerät für 30 Tage merken" (R18).
+    pub remember_device_ttl: TimeDelta,
+    /// SMS and voice codes live this long (at most 10 minutes, R19).
+    pub phone_code_ttl: TimeDelta,
+    /// An authenticator app must be confirmed within this long after setup started.
+    pub totp_enrolment_ttl: TimeDelta,
 }
 
 impl Default for PortalConfig {
@@ -54,6 +75,15 @@ impl Default for PortalConfig {
             max_password_bytes: 1_024,
             affiliations: Affiliation::defaults(),
             default_joiner_permissions: vec!["support_requests".to_owned()],
+            login_protection: LoginProtection::default(),
+            mfa_key: None,
+            totp_issuer: "Portal".to_owned(),
+            step_up_window: TimeDelta::minutes(15),
+            mfa_login_ttl: TimeDelta::minutes(5),
+            mfa_login_attempts: 5,
+            remember_device_ttl: TimeDelta::days(30),
+            phone_code_ttl: TimeDelta::minutes(10),
+            totp_enrolment_ttl: TimeDelta::minutes(15),
         }
     }
 }
@@ -105,6 +135,26 @@ impl PortalConfig {
         }
         if self.affiliations.is_empty() {
             return err("at least one affiliation is needed");
+        }
+        if self.phone_code_ttl <= TimeDelta::zero() || self.phone_code_ttl > TimeDelta::minutes(10) {
+            return err("phone_code_ttl must be between 0 and 10 minutes");
+        }
+        if self.mfa_login_ttl <= TimeDelta::zero() || self.mfa_login_ttl > TimeDelta::minutes(15) {
+            return err("mfa_login_ttl must be between 0 and 15 minutes");
+        }
+        if self.remember_device_ttl <= TimeDelta::zero()
+            || self.remember_device_ttl > TimeDelta::days(30)
+        {
+            return err("remember_device_ttl must be between 0 and 30 days");
+        }
+        if self.step_up_window <= TimeDelta::zero() || self.step_up_window > TimeDelta::hours(1) {
+            return err("step_up_window must be between 0 and 1 hour");
+        }
+        if self.mfa_login_attempts == 0 {
+            return err("mfa_login_attempts must be at least 1");
+        }
+        if self.totp_issuer.trim().is_empty() || self.totp_issuer.contains(':') {
+            return err("totp_issuer must be non-empty and contain no ':'");
         }
         Ok(())
     }

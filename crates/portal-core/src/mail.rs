@@ -137,6 +137,49 @@ pub enum MailIntent {
         /// Greeting name.
         first_name: String,
     },
+    /// A second factor was set up ("Multi-Faktor-Authentifizierung eingerichtet").
+    MfaEnabled {
+        /// Greeting name.
+        first_name: String,
+        /// Which factor: `totp`, `sms` or `voice`.
+        method: String,
+    },
+    /// The second factors were removed.
+    MfaDisabled {
+        /// Greeting name.
+        first_name: String,
+    },
+    /// A new recovery code was generated (the old one stopped working).
+    RecoveryCodeRenewed {
+        /// Greeting name.
+        first_name: String,
+    },
+    /// The recovery code was used to log in; a new one was issued.
+    RecoveryCodeUsed {
+        /// Greeting name.
+        first_name: String,
+    },
+    /// A fresh recovery code, to the recovery e-mail address.
+    RecoveryCode {
+        /// Greeting name.
+        first_name: String,
+        /// The code.
+        code: SecretString,
+    },
+    /// To the old address: a change of address was started.
+    EmailChangeRequested {
+        /// Greeting name.
+        first_name: String,
+        /// The new address.
+        new_email: String,
+    },
+    /// To the old address: the address was changed.
+    EmailChanged {
+        /// Greeting name.
+        first_name: String,
+        /// The new address.
+        new_email: String,
+    },
 }
 
 impl MailIntent {
@@ -161,6 +204,13 @@ impl MailIntent {
             Self::AdminRequestRejected { .. } => "admin_request_rejected",
             Self::AccountLocked { .. } => "account_locked",
             Self::AccountUnlocked { .. } => "account_unlocked",
+            Self::MfaEnabled { .. } => "mfa_enabled",
+            Self::MfaDisabled { .. } => "mfa_disabled",
+            Self::RecoveryCodeRenewed { .. } => "recovery_code_renewed",
+            Self::RecoveryCodeUsed { .. } => "recovery_code_used",
+            Self::RecoveryCode { .. } => "recovery_code",
+            Self::EmailChangeRequested { .. } => "email_change_requested",
+            Self::EmailChanged { .. } => "email_changed",
         }
     }
 
@@ -169,6 +219,7 @@ impl MailIntent {
     pub fn purge_secret(&mut self) {
         match self {
             Self::VerificationCode { code: s, .. }
+            | Self::RecoveryCode { code: s, .. }
             | Self::Invitation { token: s, .. }
             | Self::PasswordReset { token: s, .. } => *s = SecretString::new(""),
             _ => {}
@@ -180,7 +231,7 @@ impl MailIntent {
     #[must_use]
     pub fn secret(&self) -> Option<&SecretString> {
         match self {
-            Self::VerificationCode { code, .. } => Some(code),
+            Self::VerificationCode { code, .. } | Self::RecoveryCode { code, .. } => Some(code),
             Self::Invitation { token, .. } | Self::PasswordReset { token, .. } => Some(token),
             _ => None,
         }

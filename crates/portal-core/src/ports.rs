@@ -144,6 +144,61 @@ pub struct LegacyClaim {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Phone codes (SMS / voice)
+// ---------------------------------------------------------------------------------------------
+
+/// Why a phone code is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneCodePurpose {
+    /// The second step of a login.
+    Login,
+    /// Confirming a new MFA phone.
+    Enrolment,
+    /// A fresh recovery code for the recovery phone.
+    Recovery,
+}
+
+/// A code to deliver by SMS or voice call.
+#[derive(Debug, Clone)]
+pub struct PhoneMessage {
+    /// Recipient.
+    pub to: crate::mfa::PhoneNumber,
+    /// SMS or voice.
+    pub channel: crate::mfa::PhoneChannel,
+    /// The code (redacted in `Debug`).
+    pub code: SecretString,
+    /// Why.
+    pub purpose: PhoneCodePurpose,
+    /// Language of the text.
+    pub language: crate::values::Language,
+}
+
+/// The phone gateway could not take the message.
+#[derive(Debug, thiserror::Error)]
+#[error("phone gateway: {0}")]
+pub struct SmsError(pub String);
+
+/// Sends codes by SMS or voice call (R19). Called after the commit that stored the code's hash;
+/// a failure is reported to the user, who can ask again.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SmsSender: Send + Sync {
+    /// Delivers one message.
+    async fn send(&self, message: &PhoneMessage) -> Result<(), SmsError>;
+}
+
+/// No phone gateway: SMS and voice factors cannot be set up.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSmsSender;
+
+#[async_trait]
+impl SmsSender for NoSmsSender {
+    async fn send(&self, _message: &PhoneMessage) -> Result<(), SmsError> {
+        Err(SmsError("no phone gateway configured".into()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Storage errors
 // ---------------------------------------------------------------------------------------------
 
@@ -231,6 +286,9 @@ pub enum Write {
     DeleteUser(User),
     /// Stores a new session.
     InsertSession(Session),
+    /// Replaces a stored session (second-step attempts, a code sent to the phone). No error if
+    /// the session is gone.
+    UpdateSession(Session),
     /// Ends a session (no error if already gone).
     DeleteSession(SessionId),
     /// Ends all sessions of a user, optionally but one.
@@ -329,6 +387,29 @@ pub trait Committer: Send + Sync {
         last_seen_at: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+
+    /// Counts one event (a failed login, a sent code) for `key` and returns the counter after it.
+    /// If the last event is `reset_after` or longer ago, the count starts again at 1.
+    /// Implementations MUST increment atomically: concurrent calls never lose an event
+    /// (`INSERT … ON CONFLICT DO UPDATE SET count = count + 1 … RETURNING`). Not audited.
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        reset_after: chrono::TimeDelta,
+    ) -> Result<Counter, StoreError>;
+
+    /// Removes a counter (after a successful login, or a password reset). Not audited.
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// A rate counter: how many events, and when the last one happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// Events counted since the counter (re)started.
+    pub count: u32,
+    /// When the last event happened.
+    pub last_at: DateTime<Utc>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -505,6 +586,9 @@ pub trait Queries: Send + Sync {
         &self,
         filter: &AdminRequestFilter,
     ) -> Result<Vec<AdminRequest>, StoreError>;
+
+    /// A rate counter (failed logins, sent codes), if it exists.
+    async fn counter(&self, key: &str) -> Result<Option<Counter>, StoreError>;
 
     /// Whether an old account was linked already.
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError>;

@@ -5,8 +5,41 @@
 
 use crate::customer::CorruptRecord;
 use crate::ids::{SessionId, UserId};
+use crate::mfa::PendingCode;
 use crate::secret::TokenHash;
 use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What a stored session token stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SessionKind {
+    /// A logged-in session: the only kind that authenticates requests.
+    Full,
+    /// The password was right, the second factor is still missing. Can do nothing but finish the
+    /// login with a second factor, for a few minutes (R16, ASVS 6.3.4).
+    MfaPending {
+        /// Wrong codes left before the attempt is void.
+        attempts_left: u32,
+        /// A code sent by SMS or voice call for this attempt.
+        phone_code: Option<PendingCode>,
+    },
+    /// "Mich auf diesem Gerät für 30 Tage merken": skips only the second factor at login, never the
+    /// password, and never satisfies a step-up (R18).
+    RememberedDevice,
+}
+
+impl SessionKind {
+    /// Stable key.
+    #[must_use]
+    pub const fn key(&self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::MfaPending { .. } => "mfa_pending",
+            Self::RememberedDevice => "remembered_device",
+        }
+    }
+}
 
 /// Session lifetimes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +106,8 @@ pub struct SessionRecord {
     pub authenticated_at: DateTime<Utc>,
     /// Where from.
     pub client: ClientInfo,
+    /// What the token stands for.
+    pub kind: SessionKind,
 }
 
 /// A login session.
@@ -104,7 +139,114 @@ impl Session {
                 expires_at,
                 authenticated_at: now,
                 client,
+                kind: SessionKind::Full,
             },
+        }
+    }
+
+    /// The short-lived state between a correct password and the second factor.
+    #[must_use]
+    pub fn start_mfa_pending(
+        id: SessionId,
+        token_hash: TokenHash,
+        user_id: UserId,
+        client: ClientInfo,
+        ttl: TimeDelta,
+        attempts: u32,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self::fixed(
+            id,
+            token_hash,
+            user_id,
+            client,
+            ttl,
+            SessionKind::MfaPending {
+                attempts_left: attempts,
+                phone_code: None,
+            },
+            now,
+        )
+    }
+
+    /// A remembered device: lives `ttl` from now, absolutely (activity does not extend it).
+    #[must_use]
+    pub fn start_remembered_device(
+        id: SessionId,
+        token_hash: TokenHash,
+        user_id: UserId,
+        client: ClientInfo,
+        ttl: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self::fixed(
+            id,
+            token_hash,
+            user_id,
+            client,
+            ttl,
+            SessionKind::RememberedDevice,
+            now,
+        )
+    }
+
+    fn fixed(
+        id: SessionId,
+        token_hash: TokenHash,
+        user_id: UserId,
+        client: ClientInfo,
+        ttl: TimeDelta,
+        kind: SessionKind,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            rec: SessionRecord {
+                id,
+                token_hash,
+                user_id,
+                created_at: now,
+                last_seen_at: now,
+                idle_expires_at: now + ttl,
+                expires_at: now + ttl,
+                authenticated_at: now,
+                client,
+                kind,
+            },
+        }
+    }
+
+    /// What the token stands for.
+    #[must_use]
+    pub fn kind(&self) -> &SessionKind {
+        &self.rec.kind
+    }
+
+    /// Whether this is a logged-in session (the only kind that authenticates requests).
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.rec.kind == SessionKind::Full
+    }
+
+    /// Whether the user proved a credential in this session since `since` (step-up).
+    #[must_use]
+    pub fn authenticated_since(&self, since: DateTime<Utc>) -> bool {
+        self.rec.authenticated_at >= since
+    }
+
+    /// Uses up one second-factor try of a pending login; returns the tries left.
+    pub fn spend_attempt(&mut self) -> u32 {
+        if let SessionKind::MfaPending { attempts_left, .. } = &mut self.rec.kind {
+            *attempts_left = attempts_left.saturating_sub(1);
+            *attempts_left
+        } else {
+            0
+        }
+    }
+
+    /// Stores the code sent to the phone for this pending login (replacing an older one).
+    pub fn set_phone_code(&mut self, code: PendingCode) {
+        if let SessionKind::MfaPending { phone_code, .. } = &mut self.rec.kind {
+            *phone_code = Some(code);
         }
     }
 

@@ -14,6 +14,7 @@
 use crate::audit::ActorRef;
 use crate::customer::{AffiliationKey, CorruptRecord};
 use crate::ids::{CustomerId, UserId};
+use crate::mfa::MfaState;
 use crate::password::PasswordHash;
 use crate::permission::{PermissionKey, PermissionSet};
 use crate::values::{EmailAddress, FreeText, Language, PersonName};
@@ -163,6 +164,8 @@ pub struct UserRecord {
     pub permissions: PermissionSet,
     /// Password hash (none until registration is complete).
     pub password_hash: Option<PasswordHash>,
+    /// Second factors.
+    pub mfa: MfaState,
     /// Last successful login.
     pub last_login_at: Option<DateTime<Utc>>,
     /// When created.
@@ -212,6 +215,7 @@ impl User {
                 affiliation: None,
                 permissions: PermissionSet::new(),
                 password_hash: None,
+                mfa: MfaState::default(),
                 last_login_at: None,
                 created_at: now,
                 updated_at: now,
@@ -367,6 +371,12 @@ impl User {
     #[must_use]
     pub fn password_hash(&self) -> Option<&PasswordHash> {
         self.rec.password_hash.as_ref()
+    }
+
+    /// Second factors.
+    #[must_use]
+    pub fn mfa(&self) -> &MfaState {
+        &self.rec.mfa
     }
 
     /// Last successful login.
@@ -609,6 +619,18 @@ impl User {
     /// Sets a new password hash (reset, change, rehash).
     pub fn set_password(&mut self, hash: PasswordHash, now: DateTime<Utc>) {
         self.rec.password_hash = Some(hash);
+        self.changed(now);
+    }
+
+    /// Changes the second factors.
+    pub fn change_mfa(&mut self, change: impl FnOnce(&mut MfaState), now: DateTime<Utc>) {
+        change(&mut self.rec.mfa);
+        self.changed(now);
+    }
+
+    /// Replaces the e-mail address (after the new one was confirmed by a code).
+    pub fn change_email(&mut self, email: EmailAddress, now: DateTime<Utc>) {
+        self.rec.email = email;
         self.changed(now);
     }
 }

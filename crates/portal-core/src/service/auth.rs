@@ -10,6 +10,9 @@ use crate::authz;
 use crate::customer::Customer;
 use crate::error::InfraError;
 use crate::ids::{SessionId, UserId};
+use crate::mfa::MfaMethod;
+use crate::session::SessionKind;
+use crate::throttle::{ThrottlePolicy, keys};
 use crate::password::normalize;
 use crate::permission::PermissionKey;
 use crate::ports::{Commit, Write};
@@ -37,6 +40,21 @@ pub struct IssuedSession {
 pub enum LoginOutcome {
     /// A full session.
     Authenticated(IssuedSession),
+    /// The account has a second factor: finish with [`Portal::complete_mfa`] using this token.
+    MfaRequired(PendingMfaLogin),
+}
+
+/// The state between a correct password and the second factor: its token can do nothing but
+/// finish the login ([`Portal::complete_mfa`], [`Portal::send_login_phone_code`],
+/// [`Portal::send_recovery_code`]) within a few minutes.
+#[derive(Debug, Clone)]
+pub struct PendingMfaLogin {
+    /// The token of the pending login (not a session: it authenticates nothing).
+    pub token: Token,
+    /// Dead from then on.
+    pub expires_at: DateTime<Utc>,
+    /// The factors the user can finish with.
+    pub methods: Vec<MfaMethod>,
 }
 
 /// "Anmelden".
@@ -56,6 +74,13 @@ pub enum LoginError {
     /// Unknown address, wrong password, locked or unfinished account: one answer for all.
     #[error("invalid e-mail or password")]
     InvalidCredentials,
+    /// Too many failures for this address or from this client: try again later. Answered the
+    /// same for known and unknown addresses, and without checking the password.
+    #[error("too many failed attempts; try again later")]
+    Throttled {
+        /// When the next attempt is allowed.
+        retry_at: DateTime<Utc>,
+    },
     /// Concurrent activity; try again.
     #[error("concurrent modification, try again")]
     Conflict,
@@ -147,37 +172,116 @@ impl Portal {
     /// Logs in with e-mail and password.
     ///
     /// # Errors
-    /// [`LoginError::InvalidCredentials`] for every kind of failure; infrastructure failures.
+    /// [`LoginError::InvalidCredentials`] for every kind of failure, [`LoginError::Throttled`]
+    /// while the address or the client is throttled; infrastructure failures.
     pub async fn login(&self, cmd: Login) -> Result<LoginOutcome, LoginError> {
+        self.login_inner(cmd, None).await
+    }
+
+    /// Logs in from a remembered device: with the device token from
+    /// "Mich auf diesem Gerät für 30 Tage merken", an account with a second factor gets a full
+    /// session after the password alone. The device token never replaces the password (R18).
+    ///
+    /// # Errors
+    /// As [`Self::login`].
+    pub async fn login_with_device(
+        &self,
+        cmd: Login,
+        device_token: &str,
+    ) -> Result<LoginOutcome, LoginError> {
+        self.login_inner(cmd, Some(device_token)).await
+    }
+
+    /// Until when one of the keys is throttled, if any.
+    pub(crate) async fn throttled_until(
+        &self,
+        keys: &[(String, ThrottlePolicy)],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, crate::ports::StoreError> {
+        let mut until = None;
+        for (key, policy) in keys {
+            if let Some(c) = self.deps.queries.counter(key).await?
+                && let Some(t) = policy.blocked_until(c.count, c.last_at, now)
+            {
+                until = until.max(Some(t));
+            }
+        }
+        Ok(until)
+    }
+
+    async fn login_inner(
+        &self,
+        cmd: Login,
+        device_token: Option<&str>,
+    ) -> Result<LoginOutcome, LoginError> {
         let hasher = &self.deps.hasher;
-        if cmd.password.expose().len() > self.config.max_password_bytes {
-            return Err(LoginError::InvalidCredentials);
+        let protection = self.config.login_protection;
+        let now = self.now();
+        let email = EmailAddress::parse(&cmd.email).ok();
+        let mut throttle_keys = Vec::new();
+        if let Some(e) = &email {
+            throttle_keys.push((keys::account(e), protection.account));
+        }
+        if let Some(ip) = &cmd.client.ip {
+            throttle_keys.push((keys::address(ip), protection.address));
+        }
+        if let Some(retry_at) = self.throttled_until(&throttle_keys, now).await? {
+            return Err(LoginError::Throttled { retry_at });
         }
         let candidate = normalize(cmd.password.expose());
-        let Ok(email) = EmailAddress::parse(&cmd.email) else {
-            hasher.verify_dummy(&candidate).await?;
-            return Err(LoginError::InvalidCredentials);
+        let user = match (&email, cmd.password.expose().len() <= self.config.max_password_bytes) {
+            (Some(e), true) => self.deps.queries.user_by_email(e).await?,
+            _ => None,
         };
-        let Some(user) = self.deps.queries.user_by_email(&email).await? else {
-            hasher.verify_dummy(&candidate).await?;
-            return Err(LoginError::InvalidCredentials);
-        };
-        let password_ok = match user.password_hash() {
+        let password_ok = match user.as_ref().and_then(User::password_hash) {
             Some(hash) => hasher.verify(&candidate, hash).await?,
             None => hasher.verify_dummy(&candidate).await?,
         };
-        let rehash = if password_ok && user.password_hash().is_some_and(|h| hasher.needs_rehash(h))
-        {
+        let Some(user) = user else {
+            self.count_failure(&throttle_keys, now).await?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        if !password_ok || !user.can_log_in() {
+            self.count_failure(&throttle_keys, now).await?;
+        }
+        let rehash = if password_ok && user.password_hash().is_some_and(|h| hasher.needs_rehash(h)) {
             let password = crate::password::Password::verified_for_rehash(candidate.clone());
             Some(hasher.hash(&password).await?)
         } else {
             None
         };
         let token = Token::generate(&*self.deps.random);
-        self.transact(|| {
-            self.plan_login(user.id(), password_ok, rehash.clone(), &cmd.client, &token)
-        })
-        .await?
+        let device = device_token.and_then(|t| Token::parse(t).ok());
+        let outcome = self
+            .transact(|| {
+                self.plan_login(
+                    user.id(),
+                    password_ok,
+                    rehash.clone(),
+                    &cmd.client,
+                    &token,
+                    device.as_ref(),
+                )
+            })
+            .await??;
+        if let Some(e) = &email {
+            self.deps.committer.reset_counter(&keys::account(e)).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn count_failure(
+        &self,
+        keys: &[(String, ThrottlePolicy)],
+        now: DateTime<Utc>,
+    ) -> Result<(), crate::ports::StoreError> {
+        for (key, policy) in keys {
+            self.deps
+                .committer
+                .bump_counter(key, now, policy.reset_after)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn plan_login(
@@ -187,6 +291,7 @@ impl Portal {
         rehash: Option<crate::password::PasswordHash>,
         client: &ClientInfo,
         token: &Token,
+        device: Option<&Token>,
     ) -> Result<Planned<Result<LoginOutcome, LoginError>>, LoginError> {
         let now = self.now();
         let Some(mut user) = self.deps.queries.user(user_id).await? else {
@@ -213,6 +318,38 @@ impl Portal {
         }
         if let Some(hash) = rehash {
             user.set_password(hash, now);
+            commit.write(Write::UpdateUser(user.clone()));
+        }
+        let remembered = match (user.mfa().is_enabled(), device) {
+            (true, Some(d)) => self
+                .deps
+                .queries
+                .session_context(&d.hash(), now)
+                .await?
+                .is_some_and(|ctx| {
+                    ctx.session.kind() == &SessionKind::RememberedDevice
+                        && ctx.session.user_id() == user.id()
+                }),
+            _ => false,
+        };
+        if user.mfa().is_enabled() && !remembered {
+            // Only a short-lived pending login: nothing is recorded yet but the rehash.
+            let pending = Session::start_mfa_pending(
+                SessionId::from_uuid(self.new_uuid()),
+                token.hash(),
+                user.id(),
+                client.clone(),
+                self.config.mfa_login_ttl,
+                self.config.mfa_login_attempts,
+                now,
+            );
+            let answer = PendingMfaLogin {
+                token: token.clone(),
+                expires_at: pending.record().expires_at,
+                methods: user.mfa().methods(),
+            };
+            commit.write(Write::InsertSession(pending));
+            return Ok(Planned::new(commit, Ok(LoginOutcome::MfaRequired(answer))));
         }
         user.record_login(now);
         let (session, issued) = self.start_session(&user, client.clone(), token, now);
@@ -222,15 +359,17 @@ impl Portal {
             ActorRef::user(user.id()),
             Some(user.id()),
             AuditCategory::LoginSucceeded,
-            "method=password",
+            if remembered {
+                "method=password+remembered_device"
+            } else {
+                "method=password"
+            },
         ));
+        commit.writes.retain(|w| !matches!(w, Write::UpdateUser(_)));
         commit
             .write(Write::UpdateUser(user))
             .write(Write::InsertSession(session));
-        Ok(Planned::new(
-            commit,
-            Ok(LoginOutcome::Authenticated(issued)),
-        ))
+        Ok(Planned::new(commit, Ok(LoginOutcome::Authenticated(issued))))
     }
 
     /// Checks a session token (every request): the session must exist, be within its idle and
@@ -250,7 +389,9 @@ impl Portal {
             .await?
             .ok_or(AuthError::Unauthenticated)?;
         let mut session = ctx.session;
-        if !session.is_alive_at(now) || !ctx.user.can_log_in() {
+        // Only a full session authenticates: a pending second step or a remembered device does
+        // not (R16, R18).
+        if !session.is_full() || !session.is_alive_at(now) || !ctx.user.can_log_in() {
             return Err(AuthError::Unauthenticated);
         }
         let policy = &self.config.session_policy;
@@ -289,6 +430,7 @@ impl Portal {
             .queries
             .session_context(&token.hash(), now)
             .await?
+            .filter(|ctx| ctx.session.is_full())
         {
             commit
                 .write(Write::DeleteSession(ctx.session.id()))

@@ -10,16 +10,22 @@ mod audit_log;
 mod auth;
 mod contact;
 mod customers;
+mod mfa;
 mod onboarding;
 mod paging;
 mod password_reset;
+mod profile;
 mod registration;
 mod sessions;
 mod user_admin;
 
 pub use admin_requests::{AdminRequestError, AdminRequestView};
 pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainReport};
-pub use auth::{AuthError, IssuedSession, Login, LoginError, LoginOutcome, Principal};
+pub use auth::{
+    AuthError, IssuedSession, Login, LoginError, LoginOutcome, PendingMfaLogin, Principal,
+};
+pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
+pub use profile::ProfileError;
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
 pub use onboarding::{LinkError, LinkOutcome};
@@ -39,8 +45,8 @@ use crate::ids::{CustomerId, SessionId, UserId};
 use crate::mail::{MailIntent, OutboxMail};
 use crate::permission::PermissionCatalog;
 use crate::ports::{
-    Clock, Commit, Committer, IdGenerator, LegacyDirectory, PasswordHasher, Queries,
-    SecretGenerator, StoreError,
+    Clock, Commit, Committer, IdGenerator, LegacyDirectory, NoSmsSender, PasswordHasher, Queries,
+    SecretGenerator, SmsSender, StoreError,
 };
 use crate::user::{Role, User};
 use crate::values::{EmailAddress, Language};
@@ -135,6 +141,7 @@ pub struct Portal {
     deps: Deps,
     config: PortalConfig,
     catalog: PermissionCatalog,
+    sms: Arc<dyn SmsSender>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -160,7 +167,15 @@ impl Portal {
             deps,
             config,
             catalog,
+            sms: Arc::new(NoSmsSender),
         })
+    }
+
+    /// Sends SMS and voice codes through `sender` (without one, phone factors are unavailable).
+    #[must_use]
+    pub fn with_sms_sender(mut self, sender: Arc<dyn SmsSender>) -> Self {
+        self.sms = sender;
+        self
     }
 
     /// The settings.

@@ -187,7 +187,13 @@ impl Portal {
             .password_policy
             .check(password, confirmation, &personal)?;
         let hash = self.deps.hasher.hash(&password).await?;
-        self.transact(|| self.plan_reset(&token, &hash)).await
+        self.transact(|| self.plan_reset(&token, &hash)).await?;
+        // A reset is the way out of a throttled account: its failures are forgiven.
+        self.deps
+            .committer
+            .reset_counter(&crate::throttle::keys::account(user.email()))
+            .await?;
+        Ok(())
     }
 
     async fn load_reset(

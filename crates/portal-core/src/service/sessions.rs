@@ -24,7 +24,8 @@ pub enum SessionError {
 infra_errors!(SessionError);
 
 impl Portal {
-    /// The principal's live sessions, newest first.
+    /// The principal's live sessions and remembered devices, newest first (pending logins are not
+    /// listed).
     ///
     /// # Errors
     /// Infrastructure failures.
@@ -37,6 +38,7 @@ impl Portal {
             .await?
             .into_iter()
             .filter(|s| s.is_alive_at(now))
+            .filter(|s| !matches!(s.kind(), crate::session::SessionKind::MfaPending { .. }))
             .collect();
         sessions.sort_by_key(|s| std::cmp::Reverse(s.record().created_at));
         Ok(sessions)

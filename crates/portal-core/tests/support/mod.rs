@@ -3,7 +3,7 @@
 //! the manual's flows to reach a given state, reading codes and links out of the outbox.
 #![allow(dead_code, clippy::missing_panics_doc)]
 
-use adapters_memory::{InMemoryLegacyDirectory, MemoryStore};
+use adapters_memory::{InMemoryLegacyDirectory, MemoryStore, RecordingSmsSender};
 use chrono::TimeDelta;
 use portal_core::config::PortalConfig;
 use portal_core::customer::{AffiliationKey, Customer, ServiceChannel};
@@ -28,6 +28,12 @@ pub struct World {
     pub store: Arc<MemoryStore>,
     pub clock: Arc<ManualClock>,
     pub legacy: Arc<InMemoryLegacyDirectory>,
+    pub sms: Arc<RecordingSmsSender>,
+}
+
+/// The MFA key of test worlds (sealing TOTP secrets).
+pub fn test_mfa_key() -> portal_core::secretbox::MfaKey {
+    portal_core::secretbox::MfaKey::from_bytes([7u8; 32])
 }
 
 pub fn email(s: &str) -> EmailAddress {
@@ -68,6 +74,18 @@ impl World {
     }
 
     pub fn with(config: PortalConfig, catalog: PermissionCatalog) -> Self {
+        Self::build(config, catalog, Arc::new(fast_hasher(7)))
+    }
+
+    fn build(
+        mut config: PortalConfig,
+        catalog: PermissionCatalog,
+        hasher: Arc<dyn portal_core::ports::PasswordHasher>,
+    ) -> Self {
+        if config.mfa_key.is_none() {
+            config.mfa_key = Some(test_mfa_key());
+        }
+        let sms = Arc::new(RecordingSmsSender::new());
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock::new());
         let legacy = Arc::new(InMemoryLegacyDirectory::new());
@@ -77,15 +95,18 @@ impl World {
             clock: clock.clone(),
             ids: Arc::new(SequentialIds::new()),
             random: Arc::new(SeededRandom::new(42)),
-            hasher: Arc::new(fast_hasher(7)),
+            hasher,
             legacy: legacy.clone(),
         };
-        let portal = Portal::new(deps, config, catalog).unwrap();
+        let portal = Portal::new(deps, config, catalog)
+            .unwrap()
+            .with_sms_sender(sms.clone());
         Self {
             portal,
             store,
             clock,
             legacy,
+            sms,
         }
     }
 
@@ -306,6 +327,7 @@ impl World {
             .unwrap()
         {
             LoginOutcome::Authenticated(s) => s,
+            LoginOutcome::MfaRequired(_) => panic!("{address} needs a second factor"),
         }
     }
 
@@ -355,26 +377,7 @@ impl World {
     /// A world like [`World::new`] but with another password hasher (e.g. stronger parameters,
     /// to see outdated hashes upgraded at login).
     pub fn with_hasher(hasher: Arc<dyn portal_core::ports::PasswordHasher>) -> Self {
-        let store = Arc::new(MemoryStore::new());
-        let clock = Arc::new(ManualClock::new());
-        let legacy = Arc::new(InMemoryLegacyDirectory::new());
-        let deps = Deps {
-            queries: store.clone(),
-            committer: store.clone(),
-            clock: clock.clone(),
-            ids: Arc::new(SequentialIds::new()),
-            random: Arc::new(SeededRandom::new(42)),
-            hasher,
-            legacy: legacy.clone(),
-        };
-        let portal =
-            Portal::new(deps, PortalConfig::default(), PermissionCatalog::default()).unwrap();
-        Self {
-            portal,
-            store,
-            clock,
-            legacy,
-        }
+        Self::build(PortalConfig::default(), PermissionCatalog::default(), hasher)
     }
 
     pub fn counts(&self) -> Counts {
@@ -412,6 +415,7 @@ impl World {
             .await
             .map(|outcome| match outcome {
                 LoginOutcome::Authenticated(s) => s,
+                LoginOutcome::MfaRequired(_) => panic!("{address} needs a second factor"),
             })
     }
 
