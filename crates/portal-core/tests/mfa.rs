@@ -1,0 +1,576 @@
+//! Second factors (manual chapter 4, R16–R19): TOTP enrolment and login, replay protection, the
+//! partial login state, recovery code and channel, SMS/voice codes, remembered devices, removal.
+
+mod support;
+
+use chrono::TimeDelta;
+use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
+use portal_core::ports::Clock;
+use portal_core::secret::SecretString;
+use portal_core::service::{
+    CompleteMfa, IssuedSession, Login, LoginError, LoginOutcome, MfaError, MfaLogin,
+    PendingMfaLogin, SecondFactor,
+};
+use portal_core::totp::{self, TotpSecret};
+use std::sync::Arc;
+use support::*;
+
+/// An active user with an authenticator app; returns the secret, the recovery code and the
+/// session used to set it up.
+async fn with_totp(w: &World, address: &str) -> (TotpSecret, String, IssuedSession) {
+    let (_, session) = w.registered(address).await;
+    let p = w.principal(&session).await;
+    let enrolment = w.portal.start_totp_enrolment(&p).await.unwrap();
+    let secret = TotpSecret::from_base32(enrolment.secret_base32()).unwrap();
+    let code = totp::code_at(&secret, w.clock.now());
+    let enabled = w.portal.confirm_totp(&p, &code).await.unwrap();
+    let recovery = enabled.recovery_code.expect("first factor issues a recovery code");
+    // The enrolment used the current step; the next login needs the next one.
+    w.advance(TimeDelta::seconds(30));
+    (secret, recovery.expose().to_owned(), session)
+}
+
+async fn password_step(w: &World, address: &str) -> PendingMfaLogin {
+    match w
+        .portal
+        .login(Login {
+            email: address.into(),
+            password: PASSWORD.into(),
+            client: client(),
+        })
+        .await
+        .unwrap()
+    {
+        LoginOutcome::MfaRequired(p) => p,
+        LoginOutcome::Authenticated(_) => panic!("{address} logged in without a second factor"),
+    }
+}
+
+async fn finish(
+    w: &World,
+    pending: &PendingMfaLogin,
+    factor: SecondFactor,
+    remember: bool,
+) -> Result<MfaLogin, MfaError> {
+    w.portal
+        .complete_mfa(CompleteMfa {
+            token: pending.token.expose().to_owned(),
+            factor,
+            remember_device: remember,
+            client: client(),
+        })
+        .await
+}
+
+fn totp_now(w: &World, secret: &TotpSecret) -> SecondFactor {
+    SecondFactor::Totp(totp::code_at(secret, w.clock.now()))
+}
+
+#[tokio::test]
+async fn enrolment_shows_uri_and_qr_and_the_first_code_turns_the_factor_on() {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    let p = w.principal(&session).await;
+    let e = w.portal.start_totp_enrolment(&p).await.unwrap();
+    assert!(e.otpauth_uri().starts_with("otpauth://totp/Portal:anna%40example.com?"), "{}", e.otpauth_uri());
+    assert!(e.qr_svg().contains("<svg"));
+    assert!(e.qr_png_data_uri().starts_with("data:image/png;base64,"));
+    let user = w.user(session.user_id).await;
+    assert!(!user.mfa().is_enabled(), "not before the first code");
+    assert!(user.mfa().pending_totp.is_some());
+    let stored = format!("{:?}", user.mfa());
+    assert!(!stored.contains(e.secret_base32()), "the secret is stored sealed");
+
+    let secret = TotpSecret::from_base32(e.secret_base32()).unwrap();
+    let wrong = SecretString::new(if totp::code_at(&secret, w.clock.now()).expose() == "000000" { "111111" } else { "000000" });
+    let err = w.portal.confirm_totp(&p, &wrong).await.unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    let enabled = w
+        .portal
+        .confirm_totp(&p, &totp::code_at(&secret, w.clock.now()))
+        .await
+        .unwrap();
+    assert!(enabled.recovery_code.is_some());
+    assert!(w.user(session.user_id).await.mfa().is_enabled());
+    assert!(w.mail_kinds_to("anna@example.com").contains(&"mfa_enabled"));
+    let err = w.portal.start_totp_enrolment(&p).await.unwrap_err();
+    assert!(matches!(err, MfaError::AlreadyEnabled), "the seed cannot be re-read: {err:?}");
+}
+
+#[tokio::test]
+async fn setting_up_a_factor_needs_a_recent_login() {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    w.advance(TimeDelta::minutes(15) + TimeDelta::seconds(1));
+    let p = w.principal(&session).await;
+    let err = w.portal.start_totp_enrolment(&p).await.unwrap_err();
+    assert!(matches!(err, MfaError::ReauthRequired), "got {err:?}");
+    let fresh = w
+        .portal
+        .reauthenticate(&p, &PASSWORD.into(), None, client())
+        .await
+        .unwrap();
+    assert!(
+        w.portal.authenticate(session.token.expose()).await.is_err(),
+        "re-authentication rotates the token"
+    );
+    let p = w.principal(&fresh).await;
+    w.portal.start_totp_enrolment(&p).await.unwrap();
+}
+
+#[tokio::test]
+async fn with_totp_the_password_only_yields_a_pending_state_that_authenticates_nothing() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let pending = password_step(&w, "anna@example.com").await;
+    assert!(pending.methods.contains(&MfaMethod::Totp));
+    assert!(pending.methods.contains(&MfaMethod::RecoveryCode));
+    assert!(
+        w.portal.authenticate(pending.token.expose()).await.is_err(),
+        "a pending login is not a session"
+    );
+    let login = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap();
+    assert_ne!(login.session.token.expose(), pending.token.expose(), "a new token");
+    w.principal(&login.session).await;
+    let again = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    assert!(matches!(again, MfaError::NoPendingLogin), "the pending token died: {again:?}");
+}
+
+#[tokio::test]
+async fn the_pending_state_expires_after_five_minutes() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let pending = password_step(&w, "anna@example.com").await;
+    w.advance(TimeDelta::minutes(5));
+    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
+
+    let pending = password_step(&w, "anna@example.com").await;
+    w.advance(TimeDelta::minutes(5) - TimeDelta::seconds(1));
+    finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_totp_code_is_accepted_once_and_older_steps_never_after_a_newer_one() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let code = totp_now(&w, &secret);
+    let first = password_step(&w, "anna@example.com").await;
+    finish(&w, &first, code.clone(), false).await.unwrap();
+    let second = password_step(&w, "anna@example.com").await;
+    let err = finish(&w, &second, code, false).await.unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode), "replay: {err:?}");
+    // The previous step is still inside the ±1 window but older than the used one.
+    let previous = SecondFactor::Totp(totp::code_at(&secret, w.clock.now() - TimeDelta::seconds(30)));
+    let err = finish(&w, &second, previous, false).await.unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode), "older step: {err:?}");
+    w.advance(TimeDelta::seconds(30));
+    finish(&w, &second, totp_now(&w, &secret), false).await.unwrap();
+}
+
+#[tokio::test]
+async fn one_step_of_drift_is_tolerated_two_are_not() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    for (offset, ok) in [(-60, false), (60, false), (30, true)] {
+        let pending = password_step(&w, "anna@example.com").await;
+        let code = SecondFactor::Totp(totp::code_at(&secret, w.clock.now() + TimeDelta::seconds(offset)));
+        let r = finish(&w, &pending, code, false).await;
+        assert_eq!(r.is_ok(), ok, "offset {offset}: {r:?}");
+        w.advance(TimeDelta::seconds(90));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submissions_of_one_code_succeed_exactly_once() {
+    let w = Arc::new(World::new());
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let mut pendings = Vec::new();
+    for _ in 0..20 {
+        pendings.push(password_step(&w, "anna@example.com").await);
+    }
+    let code = totp::code_at(&secret, w.clock.now());
+    let barrier = Arc::new(tokio::sync::Barrier::new(pendings.len()));
+    let tasks: Vec<_> = pendings
+        .into_iter()
+        .map(|p| {
+            let (w, code, barrier) = (w.clone(), code.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                finish(&w, &p, SecondFactor::Totp(code), false).await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            // Losers see a replayed code (or, once their failures pile up, the throttle).
+            Err(MfaError::WrongCode | MfaError::Throttled { .. }) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one submission of a step wins");
+}
+
+#[tokio::test]
+async fn wrong_codes_use_up_the_attempt_and_then_throttle_the_user() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let bad = |w: &World| {
+        let right = totp::code_at(&secret, w.clock.now());
+        let n: u32 = right.expose().parse().unwrap();
+        SecondFactor::Totp(SecretString::new(format!("{:06}", (n + 500_000) % 1_000_000)))
+    };
+    let pending = password_step(&w, "anna@example.com").await;
+    let audit = w.store.audit_len();
+    for i in 0..3 {
+        let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
+        assert!(matches!(err, MfaError::WrongCode), "try {i}: {err:?}");
+    }
+    assert_eq!(w.store.audit_len(), audit, "wrong codes change nothing but counters");
+    // The fourth failure is over the free ones: the next try must wait.
+    let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    assert!(matches!(err, MfaError::Throttled { .. }), "got {err:?}");
+    w.advance(TimeDelta::seconds(5));
+    let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
+    assert!(matches!(err, MfaError::AttemptsExhausted), "fifth wrong code ends the attempt: {err:?}");
+    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
+    // Malformed codes cost nothing.
+    w.advance(TimeDelta::minutes(15));
+    let pending = password_step(&w, "anna@example.com").await;
+    let err = finish(&w, &pending, SecondFactor::Totp("12ab56".into()), false).await.unwrap_err();
+    assert!(matches!(err, MfaError::MalformedCode), "got {err:?}");
+    finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_recovery_code_signs_in_once_and_a_new_one_is_issued() {
+    let w = World::new();
+    let (_, recovery, _) = with_totp(&w, "anna@example.com").await;
+    let pending = password_step(&w, "anna@example.com").await;
+    let login = finish(&w, &pending, SecondFactor::RecoveryCode(recovery.to_lowercase().into()), false)
+        .await
+        .unwrap();
+    let fresh = login.new_recovery_code.expect("a new recovery code");
+    assert_ne!(fresh.expose(), recovery);
+    assert!(login.choose_new_factor);
+    assert!(w.mail_kinds_to("anna@example.com").contains(&"recovery_code_used"));
+    let cats: Vec<_> = w.audit_of(None).iter().map(|e| e.record.category.key()).collect();
+    assert!(cats.contains(&"mfa.recovery_code_used"), "{cats:?}");
+
+    let pending = password_step(&w, "anna@example.com").await;
+    let err = finish(&w, &pending, SecondFactor::RecoveryCode(recovery.clone().into()), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode), "single use: {err:?}");
+    finish(&w, &pending, SecondFactor::RecoveryCode(fresh), false).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_remembered_device_skips_only_the_second_factor_for_thirty_days() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let pending = password_step(&w, "anna@example.com").await;
+    let login = finish(&w, &pending, totp_now(&w, &secret), true).await.unwrap();
+    let device = login.remembered_device.expect("a device token");
+    assert!(
+        w.portal.authenticate(device.token.expose()).await.is_err(),
+        "the device token is not a session"
+    );
+    let with_device = |password: &'static str| {
+        let w = &w;
+        let d = device.token.expose().to_owned();
+        async move {
+            w.portal
+                .login_with_device(
+                    Login {
+                        email: "anna@example.com".into(),
+                        password: password.into(),
+                        client: client(),
+                    },
+                    &d,
+                )
+                .await
+        }
+    };
+    assert!(matches!(with_device(PASSWORD).await, Ok(LoginOutcome::Authenticated(_))));
+    assert!(
+        matches!(with_device("falsches passwort").await, Err(LoginError::InvalidCredentials)),
+        "the device never replaces the password"
+    );
+    w.advance(TimeDelta::days(30) - TimeDelta::seconds(1));
+    assert!(matches!(with_device(PASSWORD).await, Ok(LoginOutcome::Authenticated(_))));
+    w.advance(TimeDelta::seconds(1));
+    assert!(
+        matches!(with_device(PASSWORD).await, Ok(LoginOutcome::MfaRequired(_))),
+        "30 days after it was issued the device is forgotten"
+    );
+}
+
+#[tokio::test]
+async fn another_users_device_token_does_not_skip_the_second_factor() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    w.registered("ben@example.com").await;
+    let pending = password_step(&w, "anna@example.com").await;
+    let device = finish(&w, &pending, totp_now(&w, &secret), true)
+        .await
+        .unwrap()
+        .remembered_device
+        .unwrap();
+    let (secret_b, _, _) = {
+        let (_, s) = (0, w.login("ben@example.com").await);
+        let p = w.principal(&s).await;
+        let e = w.portal.start_totp_enrolment(&p).await.unwrap();
+        let sb = TotpSecret::from_base32(e.secret_base32()).unwrap();
+        w.portal.confirm_totp(&p, &totp::code_at(&sb, w.clock.now())).await.unwrap();
+        w.advance(TimeDelta::seconds(30));
+        (sb, (), ())
+    };
+    let _ = secret_b;
+    let r = w
+        .portal
+        .login_with_device(
+            Login {
+                email: "ben@example.com".into(),
+                password: PASSWORD.into(),
+                client: client(),
+            },
+            device.token.expose(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r, LoginOutcome::MfaRequired(_)), "got {r:?}");
+}
+
+#[tokio::test]
+async fn remembered_devices_die_on_password_change_lock_and_mfa_removal() {
+    // Password change.
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let pending = password_step(&w, "anna@example.com").await;
+    let login = finish(&w, &pending, totp_now(&w, &secret), true).await.unwrap();
+    let device = login.remembered_device.unwrap();
+    let p = w.principal(&login.session).await;
+    w.portal
+        .change_password(&p, &PASSWORD.into(), &"ein neues langes passwort".into(), &"ein neues langes passwort".into(), client())
+        .await
+        .unwrap();
+    let r = w
+        .portal
+        .login_with_device(
+            Login {
+                email: "anna@example.com".into(),
+                password: "ein neues langes passwort".into(),
+                client: client(),
+            },
+            device.token.expose(),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(r, LoginOutcome::MfaRequired(_)), "after a password change: {r:?}");
+
+    // MFA removal.
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let pending = password_step(&w, "anna@example.com").await;
+    let login = finish(&w, &pending, totp_now(&w, &secret), true).await.unwrap();
+    let device = login.remembered_device.unwrap();
+    let sessions_before = w.store.session_count();
+    w.advance(TimeDelta::seconds(30));
+    let p = w.principal(&login.session).await;
+    w.portal.remove_mfa(&p, &totp_now(&w, &secret)).await.unwrap();
+    assert!(w.store.session_count() < sessions_before, "the device row is gone");
+    assert!(w
+        .store
+        .outbox()
+        .iter()
+        .any(|m| m.intent.key() == "mfa_disabled"));
+    let _ = device;
+    let plain = w.login("anna@example.com").await;
+    w.principal(&plain).await;
+}
+
+#[tokio::test]
+async fn removing_mfa_needs_a_current_factor() {
+    let w = World::new();
+    let (secret, _, session) = with_totp(&w, "anna@example.com").await;
+    let p = w.principal(&session).await;
+    let err = w
+        .portal
+        .remove_mfa(&p, &SecondFactor::Totp("000000".into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode | MfaError::ReauthRequired), "got {err:?}");
+    let fresh = w
+        .portal
+        .reauthenticate(&p, &PASSWORD.into(), Some(&totp_now(&w, &secret)), client())
+        .await
+        .unwrap();
+    w.advance(TimeDelta::seconds(30));
+    let p = w.principal(&fresh).await;
+    w.portal.remove_mfa(&p, &totp_now(&w, &secret)).await.unwrap();
+    assert!(!w.user(session.user_id).await.mfa().is_enabled());
+}
+
+#[tokio::test]
+async fn regenerating_the_recovery_code_kills_the_old_one_and_is_mailed() {
+    let w = World::new();
+    let (secret, old, session) = with_totp(&w, "anna@example.com").await;
+    let p = w.principal(&session).await;
+    let new = w
+        .portal
+        .regenerate_recovery_code(&p, &totp_now(&w, &secret))
+        .await
+        .unwrap();
+    assert_ne!(new.expose(), old);
+    assert!(w.mail_kinds_to("anna@example.com").contains(&"recovery_code_renewed"));
+    w.advance(TimeDelta::seconds(30));
+    let pending = password_step(&w, "anna@example.com").await;
+    let err = finish(&w, &pending, SecondFactor::RecoveryCode(old.into()), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    finish(&w, &pending, SecondFactor::RecoveryCode(new), false).await.unwrap();
+}
+
+#[tokio::test]
+async fn sms_codes_set_up_a_phone_and_finish_logins_within_ten_minutes() {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    let p = w.principal(&session).await;
+    let phone = PhoneNumber::parse("+49 176 12345678").unwrap();
+    w.portal
+        .start_phone_enrolment(&p, &phone, PhoneChannel::Sms)
+        .await
+        .unwrap();
+    let code = w.sms.last_code_to("+4917612345678").expect("an SMS");
+    let enabled = w.portal.confirm_phone(&p, &code.as_str().into()).await.unwrap();
+    assert!(enabled.recovery_code.is_some());
+
+    let pending = password_step(&w, "anna@example.com").await;
+    assert!(pending.methods.contains(&MfaMethod::Sms));
+    w.portal
+        .send_login_phone_code(pending.token.expose())
+        .await
+        .unwrap();
+    let code = w.sms.last_code_to("+4917612345678").unwrap();
+    w.advance(TimeDelta::minutes(10));
+    let err = finish(&w, &pending, SecondFactor::PhoneCode(code.as_str().into()), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::CodeExpired | MfaError::NoPendingLogin), "got {err:?}");
+
+    let pending = password_step(&w, "anna@example.com").await;
+    w.portal
+        .send_login_phone_code(pending.token.expose())
+        .await
+        .unwrap();
+    let code = w.sms.last_code_to("+4917612345678").unwrap();
+    w.advance(TimeDelta::minutes(4));
+    finish(&w, &pending, SecondFactor::PhoneCode(code.as_str().into()), false)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn phone_codes_are_capped_per_hour_without_a_different_answer() {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    let p = w.principal(&session).await;
+    let phone = PhoneNumber::parse("+4917612345678").unwrap();
+    for _ in 0..7 {
+        w.portal
+            .start_phone_enrolment(&p, &phone, PhoneChannel::Voice)
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.sms.messages().len(), 5, "the sixth and seventh are not sent");
+    w.advance(TimeDelta::hours(1));
+    let p = w.principal(&w.login("anna@example.com").await).await;
+    w.portal
+        .start_phone_enrolment(&p, &phone, PhoneChannel::Voice)
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 6);
+}
+
+#[tokio::test]
+async fn the_recovery_phone_must_differ_and_a_recovery_mail_delivers_a_working_code() {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    let p = w.principal(&session).await;
+    let phone = PhoneNumber::parse("+4917612345678").unwrap();
+    w.portal.start_phone_enrolment(&p, &phone, PhoneChannel::Sms).await.unwrap();
+    let code = w.sms.last_code_to(phone.as_str()).unwrap();
+    w.portal.confirm_phone(&p, &code.as_str().into()).await.unwrap();
+
+    w.portal.send_presence_code(&p).await.unwrap();
+    let code = w.sms.last_code_to(phone.as_str()).unwrap();
+    let err = w
+        .portal
+        .set_recovery_channel(&p, &RecoveryChannel::Phone(phone.clone()), &SecondFactor::PhoneCode(code.as_str().into()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::SamePhone), "got {err:?}");
+
+    w.portal.send_presence_code(&p).await.unwrap();
+    let code = w.sms.last_code_to(phone.as_str()).unwrap();
+    w.portal
+        .set_recovery_channel(
+            &p,
+            &RecoveryChannel::Email(email("anna.privat@example.org")),
+            &SecondFactor::PhoneCode(code.as_str().into()),
+        )
+        .await
+        .unwrap();
+
+    let pending = password_step(&w, "anna@example.com").await;
+    w.portal.send_recovery_code(pending.token.expose()).await.unwrap();
+    let fresh = w.secret_for("anna.privat@example.org");
+    assert_eq!(fresh.len(), 19, "XXXX-XXXX-XXXX-XXXX");
+    finish(&w, &pending, SecondFactor::RecoveryCode(fresh.into()), false).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_password_reset_never_bypasses_the_second_factor() {
+    let w = World::new();
+    with_totp(&w, "anna@example.com").await;
+    w.portal.forgot_password("anna@example.com").await.unwrap();
+    let link = w.secret_for("anna@example.com");
+    w.portal
+        .reset_password(&link, &"ganz neues passwort".into(), &"ganz neues passwort".into())
+        .await
+        .unwrap();
+    let r = w
+        .portal
+        .login(Login {
+            email: "anna@example.com".into(),
+            password: "ganz neues passwort".into(),
+            client: client(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(r, LoginOutcome::MfaRequired(_)), "got {r:?}");
+}
+
+#[tokio::test]
+async fn a_lock_kills_pending_logins_and_devices() {
+    let w = World::new();
+    let op = w.operator("op@vendor.example").await;
+    w.customer("123456789").await;
+    let admin = w.admin("admin@firma.de", "123456789", &op).await;
+    let (secret, _, _) = with_totp(&w, "emp@firma.de").await;
+    let emp = w.user_id("emp@firma.de").await;
+    w.portal.choose_affiliation(&portal_core::Actor::user(emp), &affiliation()).await.unwrap();
+    w.portal.link_customer(&portal_core::Actor::user(emp), &number("123456789")).await.unwrap();
+    w.portal.activate_user(&admin, &number("123456789"), emp).await.unwrap();
+    let pending = password_step(&w, "emp@firma.de").await;
+    w.portal.lock_user(&admin, &number("123456789"), emp, None).await.unwrap();
+    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
+}
