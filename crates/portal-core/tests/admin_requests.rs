@@ -12,6 +12,9 @@ use portal_core::user::Role;
 use support::*;
 
 const N: &str = "100000001";
+
+/// Which error a case expects.
+type Expect = fn(&AdminRequestError) -> bool;
 const OTHER: &str = "100000002";
 
 async fn stored(w: &World, id: AdminRequestId) -> AdminRequest {
@@ -268,7 +271,7 @@ async fn only_the_customers_admins_consent() {
     let req = w.portal.request_admin_rights(&bert).await.unwrap();
     let before = stored(&w, req.id()).await;
     let counts = w.counts();
-    let cases: [(&str, &Actor, &str, fn(&AdminRequestError) -> bool); 5] = [
+    let cases: [(&str, &Actor, &str, Expect); 5] = [
         ("employee", &emma, N, |e| {
             matches!(e, AdminRequestError::Forbidden)
         }),
@@ -447,7 +450,7 @@ async fn only_active_linked_employees_may_ask() {
     let chef = w.admin("chef@example.com", N, &op).await;
     let waiting = w.pending_member("bert@example.com", N).await;
     let (solo, _) = w.registered("solo@example.com").await;
-    let cases: [(&str, &Actor, fn(&AdminRequestError) -> bool); 4] = [
+    let cases: [(&str, &Actor, Expect); 4] = [
         ("pending activation", &waiting, |e| {
             matches!(e, AdminRequestError::NotEligible)
         }),

@@ -20,6 +20,9 @@ use std::collections::BTreeSet;
 use support::*;
 
 const N: &str = "100000001";
+
+/// Which error a case expects.
+type Expect = fn(&AdminError) -> bool;
 const OTHER: &str = "100000002";
 
 fn invite_cmd(address: &str, first: &str, last: &str, perms: &[&str]) -> Invite {
@@ -583,7 +586,7 @@ async fn inviting_an_address_with_an_account_or_ungrantable_permissions_is_refus
     w.member("fremd@example.com", OTHER).await;
     w.registered("solo@example.com").await;
     let counts = w.counts();
-    let cases: [(&str, Invite, fn(&AdminError) -> bool); 6] = [
+    let cases: [(&str, Invite, Expect); 6] = [
         (
             "member",
             invite_cmd("emma@example.com", "E", "M", &[]),
