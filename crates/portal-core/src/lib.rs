@@ -46,11 +46,13 @@ pub mod password;
 pub mod permission;
 pub mod ports;
 pub mod secret;
+pub mod secretbox;
 pub mod service;
 pub mod session;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testing;
 pub mod token;
+pub mod totp;
 pub mod user;
 pub mod values;
 

@@ -1,0 +1,315 @@
+//! The one atomic write: every [`Write`], audit record and mail of a [`Commit`] in one database
+//! transaction.
+
+use crate::entity::{
+    action_tokens, admin_requests, audit_chains, challenges, customers, outbox, sessions, users,
+};
+use crate::rows;
+use crate::store::{SqlStore, corrupt, db_err};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portal_core::audit::{self, AuditRecord, ChainHash};
+use portal_core::ids::SessionId;
+use portal_core::ports::{Commit, Committer, StoreError, Write};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Zero rows matched a version-checked statement: the row changed or is gone.
+fn one_row(rows: u64) -> Result<(), StoreError> {
+    if rows == 0 {
+        Err(StoreError::Conflict)
+    } else {
+        Ok(())
+    }
+}
+
+macro_rules! versioned_update {
+    ($tx:expr, $module:ident, $row:expr, $id:expr, $version:expr) => {{
+        let res = $module::Entity::update_many()
+            .set($row)
+            .filter($module::Column::Id.eq($id))
+            .filter($module::Column::Version.eq(rows::db_version($version)))
+            .exec($tx)
+            .await
+            .map_err(db_err)?;
+        one_row(res.rows_affected)
+    }};
+}
+
+macro_rules! insert {
+    ($tx:expr, $module:ident, $row:expr) => {{
+        $module::Entity::insert($row)
+            .exec_without_returning($tx)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }};
+}
+
+/// Locks a user row if it still has `version`: an `UPDATE` that changes nothing but takes the
+/// row lock (Postgres) until the transaction ends, so the checked fact cannot change under the
+/// commit. On SQLite the transaction holds the database write lock anyway.
+async fn lock_user(tx: &DatabaseTransaction, id: Uuid, version: u64) -> Result<(), StoreError> {
+    let res = users::Entity::update_many()
+        .col_expr(users::Column::Version, Expr::col(users::Column::Version).into())
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::Version.eq(rows::db_version(version)))
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    one_row(res.rows_affected)
+}
+
+async fn delete_sessions(
+    tx: &DatabaseTransaction,
+    user: Uuid,
+    except: Option<SessionId>,
+) -> Result<(), StoreError> {
+    let mut q = sessions::Entity::delete_many().filter(sessions::Column::UserId.eq(user));
+    if let Some(keep) = except {
+        q = q.filter(sessions::Column::Id.ne(keep.as_uuid()));
+    }
+    q.exec(tx).await.map_err(db_err)?;
+    Ok(())
+}
+
+async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
+    match w {
+        Write::ExpectUser { id, version } => lock_user(tx, id.as_uuid(), version).await,
+        Write::InsertCustomer(c) => insert!(tx, customers, rows::customer_row(&c, 1)),
+        Write::UpdateCustomer(c) => versioned_update!(
+            tx,
+            customers,
+            rows::customer_row(&c, c.version() + 1),
+            c.id().as_uuid(),
+            c.version()
+        ),
+        Write::InsertUser(u) => insert!(tx, users, rows::user_row(&u, 1)),
+        Write::UpdateUser(u) => versioned_update!(
+            tx,
+            users,
+            rows::user_row(&u, u.version() + 1),
+            u.id().as_uuid(),
+            u.version()
+        ),
+        Write::DeleteUser(u) => {
+            let id = u.id().as_uuid();
+            lock_user(tx, id, u.version()).await?;
+            delete_sessions(tx, id, None).await?;
+            challenges::Entity::delete_many()
+                .filter(challenges::Column::UserId.eq(id))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            action_tokens::Entity::delete_many()
+                .filter(action_tokens::Column::UserId.eq(id))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            admin_requests::Entity::delete_many()
+                .filter(admin_requests::Column::Requester.eq(id))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            let res = users::Entity::delete_many()
+                .filter(users::Column::Id.eq(id))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            one_row(res.rows_affected)
+        }
+        Write::InsertSession(s) => insert!(tx, sessions, rows::session_row(&s)),
+        Write::DeleteSession(id) => {
+            sessions::Entity::delete_many()
+                .filter(sessions::Column::Id.eq(id.as_uuid()))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        }
+        Write::DeleteSessionsOfUser { user, except } => {
+            delete_sessions(tx, user.as_uuid(), except).await
+        }
+        Write::InsertChallenge(c) => insert!(tx, challenges, rows::challenge_row(&c, 1)),
+        Write::UpdateChallenge(c) => versioned_update!(
+            tx,
+            challenges,
+            rows::challenge_row(&c, c.version() + 1),
+            c.id().as_uuid(),
+            c.version()
+        ),
+        Write::DeleteChallengesOfUser(user) => {
+            challenges::Entity::delete_many()
+                .filter(challenges::Column::UserId.eq(user.as_uuid()))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        }
+        Write::InsertActionToken(t) => insert!(tx, action_tokens, rows::action_token_row(&t, 1)),
+        Write::UpdateActionToken(t) => versioned_update!(
+            tx,
+            action_tokens,
+            rows::action_token_row(&t, t.version() + 1),
+            t.id().as_uuid(),
+            t.version()
+        ),
+        Write::DeleteActionTokensOfUser { user, purpose } => {
+            let mut q = action_tokens::Entity::delete_many()
+                .filter(action_tokens::Column::UserId.eq(user.as_uuid()));
+            if let Some(p) = purpose {
+                q = q.filter(action_tokens::Column::Purpose.eq(p.key()));
+            }
+            q.exec(tx).await.map_err(db_err)?;
+            Ok(())
+        }
+        Write::InsertAdminRequest(r) => {
+            insert!(tx, admin_requests, rows::admin_request_row(&r, 1))
+        }
+        Write::UpdateAdminRequest(r) => versioned_update!(
+            tx,
+            admin_requests,
+            rows::admin_request_row(&r, r.version() + 1),
+            r.id().as_uuid(),
+            r.version()
+        ),
+        Write::InsertLegacyClaim(c) => {
+            crate::entity::legacy_claims::Entity::insert(rows::legacy_claim_row(&c))
+                .exec_without_returning(tx)
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        }
+    }
+}
+
+/// Appends records to their chains. Each chain's head row is created if missing and then locked
+/// (`SELECT … FOR UPDATE`), so concurrent commits to one chain take turns and every entry gets
+/// the next sequence number and the previous entry's hash. Chains are locked in key order, so
+/// two commits that touch the same chains cannot deadlock on them.
+async fn append_audit(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+    let mut chains: BTreeMap<Uuid, Vec<AuditRecord>> = BTreeMap::new();
+    for r in records {
+        chains.entry(rows::chain_key(r.customer)).or_default().push(r);
+    }
+    for (key, records) in chains {
+        audit_chains::Entity::insert(audit_chains::ActiveModel {
+            chain_key: Set(key),
+            seq: Set(0),
+            hash: Set(ChainHash::GENESIS.to_hex()),
+        })
+        .on_conflict(
+            OnConflict::column(audit_chains::Column::ChainKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(tx)
+        .await
+        .map_err(db_err)?;
+        let head = audit_chains::Entity::find_by_id(key)
+            .lock_exclusive()
+            .one(tx)
+            .await
+            .map_err(db_err)?
+            .ok_or(StoreError::Conflict)?;
+        let mut seq = u64::try_from(head.seq).map_err(|_| {
+            corrupt(portal_core::customer::CorruptRecord::new(
+                "audit chain",
+                "negative sequence",
+            ))
+        })?;
+        let mut prev = ChainHash::from_hex(&head.hash).ok_or_else(|| {
+            corrupt(portal_core::customer::CorruptRecord::new(
+                "audit chain",
+                "invalid head hash",
+            ))
+        })?;
+        for record in records {
+            seq += 1;
+            let entry = audit::chain(record, seq, prev);
+            prev = entry.hash;
+            crate::entity::audit_entries::Entity::insert(rows::audit_row(&entry))
+                .exec_without_returning(tx)
+                .await
+                .map_err(db_err)?;
+        }
+        audit_chains::Entity::update_many()
+            .col_expr(audit_chains::Column::Seq, Expr::value(rows::db_version(seq)))
+            .col_expr(audit_chains::Column::Hash, Expr::value(prev.to_hex()))
+            .filter(audit_chains::Column::ChainKey.eq(key))
+            .exec(tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+async fn apply_all(tx: &DatabaseTransaction, commit: Commit) -> Result<(), StoreError> {
+    for w in commit.writes {
+        apply(tx, w).await?;
+    }
+    append_audit(tx, commit.audit).await?;
+    for mail in &commit.outbox {
+        outbox::Entity::insert(rows::outbox_row(mail))
+            .exec_without_returning(tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Committer for SqlStore {
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.write_turn().await;
+        let tx = self.begin_write().await?;
+        match apply_all(&tx, commit).await {
+            Ok(()) => tx.commit().await.map_err(db_err),
+            Err(e) => {
+                // Dropping the transaction would roll back too; doing it explicitly returns the
+                // connection to the pool in a known state. The first error is the one to report.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        let res = sessions::Entity::update_many()
+            .col_expr(sessions::Column::LastSeenAt, Expr::value(last_seen_at))
+            .col_expr(sessions::Column::IdleExpiresAt, Expr::value(idle_expires_at))
+            .filter(sessions::Column::Id.eq(id.as_uuid()))
+            .filter(sessions::Column::ExpiresAt.gte(idle_expires_at))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        if res.rows_affected == 0
+            && sessions::Entity::find_by_id(id.as_uuid())
+                .one(&self.db)
+                .await
+                .map_err(db_err)?
+                .is_some()
+        {
+            // As the memory adapter: a session whose idle expiry would pass its absolute one is
+            // not stored.
+            return Err(corrupt(portal_core::customer::CorruptRecord::new(
+                "session",
+                "expiry times out of order",
+            )));
+        }
+        Ok(())
+    }
+}

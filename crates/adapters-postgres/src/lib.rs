@@ -1,0 +1,80 @@
+//! # adapters-postgres
+//!
+//! Every storage port of [`portal_core`] ([`Queries`](portal_core::ports::Queries),
+//! [`Committer`](portal_core::ports::Committer), [`OutboxStore`](portal_core::ports::OutboxStore))
+//! on a SQL database through sea-orm: **Postgres** in production and **SQLite** as the embedded
+//! default, from one code base and one set of migrations.
+//!
+//! What it guarantees, on both backends (the storage contract suite in `portal-testkit` checks
+//! each point against this crate, the in-memory adapter and real databases):
+//!
+//! * A [`Commit`](portal_core::ports::Commit) is one database transaction. Updates are
+//!   version-checked (`UPDATE … WHERE id = $1 AND version = $2`; no row → `Conflict`),
+//!   `ExpectUser` holds the user's row lock until the end, audit entries are appended to their
+//!   hash chain under a lock on the chain's head row, and outbox mails are inserted in the same
+//!   transaction. A failed commit leaves nothing behind.
+//! * Unique violations are reported by constraint: `Duplicate(UserEmail)` for a second account
+//!   with an address (pending registrations hold no claim: a partial unique index),
+//!   `Duplicate(CustomerNumber)`, `Duplicate(LegacyAccount)`.
+//! * Lists page by keyset: users by `(customer_id, sort_key, id)`, the audit log by
+//!   `(chain, seq)`; counts are capped. User search uses a trigram GIN index on Postgres.
+//! * Session, link and code secrets are stored as SHA-256 hashes only; session expiry is part
+//!   of the query.
+//! * A row that breaks a domain rule when read back is `StoreError::Corrupt`, never a panic.
+//!
+//! It is not a general repository layer: the tables are private, and callers see only
+//! portal-core's entities. `docs/storage.md` describes the schema, the transactions and the
+//! SQLite choices (WAL, `BEGIN IMMEDIATE`, one writer per process at a time).
+//!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use adapters_postgres::SqlStore;
+//! use portal_core::{Deps, Portal};
+//! use std::sync::Arc;
+//!
+//! // `postgres://user@host/db` in production; an SQLite file (`sqlite://portal.db?mode=rwc`)
+//! // for a single server; an in-memory database for this example.
+//! let store = Arc::new(SqlStore::open("sqlite::memory:").await?);
+//! let portal = Portal::new(Deps::production(store.clone()), Default::default(), Default::default())?;
+//! assert!(!portal.has_operator().await?);
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Runtime::new().unwrap().block_on(demo()).unwrap();
+//! ```
+
+mod commit;
+mod entity;
+mod migration;
+mod outbox;
+mod queries;
+mod rows;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use migration::Migrator;
+pub use sea_orm::{DatabaseConnection, DbBackend};
+pub use store::{ConnectError, SQLITE_BUSY_TIMEOUT, SqlStore, connect};
+
+use sea_orm_migration::MigratorTrait;
+
+/// Brings the schema up to date (idempotent: applied migrations are skipped).
+///
+/// # Errors
+/// A migration failed; nothing of that migration is kept where the backend has transactional
+/// DDL (both Postgres and SQLite do).
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    Migrator::up(db, None).await
+}
+
+impl SqlStore {
+    /// Connects with [`connect`], applies the migrations and returns the store.
+    ///
+    /// # Errors
+    /// The URL is not supported, the database cannot be reached, or a migration failed.
+    pub async fn open(url: &str) -> Result<Self, ConnectError> {
+        let db = connect(url).await?;
+        migrate(&db).await?;
+        Ok(Self::new(db))
+    }
+}

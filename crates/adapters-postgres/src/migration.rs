@@ -1,0 +1,450 @@
+//! The schema, as sea-orm-migration migrations that run unchanged on Postgres and SQLite.
+//!
+//! Where the two differ the migration asks the backend and adds what only one has: the `pg_trgm`
+//! extension and its GIN index (Postgres), `COLLATE "C"` on the ordered text columns so Postgres
+//! sorts them bytewise like SQLite and the in-memory adapter do. Later migrations (the MFA
+//! columns, for example) are appended to [`Migrator::migrations`]; a shipped migration is never
+//! edited.
+
+use sea_orm::DbBackend;
+use sea_orm_migration::prelude::*;
+
+/// Every migration of the storage schema, in order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(InitialSchema)]
+    }
+}
+
+/// The first schema: every table of the storage ports.
+struct InitialSchema;
+
+impl MigrationName for InitialSchema {
+    fn name(&self) -> &'static str {
+        "m20261126_000001_initial_schema"
+    }
+}
+
+fn a(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+fn uuid_pk(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name)).uuid().not_null().primary_key().to_owned()
+}
+
+fn uuid(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name)).uuid().not_null().to_owned()
+}
+
+fn uuid_null(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name)).uuid().null().to_owned()
+}
+
+fn text(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name)).text().not_null().to_owned()
+}
+
+fn text_null(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name)).text().null().to_owned()
+}
+
+/// A text column that is compared and sorted bytewise on every backend.
+fn text_c(name: &str, backend: DbBackend) -> ColumnDef {
+    let mut c = text(name);
+    if backend == DbBackend::Postgres {
+        c.extra("COLLATE \"C\"");
+    }
+    c
+}
+
+fn ts(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name))
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+fn ts_null(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name))
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
+}
+
+fn big(name: &str) -> ColumnDef {
+    ColumnDef::new(a(name)).big_integer().not_null().to_owned()
+}
+
+fn fk(name: &str, from: (&str, &str), to: (&str, &str)) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(name)
+        .from(a(from.0), a(from.1))
+        .to(a(to.0), a(to.1))
+        .on_delete(ForeignKeyAction::NoAction)
+        .on_update(ForeignKeyAction::NoAction)
+        .to_owned()
+}
+
+fn index(name: &str, table: &str, cols: &[&str]) -> IndexCreateStatement {
+    let mut i = Index::create();
+    i.name(name).table(a(table));
+    for c in cols {
+        i.col(a(c));
+    }
+    i.to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for InitialSchema {
+    #[allow(clippy::too_many_lines)]
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let b = m.get_database_backend();
+        let conn = m.get_connection();
+        if b == DbBackend::Postgres {
+            conn.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+                .await?;
+        }
+
+        m.create_table(
+            Table::create()
+                .table(a("customers"))
+                .col(uuid_pk("id"))
+                .col(text_c("number", b))
+                .col(text("name"))
+                .col(text_c("name_lower", b))
+                .col(text("affiliations"))
+                .col(text("channel"))
+                .col(text("entitlements"))
+                .col(text("default_permissions"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .col(big("version"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("customers_number_key", "customers", &["number"]).unique().to_owned())
+            .await?;
+
+        m.create_table(
+            Table::create()
+                .table(a("users"))
+                .col(uuid_pk("id"))
+                .col(text_c("email", b))
+                .col(text("first_name"))
+                .col(text("last_name"))
+                .col(text("language"))
+                .col(text("role"))
+                .col(text("state"))
+                .col(text_null("lock"))
+                .col(uuid_null("customer_id"))
+                .col(text_null("affiliation"))
+                .col(text("permissions"))
+                .col(text_null("password_hash"))
+                .col(ts_null("last_login_at"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .col(big("version"))
+                .col(text_c("sort_key", b))
+                .col(text_c("search_text", b))
+                .foreign_key(&mut fk(
+                    "users_customer_fkey",
+                    ("users", "customer_id"),
+                    ("customers", "id"),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        // An address belongs to at most one account; pending registrations hold no claim on it.
+        conn.execute_unprepared(
+            "CREATE UNIQUE INDEX users_email_account_key ON users (email) \
+             WHERE state <> 'pending_verification'",
+        )
+        .await?;
+        m.create_index(index("users_email_idx", "users", &["email"])).await?;
+        // The user table of a customer, in keyset order.
+        m.create_index(index(
+            "users_customer_sort_idx",
+            "users",
+            &["customer_id", "sort_key", "id"],
+        ))
+        .await?;
+        m.create_index(index("users_role_idx", "users", &["role", "customer_id"]))
+            .await?;
+        if b == DbBackend::Postgres {
+            conn.execute_unprepared(
+                "CREATE INDEX users_search_trgm_idx ON users USING gin (search_text gin_trgm_ops)",
+            )
+            .await?;
+        }
+
+        m.create_table(
+            Table::create()
+                .table(a("sessions"))
+                .col(uuid_pk("id"))
+                .col(text("token_hash"))
+                .col(uuid("user_id"))
+                .col(ts("created_at"))
+                .col(ts("last_seen_at"))
+                .col(ts("idle_expires_at"))
+                .col(ts("expires_at"))
+                .col(ts("authenticated_at"))
+                .col(text_null("client_ip"))
+                .col(text_null("user_agent"))
+                .foreign_key(&mut fk(
+                    "sessions_user_fkey",
+                    ("sessions", "user_id"),
+                    ("users", "id"),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index("sessions_token_hash_key", "sessions", &["token_hash"])
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("sessions_user_idx", "sessions", &["user_id"]))
+            .await?;
+
+        m.create_table(
+            Table::create()
+                .table(a("challenges"))
+                .col(uuid_pk("id"))
+                .col(text("ticket_hash"))
+                .col(uuid("user_id"))
+                .col(text("purpose"))
+                .col(uuid_null("invitation_token"))
+                .col(text("email"))
+                .col(text("code_hash"))
+                .col(text_null("password_hash"))
+                .col(ts("expires_at"))
+                .col(big("attempts_left"))
+                .col(big("sends"))
+                .col(ts("last_sent_at"))
+                .col(ts("created_at"))
+                .col(big("version"))
+                .foreign_key(&mut fk(
+                    "challenges_user_fkey",
+                    ("challenges", "user_id"),
+                    ("users", "id"),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("challenges_ticket_idx", "challenges", &["ticket_hash"]))
+            .await?;
+        m.create_index(index("challenges_user_idx", "challenges", &["user_id"]))
+            .await?;
+        m.create_index(index(
+            "challenges_email_created_idx",
+            "challenges",
+            &["email", "created_at"],
+        ))
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(a("action_tokens"))
+                .col(uuid_pk("id"))
+                .col(text("token_hash"))
+                .col(text("purpose"))
+                .col(uuid("user_id"))
+                .col(ts("created_at"))
+                .col(ts("expires_at"))
+                .col(ts_null("used_at"))
+                .col(big("version"))
+                .foreign_key(&mut fk(
+                    "action_tokens_user_fkey",
+                    ("action_tokens", "user_id"),
+                    ("users", "id"),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "action_tokens_hash_idx",
+            "action_tokens",
+            &["token_hash", "purpose"],
+        ))
+        .await?;
+        m.create_index(index(
+            "action_tokens_user_idx",
+            "action_tokens",
+            &["user_id", "purpose"],
+        ))
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(a("admin_requests"))
+                .col(uuid_pk("id"))
+                .col(uuid("customer_id"))
+                .col(uuid("requester"))
+                .col(text("status"))
+                .col(uuid_null("consented_by"))
+                .col(uuid_null("decided_by"))
+                .col(ts("created_at"))
+                .col(ts("updated_at"))
+                .col(big("version"))
+                .foreign_key(&mut fk(
+                    "admin_requests_customer_fkey",
+                    ("admin_requests", "customer_id"),
+                    ("customers", "id"),
+                ))
+                .foreign_key(&mut fk(
+                    "admin_requests_requester_fkey",
+                    ("admin_requests", "requester"),
+                    ("users", "id"),
+                ))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "admin_requests_customer_idx",
+            "admin_requests",
+            &["customer_id", "created_at"],
+        ))
+        .await?;
+        m.create_index(index(
+            "admin_requests_requester_idx",
+            "admin_requests",
+            &["requester"],
+        ))
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(a("legacy_claims"))
+                .col(
+                    ColumnDef::new(a("legacy_id"))
+                        .text()
+                        .not_null()
+                        .primary_key()
+                        .to_owned(),
+                )
+                .col(uuid("user_id"))
+                .col(uuid("customer_id"))
+                .col(ts("claimed_at"))
+                .to_owned(),
+        )
+        .await?;
+
+        // One row per chain: its head. Locked (FOR UPDATE) by every commit that appends to it.
+        m.create_table(
+            Table::create()
+                .table(a("audit_chains"))
+                .col(uuid_pk("chain_key"))
+                .col(big("seq"))
+                .col(text("hash"))
+                .to_owned(),
+        )
+        .await?;
+        // Append-only; deliberately no foreign keys, so deleting a user keeps the trail.
+        m.create_table(
+            Table::create()
+                .table(a("audit_entries"))
+                .col(uuid_pk("id"))
+                .col(uuid("chain_key"))
+                .col(big("seq"))
+                .col(ts("at"))
+                .col(uuid_null("customer_id"))
+                .col(text("actor_kind"))
+                .col(uuid_null("actor_user"))
+                .col(uuid_null("subject"))
+                .col(text("category"))
+                .col(text("details"))
+                .col(text("details_lower"))
+                .col(text("prev_hash"))
+                .col(text("hash"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(
+            index("audit_entries_chain_seq_key", "audit_entries", &["chain_key", "seq"])
+                .unique()
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "audit_entries_subject_idx",
+            "audit_entries",
+            &["chain_key", "subject", "seq"],
+        ))
+        .await?;
+        m.create_index(index(
+            "audit_entries_category_idx",
+            "audit_entries",
+            &["chain_key", "category", "seq"],
+        ))
+        .await?;
+        m.create_index(index(
+            "audit_entries_at_idx",
+            "audit_entries",
+            &["chain_key", "at"],
+        ))
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table(a("outbox"))
+                .col(
+                    ColumnDef::new(a("seq"))
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key()
+                        .to_owned(),
+                )
+                .col(uuid("id"))
+                .col(ts("created_at"))
+                .col(text("recipient"))
+                .col(text("language"))
+                .col(text("template"))
+                .col(text("intent"))
+                .col(text("status"))
+                .col(big("attempts"))
+                .col(ts("next_attempt_at"))
+                .col(uuid_null("claim"))
+                .col(ts_null("claimed_until"))
+                .col(text_null("last_error"))
+                .col(ts_null("sent_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("outbox_id_key", "outbox", &["id"]).unique().to_owned())
+            .await?;
+        // Only open mails are indexed: delivered ones pile up without slowing the claim.
+        conn.execute_unprepared(
+            "CREATE INDEX outbox_open_idx ON outbox (seq) WHERE status IN ('pending', 'claimed')",
+        )
+        .await?;
+        conn.execute_unprepared("CREATE INDEX outbox_dead_idx ON outbox (seq) WHERE status = 'dead'")
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in [
+            "outbox",
+            "audit_entries",
+            "audit_chains",
+            "legacy_claims",
+            "admin_requests",
+            "action_tokens",
+            "challenges",
+            "sessions",
+            "users",
+            "customers",
+        ] {
+            m.drop_table(Table::drop().table(a(t)).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! The mail queue for dispatchers. Claims run in a write transaction: on Postgres the due rows
+//! are selected `FOR UPDATE SKIP LOCKED`, so several dispatchers claim disjoint mails without
+//! waiting for each other; on SQLite the transaction is the only writer (`BEGIN IMMEDIATE`).
+
+use crate::entity::outbox;
+use crate::rows::{self, micros};
+use crate::store::{SqlStore, corrupt, db_err};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portal_core::ids::OutboxId;
+use portal_core::mail::{OutboxEntry, OutboxStats, OutboxStatus};
+use portal_core::ports::{OutboxStore, StoreError};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use uuid::Uuid;
+
+/// How much of a delivery error is kept (it is shown to operators, not parsed).
+const ERROR_CHARS: usize = 500;
+
+fn claimed_by(id: OutboxId, claim: Uuid) -> Condition {
+    Condition::all()
+        .add(outbox::Column::Id.eq(id.as_uuid()))
+        .add(outbox::Column::Claim.eq(claim))
+        .add(outbox::Column::Status.eq(OutboxStatus::Claimed.key()))
+}
+
+#[async_trait]
+impl OutboxStore for SqlStore {
+    async fn claim_outbox(
+        &self,
+        claim: Uuid,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = micros(now);
+        let _turn = self.write_turn().await;
+        let tx = self.begin_write().await?;
+        let result = async {
+            let due = Condition::any()
+                .add(
+                    Condition::all()
+                        .add(outbox::Column::Status.eq(OutboxStatus::Pending.key()))
+                        .add(outbox::Column::NextAttemptAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(outbox::Column::Status.eq(OutboxStatus::Claimed.key()))
+                        .add(outbox::Column::ClaimedUntil.lte(now)),
+                );
+            // SQLite has no row locks; sea-query leaves the clause out there, and the
+            // IMMEDIATE transaction already excludes every other writer.
+            let rows = outbox::Entity::find()
+                .filter(due)
+                .order_by_asc(outbox::Column::Seq)
+                .limit(u64::from(limit))
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(&tx)
+                .await
+                .map_err(db_err)?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            outbox::Entity::update_many()
+                .col_expr(
+                    outbox::Column::Status,
+                    Expr::value(OutboxStatus::Claimed.key()),
+                )
+                .col_expr(outbox::Column::Claim, Expr::value(Some(claim)))
+                .col_expr(outbox::Column::ClaimedUntil, Expr::value(Some(lease_until)))
+                .col_expr(
+                    outbox::Column::Attempts,
+                    Expr::col(outbox::Column::Attempts).add(1),
+                )
+                .filter(outbox::Column::Seq.is_in(rows.iter().map(|r| r.seq)))
+                .exec(&tx)
+                .await
+                .map_err(db_err)?;
+            rows.into_iter()
+                .map(|mut m| {
+                    m.status = OutboxStatus::Claimed.key().to_owned();
+                    m.claim = Some(claim);
+                    m.claimed_until = Some(lease_until);
+                    m.attempts += 1;
+                    rows::outbox_entry(m).map_err(corrupt)
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        }
+        .await;
+        match result {
+            Ok(v) => {
+                tx.commit().await.map_err(db_err)?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn mark_sent(
+        &self,
+        id: OutboxId,
+        claim: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
+        let tx = self.begin_write().await?;
+        let result = async {
+            let Some(row) = outbox::Entity::find()
+                .filter(claimed_by(id, claim))
+                .lock_exclusive()
+                .one(&tx)
+                .await
+                .map_err(db_err)?
+            else {
+                return Ok(false);
+            };
+            // The code or link token in the mail is worthless once delivered: purge it, so a
+            // database dump holds none.
+            let mut entry = rows::outbox_entry(row).map_err(corrupt)?;
+            entry.mail.intent.purge_secret();
+            outbox::Entity::update_many()
+                .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sent.key()))
+                .col_expr(outbox::Column::Claim, Expr::value(None::<Uuid>))
+                .col_expr(
+                    outbox::Column::ClaimedUntil,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .col_expr(outbox::Column::SentAt, Expr::value(Some(now)))
+                .col_expr(
+                    outbox::Column::Intent,
+                    Expr::value(rows::to_json(&entry.mail.intent)),
+                )
+                .filter(claimed_by(id, claim))
+                .exec(&tx)
+                .await
+                .map_err(db_err)
+                .map(|r| r.rows_affected == 1)
+        }
+        .await;
+        match result {
+            Ok(done) => {
+                tx.commit().await.map_err(db_err)?;
+                Ok(done)
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn mark_failed(
+        &self,
+        id: OutboxId,
+        claim: Uuid,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<bool, StoreError> {
+        let error: String = error.chars().take(ERROR_CHARS).collect();
+        let _turn = self.write_turn().await;
+        let mut q = outbox::Entity::update_many()
+            .col_expr(outbox::Column::Claim, Expr::value(None::<Uuid>))
+            .col_expr(
+                outbox::Column::ClaimedUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(outbox::Column::LastError, Expr::value(Some(error)));
+        q = match retry_at {
+            Some(at) => q
+                .col_expr(
+                    outbox::Column::Status,
+                    Expr::value(OutboxStatus::Pending.key()),
+                )
+                .col_expr(outbox::Column::NextAttemptAt, Expr::value(at)),
+            None => q.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Dead.key())),
+        };
+        let res = q
+            .filter(claimed_by(id, claim))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn release(&self, id: OutboxId, claim: Uuid) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
+        let res = outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::Status,
+                Expr::value(OutboxStatus::Pending.key()),
+            )
+            .col_expr(outbox::Column::Claim, Expr::value(None::<Uuid>))
+            .col_expr(
+                outbox::Column::ClaimedUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(
+                outbox::Column::Attempts,
+                Expr::cust("CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END"),
+            )
+            .filter(claimed_by(id, claim))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        outbox::Entity::find()
+            .filter(outbox::Column::Status.eq(OutboxStatus::Dead.key()))
+            .order_by_desc(outbox::Column::Seq)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::outbox_entry(m).map_err(corrupt))
+            .collect()
+    }
+
+    async fn requeue(&self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
+        let res = outbox::Entity::update_many()
+            .col_expr(
+                outbox::Column::Status,
+                Expr::value(OutboxStatus::Pending.key()),
+            )
+            .col_expr(outbox::Column::Attempts, Expr::value(0_i64))
+            .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
+            .filter(outbox::Column::Id.eq(id.as_uuid()))
+            .filter(outbox::Column::Status.eq(OutboxStatus::Dead.key()))
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(res.rows_affected == 1)
+    }
+
+    async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
+        outbox::Entity::find()
+            .filter(outbox::Column::Id.eq(id.as_uuid()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::outbox_entry(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let counts: Vec<(String, i64)> = outbox::Entity::find()
+            .select_only()
+            .column(outbox::Column::Status)
+            .column_as(Expr::cust("count(*)"), "n")
+            .group_by(outbox::Column::Status)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(db_err)?;
+        let mut stats = OutboxStats::default();
+        for (status, n) in counts {
+            let n = u64::try_from(n).unwrap_or(0);
+            match OutboxStatus::from_key(&status) {
+                Some(OutboxStatus::Pending) => stats.pending += n,
+                Some(OutboxStatus::Claimed) => stats.claimed += n,
+                Some(OutboxStatus::Sent) => stats.sent += n,
+                Some(OutboxStatus::Dead) => stats.dead += n,
+                None => {
+                    return Err(corrupt(portal_core::customer::CorruptRecord::new(
+                        "outbox mail",
+                        "unknown status",
+                    )));
+                }
+            }
+        }
+        Ok(stats)
+    }
+}

@@ -1,0 +1,455 @@
+//! Reads. Every list is bounded (`limit + 1` rows) and follows an index: users by
+//! `(customer_id, sort_key, id)`, audit entries by `(chain_key, seq)`, customers by `number`.
+
+use crate::entity::{
+    action_tokens, admin_requests, audit_entries, challenges, customers, legacy_claims, sessions,
+    users,
+};
+use crate::rows::{self, micros};
+use crate::store::{SqlStore, corrupt, db_err};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portal_core::admin_request::AdminRequest;
+use portal_core::audit::AuditEntry;
+use portal_core::challenge::EmailChallenge;
+use portal_core::customer::Customer;
+use portal_core::ids::{AdminRequestId, CustomerId, UserId};
+use portal_core::ports::{
+    AdminRequestFilter, AuditQuery, CustomerQuery, LegacyClaim, PageStart, Queries,
+    SessionContext, StoreError, UserQuery,
+};
+use portal_core::secret::TokenHash;
+use portal_core::session::Session;
+use portal_core::token::{ActionToken, TokenPurpose};
+use portal_core::user::{AccountState, Role, User};
+use portal_core::values::{CustomerNumber, EmailAddress};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
+use sea_orm::{
+    ColumnTrait, Condition, DbBackend, EntityTrait, IntoSimpleExpr, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select,
+};
+
+const PENDING: &str = AccountState::PendingVerification.key();
+
+/// `LIKE` pattern for a literal substring: `%`, `_` and the escape character itself lose their
+/// wildcard meaning.
+pub(crate) fn like_pattern(needle: &str) -> String {
+    let mut p = String::with_capacity(needle.len() + 2);
+    p.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+impl SqlStore {
+    /// `col` contains `needle`, case-sensitively (the searched columns are stored lower-case).
+    ///
+    /// Postgres: `LIKE '%…%'`, which the trigram GIN index answers. SQLite: `instr()`, because
+    /// SQLite's `LIKE` ignores ASCII case and so would find more than the other backends.
+    pub(crate) fn contains(&self, col: impl IntoSimpleExpr, needle: &str) -> Expr {
+        match self.backend {
+            DbBackend::Postgres => col
+                .into_simple_expr()
+                .like(LikeExpr::new(like_pattern(needle)).escape('\\')),
+            _ => Expr::expr(
+                Func::cust(Alias::new("instr"))
+                    .arg(col.into_simple_expr())
+                    .arg(needle.to_owned()),
+            )
+            .gt(0),
+        }
+    }
+
+    async fn all_users(&self, select: Select<users::Entity>) -> Result<Vec<User>, StoreError> {
+        select
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::user(m).map_err(corrupt))
+            .collect()
+    }
+
+    fn customer_users(&self, customer: CustomerId, search: Option<&str>) -> Select<users::Entity> {
+        let mut q = users::Entity::find()
+            .filter(users::Column::CustomerId.eq(customer.as_uuid()))
+            .filter(users::Column::State.ne(PENDING));
+        if let Some(s) = search {
+            q = q.filter(self.contains(users::Column::SearchText, s));
+        }
+        q
+    }
+
+    /// The capped count as a statement: `SELECT count(*) FROM (SELECT 1 … LIMIT cap) t`.
+    fn capped_count(inner: SelectStatement) -> SelectStatement {
+        Query::select()
+            .expr(Expr::cust("count(*)"))
+            .from_subquery(inner, Alias::new("capped"))
+            .to_owned()
+    }
+}
+
+fn limit(n: u32) -> u64 {
+    u64::from(n) + 1
+}
+
+#[async_trait]
+impl Queries for SqlStore {
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+        customers::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::customer(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn customer_by_number(
+        &self,
+        number: &CustomerNumber,
+    ) -> Result<Option<Customer>, StoreError> {
+        customers::Entity::find()
+            .filter(customers::Column::Number.eq(number.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::customer(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn customers(&self, query: &CustomerQuery) -> Result<Vec<Customer>, StoreError> {
+        let mut q = customers::Entity::find();
+        if let Some(after) = &query.after {
+            q = q.filter(customers::Column::Number.gt(after.as_str()));
+        }
+        if let Some(s) = &query.search {
+            q = q.filter(
+                Condition::any()
+                    .add(self.contains(customers::Column::Number, s))
+                    .add(self.contains(customers::Column::NameLower, s)),
+            );
+        }
+        q.order_by_asc(customers::Column::Number)
+            .limit(limit(query.limit))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::customer(m).map_err(corrupt))
+            .collect()
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        users::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::user(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        // Bounded IN lists keep statements small whatever the caller asks for.
+        for chunk in ids.chunks(500) {
+            let q = users::Entity::find()
+                .filter(users::Column::Id.is_in(chunk.iter().map(UserId::as_uuid)));
+            out.extend(self.all_users(q).await?);
+        }
+        Ok(out)
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
+        users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .filter(users::Column::State.ne(PENDING))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::user(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn users_of_customer(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
+        let mut q = self
+            .customer_users(query.customer, query.search.as_deref())
+            .order_by_asc(users::Column::SortKey)
+            .order_by_asc(users::Column::Id)
+            .limit(limit(query.limit));
+        match &query.start {
+            PageStart::First => {}
+            PageStart::Offset(n) => q = q.offset(u64::from(*n)),
+            PageStart::After(c) => {
+                q = q.filter(
+                    Expr::tuple([
+                        Expr::col(users::Column::SortKey),
+                        Expr::col(users::Column::Id),
+                    ])
+                    .gt(Expr::tuple([
+                        Expr::val(c.sort_key.clone()),
+                        Expr::val(c.id.as_uuid()),
+                    ])),
+                );
+            }
+        }
+        self.all_users(q).await
+    }
+
+    async fn count_users_of_customer(
+        &self,
+        customer: CustomerId,
+        search: Option<String>,
+        cap: u64,
+    ) -> Result<u64, StoreError> {
+        let inner = self
+            .customer_users(customer, search.as_deref())
+            .select_only()
+            .expr(Expr::val(1))
+            .limit(cap)
+            .into_query();
+        let stmt = Self::capped_count(inner);
+        let row = sea_orm::ConnectionTrait::query_one(&self.db, &stmt)
+            .await
+            .map_err(db_err)?;
+        let n: i64 = match row {
+            Some(r) => r.try_get_by_index(0).map_err(db_err)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn admins_of_customer(&self, customer: CustomerId) -> Result<Vec<User>, StoreError> {
+        self.all_users(
+            users::Entity::find()
+                .filter(users::Column::Role.eq(Role::Administrator.key()))
+                .filter(users::Column::CustomerId.eq(customer.as_uuid())),
+        )
+        .await
+    }
+
+    async fn operators(&self) -> Result<Vec<User>, StoreError> {
+        self.all_users(users::Entity::find().filter(users::Column::Role.eq(Role::Operator.key())))
+            .await
+    }
+
+    async fn session_context(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionContext>, StoreError> {
+        let now = micros(now);
+        // Expiry is part of the query: an expired session is never even loaded.
+        let Some(session) = sessions::Entity::find()
+            .filter(sessions::Column::TokenHash.eq(token_hash.to_hex()))
+            .filter(sessions::Column::IdleExpiresAt.gt(now))
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+        else {
+            return Ok(None);
+        };
+        let session = rows::session(session).map_err(corrupt)?;
+        let Some(user) = self.user(session.user_id()).await? else {
+            return Ok(None);
+        };
+        let customer = match user.customer_id() {
+            Some(c) => self.customer(c).await?,
+            None => None,
+        };
+        Ok(Some(SessionContext {
+            session,
+            user,
+            customer,
+        }))
+    }
+
+    async fn sessions_of_user(&self, user: UserId) -> Result<Vec<Session>, StoreError> {
+        sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user.as_uuid()))
+            .order_by_asc(sessions::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::session(m).map_err(corrupt))
+            .collect()
+    }
+
+    async fn count_challenges_sent_to(
+        &self,
+        email: &EmailAddress,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let inner = challenges::Entity::find()
+            .select_only()
+            .expr(Expr::val(1))
+            .filter(challenges::Column::Email.eq(email.as_str()))
+            .filter(challenges::Column::CreatedAt.gte(micros(since)))
+            .limit(u64::from(u32::MAX))
+            .into_query();
+        let row = sea_orm::ConnectionTrait::query_one(&self.db, &Self::capped_count(inner))
+            .await
+            .map_err(db_err)?;
+        let n: i64 = match row {
+            Some(r) => r.try_get_by_index(0).map_err(db_err)?,
+            None => 0,
+        };
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn challenge_by_ticket(
+        &self,
+        ticket_hash: &TokenHash,
+    ) -> Result<Option<EmailChallenge>, StoreError> {
+        challenges::Entity::find()
+            .filter(challenges::Column::TicketHash.eq(ticket_hash.to_hex()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::challenge(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn action_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<ActionToken>, StoreError> {
+        action_tokens::Entity::find()
+            .filter(action_tokens::Column::TokenHash.eq(hash.to_hex()))
+            .filter(action_tokens::Column::Purpose.eq(purpose.key()))
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::action_token(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn action_tokens_of_user(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<Vec<ActionToken>, StoreError> {
+        action_tokens::Entity::find()
+            .filter(action_tokens::Column::UserId.eq(user.as_uuid()))
+            .filter(action_tokens::Column::Purpose.eq(purpose.key()))
+            .order_by_asc(action_tokens::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::action_token(m).map_err(corrupt))
+            .collect()
+    }
+
+    async fn admin_request(&self, id: AdminRequestId) -> Result<Option<AdminRequest>, StoreError> {
+        admin_requests::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| rows::admin_request(m).map_err(corrupt))
+            .transpose()
+    }
+
+    async fn admin_requests(
+        &self,
+        filter: &AdminRequestFilter,
+    ) -> Result<Vec<AdminRequest>, StoreError> {
+        let mut q = admin_requests::Entity::find();
+        if let Some(c) = filter.customer {
+            q = q.filter(admin_requests::Column::CustomerId.eq(c.as_uuid()));
+        }
+        if let Some(u) = filter.requester {
+            q = q.filter(admin_requests::Column::Requester.eq(u.as_uuid()));
+        }
+        if !filter.statuses.is_empty() {
+            q = q.filter(
+                admin_requests::Column::Status.is_in(filter.statuses.iter().map(|s| s.key())),
+            );
+        }
+        q.order_by_desc(admin_requests::Column::CreatedAt)
+            .order_by_desc(admin_requests::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::admin_request(m).map_err(corrupt))
+            .collect()
+    }
+
+    async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {
+        Ok(legacy_claims::Entity::find_by_id(legacy_id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(rows::legacy_claim))
+    }
+
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut q = audit_entries::Entity::find()
+            .filter(audit_entries::Column::ChainKey.eq(rows::chain_key(query.customer)));
+        if let Some(b) = query.before_seq {
+            q = q.filter(audit_entries::Column::Seq.lt(rows::db_version(b)));
+        }
+        if let Some(s) = query.subject {
+            q = q.filter(audit_entries::Column::Subject.eq(s.as_uuid()));
+        }
+        if !query.categories.is_empty() {
+            q = q.filter(
+                audit_entries::Column::Category.is_in(query.categories.iter().map(|c| c.key())),
+            );
+        }
+        if let Some(f) = query.from {
+            q = q.filter(audit_entries::Column::At.gte(micros(f)));
+        }
+        if let Some(u) = query.until {
+            q = q.filter(audit_entries::Column::At.lt(micros(u)));
+        }
+        if let Some(s) = &query.search {
+            let mut any = Condition::any().add(self.contains(audit_entries::Column::DetailsLower, s));
+            if !query.search_categories.is_empty() {
+                any = any.add(
+                    audit_entries::Column::Category
+                        .is_in(query.search_categories.iter().map(|c| c.key())),
+                );
+            }
+            q = q.filter(any);
+        }
+        q.order_by_desc(audit_entries::Column::Seq)
+            .limit(limit(query.limit))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::audit_entry(m).map_err(corrupt))
+            .collect()
+    }
+
+    async fn audit_chain(
+        &self,
+        customer: Option<CustomerId>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        audit_entries::Entity::find()
+            .filter(audit_entries::Column::ChainKey.eq(rows::chain_key(customer)))
+            .filter(audit_entries::Column::Seq.gt(rows::db_version(after_seq)))
+            .order_by_asc(audit_entries::Column::Seq)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| rows::audit_entry(m).map_err(corrupt))
+            .collect()
+    }
+}

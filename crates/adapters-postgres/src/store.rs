@@ -1,0 +1,215 @@
+//! The store: a sea-orm connection pool plus what the backend needs to keep writes safe.
+
+use portal_core::customer::CorruptRecord;
+use portal_core::ports::{StoreError, UniqueKey};
+use sea_orm::sqlx;
+use sea_orm::{
+    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// How long a SQLite connection waits for another process's write lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Storage on Postgres or SQLite: implements [`Queries`](portal_core::ports::Queries),
+/// [`Committer`](portal_core::ports::Committer) and
+/// [`OutboxStore`](portal_core::ports::OutboxStore).
+///
+/// Cheap to clone (the pool is shared).
+#[derive(Clone)]
+pub struct SqlStore {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) backend: DbBackend,
+    /// SQLite has one writer at a time. Writers of this process queue here (fairly, without
+    /// polling) before `BEGIN IMMEDIATE`; writers of other processes are waited for by SQLite's
+    /// busy timeout. `None` on Postgres, where row locks do the work.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The URL is neither `postgres://…` nor `sqlite:…`.
+    #[error("unsupported database url (use postgres://… or sqlite://…)")]
+    UnsupportedUrl,
+    /// Connecting or migrating failed.
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl SqlStore {
+    /// Wraps an open connection (see [`connect`] for the settings it should have). Does not
+    /// migrate; call [`migrate`](crate::migrate) first.
+    #[must_use]
+    pub fn new(db: DatabaseConnection) -> Self {
+        let backend = db.get_database_backend();
+        let write_lock = (backend == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Self {
+            db,
+            backend,
+            write_lock,
+        }
+    }
+
+    /// The connection pool, for embedders who keep their own tables next to Portal's.
+    #[must_use]
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Which database this is.
+    #[must_use]
+    pub fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// Takes this process's SQLite write turn (no-op on Postgres).
+    pub(crate) async fn write_turn(&self) -> Option<MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(m) => Some(m.lock().await),
+            None => None,
+        }
+    }
+
+    /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (take the write lock now, so the
+    /// busy timeout applies instead of a failed lock upgrade later), `BEGIN` (read committed,
+    /// row locks) on Postgres.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.db.begin_with_options(options).await.map_err(db_err)
+    }
+}
+
+/// Opens a pool for `url` with Portal's settings:
+///
+/// * `postgres://…`: up to 16 connections, `plan_cache_mode = force_custom_plan` (a generic plan
+///   for `search_text LIKE $1` cannot use the trigram index; see `docs/storage.md`).
+/// * `sqlite://path?mode=rwc` (or `sqlite::memory:`): WAL journal, `synchronous = NORMAL`,
+///   foreign keys on, a busy timeout of [`SQLITE_BUSY_TIMEOUT`]; 8 connections for a file, one
+///   for an in-memory database (each in-memory connection would be its own database).
+///
+/// # Errors
+/// An unsupported URL, or the database cannot be reached.
+pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30));
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        opts.max_connections(16).map_sqlx_postgres_opts(|o| {
+            o.options([("plan_cache_mode", "force_custom_plan")])
+                .application_name("portal")
+        });
+    } else if url.starts_with("sqlite:") {
+        let memory = url.contains(":memory:") || url.contains("mode=memory");
+        opts.max_connections(if memory { 1 } else { 8 })
+            .map_sqlx_sqlite_opts(move |o| {
+                let o = o
+                    .foreign_keys(true)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+                if memory {
+                    o
+                } else {
+                    o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                }
+            });
+        if memory {
+            // The one connection is the database: never let the pool close it.
+            opts.idle_timeout(None::<Duration>).max_lifetime(None::<Duration>);
+        }
+    } else {
+        return Err(ConnectError::UnsupportedUrl);
+    }
+    Ok(sea_orm::Database::connect(opts).await?)
+}
+
+/// Maps a database error to the port's error, by SQLSTATE / SQLite code and constraint name.
+pub(crate) fn db_err(e: DbErr) -> StoreError {
+    use std::ops::Deref;
+    let sqlx_err = match &e {
+        DbErr::Exec(RuntimeErr::SqlxError(s))
+        | DbErr::Query(RuntimeErr::SqlxError(s))
+        | DbErr::Conn(RuntimeErr::SqlxError(s)) => Some(s.clone()),
+        DbErr::ConnectionAcquire(_) => {
+            return StoreError::Unavailable(e.to_string());
+        }
+        _ => None,
+    };
+    if let Some(s) = sqlx_err {
+        match s.deref() {
+            sqlx::Error::Database(d) => {
+                let code = d.code().map(|c| c.into_owned()).unwrap_or_default();
+                match code.as_str() {
+                    // Postgres: unique violation; SQLite: UNIQUE (2067) / PRIMARY KEY (1555).
+                    "23505" | "2067" | "1555" => {
+                        let name = d.constraint().unwrap_or_else(|| d.message());
+                        return unique_violation(name);
+                    }
+                    // A referenced row is gone (a concurrent delete): someone else was first.
+                    "23503" | "787" => return StoreError::Conflict,
+                    // Deadlock / serialization failure: one side is rolled back; retrying is safe.
+                    "40P01" | "40001" => return StoreError::Conflict,
+                    // SQLite busy or locked beyond the busy timeout; Postgres shutting down or
+                    // too many connections.
+                    "5" | "6" | "517" | "261" | "57P01" | "57P02" | "57P03" | "53300" => {
+                        return StoreError::Unavailable(d.message().to_owned());
+                    }
+                    _ => {}
+                }
+            }
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Tls(_) => return StoreError::Unavailable(s.to_string()),
+            _ => {}
+        }
+    }
+    StoreError::Backend {
+        message: "database error".to_owned(),
+        source: Some(Box::new(e)),
+    }
+}
+
+/// Which uniqueness rule a constraint (Postgres: its name; SQLite: "table.column") stands for.
+fn unique_violation(constraint: &str) -> StoreError {
+    let has = |needle: &str| constraint.contains(needle);
+    if has("users_email_account_key") || has("users.email") {
+        StoreError::Duplicate(UniqueKey::UserEmail)
+    } else if has("customers_number_key") || has("customers.number") {
+        StoreError::Duplicate(UniqueKey::CustomerNumber)
+    } else if has("legacy_claims_pkey") || has("legacy_claims.legacy_id") {
+        StoreError::Duplicate(UniqueKey::LegacyAccount)
+    } else if has("sessions_token_hash_key") || has("sessions.token_hash") {
+        StoreError::Duplicate(UniqueKey::Other("session token"))
+    } else if has("audit_entries_chain_seq_key") || has("audit_entries.chain_key") {
+        // Two appenders at one chain position: the chain head lock makes this unreachable, but
+        // if it happened the answer is to retry.
+        StoreError::Conflict
+    } else if has("_pkey") || has(".id") || has(".seq") {
+        // An insert of an id that exists: the entity was created concurrently.
+        StoreError::Conflict
+    } else {
+        StoreError::Duplicate(UniqueKey::Other("unique constraint"))
+    }
+}
+
+pub(crate) fn corrupt(e: CorruptRecord) -> StoreError {
+    StoreError::Corrupt(e)
+}

@@ -1,0 +1,389 @@
+//! Throwaway databases for tests and benchmarks (feature `testing`). Not for production.
+//!
+//! [`TestPostgres::start`] finds a Postgres server and creates a fresh database on it:
+//!
+//! 1. `PORTAL_TEST_DATABASE_URL`, else `DATABASE_URL`, when set (a URL the tests may use to
+//!    `CREATE DATABASE`);
+//! 2. else `postgres://postgres@127.0.0.1:5432/postgres` when it answers;
+//! 3. else a cluster of its own, started from the installed binaries (`$PG_BIN`,
+//!    `pg_config --bindir`, or the newest `/usr/lib/postgresql/*/bin`) in a temporary directory,
+//!    listening on a Unix socket only. As root it runs them as the `postgres` user through
+//!    `setpriv`, because Postgres refuses to run as root.
+//!
+//! `PORTAL_TEST_FORCE_TEMP_CLUSTER=1` skips 1 and 2, to exercise the path a machine with
+//! Postgres installed but not running takes. Every test gets its own database
+//! (`portal_test_<random>`), dropped by [`TestPostgres::finish`]; an own cluster is stopped and
+//! deleted when its handle is dropped, also when the test panics.
+
+use crate::{SqlStore, connect, migrate};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_suffix() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let r = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}_{n}_{}", std::process::id(), &r[..8])
+}
+
+/// Replaces the database name in a `postgres://` URL.
+#[must_use]
+pub fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_and_path = &base[scheme_end..];
+    let host = host_and_path.split_once('/').map_or(host_and_path, |(h, _)| h);
+    let mut out = format!("{}{host}/{db}", &base[..scheme_end]);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A Postgres cluster of this test's own, from the installed binaries.
+#[derive(Debug)]
+pub struct TempCluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    url: String,
+}
+
+fn pg_bin() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("PG_BIN") {
+        return Some(p.into());
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if p.join("initdb").exists() {
+            return Some(p);
+        }
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p)
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn os_user() -> String {
+    std::env::var("PG_OS_USER").unwrap_or_else(|_| "postgres".into())
+}
+
+impl TempCluster {
+    fn cmd(&self, prog: &str) -> Command {
+        let exe = self.bin.join(prog);
+        let mut c = if is_root() {
+            let u = os_user();
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={u}"))
+                .arg(format!("--regid={u}"))
+                .arg("--init-groups")
+                .arg("--")
+                .arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        c.current_dir(&self.dir);
+        c
+    }
+
+    fn run(&self, prog: &str, args: &[&str]) -> Result<(), String> {
+        let out = self
+            .cmd(prog)
+            .args(args)
+            .output()
+            .map_err(|e| format!("cannot run {prog}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{prog} failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// Initialises and starts a cluster in a new directory under the temp dir (blocking; about a
+    /// second).
+    ///
+    /// # Errors
+    /// No Postgres binaries, or `initdb`/`pg_ctl` failed.
+    pub fn start() -> Result<Self, String> {
+        let bin = pg_bin().ok_or("no PostgreSQL binaries found (set PG_BIN)")?;
+        let dir = std::env::temp_dir().join(format!("portal-pgtest-{}", unique_suffix()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut cluster = Self {
+            dir,
+            bin,
+            url: String::new(),
+        };
+        if is_root() {
+            let ok = Command::new("chown")
+                .arg(format!("{}:", os_user()))
+                .arg(&cluster.dir)
+                .status()
+                .map_err(|e| e.to_string())?
+                .success();
+            if !ok {
+                return Err("cannot chown the cluster directory".into());
+            }
+        }
+        let d = cluster.dir.to_string_lossy().into_owned();
+        let data = format!("{d}/data");
+        cluster.run(
+            "initdb",
+            &[
+                "-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-N",
+            ],
+        )?;
+        let opts = format!(
+            "-c unix_socket_directories={d} -c listen_addresses='' -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
+        );
+        cluster.run(
+            "pg_ctl",
+            &["-D", &data, "-l", &format!("{d}/server.log"), "-w", "-o", &opts, "start"],
+        )?;
+        cluster.url = format!("postgres://postgres@localhost/postgres?host={d}");
+        Ok(cluster)
+    }
+
+    /// The URL of its `postgres` database.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Its directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        let data = self.dir.join("data");
+        let _ = self
+            .cmd("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Where the server the tests use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSource {
+    /// `PORTAL_TEST_DATABASE_URL` or `DATABASE_URL`.
+    Environment,
+    /// A server answering on 127.0.0.1:5432.
+    Localhost,
+    /// A cluster started for this test.
+    TempCluster,
+}
+
+async fn answers(url: &str) -> bool {
+    let mut opts = sea_orm::ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false)
+        .max_connections(1)
+        .connect_timeout(Duration::from_secs(2));
+    match sea_orm::Database::connect(opts).await {
+        Ok(db) => {
+            let _ = db.close().await;
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+async fn server() -> (String, ServerSource, Option<TempCluster>) {
+    let forced = std::env::var("PORTAL_TEST_FORCE_TEMP_CLUSTER").is_ok_and(|v| v == "1");
+    if !forced {
+        for var in ["PORTAL_TEST_DATABASE_URL", "DATABASE_URL"] {
+            if let Ok(url) = std::env::var(var)
+                && url.starts_with("postgres")
+            {
+                return (url, ServerSource::Environment, None);
+            }
+        }
+        let local = "postgres://postgres@127.0.0.1:5432/postgres";
+        if tokio::net::TcpStream::connect("127.0.0.1:5432").await.is_ok() && answers(local).await
+        {
+            return (local.to_owned(), ServerSource::Localhost, None);
+        }
+    }
+    let cluster = tokio::task::spawn_blocking(TempCluster::start)
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+        .unwrap_or_else(|e| panic!("no Postgres for the tests: {e}"));
+    (cluster.url().to_owned(), ServerSource::TempCluster, Some(cluster))
+}
+
+/// A fresh, migrated Postgres database for one test.
+#[derive(Debug)]
+pub struct TestPostgres {
+    admin_url: String,
+    url: String,
+    name: String,
+    source: ServerSource,
+    store: SqlStore,
+    cluster: Option<TempCluster>,
+}
+
+impl TestPostgres {
+    /// Finds a server (see the module docs), creates `portal_test_<random>` on it and migrates
+    /// it.
+    ///
+    /// # Panics
+    /// No server can be found or started, or the database cannot be created: a test cannot run
+    /// without one, and says why.
+    pub async fn start() -> Self {
+        let (admin_url, source, cluster) = server().await;
+        let name = format!("portal_test_{}", unique_suffix());
+        let admin = connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"));
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the test database: {e}"));
+        let _ = admin.close().await;
+        let url = with_database(&admin_url, &name);
+        let db = connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
+        migrate(&db)
+            .await
+            .unwrap_or_else(|e| panic!("migrations failed: {e}"));
+        Self {
+            admin_url,
+            url,
+            name,
+            source,
+            store: SqlStore::new(db),
+            cluster,
+        }
+    }
+
+    /// The store on the test database.
+    #[must_use]
+    pub fn store(&self) -> SqlStore {
+        self.store.clone()
+    }
+
+    /// The test database's URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Where the server came from.
+    #[must_use]
+    pub fn source(&self) -> ServerSource {
+        self.source
+    }
+
+    /// Closes the pool and drops the database (and stops an own cluster).
+    pub async fn finish(self) {
+        let _ = self.store.connection().clone().close().await;
+        if self.cluster.is_none()
+            && let Ok(admin) = connect(&self.admin_url).await
+        {
+            let _ = sea_orm::ConnectionTrait::execute_unprepared(
+                &admin,
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            )
+            .await;
+            let _ = admin.close().await;
+        }
+        if let Some(c) = self.cluster {
+            let _ = tokio::task::spawn_blocking(move || drop(c)).await;
+        }
+    }
+}
+
+/// A migrated SQLite database in a temporary file; the file (and its WAL) are removed by
+/// [`TestSqlite::finish`] or on drop.
+#[derive(Debug)]
+pub struct TestSqlite {
+    path: PathBuf,
+    store: SqlStore,
+}
+
+impl TestSqlite {
+    /// A new file database.
+    ///
+    /// # Panics
+    /// The file cannot be created or migrated.
+    pub async fn file() -> Self {
+        let path = std::env::temp_dir().join(format!("portal-test-{}.db", unique_suffix()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let store = SqlStore::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+        Self { path, store }
+    }
+
+    /// The store.
+    #[must_use]
+    pub fn store(&self) -> SqlStore {
+        self.store.clone()
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the pool and removes the files.
+    pub async fn finish(self) {
+        let _ = self.store.connection().clone().close().await;
+    }
+}
+
+impl Drop for TestSqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A migrated in-memory SQLite store.
+///
+/// # Panics
+/// Migrating an in-memory database failed (a bug in the migrations).
+pub async fn sqlite_memory() -> SqlStore {
+    SqlStore::open("sqlite::memory:")
+        .await
+        .unwrap_or_else(|e| panic!("in-memory SQLite: {e}"))
+}
