@@ -35,9 +35,9 @@ use portal_core::ids::OutboxId;
 use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, SessionId, UserId};
 use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStats, OutboxStatus};
 use portal_core::ports::{
-    AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, LegacyAccount, LegacyClaim,
-    LegacyDirectory, LegacyError, OutboxStore, PageStart, PhoneMessage, Queries, SessionContext, SmsError, SmsSender, StoreError,
-    UniqueKey, UserQuery, Write,
+    AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, LegacyAccount,
+    LegacyClaim, LegacyDirectory, LegacyError, OutboxStore, PageStart, PhoneMessage, Queries,
+    SessionContext, SmsError, SmsSender, StoreError, UniqueKey, UserQuery, Write,
 };
 use portal_core::secret::{SecretString, TokenHash, constant_time_eq};
 use portal_core::session::Session;
@@ -713,7 +713,11 @@ impl Queries for MemoryStore {
             .users
             .values()
             .filter(|u| u.customer_id() == Some(customer) && is_account(u))
-            .filter(|u| search.as_deref().is_none_or(|q| u.search_text().contains(q)))
+            .filter(|u| {
+                search
+                    .as_deref()
+                    .is_none_or(|q| u.search_text().contains(q))
+            })
             .take(usize::try_from(cap).unwrap_or(usize::MAX))
             .count();
         Ok(n as u64)

@@ -183,12 +183,23 @@ impl AdminRequest {
         Ok(())
     }
 
-    /// An operator approves.
+    /// An operator approves. A request still waiting for consent can be approved only when no
+    /// administrator is left who could give it (`consent_possible == false`).
     ///
     /// # Errors
-    /// Not waiting for approval.
-    pub fn approve(&mut self, operator: UserId, now: DateTime<Utc>) -> Result<(), RequestClosed> {
-        if self.rec.status != AdminRequestStatus::AwaitingApproval {
+    /// Not waiting for approval (or for a consent nobody can give any more).
+    pub fn approve(
+        &mut self,
+        operator: UserId,
+        consent_possible: bool,
+        now: DateTime<Utc>,
+    ) -> Result<(), RequestClosed> {
+        let ready = match self.rec.status {
+            AdminRequestStatus::AwaitingApproval => true,
+            AdminRequestStatus::AwaitingConsent => !consent_possible,
+            _ => false,
+        };
+        if !ready {
             return Err(RequestClosed(self.rec.status));
         }
         self.rec.status = AdminRequestStatus::Approved;
@@ -237,15 +248,23 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
         let mut r = req(true);
         assert_eq!(r.status(), AdminRequestStatus::AwaitingConsent);
-        assert!(r.approve(id(9), now).is_err(), "no approval before consent");
+        assert!(r.approve(id(9), true, now).is_err(), "no approval before consent");
         r.consent(id(4), now).unwrap();
         assert!(r.consent(id(4), now).is_err());
-        r.approve(id(9), now).unwrap();
+        r.approve(id(9), true, now).unwrap();
         assert_eq!(r.status(), AdminRequestStatus::Approved);
         assert!(
             r.reject(id(9), now).is_err(),
             "decided requests stay decided"
         );
+    }
+
+    #[test]
+    fn a_consent_nobody_can_give_does_not_block_the_operator() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
+        let mut r = req(true);
+        r.approve(id(9), false, now).unwrap();
+        assert_eq!(r.status(), AdminRequestStatus::Approved);
     }
 
     #[test]
@@ -255,6 +274,6 @@ mod tests {
         assert_eq!(r.status(), AdminRequestStatus::AwaitingApproval);
         r.reject(id(9), now).unwrap();
         assert_eq!(r.status(), AdminRequestStatus::Rejected);
-        assert!(r.approve(id(9), now).is_err());
+        assert!(r.approve(id(9), false, now).is_err());
     }
 }

@@ -136,7 +136,8 @@ impl PortalConfig {
         if self.affiliations.is_empty() {
             return err("at least one affiliation is needed");
         }
-        if self.phone_code_ttl <= TimeDelta::zero() || self.phone_code_ttl > TimeDelta::minutes(10) {
+        if self.phone_code_ttl <= TimeDelta::zero() || self.phone_code_ttl > TimeDelta::minutes(10)
+        {
             return err("phone_code_ttl must be between 0 and 10 minutes");
         }
         if self.mfa_login_ttl <= TimeDelta::zero() || self.mfa_login_ttl > TimeDelta::minutes(15) {
@@ -171,14 +172,41 @@ mod tests {
 
     #[test]
     fn unsafe_values_are_refused() {
-        let mut c = PortalConfig::default();
-        c.reset_link_ttl = TimeDelta::hours(25);
-        assert!(c.validate().is_err());
-        let mut c = PortalConfig::default();
-        c.password_policy.min_chars = 6;
-        assert!(c.validate().is_err());
-        let mut c = PortalConfig::default();
-        c.code_policy.ttl = TimeDelta::minutes(16);
-        assert!(c.validate().is_err());
+        let d = PortalConfig::default;
+        let cases = [
+            PortalConfig {
+                reset_link_ttl: TimeDelta::hours(25),
+                ..d()
+            },
+            PortalConfig {
+                password_policy: PasswordPolicy {
+                    min_chars: 6,
+                    max_chars: 128,
+                },
+                ..d()
+            },
+            PortalConfig {
+                code_policy: CodePolicy {
+                    ttl: TimeDelta::minutes(16),
+                    ..CodePolicy::default()
+                },
+                ..d()
+            },
+            PortalConfig {
+                phone_code_ttl: TimeDelta::minutes(11),
+                ..d()
+            },
+            PortalConfig {
+                remember_device_ttl: TimeDelta::days(31),
+                ..d()
+            },
+            PortalConfig {
+                totp_issuer: "a:b".into(),
+                ..d()
+            },
+        ];
+        for c in cases {
+            assert!(c.validate().is_err(), "{c:?}");
+        }
     }
 }

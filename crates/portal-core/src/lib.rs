@@ -42,6 +42,7 @@ pub mod error;
 pub mod hashing;
 pub mod ids;
 pub mod mail;
+pub mod mfa;
 pub mod password;
 pub mod permission;
 pub mod ports;
@@ -51,6 +52,7 @@ pub mod service;
 pub mod session;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testing;
+pub mod throttle;
 pub mod token;
 pub mod totp;
 pub mod user;

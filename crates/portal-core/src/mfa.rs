@@ -230,7 +230,14 @@ mod tests {
             PhoneNumber::parse("0049 69 5000760").unwrap().as_str(),
             "+49695000760"
         );
-        for bad in ["069 500070", "+49", "+0123456789", "+49 69 abc", "", "+1234567890123456"] {
+        for bad in [
+            "069 500070",
+            "+49",
+            "+0123456789",
+            "+49 69 abc",
+            "",
+            "+1234567890123456",
+        ] {
             assert!(PhoneNumber::parse(bad).is_err(), "{bad}");
         }
     }
@@ -258,10 +265,12 @@ mod tests {
 
     #[test]
     fn state_round_trips_through_json() {
-        let mut s = MfaState::default();
-        s.recovery_channel = Some(RecoveryChannel::Email(
-            EmailAddress::parse("r@example.com").unwrap(),
-        ));
+        let s = MfaState {
+            recovery_channel: Some(RecoveryChannel::Email(
+                EmailAddress::parse("r@example.com").unwrap(),
+            )),
+            ..MfaState::default()
+        };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<MfaState>(&json).unwrap(), s);
     }

@@ -183,9 +183,18 @@ mod tests {
     #[test]
     fn each_further_failure_doubles_the_wait() {
         let p = ThrottlePolicy::ACCOUNT;
-        assert_eq!(p.blocked_until(4, t0(), t0()), Some(t0() + TimeDelta::seconds(1)));
-        assert_eq!(p.blocked_until(5, t0(), t0()), Some(t0() + TimeDelta::seconds(2)));
-        assert_eq!(p.blocked_until(6, t0(), t0()), Some(t0() + TimeDelta::seconds(4)));
+        assert_eq!(
+            p.blocked_until(4, t0(), t0()),
+            Some(t0() + TimeDelta::seconds(1))
+        );
+        assert_eq!(
+            p.blocked_until(5, t0(), t0()),
+            Some(t0() + TimeDelta::seconds(2))
+        );
+        assert_eq!(
+            p.blocked_until(6, t0(), t0()),
+            Some(t0() + TimeDelta::seconds(4))
+        );
         assert_eq!(
             p.blocked_until(5, t0(), t0() + TimeDelta::seconds(2)),
             None,
@@ -200,7 +209,10 @@ mod tests {
             p.blocked_until(10, t0(), t0()),
             Some(t0() + TimeDelta::minutes(15))
         );
-        assert_eq!(p.blocked_until(1_000_000, t0(), t0() + TimeDelta::minutes(15)), None);
+        assert_eq!(
+            p.blocked_until(1_000_000, t0(), t0() + TimeDelta::minutes(15)),
+            None
+        );
         assert!(p.longest_block() <= TimeDelta::minutes(15));
     }
 

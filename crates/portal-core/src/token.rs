@@ -155,6 +155,19 @@ impl ActionToken {
         Ok(())
     }
 
+    /// Marks the token used without looking at its expiry: for an invitation that was accepted in
+    /// time and is completed with a (separately expiring) mailed code.
+    ///
+    /// # Errors
+    /// Already used.
+    pub fn complete(&mut self, now: DateTime<Utc>) -> Result<(), TokenUnusable> {
+        if self.rec.used_at.is_some() {
+            return Err(TokenUnusable::Used);
+        }
+        self.rec.used_at = Some(now);
+        Ok(())
+    }
+
     /// Uses the token up.
     ///
     /// # Errors

@@ -581,7 +581,7 @@ async fn operators_see_waiting_requests_and_admins_those_of_their_customer() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a request awaiting consent is stuck once the customer's only admin is gone: operators get WrongState(AwaitingConsent), do not see it in their default list, and the requester gets AlreadyRequested"]
+
 async fn a_request_waiting_for_a_consent_nobody_can_give_reaches_the_operators() {
     let (w, op, chef, bert) = with_admin().await;
     let req = w.portal.request_admin_rights(&bert).await.unwrap();

@@ -173,7 +173,7 @@ async fn an_over_long_password_changes_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "bug: login rejects an over-long password before loading the account, so the failure is not audited as LoginFailed like every other failed login of an existing account"]
+
 async fn an_over_long_password_for_an_existing_account_is_audited_as_a_failed_login() {
     let w = refusal_world().await;
     let c = w.customer_now(N).await;

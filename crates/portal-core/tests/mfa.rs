@@ -24,7 +24,9 @@ async fn with_totp(w: &World, address: &str) -> (TotpSecret, String, IssuedSessi
     let secret = TotpSecret::from_base32(enrolment.secret_base32()).unwrap();
     let code = totp::code_at(&secret, w.clock.now());
     let enabled = w.portal.confirm_totp(&p, &code).await.unwrap();
-    let recovery = enabled.recovery_code.expect("first factor issues a recovery code");
+    let recovery = enabled
+        .recovery_code
+        .expect("first factor issues a recovery code");
     // The enrolment used the current step; the next login needs the next one.
     w.advance(TimeDelta::seconds(30));
     (secret, recovery.expose().to_owned(), session)
@@ -72,17 +74,31 @@ async fn enrolment_shows_uri_and_qr_and_the_first_code_turns_the_factor_on() {
     let (_, session) = w.registered("anna@example.com").await;
     let p = w.principal(&session).await;
     let e = w.portal.start_totp_enrolment(&p).await.unwrap();
-    assert!(e.otpauth_uri().starts_with("otpauth://totp/Portal:anna%40example.com?"), "{}", e.otpauth_uri());
+    assert!(
+        e.otpauth_uri()
+            .starts_with("otpauth://totp/Portal:anna%40example.com?"),
+        "{}",
+        e.otpauth_uri()
+    );
     assert!(e.qr_svg().contains("<svg"));
     assert!(e.qr_png_data_uri().starts_with("data:image/png;base64,"));
     let user = w.user(session.user_id).await;
     assert!(!user.mfa().is_enabled(), "not before the first code");
     assert!(user.mfa().pending_totp.is_some());
     let stored = format!("{:?}", user.mfa());
-    assert!(!stored.contains(e.secret_base32()), "the secret is stored sealed");
+    assert!(
+        !stored.contains(e.secret_base32()),
+        "the secret is stored sealed"
+    );
 
     let secret = TotpSecret::from_base32(e.secret_base32()).unwrap();
-    let wrong = SecretString::new(if totp::code_at(&secret, w.clock.now()).expose() == "000000" { "111111" } else { "000000" });
+    let wrong = SecretString::new(
+        if totp::code_at(&secret, w.clock.now()).expose() == "000000" {
+            "111111"
+        } else {
+            "000000"
+        },
+    );
     let err = w.portal.confirm_totp(&p, &wrong).await.unwrap_err();
     assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
     let enabled = w
@@ -94,7 +110,10 @@ async fn enrolment_shows_uri_and_qr_and_the_first_code_turns_the_factor_on() {
     assert!(w.user(session.user_id).await.mfa().is_enabled());
     assert!(w.mail_kinds_to("anna@example.com").contains(&"mfa_enabled"));
     let err = w.portal.start_totp_enrolment(&p).await.unwrap_err();
-    assert!(matches!(err, MfaError::AlreadyEnabled), "the seed cannot be re-read: {err:?}");
+    assert!(
+        matches!(err, MfaError::AlreadyEnabled),
+        "the seed cannot be re-read: {err:?}"
+    );
 }
 
 #[tokio::test]
@@ -129,11 +148,22 @@ async fn with_totp_the_password_only_yields_a_pending_state_that_authenticates_n
         w.portal.authenticate(pending.token.expose()).await.is_err(),
         "a pending login is not a session"
     );
-    let login = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap();
-    assert_ne!(login.session.token.expose(), pending.token.expose(), "a new token");
+    let login = finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap();
+    assert_ne!(
+        login.session.token.expose(),
+        pending.token.expose(),
+        "a new token"
+    );
     w.principal(&login.session).await;
-    let again = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
-    assert!(matches!(again, MfaError::NoPendingLogin), "the pending token died: {again:?}");
+    let again = finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, MfaError::NoPendingLogin),
+        "the pending token died: {again:?}"
+    );
 }
 
 #[tokio::test]
@@ -142,12 +172,16 @@ async fn the_pending_state_expires_after_five_minutes() {
     let (secret, _, _) = with_totp(&w, "anna@example.com").await;
     let pending = password_step(&w, "anna@example.com").await;
     w.advance(TimeDelta::minutes(5));
-    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    let err = finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
 
     let pending = password_step(&w, "anna@example.com").await;
     w.advance(TimeDelta::minutes(5) - TimeDelta::seconds(1));
-    finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap();
+    finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -161,11 +195,16 @@ async fn a_totp_code_is_accepted_once_and_older_steps_never_after_a_newer_one() 
     let err = finish(&w, &second, code, false).await.unwrap_err();
     assert!(matches!(err, MfaError::WrongCode), "replay: {err:?}");
     // The previous step is still inside the ±1 window but older than the used one.
-    let previous = SecondFactor::Totp(totp::code_at(&secret, w.clock.now() - TimeDelta::seconds(30)));
+    let previous = SecondFactor::Totp(totp::code_at(
+        &secret,
+        w.clock.now() - TimeDelta::seconds(30),
+    ));
     let err = finish(&w, &second, previous, false).await.unwrap_err();
     assert!(matches!(err, MfaError::WrongCode), "older step: {err:?}");
     w.advance(TimeDelta::seconds(30));
-    finish(&w, &second, totp_now(&w, &secret), false).await.unwrap();
+    finish(&w, &second, totp_now(&w, &secret), false)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -174,7 +213,10 @@ async fn one_step_of_drift_is_tolerated_two_are_not() {
     let (secret, _, _) = with_totp(&w, "anna@example.com").await;
     for (offset, ok) in [(-60, false), (60, false), (30, true)] {
         let pending = password_step(&w, "anna@example.com").await;
-        let code = SecondFactor::Totp(totp::code_at(&secret, w.clock.now() + TimeDelta::seconds(offset)));
+        let code = SecondFactor::Totp(totp::code_at(
+            &secret,
+            w.clock.now() + TimeDelta::seconds(offset),
+        ));
         let r = finish(&w, &pending, code, false).await;
         assert_eq!(r.is_ok(), ok, "offset {offset}: {r:?}");
         w.advance(TimeDelta::seconds(90));
@@ -220,7 +262,10 @@ async fn wrong_codes_use_up_the_attempt_and_then_throttle_the_user() {
     let bad = |w: &World| {
         let right = totp::code_at(&secret, w.clock.now());
         let n: u32 = right.expose().parse().unwrap();
-        SecondFactor::Totp(SecretString::new(format!("{:06}", (n + 500_000) % 1_000_000)))
+        SecondFactor::Totp(SecretString::new(format!(
+            "{:06}",
+            (n + 500_000) % 1_000_000
+        )))
     };
     let pending = password_step(&w, "anna@example.com").await;
     let audit = w.store.audit_len();
@@ -228,23 +273,38 @@ async fn wrong_codes_use_up_the_attempt_and_then_throttle_the_user() {
         let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
         assert!(matches!(err, MfaError::WrongCode), "try {i}: {err:?}");
     }
-    assert_eq!(w.store.audit_len(), audit, "wrong codes change nothing but counters");
+    assert_eq!(
+        w.store.audit_len(),
+        audit,
+        "wrong codes change nothing but counters"
+    );
     // The fourth failure is over the free ones: the next try must wait.
     let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
     assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
-    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    let err = finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, MfaError::Throttled { .. }), "got {err:?}");
     w.advance(TimeDelta::seconds(5));
     let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
-    assert!(matches!(err, MfaError::AttemptsExhausted), "fifth wrong code ends the attempt: {err:?}");
-    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    assert!(
+        matches!(err, MfaError::AttemptsExhausted),
+        "fifth wrong code ends the attempt: {err:?}"
+    );
+    let err = finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
     // Malformed codes cost nothing.
     w.advance(TimeDelta::minutes(15));
     let pending = password_step(&w, "anna@example.com").await;
-    let err = finish(&w, &pending, SecondFactor::Totp("12ab56".into()), false).await.unwrap_err();
+    let err = finish(&w, &pending, SecondFactor::Totp("12ab56".into()), false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, MfaError::MalformedCode), "got {err:?}");
-    finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap();
+    finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -252,22 +312,41 @@ async fn the_recovery_code_signs_in_once_and_a_new_one_is_issued() {
     let w = World::new();
     let (_, recovery, _) = with_totp(&w, "anna@example.com").await;
     let pending = password_step(&w, "anna@example.com").await;
-    let login = finish(&w, &pending, SecondFactor::RecoveryCode(recovery.to_lowercase().into()), false)
-        .await
-        .unwrap();
+    let login = finish(
+        &w,
+        &pending,
+        SecondFactor::RecoveryCode(recovery.to_lowercase().into()),
+        false,
+    )
+    .await
+    .unwrap();
     let fresh = login.new_recovery_code.expect("a new recovery code");
     assert_ne!(fresh.expose(), recovery);
     assert!(login.choose_new_factor);
-    assert!(w.mail_kinds_to("anna@example.com").contains(&"recovery_code_used"));
-    let cats: Vec<_> = w.audit_of(None).iter().map(|e| e.record.category.key()).collect();
+    assert!(
+        w.mail_kinds_to("anna@example.com")
+            .contains(&"recovery_code_used")
+    );
+    let cats: Vec<_> = w
+        .audit_of(None)
+        .iter()
+        .map(|e| e.record.category.key())
+        .collect();
     assert!(cats.contains(&"mfa.recovery_code_used"), "{cats:?}");
 
     let pending = password_step(&w, "anna@example.com").await;
-    let err = finish(&w, &pending, SecondFactor::RecoveryCode(recovery.clone().into()), false)
-        .await
-        .unwrap_err();
+    let err = finish(
+        &w,
+        &pending,
+        SecondFactor::RecoveryCode(recovery.clone().into()),
+        false,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, MfaError::WrongCode), "single use: {err:?}");
-    finish(&w, &pending, SecondFactor::RecoveryCode(fresh), false).await.unwrap();
+    finish(&w, &pending, SecondFactor::RecoveryCode(fresh), false)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -275,7 +354,9 @@ async fn a_remembered_device_skips_only_the_second_factor_for_thirty_days() {
     let w = World::new();
     let (secret, _, _) = with_totp(&w, "anna@example.com").await;
     let pending = password_step(&w, "anna@example.com").await;
-    let login = finish(&w, &pending, totp_now(&w, &secret), true).await.unwrap();
+    let login = finish(&w, &pending, totp_now(&w, &secret), true)
+        .await
+        .unwrap();
     let device = login.remembered_device.expect("a device token");
     assert!(
         w.portal.authenticate(device.token.expose()).await.is_err(),
@@ -297,16 +378,28 @@ async fn a_remembered_device_skips_only_the_second_factor_for_thirty_days() {
                 .await
         }
     };
-    assert!(matches!(with_device(PASSWORD).await, Ok(LoginOutcome::Authenticated(_))));
+    assert!(matches!(
+        with_device(PASSWORD).await,
+        Ok(LoginOutcome::Authenticated(_))
+    ));
     assert!(
-        matches!(with_device("falsches passwort").await, Err(LoginError::InvalidCredentials)),
+        matches!(
+            with_device("falsches passwort").await,
+            Err(LoginError::InvalidCredentials)
+        ),
         "the device never replaces the password"
     );
     w.advance(TimeDelta::days(30) - TimeDelta::seconds(1));
-    assert!(matches!(with_device(PASSWORD).await, Ok(LoginOutcome::Authenticated(_))));
+    assert!(matches!(
+        with_device(PASSWORD).await,
+        Ok(LoginOutcome::Authenticated(_))
+    ));
     w.advance(TimeDelta::seconds(1));
     assert!(
-        matches!(with_device(PASSWORD).await, Ok(LoginOutcome::MfaRequired(_))),
+        matches!(
+            with_device(PASSWORD).await,
+            Ok(LoginOutcome::MfaRequired(_))
+        ),
         "30 days after it was issued the device is forgotten"
     );
 }
@@ -327,7 +420,10 @@ async fn another_users_device_token_does_not_skip_the_second_factor() {
         let p = w.principal(&s).await;
         let e = w.portal.start_totp_enrolment(&p).await.unwrap();
         let sb = TotpSecret::from_base32(e.secret_base32()).unwrap();
-        w.portal.confirm_totp(&p, &totp::code_at(&sb, w.clock.now())).await.unwrap();
+        w.portal
+            .confirm_totp(&p, &totp::code_at(&sb, w.clock.now()))
+            .await
+            .unwrap();
         w.advance(TimeDelta::seconds(30));
         (sb, (), ())
     };
@@ -353,11 +449,19 @@ async fn remembered_devices_die_on_password_change_lock_and_mfa_removal() {
     let w = World::new();
     let (secret, _, _) = with_totp(&w, "anna@example.com").await;
     let pending = password_step(&w, "anna@example.com").await;
-    let login = finish(&w, &pending, totp_now(&w, &secret), true).await.unwrap();
+    let login = finish(&w, &pending, totp_now(&w, &secret), true)
+        .await
+        .unwrap();
     let device = login.remembered_device.unwrap();
     let p = w.principal(&login.session).await;
     w.portal
-        .change_password(&p, &PASSWORD.into(), &"ein neues langes passwort".into(), &"ein neues langes passwort".into(), client())
+        .change_password(
+            &p,
+            &PASSWORD.into(),
+            &"ein neues langes passwort".into(),
+            &"ein neues langes passwort".into(),
+            client(),
+        )
         .await
         .unwrap();
     let r = w
@@ -372,24 +476,36 @@ async fn remembered_devices_die_on_password_change_lock_and_mfa_removal() {
         )
         .await
         .unwrap();
-    assert!(matches!(r, LoginOutcome::MfaRequired(_)), "after a password change: {r:?}");
+    assert!(
+        matches!(r, LoginOutcome::MfaRequired(_)),
+        "after a password change: {r:?}"
+    );
 
     // MFA removal.
     let w = World::new();
     let (secret, _, _) = with_totp(&w, "anna@example.com").await;
     let pending = password_step(&w, "anna@example.com").await;
-    let login = finish(&w, &pending, totp_now(&w, &secret), true).await.unwrap();
+    let login = finish(&w, &pending, totp_now(&w, &secret), true)
+        .await
+        .unwrap();
     let device = login.remembered_device.unwrap();
     let sessions_before = w.store.session_count();
     w.advance(TimeDelta::seconds(30));
     let p = w.principal(&login.session).await;
-    w.portal.remove_mfa(&p, &totp_now(&w, &secret)).await.unwrap();
-    assert!(w.store.session_count() < sessions_before, "the device row is gone");
-    assert!(w
-        .store
-        .outbox()
-        .iter()
-        .any(|m| m.intent.key() == "mfa_disabled"));
+    w.portal
+        .remove_mfa(&p, &totp_now(&w, &secret))
+        .await
+        .unwrap();
+    assert!(
+        w.store.session_count() < sessions_before,
+        "the device row is gone"
+    );
+    assert!(
+        w.store
+            .outbox()
+            .iter()
+            .any(|m| m.intent.key() == "mfa_disabled")
+    );
     let _ = device;
     let plain = w.login("anna@example.com").await;
     w.principal(&plain).await;
@@ -405,7 +521,10 @@ async fn removing_mfa_needs_a_current_factor() {
         .remove_mfa(&p, &SecondFactor::Totp("000000".into()))
         .await
         .unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode | MfaError::ReauthRequired), "got {err:?}");
+    assert!(
+        matches!(err, MfaError::WrongCode | MfaError::ReauthRequired),
+        "got {err:?}"
+    );
     let fresh = w
         .portal
         .reauthenticate(&p, &PASSWORD.into(), Some(&totp_now(&w, &secret)), client())
@@ -413,7 +532,10 @@ async fn removing_mfa_needs_a_current_factor() {
         .unwrap();
     w.advance(TimeDelta::seconds(30));
     let p = w.principal(&fresh).await;
-    w.portal.remove_mfa(&p, &totp_now(&w, &secret)).await.unwrap();
+    w.portal
+        .remove_mfa(&p, &totp_now(&w, &secret))
+        .await
+        .unwrap();
     assert!(!w.user(session.user_id).await.mfa().is_enabled());
 }
 
@@ -428,14 +550,19 @@ async fn regenerating_the_recovery_code_kills_the_old_one_and_is_mailed() {
         .await
         .unwrap();
     assert_ne!(new.expose(), old);
-    assert!(w.mail_kinds_to("anna@example.com").contains(&"recovery_code_renewed"));
+    assert!(
+        w.mail_kinds_to("anna@example.com")
+            .contains(&"recovery_code_renewed")
+    );
     w.advance(TimeDelta::seconds(30));
     let pending = password_step(&w, "anna@example.com").await;
     let err = finish(&w, &pending, SecondFactor::RecoveryCode(old.into()), false)
         .await
         .unwrap_err();
     assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
-    finish(&w, &pending, SecondFactor::RecoveryCode(new), false).await.unwrap();
+    finish(&w, &pending, SecondFactor::RecoveryCode(new), false)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -449,7 +576,11 @@ async fn sms_codes_set_up_a_phone_and_finish_logins_within_ten_minutes() {
         .await
         .unwrap();
     let code = w.sms.last_code_to("+4917612345678").expect("an SMS");
-    let enabled = w.portal.confirm_phone(&p, &code.as_str().into()).await.unwrap();
+    let enabled = w
+        .portal
+        .confirm_phone(&p, &code.as_str().into())
+        .await
+        .unwrap();
     assert!(enabled.recovery_code.is_some());
 
     let pending = password_step(&w, "anna@example.com").await;
@@ -460,10 +591,18 @@ async fn sms_codes_set_up_a_phone_and_finish_logins_within_ten_minutes() {
         .unwrap();
     let code = w.sms.last_code_to("+4917612345678").unwrap();
     w.advance(TimeDelta::minutes(10));
-    let err = finish(&w, &pending, SecondFactor::PhoneCode(code.as_str().into()), false)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, MfaError::CodeExpired | MfaError::NoPendingLogin), "got {err:?}");
+    let err = finish(
+        &w,
+        &pending,
+        SecondFactor::PhoneCode(code.as_str().into()),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, MfaError::CodeExpired | MfaError::NoPendingLogin),
+        "got {err:?}"
+    );
 
     let pending = password_step(&w, "anna@example.com").await;
     w.portal
@@ -472,9 +611,14 @@ async fn sms_codes_set_up_a_phone_and_finish_logins_within_ten_minutes() {
         .unwrap();
     let code = w.sms.last_code_to("+4917612345678").unwrap();
     w.advance(TimeDelta::minutes(4));
-    finish(&w, &pending, SecondFactor::PhoneCode(code.as_str().into()), false)
-        .await
-        .unwrap();
+    finish(
+        &w,
+        &pending,
+        SecondFactor::PhoneCode(code.as_str().into()),
+        false,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -489,7 +633,11 @@ async fn phone_codes_are_capped_per_hour_without_a_different_answer() {
             .await
             .unwrap();
     }
-    assert_eq!(w.sms.messages().len(), 5, "the sixth and seventh are not sent");
+    assert_eq!(
+        w.sms.messages().len(),
+        5,
+        "the sixth and seventh are not sent"
+    );
     w.advance(TimeDelta::hours(1));
     let p = w.principal(&w.login("anna@example.com").await).await;
     w.portal
@@ -505,15 +653,25 @@ async fn the_recovery_phone_must_differ_and_a_recovery_mail_delivers_a_working_c
     let (_, session) = w.registered("anna@example.com").await;
     let p = w.principal(&session).await;
     let phone = PhoneNumber::parse("+4917612345678").unwrap();
-    w.portal.start_phone_enrolment(&p, &phone, PhoneChannel::Sms).await.unwrap();
+    w.portal
+        .start_phone_enrolment(&p, &phone, PhoneChannel::Sms)
+        .await
+        .unwrap();
     let code = w.sms.last_code_to(phone.as_str()).unwrap();
-    w.portal.confirm_phone(&p, &code.as_str().into()).await.unwrap();
+    w.portal
+        .confirm_phone(&p, &code.as_str().into())
+        .await
+        .unwrap();
 
     w.portal.send_presence_code(&p).await.unwrap();
     let code = w.sms.last_code_to(phone.as_str()).unwrap();
     let err = w
         .portal
-        .set_recovery_channel(&p, &RecoveryChannel::Phone(phone.clone()), &SecondFactor::PhoneCode(code.as_str().into()))
+        .set_recovery_channel(
+            &p,
+            &RecoveryChannel::Phone(phone.clone()),
+            &SecondFactor::PhoneCode(code.as_str().into()),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, MfaError::SamePhone), "got {err:?}");
@@ -530,10 +688,20 @@ async fn the_recovery_phone_must_differ_and_a_recovery_mail_delivers_a_working_c
         .unwrap();
 
     let pending = password_step(&w, "anna@example.com").await;
-    w.portal.send_recovery_code(pending.token.expose()).await.unwrap();
+    w.portal
+        .send_recovery_code(pending.token.expose())
+        .await
+        .unwrap();
     let fresh = w.secret_for("anna.privat@example.org");
     assert_eq!(fresh.len(), 19, "XXXX-XXXX-XXXX-XXXX");
-    finish(&w, &pending, SecondFactor::RecoveryCode(fresh.into()), false).await.unwrap();
+    finish(
+        &w,
+        &pending,
+        SecondFactor::RecoveryCode(fresh.into()),
+        false,
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -543,7 +711,11 @@ async fn a_password_reset_never_bypasses_the_second_factor() {
     w.portal.forgot_password("anna@example.com").await.unwrap();
     let link = w.secret_for("anna@example.com");
     w.portal
-        .reset_password(&link, &"ganz neues passwort".into(), &"ganz neues passwort".into())
+        .reset_password(
+            &link,
+            &"ganz neues passwort".into(),
+            &"ganz neues passwort".into(),
+        )
         .await
         .unwrap();
     let r = w
@@ -566,11 +738,25 @@ async fn a_lock_kills_pending_logins_and_devices() {
     let admin = w.admin("admin@firma.de", "123456789", &op).await;
     let (secret, _, _) = with_totp(&w, "emp@firma.de").await;
     let emp = w.user_id("emp@firma.de").await;
-    w.portal.choose_affiliation(&portal_core::Actor::user(emp), &affiliation()).await.unwrap();
-    w.portal.link_customer(&portal_core::Actor::user(emp), &number("123456789")).await.unwrap();
-    w.portal.activate_user(&admin, &number("123456789"), emp).await.unwrap();
+    w.portal
+        .choose_affiliation(&portal_core::Actor::user(emp), &affiliation())
+        .await
+        .unwrap();
+    w.portal
+        .link_customer(&portal_core::Actor::user(emp), &number("123456789"))
+        .await
+        .unwrap();
+    w.portal
+        .activate_user(&admin, &number("123456789"), emp)
+        .await
+        .unwrap();
     let pending = password_step(&w, "emp@firma.de").await;
-    w.portal.lock_user(&admin, &number("123456789"), emp, None).await.unwrap();
-    let err = finish(&w, &pending, totp_now(&w, &secret), false).await.unwrap_err();
+    w.portal
+        .lock_user(&admin, &number("123456789"), emp, None)
+        .await
+        .unwrap();
+    let err = finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap_err();
     assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
 }

@@ -1192,7 +1192,7 @@ async fn ending_a_users_sessions_logs_them_out_everywhere_without_locking() {
 }
 
 #[tokio::test]
-#[ignore = "bug: an invitation accepted before its expiry cannot be confirmed once the link expires, although the mailed code is still valid (verify_registration re-checks the link's expiry and answers InvitationInvalid)"]
+
 async fn an_invitation_accepted_in_time_can_be_confirmed_with_a_valid_code() {
     let (w, _op, chef) = managed().await;
     w.portal

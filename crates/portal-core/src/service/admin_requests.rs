@@ -370,7 +370,9 @@ impl Portal {
         Ok(Planned::new(commit, request))
     }
 
-    /// Requests for operators: by default the ones waiting for a decision.
+    /// Requests for operators: by default the ones they can decide now — waiting for approval, or
+    /// still waiting for a consent that nobody can give any more (the customer has no active
+    /// administrator left).
     ///
     /// # Errors
     /// Not an operator; infrastructure failures.
@@ -380,26 +382,44 @@ impl Portal {
         statuses: &[AdminRequestStatus],
         customer: Option<CustomerId>,
     ) -> Result<Vec<AdminRequestView>, AdminRequestError> {
-        let acting = self
-            .acting(actor)
-            .await?
-            .ok_or(AdminRequestError::Forbidden)?;
+        let acting = self.acting(actor).await?.ok_or(AdminRequestError::Forbidden)?;
         if !is_operator(&acting) {
             return Err(AdminRequestError::Forbidden);
         }
-        let requests = self
-            .deps
-            .queries
+        let q = &self.deps.queries;
+        let default = statuses.is_empty();
+        let mut requests = q
             .admin_requests(&AdminRequestFilter {
                 customer,
                 requester: None,
-                statuses: if statuses.is_empty() {
-                    vec![AdminRequestStatus::AwaitingApproval]
+                statuses: if default {
+                    vec![
+                        AdminRequestStatus::AwaitingApproval,
+                        AdminRequestStatus::AwaitingConsent,
+                    ]
                 } else {
                     statuses.to_vec()
                 },
             })
             .await?;
+        if default {
+            let mut orphaned = Vec::new();
+            for r in &requests {
+                if r.status() == AdminRequestStatus::AwaitingConsent {
+                    let has_admin = q
+                        .admins_of_customer(r.customer_id())
+                        .await?
+                        .iter()
+                        .any(|a| a.is_active_admin_of(r.customer_id()));
+                    if !has_admin {
+                        orphaned.push(r.id());
+                    }
+                }
+            }
+            requests.retain(|r| {
+                r.status() == AdminRequestStatus::AwaitingApproval || orphaned.contains(&r.id())
+            });
+        }
         self.views(requests).await
     }
 
@@ -459,7 +479,19 @@ impl Portal {
         });
         let requester = q.user(request.requester()).await?;
         let category = if approve {
-            if request.status() != AdminRequestStatus::AwaitingApproval {
+            // A request still waiting for consent may be decided once no administrator is left
+            // who could give it (deleted, locked or demoted meanwhile).
+            let consent_possible = q
+                .admins_of_customer(request.customer_id())
+                .await?
+                .iter()
+                .any(|a| a.is_active_admin_of(request.customer_id()));
+            let ready = match request.status() {
+                AdminRequestStatus::AwaitingApproval => true,
+                AdminRequestStatus::AwaitingConsent => !consent_possible,
+                _ => false,
+            };
+            if !ready {
                 return Err(AdminRequestError::WrongState(request.status()));
             }
             let mut user = requester
@@ -474,7 +506,7 @@ impl Portal {
                 .ok_or(AdminRequestError::RequesterIneligible)?;
             customer.touch_admin_set(now);
             request
-                .approve(decider, now)
+                .approve(decider, consent_possible, now)
                 .map_err(|e| AdminRequestError::WrongState(e.0))?;
             commit
                 .mail(self.mail_to(

@@ -11,13 +11,13 @@ use crate::customer::Customer;
 use crate::error::InfraError;
 use crate::ids::{SessionId, UserId};
 use crate::mfa::MfaMethod;
-use crate::session::SessionKind;
-use crate::throttle::{ThrottlePolicy, keys};
 use crate::password::normalize;
 use crate::permission::PermissionKey;
 use crate::ports::{Commit, Write};
 use crate::secret::{SecretString, Token};
+use crate::session::SessionKind;
 use crate::session::{ClientInfo, Session};
+use crate::throttle::{ThrottlePolicy, keys};
 use crate::user::User;
 use crate::values::EmailAddress;
 use chrono::{DateTime, Utc};
@@ -228,14 +228,18 @@ impl Portal {
         if let Some(retry_at) = self.throttled_until(&throttle_keys, now).await? {
             return Err(LoginError::Throttled { retry_at });
         }
-        let candidate = normalize(cmd.password.expose());
-        let user = match (&email, cmd.password.expose().len() <= self.config.max_password_bytes) {
-            (Some(e), true) => self.deps.queries.user_by_email(e).await?,
-            _ => None,
+        // An over-long password fails without hashing (no Argon2 work for megabyte inputs), the
+        // same way for known and unknown addresses.
+        let too_long = cmd.password.expose().len() > self.config.max_password_bytes;
+        let candidate = normalize(if too_long { "" } else { cmd.password.expose() });
+        let user = match &email {
+            Some(e) => self.deps.queries.user_by_email(e).await?,
+            None => None,
         };
-        let password_ok = match user.as_ref().and_then(User::password_hash) {
-            Some(hash) => hasher.verify(&candidate, hash).await?,
-            None => hasher.verify_dummy(&candidate).await?,
+        let password_ok = match (too_long, user.as_ref().and_then(User::password_hash)) {
+            (true, _) => false,
+            (false, Some(hash)) => hasher.verify(&candidate, hash).await?,
+            (false, None) => hasher.verify_dummy(&candidate).await?,
         };
         let Some(user) = user else {
             self.count_failure(&throttle_keys, now).await?;
@@ -244,7 +248,8 @@ impl Portal {
         if !password_ok || !user.can_log_in() {
             self.count_failure(&throttle_keys, now).await?;
         }
-        let rehash = if password_ok && user.password_hash().is_some_and(|h| hasher.needs_rehash(h)) {
+        let rehash = if password_ok && user.password_hash().is_some_and(|h| hasher.needs_rehash(h))
+        {
             let password = crate::password::Password::verified_for_rehash(candidate.clone());
             Some(hasher.hash(&password).await?)
         } else {
@@ -369,7 +374,10 @@ impl Portal {
         commit
             .write(Write::UpdateUser(user))
             .write(Write::InsertSession(session));
-        Ok(Planned::new(commit, Ok(LoginOutcome::Authenticated(issued))))
+        Ok(Planned::new(
+            commit,
+            Ok(LoginOutcome::Authenticated(issued)),
+        ))
     }
 
     /// Checks a session token (every request): the session must exist, be within its idle and

@@ -235,7 +235,8 @@ impl Portal {
                 }
             }
             SecondFactor::PhoneCode(code) => {
-                let code = VerificationCode::parse(code.expose()).map_err(|_| MfaError::MalformedCode)?;
+                let code =
+                    VerificationCode::parse(code.expose()).map_err(|_| MfaError::MalformedCode)?;
                 let Some(pending) = pending_phone_code else {
                     return Err(MfaError::NoSuchFactor);
                 };
@@ -263,7 +264,11 @@ impl Portal {
         }
     }
 
-    async fn second_factor_throttle(&self, user: UserId, now: DateTime<Utc>) -> Result<(), MfaError> {
+    async fn second_factor_throttle(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), MfaError> {
         let policy = self.config.login_protection.second_factor;
         if let Some(retry_at) = self
             .throttled_until(&[(keys::second_factor(user), policy)], now)
@@ -274,7 +279,11 @@ impl Portal {
         Ok(())
     }
 
-    async fn count_second_factor_failure(&self, user: UserId, now: DateTime<Utc>) -> Result<(), MfaError> {
+    async fn count_second_factor_failure(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<(), MfaError> {
         let policy = self.config.login_protection.second_factor;
         self.deps
             .committer
@@ -283,7 +292,11 @@ impl Portal {
         Ok(())
     }
 
-    async fn pending_login(&self, token: &Token, now: DateTime<Utc>) -> Result<(Session, User), MfaError> {
+    async fn pending_login(
+        &self,
+        token: &Token,
+        now: DateTime<Utc>,
+    ) -> Result<(Session, User), MfaError> {
         let ctx = self
             .deps
             .queries
@@ -324,7 +337,13 @@ impl Portal {
         let device_token = Token::generate(&*self.deps.random);
         let result = self
             .transact(|| {
-                self.plan_complete_mfa(&cmd, &token, &session_token, &device_token, next_recovery.as_ref())
+                self.plan_complete_mfa(
+                    &cmd,
+                    &token,
+                    &session_token,
+                    &device_token,
+                    next_recovery.as_ref(),
+                )
             })
             .await?;
         match &result {
@@ -359,7 +378,13 @@ impl Portal {
         let salt = pending.id().as_uuid();
         let mut commit = Commit::new();
         match self
-            .check_factor(&mut user, &cmd.factor, phone_code.as_ref(), salt.as_bytes(), now)
+            .check_factor(
+                &mut user,
+                &cmd.factor,
+                phone_code.as_ref(),
+                salt.as_bytes(),
+                now,
+            )
             .await?
         {
             Checked::Failed => {
@@ -443,7 +468,12 @@ impl Portal {
 
     /// Counts a phone code for the user and the number; `false` when a limit is reached (the code
     /// is then silently not sent, so the limit cannot be probed).
-    async fn phone_budget(&self, user: UserId, number: &PhoneNumber, now: DateTime<Utc>) -> Result<bool, MfaError> {
+    async fn phone_budget(
+        &self,
+        user: UserId,
+        number: &PhoneNumber,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MfaError> {
         let limit = self.config.login_protection.phone_codes_per_hour;
         let hour = TimeDelta::hours(1);
         let u = self
@@ -592,7 +622,10 @@ impl Portal {
     ///
     /// # Errors
     /// Step-up needed, an app set up already, no MFA key; infrastructure failures.
-    pub async fn start_totp_enrolment(&self, principal: &Principal) -> Result<TotpEnrolment, MfaError> {
+    pub async fn start_totp_enrolment(
+        &self,
+        principal: &Principal,
+    ) -> Result<TotpEnrolment, MfaError> {
         self.require_step_up(principal)?;
         let key = self.mfa_key()?.clone();
         let secret = TotpSecret::generate(&*self.deps.random);
@@ -633,9 +666,9 @@ impl Portal {
         })
         .await?;
         TotpEnrolment::new(&secret, &self.config.totp_issuer, &account).map_err(|e| {
-            MfaError::Infra(InfraError::Store(crate::ports::StoreError::backend(format!(
-                "TOTP enrolment material: {e}"
-            ))))
+            MfaError::Infra(InfraError::Store(crate::ports::StoreError::backend(
+                format!("TOTP enrolment material: {e}"),
+            )))
         })
     }
 
@@ -645,7 +678,11 @@ impl Portal {
     ///
     /// # Errors
     /// Step-up needed, no setup in progress, wrong code; infrastructure failures.
-    pub async fn confirm_totp(&self, principal: &Principal, code: &SecretString) -> Result<FactorEnabled, MfaError> {
+    pub async fn confirm_totp(
+        &self,
+        principal: &Principal,
+        code: &SecretString,
+    ) -> Result<FactorEnabled, MfaError> {
         self.require_step_up(principal)?;
         let recovery = new_recovery_code(&*self.deps.random);
         let recovery_hash = self.hash_recovery_code(&recovery).await?;
@@ -695,12 +732,19 @@ impl Portal {
             })
             .await?;
         if matches!(result, Err(MfaError::WrongCode)) {
-            self.count_second_factor_failure(principal.user().id(), self.now()).await?;
+            self.count_second_factor_failure(principal.user().id(), self.now())
+                .await?;
         }
         result
     }
 
-    fn factor_enabled_commit(&self, principal: &Principal, user: &User, method: &str, now: DateTime<Utc>) -> Commit {
+    fn factor_enabled_commit(
+        &self,
+        principal: &Principal,
+        user: &User,
+        method: &str,
+        now: DateTime<Utc>,
+    ) -> Commit {
         let mut commit = Commit::new();
         commit
             .write(Write::DeleteSessionsOfUser {
@@ -796,7 +840,11 @@ impl Portal {
     ///
     /// # Errors
     /// Step-up needed, no setup in progress, wrong or expired code; infrastructure failures.
-    pub async fn confirm_phone(&self, principal: &Principal, code: &SecretString) -> Result<FactorEnabled, MfaError> {
+    pub async fn confirm_phone(
+        &self,
+        principal: &Principal,
+        code: &SecretString,
+    ) -> Result<FactorEnabled, MfaError> {
         self.require_step_up(principal)?;
         let parsed = VerificationCode::parse(code.expose()).map_err(|_| MfaError::MalformedCode)?;
         let recovery = new_recovery_code(&*self.deps.random);
@@ -805,7 +853,11 @@ impl Portal {
             .transact(|| async {
                 let now = self.now();
                 let mut user = self.current_user(principal).await?;
-                let pending = user.mfa().pending_phone.clone().ok_or(MfaError::NoSetupInProgress)?;
+                let pending = user
+                    .mfa()
+                    .pending_phone
+                    .clone()
+                    .ok_or(MfaError::NoSetupInProgress)?;
                 if now >= pending.code.expires_at {
                     return Err(MfaError::CodeExpired);
                 }
@@ -856,7 +908,8 @@ impl Portal {
             })
             .await?;
         if matches!(result, Err(MfaError::WrongCode)) {
-            self.count_second_factor_failure(principal.user().id(), self.now()).await?;
+            self.count_second_factor_failure(principal.user().id(), self.now())
+                .await?;
         }
         result
     }
@@ -910,12 +963,18 @@ impl Portal {
     /// Proves presence with a current second factor for a logged-in user: a TOTP code, a code
     /// sent by [`Self::send_presence_code`], or the recovery code. On success the user carries the
     /// consumed TOTP step / phone code (commit it).
-    async fn prove_presence(&self, user: &mut User, proof: &SecondFactor, now: DateTime<Utc>) -> Result<Checked, MfaError> {
-        let pending = user
-            .mfa()
-            .pending_phone
-            .clone()
-            .filter(|p| user.mfa().phone.as_ref().is_some_and(|f| f.number == p.number));
+    async fn prove_presence(
+        &self,
+        user: &mut User,
+        proof: &SecondFactor,
+        now: DateTime<Utc>,
+    ) -> Result<Checked, MfaError> {
+        let pending = user.mfa().pending_phone.clone().filter(|p| {
+            user.mfa()
+                .phone
+                .as_ref()
+                .is_some_and(|f| f.number == p.number)
+        });
         let salt = user.id().as_uuid();
         let checked = self
             .check_factor(
@@ -932,7 +991,12 @@ impl Portal {
         Ok(checked)
     }
 
-    async fn with_presence<T, F>(&self, principal: &Principal, proof: &SecondFactor, change: F) -> Result<T, MfaError>
+    async fn with_presence<T, F>(
+        &self,
+        principal: &Principal,
+        proof: &SecondFactor,
+        change: F,
+    ) -> Result<T, MfaError>
     where
         F: Fn(&mut User, &mut Commit, DateTime<Utc>) -> Result<T, MfaError>,
     {
@@ -945,7 +1009,9 @@ impl Portal {
                     return Err(MfaError::NotEnabled);
                 }
                 match self.prove_presence(&mut user, proof, now).await? {
-                    Checked::Failed => return Ok(Planned::new(Commit::new(), Err(MfaError::WrongCode))),
+                    Checked::Failed => {
+                        return Ok(Planned::new(Commit::new(), Err(MfaError::WrongCode)));
+                    }
                     Checked::Ok => {}
                 }
                 let mut commit = Commit::new();
@@ -955,7 +1021,8 @@ impl Portal {
             })
             .await?;
         if matches!(result, Err(MfaError::WrongCode)) {
-            self.count_second_factor_failure(principal.user().id(), self.now()).await?;
+            self.count_second_factor_failure(principal.user().id(), self.now())
+                .await?;
         }
         result
     }
@@ -965,7 +1032,11 @@ impl Portal {
     ///
     /// # Errors
     /// Step-up needed, no factor set up, wrong proof; infrastructure failures.
-    pub async fn remove_mfa(&self, principal: &Principal, proof: &SecondFactor) -> Result<(), MfaError> {
+    pub async fn remove_mfa(
+        &self,
+        principal: &Principal,
+        proof: &SecondFactor,
+    ) -> Result<(), MfaError> {
         self.with_presence(principal, proof, |user, commit, now| {
             user.change_mfa(
                 |m| {
@@ -1052,7 +1123,11 @@ impl Portal {
     ) -> Result<(), MfaError> {
         self.with_presence(principal, proof, |user, commit, now| {
             if let RecoveryChannel::Phone(number) = channel
-                && user.mfa().phone.as_ref().is_some_and(|p| &p.number == number)
+                && user
+                    .mfa()
+                    .phone
+                    .as_ref()
+                    .is_some_and(|p| &p.number == number)
             {
                 return Err(MfaError::SamePhone);
             }
@@ -1090,13 +1165,27 @@ impl Portal {
         let user = self.current_user(principal).await?;
         let account_key = keys::account(user.email());
         let policy = self.config.login_protection.account;
-        if let Some(retry_at) = self.throttled_until(&[(account_key.clone(), policy)], now).await? {
+        if let Some(retry_at) = self
+            .throttled_until(&[(account_key.clone(), policy)], now)
+            .await?
+        {
             return Err(MfaError::Throttled { retry_at });
         }
         self.second_factor_throttle(user.id(), now).await?;
-        let hash = user.password_hash().cloned().ok_or(MfaError::WrongPassword)?;
-        if !self.deps.hasher.verify(&normalize(password.expose()), &hash).await? {
-            self.deps.committer.bump_counter(&account_key, now, policy.reset_after).await?;
+        let hash = user
+            .password_hash()
+            .cloned()
+            .ok_or(MfaError::WrongPassword)?;
+        if !self
+            .deps
+            .hasher
+            .verify(&normalize(password.expose()), &hash)
+            .await?
+        {
+            self.deps
+                .committer
+                .bump_counter(&account_key, now, policy.reset_after)
+                .await?;
             return Err(MfaError::WrongPassword);
         }
         if user.mfa().is_enabled() && factor.is_none() {
@@ -1169,7 +1258,9 @@ mod tests {
         let c = canonical_recovery_code("abcd-efgh-jkmn-pqrs").unwrap();
         assert_eq!(c.expose(), "ABCDEFGHJKMNPQRS");
         assert_eq!(
-            canonical_recovery_code("O0IL 0000 0000 0000").unwrap().expose(),
+            canonical_recovery_code("O0IL 0000 0000 0000")
+                .unwrap()
+                .expose(),
             "0011000000000000"
         );
         assert!(canonical_recovery_code("short").is_none());

@@ -24,13 +24,13 @@ pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainRepor
 pub use auth::{
     AuthError, IssuedSession, Login, LoginError, LoginOutcome, PendingMfaLogin, Principal,
 };
-pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
-pub use profile::ProfileError;
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
+pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
 pub use onboarding::{LinkError, LinkOutcome};
 pub use paging::{PageRequest, PagingError};
 pub use password_reset::ResetError;
+pub use profile::ProfileError;
 pub use registration::{
     AcceptInvitation, InvitationError, InvitationView, Register, RegisterError, RegistrationTicket,
     ResendError, VerifyError,

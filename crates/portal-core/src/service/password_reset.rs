@@ -225,12 +225,20 @@ impl Portal {
         reset.consume(now)?;
         user.set_password(hash.clone(), now);
         let mut commit = Commit::new();
+        // Every other outstanding link dies too; used rows stay (a second use answers "used", and
+        // the hourly cap keeps counting them).
+        for mut other in self
+            .deps
+            .queries
+            .action_tokens_of_user(user.id(), TokenPurpose::PasswordReset)
+            .await?
+        {
+            if other.id() != reset.id() && other.consume(now).is_ok() {
+                commit.write(Write::UpdateActionToken(other));
+            }
+        }
         commit
             .write(Write::UpdateActionToken(reset))
-            .write(Write::DeleteActionTokensOfUser {
-                user: user.id(),
-                purpose: Some(TokenPurpose::PasswordReset),
-            })
             .write(Write::DeleteSessionsOfUser {
                 user: user.id(),
                 except: None,

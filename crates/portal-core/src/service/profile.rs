@@ -139,14 +139,20 @@ impl Portal {
         if let Some(retry_at) = self.throttled_until(&[(key.clone(), policy)], now).await? {
             return Err(ProfileError::Throttled { retry_at });
         }
-        let hash = user.password_hash().cloned().ok_or(ProfileError::Unauthenticated)?;
+        let hash = user
+            .password_hash()
+            .cloned()
+            .ok_or(ProfileError::Unauthenticated)?;
         if !self
             .deps
             .hasher
             .verify(&normalize(current.expose()), &hash)
             .await?
         {
-            self.deps.committer.bump_counter(&key, now, policy.reset_after).await?;
+            self.deps
+                .committer
+                .bump_counter(&key, now, policy.reset_after)
+                .await?;
             return Err(ProfileError::WrongPassword);
         }
         let personal = [
@@ -154,7 +160,10 @@ impl Portal {
             user.first_name().as_str(),
             user.last_name().as_str(),
         ];
-        let password = self.config.password_policy.check(new, confirmation, &personal)?;
+        let password = self
+            .config
+            .password_policy
+            .check(new, confirmation, &personal)?;
         let new_hash = self.deps.hasher.hash(&password).await?;
         let token = Token::generate(&*self.deps.random);
         let issued = self
@@ -299,7 +308,9 @@ impl Portal {
                 .queries
                 .challenge_by_ticket(&ticket.hash())
                 .await?
-                .filter(|c| c.user_id() == user.id() && c.purpose() == ChallengePurpose::EmailChange)
+                .filter(|c| {
+                    c.user_id() == user.id() && c.purpose() == ChallengePurpose::EmailChange
+                })
                 .ok_or(ProfileError::InvalidTicket)?;
             match challenge.check(&code, now) {
                 Ok(()) => {}

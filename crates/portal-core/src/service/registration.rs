@@ -479,8 +479,9 @@ impl Portal {
                     .into_iter()
                     .find(|t| t.id() == token)
                     .ok_or(VerifyError::InvitationInvalid)?;
+                // Accepted in time: the mailed code carries its own expiry from here on.
                 invitation
-                    .consume(now)
+                    .complete(now)
                     .map_err(|_| VerifyError::InvitationInvalid)?;
                 commit.write(Write::UpdateActionToken(invitation));
                 (

@@ -377,7 +377,11 @@ impl World {
     /// A world like [`World::new`] but with another password hasher (e.g. stronger parameters,
     /// to see outdated hashes upgraded at login).
     pub fn with_hasher(hasher: Arc<dyn portal_core::ports::PasswordHasher>) -> Self {
-        Self::build(PortalConfig::default(), PermissionCatalog::default(), hasher)
+        Self::build(
+            PortalConfig::default(),
+            PermissionCatalog::default(),
+            hasher,
+        )
     }
 
     pub fn counts(&self) -> Counts {
