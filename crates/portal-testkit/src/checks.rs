@@ -7,7 +7,7 @@ use crate::fixtures::*;
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::audit::{self, ActorRef, AuditCategory, AuditEntry};
 use portal_core::customer::AffiliationKey;
-use portal_core::ids::{ChallengeId, CustomerId, OutboxId, SessionId, UserId};
+use portal_core::ids::{CustomerId, OutboxId, SessionId, UserId};
 use portal_core::mail::OutboxStatus;
 use portal_core::ports::{
     AdminRequestFilter, AuditQuery, Commit, CustomerQuery, LegacyClaim, PageStart, StoreError,
@@ -1033,7 +1033,6 @@ pub async fn challenge_round_trips_and_counts_sends<S: Store>(store: Arc<S>) {
             .unwrap(),
         1
     );
-    let _ = ChallengeId::from_uuid(Uuid::nil());
 }
 
 /// A link token is found by hash and purpose only; deleting by purpose keeps the others.
