@@ -34,7 +34,11 @@ fn a(name: &str) -> Alias {
 }
 
 fn uuid_pk(name: &str) -> ColumnDef {
-    ColumnDef::new(a(name)).uuid().not_null().primary_key().to_owned()
+    ColumnDef::new(a(name))
+        .uuid()
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 
 fn uuid(name: &str) -> ColumnDef {
@@ -127,8 +131,12 @@ impl MigrationTrait for InitialSchema {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("customers_number_key", "customers", &["number"]).unique().to_owned())
-            .await?;
+        m.create_index(
+            index("customers_number_key", "customers", &["number"])
+                .unique()
+                .to_owned(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -165,7 +173,8 @@ impl MigrationTrait for InitialSchema {
              WHERE state <> 'pending_verification'",
         )
         .await?;
-        m.create_index(index("users_email_idx", "users", &["email"])).await?;
+        m.create_index(index("users_email_idx", "users", &["email"]))
+            .await?;
         // The user table of a customer, in keyset order.
         m.create_index(index(
             "users_customer_sort_idx",
@@ -237,8 +246,12 @@ impl MigrationTrait for InitialSchema {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("challenges_ticket_idx", "challenges", &["ticket_hash"]))
-            .await?;
+        m.create_index(index(
+            "challenges_ticket_idx",
+            "challenges",
+            &["ticket_hash"],
+        ))
+        .await?;
         m.create_index(index("challenges_user_idx", "challenges", &["user_id"]))
             .await?;
         m.create_index(index(
@@ -366,9 +379,13 @@ impl MigrationTrait for InitialSchema {
         )
         .await?;
         m.create_index(
-            index("audit_entries_chain_seq_key", "audit_entries", &["chain_key", "seq"])
-                .unique()
-                .to_owned(),
+            index(
+                "audit_entries_chain_seq_key",
+                "audit_entries",
+                &["chain_key", "seq"],
+            )
+            .unique()
+            .to_owned(),
         )
         .await?;
         m.create_index(index(
@@ -417,15 +434,21 @@ impl MigrationTrait for InitialSchema {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("outbox_id_key", "outbox", &["id"]).unique().to_owned())
-            .await?;
+        m.create_index(
+            index("outbox_id_key", "outbox", &["id"])
+                .unique()
+                .to_owned(),
+        )
+        .await?;
         // Only open mails are indexed: delivered ones pile up without slowing the claim.
         conn.execute_unprepared(
             "CREATE INDEX outbox_open_idx ON outbox (seq) WHERE status IN ('pending', 'claimed')",
         )
         .await?;
-        conn.execute_unprepared("CREATE INDEX outbox_dead_idx ON outbox (seq) WHERE status = 'dead'")
-            .await?;
+        conn.execute_unprepared(
+            "CREATE INDEX outbox_dead_idx ON outbox (seq) WHERE status = 'dead'",
+        )
+        .await?;
         Ok(())
     }
 

@@ -15,8 +15,8 @@ use portal_core::challenge::EmailChallenge;
 use portal_core::customer::Customer;
 use portal_core::ids::{AdminRequestId, CustomerId, UserId};
 use portal_core::ports::{
-    AdminRequestFilter, AuditQuery, CustomerQuery, LegacyClaim, PageStart, Queries,
-    SessionContext, StoreError, UserQuery,
+    AdminRequestFilter, AuditQuery, CustomerQuery, LegacyClaim, PageStart, Queries, SessionContext,
+    StoreError, UserQuery,
 };
 use portal_core::secret::TokenHash;
 use portal_core::session::Session;
@@ -415,7 +415,8 @@ impl Queries for SqlStore {
             q = q.filter(audit_entries::Column::At.lt(micros(u)));
         }
         if let Some(s) = &query.search {
-            let mut any = Condition::any().add(self.contains(audit_entries::Column::DetailsLower, s));
+            let mut any =
+                Condition::any().add(self.contains(audit_entries::Column::DetailsLower, s));
             if !query.search_categories.is_empty() {
                 any = any.add(
                     audit_entries::Column::Category

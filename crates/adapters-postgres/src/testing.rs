@@ -39,7 +39,9 @@ pub fn with_database(url: &str, db: &str) -> String {
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let host_and_path = &base[scheme_end..];
-    let host = host_and_path.split_once('/').map_or(host_and_path, |(h, _)| h);
+    let host = host_and_path
+        .split_once('/')
+        .map_or(host_and_path, |(h, _)| h);
     let mut out = format!("{}{host}/{db}", &base[..scheme_end]);
     if let Some(q) = query {
         out.push('?');
@@ -157,7 +159,16 @@ impl TempCluster {
         cluster.run(
             "initdb",
             &[
-                "-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-N",
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
             ],
         )?;
         let opts = format!(
@@ -166,7 +177,16 @@ impl TempCluster {
         );
         cluster.run(
             "pg_ctl",
-            &["-D", &data, "-l", &format!("{d}/server.log"), "-w", "-o", &opts, "start"],
+            &[
+                "-D",
+                &data,
+                "-l",
+                &format!("{d}/server.log"),
+                "-w",
+                "-o",
+                &opts,
+                "start",
+            ],
         )?;
         cluster.url = format!("postgres://postgres@localhost/postgres?host={d}");
         Ok(cluster)
@@ -235,7 +255,10 @@ async fn server(own_cluster: bool) -> (String, ServerSource, Option<TempCluster>
             }
         }
         let local = "postgres://postgres@127.0.0.1:5432/postgres";
-        if tokio::net::TcpStream::connect("127.0.0.1:5432").await.is_ok() && answers(local).await
+        if tokio::net::TcpStream::connect("127.0.0.1:5432")
+            .await
+            .is_ok()
+            && answers(local).await
         {
             return (local.to_owned(), ServerSource::Localhost, None);
         }
@@ -244,7 +267,11 @@ async fn server(own_cluster: bool) -> (String, ServerSource, Option<TempCluster>
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
         .unwrap_or_else(|e| panic!("no Postgres for the tests: {e}"));
-    (cluster.url().to_owned(), ServerSource::TempCluster, Some(cluster))
+    (
+        cluster.url().to_owned(),
+        ServerSource::TempCluster,
+        Some(cluster),
+    )
 }
 
 /// A fresh, migrated Postgres database for one test.

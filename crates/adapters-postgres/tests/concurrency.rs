@@ -17,7 +17,9 @@ use portal_core::testing::{ManualClock, SeededRandom, fast_hasher};
 use portal_core::user::{AccountState, User};
 use portal_core::values::Language;
 use portal_core::{Actor, Deps, Portal};
-use portal_testkit::fixtures::{admin, at, code_mail, commit_ok, customer, email, employee, name, writes};
+use portal_testkit::fixtures::{
+    admin, at, code_mail, commit_ok, customer, email, employee, name, writes,
+};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Barrier;
@@ -57,7 +59,11 @@ fn portal(store: &Arc<SqlStore>, random: Arc<dyn SecretGenerator>) -> Arc<Portal
 async fn two_commits_on_one_user(store: Arc<SqlStore>) {
     let c = customer("200000001", "Wettlauf GmbH");
     let u = employee(c.id(), "race@example.com", "Rita", "Race");
-    commit_ok(&*store, writes([Write::InsertCustomer(c), Write::InsertUser(u.clone())])).await;
+    commit_ok(
+        &*store,
+        writes([Write::InsertCustomer(c), Write::InsertUser(u.clone())]),
+    )
+    .await;
     for round in 0..20_i64 {
         let loaded = store.user(u.id()).await.unwrap().unwrap();
         let barrier = Arc::new(Barrier::new(2));
@@ -79,9 +85,16 @@ async fn two_commits_on_one_user(store: Arc<SqlStore>) {
                 Err(e) => panic!("round {round}: unexpected {e:?}"),
             }
         }
-        assert_eq!(ok, 1, "round {round}: exactly one of two concurrent commits wins");
+        assert_eq!(
+            ok, 1,
+            "round {round}: exactly one of two concurrent commits wins"
+        );
         let after = store.user(u.id()).await.unwrap().unwrap();
-        assert_eq!(after.version(), loaded.version() + 1, "round {round}: one bump");
+        assert_eq!(
+            after.version(),
+            loaded.version() + 1,
+            "round {round}: one bump"
+        );
     }
 }
 
@@ -128,10 +141,14 @@ async fn admins_act_on_each_other(store: Arc<SqlStore>) {
             tokio::spawn(async move {
                 barrier.wait().await;
                 match action {
-                    AdminAction::Lock => portal.lock_user(&actor, &number, target, None).await.is_ok(),
-                    AdminAction::Demote => {
-                        portal.revoke_admin_rights(&actor, &number, target).await.is_ok()
-                    }
+                    AdminAction::Lock => portal
+                        .lock_user(&actor, &number, target, None)
+                        .await
+                        .is_ok(),
+                    AdminAction::Demote => portal
+                        .revoke_admin_rights(&actor, &number, target)
+                        .await
+                        .is_ok(),
                 }
             })
         };
@@ -145,7 +162,10 @@ async fn admins_act_on_each_other(store: Arc<SqlStore>) {
             .iter()
             .filter(|u| u.is_active_admin_of(c.id()))
             .count();
-        assert!(active >= 1, "round {round} ({first:?}, {second:?}): no admin left");
+        assert!(
+            active >= 1,
+            "round {round} ({first:?}, {second:?}): no admin left"
+        );
         assert!(
             !(done[0] && done[1]),
             "round {round}: both admins cannot remove each other"
@@ -212,7 +232,9 @@ async fn fifty_registrations_one_account(store: Arc<SqlStore>) {
         .lock()
         .unwrap()
         .iter()
-        .map(|b| VerificationCode::parse(&format!("{:06}", u32::from_be_bytes(*b) % 1_000_000)).unwrap())
+        .map(|b| {
+            VerificationCode::parse(&format!("{:06}", u32::from_be_bytes(*b) % 1_000_000)).unwrap()
+        })
         .collect();
     let mut pairs = Vec::new();
     let mut pending_ids = Vec::new();
@@ -225,7 +247,10 @@ async fn fifty_registrations_one_account(store: Arc<SqlStore>) {
         pending_ids.push(ch.user_id());
         let code = candidates
             .iter()
-            .find(|c| c.hash_for(ch.id().as_uuid().as_bytes()).matches(&ch.record().code_hash))
+            .find(|c| {
+                c.hash_for(ch.id().as_uuid().as_bytes())
+                    .matches(&ch.record().code_hash)
+            })
             .expect("the code was drawn from the generator")
             .clone();
         pairs.push((t.expose().to_owned(), code.expose().to_owned()));
@@ -325,10 +350,17 @@ async fn two_dispatchers(store: Arc<SqlStore>) {
         all.extend(got);
     }
     let distinct: HashSet<_> = all.iter().collect();
-    assert_eq!(all.len(), MAILS, "every mail claimed once (per worker: {per_worker:?})");
+    assert_eq!(
+        all.len(),
+        MAILS,
+        "every mail claimed once (per worker: {per_worker:?})"
+    );
     assert_eq!(distinct.len(), MAILS, "no mail claimed twice");
     let stats = store.outbox_stats().await.unwrap();
-    assert_eq!((stats.sent, stats.pending, stats.claimed), (MAILS as u64, 0, 0));
+    assert_eq!(
+        (stats.sent, stats.pending, stats.claimed),
+        (MAILS as u64, 0, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

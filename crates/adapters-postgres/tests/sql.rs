@@ -4,13 +4,14 @@
 //! queries use their indexes (checked with EXPLAIN through the real driver, on the very SQL the
 //! store sends).
 
-use adapters_postgres::testing::{TestPostgres, TestSqlite, ServerSource, analyze, seed_audit, seed_users};
+use adapters_postgres::testing::{
+    ServerSource, TestPostgres, TestSqlite, analyze, seed_audit, seed_users,
+};
 use adapters_postgres::{DbBackend, SqlStore, connect, migrate};
 use portal_core::audit::AuditCategory;
 use portal_core::ids::CustomerId;
 use portal_core::ports::{
-    AuditQuery, OutboxStore, PageStart, Queries, StoreError, UserCursor, UserQuery,
-    Write,
+    AuditQuery, OutboxStore, PageStart, Queries, StoreError, UserCursor, UserQuery, Write,
 };
 use portal_core::secret::{SecretString, Token};
 use portal_core::service::Register;
@@ -18,7 +19,9 @@ use portal_core::session::ClientInfo;
 use portal_core::testing::{ManualClock, SeededRandom, fast_hasher};
 use portal_core::values::Language;
 use portal_core::{Deps, Portal};
-use portal_testkit::fixtures::{audit, code_mail, commit_ok, customer, email, employee, name, t0, writes};
+use portal_testkit::fixtures::{
+    audit, code_mail, commit_ok, customer, email, employee, name, t0, writes,
+};
 use sea_orm::{ConnectionTrait, Statement};
 use std::sync::{Arc, Mutex};
 
@@ -44,8 +47,17 @@ fn uuid_literal(store: &SqlStore, id: uuid::Uuid) -> String {
 async fn corrupt_rows_are_reported(store: SqlStore) {
     let c = customer("500000001", "Korrupt GmbH");
     let u = employee(c.id(), "corrupt@example.com", "Cora", "Rupt");
-    let mut commit = writes([Write::InsertCustomer(c.clone()), Write::InsertUser(u.clone())]);
-    commit.audit(audit(Some(c.id()), Some(u.id()), AuditCategory::UserCreated, "", t0()));
+    let mut commit = writes([
+        Write::InsertCustomer(c.clone()),
+        Write::InsertUser(u.clone()),
+    ]);
+    commit.audit(audit(
+        Some(c.id()),
+        Some(u.id()),
+        AuditCategory::UserCreated,
+        "",
+        t0(),
+    ));
     commit.mail(code_mail("corrupt@example.com", "123456", t0()));
     commit_ok(&store, commit).await;
     let uid = uuid_literal(&store, u.id().as_uuid());
@@ -67,7 +79,10 @@ async fn corrupt_rows_are_reported(store: SqlStore) {
         let before = store.user(u.id()).await.unwrap().expect("valid before");
         exec(&store, &format!("UPDATE users SET {set} WHERE id = {uid}")).await;
         let got = store.user(u.id()).await;
-        assert!(matches!(got, Err(StoreError::Corrupt(_))), "{why}: got {got:?}");
+        assert!(
+            matches!(got, Err(StoreError::Corrupt(_))),
+            "{why}: got {got:?}"
+        );
         let listed = store
             .users_of_customer(&UserQuery {
                 customer: c.id(),
@@ -76,7 +91,10 @@ async fn corrupt_rows_are_reported(store: SqlStore) {
                 limit: 10,
             })
             .await;
-        assert!(matches!(listed, Err(StoreError::Corrupt(_))), "{why} in a list: {listed:?}");
+        assert!(
+            matches!(listed, Err(StoreError::Corrupt(_))),
+            "{why} in a list: {listed:?}"
+        );
         // Put the row back for the next case.
         let r = before.record();
         exec(
@@ -95,21 +113,42 @@ async fn corrupt_rows_are_reported(store: SqlStore) {
         assert!(store.user(u.id()).await.is_ok(), "{why}: restored");
     }
 
-    exec(&store, &format!("UPDATE customers SET entitlements = '[\"ok\", \"NOT OK\"]' WHERE id = {cid}")).await;
+    exec(
+        &store,
+        &format!("UPDATE customers SET entitlements = '[\"ok\", \"NOT OK\"]' WHERE id = {cid}"),
+    )
+    .await;
     let got = store.customer(c.id()).await;
-    assert!(matches!(got, Err(StoreError::Corrupt(_))), "customer: {got:?}");
+    assert!(
+        matches!(got, Err(StoreError::Corrupt(_))),
+        "customer: {got:?}"
+    );
 
-    exec(&store, "UPDATE audit_entries SET category = 'user.teleported'").await;
+    exec(
+        &store,
+        "UPDATE audit_entries SET category = 'user.teleported'",
+    )
+    .await;
     let got = store.audit_chain(Some(c.id()), 0, 10).await;
     assert!(matches!(got, Err(StoreError::Corrupt(_))), "audit: {got:?}");
 
-    exec(&store, "UPDATE outbox SET intent = '{\"kind\":\"carrier_pigeon\"}'").await;
+    exec(
+        &store,
+        "UPDATE outbox SET intent = '{\"kind\":\"carrier_pigeon\"}'",
+    )
+    .await;
     let got = store.dead_letters(10).await;
     assert!(got.is_ok(), "no dead letters to decode");
     let got = store.claim_outbox(uuid::Uuid::nil(), t0(), t0(), 10).await;
-    assert!(matches!(got, Err(StoreError::Corrupt(_))), "outbox: {got:?}");
+    assert!(
+        matches!(got, Err(StoreError::Corrupt(_))),
+        "outbox: {got:?}"
+    );
     let stats = store.outbox_stats().await.unwrap();
-    assert_eq!(stats.pending, 1, "a refused claim leaves the mail untouched");
+    assert_eq!(
+        stats.pending, 1,
+        "a refused claim leaves the mail untouched"
+    );
 }
 
 #[tokio::test]
@@ -133,7 +172,14 @@ async fn sqlite_corrupt_rows_are_reported_not_fixed() {
 /// Everything the database holds, as text (Postgres renders whole rows).
 async fn dump(store: &SqlStore) -> String {
     let mut out = String::new();
-    for table in ["users", "sessions", "challenges", "action_tokens", "outbox", "audit_entries"] {
+    for table in [
+        "users",
+        "sessions",
+        "challenges",
+        "action_tokens",
+        "outbox",
+        "audit_entries",
+    ] {
         let rows = store
             .connection()
             .query_all_raw(Statement::from_string(
@@ -176,7 +222,12 @@ async fn postgres_stores_tickets_and_session_tokens_as_hashes_only() {
         .await
         .unwrap();
     let mail = store
-        .claim_outbox(uuid::Uuid::from_u128(1), t0() + chrono::TimeDelta::days(365), t0() + chrono::TimeDelta::days(366), 10)
+        .claim_outbox(
+            uuid::Uuid::from_u128(1),
+            t0() + chrono::TimeDelta::days(365),
+            t0() + chrono::TimeDelta::days(366),
+            10,
+        )
         .await
         .unwrap()
         .pop()
@@ -186,7 +237,12 @@ async fn postgres_stores_tickets_and_session_tokens_as_hashes_only() {
         .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
         .await
         .unwrap();
-    assert!(store.mark_sent(mail.mail.id, uuid::Uuid::from_u128(1), t0()).await.unwrap());
+    assert!(
+        store
+            .mark_sent(mail.mail.id, uuid::Uuid::from_u128(1), t0())
+            .await
+            .unwrap()
+    );
 
     let everything = dump(&store).await;
     for (what, secret) in [
@@ -195,7 +251,10 @@ async fn postgres_stores_tickets_and_session_tokens_as_hashes_only() {
         ("code", code.clone()),
         ("password", "a long and private passphrase".to_owned()),
     ] {
-        assert!(!everything.contains(&secret), "the {what} is stored in plain text");
+        assert!(
+            !everything.contains(&secret),
+            "the {what} is stored in plain text"
+        );
     }
     let token = Token::parse(&session_token(&session)).unwrap();
     assert!(
@@ -216,10 +275,14 @@ fn session_token(s: &portal_core::service::IssuedSession) -> String {
 #[tokio::test]
 async fn migrations_are_idempotent_on_both_backends() {
     let db = TestPostgres::start().await;
-    migrate(db.store().connection()).await.expect("second run on Postgres");
+    migrate(db.store().connection())
+        .await
+        .expect("second run on Postgres");
     db.finish().await;
     let lite = TestSqlite::file().await;
-    migrate(lite.store().connection()).await.expect("second run on SQLite");
+    migrate(lite.store().connection())
+        .await
+        .expect("second run on SQLite");
     lite.finish().await;
 }
 
@@ -255,7 +318,11 @@ async fn recording_store(url: &str) -> (SqlStore, Captured) {
     (SqlStore::new(db), seen)
 }
 
-async fn plan_of(store: &SqlStore, seen: &Captured, call: impl std::future::Future<Output = ()>) -> String {
+async fn plan_of(
+    store: &SqlStore,
+    seen: &Captured,
+    call: impl std::future::Future<Output = ()>,
+) -> String {
     seen.lock().unwrap().clear();
     call.await;
     let stmt = seen
@@ -291,10 +358,24 @@ async fn plan_of(store: &SqlStore, seen: &Captured, call: impl std::future::Futu
 async fn seeded(store: &SqlStore) -> (CustomerId, CustomerId) {
     let big = customer("600000001", "Gross GmbH");
     let other = customer("600000002", "Andere GmbH");
-    commit_ok(store, writes([Write::InsertCustomer(big.clone()), Write::InsertCustomer(other.clone())])).await;
+    commit_ok(
+        store,
+        writes([
+            Write::InsertCustomer(big.clone()),
+            Write::InsertCustomer(other.clone()),
+        ]),
+    )
+    .await;
     seed_users(store, big.id(), "big", 1, 30_000).await.unwrap();
-    seed_users(store, other.id(), "other", 1, 30_000).await.unwrap();
-    let rare = employee(big.id(), "q.zwoelfender@example.com", "Quirinus", "Zwölfender");
+    seed_users(store, other.id(), "other", 1, 30_000)
+        .await
+        .unwrap();
+    let rare = employee(
+        big.id(),
+        "q.zwoelfender@example.com",
+        "Quirinus",
+        "Zwölfender",
+    );
     commit_ok(store, writes([Write::InsertUser(rare)])).await;
     seed_audit(store, big.id(), 1, 60_000).await.unwrap();
     seed_audit(store, other.id(), 1, 20_000).await.unwrap();
@@ -325,27 +406,78 @@ fn audit_page(customer: CustomerId, before: Option<u64>) -> AuditQuery {
     }
 }
 
-async fn check_plans(store: &SqlStore, seen: &Captured, big: CustomerId) -> Vec<(&'static str, String)> {
+async fn check_plans(
+    store: &SqlStore,
+    seen: &Captured,
+    big: CustomerId,
+) -> Vec<(&'static str, String)> {
     let deep = UserCursor {
         sort_key: "nachname0020000".into(),
         id: portal_core::ids::UserId::from_uuid(uuid::Uuid::nil()),
     };
     let mut plans = Vec::new();
-    plans.push(("first page", plan_of(store, seen, async {
-        assert_eq!(store.users_of_customer(&page(big, None, PageStart::First)).await.unwrap().len(), 11);
-    }).await));
-    plans.push(("deep page", plan_of(store, seen, async {
-        assert_eq!(store.users_of_customer(&page(big, None, PageStart::After(deep.clone()))).await.unwrap().len(), 11);
-    }).await));
-    plans.push(("rare search", plan_of(store, seen, async {
-        assert_eq!(store.users_of_customer(&page(big, Some("zwölfender"), PageStart::First)).await.unwrap().len(), 1);
-    }).await));
-    plans.push(("audit first page", plan_of(store, seen, async {
-        assert_eq!(store.audit(&audit_page(big, None)).await.unwrap()[0].seq, 60_000);
-    }).await));
-    plans.push(("audit deep page", plan_of(store, seen, async {
-        assert_eq!(store.audit(&audit_page(big, Some(1_000))).await.unwrap()[0].seq, 999);
-    }).await));
+    plans.push((
+        "first page",
+        plan_of(store, seen, async {
+            assert_eq!(
+                store
+                    .users_of_customer(&page(big, None, PageStart::First))
+                    .await
+                    .unwrap()
+                    .len(),
+                11
+            );
+        })
+        .await,
+    ));
+    plans.push((
+        "deep page",
+        plan_of(store, seen, async {
+            assert_eq!(
+                store
+                    .users_of_customer(&page(big, None, PageStart::After(deep.clone())))
+                    .await
+                    .unwrap()
+                    .len(),
+                11
+            );
+        })
+        .await,
+    ));
+    plans.push((
+        "rare search",
+        plan_of(store, seen, async {
+            assert_eq!(
+                store
+                    .users_of_customer(&page(big, Some("zwölfender"), PageStart::First))
+                    .await
+                    .unwrap()
+                    .len(),
+                1
+            );
+        })
+        .await,
+    ));
+    plans.push((
+        "audit first page",
+        plan_of(store, seen, async {
+            assert_eq!(
+                store.audit(&audit_page(big, None)).await.unwrap()[0].seq,
+                60_000
+            );
+        })
+        .await,
+    ));
+    plans.push((
+        "audit deep page",
+        plan_of(store, seen, async {
+            assert_eq!(
+                store.audit(&audit_page(big, Some(1_000))).await.unwrap()[0].seq,
+                999
+            );
+        })
+        .await,
+    ));
     plans
 }
 
@@ -360,7 +492,10 @@ async fn postgres_list_search_and_audit_queries_use_their_indexes() {
             "first page" | "deep page" => "users_customer_sort_idx",
             _ => "audit_entries_chain_seq_key",
         };
-        assert!(plan.contains(expected), "{what} should use {expected}:\n{plan}");
+        assert!(
+            plan.contains(expected),
+            "{what} should use {expected}:\n{plan}"
+        );
         assert!(!plan.contains("Seq Scan"), "{what} scans a table:\n{plan}");
     }
     let _ = store.connection().clone().close().await;
@@ -378,9 +513,18 @@ async fn sqlite_list_and_audit_queries_use_their_indexes() {
             "first page" | "deep page" | "rare search" => "users_customer_sort_idx",
             _ => "audit_entries_chain_seq_key",
         };
-        assert!(plan.contains(expected), "{what} should use {expected}:\n{plan}");
-        assert!(!plan.contains("SCAN users") && !plan.contains("SCAN audit_entries"), "{what} scans a table:\n{plan}");
-        assert!(!plan.contains("TEMP B-TREE"), "{what} sorts instead of following the index:\n{plan}");
+        assert!(
+            plan.contains(expected),
+            "{what} should use {expected}:\n{plan}"
+        );
+        assert!(
+            !plan.contains("SCAN users") && !plan.contains("SCAN audit_entries"),
+            "{what} scans a table:\n{plan}"
+        );
+        assert!(
+            !plan.contains("TEMP B-TREE"),
+            "{what} sorts instead of following the index:\n{plan}"
+        );
     }
     let _ = store.connection().clone().close().await;
     lite.finish().await;
