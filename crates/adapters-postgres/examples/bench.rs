@@ -216,7 +216,12 @@ async fn main() {
         let db = TestPostgres::start().await;
         eprintln!("Postgres from {:?}", db.source());
         run("Postgres", db.store()).await;
-        db.finish().await;
+        if std::env::var("BENCH_KEEP").is_ok() {
+            eprintln!("kept: {}", db.url());
+            std::mem::forget(db);
+        } else {
+            db.finish().await;
+        }
     }
     if want("sqlite") {
         let db = TestSqlite::file().await;

@@ -556,12 +556,16 @@ pub async fn seed_audit(
     Ok(())
 }
 
-/// Updates the planner's statistics (after seeding).
+/// Updates the planner's statistics and, on Postgres, vacuums (after seeding).
 ///
 /// # Errors
 /// The statement failed.
 pub async fn analyze(store: &SqlStore) -> Result<(), sea_orm::DbErr> {
     use sea_orm::ConnectionTrait;
-    store.connection().execute_unprepared("ANALYZE").await?;
+    let sql = match store.backend() {
+        sea_orm::DbBackend::Postgres => "VACUUM ANALYZE",
+        _ => "ANALYZE",
+    };
+    store.connection().execute_unprepared(sql).await?;
     Ok(())
 }
