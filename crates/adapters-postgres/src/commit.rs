@@ -57,7 +57,7 @@ async fn lock_user(tx: &DatabaseTransaction, id: Uuid, version: u64) -> Result<(
     let res = users::Entity::update_many()
         .col_expr(
             users::Column::Version,
-            Expr::col(users::Column::Version).into(),
+            Expr::col(users::Column::Version),
         )
         .filter(users::Column::Id.eq(id))
         .filter(users::Column::Version.eq(rows::db_version(version)))

@@ -266,7 +266,7 @@ pub async fn users_by_ids_skip_unknown_ids<S: Store>(store: Arc<S>) {
 pub async fn email_is_unique_among_accounts<S: Store>(store: Arc<S>) {
     let c = setup_customer(&*store, "100000012").await;
     let anna = employee(c.id(), "anna@example.com", "Anna", "Erste");
-    insert_users(&*store, &[anna.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&anna)).await;
     let twin = employee(c.id(), "anna@example.com", "Anna", "Zweite");
     let e = commit_err(&*store, writes([Write::InsertUser(twin.clone())])).await;
     assert!(
@@ -276,7 +276,7 @@ pub async fn email_is_unique_among_accounts<S: Store>(store: Arc<S>) {
     assert!(store.user(twin.id()).await.unwrap().is_none());
 
     let bert = employee(c.id(), "bert@example.com", "Bert", "B");
-    insert_users(&*store, &[bert.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&bert)).await;
     let mut rec = reload_user(&*store, bert.id()).await.record().clone();
     rec.email = email("anna@example.com");
     let renamed = User::from_record(rec).unwrap();
@@ -443,7 +443,7 @@ pub async fn deleting_a_user_frees_the_address_and_removes_what_hangs_on_it<S: S
     assert!(trail.iter().all(|e| e.record.subject == Some(u.id())));
 
     let again = employee(c.id(), "gone@example.com", "Gone", "Again");
-    insert_users(&*store, &[again.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&again)).await;
     let found = store
         .user_by_email(&email("gone@example.com"))
         .await
@@ -844,7 +844,7 @@ pub async fn stale_versions_conflict_for_every_entity<S: Store>(store: Arc<S>) {
 pub async fn expected_user_version_is_checked<S: Store>(store: Arc<S>) {
     let c = setup_customer(&*store, "100000031").await;
     let actor = admin(c.id(), "actor@example.com", "Act", "Or");
-    insert_users(&*store, &[actor.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&actor)).await;
     let ok = customer("100000032", "Passt GmbH");
     commit_ok(
         &*store,
@@ -907,7 +907,7 @@ pub async fn inserting_an_existing_id_conflicts<S: Store>(store: Arc<S>) {
     let e = commit_err(&*store, writes([Write::InsertCustomer(same_id)])).await;
     assert!(is_conflict(&e), "customer: {e:?}");
     let u = employee(c.id(), "first@example.com", "First", "One");
-    insert_users(&*store, &[u.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&u)).await;
     let mut rec = u.record().clone();
     rec.email = email("second@example.com");
     let e = commit_err(
