@@ -79,8 +79,15 @@ async fn a_server_answering_4xx_is_retried_with_backoff_until_it_accepts() {
 
     for (attempt, backoff) in [(1, 30), (2, 60), (3, 120)] {
         let r = s.dispatcher.drain().await.unwrap();
-        assert_eq!((r.claimed, r.retried, r.sent), (1, 1, 0), "attempt {attempt}: {r:?}");
-        assert!(matches!(server.next_event().await, Event::Rejected { code: 451 }));
+        assert_eq!(
+            (r.claimed, r.retried, r.sent),
+            (1, 1, 0),
+            "attempt {attempt}: {r:?}"
+        );
+        assert!(matches!(
+            server.next_event().await,
+            Event::Rejected { code: 451 }
+        ));
         let e = entry(&*s.store, id).await;
         assert_eq!(e.status, OutboxStatus::Pending);
         assert_eq!(e.attempts, attempt);
@@ -89,7 +96,10 @@ async fn a_server_answering_4xx_is_retried_with_backoff_until_it_accepts() {
             s.clock.now() + TimeDelta::seconds(backoff),
             "exponential backoff"
         );
-        assert!(e.last_error.as_deref().is_some_and(|m| m.contains("451")), "{e:?}");
+        assert!(
+            e.last_error.as_deref().is_some_and(|m| m.contains("451")),
+            "{e:?}"
+        );
         assert_eq!(
             s.dispatcher.run_once().await.unwrap().claimed,
             0,
@@ -109,7 +119,13 @@ async fn a_server_answering_4xx_is_retried_with_backoff_until_it_accepts() {
     assert_eq!(e.status, OutboxStatus::Sent);
     assert_eq!(e.attempts, 4, "three refusals and the delivery");
     assert_eq!(e.sent_at, Some(s.clock.now()));
-    assert!(e.mail.intent.secret().is_some_and(|c| c.expose().is_empty()), "code purged");
+    assert!(
+        e.mail
+            .intent
+            .secret()
+            .is_some_and(|c| c.expose().is_empty()),
+        "code purged"
+    );
 }
 
 #[tokio::test]
@@ -120,7 +136,10 @@ async fn a_5xx_refusal_is_dead_lettered_at_once_by_default() {
 
     let r = s.dispatcher.drain().await.unwrap();
     assert_eq!((r.claimed, r.dead, r.retried), (1, 1, 0), "{r:?}");
-    assert!(matches!(server.next_event().await, Event::Rejected { code: 550 }));
+    assert!(matches!(
+        server.next_event().await,
+        Event::Rejected { code: 550 }
+    ));
     let e = entry(&*s.store, id).await;
     assert_eq!(e.status, OutboxStatus::Dead);
     assert_eq!(e.attempts, 1, "no retry storm");
@@ -149,7 +168,10 @@ async fn a_5xx_server_dead_letters_after_the_configured_attempts_and_requeue_bri
     let r = s.dispatcher.drain().await.unwrap();
     assert_eq!((r.retried, r.dead), (0, 1), "{r:?}");
     for _ in 0..2 {
-        assert!(matches!(server.next_event().await, Event::Rejected { code: 550 }));
+        assert!(matches!(
+            server.next_event().await,
+            Event::Rejected { code: 550 }
+        ));
     }
     let e = entry(&*s.store, id).await;
     assert_eq!((e.status, e.attempts), (OutboxStatus::Dead, 2));
@@ -166,7 +188,11 @@ async fn a_5xx_server_dead_letters_after_the_configured_attempts_and_requeue_bri
     let r = s.dispatcher.drain().await.unwrap();
     assert_eq!(r.sent, 1, "{r:?}");
     let got = server.next_message().await;
-    assert_eq!(code_in(&got.data), "000003", "the code survived the dead-letter queue");
+    assert_eq!(
+        code_in(&got.data),
+        "000003",
+        "the code survived the dead-letter queue"
+    );
     assert_eq!(entry(&*s.store, id).await.status, OutboxStatus::Sent);
     assert!(s.store.dead_letters(10).await.unwrap().is_empty());
 }
@@ -190,7 +216,10 @@ async fn transient_failures_end_in_dead_letter_after_the_maximum_attempts() {
         let r = s.dispatcher.drain().await.unwrap();
         assert_eq!(r.claimed, 1, "{r:?}");
         dead += r.dead;
-        assert!(matches!(server.next_event().await, Event::Rejected { code: 451 }));
+        assert!(matches!(
+            server.next_event().await,
+            Event::Rejected { code: 451 }
+        ));
         s.clock.advance(TimeDelta::hours(1));
     }
     assert_eq!(dead, 1);
@@ -244,10 +273,18 @@ async fn smtp_down_changes_nothing_for_the_user_and_the_code_arrives_once_it_is_
     assert_eq!(queued.len(), 1);
     let id = queued[0].id;
     let e = entry(&*store, id).await;
-    assert_eq!((e.status, e.attempts), (OutboxStatus::Pending, 1), "kept, not lost");
+    assert_eq!(
+        (e.status, e.attempts),
+        (OutboxStatus::Pending, 1),
+        "kept, not lost"
+    );
     assert_eq!(e.next_attempt_at, clock.now() + TimeDelta::seconds(30));
     assert!(e.last_error.is_some());
-    assert_eq!(dispatcher.run_once().await.unwrap().claimed, 0, "waits for its backoff");
+    assert_eq!(
+        dispatcher.run_once().await.unwrap().claimed,
+        0,
+        "waits for its backoff"
+    );
 
     // The server comes back where it was; the retry delivers the code.
     let mut server = SmtpServer::start_with(ServerOptions {
@@ -302,7 +339,11 @@ pub async fn two_dispatchers_deliver_every_mail_exactly_once<S>(
     for chunk in ids.chunks(50) {
         let mut commit = Commit::new();
         for &n in chunk {
-            let language = if n % 2 == 0 { Language::En } else { Language::De };
+            let language = if n.is_multiple_of(2) {
+                Language::En
+            } else {
+                Language::De
+            };
             let mail = outbox_mail(
                 n,
                 &format!("user{n}@example.com"),
@@ -339,7 +380,11 @@ pub async fn two_dispatchers_deliver_every_mail_exactly_once<S>(
     let ra = a.await.unwrap().unwrap();
     let rb = b.await.unwrap().unwrap();
     assert_eq!(ra.sent + rb.sent, count, "{ra:?} {rb:?}");
-    assert_eq!(ra.claimed + rb.claimed, count, "no mail claimed twice: {ra:?} {rb:?}");
+    assert_eq!(
+        ra.claimed + rb.claimed,
+        count,
+        "no mail claimed twice: {ra:?} {rb:?}"
+    );
     assert!(ra.sent > 0 && rb.sent > 0, "both took part: {ra:?} {rb:?}");
     assert_eq!(ra.unacknowledged + rb.unacknowledged, 0);
 
@@ -372,5 +417,8 @@ pub async fn two_dispatchers_deliver_every_mail_exactly_once<S>(
     assert_eq!(seen.len(), count);
     assert_eq!(seen, expected);
     let stats = store.outbox_stats().await.unwrap();
-    assert_eq!((stats.sent, stats.pending, stats.claimed), (count as u64, 0, 0));
+    assert_eq!(
+        (stats.sent, stats.pending, stats.claimed),
+        (count as u64, 0, 0)
+    );
 }

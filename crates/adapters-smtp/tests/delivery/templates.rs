@@ -82,7 +82,11 @@ async fn every_template_renders_in_both_languages_and_arrives_as_valid_mime() {
 
         // Envelope and headers.
         assert_eq!(captured.mail_from, FROM, "{what}");
-        assert_eq!(captured.rcpt_tos, vec![mail.to.as_str().to_owned()], "{what}");
+        assert_eq!(
+            captured.rcpt_tos,
+            vec![mail.to.as_str().to_owned()],
+            "{what}"
+        );
         let from = msg.from().and_then(|a| a.first()).expect("From");
         assert_eq!(from.address(), Some(FROM), "{what}");
         assert_eq!(from.name(), Some("Portal"), "{what}");
@@ -91,8 +95,15 @@ async fn every_template_renders_in_both_languages_and_arrives_as_valid_mime() {
         assert_eq!(to[0].address(), Some(mail.to.as_str()), "{what}");
         assert_eq!(to[0].name(), None, "names never go into headers: {what}");
         let subj = msg.subject().expect("Subject");
-        assert_eq!(subj, subject(mail.language, &mail.intent, &settings()), "{what}");
-        assert!(!subj.contains("Jürgen") && !subj.contains('<'), "{what}: {subj}");
+        assert_eq!(
+            subj,
+            subject(mail.language, &mail.intent, &settings()),
+            "{what}"
+        );
+        assert!(
+            !subj.contains("Jürgen") && !subj.contains('<'),
+            "{what}: {subj}"
+        );
         assert_eq!(
             msg.date().expect("Date").to_timestamp(),
             mail.created_at.timestamp(),
@@ -131,9 +142,19 @@ async fn every_template_renders_in_both_languages_and_arrives_as_valid_mime() {
         // User text: as typed in the text part, escaped in the HTML part.
         if key != "admin_approval_needed" {
             assert!(text.contains(NAME), "{what}: {text}");
-            assert!(html.contains("Jürgen &#60;Admin&#62; &#38; Co"), "{what}: {html}");
+            assert!(
+                html.contains("Jürgen &#60;Admin&#62; &#38; Co"),
+                "{what}: {html}"
+            );
         }
-        for raw in ["<Admin>", "<script", "<b>Evil", "<i>", "<GmbH>", "href=\"https://evil"] {
+        for raw in [
+            "<Admin>",
+            "<script",
+            "<b>Evil",
+            "<i>",
+            "<GmbH>",
+            "href=\"https://evil",
+        ] {
             assert!(!html.contains(raw), "{what}: unescaped {raw} in {html}");
         }
 
@@ -150,7 +171,10 @@ async fn every_template_renders_in_both_languages_and_arrives_as_valid_mime() {
                     !text.contains(secret.as_str()) && !html.contains(secret.as_str()),
                     "{what} leaks another mail's secret"
                 );
-                assert!(!body.contains(secret.as_str()), "{what}: foreign secret in raw");
+                assert!(
+                    !body.contains(secret.as_str()),
+                    "{what}: foreign secret in raw"
+                );
             }
         }
 
@@ -188,7 +212,10 @@ async fn subjects_follow_the_manual() {
             .collect()
     };
     let de = by_key(Language::De);
-    assert_eq!(de["verification_code"], "Verifizieren Sie Ihre E-Mail-Adresse");
+    assert_eq!(
+        de["verification_code"],
+        "Verifizieren Sie Ihre E-Mail-Adresse"
+    );
     assert_eq!(de["password_reset"], "Ihr Passwort zurücksetzen");
     assert_eq!(de["invitation"], "Einladung zum Portal");
     assert_eq!(de["welcome"], "Herzlich willkommen im Portal");

@@ -38,7 +38,10 @@ async fn credentials_from_the_url_are_presented_to_the_server() {
     );
     let sender = SmtpSender::from_url(&url).unwrap();
     sender.check().await.expect("server reachable");
-    sender.send(&code_mail(1, "anna@example.com")).await.unwrap();
+    sender
+        .send(&code_mail(1, "anna@example.com"))
+        .await
+        .unwrap();
     let got = server.next_message().await;
     assert_eq!(got.auth.as_deref(), Some("portal@example.com"));
     assert!(!got.tls);
@@ -70,7 +73,10 @@ async fn starttls_with_a_trusted_ca_encrypts_before_authenticating() {
         server.cert().unwrap().display()
     );
     let sender = SmtpSender::from_url(&url).unwrap();
-    sender.send(&code_mail(3, "anna@example.com")).await.unwrap();
+    sender
+        .send(&code_mail(3, "anna@example.com"))
+        .await
+        .unwrap();
     let got = server.next_message().await;
     assert!(got.tls, "the mail travelled over TLS");
     assert_eq!(got.auth.as_deref(), Some("portal@example.com"));
@@ -90,7 +96,10 @@ async fn implicit_tls_from_an_smtps_url() {
         server.cert().unwrap().display()
     );
     let sender = SmtpSender::from_url(&url).unwrap();
-    sender.send(&code_mail(4, "anna@example.com")).await.unwrap();
+    sender
+        .send(&code_mail(4, "anna@example.com"))
+        .await
+        .unwrap();
     assert!(server.next_message().await.tls);
 }
 
@@ -134,20 +143,41 @@ async fn replies_4xx_are_transient_and_5xx_permanent_without_the_recipient_in_th
     .await;
     let sender = SmtpSender::from_url(&server.url()).unwrap();
 
-    let err = sender.send(&code_mail(7, "Anna@Example.com")).await.unwrap_err();
-    assert!(matches!(err, SendError::Transient(ref m) if m.contains("451")), "got {err:?}");
-    assert!(matches!(server.next_event().await, Event::Rejected { code: 451 }));
+    let err = sender
+        .send(&code_mail(7, "Anna@Example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SendError::Transient(ref m) if m.contains("451")),
+        "got {err:?}"
+    );
+    assert!(matches!(
+        server.next_event().await,
+        Event::Rejected { code: 451 }
+    ));
 
-    let err = sender.send(&code_mail(8, "anna@example.com")).await.unwrap_err();
-    assert!(matches!(err, SendError::Permanent(ref m) if m.contains("550")), "got {err:?}");
+    let err = sender
+        .send(&code_mail(8, "anna@example.com"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, SendError::Permanent(ref m) if m.contains("550")),
+        "got {err:?}"
+    );
     assert!(
         !err.to_string().to_lowercase().contains("anna@example.com"),
         "the recipient is cut out: {err}"
     );
-    assert!(matches!(server.next_event().await, Event::Rejected { code: 550 }));
+    assert!(matches!(
+        server.next_event().await,
+        Event::Rejected { code: 550 }
+    ));
 
     // The pooled connection survives the refusals.
-    sender.send(&code_mail(9, "anna@example.com")).await.unwrap();
+    sender
+        .send(&code_mail(9, "anna@example.com"))
+        .await
+        .unwrap();
     let got = server.next_message().await;
     assert!(String::from_utf8_lossy(&got.data).contains("424242"));
 }

@@ -7,11 +7,11 @@
 #![allow(dead_code)]
 
 use adapters_smtp::{MailRenderer, MailSettings};
+use base64::Engine as _;
 use portal_core::ids::{AdminRequestId, OutboxId};
 use portal_core::mail::{MailIntent, OutboxMail};
 use portal_core::secret::SecretString;
 use portal_core::values::{EmailAddress, Language};
-use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
@@ -33,10 +33,8 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(tag: &str) -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!(
-            "adapters-smtp-{tag}-{}-{n}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("adapters-smtp-{tag}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create temp dir");
         Self(dir)
@@ -161,7 +159,8 @@ impl SmtpServer {
         let dir = TempDir::new("smtp");
         let script = dir.path().join("script");
         std::fs::write(&script, opts.script.join("\n") + "\n").expect("write script");
-        let handler = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/delivery/support/scripted_smtp.py");
+        let handler =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/delivery/support/scripted_smtp.py");
         let mut cmd = Command::new("python3");
         cmd.arg("-u")
             .arg(&handler)
@@ -180,13 +179,16 @@ impl SmtpServer {
         let mut cert = None;
         if opts.tls != ServerTls::None {
             let (c, k) = self_signed_cert(dir.path());
-            cmd.arg("--cert").arg(&c).arg("--key").arg(&k).arg("--tls").arg(
-                if opts.tls == ServerTls::StartTls {
+            cmd.arg("--cert")
+                .arg(&c)
+                .arg("--key")
+                .arg(&k)
+                .arg("--tls")
+                .arg(if opts.tls == ServerTls::StartTls {
                     "starttls"
                 } else {
                     "implicit"
-                },
-            );
+                });
             cert = Some(c);
         }
         let mut child = cmd.spawn().expect("start python3 scripted_smtp.py");
@@ -322,7 +324,14 @@ fn self_signed_cert(dir: &Path) -> (PathBuf, PathBuf) {
     let cert = dir.join("cert.pem");
     let key = dir.join("key.pem");
     let status = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
         .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .args(["-addext", "basicConstraints=critical,CA:FALSE"])
@@ -418,7 +427,7 @@ pub fn every_intent(n: u32) -> Vec<MailIntent> {
         },
         MailIntent::AdminRequestReceived {
             first_name: name.clone(),
-            needs_consent: n % 2 == 0,
+            needs_consent: n.is_multiple_of(2),
         },
         MailIntent::AdminRequestConsented {
             first_name: name.clone(),
@@ -470,7 +479,9 @@ pub fn start_time() -> chrono::DateTime<chrono::Utc> {
 /// An outbox mail with id `n`.
 pub fn outbox_mail(n: u128, to: &str, language: Language, intent: MailIntent) -> OutboxMail {
     OutboxMail {
-        id: OutboxId::from_uuid(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000 | n)),
+        id: OutboxId::from_uuid(uuid::Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 | n,
+        )),
         created_at: start_time(),
         to: EmailAddress::parse(to).unwrap(),
         language,
@@ -489,7 +500,10 @@ pub const PASSWORD: &str = "korrekt pferd batterie";
 
 /// The real core on `store`, with deterministic fakes (seeded randomness: two portals built with
 /// the same seed answer the same).
-pub fn portal_on<S>(store: std::sync::Arc<S>, clock: std::sync::Arc<portal_core::testing::ManualClock>) -> portal_core::Portal
+pub fn portal_on<S>(
+    store: std::sync::Arc<S>,
+    clock: std::sync::Arc<portal_core::testing::ManualClock>,
+) -> portal_core::Portal
 where
     S: portal_core::ports::Queries + portal_core::ports::Committer + 'static,
 {
