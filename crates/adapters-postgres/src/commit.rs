@@ -55,10 +55,7 @@ macro_rules! insert {
 /// commit. On SQLite the transaction holds the database write lock anyway.
 async fn lock_user(tx: &DatabaseTransaction, id: Uuid, version: u64) -> Result<(), StoreError> {
     let res = users::Entity::update_many()
-        .col_expr(
-            users::Column::Version,
-            Expr::col(users::Column::Version),
-        )
+        .col_expr(users::Column::Version, Expr::col(users::Column::Version))
         .filter(users::Column::Id.eq(id))
         .filter(users::Column::Version.eq(rows::db_version(version)))
         .exec(tx)

@@ -194,6 +194,33 @@ impl MigrationTrait for InitialSchema {
             .await?;
         }
 
+        if b == DbBackend::Sqlite {
+            // SQLite has no trigram index type; FTS5's trigram tokenizer is one. The search text
+            // is mirrored into it by triggers, keyed through a map table (a uuid is no FTS
+            // rowid, and implicit rowids of `users` may change on VACUUM).
+            for sql in [
+                "CREATE TABLE users_search_map (id INTEGER PRIMARY KEY, user_id BLOB NOT NULL UNIQUE)",
+                "CREATE VIRTUAL TABLE users_search USING fts5(search_text, \
+                 tokenize = 'trigram case_sensitive 1')",
+                "CREATE TRIGGER users_search_insert AFTER INSERT ON users BEGIN \
+                 INSERT INTO users_search_map (user_id) VALUES (new.id); \
+                 INSERT INTO users_search (rowid, search_text) VALUES \
+                 ((SELECT id FROM users_search_map WHERE user_id = new.id), new.search_text); \
+                 END",
+                "CREATE TRIGGER users_search_update AFTER UPDATE OF search_text ON users BEGIN \
+                 UPDATE users_search SET search_text = new.search_text WHERE rowid = \
+                 (SELECT id FROM users_search_map WHERE user_id = old.id); \
+                 END",
+                "CREATE TRIGGER users_search_delete AFTER DELETE ON users BEGIN \
+                 DELETE FROM users_search WHERE rowid = \
+                 (SELECT id FROM users_search_map WHERE user_id = old.id); \
+                 DELETE FROM users_search_map WHERE user_id = old.id; \
+                 END",
+            ] {
+                conn.execute_unprepared(sql).await?;
+            }
+        }
+
         m.create_table(
             Table::create()
                 .table(a("sessions"))
@@ -467,6 +494,8 @@ impl MigrationTrait for InitialSchema {
             "sessions",
             "users",
             "customers",
+            "users_search",
+            "users_search_map",
         ] {
             m.drop_table(Table::drop().table(a(t)).if_exists().to_owned())
                 .await?;

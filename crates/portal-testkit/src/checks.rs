@@ -731,6 +731,30 @@ pub async fn search_finds_substrings_of_name_and_email_literally<S: Store>(store
     assert!(search_ids(&*store, c.id(), "nobody").await.is_empty());
 }
 
+/// Search follows changes: a renamed user is found by the new name only, a deleted one not at
+/// all.
+pub async fn search_follows_renames_and_deletes<S: Store>(store: Arc<S>) {
+    let c = setup_customer(&*store, "100000024").await;
+    let u = employee(c.id(), "rename@example.com", "Rosa", "Altname");
+    let v = employee(c.id(), "keep@example.com", "Kurt", "Altname");
+    insert_users(&*store, &[u.clone(), v.clone()]).await;
+    let mut renamed = reload_user(&*store, u.id()).await;
+    renamed.set_profile(name("Rosa"), name("Neuname"), Language::De, at(20));
+    commit_ok(&*store, writes([Write::UpdateUser(renamed)])).await;
+    assert_eq!(search_ids(&*store, c.id(), "neuname").await, [u.id()]);
+    assert_eq!(search_ids(&*store, c.id(), "altname").await, [v.id()]);
+    let gone = reload_user(&*store, v.id()).await;
+    commit_ok(&*store, writes([Write::DeleteUser(gone)])).await;
+    assert!(search_ids(&*store, c.id(), "altname").await.is_empty());
+    assert_eq!(
+        store
+            .count_users_of_customer(c.id(), Some("name".into()), 100)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Versions and atomicity
 // ---------------------------------------------------------------------------------------------
