@@ -222,12 +222,14 @@ impl Dispatcher {
         let work = self.work(stop_rx);
         tokio::pin!(work);
         tokio::pin!(shutdown);
+        // Shutdown first: once it has happened, the loop sees it at its very next step.
         tokio::select! {
-            () = &mut work => {}
+            biased;
             () = &mut shutdown => {
                 let _ = stop_tx.send(true);
                 work.await;
             }
+            () = &mut work => {}
         }
     }
 
