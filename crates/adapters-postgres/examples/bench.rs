@@ -9,7 +9,8 @@
 //! Postgres comes from `PORTAL_TEST_DATABASE_URL`/`DATABASE_URL`, else 127.0.0.1:5432, else a
 //! throwaway cluster from the installed binaries (as in the tests). Prints a Markdown table
 //! with median and 95th percentile per query, and whether the targets of `docs/performance.md`
-//! are met.
+//! are met. With `BENCH_KEEP=1` the Postgres database (and a throwaway cluster) is left
+//! running for inspection; its URL is printed.
 
 use adapters_postgres::SqlStore;
 use adapters_postgres::testing::{TestPostgres, TestSqlite, analyze, seed_audit, seed_users};

@@ -573,3 +573,47 @@ async fn sqlite_list_search_and_audit_queries_use_their_indexes() {
     let _ = store.connection().clone().close().await;
     lite.finish().await;
 }
+
+#[tokio::test]
+async fn postgres_connections_plan_each_statement_with_its_values() {
+    let db = TestPostgres::start().await;
+    let row = db
+        .store()
+        .connection()
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SHOW plan_cache_mode",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let mode: String = row.try_get_by_index(0).unwrap();
+    assert_eq!(
+        mode, "force_custom_plan",
+        "generic plans would skip the trigram index"
+    );
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_files_run_in_wal_mode_with_foreign_keys() {
+    let lite = TestSqlite::file().await;
+    let conn = lite.store().connection().clone();
+    let get = |sql: &'static str| {
+        let conn = conn.clone();
+        async move {
+            let row = conn
+                .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<String>(0)
+                .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+                .unwrap()
+        }
+    };
+    assert_eq!(get("PRAGMA journal_mode").await, "wal");
+    assert_eq!(get("PRAGMA foreign_keys").await, "1");
+    drop(conn);
+    lite.finish().await;
+}
