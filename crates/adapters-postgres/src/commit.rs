@@ -55,7 +55,7 @@ macro_rules! insert {
 /// commit. On SQLite the transaction holds the database write lock anyway.
 async fn lock_user(tx: &DatabaseTransaction, id: Uuid, version: u64) -> Result<(), StoreError> {
     let res = users::Entity::update_many()
-        .col_expr(users::Column::Version, Expr::col(users::Column::Version).into())
+        .col_expr(users::Column::Version, Expr::col(users::Column::Version))
         .filter(users::Column::Id.eq(id))
         .filter(users::Column::Version.eq(rows::db_version(version)))
         .exec(tx)
@@ -191,10 +191,16 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
 /// (`SELECT … FOR UPDATE`), so concurrent commits to one chain take turns and every entry gets
 /// the next sequence number and the previous entry's hash. Chains are locked in key order, so
 /// two commits that touch the same chains cannot deadlock on them.
-async fn append_audit(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+async fn append_audit(
+    tx: &DatabaseTransaction,
+    records: Vec<AuditRecord>,
+) -> Result<(), StoreError> {
     let mut chains: BTreeMap<Uuid, Vec<AuditRecord>> = BTreeMap::new();
     for r in records {
-        chains.entry(rows::chain_key(r.customer)).or_default().push(r);
+        chains
+            .entry(rows::chain_key(r.customer))
+            .or_default()
+            .push(r);
     }
     for (key, records) in chains {
         audit_chains::Entity::insert(audit_chains::ActiveModel {
@@ -238,7 +244,10 @@ async fn append_audit(tx: &DatabaseTransaction, records: Vec<AuditRecord>) -> Re
                 .map_err(db_err)?;
         }
         audit_chains::Entity::update_many()
-            .col_expr(audit_chains::Column::Seq, Expr::value(rows::db_version(seq)))
+            .col_expr(
+                audit_chains::Column::Seq,
+                Expr::value(rows::db_version(seq)),
+            )
             .col_expr(audit_chains::Column::Hash, Expr::value(prev.to_hex()))
             .filter(audit_chains::Column::ChainKey.eq(key))
             .exec(tx)
@@ -290,7 +299,10 @@ impl Committer for SqlStore {
         let _turn = self.write_turn().await;
         let res = sessions::Entity::update_many()
             .col_expr(sessions::Column::LastSeenAt, Expr::value(last_seen_at))
-            .col_expr(sessions::Column::IdleExpiresAt, Expr::value(idle_expires_at))
+            .col_expr(
+                sessions::Column::IdleExpiresAt,
+                Expr::value(idle_expires_at),
+            )
             .filter(sessions::Column::Id.eq(id.as_uuid()))
             .filter(sessions::Column::ExpiresAt.gte(idle_expires_at))
             .exec(&self.db)

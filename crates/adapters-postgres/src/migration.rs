@@ -34,7 +34,11 @@ fn a(name: &str) -> Alias {
 }
 
 fn uuid_pk(name: &str) -> ColumnDef {
-    ColumnDef::new(a(name)).uuid().not_null().primary_key().to_owned()
+    ColumnDef::new(a(name))
+        .uuid()
+        .not_null()
+        .primary_key()
+        .to_owned()
 }
 
 fn uuid(name: &str) -> ColumnDef {
@@ -127,8 +131,12 @@ impl MigrationTrait for InitialSchema {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("customers_number_key", "customers", &["number"]).unique().to_owned())
-            .await?;
+        m.create_index(
+            index("customers_number_key", "customers", &["number"])
+                .unique()
+                .to_owned(),
+        )
+        .await?;
 
         m.create_table(
             Table::create()
@@ -165,7 +173,8 @@ impl MigrationTrait for InitialSchema {
              WHERE state <> 'pending_verification'",
         )
         .await?;
-        m.create_index(index("users_email_idx", "users", &["email"])).await?;
+        m.create_index(index("users_email_idx", "users", &["email"]))
+            .await?;
         // The user table of a customer, in keyset order.
         m.create_index(index(
             "users_customer_sort_idx",
@@ -175,11 +184,41 @@ impl MigrationTrait for InitialSchema {
         .await?;
         m.create_index(index("users_role_idx", "users", &["role", "customer_id"]))
             .await?;
+        // Without the GIN pending list: a search then never has to scan recent inserts
+        // linearly (4 ms instead of 0.2 ms after a bulk load); inserting users is rare.
         if b == DbBackend::Postgres {
             conn.execute_unprepared(
-                "CREATE INDEX users_search_trgm_idx ON users USING gin (search_text gin_trgm_ops)",
+                "CREATE INDEX users_search_trgm_idx ON users USING gin (search_text gin_trgm_ops) \
+                 WITH (fastupdate = off)",
             )
             .await?;
+        }
+
+        if b == DbBackend::Sqlite {
+            // SQLite has no trigram index type; FTS5's trigram tokenizer is one. The search text
+            // is mirrored into it by triggers, keyed through a map table (a uuid is no FTS
+            // rowid, and implicit rowids of `users` may change on VACUUM).
+            for sql in [
+                "CREATE TABLE users_search_map (id INTEGER PRIMARY KEY, user_id BLOB NOT NULL UNIQUE)",
+                "CREATE VIRTUAL TABLE users_search USING fts5(search_text, \
+                 tokenize = 'trigram case_sensitive 1')",
+                "CREATE TRIGGER users_search_insert AFTER INSERT ON users BEGIN \
+                 INSERT INTO users_search_map (user_id) VALUES (new.id); \
+                 INSERT INTO users_search (rowid, search_text) VALUES \
+                 ((SELECT id FROM users_search_map WHERE user_id = new.id), new.search_text); \
+                 END",
+                "CREATE TRIGGER users_search_update AFTER UPDATE OF search_text ON users BEGIN \
+                 UPDATE users_search SET search_text = new.search_text WHERE rowid = \
+                 (SELECT id FROM users_search_map WHERE user_id = old.id); \
+                 END",
+                "CREATE TRIGGER users_search_delete AFTER DELETE ON users BEGIN \
+                 DELETE FROM users_search WHERE rowid = \
+                 (SELECT id FROM users_search_map WHERE user_id = old.id); \
+                 DELETE FROM users_search_map WHERE user_id = old.id; \
+                 END",
+            ] {
+                conn.execute_unprepared(sql).await?;
+            }
         }
 
         m.create_table(
@@ -237,8 +276,12 @@ impl MigrationTrait for InitialSchema {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("challenges_ticket_idx", "challenges", &["ticket_hash"]))
-            .await?;
+        m.create_index(index(
+            "challenges_ticket_idx",
+            "challenges",
+            &["ticket_hash"],
+        ))
+        .await?;
         m.create_index(index("challenges_user_idx", "challenges", &["user_id"]))
             .await?;
         m.create_index(index(
@@ -366,9 +409,13 @@ impl MigrationTrait for InitialSchema {
         )
         .await?;
         m.create_index(
-            index("audit_entries_chain_seq_key", "audit_entries", &["chain_key", "seq"])
-                .unique()
-                .to_owned(),
+            index(
+                "audit_entries_chain_seq_key",
+                "audit_entries",
+                &["chain_key", "seq"],
+            )
+            .unique()
+            .to_owned(),
         )
         .await?;
         m.create_index(index(
@@ -417,15 +464,21 @@ impl MigrationTrait for InitialSchema {
                 .to_owned(),
         )
         .await?;
-        m.create_index(index("outbox_id_key", "outbox", &["id"]).unique().to_owned())
-            .await?;
+        m.create_index(
+            index("outbox_id_key", "outbox", &["id"])
+                .unique()
+                .to_owned(),
+        )
+        .await?;
         // Only open mails are indexed: delivered ones pile up without slowing the claim.
         conn.execute_unprepared(
             "CREATE INDEX outbox_open_idx ON outbox (seq) WHERE status IN ('pending', 'claimed')",
         )
         .await?;
-        conn.execute_unprepared("CREATE INDEX outbox_dead_idx ON outbox (seq) WHERE status = 'dead'")
-            .await?;
+        conn.execute_unprepared(
+            "CREATE INDEX outbox_dead_idx ON outbox (seq) WHERE status = 'dead'",
+        )
+        .await?;
         Ok(())
     }
 
@@ -441,6 +494,8 @@ impl MigrationTrait for InitialSchema {
             "sessions",
             "users",
             "customers",
+            "users_search",
+            "users_search_map",
         ] {
             m.drop_table(Table::drop().table(a(t)).if_exists().to_owned())
                 .await?;

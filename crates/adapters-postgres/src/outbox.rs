@@ -11,9 +11,7 @@ use portal_core::ids::OutboxId;
 use portal_core::mail::{OutboxEntry, OutboxStats, OutboxStatus};
 use portal_core::ports::{OutboxStore, StoreError};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
-use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 /// How much of a delivery error is kept (it is shown to operators, not parsed).
@@ -127,7 +125,10 @@ impl OutboxStore for SqlStore {
             let mut entry = rows::outbox_entry(row).map_err(corrupt)?;
             entry.mail.intent.purge_secret();
             outbox::Entity::update_many()
-                .col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Sent.key()))
+                .col_expr(
+                    outbox::Column::Status,
+                    Expr::value(OutboxStatus::Sent.key()),
+                )
                 .col_expr(outbox::Column::Claim, Expr::value(None::<Uuid>))
                 .col_expr(
                     outbox::Column::ClaimedUntil,
@@ -180,7 +181,10 @@ impl OutboxStore for SqlStore {
                     Expr::value(OutboxStatus::Pending.key()),
                 )
                 .col_expr(outbox::Column::NextAttemptAt, Expr::value(at)),
-            None => q.col_expr(outbox::Column::Status, Expr::value(OutboxStatus::Dead.key())),
+            None => q.col_expr(
+                outbox::Column::Status,
+                Expr::value(OutboxStatus::Dead.key()),
+            ),
         };
         let res = q
             .filter(claimed_by(id, claim))

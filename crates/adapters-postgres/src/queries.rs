@@ -15,8 +15,8 @@ use portal_core::challenge::EmailChallenge;
 use portal_core::customer::Customer;
 use portal_core::ids::{AdminRequestId, CustomerId, UserId};
 use portal_core::ports::{
-    AdminRequestFilter, AuditQuery, CustomerQuery, LegacyClaim, PageStart, Queries,
-    SessionContext, StoreError, UserQuery,
+    AdminRequestFilter, AuditQuery, CustomerQuery, LegacyClaim, PageStart, Queries, SessionContext,
+    StoreError, UserQuery,
 };
 use portal_core::secret::TokenHash;
 use portal_core::session::Session;
@@ -26,8 +26,9 @@ use portal_core::values::{CustomerNumber, EmailAddress};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 use sea_orm::{
     ColumnTrait, Condition, DbBackend, EntityTrait, IntoSimpleExpr, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select,
+    QuerySelect, QueryTrait, Select, Statement,
 };
+use uuid::Uuid;
 
 const PENDING: &str = AccountState::PendingVerification.key();
 
@@ -75,14 +76,58 @@ impl SqlStore {
             .collect()
     }
 
-    fn customer_users(&self, customer: CustomerId, search: Option<&str>) -> Select<users::Entity> {
+    /// A customer's accounts, optionally those whose search text contains `search`.
+    async fn customer_users(
+        &self,
+        customer: CustomerId,
+        search: Option<&str>,
+    ) -> Result<Select<users::Entity>, StoreError> {
         let mut q = users::Entity::find()
             .filter(users::Column::CustomerId.eq(customer.as_uuid()))
             .filter(users::Column::State.ne(PENDING));
         if let Some(s) = search {
+            if let Some(ids) = self.sqlite_rare_matches(s).await? {
+                q = q.filter(users::Column::Id.is_in(ids));
+            }
             q = q.filter(self.contains(users::Column::SearchText, s));
         }
-        q
+        Ok(q)
+    }
+
+    /// SQLite only: the users whose search text contains `needle`, from the FTS5 trigram
+    /// index, when there are few of them. Then the page is built from those rows by primary
+    /// key. `None` (a common term, a needle shorter than a trigram, or Postgres) means: walk
+    /// the customer's `(customer_id, sort_key, id)` index and test each row, which fills a page
+    /// at once exactly when there are many matches. The trigram index finds candidates across
+    /// all customers; the customer filter and the exact `instr` test stay in the main query.
+    async fn sqlite_rare_matches(&self, needle: &str) -> Result<Option<Vec<Uuid>>, StoreError> {
+        const RARE: usize = 500;
+        if self.backend != DbBackend::Sqlite || needle.chars().count() < 3 {
+            return Ok(None);
+        }
+        let phrase = format!("\"{}\"", needle.replace('"', "\"\""));
+        let rows = sea_orm::ConnectionTrait::query_all_raw(
+            &self.db,
+            Statement::from_sql_and_values(
+                DbBackend::Sqlite,
+                "SELECT m.user_id FROM users_search \
+                 JOIN users_search_map m ON m.id = users_search.rowid \
+                 WHERE users_search MATCH ?1 LIMIT ?2",
+                [
+                    phrase.into(),
+                    i64::try_from(RARE + 1).unwrap_or(i64::MAX).into(),
+                ],
+            ),
+        )
+        .await
+        .map_err(db_err)?;
+        if rows.len() > RARE {
+            return Ok(None);
+        }
+        rows.iter()
+            .map(|r| r.try_get_by_index::<Uuid>(0).map_err(db_err))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
     }
 
     /// The capped count as a statement: `SELECT count(*) FROM (SELECT 1 … LIMIT cap) t`.
@@ -181,6 +226,7 @@ impl Queries for SqlStore {
     async fn users_of_customer(&self, query: &UserQuery) -> Result<Vec<User>, StoreError> {
         let mut q = self
             .customer_users(query.customer, query.search.as_deref())
+            .await?
             .order_by_asc(users::Column::SortKey)
             .order_by_asc(users::Column::Id)
             .limit(limit(query.limit));
@@ -211,6 +257,7 @@ impl Queries for SqlStore {
     ) -> Result<u64, StoreError> {
         let inner = self
             .customer_users(customer, search.as_deref())
+            .await?
             .select_only()
             .expr(Expr::val(1))
             .limit(cap)
@@ -415,7 +462,8 @@ impl Queries for SqlStore {
             q = q.filter(audit_entries::Column::At.lt(micros(u)));
         }
         if let Some(s) = &query.search {
-            let mut any = Condition::any().add(self.contains(audit_entries::Column::DetailsLower, s));
+            let mut any =
+                Condition::any().add(self.contains(audit_entries::Column::DetailsLower, s));
             if !query.search_categories.is_empty() {
                 any = any.add(
                     audit_entries::Column::Category

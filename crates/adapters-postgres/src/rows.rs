@@ -54,7 +54,13 @@ fn strict<T, E>(
 }
 
 fn email(entity: &'static str, raw: &str) -> Result<EmailAddress, CorruptRecord> {
-    strict(entity, "email", raw, EmailAddress::parse, EmailAddress::as_str)
+    strict(
+        entity,
+        "email",
+        raw,
+        EmailAddress::parse,
+        EmailAddress::as_str,
+    )
 }
 
 fn person(entity: &'static str, field: &str, raw: &str) -> Result<PersonName, CorruptRecord> {
@@ -99,7 +105,10 @@ fn hash(entity: &'static str, field: &str, raw: &str) -> Result<TokenHash, Corru
     TokenHash::from_hex(raw).ok_or_else(|| bad(entity, format!("invalid {field}")))
 }
 
-fn password(entity: &'static str, raw: Option<String>) -> Result<Option<PasswordHash>, CorruptRecord> {
+fn password(
+    entity: &'static str,
+    raw: Option<String>,
+) -> Result<Option<PasswordHash>, CorruptRecord> {
     raw.map(|p| PasswordHash::from_phc(p).map_err(|_| bad(entity, "invalid password hash")))
         .transpose()
 }
@@ -112,7 +121,13 @@ pub(crate) fn customer(m: customers::Model) -> Result<Customer, CorruptRecord> {
     const E: &str = "customer";
     let rec = CustomerRecord {
         id: CustomerId::from_uuid(m.id),
-        number: strict(E, "number", &m.number, CustomerNumber::parse, CustomerNumber::as_str)?,
+        number: strict(
+            E,
+            "number",
+            &m.number,
+            CustomerNumber::parse,
+            CustomerNumber::as_str,
+        )?,
         name: strict(E, "name", &m.name, CompanyName::parse, CompanyName::as_str)?,
         affiliations: json(E, "affiliations", &m.affiliations)?,
         channel: json(E, "channel", &m.channel)?,
@@ -161,7 +176,15 @@ pub(crate) fn user(m: users::Model) -> Result<User, CorruptRecord> {
         affiliation: m
             .affiliation
             .as_deref()
-            .map(|a| strict(E, "affiliation", a, AffiliationKey::parse, AffiliationKey::as_str))
+            .map(|a| {
+                strict(
+                    E,
+                    "affiliation",
+                    a,
+                    AffiliationKey::parse,
+                    AffiliationKey::as_str,
+                )
+            })
             .transpose()?,
         permissions: json(E, "permissions", &m.permissions)?,
         password_hash: password(E, m.password_hash)?,
@@ -324,8 +347,7 @@ pub(crate) fn admin_request(m: admin_requests::Model) -> Result<AdminRequest, Co
         id: AdminRequestId::from_uuid(m.id),
         customer_id: CustomerId::from_uuid(m.customer_id),
         requester: UserId::from_uuid(m.requester),
-        status: AdminRequestStatus::from_key(&m.status)
-            .ok_or_else(|| bad(E, "unknown status"))?,
+        status: AdminRequestStatus::from_key(&m.status).ok_or_else(|| bad(E, "unknown status"))?,
         consented_by: m.consented_by.map(UserId::from_uuid),
         decided_by: m.decided_by.map(UserId::from_uuid),
         created_at: m.created_at,

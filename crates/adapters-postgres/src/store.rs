@@ -131,7 +131,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
             });
         if memory {
             // The one connection is the database: never let the pool close it.
-            opts.idle_timeout(None::<Duration>).max_lifetime(None::<Duration>);
+            opts.idle_timeout(None::<Duration>)
+                .max_lifetime(None::<Duration>);
         }
     } else {
         return Err(ConnectError::UnsupportedUrl);

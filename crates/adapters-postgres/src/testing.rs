@@ -39,7 +39,9 @@ pub fn with_database(url: &str, db: &str) -> String {
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let host_and_path = &base[scheme_end..];
-    let host = host_and_path.split_once('/').map_or(host_and_path, |(h, _)| h);
+    let host = host_and_path
+        .split_once('/')
+        .map_or(host_and_path, |(h, _)| h);
     let mut out = format!("{}{host}/{db}", &base[..scheme_end]);
     if let Some(q) = query {
         out.push('?');
@@ -157,7 +159,16 @@ impl TempCluster {
         cluster.run(
             "initdb",
             &[
-                "-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "-N",
+                "-D",
+                &data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "-N",
             ],
         )?;
         let opts = format!(
@@ -166,7 +177,16 @@ impl TempCluster {
         );
         cluster.run(
             "pg_ctl",
-            &["-D", &data, "-l", &format!("{d}/server.log"), "-w", "-o", &opts, "start"],
+            &[
+                "-D",
+                &data,
+                "-l",
+                &format!("{d}/server.log"),
+                "-w",
+                "-o",
+                &opts,
+                "start",
+            ],
         )?;
         cluster.url = format!("postgres://postgres@localhost/postgres?host={d}");
         Ok(cluster)
@@ -223,8 +243,9 @@ async fn answers(url: &str) -> bool {
     }
 }
 
-async fn server() -> (String, ServerSource, Option<TempCluster>) {
-    let forced = std::env::var("PORTAL_TEST_FORCE_TEMP_CLUSTER").is_ok_and(|v| v == "1");
+async fn server(own_cluster: bool) -> (String, ServerSource, Option<TempCluster>) {
+    let forced =
+        own_cluster || std::env::var("PORTAL_TEST_FORCE_TEMP_CLUSTER").is_ok_and(|v| v == "1");
     if !forced {
         for var in ["PORTAL_TEST_DATABASE_URL", "DATABASE_URL"] {
             if let Ok(url) = std::env::var(var)
@@ -234,7 +255,10 @@ async fn server() -> (String, ServerSource, Option<TempCluster>) {
             }
         }
         let local = "postgres://postgres@127.0.0.1:5432/postgres";
-        if tokio::net::TcpStream::connect("127.0.0.1:5432").await.is_ok() && answers(local).await
+        if tokio::net::TcpStream::connect("127.0.0.1:5432")
+            .await
+            .is_ok()
+            && answers(local).await
         {
             return (local.to_owned(), ServerSource::Localhost, None);
         }
@@ -243,7 +267,11 @@ async fn server() -> (String, ServerSource, Option<TempCluster>) {
         .await
         .unwrap_or_else(|e| Err(e.to_string()))
         .unwrap_or_else(|e| panic!("no Postgres for the tests: {e}"));
-    (cluster.url().to_owned(), ServerSource::TempCluster, Some(cluster))
+    (
+        cluster.url().to_owned(),
+        ServerSource::TempCluster,
+        Some(cluster),
+    )
 }
 
 /// A fresh, migrated Postgres database for one test.
@@ -265,7 +293,21 @@ impl TestPostgres {
     /// No server can be found or started, or the database cannot be created: a test cannot run
     /// without one, and says why.
     pub async fn start() -> Self {
-        let (admin_url, source, cluster) = server().await;
+        Self::start_on(server(false).await).await
+    }
+
+    /// Like [`Self::start`], but always on a cluster of its own, whatever runs elsewhere: the
+    /// path a machine with Postgres installed but not running takes.
+    ///
+    /// # Panics
+    /// The cluster cannot be started.
+    pub async fn start_own_cluster() -> Self {
+        Self::start_on(server(true).await).await
+    }
+
+    async fn start_on(
+        (admin_url, source, cluster): (String, ServerSource, Option<TempCluster>),
+    ) -> Self {
         let name = format!("portal_test_{}", unique_suffix());
         let admin = connect(&admin_url)
             .await
@@ -386,4 +428,144 @@ pub async fn sqlite_memory() -> SqlStore {
     SqlStore::open("sqlite::memory:")
         .await
         .unwrap_or_else(|e| panic!("in-memory SQLite: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk seeding (benchmarks and plan tests)
+// ---------------------------------------------------------------------------------------------
+
+/// The password hash every seeded user gets (a valid PHC string, never verified).
+pub const SEED_PASSWORD_HASH: &str = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA";
+
+/// Inserts active employees `from..=to` of `customer` in one statement, bypassing the commit
+/// path (far faster for hundreds of thousands of rows). User `i` is `Vorname{i}
+/// Nachname{i:07}` with address `{prefix}{i}@example.com`; sort key and search text are what
+/// [`portal_core::user::User`] computes for them.
+///
+/// # Errors
+/// The insert failed.
+pub async fn seed_users(
+    store: &SqlStore,
+    customer: portal_core::ids::CustomerId,
+    prefix: &str,
+    from: i64,
+    to: i64,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+    let now = chrono::DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default();
+    let backend = store.backend();
+    let sql = match backend {
+        DbBackend::Postgres => {
+            "INSERT INTO users (id, email, first_name, last_name, language, role, state, \
+             customer_id, permissions, password_hash, created_at, updated_at, version, sort_key, \
+             search_text) \
+             SELECT gen_random_uuid(), $5 || i || '@example.com', 'Vorname' || i, \
+             'Nachname' || lpad(i::text, 7, '0'), 'de', 'employee', 'active', $1, '[]', $2, $3, \
+             $3, 1, \
+             'nachname' || lpad(i::text, 7, '0') || ' vorname' || i || chr(31) || $5 || i || \
+             '@example.com', \
+             'vorname' || i || ' nachname' || lpad(i::text, 7, '0') || ' ' || $5 || i || \
+             '@example.com' \
+             FROM generate_series($4::bigint, $6::bigint) AS i"
+        }
+        _ => {
+            "WITH RECURSIVE s(i) AS (SELECT ?4 UNION ALL SELECT i + 1 FROM s WHERE i < ?6) \
+             INSERT INTO users (id, email, first_name, last_name, language, role, state, \
+             customer_id, permissions, password_hash, created_at, updated_at, version, sort_key, \
+             search_text) \
+             SELECT randomblob(16), ?5 || i || '@example.com', 'Vorname' || i, \
+             'Nachname' || printf('%07d', i), 'de', 'employee', 'active', ?1, '[]', ?2, ?3, ?3, \
+             1, \
+             'nachname' || printf('%07d', i) || ' vorname' || i || char(31) || ?5 || i || \
+             '@example.com', \
+             'vorname' || i || ' nachname' || printf('%07d', i) || ' ' || ?5 || i || \
+             '@example.com' \
+             FROM s"
+        }
+    };
+    let values: Vec<Value> = vec![
+        customer.as_uuid().into(),
+        SEED_PASSWORD_HASH.into(),
+        now.into(),
+        from.into(),
+        prefix.into(),
+        to.into(),
+    ];
+    store
+        .connection()
+        .execute_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    Ok(())
+}
+
+/// Appends entries `from..=to` to a customer's audit chain in one statement (their hashes are
+/// filler: this is for reading speed, not for verification), and moves the chain head.
+///
+/// # Errors
+/// The insert failed.
+pub async fn seed_audit(
+    store: &SqlStore,
+    customer: portal_core::ids::CustomerId,
+    from: i64,
+    to: i64,
+) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or_default();
+    let backend = store.backend();
+    let (insert, head) = match backend {
+        DbBackend::Postgres => (
+            "INSERT INTO audit_entries (id, chain_key, seq, at, customer_id, actor_kind, \
+             actor_user, subject, category, details, details_lower, prev_hash, hash) \
+             SELECT gen_random_uuid(), $1, i, $2 + make_interval(secs => i), $1, 'system', \
+             NULL, NULL, CASE WHEN i % 10 = 0 THEN 'user.locked' ELSE 'account.changed' END, \
+             'seq=' || i, 'seq=' || i, md5(i::text) || md5(i::text), \
+             md5((i + 1)::text) || md5((i + 1)::text) \
+             FROM generate_series($3::bigint, $4::bigint) AS i",
+            "INSERT INTO audit_chains (chain_key, seq, hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (chain_key) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        ),
+        _ => (
+            "WITH RECURSIVE s(i) AS (SELECT ?3 UNION ALL SELECT i + 1 FROM s WHERE i < ?4) \
+             INSERT INTO audit_entries (id, chain_key, seq, at, customer_id, actor_kind, \
+             actor_user, subject, category, details, details_lower, prev_hash, hash) \
+             SELECT randomblob(16), ?1, i, \
+             strftime('%Y-%m-%dT%H:%M:%S+00:00', ?2, '+' || i || ' seconds'), ?1, 'system', \
+             NULL, NULL, CASE WHEN i % 10 = 0 THEN 'user.locked' ELSE 'account.changed' END, \
+             'seq=' || i, 'seq=' || i, lower(hex(randomblob(32))), lower(hex(randomblob(32))) \
+             FROM s",
+            "INSERT INTO audit_chains (chain_key, seq, hash) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (chain_key) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        ),
+    };
+    let key = customer.as_uuid();
+    let values: Vec<Value> = vec![key.into(), start.into(), from.into(), to.into()];
+    let db = store.connection();
+    db.execute_raw(Statement::from_sql_and_values(backend, insert, values))
+        .await?;
+    let head_values: Vec<Value> = vec![
+        key.into(),
+        to.into(),
+        portal_core::audit::ChainHash::GENESIS.to_hex().into(),
+    ];
+    db.execute_raw(Statement::from_sql_and_values(backend, head, head_values))
+        .await?;
+    Ok(())
+}
+
+/// Updates the planner's statistics and, on Postgres, vacuums (after seeding).
+///
+/// # Errors
+/// The statement failed.
+pub async fn analyze(store: &SqlStore) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::ConnectionTrait;
+    let sql = match store.backend() {
+        sea_orm::DbBackend::Postgres => "VACUUM ANALYZE",
+        _ => "ANALYZE",
+    };
+    store.connection().execute_unprepared(sql).await?;
+    Ok(())
 }

@@ -222,12 +222,14 @@ impl Dispatcher {
         let work = self.work(stop_rx);
         tokio::pin!(work);
         tokio::pin!(shutdown);
+        // Shutdown first: once it has happened, the loop sees it at its very next step.
         tokio::select! {
-            () = &mut work => {}
+            biased;
             () = &mut shutdown => {
                 let _ = stop_tx.send(true);
                 work.await;
             }
+            () = &mut work => {}
         }
     }
 
@@ -243,7 +245,8 @@ impl Dispatcher {
     async fn work(&self, mut stop: watch::Receiver<bool>) {
         tracing::info!(
             batch_size = self.config.batch_size,
-            poll_interval_ms = u64::try_from(self.config.poll_interval.as_millis()).unwrap_or(u64::MAX),
+            poll_interval_ms =
+                u64::try_from(self.config.poll_interval.as_millis()).unwrap_or(u64::MAX),
             "mail dispatcher started"
         );
         let mut ticker = tokio::time::interval(self.config.poll_interval);
@@ -324,7 +327,9 @@ impl Dispatcher {
         let kind = entry.mail.intent.key();
         let started = self.clock.now();
         let send_timeout = TimeDelta::from_std(self.config.send_timeout).unwrap_or(TimeDelta::MAX);
-        let lease_left = entry.claimed_until.map_or(TimeDelta::zero(), |u| u - started);
+        let lease_left = entry
+            .claimed_until
+            .map_or(TimeDelta::zero(), |u| u - started);
         if lease_left < send_timeout {
             // Another dispatcher may take the mail once the lease ends; a send begun now could
             // still be running then.
@@ -426,5 +431,235 @@ impl DispatcherHandle {
     pub async fn shutdown(self) -> Result<(), tokio::task::JoinError> {
         let _ = self.stop.send(true);
         self.task.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::RenderedMail;
+    use crate::settings::MailSettings;
+    use adapters_memory::MemoryStore;
+    use async_trait::async_trait;
+    use portal_core::mail::{MailIntent, OutboxMail, OutboxStatus};
+    use portal_core::ports::{Commit, Committer};
+    use portal_core::testing::ManualClock;
+    use portal_core::values::{EmailAddress, Language};
+    use std::sync::Mutex;
+
+    type Hook = Box<dyn Fn(usize) + Send + Sync>;
+
+    /// Records what it is given; runs `on_send` with the call number first.
+    struct Recorder {
+        sent: Mutex<Vec<OutboxId>>,
+        on_send: Hook,
+        hang: bool,
+    }
+
+    impl Recorder {
+        fn new(on_send: impl Fn(usize) + Send + Sync + 'static) -> Arc<Self> {
+            Arc::new(Self {
+                sent: Mutex::new(Vec::new()),
+                on_send: Box::new(on_send),
+                hang: false,
+            })
+        }
+        fn sent(&self) -> Vec<OutboxId> {
+            self.sent.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait]
+    impl MailSender for Recorder {
+        async fn send(&self, mail: &RenderedMail) -> Result<(), SendError> {
+            let n = self.sent.lock().unwrap().len();
+            (self.on_send)(n);
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            // Give the runtime a chance to look at other futures, as a network send would.
+            tokio::task::yield_now().await;
+            self.sent.lock().unwrap().push(mail.outbox_id());
+            Ok(())
+        }
+    }
+
+    fn renderer() -> MailRenderer {
+        MailRenderer::new(
+            MailSettings::new(
+                "https://portal.example.com",
+                EmailAddress::parse("noreply@portal.example.com").unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    }
+
+    async fn queue(store: &MemoryStore, clock: &ManualClock, n: u128) -> Vec<OutboxId> {
+        let mut commit = Commit::new();
+        let mut ids = Vec::new();
+        for i in 1..=n {
+            let id = OutboxId::from_uuid(Uuid::from_u128(i));
+            ids.push(id);
+            commit.mail(OutboxMail {
+                id,
+                created_at: clock.now(),
+                to: EmailAddress::parse(&format!("u{i}@example.com")).unwrap(),
+                language: Language::De,
+                intent: MailIntent::Welcome {
+                    first_name: "Anna".into(),
+                },
+            });
+        }
+        store.commit(commit).await.unwrap();
+        ids
+    }
+
+    fn dispatcher(
+        store: &Arc<MemoryStore>,
+        sender: Arc<dyn MailSender>,
+        clock: &Arc<ManualClock>,
+        config: DispatcherConfig,
+    ) -> Dispatcher {
+        Dispatcher::new(store.clone(), sender, renderer(), clock.clone(), config).unwrap()
+    }
+
+    async fn status(store: &MemoryStore, id: OutboxId) -> (OutboxStatus, u32) {
+        let e = store.outbox_entry(id).await.unwrap().unwrap();
+        (e.status, e.attempts)
+    }
+
+    #[test]
+    fn configurations_that_could_double_send_are_refused() {
+        let ok = DispatcherConfig::default();
+        assert!(ok.validate().is_ok());
+        for bad in [
+            DispatcherConfig {
+                lease: ok.send_timeout,
+                ..ok
+            },
+            DispatcherConfig {
+                batch_size: 0,
+                ..ok
+            },
+            DispatcherConfig {
+                permanent_failure_attempts: 0,
+                ..ok
+            },
+            DispatcherConfig {
+                poll_interval: Duration::ZERO,
+                ..ok
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn shutdown_finishes_the_send_in_flight_and_releases_the_rest_of_the_claim() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let ids = queue(&store, &clock, 5).await;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop_tx = Mutex::new(Some(stop_tx));
+        // The first send asks for shutdown while it is in flight.
+        let sender = Recorder::new(move |_| {
+            if let Some(tx) = stop_tx.lock().unwrap().take() {
+                let _ = tx.send(());
+            }
+        });
+        let d = dispatcher(&store, sender.clone(), &clock, DispatcherConfig::default());
+        d.run(async {
+            let _ = stop_rx.await;
+        })
+        .await;
+
+        assert_eq!(
+            sender.sent(),
+            vec![ids[0]],
+            "only the send in flight happened"
+        );
+        assert_eq!(status(&store, ids[0]).await, (OutboxStatus::Sent, 1));
+        for id in &ids[1..] {
+            assert_eq!(
+                status(&store, *id).await,
+                (OutboxStatus::Pending, 0),
+                "released at once, attempt not counted"
+            );
+        }
+        // Another dispatcher takes them without waiting for the lease.
+        let other = Recorder::new(|_| {});
+        let r = dispatcher(&store, other.clone(), &clock, DispatcherConfig::default())
+            .drain()
+            .await
+            .unwrap();
+        assert_eq!(r.sent, 4);
+        assert_eq!(other.sent(), ids[1..].to_vec());
+    }
+
+    #[tokio::test]
+    async fn a_batch_whose_lease_runs_low_releases_the_rest_instead_of_risking_a_double_send() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let ids = queue(&store, &clock, 3).await;
+        let config = DispatcherConfig {
+            lease: Duration::from_secs(100),
+            send_timeout: Duration::from_secs(60),
+            ..DispatcherConfig::default()
+        };
+        // Each send takes 50 s of (manual) time: after the first, 50 s of lease are left.
+        let c = clock.clone();
+        let sender = Recorder::new(move |_| c.advance(TimeDelta::seconds(50)));
+        let d = dispatcher(&store, sender.clone(), &clock, config);
+        let r = d.run_once().await.unwrap();
+        assert_eq!((r.claimed, r.sent, r.released), (3, 1, 2), "{r:?}");
+        assert_eq!(status(&store, ids[1]).await, (OutboxStatus::Pending, 0));
+        let r = d.drain().await.unwrap();
+        assert_eq!(r.sent, 2, "{r:?}");
+        assert_eq!(sender.sent(), ids);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_send_that_hangs_is_cut_off_and_retried() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let ids = queue(&store, &clock, 1).await;
+        let sender = Arc::new(Recorder {
+            sent: Mutex::new(Vec::new()),
+            on_send: Box::new(|_| {}),
+            hang: true,
+        });
+        let d = dispatcher(&store, sender, &clock, DispatcherConfig::default());
+        let r = d.run_once().await.unwrap();
+        assert_eq!(r.retried, 1, "{r:?}");
+        let e = store.outbox_entry(ids[0]).await.unwrap().unwrap();
+        assert_eq!(e.status, OutboxStatus::Pending);
+        assert!(e.last_error.unwrap().contains("timed out"));
+    }
+
+    #[tokio::test]
+    async fn the_background_loop_is_woken_by_a_notify_and_stops_cleanly() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+        let sender = Recorder::new(move |n| {
+            let _ = seen_tx.send(n);
+        });
+        let wake = Arc::new(Notify::new());
+        let config = DispatcherConfig {
+            poll_interval: Duration::from_secs(3600),
+            ..DispatcherConfig::default()
+        };
+        let handle = dispatcher(&store, sender.clone(), &clock, config)
+            .with_wakeup(wake.clone())
+            .spawn();
+        let ids = queue(&store, &clock, 2).await;
+        wake.notify_one();
+        for _ in 0..2 {
+            seen_rx.recv().await.unwrap();
+        }
+        handle.shutdown().await.unwrap();
+        assert_eq!(sender.sent(), ids);
+        assert_eq!(status(&store, ids[1]).await.0, OutboxStatus::Sent);
     }
 }

@@ -70,10 +70,12 @@
 //! # }
 //! ```
 //!
-//! In a server, start the loop with [`Dispatcher::spawn`] and stop it with
+//! In a server, read the configuration with [`MailConfig::from_env`] (variable names in
+//! [`config`]), start the loop with [`Dispatcher::spawn`] and stop it with
 //! [`DispatcherHandle::shutdown`]. `docs/operations.md` describes configuration, retries and the
 //! dead-letter queue.
 
+pub mod config;
 mod dev;
 mod dispatcher;
 mod render;
@@ -82,6 +84,7 @@ mod settings;
 mod smtp;
 mod templates;
 
+pub use config::{MailConfig, MailConfigError, MailTransport};
 pub use dev::MailDirectory;
 pub use dispatcher::{
     DispatchReport, Dispatcher, DispatcherConfig, DispatcherConfigError, DispatcherHandle,

@@ -304,7 +304,9 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             MailIntent::PasswordChanged { .. } => "Your password was changed".into(),
             MailIntent::ActivationNeeded { .. } => "A new user is waiting for activation".into(),
             MailIntent::Welcome { .. } => format!("Welcome to {product}"),
-            MailIntent::MessageToAdmins { .. } => "A message from a user to the administrator".into(),
+            MailIntent::MessageToAdmins { .. } => {
+                "A message from a user to the administrator".into()
+            }
             MailIntent::AdminConsentNeeded { .. } => {
                 "Your consent to a request for admin rights is needed".into()
             }
@@ -379,8 +381,14 @@ mod tests {
         assert!(!r.html().contains("<img"), "{}", r.html());
         assert!(r.html().contains("&#60;script&#62;"), "{}", r.html());
         assert!(r.html().contains("&#60;img src=x onerror=alert(1)&#62;"));
-        assert!(r.text().contains(hostile), "plain text shows the name as typed");
-        assert!(r.text().contains("<img src=x onerror=alert(1)>\nbitte freischalten."));
+        assert!(
+            r.text().contains(hostile),
+            "plain text shows the name as typed"
+        );
+        assert!(
+            r.text()
+                .contains("<img src=x onerror=alert(1)>\nbitte freischalten.")
+        );
         assert!(!r.subject().contains("Eve"), "names never reach a header");
     }
 
@@ -397,7 +405,11 @@ mod tests {
         let link = "https://portal.example.com/base/password/reset/tok_EN-123";
         assert_eq!(r.action().map(MailAction::expose), Some(link));
         assert!(r.text().contains(link), "{}", r.text());
-        assert!(r.html().contains(&format!("href=\"{link}\"")), "{}", r.html());
+        assert!(
+            r.html().contains(&format!("href=\"{link}\"")),
+            "{}",
+            r.html()
+        );
         assert_eq!(r.subject(), "Ihr Passwort zurücksetzen");
 
         let r = render(
@@ -411,7 +423,10 @@ mod tests {
         );
         let link = "https://portal.example.com/base/invitations/a%2Fb%3Fc";
         assert_eq!(r.action().map(MailAction::expose), Some(link));
-        assert!(r.text().contains("Register now: https://portal.example.com/base/invitations/"));
+        assert!(
+            r.text()
+                .contains("Register now: https://portal.example.com/base/invitations/")
+        );
         assert!(r.html().contains("Müller &#38; Söhne GmbH"), "{}", r.html());
         assert_eq!(r.subject(), "Invitation to Portal");
     }
@@ -494,7 +509,11 @@ mod tests {
                 needs_consent: true,
             },
         );
-        assert!(r.text().contains("muss dieser zunächst zustimmen"), "{}", r.text());
+        assert!(
+            r.text().contains("muss dieser zunächst zustimmen"),
+            "{}",
+            r.text()
+        );
         let r = render(
             Language::De,
             MailIntent::AdminRequestReceived {

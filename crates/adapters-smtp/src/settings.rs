@@ -14,7 +14,9 @@ use portal_core::values::EmailAddress;
 pub enum SettingsError {
     /// The public base URL is not an absolute `http`/`https` URL without query, fragment and
     /// credentials.
-    #[error("the public base URL must be an absolute http(s) URL without query, fragment or credentials")]
+    #[error(
+        "the public base URL must be an absolute http(s) URL without query, fragment or credentials"
+    )]
     BaseUrl,
     /// A text setting is empty, too long or contains control characters (CR, LF, …).
     #[error("mail setting `{0}` must be 1–100 characters without control characters")]
@@ -195,7 +197,8 @@ mod tests {
     fn header_injection_through_settings_is_refused() {
         let s = MailSettings::new("https://example.com", from()).unwrap();
         assert_eq!(
-            s.clone().with_product_name("Portal\r\nBcc: victim@example.com"),
+            s.clone()
+                .with_product_name("Portal\r\nBcc: victim@example.com"),
             Err(SettingsError::Text("product_name"))
         );
         assert_eq!(

@@ -1,17 +1,6 @@
 //! The SMTP transport: lettre over tokio with rustls, configured from one URL.
 //!
-//! | URL | connection |
-//! | --- | --- |
-//! | `smtp://localhost:25` | plain SMTP, for a relay on the same host or network |
-//! | `smtp://user:pass@mail.example.com?tls=starttls` | STARTTLS required (port 587 by default) |
-//! | `smtps://user:pass@mail.example.com` | implicit TLS (port 465 by default) |
-//!
-//! Query parameters: `tls` (`none`, `starttls`, `implicit`), `timeout` (seconds per SMTP
-//! command and for connecting, default 30), `pool_max` (pooled connections, default 4),
-//! `pool_idle` (seconds an idle pooled connection is kept, default 60), `hello` (the name sent
-//! with `EHLO`, default the host name), `ca_file` (a PEM file of extra trusted root certificates,
-//! for relays with a private CA). User name and password are percent-decoded. Unknown
-//! parameters are refused, so a typo does not silently weaken the connection.
+//! See [`SmtpConfig`] for the URL forms.
 
 use crate::render::RenderedMail;
 use crate::sender::{MailSender, SendError};
@@ -70,6 +59,19 @@ pub enum SmtpSetupError {
 }
 
 /// Everything an SMTP URL says, parsed. `Debug` hides the password.
+///
+/// | URL | connection |
+/// | --- | --- |
+/// | `smtp://localhost:25` | plain SMTP, for a relay on the same host or network |
+/// | `smtp://user:pass@mail.example.com?tls=starttls` | STARTTLS required (port 587 by default) |
+/// | `smtps://user:pass@mail.example.com` | implicit TLS (port 465 by default) |
+///
+/// Query parameters: `tls` (`none`, `starttls`, `implicit`), `timeout` (seconds per SMTP
+/// command and for connecting, default 30), `pool_max` (pooled connections, default 4),
+/// `pool_idle` (seconds an idle pooled connection is kept, default 60), `hello` (the name sent
+/// with `EHLO`, default the host name), `ca_file` (a PEM file of extra trusted root certificates,
+/// for relays with a private CA). User name and password are percent-decoded. Unknown
+/// parameters are refused, so a typo does not silently weaken the connection.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpConfig {
     host: String,
@@ -109,7 +111,7 @@ pub const DEFAULT_POOL_MAX: u32 = 4;
 pub const DEFAULT_POOL_IDLE: Duration = Duration::from_secs(60);
 
 impl SmtpConfig {
-    /// Parses an SMTP URL (see the [module docs](self)).
+    /// Parses an SMTP URL (see [`SmtpConfig`]).
     ///
     /// # Errors
     /// See [`SmtpUrlError`].
@@ -136,7 +138,11 @@ impl SmtpConfig {
             "" => None,
             u => Some(decode(u)?),
         };
-        let password = url.password().map(decode).transpose()?.map(SecretString::new);
+        let password = url
+            .password()
+            .map(decode)
+            .transpose()?
+            .map(SecretString::new);
         if password.is_some() && user.is_none() {
             return Err(SmtpUrlError::Credentials);
         }
@@ -163,10 +169,12 @@ impl SmtpConfig {
                         _ => return Err(bad()),
                     };
                 }
-                "timeout" => config.timeout = Duration::from_secs(positive(&value).ok_or_else(bad)?),
+                "timeout" => {
+                    config.timeout = Duration::from_secs(positive(&value).ok_or_else(bad)?)
+                }
                 "pool_max" => {
-                    config.pool_max = u32::try_from(positive(&value).ok_or_else(bad)?)
-                        .map_err(|_| bad())?;
+                    config.pool_max =
+                        u32::try_from(positive(&value).ok_or_else(bad)?).map_err(|_| bad())?;
                 }
                 "pool_idle" => {
                     config.pool_idle = Duration::from_secs(positive(&value).ok_or_else(bad)?);
@@ -287,10 +295,8 @@ impl SmtpSender {
             });
         }
         if let (Some(user), Some(password)) = (&config.user, &config.password) {
-            builder = builder.credentials(Credentials::new(
-                user.clone(),
-                password.expose().to_owned(),
-            ));
+            builder =
+                builder.credentials(Credentials::new(user.clone(), password.expose().to_owned()));
         }
         if let Some(hello) = &config.hello {
             builder = builder.hello_name(ClientId::Domain(hello.clone()));
@@ -412,7 +418,10 @@ mod tests {
     #[test]
     fn plain_smtp_defaults_to_port_25_without_tls() {
         let c = SmtpConfig::parse("smtp://localhost").unwrap();
-        assert_eq!((c.host(), c.port(), c.tls()), ("localhost", 25, TlsMode::None));
+        assert_eq!(
+            (c.host(), c.port(), c.tls()),
+            ("localhost", 25, TlsMode::None)
+        );
         assert_eq!(c.user(), None);
         assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
     }
@@ -431,7 +440,10 @@ mod tests {
     fn credentials_are_percent_decoded_and_never_printed() {
         let c = SmtpConfig::parse("smtps://us%40er:p%40ss%3Aword@mail.example.com:465").unwrap();
         assert_eq!(c.user(), Some("us@er"));
-        assert_eq!(c.password.as_ref().map(SecretString::expose), Some("p@ss:word"));
+        assert_eq!(
+            c.password.as_ref().map(SecretString::expose),
+            Some("p@ss:word")
+        );
         let debug = format!("{c:?}");
         assert!(!debug.contains("p@ss"), "{debug}");
         assert!(!c.describe().contains("us@er"));
@@ -453,9 +465,18 @@ mod tests {
             ("smtp://", SmtpUrlError::Host),
             ("not a url", SmtpUrlError::Malformed),
             ("smtp://x?tls=maybe", SmtpUrlError::Parameter("tls".into())),
-            ("smtps://x?tls=starttls", SmtpUrlError::Parameter("tls".into())),
-            ("smtp://x?timeout=0", SmtpUrlError::Parameter("timeout".into())),
-            ("smtp://x?tsl=starttls", SmtpUrlError::Parameter("tsl".into())),
+            (
+                "smtps://x?tls=starttls",
+                SmtpUrlError::Parameter("tls".into()),
+            ),
+            (
+                "smtp://x?timeout=0",
+                SmtpUrlError::Parameter("timeout".into()),
+            ),
+            (
+                "smtp://x?tsl=starttls",
+                SmtpUrlError::Parameter("tsl".into()),
+            ),
             ("smtp://:secret@x", SmtpUrlError::Credentials),
         ] {
             assert_eq!(SmtpConfig::parse(url), Err(err), "{url}");

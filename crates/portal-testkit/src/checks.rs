@@ -7,7 +7,7 @@ use crate::fixtures::*;
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::audit::{self, ActorRef, AuditCategory, AuditEntry};
 use portal_core::customer::AffiliationKey;
-use portal_core::ids::{ChallengeId, CustomerId, OutboxId, SessionId, UserId};
+use portal_core::ids::{CustomerId, OutboxId, SessionId, UserId};
 use portal_core::mail::OutboxStatus;
 use portal_core::ports::{
     AdminRequestFilter, AuditQuery, Commit, CustomerQuery, LegacyClaim, PageStart, StoreError,
@@ -172,22 +172,28 @@ pub async fn customers_are_listed_by_number_with_search<S: Store>(store: Arc<S>)
     let all = store.customers(&list(None, None, 10)).await.unwrap();
     assert_eq!(numbers(all), ["100000001", "200000002", "300000003"]);
     let first = store.customers(&list(None, None, 1)).await.unwrap();
-    assert_eq!(
-        numbers(first),
-        ["100000001", "200000002"],
-        "limit + 1 rows"
-    );
+    assert_eq!(numbers(first), ["100000001", "200000002"], "limit + 1 rows");
     let after = store
         .customers(&list(None, Some("100000001"), 10))
         .await
         .unwrap();
     assert_eq!(numbers(after), ["200000002", "300000003"]);
-    let beta = store.customers(&list(Some("beta"), None, 10)).await.unwrap();
+    let beta = store
+        .customers(&list(Some("beta"), None, 10))
+        .await
+        .unwrap();
     assert_eq!(numbers(beta), ["200000002"], "by company name");
-    let by_digits = store.customers(&list(Some("0003"), None, 10)).await.unwrap();
+    let by_digits = store
+        .customers(&list(Some("0003"), None, 10))
+        .await
+        .unwrap();
     assert_eq!(numbers(by_digits), ["300000003"], "by number");
     let percent = store.customers(&list(Some("%"), None, 10)).await.unwrap();
-    assert_eq!(numbers(percent), ["200000002"], "`%` is a literal character");
+    assert_eq!(
+        numbers(percent),
+        ["200000002"],
+        "`%` is a literal character"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,7 +204,11 @@ pub async fn customers_are_listed_by_number_with_search<S: Store>(store: Arc<S>)
 /// reads back exactly, by id and by address.
 pub async fn user_round_trips_with_every_field<S: Store>(store: Arc<S>) {
     let c = setup_customer(&*store, "100000010").await;
-    let mut u = pending_user("juergen.o'brien+portal@beispiel-firma.de", "Jürgen", "O'Brien");
+    let mut u = pending_user(
+        "juergen.o'brien+portal@beispiel-firma.de",
+        "Jürgen",
+        "O'Brien",
+    );
     u.set_profile(name("Jürgen"), name("O'Brien-Ähnlich"), Language::En, at(1));
     u.complete_registration(password_hash(), at(2)).unwrap();
     u.choose_affiliation(AffiliationKey::parse("de-business").unwrap(), at(3))
@@ -220,9 +230,19 @@ pub async fn user_round_trips_with_every_field<S: Store>(store: Arc<S>) {
     expected.version = 1;
     let got = reload_user(&*store, u.id()).await;
     assert_eq!(got.record(), &expected, "user by id");
-    let by_email = store.user_by_email(u.email()).await.unwrap().expect("by email");
+    let by_email = store
+        .user_by_email(u.email())
+        .await
+        .unwrap()
+        .expect("by email");
     assert_eq!(by_email.record(), &expected, "user by email");
-    assert!(store.user(UserId::from_uuid(new_uuid())).await.unwrap().is_none());
+    assert!(
+        store
+            .user(UserId::from_uuid(new_uuid()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// `users(ids)` returns the known users and skips unknown ids.
@@ -246,7 +266,7 @@ pub async fn users_by_ids_skip_unknown_ids<S: Store>(store: Arc<S>) {
 pub async fn email_is_unique_among_accounts<S: Store>(store: Arc<S>) {
     let c = setup_customer(&*store, "100000012").await;
     let anna = employee(c.id(), "anna@example.com", "Anna", "Erste");
-    insert_users(&*store, &[anna.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&anna)).await;
     let twin = employee(c.id(), "anna@example.com", "Anna", "Zweite");
     let e = commit_err(&*store, writes([Write::InsertUser(twin.clone())])).await;
     assert!(
@@ -256,7 +276,7 @@ pub async fn email_is_unique_among_accounts<S: Store>(store: Arc<S>) {
     assert!(store.user(twin.id()).await.unwrap().is_none());
 
     let bert = employee(c.id(), "bert@example.com", "Bert", "B");
-    insert_users(&*store, &[bert.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&bert)).await;
     let mut rec = reload_user(&*store, bert.id()).await.record().clone();
     rec.email = email("anna@example.com");
     let renamed = User::from_record(rec).unwrap();
@@ -265,7 +285,10 @@ pub async fn email_is_unique_among_accounts<S: Store>(store: Arc<S>) {
         matches!(e, StoreError::Duplicate(UniqueKey::UserEmail)),
         "update: got {e:?}"
     );
-    let found = store.user_by_email(&email("anna@example.com")).await.unwrap();
+    let found = store
+        .user_by_email(&email("anna@example.com"))
+        .await
+        .unwrap();
     assert_eq!(found.map(|u| u.id()), Some(anna.id()));
     let bert_now = reload_user(&*store, bert.id()).await;
     assert_eq!(bert_now.email().as_str(), "bert@example.com");
@@ -279,25 +302,48 @@ pub async fn pending_registrations_hold_no_claim_on_an_address<S: Store>(store: 
     let p1 = pending_user("anna@example.com", "Anna", "Eins");
     let p2 = pending_user("anna@example.com", "Anna", "Zwei");
     insert_users(&*store, &[anna.clone(), p1.clone(), p2.clone()]).await;
-    let found = store.user_by_email(&email("anna@example.com")).await.unwrap();
-    assert_eq!(found.map(|u| u.id()), Some(anna.id()), "pending users are not accounts");
-    assert!(store.user(p1.id()).await.unwrap().is_some(), "but they are stored");
+    let found = store
+        .user_by_email(&email("anna@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|u| u.id()),
+        Some(anna.id()),
+        "pending users are not accounts"
+    );
+    assert!(
+        store.user(p1.id()).await.unwrap().is_some(),
+        "but they are stored"
+    );
 
     let b1 = pending_user("bert@example.com", "Bert", "Eins");
     let b2 = pending_user("bert@example.com", "Bert", "Zwei");
     insert_users(&*store, &[b1.clone(), b2.clone()]).await;
-    assert!(store.user_by_email(&email("bert@example.com")).await.unwrap().is_none());
+    assert!(
+        store
+            .user_by_email(&email("bert@example.com"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let mut first = reload_user(&*store, b1.id()).await;
-    first.complete_registration(password_hash(), at(10)).unwrap();
+    first
+        .complete_registration(password_hash(), at(10))
+        .unwrap();
     commit_ok(&*store, writes([Write::UpdateUser(first)])).await;
     let mut second = reload_user(&*store, b2.id()).await;
-    second.complete_registration(password_hash(), at(11)).unwrap();
+    second
+        .complete_registration(password_hash(), at(11))
+        .unwrap();
     let e = commit_err(&*store, writes([Write::UpdateUser(second)])).await;
     assert!(
         matches!(e, StoreError::Duplicate(UniqueKey::UserEmail)),
         "got {e:?}"
     );
-    let found = store.user_by_email(&email("bert@example.com")).await.unwrap();
+    let found = store
+        .user_by_email(&email("bert@example.com"))
+        .await
+        .unwrap();
     assert_eq!(found.map(|u| u.id()), Some(b1.id()));
 }
 
@@ -331,17 +377,38 @@ pub async fn deleting_a_user_frees_the_address_and_removes_what_hangs_on_it<S: S
             claimed_at: at(5),
         }),
     ]);
-    setup.audit(audit(Some(c.id()), Some(u.id()), AuditCategory::UserCreated, "", at(1)));
+    setup.audit(audit(
+        Some(c.id()),
+        Some(u.id()),
+        AuditCategory::UserCreated,
+        "",
+        at(1),
+    ));
     commit_ok(&*store, setup).await;
 
     let loaded = reload_user(&*store, u.id()).await;
     let mut del = writes([Write::DeleteUser(loaded)]);
-    del.audit(audit(Some(c.id()), Some(u.id()), AuditCategory::UserDeleted, "role=employee", at(9)));
+    del.audit(audit(
+        Some(c.id()),
+        Some(u.id()),
+        AuditCategory::UserDeleted,
+        "role=employee",
+        at(9),
+    ));
     commit_ok(&*store, del).await;
 
     assert!(store.user(u.id()).await.unwrap().is_none(), "user gone");
-    assert!(store.sessions_of_user(u.id()).await.unwrap().is_empty(), "sessions gone");
-    assert!(store.session_context(&s_hash, at(10)).await.unwrap().is_none());
+    assert!(
+        store.sessions_of_user(u.id()).await.unwrap().is_empty(),
+        "sessions gone"
+    );
+    assert!(
+        store
+            .session_context(&s_hash, at(10))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(
         store
             .challenge_by_ticket(&ch.record().ticket_hash)
@@ -358,17 +425,34 @@ pub async fn deleting_a_user_frees_the_address_and_removes_what_hangs_on_it<S: S
             .is_none(),
         "tokens gone"
     );
-    assert!(store.admin_request(req.id()).await.unwrap().is_none(), "requests gone");
-    assert_eq!(store.sessions_of_user(other.id()).await.unwrap().len(), 1, "others untouched");
-    assert!(store.legacy_claim("legacy:gone").await.unwrap().is_some(), "claim stays");
+    assert!(
+        store.admin_request(req.id()).await.unwrap().is_none(),
+        "requests gone"
+    );
+    assert_eq!(
+        store.sessions_of_user(other.id()).await.unwrap().len(),
+        1,
+        "others untouched"
+    );
+    assert!(
+        store.legacy_claim("legacy:gone").await.unwrap().is_some(),
+        "claim stays"
+    );
     let trail = store.audit_chain(Some(c.id()), 0, 10).await.unwrap();
     assert_eq!(trail.len(), 2, "the audit trail stays");
     assert!(trail.iter().all(|e| e.record.subject == Some(u.id())));
 
     let again = employee(c.id(), "gone@example.com", "Gone", "Again");
-    insert_users(&*store, &[again.clone()]).await;
-    let found = store.user_by_email(&email("gone@example.com")).await.unwrap();
-    assert_eq!(found.map(|u| u.id()), Some(again.id()), "address is free again");
+    insert_users(&*store, std::slice::from_ref(&again)).await;
+    let found = store
+        .user_by_email(&email("gone@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|u| u.id()),
+        Some(again.id()),
+        "address is free again"
+    );
 }
 
 /// Administrators are listed per customer, operators globally.
@@ -380,8 +464,14 @@ pub async fn admins_and_operators_are_listed<S: Store>(store: Arc<S>) {
     let a2 = admin(c2.id(), "a2@example.com", "Ada", "Zwei");
     let op = operator("op@vendor.example");
     insert_users(&*store, &[a1.clone(), e1, a2.clone(), op.clone()]).await;
-    assert_eq!(ids(&store.admins_of_customer(c1.id()).await.unwrap()), [a1.id()]);
-    assert_eq!(ids(&store.admins_of_customer(c2.id()).await.unwrap()), [a2.id()]);
+    assert_eq!(
+        ids(&store.admins_of_customer(c1.id()).await.unwrap()),
+        [a1.id()]
+    );
+    assert_eq!(
+        ids(&store.admins_of_customer(c2.id()).await.unwrap()),
+        [a2.id()]
+    );
     assert_eq!(ids(&store.operators().await.unwrap()), [op.id()]);
 }
 
@@ -405,7 +495,10 @@ pub async fn user_lists_never_cross_customers<S: Store>(store: Arc<S>) {
     want.sort();
     assert_eq!(got, want, "only the customer's own users");
     assert_eq!(
-        store.count_users_of_customer(c1.id(), None, 100).await.unwrap(),
+        store
+            .count_users_of_customer(c1.id(), None, 100)
+            .await
+            .unwrap(),
         2
     );
     assert_eq!(search_ids(&*store, c1.id(), "anna").await, [anna1.id()]);
@@ -416,7 +509,10 @@ pub async fn user_lists_never_cross_customers<S: Store>(store: Arc<S>) {
             .unwrap(),
         1
     );
-    assert_eq!(ids(&store.admins_of_customer(c1.id()).await.unwrap()), [bert1.id()]);
+    assert_eq!(
+        ids(&store.admins_of_customer(c1.id()).await.unwrap()),
+        [bert1.id()]
+    );
     let empty = setup_customer(&*store, "100000019").await;
     assert!(
         store
@@ -456,7 +552,11 @@ pub async fn user_pages_follow_sort_key_and_id_across_inserts<S: Store>(store: A
         .unwrap();
     assert_eq!(first.len(), 4, "limit + 1 rows");
     let expected_all = sorted_ids(users.clone());
-    assert_eq!(ids(&first), expected_all[..4], "first page in (sort key, id) order");
+    assert_eq!(
+        ids(&first),
+        expected_all[..4],
+        "first page in (sort key, id) order"
+    );
     let last_seen = &first[2];
     let cursor = UserCursor {
         sort_key: last_seen.sort_key(),
@@ -496,14 +596,24 @@ pub async fn user_pages_follow_sort_key_and_id_across_inserts<S: Store>(store: A
         }
     }
     assert_eq!(walked, expected_rest, "pages after the cursor");
-    assert!(!walked.contains(&early.id()), "rows before the cursor stay behind it");
+    assert!(
+        !walked.contains(&early.id()),
+        "rows before the cursor stay behind it"
+    );
 }
 
 /// The first pages may be addressed by offset.
 pub async fn user_pages_by_offset<S: Store>(store: Arc<S>) {
     let c = setup_customer(&*store, "100000021").await;
     let users: Vec<User> = (0..5)
-        .map(|i| employee(c.id(), &format!("o{i}@example.com"), "Otto", &format!("Nr{i}")))
+        .map(|i| {
+            employee(
+                c.id(),
+                &format!("o{i}@example.com"),
+                "Otto",
+                &format!("Nr{i}"),
+            )
+        })
         .collect();
     insert_users(&*store, &users).await;
     let expected = sorted_ids(users);
@@ -523,7 +633,14 @@ pub async fn user_pages_by_offset<S: Store>(store: Arc<S>) {
 pub async fn user_counts_are_capped<S: Store>(store: Arc<S>) {
     let c = setup_customer(&*store, "100000022").await;
     let users: Vec<User> = (0..5)
-        .map(|i| employee(c.id(), &format!("k{i}@example.com"), "Karl", &format!("K{i}")))
+        .map(|i| {
+            employee(
+                c.id(),
+                &format!("k{i}@example.com"),
+                "Karl",
+                &format!("K{i}"),
+            )
+        })
         .collect();
     insert_users(&*store, &users).await;
     let mut invited = pending_user("invited@example.com", "Ina", "Eingeladen");
@@ -534,8 +651,20 @@ pub async fn user_counts_are_capped<S: Store>(store: Arc<S>) {
         User::from_record(rec).unwrap()
     };
     insert_users(&*store, &[invited]).await;
-    assert_eq!(store.count_users_of_customer(c.id(), None, 100).await.unwrap(), 6);
-    assert_eq!(store.count_users_of_customer(c.id(), None, 3).await.unwrap(), 3);
+    assert_eq!(
+        store
+            .count_users_of_customer(c.id(), None, 100)
+            .await
+            .unwrap(),
+        6
+    );
+    assert_eq!(
+        store
+            .count_users_of_customer(c.id(), None, 3)
+            .await
+            .unwrap(),
+        3
+    );
     assert_eq!(
         store
             .count_users_of_customer(c.id(), Some("k3@".into()), 100)
@@ -563,7 +692,13 @@ pub async fn search_finds_substrings_of_name_and_email_literally<S: Store>(store
     let juergen = employee(c.id(), "jm@andere.de", "Jürgen", "Maß");
     insert_users(
         &*store,
-        &[anna.clone(), bernd.clone(), decoy, carla.clone(), juergen.clone()],
+        &[
+            anna.clone(),
+            bernd.clone(),
+            decoy,
+            carla.clone(),
+            juergen.clone(),
+        ],
     )
     .await;
     let sorted = |mut v: Vec<UserId>| {
@@ -575,14 +710,49 @@ pub async fn search_finds_substrings_of_name_and_email_literally<S: Store>(store
         sorted(search_ids(&*store, c.id(), "firma.de").await),
         sorted(vec![anna.id(), bernd.id()])
     );
-    assert_eq!(search_ids(&*store, c.id(), "b_m").await, [bernd.id()], "`_` is literal");
-    assert_eq!(search_ids(&*store, c.id(), "%").await, [carla.id()], "`%` is literal");
-    assert_eq!(search_ids(&*store, c.id(), "jürgen maß").await, [juergen.id()]);
+    assert_eq!(
+        search_ids(&*store, c.id(), "b_m").await,
+        [bernd.id()],
+        "`_` is literal"
+    );
+    assert_eq!(
+        search_ids(&*store, c.id(), "%").await,
+        [carla.id()],
+        "`%` is literal"
+    );
+    assert_eq!(
+        search_ids(&*store, c.id(), "jürgen maß").await,
+        [juergen.id()]
+    );
     assert!(
         search_ids(&*store, c.id(), "ANNA").await.is_empty(),
         "the search text is lower-case; the query is taken as given"
     );
     assert!(search_ids(&*store, c.id(), "nobody").await.is_empty());
+}
+
+/// Search follows changes: a renamed user is found by the new name only, a deleted one not at
+/// all.
+pub async fn search_follows_renames_and_deletes<S: Store>(store: Arc<S>) {
+    let c = setup_customer(&*store, "100000024").await;
+    let u = employee(c.id(), "rename@example.com", "Rosa", "Altname");
+    let v = employee(c.id(), "keep@example.com", "Kurt", "Altname");
+    insert_users(&*store, &[u.clone(), v.clone()]).await;
+    let mut renamed = reload_user(&*store, u.id()).await;
+    renamed.set_profile(name("Rosa"), name("Neuname"), Language::De, at(20));
+    commit_ok(&*store, writes([Write::UpdateUser(renamed)])).await;
+    assert_eq!(search_ids(&*store, c.id(), "neuname").await, [u.id()]);
+    assert_eq!(search_ids(&*store, c.id(), "altname").await, [v.id()]);
+    let gone = reload_user(&*store, v.id()).await;
+    commit_ok(&*store, writes([Write::DeleteUser(gone)])).await;
+    assert!(search_ids(&*store, c.id(), "altname").await.is_empty());
+    assert_eq!(
+        store
+            .count_users_of_customer(c.id(), Some("name".into()), 100)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -679,7 +849,9 @@ pub async fn stale_versions_conflict_for_every_entity<S: Store>(store: Arc<S>) {
     // Admin request.
     let loaded = store.admin_request(req.id()).await.unwrap().unwrap();
     let mut fresh = loaded.clone();
-    fresh.consent(UserId::from_uuid(new_uuid()), at(40)).unwrap();
+    fresh
+        .consent(UserId::from_uuid(new_uuid()), at(40))
+        .unwrap();
     commit_ok(&*store, writes([Write::UpdateAdminRequest(fresh)])).await;
     let mut stale = loaded;
     stale.reject(UserId::from_uuid(new_uuid()), at(41)).unwrap();
@@ -696,7 +868,7 @@ pub async fn stale_versions_conflict_for_every_entity<S: Store>(store: Arc<S>) {
 pub async fn expected_user_version_is_checked<S: Store>(store: Arc<S>) {
     let c = setup_customer(&*store, "100000031").await;
     let actor = admin(c.id(), "actor@example.com", "Act", "Or");
-    insert_users(&*store, &[actor.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&actor)).await;
     let ok = customer("100000032", "Passt GmbH");
     commit_ok(
         &*store,
@@ -710,7 +882,11 @@ pub async fn expected_user_version_is_checked<S: Store>(store: Arc<S>) {
     )
     .await;
     assert!(store.customer(ok.id()).await.unwrap().is_some());
-    for (id, version) in [(actor.id(), 2), (actor.id(), 0), (UserId::from_uuid(new_uuid()), 1)] {
+    for (id, version) in [
+        (actor.id(), 2),
+        (actor.id(), 0),
+        (UserId::from_uuid(new_uuid()), 1),
+    ] {
         let refused = customer("100000033", "Abgelehnt GmbH");
         let e = commit_err(
             &*store,
@@ -755,12 +931,19 @@ pub async fn inserting_an_existing_id_conflicts<S: Store>(store: Arc<S>) {
     let e = commit_err(&*store, writes([Write::InsertCustomer(same_id)])).await;
     assert!(is_conflict(&e), "customer: {e:?}");
     let u = employee(c.id(), "first@example.com", "First", "One");
-    insert_users(&*store, &[u.clone()]).await;
+    insert_users(&*store, std::slice::from_ref(&u)).await;
     let mut rec = u.record().clone();
     rec.email = email("second@example.com");
-    let e = commit_err(&*store, writes([Write::InsertUser(User::from_record(rec).unwrap())])).await;
+    let e = commit_err(
+        &*store,
+        writes([Write::InsertUser(User::from_record(rec).unwrap())]),
+    )
+    .await;
     assert!(is_conflict(&e), "user: {e:?}");
-    assert_eq!(reload_user(&*store, u.id()).await.email().as_str(), "first@example.com");
+    assert_eq!(
+        reload_user(&*store, u.id()).await.email().as_str(),
+        "first@example.com"
+    );
 }
 
 async fn assert_nothing_of<S: Store>(
@@ -770,16 +953,37 @@ async fn assert_nothing_of<S: Store>(
     session_hash: &portal_core::secret::TokenHash,
     mail: OutboxId,
 ) {
-    assert!(store.customer(c.id()).await.unwrap().is_none(), "no customer");
+    assert!(
+        store.customer(c.id()).await.unwrap().is_none(),
+        "no customer"
+    );
     assert!(store.user(u.id()).await.unwrap().is_none(), "no user");
     assert!(
-        store.session_context(session_hash, at(1)).await.unwrap().is_none(),
+        store
+            .session_context(session_hash, at(1))
+            .await
+            .unwrap()
+            .is_none(),
         "no session"
     );
-    assert!(store.audit_chain(Some(c.id()), 0, 10).await.unwrap().is_empty(), "no audit");
-    assert!(store.audit_chain(None, 0, 10).await.unwrap().is_empty(), "no global audit");
+    assert!(
+        store
+            .audit_chain(Some(c.id()), 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no audit"
+    );
+    assert!(
+        store.audit_chain(None, 0, 10).await.unwrap().is_empty(),
+        "no global audit"
+    );
     assert!(store.outbox_entry(mail).await.unwrap().is_none(), "no mail");
-    assert_eq!(store.outbox_stats().await.unwrap(), Default::default(), "empty outbox");
+    assert_eq!(
+        store.outbox_stats().await.unwrap(),
+        Default::default(),
+        "empty outbox"
+    );
 }
 
 fn big_commit(
@@ -794,7 +998,13 @@ fn big_commit(
         Write::InsertSession(session(u.id(), session_hash, t0())),
     ]);
     commit
-        .audit(audit(Some(c.id()), Some(u.id()), AuditCategory::UserCreated, "", at(1)))
+        .audit(audit(
+            Some(c.id()),
+            Some(u.id()),
+            AuditCategory::UserCreated,
+            "",
+            at(1),
+        ))
         .audit(audit(None, None, AuditCategory::CustomerCreated, "", at(1)))
         .mail(mail.clone());
     commit
@@ -816,7 +1026,10 @@ pub async fn a_commit_whose_last_write_fails_leaves_nothing<S: Store>(store: Arc
 
     commit_ok(&*store, big_commit(&c, &u, hash, &mail)).await;
     assert!(store.customer(c.id()).await.unwrap().is_some());
-    assert_eq!(seqs(&store.audit_chain(Some(c.id()), 0, 10).await.unwrap()), [1]);
+    assert_eq!(
+        seqs(&store.audit_chain(Some(c.id()), 0, 10).await.unwrap()),
+        [1]
+    );
     assert_eq!(seqs(&store.audit_chain(None, 0, 10).await.unwrap()), [1]);
     assert!(store.outbox_entry(mail.id).await.unwrap().is_some());
 }
@@ -838,11 +1051,27 @@ pub async fn a_duplicate_in_the_last_write_leaves_nothing<S: Store>(store: Arc<S
         matches!(e, StoreError::Duplicate(UniqueKey::CustomerNumber)),
         "got {e:?}"
     );
-    assert!(store.customer(c.id()).await.unwrap().is_none(), "no customer");
+    assert!(
+        store.customer(c.id()).await.unwrap().is_none(),
+        "no customer"
+    );
     assert!(store.user(u.id()).await.unwrap().is_none(), "no user");
-    assert!(store.audit_chain(Some(c.id()), 0, 10).await.unwrap().is_empty(), "no audit");
-    assert!(store.audit_chain(None, 0, 10).await.unwrap().is_empty(), "no global audit");
-    assert!(store.outbox_entry(mail.id).await.unwrap().is_none(), "no mail");
+    assert!(
+        store
+            .audit_chain(Some(c.id()), 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no audit"
+    );
+    assert!(
+        store.audit_chain(None, 0, 10).await.unwrap().is_empty(),
+        "no global audit"
+    );
+    assert!(
+        store.outbox_entry(mail.id).await.unwrap().is_none(),
+        "no mail"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -876,9 +1105,19 @@ pub async fn session_round_trips_and_is_found_by_hash_only<S: Store>(store: Arc<
     assert_eq!(ctx.user.id(), u.id());
     assert_eq!(ctx.user.version(), 1);
     assert_eq!(ctx.customer.map(|c| c.id()), Some(c.id()));
-    let op_ctx = store.session_context(&op_hash, at(1)).await.unwrap().expect("operator");
+    let op_ctx = store
+        .session_context(&op_hash, at(1))
+        .await
+        .unwrap()
+        .expect("operator");
     assert!(op_ctx.customer.is_none(), "operators have no customer");
-    assert!(store.session_context(&token_hash(), at(1)).await.unwrap().is_none());
+    assert!(
+        store
+            .session_context(&token_hash(), at(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
     let listed = store.sessions_of_user(u.id()).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].record(), s.record());
@@ -904,9 +1143,19 @@ pub async fn session_expiry_is_enforced_in_the_query<S: Store>(store: Arc<S>) {
     .await;
     let us = chrono::TimeDelta::microseconds(1);
     let hour = chrono::TimeDelta::hours(1);
-    assert!(store.session_context(&idle_hash, t0() + hour - us).await.unwrap().is_some());
     assert!(
-        store.session_context(&idle_hash, t0() + hour).await.unwrap().is_none(),
+        store
+            .session_context(&idle_hash, t0() + hour - us)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session_context(&idle_hash, t0() + hour)
+            .await
+            .unwrap()
+            .is_none(),
         "idle expiry is exclusive"
     );
     // Kept alive until its absolute end, then dead however fresh its idle expiry.
@@ -915,9 +1164,19 @@ pub async fn session_expiry_is_enforced_in_the_query<S: Store>(store: Arc<S>) {
         .touch_session(abs.id(), end - hour, end)
         .await
         .unwrap();
-    assert!(store.session_context(&abs_hash, end - us).await.unwrap().is_some());
     assert!(
-        store.session_context(&abs_hash, end).await.unwrap().is_none(),
+        store
+            .session_context(&abs_hash, end - us)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .session_context(&abs_hash, end)
+            .await
+            .unwrap()
+            .is_none(),
         "absolute expiry"
     );
     assert_eq!(
@@ -935,15 +1194,25 @@ pub async fn touching_a_session_moves_its_idle_expiry<S: Store>(store: Arc<S>) {
     let s = session(u.id(), hash, t0());
     commit_ok(
         &*store,
-        writes([Write::InsertUser(u.clone()), Write::InsertSession(s.clone())]),
+        writes([
+            Write::InsertUser(u.clone()),
+            Write::InsertSession(s.clone()),
+        ]),
     )
     .await;
-    store.touch_session(s.id(), at(1800), at(5400)).await.unwrap();
+    store
+        .touch_session(s.id(), at(1800), at(5400))
+        .await
+        .unwrap();
     let got = store.sessions_of_user(u.id()).await.unwrap();
     assert_eq!(got[0].record().last_seen_at, at(1800));
     assert_eq!(got[0].record().idle_expires_at, at(5400));
     assert!(
-        store.session_context(&hash, at(3700)).await.unwrap().is_some(),
+        store
+            .session_context(&hash, at(3700))
+            .await
+            .unwrap()
+            .is_some(),
         "alive past the old idle expiry"
     );
     store
@@ -958,7 +1227,9 @@ pub async fn sessions_of_a_user_end_together_except_one<S: Store>(store: Arc<S>)
     let c = setup_customer(&*store, "100000053").await;
     let u = employee(c.id(), "many@example.com", "Many", "Sessions");
     let v = employee(c.id(), "other@example.com", "Other", "User");
-    let s: Vec<_> = (0..3).map(|i| session(u.id(), token_hash(), at(i))).collect();
+    let s: Vec<_> = (0..3)
+        .map(|i| session(u.id(), token_hash(), at(i)))
+        .collect();
     let sv = session(v.id(), token_hash(), t0());
     let mut w = vec![Write::InsertUser(u.clone()), Write::InsertUser(v.clone())];
     w.extend(s.iter().cloned().map(Write::InsertSession));
@@ -980,7 +1251,11 @@ pub async fn sessions_of_a_user_end_together_except_one<S: Store>(store: Arc<S>)
         .map(portal_core::session::Session::id)
         .collect();
     assert_eq!(left, [s[1].id()]);
-    assert_eq!(store.sessions_of_user(v.id()).await.unwrap().len(), 1, "other users untouched");
+    assert_eq!(
+        store.sessions_of_user(v.id()).await.unwrap().len(),
+        1,
+        "other users untouched"
+    );
     commit_ok(&*store, writes([Write::DeleteSession(s[1].id())])).await;
     commit_ok(&*store, writes([Write::DeleteSession(s[1].id())])).await;
     assert!(store.sessions_of_user(u.id()).await.unwrap().is_empty());
@@ -1012,11 +1287,29 @@ pub async fn challenge_round_trips_and_counts_sends<S: Store>(store: Arc<S>) {
     let mut expected = c1.record().clone();
     expected.version = 1;
     assert_eq!(got.record(), &expected);
-    assert!(store.challenge_by_ticket(&token_hash()).await.unwrap().is_none());
+    assert!(
+        store
+            .challenge_by_ticket(&token_hash())
+            .await
+            .unwrap()
+            .is_none()
+    );
     let addr = email("code@example.com");
-    assert_eq!(store.count_challenges_sent_to(&addr, t0()).await.unwrap(), 2);
-    assert_eq!(store.count_challenges_sent_to(&addr, at(60)).await.unwrap(), 1);
-    assert_eq!(store.count_challenges_sent_to(&addr, at(121)).await.unwrap(), 0);
+    assert_eq!(
+        store.count_challenges_sent_to(&addr, t0()).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.count_challenges_sent_to(&addr, at(60)).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .count_challenges_sent_to(&addr, at(121))
+            .await
+            .unwrap(),
+        0
+    );
     commit_ok(&*store, writes([Write::DeleteChallengesOfUser(p.id())])).await;
     assert!(
         store
@@ -1025,7 +1318,10 @@ pub async fn challenge_round_trips_and_counts_sends<S: Store>(store: Arc<S>) {
             .unwrap()
             .is_none()
     );
-    assert_eq!(store.count_challenges_sent_to(&addr, t0()).await.unwrap(), 0);
+    assert_eq!(
+        store.count_challenges_sent_to(&addr, t0()).await.unwrap(),
+        0
+    );
     assert_eq!(
         store
             .count_challenges_sent_to(&email("else@example.com"), t0())
@@ -1033,7 +1329,6 @@ pub async fn challenge_round_trips_and_counts_sends<S: Store>(store: Arc<S>) {
             .unwrap(),
         1
     );
-    let _ = ChallengeId::from_uuid(Uuid::nil());
 }
 
 /// A link token is found by hash and purpose only; deleting by purpose keeps the others.
@@ -1073,7 +1368,10 @@ pub async fn action_tokens_round_trip_by_hash_and_purpose<S: Store>(store: Arc<S
         .action_tokens_of_user(u.id(), TokenPurpose::PasswordReset)
         .await
         .unwrap();
-    assert_eq!(of_user.iter().map(|t| t.id()).collect::<Vec<_>>(), [reset.id()]);
+    assert_eq!(
+        of_user.iter().map(|t| t.id()).collect::<Vec<_>>(),
+        [reset.id()]
+    );
     commit_ok(
         &*store,
         writes([Write::DeleteActionTokensOfUser {
@@ -1082,8 +1380,20 @@ pub async fn action_tokens_round_trip_by_hash_and_purpose<S: Store>(store: Arc<S
         }]),
     )
     .await;
-    assert!(store.action_token(&h_invite, TokenPurpose::Invitation).await.unwrap().is_none());
-    assert!(store.action_token(&h_reset, TokenPurpose::PasswordReset).await.unwrap().is_some());
+    assert!(
+        store
+            .action_token(&h_invite, TokenPurpose::Invitation)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .action_token(&h_reset, TokenPurpose::PasswordReset)
+            .await
+            .unwrap()
+            .is_some()
+    );
     commit_ok(
         &*store,
         writes([Write::DeleteActionTokensOfUser {
@@ -1092,7 +1402,13 @@ pub async fn action_tokens_round_trip_by_hash_and_purpose<S: Store>(store: Arc<S
         }]),
     )
     .await;
-    assert!(store.action_token(&h_reset, TokenPurpose::PasswordReset).await.unwrap().is_none());
+    assert!(
+        store
+            .action_token(&h_reset, TokenPurpose::PasswordReset)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// Admin requests read back, list newest first and filter by customer, requester and status.
@@ -1119,7 +1435,10 @@ pub async fn admin_requests_round_trip_and_filter_newest_first<S: Store>(store: 
     .await;
     let mut expected = a.record().clone();
     expected.version = 1;
-    assert_eq!(store.admin_request(a.id()).await.unwrap().unwrap().record(), &expected);
+    assert_eq!(
+        store.admin_request(a.id()).await.unwrap().unwrap().record(),
+        &expected
+    );
     let list = |f: AdminRequestFilter| {
         let store = store.clone();
         async move {
@@ -1132,7 +1451,10 @@ pub async fn admin_requests_round_trip_and_filter_newest_first<S: Store>(store: 
                 .collect::<Vec<_>>()
         }
     };
-    assert_eq!(list(AdminRequestFilter::default()).await, [c.id(), b.id(), a.id()]);
+    assert_eq!(
+        list(AdminRequestFilter::default()).await,
+        [c.id(), b.id(), a.id()]
+    );
     assert_eq!(
         list(AdminRequestFilter {
             customer: Some(c1.id()),
@@ -1185,7 +1507,10 @@ pub async fn legacy_claims_are_unique<S: Store>(store: Arc<S>) {
         matches!(e, StoreError::Duplicate(UniqueKey::LegacyAccount)),
         "got {e:?}"
     );
-    assert_eq!(store.legacy_claim("legacy:mueller").await.unwrap(), Some(claim));
+    assert_eq!(
+        store.legacy_claim("legacy:mueller").await.unwrap(),
+        Some(claim)
+    );
     assert!(store.legacy_claim("legacy:other").await.unwrap().is_none());
 }
 
@@ -1202,10 +1527,34 @@ pub async fn audit_entries_form_verifiable_chains_per_customer<S: Store>(store: 
     for round in 0..3_i64 {
         let mut commit = Commit::new();
         let recs = [
-            audit(Some(c1.id()), None, AuditCategory::UserCreated, "a", at(round * 10)),
-            audit(Some(c2.id()), None, AuditCategory::UserLocked, "reason=given", at(round * 10)),
-            audit(Some(c1.id()), None, AuditCategory::PermissionsChanged, "permissions=+shop", at(round * 10 + 1)),
-            audit(None, None, AuditCategory::CustomerCreated, "", at(round * 10 + 2)),
+            audit(
+                Some(c1.id()),
+                None,
+                AuditCategory::UserCreated,
+                "a",
+                at(round * 10),
+            ),
+            audit(
+                Some(c2.id()),
+                None,
+                AuditCategory::UserLocked,
+                "reason=given",
+                at(round * 10),
+            ),
+            audit(
+                Some(c1.id()),
+                None,
+                AuditCategory::PermissionsChanged,
+                "permissions=+shop",
+                at(round * 10 + 1),
+            ),
+            audit(
+                None,
+                None,
+                AuditCategory::CustomerCreated,
+                "",
+                at(round * 10 + 2),
+            ),
         ];
         for r in recs {
             written.push(r.clone());
@@ -1215,14 +1564,22 @@ pub async fn audit_entries_form_verifiable_chains_per_customer<S: Store>(store: 
     }
     for chain in [Some(c1.id()), Some(c2.id()), None] {
         let entries = store.audit_chain(chain, 0, 100).await.unwrap();
-        let want: Vec<_> = written.iter().filter(|r| r.customer == chain).cloned().collect();
+        let want: Vec<_> = written
+            .iter()
+            .filter(|r| r.customer == chain)
+            .cloned()
+            .collect();
         assert_eq!(
             entries.iter().map(|e| e.record.clone()).collect::<Vec<_>>(),
             want,
             "records of chain {chain:?} in commit order"
         );
         assert_eq!(seqs(&entries), (1..=want.len() as u64).collect::<Vec<_>>());
-        assert_eq!(audit::verify_chain(&entries), Ok(()), "chain {chain:?} verifies");
+        assert_eq!(
+            audit::verify_chain(&entries),
+            Ok(()),
+            "chain {chain:?} verifies"
+        );
     }
     let all = store.audit_chain(Some(c1.id()), 0, 100).await.unwrap();
     let stretch = store.audit_chain(Some(c1.id()), 2, 2).await.unwrap();
@@ -1247,11 +1604,21 @@ pub async fn audit_pages_newest_first_with_filters<S: Store>(store: Arc<S>) {
         commit_ok(&*store, commit).await;
     }
     let mut commit = Commit::new();
-    commit.audit(audit(Some(other.id()), Some(u1), AuditCategory::UserLocked, "", at(0)));
+    commit.audit(audit(
+        Some(other.id()),
+        Some(u1),
+        AuditCategory::UserLocked,
+        "",
+        at(0),
+    ));
     commit_ok(&*store, commit).await;
 
     let q = audit_query(Some(c.id()), 3);
-    assert_eq!(seqs(&store.audit(&q).await.unwrap()), [10, 9, 8, 7], "limit + 1, newest first");
+    assert_eq!(
+        seqs(&store.audit(&q).await.unwrap()),
+        [10, 9, 8, 7],
+        "limit + 1, newest first"
+    );
     let q = AuditQuery {
         before_seq: Some(7),
         ..audit_query(Some(c.id()), 3)
@@ -1273,9 +1640,28 @@ pub async fn audit_pages_newest_first_with_filters<S: Store>(store: Arc<S>) {
         until: Some(at(360)),
         ..audit_query(Some(c.id()), 10)
     };
-    assert_eq!(seqs(&store.audit(&q).await.unwrap()), [6, 5, 4], "from inclusive, until exclusive");
-    assert_eq!(seqs(&store.audit(&audit_query(Some(other.id()), 10)).await.unwrap()), [1]);
-    assert!(store.audit(&audit_query(None, 10)).await.unwrap().is_empty(), "chains are separate");
+    assert_eq!(
+        seqs(&store.audit(&q).await.unwrap()),
+        [6, 5, 4],
+        "from inclusive, until exclusive"
+    );
+    assert_eq!(
+        seqs(
+            &store
+                .audit(&audit_query(Some(other.id()), 10))
+                .await
+                .unwrap()
+        ),
+        [1]
+    );
+    assert!(
+        store
+            .audit(&audit_query(None, 10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "chains are separate"
+    );
     assert!(
         store
             .audit(&audit_query(Some(CustomerId::from_uuid(new_uuid())), 10))
@@ -1291,17 +1677,44 @@ pub async fn audit_search_matches_details_or_categories<S: Store>(store: Arc<S>)
     let c = setup_customer(&*store, "100000064").await;
     let mut commit = Commit::new();
     commit
-        .audit(audit(Some(c.id()), None, AuditCategory::PermissionsChanged, "permissions=+documents,-shop", at(1)))
-        .audit(audit(Some(c.id()), None, AuditCategory::UserLocked, "reason=given", at(2)))
-        .audit(audit(Some(c.id()), None, AuditCategory::UserDeleted, "Role=Administrator", at(3)))
-        .audit(audit(Some(c.id()), None, AuditCategory::AccountChanged, "quota=100%", at(4)));
+        .audit(audit(
+            Some(c.id()),
+            None,
+            AuditCategory::PermissionsChanged,
+            "permissions=+documents,-shop",
+            at(1),
+        ))
+        .audit(audit(
+            Some(c.id()),
+            None,
+            AuditCategory::UserLocked,
+            "reason=given",
+            at(2),
+        ))
+        .audit(audit(
+            Some(c.id()),
+            None,
+            AuditCategory::UserDeleted,
+            "Role=Administrator",
+            at(3),
+        ))
+        .audit(audit(
+            Some(c.id()),
+            None,
+            AuditCategory::AccountChanged,
+            "quota=100%",
+            at(4),
+        ));
     commit_ok(&*store, commit).await;
     let search = |text: &str, cats: Vec<AuditCategory>| AuditQuery {
         search: Some(text.to_owned()),
         search_categories: cats,
         ..audit_query(Some(c.id()), 10)
     };
-    assert_eq!(seqs(&store.audit(&search("documents", vec![])).await.unwrap()), [1]);
+    assert_eq!(
+        seqs(&store.audit(&search("documents", vec![])).await.unwrap()),
+        [1]
+    );
     assert_eq!(
         seqs(&store.audit(&search("role=admin", vec![])).await.unwrap()),
         [3],
@@ -1318,7 +1731,13 @@ pub async fn audit_search_matches_details_or_categories<S: Store>(store: Arc<S>)
         "a category whose label matched"
     );
     assert_eq!(seqs(&store.audit(&search("%", vec![])).await.unwrap()), [4]);
-    assert!(store.audit(&search("nothing", vec![])).await.unwrap().is_empty());
+    assert!(
+        store
+            .audit(&search("nothing", vec![]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1353,8 +1772,17 @@ pub async fn outbox_mails_round_trip_and_start_pending<S: Store>(store: Arc<S>) 
         assert!(e.claim.is_none() && e.claimed_until.is_none() && e.sent_at.is_none());
     }
     let stats = store.outbox_stats().await.unwrap();
-    assert_eq!((stats.pending, stats.claimed, stats.sent, stats.dead), (2, 0, 0, 0));
-    assert!(store.outbox_entry(OutboxId::from_uuid(new_uuid())).await.unwrap().is_none());
+    assert_eq!(
+        (stats.pending, stats.claimed, stats.sent, stats.dead),
+        (2, 0, 0, 0)
+    );
+    assert!(
+        store
+            .outbox_entry(OutboxId::from_uuid(new_uuid()))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// A claim takes due mails in queue order up to its limit; mails due later, and mails under
@@ -1394,8 +1822,20 @@ pub async fn outbox_claim_takes_due_mails_oldest_first<S: Store>(store: Arc<S>) 
         [mails[2].id, mails[3].id, mails[4].id],
         "claimed and future mails are skipped"
     );
-    assert!(store.claim_outbox(c2, at(100), at(400), 10).await.unwrap().is_empty());
-    assert!(store.claim_outbox(c2, at(10_000), at(10_300), 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_outbox(c2, at(100), at(400), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_outbox(c2, at(10_000), at(10_300), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!((stats.pending, stats.claimed), (1, 5));
 }
@@ -1421,10 +1861,19 @@ pub async fn outbox_ack_purges_the_secret_and_counts<S: Store>(store: Arc<S>) {
         Some(""),
         "secret purged after delivery"
     );
-    assert!(!store.mark_sent(m.id, claim, at(21)).await.unwrap(), "acknowledged once");
+    assert!(
+        !store.mark_sent(m.id, claim, at(21)).await.unwrap(),
+        "acknowledged once"
+    );
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!((stats.pending, stats.claimed, stats.sent), (0, 0, 1));
-    assert!(store.claim_outbox(claim, at(1000), at(1060), 5).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_outbox(claim, at(1000), at(1060), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// A failed attempt waits until its retry time; without one the mail is dead, listed as a dead
@@ -1433,26 +1882,60 @@ pub async fn outbox_retry_then_dead_letter_then_requeue<S: Store>(store: Arc<S>)
     let m = code_mail("retry@example.com", "131313", at(1));
     queue(&*store, std::slice::from_ref(&m)).await;
     let c1 = Uuid::from_u128(11);
-    assert_eq!(store.claim_outbox(c1, at(10), at(70), 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_outbox(c1, at(10), at(70), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let long_error = "4".repeat(600);
-    assert!(store.mark_failed(m.id, c1, &long_error, Some(at(500))).await.unwrap());
+    assert!(
+        store
+            .mark_failed(m.id, c1, &long_error, Some(at(500)))
+            .await
+            .unwrap()
+    );
     let e = store.outbox_entry(m.id).await.unwrap().unwrap();
     assert_eq!(
         (e.status, e.next_attempt_at, e.claim),
         (OutboxStatus::Pending, at(500), None)
     );
-    assert_eq!(e.last_error.as_deref().map(str::len), Some(500), "errors are cut");
-    assert!(store.claim_outbox(c1, at(499), at(560), 1).await.unwrap().is_empty(), "not due");
+    assert_eq!(
+        e.last_error.as_deref().map(str::len),
+        Some(500),
+        "errors are cut"
+    );
+    assert!(
+        store
+            .claim_outbox(c1, at(499), at(560), 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due"
+    );
     let c2 = Uuid::from_u128(12);
     let again = store.claim_outbox(c2, at(500), at(560), 1).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
-    assert!(store.mark_failed(m.id, c2, "550 no such user", None).await.unwrap());
+    assert!(
+        store
+            .mark_failed(m.id, c2, "550 no such user", None)
+            .await
+            .unwrap()
+    );
     let dead = store.dead_letters(10).await.unwrap();
     assert_eq!(dead.iter().map(|e| e.mail.id).collect::<Vec<_>>(), [m.id]);
     assert_eq!(dead[0].status, OutboxStatus::Dead);
     assert_eq!(dead[0].last_error.as_deref(), Some("550 no such user"));
-    assert!(store.claim_outbox(c2, at(100_000), at(100_060), 1).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim_outbox(c2, at(100_000), at(100_060), 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.outbox_stats().await.unwrap().dead, 1);
 
     assert!(store.requeue(m.id, at(600)).await.unwrap());
@@ -1461,9 +1944,19 @@ pub async fn outbox_retry_then_dead_letter_then_requeue<S: Store>(store: Arc<S>)
         (e.status, e.attempts, e.next_attempt_at),
         (OutboxStatus::Pending, 0, at(600))
     );
-    assert!(!store.requeue(m.id, at(601)).await.unwrap(), "only dead mails are re-queued");
+    assert!(
+        !store.requeue(m.id, at(601)).await.unwrap(),
+        "only dead mails are re-queued"
+    );
     assert!(store.dead_letters(10).await.unwrap().is_empty());
-    assert_eq!(store.claim_outbox(c2, at(600), at(660), 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_outbox(c2, at(600), at(660), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 /// A claim whose lease ended can be taken over; the old claim's acknowledgements are ignored.
@@ -1472,17 +1965,37 @@ pub async fn outbox_expired_lease_is_reclaimed_and_stale_acks_ignored<S: Store>(
     queue(&*store, std::slice::from_ref(&m)).await;
     let old = Uuid::from_u128(21);
     let new = Uuid::from_u128(22);
-    assert_eq!(store.claim_outbox(old, at(100), at(160), 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .claim_outbox(old, at(100), at(160), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(
-        store.claim_outbox(new, at(159), at(219), 1).await.unwrap().is_empty(),
+        store
+            .claim_outbox(new, at(159), at(219), 1)
+            .await
+            .unwrap()
+            .is_empty(),
         "lease still running"
     );
     let taken = store.claim_outbox(new, at(160), at(220), 1).await.unwrap();
     assert_eq!(taken.len(), 1, "lease ended at its instant");
     assert_eq!((taken[0].claim, taken[0].attempts), (Some(new), 2));
-    assert!(!store.mark_sent(m.id, old, at(161)).await.unwrap(), "stale ack ignored");
-    assert!(!store.mark_failed(m.id, old, "x", None).await.unwrap(), "stale failure ignored");
-    assert!(!store.release(m.id, old).await.unwrap(), "stale release ignored");
+    assert!(
+        !store.mark_sent(m.id, old, at(161)).await.unwrap(),
+        "stale ack ignored"
+    );
+    assert!(
+        !store.mark_failed(m.id, old, "x", None).await.unwrap(),
+        "stale failure ignored"
+    );
+    assert!(
+        !store.release(m.id, old).await.unwrap(),
+        "stale release ignored"
+    );
     let e = store.outbox_entry(m.id).await.unwrap().unwrap();
     assert_eq!((e.status, e.claim), (OutboxStatus::Claimed, Some(new)));
     assert!(store.mark_sent(m.id, new, at(170)).await.unwrap());
@@ -1493,12 +2006,21 @@ pub async fn outbox_release_gives_the_mail_back_uncounted<S: Store>(store: Arc<S
     let m = code_mail("release@example.com", "858585", at(1));
     queue(&*store, std::slice::from_ref(&m)).await;
     let c1 = Uuid::from_u128(31);
-    assert_eq!(store.claim_outbox(c1, at(10), at(70), 1).await.unwrap()[0].attempts, 1);
+    assert_eq!(
+        store.claim_outbox(c1, at(10), at(70), 1).await.unwrap()[0].attempts,
+        1
+    );
     assert!(store.release(m.id, c1).await.unwrap());
     let e = store.outbox_entry(m.id).await.unwrap().unwrap();
-    assert_eq!((e.status, e.attempts, e.claim), (OutboxStatus::Pending, 0, None));
+    assert_eq!(
+        (e.status, e.attempts, e.claim),
+        (OutboxStatus::Pending, 0, None)
+    );
     let c2 = Uuid::from_u128(32);
     let again = store.claim_outbox(c2, at(10), at(70), 1).await.unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 1));
-    assert!(!store.release(m.id, c1).await.unwrap(), "not the current claim");
+    assert!(
+        !store.release(m.id, c1).await.unwrap(),
+        "not the current claim"
+    );
 }

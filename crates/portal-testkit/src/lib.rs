@@ -89,6 +89,7 @@ macro_rules! storage_contract {
             user_pages_by_offset,
             user_counts_are_capped,
             search_finds_substrings_of_name_and_email_literally,
+            search_follows_renames_and_deletes,
             stale_versions_conflict_for_every_entity,
             expected_user_version_is_checked,
             updates_of_missing_rows_conflict,
