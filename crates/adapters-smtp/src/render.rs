@@ -240,7 +240,9 @@ pub fn message_id(id: OutboxId, domain: &str) -> String {
 
 fn action(intent: &MailIntent, s: &MailSettings) -> Option<MailAction> {
     match intent {
-        MailIntent::VerificationCode { code, .. } => Some(MailAction::Code(code.clone())),
+        MailIntent::VerificationCode { code, .. } | MailIntent::RecoveryCode { code, .. } => {
+            Some(MailAction::Code(code.clone()))
+        }
         MailIntent::Invitation { token, .. } => Some(MailAction::Link(SecretString::new(
             templates::invitation_url(s, token),
         ))),
@@ -291,6 +293,15 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             }
             MailIntent::AccountLocked { .. } => "Ihr Benutzerkonto wurde gesperrt".into(),
             MailIntent::AccountUnlocked { .. } => "Ihr Benutzerkonto wurde entsperrt".into(),
+            MailIntent::MfaEnabled { .. } => "Multi-Faktor-Authentifizierung eingerichtet".into(),
+            MailIntent::MfaDisabled { .. } => "Multi-Faktor-Authentifizierung entfernt".into(),
+            MailIntent::RecoveryCodeRenewed { .. } => "Neuer Wiederherstellungscode erzeugt".into(),
+            MailIntent::RecoveryCodeUsed { .. } => "Anmeldung mit Ihrem Wiederherstellungscode".into(),
+            MailIntent::RecoveryCode { .. } => "Ihr neuer Wiederherstellungscode".into(),
+            MailIntent::EmailChangeRequested { .. } => {
+                "Änderung Ihrer E-Mail-Adresse angefordert".into()
+            }
+            MailIntent::EmailChanged { .. } => "Ihre E-Mail-Adresse wurde geändert".into(),
         },
         Language::En => match intent {
             MailIntent::VerificationCode { .. } => "Verify your email address".into(),
@@ -325,6 +336,15 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             }
             MailIntent::AccountLocked { .. } => "Your account has been locked".into(),
             MailIntent::AccountUnlocked { .. } => "Your account has been unlocked".into(),
+            MailIntent::MfaEnabled { .. } => "Multi-factor authentication set up".into(),
+            MailIntent::MfaDisabled { .. } => "Multi-factor authentication removed".into(),
+            MailIntent::RecoveryCodeRenewed { .. } => "A new recovery code was generated".into(),
+            MailIntent::RecoveryCodeUsed { .. } => "Login with your recovery code".into(),
+            MailIntent::RecoveryCode { .. } => "Your new recovery code".into(),
+            MailIntent::EmailChangeRequested { .. } => {
+                "Change of your email address requested".into()
+            }
+            MailIntent::EmailChanged { .. } => "Your email address was changed".into(),
         },
     }
 }

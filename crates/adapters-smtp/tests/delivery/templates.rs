@@ -19,7 +19,9 @@ const NAME: &str = "Jürgen <Admin> & Co";
 /// What a mail must show of its secret: the code, or the whole link.
 fn shown_secret(intent: &MailIntent) -> Option<String> {
     match intent {
-        MailIntent::VerificationCode { code, .. } => Some(code.expose().to_owned()),
+        MailIntent::VerificationCode { code, .. } | MailIntent::RecoveryCode { code, .. } => {
+            Some(code.expose().to_owned())
+        }
         MailIntent::Invitation { token, .. } => {
             Some(format!("{BASE_URL}/invitations/{}", token.expose()))
         }
@@ -48,7 +50,7 @@ async fn every_template_renders_in_both_languages_and_arrives_as_valid_mime() {
         }
     }
     let total = expected.len();
-    assert_eq!(total, 34, "17 intents in 2 languages");
+    assert_eq!(total, 48, "24 intents in 2 languages");
     store.commit(commit).await.unwrap();
     let every_secret: Vec<String> = expected
         .values()

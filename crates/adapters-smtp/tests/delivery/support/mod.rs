@@ -441,7 +441,34 @@ pub fn every_intent(n: u32) -> Vec<MailIntent> {
         MailIntent::AccountLocked {
             first_name: name.clone(),
         },
-        MailIntent::AccountUnlocked { first_name: name },
+        MailIntent::AccountUnlocked {
+            first_name: name.clone(),
+        },
+        MailIntent::MfaEnabled {
+            first_name: name.clone(),
+            method: "totp".into(),
+        },
+        MailIntent::MfaDisabled {
+            first_name: name.clone(),
+        },
+        MailIntent::RecoveryCodeRenewed {
+            first_name: name.clone(),
+        },
+        MailIntent::RecoveryCodeUsed {
+            first_name: name.clone(),
+        },
+        MailIntent::RecoveryCode {
+            first_name: name.clone(),
+            code: SecretString::new(format!("RC{n:02}-ABCD-EFGH-JKMN")),
+        },
+        MailIntent::EmailChangeRequested {
+            first_name: name.clone(),
+            new_email: "neu+<x>@example.com".into(),
+        },
+        MailIntent::EmailChanged {
+            first_name: name,
+            new_email: "neu@example.com".into(),
+        },
     ];
     for i in &all {
         assert_listed(i);
@@ -468,7 +495,14 @@ fn assert_listed(i: &MailIntent) {
         | MailIntent::AdminRequestApproved { .. }
         | MailIntent::AdminRequestRejected { .. }
         | MailIntent::AccountLocked { .. }
-        | MailIntent::AccountUnlocked { .. } => {}
+        | MailIntent::AccountUnlocked { .. }
+        | MailIntent::MfaEnabled { .. }
+        | MailIntent::MfaDisabled { .. }
+        | MailIntent::RecoveryCodeRenewed { .. }
+        | MailIntent::RecoveryCodeUsed { .. }
+        | MailIntent::RecoveryCode { .. }
+        | MailIntent::EmailChangeRequested { .. }
+        | MailIntent::EmailChanged { .. } => {}
     }
 }
 
