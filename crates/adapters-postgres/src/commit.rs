@@ -11,9 +11,10 @@ use chrono::{DateTime, Utc};
 use portal_core::audit::{self, AuditRecord, ChainHash};
 use portal_core::ids::SessionId;
 use portal_core::ports::{Commit, Committer, StoreError, Write};
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, LockType, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -257,7 +258,64 @@ async fn append_audit(
     Ok(())
 }
 
-async fn apply_all(tx: &DatabaseTransaction, commit: Commit) -> Result<(), StoreError> {
+/// Postgres: locks every user row and then every customer row the commit will write, each in id
+/// order, before the first write. Two commits that touch the same rows then queue in one order
+/// instead of deadlocking (two admins locking each other would otherwise hold one user each and
+/// wait for the other until Postgres's deadlock timeout). Versions are still checked by the
+/// writes themselves; a missing row is simply not locked.
+async fn lock_in_order(tx: &DatabaseTransaction, writes: &[Write]) -> Result<(), StoreError> {
+    let mut user_ids = Vec::new();
+    let mut customer_ids = Vec::new();
+    for w in writes {
+        match w {
+            Write::ExpectUser { id, .. } => user_ids.push(id.as_uuid()),
+            Write::UpdateUser(u) | Write::DeleteUser(u) => user_ids.push(u.id().as_uuid()),
+            Write::UpdateCustomer(c) => customer_ids.push(c.id().as_uuid()),
+            _ => {}
+        }
+    }
+    user_ids.sort_unstable();
+    user_ids.dedup();
+    customer_ids.sort_unstable();
+    customer_ids.dedup();
+    if user_ids.len() + customer_ids.len() < 2 {
+        return Ok(());
+    }
+    if !user_ids.is_empty() {
+        users::Entity::find()
+            .select_only()
+            .column(users::Column::Id)
+            .filter(users::Column::Id.is_in(user_ids))
+            .order_by_asc(users::Column::Id)
+            .lock(LockType::NoKeyUpdate)
+            .into_tuple::<Uuid>()
+            .all(tx)
+            .await
+            .map_err(db_err)?;
+    }
+    if !customer_ids.is_empty() {
+        customers::Entity::find()
+            .select_only()
+            .column(customers::Column::Id)
+            .filter(customers::Column::Id.is_in(customer_ids))
+            .order_by_asc(customers::Column::Id)
+            .lock(LockType::NoKeyUpdate)
+            .into_tuple::<Uuid>()
+            .all(tx)
+            .await
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+async fn apply_all(
+    tx: &DatabaseTransaction,
+    backend: DbBackend,
+    commit: Commit,
+) -> Result<(), StoreError> {
+    if backend == DbBackend::Postgres {
+        lock_in_order(tx, &commit.writes).await?;
+    }
     for w in commit.writes {
         apply(tx, w).await?;
     }
@@ -279,7 +337,7 @@ impl Committer for SqlStore {
         }
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
-        match apply_all(&tx, commit).await {
+        match apply_all(&tx, self.backend, commit).await {
             Ok(()) => tx.commit().await.map_err(db_err),
             Err(e) => {
                 // Dropping the transaction would roll back too; doing it explicitly returns the
