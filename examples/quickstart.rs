@@ -197,6 +197,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "7. Ben locked: session still valid = {still}, login = {}",
         match login {
             Ok(LoginOutcome::Authenticated(_)) => "ok",
+            Ok(LoginOutcome::MfaRequired(_)) => "second factor asked",
             Err(_) => "refused",
         }
     );

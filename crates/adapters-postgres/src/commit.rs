@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portal_core::audit::{self, AuditRecord, ChainHash};
 use portal_core::ids::SessionId;
-use portal_core::ports::{Commit, Committer, StoreError, Write};
+use portal_core::ports::{Commit, Committer, Counter, StoreError, Write};
 use sea_orm::sea_query::{Expr, LockType, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -124,6 +124,15 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
             one_row(res.rows_affected)
         }
         Write::InsertSession(s) => insert!(tx, sessions, rows::session_row(&s)),
+        Write::UpdateSession(s) => {
+            sessions::Entity::update_many()
+                .set(rows::session_row(&s))
+                .filter(sessions::Column::Id.eq(s.id().as_uuid()))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            Ok(())
+        }
         Write::DeleteSession(id) => {
             sessions::Entity::delete_many()
                 .filter(sessions::Column::Id.eq(id.as_uuid()))
@@ -346,6 +355,56 @@ impl Committer for SqlStore {
                 Err(e)
             }
         }
+    }
+
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        reset_after: chrono::TimeDelta,
+    ) -> Result<Counter, StoreError> {
+        let _turn = self.write_turn().await;
+        // One statement, atomic on both backends: concurrent failures never lose a count.
+        let sql = match self.backend {
+            DbBackend::Postgres => {
+                "INSERT INTO counters (key, count, last_at) VALUES ($1, 1, $2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 count = CASE WHEN counters.last_at <= $3 THEN 1 ELSE counters.count + 1 END, \
+                 last_at = $2 RETURNING count, last_at"
+            }
+            _ => {
+                "INSERT INTO counters (key, count, last_at) VALUES (?1, 1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET \
+                 count = CASE WHEN counters.last_at <= ?3 THEN 1 ELSE counters.count + 1 END, \
+                 last_at = ?2 RETURNING count, last_at"
+            }
+        };
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &self.db,
+            sea_orm::Statement::from_sql_and_values(
+                self.backend,
+                sql,
+                [key.into(), now.into(), (now - reset_after).into()],
+            ),
+        )
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::backend("counter upsert returned no row"))?;
+        let count: i64 = row.try_get_by_index(0).map_err(db_err)?;
+        let last_at: DateTime<Utc> = row.try_get_by_index(1).map_err(db_err)?;
+        Ok(Counter {
+            count: u32::try_from(count).unwrap_or(u32::MAX),
+            last_at,
+        })
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        crate::entity::counters::Entity::delete_by_id(key.to_owned())
+            .exec(&self.db)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
     async fn touch_session(

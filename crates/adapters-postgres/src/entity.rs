@@ -54,6 +54,7 @@ pub(crate) mod users {
         pub version: i64,
         pub sort_key: String,
         pub search_text: String,
+        pub mfa: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -79,6 +80,7 @@ pub(crate) mod sessions {
         pub authenticated_at: DateTimeUtc,
         pub client_ip: Option<String>,
         pub user_agent: Option<String>,
+        pub kind: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -249,6 +251,24 @@ pub(crate) mod outbox {
         pub claimed_until: Option<DateTimeUtc>,
         pub last_error: Option<String>,
         pub sent_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod counters {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "counters")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub count: i64,
+        pub last_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

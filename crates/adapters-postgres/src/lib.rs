@@ -74,6 +74,17 @@ impl SqlStore {
     /// # Errors
     /// The URL is not supported, the database cannot be reached, or a migration failed.
     pub async fn open(url: &str) -> Result<Self, ConnectError> {
+        let file_sqlite =
+            url.starts_with("sqlite:") && !url.contains(":memory:") && !url.contains("mode=memory");
+        if file_sqlite {
+            // Migrate over a connection of its own and close it before the pool opens: a pooled
+            // connection that started reading before the schema existed could otherwise keep
+            // answering "no such table" from its old snapshot.
+            let setup = connect(url).await?;
+            migrate(&setup).await?;
+            setup.close().await?;
+            return Ok(Self::new(connect(url).await?));
+        }
         let db = connect(url).await?;
         migrate(&db).await?;
         Ok(Self::new(db))

@@ -16,7 +16,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(InitialSchema)]
+        vec![Box::new(InitialSchema), Box::new(SecondFactors)]
     }
 }
 
@@ -499,6 +499,74 @@ impl MigrationTrait for InitialSchema {
         ] {
             m.drop_table(Table::drop().table(a(t)).if_exists().to_owned())
                 .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Second factors, session kinds and rate counters: the user's MFA state (one JSON column, so it
+/// is version-checked with the user), what a session token stands for, and the counters of the
+/// login protection.
+struct SecondFactors;
+
+impl MigrationName for SecondFactors {
+    fn name(&self) -> &'static str {
+        "m20261126_000002_second_factors"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SecondFactors {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(a("users"))
+                .add_column(
+                    ColumnDef::new(a("mfa"))
+                        .text()
+                        .not_null()
+                        .default("{}")
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table(a("sessions"))
+                .add_column(
+                    ColumnDef::new(a("kind"))
+                        .text()
+                        .not_null()
+                        .default("{\"kind\":\"full\"}")
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(a("counters"))
+                .col(ColumnDef::new(a("key")).text().not_null().primary_key())
+                .col(big("count"))
+                .col(ts("last_at"))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table(a("counters")).if_exists().to_owned())
+            .await?;
+        for (table, column) in [("sessions", "kind"), ("users", "mfa")] {
+            m.alter_table(
+                Table::alter()
+                    .table(a(table))
+                    .drop_column(a(column))
+                    .to_owned(),
+            )
+            .await?;
         }
         Ok(())
     }

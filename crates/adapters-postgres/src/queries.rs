@@ -15,8 +15,8 @@ use portal_core::challenge::EmailChallenge;
 use portal_core::customer::Customer;
 use portal_core::ids::{AdminRequestId, CustomerId, UserId};
 use portal_core::ports::{
-    AdminRequestFilter, AuditQuery, CustomerQuery, LegacyClaim, PageStart, Queries, SessionContext,
-    StoreError, UserQuery,
+    AdminRequestFilter, AuditQuery, Counter, CustomerQuery, LegacyClaim, PageStart, Queries,
+    SessionContext, StoreError, UserQuery,
 };
 use portal_core::secret::TokenHash;
 use portal_core::session::Session;
@@ -431,6 +431,17 @@ impl Queries for SqlStore {
             .into_iter()
             .map(|m| rows::admin_request(m).map_err(corrupt))
             .collect()
+    }
+
+    async fn counter(&self, key: &str) -> Result<Option<Counter>, StoreError> {
+        Ok(crate::entity::counters::Entity::find_by_id(key.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db_err)?
+            .map(|m| Counter {
+                count: u32::try_from(m.count).unwrap_or(u32::MAX),
+                last_at: m.last_at,
+            }))
     }
 
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {

@@ -188,6 +188,7 @@ pub(crate) fn user(m: users::Model) -> Result<User, CorruptRecord> {
             .transpose()?,
         permissions: json(E, "permissions", &m.permissions)?,
         password_hash: password(E, m.password_hash)?,
+        mfa: json(E, "mfa", &m.mfa)?,
         last_login_at: m.last_login_at,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -217,6 +218,7 @@ pub(crate) fn user_row(u: &User, version: u64) -> users::ActiveModel {
         version: Set(db_version(version)),
         sort_key: Set(u.sort_key()),
         search_text: Set(u.search_text()),
+        mfa: Set(to_json(&r.mfa)),
     }
 }
 
@@ -239,6 +241,7 @@ pub(crate) fn session(m: sessions::Model) -> Result<Session, CorruptRecord> {
             ip: m.client_ip,
             user_agent: m.user_agent,
         },
+        kind: json(E, "kind", &m.kind)?,
     })
 }
 
@@ -255,6 +258,7 @@ pub(crate) fn session_row(s: &Session) -> sessions::ActiveModel {
         authenticated_at: Set(r.authenticated_at),
         client_ip: Set(r.client.ip.clone()),
         user_agent: Set(r.client.user_agent.clone()),
+        kind: Set(to_json(&r.kind)),
     }
 }
 
@@ -263,6 +267,7 @@ pub(crate) fn challenge(m: challenges::Model) -> Result<EmailChallenge, CorruptR
     let purpose = match (m.purpose.as_str(), m.invitation_token) {
         ("registration", None) => ChallengePurpose::Registration,
         ("existing_account", None) => ChallengePurpose::ExistingAccount,
+        ("email_change", None) => ChallengePurpose::EmailChange,
         ("invitation", Some(t)) => ChallengePurpose::Invitation {
             token: ActionTokenId::from_uuid(t),
         },
@@ -289,7 +294,9 @@ pub(crate) fn challenge_row(c: &EmailChallenge, version: u64) -> challenges::Act
     let r = c.record();
     let invitation_token = match r.purpose {
         ChallengePurpose::Invitation { token } => Some(token.as_uuid()),
-        ChallengePurpose::Registration | ChallengePurpose::ExistingAccount => None,
+        ChallengePurpose::Registration
+        | ChallengePurpose::ExistingAccount
+        | ChallengePurpose::EmailChange => None,
     };
     challenges::ActiveModel {
         id: Set(r.id.as_uuid()),

@@ -296,7 +296,9 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             MailIntent::MfaEnabled { .. } => "Multi-Faktor-Authentifizierung eingerichtet".into(),
             MailIntent::MfaDisabled { .. } => "Multi-Faktor-Authentifizierung entfernt".into(),
             MailIntent::RecoveryCodeRenewed { .. } => "Neuer Wiederherstellungscode erzeugt".into(),
-            MailIntent::RecoveryCodeUsed { .. } => "Anmeldung mit Ihrem Wiederherstellungscode".into(),
+            MailIntent::RecoveryCodeUsed { .. } => {
+                "Anmeldung mit Ihrem Wiederherstellungscode".into()
+            }
             MailIntent::RecoveryCode { .. } => "Ihr neuer Wiederherstellungscode".into(),
             MailIntent::EmailChangeRequested { .. } => {
                 "Änderung Ihrer E-Mail-Adresse angefordert".into()

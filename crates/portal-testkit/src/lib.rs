@@ -113,6 +113,10 @@ macro_rules! storage_contract {
             outbox_retry_then_dead_letter_then_requeue,
             outbox_expired_lease_is_reclaimed_and_stale_acks_ignored,
             outbox_release_gives_the_mail_back_uncounted,
+            mfa_state_round_trips_with_the_user,
+            session_kinds_round_trip_and_update,
+            email_change_challenges_round_trip,
+            rate_counters_count_atomically_and_reset,
         );
     };
     (@tests $fixture:ty; $($check:ident),* $(,)?) => {
