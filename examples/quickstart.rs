@@ -130,7 +130,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // 4. She asks for admin rights; with no admin to consent, an operator decides.
     let request = portal.request_admin_rights(&anna).await?;
     println!("4. admin rights requested: {:?}", request.status());
-    let request = portal.approve_admin_request(&operator, request.id()).await?;
+    let request = portal
+        .approve_admin_request(&operator, request.id())
+        .await?;
     println!("   operator approved: {:?}", request.status());
 
     // 5. As administrator she invites a colleague ("Benutzer hinzufügen").
@@ -148,7 +150,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
         )
         .await?;
     let link = secret_for(&store, "ben@musterbau.de");
-    println!("5. ben@musterbau.de invited: {:?}", mails_to(&store, "ben@musterbau.de"));
+    println!(
+        "5. ben@musterbau.de invited: {:?}",
+        mails_to(&store, "ben@musterbau.de")
+    );
     let ticket = portal
         .accept_invitation(
             &link,
@@ -167,14 +172,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // 6. Permissions: "Meine Belege" and the whole group "Meine Daten".
     let documents = portal.catalog().resolve("documents")?;
     portal
-        .set_permissions(&anna, &number, ben.id(), &PermissionSet::from_iter([documents.clone()]))
+        .set_permissions(
+            &anna,
+            &number,
+            ben.id(),
+            &PermissionSet::from_iter([documents.clone()]),
+        )
         .await?;
     let my_data = portal_core::permission::GroupKey::parse("my_data")?;
-    let ben_now = portal.grant_group(&anna, &number, ben.id(), &my_data).await?;
-    println!(
-        "6. Ben's permissions: {}",
-        ben_now.permissions().joined()
-    );
+    let ben_now = portal
+        .grant_group(&anna, &number, ben.id(), &my_data)
+        .await?;
+    println!("6. Ben's permissions: {}", ben_now.permissions().joined());
     let principal = portal.authenticate(ben_session.token.expose()).await?;
     println!(
         "   Ben may open \"Meine Belege\": {}",
@@ -182,10 +191,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
     );
 
     // 7. Lock: Ben's live session dies at once, and he cannot log in.
-    portal
-        .lock_user(&anna, &number, ben.id(), None)
-        .await?;
-    let still = portal.authenticate(ben_session.token.expose()).await.is_ok();
+    portal.lock_user(&anna, &number, ben.id(), None).await?;
+    let still = portal
+        .authenticate(ben_session.token.expose())
+        .await
+        .is_ok();
     let login = portal
         .login(Login {
             email: "ben@musterbau.de".into(),
@@ -205,7 +215,13 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // 8. The change log ("Änderungsprotokoll") of Ben and of the customer.
     println!("8. Änderungsprotokoll of Ben:");
     let log = portal
-        .user_audit(&anna, &number, ben.id(), &AuditListQuery::default(), Language::De)
+        .user_audit(
+            &anna,
+            &number,
+            ben.id(),
+            &AuditListQuery::default(),
+            Language::De,
+        )
         .await?;
     for row in log.items.iter().rev() {
         let r = &row.entry.record;
@@ -231,6 +247,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             other => other.key(),
         })
         .collect();
-    println!("   {} mails queued in the outbox: {}", mails.len(), mails.join(", "));
+    println!(
+        "   {} mails queued in the outbox: {}",
+        mails.len(),
+        mails.join(", ")
+    );
     Ok(())
 }

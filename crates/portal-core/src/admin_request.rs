@@ -248,7 +248,10 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 2, 0, 0, 0).unwrap();
         let mut r = req(true);
         assert_eq!(r.status(), AdminRequestStatus::AwaitingConsent);
-        assert!(r.approve(id(9), true, now).is_err(), "no approval before consent");
+        assert!(
+            r.approve(id(9), true, now).is_err(),
+            "no approval before consent"
+        );
         r.consent(id(4), now).unwrap();
         assert!(r.consent(id(4), now).is_err());
         r.approve(id(9), true, now).unwrap();

@@ -382,7 +382,10 @@ impl Portal {
         statuses: &[AdminRequestStatus],
         customer: Option<CustomerId>,
     ) -> Result<Vec<AdminRequestView>, AdminRequestError> {
-        let acting = self.acting(actor).await?.ok_or(AdminRequestError::Forbidden)?;
+        let acting = self
+            .acting(actor)
+            .await?
+            .ok_or(AdminRequestError::Forbidden)?;
         if !is_operator(&acting) {
             return Err(AdminRequestError::Forbidden);
         }
