@@ -46,6 +46,8 @@ pub mod mfa;
 pub mod password;
 pub mod permission;
 pub mod ports;
+#[cfg(feature = "proptest")]
+pub mod property;
 pub mod secret;
 pub mod secretbox;
 pub mod service;

@@ -1,0 +1,1079 @@
+//! A property-testing kit for the management rules (feature `proptest`).
+//!
+//! It generates worlds — a permission catalog, two customers with random entitlements, users in
+//! every status, role and lock state with random permissions, and one operator — and random
+//! command sequences by random actors against random targets, addressed through either
+//! customer's number. [`check`] runs a [`Scenario`] through a real [`Portal`] on *your* store and
+//! compares every outcome with a small reference [`Model`] of the rules. After every command it
+//! asserts:
+//!
+//! - the outcome is exactly what the model predicts (R2 not-found vs R3 forbidden, R4, R5, state
+//!   errors);
+//! - R2: nothing outside the addressed customer changed, and reads return only its data;
+//! - R5: a customer that had an active administrator still has one after an administrator's
+//!   action;
+//! - R11: no session of a locked or deleted user authenticates, and unlock revives none;
+//! - R1: for every live session and every catalog key, `may_access_area` equals
+//!   active ∧ ¬locked ∧ entitled ∧ (admin ∨ holds);
+//! - R4: stored permissions stay within catalog ∩ entitlements;
+//! - R20: every successful state change writes exactly one audit entry, every failure and every
+//!   no-op none, and the chains verify;
+//! - your own [`ExtraRule`]s, if you pass any.
+//!
+//! Portal's own property test (`crates/portal-core/tests/properties.rs`) is built from this kit.
+//!
+//! ```
+//! use portal_core::property::{self, NoExtraRule};
+//! use proptest::test_runner::{Config, TestRunner};
+//! use std::sync::Arc;
+//!
+//! let mut runner = TestRunner::new(Config { cases: 4, failure_persistence: None, ..Config::default() });
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! runner
+//!     .run(&property::scenarios(), |scenario| {
+//!         // Any `Queries + Committer` works; here a fresh in-memory store per case.
+//!         let store = Arc::new(adapters_memory::MemoryStore::new());
+//!         rt.block_on(property::check(scenario, store, &NoExtraRule))
+//!     })
+//!     .unwrap();
+//! ```
+
+use crate::audit::{ActorRef, AuditEntry, verify_chain};
+use crate::config::PortalConfig;
+use crate::customer::{Customer, CustomerRecord, ServiceChannel};
+use crate::ids::{CustomerId, UserId};
+use crate::permission::{
+    GroupKey, LocalizedText, Permission, PermissionCatalog, PermissionGroup, PermissionKey,
+    PermissionSet,
+};
+use crate::ports::{Commit, Committer, NoLegacyDirectory, Queries, Write};
+use crate::secret::SecretString;
+use crate::service::{AdminError, AuditError, Login, LoginOutcome, PageRequest};
+use crate::session::ClientInfo;
+use crate::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+use crate::throttle::{LoginProtection, ThrottlePolicy};
+use crate::user::{AccountState, Lock, Role, User, UserRecord};
+use crate::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
+use crate::{Actor, Deps, Portal};
+use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use uuid::Uuid;
+
+const PASSWORD: &str = "korrekt pferd batterie";
+/// The numbers of the two generated customers.
+pub const CUSTOMER_NUMBERS: [&str; 2] = ["100000001", "100000002"];
+
+// ---------------------------------------------------------------------------------------------
+// Generators
+// ---------------------------------------------------------------------------------------------
+
+/// What a generated user is, before the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserKind {
+    /// Invited, registration not finished.
+    Invited,
+    /// Linked to a customer with an admin, waiting for activation.
+    PendingActivation,
+    /// An active employee.
+    Employee,
+    /// An active administrator.
+    Administrator,
+}
+
+/// A generated user.
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    /// Customer 0 or 1.
+    pub customer: usize,
+    /// Status and role.
+    pub kind: UserKind,
+    /// Locked on top.
+    pub locked: bool,
+    /// Permissions, as flags over the catalog (clipped to the customer's entitlements).
+    pub permissions: Vec<bool>,
+}
+
+/// A generated world: the catalog, the two customers' entitlements, the users.
+#[derive(Debug, Clone)]
+pub struct WorldSpec {
+    /// The permission catalog.
+    pub catalog: PermissionCatalog,
+    /// Entitlements of customer 0 and 1, as flags over the catalog.
+    pub entitled: [Vec<bool>; 2],
+    /// The users.
+    pub users: Vec<UserSpec>,
+}
+
+/// A management command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// "Benutzer sperren".
+    Lock,
+    /// "Benutzer entsperren".
+    Unlock,
+    /// "Benutzer löschen".
+    Delete,
+    /// Activate a waiting user.
+    Activate,
+    /// Take admin rights away.
+    Demote,
+    /// Replace the permissions (flags over the catalog).
+    SetPermissions(Vec<bool>),
+    /// "Alle anhaken" for group index `n` of the catalog (an index past the groups is unknown).
+    GrantGroup(usize),
+    /// "Alle abhaken".
+    RevokeGroup(usize),
+    /// End the target's sessions.
+    EndSessions,
+    /// Read the target.
+    GetUser,
+    /// Read the user table.
+    ListUsers,
+    /// Read the target's change log.
+    UserAudit,
+    /// The target logs in (keeps a session to check R1 and R11 on).
+    Login,
+}
+
+/// One step: who does what to whom, through which customer number.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    /// Index into the actors: the users, then the operator (`users.len()`).
+    pub actor: usize,
+    /// Index into the users.
+    pub target: usize,
+    /// Address the target's own customer (`true`) or the other one.
+    pub own_customer: bool,
+    /// What.
+    pub op: Op,
+}
+
+/// A world and a command sequence.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The world.
+    pub world: WorldSpec,
+    /// The commands, in order.
+    pub commands: Vec<Cmd>,
+}
+
+fn text(s: &str) -> LocalizedText {
+    LocalizedText::new(s, s)
+}
+
+/// Catalogs of 2–6 permissions `p0…`, some in up to two groups `g0`, `g1`.
+pub fn catalogs() -> impl Strategy<Value = PermissionCatalog> {
+    prop::collection::vec(prop::option::of(0usize..2), 2..=6).prop_map(|groups_of| {
+        let groups: Vec<GroupKey> = (0..2)
+            .map(|g| GroupKey::parse(&format!("g{g}")).expect("valid key"))
+            .collect();
+        let permissions = groups_of
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let key = PermissionKey::parse(&format!("p{i}")).expect("valid key");
+                Permission {
+                    label: text(key.as_str()),
+                    description: text(key.as_str()),
+                    key,
+                    group: g.map(|g| groups[g].clone()),
+                }
+            })
+            .collect();
+        let used = (0..2)
+            .filter(|g| groups_of.contains(&Some(*g)))
+            .map(|g| PermissionGroup {
+                key: groups[g].clone(),
+                label: text(groups[g].as_str()),
+                description: text(groups[g].as_str()),
+            })
+            .collect();
+        PermissionCatalog::new(permissions, used).expect("generated catalogs are consistent")
+    })
+}
+
+/// Flags over a catalog of `n` permissions.
+pub fn permission_flags(n: usize) -> impl Strategy<Value = Vec<bool>> {
+    prop::collection::vec(any::<bool>(), n)
+}
+
+/// A permission set drawn from a catalog.
+pub fn permission_sets(catalog: &PermissionCatalog) -> impl Strategy<Value = PermissionSet> {
+    let keys: Vec<PermissionKey> = catalog
+        .permissions()
+        .iter()
+        .map(|p| p.key.clone())
+        .collect();
+    permission_flags(keys.len()).prop_map(move |flags| set_from_flags(&keys, &flags))
+}
+
+/// Users in every status and role, locked or not, of customer 0 or 1.
+pub fn users(n_permissions: usize) -> impl Strategy<Value = UserSpec> {
+    (
+        0usize..2,
+        prop_oneof![
+            1 => Just(UserKind::Invited),
+            1 => Just(UserKind::PendingActivation),
+            3 => Just(UserKind::Employee),
+            3 => Just(UserKind::Administrator),
+        ],
+        prop::bool::weighted(0.2),
+        permission_flags(n_permissions),
+    )
+        .prop_map(|(customer, kind, locked, permissions)| UserSpec {
+            customer,
+            kind,
+            locked,
+            permissions,
+        })
+}
+
+/// Worlds over a given catalog: two customers with random entitlements, 2–5 users.
+pub fn worlds(catalog: PermissionCatalog) -> impl Strategy<Value = WorldSpec> {
+    let n = catalog.permissions().len();
+    let entitled = [
+        prop::collection::vec(prop::bool::weighted(0.7), n),
+        prop::collection::vec(prop::bool::weighted(0.7), n),
+    ];
+    (entitled, prop::collection::vec(users(n), 2..6)).prop_map(move |(entitled, users)| WorldSpec {
+        catalog: catalog.clone(),
+        entitled,
+        users,
+    })
+}
+
+/// Management operations over a catalog of `n` permissions.
+pub fn ops(n_permissions: usize) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => Just(Op::Lock),
+        2 => Just(Op::Unlock),
+        1 => Just(Op::Delete),
+        2 => Just(Op::Activate),
+        2 => Just(Op::Demote),
+        3 => permission_flags(n_permissions).prop_map(Op::SetPermissions),
+        2 => (0usize..3).prop_map(Op::GrantGroup),
+        2 => (0usize..3).prop_map(Op::RevokeGroup),
+        1 => Just(Op::EndSessions),
+        1 => Just(Op::GetUser),
+        1 => Just(Op::ListUsers),
+        1 => Just(Op::UserAudit),
+        4 => Just(Op::Login),
+    ]
+}
+
+/// Command sequences (1–29 steps) for a world with `users` users.
+pub fn commands(users: usize, n_permissions: usize) -> impl Strategy<Value = Vec<Cmd>> {
+    let cmd = (
+        0..=users,
+        0..users,
+        prop::bool::weighted(0.8),
+        ops(n_permissions),
+    )
+        .prop_map(|(actor, target, own_customer, op)| Cmd {
+            actor,
+            target,
+            own_customer,
+            op,
+        });
+    prop::collection::vec(cmd, 1..30)
+}
+
+/// Scenarios over generated catalogs.
+pub fn scenarios() -> impl Strategy<Value = Scenario> {
+    catalogs().prop_flat_map(scenarios_for)
+}
+
+/// Scenarios over your own catalog (e.g. an embedder's replacement for the manual's ten
+/// permissions).
+pub fn scenarios_for(catalog: PermissionCatalog) -> impl Strategy<Value = Scenario> {
+    worlds(catalog).prop_flat_map(|world| {
+        let n = world.catalog.permissions().len();
+        let users = world.users.len();
+        commands(users, n).prop_map(move |commands| Scenario {
+            world: world.clone(),
+            commands,
+        })
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference model
+// ---------------------------------------------------------------------------------------------
+
+/// A user as the model sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelUser {
+    /// Customer 0 or 1.
+    pub customer: usize,
+    /// Administrator of that customer.
+    pub admin: bool,
+    /// Lifecycle state.
+    pub state: AccountState,
+    /// Locked.
+    pub locked: bool,
+    /// Permissions as catalog indices.
+    pub permissions: BTreeSet<usize>,
+}
+
+impl ModelUser {
+    /// Active and not locked.
+    #[must_use]
+    pub fn active(&self) -> bool {
+        self.state == AccountState::Active && !self.locked
+    }
+
+    /// An active administrator.
+    #[must_use]
+    pub fn active_admin(&self) -> bool {
+        self.admin && self.active()
+    }
+
+    /// May log in.
+    #[must_use]
+    pub fn can_log_in(&self) -> bool {
+        !self.locked
+            && matches!(
+                self.state,
+                AccountState::Active | AccountState::PendingActivation
+            )
+    }
+}
+
+/// The rules in their simplest form.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// The users (`None` once deleted).
+    pub users: Vec<Option<ModelUser>>,
+    /// Entitlements of customer 0 and 1, as catalog indices.
+    pub entitled: [BTreeSet<usize>; 2],
+    /// Group index of each permission.
+    pub groups_of: Vec<Option<usize>>,
+}
+
+/// What a command answered (or, for the model, should answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Success; `changes` when state changed.
+    Ok {
+        /// Whether anything changed.
+        changes: bool,
+    },
+    /// Not found (also for foreign customers' data).
+    NotFound,
+    /// Forbidden (a member who is not an administrator).
+    Forbidden,
+    /// The status does not allow it.
+    WrongState,
+    /// It would leave the customer without an active administrator.
+    LastAdmin,
+    /// Permissions outside catalog or entitlements.
+    NotGrantable,
+    /// Unknown group.
+    UnknownGroup,
+}
+
+enum Authority {
+    Operator,
+    Admin,
+}
+
+impl Model {
+    fn members(&self, g: usize) -> BTreeSet<usize> {
+        (0..self.groups_of.len())
+            .filter(|&p| self.groups_of[p] == Some(g))
+            .collect()
+    }
+
+    fn other_active_admins(&self, customer: usize, except: usize) -> usize {
+        self.users
+            .iter()
+            .enumerate()
+            .filter(|(i, u)| {
+                *i != except
+                    && u.as_ref()
+                        .is_some_and(|u| u.customer == customer && u.active_admin())
+            })
+            .count()
+    }
+
+    /// Whether customer `c` has an active administrator.
+    #[must_use]
+    pub fn has_active_admin(&self, c: usize) -> bool {
+        self.users
+            .iter()
+            .flatten()
+            .any(|u| u.customer == c && u.active_admin())
+    }
+
+    /// The outcome of a management command addressed through customer `addressed`; the actor
+    /// index `users.len()` is the operator.
+    #[must_use]
+    pub fn predict(&self, cmd: &Cmd, addressed: usize) -> Outcome {
+        if let Op::GrantGroup(g) | Op::RevokeGroup(g) = cmd.op
+            && self.members(g).is_empty()
+        {
+            return Outcome::UnknownGroup;
+        }
+        let authority = if cmd.actor == self.users.len() {
+            Authority::Operator
+        } else {
+            match &self.users[cmd.actor] {
+                None => return Outcome::NotFound,
+                Some(a) if a.customer == addressed && a.active_admin() => Authority::Admin,
+                Some(a) if a.customer == addressed => return Outcome::Forbidden,
+                Some(_) => return Outcome::NotFound,
+            }
+        };
+        if cmd.op == Op::ListUsers {
+            return Outcome::Ok { changes: false };
+        }
+        let Some(t) = self.users[cmd.target]
+            .as_ref()
+            .filter(|t| t.customer == addressed)
+        else {
+            return Outcome::NotFound;
+        };
+        let last_admin = |after_admin: bool| -> bool {
+            matches!(authority, Authority::Admin)
+                && t.active_admin()
+                && !after_admin
+                && self.other_active_admins(addressed, cmd.target) == 0
+        };
+        match &cmd.op {
+            Op::GetUser | Op::UserAudit | Op::ListUsers | Op::Login => {
+                Outcome::Ok { changes: false }
+            }
+            Op::EndSessions => Outcome::Ok { changes: true },
+            Op::Lock if t.locked => Outcome::WrongState,
+            Op::Lock | Op::Delete if last_admin(false) => Outcome::LastAdmin,
+            Op::Lock | Op::Delete => Outcome::Ok { changes: true },
+            Op::Unlock if !t.locked => Outcome::WrongState,
+            Op::Unlock => Outcome::Ok { changes: true },
+            Op::Activate if t.state != AccountState::PendingActivation || t.locked => {
+                Outcome::WrongState
+            }
+            Op::Activate => Outcome::Ok { changes: true },
+            Op::Demote if !t.admin => Outcome::WrongState,
+            Op::Demote if last_admin(false) => Outcome::LastAdmin,
+            Op::Demote => Outcome::Ok { changes: true },
+            Op::SetPermissions(flags) => {
+                let wanted = indices(flags);
+                if wanted.is_subset(&self.entitled[addressed]) {
+                    Outcome::Ok {
+                        changes: wanted != t.permissions,
+                    }
+                } else {
+                    Outcome::NotGrantable
+                }
+            }
+            Op::GrantGroup(g) => {
+                let add: BTreeSet<usize> = self
+                    .members(*g)
+                    .intersection(&self.entitled[addressed])
+                    .copied()
+                    .collect();
+                Outcome::Ok {
+                    changes: !add.is_subset(&t.permissions),
+                }
+            }
+            Op::RevokeGroup(g) => Outcome::Ok {
+                changes: !self.members(*g).is_disjoint(&t.permissions),
+            },
+        }
+    }
+
+    /// Applies a command the model predicted to succeed.
+    pub fn apply(&mut self, cmd: &Cmd, addressed: usize) {
+        if matches!(
+            cmd.op,
+            Op::GetUser | Op::ListUsers | Op::UserAudit | Op::EndSessions | Op::Login
+        ) {
+            return;
+        }
+        let entitled = self.entitled[addressed].clone();
+        let members = match cmd.op {
+            Op::GrantGroup(g) | Op::RevokeGroup(g) => self.members(g),
+            _ => BTreeSet::new(),
+        };
+        let slot = &mut self.users[cmd.target];
+        let Some(t) = slot.as_mut() else {
+            return;
+        };
+        match &cmd.op {
+            Op::Lock => t.locked = true,
+            Op::Unlock => t.locked = false,
+            Op::Delete => *slot = None,
+            Op::Activate => t.state = AccountState::Active,
+            Op::Demote => t.admin = false,
+            Op::SetPermissions(flags) => t.permissions = indices(flags),
+            Op::GrantGroup(_) => {
+                t.permissions = t
+                    .permissions
+                    .union(&members.intersection(&entitled).copied().collect())
+                    .copied()
+                    .collect();
+            }
+            Op::RevokeGroup(_) => {
+                t.permissions = t.permissions.difference(&members).copied().collect();
+            }
+            Op::GetUser | Op::ListUsers | Op::UserAudit | Op::EndSessions | Op::Login => {}
+        }
+    }
+
+    /// R1 in its simplest form: active ∧ ¬locked ∧ entitled ∧ (admin ∨ holds).
+    #[must_use]
+    pub fn may_access(&self, user: usize, area: usize) -> bool {
+        self.users[user].as_ref().is_some_and(|u| {
+            u.active()
+                && self.entitled[u.customer].contains(&area)
+                && (u.admin || u.permissions.contains(&area))
+        })
+    }
+}
+
+fn indices(flags: &[bool]) -> BTreeSet<usize> {
+    flags
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn set_from_flags(keys: &[PermissionKey], flags: &[bool]) -> PermissionSet {
+    set_of(keys, &indices(flags))
+}
+
+fn set_of(keys: &[PermissionKey], idx: &BTreeSet<usize>) -> PermissionSet {
+    idx.iter().map(|&i| keys[i].clone()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extra rules of embedders
+// ---------------------------------------------------------------------------------------------
+
+/// What an [`ExtraRule`] sees after each step.
+#[derive(Debug)]
+pub struct Step<'a> {
+    /// The command just run.
+    pub command: &'a Cmd,
+    /// Its outcome (for logins: `Ok` when a session started).
+    pub outcome: Outcome,
+    /// Every generated user as stored now (`None` once deleted).
+    pub users: &'a [Option<UserRecord>],
+    /// The catalog.
+    pub catalog: &'a PermissionCatalog,
+    /// The model after the step.
+    pub model: &'a Model,
+}
+
+/// An embedder's own rule on top of Portal's, checked after every step of [`check`].
+pub trait ExtraRule: Send + Sync {
+    /// # Errors
+    /// A message saying how the rule is broken.
+    fn check(&self, step: &Step<'_>) -> Result<(), String>;
+}
+
+/// No extra rule.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoExtraRule;
+
+impl ExtraRule for NoExtraRule {
+    fn check(&self, _step: &Step<'_>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The system under test
+// ---------------------------------------------------------------------------------------------
+
+/// Login throttling has its own tests; here logins of locked users must keep failing the same
+/// way however often they are tried.
+fn unthrottled() -> PortalConfig {
+    PortalConfig {
+        login_protection: LoginProtection {
+            account: ThrottlePolicy {
+                free_failures: u32::MAX,
+                ..ThrottlePolicy::ACCOUNT
+            },
+            address: ThrottlePolicy {
+                free_failures: u32::MAX,
+                ..ThrottlePolicy::ADDRESS
+            },
+            ..LoginProtection::default()
+        },
+        ..PortalConfig::default()
+    }
+}
+
+struct Sut<S> {
+    portal: Portal,
+    store: Arc<S>,
+    keys: Vec<PermissionKey>,
+    groups: Vec<GroupKey>,
+    customers: [CustomerId; 2],
+    users: Vec<UserId>,
+    emails: Vec<String>,
+    operator: UserId,
+    /// Session tokens per user, with whether the model thinks each is alive.
+    sessions: BTreeMap<usize, Vec<(String, bool)>>,
+}
+
+fn fail(msg: impl Into<String>) -> TestCaseError {
+    TestCaseError::fail(msg.into())
+}
+
+async fn seed<S: Queries + Committer + 'static>(
+    world: &WorldSpec,
+    store: Arc<S>,
+) -> Result<(Sut<S>, Model), TestCaseError> {
+    let catalog = world.catalog.clone();
+    let keys: Vec<PermissionKey> = catalog
+        .permissions()
+        .iter()
+        .map(|p| p.key.clone())
+        .collect();
+    let groups: Vec<GroupKey> = catalog.groups().iter().map(|g| g.key.clone()).collect();
+    let groups_of: Vec<Option<usize>> = catalog
+        .permissions()
+        .iter()
+        .map(|p| {
+            p.group
+                .as_ref()
+                .and_then(|g| groups.iter().position(|k| k == g))
+        })
+        .collect();
+    let clock = Arc::new(ManualClock::new());
+    let hasher = fast_hasher(3);
+    let hash = hasher
+        .hash_blocking(PASSWORD)
+        .map_err(|e| fail(e.to_string()))?;
+    let portal = Portal::new(
+        Deps {
+            queries: store.clone(),
+            committer: store.clone(),
+            clock: clock.clone(),
+            ids: Arc::new(SequentialIds::new()),
+            random: Arc::new(SeededRandom::new(9)),
+            hasher: Arc::new(hasher),
+            legacy: Arc::new(NoLegacyDirectory),
+        },
+        unthrottled(),
+        catalog,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let now = crate::ports::Clock::now(&*clock);
+    let entitled = [indices(&world.entitled[0]), indices(&world.entitled[1])];
+    let mut commit = Commit::new();
+    let customers = [0u128, 1].map(|c| CustomerId::from_uuid(Uuid::from_u128(100 + c)));
+    for c in 0..2 {
+        commit.write(Write::InsertCustomer(Customer::new(CustomerRecord {
+            id: customers[c],
+            number: CustomerNumber::parse(CUSTOMER_NUMBERS[c]).expect("valid number"),
+            name: CompanyName::parse(&format!("Firma {c}")).expect("valid name"),
+            affiliations: BTreeSet::new(),
+            channel: ServiceChannel::Direct,
+            entitlements: set_of(&keys, &entitled[c]),
+            default_permissions: PermissionSet::new(),
+            created_at: now,
+            updated_at: now,
+            version: 0,
+        })));
+    }
+    let mut model_users = Vec::new();
+    let mut users = Vec::new();
+    let mut emails = Vec::new();
+    for (i, u) in world.users.iter().enumerate() {
+        let id = UserId::from_uuid(Uuid::from_u128(1_000 + i as u128));
+        let address = format!("u{i}@example.com");
+        let perms: BTreeSet<usize> = indices(&u.permissions)
+            .intersection(&entitled[u.customer])
+            .copied()
+            .collect();
+        let first = PersonName::parse("Uma").expect("valid name");
+        let last = PersonName::parse(&format!("Nutzer{i}")).expect("valid name");
+        let email = EmailAddress::parse(&address).expect("valid address");
+        let mut user = match u.kind {
+            UserKind::Invited => User::new_invited(
+                id,
+                email,
+                first,
+                last,
+                Language::De,
+                Role::Employee,
+                Some(customers[u.customer]),
+                set_of(&keys, &perms),
+                now,
+            ),
+            _ => {
+                let mut user = User::new_pending(id, email, first, last, Language::De, now);
+                let wrong = |e: crate::user::WrongState| fail(e.to_string());
+                user.complete_registration(hash.clone(), now)
+                    .map_err(wrong)?;
+                user.link_to_customer(
+                    customers[u.customer],
+                    set_of(&keys, &perms),
+                    u.kind == UserKind::PendingActivation,
+                    now,
+                )
+                .map_err(wrong)?;
+                if u.kind == UserKind::Administrator {
+                    user.promote(now).map_err(wrong)?;
+                }
+                user
+            }
+        };
+        if u.locked {
+            user.lock_with(
+                Lock {
+                    by: ActorRef::system(),
+                    at: now,
+                    reason: None,
+                },
+                now,
+            )
+            .map_err(|e| fail(e.to_string()))?;
+        }
+        model_users.push(Some(ModelUser {
+            customer: u.customer,
+            admin: u.kind == UserKind::Administrator,
+            state: user.state(),
+            locked: u.locked,
+            permissions: perms,
+        }));
+        commit.write(Write::InsertUser(user));
+        users.push(id);
+        emails.push(address);
+    }
+    let operator = UserId::from_uuid(Uuid::from_u128(999));
+    let mut op_user = User::new_invited(
+        operator,
+        EmailAddress::parse("operator@vendor.example").expect("valid address"),
+        PersonName::parse("Otto").expect("valid name"),
+        PersonName::parse("Operator").expect("valid name"),
+        Language::De,
+        Role::Operator,
+        None,
+        PermissionSet::new(),
+        now,
+    );
+    op_user
+        .complete_registration(hash, now)
+        .map_err(|e| fail(e.to_string()))?;
+    commit.write(Write::InsertUser(op_user));
+    store
+        .commit(commit)
+        .await
+        .map_err(|e| fail(format!("seeding the store: {e}")))?;
+    Ok((
+        Sut {
+            portal,
+            store,
+            keys,
+            groups,
+            customers,
+            users,
+            emails,
+            operator,
+            sessions: BTreeMap::new(),
+        },
+        Model {
+            users: model_users,
+            entitled,
+            groups_of,
+        },
+    ))
+}
+
+fn classify(r: Result<bool, AdminError>) -> Result<Outcome, TestCaseError> {
+    Ok(match r {
+        Ok(changes) => Outcome::Ok { changes },
+        Err(AdminError::NotFound) => Outcome::NotFound,
+        Err(AdminError::Forbidden) => Outcome::Forbidden,
+        Err(AdminError::WrongState(_)) => Outcome::WrongState,
+        Err(AdminError::LastAdmin) => Outcome::LastAdmin,
+        Err(AdminError::NotGrantable(_)) => Outcome::NotGrantable,
+        Err(AdminError::UnknownGroup) => Outcome::UnknownGroup,
+        Err(e) => return Err(fail(format!("unexpected error {e:?}"))),
+    })
+}
+
+impl<S: Queries + Committer + 'static> Sut<S> {
+    fn actor(&self, i: usize) -> Actor {
+        if i == self.users.len() {
+            Actor::user(self.operator)
+        } else {
+            Actor::user(self.users[i])
+        }
+    }
+
+    async fn chain(&self, customer: Option<CustomerId>) -> Result<Vec<AuditEntry>, TestCaseError> {
+        self.store
+            .audit_chain(customer, 0, u32::MAX)
+            .await
+            .map_err(|e| fail(e.to_string()))
+    }
+
+    async fn audit_len(&self) -> Result<usize, TestCaseError> {
+        let mut n = 0;
+        for c in [None, Some(self.customers[0]), Some(self.customers[1])] {
+            n += self.chain(c).await?.len();
+        }
+        Ok(n)
+    }
+
+    async fn stored_users(&self) -> Result<Vec<Option<UserRecord>>, TestCaseError> {
+        let mut out = Vec::new();
+        for id in &self.users {
+            let u = self
+                .store
+                .user(*id)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            out.push(u.map(|u| u.record().clone()));
+        }
+        Ok(out)
+    }
+
+    /// Everything stored about one customer: its users' records and its audit chain length.
+    async fn snapshot(&self, c: usize) -> Result<(Vec<Option<UserRecord>>, usize), TestCaseError> {
+        let users = self
+            .stored_users()
+            .await?
+            .into_iter()
+            .map(|u| u.filter(|u| u.customer_id == Some(self.customers[c])))
+            .collect();
+        Ok((users, self.chain(Some(self.customers[c])).await?.len()))
+    }
+
+    async fn run(&self, cmd: &Cmd, addressed: usize) -> Result<Outcome, TestCaseError> {
+        let p = &self.portal;
+        let actor = self.actor(cmd.actor);
+        let number = CustomerNumber::parse(CUSTOMER_NUMBERS[addressed]).expect("valid number");
+        let target = self.users[cmd.target];
+        let before = self
+            .store
+            .user(target)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let changed = |u: &User| Some(u.permissions()) != before.as_ref().map(User::permissions);
+        let group = |g: usize| {
+            self.groups
+                .get(g)
+                .cloned()
+                .unwrap_or_else(|| GroupKey::parse("no_such_group").expect("valid key"))
+        };
+        let leaked = |what: &str| fail(format!("R2: {what} leaked another customer's data"));
+        let r = match &cmd.op {
+            Op::Lock => p
+                .lock_user(&actor, &number, target, None)
+                .await
+                .map(|_| true),
+            Op::Unlock => p.unlock_user(&actor, &number, target).await.map(|_| true),
+            Op::Delete => p.delete_user(&actor, &number, target).await.map(|()| true),
+            Op::Activate => p.activate_user(&actor, &number, target).await.map(|_| true),
+            Op::Demote => p
+                .revoke_admin_rights(&actor, &number, target)
+                .await
+                .map(|_| true),
+            Op::EndSessions => p
+                .end_user_sessions(&actor, &number, target)
+                .await
+                .map(|()| true),
+            Op::SetPermissions(flags) => p
+                .set_permissions(&actor, &number, target, &set_from_flags(&self.keys, flags))
+                .await
+                .map(|u| changed(&u)),
+            Op::GrantGroup(g) => p
+                .grant_group(&actor, &number, target, &group(*g))
+                .await
+                .map(|u| changed(&u)),
+            Op::RevokeGroup(g) => p
+                .revoke_group(&actor, &number, target, &group(*g))
+                .await
+                .map(|u| changed(&u)),
+            Op::GetUser => match p.get_user(&actor, &number, target).await {
+                Ok(u) if u.customer_id() != Some(self.customers[addressed]) => {
+                    return Err(leaked("get_user"));
+                }
+                Ok(_) => Ok(false),
+                Err(e) => Err(e),
+            },
+            Op::ListUsers => {
+                let page = PageRequest {
+                    size: Some(100),
+                    ..PageRequest::default()
+                };
+                match p.list_users(&actor, &number, None, &page).await {
+                    Ok(page) => {
+                        if page
+                            .items
+                            .iter()
+                            .any(|u| u.customer_id() != Some(self.customers[addressed]))
+                        {
+                            return Err(leaked("list_users"));
+                        }
+                        Ok(false)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Op::UserAudit => {
+                match p
+                    .user_audit(&actor, &number, target, &Default::default(), Language::De)
+                    .await
+                {
+                    Ok(page) => {
+                        if page.items.iter().any(|v| {
+                            v.entry.record.customer != Some(self.customers[addressed])
+                                || v.entry.record.subject != Some(target)
+                        }) {
+                            return Err(leaked("user_audit"));
+                        }
+                        Ok(false)
+                    }
+                    Err(AuditError::NotFound) => Err(AdminError::NotFound),
+                    Err(AuditError::Forbidden) => Err(AdminError::Forbidden),
+                    Err(e) => return Err(fail(format!("unexpected {e:?}"))),
+                }
+            }
+            Op::Login => return Err(fail("login is not a management command")),
+        };
+        classify(r)
+    }
+}
+
+/// Runs a scenario on `store` (fresh and empty) and checks the rules after every step.
+///
+/// # Errors
+/// The first broken rule, as a proptest failure (so proptest shrinks the scenario).
+pub async fn check<S, R>(scenario: Scenario, store: Arc<S>, extra: &R) -> Result<(), TestCaseError>
+where
+    S: Queries + Committer + 'static,
+    R: ExtraRule + ?Sized,
+{
+    let Scenario { world, commands } = scenario;
+    let (mut sut, mut model) = seed(&world, store).await?;
+    for cmd in &commands {
+        let audit_before = sut.audit_len().await?;
+        let outcome = if cmd.op == Op::Login {
+            let i = cmd.target;
+            let r = sut
+                .portal
+                .login(Login {
+                    email: sut.emails[i].clone(),
+                    password: SecretString::new(PASSWORD),
+                    client: ClientInfo::default(),
+                })
+                .await;
+            let expected = model.users[i].as_ref().is_some_and(ModelUser::can_log_in);
+            prop_assert_eq!(r.is_ok(), expected, "login of {:?}", model.users[i]);
+            if let Ok(LoginOutcome::Authenticated(s)) = &r {
+                sut.sessions
+                    .entry(i)
+                    .or_default()
+                    .push((s.token.expose().to_owned(), true));
+            }
+            let exists = model.users[i].is_some();
+            prop_assert_eq!(
+                sut.audit_len().await? - audit_before,
+                usize::from(exists),
+                "R20 login"
+            );
+            Outcome::Ok { changes: r.is_ok() }
+        } else {
+            let target_customer = world.users[cmd.target].customer;
+            let addressed = if cmd.own_customer {
+                target_customer
+            } else {
+                1 - target_customer
+            };
+            let predicted = model.predict(cmd, addressed);
+            let other = 1 - addressed;
+            let other_before = sut.snapshot(other).await?;
+            let had_admin = [model.has_active_admin(0), model.has_active_admin(1)];
+            let actual = sut.run(cmd, addressed).await?;
+            prop_assert_eq!(actual, predicted, "cmd {:?}", cmd);
+            // R20: one entry per state change, none otherwise.
+            let delta = sut.audit_len().await? - audit_before;
+            let expected_delta = usize::from(matches!(actual, Outcome::Ok { changes: true }));
+            prop_assert_eq!(delta, expected_delta, "R20 for {:?}", cmd);
+            // R2: the other customer is untouched.
+            prop_assert_eq!(sut.snapshot(other).await?, other_before, "R2 for {:?}", cmd);
+            if let Outcome::Ok { .. } = actual {
+                model.apply(cmd, addressed);
+                if matches!(cmd.op, Op::Lock | Op::Delete | Op::EndSessions) {
+                    for s in sut.sessions.entry(cmd.target).or_default() {
+                        s.1 = false;
+                    }
+                }
+            }
+            // R5: an administrator's action never leaves a customer without an active admin.
+            if cmd.actor < sut.users.len() {
+                for (c, had) in had_admin.iter().enumerate() {
+                    prop_assert!(
+                        !had || model.has_active_admin(c),
+                        "R5: customer {} lost its last admin by {:?}",
+                        c,
+                        cmd
+                    );
+                }
+            }
+            actual
+        };
+        // Model and store agree on every user; R4.
+        let stored = sut.stored_users().await?;
+        for (i, rec) in stored.iter().enumerate() {
+            match (&model.users[i], rec) {
+                (None, None) => {}
+                (Some(m), Some(u)) => {
+                    prop_assert_eq!(m.locked, u.lock.is_some());
+                    prop_assert_eq!(m.admin, u.role == Role::Administrator);
+                    prop_assert_eq!(m.state, u.state);
+                    prop_assert_eq!(&set_of(&sut.keys, &m.permissions), &u.permissions);
+                    prop_assert!(
+                        u.permissions
+                            .is_subset(&set_of(&sut.keys, &model.entitled[m.customer])),
+                        "R4: permissions beyond the entitlements"
+                    );
+                }
+                (m, u) => prop_assert!(false, "model {:?} vs store {:?}", m, u.is_some()),
+            }
+        }
+        // R11 and R1 for every session held.
+        for (&i, tokens) in &sut.sessions {
+            for (token, alive) in tokens {
+                let auth = sut.portal.authenticate(token).await;
+                let should = *alive && model.users[i].as_ref().is_some_and(ModelUser::can_log_in);
+                prop_assert_eq!(auth.is_ok(), should, "R11 session of {:?}", model.users[i]);
+                if let Ok(p) = auth {
+                    for (k, key) in sut.keys.iter().enumerate() {
+                        prop_assert_eq!(
+                            sut.portal.may_access_area(&p, key),
+                            model.may_access(i, k),
+                            "R1 user {:?} area {}",
+                            model.users[i],
+                            k
+                        );
+                    }
+                }
+            }
+        }
+        extra
+            .check(&Step {
+                command: cmd,
+                outcome,
+                users: &stored,
+                catalog: sut.portal.catalog(),
+                model: &model,
+            })
+            .map_err(fail)?;
+    }
+    for c in [None, Some(sut.customers[0]), Some(sut.customers[1])] {
+        prop_assert_eq!(verify_chain(&sut.chain(c).await?), Ok(()));
+    }
+    Ok(())
+}
