@@ -36,7 +36,7 @@ pub use registration::{
     ResendError, VerifyError,
 };
 pub use sessions::SessionError;
-pub use user_admin::{AdminError, Invite, UserPage};
+pub use user_admin::{AdminError, Invite, USER_COUNT_CAP, UserPage};
 
 use crate::audit::{ActorKind, ActorRef, AuditCategory, AuditRecord};
 use crate::authz::Acting;
