@@ -289,6 +289,9 @@ impl State {
             }
             Write::InsertSession(s) => {
                 let id = s.id();
+                if self.sessions.contains_key(&id) {
+                    return Err(StoreError::Conflict);
+                }
                 let old = self.put_session(s);
                 undo.push(Undo::Session(id, old));
                 Ok(())
@@ -320,6 +323,9 @@ impl State {
                 Ok(())
             }
             Write::InsertChallenge(c) => {
+                if self.challenges.contains_key(&c.id()) {
+                    return Err(StoreError::Conflict);
+                }
                 let c = first_version(c.record(), EmailChallenge::from_record)?;
                 let id = c.id();
                 let old = self.challenges.insert(id, c);
@@ -351,6 +357,9 @@ impl State {
                 Ok(())
             }
             Write::InsertActionToken(t) => {
+                if self.tokens.contains_key(&t.id()) {
+                    return Err(StoreError::Conflict);
+                }
                 let t = first_version(t.record(), ActionToken::from_record)?;
                 let id = t.id();
                 let old = self.tokens.insert(id, t);
@@ -382,6 +391,9 @@ impl State {
                 Ok(())
             }
             Write::InsertAdminRequest(r) => {
+                if self.requests.contains_key(&r.id()) {
+                    return Err(StoreError::Conflict);
+                }
                 let r = first_version(r.record(), AdminRequest::from_record)?;
                 let id = r.id();
                 let old = self.requests.insert(id, r);

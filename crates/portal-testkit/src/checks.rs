@@ -944,6 +944,45 @@ pub async fn inserting_an_existing_id_conflicts<S: Store>(store: Arc<S>) {
         reload_user(&*store, u.id()).await.email().as_str(),
         "first@example.com"
     );
+    // Sessions, challenges, link tokens and admin requests: a second insert of an id conflicts
+    // and leaves the first row as it was.
+    let s = session(u.id(), token_hash(), t0());
+    let ch = challenge(u.id(), "first@example.com", t0());
+    let tok = action_token(u.id(), TokenPurpose::PasswordReset, token_hash());
+    let req = admin_request(c.id(), u.id(), t0());
+    commit_ok(
+        &*store,
+        writes([
+            Write::InsertSession(s.clone()),
+            Write::InsertChallenge(ch.clone()),
+            Write::InsertActionToken(tok.clone()),
+            Write::InsertAdminRequest(req.clone()),
+        ]),
+    )
+    .await;
+    // Same id, another token hash: only the id collides.
+    let mut again = s.record().clone();
+    again.token_hash = token_hash();
+    let again = portal_core::session::Session::from_record(again).unwrap();
+    for w in [
+        Write::InsertSession(again),
+        Write::InsertChallenge(ch.clone()),
+        Write::InsertActionToken(tok.clone()),
+        Write::InsertAdminRequest(req.clone()),
+    ] {
+        let what = format!("{w:?}").chars().take(40).collect::<String>();
+        let e = commit_err(&*store, writes([w])).await;
+        assert!(is_conflict(&e), "{what}: {e:?}");
+    }
+    assert_eq!(store.sessions_of_user(u.id()).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .admin_request(req.id())
+            .await
+            .unwrap()
+            .map(|r| r.record().version),
+        Some(1)
+    );
 }
 
 async fn assert_nothing_of<S: Store>(
