@@ -1,0 +1,320 @@
+//! Wiring shared by the commands: the store, the portal service on it, logging, the development
+//! phone gateway, and two small committer decorators.
+
+use crate::config::{Database, LogConfig};
+use adapters_postgres::{Migrator, SqlStore};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use portal_core::config::PortalConfig;
+use portal_core::ids::SessionId;
+use portal_core::mail::OutboxMail;
+use portal_core::permission::PermissionCatalog;
+use portal_core::ports::{
+    Commit, Committer, Counter, PhoneMessage, SmsError, SmsSender, StoreError,
+};
+use portal_core::{Deps, Portal};
+use sea_orm_migration::MigratorTrait as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Notify;
+
+/// A failure of a command, printed as `error: …` with exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Failure(pub String);
+
+impl Failure {
+    /// A failure with context: `"{what}: {error}"`.
+    #[must_use]
+    pub fn of(what: &str, error: impl std::fmt::Display) -> Self {
+        Self(format!("{what}: {error}"))
+    }
+}
+
+/// What opening the database did to the schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// Migrations applied now, in order.
+    pub applied: Vec<String>,
+    /// Migrations the schema has in total.
+    pub total: usize,
+}
+
+impl std::fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.applied.is_empty() {
+            write!(f, "schema up to date ({} migrations)", self.total)
+        } else {
+            write!(
+                f,
+                "applied {} of {} migrations: {}",
+                self.applied.len(),
+                self.total,
+                self.applied.join(", ")
+            )
+        }
+    }
+}
+
+/// Connects to the database, applies pending migrations and returns the store.
+///
+/// # Errors
+/// The database cannot be reached, or a migration failed.
+pub async fn open_store(database: &Database) -> Result<(SqlStore, MigrationReport), Failure> {
+    let url = database.url();
+    let what = database.describe();
+    let setup = adapters_postgres::connect(url)
+        .await
+        .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?;
+    let pending: Vec<String> = Migrator::get_pending_migrations(&setup)
+        .await
+        .map_err(|e| Failure::of("cannot read the migration table", e))?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    adapters_postgres::migrate(&setup)
+        .await
+        .map_err(|e| Failure::of("migration failed", e))?;
+    let report = MigrationReport {
+        applied: pending,
+        total: Migrator::migrations().len(),
+    };
+    let in_memory = matches!(database, Database::Sqlite { file: None, .. });
+    let store = if in_memory {
+        // The one connection is the database.
+        SqlStore::new(setup)
+    } else {
+        // A fresh pool after migrating: a pooled SQLite connection that read before the schema
+        // existed could keep answering from its old snapshot (see `SqlStore::open`).
+        setup
+            .close()
+            .await
+            .map_err(|e| Failure::of("cannot close the setup connection", e))?;
+        SqlStore::new(
+            adapters_postgres::connect(url)
+                .await
+                .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?,
+        )
+    };
+    Ok((store, report))
+}
+
+/// The portal on `store` with production adapters and the default catalog, committing through
+/// `committer` when given (a decorator around the store).
+///
+/// # Errors
+/// The configuration is out of its safe range.
+pub fn portal(
+    store: Arc<SqlStore>,
+    committer: Option<Arc<dyn Committer>>,
+    config: PortalConfig,
+) -> Result<Portal, Failure> {
+    let mut deps = Deps::production(store);
+    if let Some(c) = committer {
+        deps.committer = c;
+    }
+    Portal::new(deps, config, PermissionCatalog::default()).map_err(|e| Failure::of("portal", e))
+}
+
+/// Starts logging to standard error: text or JSON lines, filtered by `EnvFilter` directives.
+/// A second call does nothing.
+pub fn init_logging(config: &LogConfig) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|e| {
+        eprintln!("warning: PORTAL_LOG: {e}; using the default filter");
+        EnvFilter::new(crate::config::DEFAULT_LOG_FILTER)
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Wakes the mail dispatcher after every commit that queued mail, so a code arrives in
+/// milliseconds instead of at the next poll.
+pub struct NotifyingCommitter {
+    inner: Arc<dyn Committer>,
+    notify: Arc<Notify>,
+}
+
+impl NotifyingCommitter {
+    /// Wraps `inner`; `notify` is the dispatcher's wake-up.
+    #[must_use]
+    pub fn new(inner: Arc<dyn Committer>, notify: Arc<Notify>) -> Self {
+        Self { inner, notify }
+    }
+}
+
+#[async_trait]
+impl Committer for NotifyingCommitter {
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let mails = !commit.outbox.is_empty();
+        self.inner.commit(commit).await?;
+        if mails {
+            self.notify.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .touch_session(id, last_seen_at, idle_expires_at)
+            .await
+    }
+
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        reset_after: chrono::TimeDelta,
+    ) -> Result<Counter, StoreError> {
+        self.inner.bump_counter(key, now, reset_after).await
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.reset_counter(key).await
+    }
+}
+
+/// Remembers the mails of every successful commit, so a command-line tool can use the codes and
+/// links it causes (`portal demo` confirms its demo accounts this way) without reading them
+/// back from storage. The mails are queued in the outbox as usual.
+pub struct CapturingCommitter {
+    inner: Arc<dyn Committer>,
+    mails: Mutex<Vec<OutboxMail>>,
+}
+
+impl CapturingCommitter {
+    /// Wraps `inner`.
+    #[must_use]
+    pub fn new(inner: Arc<dyn Committer>) -> Self {
+        Self {
+            inner,
+            mails: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every mail committed so far, oldest first.
+    #[must_use]
+    pub fn mails(&self) -> Vec<OutboxMail> {
+        self.mails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The code or link token of the newest mail to `to` that carries one.
+    #[must_use]
+    pub fn secret_for(&self, to: &str) -> Option<String> {
+        self.mails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .filter(|m| m.to.as_str() == to)
+            .find_map(|m| m.intent.secret().map(|s| s.expose().to_owned()))
+    }
+}
+
+#[async_trait]
+impl Committer for CapturingCommitter {
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let mails = commit.outbox.clone();
+        self.inner.commit(commit).await?;
+        self.mails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(mails);
+        Ok(())
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .touch_session(id, last_seen_at, idle_expires_at)
+            .await
+    }
+
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        reset_after: chrono::TimeDelta,
+    ) -> Result<Counter, StoreError> {
+        self.inner.bump_counter(key, now, reset_after).await
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.reset_counter(key).await
+    }
+}
+
+/// The development phone gateway: sends nothing, logs every SMS or voice code at `info`
+/// (target `portal::dev_sms`) so a developer can complete phone sign-in without a provider.
+/// Only wired in development mode; a production gateway is a [`SmsSender`] of your own
+/// (see `docs/embedding.md`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DevPhoneGateway;
+
+#[async_trait]
+impl SmsSender for DevPhoneGateway {
+    async fn send(&self, message: &PhoneMessage) -> Result<(), SmsError> {
+        tracing::info!(
+            target: "portal::dev_sms",
+            "{:?} to {} code {} ({:?}, development phone gateway: nothing sent)",
+            message.channel,
+            message.to.as_str(),
+            message.code.expose(),
+            message.purpose,
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Database;
+
+    #[tokio::test]
+    async fn a_fresh_database_gets_every_migration_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::parse(dir.path().join("p.db").to_str().unwrap()).unwrap();
+        let (_, first) = open_store(&db).await.unwrap();
+        assert_eq!(first.applied.len(), first.total, "{first}");
+        assert!(
+            first
+                .to_string()
+                .starts_with("applied 2 of 2 migrations: m2026"),
+            "{first}"
+        );
+        let (_, second) = open_store(&db).await.unwrap();
+        assert!(second.applied.is_empty());
+        assert_eq!(
+            second.to_string(),
+            format!("schema up to date ({} migrations)", second.total)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_database_keeps_its_schema() {
+        let (store, report) = open_store(&Database::parse("sqlite::memory:").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(report.applied.len(), report.total);
+        let portal = portal(Arc::new(store), None, PortalConfig::default()).unwrap();
+        assert!(!portal.has_operator().await.unwrap());
+    }
+}

@@ -1,0 +1,251 @@
+//! The command line (`portal --help`) and the commands besides `serve`.
+
+use crate::app::{self, Failure};
+use crate::config::{ServerConfig, Source};
+use clap::{Args, Parser, Subcommand};
+use portal_core::Actor;
+use portal_core::config::PortalConfig;
+use portal_core::values::{EmailAddress, Language, PersonName};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Portal: a customer portal server for B2B software vendors.
+///
+/// Settings come from environment variables and an optional TOML file (environment wins);
+/// without any, `portal serve` runs a development portal on the SQLite file ./portal.db with a
+/// local mailbox directory. See the README's configuration table.
+#[derive(Debug, Parser)]
+#[command(name = "portal", version, propagate_version = true)]
+pub struct Cli {
+    /// TOML file with settings (keys: the variable names in lower case without `PORTAL_`).
+    #[arg(long, global = true, env = "PORTAL_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: apply migrations, deliver mail, serve HTTP until SIGINT/SIGTERM.
+    ///
+    /// On the first start without an operator account, one is created and its one-time setup
+    /// link is printed (address from PORTAL_OPERATOR_EMAIL, in development mode
+    /// operator@portal.localhost).
+    Serve,
+    /// Apply pending database migrations and report them.
+    Migrate,
+    /// Manage operator (vendor staff) accounts.
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Manage customers.
+    #[command(subcommand)]
+    Customers(CustomersCommand),
+    /// Seed a demo customer with an administrator and employees (development mode only).
+    ///
+    /// Idempotent: when the demo customer exists, nothing is written. Prints the accounts and
+    /// their password.
+    Demo,
+}
+
+/// Operator commands.
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Create an operator account and print its one-time setup link.
+    ///
+    /// Opening the link sets the password; a confirmation code is mailed to the address.
+    Create(OperatorCreate),
+}
+
+/// `portal operator create`.
+#[derive(Debug, Args)]
+pub struct OperatorCreate {
+    /// The operator's e-mail address (receives the confirmation code).
+    #[arg(long)]
+    pub email: String,
+    /// First name.
+    #[arg(long, default_value = "Portal")]
+    pub first_name: String,
+    /// Last name.
+    #[arg(long, default_value = "Operator")]
+    pub last_name: String,
+    /// Language of mails: de or en.
+    #[arg(long, default_value = "de")]
+    pub language: String,
+}
+
+/// Customer commands.
+#[derive(Debug, Subcommand)]
+pub enum CustomersCommand {
+    /// Create or update customers from a CSV file.
+    ///
+    /// Header row with the columns number, name, products, channel (any order). products:
+    /// affiliation keys separated by `;`; channel: `direct` or `partner:<name>`. Every row is
+    /// checked first: if any is invalid, every problem is listed and nothing is written.
+    Import {
+        /// The CSV file (UTF-8, comma-separated).
+        file: PathBuf,
+    },
+}
+
+/// Parses the command line and runs it.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Configuration errors are usage errors (exit code 2), reported before logging starts.
+    let config = match Source::load(cli.config.as_deref()).and_then(|s| ServerConfig::resolve(&s)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    app::init_logging(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command with a resolved configuration.
+///
+/// # Errors
+/// What the command reports.
+pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> {
+    match command {
+        Command::Serve => Err(Failure(
+            "portal serve needs the HTTP adapter (crates/adapters-http), which has not landed yet"
+                .into(),
+        )),
+        Command::Migrate => migrate(&config).await,
+        Command::Operator(OperatorCommand::Create(args)) => create_operator(&config, &args).await,
+        Command::Customers(CustomersCommand::Import { file }) => {
+            import_customers(&config, &file).await
+        }
+        Command::Demo => demo(&config).await,
+    }
+}
+
+async fn migrate(config: &ServerConfig) -> Result<(), Failure> {
+    let (store, report) = app::open_store(&config.database).await?;
+    println!("{}: {report}", config.database.describe());
+    store
+        .connection()
+        .clone()
+        .close()
+        .await
+        .map_err(|e| Failure::of("closing the database", e))
+}
+
+async fn create_operator(config: &ServerConfig, args: &OperatorCreate) -> Result<(), Failure> {
+    let email = EmailAddress::parse(&args.email).map_err(|e| Failure::of("--email", e))?;
+    let first = PersonName::parse(&args.first_name).map_err(|e| Failure::of("--first-name", e))?;
+    let last = PersonName::parse(&args.last_name).map_err(|e| Failure::of("--last-name", e))?;
+    let language = Language::parse(&args.language).map_err(|e| Failure::of("--language", e))?;
+    let (store, _) = app::open_store(&config.database).await?;
+    let portal = app::portal(Arc::new(store), None, PortalConfig::default())?;
+    let setup = portal
+        .create_operator(&Actor::System, &email, &first, &last, language)
+        .await
+        .map_err(|e| Failure::of(&format!("cannot create operator {email}"), e))?;
+    println!(
+        "Operator {email} created. One-time setup link (valid until {}):\n\n  {}\n\n\
+         Open it to set a password; the confirmation code is mailed to {email}.",
+        setup.expires_at.format("%Y-%m-%d %H:%M UTC"),
+        setup_link(&config.public_url(), setup.token.expose()),
+    );
+    Ok(())
+}
+
+/// The one-time setup link of an operator: the invitation page.
+#[must_use]
+pub fn setup_link(public_url: &str, token: &str) -> String {
+    format!("{}/invitations/{token}", public_url.trim_end_matches('/'))
+}
+
+async fn import_customers(config: &ServerConfig, file: &std::path::Path) -> Result<(), Failure> {
+    let portal_config = PortalConfig::default();
+    let reader =
+        std::fs::File::open(file).map_err(|e| Failure::of(&file.display().to_string(), e))?;
+    let rows = crate::import::parse_customers(reader, &portal_config.affiliations)
+        .map_err(|e| Failure::of(&file.display().to_string(), e))?;
+    let (store, _) = app::open_store(&config.database).await?;
+    let portal = app::portal(Arc::new(store), None, portal_config)?;
+    let report = portal
+        .import_customers(&Actor::System, &rows)
+        .await
+        .map_err(|e| Failure::of(&file.display().to_string(), e))?;
+    println!(
+        "{}: {} rows: {} created, {} updated, {} unchanged",
+        file.display(),
+        rows.len(),
+        report.created,
+        report.updated,
+        report.unchanged
+    );
+    Ok(())
+}
+
+async fn demo(config: &ServerConfig) -> Result<(), Failure> {
+    if !config.development {
+        return Err(Failure(
+            "portal demo runs in development mode only (its accounts have a published password); \
+             set PORTAL_DEV_MODE=true for a development database"
+                .into(),
+        ));
+    }
+    let (store, _) = app::open_store(&config.database).await?;
+    let outcome = crate::demo::seed(Arc::new(store), PortalConfig::default()).await?;
+    print!(
+        "{}",
+        crate::demo::instructions(&config.public_url(), outcome)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn operator_create_has_defaults_for_everything_but_the_email() {
+        let cli = Cli::try_parse_from(["portal", "operator", "create", "--email", "a@b.example"])
+            .unwrap();
+        let Command::Operator(OperatorCommand::Create(args)) = cli.command else {
+            panic!("parsed {:?}", cli.command);
+        };
+        assert_eq!(args.first_name, "Portal");
+        assert_eq!(args.language, "de");
+        assert!(Cli::try_parse_from(["portal", "operator", "create"]).is_err());
+    }
+
+    #[test]
+    fn setup_links_point_at_the_invitation_page() {
+        assert_eq!(
+            setup_link("https://portal.example.com/", "abc"),
+            "https://portal.example.com/invitations/abc"
+        );
+    }
+}

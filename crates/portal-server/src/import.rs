@@ -1,0 +1,441 @@
+//! `portal customers import`: customers from a CSV file.
+//!
+//! The file is UTF-8 (a byte-order mark is skipped), comma-separated, with a header row naming
+//! the four columns in any order:
+//!
+//! | column | content | example |
+//! | --- | --- | --- |
+//! | `number` | customer number: nine digits, `D` prefix and spaces allowed | `D123456789` |
+//! | `name` | company name, 1–200 characters | `Musterbau GmbH` |
+//! | `products` | product affiliation keys separated by `;` (empty: any affiliation may link) | `de-business;at` |
+//! | `channel` | `direct`, or `partner:<name>` for a reseller | `partner:Systemhaus Nord` |
+//!
+//! Every row is checked before anything is written; if any row is invalid, every invalid row is
+//! reported (by line number and column) and nothing is imported. Existing numbers are updated,
+//! new ones created (see `Portal::import_customers`).
+//!
+//! ```
+//! use portal_server::import::parse_customers;
+//! use portal_core::customer::Affiliation;
+//!
+//! let csv = "number,name,products,channel\nD123456789,Musterbau GmbH,de-business,direct\n";
+//! let rows = parse_customers(csv.as_bytes(), &Affiliation::defaults()).unwrap();
+//! assert_eq!(rows[0].number.as_str(), "123456789");
+//! ```
+
+use portal_core::customer::{Affiliation, AffiliationKey, ServiceChannel};
+use portal_core::service::NewCustomer;
+use portal_core::values::{CompanyName, CustomerNumber};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// The columns, in the order the documentation lists them.
+pub const COLUMNS: [&str; 4] = ["number", "name", "products", "channel"];
+
+/// One problem in the file: where and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    /// Line in the file, from 1 (the header is line 1).
+    pub line: u64,
+    /// The column, when the problem is in one.
+    pub column: Option<&'static str>,
+    /// What is wrong (the value itself is not repeated).
+    pub reason: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.column {
+            Some(c) => write!(f, "line {}: {c}: {}", self.line, self.reason),
+            None => write!(f, "line {}: {}", self.line, self.reason),
+        }
+    }
+}
+
+/// Why a file cannot be imported: every invalid row, or a file-level problem (line 1 for the
+/// header). Nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} problem(s) in the file, nothing imported:\n{}", .0.len(), list(.0))]
+pub struct ImportErrors(pub Vec<RowError>);
+
+fn list(errors: &[RowError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("  {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Parses and checks a customer file against the configured affiliations.
+///
+/// # Errors
+/// Every invalid row (see the [module docs](self)); an empty file or a bad header.
+pub fn parse_customers(
+    input: impl std::io::Read,
+    affiliations: &[Affiliation],
+) -> Result<Vec<NewCustomer>, ImportErrors> {
+    let mut input = input;
+    let mut bytes = Vec::new();
+    if let Err(e) = input.read_to_end(&mut bytes) {
+        return Err(one(1, None, format!("cannot read the file: {e}")));
+    }
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
+        Err(e) => {
+            let line = 1 + bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count();
+            return Err(one(line as u64, None, "not UTF-8 text".into()));
+        }
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let index = header_index(&mut reader)?;
+    let known: BTreeSet<&str> = affiliations.iter().map(|a| a.key.as_str()).collect();
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut first_line: BTreeMap<String, u64> = BTreeMap::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, csv::Position::line);
+                errors.push(RowError {
+                    line,
+                    column: None,
+                    reason: "not valid CSV (check the quotes)".into(),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, csv::Position::line);
+        if record.iter().all(str::is_empty) {
+            continue; // blank line
+        }
+        if record.len() != index.len {
+            errors.push(RowError {
+                line,
+                column: None,
+                reason: format!("{} fields, expected {}", record.len(), index.len),
+            });
+            continue;
+        }
+        // Duplicates are found by number alone, also when another column of the row is bad.
+        if let Ok(n) = CustomerNumber::parse(&record[index.number]) {
+            if let Some(first) = first_line.get(n.as_str()) {
+                errors.push(RowError {
+                    line,
+                    column: Some("number"),
+                    reason: format!("customer number already on line {first}"),
+                });
+            } else {
+                first_line.insert(n.as_str().to_owned(), line);
+            }
+        }
+        match parse_row(&record, &index, line, &known) {
+            Ok(row) => rows.push(row),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportErrors(errors));
+    }
+    if rows.is_empty() {
+        return Err(one(1, None, "no customer rows after the header".into()));
+    }
+    Ok(rows)
+}
+
+fn one(line: u64, column: Option<&'static str>, reason: String) -> ImportErrors {
+    ImportErrors(vec![RowError {
+        line,
+        column,
+        reason,
+    }])
+}
+
+struct Index {
+    number: usize,
+    name: usize,
+    products: usize,
+    channel: usize,
+    len: usize,
+}
+
+fn header_index(reader: &mut csv::Reader<&[u8]>) -> Result<Index, ImportErrors> {
+    let header = match reader.headers() {
+        Ok(h) if !h.iter().all(str::is_empty) => h.clone(),
+        Ok(_) => {
+            return Err(one(
+                1,
+                None,
+                "the file is empty (expected a header row: number,name,products,channel)".into(),
+            ));
+        }
+        Err(_) => return Err(one(1, None, "the header row is not valid CSV".into())),
+    };
+    let mut positions: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (i, field) in header.iter().enumerate() {
+        let name = field.to_ascii_lowercase();
+        match COLUMNS.iter().find(|c| **c == name) {
+            Some(c) if positions.contains_key(c) => {
+                problems.push(format!("column `{c}` appears twice"));
+            }
+            Some(c) => {
+                positions.insert(c, i);
+            }
+            None => problems.push(format!(
+                "unknown column `{}` (expected number, name, products, channel)",
+                field.chars().take(40).collect::<String>()
+            )),
+        }
+    }
+    for c in COLUMNS {
+        if !positions.contains_key(c) {
+            problems.push(format!("missing column `{c}`"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ImportErrors(
+            problems
+                .into_iter()
+                .map(|reason| RowError {
+                    line: 1,
+                    column: None,
+                    reason,
+                })
+                .collect(),
+        ));
+    }
+    Ok(Index {
+        number: positions["number"],
+        name: positions["name"],
+        products: positions["products"],
+        channel: positions["channel"],
+        len: header.len(),
+    })
+}
+
+fn parse_row(
+    record: &csv::StringRecord,
+    index: &Index,
+    line: u64,
+    known: &BTreeSet<&str>,
+) -> Result<NewCustomer, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let mut err = |column: &'static str, reason: String| {
+        errors.push(RowError {
+            line,
+            column: Some(column),
+            reason,
+        });
+    };
+    let number = CustomerNumber::parse(&record[index.number])
+        .map_err(|e| err("number", e.to_string()))
+        .ok();
+    let name = CompanyName::parse(&record[index.name])
+        .map_err(|e| err("name", e.to_string()))
+        .ok();
+    let mut affiliations = BTreeSet::new();
+    for raw in record[index.products].split(';').map(str::trim) {
+        if raw.is_empty() {
+            continue;
+        }
+        match AffiliationKey::parse(raw) {
+            Ok(k) if known.contains(k.as_str()) => {
+                affiliations.insert(k);
+            }
+            Ok(k) => err(
+                "products",
+                format!(
+                    "unknown product affiliation `{k}` (configured: {})",
+                    known.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Err(_) => err(
+                "products",
+                "malformed affiliation key (lower-case letters, digits, `-` and `_`; separate several with `;`)".into(),
+            ),
+        }
+    }
+    let channel = parse_channel(&record[index.channel])
+        .map_err(|r| err("channel", r))
+        .ok();
+    match (number, name, channel) {
+        (Some(number), Some(name), Some(channel)) if errors.is_empty() => Ok(NewCustomer {
+            number,
+            name,
+            affiliations,
+            channel,
+            entitlements: None,
+            default_permissions: None,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// Parses the `channel` column: `direct` or `partner:<name>`.
+///
+/// # Errors
+/// Anything else, or an invalid partner name.
+pub fn parse_channel(raw: &str) -> Result<ServiceChannel, String> {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("direct") {
+        return Ok(ServiceChannel::Direct);
+    }
+    match raw.split_once(':') {
+        Some((kind, name)) if kind.trim().eq_ignore_ascii_case("partner") => {
+            let name = CompanyName::parse(name).map_err(|e| format!("partner name: {e}"))?;
+            Ok(ServiceChannel::Partner { name })
+        }
+        _ => Err("expected `direct` or `partner:<name>`".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<NewCustomer>, ImportErrors> {
+        parse_customers(text.as_bytes(), &Affiliation::defaults())
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        parse(text)
+            .unwrap_err()
+            .0
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn good_rows_become_customers() {
+        let rows = parse(
+            "\u{feff}number,name,products,channel\n\
+             D123456789,Musterbau GmbH,de-business,direct\n\
+             \n\
+             \" 987654321 \",\"Huber, Söhne & Co\", de-business ; at ,partner:Systemhaus Nord\n\
+             111111111,Leer AG,,DIRECT\n",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].number.as_str(), "123456789");
+        assert_eq!(rows[0].name.as_str(), "Musterbau GmbH");
+        assert_eq!(rows[0].channel, ServiceChannel::Direct);
+        assert_eq!(rows[1].name.as_str(), "Huber, Söhne & Co");
+        let keys: Vec<&str> = rows[1]
+            .affiliations
+            .iter()
+            .map(AffiliationKey::as_str)
+            .collect();
+        assert_eq!(keys, ["at", "de-business"]);
+        assert!(matches!(
+            &rows[1].channel,
+            ServiceChannel::Partner { name } if name.as_str() == "Systemhaus Nord"
+        ));
+        assert!(
+            rows[2].affiliations.is_empty(),
+            "empty products: any affiliation"
+        );
+        assert!(
+            rows.iter()
+                .all(|r| r.entitlements.is_none() && r.default_permissions.is_none())
+        );
+    }
+
+    #[test]
+    fn columns_may_come_in_any_order_and_any_case() {
+        let rows = parse("Channel,Products,NAME,Number\ndirect,at,Wien GmbH,D222222222\n").unwrap();
+        assert_eq!(rows[0].number.as_str(), "222222222");
+        assert_eq!(rows[0].name.as_str(), "Wien GmbH");
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_line_and_column() {
+        let e = errors(
+            "number,name,products,channel\n\
+             12345,Kurz GmbH,at,direct\n\
+             123456789,,at,direct\n\
+             223456789,Gut GmbH,AT!,direct\n\
+             323456789,Gut GmbH,mars,direct\n\
+             423456789,Gut GmbH,at,reseller\n\
+             523456789,Gut GmbH,at,partner:\n\
+             623456789,Gut GmbH,at\n\
+             D123456789,Doppelt GmbH,at,direct\n\
+             x,,zz,\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "line 2: number: customer number must have exactly nine digits",
+                "line 3: name: name is empty",
+                "line 4: products: malformed affiliation key (lower-case letters, digits, `-` and `_`; separate several with `;`)",
+                "line 5: products: unknown product affiliation `mars` (configured: at, de-business, de-enterprise)",
+                "line 6: channel: expected `direct` or `partner:<name>`",
+                "line 7: channel: partner name: name is empty",
+                "line 8: 3 fields, expected 4",
+                "line 9: number: customer number already on line 3",
+                "line 10: number: customer number may contain only digits after an optional leading D",
+                "line 10: name: name is empty",
+                "line 10: products: unknown product affiliation `zz` (configured: at, de-business, de-enterprise)",
+                "line 10: channel: expected `direct` or `partner:<name>`",
+            ],
+            "{e:#?}"
+        );
+    }
+
+    #[test]
+    fn header_problems_are_reported_on_line_one() {
+        assert_eq!(
+            errors(""),
+            ["line 1: the file is empty (expected a header row: number,name,products,channel)"]
+        );
+        assert_eq!(
+            errors("number,name,product,channel\n"),
+            [
+                "line 1: unknown column `product` (expected number, name, products, channel)",
+                "line 1: missing column `products`"
+            ]
+        );
+        assert_eq!(
+            errors("number,name,products,channel,number\n"),
+            ["line 1: column `number` appears twice"]
+        );
+        assert_eq!(
+            errors("number,name,products,channel\n"),
+            ["line 1: no customer rows after the header"]
+        );
+    }
+
+    #[test]
+    fn broken_csv_and_encoding_are_reported() {
+        let e = parse_customers(
+            &b"number,name,products,channel\n123456789,M\xfcller,at,direct\n"[..],
+            &Affiliation::defaults(),
+        )
+        .unwrap_err();
+        assert_eq!(e.0[0].to_string(), "line 2: not UTF-8 text");
+        let e = errors("number,name,products,channel\n123456789,\"open,at,direct\n");
+        assert!(e[0].starts_with("line 2:"), "{e:?}");
+    }
+
+    #[test]
+    fn the_error_text_lists_every_problem() {
+        let e = parse("number,name,products,channel\n1,A,at,direct\n2,B,at,direct\n").unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("2 problem(s) in the file, nothing imported:"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  line 2: number:") && text.contains("\n  line 3: number:"),
+            "{text}"
+        );
+    }
+}

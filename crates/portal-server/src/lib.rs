@@ -1,0 +1,77 @@
+//! # portal-server
+//!
+//! The `portal` binary: configuration and composition root of the Portal server. It wires
+//! `portal-core` to its adapters — storage (`adapters-postgres`: SQLite or Postgres), mail
+//! (`adapters-smtp`: SMTP or the development mailbox) and HTTP (`adapters-http`) — and adds
+//! nothing to the rules: every command goes through the same use cases the HTTP API calls.
+//!
+//! It is not a library to embed: to run Portal inside your own service, wire the adapters
+//! yourself (`docs/embedding.md`). The modules are public for the binary's tests and for reading.
+//!
+//! ## Commands
+//!
+//! | command | what it does |
+//! | --- | --- |
+//! | `portal serve` | migrate, deliver mail, serve HTTP until SIGINT/SIGTERM; creates the first operator |
+//! | `portal migrate` | apply pending migrations and report them |
+//! | `portal operator create --email …` | create an operator and print the one-time setup link |
+//! | `portal customers import FILE.csv` | create or update customers ([`import`]) |
+//! | `portal demo` | seed a demo customer with an admin and employees ([`demo`]) |
+//!
+//! ## Configuration
+//!
+//! Environment variables, over an optional TOML file (`--config portal.toml` or
+//! `PORTAL_CONFIG`) whose keys are the variable names in lower case without `PORTAL_`
+//! (`bind = "0.0.0.0:8080"`, `database_url = "postgres://…"`). A blank variable counts as unset.
+//!
+//! | variable | meaning | default |
+//! | --- | --- | --- |
+//! | `PORTAL_CONFIG` | TOML file with any of these settings | none |
+//! | `DATABASE_URL` | `postgres://…`, `sqlite://path`, or a file path (SQLite) | `portal.db` (SQLite, created) |
+//! | `PORTAL_BIND` | listening address (port 0: any free port) | `127.0.0.1:8080` |
+//! | `PORTAL_PUBLIC_URL` | public base URL: links in mails, cookie origin | `http://` + the listening address |
+//! | `PORTAL_DEV_MODE` | development mode: cookies without `Secure`, phone codes logged, demo allowed | on when `PORTAL_PUBLIC_URL` is unset, else off |
+//! | `PORTAL_SECRET_KEY` | 32-byte server secret, base64 (`openssl rand -base64 32`); required on Postgres | generated into the key file |
+//! | `PORTAL_SECRET_KEY_FILE` | file holding the secret (mode 0600) | next to the SQLite file: `portal.secret` |
+//! | `PORTAL_OPERATOR_EMAIL` | address of the first operator, created by `serve` when none exists | `operator@portal.localhost` in development mode with the mailbox; else none is created |
+//! | `PORTAL_TRUSTED_PROXIES` | comma-separated proxy addresses whose `X-Forwarded-For` is believed | none (the peer address counts) |
+//! | `PORTAL_LOG` (or `RUST_LOG`) | log filter, `tracing` `EnvFilter` syntax | `info` (libraries quieter) |
+//! | `PORTAL_LOG_FORMAT` | `text` or `json` (one object per line), on standard error | `text` |
+//! | `PORTAL_SHUTDOWN_TIMEOUT` | seconds in-flight requests get after SIGINT/SIGTERM | `30` |
+//! | `SMTP_URL` | SMTP server (`smtp://`, `smtps://`, `?tls=starttls`; see `docs/operations.md`) | unset: the development mailbox |
+//! | `PORTAL_MAIL_DIR` | development mailbox directory (`.eml` files; codes and links also logged) | `mail-outbox` |
+//! | `PORTAL_MAIL_FROM` | sender address | `no-reply@portal.localhost` |
+//! | `PORTAL_PRODUCT_NAME` | product name in mails and authenticator apps | `Portal` |
+//! | `PORTAL_VENDOR_NAME` | who signs mails | the product name |
+//! | `PORTAL_SUPPORT_PHONE` | support phone in the mail footer | none |
+//! | `PORTAL_SUPPORT_EMAIL` | support address in the mail footer | none |
+//!
+//! Refused at start (exit code 2, the message names the variable, never a secret):
+//! a plain-`http://` public URL on a host other than loopback outside development mode; a
+//! non-loopback listening address without a public URL outside development mode; the development
+//! mailbox (no `SMTP_URL`) outside development mode; Postgres without `PORTAL_SECRET_KEY`
+//! (several processes must share one secret); unknown keys in the file.
+//!
+//! ## Secrets
+//!
+//! One server secret ([`secrets`]) from which the MFA sealing key and the cookie/CSRF key are
+//! derived (HMAC-SHA256 with a label per purpose). On SQLite it is generated once into the key
+//! file and reused; back it up with the database.
+//!
+//! ## Example
+//!
+//! ```
+//! use portal_server::config::{ServerConfig, Source};
+//!
+//! let source = Source::from_parts(|_| None, "bind = \"127.0.0.1:9000\"").unwrap();
+//! let config = ServerConfig::resolve(&source).unwrap();
+//! assert_eq!(config.public_url(), "http://127.0.0.1:9000");
+//! assert!(config.development);
+//! ```
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod import;
+pub mod secrets;
