@@ -1,6 +1,7 @@
 //! `portal demo`: a demo customer with an administrator and employees, made through the real
-//! use cases (registration, code confirmation, linking, admin request and approval,
-//! invitations, permissions), so the data is exactly what users would have produced.
+//! use cases (operator setup link, registration, code confirmation, affiliation, linking by
+//! customer number, admin request and approval, activation by the admin, permissions), so the
+//! data is exactly what users would have produced.
 //!
 //! | account | role | state |
 //! | --- | --- | --- |
@@ -8,10 +9,11 @@
 //! | `ben.berger@demo.example` | employee, "Meine Daten" and more | active |
 //! | `clara.conrad@demo.example` | employee | active |
 //! | `david.dorn@demo.example` | employee | waiting for activation by the admin |
+//! | `olaf.operator@demo.example` | operator (vendor staff) | active; approved Anna's admin request |
 //!
 //! All share the password [`DEMO_PASSWORD`]. The customer is [`DEMO_CUSTOMER`]. Seeding is
 //! idempotent: when the demo customer exists, nothing is written. The demo's own mails (codes,
-//! invitations, notices) are marked delivered at once: they were consumed by the seeding, and
+//! the setup link, notices) are marked delivered at once: they were consumed by the seeding, and
 //! would otherwise flood the mailbox at the next start.
 //!
 //! The command refuses to run outside development mode: known passwords do not belong in a
@@ -23,10 +25,11 @@ use chrono::{TimeDelta, Utc};
 use portal_core::config::PortalConfig;
 use portal_core::customer::{AffiliationKey, ServiceChannel};
 use portal_core::ids::OutboxId;
+use portal_core::ids::UserId;
 use portal_core::permission::{GroupKey, PermissionSet};
 use portal_core::ports::OutboxStore;
 use portal_core::secret::SecretString;
-use portal_core::service::{AcceptInvitation, Invite, LinkOutcome, NewCustomer, Register};
+use portal_core::service::{AcceptInvitation, LinkOutcome, NewCustomer, Register};
 use portal_core::session::ClientInfo;
 use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
 use portal_core::{Actor, Portal};
@@ -84,8 +87,17 @@ pub const DAVID: DemoAccount = DemoAccount {
     description: "employee waiting for activation by the administrator",
 };
 
+/// The vendor's operator who approved the admin request (decisions carry a person's name, so the
+/// system cannot approve on its own).
+pub const OPERATOR: DemoAccount = DemoAccount {
+    email: "olaf.operator@demo.example",
+    first_name: "Olaf",
+    last_name: "Operator",
+    description: "operator (vendor staff)",
+};
+
 /// Every demo account.
-pub const ACCOUNTS: [DemoAccount; 4] = [ADMIN, BEN, CLARA, DAVID];
+pub const ACCOUNTS: [DemoAccount; 5] = [ADMIN, BEN, CLARA, DAVID, OPERATOR];
 
 /// What `portal demo` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,9 +150,15 @@ pub async fn seed(store: Arc<SqlStore>, config: PortalConfig) -> Result<DemoOutc
         .await
         .map_err(|e| step("create the customer")(e.to_string()))?;
 
+    // Olaf, the vendor's operator, is set up from his one-time link.
+    let olaf = seeding
+        .operator(&OPERATOR)
+        .await
+        .map_err(step("set up Olaf"))?;
+
     // Anna registers, links by customer number (no admin yet: active at once), asks for admin
-    // rights, and the vendor approves.
-    let anna = seeding
+    // rights, and Olaf approves.
+    let (anna, _) = seeding
         .register_and_link(&ADMIN)
         .await
         .map_err(step("register Anna"))?;
@@ -149,38 +167,47 @@ pub async fn seed(store: Arc<SqlStore>, config: PortalConfig) -> Result<DemoOutc
         .await
         .map_err(|e| step("Anna's admin request")(e.to_string()))?;
     portal
-        .approve_admin_request(&Actor::System, request.id())
+        .approve_admin_request(&olaf, request.id())
         .await
         .map_err(|e| step("approve Anna's admin request")(e.to_string()))?;
 
-    // Ben and Clara are invited by Anna and accept.
+    // Ben and Clara register and link by customer number; Anna is admin now, so they wait until
+    // she activates them and sets their permissions.
     let catalog = portal.catalog();
     let key = |k: &str| catalog.resolve(k).expect("catalog key");
-    let ben_id = seeding
-        .invite_and_accept(
+    let (_, ben) = seeding
+        .register_and_link(&BEN)
+        .await
+        .map_err(step("register Ben"))?;
+    seeding
+        .activate(
             &anna,
-            &BEN,
+            ben,
             PermissionSet::from_iter([key("documents"), key("support_requests")]),
         )
         .await
-        .map_err(step("invite Ben"))?;
+        .map_err(step("activate Ben"))?;
     portal
         .grant_group(
             &anna,
             &number,
-            ben_id,
+            ben,
             &GroupKey::parse("my_data").expect("valid key"),
         )
         .await
         .map_err(|e| step("grant Ben \"Meine Daten\"")(e.to_string()))?;
+    let (_, clara) = seeding
+        .register_and_link(&CLARA)
+        .await
+        .map_err(step("register Clara"))?;
     seeding
-        .invite_and_accept(
+        .activate(
             &anna,
-            &CLARA,
+            clara,
             PermissionSet::from_iter([key("support_requests")]),
         )
         .await
-        .map_err(step("invite Clara"))?;
+        .map_err(step("activate Clara"))?;
 
     // David links by customer number himself; with an admin in place he waits for activation.
     seeding
@@ -210,7 +237,49 @@ impl Seeding<'_> {
             .ok_or_else(|| format!("no code or link was mailed to {to}"))
     }
 
-    async fn register_and_link(&self, who: &DemoAccount) -> Result<Actor, String> {
+    async fn operator(&self, who: &DemoAccount) -> Result<Actor, String> {
+        let e = |e: &dyn std::fmt::Display| e.to_string();
+        let setup = self
+            .portal
+            .create_operator(
+                &Actor::System,
+                &EmailAddress::parse(who.email).map_err(|x| e(&x))?,
+                &PersonName::parse(who.first_name).map_err(|x| e(&x))?,
+                &PersonName::parse(who.last_name).map_err(|x| e(&x))?,
+                Language::De,
+            )
+            .await
+            .map_err(|x| e(&x))?;
+        self.accept(setup.token.expose(), who).await
+    }
+
+    /// Accepts an invitation link with the demo password and confirms the mailed code.
+    async fn accept(&self, token: &str, who: &DemoAccount) -> Result<Actor, String> {
+        let ticket = self
+            .portal
+            .accept_invitation(
+                token,
+                AcceptInvitation {
+                    password: SecretString::new(DEMO_PASSWORD),
+                    password_confirmation: SecretString::new(DEMO_PASSWORD),
+                },
+            )
+            .await
+            .map_err(|x| format!("accept: {x}"))?;
+        let code = self.secret(who.email)?;
+        let session = self
+            .portal
+            .verify_registration(ticket.ticket.expose(), &code, self.client.clone())
+            .await
+            .map_err(|x| format!("verify: {x}"))?;
+        self.portal
+            .logout(session.token.expose())
+            .await
+            .map_err(|x| format!("logout: {x}"))?;
+        Ok(Actor::user(session.user_id))
+    }
+
+    async fn register_and_link(&self, who: &DemoAccount) -> Result<(Actor, UserId), String> {
         let e = |e: &dyn std::fmt::Display| e.to_string();
         let ticket = self
             .portal
@@ -245,54 +314,24 @@ impl Seeding<'_> {
             .logout(session.token.expose())
             .await
             .map_err(|x| e(&x))?;
-        Ok(actor)
+        Ok((actor, session.user_id))
     }
 
-    async fn invite_and_accept(
+    async fn activate(
         &self,
         admin: &Actor,
-        who: &DemoAccount,
+        user: UserId,
         permissions: PermissionSet,
-    ) -> Result<portal_core::ids::UserId, String> {
-        let e = |e: &dyn std::fmt::Display| e.to_string();
-        let user = self
-            .portal
-            .invite_user(
-                admin,
-                &self.number,
-                Invite {
-                    email: EmailAddress::parse(who.email).map_err(|x| e(&x))?,
-                    first_name: PersonName::parse(who.first_name).map_err(|x| e(&x))?,
-                    last_name: PersonName::parse(who.last_name).map_err(|x| e(&x))?,
-                    language: Language::De,
-                    permissions,
-                },
-            )
-            .await
-            .map_err(|x| e(&x))?;
-        let token = self.secret(who.email)?;
-        let ticket = self
-            .portal
-            .accept_invitation(
-                &token,
-                AcceptInvitation {
-                    password: SecretString::new(DEMO_PASSWORD),
-                    password_confirmation: SecretString::new(DEMO_PASSWORD),
-                },
-            )
-            .await
-            .map_err(|x| e(&x))?;
-        let code = self.secret(who.email)?;
-        let session = self
-            .portal
-            .verify_registration(ticket.ticket.expose(), &code, self.client.clone())
-            .await
-            .map_err(|x| e(&x))?;
+    ) -> Result<(), String> {
         self.portal
-            .logout(session.token.expose())
+            .activate_user(admin, &self.number, user)
             .await
-            .map_err(|x| e(&x))?;
-        Ok(user.id())
+            .map_err(|e| format!("activate: {e}"))?;
+        self.portal
+            .set_permissions(admin, &self.number, user, &permissions)
+            .await
+            .map_err(|e| format!("permissions: {e}"))?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,375 @@
+//! The `portal` binary's commands, run as a real process in a fresh directory with a clean
+//! environment (so a `DATABASE_URL` of the test runner cannot leak in).
+
+use portal_core::config::PortalConfig;
+use portal_core::service::{AcceptInvitation, Login, LoginOutcome, PageRequest};
+use portal_core::session::ClientInfo;
+use portal_core::{Actor, secret::SecretString};
+use portal_server::app::{self, CapturingCommitter};
+use portal_server::config::Database;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+fn portal(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_portal"));
+    cmd.current_dir(dir).env_clear().args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run portal")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(&o),
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+async fn open(dir: &Path) -> Arc<adapters_postgres::SqlStore> {
+    let db = Database::parse(dir.join("portal.db").to_str().unwrap()).unwrap();
+    Arc::new(app::open_store(&db).await.unwrap().0)
+}
+
+fn client() -> ClientInfo {
+    ClientInfo::new(Some("127.0.0.1"), Some("cli test"))
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["operator", "--help"],
+        &["operator", "create", "--help"],
+        &["customers", "--help"],
+        &["customers", "import", "--help"],
+        &["demo", "--help"],
+    ] {
+        let out = ok(portal(dir.path(), args, &[]));
+        assert!(out.contains("Usage: portal"), "{args:?}: {out}");
+    }
+    let out = ok(portal(dir.path(), &["--help"], &[]));
+    for cmd in ["serve", "migrate", "operator", "customers", "demo"] {
+        assert!(out.contains(cmd), "{cmd} missing in:\n{out}");
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "--help touches nothing"
+    );
+}
+
+#[test]
+fn migrate_creates_the_sqlite_file_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(portal(dir.path(), &["migrate"], &[]));
+    assert!(
+        out.starts_with(
+            "SQLite file portal.db: applied 2 of 2 migrations: m20261126_000001_initial_schema"
+        ),
+        "{out}"
+    );
+    assert!(dir.path().join("portal.db").exists());
+    assert!(
+        !dir.path().join("portal.secret").exists(),
+        "only serve needs the secret"
+    );
+    let out = ok(portal(dir.path(), &["migrate"], &[]));
+    assert_eq!(
+        out.trim(),
+        "SQLite file portal.db: schema up to date (2 migrations)"
+    );
+}
+
+#[test]
+fn settings_from_a_file_apply_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("portal.toml"),
+        "database_url = \"from-file.db\"\n",
+    )
+    .unwrap();
+    ok(portal(
+        dir.path(),
+        &["--config", "portal.toml", "migrate"],
+        &[],
+    ));
+    assert!(dir.path().join("from-file.db").exists());
+    ok(portal(
+        dir.path(),
+        &["migrate"],
+        &[
+            ("PORTAL_CONFIG", "portal.toml"),
+            ("DATABASE_URL", "from-env.db"),
+        ],
+    ));
+    assert!(dir.path().join("from-env.db").exists());
+}
+
+#[test]
+fn refused_configuration_exits_with_2_and_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portal(
+        dir.path(),
+        &["migrate"],
+        &[
+            ("PORTAL_PUBLIC_URL", "http://portal.example.com"),
+            ("SMTP_URL", "smtp://localhost"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("PORTAL_PUBLIC_URL is plain http://"),
+        "{}",
+        stderr(&out)
+    );
+    let out = portal(
+        dir.path(),
+        &["migrate"],
+        &[(
+            "DATABASE_URL",
+            "postgres://portal:hunter2@127.0.0.1:1/portal",
+        )],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("error: PORTAL_SECRET_KEY"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("hunter2"));
+    let out = portal(dir.path(), &["--config", "missing.toml", "migrate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("missing.toml"), "{}", stderr(&out));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn operator_create_prints_a_setup_link_whose_token_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(portal(
+        dir.path(),
+        &[
+            "operator",
+            "create",
+            "--email",
+            "olga@vendor.example",
+            "--first-name",
+            "Olga",
+            "--language",
+            "en",
+        ],
+        &[("PORTAL_BIND", "127.0.0.1:9123")],
+    ));
+    let link = out
+        .split_whitespace()
+        .find(|w| w.contains("/invitations/"))
+        .unwrap_or_else(|| panic!("no link in:\n{out}"));
+    let token = link
+        .strip_prefix("http://127.0.0.1:9123/invitations/")
+        .unwrap_or_else(|| panic!("link {link} does not start at the public URL"));
+    assert!(out.contains("olga@vendor.example created"), "{out}");
+
+    // The token opens the invitation page and sets the password; the mailed code confirms it.
+    let store = open(dir.path()).await;
+    let capture = Arc::new(CapturingCommitter::new(store.clone()));
+    let core = app::portal(store, Some(capture.clone()), PortalConfig::default()).unwrap();
+    let view = core.invitation(token).await.unwrap();
+    assert_eq!(view.email.as_str(), "olga@vendor.example");
+    assert_eq!(view.first_name.as_str(), "Olga");
+    let password = SecretString::new("ein sehr langes passwort");
+    let ticket = core
+        .accept_invitation(
+            token,
+            AcceptInvitation {
+                password: password.clone(),
+                password_confirmation: password.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let code = capture.secret_for("olga@vendor.example").unwrap();
+    let session = core
+        .verify_registration(ticket.ticket.expose(), &code, client())
+        .await
+        .unwrap();
+    let operator = Actor::user(session.user_id);
+    core.list_customers(&operator, None, &PageRequest::default())
+        .await
+        .expect("the new account is an operator");
+    let login = core
+        .login(Login {
+            email: "olga@vendor.example".into(),
+            password,
+            client: client(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(login, LoginOutcome::Authenticated(_)));
+
+    // The address is taken now.
+    let out = portal(
+        dir.path(),
+        &["operator", "create", "--email", "olga@vendor.example"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("has an account already"),
+        "{}",
+        stderr(&out)
+    );
+    let out = portal(
+        dir.path(),
+        &["operator", "create", "--email", "not-an-address"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: --email"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn customers_import_creates_updates_and_refuses_bad_files_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = "number,name,products,channel\n\
+                D123456789,Musterbau GmbH,de-business,direct\n\
+                987654321,Huber KG,de-business;at,partner:Systemhaus Nord\n";
+    std::fs::write(dir.path().join("good.csv"), good).unwrap();
+    let out = ok(portal(
+        dir.path(),
+        &["customers", "import", "good.csv"],
+        &[],
+    ));
+    assert_eq!(
+        out.trim(),
+        "good.csv: 2 rows: 2 created, 0 updated, 0 unchanged"
+    );
+    let out = ok(portal(
+        dir.path(),
+        &["customers", "import", "good.csv"],
+        &[],
+    ));
+    assert_eq!(
+        out.trim(),
+        "good.csv: 2 rows: 0 created, 0 updated, 2 unchanged"
+    );
+
+    let bad = "number,name,products,channel\n\
+               111111111,Neu GmbH,at,direct\n\
+               123456789,Musterbau GmbH & Co. KG,de-business,direct\n\
+               22,Kaputt,at,direct\n\
+               333333333,Mars AG,mars,direct\n";
+    std::fs::write(dir.path().join("bad.csv"), bad).unwrap();
+    let out = portal(dir.path(), &["customers", "import", "bad.csv"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 problem(s) in the file, nothing imported"),
+        "{err}"
+    );
+    assert!(err.contains("line 4: number:"), "{err}");
+    assert!(
+        err.contains("line 5: products: unknown product affiliation `mars`"),
+        "{err}"
+    );
+
+    let store = open(dir.path()).await;
+    let core = app::portal(store, None, PortalConfig::default()).unwrap();
+    let page = core
+        .list_customers(&Actor::System, None, &PageRequest::default())
+        .await
+        .unwrap();
+    let names: Vec<&str> = page.items.iter().map(|c| c.name().as_str()).collect();
+    assert_eq!(
+        names,
+        ["Musterbau GmbH", "Huber KG"],
+        "nothing of the bad file was written"
+    );
+
+    let out = portal(dir.path(), &["customers", "import", "missing.csv"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("missing.csv"), "{}", stderr(&out));
+}
+
+#[tokio::test]
+async fn demo_seeds_once_with_working_logins_and_no_mail_left_to_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ok(portal(dir.path(), &["demo"], &[]));
+    assert!(out.starts_with("Demo data created."), "{out}");
+    assert!(out.contains(portal_server::demo::DEMO_PASSWORD), "{out}");
+    assert!(out.contains("anna.albrecht@demo.example"), "{out}");
+    let again = ok(portal(dir.path(), &["demo"], &[]));
+    assert!(
+        again.starts_with("Demo data exists already; nothing changed."),
+        "{again}"
+    );
+
+    let store = open(dir.path()).await;
+    let stats = portal_core::ports::OutboxStore::outbox_stats(&*store)
+        .await
+        .unwrap();
+    assert_eq!((stats.pending, stats.claimed), (0, 0), "{stats:?}");
+    assert!(stats.sent > 0);
+    let core = app::portal(store, None, PortalConfig::default()).unwrap();
+    let number =
+        portal_core::values::CustomerNumber::parse(portal_server::demo::DEMO_CUSTOMER).unwrap();
+    let users = core
+        .list_users(&Actor::System, &number, None, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(users.items.len(), 4, "{:?}", users.items);
+    for account in portal_server::demo::ACCOUNTS {
+        let login = core
+            .login(Login {
+                email: account.email.into(),
+                password: SecretString::new(portal_server::demo::DEMO_PASSWORD),
+                client: client(),
+            })
+            .await;
+        assert!(
+            matches!(login, Ok(LoginOutcome::Authenticated(_))),
+            "{}: {login:?}",
+            account.email
+        );
+    }
+}
+
+#[test]
+fn demo_is_refused_outside_development_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portal(
+        dir.path(),
+        &["demo"],
+        &[
+            ("PORTAL_DEV_MODE", "false"),
+            ("SMTP_URL", "smtp://localhost"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("development mode only"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("portal.db").exists());
+}
