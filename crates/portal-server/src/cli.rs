@@ -104,6 +104,9 @@ pub fn main() -> ExitCode {
         }
     };
     app::init_logging(&config.log);
+    // One TLS provider for every rustls user (Postgres, SMTP): ring. Installing it explicitly
+    // keeps start-up working should a dependency ever compile in a second provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
