@@ -1,0 +1,145 @@
+//! The cookies: names, reading them from a request, and building `Set-Cookie` values.
+//!
+//! | cookie | holds | lifetime | `SameSite` |
+//! | --- | --- | --- | --- |
+//! | `__Host-portal-session` | the session token | the session's absolute expiry | `Lax` |
+//! | `__Host-portal-mfa` | the pending second step's token | a few minutes | `Strict` |
+//! | `__Host-portal-device` | the remembered device's token | 30 days | `Strict` |
+//! | `__Host-portal-csrf` | a random nonce (pre-session CSRF) | browser session | `Strict` |
+//!
+//! All are `HttpOnly`, `Path=/`, without `Domain`, and `Secure` with the `__Host-` prefix unless
+//! the development switch is on (then the prefix is dropped: `portal-session`, …). The values
+//! are opaque tokens; the server keeps only their SHA-256.
+
+use crate::config::HttpConfig;
+use axum::http::{HeaderMap, HeaderValue, header};
+
+/// Which cookie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CookieName {
+    /// The session.
+    Session,
+    /// The pending second step of a login.
+    PendingMfa,
+    /// The remembered device.
+    Device,
+    /// The pre-session CSRF nonce.
+    Csrf,
+}
+
+impl CookieName {
+    /// Every cookie.
+    pub const ALL: [Self; 4] = [Self::Session, Self::PendingMfa, Self::Device, Self::Csrf];
+
+    const fn base(self) -> &'static str {
+        match self {
+            Self::Session => "portal-session",
+            Self::PendingMfa => "portal-mfa",
+            Self::Device => "portal-device",
+            Self::Csrf => "portal-csrf",
+        }
+    }
+
+    const fn same_site(self) -> &'static str {
+        match self {
+            Self::Session => "Lax",
+            Self::PendingMfa | Self::Device | Self::Csrf => "Strict",
+        }
+    }
+
+    /// The cookie's name under these settings.
+    #[must_use]
+    pub fn name(self, config: &HttpConfig) -> String {
+        if config.secure_cookies() {
+            format!("__Host-{}", self.base())
+        } else {
+            self.base().to_owned()
+        }
+    }
+}
+
+/// The value of a cookie in the request (the first one with this name), if any.
+#[must_use]
+pub fn read(headers: &HeaderMap, config: &HttpConfig, cookie: CookieName) -> Option<String> {
+    let name = cookie.name(config);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// A `Set-Cookie` value that sets `cookie` to `value` for `max_age` seconds (`None`: until the
+/// browser closes).
+#[must_use]
+pub fn set(
+    config: &HttpConfig,
+    cookie: CookieName,
+    value: &str,
+    max_age: Option<i64>,
+) -> HeaderValue {
+    let mut s = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite={}",
+        cookie.name(config),
+        cookie.same_site()
+    );
+    if let Some(age) = max_age {
+        s.push_str(&format!("; Max-Age={}", age.max(0)));
+    }
+    if config.secure_cookies() {
+        s.push_str("; Secure");
+    }
+    // Tokens are base64url: always a valid header value.
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A `Set-Cookie` value that deletes `cookie` (`Max-Age=0`).
+#[must_use]
+pub fn clear(config: &HttpConfig, cookie: CookieName) -> HeaderValue {
+    set(config, cookie, "", Some(0))
+}
+
+/// Appends `Set-Cookie` headers to a response's headers.
+pub fn append(headers: &mut HeaderMap, values: impl IntoIterator<Item = HeaderValue>) {
+    for v in values {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CookieKey;
+
+    #[test]
+    fn secure_cookies_have_the_host_prefix_and_every_attribute() {
+        let c = HttpConfig::new("https://p.example", CookieKey::from_bytes([0; 32])).unwrap();
+        let v = set(&c, CookieName::Session, "abc", Some(60));
+        assert_eq!(
+            v.to_str().unwrap(),
+            "__Host-portal-session=abc; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+        let dev = c.insecure_development_cookies();
+        let v = clear(&dev, CookieName::PendingMfa);
+        assert_eq!(
+            v.to_str().unwrap(),
+            "portal-mfa=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name() {
+        let c = HttpConfig::new("https://p.example", CookieKey::from_bytes([0; 32])).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("portal-session=x; __Host-portal-session=yes; other=1"),
+        );
+        assert_eq!(read(&h, &c, CookieName::Session).as_deref(), Some("yes"));
+        assert_eq!(read(&h, &c, CookieName::Device), None);
+    }
+}

@@ -1,0 +1,133 @@
+//! # adapters-http
+//!
+//! Portal's HTTP adapter on axum 0.8: the JSON API under `/api/v1` with its OpenAPI 3.1 document
+//! (`/api/v1/openapi.json`, derived from the handlers by utoipa) and a Swagger UI served from the
+//! binary (`/api/docs`), plus `/healthz` and `/readyz`. The server-rendered web UI will live in
+//! this crate too and share its infrastructure: [`AppState`], the session extractor
+//! ([`extract::CurrentUser`]), CSRF ([`csrf`]), the error shape ([`ApiError`]), the rate limits
+//! and the hashing semaphore ([`BlockingHasher`]).
+//!
+//! It is an adapter: handlers parse the request into the core's values, call one use case of
+//! [`portal_core::Portal`] and map the result. Authorization, tenancy and every rule live in the
+//! core; the tenant always comes from the session (a customer number in a path is checked by the
+//! core, and a foreign one answers 404 like an unknown one).
+//!
+//! What it adds around the core:
+//! - **Cookie sessions**: opaque tokens in `HttpOnly`, `SameSite`, `Path=/` cookies without
+//!   `Domain`, `Secure` with the `__Host-` prefix unless the development switch is on
+//!   ([`HttpConfig::insecure_development_cookies`]); separate cookies for the session, the pending
+//!   second step and the remembered device ([`cookies`]).
+//! - **CSRF** on every unsafe request: a token bound to the session (or, before login, to a
+//!   double-submit cookie), plus `Origin` and `Sec-Fetch-Site` checks ([`csrf`]).
+//! - **Limits**: body size (413), JSON content type (415), per-address token buckets (429 with
+//!   `Retry-After`), and password hashing on a bounded blocking pool ([`BlockingHasher`]).
+//! - **One error shape** with stable codes for every variant of every core error ([`error`]).
+//! - Request ids, one structured log line per request without secrets, security headers.
+//!
+//! See `docs/api.md` for authentication, CSRF, rate limits, paging and the error codes.
+//!
+//! ## Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, router};
+//! use adapters_memory::MemoryStore;
+//! use portal_core::{Deps, Portal, config::PortalConfig, permission::PermissionCatalog};
+//!
+//! let store = Arc::new(MemoryStore::new());
+//! let portal = Portal::new(Deps::production(store), PortalConfig::default(), PermissionCatalog::default())
+//!     .unwrap();
+//! let config = HttpConfig::new("http://127.0.0.1:8080", CookieKey::generate())
+//!     .unwrap()
+//!     .insecure_development_cookies();
+//! let app: axum::Router = router(AppState::new(Arc::new(portal), config, Arc::new(AlwaysReady)));
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//! # let _ = app;
+//! ```
+//!
+//! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that rate limits and
+//! sessions see the client's address.
+
+pub mod api;
+pub mod config;
+pub mod cookies;
+pub mod csrf;
+pub mod error;
+pub mod extract;
+mod hashing;
+pub mod import;
+pub mod middleware;
+pub mod ratelimit;
+mod state;
+
+pub use config::{
+    ClientAddressSource, CookieKey, HttpConfig, HttpConfigError, RateLimit, RateLimits,
+};
+pub use error::{ApiError, ErrorBody};
+pub use hashing::BlockingHasher;
+pub use state::{AlwaysReady, AppState, Readiness};
+
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use error::codes;
+
+/// The OpenAPI document of the API (the same one `/api/v1/openapi.json` serves).
+#[must_use]
+pub fn openapi(config: &HttpConfig) -> utoipa::openapi::OpenApi {
+    api::routes(config).into_openapi()
+}
+
+/// The router: the API under `/api/v1`, its document at `/api/v1/openapi.json`, the Swagger UI
+/// at `/api/docs` (both when enabled), `/healthz` and `/readyz`, with every middleware applied.
+/// Host applications may nest it under a prefix.
+pub fn router(state: AppState) -> Router {
+    let config = state.config().clone();
+    let (api, spec) = api::routes(&config).split_for_parts();
+    let api = api.route_layer(from_fn_with_state(state.clone(), middleware::api_guard));
+    let mut app: Router<AppState> = Router::new()
+        .merge(api)
+        .route("/healthz", get(api::health::healthz))
+        .route("/readyz", get(api::health::readyz));
+    if config.serve_openapi {
+        let spec = std::sync::Arc::new(spec);
+        app = app.route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { axum::Json(spec.as_ref().clone()) }
+            }),
+        );
+        if config.serve_swagger_ui {
+            app = app.merge(Router::from(
+                utoipa_swagger_ui::SwaggerUi::new("/api/docs")
+                    .config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])),
+            ));
+        }
+    }
+    app.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("handler panicked").into_response()
+            },
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::security_headers,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::with_message(codes::NOT_FOUND, "no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(codes::METHOD_NOT_ALLOWED)
+}
