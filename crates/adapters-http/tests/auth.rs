@@ -1,0 +1,462 @@
+//! `/api/v1/auth/*` and `/api/v1/invitations/*`.
+
+mod support;
+
+use axum::http::{Method, StatusCode};
+use chrono::TimeDelta;
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn registration_mails_a_code_and_verifying_it_logs_in() {
+    let app = TestApp::new();
+    let c = app.client();
+    let r = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "neu@example.com", "first_name": "Nina", "last_name": "Neu",
+                   "password": PASSWORD, "password_confirmation": PASSWORD, "language": "en"}),
+        )
+        .await;
+    let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
+    assert!(r.body["code_expires_at"].is_string());
+    assert!(c.cookie("portal-session").is_none(), "no session before the code");
+
+    // wrong, malformed, then right
+    let wrong = if app.secret_for("neu@example.com") == "000000" { "111111" } else { "000000" };
+    c.post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": wrong}))
+        .await
+        .assert(400, "invalid_code");
+    c.post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": "12"}))
+        .await
+        .assert(400, "malformed_code");
+    c.post("/api/v1/auth/register/verify", json!({"ticket": "nope", "code": "123456"}))
+        .await
+        .assert(400, "invalid_ticket");
+    let code = app.secret_for("neu@example.com");
+    let r = c
+        .post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": code}))
+        .await;
+    let body = r.ok(201);
+    assert_eq!(body["user"]["email"], "neu@example.com");
+    assert_eq!(body["user"]["status"], "active");
+    assert_eq!(body["user"]["language"], "en");
+    assert!(body["csrf_token"].is_string());
+    assert!(c.cookie("portal-session").is_some());
+    c.get("/api/v1/me").await.ok(200);
+}
+
+#[tokio::test]
+async fn registering_an_existing_address_answers_the_same() {
+    let app = TestApp::new();
+    app.registered("da@example.com").await;
+    let c = app.client();
+    let body = json!({"email": "da@example.com", "first_name": "X", "last_name": "Y",
+                      "password": PASSWORD, "password_confirmation": PASSWORD});
+    let r = c.post("/api/v1/auth/register", body).await;
+    r.ok(202);
+    assert!(r.body["ticket"].is_string());
+}
+
+#[tokio::test]
+async fn registration_refuses_bad_passwords_with_the_rule() {
+    let app = TestApp::new();
+    let c = app.client();
+    let r = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "x@example.com", "first_name": "X", "last_name": "Y",
+                   "password": "kurz", "password_confirmation": "kurz"}),
+        )
+        .await;
+    r.assert(422, "password_policy");
+    assert_eq!(r.body["error"]["details"]["rule"], "too_short");
+    let r = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "x@example.com", "first_name": "X", "last_name": "Y",
+                   "password": PASSWORD, "password_confirmation": "anders anders anders"}),
+        )
+        .await;
+    assert_eq!(r.body["error"]["details"]["rule"], "confirmation_mismatch");
+    c.post(
+        "/api/v1/auth/register",
+        json!({"email": "no-at-sign", "first_name": "X", "last_name": "Y",
+               "password": PASSWORD, "password_confirmation": PASSWORD}),
+    )
+    .await
+    .assert(400, "invalid_request");
+    c.post(
+        "/api/v1/auth/register",
+        json!({"email": "x@example.com", "first_name": "X", "last_name": "Y",
+               "password": PASSWORD, "password_confirmation": PASSWORD, "language": "fr"}),
+    )
+    .await
+    .assert(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn resending_a_code_waits_for_the_cooldown() {
+    let app = TestApp::new();
+    let c = app.client();
+    let r = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "r@example.com", "first_name": "R", "last_name": "S",
+                   "password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    let ticket = r.body["ticket"].as_str().unwrap().to_owned();
+    let r = c
+        .post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await;
+    r.assert(429, "too_soon");
+    assert!(r.headers.contains_key("retry-after"));
+    assert!(r.body["error"]["details"]["retry_at"].is_string());
+    app.advance(TimeDelta::minutes(2));
+    c.post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await
+        .ok(202);
+    c.post("/api/v1/auth/register/resend", json!({"ticket": "garbage"}))
+        .await
+        .assert(400, "invalid_ticket");
+}
+
+#[tokio::test]
+async fn login_failures_answer_alike_and_logout_ends_the_session_on_the_server() {
+    let app = TestApp::new();
+    app.registered("l@example.com").await;
+    let c = app.client();
+    for (email, pw) in [
+        ("l@example.com", "falsches passwort"),
+        ("unknown@example.com", PASSWORD),
+        ("not an address", PASSWORD),
+    ] {
+        let r = c
+            .post("/api/v1/auth/login", json!({"email": email, "password": pw}))
+            .await;
+        r.assert(401, "invalid_credentials");
+        assert_eq!(r.body["error"]["message"], "Wrong e-mail or password (also for unknown, locked and unfinished accounts).");
+    }
+    let c = app.login("l@example.com").await;
+    let token = c.cookie("portal-session").unwrap();
+    let stolen = c.fork();
+    c.get("/api/v1/me").await.ok(200);
+    let r = c.post_empty("/api/v1/auth/logout").await;
+    r.ok(204);
+    let cleared = r.cookie("__Host-portal-session").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(c.cookie("portal-session").is_none());
+    // The old cookie, replayed, is dead on the server.
+    assert_eq!(stolen.cookie("portal-session").unwrap(), token);
+    stolen.get("/api/v1/me").await.assert(401, "unauthenticated");
+    // Logging out again without a session is fine.
+    c.post_empty("/api/v1/auth/logout").await.ok(204);
+}
+
+#[tokio::test]
+async fn repeated_failures_throttle_the_account_with_retry_after() {
+    let app = TestApp::new();
+    app.registered("t@example.com").await;
+    let c = app.client();
+    let mut last = None;
+    for _ in 0..30 {
+        let r = c
+            .post("/api/v1/auth/login", json!({"email": "t@example.com", "password": "falsch falsch"}))
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            last = Some(r);
+            break;
+        }
+        r.assert(401, "invalid_credentials");
+    }
+    let r = last.expect("throttled after repeated failures");
+    r.assert(429, "throttled");
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn password_reset_sets_a_new_password_and_ends_sessions() {
+    let app = TestApp::new();
+    app.registered("p@example.com").await;
+    let old = app.login("p@example.com").await;
+    let c = app.client();
+    c.post("/api/v1/auth/password/forgot", json!({"email": "p@example.com"}))
+        .await
+        .ok(202);
+    c.post("/api/v1/auth/password/forgot", json!({"email": "nobody@example.com"}))
+        .await
+        .ok(202);
+    let token = app.secret_for("p@example.com");
+    c.post(
+        "/api/v1/auth/password/reset",
+        json!({"token": token, "password": "kurz", "password_confirmation": "kurz"}),
+    )
+    .await
+    .assert(422, "password_policy");
+    c.post(
+        "/api/v1/auth/password/reset",
+        json!({"token": token, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}),
+    )
+    .await
+    .ok(204);
+    c.post(
+        "/api/v1/auth/password/reset",
+        json!({"token": token, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}),
+    )
+    .await
+    .assert(410, "link_used");
+    c.post(
+        "/api/v1/auth/password/reset",
+        json!({"token": "x", "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}),
+    )
+    .await
+    .assert(400, "invalid_link");
+    old.get("/api/v1/me").await.assert(401, "unauthenticated");
+    c.post("/api/v1/auth/login", json!({"email": "p@example.com", "password": NEW_PASSWORD}))
+        .await
+        .ok(200);
+}
+
+#[tokio::test]
+async fn expired_reset_links_answer_410() {
+    let app = TestApp::new();
+    app.registered("q@example.com").await;
+    let c = app.client();
+    c.post("/api/v1/auth/password/forgot", json!({"email": "q@example.com"}))
+        .await
+        .ok(202);
+    let token = app.secret_for("q@example.com");
+    app.advance(TimeDelta::hours(2));
+    c.post(
+        "/api/v1/auth/password/reset",
+        json!({"token": token, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}),
+    )
+    .await
+    .assert(410, "link_expired");
+}
+
+/// Sets up TOTP for a logged-in client; returns the secret.
+pub async fn enable_totp(app: &TestApp, c: &Client) -> (String, Option<String>) {
+    let setup = c.post_empty("/api/v1/me/mfa/totp").await;
+    let secret = setup.ok(201)["secret"].as_str().unwrap().to_owned();
+    assert!(setup.body["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+    assert!(setup.body["qr_svg"].as_str().unwrap().contains("<svg"));
+    assert_eq!(setup.headers["cache-control"], "no-store");
+    let code = totp_code(app, &secret);
+    let r = c
+        .post("/api/v1/me/mfa/totp/confirm", json!({"code": code}))
+        .await;
+    let recovery = r.ok(200)["recovery_code"].as_str().map(ToOwned::to_owned);
+    (secret, recovery)
+}
+
+#[tokio::test]
+async fn a_second_factor_login_goes_through_the_pending_cookie_and_can_remember_the_device() {
+    let app = TestApp::new();
+    app.registered("m@example.com").await;
+    let c = app.login("m@example.com").await;
+    let (secret, recovery) = enable_totp(&app, &c).await;
+    assert!(recovery.is_some());
+    app.advance(TimeDelta::seconds(31));
+
+    let b = app.client();
+    let r = b
+        .post("/api/v1/auth/login", json!({"email": "m@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(r.ok(200)["status"], "mfa_required");
+    assert_eq!(r.body["methods"], json!(["totp", "recovery_code"]));
+    assert!(b.cookie("portal-session").is_none());
+    assert!(b.cookie("portal-mfa").is_some());
+    // The pending cookie is no session.
+    b.get("/api/v1/me").await.assert(401, "unauthenticated");
+    // Garbage, then a wrong code, then the right one.
+    b.post("/api/v1/auth/login/mfa", json!({"method": "totp", "code": "abc"}))
+        .await
+        .assert(400, "malformed_code");
+    let code = totp_code(&app, &secret);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    b.post("/api/v1/auth/login/mfa", json!({"method": "totp", "code": wrong}))
+        .await
+        .assert(400, "invalid_code");
+    let r = b
+        .post(
+            "/api/v1/auth/login/mfa",
+            json!({"method": "totp", "code": code, "remember_device": true}),
+        )
+        .await;
+    let body = r.ok(200);
+    assert_eq!(body["user"]["email"], "m@example.com");
+    assert_eq!(body["device_remembered"], true);
+    let device = r.cookie("__Host-portal-device").unwrap();
+    assert!(device.contains("Max-Age=2592000"), "{device}");
+    assert!(r.cookie("__Host-portal-mfa").unwrap().contains("Max-Age=0"));
+    b.get("/api/v1/me").await.ok(200);
+
+    // The pending cookie died with the step.
+    b.post("/api/v1/auth/login/mfa", json!({"method": "totp", "code": code}))
+        .await
+        .assert(401, "no_pending_login");
+
+    // Logout keeps the device; the next login skips the second factor.
+    b.post_empty("/api/v1/auth/logout").await.ok(204);
+    assert!(b.cookie("portal-device").is_some());
+    let r = b
+        .post("/api/v1/auth/login", json!({"email": "m@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(r.ok(200)["status"], "authenticated");
+    // Forgetting the device ends it.
+    b.post("/api/v1/auth/logout", json!({"forget_device": true}))
+        .await
+        .ok(204);
+    assert!(b.cookie("portal-device").is_none());
+    let r = b
+        .post("/api/v1/auth/login", json!({"email": "m@example.com", "password": PASSWORD}))
+        .await;
+    assert_eq!(r.ok(200)["status"], "mfa_required");
+}
+
+#[tokio::test]
+async fn the_recovery_code_finishes_a_login_and_is_replaced() {
+    let app = TestApp::new();
+    app.registered("rc@example.com").await;
+    let c = app.login("rc@example.com").await;
+    let (_, recovery) = enable_totp(&app, &c).await;
+    let b = app.client();
+    b.post("/api/v1/auth/login", json!({"email": "rc@example.com", "password": PASSWORD}))
+        .await
+        .ok(200);
+    let r = b
+        .post(
+            "/api/v1/auth/login/mfa",
+            json!({"method": "recovery_code", "code": recovery.unwrap()}),
+        )
+        .await;
+    let body = r.ok(200);
+    assert_eq!(body["choose_new_factor"], true);
+    assert!(body["recovery_code"].is_string());
+    assert_eq!(r.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn pending_steps_can_ask_for_phone_and_recovery_codes() {
+    let app = TestApp::new();
+    app.registered("ph@example.com").await;
+    let c = app.login("ph@example.com").await;
+    // Set up a phone factor.
+    c.post("/api/v1/me/mfa/phone", json!({"phone": "+49 170 1234567", "channel": "sms"}))
+        .await
+        .ok(202);
+    let code = app.sms.last_code_to("+491701234567").unwrap();
+    c.post("/api/v1/me/mfa/phone/confirm", json!({"code": code}))
+        .await
+        .ok(200);
+    let b = app.client();
+    b.post("/api/v1/auth/login", json!({"email": "ph@example.com", "password": PASSWORD}))
+        .await
+        .ok(200);
+    b.post_empty("/api/v1/auth/login/mfa/phone-code").await.ok(202);
+    let code = app.sms.last_code_to("+491701234567").unwrap();
+    // No recovery channel yet.
+    b.post_empty("/api/v1/auth/login/mfa/recovery-code")
+        .await
+        .assert(400, "no_such_factor");
+    b.post("/api/v1/auth/login/mfa", json!({"method": "phone_code", "code": code}))
+        .await
+        .ok(200);
+    // Without a pending step.
+    app.client()
+        .post_empty("/api/v1/auth/login/mfa/phone-code")
+        .await
+        .assert(401, "no_pending_login");
+}
+
+#[tokio::test]
+async fn reauthentication_rotates_the_session_and_opens_the_step_up_window() {
+    let app = TestApp::new();
+    app.registered("s@example.com").await;
+    let c = app.login("s@example.com").await;
+    let before = c.cookie("portal-session").unwrap();
+    app.advance(TimeDelta::minutes(20));
+    c.post("/api/v1/me/email", json!({"email": "s2@example.com"}))
+        .await
+        .assert(403, "reauth_required");
+    c.post("/api/v1/auth/reauthenticate", json!({"password": "falsch falsch"}))
+        .await
+        .assert(400, "wrong_password");
+    let r = c
+        .post("/api/v1/auth/reauthenticate", json!({"password": PASSWORD}))
+        .await;
+    assert!(r.ok(200)["csrf_token"].is_string());
+    let after = c.cookie("portal-session").unwrap();
+    assert_ne!(before, after);
+    c.post("/api/v1/me/email", json!({"email": "s2@example.com"}))
+        .await
+        .ok(202);
+    // With a second factor, the factor is required.
+    let (secret, _) = enable_totp(&app, &c).await;
+    app.advance(TimeDelta::seconds(31));
+    c.post("/api/v1/auth/reauthenticate", json!({"password": PASSWORD}))
+        .await
+        .assert(400, "mfa_required");
+    let code = totp_code(&app, &secret);
+    c.post(
+        "/api/v1/auth/reauthenticate",
+        json!({"password": PASSWORD, "factor": {"method": "totp", "code": code}}),
+    )
+    .await
+    .ok(200);
+}
+
+#[tokio::test]
+async fn invitations_show_and_accept() {
+    let app = TestApp::new();
+    let op = app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    let admin = app.admin("a@example.com", "100000001", &op).await;
+    app.portal
+        .invite_user(
+            &admin,
+            &number("100000001"),
+            portal_core::service::Invite {
+                email: email("inv@example.com"),
+                first_name: name("Ina"),
+                last_name: name("Vite"),
+                language: portal_core::values::Language::En,
+                permissions: keys(&[]),
+            },
+        )
+        .await
+        .unwrap();
+    let token = app.secret_for("inv@example.com");
+    let c = app.client();
+    let r = c.get(&format!("/api/v1/invitations/{token}")).await;
+    let body = r.ok(200);
+    assert_eq!(body["email"], "inv@example.com");
+    assert_eq!(body["customer_name"], "Firma 100000001");
+    assert_eq!(body["role"], "employee");
+    c.get("/api/v1/invitations/garbage").await.assert(404, "not_found");
+    c.post(
+        &format!("/api/v1/invitations/{token}/accept"),
+        json!({"password": "kurz", "password_confirmation": "kurz"}),
+    )
+    .await
+    .assert(422, "password_policy");
+    let r = c
+        .post(
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({"password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
+    let code = app.secret_for("inv@example.com");
+    let r = c
+        .post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": code}))
+        .await;
+    assert_eq!(r.ok(201)["user"]["customer_number"], "100000001");
+    c.get(&format!("/api/v1/invitations/{token}"))
+        .await
+        .assert(410, "invitation_used");
+    app.advance(TimeDelta::days(8));
+    let _ = Method::GET;
+}

@@ -1,0 +1,548 @@
+//! Router tests: the real core on the in-memory store with the testkit fakes (manual clock,
+//! sequential ids, seeded randomness, cheap Argon2id), driven through `tower::ServiceExt::oneshot`
+//! by a small cookie-keeping client. States the flows need are set up through the core (like the
+//! core's own tests); what is under test goes through HTTP.
+#![allow(dead_code, clippy::missing_panics_doc)]
+
+use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
+use adapters_memory::{InMemoryLegacyDirectory, MemoryStore, RecordingSmsSender};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use chrono::TimeDelta;
+use portal_core::config::PortalConfig;
+use portal_core::customer::{AffiliationKey, ServiceChannel};
+use portal_core::ids::UserId;
+use portal_core::mail::OutboxMail;
+use portal_core::permission::{PermissionCatalog, PermissionKey, PermissionSet};
+use portal_core::service::{AcceptInvitation, Invite, NewCustomer, Register};
+use portal_core::session::ClientInfo;
+use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
+use portal_core::{Actor, Deps, Portal};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "korrekt pferd batterie";
+pub const NEW_PASSWORD: &str = "noch ein langes passwort";
+pub const ORIGIN: &str = "https://portal.example.com";
+
+pub struct TestApp {
+    pub app: Router,
+    pub portal: Arc<Portal>,
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+    pub sms: Arc<RecordingSmsSender>,
+    pub legacy: Arc<InMemoryLegacyDirectory>,
+    pub config: HttpConfig,
+}
+
+pub fn http_config() -> HttpConfig {
+    let mut c = HttpConfig::new(ORIGIN, CookieKey::from_bytes([5; 32])).unwrap();
+    c.rate_limits = RateLimits::off();
+    c
+}
+
+pub fn email(s: &str) -> EmailAddress {
+    EmailAddress::parse(s).unwrap()
+}
+
+pub fn name(s: &str) -> PersonName {
+    PersonName::parse(s).unwrap()
+}
+
+pub fn number(s: &str) -> CustomerNumber {
+    CustomerNumber::parse(s).unwrap()
+}
+
+pub fn keys(list: &[&str]) -> PermissionSet {
+    list.iter().map(|k| PermissionKey::parse(k).unwrap()).collect()
+}
+
+pub fn affiliation() -> AffiliationKey {
+    AffiliationKey::parse("de-business").unwrap()
+}
+
+impl TestApp {
+    pub fn new() -> Self {
+        Self::with(http_config(), |_| {})
+    }
+
+    pub fn with(config: HttpConfig, tweak: impl FnOnce(&mut PortalConfig)) -> Self {
+        let mut pc = PortalConfig {
+            mfa_key: Some(portal_core::secretbox::MfaKey::from_bytes([7u8; 32])),
+            ..PortalConfig::default()
+        };
+        tweak(&mut pc);
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let legacy = Arc::new(InMemoryLegacyDirectory::new());
+        let sms = Arc::new(RecordingSmsSender::new());
+        let deps = Deps {
+            queries: store.clone(),
+            committer: store.clone(),
+            clock: clock.clone(),
+            ids: Arc::new(SequentialIds::new()),
+            random: Arc::new(SeededRandom::new(42)),
+            hasher: Arc::new(fast_hasher(7)),
+            legacy: legacy.clone(),
+        };
+        let portal = Arc::new(
+            Portal::new(deps, pc, PermissionCatalog::default())
+                .unwrap()
+                .with_sms_sender(sms.clone()),
+        );
+        let state = AppState::new(portal.clone(), config.clone(), Arc::new(AlwaysReady))
+            .with_outbox(store.clone());
+        Self {
+            app: router(state),
+            portal,
+            store,
+            clock,
+            sms,
+            legacy,
+            config,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            app: self.app.clone(),
+            config: self.config.clone(),
+            jar: Arc::new(Mutex::new(BTreeMap::new())),
+            csrf: Arc::new(Mutex::new(None)),
+            ip: "198.51.100.7".parse().unwrap(),
+        }
+    }
+
+    pub fn advance(&self, by: TimeDelta) {
+        self.clock.advance(by);
+    }
+
+    // --- mail ---
+
+    pub fn mails_to(&self, to: &str) -> Vec<OutboxMail> {
+        self.store
+            .outbox()
+            .into_iter()
+            .filter(|m| m.to.as_str() == to)
+            .collect()
+    }
+
+    /// The code or link token of the last mail to `to` that carries one.
+    pub fn secret_for(&self, to: &str) -> String {
+        self.mails_to(to)
+            .iter()
+            .rev()
+            .find_map(|m| m.intent.secret().map(|s| s.expose().to_owned()))
+            .unwrap_or_else(|| panic!("no mail with a code or link to {to}"))
+    }
+
+    // --- states, set up through the core ---
+
+    pub async fn customer(&self, n: &str) {
+        self.portal
+            .create_customer(
+                &Actor::System,
+                &NewCustomer {
+                    number: number(n),
+                    name: CompanyName::parse(&format!("Firma {n}")).unwrap(),
+                    affiliations: BTreeSet::from([affiliation()]),
+                    channel: ServiceChannel::Direct,
+                    entitlements: None,
+                    default_permissions: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Registered, confirmed: an active account without a customer.
+    pub async fn registered(&self, address: &str) -> Actor {
+        let ticket = self
+            .portal
+            .register(Register {
+                email: email(address),
+                first_name: name("Anna"),
+                last_name: name("Schmidt"),
+                password: PASSWORD.into(),
+                password_confirmation: PASSWORD.into(),
+                language: Language::De,
+            })
+            .await
+            .unwrap();
+        let code = self.secret_for(address);
+        let s = self
+            .portal
+            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
+            .await
+            .unwrap();
+        Actor::user(s.user_id)
+    }
+
+    /// Registered and linked to the customer by number.
+    pub async fn member(&self, address: &str, n: &str) -> Actor {
+        let actor = self.registered(address).await;
+        self.portal
+            .choose_affiliation(&actor, &affiliation())
+            .await
+            .unwrap();
+        self.portal.link_customer(&actor, &number(n)).await.unwrap();
+        actor
+    }
+
+    pub async fn accept_invitation(&self, token: &str, address: &str) -> Actor {
+        let ticket = self
+            .portal
+            .accept_invitation(
+                token,
+                AcceptInvitation {
+                    password: PASSWORD.into(),
+                    password_confirmation: PASSWORD.into(),
+                },
+            )
+            .await
+            .unwrap();
+        let code = self.secret_for(address);
+        let s = self
+            .portal
+            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
+            .await
+            .unwrap();
+        Actor::user(s.user_id)
+    }
+
+    pub async fn operator(&self, address: &str) -> Actor {
+        let setup = self
+            .portal
+            .create_operator(
+                &Actor::System,
+                &email(address),
+                &name("Otto"),
+                &name("Operator"),
+                Language::De,
+            )
+            .await
+            .unwrap();
+        self.accept_invitation(setup.token.expose(), address).await
+    }
+
+    /// The first administrator of a customer without one: member, request, operator approves.
+    pub async fn admin(&self, address: &str, n: &str, operator: &Actor) -> Actor {
+        let actor = self.member(address, n).await;
+        let req = self.portal.request_admin_rights(&actor).await.unwrap();
+        self.portal
+            .approve_admin_request(operator, req.id())
+            .await
+            .unwrap();
+        actor
+    }
+
+    /// An active employee invited by `admin`.
+    pub async fn invited(&self, admin: &Actor, n: &str, address: &str, perms: &[&str]) -> Actor {
+        self.portal
+            .invite_user(
+                admin,
+                &number(n),
+                Invite {
+                    email: email(address),
+                    first_name: name("Ida"),
+                    last_name: name("Eingeladen"),
+                    language: Language::De,
+                    permissions: keys(perms),
+                },
+            )
+            .await
+            .unwrap();
+        let token = self.secret_for(address);
+        self.accept_invitation(&token, address).await
+    }
+
+    pub async fn user_id(&self, address: &str) -> UserId {
+        self.portal
+            .deps()
+            .queries
+            .user_by_email(&email(address))
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no account {address}"))
+            .id()
+    }
+
+    /// A world with customers 100000001 (admin a@, employee e@) and 100000002 (admin b@,
+    /// employee f@), and an operator op@; returns logged-in clients for a@, e@, b@ and op@.
+    pub async fn two_customers(&self) -> Tenants {
+        let op = self.operator("op@example.com").await;
+        self.customer("100000001").await;
+        self.customer("100000002").await;
+        let a = self.admin("a@example.com", "100000001", &op).await;
+        let b = self.admin("b@example.com", "100000002", &op).await;
+        self.invited(&a, "100000001", "e@example.com", &["support_requests"])
+            .await;
+        self.invited(&b, "100000002", "f@example.com", &[]).await;
+        Tenants {
+            admin_a: self.login("a@example.com").await,
+            employee_a: self.login("e@example.com").await,
+            admin_b: self.login("b@example.com").await,
+            operator: self.login("op@example.com").await,
+            employee_a_id: self.user_id("e@example.com").await,
+            employee_b_id: self.user_id("f@example.com").await,
+        }
+    }
+
+    /// A client logged in through `POST /api/v1/auth/login`.
+    pub async fn login(&self, address: &str) -> Client {
+        let c = self.client();
+        let r = c
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": address, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "login {address}: {}", r.body);
+        assert_eq!(r.body["status"], "authenticated", "{}", r.body);
+        c
+    }
+}
+
+pub struct Tenants {
+    pub admin_a: Client,
+    pub employee_a: Client,
+    pub admin_b: Client,
+    pub operator: Client,
+    pub employee_a_id: UserId,
+    pub employee_b_id: UserId,
+}
+
+/// A browser: keeps cookies, fetches and sends the CSRF token for unsafe requests.
+#[derive(Clone)]
+pub struct Client {
+    app: Router,
+    config: HttpConfig,
+    pub jar: Arc<Mutex<BTreeMap<String, String>>>,
+    csrf: Arc<Mutex<Option<String>>>,
+    pub ip: std::net::IpAddr,
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.set_cookies()
+            .into_iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+    }
+
+    #[track_caller]
+    pub fn assert(&self, status: u16, code: &str) {
+        assert_eq!(
+            (self.status.as_u16(), self.code()),
+            (status, code),
+            "body: {}",
+            self.text
+        );
+    }
+
+    #[track_caller]
+    pub fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text);
+        &self.body
+    }
+}
+
+pub struct Req {
+    pub method: Method,
+    pub path: String,
+    pub body: Option<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub csrf: bool,
+    pub cookies: bool,
+}
+
+impl Client {
+    pub fn cookie_name(&self, base: &str) -> String {
+        if self.config.secure_cookies() {
+            format!("__Host-{base}")
+        } else {
+            base.to_owned()
+        }
+    }
+
+    pub fn cookie(&self, base: &str) -> Option<String> {
+        self.jar.lock().unwrap().get(&self.cookie_name(base)).cloned()
+    }
+
+    pub fn set_cookie(&self, base: &str, value: &str) {
+        self.jar
+            .lock()
+            .unwrap()
+            .insert(self.cookie_name(base), value.to_owned());
+    }
+
+    pub fn remove_cookie(&self, base: &str) {
+        self.jar.lock().unwrap().remove(&self.cookie_name(base));
+    }
+
+    /// A copy with its own jar (another browser with the same cookies).
+    pub fn fork(&self) -> Client {
+        Client {
+            app: self.app.clone(),
+            config: self.config.clone(),
+            jar: Arc::new(Mutex::new(self.jar.lock().unwrap().clone())),
+            csrf: Arc::new(Mutex::new(self.csrf.lock().unwrap().clone())),
+            ip: self.ip,
+        }
+    }
+
+    pub fn req(method: Method, path: &str) -> Req {
+        Req {
+            method,
+            path: path.to_owned(),
+            body: None,
+            headers: Vec::new(),
+            csrf: true,
+            cookies: true,
+        }
+    }
+
+    pub async fn csrf_token(&self) -> String {
+        let r = self
+            .send(Req {
+                csrf: false,
+                ..Self::req(Method::GET, "/api/v1/auth/csrf")
+            })
+            .await;
+        let t = r.ok(200)["csrf_token"].as_str().unwrap().to_owned();
+        *self.csrf.lock().unwrap() = Some(t.clone());
+        t
+    }
+
+    pub async fn send(&self, req: Req) -> Reply {
+        let token = if req.csrf && req.method != Method::GET {
+            // Always fresh: cheap, and follows cookie changes.
+            Some(Box::pin(self.csrf_token()).await)
+        } else {
+            None
+        };
+        let mut b = Request::builder().method(req.method.clone()).uri(&req.path);
+        if req.cookies {
+            let jar = self.jar.lock().unwrap().clone();
+            if !jar.is_empty() {
+                let c: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                b = b.header(header::COOKIE, c.join("; "));
+            }
+        }
+        if let Some(t) = token {
+            b = b.header("x-csrf-token", t);
+        }
+        for (k, v) in &req.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        let body = match req.body {
+            Some((ct, body)) => {
+                b = b.header(header::CONTENT_TYPE, ct);
+                Body::from(body)
+            }
+            None => Body::empty(),
+        };
+        let mut request = b.body(body).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(self.ip, 40_000)));
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        for c in headers.get_all(header::SET_COOKIE) {
+            let c = c.to_str().unwrap();
+            let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = pair.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.jar.lock().unwrap().remove(k);
+            } else {
+                self.jar.lock().unwrap().insert(k.to_owned(), v.to_owned());
+            }
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Self::req(Method::GET, path)).await
+    }
+
+    pub async fn json(&self, method: Method, path: &str, body: Value) -> Reply {
+        self.send(Req {
+            body: Some(("application/json".into(), body.to_string())),
+            ..Self::req(method, path)
+        })
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.json(Method::POST, path, body).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.json(Method::PUT, path, body).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> Reply {
+        self.send(Self::req(Method::POST, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(Self::req(Method::DELETE, path)).await
+    }
+
+    pub async fn delete_json(&self, path: &str, body: Value) -> Reply {
+        self.json(Method::DELETE, path, body).await
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, content_type: &str, body: &str) -> Reply {
+        self.send(Req {
+            body: Some((content_type.into(), body.into())),
+            ..Self::req(method, path)
+        })
+        .await
+    }
+}
+
+/// The current TOTP code of a base32 secret at the app's clock.
+pub fn totp_code(app: &TestApp, secret: &str) -> String {
+    use portal_core::ports::Clock as _;
+    let s = portal_core::totp::TotpSecret::from_base32(secret).unwrap();
+    portal_core::totp::code_at(&s, app.clock.now())
+        .expose()
+        .to_owned()
+}
