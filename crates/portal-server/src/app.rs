@@ -125,6 +125,7 @@ pub fn init_logging(config: &LogConfig) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if config.json {
         builder.json().flatten_event(true).try_init()

@@ -132,10 +132,7 @@ pub fn main() -> ExitCode {
 /// What the command reports.
 pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> {
     match command {
-        Command::Serve => Err(Failure(
-            "portal serve needs the HTTP adapter (crates/adapters-http), which has not landed yet"
-                .into(),
-        )),
+        Command::Serve => crate::serve::serve(config).await,
         Command::Migrate => migrate(&config).await,
         Command::Operator(OperatorCommand::Create(args)) => create_operator(&config, &args).await,
         Command::Customers(CustomersCommand::Import { file }) => {

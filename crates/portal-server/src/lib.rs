@@ -75,3 +75,4 @@ pub mod config;
 pub mod demo;
 pub mod import;
 pub mod secrets;
+pub mod serve;

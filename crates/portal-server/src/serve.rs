@@ -1,0 +1,319 @@
+//! `portal serve`: the composition root.
+//!
+//! In order: obtain the server secret, bind the listener (so a port-0 bind knows its URL),
+//! open and migrate the database, build the portal (production adapters, Argon2id on the blocking
+//! pool behind a semaphore, the development phone gateway in development mode), start the mail
+//! dispatcher (woken by every commit that queues mail), create the first operator when there is
+//! none, print the banner, and serve HTTP.
+//!
+//! Shutdown on SIGINT or SIGTERM: the listener stops accepting, in-flight requests get up to
+//! `PORTAL_SHUTDOWN_TIMEOUT` to finish (their mails are committed to the outbox like any
+//! other), then the dispatcher stops: the send in flight is finished and recorded, the rest of
+//! its claim is released to the outbox. No mail is lost: whatever is not delivered now is
+//! delivered by the next process that runs a dispatcher on the same database.
+
+use crate::app::{self, DevPhoneGateway, Failure, NotifyingCommitter};
+use crate::config::{DEFAULT_OPERATOR_EMAIL, ServerConfig};
+use crate::secrets::{SecretOrigin, ServerSecret};
+use adapters_http::{AppState, ClientAddressSource, CookieKey, HttpConfig, Readiness};
+use adapters_postgres::SqlStore;
+use adapters_smtp::{Dispatcher, DispatcherConfig, MailRenderer, MailTransport};
+use async_trait::async_trait;
+use portal_core::config::PortalConfig;
+use portal_core::defaults::SystemClock;
+use portal_core::permission::PermissionCatalog;
+use portal_core::service::CustomerError;
+use portal_core::values::{EmailAddress, Language, PersonName};
+use portal_core::{Actor, Deps, Portal};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{Notify, watch};
+
+/// `/readyz`: the database answers a ping.
+#[derive(Debug, Clone)]
+pub struct DatabaseReadiness(pub Arc<SqlStore>);
+
+#[async_trait]
+impl Readiness for DatabaseReadiness {
+    async fn check(&self) -> Result<(), String> {
+        self.0
+            .connection()
+            .ping()
+            .await
+            .map_err(|e| format!("database: {e}"))
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+///
+/// # Errors
+/// Start-up failed (secret, listener, database, mail transport); the message says which.
+pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
+    let (secret, origin) =
+        ServerSecret::obtain(&config.secret).map_err(|e| Failure::of("server secret", e))?;
+    match &origin {
+        SecretOrigin::Variable => tracing::info!("server secret from PORTAL_SECRET_KEY"),
+        SecretOrigin::FileReused(p) => {
+            tracing::info!(file = %p.display(), "server secret read from the key file");
+        }
+        SecretOrigin::FileCreated(p) => tracing::info!(
+            file = %p.display(),
+            "server secret generated into a new key file (mode 0600); keep it with the database backups"
+        ),
+        SecretOrigin::Ephemeral => tracing::warn!(
+            "server secret generated for this process only (in-memory database): sessions and authenticator apps end with it"
+        ),
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| Failure::of(&format!("cannot listen on {}", config.bind), e))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::of("listener address", e))?;
+    let public_url = config.public_url_for(local);
+
+    let (store, migrations) = app::open_store(&config.database).await?;
+    tracing::info!(database = %config.database.describe(), "{migrations}");
+    let store = Arc::new(store);
+
+    let mut http = HttpConfig::new(&public_url, CookieKey::from_bytes(secret.cookie_key()))
+        .map_err(|e| Failure::of("PORTAL_PUBLIC_URL", e))?;
+    if config.development {
+        http = http.insecure_development_cookies();
+    }
+    if !config.trusted_proxies.is_empty() {
+        http.client_address = ClientAddressSource::XForwardedFor {
+            proxies: config.trusted_proxies.clone(),
+        };
+    }
+
+    let wakeup = Arc::new(Notify::new());
+    let mut deps = Deps::production(store.clone());
+    deps.committer = Arc::new(NotifyingCommitter::new(store.clone(), wakeup.clone()));
+    deps.hasher = Arc::new(adapters_http::BlockingHasher::from_config(
+        deps.hasher.clone(),
+        &http,
+    ));
+    let mut portal_config = PortalConfig {
+        mfa_key: Some(secret.mfa_key()),
+        ..PortalConfig::default()
+    };
+    let product = config.mail.settings.product_name();
+    if !product.contains(':') {
+        product.clone_into(&mut portal_config.totp_issuer);
+    }
+    drop(secret);
+    let mut portal = Portal::new(deps, portal_config, PermissionCatalog::default())
+        .map_err(|e| Failure::of("portal", e))?;
+    if config.development {
+        portal = portal.with_sms_sender(Arc::new(DevPhoneGateway));
+    }
+    let portal = Arc::new(portal);
+
+    let mail = config
+        .mail_for(&public_url)
+        .map_err(|e| Failure::of("mail", e))?;
+    let sender = mail.sender().map_err(|e| Failure::of("mail", e))?;
+    let renderer = MailRenderer::new(mail.settings.clone()).map_err(|e| Failure::of("mail", e))?;
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        sender,
+        renderer,
+        Arc::new(SystemClock),
+        DispatcherConfig::default(),
+    )
+    .map_err(|e| Failure::of("mail dispatcher", e))?
+    .with_wakeup(wakeup)
+    .spawn();
+
+    let first_operator = first_operator(&portal, &config, &public_url).await;
+
+    let state = AppState::new(
+        portal.clone(),
+        http,
+        Arc::new(DatabaseReadiness(store.clone())),
+    )
+    .with_outbox(store.clone());
+    let router = adapters_http::router(state);
+
+    print!(
+        "{}",
+        banner(
+            &config,
+            &public_url,
+            &mail.transport,
+            first_operator.as_ref()
+        )
+    );
+    tracing::info!(%public_url, address = %local, development = config.development, "listening");
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    });
+    let mut server = tokio::spawn(server.into_future());
+    let result = tokio::select! {
+        ended = &mut server => Err(Failure(format!("the HTTP server stopped: {}", join_message(ended)))),
+        signal = shutdown_signal() => {
+            tracing::info!(signal, "shutting down: no new connections, waiting for requests in flight");
+            let _ = stop_tx.send(true);
+            match tokio::time::timeout(config.shutdown_timeout, &mut server).await {
+                Ok(ended) => match ended {
+                    Ok(Ok(())) => Ok(()),
+                    other => Err(Failure(format!("the HTTP server failed: {}", join_message(other)))),
+                },
+                Err(_) => {
+                    tracing::warn!(
+                        seconds = config.shutdown_timeout.as_secs(),
+                        "requests still running after PORTAL_SHUTDOWN_TIMEOUT; cutting them off"
+                    );
+                    server.abort();
+                    Ok(())
+                }
+            }
+        }
+    };
+    // After HTTP: every mail a request committed is in the outbox by now.
+    if let Err(e) = dispatcher.shutdown().await {
+        tracing::error!(error = %e, "mail dispatcher ended abnormally; its claimed mails return when their lease ends");
+    }
+    store.connection().clone().close().await.ok();
+    tracing::info!("stopped");
+    result
+}
+
+fn join_message(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> String {
+    match ended {
+        Ok(Ok(())) => "without an error".to_owned(),
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM and names it.
+async fn shutdown_signal() -> &'static str {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = interrupt => "SIGINT",
+        () = terminate => "SIGTERM",
+    }
+}
+
+/// A first operator created by this start.
+#[derive(Debug, Clone)]
+pub struct FirstOperator {
+    /// The address.
+    pub email: EmailAddress,
+    /// The one-time setup link.
+    pub link: String,
+}
+
+/// Creates the first operator when there is none: from `PORTAL_OPERATOR_EMAIL`, or in the
+/// development mailbox setup [`DEFAULT_OPERATOR_EMAIL`]. With SMTP and no address configured
+/// nobody could receive the confirmation code, so none is created (a warning says how).
+async fn first_operator(
+    portal: &Portal,
+    config: &ServerConfig,
+    public_url: &str,
+) -> Option<FirstOperator> {
+    match portal.has_operator().await {
+        Ok(true) => return None,
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check for operator accounts");
+            return None;
+        }
+    }
+    let email = match &config.operator_email {
+        Some(e) => e.clone(),
+        None if config.mail_directory().is_some() => {
+            EmailAddress::parse(DEFAULT_OPERATOR_EMAIL).expect("valid default address")
+        }
+        None => {
+            tracing::warn!(
+                "no operator account exists: set PORTAL_OPERATOR_EMAIL, or run `portal operator create --email …`"
+            );
+            return None;
+        }
+    };
+    let created = portal
+        .create_operator(
+            &Actor::System,
+            &email,
+            &PersonName::parse("Portal").expect("valid name"),
+            &PersonName::parse("Operator").expect("valid name"),
+            Language::De,
+        )
+        .await;
+    match created {
+        Ok(setup) => {
+            let link = crate::cli::setup_link(public_url, setup.token.expose());
+            tracing::info!(email = %email, "first operator account created; its one-time setup link is on the console");
+            Some(FirstOperator { email, link })
+        }
+        // Another process on the same database was first.
+        Err(CustomerError::EmailUnavailable) => None,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create the first operator account");
+            None
+        }
+    }
+}
+
+/// The console banner: where the portal is, what it runs on, and the development warning.
+#[must_use]
+pub fn banner(
+    config: &ServerConfig,
+    public_url: &str,
+    transport: &MailTransport,
+    operator: Option<&FirstOperator>,
+) -> String {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "\nPortal {} — {public_url}\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    out.push_str(&format!(
+        "  API       {public_url}/api/v1  (docs: {public_url}/api/docs)\n"
+    ));
+    out.push_str(&format!("  database  {}\n", config.database.describe()));
+    out.push_str(&match transport {
+        MailTransport::Directory(dir) => format!(
+            "  mail      development mailbox {}/ (codes and links also in the log)\n",
+            dir.display()
+        ),
+        MailTransport::Smtp(_) => "  mail      SMTP (SMTP_URL)\n".to_owned(),
+    });
+    if config.development {
+        out.push_str(
+            "\n  ** DEVELOPMENT MODE ** cookies without Secure, phone codes in the log, `portal demo` allowed.\n  \
+             Not for real users: set PORTAL_PUBLIC_URL=https://… and SMTP_URL for production.\n",
+        );
+    }
+    if let Some(op) = operator {
+        out.push_str(&format!(
+            "\nFirst operator account {} created. Open its one-time setup link to set a password:\n\n  {}\n",
+            op.email, op.link
+        ));
+    }
+    out.push('\n');
+    out
+}

@@ -1,0 +1,287 @@
+//! `portal serve` as a real process: starts on a fresh directory with no configuration, answers
+//! `/healthz` and `/readyz`, prints the first operator's setup link, delivers mail through the
+//! development mailbox, and shuts down cleanly on SIGTERM without losing a queued mail.
+//!
+//! No sleeps: the test waits on the process's own output lines, with a deadline.
+
+use portal_core::config::PortalConfig;
+use portal_core::ports::OutboxStore as _;
+use portal_core::secret::SecretString;
+use portal_core::service::Register;
+use portal_core::values::{EmailAddress, Language, PersonName};
+use portal_server::app;
+use portal_server::config::Database;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A running `portal serve` and every line it printed so far (stdout and stderr).
+struct Server {
+    child: Child,
+    lines: Receiver<String>,
+    seen: Vec<String>,
+    port: u16,
+}
+
+impl Server {
+    fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portal"));
+        cmd.current_dir(dir)
+            .env_clear()
+            .env("PORTAL_BIND", "127.0.0.1:0")
+            .env("PORTAL_LOG", "info")
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start portal serve");
+        let (tx, lines) = channel();
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let mut server = Self {
+            child,
+            lines,
+            seen: Vec::new(),
+            port: 0,
+        };
+        let banner =
+            server.wait_for(|l| l.starts_with("Portal ") && l.contains("http://127.0.0.1:"));
+        let url = banner.rsplit(' ').next().unwrap().to_owned();
+        server.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {banner:?}"));
+        server.wait_for(|l| l.contains("listening"));
+        server
+    }
+
+    /// Waits for a line matching `pred` (also among the lines seen before) and returns it.
+    fn wait_for(&mut self, pred: impl Fn(&str) -> bool) -> String {
+        if let Some(l) = self.seen.iter().find(|l| pred(l)) {
+            return l.clone();
+        }
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!(
+                        "no such line within {DEADLINE:?}; output:\n{}",
+                        self.seen.join("\n")
+                    )
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the server ended; output:\n{}", self.seen.join("\n"))
+                }
+            }
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        http(self.port, "GET", path, &[], "")
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and the rest of the output.
+    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let end = Instant::now() + DEADLINE;
+        let code = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s.code();
+            }
+            // Reading the output is the wait: it blocks until a line comes or the pipes close.
+            match self
+                .lines
+                .recv_timeout(end.saturating_duration_since(Instant::now()))
+            {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => {
+                    break self.child.wait().unwrap().code();
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    panic!(
+                        "no exit within {DEADLINE:?} after SIGTERM:\n{}",
+                        self.seen.join("\n")
+                    );
+                }
+            }
+        };
+        self.seen.extend(self.lines.try_iter());
+        (code, std::mem::take(&mut self.seen))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 client: one request per connection.
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {response:?}"));
+    (status, response)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_starts_answers_health_prints_the_operator_link_and_stops_without_losing_mail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+
+    let (status, body) = server.get("/healthz");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server.get("/readyz");
+    assert_eq!(status, 200, "{body}");
+
+    // The first operator and the development banner.
+    let link_line = server.wait_for(|l| l.contains("/invitations/"));
+    let prefix = format!("http://127.0.0.1:{}/invitations/", server.port);
+    assert!(link_line.trim().starts_with(&prefix), "{link_line}");
+    server.wait_for(|l| l.contains("First operator account operator@portal.localhost created"));
+    server.wait_for(|l| l.contains("DEVELOPMENT MODE"));
+
+    // The secret was generated next to the database, for the owner only.
+    let key = dir.path().join("portal.secret");
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+
+    // Another process on the same database queues a mail; the server's dispatcher finds it at
+    // its next poll. SIGTERM right away: the mail is delivered or stays queued, never lost.
+    let db = Database::parse(dir.path().join("portal.db").to_str().unwrap()).unwrap();
+    let (store, _) = app::open_store(&db).await.unwrap();
+    let store = Arc::new(store);
+    let core = app::portal(store.clone(), None, PortalConfig::default()).unwrap();
+    core.register(Register {
+        email: EmailAddress::parse("late@example.com").unwrap(),
+        first_name: PersonName::parse("Lena").unwrap(),
+        last_name: PersonName::parse("Late").unwrap(),
+        password: SecretString::new("ein sehr langes passwort"),
+        password_confirmation: SecretString::new("ein sehr langes passwort"),
+        language: Language::De,
+    })
+    .await
+    .unwrap();
+
+    let (code, output) = server.terminate();
+    let output = output.join("\n");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("shutting down"), "{output}");
+    assert!(output.contains("stopped"), "{output}");
+
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(stats.claimed, 0, "nothing left claimed: {stats:?}");
+    assert_eq!(stats.dead, 0, "{stats:?}");
+    let delivered = std::fs::read_dir(dir.path().join("mail-outbox"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                .count()
+        })
+        .unwrap_or(0) as u64;
+    assert_eq!(
+        stats.sent, delivered,
+        "sent mails are in the mailbox: {stats:?}"
+    );
+    assert_eq!(
+        stats.sent + stats.pending,
+        1,
+        "the mail is delivered or still queued: {stats:?}"
+    );
+
+    // A second start reuses the key, finds the operator, and delivers what was left.
+    let delivered_before = stats.sent == 1;
+    let before = std::fs::read(&key).unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    server.wait_for(|l| l.contains("server secret read from the key file"));
+    assert_eq!(std::fs::read(&key).unwrap(), before);
+    if !delivered_before {
+        server.wait_for(|l| l.contains("mail to late@example.com") && l.contains(" code "));
+    }
+    let (code, output) = server.terminate();
+    let output = output.join("\n");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        !output.contains("/invitations/"),
+        "no second operator link: {output}"
+    );
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.sent, stats.pending, stats.claimed),
+        (1, 0, 0),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn serve_refuses_postgres_without_a_shared_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_portal"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("DATABASE_URL", "postgres://portal@127.0.0.1:1/portal")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PORTAL_SECRET_KEY: must be set on Postgres"),
+        "{err}"
+    );
+}
