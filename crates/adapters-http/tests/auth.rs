@@ -20,22 +20,41 @@ async fn registration_mails_a_code_and_verifying_it_logs_in() {
         .await;
     let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
     assert!(r.body["code_expires_at"].is_string());
-    assert!(c.cookie("portal-session").is_none(), "no session before the code");
+    assert!(
+        c.cookie("portal-session").is_none(),
+        "no session before the code"
+    );
 
     // wrong, malformed, then right
-    let wrong = if app.secret_for("neu@example.com") == "000000" { "111111" } else { "000000" };
-    c.post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": wrong}))
-        .await
-        .assert(400, "invalid_code");
-    c.post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": "12"}))
-        .await
-        .assert(400, "malformed_code");
-    c.post("/api/v1/auth/register/verify", json!({"ticket": "nope", "code": "123456"}))
-        .await
-        .assert(400, "invalid_ticket");
+    let wrong = if app.secret_for("neu@example.com") == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": ticket, "code": wrong}),
+    )
+    .await
+    .assert(400, "invalid_code");
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": ticket, "code": "12"}),
+    )
+    .await
+    .assert(400, "malformed_code");
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": "nope", "code": "123456"}),
+    )
+    .await
+    .assert(400, "invalid_ticket");
     let code = app.secret_for("neu@example.com");
     let r = c
-        .post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": code}))
+        .post(
+            "/api/v1/auth/register/verify",
+            json!({"ticket": ticket, "code": code}),
+        )
         .await;
     let body = r.ok(201);
     assert_eq!(body["user"]["email"], "neu@example.com");
@@ -133,10 +152,16 @@ async fn login_failures_answer_alike_and_logout_ends_the_session_on_the_server()
         ("not an address", PASSWORD),
     ] {
         let r = c
-            .post("/api/v1/auth/login", json!({"email": email, "password": pw}))
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": email, "password": pw}),
+            )
             .await;
         r.assert(401, "invalid_credentials");
-        assert_eq!(r.body["error"]["message"], "Wrong e-mail or password (also for unknown, locked and unfinished accounts).");
+        assert_eq!(
+            r.body["error"]["message"],
+            "Wrong e-mail or password (also for unknown, locked and unfinished accounts)."
+        );
     }
     let c = app.login("l@example.com").await;
     let token = c.cookie("portal-session").unwrap();
@@ -149,7 +174,10 @@ async fn login_failures_answer_alike_and_logout_ends_the_session_on_the_server()
     assert!(c.cookie("portal-session").is_none());
     // The old cookie, replayed, is dead on the server.
     assert_eq!(stolen.cookie("portal-session").unwrap(), token);
-    stolen.get("/api/v1/me").await.assert(401, "unauthenticated");
+    stolen
+        .get("/api/v1/me")
+        .await
+        .assert(401, "unauthenticated");
     // Logging out again without a session is fine.
     c.post_empty("/api/v1/auth/logout").await.ok(204);
 }
@@ -162,7 +190,10 @@ async fn repeated_failures_throttle_the_account_with_retry_after() {
     let mut last = None;
     for _ in 0..30 {
         let r = c
-            .post("/api/v1/auth/login", json!({"email": "t@example.com", "password": "falsch falsch"}))
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": "t@example.com", "password": "falsch falsch"}),
+            )
             .await;
         if r.status == StatusCode::TOO_MANY_REQUESTS {
             last = Some(r);
@@ -181,12 +212,18 @@ async fn password_reset_sets_a_new_password_and_ends_sessions() {
     app.registered("p@example.com").await;
     let old = app.login("p@example.com").await;
     let c = app.client();
-    c.post("/api/v1/auth/password/forgot", json!({"email": "p@example.com"}))
-        .await
-        .ok(202);
-    c.post("/api/v1/auth/password/forgot", json!({"email": "nobody@example.com"}))
-        .await
-        .ok(202);
+    c.post(
+        "/api/v1/auth/password/forgot",
+        json!({"email": "p@example.com"}),
+    )
+    .await
+    .ok(202);
+    c.post(
+        "/api/v1/auth/password/forgot",
+        json!({"email": "nobody@example.com"}),
+    )
+    .await
+    .ok(202);
     let token = app.secret_for("p@example.com");
     c.post(
         "/api/v1/auth/password/reset",
@@ -213,9 +250,12 @@ async fn password_reset_sets_a_new_password_and_ends_sessions() {
     .await
     .assert(400, "invalid_link");
     old.get("/api/v1/me").await.assert(401, "unauthenticated");
-    c.post("/api/v1/auth/login", json!({"email": "p@example.com", "password": NEW_PASSWORD}))
-        .await
-        .ok(200);
+    c.post(
+        "/api/v1/auth/login",
+        json!({"email": "p@example.com", "password": NEW_PASSWORD}),
+    )
+    .await
+    .ok(200);
 }
 
 #[tokio::test]
@@ -223,9 +263,12 @@ async fn expired_reset_links_answer_410() {
     let app = TestApp::new();
     app.registered("q@example.com").await;
     let c = app.client();
-    c.post("/api/v1/auth/password/forgot", json!({"email": "q@example.com"}))
-        .await
-        .ok(202);
+    c.post(
+        "/api/v1/auth/password/forgot",
+        json!({"email": "q@example.com"}),
+    )
+    .await
+    .ok(202);
     let token = app.secret_for("q@example.com");
     app.advance(TimeDelta::hours(2));
     c.post(
@@ -240,7 +283,12 @@ async fn expired_reset_links_answer_410() {
 pub async fn enable_totp(app: &TestApp, c: &Client) -> (String, Option<String>) {
     let setup = c.post_empty("/api/v1/me/mfa/totp").await;
     let secret = setup.ok(201)["secret"].as_str().unwrap().to_owned();
-    assert!(setup.body["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+    assert!(
+        setup.body["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
     assert!(setup.body["qr_svg"].as_str().unwrap().contains("<svg"));
     assert_eq!(setup.headers["cache-control"], "no-store");
     let code = totp_code(app, &secret);
@@ -262,7 +310,10 @@ async fn a_second_factor_login_goes_through_the_pending_cookie_and_can_remember_
 
     let b = app.client();
     let r = b
-        .post("/api/v1/auth/login", json!({"email": "m@example.com", "password": PASSWORD}))
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "m@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(r.ok(200)["status"], "mfa_required");
     assert_eq!(r.body["methods"], json!(["totp", "recovery_code"]));
@@ -271,14 +322,20 @@ async fn a_second_factor_login_goes_through_the_pending_cookie_and_can_remember_
     // The pending cookie is no session.
     b.get("/api/v1/me").await.assert(401, "unauthenticated");
     // Garbage, then a wrong code, then the right one.
-    b.post("/api/v1/auth/login/mfa", json!({"method": "totp", "code": "abc"}))
-        .await
-        .assert(400, "malformed_code");
+    b.post(
+        "/api/v1/auth/login/mfa",
+        json!({"method": "totp", "code": "abc"}),
+    )
+    .await
+    .assert(400, "malformed_code");
     let code = totp_code(&app, &secret);
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    b.post("/api/v1/auth/login/mfa", json!({"method": "totp", "code": wrong}))
-        .await
-        .assert(400, "invalid_code");
+    b.post(
+        "/api/v1/auth/login/mfa",
+        json!({"method": "totp", "code": wrong}),
+    )
+    .await
+    .assert(400, "invalid_code");
     let r = b
         .post(
             "/api/v1/auth/login/mfa",
@@ -294,15 +351,21 @@ async fn a_second_factor_login_goes_through_the_pending_cookie_and_can_remember_
     b.get("/api/v1/me").await.ok(200);
 
     // The pending cookie died with the step.
-    b.post("/api/v1/auth/login/mfa", json!({"method": "totp", "code": code}))
-        .await
-        .assert(401, "no_pending_login");
+    b.post(
+        "/api/v1/auth/login/mfa",
+        json!({"method": "totp", "code": code}),
+    )
+    .await
+    .assert(401, "no_pending_login");
 
     // Logout keeps the device; the next login skips the second factor.
     b.post_empty("/api/v1/auth/logout").await.ok(204);
     assert!(b.cookie("portal-device").is_some());
     let r = b
-        .post("/api/v1/auth/login", json!({"email": "m@example.com", "password": PASSWORD}))
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "m@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(r.ok(200)["status"], "authenticated");
     // Forgetting the device ends it.
@@ -311,7 +374,10 @@ async fn a_second_factor_login_goes_through_the_pending_cookie_and_can_remember_
         .ok(204);
     assert!(b.cookie("portal-device").is_none());
     let r = b
-        .post("/api/v1/auth/login", json!({"email": "m@example.com", "password": PASSWORD}))
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "m@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(r.ok(200)["status"], "mfa_required");
 }
@@ -323,9 +389,12 @@ async fn the_recovery_code_finishes_a_login_and_is_replaced() {
     let c = app.login("rc@example.com").await;
     let (_, recovery) = enable_totp(&app, &c).await;
     let b = app.client();
-    b.post("/api/v1/auth/login", json!({"email": "rc@example.com", "password": PASSWORD}))
-        .await
-        .ok(200);
+    b.post(
+        "/api/v1/auth/login",
+        json!({"email": "rc@example.com", "password": PASSWORD}),
+    )
+    .await
+    .ok(200);
     let r = b
         .post(
             "/api/v1/auth/login/mfa",
@@ -344,26 +413,37 @@ async fn pending_steps_can_ask_for_phone_and_recovery_codes() {
     app.registered("ph@example.com").await;
     let c = app.login("ph@example.com").await;
     // Set up a phone factor.
-    c.post("/api/v1/me/mfa/phone", json!({"phone": "+49 170 1234567", "channel": "sms"}))
-        .await
-        .ok(202);
+    c.post(
+        "/api/v1/me/mfa/phone",
+        json!({"phone": "+49 170 1234567", "channel": "sms"}),
+    )
+    .await
+    .ok(202);
     let code = app.sms.last_code_to("+491701234567").unwrap();
     c.post("/api/v1/me/mfa/phone/confirm", json!({"code": code}))
         .await
         .ok(200);
     let b = app.client();
-    b.post("/api/v1/auth/login", json!({"email": "ph@example.com", "password": PASSWORD}))
+    b.post(
+        "/api/v1/auth/login",
+        json!({"email": "ph@example.com", "password": PASSWORD}),
+    )
+    .await
+    .ok(200);
+    b.post_empty("/api/v1/auth/login/mfa/phone-code")
         .await
-        .ok(200);
-    b.post_empty("/api/v1/auth/login/mfa/phone-code").await.ok(202);
+        .ok(202);
     let code = app.sms.last_code_to("+491701234567").unwrap();
     // No recovery channel yet.
     b.post_empty("/api/v1/auth/login/mfa/recovery-code")
         .await
         .assert(400, "no_such_factor");
-    b.post("/api/v1/auth/login/mfa", json!({"method": "phone_code", "code": code}))
-        .await
-        .ok(200);
+    b.post(
+        "/api/v1/auth/login/mfa",
+        json!({"method": "phone_code", "code": code}),
+    )
+    .await
+    .ok(200);
     // Without a pending step.
     app.client()
         .post_empty("/api/v1/auth/login/mfa/phone-code")
@@ -381,9 +461,12 @@ async fn reauthentication_rotates_the_session_and_opens_the_step_up_window() {
     c.post("/api/v1/me/email", json!({"email": "s2@example.com"}))
         .await
         .assert(403, "reauth_required");
-    c.post("/api/v1/auth/reauthenticate", json!({"password": "falsch falsch"}))
-        .await
-        .assert(400, "wrong_password");
+    c.post(
+        "/api/v1/auth/reauthenticate",
+        json!({"password": "falsch falsch"}),
+    )
+    .await
+    .assert(400, "wrong_password");
     let r = c
         .post("/api/v1/auth/reauthenticate", json!({"password": PASSWORD}))
         .await;
@@ -435,7 +518,9 @@ async fn invitations_show_and_accept() {
     assert_eq!(body["email"], "inv@example.com");
     assert_eq!(body["customer_name"], "Firma 100000001");
     assert_eq!(body["role"], "employee");
-    c.get("/api/v1/invitations/garbage").await.assert(404, "not_found");
+    c.get("/api/v1/invitations/garbage")
+        .await
+        .assert(404, "not_found");
     c.post(
         &format!("/api/v1/invitations/{token}/accept"),
         json!({"password": "kurz", "password_confirmation": "kurz"}),
@@ -451,7 +536,10 @@ async fn invitations_show_and_accept() {
     let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
     let code = app.secret_for("inv@example.com");
     let r = c
-        .post("/api/v1/auth/register/verify", json!({"ticket": ticket, "code": code}))
+        .post(
+            "/api/v1/auth/register/verify",
+            json!({"ticket": ticket, "code": code}),
+        )
         .await;
     assert_eq!(r.ok(201)["user"]["customer_number"], "100000001");
     c.get(&format!("/api/v1/invitations/{token}"))

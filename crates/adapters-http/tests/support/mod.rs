@@ -60,7 +60,9 @@ pub fn number(s: &str) -> CustomerNumber {
 }
 
 pub fn keys(list: &[&str]) -> PermissionSet {
-    list.iter().map(|k| PermissionKey::parse(k).unwrap()).collect()
+    list.iter()
+        .map(|k| PermissionKey::parse(k).unwrap())
+        .collect()
 }
 
 pub fn affiliation() -> AffiliationKey {
@@ -391,7 +393,11 @@ impl Client {
     }
 
     pub fn cookie(&self, base: &str) -> Option<String> {
-        self.jar.lock().unwrap().get(&self.cookie_name(base)).cloned()
+        self.jar
+            .lock()
+            .unwrap()
+            .get(&self.cookie_name(base))
+            .cloned()
     }
 
     pub fn set_cookie(&self, base: &str, value: &str) {

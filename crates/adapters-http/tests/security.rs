@@ -1,0 +1,766 @@
+//! Cross-cutting behaviour: headers, cookies, CSRF, content types, limits, error shape, request
+//! ids, logs, probes, and the OpenAPI document against the route table.
+
+mod support;
+
+use adapters_http::{AppState, HttpConfig, RateLimit, Readiness, router};
+use async_trait::async_trait;
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use support::*;
+
+#[tokio::test]
+async fn every_response_has_the_security_headers_and_no_server_header() {
+    let app = TestApp::new();
+    let c = app.client();
+    for r in [
+        c.get("/api/v1/auth/csrf").await,
+        c.get("/api/v1/me").await,
+        c.get("/healthz").await,
+        c.get("/nowhere").await,
+    ] {
+        let h = &r.headers;
+        assert_eq!(
+            h["content-security-policy"],
+            "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+        );
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(
+            h["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .contains("max-age=")
+        );
+        assert!(!h.contains_key("server"));
+        assert!(h.contains_key("x-request-id"));
+    }
+}
+
+#[tokio::test]
+async fn authenticated_and_token_bearing_answers_are_not_cached() {
+    let app = TestApp::new();
+    app.registered("n@example.com").await;
+    let c = app.client();
+    let r = c
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "n@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.headers["cache-control"], "no-store");
+    assert_eq!(
+        c.get("/api/v1/me").await.headers["cache-control"],
+        "no-store"
+    );
+    assert_eq!(
+        c.get("/api/v1/me/sessions").await.headers["cache-control"],
+        "no-store"
+    );
+}
+
+fn assert_cookie(set_cookie: &str, name: &str, same_site: &str, secure: bool) {
+    let parts: Vec<&str> = set_cookie.split("; ").collect();
+    assert!(parts[0].starts_with(&format!("{name}=")), "{set_cookie}");
+    assert!(parts.contains(&"HttpOnly"), "{set_cookie}");
+    assert!(parts.contains(&"Path=/"), "{set_cookie}");
+    assert!(
+        parts.contains(&format!("SameSite={same_site}").as_str()),
+        "{set_cookie}"
+    );
+    assert_eq!(parts.contains(&"Secure"), secure, "{set_cookie}");
+    assert!(
+        !set_cookie.to_ascii_lowercase().contains("domain="),
+        "{set_cookie}"
+    );
+    assert!(set_cookie.len() < 4096);
+}
+
+async fn every_cookie(app: &TestApp, prefix: &str, secure: bool) {
+    app.registered("k@example.com").await;
+    let c = app.client();
+    let r = c.get("/api/v1/auth/csrf").await;
+    assert_cookie(
+        &r.cookie(&format!("{prefix}portal-csrf")).unwrap(),
+        &format!("{prefix}portal-csrf"),
+        "Strict",
+        secure,
+    );
+    let r = c
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "k@example.com", "password": PASSWORD}),
+        )
+        .await;
+    let session = r.cookie(&format!("{prefix}portal-session")).unwrap();
+    assert_cookie(&session, &format!("{prefix}portal-session"), "Lax", secure);
+    // The cookie is opaque: no id, no address.
+    let value = session
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1;
+    assert!(
+        !value.contains("k@example.com") && value.len() >= 43,
+        "{value}"
+    );
+    // MFA: the pending and device cookies.
+    let setup = c.post_empty("/api/v1/me/mfa/totp").await;
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    let code = totp_code(app, &secret);
+    c.post("/api/v1/me/mfa/totp/confirm", json!({"code": code}))
+        .await
+        .ok(200);
+    app.advance(chrono::TimeDelta::seconds(31));
+    let b = app.client();
+    let r = b
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "k@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_cookie(
+        &r.cookie(&format!("{prefix}portal-mfa")).unwrap(),
+        &format!("{prefix}portal-mfa"),
+        "Strict",
+        secure,
+    );
+    let code = totp_code(app, &secret);
+    let r = b
+        .post(
+            "/api/v1/auth/login/mfa",
+            json!({"method": "totp", "code": code, "remember_device": true}),
+        )
+        .await;
+    assert_cookie(
+        &r.cookie(&format!("{prefix}portal-device")).unwrap(),
+        &format!("{prefix}portal-device"),
+        "Strict",
+        secure,
+    );
+    assert_cookie(
+        &r.cookie(&format!("{prefix}portal-session")).unwrap(),
+        &format!("{prefix}portal-session"),
+        "Lax",
+        secure,
+    );
+    let r = b.post_empty("/api/v1/auth/logout").await;
+    let cleared = r.cookie(&format!("{prefix}portal-session")).unwrap();
+    assert_cookie(&cleared, &format!("{prefix}portal-session"), "Lax", secure);
+    assert!(cleared.contains("Max-Age=0"));
+}
+
+#[tokio::test]
+async fn cookies_are_host_prefixed_secure_httponly_samesite_path_root_without_domain() {
+    every_cookie(&TestApp::new(), "__Host-", true).await;
+}
+
+#[tokio::test]
+async fn the_development_switch_drops_only_secure_and_the_prefix() {
+    let config = http_config().insecure_development_cookies();
+    let app = TestApp::with(config, |_| {});
+    every_cookie(&app, "", false).await;
+    let r = app.client().get("/healthz").await;
+    assert!(!r.headers.contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn unsafe_requests_without_the_right_csrf_token_are_refused() {
+    let app = TestApp::new();
+    app.registered("c@example.com").await;
+    let c = app.login("c@example.com").await;
+    let body = json!({"first_name": "Neu", "last_name": "Name", "language": "de"});
+    // Missing.
+    let r = c
+        .send(Req {
+            csrf: false,
+            body: Some(("application/json".into(), body.to_string())),
+            ..Client::req(Method::PUT, "/api/v1/me")
+        })
+        .await;
+    r.assert(403, "csrf_failed");
+    // Wrong.
+    let r = c
+        .send(Req {
+            csrf: false,
+            headers: vec![("x-csrf-token".into(), "not-the-token".into())],
+            body: Some(("application/json".into(), body.to_string())),
+            ..Client::req(Method::PUT, "/api/v1/me")
+        })
+        .await;
+    r.assert(403, "csrf_failed");
+    // Another session's token.
+    app.registered("d@example.com").await;
+    let other = app.login("d@example.com").await;
+    let foreign = other.csrf_token().await;
+    let r = c
+        .send(Req {
+            csrf: false,
+            headers: vec![("x-csrf-token".into(), foreign)],
+            body: Some(("application/json".into(), body.to_string())),
+            ..Client::req(Method::PUT, "/api/v1/me")
+        })
+        .await;
+    r.assert(403, "csrf_failed");
+    // Cross-site fetch metadata and foreign origins, even with the right token.
+    for (h, v) in [
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"),
+        ("origin", "https://evil.example.com"),
+        ("origin", "null"),
+    ] {
+        let r = c
+            .send(Req {
+                headers: vec![(h.into(), v.into())],
+                body: Some(("application/json".into(), body.to_string())),
+                ..Client::req(Method::PUT, "/api/v1/me")
+            })
+            .await;
+        r.assert(403, "csrf_failed");
+    }
+    // Same origin with the token works.
+    let r = c
+        .send(Req {
+            headers: vec![
+                ("origin".into(), ORIGIN.into()),
+                ("sec-fetch-site".into(), "same-origin".into()),
+            ],
+            body: Some(("application/json".into(), body.to_string())),
+            ..Client::req(Method::PUT, "/api/v1/me")
+        })
+        .await;
+    r.ok(200);
+}
+
+#[tokio::test]
+async fn login_and_registration_need_the_pre_session_token_too() {
+    let app = TestApp::new();
+    app.registered("pre@example.com").await;
+    let c = app.client();
+    let r = c
+        .send(Req {
+            csrf: false,
+            body: Some((
+                "application/json".into(),
+                json!({"email": "pre@example.com", "password": PASSWORD}).to_string(),
+            )),
+            ..Client::req(Method::POST, "/api/v1/auth/login")
+        })
+        .await;
+    r.assert(403, "csrf_failed");
+    // A token computed for another browser's nonce fails (login CSRF).
+    let attacker = app.client();
+    let token = attacker.csrf_token().await;
+    c.csrf_token().await;
+    let r = c
+        .send(Req {
+            csrf: false,
+            headers: vec![("x-csrf-token".into(), token)],
+            body: Some((
+                "application/json".into(),
+                json!({"email": "pre@example.com", "password": PASSWORD}).to_string(),
+            )),
+            ..Client::req(Method::POST, "/api/v1/auth/login")
+        })
+        .await;
+    r.assert(403, "csrf_failed");
+    let r = c
+        .send(Req {
+            csrf: false,
+            body: Some(("application/json".into(), "{}".into())),
+            ..Client::req(Method::POST, "/api/v1/auth/register")
+        })
+        .await;
+    r.assert(403, "csrf_failed");
+}
+
+#[tokio::test]
+async fn bodies_must_be_json_and_small() {
+    let app = TestApp::new();
+    let c = app.client();
+    let login = json!({"email": "x@example.com", "password": PASSWORD}).to_string();
+    for ct in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "text/csv",
+    ] {
+        c.raw(Method::POST, "/api/v1/auth/login", ct, &login)
+            .await
+            .assert(415, "unsupported_media_type");
+    }
+    // A body without a content type.
+    let r = c
+        .send(Req {
+            body: None,
+            headers: vec![("content-length".into(), "3".into())],
+            ..Client::req(Method::POST, "/api/v1/auth/login")
+        })
+        .await;
+    r.assert(415, "unsupported_media_type");
+    // Oversize: declared, and streamed without a declared length.
+    let big = format!(
+        "{{\"email\": \"{}\", \"password\": \"x\"}}",
+        "a".repeat(70_000)
+    );
+    let r = c
+        .send(Req {
+            headers: vec![("content-length".into(), big.len().to_string())],
+            body: Some(("application/json".into(), big.clone())),
+            ..Client::req(Method::POST, "/api/v1/auth/login")
+        })
+        .await;
+    r.assert(413, "payload_too_large");
+    c.raw(Method::POST, "/api/v1/auth/login", "application/json", &big)
+        .await
+        .assert(413, "payload_too_large");
+    // Malformed, unknown field, wrong types, missing field.
+    c.raw(
+        Method::POST,
+        "/api/v1/auth/login",
+        "application/json",
+        "{\"email\": ",
+    )
+    .await
+    .assert(400, "malformed_json");
+    c.raw(
+        Method::POST,
+        "/api/v1/auth/login",
+        "application/json",
+        "not json",
+    )
+    .await
+    .assert(400, "malformed_json");
+    c.post(
+        "/api/v1/auth/login",
+        json!({"email": "x@example.com", "password": "y", "admin": true}),
+    )
+    .await
+    .assert(400, "unknown_field");
+    let r = c
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": 5, "password": "geheim geheim"}),
+        )
+        .await;
+    r.assert(400, "invalid_request");
+    assert!(!r.text.contains("geheim"));
+    c.post("/api/v1/auth/login", json!({"email": "x@example.com"}))
+        .await
+        .assert(400, "invalid_request");
+    c.post("/api/v1/auth/login", json!([1, 2]))
+        .await
+        .assert(400, "invalid_request");
+    // application/json with a charset is fine.
+    c.raw(
+        Method::POST,
+        "/api/v1/auth/login",
+        "application/json; charset=utf-8",
+        &login,
+    )
+    .await
+    .assert(401, "invalid_credentials");
+}
+
+#[tokio::test]
+async fn bad_path_values_get_their_own_codes() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let c = &t.admin_a;
+    c.get("/api/v1/customers/12/users")
+        .await
+        .assert(400, "invalid_customer_number");
+    c.get("/api/v1/customers/D1000000011/users")
+        .await
+        .assert(400, "invalid_customer_number");
+    c.get("/api/v1/customers/100000001/users/not-a-uuid")
+        .await
+        .assert(400, "invalid_id");
+    c.delete("/api/v1/me/sessions/42")
+        .await
+        .assert(400, "invalid_id");
+    c.get("/api/v1/customers/100000001/users?per_page=abc")
+        .await
+        .assert(400, "invalid_request");
+    c.get("/api/v1/customers/100000001/users?per_page=0")
+        .await
+        .assert(400, "invalid_page_size");
+    c.get("/api/v1/customers/100000001/users?cursor=%21%21")
+        .await
+        .assert(400, "invalid_cursor");
+    // The printed form works.
+    c.get("/api/v1/customers/D100000001/users").await.ok(200);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_the_error_shape() {
+    let app = TestApp::new();
+    let c = app.client();
+    let r = c.get("/api/v1/nothing-here").await;
+    r.assert(404, "not_found");
+    let r = c.send(Client::req(Method::PATCH, "/api/v1/me")).await;
+    r.assert(405, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let mut config = http_config();
+    config.rate_limits.login = RateLimit::new(3, 1);
+    config.rate_limits.registration = RateLimit::new(1, 1);
+    let app = TestApp::with(config, |_| {});
+    let c = app.client();
+    for _ in 0..3 {
+        c.post(
+            "/api/v1/auth/login",
+            json!({"email": "x@example.com", "password": "y"}),
+        )
+        .await
+        .assert(401, "invalid_credentials");
+    }
+    let r = c
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "x@example.com", "password": "y"}),
+        )
+        .await;
+    r.assert(429, "rate_limited");
+    let secs: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(secs >= 1);
+    // Another address has its own budget.
+    let mut other = app.client();
+    other.ip = "203.0.113.50".parse().unwrap();
+    other
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "x@example.com", "password": "y"}),
+        )
+        .await
+        .assert(401, "invalid_credentials");
+    // Registration has its own.
+    let reg = json!({"email": "r@example.com", "first_name": "R", "last_name": "S",
+                     "password": PASSWORD, "password_confirmation": PASSWORD});
+    c.post("/api/v1/auth/register", reg.clone()).await.ok(202);
+    c.post("/api/v1/auth/register", reg)
+        .await
+        .assert(429, "rate_limited");
+}
+
+#[tokio::test]
+async fn request_ids_are_generated_or_taken_and_echoed() {
+    let app = TestApp::new();
+    let c = app.client();
+    let r = c.get("/api/v1/me").await;
+    let id = r.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36);
+    assert_eq!(r.body["error"]["request_id"], id.as_str());
+    let r = c
+        .send(Req {
+            headers: vec![("x-request-id".into(), "trace-123".into())],
+            ..Client::req(Method::GET, "/api/v1/me")
+        })
+        .await;
+    assert_eq!(r.headers["x-request-id"], "trace-123");
+    let r = c
+        .send(Req {
+            headers: vec![("x-request-id".into(), "bad id with spaces".into())],
+            ..Client::req(Method::GET, "/healthz")
+        })
+        .await;
+    assert_ne!(r.headers["x-request-id"], "bad id with spaces");
+}
+
+struct Down;
+
+#[async_trait]
+impl Readiness for Down {
+    async fn check(&self) -> Result<(), String> {
+        Err("connection refused".into())
+    }
+}
+
+#[tokio::test]
+async fn probes_tell_up_and_ready() {
+    let app = TestApp::new();
+    let c = app.client();
+    assert_eq!(c.get("/healthz").await.ok(200)["status"], "ok");
+    assert_eq!(c.get("/readyz").await.ok(200)["status"], "ok");
+    let state = AppState::new(app.portal.clone(), http_config(), Arc::new(Down));
+    let down = router(state);
+    let r = tower::ServiceExt::oneshot(
+        down,
+        axum::http::Request::get("/readyz")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let bytes = axum::body::to_bytes(r.into_body(), 1000).await.unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains("refused"));
+}
+
+#[tokio::test]
+async fn openapi_and_swagger_ui_are_served_and_can_be_turned_off() {
+    let app = TestApp::new();
+    let c = app.client();
+    let spec = c.get("/api/v1/openapi.json").await;
+    assert_eq!(spec.ok(200)["openapi"], "3.1.0");
+    let ui = c.get("/api/docs/").await;
+    assert_eq!(ui.status, StatusCode::OK);
+    assert!(
+        ui.text.contains("swagger"),
+        "{}",
+        &ui.text[..ui.text.len().min(200)]
+    );
+    assert!(
+        ui.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    let init = c.get("/api/docs/swagger-initializer.js").await;
+    assert!(init.text.contains("/api/v1/openapi.json"));
+    let mut config = http_config();
+    config.serve_openapi = false;
+    let off = TestApp::with(config, |_| {});
+    off.client()
+        .get("/api/v1/openapi.json")
+        .await
+        .assert(404, "not_found");
+    off.client()
+        .get("/api/docs/")
+        .await
+        .assert(404, "not_found");
+}
+
+/// Every operation of the document: (method, path template, security names).
+fn operations(spec: &Value) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let security = op["security"]
+                .as_array()
+                .map(|reqs| {
+                    reqs.iter()
+                        .flat_map(|r| r.as_object().unwrap().keys().cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            out.push((method.to_uppercase(), path.clone(), security));
+        }
+    }
+    out
+}
+
+fn fill(path: &str, id: &str) -> String {
+    path.replace("{number}", "100000001")
+        .replace("{id}", id)
+        .replace("{token}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .replace("{group}", "my_data")
+}
+
+#[tokio::test]
+async fn the_document_and_the_route_table_match() {
+    let app = TestApp::new();
+    let c = app.client();
+    let spec = c.get("/api/v1/openapi.json").await.body;
+    let ops = operations(&spec);
+    // Every documented operation is routed (no "no such endpoint", no 405).
+    for (method, path, _) in &ops {
+        assert!(path.starts_with("/api/v1/"), "{path}");
+        let r = c
+            .send(Req {
+                csrf: false,
+                ..Client::req(
+                    method.parse().unwrap(),
+                    &fill(path, "00000000-0000-7000-8000-000000000001"),
+                )
+            })
+            .await;
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_ne!(
+            r.body["error"]["message"], "no such endpoint",
+            "{method} {path}"
+        );
+    }
+    // Every handler is registered through `routes!` and documented: the annotations in the
+    // source, the registrations and the document's operations are the same count, and no route
+    // bypasses the document but the probes and the document itself.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut annotated = 0;
+    let mut registered = 0;
+    for entry in std::fs::read_dir(src.join("api")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        annotated += text.matches("#[utoipa::path(").count();
+        for group in text.split("routes!(").skip(1) {
+            let inner = group.split(')').next().unwrap();
+            registered += inner.split(',').filter(|h| !h.trim().is_empty()).count();
+        }
+        assert!(!text.contains(".route("), "a route outside the document");
+    }
+    assert_eq!(
+        annotated,
+        ops.len(),
+        "annotated handlers vs documented operations"
+    );
+    assert_eq!(
+        registered,
+        ops.len(),
+        "registered handlers vs documented operations"
+    );
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let plain: Vec<&str> = lib.lines().filter(|l| l.contains(".route(\"")).collect();
+    assert_eq!(plain.len(), 2, "{plain:?}");
+    assert!(lib.contains("\"/api/v1/openapi.json\""));
+    // Every operation documents its errors, with the error body.
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            assert!(responses.contains_key("500"), "{method} {path}");
+            assert!(
+                responses.keys().any(|k| k.starts_with('2')),
+                "{method} {path}"
+            );
+            if method != "get" {
+                assert!(
+                    responses.contains_key("403"),
+                    "{method} {path}: csrf_failed"
+                );
+            }
+            for (status, r) in responses {
+                if !status.starts_with('2') {
+                    assert_eq!(
+                        r["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    let schemes = &spec["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "__Host-portal-session");
+    assert_eq!(schemes["csrf"]["in"], "header");
+    assert_eq!(schemes["csrf"]["name"], "X-CSRF-Token");
+}
+
+#[tokio::test]
+async fn the_pending_second_step_reaches_no_endpoint_but_its_own() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    // An operator with TOTP: a pending login for them.
+    let setup = t.operator.post_empty("/api/v1/me/mfa/totp").await;
+    let secret = setup.body["secret"].as_str().unwrap().to_owned();
+    let code = totp_code(&app, &secret);
+    t.operator
+        .post("/api/v1/me/mfa/totp/confirm", json!({"code": code}))
+        .await
+        .ok(200);
+    let pending = app.client();
+    let r = pending
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "op@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["status"], "mfa_required");
+    let token = pending.cookie("portal-mfa").unwrap();
+    let spec = pending.get("/api/v1/openapi.json").await.body;
+    let mut checked = 0;
+    for (method, path, security) in operations(&spec) {
+        if !security.iter().any(|s| s == "session") || path == "/api/v1/auth/logout" {
+            continue;
+        }
+        let url = fill(&path, &t.employee_a_id.to_string());
+        // The pending cookie as it is…
+        let r = pending
+            .send(Req {
+                body: Some(("application/json".into(), "{}".into())),
+                ..Client::req(method.parse().unwrap(), &url)
+            })
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {}",
+            r.text
+        );
+        // …and its token smuggled into the session cookie.
+        let smuggler = app.client();
+        smuggler.set_cookie("portal-session", &token);
+        let r = smuggler
+            .send(Req {
+                body: Some(("application/json".into(), "{}".into())),
+                ..Client::req(method.parse().unwrap(), &url)
+            })
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}: {}",
+            r.text
+        );
+        checked += 1;
+    }
+    assert!(checked > 50, "{checked}");
+}
+
+#[tokio::test]
+async fn client_mistakes_never_get_a_server_error() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let spec = t.admin_a.get("/api/v1/openapi.json").await.body;
+    let bodies = [
+        "",
+        "{",
+        "null",
+        "[]",
+        "{\"unknown\": 1}",
+        "{\"email\": 1, \"password\": [], \"code\": {}, \"permissions\": \"x\"}",
+        "\"\\u0000\"",
+    ];
+    for (method, path, _) in operations(&spec) {
+        for id in ["garbage", "00000000-0000-7000-8000-00000000ffff"] {
+            for url in [
+                fill(&path, id),
+                path.replace("{number}", "x").replace("{id}", id),
+            ] {
+                for body in bodies {
+                    for who in [&t.admin_a, &t.operator] {
+                        let r = who
+                            .send(Req {
+                                body: Some(("application/json".into(), body.into())),
+                                ..Client::req(method.parse().unwrap(), &url)
+                            })
+                            .await;
+                        assert!(r.status.as_u16() < 500, "{method} {url} {body}: {}", r.text);
+                        if r.status.as_u16() >= 400 {
+                            assert!(
+                                r.body["error"]["code"].is_string(),
+                                "{method} {url}: {}",
+                                r.text
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_remembered_config_origin_is_the_only_accepted_origin() {
+    let config = HttpConfig::new(
+        "http://127.0.0.1:8080",
+        adapters_http::CookieKey::generate(),
+    )
+    .unwrap()
+    .insecure_development_cookies();
+    assert_eq!(config.public_origin(), "http://127.0.0.1:8080");
+}
