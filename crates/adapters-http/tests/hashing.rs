@@ -1,0 +1,119 @@
+//! `BlockingHasher`: hashing runs on the blocking pool, never more at once than the permits.
+
+use adapters_http::BlockingHasher;
+use async_trait::async_trait;
+use portal_core::password::{Password, PasswordHash, PasswordPolicy};
+use portal_core::ports::{HashError, PasswordHasher};
+use portal_core::secret::SecretString;
+use portal_core::testing::fast_hasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+
+/// Counts computations in flight; each waits at a barrier of `permits` parties, so the test only
+/// finishes if `permits` of them really run at the same time, and the maximum shows that never
+/// more do.
+struct Probe {
+    inner: portal_core::hashing::Argon2idHasher,
+    now: AtomicUsize,
+    max: AtomicUsize,
+    barrier: Barrier,
+}
+
+impl Probe {
+    fn enter(&self) {
+        let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(n, Ordering::SeqCst);
+        self.barrier.wait();
+    }
+
+    fn leave(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Probe {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.enter();
+        let r = self.inner.hash(password).await;
+        self.leave();
+        r
+    }
+    async fn verify(&self, c: &SecretString, h: &PasswordHash) -> Result<bool, HashError> {
+        self.enter();
+        let r = self.inner.verify(c, h).await;
+        self.leave();
+        r
+    }
+    async fn verify_dummy(&self, c: &SecretString) -> Result<bool, HashError> {
+        self.enter();
+        let r = self.inner.verify_dummy(c).await;
+        self.leave();
+        r
+    }
+    fn needs_rehash(&self, h: &PasswordHash) -> bool {
+        self.inner.needs_rehash(h)
+    }
+}
+
+fn password() -> Password {
+    PasswordPolicy::default()
+        .check(
+            &SecretString::new("ein sehr langes passwort"),
+            &SecretString::new("ein sehr langes passwort"),
+            &[],
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_hashes_never_exceed_the_permits() {
+    const PERMITS: usize = 3;
+    let probe = Arc::new(Probe {
+        inner: fast_hasher(1),
+        now: AtomicUsize::new(0),
+        max: AtomicUsize::new(0),
+        barrier: Barrier::new(PERMITS),
+    });
+    let hasher = Arc::new(BlockingHasher::new(probe.clone(), PERMITS));
+    let pw = password();
+    let mut tasks = Vec::new();
+    for i in 0..(PERMITS * 8) {
+        let h = hasher.clone();
+        let pw = pw.clone();
+        tasks.push(tokio::spawn(async move {
+            match i % 3 {
+                0 => h.hash(&pw).await.map(|_| ()),
+                1 => h.verify_dummy(&SecretString::new("x")).await.map(|_| ()),
+                _ => h.hash(&pw).await.map(|_| ()),
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(probe.max.load(Ordering::SeqCst), PERMITS);
+    assert_eq!(probe.now.load(Ordering::SeqCst), 0);
+    assert_eq!(hasher.permits(), PERMITS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashing_runs_off_the_async_workers_and_results_come_back() {
+    let hasher = BlockingHasher::new(Arc::new(fast_hasher(2)), 1);
+    let pw = password();
+    let hash = hasher.hash(&pw).await.unwrap();
+    assert!(
+        hasher
+            .verify(&SecretString::new("ein sehr langes passwort"), &hash)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !hasher
+            .verify(&SecretString::new("falsch"), &hash)
+            .await
+            .unwrap()
+    );
+    assert!(!hasher.verify_dummy(&SecretString::new("x")).await.unwrap());
+    assert!(!hasher.needs_rehash(&hash));
+}
