@@ -163,8 +163,12 @@ pub struct ErrorObject {
 }
 
 /// An error answer. Handlers return `Result<_, ApiError>`; every core error converts into it.
+/// (Boxed: it travels in every `Result` of the crate.)
 #[derive(Debug)]
-pub struct ApiError {
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     code: ErrorCode,
     message: Cow<'static, str>,
     details: Option<Value>,
@@ -177,35 +181,34 @@ impl ApiError {
     /// An error with the code's own description as message.
     #[must_use]
     pub fn new(code: ErrorCode) -> Self {
-        Self {
+        Self(Box::new(Inner {
             code,
             message: Cow::Borrowed(code.description),
             details: None,
             retry_after: None,
             internal: None,
-        }
+        }))
     }
 
     /// An error with a specific message.
     #[must_use]
     pub fn with_message(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            message: message.into(),
-            ..Self::new(code)
-        }
+        let mut e = Self::new(code);
+        e.0.message = message.into();
+        e
     }
 
     /// Adds details.
     #[must_use]
     pub fn details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.0.details = Some(details);
         self
     }
 
     /// Adds a `Retry-After` in seconds.
     #[must_use]
     pub fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds.max(1));
+        self.0.retry_after = Some(seconds.max(1));
         self
     }
 
@@ -227,51 +230,53 @@ impl ApiError {
         } else {
             codes::INTERNAL
         };
-        Self {
-            internal: Some(e.to_string()),
-            ..Self::new(code)
-        }
+        Self::new(code).log(e.to_string())
     }
 
     /// An internal error with a message for the log.
     #[must_use]
     pub fn internal(log: impl Into<String>) -> Self {
-        Self {
-            internal: Some(log.into()),
-            ..Self::new(codes::INTERNAL)
-        }
+        Self::new(codes::INTERNAL).log(log)
+    }
+
+    /// Adds what the log shows for this error (never sent to the client).
+    #[must_use]
+    pub fn log(mut self, text: impl Into<String>) -> Self {
+        self.0.internal = Some(text.into());
+        self
     }
 
     /// The code.
     #[must_use]
     pub fn code(&self) -> ErrorCode {
-        self.code
+        self.0.code
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let e = *self.0;
         let status =
-            StatusCode::from_u16(self.code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            StatusCode::from_u16(e.code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let request_id = current_request_id();
         if status.is_server_error() {
             tracing::error!(
                 request_id = request_id.as_deref().unwrap_or("-"),
-                code = self.code.code,
-                error = self.internal.as_deref().unwrap_or(""),
+                code = e.code.code,
+                error = e.internal.as_deref().unwrap_or(""),
                 "request failed"
             );
         }
         let body = ErrorBody {
             error: ErrorObject {
-                code: self.code.code.to_owned(),
-                message: self.message.into_owned(),
-                details: self.details,
+                code: e.code.code.to_owned(),
+                message: e.message.into_owned(),
+                details: e.details,
                 request_id,
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let Some(secs) = self.retry_after
+        if let Some(secs) = e.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {
             response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -583,10 +588,7 @@ impl From<MfaError> for ApiError {
             MfaError::NotEnabled => Self::new(codes::MFA_NOT_ENABLED),
             MfaError::NoSetupInProgress => Self::new(codes::NO_SETUP_IN_PROGRESS),
             MfaError::Unavailable => Self::new(codes::FACTOR_UNAVAILABLE),
-            MfaError::SendFailed(source) => Self {
-                internal: Some(source.to_string()),
-                ..Self::new(codes::SEND_FAILED)
-            },
+            MfaError::SendFailed(source) => Self::new(codes::SEND_FAILED).log(source.to_string()),
             MfaError::SamePhone => Self::new(codes::SAME_PHONE),
             MfaError::WrongPassword => Self::new(codes::WRONG_PASSWORD),
             MfaError::Conflict => Self::new(codes::CONFLICT),

@@ -204,11 +204,11 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
 pub async fn api_guard(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let config = state.config();
     let headers = req.headers();
-    if csrf::is_unsafe(req.method()) {
-        if let Err(why) = csrf::check(config, headers) {
-            tracing::warn!(target: "portal_http", rejection = ?why, "csrf check failed");
-            return ApiError::new(codes::CSRF_FAILED).into_response();
-        }
+    if csrf::is_unsafe(req.method())
+        && let Err(why) = csrf::check(config, headers)
+    {
+        tracing::warn!(target: "portal_http", rejection = ?why, "csrf check failed");
+        return ApiError::new(codes::CSRF_FAILED).into_response();
     }
     let limit = body_limit(config, req.uri().path());
     let declared = headers

@@ -1,0 +1,482 @@
+//! `/api/v1/me*` and `/api/v1/me/mfa*`.
+
+mod support;
+
+use chrono::TimeDelta;
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn me_shows_the_user_and_updates_name_and_language() {
+    let app = TestApp::new();
+    app.registered("me@example.com").await;
+    let c = app.login("me@example.com").await;
+    let r = c.get("/api/v1/me").await;
+    let body = r.ok(200);
+    assert_eq!(body["email"], "me@example.com");
+    assert_eq!(body["role"], "employee");
+    assert_eq!(body["mfa"]["enabled"], false);
+    assert!(body["customer"].is_null());
+    let r = c
+        .put(
+            "/api/v1/me",
+            json!({"first_name": "Maria", "last_name": "Muster", "language": "en"}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["first_name"], "Maria");
+    assert_eq!(r.body["language"], "en");
+    c.put(
+        "/api/v1/me",
+        json!({"first_name": "", "last_name": "Muster", "language": "en"}),
+    )
+    .await
+    .assert(400, "invalid_request");
+    c.put(
+        "/api/v1/me",
+        json!({"first_name": "A", "last_name": "B", "language": "en", "role": "operator"}),
+    )
+    .await
+    .assert(400, "unknown_field");
+    app.client()
+        .get("/api/v1/me")
+        .await
+        .assert(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn changing_the_password_rotates_this_session_and_ends_the_others() {
+    let app = TestApp::new();
+    app.registered("pw@example.com").await;
+    let c = app.login("pw@example.com").await;
+    let other = app.login("pw@example.com").await;
+    let before = c.cookie("portal-session").unwrap();
+    c.put(
+        "/api/v1/me/password",
+        json!({"current_password": "falsch falsch", "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}),
+    )
+    .await
+    .assert(400, "wrong_password");
+    c.put(
+        "/api/v1/me/password",
+        json!({"current_password": PASSWORD, "password": "kurz", "password_confirmation": "kurz"}),
+    )
+    .await
+    .assert(422, "password_policy");
+    let r = c
+        .put(
+            "/api/v1/me/password",
+            json!({"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD}),
+        )
+        .await;
+    assert!(r.ok(200)["csrf_token"].is_string());
+    assert_ne!(c.cookie("portal-session").unwrap(), before);
+    c.get("/api/v1/me").await.ok(200);
+    other.get("/api/v1/me").await.assert(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn changing_the_address_needs_the_new_addresses_code() {
+    let app = TestApp::new();
+    app.registered("old@example.com").await;
+    app.registered("taken@example.com").await;
+    let c = app.login("old@example.com").await;
+    c.post("/api/v1/me/email", json!({"email": "old@example.com"}))
+        .await
+        .assert(409, "same_email");
+    c.post("/api/v1/me/email", json!({"email": "taken@example.com"}))
+        .await
+        .assert(409, "email_unavailable");
+    let r = c
+        .post("/api/v1/me/email", json!({"email": "new@example.com"}))
+        .await;
+    let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
+    let code = app.secret_for("new@example.com");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    c.post(
+        "/api/v1/me/email/confirm",
+        json!({"ticket": ticket, "code": wrong}),
+    )
+    .await
+    .assert(400, "invalid_code");
+    c.post(
+        "/api/v1/me/email/confirm",
+        json!({"ticket": "x", "code": code}),
+    )
+    .await
+    .assert(400, "invalid_ticket");
+    c.post(
+        "/api/v1/me/email/confirm",
+        json!({"ticket": ticket, "code": "1"}),
+    )
+    .await
+    .assert(400, "malformed_code");
+    let r = c
+        .post(
+            "/api/v1/me/email/confirm",
+            json!({"ticket": ticket, "code": code}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["email"], "new@example.com");
+    app.advance(TimeDelta::minutes(20));
+    c.post("/api/v1/me/email", json!({"email": "third@example.com"}))
+        .await
+        .assert(403, "reauth_required");
+}
+
+#[tokio::test]
+async fn onboarding_chooses_an_affiliation_and_links_by_number_or_legacy_account() {
+    let app = TestApp::new();
+    app.customer("100000001").await;
+    app.customer("100000002").await;
+    app.registered("on@example.com").await;
+    let c = app.login("on@example.com").await;
+    c.post(
+        "/api/v1/me/link/customer",
+        json!({"customer_number": "100000001"}),
+    )
+    .await
+    .assert(409, "affiliation_required");
+    c.put(
+        "/api/v1/me/affiliation",
+        json!({"affiliation": "mars-colony"}),
+    )
+    .await
+    .assert(422, "unknown_affiliation");
+    c.put(
+        "/api/v1/me/affiliation",
+        json!({"affiliation": "de-business"}),
+    )
+    .await
+    .ok(204);
+    c.post("/api/v1/me/link/customer", json!({"customer_number": "12"}))
+        .await
+        .assert(400, "invalid_customer_number");
+    c.post(
+        "/api/v1/me/link/customer",
+        json!({"customer_number": "999999999"}),
+    )
+    .await
+    .assert(404, "customer_not_found");
+    let r = c
+        .post(
+            "/api/v1/me/link/customer",
+            json!({"customer_number": "D100000001"}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["status"], "active");
+    c.post(
+        "/api/v1/me/link/customer",
+        json!({"customer_number": "100000002"}),
+    )
+    .await
+    .assert(409, "already_linked");
+    let me = c.get("/api/v1/me").await;
+    assert_eq!(me.ok(200)["customer"]["number"], "100000001");
+
+    // Legacy account.
+    app.legacy.add("alt", "altes passwort", number("100000002"));
+    app.registered("leg@example.com").await;
+    let l = app.login("leg@example.com").await;
+    l.put(
+        "/api/v1/me/affiliation",
+        json!({"affiliation": "de-business"}),
+    )
+    .await
+    .ok(204);
+    l.post(
+        "/api/v1/me/link/legacy",
+        json!({"username": "alt", "password": "falsch"}),
+    )
+    .await
+    .assert(400, "invalid_legacy_credentials");
+    let r = l
+        .post(
+            "/api/v1/me/link/legacy",
+            json!({"username": "alt", "password": "altes passwort"}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["status"], "active");
+    app.registered("leg2@example.com").await;
+    let l2 = app.login("leg2@example.com").await;
+    l2.put(
+        "/api/v1/me/affiliation",
+        json!({"affiliation": "de-business"}),
+    )
+    .await
+    .ok(204);
+    // The customer has no admin: active; but the old account can be linked once only.
+    l2.post(
+        "/api/v1/me/link/legacy",
+        json!({"username": "alt", "password": "altes passwort"}),
+    )
+    .await
+    .assert(409, "legacy_already_linked");
+}
+
+#[tokio::test]
+async fn admin_requests_and_messages_to_the_administrators() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    app.registered("lonely@example.com").await;
+    let lonely = app.login("lonely@example.com").await;
+    lonely
+        .post_empty("/api/v1/me/admin-request")
+        .await
+        .assert(409, "not_eligible");
+    lonely
+        .post("/api/v1/me/contact-admin", json!({"message": "Hallo"}))
+        .await
+        .assert(409, "not_linked");
+    t.admin_a
+        .post_empty("/api/v1/me/admin-request")
+        .await
+        .assert(409, "already_admin");
+    t.employee_a
+        .post_empty("/api/v1/me/admin-request")
+        .await
+        .ok(201);
+    t.employee_a
+        .post_empty("/api/v1/me/admin-request")
+        .await
+        .assert(409, "already_requested");
+    let r = t
+        .employee_a
+        .post(
+            "/api/v1/me/contact-admin",
+            json!({"message": "Bitte Rechte für Belege"}),
+        )
+        .await;
+    assert_eq!(r.ok(202)["recipients"], 1);
+    t.employee_a
+        .post("/api/v1/me/contact-admin", json!({"message": "   "}))
+        .await
+        .assert(400, "invalid_request");
+    t.employee_a
+        .post(
+            "/api/v1/me/contact-admin",
+            json!({"message": "x".repeat(2001)}),
+        )
+        .await
+        .assert(400, "invalid_request");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_ended() {
+    let app = TestApp::new();
+    app.registered("ses@example.com").await;
+    let a = app.login("ses@example.com").await;
+    let b = app.login("ses@example.com").await;
+    let c = app.login("ses@example.com").await;
+    let r = a.get("/api/v1/me/sessions").await;
+    let items = r.ok(200)["items"].as_array().unwrap().clone();
+    // Three logins and the session that confirming the registration started.
+    assert_eq!(items.len(), 4);
+    assert_eq!(items.iter().filter(|s| s["current"] == true).count(), 1);
+    // End b's session from a.
+    let b_id = b.get("/api/v1/me/sessions").await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.delete(&format!("/api/v1/me/sessions/{b_id}"))
+        .await
+        .ok(204);
+    b.get("/api/v1/me").await.assert(401, "unauthenticated");
+    c.get("/api/v1/me").await.ok(200);
+    a.delete(&format!("/api/v1/me/sessions/{b_id}"))
+        .await
+        .assert(404, "not_found");
+    // Another user's session is not found either.
+    app.registered("other@example.com").await;
+    let o = app.login("other@example.com").await;
+    let a_id = a.get("/api/v1/me/sessions").await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    o.delete(&format!("/api/v1/me/sessions/{a_id}"))
+        .await
+        .assert(404, "not_found");
+    // Everywhere else.
+    a.delete("/api/v1/me/sessions").await.ok(204);
+    c.get("/api/v1/me").await.assert(401, "unauthenticated");
+    a.get("/api/v1/me").await.ok(200);
+    // Ending the current one logs out.
+    let mine = a.get("/api/v1/me/sessions").await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = a.delete(&format!("/api/v1/me/sessions/{mine}")).await;
+    r.ok(204);
+    assert!(
+        r.cookie("__Host-portal-session")
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    a.get("/api/v1/me").await.assert(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn totp_setup_confirm_regenerate_recovery_channel_and_remove() {
+    let app = TestApp::new();
+    app.registered("f@example.com").await;
+    let c = app.login("f@example.com").await;
+    c.post("/api/v1/me/mfa/totp/confirm", json!({"code": "123456"}))
+        .await
+        .assert(409, "no_setup_in_progress");
+    c.delete_json(
+        "/api/v1/me/mfa",
+        json!({"method": "totp", "code": "123456"}),
+    )
+    .await
+    .assert(409, "mfa_not_enabled");
+    let setup = c.post_empty("/api/v1/me/mfa/totp").await;
+    let secret = setup.ok(201)["secret"].as_str().unwrap().to_owned();
+    let code = totp_code(&app, &secret);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    c.post("/api/v1/me/mfa/totp/confirm", json!({"code": wrong}))
+        .await
+        .assert(400, "invalid_code");
+    c.post("/api/v1/me/mfa/totp/confirm", json!({"code": "12x"}))
+        .await
+        .assert(400, "malformed_code");
+    let r = c
+        .post("/api/v1/me/mfa/totp/confirm", json!({"code": code}))
+        .await;
+    assert!(r.ok(200)["recovery_code"].is_string());
+    c.post_empty("/api/v1/me/mfa/totp")
+        .await
+        .assert(409, "mfa_already_enabled");
+    let me = c.get("/api/v1/me").await;
+    assert_eq!(
+        me.ok(200)["mfa"]["methods"],
+        json!(["totp", "recovery_code"])
+    );
+
+    // Regenerate the recovery code with a current factor (a used code is refused).
+    c.post(
+        "/api/v1/me/mfa/recovery-code",
+        json!({"method": "totp", "code": code}),
+    )
+    .await
+    .assert(400, "invalid_code");
+    app.advance(TimeDelta::seconds(31));
+    let code = totp_code(&app, &secret);
+    let r = c
+        .post(
+            "/api/v1/me/mfa/recovery-code",
+            json!({"method": "totp", "code": code}),
+        )
+        .await;
+    assert!(r.ok(200)["recovery_code"].is_string());
+
+    // Recovery channel.
+    app.advance(TimeDelta::seconds(31));
+    let code = totp_code(&app, &secret);
+    c.put(
+        "/api/v1/me/mfa/recovery-channel",
+        json!({"kind": "email", "to": "backup@example.com", "factor": {"method": "totp", "code": code}}),
+    )
+    .await
+    .ok(204);
+    let me = c.get("/api/v1/me").await;
+    assert_eq!(me.ok(200)["mfa"]["recovery_channel"]["kind"], "email");
+    c.put(
+        "/api/v1/me/mfa/recovery-channel",
+        json!({"kind": "phone", "to": "not a number", "factor": {"method": "totp", "code": "123456"}}),
+    )
+    .await
+    .assert(400, "invalid_request");
+    c.put(
+        "/api/v1/me/mfa/recovery-channel",
+        json!({"kind": "fax", "to": "1", "factor": {"method": "totp", "code": "123456"}}),
+    )
+    .await
+    .assert(400, "invalid_request");
+
+    // Step-up is needed after a while.
+    app.advance(TimeDelta::minutes(20));
+    let code = totp_code(&app, &secret);
+    c.delete_json("/api/v1/me/mfa", json!({"method": "totp", "code": code}))
+        .await
+        .assert(403, "reauth_required");
+    c.post(
+        "/api/v1/auth/reauthenticate",
+        json!({"password": PASSWORD, "factor": {"method": "totp", "code": code}}),
+    )
+    .await
+    .ok(200);
+    app.advance(TimeDelta::seconds(31));
+    let code = totp_code(&app, &secret);
+    c.delete_json("/api/v1/me/mfa", json!({"method": "totp", "code": code}))
+        .await
+        .ok(204);
+    let me = c.get("/api/v1/me").await;
+    assert_eq!(me.ok(200)["mfa"]["enabled"], false);
+}
+
+#[tokio::test]
+async fn phone_factors_and_presence_codes() {
+    let app = TestApp::new();
+    app.registered("tel@example.com").await;
+    let c = app.login("tel@example.com").await;
+    c.post_empty("/api/v1/me/mfa/presence-code")
+        .await
+        .assert(400, "no_such_factor");
+    c.post(
+        "/api/v1/me/mfa/phone",
+        json!({"phone": "069 123", "channel": "sms"}),
+    )
+    .await
+    .assert(400, "invalid_request");
+    c.post(
+        "/api/v1/me/mfa/phone",
+        json!({"phone": "+49 170 1234567", "channel": "pigeon"}),
+    )
+    .await
+    .assert(400, "invalid_request");
+    c.post("/api/v1/me/mfa/phone/confirm", json!({"code": "123456"}))
+        .await
+        .assert(409, "no_setup_in_progress");
+    c.post(
+        "/api/v1/me/mfa/phone",
+        json!({"phone": "+49 170 1234567", "channel": "voice"}),
+    )
+    .await
+    .ok(202);
+    let code = app.sms.last_code_to("+491701234567").unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    c.post("/api/v1/me/mfa/phone/confirm", json!({"code": wrong}))
+        .await
+        .assert(400, "invalid_code");
+    let r = c
+        .post("/api/v1/me/mfa/phone/confirm", json!({"code": code}))
+        .await;
+    assert!(r.ok(200)["recovery_code"].is_string());
+    assert_eq!(
+        c.get("/api/v1/me").await.body["mfa"]["methods"],
+        json!(["voice", "recovery_code"])
+    );
+    // The recovery phone must differ from the MFA phone.
+    c.post_empty("/api/v1/me/mfa/presence-code").await.ok(202);
+    let code = app.sms.last_code_to("+491701234567").unwrap();
+    c.put(
+        "/api/v1/me/mfa/recovery-channel",
+        json!({"kind": "phone", "to": "+49 170 1234567", "factor": {"method": "phone_code", "code": code}}),
+    )
+    .await
+    .assert(422, "same_phone");
+}
+
+#[tokio::test]
+async fn a_server_without_phone_gateway_or_mfa_key_says_so() {
+    let app = TestApp::with(http_config(), |c| c.mfa_key = None);
+    app.registered("nokey@example.com").await;
+    let c = app.login("nokey@example.com").await;
+    c.post_empty("/api/v1/me/mfa/totp")
+        .await
+        .assert(422, "factor_unavailable");
+}

@@ -1,0 +1,355 @@
+//! `/api/v1/operator/*`.
+
+mod support;
+
+use axum::http::Method;
+use portal_core::ports::OutboxStore as _;
+use serde_json::json;
+use support::*;
+
+#[tokio::test]
+async fn operators_create_list_show_and_import_customers() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let op = &t.operator;
+    let r = op
+        .post(
+            "/api/v1/operator/customers",
+            json!({"customer_number": "D300000003", "name": "Partnerkunde GmbH",
+                   "affiliations": ["de-business"], "channel": "partner", "partner_name": "Fachhandel AG"}),
+        )
+        .await;
+    let body = r.ok(201);
+    assert_eq!(body["number"], "300000003");
+    assert_eq!(body["printed_number"], "D300000003");
+    assert_eq!(body["channel"]["partner"], "Fachhandel AG");
+    op.post(
+        "/api/v1/operator/customers",
+        json!({"customer_number": "300000003", "name": "Doppelt", "affiliations": ["de-business"]}),
+    )
+    .await
+    .assert(409, "number_taken");
+    op.post(
+        "/api/v1/operator/customers",
+        json!({"customer_number": "300000004", "name": "X", "affiliations": ["mars"]}),
+    )
+    .await
+    .assert(422, "unknown_affiliation");
+    op.post(
+        "/api/v1/operator/customers",
+        json!({"customer_number": "300000004", "name": "X", "entitlements": ["nope"]}),
+    )
+    .await
+    .assert(422, "unknown_permissions");
+    op.post(
+        "/api/v1/operator/customers",
+        json!({"customer_number": "300000004", "name": "X", "channel": "partner"}),
+    )
+    .await
+    .assert(400, "invalid_request");
+    op.post(
+        "/api/v1/operator/customers",
+        json!({"customer_number": "3", "name": "X"}),
+    )
+    .await
+    .assert(400, "invalid_customer_number");
+
+    let r = op.get("/api/v1/operator/customers?per_page=2").await;
+    let next = r.ok(200)["next"].as_str().unwrap().to_owned();
+    let r = op
+        .get(&format!(
+            "/api/v1/operator/customers?per_page=2&cursor={next}"
+        ))
+        .await;
+    assert_eq!(r.ok(200)["items"][0]["number"], "300000003");
+    op.get("/api/v1/operator/customers?cursor=x")
+        .await
+        .assert(400, "invalid_cursor");
+    let r = op.get("/api/v1/operator/customers?q=partner").await;
+    assert_eq!(r.ok(200)["items"].as_array().unwrap().len(), 1);
+    op.get("/api/v1/operator/customers/D100000001")
+        .await
+        .ok(200);
+    op.get("/api/v1/operator/customers/999999999")
+        .await
+        .assert(404, "not_found");
+    op.get("/api/v1/operator/customers/abc")
+        .await
+        .assert(400, "invalid_customer_number");
+
+    // Import.
+    let csv = "number,name,products,channel\n400000004,Importiert GmbH,de-business,direct\n100000001,Firma Neu,de-business,direct\n";
+    let r = op
+        .raw(
+            Method::POST,
+            "/api/v1/operator/customers/import",
+            "text/csv",
+            csv,
+        )
+        .await;
+    let body = r.ok(200);
+    assert_eq!(body["created"], 1);
+    assert_eq!(body["updated"], 1);
+    let r = op
+        .raw(
+            Method::POST,
+            "/api/v1/operator/customers/import",
+            "text/csv",
+            "400000005,X,de-business,direct\n12,Y,de-business,direct\n",
+        )
+        .await;
+    r.assert(422, "invalid_row");
+    assert_eq!(r.body["error"]["details"]["row"], 2);
+    op.raw(
+        Method::POST,
+        "/api/v1/operator/customers/import",
+        "text/csv",
+        "500000005,X,mars,direct\n",
+    )
+    .await
+    .assert(422, "invalid_row");
+    op.raw(
+        Method::POST,
+        "/api/v1/operator/customers/import",
+        "application/json",
+        "{}",
+    )
+    .await
+    .assert(415, "unsupported_media_type");
+    // A larger CSV than the JSON limit is fine up to the import limit.
+    let mut big = String::new();
+    for i in 0..2000 {
+        big.push_str(&format!(
+            "{:09},Firma Nummer {i} mit langem Namen,de-business,direct\n",
+            600_000_000 + i
+        ));
+    }
+    assert!(big.len() > 64 * 1024);
+    let r = op
+        .raw(
+            Method::POST,
+            "/api/v1/operator/customers/import",
+            "text/csv",
+            &big,
+        )
+        .await;
+    assert_eq!(r.ok(200)["created"], 2000);
+
+    // Not for administrators or employees.
+    t.admin_a
+        .get("/api/v1/operator/customers")
+        .await
+        .assert(403, "forbidden");
+    t.admin_a
+        .get("/api/v1/operator/customers/100000001")
+        .await
+        .assert(403, "forbidden");
+    t.employee_a
+        .raw(
+            Method::POST,
+            "/api/v1/operator/customers/import",
+            "text/csv",
+            csv,
+        )
+        .await
+        .assert(403, "forbidden");
+}
+
+#[tokio::test]
+async fn operators_decide_admin_requests() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let id = t
+        .employee_a
+        .post_empty("/api/v1/me/admin-request")
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Waiting for consent: not ready for the operator.
+    t.operator
+        .post_empty(&format!("/api/v1/operator/admin-requests/{id}/approve"))
+        .await
+        .assert(409, "wrong_state");
+    t.admin_a
+        .post_empty(&format!(
+            "/api/v1/customers/100000001/admin-requests/{id}/consent"
+        ))
+        .await
+        .ok(200);
+    let r = t.operator.get("/api/v1/operator/admin-requests").await;
+    assert_eq!(r.ok(200)["items"][0]["id"], id.as_str());
+    let r = t
+        .operator
+        .get("/api/v1/operator/admin-requests?status=awaiting_approval&customer_number=100000001")
+        .await;
+    assert_eq!(r.ok(200)["items"].as_array().unwrap().len(), 1);
+    t.operator
+        .get("/api/v1/operator/admin-requests?status=maybe")
+        .await
+        .assert(400, "invalid_request");
+    t.operator
+        .get("/api/v1/operator/admin-requests?customer_number=999999999")
+        .await
+        .assert(404, "not_found");
+    t.admin_a
+        .post_empty(&format!("/api/v1/operator/admin-requests/{id}/approve"))
+        .await
+        .assert(403, "forbidden");
+    t.admin_a
+        .get("/api/v1/operator/admin-requests")
+        .await
+        .assert(403, "forbidden");
+    let r = t
+        .operator
+        .post_empty(&format!("/api/v1/operator/admin-requests/{id}/approve"))
+        .await;
+    assert_eq!(r.ok(200)["status"], "approved");
+    t.operator
+        .post_empty(&format!("/api/v1/operator/admin-requests/{id}/reject"))
+        .await
+        .assert(409, "wrong_state");
+    t.operator
+        .post_empty("/api/v1/operator/admin-requests/00000000-0000-7000-8000-0000000fffff/reject")
+        .await
+        .assert(404, "not_found");
+    t.operator
+        .post_empty("/api/v1/operator/admin-requests/nope/reject")
+        .await
+        .assert(400, "invalid_id");
+    // The new administrator's role applies at once.
+    assert_eq!(
+        t.employee_a.get("/api/v1/me").await.body["role"],
+        "administrator"
+    );
+}
+
+#[tokio::test]
+async fn the_global_log_and_chain_verification() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let r = t.operator.get("/api/v1/operator/audit?per_page=5").await;
+    assert!(!r.ok(200)["items"].as_array().unwrap().is_empty());
+    t.admin_a
+        .get("/api/v1/operator/audit")
+        .await
+        .assert(403, "forbidden");
+    let r = t.operator.get("/api/v1/operator/audit/verify").await;
+    assert_eq!(r.ok(200)["valid"], true);
+    let r = t
+        .operator
+        .get("/api/v1/operator/audit/verify?customer_number=100000001")
+        .await;
+    let entries = r.ok(200)["entries"].as_u64().unwrap();
+    assert!(entries > 0);
+    app.store.tamper_with_audit(
+        Some(
+            app.portal
+                .deps()
+                .queries
+                .customer_by_number(&number("100000001"))
+                .await
+                .unwrap()
+                .unwrap()
+                .id(),
+        ),
+        1,
+        "tampered",
+    );
+    let r = t
+        .operator
+        .get("/api/v1/operator/audit/verify?customer_number=100000001")
+        .await;
+    assert_eq!(r.ok(200)["valid"], false);
+    assert!(r.body["problem"].is_string());
+    t.operator
+        .get("/api/v1/operator/audit/verify?customer_number=999999999")
+        .await
+        .assert(404, "not_found");
+    t.admin_a
+        .get("/api/v1/operator/audit/verify")
+        .await
+        .assert(403, "forbidden");
+}
+
+#[tokio::test]
+async fn operators_create_operators_with_a_setup_link() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let r = t
+        .operator
+        .post(
+            "/api/v1/operator/operators",
+            json!({"email": "op2@example.com", "first_name": "Olga", "last_name": "Op"}),
+        )
+        .await;
+    let body = r.ok(201);
+    assert_eq!(body["user"]["role"], "operator");
+    assert_eq!(body["user"]["status"], "invited");
+    let token = body["setup_token"].as_str().unwrap();
+    assert!(body["setup_url"].as_str().unwrap().ends_with(token));
+    app.client()
+        .get(&format!("/api/v1/invitations/{token}"))
+        .await
+        .ok(200);
+    t.operator
+        .post(
+            "/api/v1/operator/operators",
+            json!({"email": "a@example.com", "first_name": "X", "last_name": "Y"}),
+        )
+        .await
+        .assert(409, "email_unavailable");
+    t.admin_a
+        .post(
+            "/api/v1/operator/operators",
+            json!({"email": "op3@example.com", "first_name": "X", "last_name": "Y"}),
+        )
+        .await
+        .assert(403, "forbidden");
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_and_requeued_by_operators() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    // Let one mail die: claim it and fail it for good.
+    let now = app.portal.deps().clock.now();
+    let claim = uuid::Uuid::from_u128(99);
+    let claimed = app
+        .store
+        .claim_outbox(claim, now, now + chrono::TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let id = claimed[0].mail.id;
+    assert!(
+        app.store
+            .mark_failed(id, claim, "550 no such user", None)
+            .await
+            .unwrap()
+    );
+    let r = t.operator.get("/api/v1/operator/outbox/dead-letters").await;
+    let body = r.ok(200);
+    assert_eq!(body["items"][0]["id"], id.to_string());
+    assert_eq!(body["items"][0]["last_error"], "550 no such user");
+    t.admin_a
+        .get("/api/v1/operator/outbox/dead-letters")
+        .await
+        .assert(403, "forbidden");
+    t.admin_a
+        .post_empty(&format!("/api/v1/operator/outbox/{id}/requeue"))
+        .await
+        .assert(403, "forbidden");
+    t.operator
+        .post_empty(&format!("/api/v1/operator/outbox/{id}/requeue"))
+        .await
+        .ok(204);
+    t.operator
+        .post_empty(&format!("/api/v1/operator/outbox/{id}/requeue"))
+        .await
+        .assert(404, "not_found");
+    t.operator
+        .post_empty("/api/v1/operator/outbox/xyz/requeue")
+        .await
+        .assert(400, "invalid_id");
+}
