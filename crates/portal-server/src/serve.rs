@@ -136,12 +136,14 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     )
     .with_outbox(store.clone());
     let router = adapters_http::router(state);
+    let mut signals = Signals::listen()?;
 
     print!(
         "{}",
         banner(
             &config,
             &public_url,
+            local,
             &mail.transport,
             first_operator.as_ref()
         )
@@ -159,7 +161,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     let mut server = tokio::spawn(server.into_future());
     let result = tokio::select! {
         ended = &mut server => Err(Failure(format!("the HTTP server stopped: {}", join_message(ended)))),
-        signal = shutdown_signal() => {
+        signal = signals.next() => {
             tracing::info!(signal, "shutting down: no new connections, waiting for requests in flight");
             let _ = stop_tx.send(true);
             match tokio::time::timeout(config.shutdown_timeout, &mut server).await {
@@ -195,25 +197,30 @@ fn join_message(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> S
     }
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM and names it.
-async fn shutdown_signal() -> &'static str {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from creation on: once the banner says
+/// "listening", a signal can no longer kill the process the default way.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn listen() -> Result<Self, Failure> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())
+                .map_err(|e| Failure::of("cannot listen for SIGINT", e))?,
+            terminate: signal(SignalKind::terminate())
+                .map_err(|e| Failure::of("cannot listen for SIGTERM", e))?,
+        })
+    }
+
+    /// Waits for either and names it.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
         }
-    };
-    tokio::select! {
-        () = interrupt => "SIGINT",
-        () = terminate => "SIGTERM",
     }
 }
 
@@ -283,6 +290,7 @@ async fn first_operator(
 pub fn banner(
     config: &ServerConfig,
     public_url: &str,
+    local: SocketAddr,
     transport: &MailTransport,
     operator: Option<&FirstOperator>,
 ) -> String {
@@ -291,6 +299,7 @@ pub fn banner(
         "\nPortal {} — {public_url}\n",
         env!("CARGO_PKG_VERSION")
     ));
+    out.push_str(&format!("  listening {local}\n"));
     out.push_str(&format!(
         "  API       {public_url}/api/v1  (docs: {public_url}/api/docs)\n"
     ));

@@ -63,13 +63,11 @@ impl Server {
             seen: Vec::new(),
             port: 0,
         };
-        let banner =
-            server.wait_for(|l| l.starts_with("Portal ") && l.contains("http://127.0.0.1:"));
-        let url = banner.rsplit(' ').next().unwrap().to_owned();
-        server.port = url
+        let banner = server.wait_for(|l| l.trim_start().starts_with("listening 127.0.0.1:"));
+        server.port = banner
             .rsplit(':')
             .next()
-            .and_then(|p| p.parse().ok())
+            .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("no port in {banner:?}"));
         server.wait_for(|l| l.contains("listening"));
         server
@@ -266,6 +264,84 @@ async fn serve_starts_answers_health_prints_the_operator_link_and_stops_without_
         (1, 0, 0),
         "{stats:?}"
     );
+}
+
+/// The `Set-Cookie` headers of a response, and its JSON body's `csrf_token`.
+fn csrf(port: u16) -> (Vec<String>, String) {
+    let (status, response) = http(port, "GET", "/api/v1/auth/csrf", &[], "");
+    assert_eq!(status, 200, "{response}");
+    let cookies: Vec<String> = response
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .map(str::to_owned)
+        .collect();
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let token = body
+        .split("\"csrf_token\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf_token in {body}"))
+        .to_owned();
+    (cookies, token)
+}
+
+#[test]
+fn development_mode_serves_plain_http_cookies_and_delivers_a_registration_code_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let (cookies, token) = csrf(server.port);
+    let nonce = cookies
+        .iter()
+        .find(|c| c.starts_with("portal-csrf="))
+        .unwrap_or_else(|| panic!("no development csrf cookie in {cookies:?}"));
+    assert!(!nonce.contains("Secure"), "{nonce}");
+    let cookie = nonce.split(';').next().unwrap().to_owned();
+    let body = r#"{"email":"anna@example.com","first_name":"Anna","last_name":"Schmidt","password":"korrekt pferd batterie","password_confirmation":"korrekt pferd batterie"}"#;
+    let (status, response) = http(
+        server.port,
+        "POST",
+        "/api/v1/auth/register",
+        &[
+            ("Cookie", &cookie),
+            ("X-CSRF-Token", &token),
+            ("Content-Type", "application/json"),
+        ],
+        body,
+    );
+    assert!((200..300).contains(&status), "{response}");
+    // The commit wakes the dispatcher: the code is in the mailbox and the log.
+    let line = server.wait_for(|l| l.contains("mail to anna@example.com") && l.contains(" code "));
+    assert!(line.contains("mail-outbox/"), "{line}");
+    let (code, output) = server.terminate();
+    assert_eq!(code, Some(0), "{}", output.join("\n"));
+}
+
+#[test]
+fn outside_development_mode_cookies_are_secure_and_no_operator_is_made_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            ("PORTAL_PUBLIC_URL", "http://localhost:8080"),
+            // Nothing listens there: mail waits in the outbox, which is all this test needs.
+            ("SMTP_URL", "smtp://127.0.0.1:9"),
+        ],
+    );
+    server.wait_for(|l| l.contains("no operator account exists: set PORTAL_OPERATOR_EMAIL"));
+    let (cookies, _) = csrf(server.port);
+    let nonce = cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-portal-csrf="))
+        .unwrap_or_else(|| panic!("no secure csrf cookie in {cookies:?}"));
+    assert!(nonce.contains("Secure"), "{nonce}");
+    let (code, output) = server.terminate();
+    let output = output.join("\n");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(!output.contains("DEVELOPMENT MODE"), "{output}");
+    assert!(!output.contains("/invitations/"), "{output}");
 }
 
 #[test]
