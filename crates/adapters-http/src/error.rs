@@ -1058,6 +1058,16 @@ mod tests {
     }
 
     #[test]
+    fn docs_api_md_lists_every_code_with_its_status() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
+        let doc = std::fs::read_to_string(path).expect("docs/api.md");
+        for c in codes::ALL {
+            let row = format!("| `{}` | {} |", c.code, c.status);
+            assert!(doc.contains(&row), "docs/api.md lacks {row}");
+        }
+    }
+
+    #[test]
     fn unavailable_storage_is_503_and_other_failures_500() {
         let e = ApiError::from(LoginError::Infra(InfraError::Store(
             StoreError::Unavailable("down".into()),
