@@ -643,6 +643,41 @@ async fn the_document_and_the_route_table_match() {
             }
         }
     }
+    // Every reference resolves.
+    fn refs(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "$ref" {
+                        out.push(x.as_str().unwrap().to_owned());
+                    } else {
+                        refs(x, out);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&spec, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(
+            spec["components"]["schemas"].get(name).is_some(),
+            "dangling {r}"
+        );
+    }
+    if let Ok(dir) = std::env::var("PORTAL_DUMP_OPENAPI") {
+        std::fs::write(
+            format!("{dir}/openapi.json"),
+            serde_json::to_string_pretty(&spec).unwrap(),
+        )
+        .unwrap();
+    }
     let schemes = &spec["components"]["securitySchemes"];
     assert_eq!(schemes["session"]["in"], "cookie");
     assert_eq!(schemes["session"]["name"], "__Host-portal-session");
