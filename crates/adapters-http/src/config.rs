@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
 /// The key that signs CSRF tokens (HMAC-SHA-256). 32 random bytes, kept secret by the server and
 /// the same on every process of one installation (a token issued by one process must pass on
@@ -180,6 +181,9 @@ pub struct HttpConfig {
     pub serve_swagger_ui: bool,
     /// Where the client's address comes from (default: the peer address only).
     pub client_address: ClientAddressSource,
+    /// The development mailbox directory shown at `/dev/mailbox` (none by default: the page
+    /// answers 404). Set with [`HttpConfig::with_dev_mailbox`].
+    dev_mailbox: Option<PathBuf>,
 }
 
 impl HttpConfig {
@@ -203,7 +207,23 @@ impl HttpConfig {
             serve_openapi: true,
             serve_swagger_ui: true,
             client_address: ClientAddressSource::PeerAddress,
+            dev_mailbox: None,
         })
+    }
+
+    /// Development only: serve the `.eml` files of this directory (the development mailbox
+    /// that `PORTAL_MAIL_DIR` names) at `/dev/mailbox`, newest first, codes and links visible.
+    /// Without it that page answers 404. Never in production: the page shows every mail.
+    #[must_use]
+    pub fn with_dev_mailbox(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.dev_mailbox = Some(dir.into());
+        self
+    }
+
+    /// The development mailbox directory, when `/dev/mailbox` is served.
+    #[must_use]
+    pub fn dev_mailbox(&self) -> Option<&Path> {
+        self.dev_mailbox.as_deref()
     }
 
     /// The development switch for plain-HTTP localhost: cookies without `Secure` and without the

@@ -3,7 +3,8 @@
 //! Three checks, all required:
 //! 1. `Sec-Fetch-Site`, when sent, is `same-origin` or `none`.
 //! 2. `Origin`, when sent, is the configured public origin.
-//! 3. `X-CSRF-Token` carries the token `GET /api/v1/auth/csrf` hands out: with a session cookie,
+//! 3. `X-CSRF-Token` (or, for the web UI's HTML forms, the hidden `csrf_token` field; see
+//!    [`check_token`]) carries the token `GET /api/v1/auth/csrf` hands out: with a session cookie,
 //!    `HMAC-SHA-256(cookie_key, "session" ‖ session token)` (bound to that session: a token of
 //!    another session fails); without one, `HMAC-SHA-256(cookie_key, "pre-session" ‖ nonce)` where
 //!    the nonce is the `portal-csrf` cookie (a signed double-submit cookie, so login and
@@ -70,11 +71,25 @@ pub fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Checks an unsafe request.
+/// Checks an unsafe request: [`check_origin`], then the `X-CSRF-Token` header with
+/// [`check_token`].
 ///
 /// # Errors
 /// Which check failed.
 pub fn check(config: &HttpConfig, headers: &HeaderMap) -> Result<(), CsrfRejection> {
+    check_origin(config, headers)?;
+    let sent = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    check_token(config, headers, sent)
+}
+
+/// The first two checks: `Sec-Fetch-Site` and `Origin`, when sent, name this site.
+///
+/// # Errors
+/// [`CsrfRejection::CrossSite`] or [`CsrfRejection::ForeignOrigin`].
+pub fn check_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(), CsrfRejection> {
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or("").trim().to_ascii_lowercase();
         if site != "same-origin" && site != "none" {
@@ -87,11 +102,20 @@ pub fn check(config: &HttpConfig, headers: &HeaderMap) -> Result<(), CsrfRejecti
             return Err(CsrfRejection::ForeignOrigin);
         }
     }
-    let sent = headers
-        .get(CSRF_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .ok_or(CsrfRejection::BadToken)?;
+    Ok(())
+}
+
+/// The third check: `sent` (from the header, or the web UI's hidden form field) is the token
+/// the request's cookies call for ([`expected_token`]), compared in constant time.
+///
+/// # Errors
+/// [`CsrfRejection::BadToken`].
+pub fn check_token(
+    config: &HttpConfig,
+    headers: &HeaderMap,
+    sent: Option<&str>,
+) -> Result<(), CsrfRejection> {
+    let sent = sent.ok_or(CsrfRejection::BadToken)?;
     let expected = expected_token(config, headers).ok_or(CsrfRejection::BadToken)?;
     if portal_core::secret::constant_time_eq(sent.as_bytes(), expected.as_bytes()) {
         Ok(())
