@@ -251,6 +251,18 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         self.0.code
     }
+
+    /// The message shown to the client (the web UI renders it).
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// The details, if any.
+    #[must_use]
+    pub fn details_value(&self) -> Option<&Value> {
+        self.0.details.as_ref()
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -548,3 +548,39 @@ async fn invitations_show_and_accept() {
     app.advance(TimeDelta::days(8));
     let _ = Method::GET;
 }
+
+#[tokio::test]
+async fn a_used_up_second_step_clears_its_cookie() {
+    let app = TestApp::new();
+    app.registered("u@example.com").await;
+    let c = app.login("u@example.com").await;
+    let (secret, _) = enable_totp(&app, &c).await;
+    let b = app.client();
+    b.post(
+        "/api/v1/auth/login",
+        json!({"email": "u@example.com", "password": PASSWORD}),
+    )
+    .await
+    .ok(200);
+    let code = totp_code(&app, &secret);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut last = None;
+    for _ in 0..10 {
+        // Past the per-factor throttle's delay, within the step's lifetime.
+        app.advance(TimeDelta::seconds(30));
+        let r = b
+            .post(
+                "/api/v1/auth/login/mfa",
+                json!({"method": "totp", "code": wrong}),
+            )
+            .await;
+        if r.code() != "invalid_code" {
+            last = Some(r);
+            break;
+        }
+    }
+    let r = last.expect("the step gets used up");
+    r.assert(400, "too_many_attempts");
+    assert!(r.cookie("__Host-portal-mfa").unwrap().contains("Max-Age=0"));
+    assert!(b.cookie("portal-mfa").is_none());
+}

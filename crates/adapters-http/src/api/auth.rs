@@ -11,6 +11,7 @@ use crate::extract::{Client, CurrentUser, JsonBody, Limit, MaybeJson, PendingLog
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use portal_core::secret::{SecretString, Token};
 use portal_core::service::{
@@ -336,13 +337,14 @@ pub(crate) async fn login_mfa(
     Client(client): Client,
     PendingLogin(token): PendingLogin,
     JsonBody(body): JsonBody<MfaLoginRequest>,
-) -> Result<Reply, ApiError> {
+) -> Result<Result<Reply, axum::response::Response>, ApiError> {
     let factor = FactorInput {
         method: body.method,
         code: body.code,
     }
     .into_factor();
-    let done = state
+    let config = state.config();
+    let done = match state
         .portal()
         .complete_mfa(CompleteMfa {
             token,
@@ -350,8 +352,20 @@ pub(crate) async fn login_mfa(
             remember_device: body.remember_device,
             client: client.info(),
         })
-        .await?;
-    let config = state.config();
+        .await
+    {
+        Ok(done) => done,
+        // The pending step is over: its cookie goes too.
+        Err(e @ (MfaError::NoPendingLogin | MfaError::AttemptsExhausted)) => {
+            let mut response = ApiError::from(e).into_response();
+            cookies::append(
+                response.headers_mut(),
+                [cookies::clear(config, CookieName::PendingMfa)],
+            );
+            return Ok(Err(response));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let principal = state
         .portal()
         .authenticate(done.session.token.expose())
@@ -367,13 +381,13 @@ pub(crate) async fn login_mfa(
             Some(seconds_until(device.expires_at)),
         ));
     }
-    Ok(reply.json(&MfaLoginResponse {
+    Ok(Ok(reply.json(&MfaLoginResponse {
         user: MeView::new(principal.user(), principal.customer()),
         csrf_token: csrf::session_token(config, done.session.token.expose()),
         recovery_code: done.new_recovery_code.map(|c| c.expose().to_owned()),
         choose_new_factor: done.choose_new_factor,
         device_remembered: done.remembered_device.is_some(),
-    }))
+    })))
 }
 
 error_responses!(pub(crate) PendingSendErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::LIMITED, MfaError::CODES);
