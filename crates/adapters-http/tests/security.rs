@@ -451,6 +451,69 @@ async fn rate_limits_answer_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn behind_trusted_proxies_the_forwarded_client_is_limited_and_others_cannot_pretend() {
+    let mut config = http_config();
+    config.rate_limits.login = RateLimit::new(1, 1);
+    config.client_address = adapters_http::ClientAddressSource::XForwardedFor {
+        proxies: vec!["10.0.0.1".parse().unwrap()],
+    };
+    let app = TestApp::with(config, |_| {});
+    let login = json!({"email": "x@example.com", "password": "y"});
+    let via_proxy = |client: &str| Req {
+        headers: vec![("x-forwarded-for".into(), client.into())],
+        body: Some(("application/json".into(), login.to_string())),
+        ..Client::req(Method::POST, "/api/v1/auth/login")
+    };
+    let mut proxy = app.client();
+    proxy.ip = "10.0.0.1".parse().unwrap();
+    proxy
+        .send(via_proxy("203.0.113.1"))
+        .await
+        .assert(401, "invalid_credentials");
+    proxy
+        .send(via_proxy("203.0.113.1"))
+        .await
+        .assert(429, "rate_limited");
+    // Another client behind the same proxy has its own budget.
+    proxy
+        .send(via_proxy("203.0.113.2"))
+        .await
+        .assert(401, "invalid_credentials");
+    // A direct client cannot choose its address by header.
+    let direct = app.client();
+    direct
+        .send(via_proxy("203.0.113.99"))
+        .await
+        .assert(401, "invalid_credentials");
+    direct
+        .send(via_proxy("203.0.113.98"))
+        .await
+        .assert(429, "rate_limited");
+}
+
+#[tokio::test]
+async fn bodiless_endpoints_refuse_foreign_bodies_too() {
+    let app = TestApp::new();
+    app.registered("nb@example.com").await;
+    let c = app.login("nb@example.com").await;
+    c.raw(
+        Method::POST,
+        "/api/v1/me/admin-request",
+        "text/plain",
+        "hello",
+    )
+    .await
+    .assert(415, "unsupported_media_type");
+    let r = c
+        .send(Req {
+            headers: vec![("content-length".into(), "9999999".into())],
+            ..Client::req(Method::POST, "/api/v1/me/admin-request")
+        })
+        .await;
+    r.assert(413, "payload_too_large");
+}
+
+#[tokio::test]
 async fn request_ids_are_generated_or_taken_and_echoed() {
     let app = TestApp::new();
     let c = app.client();
