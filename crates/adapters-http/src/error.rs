@@ -387,10 +387,12 @@ pub mod sets {
     pub const LIMITED: &[ErrorCode] = &[codes::RATE_LIMITED];
     /// Operations that need a session.
     pub const SESSION: &[ErrorCode] = &[codes::UNAUTHENTICATED];
+    /// Operations with path parameters (a value that is not UTF-8 once decoded).
+    pub const PATH: &[ErrorCode] = &[codes::INVALID_REQUEST];
     /// Operations with a customer number in the path.
-    pub const NUMBER: &[ErrorCode] = &[codes::INVALID_CUSTOMER_NUMBER];
+    pub const NUMBER: &[ErrorCode] = &[codes::INVALID_CUSTOMER_NUMBER, codes::INVALID_REQUEST];
     /// Operations with an id in the path.
-    pub const ID: &[ErrorCode] = &[codes::INVALID_ID];
+    pub const ID: &[ErrorCode] = &[codes::INVALID_ID, codes::INVALID_REQUEST];
     /// Paged lists.
     pub const PAGING: &[ErrorCode] = &[
         codes::INVALID_CURSOR,

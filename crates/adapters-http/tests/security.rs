@@ -679,7 +679,10 @@ async fn the_document_and_the_route_table_match() {
     // Outside the document, only the probes and the document itself are served under these
     // prefixes (the web UI's pages are elsewhere).
     let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
-    assert!(!lib.contains(".route(\"/api"), "an /api route outside the document");
+    assert!(
+        !lib.contains(".route(\"/api"),
+        "an /api route outside the document"
+    );
     for probe in ["\"/healthz\"", "\"/readyz\"", "\"/api/v1/openapi.json\""] {
         assert!(lib.contains(probe), "{probe}");
     }

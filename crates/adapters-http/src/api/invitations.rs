@@ -39,7 +39,7 @@ pub(crate) struct TokenPath {
     token: String,
 }
 
-error_responses!(pub(crate) ShowErrors: sets::ALWAYS, InvitationError::CODES);
+error_responses!(pub(crate) ShowErrors: sets::ALWAYS, sets::PATH, InvitationError::CODES);
 
 /// Opens an invitation link (unknown, revoked: 404; expired or used: 410).
 #[utoipa::path(get, path = "/api/v1/invitations/{token}", tag = "invitations",
