@@ -39,6 +39,7 @@ pub struct TestApp {
     pub sms: Arc<RecordingSmsSender>,
     pub legacy: Arc<InMemoryLegacyDirectory>,
     pub config: HttpConfig,
+    pub spec: Arc<Value>,
 }
 
 pub fn http_config() -> HttpConfig {
@@ -100,6 +101,7 @@ impl TestApp {
         );
         let state = AppState::new(portal.clone(), config.clone(), Arc::new(AlwaysReady))
             .with_outbox(store.clone());
+        let spec = Arc::new(serde_json::to_value(adapters_http::openapi(&config)).unwrap());
         Self {
             app: router(state),
             portal,
@@ -108,6 +110,7 @@ impl TestApp {
             sms,
             legacy,
             config,
+            spec,
         }
     }
 
@@ -118,6 +121,7 @@ impl TestApp {
             jar: Arc::new(Mutex::new(BTreeMap::new())),
             csrf: Arc::new(Mutex::new(None)),
             ip: "198.51.100.7".parse().unwrap(),
+            spec: self.spec.clone(),
         }
     }
 
@@ -328,6 +332,7 @@ pub struct Client {
     pub jar: Arc<Mutex<BTreeMap<String, String>>>,
     csrf: Arc<Mutex<Option<String>>>,
     pub ip: std::net::IpAddr,
+    spec: Arc<Value>,
 }
 
 #[derive(Debug)]
@@ -419,6 +424,7 @@ impl Client {
             jar: Arc::new(Mutex::new(self.jar.lock().unwrap().clone())),
             csrf: Arc::new(Mutex::new(self.csrf.lock().unwrap().clone())),
             ip: self.ip,
+            spec: self.spec.clone(),
         }
     }
 
@@ -495,6 +501,7 @@ impl Client {
             .unwrap();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        conforms(&self.spec, &req.method, &req.path, status, &body);
         Reply {
             status,
             headers,
@@ -551,4 +558,57 @@ pub fn totp_code(app: &TestApp, secret: &str) -> String {
     portal_core::totp::code_at(&s, app.clock.now())
         .expose()
         .to_owned()
+}
+
+/// Every answer of every test is one the OpenAPI document lists for its operation: the status,
+/// and for errors the code in that status's description.
+#[track_caller]
+fn conforms(spec: &Value, method: &Method, path: &str, status: StatusCode, body: &Value) {
+    let path = path.split('?').next().unwrap();
+    if !path.starts_with("/api/v1/") || path == "/api/v1/openapi.json" {
+        return;
+    }
+    let m = method.as_str().to_ascii_lowercase();
+    let segs: Vec<&str> = path.split('/').collect();
+    let best = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, item)| item.get(&m).is_some())
+        .filter_map(|(template, item)| {
+            let t: Vec<&str> = template.split('/').collect();
+            if t.len() != segs.len() {
+                return None;
+            }
+            let mut literal = 0;
+            for (a, b) in t.iter().zip(&segs) {
+                if a.starts_with('{') {
+                    continue;
+                }
+                if a != b {
+                    return None;
+                }
+                literal += 1;
+            }
+            Some((literal, template, &item[&m]))
+        })
+        .max_by_key(|(literal, _, _)| *literal);
+    let Some((_, template, op)) = best else {
+        return;
+    };
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        return;
+    }
+    let response = op["responses"].get(status.as_str());
+    assert!(
+        response.is_some(),
+        "{method} {template}: status {status} is not documented ({body})"
+    );
+    if let Some(code) = body["error"]["code"].as_str() {
+        let description = response.unwrap()["description"].as_str().unwrap_or("");
+        assert!(
+            description.contains(&format!("`{code}`")),
+            "{method} {template}: code {code} is not documented for {status}"
+        );
+    }
 }
