@@ -1007,3 +1007,36 @@ mod tests {
         assert!(e.to_string().contains("unknown setting `config`"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::VARIABLES;
+
+    /// The configuration tables of the README, the operations guide and the crate docs list every
+    /// variable the server reads.
+    #[test]
+    fn every_variable_is_documented() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+        let docs = [
+            (
+                "README.md",
+                std::fs::read_to_string(format!("{root}/README.md")).unwrap(),
+            ),
+            (
+                "docs/operations.md",
+                std::fs::read_to_string(format!("{root}/docs/operations.md")).unwrap(),
+            ),
+            ("src/lib.rs", include_str!("lib.rs").to_owned()),
+        ];
+        for (var, _) in VARIABLES {
+            for (name, text) in &docs {
+                let row = format!("| `{var}`");
+                let shared_row = format!("/ `{var}`");
+                assert!(
+                    text.contains(&row) || text.contains(&shared_row),
+                    "{var} is missing from the table in {name}"
+                );
+            }
+        }
+    }
+}
