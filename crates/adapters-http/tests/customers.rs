@@ -98,6 +98,20 @@ async fn other_customers_answer_like_unknown_ones_and_employees_are_forbidden() 
             .await
             .assert(404, "not_found");
     }
+    // Exactly alike: same status, code and message.
+    let strip = |r: &Reply| {
+        let mut e = r.body["error"].clone();
+        e.as_object_mut().unwrap().remove("request_id");
+        (r.status, e)
+    };
+    assert_eq!(
+        strip(&t.admin_a.get(&format!("{A}/users/{foreign}")).await),
+        strip(&t.admin_a.get(&format!("{A}/users/{unknown}")).await)
+    );
+    assert_eq!(
+        strip(&t.admin_a.get(&format!("{B}/users")).await),
+        strip(&t.admin_a.get("/api/v1/customers/999999999/users").await)
+    );
     // Through the foreign customer's number: 404 as well.
     t.admin_a
         .get(&format!("{B}/users/{foreign}"))
