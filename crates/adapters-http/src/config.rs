@@ -181,6 +181,9 @@ pub struct HttpConfig {
     pub serve_swagger_ui: bool,
     /// Where the client's address comes from (default: the peer address only).
     pub client_address: ClientAddressSource,
+    /// How long `/readyz` waits for the [`Readiness`](crate::Readiness) check before answering
+    /// 503 (default 2 s): a hanging database must not hang the probe.
+    pub readiness_timeout: std::time::Duration,
     /// The development mailbox directory shown at `/dev/mailbox` (none by default: the page
     /// answers 404). Set with [`HttpConfig::with_dev_mailbox`].
     dev_mailbox: Option<PathBuf>,
@@ -207,6 +210,7 @@ impl HttpConfig {
             serve_openapi: true,
             serve_swagger_ui: true,
             client_address: ClientAddressSource::PeerAddress,
+            readiness_timeout: std::time::Duration::from_secs(2),
             dev_mailbox: None,
         })
     }

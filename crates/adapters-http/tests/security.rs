@@ -546,6 +546,32 @@ impl Readiness for Down {
     }
 }
 
+struct Hanging;
+
+#[async_trait]
+impl Readiness for Hanging {
+    async fn check(&self) -> Result<(), String> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_readiness_check_answers_503_after_the_timeout() {
+    let app = TestApp::new();
+    let mut config = http_config();
+    config.readiness_timeout = std::time::Duration::from_millis(10);
+    let hanging = router(AppState::new(app.portal.clone(), config, Arc::new(Hanging)));
+    let r = tower::ServiceExt::oneshot(
+        hanging,
+        axum::http::Request::get("/readyz")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
 #[tokio::test]
 async fn probes_tell_up_and_ready() {
     let app = TestApp::new();

@@ -20,10 +20,14 @@ pub(crate) async fn healthz() -> Json<Probe> {
     })
 }
 
-/// The process can serve: the [`Readiness`](crate::Readiness) check passes (503 otherwise; the
-/// reason is logged, not shown).
+/// The process can serve: the [`Readiness`](crate::Readiness) check passes within the
+/// configured time (503 otherwise; the reason is logged, not shown).
 pub(crate) async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Probe>) {
-    match state.readiness().check().await {
+    let timeout = state.config().readiness_timeout;
+    let outcome = tokio::time::timeout(timeout, state.readiness().check())
+        .await
+        .unwrap_or_else(|_| Err(format!("no answer within {timeout:?}")));
+    match outcome {
         Ok(()) => (
             StatusCode::OK,
             Json(Probe {
