@@ -96,7 +96,14 @@ pub enum CustomersCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // Configuration errors are usage errors (exit code 2), reported before logging starts.
-    let config = match Source::load(cli.config.as_deref()).and_then(|s| ServerConfig::resolve(&s)) {
+    let config = Source::load(cli.config.as_deref())
+        .and_then(|s| ServerConfig::resolve(&s))
+        .and_then(|c| match cli.command {
+            // Only the server needs the secret; refuse early, as a configuration error.
+            Command::Serve => c.secret_source().map(|_| ()).map(|()| c),
+            _ => Ok(c),
+        });
+    let config = match config {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

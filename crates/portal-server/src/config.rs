@@ -407,8 +407,9 @@ pub struct ServerConfig {
     pub public_url: PublicUrl,
     /// Development mode: cookies without `Secure`, the development phone gateway, a banner.
     pub development: bool,
-    /// Where the server secret comes from.
-    pub secret: SecretSource,
+    /// Where the server secret comes from; `None` on Postgres without one (only `serve` needs
+    /// it: see [`secret_source`](Self::secret_source)).
+    pub secret: Option<SecretSource>,
     /// The first operator's address (`None`: do not create one automatically).
     pub operator_email: Option<EmailAddress>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (empty: the peer address is the
@@ -463,7 +464,7 @@ impl ServerConfig {
                     .to_owned(),
             });
         }
-        let secret = resolve_secret_source(source, &database)?;
+        let secret = resolve_secret_source(source, &database);
         let operator_email = match source.get("PORTAL_OPERATOR_EMAIL") {
             Some(e) => Some(EmailAddress::parse(&e).map_err(|_| ConfigError::Invalid {
                 var: "PORTAL_OPERATOR_EMAIL",
@@ -526,6 +527,21 @@ impl ServerConfig {
             log,
             mail,
             shutdown_timeout,
+        })
+    }
+
+    /// Where `serve` gets the server secret.
+    ///
+    /// # Errors
+    /// Postgres without `PORTAL_SECRET_KEY` or `PORTAL_SECRET_KEY_FILE`: several processes must
+    /// share one secret, so it is never generated there.
+    pub fn secret_source(&self) -> Result<&SecretSource, ConfigError> {
+        self.secret.as_ref().ok_or_else(|| ConfigError::Invalid {
+            var: "PORTAL_SECRET_KEY",
+            reason: "must be set on Postgres, with the same value for every server process \
+                     (generate one with `openssl rand -base64 32`), or PORTAL_SECRET_KEY_FILE \
+                     must name a file holding it"
+                .to_owned(),
         })
     }
 
@@ -602,32 +618,23 @@ fn invalid(var: &'static str, e: &dyn std::fmt::Display) -> ConfigError {
     }
 }
 
-fn resolve_secret_source(
-    source: &Source,
-    database: &Database,
-) -> Result<SecretSource, ConfigError> {
+fn resolve_secret_source(source: &Source, database: &Database) -> Option<SecretSource> {
     if let Some(v) = source.get("PORTAL_SECRET_KEY") {
-        return Ok(SecretSource::Value(v));
+        return Some(SecretSource::Value(v));
     }
     let file = source.get("PORTAL_SECRET_KEY_FILE").map(PathBuf::from);
     match (database, file) {
-        (Database::Postgres { .. }, Some(path)) => Ok(SecretSource::File {
+        (Database::Postgres { .. }, Some(path)) => Some(SecretSource::File {
             path,
             create: false,
         }),
-        (Database::Postgres { .. }, None) => Err(ConfigError::Invalid {
-            var: "PORTAL_SECRET_KEY",
-            reason: "must be set on Postgres, with the same value for every server process \
-                     (generate one with `openssl rand -base64 32`), or PORTAL_SECRET_KEY_FILE \
-                     must name a file holding it"
-                .to_owned(),
-        }),
-        (Database::Sqlite { .. }, Some(path)) => Ok(SecretSource::File { path, create: true }),
-        (Database::Sqlite { file: Some(db), .. }, None) => Ok(SecretSource::File {
+        (Database::Postgres { .. }, None) => None,
+        (Database::Sqlite { .. }, Some(path)) => Some(SecretSource::File { path, create: true }),
+        (Database::Sqlite { file: Some(db), .. }, None) => Some(SecretSource::File {
             path: db.with_extension("secret"),
             create: true,
         }),
-        (Database::Sqlite { file: None, .. }, None) => Ok(SecretSource::Ephemeral),
+        (Database::Sqlite { file: None, .. }, None) => Some(SecretSource::Ephemeral),
     }
 }
 
@@ -725,8 +732,8 @@ mod tests {
             "development mode is on for the embedded default"
         );
         assert_eq!(
-            c.secret,
-            SecretSource::File {
+            c.secret_source().unwrap(),
+            &SecretSource::File {
                 path: "portal.secret".into(),
                 create: true
             }
@@ -829,17 +836,17 @@ mod tests {
         let c = resolve(&[("DATABASE_URL", "sqlite:///srv/portal/main.db")], "").unwrap();
         assert_eq!(
             c.secret,
-            SecretSource::File {
+            Some(SecretSource::File {
                 path: "/srv/portal/main.secret".into(),
                 create: true
-            }
+            })
         );
         let c = resolve(&[("DATABASE_URL", "sqlite::memory:")], "").unwrap();
-        assert_eq!(c.secret, SecretSource::Ephemeral);
+        assert_eq!(c.secret, Some(SecretSource::Ephemeral));
         let c = resolve(&[("PORTAL_SECRET_KEY_FILE", "/run/secrets/k")], "").unwrap();
         assert_eq!(
-            c.secret,
-            SecretSource::File {
+            c.secret_source().unwrap(),
+            &SecretSource::File {
                 path: "/run/secrets/k".into(),
                 create: true
             }
@@ -847,16 +854,17 @@ mod tests {
     }
 
     #[test]
-    fn postgres_needs_a_shared_secret_key() {
+    fn postgres_needs_a_shared_secret_key_for_serve_only() {
         let pg = ("DATABASE_URL", "postgres://portal@db/portal");
-        let e = resolve(&[pg], "").unwrap_err();
+        let c = resolve(&[pg], "").expect("migrate and the other commands need no secret");
+        let e = c.secret_source().unwrap_err();
         assert!(e.to_string().starts_with("PORTAL_SECRET_KEY"), "{e}");
         let c = resolve(&[pg, ("PORTAL_SECRET_KEY", "k")], "").unwrap();
-        assert_eq!(c.secret, SecretSource::Value("k".into()));
+        assert_eq!(c.secret_source().unwrap(), &SecretSource::Value("k".into()));
         let c = resolve(&[pg, ("PORTAL_SECRET_KEY_FILE", "/run/k")], "").unwrap();
         assert_eq!(
-            c.secret,
-            SecretSource::File {
+            c.secret_source().unwrap(),
+            &SecretSource::File {
                 path: "/run/k".into(),
                 create: false
             },

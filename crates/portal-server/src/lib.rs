@@ -49,7 +49,7 @@
 //! Refused at start (exit code 2, the message names the variable, never a secret):
 //! a plain-`http://` public URL on a host other than loopback outside development mode; a
 //! non-loopback listening address without a public URL outside development mode; the development
-//! mailbox (no `SMTP_URL`) outside development mode; Postgres without `PORTAL_SECRET_KEY`
+//! mailbox (no `SMTP_URL`) outside development mode; `serve` on Postgres without `PORTAL_SECRET_KEY`
 //! (several processes must share one secret); unknown keys in the file.
 //!
 //! ## Secrets

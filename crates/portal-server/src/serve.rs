@@ -49,8 +49,9 @@ impl Readiness for DatabaseReadiness {
 /// # Errors
 /// Start-up failed (secret, listener, database, mail transport); the message says which.
 pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
+    let source = config.secret_source().map_err(|e| Failure(e.to_string()))?;
     let (secret, origin) =
-        ServerSecret::obtain(&config.secret).map_err(|e| Failure::of("server secret", e))?;
+        ServerSecret::obtain(source).map_err(|e| Failure::of("server secret", e))?;
     match &origin {
         SecretOrigin::Variable => tracing::info!("server secret from PORTAL_SECRET_KEY"),
         SecretOrigin::FileReused(p) => {

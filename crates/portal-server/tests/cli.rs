@@ -141,7 +141,7 @@ fn refused_configuration_exits_with_2_and_names_the_variable() {
     );
     let out = portal(
         dir.path(),
-        &["migrate"],
+        &["serve"],
         &[(
             "DATABASE_URL",
             "postgres://portal:hunter2@127.0.0.1:1/portal",
