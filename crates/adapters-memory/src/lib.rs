@@ -228,6 +228,16 @@ impl State {
         }
     }
 
+    /// Like the SQL stores' foreign keys: rows that refer to a user need the user (a concurrent
+    /// delete makes the insert a conflict).
+    fn user_exists(&self, id: UserId) -> Result<(), StoreError> {
+        if self.users.contains_key(&id) {
+            Ok(())
+        } else {
+            Err(StoreError::Conflict)
+        }
+    }
+
     fn expect_version(stored: Option<u64>, expected: u64) -> Result<(), StoreError> {
         match stored {
             Some(v) if v == expected => Ok(()),
@@ -292,6 +302,7 @@ impl State {
                 if self.sessions.contains_key(&id) {
                     return Err(StoreError::Conflict);
                 }
+                self.user_exists(s.user_id())?;
                 let old = self.put_session(s);
                 undo.push(Undo::Session(id, old));
                 Ok(())
@@ -326,6 +337,7 @@ impl State {
                 if self.challenges.contains_key(&c.id()) {
                     return Err(StoreError::Conflict);
                 }
+                self.user_exists(c.user_id())?;
                 let c = first_version(c.record(), EmailChallenge::from_record)?;
                 let id = c.id();
                 let old = self.challenges.insert(id, c);
@@ -360,6 +372,7 @@ impl State {
                 if self.tokens.contains_key(&t.id()) {
                     return Err(StoreError::Conflict);
                 }
+                self.user_exists(t.user_id())?;
                 let t = first_version(t.record(), ActionToken::from_record)?;
                 let id = t.id();
                 let old = self.tokens.insert(id, t);
@@ -392,6 +405,10 @@ impl State {
             }
             Write::InsertAdminRequest(r) => {
                 if self.requests.contains_key(&r.id()) {
+                    return Err(StoreError::Conflict);
+                }
+                self.user_exists(r.requester())?;
+                if !self.customers.contains_key(&r.customer_id()) {
                     return Err(StoreError::Conflict);
                 }
                 let r = first_version(r.record(), AdminRequest::from_record)?;

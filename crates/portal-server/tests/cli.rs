@@ -376,9 +376,6 @@ fn demo_is_refused_outside_development_mode() {
 
 /// An administrator invites a colleague on the server's default database (SQLite file).
 #[tokio::test]
-#[ignore = "portal-core bug: Portal::invite_user commits the invitation token before the invited \
-            user, which the foreign key of the SQL stores refuses (answered as Conflict); \
-            the README walkthrough's step 5 needs the fix"]
 async fn an_administrator_can_invite_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     ok(portal(dir.path(), &["demo"], &[]));

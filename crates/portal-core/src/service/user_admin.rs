@@ -302,6 +302,8 @@ impl Portal {
             now,
         );
         let mut commit = Self::commit_for(&acting);
+        // The user first: the link token refers to it.
+        commit.write(Write::InsertUser(user.clone()));
         self.add_invitation(&mut commit, &user, &customer, token, now);
         commit.audit(self.audit_record(
             now,
@@ -311,7 +313,6 @@ impl Portal {
             AuditCategory::UserCreated,
             format!("via=invitation; permissions={}", cmd.permissions.joined()),
         ));
-        commit.write(Write::InsertUser(user.clone()));
         Ok(Planned::new(commit, user))
     }
 
