@@ -1,0 +1,468 @@
+//! The logged-in user's own pages: profile (name, language, password, e-mail address), step-up
+//! re-authentication, and sessions.
+
+use super::auth::{
+    factor_fields, factor_of, parse_email, parse_name, password_error, query_notice,
+};
+use super::ctx::{Authed, WebCookie, WebPath, safe_next};
+use super::form::{FormData, encode};
+use super::i18n;
+use super::layout::{Errors, Input, code_input, csrf_field, current_password, new_password};
+use crate::api::session_cookie;
+use crate::cookies::{self, CookieName};
+use crate::error::{ApiError, codes};
+use crate::ratelimit::Bucket;
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use portal_core::ids::SessionId;
+use portal_core::secret::SecretString;
+use portal_core::service::{MfaError, ProfileError};
+use portal_core::session::SessionKind;
+use portal_core::values::Language;
+
+/// Where a sensitive change sends the user first: the step-up page, back here afterwards.
+pub(crate) fn reauth_redirect(a: &Authed, back: &str) -> Response {
+    a.redirect(&format!("/reauth?next={}", encode(back)))
+}
+
+#[derive(Default)]
+struct ProfileInput {
+    first_name: String,
+    last_name: String,
+    email: String,
+}
+
+fn profile_page(a: &Authed, v: &ProfileInput, errors: &Errors) -> Markup {
+    let user = a.p.user();
+    let lang = user.language();
+    html! {
+        h1 { (a.t("Meine Daten", "My details")) }
+        (query_notice(a))
+        (errors.summary(a.lang))
+        section.card {
+            h2 { (a.t("Ihre Benutzerdaten", "Your user details")) }
+            dl.facts {
+                dt { (a.t("E-Mail", "E-mail")) } dd { (user.email().as_str()) }
+                @if let Some(c) = a.p.customer() {
+                    dt { (a.t("Kundennummer", "Customer number")) } dd { (c.number().printed()) " – " (c.name().as_str()) }
+                }
+                dt { (a.t("Status", "Status")) } dd { (i18n::status(a.lang, user.status())) }
+                dt { (a.t("Rolle", "Role")) } dd { (i18n::role(a.lang, user.role())) }
+            }
+            form method="post" action="/profile" {
+                (csrf_field(a))
+                (Input::new("first_name", a.t("Vorname", "First name")).value(&v.first_name).auto("given-name").errors(errors))
+                (Input::new("last_name", a.t("Nachname", "Last name")).value(&v.last_name).auto("family-name").errors(errors))
+                div.field {
+                    label for="f-language" { (a.t("Sprache", "Language")) }
+                    select #f-language name="language" {
+                        option value="de" selected[lang == Language::De] { "Deutsch" }
+                        option value="en" selected[lang == Language::En] { "English" }
+                    }
+                }
+                button.primary type="submit" { (a.t("Speichern", "Save")) }
+            }
+        }
+        section.card {
+            h2 { (a.t("Passwort ändern", "Change password")) }
+            form method="post" action="/profile/password" {
+                (csrf_field(a))
+                (current_password("current_password", a.t("Aktuelles Passwort", "Current password"), errors))
+                (new_password("password", a.t("Neues Passwort", "New password"), errors)
+                    .hint(a.t("Mindestens 8 Zeichen. Alle anderen Sitzungen werden beendet.", "At least 8 characters. Every other session ends.")))
+                (new_password("password_confirmation", a.t("Neues Passwort bestätigen", "Confirm new password"), errors))
+                button.primary type="submit" { (a.t("Passwort ändern", "Change password")) }
+            }
+        }
+        section.card {
+            h2 { (a.t("E-Mail-Adresse ändern", "Change e-mail address")) }
+            p { (a.t("Wir senden einen Bestätigungscode an die neue Adresse.", "We send a verification code to the new address.")) }
+            form method="post" action="/profile/email" {
+                (csrf_field(a))
+                (Input::new("email", a.t("Neue E-Mail-Adresse", "New e-mail address")).kind("email").value(&v.email).auto("email").errors(errors))
+                button.primary type="submit" { (a.t("Code senden", "Send code")) }
+            }
+        }
+    }
+}
+
+fn filled(a: &Authed) -> ProfileInput {
+    ProfileInput {
+        first_name: a.p.user().first_name().to_string(),
+        last_name: a.p.user().last_name().to_string(),
+        email: String::new(),
+    }
+}
+
+/// `GET /profile`.
+pub(crate) async fn profile(a: Authed) -> Response {
+    let v = filled(&a);
+    a.page(
+        a.t("Meine Daten", "My details"),
+        profile_page(&a, &v, &Errors::new()),
+    )
+}
+
+fn profile_again(a: &Authed, status: StatusCode, v: &ProfileInput, errors: &Errors) -> Response {
+    a.page_with(
+        status,
+        a.t("Meine Daten", "My details"),
+        profile_page(a, v, errors),
+    )
+}
+
+/// `POST /profile`: name and language.
+pub(crate) async fn update_profile(mut a: Authed, form: FormData) -> Response {
+    let mut errors = Errors::new();
+    let v = ProfileInput {
+        first_name: form.get("first_name").to_owned(),
+        last_name: form.get("last_name").to_owned(),
+        email: String::new(),
+    };
+    let first = parse_name(a.lang, &v.first_name, "first_name", &mut errors);
+    let last = parse_name(a.lang, &v.last_name, "last_name", &mut errors);
+    let language = Language::parse(form.get("language")).unwrap_or(a.lang);
+    let (Some(first), Some(last)) = (first, last) else {
+        return profile_again(&a, StatusCode::UNPROCESSABLE_ENTITY, &v, &errors);
+    };
+    match a
+        .portal()
+        .update_profile(&a.p, &first, &last, language)
+        .await
+    {
+        Ok(_) => {
+            // The pages follow the new language from now on.
+            let config = a.config().clone();
+            a.cookie(WebCookie::Lang.set(&config, language.code(), 365 * 24 * 3600));
+            a.redirect("/profile?notice=saved")
+        }
+        Err(e) => a.fail(e),
+    }
+}
+
+/// `POST /profile/password`.
+pub(crate) async fn change_password(mut a: Authed, form: FormData) -> Response {
+    if let Err(r) = a.limit(Bucket::Password) {
+        return r;
+    }
+    let result = a
+        .portal()
+        .change_password(
+            &a.p,
+            &SecretString::new(form.get("current_password")),
+            &SecretString::new(form.get("password")),
+            &SecretString::new(form.get("password_confirmation")),
+            a.client.info(),
+        )
+        .await;
+    let mut errors = Errors::new();
+    let status = match result {
+        Ok(issued) => {
+            let config = a.config().clone();
+            a.cookie(session_cookie(&config, &issued));
+            return a.redirect("/profile?notice=saved");
+        }
+        Err(ProfileError::ReauthRequired) => return reauth_redirect(&a, "/profile"),
+        Err(ProfileError::WrongPassword) => {
+            errors.field(
+                "current_password",
+                i18n::code(a.lang, codes::WRONG_PASSWORD),
+            );
+            StatusCode::BAD_REQUEST
+        }
+        Err(ProfileError::Password(e)) => {
+            password_error(a.lang, &e, &mut errors);
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        Err(e @ ProfileError::Throttled { .. }) => {
+            errors.general(i18n::code(a.lang, ApiError::from(e).code()));
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Err(e) => return a.fail(e),
+    };
+    let v = filled(&a);
+    profile_again(&a, status, &v, &errors)
+}
+
+/// `POST /profile/email`: a code to the new address (after a fresh login).
+pub(crate) async fn start_email_change(mut a: Authed, form: FormData) -> Response {
+    if let Err(r) = a.limit(Bucket::Codes) {
+        return r;
+    }
+    let mut v = filled(&a);
+    v.email = form.get("email").trim().to_owned();
+    let mut errors = Errors::new();
+    let Some(email) = parse_email(a.lang, &v.email, "email", &mut errors) else {
+        return profile_again(&a, StatusCode::UNPROCESSABLE_ENTITY, &v, &errors);
+    };
+    match a.portal().start_email_change(&a.p, &email).await {
+        Ok(ticket) => {
+            let config = a.config().clone();
+            let ttl = a.portal().config().code_policy.ttl.num_seconds();
+            a.cookie(WebCookie::EmailTicket.set(&config, ticket.ticket.expose(), ttl));
+            a.redirect("/profile/email/confirm")
+        }
+        Err(ProfileError::ReauthRequired) => reauth_redirect(&a, "/profile"),
+        Err(e @ (ProfileError::EmailUnavailable | ProfileError::SameEmail)) => {
+            errors.field("email", i18n::code(a.lang, ApiError::from(e).code()));
+            profile_again(&a, StatusCode::CONFLICT, &v, &errors)
+        }
+        Err(e) => a.fail(e),
+    }
+}
+
+fn email_code_page(a: &Authed, errors: &Errors) -> Markup {
+    html! {
+        section.card.narrow {
+            h1 { (a.t("Neue E-Mail-Adresse bestätigen", "Confirm the new e-mail address")) }
+            p { (a.t("Geben Sie den Code ein, den wir an die neue Adresse gesendet haben.", "Enter the code we have sent to the new address.")) }
+            (errors.summary(a.lang))
+            form method="post" action="/profile/email/confirm" {
+                (csrf_field(a))
+                (code_input(a.t("Bestätigungscode", "Verification code"), errors))
+                div.actions {
+                    button.primary type="submit" { (a.t("Weiter", "Continue")) }
+                    a.button.secondary href="/profile" { (a.t("Abbrechen", "Cancel")) }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /profile/email/confirm`.
+pub(crate) async fn email_code(a: Authed) -> Response {
+    if WebCookie::EmailTicket
+        .read(&a.headers, a.config())
+        .is_none()
+    {
+        return a.redirect("/profile");
+    }
+    a.page(
+        a.t("E-Mail-Adresse bestätigen", "Confirm e-mail address"),
+        email_code_page(&a, &Errors::new()),
+    )
+}
+
+/// `POST /profile/email/confirm`.
+pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
+    if let Err(r) = a.limit(Bucket::Codes) {
+        return r;
+    }
+    let config = a.config().clone();
+    let Some(ticket) = WebCookie::EmailTicket.read(&a.headers, &config) else {
+        return a.redirect("/profile");
+    };
+    let result = a
+        .portal()
+        .confirm_email_change(&a.p, &ticket, form.get("code").trim())
+        .await;
+    let mut errors = Errors::new();
+    match result {
+        Ok(_) => {
+            a.cookie(WebCookie::EmailTicket.clear(&config));
+            a.redirect("/profile?notice=saved")
+        }
+        Err(
+            e @ (ProfileError::MalformedCode
+            | ProfileError::WrongCode
+            | ProfileError::CodeExpired
+            | ProfileError::TooManyAttempts),
+        ) => {
+            let code = ApiError::from(e).code();
+            errors.field("code", i18n::code(a.lang, code));
+            a.page_with(
+                StatusCode::from_u16(code.status).unwrap_or(StatusCode::BAD_REQUEST),
+                a.t("E-Mail-Adresse bestätigen", "Confirm e-mail address"),
+                email_code_page(&a, &errors),
+            )
+        }
+        Err(ProfileError::ReauthRequired) => reauth_redirect(&a, "/profile"),
+        Err(e) => {
+            a.cookie(WebCookie::EmailTicket.clear(&config));
+            a.fail(e)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step-up
+// ---------------------------------------------------------------------------------------------
+
+fn reauth_page(a: &Authed, next: &str, errors: &Errors) -> Markup {
+    let methods = a.p.user().mfa().methods();
+    html! {
+        section.card.narrow {
+            h1 { (a.t("Passwort bestätigen", "Confirm your password")) }
+            p { (a.t(
+                "Für diese Änderung bestätigen Sie bitte erneut Ihr Passwort (und Ihren zweiten Faktor).",
+                "For this change please confirm your password (and your second factor) again."
+            )) }
+            (errors.summary(a.lang))
+            form method="post" action="/reauth" {
+                (csrf_field(a))
+                input type="hidden" name="next" value=(next);
+                (current_password("password", a.t("Passwort", "Password"), errors))
+                @if a.p.user().mfa().is_enabled() {
+                    (factor_fields(a, &methods, errors))
+                }
+                button.primary type="submit" { (a.t("Bestätigen", "Confirm")) }
+            }
+        }
+    }
+}
+
+/// `GET /reauth?next=`.
+pub(crate) async fn reauth(a: Authed) -> Response {
+    let next = a
+        .query
+        .opt("next")
+        .and_then(safe_next)
+        .unwrap_or_else(|| "/home".into());
+    a.page(
+        a.t("Passwort bestätigen", "Confirm your password"),
+        reauth_page(&a, &next, &Errors::new()),
+    )
+}
+
+/// `POST /reauth`: the session token is rotated; back to where the change was asked for.
+pub(crate) async fn do_reauth(mut a: Authed, form: FormData) -> Response {
+    if let Err(r) = a.limit(Bucket::Login) {
+        return r;
+    }
+    let next = form
+        .opt("next")
+        .and_then(safe_next)
+        .unwrap_or_else(|| "/home".into());
+    let factor = if a.p.user().mfa().is_enabled() {
+        factor_of(&form)
+    } else {
+        None
+    };
+    let result = a
+        .portal()
+        .reauthenticate(
+            &a.p,
+            &SecretString::new(form.get("password")),
+            factor.as_ref(),
+            a.client.info(),
+        )
+        .await;
+    let mut errors = Errors::new();
+    let status = match result {
+        Ok(issued) => {
+            let config = a.config().clone();
+            a.cookie(session_cookie(&config, &issued));
+            return a.redirect(&next);
+        }
+        Err(MfaError::WrongPassword) => {
+            errors.field("password", i18n::code(a.lang, codes::WRONG_PASSWORD));
+            StatusCode::BAD_REQUEST
+        }
+        Err(MfaError::NoSuchFactor) => {
+            errors.field("factor", i18n::code(a.lang, codes::MFA_REQUIRED));
+            StatusCode::BAD_REQUEST
+        }
+        Err(e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired)) => {
+            errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
+            StatusCode::BAD_REQUEST
+        }
+        Err(e @ MfaError::Throttled { .. }) => {
+            errors.general(i18n::code(a.lang, ApiError::from(e).code()));
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Err(e) => return a.fail(e),
+    };
+    a.page_with(
+        status,
+        a.t("Passwort bestätigen", "Confirm your password"),
+        reauth_page(&a, &next, &errors),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sitzungen
+// ---------------------------------------------------------------------------------------------
+
+/// `GET /sessions`.
+pub(crate) async fn sessions(a: Authed) -> Response {
+    let list = match a.portal().my_sessions(&a.p).await {
+        Ok(l) => l,
+        Err(e) => return a.fail(e),
+    };
+    let current = a.p.session().id();
+    let title = a.t("Sitzungen", "Sessions");
+    a.page(
+        title,
+        html! {
+            h1 { (title) }
+            (query_notice(&a))
+            p { (a.t("Hier sehen Sie, wo Sie angemeldet sind und welche Geräte gemerkt werden.", "Where you are logged in, and which devices are remembered.")) }
+            table {
+                caption.visually-hidden { (title) }
+                thead { tr {
+                    th scope="col" { (a.t("Art", "Kind")) }
+                    th scope="col" { (a.t("Begonnen", "Started")) }
+                    th scope="col" { (a.t("Zuletzt aktiv", "Last active")) }
+                    th scope="col" { (a.t("Läuft ab", "Expires")) }
+                    th scope="col" { (a.t("Adresse", "Address")) }
+                    th scope="col" { (a.t("Browser", "Browser")) }
+                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                } }
+                tbody {
+                    @for s in &list {
+                        @let r = s.record();
+                        tr {
+                            td {
+                                @match s.kind() {
+                                    SessionKind::RememberedDevice => (a.t("Gemerktes Gerät", "Remembered device")),
+                                    _ => (a.t("Sitzung", "Session")),
+                                }
+                                @if s.id() == current { " " strong { (a.t("(diese)", "(this one)")) } }
+                            }
+                            td { (i18n::date_time(a.lang, r.created_at)) }
+                            td { (i18n::date_time(a.lang, r.last_seen_at)) }
+                            td { (i18n::date_time(a.lang, r.expires_at)) }
+                            td { (r.client.ip.as_deref().unwrap_or("–")) }
+                            td.ua { (r.client.user_agent.as_deref().unwrap_or("–")) }
+                            td {
+                                form method="post" action={ "/sessions/" (s.id().as_uuid()) "/end" } {
+                                    (csrf_field(&a))
+                                    button.link type="submit" { (a.t("Beenden", "End")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action="/sessions/end-others" {
+                (csrf_field(&a))
+                button.secondary type="submit" { (a.t("Alle anderen Sitzungen beenden", "End all other sessions")) }
+            }
+        },
+    )
+}
+
+/// `POST /sessions/end-others`.
+pub(crate) async fn end_others(a: Authed) -> Response {
+    match a.portal().end_my_other_sessions(&a.p).await {
+        Ok(()) => a.redirect("/sessions?notice=saved"),
+        Err(e) => a.fail(e),
+    }
+}
+
+/// `POST /sessions/{id}/end` (the current one too: like logging out).
+pub(crate) async fn end_one(mut a: Authed, WebPath(id): WebPath<String>) -> Response {
+    let Ok(sid) = id.parse::<SessionId>() else {
+        return a.fail(ApiError::new(codes::NOT_FOUND));
+    };
+    match a.portal().end_my_session(&a.p, sid).await {
+        Ok(()) if sid == a.p.session().id() => {
+            let config = a.config().clone();
+            a.cookie(cookies::clear(&config, CookieName::Session));
+            a.redirect("/login?notice=logged-out")
+        }
+        Ok(()) => a.redirect("/sessions?notice=saved"),
+        Err(e) => a.fail(e),
+    }
+}
