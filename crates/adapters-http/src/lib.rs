@@ -2,10 +2,10 @@
 //!
 //! Portal's HTTP adapter on axum 0.8: the JSON API under `/api/v1` with its OpenAPI 3.1 document
 //! (`/api/v1/openapi.json`, derived from the handlers by utoipa) and a Swagger UI served from the
-//! binary (`/api/docs`), plus `/healthz` and `/readyz`. The server-rendered web UI will live in
-//! this crate too and share its infrastructure: [`AppState`], the session extractor
-//! ([`extract::CurrentUser`]), CSRF ([`csrf`]), the error shape ([`ApiError`]), the rate limits
-//! and the hashing semaphore ([`BlockingHasher`]).
+//! binary (`/api/docs`), plus `/healthz` and `/readyz`. The server-rendered web UI ([`web`], the
+//! pages at `/`) lives in this crate too and shares its infrastructure: [`AppState`], the
+//! session and CSRF cookies ([`cookies`], [`csrf`]), the error codes ([`ApiError`]), the rate
+//! limits and the hashing semaphore ([`BlockingHasher`]).
 //!
 //! It is an adapter: handlers parse the request into the core's values, call one use case of
 //! [`portal_core::Portal`] and map the result. Authorization, tenancy and every rule live in the
@@ -59,6 +59,7 @@ pub mod import;
 pub mod middleware;
 pub mod ratelimit;
 mod state;
+pub mod web;
 
 pub use config::{
     ClientAddressSource, CookieKey, HttpConfig, HttpConfigError, RateLimit, RateLimits,
@@ -88,6 +89,7 @@ pub fn router(state: AppState) -> Router {
     let api = api.route_layer(from_fn_with_state(state.clone(), middleware::api_guard));
     let mut app: Router<AppState> = Router::new()
         .merge(api)
+        .merge(web::routes(&state))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz));
     if config.serve_openapi {
@@ -106,7 +108,7 @@ pub fn router(state: AppState) -> Router {
             ));
         }
     }
-    app.fallback(not_found)
+    app.fallback(web::fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
