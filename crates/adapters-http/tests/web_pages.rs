@@ -1,0 +1,1611 @@
+//! The web UI through the router (`oneshot`): every page renders in German and English, forms
+//! follow Post/Redirect/Get with errors next to their fields, user text is escaped, CSRF and the
+//! same-site checks guard every form, tenancy answers 404 and roles 403, a lock ends a browser
+//! session at once, and the development mailbox exists only in development mode.
+
+mod web_support;
+
+use axum::http::{Method, StatusCode, header};
+use portal_core::Actor;
+use portal_core::values::FreeText;
+use web_support::*;
+
+// ---------------------------------------------------------------------------------------------
+// Every page, in both languages
+// ---------------------------------------------------------------------------------------------
+
+#[track_caller]
+fn assert_page(p: &Page, path: &str, lang: &str) {
+    assert_eq!(p.status, StatusCode::OK, "{path} ({lang}): {}", p.text);
+    assert!(
+        p.text.starts_with("<!DOCTYPE html>"),
+        "{path} ({lang}) is not a page"
+    );
+    assert!(
+        p.text.contains(&format!("<html lang=\"{lang}\">")),
+        "{path} is not in {lang}: {}",
+        &p.text[..200.min(p.text.len())]
+    );
+    let h = &p.headers;
+    assert_eq!(h[header::CONTENT_SECURITY_POLICY], PAGE_CSP, "{path}");
+    assert_eq!(h[header::CACHE_CONTROL], "no-store", "{path}");
+    assert_eq!(h[header::REFERRER_POLICY], "no-referrer", "{path}");
+    assert_eq!(h[header::X_FRAME_OPTIONS], "DENY", "{path}");
+    assert!(
+        h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{path}"
+    );
+    assert!(!p.text.contains("<script"), "{path} has a script");
+    assert!(!p.text.contains(" style=\""), "{path} has an inline style");
+}
+
+/// Opens `path` in German (default) and English (`?lang=en`), checking a text of each.
+async fn both_languages(b: &Browser, path: &str, de: &str, en: &str) {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let p = b.get(&format!("{path}{sep}lang=de")).await;
+    assert_page(&p, path, "de");
+    p.has(de);
+    let p = b.get(&format!("{path}{sep}lang=en")).await;
+    assert_page(&p, path, "en");
+    p.has(en);
+}
+
+#[tokio::test]
+async fn every_public_page_renders_in_german_and_english() {
+    let app = WebApp::new();
+    app.customer("100000001").await;
+    let op = app.operator("op@example.com").await;
+    let admin = app.admin("a@example.com", "100000001", &op).await;
+    app.portal
+        .invite_user(
+            &admin,
+            &number("100000001"),
+            portal_core::service::Invite {
+                email: email("neu@example.com"),
+                first_name: name("Nina"),
+                last_name: name("Neu"),
+                language: portal_core::values::Language::De,
+                permissions: keys(&[]),
+            },
+        )
+        .await
+        .unwrap();
+    let invitation = app.secret_for("neu@example.com");
+    let b = app.browser();
+    both_languages(&b, "/login", "Passwort vergessen?", "Forgot your password?").await;
+    both_languages(
+        &b,
+        "/register",
+        "Erstellen Sie Ihr Konto",
+        "Create your account",
+    )
+    .await;
+    both_languages(
+        &b,
+        "/password/forgot",
+        "Haben Sie Ihr Passwort vergessen?",
+        "Forgot your password?",
+    )
+    .await;
+    both_languages(
+        &b,
+        "/password/reset/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "Ein neues Passwort erstellen",
+        "Create a new password",
+    )
+    .await;
+    both_languages(
+        &b,
+        "/password/changed",
+        "Passwort geändert!",
+        "Password changed!",
+    )
+    .await;
+    both_languages(
+        &b,
+        &format!("/invitations/{invitation}"),
+        "Nina",
+        "Create your account",
+    )
+    .await;
+    // The code page needs a registration in progress.
+    b.get("/register?lang=de").await;
+    b.post(
+        "/register",
+        &[
+            ("email", "code@example.com"),
+            ("first_name", "Carla"),
+            ("last_name", "Code"),
+            ("password", PASSWORD),
+            ("password_confirmation", PASSWORD),
+        ],
+    )
+    .await
+    .redirects_to("/register/code");
+    both_languages(
+        &b,
+        "/register/code",
+        "Code erneut senden",
+        "Send the code again",
+    )
+    .await;
+    // The stylesheet is the crate's own.
+    let css = b.get("/assets/portal.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.headers[header::CONTENT_TYPE], "text/css; charset=utf-8");
+    assert!(css.text.contains(":root"));
+    assert!(!css.text.contains("http"), "no external resources");
+}
+
+#[tokio::test]
+async fn every_page_of_a_user_an_admin_and_an_operator_renders_in_both_languages() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    // A user waiting for activation, and one without a customer yet.
+    app.member("wait@example.com", "100000001").await;
+    app.registered("new@example.com").await;
+    let employee = app.login("e@example.com").await;
+    for (path, de, en) in [
+        ("/home", "Meine Supportanfragen", "My support requests"),
+        (
+            "/areas/support_requests",
+            "Meine Supportanfragen",
+            "My support requests",
+        ),
+        ("/profile", "Passwort ändern", "Change password"),
+        (
+            "/mfa",
+            "Einrichten Multi-Faktor-Authentifizierung",
+            "Set up multi-factor authentication",
+        ),
+        (
+            "/sessions",
+            "Alle anderen Sitzungen beenden",
+            "End all other sessions",
+        ),
+        (
+            "/reauth?next=/mfa",
+            "Passwort bestätigen",
+            "Confirm your password",
+        ),
+        (
+            "/contact-admin",
+            "Administrator kontaktieren",
+            "Contact the administrator",
+        ),
+        (
+            "/admin-request",
+            "Admin-Rechte beantragen",
+            "Request admin rights",
+        ),
+    ] {
+        both_languages(&employee, path, de, en).await;
+    }
+    let waiting = app.login("wait@example.com").await;
+    both_languages(
+        &waiting,
+        "/home",
+        "Ihr Zugang wartet auf Freischaltung",
+        "Your access awaits activation",
+    )
+    .await;
+    let newcomer = app.login("new@example.com").await;
+    newcomer
+        .get("/home")
+        .await
+        .redirects_to("/onboarding/affiliation");
+    both_languages(
+        &newcomer,
+        "/onboarding/affiliation",
+        "Bitte wählen Sie Ihre Zugehörigkeit aus",
+        "Please choose your affiliation",
+    )
+    .await;
+    app.portal
+        .choose_affiliation(
+            &Actor::user(app.user_id("new@example.com").await),
+            &affiliation(),
+        )
+        .await
+        .unwrap();
+    both_languages(
+        &newcomer,
+        "/onboarding/link",
+        "Jetzt verknüpfen",
+        "Link now",
+    )
+    .await;
+
+    let admin = app.login("a@example.com").await;
+    let base = "/admin/customers/100000001";
+    let e = w.employee_a;
+    for (path, de, en) in [
+        (
+            format!("{base}/users"),
+            "10 Einträge anzeigen".replace("10 ", ""),
+            "entries per page".to_owned(),
+        ),
+        (
+            format!("{base}/users/new"),
+            "Benutzer anlegen".into(),
+            "Create user".into(),
+        ),
+        (
+            format!("{base}/users/{e}/permissions"),
+            "Alle anhaken".into(),
+            "Tick all".into(),
+        ),
+        (
+            format!("{base}/users/{e}/lock"),
+            "kein Login mehr möglich".into(),
+            "no more logins".into(),
+        ),
+        (
+            format!("{base}/users/{e}/delete"),
+            "z. B. bei Mitarbeiteraustritt".into(),
+            "when an employee leaves".into(),
+        ),
+        (
+            format!("{base}/users/{e}/audit"),
+            "Kategorie".into(),
+            "Category".into(),
+        ),
+        (
+            format!("{base}/audit"),
+            "Betrifft".into(),
+            "Concerns".into(),
+        ),
+        (
+            format!("{base}/admin-requests"),
+            "Antragsteller".into(),
+            "Requester".into(),
+        ),
+    ] {
+        both_languages(&admin, &path, &de, &en).await;
+    }
+    admin
+        .get("/admin/users")
+        .await
+        .redirects_to(&format!("{base}/users"));
+
+    let operator = app.login("op@example.com").await;
+    for (path, de, en) in [
+        ("/home", "Kunden verwalten", "Manage customers"),
+        ("/operator/customers", "Kunde anlegen", "Create customer"),
+        (
+            "/operator/customers/new",
+            "Fachhandelspartner",
+            "Reseller partner",
+        ),
+        (
+            "/operator/admin-requests",
+            "Admin-Anträge",
+            "Admin requests",
+        ),
+        (
+            "/admin/customers/100000002/users",
+            "Benutzerverwaltung",
+            "User management",
+        ),
+    ] {
+        both_languages(&operator, path, de, en).await;
+    }
+    let _ = w.admin_b;
+}
+
+#[tokio::test]
+async fn the_language_follows_the_query_then_the_cookie_then_the_user() {
+    let app = WebApp::new();
+    let b = app.browser();
+    b.get("/login").await.has("<html lang=\"de\">");
+    b.get("/login?lang=en").await.has("<html lang=\"en\">");
+    // The choice sticks (cookie).
+    b.get("/login").await.has("<html lang=\"en\">");
+    assert_eq!(b.cookie("portal-lang").as_deref(), Some("en"));
+    // A logged-in user's own language applies without a cookie.
+    app.customer("100000001").await;
+    app.member("x@example.com", "100000001").await;
+    let u = app.login("x@example.com").await;
+    u.get("/profile").await.has("<html lang=\"de\">");
+    u.get("/profile").await;
+    u.post(
+        "/profile",
+        &[
+            ("first_name", "Xaver"),
+            ("last_name", "X"),
+            ("language", "en"),
+        ],
+    )
+    .await
+    .redirects_to("/profile?notice=saved");
+    u.get("/profile?notice=saved")
+        .await
+        .has("<html lang=\"en\">")
+        .has("Saved.");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registration to the home page
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_newcomer_registers_confirms_the_code_links_by_number_and_sees_the_areas() {
+    let app = WebApp::new();
+    app.customer("100000001").await;
+    let b = app.browser();
+    b.get("/register").await.ok();
+    b.post(
+        "/register",
+        &[
+            ("email", "neu@example.com"),
+            ("first_name", "Nora"),
+            ("last_name", "Neu"),
+            ("password", PASSWORD),
+            ("password_confirmation", PASSWORD),
+        ],
+    )
+    .await
+    .redirects_to("/register/code");
+    assert!(b.cookie("portal-ticket").is_some());
+    b.get("/register/code")
+        .await
+        .ok()
+        .has("neu@example.com")
+        .has("Code erneut senden");
+    // A wrong code is shown next to the field, in the page's language.
+    let wrong = b.post("/register/code", &[("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    wrong
+        .has("Der Code ist falsch.")
+        .has("aria-invalid=\"true\"")
+        .has("class=\"field-error\"");
+    let code = app.secret_for("neu@example.com");
+    b.post("/register/code", &[("code", &code)])
+        .await
+        .redirects_to("/home");
+    assert!(b.cookie("portal-session").is_some());
+    assert!(b.cookie("portal-ticket").is_none(), "the ticket is gone");
+    b.get("/home").await.redirects_to("/onboarding/affiliation");
+    b.get("/onboarding/affiliation").await.ok();
+    b.post("/onboarding/affiliation", &[("affiliation", "de-business")])
+        .await
+        .redirects_to("/onboarding/link");
+    b.get("/onboarding/link").await.ok();
+    let bad = b
+        .post("/onboarding/link/customer", &[("customer_number", "12")])
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    bad.has("neun Ziffern");
+    let unknown = b
+        .post(
+            "/onboarding/link/customer",
+            &[("customer_number", "D999999999")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    b.post(
+        "/onboarding/link/customer",
+        &[("customer_number", "D100000001")],
+    )
+    .await
+    .redirects_to("/home");
+    b.get("/home")
+        .await
+        .ok()
+        .has("Meine Supportanfragen")
+        .has("href=\"/areas/support_requests\"")
+        .lacks("href=\"/areas/documents\"");
+    // R1: an area without the permission is refused.
+    assert_eq!(
+        b.get("/areas/documents").await.status,
+        StatusCode::FORBIDDEN
+    );
+    b.get("/areas/support_requests").await.ok();
+}
+
+#[tokio::test]
+async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let _ = w;
+    app.member("wait@example.com", "100000001").await;
+    let b = app.login("wait@example.com").await;
+    b.get("/home")
+        .await
+        .ok()
+        .has("wartet auf Freischaltung")
+        .has("Administrator kontaktieren");
+    let empty = b.post("/contact-admin", &[("message", "  ")]).await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    empty.has("Bitte geben Sie einen Text ein.");
+    let before = app.mails_to("a@example.com").len();
+    b.post("/contact-admin", &[("message", "Bitte freischalten")])
+        .await
+        .redirects_to("/contact-admin?notice=message-sent");
+    assert_eq!(app.mails_to("a@example.com").len(), before + 1);
+    // The admin activates from the table.
+    let admin = app.login("a@example.com").await;
+    let id = app.user_id("wait@example.com").await;
+    admin
+        .get("/admin/customers/100000001/users")
+        .await
+        .has("Wartet auf Freischaltung")
+        .has("Freischalten");
+    admin
+        .post(
+            &format!("/admin/customers/100000001/users/{id}/activate"),
+            &[],
+        )
+        .await
+        .redirects_to("/admin/customers/100000001/users?notice=saved");
+    b.get("/home").await.ok().has("Ihre Bereiche");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login, second step, logout, password reset, invitation
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn login_errors_are_shown_in_the_page_language_and_never_as_server_errors() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.browser();
+    b.get("/login").await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", "x@example.com"), ("password", "falsch")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    r.has("E-Mail-Adresse oder Passwort ist falsch.")
+        .has("value=\"x@example.com\"")
+        .lacks("falsch\"");
+    b.get("/login?lang=en").await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", "x@example.com"), ("password", "wrong")],
+        )
+        .await;
+    r.has("Wrong e-mail address or password.");
+    // Missing fields, junk and unknown addresses: an answer, never a 500.
+    for fields in [
+        vec![],
+        vec![("email", "")],
+        vec![("email", "not an address"), ("password", "x")],
+        vec![("password", "\u{0}\u{1}")],
+    ] {
+        let r = b.post("/login", &fields).await;
+        assert!(r.status.is_client_error(), "{fields:?}: {}", r.status);
+    }
+    // The right password: on to the home page, a fresh pre-session token next time.
+    b.post(
+        "/login",
+        &[("email", "x@example.com"), ("password", PASSWORD)],
+    )
+    .await
+    .redirects_to("/home");
+    assert!(b.cookie("portal-csrf").is_none());
+}
+
+#[tokio::test]
+async fn the_login_form_goes_back_only_to_local_pages() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    for (next, expected) in [
+        ("/profile", "/profile"),
+        ("https://evil.example", "/home"),
+        ("//evil.example", "/home"),
+        ("/\\evil.example", "/home"),
+        ("javascript:alert(1)", "/home"),
+    ] {
+        let b = app.browser();
+        b.get("/login").await;
+        b.post(
+            "/login",
+            &[
+                ("email", "x@example.com"),
+                ("password", PASSWORD),
+                ("next", next),
+            ],
+        )
+        .await
+        .redirects_to(expected);
+    }
+    // A page that needs a login sends the browser there and back.
+    let b = app.browser();
+    b.get("/profile")
+        .await
+        .redirects_to("/login?next=%2Fprofile");
+    let login = b.get("/login?next=%2Fprofile").await;
+    assert_eq!(login.field("next").as_deref(), Some("/profile"));
+}
+
+#[tokio::test]
+async fn password_fields_tell_password_managers_what_they_are_and_allow_paste() {
+    let app = WebApp::new();
+    let b = app.browser();
+    let login = b.get("/login").await;
+    login
+        .has("type=\"password\" autocomplete=\"current-password\"")
+        .has("autocomplete=\"username\"");
+    let register = b.get("/register").await;
+    assert_eq!(
+        register
+            .text
+            .matches("type=\"password\" autocomplete=\"new-password\"")
+            .count(),
+        2
+    );
+    for p in [&login, &register] {
+        p.lacks("onpaste").lacks("autocomplete=\"off\"");
+        // Every input has its label.
+        for id in ["f-email", "f-password"] {
+            p.has(&format!("<label for=\"{id}\">"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn registration_errors_stand_next_to_their_fields() {
+    let app = WebApp::new();
+    let b = app.browser();
+    b.get("/register").await;
+    let r = b
+        .post(
+            "/register",
+            &[
+                ("email", "kein-at"),
+                ("first_name", ""),
+                ("last_name", "Neu"),
+                ("password", PASSWORD),
+                ("password_confirmation", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    r.has("id=\"f-email-error\"")
+        .has("id=\"f-first_name-error\"")
+        .has("value=\"kein-at\"")
+        .has("Bitte prüfen Sie die markierten Felder.");
+    let r = b
+        .post(
+            "/register",
+            &[
+                ("email", "n@example.com"),
+                ("first_name", "Nora"),
+                ("last_name", "Neu"),
+                ("password", PASSWORD),
+                ("password_confirmation", "anders"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    r.has("id=\"f-password_confirmation-error\"")
+        .has("Die Passwörter stimmen nicht überein.");
+    let r = b
+        .post(
+            "/register",
+            &[
+                ("email", "n@example.com"),
+                ("first_name", "Nora"),
+                ("last_name", "Neu"),
+                ("password", "kurz"),
+                ("password_confirmation", "kurz"),
+            ],
+        )
+        .await;
+    r.has("id=\"f-password-error\"").has("mindestens 8 Zeichen");
+    assert!(!r.text.contains("kurz"), "passwords are never echoed");
+}
+
+#[tokio::test]
+async fn the_second_step_with_an_authenticator_app_and_remember_me() {
+    let app = WebApp::new();
+    app.customer("100000001").await;
+    app.member("m@example.com", "100000001").await;
+    let b = app.login("m@example.com").await;
+    // Set up the app on the MFA page: QR code inline, the secret, then the first code.
+    b.get("/mfa").await.ok();
+    let setup = b.post("/mfa/totp", &[]).await;
+    setup.ok().has("<svg").has("id=\"totp-secret\"");
+    let secret = {
+        let start = setup.text.find("id=\"totp-secret\">").unwrap() + "id=\"totp-secret\">".len();
+        let end = setup.text[start..].find('<').unwrap() + start;
+        setup.text[start..end].to_owned()
+    };
+    let code = totp(&app, &secret);
+    let done = b.post("/mfa/totp/confirm", &[("code", &code)]).await;
+    done.ok().has("!!! Wichtig !!!").has("id=\"recovery-code\"");
+    // Logging in again asks for the second factor.
+    b.post("/logout", &[])
+        .await
+        .redirects_to("/login?notice=logged-out");
+    b.get("/login").await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", "m@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.location().starts_with("/login/mfa?methods=totp"),
+        "{}",
+        r.location()
+    );
+    let step = b.get(r.location()).await;
+    step.ok()
+        .has("Mich auf diesem Gerät für 30 Tage merken.")
+        .has("Wiederherstellungscode");
+    let wrong = b
+        .post(r.location(), &[("factor", "totp"), ("code", "000000")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    wrong.has("Der Code ist falsch.");
+    app.clock.advance(chrono::TimeDelta::seconds(31));
+    let code = totp(&app, &secret);
+    b.post(
+        r.location(),
+        &[
+            ("factor", "totp"),
+            ("code", &code),
+            ("remember_device", "1"),
+        ],
+    )
+    .await
+    .redirects_to("/home");
+    assert!(b.cookie("portal-device").is_some(), "device remembered");
+    assert!(b.cookie("portal-mfa").is_none());
+    // With the remembered device, the next login skips the second step.
+    b.get("/home").await.ok();
+    b.post("/logout", &[])
+        .await
+        .redirects_to("/login?notice=logged-out");
+    b.get("/login").await;
+    b.post(
+        "/login",
+        &[("email", "m@example.com"), ("password", PASSWORD)],
+    )
+    .await
+    .redirects_to("/home");
+}
+
+fn totp(app: &WebApp, secret: &str) -> String {
+    use portal_core::ports::Clock as _;
+    let s = portal_core::totp::TotpSecret::from_base32(secret).unwrap();
+    portal_core::totp::code_at(&s, app.clock.now())
+        .expose()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_on_the_server() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    b.get("/profile").await.ok();
+    let stolen = b.fork();
+    let r = b.post("/logout", &[]).await;
+    r.redirects_to("/login?notice=logged-out");
+    assert_eq!(r.headers["clear-site-data"], "\"cache\", \"storage\"");
+    assert!(b.cookie("portal-session").is_none());
+    b.get("/login?notice=logged-out")
+        .await
+        .has("Sie wurden abgemeldet.");
+    // The old cookie is dead on the server.
+    stolen
+        .get("/home")
+        .await
+        .redirects_to("/login?next=%2Fhome");
+}
+
+#[tokio::test]
+async fn forgot_and_reset_the_password_without_using_the_link_on_get() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.browser();
+    b.get("/password/forgot").await;
+    b.post("/password/forgot", &[("email", "x@example.com")])
+        .await
+        .redirects_to("/login?notice=reset-sent");
+    // An unknown address gets the same answer.
+    b.post("/password/forgot", &[("email", "nobody@example.com")])
+        .await
+        .redirects_to("/login?notice=reset-sent");
+    b.get("/login?notice=reset-sent")
+        .await
+        .has("Wir haben den Link an die von Ihnen angegebene E-Mail-Adresse gesendet.");
+    let token = app.secret_for("x@example.com");
+    let path = format!("/password/reset/{token}");
+    // Opening the link twice does not use it up.
+    b.get(&path).await.ok();
+    let form = b.get(&path).await;
+    form.ok().has("autocomplete=\"new-password\"");
+    let mismatch = b
+        .post(
+            &path,
+            &[("password", NEW_PASSWORD), ("password_confirmation", "x")],
+        )
+        .await;
+    assert_eq!(mismatch.status, StatusCode::UNPROCESSABLE_ENTITY);
+    b.post(
+        &path,
+        &[
+            ("password", NEW_PASSWORD),
+            ("password_confirmation", NEW_PASSWORD),
+        ],
+    )
+    .await
+    .redirects_to("/password/changed");
+    b.get("/password/changed")
+        .await
+        .has("Passwort geändert!")
+        .has("href=\"/login\"");
+    // Used: the link answers with its own page, not a server error.
+    b.get(&path).await;
+    let again = b
+        .post(
+            &path,
+            &[
+                ("password", NEW_PASSWORD),
+                ("password_confirmation", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::GONE);
+    again.has("Neuen Link anfordern");
+    app.browser().login("x@example.com", NEW_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn an_invited_user_sets_a_password_on_the_prefilled_page_and_confirms_the_code() {
+    let app = WebApp::new();
+    let _w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let base = "/admin/customers/100000001";
+    admin.get(&format!("{base}/users/new")).await.ok();
+    let r = admin
+        .post(
+            &format!("{base}/users/new"),
+            &[
+                ("first_name", "Ina"),
+                ("last_name", "Neu"),
+                ("email", "ina@example.com"),
+                ("language", "de"),
+                ("permission", "support_requests"),
+                ("permission", "documents"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    assert!(r.location().ends_with("/permissions?notice=invited"));
+    admin
+        .get(r.location())
+        .await
+        .ok()
+        .has("erhält eine Einladung");
+    // Adding the same address again: the error stands at the field.
+    admin.get(&format!("{base}/users/new")).await;
+    let again = admin
+        .post(
+            &format!("{base}/users/new"),
+            &[
+                ("first_name", "Ina"),
+                ("last_name", "Neu"),
+                ("email", "ina@example.com"),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    again.has("id=\"f-email-error\"");
+
+    let token = app.secret_for("ina@example.com");
+    let b = app.browser();
+    let path = format!("/invitations/{token}");
+    b.get(&path).await.ok();
+    b.get(&path)
+        .await
+        .ok()
+        .has("value=\"ina@example.com\"")
+        .has("value=\"Ina\"")
+        .has("Firma 100000001");
+    b.post(
+        &path,
+        &[("password", PASSWORD), ("password_confirmation", PASSWORD)],
+    )
+    .await
+    .redirects_to("/register/code");
+    b.get("/register/code").await.has("ina@example.com");
+    let code = app.secret_for("ina@example.com");
+    b.post("/register/code", &[("code", &code)])
+        .await
+        .redirects_to("/home");
+    b.get("/home")
+        .await
+        .has("Meine Supportanfragen")
+        .has("Meine Belege");
+    // The link is used up now.
+    let used = b.get(&path).await;
+    assert_eq!(used.status, StatusCode::GONE);
+    let bogus = app.browser().get("/invitations/nonsense").await;
+    assert_eq!(bogus.status, StatusCode::NOT_FOUND);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Administration
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn user_text_is_escaped_in_the_user_table_and_the_change_log() {
+    let app = WebApp::new();
+    let _w = app.two_customers().await;
+    app.member_as(
+        "evil@example.com",
+        "100000001",
+        "<script>alert(1)</script>",
+        "<b>Böse</b>",
+    )
+    .await;
+    let admin = app.login("a@example.com").await;
+    let table = admin.get("/admin/customers/100000001/users").await;
+    table
+        .ok()
+        .lacks("<script>alert(1)</script>")
+        .lacks("<b>Böse</b>")
+        .has("&lt;script&gt;alert(1)&lt;/script&gt;");
+    let log = admin.get("/admin/customers/100000001/audit").await;
+    log.ok()
+        .lacks("<script>alert(1)</script>")
+        .has("&lt;script&gt;alert(1)&lt;/script&gt;");
+    let id = app.user_id("evil@example.com").await;
+    admin
+        .get(&format!("/admin/customers/100000001/users/{id}/audit"))
+        .await
+        .ok()
+        .lacks("<script>alert(1)</script>")
+        .has("&lt;script&gt;alert(1)&lt;/script&gt;");
+    // Search text is echoed escaped too.
+    admin
+        .get("/admin/customers/100000001/users?q=%22%3E%3Cscript%3E")
+        .await
+        .ok()
+        .lacks("\"><script>")
+        .has("value=\"&quot;&gt;&lt;script&gt;\"");
+}
+
+#[tokio::test]
+async fn the_user_table_pages_with_next_and_previous_and_searches() {
+    let app = WebApp::new();
+    let _w = app.two_customers().await;
+    for i in 0..11 {
+        app.member_as(
+            &format!("m{i:02}@example.com"),
+            "100000001",
+            "Max",
+            &format!("Muster{i:02}"),
+        )
+        .await;
+    }
+    let admin = app.login("a@example.com").await;
+    let first = admin.get("/admin/customers/100000001/users").await;
+    first.ok().has("1 bis 10 von 13 Einträgen");
+    assert_eq!(first.text.matches("/permissions\"").count(), 10);
+    let next: Vec<String> = first
+        .links("/admin/customers/100000001/users?per_page=10")
+        .into_iter()
+        .filter(|l| l.contains("cursor=") && !l.contains("lang="))
+        .collect();
+    assert_eq!(next.len(), 1, "one Nächste link: {next:?}");
+    let second = admin.get(&next[0]).await;
+    second.ok().has("11 bis 13 von 13 Einträgen");
+    assert_eq!(second.text.matches("/permissions\"").count(), 3);
+    let prev: Vec<String> = second
+        .links("/admin/customers/100000001/users?per_page=10")
+        .into_iter()
+        .filter(|l| !l.contains("lang=") && (l.contains("trail") || !l.contains("cursor")))
+        .collect();
+    assert_eq!(prev.len(), 1, "one Zurück link: {prev:?}");
+    admin
+        .get(&prev[0])
+        .await
+        .ok()
+        .has("1 bis 10 von 13 Einträgen");
+    // Search.
+    admin
+        .get("/admin/customers/100000001/users?q=muster07")
+        .await
+        .ok()
+        .has("1 bis 1 von 1 Einträgen")
+        .has("m07@example.com");
+    // A forged cursor is a 400 page, not a server error.
+    let bad = admin
+        .get("/admin/customers/100000001/users?cursor=forged")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn tick_all_of_my_data_then_save_grants_the_four_permissions() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let path = format!(
+        "/admin/customers/100000001/users/{}/permissions",
+        w.employee_a
+    );
+    let page = admin.get(&path).await;
+    page.ok()
+        .has("Meine Daten")
+        .has("value=\"check:my_data\"")
+        .has("value=\"uncheck:my_data\"");
+    // "Alle anhaken" ticks the group's boxes on the page; nothing is saved yet.
+    let ticked = admin
+        .post(
+            &path,
+            &[
+                ("permission", "support_requests"),
+                ("action", "check:my_data"),
+            ],
+        )
+        .await;
+    ticked.ok().has("Noch nicht gespeichert");
+    for key in [
+        "licenses",
+        "master_data",
+        "shop",
+        "payment_methods",
+        "support_requests",
+    ] {
+        ticked.has(&format!("value=\"{key}\" id=\"p-{key}\" checked"));
+    }
+    assert_eq!(
+        app.permissions_of("e@example.com").await,
+        vec!["support_requests"]
+    );
+    // "Speichern" with the ticked boxes.
+    let mut fields = vec![("action", "save")];
+    for key in [
+        "licenses",
+        "master_data",
+        "shop",
+        "payment_methods",
+        "support_requests",
+    ] {
+        fields.push(("permission", key));
+    }
+    admin
+        .post(&path, &fields)
+        .await
+        .redirects_to(&format!("{path}?notice=saved"));
+    let mut got = app.permissions_of("e@example.com").await;
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            "licenses",
+            "master_data",
+            "payment_methods",
+            "shop",
+            "support_requests"
+        ]
+    );
+    // "Alle abhaken" unticks them on the page again.
+    let unticked = admin
+        .post(
+            &path,
+            &[
+                ("permission", "licenses"),
+                ("permission", "shop"),
+                ("permission", "documents"),
+                ("action", "uncheck:my_data"),
+            ],
+        )
+        .await;
+    unticked
+        .ok()
+        .has("value=\"documents\" id=\"p-documents\" checked")
+        .lacks("value=\"shop\" id=\"p-shop\" checked");
+    // An unknown group or key: an answer, not a server error.
+    let r = admin.post(&path, &[("action", "check:nope")]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = admin
+        .post(&path, &[("action", "save"), ("permission", "no_such_area")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_lock_logs_the_user_out_at_once_and_an_unlock_lets_them_log_in_again() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let employee = app.login("e@example.com").await;
+    employee.get("/home").await.ok();
+    let admin = app.login("a@example.com").await;
+    let path = format!("/admin/customers/100000001/users/{}/lock", w.employee_a);
+    admin
+        .get(&path)
+        .await
+        .ok()
+        .has("kein Login mehr möglich")
+        .has("endet seine Sitzung sofort");
+    admin
+        .post(&path, &[("action", "lock"), ("reason", "Austritt")])
+        .await
+        .redirects_to("/admin/customers/100000001/users?notice=saved");
+    admin
+        .get("/admin/customers/100000001/users")
+        .await
+        .has("Gesperrt")
+        .has("Benutzer entsperren");
+    // The employee's browser session ends with the very next page.
+    employee
+        .get("/home")
+        .await
+        .redirects_to("/login?next=%2Fhome");
+    assert!(employee.cookie("portal-session").is_none());
+    let b = app.browser();
+    b.get("/login").await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", "e@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Unlock.
+    admin.get(&path).await.has("Benutzer entsperren");
+    admin
+        .post(&path, &[("action", "unlock")])
+        .await
+        .redirects_to("/admin/customers/100000001/users?notice=saved");
+    app.browser().login("e@example.com", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_lock_or_delete_themself() {
+    let app = WebApp::new();
+    let _w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let me = app.user_id("a@example.com").await;
+    let base = "/admin/customers/100000001/users";
+    admin.get(&format!("{base}/{me}/lock")).await;
+    let r = admin
+        .post(&format!("{base}/{me}/lock"), &[("action", "lock")])
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    r.has("keinen Administrator mehr");
+    let r = admin.post(&format!("{base}/{me}/delete"), &[]).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn an_admin_deletes_a_user() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let path = format!("/admin/customers/100000001/users/{}/delete", w.employee_a);
+    admin.get(&path).await.ok().has("Mitarbeiteraustritt");
+    admin
+        .post(&path, &[])
+        .await
+        .redirects_to("/admin/customers/100000001/users?notice=saved");
+    admin
+        .get("/admin/customers/100000001/users")
+        .await
+        .lacks("e@example.com");
+    assert_eq!(admin.get(&path).await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_customers_users_answer_the_404_page_like_unknown_ones() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let foreign = w.employee_b;
+    for path in [
+        "/admin/customers/100000002/users".to_owned(),
+        "/admin/customers/100000002/users/new".to_owned(),
+        "/admin/customers/100000002/audit".to_owned(),
+        "/admin/customers/100000002/admin-requests".to_owned(),
+        format!("/admin/customers/100000002/users/{foreign}/permissions"),
+        format!("/admin/customers/100000001/users/{foreign}/permissions"),
+        format!("/admin/customers/100000001/users/{foreign}/lock"),
+        format!("/admin/customers/100000001/users/{foreign}/audit"),
+        "/admin/customers/100000001/users/00000000-0000-7000-8000-00000000ffff/delete".into(),
+        "/admin/customers/999999999/users".into(),
+        "/admin/customers/garbage/users".into(),
+        "/admin/customers/100000001/users/garbage/permissions".into(),
+    ] {
+        let p = admin.get(&path).await;
+        assert_eq!(p.status, StatusCode::NOT_FOUND, "{path}: {}", p.text);
+        p.has("Seite nicht gefunden").has("<html lang=\"de\">");
+    }
+    // Changes too: nothing happens to the foreign user.
+    admin.get("/admin/customers/100000001/users").await;
+    let r = admin
+        .post(
+            &format!("/admin/customers/100000002/users/{foreign}/lock"),
+            &[("action", "lock")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = admin
+        .post(
+            &format!("/admin/customers/100000001/users/{foreign}/permissions"),
+            &[("action", "save"), ("permission", "documents")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(app.permissions_of("f@example.com").await.is_empty());
+}
+
+#[tokio::test]
+async fn employees_get_the_403_page_on_admin_and_operator_pages() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let employee = app.login("e@example.com").await;
+    let me = w.employee_a;
+    for path in [
+        "/admin/users".to_owned(),
+        "/admin/audit".to_owned(),
+        "/admin/customers/100000001/users".to_owned(),
+        "/admin/customers/100000001/users/new".to_owned(),
+        format!("/admin/customers/100000001/users/{me}/permissions"),
+        "/admin/customers/100000001/audit".to_owned(),
+        "/operator/customers".to_owned(),
+        "/operator/customers/new".to_owned(),
+        "/operator/admin-requests".to_owned(),
+    ] {
+        let p = employee.get(&path).await;
+        assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}: {}", p.text);
+        p.has("Kein Zugriff");
+    }
+    // Admins are not operators.
+    let admin = app.login("a@example.com").await;
+    assert_eq!(
+        admin.get("/operator/customers").await.status,
+        StatusCode::FORBIDDEN
+    );
+    // And an employee's form post changes nothing.
+    employee.get("/home").await;
+    let r = employee
+        .post(
+            &format!("/admin/customers/100000001/users/{me}/permissions"),
+            &[("action", "save"), ("permission", "documents")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.permissions_of("e@example.com").await,
+        vec!["support_requests"]
+    );
+}
+
+#[tokio::test]
+async fn the_change_log_shows_date_category_details_and_user_and_searches() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    app.portal
+        .lock_user(
+            &w.admin_a,
+            &number("100000001"),
+            w.employee_a,
+            Some(&FreeText::parse("Austritt").unwrap()),
+        )
+        .await
+        .unwrap();
+    let admin = app.login("a@example.com").await;
+    let path = format!("/admin/customers/100000001/users/{}/audit", w.employee_a);
+    admin
+        .get(&path)
+        .await
+        .ok()
+        .has("Datum")
+        .has("Kategorie")
+        .has("Benutzer gesperrt")
+        .has("Benutzer angelegt")
+        .has("Anna Schmidt");
+    admin
+        .get(&format!("{path}?q=gesperrt"))
+        .await
+        .ok()
+        .has("Benutzer gesperrt")
+        .lacks("Benutzer angelegt");
+    admin
+        .get(&format!("{path}?lang=en"))
+        .await
+        .has("User locked");
+}
+
+#[tokio::test]
+async fn admin_requests_are_consented_by_the_admin_and_approved_by_an_operator() {
+    let app = WebApp::new();
+    let _w = app.two_customers().await;
+    let employee = app.login("e@example.com").await;
+    employee.get("/admin-request").await.ok();
+    employee
+        .post("/admin-request", &[])
+        .await
+        .redirects_to("/admin-request?notice=requested");
+    employee
+        .get("/admin-request?notice=requested")
+        .await
+        .has("Ihr Antrag wurde gestellt");
+    let again = employee.post("/admin-request", &[]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    again.has("offenen Antrag");
+
+    let admin = app.login("a@example.com").await;
+    let page = admin.get("/admin/customers/100000001/admin-requests").await;
+    page.ok().has("Ida Eingeladen").has("Zustimmen");
+    let consent = page.links("/admin/customers/100000001/admin-requests/");
+    assert!(consent.is_empty(), "actions are forms, not links");
+    let action = {
+        let i = page.text.find("/consent\"").unwrap();
+        let start = page.text[..i].rfind("action=\"").unwrap() + "action=\"".len();
+        page.text[start..i + "/consent".len()].to_owned()
+    };
+    admin
+        .post(&action, &[])
+        .await
+        .redirects_to("/admin/customers/100000001/admin-requests?notice=saved");
+
+    let op = app.login("op@example.com").await;
+    let list = op.get("/operator/admin-requests").await;
+    list.ok().has("Ida Eingeladen").has("Freigeben");
+    let approve = {
+        let i = list.text.find("/approve\"").unwrap();
+        let start = list.text[..i].rfind("action=\"").unwrap() + "action=\"".len();
+        list.text[start..i + "/approve".len()].to_owned()
+    };
+    op.post(&approve, &[])
+        .await
+        .redirects_to("/operator/admin-requests?notice=saved");
+    // R6: the new administrator's next page shows the user management.
+    employee.get("/home").await.has("href=\"/admin/users\"");
+}
+
+#[tokio::test]
+async fn an_operator_creates_a_customer() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    let op = app.login("op@example.com").await;
+    op.get("/operator/customers/new").await.ok();
+    let bad = op
+        .post(
+            "/operator/customers/new",
+            &[
+                ("customer_number", "12"),
+                ("name", ""),
+                ("channel", "direct"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    bad.has("id=\"f-customer_number-error\"")
+        .has("id=\"f-name-error\"");
+    op.post(
+        "/operator/customers/new",
+        &[
+            ("customer_number", "D123456789"),
+            ("name", "Muster & Söhne"),
+            ("affiliation", "de-business"),
+            ("channel", "partner"),
+            ("partner_name", "Partner GmbH"),
+        ],
+    )
+    .await
+    .redirects_to("/operator/customers?notice=saved&q=123456789");
+    op.get("/operator/customers?q=123456789")
+        .await
+        .ok()
+        .has("D123456789")
+        .has("Muster &amp; Söhne")
+        .has("Partner GmbH");
+    op.get("/operator/customers/new").await;
+    let taken = op
+        .post(
+            "/operator/customers/new",
+            &[
+                ("customer_number", "123456789"),
+                ("name", "Zwei"),
+                ("channel", "direct"),
+            ],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::CONFLICT);
+    taken.has("Es gibt bereits einen Kunden mit dieser Nummer.");
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSRF and same-site checks
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_get_the_403_page() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.browser();
+    b.get("/login").await;
+    let token = b.csrf().unwrap();
+    let creds = [("email", "x@example.com"), ("password", PASSWORD)];
+    // Missing.
+    let r = b.post_raw("/login", &creds).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    r.has("Kein Zugriff").has("Das Formular ist abgelaufen");
+    assert_eq!(r.headers[header::CONTENT_SECURITY_POLICY], PAGE_CSP);
+    // Wrong.
+    let r = b
+        .post_raw("/login", &[("csrf_token", "forged"), creds[0], creds[1]])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Login CSRF: the attacker's own pre-session token fails in the victim's browser.
+    let attacker = app.browser();
+    attacker.get("/login").await;
+    let theirs = attacker.csrf().unwrap();
+    assert_ne!(theirs, token);
+    let r = b
+        .post_raw("/login", &[("csrf_token", &theirs), creds[0], creds[1]])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // A browser without the pre-session cookie cannot use a token at all.
+    let fresh = app.browser();
+    let r = fresh
+        .post_raw("/login", &[("csrf_token", &token), creds[0], creds[1]])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // From another site, even with the right token.
+    for (name, value) in [
+        ("sec-fetch-site", "cross-site"),
+        ("origin", "https://evil.example"),
+    ] {
+        let r = b
+            .send(Send {
+                method: Method::POST,
+                path: "/login",
+                body: Some((
+                    "application/x-www-form-urlencoded",
+                    form_body(&[("csrf_token", &token), creds[0], creds[1]]),
+                )),
+                headers: vec![(name, value)],
+                browser_headers: false,
+            })
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}");
+    }
+    // Not a form.
+    let r = b
+        .send(Send {
+            method: Method::POST,
+            path: "/login",
+            body: Some(("application/json", "{}".into())),
+            headers: vec![],
+            browser_headers: true,
+        })
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // The right token works.
+    b.post("/login", &creds).await.redirects_to("/home");
+}
+
+#[tokio::test]
+async fn a_logged_in_form_needs_the_token_of_its_own_session() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let other = app.login("a@example.com").await;
+    let path = format!("/admin/customers/100000001/users/{}/lock", w.employee_a);
+    admin.get(&path).await;
+    other.get(&path).await;
+    // The other session's token does not fit this session.
+    let theirs = other.csrf().unwrap();
+    let r = admin
+        .post_raw(&path, &[("csrf_token", &theirs), ("action", "lock")])
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = admin.post_raw(&path, &[("action", "lock")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = admin.post_raw("/logout", &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "even logout is guarded");
+    admin
+        .get("/admin/customers/100000001/users")
+        .await
+        .lacks("Gesperrt");
+    // The API keeps its header-based check; a form field does not pass it.
+    let r = admin
+        .post_raw(
+            "/api/v1/auth/logout",
+            &[("csrf_token", &admin.csrf().unwrap())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Development mailbox, fallback
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_development_mailbox_is_not_served_outside_development_mode() {
+    let app = WebApp::new();
+    let r = app.browser().get("/dev/mailbox").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_development_mailbox_shows_the_delivered_mails_newest_first() {
+    use adapters_smtp::{Dispatcher, DispatcherConfig, MailDirectory, MailRenderer, MailSettings};
+    let dir = std::env::temp_dir().join(format!(
+        "portal-web-devmail-{}-{}",
+        std::process::id(),
+        line!()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = http_config()
+        .insecure_development_cookies()
+        .with_dev_mailbox(&dir);
+    let app = WebApp::with(config);
+    let b = app.browser();
+    b.get("/register").await;
+    b.post(
+        "/register",
+        &[
+            ("email", "neu@example.com"),
+            ("first_name", "Nora"),
+            ("last_name", "Neu"),
+            ("password", PASSWORD),
+            ("password_confirmation", PASSWORD),
+        ],
+    )
+    .await
+    .redirects_to("/register/code");
+    b.get("/password/forgot").await;
+    b.post("/password/forgot", &[("email", "nobody@example.com")])
+        .await;
+    let mailbox = std::sync::Arc::new(MailDirectory::new(&dir).unwrap());
+    let settings = MailSettings::new(ORIGIN, email("do-not-reply@portal.example.com")).unwrap();
+    let dispatcher = Dispatcher::new(
+        app.store.clone(),
+        mailbox,
+        MailRenderer::new(settings).unwrap(),
+        app.clock.clone(),
+        DispatcherConfig::default(),
+    )
+    .unwrap();
+    // The outbox forgets a delivered mail's secret: read it before delivery.
+    let code = app.secret_for("neu@example.com");
+    dispatcher.drain().await.unwrap();
+    let page = b.get("/dev/mailbox").await;
+    assert_page(&page, "/dev/mailbox", "de");
+    page.has("Entwicklungs-Postfach")
+        .has("neu@example.com")
+        .has("Verifizieren Sie Ihre E-Mail-Adresse")
+        .has(&code);
+    // A mail with a link: the portal's link is clickable. Newest first.
+    app.registered("x@example.com").await;
+    app.portal.forgot_password("x@example.com").await.unwrap();
+    let token = app.secret_for("x@example.com");
+    dispatcher.drain().await.unwrap();
+    let page = b.get("/dev/mailbox").await;
+    let link = format!("{ORIGIN}/password/reset/{token}");
+    page.has(&format!("<a href=\"{link}\">"));
+    let newest = page.text.find(&link).unwrap();
+    let older = page.text.find(&code).unwrap();
+    assert!(newest < older, "newest first");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn unknown_pages_answer_browsers_with_a_page_and_clients_with_json() {
+    let app = WebApp::new();
+    let b = app.browser();
+    let p = b.get("/nowhere").await;
+    assert_eq!(p.status, StatusCode::NOT_FOUND);
+    p.has("Seite nicht gefunden");
+    assert_eq!(p.headers[header::CONTENT_SECURITY_POLICY], PAGE_CSP);
+    let api = b.get("/api/v1/nowhere").await;
+    assert_eq!(api.status, StatusCode::NOT_FOUND);
+    assert!(api.text.contains("\"code\":\"not_found\""), "{}", api.text);
+}
+
+#[tokio::test]
+async fn the_root_leads_to_login_or_home() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    app.browser().get("/").await.redirects_to("/login");
+    let b = app.login("x@example.com").await;
+    b.get("/").await.redirects_to("/home");
+    b.get("/login").await.redirects_to("/home");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_ended() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let a = app.login("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    a.get("/sessions").await.ok().has("(diese)");
+    a.post("/sessions/end-others", &[])
+        .await
+        .redirects_to("/sessions?notice=saved");
+    b.get("/home").await.redirects_to("/login?next=%2Fhome");
+    a.get("/home").await;
+    let s = a.get("/sessions").await;
+    let action = {
+        let i = s.text.find("/end\"").unwrap();
+        let start = s.text[..i].rfind("action=\"").unwrap() + "action=\"".len();
+        s.text[start..i + "/end".len()].to_owned()
+    };
+    a.post(&action, &[])
+        .await
+        .redirects_to("/login?notice=logged-out");
+    a.get("/home").await.redirects_to("/login?next=%2Fhome");
+}
+
+#[tokio::test]
+async fn profile_changes_name_and_password_with_errors_at_the_fields() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    b.get("/profile").await.ok().has("value=\"Anna\"");
+    let r = b
+        .post(
+            "/profile/password",
+            &[
+                ("current_password", "falsch"),
+                ("password", NEW_PASSWORD),
+                ("password_confirmation", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    r.has("id=\"f-current_password-error\"");
+    b.post(
+        "/profile/password",
+        &[
+            ("current_password", PASSWORD),
+            ("password", NEW_PASSWORD),
+            ("password_confirmation", NEW_PASSWORD),
+        ],
+    )
+    .await
+    .redirects_to("/profile?notice=saved");
+    // The session was rotated and still works.
+    b.get("/profile").await.ok();
+    app.browser().login("x@example.com", NEW_PASSWORD).await;
+    let r = b
+        .post(
+            "/profile",
+            &[("first_name", ""), ("last_name", "S"), ("language", "de")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    r.has("id=\"f-first_name-error\"");
+}
+
+#[tokio::test]
+async fn a_sensitive_change_after_the_step_up_window_asks_for_the_password_again() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    app.clock.advance(chrono::TimeDelta::minutes(30));
+    b.get("/mfa").await.ok();
+    let r = b.post("/mfa/totp", &[]).await;
+    r.redirects_to("/reauth?next=%2Fmfa");
+    b.get("/reauth?next=%2Fmfa").await.ok();
+    let wrong = b
+        .post("/reauth", &[("password", "falsch"), ("next", "/mfa")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    wrong.has("Das Passwort ist falsch.");
+    b.post("/reauth", &[("password", PASSWORD), ("next", "/mfa")])
+        .await
+        .redirects_to("/mfa");
+    b.get("/mfa").await;
+    b.post("/mfa/totp", &[]).await.ok().has("<svg");
+}
