@@ -54,6 +54,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod extract;
+pub mod guard;
 mod hashing;
 pub mod import;
 pub mod middleware;

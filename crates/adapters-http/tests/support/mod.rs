@@ -33,6 +33,7 @@ pub const ORIGIN: &str = "https://portal.example.com";
 
 pub struct TestApp {
     pub app: Router,
+    pub state: AppState,
     pub portal: Arc<Portal>,
     pub store: Arc<MemoryStore>,
     pub clock: Arc<ManualClock>,
@@ -103,7 +104,8 @@ impl TestApp {
             .with_outbox(store.clone());
         let spec = Arc::new(serde_json::to_value(adapters_http::openapi(&config)).unwrap());
         Self {
-            app: router(state),
+            app: router(state.clone()),
+            state,
             portal,
             store,
             clock,
@@ -414,6 +416,19 @@ impl Client {
 
     pub fn remove_cookie(&self, base: &str) {
         self.jar.lock().unwrap().remove(&self.cookie_name(base));
+    }
+
+    /// The same browser (cookies, CSRF token) talking to another app, e.g. a host app that
+    /// mounts Portal's router.
+    pub fn on(&self, app: Router) -> Client {
+        Client {
+            app,
+            config: self.config.clone(),
+            jar: self.jar.clone(),
+            csrf: self.csrf.clone(),
+            ip: self.ip,
+            spec: self.spec.clone(),
+        }
     }
 
     /// A copy with its own jar (another browser with the same cookies).
