@@ -90,15 +90,21 @@ pub fn check(config: &HttpConfig, headers: &HeaderMap) -> Result<(), CsrfRejecti
 /// # Errors
 /// [`CsrfRejection::CrossSite`] or [`CsrfRejection::ForeignOrigin`].
 pub fn check_origin(config: &HttpConfig, headers: &HeaderMap) -> Result<(), CsrfRejection> {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        let site = site.to_str().unwrap_or("").trim().to_ascii_lowercase();
-        if site != "same-origin" && site != "none" {
-            return Err(CsrfRejection::CrossSite);
-        }
+    let site = headers
+        .get("sec-fetch-site")
+        .map(|s| s.to_str().unwrap_or("").trim().to_ascii_lowercase());
+    if let Some(site) = &site
+        && site != "same-origin"
+        && site != "none"
+    {
+        return Err(CsrfRejection::CrossSite);
     }
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("").trim().to_ascii_lowercase();
-        if origin != config.public_origin() {
+        // Under `Referrer-Policy: no-referrer` (every web page) a browser sends `Origin: null`
+        // even to its own site; it counts only where the browser vouches for the same origin.
+        let vouched_null = origin == "null" && site.as_deref() == Some("same-origin");
+        if origin != config.public_origin() && !vouched_null {
             return Err(CsrfRejection::ForeignOrigin);
         }
     }
@@ -201,5 +207,29 @@ mod tests {
             ("sec-fetch-site", "same-origin"),
         ]);
         assert_eq!(check(&c, &same), Ok(()));
+    }
+
+    #[test]
+    fn a_null_origin_passes_only_when_the_browser_says_same_origin() {
+        let c = config();
+        let t = pre_session_token(&c, "n1");
+        let vouched = headers(&[
+            ("cookie", "__Host-portal-csrf=n1"),
+            ("x-csrf-token", &t),
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin"),
+        ]);
+        assert_eq!(check(&c, &vouched), Ok(()));
+        for site in [None, Some("none"), Some("cross-site"), Some("same-site")] {
+            let mut h = headers(&[
+                ("cookie", "__Host-portal-csrf=n1"),
+                ("x-csrf-token", &t),
+                ("origin", "null"),
+            ]);
+            if let Some(s) = site {
+                h.insert("sec-fetch-site", HeaderValue::from_str(s).unwrap());
+            }
+            assert!(check(&c, &h).is_err(), "{site:?}");
+        }
     }
 }
