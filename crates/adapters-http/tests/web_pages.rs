@@ -1363,6 +1363,8 @@ async fn forms_without_the_right_csrf_token_get_the_403_page() {
     for (name, value) in [
         ("sec-fetch-site", "cross-site"),
         ("origin", "https://evil.example"),
+        // A null origin counts only where the browser says same-origin (Sec-Fetch-Site).
+        ("origin", "null"),
     ] {
         let r = b
             .send(Send {
