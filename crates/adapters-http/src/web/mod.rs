@@ -9,7 +9,7 @@
 //!
 //! **CSRF.** Every form carries a hidden `csrf_token`: bound to the session when logged in,
 //! otherwise to the pre-session cookie (a signed double-submit cookie: login CSRF is refused).
-//! [`form::form_guard`] checks it on every unsafe request together with `Origin` and
+//! A guard checks it on every unsafe request together with `Origin` and
 //! `Sec-Fetch-Site`, before any handler; a failure is the 403 page.
 //!
 //! **Headers.** Pages get `Content-Security-Policy: default-src 'self'; img-src 'self' data:;
