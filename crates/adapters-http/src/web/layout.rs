@@ -77,7 +77,7 @@ fn navigation(ctx: &Ctx) -> Markup {
                 @if employee {
                     (link("/admin-request", ctx.t("Admin-Rechte beantragen", "Request admin rights")))
                 }
-                @if user.customer_id().is_some() && user.role() != Role::Operator {
+                @if user.customer_id().is_some() && user.role() == Role::Employee {
                     (link("/contact-admin", ctx.t("Administrator kontaktieren", "Contact the administrator")))
                 }
                 (link("/profile", ctx.t("Meine Daten", "My details")))
