@@ -5,6 +5,8 @@
 //! on a SQL database through sea-orm: **Postgres** in production and **SQLite** as the embedded
 //! default, from one code base and one set of migrations.
 //!
+//! Choosing adapters and wiring them into your own service: `docs/embedding.md`.
+//!
 //! What it guarantees, on both backends (the storage contract suite in `portal-testkit` checks
 //! each point against this crate, the in-memory adapter and real databases):
 //!

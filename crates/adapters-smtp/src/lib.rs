@@ -4,6 +4,8 @@
 //! they queue an [`OutboxMail`](portal_core::mail::OutboxMail) in the same commit as their state
 //! change. This crate delivers those mails:
 //!
+//! Choosing adapters and wiring them into your own service: `docs/embedding.md`.
+//!
 //! * [`MailSettings`] and [`MailRenderer`]: the templates, German (default) and English, for
 //!   every [`MailIntent`](portal_core::mail::MailIntent), as `multipart/alternative` (plain text
 //!   and HTML) with a footer from configuration. Templates are askama, checked at compile time;

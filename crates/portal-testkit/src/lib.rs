@@ -6,6 +6,8 @@
 //! in-memory adapter, SQLite (in memory and in a file) and Postgres; that is how "the same rules
 //! on every backend" is proven rather than claimed.
 //!
+//! Choosing adapters and wiring them into your own service: `docs/embedding.md`.
+//!
 //! It is a test-only crate: add it as a dev-dependency. Fixture builders for entities with
 //! valid defaults are in [`fixtures`].
 //!
