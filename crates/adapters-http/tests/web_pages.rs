@@ -42,15 +42,16 @@ fn assert_page(p: &Page, path: &str, lang: &str) {
     assert!(!p.text.contains(" style=\""), "{path} has an inline style");
 }
 
-/// Opens `path` in German (default) and English (`?lang=en`), checking a text of each.
+/// Opens `path` in English (`?lang=en`) and German (`?lang=de`), checking a text of each; the
+/// browser is left with German chosen.
 async fn both_languages(b: &Browser, path: &str, de: &str, en: &str) {
     let sep = if path.contains('?') { '&' } else { '?' };
-    let p = b.get(&format!("{path}{sep}lang=de")).await;
-    assert_page(&p, path, "de");
-    p.has(de);
     let p = b.get(&format!("{path}{sep}lang=en")).await;
     assert_page(&p, path, "en");
     p.has(en);
+    let p = b.get(&format!("{path}{sep}lang=de")).await;
+    assert_page(&p, path, "de");
+    p.has(de);
 }
 
 #[tokio::test]
@@ -1610,4 +1611,178 @@ async fn a_sensitive_change_after_the_step_up_window_asks_for_the_password_again
         .redirects_to("/mfa");
     b.get("/mfa").await;
     b.post("/mfa/totp", &[]).await.ok().has("<svg");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Second factors: management, phone, recovery code; e-mail change
+// ---------------------------------------------------------------------------------------------
+
+/// The text of the element with this id.
+fn text_of(p: &Page, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = p.text.find(&marker).unwrap() + marker.len();
+    let end = p.text[start..].find('<').unwrap() + start;
+    p.text[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn second_factors_are_managed_on_the_security_page() {
+    let app = WebApp::new();
+    app.registered("m@example.com").await;
+    let b = app.login("m@example.com").await;
+    b.get("/mfa").await;
+    let setup = b.post("/mfa/totp", &[]).await;
+    let secret = text_of(&setup, "totp-secret");
+    let wrong = b.post("/mfa/totp/confirm", &[("code", "12")]).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    wrong.has("id=\"f-code-error\"");
+    let done = b
+        .post("/mfa/totp/confirm", &[("code", &totp(&app, &secret))])
+        .await;
+    let first_recovery = text_of(&done, "recovery-code");
+    // The settings page now offers the changes, in both languages.
+    both_languages(&b, "/mfa", "Neuen Code generieren.", "Generate a new code.").await;
+    let settings = b.get("/mfa?lang=de").await;
+    for id in [
+        "f-channel-code",
+        "f-regenerate-code",
+        "f-remove-code",
+        "f-to",
+    ] {
+        assert_eq!(
+            settings.text.matches(&format!("id=\"{id}\"")).count(),
+            1,
+            "{id}"
+        );
+    }
+    settings
+        .has("Wiederherstellungsmethode festlegen")
+        .has("Entfernen")
+        .has("Authentifizierungs-App")
+        .lacks("action=\"/mfa/totp\"");
+    // A phone as second factor: the code comes by SMS.
+    b.post(
+        "/mfa/phone",
+        &[("phone", "+49 69 1234567"), ("channel", "sms")],
+    )
+    .await
+    .redirects_to("/mfa/phone/confirm");
+    both_languages(&b, "/mfa/phone/confirm", "Weiter", "Continue").await;
+    let sms = app.sms.last_code_to("+49691234567").unwrap();
+    b.post("/mfa/phone/confirm", &[("code", &sms)])
+        .await
+        .redirects_to("/mfa?notice=saved");
+    b.get("/mfa?notice=saved")
+        .await
+        .has("Code per SMS")
+        .has("Gespeichert.");
+    // The recovery method needs a current factor; a bad address stays at its field.
+    app.clock.advance(chrono::TimeDelta::seconds(31));
+    let bad = b
+        .post(
+            "/mfa/recovery-channel",
+            &[
+                ("kind", "email"),
+                ("to", "kein-at"),
+                ("factor", "totp"),
+                ("code", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    bad.has("id=\"f-to-error\"")
+        .lacks("id=\"f-remove-code-error\"");
+    b.post(
+        "/mfa/recovery-channel",
+        &[
+            ("kind", "email"),
+            ("to", "backup@example.com"),
+            ("factor", "totp"),
+            ("code", &totp(&app, &secret)),
+        ],
+    )
+    .await
+    .redirects_to("/mfa?notice=saved");
+    b.get("/mfa").await.has("backup@example.com");
+    // A new recovery code, shown once; the old one stops working.
+    app.clock.advance(chrono::TimeDelta::seconds(31));
+    let fresh = b
+        .post(
+            "/mfa/recovery-code",
+            &[("factor", "totp"), ("code", &totp(&app, &secret))],
+        )
+        .await;
+    fresh.ok().has("!!! Wichtig !!!");
+    let second_recovery = text_of(&fresh, "recovery-code");
+    assert_ne!(first_recovery, second_recovery);
+    // Logging in with the recovery code shows a new one and leads to the security page.
+    b.get("/mfa").await;
+    b.post("/logout", &[])
+        .await
+        .redirects_to("/login?notice=logged-out");
+    b.get("/login").await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", "m@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let step = r.location().to_owned();
+    assert!(step.contains("sms"), "{step}");
+    b.get(&step).await.has("Code per SMS oder Anruf senden");
+    let old = b
+        .post(&step, &[("factor", "recovery"), ("code", &first_recovery)])
+        .await;
+    assert_eq!(old.status, StatusCode::BAD_REQUEST);
+    let shown = b
+        .post(&step, &[("factor", "recovery"), ("code", &second_recovery)])
+        .await;
+    shown.ok().has("id=\"recovery-code\"").has("href=\"/mfa\"");
+    // Remove every factor with a code sent to the phone.
+    b.get("/mfa").await;
+    b.post("/mfa/presence-code", &[])
+        .await
+        .redirects_to("/mfa?notice=code-sent");
+    let sms = app.sms.last_code_to("+49691234567").unwrap();
+    b.get("/mfa").await;
+    b.post("/mfa/remove", &[("factor", "phone"), ("code", &sms)])
+        .await
+        .redirects_to("/mfa?notice=saved");
+    b.get("/mfa")
+        .await
+        .has("nicht eingerichtet")
+        .has("action=\"/mfa/totp\"");
+}
+
+#[tokio::test]
+async fn the_email_address_changes_with_a_code_to_the_new_address() {
+    let app = WebApp::new();
+    app.registered("alt@example.com").await;
+    let b = app.login("alt@example.com").await;
+    b.get("/profile").await;
+    let same = b
+        .post("/profile/email", &[("email", "alt@example.com")])
+        .await;
+    assert_eq!(same.status, StatusCode::CONFLICT);
+    same.has("id=\"f-email-error\"");
+    b.post("/profile/email", &[("email", "neu@example.com")])
+        .await
+        .redirects_to("/profile/email/confirm");
+    both_languages(
+        &b,
+        "/profile/email/confirm",
+        "Neue E-Mail-Adresse bestätigen",
+        "Confirm the new e-mail address",
+    )
+    .await;
+    let wrong = b
+        .post("/profile/email/confirm", &[("code", "000000")])
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let code = app.secret_for("neu@example.com");
+    b.post("/profile/email/confirm", &[("code", &code)])
+        .await
+        .redirects_to("/profile?notice=saved");
+    b.get("/profile").await.has("neu@example.com");
+    app.browser().login("neu@example.com", PASSWORD).await;
 }

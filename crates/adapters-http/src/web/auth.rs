@@ -207,6 +207,16 @@ pub(crate) fn factor_of(form: &FormData) -> Option<SecondFactor> {
 
 /// The choice of factor and the code field (second step, step-up, MFA changes).
 pub(crate) fn factor_fields(ctx: &Ctx, methods: &[MfaMethod], errors: &Errors) -> Markup {
+    factor_fields_in(ctx, methods, errors, "")
+}
+
+/// [`factor_fields`] with element ids of their own (`prefix`), for pages with several such forms.
+pub(crate) fn factor_fields_in(
+    ctx: &Ctx,
+    methods: &[MfaMethod],
+    errors: &Errors,
+    prefix: &str,
+) -> Markup {
     let totp = methods.contains(&MfaMethod::Totp);
     let phone = methods.contains(&MfaMethod::Sms) || methods.contains(&MfaMethod::Voice);
     let recovery = methods.contains(&MfaMethod::RecoveryCode);
@@ -232,7 +242,7 @@ pub(crate) fn factor_fields(ctx: &Ctx, methods: &[MfaMethod], errors: &Errors) -
             @if phone { (choice("phone", ctx.t("Code per SMS oder Anruf", "Code by text message or call"))) }
             @if recovery { (choice("recovery", i18n::method(ctx.lang, MfaMethod::RecoveryCode))) }
             @if let Some(e) = errors.get("factor") { p.field-error { (e) } }
-            (Input::new("code", ctx.t("Code", "Code")).auto("one-time-code").errors(errors)
+            (Input::new("code", ctx.t("Code", "Code")).id_prefix(prefix).auto("one-time-code").errors(errors)
                 .hint(ctx.t("Sechs Ziffern, oder Ihr Wiederherstellungscode", "Six digits, or your recovery code")))
         }
     }

@@ -246,6 +246,7 @@ impl Errors {
 #[derive(Debug, Clone)]
 pub(crate) struct Input<'a> {
     name: &'a str,
+    id_prefix: &'a str,
     label: &'a str,
     kind: &'a str,
     value: &'a str,
@@ -262,6 +263,7 @@ impl<'a> Input<'a> {
     pub(crate) fn new(name: &'a str, label: &'a str) -> Self {
         Self {
             name,
+            id_prefix: "",
             label,
             kind: "text",
             value: "",
@@ -310,6 +312,12 @@ impl<'a> Input<'a> {
         self
     }
 
+    /// A prefix for the element ids (several forms of one page with the same field).
+    pub(crate) fn id_prefix(mut self, prefix: &'a str) -> Self {
+        self.id_prefix = prefix;
+        self
+    }
+
     /// Not required.
     pub(crate) fn optional(mut self) -> Self {
         self.required = false;
@@ -325,7 +333,7 @@ impl<'a> Input<'a> {
 
 impl Render for Input<'_> {
     fn render(&self) -> Markup {
-        let id = format!("f-{}", self.name);
+        let id = format!("f-{}{}", self.id_prefix, self.name);
         let hint_id = format!("{id}-hint");
         let error_id = format!("{id}-error");
         let described: Vec<&str> = [

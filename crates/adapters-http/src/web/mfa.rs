@@ -7,7 +7,7 @@
 //! show them twice); those answers are `no-store` like every page.
 
 use super::account::reauth_redirect;
-use super::auth::{factor_fields, factor_of, query_notice, recovery_code_shown};
+use super::auth::{factor_fields_in, factor_of, query_notice, recovery_code_shown};
 use super::ctx::Authed;
 use super::form::FormData;
 use super::i18n;
@@ -125,7 +125,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                         label.choice { input type="radio" name="kind" value="phone"; " " (a.t("Telefonnummer (SMS)", "Phone number (text message)")) }
                     }
                     (Input::new("to", a.t("E-Mail-Adresse oder Telefonnummer", "E-mail address or phone number")).errors(err(Section::Channel)))
-                    (factor_fields(a, &methods, err(Section::Channel)))
+                    (factor_fields_in(a, &methods, err(Section::Channel), "channel-"))
                     button.primary type="submit" { (a.t("Speichern", "Save")) }
                 }
             }
@@ -135,7 +135,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 (err(Section::Regenerate).summary(a.lang))
                 form method="post" action="/mfa/recovery-code" {
                     (csrf_field(a))
-                    (factor_fields(a, &methods, err(Section::Regenerate)))
+                    (factor_fields_in(a, &methods, err(Section::Regenerate), "regenerate-"))
                     button.primary type="submit" { (a.t("Neuen Code generieren.", "Generate a new code.")) }
                 }
             }
@@ -145,7 +145,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 (err(Section::Remove).summary(a.lang))
                 form method="post" action="/mfa/remove" {
                     (csrf_field(a))
-                    (factor_fields(a, &methods, err(Section::Remove)))
+                    (factor_fields_in(a, &methods, err(Section::Remove), "remove-"))
                     div.actions {
                         button.danger type="submit" { (a.t("Entfernen", "Remove")) }
                         a.button.secondary href="/home" { (a.t("Abbrechen", "Cancel")) }
