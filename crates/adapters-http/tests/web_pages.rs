@@ -1786,3 +1786,50 @@ async fn the_email_address_changes_with_a_code_to_the_new_address() {
     b.get("/profile").await.has("neu@example.com");
     app.browser().login("neu@example.com", PASSWORD).await;
 }
+
+#[tokio::test]
+async fn the_pages_work_nested_under_the_path_of_the_public_url() {
+    let mut config = adapters_http::HttpConfig::new(
+        "https://portal.example.com/portal/",
+        adapters_http::CookieKey::from_bytes([5; 32]),
+    )
+    .unwrap();
+    config.rate_limits = adapters_http::RateLimits::off();
+    let app = WebApp::with(config);
+    app.registered("x@example.com").await;
+    let host = axum::Router::new().nest("/portal", app.app.clone());
+    let b = app.browser_on(host);
+    let login = b.get("/portal/login").await;
+    login
+        .ok()
+        .has("action=\"/portal/login\"")
+        .has("href=\"/portal/register\"")
+        .has("href=\"/portal/assets/portal.css\"")
+        .has("href=\"/portal/login?lang=en\"")
+        .lacks("href=\"/register\"");
+    assert_eq!(
+        b.get("/portal/assets/portal.css").await.status,
+        StatusCode::OK
+    );
+    b.post(
+        "/portal/login",
+        &[("email", "x@example.com"), ("password", PASSWORD)],
+    )
+    .await
+    .redirects_to("/portal/home");
+    b.get("/portal/home")
+        .await
+        .redirects_to("/portal/onboarding/affiliation");
+    b.get("/portal/onboarding/affiliation")
+        .await
+        .ok()
+        .has("action=\"/portal/onboarding/affiliation\"");
+    let anonymous = app.browser_on(axum::Router::new().nest("/portal", app.app.clone()));
+    anonymous
+        .get("/portal/profile")
+        .await
+        .redirects_to("/portal/login?next=%2Fprofile");
+    let missing = anonymous.get("/portal/nowhere").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    missing.has("href=\"/portal/\"");
+}

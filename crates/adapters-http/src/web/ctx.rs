@@ -182,7 +182,11 @@ impl FromRequestParts<AppState> for Ctx {
                 }
                 Err(e) => {
                     let lang = preference.unwrap_or(Language::De);
-                    return Err(layout::bare_api_error(lang, ApiError::from(e)));
+                    return Err(layout::bare_api_error(
+                        lang,
+                        layout::base_path(config),
+                        ApiError::from(e),
+                    ));
                 }
             }
         }
@@ -253,13 +257,22 @@ impl Ctx {
 
     /// A page with another status (a form shown again with its errors: 4xx).
     pub(crate) fn page_with(&self, status: StatusCode, title: &str, content: Markup) -> Response {
-        self.finish((status, layout::page(self, title, content)).into_response())
+        let html = layout::prefixed(
+            layout::page(self, title, content).into_string(),
+            layout::base_path(self.config()),
+        );
+        self.finish((status, axum::response::Html(html)).into_response())
     }
 
     /// `303 See Other` to a local path (Post/Redirect/Get).
     pub(crate) fn redirect(&self, to: &str) -> Response {
         let mut r = StatusCode::SEE_OTHER.into_response();
-        if let Ok(v) = HeaderValue::from_str(to) {
+        let to = if to.starts_with('/') && !to.starts_with("//") {
+            format!("{}{to}", layout::base_path(self.config()))
+        } else {
+            to.to_owned()
+        };
+        if let Ok(v) = HeaderValue::from_str(&to) {
             r.headers_mut().insert(header::LOCATION, v);
         }
         self.finish(r)
@@ -359,6 +372,7 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for WebPa
             .map_err(|_| {
                 layout::bare_error(
                     lang,
+                    layout::base_path(state.config()),
                     StatusCode::BAD_REQUEST,
                     crate::error::codes::INVALID_REQUEST,
                 )

@@ -143,13 +143,15 @@ pub(crate) async fn form_guard(
     }
     let config = state.config();
     let lang = lang_from_request(config, req.headers(), req.uri().query());
+    let base = layout::base_path(config);
     if let Err(why) = csrf::check_origin(config, req.headers()) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return layout::bare_error(lang, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
+        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
     }
     if !req.headers().get(header::CONTENT_TYPE).is_some_and(is_form) {
         return layout::bare_error(
             lang,
+            base,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             codes::UNSUPPORTED_MEDIA_TYPE,
         );
@@ -159,16 +161,17 @@ pub(crate) async fn form_guard(
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return layout::bare_error(
             lang,
+            base,
             StatusCode::PAYLOAD_TOO_LARGE,
             codes::PAYLOAD_TOO_LARGE,
         );
     };
     let Some(form) = FormData::parse(&bytes) else {
-        return layout::bare_error(lang, StatusCode::BAD_REQUEST, codes::INVALID_REQUEST);
+        return layout::bare_error(lang, base, StatusCode::BAD_REQUEST, codes::INVALID_REQUEST);
     };
     if let Err(why) = csrf::check_token(config, &parts.headers, form.opt(CSRF_FIELD)) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return layout::bare_error(lang, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
+        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
     }
     parts.extensions.insert(form);
     next.run(Request::from_parts(parts, Body::from(bytes)))

@@ -4,15 +4,36 @@
 use super::ctx::Ctx;
 use super::form::{CSRF_FIELD, encode};
 use super::i18n::{self, t};
+use crate::config::HttpConfig;
 use crate::error::{ApiError, ErrorCode};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, Render, html};
 use portal_core::user::Role;
 use portal_core::values::Language;
 
 /// The stylesheet's path (served by the crate).
 pub(crate) const STYLESHEET: &str = "/assets/portal.css";
+
+/// The path the pages live under, from the public URL (`https://x.example/portal` → `/portal`;
+/// empty at the root). Templates and handlers use paths from `/`; the answer is prefixed with
+/// it, so the UI also works when a host application nests the router under that path.
+pub(crate) fn base_path(config: &HttpConfig) -> &str {
+    let url = config.public_url();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.find('/')
+        .map_or("", |i| rest[i..].trim_end_matches('/'))
+}
+
+/// Puts `base` before every local link and form action of a rendered page. Only markup the
+/// templates wrote can match: user text is escaped, so it never contains `href="/`.
+pub(crate) fn prefixed(html: String, base: &str) -> String {
+    if base.is_empty() {
+        return html;
+    }
+    html.replace("href=\"/", &format!("href=\"{base}/"))
+        .replace("action=\"/", &format!("action=\"{base}/"))
+}
 
 fn head(title: &str) -> Markup {
     html! {
@@ -148,7 +169,12 @@ pub(crate) fn error_body(ctx: &Ctx, title: &str, message: &str) -> Markup {
 
 /// An error page without a context (before a handler runs: the form guard, a failed session
 /// lookup): no navigation, no cookies.
-pub(crate) fn bare_error(lang: Language, status: StatusCode, code: ErrorCode) -> Response {
+pub(crate) fn bare_error(
+    lang: Language,
+    base: &str,
+    status: StatusCode,
+    code: ErrorCode,
+) -> Response {
     let title = status_title(lang, status);
     let body = html! {
         (DOCTYPE)
@@ -166,17 +192,17 @@ pub(crate) fn bare_error(lang: Language, status: StatusCode, code: ErrorCode) ->
             }
         }
     };
-    (status, body).into_response()
+    (status, Html(prefixed(body.into_string(), base))).into_response()
 }
 
 /// [`bare_error`] for an API error; server errors are logged.
-pub(crate) fn bare_api_error(lang: Language, e: ApiError) -> Response {
+pub(crate) fn bare_api_error(lang: Language, base: &str, e: ApiError) -> Response {
     let code = e.code();
     let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     if status.is_server_error() {
         drop(e.into_response());
     }
-    bare_error(lang, status, code)
+    bare_error(lang, base, status, code)
 }
 
 /// The hidden CSRF field of a form.

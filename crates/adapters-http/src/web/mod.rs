@@ -241,7 +241,12 @@ pub(crate) async fn fallback(
         return super::not_found().await.into_response();
     }
     let lang = ctx::lang_from_request(state.config(), req.headers(), req.uri().query());
-    let mut r = layout::bare_error(lang, StatusCode::NOT_FOUND, crate::error::codes::NOT_FOUND);
+    let mut r = layout::bare_error(
+        lang,
+        layout::base_path(state.config()),
+        StatusCode::NOT_FOUND,
+        crate::error::codes::NOT_FOUND,
+    );
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(PAGE_CSP),

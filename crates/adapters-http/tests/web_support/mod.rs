@@ -110,8 +110,13 @@ impl WebApp {
     }
 
     pub fn browser(&self) -> Browser {
+        self.browser_on(self.app.clone())
+    }
+
+    /// A browser talking to `app` (e.g. a host application that nests the portal).
+    pub fn browser_on(&self, app: Router) -> Browser {
         Browser {
-            app: self.app.clone(),
+            app,
             jar: Arc::new(Mutex::new(BTreeMap::new())),
             csrf: Arc::new(Mutex::new(None)),
             secure: self.config.secure_cookies(),
