@@ -82,6 +82,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::of("PORTAL_PUBLIC_URL", e))?;
     if config.development {
         http = http.insecure_development_cookies();
+        if let Some(dir) = config.mail_directory() {
+            // The mailbox page shows every mail with its code or link: development only.
+            http = http.with_dev_mailbox(dir);
+        }
     }
     if !config.trusted_proxies.is_empty() {
         http.client_address = ClientAddressSource::XForwardedFor {
@@ -301,11 +305,16 @@ pub fn banner(
         env!("CARGO_PKG_VERSION")
     ));
     out.push_str(&format!("  listening {local}\n"));
+    out.push_str(&format!("  web UI    {public_url}/\n"));
     out.push_str(&format!(
         "  API       {public_url}/api/v1  (docs: {public_url}/api/docs)\n"
     ));
     out.push_str(&format!("  database  {}\n", config.database.describe()));
     out.push_str(&match transport {
+        MailTransport::Directory(dir) if config.development => format!(
+            "  mail      development mailbox {}/, also at {public_url}/dev/mailbox (codes and links in the log too)\n",
+            dir.display()
+        ),
         MailTransport::Directory(dir) => format!(
             "  mail      development mailbox {}/ (codes and links also in the log)\n",
             dir.display()

@@ -191,6 +191,19 @@ async fn serve_starts_answers_health_prints_the_operator_link_and_stops_without_
     let link_line = server.wait_for(|l| l.contains("/invitations/"));
     let prefix = format!("http://127.0.0.1:{}/invitations/", server.port);
     assert!(link_line.trim().starts_with(&prefix), "{link_line}");
+    // The link opens the web UI's invitation page; the development mailbox page is served.
+    let origin = format!("http://127.0.0.1:{}", server.port);
+    let path = link_line.trim().trim_start_matches(&origin).to_owned();
+    let (status, body) = http(server.port, "GET", &path, &[("Accept", "text/html")], "");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = http(
+        server.port,
+        "GET",
+        "/dev/mailbox",
+        &[("Accept", "text/html")],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
     server.wait_for(|l| l.contains("First operator account operator@portal.localhost created"));
     server.wait_for(|l| l.contains("DEVELOPMENT MODE"));
 
@@ -331,6 +344,14 @@ fn outside_development_mode_cookies_are_secure_and_no_operator_is_made_up() {
         ],
     );
     server.wait_for(|l| l.contains("no operator account exists: set PORTAL_OPERATOR_EMAIL"));
+    let (status, _) = http(
+        server.port,
+        "GET",
+        "/dev/mailbox",
+        &[("Accept", "text/html")],
+        "",
+    );
+    assert_eq!(status, 404, "no mailbox page outside development mode");
     let (cookies, _) = csrf(server.port);
     let nonce = cookies
         .iter()
