@@ -24,7 +24,9 @@
 //! - **One error shape** with stable codes for every variant of every core error ([`error`]).
 //! - Request ids, one structured log line per request without secrets, security headers.
 //!
-//! See `docs/api.md` for authentication, CSRF, rate limits, paging and the error codes.
+//! See `docs/api.md` for authentication, CSRF, rate limits, paging and the error codes, and
+//! `docs/embedding.md` for mounting the router in your own app and guarding your own routes
+//! ([`guard`]).
 //!
 //! ## Example
 //!
