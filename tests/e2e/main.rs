@@ -1,0 +1,20 @@
+//! End-to-end tests of Portal: the real `portal` binary (`crates/portal-server/src/main.rs`, built
+//! as this package's `portal-under-test`) against real Postgres (`TestPostgres`: a fresh database
+//! per test on 127.0.0.1:5432 or a throwaway cluster) and a real SMTP server (aiosmtpd on a free
+//! loopback port), driven over HTTP like a browser (cookie jar, CSRF token, `Origin`), with every
+//! code and link read out of the delivered mails.
+//!
+//! - [`flows`]: every flow of the manual, from registration to the change log; password reset;
+//!   contact the administrator.
+//! - [`mfa`]: TOTP enrolment and login with it, the remembered device, the recovery code.
+//! - [`two_processes`]: two `portal serve` on one database behave as one system.
+//! - [`cli`]: `portal operator create`, `portal customers import` and `portal demo` on Postgres.
+//! - [`schemathesis`]: the OpenAPI document against the running server (schemathesis from PyPI,
+//!   installed by `scripts/test-deps`).
+
+mod cli;
+mod flows;
+mod mfa;
+mod schemathesis;
+mod support;
+mod two_processes;
