@@ -81,7 +81,11 @@ async fn totp_enrolment_login_with_the_second_step_remembered_device_and_recover
     assert_eq!(account, lena_p.email);
     assert_eq!(issuer, "Portal");
     let secret = TotpSecret::from_base32(&py_secret).expect("base32 secret");
-    assert_eq!(code_for_step(&secret, step), first_code, "pyotp and the core agree");
+    assert_eq!(
+        code_for_step(&secret, step),
+        first_code,
+        "pyotp and the core agree"
+    );
     let enabled = lena
         .post("/me/mfa/totp/confirm", Some(json!({"code": first_code})))
         .await;
@@ -104,7 +108,12 @@ async fn totp_enrolment_login_with_the_second_step_remembered_device_and_recover
     // Login now asks for the second step; the pending step opens nothing else.
     lena.post("/auth/logout", None).await.expect(204);
     let step1 = login(&lena, &lena_p.email, &lena_p.password).await;
-    assert_eq!(step1.expect(200)["status"], "mfa_required", "{}", step1.text);
+    assert_eq!(
+        step1.expect(200)["status"],
+        "mfa_required",
+        "{}",
+        step1.text
+    );
     assert!(
         step1.body["methods"]
             .as_array()

@@ -145,7 +145,8 @@ async fn two_servers_on_one_database_share_sessions_locks_throttles_and_send_eac
         } else {
             anna_b.clone()
         };
-        let body = json!({"email": email, "first_name": "Kollege", "last_name": format!("Nummer{i}")});
+        let body =
+            json!({"email": email, "first_name": "Kollege", "last_name": format!("Nummer{i}")});
         burst.push(email);
         requests.push(tokio::spawn(async move {
             admin
