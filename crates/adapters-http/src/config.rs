@@ -95,7 +95,8 @@ impl RateLimit {
 /// in-process and protect CPU (password hashing) and the mail and SMS budgets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimits {
-    /// `POST /auth/login`, `POST /auth/reauthenticate`.
+    /// `POST /auth/login`, `POST /auth/reauthenticate`, `POST /me/link/customer`,
+    /// `POST /me/link/legacy`.
     pub login: RateLimit,
     /// `POST /auth/login/mfa*` and the second-factor endpoints under `/me/mfa`.
     pub mfa: RateLimit,

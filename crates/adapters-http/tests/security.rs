@@ -894,3 +894,85 @@ async fn a_remembered_config_origin_is_the_only_accepted_origin() {
     .insecure_development_cookies();
     assert_eq!(config.public_origin(), "http://127.0.0.1:8080");
 }
+
+/// The operations that document `429 rate_limited` are exactly the ones that answer it: with a
+/// budget of one request per address, the second request of every operation from its own
+/// address answers `rate_limited` when (and only when) its document lists that code. Every other
+/// answer is checked against the document as in every test.
+#[tokio::test]
+async fn exactly_the_operations_documenting_429_are_rate_limited() {
+    let one = RateLimit::new(1, 1);
+    let mut config = http_config();
+    config.rate_limits.login = one;
+    config.rate_limits.mfa = one;
+    config.rate_limits.registration = one;
+    config.rate_limits.codes = one;
+    config.rate_limits.password = one;
+    let app = TestApp::with(config, |_| {});
+    let op = app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    app.admin("a@example.com", "100000001", &op).await;
+    // The one login of the default address.
+    let admin = app.login("a@example.com").await;
+    let spec = app.spec.clone();
+    let mut checked = 0;
+    let mut limited = Vec::new();
+    for (n, (template, item)) in spec["paths"].as_object().unwrap().iter().enumerate() {
+        // Logging out would end the session the other operations are tried with.
+        if template == "/api/v1/auth/logout" {
+            continue;
+        }
+        let path = template
+            .replace("{number}", "100000001")
+            .replace("{id}", "0190d4a2-0000-7000-8000-000000000000")
+            .replace("{token}", "not-a-token")
+            .replace("{group}", "my_data");
+        for (method, op) in item.as_object().unwrap() {
+            let method: Method = method.to_ascii_uppercase().parse().unwrap();
+            // Other 429 codes (a core throttle such as `throttled`) may share the status.
+            let documented = op["responses"]["429"]["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("`rate_limited`"));
+            // Each operation from its own address: the buckets are per address and shared by
+            // the operations of a group.
+            let mut c = admin.fork();
+            c.ip = format!("198.51.{}.{}", n / 200, n % 200 + 1)
+                .parse()
+                .unwrap();
+            let request = || {
+                let mut r = Client::req(method.clone(), &path);
+                if method != Method::GET {
+                    r.body = Some(("application/json".into(), "{}".into()));
+                }
+                r
+            };
+            let first = c.send(request()).await;
+            assert_ne!(
+                first.status, 429,
+                "{method} {template}: first request limited"
+            );
+            let second = c.send(request()).await;
+            assert_eq!(
+                second.body["error"]["code"] == "rate_limited",
+                documented,
+                "{method} {template}: answered {} ({}), 429 documented: {documented}",
+                second.status,
+                second.body
+            );
+            if documented {
+                limited.push(format!("{method} {template}"));
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "{checked} operations");
+    for op in [
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/register",
+        "POST /api/v1/auth/password/forgot",
+        "POST /api/v1/me/link/customer",
+        "POST /api/v1/me/link/legacy",
+    ] {
+        assert!(limited.contains(&op.to_owned()), "{op} in {limited:?}");
+    }
+}

@@ -46,6 +46,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
     ("PORTAL_LOG_FORMAT", "text or json"),
     (
+        "PORTAL_RATE_LIMITS",
+        "per-address rate limits of login, registration, code and reset endpoints: on or off",
+    ),
+    (
         "PORTAL_SHUTDOWN_TIMEOUT",
         "seconds in-flight requests get on shutdown",
     ),
@@ -415,6 +419,10 @@ pub struct ServerConfig {
     /// Reverse proxies whose `X-Forwarded-For` names the client (empty: the peer address is the
     /// client).
     pub trusted_proxies: Vec<IpAddr>,
+    /// The HTTP adapter's per-address rate limits (`PORTAL_RATE_LIMITS`, on by default). Off is
+    /// for a server behind a proxy that limits already, or a test that fuzzes the API; the
+    /// core's own throttles (per account, per second factor) stay on either way.
+    pub rate_limits: bool,
     /// Logging.
     pub log: LogConfig,
     /// Mail branding and transport. Its public URL is replaced by the server's when it starts.
@@ -486,6 +494,10 @@ impl ServerConfig {
                 .collect::<Result<Vec<_>, _>>()?,
             None => Vec::new(),
         };
+        let rate_limits = match source.get("PORTAL_RATE_LIMITS") {
+            Some(v) => parse_bool("PORTAL_RATE_LIMITS", &v)?,
+            None => true,
+        };
         let log = LogConfig {
             filter: source
                 .get("PORTAL_LOG")
@@ -524,6 +536,7 @@ impl ServerConfig {
             secret,
             operator_email,
             trusted_proxies,
+            rate_limits,
             log,
             mail,
             shutdown_timeout,
@@ -755,6 +768,23 @@ mod tests {
                 "::1".parse().unwrap()
             ]
         );
+    }
+
+    #[test]
+    fn rate_limits_are_on_unless_switched_off() {
+        assert!(resolve(&[], "").unwrap().rate_limits);
+        assert!(
+            !resolve(&[("PORTAL_RATE_LIMITS", "off")], "")
+                .unwrap()
+                .rate_limits
+        );
+        assert!(
+            resolve(&[("PORTAL_RATE_LIMITS", "on")], "")
+                .unwrap()
+                .rate_limits
+        );
+        let err = resolve(&[("PORTAL_RATE_LIMITS", "sometimes")], "").unwrap_err();
+        assert!(err.to_string().starts_with("PORTAL_RATE_LIMITS:"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,7 @@
 //! | `PORTAL_SECRET_KEY_FILE` | file holding the secret (mode 0600) | next to the SQLite file: `portal.secret` |
 //! | `PORTAL_OPERATOR_EMAIL` | address of the first operator, created by `serve` when none exists | `operator@portal.localhost` in development mode with the mailbox; else none is created |
 //! | `PORTAL_TRUSTED_PROXIES` | comma-separated proxy addresses whose `X-Forwarded-For` is believed | none (the peer address counts) |
+//! | `PORTAL_RATE_LIMITS` | per-address rate limits of login, registration, code and reset endpoints (`on`/`off`); the core's per-account throttles stay on | `on` |
 //! | `PORTAL_LOG` (or `RUST_LOG`) | log filter, `tracing` `EnvFilter` syntax | `info` (libraries quieter) |
 //! | `PORTAL_LOG_FORMAT` | `text` or `json` (one object per line), on standard error | `text` |
 //! | `PORTAL_SHUTDOWN_TIMEOUT` | seconds in-flight requests get after SIGINT/SIGTERM | `30` |

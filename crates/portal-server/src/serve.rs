@@ -15,7 +15,7 @@
 use crate::app::{self, DevPhoneGateway, Failure, NotifyingCommitter};
 use crate::config::{DEFAULT_OPERATOR_EMAIL, ServerConfig};
 use crate::secrets::{SecretOrigin, ServerSecret};
-use adapters_http::{AppState, ClientAddressSource, CookieKey, HttpConfig, Readiness};
+use adapters_http::{AppState, ClientAddressSource, CookieKey, HttpConfig, RateLimits, Readiness};
 use adapters_postgres::SqlStore;
 use adapters_smtp::{Dispatcher, DispatcherConfig, MailRenderer, MailTransport};
 use async_trait::async_trait;
@@ -91,6 +91,13 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         http.client_address = ClientAddressSource::XForwardedFor {
             proxies: config.trusted_proxies.clone(),
         };
+    }
+
+    if !config.rate_limits {
+        http.rate_limits = RateLimits::off();
+        tracing::warn!(
+            "PORTAL_RATE_LIMITS=off: no per-address rate limits (the per-account throttles stay on)"
+        );
     }
 
     let wakeup = Arc::new(Notify::new());

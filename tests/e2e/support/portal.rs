@@ -74,7 +74,7 @@ pub struct Portal {
 
 /// How a server start ended.
 enum Started {
-    Up(Portal),
+    Up(Box<Portal>),
     PortTaken(String),
 }
 
@@ -84,7 +84,7 @@ impl Portal {
     pub async fn serve(name: &str, env: &[(String, String)]) -> Self {
         for _ in 0..5 {
             match Self::try_serve(name, env).await {
-                Started::Up(p) => return p,
+                Started::Up(p) => return *p,
                 // Another process took the free port between asking and binding: take another.
                 Started::PortTaken(out) => eprintln!("[{name}] port taken, retrying:\n{out}"),
             }
@@ -146,7 +146,7 @@ impl Portal {
             }
         }
         portal.wait_ready().await;
-        Started::Up(portal)
+        Started::Up(Box::new(portal))
     }
 
     /// Polls `GET /readyz` until it answers 200 (the database answers), within [`DEADLINE`].

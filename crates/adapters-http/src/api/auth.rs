@@ -69,6 +69,7 @@ pub(crate) async fn csrf_token(State(state): State<AppState>, headers: HeaderMap
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
     /// E-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// First name.
     pub first_name: String,
@@ -140,6 +141,7 @@ pub struct VerifyRequest {
     /// The ticket from `/auth/register`.
     pub ticket: String,
     /// The six digits.
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub code: String,
 }
 
@@ -206,6 +208,7 @@ pub(crate) async fn resend(
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// E-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// Password.
     pub password: String,
@@ -482,6 +485,7 @@ pub(crate) async fn logout(
 #[serde(deny_unknown_fields)]
 pub struct ForgotRequest {
     /// The account's address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 

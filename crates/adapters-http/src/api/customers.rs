@@ -154,7 +154,7 @@ error_responses!(pub(crate) ListErrors: sets::ALWAYS, sets::QUERY, sets::SESSION
 
 /// The user table: the customer's users, ordered by name, with search and paging.
 #[utoipa::path(get, path = "/api/v1/customers/{number}/users", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ListQuery),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ListQuery),
     security(("session" = [])),
     responses((status = 200, description = "A page of users", body = UserPageView), ListErrors))]
 pub(crate) async fn list_users(
@@ -182,6 +182,7 @@ pub(crate) async fn list_users(
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// E-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// First name.
     pub first_name: String,
@@ -217,7 +218,7 @@ error_responses!(pub(crate) InviteErrors: sets::ALWAYS, sets::BODY, sets::CSRF, 
 
 /// Invites a user: an invited account with these permissions and a mailed link.
 #[utoipa::path(post, path = "/api/v1/customers/{number}/users", tag = "customers",
-    params(("number" = String, Path, description = "Customer number")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$")),
     request_body = InviteRequest,
     security(("session" = [], "csrf" = [])),
     responses((status = 201, description = "Invited", body = UserView), InviteErrors))]
@@ -248,7 +249,7 @@ error_responses!(pub(crate) UserBodyErrors: sets::ALWAYS, sets::BODY, sets::CSRF
 
 /// One user of the customer.
 #[utoipa::path(get, path = "/api/v1/customers/{number}/users/{id}", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [])),
     responses((status = 200, description = "The user", body = UserView), UserErrors))]
 pub(crate) async fn get_user(
@@ -267,7 +268,7 @@ pub(crate) async fn get_user(
 /// "Benutzer löschen": removes the user's access and personal data (the change log keeps a
 /// pseudonymous reference).
 #[utoipa::path(delete, path = "/api/v1/customers/{number}/users/{id}", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 204, description = "Deleted"), UserChangeErrors))]
 pub(crate) async fn delete_user(
@@ -331,7 +332,7 @@ fn permissions_view(state: &AppState, u: &User, language: Language) -> Permissio
 
 /// A user's permissions, with the catalog.
 #[utoipa::path(get, path = "/api/v1/customers/{number}/users/{id}/permissions", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [])),
     responses((status = 200, description = "Permissions", body = PermissionsView), UserErrors))]
 pub(crate) async fn get_permissions(
@@ -361,7 +362,7 @@ pub struct PermissionsRequest {
 
 /// "Speichern" on the permission page: replaces the user's permissions.
 #[utoipa::path(put, path = "/api/v1/customers/{number}/users/{id}/permissions", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     request_body = PermissionsRequest,
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Saved", body = PermissionsView), UserBodyErrors))]
@@ -396,7 +397,7 @@ fn group_path(p: &GroupPath) -> Result<(CustomerNumber, UserId, GroupKey), ApiEr
 
 /// "Alle anhaken": grants every permission of a group the customer is entitled to.
 #[utoipa::path(post, path = "/api/v1/customers/{number}/users/{id}/permissions/groups/{group}", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id"), ("group" = String, Path, description = "Group key")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id"), ("group" = String, Path, description = "Group key")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Granted", body = PermissionsView), GroupErrors))]
 pub(crate) async fn grant_group(
@@ -418,7 +419,7 @@ pub(crate) async fn grant_group(
 
 /// "Alle abhaken": revokes every permission of a group.
 #[utoipa::path(delete, path = "/api/v1/customers/{number}/users/{id}/permissions/groups/{group}", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id"), ("group" = String, Path, description = "Group key")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id"), ("group" = String, Path, description = "Group key")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Revoked", body = PermissionsView), GroupErrors))]
 pub(crate) async fn revoke_group(
@@ -448,7 +449,7 @@ pub struct LockRequest {
 
 /// "Benutzer sperren": the user can no longer log in, and every session ends at once.
 #[utoipa::path(post, path = "/api/v1/customers/{number}/users/{id}/lock", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     request_body(content = Option<LockRequest>, description = "Optional"),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Locked", body = UserView), UserBodyErrors))]
@@ -474,7 +475,7 @@ pub(crate) async fn lock(
 
 /// "Benutzer entsperren": login works again (old sessions stay ended).
 #[utoipa::path(delete, path = "/api/v1/customers/{number}/users/{id}/lock", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Unlocked", body = UserView), UserChangeErrors))]
 pub(crate) async fn unlock(
@@ -492,7 +493,7 @@ pub(crate) async fn unlock(
 
 /// Activates a user who waits for the administrator.
 #[utoipa::path(post, path = "/api/v1/customers/{number}/users/{id}/activate", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Activated", body = UserView), UserChangeErrors))]
 pub(crate) async fn activate(
@@ -510,7 +511,7 @@ pub(crate) async fn activate(
 
 /// Sends an invited user a fresh invitation link (older links stop working).
 #[utoipa::path(post, path = "/api/v1/customers/{number}/users/{id}/invitation", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 202, description = "Sent"), UserChangeErrors))]
 pub(crate) async fn resend_invitation(
@@ -528,7 +529,7 @@ pub(crate) async fn resend_invitation(
 
 /// Takes administrator rights away (stepping down, or demoting another administrator).
 #[utoipa::path(delete, path = "/api/v1/customers/{number}/users/{id}/admin-rights", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Revoked", body = UserView), UserChangeErrors))]
 pub(crate) async fn revoke_admin_rights(
@@ -546,7 +547,7 @@ pub(crate) async fn revoke_admin_rights(
 
 /// Ends every session of a user (e.g. a lost laptop) without locking.
 #[utoipa::path(delete, path = "/api/v1/customers/{number}/users/{id}/sessions", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 204, description = "Ended"), UserChangeErrors))]
 pub(crate) async fn end_sessions(
@@ -567,7 +568,7 @@ error_responses!(pub(crate) UserAuditErrors: sets::ALWAYS, sets::QUERY, sets::SE
 
 /// A user's change log, newest first.
 #[utoipa::path(get, path = "/api/v1/customers/{number}/users/{id}/audit", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "User id"), AuditQuery),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id"), AuditQuery),
     security(("session" = [])),
     responses((status = 200, description = "Entries", body = AuditPageView), UserAuditErrors))]
 pub(crate) async fn user_audit(
@@ -593,7 +594,7 @@ pub(crate) async fn user_audit(
 
 /// The customer's change log, newest first.
 #[utoipa::path(get, path = "/api/v1/customers/{number}/audit", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), AuditQuery),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), AuditQuery),
     security(("session" = [])),
     responses((status = 200, description = "Entries", body = AuditPageView), AuditErrors))]
 pub(crate) async fn customer_audit(
@@ -615,7 +616,7 @@ error_responses!(pub(crate) RequestsErrors: sets::ALWAYS, sets::SESSION, sets::N
 
 /// The customer's admin requests (those awaiting consent need an administrator's word).
 #[utoipa::path(get, path = "/api/v1/customers/{number}/admin-requests", tag = "customers",
-    params(("number" = String, Path, description = "Customer number")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$")),
     security(("session" = [])),
     responses((status = 200, description = "Requests", body = AdminRequestList), RequestsErrors))]
 pub(crate) async fn admin_requests(
@@ -644,7 +645,7 @@ error_responses!(pub(crate) DecideErrors: sets::ALWAYS, sets::NO_BODY, sets::CSR
 
 /// An administrator consents to a colleague's request; operators decide next.
 #[utoipa::path(post, path = "/api/v1/customers/{number}/admin-requests/{id}/consent", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "Request id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "Request id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Consented", body = AdminRequestOut), DecideErrors))]
 pub(crate) async fn consent(
@@ -663,7 +664,7 @@ pub(crate) async fn consent(
 
 /// An administrator declines a colleague's request.
 #[utoipa::path(post, path = "/api/v1/customers/{number}/admin-requests/{id}/decline", tag = "customers",
-    params(("number" = String, Path, description = "Customer number"), ("id" = uuid::Uuid, Path, description = "Request id")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "Request id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Declined", body = AdminRequestOut), DecideErrors))]
 pub(crate) async fn decline(

@@ -126,6 +126,7 @@ pub(crate) async fn change_password(
 #[serde(deny_unknown_fields)]
 pub struct EmailChangeRequest {
     /// The new address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -158,6 +159,7 @@ pub struct EmailConfirmRequest {
     /// The ticket from `POST /api/v1/me/email`.
     pub ticket: String,
     /// The six digits.
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub code: String,
 }
 
@@ -232,17 +234,20 @@ impl From<LinkOutcome> for Linked {
 #[serde(deny_unknown_fields)]
 pub struct LinkCustomerRequest {
     /// `123456789` or `D123456789`.
+    #[schema(pattern = r"^\s*[Dd]?[0-9]{9}\s*$")]
     pub customer_number: String,
 }
 
-error_responses!(pub(crate) LinkNumberErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::SESSION, sets::NUMBER, LinkError::CODES);
+error_responses!(pub(crate) LinkNumberErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::LIMITED, sets::SESSION, sets::NUMBER, LinkError::CODES);
 
-/// "Jetzt registrieren": links the account to a customer by its number.
+/// "Jetzt registrieren": links the account to a customer by its number. Rate limited like a
+/// login (the login group): a number is something to guess.
 #[utoipa::path(post, path = "/api/v1/me/link/customer", tag = "me",
     request_body = LinkCustomerRequest,
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Linked", body = Linked), LinkNumberErrors))]
 pub(crate) async fn link_customer(
+    _: Limit<buckets::Login>,
     State(state): State<AppState>,
     user: CurrentUser,
     JsonBody(body): JsonBody<LinkCustomerRequest>,
@@ -265,11 +270,13 @@ pub struct LinkLegacyRequest {
     pub password: String,
 }
 
+error_responses!(pub(crate) LinkLegacyErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::LIMITED, sets::SESSION, LinkError::CODES);
+
 /// "Jetzt verknüpfen": links the account with the credentials of an old account (once).
 #[utoipa::path(post, path = "/api/v1/me/link/legacy", tag = "me",
     request_body = LinkLegacyRequest,
     security(("session" = [], "csrf" = [])),
-    responses((status = 200, description = "Linked", body = Linked), LinkErrors))]
+    responses((status = 200, description = "Linked", body = Linked), LinkLegacyErrors))]
 pub(crate) async fn link_legacy(
     _: Limit<buckets::Login>,
     State(state): State<AppState>,

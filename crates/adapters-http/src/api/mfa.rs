@@ -74,6 +74,7 @@ pub(crate) async fn start_totp(
 #[serde(deny_unknown_fields)]
 pub struct CodeRequest {
     /// Six digits.
+    #[schema(pattern = r"^[0-9]{6}$")]
     pub code: String,
 }
 

@@ -72,6 +72,7 @@ pub enum ChannelKind {
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerRequest {
     /// `123456789` or `D123456789`.
+    #[schema(pattern = r"^\s*[Dd]?[0-9]{9}\s*$")]
     pub customer_number: String,
     /// Company name.
     pub name: String,
@@ -158,7 +159,7 @@ error_responses!(pub(crate) GetErrors: sets::ALWAYS, sets::SESSION, sets::NUMBER
 
 /// One customer.
 #[utoipa::path(get, path = "/api/v1/operator/customers/{number}", tag = "operator",
-    params(("number" = String, Path, description = "Customer number")),
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$")),
     security(("session" = [])),
     responses((status = 200, description = "The customer", body = CustomerView), GetErrors))]
 pub(crate) async fn get_customer(
@@ -401,6 +402,7 @@ pub(crate) async fn verify_chain(
 #[serde(deny_unknown_fields)]
 pub struct CreateOperatorRequest {
     /// E-mail address.
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// First name.
     pub first_name: String,

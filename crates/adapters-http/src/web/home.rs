@@ -316,6 +316,9 @@ fn linked(
 
 /// `POST /onboarding/link/customer`: "Jetzt registrieren".
 pub(crate) async fn link_customer(a: Authed, form: FormData) -> Response {
+    if let Err(r) = a.limit(Bucket::Login) {
+        return r;
+    }
     let raw = form.get("customer_number").to_owned();
     let number = match CustomerNumber::parse(&raw) {
         Ok(n) => n,
