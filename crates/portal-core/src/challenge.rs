@@ -234,6 +234,13 @@ impl EmailChallenge {
         self.rec.last_sent_at + policy.resend_cooldown
     }
 
+    /// Whether the attempt is still within `lifetime` of its start (re-sent codes do not extend
+    /// it): dead at exactly `created_at + lifetime`.
+    #[must_use]
+    pub fn started_within(&self, lifetime: TimeDelta, now: DateTime<Utc>) -> bool {
+        now - self.rec.created_at < lifetime
+    }
+
     /// Checks a code. A wrong code uses up a try (the caller must store the challenge).
     ///
     /// # Errors
@@ -392,6 +399,26 @@ mod tests {
             c.resend(&VerificationCode::generate(&r), &p, now),
             Err(ResendRefused::TooMany)
         );
+    }
+
+    #[test]
+    fn an_attempt_ends_at_exactly_its_lifetime_however_often_the_code_was_resent() {
+        let p = CodePolicy::default();
+        let r = SeededRandom::new(5);
+        let mut c = challenge(
+            &VerificationCode::generate(&r),
+            ChallengePurpose::Registration,
+        );
+        let day = TimeDelta::hours(24);
+        c.resend(
+            &VerificationCode::generate(&r),
+            &p,
+            t0() + day - TimeDelta::minutes(1),
+        )
+        .unwrap();
+        assert!(c.started_within(day, t0() + day - TimeDelta::seconds(1)));
+        assert!(!c.started_within(day, t0() + day));
+        assert!(!c.started_within(day, t0() + day + TimeDelta::seconds(1)));
     }
 
     #[test]

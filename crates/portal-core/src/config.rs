@@ -22,7 +22,9 @@ pub struct PortalConfig {
     pub reset_requests_per_hour: u32,
     /// Invitation links live this long (default 7 days).
     pub invitation_ttl: TimeDelta,
-    /// Unconfirmed registrations are purged after this long.
+    /// A registration attempt (and every other mailed-code attempt: an accepted invitation, an
+    /// e-mail change) is dead this long after it started, however often its code was re-sent:
+    /// its ticket then answers "invalid". Default 24 h; between the code lifetime and 30 days.
     pub pending_registration_ttl: TimeDelta,
     /// Rows per list page when the client does not say (the manual's "10 Einträge anzeigen").
     pub default_page_size: u32,
@@ -130,6 +132,11 @@ impl PortalConfig {
         if self.invitation_ttl <= TimeDelta::zero() || self.invitation_ttl > TimeDelta::days(30) {
             return err("invitation_ttl must be between 0 and 30 days");
         }
+        if self.pending_registration_ttl < c.ttl
+            || self.pending_registration_ttl > TimeDelta::days(30)
+        {
+            return err("pending_registration_ttl must be between code_policy.ttl and 30 days");
+        }
         if self.default_page_size == 0 || self.default_page_size > self.max_page_size {
             return err("default_page_size must be between 1 and max_page_size");
         }
@@ -150,6 +157,11 @@ impl PortalConfig {
         }
         if self.step_up_window <= TimeDelta::zero() || self.step_up_window > TimeDelta::hours(1) {
             return err("step_up_window must be between 0 and 1 hour");
+        }
+        if self.totp_enrolment_ttl <= TimeDelta::zero()
+            || self.totp_enrolment_ttl > TimeDelta::hours(1)
+        {
+            return err("totp_enrolment_ttl must be between 0 and 1 hour");
         }
         if self.mfa_login_attempts == 0 {
             return err("mfa_login_attempts must be at least 1");
@@ -194,6 +206,10 @@ mod tests {
             },
             PortalConfig {
                 phone_code_ttl: TimeDelta::minutes(11),
+                ..d()
+            },
+            PortalConfig {
+                pending_registration_ttl: TimeDelta::minutes(14),
                 ..d()
             },
             PortalConfig {

@@ -443,87 +443,178 @@ async fn another_users_device_token_does_not_skip_the_second_factor() {
     assert!(matches!(r, LoginOutcome::MfaRequired(_)), "got {r:?}");
 }
 
+/// The device rows (remembered devices) a user has in the store.
+async fn device_rows(w: &World, user: portal_core::ids::UserId) -> usize {
+    w.portal
+        .deps()
+        .queries
+        .sessions_of_user(user)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|s| s.kind() == &portal_core::session::SessionKind::RememberedDevice)
+        .count()
+}
+
 #[tokio::test]
-async fn remembered_devices_die_on_password_change_lock_and_mfa_removal() {
-    // Password change.
+async fn a_remembered_device_dies_on_a_password_change() {
     let w = World::new();
     let (secret, _, _) = with_totp(&w, "anna@example.com").await;
-    let pending = password_step(&w, "anna@example.com").await;
-    let login = finish(&w, &pending, totp_now(&w, &secret), true)
-        .await
-        .unwrap();
-    let device = login.remembered_device.unwrap();
-    let p = w.principal(&login.session).await;
+    let (session, device) = w
+        .login_remembering_device("anna@example.com", &secret)
+        .await;
+    assert!(
+        w.device_skips_second_factor("anna@example.com", PASSWORD, device.token.expose())
+            .await,
+        "control: the device works before the change"
+    );
+    let p = w.principal(&session).await;
+    let new_password = "ein neues langes passwort";
     w.portal
         .change_password(
             &p,
             &PASSWORD.into(),
-            &"ein neues langes passwort".into(),
-            &"ein neues langes passwort".into(),
+            &new_password.into(),
+            &new_password.into(),
             client(),
         )
         .await
         .unwrap();
-    let r = w
-        .portal
-        .login_with_device(
-            Login {
-                email: "anna@example.com".into(),
-                password: "ein neues langes passwort".into(),
-                client: client(),
-            },
-            device.token.expose(),
-        )
-        .await
-        .unwrap();
+    assert_eq!(device_rows(&w, session.user_id).await, 0);
     assert!(
-        matches!(r, LoginOutcome::MfaRequired(_)),
-        "after a password change: {r:?}"
+        !w.device_skips_second_factor("anna@example.com", new_password, device.token.expose())
+            .await,
+        "after a password change the second factor is asked again"
     );
+}
 
-    // MFA removal.
+#[tokio::test]
+async fn a_remembered_device_dies_when_a_factor_is_added() {
     let w = World::new();
     let (secret, _, _) = with_totp(&w, "anna@example.com").await;
-    let pending = password_step(&w, "anna@example.com").await;
-    let login = finish(&w, &pending, totp_now(&w, &secret), true)
-        .await
-        .unwrap();
-    let device = login.remembered_device.unwrap();
-    let sessions_before = w.store.session_count();
-    w.advance(TimeDelta::seconds(30));
-    let p = w.principal(&login.session).await;
+    let (session, device) = w
+        .login_remembering_device("anna@example.com", &secret)
+        .await;
+    assert!(
+        w.device_skips_second_factor("anna@example.com", PASSWORD, device.token.expose())
+            .await,
+        "control"
+    );
+    let recovery = w.enable_phone(&session, "+4917612345678").await;
+    assert!(
+        recovery.is_none(),
+        "the recovery code stays the one issued with the app"
+    );
+    assert_eq!(device_rows(&w, session.user_id).await, 0);
+    w.principal(&session).await;
+    assert!(
+        !w.device_skips_second_factor("anna@example.com", PASSWORD, device.token.expose())
+            .await,
+        "after adding a factor the second factor is asked again"
+    );
+}
+
+#[tokio::test]
+async fn a_remembered_device_dies_when_mfa_is_removed() {
+    let w = World::new();
+    let (secret, _, _) = with_totp(&w, "anna@example.com").await;
+    let (session, device) = w
+        .login_remembering_device("anna@example.com", &secret)
+        .await;
+    assert!(
+        w.device_skips_second_factor("anna@example.com", PASSWORD, device.token.expose())
+            .await,
+        "control"
+    );
+    let p = w.principal(&session).await;
     w.portal
         .remove_mfa(&p, &totp_now(&w, &secret))
         .await
         .unwrap();
-    assert!(
-        w.store.session_count() < sessions_before,
-        "the device row is gone"
-    );
-    assert!(
-        w.store
-            .outbox()
-            .iter()
-            .any(|m| m.intent.key() == "mfa_disabled")
-    );
-    let _ = device;
+    assert_eq!(device_rows(&w, session.user_id).await, 0);
+    // Without a factor every login is password-only anyway; set one up again to see whether
+    // the old device would still skip it.
     let plain = w.login("anna@example.com").await;
-    w.principal(&plain).await;
+    let (_, _) = w.enable_totp(&plain).await;
+    assert!(
+        !w.device_skips_second_factor("anna@example.com", PASSWORD, device.token.expose())
+            .await,
+        "a device from before the removal does not skip the new factor"
+    );
 }
 
 #[tokio::test]
-async fn removing_mfa_needs_a_current_factor() {
+async fn a_remembered_device_dies_when_the_user_is_deleted() {
+    let w = World::new();
+    let (admin, emp, secret) = employee_with_totp(&w).await;
+    let (_, device) = w.login_remembering_device("emp@firma.de", &secret).await;
+    assert!(
+        w.device_skips_second_factor("emp@firma.de", PASSWORD, device.token.expose())
+            .await,
+        "control"
+    );
+    w.portal
+        .delete_user(&admin, &number("123456789"), emp)
+        .await
+        .unwrap();
+    assert_eq!(device_rows(&w, emp).await, 0);
+    let r = w
+        .login_outcome("emp@firma.de", PASSWORD, Some(device.token.expose()))
+        .await;
+    assert!(
+        matches!(r, Err(LoginError::InvalidCredentials)),
+        "got {r:?}"
+    );
+    // The address is free again; the new account with its own factor is not the old device's.
+    let (_, session) = w.registered("emp@firma.de").await;
+    w.enable_totp(&session).await;
+    assert!(
+        !w.device_skips_second_factor("emp@firma.de", PASSWORD, device.token.expose())
+            .await
+    );
+}
+
+#[tokio::test]
+async fn removing_mfa_with_a_wrong_code_is_refused_and_changes_nothing_but_the_counter() {
     let w = World::new();
     let (secret, _, session) = with_totp(&w, "anna@example.com").await;
     let p = w.principal(&session).await;
+    let before = w.snapshot(session.user_id).await;
     let err = w
         .portal
-        .remove_mfa(&p, &SecondFactor::Totp("000000".into()))
+        .remove_mfa(&p, &w.wrong_totp(&secret))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, MfaError::WrongCode | MfaError::ReauthRequired),
-        "got {err:?}"
+    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    let after = w.snapshot(session.user_id).await;
+    assert_eq!(after.user, before.user, "the factors are untouched");
+    assert_eq!(
+        after.counts, before.counts,
+        "no audit entry, no mail, no session change"
+    );
+    assert_eq!(after.sessions, before.sessions);
+    assert_eq!(after.second_factor_failures.map(|c| c.count), Some(1));
+    assert!(w.user(session.user_id).await.mfa().is_enabled());
+}
+
+#[tokio::test]
+async fn removing_mfa_after_the_step_up_window_needs_a_reauthentication() {
+    let w = World::new();
+    let (secret, _, session) = with_totp(&w, "anna@example.com").await;
+    // The session logged in 30 s before `with_totp` returned.
+    w.advance(TimeDelta::minutes(15));
+    let p = w.principal(&session).await;
+    let before = w.snapshot(session.user_id).await;
+    let err = w
+        .portal
+        .remove_mfa(&p, &totp_now(&w, &secret))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::ReauthRequired), "got {err:?}");
+    assert_eq!(
+        w.snapshot(session.user_id).await,
+        before,
+        "refused before the code was even looked at"
     );
     let fresh = w
         .portal
@@ -532,28 +623,58 @@ async fn removing_mfa_needs_a_current_factor() {
         .unwrap();
     w.advance(TimeDelta::seconds(30));
     let p = w.principal(&fresh).await;
+    let audit = w.store.audit_len();
+    let mails = w.mails_to("anna@example.com").len();
     w.portal
         .remove_mfa(&p, &totp_now(&w, &secret))
         .await
         .unwrap();
-    assert!(!w.user(session.user_id).await.mfa().is_enabled());
+    let user = w.user(session.user_id).await;
+    assert!(!user.mfa().is_enabled());
+    assert!(user.mfa().recovery_code.is_none());
+    // Exactly one audit entry and one mail.
+    let entries = w.audit_of(None);
+    assert_eq!(entries.len(), audit + 1);
+    let last = entries.last().unwrap();
+    assert_eq!(last.record.category.key(), "mfa.disabled");
+    assert_eq!(last.record.subject, Some(session.user_id));
+    assert_eq!(last.record.actor.kind, portal_core::audit::ActorKind::User);
+    let mails_now = w.mail_kinds_to("anna@example.com");
+    assert_eq!(mails_now.len(), mails + 1);
+    assert_eq!(mails_now.last(), Some(&"mfa_disabled"));
 }
 
 #[tokio::test]
-async fn regenerating_the_recovery_code_kills_the_old_one_and_is_mailed() {
+async fn regenerating_the_recovery_code_kills_the_old_one_and_is_audited_and_mailed() {
     let w = World::new();
     let (secret, old, session) = with_totp(&w, "anna@example.com").await;
     let p = w.principal(&session).await;
+    let audit = w.store.audit_len();
+    let mails = w.mails_to("anna@example.com").len();
     let new = w
         .portal
         .regenerate_recovery_code(&p, &totp_now(&w, &secret))
         .await
         .unwrap();
     assert_ne!(new.expose(), old);
+    let kinds = w.mail_kinds_to("anna@example.com");
+    assert_eq!(kinds.len(), mails + 1, "exactly one mail");
+    assert_eq!(kinds.last(), Some(&"recovery_code_renewed"));
     assert!(
-        w.mail_kinds_to("anna@example.com")
-            .contains(&"recovery_code_renewed")
+        w.mails_to("anna@example.com")
+            .last()
+            .unwrap()
+            .intent
+            .secret()
+            .is_none(),
+        "the mail does not carry the code"
     );
+    let entries = w.audit_of(None);
+    assert_eq!(entries.len(), audit + 1, "exactly one audit entry");
+    let last = entries.last().unwrap();
+    assert_eq!(last.record.category.key(), "mfa.recovery_code_renewed");
+    assert_eq!(last.record.subject, Some(session.user_id));
+    assert!(!last.record.details.contains(&new.expose()[..4]));
     w.advance(TimeDelta::seconds(30));
     let pending = password_step(&w, "anna@example.com").await;
     let err = finish(&w, &pending, SecondFactor::RecoveryCode(old.into()), false)
@@ -590,7 +711,10 @@ async fn sms_codes_set_up_a_phone_and_finish_logins_within_ten_minutes() {
         .await
         .unwrap();
     let code = w.sms.last_code_to("+4917612345678").unwrap();
-    w.advance(TimeDelta::minutes(10));
+    // With the default settings the pending login (5 min) ends before its phone code (10 min):
+    // the login is what dies first. The code's own expiry is pinned in
+    // `mfa_expiry::a_login_phone_code_expires_at_exactly_ten_minutes`.
+    w.advance(TimeDelta::minutes(5));
     let err = finish(
         &w,
         &pending,
@@ -599,10 +723,7 @@ async fn sms_codes_set_up_a_phone_and_finish_logins_within_ten_minutes() {
     )
     .await
     .unwrap_err();
-    assert!(
-        matches!(err, MfaError::CodeExpired | MfaError::NoPendingLogin),
-        "got {err:?}"
-    );
+    assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
 
     let pending = password_step(&w, "anna@example.com").await;
     w.portal
@@ -730,13 +851,15 @@ async fn a_password_reset_never_bypasses_the_second_factor() {
     assert!(matches!(r, LoginOutcome::MfaRequired(_)), "got {r:?}");
 }
 
-#[tokio::test]
-async fn a_lock_kills_pending_logins_and_devices() {
-    let w = World::new();
+/// An active employee of customer 123456789 (which has an admin) with an authenticator app:
+/// the admin, the employee and the secret.
+async fn employee_with_totp(
+    w: &World,
+) -> (portal_core::Actor, portal_core::ids::UserId, TotpSecret) {
     let op = w.operator("op@vendor.example").await;
     w.customer("123456789").await;
     let admin = w.admin("admin@firma.de", "123456789", &op).await;
-    let (secret, _, _) = with_totp(&w, "emp@firma.de").await;
+    let (secret, _, _) = with_totp(w, "emp@firma.de").await;
     let emp = w.user_id("emp@firma.de").await;
     w.portal
         .choose_affiliation(&portal_core::Actor::user(emp), &affiliation())
@@ -750,13 +873,158 @@ async fn a_lock_kills_pending_logins_and_devices() {
         .activate_user(&admin, &number("123456789"), emp)
         .await
         .unwrap();
+    (admin, emp, secret)
+}
+
+#[tokio::test]
+async fn a_lock_kills_pending_logins_and_devices_and_unlock_revives_neither() {
+    let w = World::new();
+    let (admin, emp, secret) = employee_with_totp(&w).await;
+    let (_, device) = w.login_remembering_device("emp@firma.de", &secret).await;
+    assert!(
+        w.device_skips_second_factor("emp@firma.de", PASSWORD, device.token.expose())
+            .await,
+        "control: the device works before the lock"
+    );
     let pending = password_step(&w, "emp@firma.de").await;
     w.portal
         .lock_user(&admin, &number("123456789"), emp, None)
         .await
         .unwrap();
+    assert_eq!(device_rows(&w, emp).await, 0);
     let err = finish(&w, &pending, totp_now(&w, &secret), false)
         .await
         .unwrap_err();
     assert!(matches!(err, MfaError::NoPendingLogin), "got {err:?}");
+    let r = w
+        .login_outcome("emp@firma.de", PASSWORD, Some(device.token.expose()))
+        .await;
+    assert!(
+        matches!(r, Err(LoginError::InvalidCredentials)),
+        "locked: {r:?}"
+    );
+    w.portal
+        .unlock_user(&admin, &number("123456789"), emp)
+        .await
+        .unwrap();
+    let err = finish(&w, &pending, totp_now(&w, &secret), false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, MfaError::NoPendingLogin),
+        "unlock does not revive the pending login: {err:?}"
+    );
+    assert!(
+        !w.device_skips_second_factor("emp@firma.de", PASSWORD, device.token.expose())
+            .await,
+        "unlock restores the login, not the device"
+    );
+}
+
+#[tokio::test]
+async fn a_recovery_phone_receives_a_recovery_code_that_finishes_the_login() {
+    let w = World::new();
+    let (secret, old, session) = with_totp(&w, "anna@example.com").await;
+    let recovery_phone = PhoneNumber::parse("+49 151 2345678").unwrap();
+    let p = w.principal(&session).await;
+    w.portal
+        .set_recovery_channel(
+            &p,
+            &RecoveryChannel::Phone(recovery_phone.clone()),
+            &totp_now(&w, &secret),
+        )
+        .await
+        .unwrap();
+    w.advance(TimeDelta::seconds(30));
+    let pending = password_step(&w, "anna@example.com").await;
+    let audit = w.store.audit_len();
+    w.portal
+        .send_recovery_code(pending.token.expose())
+        .await
+        .unwrap();
+    let messages = w.sms.messages();
+    let sent = messages.last().expect("an SMS to the recovery phone");
+    assert_eq!(sent.to, recovery_phone);
+    assert_eq!(sent.purpose, portal_core::ports::PhoneCodePurpose::Recovery);
+    let code = sent.code.expose().to_owned();
+    assert_eq!(code.len(), 19, "XXXX-XXXX-XXXX-XXXX");
+    let entries = w.audit_of(None);
+    assert_eq!(entries.len(), audit + 1);
+    let last = entries.last().unwrap();
+    assert_eq!(last.record.category.key(), "mfa.recovery_code_sent");
+    assert_eq!(last.record.details, "channel=phone");
+    // The old code died with the new one.
+    let err = finish(&w, &pending, SecondFactor::RecoveryCode(old.into()), false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    let login = finish(&w, &pending, SecondFactor::RecoveryCode(code.into()), false)
+        .await
+        .unwrap();
+    assert!(login.new_recovery_code.is_some());
+    assert!(login.choose_new_factor);
+    w.principal(&login.session).await;
+}
+
+#[tokio::test]
+async fn phone_codes_are_capped_per_number_across_users() {
+    let w = World::new();
+    let shared = PhoneNumber::parse("+4917612345678").unwrap();
+    let other = PhoneNumber::parse("+4917687654321").unwrap();
+    let (_, anna) = w.registered("anna@example.com").await;
+    let (_, ben) = w.registered("ben@example.com").await;
+    let anna = w.principal(&anna).await;
+    let ben = w.principal(&ben).await;
+    for _ in 0..5 {
+        w.portal
+            .start_phone_enrolment(&anna, &shared, PhoneChannel::Sms)
+            .await
+            .unwrap();
+    }
+    assert_eq!(w.sms.messages().len(), 5);
+    // Ben has sent nothing yet, but the number has had its five codes this hour.
+    w.portal
+        .start_phone_enrolment(&ben, &shared, PhoneChannel::Sms)
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 5, "the number's budget is used up");
+    w.portal
+        .start_phone_enrolment(&ben, &other, PhoneChannel::Sms)
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 6, "Ben's own budget was untouched");
+    assert_eq!(w.sms.messages().last().unwrap().to, other);
+}
+
+#[tokio::test]
+async fn phone_codes_are_capped_per_user_across_numbers() {
+    let w = World::new();
+    let first = PhoneNumber::parse("+4917612345678").unwrap();
+    let second = PhoneNumber::parse("+4917687654321").unwrap();
+    let (_, anna) = w.registered("anna@example.com").await;
+    let (_, ben) = w.registered("ben@example.com").await;
+    let anna = w.principal(&anna).await;
+    let ben = w.principal(&ben).await;
+    for _ in 0..5 {
+        w.portal
+            .start_phone_enrolment(&anna, &first, PhoneChannel::Sms)
+            .await
+            .unwrap();
+    }
+    // A fresh number does not give Anna a fresh budget.
+    w.portal
+        .start_phone_enrolment(&anna, &second, PhoneChannel::Sms)
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 5, "Anna's budget is used up");
+    w.portal
+        .start_phone_enrolment(&ben, &second, PhoneChannel::Sms)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.sms.messages().len(),
+        6,
+        "the second number's budget was untouched"
+    );
+    assert_eq!(w.sms.messages().last().unwrap().to, second);
 }

@@ -174,6 +174,15 @@ impl Portal {
         self.config.mfa_key.as_ref().ok_or(MfaError::Unavailable)
     }
 
+    /// Phone codes need a gateway; without one nothing is stored, counted or audited.
+    fn require_phone_gateway(&self) -> Result<(), MfaError> {
+        if self.phone_gateway {
+            Ok(())
+        } else {
+            Err(MfaError::Unavailable)
+        }
+    }
+
     fn totp_aad(user: UserId) -> Vec<u8> {
         format!("portal-totp-v1:{user}").into_bytes()
     }
@@ -497,12 +506,14 @@ impl Portal {
     /// Over the hourly limit the answer is the same but nothing is sent.
     ///
     /// # Errors
-    /// No pending login, no phone factor, the gateway failed; infrastructure failures.
+    /// No pending login, no phone factor, no gateway (`Unavailable`) or it failed; infrastructure
+    /// failures.
     pub async fn send_login_phone_code(&self, token: &str) -> Result<(), MfaError> {
         let token = Token::parse(token).map_err(|_| MfaError::NoPendingLogin)?;
         let now = self.now();
         let (mut pending, user) = self.pending_login(&token, now).await?;
         let phone = user.mfa().phone.clone().ok_or(MfaError::NoSuchFactor)?;
+        self.require_phone_gateway()?;
         if !self.phone_budget(user.id(), &phone.number, now).await? {
             return Ok(());
         }
@@ -530,7 +541,8 @@ impl Portal {
     /// working. A few per day; beyond that the answer is the same and nothing is sent.
     ///
     /// # Errors
-    /// No pending login, no recovery channel, the gateway failed; infrastructure failures.
+    /// No pending login, no recovery channel, a recovery phone without gateway (`Unavailable`),
+    /// the gateway failed; infrastructure failures.
     pub async fn send_recovery_code(&self, token: &str) -> Result<(), MfaError> {
         let token = Token::parse(token).map_err(|_| MfaError::NoPendingLogin)?;
         let now = self.now();
@@ -540,6 +552,9 @@ impl Portal {
             .recovery_channel
             .clone()
             .ok_or(MfaError::NoSuchFactor)?;
+        if matches!(channel, RecoveryChannel::Phone(_)) {
+            self.require_phone_gateway()?;
+        }
         let sent = self
             .deps
             .committer
@@ -598,10 +613,16 @@ impl Portal {
     // Managing factors (logged in, with step-up)
     // -----------------------------------------------------------------------------------------
 
-    /// A sensitive change needs a credential proven within the step-up window in this session.
-    pub(crate) fn require_step_up(&self, principal: &Principal) -> Result<(), MfaError> {
+    /// Whether the principal proved a credential in this session within the step-up window
+    /// (inclusive: a login exactly `step_up_window` ago still counts, one second more does not).
+    pub(crate) fn stepped_up(&self, principal: &Principal) -> bool {
         let since = self.now() - self.config.step_up_window;
-        if principal.session().authenticated_since(since) {
+        principal.session().authenticated_since(since)
+    }
+
+    /// A sensitive change needs a credential proven within the step-up window in this session.
+    fn require_step_up(&self, principal: &Principal) -> Result<(), MfaError> {
+        if self.stepped_up(principal) {
             Ok(())
         } else {
             Err(MfaError::ReauthRequired)
@@ -783,6 +804,7 @@ impl Portal {
         channel: PhoneChannel,
     ) -> Result<(), MfaError> {
         self.require_step_up(principal)?;
+        self.require_phone_gateway()?;
         let now = self.now();
         let user = self.current_user(principal).await?;
         if user.mfa().recovery_channel == Some(RecoveryChannel::Phone(number.clone())) {
@@ -918,11 +940,12 @@ impl Portal {
     /// when no authenticator app is at hand.
     ///
     /// # Errors
-    /// No phone factor, the gateway failed; infrastructure failures.
+    /// No phone factor, no gateway (`Unavailable`) or it failed; infrastructure failures.
     pub async fn send_presence_code(&self, principal: &Principal) -> Result<(), MfaError> {
         let now = self.now();
         let user = self.current_user(principal).await?;
         let phone = user.mfa().phone.clone().ok_or(MfaError::NoSuchFactor)?;
+        self.require_phone_gateway()?;
         if !self.phone_budget(user.id(), &phone.number, now).await? {
             return Ok(());
         }
@@ -1113,14 +1136,17 @@ impl Portal {
     /// ("Bestätigen Sie Ihre Identität").
     ///
     /// # Errors
-    /// Step-up needed, same phone as the MFA phone, no factor, wrong proof; infrastructure
-    /// failures.
+    /// Step-up needed, same phone as the MFA phone, a phone without gateway (`Unavailable`), no
+    /// factor, wrong proof; infrastructure failures.
     pub async fn set_recovery_channel(
         &self,
         principal: &Principal,
         channel: &RecoveryChannel,
         proof: &SecondFactor,
     ) -> Result<(), MfaError> {
+        if matches!(channel, RecoveryChannel::Phone(_)) {
+            self.require_phone_gateway()?;
+        }
         self.with_presence(principal, proof, |user, commit, now| {
             if let RecoveryChannel::Phone(number) = channel
                 && user

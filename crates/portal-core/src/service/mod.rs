@@ -142,6 +142,9 @@ pub struct Portal {
     config: PortalConfig,
     catalog: PermissionCatalog,
     sms: Arc<dyn SmsSender>,
+    /// Whether a phone gateway was given ([`Portal::with_sms_sender`]); without one, phone
+    /// factors answer `Unavailable` before anything is stored or counted.
+    phone_gateway: bool,
 }
 
 impl std::fmt::Debug for Portal {
@@ -168,6 +171,7 @@ impl Portal {
             config,
             catalog,
             sms: Arc::new(NoSmsSender),
+            phone_gateway: false,
         })
     }
 
@@ -175,6 +179,7 @@ impl Portal {
     #[must_use]
     pub fn with_sms_sender(mut self, sender: Arc<dyn SmsSender>) -> Self {
         self.sms = sender;
+        self.phone_gateway = true;
         self
     }
 

@@ -1,6 +1,7 @@
 //! Profile self-service ("Sage-ID verwalten", "Account geändert" in the log): name and language,
-//! password, e-mail address. Changing the password needs the current one; changing the address
-//! needs a fresh login (step-up) and a code sent to the new address, and the old address is told.
+//! password, e-mail address. Both sensitive changes need a credential proven within the step-up
+//! window (15 min by default): changing the password also needs the current one; changing the
+//! address needs a code sent to the new address, and the old address is told.
 
 use super::auth::{IssuedSession, Principal};
 use super::registration::RegistrationTicket;
@@ -71,6 +72,15 @@ pub enum ProfileError {
 infra_errors!(ProfileError, UniqueKey::UserEmail => ProfileError::EmailUnavailable);
 
 impl Portal {
+    /// Step-up for password and address changes: the same window as for second factors.
+    fn require_profile_step_up(&self, principal: &Principal) -> Result<(), ProfileError> {
+        if self.stepped_up(principal) {
+            Ok(())
+        } else {
+            Err(ProfileError::ReauthRequired)
+        }
+    }
+
     async fn me(&self, principal: &Principal) -> Result<User, ProfileError> {
         self.deps
             .queries
@@ -117,13 +127,14 @@ impl Portal {
         .await
     }
 
-    /// Changes the password with the current one. Every other session and remembered device ends,
-    /// outstanding reset links die, the current session gets a new token (returned), and a
-    /// confirmation mail goes out.
+    /// Changes the password with the current one. Needs a fresh login (step-up: a credential
+    /// proven in this session within the step-up window). Every other session and remembered
+    /// device ends, outstanding reset links die, the current session gets a new token (returned),
+    /// and a confirmation mail goes out.
     ///
     /// # Errors
-    /// Wrong current password (counted like a failed login), throttled, a new password that
-    /// breaks the policy; infrastructure failures.
+    /// Step-up needed (nothing is checked or counted then), wrong current password (counted like
+    /// a failed login), throttled, a new password that breaks the policy; infrastructure failures.
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -132,6 +143,7 @@ impl Portal {
         confirmation: &SecretString,
         client: ClientInfo,
     ) -> Result<IssuedSession, ProfileError> {
+        self.require_profile_step_up(principal)?;
         let now = self.now();
         let user = self.me(principal).await?;
         let key = keys::account(user.email());
@@ -218,10 +230,7 @@ impl Portal {
         principal: &Principal,
         new_email: &EmailAddress,
     ) -> Result<RegistrationTicket, ProfileError> {
-        let since = self.now() - self.config.step_up_window;
-        if !principal.session().authenticated_since(since) {
-            return Err(ProfileError::ReauthRequired);
-        }
+        self.require_profile_step_up(principal)?;
         let ticket = Token::generate(&*self.deps.random);
         self.transact(|| async {
             let now = self.now();
@@ -304,9 +313,7 @@ impl Portal {
             let now = self.now();
             let mut user = self.me(principal).await?;
             let mut challenge = self
-                .deps
-                .queries
-                .challenge_by_ticket(&ticket.hash())
+                .live_challenge(&ticket, now)
                 .await?
                 .filter(|c| {
                     c.user_id() == user.id() && c.purpose() == ChallengePurpose::EmailChange

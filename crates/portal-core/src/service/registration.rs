@@ -313,6 +313,22 @@ impl Portal {
         ))
     }
 
+    /// The challenge behind a ticket, unless its attempt is older than
+    /// `pending_registration_ttl` (then the ticket is dead, whatever its codes say: a registration,
+    /// an invitation's or an e-mail change's code, and the look-alike of an existing address).
+    pub(crate) async fn live_challenge(
+        &self,
+        ticket: &Token,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EmailChallenge>, crate::ports::StoreError> {
+        Ok(self
+            .deps
+            .queries
+            .challenge_by_ticket(&ticket.hash())
+            .await?
+            .filter(|c| c.started_within(self.config.pending_registration_ttl, now)))
+    }
+
     fn code_mail(
         &self,
         now: DateTime<Utc>,
@@ -346,8 +362,8 @@ impl Portal {
         let now = self.now();
         let q = &self.deps.queries;
         let policy = self.config.code_policy;
-        let mut challenge = q
-            .challenge_by_ticket(&ticket.hash())
+        let mut challenge = self
+            .live_challenge(ticket, now)
             .await?
             .ok_or(ResendError::InvalidTicket)?;
         let user = q
@@ -441,8 +457,8 @@ impl Portal {
     ) -> Result<Planned<Result<IssuedSession, VerifyError>>, VerifyError> {
         let now = self.now();
         let q = &self.deps.queries;
-        let mut challenge = q
-            .challenge_by_ticket(&ticket.hash())
+        let mut challenge = self
+            .live_challenge(ticket, now)
             .await?
             .ok_or(VerifyError::InvalidTicket)?;
         match challenge.check(code, now) {

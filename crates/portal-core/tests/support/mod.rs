@@ -477,3 +477,199 @@ pub fn id_of(actor: &Actor) -> UserId {
         Actor::System => panic!("the system is no user"),
     }
 }
+
+// --- second factors (shared by the MFA suites) ---
+
+/// Everything a rejected command must leave untouched for one user: the store-wide counts, the
+/// user record (MFA state included), the user's sessions (pending logins with their tries and
+/// phone codes, devices), the phone messages sent, and the user's second-factor failure counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub counts: Counts,
+    pub user: Option<portal_core::user::User>,
+    pub sessions: Vec<portal_core::session::Session>,
+    pub sms: usize,
+    pub second_factor_failures: Option<portal_core::ports::Counter>,
+}
+
+impl World {
+    /// See [`Snapshot`].
+    pub async fn snapshot(&self, user: UserId) -> Snapshot {
+        let q = &self.portal.deps().queries;
+        let mut sessions = q.sessions_of_user(user).await.unwrap();
+        sessions.sort_by_key(portal_core::session::Session::id);
+        Snapshot {
+            counts: self.counts(),
+            user: q.user(user).await.unwrap(),
+            sessions,
+            sms: self.sms.messages().len(),
+            second_factor_failures: q
+                .counter(&portal_core::throttle::keys::second_factor(user))
+                .await
+                .unwrap(),
+        }
+    }
+
+    /// Sets up an authenticator app in a session that is still within the step-up window.
+    /// Returns the secret and the recovery code (when one was issued). The clock then moves one
+    /// step on, so the next code is fresh.
+    pub async fn enable_totp(
+        &self,
+        session: &IssuedSession,
+    ) -> (portal_core::totp::TotpSecret, Option<String>) {
+        let p = self.principal(session).await;
+        let enrolment = self.portal.start_totp_enrolment(&p).await.unwrap();
+        let secret = portal_core::totp::TotpSecret::from_base32(enrolment.secret_base32()).unwrap();
+        let code =
+            portal_core::totp::code_at(&secret, portal_core::ports::Clock::now(&*self.clock));
+        let enabled = self.portal.confirm_totp(&p, &code).await.unwrap();
+        self.advance(TimeDelta::seconds(30));
+        (secret, enabled.recovery_code.map(|c| c.expose().to_owned()))
+    }
+
+    /// A registered user with an authenticator app: the secret, the recovery code and the
+    /// session that set it up.
+    pub async fn with_totp(
+        &self,
+        address: &str,
+    ) -> (portal_core::totp::TotpSecret, String, IssuedSession) {
+        let (_, session) = self.registered(address).await;
+        let (secret, recovery) = self.enable_totp(&session).await;
+        (
+            secret,
+            recovery.expect("a first factor issues a recovery code"),
+            session,
+        )
+    }
+
+    /// Sets up a phone for codes (SMS) in a session within the step-up window; returns the
+    /// recovery code when one was issued.
+    pub async fn enable_phone(&self, session: &IssuedSession, number: &str) -> Option<String> {
+        let p = self.principal(session).await;
+        let phone = portal_core::mfa::PhoneNumber::parse(number).unwrap();
+        self.portal
+            .start_phone_enrolment(&p, &phone, portal_core::mfa::PhoneChannel::Sms)
+            .await
+            .unwrap();
+        let code = self.sms.last_code_to(phone.as_str()).expect("an SMS");
+        self.portal
+            .confirm_phone(&p, &code.as_str().into())
+            .await
+            .unwrap()
+            .recovery_code
+            .map(|c| c.expose().to_owned())
+    }
+
+    /// The password step of a user with a second factor.
+    pub async fn password_step(&self, address: &str) -> portal_core::service::PendingMfaLogin {
+        match self.login_outcome(address, PASSWORD, None).await.unwrap() {
+            LoginOutcome::MfaRequired(p) => p,
+            LoginOutcome::Authenticated(_) => panic!("{address} logged in without a second factor"),
+        }
+    }
+
+    /// A login with or without a remembered device's token.
+    pub async fn login_outcome(
+        &self,
+        address: &str,
+        password: &str,
+        device: Option<&str>,
+    ) -> Result<LoginOutcome, portal_core::service::LoginError> {
+        let cmd = Login {
+            email: address.into(),
+            password: SecretString::new(password),
+            client: client(),
+        };
+        match device {
+            Some(d) => self.portal.login_with_device(cmd, d).await,
+            None => self.portal.login(cmd).await,
+        }
+    }
+
+    /// Whether the device token still skips the second factor for this address and password
+    /// (`false` when the login asks for the second factor; panics when the password is refused).
+    pub async fn device_skips_second_factor(
+        &self,
+        address: &str,
+        password: &str,
+        device: &str,
+    ) -> bool {
+        match self
+            .login_outcome(address, password, Some(device))
+            .await
+            .unwrap()
+        {
+            LoginOutcome::Authenticated(_) => true,
+            LoginOutcome::MfaRequired(_) => false,
+        }
+    }
+
+    /// The second step of a login.
+    pub async fn finish(
+        &self,
+        pending: &portal_core::service::PendingMfaLogin,
+        factor: portal_core::service::SecondFactor,
+        remember_device: bool,
+    ) -> Result<portal_core::service::MfaLogin, portal_core::service::MfaError> {
+        self.portal
+            .complete_mfa(portal_core::service::CompleteMfa {
+                token: pending.token.expose().to_owned(),
+                factor,
+                remember_device,
+                client: client(),
+            })
+            .await
+    }
+
+    /// The authenticator code of this moment.
+    pub fn totp_now(
+        &self,
+        secret: &portal_core::totp::TotpSecret,
+    ) -> portal_core::service::SecondFactor {
+        portal_core::service::SecondFactor::Totp(portal_core::totp::code_at(
+            secret,
+            portal_core::ports::Clock::now(&*self.clock),
+        ))
+    }
+
+    /// A well-formed authenticator code that is wrong for every step in the ±1 window.
+    pub fn wrong_totp(
+        &self,
+        secret: &portal_core::totp::TotpSecret,
+    ) -> portal_core::service::SecondFactor {
+        let now = portal_core::ports::Clock::now(&*self.clock);
+        let window: Vec<String> = [-30, 0, 30]
+            .iter()
+            .map(|s| {
+                portal_core::totp::code_at(secret, now + TimeDelta::seconds(*s))
+                    .expose()
+                    .to_owned()
+            })
+            .collect();
+        let wrong = (0..1_000_000u32)
+            .map(|n| format!("{n:06}"))
+            .find(|c| !window.contains(c))
+            .unwrap();
+        portal_core::service::SecondFactor::Totp(SecretString::new(wrong))
+    }
+
+    /// A password login plus the authenticator code, asking to remember the device: the full
+    /// session and the device token.
+    pub async fn login_remembering_device(
+        &self,
+        address: &str,
+        secret: &portal_core::totp::TotpSecret,
+    ) -> (IssuedSession, IssuedSession) {
+        let pending = self.password_step(address).await;
+        let login = self
+            .finish(&pending, self.totp_now(secret), true)
+            .await
+            .unwrap();
+        // The next code must come from a later step.
+        self.advance(TimeDelta::seconds(30));
+        (
+            login.session,
+            login.remembered_device.expect("a device token"),
+        )
+    }
+}
