@@ -85,6 +85,59 @@ impl World {
         if config.mfa_key.is_none() {
             config.mfa_key = Some(test_mfa_key());
         }
+        Self::build_raw(config, catalog, hasher, true)
+    }
+
+    /// A world whose server has no MFA key (authenticator apps unavailable).
+    pub fn without_mfa_key() -> Self {
+        let config = PortalConfig {
+            mfa_key: None,
+            ..PortalConfig::default()
+        };
+        Self::build_raw(
+            config,
+            PermissionCatalog::default(),
+            Arc::new(fast_hasher(7)),
+            true,
+        )
+    }
+
+    /// A world whose server has no phone gateway (SMS and voice unavailable).
+    pub fn without_phone_gateway() -> Self {
+        let config = PortalConfig {
+            mfa_key: Some(test_mfa_key()),
+            ..PortalConfig::default()
+        };
+        Self::build_raw(
+            config,
+            PermissionCatalog::default(),
+            Arc::new(fast_hasher(7)),
+            false,
+        )
+    }
+
+    /// Another server over the same store and clock, with other settings or without the phone
+    /// gateway (e.g. one that lost its MFA key or gateway).
+    pub fn sibling(&self, config: PortalConfig, phone_gateway: bool) -> Portal {
+        let portal = Portal::new(
+            self.portal.deps().clone(),
+            config,
+            self.portal.catalog().clone(),
+        )
+        .unwrap();
+        if phone_gateway {
+            portal.with_sms_sender(self.sms.clone())
+        } else {
+            portal
+        }
+    }
+
+    fn build_raw(
+        config: PortalConfig,
+        catalog: PermissionCatalog,
+        hasher: Arc<dyn portal_core::ports::PasswordHasher>,
+        phone_gateway: bool,
+    ) -> Self {
         let sms = Arc::new(RecordingSmsSender::new());
         let store = Arc::new(MemoryStore::new());
         let clock = Arc::new(ManualClock::new());
@@ -98,9 +151,12 @@ impl World {
             hasher,
             legacy: legacy.clone(),
         };
-        let portal = Portal::new(deps, config, catalog)
-            .unwrap()
-            .with_sms_sender(sms.clone());
+        let portal = Portal::new(deps, config, catalog).unwrap();
+        let portal = if phone_gateway {
+            portal.with_sms_sender(sms.clone())
+        } else {
+            portal
+        };
         Self {
             portal,
             store,
