@@ -5,7 +5,7 @@ mod support;
 
 use chrono::TimeDelta;
 use portal_core::secret::SecretString;
-use portal_core::service::{Login, LoginError, ProfileError};
+use portal_core::service::{IssuedSession, Login, LoginError, ProfileError};
 use portal_core::values::Language;
 use support::*;
 
@@ -210,4 +210,259 @@ async fn users_list_and_end_their_own_sessions() {
         matches!(err, portal_core::service::SessionError::NotFound),
         "got {err:?}"
     );
+}
+
+fn seconds(s: i64) -> TimeDelta {
+    TimeDelta::seconds(s)
+}
+
+const NEW_PASSWORD: &str = "ein neues langes passwort";
+
+/// A password change `offset` seconds around 15 minutes after the login.
+async fn change_password_after(
+    offset: i64,
+) -> (
+    World,
+    IssuedSession,
+    Snapshot,
+    Result<IssuedSession, ProfileError>,
+) {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    w.advance(TimeDelta::minutes(15) + seconds(offset));
+    let p = w.principal(&session).await;
+    let before = w.snapshot(session.user_id).await;
+    let r = w
+        .portal
+        .change_password(
+            &p,
+            &PASSWORD.into(),
+            &NEW_PASSWORD.into(),
+            &NEW_PASSWORD.into(),
+            client(),
+        )
+        .await;
+    (w, session, before, r)
+}
+
+#[tokio::test]
+async fn changing_the_password_needs_a_login_within_fifteen_minutes() {
+    for offset in [-1, 0] {
+        let (w, session, _, r) = change_password_after(offset).await;
+        let fresh = r.unwrap_or_else(|e| panic!("offset {offset}: {e:?}"));
+        assert!(w.portal.authenticate(session.token.expose()).await.is_err());
+        w.principal(&fresh).await;
+        w.try_login("anna@example.com", NEW_PASSWORD).await.unwrap();
+    }
+
+    let (w, session, before, r) = change_password_after(1).await;
+    let err = r.unwrap_err();
+    assert!(matches!(err, ProfileError::ReauthRequired), "got {err:?}");
+    assert_eq!(
+        w.snapshot(session.user_id).await,
+        before,
+        "nothing changed: same password, same sessions, no mail, no audit entry"
+    );
+    assert!(
+        w.portal
+            .deps()
+            .queries
+            .counter(&portal_core::throttle::keys::account(&email(
+                "anna@example.com"
+            )))
+            .await
+            .unwrap()
+            .is_none(),
+        "the refusal is no failed login"
+    );
+    w.principal(&session).await;
+    // After re-authenticating the change goes through.
+    let p = w.principal(&session).await;
+    let fresh = w
+        .portal
+        .reauthenticate(&p, &PASSWORD.into(), None, client())
+        .await
+        .unwrap();
+    let p = w.principal(&fresh).await;
+    w.portal
+        .change_password(
+            &p,
+            &PASSWORD.into(),
+            &NEW_PASSWORD.into(),
+            &NEW_PASSWORD.into(),
+            client(),
+        )
+        .await
+        .unwrap();
+    w.try_login("anna@example.com", NEW_PASSWORD).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_step_up_window_for_an_address_change_is_fifteen_minutes_inclusive() {
+    for (offset, allowed) in [(-1, true), (0, true), (1, false)] {
+        let w = World::new();
+        let (_, session) = w.registered("anna@example.com").await;
+        w.advance(TimeDelta::minutes(15) + seconds(offset));
+        let p = w.principal(&session).await;
+        let before = w.snapshot(session.user_id).await;
+        let r = w
+            .portal
+            .start_email_change(&p, &email("anna@neu.example"))
+            .await;
+        if allowed {
+            r.unwrap_or_else(|e| panic!("offset {offset}: {e:?}"));
+            assert_eq!(w.mail_kinds_to("anna@neu.example"), ["verification_code"]);
+            continue;
+        }
+        let err = r.unwrap_err();
+        assert!(matches!(err, ProfileError::ReauthRequired), "got {err:?}");
+        assert_eq!(w.snapshot(session.user_id).await, before);
+        assert!(w.mails_to("anna@neu.example").is_empty());
+    }
+}
+
+/// Anna started changing her address to anna@neu.example: her session, the ticket and the code.
+async fn address_change(w: &World) -> (IssuedSession, String, String) {
+    let (_, session) = w.registered("anna@example.com").await;
+    let p = w.principal(&session).await;
+    let ticket = w
+        .portal
+        .start_email_change(&p, &email("anna@neu.example"))
+        .await
+        .unwrap();
+    let code = w.secret_for("anna@neu.example");
+    (session, ticket.ticket.expose().to_owned(), code)
+}
+
+fn wrong(code: &str) -> String {
+    let n: u32 = code.parse().unwrap();
+    format!("{:06}", (n + 1) % 1_000_000)
+}
+
+#[tokio::test]
+async fn an_address_change_code_expires_at_exactly_fifteen_minutes() {
+    for (offset, accepted) in [(-1, true), (0, false), (1, false)] {
+        let w = World::new();
+        let (session, ticket, code) = address_change(&w).await;
+        w.advance(TimeDelta::minutes(15) + seconds(offset));
+        let p = w.principal(&session).await;
+        let before = w.snapshot(session.user_id).await;
+        let r = w.portal.confirm_email_change(&p, &ticket, &code).await;
+        if accepted {
+            assert_eq!(r.unwrap().email().as_str(), "anna@neu.example");
+            continue;
+        }
+        let err = r.unwrap_err();
+        assert!(
+            matches!(err, ProfileError::CodeExpired),
+            "offset {offset}: {err:?}"
+        );
+        assert_eq!(w.snapshot(session.user_id).await, before);
+        assert_eq!(
+            w.user(session.user_id).await.email().as_str(),
+            "anna@example.com"
+        );
+    }
+}
+
+#[tokio::test]
+async fn five_wrong_address_change_codes_void_the_code() {
+    let w = World::new();
+    let (session, ticket, code) = address_change(&w).await;
+    let p = w.principal(&session).await;
+    let before = w.snapshot(session.user_id).await;
+    for i in 0..5 {
+        let err = w
+            .portal
+            .confirm_email_change(&p, &ticket, &wrong(&code))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProfileError::WrongCode), "try {i}: {err:?}");
+    }
+    let err = w
+        .portal
+        .confirm_email_change(&p, &ticket, &code)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::TooManyAttempts), "got {err:?}");
+    assert_eq!(
+        w.snapshot(session.user_id).await,
+        before,
+        "wrong codes change only the challenge's tries: no audit entry, no mail, same address"
+    );
+}
+
+#[tokio::test]
+async fn an_address_change_code_works_once() {
+    let w = World::new();
+    let (session, ticket, code) = address_change(&w).await;
+    let p = w.principal(&session).await;
+    w.portal
+        .confirm_email_change(&p, &ticket, &code)
+        .await
+        .unwrap();
+    let before = w.snapshot(session.user_id).await;
+    let err = w
+        .portal
+        .confirm_email_change(&p, &ticket, &code)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProfileError::InvalidTicket), "got {err:?}");
+    assert_eq!(w.snapshot(session.user_id).await, before);
+    assert_eq!(
+        w.user(session.user_id).await.email().as_str(),
+        "anna@neu.example"
+    );
+}
+
+#[tokio::test]
+async fn malformed_codes_and_foreign_tickets_change_nothing() {
+    let w = World::new();
+    let (session, ticket, code) = address_change(&w).await;
+    // Ben's own address change, and a registration in progress.
+    let (_, ben) = w.registered("ben@example.com").await;
+    let ben_ticket = w
+        .portal
+        .start_email_change(&w.principal(&ben).await, &email("ben@neu.example"))
+        .await
+        .unwrap();
+    let ben_code = w.secret_for("ben@neu.example");
+    let registration = w
+        .portal
+        .register(w.register_cmd("paul@example.com"))
+        .await
+        .unwrap();
+    let paul_code = w.secret_for("paul@example.com");
+    let p = w.principal(&session).await;
+    let before = w.snapshot(session.user_id).await;
+    for bad in ["12ab56", "12345", "1234567", ""] {
+        let err = w
+            .portal
+            .confirm_email_change(&p, &ticket, bad)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ProfileError::MalformedCode), "{bad}: {err:?}");
+    }
+    for (t, c) in [
+        ("not-a-ticket", code.as_str()),
+        (ben_ticket.ticket.expose(), ben_code.as_str()),
+        (registration.ticket.expose(), paul_code.as_str()),
+    ] {
+        let err = w.portal.confirm_email_change(&p, t, c).await.unwrap_err();
+        assert!(matches!(err, ProfileError::InvalidTicket), "{t}: {err:?}");
+    }
+    assert_eq!(w.snapshot(session.user_id).await, before);
+    // No try was spent: the right code still works, and Ben's change is untouched.
+    w.portal
+        .confirm_email_change(&p, &ticket, &code)
+        .await
+        .unwrap();
+    w.portal
+        .confirm_email_change(
+            &w.principal(&ben).await,
+            ben_ticket.ticket.expose(),
+            &ben_code,
+        )
+        .await
+        .unwrap();
 }

@@ -236,3 +236,146 @@ async fn the_first_confirmed_registration_of_an_address_wins() {
         .unwrap_err();
     assert!(matches!(err, VerifyError::AlreadyRegistered), "got {err:?}");
 }
+
+#[tokio::test]
+async fn a_new_code_can_be_sent_sixty_seconds_after_the_last_not_fifty_nine() {
+    let w = World::new();
+    let ticket = w
+        .portal
+        .register(w.register_cmd("g@example.com"))
+        .await
+        .unwrap();
+    let first = w.secret_for("g@example.com");
+    let sent_at = portal_core::ports::Clock::now(&*w.clock);
+    w.advance(TimeDelta::seconds(59));
+    let before = w.counts();
+    let err = w
+        .portal
+        .resend_code(ticket.ticket.expose())
+        .await
+        .unwrap_err();
+    let ResendError::TooSoon { retry_at } = err else {
+        panic!("got {err:?}");
+    };
+    assert_eq!(retry_at, sent_at + TimeDelta::seconds(60));
+    assert_eq!(w.counts(), before, "no mail, no audit entry");
+    w.advance(TimeDelta::seconds(1));
+    let answer = w.portal.resend_code(ticket.ticket.expose()).await.unwrap();
+    assert_eq!(w.mails_to("g@example.com").len(), 2);
+    assert_eq!(
+        answer.resend_available_at,
+        sent_at + TimeDelta::seconds(120),
+        "the cooldown starts again"
+    );
+    let fresh = w.secret_for("g@example.com");
+    if fresh != first {
+        let err = w
+            .portal
+            .verify_registration(ticket.ticket.expose(), &first, client())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, VerifyError::WrongCode), "got {err:?}");
+    }
+    w.portal
+        .verify_registration(ticket.ticket.expose(), &fresh, client())
+        .await
+        .unwrap();
+}
+
+/// A registration `offset` seconds around 24 hours old, whose code was re-sent one minute
+/// before the 24 hours (so the code itself is still valid): the new code's result, and the
+/// counts just before using it.
+async fn verify_a_day_later(
+    address: &str,
+    existing: bool,
+    offset: i64,
+) -> (
+    World,
+    Counts,
+    Result<(), VerifyError>,
+    Result<(), ResendError>,
+) {
+    let w = World::new();
+    if existing {
+        w.registered(address).await;
+    }
+    let ticket = w.portal.register(w.register_cmd(address)).await.unwrap();
+    w.advance(TimeDelta::hours(24) - TimeDelta::minutes(1));
+    w.portal.resend_code(ticket.ticket.expose()).await.unwrap();
+    let code = w.secret_for(address);
+    w.advance(TimeDelta::minutes(1) + TimeDelta::seconds(offset));
+    let before = w.counts();
+    let verified = w
+        .portal
+        .verify_registration(ticket.ticket.expose(), &code, client())
+        .await
+        .map(|_| ());
+    let resent = w
+        .portal
+        .resend_code(ticket.ticket.expose())
+        .await
+        .map(|_| ());
+    (w, before, verified, resent)
+}
+
+#[tokio::test]
+async fn a_pending_registration_lives_twenty_four_hours_however_often_the_code_is_resent() {
+    let (w, _, verified, _) = verify_a_day_later("h@example.com", false, -1).await;
+    verified.unwrap();
+    let id = w.user_id("h@example.com").await;
+    assert_eq!(w.user(id).await.status(), UserStatus::Active);
+
+    for offset in [0, 1] {
+        let (w, before, verified, resent) =
+            verify_a_day_later("h@example.com", false, offset).await;
+        let err = verified.unwrap_err();
+        assert!(
+            matches!(err, VerifyError::InvalidTicket),
+            "offset {offset}: {err:?}"
+        );
+        let err = resent.unwrap_err();
+        assert!(
+            matches!(err, ResendError::InvalidTicket),
+            "offset {offset}: {err:?}"
+        );
+        assert_eq!(w.counts(), before, "offset {offset}: nothing changed");
+        assert!(
+            w.portal
+                .deps()
+                .queries
+                .user_by_email(&email("h@example.com"))
+                .await
+                .unwrap()
+                .is_none(),
+            "no account"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_registration_of_an_existing_address_dies_at_the_same_time() {
+    for (offset, alive) in [(-1, true), (0, false)] {
+        let (_, _, verified, resent) = verify_a_day_later("i@example.com", true, offset).await;
+        let verify_err = verified.unwrap_err();
+        // Alive it behaves like a registration whose code is wrong; dead, like any dead one.
+        if alive {
+            assert!(
+                matches!(verify_err, VerifyError::WrongCode),
+                "{verify_err:?}"
+            );
+            assert!(
+                matches!(resent, Err(ResendError::TooSoon { .. })),
+                "{resent:?}"
+            );
+        } else {
+            assert!(
+                matches!(verify_err, VerifyError::InvalidTicket),
+                "{verify_err:?}"
+            );
+            assert!(
+                matches!(resent, Err(ResendError::InvalidTicket)),
+                "{resent:?}"
+            );
+        }
+    }
+}
