@@ -552,3 +552,142 @@ async fn an_outdated_password_hash_is_upgraded_at_login() {
         "a current hash is left alone"
     );
 }
+
+/// A real (fast) hasher that counts what it is asked to do.
+#[derive(Debug)]
+struct CountingHasher {
+    inner: Argon2idHasher,
+    verify: std::sync::atomic::AtomicUsize,
+    dummy: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingHasher {
+    fn calls(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.verify.load(SeqCst), self.dummy.load(SeqCst))
+    }
+}
+
+#[async_trait::async_trait]
+impl portal_core::ports::PasswordHasher for CountingHasher {
+    async fn hash(
+        &self,
+        password: &portal_core::password::Password,
+    ) -> Result<portal_core::password::PasswordHash, portal_core::ports::HashError> {
+        self.inner.hash(password).await
+    }
+
+    async fn verify(
+        &self,
+        candidate: &portal_core::secret::SecretString,
+        hash: &portal_core::password::PasswordHash,
+    ) -> Result<bool, portal_core::ports::HashError> {
+        self.verify
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.verify(candidate, hash).await
+    }
+
+    async fn verify_dummy(
+        &self,
+        candidate: &portal_core::secret::SecretString,
+    ) -> Result<bool, portal_core::ports::HashError> {
+        self.dummy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner.verify_dummy(candidate).await
+    }
+
+    fn needs_rehash(&self, hash: &portal_core::password::PasswordHash) -> bool {
+        self.inner.needs_rehash(hash)
+    }
+}
+
+/// R14 "in similar time": every login that reaches the password check costs exactly one Argon2id
+/// verification — against the account's hash, or against the dummy hash when there is no
+/// account or it has no password yet. Only an over-long password is refused without hashing, for
+/// every address alike.
+#[tokio::test]
+async fn every_login_costs_exactly_one_verification_and_unknown_addresses_use_the_dummy_hash() {
+    let hasher = Arc::new(CountingHasher {
+        inner: fast_hasher(7),
+        verify: 0.into(),
+        dummy: 0.into(),
+    });
+    let w = World::with_hasher(hasher.clone());
+    w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    w.member("anna@example.com", N).await;
+    w.member("lena@example.com", N).await;
+    let lena = w.user_id("lena@example.com").await;
+    w.portal
+        .lock_user(&op, &number(N), lena, None)
+        .await
+        .unwrap();
+    w.portal
+        .invite_user(
+            &op,
+            &number(N),
+            Invite {
+                email: email("ida@example.com"),
+                first_name: name("Ida"),
+                last_name: name("Eingeladen"),
+                language: Language::De,
+                permissions: keys(&[]),
+            },
+        )
+        .await
+        .unwrap();
+    w.portal
+        .register(w.register_cmd("paul@example.com"))
+        .await
+        .unwrap();
+    let long = "x".repeat(1025);
+    // (case, address, password, account verifications, dummy verifications)
+    let cases = [
+        ("unknown address", "nobody@example.com", PASSWORD, 0, 1),
+        ("malformed address", "not an address", PASSWORD, 0, 1),
+        (
+            "invited user without password",
+            "ida@example.com",
+            PASSWORD,
+            0,
+            1,
+        ),
+        (
+            "unconfirmed registration",
+            "paul@example.com",
+            PASSWORD,
+            0,
+            1,
+        ),
+        (
+            "wrong password",
+            "anna@example.com",
+            "falsches pferd batterie",
+            1,
+            0,
+        ),
+        ("locked user", "lena@example.com", PASSWORD, 1, 0),
+        ("right password", "anna@example.com", PASSWORD, 1, 0),
+        (
+            "over-long, unknown",
+            "nobody@example.com",
+            long.as_str(),
+            0,
+            0,
+        ),
+        ("over-long, known", "anna@example.com", long.as_str(), 0, 0),
+    ];
+    for (case, address, password, verify, dummy) in cases {
+        let (v0, d0) = hasher.calls();
+        let _ = w
+            .portal
+            .login(portal_core::service::Login {
+                email: address.into(),
+                password: password.into(),
+                // A fresh client address per case keeps the address throttle out of the way.
+                client: portal_core::session::ClientInfo::new(Some(case), None),
+            })
+            .await;
+        let (v1, d1) = hasher.calls();
+        assert_eq!((v1 - v0, d1 - d0), (verify, dummy), "{case}");
+    }
+}

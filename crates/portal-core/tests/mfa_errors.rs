@@ -288,3 +288,40 @@ async fn a_server_that_lost_its_phone_gateway_sends_nothing_and_changes_nothing(
     );
     assert_eq!(w.snapshot(session.user_id).await, before);
 }
+
+#[tokio::test]
+async fn only_a_pending_login_finishes_a_login_not_a_session_or_device_token() {
+    let w = World::new();
+    let (secret, _, _) = w.with_totp("anna@example.com").await;
+    let (session, device) = w
+        .login_remembering_device("anna@example.com", &secret)
+        .await;
+    let before = w.snapshot(session.user_id).await;
+    for (what, token) in [
+        ("session", session.token.expose()),
+        ("device", device.token.expose()),
+        ("garbage", "not-a-token"),
+    ] {
+        let err = w
+            .portal
+            .complete_mfa(portal_core::service::CompleteMfa {
+                token: token.to_owned(),
+                factor: w.totp_now(&secret),
+                remember_device: true,
+                client: client(),
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MfaError::NoPendingLogin), "{what}: {err:?}");
+        let err = w.portal.send_login_phone_code(token).await.unwrap_err();
+        assert!(matches!(err, MfaError::NoPendingLogin), "{what}: {err:?}");
+        let err = w.portal.send_recovery_code(token).await.unwrap_err();
+        assert!(matches!(err, MfaError::NoPendingLogin), "{what}: {err:?}");
+    }
+    assert_eq!(w.snapshot(session.user_id).await, before);
+    // The code was not used up by the refusals.
+    let pending = w.password_step("anna@example.com").await;
+    w.finish(&pending, w.totp_now(&secret), false)
+        .await
+        .unwrap();
+}
