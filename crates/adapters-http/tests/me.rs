@@ -75,6 +75,27 @@ async fn changing_the_password_rotates_this_session_and_ends_the_others() {
 }
 
 #[tokio::test]
+async fn changing_the_password_long_after_the_login_needs_a_reauthentication_first() {
+    let app = TestApp::new();
+    app.registered("late@example.com").await;
+    let c = app.login("late@example.com").await;
+    app.advance(TimeDelta::minutes(15) + TimeDelta::seconds(1));
+    let change = json!({"current_password": PASSWORD, "password": NEW_PASSWORD, "password_confirmation": NEW_PASSWORD});
+    let before = c.cookie("portal-session").unwrap();
+    c.put("/api/v1/me/password", change.clone())
+        .await
+        .assert(403, "reauth_required");
+    assert_eq!(c.cookie("portal-session").unwrap(), before, "no rotation");
+    // Nothing changed: the old password still logs in.
+    app.login("late@example.com").await;
+    c.post("/api/v1/auth/reauthenticate", json!({"password": PASSWORD}))
+        .await
+        .ok(200);
+    c.put("/api/v1/me/password", change).await.ok(200);
+    c.get("/api/v1/me").await.ok(200);
+}
+
+#[tokio::test]
 async fn changing_the_address_needs_the_new_addresses_code() {
     let app = TestApp::new();
     app.registered("old@example.com").await;

@@ -1592,6 +1592,35 @@ async fn profile_changes_name_and_password_with_errors_at_the_fields() {
 }
 
 #[tokio::test]
+async fn a_password_change_after_the_step_up_window_asks_for_the_password_again() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    app.clock
+        .advance(chrono::TimeDelta::minutes(15) + chrono::TimeDelta::seconds(1));
+    let change = [
+        ("current_password", PASSWORD),
+        ("password", NEW_PASSWORD),
+        ("password_confirmation", NEW_PASSWORD),
+    ];
+    b.get("/profile").await.ok();
+    b.post("/profile/password", &change)
+        .await
+        .redirects_to("/reauth?next=%2Fprofile");
+    // The old password is unchanged.
+    app.browser().login("x@example.com", PASSWORD).await;
+    b.get("/reauth?next=%2Fprofile").await.ok();
+    b.post("/reauth", &[("password", PASSWORD), ("next", "/profile")])
+        .await
+        .redirects_to("/profile");
+    b.get("/profile").await;
+    b.post("/profile/password", &change)
+        .await
+        .redirects_to("/profile?notice=saved");
+    app.browser().login("x@example.com", NEW_PASSWORD).await;
+}
+
+#[tokio::test]
 async fn a_sensitive_change_after_the_step_up_window_asks_for_the_password_again() {
     let app = WebApp::new();
     app.registered("x@example.com").await;

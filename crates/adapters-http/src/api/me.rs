@@ -90,8 +90,10 @@ pub struct Rotated {
 
 error_responses!(pub(crate) PasswordErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::LIMITED, sets::SESSION, ProfileError::CODES);
 
-/// Changes the password with the current one. Every other session and remembered device ends;
-/// this session gets a new token (cookie and CSRF token).
+/// Changes the password with the current one. Needs a fresh authentication (a login or
+/// `POST /api/v1/auth/reauthenticate` within the last 15 minutes; `403 reauth_required`
+/// otherwise, and nothing changes). Every other session and remembered device ends; this session
+/// gets a new token (cookie and CSRF token).
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "me",
     request_body = PasswordRequest,
     security(("session" = [], "csrf" = [])),
