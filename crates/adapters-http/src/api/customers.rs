@@ -563,8 +563,8 @@ pub(crate) async fn end_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
-error_responses!(pub(crate) AuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, AuditError::CODES);
-error_responses!(pub(crate) UserAuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, sets::ID, AuditError::CODES);
+error_responses!(pub(crate) AuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, sets::AUDIT);
+error_responses!(pub(crate) UserAuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, sets::ID, sets::AUDIT);
 
 /// A user's change log, newest first.
 #[utoipa::path(get, path = "/api/v1/customers/{number}/users/{id}/audit", tag = "customers",

@@ -220,7 +220,7 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(me::request_admin_rights))
         .routes(routes!(me::contact_admins))
         .routes(routes!(me::sessions, me::end_other_sessions))
-        .routes(routes!(me::end_session))
+        .routes(routes!(me::session, me::end_session))
         // mfa
         .routes(routes!(mfa::remove))
         .routes(routes!(mfa::start_totp))
