@@ -17,9 +17,7 @@ use chrono::{DateTime, Utc};
 use portal_core::audit::AuditCategory;
 use portal_core::ids::{AdminRequestId, UserId};
 use portal_core::permission::{GroupKey, PermissionKey, PermissionSet};
-use portal_core::service::{
-    AdminError, AdminRequestError, AuditError, AuditListQuery, Invite, PageRequest,
-};
+use portal_core::service::{AdminError, AdminRequestError, AuditListQuery, Invite, PageRequest};
 use portal_core::user::User;
 use portal_core::values::{CustomerNumber, FreeText, Language};
 use serde::{Deserialize, Serialize};

@@ -192,6 +192,15 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         pending: CookieName::PendingMfa.name(config),
     }
     .modify(&mut doc);
+    // The documented paths start at `/api/v1`; under a prefix (a host application nesting the
+    // router at the public URL's path) they resolve against it.
+    let prefix = config.public_path();
+    doc.servers = Some(vec![
+        utoipa::openapi::ServerBuilder::new()
+            .url(if prefix.is_empty() { "/" } else { prefix })
+            .description(Some("This portal (the path of its public URL)"))
+            .build(),
+    ]);
     OpenApiRouter::with_openapi(doc)
         // auth
         .routes(routes!(auth::csrf_token))
