@@ -6,6 +6,7 @@
 //! Run with `cargo run --example quickstart`. It uses the production defaults (system clock,
 //! OS randomness, Argon2id at 19 MiB / t = 2) and reads codes and links out of the outbox, where
 //! a real installation's mail dispatcher would pick them up.
+#![allow(dead_code)]
 
 use adapters_memory::MemoryStore;
 use portal_core::customer::{AffiliationKey, ServiceChannel};
@@ -44,8 +45,31 @@ fn mails_to(store: &MemoryStore, to: &str) -> Vec<&'static str> {
         .collect()
 }
 
+/// What the walk-through found, for its test.
+#[derive(Debug)]
+pub struct Summary {
+    /// Ben may open "Meine Belege" with the permissions Anna gave him.
+    pub may_open_documents: bool,
+    /// Ben's session still authenticates after the lock.
+    pub session_alive_after_lock: bool,
+    /// Ben's login after the lock succeeded.
+    pub login_after_lock: bool,
+    /// Entries of the customer's change log, verified intact.
+    pub chain_entries: u64,
+    /// The keys of the queued mails, in order.
+    pub mails: Vec<&'static str>,
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
+    run().await.map(|_| ())
+}
+
+/// Walks through the manual's flow, printing each step.
+///
+/// # Errors
+/// A step failed.
+pub async fn run() -> Result<Summary, Box<dyn Error>> {
     let store = Arc::new(MemoryStore::new());
     let portal = Portal::new(
         Deps::production(store.clone()),
@@ -185,10 +209,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .await?;
     println!("6. Ben's permissions: {}", ben_now.permissions().joined());
     let principal = portal.authenticate(ben_session.token.expose()).await?;
-    println!(
-        "   Ben may open \"Meine Belege\": {}",
-        portal.may_access_area(&principal, &documents)
-    );
+    let may_open_documents = portal.may_access_area(&principal, &documents);
+    println!("   Ben may open \"Meine Belege\": {may_open_documents}");
 
     // 7. Lock: Ben's live session dies at once, and he cannot log in.
     portal.lock_user(&anna, &number, ben.id(), None).await?;
@@ -205,7 +227,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         .await;
     println!(
         "7. Ben locked: session still valid = {still}, login = {}",
-        match login {
+        match &login {
             Ok(LoginOutcome::Authenticated(_)) => "ok",
             Ok(LoginOutcome::MfaRequired(_)) => "second factor asked",
             Err(_) => "refused",
@@ -252,5 +274,11 @@ async fn main() -> Result<(), Box<dyn Error>> {
         mails.len(),
         mails.join(", ")
     );
-    Ok(())
+    Ok(Summary {
+        may_open_documents,
+        session_alive_after_lock: still,
+        login_after_lock: login.is_ok(),
+        chain_entries: report.entries,
+        mails,
+    })
 }

@@ -1,5 +1,8 @@
 //! Every example runs here, so none can rot.
 
+#[path = "../quickstart.rs"]
+mod quickstart;
+
 #[path = "../in_memory.rs"]
 mod in_memory;
 
@@ -8,6 +11,20 @@ mod custom_catalog;
 
 #[path = "../postgres.rs"]
 mod postgres;
+
+#[tokio::test]
+async fn quickstart_walks_the_manuals_flow() {
+    let s = quickstart::run().await.unwrap();
+    assert!(s.may_open_documents, "Ben holds \"Meine Belege\"");
+    assert!(
+        !s.session_alive_after_lock,
+        "the lock ends Ben's session at once"
+    );
+    assert!(!s.login_after_lock, "a locked user cannot log in");
+    assert!(s.chain_entries > 0);
+    assert!(s.mails.contains(&"invitation"), "{:?}", s.mails);
+    assert!(s.mails.contains(&"account_locked"), "{:?}", s.mails);
+}
 
 #[tokio::test]
 async fn in_memory_walks_the_flow_and_the_lock_ends_the_session() {
@@ -216,6 +233,48 @@ mod host {
             body.contains("RE-1") && !body.contains("FREMD"),
             "only her customer's invoices: {body}"
         );
+    }
+
+    /// What `cargo run --example host_app` prints works: the seeded administrator sees the
+    /// invoices, the seeded employee is refused until granted "Meine Belege".
+    #[tokio::test]
+    async fn host_app_seeds_the_logins_it_prints() {
+        let store = Arc::new(MemoryStore::new());
+        let portal = Arc::new(
+            Portal::new(
+                Deps::production(store.clone()),
+                Default::default(),
+                Default::default(),
+            )
+            .unwrap(),
+        );
+        host_app::seed(&portal, &store).await.unwrap();
+        let invoices = host_app::Invoices(Arc::new(BTreeMap::from([(
+            host_app::CUSTOMER.to_owned(),
+            vec!["RE-1".to_owned()],
+        )])));
+        let app = host_app::app(portal.clone(), invoices).unwrap();
+        for (who, role, expected) in [
+            ("anna@musterbau.de", "administrator", 200),
+            ("ben@musterbau.de", "employee", 403),
+        ] {
+            let mut b = Browser {
+                app: app.clone(),
+                cookies: BTreeMap::new(),
+            };
+            let t = b.csrf().await;
+            let login = serde_json::json!({"email": who, "password": host_app::PASSWORD});
+            let (s, body) = b
+                .send("POST", "/portal/api/v1/auth/login", Some(login), Some(&t))
+                .await;
+            assert_eq!(s, 200, "{who}: {body}");
+            let (_, me) = b.send("GET", "/portal/api/v1/me", None, None).await;
+            let me: serde_json::Value = serde_json::from_str(&me).unwrap();
+            assert_eq!(me["role"], role, "{who}");
+            assert_eq!(me["status"], "active", "{who}");
+            let (s, body) = b.send("GET", "/invoices", None, None).await;
+            assert_eq!(s, expected, "{who}: {body}");
+        }
     }
 
     async fn s_user(portal: &Portal, address: &str) -> portal_core::ids::UserId {

@@ -252,6 +252,17 @@ impl HttpConfig {
         &self.public_url
     }
 
+    /// The path of the public URL without a trailing slash (`https://x.example/portal` →
+    /// `/portal`; empty at the root). A host application that nests the router mounts it under
+    /// this path: the web UI's links, the Swagger UI and the OpenAPI document's `servers` use it.
+    #[must_use]
+    pub fn public_path(&self) -> &str {
+        let url = self.public_url.as_str();
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        rest.find('/')
+            .map_or("", |i| rest[i..].trim_end_matches('/'))
+    }
+
     /// The public origin (`scheme://host[:port]`, default ports left out) that browsers send in
     /// `Origin`.
     #[must_use]
@@ -273,7 +284,10 @@ fn parse_public_url(raw: &str) -> Result<(String, String), HttpConfigError> {
     if scheme != "http" && scheme != "https" {
         return Err(bad());
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if rest.contains(['?', '#']) {
+        return Err(bad());
+    }
+    let authority = rest.split('/').next().unwrap_or("");
     if authority.is_empty() || authority.contains('@') || authority.contains(char::is_whitespace) {
         return Err(bad());
     }
@@ -295,11 +309,27 @@ mod tests {
         let c = HttpConfig::new("https://Portal.Example.com:443/base/", key.clone()).unwrap();
         assert_eq!(c.public_origin(), "https://portal.example.com");
         assert_eq!(c.public_url(), "https://Portal.Example.com:443/base");
+        assert_eq!(c.public_path(), "/base");
+        let nested = HttpConfig::new("https://x.example/a/b/", key.clone()).unwrap();
+        assert_eq!(nested.public_path(), "/a/b");
+        assert_eq!(
+            HttpConfig::new("https://x.example", key.clone())
+                .unwrap()
+                .public_path(),
+            ""
+        );
         let c = HttpConfig::new("http://127.0.0.1:8080", key.clone()).unwrap();
         assert_eq!(c.public_origin(), "http://127.0.0.1:8080");
         assert!(c.secure_cookies());
         assert!(!c.insecure_development_cookies().secure_cookies());
-        for bad in ["ftp://x", "portal.example.com", "https://", "https://a@b"] {
+        for bad in [
+            "ftp://x",
+            "portal.example.com",
+            "https://",
+            "https://a@b",
+            "https://x.example/p?q=1",
+            "https://x.example/p#top",
+        ] {
             assert!(HttpConfig::new(bad, key.clone()).is_err(), "{bad}");
         }
     }

@@ -126,7 +126,7 @@ codes! {
     INVALID_CURSOR = 400, "invalid_cursor", "The cursor was not issued by this list.";
     INVALID_PAGE_SIZE = 400, "invalid_page_size", "`per_page` must be between 1 and `details.max`.";
     PAGE_OUT_OF_RANGE = 400, "page_out_of_range", "Page 0, or a page too deep for page numbers: follow the `next` cursor.";
-    CHAIN_BROKEN = 409, "chain_broken", "The audit chain is broken.";
+    CHAIN_BROKEN = 409, "chain_broken", "The audit chain is broken. No operation of the JSON API answers it: `GET /api/v1/operator/audit/verify` reports a broken chain as its result (`valid: false`).";
     // --- customers ---
     NUMBER_TAKEN = 409, "number_taken", "A customer with this number exists already.";
     UNKNOWN_PERMISSIONS = 422, "unknown_permissions", "Permission keys not in the catalog (or defaults outside the entitlements); `details.keys` lists them.";
@@ -393,6 +393,17 @@ pub mod sets {
     pub const NUMBER: &[ErrorCode] = &[codes::INVALID_CUSTOMER_NUMBER, codes::INVALID_REQUEST];
     /// Operations with an id in the path.
     pub const ID: &[ErrorCode] = &[codes::INVALID_ID, codes::INVALID_REQUEST];
+    /// The change-log operations: [`AuditError::CODES`](super::AuditError) without
+    /// `chain_broken`, which none of them answers (the verification reports a broken chain as its
+    /// result, `valid: false`; the lists do not verify).
+    pub const AUDIT: &[ErrorCode] = &[
+        codes::NOT_FOUND,
+        codes::FORBIDDEN,
+        codes::INVALID_CURSOR,
+        codes::INVALID_PAGE_SIZE,
+        codes::PAGE_OUT_OF_RANGE,
+        codes::CONFLICT,
+    ];
     /// Paged lists.
     pub const PAGING: &[ErrorCode] = &[
         codes::INVALID_CURSOR,
@@ -1069,6 +1080,17 @@ mod tests {
             CustomerError::Conflict,
             CustomerError::Infra(infra()),
         ]);
+    }
+
+    #[test]
+    fn the_audit_operations_document_every_audit_code_but_chain_broken() {
+        let missing: Vec<&str> = AuditError::CODES
+            .iter()
+            .filter(|c| !sets::AUDIT.contains(c))
+            .map(|c| c.code)
+            .collect();
+        assert_eq!(missing, ["chain_broken"]);
+        assert!(sets::AUDIT.iter().all(|c| AuditError::CODES.contains(c)));
     }
 
     #[test]

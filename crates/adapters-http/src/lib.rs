@@ -85,7 +85,9 @@ pub fn openapi(config: &HttpConfig) -> utoipa::openapi::OpenApi {
 
 /// The router: the API under `/api/v1`, its document at `/api/v1/openapi.json`, the Swagger UI
 /// at `/api/docs` (both when enabled), `/healthz` and `/readyz`, with every middleware applied.
-/// Host applications may nest it under a prefix.
+/// Host applications may nest it under a prefix: the path of the configured public URL
+/// ([`HttpConfig::public_path`]), which the web UI's links, the Swagger UI and the document's
+/// `servers` use.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
     let (api, spec) = api::routes(&config).split_for_parts();
@@ -105,10 +107,7 @@ pub fn router(state: AppState) -> Router {
             }),
         );
         if config.serve_swagger_ui {
-            app = app.merge(Router::from(
-                utoipa_swagger_ui::SwaggerUi::new("/api/docs")
-                    .config(utoipa_swagger_ui::Config::new(["/api/v1/openapi.json"])),
-            ));
+            app = app.merge(swagger_ui(&config));
         }
     }
     app.fallback(web::fallback)
@@ -127,6 +126,57 @@ pub fn router(state: AppState) -> Router {
             middleware::request_context,
         ))
         .with_state(state)
+}
+
+/// The Swagger UI at `/api/docs/`. It loads the document from under the public URL's path
+/// ([`HttpConfig::public_path`]), like the web UI's links, so it works where a host application
+/// nests the router (`/portal/api/docs/` reads `/portal/api/v1/openapi.json`); `/api/docs`
+/// redirects to the page under that path too.
+fn swagger_ui(config: &HttpConfig) -> Router<AppState> {
+    let base = config.public_path();
+    let ui = std::sync::Arc::new(utoipa_swagger_ui::Config::new([format!(
+        "{base}/api/v1/openapi.json"
+    )]));
+    let page = format!("{base}/api/docs/");
+    let file = move |tail: Option<axum::extract::Path<String>>| {
+        let ui = ui.clone();
+        async move { swagger_file(tail.as_deref().map_or("", String::as_str), ui) }
+    };
+    Router::new()
+        .route(
+            "/api/docs",
+            get(move || {
+                let page = page.clone();
+                async move { axum::response::Redirect::to(&page) }
+            }),
+        )
+        .route("/api/docs/", get(file.clone()))
+        .route("/api/docs/{*rest}", get(file))
+}
+
+fn swagger_file(
+    tail: &str,
+    ui: std::sync::Arc<utoipa_swagger_ui::Config<'static>>,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode, header};
+    match utoipa_swagger_ui::serve(tail, ui) {
+        Ok(Some(file)) => {
+            let mut response = (StatusCode::OK, file.bytes).into_response();
+            if let Ok(v) = HeaderValue::from_str(&file.content_type) {
+                response.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            if file.gzpipped {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
+        Ok(None) => {
+            ApiError::with_message(codes::NOT_FOUND, "no such file of the API docs").into_response()
+        }
+        Err(e) => ApiError::internal(format!("swagger ui: {e}")).into_response(),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -2,7 +2,7 @@
 
 mod support;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use chrono::TimeDelta;
 use serde_json::json;
 use support::*;
@@ -545,8 +545,171 @@ async fn invitations_show_and_accept() {
     c.get(&format!("/api/v1/invitations/{token}"))
         .await
         .assert(410, "invitation_used");
-    app.advance(TimeDelta::days(8));
-    let _ = Method::GET;
+}
+
+#[tokio::test]
+async fn an_invitation_link_expires_after_its_ttl() {
+    let app = TestApp::new();
+    let op = app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    let admin = app.admin("a@example.com", "100000001", &op).await;
+    let token = app
+        .invite(&admin, "100000001", "late@example.com", &[])
+        .await;
+    let c = app.client();
+    c.get(&format!("/api/v1/invitations/{token}")).await.ok(200);
+    // Seven days by default (`PortalConfig::invitation_ttl`): at the last second it still opens.
+    app.advance(TimeDelta::days(7) - TimeDelta::seconds(1));
+    c.get(&format!("/api/v1/invitations/{token}")).await.ok(200);
+    app.advance(TimeDelta::seconds(1));
+    c.get(&format!("/api/v1/invitations/{token}"))
+        .await
+        .assert(410, "invitation_expired");
+    c.post(
+        &format!("/api/v1/invitations/{token}/accept"),
+        json!({"password": PASSWORD, "password_confirmation": PASSWORD}),
+    )
+    .await
+    .assert(410, "invitation_expired");
+    assert!(
+        app.mails_to("late@example.com")
+            .iter()
+            .all(|m| m.intent.key() != "verification_code"),
+        "no code was mailed for an expired link"
+    );
+}
+
+#[tokio::test]
+async fn a_code_for_an_invitation_that_disappeared_meanwhile_is_refused() {
+    use portal_core::ports::{Commit, Committer as _, Write};
+    use portal_core::token::TokenPurpose;
+    let app = TestApp::new();
+    let op = app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    let admin = app.admin("a@example.com", "100000001", &op).await;
+    let token = app
+        .invite(&admin, "100000001", "inv@example.com", &[])
+        .await;
+    let c = app.client();
+    let r = c
+        .post(
+            &format!("/api/v1/invitations/{token}/accept"),
+            json!({"password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
+    let code = app.secret_for("inv@example.com");
+    // Between reading the registration and its invitation, a concurrent request (an
+    // administrator's "send again" on another server) removed the invitation. Sequential
+    // requests never see that state — every writer that drops an invitation also drops its
+    // registrations — so the test removes the invitation alone, as the race would leave it.
+    let user = app.user_id("inv@example.com").await;
+    let mut commit = Commit::new();
+    commit.write(Write::DeleteActionTokensOfUser {
+        user,
+        purpose: Some(TokenPurpose::Invitation),
+    });
+    app.store.commit(commit).await.unwrap();
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": ticket, "code": code}),
+    )
+    .await
+    .assert(400, "invitation_invalid");
+    assert!(c.cookie("portal-session").is_none(), "no session");
+    let stored = app.portal.deps().queries.user(user).await.unwrap().unwrap();
+    assert_eq!(stored.status(), portal_core::user::UserStatus::Invited);
+}
+
+/// Registers `address` through the API; returns the ticket and the mailed code.
+async fn register(app: &TestApp, c: &Client, address: &str) -> (String, String) {
+    let r = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": address, "first_name": "Nina", "last_name": "Neu",
+                   "password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
+    (ticket, app.secret_for(address))
+}
+
+#[tokio::test]
+async fn a_registration_code_expires_and_a_new_one_works() {
+    let app = TestApp::new();
+    let c = app.client();
+    let (ticket, code) = register(&app, &c, "slow@example.com").await;
+    // 15 minutes by default (`CodePolicy::ttl`).
+    app.advance(TimeDelta::minutes(15));
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": ticket, "code": code}),
+    )
+    .await
+    .assert(400, "code_expired");
+    assert!(c.cookie("portal-session").is_none());
+    c.post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await
+        .ok(202);
+    let fresh = app.secret_for("slow@example.com");
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": ticket, "code": fresh}),
+    )
+    .await
+    .ok(201);
+}
+
+#[tokio::test]
+async fn a_registration_runs_out_of_codes() {
+    let app = TestApp::new();
+    let c = app.client();
+    let (ticket, _) = register(&app, &c, "many@example.com").await;
+    // Five sends per registration by default (`CodePolicy::max_sends`), the first included.
+    for _ in 0..4 {
+        app.advance(TimeDelta::seconds(60));
+        c.post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+            .await
+            .ok(202);
+    }
+    app.advance(TimeDelta::seconds(60));
+    c.post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await
+        .assert(400, "too_many_codes");
+    // The last code still confirms the registration.
+    let code = app.secret_for("many@example.com");
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": ticket, "code": code}),
+    )
+    .await
+    .ok(201);
+}
+
+#[tokio::test]
+async fn of_two_registrations_of_one_address_the_first_confirmed_wins() {
+    let app = TestApp::new();
+    let first = app.client();
+    let second = app.client();
+    let (t1, c1) = register(&app, &first, "twice@example.com").await;
+    let (t2, c2) = register(&app, &second, "twice@example.com").await;
+    assert_ne!(t1, t2);
+    second
+        .post(
+            "/api/v1/auth/register/verify",
+            json!({"ticket": t2, "code": c2}),
+        )
+        .await
+        .ok(201);
+    first
+        .post(
+            "/api/v1/auth/register/verify",
+            json!({"ticket": t1, "code": c1}),
+        )
+        .await
+        .assert(409, "already_registered");
+    assert!(first.cookie("portal-session").is_none());
+    second.get("/api/v1/me").await.ok(200);
 }
 
 #[tokio::test]

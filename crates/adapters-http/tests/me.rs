@@ -501,3 +501,200 @@ async fn a_server_without_phone_gateway_or_mfa_key_says_so() {
         .await
         .assert(422, "factor_unavailable");
 }
+
+/// The id of the session of `c`'s request, from its own list.
+async fn current_session_id(c: &Client) -> String {
+    let r = c.get("/api/v1/me/sessions").await;
+    r.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == true)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn one_session_or_remembered_device_is_shown_by_id_to_its_user_only() {
+    let app = TestApp::new();
+    app.registered("one@example.com").await;
+    let a = app.login("one@example.com").await;
+    let b = app.login("one@example.com").await;
+    let a_id = current_session_id(&a).await;
+    let b_id = current_session_id(&b).await;
+
+    let r = a.get(&format!("/api/v1/me/sessions/{a_id}")).await;
+    let body = r.ok(200);
+    assert_eq!(body["id"], a_id.as_str());
+    assert_eq!(body["kind"], "session");
+    assert_eq!(body["current"], true);
+    assert!(body["expires_at"].is_string());
+    let r = a.get(&format!("/api/v1/me/sessions/{b_id}")).await;
+    assert_eq!(r.ok(200)["id"], b_id.as_str());
+    assert_eq!(r.body["current"], false);
+    a.delete(&format!("/api/v1/me/sessions/{b_id}"))
+        .await
+        .ok(204);
+    let ended = a.get(&format!("/api/v1/me/sessions/{b_id}")).await;
+    ended.assert(404, "not_found");
+
+    // A remembered device of the same user.
+    let setup = a.post_empty("/api/v1/me/mfa/totp").await;
+    let secret = setup.ok(201)["secret"].as_str().unwrap().to_owned();
+    a.post(
+        "/api/v1/me/mfa/totp/confirm",
+        json!({"code": totp_code(&app, &secret)}),
+    )
+    .await
+    .ok(200);
+    app.advance(TimeDelta::seconds(31));
+    let d = app.client();
+    let r = d
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "one@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["status"], "mfa_required");
+    d.post(
+        "/api/v1/auth/login/mfa",
+        json!({"method": "totp", "code": totp_code(&app, &secret), "remember_device": true}),
+    )
+    .await
+    .ok(200);
+    let list = a.get("/api/v1/me/sessions").await;
+    let device_id = list.ok(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "remembered_device")
+        .expect("the remembered device is listed")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = a.get(&format!("/api/v1/me/sessions/{device_id}")).await;
+    assert_eq!(r.ok(200)["kind"], "remembered_device");
+    assert_eq!(r.body["current"], false);
+
+    // Another user's session, an ended one and an unknown id answer alike.
+    app.registered("other@example.com").await;
+    let o = app.login("other@example.com").await;
+    let foreign = o.get(&format!("/api/v1/me/sessions/{a_id}")).await;
+    foreign.assert(404, "not_found");
+    o.get(&format!("/api/v1/me/sessions/{device_id}"))
+        .await
+        .assert(404, "not_found");
+    let unknown = a
+        .get("/api/v1/me/sessions/00000000-0000-4000-8000-000000000000")
+        .await;
+    unknown.assert(404, "not_found");
+    assert_eq!(
+        foreign.body["error"]["message"],
+        unknown.body["error"]["message"]
+    );
+    a.get("/api/v1/me/sessions/not-a-uuid")
+        .await
+        .assert(400, "invalid_id");
+    app.client()
+        .get(&format!("/api/v1/me/sessions/{a_id}"))
+        .await
+        .assert(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn a_customer_of_another_product_line_cannot_be_linked() {
+    let app = TestApp::new();
+    app.customer("100000001").await; // de-business only
+    app.registered("at@example.com").await;
+    let c = app.login("at@example.com").await;
+    c.put("/api/v1/me/affiliation", json!({"affiliation": "at"}))
+        .await
+        .ok(204);
+    c.post(
+        "/api/v1/me/link/customer",
+        json!({"customer_number": "100000001"}),
+    )
+    .await
+    .assert(422, "affiliation_mismatch");
+    assert!(c.get("/api/v1/me").await.ok(200)["customer"].is_null());
+}
+
+#[tokio::test]
+async fn a_message_to_the_administrators_needs_an_administrator() {
+    let app = TestApp::new();
+    let op = app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    // No administrator yet: the first member is active at once, with nobody to write to.
+    app.member("first@example.com", "100000001").await;
+    let c = app.login("first@example.com").await;
+    let before = app.store.outbox().len();
+    c.post("/api/v1/me/contact-admin", json!({"message": "Hallo?"}))
+        .await
+        .assert(409, "no_admin");
+    assert_eq!(app.store.outbox().len(), before, "no mail queued");
+    app.admin("chef@example.com", "100000001", &op).await;
+    let r = c
+        .post("/api/v1/me/contact-admin", json!({"message": "Hallo!"}))
+        .await;
+    assert_eq!(r.ok(202)["recipients"], 1);
+}
+
+#[tokio::test]
+async fn a_failing_phone_gateway_answers_502_without_its_details() {
+    use std::sync::atomic::Ordering;
+    let app = TestApp::new();
+    app.registered("gw@example.com").await;
+    let c = app.login("gw@example.com").await;
+    app.faults.sms_down.store(true, Ordering::SeqCst);
+    let r = c
+        .post(
+            "/api/v1/me/mfa/phone",
+            json!({"phone": "+49 170 1234567", "channel": "sms"}),
+        )
+        .await;
+    r.assert(502, "send_failed");
+    assert!(r.body["error"]["request_id"].is_string());
+    assert!(!r.text.contains("sms.example.net"), "{}", r.text);
+    assert!(app.sms.messages().is_empty());
+    // The gateway is back: asking again works.
+    app.faults.sms_down.store(false, Ordering::SeqCst);
+    c.post(
+        "/api/v1/me/mfa/phone",
+        json!({"phone": "+49 170 1234567", "channel": "sms"}),
+    )
+    .await
+    .ok(202);
+    assert!(app.sms.last_code_to("+491701234567").is_some());
+}
+
+#[tokio::test]
+async fn changes_that_keep_conflicting_answer_409_and_write_nothing() {
+    use std::sync::atomic::Ordering;
+    let app = TestApp::new();
+    app.registered("busy@example.com").await;
+    let c = app.login("busy@example.com").await;
+    let audit = app.store.audit_len();
+    app.faults.conflicting_commits.store(true, Ordering::SeqCst);
+    c.put(
+        "/api/v1/me",
+        json!({"first_name": "Maria", "last_name": "Muster", "language": "en"}),
+    )
+    .await
+    .assert(409, "conflict");
+    // Reads need no commit and still work.
+    let me = c.get("/api/v1/me").await;
+    assert_eq!(me.ok(200)["first_name"], "Anna");
+    assert_eq!(app.store.audit_len(), audit);
+    app.faults
+        .conflicting_commits
+        .store(false, Ordering::SeqCst);
+    let r = c
+        .put(
+            "/api/v1/me",
+            json!({"first_name": "Maria", "last_name": "Muster", "language": "en"}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["first_name"], "Maria");
+}

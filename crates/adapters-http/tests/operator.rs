@@ -226,6 +226,48 @@ async fn operators_decide_admin_requests() {
 }
 
 #[tokio::test]
+async fn a_requester_locked_meanwhile_is_not_promoted() {
+    let app = TestApp::new();
+    app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    app.member("anna@example.com", "100000001").await;
+    let anna = app.login("anna@example.com").await;
+    let operator = app.login("op@example.com").await;
+    let id = anna.post_empty("/api/v1/me/admin-request").await.ok(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let anna_id = app.user_id("anna@example.com").await;
+    operator
+        .post(
+            &format!("/api/v1/customers/100000001/users/{anna_id}/lock"),
+            json!({}),
+        )
+        .await
+        .ok(200);
+    operator
+        .post_empty(&format!("/api/v1/operator/admin-requests/{id}/approve"))
+        .await
+        .assert(409, "requester_ineligible");
+    // Nothing changed: the request is still open and Anna no administrator.
+    let r = operator
+        .get("/api/v1/operator/admin-requests?customer_number=100000001")
+        .await;
+    let items = r.ok(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_ne!(items[0]["status"], "approved");
+    let user = app
+        .portal
+        .deps()
+        .queries
+        .user(anna_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.role(), portal_core::user::Role::Employee);
+}
+
+#[tokio::test]
 async fn the_global_log_and_chain_verification() {
     let app = TestApp::new();
     let t = app.two_customers().await;

@@ -3,7 +3,7 @@
 
 mod support;
 
-use adapters_http::{AppState, HttpConfig, RateLimit, Readiness, router};
+use adapters_http::{AppState, CookieKey, HttpConfig, RateLimit, RateLimits, Readiness, router};
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -613,7 +613,18 @@ async fn openapi_and_swagger_ui_are_served_and_can_be_turned_off() {
             .contains("script-src 'self'")
     );
     let init = c.get("/api/docs/swagger-initializer.js").await;
-    assert!(init.text.contains("/api/v1/openapi.json"));
+    assert!(
+        init.text.contains("\"/api/v1/openapi.json\""),
+        "{}",
+        init.text
+    );
+    assert_eq!(spec.body["servers"][0]["url"], "/");
+    let r = c.get("/api/docs").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/api/docs/");
+    c.get("/api/docs/no-such-file.js")
+        .await
+        .assert(404, "not_found");
     let mut config = http_config();
     config.serve_openapi = false;
     let off = TestApp::with(config, |_| {});
@@ -625,6 +636,47 @@ async fn openapi_and_swagger_ui_are_served_and_can_be_turned_off() {
         .get("/api/docs/")
         .await
         .assert(404, "not_found");
+}
+
+#[tokio::test]
+async fn swagger_ui_and_the_document_work_nested_under_the_path_of_the_public_url() {
+    let mut config = HttpConfig::new(
+        "https://portal.example.com/portal/",
+        CookieKey::from_bytes([5; 32]),
+    )
+    .unwrap();
+    config.rate_limits = RateLimits::off();
+    let app = TestApp::with(config, |_| {});
+    let c = app
+        .client()
+        .on(axum::Router::new().nest("/portal", app.app.clone()));
+    let r = c.get("/portal/api/docs").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.headers["location"], "/portal/api/docs/");
+    let ui = c.get("/portal/api/docs/").await;
+    assert_eq!(ui.status, StatusCode::OK);
+    assert!(ui.text.contains("swagger-initializer.js"), "{}", ui.text);
+    let init = c.get("/portal/api/docs/swagger-initializer.js").await;
+    assert_eq!(init.status, StatusCode::OK);
+    assert!(
+        init.text.contains("\"/portal/api/v1/openapi.json\""),
+        "{}",
+        init.text
+    );
+    assert_eq!(
+        c.get("/portal/api/docs/swagger-ui.css").await.status,
+        StatusCode::OK
+    );
+    // The document it points at is there, and its paths resolve under its `servers` entry.
+    let spec = c.get("/portal/api/v1/openapi.json").await;
+    let server = spec.ok(200)["servers"][0]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(server, "/portal");
+    assert!(spec.body["paths"]["/api/v1/auth/csrf"]["get"].is_object());
+    let r = c.get(&format!("{server}/api/v1/auth/csrf")).await;
+    assert!(r.ok(200)["csrf_token"].is_string());
 }
 
 /// Every operation of the document: (method, path template, security names).
@@ -702,13 +754,17 @@ async fn the_document_and_the_route_table_match() {
         ops.len(),
         "registered handlers vs documented operations"
     );
-    // Outside the document, only the probes and the document itself are served under these
-    // prefixes (the web UI's pages are elsewhere).
+    // Outside the document, only the probes, the document itself and the Swagger UI
+    // (`/api/docs`) are served under these prefixes (the web UI's pages are elsewhere).
     let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
-    assert!(
-        !lib.contains(".route(\"/api"),
-        "an /api route outside the document"
-    );
+    let compact: String = lib.split_whitespace().collect();
+    for route in compact.split(".route(\"/api").skip(1) {
+        assert!(
+            route.starts_with("/v1/openapi.json\"") || route.starts_with("/docs"),
+            "an /api route outside the document: /api{}",
+            &route[..route.len().min(40)]
+        );
+    }
     for probe in ["\"/healthz\"", "\"/readyz\"", "\"/api/v1/openapi.json\""] {
         assert!(lib.contains(probe), "{probe}");
     }

@@ -20,7 +20,14 @@
 //!   no-op none, and the chains verify;
 //! - your own [`ExtraRule`]s, if you pass any.
 //!
-//! Portal's own property test (`crates/portal-core/tests/properties.rs`) is built from this kit.
+//! The generators are plain proptest strategies, usable on their own: [`catalogs`],
+//! [`customers`] (entitlements and service channel), [`permission_sets`] and [`permission_flags`],
+//! [`users`] in every status, role and lock state, [`actors`] (users and the operator), [`ops`]
+//! and [`commands`]; [`worlds`] and [`scenarios`] / [`scenarios_for`] compose them.
+//!
+//! Portal's own property tests are built from this kit: on the in-memory store
+//! (`crates/portal-core/tests/properties.rs`) and on the SQL store, SQLite and Postgres
+//! (`crates/adapters-postgres/tests/property.rs`).
 //!
 //! ```
 //! use portal_core::property::{self, NoExtraRule};
@@ -95,15 +102,47 @@ pub struct UserSpec {
     pub permissions: Vec<bool>,
 }
 
-/// A generated world: the catalog, the two customers' entitlements, the users.
+/// A generated customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSpec {
+    /// Entitlements, as flags over the catalog.
+    pub entitled: Vec<bool>,
+    /// Served by the vendor or by a partner.
+    pub channel: ServiceChannel,
+}
+
+impl CustomerSpec {
+    /// The entitlements as catalog keys (`catalog` is the one the flags were generated over).
+    #[must_use]
+    pub fn entitlements(&self, catalog: &PermissionCatalog) -> PermissionSet {
+        let keys: Vec<PermissionKey> = catalog
+            .permissions()
+            .iter()
+            .map(|p| p.key.clone())
+            .collect();
+        set_from_flags(&keys, &self.entitled)
+    }
+}
+
+/// A generated world: the catalog, the two customers, the users.
 #[derive(Debug, Clone)]
 pub struct WorldSpec {
     /// The permission catalog.
     pub catalog: PermissionCatalog,
-    /// Entitlements of customer 0 and 1, as flags over the catalog.
-    pub entitled: [Vec<bool>; 2],
+    /// Customer 0 and 1.
+    pub customers: [CustomerSpec; 2],
     /// The users.
     pub users: Vec<UserSpec>,
+}
+
+/// Who runs a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorSpec {
+    /// Generated user `n` (an index into [`WorldSpec::users`]), whatever their status, role,
+    /// lock or customer — or deleted meanwhile.
+    User(usize),
+    /// The operator (vendor staff).
+    Operator,
 }
 
 /// A management command.
@@ -140,8 +179,8 @@ pub enum Op {
 /// One step: who does what to whom, through which customer number.
 #[derive(Debug, Clone)]
 pub struct Cmd {
-    /// Index into the actors: the users, then the operator (`users.len()`).
-    pub actor: usize,
+    /// Who.
+    pub actor: ActorSpec,
     /// Index into the users.
     pub target: usize,
     /// Address the target's own customer (`true`) or the other one.
@@ -209,6 +248,66 @@ pub fn permission_sets(catalog: &PermissionCatalog) -> impl Strategy<Value = Per
     permission_flags(keys.len()).prop_map(move |flags| set_from_flags(&keys, &flags))
 }
 
+/// Customers over a catalog of `n_permissions` permissions: each permission entitled with
+/// probability 0.7, served directly or (one in four) by a partner.
+///
+/// ```
+/// use portal_core::permission::PermissionCatalog;
+/// use portal_core::property;
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+///
+/// let catalog = PermissionCatalog::default_catalog();
+/// let mut runner = TestRunner::deterministic();
+/// let spec = property::customers(catalog.permissions().len())
+///     .new_tree(&mut runner)
+///     .unwrap()
+///     .current();
+/// // Whatever was drawn, the entitlements are catalog keys.
+/// assert!(spec.entitlements(&catalog).iter().all(|k| catalog.contains(k)));
+/// ```
+pub fn customers(n_permissions: usize) -> impl Strategy<Value = CustomerSpec> {
+    (
+        prop::collection::vec(prop::bool::weighted(0.7), n_permissions),
+        prop::bool::weighted(0.25),
+    )
+        .prop_map(|(entitled, partner)| CustomerSpec {
+            entitled,
+            channel: if partner {
+                ServiceChannel::Partner {
+                    name: CompanyName::parse("Partner GmbH").expect("valid name"),
+                }
+            } else {
+                ServiceChannel::Direct
+            },
+        })
+}
+
+/// The actors of a world with `users` users: each generated user, or the operator, alike likely.
+/// Users act whatever their status, role, lock or customer, so commands by members who may not
+/// (R3), by users of the other customer (R2) and by locked or deleted users are generated too.
+///
+/// ```
+/// use portal_core::property::{self, ActorSpec};
+/// use proptest::strategy::{Strategy, ValueTree};
+/// use proptest::test_runner::TestRunner;
+///
+/// let mut runner = TestRunner::deterministic();
+/// for _ in 0..20 {
+///     let a = property::actors(3).new_tree(&mut runner).unwrap().current();
+///     assert!(matches!(a, ActorSpec::Operator | ActorSpec::User(0..=2)));
+/// }
+/// ```
+pub fn actors(users: usize) -> impl Strategy<Value = ActorSpec> {
+    (0..=users).prop_map(move |i| {
+        if i == users {
+            ActorSpec::Operator
+        } else {
+            ActorSpec::User(i)
+        }
+    })
+}
+
 /// Users in every status and role, locked or not, of customer 0 or 1.
 pub fn users(n_permissions: usize) -> impl Strategy<Value = UserSpec> {
     (
@@ -230,18 +329,18 @@ pub fn users(n_permissions: usize) -> impl Strategy<Value = UserSpec> {
         })
 }
 
-/// Worlds over a given catalog: two customers with random entitlements, 2–5 users.
+/// Worlds over a given catalog: two [`customers`], 2–5 [`users`].
 pub fn worlds(catalog: PermissionCatalog) -> impl Strategy<Value = WorldSpec> {
     let n = catalog.permissions().len();
-    let entitled = [
-        prop::collection::vec(prop::bool::weighted(0.7), n),
-        prop::collection::vec(prop::bool::weighted(0.7), n),
-    ];
-    (entitled, prop::collection::vec(users(n), 2..6)).prop_map(move |(entitled, users)| WorldSpec {
-        catalog: catalog.clone(),
-        entitled,
-        users,
-    })
+    (
+        [customers(n), customers(n)],
+        prop::collection::vec(users(n), 2..6),
+    )
+        .prop_map(move |(customers, users)| WorldSpec {
+            catalog: catalog.clone(),
+            customers,
+            users,
+        })
 }
 
 /// Management operations over a catalog of `n` permissions.
@@ -263,10 +362,11 @@ pub fn ops(n_permissions: usize) -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Command sequences (1–29 steps) for a world with `users` users.
+/// Command sequences (1–29 steps) for a world with `users` users: random [`actors`] run random
+/// [`ops`] on random targets, mostly through the target's own customer number.
 pub fn commands(users: usize, n_permissions: usize) -> impl Strategy<Value = Vec<Cmd>> {
     let cmd = (
-        0..=users,
+        actors(users),
         0..users,
         prop::bool::weighted(0.8),
         ops(n_permissions),
@@ -407,8 +507,7 @@ impl Model {
             .any(|u| u.customer == c && u.active_admin())
     }
 
-    /// The outcome of a management command addressed through customer `addressed`; the actor
-    /// index `users.len()` is the operator.
+    /// The outcome of a management command addressed through customer `addressed`.
     #[must_use]
     pub fn predict(&self, cmd: &Cmd, addressed: usize) -> Outcome {
         if let Op::GrantGroup(g) | Op::RevokeGroup(g) = cmd.op
@@ -416,15 +515,14 @@ impl Model {
         {
             return Outcome::UnknownGroup;
         }
-        let authority = if cmd.actor == self.users.len() {
-            Authority::Operator
-        } else {
-            match &self.users[cmd.actor] {
+        let authority = match cmd.actor {
+            ActorSpec::Operator => Authority::Operator,
+            ActorSpec::User(i) => match &self.users[i] {
                 None => return Outcome::NotFound,
                 Some(a) if a.customer == addressed && a.active_admin() => Authority::Admin,
                 Some(a) if a.customer == addressed => return Outcome::Forbidden,
                 Some(_) => return Outcome::NotFound,
-            }
+            },
         };
         if cmd.op == Op::ListUsers {
             return Outcome::Ok { changes: false };
@@ -666,7 +764,10 @@ async fn seed<S: Queries + Committer + 'static>(
     )
     .map_err(|e| fail(e.to_string()))?;
     let now = crate::ports::Clock::now(&*clock);
-    let entitled = [indices(&world.entitled[0]), indices(&world.entitled[1])];
+    let entitled = [
+        indices(&world.customers[0].entitled),
+        indices(&world.customers[1].entitled),
+    ];
     let mut commit = Commit::new();
     let customers = [0u128, 1].map(|c| CustomerId::from_uuid(Uuid::from_u128(100 + c)));
     for c in 0..2 {
@@ -675,7 +776,7 @@ async fn seed<S: Queries + Committer + 'static>(
             number: CustomerNumber::parse(CUSTOMER_NUMBERS[c]).expect("valid number"),
             name: CompanyName::parse(&format!("Firma {c}")).expect("valid name"),
             affiliations: BTreeSet::new(),
-            channel: ServiceChannel::Direct,
+            channel: world.customers[c].channel.clone(),
             entitlements: set_of(&keys, &entitled[c]),
             default_permissions: PermissionSet::new(),
             created_at: now,
@@ -802,11 +903,10 @@ fn classify(r: Result<bool, AdminError>) -> Result<Outcome, TestCaseError> {
 }
 
 impl<S: Queries + Committer + 'static> Sut<S> {
-    fn actor(&self, i: usize) -> Actor {
-        if i == self.users.len() {
-            Actor::user(self.operator)
-        } else {
-            Actor::user(self.users[i])
+    fn actor(&self, a: ActorSpec) -> Actor {
+        match a {
+            ActorSpec::Operator => Actor::user(self.operator),
+            ActorSpec::User(i) => Actor::user(self.users[i]),
         }
     }
 
@@ -1012,7 +1112,7 @@ where
                 }
             }
             // R5: an administrator's action never leaves a customer without an active admin.
-            if cmd.actor < sut.users.len() {
+            if let ActorSpec::User(_) = cmd.actor {
                 for (c, had) in had_admin.iter().enumerate() {
                     prop_assert!(
                         !had || model.has_active_admin(c),

@@ -6,7 +6,8 @@
 //! dispatcher (woken by every commit that queues mail), create the first operator when there is
 //! none, print the banner, and serve HTTP.
 //!
-//! Shutdown on SIGINT or SIGTERM: the listener stops accepting, in-flight requests get up to
+//! Shutdown on SIGINT or SIGTERM: the listening socket is closed (new connections are refused;
+//! then "shutting down" is logged), in-flight requests get up to
 //! `PORTAL_SHUTDOWN_TIMEOUT` to finish (their mails are committed to the outbox like any
 //! other), then the dispatcher stops: the send in flight is finished and recorded, the rest of
 //! its claim is released to the outbox. No mail is lost: whatever is not delivered now is
@@ -19,6 +20,7 @@ use adapters_http::{AppState, ClientAddressSource, CookieKey, HttpConfig, RateLi
 use adapters_postgres::SqlStore;
 use adapters_smtp::{Dispatcher, DispatcherConfig, MailRenderer, MailTransport};
 use async_trait::async_trait;
+use axum::serve::ListenerExt as _;
 use portal_core::config::PortalConfig;
 use portal_core::defaults::SystemClock;
 use portal_core::permission::PermissionCatalog;
@@ -163,8 +165,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     tracing::info!(%public_url, address = %local, development = config.development, "listening");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
+    let (listener, closed) = ClosingListener::new(listener, local, stop_tx.subscribe());
     let server = axum::serve(
-        listener,
+        // `tap_io` only to get axum's `ConnectInfo<SocketAddr>` for a listener of our own.
+        listener.tap_io(|_| {}),
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
@@ -174,8 +178,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     let result = tokio::select! {
         ended = &mut server => Err(Failure(format!("the HTTP server stopped: {}", join_message(ended)))),
         signal = signals.next() => {
-            tracing::info!(signal, "shutting down: no new connections, waiting for requests in flight");
             let _ = stop_tx.send(true);
+            // Once the socket is closed a new connection is refused, not left in the backlog.
+            let _ = closed.await;
+            tracing::info!(signal, "shutting down: no new connections, waiting for requests in flight");
             match tokio::time::timeout(config.shutdown_timeout, &mut server).await {
                 Ok(ended) => match ended {
                     Ok(Ok(())) => Ok(()),
@@ -199,6 +205,71 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     store.connection().clone().close().await.ok();
     tracing::info!("stopped");
     result
+}
+
+/// The server's TCP listener, closed as soon as shutdown begins (`stop` turns true): from then
+/// on the kernel refuses new connections instead of queueing them for an accept that never
+/// comes. Connections accepted before keep being served. The receiver returned by
+/// [`ClosingListener::new`] completes once the socket is closed.
+struct ClosingListener {
+    inner: Option<tokio::net::TcpListener>,
+    local: SocketAddr,
+    stop: watch::Receiver<bool>,
+    closed: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ClosingListener {
+    fn new(
+        listener: tokio::net::TcpListener,
+        local: SocketAddr,
+        stop: watch::Receiver<bool>,
+    ) -> (Self, tokio::sync::oneshot::Receiver<()>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let listener = Self {
+            inner: Some(listener),
+            local,
+            stop,
+            closed: Some(tx),
+        };
+        (listener, rx)
+    }
+
+    fn close(&mut self) {
+        self.inner = None;
+        if let Some(tx) = self.closed.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for ClosingListener {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl axum::serve::Listener for ClosingListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Some(listener) = self.inner.as_mut() else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                biased;
+                _ = self.stop.wait_for(|stop| *stop) => {}
+                // axum's accept logs and retries errors (e.g. too many open files).
+                conn = axum::serve::Listener::accept(listener) => return conn,
+            }
+            self.close();
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
 }
 
 fn join_message(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> String {

@@ -1,6 +1,7 @@
 //! `portal serve` as a real process: starts on a fresh directory with no configuration, answers
 //! `/healthz` and `/readyz`, prints the first operator's setup link, delivers mail through the
-//! development mailbox, and shuts down cleanly on SIGTERM without losing a queued mail.
+//! development mailbox, and shuts down cleanly on SIGTERM without losing a queued mail: a request
+//! in flight gets its whole answer, a new connection is refused.
 //!
 //! No sleeps: the test waits on the process's own output lines, with a deadline.
 
@@ -106,12 +107,21 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code and the rest of the output.
-    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+    fn terminate(self) -> (Option<i32>, Vec<String>) {
+        self.sigterm();
+        self.wait_exit()
+    }
+
+    fn sigterm(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Waits for the exit (after a signal); returns the exit code and all the output.
+    fn wait_exit(mut self) -> (Option<i32>, Vec<String>) {
         let end = Instant::now() + DEADLINE;
         let code = loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -330,6 +340,96 @@ fn development_mode_serves_plain_http_cookies_and_delivers_a_registration_code_a
     assert!(line.contains("mail-outbox/"), "{line}");
     let (code, output) = server.terminate();
     assert_eq!(code, Some(0), "{}", output.join("\n"));
+}
+
+/// Reads from `s` up to and including the blank line that ends a response head.
+fn read_head(s: &mut std::net::TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = s.read(&mut byte).unwrap();
+        assert_eq!(
+            n,
+            1,
+            "the connection closed after {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+#[test]
+fn shutdown_finishes_a_request_in_flight_and_refuses_new_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[]);
+    let (cookies, token) = csrf(server.port);
+    let cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("portal-csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = r#"{"email":"nobody@example.com","password":"korrekt pferd batterie"}"#;
+    let (first, rest) = body.split_at(body.len() / 2);
+
+    // A login whose body is half sent. `Expect: 100-continue` makes the server say when the
+    // handler starts reading the body: from then on the request is in flight.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let head = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nCookie: {cookie}\r\nX-CSRF-Token: {token}\r\nExpect: 100-continue\r\n\r\n",
+        server.port,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let interim = read_head(&mut s);
+    assert!(interim.starts_with("HTTP/1.1 100 Continue"), "{interim}");
+    s.write_all(first.as_bytes()).unwrap();
+    s.flush().unwrap();
+
+    server.sigterm();
+    server.wait_for(|l| l.contains("shutting down"));
+    // The listening socket is closed: a new connection is refused at once.
+    let refused = std::net::TcpStream::connect(("127.0.0.1", server.port))
+        .expect_err("a new connection after shutdown began");
+    assert_eq!(
+        refused.kind(),
+        std::io::ErrorKind::ConnectionRefused,
+        "{refused}"
+    );
+
+    // The request in flight still gets its whole answer.
+    s.write_all(rest.as_bytes()).unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let (head, answer) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 401 "), "{response}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no content-length in {head}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(answer.len(), length, "the whole body: {response}");
+    assert!(answer.contains("\"invalid_credentials\""), "{answer}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "the connection ends with this answer: {head}"
+    );
+
+    let (code, output) = server.wait_exit();
+    let output = output.join("\n");
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("stopped"), "{output}");
 }
 
 #[test]

@@ -17,9 +17,7 @@ use chrono::{DateTime, Utc};
 use portal_core::audit::AuditCategory;
 use portal_core::ids::{AdminRequestId, UserId};
 use portal_core::permission::{GroupKey, PermissionKey, PermissionSet};
-use portal_core::service::{
-    AdminError, AdminRequestError, AuditError, AuditListQuery, Invite, PageRequest,
-};
+use portal_core::service::{AdminError, AdminRequestError, AuditListQuery, Invite, PageRequest};
 use portal_core::user::User;
 use portal_core::values::{CustomerNumber, FreeText, Language};
 use serde::{Deserialize, Serialize};
@@ -563,8 +561,8 @@ pub(crate) async fn end_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
-error_responses!(pub(crate) AuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, AuditError::CODES);
-error_responses!(pub(crate) UserAuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, sets::ID, AuditError::CODES);
+error_responses!(pub(crate) AuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, sets::AUDIT);
+error_responses!(pub(crate) UserAuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, sets::ID, sets::AUDIT);
 
 /// A user's change log, newest first.
 #[utoipa::path(get, path = "/api/v1/customers/{number}/users/{id}/audit", tag = "customers",

@@ -392,6 +392,29 @@ pub(crate) struct SessionPath {
     id: String,
 }
 
+error_responses!(pub(crate) SessionErrors: sets::ALWAYS, sets::SESSION, sets::ID, SessionError::CODES);
+
+/// One of the user's live sessions or remembered devices. An id that is not one of the user's own
+/// (another user's session, an ended or unknown one) answers 404 `not_found`.
+#[utoipa::path(get, path = "/api/v1/me/sessions/{id}", tag = "me",
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
+    security(("session" = [])),
+    responses((status = 200, description = "The session", body = SessionView), SessionErrors))]
+pub(crate) async fn session(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    ApiPath(p): ApiPath<SessionPath>,
+) -> Result<Json<SessionView>, ApiError> {
+    let sid: SessionId = id(&p.id)?;
+    let current = user.principal.session().id();
+    // The user's own list is the scope: nobody else's session can match.
+    let list = state.portal().my_sessions(&user.principal).await?;
+    list.iter()
+        .find(|s| s.id() == sid)
+        .map(|s| Json(SessionView::new(s, sid == current)))
+        .ok_or_else(|| ApiError::new(codes::NOT_FOUND))
+}
+
 error_responses!(pub(crate) EndOneErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, SessionError::CODES);
 
 /// Ends one of the user's sessions or remembered devices (the current one too, like a logout).

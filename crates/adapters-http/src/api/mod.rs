@@ -192,6 +192,15 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         pending: CookieName::PendingMfa.name(config),
     }
     .modify(&mut doc);
+    // The documented paths start at `/api/v1`; under a prefix (a host application nesting the
+    // router at the public URL's path) they resolve against it.
+    let prefix = config.public_path();
+    doc.servers = Some(vec![
+        utoipa::openapi::ServerBuilder::new()
+            .url(if prefix.is_empty() { "/" } else { prefix })
+            .description(Some("This portal (the path of its public URL)"))
+            .build(),
+    ]);
     OpenApiRouter::with_openapi(doc)
         // auth
         .routes(routes!(auth::csrf_token))
@@ -220,7 +229,7 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(me::request_admin_rights))
         .routes(routes!(me::contact_admins))
         .routes(routes!(me::sessions, me::end_other_sessions))
-        .routes(routes!(me::end_session))
+        .routes(routes!(me::session, me::end_session))
         // mfa
         .routes(routes!(mfa::remove))
         .routes(routes!(mfa::start_totp))

@@ -317,7 +317,7 @@ pub(crate) async fn reject(
     Ok(Json(AdminRequestOut::bare(&r)))
 }
 
-error_responses!(pub(crate) AuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, AuditError::CODES);
+error_responses!(pub(crate) AuditErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::AUDIT);
 
 /// The global change log (events outside any customer: registrations, operators).
 #[utoipa::path(get, path = "/api/v1/operator/audit", tag = "operator",
@@ -358,7 +358,7 @@ pub struct ChainView {
     pub problem: Option<String>,
 }
 
-error_responses!(pub(crate) VerifyErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, AuditError::CODES);
+error_responses!(pub(crate) VerifyErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, sets::AUDIT);
 
 /// Verifies the hash chain of a customer's change log (or the global one) from its first entry.
 /// A broken chain is a result (`valid: false`), not an error.

@@ -19,10 +19,7 @@ pub(crate) const STYLESHEET: &str = "/assets/portal.css";
 /// empty at the root). Templates and handlers use paths from `/`; the answer is prefixed with
 /// it, so the UI also works when a host application nests the router under that path.
 pub(crate) fn base_path(config: &HttpConfig) -> &str {
-    let url = config.public_url();
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.find('/')
-        .map_or("", |i| rest[i..].trim_end_matches('/'))
+    config.public_path()
 }
 
 /// Puts `base` before every local link and form action of a rendered page. Only markup the

@@ -10,12 +10,15 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use portal_core::config::PortalConfig;
 use portal_core::customer::{AffiliationKey, ServiceChannel};
-use portal_core::ids::UserId;
+use portal_core::ids::{SessionId, UserId};
 use portal_core::mail::OutboxMail;
 use portal_core::permission::{PermissionCatalog, PermissionKey, PermissionSet};
+use portal_core::ports::{
+    Commit, Committer, Counter, PhoneMessage, SmsError, SmsSender, StoreError,
+};
 use portal_core::service::{AcceptInvitation, Invite, NewCustomer, Register};
 use portal_core::session::ClientInfo;
 use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
@@ -24,6 +27,7 @@ use portal_core::{Actor, Deps, Portal};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
@@ -33,6 +37,8 @@ pub const ORIGIN: &str = "https://portal.example.com";
 
 pub struct TestApp {
     pub app: Router,
+    /// Switches for injected faults (conflicting commits, a failing phone gateway).
+    pub faults: Arc<Faults>,
     pub state: AppState,
     pub portal: Arc<Portal>,
     pub store: Arc<MemoryStore>,
@@ -86,9 +92,13 @@ impl TestApp {
         let clock = Arc::new(ManualClock::new());
         let legacy = Arc::new(InMemoryLegacyDirectory::new());
         let sms = Arc::new(RecordingSmsSender::new());
+        let faults = Arc::new(Faults::default());
         let deps = Deps {
             queries: store.clone(),
-            committer: store.clone(),
+            committer: Arc::new(FaultyCommitter {
+                store: store.clone(),
+                faults: faults.clone(),
+            }),
             clock: clock.clone(),
             ids: Arc::new(SequentialIds::new()),
             random: Arc::new(SeededRandom::new(42)),
@@ -98,13 +108,17 @@ impl TestApp {
         let portal = Arc::new(
             Portal::new(deps, pc, PermissionCatalog::default())
                 .unwrap()
-                .with_sms_sender(sms.clone()),
+                .with_sms_sender(Arc::new(FaultySms {
+                    inner: sms.clone(),
+                    faults: faults.clone(),
+                })),
         );
         let state = AppState::new(portal.clone(), config.clone(), Arc::new(AlwaysReady))
             .with_outbox(store.clone());
         let spec = Arc::new(serde_json::to_value(adapters_http::openapi(&config)).unwrap());
         Self {
             app: router(state.clone()),
+            faults,
             state,
             portal,
             store,
@@ -250,8 +264,8 @@ impl TestApp {
         actor
     }
 
-    /// An active employee invited by `admin`.
-    pub async fn invited(&self, admin: &Actor, n: &str, address: &str, perms: &[&str]) -> Actor {
+    /// `admin` invites `address` to customer `n`; returns the link's token.
+    pub async fn invite(&self, admin: &Actor, n: &str, address: &str, perms: &[&str]) -> String {
         self.portal
             .invite_user(
                 admin,
@@ -266,7 +280,12 @@ impl TestApp {
             )
             .await
             .unwrap();
-        let token = self.secret_for(address);
+        self.secret_for(address)
+    }
+
+    /// An active employee invited by `admin`.
+    pub async fn invited(&self, admin: &Actor, n: &str, address: &str, perms: &[&str]) -> Actor {
+        let token = self.invite(admin, n, address, perms).await;
         self.accept_invitation(&token, address).await
     }
 
@@ -314,6 +333,71 @@ impl TestApp {
         assert_eq!(r.status, StatusCode::OK, "login {address}: {}", r.body);
         assert_eq!(r.body["status"], "authenticated", "{}", r.body);
         c
+    }
+}
+
+/// Faults the tests switch on: every commit conflicts (as if another request changed the same
+/// rows each time, so the core's retries run out), or the phone gateway refuses every message.
+#[derive(Default)]
+pub struct Faults {
+    pub conflicting_commits: AtomicBool,
+    pub sms_down: AtomicBool,
+}
+
+/// The memory store's committer, but answering [`StoreError::Conflict`] while
+/// [`Faults::conflicting_commits`] is on (nothing is written then).
+struct FaultyCommitter {
+    store: Arc<MemoryStore>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait::async_trait]
+impl Committer for FaultyCommitter {
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        if self.faults.conflicting_commits.load(Ordering::SeqCst) {
+            return Err(StoreError::Conflict);
+        }
+        self.store.commit(commit).await
+    }
+
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .touch_session(id, last_seen_at, idle_expires_at)
+            .await
+    }
+
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        reset_after: TimeDelta,
+    ) -> Result<Counter, StoreError> {
+        self.store.bump_counter(key, now, reset_after).await
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.store.reset_counter(key).await
+    }
+}
+
+/// The recording phone gateway, but failing while [`Faults::sms_down`] is on.
+struct FaultySms {
+    inner: Arc<RecordingSmsSender>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait::async_trait]
+impl SmsSender for FaultySms {
+    async fn send(&self, message: &PhoneMessage) -> Result<(), SmsError> {
+        if self.faults.sms_down.load(Ordering::SeqCst) {
+            return Err(SmsError("gateway timeout at sms.example.net".into()));
+        }
+        self.inner.send(message).await
     }
 }
 
