@@ -31,8 +31,8 @@ use portal_core::admin_request::AdminRequest;
 use portal_core::audit::{self, AuditEntry, ChainHash};
 use portal_core::challenge::EmailChallenge;
 use portal_core::customer::Customer;
-use portal_core::ids::OutboxId;
 use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, SessionId, UserId};
+use portal_core::ids::{AuditEntryId, OutboxId};
 use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStats, OutboxStatus};
 use portal_core::ports::{
     AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, LegacyAccount,
@@ -44,7 +44,7 @@ use portal_core::session::Session;
 use portal_core::token::{ActionToken, TokenPurpose};
 use portal_core::user::{AccountState, Role, User};
 use portal_core::values::{CustomerNumber, EmailAddress};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The in-memory store: implements [`Queries`] and [`Committer`].
@@ -66,8 +66,12 @@ struct State {
     requests: HashMap<AdminRequestId, AdminRequest>,
     legacy: HashMap<String, LegacyClaim>,
     chains: HashMap<Option<CustomerId>, Vec<AuditEntry>>,
+    /// Ids of every stored audit entry (the SQL stores' primary key).
+    audit_ids: HashSet<AuditEntryId>,
     counters: HashMap<String, Counter>,
     outbox: Vec<OutboxEntry>,
+    /// Ids of every stored mail (the SQL stores' unique `outbox.id`).
+    outbox_ids: HashSet<OutboxId>,
 }
 
 /// How to take back one applied step of a commit.
@@ -483,7 +487,29 @@ impl State {
         }
     }
 
+    /// `Conflict` when an audit entry or mail id of a commit exists already or repeats.
+    fn check_new_ids(
+        &self,
+        audit: &[audit::AuditRecord],
+        outbox: &[OutboxMail],
+    ) -> Result<(), StoreError> {
+        let mut audit_ids = HashSet::with_capacity(audit.len());
+        for r in audit {
+            if self.audit_ids.contains(&r.id) || !audit_ids.insert(r.id) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        let mut mail_ids = HashSet::with_capacity(outbox.len());
+        for m in outbox {
+            if self.outbox_ids.contains(&m.id) || !mail_ids.insert(m.id) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        Ok(())
+    }
+
     fn append_audit(&mut self, record: audit::AuditRecord) {
+        self.audit_ids.insert(record.id);
         let chain = self.chains.entry(record.customer).or_default();
         let (seq, prev) = chain
             .last()
@@ -525,7 +551,9 @@ impl MemoryStore {
     /// Removes and returns every queued mail (for tests that read mails without a dispatcher).
     #[must_use]
     pub fn take_outbox(&self) -> Vec<OutboxMail> {
-        std::mem::take(&mut self.lock().outbox)
+        let mut state = self.lock();
+        state.outbox_ids.clear();
+        std::mem::take(&mut state.outbox)
             .into_iter()
             .map(|e| e.mail)
             .collect()
@@ -583,11 +611,18 @@ impl Committer for MemoryStore {
                 return Err(e);
             }
         }
+        // Like the SQL stores' keys: an audit entry or mail whose id is taken (stored before, or
+        // twice in this commit) fails the whole commit. Checked before anything is appended.
+        if let Err(e) = state.check_new_ids(&commit.audit, &commit.outbox) {
+            state.undo(undo);
+            return Err(e);
+        }
         // Nothing below can fail: the commit is decided.
         for record in commit.audit {
             state.append_audit(record);
         }
         for mail in commit.outbox {
+            state.outbox_ids.insert(mail.id);
             state.outbox.push(OutboxEntry {
                 next_attempt_at: mail.created_at,
                 mail,

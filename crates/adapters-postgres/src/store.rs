@@ -203,8 +203,9 @@ fn unique_violation(constraint: &str) -> StoreError {
         // Two appenders at one chain position: the chain head lock makes this unreachable, but
         // if it happened the answer is to retry.
         StoreError::Conflict
-    } else if has("_pkey") || has(".id") || has(".seq") {
-        // An insert of an id that exists: the entity was created concurrently.
+    } else if has("_pkey") || has("outbox_id_key") || has(".id") || has(".seq") {
+        // An insert of an id that exists (an entity, an audit entry, a mail): it was created
+        // concurrently.
         StoreError::Conflict
     } else {
         StoreError::Duplicate(UniqueKey::Other("unique constraint"))

@@ -1113,6 +1113,241 @@ pub async fn a_duplicate_in_the_last_write_leaves_nothing<S: Store>(store: Arc<S
     );
 }
 
+/// What exists before the atomicity checks below: a customer whose audit chain has one entry,
+/// and one queued mail.
+struct Before {
+    pre: portal_core::customer::Customer,
+    pre_entry: portal_core::ids::AuditEntryId,
+    old: portal_core::mail::OutboxMail,
+}
+
+async fn before_state<S: Store>(store: &S, number: &str) -> Before {
+    let pre = setup_customer(store, number).await;
+    let record = audit(
+        Some(pre.id()),
+        None,
+        AuditCategory::CustomerCreated,
+        "",
+        t0(),
+    );
+    let pre_entry = record.id;
+    let old = code_mail("old@example.com", "111111", t0());
+    let mut commit = Commit::new();
+    commit.audit(record).mail(old.clone());
+    commit_ok(store, commit).await;
+    Before {
+        pre,
+        pre_entry,
+        old,
+    }
+}
+
+/// [`big_commit`] plus an audit entry in the chain of `before.pre` (a chain whose head exists).
+fn big_commit_on(
+    before: &Before,
+    c: &portal_core::customer::Customer,
+    u: &User,
+    session_hash: portal_core::secret::TokenHash,
+    mail: &portal_core::mail::OutboxMail,
+) -> Commit {
+    let mut commit = big_commit(c, u, session_hash, mail);
+    commit.audit(audit(
+        Some(before.pre.id()),
+        Some(u.id()),
+        AuditCategory::UserCreated,
+        "moved",
+        at(1),
+    ));
+    commit
+}
+
+/// Nothing of a failed [`big_commit_on`] is kept: no entity, session, audit entry (the head of
+/// `before.pre`'s chain unmoved) or mail, and what existed before is as it was.
+async fn assert_only_before<S: Store>(
+    store: &S,
+    what: &str,
+    before: &Before,
+    failed: (&portal_core::customer::Customer, &User),
+    session_hash: &portal_core::secret::TokenHash,
+    mail: OutboxId,
+) {
+    let (c, u) = failed;
+    assert!(
+        store.customer(c.id()).await.unwrap().is_none(),
+        "{what}: no customer"
+    );
+    assert!(
+        store.user(u.id()).await.unwrap().is_none(),
+        "{what}: no user"
+    );
+    assert!(
+        store
+            .session_context(session_hash, at(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "{what}: no session"
+    );
+    assert!(
+        store.sessions_of_user(u.id()).await.unwrap().is_empty(),
+        "{what}: no session listed"
+    );
+    assert!(
+        store
+            .audit_chain(Some(c.id()), 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{what}: no audit in the new chain"
+    );
+    assert!(
+        store.audit_chain(None, 0, 10).await.unwrap().is_empty(),
+        "{what}: no global audit"
+    );
+    let pre_chain = store
+        .audit_chain(Some(before.pre.id()), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        pre_chain
+            .iter()
+            .map(|e| (e.seq, e.record.id))
+            .collect::<Vec<_>>(),
+        [(1, before.pre_entry)],
+        "{what}: the existing chain is as it was"
+    );
+    assert!(
+        store.outbox_entry(mail).await.unwrap().is_none(),
+        "{what}: no mail"
+    );
+    let old = store
+        .outbox_entry(before.old.id)
+        .await
+        .unwrap()
+        .expect("the mail queued before");
+    assert_eq!(old.mail, before.old, "{what}: the queued mail is untouched");
+    assert_eq!(old.status, OutboxStatus::Pending);
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.claimed, stats.sent, stats.dead),
+        (1, 0, 0, 0),
+        "{what}: only the mail queued before"
+    );
+}
+
+/// After the failed attempts, the same commit without the broken part succeeds, and every chain
+/// continues where it was: the failed commits moved no chain head.
+async fn assert_clean_commit_continues<S: Store>(
+    store: &S,
+    before: &Before,
+    c: &portal_core::customer::Customer,
+    u: &User,
+    session_hash: portal_core::secret::TokenHash,
+    mail: &portal_core::mail::OutboxMail,
+) {
+    commit_ok(store, big_commit_on(before, c, u, session_hash, mail)).await;
+    assert!(store.customer(c.id()).await.unwrap().is_some());
+    assert!(store.user(u.id()).await.unwrap().is_some());
+    assert!(
+        store
+            .session_context(&session_hash, at(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    for (chain, want) in [
+        (Some(before.pre.id()), vec![1, 2]),
+        (Some(c.id()), vec![1]),
+        (None, vec![1]),
+    ] {
+        let entries = store.audit_chain(chain, 0, 10).await.unwrap();
+        assert_eq!(seqs(&entries), want, "chain {chain:?}");
+        assert_eq!(audit::verify_chain(&entries), Ok(()), "chain {chain:?}");
+    }
+    assert!(store.outbox_entry(mail.id).await.unwrap().is_some());
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 2);
+}
+
+/// A commit whose *mail insert* fails — the same mail id twice in the commit, or the id of a
+/// mail queued before — is a `Conflict` and leaves nothing: its writes, audit entries (chain
+/// heads included) and earlier mails are rolled back, though they had all been applied when the
+/// mail failed.
+pub async fn a_commit_whose_mail_insert_fails_leaves_nothing<S: Store>(store: Arc<S>) {
+    let before = before_state(&*store, "100000043").await;
+    let c = customer("100000044", "Post GmbH");
+    let u = employee(c.id(), "post@example.com", "Pos", "Tal");
+    let hash = token_hash();
+    let mail = code_mail("post@example.com", "222222", at(1));
+
+    let mut twice = big_commit_on(&before, &c, &u, hash, &mail);
+    let mut again = code_mail("twice@example.com", "333333", at(1));
+    again.id = mail.id;
+    twice.mail(again);
+    let mut clash = big_commit_on(&before, &c, &u, hash, &mail);
+    let mut queued = code_mail("clash@example.com", "444444", at(1));
+    queued.id = before.old.id;
+    clash.mail(queued);
+
+    for (what, commit) in [
+        ("same mail id twice", twice),
+        ("mail id queued before", clash),
+    ] {
+        let e = commit_err(&*store, commit).await;
+        assert!(is_conflict(&e), "{what}: got {e:?}");
+        assert_only_before(&*store, what, &before, (&c, &u), &hash, mail.id).await;
+    }
+    assert_clean_commit_continues(&*store, &before, &c, &u, hash, &mail).await;
+}
+
+/// A commit whose *audit append* fails — two records with one id, or the id of an entry stored
+/// before, each placed after a record of another chain, so that chain's head has moved when the
+/// append fails — is a `Conflict` and leaves nothing: no entity, session, audit entry, chain
+/// head move or mail.
+pub async fn a_commit_whose_audit_append_fails_leaves_nothing<S: Store>(store: Arc<S>) {
+    let before = before_state(&*store, "100000045").await;
+    let c = customer("100000046", "Protokoll GmbH");
+    let u = employee(c.id(), "log@example.com", "Pro", "Tokoll");
+    let hash = token_hash();
+    let mail = code_mail("log@example.com", "555555", at(1));
+
+    // The global chain sorts first (the SQL stores append chain by chain in key order), so its
+    // head is created and moved before the failing record of the customer chain.
+    let mut twice = big_commit_on(&before, &c, &u, hash, &mail);
+    let global = audit(
+        None,
+        Some(u.id()),
+        AuditCategory::UserCreated,
+        "first",
+        at(1),
+    );
+    let mut same_id = audit(
+        Some(c.id()),
+        Some(u.id()),
+        AuditCategory::UserLocked,
+        "",
+        at(1),
+    );
+    same_id.id = global.id;
+    twice.audit(global).audit(same_id);
+    let mut clash = big_commit_on(&before, &c, &u, hash, &mail);
+    let mut stored_id = audit(
+        Some(before.pre.id()),
+        Some(u.id()),
+        AuditCategory::UserLocked,
+        "",
+        at(1),
+    );
+    stored_id.id = before.pre_entry;
+    clash.audit(stored_id);
+
+    for (what, commit) in [("audit id twice", twice), ("audit id stored before", clash)] {
+        let e = commit_err(&*store, commit).await;
+        assert!(is_conflict(&e), "{what}: got {e:?}");
+        assert_only_before(&*store, what, &before, (&c, &u), &hash, mail.id).await;
+    }
+    assert_clean_commit_continues(&*store, &before, &c, &u, hash, &mail).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sessions, challenges, tokens, requests, legacy claims
 // ---------------------------------------------------------------------------------------------

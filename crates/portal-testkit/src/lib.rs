@@ -98,6 +98,8 @@ macro_rules! storage_contract {
             inserting_an_existing_id_conflicts,
             a_commit_whose_last_write_fails_leaves_nothing,
             a_duplicate_in_the_last_write_leaves_nothing,
+            a_commit_whose_mail_insert_fails_leaves_nothing,
+            a_commit_whose_audit_append_fails_leaves_nothing,
             session_round_trips_and_is_found_by_hash_only,
             session_expiry_is_enforced_in_the_query,
             touching_a_session_moves_its_idle_expiry,
