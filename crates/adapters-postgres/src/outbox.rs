@@ -37,6 +37,7 @@ impl OutboxStore for SqlStore {
             return Ok(Vec::new());
         }
         let now = micros(now);
+        let lease_until = micros(lease_until);
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let result = async {
@@ -108,6 +109,7 @@ impl OutboxStore for SqlStore {
         claim: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let now = micros(now);
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let result = async {
@@ -166,6 +168,7 @@ impl OutboxStore for SqlStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let error: String = error.chars().take(ERROR_CHARS).collect();
+        let retry_at = retry_at.map(micros);
         let _turn = self.write_turn().await;
         let mut q = outbox::Entity::update_many()
             .col_expr(outbox::Column::Claim, Expr::value(None::<Uuid>))
@@ -231,6 +234,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn requeue(&self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now = micros(now);
         let _turn = self.write_turn().await;
         let res = outbox::Entity::update_many()
             .col_expr(

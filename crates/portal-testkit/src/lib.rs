@@ -121,6 +121,7 @@ macro_rules! storage_contract {
             session_kinds_round_trip_and_update,
             email_change_challenges_round_trip,
             rate_counters_count_atomically_and_reset,
+            times_are_stored_truncated_to_microseconds,
         );
     };
     (@tests $fixture:ty; $($check:ident),* $(,)?) => {
