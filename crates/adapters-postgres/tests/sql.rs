@@ -10,8 +10,10 @@ use adapters_postgres::testing::{
 use adapters_postgres::{DbBackend, SqlStore, connect, migrate};
 use portal_core::audit::AuditCategory;
 use portal_core::ids::CustomerId;
+use portal_core::permission::{LocalizedText, Permission, PermissionCatalog, PermissionKey};
 use portal_core::ports::{
-    AuditQuery, OutboxStore, PageStart, Queries, StoreError, UserCursor, UserQuery, Write,
+    AuditQuery, CustomerQuery, OutboxStore, PageStart, Queries, StoreError, UserCursor, UserQuery,
+    Write,
 };
 use portal_core::secret::{SecretString, Token};
 use portal_core::service::Register;
@@ -162,6 +164,151 @@ async fn postgres_corrupt_rows_are_reported_not_fixed() {
 async fn sqlite_corrupt_rows_are_reported_not_fixed() {
     let db = TestSqlite::file().await;
     corrupt_rows_are_reported(db.store()).await;
+    db.finish().await;
+}
+
+/// A catalog of the default keys plus `teleport`, as an embedder with its own permissions has.
+fn custom_catalog() -> PermissionCatalog {
+    let mut permissions = PermissionCatalog::default().permissions().to_vec();
+    permissions.push(Permission {
+        key: PermissionKey::parse("teleport").unwrap(),
+        label: LocalizedText::new("Teleportieren", "Teleport"),
+        description: LocalizedText::new("Beamen", "Beam"),
+        group: None,
+    });
+    let groups = PermissionCatalog::default().groups().to_vec();
+    PermissionCatalog::new(permissions, groups).unwrap()
+}
+
+/// With a catalog, a stored permission key that is well-formed but not in it is corrupt data;
+/// without one only the format is checked; a custom catalog knows its own keys.
+async fn unknown_catalog_keys_are_reported(plain: SqlStore) {
+    let strict = plain.clone().with_catalog(&PermissionCatalog::default());
+    let custom = plain.clone().with_catalog(&custom_catalog());
+    let c = customer("500000003", "Katalog GmbH");
+    let u = employee(c.id(), "catalog@example.com", "Kata", "Log");
+    commit_ok(
+        &plain,
+        writes([
+            Write::InsertCustomer(c.clone()),
+            Write::InsertUser(u.clone()),
+        ]),
+    )
+    .await;
+    assert!(strict.user(u.id()).await.unwrap().is_some(), "valid keys");
+    assert!(
+        strict.customer(c.id()).await.unwrap().is_some(),
+        "valid keys"
+    );
+    let uid = uuid_literal(&plain, u.id().as_uuid());
+    let cid = uuid_literal(&plain, c.id().as_uuid());
+    let list = UserQuery {
+        customer: c.id(),
+        search: None,
+        start: PageStart::First,
+        limit: 10,
+    };
+
+    exec(
+        &plain,
+        &format!(
+            "UPDATE users SET permissions = '[\"support_requests\",\"teleport\"]' WHERE id = {uid}"
+        ),
+    )
+    .await;
+    let got = strict.user(u.id()).await;
+    assert!(
+        matches!(&got, Err(StoreError::Corrupt(e)) if e.to_string().contains("teleport")),
+        "user by id: {got:?}"
+    );
+    let got = strict.user_by_email(u.email()).await;
+    assert!(
+        matches!(got, Err(StoreError::Corrupt(_))),
+        "by email: {got:?}"
+    );
+    let got = strict.users_of_customer(&list).await;
+    assert!(
+        matches!(got, Err(StoreError::Corrupt(_))),
+        "in a list: {got:?}"
+    );
+    let got = plain
+        .user(u.id())
+        .await
+        .unwrap()
+        .expect("no catalog: format only");
+    assert!(
+        got.permissions()
+            .contains(&PermissionKey::parse("teleport").unwrap())
+    );
+    assert!(
+        custom.user(u.id()).await.unwrap().is_some(),
+        "a custom catalog knows its key"
+    );
+    exec(
+        &plain,
+        &format!("UPDATE users SET permissions = '[\"support_requests\"]' WHERE id = {uid}"),
+    )
+    .await;
+    assert!(strict.user(u.id()).await.is_ok(), "restored");
+
+    // Defaults must stay within the entitlements, so the second case widens both.
+    let entitled = "entitlements = '[\"support_requests\",\"teleport\"]'";
+    let restore = format!(
+        "UPDATE customers SET entitlements = '{}', default_permissions = '{}' WHERE id = {cid}",
+        serde_json::to_string(c.entitlements()).unwrap(),
+        serde_json::to_string(c.default_permissions()).unwrap(),
+    );
+    for (column, set) in [
+        ("entitlements", entitled.to_owned()),
+        (
+            "default_permissions",
+            format!("{entitled}, default_permissions = '[\"teleport\"]'"),
+        ),
+    ] {
+        exec(
+            &plain,
+            &format!("UPDATE customers SET {set} WHERE id = {cid}"),
+        )
+        .await;
+        let got = strict.customer(c.id()).await;
+        assert!(
+            matches!(got, Err(StoreError::Corrupt(_))),
+            "{column}: {got:?}"
+        );
+        let got = strict.customer_by_number(c.number()).await;
+        assert!(
+            matches!(got, Err(StoreError::Corrupt(_))),
+            "{column} by number: {got:?}"
+        );
+        let got = strict
+            .customers(&CustomerQuery {
+                search: None,
+                after: None,
+                limit: 10,
+            })
+            .await;
+        assert!(
+            matches!(got, Err(StoreError::Corrupt(_))),
+            "{column} in a list: {got:?}"
+        );
+        assert!(plain.customer(c.id()).await.unwrap().is_some(), "{column}");
+        assert!(custom.customer(c.id()).await.unwrap().is_some(), "{column}");
+        exec(&plain, &restore).await;
+    }
+    assert!(strict.customer(c.id()).await.is_ok(), "restored");
+}
+
+#[tokio::test]
+async fn postgres_unknown_catalog_keys_are_reported_as_corrupt() {
+    let db = TestPostgres::start().await;
+    unknown_catalog_keys_are_reported(db.store()).await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_unknown_catalog_keys_are_reported_as_corrupt() {
+    let db = TestSqlite::file().await;
+    unknown_catalog_keys_are_reported(db.store()).await;
     db.finish().await;
 }
 
