@@ -51,6 +51,9 @@ use portal_core::values::{CustomerNumber, EmailAddress};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+/// Each count of [`OutboxStore::outbox_stats`] stops here, as in the SQL store.
+pub const OUTBOX_STATS_CAP: u64 = 10_000;
+
 /// The in-memory store: implements [`Queries`] and [`Committer`].
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -1233,6 +1236,15 @@ impl OutboxStore for MemoryStore {
                 OutboxStatus::Sent => stats.sent += 1,
                 OutboxStatus::Dead => stats.dead += 1,
             }
+        }
+        // Capped like the SQL store's counts (`adapters_postgres::OUTBOX_STATS_CAP`).
+        for n in [
+            &mut stats.pending,
+            &mut stats.claimed,
+            &mut stats.sent,
+            &mut stats.dead,
+        ] {
+            *n = (*n).min(OUTBOX_STATS_CAP);
         }
         Ok(stats)
     }

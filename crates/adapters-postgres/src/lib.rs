@@ -56,6 +56,7 @@ mod store;
 pub mod testing;
 
 pub use migration::Migrator;
+pub use outbox::OUTBOX_STATS_CAP;
 pub use sea_orm::{DatabaseConnection, DbBackend};
 pub use store::{ConnectError, SQLITE_BUSY_TIMEOUT, SqlStore, connect};
 

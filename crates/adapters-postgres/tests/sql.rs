@@ -313,6 +313,124 @@ async fn sqlite_unknown_catalog_keys_are_reported_as_corrupt() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Outbox counts
+// ---------------------------------------------------------------------------------------------
+
+/// Inserts `n` mails with `status` in one statement (bypassing the commit path).
+async fn seed_outbox(store: &SqlStore, status: &str, n: u64) {
+    let now = portal_testkit::fixtures::t0();
+    let sql = match store.backend() {
+        DbBackend::Postgres => {
+            "INSERT INTO outbox (id, created_at, recipient, language, template, intent, status, \
+             attempts, next_attempt_at) \
+             SELECT gen_random_uuid(), $1, 'seed@example.com', 'de', 'welcome', \
+             '{\"kind\":\"welcome\",\"first_name\":\"S\"}', $2, 1, $1 \
+             FROM generate_series(1, $3::bigint)"
+        }
+        _ => {
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?3) \
+             INSERT INTO outbox (id, created_at, recipient, language, template, intent, status, \
+             attempts, next_attempt_at) \
+             SELECT randomblob(16), ?1, 'seed@example.com', 'de', 'welcome', \
+             '{\"kind\":\"welcome\",\"first_name\":\"S\"}', ?2, 1, ?1 FROM s"
+        }
+    };
+    store
+        .connection()
+        .execute_raw(Statement::from_sql_and_values(
+            store.backend(),
+            sql,
+            [now.into(), status.into(), i64::try_from(n).unwrap().into()],
+        ))
+        .await
+        .unwrap();
+}
+
+/// Each count stops at the cap, however many delivered mails pile up; smaller counts are exact.
+async fn outbox_counts_are_capped(store: SqlStore, seen: Captured) -> (String, String) {
+    let cap = adapters_postgres::OUTBOX_STATS_CAP;
+    seed_outbox(&store, "sent", cap + 25).await;
+    seed_outbox(&store, "pending", 3).await;
+    seed_outbox(&store, "dead", 2).await;
+    seed_outbox(&store, "claimed", 1).await;
+    analyze(&store).await.unwrap();
+    let sample = store
+        .dead_letters(1)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the seeded rows decode");
+    assert_eq!(sample.mail.intent.key(), "welcome");
+    let mut stats = None;
+    let plan = plan_of(&store, &seen, async {
+        stats = Some(store.outbox_stats().await.unwrap());
+    })
+    .await;
+    let stats = stats.unwrap();
+    assert_eq!(
+        (stats.pending, stats.claimed, stats.sent, stats.dead),
+        (3, 1, cap, 2),
+        "sent stops at the cap"
+    );
+    // The claim walks the open mails only, not the delivered ones piled up before them.
+    let t = portal_testkit::fixtures::at(60);
+    let claim = plan_of(&store, &seen, async {
+        let got = store
+            .claim_outbox(uuid::Uuid::from_u128(7), t, t, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.len(),
+            3,
+            "the pending mails (the claimed one holds no lease)"
+        );
+    })
+    .await;
+    (plan, claim)
+}
+
+#[tokio::test]
+async fn postgres_outbox_counts_are_capped_and_use_the_partial_indexes() {
+    let db = TestPostgres::start().await;
+    let (store, seen) = recording_store(db.url()).await;
+    let (plan, claim) = outbox_counts_are_capped(store.clone(), seen).await;
+    for index in ["outbox_open_idx", "outbox_dead_idx"] {
+        assert!(plan.contains(index), "counts should use {index}:\n{plan}");
+    }
+    assert!(plan.contains("Limit"), "every count is capped:\n{plan}");
+    assert!(
+        claim.contains("outbox_open_idx") && !claim.contains("Seq Scan"),
+        "the claim should use outbox_open_idx:\n{claim}"
+    );
+    let _ = store.connection().clone().close().await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_outbox_counts_are_capped_and_use_the_partial_indexes() {
+    let lite = TestSqlite::file().await;
+    let url = format!("sqlite://{}?mode=rwc", lite.path().display());
+    let (store, seen) = recording_store(&url).await;
+    let (plan, claim) = outbox_counts_are_capped(store.clone(), seen).await;
+    for index in ["outbox_open_idx", "outbox_dead_idx"] {
+        assert!(plan.contains(index), "counts should use {index}:\n{plan}");
+    }
+    // Pending, claimed and dead through their partial indexes; sent (most of the table) by a
+    // scan that its LIMIT stops at the cap.
+    assert_eq!(
+        plan.matches("SCAN outbox USING").count(),
+        3,
+        "open and dead counts use their indexes:\n{plan}"
+    );
+    assert!(
+        claim.contains("outbox_open_idx"),
+        "the claim should use outbox_open_idx:\n{claim}"
+    );
+    let _ = store.connection().clone().close().await;
+    lite.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Secrets
 // ---------------------------------------------------------------------------------------------
 
