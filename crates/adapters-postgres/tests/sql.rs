@@ -562,6 +562,75 @@ async fn tests_start_their_own_cluster_when_no_server_is_running() {
     db.finish().await;
 }
 
+async fn database_exists(admin_url: &str, name: &str) -> bool {
+    let admin = connect(admin_url).await.unwrap();
+    let row = admin
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) FROM pg_database WHERE datname = $1",
+            [name.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let _ = admin.close().await;
+    row.try_get_by_index::<i64>(0).unwrap() == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_that_panics_still_drops_its_database() {
+    // A server that outlives the failing test (an own cluster of `outer` if none runs here).
+    let outer = TestPostgres::start().await;
+    let admin_url = adapters_postgres::testing::with_database(outer.url(), "postgres");
+    let (name_tx, name_rx) = tokio::sync::oneshot::channel();
+    let server = admin_url.clone();
+    let failing = tokio::spawn(async move {
+        let db = TestPostgres::start_on_server(&server).await;
+        let store = db.store();
+        commit_ok(
+            &store,
+            writes([Write::InsertCustomer(customer("500000004", "Leck GmbH"))]),
+        )
+        .await;
+        name_tx.send(db.database_name().to_owned()).unwrap();
+        panic!("the test fails before finish()");
+    });
+    let name = name_rx
+        .await
+        .expect("the failing test created its database");
+    let outcome = failing.await.expect_err("the test panicked");
+    assert!(outcome.is_panic());
+    assert!(name.starts_with("portal_test_"), "{name}");
+    assert!(
+        !database_exists(&admin_url, &name).await,
+        "{name} was dropped while the panic unwound"
+    );
+
+    // finish() still drops it, and the handle's Drop then has nothing left to do.
+    let db = TestPostgres::start_on_server(&admin_url).await;
+    let name = db.database_name().to_owned();
+    assert!(database_exists(&admin_url, &name).await);
+    db.finish().await;
+    assert!(!database_exists(&admin_url, &name).await, "finish drops it");
+    outer.finish().await;
+}
+
+#[test]
+fn dropping_a_test_database_gives_up_when_the_server_is_gone() {
+    // Nothing listens on port 1, and no socket lives in a directory that does not exist.
+    for url in [
+        "postgres://postgres@127.0.0.1:1/postgres",
+        "postgres://postgres@localhost/postgres?host=/nonexistent/portal-test",
+    ] {
+        let got = adapters_postgres::testing::drop_database_blocking(
+            url,
+            "portal_test_gone",
+            std::time::Duration::from_secs(2),
+        );
+        assert!(got.is_err(), "{url}: {got:?}");
+    }
+}
+
 #[tokio::test]
 async fn unsupported_urls_are_refused() {
     assert!(connect("mysql://localhost/x").await.is_err());
