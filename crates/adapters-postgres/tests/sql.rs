@@ -12,8 +12,8 @@ use portal_core::audit::AuditCategory;
 use portal_core::ids::CustomerId;
 use portal_core::permission::{LocalizedText, Permission, PermissionCatalog, PermissionKey};
 use portal_core::ports::{
-    AuditQuery, CustomerQuery, OutboxStore, PageStart, Queries, StoreError, UserCursor, UserQuery,
-    Write,
+    AuditQuery, Commit, CustomerQuery, OutboxStore, PageStart, Queries, StoreError, UserCursor,
+    UserQuery, Write,
 };
 use portal_core::secret::{SecretString, Token};
 use portal_core::service::Register;
@@ -690,7 +690,20 @@ async fn plan_of(
         .join("\n")
 }
 
-async fn seeded(store: &SqlStore) -> (CustomerId, CustomerId) {
+/// What the plan tests query: the big customer, and the one user with audit entries about him.
+struct Seeded {
+    big: CustomerId,
+    subject: portal_core::ids::UserId,
+}
+
+/// The first of the seeded audit times (`seed_audit` puts entry `i` at this plus `i` seconds).
+fn seed_start() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+async fn seeded(store: &SqlStore) -> Seeded {
     let big = customer("600000001", "Gross GmbH");
     let other = customer("600000002", "Andere GmbH");
     commit_ok(
@@ -711,11 +724,27 @@ async fn seeded(store: &SqlStore) -> (CustomerId, CustomerId) {
         "Quirinus",
         "Zwölfender",
     );
+    let subject = rare.id();
     commit_ok(store, writes([Write::InsertUser(rare)])).await;
     seed_audit(store, big.id(), 1, 60_000).await.unwrap();
     seed_audit(store, other.id(), 1, 20_000).await.unwrap();
+    // Three entries about one user, in a rare category, through the commit path (seq 60001–3).
+    let mut commit = Commit::new();
+    for i in 0..3 {
+        commit.audit(audit(
+            Some(big.id()),
+            Some(subject),
+            AuditCategory::PermissionsChanged,
+            "permissions=+shop",
+            t0() + chrono::TimeDelta::seconds(i),
+        ));
+    }
+    commit_ok(store, commit).await;
     analyze(store).await.unwrap();
-    (big.id(), other.id())
+    Seeded {
+        big: big.id(),
+        subject,
+    }
 }
 
 fn page(customer: CustomerId, search: Option<&str>, start: PageStart<UserCursor>) -> UserQuery {
@@ -780,8 +809,9 @@ async fn search_answers(store: &SqlStore, big: CustomerId) {
 async fn check_plans(
     store: &SqlStore,
     seen: &Captured,
-    big: CustomerId,
+    seeded: &Seeded,
 ) -> Vec<(&'static str, String)> {
+    let (big, subject) = (seeded.big, seeded.subject);
     let deep = UserCursor {
         sort_key: "nachname0020000".into(),
         id: portal_core::ids::UserId::from_uuid(uuid::Uuid::nil()),
@@ -830,12 +860,71 @@ async fn check_plans(
         .await,
     ));
     plans.push((
+        "common search",
+        plan_of(store, seen, async {
+            assert_eq!(
+                store
+                    .users_of_customer(&page(big, Some("vorname1"), PageStart::First))
+                    .await
+                    .unwrap()
+                    .len(),
+                11
+            );
+        })
+        .await,
+    ));
+    plans.push((
         "audit first page",
         plan_of(store, seen, async {
             assert_eq!(
                 store.audit(&audit_page(big, None)).await.unwrap()[0].seq,
-                60_000
+                60_003
             );
+        })
+        .await,
+    ));
+    plans.push((
+        "audit by subject",
+        plan_of(store, seen, async {
+            let mut q = audit_page(big, None);
+            q.subject = Some(subject);
+            let got = store.audit(&q).await.unwrap();
+            assert_eq!(
+                got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                [60_003, 60_002, 60_001]
+            );
+        })
+        .await,
+    ));
+    plans.push((
+        "audit by category",
+        plan_of(store, seen, async {
+            let mut q = audit_page(big, None);
+            q.categories = vec![AuditCategory::PermissionsChanged];
+            assert_eq!(store.audit(&q).await.unwrap().len(), 3);
+        })
+        .await,
+    ));
+    plans.push((
+        "audit by common category",
+        plan_of(store, seen, async {
+            let mut q = audit_page(big, None);
+            q.categories = vec![AuditCategory::UserLocked];
+            let got = store.audit(&q).await.unwrap();
+            assert_eq!(got.len(), 21);
+            assert_eq!(got[0].seq, 60_000, "every tenth seeded entry");
+        })
+        .await,
+    ));
+    plans.push((
+        "audit by time range",
+        plan_of(store, seen, async {
+            let mut q = audit_page(big, None);
+            q.from = Some(seed_start() + chrono::TimeDelta::seconds(30_000));
+            q.until = Some(seed_start() + chrono::TimeDelta::seconds(30_100));
+            let got = store.audit(&q).await.unwrap();
+            assert_eq!(got.len(), 21);
+            assert_eq!(got[0].seq, 30_099, "newest first within the range");
         })
         .await,
     ));
@@ -852,17 +941,30 @@ async fn check_plans(
     plans
 }
 
+/// The index each query of [`check_plans`] must use (the rare search differs per backend).
+fn expected_index(what: &str) -> &'static str {
+    match what {
+        // A common term fills the page at once by walking the customer's index and testing
+        // each row: faster than collecting every match from the trigram index.
+        "first page" | "deep page" | "common search" => "users_customer_sort_idx",
+        "audit first page" | "audit deep page" => "audit_entries_chain_seq_key",
+        "audit by subject" => "audit_entries_subject_idx",
+        "audit by category" | "audit by common category" => "audit_entries_category_idx",
+        "audit by time range" => "audit_entries_at_idx",
+        other => panic!("no expected index for {other}"),
+    }
+}
+
 #[tokio::test]
 async fn postgres_list_search_and_audit_queries_use_their_indexes() {
     let db = TestPostgres::start().await;
     let (store, seen) = recording_store(db.url()).await;
-    let (big, _) = seeded(&store).await;
-    search_answers(&store, big).await;
-    for (what, plan) in check_plans(&store, &seen, big).await {
+    let seeded = seeded(&store).await;
+    search_answers(&store, seeded.big).await;
+    for (what, plan) in check_plans(&store, &seen, &seeded).await {
         let expected = match what {
             "rare search" => "users_search_trgm_idx",
-            "first page" | "deep page" => "users_customer_sort_idx",
-            _ => "audit_entries_chain_seq_key",
+            _ => expected_index(what),
         };
         assert!(
             plan.contains(expected),
@@ -879,15 +981,14 @@ async fn sqlite_list_search_and_audit_queries_use_their_indexes() {
     let lite = TestSqlite::file().await;
     let url = format!("sqlite://{}?mode=rwc", lite.path().display());
     let (store, seen) = recording_store(&url).await;
-    let (big, _) = seeded(&store).await;
-    search_answers(&store, big).await;
-    for (what, plan) in check_plans(&store, &seen, big).await {
+    let seeded = seeded(&store).await;
+    search_answers(&store, seeded.big).await;
+    for (what, plan) in check_plans(&store, &seen, &seeded).await {
         // A rare term is looked up in the FTS5 trigram index first; the page is then read by
         // primary key (a few rows, sorted in memory).
         let expected = match what {
-            "first page" | "deep page" => "users_customer_sort_idx",
             "rare search" => "sqlite_autoindex_users_1",
-            _ => "audit_entries_chain_seq_key",
+            _ => expected_index(what),
         };
         assert!(
             plan.contains(expected),
@@ -897,7 +998,9 @@ async fn sqlite_list_search_and_audit_queries_use_their_indexes() {
             !plan.contains("SCAN users") && !plan.contains("SCAN audit_entries"),
             "{what} scans a table:\n{plan}"
         );
-        if what != "rare search" {
+        // A time range is found through `(chain_key, at)` and its rows sorted by seq (Postgres
+        // does the same); every other list follows its index in order.
+        if what != "rare search" && what != "audit by time range" {
             assert!(
                 !plan.contains("TEMP B-TREE"),
                 "{what} sorts instead of following the index:\n{plan}"
