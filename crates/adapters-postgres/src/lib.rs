@@ -23,7 +23,10 @@
 //!   FTS5 trigram table on SQLite.
 //! * Session, link and code secrets are stored as SHA-256 hashes only; session expiry is part
 //!   of the query.
-//! * A row that breaks a domain rule when read back is `StoreError::Corrupt`, never a panic.
+//! * A row that breaks a domain rule when read back is `StoreError::Corrupt`, never a panic;
+//!   with [`SqlStore::with_catalog`] also a stored permission key outside the catalog.
+//! * Every stored time is truncated to whole microseconds (what Postgres keeps), on SQLite too,
+//!   so a value reads back the same on every backend.
 //!
 //! It is not a general repository layer: the tables are private, and callers see only
 //! portal-core's entities. `docs/storage.md` describes the schema, the transactions and the
