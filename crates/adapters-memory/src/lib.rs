@@ -6,6 +6,10 @@
 //! later write fails), versions are checked (`Conflict` on a stale one), e-mail addresses of
 //! accounts and customer numbers are unique, and audit entries are hash-chained per customer.
 //!
+//! Like the SQL backends it refuses a commit whose audit entry or mail id is taken (stored
+//! before or repeated in the commit) as a `Conflict`, and it stores every time truncated to
+//! whole microseconds (what Postgres keeps), so a round trip reads back the same on every backend.
+//!
 //! It is thread-safe (one mutex; commits are serialised) and not persistent.
 //!
 //! ```
@@ -31,8 +35,8 @@ use portal_core::admin_request::AdminRequest;
 use portal_core::audit::{self, AuditEntry, ChainHash};
 use portal_core::challenge::EmailChallenge;
 use portal_core::customer::Customer;
-use portal_core::ids::OutboxId;
 use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, SessionId, UserId};
+use portal_core::ids::{AuditEntryId, OutboxId};
 use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStats, OutboxStatus};
 use portal_core::ports::{
     AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, LegacyAccount,
@@ -44,8 +48,11 @@ use portal_core::session::Session;
 use portal_core::token::{ActionToken, TokenPurpose};
 use portal_core::user::{AccountState, Role, User};
 use portal_core::values::{CustomerNumber, EmailAddress};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Each count of [`OutboxStore::outbox_stats`] stops here, as in the SQL store.
+pub const OUTBOX_STATS_CAP: u64 = 10_000;
 
 /// The in-memory store: implements [`Queries`] and [`Committer`].
 #[derive(Debug, Default)]
@@ -66,8 +73,12 @@ struct State {
     requests: HashMap<AdminRequestId, AdminRequest>,
     legacy: HashMap<String, LegacyClaim>,
     chains: HashMap<Option<CustomerId>, Vec<AuditEntry>>,
+    /// Ids of every stored audit entry (the SQL stores' primary key).
+    audit_ids: HashSet<AuditEntryId>,
     counters: HashMap<String, Counter>,
     outbox: Vec<OutboxEntry>,
+    /// Ids of every stored mail (the SQL stores' unique `outbox.id`).
+    outbox_ids: HashSet<OutboxId>,
 }
 
 /// How to take back one applied step of a commit.
@@ -91,10 +102,11 @@ fn bump<T, R>(
     rebuild: impl FnOnce(R) -> Result<T, portal_core::customer::CorruptRecord>,
 ) -> Result<T, StoreError>
 where
-    R: Clone + Versioned,
+    R: Clone + Versioned + StoredTimes,
 {
     let mut rec = record.clone();
     rec.set_version(rec.version() + 1);
+    rec.truncate_times();
     rebuild(rec).map_err(StoreError::from)
 }
 
@@ -119,13 +131,81 @@ versioned!(
     portal_core::admin_request::AdminRequestRecord
 );
 
-fn first_version<R: Clone + Versioned, T>(
+fn first_version<R: Clone + Versioned + StoredTimes, T>(
     record: &R,
     rebuild: impl FnOnce(R) -> Result<T, portal_core::customer::CorruptRecord>,
 ) -> Result<T, StoreError> {
     let mut rec = record.clone();
     rec.set_version(1);
+    rec.truncate_times();
     rebuild(rec).map_err(StoreError::from)
+}
+
+/// A time as every backend stores it: truncated to whole microseconds (Postgres keeps no more;
+/// the SQL store truncates on SQLite too, and so does this store).
+fn us(t: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    t.trunc_subsecs(6)
+}
+
+/// Truncates the stored times of a record to microseconds (see [`us`]).
+trait StoredTimes {
+    fn truncate_times(&mut self);
+}
+
+impl StoredTimes for portal_core::customer::CustomerRecord {
+    fn truncate_times(&mut self) {
+        self.created_at = us(self.created_at);
+        self.updated_at = us(self.updated_at);
+    }
+}
+
+impl StoredTimes for portal_core::user::UserRecord {
+    fn truncate_times(&mut self) {
+        self.last_login_at = self.last_login_at.map(us);
+        self.created_at = us(self.created_at);
+        self.updated_at = us(self.updated_at);
+    }
+}
+
+impl StoredTimes for portal_core::challenge::ChallengeRecord {
+    fn truncate_times(&mut self) {
+        self.expires_at = us(self.expires_at);
+        self.last_sent_at = us(self.last_sent_at);
+        self.created_at = us(self.created_at);
+    }
+}
+
+impl StoredTimes for portal_core::token::ActionTokenRecord {
+    fn truncate_times(&mut self) {
+        self.created_at = us(self.created_at);
+        self.expires_at = us(self.expires_at);
+        self.used_at = self.used_at.map(us);
+    }
+}
+
+impl StoredTimes for portal_core::admin_request::AdminRequestRecord {
+    fn truncate_times(&mut self) {
+        self.created_at = us(self.created_at);
+        self.updated_at = us(self.updated_at);
+    }
+}
+
+impl StoredTimes for portal_core::session::SessionRecord {
+    fn truncate_times(&mut self) {
+        self.created_at = us(self.created_at);
+        self.last_seen_at = us(self.last_seen_at);
+        self.idle_expires_at = us(self.idle_expires_at);
+        self.expires_at = us(self.expires_at);
+        self.authenticated_at = us(self.authenticated_at);
+    }
+}
+
+/// A session as stored: its times truncated to microseconds.
+fn stored_session(s: &Session) -> Result<Session, StoreError> {
+    let mut rec = s.record().clone();
+    rec.truncate_times();
+    Session::from_record(rec).map_err(StoreError::from)
 }
 
 impl State {
@@ -303,14 +383,14 @@ impl State {
                     return Err(StoreError::Conflict);
                 }
                 self.user_exists(s.user_id())?;
-                let old = self.put_session(s);
+                let old = self.put_session(stored_session(&s)?);
                 undo.push(Undo::Session(id, old));
                 Ok(())
             }
             Write::UpdateSession(session) => {
                 let id = session.id();
                 if self.sessions.contains_key(&id) {
-                    let old = self.put_session(session);
+                    let old = self.put_session(stored_session(&session)?);
                     undo.push(Undo::Session(id, old));
                 }
                 Ok(())
@@ -428,7 +508,8 @@ impl State {
                 undo.push(Undo::Request(id, old));
                 Ok(())
             }
-            Write::InsertLegacyClaim(claim) => {
+            Write::InsertLegacyClaim(mut claim) => {
+                claim.claimed_at = us(claim.claimed_at);
                 if self.legacy.contains_key(&claim.legacy_id) {
                     return Err(StoreError::Duplicate(UniqueKey::LegacyAccount));
                 }
@@ -483,7 +564,31 @@ impl State {
         }
     }
 
-    fn append_audit(&mut self, record: audit::AuditRecord) {
+    /// `Conflict` when an audit entry or mail id of a commit exists already or repeats.
+    fn check_new_ids(
+        &self,
+        audit: &[audit::AuditRecord],
+        outbox: &[OutboxMail],
+    ) -> Result<(), StoreError> {
+        let mut audit_ids = HashSet::with_capacity(audit.len());
+        for r in audit {
+            if self.audit_ids.contains(&r.id) || !audit_ids.insert(r.id) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        let mut mail_ids = HashSet::with_capacity(outbox.len());
+        for m in outbox {
+            if self.outbox_ids.contains(&m.id) || !mail_ids.insert(m.id) {
+                return Err(StoreError::Conflict);
+            }
+        }
+        Ok(())
+    }
+
+    fn append_audit(&mut self, mut record: audit::AuditRecord) {
+        self.audit_ids.insert(record.id);
+        // Truncated before chaining: the hash covers the stored time.
+        record.at = us(record.at);
         let chain = self.chains.entry(record.customer).or_default();
         let (seq, prev) = chain
             .last()
@@ -525,7 +630,9 @@ impl MemoryStore {
     /// Removes and returns every queued mail (for tests that read mails without a dispatcher).
     #[must_use]
     pub fn take_outbox(&self) -> Vec<OutboxMail> {
-        std::mem::take(&mut self.lock().outbox)
+        let mut state = self.lock();
+        state.outbox_ids.clear();
+        std::mem::take(&mut state.outbox)
             .into_iter()
             .map(|e| e.mail)
             .collect()
@@ -583,11 +690,19 @@ impl Committer for MemoryStore {
                 return Err(e);
             }
         }
+        // Like the SQL stores' keys: an audit entry or mail whose id is taken (stored before, or
+        // twice in this commit) fails the whole commit. Checked before anything is appended.
+        if let Err(e) = state.check_new_ids(&commit.audit, &commit.outbox) {
+            state.undo(undo);
+            return Err(e);
+        }
         // Nothing below can fail: the commit is decided.
         for record in commit.audit {
             state.append_audit(record);
         }
-        for mail in commit.outbox {
+        for mut mail in commit.outbox {
+            state.outbox_ids.insert(mail.id);
+            mail.created_at = us(mail.created_at);
             state.outbox.push(OutboxEntry {
                 next_attempt_at: mail.created_at,
                 mail,
@@ -608,6 +723,7 @@ impl Committer for MemoryStore {
         now: DateTime<Utc>,
         reset_after: chrono::TimeDelta,
     ) -> Result<Counter, StoreError> {
+        let now = us(now);
         let mut state = self.lock();
         let c = state.counters.entry(key.to_owned()).or_insert(Counter {
             count: 0,
@@ -635,8 +751,8 @@ impl Committer for MemoryStore {
         let mut state = self.lock();
         if let Some(s) = state.sessions.get(&id) {
             let mut rec = s.record().clone();
-            rec.last_seen_at = last_seen_at;
-            rec.idle_expires_at = idle_expires_at;
+            rec.last_seen_at = us(last_seen_at);
+            rec.idle_expires_at = us(idle_expires_at);
             let s = Session::from_record(rec)?;
             state.put_session(s);
         }
@@ -777,6 +893,7 @@ impl Queries for MemoryStore {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> Result<Option<SessionContext>, StoreError> {
+        let now = us(now);
         let s = self.lock();
         let Some(session) = s
             .session_hashes
@@ -815,6 +932,7 @@ impl Queries for MemoryStore {
         email: &EmailAddress,
         since: DateTime<Utc>,
     ) -> Result<u32, StoreError> {
+        let since = us(since);
         let n = self
             .lock()
             .challenges
@@ -905,8 +1023,8 @@ impl Queries for MemoryStore {
             .filter(|e| {
                 query.categories.is_empty() || query.categories.contains(&e.record.category)
             })
-            .filter(|e| query.from.is_none_or(|f| e.record.at >= f))
-            .filter(|e| query.until.is_none_or(|u| e.record.at < u))
+            .filter(|e| query.from.is_none_or(|f| e.record.at >= us(f)))
+            .filter(|e| query.until.is_none_or(|u| e.record.at < us(u)))
             .filter(|e| {
                 query.search.as_deref().is_none_or(|q| {
                     e.record.details.to_lowercase().contains(q)
@@ -995,6 +1113,7 @@ impl OutboxStore for MemoryStore {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let (now, lease_until) = (us(now), us(lease_until));
         let mut s = self.lock();
         let mut out = Vec::new();
         for e in &mut s.outbox {
@@ -1032,7 +1151,7 @@ impl OutboxStore for MemoryStore {
         e.status = OutboxStatus::Sent;
         e.claim = None;
         e.claimed_until = None;
-        e.sent_at = Some(now);
+        e.sent_at = Some(us(now));
         e.mail.intent.purge_secret();
         Ok(true)
     }
@@ -1056,7 +1175,7 @@ impl OutboxStore for MemoryStore {
         match retry_at {
             Some(at) => {
                 e.status = OutboxStatus::Pending;
-                e.next_attempt_at = at;
+                e.next_attempt_at = us(at);
             }
             None => e.status = OutboxStatus::Dead,
         }
@@ -1099,7 +1218,7 @@ impl OutboxStore for MemoryStore {
         };
         e.status = OutboxStatus::Pending;
         e.attempts = 0;
-        e.next_attempt_at = now;
+        e.next_attempt_at = us(now);
         Ok(true)
     }
 
@@ -1117,6 +1236,15 @@ impl OutboxStore for MemoryStore {
                 OutboxStatus::Sent => stats.sent += 1,
                 OutboxStatus::Dead => stats.dead += 1,
             }
+        }
+        // Capped like the SQL store's counts (`adapters_postgres::OUTBOX_STATS_CAP`).
+        for n in [
+            &mut stats.pending,
+            &mut stats.claimed,
+            &mut stats.sent,
+            &mut stats.dead,
+        ] {
+            *n = (*n).min(OUTBOX_STATS_CAP);
         }
         Ok(stats)
     }

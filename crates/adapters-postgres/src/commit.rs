@@ -244,8 +244,11 @@ async fn append_audit(
                 "invalid head hash",
             ))
         })?;
-        for record in records {
+        for mut record in records {
             seq += 1;
+            // The hash covers the time: truncate it to what is stored before chaining, or the
+            // entry read back would no longer verify.
+            record.at = rows::micros(record.at);
             let entry = audit::chain(record, seq, prev);
             prev = entry.hash;
             crate::entity::audit_entries::Entity::insert(rows::audit_row(&entry))
@@ -363,6 +366,7 @@ impl Committer for SqlStore {
         now: DateTime<Utc>,
         reset_after: chrono::TimeDelta,
     ) -> Result<Counter, StoreError> {
+        let now = rows::micros(now);
         let _turn = self.write_turn().await;
         // One statement, atomic on both backends: concurrent failures never lose a count.
         let sql = match self.backend {
@@ -413,6 +417,8 @@ impl Committer for SqlStore {
         last_seen_at: DateTime<Utc>,
         idle_expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let (last_seen_at, idle_expires_at) =
+            (rows::micros(last_seen_at), rows::micros(idle_expires_at));
         let _turn = self.write_turn().await;
         let res = sessions::Entity::update_many()
             .col_expr(sessions::Column::LastSeenAt, Expr::value(last_seen_at))

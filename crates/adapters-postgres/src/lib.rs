@@ -23,7 +23,10 @@
 //!   FTS5 trigram table on SQLite.
 //! * Session, link and code secrets are stored as SHA-256 hashes only; session expiry is part
 //!   of the query.
-//! * A row that breaks a domain rule when read back is `StoreError::Corrupt`, never a panic.
+//! * A row that breaks a domain rule when read back is `StoreError::Corrupt`, never a panic;
+//!   with [`SqlStore::with_catalog`] also a stored permission key outside the catalog.
+//! * Every stored time is truncated to whole microseconds (what Postgres keeps), on SQLite too,
+//!   so a value reads back the same on every backend.
 //!
 //! It is not a general repository layer: the tables are private, and callers see only
 //! portal-core's entities. `docs/storage.md` describes the schema, the transactions and the
@@ -56,6 +59,7 @@ mod store;
 pub mod testing;
 
 pub use migration::Migrator;
+pub use outbox::OUTBOX_STATS_CAP;
 pub use sea_orm::{DatabaseConnection, DbBackend};
 pub use store::{ConnectError, SQLITE_BUSY_TIMEOUT, SqlStore, connect};
 

@@ -17,6 +17,22 @@ use uuid::Uuid;
 /// How much of a delivery error is kept (it is shown to operators, not parsed).
 const ERROR_CHARS: usize = 500;
 
+/// Each count of [`OutboxStore::outbox_stats`] stops here: a status with more mails reads as
+/// exactly this many. The outbox keeps every delivered mail, so an exact count would read the
+/// whole, ever-growing table; a capped one reads at most this many rows per status. Health
+/// checks and dashboards want "is anything stuck", which the capped counts answer.
+pub const OUTBOX_STATS_CAP: u64 = 10_000;
+
+/// The predicate of the partial index `outbox_open_idx`, verbatim: SQLite's planner uses a
+/// partial index only for a query that contains its `WHERE` term as written.
+fn open_states_sql() -> String {
+    format!(
+        "status IN ('{}', '{}')",
+        OutboxStatus::Pending.key(),
+        OutboxStatus::Claimed.key()
+    )
+}
+
 fn claimed_by(id: OutboxId, claim: Uuid) -> Condition {
     Condition::all()
         .add(outbox::Column::Id.eq(id.as_uuid()))
@@ -37,20 +53,25 @@ impl OutboxStore for SqlStore {
             return Ok(Vec::new());
         }
         let now = micros(now);
+        let lease_until = micros(lease_until);
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let result = async {
-            let due = Condition::any()
-                .add(
-                    Condition::all()
-                        .add(outbox::Column::Status.eq(OutboxStatus::Pending.key()))
-                        .add(outbox::Column::NextAttemptAt.lte(now)),
-                )
-                .add(
-                    Condition::all()
-                        .add(outbox::Column::Status.eq(OutboxStatus::Claimed.key()))
-                        .add(outbox::Column::ClaimedUntil.lte(now)),
-                );
+            // The open-states term lets SQLite walk `outbox_open_idx` instead of every
+            // delivered mail (Postgres infers it from the branches anyway).
+            let due = Condition::all().add(Expr::cust(open_states_sql())).add(
+                Condition::any()
+                    .add(
+                        Condition::all()
+                            .add(outbox::Column::Status.eq(OutboxStatus::Pending.key()))
+                            .add(outbox::Column::NextAttemptAt.lte(now)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(outbox::Column::Status.eq(OutboxStatus::Claimed.key()))
+                            .add(outbox::Column::ClaimedUntil.lte(now)),
+                    ),
+            );
             // SQLite has no row locks; sea-query leaves the clause out there, and the
             // IMMEDIATE transaction already excludes every other writer.
             let rows = outbox::Entity::find()
@@ -108,6 +129,7 @@ impl OutboxStore for SqlStore {
         claim: Uuid,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
+        let now = micros(now);
         let _turn = self.write_turn().await;
         let tx = self.begin_write().await?;
         let result = async {
@@ -166,6 +188,7 @@ impl OutboxStore for SqlStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let error: String = error.chars().take(ERROR_CHARS).collect();
+        let retry_at = retry_at.map(micros);
         let _turn = self.write_turn().await;
         let mut q = outbox::Entity::update_many()
             .col_expr(outbox::Column::Claim, Expr::value(None::<Uuid>))
@@ -231,6 +254,7 @@ impl OutboxStore for SqlStore {
     }
 
     async fn requeue(&self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let now = micros(now);
         let _turn = self.write_turn().await;
         let res = outbox::Entity::update_many()
             .col_expr(
@@ -258,31 +282,46 @@ impl OutboxStore for SqlStore {
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
-        let counts: Vec<(String, i64)> = outbox::Entity::find()
-            .select_only()
-            .column(outbox::Column::Status)
-            .column_as(Expr::cust("count(*)"), "n")
-            .group_by(outbox::Column::Status)
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(db_err)?;
-        let mut stats = OutboxStats::default();
-        for (status, n) in counts {
-            let n = u64::try_from(n).unwrap_or(0);
-            match OutboxStatus::from_key(&status) {
-                Some(OutboxStatus::Pending) => stats.pending += n,
-                Some(OutboxStatus::Claimed) => stats.claimed += n,
-                Some(OutboxStatus::Sent) => stats.sent += n,
-                Some(OutboxStatus::Dead) => stats.dead += n,
-                None => {
-                    return Err(corrupt(portal_core::customer::CorruptRecord::new(
-                        "outbox mail",
-                        "unknown status",
-                    )));
-                }
-            }
-        }
-        Ok(stats)
+        // One capped count per status, each `count(*)` over a `LIMIT`ed subquery: the table
+        // keeps every delivered mail, so an exact count would read all of them on every call.
+        // Open and dead mails are counted through their partial indexes.
+        // SQLite uses a partial index only when the query repeats its predicate literally, so
+        // the open states say `status IN ('pending', 'claimed')` as `outbox_open_idx` does.
+        let open = open_states_sql();
+        let count = |status: OutboxStatus| {
+            let also = match status {
+                OutboxStatus::Pending | OutboxStatus::Claimed => format!("{open} AND "),
+                OutboxStatus::Sent | OutboxStatus::Dead => String::new(),
+            };
+            format!(
+                "(SELECT count(*) FROM (SELECT 1 FROM outbox WHERE {also}status = '{}' \
+                 LIMIT {OUTBOX_STATS_CAP}) t)",
+                status.key()
+            )
+        };
+        let sql = format!(
+            "SELECT {}, {}, {}, {}",
+            count(OutboxStatus::Pending),
+            count(OutboxStatus::Claimed),
+            count(OutboxStatus::Sent),
+            count(OutboxStatus::Dead),
+        );
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &self.db,
+            sea_orm::Statement::from_string(self.backend, sql),
+        )
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::backend("outbox counts returned no row"))?;
+        let n = |i: usize| -> Result<u64, StoreError> {
+            let v: i64 = row.try_get_by_index(i).map_err(db_err)?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        Ok(OutboxStats {
+            pending: n(0)?,
+            claimed: n(1)?,
+            sent: n(2)?,
+            dead: n(3)?,
+        })
     }
 }

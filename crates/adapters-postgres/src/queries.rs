@@ -72,7 +72,7 @@ impl SqlStore {
             .await
             .map_err(db_err)?
             .into_iter()
-            .map(|m| rows::user(m).map_err(corrupt))
+            .map(|m| self.read_user(m))
             .collect()
     }
 
@@ -150,7 +150,7 @@ impl Queries for SqlStore {
             .one(&self.db)
             .await
             .map_err(db_err)?
-            .map(|m| rows::customer(m).map_err(corrupt))
+            .map(|m| self.read_customer(m))
             .transpose()
     }
 
@@ -163,7 +163,7 @@ impl Queries for SqlStore {
             .one(&self.db)
             .await
             .map_err(db_err)?
-            .map(|m| rows::customer(m).map_err(corrupt))
+            .map(|m| self.read_customer(m))
             .transpose()
     }
 
@@ -185,7 +185,7 @@ impl Queries for SqlStore {
             .await
             .map_err(db_err)?
             .into_iter()
-            .map(|m| rows::customer(m).map_err(corrupt))
+            .map(|m| self.read_customer(m))
             .collect()
     }
 
@@ -194,7 +194,7 @@ impl Queries for SqlStore {
             .one(&self.db)
             .await
             .map_err(db_err)?
-            .map(|m| rows::user(m).map_err(corrupt))
+            .map(|m| self.read_user(m))
             .transpose()
     }
 
@@ -219,7 +219,7 @@ impl Queries for SqlStore {
             .one(&self.db)
             .await
             .map_err(db_err)?
-            .map(|m| rows::user(m).map_err(corrupt))
+            .map(|m| self.read_user(m))
             .transpose()
     }
 

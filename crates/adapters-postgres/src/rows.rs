@@ -151,8 +151,8 @@ pub(crate) fn customer_row(c: &Customer, version: u64) -> customers::ActiveModel
         channel: Set(to_json(&r.channel)),
         entitlements: Set(to_json(&r.entitlements)),
         default_permissions: Set(to_json(&r.default_permissions)),
-        created_at: Set(r.created_at),
-        updated_at: Set(r.updated_at),
+        created_at: Set(micros(r.created_at)),
+        updated_at: Set(micros(r.updated_at)),
         version: Set(db_version(version)),
     }
 }
@@ -212,9 +212,9 @@ pub(crate) fn user_row(u: &User, version: u64) -> users::ActiveModel {
         affiliation: Set(r.affiliation.as_ref().map(|a| a.as_str().to_owned())),
         permissions: Set(to_json(&r.permissions)),
         password_hash: Set(r.password_hash.as_ref().map(|p| p.as_phc().to_owned())),
-        last_login_at: Set(r.last_login_at),
-        created_at: Set(r.created_at),
-        updated_at: Set(r.updated_at),
+        last_login_at: Set(r.last_login_at.map(micros)),
+        created_at: Set(micros(r.created_at)),
+        updated_at: Set(micros(r.updated_at)),
         version: Set(db_version(version)),
         sort_key: Set(u.sort_key()),
         search_text: Set(u.search_text()),
@@ -251,11 +251,11 @@ pub(crate) fn session_row(s: &Session) -> sessions::ActiveModel {
         id: Set(r.id.as_uuid()),
         token_hash: Set(r.token_hash.to_hex()),
         user_id: Set(r.user_id.as_uuid()),
-        created_at: Set(r.created_at),
-        last_seen_at: Set(r.last_seen_at),
-        idle_expires_at: Set(r.idle_expires_at),
-        expires_at: Set(r.expires_at),
-        authenticated_at: Set(r.authenticated_at),
+        created_at: Set(micros(r.created_at)),
+        last_seen_at: Set(micros(r.last_seen_at)),
+        idle_expires_at: Set(micros(r.idle_expires_at)),
+        expires_at: Set(micros(r.expires_at)),
+        authenticated_at: Set(micros(r.authenticated_at)),
         client_ip: Set(r.client.ip.clone()),
         user_agent: Set(r.client.user_agent.clone()),
         kind: Set(to_json(&r.kind)),
@@ -307,11 +307,11 @@ pub(crate) fn challenge_row(c: &EmailChallenge, version: u64) -> challenges::Act
         email: Set(r.email.as_str().to_owned()),
         code_hash: Set(r.code_hash.to_hex()),
         password_hash: Set(r.password_hash.as_ref().map(|p| p.as_phc().to_owned())),
-        expires_at: Set(r.expires_at),
+        expires_at: Set(micros(r.expires_at)),
         attempts_left: Set(i64::from(r.attempts_left)),
         sends: Set(i64::from(r.sends)),
-        last_sent_at: Set(r.last_sent_at),
-        created_at: Set(r.created_at),
+        last_sent_at: Set(micros(r.last_sent_at)),
+        created_at: Set(micros(r.created_at)),
         version: Set(db_version(version)),
     }
 }
@@ -337,9 +337,9 @@ pub(crate) fn action_token_row(t: &ActionToken, version: u64) -> action_tokens::
         token_hash: Set(r.hash.to_hex()),
         purpose: Set(r.purpose.key().to_owned()),
         user_id: Set(r.user_id.as_uuid()),
-        created_at: Set(r.created_at),
-        expires_at: Set(r.expires_at),
-        used_at: Set(r.used_at),
+        created_at: Set(micros(r.created_at)),
+        expires_at: Set(micros(r.expires_at)),
+        used_at: Set(r.used_at.map(micros)),
         version: Set(db_version(version)),
     }
 }
@@ -372,8 +372,8 @@ pub(crate) fn admin_request_row(r: &AdminRequest, version: u64) -> admin_request
         status: Set(r.status.key().to_owned()),
         consented_by: Set(r.consented_by.map(|u| u.as_uuid())),
         decided_by: Set(r.decided_by.map(|u| u.as_uuid())),
-        created_at: Set(r.created_at),
-        updated_at: Set(r.updated_at),
+        created_at: Set(micros(r.created_at)),
+        updated_at: Set(micros(r.updated_at)),
         version: Set(db_version(version)),
     }
 }
@@ -392,7 +392,7 @@ pub(crate) fn legacy_claim_row(c: &LegacyClaim) -> legacy_claims::ActiveModel {
         legacy_id: Set(c.legacy_id.clone()),
         user_id: Set(c.user_id.as_uuid()),
         customer_id: Set(c.customer_id.as_uuid()),
-        claimed_at: Set(c.claimed_at),
+        claimed_at: Set(micros(c.claimed_at)),
     }
 }
 
@@ -436,7 +436,7 @@ pub(crate) fn audit_row(e: &AuditEntry) -> audit_entries::ActiveModel {
         id: Set(r.id.as_uuid()),
         chain_key: Set(chain_key(r.customer)),
         seq: Set(db_version(e.seq)),
-        at: Set(r.at),
+        at: Set(micros(r.at)),
         customer_id: Set(r.customer.map(|c| c.as_uuid())),
         actor_kind: Set(r.actor.kind.key().to_owned()),
         actor_user: Set(r.actor.user.map(|u| u.as_uuid())),
@@ -481,14 +481,14 @@ pub(crate) fn outbox_row(mail: &OutboxMail) -> outbox::ActiveModel {
     outbox::ActiveModel {
         seq: sea_orm::ActiveValue::NotSet,
         id: Set(mail.id.as_uuid()),
-        created_at: Set(mail.created_at),
+        created_at: Set(micros(mail.created_at)),
         recipient: Set(mail.to.as_str().to_owned()),
         language: Set(mail.language.code().to_owned()),
         template: Set(mail.intent.key().to_owned()),
         intent: Set(to_json(&mail.intent)),
         status: Set(OutboxStatus::Pending.key().to_owned()),
         attempts: Set(0),
-        next_attempt_at: Set(mail.created_at),
+        next_attempt_at: Set(micros(mail.created_at)),
         claim: Set(None),
         claimed_until: Set(None),
         last_error: Set(None),
@@ -496,8 +496,10 @@ pub(crate) fn outbox_row(mail: &OutboxMail) -> outbox::ActiveModel {
     }
 }
 
-/// Times are kept at microsecond precision by every backend; this is the precision the core
-/// hands us, so a value that has more is truncated the same way everywhere.
+/// Every stored time is truncated to whole microseconds on write (and every time a query
+/// compares with), on both backends: Postgres's `timestamptz` has no finer precision, SQLite's
+/// text would keep nanoseconds, and the in-memory adapter truncates the same way. A value
+/// written with nanoseconds therefore reads back identically everywhere.
 pub(crate) fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::SubsecRound;
     t.trunc_subsecs(6)

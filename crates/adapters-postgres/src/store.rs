@@ -1,7 +1,11 @@
 //! The store: a sea-orm connection pool plus what the backend needs to keep writes safe.
 
-use portal_core::customer::CorruptRecord;
+use crate::entity::{customers, users};
+use crate::rows;
+use portal_core::customer::{CorruptRecord, Customer};
+use portal_core::permission::{PermissionCatalog, PermissionSet};
 use portal_core::ports::{StoreError, UniqueKey};
+use portal_core::user::User;
 use sea_orm::sqlx;
 use sea_orm::{
     ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
@@ -27,6 +31,9 @@ pub struct SqlStore {
     /// polling) before `BEGIN IMMEDIATE`; writers of other processes are waited for by SQLite's
     /// busy timeout. `None` on Postgres, where row locks do the work.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// The permission keys a stored row may hold (see [`SqlStore::with_catalog`]); `None`:
+    /// any well-formed key.
+    known_permissions: Option<Arc<PermissionSet>>,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -59,7 +66,52 @@ impl SqlStore {
             db,
             backend,
             write_lock,
+            known_permissions: None,
         }
+    }
+
+    /// Reads strictly against `catalog` too: a stored user permission, customer entitlement or
+    /// default permission whose key is well-formed but not in the catalog is reported as
+    /// [`StoreError::Corrupt`] (like an invalid e-mail), instead of being handed to the core.
+    ///
+    /// Without it (the default of [`SqlStore::new`] and [`SqlStore::open`]) only the key
+    /// *format* is checked: the store cannot know which catalog the embedder runs, and assuming
+    /// the built-in one would make every row of an installation with its own catalog unreadable.
+    /// Pass the catalog the [`Portal`](portal_core::Portal) gets. A key removed from the catalog
+    /// must then be removed from the stored rows (users, customers) in the same release.
+    #[must_use]
+    pub fn with_catalog(mut self, catalog: &PermissionCatalog) -> Self {
+        self.known_permissions = Some(Arc::new(catalog.all()));
+        self
+    }
+
+    /// Refuses keys outside the catalog given to [`Self::with_catalog`].
+    fn check_known(&self, entity: &'static str, keys: &PermissionSet) -> Result<(), StoreError> {
+        if let Some(known) = &self.known_permissions
+            && let Some(unknown) = keys.iter().find(|k| !known.contains(k))
+        {
+            return Err(corrupt(CorruptRecord::new(
+                entity,
+                format!("unknown permission {unknown}"),
+            )));
+        }
+        Ok(())
+    }
+
+    /// A user row as an entity: strict (see `rows.rs`), and its permissions in the catalog.
+    pub(crate) fn read_user(&self, m: users::Model) -> Result<User, StoreError> {
+        let user = rows::user(m).map_err(corrupt)?;
+        self.check_known("user", user.permissions())?;
+        Ok(user)
+    }
+
+    /// A customer row as an entity: strict, and its entitlements and default permissions in the
+    /// catalog.
+    pub(crate) fn read_customer(&self, m: customers::Model) -> Result<Customer, StoreError> {
+        let customer = rows::customer(m).map_err(corrupt)?;
+        self.check_known("customer", customer.entitlements())?;
+        self.check_known("customer", customer.default_permissions())?;
+        Ok(customer)
     }
 
     /// The connection pool, for embedders who keep their own tables next to Portal's.
@@ -203,8 +255,9 @@ fn unique_violation(constraint: &str) -> StoreError {
         // Two appenders at one chain position: the chain head lock makes this unreachable, but
         // if it happened the answer is to retry.
         StoreError::Conflict
-    } else if has("_pkey") || has(".id") || has(".seq") {
-        // An insert of an id that exists: the entity was created concurrently.
+    } else if has("_pkey") || has("outbox_id_key") || has(".id") || has(".seq") {
+        // An insert of an id that exists (an entity, an audit entry, a mail): it was created
+        // concurrently.
         StoreError::Conflict
     } else {
         StoreError::Duplicate(UniqueKey::Other("unique constraint"))

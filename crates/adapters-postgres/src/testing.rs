@@ -12,8 +12,9 @@
 //!
 //! `PORTAL_TEST_FORCE_TEMP_CLUSTER=1` skips 1 and 2, to exercise the path a machine with
 //! Postgres installed but not running takes. Every test gets its own database
-//! (`portal_test_<random>`), dropped by [`TestPostgres::finish`]; an own cluster is stopped and
-//! deleted when its handle is dropped, also when the test panics.
+//! (`portal_test_<random>`), dropped by [`TestPostgres::finish`] — or, when the test panics
+//! before it gets there, when the handle is dropped; an own cluster is stopped and deleted when
+//! its handle is dropped, also when the test panics.
 
 use crate::{SqlStore, connect, migrate};
 use std::os::unix::fs::MetadataExt;
@@ -274,15 +275,94 @@ async fn server(own_cluster: bool) -> (String, ServerSource, Option<TempCluster>
     )
 }
 
+/// How long dropping a test database may take before [`TestPostgres`]'s `Drop` gives up (a
+/// server that is gone must not hang the test binary).
+pub const DROP_DATABASE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Drops database `name` on the server at `admin_url` (`DROP DATABASE IF EXISTS … WITH
+/// (FORCE)`, which also ends the connections still open to it), blocking the calling thread.
+///
+/// It runs on a thread of its own with its own small runtime, so it can be called from `Drop`:
+/// inside or outside a tokio runtime, also while a panic unwinds. Connecting and dropping are
+/// bounded by `timeout`; a server that is gone or does not answer makes it return an error, never
+/// hang.
+///
+/// # Errors
+/// The server cannot be reached in time, or refused the statement.
+pub fn drop_database_blocking(
+    admin_url: &str,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), String> {
+    let admin_url = admin_url.to_owned();
+    let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("drop-test-database".into())
+        .spawn(move || {
+            let result = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("no runtime for dropping the database: {e}"))
+                .and_then(|rt| {
+                    rt.block_on(async {
+                        let work = async {
+                            let mut opts = sea_orm::ConnectOptions::new(admin_url);
+                            opts.sqlx_logging(false)
+                                .max_connections(1)
+                                .connect_timeout(timeout)
+                                .acquire_timeout(timeout);
+                            let admin = sea_orm::Database::connect(opts)
+                                .await
+                                .map_err(|e| format!("cannot connect to drop the database: {e}"))?;
+                            let dropped =
+                                sea_orm::ConnectionTrait::execute_unprepared(&admin, &sql)
+                                    .await
+                                    .map(|_| ())
+                                    .map_err(|e| format!("cannot drop the database: {e}"));
+                            let _ = admin.close().await;
+                            dropped
+                        };
+                        tokio::time::timeout(timeout, work)
+                            .await
+                            .unwrap_or_else(|_| Err("dropping the database timed out".into()))
+                    })
+                });
+            let _ = done.send(result);
+        })
+        .map_err(|e| format!("cannot start the thread that drops the database: {e}"))?;
+    // The thread bounds itself; the margin only covers starting it.
+    outcome
+        .recv_timeout(timeout + Duration::from_secs(5))
+        .unwrap_or_else(|_| Err("dropping the database did not finish".into()))
+}
+
 /// A fresh, migrated Postgres database for one test.
+///
+/// The database is dropped by [`finish`](Self::finish) or, when the test fails before (a panic
+/// unwinds through the handle) or never calls it, when the handle is dropped
+/// ([`drop_database_blocking`], bounded by [`DROP_DATABASE_TIMEOUT`]). An own cluster is
+/// stopped and deleted instead.
 #[derive(Debug)]
 pub struct TestPostgres {
-    admin_url: String,
     url: String,
-    name: String,
     source: ServerSource,
     store: SqlStore,
+    /// The server's admin URL and the database's name, until the database is dropped.
+    database: Option<(String, String)>,
     cluster: Option<TempCluster>,
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        // An own cluster goes as a whole (its handle stops and deletes it after this).
+        if self.cluster.is_none()
+            && let Some((admin_url, name)) = self.database.take()
+            && let Err(e) = drop_database_blocking(&admin_url, &name, DROP_DATABASE_TIMEOUT)
+        {
+            eprintln!("test database {name} left behind: {e}");
+        }
+    }
 }
 
 impl TestPostgres {
@@ -305,6 +385,15 @@ impl TestPostgres {
         Self::start_on(server(true).await).await
     }
 
+    /// A fresh database on the server at `admin_url` (a URL that may `CREATE DATABASE`),
+    /// whatever the environment says.
+    ///
+    /// # Panics
+    /// The database cannot be created or migrated.
+    pub async fn start_on_server(admin_url: &str) -> Self {
+        Self::start_on((admin_url.to_owned(), ServerSource::Environment, None)).await
+    }
+
     async fn start_on(
         (admin_url, source, cluster): (String, ServerSource, Option<TempCluster>),
     ) -> Self {
@@ -324,13 +413,18 @@ impl TestPostgres {
             .await
             .unwrap_or_else(|e| panic!("migrations failed: {e}"));
         Self {
-            admin_url,
             url,
-            name,
             source,
             store: SqlStore::new(db),
+            database: Some((admin_url, name)),
             cluster,
         }
+    }
+
+    /// The test database's name (`portal_test_…`).
+    #[must_use]
+    pub fn database_name(&self) -> &str {
+        self.database.as_ref().map_or("", |(_, name)| name)
     }
 
     /// The store on the test database.
@@ -351,20 +445,23 @@ impl TestPostgres {
         self.source
     }
 
-    /// Closes the pool and drops the database (and stops an own cluster).
-    pub async fn finish(self) {
+    /// Closes the pool and drops the database (and stops an own cluster), without blocking the
+    /// runtime.
+    pub async fn finish(mut self) {
         let _ = self.store.connection().clone().close().await;
+        let database = self.database.take();
         if self.cluster.is_none()
-            && let Ok(admin) = connect(&self.admin_url).await
+            && let Some((admin_url, name)) = database
+            && let Ok(admin) = connect(&admin_url).await
         {
             let _ = sea_orm::ConnectionTrait::execute_unprepared(
                 &admin,
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             )
             .await;
             let _ = admin.close().await;
         }
-        if let Some(c) = self.cluster {
+        if let Some(c) = self.cluster.take() {
             let _ = tokio::task::spawn_blocking(move || drop(c)).await;
         }
     }

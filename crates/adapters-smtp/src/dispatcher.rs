@@ -39,7 +39,9 @@ pub struct DispatcherConfig {
     /// How long a claim is held. MUST exceed `send_timeout`; the longer it is compared with
     /// `batch_size × send_timeout`, the fewer mails of a slow batch are released unsent.
     pub lease: Duration,
-    /// Longest time one send may take before it counts as a transient failure.
+    /// Longest time one send may take before it counts as a transient failure. A backstop:
+    /// keep it above the sender's own bound ([`SmtpConfig::timeout`](crate::SmtpConfig::timeout),
+    /// 30 s by default), which normally ends a stuck delivery first.
     pub send_timeout: Duration,
     /// Backoff and maximum attempts.
     pub retry: RetryPolicy,

@@ -9,11 +9,12 @@ use lettre::AsyncTransport;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::transport::smtp::{AsyncSmtpTransport, PoolConfig};
+use lettre::transport::smtp::{AsyncSmtpTransport, AsyncSmtpTransportBuilder, PoolConfig};
 use lettre::{Tokio1Executor, transport::smtp::Error as SmtpError};
 use portal_core::secret::SecretString;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How the connection to the SMTP server is protected.
@@ -66,8 +67,9 @@ pub enum SmtpSetupError {
 /// | `smtp://user:pass@mail.example.com?tls=starttls` | STARTTLS required (port 587 by default) |
 /// | `smtps://user:pass@mail.example.com` | implicit TLS (port 465 by default) |
 ///
-/// Query parameters: `tls` (`none`, `starttls`, `implicit`), `timeout` (seconds per SMTP
-/// command and for connecting, default 30), `pool_max` (pooled connections, default 4),
+/// Query parameters: `tls` (`none`, `starttls`, `implicit`), `timeout` (seconds, default 30:
+/// bounds connecting and each delivery as a whole — greeting, `EHLO`, authentication and the
+/// mail transaction), `pool_max` (pooled connections, default 4),
 /// `pool_idle` (seconds an idle pooled connection is kept, default 60), `hello` (the name sent
 /// with `EHLO`, default the host name), `ca_file` (a PEM file of extra trusted root certificates,
 /// for relays with a private CA). User name and password are percent-decoded. Unknown
@@ -103,7 +105,7 @@ impl fmt::Debug for SmtpConfig {
     }
 }
 
-/// Default timeout for connecting and for each SMTP command.
+/// Default bound of one delivery (connecting included).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default number of pooled connections.
 pub const DEFAULT_POOL_MAX: u32 = 4;
@@ -219,7 +221,8 @@ impl SmtpConfig {
         self.user.as_deref()
     }
 
-    /// Timeout for connecting and for each SMTP command.
+    /// Bound of one delivery: connecting, greeting, `EHLO`, authentication and the mail
+    /// transaction together (and of one [`SmtpSender::check`]).
     #[must_use]
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -248,18 +251,79 @@ fn positive(value: &str) -> Option<u64> {
 }
 
 /// Sends mails over SMTP through a connection pool. Build it inside a tokio runtime (the pool
-/// starts a task).
+/// starts a task). Clones share the pool.
+///
+/// Every delivery (connecting, the greeting, `EHLO`, authentication and the mail transaction)
+/// is bounded by the configured [`timeout`](SmtpConfig::timeout): lettre's async transport
+/// itself bounds only the TCP connect, so a server that accepts and then says nothing would
+/// otherwise hold a send forever. A delivery that is cut off — by this timeout or because the
+/// caller dropped the future — may leave a pooled connection in the middle of a command; the
+/// whole pool is then replaced, so no later mail is sent over a connection out of step.
 #[derive(Clone)]
 pub struct SmtpSender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    builder: AsyncSmtpTransportBuilder,
+    /// The current transport and its generation (bumped whenever it is replaced).
+    current: Mutex<(u64, AsyncSmtpTransport<Tokio1Executor>)>,
+    timeout: Duration,
     describe: String,
 }
 
 impl fmt::Debug for SmtpSender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmtpSender")
-            .field("server", &self.describe)
+            .field("server", &self.inner.describe)
+            .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn current(&self) -> (u64, AsyncSmtpTransport<Tokio1Executor>) {
+        let guard = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        (guard.0, guard.1.clone())
+    }
+
+    /// Replaces the transport of `generation` (if it is still the current one) with a fresh
+    /// pool; the old pool's connections are closed once their last user lets go.
+    fn replace(&self, generation: u64) {
+        // Building a pool spawns its task: possible only inside a runtime (a future dropped
+        // outside one cannot have a connection in use either).
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let old = {
+            let mut guard = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            if guard.0 != generation {
+                return;
+            }
+            guard.0 += 1;
+            std::mem::replace(&mut guard.1, self.builder.clone().build())
+        };
+        tracing::warn!(
+            server = %self.describe,
+            "an SMTP delivery was cut off; its connection pool is replaced"
+        );
+        drop(old);
+    }
+}
+
+/// Replaces the pool when a delivery ends without an answer from lettre (timed out, or the
+/// future dropped): the connection it used may be half-way through a command.
+struct CutOff<'a> {
+    inner: &'a Inner,
+    generation: u64,
+    armed: bool,
+}
+
+impl Drop for CutOff<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.inner.replace(self.generation);
+        }
     }
 }
 
@@ -308,9 +372,43 @@ impl SmtpSender {
             );
         }
         Ok(Self {
-            transport: builder.build(),
-            describe: config.describe(),
+            inner: Arc::new(Inner {
+                current: Mutex::new((0, builder.clone().build())),
+                builder,
+                timeout: config.timeout,
+                describe: config.describe(),
+            }),
         })
+    }
+
+    /// Runs one delivery step on the current transport, bounded by the timeout; a cut-off one
+    /// replaces the pool (see [`SmtpSender`]).
+    async fn bounded<T>(
+        &self,
+        step: impl AsyncFnOnce(AsyncSmtpTransport<Tokio1Executor>) -> Result<T, SmtpError>,
+    ) -> Result<Result<T, SmtpError>, SendError> {
+        let (generation, transport) = self.inner.current();
+        let mut cut_off = CutOff {
+            inner: &self.inner,
+            generation,
+            armed: true,
+        };
+        let outcome = tokio::time::timeout(self.inner.timeout, step(transport)).await;
+        match outcome {
+            Ok(result) => {
+                cut_off.armed = false;
+                // lettre hands the connection back to the pool from a task it spawns when the
+                // step ends. Let that task run before returning, so the next mail of a
+                // sequential sender (the dispatcher) finds the connection parked instead of
+                // opening another one.
+                tokio::task::yield_now().await;
+                Ok(result)
+            }
+            Err(_) => Err(SendError::Transient(format!(
+                "smtp timeout: no answer within {} s",
+                self.inner.timeout.as_secs()
+            ))),
+        }
     }
 
     /// A sender for an SMTP URL.
@@ -330,7 +428,7 @@ impl SmtpSender {
     /// # Errors
     /// The classified failure.
     pub async fn check(&self) -> Result<(), SendError> {
-        match self.transport.test_connection().await {
+        match self.bounded(async |t| t.test_connection().await).await? {
             Ok(true) => Ok(()),
             Ok(false) => Err(SendError::Transient("server did not answer NOOP".into())),
             Err(e) => Err(classify(&e, None)),
@@ -339,7 +437,8 @@ impl SmtpSender {
 
     /// Closes the pooled connections.
     pub async fn shutdown(&self) {
-        self.transport.shutdown().await;
+        let (_, transport) = self.inner.current();
+        transport.shutdown().await;
     }
 }
 
@@ -354,10 +453,10 @@ fn is_loopback(host: &str) -> bool {
 impl MailSender for SmtpSender {
     async fn send(&self, mail: &RenderedMail) -> Result<(), SendError> {
         let bytes = mail.formatted();
+        let envelope = mail.message().envelope();
         match self
-            .transport
-            .send_raw(mail.message().envelope(), &bytes)
-            .await
+            .bounded(async |t| t.send_raw(envelope, &bytes).await)
+            .await?
         {
             Ok(_) => Ok(()),
             Err(e) => Err(classify(&e, Some(mail.to().as_str()))),

@@ -55,7 +55,8 @@ impl std::fmt::Display for MigrationReport {
     }
 }
 
-/// Connects to the database, applies pending migrations and returns the store.
+/// Connects to the database, applies pending migrations and returns the store (reading
+/// permission keys strictly against the default catalog, the one [`portal`] uses).
 ///
 /// # Errors
 /// The database cannot be reached, or a migration failed.
@@ -95,7 +96,9 @@ pub async fn open_store(database: &Database) -> Result<(SqlStore, MigrationRepor
                 .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?,
         )
     };
-    Ok((store, report))
+    // Read strictly against the catalog `portal` runs with: a stored permission key outside it
+    // is corrupt data, not a grant.
+    Ok((store.with_catalog(&PermissionCatalog::default()), report))
 }
 
 /// The portal on `store` with production adapters and the default catalog, committing through

@@ -1113,6 +1113,241 @@ pub async fn a_duplicate_in_the_last_write_leaves_nothing<S: Store>(store: Arc<S
     );
 }
 
+/// What exists before the atomicity checks below: a customer whose audit chain has one entry,
+/// and one queued mail.
+struct Before {
+    pre: portal_core::customer::Customer,
+    pre_entry: portal_core::ids::AuditEntryId,
+    old: portal_core::mail::OutboxMail,
+}
+
+async fn before_state<S: Store>(store: &S, number: &str) -> Before {
+    let pre = setup_customer(store, number).await;
+    let record = audit(
+        Some(pre.id()),
+        None,
+        AuditCategory::CustomerCreated,
+        "",
+        t0(),
+    );
+    let pre_entry = record.id;
+    let old = code_mail("old@example.com", "111111", t0());
+    let mut commit = Commit::new();
+    commit.audit(record).mail(old.clone());
+    commit_ok(store, commit).await;
+    Before {
+        pre,
+        pre_entry,
+        old,
+    }
+}
+
+/// [`big_commit`] plus an audit entry in the chain of `before.pre` (a chain whose head exists).
+fn big_commit_on(
+    before: &Before,
+    c: &portal_core::customer::Customer,
+    u: &User,
+    session_hash: portal_core::secret::TokenHash,
+    mail: &portal_core::mail::OutboxMail,
+) -> Commit {
+    let mut commit = big_commit(c, u, session_hash, mail);
+    commit.audit(audit(
+        Some(before.pre.id()),
+        Some(u.id()),
+        AuditCategory::UserCreated,
+        "moved",
+        at(1),
+    ));
+    commit
+}
+
+/// Nothing of a failed [`big_commit_on`] is kept: no entity, session, audit entry (the head of
+/// `before.pre`'s chain unmoved) or mail, and what existed before is as it was.
+async fn assert_only_before<S: Store>(
+    store: &S,
+    what: &str,
+    before: &Before,
+    failed: (&portal_core::customer::Customer, &User),
+    session_hash: &portal_core::secret::TokenHash,
+    mail: OutboxId,
+) {
+    let (c, u) = failed;
+    assert!(
+        store.customer(c.id()).await.unwrap().is_none(),
+        "{what}: no customer"
+    );
+    assert!(
+        store.user(u.id()).await.unwrap().is_none(),
+        "{what}: no user"
+    );
+    assert!(
+        store
+            .session_context(session_hash, at(1))
+            .await
+            .unwrap()
+            .is_none(),
+        "{what}: no session"
+    );
+    assert!(
+        store.sessions_of_user(u.id()).await.unwrap().is_empty(),
+        "{what}: no session listed"
+    );
+    assert!(
+        store
+            .audit_chain(Some(c.id()), 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "{what}: no audit in the new chain"
+    );
+    assert!(
+        store.audit_chain(None, 0, 10).await.unwrap().is_empty(),
+        "{what}: no global audit"
+    );
+    let pre_chain = store
+        .audit_chain(Some(before.pre.id()), 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        pre_chain
+            .iter()
+            .map(|e| (e.seq, e.record.id))
+            .collect::<Vec<_>>(),
+        [(1, before.pre_entry)],
+        "{what}: the existing chain is as it was"
+    );
+    assert!(
+        store.outbox_entry(mail).await.unwrap().is_none(),
+        "{what}: no mail"
+    );
+    let old = store
+        .outbox_entry(before.old.id)
+        .await
+        .unwrap()
+        .expect("the mail queued before");
+    assert_eq!(old.mail, before.old, "{what}: the queued mail is untouched");
+    assert_eq!(old.status, OutboxStatus::Pending);
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.claimed, stats.sent, stats.dead),
+        (1, 0, 0, 0),
+        "{what}: only the mail queued before"
+    );
+}
+
+/// After the failed attempts, the same commit without the broken part succeeds, and every chain
+/// continues where it was: the failed commits moved no chain head.
+async fn assert_clean_commit_continues<S: Store>(
+    store: &S,
+    before: &Before,
+    c: &portal_core::customer::Customer,
+    u: &User,
+    session_hash: portal_core::secret::TokenHash,
+    mail: &portal_core::mail::OutboxMail,
+) {
+    commit_ok(store, big_commit_on(before, c, u, session_hash, mail)).await;
+    assert!(store.customer(c.id()).await.unwrap().is_some());
+    assert!(store.user(u.id()).await.unwrap().is_some());
+    assert!(
+        store
+            .session_context(&session_hash, at(1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    for (chain, want) in [
+        (Some(before.pre.id()), vec![1, 2]),
+        (Some(c.id()), vec![1]),
+        (None, vec![1]),
+    ] {
+        let entries = store.audit_chain(chain, 0, 10).await.unwrap();
+        assert_eq!(seqs(&entries), want, "chain {chain:?}");
+        assert_eq!(audit::verify_chain(&entries), Ok(()), "chain {chain:?}");
+    }
+    assert!(store.outbox_entry(mail.id).await.unwrap().is_some());
+    assert_eq!(store.outbox_stats().await.unwrap().pending, 2);
+}
+
+/// A commit whose *mail insert* fails — the same mail id twice in the commit, or the id of a
+/// mail queued before — is a `Conflict` and leaves nothing: its writes, audit entries (chain
+/// heads included) and earlier mails are rolled back, though they had all been applied when the
+/// mail failed.
+pub async fn a_commit_whose_mail_insert_fails_leaves_nothing<S: Store>(store: Arc<S>) {
+    let before = before_state(&*store, "100000043").await;
+    let c = customer("100000044", "Post GmbH");
+    let u = employee(c.id(), "post@example.com", "Pos", "Tal");
+    let hash = token_hash();
+    let mail = code_mail("post@example.com", "222222", at(1));
+
+    let mut twice = big_commit_on(&before, &c, &u, hash, &mail);
+    let mut again = code_mail("twice@example.com", "333333", at(1));
+    again.id = mail.id;
+    twice.mail(again);
+    let mut clash = big_commit_on(&before, &c, &u, hash, &mail);
+    let mut queued = code_mail("clash@example.com", "444444", at(1));
+    queued.id = before.old.id;
+    clash.mail(queued);
+
+    for (what, commit) in [
+        ("same mail id twice", twice),
+        ("mail id queued before", clash),
+    ] {
+        let e = commit_err(&*store, commit).await;
+        assert!(is_conflict(&e), "{what}: got {e:?}");
+        assert_only_before(&*store, what, &before, (&c, &u), &hash, mail.id).await;
+    }
+    assert_clean_commit_continues(&*store, &before, &c, &u, hash, &mail).await;
+}
+
+/// A commit whose *audit append* fails — two records with one id, or the id of an entry stored
+/// before, each placed after a record of another chain, so that chain's head has moved when the
+/// append fails — is a `Conflict` and leaves nothing: no entity, session, audit entry, chain
+/// head move or mail.
+pub async fn a_commit_whose_audit_append_fails_leaves_nothing<S: Store>(store: Arc<S>) {
+    let before = before_state(&*store, "100000045").await;
+    let c = customer("100000046", "Protokoll GmbH");
+    let u = employee(c.id(), "log@example.com", "Pro", "Tokoll");
+    let hash = token_hash();
+    let mail = code_mail("log@example.com", "555555", at(1));
+
+    // The global chain sorts first (the SQL stores append chain by chain in key order), so its
+    // head is created and moved before the failing record of the customer chain.
+    let mut twice = big_commit_on(&before, &c, &u, hash, &mail);
+    let global = audit(
+        None,
+        Some(u.id()),
+        AuditCategory::UserCreated,
+        "first",
+        at(1),
+    );
+    let mut same_id = audit(
+        Some(c.id()),
+        Some(u.id()),
+        AuditCategory::UserLocked,
+        "",
+        at(1),
+    );
+    same_id.id = global.id;
+    twice.audit(global).audit(same_id);
+    let mut clash = big_commit_on(&before, &c, &u, hash, &mail);
+    let mut stored_id = audit(
+        Some(before.pre.id()),
+        Some(u.id()),
+        AuditCategory::UserLocked,
+        "",
+        at(1),
+    );
+    stored_id.id = before.pre_entry;
+    clash.audit(stored_id);
+
+    for (what, commit) in [("audit id twice", twice), ("audit id stored before", clash)] {
+        let e = commit_err(&*store, commit).await;
+        assert!(is_conflict(&e), "{what}: got {e:?}");
+        assert_only_before(&*store, what, &before, (&c, &u), &hash, mail.id).await;
+    }
+    assert_clean_commit_continues(&*store, &before, &c, &u, hash, &mail).await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sessions, challenges, tokens, requests, legacy claims
 // ---------------------------------------------------------------------------------------------
@@ -2305,5 +2540,223 @@ pub async fn rate_counters_count_atomically_and_reset<S: Store>(store: Arc<S>) {
     assert!(
         store.counter("login:ip:10.0.0.1").await.unwrap().is_none(),
         "keys are separate"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time precision
+// ---------------------------------------------------------------------------------------------
+
+/// Every stored time is kept to the microsecond on every backend: written with nanoseconds
+/// (`.123456999`), it reads back truncated (`.123456`, not rounded up), for every entity, the
+/// audit chain (which still verifies), the outbox's times and the rate counters.
+#[allow(clippy::too_many_lines)]
+pub async fn times_are_stored_truncated_to_microseconds<S: Store>(store: Arc<S>) {
+    use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+    let ns = TimeDelta::nanoseconds(999);
+    let nano = |seconds: i64| at(seconds) + ns;
+    let us = |t: DateTime<Utc>| t.trunc_subsecs(6);
+    assert_ne!(nano(0), us(nano(0)), "the test times carry nanoseconds");
+    assert_eq!(us(nano(0)), t0(), "truncated, not rounded");
+
+    let mut c_rec = customer("100000095", "Nano GmbH").record().clone();
+    c_rec.created_at = nano(0);
+    c_rec.updated_at = nano(1);
+    let c = portal_core::customer::Customer::new(c_rec);
+    let mut u_rec = employee(c.id(), "nano@example.com", "Nana", "Sekunde")
+        .record()
+        .clone();
+    u_rec.created_at = nano(2);
+    u_rec.updated_at = nano(3);
+    u_rec.last_login_at = Some(nano(4));
+    let u = User::from_record(u_rec).unwrap();
+    let hash = token_hash();
+    let s = session(u.id(), hash, nano(5));
+    let ch = challenge(u.id(), "nano@example.com", nano(6));
+    let mut t_rec = action_token(u.id(), TokenPurpose::PasswordReset, token_hash())
+        .record()
+        .clone();
+    t_rec.created_at = nano(7);
+    t_rec.expires_at = nano(3600);
+    t_rec.used_at = Some(nano(8));
+    let tok = portal_core::token::ActionToken::from_record(t_rec).unwrap();
+    let req = admin_request(c.id(), u.id(), nano(9));
+    let claim = LegacyClaim {
+        legacy_id: "legacy:nano".into(),
+        user_id: u.id(),
+        customer_id: c.id(),
+        claimed_at: nano(10),
+    };
+    let record = audit(
+        Some(c.id()),
+        Some(u.id()),
+        AuditCategory::UserCreated,
+        "",
+        nano(11),
+    );
+    let mail = code_mail("nano@example.com", "123456", nano(12));
+    let mut commit = writes([
+        Write::InsertCustomer(c.clone()),
+        Write::InsertUser(u.clone()),
+        Write::InsertSession(s.clone()),
+        Write::InsertChallenge(ch.clone()),
+        Write::InsertActionToken(tok.clone()),
+        Write::InsertAdminRequest(req.clone()),
+        Write::InsertLegacyClaim(claim.clone()),
+    ]);
+    commit.audit(record.clone()).mail(mail.clone());
+    commit_ok(&*store, commit).await;
+
+    let got = store.customer(c.id()).await.unwrap().expect("customer");
+    assert_eq!(
+        (got.record().created_at, got.record().updated_at),
+        (us(nano(0)), us(nano(1))),
+        "customer"
+    );
+    let got = reload_user(&*store, u.id()).await;
+    assert_eq!(
+        (
+            got.record().created_at,
+            got.record().updated_at,
+            got.record().last_login_at
+        ),
+        (us(nano(2)), us(nano(3)), Some(us(nano(4)))),
+        "user"
+    );
+    let got = store.sessions_of_user(u.id()).await.unwrap();
+    let r = got[0].record();
+    let w = s.record();
+    assert_eq!(
+        [
+            r.created_at,
+            r.last_seen_at,
+            r.idle_expires_at,
+            r.expires_at,
+            r.authenticated_at
+        ],
+        [
+            us(w.created_at),
+            us(w.last_seen_at),
+            us(w.idle_expires_at),
+            us(w.expires_at),
+            us(w.authenticated_at)
+        ],
+        "session"
+    );
+    let got = store
+        .challenge_by_ticket(&ch.record().ticket_hash)
+        .await
+        .unwrap()
+        .expect("challenge");
+    let w = ch.record();
+    assert_eq!(
+        [
+            got.record().created_at,
+            got.record().last_sent_at,
+            got.record().expires_at
+        ],
+        [us(w.created_at), us(w.last_sent_at), us(w.expires_at)],
+        "challenge"
+    );
+    let got = store
+        .action_token(&tok.record().hash, TokenPurpose::PasswordReset)
+        .await
+        .unwrap()
+        .expect("token");
+    assert_eq!(
+        (
+            got.record().created_at,
+            got.record().expires_at,
+            got.record().used_at
+        ),
+        (us(nano(7)), us(nano(3600)), Some(us(nano(8)))),
+        "action token"
+    );
+    let got = store
+        .admin_request(req.id())
+        .await
+        .unwrap()
+        .expect("request");
+    assert_eq!(
+        (got.record().created_at, got.record().updated_at),
+        (us(nano(9)), us(nano(9))),
+        "admin request"
+    );
+    let got = store
+        .legacy_claim("legacy:nano")
+        .await
+        .unwrap()
+        .expect("claim");
+    assert_eq!(got.claimed_at, us(nano(10)), "legacy claim");
+    let chain = store.audit_chain(Some(c.id()), 0, 10).await.unwrap();
+    assert_eq!(chain[0].record.at, us(nano(11)), "audit entry");
+    assert_eq!(
+        audit::verify_chain(&chain),
+        Ok(()),
+        "the hash covers the stored time"
+    );
+    let got = store.outbox_entry(mail.id).await.unwrap().expect("mail");
+    assert_eq!(
+        (got.mail.created_at, got.next_attempt_at),
+        (us(nano(12)), us(nano(12))),
+        "mail"
+    );
+
+    // Times handed to the outbox, counter and session calls are stored the same way.
+    let claim_id = new_uuid();
+    let claimed = store
+        .claim_outbox(claim_id, nano(20), nano(320), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].claimed_until, Some(us(nano(320))), "lease");
+    assert_eq!(
+        store
+            .outbox_entry(mail.id)
+            .await
+            .unwrap()
+            .expect("mail")
+            .claimed_until,
+        Some(us(nano(320))),
+        "stored lease"
+    );
+    assert!(
+        store
+            .mark_failed(mail.id, claim_id, "451", Some(nano(400)))
+            .await
+            .unwrap()
+    );
+    let got = store.outbox_entry(mail.id).await.unwrap().expect("mail");
+    assert_eq!(got.next_attempt_at, us(nano(400)), "retry time");
+    let again = store
+        .claim_outbox(claim_id, nano(400), nano(700), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "due at its truncated retry time");
+    assert!(store.mark_sent(mail.id, claim_id, nano(450)).await.unwrap());
+    let got = store.outbox_entry(mail.id).await.unwrap().expect("mail");
+    assert_eq!(got.sent_at, Some(us(nano(450))), "sent time");
+
+    let counted = store
+        .bump_counter("nano", nano(30), TimeDelta::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(counted.last_at, us(nano(30)), "counter as returned");
+    assert_eq!(
+        store.counter("nano").await.unwrap().map(|c| c.last_at),
+        Some(us(nano(30))),
+        "counter as stored"
+    );
+    store
+        .touch_session(s.id(), nano(40), nano(1800))
+        .await
+        .unwrap();
+    let got = store.sessions_of_user(u.id()).await.unwrap();
+    assert_eq!(
+        (
+            got[0].record().last_seen_at,
+            got[0].record().idle_expires_at
+        ),
+        (us(nano(40)), us(nano(1800))),
+        "touched session"
     );
 }

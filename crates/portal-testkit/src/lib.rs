@@ -98,6 +98,8 @@ macro_rules! storage_contract {
             inserting_an_existing_id_conflicts,
             a_commit_whose_last_write_fails_leaves_nothing,
             a_duplicate_in_the_last_write_leaves_nothing,
+            a_commit_whose_mail_insert_fails_leaves_nothing,
+            a_commit_whose_audit_append_fails_leaves_nothing,
             session_round_trips_and_is_found_by_hash_only,
             session_expiry_is_enforced_in_the_query,
             touching_a_session_moves_its_idle_expiry,
@@ -119,6 +121,7 @@ macro_rules! storage_contract {
             session_kinds_round_trip_and_update,
             email_change_challenges_round_trip,
             rate_counters_count_atomically_and_reset,
+            times_are_stored_truncated_to_microseconds,
         );
     };
     (@tests $fixture:ty; $($check:ident),* $(,)?) => {

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use adapters_smtp::{MailRenderer, MailSettings};
 use base64::Engine as _;
 use portal_core::ids::{AdminRequestId, OutboxId};
