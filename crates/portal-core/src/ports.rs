@@ -389,7 +389,9 @@ pub trait Committer: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Counts one event (a failed login, a sent code) for `key` and returns the counter after it.
-    /// If the last event is `reset_after` or longer ago, the count starts again at 1.
+    /// If the last event is `reset_after` or longer ago, the count starts again at 1 (a sliding
+    /// quiet period, what login throttles want; send budgets get fixed windows by naming the
+    /// window in the key instead, see [`SendBudget`](crate::throttle::SendBudget)).
     /// Implementations MUST increment atomically: concurrent calls never lose an event
     /// (`INSERT … ON CONFLICT DO UPDATE SET count = count + 1 … RETURNING`). Not audited.
     async fn bump_counter(

@@ -4,6 +4,13 @@
 //! threshold the key is blocked for a while — never for good: counters forget after a quiet period,
 //! the longest block is bounded, and a password reset clears the account's counter.
 //!
+//! Send budgets (R19, R17) are different: they cap how many SMS/voice codes and fresh recovery
+//! codes are *sent*, in fixed windows aligned to the Unix epoch ([`SendBudget`]: clock hours and
+//! UTC days). A window's counter lives under a key that names the window ([`keys`]), so the
+//! budget is full again at the next boundary however many requests came before, and a refused
+//! request counts nothing. Whoever spends a budget blocks it until the end of that window only —
+//! not for good by asking once in a while, as a sliding quiet period allowed.
+//!
 //! The counters live in storage ([`Committer::bump_counter`](crate::ports::Committer::bump_counter)),
 //! so several server processes share them; the decisions are pure functions here.
 
@@ -102,10 +109,32 @@ pub struct LoginProtection {
     pub address: ThrottlePolicy,
     /// Per user, for second-factor codes.
     pub second_factor: ThrottlePolicy,
-    /// SMS/voice codes per user and hour (and per number and hour).
+    /// SMS/voice codes (login, setup and presence codes, and recovery codes sent to a phone) per
+    /// user and clock hour (UTC), and per number and clock hour. See [`Self::phone_codes`].
     pub phone_codes_per_hour: u32,
-    /// Fresh recovery codes sent per user and day.
+    /// Fresh recovery codes sent per user and UTC day, by any channel. See
+    /// [`Self::recovery_sends`].
     pub recovery_sends_per_day: u32,
+}
+
+impl LoginProtection {
+    /// The budget of phone codes: [`Self::phone_codes_per_hour`] per clock hour.
+    #[must_use]
+    pub const fn phone_codes(&self) -> SendBudget {
+        SendBudget {
+            limit: self.phone_codes_per_hour,
+            window: TimeDelta::hours(1),
+        }
+    }
+
+    /// The budget of fresh recovery codes: [`Self::recovery_sends_per_day`] per UTC day.
+    #[must_use]
+    pub const fn recovery_sends(&self) -> SendBudget {
+        SendBudget {
+            limit: self.recovery_sends_per_day,
+            window: TimeDelta::days(1),
+        }
+    }
 }
 
 impl Default for LoginProtection {
@@ -117,6 +146,60 @@ impl Default for LoginProtection {
             phone_codes_per_hour: 5,
             recovery_sends_per_day: 3,
         }
+    }
+}
+
+/// A send budget: at most `limit` sends per fixed window of length `window`, windows aligned to
+/// the Unix epoch (hourly windows are clock hours, daily windows UTC days; there are no leap
+/// seconds in Unix time). Window `n` is `[n·window, (n+1)·window)`: a send at exactly a boundary
+/// belongs to the new window.
+///
+/// Only sends count: a request is checked against the window's counter first and refused
+/// *without* counting when the budget is spent; the atomic
+/// [`bump_counter`](crate::ports::Committer::bump_counter) then has the last word, so concurrent
+/// requests never send more than `limit` (a request that loses that race is refused and has
+/// counted — only then does a refusal count, and only in its own window).
+///
+/// Each window has its own counter ([`keys`] take the [`window_index`](Self::window_index)), so a
+/// window's count never carries over; the counters are bumped with
+/// [`reset_after`](Self::reset_after) = the window length, under which a key can never restart
+/// within its own window and an old key never matters again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendBudget {
+    /// Sends allowed per window.
+    pub limit: u32,
+    /// Length of a window, in whole seconds (fractions are dropped; at least one second).
+    pub window: TimeDelta,
+}
+
+impl SendBudget {
+    fn window_seconds(&self) -> i64 {
+        self.window.num_seconds().max(1)
+    }
+
+    /// The `reset_after` to bump this budget's counters with: the window length.
+    #[must_use]
+    pub fn reset_after(&self) -> TimeDelta {
+        TimeDelta::seconds(self.window_seconds())
+    }
+
+    /// The number of the window `at` falls in (whole windows since the Unix epoch).
+    #[must_use]
+    pub fn window_index(&self, at: DateTime<Utc>) -> i64 {
+        at.timestamp().div_euclid(self.window_seconds())
+    }
+
+    /// When the window `at` falls in ends: the budget is full again from then on.
+    #[must_use]
+    pub fn refills_at(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        let end = (self.window_index(at) + 1).saturating_mul(self.window_seconds());
+        DateTime::from_timestamp(end, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    /// Whether a window whose counter stands at `count` has room for another send.
+    #[must_use]
+    pub const fn allows(&self, count: u32) -> bool {
+        count < self.limit
     }
 }
 
@@ -144,22 +227,26 @@ pub mod keys {
         format!("mfa:{user}")
     }
 
-    /// Phone codes sent for a user.
+    /// Phone codes sent for a user in one window of
+    /// [`LoginProtection::phone_codes`](super::LoginProtection::phone_codes) (`window` from
+    /// [`SendBudget::window_index`](super::SendBudget::window_index)).
     #[must_use]
-    pub fn phone_codes_user(user: UserId) -> String {
-        format!("phone:user:{user}")
+    pub fn phone_codes_user(user: UserId, window: i64) -> String {
+        format!("phone:user:{user}:{window}")
     }
 
-    /// Phone codes sent to a number.
+    /// Phone codes sent to a number (E.164) in one window of
+    /// [`LoginProtection::phone_codes`](super::LoginProtection::phone_codes).
     #[must_use]
-    pub fn phone_codes_number(number: &str) -> String {
-        format!("phone:number:{number}")
+    pub fn phone_codes_number(number: &str, window: i64) -> String {
+        format!("phone:number:{number}:{window}")
     }
 
-    /// Fresh recovery codes sent for a user.
+    /// Fresh recovery codes sent for a user in one window of
+    /// [`LoginProtection::recovery_sends`](super::LoginProtection::recovery_sends).
     #[must_use]
-    pub fn recovery_sends(user: UserId) -> String {
-        format!("recovery:{user}")
+    pub fn recovery_sends(user: UserId, window: i64) -> String {
+        format!("recovery:{user}:{window}")
     }
 }
 
@@ -220,5 +307,53 @@ mod tests {
     fn counters_forget_after_a_quiet_period() {
         let p = ThrottlePolicy::ACCOUNT;
         assert_eq!(p.blocked_until(50, t0(), t0() + TimeDelta::hours(24)), None);
+    }
+
+    #[test]
+    fn send_budget_windows_are_clock_hours_and_utc_days() {
+        let lp = LoginProtection::default();
+        let (hour, day) = (lp.phone_codes(), lp.recovery_sends());
+        let s = TimeDelta::seconds(1);
+        let ten = t0() + TimeDelta::hours(10);
+        assert_eq!(hour.window_index(ten - s) + 1, hour.window_index(ten));
+        assert_eq!(
+            hour.window_index(ten),
+            hour.window_index(ten + TimeDelta::minutes(59))
+        );
+        assert_eq!(
+            hour.refills_at(ten - s),
+            ten,
+            "the boundary is the next window"
+        );
+        assert_eq!(hour.refills_at(ten), ten + TimeDelta::hours(1));
+        let midnight = t0() + TimeDelta::days(1);
+        assert_eq!(
+            day.window_index(midnight - s) + 1,
+            day.window_index(midnight)
+        );
+        assert_eq!(day.refills_at(t0() + TimeDelta::hours(23)), midnight);
+        assert_eq!(day.window_index(t0()), 20_454, "days since 1970-01-01");
+        let before_epoch = DateTime::<Utc>::UNIX_EPOCH - s;
+        assert_eq!(hour.window_index(before_epoch), -1);
+        assert_eq!(hour.refills_at(before_epoch), DateTime::<Utc>::UNIX_EPOCH);
+    }
+
+    #[test]
+    fn a_budget_allows_exactly_its_limit() {
+        let b = LoginProtection::default().phone_codes();
+        assert!(b.allows(4));
+        assert!(!b.allows(5));
+        let nothing = SendBudget {
+            limit: 0,
+            window: TimeDelta::zero(),
+        };
+        assert!(!nothing.allows(0));
+        assert_eq!(
+            nothing.window_index(t0()),
+            t0().timestamp(),
+            "one-second windows"
+        );
+        assert_eq!(nothing.reset_after(), TimeDelta::seconds(1));
+        assert_eq!(b.reset_after(), TimeDelta::hours(1));
     }
 }

@@ -5,13 +5,14 @@ mod support;
 
 use chrono::TimeDelta;
 use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
-use portal_core::ports::Clock;
+use portal_core::ports::{Clock, Commit, Committer, Counter, StoreError};
 use portal_core::secret::SecretString;
 use portal_core::service::{
     CompleteMfa, IssuedSession, Login, LoginError, LoginOutcome, MfaError, MfaLogin,
     PendingMfaLogin, SecondFactor,
 };
 use portal_core::totp::{self, TotpSecret};
+use portal_core::{Deps, Portal};
 use std::sync::Arc;
 use support::*;
 
@@ -253,6 +254,79 @@ async fn concurrent_submissions_of_one_code_succeed_exactly_once() {
         }
     }
     assert_eq!(ok, 1, "exactly one submission of a step wins");
+}
+
+/// A committer over the store whose counter bumps first let every other task run, so concurrent
+/// requests all read the send budget before any of them counts: the worst interleaving, every
+/// time.
+struct BumpsAfterEveryRead(Arc<adapters_memory::MemoryStore>);
+
+#[async_trait::async_trait]
+impl Committer for BumpsAfterEveryRead {
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        self.0.commit(commit).await
+    }
+
+    async fn touch_session(
+        &self,
+        id: portal_core::ids::SessionId,
+        last_seen_at: chrono::DateTime<chrono::Utc>,
+        idle_expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.0
+            .touch_session(id, last_seen_at, idle_expires_at)
+            .await
+    }
+
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        reset_after: TimeDelta,
+    ) -> Result<Counter, StoreError> {
+        tokio::task::yield_now().await;
+        self.0.bump_counter(key, now, reset_after).await
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.0.reset_counter(key).await
+    }
+}
+
+/// Twenty requests for a login phone code at once, all past the budget check before the first
+/// counts: the atomic bump has the last word, and no more than the hour's budget (four left after
+/// the setup code) is sent — a check that only read the budget would send twenty.
+#[tokio::test]
+async fn concurrent_phone_code_requests_never_send_more_than_the_budget() {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    w.enable_phone(&session, "+4917612345678").await.unwrap();
+    let mut pendings = Vec::new();
+    for _ in 0..20 {
+        pendings.push(password_step(&w, "anna@example.com").await);
+    }
+    let deps = Deps {
+        committer: Arc::new(BumpsAfterEveryRead(w.store.clone())),
+        ..w.portal.deps().clone()
+    };
+    let portal = Arc::new(
+        Portal::new(deps, w.portal.config().clone(), w.portal.catalog().clone())
+            .unwrap()
+            .with_sms_sender(w.sms.clone()),
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for p in pendings {
+        let portal = portal.clone();
+        tasks.spawn(async move { portal.send_login_phone_code(p.token.expose()).await });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap().unwrap();
+    }
+    assert_eq!(w.sms.messages().len() - 1, 4, "login codes sent");
+    // Losing the race is the one way a refusal counts: in the first budget it overran, and no
+    // further.
+    assert_eq!(w.phone_codes_of(session.user_id).await, 21);
+    assert_eq!(w.phone_codes_to("+4917612345678").await, 5);
 }
 
 #[tokio::test]
@@ -742,8 +816,11 @@ async fn sms_codes_set_up_a_phone_and_finish_logins_within_ten_minutes() {
     .unwrap();
 }
 
+/// Five codes per clock hour; the sixth and seventh get the same answer, are not sent and count
+/// nothing (the budget counts sends). The next clock hour has a full budget (the boundaries to
+/// the second: `mfa_expiry::the_phone_budget_refills_at_the_next_clock_hour_however_often_it_was_asked`).
 #[tokio::test]
-async fn phone_codes_are_capped_per_hour_without_a_different_answer() {
+async fn phone_codes_are_capped_per_clock_hour_without_a_different_answer() {
     let w = World::new();
     let (_, session) = w.registered("anna@example.com").await;
     let p = w.principal(&session).await;
@@ -759,6 +836,8 @@ async fn phone_codes_are_capped_per_hour_without_a_different_answer() {
         5,
         "the sixth and seventh are not sent"
     );
+    assert_eq!(w.phone_codes_of(session.user_id).await, 5, "nor counted");
+    assert_eq!(w.phone_codes_to(phone.as_str()).await, 5);
     w.advance(TimeDelta::hours(1));
     let p = w.principal(&w.login("anna@example.com").await).await;
     w.portal
@@ -1027,4 +1106,119 @@ async fn phone_codes_are_capped_per_user_across_numbers() {
         "the second number's budget was untouched"
     );
     assert_eq!(w.sms.messages().last().unwrap().to, second);
+    assert_eq!(
+        w.phone_codes_to(second.as_str()).await,
+        1,
+        "Anna's refused request did not count against the number"
+    );
+}
+
+/// A recovery code sent to a recovery phone is a text like any other: it takes from the number's
+/// hourly budget (shared with whoever else texts that number) and from the user's, and it is not
+/// sent once either is spent — though the daily recovery budget still has room, and that refusal
+/// counts against nothing. In the next clock hour it is sent again.
+#[tokio::test]
+async fn a_recovery_sms_counts_against_the_numbers_and_the_users_phone_budgets() {
+    let w = World::new();
+    let (secret, _, anna) = with_totp(&w, "anna@example.com").await;
+    let recovery_phone = PhoneNumber::parse("+49 151 2345678").unwrap();
+    let p = w.principal(&anna).await;
+    w.portal
+        .set_recovery_channel(
+            &p,
+            &RecoveryChannel::Phone(recovery_phone.clone()),
+            &totp_now(&w, &secret),
+        )
+        .await
+        .unwrap();
+    // Ben sets up the same number as his phone: four codes this hour.
+    let (_, ben) = w.registered("ben@example.com").await;
+    let ben = w.principal(&ben).await;
+    for _ in 0..4 {
+        w.portal
+            .start_phone_enrolment(&ben, &recovery_phone, PhoneChannel::Sms)
+            .await
+            .unwrap();
+    }
+    let pending = password_step(&w, "anna@example.com").await;
+    w.portal
+        .send_recovery_code(pending.token.expose())
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 5, "the number's fifth text");
+    assert_eq!(w.phone_codes_to(recovery_phone.as_str()).await, 5);
+    assert_eq!(w.phone_codes_of(anna.user_id).await, 1, "Anna's first");
+    assert_eq!(w.recovery_sends_of(anna.user_id).await, 1);
+
+    w.portal
+        .send_recovery_code(pending.token.expose())
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 5, "the number's budget is spent");
+    assert_eq!(
+        w.recovery_sends_of(anna.user_id).await,
+        1,
+        "the refused request counted nothing"
+    );
+    assert_eq!(w.phone_codes_of(anna.user_id).await, 1);
+    w.portal
+        .start_phone_enrolment(&ben, &recovery_phone, PhoneChannel::Sms)
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 5, "Ben's sixth is refused as well");
+
+    w.advance(TimeDelta::hours(1));
+    let pending = password_step(&w, "anna@example.com").await;
+    w.portal
+        .send_recovery_code(pending.token.expose())
+        .await
+        .unwrap();
+    assert_eq!(w.sms.messages().len(), 6, "a new clock hour");
+    let code = w.sms.messages().last().unwrap().code.expose().to_owned();
+    finish(&w, &pending, SecondFactor::RecoveryCode(code.into()), false)
+        .await
+        .unwrap();
+}
+
+/// The user's own hourly phone budget caps recovery texts too: after five login codes, Anna's
+/// recovery phone (another number, untouched) gets nothing this hour.
+#[tokio::test]
+async fn a_recovery_sms_is_refused_when_the_users_phone_budget_is_spent() {
+    let w = World::new();
+    let (_, session) = w.registered("anna@example.com").await;
+    w.enable_phone(&session, "+4917612345678").await.unwrap();
+    let recovery_phone = PhoneNumber::parse("+49 151 2345678").unwrap();
+    let p = w.principal(&session).await;
+    w.portal.send_presence_code(&p).await.unwrap();
+    let code = w.sms.last_code_to("+4917612345678").unwrap();
+    w.portal
+        .set_recovery_channel(
+            &p,
+            &RecoveryChannel::Phone(recovery_phone.clone()),
+            &SecondFactor::PhoneCode(code.as_str().into()),
+        )
+        .await
+        .unwrap();
+    let pending = password_step(&w, "anna@example.com").await;
+    for _ in 0..3 {
+        w.portal
+            .send_login_phone_code(pending.token.expose())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        w.phone_codes_of(session.user_id).await,
+        5,
+        "setup, presence, three logins"
+    );
+    w.portal
+        .send_recovery_code(pending.token.expose())
+        .await
+        .unwrap();
+    assert!(
+        w.sms.last_code_to(recovery_phone.as_str()).is_none(),
+        "Anna's phone budget is spent"
+    );
+    assert_eq!(w.recovery_sends_of(session.user_id).await, 0);
+    assert_eq!(w.phone_codes_to(recovery_phone.as_str()).await, 0);
 }

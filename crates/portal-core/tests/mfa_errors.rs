@@ -8,7 +8,6 @@ use portal_core::config::PortalConfig;
 use portal_core::mfa::{PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::secret::SecretString;
 use portal_core::service::{MfaError, SecondFactor};
-use portal_core::throttle::keys;
 use support::*;
 
 const PHONE: &str = "+4917612345678";
@@ -85,14 +84,9 @@ async fn a_recovery_code_request_without_a_recovery_channel_is_no_such_factor() 
         .unwrap_err();
     assert!(matches!(err, MfaError::NoSuchFactor), "got {err:?}");
     assert_eq!(w.snapshot(session.user_id).await, before);
-    assert!(
-        w.portal
-            .deps()
-            .queries
-            .counter(&keys::recovery_sends(session.user_id))
-            .await
-            .unwrap()
-            .is_none(),
+    assert_eq!(
+        w.recovery_sends_of(session.user_id).await,
+        0,
         "nothing counted against the daily budget"
     );
     w.finish(&pending, w.totp_now(&secret), false)
@@ -240,16 +234,8 @@ async fn without_a_phone_gateway_phone_factors_are_unavailable() {
         .unwrap_err();
     assert!(matches!(err, MfaError::Unavailable), "got {err:?}");
     assert_eq!(w.snapshot(session.user_id).await, before);
-    let q = &w.portal.deps().queries;
     assert!(
-        q.counter(&keys::phone_codes_user(session.user_id))
-            .await
-            .unwrap()
-            .is_none()
-            && q.counter(&keys::phone_codes_number(PHONE))
-                .await
-                .unwrap()
-                .is_none(),
+        w.phone_codes_of(session.user_id).await == 0 && w.phone_codes_to(PHONE).await == 0,
         "nothing counted against the phone budgets"
     );
     assert!(w.user(session.user_id).await.mfa().pending_phone.is_none());

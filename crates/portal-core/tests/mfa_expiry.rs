@@ -1,19 +1,20 @@
 //! Every time limit of the second-factor flows at exactly the limit and one second either side,
 //! on the manual clock: phone codes (R19, 10 min) at login, at setup and as a presence proof;
-//! the authenticator setup window (15 min); the step-up window (15 min, inclusive); fresh
-//! recovery codes (3 a day).
+//! the authenticator setup window (15 min); the step-up window (15 min, inclusive); the send
+//! budgets of phone codes (5 per clock hour) and fresh recovery codes (3 per UTC day).
 //!
 //! Each boundary is pinned against the code's own comparison: a code or setup is dead at exactly
 //! its limit (`now >= expires_at`, `now - started_at < ttl`), the step-up window still holds at
-//! exactly 15 min (`authenticated_at >= now - window`), and send budgets come back once a whole
-//! period has passed since the last request (`now - last_at >= period`).
+//! exactly 15 min (`authenticated_at >= now - window`), and send budgets come back at exactly the
+//! next window boundary — the next clock hour for phone codes, midnight UTC for recovery codes —
+//! however many requests came before it (`SendBudget::window_index`).
 
 mod support;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use portal_core::config::PortalConfig;
 use portal_core::mfa::RecoveryChannel;
-use portal_core::service::{MfaError, SecondFactor};
+use portal_core::service::{MfaError, PendingMfaLogin, SecondFactor};
 use portal_core::throttle::LoginProtection;
 use support::*;
 
@@ -21,6 +22,11 @@ const PHONE: &str = "+4917612345678";
 
 fn seconds(s: i64) -> TimeDelta {
     TimeDelta::seconds(s)
+}
+
+/// January 2026, day `day`, at `h:m:s` UTC (the manual clock starts on the 5th at 09:00:00).
+fn at(day: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, day, h, m, s).unwrap()
 }
 
 /// Pending logins that outlive their phone codes (15 min instead of 5), and enough phone codes
@@ -307,32 +313,175 @@ async fn recovery_codes_used_up() -> World {
     w
 }
 
-/// The daily budget of fresh recovery codes comes back one whole day after the last request
-/// (suppressed requests count: the counter forgets after a quiet day): 24 h − 1 s after the
-/// fourth request nothing is sent, at exactly 24 h a code is mailed and works.
-#[tokio::test]
-async fn fresh_recovery_codes_are_capped_at_three_until_a_quiet_day() {
-    let w = recovery_codes_used_up().await;
-    w.advance(TimeDelta::hours(24) - seconds(10) - seconds(1));
+/// Asks for a fresh recovery code on a new pending login; `true` when one was mailed.
+async fn ask_for_recovery_code(w: &World) -> (PendingMfaLogin, bool) {
+    let mailed = w.mails_to("anna.privat@example.org").len();
     let pending = w.password_step("anna@example.com").await;
     w.portal
         .send_recovery_code(pending.token.expose())
         .await
         .unwrap();
-    assert_eq!(w.mails_to("anna.privat@example.org").len(), 3, "24 h − 1 s");
+    let sent = w.mails_to("anna.privat@example.org").len() > mailed;
+    (pending, sent)
+}
 
+/// The daily budget of fresh recovery codes is per UTC day: spent in the morning, it stays spent
+/// however often it is asked for that day — refused requests count nothing, so the counter stays
+/// at three — and is full again at exactly midnight UTC, not a quiet day after the last request:
+/// refused at 23:59:59, mailed (and working) at 00:00:00 and at 00:00:01.
+#[tokio::test]
+async fn fresh_recovery_codes_are_capped_at_three_per_utc_day_and_refill_at_midnight() {
     let w = recovery_codes_used_up().await;
-    w.advance(TimeDelta::hours(24) - seconds(10));
-    let pending = w.password_step("anna@example.com").await;
-    w.portal
-        .send_recovery_code(pending.token.expose())
-        .await
-        .unwrap();
-    assert_eq!(w.mails_to("anna.privat@example.org").len(), 4, "24 h");
+    let anna = w.user_id("anna@example.com").await;
+    assert_eq!(
+        w.recovery_sends_of(anna).await,
+        3,
+        "the refused fourth counted nothing"
+    );
+    for hour in 10..=23 {
+        w.clock.set(at(5, hour, 30, 0));
+        let (_, sent) = ask_for_recovery_code(&w).await;
+        assert!(!sent, "{hour}:30 on the same day: nothing is sent");
+    }
+    w.clock.set(at(5, 23, 59, 59));
+    let (_, sent) = ask_for_recovery_code(&w).await;
+    assert!(!sent, "23:59:59: still the same day");
+    assert_eq!(w.recovery_sends_of(anna).await, 3);
+
+    w.clock.set(at(6, 0, 0, 0));
+    let (pending, sent) = ask_for_recovery_code(&w).await;
+    assert!(sent, "00:00:00: a new day, a full budget");
     let code = w.secret_for("anna.privat@example.org");
     w.finish(&pending, SecondFactor::RecoveryCode(code.into()), false)
         .await
         .unwrap();
+    w.clock.set(at(6, 0, 0, 1));
+    let (_, sent) = ask_for_recovery_code(&w).await;
+    assert!(sent, "00:00:01: the second of the new day");
+    assert_eq!(w.recovery_sends_of(anna).await, 2);
+}
+
+/// Someone who knows Anna's password (R14, R17) spends her daily budget in the morning and then
+/// asks again every 23 hours — under a quiet-day window that kept her fresh recovery codes
+/// blocked for good, since each refused request restarted the day. Per UTC day every request
+/// falls into a new day: the attacker's is mailed to Anna's address, and Anna's own a minute later
+/// is mailed too and finishes her login.
+#[tokio::test]
+async fn asking_every_23_hours_cannot_keep_the_recovery_codes_blocked() {
+    let w = recovery_codes_used_up().await;
+    w.clock.set(at(5, 9, 30, 0));
+    for day in 6..=10 {
+        w.advance(TimeDelta::hours(23));
+        assert_eq!(
+            now(&w).date_naive().to_string(),
+            format!("2026-01-{day:02}")
+        );
+        let (_, attacker_sent) = ask_for_recovery_code(&w).await;
+        assert!(
+            attacker_sent,
+            "January {day}: a new UTC day, the budget is back"
+        );
+        w.advance(TimeDelta::minutes(1));
+        let (pending, sent) = ask_for_recovery_code(&w).await;
+        assert!(sent, "January {day}: Anna's own request is sent too");
+        let code = w.secret_for("anna.privat@example.org");
+        w.finish(&pending, SecondFactor::RecoveryCode(code.into()), false)
+            .await
+            .unwrap();
+    }
+}
+
+/// Anna with an SMS phone and its code of the setup, at 09:00 on the clock: one of her five
+/// phone codes of this clock hour is spent.
+async fn anna_with_a_phone() -> World {
+    let w = World::new();
+    w.clock.set(at(5, 9, 0, 0));
+    let (_, session) = w.registered("anna@example.com").await;
+    w.enable_phone(&session, PHONE).await.unwrap();
+    w
+}
+
+/// Asks for a login phone code on a new pending login; `true` when one was sent.
+async fn ask_for_phone_code(w: &World) -> (PendingMfaLogin, bool) {
+    let texts = w.sms.messages().len();
+    let pending = w.password_step("anna@example.com").await;
+    w.portal
+        .send_login_phone_code(pending.token.expose())
+        .await
+        .unwrap();
+    let sent = w.sms.messages().len() > texts;
+    (pending, sent)
+}
+
+/// The phone budget is per clock hour: asked every ten minutes (and at 09:59:59) it sends five
+/// codes in the hour — the setup code and four login codes — and nothing more, refused requests
+/// counting nothing; at exactly 10:00:00 it is full again (sent, and the code works), and
+/// 10:00:01 is the second code of the new hour.
+#[tokio::test]
+async fn the_phone_budget_refills_at_the_next_clock_hour_however_often_it_was_asked() {
+    let w = anna_with_a_phone().await;
+    let anna = w.user_id("anna@example.com").await;
+    for (minute, second, expected) in [
+        (10, 0, true),
+        (20, 0, true),
+        (30, 0, true),
+        (40, 0, true),
+        (50, 0, false),
+        (59, 59, false),
+    ] {
+        w.clock.set(at(5, 9, minute, second));
+        let (_, sent) = ask_for_phone_code(&w).await;
+        assert_eq!(sent, expected, "09:{minute}:{second}");
+    }
+    assert_eq!(w.phone_codes_of(anna).await, 5, "refusals counted nothing");
+    assert_eq!(w.phone_codes_to(PHONE).await, 5);
+
+    w.clock.set(at(5, 10, 0, 0));
+    let (pending, sent) = ask_for_phone_code(&w).await;
+    assert!(sent, "10:00:00: a new hour, a full budget");
+    let code = w.sms.last_code_to(PHONE).unwrap();
+    w.finish(
+        &pending,
+        SecondFactor::PhoneCode(code.as_str().into()),
+        false,
+    )
+    .await
+    .unwrap();
+    w.clock.set(at(5, 10, 0, 1));
+    let (_, sent) = ask_for_phone_code(&w).await;
+    assert!(sent, "10:00:01");
+    assert_eq!(w.phone_codes_of(anna).await, 2);
+    assert_eq!(w.phone_codes_to(PHONE).await, 2);
+}
+
+/// Someone who knows Anna's password spends her phone budget and then asks for a code every
+/// 59 minutes — under a sliding hour, enough to keep her codes blocked for good, since each
+/// refused request restarted the hour. Per clock hour each of the attacker's later requests falls
+/// into a new hour, and Anna's own request half a minute after it is sent and finishes her login.
+#[tokio::test]
+async fn asking_every_59_minutes_cannot_keep_the_phone_codes_blocked() {
+    let w = anna_with_a_phone().await;
+    for _ in 0..4 {
+        ask_for_phone_code(&w).await;
+    }
+    w.clock.set(at(5, 9, 58, 0));
+    let (_, sent) = ask_for_phone_code(&w).await;
+    assert!(!sent, "control: the budget of the 09:00 hour is spent");
+    for poke in 1..=6 {
+        w.advance(TimeDelta::minutes(59));
+        ask_for_phone_code(&w).await;
+        w.advance(seconds(30));
+        let (pending, sent) = ask_for_phone_code(&w).await;
+        assert!(sent, "poke {poke} at {}: Anna still gets her code", now(&w));
+        let code = w.sms.last_code_to(PHONE).unwrap();
+        w.finish(
+            &pending,
+            SecondFactor::PhoneCode(code.as_str().into()),
+            false,
+        )
+        .await
+        .unwrap();
+    }
 }
 
 /// A fresh recovery code replaces the account's recovery code at once (the old one dies) and

@@ -16,10 +16,10 @@ use crate::password::{Password, PasswordHash, normalize};
 use crate::ports::{Commit, PhoneCodePurpose, PhoneMessage, SmsError, Write};
 use crate::secret::{SecretString, Token, TokenHash, VerificationCode};
 use crate::session::{ClientInfo, Session, SessionKind};
-use crate::throttle::keys;
+use crate::throttle::{SendBudget, keys};
 use crate::totp::{self, TotpEnrolment, TotpRejected, TotpSecret};
 use crate::user::User;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 /// A second factor offered to finish a login, or to prove presence for a sensitive change.
 #[derive(Debug, Clone)]
@@ -475,27 +475,64 @@ impl Portal {
         ))
     }
 
-    /// Counts a phone code for the user and the number; `false` when a limit is reached (the code
-    /// is then silently not sent, so the limit cannot be probed).
+    /// Takes one send from each budget, or from none: `false` when one of them is spent for its
+    /// current window (the code is then silently not sent, so the limit cannot be probed).
+    ///
+    /// A spent budget is seen on a read and counts nothing, so refused requests never eat into
+    /// another budget nor into the next window. Otherwise the counters are bumped in order, and
+    /// the atomic bump decides: when concurrent requests raced past the read, the ones beyond a
+    /// limit are refused (having counted up to that budget, in this window only). So no budget
+    /// ever sends more than its limit; under such a race it may send fewer.
+    async fn spend_budgets(
+        &self,
+        budgets: &[(String, SendBudget)],
+        now: DateTime<Utc>,
+    ) -> Result<bool, MfaError> {
+        for (key, budget) in budgets {
+            let count = self.deps.queries.counter(key).await?.map_or(0, |c| c.count);
+            if !budget.allows(count) {
+                return Ok(false);
+            }
+        }
+        for (key, budget) in budgets {
+            let after = self
+                .deps
+                .committer
+                .bump_counter(key, now, budget.reset_after())
+                .await?;
+            if after.count > budget.limit {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The phone-code budgets a text or call to `number` for `user` takes from: the user's and
+    /// the number's, for the current clock hour.
+    fn phone_budgets(
+        &self,
+        user: UserId,
+        number: &PhoneNumber,
+        now: DateTime<Utc>,
+    ) -> [(String, SendBudget); 2] {
+        let budget = self.config.login_protection.phone_codes();
+        let window = budget.window_index(now);
+        [
+            (keys::phone_codes_user(user, window), budget),
+            (keys::phone_codes_number(number.as_str(), window), budget),
+        ]
+    }
+
+    /// Takes a phone code from the user's and the number's hourly budgets; `false` when one is
+    /// spent (see [`Self::spend_budgets`]).
     async fn phone_budget(
         &self,
         user: UserId,
         number: &PhoneNumber,
         now: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
-        let limit = self.config.login_protection.phone_codes_per_hour;
-        let hour = TimeDelta::hours(1);
-        let u = self
-            .deps
-            .committer
-            .bump_counter(&keys::phone_codes_user(user), now, hour)
-            .await?;
-        let n = self
-            .deps
-            .committer
-            .bump_counter(&keys::phone_codes_number(number.as_str()), now, hour)
-            .await?;
-        Ok(u.count <= limit && n.count <= limit)
+        self.spend_budgets(&self.phone_budgets(user, number, now), now)
+            .await
     }
 
     async fn send_phone(&self, message: PhoneMessage) -> Result<(), MfaError> {
@@ -503,7 +540,9 @@ impl Portal {
     }
 
     /// Sends a code by SMS or voice call for the second step of a login (replacing an older one).
-    /// Over the hourly limit the answer is the same but nothing is sent.
+    /// Over the phone budget (per user and per number and clock hour,
+    /// [`LoginProtection::phone_codes`](crate::throttle::LoginProtection::phone_codes)) the answer
+    /// is the same but nothing is sent and nothing is counted.
     ///
     /// # Errors
     /// No pending login, no phone factor, no gateway (`Unavailable`) or it failed; infrastructure
@@ -538,7 +577,10 @@ impl Portal {
 
     /// "Haben Sie Ihren Wiederherstellungscode vergessen?": during the second step of a login,
     /// sends a fresh recovery code to the recovery phone or e-mail address; the old code stops
-    /// working. A few per day; beyond that the answer is the same and nothing is sent.
+    /// working. A few per UTC day
+    /// ([`LoginProtection::recovery_sends`](crate::throttle::LoginProtection::recovery_sends)); a
+    /// code sent to a recovery phone also takes from that user's and that number's hourly phone
+    /// budgets. Beyond a budget the answer is the same and nothing is sent or counted.
     ///
     /// # Errors
     /// No pending login, no recovery channel, a recovery phone without gateway (`Unavailable`),
@@ -555,12 +597,16 @@ impl Portal {
         if matches!(channel, RecoveryChannel::Phone(_)) {
             self.require_phone_gateway()?;
         }
-        let sent = self
-            .deps
-            .committer
-            .bump_counter(&keys::recovery_sends(user.id()), now, TimeDelta::days(1))
-            .await?;
-        if sent.count > self.config.login_protection.recovery_sends_per_day {
+        let recovery = self.config.login_protection.recovery_sends();
+        let mut budgets = vec![(
+            keys::recovery_sends(user.id(), recovery.window_index(now)),
+            recovery,
+        )];
+        if let RecoveryChannel::Phone(number) = &channel {
+            // A text to a phone, like any other: it also takes from the hourly phone budgets.
+            budgets.extend(self.phone_budgets(user.id(), number, now));
+        }
+        if !self.spend_budgets(&budgets, now).await? {
             return Ok(());
         }
         let code = new_recovery_code(&*self.deps.random);

@@ -16,6 +16,7 @@ use portal_core::service::{
 };
 use portal_core::session::ClientInfo;
 use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+use portal_core::throttle::{LoginProtection, keys};
 use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
 use portal_core::{Actor, Deps, Portal};
 use std::collections::BTreeSet;
@@ -614,6 +615,45 @@ impl World {
             .unwrap()
             .recovery_code
             .map(|c| c.expose().to_owned())
+    }
+
+    /// The clock's time.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        portal_core::ports::Clock::now(&*self.clock)
+    }
+
+    /// Phone codes counted for a user in the current clock hour (the hourly phone budget).
+    pub async fn phone_codes_of(&self, user: UserId) -> u32 {
+        let window = LoginProtection::default()
+            .phone_codes()
+            .window_index(self.now());
+        self.count(&keys::phone_codes_user(user, window)).await
+    }
+
+    /// Phone codes counted for a number in the current clock hour (the hourly phone budget).
+    pub async fn phone_codes_to(&self, number: &str) -> u32 {
+        let window = LoginProtection::default()
+            .phone_codes()
+            .window_index(self.now());
+        self.count(&keys::phone_codes_number(number, window)).await
+    }
+
+    /// Fresh recovery codes counted for a user in the current UTC day.
+    pub async fn recovery_sends_of(&self, user: UserId) -> u32 {
+        let window = LoginProtection::default()
+            .recovery_sends()
+            .window_index(self.now());
+        self.count(&keys::recovery_sends(user, window)).await
+    }
+
+    async fn count(&self, key: &str) -> u32 {
+        self.portal
+            .deps()
+            .queries
+            .counter(key)
+            .await
+            .unwrap()
+            .map_or(0, |c| c.count)
     }
 
     /// The password step of a user with a second factor.
