@@ -9,10 +9,16 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 /// Wraps a [`PasswordHasher`] (the Argon2id one) so that every hash and verification runs on
-/// tokio's blocking pool, at most `permits` at a time. Argon2id is CPU-bound and takes 19 MiB per
-/// computation: on the async workers it would stall every other request, and without a bound a
-/// login flood would grow memory without limit. Waiting callers queue on the semaphore (fairly,
-/// first come first served) instead.
+/// one of `permits` dedicated hashing threads, never on the async workers. Argon2id is CPU-bound
+/// and takes 19 MiB per computation: on the async workers it would stall every other request,
+/// and without a bound a login flood would grow memory without limit. Waiting callers queue on a
+/// semaphore (fairly, first come first served) instead.
+///
+/// The threads are a fixed set, started with the hasher, rather than tokio's blocking pool: the
+/// allocator keeps a freed 19 MiB block in the arena of the thread that used it, so computations
+/// spread over the blocking pool's many threads left one such block in each of up to
+/// 8 × cores arenas (466 MiB peak on 2 cores under a login flood, see `docs/performance.md`);
+/// on `permits` threads it is `permits` blocks.
 ///
 /// ```
 /// # use std::sync::Arc;
@@ -24,8 +30,12 @@ use tokio::sync::Semaphore;
 pub struct BlockingHasher {
     inner: Arc<dyn PasswordHasher>,
     permits: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
     size: usize,
 }
+
+/// One computation for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
 
 impl std::fmt::Debug for BlockingHasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -36,13 +46,39 @@ impl std::fmt::Debug for BlockingHasher {
 }
 
 impl BlockingHasher {
-    /// At most `permits` (at least 1) computations at once.
+    /// At most `permits` (at least 1) computations at once, on as many threads named
+    /// `portal-hash-N`. The threads end when the hasher is dropped.
+    ///
+    /// # Panics
+    /// If the operating system refuses to start a thread.
     #[must_use]
     pub fn new(inner: Arc<dyn PasswordHasher>, permits: usize) -> Self {
         let size = permits.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for n in 0..size {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("portal-hash-{n}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while taking the next job.
+                        let job = queue
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => break,
+                        }
+                    }
+                })
+                .expect("start a password hashing thread");
+        }
         Self {
             inner,
             permits: Arc::new(Semaphore::new(size)),
+            jobs,
             size,
         }
     }
@@ -73,13 +109,22 @@ impl BlockingHasher {
             .map_err(|_| HashError("hashing pool closed".into()))?;
         let inner = self.inner.clone();
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
             // The permit is held until the computation is done, also if the caller gave up.
             let _permit = permit;
-            handle.block_on(work(inner))
-        })
-        .await
-        .map_err(|e| HashError(format!("hashing task failed: {e}")))?
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.block_on(work(inner))
+            }));
+            let _ =
+                done.send(outcome.unwrap_or_else(|_| Err(HashError("hashing panicked".into()))));
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| HashError("hashing threads stopped".into()))?;
+        result
+            .await
+            .map_err(|_| HashError("hashing thread stopped".into()))?
     }
 }
 

@@ -1,4 +1,5 @@
-//! `BlockingHasher`: hashing runs on the blocking pool, never more at once than the permits.
+//! `BlockingHasher`: hashing runs on its own fixed threads, never more at once than the permits,
+//! and a computation that panics neither takes a thread down nor hangs its caller.
 
 use adapters_http::BlockingHasher;
 use async_trait::async_trait;
@@ -116,4 +117,91 @@ async fn hashing_runs_off_the_async_workers_and_results_come_back() {
     );
     assert!(!hasher.verify_dummy(&SecretString::new("x")).await.unwrap());
     assert!(!hasher.needs_rehash(&hash));
+}
+
+/// Records which thread each computation ran on; panics on request.
+struct Where {
+    inner: portal_core::hashing::Argon2idHasher,
+    threads: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    panic_next: std::sync::atomic::AtomicBool,
+}
+
+impl Where {
+    fn note(&self) {
+        let name = std::thread::current()
+            .name()
+            .unwrap_or("unnamed")
+            .to_owned();
+        self.threads.lock().unwrap().insert(name);
+        assert!(
+            !self.panic_next.swap(false, Ordering::SeqCst),
+            "a hasher bug"
+        );
+    }
+}
+
+#[async_trait]
+impl PasswordHasher for Where {
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.note();
+        self.inner.hash(password).await
+    }
+    async fn verify(&self, c: &SecretString, h: &PasswordHash) -> Result<bool, HashError> {
+        self.note();
+        self.inner.verify(c, h).await
+    }
+    async fn verify_dummy(&self, c: &SecretString) -> Result<bool, HashError> {
+        self.note();
+        self.inner.verify_dummy(c).await
+    }
+    fn needs_rehash(&self, h: &PasswordHash) -> bool {
+        self.inner.needs_rehash(h)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn computations_run_on_the_permits_own_threads_only() {
+    let probe = Arc::new(Where {
+        inner: fast_hasher(3),
+        threads: std::sync::Mutex::default(),
+        panic_next: std::sync::atomic::AtomicBool::new(false),
+    });
+    let hasher = Arc::new(BlockingHasher::new(probe.clone(), 2));
+    let pw = password();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (h, pw) = (hasher.clone(), pw.clone());
+            tokio::spawn(async move { h.hash(&pw).await.map(|_| ()) })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let threads = probe.threads.lock().unwrap().clone();
+    assert!(!threads.is_empty());
+    assert!(
+        threads.len() <= 2 && threads.iter().all(|t| t.starts_with("portal-hash-")),
+        "ran on {threads:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_computation_is_an_error_and_the_threads_go_on() {
+    let probe = Arc::new(Where {
+        inner: fast_hasher(4),
+        threads: std::sync::Mutex::default(),
+        panic_next: std::sync::atomic::AtomicBool::new(true),
+    });
+    // One thread: if the panic killed it, the next computation would never run.
+    let hasher = BlockingHasher::new(probe.clone(), 1);
+    let pw = password();
+    let err = hasher.hash(&pw).await.unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    let hash = hasher.hash(&pw).await.unwrap();
+    assert!(
+        hasher
+            .verify(&SecretString::new("ein sehr langes passwort"), &hash)
+            .await
+            .unwrap()
+    );
 }

@@ -25,12 +25,17 @@ use portal_core::user::{AccountState, Role, User};
 use portal_core::values::{CustomerNumber, EmailAddress};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 use sea_orm::{
-    ColumnTrait, Condition, DbBackend, EntityTrait, IntoSimpleExpr, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Select, Statement,
+    ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, IdenStatic, IntoSimpleExpr,
+    Iterable, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 use uuid::Uuid;
 
 const PENDING: &str = AccountState::PendingVerification.key();
+
+/// Column prefixes of the joined session lookup.
+const SESSION_PREFIX: &str = "s_";
+const USER_PREFIX: &str = "u_";
+const CUSTOMER_PREFIX: &str = "c_";
 
 /// `LIKE` pattern for a literal substring: `%`, `_` and the escape character itself lose their
 /// wildcard meaning.
@@ -71,6 +76,15 @@ impl SqlStore {
             .all(&self.db)
             .await
             .map_err(db_err)?
+            .into_iter()
+            .map(|m| self.read_user(m))
+            .collect()
+    }
+
+    /// [`all_users`](Self::all_users) for a search (custom plans on Postgres).
+    async fn searched_users(&self, select: Select<users::Entity>) -> Result<Vec<User>, StoreError> {
+        self.all_searched(select)
+            .await?
             .into_iter()
             .map(|m| self.read_user(m))
             .collect()
@@ -179,14 +193,15 @@ impl Queries for SqlStore {
                     .add(self.contains(customers::Column::NameLower, s)),
             );
         }
-        q.order_by_asc(customers::Column::Number)
-            .limit(limit(query.limit))
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
-            .into_iter()
-            .map(|m| self.read_customer(m))
-            .collect()
+        let q = q
+            .order_by_asc(customers::Column::Number)
+            .limit(limit(query.limit));
+        let found = if query.search.is_some() {
+            self.all_searched(q).await?
+        } else {
+            q.all(&self.db).await.map_err(db_err)?
+        };
+        found.into_iter().map(|m| self.read_customer(m)).collect()
     }
 
     async fn user(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -246,7 +261,11 @@ impl Queries for SqlStore {
                 );
             }
         }
-        self.all_users(q).await
+        if query.search.is_some() {
+            self.searched_users(q).await
+        } else {
+            self.all_users(q).await
+        }
     }
 
     async fn count_users_of_customer(
@@ -263,9 +282,13 @@ impl Queries for SqlStore {
             .limit(cap)
             .into_query();
         let stmt = Self::capped_count(inner);
-        let row = sea_orm::ConnectionTrait::query_one(&self.db, &stmt)
-            .await
-            .map_err(db_err)?;
+        let row = if search.is_some() {
+            self.one_searched(&stmt).await?
+        } else {
+            sea_orm::ConnectionTrait::query_one(&self.db, &stmt)
+                .await
+                .map_err(db_err)?
+        };
         let n: i64 = match row {
             Some(r) => r.try_get_by_index(0).map_err(db_err)?,
             None => 0,
@@ -293,24 +316,60 @@ impl Queries for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<Option<SessionContext>, StoreError> {
         let now = micros(now);
-        // Expiry is part of the query: an expired session is never even loaded.
-        let Some(session) = sessions::Entity::find()
-            .filter(sessions::Column::TokenHash.eq(token_hash.to_hex()))
-            .filter(sessions::Column::IdleExpiresAt.gt(now))
-            .filter(sessions::Column::ExpiresAt.gt(now))
-            .one(&self.db)
+        // One round trip per request: the session with its user and (left-joined) customer,
+        // each column under a prefix so the three rows decode as their own models. Expiry is
+        // part of the query: an expired session is never even loaded.
+        let mut q = Query::select();
+        for c in sessions::Column::iter() {
+            q.expr_as(
+                Expr::col((sessions::Entity, c)),
+                Alias::new(format!("{SESSION_PREFIX}{}", c.as_str())),
+            );
+        }
+        for c in users::Column::iter() {
+            q.expr_as(
+                Expr::col((users::Entity, c)),
+                Alias::new(format!("{USER_PREFIX}{}", c.as_str())),
+            );
+        }
+        for c in customers::Column::iter() {
+            q.expr_as(
+                Expr::col((customers::Entity, c)),
+                Alias::new(format!("{CUSTOMER_PREFIX}{}", c.as_str())),
+            );
+        }
+        q.from(sessions::Entity)
+            .inner_join(
+                users::Entity,
+                Expr::col((users::Entity, users::Column::Id))
+                    .equals((sessions::Entity, sessions::Column::UserId)),
+            )
+            .left_join(
+                customers::Entity,
+                Expr::col((customers::Entity, customers::Column::Id))
+                    .equals((users::Entity, users::Column::CustomerId)),
+            )
+            .and_where(
+                Expr::col((sessions::Entity, sessions::Column::TokenHash)).eq(token_hash.to_hex()),
+            )
+            .and_where(Expr::col((sessions::Entity, sessions::Column::IdleExpiresAt)).gt(now))
+            .and_where(Expr::col((sessions::Entity, sessions::Column::ExpiresAt)).gt(now))
+            .limit(1);
+        let Some(row) = sea_orm::ConnectionTrait::query_one(&self.db, &q)
             .await
             .map_err(db_err)?
         else {
             return Ok(None);
         };
+        let session = sessions::Model::from_query_result(&row, SESSION_PREFIX).map_err(db_err)?;
+        let user = users::Model::from_query_result(&row, USER_PREFIX).map_err(db_err)?;
+        let customer =
+            customers::Model::from_query_result_optional(&row, CUSTOMER_PREFIX).map_err(db_err)?;
         let session = rows::session(session).map_err(corrupt)?;
-        let Some(user) = self.user(session.user_id()).await? else {
-            return Ok(None);
-        };
-        let customer = match user.customer_id() {
-            Some(c) => self.customer(c).await?,
-            None => None,
+        let user = self.read_user(user)?;
+        let customer = match (user.customer_id(), customer) {
+            (Some(_), Some(c)) => Some(self.read_customer(c)?),
+            _ => None,
         };
         Ok(Some(SessionContext {
             session,
@@ -483,11 +542,15 @@ impl Queries for SqlStore {
             }
             q = q.filter(any);
         }
-        q.order_by_desc(audit_entries::Column::Seq)
-            .limit(limit(query.limit))
-            .all(&self.db)
-            .await
-            .map_err(db_err)?
+        let q = q
+            .order_by_desc(audit_entries::Column::Seq)
+            .limit(limit(query.limit));
+        let found = if query.search.is_some() {
+            self.all_searched(q).await?
+        } else {
+            q.all(&self.db).await.map_err(db_err)?
+        };
+        found
             .into_iter()
             .map(|m| rows::audit_entry(m).map_err(corrupt))
             .collect()

@@ -6,10 +6,12 @@ use portal_core::customer::{CorruptRecord, Customer};
 use portal_core::permission::{PermissionCatalog, PermissionSet};
 use portal_core::ports::{StoreError, UniqueKey};
 use portal_core::user::User;
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::sqlx;
 use sea_orm::{
-    ConnectOptions, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, RuntimeErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryResult, RuntimeErr, Select, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,6 +139,47 @@ impl SqlStore {
     /// Starts a write transaction: `BEGIN IMMEDIATE` on SQLite (take the write lock now, so the
     /// busy timeout applies instead of a failed lock upgrade later), `BEGIN` (read committed,
     /// row locks) on Postgres.
+    /// Runs a search read so that Postgres plans it for its actual parameters: a generic plan
+    /// of `search_text LIKE $1` cannot use the trigram index (it does not know the pattern), and
+    /// after five executions of a prepared statement Postgres may switch to one. Only searches
+    /// pay for it (a transaction with `SET LOCAL plan_cache_mode = force_custom_plan`, three
+    /// more round trips); every other statement keeps its cached plan. On SQLite: the pool.
+    pub(crate) async fn all_searched<E: EntityTrait>(
+        &self,
+        select: Select<E>,
+    ) -> Result<Vec<E::Model>, StoreError> {
+        if self.backend != DbBackend::Postgres {
+            return select.all(&self.db).await.map_err(db_err);
+        }
+        let txn = self.custom_plans().await?;
+        let rows = select.all(&txn).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(rows)
+    }
+
+    /// [`all_searched`](Self::all_searched) for a single-row statement (a capped count).
+    pub(crate) async fn one_searched(
+        &self,
+        stmt: &SelectStatement,
+    ) -> Result<Option<QueryResult>, StoreError> {
+        if self.backend != DbBackend::Postgres {
+            return self.db.query_one(stmt).await.map_err(db_err);
+        }
+        let txn = self.custom_plans().await?;
+        let row = txn.query_one(stmt).await.map_err(db_err)?;
+        txn.commit().await.map_err(db_err)?;
+        Ok(row)
+    }
+
+    /// A Postgres transaction whose statements get custom plans.
+    pub(crate) async fn custom_plans(&self) -> Result<DatabaseTransaction, StoreError> {
+        let txn = self.db.begin().await.map_err(db_err)?;
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_custom_plan")
+            .await
+            .map_err(db_err)?;
+        Ok(txn)
+    }
+
     pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend == DbBackend::Sqlite)
@@ -149,8 +192,9 @@ impl SqlStore {
 
 /// Opens a pool for `url` with Portal's settings:
 ///
-/// * `postgres://…`: up to 16 connections, `plan_cache_mode = force_custom_plan` (a generic plan
-///   for `search_text LIKE $1` cannot use the trigram index; see `docs/storage.md`).
+/// * `postgres://…`: up to 16 connections; searches run with custom plans (a generic plan for
+///   `search_text LIKE $1` cannot use the trigram index; see `docs/storage.md`), every other
+///   statement with its cached plan.
 /// * `sqlite://path?mode=rwc` (or `sqlite::memory:`): WAL journal, `synchronous = NORMAL`,
 ///   foreign keys on, a busy timeout of [`SQLITE_BUSY_TIMEOUT`]; 8 connections for a file, one
 ///   for an in-memory database (each in-memory connection would be its own database).
@@ -163,10 +207,8 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30));
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        opts.max_connections(16).map_sqlx_postgres_opts(|o| {
-            o.options([("plan_cache_mode", "force_custom_plan")])
-                .application_name("portal")
-        });
+        opts.max_connections(16)
+            .map_sqlx_postgres_opts(|o| o.application_name("portal"));
     } else if url.starts_with("sqlite:") {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
         opts.max_connections(if memory { 1 } else { 8 })
@@ -266,4 +308,37 @@ fn unique_violation(constraint: &str) -> StoreError {
 
 pub(crate) fn corrupt(e: CorruptRecord) -> StoreError {
     StoreError::Corrupt(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::TestPostgres;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    async fn mode(conn: &impl ConnectionTrait) -> String {
+        conn.query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SHOW plan_cache_mode",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index(0)
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn searches_plan_for_their_values_and_nothing_else_does() {
+        let db = TestPostgres::start().await;
+        let store = db.store();
+        assert_eq!(mode(store.connection()).await, "auto");
+        let txn = store.custom_plans().await.unwrap();
+        assert_eq!(mode(&txn).await, "force_custom_plan");
+        txn.commit().await.unwrap();
+        // `SET LOCAL` ended with the transaction: the pooled connection is back to cached plans.
+        for _ in 0..4 {
+            assert_eq!(mode(store.connection()).await, "auto");
+        }
+        db.finish().await;
+    }
 }
