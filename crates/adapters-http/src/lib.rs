@@ -20,7 +20,7 @@
 //! - **CSRF** on every unsafe request: a token bound to the session (or, before login, to a
 //!   double-submit cookie), plus `Origin` and `Sec-Fetch-Site` checks ([`csrf`]).
 //! - **Limits**: body size (413), JSON content type (415), per-address token buckets (429 with
-//!   `Retry-After`), and password hashing on a bounded blocking pool ([`BlockingHasher`]).
+//!   `Retry-After`), and password hashing on a fixed set of hashing threads ([`BlockingHasher`]).
 //! - **One error shape** with stable codes for every variant of every core error ([`error`]).
 //! - Request ids, one structured log line per request without secrets, security headers.
 //!

@@ -60,7 +60,7 @@ pub trait SecretGenerator: Send + Sync {
 pub struct HashError(pub String);
 
 /// Hashes and verifies passwords (R13). The production implementation is
-/// [`Argon2idHasher`](crate::hashing::Argon2idHasher); servers wrap it to run on a blocking pool
+/// [`Argon2idHasher`](crate::hashing::Argon2idHasher); servers wrap it to run on dedicated threads
 /// behind a semaphore.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
