@@ -39,9 +39,9 @@ use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, S
 use portal_core::ids::{AuditEntryId, OutboxId};
 use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStats, OutboxStatus};
 use portal_core::ports::{
-    AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, LegacyAccount,
-    LegacyClaim, LegacyDirectory, LegacyError, OutboxStore, PageStart, PhoneMessage, Queries,
-    SessionContext, SmsError, SmsSender, StoreError, UniqueKey, UserQuery, Write,
+    AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, Expired,
+    LegacyAccount, LegacyClaim, LegacyDirectory, LegacyError, OutboxStore, PageStart, PhoneMessage,
+    Queries, SessionContext, SmsError, SmsSender, StoreError, UniqueKey, UserQuery, Write,
 };
 use portal_core::secret::{SecretString, TokenHash, constant_time_eq};
 use portal_core::session::Session;
@@ -597,6 +597,24 @@ impl State {
     }
 }
 
+/// Removes up to `limit` entries matching `dead`; returns how many.
+fn take_dead<K: std::hash::Hash + Eq + Clone, V>(
+    map: &mut HashMap<K, V>,
+    limit: usize,
+    dead: impl Fn(&V) -> bool,
+) -> usize {
+    let keys: Vec<K> = map
+        .iter()
+        .filter(|(_, v)| dead(v))
+        .map(|(k, _)| k.clone())
+        .take(limit)
+        .collect();
+    for k in &keys {
+        map.remove(k);
+    }
+    keys.len()
+}
+
 fn restore<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, old: Option<V>) {
     match old {
         Some(v) => {
@@ -740,6 +758,45 @@ impl Committer for MemoryStore {
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.lock().counters.remove(key);
         Ok(())
+    }
+
+    async fn purge_expired(
+        &self,
+        kind: Expired,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let limit = limit as usize;
+        let n = match kind {
+            Expired::Sessions => {
+                let dead: Vec<SessionId> = state
+                    .sessions
+                    .values()
+                    .filter(|s| {
+                        let r = s.record();
+                        r.idle_expires_at.min(r.expires_at) <= cutoff
+                    })
+                    .map(Session::id)
+                    .take(limit)
+                    .collect();
+                for id in &dead {
+                    if let Some(s) = state.sessions.remove(id) {
+                        state.session_hashes.remove(&s.record().token_hash);
+                    }
+                }
+                dead.len()
+            }
+            Expired::Challenges => take_dead(&mut state.challenges, limit, |c| {
+                c.record().created_at <= cutoff
+            }),
+            Expired::ActionTokens => take_dead(&mut state.tokens, limit, |t| {
+                t.record().expires_at <= cutoff
+            }),
+            Expired::Counters => take_dead(&mut state.counters, limit, |c| c.last_at <= cutoff),
+        };
+        Ok(n as u64)
     }
 
     async fn touch_session(
@@ -1224,6 +1281,28 @@ impl OutboxStore for MemoryStore {
 
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
         Ok(self.lock().outbox.iter().find(|e| e.mail.id == id).cloned())
+    }
+
+    async fn purge_sent(&self, sent_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut left = limit as usize;
+        let mut gone = Vec::new();
+        state.outbox.retain(|e| {
+            let purge = left > 0
+                && e.status == OutboxStatus::Sent
+                && e.sent_at.is_some_and(|at| at <= sent_before);
+            if purge {
+                left -= 1;
+                gone.push(e.mail.id);
+            }
+            !purge
+        });
+        // Like the SQL stores' unique key, a purged mail's id is free again.
+        for id in &gone {
+            state.outbox_ids.remove(id);
+        }
+        Ok(gone.len() as u64)
     }
 
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portal_core::audit::{self, AuditRecord, ChainHash};
 use portal_core::ids::SessionId;
-use portal_core::ports::{Commit, Committer, Counter, StoreError, Write};
+use portal_core::ports::{Commit, Committer, Counter, Expired, StoreError, Write};
 use sea_orm::sea_query::{Expr, LockType, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
@@ -411,6 +411,27 @@ impl Committer for SqlStore {
         Ok(())
     }
 
+    async fn purge_expired(
+        &self,
+        kind: Expired,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        // Sessions: the idle expiry is never after the absolute one (`Session::from_record`
+        // refuses such a row), so "idle or absolute expiry passed" is the idle one alone, and one
+        // index serves.
+        let (table, key, column) = match kind {
+            Expired::Sessions => ("sessions", "id", "idle_expires_at"),
+            Expired::Challenges => ("challenges", "id", "created_at"),
+            Expired::ActionTokens => ("action_tokens", "id", "expires_at"),
+            Expired::Counters => ("counters", "key", "last_at"),
+        };
+        let n = self
+            .delete_batch(table, key, &format!("{column} <= $1"), cutoff, limit)
+            .await?;
+        Ok(n)
+    }
+
     async fn touch_session(
         &self,
         id: SessionId,
@@ -446,5 +467,50 @@ impl Committer for SqlStore {
             )));
         }
         Ok(())
+    }
+}
+
+impl SqlStore {
+    /// Deletes up to `limit` rows of `table` matching `condition` (which uses `$1`, bound to
+    /// `at`), found by index and keyed by `key`; returns how many. One statement, so one short
+    /// transaction. On Postgres the rows are picked `FOR UPDATE SKIP LOCKED`: a row a commit is
+    /// changing right now is left for the next run, and two housekeepers never wait for each
+    /// other; on SQLite the statement is the only writer.
+    pub(crate) async fn delete_batch(
+        &self,
+        table: &str,
+        key: &str,
+        condition: &str,
+        at: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let (condition, lock) = match self.backend {
+            DbBackend::Postgres => (condition.to_owned(), " FOR UPDATE SKIP LOCKED"),
+            _ => (condition.replace('$', "?"), ""),
+        };
+        let limit_param = if self.backend == DbBackend::Postgres {
+            "$2"
+        } else {
+            "?2"
+        };
+        let sql = format!(
+            "DELETE FROM {table} WHERE {key} IN \
+             (SELECT {key} FROM {table} WHERE {condition} LIMIT {limit_param}{lock})"
+        );
+        let _turn = self.write_turn().await;
+        let res = sea_orm::ConnectionTrait::execute_raw(
+            &self.db,
+            sea_orm::Statement::from_sql_and_values(
+                self.backend,
+                sql,
+                [rows::micros(at).into(), i64::from(limit).into()],
+            ),
+        )
+        .await
+        .map_err(db_err)?;
+        Ok(res.rows_affected())
     }
 }

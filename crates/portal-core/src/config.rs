@@ -59,6 +59,33 @@ pub struct PortalConfig {
     pub phone_code_ttl: TimeDelta,
     /// An authenticator app must be confirmed within this long after setup started.
     pub totp_enrolment_ttl: TimeDelta,
+    /// Housekeeping (expired sessions, codes, links and counters, old delivered mail).
+    pub housekeeping: HousekeepingPolicy,
+}
+
+/// What [`Portal::housekeeping`](crate::service::Portal::housekeeping) removes, and how fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HousekeepingPolicy {
+    /// A row is removed only once it has been dead this long beyond every rule that reads it
+    /// (default 1 day, between 1 hour and 365 days): an expired session, say, stays listed for
+    /// a day after it ended.
+    pub grace: TimeDelta,
+    /// Delivered mails are removed this long after they were sent (default 30 days, between 1
+    /// day and 10 years). Pending and dead-lettered mails are never removed.
+    pub sent_mail_retention: TimeDelta,
+    /// Rows deleted per statement (default 500, between 1 and 10,000): each batch is its own
+    /// short transaction.
+    pub batch_size: u32,
+}
+
+impl Default for HousekeepingPolicy {
+    fn default() -> Self {
+        Self {
+            grace: TimeDelta::days(1),
+            sent_mail_retention: TimeDelta::days(30),
+            batch_size: 500,
+        }
+    }
 }
 
 impl Default for PortalConfig {
@@ -86,6 +113,7 @@ impl Default for PortalConfig {
             remember_device_ttl: TimeDelta::days(30),
             phone_code_ttl: TimeDelta::minutes(10),
             totp_enrolment_ttl: TimeDelta::minutes(15),
+            housekeeping: HousekeepingPolicy::default(),
         }
     }
 }
@@ -169,6 +197,18 @@ impl PortalConfig {
         if self.totp_issuer.trim().is_empty() || self.totp_issuer.contains(':') {
             return err("totp_issuer must be non-empty and contain no ':'");
         }
+        let h = &self.housekeeping;
+        if h.grace < TimeDelta::hours(1) || h.grace > TimeDelta::days(365) {
+            return err("housekeeping.grace must be between 1 hour and 365 days");
+        }
+        if h.sent_mail_retention < TimeDelta::days(1)
+            || h.sent_mail_retention > TimeDelta::days(3_650)
+        {
+            return err("housekeeping.sent_mail_retention must be between 1 day and 10 years");
+        }
+        if h.batch_size == 0 || h.batch_size > 10_000 {
+            return err("housekeeping.batch_size must be between 1 and 10,000");
+        }
         Ok(())
     }
 }
@@ -218,6 +258,27 @@ mod tests {
             },
             PortalConfig {
                 totp_issuer: "a:b".into(),
+                ..d()
+            },
+            PortalConfig {
+                housekeeping: HousekeepingPolicy {
+                    grace: TimeDelta::minutes(59),
+                    ..HousekeepingPolicy::default()
+                },
+                ..d()
+            },
+            PortalConfig {
+                housekeeping: HousekeepingPolicy {
+                    sent_mail_retention: TimeDelta::hours(23),
+                    ..HousekeepingPolicy::default()
+                },
+                ..d()
+            },
+            PortalConfig {
+                housekeeping: HousekeepingPolicy {
+                    batch_size: 0,
+                    ..HousekeepingPolicy::default()
+                },
                 ..d()
             },
         ];

@@ -403,6 +403,57 @@ pub trait Committer: Send + Sync {
 
     /// Removes a counter (after a successful login, or a password reset). Not audited.
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Housekeeping: deletes up to `limit` rows of `kind` that are dead at `cutoff` (see
+    /// [`Expired`] for what that means per kind) and returns how many it deleted. Each call is
+    /// its own short transaction, so a purge never holds locks for long; callers repeat it while
+    /// it returns `limit`. Not audited: only rows nothing can use any more are removed (the core
+    /// picks cut-offs past every rule that reads them, see
+    /// [`Portal::housekeeping`](crate::service::Portal::housekeeping)).
+    async fn purge_expired(
+        &self,
+        kind: Expired,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Rows that housekeeping removes once they are dead, and when each kind counts as dead at a
+/// cut-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expired {
+    /// Sessions of every kind (logged in, half-way through MFA, remembered devices) whose idle
+    /// or absolute expiry is at or before the cut-off.
+    Sessions,
+    /// Mailed-code attempts (registrations, invitations accepted, e-mail changes) started at or
+    /// before the cut-off.
+    Challenges,
+    /// Link tokens (invitations, reset links) whose expiry is at or before the cut-off, used or
+    /// not.
+    ActionTokens,
+    /// Rate counters whose last event is at or before the cut-off.
+    Counters,
+}
+
+impl Expired {
+    /// Every kind, in the order housekeeping purges them.
+    pub const ALL: [Self; 4] = [
+        Self::Sessions,
+        Self::Challenges,
+        Self::ActionTokens,
+        Self::Counters,
+    ];
+
+    /// Stable key (logs, reports).
+    #[must_use]
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::Sessions => "sessions",
+            Self::Challenges => "challenges",
+            Self::ActionTokens => "action_tokens",
+            Self::Counters => "counters",
+        }
+    }
 }
 
 /// A rate counter: how many events, and when the last one happened.
@@ -677,4 +728,9 @@ pub trait OutboxStore: Send + Sync {
 
     /// How many mails are in each state.
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+
+    /// Housekeeping: deletes up to `limit` delivered mails sent at or before `sent_before` and
+    /// returns how many. Pending, claimed and dead mails are never touched. Not audited (the
+    /// audit log records what was sent; a delivered mail holds no secret any more).
+    async fn purge_sent(&self, sent_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }

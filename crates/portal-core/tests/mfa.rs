@@ -291,6 +291,15 @@ impl Committer for BumpsAfterEveryRead {
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.0.reset_counter(key).await
     }
+
+    async fn purge_expired(
+        &self,
+        kind: portal_core::ports::Expired,
+        cutoff: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.0.purge_expired(kind, cutoff, limit).await
+    }
 }
 
 /// Twenty requests for a login phone code at once, all past the budget check before the first

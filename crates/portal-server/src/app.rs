@@ -10,7 +10,7 @@ use portal_core::ids::SessionId;
 use portal_core::mail::OutboxMail;
 use portal_core::permission::PermissionCatalog;
 use portal_core::ports::{
-    Commit, Committer, Counter, PhoneMessage, SmsError, SmsSender, StoreError,
+    Commit, Committer, Counter, Expired, PhoneMessage, SmsError, SmsSender, StoreError,
 };
 use portal_core::{Deps, Portal};
 use sea_orm_migration::MigratorTrait as _;
@@ -186,6 +186,15 @@ impl Committer for NotifyingCommitter {
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.inner.reset_counter(key).await
     }
+
+    async fn purge_expired(
+        &self,
+        kind: Expired,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.inner.purge_expired(kind, cutoff, limit).await
+    }
 }
 
 /// Remembers the mails of every successful commit, so a command-line tool can use the codes and
@@ -262,6 +271,15 @@ impl Committer for CapturingCommitter {
 
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.inner.reset_counter(key).await
+    }
+
+    async fn purge_expired(
+        &self,
+        kind: Expired,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.inner.purge_expired(kind, cutoff, limit).await
     }
 }
 

@@ -122,6 +122,9 @@ macro_rules! storage_contract {
             email_change_challenges_round_trip,
             rate_counters_count_atomically_and_reset,
             times_are_stored_truncated_to_microseconds,
+            purging_removes_exactly_the_rows_dead_at_the_cutoff,
+            purges_go_in_batches,
+            purging_sent_mail_keeps_open_and_dead_mail,
         );
     };
     (@tests $fixture:ty; $($check:ident),* $(,)?) => {

@@ -383,6 +383,15 @@ impl Committer for FaultyCommitter {
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.store.reset_counter(key).await
     }
+
+    async fn purge_expired(
+        &self,
+        kind: portal_core::ports::Expired,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        self.store.purge_expired(kind, cutoff, limit).await
+    }
 }
 
 /// The recording phone gateway, but failing while [`Faults::sms_down`] is on.

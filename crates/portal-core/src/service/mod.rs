@@ -10,6 +10,7 @@ mod audit_log;
 mod auth;
 mod contact;
 mod customers;
+mod housekeeping;
 mod mfa;
 mod onboarding;
 mod paging;
@@ -26,6 +27,7 @@ pub use auth::{
 };
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
+pub use housekeeping::HousekeepingReport;
 pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
 pub use onboarding::{LinkError, LinkOutcome};
 pub use paging::{PageRequest, PagingError};

@@ -1,0 +1,136 @@
+//! Housekeeping: removing rows nothing can use any more, so tables of sessions, codes, links,
+//! counters and delivered mail do not grow without bound.
+//!
+//! Each kind gets a cut-off past every rule that still reads its rows, plus
+//! [`HousekeepingPolicy::grace`](crate::config::HousekeepingPolicy::grace):
+//!
+//! | Kind | Dead when | Read by |
+//! |---|---|---|
+//! | sessions | idle or absolute expiry ≤ now − grace | the per-request check (refuses it at expiry), the session list |
+//! | challenges | started ≤ now − `pending_registration_ttl` − grace | tickets (dead after `pending_registration_ttl`), the hourly cap of code mails per address |
+//! | link tokens | expiry ≤ now − `pending_registration_ttl` − grace | links (dead at expiry), an invitation accepted just in time until its code is confirmed, the hourly cap of reset mails |
+//! | counters | last event ≤ now − the longest `reset_after` or send window − grace | throttles and send budgets (a counter older than its `reset_after` starts again at 1) |
+//! | delivered mail | sent ≤ now − `sent_mail_retention` | operators looking up a delivery |
+//!
+//! Nothing a user or operator can see changes, so purges are not audited (see
+//! docs/security.md); the report says how many rows went.
+
+use super::Portal;
+use crate::ports::{Expired, OutboxStore, StoreError};
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// How many rows one [`Portal::housekeeping`] run removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HousekeepingReport {
+    /// Expired sessions (logged in, MFA half-way, remembered devices).
+    pub sessions: u64,
+    /// Mailed-code attempts past their lifetime.
+    pub challenges: u64,
+    /// Invitation and reset links past their expiry.
+    pub action_tokens: u64,
+    /// Rate counters past their reset.
+    pub counters: u64,
+    /// Delivered mails past their retention.
+    pub sent_mail: u64,
+}
+
+impl HousekeepingReport {
+    /// Rows removed in all.
+    #[must_use]
+    pub const fn total(&self) -> u64 {
+        self.sessions + self.challenges + self.action_tokens + self.counters + self.sent_mail
+    }
+
+    fn add(&mut self, kind: Expired, n: u64) {
+        let slot = match kind {
+            Expired::Sessions => &mut self.sessions,
+            Expired::Challenges => &mut self.challenges,
+            Expired::ActionTokens => &mut self.action_tokens,
+            Expired::Counters => &mut self.counters,
+        };
+        *slot += n;
+    }
+}
+
+impl std::fmt::Display for HousekeepingReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sessions={} challenges={} action_tokens={} counters={} sent_mail={}",
+            self.sessions, self.challenges, self.action_tokens, self.counters, self.sent_mail
+        )
+    }
+}
+
+impl Portal {
+    /// The cut-off for `kind` at `now`: rows of that kind dead at it are safe to delete.
+    #[must_use]
+    pub fn housekeeping_cutoff(&self, kind: Expired, now: DateTime<Utc>) -> DateTime<Utc> {
+        let c = &self.config;
+        let grace = c.housekeeping.grace;
+        let lp = &c.login_protection;
+        // Challenges and the hourly caps count back one hour; an accepted invitation keeps its
+        // (expired) link alive while the code mailed on acceptance lives.
+        let attempts = c.pending_registration_ttl.max(TimeDelta::hours(1));
+        let back = match kind {
+            Expired::Sessions => TimeDelta::zero(),
+            Expired::Challenges | Expired::ActionTokens => attempts,
+            Expired::Counters => [
+                lp.account.reset_after,
+                lp.address.reset_after,
+                lp.second_factor.reset_after,
+                lp.phone_codes().reset_after(),
+                lp.recovery_sends().reset_after(),
+            ]
+            .into_iter()
+            .max()
+            .unwrap_or(TimeDelta::zero()),
+        };
+        now.checked_sub_signed(back + grace)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// Removes expired sessions, challenges, link tokens and counters, and delivered mail past
+    /// its retention, in batches of
+    /// [`HousekeepingPolicy::batch_size`](crate::config::HousekeepingPolicy::batch_size) (each
+    /// its own short transaction) until none is left. Safe to run from several processes at
+    /// once and at any time: every cut-off lies past the last moment a rule reads the row (see
+    /// the [module docs](self)). The server runs it periodically; embedders call it from a
+    /// timer of their own.
+    ///
+    /// # Errors
+    /// Storage failures; what was deleted before stays deleted (there is nothing to undo).
+    pub async fn housekeeping(
+        &self,
+        outbox: &dyn OutboxStore,
+    ) -> Result<HousekeepingReport, StoreError> {
+        let now = self.now();
+        let batch = self.config.housekeeping.batch_size;
+        let mut report = HousekeepingReport::default();
+        for kind in Expired::ALL {
+            let cutoff = self.housekeeping_cutoff(kind, now);
+            loop {
+                let n = self
+                    .deps
+                    .committer
+                    .purge_expired(kind, cutoff, batch)
+                    .await?;
+                report.add(kind, n);
+                if n < u64::from(batch) {
+                    break;
+                }
+            }
+        }
+        let sent_before = now
+            .checked_sub_signed(self.config.housekeeping.sent_mail_retention)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        loop {
+            let n = outbox.purge_sent(sent_before, batch).await?;
+            report.sent_mail += n;
+            if n < u64::from(batch) {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}
