@@ -376,3 +376,71 @@ async fn sqlite_two_dispatchers_send_each_of_1000_mails_once() {
     two_dispatchers(Arc::new(db.store())).await;
     db.finish().await;
 }
+
+/// Two housekeepers purge 1,000 dead sessions at once, next to one live session: together they delete each dead row exactly once (on Postgres they skip the rows the
+/// other holds instead of waiting), and the live session stays.
+async fn two_housekeepers(store: Arc<SqlStore>) {
+    use portal_core::ports::Expired;
+    use portal_testkit::fixtures::{session, t0, token_hash};
+    let c = customer("900000003", "Kehr GmbH");
+    let u = employee(c.id(), "kehr@example.com", "Karl", "Kehr");
+    commit_ok(
+        &*store,
+        writes([Write::InsertCustomer(c), Write::InsertUser(u.clone())]),
+    )
+    .await;
+    for chunk in 0..10 {
+        let ws = (0..100)
+            .map(|i| Write::InsertSession(session(u.id(), token_hash(), at(chunk * 100 + i))));
+        commit_ok(&*store, writes(ws)).await;
+    }
+    let live = session(u.id(), token_hash(), at(86_400 * 10));
+    commit_ok(&*store, writes([Write::InsertSession(live.clone())])).await;
+    let cutoff = t0() + TimeDelta::days(5);
+    let barrier = Arc::new(Barrier::new(2));
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut total = 0;
+            loop {
+                let n = store
+                    .purge_expired(Expired::Sessions, cutoff, 50)
+                    .await
+                    .unwrap();
+                total += n;
+                if n == 0 {
+                    return total;
+                }
+            }
+        }));
+    }
+    let mut totals = Vec::new();
+    for t in tasks {
+        totals.push(t.await.unwrap());
+    }
+    assert_eq!(totals.iter().sum::<u64>(), 1_000, "{totals:?}");
+    let left: Vec<_> = store
+        .sessions_of_user(u.id())
+        .await
+        .unwrap()
+        .iter()
+        .map(portal_core::session::Session::id)
+        .collect();
+    assert_eq!(left, [live.id()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_housekeepers_delete_each_dead_row_once() {
+    let db = TestPostgres::start().await;
+    two_housekeepers(Arc::new(db.store())).await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_housekeepers_delete_each_dead_row_once() {
+    let db = TestSqlite::file().await;
+    two_housekeepers(Arc::new(db.store())).await;
+    db.finish().await;
+}

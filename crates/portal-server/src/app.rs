@@ -319,7 +319,7 @@ mod tests {
         assert!(
             first
                 .to_string()
-                .starts_with("applied 2 of 2 migrations: m2026"),
+                .starts_with("applied 3 of 3 migrations: m2026"),
             "{first}"
         );
         let (_, second) = open_store(&db).await.unwrap();

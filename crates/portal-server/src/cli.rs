@@ -44,6 +44,12 @@ pub enum Command {
     /// Manage customers.
     #[command(subcommand)]
     Customers(CustomersCommand),
+    /// Remove expired sessions, codes, links and rate counters, and delivered mail past its
+    /// retention, once, and report how many rows went.
+    ///
+    /// `portal serve` does this every PORTAL_HOUSEKEEPING_INTERVAL seconds; run this from a
+    /// timer instead when that is 0. Safe while servers run.
+    Housekeeping,
     /// Seed a demo customer with an administrator and employees (development mode only).
     ///
     /// Idempotent: when the demo customer exists, nothing is written. Prints the accounts and
@@ -146,7 +152,24 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
             import_customers(&config, &file).await
         }
         Command::Demo => demo(&config).await,
+        Command::Housekeeping => housekeeping(&config).await,
     }
+}
+
+async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
+    let (store, _) = app::open_store(&config.database).await?;
+    let store = Arc::new(store);
+    let portal = app::portal(store.clone(), None, PortalConfig::default())?;
+    let report = crate::housekeeping::run_once(&portal, &*store)
+        .await
+        .map_err(|e| Failure(format!("housekeeping failed: {e}")))?;
+    println!("{}: removed {report}", config.database.describe());
+    store
+        .connection()
+        .clone()
+        .close()
+        .await
+        .map_err(|e| Failure::of("closing the database", e))
 }
 
 async fn migrate(config: &ServerConfig) -> Result<(), Failure> {

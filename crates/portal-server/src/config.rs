@@ -54,6 +54,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "seconds in-flight requests get on shutdown",
     ),
     (
+        "PORTAL_HOUSEKEEPING_INTERVAL",
+        "seconds between removals of expired sessions, codes, links and old sent mail; 0 = off",
+    ),
+    (
         "SMTP_URL",
         "SMTP server; unset means the development mailbox",
     ),
@@ -74,6 +78,8 @@ pub const DEFAULT_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALH
 pub const DEFAULT_OPERATOR_EMAIL: &str = "operator@portal.localhost";
 /// How long in-flight requests may take to finish on shutdown by default.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often `serve` runs housekeeping by default.
+pub const DEFAULT_HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 
 /// The file key of a variable: lower case, without the `PORTAL_` prefix.
 #[must_use]
@@ -429,6 +435,9 @@ pub struct ServerConfig {
     pub mail: MailConfig,
     /// How long in-flight requests may take to finish on shutdown.
     pub shutdown_timeout: Duration,
+    /// How often `serve` removes expired rows (`PORTAL_HOUSEKEEPING_INTERVAL`); `None` when
+    /// turned off (`0`), for installations running `portal housekeeping` from a timer instead.
+    pub housekeeping_interval: Option<Duration>,
 }
 
 impl ServerConfig {
@@ -523,6 +532,20 @@ impl ServerConfig {
             }
             None => DEFAULT_SHUTDOWN_TIMEOUT,
         };
+        let housekeeping_interval = match source.get("PORTAL_HOUSEKEEPING_INTERVAL") {
+            Some(s) => match s.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(secs) if secs <= 7 * 86_400 => Some(Duration::from_secs(secs)),
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        var: "PORTAL_HOUSEKEEPING_INTERVAL",
+                        reason: "a whole number of seconds up to 604800 (a week); 0 turns it off"
+                            .to_owned(),
+                    });
+                }
+            },
+            None => Some(DEFAULT_HOUSEKEEPING_INTERVAL),
+        };
         // Checked with a placeholder URL; the real one is known once the listener is bound.
         let mail = MailConfig::from_lookup(|name| source.get(name))?;
         if !development && matches!(mail.transport, MailTransport::Directory(_)) {
@@ -540,6 +563,7 @@ impl ServerConfig {
             log,
             mail,
             shutdown_timeout,
+            housekeeping_interval,
         })
     }
 
@@ -756,6 +780,33 @@ mod tests {
         assert!(!c.log.json);
         assert_eq!(c.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
         assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn housekeeping_runs_every_ten_minutes_unless_set_or_off() {
+        assert_eq!(
+            resolve(&[], "").unwrap().housekeeping_interval,
+            Some(DEFAULT_HOUSEKEEPING_INTERVAL)
+        );
+        assert_eq!(
+            resolve(&[("PORTAL_HOUSEKEEPING_INTERVAL", "60")], "")
+                .unwrap()
+                .housekeeping_interval,
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            resolve(&[], "housekeeping_interval = 0")
+                .unwrap()
+                .housekeeping_interval,
+            None
+        );
+        for bad in ["-1", "soon", "604801"] {
+            let err = resolve(&[("PORTAL_HOUSEKEEPING_INTERVAL", bad)], "").unwrap_err();
+            assert!(
+                err.to_string().starts_with("PORTAL_HOUSEKEEPING_INTERVAL:"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

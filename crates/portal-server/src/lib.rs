@@ -74,6 +74,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod housekeeping;
 pub mod import;
 pub mod secrets;
 pub mod serve;

@@ -3,8 +3,8 @@
 //! In order: obtain the server secret, bind the listener (so a port-0 bind knows its URL),
 //! open and migrate the database, build the portal (production adapters, Argon2id on the blocking
 //! pool behind a semaphore, the development phone gateway in development mode), start the mail
-//! dispatcher (woken by every commit that queues mail), create the first operator when there is
-//! none, print the banner, and serve HTTP.
+//! dispatcher (woken by every commit that queues mail) and the periodic housekeeping, create the
+//! first operator when there is none, print the banner, and serve HTTP.
 //!
 //! Shutdown on SIGINT or SIGTERM: the listening socket is closed (new connections are refused;
 //! then "shutting down" is logged), in-flight requests get up to
@@ -141,6 +141,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     .with_wakeup(wakeup)
     .spawn();
 
+    let housekeeper = config
+        .housekeeping_interval
+        .map(|every| crate::housekeeping::Housekeeper::spawn(portal.clone(), store.clone(), every));
+
     let first_operator = first_operator(&portal, &config, &public_url).await;
 
     let state = AppState::new(
@@ -198,6 +202,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
             }
         }
     };
+    if let Some(h) = housekeeper
+        && let Err(e) = h.shutdown().await
+    {
+        tracing::error!(error = %e, "housekeeping ended abnormally");
+    }
     // After HTTP: every mail a request committed is in the outbox by now.
     if let Err(e) = dispatcher.shutdown().await {
         tracing::error!(error = %e, "mail dispatcher ended abnormally; its claimed mails return when their lease ends");

@@ -60,12 +60,20 @@ fn every_command_has_help() {
         &["customers", "--help"],
         &["customers", "import", "--help"],
         &["demo", "--help"],
+        &["housekeeping", "--help"],
     ] {
         let out = ok(portal(dir.path(), args, &[]));
         assert!(out.contains("Usage: portal"), "{args:?}: {out}");
     }
     let out = ok(portal(dir.path(), &["--help"], &[]));
-    for cmd in ["serve", "migrate", "operator", "customers", "demo"] {
+    for cmd in [
+        "serve",
+        "migrate",
+        "operator",
+        "customers",
+        "demo",
+        "housekeeping",
+    ] {
         assert!(out.contains(cmd), "{cmd} missing in:\n{out}");
     }
     assert_eq!(
@@ -81,7 +89,7 @@ fn migrate_creates_the_sqlite_file_and_reports() {
     let out = ok(portal(dir.path(), &["migrate"], &[]));
     assert!(
         out.starts_with(
-            "SQLite file portal.db: applied 2 of 2 migrations: m20261126_000001_initial_schema"
+            "SQLite file portal.db: applied 3 of 3 migrations: m20261126_000001_initial_schema"
         ),
         "{out}"
     );
@@ -93,8 +101,45 @@ fn migrate_creates_the_sqlite_file_and_reports() {
     let out = ok(portal(dir.path(), &["migrate"], &[]));
     assert_eq!(
         out.trim(),
-        "SQLite file portal.db: schema up to date (2 migrations)"
+        "SQLite file portal.db: schema up to date (3 migrations)"
     );
+}
+
+/// `portal housekeeping` removes what is dead (a session that ended days ago), keeps what lives,
+/// and reports the counts; a second run finds nothing.
+#[tokio::test]
+async fn housekeeping_removes_expired_rows_and_reports() {
+    use portal_core::ports::{Commit, Committer as _, Queries as _, Write};
+    use portal_testkit::fixtures::{operator, session, token_hash};
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path()).await;
+    let op = operator("op@example.com");
+    let now = chrono::Utc::now();
+    let dead = session(op.id(), token_hash(), now - chrono::TimeDelta::days(3));
+    let live = session(op.id(), token_hash(), now);
+    let mut commit = Commit::new();
+    commit.write(Write::InsertUser(op.clone()));
+    commit.write(Write::InsertSession(dead));
+    commit.write(Write::InsertSession(live.clone()));
+    store.commit(commit).await.unwrap();
+    store.connection().clone().close().await.unwrap();
+
+    let out = ok(portal(dir.path(), &["housekeeping"], &[]));
+    assert_eq!(
+        out.trim(),
+        "SQLite file portal.db: removed sessions=1 challenges=0 action_tokens=0 counters=0 sent_mail=0"
+    );
+    let out = ok(portal(dir.path(), &["housekeeping"], &[]));
+    assert!(out.contains("removed sessions=0 "), "{out}");
+    let store = open(dir.path()).await;
+    let left: Vec<_> = store
+        .sessions_of_user(op.id())
+        .await
+        .unwrap()
+        .iter()
+        .map(portal_core::session::Session::id)
+        .collect();
+    assert_eq!(left, [live.id()]);
 }
 
 #[test]

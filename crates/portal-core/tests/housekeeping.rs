@@ -1,0 +1,251 @@
+//! Housekeeping: dead rows go, a grace period after the last rule that reads them; nothing a
+//! rule still needs is ever removed, and nothing is audited.
+
+mod support;
+
+use chrono::TimeDelta;
+use portal_core::ports::{Expired, OutboxStore as _, Queries as _};
+use portal_core::service::HousekeepingReport;
+use portal_core::throttle::keys;
+use portal_core::values::Language;
+use support::*;
+use uuid::Uuid;
+
+const N: &str = "100000001";
+const SECOND: TimeDelta = TimeDelta::seconds(1);
+
+async fn run(w: &World) -> HousekeepingReport {
+    w.portal.housekeeping(&*w.store).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_session_goes_exactly_one_grace_period_after_it_expired() {
+    let w = World::new();
+    w.registered("anna@example.com").await;
+    let session = w.login("anna@example.com").await;
+    assert_eq!(w.counts().sessions, 2, "registration and login");
+    let idle = w.portal.config().session_policy.idle_timeout;
+    let grace = w.portal.config().housekeeping.grace;
+    w.advance(idle + grace - SECOND);
+    assert!(
+        w.portal.authenticate(session.token.expose()).await.is_err(),
+        "dead long before it is purged"
+    );
+    let audit = w.counts().audit;
+    assert_eq!(run(&w).await, HousekeepingReport::default());
+    assert_eq!(w.counts().sessions, 2);
+    w.advance(SECOND);
+    let report = run(&w).await;
+    assert_eq!(report.sessions, 2);
+    assert_eq!(report.total(), 2);
+    assert_eq!(w.counts().sessions, 0);
+    assert_eq!(w.counts().audit, audit, "housekeeping is not audited");
+    assert_eq!(run(&w).await.total(), 0, "nothing left the second time");
+}
+
+#[tokio::test]
+async fn a_live_session_and_its_user_survive_housekeeping() {
+    let w = World::new();
+    w.registered("anna@example.com").await;
+    let grace = w.portal.config().housekeeping.grace;
+    w.advance(grace * 3);
+    let session = w.login("anna@example.com").await;
+    assert_eq!(run(&w).await.sessions, 1, "only the registration's session");
+    let p = w.principal(&session).await;
+    assert_eq!(p.user().email().as_str(), "anna@example.com");
+}
+
+/// An invitation accepted a minute before its link expires may be confirmed hours later, with a
+/// re-sent code (the attempt lives `pending_registration_ttl`): housekeeping in between must keep
+/// the expired link, which the confirmation completes — even with the shortest grace.
+#[tokio::test]
+async fn an_invitation_accepted_just_in_time_survives_housekeeping_until_confirmed() {
+    let mut config = portal_core::config::PortalConfig::default();
+    config.housekeeping.grace = TimeDelta::hours(1);
+    let w = World::with_config(config);
+    w.customer(N).await;
+    let op = w.operator("op@example.com").await;
+    let admin = w.admin("chef@example.com", N, &op).await;
+    w.portal
+        .invite_user(
+            &admin,
+            &number(N),
+            portal_core::service::Invite {
+                email: email("ida@example.com"),
+                first_name: name("Ida"),
+                last_name: name("Eingeladen"),
+                language: Language::De,
+                permissions: keys(&[]),
+            },
+        )
+        .await
+        .unwrap();
+    let token = w.secret_for("ida@example.com");
+    w.advance(w.portal.config().invitation_ttl - TimeDelta::minutes(1));
+    let ticket = w
+        .portal
+        .accept_invitation(
+            &token,
+            portal_core::service::AcceptInvitation {
+                password: PASSWORD.into(),
+                password_confirmation: PASSWORD.into(),
+            },
+        )
+        .await
+        .unwrap();
+    // The first code lapses; twenty hours later Ida asks for a new one.
+    w.advance(TimeDelta::hours(20));
+    let report = run(&w).await;
+    assert_eq!(
+        (report.action_tokens, report.challenges),
+        (0, 0),
+        "{report}"
+    );
+    let ticket = w.portal.resend_code(ticket.ticket.expose()).await.unwrap();
+    let code = w.secret_for("ida@example.com");
+    w.portal
+        .verify_registration(ticket.ticket.expose(), &code, client())
+        .await
+        .expect("the re-sent code still confirms the invitation");
+
+    // Long after: the link is gone (the confirmed attempt went with the confirmation), the
+    // account stays.
+    let c = w.portal.config();
+    w.advance(c.pending_registration_ttl + c.housekeeping.grace);
+    let report = run(&w).await;
+    assert!(report.action_tokens >= 1, "{report}");
+    let ida = w.user_id("ida@example.com").await;
+    assert!(w.user(ida).await.is_active());
+}
+
+/// An abandoned registration's attempt stays while its ticket could still re-send a code, and
+/// goes a grace period after the ticket died.
+#[tokio::test]
+async fn an_abandoned_registration_attempt_goes_after_its_lifetime_and_the_grace() {
+    let w = World::new();
+    let ticket = w
+        .portal
+        .register(w.register_cmd("anna@example.com"))
+        .await
+        .unwrap();
+    let c = w.portal.config();
+    let (ttl, grace) = (c.pending_registration_ttl, c.housekeeping.grace);
+    w.advance(ttl - SECOND);
+    assert_eq!(run(&w).await.challenges, 0);
+    w.portal
+        .resend_code(ticket.ticket.expose())
+        .await
+        .expect("the attempt is alive until its lifetime ends");
+    w.advance(grace);
+    assert_eq!(run(&w).await.challenges, 0, "kept through the grace");
+    w.advance(SECOND);
+    assert_eq!(run(&w).await.challenges, 1);
+    assert_eq!(
+        w.portal
+            .resend_code(ticket.ticket.expose())
+            .await
+            .unwrap_err()
+            .to_string(),
+        portal_core::service::ResendError::InvalidTicket.to_string()
+    );
+}
+
+#[tokio::test]
+async fn login_throttles_outlive_housekeeping_until_they_would_reset_anyway() {
+    let w = World::new();
+    w.registered("anna@example.com").await;
+    for _ in 0..3 {
+        assert!(
+            w.try_login("anna@example.com", "falsch falsch")
+                .await
+                .is_err()
+        );
+    }
+    let key = keys::account(&email("anna@example.com"));
+    let count = |w: &World| {
+        let store = w.store.clone();
+        let key = key.clone();
+        async move { store.counter(&key).await.unwrap().map(|c| c.count) }
+    };
+    assert_eq!(count(&w).await, Some(3));
+    let lp = w.portal.config().login_protection;
+    let longest = lp
+        .account
+        .reset_after
+        .max(lp.address.reset_after)
+        .max(lp.second_factor.reset_after)
+        .max(TimeDelta::days(1));
+    let grace = w.portal.config().housekeeping.grace;
+    w.advance(longest + grace - SECOND);
+    run(&w).await;
+    assert_eq!(count(&w).await, Some(3), "kept while a rule could read it");
+    w.advance(SECOND);
+    assert!(run(&w).await.counters >= 1);
+    assert_eq!(count(&w).await, None);
+    // And the account is not blocked by the purge's absence of a counter: the right password works.
+    w.login("anna@example.com").await;
+}
+
+#[tokio::test]
+async fn delivered_mail_goes_after_its_retention_and_undelivered_mail_never() {
+    let w = World::new();
+    w.registered("anna@example.com").await;
+    w.registered("bert@example.com").await;
+    let queued = w.store.outbox().len();
+    assert!(queued >= 2);
+    let claim = Uuid::from_u128(1);
+    let now = w.now();
+    let claimed = w
+        .store
+        .claim_outbox(claim, now, now + TimeDelta::minutes(1), 100)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), queued);
+    let (first, rest) = claimed.split_first().unwrap();
+    assert!(w.store.mark_sent(first.mail.id, claim, now).await.unwrap());
+    for e in rest {
+        assert!(
+            w.store
+                .mark_failed(e.mail.id, claim, "550", None)
+                .await
+                .unwrap()
+        );
+    }
+    let retention = w.portal.config().housekeeping.sent_mail_retention;
+    w.advance(retention - SECOND);
+    assert_eq!(run(&w).await.sent_mail, 0);
+    w.advance(SECOND);
+    assert_eq!(run(&w).await.sent_mail, 1);
+    assert!(w.store.outbox_entry(first.mail.id).await.unwrap().is_none());
+    assert_eq!(
+        w.store.dead_letters(100).await.unwrap().len(),
+        rest.len(),
+        "dead letters wait for an operator however old"
+    );
+}
+
+#[tokio::test]
+async fn cutoffs_lie_past_every_rule_that_reads_the_rows() {
+    let w = World::new();
+    let now = w.now();
+    let c = w.portal.config();
+    let grace = c.housekeeping.grace;
+    assert_eq!(
+        w.portal.housekeeping_cutoff(Expired::Sessions, now),
+        now - grace
+    );
+    for kind in [Expired::Challenges, Expired::ActionTokens] {
+        assert_eq!(
+            w.portal.housekeeping_cutoff(kind, now),
+            now - c.pending_registration_ttl - grace,
+            "{kind:?}"
+        );
+        // The hourly caps of code and reset mails count back one hour.
+        assert!(w.portal.housekeeping_cutoff(kind, now) < now - TimeDelta::hours(1));
+    }
+    assert_eq!(
+        w.portal.housekeeping_cutoff(Expired::Counters, now),
+        now - TimeDelta::days(1) - grace,
+        "the longest window of the defaults: a day"
+    );
+}

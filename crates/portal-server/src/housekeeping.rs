@@ -1,0 +1,130 @@
+//! Housekeeping in the server: `portal serve` runs
+//! [`Portal::housekeeping`](portal_core::Portal::housekeeping) every
+//! `PORTAL_HOUSEKEEPING_INTERVAL` seconds (default 600; 0 turns it off, for installations that
+//! run `portal housekeeping` from cron instead). Several server processes on one database may
+//! all run it: the purges skip rows another one is deleting.
+
+use portal_core::Portal;
+use portal_core::ports::OutboxStore;
+use portal_core::service::HousekeepingReport;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The outcome of a finished run: the report, or the storage error's message.
+pub type RunOutcome = Result<HousekeepingReport, String>;
+
+/// The periodic housekeeping task of a server.
+#[derive(Debug)]
+pub struct Housekeeper {
+    stop: watch::Sender<bool>,
+    runs: watch::Receiver<Option<RunOutcome>>,
+    task: JoinHandle<()>,
+}
+
+impl Housekeeper {
+    /// Starts running housekeeping every `every`, the first run one interval from now.
+    #[must_use]
+    pub fn spawn(portal: Arc<Portal>, outbox: Arc<dyn OutboxStore>, every: Duration) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let (done, runs) = watch::channel(None);
+        let task = tokio::spawn(async move {
+            let start = tokio::time::Instant::now() + every;
+            let mut ticks = tokio::time::interval_at(start, every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    // The only change is the stop (or the sender is gone).
+                    _ = stopped.changed() => break,
+                    _ = ticks.tick() => {
+                        // A run is a few short statements; shutdown waits for it to end.
+                        let outcome = run_once(&portal, &*outbox).await;
+                        done.send_replace(Some(outcome));
+                    }
+                }
+            }
+        });
+        Self { stop, runs, task }
+    }
+
+    /// The outcome of the latest run (`None` before the first); changes after every run.
+    #[must_use]
+    pub fn runs(&self) -> watch::Receiver<Option<RunOutcome>> {
+        self.runs.clone()
+    }
+
+    /// Stops the task, letting a run in progress finish.
+    ///
+    /// # Errors
+    /// The task panicked.
+    pub async fn shutdown(self) -> Result<(), tokio::task::JoinError> {
+        let _ = self.stop.send(true);
+        self.task.await
+    }
+}
+
+/// One housekeeping run, logged: what was removed (info, when anything was), or the failure
+/// (warning; the next run tries again).
+pub async fn run_once(portal: &Portal, outbox: &dyn OutboxStore) -> RunOutcome {
+    match portal.housekeeping(outbox).await {
+        Ok(report) => {
+            if report.total() > 0 {
+                tracing::info!(
+                    sessions = report.sessions,
+                    challenges = report.challenges,
+                    action_tokens = report.action_tokens,
+                    counters = report.counters,
+                    sent_mail = report.sent_mail,
+                    "housekeeping removed expired rows"
+                );
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "housekeeping failed; the next run tries again");
+            Err(e.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adapters_memory::MemoryStore;
+    use portal_core::ports::{Commit, Committer as _, Queries as _, Write};
+    use portal_core::testing::ManualClock;
+    use portal_core::{Deps, config::PortalConfig, permission::PermissionCatalog};
+    use portal_testkit::fixtures::{operator, session, t0, token_hash};
+
+    #[tokio::test(start_paused = true)]
+    async fn the_server_task_runs_every_interval_and_stops_on_shutdown() {
+        // The memory store: paused time and a database pool's timeouts do not mix.
+        let store = Arc::new(MemoryStore::new());
+        let op = operator("op@example.com");
+        let mut commit = Commit::new();
+        commit.write(Write::InsertUser(op.clone()));
+        commit.write(Write::InsertSession(session(op.id(), token_hash(), t0())));
+        store.commit(commit).await.unwrap();
+        let mut deps = Deps::production(store.clone());
+        let clock = ManualClock::new();
+        clock.set(t0() + chrono::TimeDelta::days(3));
+        deps.clock = Arc::new(clock);
+        let portal =
+            Portal::new(deps, PortalConfig::default(), PermissionCatalog::default()).unwrap();
+
+        let keeper = Housekeeper::spawn(Arc::new(portal), store.clone(), Duration::from_secs(600));
+        let mut runs = keeper.runs();
+        assert!(runs.borrow().is_none(), "the first run waits one interval");
+        // Paused time jumps to the next timer once every task is idle: the first tick.
+        runs.changed().await.unwrap();
+        let first = runs.borrow_and_update().clone().unwrap().unwrap();
+        assert_eq!(first.sessions, 1, "{first}");
+        assert!(store.sessions_of_user(op.id()).await.unwrap().is_empty());
+        runs.changed().await.unwrap();
+        let second = runs.borrow_and_update().clone().unwrap().unwrap();
+        assert_eq!(second.total(), 0, "nothing left");
+        keeper.shutdown().await.unwrap();
+        assert!(runs.changed().await.is_err(), "no run after shutdown");
+    }
+}
