@@ -274,6 +274,41 @@ async fn activity_every_fifty_minutes_keeps_a_session_until_the_absolute_limit()
     assert_eq!(s.expires_at, w.clock.now());
 }
 
+/// Re-authenticating at 23 h (checklist ★9) starts both timeouts again: the new session lives
+/// an idle hour and a full day from then, past the old one's absolute end, and the old token dies.
+#[tokio::test]
+async fn reauthenticating_at_23_hours_resets_both_timeouts() {
+    let w = World::new();
+    w.customer(N).await;
+    w.member("anna@example.com", N).await;
+    let s = w.login("anna@example.com").await;
+    for _ in 0..27 {
+        w.advance(TimeDelta::minutes(50));
+        w.principal(&s).await;
+    }
+    w.advance(TimeDelta::minutes(50)); // 23 h 20 min
+    let p = w.principal(&s).await;
+    let fresh = w
+        .portal
+        .reauthenticate(&p, &PASSWORD.into(), None, client())
+        .await
+        .unwrap();
+    let reauth_at = w.clock.now();
+    assert_eq!(
+        fresh.expires_at,
+        reauth_at + w.portal.config().session_policy.absolute_timeout,
+        "a new absolute limit"
+    );
+    assert!(w.portal.authenticate(s.token.expose()).await.is_err());
+    // Past the old session's 24 h, and nearly an idle hour after the re-authentication.
+    w.advance(TimeDelta::minutes(59) + TimeDelta::seconds(59));
+    assert!(w.clock.now() > s.expires_at);
+    w.principal(&fresh).await;
+    // The idle timeout runs from the last activity, as for any session.
+    w.advance(TimeDelta::hours(1));
+    assert!(w.portal.authenticate(fresh.token.expose()).await.is_err());
+}
+
 #[tokio::test]
 async fn authenticate_records_activity_at_most_once_a_minute() {
     let w = World::new();

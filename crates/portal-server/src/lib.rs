@@ -17,6 +17,7 @@
 //! | `portal operator create --email …` | create an operator and print the one-time setup link |
 //! | `portal customers import FILE.csv` | create or update customers ([`import`]) |
 //! | `portal demo` | seed a demo customer with an admin and employees ([`demo`]) |
+//! | `portal housekeeping` | remove expired rows once and report the counts ([`housekeeping`]) |
 //!
 //! ## Configuration
 //!
@@ -39,6 +40,7 @@
 //! | `PORTAL_LOG` (or `RUST_LOG`) | log filter, `tracing` `EnvFilter` syntax | `info` (libraries quieter) |
 //! | `PORTAL_LOG_FORMAT` | `text` or `json` (one object per line), on standard error | `text` |
 //! | `PORTAL_SHUTDOWN_TIMEOUT` | seconds in-flight requests get after SIGINT/SIGTERM | `30` |
+//! | `PORTAL_HOUSEKEEPING_INTERVAL` | seconds between housekeeping runs of `serve`; `0` = off | `600` |
 //! | `SMTP_URL` | SMTP server (`smtp://`, `smtps://`, `?tls=starttls`; see `docs/operations.md`) | unset: the development mailbox |
 //! | `PORTAL_MAIL_DIR` | development mailbox directory (`.eml` files; codes and links also logged) | `mail-outbox` |
 //! | `PORTAL_MAIL_FROM` | sender address | `no-reply@portal.localhost` |

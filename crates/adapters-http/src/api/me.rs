@@ -236,7 +236,7 @@ impl From<LinkOutcome> for Linked {
 #[serde(deny_unknown_fields)]
 pub struct LinkCustomerRequest {
     /// `123456789` or `D123456789`.
-    #[schema(pattern = r"^\s*[Dd]?[0-9]{9}\s*$")]
+    #[schema(pattern = r"^\s*(?:[Dd] *)?[0-9]{9}\s*$")]
     pub customer_number: String,
 }
 

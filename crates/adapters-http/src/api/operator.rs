@@ -72,7 +72,7 @@ pub enum ChannelKind {
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerRequest {
     /// `123456789` or `D123456789`.
-    #[schema(pattern = r"^\s*[Dd]?[0-9]{9}\s*$")]
+    #[schema(pattern = r"^\s*(?:[Dd] *)?[0-9]{9}\s*$")]
     pub customer_number: String,
     /// Company name.
     pub name: String,

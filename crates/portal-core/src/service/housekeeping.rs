@@ -1,19 +1,7 @@
 //! Housekeeping: removing rows nothing can use any more, so tables of sessions, codes, links,
 //! counters and delivered mail do not grow without bound.
 //!
-//! Each kind gets a cut-off past every rule that still reads its rows, plus
-//! [`HousekeepingPolicy::grace`](crate::config::HousekeepingPolicy::grace):
-//!
-//! | Kind | Dead when | Read by |
-//! |---|---|---|
-//! | sessions | idle or absolute expiry ≤ now − grace | the per-request check (refuses it at expiry), the session list |
-//! | challenges | started ≤ now − `pending_registration_ttl` − grace | tickets (dead after `pending_registration_ttl`), the hourly cap of code mails per address |
-//! | link tokens | expiry ≤ now − `pending_registration_ttl` − grace | links (dead at expiry), an invitation accepted just in time until its code is confirmed, the hourly cap of reset mails |
-//! | counters | last event ≤ now − the longest `reset_after` or send window − grace | throttles and send budgets (a counter older than its `reset_after` starts again at 1) |
-//! | delivered mail | sent ≤ now − `sent_mail_retention` | operators looking up a delivery |
-//!
-//! Nothing a user or operator can see changes, so purges are not audited (see
-//! docs/security.md); the report says how many rows went.
+//! The cut-offs are documented on [`Portal::housekeeping`].
 
 use super::Portal;
 use crate::ports::{Expired, OutboxStore, StoreError};
@@ -94,9 +82,22 @@ impl Portal {
     /// its retention, in batches of
     /// [`HousekeepingPolicy::batch_size`](crate::config::HousekeepingPolicy::batch_size) (each
     /// its own short transaction) until none is left. Safe to run from several processes at
-    /// once and at any time: every cut-off lies past the last moment a rule reads the row (see
-    /// the [module docs](self)). The server runs it periodically; embedders call it from a
-    /// timer of their own.
+    /// once and at any time: every cut-off lies past the last moment a rule reads the row. The
+    /// server runs it periodically; embedders call it from a timer of their own.
+    ///
+    /// Each kind gets a cut-off past every rule that still reads its rows, plus
+    /// [`HousekeepingPolicy::grace`](crate::config::HousekeepingPolicy::grace):
+    ///
+    /// | Kind | Dead when | Read by |
+    /// |---|---|---|
+    /// | sessions | idle or absolute expiry ≤ now − grace | the per-request check (refuses it at expiry), the session list |
+    /// | challenges | started ≤ now − `pending_registration_ttl` − grace | tickets (dead after `pending_registration_ttl`), the hourly cap of code mails per address |
+    /// | link tokens | expiry ≤ now − `pending_registration_ttl` − grace | links (dead at expiry), an invitation accepted just in time until its code is confirmed, the hourly cap of reset mails |
+    /// | counters | last event ≤ now − the longest `reset_after` or send window − grace | throttles and send budgets (a counter older than its `reset_after` starts again at 1) |
+    /// | delivered mail | sent ≤ now − `sent_mail_retention` | operators looking up a delivery |
+    ///
+    /// Nothing a user or operator can see changes, so purges are not audited (see
+    /// docs/security.md); the report says how many rows went.
     ///
     /// # Errors
     /// Storage failures; what was deleted before stays deleted (there is nothing to undo).
