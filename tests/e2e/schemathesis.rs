@@ -1,20 +1,20 @@
 //! Schemathesis (from PyPI, pinned in `scripts/test-deps`) against `/api/v1/openapi.json` of a
 //! running server on SQLite: no 5xx, and every answer's status, content type and body as the
-//! document says. Once as an anonymous browser and once as a seeded customer administrator.
+//! document says. As an anonymous browser, as a seeded customer administrator and as the operator.
 //!
 //! How it is set up, and why:
 //! - Every unsafe request must carry a CSRF token (`docs/api.md`), so a request without one
 //!   answers 403 `csrf_failed` before its body is even read — fuzzing bodies would test nothing
-//!   else. Both runs therefore send what a browser sends: the cookies (the session cookie and/or
+//!   else. Every run therefore sends what a browser sends: the cookies (the session cookie and/or
 //!   the pre-session nonce cookie), the matching `X-CSRF-Token`, `Origin` and `Sec-Fetch-Site`.
 //!   The anonymous run holds only the pre-session nonce, so login, registration and password
-//!   reset are fuzzed for real; the authenticated run holds a session.
+//!   reset are fuzzed for real; the authenticated runs hold a session.
 //! - `--generation-with-security-parameters false`: the credentials are the real ones above;
 //!   random values for the cookie schemes would replace them.
-//! - The authenticated run leaves out `POST /auth/logout` and `DELETE /me/sessions/{id}`: either
+//! - The authenticated runs leave out `POST /auth/logout` and `DELETE /me/sessions/{id}`: either
 //!   ends the seeded session (schemathesis reuses the session id it reads from
 //!   `GET /me/sessions`) and would turn the rest of the run into an anonymous one. The anonymous
-//!   run covers both.
+//!   run covers both. The path filter drops `GET /me/sessions/{id}` too; router tests cover it.
 //! - `PORTAL_RATE_LIMITS=off`: the per-address limits would answer most requests to the login,
 //!   registration, code and reset endpoints with 429 and leave their input handling unfuzzed.
 //! - Bounded: `--max-examples`, a fixed `--seed`, and the phases that need no state between
@@ -68,6 +68,21 @@ impl Target {
             server,
             _dir: dir,
         }
+    }
+
+    /// The first operator, signed in.
+    async fn seeded_operator(&mut self) -> Browser {
+        let token = self.server.first_operator_token().await;
+        let op = Browser::new(&self.server);
+        let op_p = Person {
+            first: "Portal".into(),
+            last: "Operator".into(),
+            email: OPERATOR.into(),
+            password: "vendor staff kennwort 2026".into(),
+        };
+        accept_invitation(&op, &mut self.smtp, &token, &op_p).await;
+        create_customer(&op, "123456789", "Fuzz GmbH").await;
+        op
     }
 
     /// A customer administrator with a live session: the operator sets up the customer, Anna
@@ -173,6 +188,30 @@ async fn schemathesis_as_customer_administrator_finds_no_server_error_and_no_sch
     assert!(ok, "schemathesis failed:\n{report}");
     // The seeded session survived the run (the report is about that user, not an anonymous one).
     assert_eq!(admin.get("/me").await.status, 200);
+    target.server.stop().await;
+    target.smtp.stop().await;
+}
+
+/// The operator endpoints (customers, their users and logs, admin requests, operators, dead
+/// letters) only answer past 401/403 with an operator's session.
+#[tokio::test(flavor = "multi_thread")]
+async fn schemathesis_as_operator_finds_no_server_error_and_no_schema_mismatch() {
+    let mut target = Target::start().await;
+    let op = target.seeded_operator().await;
+    let (ok, report) = schemathesis(
+        &target.server,
+        &op,
+        &[
+            "--exclude-path",
+            "/api/v1/auth/logout",
+            "--exclude-path",
+            "/api/v1/me/sessions/{id}",
+        ],
+    )
+    .await;
+    println!("{report}");
+    assert!(ok, "schemathesis failed:\n{report}");
+    assert_eq!(op.get("/me").await.expect(200)["role"], "operator");
     target.server.stop().await;
     target.smtp.stop().await;
 }
