@@ -415,13 +415,14 @@ async fn sqlite_outbox_counts_are_capped_and_use_the_partial_indexes() {
     for index in ["outbox_open_idx", "outbox_dead_idx"] {
         assert!(plan.contains(index), "counts should use {index}:\n{plan}");
     }
-    // Pending, claimed and dead through their partial indexes; sent (most of the table) by a
-    // scan that its LIMIT stops at the cap.
+    // Pending and claimed through `outbox_open_idx`, dead through `outbox_dead_idx`, sent
+    // through housekeeping's `outbox_sent_idx` (its LIMIT stops it at the cap).
     assert_eq!(
         plan.matches("SCAN outbox USING").count(),
-        3,
-        "open and dead counts use their indexes:\n{plan}"
+        4,
+        "every count uses an index:\n{plan}"
     );
+    assert!(plan.contains("outbox_sent_idx"), "{plan}");
     assert!(
         claim.contains("outbox_open_idx"),
         "the claim should use outbox_open_idx:\n{claim}"
