@@ -108,12 +108,22 @@ async fn an_invitation_accepted_just_in_time_survives_housekeeping_until_confirm
         .await
         .expect("the re-sent code still confirms the invitation");
 
-    // Long after: the link is gone (the confirmed attempt went with the confirmation), the
-    // account stays.
-    let c = w.portal.config();
-    w.advance(c.pending_registration_ttl + c.housekeeping.grace);
+    // A month later the used link still answers "used"; after the retention it is gone (the
+    // confirmed attempt went with the confirmation), the account stays.
+    let retention = w.portal.config().housekeeping.sent_mail_retention;
+    w.advance(retention - TimeDelta::hours(20) + TimeDelta::minutes(1) - SECOND);
+    assert_eq!(run(&w).await.action_tokens, 0);
+    assert!(matches!(
+        w.portal.invitation(&token).await,
+        Err(portal_core::service::InvitationError::Used)
+    ));
+    w.advance(SECOND);
     let report = run(&w).await;
     assert!(report.action_tokens >= 1, "{report}");
+    assert!(matches!(
+        w.portal.invitation(&token).await,
+        Err(portal_core::service::InvitationError::NotFound)
+    ));
     let ida = w.user_id("ida@example.com").await;
     assert!(w.user(ida).await.is_active());
 }
@@ -234,12 +244,16 @@ async fn cutoffs_lie_past_every_rule_that_reads_the_rows() {
         w.portal.housekeeping_cutoff(Expired::Sessions, now),
         now - grace
     );
+    assert_eq!(
+        w.portal.housekeeping_cutoff(Expired::Challenges, now),
+        now - c.pending_registration_ttl - grace,
+    );
+    assert_eq!(
+        w.portal.housekeeping_cutoff(Expired::ActionTokens, now),
+        now - c.housekeeping.sent_mail_retention,
+        "links answer \"expired\" / \"used\" for 30 days"
+    );
     for kind in [Expired::Challenges, Expired::ActionTokens] {
-        assert_eq!(
-            w.portal.housekeeping_cutoff(kind, now),
-            now - c.pending_registration_ttl - grace,
-            "{kind:?}"
-        );
         // The hourly caps of code and reset mails count back one hour.
         assert!(w.portal.housekeeping_cutoff(kind, now) < now - TimeDelta::hours(1));
     }

@@ -62,7 +62,14 @@ impl Portal {
         let attempts = c.pending_registration_ttl.max(TimeDelta::hours(1));
         let back = match kind {
             Expired::Sessions => TimeDelta::zero(),
-            Expired::Challenges | Expired::ActionTokens => attempts,
+            Expired::Challenges => attempts,
+            // A link answers "expired" or "used" (not "unknown") for as long as delivered mails
+            // are kept, 30 days by default; once purged it answers like a link never issued.
+            Expired::ActionTokens => {
+                return now
+                    .checked_sub_signed((attempts + grace).max(c.housekeeping.sent_mail_retention))
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            }
             Expired::Counters => [
                 lp.account.reset_after,
                 lp.address.reset_after,
@@ -92,12 +99,13 @@ impl Portal {
     /// |---|---|---|
     /// | sessions | idle or absolute expiry ≤ now − grace | the per-request check (refuses it at expiry), the session list |
     /// | challenges | started ≤ now − `pending_registration_ttl` − grace | tickets (dead after `pending_registration_ttl`), the hourly cap of code mails per address |
-    /// | link tokens | expiry ≤ now − `pending_registration_ttl` − grace | links (dead at expiry), an invitation accepted just in time until its code is confirmed, the hourly cap of reset mails |
+    /// | link tokens | expiry ≤ now − max(`pending_registration_ttl` + grace, `sent_mail_retention`) | links (dead at expiry, but answering "expired" / "used" rather than "unknown"), an invitation accepted just in time until its code is confirmed, the hourly cap of reset mails |
     /// | counters | last event ≤ now − the longest `reset_after` or send window − grace | throttles and send budgets (a counter older than its `reset_after` starts again at 1) |
     /// | delivered mail | sent ≤ now − `sent_mail_retention` | operators looking up a delivery |
     ///
-    /// Nothing a user or operator can see changes, so purges are not audited (see
-    /// docs/security.md); the report says how many rows went.
+    /// No rule changes its decision, so purges are not audited (see docs/security.md); the
+    /// report says how many rows went. The one visible difference: a link purged 30 days after
+    /// its expiry answers like an unknown link instead of "expired" or "used".
     ///
     /// # Errors
     /// Storage failures; what was deleted before stays deleted (there is nothing to undo).

@@ -226,7 +226,8 @@ impl Portal {
         user.set_password(hash.clone(), now);
         let mut commit = Commit::new();
         // Every other outstanding link dies too; used rows stay (a second use answers "used", and
-        // the hourly cap keeps counting them).
+        // the hourly cap keeps counting them) until housekeeping removes them, 30 days after
+        // their expiry.
         for mut other in self
             .deps
             .queries
