@@ -1,5 +1,5 @@
 //! Wiring shared by the commands: the store, the portal service on it, logging, the development
-//! phone gateway, and two small committer decorators.
+//! phone gateway, and a committer decorator that sees the mails of each commit.
 
 use crate::config::{Database, LogConfig};
 use adapters_postgres::{Migrator, SqlStore};
@@ -137,29 +137,46 @@ pub fn init_logging(config: &LogConfig) {
     };
 }
 
-/// Wakes the mail dispatcher after every commit that queued mail, so a code arrives in
-/// milliseconds instead of at the next poll.
-pub struct NotifyingCommitter {
+/// A committer that shows the mails of every successful commit to a hook: `serve` wakes the
+/// mail dispatcher with it (a code arrives in milliseconds instead of at the next poll), and
+/// [`MailCapture`] keeps them for command-line tools. Commits without mail pass straight through.
+pub struct MailHook {
     inner: Arc<dyn Committer>,
-    notify: Arc<Notify>,
+    hook: Box<MailsSeen>,
 }
 
-impl NotifyingCommitter {
-    /// Wraps `inner`; `notify` is the dispatcher's wake-up.
+/// What a [`MailHook`] calls with the mails of a commit.
+type MailsSeen = dyn Fn(&[OutboxMail]) + Send + Sync;
+
+impl MailHook {
+    /// Wraps `inner`; `hook` sees the mails of each successful commit that queued any.
     #[must_use]
-    pub fn new(inner: Arc<dyn Committer>, notify: Arc<Notify>) -> Self {
-        Self { inner, notify }
+    pub fn new(
+        inner: Arc<dyn Committer>,
+        hook: impl Fn(&[OutboxMail]) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            inner,
+            hook: Box::new(hook),
+        }
+    }
+
+    /// Wakes `notify` (the dispatcher's wake-up) after every commit that queued mail.
+    #[must_use]
+    pub fn waking(inner: Arc<dyn Committer>, notify: Arc<Notify>) -> Self {
+        Self::new(inner, move |_| notify.notify_one())
     }
 }
 
 #[async_trait]
-impl Committer for NotifyingCommitter {
+impl Committer for MailHook {
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        let mails = !commit.outbox.is_empty();
-        self.inner.commit(commit).await?;
-        if mails {
-            self.notify.notify_one();
+        if commit.outbox.is_empty() {
+            return self.inner.commit(commit).await;
         }
+        let mails = commit.outbox.clone();
+        self.inner.commit(commit).await?;
+        (self.hook)(&mails);
         Ok(())
     }
 
@@ -197,28 +214,29 @@ impl Committer for NotifyingCommitter {
     }
 }
 
-/// Remembers the mails of every successful commit, so a command-line tool can use the codes and
-/// links it causes (`portal demo` confirms its demo accounts this way) without reading them
-/// back from storage. The mails are queued in the outbox as usual.
-pub struct CapturingCommitter {
-    inner: Arc<dyn Committer>,
-    mails: Mutex<Vec<OutboxMail>>,
-}
+/// Remembers the mails of every successful commit made through [`Self::committer`], so a
+/// command-line tool can use the codes and links it causes (`portal demo` confirms its demo
+/// accounts this way) without reading them back from storage. The mails are queued in the
+/// outbox as usual.
+#[derive(Debug, Clone, Default)]
+pub struct MailCapture(Arc<Mutex<Vec<OutboxMail>>>);
 
-impl CapturingCommitter {
-    /// Wraps `inner`.
+impl MailCapture {
+    /// A committer over `inner` whose mails this capture keeps.
     #[must_use]
-    pub fn new(inner: Arc<dyn Committer>) -> Self {
-        Self {
-            inner,
-            mails: Mutex::new(Vec::new()),
-        }
+    pub fn committer(&self, inner: Arc<dyn Committer>) -> MailHook {
+        let log = self.0.clone();
+        MailHook::new(inner, move |mails| {
+            log.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(mails);
+        })
     }
 
     /// Every mail committed so far, oldest first.
     #[must_use]
     pub fn mails(&self) -> Vec<OutboxMail> {
-        self.mails
+        self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -227,7 +245,7 @@ impl CapturingCommitter {
     /// The code or link token of the newest mail to `to` that carries one.
     #[must_use]
     pub fn secret_for(&self, to: &str) -> Option<String> {
-        self.mails
+        self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
@@ -237,50 +255,17 @@ impl CapturingCommitter {
     }
 }
 
-#[async_trait]
-impl Committer for CapturingCommitter {
-    async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        let mails = commit.outbox.clone();
-        self.inner.commit(commit).await?;
-        self.mails
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend(mails);
-        Ok(())
-    }
-
-    async fn touch_session(
-        &self,
-        id: SessionId,
-        last_seen_at: DateTime<Utc>,
-        idle_expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.inner
-            .touch_session(id, last_seen_at, idle_expires_at)
-            .await
-    }
-
-    async fn bump_counter(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        reset_after: chrono::TimeDelta,
-    ) -> Result<Counter, StoreError> {
-        self.inner.bump_counter(key, now, reset_after).await
-    }
-
-    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
-        self.inner.reset_counter(key).await
-    }
-
-    async fn purge_expired(
-        &self,
-        kind: Expired,
-        cutoff: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<u64, StoreError> {
-        self.inner.purge_expired(kind, cutoff, limit).await
-    }
+/// Closes the store's pool, so a command ends with every connection shut cleanly.
+///
+/// # Errors
+/// The database refused to close.
+pub async fn close_store(store: &SqlStore) -> Result<(), Failure> {
+    store
+        .connection()
+        .clone()
+        .close()
+        .await
+        .map_err(|e| Failure::of("closing the database", e))
 }
 
 /// The development phone gateway: sends nothing, logs every SMS or voice code at `info`
@@ -308,6 +293,43 @@ impl SmsSender for DevPhoneGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hook sees the mails of successful commits only, and commits without mail not at all.
+    #[tokio::test]
+    async fn the_mail_hook_sees_exactly_the_mails_that_were_committed() {
+        use portal_testkit::fixtures::{at, code_mail, customer};
+        let store = Arc::new(adapters_memory::MemoryStore::new());
+        let capture = MailCapture::default();
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = calls.clone();
+        let inner: Arc<dyn Committer> = Arc::new(capture.committer(store.clone()));
+        let hooked = MailHook::new(inner, move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mail = code_mail("a@example.com", "123456", at(1));
+        let mut with_mail = Commit::new();
+        with_mail.mail(mail.clone());
+        hooked.commit(with_mail).await.unwrap();
+        let mut without = Commit::new();
+        let c = customer("100000001", "Hook GmbH");
+        without.write(portal_core::ports::Write::InsertCustomer(c.clone()));
+        hooked.commit(without).await.unwrap();
+        // The same customer again: refused, so its mail is not shown.
+        let mut refused = Commit::new();
+        refused.write(portal_core::ports::Write::InsertCustomer(c));
+        refused.mail(code_mail("b@example.com", "654321", at(2)));
+        assert!(hooked.commit(refused).await.is_err());
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            capture.mails().iter().map(|m| m.id).collect::<Vec<_>>(),
+            [mail.id]
+        );
+        assert_eq!(
+            capture.secret_for("a@example.com").as_deref(),
+            Some("123456")
+        );
+        assert_eq!(capture.secret_for("b@example.com"), None);
+    }
     use crate::config::Database;
 
     #[tokio::test]

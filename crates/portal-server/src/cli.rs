@@ -164,23 +164,13 @@ async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure(format!("housekeeping failed: {e}")))?;
     println!("{}: removed {report}", config.database.describe());
-    store
-        .connection()
-        .clone()
-        .close()
-        .await
-        .map_err(|e| Failure::of("closing the database", e))
+    app::close_store(&store).await
 }
 
 async fn migrate(config: &ServerConfig) -> Result<(), Failure> {
     let (store, report) = app::open_store(&config.database).await?;
     println!("{}: {report}", config.database.describe());
-    store
-        .connection()
-        .clone()
-        .close()
-        .await
-        .map_err(|e| Failure::of("closing the database", e))
+    app::close_store(&store).await
 }
 
 async fn create_operator(config: &ServerConfig, args: &OperatorCreate) -> Result<(), Failure> {

@@ -19,7 +19,7 @@
 //! The command refuses to run outside development mode: known passwords do not belong in a
 //! production database.
 
-use crate::app::{CapturingCommitter, Failure};
+use crate::app::{Failure, MailCapture};
 use adapters_postgres::SqlStore;
 use chrono::{TimeDelta, Utc};
 use portal_core::config::PortalConfig;
@@ -113,8 +113,9 @@ pub enum DemoOutcome {
 /// # Errors
 /// A use case failed (for example, a demo address belongs to another account).
 pub async fn seed(store: Arc<SqlStore>, config: PortalConfig) -> Result<DemoOutcome, Failure> {
-    let capture = Arc::new(CapturingCommitter::new(store.clone()));
-    let portal = crate::app::portal(store.clone(), Some(capture.clone()), config)?;
+    let capture = MailCapture::default();
+    let committer = Arc::new(capture.committer(store.clone()));
+    let portal = crate::app::portal(store.clone(), Some(committer), config)?;
     let number = CustomerNumber::parse(DEMO_CUSTOMER).expect("valid number");
     if portal
         .deps()
@@ -224,7 +225,7 @@ pub async fn seed(store: Arc<SqlStore>, config: PortalConfig) -> Result<DemoOutc
 
 struct Seeding<'a> {
     portal: &'a Portal,
-    capture: &'a CapturingCommitter,
+    capture: &'a MailCapture,
     number: CustomerNumber,
     affiliation: AffiliationKey,
     client: ClientInfo,

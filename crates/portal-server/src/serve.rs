@@ -13,7 +13,7 @@
 //! its claim is released to the outbox. No mail is lost: whatever is not delivered now is
 //! delivered by the next process that runs a dispatcher on the same database.
 
-use crate::app::{self, DevPhoneGateway, Failure, NotifyingCommitter};
+use crate::app::{self, DevPhoneGateway, Failure, MailHook};
 use crate::config::{DEFAULT_OPERATOR_EMAIL, ServerConfig};
 use crate::secrets::{SecretOrigin, ServerSecret};
 use adapters_http::{AppState, ClientAddressSource, CookieKey, HttpConfig, RateLimits, Readiness};
@@ -104,7 +104,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
 
     let wakeup = Arc::new(Notify::new());
     let mut deps = Deps::production(store.clone());
-    deps.committer = Arc::new(NotifyingCommitter::new(store.clone(), wakeup.clone()));
+    deps.committer = Arc::new(MailHook::waking(store.clone(), wakeup.clone()));
     deps.hasher = Arc::new(adapters_http::BlockingHasher::from_config(
         deps.hasher.clone(),
         &http,

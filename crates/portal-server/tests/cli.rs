@@ -5,7 +5,7 @@ use portal_core::config::PortalConfig;
 use portal_core::service::{AcceptInvitation, Login, LoginOutcome, PageRequest};
 use portal_core::session::ClientInfo;
 use portal_core::{Actor, secret::SecretString};
-use portal_server::app::{self, CapturingCommitter};
+use portal_server::app::{self, MailCapture};
 use portal_server::config::Database;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -233,8 +233,9 @@ async fn operator_create_prints_a_setup_link_whose_token_works() {
 
     // The token opens the invitation page and sets the password; the mailed code confirms it.
     let store = open(dir.path()).await;
-    let capture = Arc::new(CapturingCommitter::new(store.clone()));
-    let core = app::portal(store, Some(capture.clone()), PortalConfig::default()).unwrap();
+    let capture = MailCapture::default();
+    let committer = Arc::new(capture.committer(store.clone()));
+    let core = app::portal(store, Some(committer), PortalConfig::default()).unwrap();
     let view = core.invitation(token).await.unwrap();
     assert_eq!(view.email.as_str(), "olga@vendor.example");
     assert_eq!(view.first_name.as_str(), "Olga");
