@@ -290,8 +290,8 @@ impl OutboxStore for SqlStore {
 
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
         // One capped count per status, each `count(*)` over a `LIMIT`ed subquery: the table
-        // keeps every delivered mail, so an exact count would read all of them on every call.
-        // Open and dead mails are counted through their partial indexes.
+        // keeps delivered mails for weeks, so an exact count would read all of them on every
+        // call. Every status is counted through its partial index.
         // SQLite uses a partial index only when the query repeats its predicate literally, so
         // the open states say `status IN ('pending', 'claimed')` as `outbox_open_idx` does.
         let open = open_states_sql();

@@ -421,13 +421,7 @@ async fn two_housekeepers(store: Arc<SqlStore>) {
         totals.push(t.await.unwrap());
     }
     assert_eq!(totals.iter().sum::<u64>(), 1_000, "{totals:?}");
-    let left: Vec<_> = store
-        .sessions_of_user(u.id())
-        .await
-        .unwrap()
-        .iter()
-        .map(portal_core::session::Session::id)
-        .collect();
+    let left = portal_testkit::fixtures::session_ids(&*store, u.id()).await;
     assert_eq!(left, [live.id()]);
 }
 

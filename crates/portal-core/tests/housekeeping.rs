@@ -7,7 +7,6 @@ use chrono::TimeDelta;
 use portal_core::ports::{Expired, OutboxStore as _, Queries as _};
 use portal_core::service::HousekeepingReport;
 use portal_core::throttle::keys;
-use portal_core::values::Language;
 use support::*;
 use uuid::Uuid;
 
@@ -43,6 +42,25 @@ async fn a_session_goes_exactly_one_grace_period_after_it_expired() {
     assert_eq!(run(&w).await.total(), 0, "nothing left the second time");
 }
 
+/// A run goes on batch after batch until nothing dead is left.
+#[tokio::test]
+async fn a_run_repeats_batches_until_nothing_is_left() {
+    let mut config = portal_core::config::PortalConfig::default();
+    config.housekeeping.batch_size = 1;
+    let w = World::with_config(config);
+    w.registered("anna@example.com").await;
+    w.login("anna@example.com").await;
+    w.login("anna@example.com").await;
+    let c = w.portal.config();
+    w.advance(c.session_policy.idle_timeout + c.housekeeping.grace);
+    assert_eq!(
+        run(&w).await.sessions,
+        3,
+        "three batches of one, and an empty one"
+    );
+    assert_eq!(w.counts().sessions, 0);
+}
+
 #[tokio::test]
 async fn a_live_session_and_its_user_survive_housekeeping() {
     let w = World::new();
@@ -66,33 +84,9 @@ async fn an_invitation_accepted_just_in_time_survives_housekeeping_until_confirm
     w.customer(N).await;
     let op = w.operator("op@example.com").await;
     let admin = w.admin("chef@example.com", N, &op).await;
-    w.portal
-        .invite_user(
-            &admin,
-            &number(N),
-            portal_core::service::Invite {
-                email: email("ida@example.com"),
-                first_name: name("Ida"),
-                last_name: name("Eingeladen"),
-                language: Language::De,
-                permissions: keys(&[]),
-            },
-        )
-        .await
-        .unwrap();
-    let token = w.secret_for("ida@example.com");
+    let token = w.invite(&admin, N, "ida@example.com", &[]).await;
     w.advance(w.portal.config().invitation_ttl - TimeDelta::minutes(1));
-    let ticket = w
-        .portal
-        .accept_invitation(
-            &token,
-            portal_core::service::AcceptInvitation {
-                password: PASSWORD.into(),
-                password_confirmation: PASSWORD.into(),
-            },
-        )
-        .await
-        .unwrap();
+    let ticket = w.accept_invitation_ticket(&token).await;
     // The first code lapses; twenty hours later Ida asks for a new one.
     w.advance(TimeDelta::hours(20));
     let report = run(&w).await;

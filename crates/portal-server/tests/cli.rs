@@ -109,7 +109,7 @@ fn migrate_creates_the_sqlite_file_and_reports() {
 /// and reports the counts; a second run finds nothing.
 #[tokio::test]
 async fn housekeeping_removes_expired_rows_and_reports() {
-    use portal_core::ports::{Commit, Committer as _, Queries as _, Write};
+    use portal_core::ports::{Commit, Committer as _, Write};
     use portal_testkit::fixtures::{operator, session, token_hash};
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path()).await;
@@ -132,13 +132,7 @@ async fn housekeeping_removes_expired_rows_and_reports() {
     let out = ok(portal(dir.path(), &["housekeeping"], &[]));
     assert!(out.contains("removed sessions=0 "), "{out}");
     let store = open(dir.path()).await;
-    let left: Vec<_> = store
-        .sessions_of_user(op.id())
-        .await
-        .unwrap()
-        .iter()
-        .map(portal_core::session::Session::id)
-        .collect();
+    let left = portal_testkit::fixtures::session_ids(&*store, op.id()).await;
     assert_eq!(left, [live.id()]);
 }
 

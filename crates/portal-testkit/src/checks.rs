@@ -1517,13 +1517,7 @@ pub async fn sessions_of_a_user_end_together_except_one<S: Store>(store: Arc<S>)
         }]),
     )
     .await;
-    let left: Vec<SessionId> = store
-        .sessions_of_user(u.id())
-        .await
-        .unwrap()
-        .iter()
-        .map(portal_core::session::Session::id)
-        .collect();
+    let left = session_ids(&*store, u.id()).await;
     assert_eq!(left, [s[1].id()]);
     assert_eq!(
         store.sessions_of_user(v.id()).await.unwrap().len(),
@@ -2839,13 +2833,7 @@ pub async fn purging_removes_exactly_the_rows_dead_at_the_cutoff<S: Store>(store
             "{kind:?} purged once"
         );
     }
-    let left: Vec<SessionId> = store
-        .sessions_of_user(u.id())
-        .await
-        .unwrap()
-        .iter()
-        .map(|s| s.id())
-        .collect();
+    let left = session_ids(&*store, u.id()).await;
     assert_eq!(left, [new.id()]);
     assert!(
         store

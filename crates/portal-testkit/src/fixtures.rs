@@ -302,3 +302,20 @@ pub async fn commit_err<S: crate::Store + ?Sized>(store: &S, commit: Commit) -> 
         Err(e) => e,
     }
 }
+
+/// The ids of a user's stored sessions (expired ones included), in the store's order.
+///
+/// # Panics
+/// The store failed.
+pub async fn session_ids<S: portal_core::ports::Queries + ?Sized>(
+    store: &S,
+    user: UserId,
+) -> Vec<SessionId> {
+    store
+        .sessions_of_user(user)
+        .await
+        .expect("sessions of a user")
+        .iter()
+        .map(Session::id)
+        .collect()
+}

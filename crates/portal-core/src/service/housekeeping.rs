@@ -6,6 +6,29 @@
 use super::Portal;
 use crate::ports::{Expired, OutboxStore, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
+use std::future::Future;
+
+/// `now - by`, or the earliest time there is.
+fn ago(now: DateTime<Utc>, by: TimeDelta) -> DateTime<Utc> {
+    now.checked_sub_signed(by)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Repeats a batch purge until a batch comes back short; returns the rows removed in all.
+async fn drain<F, Fut>(batch: u32, mut purge: F) -> Result<u64, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
+    loop {
+        let n = purge().await?;
+        total += n;
+        if n < u64::from(batch) {
+            return Ok(total);
+        }
+    }
+}
 
 /// How many rows one [`Portal::housekeeping`] run removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -60,29 +83,27 @@ impl Portal {
         // Challenges and the hourly caps count back one hour; an accepted invitation keeps its
         // (expired) link alive while the code mailed on acceptance lives.
         let attempts = c.pending_registration_ttl.max(TimeDelta::hours(1));
-        let back = match kind {
-            Expired::Sessions => TimeDelta::zero(),
-            Expired::Challenges => attempts,
+        let keep = match kind {
+            Expired::Sessions => grace,
+            Expired::Challenges => attempts + grace,
             // A link answers "expired" or "used" (not "unknown") for as long as delivered mails
             // are kept, 30 days by default; once purged it answers like a link never issued.
-            Expired::ActionTokens => {
-                return now
-                    .checked_sub_signed((attempts + grace).max(c.housekeeping.sent_mail_retention))
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC);
+            Expired::ActionTokens => (attempts + grace).max(c.housekeeping.sent_mail_retention),
+            Expired::Counters => {
+                let longest = [
+                    lp.account.reset_after,
+                    lp.address.reset_after,
+                    lp.second_factor.reset_after,
+                    lp.phone_codes().reset_after(),
+                    lp.recovery_sends().reset_after(),
+                ]
+                .into_iter()
+                .max()
+                .unwrap_or(TimeDelta::zero());
+                longest + grace
             }
-            Expired::Counters => [
-                lp.account.reset_after,
-                lp.address.reset_after,
-                lp.second_factor.reset_after,
-                lp.phone_codes().reset_after(),
-                lp.recovery_sends().reset_after(),
-            ]
-            .into_iter()
-            .max()
-            .unwrap_or(TimeDelta::zero()),
         };
-        now.checked_sub_signed(back + grace)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+        ago(now, keep)
     }
 
     /// Removes expired sessions, challenges, link tokens and counters, and delivered mail past
@@ -118,28 +139,12 @@ impl Portal {
         let mut report = HousekeepingReport::default();
         for kind in Expired::ALL {
             let cutoff = self.housekeeping_cutoff(kind, now);
-            loop {
-                let n = self
-                    .deps
-                    .committer
-                    .purge_expired(kind, cutoff, batch)
-                    .await?;
-                report.add(kind, n);
-                if n < u64::from(batch) {
-                    break;
-                }
-            }
+            let committer = &self.deps.committer;
+            let n = drain(batch, || committer.purge_expired(kind, cutoff, batch)).await?;
+            report.add(kind, n);
         }
-        let sent_before = now
-            .checked_sub_signed(self.config.housekeeping.sent_mail_retention)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        loop {
-            let n = outbox.purge_sent(sent_before, batch).await?;
-            report.sent_mail += n;
-            if n < u64::from(batch) {
-                break;
-            }
-        }
+        let sent_before = ago(now, self.config.housekeeping.sent_mail_retention);
+        report.sent_mail = drain(batch, || outbox.purge_sent(sent_before, batch)).await?;
         Ok(report)
     }
 }

@@ -277,10 +277,12 @@ impl World {
         self.accept_invitation(setup.token.expose(), address).await
     }
 
-    /// Accepts an invitation link and confirms the code.
-    pub async fn accept_invitation(&self, token: &str, address: &str) -> Actor {
-        let ticket = self
-            .portal
+    /// Opens an invitation link and sets the password: the ticket whose mailed code confirms it.
+    pub async fn accept_invitation_ticket(
+        &self,
+        token: &str,
+    ) -> portal_core::service::RegistrationTicket {
+        self.portal
             .accept_invitation(
                 token,
                 portal_core::service::AcceptInvitation {
@@ -289,7 +291,12 @@ impl World {
                 },
             )
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// Accepts an invitation link and confirms the code.
+    pub async fn accept_invitation(&self, token: &str, address: &str) -> Actor {
+        let ticket = self.accept_invitation_ticket(token).await;
         let code = self.secret_for(address);
         let s = self
             .portal
@@ -354,6 +361,12 @@ impl World {
 
     /// Invites a user as `admin`, accepts, confirms: an active employee.
     pub async fn invited(&self, admin: &Actor, n: &str, address: &str, perms: &[&str]) -> Actor {
+        let token = self.invite(admin, n, address, perms).await;
+        self.accept_invitation(&token, address).await
+    }
+
+    /// Invites a user as `admin`: the token of the invitation link.
+    pub async fn invite(&self, admin: &Actor, n: &str, address: &str, perms: &[&str]) -> String {
         self.portal
             .invite_user(
                 admin,
@@ -368,8 +381,7 @@ impl World {
             )
             .await
             .unwrap();
-        let token = self.secret_for(address);
-        self.accept_invitation(&token, address).await
+        self.secret_for(address)
     }
 
     pub async fn login(&self, address: &str) -> IssuedSession {
