@@ -88,16 +88,7 @@ impl Target {
     /// A customer administrator with a live session: the operator sets up the customer, Anna
     /// registers, links and is approved as administrator.
     async fn seeded_admin(&mut self) -> Browser {
-        let token = self.server.first_operator_token().await;
-        let op = Browser::new(&self.server);
-        let op_p = Person {
-            first: "Portal".into(),
-            last: "Operator".into(),
-            email: OPERATOR.into(),
-            password: "vendor staff kennwort 2026".into(),
-        };
-        accept_invitation(&op, &mut self.smtp, &token, &op_p).await;
-        create_customer(&op, "123456789", "Fuzz GmbH").await;
+        let op = self.seeded_operator().await;
         let anna_p = Person::new("Anna", "Fuzz", "fuzz.example");
         let anna = Browser::new(&self.server);
         register(&anna, &mut self.smtp, &anna_p).await;
@@ -110,6 +101,29 @@ impl Target {
         assert_eq!(anna.get("/me").await.expect(200)["role"], "administrator");
         anna
     }
+
+    async fn stop(self) {
+        self.server.stop().await;
+        self.smtp.stop().await;
+    }
+}
+
+/// The authenticated runs: everything but what would end the seeded session (see the module
+/// docs). Panics with the report when schemathesis fails.
+async fn fuzz_keeping_the_session(server: &Portal, browser: &Browser) {
+    let (ok, report) = schemathesis(
+        server,
+        browser,
+        &[
+            "--exclude-path",
+            "/api/v1/auth/logout",
+            "--exclude-path",
+            "/api/v1/me/sessions/{id}",
+        ],
+    )
+    .await;
+    println!("{report}");
+    assert!(ok, "schemathesis failed:\n{report}");
 }
 
 /// Runs schemathesis against the server with a browser's cookies and CSRF token; returns whether
@@ -165,31 +179,17 @@ async fn schemathesis_anonymous_browser_finds_no_server_error_and_no_schema_mism
     let (ok, report) = schemathesis(&target.server, &browser, &[]).await;
     println!("{report}");
     assert!(ok, "schemathesis failed:\n{report}");
-    target.server.stop().await;
-    target.smtp.stop().await;
+    target.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn schemathesis_as_customer_administrator_finds_no_server_error_and_no_schema_mismatch() {
     let mut target = Target::start().await;
     let admin = target.seeded_admin().await;
-    let (ok, report) = schemathesis(
-        &target.server,
-        &admin,
-        &[
-            "--exclude-path",
-            "/api/v1/auth/logout",
-            "--exclude-path",
-            "/api/v1/me/sessions/{id}",
-        ],
-    )
-    .await;
-    println!("{report}");
-    assert!(ok, "schemathesis failed:\n{report}");
+    fuzz_keeping_the_session(&target.server, &admin).await;
     // The seeded session survived the run (the report is about that user, not an anonymous one).
     assert_eq!(admin.get("/me").await.status, 200);
-    target.server.stop().await;
-    target.smtp.stop().await;
+    target.stop().await;
 }
 
 /// The operator endpoints (customers, their users and logs, admin requests, operators, dead
@@ -198,20 +198,7 @@ async fn schemathesis_as_customer_administrator_finds_no_server_error_and_no_sch
 async fn schemathesis_as_operator_finds_no_server_error_and_no_schema_mismatch() {
     let mut target = Target::start().await;
     let op = target.seeded_operator().await;
-    let (ok, report) = schemathesis(
-        &target.server,
-        &op,
-        &[
-            "--exclude-path",
-            "/api/v1/auth/logout",
-            "--exclude-path",
-            "/api/v1/me/sessions/{id}",
-        ],
-    )
-    .await;
-    println!("{report}");
-    assert!(ok, "schemathesis failed:\n{report}");
+    fuzz_keeping_the_session(&target.server, &op).await;
     assert_eq!(op.get("/me").await.expect(200)["role"], "operator");
-    target.server.stop().await;
-    target.smtp.stop().await;
+    target.stop().await;
 }
