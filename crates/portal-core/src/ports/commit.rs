@@ -1,0 +1,223 @@
+//! The atomic commit: the one write port (R5, R20, R21), plus session touches, rate counters and
+//! housekeeping purges.
+
+use super::{LegacyClaim, StoreError};
+use crate::admin_request::AdminRequest;
+use crate::audit::AuditRecord;
+use crate::challenge::EmailChallenge;
+use crate::customer::Customer;
+use crate::ids::{SessionId, UserId};
+use crate::mail::OutboxMail;
+use crate::session::Session;
+use crate::token::{ActionToken, TokenPurpose};
+use crate::user::User;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// One write inside a [`Commit`].
+///
+/// `Update*` and `DeleteUser` carry the entity as it was loaded: implementations MUST apply them
+/// only if the stored version equals the entity's `version()` and MUST store `version() + 1`;
+/// otherwise (or if the row is gone) the whole commit fails with [`StoreError::Conflict`].
+/// `Expect*` check a version without writing; implementations MUST hold the checked row (e.g.
+/// a row lock) until the commit ends.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Fails the commit unless the user still has this version.
+    ExpectUser {
+        /// User.
+        id: UserId,
+        /// Version it must have.
+        version: u64,
+    },
+    /// Inserts a customer (version 1). [`UniqueKey::CustomerNumber`](super::UniqueKey::CustomerNumber) on a taken number.
+    InsertCustomer(Customer),
+    /// Updates a customer.
+    UpdateCustomer(Customer),
+    /// Inserts a user (version 1). [`UniqueKey::UserEmail`](super::UniqueKey::UserEmail) when an account (any state but
+    /// pending verification) already has the address.
+    InsertUser(User),
+    /// Updates a user (same uniqueness rule).
+    UpdateUser(User),
+    /// Deletes a user with their sessions, challenges, link tokens and admin requests.
+    DeleteUser(User),
+    /// Stores a new session.
+    InsertSession(Session),
+    /// Replaces a stored session (second-step attempts, a code sent to the phone). No error if
+    /// the session is gone.
+    UpdateSession(Session),
+    /// Ends a session (no error if already gone).
+    DeleteSession(SessionId),
+    /// Ends all sessions of a user, optionally but one.
+    DeleteSessionsOfUser {
+        /// Whose.
+        user: UserId,
+        /// The one to keep.
+        except: Option<SessionId>,
+    },
+    /// Stores a new code challenge.
+    InsertChallenge(EmailChallenge),
+    /// Updates a challenge (tries left, re-sent code).
+    UpdateChallenge(EmailChallenge),
+    /// Removes all challenges of a user.
+    DeleteChallengesOfUser(UserId),
+    /// Stores a new link token.
+    InsertActionToken(ActionToken),
+    /// Updates a link token (used).
+    UpdateActionToken(ActionToken),
+    /// Removes a user's link tokens of one purpose (or all).
+    DeleteActionTokensOfUser {
+        /// Whose.
+        user: UserId,
+        /// Which; all when `None`.
+        purpose: Option<TokenPurpose>,
+    },
+    /// Stores a new admin request.
+    InsertAdminRequest(AdminRequest),
+    /// Updates an admin request.
+    UpdateAdminRequest(AdminRequest),
+    /// Records a linked legacy account. [`UniqueKey::LegacyAccount`](super::UniqueKey::LegacyAccount) when already linked.
+    InsertLegacyClaim(LegacyClaim),
+}
+
+/// Everything one use case changes, applied atomically: all writes, audit records and outbox
+/// mails, or none of them.
+#[derive(Debug, Clone, Default)]
+pub struct Commit {
+    /// Expected versions and entity writes, in order.
+    pub writes: Vec<Write>,
+    /// Audit records to append to their chains.
+    pub audit: Vec<AuditRecord>,
+    /// Mails to queue.
+    pub outbox: Vec<OutboxMail>,
+}
+
+impl Commit {
+    /// An empty commit.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a write.
+    pub fn write(&mut self, w: Write) -> &mut Self {
+        self.writes.push(w);
+        self
+    }
+
+    /// Adds an audit record.
+    pub fn audit(&mut self, r: AuditRecord) -> &mut Self {
+        self.audit.push(r);
+        self
+    }
+
+    /// Adds a mail.
+    pub fn mail(&mut self, m: OutboxMail) -> &mut Self {
+        self.outbox.push(m);
+        self
+    }
+
+    /// Whether there is nothing to do.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.audit.is_empty() && self.outbox.is_empty()
+    }
+}
+
+/// Applies commits.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Committer: Send + Sync {
+    /// Applies every write, appends every audit record to its chain (see
+    /// [`audit::chain`](crate::audit::chain)) and queues every mail, in one transaction.
+    ///
+    /// Implementations MUST leave no trace of a failed commit: no entity, no audit entry, no mail.
+    /// They MUST return [`StoreError::Conflict`] when a version check fails and
+    /// [`StoreError::Duplicate`] when a uniqueness rule is broken.
+    async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
+
+    /// Records activity on a session: writes `last_seen_at` and `idle_expires_at`. Not audited
+    /// (housekeeping); a missing session is not an error.
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        last_seen_at: DateTime<Utc>,
+        idle_expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Counts one event (a failed login, a sent code) for `key` and returns the counter after it.
+    /// If the last event is `reset_after` or longer ago, the count starts again at 1 (a sliding
+    /// quiet period, what login throttles want; send budgets get fixed windows by naming the
+    /// window in the key instead, see [`SendBudget`](crate::throttle::SendBudget)).
+    /// Implementations MUST increment atomically: concurrent calls never lose an event
+    /// (`INSERT … ON CONFLICT DO UPDATE SET count = count + 1 … RETURNING`). Not audited.
+    async fn bump_counter(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        reset_after: chrono::TimeDelta,
+    ) -> Result<Counter, StoreError>;
+
+    /// Removes a counter (after a successful login, or a password reset). Not audited.
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Housekeeping: deletes up to `limit` rows of `kind` that are dead at `cutoff` (see
+    /// [`Expired`] for what that means per kind) and returns how many it deleted. Each call is
+    /// its own short transaction, so a purge never holds locks for long; callers repeat it while
+    /// it returns `limit`. Not audited: only rows nothing can use any more are removed (the core
+    /// picks cut-offs past every rule that reads them, see
+    /// [`Portal::housekeeping`](crate::service::Portal::housekeeping)).
+    async fn purge_expired(
+        &self,
+        kind: Expired,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Rows that housekeeping removes once they are dead, and when each kind counts as dead at a
+/// cut-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Expired {
+    /// Sessions of every kind (logged in, half-way through MFA, remembered devices) whose idle
+    /// or absolute expiry is at or before the cut-off.
+    Sessions,
+    /// Mailed-code attempts (registrations, invitations accepted, e-mail changes) started at or
+    /// before the cut-off.
+    Challenges,
+    /// Link tokens (invitations, reset links) whose expiry is at or before the cut-off, used or
+    /// not.
+    ActionTokens,
+    /// Rate counters whose last event is at or before the cut-off.
+    Counters,
+}
+
+impl Expired {
+    /// Every kind, in the order housekeeping purges them.
+    pub const ALL: [Self; 4] = [
+        Self::Sessions,
+        Self::Challenges,
+        Self::ActionTokens,
+        Self::Counters,
+    ];
+
+    /// Stable key (logs, reports).
+    #[must_use]
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::Sessions => "sessions",
+            Self::Challenges => "challenges",
+            Self::ActionTokens => "action_tokens",
+            Self::Counters => "counters",
+        }
+    }
+}
+
+/// A rate counter: how many events, and when the last one happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    /// Events counted since the counter (re)started.
+    pub count: u32,
+    /// When the last event happened.
+    pub last_at: DateTime<Utc>,
+}

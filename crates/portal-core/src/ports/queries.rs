@@ -1,0 +1,204 @@
+//! Queries: every read of the storage, scoped by customer where a customer is involved (R2).
+
+use super::{Counter, LegacyClaim, StoreError};
+use crate::admin_request::{AdminRequest, AdminRequestStatus};
+use crate::audit::{AuditCategory, AuditEntry};
+use crate::challenge::EmailChallenge;
+use crate::customer::Customer;
+use crate::ids::{AdminRequestId, CustomerId, UserId};
+use crate::secret::TokenHash;
+use crate::session::Session;
+use crate::token::{ActionToken, TokenPurpose};
+use crate::user::User;
+use crate::values::{CustomerNumber, EmailAddress};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Where a list page starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageStart<C> {
+    /// The first page.
+    First,
+    /// Skip this many rows (page numbers; only for the first pages, bounded by the core).
+    Offset(u32),
+    /// After this row (keyset paging; any depth).
+    After(C),
+}
+
+/// Position in a user list: users are ordered by (`sort_key`, id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserCursor {
+    /// [`User::sort_key`] of the last row seen.
+    pub sort_key: String,
+    /// Id of the last row seen.
+    pub id: UserId,
+}
+
+/// A page of a customer's users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserQuery {
+    /// Whose users (never crosses customers).
+    pub customer: CustomerId,
+    /// Lower-case substring to find in [`User::search_text`].
+    pub search: Option<String>,
+    /// Where to start.
+    pub start: PageStart<UserCursor>,
+    /// Rows to return; implementations return up to `limit + 1` so the core can tell whether
+    /// there is a next page.
+    pub limit: u32,
+}
+
+/// A page of the change log, newest first, within one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// The chain: a customer's, or the global one (`None`).
+    pub customer: Option<CustomerId>,
+    /// Only entries about this user.
+    pub subject: Option<UserId>,
+    /// Only these categories (all when empty).
+    pub categories: Vec<AuditCategory>,
+    /// Search: entries whose details contain this lower-case text, or whose category is one of
+    /// `search_categories` (categories whose label matched the search text).
+    pub search: Option<String>,
+    /// See `search`.
+    pub search_categories: Vec<AuditCategory>,
+    /// Entries at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Entries with a sequence number below this one (keyset paging).
+    pub before_seq: Option<u64>,
+    /// Rows to return (implementations return up to `limit + 1`).
+    pub limit: u32,
+}
+
+/// A page of customers, ordered by number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerQuery {
+    /// Substring of the number or lower-case company name.
+    pub search: Option<String>,
+    /// Customers with a number greater than this one.
+    pub after: Option<CustomerNumber>,
+    /// Rows to return (implementations return up to `limit + 1`).
+    pub limit: u32,
+}
+
+/// Which admin requests to list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AdminRequestFilter {
+    /// Of this customer only.
+    pub customer: Option<CustomerId>,
+    /// Of this requester only.
+    pub requester: Option<UserId>,
+    /// In these states only (all when empty).
+    pub statuses: Vec<AdminRequestStatus>,
+}
+
+/// A session with the user it belongs to and that user's customer, loaded in one go for the
+/// per-request check.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// The session.
+    pub session: Session,
+    /// Its user.
+    pub user: User,
+    /// The user's customer.
+    pub customer: Option<Customer>,
+}
+
+/// Reads. Every method answers from committed state only.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Queries: Send + Sync {
+    /// A customer by id.
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError>;
+    /// A customer by number.
+    async fn customer_by_number(
+        &self,
+        number: &CustomerNumber,
+    ) -> Result<Option<Customer>, StoreError>;
+    /// Customers ordered by number (up to `limit + 1`).
+    async fn customers(&self, query: &CustomerQuery) -> Result<Vec<Customer>, StoreError>;
+
+    /// A user by id (any state).
+    async fn user(&self, id: UserId) -> Result<Option<User>, StoreError>;
+    /// Users by id (any state, any order; unknown ids are skipped).
+    async fn users(&self, ids: &[UserId]) -> Result<Vec<User>, StoreError>;
+    /// The account with this address: any state except pending verification.
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
+    /// A customer's users in any state but pending verification, ordered by (sort key, id), up
+    /// to `limit + 1`.
+    async fn users_of_customer(&self, query: &UserQuery) -> Result<Vec<User>, StoreError>;
+    /// How many users [`Self::users_of_customer`] would list, counting at most `cap`.
+    async fn count_users_of_customer(
+        &self,
+        customer: CustomerId,
+        search: Option<String>,
+        cap: u64,
+    ) -> Result<u64, StoreError>;
+    /// A customer's administrators (any state).
+    async fn admins_of_customer(&self, customer: CustomerId) -> Result<Vec<User>, StoreError>;
+    /// All operators (any state).
+    async fn operators(&self) -> Result<Vec<User>, StoreError>;
+
+    /// The live session with this token hash, its user and customer. Implementations MUST NOT
+    /// return a session whose idle or absolute expiry is at or before `now`.
+    async fn session_context(
+        &self,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<SessionContext>, StoreError>;
+    /// A user's sessions (including expired ones not yet purged).
+    async fn sessions_of_user(&self, user: UserId) -> Result<Vec<Session>, StoreError>;
+
+    /// How many challenges were started for this address at or after `since` (a cap on code
+    /// mails per address).
+    async fn count_challenges_sent_to(
+        &self,
+        email: &EmailAddress,
+        since: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// The challenge whose ticket has this hash.
+    async fn challenge_by_ticket(
+        &self,
+        ticket_hash: &TokenHash,
+    ) -> Result<Option<EmailChallenge>, StoreError>;
+
+    /// The link token with this hash and purpose.
+    async fn action_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+    ) -> Result<Option<ActionToken>, StoreError>;
+    /// A user's link tokens of one purpose.
+    async fn action_tokens_of_user(
+        &self,
+        user: UserId,
+        purpose: TokenPurpose,
+    ) -> Result<Vec<ActionToken>, StoreError>;
+
+    /// An admin request by id.
+    async fn admin_request(&self, id: AdminRequestId) -> Result<Option<AdminRequest>, StoreError>;
+    /// Admin requests, newest first.
+    async fn admin_requests(
+        &self,
+        filter: &AdminRequestFilter,
+    ) -> Result<Vec<AdminRequest>, StoreError>;
+
+    /// A rate counter (failed logins, sent codes), if it exists.
+    async fn counter(&self, key: &str) -> Result<Option<Counter>, StoreError>;
+
+    /// Whether an old account was linked already.
+    async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError>;
+
+    /// A page of the change log, newest first (up to `limit + 1`).
+    async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
+    /// A stretch of a chain in sequence order, for verification: entries with `seq > after_seq`,
+    /// at most `limit`.
+    async fn audit_chain(
+        &self,
+        customer: Option<CustomerId>,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
+}
