@@ -1,8 +1,14 @@
 //! Deterministic fakes for tests (feature `testkit`): a clock you move by hand, sequential ids,
-//! seeded randomness and a cheap (but real) Argon2id hasher. Never use them in production.
+//! seeded randomness and a cheap (but real) Argon2id hasher; and short constructors of valid
+//! values ([`email`], [`name`], [`number`], [`keys`], …) that every test suite of the workspace
+//! shares. Never use them in production.
 
+use crate::customer::AffiliationKey;
 use crate::hashing::Argon2idHasher;
+use crate::permission::{PermissionKey, PermissionSet};
 use crate::ports::{Clock, IdGenerator, SecretGenerator};
+use crate::secretbox::MfaKey;
+use crate::values::{CustomerNumber, EmailAddress, PersonName};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -111,4 +117,71 @@ impl SecretGenerator for SeededRandom {
 #[must_use]
 pub fn fast_hasher(seed: u64) -> Argon2idHasher {
     Argon2idHasher::insecure_fast(Arc::new(SeededRandom::new(seed)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid values in one call (they panic on invalid input: a bug in the test, not a case to test)
+// ---------------------------------------------------------------------------------------------
+
+/// A password every default policy accepts; the test suites register their users with it.
+pub const PASSWORD: &str = "korrekt pferd batterie";
+
+/// An e-mail address.
+///
+/// # Panics
+/// `raw` is not an address.
+#[must_use]
+pub fn email(raw: &str) -> EmailAddress {
+    EmailAddress::parse(raw).expect("valid e-mail address")
+}
+
+/// A person's name.
+///
+/// # Panics
+/// `raw` is empty or too long.
+#[must_use]
+pub fn name(raw: &str) -> PersonName {
+    PersonName::parse(raw).expect("valid name")
+}
+
+/// A customer number (nine digits, `D` prefix and spaces accepted).
+///
+/// # Panics
+/// `raw` is not a customer number.
+#[must_use]
+pub fn number(raw: &str) -> CustomerNumber {
+    CustomerNumber::parse(raw).expect("valid customer number")
+}
+
+/// A permission key.
+///
+/// # Panics
+/// `raw` is not a valid key.
+#[must_use]
+pub fn key(raw: &str) -> PermissionKey {
+    PermissionKey::parse(raw).expect("valid permission key")
+}
+
+/// A set of permission keys.
+///
+/// # Panics
+/// One of `list` is not a valid key.
+#[must_use]
+pub fn keys(list: &[&str]) -> PermissionSet {
+    list.iter().map(|k| key(k)).collect()
+}
+
+/// The affiliation `de-business`, the first of the default affiliations.
+///
+/// # Panics
+/// Never.
+#[must_use]
+pub fn affiliation() -> AffiliationKey {
+    AffiliationKey::parse("de-business").expect("valid affiliation key")
+}
+
+/// The fixed key that seals TOTP secrets in test servers.
+#[must_use]
+pub fn mfa_key() -> MfaKey {
+    MfaKey::from_bytes([7u8; 32])
 }

@@ -1,15 +1,13 @@
 //! "Admin-Rechte beantragen" (manual 3.1, R9): request → consent of an existing administrator
 //! (when there is one) → an operator approves or rejects. Every step is audited and mailed.
 
-mod support;
-
+use crate::support::*;
 use portal_core::Actor;
 use portal_core::admin_request::{AdminRequest, AdminRequestStatus};
 use portal_core::audit::{ActorKind, AuditCategory};
 use portal_core::ids::AdminRequestId;
 use portal_core::service::AdminRequestError;
 use portal_core::user::Role;
-use support::*;
 
 const N: &str = "100000001";
 

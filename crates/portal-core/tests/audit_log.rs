@@ -1,8 +1,7 @@
 //! "Änderungsprotokoll" (manual 3.7, R20): per user and per customer, newest first, paged and
 //! searchable, chained by hash; entries carry no personal data or secrets.
 
-mod support;
-
+use crate::support::*;
 use portal_core::Actor;
 use portal_core::audit::{AuditCategory, ChainBreak};
 use portal_core::customer::AffiliationKey;
@@ -10,7 +9,6 @@ use portal_core::ids::UserId;
 use portal_core::secret::SecretString;
 use portal_core::service::{AuditError, AuditListQuery, AuditPage, AuditView, PageRequest};
 use portal_core::values::{FreeText, Language};
-use support::*;
 
 const N: &str = "100000001";
 const OTHER: &str = "100000002";

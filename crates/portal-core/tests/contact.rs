@@ -1,14 +1,12 @@
 //! "Administrator kontaktieren" (manual 3.2, R12): a user writes to the customer's
 //! administrators, who get the message by mail; the change log records that, not what.
 
-mod support;
-
+use crate::support::*;
 use portal_core::Actor;
 use portal_core::audit::AuditCategory;
 use portal_core::mail::MailIntent;
 use portal_core::service::{ContactError, Invite};
 use portal_core::values::{FreeText, Language};
-use support::*;
 
 const N: &str = "100000001";
 const TEXT: &str = "Bitte schalten Sie mir \"Meine Belege\" frei.\nDanke, Ida";

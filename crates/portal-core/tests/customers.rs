@@ -1,7 +1,6 @@
 //! Customers, for operators: create, import, list; and the setup of operator accounts.
 
-mod support;
-
+use crate::support::*;
 use portal_core::Actor;
 use portal_core::audit::{ActorKind, AuditCategory};
 use portal_core::customer::{AffiliationKey, ServiceChannel};
@@ -14,7 +13,6 @@ use portal_core::service::{
 use portal_core::user::{Role, UserStatus};
 use portal_core::values::{CompanyName, Language};
 use std::collections::BTreeSet;
-use support::*;
 
 const N: &str = "100000001";
 

@@ -12,8 +12,7 @@ use portal_core::{Deps, Portal};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-mod support;
-use support::*;
+use crate::support::*;
 
 /// A portal whose commits go through `committer`, everything else real.
 fn portal_with(store: &Arc<MemoryStore>, committer: Arc<dyn Committer>) -> Portal {

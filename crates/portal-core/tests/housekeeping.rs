@@ -1,13 +1,11 @@
 //! Housekeeping: dead rows go, a grace period after the last rule that reads them; nothing a
 //! rule still needs is ever removed, and nothing is audited.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::ports::{Expired, OutboxStore as _, Queries as _};
 use portal_core::service::HousekeepingReport;
 use portal_core::throttle::keys;
-use support::*;
 use uuid::Uuid;
 
 const N: &str = "100000001";

@@ -1,7 +1,6 @@
 //! Login, logout and the per-request session check (manual 2.2, R1, R6, R11, R14).
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::Actor;
 use portal_core::audit::{ActorKind, AuditCategory};
@@ -15,7 +14,6 @@ use portal_core::user::UserStatus;
 use portal_core::values::{CompanyName, Language};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use support::*;
 
 const N: &str = "100000001";
 

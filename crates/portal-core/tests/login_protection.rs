@@ -1,13 +1,11 @@
 //! Login throttling (R14): per address typed and per client address, exponential waits, a
 //! temporary block, never a permanent one; identical for known and unknown addresses.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::secret::SecretString;
 use portal_core::service::{Login, LoginError};
 use portal_core::session::ClientInfo;
-use support::*;
 
 async fn attempt(w: &World, address: &str, password: &str, ip: &str) -> Result<(), LoginError> {
     w.portal

@@ -1,8 +1,7 @@
 //! Second factors (manual chapter 4, R16–R19): TOTP enrolment and login, replay protection, the
 //! partial login state, recovery code and channel, SMS/voice codes, remembered devices, removal.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::ports::{Clock, Commit, Committer, Counter, StoreError};
@@ -14,7 +13,6 @@ use portal_core::service::{
 use portal_core::totp::{self, TotpSecret};
 use portal_core::{Deps, Portal};
 use std::sync::Arc;
-use support::*;
 
 /// An active user with an authenticator app; returns the secret, the recovery code and the
 /// session used to set it up.

@@ -2,13 +2,11 @@
 //! input"): each gets its typed error and changes nothing — no state, no audit entry, no mail, no
 //! SMS, no failure counter, no try of a pending login — and the flow still works afterwards.
 
-mod support;
-
+use crate::support::*;
 use portal_core::config::PortalConfig;
 use portal_core::mfa::{PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::secret::SecretString;
 use portal_core::service::{MfaError, SecondFactor};
-use support::*;
 
 const PHONE: &str = "+4917612345678";
 

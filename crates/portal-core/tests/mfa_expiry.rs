@@ -9,14 +9,12 @@
 //! next window boundary — the next clock hour for phone codes, midnight UTC for recovery codes —
 //! however many requests came before it (`SendBudget::window_index`).
 
-mod support;
-
+use crate::support::*;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use portal_core::config::PortalConfig;
 use portal_core::mfa::RecoveryChannel;
 use portal_core::service::{MfaError, PendingMfaLogin, SecondFactor};
 use portal_core::throttle::LoginProtection;
-use support::*;
 
 const PHONE: &str = "+4917612345678";
 

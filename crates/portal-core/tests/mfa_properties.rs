@@ -8,8 +8,7 @@
 //!   token (session, device, reset link, invitation, registration ticket, logout) accepts it;
 //! - throttling never blocks the right password forever, per account and per client address.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::ports::Clock;
 use portal_core::secret::SecretString;
@@ -23,7 +22,6 @@ use portal_core::totp::{self, TotpSecret};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use support::*;
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

@@ -1,8 +1,7 @@
 //! After the code (manual 2.1, R8): choose the product affiliation, then link the account to a
 //! customer by its number or by an old "Servicewelt" account.
 
-mod support;
-
+use crate::support::*;
 use portal_core::Actor;
 use portal_core::audit::{ActorKind, AuditCategory};
 use portal_core::customer::AffiliationKey;
@@ -10,7 +9,6 @@ use portal_core::ports::{Clock as _, Write};
 use portal_core::secret::SecretString;
 use portal_core::service::{LinkError, LinkOutcome};
 use portal_core::user::{Lock, UserStatus};
-use support::*;
 
 const N: &str = "100000001";
 

@@ -1,8 +1,7 @@
 //! "Passwort vergessen?" (manual 2.3, R15): one answer for every address, a single-use link that
 //! lives one hour, a new password per R13, every session ended, a confirmation mail.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::audit::{ActorKind, AuditCategory};
 use portal_core::secret::{SecretString, Token};
@@ -11,7 +10,6 @@ use portal_core::service::{
 };
 use portal_core::testing::SeededRandom;
 use portal_core::values::Language;
-use support::*;
 
 const N: &str = "100000001";
 const NEW: &str = "neues pferd im stall";

@@ -1,13 +1,11 @@
 //! Profile self-service ("Account geändert"): name and language, password change, e-mail change,
 //! own sessions.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::secret::SecretString;
 use portal_core::service::{IssuedSession, Login, LoginError, ProfileError};
 use portal_core::values::Language;
-use support::*;
 
 #[tokio::test]
 async fn name_and_language_changes_are_audited_once_and_no_ops_not_at_all() {

@@ -1,11 +1,9 @@
 //! Registration (manual 2.1, R7): code, resend, tries, expiry, existing addresses.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::service::{RegisterError, ResendError, VerifyError};
 use portal_core::user::UserStatus;
-use support::*;
 
 #[tokio::test]
 async fn registration_creates_no_account_and_no_session_until_the_code_is_confirmed() {

@@ -1,8 +1,7 @@
 //! User management by a customer's administrator or an operator (manual 3.2–3.6): the user
 //! table, invitations, permissions, activation, lock, unlock, delete (R2–R6, R10, R11).
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::Actor;
 use portal_core::audit::{ActorKind, AuditCategory};
@@ -17,7 +16,6 @@ use portal_core::service::{
 use portal_core::user::{Role, User, UserStatus};
 use portal_core::values::{FreeText, Language};
 use std::collections::BTreeSet;
-use support::*;
 
 const N: &str = "100000001";
 

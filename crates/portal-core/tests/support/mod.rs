@@ -1,15 +1,14 @@
 //! A test world: the real core on the in-memory adapter with deterministic fakes (manual clock,
 //! sequential ids, seeded randomness, a cheap but real Argon2id hasher), plus builders that walk
 //! the manual's flows to reach a given state, reading codes and links out of the outbox.
-#![allow(dead_code, clippy::missing_panics_doc)]
 
 use adapters_memory::{InMemoryLegacyDirectory, MemoryStore, RecordingSmsSender};
 use chrono::TimeDelta;
 use portal_core::config::PortalConfig;
-use portal_core::customer::{AffiliationKey, Customer, ServiceChannel};
+use portal_core::customer::{Customer, ServiceChannel};
 use portal_core::ids::{CustomerId, UserId};
-use portal_core::mail::{MailIntent, OutboxMail};
-use portal_core::permission::{PermissionCatalog, PermissionKey, PermissionSet};
+use portal_core::mail::OutboxMail;
+use portal_core::permission::{PermissionCatalog, PermissionSet};
 use portal_core::secret::SecretString;
 use portal_core::service::{
     Invite, IssuedSession, Login, LoginOutcome, NewCustomer, Principal, Register,
@@ -17,12 +16,12 @@ use portal_core::service::{
 use portal_core::session::ClientInfo;
 use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
 use portal_core::throttle::{LoginProtection, keys};
-use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
+use portal_core::values::{CompanyName, Language};
 use portal_core::{Actor, Deps, Portal};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub const PASSWORD: &str = "korrekt pferd batterie";
+pub use portal_core::testing::{PASSWORD, affiliation, email, key, keys, mfa_key, name, number};
 
 pub struct World {
     pub portal: Portal,
@@ -30,35 +29,6 @@ pub struct World {
     pub clock: Arc<ManualClock>,
     pub legacy: Arc<InMemoryLegacyDirectory>,
     pub sms: Arc<RecordingSmsSender>,
-}
-
-/// The MFA key of test worlds (sealing TOTP secrets).
-pub fn test_mfa_key() -> portal_core::secretbox::MfaKey {
-    portal_core::secretbox::MfaKey::from_bytes([7u8; 32])
-}
-
-pub fn email(s: &str) -> EmailAddress {
-    EmailAddress::parse(s).unwrap()
-}
-
-pub fn name(s: &str) -> PersonName {
-    PersonName::parse(s).unwrap()
-}
-
-pub fn number(s: &str) -> CustomerNumber {
-    CustomerNumber::parse(s).unwrap()
-}
-
-pub fn key(s: &str) -> PermissionKey {
-    PermissionKey::parse(s).unwrap()
-}
-
-pub fn keys(list: &[&str]) -> PermissionSet {
-    list.iter().map(|k| key(k)).collect()
-}
-
-pub fn affiliation() -> AffiliationKey {
-    AffiliationKey::parse("de-business").unwrap()
 }
 
 pub fn client() -> ClientInfo {
@@ -84,7 +54,7 @@ impl World {
         hasher: Arc<dyn portal_core::ports::PasswordHasher>,
     ) -> Self {
         if config.mfa_key.is_none() {
-            config.mfa_key = Some(test_mfa_key());
+            config.mfa_key = Some(mfa_key());
         }
         Self::build_raw(config, catalog, hasher, true)
     }
@@ -106,7 +76,7 @@ impl World {
     /// A world whose server has no phone gateway (SMS and voice unavailable).
     pub fn without_phone_gateway() -> Self {
         let config = PortalConfig {
-            mfa_key: Some(test_mfa_key()),
+            mfa_key: Some(mfa_key()),
             ..PortalConfig::default()
         };
         Self::build_raw(
@@ -424,10 +394,6 @@ impl World {
 
     pub fn audit_of(&self, customer: Option<CustomerId>) -> Vec<portal_core::audit::AuditEntry> {
         self.store.audit_entries(customer)
-    }
-
-    pub fn mail_intents_to(&self, to: &str) -> Vec<MailIntent> {
-        self.mails_to(to).into_iter().map(|m| m.intent).collect()
     }
 }
 
