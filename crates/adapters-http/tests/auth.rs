@@ -1,11 +1,9 @@
 //! `/api/v1/auth/*` and `/api/v1/invitations/*`.
 
-mod support;
-
+use crate::support::*;
 use axum::http::StatusCode;
 use chrono::TimeDelta;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn registration_mails_a_code_and_verifying_it_logs_in() {

@@ -1,9 +1,7 @@
 //! `/api/v1/customers/{number}/*`: a customer's administration.
 
-mod support;
-
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 const A: &str = "/api/v1/customers/100000001";
 const B: &str = "/api/v1/customers/100000002";

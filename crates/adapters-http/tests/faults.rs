@@ -2,8 +2,7 @@
 //! says anything about the cause, both carry the request id; a panic is a 500 and the server
 //! goes on.
 
-mod support;
-
+use crate::support::http_config;
 use adapters_http::{AlwaysReady, AppState, router};
 use adapters_memory::MemoryStore;
 use axum::body::Body;
@@ -14,7 +13,6 @@ use portal_core::ports::{MockQueries, StoreError};
 use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
 use portal_core::{Deps, Portal};
 use std::sync::Arc;
-use support::http_config;
 use tower::ServiceExt;
 
 fn app_with(queries: MockQueries) -> axum::Router {

@@ -1,15 +1,13 @@
 //! The layer and extractor that protect a host application's own routes (issue "Embedding"):
 //! same rules (R1, R6, R11) and answers (401 / 403 / 404) as Portal's own endpoints.
 
-mod support;
-
+use crate::support::{self, *};
 use adapters_http::guard::{PortalUser, RequireAdmin, RequirePermission};
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use portal_core::values::CustomerNumber;
 use serde_json::json;
-use support::*;
 
 async fn invoices(user: PortalUser) -> String {
     format!("invoices of {}", user.customer_number().unwrap_or_default())

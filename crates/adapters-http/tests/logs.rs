@@ -1,7 +1,9 @@
-//! No secret reaches the logs. Its own test binary: `tracing`'s per-callsite interest is shared
-//! by the threads of one process, so a scoped subscriber sees everything only when no other test
-//! runs beside it.
+//! No secret reaches the logs. Its own test binary (`[[test]] name = "logs"`, beside the crate's
+//! one `integration` binary): `tracing`'s per-callsite interest is shared by the threads of one
+//! process, so a scoped subscriber sees everything only when no other test runs beside it.
 
+// The router-test helpers, of which this binary uses a few.
+#[allow(dead_code)]
 mod support;
 
 use axum::http::Method;

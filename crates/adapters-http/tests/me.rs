@@ -1,10 +1,8 @@
 //! `/api/v1/me*` and `/api/v1/me/mfa*`.
 
-mod support;
-
+use crate::support::*;
 use chrono::TimeDelta;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn me_shows_the_user_and_updates_name_and_language() {

@@ -1,11 +1,9 @@
 //! `/api/v1/operator/*`.
 
-mod support;
-
+use crate::support::*;
 use axum::http::Method;
 use portal_core::ports::OutboxStore as _;
 use serde_json::json;
-use support::*;
 
 #[tokio::test]
 async fn operators_create_list_show_and_import_customers() {

@@ -1,14 +1,12 @@
 //! Cross-cutting behaviour: headers, cookies, CSRF, content types, limits, error shape, request
 //! ids, logs, probes, and the OpenAPI document against the route table.
 
-mod support;
-
+use crate::support::*;
 use adapters_http::{AppState, CookieKey, HttpConfig, RateLimit, RateLimits, Readiness, router};
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use support::*;
 
 #[tokio::test]
 async fn every_response_has_the_security_headers_and_no_server_header() {

@@ -9,8 +9,7 @@
 //! Daten", saves (the core then holds the four keys), locks the user, and the user's browser is
 //! logged out on its next page load.
 
-mod web_support;
-
+use crate::web_support::{PASSWORD, affiliation, email, name, number};
 use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
 use adapters_smtp::{Dispatcher, DispatcherConfig, MailDirectory, MailRenderer, MailSettings};
 use fantoccini::elements::Element;
@@ -27,7 +26,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use web_support::{PASSWORD, affiliation, email, name, number};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

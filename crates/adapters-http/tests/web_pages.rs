@@ -3,12 +3,10 @@
 //! same-site checks guard every form, tenancy answers 404 and roles 403, a lock ends a browser
 //! session at once, and the development mailbox exists only in development mode.
 
-mod web_support;
-
+use crate::web_support::*;
 use axum::http::{Method, StatusCode, header};
 use portal_core::Actor;
 use portal_core::values::FreeText;
-use web_support::*;
 
 // ---------------------------------------------------------------------------------------------
 // Every page, in both languages

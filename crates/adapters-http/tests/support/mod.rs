@@ -2,7 +2,6 @@
 //! sequential ids, seeded randomness, cheap Argon2id), driven through `tower::ServiceExt::oneshot`
 //! by a small cookie-keeping client. States the flows need are set up through the core (like the
 //! core's own tests); what is under test goes through HTTP.
-#![allow(dead_code, clippy::missing_panics_doc)]
 
 use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
 use adapters_memory::{InMemoryLegacyDirectory, MemoryStore, RecordingSmsSender};
@@ -12,17 +11,17 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use chrono::{DateTime, TimeDelta, Utc};
 use portal_core::config::PortalConfig;
-use portal_core::customer::{AffiliationKey, ServiceChannel};
+use portal_core::customer::ServiceChannel;
 use portal_core::ids::{SessionId, UserId};
 use portal_core::mail::OutboxMail;
-use portal_core::permission::{PermissionCatalog, PermissionKey, PermissionSet};
+use portal_core::permission::PermissionCatalog;
 use portal_core::ports::{
     Commit, Committer, Counter, PhoneMessage, SmsError, SmsSender, StoreError,
 };
 use portal_core::service::{AcceptInvitation, Invite, NewCustomer, Register};
 use portal_core::session::ClientInfo;
 use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
-use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
+use portal_core::values::{CompanyName, Language};
 use portal_core::{Actor, Deps, Portal};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,7 +30,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
-pub const PASSWORD: &str = "korrekt pferd batterie";
+pub use portal_core::testing::{PASSWORD, affiliation, email, keys, name, number};
+
 pub const NEW_PASSWORD: &str = "noch ein langes passwort";
 pub const ORIGIN: &str = "https://portal.example.com";
 
@@ -55,28 +55,6 @@ pub fn http_config() -> HttpConfig {
     c
 }
 
-pub fn email(s: &str) -> EmailAddress {
-    EmailAddress::parse(s).unwrap()
-}
-
-pub fn name(s: &str) -> PersonName {
-    PersonName::parse(s).unwrap()
-}
-
-pub fn number(s: &str) -> CustomerNumber {
-    CustomerNumber::parse(s).unwrap()
-}
-
-pub fn keys(list: &[&str]) -> PermissionSet {
-    list.iter()
-        .map(|k| PermissionKey::parse(k).unwrap())
-        .collect()
-}
-
-pub fn affiliation() -> AffiliationKey {
-    AffiliationKey::parse("de-business").unwrap()
-}
-
 impl TestApp {
     pub fn new() -> Self {
         Self::with(http_config(), |_| {})
@@ -84,7 +62,7 @@ impl TestApp {
 
     pub fn with(config: HttpConfig, tweak: impl FnOnce(&mut PortalConfig)) -> Self {
         let mut pc = PortalConfig {
-            mfa_key: Some(portal_core::secretbox::MfaKey::from_bytes([7u8; 32])),
+            mfa_key: Some(portal_core::testing::mfa_key()),
             ..PortalConfig::default()
         };
         tweak(&mut pc);
@@ -505,10 +483,6 @@ impl Client {
             .lock()
             .unwrap()
             .insert(self.cookie_name(base), value.to_owned());
-    }
-
-    pub fn remove_cookie(&self, base: &str) {
-        self.jar.lock().unwrap().remove(&self.cookie_name(base));
     }
 
     /// The same browser (cookies, CSRF token) talking to another app, e.g. a host app that

@@ -2,62 +2,33 @@
 //! and a small browser over `oneshot` that keeps cookies, sends what a browser sends with a form
 //! (`Origin`, `Sec-Fetch-Site`, the page's hidden `csrf_token`) and reads pages as text.
 //! States the flows need are set up through the core; what is under test goes through HTTP.
-#![allow(dead_code, clippy::missing_panics_doc)]
 
-use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
+use adapters_http::{AlwaysReady, AppState, HttpConfig, router};
 use adapters_memory::{InMemoryLegacyDirectory, MemoryStore, RecordingSmsSender};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use portal_core::config::PortalConfig;
-use portal_core::customer::{AffiliationKey, ServiceChannel};
+use portal_core::customer::ServiceChannel;
 use portal_core::ids::UserId;
 use portal_core::mail::OutboxMail;
-use portal_core::permission::{PermissionCatalog, PermissionKey, PermissionSet};
+use portal_core::permission::PermissionCatalog;
 use portal_core::service::{AcceptInvitation, Invite, NewCustomer, Register};
 use portal_core::session::ClientInfo;
 use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
-use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
+use portal_core::values::{CompanyName, Language};
 use portal_core::{Actor, Deps, Portal};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
-pub const PASSWORD: &str = "korrekt pferd batterie";
-pub const NEW_PASSWORD: &str = "noch ein langes passwort";
-pub const ORIGIN: &str = "https://portal.example.com";
+pub use crate::support::{NEW_PASSWORD, ORIGIN, http_config};
+pub use portal_core::testing::{PASSWORD, affiliation, email, keys, name, number};
+
 pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'self'; object-src 'none'";
-
-pub fn http_config() -> HttpConfig {
-    let mut c = HttpConfig::new(ORIGIN, CookieKey::from_bytes([5; 32])).unwrap();
-    c.rate_limits = RateLimits::off();
-    c
-}
-
-pub fn email(s: &str) -> EmailAddress {
-    EmailAddress::parse(s).unwrap()
-}
-
-pub fn name(s: &str) -> PersonName {
-    PersonName::parse(s).unwrap()
-}
-
-pub fn number(s: &str) -> CustomerNumber {
-    CustomerNumber::parse(s).unwrap()
-}
-
-pub fn keys(list: &[&str]) -> PermissionSet {
-    list.iter()
-        .map(|k| PermissionKey::parse(k).unwrap())
-        .collect()
-}
-
-pub fn affiliation() -> AffiliationKey {
-    AffiliationKey::parse("de-business").unwrap()
-}
 
 pub struct WebApp {
     pub app: Router,
@@ -65,7 +36,6 @@ pub struct WebApp {
     pub store: Arc<MemoryStore>,
     pub clock: Arc<ManualClock>,
     pub sms: Arc<RecordingSmsSender>,
-    pub legacy: Arc<InMemoryLegacyDirectory>,
     pub config: HttpConfig,
 }
 
@@ -76,7 +46,7 @@ impl WebApp {
 
     pub fn with(config: HttpConfig) -> Self {
         let pc = PortalConfig {
-            mfa_key: Some(portal_core::secretbox::MfaKey::from_bytes([7u8; 32])),
+            mfa_key: Some(portal_core::testing::mfa_key()),
             ..PortalConfig::default()
         };
         let store = Arc::new(MemoryStore::new());
@@ -90,7 +60,7 @@ impl WebApp {
             ids: Arc::new(SequentialIds::new()),
             random: Arc::new(SeededRandom::new(42)),
             hasher: Arc::new(fast_hasher(7)),
-            legacy: legacy.clone(),
+            legacy,
         };
         let portal = Arc::new(
             Portal::new(deps, pc, PermissionCatalog::default())
@@ -104,7 +74,6 @@ impl WebApp {
             store,
             clock,
             sms,
-            legacy,
             config,
         }
     }
@@ -307,7 +276,6 @@ impl WebApp {
             .await;
         self.invited(&b, "100000002", "f@example.com", &[]).await;
         World {
-            operator: op,
             admin_a: a,
             admin_b: b,
             employee_a: self.user_id("e@example.com").await,
@@ -324,7 +292,6 @@ impl WebApp {
 }
 
 pub struct World {
-    pub operator: Actor,
     pub admin_a: Actor,
     pub admin_b: Actor,
     pub employee_a: UserId,
