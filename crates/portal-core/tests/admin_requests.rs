@@ -25,16 +25,6 @@ async fn stored(w: &World, id: AdminRequestId) -> AdminRequest {
         .unwrap()
 }
 
-/// Mails queued since `from` (an outbox length), as (recipient, kind), sorted.
-fn mails_since(w: &World, from: usize) -> Vec<(String, &'static str)> {
-    let mut m: Vec<_> = w.store.outbox()[from..]
-        .iter()
-        .map(|m| (m.to.as_str().to_owned(), m.intent.key()))
-        .collect();
-    m.sort();
-    m
-}
-
 fn mail(to: &str, kind: &'static str) -> (String, &'static str) {
     (to.to_owned(), kind)
 }

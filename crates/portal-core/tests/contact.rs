@@ -15,16 +15,6 @@ fn text() -> FreeText {
     FreeText::parse(TEXT).unwrap()
 }
 
-/// Mails queued since `from`, as (recipient, kind), sorted.
-fn mails_since(w: &World, from: usize) -> Vec<(String, &'static str)> {
-    let mut m: Vec<_> = w.store.outbox()[from..]
-        .iter()
-        .map(|m| (m.to.as_str().to_owned(), m.intent.key()))
-        .collect();
-    m.sort();
-    m
-}
-
 #[tokio::test]
 async fn a_message_reaches_every_active_admin_and_the_log_keeps_no_text() {
     let w = World::new();

@@ -18,10 +18,6 @@ use portal_core::throttle::LoginProtection;
 
 const PHONE: &str = "+4917612345678";
 
-fn seconds(s: i64) -> TimeDelta {
-    TimeDelta::seconds(s)
-}
-
 /// January 2026, day `day`, at `h:m:s` UTC (the manual clock starts on the 5th at 09:00:00).
 fn at(day: u32, h: u32, m: u32, s: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, day, h, m, s).unwrap()

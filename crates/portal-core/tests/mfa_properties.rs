@@ -23,13 +23,6 @@ use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A runtime whose tasks really run in parallel (for the concurrency property).
 fn parallel_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -210,10 +210,6 @@ async fn users_list_and_end_their_own_sessions() {
     );
 }
 
-fn seconds(s: i64) -> TimeDelta {
-    TimeDelta::seconds(s)
-}
-
 const NEW_PASSWORD: &str = "ein neues langes passwort";
 
 /// A password change `offset` seconds around 15 minutes after the login.

@@ -3,18 +3,12 @@
 //! customers, permission sets, users in every status and command sequences, run on the
 //! in-memory store and compared with the kit's reference model after every step.
 
+use crate::support::rt;
 use adapters_memory::MemoryStore;
 use portal_core::permission::PermissionCatalog;
 use portal_core::property::{self, NoExtraRule};
 use proptest::prelude::*;
 use std::sync::Arc;
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]

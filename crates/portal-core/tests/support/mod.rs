@@ -747,3 +747,25 @@ impl World {
         )
     }
 }
+
+/// Mails queued since `from` (an outbox length), as (recipient, kind), sorted.
+pub fn mails_since(w: &World, from: usize) -> Vec<(String, &'static str)> {
+    let mut m: Vec<_> = w.store.outbox()[from..]
+        .iter()
+        .map(|m| (m.to.as_str().to_owned(), m.intent.key()))
+        .collect();
+    m.sort();
+    m
+}
+
+/// A single-threaded runtime for the property tests, which drive async code from `proptest!`.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn seconds(s: i64) -> TimeDelta {
+    TimeDelta::seconds(s)
+}

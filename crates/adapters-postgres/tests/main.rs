@@ -1,0 +1,12 @@
+//! The SQL store's tests, every file a module of this one test binary: the storage contract suite
+//! on SQLite in memory, SQLite in a file and Postgres ([`contract`]); the property-testing kit on
+//! the SQL store ([`property`]); races on real databases ([`concurrency`]); and what only a SQL
+//! backend can show — corrupt rows, hashed secrets, migrations, query plans ([`sql`]).
+//!
+//! Run one test with `cargo nextest run -p adapters-postgres sql::…` (or `cargo test -p
+//! adapters-postgres --test integration sql::…`).
+
+mod concurrency;
+mod contract;
+mod property;
+mod sql;
