@@ -4,8 +4,6 @@
 //! The server reports every transaction as a JSON line on its stdout; tests await those lines
 //! (bounded by a generous timeout that only turns a hang into a failure) instead of sleeping.
 
-#![allow(dead_code)]
-
 pub mod proxy;
 
 use adapters_smtp::{MailRenderer, MailSettings};
