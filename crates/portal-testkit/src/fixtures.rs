@@ -12,16 +12,18 @@ use portal_core::ids::{
 };
 use portal_core::mail::{MailIntent, OutboxMail};
 use portal_core::password::PasswordHash;
-use portal_core::permission::{PermissionKey, PermissionSet};
+use portal_core::permission::PermissionSet;
 use portal_core::ports::{Commit, StoreError, Write};
 use portal_core::secret::{SecretString, TokenHash, VerificationCode};
 use portal_core::session::{ClientInfo, Session, SessionPolicy};
 use portal_core::testing::SeededRandom;
 use portal_core::token::{ActionToken, TokenPurpose};
 use portal_core::user::User;
-use portal_core::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
+use portal_core::values::{CompanyName, CustomerNumber, Language};
 use std::collections::BTreeSet;
 use uuid::Uuid;
+
+pub use portal_core::testing::{email, key, keys, name};
 
 /// A fixed instant with microseconds: 2026-03-02 08:15:30.123456 UTC.
 #[must_use]
@@ -50,39 +52,6 @@ pub fn token_hash() -> TokenHash {
     TokenHash::from_bytes(bytes)
 }
 
-/// A permission key.
-///
-/// # Panics
-/// `raw` is not a valid key (a bug in the check).
-#[must_use]
-pub fn key(raw: &str) -> PermissionKey {
-    PermissionKey::parse(raw).expect("valid permission key")
-}
-
-/// A set of permission keys.
-#[must_use]
-pub fn perms(keys: &[&str]) -> PermissionSet {
-    keys.iter().map(|k| key(k)).collect()
-}
-
-/// An e-mail address.
-///
-/// # Panics
-/// `raw` is not an address.
-#[must_use]
-pub fn email(raw: &str) -> EmailAddress {
-    EmailAddress::parse(raw).expect("valid address")
-}
-
-/// A person's name.
-///
-/// # Panics
-/// `raw` is empty.
-#[must_use]
-pub fn name(raw: &str) -> PersonName {
-    PersonName::parse(raw).expect("valid name")
-}
-
 /// A password hash (a syntactically valid PHC string; never verified here).
 ///
 /// # Panics
@@ -109,8 +78,8 @@ pub fn customer(number: &str, company: &str) -> Customer {
         channel: ServiceChannel::Partner {
             name: CompanyName::parse("Fachhandel Süd GmbH").expect("company name"),
         },
-        entitlements: perms(&["documents", "support_requests", "shop"]),
-        default_permissions: perms(&["support_requests"]),
+        entitlements: keys(&["documents", "support_requests", "shop"]),
+        default_permissions: keys(&["support_requests"]),
         created_at: t0(),
         updated_at: at(1),
         version: 0,
@@ -139,7 +108,7 @@ pub fn employee(customer: CustomerId, address: &str, first: &str, last: &str) ->
     let mut u = pending_user(address, first, last);
     u.complete_registration(password_hash(), at(2))
         .expect("complete registration");
-    u.link_to_customer(customer, perms(&["support_requests"]), false, at(3))
+    u.link_to_customer(customer, keys(&["support_requests"]), false, at(3))
         .expect("link");
     u
 }

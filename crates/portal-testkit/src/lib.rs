@@ -72,66 +72,27 @@ where
 /// Expands every check of [`checks`] into one `#[tokio::test]` for a [`Fixture`] type.
 ///
 /// Use it once per adapter, at the top level of an integration test file (or inside a module
-/// to run it for several fixtures in one file).
+/// to run it for several fixtures in one file). The tests are named after the checks
+/// (`customer_round_trips`, …), whichever module of [`checks`] holds them; each module lists its
+/// own checks in a macro beside them, and this expands every module's list.
 #[macro_export]
 macro_rules! storage_contract {
     ($fixture:ty) => {
-        $crate::storage_contract!(@tests $fixture;
-            customer_round_trips,
-            customer_number_is_unique,
-            customers_are_listed_by_number_with_search,
-            user_round_trips_with_every_field,
-            users_by_ids_skip_unknown_ids,
-            email_is_unique_among_accounts,
-            pending_registrations_hold_no_claim_on_an_address,
-            deleting_a_user_frees_the_address_and_removes_what_hangs_on_it,
-            admins_and_operators_are_listed,
-            user_lists_never_cross_customers,
-            user_pages_follow_sort_key_and_id_across_inserts,
-            user_pages_by_offset,
-            user_counts_are_capped,
-            search_finds_substrings_of_name_and_email_literally,
-            search_follows_renames_and_deletes,
-            stale_versions_conflict_for_every_entity,
-            expected_user_version_is_checked,
-            updates_of_missing_rows_conflict,
-            inserting_an_existing_id_conflicts,
-            a_commit_whose_last_write_fails_leaves_nothing,
-            a_duplicate_in_the_last_write_leaves_nothing,
-            a_commit_whose_mail_insert_fails_leaves_nothing,
-            a_commit_whose_audit_append_fails_leaves_nothing,
-            session_round_trips_and_is_found_by_hash_only,
-            session_expiry_is_enforced_in_the_query,
-            touching_a_session_moves_its_idle_expiry,
-            sessions_of_a_user_end_together_except_one,
-            challenge_round_trips_and_counts_sends,
-            action_tokens_round_trip_by_hash_and_purpose,
-            admin_requests_round_trip_and_filter_newest_first,
-            legacy_claims_are_unique,
-            audit_entries_form_verifiable_chains_per_customer,
-            audit_pages_newest_first_with_filters,
-            audit_search_matches_details_or_categories,
-            outbox_mails_round_trip_and_start_pending,
-            outbox_claim_takes_due_mails_oldest_first,
-            outbox_ack_purges_the_secret_and_counts,
-            outbox_retry_then_dead_letter_then_requeue,
-            outbox_expired_lease_is_reclaimed_and_stale_acks_ignored,
-            outbox_release_gives_the_mail_back_uncounted,
-            mfa_state_round_trips_with_the_user,
-            session_kinds_round_trip_and_update,
-            email_change_challenges_round_trip,
-            rate_counters_count_atomically_and_reset,
-            times_are_stored_truncated_to_microseconds,
-            purging_removes_exactly_the_rows_dead_at_the_cutoff,
-            purges_go_in_batches,
-            purging_sent_mail_keeps_open_and_dead_mail,
-        );
+        $crate::__storage_contract_customers!($fixture);
+        $crate::__storage_contract_users!($fixture);
+        $crate::__storage_contract_atomicity!($fixture);
+        $crate::__storage_contract_sessions!($fixture);
+        $crate::__storage_contract_audit_log!($fixture);
+        $crate::__storage_contract_outbox!($fixture);
+        $crate::__storage_contract_second_factors!($fixture);
+        $crate::__storage_contract_times!($fixture);
+        $crate::__storage_contract_housekeeping!($fixture);
     };
-    (@tests $fixture:ty; $($check:ident),* $(,)?) => {
+    (@tests $fixture:ty; $module:ident; $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                $crate::run::<$fixture, _, _>($crate::checks::$check).await;
+                $crate::run::<$fixture, _, _>($crate::checks::$module::$check).await;
             }
         )*
     };

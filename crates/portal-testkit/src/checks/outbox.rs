@@ -1,0 +1,300 @@
+//! Outbox: queueing, claiming with leases, acknowledgements, retries, dead letters.
+
+use super::queue;
+use crate::Store;
+use crate::fixtures::*;
+use portal_core::ids::OutboxId;
+use portal_core::mail::OutboxStatus;
+use portal_core::secret::SecretString;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The checks of this module, expanded by [`storage_contract!`](crate::storage_contract): a new
+/// check goes into this list too (the crate's tests fail otherwise).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __storage_contract_outbox {
+    ($fixture:ty) => {
+        $crate::storage_contract!(@tests $fixture; outbox;
+            outbox_mails_round_trip_and_start_pending,
+            outbox_claim_takes_due_mails_oldest_first,
+            outbox_ack_purges_the_secret_and_counts,
+            outbox_retry_then_dead_letter_then_requeue,
+            outbox_expired_lease_is_reclaimed_and_stale_acks_ignored,
+            outbox_release_gives_the_mail_back_uncounted,
+        );
+    };
+}
+
+/// A queued mail reads back exactly, pending, due at its creation, with no attempts.
+pub async fn outbox_mails_round_trip_and_start_pending<S: Store>(store: Arc<S>) {
+    let m1 = code_mail("a@example.com", "111111", at(1));
+    let mut m2 = code_mail("b@example.com", "222222", at(2));
+    m2.intent = portal_core::mail::MailIntent::AdminApprovalNeeded {
+        requester_name: "Anna Ä".into(),
+        customer_number: "D100000001".into(),
+        customer_name: "Müller GmbH".into(),
+        request_id: portal_core::ids::AdminRequestId::from_uuid(new_uuid()),
+    };
+    queue(&*store, &[m1.clone(), m2.clone()]).await;
+    for m in [&m1, &m2] {
+        let e = store.outbox_entry(m.id).await.unwrap().expect("queued");
+        assert_eq!(&e.mail, m, "mail round trip");
+        assert_eq!(e.status, OutboxStatus::Pending);
+        assert_eq!(e.attempts, 0);
+        assert_eq!(e.next_attempt_at, m.created_at);
+        assert!(e.claim.is_none() && e.claimed_until.is_none() && e.sent_at.is_none());
+    }
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.claimed, stats.sent, stats.dead),
+        (2, 0, 0, 0)
+    );
+    assert!(
+        store
+            .outbox_entry(OutboxId::from_uuid(new_uuid()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A claim takes due mails in queue order up to its limit; mails due later, and mails under
+/// another claim's lease, are left alone.
+pub async fn outbox_claim_takes_due_mails_oldest_first<S: Store>(store: Arc<S>) {
+    let mails: Vec<_> = (0..5)
+        .map(|i| code_mail(&format!("m{i}@example.com"), "000000", at(i)))
+        .collect();
+    for m in &mails {
+        queue(&*store, std::slice::from_ref(m)).await;
+    }
+    let future = code_mail("later@example.com", "999999", at(10_000));
+    queue(&*store, std::slice::from_ref(&future)).await;
+
+    let c1 = Uuid::from_u128(1);
+    let got = store.claim_outbox(c1, at(100), at(400), 2).await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.mail.id).collect::<Vec<_>>(),
+        [mails[0].id, mails[1].id],
+        "oldest first"
+    );
+    for e in &got {
+        assert_eq!(e.status, OutboxStatus::Claimed);
+        assert_eq!(e.claim, Some(c1));
+        assert_eq!(e.claimed_until, Some(at(400)));
+        assert_eq!(e.attempts, 1);
+    }
+    let stored = store.outbox_entry(mails[0].id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.claim, stored.attempts),
+        (OutboxStatus::Claimed, Some(c1), 1)
+    );
+    let c2 = Uuid::from_u128(2);
+    let rest = store.claim_outbox(c2, at(100), at(400), 10).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|e| e.mail.id).collect::<Vec<_>>(),
+        [mails[2].id, mails[3].id, mails[4].id],
+        "claimed and future mails are skipped"
+    );
+    assert!(
+        store
+            .claim_outbox(c2, at(100), at(400), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_outbox(c2, at(10_000), at(10_300), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.claimed), (1, 5));
+}
+
+/// Acknowledging a delivery marks it sent and purges its secret; a second ack is refused.
+pub async fn outbox_ack_purges_the_secret_and_counts<S: Store>(store: Arc<S>) {
+    let m = code_mail("ack@example.com", "424242", at(1));
+    queue(&*store, std::slice::from_ref(&m)).await;
+    let claim = Uuid::from_u128(7);
+    let got = store.claim_outbox(claim, at(10), at(70), 5).await.unwrap();
+    assert_eq!(
+        got[0].mail.intent.secret().map(SecretString::expose),
+        Some("424242"),
+        "the dispatcher gets the secret"
+    );
+    assert!(store.mark_sent(m.id, claim, at(20)).await.unwrap());
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(e.status, OutboxStatus::Sent);
+    assert_eq!(e.sent_at, Some(at(20)));
+    assert!(e.claim.is_none() && e.claimed_until.is_none());
+    assert_eq!(
+        e.mail.intent.secret().map(SecretString::expose),
+        Some(""),
+        "secret purged after delivery"
+    );
+    assert!(
+        !store.mark_sent(m.id, claim, at(21)).await.unwrap(),
+        "acknowledged once"
+    );
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.claimed, stats.sent), (0, 0, 1));
+    assert!(
+        store
+            .claim_outbox(claim, at(1000), at(1060), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A failed attempt waits until its retry time; without one the mail is dead, listed as a dead
+/// letter, and can be re-queued with its attempts reset.
+pub async fn outbox_retry_then_dead_letter_then_requeue<S: Store>(store: Arc<S>) {
+    let m = code_mail("retry@example.com", "131313", at(1));
+    queue(&*store, std::slice::from_ref(&m)).await;
+    let c1 = Uuid::from_u128(11);
+    assert_eq!(
+        store
+            .claim_outbox(c1, at(10), at(70), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let long_error = "4".repeat(600);
+    assert!(
+        store
+            .mark_failed(m.id, c1, &long_error, Some(at(500)))
+            .await
+            .unwrap()
+    );
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.next_attempt_at, e.claim),
+        (OutboxStatus::Pending, at(500), None)
+    );
+    assert_eq!(
+        e.last_error.as_deref().map(str::len),
+        Some(500),
+        "errors are cut"
+    );
+    assert!(
+        store
+            .claim_outbox(c1, at(499), at(560), 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not due"
+    );
+    let c2 = Uuid::from_u128(12);
+    let again = store.claim_outbox(c2, at(500), at(560), 1).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    assert!(
+        store
+            .mark_failed(m.id, c2, "550 no such user", None)
+            .await
+            .unwrap()
+    );
+    let dead = store.dead_letters(10).await.unwrap();
+    assert_eq!(dead.iter().map(|e| e.mail.id).collect::<Vec<_>>(), [m.id]);
+    assert_eq!(dead[0].status, OutboxStatus::Dead);
+    assert_eq!(dead[0].last_error.as_deref(), Some("550 no such user"));
+    assert!(
+        store
+            .claim_outbox(c2, at(100_000), at(100_060), 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.outbox_stats().await.unwrap().dead, 1);
+
+    assert!(store.requeue(m.id, at(600)).await.unwrap());
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.attempts, e.next_attempt_at),
+        (OutboxStatus::Pending, 0, at(600))
+    );
+    assert!(
+        !store.requeue(m.id, at(601)).await.unwrap(),
+        "only dead mails are re-queued"
+    );
+    assert!(store.dead_letters(10).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .claim_outbox(c2, at(600), at(660), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// A claim whose lease ended can be taken over; the old claim's acknowledgements are ignored.
+pub async fn outbox_expired_lease_is_reclaimed_and_stale_acks_ignored<S: Store>(store: Arc<S>) {
+    let m = code_mail("lease@example.com", "777777", at(1));
+    queue(&*store, std::slice::from_ref(&m)).await;
+    let old = Uuid::from_u128(21);
+    let new = Uuid::from_u128(22);
+    assert_eq!(
+        store
+            .claim_outbox(old, at(100), at(160), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .claim_outbox(new, at(159), at(219), 1)
+            .await
+            .unwrap()
+            .is_empty(),
+        "lease still running"
+    );
+    let taken = store.claim_outbox(new, at(160), at(220), 1).await.unwrap();
+    assert_eq!(taken.len(), 1, "lease ended at its instant");
+    assert_eq!((taken[0].claim, taken[0].attempts), (Some(new), 2));
+    assert!(
+        !store.mark_sent(m.id, old, at(161)).await.unwrap(),
+        "stale ack ignored"
+    );
+    assert!(
+        !store.mark_failed(m.id, old, "x", None).await.unwrap(),
+        "stale failure ignored"
+    );
+    assert!(
+        !store.release(m.id, old).await.unwrap(),
+        "stale release ignored"
+    );
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!((e.status, e.claim), (OutboxStatus::Claimed, Some(new)));
+    assert!(store.mark_sent(m.id, new, at(170)).await.unwrap());
+}
+
+/// Releasing a claim puts the mail back, due at once, without counting the attempt.
+pub async fn outbox_release_gives_the_mail_back_uncounted<S: Store>(store: Arc<S>) {
+    let m = code_mail("release@example.com", "858585", at(1));
+    queue(&*store, std::slice::from_ref(&m)).await;
+    let c1 = Uuid::from_u128(31);
+    assert_eq!(
+        store.claim_outbox(c1, at(10), at(70), 1).await.unwrap()[0].attempts,
+        1
+    );
+    assert!(store.release(m.id, c1).await.unwrap());
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.attempts, e.claim),
+        (OutboxStatus::Pending, 0, None)
+    );
+    let c2 = Uuid::from_u128(32);
+    let again = store.claim_outbox(c2, at(10), at(70), 1).await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (1, 1));
+    assert!(
+        !store.release(m.id, c1).await.unwrap(),
+        "not the current claim"
+    );
+}
