@@ -2,7 +2,7 @@
 //! one error shape, never with axum's plain-text rejections.
 
 use crate::cookies::{self, CookieName};
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use crate::middleware::{ClientContext, body_limit, is_csv, is_json};
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
@@ -25,9 +25,9 @@ async fn read_body(req: Request, limit: usize) -> Result<axum::body::Bytes, ApiE
                 || std::error::Error::source(&e)
                     .is_some_and(|s| s.to_string().contains("length limit"));
             if too_large {
-                ApiError::new(codes::PAYLOAD_TOO_LARGE)
+                ApiError::new(ErrorCode::PayloadTooLarge)
             } else {
-                ApiError::with_message(codes::INVALID_REQUEST, "the body could not be read")
+                ApiError::with_message(ErrorCode::InvalidRequest, "the body could not be read")
             }
         })
 }
@@ -40,7 +40,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
         use serde_json::error::Category;
         match e.classify() {
             Category::Syntax | Category::Eof | Category::Io => ApiError::with_message(
-                codes::MALFORMED_JSON,
+                ErrorCode::MalformedJson,
                 format!(
                     "the body is not valid JSON (line {}, column {})",
                     e.line(),
@@ -51,16 +51,19 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
                 let msg = e.to_string();
                 let msg = msg.split(" at line ").next().unwrap_or("").to_owned();
                 if msg.starts_with("unknown field") {
-                    ApiError::with_message(codes::UNKNOWN_FIELD, msg)
+                    ApiError::with_message(ErrorCode::UnknownField, msg)
                 } else if msg.starts_with("missing field") {
-                    ApiError::with_message(codes::INVALID_REQUEST, msg)
+                    ApiError::with_message(ErrorCode::InvalidRequest, msg)
                 } else if let Some((_, expected)) = msg.split_once(", expected ") {
                     ApiError::with_message(
-                        codes::INVALID_REQUEST,
+                        ErrorCode::InvalidRequest,
                         format!("a field has the wrong type or value; expected {expected}"),
                     )
                 } else {
-                    ApiError::with_message(codes::INVALID_REQUEST, "a field has an invalid value")
+                    ApiError::with_message(
+                        ErrorCode::InvalidRequest,
+                        "a field has an invalid value",
+                    )
                 }
             }
         }
@@ -77,7 +80,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         if !req.headers().get(header::CONTENT_TYPE).is_some_and(is_json) {
-            return Err(ApiError::new(codes::UNSUPPORTED_MEDIA_TYPE));
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
         }
         let limit = body_limit(state.config(), req.uri().path());
         let bytes = read_body(req, limit).await?;
@@ -100,7 +103,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for MaybeJson<T> {
             return Ok(Self(T::default()));
         }
         if json != Some(true) {
-            return Err(ApiError::new(codes::UNSUPPORTED_MEDIA_TYPE));
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
         }
         parse_json(&bytes).map(Self)
     }
@@ -115,13 +118,13 @@ impl FromRequest<AppState> for CsvBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
         if !req.headers().get(header::CONTENT_TYPE).is_some_and(is_csv) {
-            return Err(ApiError::new(codes::UNSUPPORTED_MEDIA_TYPE));
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
         }
         let limit = body_limit(state.config(), req.uri().path());
         let bytes = read_body(req, limit).await?;
         String::from_utf8(bytes.to_vec())
             .map(Self)
-            .map_err(|_| ApiError::with_message(codes::INVALID_REQUEST, "the CSV is not UTF-8"))
+            .map_err(|_| ApiError::with_message(ErrorCode::InvalidRequest, "the CSV is not UTF-8"))
     }
 }
 
@@ -143,7 +146,7 @@ where
             .map(|p| Self(p.0))
             .map_err(|e: PathRejection| {
                 ApiError::with_message(
-                    codes::INVALID_REQUEST,
+                    ErrorCode::InvalidRequest,
                     format!("bad path: {}", e.body_text()),
                 )
             })
@@ -171,7 +174,7 @@ where
                     .strip_prefix("Failed to deserialize query string: ")
                     .unwrap_or(&text)
                     .to_owned();
-                ApiError::with_message(codes::INVALID_REQUEST, format!("bad query: {text}"))
+                ApiError::with_message(ErrorCode::InvalidRequest, format!("bad query: {text}"))
             })
     }
 }
@@ -183,7 +186,7 @@ where
 pub fn customer_number(raw: &str) -> Result<CustomerNumber, ApiError> {
     CustomerNumber::parse(raw).map_err(|e| {
         ApiError::with_message(
-            codes::INVALID_CUSTOMER_NUMBER,
+            ErrorCode::InvalidCustomerNumber,
             format!("invalid customer number: {e}"),
         )
     })
@@ -194,7 +197,7 @@ pub fn customer_number(raw: &str) -> Result<CustomerNumber, ApiError> {
 /// # Errors
 /// `invalid_id`.
 pub fn id<T: FromStr>(raw: &str) -> Result<T, ApiError> {
-    T::from_str(raw).map_err(|_| ApiError::new(codes::INVALID_ID))
+    T::from_str(raw).map_err(|_| ApiError::new(ErrorCode::InvalidId))
 }
 
 /// Where the request comes from (set by the request middleware).
@@ -231,7 +234,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = cookies::read(&parts.headers, state.config(), CookieName::Session)
-            .ok_or_else(|| ApiError::new(codes::UNAUTHENTICATED))?;
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
         let principal = state.portal().authenticate(&token).await?;
         Ok(Self { principal, token })
     }
@@ -248,7 +251,7 @@ impl FromRequestParts<AppState> for PendingLogin {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         cookies::read(&parts.headers, state.config(), CookieName::PendingMfa)
             .map(Self)
-            .ok_or_else(|| ApiError::new(codes::NO_PENDING_LOGIN))
+            .ok_or_else(|| ApiError::new(ErrorCode::NoPendingLogin))
     }
 }
 
@@ -285,7 +288,7 @@ impl<G: buckets::Group> FromRequestParts<AppState> for Limit<G> {
             Ok(()) => Ok(Self(PhantomData)),
             Err(wait) => {
                 tracing::warn!(target: "portal_http", bucket = ?G::BUCKET, "rate limited");
-                Err(ApiError::new(codes::RATE_LIMITED).retry_after(wait.as_secs() + 1))
+                Err(ApiError::new(ErrorCode::RateLimited).retry_after(wait.as_secs() + 1))
             }
         }
     }
@@ -306,14 +309,14 @@ mod tests {
     #[test]
     fn json_errors_are_sorted_and_never_echo_values() {
         let e = parse_json::<T>(b"{").unwrap_err();
-        assert_eq!(e.code(), codes::MALFORMED_JSON);
+        assert_eq!(e.code(), ErrorCode::MalformedJson);
         let e = parse_json::<T>(br#"{"password":"x","n":1,"extra":1}"#).unwrap_err();
-        assert_eq!(e.code(), codes::UNKNOWN_FIELD);
+        assert_eq!(e.code(), ErrorCode::UnknownField);
         let e = parse_json::<T>(br#"{"password":"x"}"#).unwrap_err();
-        assert_eq!(e.code(), codes::INVALID_REQUEST);
+        assert_eq!(e.code(), ErrorCode::InvalidRequest);
         let e =
             parse_json::<T>(br#"{"password":"hunter2secret","n":"hunter2secret"}"#).unwrap_err();
-        assert_eq!(e.code(), codes::INVALID_REQUEST);
+        assert_eq!(e.code(), ErrorCode::InvalidRequest);
         assert!(!format!("{e:?}").contains("hunter2secret"), "{e:?}");
         assert!(parse_json::<T>(br#"{"password":"x","n":1}"#).is_ok());
     }

@@ -6,7 +6,7 @@ use super::Reply;
 use super::views::{
     AdminRequestList, AdminRequestOut, AuditEntryView, AuditPageView, UserPageView, UserView,
 };
-use crate::error::{ApiError, Documented, codes, sets};
+use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
 use crate::extract::{ApiPath, ApiQuery, CurrentUser, JsonBody, MaybeJson, customer_number, id};
 use crate::state::AppState;
@@ -103,7 +103,7 @@ impl AuditQuery {
             .map(|k| {
                 AuditCategory::from_key(k).ok_or_else(|| {
                     ApiError::with_message(
-                        codes::INVALID_REQUEST,
+                        ErrorCode::InvalidRequest,
                         format!("unknown category {k:?}"),
                     )
                 })
@@ -208,7 +208,7 @@ pub(crate) fn permission_set(raw: &[String]) -> Result<PermissionSet, ApiError> 
     if bad.is_empty() {
         Ok(set)
     } else {
-        Err(ApiError::new(codes::NOT_GRANTABLE).details(serde_json::json!({ "keys": bad })))
+        Err(ApiError::new(ErrorCode::NotGrantable).details(serde_json::json!({ "keys": bad })))
     }
 }
 
@@ -389,7 +389,7 @@ fn group_path(p: &GroupPath) -> Result<(CustomerNumber, UserId, GroupKey), ApiEr
     Ok((
         customer_number(&p.number)?,
         id(&p.id)?,
-        GroupKey::parse(&p.group).map_err(|_| ApiError::new(codes::UNKNOWN_GROUP))?,
+        GroupKey::parse(&p.group).map_err(|_| ApiError::new(ErrorCode::UnknownGroup))?,
     ))
 }
 
@@ -463,7 +463,7 @@ pub(crate) async fn lock(
         .as_deref()
         .map(FreeText::parse)
         .transpose()
-        .map_err(|e| ApiError::with_message(codes::INVALID_REQUEST, format!("reason: {e}")))?;
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidRequest, format!("reason: {e}")))?;
     let u = state
         .portal()
         .lock_user(&user.principal.actor(), &number, uid, reason.as_ref())

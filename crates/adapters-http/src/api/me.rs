@@ -6,7 +6,7 @@ use super::views::{AdminRequestOut, MeView, SessionList, SessionView, TicketView
 use super::{Reply, session_cookie};
 use crate::cookies::{self, CookieName};
 use crate::csrf;
-use crate::error::{ApiError, Documented, codes, sets};
+use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
 use crate::extract::{ApiPath, Client, CurrentUser, JsonBody, Limit, buckets, id};
 use crate::state::AppState;
@@ -117,7 +117,7 @@ pub(crate) async fn change_password(
         .await?;
     let config = state.config();
     let mut reply = Reply::new(StatusCode::OK);
-    reply.cookie(session_cookie(config, &issued));
+    reply.cookie(session_cookie(&state, &issued));
     Ok(reply.json(&Rotated {
         csrf_token: csrf::session_token(config, issued.token.expose()),
     }))
@@ -205,7 +205,7 @@ pub(crate) async fn choose_affiliation(
     JsonBody(body): JsonBody<AffiliationRequest>,
 ) -> Result<StatusCode, ApiError> {
     let key = AffiliationKey::parse(&body.affiliation)
-        .map_err(|_| ApiError::new(codes::UNKNOWN_AFFILIATION))?;
+        .map_err(|_| ApiError::new(ErrorCode::UnknownAffiliation))?;
     state
         .portal()
         .choose_affiliation(&user.principal.actor(), &key)
@@ -341,7 +341,7 @@ pub(crate) async fn contact_admins(
     JsonBody(body): JsonBody<ContactRequest>,
 ) -> Result<Reply, ApiError> {
     let message = FreeText::parse(&body.message)
-        .map_err(|e| ApiError::with_message(codes::INVALID_REQUEST, format!("message: {e}")))?;
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidRequest, format!("message: {e}")))?;
     let recipients = state
         .portal()
         .contact_admins(&user.principal.actor(), &message)
@@ -412,7 +412,7 @@ pub(crate) async fn session(
     list.iter()
         .find(|s| s.id() == sid)
         .map(|s| Json(SessionView::new(s, sid == current)))
-        .ok_or_else(|| ApiError::new(codes::NOT_FOUND))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))
 }
 
 error_responses!(pub(crate) EndOneErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, SessionError::CODES);

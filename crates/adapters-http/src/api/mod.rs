@@ -69,12 +69,12 @@ impl IntoResponse for Reply {
 }
 
 /// The session cookie for a freshly issued session.
-pub(crate) fn session_cookie(config: &HttpConfig, issued: &IssuedSession) -> HeaderValue {
+pub(crate) fn session_cookie(state: &AppState, issued: &IssuedSession) -> HeaderValue {
     cookies::set(
-        config,
+        state.config(),
         CookieName::Session,
         issued.token.expose(),
-        Some(auth::seconds_until(issued.expires_at)),
+        Some(auth::seconds_until(state, issued.expires_at)),
     )
 }
 
@@ -87,7 +87,7 @@ pub(crate) async fn session_started(
     let config = state.config();
     let principal = state.portal().authenticate(issued.token.expose()).await?;
     let mut reply = Reply::new(status);
-    reply.cookie(session_cookie(config, issued));
+    reply.cookie(session_cookie(state, issued));
     let csrf_token = csrf::session_token(config, issued.token.expose());
     let user = views::MeView::new(principal.user(), principal.customer());
     Ok(if status == StatusCode::CREATED {

@@ -7,7 +7,7 @@ use super::customers::{AuditQuery, ListQuery, audit_page, per_page, permission_s
 use super::views::{
     AdminRequestList, AdminRequestOut, AuditPageView, CustomerPageView, CustomerView, UserView,
 };
-use crate::error::{ApiError, Documented, codes, sets};
+use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
 use crate::extract::{ApiPath, ApiQuery, CsvBody, CurrentUser, JsonBody, customer_number, id};
 use crate::state::AppState;
@@ -92,7 +92,7 @@ pub struct CreateCustomerRequest {
 
 fn company(field: &str, raw: &str) -> Result<CompanyName, ApiError> {
     CompanyName::parse(raw)
-        .map_err(|e| ApiError::with_message(codes::INVALID_REQUEST, format!("{field}: {e}")))
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidRequest, format!("{field}: {e}")))
 }
 
 fn permissions(
@@ -100,7 +100,7 @@ fn permissions(
 ) -> Result<Option<portal_core::permission::PermissionSet>, ApiError> {
     raw.map(|r| {
         permission_set(r).map_err(|_| {
-            ApiError::new(codes::UNKNOWN_PERMISSIONS).details(serde_json::json!({ "keys": r }))
+            ApiError::new(ErrorCode::UnknownPermissions).details(serde_json::json!({ "keys": r }))
         })
     })
     .transpose()
@@ -123,7 +123,7 @@ pub(crate) async fn create_customer(
         .iter()
         .map(|a| {
             AffiliationKey::parse(a).map_err(|_| {
-                ApiError::new(codes::UNKNOWN_AFFILIATION)
+                ApiError::new(ErrorCode::UnknownAffiliation)
                     .details(serde_json::json!({ "affiliation": a }))
             })
         })
@@ -135,7 +135,7 @@ pub(crate) async fn create_customer(
         },
         _ => {
             return Err(ApiError::with_message(
-                codes::INVALID_REQUEST,
+                ErrorCode::InvalidRequest,
                 "partner_name is required for channel partner and only for it",
             ));
         }
@@ -201,7 +201,7 @@ pub(crate) async fn import_customers(
     CsvBody(text): CsvBody,
 ) -> Result<Json<ImportReportView>, ApiError> {
     let rows = crate::import::parse_customers(&text).map_err(|e| {
-        ApiError::with_message(codes::INVALID_ROW, e.to_string())
+        ApiError::with_message(ErrorCode::InvalidRow, e.to_string())
             .details(serde_json::json!({ "row": e.row, "reason": e.reason }))
     })?;
     let r = state
@@ -226,7 +226,7 @@ pub struct RequestQuery {
     pub customer_number: Option<String>,
 }
 
-error_responses!(pub(crate) RequestsErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, AdminRequestError::CODES, &[codes::NOT_FOUND]);
+error_responses!(pub(crate) RequestsErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, AdminRequestError::CODES, &[ErrorCode::NotFound]);
 
 /// Admin requests for operators.
 #[utoipa::path(get, path = "/api/v1/operator/admin-requests", tag = "operator",
@@ -247,7 +247,7 @@ pub(crate) async fn admin_requests(
         .filter(|s| !s.is_empty())
         .map(|s| {
             AdminRequestStatus::from_key(s).ok_or_else(|| {
-                ApiError::with_message(codes::INVALID_REQUEST, format!("unknown status {s:?}"))
+                ApiError::with_message(ErrorCode::InvalidRequest, format!("unknown status {s:?}"))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -261,7 +261,7 @@ pub(crate) async fn admin_requests(
                     .get_customer(&actor, &number)
                     .await
                     .map_err(|e| match e {
-                        CustomerError::Forbidden => ApiError::new(codes::FORBIDDEN),
+                        CustomerError::Forbidden => ApiError::new(ErrorCode::Forbidden),
                         other => other.into(),
                     })?
                     .id(),
@@ -492,18 +492,18 @@ pub struct DeadLetterQuery {
 
 fn outbox_of(state: &AppState, user: &CurrentUser) -> Result<(), ApiError> {
     if !user.principal.user().is_active_operator() {
-        return Err(ApiError::new(codes::FORBIDDEN));
+        return Err(ApiError::new(ErrorCode::Forbidden));
     }
     if state.outbox().is_none() {
         return Err(ApiError::with_message(
-            codes::NOT_FOUND,
+            ErrorCode::NotFound,
             "this server has no outbox",
         ));
     }
     Ok(())
 }
 
-error_responses!(pub(crate) DeadErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, &[codes::FORBIDDEN, codes::NOT_FOUND]);
+error_responses!(pub(crate) DeadErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, &[ErrorCode::Forbidden, ErrorCode::NotFound]);
 
 /// Mails given up after their retries (operators only).
 #[utoipa::path(get, path = "/api/v1/operator/outbox/dead-letters", tag = "operator",
@@ -518,7 +518,7 @@ pub(crate) async fn dead_letters(
     outbox_of(&state, &user)?;
     let outbox = state
         .outbox()
-        .ok_or_else(|| ApiError::new(codes::NOT_FOUND))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let items = outbox.dead_letters(limit).await?;
     Ok(Json(DeadLetterList {
@@ -537,7 +537,7 @@ pub(crate) async fn dead_letters(
     }))
 }
 
-error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, &[codes::FORBIDDEN, codes::NOT_FOUND]);
+error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, &[ErrorCode::Forbidden, ErrorCode::NotFound]);
 
 /// Puts a dead letter back in the queue (operators only); 404 if it is not dead.
 #[utoipa::path(post, path = "/api/v1/operator/outbox/{id}/requeue", tag = "operator",
@@ -553,13 +553,10 @@ pub(crate) async fn requeue(
     let mid: OutboxId = id(&p.id)?;
     let outbox = state
         .outbox()
-        .ok_or_else(|| ApiError::new(codes::NOT_FOUND))?;
-    if outbox
-        .requeue(mid, crate::middleware::request_now())
-        .await?
-    {
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    if outbox.requeue(mid, state.now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(codes::NOT_FOUND))
+        Err(ApiError::new(ErrorCode::NotFound))
     }
 }

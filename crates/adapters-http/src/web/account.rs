@@ -10,14 +10,14 @@ use super::i18n;
 use super::layout::{Errors, Input, code_input, csrf_field, current_password, new_password};
 use crate::api::session_cookie;
 use crate::cookies::{self, CookieName};
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use crate::ratelimit::Bucket;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::ids::SessionId;
 use portal_core::secret::SecretString;
-use portal_core::service::{MfaError, ProfileError};
+use portal_core::service::{CodeError, MfaError, ProfileError};
 use portal_core::session::SessionKind;
 use portal_core::values::Language;
 
@@ -159,15 +159,15 @@ pub(crate) async fn change_password(mut a: Authed, form: FormData) -> Response {
     let mut errors = Errors::new();
     let status = match result {
         Ok(issued) => {
-            let config = a.config().clone();
-            a.cookie(session_cookie(&config, &issued));
+            let cookie = session_cookie(&a.state, &issued);
+            a.cookie(cookie);
             return a.redirect("/profile?notice=saved");
         }
         Err(ProfileError::ReauthRequired) => return reauth_redirect(&a, "/profile"),
         Err(ProfileError::WrongPassword) => {
             errors.field(
                 "current_password",
-                i18n::code(a.lang, codes::WRONG_PASSWORD),
+                i18n::code(a.lang, ErrorCode::WrongPassword),
             );
             StatusCode::BAD_REQUEST
         }
@@ -264,15 +264,15 @@ pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
             a.redirect("/profile?notice=saved")
         }
         Err(
-            e @ (ProfileError::MalformedCode
-            | ProfileError::WrongCode
-            | ProfileError::CodeExpired
-            | ProfileError::TooManyAttempts),
+            e @ (ProfileError::Code(CodeError::Malformed)
+            | ProfileError::Code(CodeError::Wrong)
+            | ProfileError::Code(CodeError::Expired)
+            | ProfileError::Code(CodeError::TooManyAttempts)),
         ) => {
             let code = ApiError::from(e).code();
             errors.field("code", i18n::code(a.lang, code));
             a.page_with(
-                StatusCode::from_u16(code.status).unwrap_or(StatusCode::BAD_REQUEST),
+                code.status(),
                 a.t("E-Mail-Adresse bestätigen", "Confirm e-mail address"),
                 email_code_page(&a, &errors),
             )
@@ -351,19 +351,23 @@ pub(crate) async fn do_reauth(mut a: Authed, form: FormData) -> Response {
     let mut errors = Errors::new();
     let status = match result {
         Ok(issued) => {
-            let config = a.config().clone();
-            a.cookie(session_cookie(&config, &issued));
+            let cookie = session_cookie(&a.state, &issued);
+            a.cookie(cookie);
             return a.redirect(&next);
         }
         Err(MfaError::WrongPassword) => {
-            errors.field("password", i18n::code(a.lang, codes::WRONG_PASSWORD));
+            errors.field("password", i18n::code(a.lang, ErrorCode::WrongPassword));
             StatusCode::BAD_REQUEST
         }
         Err(MfaError::NoSuchFactor) => {
-            errors.field("factor", i18n::code(a.lang, codes::MFA_REQUIRED));
+            errors.field("factor", i18n::code(a.lang, ErrorCode::MfaRequired));
             StatusCode::BAD_REQUEST
         }
-        Err(e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired)) => {
+        Err(
+            e @ (MfaError::Code(CodeError::Malformed)
+            | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Expired)),
+        ) => {
             errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
             StatusCode::BAD_REQUEST
         }
@@ -454,7 +458,7 @@ pub(crate) async fn end_others(a: Authed) -> Response {
 /// `POST /sessions/{id}/end` (the current one too: like logging out).
 pub(crate) async fn end_one(mut a: Authed, WebPath(id): WebPath<String>) -> Response {
     let Ok(sid) = id.parse::<SessionId>() else {
-        return a.fail(ApiError::new(codes::NOT_FOUND));
+        return a.fail(ApiError::new(ErrorCode::NotFound));
     };
     match a.portal().end_my_session(&a.p, sid).await {
         Ok(()) if sid == a.p.session().id() => {

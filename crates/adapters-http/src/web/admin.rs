@@ -13,7 +13,7 @@ use super::ctx::{Authed, WebPath};
 use super::form::{FormData, encode};
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field, notice};
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -33,11 +33,11 @@ use portal_core::values::{CustomerNumber, FreeText, Language};
 // ---------------------------------------------------------------------------------------------
 
 fn not_found(a: &Authed) -> Response {
-    a.fail(ApiError::new(codes::NOT_FOUND))
+    a.fail(ApiError::new(ErrorCode::NotFound))
 }
 
 fn forbidden(a: &Authed) -> Response {
-    a.fail(ApiError::new(codes::FORBIDDEN))
+    a.fail(ApiError::new(ErrorCode::Forbidden))
 }
 
 /// The customer in the path, if the logged-in user manages it (R2, R3 by the core's rule): the
@@ -615,7 +615,7 @@ pub(crate) async fn save_permissions(
     let submitted = match permission_set(&form.all("permission")) {
         Ok(s) => s,
         Err(_) => {
-            errors.general(i18n::code(a.lang, codes::NOT_GRANTABLE));
+            errors.general(i18n::code(a.lang, ErrorCode::NotGrantable));
             return a.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 a.t("Berechtigungen", "Permissions"),
@@ -634,7 +634,7 @@ pub(crate) async fn save_permissions(
             .ok()
             .filter(|g| catalog.group(g).is_some())
         else {
-            return a.fail(ApiError::new(codes::UNKNOWN_GROUP));
+            return a.fail(ApiError::new(ErrorCode::UnknownGroup));
         };
         let members = catalog
             .group_members(&group)

@@ -10,7 +10,7 @@ use super::layout::{
 use crate::api::auth::seconds_until;
 use crate::api::session_cookie;
 use crate::cookies::{self, CookieName};
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use crate::ratelimit::Bucket;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -20,9 +20,9 @@ use maud::{Markup, html};
 use portal_core::mfa::MfaMethod;
 use portal_core::secret::SecretString;
 use portal_core::service::{
-    AcceptInvitation, CompleteMfa, InvitationError, InvitationView, IssuedSession, Login,
-    LoginError, LoginOutcome, MfaError, Register, RegisterError, RegistrationTicket, ResendError,
-    ResetError, SecondFactor, VerifyError,
+    AcceptInvitation, CodeError, CompleteMfa, InvitationError, InvitationView, IssuedSession,
+    Login, LoginError, LoginOutcome, MfaError, Register, RegisterError, RegistrationTicket,
+    ResendError, ResetError, SecondFactor, VerifyError,
 };
 use portal_core::values::{EmailAddress, Language, PersonName};
 
@@ -82,7 +82,8 @@ fn started(ctx: &mut Ctx, issued: &IssuedSession) {
     let config = ctx.config().clone();
     ctx.cookie(cookies::clear(&config, CookieName::PendingMfa));
     ctx.cookie(cookies::clear(&config, CookieName::Csrf));
-    ctx.cookie(session_cookie(&config, issued));
+    let cookie = session_cookie(&ctx.state, issued);
+    ctx.cookie(cookie);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ pub(crate) async fn login(mut ctx: Ctx, form: FormData) -> Response {
                 &config,
                 CookieName::PendingMfa,
                 pending.token.expose(),
-                Some(seconds_until(pending.expires_at)),
+                Some(seconds_until(&ctx.state, pending.expires_at)),
             ));
             let methods: Vec<&str> = pending.methods.iter().map(|m| method_key(*m)).collect();
             return ctx.redirect(&format!(
@@ -159,11 +160,11 @@ pub(crate) async fn login(mut ctx: Ctx, form: FormData) -> Response {
             ));
         }
         Err(LoginError::InvalidCredentials) => {
-            errors.general(i18n::code(ctx.lang, codes::INVALID_CREDENTIALS));
+            errors.general(i18n::code(ctx.lang, ErrorCode::InvalidCredentials));
             StatusCode::UNAUTHORIZED
         }
         Err(LoginError::Throttled { .. }) => {
-            errors.general(i18n::code(ctx.lang, codes::THROTTLED));
+            errors.general(i18n::code(ctx.lang, ErrorCode::Throttled));
             StatusCode::TOO_MANY_REQUESTS
         }
         Err(e) => return ctx.fail(e),
@@ -349,7 +350,7 @@ pub(crate) async fn mfa(mut ctx: Ctx, form: FormData) -> Response {
                     &config,
                     CookieName::Device,
                     device.token.expose(),
-                    Some(seconds_until(device.expires_at)),
+                    Some(seconds_until(&ctx.state, device.expires_at)),
                 ));
             }
             return match done.new_recovery_code {
@@ -367,23 +368,23 @@ pub(crate) async fn mfa(mut ctx: Ctx, form: FormData) -> Response {
                 None => ctx.redirect(&next_of(&ctx, None)),
             };
         }
-        Err(MfaError::NoPendingLogin | MfaError::AttemptsExhausted) => {
+        Err(MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts)) => {
             ctx.cookie(cookies::clear(&config, CookieName::PendingMfa));
             return ctx.redirect("/login?notice=login-expired");
         }
         Err(MfaError::NoSuchFactor) => {
-            errors.field("factor", i18n::code(ctx.lang, codes::NO_SUCH_FACTOR));
+            errors.field("factor", i18n::code(ctx.lang, ErrorCode::NoSuchFactor));
             StatusCode::BAD_REQUEST
         }
         Err(
-            e @ (MfaError::MalformedCode
-            | MfaError::WrongCode
-            | MfaError::CodeExpired
+            e @ (MfaError::Code(CodeError::Malformed)
+            | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Expired)
             | MfaError::Throttled { .. }),
         ) => {
             let api = ApiError::from(e);
             errors.field("code", i18n::code(ctx.lang, api.code()));
-            StatusCode::from_u16(api.code().status).unwrap_or(StatusCode::BAD_REQUEST)
+            api.code().status()
         }
         Err(e) => return ctx.fail(e),
     };
@@ -448,7 +449,7 @@ async fn mfa_send(ctx: Ctx, recovery: bool) -> Response {
         } else {
             "code-sent"
         })),
-        Err(MfaError::NoPendingLogin | MfaError::AttemptsExhausted) => {
+        Err(MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts)) => {
             ctx.redirect("/login?notice=login-expired")
         }
         Err(e @ (MfaError::NoSuchFactor | MfaError::SendFailed(_) | MfaError::Unavailable)) => {
@@ -693,10 +694,10 @@ pub(crate) async fn verify(mut ctx: Ctx, form: FormData) -> Response {
             return ctx.redirect("/home");
         }
         Err(
-            e @ (VerifyError::MalformedCode
-            | VerifyError::WrongCode
-            | VerifyError::CodeExpired
-            | VerifyError::TooManyAttempts),
+            e @ (VerifyError::Code(CodeError::Malformed)
+            | VerifyError::Code(CodeError::Wrong)
+            | VerifyError::Code(CodeError::Expired)
+            | VerifyError::Code(CodeError::TooManyAttempts)),
         ) => {
             let api = ApiError::from(e);
             errors.field("code", i18n::code(ctx.lang, api.code()));
@@ -713,7 +714,7 @@ pub(crate) async fn verify(mut ctx: Ctx, form: FormData) -> Response {
         }
         Err(e) => return ctx.fail(e),
     };
-    let status = StatusCode::from_u16(api.code().status).unwrap_or(StatusCode::BAD_REQUEST);
+    let status = api.code().status();
     ctx.page_with(
         status,
         ctx.t("Code", "Code"),
@@ -862,7 +863,7 @@ pub(crate) async fn reset(ctx: Ctx, WebPath(token): WebPath<String>, form: FormD
         }
         Err(e @ (ResetError::InvalidLink | ResetError::Expired | ResetError::Used)) => {
             let code = ApiError::from(e).code();
-            let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::BAD_REQUEST);
+            let status = code.status();
             let title = ctx.t("Link ungültig", "Invalid link");
             ctx.page_with(
                 status,
@@ -926,11 +927,11 @@ fn invitation_form(ctx: &Ctx, v: &InvitationView, errors: &Errors) -> Markup {
 fn invitation_failed(ctx: &Ctx, e: InvitationError) -> Response {
     let api = ApiError::from(e);
     let code = api.code();
-    if code.status >= 500 {
+    if code.status().is_server_error() {
         return ctx.fail(api);
     }
-    let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::NOT_FOUND);
-    let message = if code == codes::NOT_FOUND {
+    let status = code.status();
+    let message = if code == ErrorCode::NotFound {
         ctx.t(
             "Dieser Einladungslink ist ungültig. Bitte bitten Sie Ihren Administrator um eine neue Einladung.",
             "This invitation link is invalid. Please ask your administrator for a new invitation.",

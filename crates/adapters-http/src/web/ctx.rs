@@ -284,17 +284,15 @@ impl Ctx {
         self.page_with(status, title, layout::error_body(self, title, message))
     }
 
-    /// The error page of an API error (its status and localized message). Server errors are
-    /// logged with the request id, never shown.
+    /// The error page of an API error (its status and localized message). The error goes along
+    /// with the page, so that the router's error layer logs server errors with the request id;
+    /// they are never shown.
     pub(crate) fn fail(&self, e: impl Into<ApiError>) -> Response {
         let e: ApiError = e.into();
         let code = e.code();
-        let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            // The API's answer logs it (with the internal message); its body is not used.
-            drop(e.into_response());
-        }
-        self.error_page(status, i18n::code(self.lang, code))
+        let mut page = self.error_page(code.status(), i18n::code(self.lang, code));
+        e.attach(&mut page);
+        page
     }
 
     /// Takes a token from the client's bucket, or the 429 page with `Retry-After`.
@@ -303,7 +301,7 @@ impl Ctx {
             Ok(()) => Ok(()),
             Err(wait) => {
                 tracing::warn!(target: "portal_http", ?bucket, "rate limited (web)");
-                let mut r = self.fail(ApiError::new(crate::error::codes::RATE_LIMITED));
+                let mut r = self.fail(ApiError::new(crate::error::ErrorCode::RateLimited));
                 if let Ok(v) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -374,7 +372,7 @@ impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for WebPa
                     lang,
                     layout::base_path(state.config()),
                     StatusCode::BAD_REQUEST,
-                    crate::error::codes::INVALID_REQUEST,
+                    crate::error::ErrorCode::InvalidRequest,
                 )
             })
     }

@@ -30,7 +30,9 @@ pub(crate) struct Mail {
 /// `GET /dev/mailbox`.
 pub(crate) async fn mailbox(ctx: Ctx) -> Response {
     let Some(dir) = ctx.config().dev_mailbox().map(Path::to_path_buf) else {
-        return ctx.fail(crate::error::ApiError::new(crate::error::codes::NOT_FOUND));
+        return ctx.fail(crate::error::ApiError::new(
+            crate::error::ErrorCode::NotFound,
+        ));
     };
     let mails = read_dir(&dir).await;
     let public = ctx.config().public_url().to_owned();

@@ -5,7 +5,7 @@
 use super::ctx::lang_from_request;
 use super::layout;
 use crate::csrf;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::middleware::body_limit;
 use crate::state::AppState;
 use axum::body::Body;
@@ -146,14 +146,14 @@ pub(crate) async fn form_guard(
     let base = layout::base_path(config);
     if let Err(why) = csrf::check_origin(config, req.headers()) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
+        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, ErrorCode::CsrfFailed);
     }
     if !req.headers().get(header::CONTENT_TYPE).is_some_and(is_form) {
         return layout::bare_error(
             lang,
             base,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
         );
     }
     let limit = body_limit(config, req.uri().path());
@@ -163,15 +163,20 @@ pub(crate) async fn form_guard(
             lang,
             base,
             StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge,
         );
     };
     let Some(form) = FormData::parse(&bytes) else {
-        return layout::bare_error(lang, base, StatusCode::BAD_REQUEST, codes::INVALID_REQUEST);
+        return layout::bare_error(
+            lang,
+            base,
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+        );
     };
     if let Err(why) = csrf::check_token(config, &parts.headers, form.opt(CSRF_FIELD)) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
+        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, ErrorCode::CsrfFailed);
     }
     parts.extensions.insert(form);
     next.run(Request::from_parts(parts, Body::from(bytes)))

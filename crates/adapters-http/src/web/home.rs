@@ -220,7 +220,10 @@ pub(crate) async fn choose_affiliation(a: Authed, form: FormData) -> Response {
         Err(LinkError::AlreadyLinked) => a.redirect("/home"),
         Err(LinkError::UnknownAffiliation) => {
             let mut errors = Errors::new();
-            errors.general(i18n::code(a.lang, crate::error::codes::UNKNOWN_AFFILIATION));
+            errors.general(i18n::code(
+                a.lang,
+                crate::error::ErrorCode::UnknownAffiliation,
+            ));
             a.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 a.t("Zugehörigkeit", "Affiliation"),
@@ -303,7 +306,7 @@ fn linked(
         ) => {
             let api = ApiError::from(e);
             errors.field(field, i18n::code(a.lang, api.code()));
-            StatusCode::from_u16(api.code().status).unwrap_or(StatusCode::BAD_REQUEST)
+            api.code().status()
         }
         Err(e) => return a.fail(e),
     };

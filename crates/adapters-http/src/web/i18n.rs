@@ -184,311 +184,312 @@ pub(crate) const fn free_text(lang: Language, e: FreeTextError) -> &'static str 
     }
 }
 
-/// The message of an API error code (every code of [`crate::error::codes`]), for pages.
+/// The message of an API error code, for pages. Every code has its own arm (no catch-all): a
+/// new code does not compile until it has a text.
 pub(crate) fn code(lang: Language, code: ErrorCode) -> &'static str {
-    match code.code {
-        "invalid_request" | "malformed_json" | "unknown_field" | "invalid_id" => {
-            t(lang, "Die Anfrage ist ungültig.", "The request is invalid.")
+    match code {
+        ErrorCode::InvalidRequest
+        | ErrorCode::MalformedJson
+        | ErrorCode::UnknownField
+        | ErrorCode::InvalidId => t(lang, "Die Anfrage ist ungültig.", "The request is invalid."),
+        ErrorCode::InvalidCustomerNumber => customer_number(lang, CustomerNumberError::WrongLength),
+        ErrorCode::PayloadTooLarge => {
+            t(lang, "Die Eingabe ist zu groß.", "The input is too large.")
         }
-        "invalid_customer_number" => customer_number(lang, CustomerNumberError::WrongLength),
-        "payload_too_large" => t(lang, "Die Eingabe ist zu groß.", "The input is too large."),
-        "unsupported_media_type" => t(
+        ErrorCode::UnsupportedMediaType => t(
             lang,
             "Dieses Formular kann so nicht gesendet werden.",
             "This form cannot be sent like this.",
         ),
-        "method_not_allowed" => t(
+        ErrorCode::MethodNotAllowed => t(
             lang,
             "Diese Aktion ist hier nicht möglich.",
             "This action is not possible here.",
         ),
-        "not_found" | "customer_not_found" => t(lang, "Nicht gefunden.", "Not found."),
-        "csrf_failed" => t(
+        ErrorCode::NotFound | ErrorCode::CustomerNotFound => {
+            t(lang, "Nicht gefunden.", "Not found.")
+        }
+        ErrorCode::CsrfFailed => t(
             lang,
             "Das Formular ist abgelaufen oder kam nicht von dieser Seite. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.",
             "The form has expired or did not come from this site. Please reload the page and try again.",
         ),
-        "rate_limited" => t(
+        ErrorCode::RateLimited => t(
             lang,
             "Zu viele Anfragen. Bitte warten Sie einen Moment.",
             "Too many requests. Please wait a moment.",
         ),
-        "unauthenticated" => t(lang, "Bitte melden Sie sich an.", "Please log in."),
-        "forbidden" => t(
+        ErrorCode::Unauthenticated => t(lang, "Bitte melden Sie sich an.", "Please log in."),
+        ErrorCode::Forbidden => t(
             lang,
             "Dafür fehlen Ihnen die Rechte.",
             "You are not allowed to do this.",
         ),
-        "conflict" => t(
+        ErrorCode::Conflict => t(
             lang,
             "Gleichzeitige Änderung. Bitte versuchen Sie es noch einmal.",
             "Concurrent change. Please try again.",
         ),
-        "internal" => t(
+        ErrorCode::Internal => t(
             lang,
             "Ein Fehler ist aufgetreten. Bitte versuchen Sie es später noch einmal.",
             "Something went wrong. Please try again later.",
         ),
-        "unavailable" => t(
+        ErrorCode::Unavailable => t(
             lang,
             "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es später noch einmal.",
             "The service is unavailable right now. Please try again later.",
         ),
-        "invalid_credentials" => t(
+        ErrorCode::InvalidCredentials => t(
             lang,
             "E-Mail-Adresse oder Passwort ist falsch.",
             "Wrong e-mail address or password.",
         ),
-        "throttled" => t(
+        ErrorCode::Throttled => t(
             lang,
             "Zu viele Fehlversuche. Bitte versuchen Sie es später noch einmal.",
             "Too many failed attempts. Please try again later.",
         ),
-        "no_pending_login" => t(
+        ErrorCode::NoPendingLogin => t(
             lang,
             "Die Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.",
             "The login has expired. Please log in again.",
         ),
-        "mfa_required" => t(
+        ErrorCode::MfaRequired => t(
             lang,
             "Bitte bestätigen Sie Ihre Identität mit Ihrem zweiten Faktor.",
             "Please confirm your identity with your second factor.",
         ),
-        "invalid_ticket" => t(
+        ErrorCode::InvalidTicket => t(
             lang,
             "Die Registrierung ist abgelaufen. Bitte registrieren Sie sich erneut.",
             "The registration has expired. Please register again.",
         ),
-        "malformed_code" => t(
+        ErrorCode::MalformedCode => t(
             lang,
             "Der Code hat nicht die richtige Form.",
             "The code does not have the right form.",
         ),
-        "invalid_code" => t(lang, "Der Code ist falsch.", "The code is wrong."),
-        "code_expired" => t(
+        ErrorCode::InvalidCode => t(lang, "Der Code ist falsch.", "The code is wrong."),
+        ErrorCode::CodeExpired => t(
             lang,
             "Der Code ist abgelaufen. Bitte fordern Sie einen neuen an.",
             "The code has expired. Please ask for a new one.",
         ),
-        "too_many_attempts" => t(
+        ErrorCode::TooManyAttempts => t(
             lang,
             "Zu viele falsche Codes. Bitte fordern Sie einen neuen Code an.",
             "Too many wrong codes. Please ask for a new code.",
         ),
-        "too_soon" => t(
+        ErrorCode::TooSoon => t(
             lang,
             "Bitte warten Sie etwas, bevor Sie einen neuen Code anfordern.",
             "Please wait a little before asking for a new code.",
         ),
-        "too_many_codes" => t(
+        ErrorCode::TooManyCodes => t(
             lang,
             "Für diese Registrierung können keine weiteren Codes gesendet werden. Bitte registrieren Sie sich erneut.",
             "No more codes can be sent for this registration. Please register again.",
         ),
-        "invitation_invalid" => t(
+        ErrorCode::InvitationInvalid => t(
             lang,
             "Die Einladung ist nicht mehr gültig.",
             "The invitation is no longer valid.",
         ),
-        "already_registered" => t(
+        ErrorCode::AlreadyRegistered => t(
             lang,
             "Diese Adresse ist bereits registriert. Bitte melden Sie sich an oder setzen Sie Ihr Passwort zurück.",
             "This address is registered already. Please log in or reset your password.",
         ),
-        "invitation_expired" => t(
+        ErrorCode::InvitationExpired => t(
             lang,
             "Der Einladungslink ist abgelaufen. Bitte bitten Sie Ihren Administrator um eine neue Einladung.",
             "The invitation link has expired. Please ask your administrator for a new invitation.",
         ),
-        "invitation_used" => t(
+        ErrorCode::InvitationUsed => t(
             lang,
             "Der Einladungslink wurde bereits verwendet. Bitte melden Sie sich an.",
             "The invitation link was used already. Please log in.",
         ),
-        "invalid_link" => t(
+        ErrorCode::InvalidLink => t(
             lang,
             "Der Link ist ungültig. Bitte fordern Sie einen neuen an.",
             "The link is invalid. Please ask for a new one.",
         ),
-        "link_expired" => t(
+        ErrorCode::LinkExpired => t(
             lang,
             "Der Link ist abgelaufen. Bitte fordern Sie einen neuen an.",
             "The link has expired. Please ask for a new one.",
         ),
-        "link_used" => t(
+        ErrorCode::LinkUsed => t(
             lang,
             "Der Link wurde bereits verwendet.",
             "The link was used already.",
         ),
-        "password_policy" => t(
+        ErrorCode::PasswordPolicy => t(
             lang,
             "Das Passwort erfüllt die Anforderungen nicht.",
             "The password does not meet the requirements.",
         ),
-        "wrong_password" => t(lang, "Das Passwort ist falsch.", "The password is wrong."),
-        "reauth_required" => t(
+        ErrorCode::WrongPassword => t(lang, "Das Passwort ist falsch.", "The password is wrong."),
+        ErrorCode::ReauthRequired => t(
             lang,
             "Bitte bestätigen Sie zuerst erneut Ihr Passwort.",
             "Please confirm your password again first.",
         ),
-        "email_unavailable" => t(
+        ErrorCode::EmailUnavailable => t(
             lang,
             "Diese E-Mail-Adresse kann nicht verwendet werden.",
             "This e-mail address cannot be used.",
         ),
-        "same_email" => t(
+        ErrorCode::SameEmail => t(
             lang,
             "Das ist Ihre aktuelle E-Mail-Adresse.",
             "This is your current e-mail address.",
         ),
-        "no_such_factor" => t(
+        ErrorCode::NoSuchFactor => t(
             lang,
             "Dieser zweite Faktor ist nicht eingerichtet (oder es wurde kein Code gesendet).",
             "This second factor is not set up (or no code was sent).",
         ),
-        "mfa_already_enabled" => t(
+        ErrorCode::MfaAlreadyEnabled => t(
             lang,
             "Eine Authentifizierungs-App ist bereits eingerichtet. Bitte entfernen Sie sie zuerst.",
             "An authenticator app is set up already. Please remove it first.",
         ),
-        "mfa_not_enabled" => t(
+        ErrorCode::MfaNotEnabled => t(
             lang,
             "Es ist kein zweiter Faktor eingerichtet.",
             "No second factor is set up.",
         ),
-        "no_setup_in_progress" => t(
+        ErrorCode::NoSetupInProgress => t(
             lang,
             "Die Einrichtung ist abgelaufen. Bitte beginnen Sie erneut.",
             "The setup has expired. Please start again.",
         ),
-        "factor_unavailable" => t(
+        ErrorCode::FactorUnavailable => t(
             lang,
             "Dieses Verfahren ist auf diesem Server nicht verfügbar.",
             "This method is not available on this server.",
         ),
-        "send_failed" => t(
+        ErrorCode::SendFailed => t(
             lang,
             "Der Code konnte nicht gesendet werden. Bitte versuchen Sie es noch einmal.",
             "The code could not be sent. Please try again.",
         ),
-        "same_phone" => t(
+        ErrorCode::SamePhone => t(
             lang,
             "Die Telefonnummer für die Wiederherstellung muss sich von der Nummer für Codes unterscheiden.",
             "The recovery phone must differ from the phone used for codes.",
         ),
-        "unknown_affiliation" => t(
+        ErrorCode::UnknownAffiliation => t(
             lang,
             "Bitte wählen Sie eine der angebotenen Zugehörigkeiten aus.",
             "Please choose one of the offered affiliations.",
         ),
-        "affiliation_required" => t(
+        ErrorCode::AffiliationRequired => t(
             lang,
             "Bitte wählen Sie zuerst Ihre Zugehörigkeit aus.",
             "Please choose your affiliation first.",
         ),
-        "affiliation_mismatch" => t(
+        ErrorCode::AffiliationMismatch => t(
             lang,
             "Diese Kundennummer gehört nicht zu Ihrer gewählten Zugehörigkeit.",
             "This customer number does not belong to your chosen affiliation.",
         ),
-        "already_linked" => t(
+        ErrorCode::AlreadyLinked => t(
             lang,
             "Ihr Konto ist bereits mit einem Kunden verknüpft.",
             "Your account is linked to a customer already.",
         ),
-        "invalid_legacy_credentials" => t(
+        ErrorCode::InvalidLegacyCredentials => t(
             lang,
             "Benutzername oder Passwort des bisherigen Zugangs ist falsch.",
             "Wrong username or password of the old account.",
         ),
-        "legacy_already_linked" => t(
+        ErrorCode::LegacyAlreadyLinked => t(
             lang,
             "Dieser bisherige Zugang wurde bereits verknüpft.",
             "This old account was linked already.",
         ),
-        "not_eligible" => t(
+        ErrorCode::NotEligible => t(
             lang,
             "Nur aktive Benutzer eines Kunden können Admin-Rechte beantragen.",
             "Only active users of a customer can ask for admin rights.",
         ),
-        "already_admin" => t(
+        ErrorCode::AlreadyAdmin => t(
             lang,
             "Sie sind bereits Administrator.",
             "You are an administrator already.",
         ),
-        "already_requested" => t(
+        ErrorCode::AlreadyRequested => t(
             lang,
             "Es gibt bereits einen offenen Antrag.",
             "There is an open request already.",
         ),
-        "wrong_state" => t(
+        ErrorCode::WrongState => t(
             lang,
             "Das ist im aktuellen Zustand nicht möglich.",
             "This is not possible in the current state.",
         ),
-        "requester_ineligible" => t(
+        ErrorCode::RequesterIneligible => t(
             lang,
             "Der Antragsteller kann nicht mehr Administrator werden.",
             "The requester can no longer become an administrator.",
         ),
-        "not_linked" => t(
+        ErrorCode::NotLinked => t(
             lang,
             "Ihr Konto ist noch mit keinem Kunden verknüpft.",
             "Your account is not linked to a customer yet.",
         ),
-        "no_admin" => t(
+        ErrorCode::NoAdmin => t(
             lang,
             "Ihr Unternehmen hat noch keinen Administrator.",
             "Your company has no administrator yet.",
         ),
-        "not_grantable" => t(
+        ErrorCode::NotGrantable => t(
             lang,
             "Diese Berechtigungen können nicht vergeben werden.",
             "These permissions cannot be granted.",
         ),
-        "unknown_group" => t(lang, "Unbekannter Bereich.", "Unknown area."),
-        "last_admin" => t(
+        ErrorCode::UnknownGroup => t(lang, "Unbekannter Bereich.", "Unknown area."),
+        ErrorCode::LastAdmin => t(
             lang,
             "Das Unternehmen hätte dann keinen Administrator mehr.",
             "The company would be left without an administrator.",
         ),
-        "already_member" => t(
+        ErrorCode::AlreadyMember => t(
             lang,
             "Diese Adresse gehört bereits zu einem Benutzer Ihres Unternehmens.",
             "This address belongs to a user of your company already.",
         ),
-        "invalid_cursor" | "invalid_page_size" | "page_out_of_range" => t(
+        ErrorCode::InvalidCursor | ErrorCode::InvalidPageSize | ErrorCode::PageOutOfRange => t(
             lang,
             "Diese Seite gibt es nicht. Bitte beginnen Sie auf der ersten Seite.",
             "There is no such page. Please start on the first page.",
         ),
-        "chain_broken" => t(lang, "Das Protokoll ist beschädigt.", "The log is damaged."),
-        "number_taken" => t(
+        ErrorCode::ChainBroken => t(lang, "Das Protokoll ist beschädigt.", "The log is damaged."),
+        ErrorCode::NumberTaken => t(
             lang,
             "Es gibt bereits einen Kunden mit dieser Nummer.",
             "A customer with this number exists already.",
         ),
-        "unknown_permissions" => t(lang, "Unbekannte Berechtigungen.", "Unknown permissions."),
-        "invalid_row" => t(lang, "Ungültige Zeile.", "Invalid row."),
-        _ => t(lang, "Das hat nicht geklappt.", "That did not work."),
+        ErrorCode::UnknownPermissions => {
+            t(lang, "Unbekannte Berechtigungen.", "Unknown permissions.")
+        }
+        ErrorCode::InvalidRow => t(lang, "Ungültige Zeile.", "Invalid row."),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::codes;
 
     #[test]
-    fn every_api_code_has_its_own_message_in_both_languages() {
-        for c in codes::ALL {
+    fn every_api_code_has_a_message_in_both_languages() {
+        for c in ErrorCode::ALL {
             for lang in [Language::De, Language::En] {
-                assert_ne!(
-                    code(lang, *c),
-                    t(lang, "Das hat nicht geklappt.", "That did not work."),
-                    "{} has no message",
-                    c.code
-                );
+                assert!(!code(lang, *c).is_empty(), "{c} has no message");
             }
         }
     }

@@ -195,11 +195,9 @@ pub(crate) fn bare_error(
 /// [`bare_error`] for an API error; server errors are logged.
 pub(crate) fn bare_api_error(lang: Language, base: &str, e: ApiError) -> Response {
     let code = e.code();
-    let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
-        drop(e.into_response());
-    }
-    bare_error(lang, base, status, code)
+    let mut page = bare_error(lang, base, code.status(), code);
+    e.attach(&mut page);
+    page
 }
 
 /// The hidden CSRF field of a form.

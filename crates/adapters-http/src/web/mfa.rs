@@ -19,7 +19,7 @@ use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::secret::SecretString;
-use portal_core::service::{FactorEnabled, MfaError};
+use portal_core::service::{CodeError, FactorEnabled, MfaError};
 use portal_core::values::EmailAddress;
 
 /// Which form on the settings page an error belongs to.
@@ -171,17 +171,19 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Response {
     let status = match e {
         MfaError::ReauthRequired => return reauth_redirect(a, "/mfa"),
         MfaError::SamePhone => {
-            errors.field("to", i18n::code(a.lang, crate::error::codes::SAME_PHONE));
+            errors.field("to", i18n::code(a.lang, crate::error::ErrorCode::SamePhone));
             StatusCode::UNPROCESSABLE_ENTITY
         }
         MfaError::NoSuchFactor => {
             errors.field(
                 "factor",
-                i18n::code(a.lang, crate::error::codes::NO_SUCH_FACTOR),
+                i18n::code(a.lang, crate::error::ErrorCode::NoSuchFactor),
             );
             StatusCode::BAD_REQUEST
         }
-        e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
+        e @ (MfaError::Code(CodeError::Malformed)
+        | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Expired)) => {
             errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
             StatusCode::BAD_REQUEST
         }
@@ -191,10 +193,10 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Response {
         | MfaError::NoSetupInProgress
         | MfaError::Unavailable
         | MfaError::SendFailed(_)
-        | MfaError::AttemptsExhausted) => {
+        | MfaError::Code(CodeError::TooManyAttempts)) => {
             let code = ApiError::from(e).code();
             errors.general(i18n::code(a.lang, code));
-            StatusCode::from_u16(code.status).unwrap_or(StatusCode::CONFLICT)
+            code.status()
         }
         e => return a.fail(e),
     };
@@ -277,7 +279,9 @@ fn enabled(a: &Authed, done: FactorEnabled) -> Response {
 
 fn confirm_failed(a: &Authed, action: &str, section: Section, e: MfaError) -> Response {
     match e {
-        e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
+        e @ (MfaError::Code(CodeError::Malformed)
+        | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Expired)) => {
             let mut errors = Errors::new();
             errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
             a.page_with(

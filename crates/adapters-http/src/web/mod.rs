@@ -245,7 +245,7 @@ pub(crate) async fn fallback(
         lang,
         layout::base_path(state.config()),
         StatusCode::NOT_FOUND,
-        crate::error::codes::NOT_FOUND,
+        crate::error::ErrorCode::NotFound,
     );
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

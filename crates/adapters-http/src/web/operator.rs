@@ -7,7 +7,7 @@ use super::ctx::{Authed, WebPath};
 use super::form::{FormData, encode};
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field};
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -138,7 +138,7 @@ fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
 /// `GET /operator/customers/new`.
 pub(crate) async fn new_customer(a: Authed) -> Response {
     if !is_operator(&Acting::User(a.p.user().clone())) {
-        return a.fail(ApiError::new(codes::FORBIDDEN));
+        return a.fail(ApiError::new(ErrorCode::Forbidden));
     }
     a.page(
         a.t("Kunde anlegen", "Create customer"),
@@ -181,7 +181,7 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
         .map(|k| AffiliationKey::parse(k).ok())
         .collect();
     if affiliations.is_none() {
-        errors.general(i18n::code(lang, codes::UNKNOWN_AFFILIATION));
+        errors.general(i18n::code(lang, ErrorCode::UnknownAffiliation));
     }
     let again = |errors: &Errors, status| {
         a.page_with(
@@ -206,7 +206,7 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
     match a.portal().create_customer(&a.p.actor(), &cmd).await {
         Ok(_) => a.redirect(&format!("/operator/customers?notice=saved&q={number}")),
         Err(CustomerError::NumberTaken) => {
-            errors.field("customer_number", i18n::code(lang, codes::NUMBER_TAKEN));
+            errors.field("customer_number", i18n::code(lang, ErrorCode::NumberTaken));
             again(&errors, StatusCode::CONFLICT)
         }
         Err(e @ CustomerError::UnknownAffiliation(_)) => {
@@ -278,7 +278,7 @@ pub(crate) async fn requests(a: Authed) -> Response {
 
 async fn decide(a: Authed, id: &str, approve: bool) -> Response {
     let Ok(rid) = id.parse::<AdminRequestId>() else {
-        return a.fail(ApiError::new(codes::NOT_FOUND));
+        return a.fail(ApiError::new(ErrorCode::NotFound));
     };
     let actor = a.p.actor();
     let result = if approve {

@@ -5,6 +5,7 @@
 use super::auth::{IssuedSession, Principal};
 use super::{Planned, Portal, infra_errors};
 use crate::audit::{ActorRef, AuditCategory};
+use crate::challenge::CodeError;
 use crate::error::InfraError;
 use crate::ids::{SessionId, UserId};
 use crate::mail::MailIntent;
@@ -71,18 +72,10 @@ pub enum MfaError {
     /// No pending login with this token (unknown, expired, finished or used up).
     #[error("no pending login; log in again")]
     NoPendingLogin,
-    /// The code is not of the right form (no try is used up).
-    #[error("malformed code")]
-    MalformedCode,
-    /// Wrong (or already used) code; a try was used up.
-    #[error("wrong code")]
-    WrongCode,
-    /// The phone code expired; ask for a new one.
-    #[error("the code has expired")]
-    CodeExpired,
-    /// No tries left for this login; log in again.
-    #[error("too many wrong codes; log in again")]
-    AttemptsExhausted,
+    /// The code was not accepted: malformed (no try used up), wrong or already used, an expired
+    /// phone code, or no tries left for this login or setup (log in or start again).
+    #[error(transparent)]
+    Code(#[from] CodeError),
     /// Too many failed codes for this user: wait.
     #[error("too many failed attempts; try again later")]
     Throttled {
@@ -202,7 +195,8 @@ impl Portal {
     }
 
     async fn hash_recovery_code(&self, code: &SecretString) -> Result<PasswordHash, MfaError> {
-        let canonical = canonical_recovery_code(code.expose()).ok_or(MfaError::MalformedCode)?;
+        let canonical =
+            canonical_recovery_code(code.expose()).ok_or(MfaError::Code(CodeError::Malformed))?;
         Ok(self
             .deps
             .hasher
@@ -239,18 +233,18 @@ impl Portal {
                         );
                         Ok(Checked::Ok)
                     }
-                    Err(TotpRejected::Malformed) => Err(MfaError::MalformedCode),
+                    Err(TotpRejected::Malformed) => Err(MfaError::Code(CodeError::Malformed)),
                     Err(_) => Ok(Checked::Failed),
                 }
             }
             SecondFactor::PhoneCode(code) => {
-                let code =
-                    VerificationCode::parse(code.expose()).map_err(|_| MfaError::MalformedCode)?;
+                let code = VerificationCode::parse(code.expose())
+                    .map_err(|_| MfaError::Code(CodeError::Malformed))?;
                 let Some(pending) = pending_phone_code else {
                     return Err(MfaError::NoSuchFactor);
                 };
                 if now >= pending.expires_at {
-                    return Err(MfaError::CodeExpired);
+                    return Err(MfaError::Code(CodeError::Expired));
                 }
                 if code_hash(phone_salt, &code).matches(&pending.code_hash) {
                     Ok(Checked::Ok)
@@ -262,8 +256,8 @@ impl Portal {
                 let Some(hash) = user.mfa().recovery_code.clone() else {
                     return Err(MfaError::NoSuchFactor);
                 };
-                let canonical =
-                    canonical_recovery_code(code.expose()).ok_or(MfaError::MalformedCode)?;
+                let canonical = canonical_recovery_code(code.expose())
+                    .ok_or(MfaError::Code(CodeError::Malformed))?;
                 if self.deps.hasher.verify(&canonical, &hash).await? {
                     Ok(Checked::Ok)
                 } else {
@@ -362,7 +356,7 @@ impl Portal {
                     .reset_counter(&keys::second_factor(login.session.user_id))
                     .await?;
             }
-            Err(MfaError::WrongCode | MfaError::AttemptsExhausted) => {
+            Err(MfaError::Code(CodeError::Wrong) | MfaError::Code(CodeError::TooManyAttempts)) => {
                 self.count_second_factor_failure(user.id(), now).await?;
             }
             Err(_) => {}
@@ -400,10 +394,10 @@ impl Portal {
                 let left = pending.spend_attempt();
                 let err = if left == 0 {
                     commit.write(Write::DeleteSession(pending.id()));
-                    MfaError::AttemptsExhausted
+                    MfaError::Code(CodeError::TooManyAttempts)
                 } else {
                     commit.write(Write::UpdateSession(pending));
-                    MfaError::WrongCode
+                    MfaError::Code(CodeError::Wrong)
                 };
                 return Ok(Planned::new(commit, Err(err)));
             }
@@ -769,8 +763,15 @@ impl Portal {
                 let secret = self.open_totp(user.id(), &pending.sealed_secret)?;
                 let step = match totp::verify(&secret, code.expose(), now, None) {
                     Ok(step) => step,
-                    Err(TotpRejected::Malformed) => return Err(MfaError::MalformedCode),
-                    Err(_) => return Ok(Planned::new(Commit::new(), Err(MfaError::WrongCode))),
+                    Err(TotpRejected::Malformed) => {
+                        return Err(MfaError::Code(CodeError::Malformed));
+                    }
+                    Err(_) => {
+                        return Ok(Planned::new(
+                            Commit::new(),
+                            Err(MfaError::Code(CodeError::Wrong)),
+                        ));
+                    }
                 };
                 let issue_recovery = user.mfa().recovery_code.is_none();
                 user.change_mfa(
@@ -798,7 +799,7 @@ impl Portal {
                 ))
             })
             .await?;
-        if matches!(result, Err(MfaError::WrongCode)) {
+        if matches!(result, Err(MfaError::Code(CodeError::Wrong))) {
             self.count_second_factor_failure(principal.user().id(), self.now())
                 .await?;
         }
@@ -914,7 +915,8 @@ impl Portal {
         code: &SecretString,
     ) -> Result<FactorEnabled, MfaError> {
         self.require_step_up(principal)?;
-        let parsed = VerificationCode::parse(code.expose()).map_err(|_| MfaError::MalformedCode)?;
+        let parsed = VerificationCode::parse(code.expose())
+            .map_err(|_| MfaError::Code(CodeError::Malformed))?;
         let recovery = new_recovery_code(&*self.deps.random);
         let recovery_hash = self.hash_recovery_code(&recovery).await?;
         let result = self
@@ -927,10 +929,10 @@ impl Portal {
                     .clone()
                     .ok_or(MfaError::NoSetupInProgress)?;
                 if now >= pending.code.expires_at {
-                    return Err(MfaError::CodeExpired);
+                    return Err(MfaError::Code(CodeError::Expired));
                 }
                 if pending.code.attempts_left == 0 {
-                    return Err(MfaError::AttemptsExhausted);
+                    return Err(MfaError::Code(CodeError::TooManyAttempts));
                 }
                 let salt = user.id().as_uuid();
                 if !code_hash(salt.as_bytes(), &parsed).matches(&pending.code.code_hash) {
@@ -944,7 +946,7 @@ impl Portal {
                     );
                     let mut commit = Commit::new();
                     commit.write(Write::UpdateUser(user));
-                    return Ok(Planned::new(commit, Err(MfaError::WrongCode)));
+                    return Ok(Planned::new(commit, Err(MfaError::Code(CodeError::Wrong))));
                 }
                 let issue_recovery = user.mfa().recovery_code.is_none();
                 let method = match pending.channel {
@@ -975,7 +977,7 @@ impl Portal {
                 ))
             })
             .await?;
-        if matches!(result, Err(MfaError::WrongCode)) {
+        if matches!(result, Err(MfaError::Code(CodeError::Wrong))) {
             self.count_second_factor_failure(principal.user().id(), self.now())
                 .await?;
         }
@@ -1079,7 +1081,10 @@ impl Portal {
                 }
                 match self.prove_presence(&mut user, proof, now).await? {
                     Checked::Failed => {
-                        return Ok(Planned::new(Commit::new(), Err(MfaError::WrongCode)));
+                        return Ok(Planned::new(
+                            Commit::new(),
+                            Err(MfaError::Code(CodeError::Wrong)),
+                        ));
                     }
                     Checked::Ok => {}
                 }
@@ -1089,7 +1094,7 @@ impl Portal {
                 Ok(Planned::new(commit, Ok(value)))
             })
             .await?;
-        if matches!(result, Err(MfaError::WrongCode)) {
+        if matches!(result, Err(MfaError::Code(CodeError::Wrong))) {
             self.count_second_factor_failure(principal.user().id(), self.now())
                 .await?;
         }
@@ -1272,7 +1277,10 @@ impl Portal {
                 if user.mfa().is_enabled() {
                     let proof = factor.ok_or(MfaError::NoSuchFactor)?;
                     if let Checked::Failed = self.prove_presence(&mut user, proof, now).await? {
-                        return Ok::<_, MfaError>(Planned::new(commit, Err(MfaError::WrongCode)));
+                        return Ok::<_, MfaError>(Planned::new(
+                            commit,
+                            Err(MfaError::Code(CodeError::Wrong)),
+                        ));
                     }
                 }
                 let (session, issued) = self.start_session(&user, client.clone(), &token, now);
@@ -1293,7 +1301,9 @@ impl Portal {
             .await?;
         match &result {
             Ok(_) => self.deps.committer.reset_counter(&account_key).await?,
-            Err(MfaError::WrongCode) => self.count_second_factor_failure(user.id(), now).await?,
+            Err(MfaError::Code(CodeError::Wrong)) => {
+                self.count_second_factor_failure(user.id(), now).await?
+            }
             Err(_) => {}
         }
         result
