@@ -65,6 +65,7 @@ pub mod guard;
 mod hashing;
 pub mod import;
 pub mod middleware;
+pub mod path;
 pub mod ratelimit;
 mod state;
 pub mod web;
@@ -95,7 +96,9 @@ pub fn openapi(config: &HttpConfig) -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
     let (api, spec) = api::routes(&config).split_for_parts();
-    let api = api.route_layer(from_fn_with_state(state.clone(), middleware::api_guard));
+    let api = api
+        .route_layer(from_fn_with_state(state.clone(), middleware::api_guard))
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit));
     let mut app: Router<AppState> = Router::new()
         .merge(api)
         .merge(web::routes(&state))

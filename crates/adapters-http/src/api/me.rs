@@ -8,13 +8,13 @@ use crate::cookies::{self, CookieName};
 use crate::csrf;
 use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
-use crate::extract::{ApiPath, Client, CurrentUser, JsonBody, Limit, buckets, id};
+use crate::extract::{Client, CurrentUser, JsonBody, Limit, buckets};
+use crate::path::SessionPath;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use portal_core::customer::AffiliationKey;
-use portal_core::ids::SessionId;
 use portal_core::secret::SecretString;
 use portal_core::service::{
     AdminRequestError, ContactError, LinkError, LinkOutcome, ProfileError, SessionError,
@@ -387,11 +387,6 @@ pub(crate) async fn end_other_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub(crate) struct SessionPath {
-    id: String,
-}
-
 error_responses!(pub(crate) SessionErrors: sets::ALWAYS, sets::SESSION, sets::ID, SessionError::CODES);
 
 /// One of the user's live sessions or remembered devices. An id that is not one of the user's own
@@ -403,9 +398,8 @@ error_responses!(pub(crate) SessionErrors: sets::ALWAYS, sets::SESSION, sets::ID
 pub(crate) async fn session(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<SessionPath>,
+    SessionPath(sid): SessionPath,
 ) -> Result<Json<SessionView>, ApiError> {
-    let sid: SessionId = id(&p.id)?;
     let current = user.principal.session().id();
     // The user's own list is the scope: nobody else's session can match.
     let list = state.portal().my_sessions(&user.principal).await?;
@@ -425,9 +419,8 @@ error_responses!(pub(crate) EndOneErrors: sets::ALWAYS, sets::NO_BODY, sets::CSR
 pub(crate) async fn end_session(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<SessionPath>,
+    SessionPath(sid): SessionPath,
 ) -> Result<Reply, ApiError> {
-    let sid: SessionId = id(&p.id)?;
     state.portal().end_my_session(&user.principal, sid).await?;
     let mut reply = Reply::new(StatusCode::NO_CONTENT);
     if sid == user.principal.session().id() {

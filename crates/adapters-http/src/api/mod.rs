@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 /// A response under construction: status, cookies, an optional JSON body.
@@ -260,7 +261,12 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         // operator
         .routes(routes!(operator::list_customers, operator::create_customer))
         .routes(routes!(operator::get_customer))
-        .routes(routes!(operator::import_customers))
+        // The import's own body limit; every other route has `body_limit` (see `crate::router`).
+        .routes(
+            routes!(operator::import_customers).layer(axum::extract::DefaultBodyLimit::max(
+                config.import_body_limit,
+            )),
+        )
         .routes(routes!(operator::admin_requests))
         .routes(routes!(operator::approve))
         .routes(routes!(operator::reject))

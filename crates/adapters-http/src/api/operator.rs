@@ -9,7 +9,8 @@ use super::views::{
 };
 use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
-use crate::extract::{ApiPath, ApiQuery, CsvBody, CurrentUser, JsonBody, customer_number, id};
+use crate::extract::{ApiQuery, CsvBody, CurrentUser, JsonBody, customer_number};
+use crate::path::{AdminRequestPath, CustomerPath, MailPath};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -17,21 +18,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::customer::{AffiliationKey, ServiceChannel};
-use portal_core::ids::{AdminRequestId, OutboxId};
 use portal_core::service::{AdminRequestError, AuditError, CustomerError, NewCustomer};
 use portal_core::values::CompanyName;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-#[derive(Deserialize)]
-pub(crate) struct NumberPath {
-    number: String,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct IdPath {
-    id: String,
-}
 
 error_responses!(pub(crate) ListErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, CustomerError::CODES);
 
@@ -165,9 +155,8 @@ error_responses!(pub(crate) GetErrors: sets::ALWAYS, sets::SESSION, sets::NUMBER
 pub(crate) async fn get_customer(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<NumberPath>,
+    CustomerPath(number): CustomerPath,
 ) -> Result<Json<CustomerView>, ApiError> {
-    let number = customer_number(&p.number)?;
     let c = state
         .portal()
         .get_customer(&user.principal.actor(), &number)
@@ -289,9 +278,8 @@ error_responses!(pub(crate) DecideErrors: sets::ALWAYS, sets::NO_BODY, sets::CSR
 pub(crate) async fn approve(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<IdPath>,
+    AdminRequestPath(rid): AdminRequestPath,
 ) -> Result<Json<AdminRequestOut>, ApiError> {
-    let rid: AdminRequestId = id(&p.id)?;
     let r = state
         .portal()
         .approve_admin_request(&user.principal.actor(), rid)
@@ -307,9 +295,8 @@ pub(crate) async fn approve(
 pub(crate) async fn reject(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<IdPath>,
+    AdminRequestPath(rid): AdminRequestPath,
 ) -> Result<Json<AdminRequestOut>, ApiError> {
-    let rid: AdminRequestId = id(&p.id)?;
     let r = state
         .portal()
         .reject_admin_request(&user.principal.actor(), rid)
@@ -547,10 +534,9 @@ error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CS
 pub(crate) async fn requeue(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<IdPath>,
+    MailPath(mid): MailPath,
 ) -> Result<StatusCode, ApiError> {
     outbox_of(&state, &user)?;
-    let mid: OutboxId = id(&p.id)?;
     let outbox = state
         .outbox()
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;

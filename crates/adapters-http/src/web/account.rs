@@ -11,11 +11,11 @@ use super::layout::{Errors, Input, code_input, csrf_field, current_password, new
 use crate::api::session_cookie;
 use crate::cookies::{self, CookieName};
 use crate::error::{ApiError, ErrorCode};
+use crate::path::SessionPath;
 use crate::ratelimit::Bucket;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
-use portal_core::ids::SessionId;
 use portal_core::secret::SecretString;
 use portal_core::service::{CodeError, MfaError, ProfileError};
 use portal_core::session::SessionKind;
@@ -456,10 +456,10 @@ pub(crate) async fn end_others(a: Authed) -> Response {
 }
 
 /// `POST /sessions/{id}/end` (the current one too: like logging out).
-pub(crate) async fn end_one(mut a: Authed, WebPath(id): WebPath<String>) -> Response {
-    let Ok(sid) = id.parse::<SessionId>() else {
-        return a.fail(ApiError::new(ErrorCode::NotFound));
-    };
+pub(crate) async fn end_one(
+    mut a: Authed,
+    WebPath(SessionPath(sid)): WebPath<SessionPath>,
+) -> Response {
     match a.portal().end_my_session(&a.p, sid).await {
         Ok(()) if sid == a.p.session().id() => {
             let config = a.config().clone();

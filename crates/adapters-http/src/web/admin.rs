@@ -14,13 +14,13 @@ use super::form::{FormData, encode};
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field, notice};
 use crate::error::{ApiError, ErrorCode};
+use crate::path::{CustomerPath, CustomerRequestPath, UserPath};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::authz::{Access, Acting, management_access};
 use portal_core::customer::Customer;
-use portal_core::ids::{AdminRequestId, UserId};
 use portal_core::permission::{GroupKey, PermissionKey, PermissionSet};
 use portal_core::service::{
     AdminError, AuditListQuery, AuditPage, CustomerError, Invite, PageRequest,
@@ -42,10 +42,10 @@ fn forbidden(a: &Authed) -> Response {
 
 /// The customer in the path, if the logged-in user manages it (R2, R3 by the core's rule): the
 /// 404 page for an unknown or foreign customer, the 403 page for a member who is no admin.
-async fn managed(a: &Authed, raw: &str) -> Result<(CustomerNumber, Customer), Response> {
-    let Ok(number) = CustomerNumber::parse(raw) else {
-        return Err(not_found(a));
-    };
+async fn managed(
+    a: &Authed,
+    number: CustomerNumber,
+) -> Result<(CustomerNumber, Customer), Response> {
     let own = a.p.customer().filter(|c| c.number() == &number).cloned();
     let customer = match own {
         Some(c) => c,
@@ -68,10 +68,6 @@ fn admin_failed(a: &Authed, e: AdminError) -> Response {
 
 fn base(number: &CustomerNumber) -> String {
     format!("/admin/customers/{number}")
-}
-
-fn parse_user_id(a: &Authed, raw: &str) -> Result<UserId, Response> {
-    raw.parse::<UserId>().map_err(|_| not_found(a))
 }
 
 /// `GET /admin/users`, `/admin/audit`, `/admin/admin-requests`: the administrator's own
@@ -229,8 +225,11 @@ fn last_login(lang: Language, user: &User) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// `GET /admin/customers/{number}/users`.
-pub(crate) async fn users(a: Authed, WebPath(raw): WebPath<String>) -> Response {
-    let (number, customer) = match managed(&a, &raw).await {
+pub(crate) async fn users(
+    a: Authed,
+    WebPath(CustomerPath(number)): WebPath<CustomerPath>,
+) -> Response {
+    let (number, customer) = match managed(&a, number).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -437,8 +436,11 @@ fn add_page(a: &Authed, customer: &Customer, v: &AddInput, errors: &Errors) -> M
 }
 
 /// `GET /admin/customers/{number}/users/new`.
-pub(crate) async fn add(a: Authed, WebPath(raw): WebPath<String>) -> Response {
-    let (_, customer) = match managed(&a, &raw).await {
+pub(crate) async fn add(
+    a: Authed,
+    WebPath(CustomerPath(number)): WebPath<CustomerPath>,
+) -> Response {
+    let (_, customer) = match managed(&a, number).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -470,8 +472,12 @@ fn permission_set(raw: &[&str]) -> Result<PermissionSet, Vec<String>> {
 }
 
 /// `POST /admin/customers/{number}/users/new`: invites, then on to the permissions page.
-pub(crate) async fn create(a: Authed, WebPath(raw): WebPath<String>, form: FormData) -> Response {
-    let (number, customer) = match managed(&a, &raw).await {
+pub(crate) async fn create(
+    a: Authed,
+    WebPath(CustomerPath(number)): WebPath<CustomerPath>,
+    form: FormData,
+) -> Response {
+    let (number, customer) = match managed(&a, number).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -533,13 +539,9 @@ pub(crate) async fn create(a: Authed, WebPath(raw): WebPath<String>, form: FormD
 // Berechtigungen
 // ---------------------------------------------------------------------------------------------
 
-async fn target(
-    a: &Authed,
-    raw_number: &str,
-    raw_id: &str,
-) -> Result<(CustomerNumber, Customer, User), Response> {
-    let (number, customer) = managed(a, raw_number).await?;
-    let uid = parse_user_id(a, raw_id)?;
+async fn target(a: &Authed, path: UserPath) -> Result<(CustomerNumber, Customer, User), Response> {
+    let (number, customer) = managed(a, path.number).await?;
+    let uid = path.id;
     match a.portal().get_user(&a.p.actor(), &number, uid).await {
         Ok(u) => Ok((number, customer, u)),
         Err(e) => Err(admin_failed(a, e)),
@@ -584,11 +586,8 @@ fn permissions_page(
 }
 
 /// `GET /admin/customers/{number}/users/{id}/permissions`.
-pub(crate) async fn permissions(
-    a: Authed,
-    WebPath((n, id)): WebPath<(String, String)>,
-) -> Response {
-    let (_, customer, user) = match target(&a, &n, &id).await {
+pub(crate) async fn permissions(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
+    let (_, customer, user) = match target(&a, p).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -604,10 +603,10 @@ pub(crate) async fn permissions(
 /// the customer is entitled to) on the page, to be saved with "Speichern" like any tick.
 pub(crate) async fn save_permissions(
     a: Authed,
-    WebPath((n, id)): WebPath<(String, String)>,
+    WebPath(p): WebPath<UserPath>,
     form: FormData,
 ) -> Response {
-    let (number, customer, user) = match target(&a, &n, &id).await {
+    let (number, customer, user) = match target(&a, p).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -733,8 +732,8 @@ fn lock_page(a: &Authed, customer: &Customer, user: &User, errors: &Errors) -> M
 }
 
 /// `GET /admin/customers/{number}/users/{id}/lock`.
-pub(crate) async fn lock(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    let (_, customer, user) = match target(&a, &n, &id).await {
+pub(crate) async fn lock(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
+    let (_, customer, user) = match target(&a, p).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -760,12 +759,8 @@ fn refused(a: &Authed, e: AdminError, page: impl FnOnce(&Errors) -> Markup) -> R
 }
 
 /// `POST /admin/customers/{number}/users/{id}/lock` (`action` = `lock` or `unlock`).
-pub(crate) async fn set_lock(
-    a: Authed,
-    WebPath((n, id)): WebPath<(String, String)>,
-    form: FormData,
-) -> Response {
-    let (number, customer, user) = match target(&a, &n, &id).await {
+pub(crate) async fn set_lock(a: Authed, WebPath(p): WebPath<UserPath>, form: FormData) -> Response {
+    let (number, customer, user) = match target(&a, p).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -824,8 +819,8 @@ fn delete_page(a: &Authed, customer: &Customer, user: &User, errors: &Errors) ->
 }
 
 /// `GET /admin/customers/{number}/users/{id}/delete`.
-pub(crate) async fn delete(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    let (_, customer, user) = match target(&a, &n, &id).await {
+pub(crate) async fn delete(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
+    let (_, customer, user) = match target(&a, p).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -836,8 +831,8 @@ pub(crate) async fn delete(a: Authed, WebPath((n, id)): WebPath<(String, String)
 }
 
 /// `POST /admin/customers/{number}/users/{id}/delete`.
-pub(crate) async fn do_delete(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    let (number, customer, user) = match target(&a, &n, &id).await {
+pub(crate) async fn do_delete(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
+    let (number, customer, user) = match target(&a, p).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -852,14 +847,8 @@ pub(crate) async fn do_delete(a: Authed, WebPath((n, id)): WebPath<(String, Stri
 }
 
 /// `POST /admin/customers/{number}/users/{id}/activate`: "Freischalten".
-pub(crate) async fn activate(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    let Ok(number) = CustomerNumber::parse(&n) else {
-        return not_found(&a);
-    };
-    let uid = match parse_user_id(&a, &id) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+pub(crate) async fn activate(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
+    let UserPath { number, id: uid } = p;
     match a.portal().activate_user(&a.p.actor(), &number, uid).await {
         Ok(_) => a.redirect(&format!("{}/users?notice=saved", base(&number))),
         Err(e) => admin_failed(&a, e),
@@ -867,14 +856,8 @@ pub(crate) async fn activate(a: Authed, WebPath((n, id)): WebPath<(String, Strin
 }
 
 /// `POST /admin/customers/{number}/users/{id}/invitation`: a fresh invitation link.
-pub(crate) async fn reinvite(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    let Ok(number) = CustomerNumber::parse(&n) else {
-        return not_found(&a);
-    };
-    let uid = match parse_user_id(&a, &id) {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
+pub(crate) async fn reinvite(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
+    let UserPath { number, id: uid } = p;
     match a
         .portal()
         .resend_invitation(&a.p.actor(), &number, uid)
@@ -952,8 +935,8 @@ pub(crate) fn audit_table(
 }
 
 /// `GET /admin/customers/{number}/users/{id}/audit`: "Änderungsprotokoll" of one user.
-pub(crate) async fn user_audit(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    let (number, customer, user) = match target(&a, &n, &id).await {
+pub(crate) async fn user_audit(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
+    let (number, customer, user) = match target(&a, p).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -990,8 +973,11 @@ pub(crate) async fn user_audit(a: Authed, WebPath((n, id)): WebPath<(String, Str
 }
 
 /// `GET /admin/customers/{number}/audit`: the customer's log.
-pub(crate) async fn customer_audit(a: Authed, WebPath(n): WebPath<String>) -> Response {
-    let (number, customer) = match managed(&a, &n).await {
+pub(crate) async fn customer_audit(
+    a: Authed,
+    WebPath(CustomerPath(number)): WebPath<CustomerPath>,
+) -> Response {
+    let (number, customer) = match managed(&a, number).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -1023,8 +1009,11 @@ pub(crate) async fn customer_audit(a: Authed, WebPath(n): WebPath<String>) -> Re
 // ---------------------------------------------------------------------------------------------
 
 /// `GET /admin/customers/{number}/admin-requests`.
-pub(crate) async fn requests(a: Authed, WebPath(n): WebPath<String>) -> Response {
-    let (number, customer) = match managed(&a, &n).await {
+pub(crate) async fn requests(
+    a: Authed,
+    WebPath(CustomerPath(number)): WebPath<CustomerPath>,
+) -> Response {
+    let (number, customer) = match managed(&a, number).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -1086,13 +1075,8 @@ pub(crate) async fn requests(a: Authed, WebPath(n): WebPath<String>) -> Response
     )
 }
 
-async fn decide(a: Authed, n: &str, id: &str, consent: bool) -> Response {
-    let Ok(number) = CustomerNumber::parse(n) else {
-        return not_found(&a);
-    };
-    let Ok(rid) = id.parse::<AdminRequestId>() else {
-        return not_found(&a);
-    };
+async fn decide(a: Authed, path: CustomerRequestPath, consent: bool) -> Response {
+    let CustomerRequestPath { number, id: rid } = path;
     let actor = a.p.actor();
     let result = if consent {
         a.portal().consent_admin_request(&actor, &number, rid).await
@@ -1106,11 +1090,11 @@ async fn decide(a: Authed, n: &str, id: &str, consent: bool) -> Response {
 }
 
 /// `POST /admin/customers/{number}/admin-requests/{id}/consent`.
-pub(crate) async fn consent(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    decide(a, &n, &id, true).await
+pub(crate) async fn consent(a: Authed, WebPath(p): WebPath<CustomerRequestPath>) -> Response {
+    decide(a, p, true).await
 }
 
 /// `POST /admin/customers/{number}/admin-requests/{id}/decline`.
-pub(crate) async fn decline(a: Authed, WebPath((n, id)): WebPath<(String, String)>) -> Response {
-    decide(a, &n, &id, false).await
+pub(crate) async fn decline(a: Authed, WebPath(p): WebPath<CustomerRequestPath>) -> Response {
+    decide(a, p, false).await
 }

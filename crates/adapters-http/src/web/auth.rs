@@ -11,6 +11,7 @@ use crate::api::auth::seconds_until;
 use crate::api::session_cookie;
 use crate::cookies::{self, CookieName};
 use crate::error::{ApiError, ErrorCode};
+use crate::path::TokenPath;
 use crate::ratelimit::Bucket;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -830,7 +831,10 @@ fn reset_form(ctx: &Ctx, errors: &Errors) -> Markup {
 }
 
 /// `GET /password/reset/{token}`: the form (the token is used only by the POST).
-pub(crate) async fn reset_page(ctx: Ctx, WebPath(_token): WebPath<String>) -> Response {
+pub(crate) async fn reset_page(
+    ctx: Ctx,
+    WebPath(TokenPath(_token)): WebPath<TokenPath>,
+) -> Response {
     ctx.page(
         ctx.t("Ein neues Passwort erstellen", "Create a new password"),
         reset_form(&ctx, &Errors::new()),
@@ -838,7 +842,11 @@ pub(crate) async fn reset_page(ctx: Ctx, WebPath(_token): WebPath<String>) -> Re
 }
 
 /// `POST /password/reset/{token}`.
-pub(crate) async fn reset(ctx: Ctx, WebPath(token): WebPath<String>, form: FormData) -> Response {
+pub(crate) async fn reset(
+    ctx: Ctx,
+    WebPath(TokenPath(token)): WebPath<TokenPath>,
+    form: FormData,
+) -> Response {
     if let Err(r) = ctx.limit(Bucket::Password) {
         return r;
     }
@@ -943,7 +951,10 @@ fn invitation_failed(ctx: &Ctx, e: InvitationError) -> Response {
 }
 
 /// `GET /invitations/{token}`: the pre-filled registration (the token is not used up).
-pub(crate) async fn invitation_page(ctx: Ctx, WebPath(token): WebPath<String>) -> Response {
+pub(crate) async fn invitation_page(
+    ctx: Ctx,
+    WebPath(TokenPath(token)): WebPath<TokenPath>,
+) -> Response {
     match ctx.portal().invitation(&token).await {
         Ok(v) => ctx.page(
             ctx.t("Erstellen Sie Ihr Konto", "Create your account"),
@@ -956,7 +967,7 @@ pub(crate) async fn invitation_page(ctx: Ctx, WebPath(token): WebPath<String>) -
 /// `POST /invitations/{token}`: sets the password and mails the code; on to the code page.
 pub(crate) async fn accept_invitation(
     mut ctx: Ctx,
-    WebPath(token): WebPath<String>,
+    WebPath(TokenPath(token)): WebPath<TokenPath>,
     form: FormData,
 ) -> Response {
     if let Err(r) = ctx.limit(Bucket::Registration) {

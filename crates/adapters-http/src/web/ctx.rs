@@ -8,8 +8,9 @@ use super::layout;
 use crate::config::HttpConfig;
 use crate::cookies::{self, CookieName};
 use crate::csrf;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::middleware::ClientContext;
+use crate::path::PathError;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
@@ -301,7 +302,7 @@ impl Ctx {
             Ok(()) => Ok(()),
             Err(wait) => {
                 tracing::warn!(target: "portal_http", ?bucket, "rate limited (web)");
-                let mut r = self.fail(ApiError::new(crate::error::ErrorCode::RateLimited));
+                let mut r = self.fail(ApiError::new(ErrorCode::RateLimited));
                 if let Ok(v) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
                     r.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -356,25 +357,34 @@ impl std::ops::DerefMut for Authed {
     }
 }
 
-/// Path parameters; a malformed one answers the 400 page.
+/// Typed path parameters ([`crate::path`]) for pages: a value that names nothing (not a
+/// customer number, not an id) answers the 404 page like an unknown resource; a path that cannot
+/// be read, the 400 page.
 pub(crate) struct WebPath<T>(pub(crate) T);
 
-impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for WebPath<T> {
+impl<T> FromRequestParts<AppState> for WebPath<T>
+where
+    T: FromRequestParts<AppState, Rejection = PathError> + Send,
+{
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let lang = lang_from_request(state.config(), &parts.headers, parts.uri.query());
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Self(p.0))
-            .map_err(|_| {
-                layout::bare_error(
+        match T::from_request_parts(parts, state).await {
+            Ok(t) => Ok(Self(t)),
+            Err(PathError::Unreadable(_)) => {
+                let lang = lang_from_request(state.config(), &parts.headers, parts.uri.query());
+                Err(layout::bare_error(
                     lang,
                     layout::base_path(state.config()),
                     StatusCode::BAD_REQUEST,
-                    crate::error::ErrorCode::InvalidRequest,
-                )
-            })
+                    ErrorCode::InvalidRequest,
+                ))
+            }
+            Err(_) => {
+                let ctx = Ctx::from_request_parts(parts, state).await?;
+                Err(ctx.fail(ApiError::new(ErrorCode::NotFound)))
+            }
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use super::ctx::{Authed, Ctx, WebPath};
 use super::form::FormData;
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field, current_password, notice};
+use crate::path::AreaPath;
 
 use crate::error::ApiError;
 use crate::ratelimit::Bucket;
@@ -14,7 +15,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::customer::AffiliationKey;
-use portal_core::permission::PermissionKey;
 use portal_core::secret::SecretString;
 use portal_core::service::{AdminRequestError, ContactError, LinkError, LinkOutcome};
 use portal_core::user::{AccountState, Role};
@@ -133,11 +133,8 @@ pub(crate) async fn home(a: Authed) -> Response {
 }
 
 /// `GET /areas/{key}`: a protected area (R1: only who may open it).
-pub(crate) async fn area(a: Authed, WebPath(key): WebPath<String>) -> Response {
-    let Some(perm) = PermissionKey::parse(&key)
-        .ok()
-        .and_then(|k| a.portal().catalog().get(&k).cloned())
-    else {
+pub(crate) async fn area(a: Authed, WebPath(AreaPath(key)): WebPath<AreaPath>) -> Response {
+    let Some(perm) = a.portal().catalog().get(&key).cloned() else {
         return a.error_page(StatusCode::NOT_FOUND, a.t("Nicht gefunden.", "Not found."));
     };
     if !a.portal().may_access_area(&a.p, &perm.key) {

@@ -8,6 +8,7 @@ use super::form::{FormData, encode};
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field};
 use crate::error::{ApiError, ErrorCode};
+use crate::path::AdminRequestPath;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -276,10 +277,7 @@ pub(crate) async fn requests(a: Authed) -> Response {
     )
 }
 
-async fn decide(a: Authed, id: &str, approve: bool) -> Response {
-    let Ok(rid) = id.parse::<AdminRequestId>() else {
-        return a.fail(ApiError::new(ErrorCode::NotFound));
-    };
+async fn decide(a: Authed, rid: AdminRequestId, approve: bool) -> Response {
     let actor = a.p.actor();
     let result = if approve {
         a.portal().approve_admin_request(&actor, rid).await
@@ -293,11 +291,17 @@ async fn decide(a: Authed, id: &str, approve: bool) -> Response {
 }
 
 /// `POST /operator/admin-requests/{id}/approve`.
-pub(crate) async fn approve(a: Authed, WebPath(id): WebPath<String>) -> Response {
-    decide(a, &id, true).await
+pub(crate) async fn approve(
+    a: Authed,
+    WebPath(AdminRequestPath(id)): WebPath<AdminRequestPath>,
+) -> Response {
+    decide(a, id, true).await
 }
 
 /// `POST /operator/admin-requests/{id}/reject`.
-pub(crate) async fn reject(a: Authed, WebPath(id): WebPath<String>) -> Response {
-    decide(a, &id, false).await
+pub(crate) async fn reject(
+    a: Authed,
+    WebPath(AdminRequestPath(id)): WebPath<AdminRequestPath>,
+) -> Response {
+    decide(a, id, false).await
 }
