@@ -155,7 +155,7 @@ error_codes! {
     // --- customers ---
     NumberTaken = 409, "number_taken", "A customer with this number exists already.";
     UnknownPermissions = 422, "unknown_permissions", "Permission keys not in the catalog (or defaults outside the entitlements); `details.keys` lists them.";
-    InvalidRow = 422, "invalid_row", "An import row is invalid (`details.row`, `details.reason`); nothing was imported.";
+    InvalidRow = 422, "invalid_row", "An import row is invalid (`details.row`, `details.reason`; every problem in `details.problems`); nothing was imported.";
 }
 
 impl ErrorCode {

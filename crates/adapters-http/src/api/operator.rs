@@ -177,11 +177,12 @@ pub struct ImportReportView {
 
 error_responses!(pub(crate) ImportErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::SESSION, CustomerError::CODES);
 
-/// Imports customers from CSV (`number,name,products,channel`; see docs/api.md): creates new
-/// numbers, updates existing ones. Every row is checked first; an invalid row imports nothing.
+/// Imports customers from CSV (`number,name,products,channel`; see docs/api.md and
+/// [`crate::import`]): creates new numbers, updates existing ones. Every row is checked first; an
+/// invalid row imports nothing.
 #[utoipa::path(post, path = "/api/v1/operator/customers/import", tag = "operator",
     request_body(content = String, content_type = "text/csv",
-        description = "`number,name,products,channel` rows; products separated by `;`; channel `direct` or `partner:<name>`"),
+        description = "One customer per row: `number,name,products,channel` (a header row naming the columns allows any order); products separated by `;` (or `|`); channel `direct` or `partner:<name>`"),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Imported", body = ImportReportView), ImportErrors))]
 pub(crate) async fn import_customers(
@@ -189,10 +190,8 @@ pub(crate) async fn import_customers(
     user: CurrentUser,
     CsvBody(text): CsvBody,
 ) -> Result<Json<ImportReportView>, ApiError> {
-    let rows = crate::import::parse_customers(&text).map_err(|e| {
-        ApiError::with_message(ErrorCode::InvalidRow, e.to_string())
-            .details(serde_json::json!({ "row": e.row, "reason": e.reason }))
-    })?;
+    let rows =
+        crate::import::parse_customers(text.as_bytes(), &state.portal().config().affiliations)?;
     let r = state
         .portal()
         .import_customers(&user.principal.actor(), &rows)
