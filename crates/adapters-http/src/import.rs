@@ -200,9 +200,9 @@ fn column_name(field: &str) -> Option<&'static str> {
 /// A header names at least one column and does not start with a customer number.
 fn is_header(record: &csv::StringRecord) -> bool {
     record.iter().any(|f| column_name(f).is_some())
-        && !record
+        && record
             .get(0)
-            .is_some_and(|f| CustomerNumber::parse(f).is_ok())
+            .is_none_or(|f| CustomerNumber::parse(f).is_err())
 }
 
 /// Where each column is.
