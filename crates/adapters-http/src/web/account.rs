@@ -34,7 +34,7 @@ struct ProfileInput {
 }
 
 fn profile_page(a: &Authed, v: &ProfileInput, errors: &Errors) -> Markup {
-    let user = a.p.user();
+    let user = a.principal.user();
     let lang = user.language();
     html! {
         h1 { (a.t("Meine Daten", "My details")) }
@@ -44,7 +44,7 @@ fn profile_page(a: &Authed, v: &ProfileInput, errors: &Errors) -> Markup {
             h2 { (a.t("Ihre Benutzerdaten", "Your user details")) }
             dl.facts {
                 dt { (a.t("E-Mail", "E-mail")) } dd { (user.email().as_str()) }
-                @if let Some(c) = a.p.customer() {
+                @if let Some(c) = a.principal.customer() {
                     dt { (a.t("Kundennummer", "Customer number")) } dd { (c.number().printed()) " – " (c.name().as_str()) }
                 }
                 dt { (a.t("Status", "Status")) } dd { (i18n::status(a.lang, user.status())) }
@@ -89,8 +89,8 @@ fn profile_page(a: &Authed, v: &ProfileInput, errors: &Errors) -> Markup {
 
 fn filled(a: &Authed) -> ProfileInput {
     ProfileInput {
-        first_name: a.p.user().first_name().to_string(),
-        last_name: a.p.user().last_name().to_string(),
+        first_name: a.principal.user().first_name().to_string(),
+        last_name: a.principal.user().last_name().to_string(),
         email: String::new(),
     }
 }
@@ -128,7 +128,7 @@ pub(crate) async fn update_profile(mut a: Authed, form: FormData) -> Response {
     };
     match a
         .portal()
-        .update_profile(&a.p, &first, &last, language)
+        .update_profile(&a.principal, &first, &last, language)
         .await
     {
         Ok(_) => {
@@ -149,7 +149,7 @@ pub(crate) async fn change_password(mut a: Authed, form: FormData) -> Response {
     let result = a
         .portal()
         .change_password(
-            &a.p,
+            &a.principal,
             &SecretString::new(form.get("current_password")),
             &SecretString::new(form.get("password")),
             &SecretString::new(form.get("password_confirmation")),
@@ -196,7 +196,7 @@ pub(crate) async fn start_email_change(mut a: Authed, form: FormData) -> Respons
     let Some(email) = parse_email(a.lang, &v.email, "email", &mut errors) else {
         return profile_again(&a, StatusCode::UNPROCESSABLE_ENTITY, &v, &errors);
     };
-    match a.portal().start_email_change(&a.p, &email).await {
+    match a.portal().start_email_change(&a.principal, &email).await {
         Ok(ticket) => {
             let config = a.config().clone();
             let ttl = a.portal().config().code_policy.ttl.num_seconds();
@@ -255,7 +255,7 @@ pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
     };
     let result = a
         .portal()
-        .confirm_email_change(&a.p, &ticket, form.get("code").trim())
+        .confirm_email_change(&a.principal, &ticket, form.get("code").trim())
         .await;
     let mut errors = Errors::new();
     match result {
@@ -290,7 +290,7 @@ pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
 // ---------------------------------------------------------------------------------------------
 
 fn reauth_page(a: &Authed, next: &str, errors: &Errors) -> Markup {
-    let methods = a.p.user().mfa().methods();
+    let methods = a.principal.user().mfa().methods();
     html! {
         section.card.narrow {
             h1 { (a.t("Passwort bestätigen", "Confirm your password")) }
@@ -303,7 +303,7 @@ fn reauth_page(a: &Authed, next: &str, errors: &Errors) -> Markup {
                 (csrf_field(a))
                 input type="hidden" name="next" value=(next);
                 (current_password("password", a.t("Passwort", "Password"), errors))
-                @if a.p.user().mfa().is_enabled() {
+                @if a.principal.user().mfa().is_enabled() {
                     (factor_fields(a, &methods, errors))
                 }
                 button.primary type="submit" { (a.t("Bestätigen", "Confirm")) }
@@ -334,7 +334,7 @@ pub(crate) async fn do_reauth(mut a: Authed, form: FormData) -> Response {
         .opt("next")
         .and_then(safe_next)
         .unwrap_or_else(|| "/home".into());
-    let factor = if a.p.user().mfa().is_enabled() {
+    let factor = if a.principal.user().mfa().is_enabled() {
         factor_of(&form)
     } else {
         None
@@ -342,7 +342,7 @@ pub(crate) async fn do_reauth(mut a: Authed, form: FormData) -> Response {
     let result = a
         .portal()
         .reauthenticate(
-            &a.p,
+            &a.principal,
             &SecretString::new(form.get("password")),
             factor.as_ref(),
             a.client.info(),
@@ -390,11 +390,11 @@ pub(crate) async fn do_reauth(mut a: Authed, form: FormData) -> Response {
 
 /// `GET /sessions`.
 pub(crate) async fn sessions(a: Authed) -> Response {
-    let list = match a.portal().my_sessions(&a.p).await {
+    let list = match a.portal().my_sessions(&a.principal).await {
         Ok(l) => l,
         Err(e) => return a.fail(e),
     };
-    let current = a.p.session().id();
+    let current = a.principal.session().id();
     let title = a.t("Sitzungen", "Sessions");
     a.page(
         title,
@@ -449,7 +449,7 @@ pub(crate) async fn sessions(a: Authed) -> Response {
 
 /// `POST /sessions/end-others`.
 pub(crate) async fn end_others(a: Authed) -> Response {
-    match a.portal().end_my_other_sessions(&a.p).await {
+    match a.portal().end_my_other_sessions(&a.principal).await {
         Ok(()) => a.redirect("/sessions?notice=saved"),
         Err(e) => a.fail(e),
     }
@@ -460,8 +460,8 @@ pub(crate) async fn end_one(
     mut a: Authed,
     WebPath(SessionPath(sid)): WebPath<SessionPath>,
 ) -> Response {
-    match a.portal().end_my_session(&a.p, sid).await {
-        Ok(()) if sid == a.p.session().id() => {
+    match a.portal().end_my_session(&a.principal, sid).await {
+        Ok(()) if sid == a.principal.session().id() => {
             let config = a.config().clone();
             a.cookie(cookies::clear(&config, CookieName::Session));
             a.redirect("/login?notice=logged-out")

@@ -46,16 +46,20 @@ async fn managed(
     a: &Authed,
     number: CustomerNumber,
 ) -> Result<(CustomerNumber, Customer), Response> {
-    let own = a.p.customer().filter(|c| c.number() == &number).cloned();
+    let own = a
+        .principal
+        .customer()
+        .filter(|c| c.number() == &number)
+        .cloned();
     let customer = match own {
         Some(c) => c,
-        None => match a.portal().get_customer(&a.p.actor(), &number).await {
+        None => match a.portal().get_customer(&a.principal.actor(), &number).await {
             Ok(c) => c,
             Err(CustomerError::Forbidden | CustomerError::NotFound) => return Err(not_found(a)),
             Err(e) => return Err(a.fail(e)),
         },
     };
-    match management_access(&Acting::User(a.p.user().clone()), customer.id()) {
+    match management_access(&Acting::User(a.principal.user().clone()), customer.id()) {
         Access::Granted(_) => Ok((number, customer)),
         Access::Forbidden => Err(forbidden(a)),
         Access::NotFound => Err(not_found(a)),
@@ -73,7 +77,7 @@ fn base(number: &CustomerNumber) -> String {
 /// `GET /admin/users`, `/admin/audit`, `/admin/admin-requests`: the administrator's own
 /// customer (operators go to their customer list).
 pub(crate) async fn mine(a: Authed) -> Response {
-    let user = a.p.user();
+    let user = a.principal.user();
     let tail = a.path.trim_start_matches("/admin/").to_owned();
     if user.is_active_operator() {
         return a.redirect(if tail == "admin-requests" {
@@ -82,7 +86,7 @@ pub(crate) async fn mine(a: Authed) -> Response {
             "/operator/customers"
         });
     }
-    match a.p.customer() {
+    match a.principal.customer() {
         Some(c) if user.is_active_admin_of(c.id()) => {
             a.redirect(&format!("{}/{tail}", base(c.number())))
         }
@@ -237,7 +241,7 @@ pub(crate) async fn users(
     let q = a.query.get("q").trim().to_owned();
     let page = match a
         .portal()
-        .list_users(&a.p.actor(), &number, Some(&q), &pager.request())
+        .list_users(&a.principal.actor(), &number, Some(&q), &pager.request())
         .await
     {
         Ok(p) => p,
@@ -506,7 +510,7 @@ pub(crate) async fn create(
     let result = a
         .portal()
         .invite_user(
-            &a.p.actor(),
+            &a.principal.actor(),
             &number,
             Invite {
                 email,
@@ -542,7 +546,11 @@ pub(crate) async fn create(
 async fn target(a: &Authed, path: UserPath) -> Result<(CustomerNumber, Customer, User), Response> {
     let (number, customer) = managed(a, path.number).await?;
     let uid = path.id;
-    match a.portal().get_user(&a.p.actor(), &number, uid).await {
+    match a
+        .portal()
+        .get_user(&a.principal.actor(), &number, uid)
+        .await
+    {
         Ok(u) => Ok((number, customer, u)),
         Err(e) => Err(admin_failed(a, e)),
     }
@@ -660,7 +668,7 @@ pub(crate) async fn save_permissions(
     }
     match a
         .portal()
-        .set_permissions(&a.p.actor(), &number, user.id(), &submitted)
+        .set_permissions(&a.principal.actor(), &number, user.id(), &submitted)
         .await
     {
         Ok(_) => a.redirect(&format!(
@@ -764,7 +772,7 @@ pub(crate) async fn set_lock(a: Authed, WebPath(p): WebPath<UserPath>, form: For
         Ok(x) => x,
         Err(r) => return r,
     };
-    let actor = a.p.actor();
+    let actor = a.principal.actor();
     let result = if form.get("action") == "unlock" {
         a.portal().unlock_user(&actor, &number, user.id()).await
     } else {
@@ -838,7 +846,7 @@ pub(crate) async fn do_delete(a: Authed, WebPath(p): WebPath<UserPath>) -> Respo
     };
     match a
         .portal()
-        .delete_user(&a.p.actor(), &number, user.id())
+        .delete_user(&a.principal.actor(), &number, user.id())
         .await
     {
         Ok(()) => a.redirect(&format!("{}/users?notice=saved", base(&number))),
@@ -849,7 +857,11 @@ pub(crate) async fn do_delete(a: Authed, WebPath(p): WebPath<UserPath>) -> Respo
 /// `POST /admin/customers/{number}/users/{id}/activate`: "Freischalten".
 pub(crate) async fn activate(a: Authed, WebPath(p): WebPath<UserPath>) -> Response {
     let UserPath { number, id: uid } = p;
-    match a.portal().activate_user(&a.p.actor(), &number, uid).await {
+    match a
+        .portal()
+        .activate_user(&a.principal.actor(), &number, uid)
+        .await
+    {
         Ok(_) => a.redirect(&format!("{}/users?notice=saved", base(&number))),
         Err(e) => admin_failed(&a, e),
     }
@@ -860,7 +872,7 @@ pub(crate) async fn reinvite(a: Authed, WebPath(p): WebPath<UserPath>) -> Respon
     let UserPath { number, id: uid } = p;
     match a
         .portal()
-        .resend_invitation(&a.p.actor(), &number, uid)
+        .resend_invitation(&a.principal.actor(), &number, uid)
         .await
     {
         Ok(()) => a.redirect(&format!("{}/users?notice=saved", base(&number))),
@@ -945,7 +957,7 @@ pub(crate) async fn user_audit(a: Authed, WebPath(p): WebPath<UserPath>) -> Resp
     let page = match a
         .portal()
         .user_audit(
-            &a.p.actor(),
+            &a.principal.actor(),
             &number,
             user.id(),
             &audit_query(&pager, &q),
@@ -985,7 +997,12 @@ pub(crate) async fn customer_audit(
     let q = a.query.get("q").trim().to_owned();
     let page = match a
         .portal()
-        .customer_audit(&a.p.actor(), &number, &audit_query(&pager, &q), a.lang)
+        .customer_audit(
+            &a.principal.actor(),
+            &number,
+            &audit_query(&pager, &q),
+            a.lang,
+        )
         .await
     {
         Ok(p) => p,
@@ -1019,7 +1036,7 @@ pub(crate) async fn requests(
     };
     let list = match a
         .portal()
-        .customer_admin_requests(&a.p.actor(), &number)
+        .customer_admin_requests(&a.principal.actor(), &number)
         .await
     {
         Ok(l) => l,
@@ -1077,7 +1094,7 @@ pub(crate) async fn requests(
 
 async fn decide(a: Authed, path: CustomerRequestPath, consent: bool) -> Response {
     let CustomerRequestPath { number, id: rid } = path;
-    let actor = a.p.actor();
+    let actor = a.principal.actor();
     let result = if consent {
         a.portal().consent_admin_request(&actor, &number, rid).await
     } else {

@@ -318,7 +318,7 @@ pub(crate) struct Authed {
     /// The context.
     pub(crate) ctx: Ctx,
     /// The logged-in user.
-    pub(crate) p: Principal,
+    pub(crate) principal: Principal,
 }
 
 impl FromRequestParts<AppState> for Authed {
@@ -327,7 +327,7 @@ impl FromRequestParts<AppState> for Authed {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let ctx = Ctx::from_request_parts(parts, state).await?;
         match ctx.principal.clone() {
-            Some(p) => Ok(Self { ctx, p }),
+            Some(principal) => Ok(Self { ctx, principal }),
             None => {
                 let back = if parts.method == axum::http::Method::GET {
                     let pq = parts

@@ -47,7 +47,7 @@ fn contact_form(ctx: &Ctx, message: &str, errors: &Errors) -> Markup {
 
 /// `GET /home`.
 pub(crate) async fn home(a: Authed) -> Response {
-    let user = a.p.user();
+    let user = a.principal.user();
     let title = a.t("Willkommen im Portal", "Welcome to the portal");
     if user.role() == Role::Operator {
         return a.page(
@@ -69,10 +69,11 @@ pub(crate) async fn home(a: Authed) -> Response {
             a.redirect("/onboarding/link")
         };
     }
-    let company =
-        a.p.customer()
-            .map(|c| c.name().to_string())
-            .unwrap_or_default();
+    let company = a
+        .principal
+        .customer()
+        .map(|c| c.name().to_string())
+        .unwrap_or_default();
     if user.state() == AccountState::PendingActivation {
         let waiting = a.t(
             "Ihr Zugang wartet auf Freischaltung",
@@ -99,7 +100,7 @@ pub(crate) async fn home(a: Authed) -> Response {
     let areas: Vec<_> = catalog
         .permissions()
         .iter()
-        .filter(|p| a.portal().may_access_area(&a.p, &p.key))
+        .filter(|p| a.portal().may_access_area(&a.principal, &p.key))
         .collect();
     let admin = user.is_active() && user.role() == Role::Administrator;
     a.page(
@@ -108,7 +109,7 @@ pub(crate) async fn home(a: Authed) -> Response {
             h1 { (title) }
             (query_notice(&a))
             p { (a.t("Unternehmen:", "Company:")) " " strong { (company) }
-                @if let Some(c) = a.p.customer() { " (" (a.t("Kundennummer", "Customer number")) " " (c.number().printed()) ")" } }
+                @if let Some(c) = a.principal.customer() { " (" (a.t("Kundennummer", "Customer number")) " " (c.number().printed()) ")" } }
             @if admin {
                 p { a.button.secondary href="/admin/users" { (a.t("Benutzerverwaltung", "User management")) } }
             }
@@ -137,7 +138,7 @@ pub(crate) async fn area(a: Authed, WebPath(AreaPath(key)): WebPath<AreaPath>) -
     let Some(perm) = a.portal().catalog().get(&key).cloned() else {
         return a.error_page(StatusCode::NOT_FOUND, a.t("Nicht gefunden.", "Not found."));
     };
-    if !a.portal().may_access_area(&a.p, &perm.key) {
+    if !a.portal().may_access_area(&a.principal, &perm.key) {
         return a.error_page(
             StatusCode::FORBIDDEN,
             a.t(
@@ -197,7 +198,7 @@ fn affiliation_page(a: &Authed, errors: &Errors) -> Markup {
 
 /// `GET /onboarding/affiliation`.
 pub(crate) async fn affiliation(a: Authed) -> Response {
-    if a.p.user().customer_id().is_some() {
+    if a.principal.user().customer_id().is_some() {
         return a.redirect("/home");
     }
     a.page(
@@ -209,7 +210,11 @@ pub(crate) async fn affiliation(a: Authed) -> Response {
 /// `POST /onboarding/affiliation`.
 pub(crate) async fn choose_affiliation(a: Authed, form: FormData) -> Response {
     let result = match AffiliationKey::parse(form.get("affiliation")) {
-        Ok(key) => a.portal().choose_affiliation(&a.p.actor(), &key).await,
+        Ok(key) => {
+            a.portal()
+                .choose_affiliation(&a.principal.actor(), &key)
+                .await
+        }
         Err(_) => Err(LinkError::UnknownAffiliation),
     };
     match result {
@@ -269,10 +274,10 @@ fn link_page(a: &Authed, number: &str, username: &str, errors: &Errors) -> Marku
 
 /// `GET /onboarding/link`.
 pub(crate) async fn link(a: Authed) -> Response {
-    if a.p.user().customer_id().is_some() {
+    if a.principal.user().customer_id().is_some() {
         return a.redirect("/home");
     }
-    if a.p.user().affiliation().is_none() {
+    if a.principal.user().affiliation().is_none() {
         return a.redirect("/onboarding/affiliation");
     }
     a.page(
@@ -332,7 +337,10 @@ pub(crate) async fn link_customer(a: Authed, form: FormData) -> Response {
             );
         }
     };
-    let result = a.portal().link_customer(&a.p.actor(), &number).await;
+    let result = a
+        .portal()
+        .link_customer(&a.principal.actor(), &number)
+        .await;
     linked(&a, result, &raw, "", "customer_number")
 }
 
@@ -345,7 +353,7 @@ pub(crate) async fn link_legacy(a: Authed, form: FormData) -> Response {
     let result = a
         .portal()
         .link_legacy(
-            &a.p.actor(),
+            &a.principal.actor(),
             &username,
             &SecretString::new(form.get("legacy_password")),
         )
@@ -389,7 +397,11 @@ pub(crate) async fn send_contact(a: Authed, form: FormData) -> Response {
             errors.field("message", i18n::free_text(a.lang, e));
             StatusCode::UNPROCESSABLE_ENTITY
         }
-        Ok(message) => match a.portal().contact_admins(&a.p.actor(), &message).await {
+        Ok(message) => match a
+            .portal()
+            .contact_admins(&a.principal.actor(), &message)
+            .await
+        {
             Ok(_) => return a.redirect("/contact-admin?notice=message-sent"),
             Err(e @ (ContactError::NoAdmin | ContactError::NotLinked)) => {
                 let api = ApiError::from(e);
@@ -447,7 +459,7 @@ pub(crate) async fn admin_request(a: Authed) -> Response {
 
 /// `POST /admin-request`.
 pub(crate) async fn request_admin(a: Authed) -> Response {
-    match a.portal().request_admin_rights(&a.p.actor()).await {
+    match a.portal().request_admin_rights(&a.principal.actor()).await {
         Ok(_) => a.redirect("/admin-request?notice=requested"),
         Err(
             e @ (AdminRequestError::NotEligible

@@ -39,7 +39,7 @@ fn section_errors(which: Option<(Section, &Errors)>, me: Section) -> Option<&Err
 fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
     let none = Errors::new();
     let err = |s| section_errors(which, s).unwrap_or(&none);
-    let mfa = a.p.user().mfa();
+    let mfa = a.principal.user().mfa();
     let methods = mfa.methods();
     let enabled = mfa.is_enabled();
     html! {
@@ -250,7 +250,7 @@ pub(crate) async fn start_totp(a: Authed) -> Response {
     if let Err(r) = a.limit(Bucket::Mfa) {
         return r;
     }
-    match a.portal().start_totp_enrolment(&a.p).await {
+    match a.portal().start_totp_enrolment(&a.principal).await {
         Ok(e) => a.page(
             a.t(
                 "Multi-Faktor-Authentifizierung einrichten",
@@ -304,7 +304,7 @@ pub(crate) async fn confirm_totp(a: Authed, form: FormData) -> Response {
     }
     match a
         .portal()
-        .confirm_totp(&a.p, &SecretString::new(form.get("code").trim()))
+        .confirm_totp(&a.principal, &SecretString::new(form.get("code").trim()))
         .await
     {
         Ok(done) => enabled(&a, done),
@@ -339,7 +339,7 @@ pub(crate) async fn start_phone(a: Authed, form: FormData) -> Response {
     };
     match a
         .portal()
-        .start_phone_enrolment(&a.p, &number, channel)
+        .start_phone_enrolment(&a.principal, &number, channel)
         .await
     {
         Ok(()) => a.redirect("/mfa/phone/confirm"),
@@ -365,7 +365,7 @@ pub(crate) async fn confirm_phone(a: Authed, form: FormData) -> Response {
     }
     match a
         .portal()
-        .confirm_phone(&a.p, &SecretString::new(form.get("code").trim()))
+        .confirm_phone(&a.principal, &SecretString::new(form.get("code").trim()))
         .await
     {
         Ok(done) => enabled(&a, done),
@@ -378,7 +378,7 @@ pub(crate) async fn presence_code(a: Authed) -> Response {
     if let Err(r) = a.limit(Bucket::Mfa) {
         return r;
     }
-    match a.portal().send_presence_code(&a.p).await {
+    match a.portal().send_presence_code(&a.principal).await {
         Ok(()) => a.redirect("/mfa?notice=code-sent"),
         Err(e) => failed(&a, Section::Remove, e),
     }
@@ -405,7 +405,7 @@ pub(crate) async fn remove(a: Authed, form: FormData) -> Response {
     let Some(factor) = factor_of(&form) else {
         return need_factor(&a, Section::Remove);
     };
-    match a.portal().remove_mfa(&a.p, &factor).await {
+    match a.portal().remove_mfa(&a.principal, &factor).await {
         Ok(()) => a.redirect("/mfa?notice=saved"),
         Err(e) => failed(&a, Section::Remove, e),
     }
@@ -419,7 +419,11 @@ pub(crate) async fn regenerate(a: Authed, form: FormData) -> Response {
     let Some(factor) = factor_of(&form) else {
         return need_factor(&a, Section::Regenerate);
     };
-    match a.portal().regenerate_recovery_code(&a.p, &factor).await {
+    match a
+        .portal()
+        .regenerate_recovery_code(&a.principal, &factor)
+        .await
+    {
         Ok(code) => a.page(
             a.t("Ihr Wiederherstellungscode", "Your recovery code"),
             recovery_code_shown(&a, code.expose(), "/mfa"),
@@ -459,7 +463,7 @@ pub(crate) async fn recovery_channel(a: Authed, form: FormData) -> Response {
     };
     match a
         .portal()
-        .set_recovery_channel(&a.p, &channel, &factor)
+        .set_recovery_channel(&a.principal, &channel, &factor)
         .await
     {
         Ok(()) => a.redirect("/mfa?notice=saved"),

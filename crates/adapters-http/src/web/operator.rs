@@ -27,7 +27,7 @@ pub(crate) async fn customers(a: Authed) -> Response {
     let q = a.query.get("q").trim().to_owned();
     let page = match a
         .portal()
-        .list_customers(&a.p.actor(), Some(&q), &pager.request())
+        .list_customers(&a.principal.actor(), Some(&q), &pager.request())
         .await
     {
         Ok(p) => p,
@@ -138,7 +138,7 @@ fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
 
 /// `GET /operator/customers/new`.
 pub(crate) async fn new_customer(a: Authed) -> Response {
-    if !is_operator(&Acting::User(a.p.user().clone())) {
+    if !is_operator(&Acting::User(a.principal.user().clone())) {
         return a.fail(ApiError::new(ErrorCode::Forbidden));
     }
     a.page(
@@ -204,7 +204,7 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
         entitlements: None,
         default_permissions: None,
     };
-    match a.portal().create_customer(&a.p.actor(), &cmd).await {
+    match a.portal().create_customer(&a.principal.actor(), &cmd).await {
         Ok(_) => a.redirect(&format!("/operator/customers?notice=saved&q={number}")),
         Err(CustomerError::NumberTaken) => {
             errors.field("customer_number", i18n::code(lang, ErrorCode::NumberTaken));
@@ -222,7 +222,7 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
 pub(crate) async fn requests(a: Authed) -> Response {
     let list = match a
         .portal()
-        .operator_admin_requests(&a.p.actor(), &[], None)
+        .operator_admin_requests(&a.principal.actor(), &[], None)
         .await
     {
         Ok(l) => l,
@@ -278,7 +278,7 @@ pub(crate) async fn requests(a: Authed) -> Response {
 }
 
 async fn decide(a: Authed, rid: AdminRequestId, approve: bool) -> Response {
-    let actor = a.p.actor();
+    let actor = a.principal.actor();
     let result = if approve {
         a.portal().approve_admin_request(&actor, rid).await
     } else {
