@@ -1,4 +1,4 @@
-//! The layers every request passes, as tower layers (see [`layered`] for their order): request
+//! The layers every request passes, as tower layers (`layered` applies them in order): request
 //! ids (`tower_http::request_id`), a tracing span per request (`tower_http::trace`), default
 //! security headers (`tower_http::set_header`), the client's address, the error layer
 //! ([`crate::error::complete_error_responses`]) and panic recovery; plus the API guard (CSRF, body
