@@ -61,7 +61,7 @@ pub mod testing;
 pub use migration::Migrator;
 pub use outbox::OUTBOX_STATS_CAP;
 pub use sea_orm::{DatabaseConnection, DbBackend};
-pub use store::{ConnectError, SQLITE_BUSY_TIMEOUT, SqlStore, connect};
+pub use store::{ConnectError, PoolSettings, SQLITE_BUSY_TIMEOUT, SqlStore, connect, connect_with};
 
 use sea_orm_migration::MigratorTrait;
 
