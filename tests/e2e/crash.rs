@@ -33,7 +33,7 @@ use reqwest::Method;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -514,7 +514,7 @@ async fn kill_under_load(backend: Backend) {
     let load_done = started.elapsed();
 
     // Mail: everything queued goes out from the last process, each mail at least once.
-    let (delivered, duplicates) = settle_mail(&db, &inbox).await;
+    let (delivered, duplicates) = fixture::settle_mail(&db, &inbox).await;
     assert!(
         duplicates <= kills,
         "{duplicates} mails were delivered twice, more than one per kill ({kills})"
@@ -552,59 +552,11 @@ async fn kill_under_load(backend: Backend) {
     db.finish().await;
 }
 
-/// Waits until every mail of the outbox is marked sent and the SMTP server received it; returns
-/// the number of mails and of repeated deliveries. Every received mail is an outbox mail.
-async fn settle_mail(db: &Db, inbox: &Inbox) -> (usize, usize) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let snap = db.snapshot().await;
-        let received = inbox.all();
-        let mut per_id: BTreeMap<Uuid, usize> = BTreeMap::new();
-        for m in &received {
-            let id = m
-                .message_id
-                .trim_start_matches('<')
-                .split('@')
-                .next()
-                .and_then(|id| id.parse().ok())
-                .unwrap_or_else(|| panic!("a Message-ID without an outbox id: {}", m.message_id));
-            *per_id.entry(id).or_default() += 1;
-        }
-        let unsent: Vec<_> = snap.mails.iter().filter(|m| m.status != "sent").collect();
-        let missing: Vec<_> = snap
-            .mails
-            .iter()
-            .filter(|m| !per_id.contains_key(&m.id))
-            .collect();
-        if unsent.is_empty() && missing.is_empty() {
-            let known: BTreeSet<Uuid> = snap.mails.iter().map(|m| m.id).collect();
-            let strange: Vec<_> = per_id.keys().filter(|id| !known.contains(id)).collect();
-            assert!(
-                strange.is_empty(),
-                "mails delivered that no outbox row holds: {strange:?}"
-            );
-            assert!(
-                !snap.mails.iter().any(|m| m.status == "dead"),
-                "dead letters after a crash"
-            );
-            let duplicates = per_id.values().map(|n| n - 1).sum();
-            return (snap.mails.len(), duplicates);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mails not delivered within 90 s of the last restart: unsent {unsent:?}, never received {missing:?}"
-        );
-        // Poll: a delivery is a new message at the SMTP server, a lease running out is not.
-        inbox
-            .wait_until(Duration::from_millis(500), |all| all.len() > received.len())
-            .await;
-    }
-}
-
 /// Holds the tables to the journal (see the module docs); returns the number of changes
 /// checked.
 fn check(before: &Snapshot, after: &Snapshot, j: &Journal) -> usize {
     let mut problems = after.account_problems();
+    problems.extend(after.replay_problems("@eingeladen.example"));
     let mut checked = 0;
 
     // Invitations: made ones with their user, entry and mail, refused ones without any.

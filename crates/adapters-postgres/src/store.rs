@@ -302,6 +302,22 @@ pub async fn connect_with(
             // The one connection is the database: never let the pool close it.
             opts.idle_timeout(None::<Duration>)
                 .max_lifetime(None::<Duration>);
+        } else {
+            // A COMMIT that fails for want of space (`SQLITE_FULL`) or an I/O error ends the
+            // transaction inside SQLite, but sqlx's own rollback of it then fails ("no
+            // transaction is active") and the connection keeps counting itself inside a
+            // transaction — and keeps the write lock, so every other connection's write waits
+            // out the busy timeout and fails with "database is locked", long after the disk has
+            // room again. A connection released in that state is closed instead of reused (the
+            // ping first lets a rollback still queued for it run).
+            opts.map_sqlx_sqlite_pool_opts(|o| {
+                o.after_release(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::Connection::ping(conn).await?;
+                        Ok(!sqlx::Connection::is_in_transaction(conn))
+                    })
+                })
+            });
         }
     } else {
         return Err(ConnectError::UnsupportedUrl);
@@ -418,7 +434,8 @@ pub(crate) fn corrupt(e: CorruptRecord) -> StoreError {
 #[cfg(test)]
 mod tests {
     use crate::testing::TestPostgres;
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use portal_core::ports::StoreError;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
     async fn mode(conn: &impl ConnectionTrait) -> String {
         conn.query_one_raw(Statement::from_string(
@@ -430,6 +447,60 @@ mod tests {
         .unwrap()
         .try_get_by_index(0)
         .unwrap()
+    }
+
+    /// A statement the server cancels (its statement timeout, here set low for the session) is
+    /// the database being unable to serve now, not a bug: `Unavailable`, a 503.
+    #[tokio::test]
+    async fn a_statement_cut_off_by_the_statement_timeout_is_unavailable() {
+        let db = TestPostgres::start().await;
+        let store = db.store();
+        let txn = store.connection().begin().await.unwrap();
+        txn.execute_unprepared("SET LOCAL statement_timeout = 20")
+            .await
+            .unwrap();
+        let err = txn
+            .execute_unprepared("SELECT pg_sleep(5)")
+            .await
+            .unwrap_err();
+        let _ = txn.rollback().await;
+        assert!(
+            matches!(super::db_err(err), StoreError::Unavailable(_)),
+            "a cancelled statement"
+        );
+        db.finish().await;
+    }
+
+    /// SQLite refusing to grow a database (here its page limit; a full disk or a file-size limit
+    /// alike) is `Unavailable`, a 503, never a 500.
+    #[tokio::test]
+    async fn a_database_that_cannot_grow_is_unavailable() {
+        let store = crate::testing::sqlite_memory().await;
+        let db = store.connection();
+        db.execute_unprepared("CREATE TABLE filler (b BLOB)")
+            .await
+            .unwrap();
+        let pages: i64 = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA page_count",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        db.execute_unprepared(&format!("PRAGMA max_page_count = {pages}"))
+            .await
+            .unwrap();
+        let err = db
+            .execute_unprepared("INSERT INTO filler VALUES (randomblob(100000))")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(super::db_err(err), StoreError::Unavailable(m) if m.contains("full")),
+            "a full database"
+        );
     }
 
     #[tokio::test]

@@ -285,4 +285,76 @@ impl Snapshot {
         }
         problems
     }
+
+    /// For every invited user whose address ends with `domain`: the audit log explains its
+    /// stored state. Its permissions are those of its `user.created` entry with each
+    /// `user.permissions_changed` entry's `added` and `removed` applied in order, it is locked
+    /// exactly when its last lock entry is `user.locked`, and it has one invitation mail and one
+    /// lock or unlock mail per lock or unlock entry. A change committed without its entry (or
+    /// an entry, or a mail, without its change) breaks one of these. Returns the violations.
+    pub fn replay_problems(&self, domain: &str) -> Vec<String> {
+        let mut problems = Vec::new();
+        let set = |text: &str| -> BTreeSet<String> {
+            text.split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let field = |details: &str, name: &str| -> String {
+            details
+                .split("; ")
+                .find_map(|p| p.strip_prefix(&format!("{name}=")))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        for u in self.users.iter().filter(|u| u.email.ends_with(domain)) {
+            let mut permissions = BTreeSet::new();
+            let mut locked = false;
+            let (mut locks, mut unlocks) = (0, 0);
+            for e in self.entries_of(u.id) {
+                match e.category.as_str() {
+                    "user.created" => permissions = set(&field(&e.details, "permissions")),
+                    "user.permissions_changed" => {
+                        let added = set(&field(&e.details, "added"));
+                        let removed = set(&field(&e.details, "removed"));
+                        if !added.is_disjoint(&permissions) || !removed.is_subset(&permissions) {
+                            problems.push(format!(
+                                "{}: {e:?} does not follow from {permissions:?}",
+                                u.email
+                            ));
+                        }
+                        permissions.extend(added);
+                        permissions.retain(|p| !removed.contains(p));
+                    }
+                    "user.locked" => {
+                        locked = true;
+                        locks += 1;
+                    }
+                    "user.unlocked" => {
+                        locked = false;
+                        unlocks += 1;
+                    }
+                    _ => {}
+                }
+            }
+            if permissions != u.permissions || locked != u.locked {
+                problems.push(format!(
+                    "{}: stored permissions {:?} locked {}, the log says {permissions:?} locked {locked}",
+                    u.email, u.permissions, u.locked
+                ));
+            }
+            let mails = (
+                self.mails_to(&u.email, "invitation"),
+                self.mails_to(&u.email, "account_locked"),
+                self.mails_to(&u.email, "account_unlocked"),
+            );
+            if mails != (1, locks, unlocks) {
+                problems.push(format!(
+                    "{}: (invitation, lock, unlock) mails {mails:?}, entries (1, {locks}, {unlocks})",
+                    u.email
+                ));
+            }
+        }
+        problems
+    }
 }

@@ -4,11 +4,15 @@
 use super::browser::Browser;
 use super::db::Db;
 use super::load::Server;
+use super::smtp::Inbox;
 use super::smtp::SmtpSink;
 use super::world::{
     AFFILIATION, MAIL_FROM, Person, accept_invitation, create_customer, link, register,
 };
 use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 /// The first operator's address.
 pub const OPERATOR_EMAIL: &str = "ops@vendor.example";
@@ -134,4 +138,53 @@ pub fn invitation(email: &str, i: usize, permissions: &[String]) -> serde_json::
 /// The affiliation every test customer has.
 pub const fn affiliation() -> &'static str {
     AFFILIATION
+}
+
+/// Waits until every mail of the outbox is marked sent and the SMTP server received it; returns
+/// the number of mails and of repeated deliveries. Every received mail is an outbox mail.
+pub async fn settle_mail(db: &Db, inbox: &Inbox) -> (usize, usize) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let snap = db.snapshot().await;
+        let received = inbox.all();
+        let mut per_id: BTreeMap<Uuid, usize> = BTreeMap::new();
+        for m in &received {
+            let id = m
+                .message_id
+                .trim_start_matches('<')
+                .split('@')
+                .next()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("a Message-ID without an outbox id: {}", m.message_id));
+            *per_id.entry(id).or_default() += 1;
+        }
+        let unsent: Vec<_> = snap.mails.iter().filter(|m| m.status != "sent").collect();
+        let missing: Vec<_> = snap
+            .mails
+            .iter()
+            .filter(|m| !per_id.contains_key(&m.id))
+            .collect();
+        if unsent.is_empty() && missing.is_empty() {
+            let known: BTreeSet<Uuid> = snap.mails.iter().map(|m| m.id).collect();
+            let strange: Vec<_> = per_id.keys().filter(|id| !known.contains(id)).collect();
+            assert!(
+                strange.is_empty(),
+                "mails delivered that no outbox row holds: {strange:?}"
+            );
+            assert!(
+                !snap.mails.iter().any(|m| m.status == "dead"),
+                "dead letters after a crash"
+            );
+            let duplicates = per_id.values().map(|n| n - 1).sum();
+            return (snap.mails.len(), duplicates);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mails not delivered within 90 s of the last restart: unsent {unsent:?}, never received {missing:?}"
+        );
+        // Poll: a delivery is a new message at the SMTP server, a lease running out is not.
+        inbox
+            .wait_until(Duration::from_millis(500), |all| all.len() > received.len())
+            .await;
+    }
 }
