@@ -37,51 +37,51 @@ fn profile_page(a: &Authed, v: &ProfileInput, errors: &Errors) -> Markup {
     let user = a.p.user();
     let lang = user.language();
     html! {
-        h1 { (a.t("Meine Daten", "My details")) }
+        h1 { (a.t("my-details")) }
         (query_notice(a))
         (errors.summary(a.lang))
         section.card {
-            h2 { (a.t("Ihre Benutzerdaten", "Your user details")) }
+            h2 { (a.t("profile-details-heading")) }
             dl.facts {
-                dt { (a.t("E-Mail", "E-mail")) } dd { (user.email().as_str()) }
+                dt { (a.t("email")) } dd { (user.email().as_str()) }
                 @if let Some(c) = a.p.customer() {
-                    dt { (a.t("Kundennummer", "Customer number")) } dd { (c.number().printed()) " – " (c.name().as_str()) }
+                    dt { (a.t("customer-number")) } dd { (c.number().printed()) " – " (c.name().as_str()) }
                 }
-                dt { (a.t("Status", "Status")) } dd { (i18n::status(a.lang, user.status())) }
-                dt { (a.t("Rolle", "Role")) } dd { (i18n::role(a.lang, user.role())) }
+                dt { (a.t("status")) } dd { (i18n::status(a.lang, user.status())) }
+                dt { (a.t("role")) } dd { (i18n::role(a.lang, user.role())) }
             }
             form method="post" action="/profile" {
                 (csrf_field(a))
-                (Input::new("first_name", a.t("Vorname", "First name")).value(&v.first_name).auto("given-name").errors(errors))
-                (Input::new("last_name", a.t("Nachname", "Last name")).value(&v.last_name).auto("family-name").errors(errors))
+                (Input::new("first_name", a.t("first-name")).value(&v.first_name).auto("given-name").errors(errors))
+                (Input::new("last_name", a.t("last-name")).value(&v.last_name).auto("family-name").errors(errors))
                 div.field {
-                    label for="f-language" { (a.t("Sprache", "Language")) }
+                    label for="f-language" { (a.t("nav-language")) }
                     select #f-language name="language" {
                         option value="de" selected[lang == Language::De] { "Deutsch" }
                         option value="en" selected[lang == Language::En] { "English" }
                     }
                 }
-                button.primary type="submit" { (a.t("Speichern", "Save")) }
+                button.primary type="submit" { (a.t("save")) }
             }
         }
         section.card {
-            h2 { (a.t("Passwort ändern", "Change password")) }
+            h2 { (a.t("profile-change-password")) }
             form method="post" action="/profile/password" {
                 (csrf_field(a))
-                (current_password("current_password", a.t("Aktuelles Passwort", "Current password"), errors))
-                (new_password("password", a.t("Neues Passwort", "New password"), errors)
-                    .hint(a.t("Mindestens 8 Zeichen. Alle anderen Sitzungen werden beendet.", "At least 8 characters. Every other session ends.")))
-                (new_password("password_confirmation", a.t("Neues Passwort bestätigen", "Confirm new password"), errors))
-                button.primary type="submit" { (a.t("Passwort ändern", "Change password")) }
+                (current_password("current_password", a.t("profile-current-password"), errors))
+                (new_password("password", a.t("new-password"), errors)
+                    .hint(a.t("profile-password-hint")))
+                (new_password("password_confirmation", a.t("confirm-new-password"), errors))
+                button.primary type="submit" { (a.t("profile-change-password")) }
             }
         }
         section.card {
-            h2 { (a.t("E-Mail-Adresse ändern", "Change e-mail address")) }
-            p { (a.t("Wir senden einen Bestätigungscode an die neue Adresse.", "We send a verification code to the new address.")) }
+            h2 { (a.t("profile-change-email")) }
+            p { (a.t("profile-change-email-intro")) }
             form method="post" action="/profile/email" {
                 (csrf_field(a))
-                (Input::new("email", a.t("Neue E-Mail-Adresse", "New e-mail address")).kind("email").value(&v.email).auto("email").errors(errors))
-                button.primary type="submit" { (a.t("Code senden", "Send code")) }
+                (Input::new("email", a.t("profile-new-email")).kind("email").value(&v.email).auto("email").errors(errors))
+                button.primary type="submit" { (a.t("send-code")) }
             }
         }
     }
@@ -98,18 +98,11 @@ fn filled(a: &Authed) -> ProfileInput {
 /// `GET /profile`.
 pub(crate) async fn profile(a: Authed) -> Response {
     let v = filled(&a);
-    a.page(
-        a.t("Meine Daten", "My details"),
-        profile_page(&a, &v, &Errors::new()),
-    )
+    a.page(a.t("my-details"), profile_page(&a, &v, &Errors::new()))
 }
 
 fn profile_again(a: &Authed, status: StatusCode, v: &ProfileInput, errors: &Errors) -> Response {
-    a.page_with(
-        status,
-        a.t("Meine Daten", "My details"),
-        profile_page(a, v, errors),
-    )
+    a.page_with(status, a.t("my-details"), profile_page(a, v, errors))
 }
 
 /// `POST /profile`: name and language.
@@ -215,15 +208,15 @@ pub(crate) async fn start_email_change(mut a: Authed, form: FormData) -> Respons
 fn email_code_page(a: &Authed, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (a.t("Neue E-Mail-Adresse bestätigen", "Confirm the new e-mail address")) }
-            p { (a.t("Geben Sie den Code ein, den wir an die neue Adresse gesendet haben.", "Enter the code we have sent to the new address.")) }
+            h1 { (a.t("email-change-heading")) }
+            p { (a.t("email-change-intro")) }
             (errors.summary(a.lang))
             form method="post" action="/profile/email/confirm" {
                 (csrf_field(a))
-                (code_input(a.t("Bestätigungscode", "Verification code"), errors))
+                (code_input(a.t("verification-code"), errors))
                 div.actions {
-                    button.primary type="submit" { (a.t("Weiter", "Continue")) }
-                    a.button.secondary href="/profile" { (a.t("Abbrechen", "Cancel")) }
+                    button.primary type="submit" { (a.t("continue")) }
+                    a.button.secondary href="/profile" { (a.t("cancel")) }
                 }
             }
         }
@@ -239,7 +232,7 @@ pub(crate) async fn email_code(a: Authed) -> Response {
         return a.redirect("/profile");
     }
     a.page(
-        a.t("E-Mail-Adresse bestätigen", "Confirm e-mail address"),
+        a.t("email-change-title"),
         email_code_page(&a, &Errors::new()),
     )
 }
@@ -273,7 +266,7 @@ pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
             errors.field("code", i18n::code(a.lang, code));
             a.page_with(
                 StatusCode::from_u16(code.status).unwrap_or(StatusCode::BAD_REQUEST),
-                a.t("E-Mail-Adresse bestätigen", "Confirm e-mail address"),
+                a.t("email-change-title"),
                 email_code_page(&a, &errors),
             )
         }
@@ -293,20 +286,17 @@ fn reauth_page(a: &Authed, next: &str, errors: &Errors) -> Markup {
     let methods = a.p.user().mfa().methods();
     html! {
         section.card.narrow {
-            h1 { (a.t("Passwort bestätigen", "Confirm your password")) }
-            p { (a.t(
-                "Für diese Änderung bestätigen Sie bitte erneut Ihr Passwort (und Ihren zweiten Faktor).",
-                "For this change please confirm your password (and your second factor) again."
-            )) }
+            h1 { (a.t("reauth-title")) }
+            p { (a.t("reauth-intro")) }
             (errors.summary(a.lang))
             form method="post" action="/reauth" {
                 (csrf_field(a))
                 input type="hidden" name="next" value=(next);
-                (current_password("password", a.t("Passwort", "Password"), errors))
+                (current_password("password", a.t("password"), errors))
                 @if a.p.user().mfa().is_enabled() {
                     (factor_fields(a, &methods, errors))
                 }
-                button.primary type="submit" { (a.t("Bestätigen", "Confirm")) }
+                button.primary type="submit" { (a.t("reauth-confirm")) }
             }
         }
     }
@@ -319,10 +309,7 @@ pub(crate) async fn reauth(a: Authed) -> Response {
         .opt("next")
         .and_then(safe_next)
         .unwrap_or_else(|| "/home".into());
-    a.page(
-        a.t("Passwort bestätigen", "Confirm your password"),
-        reauth_page(&a, &next, &Errors::new()),
-    )
+    a.page(a.t("reauth-title"), reauth_page(&a, &next, &Errors::new()))
 }
 
 /// `POST /reauth`: the session token is rotated; back to where the change was asked for.
@@ -373,11 +360,7 @@ pub(crate) async fn do_reauth(mut a: Authed, form: FormData) -> Response {
         }
         Err(e) => return a.fail(e),
     };
-    a.page_with(
-        status,
-        a.t("Passwort bestätigen", "Confirm your password"),
-        reauth_page(&a, &next, &errors),
-    )
+    a.page_with(status, a.t("reauth-title"), reauth_page(&a, &next, &errors))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,23 +374,23 @@ pub(crate) async fn sessions(a: Authed) -> Response {
         Err(e) => return a.fail(e),
     };
     let current = a.p.session().id();
-    let title = a.t("Sitzungen", "Sessions");
+    let title = a.t("sessions");
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             (query_notice(&a))
-            p { (a.t("Hier sehen Sie, wo Sie angemeldet sind und welche Geräte gemerkt werden.", "Where you are logged in, and which devices are remembered.")) }
+            p { (a.t("sessions-intro")) }
             table {
                 caption.visually-hidden { (title) }
                 thead { tr {
-                    th scope="col" { (a.t("Art", "Kind")) }
-                    th scope="col" { (a.t("Begonnen", "Started")) }
-                    th scope="col" { (a.t("Zuletzt aktiv", "Last active")) }
-                    th scope="col" { (a.t("Läuft ab", "Expires")) }
-                    th scope="col" { (a.t("Adresse", "Address")) }
-                    th scope="col" { (a.t("Browser", "Browser")) }
-                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                    th scope="col" { (a.t("kind")) }
+                    th scope="col" { (a.t("sessions-started")) }
+                    th scope="col" { (a.t("sessions-last-active")) }
+                    th scope="col" { (a.t("sessions-expires")) }
+                    th scope="col" { (a.t("sessions-address")) }
+                    th scope="col" { (a.t("sessions-browser")) }
+                    th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @for s in &list {
@@ -415,10 +398,10 @@ pub(crate) async fn sessions(a: Authed) -> Response {
                         tr {
                             td {
                                 @match s.kind() {
-                                    SessionKind::RememberedDevice => (a.t("Gemerktes Gerät", "Remembered device")),
-                                    _ => (a.t("Sitzung", "Session")),
+                                    SessionKind::RememberedDevice => (a.t("sessions-remembered-device")),
+                                    _ => (a.t("sessions-session")),
                                 }
-                                @if s.id() == current { " " strong { (a.t("(diese)", "(this one)")) } }
+                                @if s.id() == current { " " strong { (a.t("sessions-this-one")) } }
                             }
                             td { (i18n::date_time(a.lang, r.created_at)) }
                             td { (i18n::date_time(a.lang, r.last_seen_at)) }
@@ -428,7 +411,7 @@ pub(crate) async fn sessions(a: Authed) -> Response {
                             td {
                                 form method="post" action={ "/sessions/" (s.id().as_uuid()) "/end" } {
                                     (csrf_field(&a))
-                                    button.link type="submit" { (a.t("Beenden", "End")) }
+                                    button.link type="submit" { (a.t("sessions-end")) }
                                 }
                             }
                         }
@@ -437,7 +420,7 @@ pub(crate) async fn sessions(a: Authed) -> Response {
             }
             form method="post" action="/sessions/end-others" {
                 (csrf_field(&a))
-                button.secondary type="submit" { (a.t("Alle anderen Sitzungen beenden", "End all other sessions")) }
+                button.secondary type="submit" { (a.t("sessions-end-others")) }
             }
         },
     )

@@ -172,15 +172,15 @@ impl Pager {
         });
         let page = self.trail.len() + 1;
         html! {
-            nav.pager aria-label=(i18n::t(lang, "Seiten", "Pages")) {
+            nav.pager aria-label=(i18n::text(lang, "pager-pages")) {
                 @match prev {
-                    Some(href) => a rel="prev" href=(href) { (i18n::t(lang, "Zurück", "Previous")) },
-                    None => span.disabled { (i18n::t(lang, "Zurück", "Previous")) },
+                    Some(href) => a rel="prev" href=(href) { (i18n::text(lang, "pager-previous")) },
+                    None => span.disabled { (i18n::text(lang, "pager-previous")) },
                 }
                 " " strong aria-current="page" { (page) } " "
                 @match next {
-                    Some(href) => a rel="next" href=(href) { (i18n::t(lang, "Nächste", "Next")) },
-                    None => span.disabled { (i18n::t(lang, "Nächste", "Next")) },
+                    Some(href) => a rel="next" href=(href) { (i18n::text(lang, "pager-next")) },
+                    None => span.disabled { (i18n::text(lang, "pager-next")) },
                 }
             }
         }
@@ -197,11 +197,11 @@ fn search_form(a: &Authed, action: &str, per_page: u32) -> Markup {
                         option value=(n) selected[n == per_page] { (n) }
                     }
                 }
-                " " (a.t("Einträge anzeigen", "entries per page"))
+                " " (a.t("list-entries-per-page"))
             }
-            label for="f-q" { (a.t("Suchen", "Search")) }
+            label for="f-q" { (a.t("search")) }
             input #f-q type="search" name="q" value=(a.query.get("q"));
-            button.secondary type="submit" { (a.t("Suchen", "Search")) }
+            button.secondary type="submit" { (a.t("search")) }
         }
     }
 }
@@ -209,12 +209,12 @@ fn search_form(a: &Authed, action: &str, per_page: u32) -> Markup {
 fn facts(a: &Authed, user: &User, customer: &Customer) -> Markup {
     html! {
         dl.facts {
-            dt { (a.t("Name:", "Name:")) } dd { (user.display_name()) }
-            dt { (a.t("E-Mail:", "E-mail:")) } dd { (user.email().as_str()) }
-            dt { (a.t("Kundennummer:", "Customer number:")) } dd { (customer.number().printed()) }
-            dt { (a.t("Letzte Anmeldung:", "Last login:")) } dd { (last_login(a.lang, user)) }
-            dt { (a.t("Status:", "Status:")) } dd { (i18n::status(a.lang, user.status())) }
-            dt { (a.t("Rolle:", "Role:")) } dd { (i18n::role(a.lang, user.role())) }
+            dt { (a.t("user-facts-name")) } dd { (user.display_name()) }
+            dt { (a.t("user-facts-email")) } dd { (user.email().as_str()) }
+            dt { (a.t("user-facts-customer-number")) } dd { (customer.number().printed()) }
+            dt { (a.t("user-facts-last-login")) } dd { (last_login(a.lang, user)) }
+            dt { (a.t("user-facts-status")) } dd { (i18n::status(a.lang, user.status())) }
+            dt { (a.t("user-facts-role")) } dd { (i18n::role(a.lang, user.role())) }
         }
     }
 }
@@ -258,32 +258,32 @@ pub(crate) async fn users(a: Authed, WebPath(raw): WebPath<String>) -> Response 
     } else {
         page.total.to_string()
     };
-    let title = a.t("Benutzerverwaltung", "User management");
+    let title = a.t("user-management");
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
-            p.muted { (customer.name().as_str()) " · " (a.t("Kundennummer", "Customer number")) " " (customer.number().printed()) }
+            p.muted { (customer.name().as_str()) " · " (a.t("customer-number")) " " (customer.number().printed()) }
             (query_notice(&a))
             div.toolbar {
-                a.button.primary href={ (base) "/users/new" } { (a.t("Benutzer hinzufügen", "Add user")) }
-                a.button.secondary href={ (base) "/audit" } { (a.t("Protokoll", "Log")) }
-                a.button.secondary href={ (base) "/admin-requests" } { (a.t("Admin-Anträge", "Admin requests")) }
+                a.button.primary href={ (base) "/users/new" } { (a.t("add-user")) }
+                a.button.secondary href={ (base) "/audit" } { (a.t("log")) }
+                a.button.secondary href={ (base) "/admin-requests" } { (a.t("admin-requests")) }
             }
             (search_form(&a, &path, pager.per_page))
             table.users {
                 caption.visually-hidden { (title) }
                 thead { tr {
-                    th scope="col" { (a.t("Name", "Name")) }
-                    th scope="col" { (a.t("E-Mail Adresse", "E-mail address")) }
-                    th scope="col" { (a.t("Letzte Anmeldung", "Last login")) }
-                    th scope="col" { (a.t("Status", "Status")) }
-                    th scope="col" { (a.t("Rolle", "Role")) }
-                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                    th scope="col" { (a.t("name")) }
+                    th scope="col" { (a.t("email-address")) }
+                    th scope="col" { (a.t("users-last-login")) }
+                    th scope="col" { (a.t("status")) }
+                    th scope="col" { (a.t("role")) }
+                    th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @if page.items.is_empty() {
-                        tr { td colspan="6" { (a.t("Keine Einträge gefunden.", "No entries found.")) } }
+                        tr { td colspan="6" { (a.t("no-entries-found")) } }
                     }
                     @for u in &page.items {
                         @let ub = format!("{base}/users/{}", u.id());
@@ -294,24 +294,24 @@ pub(crate) async fn users(a: Authed, WebPath(raw): WebPath<String>) -> Response 
                             td { (i18n::status(a.lang, u.status())) }
                             td { (i18n::role(a.lang, u.role())) }
                             td.actions {
-                                a href={ (ub) "/permissions" } { (a.t("Berechtigungen", "Permissions")) }
+                                a href={ (ub) "/permissions" } { (a.t("permissions")) }
                                 @if u.status() == UserStatus::Locked {
-                                    a href={ (ub) "/lock" } { (a.t("Benutzer entsperren", "Unlock user")) }
+                                    a href={ (ub) "/lock" } { (a.t("unlock-user")) }
                                 } @else {
-                                    a href={ (ub) "/lock" } { (a.t("Benutzer sperren", "Lock user")) }
+                                    a href={ (ub) "/lock" } { (a.t("lock-user")) }
                                 }
-                                a href={ (ub) "/delete" } { (a.t("Benutzer löschen", "Delete user")) }
-                                a href={ (ub) "/audit" } { (a.t("Änderungsprotokoll", "Change log")) }
+                                a href={ (ub) "/delete" } { (a.t("delete-user")) }
+                                a href={ (ub) "/audit" } { (a.t("users-change-log")) }
                                 @if u.status() == UserStatus::PendingActivation {
                                     form.inline method="post" action={ (ub) "/activate" } {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Freischalten", "Activate")) }
+                                        button.link type="submit" { (a.t("users-activate")) }
                                     }
                                 }
                                 @if u.status() == UserStatus::Invited {
                                     form.inline method="post" action={ (ub) "/invitation" } {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Einladung erneut senden", "Send the invitation again")) }
+                                        button.link type="submit" { (a.t("users-reinvite")) }
                                     }
                                 }
                             }
@@ -321,12 +321,9 @@ pub(crate) async fn users(a: Authed, WebPath(raw): WebPath<String>) -> Response 
             }
             p.muted {
                 @if page.items.is_empty() {
-                    (a.t("0 Einträge", "0 entries"))
+                    (a.t("users-no-entries-count"))
                 } @else {
-                    @match a.lang {
-                        Language::De => { (from) " bis " (to) " von " (total) " Einträgen" },
-                        Language::En => { (from) " to " (to) " of " (total) " entries" },
-                    }
+                    (a.t_with("users-entries-count", [("from", from.into()), ("to", to.into()), ("total", total.into())]))
                 }
             }
             (pager.nav(a.lang, &path, &extra, page.next.as_deref()))
@@ -366,8 +363,8 @@ fn checkbox_table(
     html! {
         table.permissions {
             thead { tr {
-                th scope="col" { (a.t("Berechtigung", "Permission")) }
-                th scope="col" { (a.t("Beschreibung", "Description")) }
+                th scope="col" { (a.t("permissions-permission")) }
+                th scope="col" { (a.t("permissions-description")) }
             } }
             tbody {
                 @for p in catalog.permissions() {
@@ -377,10 +374,10 @@ fn checkbox_table(
                                 th scope="row" {
                                     (group.label.get(a.lang)) " "
                                     button.link type="submit" name="action" value={ "check:" (g) }
-                                        aria-label={ (group.label.get(a.lang)) ": " (a.t("Alle anhaken", "Tick all")) } { (a.t("Alle anhaken", "Tick all")) }
+                                        aria-label={ (group.label.get(a.lang)) ": " (a.t("permissions-tick-all")) } { (a.t("permissions-tick-all")) }
                                     " "
                                     button.link type="submit" name="action" value={ "uncheck:" (g) }
-                                        aria-label={ (group.label.get(a.lang)) ": " (a.t("Alle abhaken", "Untick all")) } { (a.t("Alle abhaken", "Untick all")) }
+                                        aria-label={ (group.label.get(a.lang)) ": " (a.t("permissions-untick-all")) } { (a.t("permissions-untick-all")) }
                                 }
                                 td { (group.description.get(a.lang)) }
                             }
@@ -393,7 +390,7 @@ fn checkbox_table(
                                 checked[granted.contains(&p.key)] disabled[!entitled];
                             " "
                             label for={ "p-" (p.key) } { (p.label.get(a.lang)) }
-                            @if !entitled { " " span.muted { (a.t("(nicht gebucht)", "(not entitled)")) } }
+                            @if !entitled { " " span.muted { (a.t("permissions-not-entitled")) } }
                         }
                         td { (p.description.get(a.lang)) }
                     }
@@ -407,29 +404,26 @@ fn add_page(a: &Authed, customer: &Customer, v: &AddInput, errors: &Errors) -> M
     let base = base(customer.number());
     html! {
         section.card {
-            h1 { (a.t("Benutzer hinzufügen", "Add user")) }
-            p { (a.t(
-                "Erfassen Sie Vorname, Nachname und die E-Mail-Adresse des neuen Benutzers. Er erhält eine E-Mail mit einem Link, über den er die Registrierung abschließt.",
-                "Enter the new user's first name, last name and e-mail address. They get an e-mail with a link to finish the registration."
-            )) }
+            h1 { (a.t("add-user")) }
+            p { (a.t("invite-intro")) }
             (errors.summary(a.lang))
             form method="post" action={ (base) "/users/new" } {
                 (csrf_field(a))
-                (Input::new("first_name", a.t("Vorname", "First name")).value(&v.first_name).errors(errors))
-                (Input::new("last_name", a.t("Nachname", "Last name")).value(&v.last_name).errors(errors))
-                (Input::new("email", a.t("E-Mail-Adresse", "E-mail address")).kind("email").value(&v.email).errors(errors))
+                (Input::new("first_name", a.t("first-name")).value(&v.first_name).errors(errors))
+                (Input::new("last_name", a.t("last-name")).value(&v.last_name).errors(errors))
+                (Input::new("email", a.t("invite-email-address")).kind("email").value(&v.email).errors(errors))
                 div.field {
-                    label for="f-language" { (a.t("Sprache der Einladung", "Language of the invitation")) }
+                    label for="f-language" { (a.t("invite-language")) }
                     select #f-language name="language" {
                         option value="de" selected[v.language == Language::De] { "Deutsch" }
                         option value="en" selected[v.language == Language::En] { "English" }
                     }
                 }
-                h2 { (a.t("Berechtigungen", "Permissions")) }
+                h2 { (a.t("permissions")) }
                 (checkbox_table(a, customer, &v.permissions, false))
                 div.actions {
-                    a.button.secondary href={ (base) "/users" } { (a.t("Zurück", "Back")) }
-                    button.primary type="submit" { (a.t("Benutzer anlegen", "Create user")) }
+                    a.button.secondary href={ (base) "/users" } { (a.t("back")) }
+                    button.primary type="submit" { (a.t("invite-submit")) }
                 }
             }
         }
@@ -449,10 +443,7 @@ pub(crate) async fn add(a: Authed, WebPath(raw): WebPath<String>) -> Response {
         language: a.lang,
         permissions: customer.default_permissions().clone(),
     };
-    a.page(
-        a.t("Benutzer hinzufügen", "Add user"),
-        add_page(&a, &customer, &v, &Errors::new()),
-    )
+    a.page(a.t("add-user"), add_page(&a, &customer, &v, &Errors::new()))
 }
 
 fn permission_set(raw: &[&str]) -> Result<PermissionSet, Vec<String>> {
@@ -488,11 +479,7 @@ pub(crate) async fn create(a: Authed, WebPath(raw): WebPath<String>, form: FormD
     let last = parse_name(a.lang, &v.last_name, "last_name", &mut errors);
     let email = parse_email(a.lang, &v.email, "email", &mut errors);
     let again = |errors: &Errors, status| {
-        a.page_with(
-            status,
-            a.t("Benutzer hinzufügen", "Add user"),
-            add_page(&a, &customer, &v, errors),
-        )
+        a.page_with(status, a.t("add-user"), add_page(&a, &customer, &v, errors))
     };
     let (Some(first_name), Some(last_name), Some(email)) = (first, last, email) else {
         return again(&errors, StatusCode::UNPROCESSABLE_ENTITY);
@@ -557,26 +544,23 @@ fn permissions_page(
     let base = base(customer.number());
     html! {
         section.card {
-            h1 { (a.t("Berechtigungen", "Permissions")) }
+            h1 { (a.t("permissions")) }
             (query_notice(a))
             @if a.query.get("notice") == "invited" {
-                (notice(a.t(
-                    "Der Benutzer wurde angelegt und erhält eine Einladung per E-Mail. Erteilen Sie im Anschluss bitte die Berechtigungen, die er haben soll.",
-                    "The user was created and gets an invitation by e-mail. Now grant the permissions they shall have."
-                )))
+                (notice(a.t("permissions-invited-notice")))
             }
             @if let Some(b) = banner { div.alert.info role="status" { (b) } }
             (errors.summary(a.lang))
             (facts(a, user, customer))
             @if user.role() == Role::Administrator {
-                p.muted { (a.t("Administratoren haben Zugriff auf alle gebuchten Bereiche.", "Administrators can open every entitled area.")) }
+                p.muted { (a.t("permissions-admins-see-all")) }
             }
             form method="post" action={ (base) "/users/" (user.id()) "/permissions" } {
                 (csrf_field(a))
                 (checkbox_table(a, customer, granted, true))
                 div.actions {
-                    a.button.secondary href={ (base) "/users" } { (a.t("Zurück", "Back")) }
-                    button.primary type="submit" name="action" value="save" { (a.t("Speichern", "Save")) }
+                    a.button.secondary href={ (base) "/users" } { (a.t("back")) }
+                    button.primary type="submit" name="action" value="save" { (a.t("save")) }
                 }
             }
         }
@@ -594,7 +578,7 @@ pub(crate) async fn permissions(
     };
     let granted = user.permissions().clone();
     a.page(
-        a.t("Berechtigungen", "Permissions"),
+        a.t("permissions"),
         permissions_page(&a, &customer, &user, &granted, None, &Errors::new()),
     )
 }
@@ -618,7 +602,7 @@ pub(crate) async fn save_permissions(
             errors.general(i18n::code(a.lang, codes::NOT_GRANTABLE));
             return a.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                a.t("Berechtigungen", "Permissions"),
+                a.t("permissions"),
                 permissions_page(&a, &customer, &user, user.permissions(), None, &errors),
             );
         }
@@ -645,16 +629,13 @@ pub(crate) async fn save_permissions(
             submitted.difference(&members)
         };
         return a.page(
-            a.t("Berechtigungen", "Permissions"),
+            a.t("permissions"),
             permissions_page(
                 &a,
                 &customer,
                 &user,
                 &shown,
-                Some(a.t(
-                    "Noch nicht gespeichert: Klicken Sie auf „Speichern“, um die Änderung zu übernehmen.",
-                    "Not saved yet: click \"Save\" to apply the change.",
-                )),
+                Some(&a.t("permissions-not-saved-yet")),
                 &errors,
             ),
         );
@@ -673,7 +654,7 @@ pub(crate) async fn save_permissions(
             errors.general(i18n::code(a.lang, ApiError::from(e).code()));
             a.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                a.t("Berechtigungen", "Permissions"),
+                a.t("permissions"),
                 permissions_page(&a, &customer, &user, &submitted, None, &errors),
             )
         }
@@ -689,28 +670,19 @@ fn lock_page(a: &Authed, customer: &Customer, user: &User, errors: &Errors) -> M
     let base = base(customer.number());
     let locked = user.status() == UserStatus::Locked;
     let title = if locked {
-        a.t("Benutzer entsperren", "Unlock user")
+        a.t("unlock-user")
     } else {
-        a.t("Benutzer sperren", "Lock user")
+        a.t("lock-user")
     };
     html! {
         section.card.narrow {
             h1 { (title) }
             @if locked {
-                p { (a.t(
-                    "Durch Entsperren kann sich der Benutzer wieder anmelden. Frühere Sitzungen bleiben beendet.",
-                    "Unlocking lets the user log in again. Earlier sessions stay ended."
-                )) }
+                p { (a.t("lock-unlock-text")) }
             } @else {
-                p.subtitle { (a.t("kein Login mehr möglich", "no more logins")) }
-                p { (a.t(
-                    "Durch Sperren des Benutzers verhindern Sie, dass der Benutzer sich anmelden kann. Er bekommt somit keinen Zugang mehr zu geschützten Bereichen.",
-                    "Locking the user stops them from logging in. They no longer get into protected areas."
-                )) }
-                p.alert.info { (a.t(
-                    "Die Sperre greift sofort: Ist der Benutzer gerade angemeldet, endet seine Sitzung sofort – nicht erst nach dem Abmelden. Auch gemerkte Geräte werden abgemeldet.",
-                    "The lock applies at once: if the user is logged in right now, their session ends immediately – not only after logging out. Remembered devices are signed out too."
-                )) }
+                p.subtitle { (a.t("lock-subtitle")) }
+                p { (a.t("lock-text")) }
+                p.alert.info { (a.t("lock-applies-at-once")) }
             }
             (errors.summary(a.lang))
             (facts(a, user, customer))
@@ -718,13 +690,13 @@ fn lock_page(a: &Authed, customer: &Customer, user: &User, errors: &Errors) -> M
                 (csrf_field(a))
                 @if !locked {
                     div.field {
-                        label for="f-reason" { (a.t("Grund (optional)", "Reason (optional)")) }
+                        label for="f-reason" { (a.t("lock-reason")) }
                         textarea #f-reason name="reason" rows="2" {}
                     }
                 }
                 input type="hidden" name="action" value=(if locked { "unlock" } else { "lock" });
                 div.actions {
-                    a.button.secondary href={ (base) "/users" } { (a.t("Zurück", "Back")) }
+                    a.button.secondary href={ (base) "/users" } { (a.t("back")) }
                     button.danger[!locked].primary[locked] type="submit" { (title) }
                 }
             }
@@ -739,7 +711,7 @@ pub(crate) async fn lock(a: Authed, WebPath((n, id)): WebPath<(String, String)>)
         Err(r) => return r,
     };
     a.page(
-        a.t("Benutzer sperren", "Lock user"),
+        a.t("lock-user"),
         lock_page(&a, &customer, &user, &Errors::new()),
     )
 }
@@ -751,7 +723,7 @@ fn refused(a: &Authed, e: AdminError, page: impl FnOnce(&Errors) -> Markup) -> R
             errors.general(i18n::code(a.lang, ApiError::from(e).code()));
             a.page_with(
                 StatusCode::CONFLICT,
-                a.t("Nicht möglich", "Not possible"),
+                a.t("status-title-not-possible"),
                 page(&errors),
             )
         }
@@ -784,7 +756,7 @@ pub(crate) async fn set_lock(
                     errors.general(i18n::free_text(a.lang, e));
                     return a.page_with(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        a.t("Benutzer sperren", "Lock user"),
+                        a.t("lock-user"),
                         lock_page(&a, &customer, &user, &errors),
                     );
                 }
@@ -804,19 +776,16 @@ fn delete_page(a: &Authed, customer: &Customer, user: &User, errors: &Errors) ->
     let base = base(customer.number());
     html! {
         section.card.narrow {
-            h1 { (a.t("Benutzer löschen", "Delete user")) }
-            p.subtitle { (a.t("z. B. bei Mitarbeiteraustritt", "e.g. when an employee leaves")) }
-            p { (a.t(
-                "Wenn dieser Benutzer aus Ihrem Unternehmen ausgetreten ist oder keinen Zugang mehr zum Portal haben soll, dann klicken Sie unten bitte auf „Benutzer löschen“. Seine Sitzungen enden sofort; das Änderungsprotokoll bleibt erhalten.",
-                "If this user has left your company or shall no longer have access to the portal, click \"Delete user\" below. Their sessions end at once; the change log is kept."
-            )) }
+            h1 { (a.t("delete-user")) }
+            p.subtitle { (a.t("delete-subtitle")) }
+            p { (a.t("delete-text")) }
             (errors.summary(a.lang))
             (facts(a, user, customer))
             form method="post" action={ (base) "/users/" (user.id()) "/delete" } {
                 (csrf_field(a))
                 div.actions {
-                    a.button.secondary href={ (base) "/users" } { (a.t("Zurück", "Back")) }
-                    button.danger type="submit" { (a.t("Benutzer löschen", "Delete user")) }
+                    a.button.secondary href={ (base) "/users" } { (a.t("back")) }
+                    button.danger type="submit" { (a.t("delete-user")) }
                 }
             }
         }
@@ -830,7 +799,7 @@ pub(crate) async fn delete(a: Authed, WebPath((n, id)): WebPath<(String, String)
         Err(r) => return r,
     };
     a.page(
-        a.t("Benutzer löschen", "Delete user"),
+        a.t("delete-user"),
         delete_page(&a, &customer, &user, &Errors::new()),
     )
 }
@@ -917,15 +886,15 @@ pub(crate) fn audit_table(
         (search_form(a, path, pager.per_page))
         table.audit {
             thead { tr {
-                th scope="col" { (a.t("Datum", "Date")) }
-                th scope="col" { (a.t("Kategorie", "Category")) }
-                th scope="col" { (a.t("Details", "Details")) }
-                th scope="col" { (a.t("Benutzer", "User")) }
-                @if subject { th scope="col" { (a.t("Betrifft", "Concerns")) } }
+                th scope="col" { (a.t("date")) }
+                th scope="col" { (a.t("audit-category")) }
+                th scope="col" { (a.t("audit-details")) }
+                th scope="col" { (a.t("audit-user")) }
+                @if subject { th scope="col" { (a.t("audit-concerns")) } }
             } }
             tbody {
                 @if page.items.is_empty() {
-                    tr { td colspan=(if subject { "5" } else { "4" }) { (a.t("Keine Einträge gefunden.", "No entries found.")) } }
+                    tr { td colspan=(if subject { "5" } else { "4" }) { (a.t("no-entries-found")) } }
                 }
                 @for v in &page.items {
                     @let r = &v.entry.record;
@@ -941,10 +910,7 @@ pub(crate) fn audit_table(
         }
         p.muted {
             @if !page.items.is_empty() {
-                @match a.lang {
-                    Language::De => { "Einträge " (from) " bis " (to) },
-                    Language::En => { "Entries " (from) " to " (to) },
-                }
+                (a.t_with("audit-entries-range", [("from", from.into()), ("to", to.into())]))
             }
         }
         (pager.nav(a.lang, path, &extra, page.next.as_deref()))
@@ -974,17 +940,17 @@ pub(crate) async fn user_audit(a: Authed, WebPath((n, id)): WebPath<(String, Str
         Err(e) => return a.fail(e),
     };
     let path = format!("{}/users/{}/audit", base(&number), user.id());
-    let title = a.t("Protokoll", "Log");
+    let title = a.t("log");
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             section.card {
-                h2 { (a.t("Benutzerdaten", "User details")) }
+                h2 { (a.t("audit-user-details")) }
                 (facts(&a, &user, &customer))
             }
             (audit_table(&a, &page, &pager, &path, &q, false))
-            p { a.button.secondary href={ (base(&number)) "/users" } { (a.t("Zurück", "Back")) } }
+            p { a.button.secondary href={ (base(&number)) "/users" } { (a.t("back")) } }
         },
     )
 }
@@ -1006,14 +972,14 @@ pub(crate) async fn customer_audit(a: Authed, WebPath(n): WebPath<String>) -> Re
         Err(e) => return a.fail(e),
     };
     let path = format!("{}/audit", base(&number));
-    let title = a.t("Protokoll", "Log");
+    let title = a.t("log");
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             p.muted { (customer.name().as_str()) " · " (customer.number().printed()) }
             (audit_table(&a, &page, &pager, &path, &q, true))
-            p { a.button.secondary href={ (base(&number)) "/users" } { (a.t("Zurück", "Back")) } }
+            p { a.button.secondary href={ (base(&number)) "/users" } { (a.t("back")) } }
         },
     )
 }
@@ -1037,28 +1003,25 @@ pub(crate) async fn requests(a: Authed, WebPath(n): WebPath<String>) -> Response
         Err(e) => return a.fail(e),
     };
     let base = base(&number);
-    let title = a.t("Admin-Anträge", "Admin requests");
+    let title = a.t("admin-requests");
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             p.muted { (customer.name().as_str()) " · " (customer.number().printed()) }
             (query_notice(&a))
-            p { (a.t(
-                "Soll ein weiterer Administrator freigeschaltet werden, ist das Einverständnis eines bestehenden Administrators nötig. Danach entscheidet der Anbieter.",
-                "Another administrator needs an existing administrator's consent. Then the vendor decides."
-            )) }
+            p { (a.t("requests-intro")) }
             table {
                 thead { tr {
-                    th scope="col" { (a.t("Antragsteller", "Requester")) }
-                    th scope="col" { (a.t("E-Mail Adresse", "E-mail address")) }
-                    th scope="col" { (a.t("Datum", "Date")) }
-                    th scope="col" { (a.t("Status", "Status")) }
-                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                    th scope="col" { (a.t("requester")) }
+                    th scope="col" { (a.t("email-address")) }
+                    th scope="col" { (a.t("date")) }
+                    th scope="col" { (a.t("status")) }
+                    th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @if list.is_empty() {
-                        tr { td colspan="5" { (a.t("Keine Anträge.", "No requests.")) } }
+                        tr { td colspan="5" { (a.t("requests-none")) } }
                     }
                     @for v in &list {
                         tr {
@@ -1070,11 +1033,11 @@ pub(crate) async fn requests(a: Authed, WebPath(n): WebPath<String>) -> Response
                                 @if v.request.status() == AdminRequestStatus::AwaitingConsent {
                                     form.inline method="post" action={ (base) "/admin-requests/" (v.request.id()) "/consent" } {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Zustimmen", "Consent")) }
+                                        button.link type="submit" { (a.t("requests-consent")) }
                                     }
                                     form.inline method="post" action={ (base) "/admin-requests/" (v.request.id()) "/decline" } {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Ablehnen", "Decline")) }
+                                        button.link type="submit" { (a.t("requests-decline")) }
                                     }
                                 }
                             }

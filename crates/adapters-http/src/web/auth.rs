@@ -27,32 +27,16 @@ use portal_core::service::{
 use portal_core::values::{EmailAddress, Language, PersonName};
 
 /// Texts of the `?notice=` keys (never user text: only these keys are shown).
-pub(crate) fn notice_text(lang: Language, key: &str) -> Option<&'static str> {
-    let t = |de, en| Some(i18n::t(lang, de, en));
+pub(crate) fn notice_text(lang: Language, key: &str) -> Option<i18n::Text> {
     match key {
-        "reset-sent" => t(
-            "Wir haben den Link an die von Ihnen angegebene E-Mail-Adresse gesendet. Verwenden Sie den Link aus der E-Mail, um Ihr Passwort zurück zu setzen.",
-            "We have sent the link to the e-mail address you entered. Use the link in the e-mail to reset your password.",
-        ),
-        "logged-out" => t("Sie wurden abgemeldet.", "You have been logged out."),
-        "login-expired" => t(
-            "Die Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.",
-            "The login has expired. Please log in again.",
-        ),
-        "code-resent" => t(
-            "Wir haben Ihnen einen neuen Code gesendet.",
-            "We have sent you a new code.",
-        ),
-        "code-sent" => t("Der Code wurde gesendet.", "The code has been sent."),
-        "recovery-sent" => t(
-            "Falls eine Wiederherstellungsmethode hinterlegt ist, haben wir Ihnen einen neuen Wiederherstellungscode gesendet.",
-            "If a recovery method is set, we have sent you a new recovery code.",
-        ),
-        "saved" => t("Gespeichert.", "Saved."),
-        "message-sent" => t(
-            "Ihre Nachricht wurde an die Administratoren gesendet.",
-            "Your message has been sent to the administrators.",
-        ),
+        "reset-sent" => Some(i18n::text(lang, "notice-reset-sent")),
+        "logged-out" => Some(i18n::text(lang, "notice-logged-out")),
+        "login-expired" => Some(i18n::text(lang, "notice-login-expired")),
+        "code-resent" => Some(i18n::text(lang, "notice-code-resent")),
+        "code-sent" => Some(i18n::text(lang, "notice-code-sent")),
+        "recovery-sent" => Some(i18n::text(lang, "notice-recovery-sent")),
+        "saved" => Some(i18n::text(lang, "notice-saved")),
+        "message-sent" => Some(i18n::text(lang, "notice-message-sent")),
         _ => None,
     }
 }
@@ -92,18 +76,18 @@ fn started(ctx: &mut Ctx, issued: &IssuedSession) {
 fn login_form(ctx: &Ctx, email: &str, next: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Anmelden", "Log in")) }
+            h1 { (ctx.t("login-title")) }
             (query_notice(ctx))
             (errors.summary(ctx.lang))
             form method="post" action="/login" {
                 (csrf_field(ctx))
                 input type="hidden" name="next" value=(next);
-                (Input::new("email", ctx.t("E-Mail", "E-mail")).kind("email").value(email).auto("username").errors(errors))
-                (current_password("password", ctx.t("Passwort", "Password"), errors))
-                button.primary type="submit" { (ctx.t("Anmelden", "Log in")) }
+                (Input::new("email", ctx.t("email")).kind("email").value(email).auto("username").errors(errors))
+                (current_password("password", ctx.t("password"), errors))
+                button.primary type="submit" { (ctx.t("login-title")) }
             }
-            p { a href="/password/forgot" { (ctx.t("Passwort vergessen?", "Forgot your password?")) } }
-            p { (ctx.t("Neuer Benutzer?", "New user?")) " " a href="/register" { (ctx.t("Konto erstellen", "Create an account")) } }
+            p { a href="/password/forgot" { (ctx.t("login-forgot-link")) } }
+            p { (ctx.t("login-new-user")) " " a href="/register" { (ctx.t("login-register-link")) } }
         }
     }
 }
@@ -115,7 +99,7 @@ pub(crate) async fn login_page(ctx: Ctx) -> Response {
         return ctx.redirect(&next);
     }
     ctx.page(
-        ctx.t("Anmelden", "Log in"),
+        ctx.t("login-title"),
         login_form(&ctx, "", &next, &Errors::new()),
     )
 }
@@ -170,7 +154,7 @@ pub(crate) async fn login(mut ctx: Ctx, form: FormData) -> Response {
     };
     ctx.page_with(
         status,
-        ctx.t("Anmelden", "Log in"),
+        ctx.t("login-title"),
         login_form(&ctx, &email, &next, &errors),
     )
 }
@@ -227,7 +211,7 @@ pub(crate) fn factor_fields_in(
     } else {
         "recovery"
     };
-    let choice = |value: &'static str, label: &str| {
+    let choice = |value: &'static str, label: i18n::Text| {
         html! {
             label.choice {
                 input type="radio" name="factor" value=(value) checked[value == first] required;
@@ -237,13 +221,13 @@ pub(crate) fn factor_fields_in(
     };
     html! {
         fieldset {
-            legend { (ctx.t("Bestätigen Sie Ihre Identität", "Confirm your identity")) }
-            @if totp { (choice("totp", ctx.t("Code aus der Authentifizierungs-App", "Code from the authenticator app"))) }
-            @if phone { (choice("phone", ctx.t("Code per SMS oder Anruf", "Code by text message or call"))) }
+            legend { (ctx.t("confirm-your-identity")) }
+            @if totp { (choice("totp", ctx.t("factor-totp"))) }
+            @if phone { (choice("phone", ctx.t("factor-phone"))) }
             @if recovery { (choice("recovery", i18n::method(ctx.lang, MfaMethod::RecoveryCode))) }
             @if let Some(e) = errors.get("factor") { p.field-error { (e) } }
-            (Input::new("code", ctx.t("Code", "Code")).id_prefix(prefix).auto("one-time-code").errors(errors)
-                .hint(ctx.t("Sechs Ziffern, oder Ihr Wiederherstellungscode", "Six digits, or your recovery code")))
+            (Input::new("code", ctx.t("code")).id_prefix(prefix).auto("one-time-code").errors(errors)
+                .hint(ctx.t("factor-code-hint")))
         }
     }
 }
@@ -271,31 +255,31 @@ fn mfa_form(ctx: &Ctx, errors: &Errors) -> Markup {
     );
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Bestätigen Sie Ihre Identität", "Confirm your identity")) }
+            h1 { (ctx.t("confirm-your-identity")) }
             (query_notice(ctx))
             (errors.summary(ctx.lang))
-            p { (ctx.t("Geben Sie den 6-stelligen Code aus Ihrer Authentifizierungs-App ein.", "Enter the 6-digit code from your authenticator app.")) }
+            p { (ctx.t("mfa-step-intro")) }
             form method="post" action={ "/login/mfa" (query) } {
                 (csrf_field(ctx))
                 (factor_fields(ctx, &methods, errors))
                 label.choice {
                     input type="checkbox" name="remember_device" value="1";
-                    " " (ctx.t("Mich auf diesem Gerät für 30 Tage merken.", "Remember me on this device for 30 days."))
+                    " " (ctx.t("mfa-step-remember-device"))
                 }
-                button.primary type="submit" { (ctx.t("Weiter", "Continue")) }
+                button.primary type="submit" { (ctx.t("continue")) }
             }
             @if phone {
                 form.inline method="post" action={ "/login/mfa/phone-code" (query) } {
                     (csrf_field(ctx))
-                    button.secondary type="submit" { (ctx.t("Code per SMS oder Anruf senden", "Send a code by text message or call")) }
+                    button.secondary type="submit" { (ctx.t("mfa-step-send-phone-code")) }
                 }
             }
             form.inline method="post" action={ "/login/mfa/recovery-code" (query) } {
                 (csrf_field(ctx))
-                (ctx.t("Haben Sie Ihren Wiederherstellungscode vergessen?", "Forgot your recovery code?")) " "
-                button.link type="submit" { (ctx.t("Neuen Code senden.", "Send a new code.")) }
+                (ctx.t("forgot-recovery-code")) " "
+                button.link type="submit" { (ctx.t("mfa-step-send-recovery-code")) }
             }
-            p { a href="/login" { (ctx.t("Abbrechen", "Cancel")) } }
+            p { a href="/login" { (ctx.t("cancel")) } }
         }
     }
 }
@@ -306,7 +290,7 @@ pub(crate) async fn mfa_page(ctx: Ctx) -> Response {
         return ctx.redirect("/login?notice=login-expired");
     }
     ctx.page(
-        ctx.t("Bestätigen Sie Ihre Identität", "Confirm your identity"),
+        ctx.t("confirm-your-identity"),
         mfa_form(&ctx, &Errors::new()),
     )
 }
@@ -322,13 +306,10 @@ pub(crate) async fn mfa(mut ctx: Ctx, form: FormData) -> Response {
     };
     let mut errors = Errors::new();
     let Some(factor) = factor_of(&form) else {
-        errors.field(
-            "factor",
-            ctx.t("Bitte wählen Sie ein Verfahren.", "Please choose a method."),
-        );
+        errors.field("factor", ctx.t("please-choose-a-method"));
         return ctx.page_with(
             StatusCode::UNPROCESSABLE_ENTITY,
-            ctx.t("Bestätigen Sie Ihre Identität", "Confirm your identity"),
+            ctx.t("confirm-your-identity"),
             mfa_form(&ctx, &errors),
         );
     };
@@ -360,7 +341,7 @@ pub(crate) async fn mfa(mut ctx: Ctx, form: FormData) -> Response {
                         next_of(&ctx, None)
                     };
                     ctx.page(
-                        ctx.t("Ihr neuer Wiederherstellungscode", "Your new recovery code"),
+                        ctx.t("recovery-code-new-title"),
                         recovery_code_shown(&ctx, code.expose(), &next),
                     )
                 }
@@ -389,7 +370,7 @@ pub(crate) async fn mfa(mut ctx: Ctx, form: FormData) -> Response {
     };
     ctx.page_with(
         status,
-        ctx.t("Bestätigen Sie Ihre Identität", "Confirm your identity"),
+        ctx.t("confirm-your-identity"),
         mfa_form(&ctx, &errors),
     )
 }
@@ -398,16 +379,13 @@ pub(crate) async fn mfa(mut ctx: Ctx, form: FormData) -> Response {
 pub(crate) fn recovery_code_shown(ctx: &Ctx, code: &str, next: &str) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Ihr Wiederherstellungscode", "Your recovery code")) }
+            h1 { (ctx.t("recovery-code-title")) }
             div.alert.warn role="alert" {
-                p { strong { (ctx.t("!!! Wichtig !!!", "!!! Important !!!")) } }
-                p { (ctx.t(
-                    "Bewahren Sie diesen Wiederherstellungscode sicher auf. Er wird nur dieses eine Mal angezeigt; ohne ihn ist eine spätere Änderung des Authentifizierungsverfahrens nicht mehr möglich.",
-                    "Keep this recovery code safe. It is shown this once only; without it you cannot change your authentication method later."
-                )) }
+                p { strong { (ctx.t("recovery-code-important")) } }
+                p { (ctx.t("recovery-code-keep-safe")) }
             }
             p.secret { code #recovery-code { (code) } }
-            p { a.button.primary href=(next) { (ctx.t("Weiter", "Continue")) } }
+            p { a.button.primary href=(next) { (ctx.t("continue")) } }
         }
     }
 }
@@ -456,7 +434,7 @@ async fn mfa_send(ctx: Ctx, recovery: bool) -> Response {
             errors.general(i18n::code(ctx.lang, ApiError::from(e).code()));
             ctx.page_with(
                 StatusCode::BAD_REQUEST,
-                ctx.t("Bestätigen Sie Ihre Identität", "Confirm your identity"),
+                ctx.t("confirm-your-identity"),
                 mfa_form(&ctx, &errors),
             )
         }
@@ -496,20 +474,20 @@ struct RegisterInput {
 fn register_form(ctx: &Ctx, v: &RegisterInput, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Erstellen Sie Ihr Konto", "Create your account")) }
-            p { (ctx.t("Mit Ihrem Konto haben Sie Zugriff auf alle Produkte und Services. Der Zugang muss personalisiert erfolgen.", "Your account gives you access to all products and services. Accounts are personal.")) }
+            h1 { (ctx.t("create-your-account")) }
+            p { (ctx.t("register-intro")) }
             (errors.summary(ctx.lang))
             form method="post" action="/register" {
                 (csrf_field(ctx))
-                (Input::new("email", ctx.t("E-Mail", "E-mail")).kind("email").value(&v.email).auto("email").errors(errors))
-                (Input::new("first_name", ctx.t("Vorname", "First name")).value(&v.first_name).auto("given-name").errors(errors))
-                (Input::new("last_name", ctx.t("Nachname", "Last name")).value(&v.last_name).auto("family-name").errors(errors))
-                (new_password("password", ctx.t("Passwort", "Password"), errors)
-                    .hint(ctx.t("Mindestens 8 Zeichen.", "At least 8 characters.")))
-                (new_password("password_confirmation", ctx.t("Passwort bestätigen", "Confirm password"), errors))
+                (Input::new("email", ctx.t("email")).kind("email").value(&v.email).auto("email").errors(errors))
+                (Input::new("first_name", ctx.t("first-name")).value(&v.first_name).auto("given-name").errors(errors))
+                (Input::new("last_name", ctx.t("last-name")).value(&v.last_name).auto("family-name").errors(errors))
+                (new_password("password", ctx.t("password"), errors)
+                    .hint(ctx.t("password-hint")))
+                (new_password("password_confirmation", ctx.t("confirm-password"), errors))
                 div.actions {
-                    button.primary type="submit" { (ctx.t("Registrieren", "Register")) }
-                    a.button.secondary href="/login" { (ctx.t("Abbrechen", "Cancel")) }
+                    button.primary type="submit" { (ctx.t("register")) }
+                    a.button.secondary href="/login" { (ctx.t("cancel")) }
                 }
             }
         }
@@ -522,7 +500,7 @@ pub(crate) async fn register_page(ctx: Ctx) -> Response {
         return ctx.redirect("/home");
     }
     ctx.page(
-        ctx.t("Erstellen Sie Ihr Konto", "Create your account"),
+        ctx.t("create-your-account"),
         register_form(&ctx, &RegisterInput::default(), &Errors::new()),
     )
 }
@@ -586,7 +564,7 @@ pub(crate) async fn register(mut ctx: Ctx, form: FormData) -> Response {
     let (Some(email), Some(first_name), Some(last_name)) = (email, first, last) else {
         return ctx.page_with(
             StatusCode::UNPROCESSABLE_ENTITY,
-            ctx.t("Erstellen Sie Ihr Konto", "Create your account"),
+            ctx.t("create-your-account"),
             register_form(&ctx, &v, &errors),
         );
     };
@@ -610,7 +588,7 @@ pub(crate) async fn register(mut ctx: Ctx, form: FormData) -> Response {
             password_error(lang, &e, &mut errors);
             ctx.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                ctx.t("Erstellen Sie Ihr Konto", "Create your account"),
+                ctx.t("create-your-account"),
                 register_form(&ctx, &v, &errors),
             )
         }
@@ -640,22 +618,22 @@ fn ticket(ctx: &Ctx) -> Option<(String, String)> {
 fn code_form(ctx: &Ctx, email: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Code", "Code")) }
+            h1 { (ctx.t("code")) }
             (query_notice(ctx))
             (errors.summary(ctx.lang))
-            p { (ctx.t("Geben Sie den Code ein, den wir an folgende Adresse gesendet haben:", "Enter the code we have sent to this address:")) " " strong { (email) } }
+            p { (ctx.t("register-code-intro")) " " strong { (email) } }
             form method="post" action="/register/code" {
                 (csrf_field(ctx))
-                (code_input(ctx.t("Bestätigungscode", "Verification code"), errors))
+                (code_input(ctx.t("verification-code"), errors))
                 div.actions {
-                    button.primary type="submit" { (ctx.t("Weiter", "Continue")) }
-                    a.button.secondary href="/login" { (ctx.t("Abbrechen", "Cancel")) }
+                    button.primary type="submit" { (ctx.t("continue")) }
+                    a.button.secondary href="/login" { (ctx.t("cancel")) }
                 }
             }
             form.inline method="post" action="/register/code/resend" {
                 (csrf_field(ctx))
-                (ctx.t("Haben Sie keinen Code erhalten?", "Didn't get a code?")) " "
-                button.link type="submit" { (ctx.t("Code erneut senden", "Send the code again")) }
+                (ctx.t("register-code-not-received")) " "
+                button.link type="submit" { (ctx.t("register-code-resend")) }
             }
         }
     }
@@ -666,10 +644,7 @@ pub(crate) async fn code_page(ctx: Ctx) -> Response {
     let Some((_, email)) = ticket(&ctx) else {
         return ctx.redirect("/register");
     };
-    ctx.page(
-        ctx.t("Code", "Code"),
-        code_form(&ctx, &email, &Errors::new()),
-    )
+    ctx.page(ctx.t("code"), code_form(&ctx, &email, &Errors::new()))
 }
 
 /// `POST /register/code`: the account exists from now on, and a session starts.
@@ -714,11 +689,7 @@ pub(crate) async fn verify(mut ctx: Ctx, form: FormData) -> Response {
         Err(e) => return ctx.fail(e),
     };
     let status = StatusCode::from_u16(api.code().status).unwrap_or(StatusCode::BAD_REQUEST);
-    ctx.page_with(
-        status,
-        ctx.t("Code", "Code"),
-        code_form(&ctx, &email, &errors),
-    )
+    ctx.page_with(status, ctx.t("code"), code_form(&ctx, &email, &errors))
 }
 
 /// `POST /register/code/resend`: "Code erneut senden".
@@ -741,7 +712,7 @@ pub(crate) async fn resend(mut ctx: Ctx) -> Response {
             errors.general(i18n::code(ctx.lang, ApiError::from(e).code()));
             ctx.page_with(
                 StatusCode::TOO_MANY_REQUESTS,
-                ctx.t("Code", "Code"),
+                ctx.t("code"),
                 code_form(&ctx, &email, &errors),
             )
         }
@@ -761,18 +732,15 @@ pub(crate) async fn resend(mut ctx: Ctx) -> Response {
 fn forgot_form(ctx: &Ctx, email: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Haben Sie Ihr Passwort vergessen?", "Forgot your password?")) }
-            p { (ctx.t(
-                "Wir senden Ihnen einen Link per E-Mail, den Sie zum Zurücksetzen Ihres Passworts verwenden können. Sie erhalten die E-Mail zum Zurücksetzen Ihres Passworts nur, wenn Ihr Konto bei uns registriert ist.",
-                "We will e-mail you a link you can use to reset your password. You only get the e-mail if your account is registered with us."
-            )) }
+            h1 { (ctx.t("forgot-heading")) }
+            p { (ctx.t("forgot-intro")) }
             (errors.summary(ctx.lang))
             form method="post" action="/password/forgot" {
                 (csrf_field(ctx))
-                (Input::new("email", ctx.t("E-Mail", "E-mail")).kind("email").value(email).auto("username").errors(errors))
+                (Input::new("email", ctx.t("email")).kind("email").value(email).auto("username").errors(errors))
                 div.actions {
-                    button.primary type="submit" { (ctx.t("E-Mail senden", "Send e-mail")) }
-                    a.button.secondary href="/login" { (ctx.t("Abbrechen", "Cancel")) }
+                    button.primary type="submit" { (ctx.t("forgot-send")) }
+                    a.button.secondary href="/login" { (ctx.t("cancel")) }
                 }
             }
         }
@@ -781,10 +749,7 @@ fn forgot_form(ctx: &Ctx, email: &str, errors: &Errors) -> Markup {
 
 /// `GET /password/forgot`.
 pub(crate) async fn forgot_page(ctx: Ctx) -> Response {
-    ctx.page(
-        ctx.t("Passwort vergessen", "Forgot password"),
-        forgot_form(&ctx, "", &Errors::new()),
-    )
+    ctx.page(ctx.t("forgot-title"), forgot_form(&ctx, "", &Errors::new()))
 }
 
 /// `POST /password/forgot`: always the same answer.
@@ -801,7 +766,7 @@ pub(crate) async fn forgot(ctx: Ctx, form: FormData) -> Response {
         );
         return ctx.page_with(
             StatusCode::UNPROCESSABLE_ENTITY,
-            ctx.t("Passwort vergessen", "Forgot password"),
+            ctx.t("forgot-title"),
             forgot_form(&ctx, email, &errors),
         );
     }
@@ -814,15 +779,15 @@ pub(crate) async fn forgot(ctx: Ctx, form: FormData) -> Response {
 fn reset_form(ctx: &Ctx, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Ein neues Passwort erstellen", "Create a new password")) }
-            p { (ctx.t("Geben Sie ein neues Passwort für dieses Konto ein.", "Enter a new password for this account.")) }
+            h1 { (ctx.t("reset-title")) }
+            p { (ctx.t("reset-intro")) }
             (errors.summary(ctx.lang))
             form method="post" action=(ctx.path) {
                 (csrf_field(ctx))
-                (new_password("password", ctx.t("Neues Passwort", "New password"), errors)
-                    .hint(ctx.t("Mindestens 8 Zeichen.", "At least 8 characters.")))
-                (new_password("password_confirmation", ctx.t("Neues Passwort bestätigen", "Confirm new password"), errors))
-                button.primary type="submit" { (ctx.t("Passwort zurücksetzen", "Reset password")) }
+                (new_password("password", ctx.t("new-password"), errors)
+                    .hint(ctx.t("password-hint")))
+                (new_password("password_confirmation", ctx.t("confirm-new-password"), errors))
+                button.primary type="submit" { (ctx.t("reset-submit")) }
             }
         }
     }
@@ -830,10 +795,7 @@ fn reset_form(ctx: &Ctx, errors: &Errors) -> Markup {
 
 /// `GET /password/reset/{token}`: the form (the token is used only by the POST).
 pub(crate) async fn reset_page(ctx: Ctx, WebPath(_token): WebPath<String>) -> Response {
-    ctx.page(
-        ctx.t("Ein neues Passwort erstellen", "Create a new password"),
-        reset_form(&ctx, &Errors::new()),
-    )
+    ctx.page(ctx.t("reset-title"), reset_form(&ctx, &Errors::new()))
 }
 
 /// `POST /password/reset/{token}`.
@@ -856,22 +818,22 @@ pub(crate) async fn reset(ctx: Ctx, WebPath(token): WebPath<String>, form: FormD
             password_error(ctx.lang, &e, &mut errors);
             ctx.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                ctx.t("Ein neues Passwort erstellen", "Create a new password"),
+                ctx.t("reset-title"),
                 reset_form(&ctx, &errors),
             )
         }
         Err(e @ (ResetError::InvalidLink | ResetError::Expired | ResetError::Used)) => {
             let code = ApiError::from(e).code();
             let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::BAD_REQUEST);
-            let title = ctx.t("Link ungültig", "Invalid link");
+            let title = ctx.t("reset-invalid-link");
             ctx.page_with(
                 status,
-                title,
+                &title,
                 html! {
                     section.card.narrow {
                         h1 { (title) }
                         p role="alert" { (i18n::code(ctx.lang, code)) }
-                        p { a.button.primary href="/password/forgot" { (ctx.t("Neuen Link anfordern", "Ask for a new link")) } }
+                        p { a.button.primary href="/password/forgot" { (ctx.t("reset-ask-new-link")) } }
                     }
                 },
             )
@@ -882,15 +844,15 @@ pub(crate) async fn reset(ctx: Ctx, WebPath(token): WebPath<String>, form: FormD
 
 /// `GET /password/changed`: "Passwort geändert!".
 pub(crate) async fn changed(ctx: Ctx) -> Response {
-    let title = ctx.t("Passwort geändert!", "Password changed!");
+    let title = ctx.t("reset-changed-title");
     ctx.page(
-        title,
+        &title,
         html! {
             section.card.narrow.center {
                 p.check aria-hidden="true" { "✔" }
                 h1 { (title) }
-                p { (ctx.t("Sie können jetzt Ihr neues Passwort verwenden, um sich anzumelden.", "You can now log in with your new password.")) }
-                p { a.button.primary href="/login" { (ctx.t("Weiter", "Continue")) } }
+                p { (ctx.t("reset-changed-text")) }
+                p { a.button.primary href="/login" { (ctx.t("continue")) } }
             }
         },
     )
@@ -903,21 +865,21 @@ pub(crate) async fn changed(ctx: Ctx) -> Response {
 fn invitation_form(ctx: &Ctx, v: &InvitationView, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (ctx.t("Erstellen Sie Ihr Konto", "Create your account")) }
+            h1 { (ctx.t("create-your-account")) }
             p {
-                (ctx.t("Herzlich willkommen im Portal.", "Welcome to the portal."))
-                @if let Some(c) = &v.customer_name { " " (ctx.t("Sie wurden eingeladen von:", "You were invited by:")) " " strong { (c) } }
+                (ctx.t("invitation-welcome"))
+                @if let Some(c) = &v.customer_name { " " (ctx.t("invitation-invited-by")) " " strong { (c) } }
             }
             (errors.summary(ctx.lang))
             form method="post" action=(ctx.path) {
                 (csrf_field(ctx))
-                (Input::new("email", ctx.t("E-Mail", "E-mail")).kind("email").value(v.email.as_str()).auto("username").readonly())
-                (Input::new("first_name", ctx.t("Vorname", "First name")).value(v.first_name.as_str()).readonly())
-                (Input::new("last_name", ctx.t("Nachname", "Last name")).value(v.last_name.as_str()).readonly())
-                (new_password("password", ctx.t("Passwort", "Password"), errors)
-                    .hint(ctx.t("Mindestens 8 Zeichen.", "At least 8 characters.")))
-                (new_password("password_confirmation", ctx.t("Passwort bestätigen", "Confirm password"), errors))
-                button.primary type="submit" { (ctx.t("Registrieren", "Register")) }
+                (Input::new("email", ctx.t("email")).kind("email").value(v.email.as_str()).auto("username").readonly())
+                (Input::new("first_name", ctx.t("first-name")).value(v.first_name.as_str()).readonly())
+                (Input::new("last_name", ctx.t("last-name")).value(v.last_name.as_str()).readonly())
+                (new_password("password", ctx.t("password"), errors)
+                    .hint(ctx.t("password-hint")))
+                (new_password("password_confirmation", ctx.t("confirm-password"), errors))
+                button.primary type="submit" { (ctx.t("register")) }
             }
         }
     }
@@ -931,10 +893,7 @@ fn invitation_failed(ctx: &Ctx, e: InvitationError) -> Response {
     }
     let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::NOT_FOUND);
     let message = if code == codes::NOT_FOUND {
-        ctx.t(
-            "Dieser Einladungslink ist ungültig. Bitte bitten Sie Ihren Administrator um eine neue Einladung.",
-            "This invitation link is invalid. Please ask your administrator for a new invitation.",
-        )
+        ctx.t("invitation-invalid-link")
     } else {
         i18n::code(ctx.lang, code)
     };
@@ -945,7 +904,7 @@ fn invitation_failed(ctx: &Ctx, e: InvitationError) -> Response {
 pub(crate) async fn invitation_page(ctx: Ctx, WebPath(token): WebPath<String>) -> Response {
     match ctx.portal().invitation(&token).await {
         Ok(v) => ctx.page(
-            ctx.t("Erstellen Sie Ihr Konto", "Create your account"),
+            ctx.t("create-your-account"),
             invitation_form(&ctx, &v, &Errors::new()),
         ),
         Err(e) => invitation_failed(&ctx, e),
@@ -985,7 +944,7 @@ pub(crate) async fn accept_invitation(
             password_error(ctx.lang, &e, &mut errors);
             ctx.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                ctx.t("Erstellen Sie Ihr Konto", "Create your account"),
+                ctx.t("create-your-account"),
                 invitation_form(&ctx, &view, &errors),
             )
         }

@@ -235,9 +235,18 @@ impl Ctx {
         self.state.portal()
     }
 
-    /// The text in the page language.
-    pub(crate) const fn t(&self, de: &'static str, en: &'static str) -> &'static str {
-        i18n::t(self.lang, de, en)
+    /// The message `key` in the page language.
+    pub(crate) fn t(&self, key: &'static str) -> i18n::Text {
+        i18n::text(self.lang, key)
+    }
+
+    /// The message `key` in the page language, with its arguments.
+    pub(crate) fn t_with(
+        &self,
+        key: &'static str,
+        args: impl IntoIterator<Item = (&'static str, fluent_bundle::FluentValue<'static>)>,
+    ) -> i18n::Text {
+        i18n::text_with(self.lang, key, args)
     }
 
     /// Adds a `Set-Cookie` to every response from now on.
@@ -251,12 +260,18 @@ impl Ctx {
     }
 
     /// A page (200).
-    pub(crate) fn page(&self, title: &str, content: Markup) -> Response {
+    pub(crate) fn page(&self, title: impl AsRef<str>, content: Markup) -> Response {
         self.page_with(StatusCode::OK, title, content)
     }
 
     /// A page with another status (a form shown again with its errors: 4xx).
-    pub(crate) fn page_with(&self, status: StatusCode, title: &str, content: Markup) -> Response {
+    pub(crate) fn page_with(
+        &self,
+        status: StatusCode,
+        title: impl AsRef<str>,
+        content: Markup,
+    ) -> Response {
+        let title = title.as_ref();
         let html = layout::prefixed(
             layout::page(self, title, content).into_string(),
             layout::base_path(self.config()),
@@ -279,9 +294,10 @@ impl Ctx {
     }
 
     /// An error page with a message.
-    pub(crate) fn error_page(&self, status: StatusCode, message: &str) -> Response {
+    pub(crate) fn error_page(&self, status: StatusCode, message: impl AsRef<str>) -> Response {
+        let message = message.as_ref();
         let title = layout::status_title(self.lang, status);
-        self.page_with(status, title, layout::error_body(self, title, message))
+        self.page_with(status, &title, layout::error_body(self, &title, message))
     }
 
     /// The error page of an API error (its status and localized message). Server errors are

@@ -34,25 +34,22 @@ pub(crate) async fn mailbox(ctx: Ctx) -> Response {
     };
     let mails = read_dir(&dir).await;
     let public = ctx.config().public_url().to_owned();
-    let title = ctx.t("Entwicklungs-Postfach", "Development mailbox");
+    let title = ctx.t("mailbox-title");
     ctx.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
-            p.alert.warn { (ctx.t(
-                "Nur im Entwicklungsmodus: Hier erscheinen alle versendeten E-Mails mit Codes und Links. Neueste zuerst.",
-                "Development mode only: every mail sent, with its codes and links. Newest first."
-            )) }
+            p.alert.warn { (ctx.t("mailbox-intro")) }
             @if mails.is_empty() {
-                p { (ctx.t("Noch keine E-Mails.", "No mails yet.")) }
+                p { (ctx.t("mailbox-empty")) }
             }
             @for m in &mails {
                 article.card.mail {
                     h2 { (m.subject) }
                     dl.facts {
-                        dt { (ctx.t("An", "To")) } dd.to { (m.to) }
-                        dt { (ctx.t("Datum", "Date")) } dd { (m.date) }
-                        dt { (ctx.t("Datei", "File")) } dd { code { (m.file) } }
+                        dt { (ctx.t("mailbox-to")) } dd.to { (m.to) }
+                        dt { (ctx.t("date")) } dd { (m.date) }
+                        dt { (ctx.t("mailbox-file")) } dd { code { (m.file) } }
                     }
                     pre.mail-text { (linkified(&m.text, &public)) }
                 }

@@ -34,13 +34,13 @@ fn contact_form(ctx: &Ctx, message: &str, errors: &Errors) -> Markup {
         form method="post" action="/contact-admin" {
             (csrf_field(ctx))
             div.field.invalid[errors.get("message").is_some()] {
-                label for="f-message" { (ctx.t("Ihre Nachricht", "Your message")) }
+                label for="f-message" { (ctx.t("contact-your-message")) }
                 textarea #f-message name="message" rows="5" required
                     aria-invalid=[errors.get("message").map(|_| "true")]
                     aria-describedby=[errors.get("message").map(|_| "f-message-error")] { (message) }
                 @if let Some(e) = errors.get("message") { p.field-error #f-message-error { (e) } }
             }
-            button.primary type="submit" { (ctx.t("Nachricht senden", "Send message")) }
+            button.primary type="submit" { (ctx.t("contact-send-message")) }
         }
     }
 }
@@ -48,16 +48,16 @@ fn contact_form(ctx: &Ctx, message: &str, errors: &Errors) -> Markup {
 /// `GET /home`.
 pub(crate) async fn home(a: Authed) -> Response {
     let user = a.p.user();
-    let title = a.t("Willkommen im Portal", "Welcome to the portal");
+    let title = a.t("welcome-to-the-portal");
     if user.role() == Role::Operator {
         return a.page(
-            title,
+            &title,
             html! {
                 h1 { (title) }
-                p { (a.t("Sie sind als Portal-Mitarbeiter angemeldet.", "You are logged in as portal staff.")) }
+                p { (a.t("home-operator-intro")) }
                 ul.tiles {
-                    li { a href="/operator/customers" { (a.t("Kunden verwalten", "Manage customers")) } }
-                    li { a href="/operator/admin-requests" { (a.t("Admin-Anträge entscheiden", "Decide admin requests")) } }
+                    li { a href="/operator/customers" { (a.t("home-manage-customers")) } }
+                    li { a href="/operator/admin-requests" { (a.t("home-decide-requests")) } }
                 }
             },
         );
@@ -74,22 +74,16 @@ pub(crate) async fn home(a: Authed) -> Response {
             .map(|c| c.name().to_string())
             .unwrap_or_default();
     if user.state() == AccountState::PendingActivation {
-        let waiting = a.t(
-            "Ihr Zugang wartet auf Freischaltung",
-            "Your access awaits activation",
-        );
+        let waiting = a.t("home-waiting-title");
         return a.page(
-            waiting,
+            &waiting,
             html! {
                 h1 { (waiting) }
                 (query_notice(&a))
-                p { (a.t(
-                    "Ihr Konto ist mit Ihrem Unternehmen verknüpft. Da Ihr Unternehmen einen Administrator hat, schaltet dieser neue Zugänge frei und vergibt die Berechtigungen. Sie erhalten eine E-Mail, sobald Ihr Zugang aktiviert ist.",
-                    "Your account is linked to your company. As your company has an administrator, they activate new accounts and grant permissions. You will get an e-mail once your access is active."
-                )) }
-                p { (a.t("Unternehmen:", "Company:")) " " strong { (company) } }
+                p { (a.t("home-waiting-text")) }
+                p { (a.t("home-company")) " " strong { (company) } }
                 section.card {
-                    h2 { (a.t("Administrator kontaktieren", "Contact the administrator")) }
+                    h2 { (a.t("contact-the-administrator")) }
                     (contact_form(&a, "", &Errors::new()))
                 }
             },
@@ -103,21 +97,18 @@ pub(crate) async fn home(a: Authed) -> Response {
         .collect();
     let admin = user.is_active() && user.role() == Role::Administrator;
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             (query_notice(&a))
-            p { (a.t("Unternehmen:", "Company:")) " " strong { (company) }
-                @if let Some(c) = a.p.customer() { " (" (a.t("Kundennummer", "Customer number")) " " (c.number().printed()) ")" } }
+            p { (a.t("home-company")) " " strong { (company) }
+                @if let Some(c) = a.p.customer() { " (" (a.t("customer-number")) " " (c.number().printed()) ")" } }
             @if admin {
-                p { a.button.secondary href="/admin/users" { (a.t("Benutzerverwaltung", "User management")) } }
+                p { a.button.secondary href="/admin/users" { (a.t("user-management")) } }
             }
-            h2 { (a.t("Ihre Bereiche", "Your areas")) }
+            h2 { (a.t("home-your-areas")) }
             @if areas.is_empty() {
-                p { (a.t(
-                    "Für Sie sind noch keine Bereiche freigeschaltet. Bitte wenden Sie sich an Ihren Administrator.",
-                    "No areas are open to you yet. Please ask your administrator."
-                )) }
+                p { (a.t("home-no-areas")) }
             } @else {
                 ul.tiles.areas {
                     @for p in &areas {
@@ -138,25 +129,19 @@ pub(crate) async fn area(a: Authed, WebPath(key): WebPath<String>) -> Response {
         .ok()
         .and_then(|k| a.portal().catalog().get(&k).cloned())
     else {
-        return a.error_page(StatusCode::NOT_FOUND, a.t("Nicht gefunden.", "Not found."));
+        return a.error_page(StatusCode::NOT_FOUND, a.t("not-found"));
     };
     if !a.portal().may_access_area(&a.p, &perm.key) {
-        return a.error_page(
-            StatusCode::FORBIDDEN,
-            a.t(
-                "Für diesen Bereich fehlt Ihnen die Berechtigung. Bitte wenden Sie sich an Ihren Administrator.",
-                "You do not have the permission for this area. Please ask your administrator.",
-            ),
-        );
+        return a.error_page(StatusCode::FORBIDDEN, a.t("area-forbidden"));
     }
     let title = perm.label.get(a.lang);
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             p { (perm.description.get(a.lang)) }
-            p.muted { (a.t("Die Inhalte dieses Bereichs stellt Ihre Installation bereit.", "This area's content is provided by your installation.")) }
-            p { a href="/home" { (a.t("Zurück", "Back")) } }
+            p.muted { (a.t("area-placeholder")) }
+            p { a href="/home" { (a.t("back")) } }
         },
     )
 }
@@ -176,8 +161,8 @@ fn affiliation_page(a: &Authed, errors: &Errors) -> Markup {
     }
     html! {
         section.card {
-            h1 { (a.t("Starten Sie durch!", "Get started!")) }
-            p { (a.t("Bitte wählen Sie Ihre Zugehörigkeit aus", "Please choose your affiliation")) }
+            h1 { (a.t("affiliation-heading")) }
+            p { (a.t("affiliation-intro")) }
             (errors.summary(a.lang))
             form method="post" action="/onboarding/affiliation" {
                 (csrf_field(a))
@@ -188,7 +173,7 @@ fn affiliation_page(a: &Authed, errors: &Errors) -> Markup {
                             li {
                                 span { (af.label.get(a.lang)) }
                                 " "
-                                button.link type="submit" name="affiliation" value=(af.key) { (a.t("Hier anmelden", "Sign in here")) }
+                                button.link type="submit" name="affiliation" value=(af.key) { (a.t("affiliation-sign-in-here")) }
                             }
                         }
                     }
@@ -204,7 +189,7 @@ pub(crate) async fn affiliation(a: Authed) -> Response {
         return a.redirect("/home");
     }
     a.page(
-        a.t("Zugehörigkeit", "Affiliation"),
+        a.t("affiliation-title"),
         affiliation_page(&a, &Errors::new()),
     )
 }
@@ -223,7 +208,7 @@ pub(crate) async fn choose_affiliation(a: Authed, form: FormData) -> Response {
             errors.general(i18n::code(a.lang, crate::error::codes::UNKNOWN_AFFILIATION));
             a.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                a.t("Zugehörigkeit", "Affiliation"),
+                a.t("affiliation-title"),
                 affiliation_page(&a, &errors),
             )
         }
@@ -233,37 +218,31 @@ pub(crate) async fn choose_affiliation(a: Authed, form: FormData) -> Response {
 
 fn link_page(a: &Authed, number: &str, username: &str, errors: &Errors) -> Markup {
     html! {
-        h1 { (a.t("Willkommen im Portal", "Welcome to the portal")) }
+        h1 { (a.t("welcome-to-the-portal")) }
         (errors.summary(a.lang))
         div.columns {
             section.card {
-                h2 { (a.t("Neu hier? Starten Sie durch!", "New here? Get started!")) }
-                p { (a.t("Sie haben bisher noch keinen Zugang? Dann tragen Sie bitte hier Ihre Kundennummer* ein:", "You have no access yet? Then please enter your customer number* here:")) }
+                h2 { (a.t("link-new-heading")) }
+                p { (a.t("link-new-intro")) }
                 form method="post" action="/onboarding/link/customer" {
                     (csrf_field(a))
-                    (Input::new("customer_number", a.t("Kundennummer", "Customer number")).value(number).inputmode("numeric").errors(errors)
-                        .hint(a.t(
-                            "* Ihre neunstellige Kundennummer finden Sie entweder auf einem Anschreiben oder einer Rechnung – meist hinter der Rechnungsnummer mit einem „D“ beginnend. Bitte ohne das „D“ eingeben.",
-                            "* You find your nine-digit customer number on a letter or an invoice – usually after the invoice number, starting with a \"D\". Please enter it without the \"D\"."
-                        )))
-                    button.primary type="submit" { (a.t("Jetzt registrieren", "Register now")) }
+                    (Input::new("customer_number", a.t("customer-number")).value(number).inputmode("numeric").errors(errors)
+                        .hint(a.t("link-number-hint")))
+                    button.primary type="submit" { (a.t("link-register-now")) }
                 }
             }
             section.card {
-                h2 { (a.t("Sie haben schon einen Zugang?", "You already have an account?")) }
-                p { (a.t(
-                    "Bitte geben Sie Ihre bekannten Servicewelt-Zugangsdaten einmalig ein, damit eine Verknüpfung hergestellt werden kann. In Zukunft melden Sie sich direkt mit Ihrem Konto an.",
-                    "Please enter your old Servicewelt credentials once so that they can be linked. From then on you log in with your account directly."
-                )) }
+                h2 { (a.t("link-legacy-heading")) }
+                p { (a.t("link-legacy-intro")) }
                 form method="post" action="/onboarding/link/legacy" {
                     (csrf_field(a))
-                    (Input::new("username", a.t("Benutzername", "Username")).value(username).errors(errors))
-                    (current_password("legacy_password", a.t("Passwort", "Password"), errors))
-                    button.primary type="submit" { (a.t("Jetzt verknüpfen", "Link now")) }
+                    (Input::new("username", a.t("link-username")).value(username).errors(errors))
+                    (current_password("legacy_password", a.t("password"), errors))
+                    button.primary type="submit" { (a.t("link-link-now")) }
                 }
             }
         }
-        p { a href="/onboarding/affiliation" { (a.t("Zugehörigkeit ändern", "Change affiliation")) } }
+        p { a href="/onboarding/affiliation" { (a.t("link-change-affiliation")) } }
     }
 }
 
@@ -276,7 +255,7 @@ pub(crate) async fn link(a: Authed) -> Response {
         return a.redirect("/onboarding/affiliation");
     }
     a.page(
-        a.t("Willkommen im Portal", "Welcome to the portal"),
+        a.t("welcome-to-the-portal"),
         link_page(&a, "", "", &Errors::new()),
     )
 }
@@ -309,7 +288,7 @@ fn linked(
     };
     a.page_with(
         status,
-        a.t("Willkommen im Portal", "Welcome to the portal"),
+        a.t("welcome-to-the-portal"),
         link_page(a, number, username, &errors),
     )
 }
@@ -327,7 +306,7 @@ pub(crate) async fn link_customer(a: Authed, form: FormData) -> Response {
             errors.field("customer_number", i18n::customer_number(a.lang, e));
             return a.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                a.t("Willkommen im Portal", "Welcome to the portal"),
+                a.t("welcome-to-the-portal"),
                 link_page(&a, &raw, "", &errors),
             );
         }
@@ -360,12 +339,9 @@ pub(crate) async fn link_legacy(a: Authed, form: FormData) -> Response {
 fn contact_page(a: &Authed, message: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (a.t("Administrator kontaktieren", "Contact the administrator")) }
+            h1 { (a.t("contact-the-administrator")) }
             (query_notice(a))
-            p { (a.t(
-                "Haben Sie ein Anliegen? Ihre Nachricht geht per E-Mail an die Administratoren Ihres Unternehmens.",
-                "Do you have a request? Your message is e-mailed to your company's administrators."
-            )) }
+            p { (a.t("contact-intro")) }
             (errors.summary(a.lang))
             (contact_form(a, message, errors))
         }
@@ -375,7 +351,7 @@ fn contact_page(a: &Authed, message: &str, errors: &Errors) -> Markup {
 /// `GET /contact-admin`.
 pub(crate) async fn contact(a: Authed) -> Response {
     a.page(
-        a.t("Administrator kontaktieren", "Contact the administrator"),
+        a.t("contact-the-administrator"),
         contact_page(&a, "", &Errors::new()),
     )
 }
@@ -401,7 +377,7 @@ pub(crate) async fn send_contact(a: Authed, form: FormData) -> Response {
     };
     a.page_with(
         status,
-        a.t("Administrator kontaktieren", "Contact the administrator"),
+        a.t("contact-the-administrator"),
         contact_page(&a, &raw, &errors),
     )
 }
@@ -409,28 +385,22 @@ pub(crate) async fn send_contact(a: Authed, form: FormData) -> Response {
 fn admin_request_page(a: &Authed, errors: &Errors, done: bool) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (a.t("Admin-Rechte beantragen", "Request admin rights")) }
+            h1 { (a.t("request-admin-rights")) }
             (errors.summary(a.lang))
             @if done {
-                (notice(a.t(
-                    "Ihr Antrag wurde gestellt. Hat Ihr Unternehmen bereits einen Administrator, muss dieser zuerst zustimmen; danach entscheidet der Anbieter. Sie werden per E-Mail informiert.",
-                    "Your request has been made. If your company has an administrator already, they must consent first; then the vendor decides. You will be told by e-mail."
-                )))
+                (notice(a.t("admin-request-done")))
             }
-            p { (a.t("Der Administrator übernimmt die Administration der Zugänge Ihres Unternehmens und ist erster Ansprechpartner für alle Nutzer. Seine Aufgaben:", "The administrator manages your company's accounts and is the first contact for all users. Their duties:")) }
+            p { (a.t("admin-request-duties")) }
             ul {
-                li { (a.t("Die Aktivierung und Verwaltung der Benutzerzugänge", "Activating and managing user accounts")) }
-                li { (a.t("Die Vergabe von Berechtigungen für die einzelnen Benutzer", "Granting permissions to each user")) }
-                li { (a.t("Das Sperren von Benutzerzugängen, z. B. bei unberechtigtem Zugriff oder wenn ein Mitarbeiter das Unternehmen verlässt", "Locking accounts, e.g. after unauthorised access or when an employee leaves")) }
+                li { (a.t("admin-request-duty-accounts")) }
+                li { (a.t("admin-request-duty-permissions")) }
+                li { (a.t("admin-request-duty-locking")) }
             }
-            p { (a.t(
-                "Sobald Ihr Unternehmen einen Administrator hat, können neue Zugänge nur noch von ihm aktiviert werden. Gibt es bereits einen Administrator, muss er Ihrem Antrag zustimmen.",
-                "Once your company has an administrator, only they can activate new accounts. If there is an administrator already, they must consent to your request."
-            )) }
+            p { (a.t("admin-request-consent-text")) }
             @if !done {
                 form method="post" action="/admin-request" {
                     (csrf_field(a))
-                    button.primary type="submit" { (a.t("Admin-Rechte beantragen", "Request admin rights")) }
+                    button.primary type="submit" { (a.t("request-admin-rights")) }
                 }
             }
         }
@@ -440,7 +410,7 @@ fn admin_request_page(a: &Authed, errors: &Errors, done: bool) -> Markup {
 /// `GET /admin-request`.
 pub(crate) async fn admin_request(a: Authed) -> Response {
     a.page(
-        a.t("Admin-Rechte beantragen", "Request admin rights"),
+        a.t("request-admin-rights"),
         admin_request_page(&a, &Errors::new(), a.query.get("notice") == "requested"),
     )
 }
@@ -459,7 +429,7 @@ pub(crate) async fn request_admin(a: Authed) -> Response {
             errors.general(i18n::code(a.lang, api.code()));
             a.page_with(
                 StatusCode::CONFLICT,
-                a.t("Admin-Rechte beantragen", "Request admin rights"),
+                a.t("request-admin-rights"),
                 admin_request_page(&a, &errors, false),
             )
         }

@@ -3,7 +3,7 @@
 
 use super::ctx::Ctx;
 use super::form::{CSRF_FIELD, encode};
-use super::i18n::{self, t};
+use super::i18n::{self, Text, text};
 use crate::config::HttpConfig;
 use crate::error::{ApiError, ErrorCode};
 use axum::http::StatusCode;
@@ -11,6 +11,7 @@ use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, Render, html};
 use portal_core::user::Role;
 use portal_core::values::Language;
+use std::borrow::Cow;
 
 /// The stylesheet's path (served by the crate).
 pub(crate) const STYLESHEET: &str = "/assets/portal.css";
@@ -54,7 +55,7 @@ fn language_switch(ctx: &Ctx) -> Markup {
         .map(|(k, v)| format!("{}={}&", encode(k), encode(v)))
         .collect();
     html! {
-        nav.lang aria-label=(ctx.t("Sprache", "Language")) {
+        nav.lang aria-label=(ctx.t("nav-language")) {
             @for (lang, label) in [(Language::De, "Deutsch"), (Language::En, "English")] {
                 @if lang == ctx.lang {
                     span aria-current="true" lang=(lang.code()) { (label) }
@@ -75,39 +76,39 @@ fn navigation(ctx: &Ctx) -> Markup {
     let admin = active && user.role() == Role::Administrator;
     let operator = active && user.role() == Role::Operator;
     let employee = active && user.role() == Role::Employee && p.customer().is_some();
-    let link = |href: &str, label: &str| {
+    let link = |href: &str, label: Text| {
         let current = ctx.path == href || (href != "/home" && ctx.path.starts_with(href));
         html! { li { a href=(href) aria-current=[current.then_some("page")] { (label) } } }
     };
     html! {
-        nav.main aria-label=(ctx.t("Hauptnavigation", "Main navigation")) {
+        nav.main aria-label=(ctx.t("nav-main-navigation")) {
             ul {
-                (link("/home", ctx.t("Startseite", "Home")))
+                (link("/home", ctx.t("nav-home")))
                 @if admin {
-                    (link("/admin/users", ctx.t("Benutzerverwaltung", "User management")))
-                    (link("/admin/audit", ctx.t("Protokoll", "Log")))
-                    (link("/admin/admin-requests", ctx.t("Admin-Anträge", "Admin requests")))
+                    (link("/admin/users", ctx.t("user-management")))
+                    (link("/admin/audit", ctx.t("log")))
+                    (link("/admin/admin-requests", ctx.t("admin-requests")))
                 }
                 @if operator {
-                    (link("/operator/customers", ctx.t("Kunden", "Customers")))
-                    (link("/operator/admin-requests", ctx.t("Admin-Anträge", "Admin requests")))
+                    (link("/operator/customers", ctx.t("customers")))
+                    (link("/operator/admin-requests", ctx.t("admin-requests")))
                 }
                 @if employee {
-                    (link("/admin-request", ctx.t("Admin-Rechte beantragen", "Request admin rights")))
+                    (link("/admin-request", ctx.t("request-admin-rights")))
                 }
                 @if user.customer_id().is_some() && user.role() == Role::Employee {
-                    (link("/contact-admin", ctx.t("Administrator kontaktieren", "Contact the administrator")))
+                    (link("/contact-admin", ctx.t("contact-the-administrator")))
                 }
-                (link("/profile", ctx.t("Meine Daten", "My details")))
-                (link("/mfa", ctx.t("Sicherheit", "Security")))
-                (link("/sessions", ctx.t("Sitzungen", "Sessions")))
+                (link("/profile", ctx.t("my-details")))
+                (link("/mfa", ctx.t("nav-security")))
+                (link("/sessions", ctx.t("sessions")))
             }
         }
         div.who {
             span.name { (user.display_name()) }
             form method="post" action="/logout" {
                 (csrf_field(ctx))
-                button.link type="submit" { (ctx.t("Abmelden", "Log out")) }
+                button.link type="submit" { (ctx.t("nav-log-out")) }
             }
         }
     }
@@ -120,7 +121,7 @@ pub(crate) fn page(ctx: &Ctx, title: &str, content: Markup) -> Markup {
         html lang=(ctx.lang.code()) {
             (head(title))
             body {
-                a.skip href="#main" { (ctx.t("Zum Inhalt springen", "Skip to content")) }
+                a.skip href="#main" { (ctx.t("nav-skip-to-content")) }
                 header.top {
                     a.brand href="/" { "Portal" }
                     (navigation(ctx))
@@ -130,7 +131,7 @@ pub(crate) fn page(ctx: &Ctx, title: &str, content: Markup) -> Markup {
                     (content)
                 }
                 footer.bottom {
-                    p { (ctx.t("Portal – Ihr Kundenportal", "Portal – your customer portal")) }
+                    p { (ctx.t("nav-footer")) }
                 }
             }
         }
@@ -138,18 +139,18 @@ pub(crate) fn page(ctx: &Ctx, title: &str, content: Markup) -> Markup {
 }
 
 /// The heading of an error page.
-pub(crate) fn status_title(lang: Language, status: StatusCode) -> &'static str {
+pub(crate) fn status_title(lang: Language, status: StatusCode) -> Text {
     match status.as_u16() {
-        400 | 422 => t(lang, "Ungültige Eingabe", "Invalid input"),
-        401 => t(lang, "Nicht angemeldet", "Not logged in"),
-        403 => t(lang, "Kein Zugriff", "Access denied"),
-        404 => t(lang, "Seite nicht gefunden", "Page not found"),
-        409 => t(lang, "Nicht möglich", "Not possible"),
-        410 => t(lang, "Nicht mehr gültig", "No longer valid"),
-        413 | 415 => t(lang, "Ungültige Anfrage", "Invalid request"),
-        429 => t(lang, "Zu viele Anfragen", "Too many requests"),
-        s if s >= 500 => t(lang, "Fehler", "Error"),
-        _ => t(lang, "Das hat nicht geklappt", "That did not work"),
+        400 | 422 => text(lang, "status-title-invalid-input"),
+        401 => text(lang, "status-title-not-logged-in"),
+        403 => text(lang, "status-title-access-denied"),
+        404 => text(lang, "status-title-page-not-found"),
+        409 => text(lang, "status-title-not-possible"),
+        410 => text(lang, "status-title-no-longer-valid"),
+        413 | 415 => text(lang, "status-title-invalid-request"),
+        429 => text(lang, "status-title-too-many-requests"),
+        s if s >= 500 => text(lang, "status-title-error"),
+        _ => text(lang, "status-title-other"),
     }
 }
 
@@ -159,7 +160,7 @@ pub(crate) fn error_body(ctx: &Ctx, title: &str, message: &str) -> Markup {
         section.card.narrow {
             h1 { (title) }
             p role="alert" { (message) }
-            p { a href="/" { (ctx.t("Zur Startseite", "Go to the home page")) } }
+            p { a href="/" { (ctx.t("error-page-home-link")) } }
         }
     }
 }
@@ -176,14 +177,14 @@ pub(crate) fn bare_error(
     let body = html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            (head(title))
+            (head(&title))
             body {
                 header.top { a.brand href="/" { "Portal" } }
                 main #main {
                     section.card.narrow {
                         h1 { (title) }
                         p role="alert" { (i18n::code(lang, code)) }
-                        p { a href="/" { (t(lang, "Zur Startseite", "Go to the home page")) } }
+                        p { a href="/" { (text(lang, "error-page-home-link")) } }
                     }
                 }
             }
@@ -208,7 +209,8 @@ pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
 }
 
 /// A short success or information message.
-pub(crate) fn notice(text: &str) -> Markup {
+pub(crate) fn notice(text: impl AsRef<str>) -> Markup {
+    let text = text.as_ref();
     html! { div.alert.ok role="status" { (text) } }
 }
 
@@ -257,7 +259,7 @@ impl Errors {
                 div.alert.error role="alert" {
                     @for m in &self.general { p { (m) } }
                     @if !self.fields.is_empty() {
-                        p { (t(lang, "Bitte prüfen Sie die markierten Felder.", "Please check the marked fields.")) }
+                        p { (text(lang, "form-check-marked-fields")) }
                     }
                 }
             }
@@ -270,12 +272,12 @@ impl Errors {
 pub(crate) struct Input<'a> {
     name: &'a str,
     id_prefix: &'a str,
-    label: &'a str,
+    label: Cow<'a, str>,
     kind: &'a str,
     value: &'a str,
     autocomplete: Option<&'a str>,
     inputmode: Option<&'a str>,
-    hint: Option<&'a str>,
+    hint: Option<Cow<'a, str>>,
     error: Option<&'a str>,
     required: bool,
     readonly: bool,
@@ -283,11 +285,11 @@ pub(crate) struct Input<'a> {
 
 impl<'a> Input<'a> {
     /// A required text input.
-    pub(crate) fn new(name: &'a str, label: &'a str) -> Self {
+    pub(crate) fn new(name: &'a str, label: impl Into<Cow<'a, str>>) -> Self {
         Self {
             name,
             id_prefix: "",
-            label,
+            label: label.into(),
             kind: "text",
             value: "",
             autocomplete: None,
@@ -324,8 +326,8 @@ impl<'a> Input<'a> {
     }
 
     /// A hint under the field.
-    pub(crate) fn hint(mut self, hint: &'a str) -> Self {
-        self.hint = Some(hint);
+    pub(crate) fn hint(mut self, hint: impl Into<Cow<'a, str>>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
 
@@ -360,7 +362,7 @@ impl Render for Input<'_> {
         let hint_id = format!("{id}-hint");
         let error_id = format!("{id}-error");
         let described: Vec<&str> = [
-            self.hint.map(|_| hint_id.as_str()),
+            self.hint.as_ref().map(|_| hint_id.as_str()),
             self.error.map(|_| error_id.as_str()),
         ]
         .into_iter()
@@ -376,7 +378,7 @@ impl Render for Input<'_> {
                     required[self.required] readonly[self.readonly]
                     aria-invalid=[self.error.map(|_| "true")]
                     aria-describedby=[described];
-                @if let Some(h) = self.hint { p.hint id=(hint_id) { (h) } }
+                @if let Some(h) = &self.hint { p.hint id=(hint_id) { (h) } }
                 @if let Some(e) = self.error { p.field-error id=(error_id) { (e) } }
             }
         }
@@ -384,7 +386,11 @@ impl Render for Input<'_> {
 }
 
 /// A password input for logging in.
-pub(crate) fn current_password<'a>(name: &'a str, label: &'a str, errors: &'a Errors) -> Input<'a> {
+pub(crate) fn current_password<'a>(
+    name: &'a str,
+    label: impl Into<Cow<'a, str>>,
+    errors: &'a Errors,
+) -> Input<'a> {
     Input::new(name, label)
         .kind("password")
         .auto("current-password")
@@ -392,7 +398,11 @@ pub(crate) fn current_password<'a>(name: &'a str, label: &'a str, errors: &'a Er
 }
 
 /// A password input for a new password.
-pub(crate) fn new_password<'a>(name: &'a str, label: &'a str, errors: &'a Errors) -> Input<'a> {
+pub(crate) fn new_password<'a>(
+    name: &'a str,
+    label: impl Into<Cow<'a, str>>,
+    errors: &'a Errors,
+) -> Input<'a> {
     Input::new(name, label)
         .kind("password")
         .auto("new-password")
@@ -400,7 +410,7 @@ pub(crate) fn new_password<'a>(name: &'a str, label: &'a str, errors: &'a Errors
 }
 
 /// A six-digit code input.
-pub(crate) fn code_input<'a>(label: &'a str, errors: &'a Errors) -> Input<'a> {
+pub(crate) fn code_input<'a>(label: impl Into<Cow<'a, str>>, errors: &'a Errors) -> Input<'a> {
     Input::new("code", label)
         .inputmode("numeric")
         .auto("one-time-code")

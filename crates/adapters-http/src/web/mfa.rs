@@ -43,12 +43,12 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
     let methods = mfa.methods();
     let enabled = mfa.is_enabled();
     html! {
-        h1 { (a.t("2-Faktor-Authentifizierung", "Two-factor authentication")) }
+        h1 { (a.t("mfa-title")) }
         (query_notice(a))
         section.card {
-            h2 { (a.t("Status", "Status")) }
+            h2 { (a.t("status")) }
             @if enabled {
-                p { (a.t("Die Multi-Faktor-Authentifizierung ist eingerichtet. Bei jeder Anmeldung wird ein zweiter Faktor abgefragt.", "Multi-factor authentication is set up. Every login asks for a second factor.")) }
+                p { (a.t("mfa-status-enabled")) }
                 ul {
                     @for m in &methods {
                         li { (i18n::method(a.lang, *m))
@@ -59,96 +59,90 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                     }
                 }
                 @match &mfa.recovery_channel {
-                    Some(RecoveryChannel::Phone(p)) => p { (a.t("Wiederherstellung per SMS an", "Recovery by text message to")) " " (p.masked()) },
-                    Some(RecoveryChannel::Email(e)) => p { (a.t("Wiederherstellung per E-Mail an", "Recovery by e-mail to")) " " (e.as_str()) },
-                    None => p { (a.t("Es ist keine Wiederherstellungsmethode festgelegt.", "No recovery method is set.")) },
+                    Some(RecoveryChannel::Phone(p)) => p { (a.t("mfa-recovery-by-sms")) " " (p.masked()) },
+                    Some(RecoveryChannel::Email(e)) => p { (a.t("mfa-recovery-by-email")) " " (e.as_str()) },
+                    None => p { (a.t("mfa-no-recovery-method")) },
                 }
             } @else {
-                p { (a.t("Die Multi-Faktor-Authentifizierung ist nicht eingerichtet.", "Multi-factor authentication is not set up.")) }
+                p { (a.t("mfa-status-disabled")) }
             }
         }
         @if mfa.totp.is_none() {
             section.card {
-                h2 { (a.t("Authentifizierungs-App", "Authenticator app")) }
-                p { (a.t(
-                    "Empfehlenswert ist eine Bestätigung über eine Authentifizierungs-App (z. B. Authy, Google oder Microsoft Authenticator). Sie scannen einen QR-Code und tragen den angezeigten Code ein.",
-                    "We recommend confirming with an authenticator app (e.g. Authy, Google or Microsoft Authenticator). You scan a QR code and enter the code it shows."
-                )) }
+                h2 { (a.t("mfa-method-totp")) }
+                p { (a.t("mfa-totp-intro")) }
                 (err(Section::Totp).summary(a.lang))
                 form method="post" action="/mfa/totp" {
                     (csrf_field(a))
-                    button.primary type="submit" { (a.t("Einrichten Multi-Faktor-Authentifizierung", "Set up multi-factor authentication")) }
+                    button.primary type="submit" { (a.t("mfa-totp-start")) }
                 }
             }
         }
         @if mfa.phone.is_none() {
             section.card {
-                h2 { (a.t("Identität auf andere Art bestätigen", "Confirm your identity another way")) }
-                p { (a.t("Alternativ erhalten Sie den Code per SMS oder Anruf.", "Alternatively you get the code by text message or phone call.")) }
+                h2 { (a.t("mfa-phone-heading")) }
+                p { (a.t("mfa-phone-intro")) }
                 (err(Section::Phone).summary(a.lang))
                 form method="post" action="/mfa/phone" {
                     (csrf_field(a))
-                    (Input::new("phone", a.t("Telefonnummer", "Phone number")).kind("tel").auto("tel").errors(err(Section::Phone))
-                        .hint(a.t("Internationale Schreibweise, z. B. +49 69 1234567", "International form, e.g. +49 69 1234567")))
+                    (Input::new("phone", a.t("mfa-phone-number")).kind("tel").auto("tel").errors(err(Section::Phone))
+                        .hint(a.t("mfa-phone-hint")))
                     fieldset {
-                        legend { (a.t("Code erhalten per", "Receive the code by")) }
-                        label.choice { input type="radio" name="channel" value="sms" checked; " " (a.t("SMS", "Text message")) }
-                        label.choice { input type="radio" name="channel" value="voice"; " " (a.t("Anruf", "Phone call")) }
+                        legend { (a.t("mfa-phone-channel")) }
+                        label.choice { input type="radio" name="channel" value="sms" checked; " " (a.t("mfa-text-message")) }
+                        label.choice { input type="radio" name="channel" value="voice"; " " (a.t("mfa-phone-call")) }
                     }
-                    button.primary type="submit" { (a.t("Code senden", "Send code")) }
+                    button.primary type="submit" { (a.t("send-code")) }
                 }
             }
         }
         @if enabled {
             @if mfa.phone.is_some() {
                 section.card {
-                    h2 { (a.t("Code an Ihr Telefon", "Code to your phone")) }
-                    p { (a.t("Für die Änderungen unten können Sie sich einen Code an Ihr Telefon senden lassen.", "For the changes below you can have a code sent to your phone.")) }
+                    h2 { (a.t("mfa-presence-heading")) }
+                    p { (a.t("mfa-presence-intro")) }
                     form method="post" action="/mfa/presence-code" {
                         (csrf_field(a))
-                        button.secondary type="submit" { (a.t("Code senden", "Send code")) }
+                        button.secondary type="submit" { (a.t("send-code")) }
                     }
                 }
             }
             section.card {
-                h2 { (a.t("Wiederherstellungsmethode festlegen", "Set the recovery method")) }
-                p { (a.t(
-                    "Verwenden Sie eine abweichende Telefonnummer oder eine E-Mail-Adresse, an die ein neuer Wiederherstellungscode gesendet werden kann.",
-                    "Use a different phone number or an e-mail address where a new recovery code can be sent."
-                )) }
+                h2 { (a.t("mfa-channel-heading")) }
+                p { (a.t("mfa-channel-intro")) }
                 (err(Section::Channel).summary(a.lang))
                 form method="post" action="/mfa/recovery-channel" {
                     (csrf_field(a))
                     fieldset {
-                        legend { (a.t("Art", "Kind")) }
-                        label.choice { input type="radio" name="kind" value="email" checked; " " (a.t("E-Mail-Adresse", "E-mail address")) }
-                        label.choice { input type="radio" name="kind" value="phone"; " " (a.t("Telefonnummer (SMS)", "Phone number (text message)")) }
+                        legend { (a.t("kind")) }
+                        label.choice { input type="radio" name="kind" value="email" checked; " " (a.t("invite-email-address")) }
+                        label.choice { input type="radio" name="kind" value="phone"; " " (a.t("mfa-channel-phone")) }
                     }
-                    (Input::new("to", a.t("E-Mail-Adresse oder Telefonnummer", "E-mail address or phone number")).errors(err(Section::Channel)))
+                    (Input::new("to", a.t("mfa-channel-to")).errors(err(Section::Channel)))
                     (factor_fields_in(a, &methods, err(Section::Channel), "channel-"))
-                    button.primary type="submit" { (a.t("Speichern", "Save")) }
+                    button.primary type="submit" { (a.t("save")) }
                 }
             }
             section.card {
-                h2 { (a.t("Haben Sie Ihren Wiederherstellungscode vergessen?", "Forgot your recovery code?")) }
-                p { (a.t("Ein neuer Code ersetzt den bisherigen.", "A new code replaces the old one.")) }
+                h2 { (a.t("forgot-recovery-code")) }
+                p { (a.t("mfa-regenerate-intro")) }
                 (err(Section::Regenerate).summary(a.lang))
                 form method="post" action="/mfa/recovery-code" {
                     (csrf_field(a))
                     (factor_fields_in(a, &methods, err(Section::Regenerate), "regenerate-"))
-                    button.primary type="submit" { (a.t("Neuen Code generieren.", "Generate a new code.")) }
+                    button.primary type="submit" { (a.t("mfa-regenerate-submit")) }
                 }
             }
             section.card.danger {
-                h2 { (a.t("Entfernen", "Remove")) }
-                p { (a.t("Entfernt alle zweiten Faktoren und den Wiederherstellungscode. Alle anderen Sitzungen werden beendet.", "Removes every second factor and the recovery code. Every other session ends.")) }
+                h2 { (a.t("mfa-remove")) }
+                p { (a.t("mfa-remove-intro")) }
                 (err(Section::Remove).summary(a.lang))
                 form method="post" action="/mfa/remove" {
                     (csrf_field(a))
                     (factor_fields_in(a, &methods, err(Section::Remove), "remove-"))
                     div.actions {
-                        button.danger type="submit" { (a.t("Entfernen", "Remove")) }
-                        a.button.secondary href="/home" { (a.t("Abbrechen", "Cancel")) }
+                        button.danger type="submit" { (a.t("mfa-remove")) }
+                        a.button.secondary href="/home" { (a.t("cancel")) }
                     }
                 }
             }
@@ -158,10 +152,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
 
 /// `GET /mfa`.
 pub(crate) async fn settings(a: Authed) -> Response {
-    a.page(
-        a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
-        settings_page(&a, None),
-    )
+    a.page(a.t("mfa-title"), settings_page(&a, None))
 }
 
 /// The settings page again with an error in one section, or the step-up page, or the error
@@ -200,7 +191,7 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Response {
     };
     a.page_with(
         status,
-        a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
+        a.t("mfa-title"),
         settings_page(a, Some((section, &errors))),
     )
 }
@@ -213,30 +204,27 @@ fn confirm_page(
 ) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (a.t("Multi-Faktor-Authentifizierung einrichten", "Set up multi-factor authentication")) }
+            h1 { (a.t("mfa-setup-title")) }
             @if let Some((svg, secret, uri)) = qr {
-                p { (a.t(
-                    "Scannen Sie den QR-Code mit Ihrer Authentifizierungs-App und tragen Sie den nun angezeigten Code ein.",
-                    "Scan the QR code with your authenticator app and enter the code it now shows."
-                )) }
+                p { (a.t("mfa-setup-scan")) }
                 figure.qr {
                     // The core draws the QR code as plain SVG paths: no scripts, no styles.
                     (PreEscaped(svg))
-                    figcaption { (a.t("QR-Code für Ihre Authentifizierungs-App", "QR code for your authenticator app")) }
+                    figcaption { (a.t("mfa-setup-qr-caption")) }
                 }
-                p { (a.t("Oder geben Sie diesen Schlüssel in der App ein:", "Or type this key into the app:")) }
+                p { (a.t("mfa-setup-type-key")) }
                 p.secret { code #totp-secret { (secret) } }
-                p.muted.small { a href=(uri) { (a.t("In der App öffnen", "Open in the app")) } }
+                p.muted.small { a href=(uri) { (a.t("mfa-setup-open-app")) } }
             } @else {
-                p { (a.t("Geben Sie den Code ein, den wir gesendet haben.", "Enter the code we have sent.")) }
+                p { (a.t("mfa-setup-enter-sent-code")) }
             }
             (errors.summary(a.lang))
             form method="post" action=(action) {
                 (csrf_field(a))
-                (code_input(a.t("Code", "Code"), errors))
+                (code_input(a.t("code"), errors))
                 div.actions {
-                    button.primary type="submit" { (a.t("Weiter", "Continue")) }
-                    a.button.secondary href="/mfa" { (a.t("Abbrechen", "Cancel")) }
+                    button.primary type="submit" { (a.t("continue")) }
+                    a.button.secondary href="/mfa" { (a.t("cancel")) }
                 }
             }
         }
@@ -250,10 +238,7 @@ pub(crate) async fn start_totp(a: Authed) -> Response {
     }
     match a.portal().start_totp_enrolment(&a.p).await {
         Ok(e) => a.page(
-            a.t(
-                "Multi-Faktor-Authentifizierung einrichten",
-                "Set up multi-factor authentication",
-            ),
+            a.t("mfa-setup-title"),
             confirm_page(
                 &a,
                 "/mfa/totp/confirm",
@@ -268,7 +253,7 @@ pub(crate) async fn start_totp(a: Authed) -> Response {
 fn enabled(a: &Authed, done: FactorEnabled) -> Response {
     match done.recovery_code {
         Some(code) => a.page(
-            a.t("Ihr Wiederherstellungscode", "Your recovery code"),
+            a.t("recovery-code-title"),
             recovery_code_shown(a, code.expose(), "/mfa?notice=saved"),
         ),
         None => a.redirect("/mfa?notice=saved"),
@@ -282,10 +267,7 @@ fn confirm_failed(a: &Authed, action: &str, section: Section, e: MfaError) -> Re
             errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
             a.page_with(
                 StatusCode::BAD_REQUEST,
-                a.t(
-                    "Multi-Faktor-Authentifizierung einrichten",
-                    "Set up multi-factor authentication",
-                ),
+                a.t("mfa-setup-title"),
                 confirm_page(a, action, None, &errors),
             )
         }
@@ -315,16 +297,10 @@ pub(crate) async fn start_phone(a: Authed, form: FormData) -> Response {
     }
     let Ok(number) = PhoneNumber::parse(form.get("phone")) else {
         let mut errors = Errors::new();
-        errors.field(
-            "phone",
-            a.t(
-                "Bitte geben Sie die Nummer in internationaler Schreibweise ein (+49 …).",
-                "Please enter the number in international form (+49 …).",
-            ),
-        );
+        errors.field("phone", a.t("mfa-phone-invalid"));
         return a.page_with(
             StatusCode::UNPROCESSABLE_ENTITY,
-            a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
+            a.t("mfa-title"),
             settings_page(&a, Some((Section::Phone, &errors))),
         );
     };
@@ -346,10 +322,7 @@ pub(crate) async fn start_phone(a: Authed, form: FormData) -> Response {
 /// `GET /mfa/phone/confirm`.
 pub(crate) async fn phone_code(a: Authed) -> Response {
     a.page(
-        a.t(
-            "Multi-Faktor-Authentifizierung einrichten",
-            "Set up multi-factor authentication",
-        ),
+        a.t("mfa-setup-title"),
         confirm_page(&a, "/mfa/phone/confirm", None, &Errors::new()),
     )
 }
@@ -382,13 +355,10 @@ pub(crate) async fn presence_code(a: Authed) -> Response {
 
 fn need_factor(a: &Authed, section: Section) -> Response {
     let mut errors = Errors::new();
-    errors.field(
-        "factor",
-        a.t("Bitte wählen Sie ein Verfahren.", "Please choose a method."),
-    );
+    errors.field("factor", a.t("please-choose-a-method"));
     a.page_with(
         StatusCode::UNPROCESSABLE_ENTITY,
-        a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
+        a.t("mfa-title"),
         settings_page(a, Some((section, &errors))),
     )
 }
@@ -417,7 +387,7 @@ pub(crate) async fn regenerate(a: Authed, form: FormData) -> Response {
     };
     match a.portal().regenerate_recovery_code(&a.p, &factor).await {
         Ok(code) => a.page(
-            a.t("Ihr Wiederherstellungscode", "Your recovery code"),
+            a.t("recovery-code-title"),
             recovery_code_shown(&a, code.expose(), "/mfa"),
         ),
         Err(e) => failed(&a, Section::Regenerate, e),
@@ -437,16 +407,10 @@ pub(crate) async fn recovery_channel(a: Authed, form: FormData) -> Response {
     };
     let Some(channel) = channel else {
         let mut errors = Errors::new();
-        errors.field(
-            "to",
-            a.t(
-                "Bitte geben Sie eine gültige E-Mail-Adresse oder Telefonnummer (+49 …) ein.",
-                "Please enter a valid e-mail address or phone number (+49 …).",
-            ),
-        );
+        errors.field("to", a.t("mfa-channel-invalid"));
         return a.page_with(
             StatusCode::UNPROCESSABLE_ENTITY,
-            a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
+            a.t("mfa-title"),
             settings_page(&a, Some((Section::Channel, &errors))),
         );
     };

@@ -37,33 +37,33 @@ pub(crate) async fn customers(a: Authed) -> Response {
     } else {
         format!("&q={}", encode(&q))
     };
-    let title = a.t("Kunden", "Customers");
+    let title = a.t("customers");
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             (query_notice(&a))
             div.toolbar {
-                a.button.primary href="/operator/customers/new" { (a.t("Kunde anlegen", "Create customer")) }
-                a.button.secondary href="/operator/admin-requests" { (a.t("Admin-Anträge", "Admin requests")) }
+                a.button.primary href="/operator/customers/new" { (a.t("create-customer")) }
+                a.button.secondary href="/operator/admin-requests" { (a.t("admin-requests")) }
             }
             form.search method="get" action="/operator/customers" role="search" {
-                label for="f-q" { (a.t("Suchen (Nummer oder Name)", "Search (number or name)")) }
+                label for="f-q" { (a.t("customers-search")) }
                 input #f-q type="search" name="q" value=(q);
-                button.secondary type="submit" { (a.t("Suchen", "Search")) }
+                button.secondary type="submit" { (a.t("search")) }
             }
             table {
                 thead { tr {
-                    th scope="col" { (a.t("Kundennummer", "Customer number")) }
-                    th scope="col" { (a.t("Name", "Name")) }
-                    th scope="col" { (a.t("Zugehörigkeit", "Affiliation")) }
-                    th scope="col" { (a.t("Betreuung", "Served by")) }
-                    th scope="col" { (a.t("Angelegt", "Created")) }
-                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                    th scope="col" { (a.t("customer-number")) }
+                    th scope="col" { (a.t("name")) }
+                    th scope="col" { (a.t("affiliation-title")) }
+                    th scope="col" { (a.t("served-by")) }
+                    th scope="col" { (a.t("customers-created")) }
+                    th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @if page.items.is_empty() {
-                        tr { td colspan="6" { (a.t("Keine Einträge gefunden.", "No entries found.")) } }
+                        tr { td colspan="6" { (a.t("no-entries-found")) } }
                     }
                     @for c in &page.items {
                         @let r = c.record();
@@ -73,14 +73,14 @@ pub(crate) async fn customers(a: Authed) -> Response {
                             td { (r.affiliations.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
                             td {
                                 @match &r.channel {
-                                    ServiceChannel::Direct => (a.t("Direkt", "Directly")),
-                                    ServiceChannel::Partner { name } => { (a.t("Partner:", "Partner:")) " " (name.as_str()) },
+                                    ServiceChannel::Direct => (a.t("directly")),
+                                    ServiceChannel::Partner { name } => { (a.t("customers-partner")) " " (name.as_str()) },
                                 }
                             }
                             td { (i18n::date(a.lang, r.created_at)) }
                             td.actions {
-                                a href={ "/admin/customers/" (c.number()) "/users" } { (a.t("Benutzerverwaltung", "User management")) }
-                                a href={ "/admin/customers/" (c.number()) "/audit" } { (a.t("Protokoll", "Log")) }
+                                a href={ "/admin/customers/" (c.number()) "/users" } { (a.t("user-management")) }
+                                a href={ "/admin/customers/" (c.number()) "/audit" } { (a.t("log")) }
                             }
                         }
                     }
@@ -103,15 +103,15 @@ struct CustomerInput {
 fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (a.t("Kunde anlegen", "Create customer")) }
+            h1 { (a.t("create-customer")) }
             (errors.summary(a.lang))
             form method="post" action="/operator/customers/new" {
                 (csrf_field(a))
-                (Input::new("customer_number", a.t("Kundennummer", "Customer number")).value(&v.number).inputmode("numeric").errors(errors)
-                    .hint(a.t("Neun Ziffern, z. B. 123456789 oder D123456789", "Nine digits, e.g. 123456789 or D123456789")))
-                (Input::new("name", a.t("Firmenname", "Company name")).value(&v.name).auto("organization").errors(errors))
+                (Input::new("customer_number", a.t("customer-number")).value(&v.number).inputmode("numeric").errors(errors)
+                    .hint(a.t("new-customer-number-hint")))
+                (Input::new("name", a.t("new-customer-company-name")).value(&v.name).auto("organization").errors(errors))
                 fieldset {
-                    legend { (a.t("Zugehörigkeit", "Affiliation")) }
+                    legend { (a.t("affiliation-title")) }
                     @for af in &a.portal().config().affiliations {
                         label.choice {
                             input type="checkbox" name="affiliation" value=(af.key)
@@ -121,14 +121,14 @@ fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
                     }
                 }
                 fieldset {
-                    legend { (a.t("Betreuung", "Served by")) }
-                    label.choice { input type="radio" name="channel" value="direct" checked[!v.partner]; " " (a.t("Direkt", "Directly")) }
-                    label.choice { input type="radio" name="channel" value="partner" checked[v.partner]; " " (a.t("Fachhandelspartner", "Reseller partner")) }
+                    legend { (a.t("served-by")) }
+                    label.choice { input type="radio" name="channel" value="direct" checked[!v.partner]; " " (a.t("directly")) }
+                    label.choice { input type="radio" name="channel" value="partner" checked[v.partner]; " " (a.t("new-customer-reseller-partner")) }
                 }
-                (Input::new("partner_name", a.t("Name des Partners", "Partner's name")).value(&v.partner_name).optional().errors(errors))
+                (Input::new("partner_name", a.t("new-customer-partner-name")).value(&v.partner_name).optional().errors(errors))
                 div.actions {
-                    a.button.secondary href="/operator/customers" { (a.t("Zurück", "Back")) }
-                    button.primary type="submit" { (a.t("Kunde anlegen", "Create customer")) }
+                    a.button.secondary href="/operator/customers" { (a.t("back")) }
+                    button.primary type="submit" { (a.t("create-customer")) }
                 }
             }
         }
@@ -141,7 +141,7 @@ pub(crate) async fn new_customer(a: Authed) -> Response {
         return a.fail(ApiError::new(codes::FORBIDDEN));
     }
     a.page(
-        a.t("Kunde anlegen", "Create customer"),
+        a.t("create-customer"),
         new_customer_page(&a, &CustomerInput::default(), &Errors::new()),
     )
 }
@@ -186,7 +186,7 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
     let again = |errors: &Errors, status| {
         a.page_with(
             status,
-            a.t("Kunde anlegen", "Create customer"),
+            a.t("create-customer"),
             new_customer_page(&a, &v, errors),
         )
     };
@@ -227,24 +227,24 @@ pub(crate) async fn requests(a: Authed) -> Response {
         Ok(l) => l,
         Err(e) => return a.fail(e),
     };
-    let title = a.t("Admin-Anträge", "Admin requests");
+    let title = a.t("admin-requests");
     a.page(
-        title,
+        &title,
         html! {
             h1 { (title) }
             (query_notice(&a))
             table {
                 thead { tr {
-                    th scope="col" { (a.t("Antragsteller", "Requester")) }
-                    th scope="col" { (a.t("E-Mail Adresse", "E-mail address")) }
-                    th scope="col" { (a.t("Kunde", "Customer")) }
-                    th scope="col" { (a.t("Datum", "Date")) }
-                    th scope="col" { (a.t("Status", "Status")) }
-                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                    th scope="col" { (a.t("requester")) }
+                    th scope="col" { (a.t("email-address")) }
+                    th scope="col" { (a.t("operator-requests-customer")) }
+                    th scope="col" { (a.t("date")) }
+                    th scope="col" { (a.t("status")) }
+                    th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @if list.is_empty() {
-                        tr { td colspan="6" { (a.t("Keine offenen Anträge.", "No open requests.")) } }
+                        tr { td colspan="6" { (a.t("operator-requests-none")) } }
                     }
                     @for v in &list {
                         tr {
@@ -257,15 +257,15 @@ pub(crate) async fn requests(a: Authed) -> Response {
                                 @if v.request.status().is_open() {
                                     form.inline method="post" action={ "/operator/admin-requests/" (v.request.id()) "/approve" } {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Freigeben", "Approve")) }
+                                        button.link type="submit" { (a.t("operator-requests-approve")) }
                                     }
                                     form.inline method="post" action={ "/operator/admin-requests/" (v.request.id()) "/reject" } {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Ablehnen", "Reject")) }
+                                        button.link type="submit" { (a.t("operator-requests-reject")) }
                                     }
                                 }
                                 @if v.request.status() == AdminRequestStatus::AwaitingConsent {
-                                    span.muted { (a.t("(ohne Zustimmung: kein aktiver Administrator mehr)", "(without consent: no active administrator left)")) }
+                                    span.muted { (a.t("operator-requests-without-consent")) }
                                 }
                             }
                         }
