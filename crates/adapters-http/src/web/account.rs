@@ -4,7 +4,7 @@
 use super::auth::{
     factor_fields, factor_of, parse_email, parse_name, password_error, query_notice,
 };
-use super::ctx::{Authed, WebCookie, WebPath, safe_next};
+use super::ctx::{Authed, WebPath, safe_next};
 use super::form::{FormData, encode};
 use super::i18n;
 use super::layout::{Errors, Input, code_input, csrf_field, current_password, new_password};
@@ -127,7 +127,12 @@ pub(crate) async fn update_profile(mut a: Authed, form: FormData) -> Response {
         Ok(_) => {
             // The pages follow the new language from now on.
             let config = a.config().clone();
-            a.cookie(WebCookie::Lang.set(&config, language.code(), 365 * 24 * 3600));
+            a.cookie(cookies::set(
+                &config,
+                CookieName::Lang,
+                language.code(),
+                Some(365 * 24 * 3600),
+            ));
             a.redirect("/profile?notice=saved")
         }
         Err(e) => a.fail(e),
@@ -193,7 +198,12 @@ pub(crate) async fn start_email_change(mut a: Authed, form: FormData) -> Respons
         Ok(ticket) => {
             let config = a.config().clone();
             let ttl = a.portal().config().code_policy.ttl.num_seconds();
-            a.cookie(WebCookie::EmailTicket.set(&config, ticket.ticket.expose(), ttl));
+            a.cookie(cookies::set(
+                &config,
+                CookieName::EmailTicket,
+                ticket.ticket.expose(),
+                Some(ttl),
+            ));
             a.redirect("/profile/email/confirm")
         }
         Err(ProfileError::ReauthRequired) => reauth_redirect(&a, "/profile"),
@@ -225,10 +235,7 @@ fn email_code_page(a: &Authed, errors: &Errors) -> Markup {
 
 /// `GET /profile/email/confirm`.
 pub(crate) async fn email_code(a: Authed) -> Response {
-    if WebCookie::EmailTicket
-        .read(&a.headers, a.config())
-        .is_none()
-    {
+    if cookies::read(&a.headers, a.config(), CookieName::EmailTicket).is_none() {
         return a.redirect("/profile");
     }
     a.page(
@@ -243,7 +250,7 @@ pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
         return r;
     }
     let config = a.config().clone();
-    let Some(ticket) = WebCookie::EmailTicket.read(&a.headers, &config) else {
+    let Some(ticket) = cookies::read(&a.headers, &config, CookieName::EmailTicket) else {
         return a.redirect("/profile");
     };
     let result = a
@@ -253,7 +260,7 @@ pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
     let mut errors = Errors::new();
     match result {
         Ok(_) => {
-            a.cookie(WebCookie::EmailTicket.clear(&config));
+            a.cookie(cookies::clear(&config, CookieName::EmailTicket));
             a.redirect("/profile?notice=saved")
         }
         Err(
@@ -272,7 +279,7 @@ pub(crate) async fn confirm_email(mut a: Authed, form: FormData) -> Response {
         }
         Err(ProfileError::ReauthRequired) => reauth_redirect(&a, "/profile"),
         Err(e) => {
-            a.cookie(WebCookie::EmailTicket.clear(&config));
+            a.cookie(cookies::clear(&config, CookieName::EmailTicket));
             a.fail(e)
         }
     }

@@ -1,7 +1,7 @@
 //! Logging in (with the second step), logging out, registering with the mailed code, the
 //! forgotten password and the invitation page (manual chapter 2 and 3.6).
 
-use super::ctx::{Ctx, WebCookie, WebPath, safe_next};
+use super::ctx::{Ctx, WebPath, safe_next};
 use super::form::{FormData, encode};
 use super::i18n;
 use super::layout::{
@@ -604,12 +604,12 @@ fn remember_ticket(ctx: &mut Ctx, ticket: &RegistrationTicket, email: &EmailAddr
     );
     let ttl = ctx.portal().config().pending_registration_ttl.num_seconds();
     let config = ctx.config().clone();
-    ctx.cookie(WebCookie::Ticket.set(&config, &value, ttl));
+    ctx.cookie(cookies::set(&config, CookieName::Ticket, &value, Some(ttl)));
 }
 
 /// The registration in progress: its ticket and address.
 fn ticket(ctx: &Ctx) -> Option<(String, String)> {
-    let raw = WebCookie::Ticket.read(&ctx.headers, ctx.config())?;
+    let raw = cookies::read(&ctx.headers, ctx.config(), CookieName::Ticket)?;
     let (ticket, email) = raw.split_once('.')?;
     let email = String::from_utf8(URL_SAFE_NO_PAD.decode(email).ok()?).ok()?;
     Some((ticket.to_owned(), email))
@@ -664,7 +664,7 @@ pub(crate) async fn verify(mut ctx: Ctx, form: FormData) -> Response {
         Ok(issued) => {
             started(&mut ctx, &issued);
             let config = ctx.config().clone();
-            ctx.cookie(WebCookie::Ticket.clear(&config));
+            ctx.cookie(cookies::clear(&config, CookieName::Ticket));
             return ctx.redirect("/home");
         }
         Err(
@@ -683,7 +683,7 @@ pub(crate) async fn verify(mut ctx: Ctx, form: FormData) -> Response {
             | VerifyError::AlreadyRegistered),
         ) => {
             let config = ctx.config().clone();
-            ctx.cookie(WebCookie::Ticket.clear(&config));
+            ctx.cookie(cookies::clear(&config, CookieName::Ticket));
             return ctx.fail(e);
         }
         Err(e) => return ctx.fail(e),
@@ -718,7 +718,7 @@ pub(crate) async fn resend(mut ctx: Ctx) -> Response {
         }
         Err(e @ (ResendError::InvalidTicket | ResendError::TooMany)) => {
             let config = ctx.config().clone();
-            ctx.cookie(WebCookie::Ticket.clear(&config));
+            ctx.cookie(cookies::clear(&config, CookieName::Ticket));
             ctx.fail(e)
         }
         Err(e) => ctx.fail(e),

@@ -21,76 +21,6 @@ use portal_core::Portal;
 use portal_core::service::{AuthError, Principal};
 use portal_core::values::Language;
 
-/// Cookies only the web UI sets (same attributes as [`cookies`]: `HttpOnly`, `Path=/`, no
-/// `Domain`, `Secure` and `__Host-` unless the development switch is on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WebCookie {
-    /// The chosen language (`de`, `en`): a preference, not a secret.
-    Lang,
-    /// A registration in progress: its ticket and the address the code went to.
-    Ticket,
-    /// An e-mail change in progress: its ticket and the new address.
-    EmailTicket,
-}
-
-impl WebCookie {
-    const fn base(self) -> &'static str {
-        match self {
-            Self::Lang => "portal-lang",
-            Self::Ticket => "portal-ticket",
-            Self::EmailTicket => "portal-email-ticket",
-        }
-    }
-
-    const fn same_site(self) -> &'static str {
-        match self {
-            Self::Lang => "Lax",
-            Self::Ticket | Self::EmailTicket => "Strict",
-        }
-    }
-
-    pub(crate) fn name(self, config: &HttpConfig) -> String {
-        if config.secure_cookies() {
-            format!("__Host-{}", self.base())
-        } else {
-            self.base().to_owned()
-        }
-    }
-
-    /// The value in the request, if any.
-    pub(crate) fn read(self, headers: &HeaderMap, config: &HttpConfig) -> Option<String> {
-        let name = self.name(config);
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A `Set-Cookie` for `value` (URL-safe text) for `max_age` seconds.
-    pub(crate) fn set(self, config: &HttpConfig, value: &str, max_age: i64) -> HeaderValue {
-        let mut s = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite={}; Max-Age={}",
-            self.name(config),
-            self.same_site(),
-            max_age.max(0)
-        );
-        if config.secure_cookies() {
-            s.push_str("; Secure");
-        }
-        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
-
-    /// A `Set-Cookie` that deletes it.
-    pub(crate) fn clear(self, config: &HttpConfig) -> HeaderValue {
-        self.set(config, "", 0)
-    }
-}
-
 /// The page language from the request alone: `?lang=`, then the language cookie, then German.
 pub(crate) fn lang_from_request(
     config: &HttpConfig,
@@ -101,9 +31,7 @@ pub(crate) fn lang_from_request(
         .opt("lang")
         .and_then(|l| Language::parse(l).ok())
         .or_else(|| {
-            WebCookie::Lang
-                .read(headers, config)
-                .and_then(|l| Language::parse(&l).ok())
+            cookies::read(headers, config, CookieName::Lang).and_then(|l| Language::parse(&l).ok())
         })
         .unwrap_or(Language::De)
 }
@@ -161,12 +89,15 @@ impl FromRequestParts<AppState> for Ctx {
         let mut cookies = Vec::new();
         let chosen = query.opt("lang").and_then(|l| Language::parse(l).ok());
         if let Some(l) = chosen {
-            cookies.push(WebCookie::Lang.set(config, l.code(), 365 * 24 * 3600));
+            cookies.push(cookies::set(
+                config,
+                CookieName::Lang,
+                l.code(),
+                Some(365 * 24 * 3600),
+            ));
         }
         let preference = chosen.or_else(|| {
-            WebCookie::Lang
-                .read(&headers, config)
-                .and_then(|l| Language::parse(&l).ok())
+            cookies::read(&headers, config, CookieName::Lang).and_then(|l| Language::parse(&l).ok())
         });
         let mut principal = None;
         let mut session = None;
