@@ -253,7 +253,6 @@ home-waiting-text = Ihr Konto ist mit Ihrem Unternehmen verknüpft. Da Ihr Unter
 home-company = Unternehmen:
 home-your-areas = Ihre Bereiche
 home-no-areas = Für Sie sind noch keine Bereiche freigeschaltet. Bitte wenden Sie sich an Ihren Administrator.
-not-found = Nicht gefunden.
 area-forbidden = Für diesen Bereich fehlt Ihnen die Berechtigung. Bitte wenden Sie sich an Ihren Administrator.
 area-placeholder = Die Inhalte dieses Bereichs stellt Ihre Installation bereit.
 affiliation-heading = Starten Sie durch!

@@ -253,7 +253,6 @@ home-waiting-text = Your account is linked to your company. As your company has 
 home-company = Company:
 home-your-areas = Your areas
 home-no-areas = No areas are open to you yet. Please ask your administrator.
-not-found = Not found.
 area-forbidden = You do not have the permission for this area. Please ask your administrator.
 area-placeholder = This area's content is provided by your installation.
 affiliation-heading = Get started!

@@ -8,6 +8,7 @@
 //! cannot decode it shows as it is.
 
 use super::ctx::Ctx;
+use super::error::PageError;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -28,14 +29,14 @@ pub(crate) struct Mail {
 }
 
 /// `GET /dev/mailbox`.
-pub(crate) async fn mailbox(ctx: Ctx) -> Response {
+pub(crate) async fn mailbox(ctx: Ctx) -> Result<Response, PageError> {
     let Some(dir) = ctx.config().dev_mailbox().map(Path::to_path_buf) else {
-        return ctx.fail(crate::error::ApiError::new(crate::error::codes::NOT_FOUND));
+        return Err(PageError::not_found());
     };
     let mails = read_dir(&dir).await;
     let public = ctx.config().public_url().to_owned();
     let title = ctx.t("mailbox-title");
-    ctx.page(
+    Ok(ctx.page(
         &title,
         html! {
             h1 { (title) }
@@ -55,7 +56,7 @@ pub(crate) async fn mailbox(ctx: Ctx) -> Response {
                 }
             }
         },
-    )
+    ))
 }
 
 /// The text with the portal's own links clickable (others stay text).

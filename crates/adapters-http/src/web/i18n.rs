@@ -329,28 +329,46 @@ mod tests {
         keys
     }
 
-    /// The keys the code names: the first string literal after `.t(`, `t_with(`, `text(` and
-    /// `text_with(` (after the language argument of the last two).
+    /// The keys the code names: the first string literal after `.t(` and `t_with(`, the second
+    /// after `text(`, `text_with(` and `PageError::new(`, and the hyphenated literals a `match`
+    /// arm answers with (tables of keys such as `Notice::key`).
     fn keys_in_code(source: &str) -> BTreeSet<String> {
+        let literal = |rest: &str| {
+            let tail = rest.trim_start().strip_prefix('"')?;
+            let end = tail.find('"')?;
+            Some(tail[..end].to_owned())
+        };
         let mut keys = BTreeSet::new();
-        for call in ["t(", "t_with(", "text(", "text_with("] {
+        for (call, skip_first) in [
+            ("t(", false),
+            ("t_with(", false),
+            ("text(", true),
+            ("text_with(", true),
+            ("PageError::new(", true),
+        ] {
             for (at, _) in source.match_indices(call) {
                 let before = source[..at].chars().next_back();
                 if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
                     continue;
                 }
-                let mut rest = source[at + call.len()..].trim_start();
-                if call.starts_with("text") {
+                let mut rest = &source[at + call.len()..];
+                if skip_first {
                     let Some((_, after)) = rest.split_once(',') else {
                         continue;
                     };
-                    rest = after.trim_start();
+                    rest = after;
                 }
-                if let Some(tail) = rest.strip_prefix('"')
-                    && let Some(end) = tail.find('"')
-                {
-                    keys.insert(tail[..end].to_owned());
-                }
+                keys.extend(literal(rest));
+            }
+        }
+        for (at, _) in source.match_indices("=> \"") {
+            if let Some(key) = literal(&source[at + 2..])
+                && key.contains('-')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                keys.insert(key);
             }
         }
         keys

@@ -7,12 +7,14 @@
 //! show them twice); those answers are `no-store` like every page.
 
 use super::account::reauth_redirect;
-use super::auth::{factor_fields_in, factor_of, query_notice, recovery_code_shown};
+use super::auth::{factor_fields_in, factor_of, recovery_code_shown};
 use super::ctx::Authed;
-use super::form::FormData;
+use super::error::PageError;
+use super::form::Form;
 use super::i18n;
-use super::layout::{Errors, Input, code_input, csrf_field};
-use crate::error::ApiError;
+use super::layout::{Errors, Input, code_input, csrf_field, query_notice};
+use super::urls::{self, Notice};
+use crate::error::codes;
 use crate::ratelimit::Bucket;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -21,6 +23,31 @@ use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::secret::SecretString;
 use portal_core::service::{FactorEnabled, MfaError};
 use portal_core::values::EmailAddress;
+use serde::Deserialize;
+use std::fmt::Display;
+
+/// The fields of the settings page's forms: each form sends the ones it has.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct MfaForm {
+    /// The code of a setup.
+    code: String,
+    /// The phone to set up.
+    phone: String,
+    /// `sms` or `voice`.
+    channel: String,
+    /// The recovery method's kind (`email` or `phone`) and address.
+    kind: String,
+    to: String,
+    /// The current second factor (`totp`, `phone`, `recovery`) for changes.
+    factor: String,
+}
+
+impl MfaForm {
+    fn factor(&self) -> Option<portal_core::service::SecondFactor> {
+        factor_of(&self.factor, &self.code)
+    }
+}
 
 /// Which form on the settings page an error belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +66,7 @@ fn section_errors(which: Option<(Section, &Errors)>, me: Section) -> Option<&Err
 fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
     let none = Errors::new();
     let err = |s| section_errors(which, s).unwrap_or(&none);
-    let mfa = a.p.user().mfa();
+    let mfa = a.principal.user().mfa();
     let methods = mfa.methods();
     let enabled = mfa.is_enabled();
     html! {
@@ -72,7 +99,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 h2 { (a.t("mfa-method-totp")) }
                 p { (a.t("mfa-totp-intro")) }
                 (err(Section::Totp).summary(a.lang))
-                form method="post" action="/mfa/totp" {
+                form method="post" action=(a.href(urls::MfaTotp)) {
                     (csrf_field(a))
                     button.primary type="submit" { (a.t("mfa-totp-start")) }
                 }
@@ -83,7 +110,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 h2 { (a.t("mfa-phone-heading")) }
                 p { (a.t("mfa-phone-intro")) }
                 (err(Section::Phone).summary(a.lang))
-                form method="post" action="/mfa/phone" {
+                form method="post" action=(a.href(urls::MfaPhone)) {
                     (csrf_field(a))
                     (Input::new("phone", a.t("mfa-phone-number")).kind("tel").auto("tel").errors(err(Section::Phone))
                         .hint(a.t("mfa-phone-hint")))
@@ -101,7 +128,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 section.card {
                     h2 { (a.t("mfa-presence-heading")) }
                     p { (a.t("mfa-presence-intro")) }
-                    form method="post" action="/mfa/presence-code" {
+                    form method="post" action=(a.href(urls::MfaPresenceCode)) {
                         (csrf_field(a))
                         button.secondary type="submit" { (a.t("send-code")) }
                     }
@@ -111,7 +138,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 h2 { (a.t("mfa-channel-heading")) }
                 p { (a.t("mfa-channel-intro")) }
                 (err(Section::Channel).summary(a.lang))
-                form method="post" action="/mfa/recovery-channel" {
+                form method="post" action=(a.href(urls::MfaRecoveryChannel)) {
                     (csrf_field(a))
                     fieldset {
                         legend { (a.t("kind")) }
@@ -127,7 +154,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 h2 { (a.t("forgot-recovery-code")) }
                 p { (a.t("mfa-regenerate-intro")) }
                 (err(Section::Regenerate).summary(a.lang))
-                form method="post" action="/mfa/recovery-code" {
+                form method="post" action=(a.href(urls::MfaRecoveryCode)) {
                     (csrf_field(a))
                     (factor_fields_in(a, &methods, err(Section::Regenerate), "regenerate-"))
                     button.primary type="submit" { (a.t("mfa-regenerate-submit")) }
@@ -137,12 +164,12 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 h2 { (a.t("mfa-remove")) }
                 p { (a.t("mfa-remove-intro")) }
                 (err(Section::Remove).summary(a.lang))
-                form method="post" action="/mfa/remove" {
+                form method="post" action=(a.href(urls::MfaRemove)) {
                     (csrf_field(a))
                     (factor_fields_in(a, &methods, err(Section::Remove), "remove-"))
                     div.actions {
                         button.danger type="submit" { (a.t("mfa-remove")) }
-                        a.button.secondary href="/home" { (a.t("cancel")) }
+                        a.button.secondary href=(a.href(urls::Home)) { (a.t("cancel")) }
                     }
                 }
             }
@@ -157,23 +184,20 @@ pub(crate) async fn settings(a: Authed) -> Response {
 
 /// The settings page again with an error in one section, or the step-up page, or the error
 /// page for what a page cannot fix.
-fn failed(a: &Authed, section: Section, e: MfaError) -> Response {
+fn failed(a: &Authed, section: Section, e: MfaError) -> Result<Response, PageError> {
     let mut errors = Errors::new();
     let status = match e {
-        MfaError::ReauthRequired => return reauth_redirect(a, "/mfa"),
+        MfaError::ReauthRequired => return Ok(reauth_redirect(a, urls::Mfa)),
         MfaError::SamePhone => {
-            errors.field("to", i18n::code(a.lang, crate::error::codes::SAME_PHONE));
+            errors.field("to", i18n::code(a.lang, codes::SAME_PHONE));
             StatusCode::UNPROCESSABLE_ENTITY
         }
         MfaError::NoSuchFactor => {
-            errors.field(
-                "factor",
-                i18n::code(a.lang, crate::error::codes::NO_SUCH_FACTOR),
-            );
+            errors.field("factor", i18n::code(a.lang, codes::NO_SUCH_FACTOR));
             StatusCode::BAD_REQUEST
         }
         e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
-            errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
+            errors.refused_at(a.lang, "code", e);
             StatusCode::BAD_REQUEST
         }
         e @ (MfaError::Throttled { .. }
@@ -182,23 +206,31 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Response {
         | MfaError::NoSetupInProgress
         | MfaError::Unavailable
         | MfaError::SendFailed(_)
-        | MfaError::AttemptsExhausted) => {
-            let code = ApiError::from(e).code();
-            errors.general(i18n::code(a.lang, code));
-            StatusCode::from_u16(code.status).unwrap_or(StatusCode::CONFLICT)
-        }
-        e => return a.fail(e),
+        | MfaError::AttemptsExhausted) => errors.refused(a.lang, e),
+        e => return Err(e.into()),
     };
+    Ok(invalid(a, status, section, &errors))
+}
+
+/// The settings page with `errors` in one section.
+fn invalid(a: &Authed, status: StatusCode, section: Section, errors: &Errors) -> Response {
     a.page_with(
         status,
         a.t("mfa-title"),
-        settings_page(a, Some((section, &errors))),
+        settings_page(a, Some((section, errors))),
     )
+}
+
+/// A change without a chosen factor.
+fn need_factor(a: &Authed, section: Section) -> Response {
+    let mut errors = Errors::new();
+    errors.field("factor", a.t("please-choose-a-method"));
+    invalid(a, StatusCode::UNPROCESSABLE_ENTITY, section, &errors)
 }
 
 fn confirm_page(
     a: &Authed,
-    action: &str,
+    action: impl Display,
     qr: Option<(&str, &str, &str)>,
     errors: &Errors,
 ) -> Markup {
@@ -219,12 +251,12 @@ fn confirm_page(
                 p { (a.t("mfa-setup-enter-sent-code")) }
             }
             (errors.summary(a.lang))
-            form method="post" action=(action) {
+            form method="post" action=(a.href(action)) {
                 (csrf_field(a))
                 (code_input(a.t("code"), errors))
                 div.actions {
                     button.primary type="submit" { (a.t("continue")) }
-                    a.button.secondary href="/mfa" { (a.t("cancel")) }
+                    a.button.secondary href=(a.href(urls::Mfa)) { (a.t("cancel")) }
                 }
             }
         }
@@ -232,89 +264,97 @@ fn confirm_page(
 }
 
 /// `POST /mfa/totp`: a new secret; the answer shows its QR code and the secret once.
-pub(crate) async fn start_totp(a: Authed) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    match a.portal().start_totp_enrolment(&a.p).await {
-        Ok(e) => a.page(
+pub(crate) async fn start_totp(a: Authed) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    match a.portal().start_totp_enrolment(&a.principal).await {
+        Ok(e) => Ok(a.page(
             a.t("mfa-setup-title"),
             confirm_page(
                 &a,
-                "/mfa/totp/confirm",
+                urls::MfaTotpConfirm,
                 Some((e.qr_svg(), e.secret_base32(), e.otpauth_uri())),
                 &Errors::new(),
             ),
-        ),
+        )),
         Err(e) => failed(&a, Section::Totp, e),
     }
 }
 
+/// A factor is set up: its first recovery code (shown once), or back to the settings.
 fn enabled(a: &Authed, done: FactorEnabled) -> Response {
     match done.recovery_code {
         Some(code) => a.page(
             a.t("recovery-code-title"),
-            recovery_code_shown(a, code.expose(), "/mfa?notice=saved"),
+            recovery_code_shown(a, code.expose(), Notice::Saved.on(urls::Mfa)),
         ),
-        None => a.redirect("/mfa?notice=saved"),
+        None => a.redirect(Notice::Saved.on(urls::Mfa)),
     }
 }
 
-fn confirm_failed(a: &Authed, action: &str, section: Section, e: MfaError) -> Response {
+/// A setup's code was refused: the code page again; anything else as on the settings page.
+fn confirm_failed(
+    a: &Authed,
+    action: impl Display,
+    section: Section,
+    e: MfaError,
+) -> Result<Response, PageError> {
     match e {
         e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
             let mut errors = Errors::new();
-            errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
-            a.page_with(
+            errors.refused_at(a.lang, "code", e);
+            Ok(a.page_with(
                 StatusCode::BAD_REQUEST,
                 a.t("mfa-setup-title"),
                 confirm_page(a, action, None, &errors),
-            )
+            ))
         }
         e => failed(a, section, e),
     }
 }
 
 /// `POST /mfa/totp/confirm`: the app's first code; the recovery code is shown once.
-pub(crate) async fn confirm_totp(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
+pub(crate) async fn confirm_totp(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
     match a
         .portal()
-        .confirm_totp(&a.p, &SecretString::new(form.get("code").trim()))
+        .confirm_totp(&a.principal, &SecretString::new(form.code.trim()))
         .await
     {
-        Ok(done) => enabled(&a, done),
-        Err(e) => confirm_failed(&a, "/mfa/totp/confirm", Section::Totp, e),
+        Ok(done) => Ok(enabled(&a, done)),
+        Err(e) => confirm_failed(&a, urls::MfaTotpConfirm, Section::Totp, e),
     }
 }
 
 /// `POST /mfa/phone`: a code to the phone being set up.
-pub(crate) async fn start_phone(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let Ok(number) = PhoneNumber::parse(form.get("phone")) else {
+pub(crate) async fn start_phone(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let Ok(number) = PhoneNumber::parse(&form.phone) else {
         let mut errors = Errors::new();
         errors.field("phone", a.t("mfa-phone-invalid"));
-        return a.page_with(
+        return Ok(invalid(
+            &a,
             StatusCode::UNPROCESSABLE_ENTITY,
-            a.t("mfa-title"),
-            settings_page(&a, Some((Section::Phone, &errors))),
-        );
+            Section::Phone,
+            &errors,
+        ));
     };
-    let channel = if form.get("channel") == "voice" {
+    let channel = if form.channel == "voice" {
         PhoneChannel::Voice
     } else {
         PhoneChannel::Sms
     };
     match a
         .portal()
-        .start_phone_enrolment(&a.p, &number, channel)
+        .start_phone_enrolment(&a.principal, &number, channel)
         .await
     {
-        Ok(()) => a.redirect("/mfa/phone/confirm"),
+        Ok(()) => Ok(a.redirect(urls::MfaPhoneConfirm)),
         Err(e) => failed(&a, Section::Phone, e),
     }
 }
@@ -323,84 +363,77 @@ pub(crate) async fn start_phone(a: Authed, form: FormData) -> Response {
 pub(crate) async fn phone_code(a: Authed) -> Response {
     a.page(
         a.t("mfa-setup-title"),
-        confirm_page(&a, "/mfa/phone/confirm", None, &Errors::new()),
+        confirm_page(&a, urls::MfaPhoneConfirm, None, &Errors::new()),
     )
 }
 
 /// `POST /mfa/phone/confirm`.
-pub(crate) async fn confirm_phone(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
+pub(crate) async fn confirm_phone(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
     match a
         .portal()
-        .confirm_phone(&a.p, &SecretString::new(form.get("code").trim()))
+        .confirm_phone(&a.principal, &SecretString::new(form.code.trim()))
         .await
     {
-        Ok(done) => enabled(&a, done),
-        Err(e) => confirm_failed(&a, "/mfa/phone/confirm", Section::Phone, e),
+        Ok(done) => Ok(enabled(&a, done)),
+        Err(e) => confirm_failed(&a, urls::MfaPhoneConfirm, Section::Phone, e),
     }
 }
 
 /// `POST /mfa/presence-code`: a code to the MFA phone, to prove presence.
-pub(crate) async fn presence_code(a: Authed) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    match a.portal().send_presence_code(&a.p).await {
-        Ok(()) => a.redirect("/mfa?notice=code-sent"),
+pub(crate) async fn presence_code(a: Authed) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    match a.portal().send_presence_code(&a.principal).await {
+        Ok(()) => Ok(a.redirect(Notice::CodeSent.on(urls::Mfa))),
         Err(e) => failed(&a, Section::Remove, e),
     }
 }
 
-fn need_factor(a: &Authed, section: Section) -> Response {
-    let mut errors = Errors::new();
-    errors.field("factor", a.t("please-choose-a-method"));
-    a.page_with(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        a.t("mfa-title"),
-        settings_page(a, Some((section, &errors))),
-    )
-}
-
 /// `POST /mfa/remove`.
-pub(crate) async fn remove(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let Some(factor) = factor_of(&form) else {
-        return need_factor(&a, Section::Remove);
+pub(crate) async fn remove(a: Authed, Form(form): Form<MfaForm>) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let Some(factor) = form.factor() else {
+        return Ok(need_factor(&a, Section::Remove));
     };
-    match a.portal().remove_mfa(&a.p, &factor).await {
-        Ok(()) => a.redirect("/mfa?notice=saved"),
+    match a.portal().remove_mfa(&a.principal, &factor).await {
+        Ok(()) => Ok(a.redirect(Notice::Saved.on(urls::Mfa))),
         Err(e) => failed(&a, Section::Remove, e),
     }
 }
 
 /// `POST /mfa/recovery-code`: "Neuen Code generieren" (shown once).
-pub(crate) async fn regenerate(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let Some(factor) = factor_of(&form) else {
-        return need_factor(&a, Section::Regenerate);
+pub(crate) async fn regenerate(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let Some(factor) = form.factor() else {
+        return Ok(need_factor(&a, Section::Regenerate));
     };
-    match a.portal().regenerate_recovery_code(&a.p, &factor).await {
-        Ok(code) => a.page(
+    match a
+        .portal()
+        .regenerate_recovery_code(&a.principal, &factor)
+        .await
+    {
+        Ok(code) => Ok(a.page(
             a.t("recovery-code-title"),
-            recovery_code_shown(&a, code.expose(), "/mfa"),
-        ),
+            recovery_code_shown(&a, code.expose(), urls::Mfa),
+        )),
         Err(e) => failed(&a, Section::Regenerate, e),
     }
 }
 
 /// `POST /mfa/recovery-channel`: "Wiederherstellungsmethode festlegen".
-pub(crate) async fn recovery_channel(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let to = form.get("to").trim();
-    let channel = if form.get("kind") == "phone" {
+pub(crate) async fn recovery_channel(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let to = form.to.trim();
+    let channel = if form.kind == "phone" {
         PhoneNumber::parse(to).ok().map(RecoveryChannel::Phone)
     } else {
         EmailAddress::parse(to).ok().map(RecoveryChannel::Email)
@@ -408,21 +441,22 @@ pub(crate) async fn recovery_channel(a: Authed, form: FormData) -> Response {
     let Some(channel) = channel else {
         let mut errors = Errors::new();
         errors.field("to", a.t("mfa-channel-invalid"));
-        return a.page_with(
+        return Ok(invalid(
+            &a,
             StatusCode::UNPROCESSABLE_ENTITY,
-            a.t("mfa-title"),
-            settings_page(&a, Some((Section::Channel, &errors))),
-        );
+            Section::Channel,
+            &errors,
+        ));
     };
-    let Some(factor) = factor_of(&form) else {
-        return need_factor(&a, Section::Channel);
+    let Some(factor) = form.factor() else {
+        return Ok(need_factor(&a, Section::Channel));
     };
     match a
         .portal()
-        .set_recovery_channel(&a.p, &channel, &factor)
+        .set_recovery_channel(&a.principal, &channel, &factor)
         .await
     {
-        Ok(()) => a.redirect("/mfa?notice=saved"),
+        Ok(()) => Ok(a.redirect(Notice::Saved.on(urls::Mfa))),
         Err(e) => failed(&a, Section::Channel, e),
     }
 }

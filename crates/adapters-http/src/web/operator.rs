@@ -1,13 +1,14 @@
 //! Vendor staff's pages ("Sage Mitarbeiter" in the manual's log): customers (list, create) and
 //! admin requests to approve or reject. The core refuses everyone but active operators.
 
-use super::admin::Pager;
-use super::auth::query_notice;
-use super::ctx::{Authed, WebPath};
-use super::form::{FormData, encode};
+use super::ctx::Authed;
+use super::error::PageError;
+use super::form::{Form, Query};
 use super::i18n;
-use super::layout::{Errors, Input, csrf_field};
-use crate::error::{ApiError, codes};
+use super::layout::{Errors, Input, csrf_field, query_notice};
+use super::paging::{ListQuery, Pager};
+use super::urls::{self, Notice, OperatorApprove, OperatorReject, with_query};
+use crate::error::codes;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -18,38 +19,49 @@ use portal_core::ids::AdminRequestId;
 use portal_core::service::{CustomerError, NewCustomer};
 use portal_core::user::User;
 use portal_core::values::{CompanyName, CustomerNumber};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
+/// "Kunde anlegen".
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct CustomerForm {
+    customer_number: String,
+    name: String,
+    affiliation: Vec<String>,
+    channel: String,
+    partner_name: String,
+}
+
+impl CustomerForm {
+    fn partner(&self) -> bool {
+        self.channel == "partner"
+    }
+}
+
 /// `GET /operator/customers`.
-pub(crate) async fn customers(a: Authed) -> Response {
-    let pager = Pager::from_query(&a.query, a.portal().config().default_page_size);
-    let q = a.query.get("q").trim().to_owned();
-    let page = match a
+pub(crate) async fn customers(
+    a: Authed,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let pager = Pager::new(&q, a.portal().config().default_page_size);
+    let page = a
         .portal()
-        .list_customers(&a.p.actor(), Some(&q), &pager.request())
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return a.fail(e),
-    };
-    let extra = if q.is_empty() {
-        String::new()
-    } else {
-        format!("&q={}", encode(&q))
-    };
+        .list_customers(&a.principal.actor(), Some(q.search()), &pager.request())
+        .await?;
     let title = a.t("customers");
-    a.page(
+    Ok(a.page(
         &title,
         html! {
             h1 { (title) }
             (query_notice(&a))
             div.toolbar {
-                a.button.primary href="/operator/customers/new" { (a.t("create-customer")) }
-                a.button.secondary href="/operator/admin-requests" { (a.t("admin-requests")) }
+                a.button.primary href=(a.href(urls::OperatorNewCustomer)) { (a.t("create-customer")) }
+                a.button.secondary href=(a.href(urls::OperatorAdminRequests)) { (a.t("admin-requests")) }
             }
-            form.search method="get" action="/operator/customers" role="search" {
+            form.search method="get" action=(a.href(urls::OperatorCustomers)) role="search" {
                 label for="f-q" { (a.t("customers-search")) }
-                input #f-q type="search" name="q" value=(q);
+                input #f-q type="search" name="q" value=(q.search());
                 button.secondary type="submit" { (a.t("search")) }
             }
             table {
@@ -79,35 +91,26 @@ pub(crate) async fn customers(a: Authed) -> Response {
                             }
                             td { (i18n::date(a.lang, r.created_at)) }
                             td.actions {
-                                a href={ "/admin/customers/" (c.number()) "/users" } { (a.t("user-management")) }
-                                a href={ "/admin/customers/" (c.number()) "/audit" } { (a.t("log")) }
+                                a href=(a.href(urls::Users { number: c.number().clone() })) { (a.t("user-management")) }
+                                a href=(a.href(urls::CustomerAudit { number: c.number().clone() })) { (a.t("log")) }
                             }
                         }
                     }
                 }
             }
-            (pager.nav(a.lang, "/operator/customers", &extra, page.next.as_deref()))
+            (pager.nav(&a, urls::OperatorCustomers, page.next.as_deref()))
         },
-    )
+    ))
 }
 
-#[derive(Default)]
-struct CustomerInput {
-    number: String,
-    name: String,
-    affiliations: Vec<String>,
-    partner: bool,
-    partner_name: String,
-}
-
-fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
+fn new_customer_page(a: &Authed, v: &CustomerForm, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
             h1 { (a.t("create-customer")) }
             (errors.summary(a.lang))
-            form method="post" action="/operator/customers/new" {
+            form method="post" action=(a.href(urls::OperatorNewCustomer)) {
                 (csrf_field(a))
-                (Input::new("customer_number", a.t("customer-number")).value(&v.number).inputmode("numeric").errors(errors)
+                (Input::new("customer_number", a.t("customer-number")).value(v.customer_number.trim()).inputmode("numeric").errors(errors)
                     .hint(a.t("new-customer-number-hint")))
                 (Input::new("name", a.t("new-customer-company-name")).value(&v.name).auto("organization").errors(errors))
                 fieldset {
@@ -115,19 +118,19 @@ fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
                     @for af in &a.portal().config().affiliations {
                         label.choice {
                             input type="checkbox" name="affiliation" value=(af.key)
-                                checked[v.affiliations.iter().any(|x| x == af.key.as_str())];
+                                checked[v.affiliation.iter().any(|x| x == af.key.as_str())];
                             " " (af.region.get(a.lang)) ": " (af.label.get(a.lang))
                         }
                     }
                 }
                 fieldset {
                     legend { (a.t("served-by")) }
-                    label.choice { input type="radio" name="channel" value="direct" checked[!v.partner]; " " (a.t("directly")) }
-                    label.choice { input type="radio" name="channel" value="partner" checked[v.partner]; " " (a.t("new-customer-reseller-partner")) }
+                    label.choice { input type="radio" name="channel" value="direct" checked[!v.partner()]; " " (a.t("directly")) }
+                    label.choice { input type="radio" name="channel" value="partner" checked[v.partner()]; " " (a.t("new-customer-reseller-partner")) }
                 }
                 (Input::new("partner_name", a.t("new-customer-partner-name")).value(&v.partner_name).optional().errors(errors))
                 div.actions {
-                    a.button.secondary href="/operator/customers" { (a.t("back")) }
+                    a.button.secondary href=(a.href(urls::OperatorCustomers)) { (a.t("back")) }
                     button.primary type="submit" { (a.t("create-customer")) }
                 }
             }
@@ -136,38 +139,30 @@ fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
 }
 
 /// `GET /operator/customers/new`.
-pub(crate) async fn new_customer(a: Authed) -> Response {
-    if !is_operator(&Acting::User(a.p.user().clone())) {
-        return a.fail(ApiError::new(codes::FORBIDDEN));
+pub(crate) async fn new_customer(a: Authed) -> Result<Response, PageError> {
+    if !is_operator(&Acting::User(a.principal.user().clone())) {
+        return Err(PageError::forbidden());
     }
-    a.page(
+    Ok(a.page(
         a.t("create-customer"),
-        new_customer_page(&a, &CustomerInput::default(), &Errors::new()),
-    )
+        new_customer_page(&a, &CustomerForm::default(), &Errors::new()),
+    ))
 }
 
 /// `POST /operator/customers/new`.
-pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
-    let v = CustomerInput {
-        number: form.get("customer_number").trim().to_owned(),
-        name: form.get("name").to_owned(),
-        affiliations: form
-            .all("affiliation")
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        partner: form.get("channel") == "partner",
-        partner_name: form.get("partner_name").to_owned(),
-    };
+pub(crate) async fn create_customer(
+    a: Authed,
+    Form(v): Form<CustomerForm>,
+) -> Result<Response, PageError> {
     let lang = a.lang;
     let mut errors = Errors::new();
-    let number = CustomerNumber::parse(&v.number)
+    let number = CustomerNumber::parse(v.customer_number.trim())
         .map_err(|e| errors.field("customer_number", i18n::customer_number(lang, e)))
         .ok();
     let name = CompanyName::parse(&v.name)
         .map_err(|e| errors.field("name", i18n::name(lang, e)))
         .ok();
-    let channel = if v.partner {
+    let channel = if v.partner() {
         CompanyName::parse(&v.partner_name)
             .map(|name| ServiceChannel::Partner { name })
             .map_err(|e| errors.field("partner_name", i18n::name(lang, e)))
@@ -176,7 +171,7 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
         Some(ServiceChannel::Direct)
     };
     let affiliations: Option<BTreeSet<AffiliationKey>> = v
-        .affiliations
+        .affiliation
         .iter()
         .map(|k| AffiliationKey::parse(k).ok())
         .collect();
@@ -193,7 +188,7 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
     let (Some(number), Some(name), Some(channel), Some(affiliations)) =
         (number, name, channel, affiliations)
     else {
-        return again(&errors, StatusCode::UNPROCESSABLE_ENTITY);
+        return Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY));
     };
     let cmd = NewCustomer {
         number: number.clone(),
@@ -203,32 +198,39 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
         entitlements: None,
         default_permissions: None,
     };
-    match a.portal().create_customer(&a.p.actor(), &cmd).await {
-        Ok(_) => a.redirect(&format!("/operator/customers?notice=saved&q={number}")),
+    match a.portal().create_customer(&a.principal.actor(), &cmd).await {
+        Ok(_) => {
+            #[derive(Serialize)]
+            struct Created<'a> {
+                notice: Notice,
+                q: &'a str,
+            }
+            let created = Created {
+                notice: Notice::Saved,
+                q: number.as_str(),
+            };
+            Ok(a.redirect(with_query(urls::OperatorCustomers, &created)))
+        }
         Err(CustomerError::NumberTaken) => {
             errors.field("customer_number", i18n::code(lang, codes::NUMBER_TAKEN));
-            again(&errors, StatusCode::CONFLICT)
+            Ok(again(&errors, StatusCode::CONFLICT))
         }
         Err(e @ CustomerError::UnknownAffiliation(_)) => {
-            errors.general(i18n::code(lang, ApiError::from(e).code()));
-            again(&errors, StatusCode::UNPROCESSABLE_ENTITY)
+            errors.refused(lang, e);
+            Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY))
         }
-        Err(e) => a.fail(e),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// `GET /operator/admin-requests`: those an operator can decide now.
-pub(crate) async fn requests(a: Authed) -> Response {
-    let list = match a
+pub(crate) async fn requests(a: Authed) -> Result<Response, PageError> {
+    let list = a
         .portal()
-        .operator_admin_requests(&a.p.actor(), &[], None)
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => return a.fail(e),
-    };
+        .operator_admin_requests(&a.principal.actor(), &[], None)
+        .await?;
     let title = a.t("admin-requests");
-    a.page(
+    Ok(a.page(
         &title,
         html! {
             h1 { (title) }
@@ -255,11 +257,11 @@ pub(crate) async fn requests(a: Authed) -> Response {
                             td { (i18n::request_status(a.lang, v.request.status())) }
                             td.actions {
                                 @if v.request.status().is_open() {
-                                    form.inline method="post" action={ "/operator/admin-requests/" (v.request.id()) "/approve" } {
+                                    form.inline method="post" action=(a.href(OperatorApprove { id: v.request.id() })) {
                                         (csrf_field(&a))
                                         button.link type="submit" { (a.t("operator-requests-approve")) }
                                     }
-                                    form.inline method="post" action={ "/operator/admin-requests/" (v.request.id()) "/reject" } {
+                                    form.inline method="post" action=(a.href(OperatorReject { id: v.request.id() })) {
                                         (csrf_field(&a))
                                         button.link type="submit" { (a.t("operator-requests-reject")) }
                                     }
@@ -273,31 +275,25 @@ pub(crate) async fn requests(a: Authed) -> Response {
                 }
             }
         },
-    )
+    ))
 }
 
-async fn decide(a: Authed, id: &str, approve: bool) -> Response {
-    let Ok(rid) = id.parse::<AdminRequestId>() else {
-        return a.fail(ApiError::new(codes::NOT_FOUND));
-    };
-    let actor = a.p.actor();
-    let result = if approve {
-        a.portal().approve_admin_request(&actor, rid).await
+async fn decide(a: &Authed, id: AdminRequestId, approve: bool) -> Result<Response, PageError> {
+    let actor = a.principal.actor();
+    if approve {
+        a.portal().approve_admin_request(&actor, id).await?;
     } else {
-        a.portal().reject_admin_request(&actor, rid).await
-    };
-    match result {
-        Ok(_) => a.redirect("/operator/admin-requests?notice=saved"),
-        Err(e) => a.fail(e),
+        a.portal().reject_admin_request(&actor, id).await?;
     }
+    Ok(a.redirect(Notice::Saved.on(urls::OperatorAdminRequests)))
 }
 
 /// `POST /operator/admin-requests/{id}/approve`.
-pub(crate) async fn approve(a: Authed, WebPath(id): WebPath<String>) -> Response {
-    decide(a, &id, true).await
+pub(crate) async fn approve(a: Authed, path: OperatorApprove) -> Result<Response, PageError> {
+    decide(&a, path.id, true).await
 }
 
 /// `POST /operator/admin-requests/{id}/reject`.
-pub(crate) async fn reject(a: Authed, WebPath(id): WebPath<String>) -> Response {
-    decide(a, &id, false).await
+pub(crate) async fn reject(a: Authed, path: OperatorReject) -> Result<Response, PageError> {
+    decide(&a, path.id, false).await
 }
