@@ -3,14 +3,37 @@
 //! escaped), forms are plain `application/x-www-form-urlencoded` POSTs followed by a redirect
 //! (Post/Redirect/Get), no script runs anywhere.
 //!
-//! It shares the API's infrastructure: [`AppState`], the session and CSRF cookies
-//! ([`crate::cookies`], [`crate::csrf`]), the rate limits, the error codes ([`crate::error`],
-//! shown as localized messages) and the core's use cases.
+//! It shares the API's infrastructure: [`AppState`], the cookies ([`crate::cookies`], one module
+//! for API and pages), CSRF ([`crate::csrf`]), the rate limits, the error codes
+//! ([`crate::error`], shown as localized messages) and the core's use cases.
+//!
+//! **Shape.** One module per screen (`auth::login`, `admin::permissions`, `account::sessions`,
+//! …), each with its handlers, its typed form and its markup. A handler is plain axum: it takes
+//! its extractors — the page context (`ctx::Ctx`, or `ctx::Authed` for pages behind a
+//! login), its path type from `urls`, a typed `form::Form` or `form::Query` — calls the
+//! core and returns `Result<Response, PageError>`, using `?` on the core's errors:
+//!
+//! - **Errors** (`error`): a `PageError` is a status and a message key. The layer around every
+//!   page (`error::render_errors`) renders it as the error page with the frame (language,
+//!   navigation, base path) the handler's context captured for this request, or as the bare
+//!   error page when no context exists yet (the form guard, an unknown page). A form with
+//!   fixable input answers its own page again with messages at the fields (4xx), not a
+//!   `PageError`.
+//! - **Forms** (`form`): `serde` structs of `String`s with `#[serde(default)]`, read by
+//!   `axum-extra`'s `Form` (`serde_html_form`: repeated checkboxes fill a `Vec`), so a missing
+//!   field is a validation message of the page, never a server error.
+//! - **URLs** (`urls`): one `TypedPath` type per route; the router mounts it, handlers extract
+//!   it (its fields are the core's parsed values), templates and redirects print it under the
+//!   base path ([`crate::HttpConfig::public_path`], for host applications that nest the router).
+//!   No path is written twice, and rendered HTML is never rewritten.
+//! - **Texts** (`i18n`): Fluent message files per language (`locales/de.ftl`,
+//!   `locales/en.ftl`); code names messages by key.
 //!
 //! **CSRF.** Every form carries a hidden `csrf_token`: bound to the session when logged in,
 //! otherwise to the pre-session cookie (a signed double-submit cookie: login CSRF is refused).
-//! A guard checks it on every unsafe request together with `Origin` and
-//! `Sec-Fetch-Site`, before any handler; a failure is the 403 page.
+//! A guard (`form::form_guard`) checks it on every unsafe request together with `Origin` and
+//! `Sec-Fetch-Site`, the content type and the body size, before any handler; a failure is the
+//! 403 (415, 413) page.
 //!
 //! **Headers.** Pages get `Content-Security-Policy: default-src 'self'; img-src 'self' data:;
 //! frame-ancestors 'none'` (plus `base-uri`, `form-action`, `object-src`), `Referrer-Policy:
