@@ -1,3 +1,4 @@
+language-name = Deutsch
 nav-language = Sprache
 nav-main-navigation = Hauptnavigation
 nav-home = Startseite

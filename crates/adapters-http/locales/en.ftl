@@ -1,3 +1,4 @@
+language-name = English
 nav-language = Language
 nav-main-navigation = Main navigation
 nav-home = Home

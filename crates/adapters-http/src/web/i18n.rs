@@ -6,7 +6,9 @@
 //! Fluent](https://projectfluent.org/)'s syntax, as the mail templates live in
 //! `adapters-smtp/templates/{de,en}`. Code names a message by its key (`login-title`,
 //! `lock-applies-at-once`); values are Fluent arguments (`{ $min }`), never concatenated text.
-//! A third language is a new `.ftl` file, its line in [`SOURCES`] and its [`Language`] variant.
+//! A third language is a new `.ftl` file (with its `language-name`), its line in [`SOURCES`] and
+//! its [`Language`] variant in the core; the language switch and the language choices list
+//! [`SOURCES`]. Dates ([`date`], [`date_time`]) follow the language too.
 //!
 //! The crate is `fluent-bundle` (the reference implementation of Fluent for Rust) used directly
 //! rather than `fluent-templates`: the files are compiled into the binary with `include_str!`,
@@ -62,6 +64,16 @@ static BUNDLES: LazyLock<Vec<(Language, Bundle)>> = LazyLock::new(|| {
         })
         .collect()
 });
+
+/// The languages of the UI, in the order of [`SOURCES`].
+pub(crate) fn languages() -> impl Iterator<Item = Language> {
+    SOURCES.iter().map(|(lang, _)| *lang)
+}
+
+/// A language's name in itself ("Deutsch", "English"), for language choices.
+pub(crate) fn language_name(lang: Language) -> Text {
+    text(lang, "language-name")
+}
 
 fn bundle(lang: Language) -> &'static Bundle {
     let all = &*BUNDLES;

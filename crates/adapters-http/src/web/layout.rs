@@ -19,9 +19,6 @@ use serde::de::IntoDeserializer;
 use serde::de::value::StrDeserializer;
 use std::borrow::Cow;
 
-/// The languages of the switch, each named in itself.
-const LANGUAGES: [(Language, &str); 2] = [(Language::De, "Deutsch"), (Language::En, "English")];
-
 fn head(base: &str, title: &str) -> Markup {
     html! {
         head {
@@ -48,11 +45,11 @@ fn language_switch(shell: &Shell) -> Markup {
     };
     html! {
         nav.lang aria-label=(shell.t("nav-language")) {
-            @for (lang, label) in LANGUAGES {
+            @for lang in i18n::languages() {
                 @if lang == shell.lang {
-                    span aria-current="true" lang=(lang.code()) { (label) }
+                    span aria-current="true" lang=(lang.code()) { (i18n::language_name(lang)) }
                 } @else {
-                    a href=(switch_to(lang)) lang=(lang.code()) hreflang=(lang.code()) { (label) }
+                    a href=(switch_to(lang)) lang=(lang.code()) hreflang=(lang.code()) { (i18n::language_name(lang)) }
                 }
             }
         }
@@ -200,6 +197,20 @@ pub(crate) fn hidden(name: &str, value: &str) -> Markup {
 /// The hidden CSRF field of a form.
 pub(crate) fn csrf_field(shell: &Shell) -> Markup {
     hidden(CSRF_FIELD, &shell.csrf)
+}
+
+/// A choice of language (`name`), `selected` chosen; each language named in itself.
+pub(crate) fn language_select(name: &str, label: Text, selected: Language) -> Markup {
+    html! {
+        div.field {
+            label for={ "f-" (name) } { (label) }
+            select id={ "f-" (name) } name=(name) {
+                @for lang in i18n::languages() {
+                    option value=(lang.code()) selected[lang == selected] { (i18n::language_name(lang)) }
+                }
+            }
+        }
+    }
 }
 
 /// A short success or information message.

@@ -13,7 +13,8 @@ use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::i18n;
 use crate::web::layout::{
-    Errors, Input, code_input, csrf_field, current_password, new_password, query_notice,
+    Errors, Input, code_input, csrf_field, current_password, language_select, new_password,
+    query_notice,
 };
 use crate::web::urls::{self, Notice};
 use axum::http::StatusCode;
@@ -89,13 +90,7 @@ fn profile_page(a: &Authed, v: &Shown<'_>, errors: &Errors) -> Markup {
                 (csrf_field(a))
                 (Input::new("first_name", a.t("first-name")).value(v.first_name).auto("given-name").errors(errors))
                 (Input::new("last_name", a.t("last-name")).value(v.last_name).auto("family-name").errors(errors))
-                div.field {
-                    label for="f-language" { (a.t("nav-language")) }
-                    select #f-language name="language" {
-                        option value="de" selected[lang == Language::De] { "Deutsch" }
-                        option value="en" selected[lang == Language::En] { "English" }
-                    }
-                }
+                (language_select("language", a.t("nav-language"), lang))
                 button.primary type="submit" { (a.t("save")) }
             }
         }

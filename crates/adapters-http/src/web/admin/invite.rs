@@ -7,7 +7,7 @@ use crate::web::auth::{parse_email, parse_name};
 use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::form::Form;
-use crate::web::layout::{Errors, Input, csrf_field};
+use crate::web::layout::{Errors, Input, csrf_field, language_select};
 use crate::web::urls::{NewUser, Notice, UserPermissions, Users};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -46,13 +46,7 @@ fn add_page(
                 (Input::new("first_name", a.t("first-name")).value(&v.first_name).errors(errors))
                 (Input::new("last_name", a.t("last-name")).value(&v.last_name).errors(errors))
                 (Input::new("email", a.t("invite-email-address")).kind("email").value(v.email.trim()).errors(errors))
-                div.field {
-                    label for="f-language" { (a.t("invite-language")) }
-                    select #f-language name="language" {
-                        option value="de" selected[language == Language::De] { "Deutsch" }
-                        option value="en" selected[language == Language::En] { "English" }
-                    }
-                }
+                (language_select("language", a.t("invite-language"), language))
                 h2 { (a.t("permissions")) }
                 (checkbox_table(a, a.portal().catalog(), customer, permissions, false))
                 div.actions {
