@@ -624,6 +624,10 @@ async fn missing_or_tampered_form_fields_end_in_the_pages_messages_never_in_a_se
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
     r.has("<html lang=\"en\">").has("The request is invalid.");
+    // A path that cannot be read at all is the 400 page too (a malformed id is the 404 page).
+    let r = b.get("/password/reset/%FF").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    r.has("The request is invalid.");
     // Logged in, the error page keeps the page's frame (navigation, logout).
     app.registered("x@example.com").await;
     let u = app.login("x@example.com").await;

@@ -11,6 +11,8 @@
 //! by rewriting the rendered HTML.
 
 use super::error::PageError;
+use crate::error::codes;
+use axum::extract::path::ErrorKind;
 use axum::extract::rejection::PathRejection;
 use axum::response::{IntoResponse, Response};
 use axum_extra::routing::TypedPath;
@@ -168,19 +170,25 @@ routes! {
 }
 
 /// The rejection of a path whose parameters do not parse: a malformed customer number or id
-/// names nothing that exists, so it answers the 404 page like an unknown one.
+/// names nothing that exists, so it answers the 404 page like an unknown one; a path that cannot
+/// be read at all (not UTF-8 once percent-decoded) is the 400 page.
 #[derive(Debug, Default)]
-pub(crate) struct NoSuchPage;
+pub(crate) struct NoSuchPage(Option<PageError>);
 
 impl From<PathRejection> for NoSuchPage {
-    fn from(_: PathRejection) -> Self {
-        Self
+    fn from(rejection: PathRejection) -> Self {
+        let unreadable = matches!(
+            &rejection,
+            PathRejection::FailedToDeserializePathParams(e)
+                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. })
+        );
+        Self(unreadable.then(|| PageError::code(codes::INVALID_REQUEST)))
     }
 }
 
 impl IntoResponse for NoSuchPage {
     fn into_response(self) -> Response {
-        PageError::not_found().into_response()
+        self.0.unwrap_or_else(PageError::not_found).into_response()
     }
 }
 
