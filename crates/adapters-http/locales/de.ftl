@@ -122,7 +122,6 @@ error-chain-broken = Das Protokoll ist beschädigt.
 error-number-taken = Es gibt bereits einen Kunden mit dieser Nummer.
 error-unknown-permissions = Unbekannte Berechtigungen.
 error-invalid-row = Ungültige Zeile.
-error-unknown = Das hat nicht geklappt.
 notice-reset-sent = Wir haben den Link an die von Ihnen angegebene E-Mail-Adresse gesendet. Verwenden Sie den Link aus der E-Mail, um Ihr Passwort zurück zu setzen.
 notice-logged-out = Sie wurden abgemeldet.
 notice-login-expired = Die Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.

@@ -122,7 +122,6 @@ error-chain-broken = The log is damaged.
 error-number-taken = A customer with this number exists already.
 error-unknown-permissions = Unknown permissions.
 error-invalid-row = Invalid row.
-error-unknown = That did not work.
 notice-reset-sent = We have sent the link to the e-mail address you entered. Use the link in the e-mail to reset your password.
 notice-logged-out = You have been logged out.
 notice-login-expired = The login has expired. Please log in again.

@@ -203,7 +203,7 @@ async fn import_customers(config: &ServerConfig, file: &std::path::Path) -> Resu
     let portal_config = PortalConfig::default();
     let reader =
         std::fs::File::open(file).map_err(|e| Failure::of(&file.display().to_string(), e))?;
-    let rows = crate::import::parse_customers(reader, &portal_config.affiliations)
+    let rows = adapters_http::import::parse_customers(reader, &portal_config.affiliations)
         .map_err(|e| Failure::of(&file.display().to_string(), e))?;
     let (store, _) = app::open_store(&config.database).await?;
     let portal = app::portal(Arc::new(store), None, portal_config)?;

@@ -15,7 +15,7 @@
 //! | `portal serve` | migrate, deliver mail, serve HTTP until SIGINT/SIGTERM; creates the first operator |
 //! | `portal migrate` | apply pending migrations and report them |
 //! | `portal operator create --email …` | create an operator and print the one-time setup link |
-//! | `portal customers import FILE.csv` | create or update customers ([`import`]) |
+//! | `portal customers import FILE.csv` | create or update customers (the format: [`adapters_http::import`]) |
 //! | `portal demo` | seed a demo customer with an admin and employees ([`demo`]) |
 //! | `portal housekeeping` | remove expired rows once and report the counts ([`housekeeping`]) |
 //!
@@ -77,6 +77,5 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod housekeeping;
-pub mod import;
 pub mod secrets;
 pub mod serve;

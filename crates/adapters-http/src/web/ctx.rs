@@ -291,7 +291,8 @@ impl Ctx {
             .take(bucket, self.client.ip)
             .map_err(|wait| {
                 tracing::warn!(target: "portal_http", ?bucket, "rate limited (web)");
-                PageError::code(crate::error::codes::RATE_LIMITED).retry_after(wait.as_secs() + 1)
+                PageError::code(crate::error::ErrorCode::RateLimited)
+                    .retry_after(wait.as_secs() + 1)
             })
     }
 }

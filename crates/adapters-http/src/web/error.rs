@@ -13,12 +13,18 @@
 //! (the form guard, a path that does not parse) it renders the bare error page in the language
 //! of the request. One place renders error pages, so the Post/Redirect/Get of errors that is to
 //! come (a flash cookie and a redirect back to the form) changes this module only.
+//!
+//! Logging is not done here: a `PageError` made from an [`ApiError`] carries it, its
+//! `IntoResponse` attaches it to the answer ([`ApiError::attach`]) like the API's own answers,
+//! and [`render_errors`] keeps the answer's extensions on the rendered page. The router's error
+//! layer ([`crate::error::complete_error_responses`]) then logs a server error once, inside the
+//! request's span (request id and route), with its internal message; the page never shows it.
 
 use super::ctx::Shell;
 use super::i18n;
 use super::layout;
 use crate::cookies;
-use crate::error::{ApiError, ErrorCode, codes};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -26,9 +32,17 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Why a page cannot be shown: the status and the message of the error page.
-#[derive(Debug, Clone)]
+/// Why a page cannot be shown: the status and the message of the error page, and the API error
+/// behind it (for the error layer's log).
+#[derive(Debug)]
 pub(crate) struct PageError {
+    page: ErrorPage,
+    error: Option<ApiError>,
+}
+
+/// What [`render_errors`] needs to render an error page (in the answer's extensions).
+#[derive(Debug, Clone)]
+struct ErrorPage {
     status: StatusCode,
     message: Message,
     retry_after: Option<u64>,
@@ -46,37 +60,38 @@ impl PageError {
     /// An error page with a message of its own.
     pub(crate) const fn new(status: StatusCode, key: &'static str) -> Self {
         Self {
-            status,
-            message: Message::Text(key),
-            retry_after: None,
+            page: ErrorPage {
+                status,
+                message: Message::Text(key),
+                retry_after: None,
+            },
+            error: None,
         }
     }
 
     /// The error page of an API error code.
     pub(crate) fn code(code: ErrorCode) -> Self {
-        Self {
-            status: status_of(code),
-            message: Message::Code(code),
-            retry_after: None,
-        }
+        ApiError::new(code).into()
     }
 
     /// The 404 page: an unknown thing, or one that is not the user's (answered alike).
     pub(crate) fn not_found() -> Self {
-        Self::code(codes::NOT_FOUND)
+        Self::code(ErrorCode::NotFound)
     }
 
     /// The 403 page.
     pub(crate) fn forbidden() -> Self {
-        Self::code(codes::FORBIDDEN)
+        Self::code(ErrorCode::Forbidden)
     }
 
     /// With `Retry-After` (seconds).
-    pub(crate) const fn retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
+    pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
+        self.page.retry_after = Some(seconds);
         self
     }
+}
 
+impl ErrorPage {
     fn message(&self, lang: portal_core::values::Language) -> i18n::Text {
         match self.message {
             Message::Code(code) => i18n::code(lang, code),
@@ -85,29 +100,31 @@ impl PageError {
     }
 }
 
-/// The HTTP status of an error code.
-pub(crate) fn status_of(code: ErrorCode) -> StatusCode {
-    StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-/// Every core error (and the API's own) by its code; server errors are logged here with the
-/// request id and their internal message, which the page never shows.
+/// Every core error (and the API's own) by its code, with the error itself for the log.
 impl<E: Into<ApiError>> From<E> for PageError {
     fn from(e: E) -> Self {
         let e: ApiError = e.into();
-        let page = Self::code(e.code());
-        if page.status.is_server_error() {
-            // The API's answer logs it; its body is not used.
-            drop(e.into_response());
+        let code = e.code();
+        Self {
+            page: ErrorPage {
+                status: code.status(),
+                message: Message::Code(code),
+                retry_after: None,
+            },
+            error: Some(e),
         }
-        page
     }
 }
 
 impl IntoResponse for PageError {
+    /// The bare status, with what [`render_errors`] renders and the API error's report for the
+    /// error layer in its extensions.
     fn into_response(self) -> Response {
-        let mut r = self.status.into_response();
-        r.extensions_mut().insert(self);
+        let mut r = self.page.status.into_response();
+        if let Some(e) = self.error {
+            e.attach(&mut r);
+        }
+        r.extensions_mut().insert(self.page);
         r
     }
 }
@@ -151,8 +168,8 @@ pub(crate) async fn render_errors(
     let lang = super::ctx::lang_from_request(config, req.headers(), req.uri().query());
     req.extensions_mut().insert(scope.clone());
     let mut response = next.run(req).await;
-    if let Some(error) = response.extensions_mut().remove::<PageError>() {
-        response = match scope.with(|s| s.shell.clone()) {
+    if let Some(error) = response.extensions_mut().remove::<ErrorPage>() {
+        let mut page = match scope.with(|s| s.shell.clone()) {
             Some(shell) => {
                 let title = layout::status_title(shell.lang, error.status);
                 let body = layout::error_body(&shell, &title, &error.message(shell.lang));
@@ -164,10 +181,13 @@ pub(crate) async fn render_errors(
             }
         };
         if let Some(seconds) = error.retry_after {
-            response
-                .headers_mut()
+            page.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
+        // The error report (and anything else the handler's answer carried) goes along.
+        let extensions = std::mem::take(response.extensions_mut());
+        page.extensions_mut().extend(extensions);
+        response = page;
     }
     let cookies = scope.with(|s| std::mem::take(&mut s.cookies));
     cookies::append(response.headers_mut(), cookies);

@@ -11,7 +11,7 @@
 
 use super::error::PageError;
 use crate::csrf;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::middleware::body_limit;
 use crate::state::AppState;
 use axum::body::Body;
@@ -38,7 +38,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
         axum_extra::extract::Form::<T>::from_request(req, state)
             .await
             .map(|f| Self(f.0))
-            .map_err(|_| PageError::code(codes::INVALID_REQUEST))
+            .map_err(|_| PageError::code(ErrorCode::InvalidRequest))
     }
 }
 
@@ -84,22 +84,22 @@ pub(crate) async fn form_guard(
     let config = state.config();
     if let Err(why) = csrf::check_origin(config, req.headers()) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return PageError::code(codes::CSRF_FAILED).into_response();
+        return PageError::code(ErrorCode::CsrfFailed).into_response();
     }
     if !req.headers().get(header::CONTENT_TYPE).is_some_and(is_form) {
-        return PageError::code(codes::UNSUPPORTED_MEDIA_TYPE).into_response();
+        return PageError::code(ErrorCode::UnsupportedMediaType).into_response();
     }
     let limit = body_limit(config, req.uri().path());
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return PageError::code(codes::PAYLOAD_TOO_LARGE).into_response();
+        return PageError::code(ErrorCode::PayloadTooLarge).into_response();
     };
     let Ok(form) = serde_html_form::from_bytes::<CsrfField>(&bytes) else {
-        return PageError::code(codes::INVALID_REQUEST).into_response();
+        return PageError::code(ErrorCode::InvalidRequest).into_response();
     };
     if let Err(why) = csrf::check_token(config, &parts.headers, form.token.as_deref()) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return PageError::code(codes::CSRF_FAILED).into_response();
+        return PageError::code(ErrorCode::CsrfFailed).into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await

@@ -3,7 +3,6 @@
 //! are built from [`urls`] with the base path ([`Shell::href`]).
 
 use super::ctx::Shell;
-use super::error::status_of;
 use super::form::CSRF_FIELD;
 use super::i18n::{self, Text, text};
 use super::urls::{self, Notice};
@@ -267,14 +266,14 @@ impl Errors {
     ) -> StatusCode {
         let code = e.into().code();
         self.field(field, i18n::code(lang, code));
-        status_of(code)
+        code.status()
     }
 
     /// The message of an error's code for the whole form; the code's status.
     pub(crate) fn refused(&mut self, lang: Language, e: impl Into<ApiError>) -> StatusCode {
         let code = e.into().code();
         self.general(i18n::code(lang, code));
-        status_of(code)
+        code.status()
     }
 
     /// The message of a field.

@@ -14,14 +14,14 @@ use super::form::Form;
 use super::i18n;
 use super::layout::{Errors, Input, code_input, csrf_field, query_notice};
 use super::urls::{self, Notice};
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::secret::SecretString;
-use portal_core::service::{FactorEnabled, MfaError};
+use portal_core::service::{CodeError, FactorEnabled, MfaError};
 use portal_core::values::EmailAddress;
 use serde::Deserialize;
 use std::fmt::Display;
@@ -189,14 +189,16 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Result<Response, PageErr
     let status = match e {
         MfaError::ReauthRequired => return Ok(reauth_redirect(a, urls::Mfa)),
         MfaError::SamePhone => {
-            errors.field("to", i18n::code(a.lang, codes::SAME_PHONE));
+            errors.field("to", i18n::code(a.lang, ErrorCode::SamePhone));
             StatusCode::UNPROCESSABLE_ENTITY
         }
         MfaError::NoSuchFactor => {
-            errors.field("factor", i18n::code(a.lang, codes::NO_SUCH_FACTOR));
+            errors.field("factor", i18n::code(a.lang, ErrorCode::NoSuchFactor));
             StatusCode::BAD_REQUEST
         }
-        e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
+        e @ (MfaError::Code(CodeError::Malformed)
+        | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Expired)) => {
             errors.refused_at(a.lang, "code", e);
             StatusCode::BAD_REQUEST
         }
@@ -206,7 +208,7 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Result<Response, PageErr
         | MfaError::NoSetupInProgress
         | MfaError::Unavailable
         | MfaError::SendFailed(_)
-        | MfaError::AttemptsExhausted) => errors.refused(a.lang, e),
+        | MfaError::Code(CodeError::TooManyAttempts)) => errors.refused(a.lang, e),
         e => return Err(e.into()),
     };
     Ok(invalid(a, status, section, &errors))
@@ -299,7 +301,9 @@ fn confirm_failed(
     e: MfaError,
 ) -> Result<Response, PageError> {
     match e {
-        e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
+        e @ (MfaError::Code(CodeError::Malformed)
+        | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Expired)) => {
             let mut errors = Errors::new();
             errors.refused_at(a.lang, "code", e);
             Ok(a.page_with(

@@ -16,18 +16,23 @@
 //! - **Errors** (`error`): a `PageError` is a status and a message key. The layer around every
 //!   page (`error::render_errors`) renders it as the error page with the frame (language,
 //!   navigation, base path) the handler's context captured for this request, or as the bare
-//!   error page when no context exists yet (the form guard, an unknown page). A form with
-//!   fixable input answers its own page again with messages at the fields (4xx), not a
-//!   `PageError`.
+//!   error page when no context exists yet (the form guard, an unknown page). A `PageError`
+//!   made from a core or API error carries it: the page keeps its [`crate::error::ErrorReport`],
+//!   so the router's error layer logs a server error once, with the request id, as for the API.
+//!   A form with fixable input answers its own page again with messages at the fields (4xx), not
+//!   a `PageError`.
 //! - **Forms** (`form`): `serde` structs of `String`s with `#[serde(default)]`, read by
 //!   `axum-extra`'s `Form` (`serde_html_form`: repeated checkboxes fill a `Vec`), so a missing
 //!   field is a validation message of the page, never a server error.
 //! - **URLs** (`urls`): one `TypedPath` type per route; the router mounts it, handlers extract
-//!   it (its fields are the core's parsed values), templates and redirects print it under the
-//!   base path ([`crate::HttpConfig::public_path`], for host applications that nest the router).
-//!   No path is written twice, and rendered HTML is never rewritten.
+//!   it (its fields are the core's values, parsed by the API's own path extractors of
+//!   [`crate::path`]; a value that names nothing is the 404 page), templates and redirects print
+//!   it under the base path ([`crate::HttpConfig::public_path`], for host applications that nest
+//!   the router). No path is written twice, and rendered HTML is never rewritten.
 //! - **Texts** (`i18n`): Fluent message files per language (`locales/de.ftl`,
-//!   `locales/en.ftl`); code names messages by key.
+//!   `locales/en.ftl`); code names messages by key. Every [`crate::error::ErrorCode`] has its
+//!   message key in `i18n::code_key`, a `match` without catch-all: a new code does not compile
+//!   until it has one, and the tests check the key exists in every file.
 //!
 //! **CSRF.** Every form carries a hidden `csrf_token`: bound to the session when logged in,
 //! otherwise to the pre-session cookie (a signed double-submit cookie: login CSRF is refused).
@@ -266,7 +271,7 @@ pub(crate) async fn fallback(
         lang,
         state.config().public_path(),
         StatusCode::NOT_FOUND,
-        &i18n::code(lang, crate::error::codes::NOT_FOUND),
+        &i18n::code(lang, crate::error::ErrorCode::NotFound),
     );
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

@@ -8,7 +8,7 @@ use super::form::Form;
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field, current_password};
 use super::urls;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -103,7 +103,7 @@ pub(crate) async fn choose_affiliation(
         Err(LinkError::AlreadyLinked) => Ok(a.redirect(urls::Home)),
         Err(LinkError::UnknownAffiliation) => {
             let mut errors = Errors::new();
-            errors.general(i18n::code(a.lang, codes::UNKNOWN_AFFILIATION));
+            errors.general(i18n::code(a.lang, ErrorCode::UnknownAffiliation));
             Ok(a.page_with(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 a.t("affiliation-title"),

@@ -8,7 +8,7 @@ use super::i18n;
 use super::layout::{Errors, Input, csrf_field, query_notice};
 use super::paging::{ListQuery, Pager};
 use super::urls::{self, Notice, OperatorApprove, OperatorReject, with_query};
-use crate::error::codes;
+use crate::error::ErrorCode;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -176,7 +176,7 @@ pub(crate) async fn create_customer(
         .map(|k| AffiliationKey::parse(k).ok())
         .collect();
     if affiliations.is_none() {
-        errors.general(i18n::code(lang, codes::UNKNOWN_AFFILIATION));
+        errors.general(i18n::code(lang, ErrorCode::UnknownAffiliation));
     }
     let again = |errors: &Errors, status| {
         a.page_with(
@@ -212,7 +212,7 @@ pub(crate) async fn create_customer(
             Ok(a.redirect(with_query(urls::OperatorCustomers, &created)))
         }
         Err(CustomerError::NumberTaken) => {
-            errors.field("customer_number", i18n::code(lang, codes::NUMBER_TAKEN));
+            errors.field("customer_number", i18n::code(lang, ErrorCode::NumberTaken));
             Ok(again(&errors, StatusCode::CONFLICT))
         }
         Err(e @ CustomerError::UnknownAffiliation(_)) => {

@@ -1,9 +1,17 @@
-//! Every URL of the web UI, written once: one type per route, with `axum-extra`'s
+//! Every URL of the web UI, written once: one type per route, implementing `axum-extra`'s
 //! [`TypedPath`] (kanidm keeps its paths in `views/constants.rs`; a type also carries the
 //! parameters). The router mounts each at its [`TypedPath::PATH`], handlers take the type as
-//! their path extractor (its fields are the core's parsed values: a malformed customer number or
-//! id answers the 404 page like an unknown one), and templates and redirects print it
-//! (`Display` fills in and percent-encodes the parameters).
+//! their path extractor, and templates and redirects print it (`Display` fills in and
+//! percent-encodes the parameters, with the `percent-encoding` crate that `url` and `axum-extra`
+//! use).
+//!
+//! A route's parameters are parsed once, by the typed path extractors the JSON API uses too
+//! ([`crate::path`]: `CustomerPath`, `UserPath`, `TokenPath`, …): each route names the
+//! extractor it goes through (`via UserPath { number, id }`), so its fields are the core's
+//! values. The page answers a [`PathError`] in its own way ([`page_error`]): a value that names
+//! nothing (not a customer number, not an id) is the 404 page like an unknown one, a path that
+//! cannot be read (not UTF-8 once percent-decoded) the 400 page; the API answers the same errors
+//! with their own codes.
 //!
 //! Paths here start at the web UI's root. A host application may nest the router under the path
 //! of the public URL ([`HttpConfig::public_path`](crate::HttpConfig::public_path)); that prefix
@@ -11,185 +19,249 @@
 //! by rewriting the rendered HTML.
 
 use super::error::PageError;
-use crate::error::codes;
-use axum::extract::path::ErrorKind;
-use axum::extract::rejection::PathRejection;
-use axum::response::{IntoResponse, Response};
+use crate::path::{
+    AdminRequestPath, AreaPath, CustomerPath, CustomerRequestPath, PathError, SessionPath,
+    TokenPath, UserPath,
+};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use axum_extra::routing::TypedPath;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use portal_core::ids::{AdminRequestId, SessionId, UserId};
 use portal_core::permission::PermissionKey;
 use portal_core::values::CustomerNumber;
 use serde::{Deserialize, Serialize};
-use std::fmt::Display;
+use std::fmt::{self, Display};
 
-/// `"/path/{param}" => struct Name { param: Type }`: a route type with its path.
+/// What a path segment must escape (as `axum-extra`'s own `TypedPath` derive): controls, space,
+/// `"`, `<`, `>`, `` ` ``, `#`, `?`, `{`, `}`, `/` and `%`.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'#')
+    .add(b'?')
+    .add(b'{')
+    .add(b'}')
+    .add(b'/')
+    .add(b'%');
+
+/// A parameter as one percent-encoded path segment.
+fn segment(value: &impl Display) -> String {
+    utf8_percent_encode(&value.to_string(), SEGMENT).to_string()
+}
+
+/// How a page answers a path parameter that does not parse: the 404 page for a value that names
+/// nothing, the 400 page for a path that cannot be read.
+pub(crate) fn page_error(e: PathError) -> PageError {
+    match e {
+        PathError::Unreadable(_) => e.into(),
+        PathError::CustomerNumber(_) | PathError::Id | PathError::Group | PathError::Area => {
+            PageError::not_found()
+        }
+    }
+}
+
+/// `"/path" => Name;` or `"/path/{param}" => Name { param: Type } via Extractor(pattern);`: a
+/// route type with its path (and its `Debug`, which names the route, never a parameter's
+/// value: tokens travel in paths).
 macro_rules! routes {
-    ($( $(#[$doc:meta])* $path:literal => $item:item )*) => {
-        $(
-            $(#[$doc])*
-            #[derive(Debug, Clone, TypedPath, Deserialize)]
-            #[typed_path($path, rejection(NoSuchPage))]
-            $item
-        )*
+    ($(
+        $(#[$doc:meta])*
+        $path:literal => $name:ident
+            $({ $($field:ident: $ty:ty),* } via $via:ident $pattern:tt)?;
+    )*) => {$(
+        route!($(#[$doc])* $path => $name $({ $($field: $ty),* } via $via $pattern)?);
+
+        impl TypedPath for $name {
+            const PATH: &'static str = $path;
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), $path)
+            }
+        }
+    )*};
+}
+
+macro_rules! route {
+    ($(#[$doc:meta])* $path:literal => $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy)]
+        pub(crate) struct $name;
+
+        impl Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($path)
+            }
+        }
+    };
+    (
+        $(#[$doc:meta])* $path:literal => $name:ident
+            { $($field:ident: $ty:ty),* } via $via:ident $pattern:tt
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub(crate) struct $name {
+            $(pub(crate) $field: $ty,)*
+        }
+
+        impl Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let Self { $($field),* } = self;
+                write!(f, $path, $($field = segment($field)),*)
+            }
+        }
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = PageError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+                let $via $pattern = $via::from_request_parts(parts, state)
+                    .await
+                    .map_err(page_error)?;
+                Ok(Self { $($field),* })
+            }
+        }
     };
 }
 
 routes! {
     /// Home when logged in, else the login page.
-    "/" => pub(crate) struct Root;
+    "/" => Root;
     /// The stylesheet (served by the crate).
-    "/assets/portal.css" => pub(crate) struct Stylesheet;
+    "/assets/portal.css" => Stylesheet;
 
     // Anmelden, Registrieren, Passwort vergessen, Einladung
     /// "Anmelden".
-    "/login" => pub(crate) struct Login;
+    "/login" => Login;
     /// The second step of a login.
-    "/login/mfa" => pub(crate) struct LoginMfa;
+    "/login/mfa" => LoginMfa;
     /// A code by SMS or call for the second step.
-    "/login/mfa/phone-code" => pub(crate) struct LoginMfaPhoneCode;
+    "/login/mfa/phone-code" => LoginMfaPhoneCode;
     /// A fresh recovery code for the second step.
-    "/login/mfa/recovery-code" => pub(crate) struct LoginMfaRecoveryCode;
+    "/login/mfa/recovery-code" => LoginMfaRecoveryCode;
     /// "Abmelden".
-    "/logout" => pub(crate) struct Logout;
+    "/logout" => Logout;
     /// "Erstellen Sie Ihr Konto".
-    "/register" => pub(crate) struct Register;
+    "/register" => Register;
     /// The mailed verification code.
-    "/register/code" => pub(crate) struct RegisterCode;
+    "/register/code" => RegisterCode;
     /// "Code erneut senden".
-    "/register/code/resend" => pub(crate) struct RegisterCodeResend;
+    "/register/code/resend" => RegisterCodeResend;
     /// "Passwort vergessen".
-    "/password/forgot" => pub(crate) struct PasswordForgot;
+    "/password/forgot" => PasswordForgot;
     /// The mailed reset link.
-    "/password/reset/{token}" => pub(crate) struct PasswordReset { pub(crate) token: String }
+    "/password/reset/{token}" => PasswordReset { token: String } via TokenPath(token);
     /// "Passwort geändert!".
-    "/password/changed" => pub(crate) struct PasswordChanged;
+    "/password/changed" => PasswordChanged;
     /// The mailed invitation link: a pre-filled registration.
-    "/invitations/{token}" => pub(crate) struct Invitation { pub(crate) token: String }
+    "/invitations/{token}" => Invitation { token: String } via TokenPath(token);
 
     // Startseite, Bereiche, Zugehörigkeit, Kundennummer, Kontakt, Admin-Antrag
     /// "Willkommen im Portal".
-    "/home" => pub(crate) struct Home;
+    "/home" => Home;
     /// A protected area.
-    "/areas/{key}" => pub(crate) struct Area { pub(crate) key: PermissionKey }
+    "/areas/{key}" => Area { key: PermissionKey } via AreaPath(key);
     /// "Bitte wählen Sie Ihre Zugehörigkeit aus".
-    "/onboarding/affiliation" => pub(crate) struct Affiliation;
+    "/onboarding/affiliation" => Affiliation;
     /// Customer number or legacy credentials.
-    "/onboarding/link" => pub(crate) struct Link;
+    "/onboarding/link" => Link;
     /// "Jetzt registrieren".
-    "/onboarding/link/customer" => pub(crate) struct LinkCustomer;
+    "/onboarding/link/customer" => LinkCustomer;
     /// "Jetzt verknüpfen".
-    "/onboarding/link/legacy" => pub(crate) struct LinkLegacy;
+    "/onboarding/link/legacy" => LinkLegacy;
     /// "Administrator kontaktieren".
-    "/contact-admin" => pub(crate) struct ContactAdmin;
+    "/contact-admin" => ContactAdmin;
     /// "Admin-Rechte beantragen".
-    "/admin-request" => pub(crate) struct AdminRequest;
+    "/admin-request" => AdminRequest;
 
     // Meine Daten, Sicherheit, Sitzungen
     /// "Meine Daten".
-    "/profile" => pub(crate) struct Profile;
+    "/profile" => Profile;
     /// "Passwort ändern".
-    "/profile/password" => pub(crate) struct ProfilePassword;
+    "/profile/password" => ProfilePassword;
     /// "E-Mail-Adresse ändern".
-    "/profile/email" => pub(crate) struct ProfileEmail;
+    "/profile/email" => ProfileEmail;
     /// The code sent to the new address.
-    "/profile/email/confirm" => pub(crate) struct ProfileEmailConfirm;
+    "/profile/email/confirm" => ProfileEmailConfirm;
     /// The step-up page.
-    "/reauth" => pub(crate) struct Reauth;
+    "/reauth" => Reauth;
     /// "Sitzungen".
-    "/sessions" => pub(crate) struct Sessions;
+    "/sessions" => Sessions;
     /// "Alle anderen Sitzungen beenden".
-    "/sessions/end-others" => pub(crate) struct SessionsEndOthers;
+    "/sessions/end-others" => SessionsEndOthers;
     /// Ends one session.
-    "/sessions/{id}/end" => pub(crate) struct SessionEnd { pub(crate) id: SessionId }
+    "/sessions/{id}/end" => SessionEnd { id: SessionId } via SessionPath(id);
     /// "2-Faktor-Authentifizierung".
-    "/mfa" => pub(crate) struct Mfa;
+    "/mfa" => Mfa;
     /// Starts an authenticator app's setup.
-    "/mfa/totp" => pub(crate) struct MfaTotp;
+    "/mfa/totp" => MfaTotp;
     /// The app's first code.
-    "/mfa/totp/confirm" => pub(crate) struct MfaTotpConfirm;
+    "/mfa/totp/confirm" => MfaTotpConfirm;
     /// Starts a phone's setup.
-    "/mfa/phone" => pub(crate) struct MfaPhone;
+    "/mfa/phone" => MfaPhone;
     /// The phone's first code.
-    "/mfa/phone/confirm" => pub(crate) struct MfaPhoneConfirm;
+    "/mfa/phone/confirm" => MfaPhoneConfirm;
     /// A code to the MFA phone, to prove presence.
-    "/mfa/presence-code" => pub(crate) struct MfaPresenceCode;
+    "/mfa/presence-code" => MfaPresenceCode;
     /// Removes every second factor.
-    "/mfa/remove" => pub(crate) struct MfaRemove;
+    "/mfa/remove" => MfaRemove;
     /// "Neuen Code generieren".
-    "/mfa/recovery-code" => pub(crate) struct MfaRecoveryCode;
+    "/mfa/recovery-code" => MfaRecoveryCode;
     /// "Wiederherstellungsmethode festlegen".
-    "/mfa/recovery-channel" => pub(crate) struct MfaRecoveryChannel;
+    "/mfa/recovery-channel" => MfaRecoveryChannel;
 
     // Benutzerverwaltung
     /// The administrator's own user table.
-    "/admin/users" => pub(crate) struct MyUsers;
+    "/admin/users" => MyUsers;
     /// The administrator's own customer's log.
-    "/admin/audit" => pub(crate) struct MyAudit;
+    "/admin/audit" => MyAudit;
     /// The administrator's own customer's admin requests.
-    "/admin/admin-requests" => pub(crate) struct MyAdminRequests;
+    "/admin/admin-requests" => MyAdminRequests;
     /// "Benutzerverwaltung".
-    "/admin/customers/{number}/users" => pub(crate) struct Users { pub(crate) number: CustomerNumber }
+    "/admin/customers/{number}/users" => Users { number: CustomerNumber } via CustomerPath(number);
     /// "Benutzer hinzufügen".
-    "/admin/customers/{number}/users/new" => pub(crate) struct NewUser { pub(crate) number: CustomerNumber }
+    "/admin/customers/{number}/users/new" => NewUser { number: CustomerNumber } via CustomerPath(number);
     /// "Berechtigungen".
-    "/admin/customers/{number}/users/{id}/permissions" => pub(crate) struct UserPermissions { pub(crate) number: CustomerNumber, pub(crate) id: UserId }
+    "/admin/customers/{number}/users/{id}/permissions" => UserPermissions { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Benutzer sperren / entsperren".
-    "/admin/customers/{number}/users/{id}/lock" => pub(crate) struct UserLock { pub(crate) number: CustomerNumber, pub(crate) id: UserId }
+    "/admin/customers/{number}/users/{id}/lock" => UserLock { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Benutzer löschen".
-    "/admin/customers/{number}/users/{id}/delete" => pub(crate) struct UserDelete { pub(crate) number: CustomerNumber, pub(crate) id: UserId }
+    "/admin/customers/{number}/users/{id}/delete" => UserDelete { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Freischalten".
-    "/admin/customers/{number}/users/{id}/activate" => pub(crate) struct UserActivate { pub(crate) number: CustomerNumber, pub(crate) id: UserId }
+    "/admin/customers/{number}/users/{id}/activate" => UserActivate { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// A fresh invitation link.
-    "/admin/customers/{number}/users/{id}/invitation" => pub(crate) struct UserInvitation { pub(crate) number: CustomerNumber, pub(crate) id: UserId }
+    "/admin/customers/{number}/users/{id}/invitation" => UserInvitation { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Änderungsprotokoll" of one user.
-    "/admin/customers/{number}/users/{id}/audit" => pub(crate) struct UserAudit { pub(crate) number: CustomerNumber, pub(crate) id: UserId }
+    "/admin/customers/{number}/users/{id}/audit" => UserAudit { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Protokoll" of the customer.
-    "/admin/customers/{number}/audit" => pub(crate) struct CustomerAudit { pub(crate) number: CustomerNumber }
+    "/admin/customers/{number}/audit" => CustomerAudit { number: CustomerNumber } via CustomerPath(number);
     /// Admin requests awaiting an administrator's consent.
-    "/admin/customers/{number}/admin-requests" => pub(crate) struct CustomerAdminRequests { pub(crate) number: CustomerNumber }
+    "/admin/customers/{number}/admin-requests" => CustomerAdminRequests { number: CustomerNumber } via CustomerPath(number);
     /// "Zustimmen".
-    "/admin/customers/{number}/admin-requests/{id}/consent" => pub(crate) struct AdminRequestConsent { pub(crate) number: CustomerNumber, pub(crate) id: AdminRequestId }
+    "/admin/customers/{number}/admin-requests/{id}/consent" => AdminRequestConsent { number: CustomerNumber, id: AdminRequestId } via CustomerRequestPath { number, id };
     /// "Ablehnen".
-    "/admin/customers/{number}/admin-requests/{id}/decline" => pub(crate) struct AdminRequestDecline { pub(crate) number: CustomerNumber, pub(crate) id: AdminRequestId }
+    "/admin/customers/{number}/admin-requests/{id}/decline" => AdminRequestDecline { number: CustomerNumber, id: AdminRequestId } via CustomerRequestPath { number, id };
 
     // Portal-Mitarbeiter
     /// "Kunden".
-    "/operator/customers" => pub(crate) struct OperatorCustomers;
+    "/operator/customers" => OperatorCustomers;
     /// "Kunde anlegen".
-    "/operator/customers/new" => pub(crate) struct OperatorNewCustomer;
+    "/operator/customers/new" => OperatorNewCustomer;
     /// Admin requests to decide.
-    "/operator/admin-requests" => pub(crate) struct OperatorAdminRequests;
+    "/operator/admin-requests" => OperatorAdminRequests;
     /// "Freigeben".
-    "/operator/admin-requests/{id}/approve" => pub(crate) struct OperatorApprove { pub(crate) id: AdminRequestId }
+    "/operator/admin-requests/{id}/approve" => OperatorApprove { id: AdminRequestId } via AdminRequestPath(id);
     /// "Ablehnen".
-    "/operator/admin-requests/{id}/reject" => pub(crate) struct OperatorReject { pub(crate) id: AdminRequestId }
+    "/operator/admin-requests/{id}/reject" => OperatorReject { id: AdminRequestId } via AdminRequestPath(id);
 
     // Entwicklung
     /// The development mailbox (development mode only).
-    "/dev/mailbox" => pub(crate) struct DevMailbox;
-}
-
-/// The rejection of a path whose parameters do not parse: a malformed customer number or id
-/// names nothing that exists, so it answers the 404 page like an unknown one; a path that cannot
-/// be read at all (not UTF-8 once percent-decoded) is the 400 page.
-#[derive(Debug, Default)]
-pub(crate) struct NoSuchPage(Option<PageError>);
-
-impl From<PathRejection> for NoSuchPage {
-    fn from(rejection: PathRejection) -> Self {
-        let unreadable = matches!(
-            &rejection,
-            PathRejection::FailedToDeserializePathParams(e)
-                if matches!(e.kind(), ErrorKind::InvalidUtf8InPathParam { .. })
-        );
-        Self(unreadable.then(|| PageError::code(codes::INVALID_REQUEST)))
-    }
-}
-
-impl IntoResponse for NoSuchPage {
-    fn into_response(self) -> Response {
-        self.0.unwrap_or_else(PageError::not_found).into_response()
-    }
+    "/dev/mailbox" => DevMailbox;
 }
 
 /// A path with a query (`/login?notice=logged-out`), encoded by `serde_html_form`.

@@ -5,7 +5,7 @@
 use super::reauth_redirect;
 use crate::api::session_cookie;
 use crate::cookies::CookieName;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use crate::web::auth::{parse_email, parse_name, password_error};
 use crate::web::ctx::Authed;
@@ -21,7 +21,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
-use portal_core::service::ProfileError;
+use portal_core::service::{CodeError, ProfileError};
 use portal_core::values::Language;
 use serde::Deserialize;
 
@@ -170,14 +170,14 @@ pub(crate) async fn change_password(
     let mut errors = Errors::new();
     let status = match result {
         Ok(issued) => {
-            a.add_cookie(session_cookie(a.config(), &issued));
+            a.add_cookie(session_cookie(&a.state, &issued));
             return Ok(a.redirect(Notice::Saved.on(urls::Profile)));
         }
         Err(ProfileError::ReauthRequired) => return Ok(reauth_redirect(&a, urls::Profile)),
         Err(ProfileError::WrongPassword) => {
             errors.field(
                 "current_password",
-                i18n::code(a.lang, codes::WRONG_PASSWORD),
+                i18n::code(a.lang, ErrorCode::WrongPassword),
             );
             StatusCode::BAD_REQUEST
         }
@@ -271,10 +271,10 @@ pub(crate) async fn confirm_email(
             Ok(a.redirect(Notice::Saved.on(urls::Profile)))
         }
         Err(
-            e @ (ProfileError::MalformedCode
-            | ProfileError::WrongCode
-            | ProfileError::CodeExpired
-            | ProfileError::TooManyAttempts),
+            e @ (ProfileError::Code(CodeError::Malformed)
+            | ProfileError::Code(CodeError::Wrong)
+            | ProfileError::Code(CodeError::Expired)
+            | ProfileError::Code(CodeError::TooManyAttempts)),
         ) => {
             let mut errors = Errors::new();
             let status = errors.refused_at(a.lang, "code", e);

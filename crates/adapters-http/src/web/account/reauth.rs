@@ -3,7 +3,7 @@
 //! token is rotated; then back to where the change was asked for.
 
 use crate::api::session_cookie;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use crate::web::auth::{factor_fields, factor_of};
 use crate::web::ctx::{Authed, safe_next};
@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
-use portal_core::service::MfaError;
+use portal_core::service::{CodeError, MfaError};
 use serde::Deserialize;
 
 /// The password, the factor and where to go back to.
@@ -81,18 +81,22 @@ pub(crate) async fn submit(a: Authed, Form(form): Form<ReauthForm>) -> Result<Re
     let mut errors = Errors::new();
     let status = match result {
         Ok(issued) => {
-            a.add_cookie(session_cookie(a.config(), &issued));
+            a.add_cookie(session_cookie(&a.state, &issued));
             return Ok(a.redirect(next));
         }
         Err(MfaError::WrongPassword) => {
-            errors.field("password", i18n::code(a.lang, codes::WRONG_PASSWORD));
+            errors.field("password", i18n::code(a.lang, ErrorCode::WrongPassword));
             StatusCode::BAD_REQUEST
         }
         Err(MfaError::NoSuchFactor) => {
-            errors.field("factor", i18n::code(a.lang, codes::MFA_REQUIRED));
+            errors.field("factor", i18n::code(a.lang, ErrorCode::MfaRequired));
             StatusCode::BAD_REQUEST
         }
-        Err(e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired)) => {
+        Err(
+            e @ (MfaError::Code(CodeError::Malformed)
+            | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Expired)),
+        ) => {
             errors.refused_at(a.lang, "code", e);
             StatusCode::BAD_REQUEST
         }

@@ -2,7 +2,7 @@
 //! abhaken" (manual 3.3: the group row "Meine Daten" before its members).
 
 use super::{facts, target};
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::web::ctx::{Authed, Shell};
 use crate::web::error::PageError;
 use crate::web::form::Form;
@@ -154,7 +154,7 @@ pub(crate) async fn submit(
     };
     let mut errors = Errors::new();
     let Some(submitted) = permission_set(&form.permission) else {
-        errors.general(i18n::code(a.lang, codes::NOT_GRANTABLE));
+        errors.general(i18n::code(a.lang, ErrorCode::NotGrantable));
         return Ok(shown(
             user.permissions(),
             None,
@@ -172,7 +172,7 @@ pub(crate) async fn submit(
         let group = GroupKey::parse(raw_group)
             .ok()
             .filter(|g| catalog.group(g).is_some())
-            .ok_or_else(|| PageError::code(codes::UNKNOWN_GROUP))?;
+            .ok_or_else(|| PageError::code(ErrorCode::UnknownGroup))?;
         let members = catalog
             .group_members(&group)
             .intersection(customer.entitlements());

@@ -3,10 +3,10 @@
 
 use super::password_error;
 use super::register::remember_ticket;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use crate::ratelimit::Bucket;
 use crate::web::ctx::Ctx;
-use crate::web::error::{PageError, status_of};
+use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::layout::{Errors, Input, csrf_field, new_password};
 use crate::web::urls::{self, Invitation};
@@ -51,8 +51,8 @@ fn invitation_form(ctx: &Ctx, path: &Invitation, v: &InvitationView, errors: &Er
 /// An unknown link says so in words of its own; the rest by its code.
 fn failed(e: InvitationError) -> PageError {
     let e = ApiError::from(e);
-    if e.code() == codes::NOT_FOUND {
-        PageError::new(status_of(e.code()), "invitation-invalid-link")
+    if e.code() == ErrorCode::NotFound {
+        PageError::new(e.code().status(), "invitation-invalid-link")
     } else {
         e.into()
     }

@@ -4,7 +4,7 @@ use super::mfa_step::{MfaQuery, method_key};
 use super::{next_of, started};
 use crate::api::auth::seconds_until;
 use crate::cookies::CookieName;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use crate::web::ctx::Ctx;
 use crate::web::error::PageError;
@@ -84,7 +84,7 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
             ctx.set_cookie(
                 CookieName::PendingMfa,
                 pending.token.expose(),
-                Some(seconds_until(pending.expires_at)),
+                Some(seconds_until(&ctx.state, pending.expires_at)),
             );
             let methods: Vec<&str> = pending.methods.iter().map(|m| method_key(*m)).collect();
             let query = MfaQuery {
@@ -94,11 +94,11 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
             return Ok(ctx.redirect(urls::with_query(urls::LoginMfa, &query)));
         }
         Err(LoginError::InvalidCredentials) => {
-            errors.general(i18n::code(ctx.lang, codes::INVALID_CREDENTIALS));
+            errors.general(i18n::code(ctx.lang, ErrorCode::InvalidCredentials));
             StatusCode::UNAUTHORIZED
         }
         Err(LoginError::Throttled { .. }) => {
-            errors.general(i18n::code(ctx.lang, codes::THROTTLED));
+            errors.general(i18n::code(ctx.lang, ErrorCode::Throttled));
             StatusCode::TOO_MANY_REQUESTS
         }
         Err(e) => return Err(e.into()),

@@ -5,7 +5,7 @@
 use super::{factor_fields, factor_of, next_of, recovery_code_shown, started};
 use crate::api::auth::seconds_until;
 use crate::cookies::CookieName;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use crate::web::ctx::Ctx;
 use crate::web::error::PageError;
@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::mfa::MfaMethod;
-use portal_core::service::{CompleteMfa, MfaError};
+use portal_core::service::{CodeError, CompleteMfa, MfaError};
 use serde::{Deserialize, Serialize};
 
 /// The query of the second step's pages: the offered methods (`totp,recovery_code`) and where
@@ -169,7 +169,7 @@ pub(crate) async fn submit(
                 ctx.set_cookie(
                     CookieName::Device,
                     device.token.expose(),
-                    Some(seconds_until(device.expires_at)),
+                    Some(seconds_until(&ctx.state, device.expires_at)),
                 );
             }
             let next = next_of(&ctx, None);
@@ -188,18 +188,18 @@ pub(crate) async fn submit(
                 None => ctx.redirect(next),
             });
         }
-        Err(MfaError::NoPendingLogin | MfaError::AttemptsExhausted) => {
+        Err(MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts)) => {
             ctx.clear_cookie(CookieName::PendingMfa);
             return Ok(expired(&ctx));
         }
         Err(MfaError::NoSuchFactor) => {
-            errors.field("factor", i18n::code(ctx.lang, codes::NO_SUCH_FACTOR));
+            errors.field("factor", i18n::code(ctx.lang, ErrorCode::NoSuchFactor));
             StatusCode::BAD_REQUEST
         }
         Err(
-            e @ (MfaError::MalformedCode
-            | MfaError::WrongCode
-            | MfaError::CodeExpired
+            e @ (MfaError::Code(CodeError::Malformed)
+            | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Expired)
             | MfaError::Throttled { .. }),
         ) => errors.refused_at(ctx.lang, "code", e),
         Err(e) => return Err(e.into()),
@@ -242,7 +242,9 @@ async fn send(ctx: Ctx, Query(q): Query<MfaQuery>, recovery: bool) -> Result<Res
             };
             Ok(ctx.redirect(with_query(urls::LoginMfa, &back)))
         }
-        Err(MfaError::NoPendingLogin | MfaError::AttemptsExhausted) => Ok(expired(&ctx)),
+        Err(MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts)) => {
+            Ok(expired(&ctx))
+        }
         Err(e @ (MfaError::NoSuchFactor | MfaError::SendFailed(_) | MfaError::Unavailable)) => {
             let mut errors = Errors::new();
             errors.refused(ctx.lang, e);

@@ -38,7 +38,7 @@ fn next_of(ctx: &Ctx, form_next: Option<&str>) -> String {
 fn started(ctx: &Ctx, issued: &IssuedSession) {
     ctx.clear_cookie(CookieName::PendingMfa);
     ctx.clear_cookie(CookieName::Csrf);
-    ctx.add_cookie(session_cookie(ctx.config(), issued));
+    ctx.add_cookie(session_cookie(&ctx.state, issued));
 }
 
 /// The factor a form names (`factor` = `totp`, `phone` or `recovery`) with its `code`.

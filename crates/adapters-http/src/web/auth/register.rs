@@ -16,7 +16,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
-use portal_core::service::{Register, RegisterError, RegistrationTicket, ResendError, VerifyError};
+use portal_core::service::{
+    CodeError, Register, RegisterError, RegistrationTicket, ResendError, VerifyError,
+};
 use portal_core::values::EmailAddress;
 use serde::Deserialize;
 
@@ -183,10 +185,10 @@ pub(crate) async fn verify(ctx: Ctx, Form(form): Form<CodeForm>) -> Result<Respo
             return Ok(ctx.redirect(urls::Home));
         }
         Err(
-            e @ (VerifyError::MalformedCode
-            | VerifyError::WrongCode
-            | VerifyError::CodeExpired
-            | VerifyError::TooManyAttempts),
+            e @ (VerifyError::Code(CodeError::Malformed)
+            | VerifyError::Code(CodeError::Wrong)
+            | VerifyError::Code(CodeError::Expired)
+            | VerifyError::Code(CodeError::TooManyAttempts)),
         ) => errors.refused_at(ctx.lang, "code", e),
         Err(
             e @ (VerifyError::InvalidTicket

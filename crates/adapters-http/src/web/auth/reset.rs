@@ -5,7 +5,7 @@ use super::password_error;
 use crate::error::ApiError;
 use crate::ratelimit::Bucket;
 use crate::web::ctx::Ctx;
-use crate::web::error::{PageError, status_of};
+use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::i18n;
 use crate::web::layout::{Errors, Input, csrf_field, new_password};
@@ -128,7 +128,7 @@ pub(crate) async fn submit(
             let code = ApiError::from(e).code();
             let title = ctx.t("reset-invalid-link");
             Ok(ctx.page_with(
-                status_of(code),
+                code.status(),
                 &title,
                 html! {
                     section.card.narrow {
