@@ -350,7 +350,7 @@ mod tests {
 
     /// The keys the code names: the first string literal after `.t(` and `t_with(`, the second
     /// after `text(`, `text_with(` and `PageError::new(`, and the hyphenated literals a `match`
-    /// arm answers with (tables of keys such as `Notice::key`).
+    /// arm answers with (tables of keys such as `Notice::key` and `code_key`).
     fn keys_in_code(source: &str) -> BTreeSet<String> {
         let literal = |rest: &str| {
             let tail = rest.trim_start().strip_prefix('"')?;
@@ -380,8 +380,10 @@ mod tests {
                 keys.extend(literal(rest));
             }
         }
-        for (at, _) in source.match_indices("=> \"") {
-            if let Some(key) = literal(&source[at + 2..])
+        for (at, _) in source.match_indices("=>") {
+            // `=> "key"`, or `=> {` and the key alone in the block where rustfmt breaks the arm.
+            let rest = source[at + 2..].trim_start();
+            if let Some(key) = literal(rest.strip_prefix('{').unwrap_or(rest))
                 && key.contains('-')
                 && key
                     .chars()
