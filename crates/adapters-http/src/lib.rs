@@ -5,7 +5,9 @@
 //! binary (`/api/docs`), plus `/healthz` and `/readyz`. The server-rendered web UI ([`web`], the
 //! pages at `/`) lives in this crate too and shares its infrastructure: [`AppState`], the
 //! session and CSRF cookies ([`cookies`], [`csrf`]), the error codes ([`ApiError`]), the rate
-//! limits and the hashing semaphore ([`BlockingHasher`]).
+//! limits and the hashing semaphore ([`BlockingHasher`]). Its texts live in Project Fluent files,
+//! one per language (`locales/de.ftl`, `locales/en.ftl`, compiled in and read with
+//! `fluent-bundle`); its forms and paths are typed with `axum-extra` (`Form`, `TypedPath`).
 //!
 //! It is an adapter: handlers parse the request into the core's values, call one use case of
 //! [`portal_core::Portal`] and map the result. Authorization, tenancy and every rule live in the

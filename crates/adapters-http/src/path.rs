@@ -4,8 +4,9 @@
 //!
 //! A refused parameter is a [`PathError`]. The API answers it in the error shape with its own
 //! code (`invalid_customer_number`, `invalid_id`, `unknown_group`, or `invalid_request` for a
-//! path that cannot be read at all); the web UI wraps the extractors in its `WebPath`, which
-//! answers the 404 page for a value that names nothing and the 400 page for an unreadable path.
+//! path that cannot be read at all). The web UI's route types (`web::urls`: one type per page,
+//! `UserLock { number, id }`) extract through these same types and answer the 404 page for a
+//! value that names nothing and the 400 page for an unreadable path.
 //!
 //! ```
 //! use adapters_http::path::UserPath;

@@ -168,23 +168,11 @@ async fn every_log_line_inside_a_request_carries_its_id_and_route() {
     assert!(done[0]["fields"]["elapsed_ms"].is_u64(), "{}", done[0]);
 }
 
-#[tokio::test]
-async fn a_server_error_is_logged_once_by_the_error_layer_with_its_cause_and_request() {
+/// A router whose store fails every session lookup (a backend error with an internal message).
+fn failing_session_store() -> axum::Router {
     use adapters_http::{AlwaysReady, AppState, router};
-    use axum::body::Body;
-    use axum::http::{Request, header};
     use portal_core::ports::{MockQueries, StoreError};
     use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
-    use tower::ServiceExt;
-
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || writer.clone())
-        .json()
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
 
     let mut queries = MockQueries::new();
     queries
@@ -200,14 +188,24 @@ async fn a_server_error_is_logged_once_by_the_error_layer_with_its_cause_and_req
         legacy: Arc::new(portal_core::ports::NoLegacyDirectory),
     };
     let portal = portal_core::Portal::new(deps, Default::default(), Default::default()).unwrap();
-    let app = router(AppState::new(
+    router(AppState::new(
         Arc::new(portal),
         http_config(),
         Arc::new(AlwaysReady),
-    ));
+    ))
+}
+
+/// `GET path` with a session cookie on a router whose session lookup fails: status, request id
+/// and body.
+async fn get_with_session(app: axum::Router, path: &str) -> (u16, String, String) {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+
     let r = app
         .oneshot(
-            Request::get("/api/v1/me")
+            Request::get(path)
+                .header(header::ACCEPT, "text/html")
                 .header(
                     header::COOKIE,
                     format!("__Host-portal-session={}", "A".repeat(43)),
@@ -217,12 +215,16 @@ async fn a_server_error_is_logged_once_by_the_error_layer_with_its_cause_and_req
         )
         .await
         .unwrap();
-    assert_eq!(r.status(), 500);
+    let status = r.status().as_u16();
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let body = axum::body::to_bytes(r.into_body(), 10_000).await.unwrap();
-    assert!(!String::from_utf8_lossy(&body).contains("sqlx"));
+    let body = axum::body::to_bytes(r.into_body(), 100_000).await.unwrap();
+    (status, id, String::from_utf8_lossy(&body).into_owned())
+}
 
-    let failed: Vec<_> = lines(&captured)
+/// The one "request failed" line of a captured log: an error with the internal cause, inside the
+/// span of request `id` on `route`.
+fn the_failure_line(captured: &Captured, id: &str, route: &str) {
+    let failed: Vec<_> = lines(captured)
         .into_iter()
         .filter(|l| l["fields"]["message"] == "request failed")
         .collect();
@@ -237,6 +239,45 @@ async fn a_server_error_is_logged_once_by_the_error_layer_with_its_cause_and_req
             .contains("sqlx error"),
         "{line}"
     );
-    assert_eq!(line["span"]["request_id"], id.as_str(), "{line}");
-    assert_eq!(line["span"]["route"], "/api/v1/me", "{line}");
+    assert_eq!(line["span"]["request_id"], id, "{line}");
+    assert_eq!(line["span"]["route"], route, "{line}");
+}
+
+#[tokio::test]
+async fn a_server_error_is_logged_once_by_the_error_layer_with_its_cause_and_request() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (status, id, body) = get_with_session(failing_session_store(), "/api/v1/me").await;
+    assert_eq!(status, 500);
+    assert!(!body.contains("sqlx"));
+    the_failure_line(&captured, &id, "/api/v1/me");
+}
+
+#[tokio::test]
+async fn a_server_error_of_a_page_is_logged_once_by_the_same_layer() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (status, id, body) = get_with_session(failing_session_store(), "/home").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("<html"), "the error page: {body}");
+    assert!(
+        body.contains("Ein Fehler ist aufgetreten"),
+        "its message: {body}"
+    );
+    assert!(!body.contains("sqlx"), "the cause stays in the log: {body}");
+    the_failure_line(&captured, &id, "/home");
 }
