@@ -6,7 +6,8 @@
 //!   `pg_ctl stop -m fast` while clients drive requests, kept down while they go on, and started
 //!   again. Every request the outage catches answers `503` with the error shape and the code
 //!   `unavailable` — while the database is still down, so it did not wait for the outage to end
-//!   (`PORTAL_DB_ACQUIRE_TIMEOUT` bounds it); `/readyz` says not ready; once the cluster is back
+//!   (`PORTAL_DB_ACQUIRE_TIMEOUT` bounds it); a web page is the 503 page; `/readyz` says not
+//!   ready; once the cluster is back
 //!   the same process serves again, and its mail dispatcher delivers again.
 //! - [`postgres_pool_exhausted_by_a_held_lock_answers_503_and_recovers`]: a test connection
 //!   holds an exclusive lock on `users`, so every request's statements wait and the small pool
@@ -342,6 +343,20 @@ async fn postgres_outage_answers_503_at_once_and_the_server_recovers_by_itself()
         .await
         .expect("an answer");
     unavailable(&login);
+    // A page of the web UI: the 503 page, not a 500 and not JSON.
+    let page = company
+        .admin
+        .try_get_raw("/home")
+        .await
+        .expect("an answer from /home");
+    assert_eq!(page.status, 503, "/home during the outage: {}", page.text);
+    assert!(
+        page.headers[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|t| t.starts_with("text/html")),
+        "/home answers a page: {:?}",
+        page.headers
+    );
     completed_in(&done_rx, Phase::Down).await;
     let (status, _) = readyz(&server).await;
     assert_eq!(status, 503, "/readyz still not ready");
