@@ -6,9 +6,7 @@ use super::db::Db;
 use super::load::Server;
 use super::smtp::Inbox;
 use super::smtp::SmtpSink;
-use super::world::{
-    AFFILIATION, MAIL_FROM, Person, accept_invitation, create_customer, link, register,
-};
+use super::world::{MAIL_FROM, Person, accept_invitation, create_customer, link, register};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -133,11 +131,6 @@ pub fn invitation(email: &str, i: usize, permissions: &[String]) -> serde_json::
         "permissions": permissions,
         "language": "de",
     })
-}
-
-/// The affiliation every test customer has.
-pub const fn affiliation() -> &'static str {
-    AFFILIATION
 }
 
 /// Waits until every mail of the outbox is marked sent and the SMTP server received it; returns

@@ -238,18 +238,6 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// The output of every process: the killed ones, then the current one.
-    pub async fn all_output(&self) -> String {
-        let mut all = self
-            .killed_output
-            .lock()
-            .await
-            .join("\n----- killed -----\n");
-        all.push_str("\n----- current -----\n");
-        all.push_str(&self.output().await);
-        all
-    }
-
     /// Stops the current process cleanly (SIGTERM, exit 0) and returns its output.
     pub async fn stop(&self) -> String {
         let portal = self.current.lock().await.take().expect("a running server");
@@ -258,5 +246,23 @@ impl Server {
             up: false,
         });
         portal.stop().await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // The current process prints its own output when a test fails; the killed ones are
+        // only here.
+        if std::thread::panicking()
+            && let Ok(killed) = self.killed_output.try_lock()
+        {
+            for (n, out) in killed.iter().enumerate() {
+                eprintln!(
+                    "----- output of killed process {} of [{}] -----\n{out}\n-----",
+                    n + 1,
+                    self.name
+                );
+            }
+        }
     }
 }
