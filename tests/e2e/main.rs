@@ -9,12 +9,18 @@
 //! - [`mfa`]: TOTP enrolment and login with it, the remembered device, the recovery code.
 //! - [`two_processes`]: two `portal serve` on one database behave as one system.
 //! - [`cli`]: `portal operator create`, `portal customers import` and `portal demo` on Postgres.
+//! - [`crash`]: `kill -9` under write load on SQLite and Postgres: no answered change lost,
+//!   nothing committed half, every audit chain intact, every queued mail delivered.
+//! - [`outage`]: a Postgres restart under load, a pool exhausted by a held lock, an SQLite file
+//!   that cannot grow: 503 `unavailable` at once, never 500, recovery without a restart.
 //! - [`schemathesis`]: the OpenAPI document against the running server (schemathesis from PyPI,
 //!   installed by `scripts/test-deps`).
 
 mod cli;
+mod crash;
 mod flows;
 mod mfa;
+mod outage;
 mod schemathesis;
 mod support;
 mod two_processes;

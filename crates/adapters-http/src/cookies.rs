@@ -1,15 +1,28 @@
-//! The cookies: names, reading them from a request, and building `Set-Cookie` values.
+//! Every cookie of the API and the web UI: names, reading them from a request, and building
+//! `Set-Cookie` values. This module is the only place that knows a cookie's name and flags.
 //!
-//! | cookie | holds | lifetime | `SameSite` |
-//! | --- | --- | --- | --- |
-//! | `__Host-portal-session` | the session token | the session's absolute expiry | `Lax` |
-//! | `__Host-portal-mfa` | the pending second step's token | a few minutes | `Strict` |
-//! | `__Host-portal-device` | the remembered device's token | 30 days | `Strict` |
-//! | `__Host-portal-csrf` | a random nonce (pre-session CSRF) | browser session | `Strict` |
+//! | cookie | holds | lifetime | `SameSite` | set by |
+//! | --- | --- | --- | --- | --- |
+//! | `__Host-portal-session` | the session token | the session's absolute expiry | `Lax` | API, web |
+//! | `__Host-portal-mfa` | the pending second step's token | a few minutes | `Strict` | API, web |
+//! | `__Host-portal-device` | the remembered device's token | 30 days | `Strict` | API, web |
+//! | `__Host-portal-csrf` | a random nonce (pre-session CSRF) | browser session | `Strict` | API, web |
+//! | `__Host-portal-lang` | the chosen language (`de`, `en`) | a year | `Lax` | web |
+//! | `__Host-portal-ticket` | a registration in progress: its ticket and the address the code went to | the pending registration's lifetime | `Strict` | web |
+//! | `__Host-portal-email-ticket` | an e-mail change in progress: its ticket | the code's lifetime | `Strict` | web |
 //!
 //! All are `HttpOnly`, `Path=/`, without `Domain`, and `Secure` with the `__Host-` prefix unless
-//! the development switch is on (then the prefix is dropped: `portal-session`, …). The values
-//! are opaque tokens; the server keeps only their SHA-256.
+//! the development switch is on (then the prefix is dropped: `portal-session`, …). The tokens
+//! are opaque and random; the server keeps only their SHA-256.
+//!
+//! **Why not `axum-extra`'s `CookieJar`.** Its jars travel in the handler's return value; here
+//! cookies are also set where no handler returns them (the web UI's error pages, rendered by a
+//! layer, carry the cookies the request set), and both the API's `Reply` and the web UI's page
+//! context collect them. `SignedCookieJar`/`PrivateCookieJar` would add nothing: no value is
+//! trusted because of its cookie (tokens are looked up by their hash, the language is a
+//! preference, a tampered ticket is refused by the core), and the [`CookieKey`](crate::CookieKey)'s
+//! HMAC signs the CSRF tokens derived from these cookies ([`crate::csrf`]), not the cookies. What
+//! remains is a name, a value and fixed flags: the dozen lines below, with tests.
 
 use crate::config::HttpConfig;
 use axum::http::{HeaderMap, HeaderValue, header};
@@ -25,11 +38,25 @@ pub enum CookieName {
     Device,
     /// The pre-session CSRF nonce.
     Csrf,
+    /// The web UI's language choice (a preference, not a secret).
+    Lang,
+    /// The web UI's registration in progress.
+    Ticket,
+    /// The web UI's e-mail change in progress.
+    EmailTicket,
 }
 
 impl CookieName {
     /// Every cookie.
-    pub const ALL: [Self; 4] = [Self::Session, Self::PendingMfa, Self::Device, Self::Csrf];
+    pub const ALL: [Self; 7] = [
+        Self::Session,
+        Self::PendingMfa,
+        Self::Device,
+        Self::Csrf,
+        Self::Lang,
+        Self::Ticket,
+        Self::EmailTicket,
+    ];
 
     const fn base(self) -> &'static str {
         match self {
@@ -37,13 +64,18 @@ impl CookieName {
             Self::PendingMfa => "portal-mfa",
             Self::Device => "portal-device",
             Self::Csrf => "portal-csrf",
+            Self::Lang => "portal-lang",
+            Self::Ticket => "portal-ticket",
+            Self::EmailTicket => "portal-email-ticket",
         }
     }
 
     const fn same_site(self) -> &'static str {
         match self {
-            Self::Session => "Lax",
-            Self::PendingMfa | Self::Device | Self::Csrf => "Strict",
+            Self::Session | Self::Lang => "Lax",
+            Self::PendingMfa | Self::Device | Self::Csrf | Self::Ticket | Self::EmailTicket => {
+                "Strict"
+            }
         }
     }
 
@@ -128,6 +160,41 @@ mod tests {
         assert_eq!(
             v.to_str().unwrap(),
             "portal-mfa=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn every_cookie_is_http_only_on_the_whole_site_and_secure_unless_in_development() {
+        let c = HttpConfig::new("https://p.example", CookieKey::from_bytes([0; 32])).unwrap();
+        let dev = c.clone().insecure_development_cookies();
+        for cookie in CookieName::ALL {
+            let v = set(&c, cookie, "v", Some(1));
+            let v = v.to_str().unwrap();
+            assert!(
+                v.starts_with(&format!("__Host-{}=v; ", cookie.base())),
+                "{v}"
+            );
+            assert!(
+                v.contains("; Path=/; HttpOnly; SameSite=") && v.ends_with("; Secure"),
+                "{v}"
+            );
+            assert!(!v.contains("Domain"), "{v}");
+            let v = set(&dev, cookie, "v", None);
+            let v = v.to_str().unwrap();
+            assert!(
+                v.starts_with(&format!("{}=v; Path=/; HttpOnly; ", cookie.base())),
+                "{v}"
+            );
+            assert!(!v.contains("Secure"), "{v}");
+        }
+        let lang = set(&c, CookieName::Lang, "en", Some(60));
+        assert!(lang.to_str().unwrap().contains("SameSite=Lax"));
+        let ticket = clear(&c, CookieName::Ticket);
+        assert!(
+            ticket
+                .to_str()
+                .unwrap()
+                .contains("SameSite=Strict; Max-Age=0")
         );
     }
 

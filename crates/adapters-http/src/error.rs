@@ -1,15 +1,26 @@
 //! One error shape for every answer that is not a success:
 //! `{"error": {"code": "...", "message": "...", "details": {...}, "request_id": "..."}}`.
 //!
-//! Codes are stable snake_case strings; clients branch on them, never on messages. Every variant
-//! of every core error enum maps to one code through an exhaustive `match`, so a new variant does
-//! not compile until it has a mapping. Each enum also lists its codes ([`Documented::CODES`]) for
-//! the OpenAPI document; tests check that every variant's mapping is among them.
+//! Everything about a code lives in one place, the table of [`ErrorCode`]: its HTTP status, its
+//! stable snake_case name (clients branch on it, never on messages) and its description (for the
+//! OpenAPI document and `docs/api.md`, which a test keeps equal to the table). The core's errors
+//! map to codes through `error_mapping!` blocks, one per error type: each arm names a variant
+//! and its code, and the same arms generate both the `From` impl (an exhaustive `match`, so a new
+//! core variant does not compile until it has a code) and the type's [`Documented::CODES`] for
+//! the OpenAPI document, so the two cannot drift.
+//!
+//! [`ApiError`]'s `IntoResponse` renders the body and attaches an [`ErrorReport`] to the response;
+//! it does not log. The router's error layer ([`complete_error_responses`]) runs inside the
+//! request's span: it logs server errors with their internal message, writes the request id into
+//! the body and turns a `retry_at` into `Retry-After` by the portal's clock.
 
-use crate::middleware::current_request_id;
+use crate::state::AppState;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use portal_core::challenge::CodeError;
 use portal_core::error::InfraError;
 use portal_core::password::PasswordError;
 use portal_core::ports::StoreError;
@@ -22,132 +33,161 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use tower_http::request_id::RequestId;
 use utoipa::ToSchema;
 use utoipa::openapi::{Content, RefOr, Response as OaResponse, Schema};
 
-/// A stable error code with its HTTP status and what it means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ErrorCode {
-    /// HTTP status.
-    pub status: u16,
-    /// The code clients branch on.
-    pub code: &'static str,
-    /// What it means (for the API documentation).
-    pub description: &'static str,
-}
-
-macro_rules! codes {
-    ($($name:ident = $status:literal, $code:literal, $desc:literal;)*) => {
-        /// Every error code of the API.
-        pub mod codes {
-            use super::ErrorCode;
+/// Generates [`ErrorCode`] from its table: one line per code with status, name and description.
+macro_rules! error_codes {
+    ($( $variant:ident = $status:literal, $name:literal, $desc:literal; )*) => {
+        /// Every error code of the API, with its HTTP status ([`status`](Self::status)), its
+        /// stable name ([`as_str`](Self::as_str)) and what it means
+        /// ([`description`](Self::description)).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
             $(
                 #[doc = $desc]
-                pub const $name: ErrorCode = ErrorCode { status: $status, code: $code, description: $desc };
+                $variant,
             )*
-            /// All codes, for documentation and tests.
-            pub const ALL: &[ErrorCode] = &[$($name),*];
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table (and of `docs/api.md`).
+            pub const ALL: &'static [Self] = &[$(Self::$variant),*];
+
+            /// The HTTP status as a number.
+            #[must_use]
+            pub const fn status_u16(self) -> u16 {
+                match self { $(Self::$variant => $status,)* }
+            }
+
+            /// The stable snake_case name clients branch on.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name,)* }
+            }
+
+            /// What the code means (the API documentation's text, and the default message).
+            #[must_use]
+            pub const fn description(self) -> &'static str {
+                match self { $(Self::$variant => $desc,)* }
+            }
         }
     };
 }
 
-codes! {
+error_codes! {
     // --- the request itself ---
-    INVALID_REQUEST = 400, "invalid_request", "A field is missing, has the wrong type or an invalid value, or a query or path parameter is invalid.";
-    MALFORMED_JSON = 400, "malformed_json", "The body is not valid JSON.";
-    UNKNOWN_FIELD = 400, "unknown_field", "The body has a field the endpoint does not know.";
-    INVALID_CUSTOMER_NUMBER = 400, "invalid_customer_number", "A customer number is not nine digits (optionally printed as D + nine digits).";
-    INVALID_ID = 400, "invalid_id", "An id in the path is not a UUID.";
-    PAYLOAD_TOO_LARGE = 413, "payload_too_large", "The body is larger than the configured limit.";
-    UNSUPPORTED_MEDIA_TYPE = 415, "unsupported_media_type", "The body is not `application/json` (or `text/csv` for the customer import).";
-    METHOD_NOT_ALLOWED = 405, "method_not_allowed", "The endpoint does not support this method.";
-    NOT_FOUND = 404, "not_found", "No such resource, or one that is not yours (answered exactly like an unknown one).";
-    CSRF_FAILED = 403, "csrf_failed", "A cookie-authenticated unsafe request without the right `X-CSRF-Token`, or from another site (`Origin`, `Sec-Fetch-Site`).";
-    RATE_LIMITED = 429, "rate_limited", "Too many requests from this address; see `Retry-After`.";
-    UNAUTHENTICATED = 401, "unauthenticated", "No valid session (missing, expired, ended, or the user was locked or deleted).";
-    FORBIDDEN = 403, "forbidden", "The session's user may not do this.";
-    CONFLICT = 409, "conflict", "Concurrent changes; try again.";
-    INTERNAL = 500, "internal", "Something failed on the server; the `request_id` is in the log.";
-    UNAVAILABLE = 503, "unavailable", "A backend (database, legacy directory) is unreachable; try again later.";
+    InvalidRequest = 400, "invalid_request", "A field is missing, has the wrong type or an invalid value, or a query or path parameter is invalid.";
+    MalformedJson = 400, "malformed_json", "The body is not valid JSON.";
+    UnknownField = 400, "unknown_field", "The body has a field the endpoint does not know.";
+    InvalidCustomerNumber = 400, "invalid_customer_number", "A customer number is not nine digits (optionally printed as D + nine digits).";
+    InvalidId = 400, "invalid_id", "An id in the path is not a UUID.";
+    PayloadTooLarge = 413, "payload_too_large", "The body is larger than the configured limit.";
+    UnsupportedMediaType = 415, "unsupported_media_type", "The body is not `application/json` (or `text/csv` for the customer import).";
+    MethodNotAllowed = 405, "method_not_allowed", "The endpoint does not support this method.";
+    NotFound = 404, "not_found", "No such resource, or one that is not yours (answered exactly like an unknown one).";
+    CsrfFailed = 403, "csrf_failed", "A cookie-authenticated unsafe request without the right `X-CSRF-Token`, or from another site (`Origin`, `Sec-Fetch-Site`).";
+    RateLimited = 429, "rate_limited", "Too many requests from this address; see `Retry-After`.";
+    Unauthenticated = 401, "unauthenticated", "No valid session (missing, expired, ended, or the user was locked or deleted).";
+    Forbidden = 403, "forbidden", "The session's user may not do this.";
+    Conflict = 409, "conflict", "Concurrent changes; try again.";
+    Internal = 500, "internal", "Something failed on the server; the `request_id` is in the log.";
+    Unavailable = 503, "unavailable", "A backend (database, legacy directory) is unreachable; try again later.";
     // --- login and codes ---
-    INVALID_CREDENTIALS = 401, "invalid_credentials", "Wrong e-mail or password (also for unknown, locked and unfinished accounts).";
-    THROTTLED = 429, "throttled", "Too many failed attempts for this account or factor; `details.retry_at` and `Retry-After` say when to try again.";
-    NO_PENDING_LOGIN = 401, "no_pending_login", "No pending second step (missing, expired, finished or used up): log in again.";
-    MFA_REQUIRED = 400, "mfa_required", "The account has a second factor: give `factor` too.";
-    INVALID_TICKET = 400, "invalid_ticket", "The registration or e-mail-change ticket is unknown or expired.";
-    MALFORMED_CODE = 400, "malformed_code", "The code has the wrong form (no try was used up).";
-    INVALID_CODE = 400, "invalid_code", "Wrong (or already used) code; a try was used up.";
-    CODE_EXPIRED = 400, "code_expired", "The code expired; ask for a new one.";
-    TOO_MANY_ATTEMPTS = 400, "too_many_attempts", "Too many wrong codes; ask for a new code (or log in again).";
-    TOO_SOON = 429, "too_soon", "Too soon for another code; `details.retry_at` and `Retry-After` say when.";
-    TOO_MANY_CODES = 400, "too_many_codes", "This registration has used up its codes; register again.";
-    INVITATION_INVALID = 400, "invitation_invalid", "The invitation behind this registration is no longer valid.";
-    ALREADY_REGISTERED = 409, "already_registered", "The address was registered meanwhile; log in or reset the password.";
-    INVITATION_EXPIRED = 410, "invitation_expired", "The invitation link expired; ask the administrator for a new one.";
-    INVITATION_USED = 410, "invitation_used", "The invitation link was used already.";
-    INVALID_LINK = 400, "invalid_link", "The reset link is malformed, unknown or revoked.";
-    LINK_EXPIRED = 410, "link_expired", "The reset link expired; ask for a new one.";
-    LINK_USED = 410, "link_used", "The reset link was used already.";
-    PASSWORD_POLICY = 422, "password_policy", "The new password breaks the policy; `details.rule` says which rule (`too_short`, `too_long`, `blocklisted`, `contains_personal_data`, `confirmation_mismatch`).";
-    WRONG_PASSWORD = 400, "wrong_password", "The current password is wrong.";
-    REAUTH_REQUIRED = 403, "reauth_required", "A sensitive change needs a fresh authentication: `POST /api/v1/auth/reauthenticate` first.";
+    InvalidCredentials = 401, "invalid_credentials", "Wrong e-mail or password (also for unknown, locked and unfinished accounts).";
+    Throttled = 429, "throttled", "Too many failed attempts for this account or factor; `details.retry_at` and `Retry-After` say when to try again.";
+    NoPendingLogin = 401, "no_pending_login", "No pending second step (missing, expired, finished or used up): log in again.";
+    MfaRequired = 400, "mfa_required", "The account has a second factor: give `factor` too.";
+    InvalidTicket = 400, "invalid_ticket", "The registration or e-mail-change ticket is unknown or expired.";
+    MalformedCode = 400, "malformed_code", "The code has the wrong form (no try was used up).";
+    InvalidCode = 400, "invalid_code", "Wrong (or already used) code; a try was used up.";
+    CodeExpired = 400, "code_expired", "The code expired; ask for a new one.";
+    TooManyAttempts = 400, "too_many_attempts", "Too many wrong codes; ask for a new code (or log in again).";
+    TooSoon = 429, "too_soon", "Too soon for another code; `details.retry_at` and `Retry-After` say when.";
+    TooManyCodes = 400, "too_many_codes", "This registration has used up its codes; register again.";
+    InvitationInvalid = 400, "invitation_invalid", "The invitation behind this registration is no longer valid.";
+    AlreadyRegistered = 409, "already_registered", "The address was registered meanwhile; log in or reset the password.";
+    InvitationExpired = 410, "invitation_expired", "The invitation link expired; ask the administrator for a new one.";
+    InvitationUsed = 410, "invitation_used", "The invitation link was used already.";
+    InvalidLink = 400, "invalid_link", "The reset link is malformed, unknown or revoked.";
+    LinkExpired = 410, "link_expired", "The reset link expired; ask for a new one.";
+    LinkUsed = 410, "link_used", "The reset link was used already.";
+    PasswordPolicy = 422, "password_policy", "The new password breaks the policy; `details.rule` says which rule (`too_short`, `too_long`, `blocklisted`, `contains_personal_data`, `confirmation_mismatch`).";
+    WrongPassword = 400, "wrong_password", "The current password is wrong.";
+    ReauthRequired = 403, "reauth_required", "A sensitive change needs a fresh authentication: `POST /api/v1/auth/reauthenticate` first.";
     // --- profile ---
-    EMAIL_UNAVAILABLE = 409, "email_unavailable", "The address cannot be used (it has an account).";
-    SAME_EMAIL = 409, "same_email", "The new address is the current one.";
+    EmailUnavailable = 409, "email_unavailable", "The address cannot be used (it has an account).";
+    SameEmail = 409, "same_email", "The new address is the current one.";
     // --- second factors ---
-    NO_SUCH_FACTOR = 400, "no_such_factor", "The account has no such factor (or no code was sent for it).";
-    MFA_ALREADY_ENABLED = 409, "mfa_already_enabled", "An authenticator app is set up already; remove it first.";
-    MFA_NOT_ENABLED = 409, "mfa_not_enabled", "No second factor is set up.";
-    NO_SETUP_IN_PROGRESS = 409, "no_setup_in_progress", "No factor setup in progress (or it expired); start again.";
-    FACTOR_UNAVAILABLE = 422, "factor_unavailable", "This server cannot offer this factor (no MFA key or no phone gateway).";
-    SEND_FAILED = 502, "send_failed", "The phone gateway failed; try again.";
-    SAME_PHONE = 422, "same_phone", "The recovery phone must differ from the MFA phone.";
+    NoSuchFactor = 400, "no_such_factor", "The account has no such factor (or no code was sent for it).";
+    MfaAlreadyEnabled = 409, "mfa_already_enabled", "An authenticator app is set up already; remove it first.";
+    MfaNotEnabled = 409, "mfa_not_enabled", "No second factor is set up.";
+    NoSetupInProgress = 409, "no_setup_in_progress", "No factor setup in progress (or it expired); start again.";
+    FactorUnavailable = 422, "factor_unavailable", "This server cannot offer this factor (no MFA key or no phone gateway).";
+    SendFailed = 502, "send_failed", "The phone gateway failed; try again.";
+    SamePhone = 422, "same_phone", "The recovery phone must differ from the MFA phone.";
     // --- onboarding ---
-    CUSTOMER_NOT_FOUND = 404, "customer_not_found", "No customer with this number.";
-    UNKNOWN_AFFILIATION = 422, "unknown_affiliation", "The affiliation is not one of the configured ones.";
-    AFFILIATION_REQUIRED = 409, "affiliation_required", "Choose the product affiliation first.";
-    AFFILIATION_MISMATCH = 422, "affiliation_mismatch", "The customer does not belong to your product affiliation.";
-    ALREADY_LINKED = 409, "already_linked", "The account is linked to a customer already.";
-    INVALID_LEGACY_CREDENTIALS = 400, "invalid_legacy_credentials", "Unknown username or wrong password of the old account.";
-    LEGACY_ALREADY_LINKED = 409, "legacy_already_linked", "The old account was linked before (once only).";
+    CustomerNotFound = 404, "customer_not_found", "No customer with this number.";
+    UnknownAffiliation = 422, "unknown_affiliation", "The affiliation is not one of the configured ones.";
+    AffiliationRequired = 409, "affiliation_required", "Choose the product affiliation first.";
+    AffiliationMismatch = 422, "affiliation_mismatch", "The customer does not belong to your product affiliation.";
+    AlreadyLinked = 409, "already_linked", "The account is linked to a customer already.";
+    InvalidLegacyCredentials = 400, "invalid_legacy_credentials", "Unknown username or wrong password of the old account.";
+    LegacyAlreadyLinked = 409, "legacy_already_linked", "The old account was linked before (once only).";
     // --- admin requests, contact ---
-    NOT_ELIGIBLE = 409, "not_eligible", "Only active users linked to a customer can ask for admin rights.";
-    ALREADY_ADMIN = 409, "already_admin", "The user is an administrator already.";
-    ALREADY_REQUESTED = 409, "already_requested", "There is an open admin request already.";
-    WRONG_STATE = 409, "wrong_state", "Not possible in the current state; `details.status` says which.";
-    REQUESTER_INELIGIBLE = 409, "requester_ineligible", "The requester can no longer become an administrator.";
-    NOT_LINKED = 409, "not_linked", "The account is not linked to a customer.";
-    NO_ADMIN = 409, "no_admin", "The customer has no administrator yet.";
+    NotEligible = 409, "not_eligible", "Only active users linked to a customer can ask for admin rights.";
+    AlreadyAdmin = 409, "already_admin", "The user is an administrator already.";
+    AlreadyRequested = 409, "already_requested", "There is an open admin request already.";
+    WrongState = 409, "wrong_state", "Not possible in the current state; `details.status` says which.";
+    RequesterIneligible = 409, "requester_ineligible", "The requester can no longer become an administrator.";
+    NotLinked = 409, "not_linked", "The account is not linked to a customer.";
+    NoAdmin = 409, "no_admin", "The customer has no administrator yet.";
     // --- user administration ---
-    NOT_GRANTABLE = 422, "not_grantable", "Permissions outside the catalog or the customer's entitlements; `details.keys` lists them.";
-    UNKNOWN_GROUP = 404, "unknown_group", "No permission group with this key.";
-    LAST_ADMIN = 409, "last_admin", "The customer would be left without an administrator.";
-    ALREADY_MEMBER = 409, "already_member", "The address belongs to a user of this customer already.";
-    INVALID_CURSOR = 400, "invalid_cursor", "The cursor was not issued by this list.";
-    INVALID_PAGE_SIZE = 400, "invalid_page_size", "`per_page` must be between 1 and `details.max`.";
-    PAGE_OUT_OF_RANGE = 400, "page_out_of_range", "Page 0, or a page too deep for page numbers: follow the `next` cursor.";
-    CHAIN_BROKEN = 409, "chain_broken", "The audit chain is broken. No operation of the JSON API answers it: `GET /api/v1/operator/audit/verify` reports a broken chain as its result (`valid: false`).";
+    NotGrantable = 422, "not_grantable", "Permissions outside the catalog or the customer's entitlements; `details.keys` lists them.";
+    UnknownGroup = 404, "unknown_group", "No permission group with this key.";
+    LastAdmin = 409, "last_admin", "The customer would be left without an administrator.";
+    AlreadyMember = 409, "already_member", "The address belongs to a user of this customer already.";
+    InvalidCursor = 400, "invalid_cursor", "The cursor was not issued by this list.";
+    InvalidPageSize = 400, "invalid_page_size", "`per_page` must be between 1 and `details.max`.";
+    PageOutOfRange = 400, "page_out_of_range", "Page 0, or a page too deep for page numbers: follow the `next` cursor.";
+    ChainBroken = 409, "chain_broken", "The audit chain is broken. No operation of the JSON API answers it: `GET /api/v1/operator/audit/verify` reports a broken chain as its result (`valid: false`).";
     // --- customers ---
-    NUMBER_TAKEN = 409, "number_taken", "A customer with this number exists already.";
-    UNKNOWN_PERMISSIONS = 422, "unknown_permissions", "Permission keys not in the catalog (or defaults outside the entitlements); `details.keys` lists them.";
-    INVALID_ROW = 422, "invalid_row", "An import row is invalid (`details.row`, `details.reason`); nothing was imported.";
+    NumberTaken = 409, "number_taken", "A customer with this number exists already.";
+    UnknownPermissions = 422, "unknown_permissions", "Permission keys not in the catalog (or defaults outside the entitlements); `details.keys` lists them.";
+    InvalidRow = 422, "invalid_row", "An import row is invalid (`details.row`, `details.reason`; every problem in `details.problems`); nothing was imported.";
 }
 
-/// The codes an error type can answer with, for the OpenAPI document.
+impl ErrorCode {
+    /// The HTTP status.
+    #[must_use]
+    pub fn status(self) -> StatusCode {
+        StatusCode::from_u16(self.status_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The codes an error type can answer with, for the OpenAPI document. Generated by
+/// `error_mapping!` from the same arms as the type's `From` impl.
 pub trait Documented {
-    /// The codes.
+    /// The codes, each once.
     const CODES: &'static [ErrorCode];
 }
 
 /// The body of every error answer.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorObject,
 }
 
 /// What went wrong.
-#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorObject {
     /// Stable snake_case code (see docs/api.md).
     pub code: String,
@@ -173,6 +213,7 @@ struct Inner {
     message: Cow<'static, str>,
     details: Option<Value>,
     retry_after: Option<u64>,
+    retry_at: Option<DateTime<Utc>>,
     /// What is logged for server errors (never sent).
     internal: Option<String>,
 }
@@ -183,9 +224,10 @@ impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
         Self(Box::new(Inner {
             code,
-            message: Cow::Borrowed(code.description),
+            message: Cow::Borrowed(code.description()),
             details: None,
             retry_after: None,
+            retry_at: None,
             internal: None,
         }))
     }
@@ -193,9 +235,14 @@ impl ApiError {
     /// An error with a specific message.
     #[must_use]
     pub fn with_message(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
-        let mut e = Self::new(code);
-        e.0.message = message.into();
-        e
+        Self::new(code).message(message)
+    }
+
+    /// Replaces the message.
+    #[must_use]
+    pub fn message(mut self, message: impl Into<Cow<'static, str>>) -> Self {
+        self.0.message = message.into();
+        self
     }
 
     /// Adds details.
@@ -212,31 +259,18 @@ impl ApiError {
         self
     }
 
-    /// A throttle answer until `retry_at`.
+    /// A throttle answer until `retry_at`: `details.retry_at`, and a `Retry-After` that the
+    /// router's error layer computes by the portal's clock.
     #[must_use]
-    pub fn until(code: ErrorCode, retry_at: DateTime<Utc>, now: DateTime<Utc>) -> Self {
-        let secs = (retry_at - now).num_seconds().max(1);
-        Self::new(code)
-            .details(json!({ "retry_at": retry_at }))
-            .retry_after(u64::try_from(secs).unwrap_or(1))
-    }
-
-    /// A server error (500, or 503 for an unreachable backend); `internal` is logged with the
-    /// request id, never sent.
-    #[must_use]
-    pub fn infra(e: &InfraError) -> Self {
-        let code = if e.is_unavailable() {
-            codes::UNAVAILABLE
-        } else {
-            codes::INTERNAL
-        };
-        Self::new(code).log(e.to_string())
+    pub fn retry_at(mut self, retry_at: DateTime<Utc>) -> Self {
+        self.0.retry_at = Some(retry_at);
+        self.details(json!({ "retry_at": retry_at }))
     }
 
     /// An internal error with a message for the log.
     #[must_use]
     pub fn internal(log: impl Into<String>) -> Self {
-        Self::new(codes::INTERNAL).log(log)
+        Self::new(ErrorCode::Internal).log(log)
     }
 
     /// Adds what the log shows for this error (never sent to the client).
@@ -252,49 +286,145 @@ impl ApiError {
         self.0.code
     }
 
-    /// The message shown to the client (the web UI renders it).
-    #[must_use]
-    pub fn message(&self) -> &str {
-        &self.0.message
-    }
-
     /// The details, if any.
     #[must_use]
     pub fn details_value(&self) -> Option<&Value> {
         self.0.details.as_ref()
     }
+
+    /// Attaches this error to a response rendered otherwise (a page of the web UI), so that the
+    /// router's error layer logs it like an API answer.
+    pub fn attach(self, response: &mut Response) {
+        let report = self.into_report(false);
+        response.extensions_mut().insert(report);
+    }
+
+    fn into_report(self, json: bool) -> ErrorReport {
+        let e = *self.0;
+        ErrorReport {
+            code: e.code,
+            internal: e.internal,
+            retry_at: e.retry_at,
+            body: json.then(|| ErrorBody {
+                error: ErrorObject {
+                    code: e.code.as_str().to_owned(),
+                    message: e.message.into_owned(),
+                    details: e.details,
+                    request_id: None,
+                },
+            }),
+            retry_after: e.retry_after,
+        }
+    }
+}
+
+impl From<ErrorCode> for ApiError {
+    fn from(code: ErrorCode) -> Self {
+        Self::new(code)
+    }
+}
+
+/// What the router's error layer ([`complete_error_responses`]) learns about an error answer:
+/// attached to the response's extensions by [`ApiError`]'s `IntoResponse` (and by the web UI's
+/// error pages through [`ApiError::attach`]).
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    code: ErrorCode,
+    internal: Option<String>,
+    retry_at: Option<DateTime<Utc>>,
+    retry_after: Option<u64>,
+    /// The JSON body, for answers of the API (a page renders its own).
+    body: Option<ErrorBody>,
+}
+
+impl ErrorReport {
+    /// The code.
+    #[must_use]
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The JSON body with this request id, if the answer is one of the API.
+    fn json(&self, request_id: Option<&str>) -> Option<Vec<u8>> {
+        let mut body = self.body.clone()?;
+        body.error.request_id = request_id.map(str::to_owned);
+        serde_json::to_vec(&body).ok()
+    }
+
+    /// The `Retry-After` seconds: as given, or until `retry_at` from `now`.
+    fn retry_seconds(&self, now: Option<DateTime<Utc>>) -> Option<u64> {
+        self.retry_after.or_else(|| {
+            let secs = (self.retry_at? - now?).num_seconds().max(1);
+            u64::try_from(secs).ok()
+        })
+    }
+}
+
+fn set_retry_after(headers: &mut axum::http::HeaderMap, seconds: Option<u64>) {
+    if let Some(secs) = seconds
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        headers.insert(header::RETRY_AFTER, v);
+    }
 }
 
 impl IntoResponse for ApiError {
+    /// The JSON answer without `request_id` (the error layer adds it, with the `Retry-After` of a
+    /// `retry_at`), with the [`ErrorReport`] attached. Nothing is logged here.
     fn into_response(self) -> Response {
-        let e = *self.0;
-        let status =
-            StatusCode::from_u16(e.code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let request_id = current_request_id();
-        if status.is_server_error() {
-            tracing::error!(
-                request_id = request_id.as_deref().unwrap_or("-"),
-                code = e.code.code,
-                error = e.internal.as_deref().unwrap_or(""),
-                "request failed"
-            );
-        }
-        let body = ErrorBody {
-            error: ErrorObject {
-                code: e.code.code.to_owned(),
-                message: e.message.into_owned(),
-                details: e.details,
-                request_id,
-            },
-        };
-        let mut response = (status, axum::Json(body)).into_response();
-        if let Some(secs) = e.retry_after
-            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-        {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+        let report = self.into_report(true);
+        let body = report.json(None).unwrap_or_default();
+        let mut response = (
+            report.code.status(),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response();
+        set_retry_after(response.headers_mut(), report.retry_seconds(None));
+        response.extensions_mut().insert(report);
         response
     }
+}
+
+/// The error layer of the router (`axum::middleware::from_fn_with_state`), inside the request's
+/// tracing span: logs every server error with its code and internal message (the span adds the
+/// request id and route), and completes JSON error bodies with the request id and
+/// `Retry-After` (by the portal's clock).
+pub async fn complete_error_responses(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .map(str::to_owned);
+    let response = next.run(req).await;
+    let Some(report) = response.extensions().get::<ErrorReport>().cloned() else {
+        return response;
+    };
+    if report.code.status().is_server_error() {
+        tracing::error!(
+            target: "portal_http",
+            code = report.code.as_str(),
+            error = report.internal.as_deref().unwrap_or(""),
+            "request failed"
+        );
+    }
+    let Some(body) = report.json(request_id.as_deref()) else {
+        return response;
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if !parts.headers.contains_key(header::RETRY_AFTER) {
+        let now = report.retry_at.map(|_| state.now());
+        set_retry_after(&mut parts.headers, report.retry_seconds(now));
+    }
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,8 +437,8 @@ pub fn responses(sets: &[&[ErrorCode]]) -> BTreeMap<String, RefOr<OaResponse>> {
     let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
     for set in sets {
         for c in *set {
-            let list = by_status.entry(c.status).or_default();
-            if !list.iter().any(|x| x.code == c.code) {
+            let list = by_status.entry(c.status_u16()).or_default();
+            if !list.contains(c) {
                 list.push(*c);
             }
         }
@@ -322,7 +452,7 @@ pub fn responses(sets: &[&[ErrorCode]]) -> BTreeMap<String, RefOr<OaResponse>> {
                 .unwrap_or("Error");
             let mut description = format!("{reason}. Codes:");
             for c in &list {
-                description.push_str(&format!("\n- `{}`: {}", c.code, c.description));
+                description.push_str(&format!("\n- `{}`: {}", c.as_str(), c.description()));
             }
             let schema: RefOr<Schema> =
                 RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"));
@@ -366,538 +496,353 @@ macro_rules! error_responses {
 
 /// Code lists shared by many operations.
 pub mod sets {
-    use super::{ErrorCode, codes};
-    /// Every operation.
-    pub const ALWAYS: &[ErrorCode] = &[codes::INTERNAL, codes::UNAVAILABLE];
+    use super::{Documented, ErrorCode};
+    use portal_core::error::InfraError;
+    use portal_core::service::PagingError;
+    /// Every operation: the infrastructure's codes.
+    pub const ALWAYS: &[ErrorCode] = InfraError::CODES;
     /// Operations with a JSON body.
     pub const BODY: &[ErrorCode] = &[
-        codes::INVALID_REQUEST,
-        codes::MALFORMED_JSON,
-        codes::UNKNOWN_FIELD,
-        codes::PAYLOAD_TOO_LARGE,
-        codes::UNSUPPORTED_MEDIA_TYPE,
+        ErrorCode::InvalidRequest,
+        ErrorCode::MalformedJson,
+        ErrorCode::UnknownField,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
     ];
     /// Unsafe operations without a body (a body, if sent, must still be JSON and small).
-    pub const NO_BODY: &[ErrorCode] = &[codes::PAYLOAD_TOO_LARGE, codes::UNSUPPORTED_MEDIA_TYPE];
+    pub const NO_BODY: &[ErrorCode] =
+        &[ErrorCode::PayloadTooLarge, ErrorCode::UnsupportedMediaType];
     /// Operations with query parameters.
-    pub const QUERY: &[ErrorCode] = &[codes::INVALID_REQUEST];
+    pub const QUERY: &[ErrorCode] = &[ErrorCode::InvalidRequest];
     /// Unsafe operations (CSRF).
-    pub const CSRF: &[ErrorCode] = &[codes::CSRF_FAILED];
+    pub const CSRF: &[ErrorCode] = &[ErrorCode::CsrfFailed];
     /// Operations under a per-address rate limit.
-    pub const LIMITED: &[ErrorCode] = &[codes::RATE_LIMITED];
+    pub const LIMITED: &[ErrorCode] = &[ErrorCode::RateLimited];
     /// Operations that need a session.
-    pub const SESSION: &[ErrorCode] = &[codes::UNAUTHENTICATED];
+    pub const SESSION: &[ErrorCode] = &[ErrorCode::Unauthenticated];
     /// Operations with path parameters (a value that is not UTF-8 once decoded).
-    pub const PATH: &[ErrorCode] = &[codes::INVALID_REQUEST];
+    pub const PATH: &[ErrorCode] = &[ErrorCode::InvalidRequest];
     /// Operations with a customer number in the path.
-    pub const NUMBER: &[ErrorCode] = &[codes::INVALID_CUSTOMER_NUMBER, codes::INVALID_REQUEST];
+    pub const NUMBER: &[ErrorCode] = &[ErrorCode::InvalidCustomerNumber, ErrorCode::InvalidRequest];
     /// Operations with an id in the path.
-    pub const ID: &[ErrorCode] = &[codes::INVALID_ID, codes::INVALID_REQUEST];
+    pub const ID: &[ErrorCode] = &[ErrorCode::InvalidId, ErrorCode::InvalidRequest];
     /// The change-log operations: [`AuditError::CODES`](super::AuditError) without
     /// `chain_broken`, which none of them answers (the verification reports a broken chain as its
     /// result, `valid: false`; the lists do not verify).
     pub const AUDIT: &[ErrorCode] = &[
-        codes::NOT_FOUND,
-        codes::FORBIDDEN,
-        codes::INVALID_CURSOR,
-        codes::INVALID_PAGE_SIZE,
-        codes::PAGE_OUT_OF_RANGE,
-        codes::CONFLICT,
+        ErrorCode::NotFound,
+        ErrorCode::Forbidden,
+        ErrorCode::InvalidCursor,
+        ErrorCode::InvalidPageSize,
+        ErrorCode::PageOutOfRange,
+        ErrorCode::Conflict,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
     ];
     /// Paged lists.
-    pub const PAGING: &[ErrorCode] = &[
-        codes::INVALID_CURSOR,
-        codes::INVALID_PAGE_SIZE,
-        codes::PAGE_OUT_OF_RANGE,
-    ];
+    pub const PAGING: &[ErrorCode] = PagingError::CODES;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Mapping of the core's errors
 // ---------------------------------------------------------------------------------------------
 
-fn store(e: StoreError) -> ApiError {
-    ApiError::infra(&InfraError::Store(e))
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict => Self::new(codes::CONFLICT),
-            other => store(other),
-        }
-    }
-}
-
-/// The details of a password-policy error.
-fn password(e: PasswordError) -> ApiError {
-    let details = match e {
-        PasswordError::TooShort { min } => json!({"rule": "too_short", "min": min}),
-        PasswordError::TooLong { max } => json!({"rule": "too_long", "max": max}),
-        PasswordError::Blocklisted => json!({"rule": "blocklisted"}),
-        PasswordError::ContainsPersonalData => json!({"rule": "contains_personal_data"}),
-        PasswordError::ConfirmationMismatch => json!({"rule": "confirmation_mismatch"}),
-    };
-    ApiError::with_message(codes::PASSWORD_POLICY, e.to_string()).details(details)
-}
-
-impl From<PagingError> for ApiError {
-    fn from(e: PagingError) -> Self {
-        match e {
-            PagingError::InvalidCursor => Self::new(codes::INVALID_CURSOR),
-            PagingError::InvalidSize { max } => {
-                Self::with_message(codes::INVALID_PAGE_SIZE, e.to_string())
-                    .details(json!({ "max": max }))
+/// The number of distinct codes in some lists (the length of a joined `CODES`).
+#[doc(hidden)]
+#[must_use]
+pub const fn distinct(parts: &[&[ErrorCode]]) -> usize {
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            if !seen_before(parts, p, i) {
+                n += 1;
             }
-            PagingError::PageOutOfRange => Self::new(codes::PAGE_OUT_OF_RANGE),
+            i += 1;
         }
+        p += 1;
     }
-}
-impl Documented for PagingError {
-    const CODES: &'static [ErrorCode] = sets::PAGING;
+    n
 }
 
-/// "Now" for retry hints: the portal's clock.
-fn now() -> DateTime<Utc> {
-    crate::middleware::request_now()
-}
-
-impl From<LoginError> for ApiError {
-    fn from(e: LoginError) -> Self {
-        match e {
-            LoginError::InvalidCredentials => Self::new(codes::INVALID_CREDENTIALS),
-            LoginError::Throttled { retry_at } => Self::until(codes::THROTTLED, retry_at, now()),
-            LoginError::Conflict => Self::new(codes::CONFLICT),
-            LoginError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for LoginError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::INVALID_CREDENTIALS,
-        codes::THROTTLED,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<AuthError> for ApiError {
-    fn from(e: AuthError) -> Self {
-        match e {
-            AuthError::Unauthenticated => Self::new(codes::UNAUTHENTICATED),
-            AuthError::Conflict => Self::new(codes::CONFLICT),
-            AuthError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for AuthError {
-    const CODES: &'static [ErrorCode] = &[codes::UNAUTHENTICATED, codes::CONFLICT];
-}
-
-impl From<RegisterError> for ApiError {
-    fn from(e: RegisterError) -> Self {
-        match e {
-            RegisterError::Password(p) => password(p),
-            RegisterError::Conflict => Self::new(codes::CONFLICT),
-            RegisterError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for RegisterError {
-    const CODES: &'static [ErrorCode] = &[codes::PASSWORD_POLICY, codes::CONFLICT];
-}
-
-impl From<ResendError> for ApiError {
-    fn from(e: ResendError) -> Self {
-        match e {
-            ResendError::InvalidTicket => Self::new(codes::INVALID_TICKET),
-            ResendError::TooSoon { retry_at } => Self::until(codes::TOO_SOON, retry_at, now()),
-            ResendError::TooMany => Self::new(codes::TOO_MANY_CODES),
-            ResendError::Conflict => Self::new(codes::CONFLICT),
-            ResendError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for ResendError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::INVALID_TICKET,
-        codes::TOO_SOON,
-        codes::TOO_MANY_CODES,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<VerifyError> for ApiError {
-    fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::InvalidTicket => Self::new(codes::INVALID_TICKET),
-            VerifyError::MalformedCode => Self::new(codes::MALFORMED_CODE),
-            VerifyError::WrongCode => Self::new(codes::INVALID_CODE),
-            VerifyError::CodeExpired => Self::new(codes::CODE_EXPIRED),
-            VerifyError::TooManyAttempts => Self::new(codes::TOO_MANY_ATTEMPTS),
-            VerifyError::InvitationInvalid => Self::new(codes::INVITATION_INVALID),
-            VerifyError::AlreadyRegistered => Self::new(codes::ALREADY_REGISTERED),
-            VerifyError::Conflict => Self::new(codes::CONFLICT),
-            VerifyError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for VerifyError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::INVALID_TICKET,
-        codes::MALFORMED_CODE,
-        codes::INVALID_CODE,
-        codes::CODE_EXPIRED,
-        codes::TOO_MANY_ATTEMPTS,
-        codes::INVITATION_INVALID,
-        codes::ALREADY_REGISTERED,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<InvitationError> for ApiError {
-    fn from(e: InvitationError) -> Self {
-        match e {
-            InvitationError::NotFound => Self::new(codes::NOT_FOUND),
-            InvitationError::Expired => Self::new(codes::INVITATION_EXPIRED),
-            InvitationError::Used => Self::new(codes::INVITATION_USED),
-            InvitationError::Password(p) => password(p),
-            InvitationError::Conflict => Self::new(codes::CONFLICT),
-            InvitationError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for InvitationError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::NOT_FOUND,
-        codes::INVITATION_EXPIRED,
-        codes::INVITATION_USED,
-        codes::PASSWORD_POLICY,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<ResetError> for ApiError {
-    fn from(e: ResetError) -> Self {
-        match e {
-            ResetError::InvalidLink => Self::new(codes::INVALID_LINK),
-            ResetError::Expired => Self::new(codes::LINK_EXPIRED),
-            ResetError::Used => Self::new(codes::LINK_USED),
-            ResetError::Password(p) => password(p),
-            ResetError::Conflict => Self::new(codes::CONFLICT),
-            ResetError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for ResetError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::INVALID_LINK,
-        codes::LINK_EXPIRED,
-        codes::LINK_USED,
-        codes::PASSWORD_POLICY,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<MfaError> for ApiError {
-    fn from(e: MfaError) -> Self {
-        match e {
-            MfaError::NoPendingLogin => Self::new(codes::NO_PENDING_LOGIN),
-            MfaError::MalformedCode => Self::new(codes::MALFORMED_CODE),
-            MfaError::WrongCode => Self::new(codes::INVALID_CODE),
-            MfaError::CodeExpired => Self::new(codes::CODE_EXPIRED),
-            MfaError::AttemptsExhausted => Self::new(codes::TOO_MANY_ATTEMPTS),
-            MfaError::Throttled { retry_at } => Self::until(codes::THROTTLED, retry_at, now()),
-            MfaError::NoSuchFactor => Self::new(codes::NO_SUCH_FACTOR),
-            MfaError::ReauthRequired => Self::new(codes::REAUTH_REQUIRED),
-            MfaError::AlreadyEnabled => Self::new(codes::MFA_ALREADY_ENABLED),
-            MfaError::NotEnabled => Self::new(codes::MFA_NOT_ENABLED),
-            MfaError::NoSetupInProgress => Self::new(codes::NO_SETUP_IN_PROGRESS),
-            MfaError::Unavailable => Self::new(codes::FACTOR_UNAVAILABLE),
-            MfaError::SendFailed(source) => Self::new(codes::SEND_FAILED).log(source.to_string()),
-            MfaError::SamePhone => Self::new(codes::SAME_PHONE),
-            MfaError::WrongPassword => Self::new(codes::WRONG_PASSWORD),
-            MfaError::Conflict => Self::new(codes::CONFLICT),
-            MfaError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for MfaError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::NO_PENDING_LOGIN,
-        codes::MALFORMED_CODE,
-        codes::INVALID_CODE,
-        codes::CODE_EXPIRED,
-        codes::TOO_MANY_ATTEMPTS,
-        codes::THROTTLED,
-        codes::NO_SUCH_FACTOR,
-        codes::REAUTH_REQUIRED,
-        codes::MFA_ALREADY_ENABLED,
-        codes::MFA_NOT_ENABLED,
-        codes::NO_SETUP_IN_PROGRESS,
-        codes::FACTOR_UNAVAILABLE,
-        codes::SEND_FAILED,
-        codes::SAME_PHONE,
-        codes::WRONG_PASSWORD,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<ProfileError> for ApiError {
-    fn from(e: ProfileError) -> Self {
-        match e {
-            ProfileError::Unauthenticated => Self::new(codes::UNAUTHENTICATED),
-            ProfileError::WrongPassword => Self::new(codes::WRONG_PASSWORD),
-            ProfileError::Throttled { retry_at } => Self::until(codes::THROTTLED, retry_at, now()),
-            ProfileError::Password(p) => password(p),
-            ProfileError::ReauthRequired => Self::new(codes::REAUTH_REQUIRED),
-            ProfileError::EmailUnavailable => Self::new(codes::EMAIL_UNAVAILABLE),
-            ProfileError::SameEmail => Self::new(codes::SAME_EMAIL),
-            ProfileError::InvalidTicket => Self::new(codes::INVALID_TICKET),
-            ProfileError::MalformedCode => Self::new(codes::MALFORMED_CODE),
-            ProfileError::WrongCode => Self::new(codes::INVALID_CODE),
-            ProfileError::CodeExpired => Self::new(codes::CODE_EXPIRED),
-            ProfileError::TooManyAttempts => Self::new(codes::TOO_MANY_ATTEMPTS),
-            ProfileError::Conflict => Self::new(codes::CONFLICT),
-            ProfileError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for ProfileError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::UNAUTHENTICATED,
-        codes::WRONG_PASSWORD,
-        codes::THROTTLED,
-        codes::PASSWORD_POLICY,
-        codes::REAUTH_REQUIRED,
-        codes::EMAIL_UNAVAILABLE,
-        codes::SAME_EMAIL,
-        codes::INVALID_TICKET,
-        codes::MALFORMED_CODE,
-        codes::INVALID_CODE,
-        codes::CODE_EXPIRED,
-        codes::TOO_MANY_ATTEMPTS,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<SessionError> for ApiError {
-    fn from(e: SessionError) -> Self {
-        match e {
-            SessionError::NotFound => Self::new(codes::NOT_FOUND),
-            SessionError::Conflict => Self::new(codes::CONFLICT),
-            SessionError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for SessionError {
-    const CODES: &'static [ErrorCode] = &[codes::NOT_FOUND, codes::CONFLICT];
-}
-
-impl From<LinkError> for ApiError {
-    fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::Forbidden => Self::new(codes::FORBIDDEN),
-            LinkError::CustomerNotFound => Self::new(codes::CUSTOMER_NOT_FOUND),
-            LinkError::UnknownAffiliation => Self::new(codes::UNKNOWN_AFFILIATION),
-            LinkError::AffiliationRequired => Self::new(codes::AFFILIATION_REQUIRED),
-            LinkError::AffiliationMismatch => Self::new(codes::AFFILIATION_MISMATCH),
-            LinkError::AlreadyLinked => Self::new(codes::ALREADY_LINKED),
-            LinkError::InvalidLegacyCredentials => Self::new(codes::INVALID_LEGACY_CREDENTIALS),
-            LinkError::LegacyAlreadyLinked => Self::new(codes::LEGACY_ALREADY_LINKED),
-            LinkError::Conflict => Self::new(codes::CONFLICT),
-            LinkError::Infra(i) => Self::infra(&i),
-        }
-    }
-}
-impl Documented for LinkError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::FORBIDDEN,
-        codes::CUSTOMER_NOT_FOUND,
-        codes::UNKNOWN_AFFILIATION,
-        codes::AFFILIATION_REQUIRED,
-        codes::AFFILIATION_MISMATCH,
-        codes::ALREADY_LINKED,
-        codes::INVALID_LEGACY_CREDENTIALS,
-        codes::LEGACY_ALREADY_LINKED,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<AdminRequestError> for ApiError {
-    fn from(e: AdminRequestError) -> Self {
-        match e {
-            AdminRequestError::NotFound => Self::new(codes::NOT_FOUND),
-            AdminRequestError::Forbidden => Self::new(codes::FORBIDDEN),
-            AdminRequestError::NotEligible => Self::new(codes::NOT_ELIGIBLE),
-            AdminRequestError::AlreadyAdmin => Self::new(codes::ALREADY_ADMIN),
-            AdminRequestError::AlreadyRequested => Self::new(codes::ALREADY_REQUESTED),
-            AdminRequestError::WrongState(s) => {
-                Self::with_message(codes::WRONG_STATE, e.to_string())
-                    .details(json!({ "status": s.key() }))
+/// The distinct codes of some lists, in order of first appearance.
+#[doc(hidden)]
+#[must_use]
+pub const fn join<const N: usize>(parts: &[&[ErrorCode]]) -> [ErrorCode; N] {
+    let mut out = [ErrorCode::Internal; N];
+    let mut n = 0;
+    let mut p = 0;
+    while p < parts.len() {
+        let mut i = 0;
+        while i < parts[p].len() {
+            if !seen_before(parts, p, i) {
+                out[n] = parts[p][i];
+                n += 1;
             }
-            AdminRequestError::RequesterIneligible => Self::new(codes::REQUESTER_INELIGIBLE),
-            AdminRequestError::Conflict => Self::new(codes::CONFLICT),
-            AdminRequestError::Infra(i) => Self::infra(&i),
+            i += 1;
         }
+        p += 1;
     }
-}
-impl Documented for AdminRequestError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::NOT_FOUND,
-        codes::FORBIDDEN,
-        codes::NOT_ELIGIBLE,
-        codes::ALREADY_ADMIN,
-        codes::ALREADY_REQUESTED,
-        codes::WRONG_STATE,
-        codes::REQUESTER_INELIGIBLE,
-        codes::CONFLICT,
-    ];
+    out
 }
 
-impl From<ContactError> for ApiError {
-    fn from(e: ContactError) -> Self {
-        match e {
-            ContactError::NotLinked => Self::new(codes::NOT_LINKED),
-            ContactError::NoAdmin => Self::new(codes::NO_ADMIN),
-            ContactError::Forbidden => Self::new(codes::FORBIDDEN),
-            ContactError::Conflict => Self::new(codes::CONFLICT),
-            ContactError::Infra(i) => Self::infra(&i),
+/// Whether `parts[p][i]` appears earlier in `parts`.
+const fn seen_before(parts: &[&[ErrorCode]], p: usize, i: usize) -> bool {
+    let code = parts[p][i] as usize;
+    let mut q = 0;
+    while q <= p {
+        let end = if q == p { i } else { parts[q].len() };
+        let mut j = 0;
+        while j < end {
+            if parts[q][j] as usize == code {
+                return true;
+            }
+            j += 1;
         }
+        q += 1;
     }
-}
-impl Documented for ContactError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::NOT_LINKED,
-        codes::NO_ADMIN,
-        codes::FORBIDDEN,
-        codes::CONFLICT,
-    ];
+    false
 }
 
-impl From<AdminError> for ApiError {
-    fn from(e: AdminError) -> Self {
-        match e {
-            AdminError::NotFound => Self::new(codes::NOT_FOUND),
-            AdminError::Forbidden => Self::new(codes::FORBIDDEN),
-            AdminError::Paging(p) => p.into(),
-            AdminError::NotGrantable(keys) => {
-                Self::new(codes::NOT_GRANTABLE).details(json!({ "keys": keys }))
-            }
-            AdminError::UnknownGroup => Self::new(codes::UNKNOWN_GROUP),
-            AdminError::WrongState(s) => Self::with_message(codes::WRONG_STATE, e.to_string())
-                .details(json!({ "status": s.key() })),
-            AdminError::LastAdmin => Self::new(codes::LAST_ADMIN),
-            AdminError::AlreadyMember => Self::new(codes::ALREADY_MEMBER),
-            AdminError::EmailUnavailable => Self::new(codes::EMAIL_UNAVAILABLE),
-            AdminError::Conflict => Self::new(codes::CONFLICT),
-            AdminError::Infra(i) => Self::infra(&i),
+/// Maps a core error type to codes. Each arm is a pattern of one of the type's variants (the
+/// variants are in scope) and either
+/// - `=> Code` with optional builder calls (`.message(…)`, `.details(…)`, `.log(…)`,
+///   `.retry_at(…)`), which answer `Code`; or, after `via`,
+/// - `=> Type(expr)`, which hands a wrapped error to `Type`'s own mapping and answers its codes.
+///
+/// The macro generates `impl From<Type> for ApiError` (an exhaustive `match` over the arms) and
+/// `impl Documented for Type` (the arms' codes, each once), so the two cannot drift.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! error_mapping {
+    ($(
+        $ty:ident {
+            $( $pat:pat $(if $guard:expr)? => $code:ident $(. $method:ident ( $($arg:tt)* ))* ),* $(,)?
+            $( ; via $( $vpat:pat => $dt:ident ( $inner:expr ) ),+ $(,)? )?
         }
-    }
-}
-impl Documented for AdminError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::NOT_FOUND,
-        codes::FORBIDDEN,
-        codes::INVALID_CURSOR,
-        codes::INVALID_PAGE_SIZE,
-        codes::PAGE_OUT_OF_RANGE,
-        codes::NOT_GRANTABLE,
-        codes::UNKNOWN_GROUP,
-        codes::WRONG_STATE,
-        codes::LAST_ADMIN,
-        codes::ALREADY_MEMBER,
-        codes::EMAIL_UNAVAILABLE,
-        codes::CONFLICT,
-    ];
+    )*) => {$(
+        impl From<$ty> for $crate::error::ApiError {
+            #[allow(unused_imports)]
+            fn from(error: $ty) -> Self {
+                use $ty::*;
+                match error {
+                    $( $pat $(if $guard)? => $crate::error::ApiError::new(
+                        $crate::error::ErrorCode::$code
+                    ) $(. $method ( $($arg)* ))*, )*
+                    $($( $vpat => <$crate::error::ApiError as From<$dt>>::from($inner), )+)?
+                }
+            }
+        }
+        impl $crate::error::Documented for $ty {
+            const CODES: &'static [$crate::error::ErrorCode] = {
+                const PARTS: &[&[$crate::error::ErrorCode]] = &[
+                    &[$($crate::error::ErrorCode::$code),*],
+                    $($( <$dt as $crate::error::Documented>::CODES, )+)?
+                ];
+                const JOINED: [$crate::error::ErrorCode; $crate::error::distinct(PARTS)] =
+                    $crate::error::join(PARTS);
+                &JOINED
+            };
+        }
+    )*};
 }
 
-impl From<AuditError> for ApiError {
-    fn from(e: AuditError) -> Self {
-        match e {
-            AuditError::NotFound => Self::new(codes::NOT_FOUND),
-            AuditError::Forbidden => Self::new(codes::FORBIDDEN),
-            AuditError::Paging(p) => p.into(),
-            AuditError::Broken(b) => {
-                Self::with_message(codes::CHAIN_BROKEN, format!("audit chain broken: {b}"))
-            }
-            AuditError::Conflict => Self::new(codes::CONFLICT),
-            AuditError::Infra(i) => Self::infra(&i),
-        }
+error_mapping! {
+    InfraError {
+        e if e.is_unavailable() => Unavailable.log(e.to_string()),
+        e => Internal.log(e.to_string()),
     }
-}
-impl Documented for AuditError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::NOT_FOUND,
-        codes::FORBIDDEN,
-        codes::INVALID_CURSOR,
-        codes::INVALID_PAGE_SIZE,
-        codes::PAGE_OUT_OF_RANGE,
-        codes::CHAIN_BROKEN,
-        codes::CONFLICT,
-    ];
-}
-
-impl From<CustomerError> for ApiError {
-    fn from(e: CustomerError) -> Self {
-        match e {
-            CustomerError::Forbidden => Self::new(codes::FORBIDDEN),
-            CustomerError::NotFound => Self::new(codes::NOT_FOUND),
-            CustomerError::NumberTaken => Self::new(codes::NUMBER_TAKEN),
-            CustomerError::UnknownAffiliation(a) => {
-                Self::new(codes::UNKNOWN_AFFILIATION).details(json!({ "affiliation": a }))
-            }
-            CustomerError::UnknownPermissions(keys) => {
-                Self::new(codes::UNKNOWN_PERMISSIONS).details(json!({ "keys": keys }))
-            }
-            CustomerError::EmailUnavailable => Self::new(codes::EMAIL_UNAVAILABLE),
-            CustomerError::InvalidRow { row, reason } => {
-                Self::with_message(codes::INVALID_ROW, format!("row {row}: {reason}"))
-                    .details(json!({ "row": row, "reason": reason }))
-            }
-            CustomerError::Paging(p) => p.into(),
-            CustomerError::Conflict => Self::new(codes::CONFLICT),
-            CustomerError::Infra(i) => Self::infra(&i),
-        }
+    StoreError {
+        Conflict => Conflict;
+        via other => InfraError(InfraError::Store(other)),
     }
-}
-impl Documented for CustomerError {
-    const CODES: &'static [ErrorCode] = &[
-        codes::FORBIDDEN,
-        codes::NOT_FOUND,
-        codes::NUMBER_TAKEN,
-        codes::UNKNOWN_AFFILIATION,
-        codes::UNKNOWN_PERMISSIONS,
-        codes::EMAIL_UNAVAILABLE,
-        codes::INVALID_ROW,
-        codes::INVALID_CURSOR,
-        codes::INVALID_PAGE_SIZE,
-        codes::PAGE_OUT_OF_RANGE,
-        codes::CONFLICT,
-    ];
+    PasswordError {
+        e @ TooShort { min } => PasswordPolicy
+            .message(e.to_string())
+            .details(json!({"rule": "too_short", "min": min})),
+        e @ TooLong { max } => PasswordPolicy
+            .message(e.to_string())
+            .details(json!({"rule": "too_long", "max": max})),
+        e @ Blocklisted => PasswordPolicy
+            .message(e.to_string())
+            .details(json!({"rule": "blocklisted"})),
+        e @ ContainsPersonalData => PasswordPolicy
+            .message(e.to_string())
+            .details(json!({"rule": "contains_personal_data"})),
+        e @ ConfirmationMismatch => PasswordPolicy
+            .message(e.to_string())
+            .details(json!({"rule": "confirmation_mismatch"})),
+    }
+    CodeError {
+        Malformed => MalformedCode,
+        Wrong => InvalidCode,
+        Expired => CodeExpired,
+        TooManyAttempts => TooManyAttempts,
+    }
+    PagingError {
+        InvalidCursor => InvalidCursor,
+        e @ InvalidSize { max } => InvalidPageSize
+            .message(e.to_string())
+            .details(json!({ "max": max })),
+        PageOutOfRange => PageOutOfRange,
+    }
+    LoginError {
+        InvalidCredentials => InvalidCredentials,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    AuthError {
+        Unauthenticated => Unauthenticated,
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    RegisterError {
+        Conflict => Conflict;
+        via Password(p) => PasswordError(p),
+        Infra(i) => InfraError(i),
+    }
+    ResendError {
+        InvalidTicket => InvalidTicket,
+        TooSoon { retry_at } => TooSoon.retry_at(retry_at),
+        TooMany => TooManyCodes,
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    VerifyError {
+        InvalidTicket => InvalidTicket,
+        InvitationInvalid => InvitationInvalid,
+        AlreadyRegistered => AlreadyRegistered,
+        Conflict => Conflict;
+        via Code(c) => CodeError(c),
+        Infra(i) => InfraError(i),
+    }
+    InvitationError {
+        NotFound => NotFound,
+        Expired => InvitationExpired,
+        Used => InvitationUsed,
+        Conflict => Conflict;
+        via Password(p) => PasswordError(p),
+        Infra(i) => InfraError(i),
+    }
+    ResetError {
+        InvalidLink => InvalidLink,
+        Expired => LinkExpired,
+        Used => LinkUsed,
+        Conflict => Conflict;
+        via Password(p) => PasswordError(p),
+        Infra(i) => InfraError(i),
+    }
+    MfaError {
+        NoPendingLogin => NoPendingLogin,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
+        NoSuchFactor => NoSuchFactor,
+        ReauthRequired => ReauthRequired,
+        AlreadyEnabled => MfaAlreadyEnabled,
+        NotEnabled => MfaNotEnabled,
+        NoSetupInProgress => NoSetupInProgress,
+        Unavailable => FactorUnavailable,
+        SendFailed(source) => SendFailed.log(source.to_string()),
+        SamePhone => SamePhone,
+        WrongPassword => WrongPassword,
+        Conflict => Conflict;
+        via Code(c) => CodeError(c),
+        Infra(i) => InfraError(i),
+    }
+    ProfileError {
+        Unauthenticated => Unauthenticated,
+        WrongPassword => WrongPassword,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
+        ReauthRequired => ReauthRequired,
+        EmailUnavailable => EmailUnavailable,
+        SameEmail => SameEmail,
+        InvalidTicket => InvalidTicket,
+        Conflict => Conflict;
+        via Password(p) => PasswordError(p),
+        Code(c) => CodeError(c),
+        Infra(i) => InfraError(i),
+    }
+    SessionError {
+        NotFound => NotFound,
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    LinkError {
+        Forbidden => Forbidden,
+        CustomerNotFound => CustomerNotFound,
+        UnknownAffiliation => UnknownAffiliation,
+        AffiliationRequired => AffiliationRequired,
+        AffiliationMismatch => AffiliationMismatch,
+        AlreadyLinked => AlreadyLinked,
+        InvalidLegacyCredentials => InvalidLegacyCredentials,
+        LegacyAlreadyLinked => LegacyAlreadyLinked,
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    AdminRequestError {
+        NotFound => NotFound,
+        Forbidden => Forbidden,
+        NotEligible => NotEligible,
+        AlreadyAdmin => AlreadyAdmin,
+        AlreadyRequested => AlreadyRequested,
+        e @ WrongState(s) => WrongState
+            .message(e.to_string())
+            .details(json!({ "status": s.key() })),
+        RequesterIneligible => RequesterIneligible,
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    ContactError {
+        NotLinked => NotLinked,
+        NoAdmin => NoAdmin,
+        Forbidden => Forbidden,
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    AdminError {
+        NotFound => NotFound,
+        Forbidden => Forbidden,
+        NotGrantable(keys) => NotGrantable.details(json!({ "keys": keys })),
+        UnknownGroup => UnknownGroup,
+        e @ WrongState(s) => WrongState
+            .message(e.to_string())
+            .details(json!({ "status": s.key() })),
+        LastAdmin => LastAdmin,
+        AlreadyMember => AlreadyMember,
+        EmailUnavailable => EmailUnavailable,
+        Conflict => Conflict;
+        via Paging(p) => PagingError(p),
+        Infra(i) => InfraError(i),
+    }
+    AuditError {
+        NotFound => NotFound,
+        Forbidden => Forbidden,
+        Broken(b) => ChainBroken.message(format!("audit chain broken: {b}")),
+        Conflict => Conflict;
+        via Paging(p) => PagingError(p),
+        Infra(i) => InfraError(i),
+    }
+    CustomerError {
+        Forbidden => Forbidden,
+        NotFound => NotFound,
+        NumberTaken => NumberTaken,
+        UnknownAffiliation(a) => UnknownAffiliation.details(json!({ "affiliation": a })),
+        UnknownPermissions(keys) => UnknownPermissions.details(json!({ "keys": keys })),
+        EmailUnavailable => EmailUnavailable,
+        InvalidRow { row, reason } => InvalidRow
+            .message(format!("row {row}: {reason}"))
+            .details(json!({ "row": row, "reason": reason })),
+        Conflict => Conflict;
+        via Paging(p) => PagingError(p),
+        Infra(i) => InfraError(i),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use portal_core::admin_request::AdminRequestStatus;
-    use portal_core::user::UserStatus;
-
-    fn check<E: Documented>(errors: Vec<E>)
-    where
-        ApiError: From<E>,
-    {
-        for e in errors {
-            let api = ApiError::from(e);
-            let c = api.code();
-            assert!(
-                E::CODES.contains(&c) || sets::ALWAYS.contains(&c),
-                "{} ({}) is not documented for {}",
-                c.code,
-                c.status,
-                std::any::type_name::<E>()
-            );
-        }
-    }
 
     fn infra() -> InfraError {
         InfraError::Store(StoreError::backend("x"))
@@ -906,180 +851,70 @@ mod tests {
     #[test]
     fn codes_are_unique_snake_case_and_documented() {
         let mut seen = std::collections::BTreeSet::new();
-        for c in codes::ALL {
-            assert!(seen.insert(c.code), "{} twice", c.code);
+        for c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "{c} twice");
             assert!(
-                c.code
+                c.as_str()
                     .chars()
                     .all(|ch| ch.is_ascii_lowercase() || ch == '_'),
-                "{}",
-                c.code
+                "{c}"
             );
-            assert!(StatusCode::from_u16(c.status).is_ok());
-            assert!(c.status >= 400);
+            assert!(StatusCode::from_u16(c.status_u16()).is_ok());
+            assert_eq!(c.status().as_u16(), c.status_u16());
+            assert!(c.status_u16() >= 400);
+            assert!(!c.description().is_empty(), "{c}");
         }
     }
 
     #[test]
-    fn every_variant_maps_to_a_documented_code() {
-        let t = Utc::now();
-        check(vec![
-            LoginError::InvalidCredentials,
-            LoginError::Throttled { retry_at: t },
-            LoginError::Conflict,
-            LoginError::Infra(infra()),
-        ]);
-        check(vec![
-            AuthError::Unauthenticated,
-            AuthError::Conflict,
-            AuthError::Infra(infra()),
-        ]);
-        check(vec![
-            RegisterError::Password(PasswordError::Blocklisted),
-            RegisterError::Conflict,
-            RegisterError::Infra(infra()),
-        ]);
-        check(vec![
-            ResendError::InvalidTicket,
-            ResendError::TooSoon { retry_at: t },
-            ResendError::TooMany,
-            ResendError::Conflict,
-            ResendError::Infra(infra()),
-        ]);
-        check(vec![
-            VerifyError::InvalidTicket,
-            VerifyError::MalformedCode,
-            VerifyError::WrongCode,
-            VerifyError::CodeExpired,
-            VerifyError::TooManyAttempts,
-            VerifyError::InvitationInvalid,
-            VerifyError::AlreadyRegistered,
-            VerifyError::Conflict,
-            VerifyError::Infra(infra()),
-        ]);
-        check(vec![
-            InvitationError::NotFound,
-            InvitationError::Expired,
-            InvitationError::Used,
-            InvitationError::Password(PasswordError::TooShort { min: 8 }),
-            InvitationError::Conflict,
-            InvitationError::Infra(infra()),
-        ]);
-        check(vec![
-            ResetError::InvalidLink,
-            ResetError::Expired,
-            ResetError::Used,
-            ResetError::Password(PasswordError::ConfirmationMismatch),
-            ResetError::Conflict,
-            ResetError::Infra(infra()),
-        ]);
-        check(vec![
-            MfaError::NoPendingLogin,
-            MfaError::MalformedCode,
-            MfaError::WrongCode,
-            MfaError::CodeExpired,
-            MfaError::AttemptsExhausted,
-            MfaError::Throttled { retry_at: t },
-            MfaError::NoSuchFactor,
-            MfaError::ReauthRequired,
-            MfaError::AlreadyEnabled,
-            MfaError::NotEnabled,
-            MfaError::NoSetupInProgress,
-            MfaError::Unavailable,
-            MfaError::SendFailed(portal_core::ports::SmsError("down".into())),
-            MfaError::SamePhone,
-            MfaError::WrongPassword,
-            MfaError::Conflict,
-            MfaError::Infra(infra()),
-        ]);
-        check(vec![
-            ProfileError::Unauthenticated,
-            ProfileError::WrongPassword,
-            ProfileError::Throttled { retry_at: t },
-            ProfileError::Password(PasswordError::TooLong { max: 128 }),
-            ProfileError::ReauthRequired,
-            ProfileError::EmailUnavailable,
-            ProfileError::SameEmail,
-            ProfileError::InvalidTicket,
-            ProfileError::MalformedCode,
-            ProfileError::WrongCode,
-            ProfileError::CodeExpired,
-            ProfileError::TooManyAttempts,
-            ProfileError::Conflict,
-            ProfileError::Infra(infra()),
-        ]);
-        check(vec![
-            SessionError::NotFound,
-            SessionError::Conflict,
-            SessionError::Infra(infra()),
-        ]);
-        check(vec![
-            LinkError::Forbidden,
-            LinkError::CustomerNotFound,
-            LinkError::UnknownAffiliation,
-            LinkError::AffiliationRequired,
-            LinkError::AffiliationMismatch,
-            LinkError::AlreadyLinked,
-            LinkError::InvalidLegacyCredentials,
-            LinkError::LegacyAlreadyLinked,
-            LinkError::Conflict,
-            LinkError::Infra(infra()),
-        ]);
-        check(vec![
-            AdminRequestError::NotFound,
-            AdminRequestError::Forbidden,
-            AdminRequestError::NotEligible,
-            AdminRequestError::AlreadyAdmin,
-            AdminRequestError::AlreadyRequested,
-            AdminRequestError::WrongState(AdminRequestStatus::Approved),
-            AdminRequestError::RequesterIneligible,
-            AdminRequestError::Conflict,
-            AdminRequestError::Infra(infra()),
-        ]);
-        check(vec![
-            ContactError::NotLinked,
-            ContactError::NoAdmin,
-            ContactError::Forbidden,
-            ContactError::Conflict,
-            ContactError::Infra(infra()),
-        ]);
-        check(vec![
-            AdminError::NotFound,
-            AdminError::Forbidden,
-            AdminError::Paging(PagingError::InvalidCursor),
-            AdminError::Paging(PagingError::InvalidSize { max: 100 }),
-            AdminError::Paging(PagingError::PageOutOfRange),
-            AdminError::NotGrantable(vec!["x".into()]),
-            AdminError::UnknownGroup,
-            AdminError::WrongState(UserStatus::Active),
-            AdminError::LastAdmin,
-            AdminError::AlreadyMember,
-            AdminError::EmailUnavailable,
-            AdminError::Conflict,
-            AdminError::Infra(infra()),
-        ]);
-        check(vec![
-            AuditError::NotFound,
-            AuditError::Forbidden,
-            AuditError::Paging(PagingError::InvalidCursor),
-            AuditError::Conflict,
-            AuditError::Infra(infra()),
-        ]);
-        check(vec![
-            CustomerError::Forbidden,
-            CustomerError::NotFound,
-            CustomerError::NumberTaken,
-            CustomerError::UnknownAffiliation("x".into()),
-            CustomerError::UnknownPermissions(vec!["x".into()]),
-            CustomerError::EmailUnavailable,
-            CustomerError::InvalidRow {
-                row: 1,
-                reason: "x".into(),
-            },
-            CustomerError::Paging(PagingError::PageOutOfRange),
-            CustomerError::Conflict,
-            CustomerError::Infra(infra()),
-        ]);
+    fn documented_lists_hold_each_code_of_their_arms_once() {
+        fn once(codes: &[ErrorCode]) {
+            let set: std::collections::BTreeSet<_> = codes.iter().collect();
+            assert_eq!(set.len(), codes.len(), "{codes:?}");
+        }
+        for codes in [
+            MfaError::CODES,
+            ProfileError::CODES,
+            AdminError::CODES,
+            CustomerError::CODES,
+            PasswordError::CODES,
+            StoreError::CODES,
+        ] {
+            once(codes);
+        }
+        assert_eq!(PasswordError::CODES, [ErrorCode::PasswordPolicy]);
+        assert_eq!(
+            InfraError::CODES,
+            [ErrorCode::Unavailable, ErrorCode::Internal]
+        );
+        assert_eq!(
+            StoreError::CODES,
+            [
+                ErrorCode::Conflict,
+                ErrorCode::Unavailable,
+                ErrorCode::Internal
+            ]
+        );
+        // A wrapped error's codes come with its wrapper: the shared code checks, the paging.
+        for c in CodeError::CODES {
+            for wrapper in [VerifyError::CODES, ProfileError::CODES, MfaError::CODES] {
+                assert!(wrapper.contains(c), "{c}");
+            }
+        }
+        for c in PagingError::CODES {
+            for wrapper in [AdminError::CODES, AuditError::CODES, CustomerError::CODES] {
+                assert!(wrapper.contains(c), "{c}");
+            }
+        }
+        // What the mapping answers is among the codes the type documents.
+        let e = ApiError::from(MfaError::Code(CodeError::TooManyAttempts));
+        assert_eq!(e.code(), ErrorCode::TooManyAttempts);
+        assert!(MfaError::CODES.contains(&e.code()));
+        let e = ApiError::from(AdminError::Paging(PagingError::InvalidSize { max: 100 }));
+        assert_eq!(e.code(), ErrorCode::InvalidPageSize);
+        assert_eq!(e.details_value(), Some(&json!({ "max": 100 })));
+        let e = ApiError::from(AdminRequestError::WrongState(AdminRequestStatus::Approved));
+        assert_eq!(e.details_value(), Some(&json!({ "status": "approved" })));
     }
 
     #[test]
@@ -1087,20 +922,41 @@ mod tests {
         let missing: Vec<&str> = AuditError::CODES
             .iter()
             .filter(|c| !sets::AUDIT.contains(c))
-            .map(|c| c.code)
+            .map(|c| c.as_str())
             .collect();
         assert_eq!(missing, ["chain_broken"]);
         assert!(sets::AUDIT.iter().all(|c| AuditError::CODES.contains(c)));
     }
 
+    /// The table of codes in `docs/api.md`, as the enum says it must read.
+    fn docs_table() -> String {
+        let mut table = String::from("| code | status | meaning |\n| --- | --- | --- |\n");
+        for c in ErrorCode::ALL {
+            table.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                c.as_str(),
+                c.status_u16(),
+                c.description()
+            ));
+        }
+        table
+    }
+
     #[test]
-    fn docs_api_md_lists_every_code_with_its_status() {
+    fn docs_api_md_lists_exactly_the_codes_with_their_status_and_meaning() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md");
         let doc = std::fs::read_to_string(path).expect("docs/api.md");
-        for c in codes::ALL {
-            let row = format!("| `{}` | {} |", c.code, c.status);
-            assert!(doc.contains(&row), "docs/api.md lacks {row}");
-        }
+        let start = doc
+            .find("| code | status | meaning |")
+            .expect("the code table");
+        let end = doc[start..]
+            .find("\n\n")
+            .map_or(doc.len(), |n| start + n + 1);
+        let expected = docs_table();
+        assert!(
+            doc[start..end] == expected,
+            "docs/api.md's code table differs from ErrorCode; it should read:\n{expected}"
+        );
     }
 
     #[test]
@@ -1108,8 +964,36 @@ mod tests {
         let e = ApiError::from(LoginError::Infra(InfraError::Store(
             StoreError::Unavailable("down".into()),
         )));
-        assert_eq!(e.code().status, 503);
+        assert_eq!(e.code().status_u16(), 503);
         let e = ApiError::from(LoginError::Infra(infra()));
-        assert_eq!(e.code().status, 500);
+        assert_eq!(e.code().status_u16(), 500);
+    }
+
+    #[test]
+    fn an_error_answer_carries_its_report_and_no_request_id_outside_the_router() {
+        let r = ApiError::internal("db exploded").into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let report = r.extensions().get::<ErrorReport>().expect("report");
+        assert_eq!(report.code(), ErrorCode::Internal);
+        assert_eq!(report.internal.as_deref(), Some("db exploded"));
+        let body: ErrorBody = serde_json::from_slice(&report.json(None).unwrap()).unwrap();
+        assert_eq!(body.error.code, "internal");
+        assert!(body.error.request_id.is_none());
+        assert!(!body.error.message.contains("exploded"));
+    }
+
+    #[test]
+    fn retry_at_becomes_retry_after_by_the_given_clock() {
+        let now = DateTime::parse_from_rfc3339("2024-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let e = ApiError::from(LoginError::Throttled {
+            retry_at: now + chrono::TimeDelta::seconds(90),
+        });
+        let report = e.into_report(true);
+        assert_eq!(report.retry_seconds(Some(now)), Some(90));
+        assert_eq!(report.retry_seconds(None), None, "no clock, no guess");
+        let late = now + chrono::TimeDelta::seconds(500);
+        assert_eq!(report.retry_seconds(Some(late)), Some(1));
     }
 }

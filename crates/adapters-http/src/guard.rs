@@ -43,7 +43,7 @@
 
 use crate::cookies::{self, CookieName};
 use crate::csrf;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -90,17 +90,17 @@ impl PortalUser {
     pub fn ensure_customer(&self, number: &CustomerNumber) -> Result<(), ApiError> {
         match self.0.customer() {
             Some(c) if c.number() == number => Ok(()),
-            _ => Err(ApiError::new(codes::NOT_FOUND)),
+            _ => Err(ApiError::new(ErrorCode::NotFound)),
         }
     }
 }
 
 async fn authenticate(state: &AppState, parts: &Parts) -> Result<Principal, ApiError> {
     if csrf::is_unsafe(&parts.method) && csrf::check(state.config(), &parts.headers).is_err() {
-        return Err(ApiError::new(codes::CSRF_FAILED));
+        return Err(ApiError::new(ErrorCode::CsrfFailed));
     }
     let token = cookies::read(&parts.headers, state.config(), CookieName::Session)
-        .ok_or_else(|| ApiError::new(codes::UNAUTHENTICATED))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
     Ok(state.portal().authenticate(&token).await?)
 }
 
@@ -116,7 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PortalUser {
             .get::<Principal>()
             .cloned()
             .map(Self)
-            .ok_or_else(|| ApiError::new(codes::UNAUTHENTICATED))
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))
     }
 }
 
@@ -280,7 +280,7 @@ where
                 Err(e) => return Ok(e.into_response()),
             };
             if !allowed(&guard.state, &guard.rule, &principal) {
-                return Ok(ApiError::new(codes::FORBIDDEN).into_response());
+                return Ok(ApiError::new(ErrorCode::Forbidden).into_response());
             }
             parts.extensions.insert(principal);
             inner.call(Request::from_parts(parts, body)).await

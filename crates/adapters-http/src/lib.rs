@@ -5,7 +5,9 @@
 //! binary (`/api/docs`), plus `/healthz` and `/readyz`. The server-rendered web UI ([`web`], the
 //! pages at `/`) lives in this crate too and shares its infrastructure: [`AppState`], the
 //! session and CSRF cookies ([`cookies`], [`csrf`]), the error codes ([`ApiError`]), the rate
-//! limits and the hashing semaphore ([`BlockingHasher`]).
+//! limits and the hashing semaphore ([`BlockingHasher`]). Its texts live in Project Fluent files,
+//! one per language (`locales/de.ftl`, `locales/en.ftl`, compiled in and read with
+//! `fluent-bundle`); its forms and paths are typed with `axum-extra` (`Form`, `TypedPath`).
 //!
 //! It is an adapter: handlers parse the request into the core's values, call one use case of
 //! [`portal_core::Portal`] and map the result. Authorization, tenancy and every rule live in the
@@ -21,8 +23,13 @@
 //!   double-submit cookie), plus `Origin` and `Sec-Fetch-Site` checks ([`csrf`]).
 //! - **Limits**: body size (413), JSON content type (415), per-address token buckets (429 with
 //!   `Retry-After`), and password hashing on a fixed set of hashing threads ([`BlockingHasher`]).
-//! - **One error shape** with stable codes for every variant of every core error ([`error`]).
-//! - Request ids, one structured log line per request without secrets, security headers.
+//! - **One error shape** with stable codes ([`ErrorCode`]: status, name and description in one
+//!   table) for every variant of every core error ([`error`]).
+//! - The cross-cutting concerns as tower layers ([`middleware`]): request ids
+//!   (`SetRequestIdLayer`/`PropagateRequestIdLayer`), a tracing span per request with its id and
+//!   route template (`TraceLayer`) and one completion line without secrets, default security
+//!   headers (`SetResponseHeaderLayer::if_not_present`), and the error layer that logs server
+//!   errors inside the request's span.
 //!
 //! See `docs/api.md` for authentication, CSRF, rate limits, paging and the error codes, and
 //! `docs/embedding.md` for mounting the router in your own app and guarding your own routes
@@ -60,6 +67,7 @@ pub mod guard;
 mod hashing;
 pub mod import;
 pub mod middleware;
+pub mod path;
 pub mod ratelimit;
 mod state;
 pub mod web;
@@ -67,7 +75,7 @@ pub mod web;
 pub use config::{
     ClientAddressSource, CookieKey, HttpConfig, HttpConfigError, RateLimit, RateLimits,
 };
-pub use error::{ApiError, ErrorBody};
+pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use hashing::BlockingHasher;
 pub use state::{AlwaysReady, AppState, Readiness};
 
@@ -75,7 +83,6 @@ use axum::Router;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use error::codes;
 
 /// The OpenAPI document of the API (the same one `/api/v1/openapi.json` serves).
 #[must_use]
@@ -91,7 +98,9 @@ pub fn openapi(config: &HttpConfig) -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
     let (api, spec) = api::routes(&config).split_for_parts();
-    let api = api.route_layer(from_fn_with_state(state.clone(), middleware::api_guard));
+    let api = api
+        .route_layer(from_fn_with_state(state.clone(), middleware::api_guard))
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit));
     let mut app: Router<AppState> = Router::new()
         .merge(api)
         .merge(web::routes(&state))
@@ -110,22 +119,10 @@ pub fn router(state: AppState) -> Router {
             app = app.merge(swagger_ui(&config));
         }
     }
-    app.fallback(web::fallback)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            |_: Box<dyn std::any::Any + Send>| {
-                ApiError::internal("handler panicked").into_response()
-            },
-        ))
-        .layer(from_fn_with_state(
-            state.clone(),
-            middleware::security_headers,
-        ))
-        .layer(from_fn_with_state(
-            state.clone(),
-            middleware::request_context,
-        ))
-        .with_state(state)
+    let app = app
+        .fallback(web::fallback)
+        .method_not_allowed_fallback(method_not_allowed);
+    middleware::layered(app, &state).with_state(state)
 }
 
 /// The Swagger UI at `/api/docs/`. It loads the document from under the public URL's path
@@ -152,6 +149,10 @@ fn swagger_ui(config: &HttpConfig) -> Router<AppState> {
         )
         .route("/api/docs/", get(file.clone()))
         .route("/api/docs/{*rest}", get(file))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(middleware::DOCS_CSP),
+        ))
 }
 
 fn swagger_file(
@@ -172,17 +173,16 @@ fn swagger_file(
             }
             response
         }
-        Ok(None) => {
-            ApiError::with_message(codes::NOT_FOUND, "no such file of the API docs").into_response()
-        }
+        Ok(None) => ApiError::with_message(ErrorCode::NotFound, "no such file of the API docs")
+            .into_response(),
         Err(e) => ApiError::internal(format!("swagger ui: {e}")).into_response(),
     }
 }
 
 async fn not_found() -> ApiError {
-    ApiError::with_message(codes::NOT_FOUND, "no such endpoint")
+    ApiError::with_message(ErrorCode::NotFound, "no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(codes::METHOD_NOT_ALLOWED)
+    ApiError::new(ErrorCode::MethodNotAllowed)
 }

@@ -1,38 +1,150 @@
-//! Middleware of every request: request ids and logs, the client's address, security headers,
-//! and the API guard (CSRF, body size, content type).
+//! The layers every request passes, as tower layers (`layered` applies them in order): request
+//! ids (`tower_http::request_id`), a tracing span per request (`tower_http::trace`), default
+//! security headers (`tower_http::set_header`), the client's address, the error layer
+//! ([`crate::error::complete_error_responses`]) and panic recovery; plus the API guard (CSRF, body
+//! size, content type) on the API's routes.
 
 use crate::config::{ClientAddressSource, HttpConfig};
 use crate::csrf;
-use crate::error::{ApiError, codes};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
-use portal_core::ports::Clock;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::Duration;
+use tower::ServiceBuilder;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
+use tracing::Span;
 
 /// The request-id header (read when a proxy set a sane one, generated otherwise, always echoed).
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
-tokio::task_local! {
-    static REQUEST_ID: String;
-    static CLOCK: Arc<dyn Clock>;
+/// Applies the layers of every request to `app`, outermost first:
+///
+/// 1. a request id from outside that is not short and plain is dropped ([`sane_request_id`]),
+/// 2. `SetRequestIdLayer` gives every request an id (a UUID unless a sane one came along) and
+///    `PropagateRequestIdLayer` echoes it in `X-Request-Id`,
+/// 3. `TraceLayer` opens a span per request holding the request id, the method and the matched
+///    route template (never the raw path, which may hold a token), so every log line inside the
+///    request carries them, and logs one completion line with status and duration,
+/// 4. the default security headers, each only if the route did not set its own,
+/// 5. the client's address and user agent ([`ClientContext`]),
+/// 6. the error layer: logs server errors, completes error bodies with the request id,
+/// 7. a panic in a handler answers 500 `internal`.
+///
+/// No headers, cookies, query strings or bodies are logged.
+pub(crate) fn layered(app: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let hsts = state.config().secure_cookies().then(|| {
+        SetResponseHeaderLayer::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
+    let default = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    app.layer(
+        ServiceBuilder::new()
+            .map_request(drop_foreign_request_id)
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(RequestSpan)
+                    .on_request(())
+                    .on_response(CompletionLine)
+                    .on_failure(()),
+            )
+            .layer(default(header::CONTENT_SECURITY_POLICY, API_CSP))
+            .layer(default(header::X_FRAME_OPTIONS, "DENY"))
+            .layer(default(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .layer(default(header::REFERRER_POLICY, "no-referrer"))
+            .layer(default(header::CACHE_CONTROL, "no-store"))
+            .layer(default(
+                HeaderName::from_static("cross-origin-opener-policy"),
+                "same-origin",
+            ))
+            .layer(default(
+                HeaderName::from_static("cross-origin-resource-policy"),
+                "same-origin",
+            ))
+            .option_layer(hsts)
+            .layer(axum::middleware::map_request_with_state(
+                state.clone(),
+                add_client_context,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::error::complete_error_responses,
+            ))
+            .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+                |_: Box<dyn std::any::Any + Send>| {
+                    ApiError::internal("handler panicked").into_response()
+                },
+            )),
+    )
 }
 
-/// The id of the request being served, if inside one.
-#[must_use]
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
+/// Drops an `X-Request-Id` from outside that is not short and plain, so that a fresh one replaces
+/// it (the id reaches logs and answers).
+fn drop_foreign_request_id(mut req: Request) -> Request {
+    let insane = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .is_some_and(|v| sane_request_id(v).is_none());
+    if insane {
+        req.headers_mut().remove(REQUEST_ID_HEADER);
+    }
+    req
 }
 
-/// Now, by the portal's clock when inside a request.
-#[must_use]
-pub fn request_now() -> DateTime<Utc> {
-    CLOCK.try_with(|c| c.now()).unwrap_or_else(|_| Utc::now())
+/// The span of a request: `request` with its id, method and route template.
+#[derive(Debug, Clone, Copy)]
+struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, req: &axum::http::Request<B>) -> Span {
+        let request_id = req
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or("-");
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", MatchedPath::as_str);
+        tracing::info_span!(
+            target: "portal_http",
+            "request",
+            request_id,
+            method = %req.method(),
+            route,
+        )
+    }
+}
+
+/// One line per request when its answer is ready: status and duration (the span adds id,
+/// method and route).
+#[derive(Debug, Clone, Copy)]
+struct CompletionLine;
+
+impl<B> OnResponse<B> for CompletionLine {
+    fn on_response(self, response: &axum::http::Response<B>, latency: Duration, _: &Span) {
+        let elapsed_ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "portal_http",
+            status = response.status().as_u16(),
+            elapsed_ms,
+            "request"
+        );
+    }
 }
 
 /// Where a request comes from, as far as the settings let us know.
@@ -87,6 +199,7 @@ fn forwarded_client(headers: &HeaderMap, proxies: &[IpAddr]) -> Option<IpAddr> {
     all.into_iter().rev().find(|ip| !proxies.contains(ip))
 }
 
+/// An id from outside is used when it is 1–128 characters of letters, digits and `-_.:`.
 fn sane_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
     (!s.is_empty()
@@ -96,107 +209,20 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
     .then(|| s.to_owned())
 }
 
-/// Gives every request an id (echoed in `X-Request-Id`), records the client's address, runs the
-/// request with the request id and the portal's clock at hand, and logs one line per request:
-/// method, route template (never the raw path, which may hold a token), status, duration and id.
-/// No headers, cookies, query strings or bodies are logged.
-pub async fn request_context(
-    State(state): State<AppState>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let id = req
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(sane_request_id)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+/// Records where the request comes from ([`ClientContext`] in the request's extensions).
+async fn add_client_context(State(state): State<AppState>, mut req: Request) -> Request {
     let client = client_context(state.config(), &req);
     req.extensions_mut().insert(client);
-    let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let started = Instant::now();
-    let clock = state.portal().deps().clock.clone();
-    let mut response = REQUEST_ID
-        .scope(id.clone(), CLOCK.scope(clock, next.run(req)))
-        .await;
-    let status = response.status().as_u16();
-    let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    tracing::info!(
-        target: "portal_http",
-        request_id = %id,
-        method = %method,
-        route = %route,
-        status,
-        elapsed_ms,
-        "request"
-    );
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, v);
-    }
-    response
+    req
 }
 
 const API_CSP: &str =
     "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+
+/// The Swagger UI's policy (its own scripts and styles), set by its routes before the default.
+pub(crate) const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
      img-src 'self' data:; connect-src 'self'; font-src 'self'; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'none'";
-
-fn set_if_absent(headers: &mut HeaderMap, name: HeaderName, value: &'static str) {
-    if !headers.contains_key(&name) {
-        headers.insert(name, HeaderValue::from_static(value));
-    }
-}
-
-/// Security headers on every response (a route may set its own CSP or caching first, e.g. the
-/// web UI): CSP (`default-src 'none'` for the API), frame denial, `nosniff`, no referrer,
-/// `Cache-Control: no-store`, HSTS when cookies are secure, and no `Server` header. Also turns
-/// axum's bare 405 into the error shape.
-pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let docs = req.uri().path().contains("/api/docs");
-    let mut response = next.run(req).await;
-    if response.status() == StatusCode::METHOD_NOT_ALLOWED
-        && !response.headers().contains_key(header::CONTENT_TYPE)
-    {
-        let allow = response.headers().get(header::ALLOW).cloned();
-        response = ApiError::new(codes::METHOD_NOT_ALLOWED).into_response();
-        if let Some(allow) = allow {
-            response.headers_mut().insert(header::ALLOW, allow);
-        }
-    }
-    let h = response.headers_mut();
-    set_if_absent(
-        h,
-        header::CONTENT_SECURITY_POLICY,
-        if docs { DOCS_CSP } else { API_CSP },
-    );
-    set_if_absent(h, header::X_FRAME_OPTIONS, "DENY");
-    set_if_absent(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set_if_absent(h, header::REFERRER_POLICY, "no-referrer");
-    set_if_absent(h, header::CACHE_CONTROL, "no-store");
-    set_if_absent(
-        h,
-        HeaderName::from_static("cross-origin-opener-policy"),
-        "same-origin",
-    );
-    set_if_absent(
-        h,
-        HeaderName::from_static("cross-origin-resource-policy"),
-        "same-origin",
-    );
-    if state.config().secure_cookies() {
-        set_if_absent(
-            h,
-            header::STRICT_TRANSPORT_SECURITY,
-            "max-age=31536000; includeSubDomains",
-        );
-    }
-    h.remove(header::SERVER);
-    response
-}
 
 /// The guard of every API request: unsafe methods pass the CSRF checks ([`csrf`]); a declared
 /// body larger than the limit answers 413 before it is read; a body must be JSON (or CSV for the
@@ -208,7 +234,7 @@ pub async fn api_guard(State(state): State<AppState>, req: Request, next: Next) 
         && let Err(why) = csrf::check(config, headers)
     {
         tracing::warn!(target: "portal_http", rejection = ?why, "csrf check failed");
-        return ApiError::new(codes::CSRF_FAILED).into_response();
+        return ApiError::new(ErrorCode::CsrfFailed).into_response();
     }
     let limit = body_limit(config, req.uri().path());
     let declared = headers
@@ -216,7 +242,7 @@ pub async fn api_guard(State(state): State<AppState>, req: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        return ApiError::new(codes::PAYLOAD_TOO_LARGE).into_response();
+        return ApiError::new(ErrorCode::PayloadTooLarge).into_response();
     }
     if csrf::is_unsafe(req.method()) {
         let has_body = declared.is_some_and(|n| n > 0)
@@ -224,10 +250,10 @@ pub async fn api_guard(State(state): State<AppState>, req: Request, next: Next) 
             || axum::body::HttpBody::size_hint(req.body()).exact() != Some(0);
         match headers.get(header::CONTENT_TYPE) {
             Some(ct) if !is_json(ct) && !is_csv(ct) => {
-                return ApiError::new(codes::UNSUPPORTED_MEDIA_TYPE).into_response();
+                return ApiError::new(ErrorCode::UnsupportedMediaType).into_response();
             }
             None if has_body => {
-                return ApiError::new(codes::UNSUPPORTED_MEDIA_TYPE).into_response();
+                return ApiError::new(ErrorCode::UnsupportedMediaType).into_response();
             }
             _ => {}
         }

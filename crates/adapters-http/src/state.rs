@@ -3,6 +3,7 @@
 use crate::config::HttpConfig;
 use crate::ratelimit::RateLimiter;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use portal_core::Portal;
 use portal_core::ports::OutboxStore;
 use std::sync::Arc;
@@ -76,6 +77,12 @@ impl AppState {
     #[must_use]
     pub fn portal(&self) -> &Portal {
         &self.0.portal
+    }
+
+    /// Now, by the portal's clock (the one `Clock` port every use case reads too).
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.portal.deps().clock.now()
     }
 
     /// The settings.

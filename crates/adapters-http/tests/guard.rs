@@ -18,7 +18,7 @@ async fn customer_invoices(
     Path(n): Path<String>,
 ) -> Result<String, adapters_http::ApiError> {
     let n = CustomerNumber::parse(&n)
-        .map_err(|_| adapters_http::ApiError::new(adapters_http::error::codes::NOT_FOUND))?;
+        .map_err(|_| adapters_http::ApiError::new(adapters_http::error::ErrorCode::NotFound))?;
     user.ensure_customer(&n)?;
     Ok(format!("invoices of {n}"))
 }

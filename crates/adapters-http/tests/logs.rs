@@ -112,3 +112,174 @@ async fn logs_carry_no_secrets() {
         assert!(!log.contains(secret), "{secret} in the log");
     }
 }
+
+/// The JSON lines of a captured log.
+fn lines(captured: &Captured) -> Vec<serde_json::Value> {
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    log.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_log_line_inside_a_request_carries_its_id_and_route() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let app = TestApp::new();
+    let c = app.client();
+    // A CSRF refusal is logged by the API guard, inside the request.
+    let r = c
+        .send(Req {
+            csrf: false,
+            headers: vec![("x-request-id".into(), "trace-4711".into())],
+            ..Client::req(
+                Method::DELETE,
+                "/api/v1/me/sessions/00000000-0000-7000-8000-000000000001",
+            )
+        })
+        .await;
+    r.assert(403, "csrf_failed");
+    assert_eq!(r.headers["x-request-id"], "trace-4711");
+    assert_eq!(r.body["error"]["request_id"], "trace-4711");
+
+    let lines = lines(&captured);
+    let warning = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "csrf check failed")
+        .unwrap_or_else(|| panic!("no csrf line in {lines:#?}"));
+    assert_eq!(warning["span"]["request_id"], "trace-4711", "{warning}");
+    assert_eq!(
+        warning["span"]["route"], "/api/v1/me/sessions/{id}",
+        "{warning}"
+    );
+    assert_eq!(warning["span"]["method"], "DELETE", "{warning}");
+    // And one completion line per request, with status and duration.
+    let done: Vec<_> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "request" && l["span"]["request_id"] == "trace-4711")
+        .collect();
+    assert_eq!(done.len(), 1, "{lines:#?}");
+    assert_eq!(done[0]["fields"]["status"], 403);
+    assert!(done[0]["fields"]["elapsed_ms"].is_u64(), "{}", done[0]);
+}
+
+/// A router whose store fails every session lookup (a backend error with an internal message).
+fn failing_session_store() -> axum::Router {
+    use adapters_http::{AlwaysReady, AppState, router};
+    use portal_core::ports::{MockQueries, StoreError};
+    use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+
+    let mut queries = MockQueries::new();
+    queries
+        .expect_session_context()
+        .returning(|_, _| Err(StoreError::backend("sqlx error: relation sessions")));
+    let deps = portal_core::Deps {
+        queries: Arc::new(queries),
+        committer: Arc::new(adapters_memory::MemoryStore::new()),
+        clock: Arc::new(ManualClock::new()),
+        ids: Arc::new(SequentialIds::new()),
+        random: Arc::new(SeededRandom::new(1)),
+        hasher: Arc::new(fast_hasher(1)),
+        legacy: Arc::new(portal_core::ports::NoLegacyDirectory),
+    };
+    let portal = portal_core::Portal::new(deps, Default::default(), Default::default()).unwrap();
+    router(AppState::new(
+        Arc::new(portal),
+        http_config(),
+        Arc::new(AlwaysReady),
+    ))
+}
+
+/// `GET path` with a session cookie on a router whose session lookup fails: status, request id
+/// and body.
+async fn get_with_session(app: axum::Router, path: &str) -> (u16, String, String) {
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tower::ServiceExt;
+
+    let r = app
+        .oneshot(
+            Request::get(path)
+                .header(header::ACCEPT, "text/html")
+                .header(
+                    header::COOKIE,
+                    format!("__Host-portal-session={}", "A".repeat(43)),
+                )
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = axum::body::to_bytes(r.into_body(), 100_000).await.unwrap();
+    (status, id, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The one "request failed" line of a captured log: an error with the internal cause, inside the
+/// span of request `id` on `route`.
+fn the_failure_line(captured: &Captured, id: &str, route: &str) {
+    let failed: Vec<_> = lines(captured)
+        .into_iter()
+        .filter(|l| l["fields"]["message"] == "request failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    let line = &failed[0];
+    assert_eq!(line["level"], "ERROR");
+    assert_eq!(line["fields"]["code"], "internal");
+    assert!(
+        line["fields"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("sqlx error"),
+        "{line}"
+    );
+    assert_eq!(line["span"]["request_id"], id, "{line}");
+    assert_eq!(line["span"]["route"], route, "{line}");
+}
+
+#[tokio::test]
+async fn a_server_error_is_logged_once_by_the_error_layer_with_its_cause_and_request() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (status, id, body) = get_with_session(failing_session_store(), "/api/v1/me").await;
+    assert_eq!(status, 500);
+    assert!(!body.contains("sqlx"));
+    the_failure_line(&captured, &id, "/api/v1/me");
+}
+
+#[tokio::test]
+async fn a_server_error_of_a_page_is_logged_once_by_the_same_layer() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (status, id, body) = get_with_session(failing_session_store(), "/home").await;
+    assert_eq!(status, 500);
+    assert!(body.contains("<html"), "the error page: {body}");
+    assert!(
+        body.contains("Ein Fehler ist aufgetreten"),
+        "its message: {body}"
+    );
+    assert!(!body.contains("sqlx"), "the cause stays in the log: {body}");
+    the_failure_line(&captured, &id, "/home");
+}

@@ -603,6 +603,49 @@ async fn registration_errors_stand_next_to_their_fields() {
 }
 
 #[tokio::test]
+async fn missing_or_tampered_form_fields_end_in_the_pages_messages_never_in_a_server_error() {
+    let app = WebApp::new();
+    let b = app.browser();
+    b.get("/register").await;
+    // Nothing but the token: every field is missing and gets its message.
+    let r = b.post("/register", &[]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    r.has("Bitte geben Sie Ihre E-Mail-Adresse ein.")
+        .has("id=\"f-first_name-error\"")
+        .has("id=\"f-last_name-error\"");
+    // A field sent twice is no form of this page: the 400 page, in the page language.
+    let r = b
+        .post(
+            "/register?lang=en",
+            &[("email", "a@example.com"), ("email", "b@example.com")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    r.has("<html lang=\"en\">").has("The request is invalid.");
+    // A path that cannot be read at all is the 400 page too (a malformed id is the 404 page).
+    let r = b.get("/password/reset/%FF").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    r.has("The request is invalid.");
+    // Logged in, the error page keeps the page's frame (navigation, logout).
+    app.registered("x@example.com").await;
+    let u = app.login("x@example.com").await;
+    u.get("/profile").await;
+    let r = u
+        .post("/profile", &[("first_name", "A"), ("first_name", "B")])
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+    r.has("Ungültige Eingabe")
+        .has("Die Anfrage ist ungültig.")
+        .has("Abmelden");
+    // Unknown fields are ignored; a missing one is a validation message.
+    let r = u
+        .post("/profile", &[("first_name", "Anna"), ("surprise", "1")])
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    r.has("id=\"f-last_name-error\"").has("Bitte ausfüllen.");
+}
+
+#[tokio::test]
 async fn the_second_step_with_an_authenticator_app_and_remember_me() {
     let app = WebApp::new();
     app.customer("100000001").await;

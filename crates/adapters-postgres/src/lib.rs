@@ -27,6 +27,10 @@
 //!   with [`SqlStore::with_catalog`] also a stored permission key outside the catalog.
 //! * Every stored time is truncated to whole microseconds (what Postgres keeps), on SQLite too,
 //!   so a value reads back the same on every backend.
+//! * A database that is down, stuck or full fails fast with `StoreError::Unavailable`: a
+//!   connection is waited for at most [`PoolSettings::acquire_timeout`], a Postgres statement runs
+//!   at most [`PoolSettings::statement_timeout`] ([`connect_with`]); the pool reconnects by
+//!   itself once the database is back.
 //!
 //! It is not a general repository layer: the tables are private, and callers see only
 //! portal-core's entities. `docs/storage.md` describes the schema, the transactions and the
@@ -61,7 +65,7 @@ pub mod testing;
 pub use migration::Migrator;
 pub use outbox::OUTBOX_STATS_CAP;
 pub use sea_orm::{DatabaseConnection, DbBackend};
-pub use store::{ConnectError, SQLITE_BUSY_TIMEOUT, SqlStore, connect};
+pub use store::{ConnectError, PoolSettings, SQLITE_BUSY_TIMEOUT, SqlStore, connect, connect_with};
 
 use sea_orm_migration::MigratorTrait;
 

@@ -190,43 +190,134 @@ impl SqlStore {
     }
 }
 
-/// Opens a pool for `url` with Portal's settings:
-///
-/// * `postgres://…`: up to 16 connections; searches run with custom plans (a generic plan for
-///   `search_text LIKE $1` cannot use the trigram index; see `docs/storage.md`), every other
-///   statement with its cached plan.
-/// * `sqlite://path?mode=rwc` (or `sqlite::memory:`): WAL journal, `synchronous = NORMAL`,
-///   foreign keys on, a busy timeout of [`SQLITE_BUSY_TIMEOUT`]; 8 connections for a file, one
-///   for an in-memory database (each in-memory connection would be its own database).
+/// How the connection pool behaves when the database is slow or gone. Every bound here turns a
+/// request that would wait for the database into a quick [`StoreError::Unavailable`] (HTTP 503)
+/// instead: a request never waits longer than `acquire_timeout` for a connection (which
+/// includes opening a new one while the server refuses connections), and on Postgres a
+/// statement never runs longer than `statement_timeout` (a lock held elsewhere, an overloaded
+/// server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Most connections the pool opens; `None`: 16 on Postgres, 8 for an SQLite file (an
+    /// in-memory SQLite database always has exactly one).
+    pub max_connections: Option<u32>,
+    /// Longest wait for a pooled connection, including connecting to the server (sqlx retries a
+    /// refused connection until then). Default [`PoolSettings::DEFAULT_ACQUIRE_TIMEOUT`].
+    pub acquire_timeout: Duration,
+    /// Postgres only: the server cancels a statement running longer (`statement_timeout`,
+    /// SQLSTATE `57014`, reported as unavailable). `None`: no limit. Default
+    /// [`PoolSettings::DEFAULT_STATEMENT_TIMEOUT`].
+    pub statement_timeout: Option<Duration>,
+}
+
+impl PoolSettings {
+    /// The default wait for a connection: long enough for a busy pool, short enough that a
+    /// database outage answers within seconds instead of holding every request for its length.
+    pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+    /// The default statement limit on Postgres: far above any statement Portal sends (the
+    /// slowest, a search or a housekeeping batch, takes milliseconds), so only a stuck one hits
+    /// it.
+    pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// These settings without a statement limit: for migrations, whose index builds on a large
+    /// table may take longer than any request should.
+    #[must_use]
+    pub fn without_statement_timeout(self) -> Self {
+        Self {
+            statement_timeout: None,
+            ..self
+        }
+    }
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: Self::DEFAULT_ACQUIRE_TIMEOUT,
+            statement_timeout: Some(Self::DEFAULT_STATEMENT_TIMEOUT),
+        }
+    }
+}
+
+/// Opens a pool for `url` with Portal's default [`PoolSettings`]; see [`connect_with`].
 ///
 /// # Errors
 /// An unsupported URL, or the database cannot be reached.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, ConnectError> {
+    connect_with(url, &PoolSettings::default()).await
+}
+
+/// Opens a pool for `url` with Portal's settings and `pool`:
+///
+/// * `postgres://…`: up to 16 connections (or `pool.max_connections`), the statement timeout
+///   set per connection; searches run with custom plans (a generic plan for
+///   `search_text LIKE $1` cannot use the trigram index; see `docs/storage.md`), every other
+///   statement with its cached plan.
+/// * `sqlite://path?mode=rwc` (or `sqlite::memory:`): WAL journal, `synchronous = NORMAL`,
+///   foreign keys on, a busy timeout of [`SQLITE_BUSY_TIMEOUT`]; 8 connections for a file (or
+///   `pool.max_connections`), one for an in-memory database (each in-memory connection would be
+///   its own database).
+///
+/// A connection taken from the pool is pinged first (sqlx's default), so one the server closed
+/// (a restart) is replaced instead of failing a request; the pool reconnects by itself once
+/// the server answers again.
+///
+/// # Errors
+/// An unsupported URL, or the database cannot be reached.
+pub async fn connect_with(
+    url: &str,
+    pool: &PoolSettings,
+) -> Result<DatabaseConnection, ConnectError> {
     let mut opts = ConnectOptions::new(url.to_owned());
+    // sea-orm's `connect_timeout` is sqlx's acquire timeout as well: one bound for both.
     opts.sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
+        .connect_timeout(pool.acquire_timeout)
+        .acquire_timeout(pool.acquire_timeout);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        opts.max_connections(16)
+        opts.max_connections(pool.max_connections.unwrap_or(16))
             .map_sqlx_postgres_opts(|o| o.application_name("portal"));
+        if let Some(limit) = pool.statement_timeout {
+            opts.statement_timeout(limit);
+        }
     } else if url.starts_with("sqlite:") {
         let memory = url.contains(":memory:") || url.contains("mode=memory");
-        opts.max_connections(if memory { 1 } else { 8 })
-            .map_sqlx_sqlite_opts(move |o| {
-                let o = o
-                    .foreign_keys(true)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
-                if memory {
-                    o
-                } else {
-                    o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                }
-            });
+        opts.max_connections(if memory {
+            1
+        } else {
+            pool.max_connections.unwrap_or(8)
+        })
+        .map_sqlx_sqlite_opts(move |o| {
+            let o = o
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal);
+            if memory {
+                o
+            } else {
+                o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            }
+        });
         if memory {
             // The one connection is the database: never let the pool close it.
             opts.idle_timeout(None::<Duration>)
                 .max_lifetime(None::<Duration>);
+        } else {
+            // A COMMIT that fails for want of space (`SQLITE_FULL`) or an I/O error ends the
+            // transaction inside SQLite, but sqlx's own rollback of it then fails ("no
+            // transaction is active") and the connection keeps counting itself inside a
+            // transaction — and keeps the write lock, so every other connection's write waits
+            // out the busy timeout and fails with "database is locked", long after the disk has
+            // room again. A connection released in that state is closed instead of reused (the
+            // ping first lets a rollback still queued for it run).
+            opts.map_sqlx_sqlite_pool_opts(|o| {
+                o.after_release(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::Connection::ping(conn).await?;
+                        Ok(!sqlx::Connection::is_in_transaction(conn))
+                    })
+                })
+            });
         }
     } else {
         return Err(ConnectError::UnsupportedUrl);
@@ -260,9 +351,7 @@ pub(crate) fn db_err(e: DbErr) -> StoreError {
                     "23503" | "787" => return StoreError::Conflict,
                     // Deadlock / serialization failure: one side is rolled back; retrying is safe.
                     "40P01" | "40001" => return StoreError::Conflict,
-                    // SQLite busy or locked beyond the busy timeout; Postgres shutting down or
-                    // too many connections.
-                    "5" | "6" | "517" | "261" | "57P01" | "57P02" | "57P03" | "53300" => {
+                    _ if unavailable(d.as_ref(), &code) => {
                         return StoreError::Unavailable(d.message().to_owned());
                     }
                     _ => {}
@@ -280,6 +369,38 @@ pub(crate) fn db_err(e: DbErr) -> StoreError {
         message: "database error".to_owned(),
         source: Some(Box::new(e)),
     }
+}
+
+/// Whether a database error means the database cannot serve now, though nothing is wrong with
+/// the request: worth a 503 and a retry, never a 500.
+///
+/// * Postgres (five-character SQLSTATE): class `08` (connection exception), class `53`
+///   (insufficient resources: disk full, out of memory, too many connections), `57014`
+///   (cancelled: the statement timeout of [`PoolSettings`]), `55P03` (a lock not available in
+///   time), `57P01`–`57P05` (the server shutting down, restarting or starting up, an idle
+///   session ended).
+/// * SQLite (extended result code): `SQLITE_BUSY` and `SQLITE_LOCKED` (another writer beyond the
+///   busy timeout), `SQLITE_FULL` (the disk or file-size limit is reached), `SQLITE_IOERR` and
+///   `SQLITE_CANTOPEN` (the file system refuses reads or writes). The transaction is rolled back
+///   whole in every case; the same statement succeeds once space or access returns.
+fn unavailable(d: &dyn sqlx::error::DatabaseError, code: &str) -> bool {
+    if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        const BUSY: i64 = 5;
+        const LOCKED: i64 = 6;
+        const IOERR: i64 = 10;
+        const FULL: i64 = 13;
+        const CANTOPEN: i64 = 14;
+        // The primary result code is the low byte of the extended one.
+        return code
+            .parse::<i64>()
+            .is_ok_and(|c| matches!(c & 0xff, BUSY | LOCKED | IOERR | FULL | CANTOPEN));
+    }
+    code.starts_with("08")
+        || code.starts_with("53")
+        || matches!(
+            code,
+            "57014" | "55P03" | "57P01" | "57P02" | "57P03" | "57P04" | "57P05"
+        )
 }
 
 /// Which uniqueness rule a constraint (Postgres: its name; SQLite: "table.column") stands for.
@@ -313,7 +434,8 @@ pub(crate) fn corrupt(e: CorruptRecord) -> StoreError {
 #[cfg(test)]
 mod tests {
     use crate::testing::TestPostgres;
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use portal_core::ports::StoreError;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
     async fn mode(conn: &impl ConnectionTrait) -> String {
         conn.query_one_raw(Statement::from_string(
@@ -325,6 +447,60 @@ mod tests {
         .unwrap()
         .try_get_by_index(0)
         .unwrap()
+    }
+
+    /// A statement the server cancels (its statement timeout, here set low for the session) is
+    /// the database being unable to serve now, not a bug: `Unavailable`, a 503.
+    #[tokio::test]
+    async fn a_statement_cut_off_by_the_statement_timeout_is_unavailable() {
+        let db = TestPostgres::start().await;
+        let store = db.store();
+        let txn = store.connection().begin().await.unwrap();
+        txn.execute_unprepared("SET LOCAL statement_timeout = 20")
+            .await
+            .unwrap();
+        let err = txn
+            .execute_unprepared("SELECT pg_sleep(5)")
+            .await
+            .unwrap_err();
+        let _ = txn.rollback().await;
+        assert!(
+            matches!(super::db_err(err), StoreError::Unavailable(_)),
+            "a cancelled statement"
+        );
+        db.finish().await;
+    }
+
+    /// SQLite refusing to grow a database (here its page limit; a full disk or a file-size limit
+    /// alike) is `Unavailable`, a 503, never a 500.
+    #[tokio::test]
+    async fn a_database_that_cannot_grow_is_unavailable() {
+        let store = crate::testing::sqlite_memory().await;
+        let db = store.connection();
+        db.execute_unprepared("CREATE TABLE filler (b BLOB)")
+            .await
+            .unwrap();
+        let pages: i64 = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA page_count",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index(0)
+            .unwrap();
+        db.execute_unprepared(&format!("PRAGMA max_page_count = {pages}"))
+            .await
+            .unwrap();
+        let err = db
+            .execute_unprepared("INSERT INTO filler VALUES (randomblob(100000))")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(super::db_err(err), StoreError::Unavailable(m) if m.contains("full")),
+            "a full database"
+        );
     }
 
     #[tokio::test]

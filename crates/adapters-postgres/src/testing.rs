@@ -57,6 +57,8 @@ pub struct TempCluster {
     dir: PathBuf,
     bin: PathBuf,
     url: String,
+    /// The server options `pg_ctl start` passes (kept for [`TempCluster::start_again`]).
+    opts: String,
 }
 
 fn pg_bin() -> Option<PathBuf> {
@@ -129,12 +131,26 @@ impl TempCluster {
         }
     }
 
-    /// Initialises and starts a cluster in a new directory under the temp dir (blocking; about a
-    /// second).
+    /// Initialises and starts a cluster in a new directory under the temp dir, listening on a
+    /// Unix socket only (blocking; about a second).
     ///
     /// # Errors
     /// No Postgres binaries, or `initdb`/`pg_ctl` failed.
     pub fn start() -> Result<Self, String> {
+        Self::start_with(None)
+    }
+
+    /// Like [`Self::start`], but listening on TCP `127.0.0.1:port` too (its URL uses TCP): what
+    /// a production server looks like to a client, down to a refused connection while it is
+    /// stopped. Pick a free port first.
+    ///
+    /// # Errors
+    /// No Postgres binaries, or `initdb`/`pg_ctl` failed (the port may be taken).
+    pub fn start_tcp(port: u16) -> Result<Self, String> {
+        Self::start_with(Some(port))
+    }
+
+    fn start_with(port: Option<u16>) -> Result<Self, String> {
         let bin = pg_bin().ok_or("no PostgreSQL binaries found (set PG_BIN)")?;
         let dir = std::env::temp_dir().join(format!("portal-pgtest-{}", unique_suffix()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -143,6 +159,7 @@ impl TempCluster {
             dir,
             bin,
             url: String::new(),
+            opts: String::new(),
         };
         if is_root() {
             let ok = Command::new("chown")
@@ -172,25 +189,52 @@ impl TempCluster {
                 "-N",
             ],
         )?;
-        let opts = format!(
-            "-c unix_socket_directories={d} -c listen_addresses='' -c fsync=off \
+        let listen = match port {
+            Some(p) => format!("-c listen_addresses=127.0.0.1 -c port={p}"),
+            None => "-c listen_addresses=''".to_owned(),
+        };
+        cluster.opts = format!(
+            "-c unix_socket_directories={d} {listen} -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off -c max_connections=100"
         );
-        cluster.run(
+        cluster.start_again()?;
+        cluster.url = match port {
+            Some(p) => format!("postgres://postgres@127.0.0.1:{p}/postgres"),
+            None => format!("postgres://postgres@localhost/postgres?host={d}"),
+        };
+        Ok(cluster)
+    }
+
+    /// Stops the server the way an administrator's restart does (`pg_ctl stop -m fast`: open
+    /// transactions are rolled back, connections closed), waiting until it is down (blocking).
+    ///
+    /// # Errors
+    /// `pg_ctl` failed.
+    pub fn stop(&self) -> Result<(), String> {
+        let data = self.dir.join("data").to_string_lossy().into_owned();
+        self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"])
+    }
+
+    /// Starts the server (again) with its options, waiting until it accepts connections
+    /// (blocking).
+    ///
+    /// # Errors
+    /// `pg_ctl` failed.
+    pub fn start_again(&self) -> Result<(), String> {
+        let d = self.dir.to_string_lossy().into_owned();
+        self.run(
             "pg_ctl",
             &[
                 "-D",
-                &data,
+                &format!("{d}/data"),
                 "-l",
                 &format!("{d}/server.log"),
                 "-w",
                 "-o",
-                &opts,
+                &self.opts,
                 "start",
             ],
-        )?;
-        cluster.url = format!("postgres://postgres@localhost/postgres?host={d}");
-        Ok(cluster)
+        )
     }
 
     /// The URL of its `postgres` database.

@@ -97,18 +97,30 @@ pub struct ChallengeRecord {
     pub version: u64,
 }
 
-/// Why a code was not accepted.
+/// Why a one-time code was not accepted: a mailed code, a texted code, an authenticator app's
+/// code or a recovery code. Every use case that checks a code answers with this one type, wrapped
+/// in its own error (`VerifyError::Code`, `ProfileError::Code`, `MfaError::Code`), so an adapter
+/// maps the four outcomes once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum CodeRejected {
-    /// Wrong code; a try was used up.
+pub enum CodeError {
+    /// The code does not have the right form (no try is used up).
+    #[error("malformed code")]
+    Malformed,
+    /// Wrong (or already used) code; a try was used up.
     #[error("wrong code")]
     Wrong,
-    /// The code has expired.
-    #[error("code expired")]
+    /// The code has expired; a new one must be sent.
+    #[error("the code has expired")]
     Expired,
-    /// No tries left for this code; a new one must be sent.
+    /// No tries left for this code; a new one must be sent (or, for a login, start again).
     #[error("too many wrong codes")]
-    Exhausted,
+    TooManyAttempts,
+}
+
+impl From<crate::secret::MalformedCode> for CodeError {
+    fn from(_: crate::secret::MalformedCode) -> Self {
+        Self::Malformed
+    }
 }
 
 /// Why no new code was sent.
@@ -244,17 +256,14 @@ impl EmailChallenge {
     /// Checks a code. A wrong code uses up a try (the caller must store the challenge).
     ///
     /// # Errors
-    /// Expired, exhausted or wrong.
-    pub fn check(
-        &mut self,
-        code: &VerificationCode,
-        now: DateTime<Utc>,
-    ) -> Result<(), CodeRejected> {
+    /// [`CodeError::Expired`], [`CodeError::TooManyAttempts`] or [`CodeError::Wrong`] (never
+    /// `Malformed`: the code is parsed already).
+    pub fn check(&mut self, code: &VerificationCode, now: DateTime<Utc>) -> Result<(), CodeError> {
         if now >= self.rec.expires_at {
-            return Err(CodeRejected::Expired);
+            return Err(CodeError::Expired);
         }
         if self.rec.attempts_left == 0 {
-            return Err(CodeRejected::Exhausted);
+            return Err(CodeError::TooManyAttempts);
         }
         let candidate = code.hash_for(self.rec.id.as_uuid().as_bytes());
         if self.rec.purpose != ChallengePurpose::ExistingAccount
@@ -263,7 +272,7 @@ impl EmailChallenge {
             return Ok(());
         }
         self.rec.attempts_left -= 1;
-        Err(CodeRejected::Wrong)
+        Err(CodeError::Wrong)
     }
 
     /// Whether a new code may be sent now.
@@ -344,7 +353,7 @@ mod tests {
         let mut c = challenge(&code, ChallengePurpose::Registration);
         assert_eq!(
             c.check(&code, t0() + TimeDelta::seconds(900)),
-            Err(CodeRejected::Expired)
+            Err(CodeError::Expired)
         );
     }
 
@@ -353,9 +362,9 @@ mod tests {
         let code = VerificationCode::generate(&SeededRandom::new(1));
         let mut c = challenge(&code, ChallengePurpose::Registration);
         for _ in 0..5 {
-            assert_eq!(c.check(&other(&code), t0()), Err(CodeRejected::Wrong));
+            assert_eq!(c.check(&other(&code), t0()), Err(CodeError::Wrong));
         }
-        assert_eq!(c.check(&code, t0()), Err(CodeRejected::Exhausted));
+        assert_eq!(c.check(&code, t0()), Err(CodeError::TooManyAttempts));
     }
 
     #[test]
@@ -376,7 +385,7 @@ mod tests {
         let later = t0() + TimeDelta::seconds(60);
         c.resend(&second, &p, later).unwrap();
         if first != second {
-            assert_eq!(c.check(&first, later), Err(CodeRejected::Wrong));
+            assert_eq!(c.check(&first, later), Err(CodeError::Wrong));
         }
         assert_eq!(c.check(&second, later), Ok(()));
     }
@@ -425,6 +434,6 @@ mod tests {
     fn an_existing_account_challenge_never_accepts_a_code() {
         let code = VerificationCode::generate(&SeededRandom::new(4));
         let mut c = challenge(&code, ChallengePurpose::ExistingAccount);
-        assert_eq!(c.check(&code, t0()), Err(CodeRejected::Wrong));
+        assert_eq!(c.check(&code, t0()), Err(CodeError::Wrong));
     }
 }

@@ -7,7 +7,7 @@ use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::ports::{Clock, Commit, Committer, Counter, StoreError};
 use portal_core::secret::SecretString;
 use portal_core::service::{
-    CompleteMfa, IssuedSession, Login, LoginError, LoginOutcome, MfaError, MfaLogin,
+    CodeError, CompleteMfa, IssuedSession, Login, LoginError, LoginOutcome, MfaError, MfaLogin,
     PendingMfaLogin, SecondFactor,
 };
 use portal_core::totp::{self, TotpSecret};
@@ -99,7 +99,10 @@ async fn enrolment_shows_uri_and_qr_and_the_first_code_turns_the_factor_on() {
         },
     );
     let err = w.portal.confirm_totp(&p, &wrong).await.unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "got {err:?}"
+    );
     let enabled = w
         .portal
         .confirm_totp(&p, &totp::code_at(&secret, w.clock.now()))
@@ -192,14 +195,20 @@ async fn a_totp_code_is_accepted_once_and_older_steps_never_after_a_newer_one() 
     finish(&w, &first, code.clone(), false).await.unwrap();
     let second = password_step(&w, "anna@example.com").await;
     let err = finish(&w, &second, code, false).await.unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "replay: {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "replay: {err:?}"
+    );
     // The previous step is still inside the ±1 window but older than the used one.
     let previous = SecondFactor::Totp(totp::code_at(
         &secret,
         w.clock.now() - TimeDelta::seconds(30),
     ));
     let err = finish(&w, &second, previous, false).await.unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "older step: {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "older step: {err:?}"
+    );
     w.advance(TimeDelta::seconds(30));
     finish(&w, &second, totp_now(&w, &secret), false)
         .await
@@ -247,7 +256,7 @@ async fn concurrent_submissions_of_one_code_succeed_exactly_once() {
         match t.await.unwrap() {
             Ok(_) => ok += 1,
             // Losers see a replayed code (or, once their failures pile up, the throttle).
-            Err(MfaError::WrongCode | MfaError::Throttled { .. }) => {}
+            Err(MfaError::Code(CodeError::Wrong) | MfaError::Throttled { .. }) => {}
             Err(e) => panic!("unexpected {e:?}"),
         }
     }
@@ -352,7 +361,10 @@ async fn wrong_codes_use_up_the_attempt_and_then_throttle_the_user() {
     let audit = w.store.audit_len();
     for i in 0..3 {
         let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
-        assert!(matches!(err, MfaError::WrongCode), "try {i}: {err:?}");
+        assert!(
+            matches!(err, MfaError::Code(CodeError::Wrong)),
+            "try {i}: {err:?}"
+        );
     }
     assert_eq!(
         w.store.audit_len(),
@@ -361,7 +373,10 @@ async fn wrong_codes_use_up_the_attempt_and_then_throttle_the_user() {
     );
     // The fourth failure is over the free ones: the next try must wait.
     let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "got {err:?}"
+    );
     let err = finish(&w, &pending, totp_now(&w, &secret), false)
         .await
         .unwrap_err();
@@ -369,7 +384,7 @@ async fn wrong_codes_use_up_the_attempt_and_then_throttle_the_user() {
     w.advance(TimeDelta::seconds(5));
     let err = finish(&w, &pending, bad(&w), false).await.unwrap_err();
     assert!(
-        matches!(err, MfaError::AttemptsExhausted),
+        matches!(err, MfaError::Code(CodeError::TooManyAttempts)),
         "fifth wrong code ends the attempt: {err:?}"
     );
     let err = finish(&w, &pending, totp_now(&w, &secret), false)
@@ -382,7 +397,10 @@ async fn wrong_codes_use_up_the_attempt_and_then_throttle_the_user() {
     let err = finish(&w, &pending, SecondFactor::Totp("12ab56".into()), false)
         .await
         .unwrap_err();
-    assert!(matches!(err, MfaError::MalformedCode), "got {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Malformed)),
+        "got {err:?}"
+    );
     finish(&w, &pending, totp_now(&w, &secret), false)
         .await
         .unwrap();
@@ -424,7 +442,10 @@ async fn the_recovery_code_signs_in_once_and_a_new_one_is_issued() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "single use: {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "single use: {err:?}"
+    );
     finish(&w, &pending, SecondFactor::RecoveryCode(fresh), false)
         .await
         .unwrap();
@@ -666,7 +687,10 @@ async fn removing_mfa_with_a_wrong_code_is_refused_and_changes_nothing_but_the_c
         .remove_mfa(&p, &w.wrong_totp(&secret))
         .await
         .unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "got {err:?}"
+    );
     let after = w.snapshot(session.user_id).await;
     assert_eq!(after.user, before.user, "the factors are untouched");
     assert_eq!(
@@ -761,7 +785,10 @@ async fn regenerating_the_recovery_code_kills_the_old_one_and_is_audited_and_mai
     let err = finish(&w, &pending, SecondFactor::RecoveryCode(old.into()), false)
         .await
         .unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "got {err:?}"
+    );
     finish(&w, &pending, SecondFactor::RecoveryCode(new), false)
         .await
         .unwrap();
@@ -1043,7 +1070,10 @@ async fn a_recovery_phone_receives_a_recovery_code_that_finishes_the_login() {
     let err = finish(&w, &pending, SecondFactor::RecoveryCode(old.into()), false)
         .await
         .unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "got {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "got {err:?}"
+    );
     let login = finish(&w, &pending, SecondFactor::RecoveryCode(code.into()), false)
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use crate::support::*;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use portal_core::config::PortalConfig;
 use portal_core::mfa::RecoveryChannel;
-use portal_core::service::{MfaError, PendingMfaLogin, SecondFactor};
+use portal_core::service::{CodeError, MfaError, PendingMfaLogin, SecondFactor};
 use portal_core::throttle::LoginProtection;
 
 const PHONE: &str = "+4917612345678";
@@ -69,7 +69,7 @@ async fn a_login_phone_code_expires_at_exactly_ten_minutes() {
         }
         let err = r.unwrap_err();
         assert!(
-            matches!(err, MfaError::CodeExpired),
+            matches!(err, MfaError::Code(CodeError::Expired)),
             "offset {offset}: {err:?}"
         );
         assert_eq!(
@@ -127,7 +127,7 @@ async fn a_phone_setup_code_expires_at_exactly_ten_minutes() {
         let (w, before, r) = confirm_phone_after(offset).await;
         let err = r.unwrap_err();
         assert!(
-            matches!(err, MfaError::CodeExpired),
+            matches!(err, MfaError::Code(CodeError::Expired)),
             "offset {offset}: {err:?}"
         );
         let id = w.user_id("anna@example.com").await;
@@ -170,7 +170,7 @@ async fn a_presence_phone_code_expires_at_exactly_ten_minutes() {
         let (w, before, r) = presence_code_after(offset).await;
         let err = r.unwrap_err();
         assert!(
-            matches!(err, MfaError::CodeExpired),
+            matches!(err, MfaError::Code(CodeError::Expired)),
             "offset {offset}: {err:?}"
         );
         let id = w.user_id("anna@example.com").await;
@@ -505,7 +505,7 @@ async fn a_mailed_recovery_code_replaces_the_old_one_and_lives_until_used() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, MfaError::WrongCode),
+        matches!(err, MfaError::Code(CodeError::Wrong)),
         "the old code died: {err:?}"
     );
     w.advance(TimeDelta::days(30));
@@ -522,5 +522,8 @@ async fn a_mailed_recovery_code_replaces_the_old_one_and_lives_until_used() {
         .finish(&again, SecondFactor::RecoveryCode(fresh.into()), false)
         .await
         .unwrap_err();
-    assert!(matches!(err, MfaError::WrongCode), "single use: {err:?}");
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "single use: {err:?}"
+    );
 }

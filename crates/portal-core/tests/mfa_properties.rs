@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use portal_core::ports::Clock;
 use portal_core::secret::SecretString;
 use portal_core::service::{
-    AcceptInvitation, InvitationError, MfaError, ResendError, ResetError, VerifyError,
+    AcceptInvitation, CodeError, InvitationError, MfaError, ResendError, ResetError, VerifyError,
 };
 use portal_core::service::{CompleteMfa, Login, LoginError, LoginOutcome, SecondFactor};
 use portal_core::session::ClientInfo;
@@ -347,7 +347,7 @@ proptest! {
                     match t.await.unwrap() {
                         Ok(_) => wins += 1,
                         // A replayed code; or, once the losers' failures pile up, the delay.
-                        Err(MfaError::WrongCode | MfaError::Throttled { .. }) => {}
+                        Err(MfaError::Code(CodeError::Wrong) | MfaError::Throttled { .. }) => {}
                         Err(e) => prop_assert!(false, "unexpected {:?}", e),
                     }
                 }

@@ -4,7 +4,7 @@
 use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::secret::SecretString;
-use portal_core::service::{IssuedSession, Login, LoginError, ProfileError};
+use portal_core::service::{CodeError, IssuedSession, Login, LoginError, ProfileError};
 use portal_core::values::Language;
 
 #[tokio::test]
@@ -129,7 +129,10 @@ async fn the_new_address_is_confirmed_by_code_and_the_old_one_is_told() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(err, ProfileError::WrongCode), "got {err:?}");
+    assert!(
+        matches!(err, ProfileError::Code(CodeError::Wrong)),
+        "got {err:?}"
+    );
     let u = w
         .portal
         .confirm_email_change(&p, ticket.ticket.expose(), &code)
@@ -348,7 +351,7 @@ async fn an_address_change_code_expires_at_exactly_fifteen_minutes() {
         }
         let err = r.unwrap_err();
         assert!(
-            matches!(err, ProfileError::CodeExpired),
+            matches!(err, ProfileError::Code(CodeError::Expired)),
             "offset {offset}: {err:?}"
         );
         assert_eq!(w.snapshot(session.user_id).await, before);
@@ -371,14 +374,20 @@ async fn five_wrong_address_change_codes_void_the_code() {
             .confirm_email_change(&p, &ticket, &wrong(&code))
             .await
             .unwrap_err();
-        assert!(matches!(err, ProfileError::WrongCode), "try {i}: {err:?}");
+        assert!(
+            matches!(err, ProfileError::Code(CodeError::Wrong)),
+            "try {i}: {err:?}"
+        );
     }
     let err = w
         .portal
         .confirm_email_change(&p, &ticket, &code)
         .await
         .unwrap_err();
-    assert!(matches!(err, ProfileError::TooManyAttempts), "got {err:?}");
+    assert!(
+        matches!(err, ProfileError::Code(CodeError::TooManyAttempts)),
+        "got {err:?}"
+    );
     assert_eq!(
         w.snapshot(session.user_id).await,
         before,
@@ -435,7 +444,10 @@ async fn malformed_codes_and_foreign_tickets_change_nothing() {
             .confirm_email_change(&p, &ticket, bad)
             .await
             .unwrap_err();
-        assert!(matches!(err, ProfileError::MalformedCode), "{bad}: {err:?}");
+        assert!(
+            matches!(err, ProfileError::Code(CodeError::Malformed)),
+            "{bad}: {err:?}"
+        );
     }
     for (t, c) in [
         ("not-a-ticket", code.as_str()),

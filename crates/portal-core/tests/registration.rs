@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use chrono::TimeDelta;
-use portal_core::service::{RegisterError, ResendError, VerifyError};
+use portal_core::service::{CodeError, RegisterError, ResendError, VerifyError};
 use portal_core::user::UserStatus;
 
 #[tokio::test]
@@ -65,14 +65,20 @@ async fn an_existing_address_gets_the_same_answer_and_its_owner_a_notice() {
             .verify_registration(ticket.ticket.expose(), "000000", client())
             .await
             .unwrap_err();
-        assert!(matches!(err, VerifyError::WrongCode), "got {err:?}");
+        assert!(
+            matches!(err, VerifyError::Code(CodeError::Wrong)),
+            "got {err:?}"
+        );
     }
     let err = w
         .portal
         .verify_registration(ticket.ticket.expose(), "000000", client())
         .await
         .unwrap_err();
-    assert!(matches!(err, VerifyError::TooManyAttempts), "got {err:?}");
+    assert!(
+        matches!(err, VerifyError::Code(CodeError::TooManyAttempts)),
+        "got {err:?}"
+    );
 }
 
 #[tokio::test]
@@ -95,14 +101,20 @@ async fn five_wrong_codes_void_the_code_and_a_resend_brings_a_new_one() {
             .verify_registration(ticket.ticket.expose(), wrong, client())
             .await
             .unwrap_err();
-        assert!(matches!(err, VerifyError::WrongCode), "got {err:?}");
+        assert!(
+            matches!(err, VerifyError::Code(CodeError::Wrong)),
+            "got {err:?}"
+        );
     }
     let err = w
         .portal
         .verify_registration(ticket.ticket.expose(), &right, client())
         .await
         .unwrap_err();
-    assert!(matches!(err, VerifyError::TooManyAttempts), "got {err:?}");
+    assert!(
+        matches!(err, VerifyError::Code(CodeError::TooManyAttempts)),
+        "got {err:?}"
+    );
     let err = w
         .portal
         .resend_code(ticket.ticket.expose())
@@ -122,7 +134,7 @@ async fn five_wrong_codes_void_the_code_and_a_resend_brings_a_new_one() {
             .await
             .unwrap_err();
         assert!(
-            matches!(err, VerifyError::WrongCode),
+            matches!(err, VerifyError::Code(CodeError::Wrong)),
             "old code is dead: {err:?}"
         );
     }
@@ -147,7 +159,10 @@ async fn the_code_expires_after_fifteen_minutes_to_the_second() {
         .verify_registration(ticket.ticket.expose(), &code, client())
         .await
         .unwrap_err();
-    assert!(matches!(err, VerifyError::CodeExpired), "got {err:?}");
+    assert!(
+        matches!(err, VerifyError::Code(CodeError::Expired)),
+        "got {err:?}"
+    );
 
     let w = World::new();
     let ticket = w
@@ -178,7 +193,10 @@ async fn malformed_input_changes_nothing() {
             .verify_registration(ticket.ticket.expose(), bad, client())
             .await
             .unwrap_err();
-        assert!(matches!(err, VerifyError::MalformedCode), "{bad}: {err:?}");
+        assert!(
+            matches!(err, VerifyError::Code(CodeError::Malformed)),
+            "{bad}: {err:?}"
+        );
     }
     let err = w
         .portal
@@ -272,7 +290,10 @@ async fn a_new_code_can_be_sent_sixty_seconds_after_the_last_not_fifty_nine() {
             .verify_registration(ticket.ticket.expose(), &first, client())
             .await
             .unwrap_err();
-        assert!(matches!(err, VerifyError::WrongCode), "got {err:?}");
+        assert!(
+            matches!(err, VerifyError::Code(CodeError::Wrong)),
+            "got {err:?}"
+        );
     }
     w.portal
         .verify_registration(ticket.ticket.expose(), &fresh, client())
@@ -358,7 +379,7 @@ async fn a_registration_of_an_existing_address_dies_at_the_same_time() {
         // Alive it behaves like a registration whose code is wrong; dead, like any dead one.
         if alive {
             assert!(
-                matches!(verify_err, VerifyError::WrongCode),
+                matches!(verify_err, VerifyError::Code(CodeError::Wrong)),
                 "{verify_err:?}"
             );
             assert!(

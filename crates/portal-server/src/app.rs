@@ -2,7 +2,7 @@
 //! phone gateway, and a committer decorator that sees the mails of each commit.
 
 use crate::config::{Database, LogConfig};
-use adapters_postgres::{Migrator, SqlStore};
+use adapters_postgres::{Migrator, PoolSettings, SqlStore};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portal_core::config::PortalConfig;
@@ -55,15 +55,29 @@ impl std::fmt::Display for MigrationReport {
     }
 }
 
-/// Connects to the database, applies pending migrations and returns the store (reading
-/// permission keys strictly against the default catalog, the one [`portal`] uses).
+/// Connects to the database with the default [`PoolSettings`], applies pending migrations and
+/// returns the store; see [`open_store_with`].
 ///
 /// # Errors
 /// The database cannot be reached, or a migration failed.
 pub async fn open_store(database: &Database) -> Result<(SqlStore, MigrationReport), Failure> {
+    open_store_with(database, &PoolSettings::default()).await
+}
+
+/// Connects to the database, applies pending migrations and returns the store (reading
+/// permission keys strictly against the default catalog, the one [`portal`] uses), whose pool
+/// has the size and timeouts of `pool`. The migrations run over a connection of their own
+/// without the statement timeout (an index build may take longer than any request should).
+///
+/// # Errors
+/// The database cannot be reached, or a migration failed.
+pub async fn open_store_with(
+    database: &Database,
+    pool: &PoolSettings,
+) -> Result<(SqlStore, MigrationReport), Failure> {
     let url = database.url();
     let what = database.describe();
-    let setup = adapters_postgres::connect(url)
+    let setup = adapters_postgres::connect_with(url, &pool.without_statement_timeout())
         .await
         .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?;
     let pending: Vec<String> = Migrator::get_pending_migrations(&setup)
@@ -91,7 +105,7 @@ pub async fn open_store(database: &Database) -> Result<(SqlStore, MigrationRepor
             .await
             .map_err(|e| Failure::of("cannot close the setup connection", e))?;
         SqlStore::new(
-            adapters_postgres::connect(url)
+            adapters_postgres::connect_with(url, pool)
                 .await
                 .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?,
         )

@@ -157,7 +157,7 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
 }
 
 async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
-    let (store, _) = app::open_store(&config.database).await?;
+    let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let store = Arc::new(store);
     let portal = app::portal(store.clone(), None, PortalConfig::default())?;
     let report = crate::housekeeping::run_once(&portal, &*store)
@@ -168,7 +168,7 @@ async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
 }
 
 async fn migrate(config: &ServerConfig) -> Result<(), Failure> {
-    let (store, report) = app::open_store(&config.database).await?;
+    let (store, report) = app::open_store_with(&config.database, &config.pool).await?;
     println!("{}: {report}", config.database.describe());
     app::close_store(&store).await
 }
@@ -178,7 +178,7 @@ async fn create_operator(config: &ServerConfig, args: &OperatorCreate) -> Result
     let first = PersonName::parse(&args.first_name).map_err(|e| Failure::of("--first-name", e))?;
     let last = PersonName::parse(&args.last_name).map_err(|e| Failure::of("--last-name", e))?;
     let language = Language::parse(&args.language).map_err(|e| Failure::of("--language", e))?;
-    let (store, _) = app::open_store(&config.database).await?;
+    let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let portal = app::portal(Arc::new(store), None, PortalConfig::default())?;
     let setup = portal
         .create_operator(&Actor::System, &email, &first, &last, language)
@@ -203,9 +203,9 @@ async fn import_customers(config: &ServerConfig, file: &std::path::Path) -> Resu
     let portal_config = PortalConfig::default();
     let reader =
         std::fs::File::open(file).map_err(|e| Failure::of(&file.display().to_string(), e))?;
-    let rows = crate::import::parse_customers(reader, &portal_config.affiliations)
+    let rows = adapters_http::import::parse_customers(reader, &portal_config.affiliations)
         .map_err(|e| Failure::of(&file.display().to_string(), e))?;
-    let (store, _) = app::open_store(&config.database).await?;
+    let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let portal = app::portal(Arc::new(store), None, portal_config)?;
     let report = portal
         .import_customers(&Actor::System, &rows)
@@ -230,7 +230,7 @@ async fn demo(config: &ServerConfig) -> Result<(), Failure> {
                 .into(),
         ));
     }
-    let (store, _) = app::open_store(&config.database).await?;
+    let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let outcome = crate::demo::seed(Arc::new(store), PortalConfig::default()).await?;
     print!(
         "{}",

@@ -10,7 +10,8 @@
 //! combinations (see [`ConfigError`]). It does no I/O besides reading the file: the secret key
 //! file, the database and the listener are opened by the commands that need them.
 
-use adapters_smtp::{MailConfig, MailTransport};
+use adapters_postgres::PoolSettings;
+use adapters_smtp::{DispatcherConfig, MailConfig, MailTransport};
 use portal_core::values::EmailAddress;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -58,6 +59,26 @@ pub const VARIABLES: &[(&str, &str)] = &[
         "seconds between removals of expired sessions, codes, links and old sent mail; 0 = off",
     ),
     (
+        "PORTAL_DB_POOL_SIZE",
+        "most database connections per process (Postgres 16, SQLite file 8)",
+    ),
+    (
+        "PORTAL_DB_ACQUIRE_TIMEOUT",
+        "seconds a request waits for a database connection before answering 503",
+    ),
+    (
+        "PORTAL_DB_STATEMENT_TIMEOUT",
+        "seconds a Postgres statement may run before it is cancelled (503); 0 = no limit",
+    ),
+    (
+        "PORTAL_MAIL_SEND_TIMEOUT",
+        "seconds one mail delivery may take before it counts as failed",
+    ),
+    (
+        "PORTAL_MAIL_LEASE",
+        "seconds a dispatcher holds claimed mails; a crashed process's claims return after it",
+    ),
+    (
         "SMTP_URL",
         "SMTP server; unset means the development mailbox",
     ),
@@ -80,6 +101,10 @@ pub const DEFAULT_OPERATOR_EMAIL: &str = "operator@portal.localhost";
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often `serve` runs housekeeping by default.
 pub const DEFAULT_HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The longest `PORTAL_DB_ACQUIRE_TIMEOUT`, `PORTAL_DB_STATEMENT_TIMEOUT`,
+/// `PORTAL_MAIL_SEND_TIMEOUT` and `PORTAL_MAIL_LEASE` accepted: an hour.
+pub const MAX_TIMEOUT_SECONDS: u64 = 3600;
 
 /// The file key of a variable: lower case, without the `PORTAL_` prefix.
 #[must_use]
@@ -438,6 +463,13 @@ pub struct ServerConfig {
     /// How often `serve` removes expired rows (`PORTAL_HOUSEKEEPING_INTERVAL`); `None` when
     /// turned off (`0`), for installations running `portal housekeeping` from a timer instead.
     pub housekeeping_interval: Option<Duration>,
+    /// The database pool's size and timeouts (`PORTAL_DB_POOL_SIZE`,
+    /// `PORTAL_DB_ACQUIRE_TIMEOUT`, `PORTAL_DB_STATEMENT_TIMEOUT`): how fast a request answers
+    /// 503 when the database is down or stuck.
+    pub pool: PoolSettings,
+    /// The mail dispatcher of `serve`: the defaults with `PORTAL_MAIL_SEND_TIMEOUT` and
+    /// `PORTAL_MAIL_LEASE` (checked: the lease is longer than the send timeout).
+    pub dispatcher: DispatcherConfig,
 }
 
 impl ServerConfig {
@@ -546,6 +578,8 @@ impl ServerConfig {
             },
             None => Some(DEFAULT_HOUSEKEEPING_INTERVAL),
         };
+        let pool = resolve_pool(source)?;
+        let dispatcher = resolve_dispatcher(source)?;
         // Checked with a placeholder URL; the real one is known once the listener is bound.
         let mail = MailConfig::from_lookup(|name| source.get(name))?;
         if !development && matches!(mail.transport, MailTransport::Directory(_)) {
@@ -564,6 +598,8 @@ impl ServerConfig {
             mail,
             shutdown_timeout,
             housekeeping_interval,
+            pool,
+            dispatcher,
         })
     }
 
@@ -675,6 +711,77 @@ fn resolve_secret_source(source: &Source, database: &Database) -> Option<SecretS
     }
 }
 
+/// A number of seconds from 1 to [`MAX_TIMEOUT_SECONDS`] (or 0 where `zero_ok`, returned as
+/// `None`).
+fn seconds(
+    source: &Source,
+    var: &'static str,
+    zero_ok: bool,
+) -> Result<Option<Option<Duration>>, ConfigError> {
+    let Some(raw) = source.get(var) else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(0) if zero_ok => Ok(Some(None)),
+        Ok(s) if (1..=MAX_TIMEOUT_SECONDS).contains(&s) => Ok(Some(Some(Duration::from_secs(s)))),
+        _ => Err(ConfigError::Invalid {
+            var,
+            reason: format!(
+                "a whole number of seconds from {} to {MAX_TIMEOUT_SECONDS}",
+                u8::from(!zero_ok)
+            ),
+        }),
+    }
+}
+
+fn resolve_pool(source: &Source) -> Result<PoolSettings, ConfigError> {
+    let mut pool = PoolSettings::default();
+    if let Some(raw) = source.get("PORTAL_DB_POOL_SIZE") {
+        pool.max_connections = Some(
+            raw.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| ConfigError::Invalid {
+                    var: "PORTAL_DB_POOL_SIZE",
+                    reason: "a number of connections from 1 to 1000".to_owned(),
+                })?,
+        );
+    }
+    if let Some(Some(t)) = seconds(source, "PORTAL_DB_ACQUIRE_TIMEOUT", false)? {
+        pool.acquire_timeout = t;
+    }
+    if let Some(t) = seconds(source, "PORTAL_DB_STATEMENT_TIMEOUT", true)? {
+        pool.statement_timeout = t;
+    }
+    Ok(pool)
+}
+
+fn resolve_dispatcher(source: &Source) -> Result<DispatcherConfig, ConfigError> {
+    let mut config = DispatcherConfig::default();
+    if let Some(Some(t)) = seconds(source, "PORTAL_MAIL_SEND_TIMEOUT", false)? {
+        config.send_timeout = t;
+    }
+    if let Some(Some(t)) = seconds(source, "PORTAL_MAIL_LEASE", false)? {
+        config.lease = t;
+    }
+    if config.lease <= config.send_timeout {
+        return Err(ConfigError::Invalid {
+            var: "PORTAL_MAIL_LEASE",
+            reason: format!(
+                "must be longer than the send timeout ({} s, PORTAL_MAIL_SEND_TIMEOUT): a mail \
+                 must never be handed to a second dispatcher while its send may still run",
+                config.send_timeout.as_secs()
+            ),
+        });
+    }
+    config.validate().map_err(|e| ConfigError::Invalid {
+        var: "PORTAL_MAIL_LEASE",
+        reason: e.to_string(),
+    })?;
+    Ok(config)
+}
+
 fn parse_bind(raw: &str) -> Result<SocketAddr, ConfigError> {
     raw.trim().parse().map_err(|_| ConfigError::Invalid {
         var: "PORTAL_BIND",
@@ -780,6 +887,78 @@ mod tests {
         assert!(!c.log.json);
         assert_eq!(c.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
         assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn database_timeouts_default_to_five_and_thirty_seconds_and_can_be_set() {
+        let c = resolve(&[], "").unwrap();
+        assert_eq!(c.pool, PoolSettings::default());
+        assert_eq!(c.pool.acquire_timeout, Duration::from_secs(5));
+        assert_eq!(c.pool.statement_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.pool.max_connections, None);
+        let c = resolve(
+            &[
+                ("PORTAL_DB_POOL_SIZE", "3"),
+                ("PORTAL_DB_ACQUIRE_TIMEOUT", "1"),
+            ],
+            "db_statement_timeout = 0",
+        )
+        .unwrap();
+        assert_eq!(
+            c.pool,
+            PoolSettings {
+                max_connections: Some(3),
+                acquire_timeout: Duration::from_secs(1),
+                statement_timeout: None,
+            }
+        );
+        for (var, bad) in [
+            ("PORTAL_DB_POOL_SIZE", "0"),
+            ("PORTAL_DB_POOL_SIZE", "many"),
+            ("PORTAL_DB_ACQUIRE_TIMEOUT", "0"),
+            ("PORTAL_DB_ACQUIRE_TIMEOUT", "3601"),
+            ("PORTAL_DB_STATEMENT_TIMEOUT", "-1"),
+            ("PORTAL_DB_STATEMENT_TIMEOUT", "1.5"),
+        ] {
+            let err = resolve(&[(var, bad)], "").unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!("{var}:")),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_mail_lease_must_outlast_the_send_timeout() {
+        let c = resolve(&[], "").unwrap();
+        assert_eq!(c.dispatcher, DispatcherConfig::default());
+        let c = resolve(
+            &[
+                ("PORTAL_MAIL_SEND_TIMEOUT", "4"),
+                ("PORTAL_MAIL_LEASE", "10"),
+            ],
+            "",
+        )
+        .unwrap();
+        assert_eq!(c.dispatcher.send_timeout, Duration::from_secs(4));
+        assert_eq!(c.dispatcher.lease, Duration::from_secs(10));
+        for (vars, var) in [
+            (&[("PORTAL_MAIL_LEASE", "60")][..], "PORTAL_MAIL_LEASE"),
+            (
+                &[("PORTAL_MAIL_SEND_TIMEOUT", "300")][..],
+                "PORTAL_MAIL_LEASE",
+            ),
+            (
+                &[("PORTAL_MAIL_SEND_TIMEOUT", "0")][..],
+                "PORTAL_MAIL_SEND_TIMEOUT",
+            ),
+        ] {
+            let err = resolve(vars, "").unwrap_err();
+            assert!(
+                err.to_string().starts_with(&format!("{var}:")),
+                "{vars:?}: {err}"
+            );
+        }
     }
 
     #[test]

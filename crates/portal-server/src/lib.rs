@@ -15,7 +15,7 @@
 //! | `portal serve` | migrate, deliver mail, serve HTTP until SIGINT/SIGTERM; creates the first operator |
 //! | `portal migrate` | apply pending migrations and report them |
 //! | `portal operator create --email …` | create an operator and print the one-time setup link |
-//! | `portal customers import FILE.csv` | create or update customers ([`import`]) |
+//! | `portal customers import FILE.csv` | create or update customers (the format: [`adapters_http::import`]) |
 //! | `portal demo` | seed a demo customer with an admin and employees ([`demo`]) |
 //! | `portal housekeeping` | remove expired rows once and report the counts ([`housekeeping`]) |
 //!
@@ -41,6 +41,11 @@
 //! | `PORTAL_LOG_FORMAT` | `text` or `json` (one object per line), on standard error | `text` |
 //! | `PORTAL_SHUTDOWN_TIMEOUT` | seconds in-flight requests get after SIGINT/SIGTERM | `30` |
 //! | `PORTAL_HOUSEKEEPING_INTERVAL` | seconds between housekeeping runs of `serve`; `0` = off | `600` |
+//! | `PORTAL_DB_POOL_SIZE` | most database connections per process | `16` (Postgres), `8` (SQLite file) |
+//! | `PORTAL_DB_ACQUIRE_TIMEOUT` | seconds a request waits for a database connection (incl. connecting) before it answers 503 | `5` |
+//! | `PORTAL_DB_STATEMENT_TIMEOUT` | seconds a Postgres statement may run before it is cancelled (503); `0` = no limit | `30` |
+//! | `PORTAL_MAIL_SEND_TIMEOUT` | seconds one mail delivery may take | `60` |
+//! | `PORTAL_MAIL_LEASE` | seconds a dispatcher holds the mails it claimed (longer than the send timeout); a crashed process's unsent mails go out after it | `300` |
 //! | `SMTP_URL` | SMTP server (`smtp://`, `smtps://`, `?tls=starttls`; see `docs/operations.md`) | unset: the development mailbox |
 //! | `PORTAL_MAIL_DIR` | development mailbox directory (`.eml` files; codes and links also logged) | `mail-outbox` |
 //! | `PORTAL_MAIL_FROM` | sender address | `no-reply@portal.localhost` |
@@ -77,6 +82,5 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod housekeeping;
-pub mod import;
 pub mod secrets;
 pub mod serve;

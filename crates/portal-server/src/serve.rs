@@ -18,7 +18,7 @@ use crate::config::{DEFAULT_OPERATOR_EMAIL, ServerConfig};
 use crate::secrets::{SecretOrigin, ServerSecret};
 use adapters_http::{AppState, ClientAddressSource, CookieKey, HttpConfig, RateLimits, Readiness};
 use adapters_postgres::SqlStore;
-use adapters_smtp::{Dispatcher, DispatcherConfig, MailRenderer, MailTransport};
+use adapters_smtp::{Dispatcher, MailRenderer, MailTransport};
 use async_trait::async_trait;
 use axum::serve::ListenerExt as _;
 use portal_core::config::PortalConfig;
@@ -76,7 +76,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::of("listener address", e))?;
     let public_url = config.public_url_for(local);
 
-    let (store, migrations) = app::open_store(&config.database).await?;
+    let (store, migrations) = app::open_store_with(&config.database, &config.pool).await?;
     tracing::info!(database = %config.database.describe(), "{migrations}");
     let store = Arc::new(store);
 
@@ -135,7 +135,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         sender,
         renderer,
         Arc::new(SystemClock),
-        DispatcherConfig::default(),
+        config.dispatcher,
     )
     .map_err(|e| Failure::of("mail dispatcher", e))?
     .with_wakeup(wakeup)

@@ -77,6 +77,12 @@ impl Browser {
         Self::build(&server.origin, None)
     }
 
+    /// A new browser (empty cookie jar) pointed at `origin` (`http://127.0.0.1:{port}`): a
+    /// server that is restarted on the same port keeps its browsers.
+    pub fn for_origin(origin: &str) -> Self {
+        Self::build(origin, None)
+    }
+
     /// A new browser whose connections come from `ip` (any 127.0.0.0/8 address works on
     /// Linux): another client address, as another office would be.
     pub fn from_address(server: &Portal, ip: IpAddr) -> Self {
@@ -204,6 +210,37 @@ impl Browser {
         body: Option<Value>,
         csrf: bool,
     ) -> Answer {
+        self.try_send(method, path, body, csrf)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Sends a request to `/api/v1{path}` like [`Self::post`] (with the CSRF token for anything
+    /// but `GET`), and returns `Err` instead of panicking when no answer came: the connection
+    /// was refused, reset or closed before a complete answer (a server killed mid-request).
+    pub async fn try_api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Answer, String> {
+        let csrf = method != reqwest::Method::GET;
+        self.try_send(method, &format!("/api/v1{path}"), body, csrf)
+            .await
+    }
+
+    /// `GET {path}` outside the API, `Err` when no answer came.
+    pub async fn try_get_raw(&self, path: &str) -> Result<Answer, String> {
+        self.try_send(reqwest::Method::GET, path, None, false).await
+    }
+
+    async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        csrf: bool,
+    ) -> Result<Answer, String> {
         let request = format!("{method} {path} @{}", self.origin);
         let mut rb = self
             .client
@@ -214,26 +251,36 @@ impl Browser {
             rb = rb.header("Origin", &self.origin);
         }
         if csrf {
-            rb = rb.header("X-CSRF-Token", self.csrf_for_unsafe().await);
+            // The token first; a refusal of it (a 503 while the database is down) is the answer
+            // the client gets.
+            let token =
+                Box::pin(self.try_send(reqwest::Method::GET, "/api/v1/auth/csrf", None, false))
+                    .await?;
+            if token.status != 200 {
+                return Ok(token);
+            }
+            rb = rb.header(
+                "X-CSRF-Token",
+                token.body["csrf_token"].as_str().expect("csrf_token"),
+            );
         }
         if let Some(b) = body {
             rb = rb.json(&b);
         }
-        let response = rb.send().await.unwrap_or_else(|e| panic!("{request}: {e}"));
+        let response = rb.send().await.map_err(|e| format!("{request}: {e}"))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let text = response.text().await.unwrap_or_default();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("{request}: the answer broke off: {e}"))?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
+        Ok(Answer {
             status,
             headers,
             body,
             text,
             request,
-        }
-    }
-
-    async fn csrf_for_unsafe(&self) -> String {
-        Box::pin(self.csrf()).await
+        })
     }
 }

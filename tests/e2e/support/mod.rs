@@ -10,6 +10,9 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod db;
+pub mod fixture;
+pub mod load;
 pub mod mail;
 pub mod portal;
 pub mod smtp;

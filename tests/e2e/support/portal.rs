@@ -78,13 +78,32 @@ enum Started {
     PortTaken(String),
 }
 
+/// How to start `portal serve` beyond its environment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Launch {
+    /// Listen on this port (a restart on the port of a killed server); `None`: a free one.
+    pub port: Option<u16>,
+    /// Start it with `SIGXFSZ` ignored (through `sh -c 'trap "" XFSZ; exec …'`: an ignored
+    /// signal stays ignored across `exec`), so a write beyond a file-size limit set later with
+    /// `prlimit` fails with `EFBIG` instead of killing the process.
+    pub ignore_sigxfsz: bool,
+}
+
 impl Portal {
     /// Starts `portal serve` with `env` (plus `PORTAL_BIND` and `PORTAL_PUBLIC_URL` on a free
     /// port) and waits until it is ready. `name` tells servers apart in failure messages.
     pub async fn serve(name: &str, env: &[(String, String)]) -> Self {
+        Self::launch(name, env, Launch::default()).await
+    }
+
+    /// [`Self::serve`] with [`Launch`] options.
+    pub async fn launch(name: &str, env: &[(String, String)], launch: Launch) -> Self {
         for _ in 0..5 {
-            match Self::try_serve(name, env).await {
+            match Self::try_serve(name, env, launch).await {
                 Started::Up(p) => return *p,
+                Started::PortTaken(out) if launch.port.is_some() => {
+                    panic!("[{name}] port {:?} is taken:\n{out}", launch.port)
+                }
                 // Another process took the free port between asking and binding: take another.
                 Started::PortTaken(out) => eprintln!("[{name}] port taken, retrying:\n{out}"),
             }
@@ -92,11 +111,19 @@ impl Portal {
         panic!("[{name}] no free port after 5 tries");
     }
 
-    async fn try_serve(name: &str, env: &[(String, String)]) -> Started {
-        let port = free_port();
+    async fn try_serve(name: &str, env: &[(String, String)], launch: Launch) -> Started {
+        let port = launch.port.unwrap_or_else(free_port);
         let origin = format!("http://127.0.0.1:{port}");
         let dir = TempDir::new("serve");
-        let mut cmd = Command::new(BINARY);
+        let mut cmd = if launch.ignore_sigxfsz {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(r#"trap "" XFSZ; exec "$0" "$@""#)
+                .arg(BINARY);
+            c
+        } else {
+            Command::new(BINARY)
+        };
         cmd.current_dir(dir.path())
             .env_clear()
             .env("PORTAL_BIND", format!("127.0.0.1:{port}"))
@@ -226,6 +253,39 @@ impl Portal {
 
     /// Everything printed so far.
     pub fn output(&self) -> String {
+        self.output.text()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .and_then(Child::id)
+            .expect("a running server")
+    }
+
+    /// Kills the process with `SIGKILL` (no shutdown of any kind: what a crash, the OOM killer
+    /// or a pulled plug leaves behind), waits for it to be gone and returns its output.
+    pub async fn kill9(mut self) -> String {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().expect("a pid") as i32;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("send SIGKILL");
+        let status = tokio::time::timeout(DEADLINE, child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("[{}] still alive after SIGKILL", self.name))
+            .expect("wait for portal serve");
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "[{}] ended by SIGKILL: {status:?}",
+            self.name
+        );
+        let mut closed = self.stdout_closed.clone();
+        let _ = tokio::time::timeout(DEADLINE, closed.wait_for(|c| *c)).await;
         self.output.text()
     }
 

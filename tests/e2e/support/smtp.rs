@@ -99,7 +99,12 @@ impl SmtpSink {
 
     /// `SMTP_URL` for the server.
     pub fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}?timeout=10", self.port)
+        self.url_with_timeout(10)
+    }
+
+    /// `SMTP_URL` for the server with another delivery timeout (seconds).
+    pub fn url_with_timeout(&self, seconds: u32) -> String {
+        format!("smtp://127.0.0.1:{}?timeout={seconds}", self.port)
     }
 
     fn pull_ready(&mut self) {
@@ -194,5 +199,108 @@ impl SmtpSink {
     pub async fn stop(mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+    }
+}
+
+/// A received-mail list many tasks can wait on at once (the load tests' clients each wait for
+/// their own codes): [`SmtpSink::into_inbox`] hands the server and every mail it received over
+/// to a task that keeps appending.
+#[derive(Clone)]
+pub struct Inbox {
+    mails: std::sync::Arc<std::sync::Mutex<Vec<Mail>>>,
+    count: tokio::sync::watch::Receiver<usize>,
+    server: std::sync::Arc<tokio::sync::Mutex<Option<Child>>>,
+}
+
+impl SmtpSink {
+    /// Turns the sink into a shared [`Inbox`] holding every mail received so far (taken or not).
+    pub fn into_inbox(mut self) -> Inbox {
+        self.pull_ready();
+        let mails = std::sync::Arc::new(std::sync::Mutex::new(std::mem::take(&mut self.received)));
+        let (count_tx, count) = tokio::sync::watch::channel(mails.lock().unwrap().len());
+        let Self {
+            child,
+            mut incoming,
+            ..
+        } = self;
+        let sink = mails.clone();
+        tokio::spawn(async move {
+            while let Some(m) = incoming.recv().await {
+                assert!(
+                    m.defects.is_empty(),
+                    "Python's parser found defects {:?} in the mail to {:?} \"{}\"",
+                    m.defects,
+                    m.to,
+                    m.subject
+                );
+                let n = {
+                    let mut all = sink.lock().unwrap();
+                    all.push(m);
+                    all.len()
+                };
+                count_tx.send_replace(n);
+            }
+        });
+        Inbox {
+            mails,
+            count,
+            server: std::sync::Arc::new(tokio::sync::Mutex::new(Some(child))),
+        }
+    }
+}
+
+impl Inbox {
+    /// Waits (up to [`DEADLINE`]) for a mail matching `pred` among all received, and returns the
+    /// newest such mail.
+    pub async fn wait_for(&self, what: &str, pred: impl Fn(&Mail) -> bool) -> Mail {
+        let mut count = self.count.clone();
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            count.borrow_and_update();
+            if let Some(m) = self.mails.lock().unwrap().iter().rev().find(|m| pred(m)) {
+                return m.clone();
+            }
+            match tokio::time::timeout_at(deadline, count.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => panic!("the SMTP server stopped while waiting for {what}"),
+                Err(_) => panic!("no mail {what} within {DEADLINE:?}"),
+            }
+        }
+    }
+
+    /// Waits (up to `within`) until `done` holds for the list of all mails; `false` if it never
+    /// did.
+    pub async fn wait_until(
+        &self,
+        within: std::time::Duration,
+        done: impl Fn(&[Mail]) -> bool,
+    ) -> bool {
+        let mut count = self.count.clone();
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            count.borrow_and_update();
+            if done(&self.mails.lock().unwrap()) {
+                return true;
+            }
+            if !matches!(
+                tokio::time::timeout_at(deadline, count.changed()).await,
+                Ok(Ok(()))
+            ) {
+                return false;
+            }
+        }
+    }
+
+    /// Every mail received so far.
+    pub fn all(&self) -> Vec<Mail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// Stops the server.
+    pub async fn stop(&self) {
+        if let Some(mut child) = self.server.lock().await.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
     }
 }

@@ -15,8 +15,8 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use portal_core::secret::{SecretString, Token};
 use portal_core::service::{
-    AuthError, CompleteMfa, Login, LoginError, LoginOutcome, MfaError, Register, RegisterError,
-    ResendError, ResetError, VerifyError,
+    AuthError, CodeError, CompleteMfa, Login, LoginError, LoginOutcome, MfaError, Register,
+    RegisterError, ResendError, ResetError, VerifyError,
 };
 use portal_core::values::{EmailAddress, Language, PersonName};
 use serde::{Deserialize, Serialize};
@@ -85,14 +85,17 @@ pub struct RegisterRequest {
 
 pub(crate) fn email(raw: &str) -> Result<EmailAddress, ApiError> {
     EmailAddress::parse(raw).map_err(|e| {
-        ApiError::with_message(crate::error::codes::INVALID_REQUEST, format!("email: {e}"))
+        ApiError::with_message(
+            crate::error::ErrorCode::InvalidRequest,
+            format!("email: {e}"),
+        )
     })
 }
 
 pub(crate) fn person_name(field: &str, raw: &str) -> Result<PersonName, ApiError> {
     PersonName::parse(raw).map_err(|e| {
         ApiError::with_message(
-            crate::error::codes::INVALID_REQUEST,
+            crate::error::ErrorCode::InvalidRequest,
             format!("{field}: {e}"),
         )
     })
@@ -102,7 +105,7 @@ pub(crate) fn language(raw: Option<&str>) -> Result<Language, ApiError> {
     raw.map_or(Ok(Language::De), |l| {
         Language::parse(l).map_err(|e| {
             ApiError::with_message(
-                crate::error::codes::INVALID_REQUEST,
+                crate::error::ErrorCode::InvalidRequest,
                 format!("language: {e}"),
             )
         })
@@ -272,7 +275,7 @@ pub(crate) async fn login(
                 config,
                 CookieName::PendingMfa,
                 pending.token.expose(),
-                Some(seconds_until(pending.expires_at)),
+                Some(seconds_until(&state, pending.expires_at)),
             ));
             Ok(reply.json(&LoginResponse::MfaRequired {
                 methods: pending.methods.into_iter().map(Into::into).collect(),
@@ -282,8 +285,9 @@ pub(crate) async fn login(
     }
 }
 
-pub(crate) fn seconds_until(t: DateTime<Utc>) -> i64 {
-    (t - crate::middleware::request_now()).num_seconds().max(1)
+/// Seconds from now (by the portal's clock) until `t`, at least 1: a cookie's `Max-Age`.
+pub(crate) fn seconds_until(state: &AppState, t: DateTime<Utc>) -> i64 {
+    (t - state.now()).num_seconds().max(1)
 }
 
 /// The second step of a login.
@@ -359,7 +363,7 @@ pub(crate) async fn login_mfa(
     {
         Ok(done) => done,
         // The pending step is over: its cookie goes too.
-        Err(e @ (MfaError::NoPendingLogin | MfaError::AttemptsExhausted)) => {
+        Err(e @ (MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts))) => {
             let mut response = ApiError::from(e).into_response();
             cookies::append(
                 response.headers_mut(),
@@ -374,14 +378,14 @@ pub(crate) async fn login_mfa(
         .authenticate(done.session.token.expose())
         .await?;
     let mut reply = Reply::new(StatusCode::OK);
-    reply.cookie(session_cookie(config, &done.session));
+    reply.cookie(session_cookie(&state, &done.session));
     reply.cookie(cookies::clear(config, CookieName::PendingMfa));
     if let Some(device) = &done.remembered_device {
         reply.cookie(cookies::set(
             config,
             CookieName::Device,
             device.token.expose(),
-            Some(seconds_until(device.expires_at)),
+            Some(seconds_until(&state, device.expires_at)),
         ));
     }
     Ok(Ok(reply.json(&MfaLoginResponse {
@@ -564,7 +568,7 @@ pub struct Reauthenticated {
     pub step_up_until: DateTime<Utc>,
 }
 
-error_responses!(pub(crate) ReauthErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::LIMITED, sets::SESSION, &[crate::error::codes::MFA_REQUIRED], MfaError::CODES);
+error_responses!(pub(crate) ReauthErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::LIMITED, sets::SESSION, &[crate::error::ErrorCode::MfaRequired], MfaError::CODES);
 
 /// Proves the password (and a second factor) again for sensitive changes (e-mail, password,
 /// factors). The session token is rotated: a new cookie and CSRF token.
@@ -592,16 +596,16 @@ pub(crate) async fn reauthenticate(
         .await
         .map_err(|e| match e {
             MfaError::NoSuchFactor if !has_factor => {
-                ApiError::new(crate::error::codes::MFA_REQUIRED)
+                ApiError::new(crate::error::ErrorCode::MfaRequired)
             }
             other => other.into(),
         })?;
     let config = state.config();
     let mut reply = Reply::new(StatusCode::OK);
-    reply.cookie(session_cookie(config, &issued));
+    reply.cookie(session_cookie(&state, &issued));
     let window = state.portal().config().step_up_window;
     Ok(reply.json(&Reauthenticated {
         csrf_token: csrf::session_token(config, issued.token.expose()),
-        step_up_until: crate::middleware::request_now() + window,
+        step_up_until: state.now() + window,
     }))
 }

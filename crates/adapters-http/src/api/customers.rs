@@ -6,46 +6,22 @@ use super::Reply;
 use super::views::{
     AdminRequestList, AdminRequestOut, AuditEntryView, AuditPageView, UserPageView, UserView,
 };
-use crate::error::{ApiError, Documented, codes, sets};
+use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
-use crate::extract::{ApiPath, ApiQuery, CurrentUser, JsonBody, MaybeJson, customer_number, id};
+use crate::extract::{ApiQuery, CurrentUser, JsonBody, MaybeJson};
+use crate::path::{CustomerPath, CustomerRequestPath, GroupPath, UserPath};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use portal_core::audit::AuditCategory;
-use portal_core::ids::{AdminRequestId, UserId};
-use portal_core::permission::{GroupKey, PermissionKey, PermissionSet};
+use portal_core::permission::{PermissionKey, PermissionSet};
 use portal_core::service::{AdminError, AdminRequestError, AuditListQuery, Invite, PageRequest};
 use portal_core::user::User;
 use portal_core::values::{CustomerNumber, FreeText, Language};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-#[derive(Deserialize)]
-pub(crate) struct NumberPath {
-    number: String,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct UserPath {
-    number: String,
-    id: String,
-}
-
-impl UserPath {
-    fn parse(&self) -> Result<(CustomerNumber, UserId), ApiError> {
-        Ok((customer_number(&self.number)?, id(&self.id)?))
-    }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct GroupPath {
-    number: String,
-    id: String,
-    group: String,
-}
 
 /// Paging of a list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -103,7 +79,7 @@ impl AuditQuery {
             .map(|k| {
                 AuditCategory::from_key(k).ok_or_else(|| {
                     ApiError::with_message(
-                        codes::INVALID_REQUEST,
+                        ErrorCode::InvalidRequest,
                         format!("unknown category {k:?}"),
                     )
                 })
@@ -158,10 +134,9 @@ error_responses!(pub(crate) ListErrors: sets::ALWAYS, sets::QUERY, sets::SESSION
 pub(crate) async fn list_users(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<NumberPath>,
+    CustomerPath(number): CustomerPath,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<UserPageView>, ApiError> {
-    let number = customer_number(&p.number)?;
     let page = state
         .portal()
         .list_users(&user.principal.actor(), &number, q.q.as_deref(), &q.page())
@@ -208,7 +183,7 @@ pub(crate) fn permission_set(raw: &[String]) -> Result<PermissionSet, ApiError> 
     if bad.is_empty() {
         Ok(set)
     } else {
-        Err(ApiError::new(codes::NOT_GRANTABLE).details(serde_json::json!({ "keys": bad })))
+        Err(ApiError::new(ErrorCode::NotGrantable).details(serde_json::json!({ "keys": bad })))
     }
 }
 
@@ -223,10 +198,9 @@ error_responses!(pub(crate) InviteErrors: sets::ALWAYS, sets::BODY, sets::CSRF, 
 pub(crate) async fn invite_user(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<NumberPath>,
+    CustomerPath(number): CustomerPath,
     JsonBody(body): JsonBody<InviteRequest>,
 ) -> Result<Reply, ApiError> {
-    let number = customer_number(&p.number)?;
     let cmd = Invite {
         email: super::auth::email(&body.email)?,
         first_name: super::auth::person_name("first_name", &body.first_name)?,
@@ -253,9 +227,8 @@ error_responses!(pub(crate) UserBodyErrors: sets::ALWAYS, sets::BODY, sets::CSRF
 pub(crate) async fn get_user(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<Json<UserView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let u = state
         .portal()
         .get_user(&user.principal.actor(), &number, uid)
@@ -272,9 +245,8 @@ pub(crate) async fn get_user(
 pub(crate) async fn delete_user(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<StatusCode, ApiError> {
-    let (number, uid) = p.parse()?;
     state
         .portal()
         .delete_user(&user.principal.actor(), &number, uid)
@@ -336,9 +308,8 @@ fn permissions_view(state: &AppState, u: &User, language: Language) -> Permissio
 pub(crate) async fn get_permissions(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<Json<PermissionsView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let u = state
         .portal()
         .get_user(&user.principal.actor(), &number, uid)
@@ -367,10 +338,9 @@ pub struct PermissionsRequest {
 pub(crate) async fn set_permissions(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
     JsonBody(body): JsonBody<PermissionsRequest>,
 ) -> Result<Json<PermissionsView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let set = permission_set(&body.permissions)?;
     let u = state
         .portal()
@@ -385,14 +355,6 @@ pub(crate) async fn set_permissions(
 
 error_responses!(pub(crate) GroupErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::NUMBER, sets::ID, AdminError::CODES);
 
-fn group_path(p: &GroupPath) -> Result<(CustomerNumber, UserId, GroupKey), ApiError> {
-    Ok((
-        customer_number(&p.number)?,
-        id(&p.id)?,
-        GroupKey::parse(&p.group).map_err(|_| ApiError::new(codes::UNKNOWN_GROUP))?,
-    ))
-}
-
 /// "Alle anhaken": grants every permission of a group the customer is entitled to.
 #[utoipa::path(post, path = "/api/v1/customers/{number}/users/{id}/permissions/groups/{group}", tag = "customers",
     params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$"), ("id" = uuid::Uuid, Path, description = "User id"), ("group" = String, Path, description = "Group key")),
@@ -401,9 +363,12 @@ fn group_path(p: &GroupPath) -> Result<(CustomerNumber, UserId, GroupKey), ApiEr
 pub(crate) async fn grant_group(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<GroupPath>,
+    GroupPath {
+        number,
+        id: uid,
+        group,
+    }: GroupPath,
 ) -> Result<Json<PermissionsView>, ApiError> {
-    let (number, uid, group) = group_path(&p)?;
     let u = state
         .portal()
         .grant_group(&user.principal.actor(), &number, uid, &group)
@@ -423,9 +388,12 @@ pub(crate) async fn grant_group(
 pub(crate) async fn revoke_group(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<GroupPath>,
+    GroupPath {
+        number,
+        id: uid,
+        group,
+    }: GroupPath,
 ) -> Result<Json<PermissionsView>, ApiError> {
-    let (number, uid, group) = group_path(&p)?;
     let u = state
         .portal()
         .revoke_group(&user.principal.actor(), &number, uid, &group)
@@ -454,16 +422,15 @@ pub struct LockRequest {
 pub(crate) async fn lock(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
     MaybeJson(body): MaybeJson<LockRequest>,
 ) -> Result<Json<UserView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let reason = body
         .reason
         .as_deref()
         .map(FreeText::parse)
         .transpose()
-        .map_err(|e| ApiError::with_message(codes::INVALID_REQUEST, format!("reason: {e}")))?;
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidRequest, format!("reason: {e}")))?;
     let u = state
         .portal()
         .lock_user(&user.principal.actor(), &number, uid, reason.as_ref())
@@ -479,9 +446,8 @@ pub(crate) async fn lock(
 pub(crate) async fn unlock(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<Json<UserView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let u = state
         .portal()
         .unlock_user(&user.principal.actor(), &number, uid)
@@ -497,9 +463,8 @@ pub(crate) async fn unlock(
 pub(crate) async fn activate(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<Json<UserView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let u = state
         .portal()
         .activate_user(&user.principal.actor(), &number, uid)
@@ -515,9 +480,8 @@ pub(crate) async fn activate(
 pub(crate) async fn resend_invitation(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<StatusCode, ApiError> {
-    let (number, uid) = p.parse()?;
     state
         .portal()
         .resend_invitation(&user.principal.actor(), &number, uid)
@@ -533,9 +497,8 @@ pub(crate) async fn resend_invitation(
 pub(crate) async fn revoke_admin_rights(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<Json<UserView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let u = state
         .portal()
         .revoke_admin_rights(&user.principal.actor(), &number, uid)
@@ -551,9 +514,8 @@ pub(crate) async fn revoke_admin_rights(
 pub(crate) async fn end_sessions(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
 ) -> Result<StatusCode, ApiError> {
-    let (number, uid) = p.parse()?;
     state
         .portal()
         .end_user_sessions(&user.principal.actor(), &number, uid)
@@ -572,10 +534,9 @@ error_responses!(pub(crate) UserAuditErrors: sets::ALWAYS, sets::QUERY, sets::SE
 pub(crate) async fn user_audit(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<UserPath>,
+    UserPath { number, id: uid }: UserPath,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPageView>, ApiError> {
-    let (number, uid) = p.parse()?;
     let language = user.principal.user().language();
     let page = state
         .portal()
@@ -598,10 +559,9 @@ pub(crate) async fn user_audit(
 pub(crate) async fn customer_audit(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<NumberPath>,
+    CustomerPath(number): CustomerPath,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<AuditPageView>, ApiError> {
-    let number = customer_number(&p.number)?;
     let language = user.principal.user().language();
     let page = state
         .portal()
@@ -620,9 +580,8 @@ error_responses!(pub(crate) RequestsErrors: sets::ALWAYS, sets::SESSION, sets::N
 pub(crate) async fn admin_requests(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<NumberPath>,
+    CustomerPath(number): CustomerPath,
 ) -> Result<Json<AdminRequestList>, ApiError> {
-    let number = customer_number(&p.number)?;
     let list = state
         .portal()
         .customer_admin_requests(&user.principal.actor(), &number)
@@ -631,12 +590,6 @@ pub(crate) async fn admin_requests(
         items: list.iter().map(AdminRequestOut::from_view).collect(),
         next: None,
     }))
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RequestPath {
-    number: String,
-    id: String,
 }
 
 error_responses!(pub(crate) DecideErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::NUMBER, sets::ID, AdminRequestError::CODES);
@@ -649,10 +602,8 @@ error_responses!(pub(crate) DecideErrors: sets::ALWAYS, sets::NO_BODY, sets::CSR
 pub(crate) async fn consent(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<RequestPath>,
+    CustomerRequestPath { number, id: rid }: CustomerRequestPath,
 ) -> Result<Json<AdminRequestOut>, ApiError> {
-    let number = customer_number(&p.number)?;
-    let rid: AdminRequestId = id(&p.id)?;
     let r = state
         .portal()
         .consent_admin_request(&user.principal.actor(), &number, rid)
@@ -668,10 +619,8 @@ pub(crate) async fn consent(
 pub(crate) async fn decline(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<RequestPath>,
+    CustomerRequestPath { number, id: rid }: CustomerRequestPath,
 ) -> Result<Json<AdminRequestOut>, ApiError> {
-    let number = customer_number(&p.number)?;
-    let rid: AdminRequestId = id(&p.id)?;
     let r = state
         .portal()
         .decline_admin_request(&user.principal.actor(), &number, rid)

@@ -4,7 +4,8 @@ use super::Reply;
 use super::views::{LanguageView, RoleView, TicketView};
 use crate::error::{ApiError, Documented, sets};
 use crate::error_responses;
-use crate::extract::{ApiPath, JsonBody, Limit, buckets};
+use crate::extract::{JsonBody, Limit, buckets};
+use crate::path::TokenPath;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -34,11 +35,6 @@ pub struct InvitationOut {
     pub expires_at: DateTime<Utc>,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenPath {
-    token: String,
-}
-
 error_responses!(pub(crate) ShowErrors: sets::ALWAYS, sets::PATH, InvitationError::CODES);
 
 /// Opens an invitation link (unknown, revoked: 404; expired or used: 410).
@@ -47,9 +43,9 @@ error_responses!(pub(crate) ShowErrors: sets::ALWAYS, sets::PATH, InvitationErro
     responses((status = 200, description = "The invitation", body = InvitationOut), ShowErrors))]
 pub(crate) async fn show(
     State(state): State<AppState>,
-    ApiPath(p): ApiPath<TokenPath>,
+    TokenPath(token): TokenPath,
 ) -> Result<Json<InvitationOut>, ApiError> {
-    let v = state.portal().invitation(&p.token).await?;
+    let v = state.portal().invitation(&token).await?;
     Ok(Json(InvitationOut {
         email: v.email.to_string(),
         first_name: v.first_name.to_string(),
@@ -83,13 +79,13 @@ error_responses!(pub(crate) AcceptErrors: sets::ALWAYS, sets::BODY, sets::CSRF, 
 pub(crate) async fn accept(
     _: Limit<buckets::Registration>,
     State(state): State<AppState>,
-    ApiPath(p): ApiPath<TokenPath>,
+    TokenPath(token): TokenPath,
     JsonBody(body): JsonBody<AcceptRequest>,
 ) -> Result<Reply, ApiError> {
     let ticket = state
         .portal()
         .accept_invitation(
-            &p.token,
+            &token,
             AcceptInvitation {
                 password: SecretString::new(body.password),
                 password_confirmation: SecretString::new(body.password_confirmation),

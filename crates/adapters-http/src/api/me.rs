@@ -6,15 +6,15 @@ use super::views::{AdminRequestOut, MeView, SessionList, SessionView, TicketView
 use super::{Reply, session_cookie};
 use crate::cookies::{self, CookieName};
 use crate::csrf;
-use crate::error::{ApiError, Documented, codes, sets};
+use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
-use crate::extract::{ApiPath, Client, CurrentUser, JsonBody, Limit, buckets, id};
+use crate::extract::{Client, CurrentUser, JsonBody, Limit, buckets};
+use crate::path::SessionPath;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use portal_core::customer::AffiliationKey;
-use portal_core::ids::SessionId;
 use portal_core::secret::SecretString;
 use portal_core::service::{
     AdminRequestError, ContactError, LinkError, LinkOutcome, ProfileError, SessionError,
@@ -117,7 +117,7 @@ pub(crate) async fn change_password(
         .await?;
     let config = state.config();
     let mut reply = Reply::new(StatusCode::OK);
-    reply.cookie(session_cookie(config, &issued));
+    reply.cookie(session_cookie(&state, &issued));
     Ok(reply.json(&Rotated {
         csrf_token: csrf::session_token(config, issued.token.expose()),
     }))
@@ -205,7 +205,7 @@ pub(crate) async fn choose_affiliation(
     JsonBody(body): JsonBody<AffiliationRequest>,
 ) -> Result<StatusCode, ApiError> {
     let key = AffiliationKey::parse(&body.affiliation)
-        .map_err(|_| ApiError::new(codes::UNKNOWN_AFFILIATION))?;
+        .map_err(|_| ApiError::new(ErrorCode::UnknownAffiliation))?;
     state
         .portal()
         .choose_affiliation(&user.principal.actor(), &key)
@@ -341,7 +341,7 @@ pub(crate) async fn contact_admins(
     JsonBody(body): JsonBody<ContactRequest>,
 ) -> Result<Reply, ApiError> {
     let message = FreeText::parse(&body.message)
-        .map_err(|e| ApiError::with_message(codes::INVALID_REQUEST, format!("message: {e}")))?;
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidRequest, format!("message: {e}")))?;
     let recipients = state
         .portal()
         .contact_admins(&user.principal.actor(), &message)
@@ -387,11 +387,6 @@ pub(crate) async fn end_other_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
-pub(crate) struct SessionPath {
-    id: String,
-}
-
 error_responses!(pub(crate) SessionErrors: sets::ALWAYS, sets::SESSION, sets::ID, SessionError::CODES);
 
 /// One of the user's live sessions or remembered devices. An id that is not one of the user's own
@@ -403,16 +398,15 @@ error_responses!(pub(crate) SessionErrors: sets::ALWAYS, sets::SESSION, sets::ID
 pub(crate) async fn session(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<SessionPath>,
+    SessionPath(sid): SessionPath,
 ) -> Result<Json<SessionView>, ApiError> {
-    let sid: SessionId = id(&p.id)?;
     let current = user.principal.session().id();
     // The user's own list is the scope: nobody else's session can match.
     let list = state.portal().my_sessions(&user.principal).await?;
     list.iter()
         .find(|s| s.id() == sid)
         .map(|s| Json(SessionView::new(s, sid == current)))
-        .ok_or_else(|| ApiError::new(codes::NOT_FOUND))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))
 }
 
 error_responses!(pub(crate) EndOneErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, SessionError::CODES);
@@ -425,9 +419,8 @@ error_responses!(pub(crate) EndOneErrors: sets::ALWAYS, sets::NO_BODY, sets::CSR
 pub(crate) async fn end_session(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<SessionPath>,
+    SessionPath(sid): SessionPath,
 ) -> Result<Reply, ApiError> {
-    let sid: SessionId = id(&p.id)?;
     state.portal().end_my_session(&user.principal, sid).await?;
     let mut reply = Reply::new(StatusCode::NO_CONTENT);
     if sid == user.principal.session().id() {

@@ -3,7 +3,7 @@
 //! the recovery code and choosing the recovery channel also need a current second factor.
 
 use super::{FactorInput, Reply};
-use crate::error::{ApiError, Documented, codes, sets};
+use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
 use crate::extract::{CurrentUser, JsonBody, Limit, buckets};
 use crate::state::AppState;
@@ -133,7 +133,10 @@ pub struct PhoneRequest {
 
 fn phone(raw: &str) -> Result<PhoneNumber, ApiError> {
     PhoneNumber::parse(raw).map_err(|_| {
-        ApiError::with_message(codes::INVALID_REQUEST, "phone: not an international number")
+        ApiError::with_message(
+            ErrorCode::InvalidRequest,
+            "phone: not an international number",
+        )
     })
 }
 

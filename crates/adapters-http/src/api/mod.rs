@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use utoipa_axum::routes;
 
 /// A response under construction: status, cookies, an optional JSON body.
@@ -69,12 +70,12 @@ impl IntoResponse for Reply {
 }
 
 /// The session cookie for a freshly issued session.
-pub(crate) fn session_cookie(config: &HttpConfig, issued: &IssuedSession) -> HeaderValue {
+pub(crate) fn session_cookie(state: &AppState, issued: &IssuedSession) -> HeaderValue {
     cookies::set(
-        config,
+        state.config(),
         CookieName::Session,
         issued.token.expose(),
-        Some(auth::seconds_until(issued.expires_at)),
+        Some(auth::seconds_until(state, issued.expires_at)),
     )
 }
 
@@ -87,7 +88,7 @@ pub(crate) async fn session_started(
     let config = state.config();
     let principal = state.portal().authenticate(issued.token.expose()).await?;
     let mut reply = Reply::new(status);
-    reply.cookie(session_cookie(config, issued));
+    reply.cookie(session_cookie(state, issued));
     let csrf_token = csrf::session_token(config, issued.token.expose());
     let user = views::MeView::new(principal.user(), principal.customer());
     Ok(if status == StatusCode::CREATED {
@@ -260,7 +261,12 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         // operator
         .routes(routes!(operator::list_customers, operator::create_customer))
         .routes(routes!(operator::get_customer))
-        .routes(routes!(operator::import_customers))
+        // The import's own body limit; every other route has `body_limit` (see `crate::router`).
+        .routes(
+            routes!(operator::import_customers).layer(axum::extract::DefaultBodyLimit::max(
+                config.import_body_limit,
+            )),
+        )
         .routes(routes!(operator::admin_requests))
         .routes(routes!(operator::approve))
         .routes(routes!(operator::reject))

@@ -7,9 +7,10 @@ use super::customers::{AuditQuery, ListQuery, audit_page, per_page, permission_s
 use super::views::{
     AdminRequestList, AdminRequestOut, AuditPageView, CustomerPageView, CustomerView, UserView,
 };
-use crate::error::{ApiError, Documented, codes, sets};
+use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
-use crate::extract::{ApiPath, ApiQuery, CsvBody, CurrentUser, JsonBody, customer_number, id};
+use crate::extract::{ApiQuery, CsvBody, CurrentUser, JsonBody, customer_number};
+use crate::path::{AdminRequestPath, CustomerPath, MailPath};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -17,21 +18,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::customer::{AffiliationKey, ServiceChannel};
-use portal_core::ids::{AdminRequestId, OutboxId};
 use portal_core::service::{AdminRequestError, AuditError, CustomerError, NewCustomer};
 use portal_core::values::CompanyName;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-#[derive(Deserialize)]
-pub(crate) struct NumberPath {
-    number: String,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct IdPath {
-    id: String,
-}
 
 error_responses!(pub(crate) ListErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, CustomerError::CODES);
 
@@ -92,7 +82,7 @@ pub struct CreateCustomerRequest {
 
 fn company(field: &str, raw: &str) -> Result<CompanyName, ApiError> {
     CompanyName::parse(raw)
-        .map_err(|e| ApiError::with_message(codes::INVALID_REQUEST, format!("{field}: {e}")))
+        .map_err(|e| ApiError::with_message(ErrorCode::InvalidRequest, format!("{field}: {e}")))
 }
 
 fn permissions(
@@ -100,7 +90,7 @@ fn permissions(
 ) -> Result<Option<portal_core::permission::PermissionSet>, ApiError> {
     raw.map(|r| {
         permission_set(r).map_err(|_| {
-            ApiError::new(codes::UNKNOWN_PERMISSIONS).details(serde_json::json!({ "keys": r }))
+            ApiError::new(ErrorCode::UnknownPermissions).details(serde_json::json!({ "keys": r }))
         })
     })
     .transpose()
@@ -123,7 +113,7 @@ pub(crate) async fn create_customer(
         .iter()
         .map(|a| {
             AffiliationKey::parse(a).map_err(|_| {
-                ApiError::new(codes::UNKNOWN_AFFILIATION)
+                ApiError::new(ErrorCode::UnknownAffiliation)
                     .details(serde_json::json!({ "affiliation": a }))
             })
         })
@@ -135,7 +125,7 @@ pub(crate) async fn create_customer(
         },
         _ => {
             return Err(ApiError::with_message(
-                codes::INVALID_REQUEST,
+                ErrorCode::InvalidRequest,
                 "partner_name is required for channel partner and only for it",
             ));
         }
@@ -165,9 +155,8 @@ error_responses!(pub(crate) GetErrors: sets::ALWAYS, sets::SESSION, sets::NUMBER
 pub(crate) async fn get_customer(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<NumberPath>,
+    CustomerPath(number): CustomerPath,
 ) -> Result<Json<CustomerView>, ApiError> {
-    let number = customer_number(&p.number)?;
     let c = state
         .portal()
         .get_customer(&user.principal.actor(), &number)
@@ -188,11 +177,12 @@ pub struct ImportReportView {
 
 error_responses!(pub(crate) ImportErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::SESSION, CustomerError::CODES);
 
-/// Imports customers from CSV (`number,name,products,channel`; see docs/api.md): creates new
-/// numbers, updates existing ones. Every row is checked first; an invalid row imports nothing.
+/// Imports customers from CSV (`number,name,products,channel`; see docs/api.md and
+/// [`crate::import`]): creates new numbers, updates existing ones. Every row is checked first; an
+/// invalid row imports nothing.
 #[utoipa::path(post, path = "/api/v1/operator/customers/import", tag = "operator",
     request_body(content = String, content_type = "text/csv",
-        description = "`number,name,products,channel` rows; products separated by `;`; channel `direct` or `partner:<name>`"),
+        description = "One customer per row: `number,name,products,channel` (a header row naming the columns allows any order); products separated by `;` (or `|`); channel `direct` or `partner:<name>`"),
     security(("session" = [], "csrf" = [])),
     responses((status = 200, description = "Imported", body = ImportReportView), ImportErrors))]
 pub(crate) async fn import_customers(
@@ -200,10 +190,8 @@ pub(crate) async fn import_customers(
     user: CurrentUser,
     CsvBody(text): CsvBody,
 ) -> Result<Json<ImportReportView>, ApiError> {
-    let rows = crate::import::parse_customers(&text).map_err(|e| {
-        ApiError::with_message(codes::INVALID_ROW, e.to_string())
-            .details(serde_json::json!({ "row": e.row, "reason": e.reason }))
-    })?;
+    let rows =
+        crate::import::parse_customers(text.as_bytes(), &state.portal().config().affiliations)?;
     let r = state
         .portal()
         .import_customers(&user.principal.actor(), &rows)
@@ -226,7 +214,7 @@ pub struct RequestQuery {
     pub customer_number: Option<String>,
 }
 
-error_responses!(pub(crate) RequestsErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, AdminRequestError::CODES, &[codes::NOT_FOUND]);
+error_responses!(pub(crate) RequestsErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, sets::NUMBER, AdminRequestError::CODES, &[ErrorCode::NotFound]);
 
 /// Admin requests for operators.
 #[utoipa::path(get, path = "/api/v1/operator/admin-requests", tag = "operator",
@@ -247,7 +235,7 @@ pub(crate) async fn admin_requests(
         .filter(|s| !s.is_empty())
         .map(|s| {
             AdminRequestStatus::from_key(s).ok_or_else(|| {
-                ApiError::with_message(codes::INVALID_REQUEST, format!("unknown status {s:?}"))
+                ApiError::with_message(ErrorCode::InvalidRequest, format!("unknown status {s:?}"))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -261,7 +249,7 @@ pub(crate) async fn admin_requests(
                     .get_customer(&actor, &number)
                     .await
                     .map_err(|e| match e {
-                        CustomerError::Forbidden => ApiError::new(codes::FORBIDDEN),
+                        CustomerError::Forbidden => ApiError::new(ErrorCode::Forbidden),
                         other => other.into(),
                     })?
                     .id(),
@@ -289,9 +277,8 @@ error_responses!(pub(crate) DecideErrors: sets::ALWAYS, sets::NO_BODY, sets::CSR
 pub(crate) async fn approve(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<IdPath>,
+    AdminRequestPath(rid): AdminRequestPath,
 ) -> Result<Json<AdminRequestOut>, ApiError> {
-    let rid: AdminRequestId = id(&p.id)?;
     let r = state
         .portal()
         .approve_admin_request(&user.principal.actor(), rid)
@@ -307,9 +294,8 @@ pub(crate) async fn approve(
 pub(crate) async fn reject(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<IdPath>,
+    AdminRequestPath(rid): AdminRequestPath,
 ) -> Result<Json<AdminRequestOut>, ApiError> {
-    let rid: AdminRequestId = id(&p.id)?;
     let r = state
         .portal()
         .reject_admin_request(&user.principal.actor(), rid)
@@ -492,18 +478,18 @@ pub struct DeadLetterQuery {
 
 fn outbox_of(state: &AppState, user: &CurrentUser) -> Result<(), ApiError> {
     if !user.principal.user().is_active_operator() {
-        return Err(ApiError::new(codes::FORBIDDEN));
+        return Err(ApiError::new(ErrorCode::Forbidden));
     }
     if state.outbox().is_none() {
         return Err(ApiError::with_message(
-            codes::NOT_FOUND,
+            ErrorCode::NotFound,
             "this server has no outbox",
         ));
     }
     Ok(())
 }
 
-error_responses!(pub(crate) DeadErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, &[codes::FORBIDDEN, codes::NOT_FOUND]);
+error_responses!(pub(crate) DeadErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, &[ErrorCode::Forbidden, ErrorCode::NotFound]);
 
 /// Mails given up after their retries (operators only).
 #[utoipa::path(get, path = "/api/v1/operator/outbox/dead-letters", tag = "operator",
@@ -518,7 +504,7 @@ pub(crate) async fn dead_letters(
     outbox_of(&state, &user)?;
     let outbox = state
         .outbox()
-        .ok_or_else(|| ApiError::new(codes::NOT_FOUND))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let items = outbox.dead_letters(limit).await?;
     Ok(Json(DeadLetterList {
@@ -537,7 +523,7 @@ pub(crate) async fn dead_letters(
     }))
 }
 
-error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, &[codes::FORBIDDEN, codes::NOT_FOUND]);
+error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, &[ErrorCode::Forbidden, ErrorCode::NotFound]);
 
 /// Puts a dead letter back in the queue (operators only); 404 if it is not dead.
 #[utoipa::path(post, path = "/api/v1/operator/outbox/{id}/requeue", tag = "operator",
@@ -547,19 +533,15 @@ error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CS
 pub(crate) async fn requeue(
     State(state): State<AppState>,
     user: CurrentUser,
-    ApiPath(p): ApiPath<IdPath>,
+    MailPath(mid): MailPath,
 ) -> Result<StatusCode, ApiError> {
     outbox_of(&state, &user)?;
-    let mid: OutboxId = id(&p.id)?;
     let outbox = state
         .outbox()
-        .ok_or_else(|| ApiError::new(codes::NOT_FOUND))?;
-    if outbox
-        .requeue(mid, crate::middleware::request_now())
-        .await?
-    {
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
+    if outbox.requeue(mid, state.now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(codes::NOT_FOUND))
+        Err(ApiError::new(ErrorCode::NotFound))
     }
 }

@@ -1,14 +1,15 @@
-//! The request context of every page: language, the logged-in user (if any), the CSRF token for
-//! the page's forms, cookies to set, and the helpers that turn it into a response (page,
-//! redirect, error page).
+//! The request context of every page: [`Ctx`] (language, the logged-in user if any, the CSRF
+//! token for the page's forms) and [`Authed`] for pages that need a login, plus the helpers that
+//! turn it into an answer (page, redirect). The part a page's frame needs is the [`Shell`]; the
+//! context hands it to the request's [`PageScope`] so that error pages get the same frame.
 
-use super::form::{FormData, query};
-use super::i18n;
+use super::error::{PageError, PageScope};
+use super::i18n::{self, Text};
 use super::layout;
+use super::urls;
 use crate::config::HttpConfig;
 use crate::cookies::{self, CookieName};
 use crate::csrf;
-use crate::error::ApiError;
 use crate::middleware::ClientContext;
 use crate::ratelimit::Bucket;
 use crate::state::AppState;
@@ -16,79 +17,28 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fluent_bundle::FluentValue;
 use maud::Markup;
 use portal_core::Portal;
 use portal_core::service::{AuthError, Principal};
 use portal_core::values::Language;
+use serde::Deserialize;
+use std::fmt::Display;
+use std::sync::Arc;
 
-/// Cookies only the web UI sets (same attributes as [`cookies`]: `HttpOnly`, `Path=/`, no
-/// `Domain`, `Secure` and `__Host-` unless the development switch is on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WebCookie {
-    /// The chosen language (`de`, `en`): a preference, not a secret.
-    Lang,
-    /// A registration in progress: its ticket and the address the code went to.
-    Ticket,
-    /// An e-mail change in progress: its ticket and the new address.
-    EmailTicket,
+/// How long the language choice is remembered.
+const LANG_COOKIE_SECONDS: i64 = 365 * 24 * 3600;
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct LangQuery {
+    lang: Option<String>,
 }
 
-impl WebCookie {
-    const fn base(self) -> &'static str {
-        match self {
-            Self::Lang => "portal-lang",
-            Self::Ticket => "portal-ticket",
-            Self::EmailTicket => "portal-email-ticket",
-        }
-    }
-
-    const fn same_site(self) -> &'static str {
-        match self {
-            Self::Lang => "Lax",
-            Self::Ticket | Self::EmailTicket => "Strict",
-        }
-    }
-
-    pub(crate) fn name(self, config: &HttpConfig) -> String {
-        if config.secure_cookies() {
-            format!("__Host-{}", self.base())
-        } else {
-            self.base().to_owned()
-        }
-    }
-
-    /// The value in the request, if any.
-    pub(crate) fn read(self, headers: &HeaderMap, config: &HttpConfig) -> Option<String> {
-        let name = self.name(config);
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.trim().trim_matches('"').to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// A `Set-Cookie` for `value` (URL-safe text) for `max_age` seconds.
-    pub(crate) fn set(self, config: &HttpConfig, value: &str, max_age: i64) -> HeaderValue {
-        let mut s = format!(
-            "{}={value}; Path=/; HttpOnly; SameSite={}; Max-Age={}",
-            self.name(config),
-            self.same_site(),
-            max_age.max(0)
-        );
-        if config.secure_cookies() {
-            s.push_str("; Secure");
-        }
-        HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""))
-    }
-
-    /// A `Set-Cookie` that deletes it.
-    pub(crate) fn clear(self, config: &HttpConfig) -> HeaderValue {
-        self.set(config, "", 0)
-    }
+/// The `?lang=` of a query, if it names a language.
+fn chosen_lang(raw_query: Option<&str>) -> Option<Language> {
+    let q: LangQuery = serde_html_form::from_str(raw_query.unwrap_or_default()).unwrap_or_default();
+    q.lang.and_then(|l| Language::parse(&l).ok())
 }
 
 /// The page language from the request alone: `?lang=`, then the language cookie, then German.
@@ -97,15 +47,13 @@ pub(crate) fn lang_from_request(
     headers: &HeaderMap,
     raw_query: Option<&str>,
 ) -> Language {
-    query(raw_query)
-        .opt("lang")
-        .and_then(|l| Language::parse(l).ok())
-        .or_else(|| {
-            WebCookie::Lang
-                .read(headers, config)
-                .and_then(|l| Language::parse(&l).ok())
-        })
+    chosen_lang(raw_query)
+        .or_else(|| cookie_lang(config, headers))
         .unwrap_or(Language::De)
+}
+
+fn cookie_lang(config: &HttpConfig, headers: &HeaderMap) -> Option<Language> {
+    cookies::read(headers, config, CookieName::Lang).and_then(|l| Language::parse(&l).ok())
 }
 
 /// A local path to go to after login: relative, on this site, not a scheme or protocol-relative
@@ -119,55 +67,106 @@ pub(crate) fn safe_next(raw: &str) -> Option<String> {
     ok.then(|| raw.to_owned())
 }
 
+/// What the frame of a page needs: language, base path, the user for the navigation, the CSRF
+/// token of the logout form and the page's own path and query (for the language switch).
+#[derive(Debug, Clone)]
+pub(crate) struct Shell {
+    /// The page language.
+    pub(crate) lang: Language,
+    /// The path the pages are mounted under ([`HttpConfig::public_path`]; empty at the root).
+    pub(crate) base: String,
+    /// The token for the page's forms (hidden `csrf_token` field).
+    pub(crate) csrf: String,
+    /// The logged-in user, when the session cookie names a live session.
+    pub(crate) principal: Option<Principal>,
+    /// The request path (below the base path).
+    pub(crate) path: String,
+    /// The query parameters, in order.
+    pub(crate) query: Vec<(String, String)>,
+}
+
+impl Shell {
+    /// A link to a path of the web UI ([`urls`]), under the base path.
+    pub(crate) fn href(&self, path: impl Display) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The message `key` in the page language.
+    pub(crate) fn t(&self, key: &'static str) -> Text {
+        i18n::text(self.lang, key)
+    }
+
+    /// The message `key` in the page language, with its arguments.
+    pub(crate) fn t_with(
+        &self,
+        key: &'static str,
+        args: impl IntoIterator<Item = (&'static str, FluentValue<'static>)>,
+    ) -> Text {
+        i18n::text_with(self.lang, key, args)
+    }
+
+    /// The first value of a query parameter.
+    pub(crate) fn query_value(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// What a page handler knows about its request.
 #[derive(Clone)]
 pub(crate) struct Ctx {
     /// The shared state.
     pub(crate) state: AppState,
-    /// The page language.
-    pub(crate) lang: Language,
-    /// The token for the page's forms (hidden `csrf_token` field).
-    pub(crate) csrf: String,
-    /// `Set-Cookie` values every response from this context carries.
-    pub(crate) cookies: Vec<HeaderValue>,
-    /// The logged-in user, when the session cookie names a live session.
-    pub(crate) principal: Option<Principal>,
+    /// The page's frame.
+    pub(crate) shell: Arc<Shell>,
     /// The request's headers.
     pub(crate) headers: HeaderMap,
     /// Where the request comes from.
     pub(crate) client: ClientContext,
-    /// The request path.
-    pub(crate) path: String,
-    /// The query parameters.
-    pub(crate) query: FormData,
+    scope: PageScope,
 }
 
 impl std::fmt::Debug for Ctx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ctx")
-            .field("lang", &self.lang)
-            .field("path", &self.path)
+            .field("lang", &self.shell.lang)
+            .field("path", &self.shell.path)
             .finish_non_exhaustive()
     }
 }
 
-impl FromRequestParts<AppState> for Ctx {
-    type Rejection = Response;
+impl std::ops::Deref for Ctx {
+    type Target = Shell;
+    fn deref(&self) -> &Shell {
+        &self.shell
+    }
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let config = state.config();
         let headers = parts.headers.clone();
-        let query = query(parts.uri.query());
-        let mut cookies = Vec::new();
-        let chosen = query.opt("lang").and_then(|l| Language::parse(l).ok());
+        // The page layer puts a scope in every page request; a detached one keeps this usable
+        // (cookies then go nowhere) where a handler runs without it.
+        let scope = parts
+            .extensions
+            .get::<PageScope>()
+            .cloned()
+            .unwrap_or_default();
+        let chosen = chosen_lang(parts.uri.query());
         if let Some(l) = chosen {
-            cookies.push(WebCookie::Lang.set(config, l.code(), 365 * 24 * 3600));
+            scope.cookie(cookies::set(
+                config,
+                CookieName::Lang,
+                l.code(),
+                Some(LANG_COOKIE_SECONDS),
+            ));
         }
-        let preference = chosen.or_else(|| {
-            WebCookie::Lang
-                .read(&headers, config)
-                .and_then(|l| Language::parse(&l).ok())
-        });
+        let preference = chosen.or_else(|| cookie_lang(config, &headers));
         let mut principal = None;
         let mut session = None;
         if let Some(token) = cookies::read(&headers, config, CookieName::Session) {
@@ -178,16 +177,9 @@ impl FromRequestParts<AppState> for Ctx {
                 }
                 Err(AuthError::Unauthenticated) => {
                     // A dead session: forget it, so the page's forms use the pre-session token.
-                    cookies.push(cookies::clear(config, CookieName::Session));
+                    scope.cookie(cookies::clear(config, CookieName::Session));
                 }
-                Err(e) => {
-                    let lang = preference.unwrap_or(Language::De);
-                    return Err(layout::bare_api_error(
-                        lang,
-                        layout::base_path(config),
-                        ApiError::from(e),
-                    ));
-                }
+                Err(e) => return Err(e.into()),
             }
         }
         let lang = preference
@@ -199,7 +191,7 @@ impl FromRequestParts<AppState> for Ctx {
                 let nonce =
                     cookies::read(&headers, config, CookieName::Csrf).unwrap_or_else(|| {
                         let n = csrf::new_nonce();
-                        cookies.push(cookies::set(config, CookieName::Csrf, &n, None));
+                        scope.cookie(cookies::set(config, CookieName::Csrf, &n, None));
                         n
                     });
                 csrf::pre_session_token(config, &nonce)
@@ -210,16 +202,22 @@ impl FromRequestParts<AppState> for Ctx {
             .get::<ClientContext>()
             .cloned()
             .unwrap_or_default();
+        let shell = Arc::new(Shell {
+            lang,
+            base: config.public_path().to_owned(),
+            csrf,
+            principal,
+            path: parts.uri.path().to_owned(),
+            query: serde_html_form::from_str(parts.uri.query().unwrap_or_default())
+                .unwrap_or_default(),
+        });
+        scope.set_shell(shell.clone());
         Ok(Self {
             state: state.clone(),
-            lang,
-            csrf,
-            cookies,
-            principal,
+            shell,
             headers,
             client,
-            path: parts.uri.path().to_owned(),
-            query,
+            scope,
         })
     }
 }
@@ -235,81 +233,67 @@ impl Ctx {
         self.state.portal()
     }
 
-    /// The text in the page language.
-    pub(crate) const fn t(&self, de: &'static str, en: &'static str) -> &'static str {
-        i18n::t(self.lang, de, en)
+    /// The value of a cookie of the request.
+    pub(crate) fn cookie_value(&self, cookie: CookieName) -> Option<String> {
+        cookies::read(&self.headers, self.config(), cookie)
     }
 
-    /// Adds a `Set-Cookie` to every response from now on.
-    pub(crate) fn cookie(&mut self, value: HeaderValue) {
-        self.cookies.push(value);
+    /// Sets `cookie` on the answer (whatever it is) for `max_age` seconds (`None`: the browser
+    /// session).
+    pub(crate) fn set_cookie(&self, cookie: CookieName, value: &str, max_age: Option<i64>) {
+        self.scope
+            .cookie(cookies::set(self.config(), cookie, value, max_age));
     }
 
-    fn finish(&self, mut response: Response) -> Response {
-        cookies::append(response.headers_mut(), self.cookies.iter().cloned());
-        response
+    /// Deletes `cookie` with the answer.
+    pub(crate) fn clear_cookie(&self, cookie: CookieName) {
+        self.scope.cookie(cookies::clear(self.config(), cookie));
+    }
+
+    /// Remembers the language for the pages to come (the language cookie).
+    pub(crate) fn remember_language(&self, lang: Language) {
+        self.set_cookie(CookieName::Lang, lang.code(), Some(LANG_COOKIE_SECONDS));
+    }
+
+    /// Adds a ready `Set-Cookie` value to the answer.
+    pub(crate) fn add_cookie(&self, value: HeaderValue) {
+        self.scope.cookie(value);
     }
 
     /// A page (200).
-    pub(crate) fn page(&self, title: &str, content: Markup) -> Response {
+    pub(crate) fn page(&self, title: impl AsRef<str>, content: Markup) -> Response {
         self.page_with(StatusCode::OK, title, content)
     }
 
     /// A page with another status (a form shown again with its errors: 4xx).
-    pub(crate) fn page_with(&self, status: StatusCode, title: &str, content: Markup) -> Response {
-        let html = layout::prefixed(
-            layout::page(self, title, content).into_string(),
-            layout::base_path(self.config()),
-        );
-        self.finish((status, axum::response::Html(html)).into_response())
+    pub(crate) fn page_with(
+        &self,
+        status: StatusCode,
+        title: impl AsRef<str>,
+        content: Markup,
+    ) -> Response {
+        layout::render(&self.shell, status, title.as_ref(), content)
     }
 
-    /// `303 See Other` to a local path (Post/Redirect/Get).
-    pub(crate) fn redirect(&self, to: &str) -> Response {
+    /// `303 See Other` to a path of the web UI (Post/Redirect/Get), under the base path.
+    pub(crate) fn redirect(&self, to: impl Display) -> Response {
         let mut r = StatusCode::SEE_OTHER.into_response();
-        let to = if to.starts_with('/') && !to.starts_with("//") {
-            format!("{}{to}", layout::base_path(self.config()))
-        } else {
-            to.to_owned()
-        };
-        if let Ok(v) = HeaderValue::from_str(&to) {
+        if let Ok(v) = HeaderValue::from_str(&self.href(to)) {
             r.headers_mut().insert(header::LOCATION, v);
         }
-        self.finish(r)
-    }
-
-    /// An error page with a message.
-    pub(crate) fn error_page(&self, status: StatusCode, message: &str) -> Response {
-        let title = layout::status_title(self.lang, status);
-        self.page_with(status, title, layout::error_body(self, title, message))
-    }
-
-    /// The error page of an API error (its status and localized message). Server errors are
-    /// logged with the request id, never shown.
-    pub(crate) fn fail(&self, e: impl Into<ApiError>) -> Response {
-        let e: ApiError = e.into();
-        let code = e.code();
-        let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
-            // The API's answer logs it (with the internal message); its body is not used.
-            drop(e.into_response());
-        }
-        self.error_page(status, i18n::code(self.lang, code))
+        r
     }
 
     /// Takes a token from the client's bucket, or the 429 page with `Retry-After`.
-    pub(crate) fn limit(&self, bucket: Bucket) -> Result<(), Response> {
-        match self.state.limiter().take(bucket, self.client.ip) {
-            Ok(()) => Ok(()),
-            Err(wait) => {
+    pub(crate) fn limit(&self, bucket: Bucket) -> Result<(), PageError> {
+        self.state
+            .limiter()
+            .take(bucket, self.client.ip)
+            .map_err(|wait| {
                 tracing::warn!(target: "portal_http", ?bucket, "rate limited (web)");
-                let mut r = self.fail(ApiError::new(crate::error::codes::RATE_LIMITED));
-                if let Ok(v) = HeaderValue::from_str(&(wait.as_secs() + 1).to_string()) {
-                    r.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-                Err(r)
-            }
-        }
+                PageError::code(crate::error::ErrorCode::RateLimited)
+                    .retry_after(wait.as_secs() + 1)
+            })
     }
 }
 
@@ -319,27 +303,29 @@ pub(crate) struct Authed {
     /// The context.
     pub(crate) ctx: Ctx,
     /// The logged-in user.
-    pub(crate) p: Principal,
+    pub(crate) principal: Principal,
 }
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let ctx = Ctx::from_request_parts(parts, state).await?;
-        match ctx.principal.clone() {
-            Some(p) => Ok(Self { ctx, p }),
+        let ctx = Ctx::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        match ctx.shell.principal.clone() {
+            Some(principal) => Ok(Self { ctx, principal }),
             None => {
                 let back = if parts.method == axum::http::Method::GET {
                     let pq = parts
                         .uri
                         .path_and_query()
                         .map_or("/", axum::http::uri::PathAndQuery::as_str);
-                    format!("/login?next={}", super::form::encode(pq))
+                    urls::with_query(urls::Login, &[("next", pq)])
                 } else {
-                    "/login".to_owned()
+                    urls::Login.to_string()
                 };
-                Err(ctx.redirect(&back))
+                Err(ctx.redirect(back))
             }
         }
     }
@@ -349,34 +335,6 @@ impl std::ops::Deref for Authed {
     type Target = Ctx;
     fn deref(&self) -> &Ctx {
         &self.ctx
-    }
-}
-
-impl std::ops::DerefMut for Authed {
-    fn deref_mut(&mut self) -> &mut Ctx {
-        &mut self.ctx
-    }
-}
-
-/// Path parameters; a malformed one answers the 400 page.
-pub(crate) struct WebPath<T>(pub(crate) T);
-
-impl<T: serde::de::DeserializeOwned + Send> FromRequestParts<AppState> for WebPath<T> {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
-        let lang = lang_from_request(state.config(), &parts.headers, parts.uri.query());
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| Self(p.0))
-            .map_err(|_| {
-                layout::bare_error(
-                    lang,
-                    layout::base_path(state.config()),
-                    StatusCode::BAD_REQUEST,
-                    crate::error::codes::INVALID_REQUEST,
-                )
-            })
     }
 }
 

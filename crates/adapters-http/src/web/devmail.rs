@@ -8,6 +8,7 @@
 //! cannot decode it shows as it is.
 
 use super::ctx::Ctx;
+use super::error::PageError;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -28,37 +29,34 @@ pub(crate) struct Mail {
 }
 
 /// `GET /dev/mailbox`.
-pub(crate) async fn mailbox(ctx: Ctx) -> Response {
+pub(crate) async fn mailbox(ctx: Ctx) -> Result<Response, PageError> {
     let Some(dir) = ctx.config().dev_mailbox().map(Path::to_path_buf) else {
-        return ctx.fail(crate::error::ApiError::new(crate::error::codes::NOT_FOUND));
+        return Err(PageError::not_found());
     };
     let mails = read_dir(&dir).await;
     let public = ctx.config().public_url().to_owned();
-    let title = ctx.t("Entwicklungs-Postfach", "Development mailbox");
-    ctx.page(
-        title,
+    let title = ctx.t("mailbox-title");
+    Ok(ctx.page(
+        &title,
         html! {
             h1 { (title) }
-            p.alert.warn { (ctx.t(
-                "Nur im Entwicklungsmodus: Hier erscheinen alle versendeten E-Mails mit Codes und Links. Neueste zuerst.",
-                "Development mode only: every mail sent, with its codes and links. Newest first."
-            )) }
+            p.alert.warn { (ctx.t("mailbox-intro")) }
             @if mails.is_empty() {
-                p { (ctx.t("Noch keine E-Mails.", "No mails yet.")) }
+                p { (ctx.t("mailbox-empty")) }
             }
             @for m in &mails {
                 article.card.mail {
                     h2 { (m.subject) }
                     dl.facts {
-                        dt { (ctx.t("An", "To")) } dd.to { (m.to) }
-                        dt { (ctx.t("Datum", "Date")) } dd { (m.date) }
-                        dt { (ctx.t("Datei", "File")) } dd { code { (m.file) } }
+                        dt { (ctx.t("mailbox-to")) } dd.to { (m.to) }
+                        dt { (ctx.t("date")) } dd { (m.date) }
+                        dt { (ctx.t("mailbox-file")) } dd { code { (m.file) } }
                     }
                     pre.mail-text { (linkified(&m.text, &public)) }
                 }
             }
         },
-    )
+    ))
 }
 
 /// The text with the portal's own links clickable (others stay text).

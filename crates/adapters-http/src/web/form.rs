@@ -1,124 +1,58 @@
-//! HTML form bodies (`application/x-www-form-urlencoded`) and the guard every unsafe web request
-//! passes before its handler: same-site checks, content type, size, and the hidden
-//! `csrf_token` field bound to the session (or, before login, to the pre-session cookie).
+//! HTML forms: the guard every unsafe web request passes before its handler (same-site checks,
+//! content type, size, and the hidden `csrf_token` field bound to the session or, before login,
+//! to the pre-session cookie), and the typed extractors of form bodies and queries.
+//!
+//! Form bodies are typed structs read by `axum-extra`'s [`Form`](axum_extra::extract::Form),
+//! which uses `serde_html_form`: a repeated field (checkboxes) fills a `Vec<String>`. Every field
+//! is a `String` (or a `Vec`, or an `Option` for a checkbox) with `#[serde(default)]`, so a
+//! missing or tampered field reaches the handler as empty text and ends in the page's validation
+//! message, never in a server error; the handler parses the text into the core's values. A body
+//! that is no form at all (a field sent twice where one is expected) is the 400 page.
 
-use super::ctx::lang_from_request;
-use super::layout;
+use super::error::PageError;
 use crate::csrf;
-use crate::error::codes;
+use crate::error::ErrorCode;
 use crate::middleware::body_limit;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::convert::Infallible;
 
 /// The name of the hidden field that carries the CSRF token.
 pub(crate) const CSRF_FIELD: &str = "csrf_token";
 
-/// A parsed form body: its fields in order (a name may repeat, like checkboxes). Missing fields
-/// read as empty text, so a tampered form ends in a validation message, never a server error.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct FormData(Vec<(String, String)>);
+/// A form body of type `T` (see the module docs); a body that does not fit is the 400 page.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Form<T>(pub(crate) T);
 
-impl FormData {
-    /// Parses a URL-encoded body; `None` when it is not UTF-8 after decoding.
-    pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut fields = Vec::new();
-        for pair in text.split('&').filter(|p| !p.is_empty()) {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            fields.push((decode(k)?, decode(v)?));
-        }
-        Some(Self(fields))
-    }
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = PageError;
 
-    /// The first value of a field ("" when missing).
-    pub(crate) fn get(&self, name: &str) -> &str {
-        self.opt(name).unwrap_or("")
-    }
-
-    /// The first value of a field, if sent.
-    pub(crate) fn opt(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a field (checkboxes).
-    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
-        self.0
-            .iter()
-            .filter(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-
-    /// Every field in order.
-    pub(crate) fn all_pairs(&self) -> &[(String, String)] {
-        &self.0
-    }
-
-    /// Whether a checkbox was ticked.
-    pub(crate) fn checked(&self, name: &str) -> bool {
-        self.opt(name).is_some()
+    async fn from_request(req: Request, state: &S) -> Result<Self, PageError> {
+        axum_extra::extract::Form::<T>::from_request(req, state)
+            .await
+            .map(|f| Self(f.0))
+            .map_err(|_| PageError::code(ErrorCode::InvalidRequest))
     }
 }
 
-/// Percent-decoding with `+` as space; `None` for invalid UTF-8.
-fn decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
+/// The query of a page as `T`. Queries are navigation state (`?q=`, `?cursor=`, `?notice=`):
+/// one that does not fit reads as `T::default()`, never as an error page.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Query<T>(pub(crate) T);
 
-/// Percent-encodes a query parameter value.
-pub(crate) fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// The parameters of a query string.
-pub(crate) fn query(parts_query: Option<&str>) -> FormData {
-    parts_query
-        .and_then(|q| FormData::parse(q.as_bytes()))
-        .unwrap_or_default()
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for FormData {
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        Ok(parts.extensions.get::<Self>().cloned().unwrap_or_default())
+        let raw = parts.uri.query().unwrap_or_default();
+        Ok(Self(serde_html_form::from_str(raw).unwrap_or_default()))
     }
 }
 
@@ -129,10 +63,16 @@ fn is_form(v: &HeaderValue) -> bool {
     })
 }
 
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(rename = "csrf_token")]
+    token: Option<String>,
+}
+
 /// The guard of every unsafe web request: `Sec-Fetch-Site` and `Origin` name this site, the body
 /// is a URL-encoded form within the body limit, and its `csrf_token` field is the token the
-/// request's cookies call for ([`csrf::check_token`]). The parsed form goes to the handler as
-/// [`FormData`]. Failures answer with an HTML page: 403, 413, 415 or 400.
+/// request's cookies call for ([`csrf::check_token`]). The body goes on to the handler
+/// unchanged. Failures answer with the bare error page: 403, 413, 415 or 400.
 pub(crate) async fn form_guard(
     State(state): State<AppState>,
     req: Request,
@@ -142,38 +82,25 @@ pub(crate) async fn form_guard(
         return next.run(req).await;
     }
     let config = state.config();
-    let lang = lang_from_request(config, req.headers(), req.uri().query());
-    let base = layout::base_path(config);
     if let Err(why) = csrf::check_origin(config, req.headers()) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
+        return PageError::code(ErrorCode::CsrfFailed).into_response();
     }
     if !req.headers().get(header::CONTENT_TYPE).is_some_and(is_form) {
-        return layout::bare_error(
-            lang,
-            base,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            codes::UNSUPPORTED_MEDIA_TYPE,
-        );
+        return PageError::code(ErrorCode::UnsupportedMediaType).into_response();
     }
     let limit = body_limit(config, req.uri().path());
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
-        return layout::bare_error(
-            lang,
-            base,
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-        );
+        return PageError::code(ErrorCode::PayloadTooLarge).into_response();
     };
-    let Some(form) = FormData::parse(&bytes) else {
-        return layout::bare_error(lang, base, StatusCode::BAD_REQUEST, codes::INVALID_REQUEST);
+    let Ok(form) = serde_html_form::from_bytes::<CsrfField>(&bytes) else {
+        return PageError::code(ErrorCode::InvalidRequest).into_response();
     };
-    if let Err(why) = csrf::check_token(config, &parts.headers, form.opt(CSRF_FIELD)) {
+    if let Err(why) = csrf::check_token(config, &parts.headers, form.token.as_deref()) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
-        return layout::bare_error(lang, base, StatusCode::FORBIDDEN, codes::CSRF_FAILED);
+        return PageError::code(ErrorCode::CsrfFailed).into_response();
     }
-    parts.extensions.insert(form);
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
 }
@@ -182,24 +109,26 @@ pub(crate) async fn form_guard(
 mod tests {
     use super::*;
 
-    #[test]
-    fn forms_decode_plus_percent_and_repeated_fields() {
-        let f = FormData::parse(b"a=x+y%21&p=one&p=two&e=&flag&bad=%zz&u=%C3%A4").unwrap();
-        assert_eq!(f.get("a"), "x y!");
-        assert_eq!(f.all("p"), vec!["one", "two"]);
-        assert_eq!(f.opt("e"), Some(""));
-        assert!(f.checked("flag"));
-        assert_eq!(f.get("missing"), "");
-        assert_eq!(f.get("bad"), "%zz");
-        assert_eq!(f.get("u"), "ä");
-        assert!(FormData::parse(b"a=%FF").is_none());
-        assert_eq!(FormData::parse(b"t=%4").unwrap().get("t"), "%4");
+    #[derive(Deserialize, Default, Debug, PartialEq)]
+    #[serde(default)]
+    struct Sample {
+        a: String,
+        p: Vec<String>,
+        flag: Option<String>,
+        missing: String,
     }
 
     #[test]
-    fn encoding_round_trips() {
-        let s = "a b&c=d/é";
-        let f = FormData::parse(format!("x={}", encode(s)).as_bytes()).unwrap();
-        assert_eq!(f.get("x"), s);
+    fn forms_decode_plus_percent_repeated_fields_and_default_missing_ones() {
+        let f: Sample =
+            serde_html_form::from_str("a=x+y%21&p=one&p=two&flag=1&u=%C3%A4&csrf_token=t").unwrap();
+        assert_eq!(f.a, "x y!");
+        assert_eq!(f.p, ["one", "two"]);
+        assert_eq!(f.flag.as_deref(), Some("1"));
+        assert_eq!(f.missing, "");
+        let one: Sample = serde_html_form::from_str("p=only&flag=").unwrap();
+        assert_eq!(one.p, ["only"]);
+        assert_eq!(one.flag, None, "an empty checkbox value is no tick");
+        assert!(serde_html_form::from_str::<Sample>("a=1&a=2").is_err());
     }
 }

@@ -1,67 +1,154 @@
-//! German (default) and English texts of the web UI: labels of statuses, roles and factors, the
-//! messages of every API error code and of the value parsers, and dates.
+//! The texts of the web UI, German (default) and English, and the tables several pages share:
+//! labels of statuses, roles and factors, the messages of every API error code and of the value
+//! parsers, and dates.
 //!
-//! Texts are written at their use as `t(lang, "Deutsch", "English")`; the tables here are the
-//! ones several pages share.
+//! **Texts live in files, one per language**: `locales/de.ftl` and `locales/en.ftl` in [Project
+//! Fluent](https://projectfluent.org/)'s syntax, as the mail templates live in
+//! `adapters-smtp/templates/{de,en}`. Code names a message by its key (`login-title`,
+//! `lock-applies-at-once`); values are Fluent arguments (`{ $min }`), never concatenated text.
+//! A third language is a new `.ftl` file (with its `language-name`), its line in [`SOURCES`] and
+//! its [`Language`] variant in the core; the language switch and the language choices list
+//! [`SOURCES`]. Dates ([`date`], [`date_time`]) follow the language too.
+//!
+//! The crate is `fluent-bundle` (the reference implementation of Fluent for Rust) used directly
+//! rather than `fluent-templates`: the files are compiled into the binary with `include_str!`,
+//! parsed once on first use, and a lookup of a message without arguments borrows its text from
+//! the bundle (`Cow::Borrowed`): no allocation, no locale negotiation, no file system. Unicode
+//! isolation marks around arguments are off (the pages are left-to-right HTML; the marks would
+//! only show up in copied text).
+//!
+//! The tests check that both files hold the same keys, that every key in them is used by the
+//! code, and that every key the code uses exists; a missing key is a debug assertion at run time
+//! and the key itself in release builds.
 
 use crate::error::ErrorCode;
 use chrono::{DateTime, Utc};
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::mfa::MfaMethod;
 use portal_core::password::PasswordError;
 use portal_core::user::{Role, UserStatus};
 use portal_core::values::{CustomerNumberError, EmailError, FreeTextError, Language, NameError};
+use std::borrow::Cow;
+use std::sync::LazyLock;
 
-/// The text in `lang`.
-#[must_use]
-pub(crate) const fn t(lang: Language, de: &'static str, en: &'static str) -> &'static str {
-    match lang {
-        Language::De => de,
-        Language::En => en,
-    }
+/// A text in the page language: borrowed from the bundle unless it has arguments.
+pub(crate) type Text = Cow<'static, str>;
+
+/// The message files, compiled in: the language and its Fluent source.
+pub(crate) const SOURCES: [(Language, &str); 2] = [
+    (Language::De, include_str!("../../locales/de.ftl")),
+    (Language::En, include_str!("../../locales/en.ftl")),
+];
+
+type Bundle = FluentBundle<FluentResource>;
+
+static BUNDLES: LazyLock<Vec<(Language, Bundle)>> = LazyLock::new(|| {
+    SOURCES
+        .iter()
+        .map(|(lang, source)| {
+            let id = lang
+                .code()
+                .parse()
+                .expect("a language code is a language identifier");
+            let mut bundle = Bundle::new_concurrent(vec![id]);
+            bundle.set_use_isolating(false);
+            // The files are part of the binary and checked by the tests: an error is a bug.
+            let resource = FluentResource::try_new((*source).to_owned())
+                .unwrap_or_else(|(_, errors)| panic!("{} messages: {errors:?}", lang.code()));
+            bundle
+                .add_resource(resource)
+                .unwrap_or_else(|errors| panic!("{} messages: {errors:?}", lang.code()));
+            (*lang, bundle)
+        })
+        .collect()
+});
+
+/// The languages of the UI, in the order of [`SOURCES`].
+pub(crate) fn languages() -> impl Iterator<Item = Language> {
+    SOURCES.iter().map(|(lang, _)| *lang)
+}
+
+/// A language's name in itself ("Deutsch", "English"), for language choices.
+pub(crate) fn language_name(lang: Language) -> Text {
+    text(lang, "language-name")
+}
+
+fn bundle(lang: Language) -> &'static Bundle {
+    let all = &*BUNDLES;
+    all.iter()
+        .find(|(l, _)| *l == lang)
+        .or_else(|| all.first())
+        .map(|(_, b)| b)
+        .expect("at least one language")
+}
+
+/// The message `key` in `lang`.
+pub(crate) fn text(lang: Language, key: &'static str) -> Text {
+    format(lang, key, None)
+}
+
+/// The message `key` in `lang` with its arguments (`{ $name }` in the files).
+pub(crate) fn text_with(
+    lang: Language,
+    key: &'static str,
+    args: impl IntoIterator<Item = (&'static str, FluentValue<'static>)>,
+) -> Text {
+    let args: FluentArgs<'static> = args.into_iter().collect();
+    format(lang, key, Some(&args))
+}
+
+fn format(lang: Language, key: &'static str, args: Option<&FluentArgs<'_>>) -> Text {
+    let bundle = bundle(lang);
+    let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) else {
+        debug_assert!(false, "no message {key} in {}", lang.code());
+        tracing::error!(target: "portal_http", key, lang = lang.code(), "missing web text");
+        return Cow::Borrowed(key);
+    };
+    let mut errors = Vec::new();
+    let value = bundle.format_pattern(pattern, args, &mut errors);
+    debug_assert!(errors.is_empty(), "message {key}: {errors:?}");
+    value
 }
 
 /// "Aktiv", "Gesperrt", … as in the manual's user table.
-pub(crate) const fn status(lang: Language, s: UserStatus) -> &'static str {
+pub(crate) fn status(lang: Language, s: UserStatus) -> Text {
     match s {
-        UserStatus::PendingVerification => t(lang, "Unbestätigt", "Unverified"),
-        UserStatus::Invited => t(lang, "Eingeladen", "Invited"),
-        UserStatus::PendingActivation => t(lang, "Wartet auf Freischaltung", "Awaiting activation"),
-        UserStatus::Active => t(lang, "Aktiv", "Active"),
-        UserStatus::Locked => t(lang, "Gesperrt", "Locked"),
+        UserStatus::PendingVerification => text(lang, "user-status-unverified"),
+        UserStatus::Invited => text(lang, "user-status-invited"),
+        UserStatus::PendingActivation => text(lang, "user-status-awaiting-activation"),
+        UserStatus::Active => text(lang, "user-status-active"),
+        UserStatus::Locked => text(lang, "user-status-locked"),
     }
 }
 
 /// "Mitarbeiter", "Administrator", "Portal-Mitarbeiter".
-pub(crate) const fn role(lang: Language, r: Role) -> &'static str {
+pub(crate) fn role(lang: Language, r: Role) -> Text {
     match r {
-        Role::Employee => t(lang, "Mitarbeiter", "Employee"),
-        Role::Administrator => t(lang, "Administrator", "Administrator"),
-        Role::Operator => t(lang, "Portal-Mitarbeiter", "Portal staff"),
+        Role::Employee => text(lang, "role-employee"),
+        Role::Administrator => text(lang, "role-administrator"),
+        Role::Operator => text(lang, "role-portal-staff"),
     }
 }
 
 /// Where an admin request stands.
-pub(crate) const fn request_status(lang: Language, s: AdminRequestStatus) -> &'static str {
+pub(crate) fn request_status(lang: Language, s: AdminRequestStatus) -> Text {
     match s {
-        AdminRequestStatus::AwaitingConsent => t(
-            lang,
-            "Wartet auf Zustimmung eines Administrators",
-            "Awaiting an administrator's consent",
-        ),
-        AdminRequestStatus::AwaitingApproval => t(lang, "Wartet auf Freigabe", "Awaiting approval"),
-        AdminRequestStatus::Approved => t(lang, "Erteilt", "Approved"),
-        AdminRequestStatus::Rejected => t(lang, "Abgelehnt", "Rejected"),
+        AdminRequestStatus::AwaitingConsent => text(lang, "request-status-awaiting-consent"),
+        AdminRequestStatus::AwaitingApproval => text(lang, "request-status-awaiting-approval"),
+        AdminRequestStatus::Approved => text(lang, "request-status-approved"),
+        AdminRequestStatus::Rejected => text(lang, "request-status-rejected"),
     }
 }
 
 /// A second factor's name.
-pub(crate) const fn method(lang: Language, m: MfaMethod) -> &'static str {
+pub(crate) fn method(lang: Language, m: MfaMethod) -> Text {
     match m {
-        MfaMethod::Totp => t(lang, "Authentifizierungs-App", "Authenticator app"),
-        MfaMethod::Sms => t(lang, "Code per SMS", "Code by text message"),
-        MfaMethod::Voice => t(lang, "Code per Anruf", "Code by phone call"),
-        MfaMethod::RecoveryCode => t(lang, "Wiederherstellungscode", "Recovery code"),
+        MfaMethod::Totp => text(lang, "mfa-method-totp"),
+        MfaMethod::Sms => text(lang, "mfa-method-sms"),
+        MfaMethod::Voice => text(lang, "mfa-method-voice"),
+        MfaMethod::RecoveryCode => text(lang, "mfa-method-recovery-code"),
     }
 }
 
@@ -82,415 +169,291 @@ pub(crate) fn date_time(lang: Language, at: DateTime<Utc>) -> String {
 }
 
 /// A password rule that was broken.
-pub(crate) fn password(lang: Language, e: &PasswordError) -> String {
+pub(crate) fn password(lang: Language, e: &PasswordError) -> Text {
     match e {
-        PasswordError::TooShort { min } => match lang {
-            Language::De => format!("Das Passwort muss mindestens {min} Zeichen lang sein."),
-            Language::En => format!("The password must have at least {min} characters."),
-        },
-        PasswordError::TooLong { max } => match lang {
-            Language::De => format!("Das Passwort darf höchstens {max} Zeichen lang sein."),
-            Language::En => format!("The password must have at most {max} characters."),
-        },
-        PasswordError::Blocklisted => t(
-            lang,
-            "Dieses Passwort ist zu verbreitet. Bitte wählen Sie ein anderes.",
-            "This password is too common. Please choose another one.",
-        )
-        .to_owned(),
-        PasswordError::ContainsPersonalData => t(
-            lang,
-            "Das Passwort darf weder Ihre E-Mail-Adresse noch Ihren Namen enthalten.",
-            "The password must not contain your e-mail address or name.",
-        )
-        .to_owned(),
-        PasswordError::ConfirmationMismatch => t(
-            lang,
-            "Die Passwörter stimmen nicht überein.",
-            "The passwords do not match.",
-        )
-        .to_owned(),
+        PasswordError::TooShort { min } => {
+            text_with(lang, "password-error-too-short", [("min", (*min).into())])
+        }
+        PasswordError::TooLong { max } => {
+            text_with(lang, "password-error-too-long", [("max", (*max).into())])
+        }
+        PasswordError::Blocklisted => text(lang, "password-error-blocklisted"),
+        PasswordError::ContainsPersonalData => text(lang, "password-error-personal-data"),
+        PasswordError::ConfirmationMismatch => text(lang, "password-error-confirmation-mismatch"),
     }
 }
 
 /// Why an e-mail address was refused.
-pub(crate) const fn email(lang: Language, e: EmailError) -> &'static str {
+pub(crate) fn email(lang: Language, e: EmailError) -> Text {
     match e {
-        EmailError::Empty => t(
-            lang,
-            "Bitte geben Sie Ihre E-Mail-Adresse ein.",
-            "Please enter your e-mail address.",
-        ),
-        EmailError::TooLong => t(
-            lang,
-            "Die E-Mail-Adresse ist zu lang.",
-            "The e-mail address is too long.",
-        ),
-        EmailError::InvalidCharacter | EmailError::Malformed => t(
-            lang,
-            "Bitte geben Sie eine gültige E-Mail-Adresse ein (name@example.com).",
-            "Please enter a valid e-mail address (name@example.com).",
-        ),
+        EmailError::Empty => text(lang, "email-error-empty"),
+        EmailError::TooLong => text(lang, "email-error-too-long"),
+        EmailError::InvalidCharacter | EmailError::Malformed => text(lang, "email-error-malformed"),
     }
 }
 
 /// Why a name was refused.
-pub(crate) const fn name(lang: Language, e: NameError) -> &'static str {
+pub(crate) fn name(lang: Language, e: NameError) -> Text {
     match e {
-        NameError::Empty => t(lang, "Bitte ausfüllen.", "Please fill in."),
-        NameError::TooLong => t(lang, "Der Name ist zu lang.", "The name is too long."),
-        NameError::InvalidCharacter => t(
-            lang,
-            "Der Name enthält ein unzulässiges Zeichen.",
-            "The name contains a character that is not allowed.",
-        ),
+        NameError::Empty => text(lang, "name-error-empty"),
+        NameError::TooLong => text(lang, "name-error-too-long"),
+        NameError::InvalidCharacter => text(lang, "name-error-invalid-character"),
     }
 }
 
 /// Why a customer number was refused.
-pub(crate) const fn customer_number(lang: Language, e: CustomerNumberError) -> &'static str {
+pub(crate) fn customer_number(lang: Language, e: CustomerNumberError) -> Text {
     match e {
-        CustomerNumberError::Empty => t(
-            lang,
-            "Bitte geben Sie Ihre Kundennummer ein.",
-            "Please enter your customer number.",
-        ),
-        CustomerNumberError::NotDigits | CustomerNumberError::WrongLength => t(
-            lang,
-            "Die Kundennummer besteht aus neun Ziffern (ohne das vorangestellte „D“).",
-            "The customer number has nine digits (without the leading \"D\").",
-        ),
+        CustomerNumberError::Empty => text(lang, "customer-number-error-empty"),
+        CustomerNumberError::NotDigits | CustomerNumberError::WrongLength => {
+            text(lang, "customer-number-error-nine-digits")
+        }
     }
 }
 
 /// Why a free text was refused.
-pub(crate) const fn free_text(lang: Language, e: FreeTextError) -> &'static str {
+pub(crate) fn free_text(lang: Language, e: FreeTextError) -> Text {
     match e {
-        FreeTextError::Empty => t(
-            lang,
-            "Bitte geben Sie einen Text ein.",
-            "Please enter a text.",
-        ),
-        FreeTextError::TooLong => t(
-            lang,
-            "Der Text darf höchstens 2000 Zeichen lang sein.",
-            "The text must have at most 2000 characters.",
-        ),
-        FreeTextError::InvalidCharacter => t(
-            lang,
-            "Der Text enthält ein unzulässiges Zeichen.",
-            "The text contains a character that is not allowed.",
-        ),
+        FreeTextError::Empty => text(lang, "text-error-empty"),
+        FreeTextError::TooLong => text(lang, "text-error-too-long"),
+        FreeTextError::InvalidCharacter => text(lang, "text-error-invalid-character"),
     }
 }
 
-/// The message of an API error code (every code of [`crate::error::codes`]), for pages.
-pub(crate) fn code(lang: Language, code: ErrorCode) -> &'static str {
-    match code.code {
-        "invalid_request" | "malformed_json" | "unknown_field" | "invalid_id" => {
-            t(lang, "Die Anfrage ist ungültig.", "The request is invalid.")
+/// The key of an API error code's message, for pages. Every code has its arm (no catch-all): a
+/// new code does not compile until it has a message in the files.
+pub(crate) const fn code_key(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::InvalidRequest
+        | ErrorCode::MalformedJson
+        | ErrorCode::UnknownField
+        | ErrorCode::InvalidId => "error-invalid-request",
+        ErrorCode::InvalidCustomerNumber => "customer-number-error-nine-digits",
+        ErrorCode::PayloadTooLarge => "error-payload-too-large",
+        ErrorCode::UnsupportedMediaType => "error-unsupported-media-type",
+        ErrorCode::MethodNotAllowed => "error-method-not-allowed",
+        ErrorCode::NotFound | ErrorCode::CustomerNotFound => "error-not-found",
+        ErrorCode::CsrfFailed => "error-csrf-failed",
+        ErrorCode::RateLimited => "error-rate-limited",
+        ErrorCode::Unauthenticated => "error-unauthenticated",
+        ErrorCode::Forbidden => "error-forbidden",
+        ErrorCode::Conflict => "error-conflict",
+        ErrorCode::Internal => "error-internal",
+        ErrorCode::Unavailable => "error-unavailable",
+        ErrorCode::InvalidCredentials => "error-invalid-credentials",
+        ErrorCode::Throttled => "error-throttled",
+        ErrorCode::NoPendingLogin => "error-no-pending-login",
+        ErrorCode::MfaRequired => "error-mfa-required",
+        ErrorCode::InvalidTicket => "error-invalid-ticket",
+        ErrorCode::MalformedCode => "error-malformed-code",
+        ErrorCode::InvalidCode => "error-invalid-code",
+        ErrorCode::CodeExpired => "error-code-expired",
+        ErrorCode::TooManyAttempts => "error-too-many-attempts",
+        ErrorCode::TooSoon => "error-too-soon",
+        ErrorCode::TooManyCodes => "error-too-many-codes",
+        ErrorCode::InvitationInvalid => "error-invitation-invalid",
+        ErrorCode::AlreadyRegistered => "error-already-registered",
+        ErrorCode::InvitationExpired => "error-invitation-expired",
+        ErrorCode::InvitationUsed => "error-invitation-used",
+        ErrorCode::InvalidLink => "error-invalid-link",
+        ErrorCode::LinkExpired => "error-link-expired",
+        ErrorCode::LinkUsed => "error-link-used",
+        ErrorCode::PasswordPolicy => "error-password-policy",
+        ErrorCode::WrongPassword => "error-wrong-password",
+        ErrorCode::ReauthRequired => "error-reauth-required",
+        ErrorCode::EmailUnavailable => "error-email-unavailable",
+        ErrorCode::SameEmail => "error-same-email",
+        ErrorCode::NoSuchFactor => "error-no-such-factor",
+        ErrorCode::MfaAlreadyEnabled => "error-mfa-already-enabled",
+        ErrorCode::MfaNotEnabled => "error-mfa-not-enabled",
+        ErrorCode::NoSetupInProgress => "error-no-setup-in-progress",
+        ErrorCode::FactorUnavailable => "error-factor-unavailable",
+        ErrorCode::SendFailed => "error-send-failed",
+        ErrorCode::SamePhone => "error-same-phone",
+        ErrorCode::UnknownAffiliation => "error-unknown-affiliation",
+        ErrorCode::AffiliationRequired => "error-affiliation-required",
+        ErrorCode::AffiliationMismatch => "error-affiliation-mismatch",
+        ErrorCode::AlreadyLinked => "error-already-linked",
+        ErrorCode::InvalidLegacyCredentials => "error-invalid-legacy-credentials",
+        ErrorCode::LegacyAlreadyLinked => "error-legacy-already-linked",
+        ErrorCode::NotEligible => "error-not-eligible",
+        ErrorCode::AlreadyAdmin => "error-already-admin",
+        ErrorCode::AlreadyRequested => "error-already-requested",
+        ErrorCode::WrongState => "error-wrong-state",
+        ErrorCode::RequesterIneligible => "error-requester-ineligible",
+        ErrorCode::NotLinked => "error-not-linked",
+        ErrorCode::NoAdmin => "error-no-admin",
+        ErrorCode::NotGrantable => "error-not-grantable",
+        ErrorCode::UnknownGroup => "error-unknown-group",
+        ErrorCode::LastAdmin => "error-last-admin",
+        ErrorCode::AlreadyMember => "error-already-member",
+        ErrorCode::InvalidCursor | ErrorCode::InvalidPageSize | ErrorCode::PageOutOfRange => {
+            "error-no-such-page"
         }
-        "invalid_customer_number" => customer_number(lang, CustomerNumberError::WrongLength),
-        "payload_too_large" => t(lang, "Die Eingabe ist zu groß.", "The input is too large."),
-        "unsupported_media_type" => t(
-            lang,
-            "Dieses Formular kann so nicht gesendet werden.",
-            "This form cannot be sent like this.",
-        ),
-        "method_not_allowed" => t(
-            lang,
-            "Diese Aktion ist hier nicht möglich.",
-            "This action is not possible here.",
-        ),
-        "not_found" | "customer_not_found" => t(lang, "Nicht gefunden.", "Not found."),
-        "csrf_failed" => t(
-            lang,
-            "Das Formular ist abgelaufen oder kam nicht von dieser Seite. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.",
-            "The form has expired or did not come from this site. Please reload the page and try again.",
-        ),
-        "rate_limited" => t(
-            lang,
-            "Zu viele Anfragen. Bitte warten Sie einen Moment.",
-            "Too many requests. Please wait a moment.",
-        ),
-        "unauthenticated" => t(lang, "Bitte melden Sie sich an.", "Please log in."),
-        "forbidden" => t(
-            lang,
-            "Dafür fehlen Ihnen die Rechte.",
-            "You are not allowed to do this.",
-        ),
-        "conflict" => t(
-            lang,
-            "Gleichzeitige Änderung. Bitte versuchen Sie es noch einmal.",
-            "Concurrent change. Please try again.",
-        ),
-        "internal" => t(
-            lang,
-            "Ein Fehler ist aufgetreten. Bitte versuchen Sie es später noch einmal.",
-            "Something went wrong. Please try again later.",
-        ),
-        "unavailable" => t(
-            lang,
-            "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es später noch einmal.",
-            "The service is unavailable right now. Please try again later.",
-        ),
-        "invalid_credentials" => t(
-            lang,
-            "E-Mail-Adresse oder Passwort ist falsch.",
-            "Wrong e-mail address or password.",
-        ),
-        "throttled" => t(
-            lang,
-            "Zu viele Fehlversuche. Bitte versuchen Sie es später noch einmal.",
-            "Too many failed attempts. Please try again later.",
-        ),
-        "no_pending_login" => t(
-            lang,
-            "Die Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.",
-            "The login has expired. Please log in again.",
-        ),
-        "mfa_required" => t(
-            lang,
-            "Bitte bestätigen Sie Ihre Identität mit Ihrem zweiten Faktor.",
-            "Please confirm your identity with your second factor.",
-        ),
-        "invalid_ticket" => t(
-            lang,
-            "Die Registrierung ist abgelaufen. Bitte registrieren Sie sich erneut.",
-            "The registration has expired. Please register again.",
-        ),
-        "malformed_code" => t(
-            lang,
-            "Der Code hat nicht die richtige Form.",
-            "The code does not have the right form.",
-        ),
-        "invalid_code" => t(lang, "Der Code ist falsch.", "The code is wrong."),
-        "code_expired" => t(
-            lang,
-            "Der Code ist abgelaufen. Bitte fordern Sie einen neuen an.",
-            "The code has expired. Please ask for a new one.",
-        ),
-        "too_many_attempts" => t(
-            lang,
-            "Zu viele falsche Codes. Bitte fordern Sie einen neuen Code an.",
-            "Too many wrong codes. Please ask for a new code.",
-        ),
-        "too_soon" => t(
-            lang,
-            "Bitte warten Sie etwas, bevor Sie einen neuen Code anfordern.",
-            "Please wait a little before asking for a new code.",
-        ),
-        "too_many_codes" => t(
-            lang,
-            "Für diese Registrierung können keine weiteren Codes gesendet werden. Bitte registrieren Sie sich erneut.",
-            "No more codes can be sent for this registration. Please register again.",
-        ),
-        "invitation_invalid" => t(
-            lang,
-            "Die Einladung ist nicht mehr gültig.",
-            "The invitation is no longer valid.",
-        ),
-        "already_registered" => t(
-            lang,
-            "Diese Adresse ist bereits registriert. Bitte melden Sie sich an oder setzen Sie Ihr Passwort zurück.",
-            "This address is registered already. Please log in or reset your password.",
-        ),
-        "invitation_expired" => t(
-            lang,
-            "Der Einladungslink ist abgelaufen. Bitte bitten Sie Ihren Administrator um eine neue Einladung.",
-            "The invitation link has expired. Please ask your administrator for a new invitation.",
-        ),
-        "invitation_used" => t(
-            lang,
-            "Der Einladungslink wurde bereits verwendet. Bitte melden Sie sich an.",
-            "The invitation link was used already. Please log in.",
-        ),
-        "invalid_link" => t(
-            lang,
-            "Der Link ist ungültig. Bitte fordern Sie einen neuen an.",
-            "The link is invalid. Please ask for a new one.",
-        ),
-        "link_expired" => t(
-            lang,
-            "Der Link ist abgelaufen. Bitte fordern Sie einen neuen an.",
-            "The link has expired. Please ask for a new one.",
-        ),
-        "link_used" => t(
-            lang,
-            "Der Link wurde bereits verwendet.",
-            "The link was used already.",
-        ),
-        "password_policy" => t(
-            lang,
-            "Das Passwort erfüllt die Anforderungen nicht.",
-            "The password does not meet the requirements.",
-        ),
-        "wrong_password" => t(lang, "Das Passwort ist falsch.", "The password is wrong."),
-        "reauth_required" => t(
-            lang,
-            "Bitte bestätigen Sie zuerst erneut Ihr Passwort.",
-            "Please confirm your password again first.",
-        ),
-        "email_unavailable" => t(
-            lang,
-            "Diese E-Mail-Adresse kann nicht verwendet werden.",
-            "This e-mail address cannot be used.",
-        ),
-        "same_email" => t(
-            lang,
-            "Das ist Ihre aktuelle E-Mail-Adresse.",
-            "This is your current e-mail address.",
-        ),
-        "no_such_factor" => t(
-            lang,
-            "Dieser zweite Faktor ist nicht eingerichtet (oder es wurde kein Code gesendet).",
-            "This second factor is not set up (or no code was sent).",
-        ),
-        "mfa_already_enabled" => t(
-            lang,
-            "Eine Authentifizierungs-App ist bereits eingerichtet. Bitte entfernen Sie sie zuerst.",
-            "An authenticator app is set up already. Please remove it first.",
-        ),
-        "mfa_not_enabled" => t(
-            lang,
-            "Es ist kein zweiter Faktor eingerichtet.",
-            "No second factor is set up.",
-        ),
-        "no_setup_in_progress" => t(
-            lang,
-            "Die Einrichtung ist abgelaufen. Bitte beginnen Sie erneut.",
-            "The setup has expired. Please start again.",
-        ),
-        "factor_unavailable" => t(
-            lang,
-            "Dieses Verfahren ist auf diesem Server nicht verfügbar.",
-            "This method is not available on this server.",
-        ),
-        "send_failed" => t(
-            lang,
-            "Der Code konnte nicht gesendet werden. Bitte versuchen Sie es noch einmal.",
-            "The code could not be sent. Please try again.",
-        ),
-        "same_phone" => t(
-            lang,
-            "Die Telefonnummer für die Wiederherstellung muss sich von der Nummer für Codes unterscheiden.",
-            "The recovery phone must differ from the phone used for codes.",
-        ),
-        "unknown_affiliation" => t(
-            lang,
-            "Bitte wählen Sie eine der angebotenen Zugehörigkeiten aus.",
-            "Please choose one of the offered affiliations.",
-        ),
-        "affiliation_required" => t(
-            lang,
-            "Bitte wählen Sie zuerst Ihre Zugehörigkeit aus.",
-            "Please choose your affiliation first.",
-        ),
-        "affiliation_mismatch" => t(
-            lang,
-            "Diese Kundennummer gehört nicht zu Ihrer gewählten Zugehörigkeit.",
-            "This customer number does not belong to your chosen affiliation.",
-        ),
-        "already_linked" => t(
-            lang,
-            "Ihr Konto ist bereits mit einem Kunden verknüpft.",
-            "Your account is linked to a customer already.",
-        ),
-        "invalid_legacy_credentials" => t(
-            lang,
-            "Benutzername oder Passwort des bisherigen Zugangs ist falsch.",
-            "Wrong username or password of the old account.",
-        ),
-        "legacy_already_linked" => t(
-            lang,
-            "Dieser bisherige Zugang wurde bereits verknüpft.",
-            "This old account was linked already.",
-        ),
-        "not_eligible" => t(
-            lang,
-            "Nur aktive Benutzer eines Kunden können Admin-Rechte beantragen.",
-            "Only active users of a customer can ask for admin rights.",
-        ),
-        "already_admin" => t(
-            lang,
-            "Sie sind bereits Administrator.",
-            "You are an administrator already.",
-        ),
-        "already_requested" => t(
-            lang,
-            "Es gibt bereits einen offenen Antrag.",
-            "There is an open request already.",
-        ),
-        "wrong_state" => t(
-            lang,
-            "Das ist im aktuellen Zustand nicht möglich.",
-            "This is not possible in the current state.",
-        ),
-        "requester_ineligible" => t(
-            lang,
-            "Der Antragsteller kann nicht mehr Administrator werden.",
-            "The requester can no longer become an administrator.",
-        ),
-        "not_linked" => t(
-            lang,
-            "Ihr Konto ist noch mit keinem Kunden verknüpft.",
-            "Your account is not linked to a customer yet.",
-        ),
-        "no_admin" => t(
-            lang,
-            "Ihr Unternehmen hat noch keinen Administrator.",
-            "Your company has no administrator yet.",
-        ),
-        "not_grantable" => t(
-            lang,
-            "Diese Berechtigungen können nicht vergeben werden.",
-            "These permissions cannot be granted.",
-        ),
-        "unknown_group" => t(lang, "Unbekannter Bereich.", "Unknown area."),
-        "last_admin" => t(
-            lang,
-            "Das Unternehmen hätte dann keinen Administrator mehr.",
-            "The company would be left without an administrator.",
-        ),
-        "already_member" => t(
-            lang,
-            "Diese Adresse gehört bereits zu einem Benutzer Ihres Unternehmens.",
-            "This address belongs to a user of your company already.",
-        ),
-        "invalid_cursor" | "invalid_page_size" | "page_out_of_range" => t(
-            lang,
-            "Diese Seite gibt es nicht. Bitte beginnen Sie auf der ersten Seite.",
-            "There is no such page. Please start on the first page.",
-        ),
-        "chain_broken" => t(lang, "Das Protokoll ist beschädigt.", "The log is damaged."),
-        "number_taken" => t(
-            lang,
-            "Es gibt bereits einen Kunden mit dieser Nummer.",
-            "A customer with this number exists already.",
-        ),
-        "unknown_permissions" => t(lang, "Unbekannte Berechtigungen.", "Unknown permissions."),
-        "invalid_row" => t(lang, "Ungültige Zeile.", "Invalid row."),
-        _ => t(lang, "Das hat nicht geklappt.", "That did not work."),
+        ErrorCode::ChainBroken => "error-chain-broken",
+        ErrorCode::NumberTaken => "error-number-taken",
+        ErrorCode::UnknownPermissions => "error-unknown-permissions",
+        ErrorCode::InvalidRow => "error-invalid-row",
     }
+}
+
+/// The message of an API error code, for pages.
+pub(crate) fn code(lang: Language, code: ErrorCode) -> Text {
+    text(lang, code_key(code))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::codes;
+    use crate::error::ErrorCode;
+    use fluent_syntax::ast::Entry;
+    use std::collections::BTreeSet;
+    use std::path::Path;
 
     #[test]
-    fn every_api_code_has_its_own_message_in_both_languages() {
-        for c in codes::ALL {
-            for lang in [Language::De, Language::En] {
-                assert_ne!(
-                    code(lang, *c),
-                    t(lang, "Das hat nicht geklappt.", "That did not work."),
-                    "{} has no message",
-                    c.code
+    fn every_api_code_has_a_message_in_every_language() {
+        for c in ErrorCode::ALL {
+            for (lang, bundle) in &*BUNDLES {
+                assert!(
+                    bundle
+                        .get_message(code_key(*c))
+                        .is_some_and(|m| m.value().is_some()),
+                    "{c} has no message in {}",
+                    lang.code()
                 );
             }
         }
+    }
+
+    /// The message keys of a Fluent file (parse errors fail the test).
+    fn keys_of(lang: Language, source: &str) -> BTreeSet<String> {
+        let resource = fluent_syntax::parser::parse(source)
+            .unwrap_or_else(|(_, errors)| panic!("{}.ftl: {errors:?}", lang.code()));
+        let mut keys = BTreeSet::new();
+        for entry in resource.body {
+            match entry {
+                Entry::Message(m) => {
+                    assert!(
+                        m.value.is_some(),
+                        "{}: {} has no value",
+                        lang.code(),
+                        m.id.name
+                    );
+                    assert!(keys.insert(m.id.name.to_owned()), "{} twice", m.id.name);
+                }
+                Entry::Comment(_) | Entry::GroupComment(_) | Entry::ResourceComment(_) => {}
+                other => panic!("{}.ftl: unexpected entry {other:?}", lang.code()),
+            }
+        }
+        keys
+    }
+
+    /// The keys the code names: the first string literal after `.t(` and `t_with(`, the second
+    /// after `text(`, `text_with(` and `PageError::new(`, and the hyphenated literals a `match`
+    /// arm answers with (tables of keys such as `Notice::key` and `code_key`).
+    fn keys_in_code(source: &str) -> BTreeSet<String> {
+        let literal = |rest: &str| {
+            let tail = rest.trim_start().strip_prefix('"')?;
+            let end = tail.find('"')?;
+            Some(tail[..end].to_owned())
+        };
+        let mut keys = BTreeSet::new();
+        for (call, skip_first) in [
+            ("t(", false),
+            ("t_with(", false),
+            ("text(", true),
+            ("text_with(", true),
+            ("PageError::new(", true),
+        ] {
+            for (at, _) in source.match_indices(call) {
+                let before = source[..at].chars().next_back();
+                if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let mut rest = &source[at + call.len()..];
+                if skip_first {
+                    let Some((_, after)) = rest.split_once(',') else {
+                        continue;
+                    };
+                    rest = after;
+                }
+                keys.extend(literal(rest));
+            }
+        }
+        for (at, _) in source.match_indices("=>") {
+            // `=> "key"`, or `=> {` and the key alone in the block where rustfmt breaks the arm.
+            let rest = source[at + 2..].trim_start();
+            if let Some(key) = literal(rest.strip_prefix('{').unwrap_or(rest))
+                && key.contains('-')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                keys.insert(key);
+            }
+        }
+        keys
+    }
+
+    fn web_sources(dir: &Path, out: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                web_sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                // This module's own tests name keys only as examples.
+                let text = text.split("#[cfg(test)]").next().unwrap_or_default();
+                out.push_str(text);
+            }
+        }
+    }
+
+    #[test]
+    fn every_language_has_every_key_and_every_key_is_used_and_exists() {
+        let files: Vec<_> = SOURCES
+            .iter()
+            .map(|(lang, source)| (*lang, keys_of(*lang, source)))
+            .collect();
+        let (first, keys) = &files[0];
+        for (lang, other) in &files[1..] {
+            assert_eq!(
+                keys.symmetric_difference(other).collect::<Vec<_>>(),
+                Vec::<&String>::new(),
+                "keys in only one of {}.ftl and {}.ftl",
+                first.code(),
+                lang.code()
+            );
+        }
+        let mut code = String::new();
+        web_sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web"),
+            &mut code,
+        );
+        let used = keys_in_code(&code);
+        assert_eq!(
+            used.difference(keys).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "keys the code uses but the files lack"
+        );
+        assert_eq!(
+            keys.difference(&used).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "keys no code uses"
+        );
+    }
+
+    #[test]
+    fn arguments_are_filled_in_without_isolation_marks() {
+        let de = password(Language::De, &PasswordError::TooShort { min: 12 });
+        assert_eq!(de, "Das Passwort muss mindestens 12 Zeichen lang sein.");
+        let en = text_with(
+            Language::En,
+            "audit-entries-range",
+            [("from", 1.into()), ("to", 10.into())],
+        );
+        assert_eq!(en, "Entries 1 to 10");
+        assert!(matches!(text(Language::En, "save"), Cow::Borrowed("Save")));
     }
 
     #[test]

@@ -1,73 +1,62 @@
-//! The page shell (header with navigation, language switch, logout), error pages and the form
-//! building blocks. Everything goes through maud, which escapes every interpolated value.
+//! The page frame (header with navigation, language switch, logout), error pages and the form
+//! building blocks. Everything goes through maud, which escapes every interpolated value. Links
+//! are built from [`urls`] with the base path ([`Shell::href`]).
 
-use super::ctx::Ctx;
-use super::form::{CSRF_FIELD, encode};
-use super::i18n::{self, t};
-use crate::config::HttpConfig;
-use crate::error::{ApiError, ErrorCode};
+use super::ctx::Shell;
+use super::form::CSRF_FIELD;
+use super::i18n::{self, Text, text};
+use super::urls::{self, Notice};
+use crate::error::ApiError;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use axum_extra::routing::TypedPath;
 use maud::{DOCTYPE, Markup, Render, html};
 use portal_core::user::Role;
 use portal_core::values::Language;
+use serde::Deserialize;
+use serde::de::IntoDeserializer;
+use serde::de::value::StrDeserializer;
+use std::borrow::Cow;
 
-/// The stylesheet's path (served by the crate).
-pub(crate) const STYLESHEET: &str = "/assets/portal.css";
-
-/// The path the pages live under, from the public URL (`https://x.example/portal` → `/portal`;
-/// empty at the root). Templates and handlers use paths from `/`; the answer is prefixed with
-/// it, so the UI also works when a host application nests the router under that path.
-pub(crate) fn base_path(config: &HttpConfig) -> &str {
-    config.public_path()
-}
-
-/// Puts `base` before every local link and form action of a rendered page. Only markup the
-/// templates wrote can match: user text is escaped, so it never contains `href="/`.
-pub(crate) fn prefixed(html: String, base: &str) -> String {
-    if base.is_empty() {
-        return html;
-    }
-    html.replace("href=\"/", &format!("href=\"{base}/"))
-        .replace("action=\"/", &format!("action=\"{base}/"))
-}
-
-fn head(title: &str) -> Markup {
+fn head(base: &str, title: &str) -> Markup {
     html! {
         head {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="referrer" content="no-referrer";
             title { (title) " – Portal" }
-            link rel="stylesheet" href=(STYLESHEET);
+            link rel="stylesheet" href={ (base) (urls::Stylesheet) };
         }
     }
 }
 
 /// Links to this page in the other languages (`?lang=`), keeping the rest of the query.
-fn language_switch(ctx: &Ctx) -> Markup {
-    let rest: String = ctx
-        .query
-        .all_pairs()
-        .iter()
-        .filter(|(k, _)| k != "lang")
-        .map(|(k, v)| format!("{}={}&", encode(k), encode(v)))
-        .collect();
+fn language_switch(shell: &Shell) -> Markup {
+    let switch_to = |lang: Language| {
+        let mut query: Vec<(&str, &str)> = shell
+            .query
+            .iter()
+            .filter(|(k, _)| k != "lang")
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        query.push(("lang", lang.code()));
+        shell.href(urls::with_query(&shell.path, &query))
+    };
     html! {
-        nav.lang aria-label=(ctx.t("Sprache", "Language")) {
-            @for (lang, label) in [(Language::De, "Deutsch"), (Language::En, "English")] {
-                @if lang == ctx.lang {
-                    span aria-current="true" lang=(lang.code()) { (label) }
+        nav.lang aria-label=(shell.t("nav-language")) {
+            @for lang in i18n::languages() {
+                @if lang == shell.lang {
+                    span aria-current="true" lang=(lang.code()) { (i18n::language_name(lang)) }
                 } @else {
-                    a href={ (ctx.path) "?" (rest) "lang=" (lang.code()) } lang=(lang.code()) hreflang=(lang.code()) { (label) }
+                    a href=(switch_to(lang)) lang=(lang.code()) hreflang=(lang.code()) { (i18n::language_name(lang)) }
                 }
             }
         }
     }
 }
 
-fn navigation(ctx: &Ctx) -> Markup {
-    let Some(p) = &ctx.principal else {
+fn navigation(shell: &Shell) -> Markup {
+    let Some(p) = &shell.principal else {
         return html! {};
     };
     let user = p.user();
@@ -75,141 +64,172 @@ fn navigation(ctx: &Ctx) -> Markup {
     let admin = active && user.role() == Role::Administrator;
     let operator = active && user.role() == Role::Operator;
     let employee = active && user.role() == Role::Employee && p.customer().is_some();
-    let link = |href: &str, label: &str| {
-        let current = ctx.path == href || (href != "/home" && ctx.path.starts_with(href));
-        html! { li { a href=(href) aria-current=[current.then_some("page")] { (label) } } }
+    let link = |path: &str, label: Text| {
+        let current =
+            shell.path == path || (path != urls::Home::PATH && shell.path.starts_with(path));
+        html! { li { a href=(shell.href(path)) aria-current=[current.then_some("page")] { (label) } } }
     };
     html! {
-        nav.main aria-label=(ctx.t("Hauptnavigation", "Main navigation")) {
+        nav.main aria-label=(shell.t("nav-main-navigation")) {
             ul {
-                (link("/home", ctx.t("Startseite", "Home")))
+                (link(urls::Home::PATH, shell.t("nav-home")))
                 @if admin {
-                    (link("/admin/users", ctx.t("Benutzerverwaltung", "User management")))
-                    (link("/admin/audit", ctx.t("Protokoll", "Log")))
-                    (link("/admin/admin-requests", ctx.t("Admin-Anträge", "Admin requests")))
+                    (link(urls::MyUsers::PATH, shell.t("user-management")))
+                    (link(urls::MyAudit::PATH, shell.t("log")))
+                    (link(urls::MyAdminRequests::PATH, shell.t("admin-requests")))
                 }
                 @if operator {
-                    (link("/operator/customers", ctx.t("Kunden", "Customers")))
-                    (link("/operator/admin-requests", ctx.t("Admin-Anträge", "Admin requests")))
+                    (link(urls::OperatorCustomers::PATH, shell.t("customers")))
+                    (link(urls::OperatorAdminRequests::PATH, shell.t("admin-requests")))
                 }
                 @if employee {
-                    (link("/admin-request", ctx.t("Admin-Rechte beantragen", "Request admin rights")))
+                    (link(urls::AdminRequest::PATH, shell.t("request-admin-rights")))
                 }
                 @if user.customer_id().is_some() && user.role() == Role::Employee {
-                    (link("/contact-admin", ctx.t("Administrator kontaktieren", "Contact the administrator")))
+                    (link(urls::ContactAdmin::PATH, shell.t("contact-the-administrator")))
                 }
-                (link("/profile", ctx.t("Meine Daten", "My details")))
-                (link("/mfa", ctx.t("Sicherheit", "Security")))
-                (link("/sessions", ctx.t("Sitzungen", "Sessions")))
+                (link(urls::Profile::PATH, shell.t("my-details")))
+                (link(urls::Mfa::PATH, shell.t("nav-security")))
+                (link(urls::Sessions::PATH, shell.t("sessions")))
             }
         }
         div.who {
             span.name { (user.display_name()) }
-            form method="post" action="/logout" {
-                (csrf_field(ctx))
-                button.link type="submit" { (ctx.t("Abmelden", "Log out")) }
+            form method="post" action=(shell.href(urls::Logout)) {
+                (csrf_field(shell))
+                button.link type="submit" { (shell.t("nav-log-out")) }
             }
         }
     }
 }
 
 /// A whole page.
-pub(crate) fn page(ctx: &Ctx, title: &str, content: Markup) -> Markup {
+pub(crate) fn page(shell: &Shell, title: &str, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
-        html lang=(ctx.lang.code()) {
-            (head(title))
+        html lang=(shell.lang.code()) {
+            (head(&shell.base, title))
             body {
-                a.skip href="#main" { (ctx.t("Zum Inhalt springen", "Skip to content")) }
+                a.skip href="#main" { (shell.t("nav-skip-to-content")) }
                 header.top {
-                    a.brand href="/" { "Portal" }
-                    (navigation(ctx))
-                    (language_switch(ctx))
+                    a.brand href=(shell.href(urls::Root)) { "Portal" }
+                    (navigation(shell))
+                    (language_switch(shell))
                 }
                 main #main {
                     (content)
                 }
                 footer.bottom {
-                    p { (ctx.t("Portal – Ihr Kundenportal", "Portal – your customer portal")) }
+                    p { (shell.t("nav-footer")) }
                 }
             }
         }
     }
 }
 
+/// The answer of a whole page.
+pub(crate) fn render(shell: &Shell, status: StatusCode, title: &str, content: Markup) -> Response {
+    (status, Html(page(shell, title, content).into_string())).into_response()
+}
+
 /// The heading of an error page.
-pub(crate) fn status_title(lang: Language, status: StatusCode) -> &'static str {
+pub(crate) fn status_title(lang: Language, status: StatusCode) -> Text {
     match status.as_u16() {
-        400 | 422 => t(lang, "Ungültige Eingabe", "Invalid input"),
-        401 => t(lang, "Nicht angemeldet", "Not logged in"),
-        403 => t(lang, "Kein Zugriff", "Access denied"),
-        404 => t(lang, "Seite nicht gefunden", "Page not found"),
-        409 => t(lang, "Nicht möglich", "Not possible"),
-        410 => t(lang, "Nicht mehr gültig", "No longer valid"),
-        413 | 415 => t(lang, "Ungültige Anfrage", "Invalid request"),
-        429 => t(lang, "Zu viele Anfragen", "Too many requests"),
-        s if s >= 500 => t(lang, "Fehler", "Error"),
-        _ => t(lang, "Das hat nicht geklappt", "That did not work"),
+        400 | 422 => text(lang, "status-title-invalid-input"),
+        401 => text(lang, "status-title-not-logged-in"),
+        403 => text(lang, "status-title-access-denied"),
+        404 => text(lang, "status-title-page-not-found"),
+        409 => text(lang, "status-title-not-possible"),
+        410 => text(lang, "status-title-no-longer-valid"),
+        413 | 415 => text(lang, "status-title-invalid-request"),
+        429 => text(lang, "status-title-too-many-requests"),
+        s if s >= 500 => text(lang, "status-title-error"),
+        _ => text(lang, "status-title-other"),
     }
 }
 
 /// The body of an error page.
-pub(crate) fn error_body(ctx: &Ctx, title: &str, message: &str) -> Markup {
+pub(crate) fn error_body(shell: &Shell, title: &str, message: &str) -> Markup {
     html! {
         section.card.narrow {
             h1 { (title) }
             p role="alert" { (message) }
-            p { a href="/" { (ctx.t("Zur Startseite", "Go to the home page")) } }
+            p { a href=(shell.href(urls::Root)) { (shell.t("error-page-home-link")) } }
         }
     }
 }
 
-/// An error page without a context (before a handler runs: the form guard, a failed session
-/// lookup): no navigation, no cookies.
+/// An error page without a context (before a page's context exists: the form guard, a path
+/// that does not parse, an unknown page): no navigation.
 pub(crate) fn bare_error(
     lang: Language,
     base: &str,
     status: StatusCode,
-    code: ErrorCode,
+    message: &str,
 ) -> Response {
     let title = status_title(lang, status);
+    let home = format!("{base}{}", urls::Root);
     let body = html! {
         (DOCTYPE)
         html lang=(lang.code()) {
-            (head(title))
+            (head(base, &title))
             body {
-                header.top { a.brand href="/" { "Portal" } }
+                header.top { a.brand href=(home) { "Portal" } }
                 main #main {
                     section.card.narrow {
                         h1 { (title) }
-                        p role="alert" { (i18n::code(lang, code)) }
-                        p { a href="/" { (t(lang, "Zur Startseite", "Go to the home page")) } }
+                        p role="alert" { (message) }
+                        p { a href=(home) { (text(lang, "error-page-home-link")) } }
                     }
                 }
             }
         }
     };
-    (status, Html(prefixed(body.into_string(), base))).into_response()
+    (status, Html(body.into_string())).into_response()
 }
 
-/// [`bare_error`] for an API error; server errors are logged.
-pub(crate) fn bare_api_error(lang: Language, base: &str, e: ApiError) -> Response {
-    let code = e.code();
-    let status = StatusCode::from_u16(code.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if status.is_server_error() {
-        drop(e.into_response());
-    }
-    bare_error(lang, base, status, code)
+/// A hidden field.
+pub(crate) fn hidden(name: &str, value: &str) -> Markup {
+    html! { input type="hidden" name=(name) value=(value); }
 }
 
 /// The hidden CSRF field of a form.
-pub(crate) fn csrf_field(ctx: &Ctx) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(ctx.csrf); }
+pub(crate) fn csrf_field(shell: &Shell) -> Markup {
+    hidden(CSRF_FIELD, &shell.csrf)
+}
+
+/// A choice of language (`name`), `selected` chosen; each language named in itself.
+pub(crate) fn language_select(name: &str, label: Text, selected: Language) -> Markup {
+    html! {
+        div.field {
+            label for={ "f-" (name) } { (label) }
+            select id={ "f-" (name) } name=(name) {
+                @for lang in i18n::languages() {
+                    option value=(lang.code()) selected[lang == selected] { (i18n::language_name(lang)) }
+                }
+            }
+        }
+    }
 }
 
 /// A short success or information message.
-pub(crate) fn notice(text: &str) -> Markup {
-    html! { div.alert.ok role="status" { (text) } }
+pub(crate) fn notice(text: impl AsRef<str>) -> Markup {
+    html! { div.alert.ok role="status" { (text.as_ref()) } }
+}
+
+/// The notice a redirect asked for (`?notice=`), if any: only [`Notice`]'s keys are shown.
+pub(crate) fn notice_of(shell: &Shell) -> Option<Notice> {
+    let raw = shell.query_value("notice")?;
+    let raw: StrDeserializer<'_, serde::de::value::Error> = raw.into_deserializer();
+    Notice::deserialize(raw).ok()
+}
+
+/// The page's notice from `?notice=`.
+pub(crate) fn query_notice(shell: &Shell) -> Markup {
+    match notice_of(shell) {
+        Some(n) => notice(shell.t(n.key())),
+        None => html! {},
+    }
 }
 
 /// Messages of a form that was sent back: per field, and for the whole form.
@@ -237,6 +257,25 @@ impl Errors {
         self.general.push(message.into());
     }
 
+    /// The message of an error's code next to a field; the code's status.
+    pub(crate) fn refused_at(
+        &mut self,
+        lang: Language,
+        field: &'static str,
+        e: impl Into<ApiError>,
+    ) -> StatusCode {
+        let code = e.into().code();
+        self.field(field, i18n::code(lang, code));
+        code.status()
+    }
+
+    /// The message of an error's code for the whole form; the code's status.
+    pub(crate) fn refused(&mut self, lang: Language, e: impl Into<ApiError>) -> StatusCode {
+        let code = e.into().code();
+        self.general(i18n::code(lang, code));
+        code.status()
+    }
+
     /// The message of a field.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.fields
@@ -257,7 +296,7 @@ impl Errors {
                 div.alert.error role="alert" {
                     @for m in &self.general { p { (m) } }
                     @if !self.fields.is_empty() {
-                        p { (t(lang, "Bitte prüfen Sie die markierten Felder.", "Please check the marked fields.")) }
+                        p { (text(lang, "form-check-marked-fields")) }
                     }
                 }
             }
@@ -270,12 +309,12 @@ impl Errors {
 pub(crate) struct Input<'a> {
     name: &'a str,
     id_prefix: &'a str,
-    label: &'a str,
+    label: Cow<'a, str>,
     kind: &'a str,
     value: &'a str,
     autocomplete: Option<&'a str>,
     inputmode: Option<&'a str>,
-    hint: Option<&'a str>,
+    hint: Option<Cow<'a, str>>,
     error: Option<&'a str>,
     required: bool,
     readonly: bool,
@@ -283,11 +322,11 @@ pub(crate) struct Input<'a> {
 
 impl<'a> Input<'a> {
     /// A required text input.
-    pub(crate) fn new(name: &'a str, label: &'a str) -> Self {
+    pub(crate) fn new(name: &'a str, label: impl Into<Cow<'a, str>>) -> Self {
         Self {
             name,
             id_prefix: "",
-            label,
+            label: label.into(),
             kind: "text",
             value: "",
             autocomplete: None,
@@ -324,8 +363,8 @@ impl<'a> Input<'a> {
     }
 
     /// A hint under the field.
-    pub(crate) fn hint(mut self, hint: &'a str) -> Self {
-        self.hint = Some(hint);
+    pub(crate) fn hint(mut self, hint: impl Into<Cow<'a, str>>) -> Self {
+        self.hint = Some(hint.into());
         self
     }
 
@@ -360,7 +399,7 @@ impl Render for Input<'_> {
         let hint_id = format!("{id}-hint");
         let error_id = format!("{id}-error");
         let described: Vec<&str> = [
-            self.hint.map(|_| hint_id.as_str()),
+            self.hint.as_ref().map(|_| hint_id.as_str()),
             self.error.map(|_| error_id.as_str()),
         ]
         .into_iter()
@@ -376,7 +415,7 @@ impl Render for Input<'_> {
                     required[self.required] readonly[self.readonly]
                     aria-invalid=[self.error.map(|_| "true")]
                     aria-describedby=[described];
-                @if let Some(h) = self.hint { p.hint id=(hint_id) { (h) } }
+                @if let Some(h) = &self.hint { p.hint id=(hint_id) { (h) } }
                 @if let Some(e) = self.error { p.field-error id=(error_id) { (e) } }
             }
         }
@@ -384,7 +423,11 @@ impl Render for Input<'_> {
 }
 
 /// A password input for logging in.
-pub(crate) fn current_password<'a>(name: &'a str, label: &'a str, errors: &'a Errors) -> Input<'a> {
+pub(crate) fn current_password<'a>(
+    name: &'a str,
+    label: impl Into<Cow<'a, str>>,
+    errors: &'a Errors,
+) -> Input<'a> {
     Input::new(name, label)
         .kind("password")
         .auto("current-password")
@@ -392,7 +435,11 @@ pub(crate) fn current_password<'a>(name: &'a str, label: &'a str, errors: &'a Er
 }
 
 /// A password input for a new password.
-pub(crate) fn new_password<'a>(name: &'a str, label: &'a str, errors: &'a Errors) -> Input<'a> {
+pub(crate) fn new_password<'a>(
+    name: &'a str,
+    label: impl Into<Cow<'a, str>>,
+    errors: &'a Errors,
+) -> Input<'a> {
     Input::new(name, label)
         .kind("password")
         .auto("new-password")
@@ -400,7 +447,7 @@ pub(crate) fn new_password<'a>(name: &'a str, label: &'a str, errors: &'a Errors
 }
 
 /// A six-digit code input.
-pub(crate) fn code_input<'a>(label: &'a str, errors: &'a Errors) -> Input<'a> {
+pub(crate) fn code_input<'a>(label: impl Into<Cow<'a, str>>, errors: &'a Errors) -> Input<'a> {
     Input::new("code", label)
         .inputmode("numeric")
         .auto("one-time-code")

@@ -7,20 +7,47 @@
 //! show them twice); those answers are `no-store` like every page.
 
 use super::account::reauth_redirect;
-use super::auth::{factor_fields_in, factor_of, query_notice, recovery_code_shown};
+use super::auth::{factor_fields_in, factor_of, recovery_code_shown};
 use super::ctx::Authed;
-use super::form::FormData;
+use super::error::PageError;
+use super::form::Form;
 use super::i18n;
-use super::layout::{Errors, Input, code_input, csrf_field};
-use crate::error::ApiError;
+use super::layout::{Errors, Input, code_input, csrf_field, query_notice};
+use super::urls::{self, Notice};
+use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
 use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::secret::SecretString;
-use portal_core::service::{FactorEnabled, MfaError};
+use portal_core::service::{CodeError, FactorEnabled, MfaError};
 use portal_core::values::EmailAddress;
+use serde::Deserialize;
+use std::fmt::Display;
+
+/// The fields of the settings page's forms: each form sends the ones it has.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct MfaForm {
+    /// The code of a setup.
+    code: String,
+    /// The phone to set up.
+    phone: String,
+    /// `sms` or `voice`.
+    channel: String,
+    /// The recovery method's kind (`email` or `phone`) and address.
+    kind: String,
+    to: String,
+    /// The current second factor (`totp`, `phone`, `recovery`) for changes.
+    factor: String,
+}
+
+impl MfaForm {
+    fn factor(&self) -> Option<portal_core::service::SecondFactor> {
+        factor_of(&self.factor, &self.code)
+    }
+}
 
 /// Which form on the settings page an error belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,16 +66,16 @@ fn section_errors(which: Option<(Section, &Errors)>, me: Section) -> Option<&Err
 fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
     let none = Errors::new();
     let err = |s| section_errors(which, s).unwrap_or(&none);
-    let mfa = a.p.user().mfa();
+    let mfa = a.principal.user().mfa();
     let methods = mfa.methods();
     let enabled = mfa.is_enabled();
     html! {
-        h1 { (a.t("2-Faktor-Authentifizierung", "Two-factor authentication")) }
+        h1 { (a.t("mfa-title")) }
         (query_notice(a))
         section.card {
-            h2 { (a.t("Status", "Status")) }
+            h2 { (a.t("status")) }
             @if enabled {
-                p { (a.t("Die Multi-Faktor-Authentifizierung ist eingerichtet. Bei jeder Anmeldung wird ein zweiter Faktor abgefragt.", "Multi-factor authentication is set up. Every login asks for a second factor.")) }
+                p { (a.t("mfa-status-enabled")) }
                 ul {
                     @for m in &methods {
                         li { (i18n::method(a.lang, *m))
@@ -59,96 +86,90 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                     }
                 }
                 @match &mfa.recovery_channel {
-                    Some(RecoveryChannel::Phone(p)) => p { (a.t("Wiederherstellung per SMS an", "Recovery by text message to")) " " (p.masked()) },
-                    Some(RecoveryChannel::Email(e)) => p { (a.t("Wiederherstellung per E-Mail an", "Recovery by e-mail to")) " " (e.as_str()) },
-                    None => p { (a.t("Es ist keine Wiederherstellungsmethode festgelegt.", "No recovery method is set.")) },
+                    Some(RecoveryChannel::Phone(p)) => p { (a.t("mfa-recovery-by-sms")) " " (p.masked()) },
+                    Some(RecoveryChannel::Email(e)) => p { (a.t("mfa-recovery-by-email")) " " (e.as_str()) },
+                    None => p { (a.t("mfa-no-recovery-method")) },
                 }
             } @else {
-                p { (a.t("Die Multi-Faktor-Authentifizierung ist nicht eingerichtet.", "Multi-factor authentication is not set up.")) }
+                p { (a.t("mfa-status-disabled")) }
             }
         }
         @if mfa.totp.is_none() {
             section.card {
-                h2 { (a.t("Authentifizierungs-App", "Authenticator app")) }
-                p { (a.t(
-                    "Empfehlenswert ist eine Bestätigung über eine Authentifizierungs-App (z. B. Authy, Google oder Microsoft Authenticator). Sie scannen einen QR-Code und tragen den angezeigten Code ein.",
-                    "We recommend confirming with an authenticator app (e.g. Authy, Google or Microsoft Authenticator). You scan a QR code and enter the code it shows."
-                )) }
+                h2 { (a.t("mfa-method-totp")) }
+                p { (a.t("mfa-totp-intro")) }
                 (err(Section::Totp).summary(a.lang))
-                form method="post" action="/mfa/totp" {
+                form method="post" action=(a.href(urls::MfaTotp)) {
                     (csrf_field(a))
-                    button.primary type="submit" { (a.t("Einrichten Multi-Faktor-Authentifizierung", "Set up multi-factor authentication")) }
+                    button.primary type="submit" { (a.t("mfa-totp-start")) }
                 }
             }
         }
         @if mfa.phone.is_none() {
             section.card {
-                h2 { (a.t("Identität auf andere Art bestätigen", "Confirm your identity another way")) }
-                p { (a.t("Alternativ erhalten Sie den Code per SMS oder Anruf.", "Alternatively you get the code by text message or phone call.")) }
+                h2 { (a.t("mfa-phone-heading")) }
+                p { (a.t("mfa-phone-intro")) }
                 (err(Section::Phone).summary(a.lang))
-                form method="post" action="/mfa/phone" {
+                form method="post" action=(a.href(urls::MfaPhone)) {
                     (csrf_field(a))
-                    (Input::new("phone", a.t("Telefonnummer", "Phone number")).kind("tel").auto("tel").errors(err(Section::Phone))
-                        .hint(a.t("Internationale Schreibweise, z. B. +49 69 1234567", "International form, e.g. +49 69 1234567")))
+                    (Input::new("phone", a.t("mfa-phone-number")).kind("tel").auto("tel").errors(err(Section::Phone))
+                        .hint(a.t("mfa-phone-hint")))
                     fieldset {
-                        legend { (a.t("Code erhalten per", "Receive the code by")) }
-                        label.choice { input type="radio" name="channel" value="sms" checked; " " (a.t("SMS", "Text message")) }
-                        label.choice { input type="radio" name="channel" value="voice"; " " (a.t("Anruf", "Phone call")) }
+                        legend { (a.t("mfa-phone-channel")) }
+                        label.choice { input type="radio" name="channel" value="sms" checked; " " (a.t("mfa-text-message")) }
+                        label.choice { input type="radio" name="channel" value="voice"; " " (a.t("mfa-phone-call")) }
                     }
-                    button.primary type="submit" { (a.t("Code senden", "Send code")) }
+                    button.primary type="submit" { (a.t("send-code")) }
                 }
             }
         }
         @if enabled {
             @if mfa.phone.is_some() {
                 section.card {
-                    h2 { (a.t("Code an Ihr Telefon", "Code to your phone")) }
-                    p { (a.t("Für die Änderungen unten können Sie sich einen Code an Ihr Telefon senden lassen.", "For the changes below you can have a code sent to your phone.")) }
-                    form method="post" action="/mfa/presence-code" {
+                    h2 { (a.t("mfa-presence-heading")) }
+                    p { (a.t("mfa-presence-intro")) }
+                    form method="post" action=(a.href(urls::MfaPresenceCode)) {
                         (csrf_field(a))
-                        button.secondary type="submit" { (a.t("Code senden", "Send code")) }
+                        button.secondary type="submit" { (a.t("send-code")) }
                     }
                 }
             }
             section.card {
-                h2 { (a.t("Wiederherstellungsmethode festlegen", "Set the recovery method")) }
-                p { (a.t(
-                    "Verwenden Sie eine abweichende Telefonnummer oder eine E-Mail-Adresse, an die ein neuer Wiederherstellungscode gesendet werden kann.",
-                    "Use a different phone number or an e-mail address where a new recovery code can be sent."
-                )) }
+                h2 { (a.t("mfa-channel-heading")) }
+                p { (a.t("mfa-channel-intro")) }
                 (err(Section::Channel).summary(a.lang))
-                form method="post" action="/mfa/recovery-channel" {
+                form method="post" action=(a.href(urls::MfaRecoveryChannel)) {
                     (csrf_field(a))
                     fieldset {
-                        legend { (a.t("Art", "Kind")) }
-                        label.choice { input type="radio" name="kind" value="email" checked; " " (a.t("E-Mail-Adresse", "E-mail address")) }
-                        label.choice { input type="radio" name="kind" value="phone"; " " (a.t("Telefonnummer (SMS)", "Phone number (text message)")) }
+                        legend { (a.t("kind")) }
+                        label.choice { input type="radio" name="kind" value="email" checked; " " (a.t("invite-email-address")) }
+                        label.choice { input type="radio" name="kind" value="phone"; " " (a.t("mfa-channel-phone")) }
                     }
-                    (Input::new("to", a.t("E-Mail-Adresse oder Telefonnummer", "E-mail address or phone number")).errors(err(Section::Channel)))
+                    (Input::new("to", a.t("mfa-channel-to")).errors(err(Section::Channel)))
                     (factor_fields_in(a, &methods, err(Section::Channel), "channel-"))
-                    button.primary type="submit" { (a.t("Speichern", "Save")) }
+                    button.primary type="submit" { (a.t("save")) }
                 }
             }
             section.card {
-                h2 { (a.t("Haben Sie Ihren Wiederherstellungscode vergessen?", "Forgot your recovery code?")) }
-                p { (a.t("Ein neuer Code ersetzt den bisherigen.", "A new code replaces the old one.")) }
+                h2 { (a.t("forgot-recovery-code")) }
+                p { (a.t("mfa-regenerate-intro")) }
                 (err(Section::Regenerate).summary(a.lang))
-                form method="post" action="/mfa/recovery-code" {
+                form method="post" action=(a.href(urls::MfaRecoveryCode)) {
                     (csrf_field(a))
                     (factor_fields_in(a, &methods, err(Section::Regenerate), "regenerate-"))
-                    button.primary type="submit" { (a.t("Neuen Code generieren.", "Generate a new code.")) }
+                    button.primary type="submit" { (a.t("mfa-regenerate-submit")) }
                 }
             }
             section.card.danger {
-                h2 { (a.t("Entfernen", "Remove")) }
-                p { (a.t("Entfernt alle zweiten Faktoren und den Wiederherstellungscode. Alle anderen Sitzungen werden beendet.", "Removes every second factor and the recovery code. Every other session ends.")) }
+                h2 { (a.t("mfa-remove")) }
+                p { (a.t("mfa-remove-intro")) }
                 (err(Section::Remove).summary(a.lang))
-                form method="post" action="/mfa/remove" {
+                form method="post" action=(a.href(urls::MfaRemove)) {
                     (csrf_field(a))
                     (factor_fields_in(a, &methods, err(Section::Remove), "remove-"))
                     div.actions {
-                        button.danger type="submit" { (a.t("Entfernen", "Remove")) }
-                        a.button.secondary href="/home" { (a.t("Abbrechen", "Cancel")) }
+                        button.danger type="submit" { (a.t("mfa-remove")) }
+                        a.button.secondary href=(a.href(urls::Home)) { (a.t("cancel")) }
                     }
                 }
             }
@@ -158,31 +179,27 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
 
 /// `GET /mfa`.
 pub(crate) async fn settings(a: Authed) -> Response {
-    a.page(
-        a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
-        settings_page(&a, None),
-    )
+    a.page(a.t("mfa-title"), settings_page(&a, None))
 }
 
 /// The settings page again with an error in one section, or the step-up page, or the error
 /// page for what a page cannot fix.
-fn failed(a: &Authed, section: Section, e: MfaError) -> Response {
+fn failed(a: &Authed, section: Section, e: MfaError) -> Result<Response, PageError> {
     let mut errors = Errors::new();
     let status = match e {
-        MfaError::ReauthRequired => return reauth_redirect(a, "/mfa"),
+        MfaError::ReauthRequired => return Ok(reauth_redirect(a, urls::Mfa)),
         MfaError::SamePhone => {
-            errors.field("to", i18n::code(a.lang, crate::error::codes::SAME_PHONE));
+            errors.field("to", i18n::code(a.lang, ErrorCode::SamePhone));
             StatusCode::UNPROCESSABLE_ENTITY
         }
         MfaError::NoSuchFactor => {
-            errors.field(
-                "factor",
-                i18n::code(a.lang, crate::error::codes::NO_SUCH_FACTOR),
-            );
+            errors.field("factor", i18n::code(a.lang, ErrorCode::NoSuchFactor));
             StatusCode::BAD_REQUEST
         }
-        e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
-            errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
+        e @ (MfaError::Code(CodeError::Malformed)
+        | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Expired)) => {
+            errors.refused_at(a.lang, "code", e);
             StatusCode::BAD_REQUEST
         }
         e @ (MfaError::Throttled { .. }
@@ -191,52 +208,57 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Response {
         | MfaError::NoSetupInProgress
         | MfaError::Unavailable
         | MfaError::SendFailed(_)
-        | MfaError::AttemptsExhausted) => {
-            let code = ApiError::from(e).code();
-            errors.general(i18n::code(a.lang, code));
-            StatusCode::from_u16(code.status).unwrap_or(StatusCode::CONFLICT)
-        }
-        e => return a.fail(e),
+        | MfaError::Code(CodeError::TooManyAttempts)) => errors.refused(a.lang, e),
+        e => return Err(e.into()),
     };
+    Ok(invalid(a, status, section, &errors))
+}
+
+/// The settings page with `errors` in one section.
+fn invalid(a: &Authed, status: StatusCode, section: Section, errors: &Errors) -> Response {
     a.page_with(
         status,
-        a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
-        settings_page(a, Some((section, &errors))),
+        a.t("mfa-title"),
+        settings_page(a, Some((section, errors))),
     )
+}
+
+/// A change without a chosen factor.
+fn need_factor(a: &Authed, section: Section) -> Response {
+    let mut errors = Errors::new();
+    errors.field("factor", a.t("please-choose-a-method"));
+    invalid(a, StatusCode::UNPROCESSABLE_ENTITY, section, &errors)
 }
 
 fn confirm_page(
     a: &Authed,
-    action: &str,
+    action: impl Display,
     qr: Option<(&str, &str, &str)>,
     errors: &Errors,
 ) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (a.t("Multi-Faktor-Authentifizierung einrichten", "Set up multi-factor authentication")) }
+            h1 { (a.t("mfa-setup-title")) }
             @if let Some((svg, secret, uri)) = qr {
-                p { (a.t(
-                    "Scannen Sie den QR-Code mit Ihrer Authentifizierungs-App und tragen Sie den nun angezeigten Code ein.",
-                    "Scan the QR code with your authenticator app and enter the code it now shows."
-                )) }
+                p { (a.t("mfa-setup-scan")) }
                 figure.qr {
                     // The core draws the QR code as plain SVG paths: no scripts, no styles.
                     (PreEscaped(svg))
-                    figcaption { (a.t("QR-Code für Ihre Authentifizierungs-App", "QR code for your authenticator app")) }
+                    figcaption { (a.t("mfa-setup-qr-caption")) }
                 }
-                p { (a.t("Oder geben Sie diesen Schlüssel in der App ein:", "Or type this key into the app:")) }
+                p { (a.t("mfa-setup-type-key")) }
                 p.secret { code #totp-secret { (secret) } }
-                p.muted.small { a href=(uri) { (a.t("In der App öffnen", "Open in the app")) } }
+                p.muted.small { a href=(uri) { (a.t("mfa-setup-open-app")) } }
             } @else {
-                p { (a.t("Geben Sie den Code ein, den wir gesendet haben.", "Enter the code we have sent.")) }
+                p { (a.t("mfa-setup-enter-sent-code")) }
             }
             (errors.summary(a.lang))
-            form method="post" action=(action) {
+            form method="post" action=(a.href(action)) {
                 (csrf_field(a))
-                (code_input(a.t("Code", "Code"), errors))
+                (code_input(a.t("code"), errors))
                 div.actions {
-                    button.primary type="submit" { (a.t("Weiter", "Continue")) }
-                    a.button.secondary href="/mfa" { (a.t("Abbrechen", "Cancel")) }
+                    button.primary type="submit" { (a.t("continue")) }
+                    a.button.secondary href=(a.href(urls::Mfa)) { (a.t("cancel")) }
                 }
             }
         }
@@ -244,101 +266,99 @@ fn confirm_page(
 }
 
 /// `POST /mfa/totp`: a new secret; the answer shows its QR code and the secret once.
-pub(crate) async fn start_totp(a: Authed) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    match a.portal().start_totp_enrolment(&a.p).await {
-        Ok(e) => a.page(
-            a.t(
-                "Multi-Faktor-Authentifizierung einrichten",
-                "Set up multi-factor authentication",
-            ),
+pub(crate) async fn start_totp(a: Authed) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    match a.portal().start_totp_enrolment(&a.principal).await {
+        Ok(e) => Ok(a.page(
+            a.t("mfa-setup-title"),
             confirm_page(
                 &a,
-                "/mfa/totp/confirm",
+                urls::MfaTotpConfirm,
                 Some((e.qr_svg(), e.secret_base32(), e.otpauth_uri())),
                 &Errors::new(),
             ),
-        ),
+        )),
         Err(e) => failed(&a, Section::Totp, e),
     }
 }
 
+/// A factor is set up: its first recovery code (shown once), or back to the settings.
 fn enabled(a: &Authed, done: FactorEnabled) -> Response {
     match done.recovery_code {
         Some(code) => a.page(
-            a.t("Ihr Wiederherstellungscode", "Your recovery code"),
-            recovery_code_shown(a, code.expose(), "/mfa?notice=saved"),
+            a.t("recovery-code-title"),
+            recovery_code_shown(a, code.expose(), Notice::Saved.on(urls::Mfa)),
         ),
-        None => a.redirect("/mfa?notice=saved"),
+        None => a.redirect(Notice::Saved.on(urls::Mfa)),
     }
 }
 
-fn confirm_failed(a: &Authed, action: &str, section: Section, e: MfaError) -> Response {
+/// A setup's code was refused: the code page again; anything else as on the settings page.
+fn confirm_failed(
+    a: &Authed,
+    action: impl Display,
+    section: Section,
+    e: MfaError,
+) -> Result<Response, PageError> {
     match e {
-        e @ (MfaError::MalformedCode | MfaError::WrongCode | MfaError::CodeExpired) => {
+        e @ (MfaError::Code(CodeError::Malformed)
+        | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Expired)) => {
             let mut errors = Errors::new();
-            errors.field("code", i18n::code(a.lang, ApiError::from(e).code()));
-            a.page_with(
+            errors.refused_at(a.lang, "code", e);
+            Ok(a.page_with(
                 StatusCode::BAD_REQUEST,
-                a.t(
-                    "Multi-Faktor-Authentifizierung einrichten",
-                    "Set up multi-factor authentication",
-                ),
+                a.t("mfa-setup-title"),
                 confirm_page(a, action, None, &errors),
-            )
+            ))
         }
         e => failed(a, section, e),
     }
 }
 
 /// `POST /mfa/totp/confirm`: the app's first code; the recovery code is shown once.
-pub(crate) async fn confirm_totp(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
+pub(crate) async fn confirm_totp(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
     match a
         .portal()
-        .confirm_totp(&a.p, &SecretString::new(form.get("code").trim()))
+        .confirm_totp(&a.principal, &SecretString::new(form.code.trim()))
         .await
     {
-        Ok(done) => enabled(&a, done),
-        Err(e) => confirm_failed(&a, "/mfa/totp/confirm", Section::Totp, e),
+        Ok(done) => Ok(enabled(&a, done)),
+        Err(e) => confirm_failed(&a, urls::MfaTotpConfirm, Section::Totp, e),
     }
 }
 
 /// `POST /mfa/phone`: a code to the phone being set up.
-pub(crate) async fn start_phone(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let Ok(number) = PhoneNumber::parse(form.get("phone")) else {
+pub(crate) async fn start_phone(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let Ok(number) = PhoneNumber::parse(&form.phone) else {
         let mut errors = Errors::new();
-        errors.field(
-            "phone",
-            a.t(
-                "Bitte geben Sie die Nummer in internationaler Schreibweise ein (+49 …).",
-                "Please enter the number in international form (+49 …).",
-            ),
-        );
-        return a.page_with(
+        errors.field("phone", a.t("mfa-phone-invalid"));
+        return Ok(invalid(
+            &a,
             StatusCode::UNPROCESSABLE_ENTITY,
-            a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
-            settings_page(&a, Some((Section::Phone, &errors))),
-        );
+            Section::Phone,
+            &errors,
+        ));
     };
-    let channel = if form.get("channel") == "voice" {
+    let channel = if form.channel == "voice" {
         PhoneChannel::Voice
     } else {
         PhoneChannel::Sms
     };
     match a
         .portal()
-        .start_phone_enrolment(&a.p, &number, channel)
+        .start_phone_enrolment(&a.principal, &number, channel)
         .await
     {
-        Ok(()) => a.redirect("/mfa/phone/confirm"),
+        Ok(()) => Ok(a.redirect(urls::MfaPhoneConfirm)),
         Err(e) => failed(&a, Section::Phone, e),
     }
 }
@@ -346,119 +366,101 @@ pub(crate) async fn start_phone(a: Authed, form: FormData) -> Response {
 /// `GET /mfa/phone/confirm`.
 pub(crate) async fn phone_code(a: Authed) -> Response {
     a.page(
-        a.t(
-            "Multi-Faktor-Authentifizierung einrichten",
-            "Set up multi-factor authentication",
-        ),
-        confirm_page(&a, "/mfa/phone/confirm", None, &Errors::new()),
+        a.t("mfa-setup-title"),
+        confirm_page(&a, urls::MfaPhoneConfirm, None, &Errors::new()),
     )
 }
 
 /// `POST /mfa/phone/confirm`.
-pub(crate) async fn confirm_phone(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
+pub(crate) async fn confirm_phone(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
     match a
         .portal()
-        .confirm_phone(&a.p, &SecretString::new(form.get("code").trim()))
+        .confirm_phone(&a.principal, &SecretString::new(form.code.trim()))
         .await
     {
-        Ok(done) => enabled(&a, done),
-        Err(e) => confirm_failed(&a, "/mfa/phone/confirm", Section::Phone, e),
+        Ok(done) => Ok(enabled(&a, done)),
+        Err(e) => confirm_failed(&a, urls::MfaPhoneConfirm, Section::Phone, e),
     }
 }
 
 /// `POST /mfa/presence-code`: a code to the MFA phone, to prove presence.
-pub(crate) async fn presence_code(a: Authed) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    match a.portal().send_presence_code(&a.p).await {
-        Ok(()) => a.redirect("/mfa?notice=code-sent"),
+pub(crate) async fn presence_code(a: Authed) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    match a.portal().send_presence_code(&a.principal).await {
+        Ok(()) => Ok(a.redirect(Notice::CodeSent.on(urls::Mfa))),
         Err(e) => failed(&a, Section::Remove, e),
     }
 }
 
-fn need_factor(a: &Authed, section: Section) -> Response {
-    let mut errors = Errors::new();
-    errors.field(
-        "factor",
-        a.t("Bitte wählen Sie ein Verfahren.", "Please choose a method."),
-    );
-    a.page_with(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
-        settings_page(a, Some((section, &errors))),
-    )
-}
-
 /// `POST /mfa/remove`.
-pub(crate) async fn remove(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let Some(factor) = factor_of(&form) else {
-        return need_factor(&a, Section::Remove);
+pub(crate) async fn remove(a: Authed, Form(form): Form<MfaForm>) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let Some(factor) = form.factor() else {
+        return Ok(need_factor(&a, Section::Remove));
     };
-    match a.portal().remove_mfa(&a.p, &factor).await {
-        Ok(()) => a.redirect("/mfa?notice=saved"),
+    match a.portal().remove_mfa(&a.principal, &factor).await {
+        Ok(()) => Ok(a.redirect(Notice::Saved.on(urls::Mfa))),
         Err(e) => failed(&a, Section::Remove, e),
     }
 }
 
 /// `POST /mfa/recovery-code`: "Neuen Code generieren" (shown once).
-pub(crate) async fn regenerate(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let Some(factor) = factor_of(&form) else {
-        return need_factor(&a, Section::Regenerate);
+pub(crate) async fn regenerate(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let Some(factor) = form.factor() else {
+        return Ok(need_factor(&a, Section::Regenerate));
     };
-    match a.portal().regenerate_recovery_code(&a.p, &factor).await {
-        Ok(code) => a.page(
-            a.t("Ihr Wiederherstellungscode", "Your recovery code"),
-            recovery_code_shown(&a, code.expose(), "/mfa"),
-        ),
+    match a
+        .portal()
+        .regenerate_recovery_code(&a.principal, &factor)
+        .await
+    {
+        Ok(code) => Ok(a.page(
+            a.t("recovery-code-title"),
+            recovery_code_shown(&a, code.expose(), urls::Mfa),
+        )),
         Err(e) => failed(&a, Section::Regenerate, e),
     }
 }
 
 /// `POST /mfa/recovery-channel`: "Wiederherstellungsmethode festlegen".
-pub(crate) async fn recovery_channel(a: Authed, form: FormData) -> Response {
-    if let Err(r) = a.limit(Bucket::Mfa) {
-        return r;
-    }
-    let to = form.get("to").trim();
-    let channel = if form.get("kind") == "phone" {
+pub(crate) async fn recovery_channel(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    let to = form.to.trim();
+    let channel = if form.kind == "phone" {
         PhoneNumber::parse(to).ok().map(RecoveryChannel::Phone)
     } else {
         EmailAddress::parse(to).ok().map(RecoveryChannel::Email)
     };
     let Some(channel) = channel else {
         let mut errors = Errors::new();
-        errors.field(
-            "to",
-            a.t(
-                "Bitte geben Sie eine gültige E-Mail-Adresse oder Telefonnummer (+49 …) ein.",
-                "Please enter a valid e-mail address or phone number (+49 …).",
-            ),
-        );
-        return a.page_with(
+        errors.field("to", a.t("mfa-channel-invalid"));
+        return Ok(invalid(
+            &a,
             StatusCode::UNPROCESSABLE_ENTITY,
-            a.t("2-Faktor-Authentifizierung", "Two-factor authentication"),
-            settings_page(&a, Some((Section::Channel, &errors))),
-        );
+            Section::Channel,
+            &errors,
+        ));
     };
-    let Some(factor) = factor_of(&form) else {
-        return need_factor(&a, Section::Channel);
+    let Some(factor) = form.factor() else {
+        return Ok(need_factor(&a, Section::Channel));
     };
     match a
         .portal()
-        .set_recovery_channel(&a.p, &channel, &factor)
+        .set_recovery_channel(&a.principal, &channel, &factor)
         .await
     {
-        Ok(()) => a.redirect("/mfa?notice=saved"),
+        Ok(()) => Ok(a.redirect(Notice::Saved.on(urls::Mfa))),
         Err(e) => failed(&a, Section::Channel, e),
     }
 }

@@ -3,35 +3,64 @@
 //! escaped), forms are plain `application/x-www-form-urlencoded` POSTs followed by a redirect
 //! (Post/Redirect/Get), no script runs anywhere.
 //!
-//! It shares the API's infrastructure: [`AppState`], the session and CSRF cookies
-//! ([`crate::cookies`], [`crate::csrf`]), the rate limits, the error codes ([`crate::error`],
-//! shown as localized messages) and the core's use cases.
+//! It shares the API's infrastructure: [`AppState`], the cookies ([`crate::cookies`], one module
+//! for API and pages), CSRF ([`crate::csrf`]), the rate limits, the error codes
+//! ([`crate::error`], shown as localized messages) and the core's use cases.
+//!
+//! **Shape.** One module per screen (`auth::login`, `admin::permissions`, `account::sessions`,
+//! …), each with its handlers, its typed form and its markup. A handler is plain axum: it takes
+//! its extractors — the page context (`ctx::Ctx`, or `ctx::Authed` for pages behind a
+//! login), its path type from `urls`, a typed `form::Form` or `form::Query` — calls the
+//! core and returns `Result<Response, PageError>`, using `?` on the core's errors:
+//!
+//! - **Errors** (`error`): a `PageError` is a status and a message key. The layer around every
+//!   page (`error::render_errors`) renders it as the error page with the frame (language,
+//!   navigation, base path) the handler's context captured for this request, or as the bare
+//!   error page when no context exists yet (the form guard, an unknown page). A `PageError`
+//!   made from a core or API error carries it: the page keeps its [`crate::error::ErrorReport`],
+//!   so the router's error layer logs a server error once, with the request id, as for the API.
+//!   A form with fixable input answers its own page again with messages at the fields (4xx), not
+//!   a `PageError`.
+//! - **Forms** (`form`): `serde` structs of `String`s with `#[serde(default)]`, read by
+//!   `axum-extra`'s `Form` (`serde_html_form`: repeated checkboxes fill a `Vec`), so a missing
+//!   field is a validation message of the page, never a server error.
+//! - **URLs** (`urls`): one `TypedPath` type per route; the router mounts it, handlers extract
+//!   it (its fields are the core's values, parsed by the API's own path extractors of
+//!   [`crate::path`]; a value that names nothing is the 404 page), templates and redirects print
+//!   it under the base path ([`crate::HttpConfig::public_path`], for host applications that nest
+//!   the router). No path is written twice, and rendered HTML is never rewritten.
+//! - **Texts** (`i18n`): Fluent message files per language (`locales/de.ftl`,
+//!   `locales/en.ftl`); code names messages by key. Every [`crate::error::ErrorCode`] has its
+//!   message key in `i18n::code_key`, a `match` without catch-all: a new code does not compile
+//!   until it has one, and the tests check the key exists in every file.
 //!
 //! **CSRF.** Every form carries a hidden `csrf_token`: bound to the session when logged in,
 //! otherwise to the pre-session cookie (a signed double-submit cookie: login CSRF is refused).
-//! A guard checks it on every unsafe request together with `Origin` and
-//! `Sec-Fetch-Site`, before any handler; a failure is the 403 page.
+//! A guard (`form::form_guard`) checks it on every unsafe request together with `Origin` and
+//! `Sec-Fetch-Site`, the content type and the body size, before any handler; a failure is the
+//! 403 (415, 413) page.
 //!
 //! **Headers.** Pages get `Content-Security-Policy: default-src 'self'; img-src 'self' data:;
 //! frame-ancestors 'none'` (plus `base-uri`, `form-action`, `object-src`), `Referrer-Policy:
 //! no-referrer` (the invitation and reset pages carry tokens in their path) and
 //! `Cache-Control: no-store`.
 
-// Helpers answer early with a ready page (`Result<_, Response>`); the error is the end of the
-// request, so boxing the response would only add an allocation.
-#![allow(clippy::result_large_err)]
-
 mod account;
 mod admin;
 mod auth;
+mod contact;
 mod ctx;
 mod devmail;
+mod error;
 mod form;
 mod home;
 mod i18n;
 mod layout;
 mod mfa;
+mod onboarding;
 mod operator;
+mod paging;
+mod urls;
 
 use crate::state::AppState;
 use axum::Router;
@@ -82,146 +111,143 @@ async fn page_headers(req: Request, next: Next) -> Response {
     r
 }
 
-/// The pages, mounted at `/` beside the API.
+/// The pages, mounted at `/` beside the API: every path is a type of [`urls`].
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    use axum_extra::routing::TypedPath;
+    use urls::*;
     let mut r = Router::new()
-        .route("/", get(home::root))
-        .route(layout::STYLESHEET, get(stylesheet))
+        .route(Root::PATH, get(home::root))
+        .route(Stylesheet::PATH, get(stylesheet))
         // Anmelden, Registrieren, Passwort vergessen, Einladung
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/login/mfa", get(auth::mfa_page).post(auth::mfa))
-        .route("/login/mfa/phone-code", post(auth::mfa_phone_code))
-        .route("/login/mfa/recovery-code", post(auth::mfa_recovery_code))
-        .route("/logout", post(auth::logout))
-        .route("/register", get(auth::register_page).post(auth::register))
-        .route("/register/code", get(auth::code_page).post(auth::verify))
-        .route("/register/code/resend", post(auth::resend))
         .route(
-            "/password/forgot",
-            get(auth::forgot_page).post(auth::forgot),
+            Login::PATH,
+            get(auth::login::page).post(auth::login::submit),
         )
         .route(
-            "/password/reset/{token}",
-            get(auth::reset_page).post(auth::reset),
+            LoginMfa::PATH,
+            get(auth::mfa_step::page).post(auth::mfa_step::submit),
         )
-        .route("/password/changed", get(auth::changed))
+        .route(LoginMfaPhoneCode::PATH, post(auth::mfa_step::phone_code))
         .route(
-            "/invitations/{token}",
-            get(auth::invitation_page).post(auth::accept_invitation),
+            LoginMfaRecoveryCode::PATH,
+            post(auth::mfa_step::recovery_code),
+        )
+        .route(Logout::PATH, post(auth::login::logout))
+        .route(
+            Register::PATH,
+            get(auth::register::page).post(auth::register::submit),
+        )
+        .route(
+            RegisterCode::PATH,
+            get(auth::register::code_page).post(auth::register::verify),
+        )
+        .route(RegisterCodeResend::PATH, post(auth::register::resend))
+        .route(
+            PasswordForgot::PATH,
+            get(auth::reset::forgot_page).post(auth::reset::forgot),
+        )
+        .route(
+            PasswordReset::PATH,
+            get(auth::reset::page).post(auth::reset::submit),
+        )
+        .route(PasswordChanged::PATH, get(auth::reset::changed))
+        .route(
+            Invitation::PATH,
+            get(auth::invitation::page).post(auth::invitation::accept),
         )
         // Startseite, Bereiche, Zugehörigkeit, Kundennummer, Kontakt, Admin-Antrag
-        .route("/home", get(home::home))
-        .route("/areas/{key}", get(home::area))
+        .route(Home::PATH, get(home::home))
+        .route(Area::PATH, get(home::area))
         .route(
-            "/onboarding/affiliation",
-            get(home::affiliation).post(home::choose_affiliation),
+            Affiliation::PATH,
+            get(onboarding::affiliation).post(onboarding::choose_affiliation),
         )
-        .route("/onboarding/link", get(home::link))
-        .route("/onboarding/link/customer", post(home::link_customer))
-        .route("/onboarding/link/legacy", post(home::link_legacy))
+        .route(Link::PATH, get(onboarding::link))
+        .route(LinkCustomer::PATH, post(onboarding::link_customer))
+        .route(LinkLegacy::PATH, post(onboarding::link_legacy))
+        .route(ContactAdmin::PATH, get(contact::page).post(contact::send))
         .route(
-            "/contact-admin",
-            get(home::contact).post(home::send_contact),
-        )
-        .route(
-            "/admin-request",
-            get(home::admin_request).post(home::request_admin),
+            AdminRequest::PATH,
+            get(contact::admin_request).post(contact::request_admin),
         )
         // Meine Daten, Sicherheit, Sitzungen
         .route(
-            "/profile",
-            get(account::profile).post(account::update_profile),
+            Profile::PATH,
+            get(account::profile::page).post(account::profile::update),
         )
-        .route("/profile/password", post(account::change_password))
-        .route("/profile/email", post(account::start_email_change))
         .route(
-            "/profile/email/confirm",
-            get(account::email_code).post(account::confirm_email),
+            ProfilePassword::PATH,
+            post(account::profile::change_password),
         )
-        .route("/reauth", get(account::reauth).post(account::do_reauth))
-        .route("/sessions", get(account::sessions))
-        .route("/sessions/end-others", post(account::end_others))
-        .route("/sessions/{id}/end", post(account::end_one))
-        .route("/mfa", get(mfa::settings))
-        .route("/mfa/totp", post(mfa::start_totp))
-        .route("/mfa/totp/confirm", post(mfa::confirm_totp))
-        .route("/mfa/phone", post(mfa::start_phone))
         .route(
-            "/mfa/phone/confirm",
+            ProfileEmail::PATH,
+            post(account::profile::start_email_change),
+        )
+        .route(
+            ProfileEmailConfirm::PATH,
+            get(account::profile::email_code).post(account::profile::confirm_email),
+        )
+        .route(
+            Reauth::PATH,
+            get(account::reauth::page).post(account::reauth::submit),
+        )
+        .route(Sessions::PATH, get(account::sessions::page))
+        .route(SessionsEndOthers::PATH, post(account::sessions::end_others))
+        .route(SessionEnd::PATH, post(account::sessions::end_one))
+        .route(Mfa::PATH, get(mfa::settings))
+        .route(MfaTotp::PATH, post(mfa::start_totp))
+        .route(MfaTotpConfirm::PATH, post(mfa::confirm_totp))
+        .route(MfaPhone::PATH, post(mfa::start_phone))
+        .route(
+            MfaPhoneConfirm::PATH,
             get(mfa::phone_code).post(mfa::confirm_phone),
         )
-        .route("/mfa/presence-code", post(mfa::presence_code))
-        .route("/mfa/remove", post(mfa::remove))
-        .route("/mfa/recovery-code", post(mfa::regenerate))
-        .route("/mfa/recovery-channel", post(mfa::recovery_channel))
+        .route(MfaPresenceCode::PATH, post(mfa::presence_code))
+        .route(MfaRemove::PATH, post(mfa::remove))
+        .route(MfaRecoveryCode::PATH, post(mfa::regenerate))
+        .route(MfaRecoveryChannel::PATH, post(mfa::recovery_channel))
         // Benutzerverwaltung
-        .route("/admin/users", get(admin::mine))
-        .route("/admin/audit", get(admin::mine))
-        .route("/admin/admin-requests", get(admin::mine))
-        .route("/admin/customers/{number}/users", get(admin::users))
+        .route(MyUsers::PATH, get(admin::my_users))
+        .route(MyAudit::PATH, get(admin::my_audit))
+        .route(MyAdminRequests::PATH, get(admin::my_admin_requests))
+        .route(Users::PATH, get(admin::users::page))
         .route(
-            "/admin/customers/{number}/users/new",
-            get(admin::add).post(admin::create),
+            NewUser::PATH,
+            get(admin::invite::page).post(admin::invite::submit),
         )
         .route(
-            "/admin/customers/{number}/users/{id}/permissions",
-            get(admin::permissions).post(admin::save_permissions),
+            UserPermissions::PATH,
+            get(admin::permissions::page).post(admin::permissions::submit),
         )
         .route(
-            "/admin/customers/{number}/users/{id}/lock",
-            get(admin::lock).post(admin::set_lock),
+            UserLock::PATH,
+            get(admin::user_detail::lock_page).post(admin::user_detail::lock),
         )
         .route(
-            "/admin/customers/{number}/users/{id}/delete",
-            get(admin::delete).post(admin::do_delete),
+            UserDelete::PATH,
+            get(admin::user_detail::delete_page).post(admin::user_detail::delete),
         )
-        .route(
-            "/admin/customers/{number}/users/{id}/activate",
-            post(admin::activate),
-        )
-        .route(
-            "/admin/customers/{number}/users/{id}/invitation",
-            post(admin::reinvite),
-        )
-        .route(
-            "/admin/customers/{number}/users/{id}/audit",
-            get(admin::user_audit),
-        )
-        .route(
-            "/admin/customers/{number}/audit",
-            get(admin::customer_audit),
-        )
-        .route(
-            "/admin/customers/{number}/admin-requests",
-            get(admin::requests),
-        )
-        .route(
-            "/admin/customers/{number}/admin-requests/{id}/consent",
-            post(admin::consent),
-        )
-        .route(
-            "/admin/customers/{number}/admin-requests/{id}/decline",
-            post(admin::decline),
-        )
+        .route(UserActivate::PATH, post(admin::users::activate))
+        .route(UserInvitation::PATH, post(admin::users::reinvite))
+        .route(UserAudit::PATH, get(admin::audit::user))
+        .route(CustomerAudit::PATH, get(admin::audit::customer))
+        .route(CustomerAdminRequests::PATH, get(admin::requests::page))
+        .route(AdminRequestConsent::PATH, post(admin::requests::consent))
+        .route(AdminRequestDecline::PATH, post(admin::requests::decline))
         // Portal-Mitarbeiter
-        .route("/operator/customers", get(operator::customers))
+        .route(OperatorCustomers::PATH, get(operator::customers))
         .route(
-            "/operator/customers/new",
+            OperatorNewCustomer::PATH,
             get(operator::new_customer).post(operator::create_customer),
         )
-        .route("/operator/admin-requests", get(operator::requests))
-        .route(
-            "/operator/admin-requests/{id}/approve",
-            post(operator::approve),
-        )
-        .route(
-            "/operator/admin-requests/{id}/reject",
-            post(operator::reject),
-        );
+        .route(OperatorAdminRequests::PATH, get(operator::requests))
+        .route(OperatorApprove::PATH, post(operator::approve))
+        .route(OperatorReject::PATH, post(operator::reject));
     if state.config().dev_mailbox().is_some() {
-        r = r.route("/dev/mailbox", get(devmail::mailbox));
+        r = r.route(DevMailbox::PATH, get(devmail::mailbox));
     }
     r.route_layer(from_fn_with_state(state.clone(), form::form_guard))
+        .layer(from_fn_with_state(state.clone(), error::render_errors))
         .layer(from_fn(page_headers))
 }
 
@@ -243,9 +269,9 @@ pub(crate) async fn fallback(
     let lang = ctx::lang_from_request(state.config(), req.headers(), req.uri().query());
     let mut r = layout::bare_error(
         lang,
-        layout::base_path(state.config()),
+        state.config().public_path(),
         StatusCode::NOT_FOUND,
-        crate::error::codes::NOT_FOUND,
+        &i18n::code(lang, crate::error::ErrorCode::NotFound),
     );
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

@@ -1,13 +1,14 @@
 //! Vendor staff's pages ("Sage Mitarbeiter" in the manual's log): customers (list, create) and
 //! admin requests to approve or reject. The core refuses everyone but active operators.
 
-use super::admin::Pager;
-use super::auth::query_notice;
-use super::ctx::{Authed, WebPath};
-use super::form::{FormData, encode};
+use super::ctx::Authed;
+use super::error::PageError;
+use super::form::{Form, Query};
 use super::i18n;
-use super::layout::{Errors, Input, csrf_field};
-use crate::error::{ApiError, codes};
+use super::layout::{Errors, Input, csrf_field, query_notice};
+use super::paging::{ListQuery, Pager};
+use super::urls::{self, Notice, OperatorApprove, OperatorReject, with_query};
+use crate::error::ErrorCode;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
@@ -18,52 +19,63 @@ use portal_core::ids::AdminRequestId;
 use portal_core::service::{CustomerError, NewCustomer};
 use portal_core::user::User;
 use portal_core::values::{CompanyName, CustomerNumber};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
+/// "Kunde anlegen".
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct CustomerForm {
+    customer_number: String,
+    name: String,
+    affiliation: Vec<String>,
+    channel: String,
+    partner_name: String,
+}
+
+impl CustomerForm {
+    fn partner(&self) -> bool {
+        self.channel == "partner"
+    }
+}
+
 /// `GET /operator/customers`.
-pub(crate) async fn customers(a: Authed) -> Response {
-    let pager = Pager::from_query(&a.query, a.portal().config().default_page_size);
-    let q = a.query.get("q").trim().to_owned();
-    let page = match a
+pub(crate) async fn customers(
+    a: Authed,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let pager = Pager::new(&q, a.portal().config().default_page_size);
+    let page = a
         .portal()
-        .list_customers(&a.p.actor(), Some(&q), &pager.request())
-        .await
-    {
-        Ok(p) => p,
-        Err(e) => return a.fail(e),
-    };
-    let extra = if q.is_empty() {
-        String::new()
-    } else {
-        format!("&q={}", encode(&q))
-    };
-    let title = a.t("Kunden", "Customers");
-    a.page(
-        title,
+        .list_customers(&a.principal.actor(), Some(q.search()), &pager.request())
+        .await?;
+    let title = a.t("customers");
+    Ok(a.page(
+        &title,
         html! {
             h1 { (title) }
             (query_notice(&a))
             div.toolbar {
-                a.button.primary href="/operator/customers/new" { (a.t("Kunde anlegen", "Create customer")) }
-                a.button.secondary href="/operator/admin-requests" { (a.t("Admin-Anträge", "Admin requests")) }
+                a.button.primary href=(a.href(urls::OperatorNewCustomer)) { (a.t("create-customer")) }
+                a.button.secondary href=(a.href(urls::OperatorAdminRequests)) { (a.t("admin-requests")) }
             }
-            form.search method="get" action="/operator/customers" role="search" {
-                label for="f-q" { (a.t("Suchen (Nummer oder Name)", "Search (number or name)")) }
-                input #f-q type="search" name="q" value=(q);
-                button.secondary type="submit" { (a.t("Suchen", "Search")) }
+            form.search method="get" action=(a.href(urls::OperatorCustomers)) role="search" {
+                label for="f-q" { (a.t("customers-search")) }
+                input #f-q type="search" name="q" value=(q.search());
+                button.secondary type="submit" { (a.t("search")) }
             }
             table {
                 thead { tr {
-                    th scope="col" { (a.t("Kundennummer", "Customer number")) }
-                    th scope="col" { (a.t("Name", "Name")) }
-                    th scope="col" { (a.t("Zugehörigkeit", "Affiliation")) }
-                    th scope="col" { (a.t("Betreuung", "Served by")) }
-                    th scope="col" { (a.t("Angelegt", "Created")) }
-                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                    th scope="col" { (a.t("customer-number")) }
+                    th scope="col" { (a.t("name")) }
+                    th scope="col" { (a.t("affiliation-title")) }
+                    th scope="col" { (a.t("served-by")) }
+                    th scope="col" { (a.t("customers-created")) }
+                    th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @if page.items.is_empty() {
-                        tr { td colspan="6" { (a.t("Keine Einträge gefunden.", "No entries found.")) } }
+                        tr { td colspan="6" { (a.t("no-entries-found")) } }
                     }
                     @for c in &page.items {
                         @let r = c.record();
@@ -73,62 +85,53 @@ pub(crate) async fn customers(a: Authed) -> Response {
                             td { (r.affiliations.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
                             td {
                                 @match &r.channel {
-                                    ServiceChannel::Direct => (a.t("Direkt", "Directly")),
-                                    ServiceChannel::Partner { name } => { (a.t("Partner:", "Partner:")) " " (name.as_str()) },
+                                    ServiceChannel::Direct => (a.t("directly")),
+                                    ServiceChannel::Partner { name } => { (a.t("customers-partner")) " " (name.as_str()) },
                                 }
                             }
                             td { (i18n::date(a.lang, r.created_at)) }
                             td.actions {
-                                a href={ "/admin/customers/" (c.number()) "/users" } { (a.t("Benutzerverwaltung", "User management")) }
-                                a href={ "/admin/customers/" (c.number()) "/audit" } { (a.t("Protokoll", "Log")) }
+                                a href=(a.href(urls::Users { number: c.number().clone() })) { (a.t("user-management")) }
+                                a href=(a.href(urls::CustomerAudit { number: c.number().clone() })) { (a.t("log")) }
                             }
                         }
                     }
                 }
             }
-            (pager.nav(a.lang, "/operator/customers", &extra, page.next.as_deref()))
+            (pager.nav(&a, urls::OperatorCustomers, page.next.as_deref()))
         },
-    )
+    ))
 }
 
-#[derive(Default)]
-struct CustomerInput {
-    number: String,
-    name: String,
-    affiliations: Vec<String>,
-    partner: bool,
-    partner_name: String,
-}
-
-fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
+fn new_customer_page(a: &Authed, v: &CustomerForm, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
-            h1 { (a.t("Kunde anlegen", "Create customer")) }
+            h1 { (a.t("create-customer")) }
             (errors.summary(a.lang))
-            form method="post" action="/operator/customers/new" {
+            form method="post" action=(a.href(urls::OperatorNewCustomer)) {
                 (csrf_field(a))
-                (Input::new("customer_number", a.t("Kundennummer", "Customer number")).value(&v.number).inputmode("numeric").errors(errors)
-                    .hint(a.t("Neun Ziffern, z. B. 123456789 oder D123456789", "Nine digits, e.g. 123456789 or D123456789")))
-                (Input::new("name", a.t("Firmenname", "Company name")).value(&v.name).auto("organization").errors(errors))
+                (Input::new("customer_number", a.t("customer-number")).value(v.customer_number.trim()).inputmode("numeric").errors(errors)
+                    .hint(a.t("new-customer-number-hint")))
+                (Input::new("name", a.t("new-customer-company-name")).value(&v.name).auto("organization").errors(errors))
                 fieldset {
-                    legend { (a.t("Zugehörigkeit", "Affiliation")) }
+                    legend { (a.t("affiliation-title")) }
                     @for af in &a.portal().config().affiliations {
                         label.choice {
                             input type="checkbox" name="affiliation" value=(af.key)
-                                checked[v.affiliations.iter().any(|x| x == af.key.as_str())];
+                                checked[v.affiliation.iter().any(|x| x == af.key.as_str())];
                             " " (af.region.get(a.lang)) ": " (af.label.get(a.lang))
                         }
                     }
                 }
                 fieldset {
-                    legend { (a.t("Betreuung", "Served by")) }
-                    label.choice { input type="radio" name="channel" value="direct" checked[!v.partner]; " " (a.t("Direkt", "Directly")) }
-                    label.choice { input type="radio" name="channel" value="partner" checked[v.partner]; " " (a.t("Fachhandelspartner", "Reseller partner")) }
+                    legend { (a.t("served-by")) }
+                    label.choice { input type="radio" name="channel" value="direct" checked[!v.partner()]; " " (a.t("directly")) }
+                    label.choice { input type="radio" name="channel" value="partner" checked[v.partner()]; " " (a.t("new-customer-reseller-partner")) }
                 }
-                (Input::new("partner_name", a.t("Name des Partners", "Partner's name")).value(&v.partner_name).optional().errors(errors))
+                (Input::new("partner_name", a.t("new-customer-partner-name")).value(&v.partner_name).optional().errors(errors))
                 div.actions {
-                    a.button.secondary href="/operator/customers" { (a.t("Zurück", "Back")) }
-                    button.primary type="submit" { (a.t("Kunde anlegen", "Create customer")) }
+                    a.button.secondary href=(a.href(urls::OperatorCustomers)) { (a.t("back")) }
+                    button.primary type="submit" { (a.t("create-customer")) }
                 }
             }
         }
@@ -136,38 +139,30 @@ fn new_customer_page(a: &Authed, v: &CustomerInput, errors: &Errors) -> Markup {
 }
 
 /// `GET /operator/customers/new`.
-pub(crate) async fn new_customer(a: Authed) -> Response {
-    if !is_operator(&Acting::User(a.p.user().clone())) {
-        return a.fail(ApiError::new(codes::FORBIDDEN));
+pub(crate) async fn new_customer(a: Authed) -> Result<Response, PageError> {
+    if !is_operator(&Acting::User(a.principal.user().clone())) {
+        return Err(PageError::forbidden());
     }
-    a.page(
-        a.t("Kunde anlegen", "Create customer"),
-        new_customer_page(&a, &CustomerInput::default(), &Errors::new()),
-    )
+    Ok(a.page(
+        a.t("create-customer"),
+        new_customer_page(&a, &CustomerForm::default(), &Errors::new()),
+    ))
 }
 
 /// `POST /operator/customers/new`.
-pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
-    let v = CustomerInput {
-        number: form.get("customer_number").trim().to_owned(),
-        name: form.get("name").to_owned(),
-        affiliations: form
-            .all("affiliation")
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect(),
-        partner: form.get("channel") == "partner",
-        partner_name: form.get("partner_name").to_owned(),
-    };
+pub(crate) async fn create_customer(
+    a: Authed,
+    Form(v): Form<CustomerForm>,
+) -> Result<Response, PageError> {
     let lang = a.lang;
     let mut errors = Errors::new();
-    let number = CustomerNumber::parse(&v.number)
+    let number = CustomerNumber::parse(v.customer_number.trim())
         .map_err(|e| errors.field("customer_number", i18n::customer_number(lang, e)))
         .ok();
     let name = CompanyName::parse(&v.name)
         .map_err(|e| errors.field("name", i18n::name(lang, e)))
         .ok();
-    let channel = if v.partner {
+    let channel = if v.partner() {
         CompanyName::parse(&v.partner_name)
             .map(|name| ServiceChannel::Partner { name })
             .map_err(|e| errors.field("partner_name", i18n::name(lang, e)))
@@ -176,24 +171,24 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
         Some(ServiceChannel::Direct)
     };
     let affiliations: Option<BTreeSet<AffiliationKey>> = v
-        .affiliations
+        .affiliation
         .iter()
         .map(|k| AffiliationKey::parse(k).ok())
         .collect();
     if affiliations.is_none() {
-        errors.general(i18n::code(lang, codes::UNKNOWN_AFFILIATION));
+        errors.general(i18n::code(lang, ErrorCode::UnknownAffiliation));
     }
     let again = |errors: &Errors, status| {
         a.page_with(
             status,
-            a.t("Kunde anlegen", "Create customer"),
+            a.t("create-customer"),
             new_customer_page(&a, &v, errors),
         )
     };
     let (Some(number), Some(name), Some(channel), Some(affiliations)) =
         (number, name, channel, affiliations)
     else {
-        return again(&errors, StatusCode::UNPROCESSABLE_ENTITY);
+        return Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY));
     };
     let cmd = NewCustomer {
         number: number.clone(),
@@ -203,48 +198,55 @@ pub(crate) async fn create_customer(a: Authed, form: FormData) -> Response {
         entitlements: None,
         default_permissions: None,
     };
-    match a.portal().create_customer(&a.p.actor(), &cmd).await {
-        Ok(_) => a.redirect(&format!("/operator/customers?notice=saved&q={number}")),
+    match a.portal().create_customer(&a.principal.actor(), &cmd).await {
+        Ok(_) => {
+            #[derive(Serialize)]
+            struct Created<'a> {
+                notice: Notice,
+                q: &'a str,
+            }
+            let created = Created {
+                notice: Notice::Saved,
+                q: number.as_str(),
+            };
+            Ok(a.redirect(with_query(urls::OperatorCustomers, &created)))
+        }
         Err(CustomerError::NumberTaken) => {
-            errors.field("customer_number", i18n::code(lang, codes::NUMBER_TAKEN));
-            again(&errors, StatusCode::CONFLICT)
+            errors.field("customer_number", i18n::code(lang, ErrorCode::NumberTaken));
+            Ok(again(&errors, StatusCode::CONFLICT))
         }
         Err(e @ CustomerError::UnknownAffiliation(_)) => {
-            errors.general(i18n::code(lang, ApiError::from(e).code()));
-            again(&errors, StatusCode::UNPROCESSABLE_ENTITY)
+            errors.refused(lang, e);
+            Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY))
         }
-        Err(e) => a.fail(e),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// `GET /operator/admin-requests`: those an operator can decide now.
-pub(crate) async fn requests(a: Authed) -> Response {
-    let list = match a
+pub(crate) async fn requests(a: Authed) -> Result<Response, PageError> {
+    let list = a
         .portal()
-        .operator_admin_requests(&a.p.actor(), &[], None)
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => return a.fail(e),
-    };
-    let title = a.t("Admin-Anträge", "Admin requests");
-    a.page(
-        title,
+        .operator_admin_requests(&a.principal.actor(), &[], None)
+        .await?;
+    let title = a.t("admin-requests");
+    Ok(a.page(
+        &title,
         html! {
             h1 { (title) }
             (query_notice(&a))
             table {
                 thead { tr {
-                    th scope="col" { (a.t("Antragsteller", "Requester")) }
-                    th scope="col" { (a.t("E-Mail Adresse", "E-mail address")) }
-                    th scope="col" { (a.t("Kunde", "Customer")) }
-                    th scope="col" { (a.t("Datum", "Date")) }
-                    th scope="col" { (a.t("Status", "Status")) }
-                    th scope="col" { (a.t("Verwaltung", "Actions")) }
+                    th scope="col" { (a.t("requester")) }
+                    th scope="col" { (a.t("email-address")) }
+                    th scope="col" { (a.t("operator-requests-customer")) }
+                    th scope="col" { (a.t("date")) }
+                    th scope="col" { (a.t("status")) }
+                    th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @if list.is_empty() {
-                        tr { td colspan="6" { (a.t("Keine offenen Anträge.", "No open requests.")) } }
+                        tr { td colspan="6" { (a.t("operator-requests-none")) } }
                     }
                     @for v in &list {
                         tr {
@@ -255,17 +257,17 @@ pub(crate) async fn requests(a: Authed) -> Response {
                             td { (i18n::request_status(a.lang, v.request.status())) }
                             td.actions {
                                 @if v.request.status().is_open() {
-                                    form.inline method="post" action={ "/operator/admin-requests/" (v.request.id()) "/approve" } {
+                                    form.inline method="post" action=(a.href(OperatorApprove { id: v.request.id() })) {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Freigeben", "Approve")) }
+                                        button.link type="submit" { (a.t("operator-requests-approve")) }
                                     }
-                                    form.inline method="post" action={ "/operator/admin-requests/" (v.request.id()) "/reject" } {
+                                    form.inline method="post" action=(a.href(OperatorReject { id: v.request.id() })) {
                                         (csrf_field(&a))
-                                        button.link type="submit" { (a.t("Ablehnen", "Reject")) }
+                                        button.link type="submit" { (a.t("operator-requests-reject")) }
                                     }
                                 }
                                 @if v.request.status() == AdminRequestStatus::AwaitingConsent {
-                                    span.muted { (a.t("(ohne Zustimmung: kein aktiver Administrator mehr)", "(without consent: no active administrator left)")) }
+                                    span.muted { (a.t("operator-requests-without-consent")) }
                                 }
                             }
                         }
@@ -273,31 +275,25 @@ pub(crate) async fn requests(a: Authed) -> Response {
                 }
             }
         },
-    )
+    ))
 }
 
-async fn decide(a: Authed, id: &str, approve: bool) -> Response {
-    let Ok(rid) = id.parse::<AdminRequestId>() else {
-        return a.fail(ApiError::new(codes::NOT_FOUND));
-    };
-    let actor = a.p.actor();
-    let result = if approve {
-        a.portal().approve_admin_request(&actor, rid).await
+async fn decide(a: &Authed, id: AdminRequestId, approve: bool) -> Result<Response, PageError> {
+    let actor = a.principal.actor();
+    if approve {
+        a.portal().approve_admin_request(&actor, id).await?;
     } else {
-        a.portal().reject_admin_request(&actor, rid).await
-    };
-    match result {
-        Ok(_) => a.redirect("/operator/admin-requests?notice=saved"),
-        Err(e) => a.fail(e),
+        a.portal().reject_admin_request(&actor, id).await?;
     }
+    Ok(a.redirect(Notice::Saved.on(urls::OperatorAdminRequests)))
 }
 
 /// `POST /operator/admin-requests/{id}/approve`.
-pub(crate) async fn approve(a: Authed, WebPath(id): WebPath<String>) -> Response {
-    decide(a, &id, true).await
+pub(crate) async fn approve(a: Authed, path: OperatorApprove) -> Result<Response, PageError> {
+    decide(&a, path.id, true).await
 }
 
 /// `POST /operator/admin-requests/{id}/reject`.
-pub(crate) async fn reject(a: Authed, WebPath(id): WebPath<String>) -> Response {
-    decide(a, &id, false).await
+pub(crate) async fn reject(a: Authed, path: OperatorReject) -> Result<Response, PageError> {
+    decide(&a, path.id, false).await
 }

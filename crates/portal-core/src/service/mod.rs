@@ -20,6 +20,7 @@ mod registration;
 mod sessions;
 mod user_admin;
 
+pub use crate::challenge::CodeError;
 pub use admin_requests::{AdminRequestError, AdminRequestView};
 pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainReport};
 pub use auth::{

@@ -7,7 +7,7 @@ use super::auth::{IssuedSession, Principal};
 use super::registration::RegistrationTicket;
 use super::{Planned, Portal, infra_errors};
 use crate::audit::{ActorRef, AuditCategory};
-use crate::challenge::{ChallengePurpose, CodeRejected, EmailChallenge};
+use crate::challenge::{ChallengePurpose, CodeError, EmailChallenge};
 use crate::error::InfraError;
 use crate::ids::ChallengeId;
 use crate::mail::MailIntent;
@@ -50,18 +50,10 @@ pub enum ProfileError {
     /// The ticket is unknown or not this user's e-mail change.
     #[error("invalid or expired change")]
     InvalidTicket,
-    /// Malformed code (no try used up).
-    #[error("the code must be six digits")]
-    MalformedCode,
-    /// Wrong code; a try was used up.
-    #[error("wrong code")]
-    WrongCode,
-    /// The code expired.
-    #[error("the code has expired")]
-    CodeExpired,
-    /// Too many wrong codes.
-    #[error("too many wrong codes; start again")]
-    TooManyAttempts,
+    /// The code was not accepted: malformed (no try used up), wrong, expired, or too many wrong
+    /// tries (start again).
+    #[error(transparent)]
+    Code(#[from] CodeError),
     /// Concurrent activity; try again.
     #[error("concurrent modification, try again")]
     Conflict,
@@ -308,7 +300,7 @@ impl Portal {
         code: &str,
     ) -> Result<User, ProfileError> {
         let ticket = Token::parse(ticket).map_err(|_| ProfileError::InvalidTicket)?;
-        let code = VerificationCode::parse(code).map_err(|_| ProfileError::MalformedCode)?;
+        let code = VerificationCode::parse(code).map_err(CodeError::from)?;
         self.transact(|| async {
             let now = self.now();
             let mut user = self.me(principal).await?;
@@ -321,13 +313,12 @@ impl Portal {
                 .ok_or(ProfileError::InvalidTicket)?;
             match challenge.check(&code, now) {
                 Ok(()) => {}
-                Err(CodeRejected::Wrong) => {
+                Err(CodeError::Wrong) => {
                     let mut commit = Commit::new();
                     commit.write(Write::UpdateChallenge(challenge));
-                    return Ok(Planned::new(commit, Err(ProfileError::WrongCode)));
+                    return Ok(Planned::new(commit, Err(CodeError::Wrong.into())));
                 }
-                Err(CodeRejected::Expired) => return Err(ProfileError::CodeExpired),
-                Err(CodeRejected::Exhausted) => return Err(ProfileError::TooManyAttempts),
+                Err(e) => return Err(ProfileError::Code(e)),
             }
             let old = user.email().clone();
             let new = challenge.email().clone();

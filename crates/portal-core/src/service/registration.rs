@@ -8,7 +8,7 @@
 use super::auth::IssuedSession;
 use super::{Planned, Portal, infra_errors};
 use crate::audit::{ActorRef, AuditCategory};
-use crate::challenge::{ChallengePurpose, CodeRejected, EmailChallenge, ResendRefused};
+use crate::challenge::{ChallengePurpose, CodeError, EmailChallenge, ResendRefused};
 use crate::error::InfraError;
 use crate::ids::{ChallengeId, UserId};
 use crate::mail::MailIntent;
@@ -98,18 +98,10 @@ pub enum VerifyError {
     /// The ticket is malformed, unknown, or its registration is gone.
     #[error("invalid or expired registration")]
     InvalidTicket,
-    /// The code is not six digits (no try is used up).
-    #[error("the code must be six digits")]
-    MalformedCode,
-    /// Wrong code; a try was used up.
-    #[error("wrong code")]
-    WrongCode,
-    /// The code expired; ask for a new one.
-    #[error("the code has expired")]
-    CodeExpired,
-    /// Too many wrong codes; ask for a new one.
-    #[error("too many wrong codes; ask for a new one")]
-    TooManyAttempts,
+    /// The code was not accepted: malformed (no try used up), wrong, expired, or too many wrong
+    /// tries (ask for a new one).
+    #[error(transparent)]
+    Code(#[from] CodeError),
     /// The invitation behind this registration expired or was used.
     #[error("the invitation is no longer valid")]
     InvitationInvalid,
@@ -442,7 +434,7 @@ impl Portal {
         client: ClientInfo,
     ) -> Result<IssuedSession, VerifyError> {
         let ticket = Token::parse(ticket).map_err(|_| VerifyError::InvalidTicket)?;
-        let code = VerificationCode::parse(code).map_err(|_| VerifyError::MalformedCode)?;
+        let code = VerificationCode::parse(code).map_err(CodeError::from)?;
         let session_token = Token::generate(&*self.deps.random);
         self.transact(|| self.plan_verify(&ticket, &code, &client, &session_token))
             .await?
@@ -463,14 +455,13 @@ impl Portal {
             .ok_or(VerifyError::InvalidTicket)?;
         match challenge.check(code, now) {
             Ok(()) => {}
-            Err(CodeRejected::Wrong) => {
+            Err(CodeError::Wrong) => {
                 // Only the failure counter changes.
                 let mut commit = Commit::new();
                 commit.write(Write::UpdateChallenge(challenge));
-                return Ok(Planned::new(commit, Err(VerifyError::WrongCode)));
+                return Ok(Planned::new(commit, Err(CodeError::Wrong.into())));
             }
-            Err(CodeRejected::Expired) => return Err(VerifyError::CodeExpired),
-            Err(CodeRejected::Exhausted) => return Err(VerifyError::TooManyAttempts),
+            Err(e) => return Err(e.into()),
         }
         let mut user = q
             .user(challenge.user_id())

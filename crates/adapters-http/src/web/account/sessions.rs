@@ -1,0 +1,84 @@
+//! "Sitzungen": where the user is logged in and which devices are remembered, each to end.
+
+use crate::cookies::CookieName;
+use crate::web::ctx::Authed;
+use crate::web::error::PageError;
+use crate::web::i18n;
+use crate::web::layout::{csrf_field, query_notice};
+use crate::web::urls::{self, Notice, SessionEnd};
+use axum::response::Response;
+use maud::html;
+use portal_core::session::SessionKind;
+
+/// `GET /sessions`.
+pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
+    let list = a.portal().my_sessions(&a.principal).await?;
+    let current = a.principal.session().id();
+    let title = a.t("sessions");
+    Ok(a.page(
+        &title,
+        html! {
+            h1 { (title) }
+            (query_notice(&a))
+            p { (a.t("sessions-intro")) }
+            table {
+                caption.visually-hidden { (title) }
+                thead { tr {
+                    th scope="col" { (a.t("kind")) }
+                    th scope="col" { (a.t("sessions-started")) }
+                    th scope="col" { (a.t("sessions-last-active")) }
+                    th scope="col" { (a.t("sessions-expires")) }
+                    th scope="col" { (a.t("sessions-address")) }
+                    th scope="col" { (a.t("sessions-browser")) }
+                    th scope="col" { (a.t("actions")) }
+                } }
+                tbody {
+                    @for s in &list {
+                        @let r = s.record();
+                        tr {
+                            td {
+                                @match s.kind() {
+                                    SessionKind::RememberedDevice => (a.t("sessions-remembered-device")),
+                                    _ => (a.t("sessions-session")),
+                                }
+                                @if s.id() == current { " " strong { (a.t("sessions-this-one")) } }
+                            }
+                            td { (i18n::date_time(a.lang, r.created_at)) }
+                            td { (i18n::date_time(a.lang, r.last_seen_at)) }
+                            td { (i18n::date_time(a.lang, r.expires_at)) }
+                            td { (r.client.ip.as_deref().unwrap_or("–")) }
+                            td.ua { (r.client.user_agent.as_deref().unwrap_or("–")) }
+                            td {
+                                form method="post" action=(a.href(SessionEnd { id: s.id() })) {
+                                    (csrf_field(&a))
+                                    button.link type="submit" { (a.t("sessions-end")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            form method="post" action=(a.href(urls::SessionsEndOthers)) {
+                (csrf_field(&a))
+                button.secondary type="submit" { (a.t("sessions-end-others")) }
+            }
+        },
+    ))
+}
+
+/// `POST /sessions/end-others`.
+pub(crate) async fn end_others(a: Authed) -> Result<Response, PageError> {
+    a.portal().end_my_other_sessions(&a.principal).await?;
+    Ok(a.redirect(Notice::Saved.on(urls::Sessions)))
+}
+
+/// `POST /sessions/{id}/end` (the current one too: like logging out).
+pub(crate) async fn end_one(a: Authed, path: SessionEnd) -> Result<Response, PageError> {
+    a.portal().end_my_session(&a.principal, path.id).await?;
+    if path.id == a.principal.session().id() {
+        a.clear_cookie(CookieName::Session);
+        Ok(a.redirect(Notice::LoggedOut.on(urls::Login)))
+    } else {
+        Ok(a.redirect(Notice::Saved.on(urls::Sessions)))
+    }
+}

@@ -1,0 +1,127 @@
+//! "Benutzer hinzufügen" (manual 3.6): name, address, the invitation's language and the
+//! permissions; the person gets a mail link to finish the registration.
+
+use super::managed;
+use super::permissions::{checkbox_table, permission_set};
+use crate::web::auth::{parse_email, parse_name};
+use crate::web::ctx::Authed;
+use crate::web::error::PageError;
+use crate::web::form::Form;
+use crate::web::layout::{Errors, Input, csrf_field, language_select};
+use crate::web::urls::{NewUser, Notice, UserPermissions, Users};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use portal_core::customer::Customer;
+use portal_core::permission::PermissionSet;
+use portal_core::service::{AdminError, Invite};
+use portal_core::values::Language;
+use serde::Deserialize;
+
+/// The new user.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct InviteForm {
+    first_name: String,
+    last_name: String,
+    email: String,
+    language: String,
+    permission: Vec<String>,
+}
+
+fn add_page(
+    a: &Authed,
+    path: &NewUser,
+    customer: &Customer,
+    (v, language, permissions): (&InviteForm, Language, &PermissionSet),
+    errors: &Errors,
+) -> Markup {
+    html! {
+        section.card {
+            h1 { (a.t("add-user")) }
+            p { (a.t("invite-intro")) }
+            (errors.summary(a.lang))
+            form method="post" action=(a.href(path)) {
+                (csrf_field(a))
+                (Input::new("first_name", a.t("first-name")).value(&v.first_name).errors(errors))
+                (Input::new("last_name", a.t("last-name")).value(&v.last_name).errors(errors))
+                (Input::new("email", a.t("invite-email-address")).kind("email").value(v.email.trim()).errors(errors))
+                (language_select("language", a.t("invite-language"), language))
+                h2 { (a.t("permissions")) }
+                (checkbox_table(a, a.portal().catalog(), customer, permissions, false))
+                div.actions {
+                    a.button.secondary href=(a.href(Users { number: path.number.clone() })) { (a.t("back")) }
+                    button.primary type="submit" { (a.t("invite-submit")) }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /admin/customers/{number}/users/new`.
+pub(crate) async fn page(a: Authed, path: NewUser) -> Result<Response, PageError> {
+    let customer = managed(&a, &path.number).await?;
+    let fresh = (
+        &InviteForm::default(),
+        a.lang,
+        customer.default_permissions(),
+    );
+    Ok(a.page(
+        a.t("add-user"),
+        add_page(&a, &path, &customer, fresh, &Errors::new()),
+    ))
+}
+
+/// `POST /admin/customers/{number}/users/new`: invites, then on to the permissions page.
+pub(crate) async fn submit(
+    a: Authed,
+    path: NewUser,
+    Form(v): Form<InviteForm>,
+) -> Result<Response, PageError> {
+    let customer = managed(&a, &path.number).await?;
+    let mut errors = Errors::new();
+    let permissions = permission_set(&v.permission).unwrap_or_default();
+    let language = Language::parse(&v.language).unwrap_or(a.lang);
+    let first = parse_name(a.lang, &v.first_name, "first_name", &mut errors);
+    let last = parse_name(a.lang, &v.last_name, "last_name", &mut errors);
+    let email = parse_email(a.lang, v.email.trim(), "email", &mut errors);
+    let again = |errors: &Errors, status| {
+        a.page_with(
+            status,
+            a.t("add-user"),
+            add_page(&a, &path, &customer, (&v, language, &permissions), errors),
+        )
+    };
+    let (Some(first_name), Some(last_name), Some(email)) = (first, last, email) else {
+        return Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY));
+    };
+    let result = a
+        .portal()
+        .invite_user(
+            &a.principal.actor(),
+            &path.number,
+            Invite {
+                email,
+                first_name,
+                last_name,
+                language,
+                permissions: permissions.clone(),
+            },
+        )
+        .await;
+    match result {
+        Ok(user) => Ok(a.redirect(Notice::Invited.on(UserPermissions {
+            number: path.number.clone(),
+            id: user.id(),
+        }))),
+        Err(e @ (AdminError::AlreadyMember | AdminError::EmailUnavailable)) => {
+            errors.refused_at(a.lang, "email", e);
+            Ok(again(&errors, StatusCode::CONFLICT))
+        }
+        Err(e @ AdminError::NotGrantable(_)) => {
+            errors.refused(a.lang, e);
+            Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,136 @@
+//! "Benutzerverwaltung": the customer's user table with search and paging, "Freischalten" and a
+//! new invitation link.
+
+use super::{last_login, managed};
+use crate::web::ctx::Authed;
+use crate::web::error::PageError;
+use crate::web::form::Query;
+use crate::web::i18n;
+use crate::web::layout::{csrf_field, query_notice};
+use crate::web::paging::{ListQuery, Pager};
+use crate::web::urls::{
+    self, Notice, UserActivate, UserAudit, UserDelete, UserInvitation, UserLock, UserPermissions,
+    Users,
+};
+use axum::response::Response;
+use maud::html;
+use portal_core::user::UserStatus;
+
+/// `GET /admin/customers/{number}/users`.
+pub(crate) async fn page(
+    a: Authed,
+    path: Users,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    let customer = managed(&a, &path.number).await?;
+    let pager = Pager::new(&q, a.portal().config().default_page_size);
+    let page = a
+        .portal()
+        .list_users(
+            &a.principal.actor(),
+            &path.number,
+            Some(q.search()),
+            &pager.request(),
+        )
+        .await?;
+    let number = &path.number;
+    let from = pager.offset() + 1;
+    let to = pager.offset() + page.items.len() as u64;
+    let total = if page.total_capped {
+        format!("{}+", page.total)
+    } else {
+        page.total.to_string()
+    };
+    let title = a.t("user-management");
+    Ok(a.page(
+        &title,
+        html! {
+            h1 { (title) }
+            p.muted { (customer.name().as_str()) " · " (a.t("customer-number")) " " (customer.number().printed()) }
+            (query_notice(&a))
+            div.toolbar {
+                a.button.primary href=(a.href(urls::NewUser { number: number.clone() })) { (a.t("add-user")) }
+                a.button.secondary href=(a.href(urls::CustomerAudit { number: number.clone() })) { (a.t("log")) }
+                a.button.secondary href=(a.href(urls::CustomerAdminRequests { number: number.clone() })) { (a.t("admin-requests")) }
+            }
+            (pager.search_form(&a, &path))
+            table.users {
+                caption.visually-hidden { (title) }
+                thead { tr {
+                    th scope="col" { (a.t("name")) }
+                    th scope="col" { (a.t("email-address")) }
+                    th scope="col" { (a.t("users-last-login")) }
+                    th scope="col" { (a.t("status")) }
+                    th scope="col" { (a.t("role")) }
+                    th scope="col" { (a.t("actions")) }
+                } }
+                tbody {
+                    @if page.items.is_empty() {
+                        tr { td colspan="6" { (a.t("no-entries-found")) } }
+                    }
+                    @for u in &page.items {
+                        @let (number, id) = (number.clone(), u.id());
+                        tr {
+                            td { (u.display_name()) }
+                            td { (u.email().as_str()) }
+                            td { (last_login(a.lang, u)) }
+                            td { (i18n::status(a.lang, u.status())) }
+                            td { (i18n::role(a.lang, u.role())) }
+                            td.actions {
+                                a href=(a.href(UserPermissions { number: number.clone(), id })) { (a.t("permissions")) }
+                                @let lock = a.href(UserLock { number: number.clone(), id });
+                                @if u.status() == UserStatus::Locked {
+                                    a href=(lock) { (a.t("unlock-user")) }
+                                } @else {
+                                    a href=(lock) { (a.t("lock-user")) }
+                                }
+                                a href=(a.href(UserDelete { number: number.clone(), id })) { (a.t("delete-user")) }
+                                a href=(a.href(UserAudit { number: number.clone(), id })) { (a.t("users-change-log")) }
+                                @if u.status() == UserStatus::PendingActivation {
+                                    form.inline method="post" action=(a.href(UserActivate { number: number.clone(), id })) {
+                                        (csrf_field(&a))
+                                        button.link type="submit" { (a.t("users-activate")) }
+                                    }
+                                }
+                                @if u.status() == UserStatus::Invited {
+                                    form.inline method="post" action=(a.href(UserInvitation { number, id })) {
+                                        (csrf_field(&a))
+                                        button.link type="submit" { (a.t("users-reinvite")) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            p.muted {
+                @if page.items.is_empty() {
+                    (a.t("users-no-entries-count"))
+                } @else {
+                    (a.t_with("users-entries-count", [("from", from.into()), ("to", to.into()), ("total", total.into())]))
+                }
+            }
+            (pager.nav(&a, &path, page.next.as_deref()))
+        },
+    ))
+}
+
+/// `POST /admin/customers/{number}/users/{id}/activate`: "Freischalten".
+pub(crate) async fn activate(a: Authed, path: UserActivate) -> Result<Response, PageError> {
+    a.portal()
+        .activate_user(&a.principal.actor(), &path.number, path.id)
+        .await?;
+    Ok(a.redirect(Notice::Saved.on(Users {
+        number: path.number,
+    })))
+}
+
+/// `POST /admin/customers/{number}/users/{id}/invitation`: a fresh invitation link.
+pub(crate) async fn reinvite(a: Authed, path: UserInvitation) -> Result<Response, PageError> {
+    a.portal()
+        .resend_invitation(&a.principal.actor(), &path.number, path.id)
+        .await?;
+    Ok(a.redirect(Notice::Saved.on(Users {
+        number: path.number,
+    })))
+}

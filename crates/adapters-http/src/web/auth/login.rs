@@ -1,0 +1,126 @@
+//! "Anmelden" and "Abmelden".
+
+use super::mfa_step::{MfaQuery, method_key};
+use super::{next_of, started};
+use crate::api::auth::seconds_until;
+use crate::cookies::CookieName;
+use crate::error::ErrorCode;
+use crate::ratelimit::Bucket;
+use crate::web::ctx::Ctx;
+use crate::web::error::PageError;
+use crate::web::form::Form;
+use crate::web::i18n;
+use crate::web::layout::{Errors, Input, csrf_field, current_password, hidden, query_notice};
+use crate::web::urls::{self, Notice};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use maud::{Markup, html};
+use portal_core::secret::SecretString;
+use portal_core::service::{Login, LoginError, LoginOutcome};
+use serde::Deserialize;
+
+/// The login form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct LoginForm {
+    email: String,
+    password: String,
+    next: String,
+}
+
+fn login_form(ctx: &Ctx, email: &str, next: &str, errors: &Errors) -> Markup {
+    html! {
+        section.card.narrow {
+            h1 { (ctx.t("login-title")) }
+            (query_notice(ctx))
+            (errors.summary(ctx.lang))
+            form method="post" action=(ctx.href(urls::Login)) {
+                (csrf_field(ctx))
+                (hidden("next", next))
+                (Input::new("email", ctx.t("email")).kind("email").value(email).auto("username").errors(errors))
+                (current_password("password", ctx.t("password"), errors))
+                button.primary type="submit" { (ctx.t("login-title")) }
+            }
+            p { a href=(ctx.href(urls::PasswordForgot)) { (ctx.t("login-forgot-link")) } }
+            p { (ctx.t("login-new-user")) " " a href=(ctx.href(urls::Register)) { (ctx.t("login-register-link")) } }
+        }
+    }
+}
+
+/// `GET /login`.
+pub(crate) async fn page(ctx: Ctx) -> Response {
+    let next = next_of(&ctx, None);
+    if ctx.principal.is_some() {
+        return ctx.redirect(next);
+    }
+    ctx.page(
+        ctx.t("login-title"),
+        login_form(&ctx, "", &next, &Errors::new()),
+    )
+}
+
+/// `POST /login`: in, or on to the second step.
+pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
+    ctx.limit(Bucket::Login)?;
+    let next = next_of(&ctx, Some(&form.next));
+    let email = form.email.trim();
+    let cmd = Login {
+        email: email.to_owned(),
+        password: SecretString::new(&form.password),
+        client: ctx.client.info(),
+    };
+    let portal = ctx.portal();
+    let outcome = match ctx.cookie_value(CookieName::Device) {
+        Some(device) => portal.login_with_device(cmd, &device).await,
+        None => portal.login(cmd).await,
+    };
+    let mut errors = Errors::new();
+    let status = match outcome {
+        Ok(LoginOutcome::Authenticated(issued)) => {
+            started(&ctx, &issued);
+            return Ok(ctx.redirect(next));
+        }
+        Ok(LoginOutcome::MfaRequired(pending)) => {
+            ctx.set_cookie(
+                CookieName::PendingMfa,
+                pending.token.expose(),
+                Some(seconds_until(&ctx.state, pending.expires_at)),
+            );
+            let methods: Vec<&str> = pending.methods.iter().map(|m| method_key(*m)).collect();
+            let query = MfaQuery {
+                methods: methods.join(","),
+                next,
+            };
+            return Ok(ctx.redirect(urls::with_query(urls::LoginMfa, &query)));
+        }
+        Err(LoginError::InvalidCredentials) => {
+            errors.general(i18n::code(ctx.lang, ErrorCode::InvalidCredentials));
+            StatusCode::UNAUTHORIZED
+        }
+        Err(LoginError::Throttled { .. }) => {
+            errors.general(i18n::code(ctx.lang, ErrorCode::Throttled));
+            StatusCode::TOO_MANY_REQUESTS
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(ctx.page_with(
+        status,
+        ctx.t("login-title"),
+        login_form(&ctx, email, &next, &errors),
+    ))
+}
+
+/// `POST /logout`: the session ends on the server; the remembered device stays.
+pub(crate) async fn logout(ctx: Ctx) -> Result<Response, PageError> {
+    if let Some(token) = ctx.cookie_value(CookieName::Session) {
+        ctx.portal().logout(&token).await?;
+    }
+    ctx.clear_cookie(CookieName::Session);
+    ctx.clear_cookie(CookieName::PendingMfa);
+    let mut r = ctx.redirect(Notice::LoggedOut.on(urls::Login));
+    r.headers_mut().insert(
+        "clear-site-data",
+        HeaderValue::from_static("\"cache\", \"storage\""),
+    );
+    Ok(r)
+}

@@ -1,0 +1,255 @@
+//! "Bestätigen Sie Ihre Identität": the second step of a login, with a code by SMS or call and a
+//! fresh recovery code on request. The pending login is the `portal-mfa` cookie; the page's
+//! query carries the methods to offer and where to go afterwards.
+
+use super::{factor_fields, factor_of, next_of, recovery_code_shown, started};
+use crate::api::auth::seconds_until;
+use crate::cookies::CookieName;
+use crate::error::ErrorCode;
+use crate::ratelimit::Bucket;
+use crate::web::ctx::Ctx;
+use crate::web::error::PageError;
+use crate::web::form::{Form, Query};
+use crate::web::i18n;
+use crate::web::layout::{Errors, csrf_field, query_notice};
+use crate::web::urls::{self, Notice, with_query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use maud::{Markup, html};
+use portal_core::mfa::MfaMethod;
+use portal_core::service::{CodeError, CompleteMfa, MfaError};
+use serde::{Deserialize, Serialize};
+
+/// The query of the second step's pages: the offered methods (`totp,recovery_code`) and where
+/// to go afterwards.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub(crate) struct MfaQuery {
+    pub(crate) methods: String,
+    pub(crate) next: String,
+}
+
+/// [`MfaQuery`] with a notice, for the way back to the page.
+#[derive(Serialize)]
+struct NoticeQuery<'a> {
+    methods: &'a str,
+    next: &'a str,
+    notice: Notice,
+}
+
+/// The second step's form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct MfaForm {
+    factor: String,
+    code: String,
+    remember_device: Option<String>,
+}
+
+/// The key of a method in the query.
+pub(crate) const fn method_key(m: MfaMethod) -> &'static str {
+    match m {
+        MfaMethod::Totp => "totp",
+        MfaMethod::Sms => "sms",
+        MfaMethod::Voice => "voice",
+        MfaMethod::RecoveryCode => "recovery_code",
+    }
+}
+
+fn method_from_key(k: &str) -> Option<MfaMethod> {
+    match k {
+        "totp" => Some(MfaMethod::Totp),
+        "sms" => Some(MfaMethod::Sms),
+        "voice" => Some(MfaMethod::Voice),
+        "recovery_code" => Some(MfaMethod::RecoveryCode),
+        _ => None,
+    }
+}
+
+fn pending_methods(q: &MfaQuery) -> Vec<MfaMethod> {
+    let m: Vec<MfaMethod> = q.methods.split(',').filter_map(method_from_key).collect();
+    if m.is_empty() {
+        vec![MfaMethod::Totp, MfaMethod::RecoveryCode]
+    } else {
+        m
+    }
+}
+
+/// The page's own query again, with `next` made safe.
+fn own_query(ctx: &Ctx, q: &MfaQuery) -> MfaQuery {
+    MfaQuery {
+        methods: q.methods.clone(),
+        next: next_of(ctx, None),
+    }
+}
+
+fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
+    let methods = pending_methods(q);
+    let phone = methods.contains(&MfaMethod::Sms) || methods.contains(&MfaMethod::Voice);
+    let q = own_query(ctx, q);
+    html! {
+        section.card.narrow {
+            h1 { (ctx.t("confirm-your-identity")) }
+            (query_notice(ctx))
+            (errors.summary(ctx.lang))
+            p { (ctx.t("mfa-step-intro")) }
+            form method="post" action=(ctx.href(with_query(urls::LoginMfa, &q))) {
+                (csrf_field(ctx))
+                (factor_fields(ctx, &methods, errors))
+                label.choice {
+                    input type="checkbox" name="remember_device" value="1";
+                    " " (ctx.t("mfa-step-remember-device"))
+                }
+                button.primary type="submit" { (ctx.t("continue")) }
+            }
+            @if phone {
+                form.inline method="post" action=(ctx.href(with_query(urls::LoginMfaPhoneCode, &q))) {
+                    (csrf_field(ctx))
+                    button.secondary type="submit" { (ctx.t("mfa-step-send-phone-code")) }
+                }
+            }
+            form.inline method="post" action=(ctx.href(with_query(urls::LoginMfaRecoveryCode, &q))) {
+                (csrf_field(ctx))
+                (ctx.t("forgot-recovery-code")) " "
+                button.link type="submit" { (ctx.t("mfa-step-send-recovery-code")) }
+            }
+            p { a href=(ctx.href(urls::Login)) { (ctx.t("cancel")) } }
+        }
+    }
+}
+
+fn again(ctx: &Ctx, status: StatusCode, q: &MfaQuery, errors: &Errors) -> Response {
+    ctx.page_with(
+        status,
+        ctx.t("confirm-your-identity"),
+        mfa_form(ctx, q, errors),
+    )
+}
+
+fn expired(ctx: &Ctx) -> Response {
+    ctx.redirect(Notice::LoginExpired.on(urls::Login))
+}
+
+/// `GET /login/mfa`: the second step.
+pub(crate) async fn page(ctx: Ctx, Query(q): Query<MfaQuery>) -> Response {
+    if ctx.cookie_value(CookieName::PendingMfa).is_none() {
+        return expired(&ctx);
+    }
+    again(&ctx, StatusCode::OK, &q, &Errors::new())
+}
+
+/// `POST /login/mfa`.
+pub(crate) async fn submit(
+    ctx: Ctx,
+    Query(q): Query<MfaQuery>,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    ctx.limit(Bucket::Mfa)?;
+    let Some(token) = ctx.cookie_value(CookieName::PendingMfa) else {
+        return Ok(expired(&ctx));
+    };
+    let mut errors = Errors::new();
+    let Some(factor) = factor_of(&form.factor, &form.code) else {
+        errors.field("factor", ctx.t("please-choose-a-method"));
+        return Ok(again(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &q, &errors));
+    };
+    let result = ctx
+        .portal()
+        .complete_mfa(CompleteMfa {
+            token,
+            factor,
+            remember_device: form.remember_device.is_some(),
+            client: ctx.client.info(),
+        })
+        .await;
+    let status = match result {
+        Ok(done) => {
+            started(&ctx, &done.session);
+            if let Some(device) = &done.remembered_device {
+                ctx.set_cookie(
+                    CookieName::Device,
+                    device.token.expose(),
+                    Some(seconds_until(&ctx.state, device.expires_at)),
+                );
+            }
+            let next = next_of(&ctx, None);
+            return Ok(match done.new_recovery_code {
+                Some(code) => {
+                    let next = if done.choose_new_factor {
+                        urls::Mfa.to_string()
+                    } else {
+                        next
+                    };
+                    ctx.page(
+                        ctx.t("recovery-code-new-title"),
+                        recovery_code_shown(&ctx, code.expose(), next),
+                    )
+                }
+                None => ctx.redirect(next),
+            });
+        }
+        Err(MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts)) => {
+            ctx.clear_cookie(CookieName::PendingMfa);
+            return Ok(expired(&ctx));
+        }
+        Err(MfaError::NoSuchFactor) => {
+            errors.field("factor", i18n::code(ctx.lang, ErrorCode::NoSuchFactor));
+            StatusCode::BAD_REQUEST
+        }
+        Err(
+            e @ (MfaError::Code(CodeError::Malformed)
+            | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Expired)
+            | MfaError::Throttled { .. }),
+        ) => errors.refused_at(ctx.lang, "code", e),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(again(&ctx, status, &q, &errors))
+}
+
+/// `POST /login/mfa/phone-code`: a code by SMS or call for the second step.
+pub(crate) async fn phone_code(ctx: Ctx, q: Query<MfaQuery>) -> Result<Response, PageError> {
+    send(ctx, q, false).await
+}
+
+/// `POST /login/mfa/recovery-code`: a fresh recovery code to the recovery channel.
+pub(crate) async fn recovery_code(ctx: Ctx, q: Query<MfaQuery>) -> Result<Response, PageError> {
+    send(ctx, q, true).await
+}
+
+async fn send(ctx: Ctx, Query(q): Query<MfaQuery>, recovery: bool) -> Result<Response, PageError> {
+    ctx.limit(Bucket::Mfa)?;
+    let Some(token) = ctx.cookie_value(CookieName::PendingMfa) else {
+        return Ok(expired(&ctx));
+    };
+    let portal = ctx.portal();
+    let sent = if recovery {
+        portal.send_recovery_code(&token).await
+    } else {
+        portal.send_login_phone_code(&token).await
+    };
+    match sent {
+        Ok(()) => {
+            let own = own_query(&ctx, &q);
+            let back = NoticeQuery {
+                methods: &own.methods,
+                next: &own.next,
+                notice: if recovery {
+                    Notice::RecoverySent
+                } else {
+                    Notice::CodeSent
+                },
+            };
+            Ok(ctx.redirect(with_query(urls::LoginMfa, &back)))
+        }
+        Err(MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts)) => {
+            Ok(expired(&ctx))
+        }
+        Err(e @ (MfaError::NoSuchFactor | MfaError::SendFailed(_) | MfaError::Unavailable)) => {
+            let mut errors = Errors::new();
+            errors.refused(ctx.lang, e);
+            Ok(again(&ctx, StatusCode::BAD_REQUEST, &q, &errors))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
