@@ -42,6 +42,39 @@ async fn me_shows_the_user_and_updates_name_and_language() {
 }
 
 #[tokio::test]
+async fn names_with_direction_controls_or_invisible_characters_are_refused_and_zwnj_is_kept() {
+    let app = TestApp::new();
+    app.registered("bidi@example.com").await;
+    let c = app.login("bidi@example.com").await;
+    let before = c.get("/api/v1/me").await.ok(200).clone();
+    for bad in ["A\u{202E}B", "\u{200B}", "Anna\u{2066}", "\u{FEFF}Anna"] {
+        let r = c
+            .put(
+                "/api/v1/me",
+                json!({"first_name": bad, "last_name": "Muster", "language": "en"}),
+            )
+            .await;
+        r.assert(400, "invalid_request");
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("first_name") && message.contains("invisible or text-direction"),
+            "{message}"
+        );
+    }
+    let after = c.get("/api/v1/me").await.ok(200).clone();
+    assert_eq!(after, before, "nothing changed");
+    // The Persian name Mahlagha is written with a zero-width non-joiner: it stays as typed.
+    let mahlagha = "مه\u{200C}لقا";
+    let r = c
+        .put(
+            "/api/v1/me",
+            json!({"first_name": mahlagha, "last_name": "Muster", "language": "en"}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["first_name"], mahlagha);
+}
+
+#[tokio::test]
 async fn changing_the_password_rotates_this_session_and_ends_the_others() {
     let app = TestApp::new();
     app.registered("pw@example.com").await;
