@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use portal_core::Portal;
 use portal_core::ports::OutboxStore;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// "Can this process serve requests?": `/readyz` asks it. The server implements it for its store
 /// (a cheap query on the database).
@@ -37,6 +38,8 @@ struct Inner {
     readiness: Arc<dyn Readiness>,
     outbox: Option<Arc<dyn OutboxStore>>,
     limiter: Arc<RateLimiter>,
+    /// Whether the warning about `X-Forwarded-For` from an untrusted peer was logged.
+    forwarding_warned: Arc<AtomicBool>,
 }
 
 /// Shared state of the router: the portal, the settings, the readiness probe, the optional
@@ -63,6 +66,7 @@ impl AppState {
             readiness,
             outbox: None,
             limiter,
+            forwarding_warned: Arc::new(AtomicBool::new(false)),
         }))
     }
 
@@ -107,5 +111,11 @@ impl AppState {
     #[must_use]
     pub fn limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+
+    /// `true` exactly once per state (so once per `portal serve` process): whether to log the
+    /// warning about `X-Forwarded-For` from a peer that is not a trusted proxy.
+    pub(crate) fn first_untrusted_forwarding(&self) -> bool {
+        !self.0.forwarding_warned.swap(true, Ordering::Relaxed)
     }
 }

@@ -113,6 +113,32 @@ async fn registration_refuses_bad_passwords_with_the_rule() {
 }
 
 #[tokio::test]
+async fn retry_after_rounds_up_so_waiting_that_long_is_enough() {
+    let app = TestApp::new();
+    let c = app.client();
+    let r = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "r@example.com", "first_name": "R", "last_name": "S",
+                   "password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    let ticket = r.body["ticket"].as_str().unwrap().to_owned();
+    // 1.5 s of the 60 s cooldown left: rounded down, `Retry-After: 1` was refused again.
+    app.advance(TimeDelta::milliseconds(58_500));
+    let r = c
+        .post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await;
+    r.assert(429, "too_soon");
+    let secs: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(secs, 2, "{:?}", r.headers);
+    app.advance(TimeDelta::seconds(secs));
+    c.post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await
+        .ok(202);
+}
+
+#[tokio::test]
 async fn resending_a_code_waits_for_the_cooldown() {
     let app = TestApp::new();
     let c = app.client();
