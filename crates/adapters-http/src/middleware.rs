@@ -35,7 +35,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 ///    route template (never the raw path, which may hold a token), so every log line inside the
 ///    request carries them, and logs one completion line with status and duration,
 /// 4. the default security headers, each only if the route did not set its own,
-/// 5. the client's address and user agent ([`ClientContext`]),
+/// 5. the client's address and user agent ([`ClientContext`]); the first request without the peer's
+///    address (`ConnectInfo`, set by `into_make_service_with_connect_info::<SocketAddr>()`) logs a
+///    warning, once per [`AppState`],
 /// 6. the error layer: logs server errors, completes error bodies with the request id,
 /// 7. a panic in a handler answers 500 `internal`.
 ///
@@ -228,6 +230,19 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
 /// Records where the request comes from ([`ClientContext`] in the request's extensions).
 async fn add_client_context(State(state): State<AppState>, mut req: Request) -> Request {
     let client = client_context(state.config(), &req);
+    if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none()
+        && state.first_without_connect_info()
+    {
+        // Once, on the first request: the serving code is the same for every request.
+        tracing::warn!(
+            target: "portal_http",
+            "a request came without the client's address: the router is not served with \
+             into_make_service_with_connect_info::<SocketAddr>(), so every client shares one \
+             rate-limit bucket and login throttle and sessions record no address; serve it \
+             with axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()). \
+             Logged once."
+        );
+    }
     if let Some(peer) = untrusted_forwarding(state.config(), &req)
         && state.first_untrusted_forwarding()
     {

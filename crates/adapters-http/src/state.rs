@@ -40,6 +40,8 @@ struct Inner {
     limiter: Arc<RateLimiter>,
     /// Whether the warning about `X-Forwarded-For` from an untrusted peer was logged.
     forwarding_warned: Arc<AtomicBool>,
+    /// Whether the warning about a request without the peer's address was logged.
+    connect_info_warned: Arc<AtomicBool>,
 }
 
 /// Shared state of the router: the portal, the settings, the readiness probe, the optional
@@ -67,6 +69,7 @@ impl AppState {
             outbox: None,
             limiter,
             forwarding_warned: Arc::new(AtomicBool::new(false)),
+            connect_info_warned: Arc::new(AtomicBool::new(false)),
         }))
     }
 
@@ -117,5 +120,12 @@ impl AppState {
     /// warning about `X-Forwarded-For` from a peer that is not a trusted proxy.
     pub(crate) fn first_untrusted_forwarding(&self) -> bool {
         !self.0.forwarding_warned.swap(true, Ordering::Relaxed)
+    }
+
+    /// `true` exactly once per state: whether to log the warning about a request that came
+    /// without the peer's address (a router not served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`).
+    pub(crate) fn first_without_connect_info(&self) -> bool {
+        !self.0.connect_info_warned.swap(true, Ordering::Relaxed)
     }
 }

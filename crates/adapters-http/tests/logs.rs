@@ -361,3 +361,48 @@ async fn x_forwarded_for_from_an_untrusted_peer_is_warned_about_once_naming_the_
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
     assert_eq!(warnings[1]["fields"]["peer"], "192.0.2.33");
 }
+
+/// The warnings about a router served without the client's address.
+fn connect_info_warnings(captured: &Captured) -> Vec<serde_json::Value> {
+    lines(captured)
+        .into_iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("into_make_service_with_connect_info"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_router_served_without_connect_info_is_warned_about_once() {
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Served with the peer's address (the test client sets ConnectInfo): nothing to warn about.
+    let app = TestApp::new();
+    get_forwarded(&app.client(), None).await;
+    assert!(connect_info_warnings(&captured).is_empty());
+    // The same router asked without it, three times: one warning.
+    for _ in 0..3 {
+        let request = axum::http::Request::get("/healthz")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let warnings = connect_info_warnings(&captured);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0]["level"], "WARN");
+    let text = warnings[0]["fields"]["message"].as_str().unwrap();
+    assert!(text.contains("rate-limit bucket"), "{text}");
+}
