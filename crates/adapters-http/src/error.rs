@@ -351,11 +351,18 @@ impl ErrorReport {
         serde_json::to_vec(&body).ok()
     }
 
-    /// The `Retry-After` seconds: as given, or until `retry_at` from `now`.
+    /// The `Retry-After` seconds: as given, or until `retry_at` from `now`, rounded up to whole
+    /// seconds (at least 1) so that a client waiting exactly that long is not refused again.
     fn retry_seconds(&self, now: Option<DateTime<Utc>>) -> Option<u64> {
         self.retry_after.or_else(|| {
-            let secs = (self.retry_at? - now?).num_seconds().max(1);
-            u64::try_from(secs).ok()
+            let wait = self.retry_at? - now?;
+            let whole = wait.num_seconds();
+            let secs = if wait > chrono::TimeDelta::seconds(whole) {
+                whole.saturating_add(1)
+            } else {
+                whole
+            };
+            u64::try_from(secs.max(1)).ok()
         })
     }
 }
@@ -846,6 +853,27 @@ mod tests {
 
     fn infra() -> InfraError {
         InfraError::Store(StoreError::backend("x"))
+    }
+
+    #[test]
+    fn retry_after_rounds_a_remainder_up_to_the_next_whole_second() {
+        let now = DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let ms = chrono::TimeDelta::milliseconds;
+        let secs = |wait| {
+            ApiError::new(ErrorCode::Throttled)
+                .retry_at(now + wait)
+                .into_report(true)
+                .retry_seconds(Some(now))
+        };
+        assert_eq!(
+            secs(ms(1_500)),
+            Some(2),
+            "1.5 s left: 1 s would be too early"
+        );
+        assert_eq!(secs(ms(1)), Some(1));
+        assert_eq!(secs(ms(2_000)), Some(2), "whole seconds stay as they are");
+        assert_eq!(secs(ms(2_001)), Some(3));
+        assert_eq!(secs(ms(-500)), Some(1), "a past retry time still says 1");
     }
 
     #[test]
