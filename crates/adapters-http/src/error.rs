@@ -96,7 +96,7 @@ error_codes! {
     Unavailable = 503, "unavailable", "A backend (database, legacy directory) is unreachable; try again later.";
     // --- login and codes ---
     InvalidCredentials = 401, "invalid_credentials", "Wrong e-mail or password (also for unknown, locked and unfinished accounts).";
-    Throttled = 429, "throttled", "Too many failed attempts for this account or factor; `details.retry_at` and `Retry-After` say when to try again.";
+    Throttled = 429, "throttled", "Too many failed attempts (login, second factor, customer number), or a daily send budget spent (messages to administrators, invitations); `details.retry_at` and `Retry-After` say when to try again.";
     NoPendingLogin = 401, "no_pending_login", "No pending second step (missing, expired, finished or used up): log in again.";
     MfaRequired = 400, "mfa_required", "The account has a second factor: give `factor` too.";
     InvalidTicket = 400, "invalid_ticket", "The registration or e-mail-change ticket is unknown or expired.";
@@ -351,11 +351,18 @@ impl ErrorReport {
         serde_json::to_vec(&body).ok()
     }
 
-    /// The `Retry-After` seconds: as given, or until `retry_at` from `now`.
+    /// The `Retry-After` seconds: as given, or until `retry_at` from `now`, rounded up to whole
+    /// seconds (at least 1) so that a client waiting exactly that long is not refused again.
     fn retry_seconds(&self, now: Option<DateTime<Utc>>) -> Option<u64> {
         self.retry_after.or_else(|| {
-            let secs = (self.retry_at? - now?).num_seconds().max(1);
-            u64::try_from(secs).ok()
+            let wait = self.retry_at? - now?;
+            let whole = wait.num_seconds();
+            let secs = if wait > chrono::TimeDelta::seconds(whole) {
+                whole.saturating_add(1)
+            } else {
+                whole
+            };
+            u64::try_from(secs.max(1)).ok()
         })
     }
 }
@@ -777,6 +784,7 @@ error_mapping! {
         AlreadyLinked => AlreadyLinked,
         InvalidLegacyCredentials => InvalidLegacyCredentials,
         LegacyAlreadyLinked => LegacyAlreadyLinked,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }
@@ -804,6 +812,7 @@ error_mapping! {
         NotLinked => NotLinked,
         NoAdmin => NoAdmin,
         Forbidden => Forbidden,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }
@@ -818,6 +827,7 @@ error_mapping! {
         LastAdmin => LastAdmin,
         AlreadyMember => AlreadyMember,
         EmailUnavailable => EmailUnavailable,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
         Conflict => Conflict;
         via Paging(p) => PagingError(p),
         Infra(i) => InfraError(i),
@@ -853,6 +863,27 @@ mod tests {
 
     fn infra() -> InfraError {
         InfraError::Store(StoreError::backend("x"))
+    }
+
+    #[test]
+    fn retry_after_rounds_a_remainder_up_to_the_next_whole_second() {
+        let now = DateTime::<Utc>::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+        let ms = chrono::TimeDelta::milliseconds;
+        let secs = |wait| {
+            ApiError::new(ErrorCode::Throttled)
+                .retry_at(now + wait)
+                .into_report(true)
+                .retry_seconds(Some(now))
+        };
+        assert_eq!(
+            secs(ms(1_500)),
+            Some(2),
+            "1.5 s left: 1 s would be too early"
+        );
+        assert_eq!(secs(ms(1)), Some(1));
+        assert_eq!(secs(ms(2_000)), Some(2), "whole seconds stay as they are");
+        assert_eq!(secs(ms(2_001)), Some(3));
+        assert_eq!(secs(ms(-500)), Some(1), "a past retry time still says 1");
     }
 
     #[test]

@@ -55,7 +55,8 @@
 //! ```
 //!
 //! Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so that rate limits and
-//! sessions see the client's address.
+//! sessions see the client's address; without it every client shares one rate-limit bucket,
+//! and the first request logs a warning saying so (once per [`AppState`]).
 
 pub mod api;
 pub mod config;

@@ -35,7 +35,9 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 ///    route template (never the raw path, which may hold a token), so every log line inside the
 ///    request carries them, and logs one completion line with status and duration,
 /// 4. the default security headers, each only if the route did not set its own,
-/// 5. the client's address and user agent ([`ClientContext`]),
+/// 5. the client's address and user agent ([`ClientContext`]); the first request without the peer's
+///    address (`ConnectInfo`, set by `into_make_service_with_connect_info::<SocketAddr>()`) logs a
+///    warning, once per [`AppState`],
 /// 6. the error layer: logs server errors, completes error bodies with the request id,
 /// 7. a panic in a handler answers 500 `internal`.
 ///
@@ -186,6 +188,22 @@ fn client_context(config: &HttpConfig, req: &Request) -> ClientContext {
     ClientContext { ip, user_agent }
 }
 
+/// The peer, when the request carries `X-Forwarded-For` but the peer is not a trusted proxy (or
+/// no proxy is trusted): the header is ignored, which behind an unconfigured proxy is a mistake.
+fn untrusted_forwarding(config: &HttpConfig, req: &Request) -> Option<IpAddr> {
+    if !req.headers().contains_key("x-forwarded-for") {
+        return None;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())?;
+    match &config.client_address {
+        ClientAddressSource::XForwardedFor { proxies } if proxies.contains(&peer) => None,
+        _ => Some(peer),
+    }
+}
+
 /// The right-most `X-Forwarded-For` address that is not a trusted proxy.
 fn forwarded_client(headers: &HeaderMap, proxies: &[IpAddr]) -> Option<IpAddr> {
     let all: Vec<IpAddr> = headers
@@ -212,6 +230,33 @@ fn sane_request_id(v: &HeaderValue) -> Option<String> {
 /// Records where the request comes from ([`ClientContext`] in the request's extensions).
 async fn add_client_context(State(state): State<AppState>, mut req: Request) -> Request {
     let client = client_context(state.config(), &req);
+    if req.extensions().get::<ConnectInfo<SocketAddr>>().is_none()
+        && state.first_without_connect_info()
+    {
+        // Once, on the first request: the serving code is the same for every request.
+        tracing::warn!(
+            target: "portal_http",
+            "a request came without the client's address: the router is not served with \
+             into_make_service_with_connect_info::<SocketAddr>(), so every client shares one \
+             rate-limit bucket and login throttle and sessions record no address; serve it \
+             with axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()). \
+             Logged once."
+        );
+    }
+    if let Some(peer) = untrusted_forwarding(state.config(), &req)
+        && state.first_untrusted_forwarding()
+    {
+        // Once: behind a proxy every request would say it again.
+        tracing::warn!(
+            target: "portal_http",
+            peer = %peer,
+            "a request carries X-Forwarded-For from {peer}, which is not a trusted proxy: its \
+             header is ignored, so if a reverse proxy stands in front, every client shares the \
+             proxy's address and its rate limits and login throttles; set \
+             PORTAL_TRUSTED_PROXIES to the proxy's address (HttpConfig::client_address when \
+             embedding). Logged once."
+        );
+    }
     req.extensions_mut().insert(client);
     req
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use portal_core::Portal;
 use portal_core::ports::OutboxStore;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// "Can this process serve requests?": `/readyz` asks it. The server implements it for its store
 /// (a cheap query on the database).
@@ -37,6 +38,10 @@ struct Inner {
     readiness: Arc<dyn Readiness>,
     outbox: Option<Arc<dyn OutboxStore>>,
     limiter: Arc<RateLimiter>,
+    /// Whether the warning about `X-Forwarded-For` from an untrusted peer was logged.
+    forwarding_warned: Arc<AtomicBool>,
+    /// Whether the warning about a request without the peer's address was logged.
+    connect_info_warned: Arc<AtomicBool>,
 }
 
 /// Shared state of the router: the portal, the settings, the readiness probe, the optional
@@ -63,6 +68,8 @@ impl AppState {
             readiness,
             outbox: None,
             limiter,
+            forwarding_warned: Arc::new(AtomicBool::new(false)),
+            connect_info_warned: Arc::new(AtomicBool::new(false)),
         }))
     }
 
@@ -107,5 +114,18 @@ impl AppState {
     #[must_use]
     pub fn limiter(&self) -> &RateLimiter {
         &self.0.limiter
+    }
+
+    /// `true` exactly once per state (so once per `portal serve` process): whether to log the
+    /// warning about `X-Forwarded-For` from a peer that is not a trusted proxy.
+    pub(crate) fn first_untrusted_forwarding(&self) -> bool {
+        !self.0.forwarding_warned.swap(true, Ordering::Relaxed)
+    }
+
+    /// `true` exactly once per state: whether to log the warning about a request that came
+    /// without the peer's address (a router not served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`).
+    pub(crate) fn first_without_connect_info(&self) -> bool {
+        !self.0.connect_info_warned.swap(true, Ordering::Relaxed)
     }
 }

@@ -113,6 +113,32 @@ async fn registration_refuses_bad_passwords_with_the_rule() {
 }
 
 #[tokio::test]
+async fn retry_after_rounds_up_so_waiting_that_long_is_enough() {
+    let app = TestApp::new();
+    let c = app.client();
+    let r = c
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": "r@example.com", "first_name": "R", "last_name": "S",
+                   "password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    let ticket = r.body["ticket"].as_str().unwrap().to_owned();
+    // 1.5 s of the 60 s cooldown left: rounded down, `Retry-After: 1` was refused again.
+    app.advance(TimeDelta::milliseconds(58_500));
+    let r = c
+        .post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await;
+    r.assert(429, "too_soon");
+    let secs: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(secs, 2, "{:?}", r.headers);
+    app.advance(TimeDelta::seconds(secs));
+    c.post("/api/v1/auth/register/resend", json!({"ticket": ticket}))
+        .await
+        .ok(202);
+}
+
+#[tokio::test]
 async fn resending_a_code_waits_for_the_cooldown() {
     let app = TestApp::new();
     let c = app.client();
@@ -137,6 +163,25 @@ async fn resending_a_code_waits_for_the_cooldown() {
     c.post("/api/v1/auth/register/resend", json!({"ticket": "garbage"}))
         .await
         .assert(400, "invalid_ticket");
+}
+
+#[tokio::test]
+async fn a_login_ends_the_session_the_browser_carried() {
+    let app = TestApp::new();
+    app.registered("l@example.com").await;
+    let c = app.login("l@example.com").await;
+    let kept = c.fork();
+    let first = c.cookie("portal-session").unwrap();
+    c.post(
+        "/api/v1/auth/login",
+        json!({"email": "l@example.com", "password": PASSWORD}),
+    )
+    .await
+    .ok(200);
+    assert_ne!(c.cookie("portal-session").unwrap(), first);
+    c.get("/api/v1/me").await.ok(200);
+    assert_eq!(kept.cookie("portal-session").unwrap(), first);
+    kept.get("/api/v1/me").await.assert(401, "unauthenticated");
 }
 
 #[tokio::test]

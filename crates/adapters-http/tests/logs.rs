@@ -283,3 +283,126 @@ async fn a_server_error_of_a_page_is_logged_once_by_the_same_layer() {
     assert!(!body.contains("sqlx"), "the cause stays in the log: {body}");
     the_failure_line(&captured, &id, "/home");
 }
+
+/// `GET /api/v1/auth/csrf` from `client`, with `X-Forwarded-For` when given.
+async fn get_forwarded(client: &Client, forwarded: Option<&str>) {
+    let headers = forwarded
+        .map(|f| vec![("x-forwarded-for".to_owned(), f.to_owned())])
+        .unwrap_or_default();
+    client
+        .send(Req {
+            headers,
+            ..Client::req(Method::GET, "/api/v1/auth/csrf")
+        })
+        .await
+        .ok(200);
+}
+
+/// The warnings about `X-Forwarded-For` in a captured log.
+fn forwarding_warnings(captured: &Captured) -> Vec<serde_json::Value> {
+    lines(captured)
+        .into_iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("X-Forwarded-For"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn x_forwarded_for_from_an_untrusted_peer_is_warned_about_once_naming_the_setting() {
+    use adapters_http::ClientAddressSource;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // No proxy trusted (the default): requests without the header say nothing, the first with it
+    // warns, and no later one again.
+    let app = TestApp::new();
+    let c = app.client();
+    get_forwarded(&c, None).await;
+    assert!(forwarding_warnings(&captured).is_empty());
+    for _ in 0..3 {
+        get_forwarded(&c, Some("203.0.113.9")).await;
+    }
+    let mut other = app.client();
+    other.ip = "192.0.2.33".parse().unwrap();
+    get_forwarded(&other, Some("203.0.113.10")).await;
+    let warnings = forwarding_warnings(&captured);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    let w = &warnings[0];
+    assert_eq!(w["level"], "WARN", "{w}");
+    let text = w["fields"]["message"].as_str().unwrap();
+    assert!(text.contains("PORTAL_TRUSTED_PROXIES"), "{text}");
+    assert!(text.contains("198.51.100.7"), "names the peer: {text}");
+    assert_eq!(w["fields"]["peer"], "198.51.100.7", "{w}");
+
+    // The peer is a trusted proxy: its header is believed, nothing to warn about.
+    let mut config = http_config();
+    config.client_address = ClientAddressSource::XForwardedFor {
+        proxies: vec!["198.51.100.7".parse().unwrap()],
+    };
+    let trusted = TestApp::with(config, |_| {});
+    get_forwarded(&trusted.client(), Some("203.0.113.9")).await;
+    assert_eq!(forwarding_warnings(&captured).len(), 1);
+    // Proxies configured, but this peer is none of them: warned (once, for this server).
+    let mut stranger = trusted.client();
+    stranger.ip = "192.0.2.33".parse().unwrap();
+    get_forwarded(&stranger, Some("203.0.113.9")).await;
+    get_forwarded(&stranger, Some("203.0.113.9")).await;
+    let warnings = forwarding_warnings(&captured);
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert_eq!(warnings[1]["fields"]["peer"], "192.0.2.33");
+}
+
+/// The warnings about a router served without the client's address.
+fn connect_info_warnings(captured: &Captured) -> Vec<serde_json::Value> {
+    lines(captured)
+        .into_iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("into_make_service_with_connect_info"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_router_served_without_connect_info_is_warned_about_once() {
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .json()
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // Served with the peer's address (the test client sets ConnectInfo): nothing to warn about.
+    let app = TestApp::new();
+    get_forwarded(&app.client(), None).await;
+    assert!(connect_info_warnings(&captured).is_empty());
+    // The same router asked without it, three times: one warning.
+    for _ in 0..3 {
+        let request = axum::http::Request::get("/healthz")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let warnings = connect_info_warnings(&captured);
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0]["level"], "WARN");
+    let text = warnings[0]["fields"]["message"].as_str().unwrap();
+    assert!(text.contains("rate-limit bucket"), "{text}");
+}

@@ -18,7 +18,14 @@
 //! - R4: stored permissions stay within catalog ∩ entitlements;
 //! - R20: every successful state change writes exactly one audit entry, every failure and every
 //!   no-op none, and the chains verify;
-//! - your own [`ExtraRule`]s, if you pass any.
+//! - your own [`ExtraRule`]s, if you pass any: they see the stored users, the model and the
+//!   real access of every live session ([`Step::access`], what `Portal::may_access_area` — and
+//!   so `adapters-http`'s guard — answers), and may ask the portal itself ([`ExtraRule::probe`]).
+//!
+//! A failure names its step (`step 0 of 1 (u0 logs in): R1: …`) and shrinks to a minimal
+//! scenario ([`shrink_candidates`]), printed compactly: permission names, one line per user and
+//! per step, no catalog texts. Run the kit with [`config`]: proptest's default stops shrinking
+//! after 4 × `cases` steps.
 //!
 //! The generators are plain proptest strategies, usable on their own: [`catalogs`],
 //! [`customers`] (entitlements and service channel), [`permission_sets`] and [`permission_flags`],
@@ -31,10 +38,10 @@
 //!
 //! ```
 //! use portal_core::property::{self, NoExtraRule};
-//! use proptest::test_runner::{Config, TestRunner};
+//! use proptest::test_runner::TestRunner;
 //! use std::sync::Arc;
 //!
-//! let mut runner = TestRunner::new(Config { cases: 4, failure_persistence: None, ..Config::default() });
+//! let mut runner = TestRunner::new(property::config(4));
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 //! runner
 //!     .run(&property::scenarios(), |scenario| {
@@ -63,6 +70,7 @@ use crate::user::{AccountState, Lock, Role, User, UserRecord};
 use crate::values::{CompanyName, CustomerNumber, EmailAddress, Language, PersonName};
 use crate::{Actor, Deps, Portal};
 use proptest::prelude::*;
+use proptest::strategy::{NewTree, ValueTree};
 use proptest::test_runner::TestCaseError;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -124,8 +132,9 @@ impl CustomerSpec {
     }
 }
 
-/// A generated world: the catalog, the two customers, the users.
-#[derive(Debug, Clone)]
+/// A generated world: the catalog, the two customers, the users. Its `Debug` is compact
+/// (permission names, no catalog texts).
+#[derive(Clone)]
 pub struct WorldSpec {
     /// The permission catalog.
     pub catalog: PermissionCatalog,
@@ -189,8 +198,9 @@ pub struct Cmd {
     pub op: Op,
 }
 
-/// A world and a command sequence.
-#[derive(Debug, Clone)]
+/// A world and a command sequence. Its `Debug` is compact: the world in a few lines, then one
+/// numbered line per step.
+#[derive(Clone)]
 pub struct Scenario {
     /// The world.
     pub world: WorldSpec,
@@ -204,33 +214,46 @@ fn text(s: &str) -> LocalizedText {
 
 /// Catalogs of 2–6 permissions `p0…`, some in up to two groups `g0`, `g1`.
 pub fn catalogs() -> impl Strategy<Value = PermissionCatalog> {
-    prop::collection::vec(prop::option::of(0usize..2), 2..=6).prop_map(|groups_of| {
-        let groups: Vec<GroupKey> = (0..2)
-            .map(|g| GroupKey::parse(&format!("g{g}")).expect("valid key"))
-            .collect();
-        let permissions = groups_of
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let key = PermissionKey::parse(&format!("p{i}")).expect("valid key");
-                Permission {
-                    label: text(key.as_str()),
-                    description: text(key.as_str()),
-                    key,
-                    group: g.map(|g| groups[g].clone()),
-                }
-            })
-            .collect();
-        let used = (0..2)
-            .filter(|g| groups_of.contains(&Some(*g)))
-            .map(|g| PermissionGroup {
-                key: groups[g].clone(),
-                label: text(groups[g].as_str()),
-                description: text(groups[g].as_str()),
-            })
-            .collect();
-        PermissionCatalog::new(permissions, used).expect("generated catalogs are consistent")
-    })
+    prop::collection::vec(prop::option::of(0usize..2), 2..=6)
+        .prop_map(|groups_of| generated_catalog(&groups_of))
+}
+
+/// The generated catalog whose permission `i` is `p{i}`, in group `g{groups_of[i]}` if any.
+fn generated_catalog(groups_of: &[Option<usize>]) -> PermissionCatalog {
+    let groups: Vec<GroupKey> = (0..2)
+        .map(|g| GroupKey::parse(&format!("g{g}")).expect("valid key"))
+        .collect();
+    let permissions = groups_of
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let key = PermissionKey::parse(&format!("p{i}")).expect("valid key");
+            Permission {
+                label: text(key.as_str()),
+                description: text(key.as_str()),
+                key,
+                group: g.map(|g| groups[g].clone()),
+            }
+        })
+        .collect();
+    let used = (0..2)
+        .filter(|g| groups_of.contains(&Some(*g)))
+        .map(|g| PermissionGroup {
+            key: groups[g].clone(),
+            label: text(groups[g].as_str()),
+            description: text(groups[g].as_str()),
+        })
+        .collect();
+    PermissionCatalog::new(permissions, used).expect("generated catalogs are consistent")
+}
+
+/// The group index (`g0` = 0, `g1` = 1) of each permission of a generated catalog.
+fn generated_groups(catalog: &PermissionCatalog) -> Vec<Option<usize>> {
+    catalog
+        .permissions()
+        .iter()
+        .map(|p| p.group.as_ref().map(|g| usize::from(g.as_str() == "g1")))
+        .collect()
 }
 
 /// Flags over a catalog of `n` permissions.
@@ -380,22 +403,499 @@ pub fn commands(users: usize, n_permissions: usize) -> impl Strategy<Value = Vec
     prop::collection::vec(cmd, 1..30)
 }
 
-/// Scenarios over generated catalogs.
+/// The most permissions a generated catalog has ([`catalogs`]).
+pub const MAX_GENERATED_PERMISSIONS: usize = 6;
+
+/// One command as drawn, its actor and target still indices to resolve against the world's
+/// users. Drawn independently of the world, so that shrinking the world (fewer users, fewer
+/// permissions) keeps the commands and shrinking the commands keeps the world: no
+/// `prop_flat_map`, whose regenerated inner values undo what was shrunk.
+#[derive(Debug, Clone)]
+struct RawCmd {
+    actor: prop::sample::Index,
+    target: prop::sample::Index,
+    own_customer: bool,
+    op: Op,
+}
+
+fn raw_commands(n_permissions: usize) -> impl Strategy<Value = Vec<RawCmd>> {
+    let cmd = (
+        any::<prop::sample::Index>(),
+        any::<prop::sample::Index>(),
+        // Shrinks to `true`: the target's own customer.
+        prop::bool::weighted(0.2).prop_map(|other| !other),
+        ops(n_permissions),
+    )
+        .prop_map(|(actor, target, own_customer, op)| RawCmd {
+            actor,
+            target,
+            own_customer,
+            op,
+        });
+    prop::collection::vec(cmd, 1..30)
+}
+
+type WorldParts = ([CustomerSpec; 2], Vec<UserSpec>);
+
+fn world_parts(n_permissions: usize) -> impl Strategy<Value = WorldParts> {
+    (
+        [customers(n_permissions), customers(n_permissions)],
+        prop::collection::vec(users(n_permissions), 2..6),
+    )
+}
+
+/// Builds the scenario: flags cut to the catalog's size, indices resolved against the users
+/// (actor index `users.len()` is the operator).
+fn resolve(
+    catalog: PermissionCatalog,
+    (mut customers, mut users): WorldParts,
+    raw: Vec<RawCmd>,
+) -> Scenario {
+    let n = catalog.permissions().len();
+    for c in &mut customers {
+        c.entitled.truncate(n);
+    }
+    for u in &mut users {
+        u.permissions.truncate(n);
+    }
+    let count = users.len();
+    let commands = raw
+        .into_iter()
+        .map(|r| {
+            let actor = r.actor.index(count + 1);
+            let op = match r.op {
+                Op::SetPermissions(mut flags) => {
+                    flags.truncate(n);
+                    Op::SetPermissions(flags)
+                }
+                op => op,
+            };
+            Cmd {
+                actor: if actor == count {
+                    ActorSpec::Operator
+                } else {
+                    ActorSpec::User(actor)
+                },
+                target: r.target.index(count),
+                own_customer: r.own_customer,
+                op,
+            }
+        })
+        .collect();
+    Scenario {
+        world: WorldSpec {
+            catalog,
+            customers,
+            users,
+        },
+        commands,
+    }
+}
+
+/// Scenarios over generated catalogs ([`catalogs`]).
+///
+/// A failing scenario shrinks to a minimal one ([`shrink_candidates`]): the fewest commands,
+/// users (two) and permissions, the simplest statuses, permission sets and entitlements. Run
+/// them with [`config`], whose shrinking is not cut off halfway.
 pub fn scenarios() -> impl Strategy<Value = Scenario> {
-    catalogs().prop_flat_map(scenarios_for)
+    Shrinking {
+        draw: (
+            catalogs(),
+            world_parts(MAX_GENERATED_PERMISSIONS),
+            raw_commands(MAX_GENERATED_PERMISSIONS),
+        )
+            .prop_map(|(catalog, world, raw)| resolve(catalog, world, raw)),
+        generated_catalog: true,
+    }
 }
 
 /// Scenarios over your own catalog (e.g. an embedder's replacement for the manual's ten
-/// permissions).
+/// permissions); they shrink like [`scenarios`].
 pub fn scenarios_for(catalog: PermissionCatalog) -> impl Strategy<Value = Scenario> {
-    worlds(catalog).prop_flat_map(|world| {
-        let n = world.catalog.permissions().len();
-        let users = world.users.len();
-        commands(users, n).prop_map(move |commands| Scenario {
-            world: world.clone(),
-            commands,
+    let n = catalog.permissions().len();
+    Shrinking {
+        draw: (world_parts(n), raw_commands(n))
+            .prop_map(move |(world, raw)| resolve(catalog.clone(), world, raw)),
+        generated_catalog: false,
+    }
+}
+
+/// The runner settings the kit is made for: `cases` scenarios, no persistence file, and
+/// shrinking that runs to the end (up to 100,000 steps; proptest's own default stops after
+/// 4 × `cases`, e.g. after 32 steps at 8 cases, long before a 20-command scenario is minimal).
+/// `PROPTEST_CASES` and the other `PROPTEST_*` variables do not override it; change the fields
+/// instead.
+///
+/// ```
+/// let config = portal_core::property::config(32);
+/// assert_eq!((config.cases, config.max_shrink_iters), (32, 100_000));
+/// ```
+#[must_use]
+pub fn config(cases: u32) -> proptest::test_runner::Config {
+    proptest::test_runner::Config {
+        cases,
+        max_shrink_iters: 100_000,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shrinking
+// ---------------------------------------------------------------------------------------------
+
+/// Draws scenarios with `draw` and shrinks them with [`shrink_candidates`].
+#[derive(Debug)]
+struct Shrinking<D> {
+    draw: D,
+    generated_catalog: bool,
+}
+
+impl<D: Strategy<Value = Scenario>> Strategy for Shrinking<D> {
+    type Tree = ScenarioTree;
+    type Value = Scenario;
+
+    fn new_tree(&self, runner: &mut proptest::test_runner::TestRunner) -> NewTree<Self> {
+        let scenario = self.draw.new_tree(runner)?.current();
+        Ok(ScenarioTree {
+            accepted: scenario.clone(),
+            current: scenario,
+            candidates: Vec::new(),
+            generated_catalog: self.generated_catalog,
         })
-    })
+    }
+}
+
+/// Shrinks like QuickCheck: after every simpler scenario that still fails, all its own
+/// candidates are tried again, in every part (commands, users, permissions, entitlements,
+/// catalog), so a simplification that only pays off after another one is still found — which
+/// proptest's part-by-part shrinking of a tuple never revisits.
+#[derive(Debug)]
+struct ScenarioTree {
+    /// The simplest scenario known to fail (at first: the drawn one).
+    accepted: Scenario,
+    /// What the runner tests next.
+    current: Scenario,
+    /// The untried candidates of `accepted`, the next one last.
+    candidates: Vec<Scenario>,
+    generated_catalog: bool,
+}
+
+impl ScenarioTree {
+    fn next_candidate(&mut self) -> bool {
+        if let Some(c) = self.candidates.pop() {
+            self.current = c;
+            true
+        } else {
+            self.current = self.accepted.clone();
+            false
+        }
+    }
+}
+
+impl ValueTree for ScenarioTree {
+    type Value = Scenario;
+
+    fn current(&self) -> Scenario {
+        self.current.clone()
+    }
+
+    /// `current` failed: it is the new simplest, try its candidates.
+    fn simplify(&mut self) -> bool {
+        self.accepted = self.current.clone();
+        self.candidates = shrink_candidates(&self.accepted, self.generated_catalog);
+        self.candidates.reverse();
+        self.next_candidate()
+    }
+
+    /// `current` passed: try the next candidate of the simplest.
+    fn complicate(&mut self) -> bool {
+        self.next_candidate()
+    }
+}
+
+/// The scenario without user `j`: commands by or on `j` dropped, later indices shifted.
+fn without_user(s: &Scenario, j: usize) -> Option<Scenario> {
+    if s.world.users.len() <= 2 {
+        return None;
+    }
+    let shift = |i: usize| if i > j { i - 1 } else { i };
+    let commands: Vec<Cmd> = s
+        .commands
+        .iter()
+        .filter(|c| c.target != j && c.actor != ActorSpec::User(j))
+        .map(|c| Cmd {
+            actor: match c.actor {
+                ActorSpec::User(i) => ActorSpec::User(shift(i)),
+                ActorSpec::Operator => ActorSpec::Operator,
+            },
+            target: shift(c.target),
+            ..c.clone()
+        })
+        .collect();
+    if commands.is_empty() {
+        return None;
+    }
+    let mut out = s.clone();
+    out.world.users.remove(j);
+    out.commands = commands;
+    Some(out)
+}
+
+/// The scenario without permission `k` of its generated catalog (flags cut, keys renumbered).
+fn without_permission(s: &Scenario, k: usize) -> Option<Scenario> {
+    let mut groups = generated_groups(&s.world.catalog);
+    if groups.len() <= 2 {
+        return None;
+    }
+    groups.remove(k);
+    let mut out = s.clone();
+    out.world.catalog = generated_catalog(&groups);
+    for c in &mut out.world.customers {
+        c.entitled.remove(k);
+    }
+    for u in &mut out.world.users {
+        u.permissions.remove(k);
+    }
+    for c in &mut out.commands {
+        if let Op::SetPermissions(flags) = &mut c.op {
+            flags.remove(k);
+        }
+    }
+    Some(out)
+}
+
+/// Applies a command's effect to its target's initial state; `false` for commands without one.
+fn fold_into(op: &Op, u: &mut UserSpec) -> bool {
+    match op {
+        Op::SetPermissions(flags) => u.permissions.clone_from(flags),
+        Op::Lock => u.locked = true,
+        Op::Unlock => u.locked = false,
+        Op::Activate | Op::Demote => u.kind = UserKind::Employee,
+        _ => return false,
+    }
+    true
+}
+
+/// Simpler variants of a failing scenario, the most promising first: fewer commands (cut the
+/// tail, drop one, or fold a command's effect into the world: a `SetPermissions` becomes the
+/// target's initial permissions, a `Lock` its initial lock, …), fewer users, fewer permissions
+/// (generated catalogs), then simpler users (status, lock, customer, permissions), customers
+/// (entitlements, channel) and commands (actor, customer addressed, flags, group).
+#[must_use]
+pub fn shrink_candidates(s: &Scenario, catalog_is_generated: bool) -> Vec<Scenario> {
+    let mut out = Vec::new();
+    let n = s.commands.len();
+    let with = |f: &dyn Fn(&mut Scenario)| {
+        let mut c = s.clone();
+        f(&mut c);
+        c
+    };
+    // Fewer commands.
+    for keep in 1..n {
+        out.push(with(&|c| c.commands.truncate(keep)));
+    }
+    for i in 0..n {
+        if n > 1 {
+            out.push(with(&|c| {
+                c.commands.remove(i);
+            }));
+        }
+        let cmd = &s.commands[i];
+        let mut folded = s.clone();
+        if fold_into(&cmd.op, &mut folded.world.users[cmd.target]) {
+            if n > 1 {
+                folded.commands.remove(i);
+            }
+            out.push(folded);
+        }
+    }
+    // Fewer users and permissions.
+    out.extend((0..s.world.users.len()).filter_map(|j| without_user(s, j)));
+    if catalog_is_generated {
+        let k = s.world.catalog.permissions().len();
+        out.extend((0..k).rev().filter_map(|p| without_permission(s, p)));
+        let groups = generated_groups(&s.world.catalog);
+        for (p, g) in groups.iter().enumerate() {
+            if g.is_some() {
+                let mut groups = groups.clone();
+                groups[p] = None;
+                out.push(with(&|c| c.world.catalog = generated_catalog(&groups)));
+            }
+        }
+    }
+    // Simpler users.
+    let kinds = [
+        UserKind::Invited,
+        UserKind::PendingActivation,
+        UserKind::Employee,
+        UserKind::Administrator,
+    ];
+    for (j, u) in s.world.users.iter().enumerate() {
+        for kind in kinds.iter().take_while(|k| **k != u.kind) {
+            out.push(with(&|c| c.world.users[j].kind = *kind));
+        }
+        if u.locked {
+            out.push(with(&|c| c.world.users[j].locked = false));
+        }
+        if u.customer == 1 {
+            out.push(with(&|c| c.world.users[j].customer = 0));
+        }
+        for (p, on) in u.permissions.iter().enumerate() {
+            if *on {
+                out.push(with(&|c| c.world.users[j].permissions[p] = false));
+            }
+        }
+    }
+    // Simpler customers.
+    for (i, customer) in s.world.customers.iter().enumerate() {
+        if customer.channel != ServiceChannel::Direct {
+            out.push(with(&|c| {
+                c.world.customers[i].channel = ServiceChannel::Direct
+            }));
+        }
+        for (p, on) in customer.entitled.iter().enumerate() {
+            if *on {
+                out.push(with(&|c| c.world.customers[i].entitled[p] = false));
+            }
+        }
+    }
+    // Simpler commands.
+    for (i, cmd) in s.commands.iter().enumerate() {
+        if let ActorSpec::User(a) = cmd.actor {
+            for b in 0..a {
+                out.push(with(&|c| c.commands[i].actor = ActorSpec::User(b)));
+            }
+        }
+        for t in 0..cmd.target {
+            out.push(with(&|c| c.commands[i].target = t));
+        }
+        if !cmd.own_customer {
+            out.push(with(&|c| c.commands[i].own_customer = true));
+        }
+        match &cmd.op {
+            Op::SetPermissions(flags) => {
+                for (p, on) in flags.iter().enumerate() {
+                    if *on {
+                        out.push(with(&|c| {
+                            if let Op::SetPermissions(f) = &mut c.commands[i].op {
+                                f[p] = false;
+                            }
+                        }));
+                    }
+                }
+            }
+            Op::GrantGroup(g) if *g > 0 => {
+                out.push(with(&|c| c.commands[i].op = Op::GrantGroup(g - 1)));
+            }
+            Op::RevokeGroup(g) if *g > 0 => {
+                out.push(with(&|c| c.commands[i].op = Op::RevokeGroup(g - 1)));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compact printing
+// ---------------------------------------------------------------------------------------------
+
+fn key_names(catalog: &PermissionCatalog, flags: &[bool]) -> String {
+    let names: Vec<&str> = catalog
+        .permissions()
+        .iter()
+        .zip(flags)
+        .filter(|(_, on)| **on)
+        .map(|(p, _)| p.key.as_str())
+        .collect();
+    format!("[{}]", names.join(", "))
+}
+
+impl WorldSpec {
+    fn actor_name(&self, a: ActorSpec) -> String {
+        match a {
+            ActorSpec::Operator => "operator".to_owned(),
+            ActorSpec::User(i) => format!("u{i}"),
+        }
+    }
+
+    /// One command in words, with permission and group names: `u0: SetPermissions [p1] on u1
+    /// via 100000001`.
+    #[must_use]
+    pub fn describe(&self, cmd: &Cmd) -> String {
+        let actor = self.actor_name(cmd.actor);
+        let group = |g: usize| {
+            self.catalog
+                .groups()
+                .get(g)
+                .map_or_else(|| format!("<unknown group {g}>"), |g| g.key.to_string())
+        };
+        let op = match &cmd.op {
+            Op::Login => return format!("u{} logs in", cmd.target),
+            Op::SetPermissions(flags) => {
+                format!("SetPermissions {}", key_names(&self.catalog, flags))
+            }
+            Op::GrantGroup(g) => format!("GrantGroup {}", group(*g)),
+            Op::RevokeGroup(g) => format!("RevokeGroup {}", group(*g)),
+            other => format!("{other:?}"),
+        };
+        let own = self.users.get(cmd.target).map_or(0, |u| u.customer);
+        let via = CUSTOMER_NUMBERS[if cmd.own_customer { own } else { 1 - own }];
+        format!("{actor}: {op} on u{} via {via}", cmd.target)
+    }
+}
+
+/// Compact: permission and group names, no labels or descriptions.
+impl std::fmt::Debug for WorldSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys: Vec<String> = self
+            .catalog
+            .permissions()
+            .iter()
+            .map(|p| match &p.group {
+                Some(g) => format!("{}({g})", p.key),
+                None => p.key.to_string(),
+            })
+            .collect();
+        writeln!(f, "catalog: {}", keys.join(" "))?;
+        for (c, spec) in self.customers.iter().enumerate() {
+            let channel = match spec.channel {
+                ServiceChannel::Direct => "direct",
+                ServiceChannel::Partner { .. } => "partner",
+            };
+            writeln!(
+                f,
+                "customer {}: {channel}, entitled to {}",
+                CUSTOMER_NUMBERS[c],
+                key_names(&self.catalog, &spec.entitled)
+            )?;
+        }
+        for (i, u) in self.users.iter().enumerate() {
+            writeln!(
+                f,
+                "u{i}: {:?} of {}{}, holds {}",
+                u.kind,
+                CUSTOMER_NUMBERS[u.customer],
+                if u.locked { ", locked" } else { "" },
+                key_names(&self.catalog, &u.permissions)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Compact: the world ([`WorldSpec`]'s `Debug`) and one numbered line per step
+/// ([`WorldSpec::describe`]); the step numbers are the ones a failure names.
+impl std::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "Scenario of {} step(s)", self.commands.len())?;
+        write!(f, "{:?}", self.world)?;
+        for (i, cmd) in self.commands.iter().enumerate() {
+            writeln!(f, "step {i}: {}", self.world.describe(cmd))?;
+        }
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,6 +1155,8 @@ fn set_of(keys: &[PermissionKey], idx: &BTreeSet<usize>) -> PermissionSet {
 /// What an [`ExtraRule`] sees after each step.
 #[derive(Debug)]
 pub struct Step<'a> {
+    /// The step's number in the scenario (from 0; the number a failure names).
+    pub index: usize,
     /// The command just run.
     pub command: &'a Cmd,
     /// Its outcome (for logins: `Ok` when a session started).
@@ -665,24 +1167,60 @@ pub struct Step<'a> {
     pub catalog: &'a PermissionCatalog,
     /// The model after the step.
     pub model: &'a Model,
+    /// Real access, probed after the step: for every generated user with a live session (by
+    /// index into the users), the areas [`Portal::may_access_area`] lets that session enter
+    /// now — the decision `adapters-http`'s `RequirePermission` guard takes on each request.
+    /// Users without a live session are absent.
+    pub access: &'a BTreeMap<usize, PermissionSet>,
+    /// The live sessions after the step: user index and session token (what a cookie holds),
+    /// for an [`ExtraRule::probe`] that asks the portal itself.
+    pub sessions: &'a [(usize, String)],
+    /// The portal under test, for [`ExtraRule::probe`].
+    pub portal: &'a Portal,
 }
 
-/// An embedder's own rule on top of Portal's, checked after every step of [`check`].
+impl Step<'_> {
+    /// Whether user `user` (an index into the users) may enter `area` on a live session now,
+    /// by the real portal ([`Step::access`]); `false` without a live session.
+    #[must_use]
+    pub fn may_access(&self, user: usize, area: &str) -> bool {
+        self.access
+            .get(&user)
+            .is_some_and(|areas| areas.iter().any(|k| k.as_str() == area))
+    }
+}
+
+/// An embedder's own rule on top of Portal's, checked after every step of [`check`]: first
+/// [`check`](ExtraRule::check) on what the step left behind (stored users, the model, real
+/// access), then [`probe`](ExtraRule::probe), which may call the portal itself. Implement
+/// either or both; a message of either fails the scenario at that step.
+#[async_trait::async_trait]
 pub trait ExtraRule: Send + Sync {
+    /// Checks the step's results.
+    ///
     /// # Errors
     /// A message saying how the rule is broken.
-    fn check(&self, step: &Step<'_>) -> Result<(), String>;
+    fn check(&self, step: &Step<'_>) -> Result<(), String> {
+        let _ = step;
+        Ok(())
+    }
+
+    /// Asks the real portal ([`Step::portal`], e.g. `authenticate` with a token of
+    /// [`Step::sessions`]) after [`check`](ExtraRule::check) passed.
+    ///
+    /// # Errors
+    /// A message saying how the rule is broken.
+    async fn probe(&self, step: &Step<'_>) -> Result<(), String> {
+        let _ = step;
+        Ok(())
+    }
 }
 
 /// No extra rule.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoExtraRule;
 
-impl ExtraRule for NoExtraRule {
-    fn check(&self, _step: &Step<'_>) -> Result<(), String> {
-        Ok(())
-    }
-}
+impl ExtraRule for NoExtraRule {}
 
 // ---------------------------------------------------------------------------------------------
 // The system under test
@@ -1049,7 +1587,8 @@ impl<S: Queries + Committer + 'static> Sut<S> {
 /// Runs a scenario on `store` (fresh and empty) and checks the rules after every step.
 ///
 /// # Errors
-/// The first broken rule, as a proptest failure (so proptest shrinks the scenario).
+/// The first broken rule, as a proptest failure (so proptest shrinks the scenario), naming the
+/// step: `step 0 of 1 (u1 logs in): …`.
 pub async fn check<S, R>(scenario: Scenario, store: Arc<S>, extra: &R) -> Result<(), TestCaseError>
 where
     S: Queries + Committer + 'static,
@@ -1057,123 +1596,171 @@ where
 {
     let Scenario { world, commands } = scenario;
     let (mut sut, mut model) = seed(&world, store).await?;
-    for cmd in &commands {
-        let audit_before = sut.audit_len().await?;
-        let outcome = if cmd.op == Op::Login {
-            let i = cmd.target;
-            let r = sut
-                .portal
-                .login(Login {
-                    email: sut.emails[i].clone(),
-                    password: SecretString::new(PASSWORD),
-                    client: ClientInfo::default(),
-                })
-                .await;
-            let expected = model.users[i].as_ref().is_some_and(ModelUser::can_log_in);
-            prop_assert_eq!(r.is_ok(), expected, "login of {:?}", model.users[i]);
-            if let Ok(LoginOutcome::Authenticated(s)) = &r {
-                sut.sessions
-                    .entry(i)
-                    .or_default()
-                    .push((s.token.expose().to_owned(), true));
-            }
-            let exists = model.users[i].is_some();
-            prop_assert_eq!(
-                sut.audit_len().await? - audit_before,
-                usize::from(exists),
-                "R20 login"
-            );
-            Outcome::Ok { changes: r.is_ok() }
-        } else {
-            let target_customer = world.users[cmd.target].customer;
-            let addressed = if cmd.own_customer {
-                target_customer
-            } else {
-                1 - target_customer
-            };
-            let predicted = model.predict(cmd, addressed);
-            let other = 1 - addressed;
-            let other_before = sut.snapshot(other).await?;
-            let had_admin = [model.has_active_admin(0), model.has_active_admin(1)];
-            let actual = sut.run(cmd, addressed).await?;
-            prop_assert_eq!(actual, predicted, "cmd {:?}", cmd);
-            // R20: one entry per state change, none otherwise.
-            let delta = sut.audit_len().await? - audit_before;
-            let expected_delta = usize::from(matches!(actual, Outcome::Ok { changes: true }));
-            prop_assert_eq!(delta, expected_delta, "R20 for {:?}", cmd);
-            // R2: the other customer is untouched.
-            prop_assert_eq!(sut.snapshot(other).await?, other_before, "R2 for {:?}", cmd);
-            if let Outcome::Ok { .. } = actual {
-                model.apply(cmd, addressed);
-                if matches!(cmd.op, Op::Lock | Op::Delete | Op::EndSessions) {
-                    for s in sut.sessions.entry(cmd.target).or_default() {
-                        s.1 = false;
-                    }
-                }
-            }
-            // R5: an administrator's action never leaves a customer without an active admin.
-            if let ActorSpec::User(_) = cmd.actor {
-                for (c, had) in had_admin.iter().enumerate() {
-                    prop_assert!(
-                        !had || model.has_active_admin(c),
-                        "R5: customer {} lost its last admin by {:?}",
-                        c,
-                        cmd
-                    );
-                }
-            }
-            actual
-        };
-        // Model and store agree on every user; R4.
-        let stored = sut.stored_users().await?;
-        for (i, rec) in stored.iter().enumerate() {
-            match (&model.users[i], rec) {
-                (None, None) => {}
-                (Some(m), Some(u)) => {
-                    prop_assert_eq!(m.locked, u.lock.is_some());
-                    prop_assert_eq!(m.admin, u.role == Role::Administrator);
-                    prop_assert_eq!(m.state, u.state);
-                    prop_assert_eq!(&set_of(&sut.keys, &m.permissions), &u.permissions);
-                    prop_assert!(
-                        u.permissions
-                            .is_subset(&set_of(&sut.keys, &model.entitled[m.customer])),
-                        "R4: permissions beyond the entitlements"
-                    );
-                }
-                (m, u) => prop_assert!(false, "model {:?} vs store {:?}", m, u.is_some()),
-            }
-        }
-        // R11 and R1 for every session held.
-        for (&i, tokens) in &sut.sessions {
-            for (token, alive) in tokens {
-                let auth = sut.portal.authenticate(token).await;
-                let should = *alive && model.users[i].as_ref().is_some_and(ModelUser::can_log_in);
-                prop_assert_eq!(auth.is_ok(), should, "R11 session of {:?}", model.users[i]);
-                if let Ok(p) = auth {
-                    for (k, key) in sut.keys.iter().enumerate() {
-                        prop_assert_eq!(
-                            sut.portal.may_access_area(&p, key),
-                            model.may_access(i, k),
-                            "R1 user {:?} area {}",
-                            model.users[i],
-                            k
-                        );
-                    }
-                }
-            }
-        }
-        extra
-            .check(&Step {
-                command: cmd,
-                outcome,
-                users: &stored,
-                catalog: sut.portal.catalog(),
-                model: &model,
-            })
-            .map_err(fail)?;
+    let total = commands.len();
+    for (index, cmd) in commands.iter().enumerate() {
+        run_step(&world, &mut sut, &mut model, index, cmd, extra)
+            .await
+            .map_err(|e| match e {
+                TestCaseError::Fail(why) => fail(format!(
+                    "step {index} of {total} ({}): {why}",
+                    world.describe(cmd)
+                )),
+                other => other,
+            })?;
     }
     for c in [None, Some(sut.customers[0]), Some(sut.customers[1])] {
         prop_assert_eq!(verify_chain(&sut.chain(c).await?), Ok(()));
     }
+    Ok(())
+}
+
+/// One step of [`check`]: runs `cmd`, compares with the model, checks the rules.
+async fn run_step<S, R>(
+    world: &WorldSpec,
+    sut: &mut Sut<S>,
+    model: &mut Model,
+    index: usize,
+    cmd: &Cmd,
+    extra: &R,
+) -> Result<(), TestCaseError>
+where
+    S: Queries + Committer + 'static,
+    R: ExtraRule + ?Sized,
+{
+    let audit_before = sut.audit_len().await?;
+    let outcome = if cmd.op == Op::Login {
+        let i = cmd.target;
+        let r = sut
+            .portal
+            .login(Login {
+                email: sut.emails[i].clone(),
+                password: SecretString::new(PASSWORD),
+                client: ClientInfo::default(),
+            })
+            .await;
+        let expected = model.users[i].as_ref().is_some_and(ModelUser::can_log_in);
+        prop_assert_eq!(r.is_ok(), expected, "login of {:?}", model.users[i]);
+        if let Ok(LoginOutcome::Authenticated(s)) = &r {
+            sut.sessions
+                .entry(i)
+                .or_default()
+                .push((s.token.expose().to_owned(), true));
+        }
+        let exists = model.users[i].is_some();
+        prop_assert_eq!(
+            sut.audit_len().await? - audit_before,
+            usize::from(exists),
+            "R20 login"
+        );
+        Outcome::Ok { changes: r.is_ok() }
+    } else {
+        let target_customer = world.users[cmd.target].customer;
+        let addressed = if cmd.own_customer {
+            target_customer
+        } else {
+            1 - target_customer
+        };
+        let predicted = model.predict(cmd, addressed);
+        let other = 1 - addressed;
+        let other_before = sut.snapshot(other).await?;
+        let had_admin = [model.has_active_admin(0), model.has_active_admin(1)];
+        let actual = sut.run(cmd, addressed).await?;
+        prop_assert_eq!(actual, predicted, "the outcome");
+        // R20: one entry per state change, none otherwise.
+        let delta = sut.audit_len().await? - audit_before;
+        let expected_delta = usize::from(matches!(actual, Outcome::Ok { changes: true }));
+        prop_assert_eq!(delta, expected_delta, "R20: audit entries written");
+        // R2: the other customer is untouched.
+        prop_assert_eq!(
+            sut.snapshot(other).await?,
+            other_before,
+            "R2: the other customer changed"
+        );
+        if let Outcome::Ok { .. } = actual {
+            model.apply(cmd, addressed);
+            if matches!(cmd.op, Op::Lock | Op::Delete | Op::EndSessions) {
+                for s in sut.sessions.entry(cmd.target).or_default() {
+                    s.1 = false;
+                }
+            }
+        }
+        // R5: an administrator's action never leaves a customer without an active admin.
+        if let ActorSpec::User(_) = cmd.actor {
+            for (c, had) in had_admin.iter().enumerate() {
+                prop_assert!(
+                    !had || model.has_active_admin(c),
+                    "R5: customer {} lost its last active administrator",
+                    CUSTOMER_NUMBERS[c]
+                );
+            }
+        }
+        actual
+    };
+    // Model and store agree on every user; R4.
+    let stored = sut.stored_users().await?;
+    for (i, rec) in stored.iter().enumerate() {
+        match (&model.users[i], rec) {
+            (None, None) => {}
+            (Some(m), Some(u)) => {
+                prop_assert_eq!(m.locked, u.lock.is_some());
+                prop_assert_eq!(m.admin, u.role == Role::Administrator);
+                prop_assert_eq!(m.state, u.state);
+                prop_assert_eq!(&set_of(&sut.keys, &m.permissions), &u.permissions);
+                prop_assert!(
+                    u.permissions
+                        .is_subset(&set_of(&sut.keys, &model.entitled[m.customer])),
+                    "R4: permissions beyond the entitlements"
+                );
+            }
+            (m, u) => prop_assert!(false, "model {:?} vs store {:?}", m, u.is_some()),
+        }
+    }
+    // R11 and R1 for every session held; what the sessions may enter, for the extra rule.
+    let mut access: BTreeMap<usize, PermissionSet> = BTreeMap::new();
+    let mut live = Vec::new();
+    for (&i, tokens) in &sut.sessions {
+        for (token, alive) in tokens {
+            let auth = sut.portal.authenticate(token).await;
+            let should = *alive && model.users[i].as_ref().is_some_and(ModelUser::can_log_in);
+            prop_assert_eq!(
+                auth.is_ok(),
+                should,
+                "R11: session of u{} ({:?})",
+                i,
+                model.users[i]
+            );
+            if let Ok(p) = auth {
+                let areas = access.entry(i).or_default();
+                for (k, key) in sut.keys.iter().enumerate() {
+                    let may = sut.portal.may_access_area(&p, key);
+                    prop_assert_eq!(
+                        may,
+                        model.may_access(i, k),
+                        "R1: u{} ({:?}) in area {}",
+                        i,
+                        model.users[i],
+                        key
+                    );
+                    if may {
+                        areas.insert(key.clone());
+                    }
+                }
+                live.push((i, token.clone()));
+            }
+        }
+    }
+    let step = Step {
+        index,
+        command: cmd,
+        outcome,
+        users: &stored,
+        catalog: sut.portal.catalog(),
+        model,
+        access: &access,
+        sessions: &live,
+        portal: &sut.portal,
+    };
+    extra.check(&step).map_err(fail)?;
+    extra.probe(&step).await.map_err(fail)?;
     Ok(())
 }
