@@ -5,7 +5,7 @@ use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::ports::{Expired, OutboxStore as _, Queries as _};
 use portal_core::service::HousekeepingReport;
-use portal_core::throttle::keys;
+use portal_core::throttle::{AccountKey, keys};
 use uuid::Uuid;
 
 const N: &str = "100000001";
@@ -163,7 +163,8 @@ async fn login_throttles_outlive_housekeeping_until_they_would_reset_anyway() {
                 .is_err()
         );
     }
-    let key = keys::account(&email("anna@example.com"));
+    let account = AccountKey::of(None, &email("anna@example.com"));
+    let key = keys::login_pair(&account, "127.0.0.1");
     let count = |w: &World| {
         let store = w.store.clone();
         let key = key.clone();
@@ -174,6 +175,9 @@ async fn login_throttles_outlive_housekeeping_until_they_would_reset_anyway() {
     let longest = lp
         .account
         .reset_after
+        .max(lp.pair.reset_after)
+        .max(lp.account_daily.reset_after)
+        .max(lp.known_browser.reset_after)
         .max(lp.address.reset_after)
         .max(lp.second_factor.reset_after)
         .max(TimeDelta::days(1));

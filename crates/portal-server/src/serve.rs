@@ -112,6 +112,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     ));
     let mut portal_config = PortalConfig {
         mfa_key: Some(secret.mfa_key()),
+        counter_key: Some(secret.counter_key()),
         ..PortalConfig::default()
     };
     let product = config.mail.settings.product_name();

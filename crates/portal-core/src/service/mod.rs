@@ -25,8 +25,8 @@ pub use crate::challenge::CodeError;
 pub use admin_requests::{AdminRequestError, AdminRequestView};
 pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainReport};
 pub use auth::{
-    AuthError, IssuedSession, Login, LoginError, LoginOutcome, PendingMfaLogin, Presented,
-    Principal,
+    AuthError, IssuedSession, KnownBrowser, Login, LoginError, LoginOutcome, PendingMfaLogin,
+    Presented, Principal,
 };
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
