@@ -21,6 +21,7 @@ mod mfa_errors;
 mod mfa_expiry;
 mod mfa_properties;
 mod onboarding;
+mod outbox;
 mod password_reset;
 mod profile;
 mod properties;
