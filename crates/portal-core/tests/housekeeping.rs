@@ -203,16 +203,16 @@ async fn delivered_mail_goes_after_its_retention_and_undelivered_mail_never() {
     let now = w.now();
     let claimed = w
         .store
-        .claim_outbox(claim, now, now + TimeDelta::minutes(1), 100)
+        .claim_outbox("mail", claim, now, now + TimeDelta::minutes(1), 100)
         .await
         .unwrap();
     assert_eq!(claimed.len(), queued);
     let (first, rest) = claimed.split_first().unwrap();
-    assert!(w.store.mark_sent(first.mail.id, claim, now).await.unwrap());
+    assert!(w.store.mark_sent(first.id(), claim, now).await.unwrap());
     for e in rest {
         assert!(
             w.store
-                .mark_failed(e.mail.id, claim, "550", None)
+                .mark_failed(e.id(), claim, "550", None)
                 .await
                 .unwrap()
         );
@@ -222,9 +222,9 @@ async fn delivered_mail_goes_after_its_retention_and_undelivered_mail_never() {
     assert_eq!(run(&w).await.sent_mail, 0);
     w.advance(SECOND);
     assert_eq!(run(&w).await.sent_mail, 1);
-    assert!(w.store.outbox_entry(first.mail.id).await.unwrap().is_none());
+    assert!(w.store.outbox_entry(first.id()).await.unwrap().is_none());
     assert_eq!(
-        w.store.dead_letters(100).await.unwrap().len(),
+        w.store.dead_letters(None, 100).await.unwrap().len(),
         rest.len(),
         "dead letters wait for an operator however old"
     );

@@ -13,6 +13,7 @@ mod customers;
 mod housekeeping;
 mod mfa;
 mod onboarding;
+mod outbox;
 mod paging;
 mod password_reset;
 mod profile;
@@ -32,6 +33,7 @@ pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, Oper
 pub use housekeeping::HousekeepingReport;
 pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
 pub use onboarding::{LinkError, LinkOutcome};
+pub use outbox::{MAX_DEAD_LETTERS, OutboxError};
 pub use paging::{PageRequest, PagingError};
 pub use password_reset::ResetError;
 pub use profile::ProfileError;
