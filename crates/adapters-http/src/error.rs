@@ -96,7 +96,7 @@ error_codes! {
     Unavailable = 503, "unavailable", "A backend (database, legacy directory) is unreachable; try again later.";
     // --- login and codes ---
     InvalidCredentials = 401, "invalid_credentials", "Wrong e-mail or password (also for unknown, locked and unfinished accounts).";
-    Throttled = 429, "throttled", "Too many failed attempts for this account or factor; `details.retry_at` and `Retry-After` say when to try again.";
+    Throttled = 429, "throttled", "Too many failed attempts (login, second factor, customer number), or a daily send budget spent (messages to administrators, invitations); `details.retry_at` and `Retry-After` say when to try again.";
     NoPendingLogin = 401, "no_pending_login", "No pending second step (missing, expired, finished or used up): log in again.";
     MfaRequired = 400, "mfa_required", "The account has a second factor: give `factor` too.";
     InvalidTicket = 400, "invalid_ticket", "The registration or e-mail-change ticket is unknown or expired.";
@@ -784,6 +784,7 @@ error_mapping! {
         AlreadyLinked => AlreadyLinked,
         InvalidLegacyCredentials => InvalidLegacyCredentials,
         LegacyAlreadyLinked => LegacyAlreadyLinked,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }
@@ -804,6 +805,7 @@ error_mapping! {
         NotLinked => NotLinked,
         NoAdmin => NoAdmin,
         Forbidden => Forbidden,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }
@@ -818,6 +820,7 @@ error_mapping! {
         LastAdmin => LastAdmin,
         AlreadyMember => AlreadyMember,
         EmailUnavailable => EmailUnavailable,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
         Conflict => Conflict;
         via Paging(p) => PagingError(p),
         Infra(i) => InfraError(i),

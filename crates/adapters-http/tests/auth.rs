@@ -166,6 +166,25 @@ async fn resending_a_code_waits_for_the_cooldown() {
 }
 
 #[tokio::test]
+async fn a_login_ends_the_session_the_browser_carried() {
+    let app = TestApp::new();
+    app.registered("l@example.com").await;
+    let c = app.login("l@example.com").await;
+    let kept = c.fork();
+    let first = c.cookie("portal-session").unwrap();
+    c.post(
+        "/api/v1/auth/login",
+        json!({"email": "l@example.com", "password": PASSWORD}),
+    )
+    .await
+    .ok(200);
+    assert_ne!(c.cookie("portal-session").unwrap(), first);
+    c.get("/api/v1/me").await.ok(200);
+    assert_eq!(kept.cookie("portal-session").unwrap(), first);
+    kept.get("/api/v1/me").await.assert(401, "unauthenticated");
+}
+
+#[tokio::test]
 async fn login_failures_answer_alike_and_logout_ends_the_session_on_the_server() {
     let app = TestApp::new();
     app.registered("l@example.com").await;

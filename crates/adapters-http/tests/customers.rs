@@ -446,3 +446,52 @@ async fn admin_requests_are_consented_or_declined_by_the_customers_administrator
         .await
         .assert(404, "not_found");
 }
+
+#[tokio::test]
+async fn the_thirteenth_invitation_to_one_address_in_a_day_answers_429_and_sends_nothing() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let r = t
+        .admin_a
+        .post(
+            &format!("{A}/users"),
+            json!({"email": "aussen@example.com", "first_name": "A", "last_name": "U"}),
+        )
+        .await;
+    let id = r.ok(201)["id"].as_str().unwrap().to_owned();
+    for _ in 0..11 {
+        t.admin_a
+            .post_empty(&format!("{A}/users/{id}/invitation"))
+            .await
+            .ok(202);
+    }
+    assert_eq!(app.mails_to("aussen@example.com").len(), 12);
+    let r = t
+        .admin_a
+        .post_empty(&format!("{A}/users/{id}/invitation"))
+        .await;
+    r.assert(429, "throttled");
+    assert!(r.headers.contains_key("retry-after"));
+    assert_eq!(app.mails_to("aussen@example.com").len(), 12, "nothing sent");
+}
+
+#[tokio::test]
+async fn inviting_an_address_with_an_account_elsewhere_keeps_its_answer_and_mails_the_owner() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    // f@example.com is an employee of the other customer.
+    let before = app.mails_to("f@example.com").len();
+    t.admin_a
+        .post(
+            &format!("{A}/users"),
+            json!({"email": "f@example.com", "first_name": "F", "last_name": "B"}),
+        )
+        .await
+        .assert(409, "email_unavailable");
+    let mails = app.mails_to("f@example.com");
+    assert_eq!(mails.len(), before + 1);
+    assert_eq!(
+        mails.last().unwrap().intent.key(),
+        "invitation_to_existing_account"
+    );
+}

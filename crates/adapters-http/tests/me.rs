@@ -42,6 +42,39 @@ async fn me_shows_the_user_and_updates_name_and_language() {
 }
 
 #[tokio::test]
+async fn names_with_direction_controls_or_invisible_characters_are_refused_and_zwnj_is_kept() {
+    let app = TestApp::new();
+    app.registered("bidi@example.com").await;
+    let c = app.login("bidi@example.com").await;
+    let before = c.get("/api/v1/me").await.ok(200).clone();
+    for bad in ["A\u{202E}B", "\u{200B}", "Anna\u{2066}", "\u{FEFF}Anna"] {
+        let r = c
+            .put(
+                "/api/v1/me",
+                json!({"first_name": bad, "last_name": "Muster", "language": "en"}),
+            )
+            .await;
+        r.assert(400, "invalid_request");
+        let message = r.body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("first_name") && message.contains("invisible or text-direction"),
+            "{message}"
+        );
+    }
+    let after = c.get("/api/v1/me").await.ok(200).clone();
+    assert_eq!(after, before, "nothing changed");
+    // The Persian name Mahlagha is written with a zero-width non-joiner: it stays as typed.
+    let mahlagha = "مه\u{200C}لقا";
+    let r = c
+        .put(
+            "/api/v1/me",
+            json!({"first_name": mahlagha, "last_name": "Muster", "language": "en"}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["first_name"], mahlagha);
+}
+
+#[tokio::test]
 async fn changing_the_password_rotates_this_session_and_ends_the_others() {
     let app = TestApp::new();
     app.registered("pw@example.com").await;
@@ -102,13 +135,31 @@ async fn changing_the_address_needs_the_new_addresses_code() {
     c.post("/api/v1/me/email", json!({"email": "old@example.com"}))
         .await
         .assert(409, "same_email");
-    c.post("/api/v1/me/email", json!({"email": "taken@example.com"}))
-        .await
-        .assert(409, "email_unavailable");
+    // An address with an account answers like a free one (its owner gets a notice instead).
+    let taken = c
+        .post("/api/v1/me/email", json!({"email": "taken@example.com"}))
+        .await;
+    let taken_body = taken.ok(202).clone();
+    assert_eq!(
+        app.mails_to("taken@example.com")
+            .last()
+            .map(|m| m.intent.key()),
+        Some("address_in_use_notice")
+    );
     let r = c
         .post("/api/v1/me/email", json!({"email": "new@example.com"}))
         .await;
     let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&r.body), keys(&taken_body), "the same answer");
+    assert_eq!(
+        r.body["code_expires_at"], taken_body["code_expires_at"],
+        "the same answer"
+    );
     let code = app.secret_for("new@example.com");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     c.post(
@@ -695,4 +746,74 @@ async fn changes_that_keep_conflicting_answer_409_and_write_nothing() {
         )
         .await;
     assert_eq!(r.ok(200)["first_name"], "Maria");
+}
+
+#[tokio::test]
+async fn the_sixteenth_message_to_the_administrators_in_a_day_answers_429_with_retry_after() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let before = app.mails_to("a@example.com").len();
+    for _ in 0..15 {
+        t.employee_a
+            .post(
+                "/api/v1/me/contact-admin",
+                json!({"message": "Bitte freischalten."}),
+            )
+            .await
+            .ok(202);
+    }
+    assert_eq!(app.mails_to("a@example.com").len(), before + 15);
+    let r = t
+        .employee_a
+        .post(
+            "/api/v1/me/contact-admin",
+            json!({"message": "Bitte freischalten."}),
+        )
+        .await;
+    r.assert(429, "throttled");
+    let secs: i64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(secs > 0 && secs <= 86_400, "until midnight: {secs}");
+    assert!(r.body["error"]["details"]["retry_at"].is_string());
+    assert_eq!(
+        app.mails_to("a@example.com").len(),
+        before + 15,
+        "nothing queued"
+    );
+}
+
+#[tokio::test]
+async fn guessing_customer_numbers_answers_429_after_the_free_failures() {
+    let app = TestApp::new();
+    app.customer("100000001").await;
+    app.registered("rate@example.com").await;
+    let c = app.login("rate@example.com").await;
+    c.put(
+        "/api/v1/me/affiliation",
+        json!({"affiliation": "de-business"}),
+    )
+    .await
+    .ok(204);
+    for i in 0..6 {
+        c.post(
+            "/api/v1/me/link/customer",
+            json!({"customer_number": format!("99999999{i}")}),
+        )
+        .await
+        .assert(404, "customer_not_found");
+    }
+    let r = c
+        .post(
+            "/api/v1/me/link/customer",
+            json!({"customer_number": "100000001"}),
+        )
+        .await;
+    r.assert(429, "throttled");
+    assert!(r.headers.contains_key("retry-after"));
+    app.advance(TimeDelta::seconds(2));
+    c.post(
+        "/api/v1/me/link/customer",
+        json!({"customer_number": "100000001"}),
+    )
+    .await
+    .ok(200);
 }

@@ -747,6 +747,26 @@ async fn logout_ends_the_session_on_the_server() {
 }
 
 #[tokio::test]
+async fn logging_in_again_ends_the_session_the_browser_had() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    b.get("/profile").await.ok();
+    let kept = b.fork();
+    let first = b.cookie("portal-session").unwrap();
+    // The login form posted again from a page of the running session.
+    b.post(
+        "/login",
+        &[("email", "x@example.com"), ("password", PASSWORD)],
+    )
+    .await
+    .redirects_to("/home");
+    assert_ne!(b.cookie("portal-session").unwrap(), first);
+    b.get("/profile").await.ok();
+    kept.get("/home").await.redirects_to("/login?next=%2Fhome");
+}
+
+#[tokio::test]
 async fn forgot_and_reset_the_password_without_using_the_link_on_get() {
     let app = WebApp::new();
     app.registered("x@example.com").await;

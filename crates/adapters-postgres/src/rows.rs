@@ -64,7 +64,13 @@ fn email(entity: &'static str, raw: &str) -> Result<EmailAddress, CorruptRecord>
 }
 
 fn person(entity: &'static str, field: &str, raw: &str) -> Result<PersonName, CorruptRecord> {
-    strict(entity, field, raw, PersonName::parse, PersonName::as_str)
+    strict(
+        entity,
+        field,
+        raw,
+        PersonName::from_stored,
+        PersonName::as_str,
+    )
 }
 
 fn language(entity: &'static str, raw: &str) -> Result<Language, CorruptRecord> {
@@ -128,7 +134,13 @@ pub(crate) fn customer(m: customers::Model) -> Result<Customer, CorruptRecord> {
             CustomerNumber::parse,
             CustomerNumber::as_str,
         )?,
-        name: strict(E, "name", &m.name, CompanyName::parse, CompanyName::as_str)?,
+        name: strict(
+            E,
+            "name",
+            &m.name,
+            CompanyName::from_stored,
+            CompanyName::as_str,
+        )?,
         affiliations: json(E, "affiliations", &m.affiliations)?,
         channel: json(E, "channel", &m.channel)?,
         entitlements: json(E, "entitlements", &m.entitlements)?,

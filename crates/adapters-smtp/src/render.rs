@@ -263,6 +263,12 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             MailIntent::ExistingAccountNotice { .. } => {
                 "Registrierung mit Ihrer E-Mail-Adresse".into()
             }
+            MailIntent::AddressInUseNotice { .. } => {
+                "Ihre E-Mail-Adresse wurde für ein anderes Konto angegeben".into()
+            }
+            MailIntent::InvitationToExistingAccount { .. } => {
+                "Einladungsversuch an Ihre E-Mail-Adresse".into()
+            }
             MailIntent::Invitation { .. } => format!("Einladung zum {product}"),
             MailIntent::PasswordReset { .. } | MailIntent::PasswordResetLocked { .. } => {
                 "Ihr Passwort zurücksetzen".into()
@@ -309,6 +315,12 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             MailIntent::VerificationCode { .. } => "Verify your email address".into(),
             MailIntent::ExistingAccountNotice { .. } => {
                 "Registration attempt with your email address".into()
+            }
+            MailIntent::AddressInUseNotice { .. } => {
+                "Your email address was given for another account".into()
+            }
+            MailIntent::InvitationToExistingAccount { .. } => {
+                "Invitation attempt to your email address".into()
             }
             MailIntent::Invitation { .. } => format!("Invitation to {product}"),
             MailIntent::PasswordReset { .. } | MailIntent::PasswordResetLocked { .. } => {

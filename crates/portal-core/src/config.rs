@@ -61,6 +61,12 @@ pub struct PortalConfig {
     pub totp_enrolment_ttl: TimeDelta,
     /// Housekeeping (expired sessions, codes, links and counters, old delivered mail).
     pub housekeeping: HousekeepingPolicy,
+    /// Daily budgets of messages to administrators and of invitations.
+    pub mail_budgets: crate::throttle::MailBudgets,
+    /// Throttle of failed attempts to link to a customer, per user.
+    pub link_user_throttle: crate::throttle::ThrottlePolicy,
+    /// Throttle of failed attempts to link to a customer, per client address.
+    pub link_address_throttle: crate::throttle::ThrottlePolicy,
 }
 
 /// What [`Portal::housekeeping`](crate::service::Portal::housekeeping) removes, and how fast.
@@ -114,6 +120,9 @@ impl Default for PortalConfig {
             phone_code_ttl: TimeDelta::minutes(10),
             totp_enrolment_ttl: TimeDelta::minutes(15),
             housekeeping: HousekeepingPolicy::default(),
+            mail_budgets: crate::throttle::MailBudgets::default(),
+            link_user_throttle: crate::throttle::ThrottlePolicy::LINK_USER,
+            link_address_throttle: crate::throttle::ThrottlePolicy::LINK_ADDRESS,
         }
     }
 }

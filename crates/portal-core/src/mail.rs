@@ -28,6 +28,20 @@ pub enum MailIntent {
         /// Greeting name.
         first_name: String,
     },
+    /// Someone tried to change another account's address to this one, which has an account: no
+    /// code was sent (the e-mail change answers as if it had been).
+    AddressInUseNotice {
+        /// Greeting name.
+        first_name: String,
+    },
+    /// An administrator tried to invite this address, which has an account (with another
+    /// customer or none): no invitation was made.
+    InvitationToExistingAccount {
+        /// Greeting name.
+        first_name: String,
+        /// Company whose administrator tried.
+        customer_name: String,
+    },
     /// "Einladung zum Portal" with the "Jetzt registrieren" link.
     Invitation {
         /// Greeting name.
@@ -189,6 +203,8 @@ impl MailIntent {
         match self {
             Self::VerificationCode { .. } => "verification_code",
             Self::ExistingAccountNotice { .. } => "existing_account_notice",
+            Self::AddressInUseNotice { .. } => "address_in_use_notice",
+            Self::InvitationToExistingAccount { .. } => "invitation_to_existing_account",
             Self::Invitation { .. } => "invitation",
             Self::PasswordReset { .. } => "password_reset",
             Self::PasswordResetLocked { .. } => "password_reset_locked",

@@ -57,6 +57,30 @@ impl ThrottlePolicy {
         reset_after: TimeDelta::hours(1),
     };
 
+    /// Per user for linking to a customer (customer numbers guessed, old accounts' passwords):
+    /// 5 free failures, then doubling from 2 s up to 5 min; 20 failures block for 1 h; forget
+    /// after 24 h. A customer number has nine digits, so a user who guesses gets about 30 tries
+    /// an hour and fewer than 500 a day.
+    pub const LINK_USER: Self = Self {
+        free_failures: 5,
+        base_delay: TimeDelta::seconds(2),
+        max_delay: TimeDelta::minutes(5),
+        lockout_after: 20,
+        lockout: TimeDelta::hours(1),
+        reset_after: TimeDelta::hours(24),
+    };
+
+    /// Per client address for linking (many accounts registered by one guesser): 20 free
+    /// failures, then doubling from 1 s up to 5 min; 100 failures block for 1 h; forget after 1 h.
+    pub const LINK_ADDRESS: Self = Self {
+        free_failures: 20,
+        base_delay: TimeDelta::seconds(1),
+        max_delay: TimeDelta::minutes(5),
+        lockout_after: 100,
+        lockout: TimeDelta::hours(1),
+        reset_after: TimeDelta::hours(1),
+    };
+
     /// Per user for second-factor and recovery codes: 3 free failures, then doubling from 5 s;
     /// 10 failures block the second step for 15 min.
     pub const SECOND_FACTOR: Self = Self {
@@ -203,6 +227,48 @@ impl SendBudget {
     }
 }
 
+/// Send budgets of mails one user causes to others (R10, R12), per UTC day: messages to the
+/// administrators ("Administrator kontaktieren") and invitations (first sends, re-sends, and
+/// attempts to invite an address that has an account, whose owner gets a notice). Each is
+/// counted per sender and per recipient; a request over either budget is refused as throttled
+/// until the next midnight (UTC) and queues nothing. Like [`SendBudget`]s, refused requests
+/// count nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailBudgets {
+    /// Messages a user sends to their administrators per day.
+    pub contact_per_sender: u32,
+    /// Messages one administrator receives per day (from all users of the customer).
+    pub contact_per_recipient: u32,
+    /// Invitations one user (administrator or operator) sends per day.
+    pub invitations_per_sender: u32,
+    /// Invitations to one address per day (from all senders).
+    pub invitations_per_recipient: u32,
+}
+
+impl MailBudgets {
+    /// The daily window of these budgets, with `limit` sends.
+    #[must_use]
+    pub const fn daily(limit: u32) -> SendBudget {
+        SendBudget {
+            limit,
+            window: TimeDelta::days(1),
+        }
+    }
+}
+
+impl Default for MailBudgets {
+    /// 15 messages per sender and 50 per administrator; 200 invitations per sender (a company's
+    /// onboarding) and 12 per address.
+    fn default() -> Self {
+        Self {
+            contact_per_sender: 15,
+            contact_per_recipient: 50,
+            invitations_per_sender: 200,
+            invitations_per_recipient: 12,
+        }
+    }
+}
+
 /// Storage keys of the counters. Hashing is not needed: keys never leave the server, and e-mail
 /// addresses in them are already normalised.
 pub mod keys {
@@ -240,6 +306,43 @@ pub mod keys {
     #[must_use]
     pub fn phone_codes_number(number: &str, window: i64) -> String {
         format!("phone:number:{number}:{window}")
+    }
+
+    /// Messages to administrators sent by a user in one day ([`super::MailBudgets`]).
+    #[must_use]
+    pub fn contact_sender(user: UserId, window: i64) -> String {
+        format!("contact:sender:{user}:{window}")
+    }
+
+    /// Messages an administrator received in one day ([`super::MailBudgets`]).
+    #[must_use]
+    pub fn contact_recipient(admin: UserId, window: i64) -> String {
+        format!("contact:recipient:{admin}:{window}")
+    }
+
+    /// Invitations sent by a user in one day ([`super::MailBudgets`]).
+    #[must_use]
+    pub fn invitation_sender(user: UserId, window: i64) -> String {
+        format!("invite:sender:{user}:{window}")
+    }
+
+    /// Invitations to an address in one day ([`super::MailBudgets`]).
+    #[must_use]
+    pub fn invitation_recipient(email: &EmailAddress, window: i64) -> String {
+        format!("invite:recipient:{email}:{window}")
+    }
+
+    /// Failed attempts of a user to link an account to a customer (a customer number that is
+    /// unknown or of another product line, an old account's wrong credentials).
+    #[must_use]
+    pub fn link_user(user: UserId) -> String {
+        format!("link:user:{user}")
+    }
+
+    /// Failed attempts to link an account to a customer from a client address.
+    #[must_use]
+    pub fn link_address(ip: &str) -> String {
+        format!("link:ip:{ip}")
     }
 
     /// Fresh recovery codes sent for a user in one window of

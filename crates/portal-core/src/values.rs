@@ -1,6 +1,11 @@
 //! Value objects that are valid by construction: `parse` is the only door, the field is private,
 //! serde goes through `TryFrom<String>`. Error messages name the broken rule and never echo the
 //! input back.
+//!
+//! Displayed texts ([`PersonName`], [`CompanyName`], [`FreeText`]) have two doors: `parse` for
+//! input, which also refuses text-direction controls and invisible characters
+//! ([`is_hidden_formatting`]), and `from_stored` for rows written before that rule existed, which
+//! keeps the older rules only; serde (stored JSON) goes through `from_stored`.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -143,12 +148,69 @@ impl fmt::Display for EmailAddress {
 string_value!(EmailAddress, EmailError);
 
 // ---------------------------------------------------------------------------------------------
+// Hidden formatting
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `c` is a character that displayed text may not hold: the bidirectional embedding,
+/// override and isolate controls (U+202A–U+202E, U+2066–U+2069), which can make `A\u{202E}B` show
+/// as a different name or reverse what follows it on a page or in a mail, and the invisible
+/// characters U+200B (zero-width space), U+2060 (word joiner) and U+FEFF (zero-width no-break
+/// space), which make names that look empty or look like another. The zero-width non-joiner and
+/// joiner (U+200C, U+200D) stay allowed: Persian, Arabic and Indic names need them.
+#[must_use]
+pub const fn is_hidden_formatting(c: char) -> bool {
+    matches!(
+        c,
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200B}' | '\u{2060}' | '\u{FEFF}'
+    )
+}
+
+/// The older rules of a name (before [`is_hidden_formatting`]): trimmed, not empty, at most `max`
+/// characters, no control characters.
+fn stored_name(raw: &str, max: usize) -> Result<&str, NameError> {
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if s.chars().count() > max {
+        return Err(NameError::TooLong);
+    }
+    if s.chars().any(char::is_control) {
+        return Err(NameError::InvalidCharacter);
+    }
+    Ok(s)
+}
+
+/// [`stored_name`] and no hidden formatting: the rules of input.
+fn input_name(raw: &str, max: usize) -> Result<&str, NameError> {
+    let s = stored_name(raw, max)?;
+    if s.chars().any(is_hidden_formatting) {
+        return Err(NameError::HiddenCharacter);
+    }
+    Ok(s)
+}
+
+/// serde for displayed texts: deserialising is loading stored data, so it goes through
+/// `from_stored`; serialising writes the text.
+macro_rules! stored_serde {
+    ($name:ident) => {
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::from_stored(&raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
 // PersonName
 // ---------------------------------------------------------------------------------------------
 
-/// A first or last name: 1–100 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+/// A first or last name: 1–100 characters after trimming, no control characters, no
+/// text-direction controls or invisible characters ([`is_hidden_formatting`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(into = "String")]
 pub struct PersonName(String);
 
 /// Why a text is not a [`PersonName`].
@@ -163,28 +225,30 @@ pub enum NameError {
     /// Contains control characters (line breaks, tabs, …).
     #[error("name contains a control character")]
     InvalidCharacter,
+    /// Contains a text-direction control or an invisible character ([`is_hidden_formatting`]).
+    #[error("name contains an invisible or text-direction character")]
+    HiddenCharacter,
 }
 
 impl PersonName {
     /// Longest name accepted, in characters.
     pub const MAX_CHARS: usize = 100;
 
-    /// Parses a name; surrounding whitespace is removed.
+    /// Parses a name typed by someone; surrounding whitespace is removed.
     ///
     /// # Errors
     /// Returns which rule the input breaks.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if s.chars().count() > Self::MAX_CHARS {
-            return Err(NameError::TooLong);
-        }
-        if s.chars().any(char::is_control) {
-            return Err(NameError::InvalidCharacter);
-        }
-        Ok(Self(s.to_owned()))
+        input_name(raw, Self::MAX_CHARS).map(|s| Self(s.to_owned()))
+    }
+
+    /// Rebuilds a stored name: the rules before [`is_hidden_formatting`] only, so that names
+    /// stored earlier still load. Not for input.
+    ///
+    /// # Errors
+    /// Returns which of the older rules the text breaks.
+    pub fn from_stored(raw: &str) -> Result<Self, NameError> {
+        stored_name(raw, Self::MAX_CHARS).map(|s| Self(s.to_owned()))
     }
 
     /// The name.
@@ -201,36 +265,36 @@ impl fmt::Display for PersonName {
 }
 
 string_value!(PersonName, NameError);
+stored_serde!(PersonName);
 
 // ---------------------------------------------------------------------------------------------
 // CompanyName
 // ---------------------------------------------------------------------------------------------
 
-/// A customer's company name: 1–200 characters after trimming, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+/// A customer's company name: 1–200 characters after trimming, no control characters, no
+/// text-direction controls or invisible characters ([`is_hidden_formatting`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(into = "String")]
 pub struct CompanyName(String);
 
 impl CompanyName {
     /// Longest company name accepted, in characters.
     pub const MAX_CHARS: usize = 200;
 
-    /// Parses a company name.
+    /// Parses a company name typed by someone.
     ///
     /// # Errors
     /// Returns which rule the input breaks.
     pub fn parse(raw: &str) -> Result<Self, NameError> {
-        let s = raw.trim();
-        if s.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if s.chars().count() > Self::MAX_CHARS {
-            return Err(NameError::TooLong);
-        }
-        if s.chars().any(char::is_control) {
-            return Err(NameError::InvalidCharacter);
-        }
-        Ok(Self(s.to_owned()))
+        input_name(raw, Self::MAX_CHARS).map(|s| Self(s.to_owned()))
+    }
+
+    /// Rebuilds a stored company name under the older rules (see [`PersonName::from_stored`]).
+    ///
+    /// # Errors
+    /// Returns which of the older rules the text breaks.
+    pub fn from_stored(raw: &str) -> Result<Self, NameError> {
+        stored_name(raw, Self::MAX_CHARS).map(|s| Self(s.to_owned()))
     }
 
     /// The name.
@@ -247,6 +311,7 @@ impl fmt::Display for CompanyName {
 }
 
 string_value!(CompanyName, NameError);
+stored_serde!(CompanyName);
 
 // ---------------------------------------------------------------------------------------------
 // CustomerNumber
@@ -375,9 +440,10 @@ impl fmt::Display for Language {
 // ---------------------------------------------------------------------------------------------
 
 /// A short free text written by a user (message to admins, lock reason, admin request note):
-/// 1–2000 characters after trimming, no control characters except line breaks and tabs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+/// 1–2000 characters after trimming, no control characters except line breaks and tabs, no
+/// text-direction controls or invisible characters ([`is_hidden_formatting`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
 pub struct FreeText(String);
 
 /// Why a text is not a [`FreeText`].
@@ -392,17 +458,32 @@ pub enum FreeTextError {
     /// Control characters other than line breaks and tabs.
     #[error("text contains a control character")]
     InvalidCharacter,
+    /// A text-direction control or an invisible character ([`is_hidden_formatting`]).
+    #[error("text contains an invisible or text-direction character")]
+    HiddenCharacter,
 }
 
 impl FreeText {
     /// Longest text accepted, in characters.
     pub const MAX_CHARS: usize = 2000;
 
-    /// Parses a free text.
+    /// Parses a free text typed by someone.
     ///
     /// # Errors
     /// Returns which rule the input breaks.
     pub fn parse(raw: &str) -> Result<Self, FreeTextError> {
+        let text = Self::from_stored(raw)?;
+        if text.0.chars().any(is_hidden_formatting) {
+            return Err(FreeTextError::HiddenCharacter);
+        }
+        Ok(text)
+    }
+
+    /// Rebuilds a stored text under the older rules (see [`PersonName::from_stored`]).
+    ///
+    /// # Errors
+    /// Returns which of the older rules the text breaks.
+    pub fn from_stored(raw: &str) -> Result<Self, FreeTextError> {
         let s = raw.trim();
         if s.is_empty() {
             return Err(FreeTextError::Empty);
@@ -426,6 +507,7 @@ impl FreeText {
 }
 
 string_value!(FreeText, FreeTextError);
+stored_serde!(FreeText);
 
 #[cfg(test)]
 mod tests {
@@ -551,6 +633,70 @@ mod tests {
         assert_eq!(
             PersonName::parse("An\nna"),
             Err(NameError::InvalidCharacter)
+        );
+    }
+
+    #[test]
+    fn displayed_text_refuses_direction_controls_and_invisible_characters() {
+        for bad in [
+            "A\u{202E}B",
+            "\u{202A}Anna",
+            "Anna\u{202C}",
+            "\u{2066}Anna\u{2069}",
+            "\u{2067}x",
+            "\u{2068}x",
+            "\u{200B}",
+            "An\u{200B}na",
+            "An\u{2060}na",
+            "\u{FEFF}Anna",
+        ] {
+            assert_eq!(
+                PersonName::parse(bad),
+                Err(NameError::HiddenCharacter),
+                "{bad:?}"
+            );
+            assert_eq!(
+                CompanyName::parse(bad),
+                Err(NameError::HiddenCharacter),
+                "{bad:?}"
+            );
+            assert_eq!(
+                FreeText::parse(bad),
+                Err(FreeTextError::HiddenCharacter),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_width_joiners_of_real_names_are_kept() {
+        // The Persian name Mahlagha, مه‌لقا, is written with a ZWNJ after the ه; Devanagari
+        // writes some conjuncts with a ZWJ.
+        let mahlagha = "مه\u{200C}لقا";
+        assert_eq!(PersonName::parse(mahlagha).unwrap().as_str(), mahlagha);
+        let devanagari = "क्\u{200D}ष";
+        assert_eq!(PersonName::parse(devanagari).unwrap().as_str(), devanagari);
+        assert!(CompanyName::parse("شرکت\u{200C}ها").is_ok());
+        assert!(FreeText::parse("سلام\u{200C}ها").is_ok());
+    }
+
+    #[test]
+    fn stored_texts_with_hidden_formatting_still_load() {
+        let old = "A\u{202E}B";
+        assert_eq!(PersonName::from_stored(old).unwrap().as_str(), old);
+        assert_eq!(CompanyName::from_stored(old).unwrap().as_str(), old);
+        assert_eq!(FreeText::from_stored(old).unwrap().as_str(), old);
+        let json = serde_json::to_string(old).unwrap();
+        let name: PersonName = serde_json::from_str(&json).unwrap();
+        assert_eq!(name.as_str(), old, "stored JSON goes through from_stored");
+        assert_eq!(
+            PersonName::from_stored("An\nna"),
+            Err(NameError::InvalidCharacter),
+            "the older rules still hold"
+        );
+        assert!(
+            PersonName::try_from(old.to_owned()).is_err(),
+            "TryFrom is input"
         );
     }
 

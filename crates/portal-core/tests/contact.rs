@@ -178,3 +178,50 @@ async fn locked_and_invited_users_and_the_system_cannot_write() {
     }
     assert_eq!(w.counts(), counts);
 }
+
+#[tokio::test]
+async fn the_sixteenth_message_of_a_day_is_refused_and_queues_nothing() {
+    let w = World::new();
+    let c = w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    let chef = w.admin("chef@example.com", N, &op).await;
+    let emma = w.invited(&chef, N, "emma@example.com", &[]).await;
+    for _ in 0..15 {
+        assert_eq!(w.portal.contact_admins(&emma, &text()).await.unwrap(), 1);
+    }
+    let counts = w.counts();
+    let log = w.audit_of(Some(c.id())).len();
+    let midnight = (w.now() + chrono::TimeDelta::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let err = w.portal.contact_admins(&emma, &text()).await.unwrap_err();
+    assert!(
+        matches!(err, ContactError::Throttled { retry_at } if retry_at == midnight),
+        "got {err:?}"
+    );
+    assert_eq!(w.counts(), counts, "nothing queued");
+    assert_eq!(w.audit_of(Some(c.id())).len(), log, "nothing logged");
+    w.clock.set(midnight);
+    assert_eq!(w.portal.contact_admins(&emma, &text()).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_administrator_receives_at_most_his_daily_budget_from_all_users() {
+    let mut config = portal_core::config::PortalConfig::default();
+    config.mail_budgets.contact_per_recipient = 4;
+    let w = World::with_config(config);
+    w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    let chef = w.admin("chef@example.com", N, &op).await;
+    let emma = w.invited(&chef, N, "emma@example.com", &[]).await;
+    let ida = w.invited(&chef, N, "ida@example.com", &[]).await;
+    for who in [&emma, &ida, &emma, &ida] {
+        w.portal.contact_admins(who, &text()).await.unwrap();
+    }
+    let counts = w.counts();
+    let err = w.portal.contact_admins(&ida, &text()).await.unwrap_err();
+    assert!(matches!(err, ContactError::Throttled { .. }), "got {err:?}");
+    assert_eq!(w.counts(), counts);
+}

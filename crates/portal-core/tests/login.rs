@@ -7,8 +7,11 @@ use portal_core::audit::{ActorKind, AuditCategory};
 use portal_core::customer::ServiceChannel;
 use portal_core::hashing::{Argon2Cost, Argon2idHasher};
 use portal_core::ports::{Clock as _, Write};
+use portal_core::secret::SecretString;
 use portal_core::secret::Token;
-use portal_core::service::{AuthError, Invite, LoginError, NewCustomer};
+use portal_core::service::{
+    AuthError, Invite, IssuedSession, Login, LoginError, LoginOutcome, NewCustomer, Presented,
+};
 use portal_core::testing::{SeededRandom, fast_hasher};
 use portal_core::user::UserStatus;
 use portal_core::values::{CompanyName, Language};
@@ -723,4 +726,108 @@ async fn every_login_costs_exactly_one_verification_and_unknown_addresses_use_th
         let (v1, d1) = hasher.calls();
         assert_eq!((v1 - v0, d1 - d0), (verify, dummy), "{case}");
     }
+}
+
+/// A login by `address` with `password` from a browser that still carries `carried`.
+async fn login_carrying(
+    w: &World,
+    address: &str,
+    password: &str,
+    carried: &IssuedSession,
+) -> Result<LoginOutcome, LoginError> {
+    let cmd = Login {
+        email: address.into(),
+        password: SecretString::new(password),
+        client: client(),
+    };
+    let presented = Presented {
+        session: Some(carried.token.expose().to_owned()),
+        ..Presented::default()
+    };
+    w.portal.login_presenting(cmd, presented).await
+}
+
+#[tokio::test]
+async fn a_login_ends_the_session_its_request_carried() {
+    let w = World::new();
+    let c = w.customer(N).await;
+    let anna = w.member("anna@example.com", N).await;
+    w.member("ben@example.com", N).await;
+    let first = w.login("anna@example.com").await;
+    let elsewhere = w.login("anna@example.com").await;
+
+    // A wrong password changes nothing: the carried session lives on.
+    let err = login_carrying(&w, "anna@example.com", "wrong password", &first)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoginError::InvalidCredentials), "{err:?}");
+    w.principal(&first).await;
+
+    let Ok(LoginOutcome::Authenticated(second)) =
+        login_carrying(&w, "anna@example.com", PASSWORD, &first).await
+    else {
+        panic!("the second login failed");
+    };
+    let refused = w.portal.authenticate(first.token.expose()).await;
+    assert!(
+        matches!(refused, Err(AuthError::Unauthenticated)),
+        "the first session still works: {refused:?}"
+    );
+    w.principal(&second).await;
+    w.principal(&elsewhere).await;
+    let entries = w.audit_of(Some(c.id()));
+    let tail: Vec<_> = entries[entries.len() - 2..]
+        .iter()
+        .map(|e| {
+            (
+                e.record.category,
+                e.record.details.as_str(),
+                e.record.subject,
+            )
+        })
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            (
+                AuditCategory::LoggedOut,
+                "reason=new_login",
+                Some(id_of(&anna))
+            ),
+            (
+                AuditCategory::LoginSucceeded,
+                "method=password",
+                Some(id_of(&anna))
+            ),
+        ]
+    );
+
+    // Another user's session in the same browser ends too.
+    let Ok(LoginOutcome::Authenticated(ben)) =
+        login_carrying(&w, "ben@example.com", PASSWORD, &second).await
+    else {
+        panic!("ben's login failed");
+    };
+    assert!(w.portal.authenticate(second.token.expose()).await.is_err());
+    assert_eq!(
+        w.principal(&ben).await.user().id(),
+        w.user_id("ben@example.com").await
+    );
+}
+
+#[tokio::test]
+async fn a_login_that_needs_the_second_factor_ends_the_carried_session_already() {
+    let w = World::new();
+    w.customer(N).await;
+    w.member("anna@example.com", N).await;
+    let anna = w.login("anna@example.com").await;
+    w.with_totp("ben@example.com").await;
+    let outcome = login_carrying(&w, "ben@example.com", PASSWORD, &anna)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, LoginOutcome::MfaRequired(_)),
+        "{outcome:?}"
+    );
+    assert!(w.portal.authenticate(anna.token.expose()).await.is_err());
 }

@@ -419,3 +419,118 @@ async fn a_user_waiting_for_activation_cannot_relink_elsewhere() {
     assert_eq!(w.user(id_of(&bert)).await, before);
     assert_eq!(w.counts(), counts);
 }
+
+#[tokio::test]
+async fn guessing_customer_numbers_is_throttled_per_user_across_server_processes() {
+    let w = World::new();
+    w.customer(N).await;
+    // A second server process on the same database: the counter lives in storage.
+    let other = w.sibling(portal_core::config::PortalConfig::default(), true);
+    let (anna, _) = w.registered("anna@example.com").await;
+    w.portal
+        .choose_affiliation(&anna, &affiliation())
+        .await
+        .unwrap();
+    for i in 0..6 {
+        let portal = if i % 2 == 0 { &w.portal } else { &other };
+        let err = portal
+            .link_customer(&anna, &number(&format!("99999999{i}")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LinkError::CustomerNotFound),
+            "guess {i}: {err:?}"
+        );
+    }
+    // Five failures are free; the sixth costs 2 s, in which nothing is checked, not even the
+    // right number, on either process.
+    let retry = w.now() + seconds(2);
+    let before = w.user(id_of(&anna)).await;
+    for portal in [&w.portal, &other] {
+        let err = portal.link_customer(&anna, &number(N)).await.unwrap_err();
+        assert!(
+            matches!(err, LinkError::Throttled { retry_at } if retry_at == retry),
+            "got {err:?}"
+        );
+    }
+    assert_eq!(w.user(id_of(&anna)).await, before, "nothing changed");
+    w.advance(seconds(2));
+    let outcome = other.link_customer(&anna, &number(N)).await.unwrap();
+    assert_eq!(outcome, LinkOutcome::Active);
+}
+
+#[tokio::test]
+async fn guessing_from_one_client_address_is_throttled_for_every_account_there() {
+    let mut config = portal_core::config::PortalConfig::default();
+    config.link_address_throttle.free_failures = 2;
+    let w = World::with_config(config);
+    w.customer(N).await;
+    let guesser = portal_core::session::ClientInfo::new(Some("203.0.113.9"), None);
+    let elsewhere = portal_core::session::ClientInfo::new(Some("198.51.100.7"), None);
+    let mut accounts = Vec::new();
+    for who in ["anna", "ben", "carl", "dora"] {
+        let (a, _) = w.registered(&format!("{who}@example.com")).await;
+        w.portal
+            .choose_affiliation(&a, &affiliation())
+            .await
+            .unwrap();
+        accounts.push(a);
+    }
+    for (i, a) in accounts[..3].iter().enumerate() {
+        let err = w
+            .portal
+            .link_customer_from(a, &number(&format!("99999999{i}")), &guesser)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LinkError::CustomerNotFound), "got {err:?}");
+    }
+    // Three failures from one address, one per account: a fresh account there waits too.
+    let dora = &accounts[3];
+    let err = w
+        .portal
+        .link_customer_from(dora, &number(N), &guesser)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinkError::Throttled { .. }), "got {err:?}");
+    // The same account from another address is not held up by the guesser's address.
+    let outcome = w
+        .portal
+        .link_customer_from(dora, &number(N), &elsewhere)
+        .await
+        .unwrap();
+    assert_eq!(outcome, LinkOutcome::Active);
+}
+
+#[tokio::test]
+async fn wrong_old_credentials_count_like_guessed_numbers() {
+    let w = World::new();
+    w.customer(N).await;
+    w.legacy.add("max.alt", "altes geheimnis", number(N));
+    let (anna, _) = w.registered("anna@example.com").await;
+    w.portal
+        .choose_affiliation(&anna, &affiliation())
+        .await
+        .unwrap();
+    for i in 0..6 {
+        let err = w
+            .portal
+            .link_legacy(&anna, "max.alt", &SecretString::new(format!("falsch {i}")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LinkError::InvalidLegacyCredentials),
+            "got {err:?}"
+        );
+    }
+    let err = w
+        .portal
+        .link_legacy(&anna, "max.alt", &SecretString::new("altes geheimnis"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LinkError::Throttled { .. }), "got {err:?}");
+    w.advance(seconds(2));
+    w.portal
+        .link_legacy(&anna, "max.alt", &SecretString::new("altes geheimnis"))
+        .await
+        .unwrap();
+}

@@ -160,17 +160,10 @@ async fn the_new_address_is_confirmed_by_code_and_the_old_one_is_told() {
 }
 
 #[tokio::test]
-async fn an_address_change_needs_a_fresh_login_and_a_free_address() {
+async fn an_address_change_needs_a_fresh_login_and_another_address() {
     let w = World::new();
     let (_, s) = w.registered("anna@example.com").await;
-    w.registered("ben@example.com").await;
     let p = w.principal(&s).await;
-    let err = w
-        .portal
-        .start_email_change(&p, &email("ben@example.com"))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ProfileError::EmailUnavailable), "got {err:?}");
     let err = w
         .portal
         .start_email_change(&p, &email("anna@example.com"))
@@ -185,6 +178,80 @@ async fn an_address_change_needs_a_fresh_login_and_a_free_address() {
         .await
         .unwrap_err();
     assert!(matches!(err, ProfileError::ReauthRequired), "got {err:?}");
+}
+
+#[tokio::test]
+async fn an_address_with_an_account_answers_like_a_free_one_and_its_owner_gets_a_notice() {
+    let w = World::new();
+    let (_, anna) = w.registered("anna@example.com").await;
+    let (_, carl) = w.registered("carl@example.com").await;
+    let (_, ben_session) = w.registered("ben@example.com").await;
+    let ben = w.principal(&ben_session).await.user().clone();
+    // The same request by two users: to a free address and to Ben's.
+    let (anna, carl) = (w.principal(&anna).await, w.principal(&carl).await);
+    let mail_before = w.store.outbox().len();
+    let free = w
+        .portal
+        .start_email_change(&anna, &email("frei@example.com"))
+        .await
+        .unwrap();
+    let free_mails = mails_since(&w, mail_before);
+    let free_entry = w.audit_of(None).pop().unwrap();
+    let mail_before = w.store.outbox().len();
+    let taken = w
+        .portal
+        .start_email_change(&carl, &email("ben@example.com"))
+        .await
+        .unwrap();
+    let taken_mails = mails_since(&w, mail_before);
+    let taken_entry = w.audit_of(None).pop().unwrap();
+    assert_eq!(
+        (free.code_expires_at, free.resend_available_at),
+        (taken.code_expires_at, taken.resend_available_at),
+        "the same answer"
+    );
+    assert_eq!(
+        free_mails,
+        [
+            ("anna@example.com".to_owned(), "email_change_requested"),
+            ("frei@example.com".to_owned(), "verification_code"),
+        ]
+    );
+    assert_eq!(
+        taken_mails,
+        [
+            ("ben@example.com".to_owned(), "address_in_use_notice"),
+            ("carl@example.com".to_owned(), "email_change_requested"),
+        ],
+        "the owner gets a notice instead of a code"
+    );
+    assert_eq!(
+        (free_entry.record.category, &free_entry.record.details),
+        (taken_entry.record.category, &taken_entry.record.details),
+        "the same entry"
+    );
+    assert_eq!(
+        w.user(ben.id()).await.email().as_str(),
+        "ben@example.com",
+        "the owner is unchanged"
+    );
+    // The code went nowhere: the ticket never changes the address.
+    for code in ["000000", "123456", "999999", "424242", "111111"] {
+        let err = w
+            .portal
+            .confirm_email_change(&carl, taken.ticket.expose(), code)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ProfileError::Code(CodeError::Wrong | CodeError::TooManyAttempts)
+            ),
+            "got {err:?}"
+        );
+    }
+    let carl_now = w.user(carl.user().id()).await;
+    assert_eq!(carl_now.email().as_str(), "carl@example.com");
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use portal_core::Actor;
 use portal_core::audit::{ActorKind, AuditCategory};
 use portal_core::ids::UserId;
+use portal_core::mail::MailIntent;
 use portal_core::permission::GroupKey;
 use portal_core::ports::{Clock as _, Write};
 use portal_core::secret::SecretString;
@@ -616,15 +617,191 @@ async fn inviting_an_address_with_an_account_or_ungrantable_permissions_is_refus
             |e| matches!(e, AdminError::NotGrantable(k) if k == &["time_travel"]),
         ),
     ];
+    let mut notices = 0;
     for (case, cmd, expected) in cases {
+        let elsewhere = matches!(
+            case,
+            "member elsewhere" | "account without customer" | "operator"
+        );
         let err = w
             .portal
             .invite_user(&chef, &number(N), cmd)
             .await
             .unwrap_err();
         assert!(expected(&err), "{case}: got {err:?}");
+        notices += usize::from(elsewhere);
     }
+    // An account elsewhere gets a notice and the attempt an entry (see the test below); nothing
+    // else changed.
+    let after = w.counts();
+    assert_eq!(
+        (after.users, after.sessions, after.mails, after.audit),
+        (
+            counts.users,
+            counts.sessions,
+            counts.mails + notices,
+            counts.audit + notices
+        )
+    );
+}
+
+#[tokio::test]
+async fn inviting_an_address_with_an_account_elsewhere_keeps_its_answer_and_tells_the_owner() {
+    let (w, _op, chef) = managed().await;
+    let c = w.customer_now(N).await;
+    w.customer(OTHER).await;
+    w.member("fremd@example.com", OTHER).await;
+    let fremd = w.user_id("fremd@example.com").await;
+    let other = w.customer_now(OTHER).await;
+    let other_log = w.audit_of(Some(other.id())).len();
+    let before = w.user(fremd).await;
+    let from = w.store.outbox().len();
+    let err = w
+        .portal
+        .invite_user(
+            &chef,
+            &number(N),
+            invite_cmd("fremd@example.com", "F", "R", &["support_requests"]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AdminError::EmailUnavailable), "got {err:?}");
+    assert_eq!(
+        mails_since(&w, from),
+        [(
+            "fremd@example.com".to_owned(),
+            "invitation_to_existing_account"
+        )],
+        "the owner is told, no invitation goes out"
+    );
+    match &w.last_mail_to("fremd@example.com").intent {
+        MailIntent::InvitationToExistingAccount { customer_name, .. } => {
+            assert_eq!(customer_name, c.name().as_str(), "who tried");
+        }
+        other => panic!("got {other:?}"),
+    }
+    assert_eq!(w.user(fremd).await, before, "the account is unchanged");
+    let last = w.audit_of(Some(c.id())).pop().unwrap();
+    assert_eq!(last.record.category, AuditCategory::RegistrationAttempted);
+    assert_eq!(last.record.actor.user, Some(id_of(&chef)));
+    assert_eq!(last.record.subject, None, "the owner is not named");
+    assert_eq!(last.record.details, "via=invitation; notice=sent");
+    assert_eq!(
+        w.audit_of(Some(other.id())).len(),
+        other_log,
+        "nothing in the other customer's log"
+    );
+}
+
+#[tokio::test]
+async fn the_thirteenth_invitation_to_one_address_in_a_day_is_refused_and_queues_nothing() {
+    let (w, _op, chef) = managed().await;
+    w.customer(OTHER).await;
+    w.member("fremd@example.com", OTHER).await;
+    // Six first sends and re-sends to an outside address, and six attempts to an address
+    // with an account elsewhere: twelve per address, the budget.
+    let token = w.invite(&chef, N, "aussen@example.com", &[]).await;
+    assert!(!token.is_empty());
+    let ida = w.user_id("aussen@example.com").await;
+    for _ in 0..11 {
+        w.portal
+            .resend_invitation(&chef, &number(N), ida)
+            .await
+            .unwrap();
+    }
+    for _ in 0..12 {
+        let err = w
+            .portal
+            .invite_user(
+                &chef,
+                &number(N),
+                invite_cmd("fremd@example.com", "F", "R", &[]),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::EmailUnavailable), "got {err:?}");
+    }
+    let counts = w.counts();
+    let midnight = (w.now() + TimeDelta::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let err = w
+        .portal
+        .resend_invitation(&chef, &number(N), ida)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AdminError::Throttled { retry_at } if retry_at == midnight),
+        "13th re-send: {err:?}"
+    );
+    let err = w
+        .portal
+        .invite_user(
+            &chef,
+            &number(N),
+            invite_cmd("fremd@example.com", "F", "R", &[]),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AdminError::Throttled { .. }),
+        "13th attempt: {err:?}"
+    );
+    assert_eq!(w.counts(), counts, "nothing queued, nothing logged");
+    // Other addresses are not affected, and the next day the budget is full again.
+    w.invite(&chef, N, "dritte@example.com", &[]).await;
+    w.clock.set(midnight);
+    w.portal
+        .resend_invitation(&chef, &number(N), ida)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn an_administrators_invitations_are_capped_per_day() {
+    let mut config = portal_core::config::PortalConfig::default();
+    config.mail_budgets.invitations_per_sender = 3;
+    let w = World::with_config(config);
+    w.customer(N).await;
+    let op = w.operator("op@vendor.example").await;
+    let chef = w.admin("chef@example.com", N, &op).await;
+    for i in 0..3 {
+        w.invite(&chef, N, &format!("neu{i}@example.com"), &[])
+            .await;
+    }
+    let counts = w.counts();
+    let err = w
+        .portal
+        .invite_user(
+            &chef,
+            &number(N),
+            invite_cmd("neu9@example.com", "N", "U", &[]),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AdminError::Throttled { .. }), "got {err:?}");
     assert_eq!(w.counts(), counts);
+}
+
+#[tokio::test]
+async fn refused_invitations_spend_no_budget() {
+    let (w, _op, chef) = managed().await;
+    let emma = w.invited(&chef, N, "emma@example.com", &[]).await;
+    for _ in 0..20 {
+        let err = w
+            .portal
+            .invite_user(
+                &emma,
+                &number(N),
+                invite_cmd("ziel@example.com", "Z", "I", &[]),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AdminError::Forbidden), "got {err:?}");
+    }
+    w.invite(&chef, N, "ziel@example.com", &[]).await;
 }
 
 #[tokio::test]

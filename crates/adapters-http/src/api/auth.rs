@@ -15,8 +15,8 @@ use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use portal_core::secret::{SecretString, Token};
 use portal_core::service::{
-    AuthError, CodeError, CompleteMfa, Login, LoginError, LoginOutcome, MfaError, Register,
-    RegisterError, ResendError, ResetError, VerifyError,
+    AuthError, CodeError, CompleteMfa, Login, LoginError, LoginOutcome, MfaError, Presented,
+    Register, RegisterError, ResendError, ResetError, VerifyError,
 };
 use portal_core::values::{EmailAddress, Language, PersonName};
 use serde::{Deserialize, Serialize};
@@ -241,7 +241,8 @@ pub enum LoginResponse {
 error_responses!(pub(crate) LoginErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::LIMITED, LoginError::CODES);
 
 /// Logs in with e-mail and password. With a remembered-device cookie an account with a second
-/// factor is logged in at once; otherwise it gets the pending second step.
+/// factor is logged in at once; otherwise it gets the pending second step. When the password is
+/// right, the session this browser's cookie held (if any, whoever's) ends.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = LoginRequest,
     security(("csrf" = [])),
@@ -259,10 +260,11 @@ pub(crate) async fn login(
         client: client.info(),
     };
     let config = state.config();
-    let outcome = match cookies::read(&headers, config, CookieName::Device) {
-        Some(device) => state.portal().login_with_device(cmd, &device).await?,
-        None => state.portal().login(cmd).await?,
+    let presented = Presented {
+        session: cookies::read(&headers, config, CookieName::Session),
+        remembered_device: cookies::read(&headers, config, CookieName::Device),
     };
+    let outcome = state.portal().login_presenting(cmd, presented).await?;
     match outcome {
         LoginOutcome::Authenticated(issued) => {
             let mut reply = super::session_started(&state, StatusCode::OK, &issued).await?;
@@ -271,6 +273,7 @@ pub(crate) async fn login(
         }
         LoginOutcome::MfaRequired(pending) => {
             let mut reply = Reply::new(StatusCode::OK);
+            reply.cookie(cookies::clear(config, CookieName::Session));
             reply.cookie(cookies::set(
                 config,
                 CookieName::PendingMfa,

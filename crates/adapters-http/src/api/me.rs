@@ -251,13 +251,14 @@ error_responses!(pub(crate) LinkNumberErrors: sets::ALWAYS, sets::BODY, sets::CS
 pub(crate) async fn link_customer(
     _: Limit<buckets::Login>,
     State(state): State<AppState>,
+    Client(client): Client,
     user: CurrentUser,
     JsonBody(body): JsonBody<LinkCustomerRequest>,
 ) -> Result<Json<Linked>, ApiError> {
     let number = crate::extract::customer_number(&body.customer_number)?;
     let outcome = state
         .portal()
-        .link_customer(&user.principal.actor(), &number)
+        .link_customer_from(&user.principal.actor(), &number, &client.info())
         .await?;
     Ok(Json(outcome.into()))
 }
@@ -282,15 +283,17 @@ error_responses!(pub(crate) LinkLegacyErrors: sets::ALWAYS, sets::BODY, sets::CS
 pub(crate) async fn link_legacy(
     _: Limit<buckets::Login>,
     State(state): State<AppState>,
+    Client(client): Client,
     user: CurrentUser,
     JsonBody(body): JsonBody<LinkLegacyRequest>,
 ) -> Result<Json<Linked>, ApiError> {
     let outcome = state
         .portal()
-        .link_legacy(
+        .link_legacy_from(
             &user.principal.actor(),
             &body.username,
             &SecretString::new(body.password),
+            &client.info(),
         )
         .await?;
     Ok(Json(outcome.into()))

@@ -76,6 +76,7 @@ pub(crate) async fn send(a: Authed, Form(form): Form<ContactForm>) -> Result<Res
                 errors.refused(a.lang, e);
                 StatusCode::CONFLICT
             }
+            Err(e @ ContactError::Throttled { .. }) => errors.refused(a.lang, e),
             Err(e) => return Err(e.into()),
         },
     };

@@ -198,6 +198,7 @@ pub(crate) fn name(lang: Language, e: NameError) -> Text {
         NameError::Empty => text(lang, "name-error-empty"),
         NameError::TooLong => text(lang, "name-error-too-long"),
         NameError::InvalidCharacter => text(lang, "name-error-invalid-character"),
+        NameError::HiddenCharacter => text(lang, "name-error-hidden-character"),
     }
 }
 
@@ -217,6 +218,7 @@ pub(crate) fn free_text(lang: Language, e: FreeTextError) -> Text {
         FreeTextError::Empty => text(lang, "text-error-empty"),
         FreeTextError::TooLong => text(lang, "text-error-too-long"),
         FreeTextError::InvalidCharacter => text(lang, "text-error-invalid-character"),
+        FreeTextError::HiddenCharacter => text(lang, "text-error-hidden-character"),
     }
 }
 

@@ -175,7 +175,8 @@ fn linked(
             e @ (LinkError::CustomerNotFound
             | LinkError::AffiliationMismatch
             | LinkError::InvalidLegacyCredentials
-            | LinkError::LegacyAlreadyLinked),
+            | LinkError::LegacyAlreadyLinked
+            | LinkError::Throttled { .. }),
         ) => errors.refused_at(a.lang, field, e),
         Err(e) => return Err(e.into()),
     };
@@ -207,7 +208,7 @@ pub(crate) async fn link_customer(
     };
     let result = a
         .portal()
-        .link_customer(&a.principal.actor(), &number)
+        .link_customer_from(&a.principal.actor(), &number, &a.client.info())
         .await;
     linked(&a, result, (raw, ""), "customer_number")
 }
@@ -221,10 +222,11 @@ pub(crate) async fn link_legacy(
     let username = form.username.trim();
     let result = a
         .portal()
-        .link_legacy(
+        .link_legacy_from(
             &a.principal.actor(),
             username,
             &SecretString::new(&form.legacy_password),
+            &a.client.info(),
         )
         .await;
     linked(&a, result, ("", username), "username")

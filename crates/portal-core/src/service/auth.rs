@@ -68,6 +68,23 @@ pub struct Login {
     pub client: ClientInfo,
 }
 
+/// What a browser presents with a login besides the credentials. Everything is optional; the
+/// adapters fill in what the request carried.
+#[derive(Debug, Clone, Default)]
+pub struct Presented {
+    /// The session token the request carried: a login whose password is right ends that session
+    /// (whoever's it was) in the same commit, so one browser never holds two sessions.
+    pub session: Option<String>,
+    /// The remembered-device token of "Mich auf diesem Gerät für 30 Tage merken" (R18).
+    pub remembered_device: Option<String>,
+}
+
+/// The tokens of [`Presented`], parsed (a malformed one counts as absent).
+struct PresentedTokens {
+    device: Option<Token>,
+    session: Option<Token>,
+}
+
 /// Why a login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -175,7 +192,7 @@ impl Portal {
     /// [`LoginError::InvalidCredentials`] for every kind of failure, [`LoginError::Throttled`]
     /// while the address or the client is throttled; infrastructure failures.
     pub async fn login(&self, cmd: Login) -> Result<LoginOutcome, LoginError> {
-        self.login_inner(cmd, None).await
+        self.login_presenting(cmd, Presented::default()).await
     }
 
     /// Logs in from a remembered device: with the device token from
@@ -189,7 +206,25 @@ impl Portal {
         cmd: Login,
         device_token: &str,
     ) -> Result<LoginOutcome, LoginError> {
-        self.login_inner(cmd, Some(device_token)).await
+        let presented = Presented {
+            remembered_device: Some(device_token.to_owned()),
+            ..Presented::default()
+        };
+        self.login_presenting(cmd, presented).await
+    }
+
+    /// Logs in with what the browser presents besides the credentials ([`Presented`]): the
+    /// session it carried ends when the password is right, and a remembered device skips the
+    /// second factor as in [`Self::login_with_device`].
+    ///
+    /// # Errors
+    /// As [`Self::login`].
+    pub async fn login_presenting(
+        &self,
+        cmd: Login,
+        presented: Presented,
+    ) -> Result<LoginOutcome, LoginError> {
+        self.login_inner(cmd, &presented).await
     }
 
     /// Until when one of the keys is throttled, if any.
@@ -212,7 +247,7 @@ impl Portal {
     async fn login_inner(
         &self,
         cmd: Login,
-        device_token: Option<&str>,
+        presented: &Presented,
     ) -> Result<LoginOutcome, LoginError> {
         let hasher = &self.deps.hasher;
         let protection = self.config.login_protection;
@@ -256,7 +291,16 @@ impl Portal {
             None
         };
         let token = Token::generate(&*self.deps.random);
-        let device = device_token.and_then(|t| Token::parse(t).ok());
+        let tokens = PresentedTokens {
+            device: presented
+                .remembered_device
+                .as_deref()
+                .and_then(|t| Token::parse(t).ok()),
+            session: presented
+                .session
+                .as_deref()
+                .and_then(|t| Token::parse(t).ok()),
+        };
         let outcome = self
             .transact(|| {
                 self.plan_login(
@@ -265,7 +309,7 @@ impl Portal {
                     rehash.clone(),
                     &cmd.client,
                     &token,
-                    device.as_ref(),
+                    &tokens,
                 )
             })
             .await??;
@@ -296,7 +340,7 @@ impl Portal {
         rehash: Option<crate::password::PasswordHash>,
         client: &ClientInfo,
         token: &Token,
-        device: Option<&Token>,
+        presented: &PresentedTokens,
     ) -> Result<Planned<Result<LoginOutcome, LoginError>>, LoginError> {
         let now = self.now();
         let Some(mut user) = self.deps.queries.user(user_id).await? else {
@@ -325,7 +369,28 @@ impl Portal {
             user.set_password(hash, now);
             commit.write(Write::UpdateUser(user.clone()));
         }
-        let remembered = match (user.mfa().is_enabled(), device) {
+        // The session this browser had ends with its new login (also another user's, and also
+        // when the second step is still to come): no browser holds two sessions.
+        if let Some(carried) = &presented.session
+            && let Some(ctx) = self
+                .deps
+                .queries
+                .session_context(&carried.hash(), now)
+                .await?
+                .filter(|ctx| ctx.session.is_full())
+        {
+            commit
+                .write(Write::DeleteSession(ctx.session.id()))
+                .audit(self.audit_record(
+                    now,
+                    ctx.user.customer_id(),
+                    ActorRef::user(ctx.user.id()),
+                    Some(ctx.user.id()),
+                    AuditCategory::LoggedOut,
+                    "reason=new_login",
+                ));
+        }
+        let remembered = match (user.mfa().is_enabled(), &presented.device) {
             (true, Some(d)) => self
                 .deps
                 .queries

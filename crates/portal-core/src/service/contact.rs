@@ -7,7 +7,8 @@ use crate::authz::Acting;
 use crate::error::InfraError;
 use crate::mail::MailIntent;
 use crate::ports::{Commit, Write};
-use crate::user::AccountState;
+use crate::throttle::{MailBudgets, keys};
+use crate::user::{AccountState, User};
 use crate::values::FreeText;
 
 /// Why a message was not sent.
@@ -22,6 +23,13 @@ pub enum ContactError {
     /// Locked or otherwise not allowed.
     #[error("not allowed")]
     Forbidden,
+    /// The sender's or an administrator's daily budget of messages is spent
+    /// ([`MailBudgets`](crate::throttle::MailBudgets)); nothing was sent.
+    #[error("too many messages; try again later")]
+    Throttled {
+        /// When the budget is full again (the next midnight, UTC).
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
     /// Concurrent activity; try again.
     #[error("concurrent modification, try again")]
     Conflict,
@@ -33,24 +41,39 @@ infra_errors!(ContactError);
 
 impl Portal {
     /// Sends a message to every active administrator of the user's customer. Returns how many
-    /// were written to. The message goes into the mails only, not into the change log.
+    /// were written to. The message goes into the mails only, not into the change log. Each
+    /// message takes from the sender's daily budget and from each administrator's
+    /// ([`MailBudgets`]); over either, nothing is sent.
     ///
     /// # Errors
-    /// Not linked, no administrator; infrastructure failures.
+    /// Not linked, no administrator, a budget spent; infrastructure failures.
     pub async fn contact_admins(
         &self,
         actor: &Actor,
         message: &FreeText,
     ) -> Result<usize, ContactError> {
+        let now = self.now();
+        let (user, admins) = self.contact_recipients(actor).await?;
+        let b = self.config.mail_budgets;
+        let (sender, recipient) = (
+            MailBudgets::daily(b.contact_per_sender),
+            MailBudgets::daily(b.contact_per_recipient),
+        );
+        let day = sender.window_index(now);
+        let mut budgets = vec![(keys::contact_sender(user.id(), day), sender)];
+        budgets.extend(
+            admins
+                .iter()
+                .map(|a| (keys::contact_recipient(a.id(), day), recipient)),
+        );
+        if let Some(retry_at) = self.take_budgets(&budgets, now).await? {
+            return Err(ContactError::Throttled { retry_at });
+        }
         self.transact(|| self.plan_contact(actor, message)).await
     }
 
-    async fn plan_contact(
-        &self,
-        actor: &Actor,
-        message: &FreeText,
-    ) -> Result<Planned<usize>, ContactError> {
-        let now = self.now();
+    /// The writing user and the administrators who get the message.
+    async fn contact_recipients(&self, actor: &Actor) -> Result<(User, Vec<User>), ContactError> {
         let Some(Acting::User(user)) = self.acting(actor).await? else {
             return Err(ContactError::Forbidden);
         };
@@ -75,6 +98,17 @@ impl Portal {
         if admins.is_empty() {
             return Err(ContactError::NoAdmin);
         }
+        Ok((user, admins))
+    }
+
+    async fn plan_contact(
+        &self,
+        actor: &Actor,
+        message: &FreeText,
+    ) -> Result<Planned<usize>, ContactError> {
+        let now = self.now();
+        let (user, admins) = self.contact_recipients(actor).await?;
+        let customer = user.customer_id().ok_or(ContactError::NotLinked)?;
         let mut commit = Commit::new();
         for admin in &admins {
             commit.mail(self.mail_to(

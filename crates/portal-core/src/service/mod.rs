@@ -24,7 +24,8 @@ pub use crate::challenge::CodeError;
 pub use admin_requests::{AdminRequestError, AdminRequestView};
 pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainReport};
 pub use auth::{
-    AuthError, IssuedSession, Login, LoginError, LoginOutcome, PendingMfaLogin, Principal,
+    AuthError, IssuedSession, Login, LoginError, LoginOutcome, PendingMfaLogin, Presented,
+    Principal,
 };
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
@@ -184,6 +185,34 @@ impl Portal {
         self.sms = sender;
         self.phone_gateway = true;
         self
+    }
+
+    /// Takes one send from each of `budgets`: every budget is read first and a spent one refuses
+    /// without counting anything; then each is bumped, and the atomic bump has the last word
+    /// (a request that loses a race past the read is refused, having counted in its own window
+    /// only). `Some(t)`: refused, the refused budget is full again at `t`.
+    pub(crate) async fn take_budgets(
+        &self,
+        budgets: &[(String, crate::throttle::SendBudget)],
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, crate::ports::StoreError> {
+        for (key, budget) in budgets {
+            let count = self.deps.queries.counter(key).await?.map_or(0, |c| c.count);
+            if !budget.allows(count) {
+                return Ok(Some(budget.refills_at(now)));
+            }
+        }
+        for (key, budget) in budgets {
+            let after = self
+                .deps
+                .committer
+                .bump_counter(key, now, budget.reset_after())
+                .await?;
+            if after.count > budget.limit {
+                return Ok(Some(budget.refills_at(now)));
+            }
+        }
+        Ok(None)
     }
 
     /// The settings.

@@ -8,9 +8,12 @@ use crate::audit::AuditCategory;
 use crate::authz::Acting;
 use crate::customer::{AffiliationKey, Customer};
 use crate::error::InfraError;
+use crate::ids::UserId;
 use crate::mail::MailIntent;
 use crate::ports::{Commit, LegacyAccount, LegacyClaim, UniqueKey, Write};
 use crate::secret::SecretString;
+use crate::session::ClientInfo;
+use crate::throttle::{ThrottlePolicy, keys};
 use crate::user::{Role, User};
 use crate::values::CustomerNumber;
 
@@ -50,6 +53,12 @@ pub enum LinkError {
     /// The old account was linked before (it can be linked once).
     #[error("this old account was linked already")]
     LegacyAlreadyLinked,
+    /// Too many failed attempts to link (by this user or from this client address): wait.
+    #[error("too many failed attempts; try again later")]
+    Throttled {
+        /// When the next attempt is allowed.
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
     /// Concurrent activity; try again.
     #[error("concurrent modification, try again")]
     Conflict,
@@ -113,20 +122,49 @@ impl Portal {
         }
     }
 
-    /// "Jetzt registrieren" with a customer number.
+    /// "Jetzt registrieren" with a customer number. Without the client's address: only the
+    /// user's own throttle applies (see [`Self::link_customer_from`]).
     ///
     /// # Errors
-    /// Unknown customer, affiliation missing or not matching, already linked; infrastructure
-    /// failures.
+    /// Unknown customer, affiliation missing or not matching, already linked, throttled;
+    /// infrastructure failures.
     pub async fn link_customer(
         &self,
         actor: &Actor,
         number: &CustomerNumber,
     ) -> Result<LinkOutcome, LinkError> {
-        self.transact(|| self.plan_link(actor, number, None)).await
+        self.link_customer_from(actor, number, &ClientInfo::default())
+            .await
     }
 
-    /// "Jetzt verknüpfen" with the old username and password (once per old account).
+    /// [`Self::link_customer`] from a client address. Guessing customer numbers is throttled in
+    /// the core, per user and per client address, with counters in storage (so several server
+    /// processes share them): a number that is unknown or of another product line counts as a
+    /// failure ([`PortalConfig::link_user_throttle`](crate::config::PortalConfig::link_user_throttle),
+    /// [`PortalConfig::link_address_throttle`](crate::config::PortalConfig::link_address_throttle)).
+    ///
+    /// # Errors
+    /// Those of [`Self::link_customer`].
+    pub async fn link_customer_from(
+        &self,
+        actor: &Actor,
+        number: &CustomerNumber,
+        client: &ClientInfo,
+    ) -> Result<LinkOutcome, LinkError> {
+        let user = self.linking_user(actor).await?;
+        let keys = self.link_throttle(user.id(), client).await?;
+        let result = self.transact(|| self.plan_link(actor, number, None)).await;
+        if matches!(
+            result,
+            Err(LinkError::CustomerNotFound | LinkError::AffiliationMismatch)
+        ) {
+            self.count_link_failure(&keys).await?;
+        }
+        result
+    }
+
+    /// "Jetzt verknüpfen" with the old username and password (once per old account). Without
+    /// the client's address (see [`Self::link_legacy_from`]).
     ///
     /// # Errors
     /// Wrong credentials, old account linked before, plus those of [`Self::link_customer`].
@@ -136,19 +174,62 @@ impl Portal {
         username: &str,
         password: &SecretString,
     ) -> Result<LinkOutcome, LinkError> {
+        self.link_legacy_from(actor, username, password, &ClientInfo::default())
+            .await
+    }
+
+    /// [`Self::link_legacy`] from a client address: wrong credentials count against the same
+    /// throttle as guessed customer numbers.
+    ///
+    /// # Errors
+    /// Those of [`Self::link_legacy`].
+    pub async fn link_legacy_from(
+        &self,
+        actor: &Actor,
+        username: &str,
+        password: &SecretString,
+        client: &ClientInfo,
+    ) -> Result<LinkOutcome, LinkError> {
         // Check the actor first: the directory is not an oracle for strangers.
-        self.linking_user(actor).await?;
+        let user = self.linking_user(actor).await?;
+        let keys = self.link_throttle(user.id(), client).await?;
         if username.trim().is_empty() || username.len() > 256 || password.expose().len() > 1024 {
+            self.count_link_failure(&keys).await?;
             return Err(LinkError::InvalidLegacyCredentials);
         }
-        let account = self
-            .deps
-            .legacy
-            .verify(username.trim(), password)
-            .await?
-            .ok_or(LinkError::InvalidLegacyCredentials)?;
+        let Some(account) = self.deps.legacy.verify(username.trim(), password).await? else {
+            self.count_link_failure(&keys).await?;
+            return Err(LinkError::InvalidLegacyCredentials);
+        };
         self.transact(|| self.plan_link(actor, &account.customer_number, Some(&account)))
             .await
+    }
+
+    /// The link throttle's keys for `user` from `client`; refuses when one of them is blocked.
+    async fn link_throttle(
+        &self,
+        user: UserId,
+        client: &ClientInfo,
+    ) -> Result<Vec<(String, ThrottlePolicy)>, LinkError> {
+        let mut keys = vec![(keys::link_user(user), self.config.link_user_throttle)];
+        if let Some(ip) = &client.ip {
+            keys.push((keys::link_address(ip), self.config.link_address_throttle));
+        }
+        if let Some(retry_at) = self.throttled_until(&keys, self.now()).await? {
+            return Err(LinkError::Throttled { retry_at });
+        }
+        Ok(keys)
+    }
+
+    async fn count_link_failure(&self, keys: &[(String, ThrottlePolicy)]) -> Result<(), LinkError> {
+        let now = self.now();
+        for (key, policy) in keys {
+            self.deps
+                .committer
+                .bump_counter(key, now, policy.reset_after)
+                .await?;
+        }
+        Ok(())
     }
 
     async fn plan_link(

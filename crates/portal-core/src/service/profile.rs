@@ -4,7 +4,7 @@
 //! address needs a code sent to the new address, and the old address is told.
 
 use super::auth::{IssuedSession, Principal};
-use super::registration::RegistrationTicket;
+use super::registration::{MAX_CODE_MAILS_PER_ADDRESS_PER_HOUR, RegistrationTicket};
 use super::{Planned, Portal, infra_errors};
 use crate::audit::{ActorRef, AuditCategory};
 use crate::challenge::{ChallengePurpose, CodeError, EmailChallenge};
@@ -19,6 +19,7 @@ use crate::throttle::keys;
 use crate::token::TokenPurpose;
 use crate::user::User;
 use crate::values::{EmailAddress, Language, PersonName};
+use chrono::TimeDelta;
 
 /// Why a profile change failed.
 #[derive(Debug, thiserror::Error)]
@@ -212,11 +213,12 @@ impl Portal {
 
     /// Starts changing the e-mail address: a code goes to the new address, a notice to the old
     /// one. The address changes only when the code is confirmed ([`Self::confirm_email_change`]).
-    /// Needs a fresh login (step-up).
+    /// Needs a fresh login (step-up). An address that has an account answers exactly the same,
+    /// but no code is sent: its owner gets a notice ([`MailIntent::AddressInUseNotice`]) instead,
+    /// so the answer tells nobody whether an address has an account.
     ///
     /// # Errors
-    /// Step-up needed, the address has an account or is the current one; infrastructure
-    /// failures.
+    /// Step-up needed, the address is the current one; infrastructure failures.
     pub async fn start_email_change(
         &self,
         principal: &Principal,
@@ -230,9 +232,10 @@ impl Portal {
             if user.email() == new_email {
                 return Err(ProfileError::SameEmail);
             }
-            if self.deps.queries.user_by_email(new_email).await?.is_some() {
-                return Err(ProfileError::EmailUnavailable);
-            }
+            // An address with an account answers like a free one (no account oracle): the
+            // ticket and challenge look the same, but the code goes nowhere and the owner gets
+            // a notice instead, at most as often as codes are mailed to one address.
+            let owner = self.deps.queries.user_by_email(new_email).await?;
             let policy = self.config.code_policy;
             let code = VerificationCode::generate(&*self.deps.random);
             let challenge = EmailChallenge::issue(
@@ -249,17 +252,38 @@ impl Portal {
             let mut commit = Commit::new();
             commit
                 .write(Write::DeleteChallengesOfUser(user.id()))
-                .write(Write::InsertChallenge(challenge))
-                .mail(self.mail(
-                    now,
-                    new_email.clone(),
-                    user.language(),
-                    MailIntent::VerificationCode {
-                        first_name: user.first_name().to_string(),
-                        code: SecretString::new(code.expose()),
-                        valid_minutes: policy.ttl.num_minutes(),
-                    },
-                ))
+                .write(Write::InsertChallenge(challenge));
+            match owner {
+                None => {
+                    commit.mail(self.mail(
+                        now,
+                        new_email.clone(),
+                        user.language(),
+                        MailIntent::VerificationCode {
+                            first_name: user.first_name().to_string(),
+                            code: SecretString::new(code.expose()),
+                            valid_minutes: policy.ttl.num_minutes(),
+                        },
+                    ));
+                }
+                Some(owner) => {
+                    let mailed = self
+                        .deps
+                        .queries
+                        .count_challenges_sent_to(new_email, now - TimeDelta::hours(1))
+                        .await?;
+                    if mailed < MAX_CODE_MAILS_PER_ADDRESS_PER_HOUR {
+                        commit.mail(self.mail_to(
+                            now,
+                            &owner,
+                            MailIntent::AddressInUseNotice {
+                                first_name: owner.first_name().to_string(),
+                            },
+                        ));
+                    }
+                }
+            }
+            commit
                 .mail(self.mail_to(
                     now,
                     &user,

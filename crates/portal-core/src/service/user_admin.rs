@@ -16,6 +16,7 @@ use crate::mail::MailIntent;
 use crate::permission::{GroupKey, PermissionSet};
 use crate::ports::{Commit, UniqueKey, UserCursor, UserQuery, Write};
 use crate::secret::{SecretString, Token};
+use crate::throttle::{MailBudgets, keys};
 use crate::token::{ActionToken, TokenPurpose};
 use crate::user::{AccountState, Lock, Role, User, UserStatus};
 use crate::values::{CustomerNumber, EmailAddress, FreeText, Language, PersonName};
@@ -54,6 +55,13 @@ pub enum AdminError {
     /// The address cannot be invited (it has an account elsewhere).
     #[error("this address cannot be invited")]
     EmailUnavailable,
+    /// The sender's or the address's daily budget of invitations is spent
+    /// ([`MailBudgets`](crate::throttle::MailBudgets)); nothing was sent.
+    #[error("too many invitations; try again later")]
+    Throttled {
+        /// When the budget is full again (the next midnight, UTC).
+        retry_at: chrono::DateTime<chrono::Utc>,
+    },
     /// Concurrent activity; try again.
     #[error("concurrent modification, try again")]
     Conflict,
@@ -258,10 +266,13 @@ impl Portal {
     }
 
     /// "Benutzer anlegen": creates an invited user with the given permissions and mails the
-    /// invitation link ("Einladung zum Portal").
+    /// invitation link ("Einladung zum Portal"). Each invitation takes from the sender's and the
+    /// address's daily budgets ([`MailBudgets`]). An address with an account elsewhere answers
+    /// [`AdminError::EmailUnavailable`], counts in the budgets, and its owner is mailed a notice.
     ///
     /// # Errors
-    /// Not grantable permissions, an address in use; not found/forbidden; infrastructure failures.
+    /// Not grantable permissions, an address in use, a budget spent; not found/forbidden;
+    /// infrastructure failures.
     pub async fn invite_user(
         &self,
         actor: &Actor,
@@ -269,8 +280,42 @@ impl Portal {
         cmd: Invite,
     ) -> Result<User, AdminError> {
         let token = Token::generate(&*self.deps.random);
+        // Authorization, grantability and membership before the budgets: a refused request
+        // spends nobody's budget. An address with an account elsewhere does spend it.
+        let (acting, _, customer) = self.managed_customer(actor, number).await?;
+        self.grantable(&customer, &cmd.permissions)?;
+        if let Some(existing) = self.deps.queries.user_by_email(&cmd.email).await?
+            && existing.customer_id() == Some(customer.id())
+        {
+            return Err(AdminError::AlreadyMember);
+        }
+        self.take_invitation_budgets(&acting, &cmd.email).await?;
         self.transact(|| self.plan_invite(actor, number, &cmd, &token))
-            .await
+            .await?
+    }
+
+    /// Takes one invitation from the sender's and the address's daily budgets
+    /// ([`MailBudgets`]); the system (command line) has no sender budget.
+    async fn take_invitation_budgets(
+        &self,
+        acting: &Acting,
+        email: &EmailAddress,
+    ) -> Result<(), AdminError> {
+        let now = self.now();
+        let b = self.config.mail_budgets;
+        let (sender, recipient) = (
+            MailBudgets::daily(b.invitations_per_sender),
+            MailBudgets::daily(b.invitations_per_recipient),
+        );
+        let day = recipient.window_index(now);
+        let mut budgets = vec![(keys::invitation_recipient(email, day), recipient)];
+        if let Acting::User(u) = acting {
+            budgets.push((keys::invitation_sender(u.id(), day), sender));
+        }
+        match self.take_budgets(&budgets, now).await? {
+            Some(retry_at) => Err(AdminError::Throttled { retry_at }),
+            None => Ok(()),
+        }
     }
 
     async fn plan_invite(
@@ -279,16 +324,36 @@ impl Portal {
         number: &CustomerNumber,
         cmd: &Invite,
         token: &Token,
-    ) -> Result<Planned<User>, AdminError> {
+    ) -> Result<Planned<Result<User, AdminError>>, AdminError> {
         let now = self.now();
         let (acting, _, customer) = self.managed_customer(actor, number).await?;
         self.grantable(&customer, &cmd.permissions)?;
         if let Some(existing) = self.deps.queries.user_by_email(&cmd.email).await? {
-            return Err(if existing.customer_id() == Some(customer.id()) {
-                AdminError::AlreadyMember
-            } else {
-                AdminError::EmailUnavailable
-            });
+            if existing.customer_id() == Some(customer.id()) {
+                return Err(AdminError::AlreadyMember);
+            }
+            // An account elsewhere (or an operator's): the answer cannot be hidden — the invited
+            // user would have to appear in the table — so it stays, and the owner is told who
+            // tried. The entry goes into the inviting customer's log without naming the owner.
+            let mut commit = Self::commit_for(&acting);
+            commit
+                .mail(self.mail_to(
+                    now,
+                    &existing,
+                    MailIntent::InvitationToExistingAccount {
+                        first_name: existing.first_name().to_string(),
+                        customer_name: customer.name().to_string(),
+                    },
+                ))
+                .audit(self.audit_record(
+                    now,
+                    Some(customer.id()),
+                    actor_ref(&acting),
+                    None,
+                    AuditCategory::RegistrationAttempted,
+                    "via=invitation; notice=sent",
+                ));
+            return Ok(Planned::new(commit, Err(AdminError::EmailUnavailable)));
         }
         let user = User::new_invited(
             UserId::from_uuid(self.new_uuid()),
@@ -313,7 +378,7 @@ impl Portal {
             AuditCategory::UserCreated,
             format!("via=invitation; permissions={}", cmd.permissions.joined()),
         ));
-        Ok(Planned::new(commit, user))
+        Ok(Planned::new(commit, Ok(user)))
     }
 
     fn add_invitation(
@@ -346,10 +411,12 @@ impl Portal {
             ));
     }
 
-    /// Sends a fresh invitation link to an invited user; older links stop working.
+    /// Sends a fresh invitation link to an invited user; older links stop working. Takes from the
+    /// same budgets as [`Self::invite_user`].
     ///
     /// # Errors
-    /// The user is not (or no longer) invited; not found/forbidden; infrastructure failures.
+    /// The user is not (or no longer) invited, a budget spent; not found/forbidden;
+    /// infrastructure failures.
     pub async fn resend_invitation(
         &self,
         actor: &Actor,
@@ -357,6 +424,12 @@ impl Portal {
         user: UserId,
     ) -> Result<(), AdminError> {
         let token = Token::generate(&*self.deps.random);
+        let t = self.target(actor, number, user).await?;
+        if t.user.status() != UserStatus::Invited {
+            return Err(AdminError::WrongState(t.user.status()));
+        }
+        self.take_invitation_budgets(&t.acting, t.user.email())
+            .await?;
         self.transact(|| self.plan_resend_invitation(actor, number, user, &token))
             .await
     }

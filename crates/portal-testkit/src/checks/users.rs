@@ -6,11 +6,12 @@ use crate::Store;
 use crate::fixtures::*;
 use portal_core::audit::{ActorRef, AuditCategory};
 use portal_core::customer::AffiliationKey;
+use portal_core::customer::{Customer, ServiceChannel};
 use portal_core::ids::{CustomerId, UserId};
 use portal_core::ports::{LegacyClaim, PageStart, StoreError, UniqueKey, UserCursor, Write};
 use portal_core::token::TokenPurpose;
 use portal_core::user::{Lock, User};
-use portal_core::values::{FreeText, Language};
+use portal_core::values::{CompanyName, FreeText, Language, PersonName};
 use std::sync::Arc;
 
 /// The checks of this module, expanded by [`storage_contract!`](crate::storage_contract): a new
@@ -32,6 +33,7 @@ macro_rules! __storage_contract_users {
             user_counts_are_capped,
             search_finds_substrings_of_name_and_email_literally,
             search_follows_renames_and_deletes,
+            texts_stored_before_the_hidden_character_rule_still_load,
         );
     };
 }
@@ -599,5 +601,49 @@ pub async fn search_follows_renames_and_deletes<S: Store>(store: Arc<S>) {
             .await
             .unwrap(),
         1
+    );
+}
+
+/// Names and texts written before input refused text-direction controls and invisible characters
+/// (`A\u{202E}B`, a zero-width space) still load: a customer (its name and its partner's), a user
+/// (both names) and a lock reason read back exactly.
+pub async fn texts_stored_before_the_hidden_character_rule_still_load<S: Store>(store: Arc<S>) {
+    let old = |raw: &str| CompanyName::from_stored(raw).expect("older rules");
+    let mut record = customer("100000029", "Kunde GmbH").record().clone();
+    record.name = old("Kunde \u{202E}HbmG");
+    record.channel = ServiceChannel::Partner {
+        name: old("\u{200B}Partner\u{2066}"),
+    };
+    let c = Customer::new(record);
+    commit_ok(&*store, writes([Write::InsertCustomer(c.clone())])).await;
+    let got = store.customer(c.id()).await.unwrap().expect("customer");
+    assert_eq!(got.name(), c.name(), "company name");
+    assert_eq!(got.record().channel, c.record().channel, "partner name");
+
+    let person = |raw: &str| PersonName::from_stored(raw).expect("older rules");
+    let mut u = employee(c.id(), "bidi@example.com", "Anna", "Alt");
+    u.set_profile(
+        person("A\u{202E}B"),
+        person("\u{FEFF}Alt"),
+        Language::De,
+        at(4),
+    );
+    u.lock_with(
+        Lock {
+            by: ActorRef::user(UserId::from_uuid(new_uuid())),
+            at: at(5),
+            reason: Some(FreeText::from_stored("gesperrt \u{2067}x").unwrap()),
+        },
+        at(5),
+    )
+    .unwrap();
+    commit_ok(&*store, writes([Write::InsertUser(u.clone())])).await;
+    let got = reload_user(&*store, u.id()).await;
+    assert_eq!(got.first_name().as_str(), "A\u{202E}B");
+    assert_eq!(got.last_name().as_str(), "\u{FEFF}Alt");
+    assert_eq!(
+        got.lock().and_then(|l| l.reason.clone()),
+        u.lock().and_then(|l| l.reason.clone()),
+        "lock reason"
     );
 }

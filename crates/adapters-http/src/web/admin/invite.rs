@@ -122,6 +122,10 @@ pub(crate) async fn submit(
             errors.refused(a.lang, e);
             Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY))
         }
+        Err(e @ AdminError::Throttled { .. }) => {
+            let status = errors.refused(a.lang, e);
+            Ok(again(&errors, status))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
-use portal_core::service::{Login, LoginError, LoginOutcome};
+use portal_core::service::{Login, LoginError, LoginOutcome, Presented};
 use serde::Deserialize;
 
 /// The login form.
@@ -59,7 +59,7 @@ pub(crate) async fn page(ctx: Ctx) -> Response {
     )
 }
 
-/// `POST /login`: in, or on to the second step.
+/// `POST /login`: in, or on to the second step; a session the browser still had ends.
 pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Response, PageError> {
     ctx.limit(Bucket::Login)?;
     let next = next_of(&ctx, Some(&form.next));
@@ -69,11 +69,11 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
         password: SecretString::new(&form.password),
         client: ctx.client.info(),
     };
-    let portal = ctx.portal();
-    let outcome = match ctx.cookie_value(CookieName::Device) {
-        Some(device) => portal.login_with_device(cmd, &device).await,
-        None => portal.login(cmd).await,
+    let presented = Presented {
+        session: ctx.cookie_value(CookieName::Session),
+        remembered_device: ctx.cookie_value(CookieName::Device),
     };
+    let outcome = ctx.portal().login_presenting(cmd, presented).await;
     let mut errors = Errors::new();
     let status = match outcome {
         Ok(LoginOutcome::Authenticated(issued)) => {
@@ -81,6 +81,7 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
             return Ok(ctx.redirect(next));
         }
         Ok(LoginOutcome::MfaRequired(pending)) => {
+            ctx.clear_cookie(CookieName::Session);
             ctx.set_cookie(
                 CookieName::PendingMfa,
                 pending.token.expose(),

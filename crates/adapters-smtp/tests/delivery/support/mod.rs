@@ -381,6 +381,13 @@ pub fn every_intent(n: u32) -> Vec<MailIntent> {
         MailIntent::ExistingAccountNotice {
             first_name: name.clone(),
         },
+        MailIntent::AddressInUseNotice {
+            first_name: name.clone(),
+        },
+        MailIntent::InvitationToExistingAccount {
+            first_name: name.clone(),
+            customer_name: "Müller & Söhne <GmbH>".into(),
+        },
         MailIntent::Invitation {
             first_name: name.clone(),
             customer_name: "Müller & Söhne <GmbH>".into(),
@@ -481,6 +488,8 @@ fn assert_listed(i: &MailIntent) {
     match i {
         MailIntent::VerificationCode { .. }
         | MailIntent::ExistingAccountNotice { .. }
+        | MailIntent::AddressInUseNotice { .. }
+        | MailIntent::InvitationToExistingAccount { .. }
         | MailIntent::Invitation { .. }
         | MailIntent::PasswordReset { .. }
         | MailIntent::PasswordResetLocked { .. }

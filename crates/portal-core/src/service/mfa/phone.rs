@@ -29,23 +29,7 @@ impl Portal {
         budgets: &[(String, SendBudget)],
         now: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
-        for (key, budget) in budgets {
-            let count = self.deps.queries.counter(key).await?.map_or(0, |c| c.count);
-            if !budget.allows(count) {
-                return Ok(false);
-            }
-        }
-        for (key, budget) in budgets {
-            let after = self
-                .deps
-                .committer
-                .bump_counter(key, now, budget.reset_after())
-                .await?;
-            if after.count > budget.limit {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        Ok(self.take_budgets(budgets, now).await?.is_none())
     }
 
     /// The phone-code budgets a text or call to `number` for `user` takes from: the user's and
