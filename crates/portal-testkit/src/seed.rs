@@ -43,6 +43,7 @@
 use chrono::{DateTime, TimeZone as _, Utc};
 use portal_core::customer::{AffiliationKey, ServiceChannel};
 use portal_core::ids::UserId;
+use portal_core::outbox::{OutboxEntry, OutboxKind};
 use portal_core::ports::{OutboxStore, StoreError};
 use portal_core::secret::SecretString;
 use portal_core::service::{
@@ -78,7 +79,8 @@ pub struct Seeded {
 /// The secret (6-digit code or link token) of the newest undelivered mail to `to`, read from
 /// any store's outbox (memory, SQLite, Postgres, yours), or `None` if there is none.
 ///
-/// Reading leaves the outbox as it was: the due mails are claimed, read and given back
+/// Reading leaves the outbox as it was: the due mails (outbox kind `mail`; other kinds are not
+/// touched) are claimed, read and given back
 /// (`OutboxStore::release`, the attempt not counted), so a dispatcher started later still
 /// delivers them. Mails a running dispatcher holds at that moment are not seen: use it in tests
 /// and seeding, where no dispatcher runs.
@@ -100,7 +102,9 @@ pub async fn mailed_secret(
     let claim = uuid::Uuid::new_v4();
     let mut claimed = Vec::new();
     loop {
-        let batch = outbox.claim_outbox(claim, now, lease, 500).await?;
+        let batch = outbox
+            .claim_outbox(OutboxKind::Mail.key(), claim, now, lease, 500)
+            .await?;
         if batch.is_empty() {
             break;
         }
@@ -108,17 +112,17 @@ pub async fn mailed_secret(
     }
     let mut secret = None;
     let mut newest = None;
-    for entry in &claimed {
-        if entry.mail.to.as_str().eq_ignore_ascii_case(to.trim())
-            && let Some(s) = entry.mail.intent.secret()
-            && newest.is_none_or(|n| entry.mail.created_at >= n)
+    for mail in claimed.iter().filter_map(OutboxEntry::mail) {
+        if mail.to.as_str().eq_ignore_ascii_case(to.trim())
+            && let Some(s) = mail.intent.secret()
+            && newest.is_none_or(|n| mail.created_at >= n)
         {
-            newest = Some(entry.mail.created_at);
+            newest = Some(mail.created_at);
             secret = Some(s.expose().to_owned());
         }
     }
     for entry in &claimed {
-        outbox.release(entry.mail.id, claim).await?;
+        outbox.release(entry.message.id, claim).await?;
     }
     Ok(secret)
 }
