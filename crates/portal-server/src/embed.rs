@@ -51,8 +51,9 @@ pub struct Embedded {
     /// The state of [`adapters_http::router`] and of the guards
     /// ([`adapters_http::guard::RequirePermission::new`]).
     pub state: AppState,
-    /// The store's outbox: what a mail dispatcher (`portal_dispatch::Dispatcher` with `adapters_smtp::MailDelivery`) delivers, and
-    /// where tests read mailed codes (`portal_testkit::seed::mailed_secret`).
+    /// The store's outbox: what a mail dispatcher delivers (`portal_dispatch::Dispatcher` with
+    /// `adapters_smtp::MailDelivery`), and where tests read mailed codes
+    /// (`portal_testkit::seed::mailed_secret`).
     pub outbox: Arc<dyn OutboxStore>,
 }
 
