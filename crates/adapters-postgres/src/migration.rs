@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(InitialSchema),
             Box::new(SecondFactors),
             Box::new(Housekeeping),
+            Box::new(SecondFactorPolicy),
         ]
     }
 }
@@ -617,5 +618,44 @@ impl MigrationTrait for Housekeeping {
             m.drop_index(Index::drop().name(name).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// R22: who of a customer's users must have a second factor (`none`, `administrators`,
+/// `all_users`); existing customers get `none`, what they had.
+struct SecondFactorPolicy;
+
+impl MigrationName for SecondFactorPolicy {
+    fn name(&self) -> &'static str {
+        "m20261206_000005_second_factor_policy"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SecondFactorPolicy {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(a("customers"))
+                .add_column(
+                    ColumnDef::new(a("second_factor_policy"))
+                        .text()
+                        .not_null()
+                        .default("none")
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(a("customers"))
+                .drop_column(a("second_factor_policy"))
+                .to_owned(),
+        )
+        .await
     }
 }
