@@ -207,7 +207,7 @@ async fn two_servers_on_one_database_share_sessions_locks_throttles_and_send_eac
     );
     assert!(all.len() >= 30, "{}", s.smtp.summary());
     // Both dispatchers delivered (each process logs its own sends).
-    let sent_by = |out: &str| out.matches("mail sent").count();
+    let sent_by = |out: &str| out.matches("outbox message sent").count();
     eprintln!(
         "{} mails, {} sent by A and {} by B",
         all.len(),

@@ -6,6 +6,7 @@
 //! | `__Host-portal-session` | the session token | the session's absolute expiry | `Lax` | API, web |
 //! | `__Host-portal-mfa` | the pending second step's token | a few minutes | `Strict` | API, web |
 //! | `__Host-portal-device` | the remembered device's token | 30 days | `Strict` | API, web |
+//! | `__Host-portal-known-browser` | a signed mark that this browser signed in to an account ([`crate::known_browser`]; exempts it from other addresses' login throttles) | a year | `Strict` | API, web |
 //! | `__Host-portal-csrf` | a random nonce (pre-session CSRF) | browser session | `Strict` | API, web |
 //! | `__Host-portal-lang` | the chosen language (`de`, `en`) | a year | `Lax` | web |
 //! | `__Host-portal-ticket` | a registration in progress: its ticket and the address the code went to | the pending registration's lifetime | `Strict` | web |
@@ -13,7 +14,8 @@
 //!
 //! All are `HttpOnly`, `Path=/`, without `Domain`, and `Secure` with the `__Host-` prefix unless
 //! the development switch is on (then the prefix is dropped: `portal-session`, …). The tokens
-//! are opaque and random; the server keeps only their SHA-256.
+//! are opaque and random; the server keeps only their SHA-256 (the known-browser cookie is the
+//! one signed value, see [`crate::known_browser`]).
 //!
 //! **Why not `axum-extra`'s `CookieJar`.** Its jars travel in the handler's return value; here
 //! cookies are also set where no handler returns them (the web UI's error pages, rendered by a
@@ -36,6 +38,8 @@ pub enum CookieName {
     PendingMfa,
     /// The remembered device.
     Device,
+    /// A browser that signed in to an account before (login throttling, R14).
+    KnownBrowser,
     /// The pre-session CSRF nonce.
     Csrf,
     /// The web UI's language choice (a preference, not a secret).
@@ -48,10 +52,11 @@ pub enum CookieName {
 
 impl CookieName {
     /// Every cookie.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Session,
         Self::PendingMfa,
         Self::Device,
+        Self::KnownBrowser,
         Self::Csrf,
         Self::Lang,
         Self::Ticket,
@@ -63,6 +68,7 @@ impl CookieName {
             Self::Session => "portal-session",
             Self::PendingMfa => "portal-mfa",
             Self::Device => "portal-device",
+            Self::KnownBrowser => "portal-known-browser",
             Self::Csrf => "portal-csrf",
             Self::Lang => "portal-lang",
             Self::Ticket => "portal-ticket",
@@ -73,9 +79,12 @@ impl CookieName {
     const fn same_site(self) -> &'static str {
         match self {
             Self::Session | Self::Lang => "Lax",
-            Self::PendingMfa | Self::Device | Self::Csrf | Self::Ticket | Self::EmailTicket => {
-                "Strict"
-            }
+            Self::PendingMfa
+            | Self::Device
+            | Self::KnownBrowser
+            | Self::Csrf
+            | Self::Ticket
+            | Self::EmailTicket => "Strict",
         }
     }
 

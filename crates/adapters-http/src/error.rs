@@ -26,8 +26,8 @@ use portal_core::password::PasswordError;
 use portal_core::ports::StoreError;
 use portal_core::service::{
     AdminError, AdminRequestError, AuditError, AuthError, ContactError, CustomerError,
-    InvitationError, LinkError, LoginError, MfaError, PagingError, ProfileError, RegisterError,
-    ResendError, ResetError, SessionError, VerifyError,
+    InvitationError, LinkError, LoginError, MfaError, OutboxError, PagingError, ProfileError,
+    RegisterError, ResendError, ResetError, SessionError, VerifyError,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -800,6 +800,13 @@ error_mapping! {
             .message(e.to_string())
             .details(json!({ "status": s.key() })),
         RequesterIneligible => RequesterIneligible,
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    OutboxError {
+        Forbidden => Forbidden,
+        NotFound => NotFound,
+        e @ InvalidKind => InvalidRequest.message(e.to_string()),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }

@@ -67,6 +67,7 @@ pub mod extract;
 pub mod guard;
 mod hashing;
 pub mod import;
+pub mod known_browser;
 pub mod middleware;
 pub mod path;
 pub mod ratelimit;

@@ -235,7 +235,7 @@ pub struct AdminRequestPath(pub AdminRequestId);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionPath(pub SessionId);
 
-/// `outbox/{id}`: a mail of the outbox.
+/// `outbox/{id}`: a message of the outbox (of any kind).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MailPath(pub OutboxId);
 

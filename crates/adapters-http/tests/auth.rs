@@ -790,3 +790,57 @@ async fn a_used_up_second_step_clears_its_cookie() {
     assert!(r.cookie("__Host-portal-mfa").unwrap().contains("Max-Age=0"));
     assert!(b.cookie("portal-mfa").is_none());
 }
+
+/// Issue 12's lock-out attack over HTTP: wrong passwords for the account from address A every
+/// five minutes for 24 hours. Every three hours the user signs in at the first try, from a new
+/// browser at address B and from the browser at A that signed in before (its known-browser
+/// cookie). Before, the account-wide lockout answered `throttled` to both.
+#[tokio::test]
+async fn an_attacker_failing_all_day_from_one_address_never_keeps_the_user_out() {
+    let app = TestApp::new();
+    app.registered("v@example.com").await;
+    let home = app.login("v@example.com").await;
+    let mark = home.cookie("portal-known-browser").expect("set at login");
+    let user = app.user_id("v@example.com").await;
+    assert!(
+        !mark.contains(&user.to_string()) && !mark.contains("v@example.com"),
+        "the account is not in the cookie in clear: {mark}"
+    );
+    let attacker = app.client();
+    assert_eq!(attacker.ip, home.ip, "same address A");
+    let login = |c: &Client, password: &str| {
+        let c = c.clone();
+        let body = json!({"email": "v@example.com", "password": password});
+        async move { c.post("/api/v1/auth/login", body).await }
+    };
+    let (mut guesses, mut throttled) = (0, 0);
+    for minute in (0..24 * 60).step_by(5) {
+        let r = login(&attacker, "rate mal").await;
+        match r.status.as_u16() {
+            401 => guesses += 1,
+            429 => throttled += 1,
+            other => panic!("minute {minute}: {other} {}", r.body),
+        }
+        if minute % 180 == 90 {
+            let mut fresh = app.client();
+            fresh.ip = "203.0.113.5".parse().unwrap();
+            let r = login(&fresh, PASSWORD).await;
+            assert_eq!(r.status, 200, "minute {minute}, from B: {}", r.body);
+            let r = login(&home, PASSWORD).await;
+            assert_eq!(
+                r.status, 200,
+                "minute {minute}, known browser at A: {}",
+                r.body
+            );
+        }
+        app.advance(TimeDelta::minutes(5));
+    }
+    assert!(guesses <= 10 + 24, "{guesses} guesses from A");
+    assert!(throttled > 200, "{throttled}");
+    // A browser at A without the cookie, or with a forged one, is still held to A's block.
+    let forged = app.client();
+    forged.set_cookie("portal-known-browser", &mark.replace('.', "x."));
+    for c in [app.client(), forged] {
+        login(&c, PASSWORD).await.assert(429, "throttled");
+    }
+}

@@ -2,7 +2,11 @@
 
 use crate::support::*;
 use axum::http::Method;
-use portal_core::ports::OutboxStore as _;
+use portal_core::audit::AuditCategory;
+use portal_core::ids::OutboxId;
+use portal_core::mail::OutboxStatus;
+use portal_core::outbox::{OutboxMessage, Payload};
+use portal_core::ports::{Commit, Committer as _, OutboxStore as _};
 use serde_json::json;
 
 #[tokio::test]
@@ -358,20 +362,80 @@ async fn dead_letters_are_listed_and_requeued_by_operators() {
     let claim = uuid::Uuid::from_u128(99);
     let claimed = app
         .store
-        .claim_outbox(claim, now, now + chrono::TimeDelta::minutes(1), 1)
+        .claim_outbox("mail", claim, now, now + chrono::TimeDelta::minutes(1), 1)
         .await
         .unwrap();
-    let id = claimed[0].mail.id;
+    let id = claimed[0].id();
+    let mail = claimed[0].mail().unwrap();
     assert!(
         app.store
             .mark_failed(id, claim, "550 no such user", None)
             .await
             .unwrap()
     );
+    // And a message of a kind this server version does not know (a newer one wrote it).
+    let future = OutboxMessage {
+        id: OutboxId::from_uuid(uuid::Uuid::from_u128(0xfeed)),
+        created_at: now,
+        payload: Payload::Unknown {
+            kind: "webhook".into(),
+            recipient: "https://hooks.example.com/portal".into(),
+            json: r#"{"event":"user.locked"}"#.into(),
+        },
+    };
+    let mut commit = Commit::new();
+    commit.message(future.clone());
+    app.store.commit(commit).await.unwrap();
+    let c2 = uuid::Uuid::from_u128(100);
+    app.store
+        .claim_outbox("webhook", c2, now, now + chrono::TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    assert!(
+        app.store
+            .mark_failed(future.id, c2, "410 gone", None)
+            .await
+            .unwrap()
+    );
+
     let r = t.operator.get("/api/v1/operator/outbox/dead-letters").await;
     let body = r.ok(200);
-    assert_eq!(body["items"][0]["id"], id.to_string());
-    assert_eq!(body["items"][0]["last_error"], "550 no such user");
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{body}");
+    assert_eq!(items[0]["id"], future.id.to_string(), "newest first");
+    assert_eq!(items[0]["kind"], "webhook");
+    assert_eq!(items[0]["recipient"], "https://hooks.example.com/portal");
+    assert_eq!(items[0]["summary"], "");
+    assert_eq!(items[1]["id"], id.to_string());
+    assert_eq!(items[1]["kind"], "mail");
+    assert_eq!(items[1]["recipient"], mail.to.to_string());
+    assert_eq!(items[1]["summary"], mail.intent.key());
+    assert_eq!(items[1]["last_error"], "550 no such user");
+    assert_eq!(items[1]["attempts"], 1);
+    let r = t
+        .operator
+        .get("/api/v1/operator/outbox/dead-letters?kind=mail")
+        .await;
+    let only_mail = r.ok(200);
+    let only: Vec<_> = only_mail["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
+    assert_eq!(only, [serde_json::Value::from(id.to_string())]);
+    let r = t
+        .operator
+        .get("/api/v1/operator/outbox/dead-letters?kind=backchannel_logout")
+        .await;
+    let none = r.ok(200);
+    assert_eq!(none["items"], serde_json::json!([]));
+    for bad in ["Mail", "mail%27%20OR%201%3D1", "x%20y"] {
+        t.operator
+            .get(&format!("/api/v1/operator/outbox/dead-letters?kind={bad}"))
+            .await
+            .assert(400, "invalid_request");
+    }
     t.admin_a
         .get("/api/v1/operator/outbox/dead-letters")
         .await
@@ -380,14 +444,53 @@ async fn dead_letters_are_listed_and_requeued_by_operators() {
         .post_empty(&format!("/api/v1/operator/outbox/{id}/requeue"))
         .await
         .assert(403, "forbidden");
+    let audited = |store: &adapters_memory::MemoryStore| {
+        store
+            .audit_entries(None)
+            .into_iter()
+            .filter(|e| e.record.category == AuditCategory::OutboxRequeued)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        audited(&app.store).is_empty(),
+        "a refused requeue is not audited"
+    );
     t.operator
         .post_empty(&format!("/api/v1/operator/outbox/{id}/requeue"))
         .await
         .ok(204);
+    let e = app.store.outbox_entry(id).await.unwrap().unwrap();
+    assert_eq!((e.status, e.attempts), (OutboxStatus::Pending, 0));
+    let log = audited(&app.store);
+    assert_eq!(log.len(), 1, "audited once, in the global chain");
+    let details = &log[0].record.details;
+    assert_eq!(
+        details,
+        &format!("outbox={id} kind=mail summary={}", mail.intent.key())
+    );
+    assert!(!details.contains(mail.to.as_str()), "no address in the log");
+    assert_eq!(
+        log[0].record.actor.kind,
+        portal_core::audit::ActorKind::Operator
+    );
     t.operator
         .post_empty(&format!("/api/v1/operator/outbox/{id}/requeue"))
         .await
         .assert(404, "not_found");
+    assert_eq!(audited(&app.store).len(), 1, "nothing audited for a 404");
+    // The unknown kind goes back as stored.
+    t.operator
+        .post_empty(&format!("/api/v1/operator/outbox/{}/requeue", future.id))
+        .await
+        .ok(204);
+    let e = app.store.outbox_entry(future.id).await.unwrap().unwrap();
+    assert_eq!((e.status, &e.message), (OutboxStatus::Pending, &future));
+    assert!(
+        audited(&app.store)[1]
+            .record
+            .details
+            .ends_with("kind=webhook")
+    );
     t.operator
         .post_empty("/api/v1/operator/outbox/xyz/requeue")
         .await

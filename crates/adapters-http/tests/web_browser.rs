@@ -11,13 +11,14 @@
 
 use crate::web_support::{PASSWORD, affiliation, email, name, number};
 use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
-use adapters_smtp::{Dispatcher, DispatcherConfig, MailDirectory, MailRenderer, MailSettings};
+use adapters_smtp::{MailDelivery, MailDirectory, MailRenderer, MailSettings};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use portal_core::config::PortalConfig;
 use portal_core::permission::PermissionCatalog;
 use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
 use portal_core::{Actor, Deps, Portal};
+use portal_dispatch::{Dispatcher, DispatcherConfig};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -224,11 +225,13 @@ async fn a_newcomer_and_an_administrator_in_a_real_browser() {
     });
     let dispatcher = Dispatcher::new(
         store.clone(),
-        Arc::new(MailDirectory::new(mail_dir.path()).unwrap()),
-        MailRenderer::new(
-            MailSettings::new(&base, email("do-not-reply@portal.example.com")).unwrap(),
-        )
-        .unwrap(),
+        Arc::new(MailDelivery::new(
+            MailRenderer::new(
+                MailSettings::new(&base, email("do-not-reply@portal.example.com")).unwrap(),
+            )
+            .unwrap(),
+            Arc::new(MailDirectory::new(mail_dir.path()).unwrap()),
+        )),
         clock.clone(),
         DispatcherConfig::default(),
     )

@@ -284,6 +284,7 @@ async fn every_page_of_a_user_an_admin_and_an_operator_renders_in_both_languages
             "Admin-Anträge",
             "Admin requests",
         ),
+        ("/operator/outbox", "Nach Art filtern", "Filter by kind"),
         (
             "/admin/customers/100000002/users",
             "Benutzerverwaltung",
@@ -1333,6 +1334,61 @@ async fn admin_requests_are_consented_by_the_admin_and_approved_by_an_operator()
 }
 
 #[tokio::test]
+async fn an_operator_sees_the_dead_letters_and_queues_one_again() {
+    use portal_core::ports::{Clock as _, OutboxStore as _};
+    let app = WebApp::new();
+    let _w = app.two_customers().await;
+    let now = app.clock.now();
+    let claim = uuid::Uuid::from_u128(5);
+    let claimed = app
+        .store
+        .claim_outbox("mail", claim, now, now + chrono::TimeDelta::minutes(1), 1)
+        .await
+        .unwrap();
+    let id = claimed[0].id();
+    let mail = claimed[0].mail().unwrap();
+    app.store
+        .mark_failed(id, claim, "550 5.1.1 mailbox unavailable", None)
+        .await
+        .unwrap();
+
+    let employee = app.login("e@example.com").await;
+    assert_eq!(
+        employee.get("/operator/outbox").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let op = app.login("op@example.com").await;
+    let page = op.get("/operator/outbox").await;
+    assert_page(&page, "/operator/outbox", "de");
+    page.ok()
+        .has("Postausgang")
+        .has(mail.to.as_str())
+        .has(mail.intent.key())
+        .has("550 5.1.1 mailbox unavailable")
+        .has("Erneut einreihen");
+    op.get("/operator/outbox?kind=webhook")
+        .await
+        .ok()
+        .has("Keine unzustellbaren Nachrichten.")
+        .lacks(mail.to.as_str());
+    let bad = op.get("/operator/outbox?kind=Mail!").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let action = format!("/operator/outbox/{id}/requeue");
+    assert!(page.text.contains(&format!("action=\"{action}\"")));
+    op.post(&action, &[])
+        .await
+        .redirects_to("/operator/outbox?notice=saved");
+    op.get("/operator/outbox?notice=saved")
+        .await
+        .ok()
+        .has("Keine unzustellbaren Nachrichten.");
+    let again = op.post(&action, &[]).await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "no longer dead");
+    let e = app.store.outbox_entry(id).await.unwrap().unwrap();
+    assert_eq!(e.attempts, 0);
+}
+
+#[tokio::test]
 async fn an_operator_creates_a_customer() {
     let app = WebApp::new();
     app.operator("op@example.com").await;
@@ -1503,7 +1559,8 @@ async fn the_development_mailbox_is_not_served_outside_development_mode() {
 
 #[tokio::test]
 async fn the_development_mailbox_shows_the_delivered_mails_newest_first() {
-    use adapters_smtp::{Dispatcher, DispatcherConfig, MailDirectory, MailRenderer, MailSettings};
+    use adapters_smtp::{MailDelivery, MailDirectory, MailRenderer, MailSettings};
+    use portal_dispatch::{Dispatcher, DispatcherConfig};
     let dir = std::env::temp_dir().join(format!(
         "portal-web-devmail-{}-{}",
         std::process::id(),
@@ -1535,8 +1592,10 @@ async fn the_development_mailbox_shows_the_delivered_mails_newest_first() {
     let settings = MailSettings::new(ORIGIN, email("do-not-reply@portal.example.com")).unwrap();
     let dispatcher = Dispatcher::new(
         app.store.clone(),
-        mailbox,
-        MailRenderer::new(settings).unwrap(),
+        std::sync::Arc::new(MailDelivery::new(
+            MailRenderer::new(settings).unwrap(),
+            mailbox,
+        )),
         app.clock.clone(),
         DispatcherConfig::default(),
     )

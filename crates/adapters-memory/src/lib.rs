@@ -37,7 +37,8 @@ use portal_core::challenge::EmailChallenge;
 use portal_core::customer::Customer;
 use portal_core::ids::{ActionTokenId, AdminRequestId, ChallengeId, CustomerId, SessionId, UserId};
 use portal_core::ids::{AuditEntryId, OutboxId};
-use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStats, OutboxStatus};
+use portal_core::mail::OutboxMail;
+use portal_core::outbox::{OutboxEntry, OutboxMessage, OutboxStats, OutboxStatus};
 use portal_core::ports::{
     AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, Expired,
     LegacyAccount, LegacyClaim, LegacyDirectory, LegacyError, OutboxStore, PageStart, PhoneMessage,
@@ -91,6 +92,7 @@ enum Undo {
     Token(ActionTokenId, Option<ActionToken>),
     Request(AdminRequestId, Option<AdminRequest>),
     Legacy(String),
+    Outbox(Box<OutboxEntry>),
 }
 
 fn is_account(u: &User) -> bool {
@@ -303,6 +305,11 @@ impl State {
                 Undo::Request(id, old) => restore(&mut self.requests, id, old),
                 Undo::Legacy(key) => {
                     self.legacy.remove(&key);
+                }
+                Undo::Outbox(old) => {
+                    if let Some(e) = self.outbox.iter_mut().find(|e| e.id() == old.id()) {
+                        *e = *old;
+                    }
                 }
             }
         }
@@ -518,6 +525,20 @@ impl State {
                 undo.push(Undo::Legacy(key));
                 Ok(())
             }
+            Write::RequeueOutbox { id, at } => {
+                let Some(e) = self
+                    .outbox
+                    .iter_mut()
+                    .find(|e| e.id() == id && e.status == OutboxStatus::Dead)
+                else {
+                    return Err(StoreError::Conflict);
+                };
+                undo.push(Undo::Outbox(Box::new(e.clone())));
+                e.status = OutboxStatus::Pending;
+                e.attempts = 0;
+                e.next_attempt_at = us(at);
+                Ok(())
+            }
         }
     }
 
@@ -568,7 +589,7 @@ impl State {
     fn check_new_ids(
         &self,
         audit: &[audit::AuditRecord],
-        outbox: &[OutboxMail],
+        outbox: &[OutboxMessage],
     ) -> Result<(), StoreError> {
         let mut audit_ids = HashSet::with_capacity(audit.len());
         for r in audit {
@@ -639,21 +660,44 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Every mail queued so far (in any delivery state), oldest first.
+    /// Every mail queued so far (in any delivery state), oldest first; other kinds are left out
+    /// (see [`Self::messages`]).
     #[must_use]
     pub fn outbox(&self) -> Vec<OutboxMail> {
-        self.lock().outbox.iter().map(|e| e.mail.clone()).collect()
+        self.lock()
+            .outbox
+            .iter()
+            .filter_map(OutboxEntry::mail)
+            .collect()
     }
 
-    /// Removes and returns every queued mail (for tests that read mails without a dispatcher).
+    /// Every outgoing message of every kind queued so far, oldest first.
+    #[must_use]
+    pub fn messages(&self) -> Vec<OutboxMessage> {
+        self.lock()
+            .outbox
+            .iter()
+            .map(|e| e.message.clone())
+            .collect()
+    }
+
+    /// Removes and returns every queued mail (for tests that read mails without a dispatcher);
+    /// messages of other kinds stay queued.
     #[must_use]
     pub fn take_outbox(&self) -> Vec<OutboxMail> {
         let mut state = self.lock();
-        state.outbox_ids.clear();
-        std::mem::take(&mut state.outbox)
-            .into_iter()
-            .map(|e| e.mail)
-            .collect()
+        let state = &mut *state;
+        let mut mails = Vec::new();
+        let ids = &mut state.outbox_ids;
+        state.outbox.retain(|e| match e.mail() {
+            Some(m) => {
+                ids.remove(&m.id);
+                mails.push(m);
+                false
+            }
+            None => true,
+        });
+        mails
     }
 
     /// Every audit entry of a chain (a customer's, or the global one), oldest first.
@@ -718,12 +762,12 @@ impl Committer for MemoryStore {
         for record in commit.audit {
             state.append_audit(record);
         }
-        for mut mail in commit.outbox {
-            state.outbox_ids.insert(mail.id);
-            mail.created_at = us(mail.created_at);
+        for mut message in commit.outbox {
+            state.outbox_ids.insert(message.id);
+            message.created_at = us(message.created_at);
             state.outbox.push(OutboxEntry {
-                next_attempt_at: mail.created_at,
-                mail,
+                next_attempt_at: message.created_at,
+                message,
                 status: OutboxStatus::Pending,
                 attempts: 0,
                 claim: None,
@@ -1165,6 +1209,7 @@ impl LegacyDirectory for InMemoryLegacyDirectory {
 impl OutboxStore for MemoryStore {
     async fn claim_outbox(
         &self,
+        kind: &str,
         claim: uuid::Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -1177,11 +1222,12 @@ impl OutboxStore for MemoryStore {
             if out.len() >= limit as usize {
                 break;
             }
-            let due = match e.status {
-                OutboxStatus::Pending => e.next_attempt_at <= now,
-                OutboxStatus::Claimed => e.claimed_until.is_some_and(|l| l <= now),
-                OutboxStatus::Sent | OutboxStatus::Dead => false,
-            };
+            let due = e.message.payload.kind_key() == kind
+                && match e.status {
+                    OutboxStatus::Pending => e.next_attempt_at <= now,
+                    OutboxStatus::Claimed => e.claimed_until.is_some_and(|l| l <= now),
+                    OutboxStatus::Sent | OutboxStatus::Dead => false,
+                };
             if due {
                 e.status = OutboxStatus::Claimed;
                 e.claim = Some(claim);
@@ -1200,16 +1246,18 @@ impl OutboxStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        let Some(e) = s.outbox.iter_mut().find(|e| {
-            e.mail.id == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed
-        }) else {
+        let Some(e) = s
+            .outbox
+            .iter_mut()
+            .find(|e| e.id() == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed)
+        else {
             return Ok(false);
         };
         e.status = OutboxStatus::Sent;
         e.claim = None;
         e.claimed_until = None;
         e.sent_at = Some(us(now));
-        e.mail.intent.purge_secret();
+        e.message.payload.purge_secret();
         Ok(true)
     }
 
@@ -1221,9 +1269,11 @@ impl OutboxStore for MemoryStore {
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        let Some(e) = s.outbox.iter_mut().find(|e| {
-            e.mail.id == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed
-        }) else {
+        let Some(e) = s
+            .outbox
+            .iter_mut()
+            .find(|e| e.id() == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed)
+        else {
             return Ok(false);
         };
         e.claim = None;
@@ -1241,9 +1291,11 @@ impl OutboxStore for MemoryStore {
 
     async fn release(&self, id: OutboxId, claim: uuid::Uuid) -> Result<bool, StoreError> {
         let mut s = self.lock();
-        let Some(e) = s.outbox.iter_mut().find(|e| {
-            e.mail.id == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed
-        }) else {
+        let Some(e) = s
+            .outbox
+            .iter_mut()
+            .find(|e| e.id() == id && e.claim == Some(claim) && e.status == OutboxStatus::Claimed)
+        else {
             return Ok(false);
         };
         e.status = OutboxStatus::Pending;
@@ -1253,34 +1305,24 @@ impl OutboxStore for MemoryStore {
         Ok(true)
     }
 
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+    async fn dead_letters<'a>(
+        &self,
+        kind: Option<&'a str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
         let s = self.lock();
         Ok(s.outbox
             .iter()
             .rev()
             .filter(|e| e.status == OutboxStatus::Dead)
+            .filter(|e| kind.is_none_or(|k| e.message.payload.kind_key() == k))
             .take(limit as usize)
             .cloned()
             .collect())
     }
 
-    async fn requeue(&self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let mut s = self.lock();
-        let Some(e) = s
-            .outbox
-            .iter_mut()
-            .find(|e| e.mail.id == id && e.status == OutboxStatus::Dead)
-        else {
-            return Ok(false);
-        };
-        e.status = OutboxStatus::Pending;
-        e.attempts = 0;
-        e.next_attempt_at = us(now);
-        Ok(true)
-    }
-
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {
-        Ok(self.lock().outbox.iter().find(|e| e.mail.id == id).cloned())
+        Ok(self.lock().outbox.iter().find(|e| e.id() == id).cloned())
     }
 
     async fn purge_sent(&self, sent_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
@@ -1294,7 +1336,7 @@ impl OutboxStore for MemoryStore {
                 && e.sent_at.is_some_and(|at| at <= sent_before);
             if purge {
                 left -= 1;
-                gone.push(e.mail.id);
+                gone.push(e.id());
             }
             !purge
         });

@@ -1,4 +1,4 @@
-//! The one atomic write: every [`Write`], audit record and mail of a [`Commit`] in one database
+//! The one atomic write: every [`Write`], audit record and outbox message of a [`Commit`] in one database
 //! transaction.
 
 use crate::entity::{
@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portal_core::audit::{self, AuditRecord, ChainHash};
 use portal_core::ids::SessionId;
+use portal_core::outbox::OutboxStatus;
 use portal_core::ports::{Commit, Committer, Counter, Expired, StoreError, Write};
 use sea_orm::sea_query::{Expr, LockType, OnConflict};
 use sea_orm::{
@@ -194,6 +195,25 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
                 .map_err(db_err)?;
             Ok(())
         }
+        Write::RequeueOutbox { id, at } => {
+            let res = outbox::Entity::update_many()
+                .col_expr(
+                    outbox::Column::Status,
+                    Expr::value(OutboxStatus::Pending.key()),
+                )
+                .col_expr(outbox::Column::Attempts, Expr::value(0_i64))
+                .col_expr(outbox::Column::NextAttemptAt, Expr::value(rows::micros(at)))
+                .filter(outbox::Column::Id.eq(id.as_uuid()))
+                .filter(outbox::Column::Status.eq(OutboxStatus::Dead.key()))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            if res.rows_affected == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict)
+            }
+        }
     }
 }
 
@@ -332,8 +352,8 @@ async fn apply_all(
         apply(tx, w).await?;
     }
     append_audit(tx, commit.audit).await?;
-    for mail in &commit.outbox {
-        outbox::Entity::insert(rows::outbox_row(mail))
+    for message in &commit.outbox {
+        outbox::Entity::insert(rows::outbox_row(message))
             .exec_without_returning(tx)
             .await
             .map_err(db_err)?;

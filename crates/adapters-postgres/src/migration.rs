@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(InitialSchema),
             Box::new(SecondFactors),
             Box::new(Housekeeping),
+            Box::new(OutboxKinds),
             Box::new(SecondFactorPolicy),
         ]
     }
@@ -618,6 +619,97 @@ impl MigrationTrait for Housekeeping {
             m.drop_index(Index::drop().name(name).to_owned()).await?;
         }
         Ok(())
+    }
+}
+
+/// Outgoing messages of several kinds: the outbox's mail-only columns (`language`, `template`,
+/// `intent`) become `kind` and a JSON `payload`; `recipient` stays, as each kind's destination
+/// shown to operators. Existing mails are carried over as kind `mail` with the payload
+/// `{"to", "language", "intent"}` built from their columns, in the same migration.
+struct OutboxKinds;
+
+impl MigrationName for OutboxKinds {
+    fn name(&self) -> &'static str {
+        "m20261206_000004_outbox_kinds"
+    }
+}
+
+async fn add_text_column(
+    m: &SchemaManager<'_>,
+    table: &str,
+    column: &str,
+    default: &str,
+) -> Result<(), DbErr> {
+    m.alter_table(
+        Table::alter()
+            .table(a(table))
+            .add_column(
+                ColumnDef::new(a(column))
+                    .text()
+                    .not_null()
+                    .default(default)
+                    .to_owned(),
+            )
+            .to_owned(),
+    )
+    .await
+}
+
+async fn drop_columns(m: &SchemaManager<'_>, table: &str, columns: &[&str]) -> Result<(), DbErr> {
+    // One column per statement: SQLite alters one thing at a time.
+    for column in columns {
+        m.alter_table(
+            Table::alter()
+                .table(a(table))
+                .drop_column(a(column))
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OutboxKinds {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        add_text_column(m, "outbox", "kind", "mail").await?;
+        add_text_column(m, "outbox", "payload", "{}").await?;
+        let fill = match m.get_database_backend() {
+            DbBackend::Postgres => {
+                "UPDATE outbox SET payload = json_build_object('to', recipient, \
+                 'language', language, 'intent', intent::json)::text"
+            }
+            _ => {
+                "UPDATE outbox SET payload = json_object('to', recipient, \
+                 'language', language, 'intent', json(intent))"
+            }
+        };
+        m.get_connection().execute_unprepared(fill).await?;
+        drop_columns(m, "outbox", &["template", "intent", "language"]).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        add_text_column(m, "outbox", "language", "de").await?;
+        add_text_column(m, "outbox", "template", "").await?;
+        add_text_column(m, "outbox", "intent", "{}").await?;
+        let conn = m.get_connection();
+        // The mail-only schema cannot hold other kinds.
+        conn.execute_unprepared("DELETE FROM outbox WHERE kind <> 'mail'")
+            .await?;
+        let fill = match m.get_database_backend() {
+            DbBackend::Postgres => {
+                "UPDATE outbox SET language = payload::json->>'language', \
+                 template = payload::json->'intent'->>'kind', \
+                 intent = (payload::json->'intent')::text"
+            }
+            _ => {
+                "UPDATE outbox SET language = json_extract(payload, '$.language'), \
+                 template = json_extract(payload, '$.intent.kind'), \
+                 intent = json_extract(payload, '$.intent')"
+            }
+        };
+        conn.execute_unprepared(fill).await?;
+        drop_columns(m, "outbox", &["payload", "kind"]).await
     }
 }
 

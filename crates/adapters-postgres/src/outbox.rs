@@ -1,6 +1,8 @@
-//! The mail queue for dispatchers. Claims run in a write transaction: on Postgres the due rows
-//! are selected `FOR UPDATE SKIP LOCKED`, so several dispatchers claim disjoint mails without
-//! waiting for each other; on SQLite the transaction is the only writer (`BEGIN IMMEDIATE`).
+//! The outbox for dispatchers, one kind per claim. Claims run in a write transaction: on Postgres
+//! the due rows are selected `FOR UPDATE SKIP LOCKED`, so several dispatchers claim disjoint
+//! messages without waiting for each other; on SQLite the transaction is the only writer
+//! (`BEGIN IMMEDIATE`). Re-queueing a dead letter is a [`Write`](portal_core::ports::Write) of a
+//! commit (`commit.rs`), audited with it.
 
 use crate::entity::outbox;
 use crate::rows::{self, micros};
@@ -8,7 +10,7 @@ use crate::store::{SqlStore, corrupt, db_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use portal_core::ids::OutboxId;
-use portal_core::mail::{OutboxEntry, OutboxStats, OutboxStatus};
+use portal_core::outbox::{OutboxEntry, OutboxStats, OutboxStatus};
 use portal_core::ports::{OutboxStore, StoreError};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -44,6 +46,7 @@ fn claimed_by(id: OutboxId, claim: Uuid) -> Condition {
 impl OutboxStore for SqlStore {
     async fn claim_outbox(
         &self,
+        kind: &str,
         claim: Uuid,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -59,19 +62,22 @@ impl OutboxStore for SqlStore {
         let result = async {
             // The open-states term lets SQLite walk `outbox_open_idx` instead of every
             // delivered mail (Postgres infers it from the branches anyway).
-            let due = Condition::all().add(Expr::cust(open_states_sql())).add(
-                Condition::any()
-                    .add(
-                        Condition::all()
-                            .add(outbox::Column::Status.eq(OutboxStatus::Pending.key()))
-                            .add(outbox::Column::NextAttemptAt.lte(now)),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(outbox::Column::Status.eq(OutboxStatus::Claimed.key()))
-                            .add(outbox::Column::ClaimedUntil.lte(now)),
-                    ),
-            );
+            let due = Condition::all()
+                .add(Expr::cust(open_states_sql()))
+                .add(outbox::Column::Kind.eq(kind))
+                .add(
+                    Condition::any()
+                        .add(
+                            Condition::all()
+                                .add(outbox::Column::Status.eq(OutboxStatus::Pending.key()))
+                                .add(outbox::Column::NextAttemptAt.lte(now)),
+                        )
+                        .add(
+                            Condition::all()
+                                .add(outbox::Column::Status.eq(OutboxStatus::Claimed.key()))
+                                .add(outbox::Column::ClaimedUntil.lte(now)),
+                        ),
+                );
             // SQLite has no row locks; sea-query leaves the clause out there, and the
             // IMMEDIATE transaction already excludes every other writer.
             let rows = outbox::Entity::find()
@@ -142,10 +148,11 @@ impl OutboxStore for SqlStore {
             else {
                 return Ok(false);
             };
-            // The code or link token in the mail is worthless once delivered: purge it, so a
-            // database dump holds none.
+            // The code or link token in the message is worthless once delivered: purge it, so a
+            // database dump holds none. (A kind this build cannot read is never claimed, so its
+            // stored payload is never rewritten here.)
             let mut entry = rows::outbox_entry(row).map_err(corrupt)?;
-            entry.mail.intent.purge_secret();
+            entry.message.payload.purge_secret();
             outbox::Entity::update_many()
                 .col_expr(
                     outbox::Column::Status,
@@ -158,8 +165,8 @@ impl OutboxStore for SqlStore {
                 )
                 .col_expr(outbox::Column::SentAt, Expr::value(Some(now)))
                 .col_expr(
-                    outbox::Column::Intent,
-                    Expr::value(rows::to_json(&entry.mail.intent)),
+                    outbox::Column::Payload,
+                    Expr::value(entry.message.payload.to_json()),
                 )
                 .filter(claimed_by(id, claim))
                 .exec(&tx)
@@ -240,10 +247,17 @@ impl OutboxStore for SqlStore {
         Ok(res.rows_affected == 1)
     }
 
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
-        outbox::Entity::find()
-            .filter(outbox::Column::Status.eq(OutboxStatus::Dead.key()))
-            .order_by_desc(outbox::Column::Seq)
+    async fn dead_letters<'a>(
+        &self,
+        kind: Option<&'a str>,
+        limit: u32,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut q =
+            outbox::Entity::find().filter(outbox::Column::Status.eq(OutboxStatus::Dead.key()));
+        if let Some(kind) = kind {
+            q = q.filter(outbox::Column::Kind.eq(kind));
+        }
+        q.order_by_desc(outbox::Column::Seq)
             .limit(u64::from(limit))
             .all(&self.db)
             .await
@@ -251,24 +265,6 @@ impl OutboxStore for SqlStore {
             .into_iter()
             .map(|m| rows::outbox_entry(m).map_err(corrupt))
             .collect()
-    }
-
-    async fn requeue(&self, id: OutboxId, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let now = micros(now);
-        let _turn = self.write_turn().await;
-        let res = outbox::Entity::update_many()
-            .col_expr(
-                outbox::Column::Status,
-                Expr::value(OutboxStatus::Pending.key()),
-            )
-            .col_expr(outbox::Column::Attempts, Expr::value(0_i64))
-            .col_expr(outbox::Column::NextAttemptAt, Expr::value(now))
-            .filter(outbox::Column::Id.eq(id.as_uuid()))
-            .filter(outbox::Column::Status.eq(OutboxStatus::Dead.key()))
-            .exec(&self.db)
-            .await
-            .map_err(db_err)?;
-        Ok(res.rows_affected == 1)
     }
 
     async fn outbox_entry(&self, id: OutboxId) -> Result<Option<OutboxEntry>, StoreError> {

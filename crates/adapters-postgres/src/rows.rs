@@ -18,7 +18,7 @@ use portal_core::ids::{
     ActionTokenId, AdminRequestId, AuditEntryId, ChallengeId, CustomerId, OutboxId, SessionId,
     UserId,
 };
-use portal_core::mail::{OutboxEntry, OutboxMail, OutboxStatus};
+use portal_core::outbox::{OutboxEntry, OutboxMessage, OutboxStatus, Payload};
 use portal_core::password::PasswordHash;
 use portal_core::ports::LegacyClaim;
 use portal_core::secret::TokenHash;
@@ -471,18 +471,14 @@ pub(crate) fn audit_row(e: &AuditEntry) -> audit_entries::ActiveModel {
 // ---------------------------------------------------------------------------------------------
 
 pub(crate) fn outbox_entry(m: outbox::Model) -> Result<OutboxEntry, CorruptRecord> {
-    const E: &str = "outbox mail";
-    let intent: portal_core::mail::MailIntent = json(E, "intent", &m.intent)?;
-    if intent.key() != m.template {
-        return Err(bad(E, "template does not match intent"));
-    }
+    const E: &str = "outbox message";
+    let payload = Payload::from_stored(&m.kind, &m.recipient, &m.payload)
+        .map_err(|_| bad(E, "payload does not fit its kind"))?;
     Ok(OutboxEntry {
-        mail: OutboxMail {
+        message: OutboxMessage {
             id: OutboxId::from_uuid(m.id),
             created_at: m.created_at,
-            to: email(E, &m.recipient)?,
-            language: language(E, &m.language)?,
-            intent,
+            payload,
         },
         status: OutboxStatus::from_key(&m.status).ok_or_else(|| bad(E, "unknown status"))?,
         attempts: count(E, "attempts", m.attempts)?,
@@ -494,18 +490,17 @@ pub(crate) fn outbox_entry(m: outbox::Model) -> Result<OutboxEntry, CorruptRecor
     })
 }
 
-pub(crate) fn outbox_row(mail: &OutboxMail) -> outbox::ActiveModel {
+pub(crate) fn outbox_row(message: &OutboxMessage) -> outbox::ActiveModel {
     outbox::ActiveModel {
         seq: sea_orm::ActiveValue::NotSet,
-        id: Set(mail.id.as_uuid()),
-        created_at: Set(micros(mail.created_at)),
-        recipient: Set(mail.to.as_str().to_owned()),
-        language: Set(mail.language.code().to_owned()),
-        template: Set(mail.intent.key().to_owned()),
-        intent: Set(to_json(&mail.intent)),
+        id: Set(message.id.as_uuid()),
+        created_at: Set(micros(message.created_at)),
+        kind: Set(message.payload.kind_key().to_owned()),
+        recipient: Set(message.payload.recipient()),
+        payload: Set(message.payload.to_json()),
         status: Set(OutboxStatus::Pending.key().to_owned()),
         attempts: Set(0),
-        next_attempt_at: Set(micros(mail.created_at)),
+        next_attempt_at: Set(micros(message.created_at)),
         claim: Set(None),
         claimed_until: Set(None),
         last_error: Set(None),

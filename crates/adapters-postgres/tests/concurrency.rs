@@ -324,7 +324,7 @@ async fn two_dispatchers(store: Arc<SqlStore>) {
                 loop {
                     let claim = uuid::Uuid::new_v4();
                     let batch = store
-                        .claim_outbox(claim, now, now + TimeDelta::hours(1), 25)
+                        .claim_outbox("mail", claim, now, now + TimeDelta::hours(1), 25)
                         .await
                         .unwrap();
                     if batch.is_empty() {
@@ -332,10 +332,10 @@ async fn two_dispatchers(store: Arc<SqlStore>) {
                     }
                     for e in batch {
                         assert!(
-                            store.mark_sent(e.mail.id, claim, now).await.unwrap(),
+                            store.mark_sent(e.id(), claim, now).await.unwrap(),
                             "acknowledged by its claimer"
                         );
-                        mine.push(e.mail.id);
+                        mine.push(e.id());
                     }
                 }
                 mine

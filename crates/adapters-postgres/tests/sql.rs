@@ -136,12 +136,15 @@ async fn corrupt_rows_are_reported(store: SqlStore) {
 
     exec(
         &store,
-        "UPDATE outbox SET intent = '{\"kind\":\"carrier_pigeon\"}'",
+        "UPDATE outbox SET payload = '{\"to\":\"a@example.com\",\"language\":\"de\",\
+         \"intent\":{\"kind\":\"carrier_pigeon\"}}'",
     )
     .await;
-    let got = store.dead_letters(10).await;
+    let got = store.dead_letters(None, 10).await;
     assert!(got.is_ok(), "no dead letters to decode");
-    let got = store.claim_outbox(uuid::Uuid::nil(), t0(), t0(), 10).await;
+    let got = store
+        .claim_outbox("mail", uuid::Uuid::nil(), t0(), t0(), 10)
+        .await;
     assert!(
         matches!(got, Err(StoreError::Corrupt(_))),
         "outbox: {got:?}"
@@ -321,18 +324,20 @@ async fn seed_outbox(store: &SqlStore, status: &str, n: u64) {
     let now = portal_testkit::fixtures::t0();
     let sql = match store.backend() {
         DbBackend::Postgres => {
-            "INSERT INTO outbox (id, created_at, recipient, language, template, intent, status, \
+            "INSERT INTO outbox (id, created_at, kind, recipient, payload, status, \
              attempts, next_attempt_at) \
-             SELECT gen_random_uuid(), $1, 'seed@example.com', 'de', 'welcome', \
-             '{\"kind\":\"welcome\",\"first_name\":\"S\"}', $2, 1, $1 \
+             SELECT gen_random_uuid(), $1, 'mail', 'seed@example.com', \
+             '{\"to\":\"seed@example.com\",\"language\":\"de\",\
+             \"intent\":{\"kind\":\"welcome\",\"first_name\":\"S\"}}', $2, 1, $1 \
              FROM generate_series(1, $3::bigint)"
         }
         _ => {
             "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < ?3) \
-             INSERT INTO outbox (id, created_at, recipient, language, template, intent, status, \
+             INSERT INTO outbox (id, created_at, kind, recipient, payload, status, \
              attempts, next_attempt_at) \
-             SELECT randomblob(16), ?1, 'seed@example.com', 'de', 'welcome', \
-             '{\"kind\":\"welcome\",\"first_name\":\"S\"}', ?2, 1, ?1 FROM s"
+             SELECT randomblob(16), ?1, 'mail', 'seed@example.com', \
+             '{\"to\":\"seed@example.com\",\"language\":\"de\",\
+             \"intent\":{\"kind\":\"welcome\",\"first_name\":\"S\"}}', ?2, 1, ?1 FROM s"
         }
     };
     store
@@ -355,12 +360,12 @@ async fn outbox_counts_are_capped(store: SqlStore, seen: Captured) -> (String, S
     seed_outbox(&store, "claimed", 1).await;
     analyze(&store).await.unwrap();
     let sample = store
-        .dead_letters(1)
+        .dead_letters(None, 1)
         .await
         .unwrap()
         .pop()
         .expect("the seeded rows decode");
-    assert_eq!(sample.mail.intent.key(), "welcome");
+    assert_eq!(sample.mail().unwrap().intent.key(), "welcome");
     let mut stats = None;
     let plan = plan_of(&store, &seen, async {
         stats = Some(store.outbox_stats().await.unwrap());
@@ -376,7 +381,7 @@ async fn outbox_counts_are_capped(store: SqlStore, seen: Captured) -> (String, S
     let t = portal_testkit::fixtures::at(60);
     let claim = plan_of(&store, &seen, async {
         let got = store
-            .claim_outbox(uuid::Uuid::from_u128(7), t, t, 10)
+            .claim_outbox("mail", uuid::Uuid::from_u128(7), t, t, 10)
             .await
             .unwrap();
         assert_eq!(
@@ -489,6 +494,7 @@ async fn postgres_stores_tickets_and_session_tokens_as_hashes_only() {
         .unwrap();
     let mail = store
         .claim_outbox(
+            "mail",
             uuid::Uuid::from_u128(1),
             t0() + chrono::TimeDelta::days(365),
             t0() + chrono::TimeDelta::days(366),
@@ -498,14 +504,21 @@ async fn postgres_stores_tickets_and_session_tokens_as_hashes_only() {
         .unwrap()
         .pop()
         .expect("code mail");
-    let code = mail.mail.intent.secret().unwrap().expose().to_owned();
+    let code = mail
+        .mail()
+        .unwrap()
+        .intent
+        .secret()
+        .unwrap()
+        .expose()
+        .to_owned();
     let session = portal
         .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
         .await
         .unwrap();
     assert!(
         store
-            .mark_sent(mail.mail.id, uuid::Uuid::from_u128(1), t0())
+            .mark_sent(mail.id(), uuid::Uuid::from_u128(1), t0())
             .await
             .unwrap()
     );
@@ -549,6 +562,82 @@ async fn migrations_are_idempotent_on_both_backends() {
     migrate(lite.store().connection())
         .await
         .expect("second run on SQLite");
+    lite.finish().await;
+}
+
+/// The outbox-kinds migration carries queued mails over both ways: down to the mail-only
+/// columns (`language`, `template`, `intent`; other kinds cannot be held there and go), and up
+/// again to `kind` + `payload`, after which every mail reads back exactly as it was queued.
+async fn outbox_kinds_migration_carries_mails_over(store: SqlStore) {
+    use portal_core::ids::OutboxId;
+    use portal_core::outbox::{OutboxMessage, Payload};
+    use sea_orm_migration::MigratorTrait;
+    let mail = code_mail("migrated@example.com", "314159", t0());
+    let other = OutboxMessage {
+        id: OutboxId::from_uuid(uuid::Uuid::from_u128(0xabc)),
+        created_at: t0(),
+        payload: Payload::Unknown {
+            kind: "webhook".into(),
+            recipient: "https://hooks.example.com/".into(),
+            json: "{}".into(),
+        },
+    };
+    let mut commit = Commit::new();
+    commit.mail(mail.clone());
+    commit.message(other.clone());
+    commit_ok(&store, commit).await;
+
+    // Down past the later migrations too (the second-factor policy), then the outbox kinds.
+    adapters_postgres::Migrator::down(store.connection(), Some(2))
+        .await
+        .expect("down");
+    let rows = store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            store.backend(),
+            "SELECT recipient, language, template, intent FROM outbox",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only mail fits the mail-only schema");
+    let col = |name: &str| -> String { rows[0].try_get("", name).unwrap() };
+    assert_eq!(col("recipient"), "migrated@example.com");
+    assert_eq!(col("language"), "en");
+    assert_eq!(col("template"), "verification_code");
+    let intent: portal_core::mail::MailIntent = serde_json::from_str(&col("intent")).unwrap();
+    assert_eq!(intent, mail.intent);
+
+    adapters_postgres::Migrator::up(store.connection(), None)
+        .await
+        .expect("up");
+    let e = store
+        .outbox_entry(mail.id)
+        .await
+        .unwrap()
+        .expect("carried over");
+    assert_eq!(e.mail().as_ref(), Some(&mail), "reads back as queued");
+    assert_eq!(e.message.payload.kind_key(), "mail");
+    assert!(store.outbox_entry(other.id).await.unwrap().is_none());
+    let claimed = store
+        .claim_outbox(
+            "mail",
+            uuid::Uuid::from_u128(1),
+            t0(),
+            t0() + chrono::TimeDelta::minutes(5),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "and is delivered like any new mail");
+}
+
+#[tokio::test]
+async fn the_outbox_kinds_migration_carries_mails_over_on_both_backends() {
+    let db = TestPostgres::start().await;
+    outbox_kinds_migration_carries_mails_over(db.store()).await;
+    db.finish().await;
+    let lite = TestSqlite::file().await;
+    outbox_kinds_migration_carries_mails_over(lite.store()).await;
     lite.finish().await;
 }
 

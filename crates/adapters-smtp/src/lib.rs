@@ -15,8 +15,10 @@
 //!   [`SmtpSender`] (lettre, rustls; plain, STARTTLS or implicit TLS, authentication, pooling,
 //!   timeouts; configured from one URL, see [`SmtpConfig`]) and [`MailDirectory`] (development:
 //!   one `.eml` file per mail and a log line with the code or link).
-//! * [`Dispatcher`]: drains the outbox through a sender with leases, retries with exponential
-//!   backoff, dead letters and a clean shutdown. Any number of dispatchers may run on one store.
+//! * [`MailDelivery`]: the outbox's [`Sender`](portal_core::outbox::Sender) for the kind `mail`
+//!   (renderer, then a [`MailSender`]). The dispatcher that drives it with leases, retries,
+//!   backoff, dead letters and a clean shutdown is the `portal-dispatch` crate's, the same for
+//!   every kind of outgoing message; this crate does not depend on it.
 //!
 //! It is not a general mail library: it renders Portal's mails and nothing else, and it never
 //! reads request data.
@@ -27,7 +29,8 @@
 //!
 //! ```
 //! use adapters_memory::MemoryStore;
-//! use adapters_smtp::{Dispatcher, DispatcherConfig, MailDirectory, MailRenderer, MailSettings};
+//! use adapters_smtp::{MailDelivery, MailDirectory, MailRenderer, MailSettings};
+//! use portal_dispatch::{Dispatcher, DispatcherConfig};
 //! use portal_core::ids::OutboxId;
 //! use portal_core::mail::{MailIntent, OutboxMail};
 //! use portal_core::ports::{Commit, Committer};
@@ -57,8 +60,7 @@
 //! let mailbox = Arc::new(MailDirectory::new(&dir)?);
 //! let dispatcher = Dispatcher::new(
 //!     store.clone(),
-//!     mailbox.clone(),
-//!     MailRenderer::new(settings)?,
+//!     Arc::new(MailDelivery::new(MailRenderer::new(settings)?, mailbox.clone())),
 //!     clock,
 //!     DispatcherConfig::default(),
 //! )?;
@@ -73,13 +75,12 @@
 //! ```
 //!
 //! In a server, read the configuration with [`MailConfig::from_env`] (variable names in
-//! [`config`]), start the loop with [`Dispatcher::spawn`] and stop it with
-//! [`DispatcherHandle::shutdown`]. `docs/operations.md` describes configuration, retries and the
-//! dead-letter queue.
+//! [`config`]), and run a `portal_dispatch::Dispatcher` over a [`MailDelivery`] (`spawn`, then
+//! `shutdown`). `docs/operations.md` describes configuration, retries and the dead-letter queue.
 
 pub mod config;
+mod delivery;
 mod dev;
-mod dispatcher;
 mod render;
 mod sender;
 mod settings;
@@ -87,10 +88,8 @@ mod smtp;
 mod templates;
 
 pub use config::{MailConfig, MailConfigError, MailTransport};
+pub use delivery::MailDelivery;
 pub use dev::MailDirectory;
-pub use dispatcher::{
-    DispatchReport, Dispatcher, DispatcherConfig, DispatcherConfigError, DispatcherHandle,
-};
 pub use render::{MailAction, MailRenderer, RenderError, RenderedMail, message_id, subject};
 pub use sender::{MailSender, SendError};
 pub use settings::{DEFAULT_PRODUCT_NAME, MAX_TEXT_CHARS, MailSettings, SettingsError};

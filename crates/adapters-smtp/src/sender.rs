@@ -1,36 +1,18 @@
-//! The mail port of the dispatcher: hand over one rendered mail, learn whether it was accepted,
-//! and if not, whether trying again can help.
+//! The transport port of mail delivery: hand over one rendered mail, learn whether it was
+//! accepted, and if not, whether trying again can help.
 
 use crate::render::RenderedMail;
 use async_trait::async_trait;
 use std::sync::Arc;
 
-/// A failed hand-over.
-///
-/// The message never holds the recipient's address or the mail's code or link, so it can be
-/// logged and stored as the outbox entry's `last_error`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Worth trying again later: the server answered 4xx, could not be reached, timed out, or
-    /// the local mailbox could not be written.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Trying again will not help: the server answered 5xx (unknown recipient, refused sender,
-    /// failed authentication), or the mail cannot be built.
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
-
-impl SendError {
-    /// Whether trying again later can help.
-    #[must_use]
-    pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Transient(_))
-    }
-}
+/// A failed hand-over: the outbox's [`SendError`](portal_core::outbox::SendError), shared by
+/// every kind. Its message never holds the recipient's address or the mail's code or link, so it
+/// can be logged and stored as the outbox entry's `last_error`.
+pub use portal_core::outbox::SendError;
 
 /// Delivers rendered mails: SMTP ([`SmtpSender`](crate::SmtpSender)), a development mailbox
-/// directory ([`MailDirectory`](crate::MailDirectory)), or a test double.
+/// directory ([`MailDirectory`](crate::MailDirectory)), or a test double. [`MailDelivery`](crate::MailDelivery)
+/// renders the outbox's mails and hands them to one.
 ///
 /// Implementations MUST return `Ok` only once the mail is handed over for good (the SMTP server
 /// accepted the `DATA`, the file is in place), MUST classify failures honestly (a

@@ -203,6 +203,8 @@ categories! {
     DeviceRemembered => "mfa.device_remembered", "Gerät gemerkt", "Device remembered";
     /// Sessions were ended by someone other than their holder.
     SessionsEnded => "session.ended", "Sitzungen beendet", "Sessions ended";
+    /// An operator put a dead-lettered outgoing message (a mail, …) back in the queue.
+    OutboxRequeued => "outbox.requeued", "Nachricht erneut eingereiht", "Message re-queued";
 }
 
 /// One change, as a use case hands it to storage.

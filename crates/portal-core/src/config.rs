@@ -44,6 +44,10 @@ pub struct PortalConfig {
     /// The server key that seals TOTP secrets at rest. Without it, authenticator apps cannot be
     /// set up (the server generates and keeps one; embedders supply their own).
     pub mfa_key: Option<crate::secretbox::MfaKey>,
+    /// The key that names accounts in login counters (keyed hash of the address typed, so no
+    /// counter row holds an address in clear). Servers derive it from their secret; without it a
+    /// fixed public key is used.
+    pub counter_key: Option<crate::throttle::CounterKey>,
     /// Issuer shown in authenticator apps.
     pub totp_issuer: String,
     /// Sensitive changes (password, e-mail, second factors) need a credential proven within
@@ -117,6 +121,7 @@ impl Default for PortalConfig {
             default_joiner_permissions: vec!["support_requests".to_owned()],
             login_protection: LoginProtection::default(),
             mfa_key: None,
+            counter_key: None,
             totp_issuer: "Portal".to_owned(),
             step_up_window: TimeDelta::minutes(15),
             mfa_login_ttl: TimeDelta::minutes(5),

@@ -78,7 +78,7 @@ id_type!(
     AuditEntryId
 );
 id_type!(
-    /// Identifies an [`OutboxMail`](crate::mail::OutboxMail).
+    /// Identifies an [`OutboxMessage`](crate::outbox::OutboxMessage).
     OutboxId
 );
 

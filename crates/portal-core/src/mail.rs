@@ -254,7 +254,8 @@ impl MailIntent {
     }
 }
 
-/// A mail waiting in the outbox.
+/// A mail a use case queues ([`Commit::mail`](crate::ports::Commit::mail)); stored as an
+/// [`OutboxMessage`](crate::outbox::OutboxMessage) of kind `mail`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxMail {
     /// Id; also the basis of the stable `Message-ID`, so a re-sent mail is recognisable.
@@ -269,139 +270,12 @@ pub struct OutboxMail {
     pub intent: MailIntent,
 }
 
-/// Where a queued mail stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutboxStatus {
-    /// Waiting for its next attempt.
-    Pending,
-    /// Claimed by a dispatcher until its lease ends.
-    Claimed,
-    /// Delivered (accepted by the mail server).
-    Sent,
-    /// Given up after permanent failures or too many attempts; operators can re-queue it.
-    Dead,
-}
-
-impl OutboxStatus {
-    /// Stable key.
-    #[must_use]
-    pub const fn key(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Claimed => "claimed",
-            Self::Sent => "sent",
-            Self::Dead => "dead",
-        }
-    }
-
-    /// Parses a stable key.
-    #[must_use]
-    pub fn from_key(key: &str) -> Option<Self> {
-        match key {
-            "pending" => Some(Self::Pending),
-            "claimed" => Some(Self::Claimed),
-            "sent" => Some(Self::Sent),
-            "dead" => Some(Self::Dead),
-            _ => None,
-        }
-    }
-}
-
-/// A queued mail with its delivery state, as a dispatcher sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEntry {
-    /// The mail. After delivery, adapters purge its secret (code or link token).
-    pub mail: OutboxMail,
-    /// Where it stands.
-    pub status: OutboxStatus,
-    /// Delivery attempts started so far (a claim starts one).
-    pub attempts: u32,
-    /// Not to be tried before this time.
-    pub next_attempt_at: DateTime<Utc>,
-    /// The current claim: only its holder may acknowledge the attempt.
-    pub claim: Option<uuid::Uuid>,
-    /// The claim's lease: after it, another dispatcher may claim the mail again.
-    pub claimed_until: Option<DateTime<Utc>>,
-    /// The last error, without personal data.
-    pub last_error: Option<String>,
-    /// When it was delivered.
-    pub sent_at: Option<DateTime<Utc>>,
-}
-
-/// How many mails are in each state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct OutboxStats {
-    /// Waiting.
-    pub pending: u64,
-    /// Being sent.
-    pub claimed: u64,
-    /// Delivered.
-    pub sent: u64,
-    /// Given up.
-    pub dead: u64,
-}
-
-/// When to retry a failed delivery: exponential backoff from `base`, capped at `max_delay`, with
-/// up to `max_attempts` attempts in all (R21).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Delay after the first failure.
-    pub base: chrono::TimeDelta,
-    /// Longest delay.
-    pub max_delay: chrono::TimeDelta,
-    /// Attempts before a mail is dead-lettered.
-    pub max_attempts: u32,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            base: chrono::TimeDelta::seconds(30),
-            max_delay: chrono::TimeDelta::hours(1),
-            max_attempts: 8,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// When to try again after `attempts` attempts failed transiently; `None` means give up
-    /// (dead-letter).
-    #[must_use]
-    pub fn next_attempt(&self, attempts: u32, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        if attempts >= self.max_attempts {
-            return None;
-        }
-        let exp = attempts.saturating_sub(1).min(20);
-        let delay = self
-            .base
-            .checked_mul(1_i32 << exp)
-            .unwrap_or(self.max_delay)
-            .min(self.max_delay);
-        Some(now + delay)
-    }
-}
+// The delivery state moved to the kind-independent outbox; these names stay for mail code.
+pub use crate::outbox::{OutboxEntry, OutboxStats, OutboxStatus, RetryPolicy};
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeDelta, TimeZone};
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap_then_gives_up() {
-        let p = RetryPolicy::default();
-        let t = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        assert_eq!(p.next_attempt(1, t), Some(t + TimeDelta::seconds(30)));
-        assert_eq!(p.next_attempt(2, t), Some(t + TimeDelta::seconds(60)));
-        assert_eq!(p.next_attempt(3, t), Some(t + TimeDelta::seconds(120)));
-        assert_eq!(p.next_attempt(7, t), Some(t + TimeDelta::seconds(1920)));
-        assert_eq!(p.next_attempt(8, t), None);
-        let long = RetryPolicy {
-            max_attempts: 100,
-            ..p
-        };
-        assert_eq!(long.next_attempt(50, t), Some(t + TimeDelta::hours(1)));
-    }
 
     #[test]
     fn intents_name_their_secret() {

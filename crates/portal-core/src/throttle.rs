@@ -1,8 +1,21 @@
-//! Login protection (R14): failures are counted per account (keyed by the address typed, so an
-//! unknown address is throttled exactly like a known one) and per client address, and per user for
-//! second-factor codes. After a few free failures each further one doubles the wait, and past a
-//! threshold the key is blocked for a while — never for good: counters forget after a quiet period,
-//! the longest block is bounded, and a password reset clears the account's counter.
+//! Login protection (R14). Failed logins are counted per account *and* client address, per
+//! account across all addresses, per client address, and per known browser; second-factor codes
+//! per user. After a few free failures each further one doubles the wait, and past a threshold a
+//! key is blocked for a while — never for good: counters forget after a quiet period, the longest
+//! block is bounded, and a password reset clears the account's counters.
+//!
+//! **Nobody who lacks the password can lock the real user out** (the denial of service of an
+//! account-wide lockout, Keycloak GHSA-cq42-vhv7-xr7p). The hard blocks are per account and
+//! client address ([`LoginProtection::pair`]): an attacker blocks only their own address. Across
+//! addresses an account has a daily budget of failures ([`LoginProtection::account_daily`]):
+//! past it, tries from any address without a known-browser cookie are *slowed* to one per
+//! interval for the rest of the UTC day, which bounds online guessing of one account by any
+//! number of addresses ([`LoginProtection::daily_guess_bound`]). A browser that signed in to the
+//! account before (the adapter's signed "device cookie", OWASP) is exempt from the per-address,
+//! pair and daily limits and has its own counter ([`LoginProtection::known_browser`]).
+//!
+//! Counter keys never hold an e-mail address in clear: the address typed is keyed-hashed
+//! ([`AccountKey`]), for unknown addresses exactly as for known ones.
 //!
 //! Send budgets (R19, R17) are different: they cap how many SMS/voice codes and fresh recovery
 //! codes are *sent*, in fixed windows aligned to the Unix epoch ([`SendBudget`]: clock hours and
@@ -56,6 +69,35 @@ impl ThrottlePolicy {
         lockout: TimeDelta::hours(1),
         reset_after: TimeDelta::hours(1),
     };
+
+    /// Per account and client address (the hard limit of login guessing): 3 free failures, then
+    /// 1 s, 2 s, 4 s … up to 5 min; 10 failures block this address's logins to this account for
+    /// an hour, each further failure again (at most 10 + 24 failures a day from one address,
+    /// fewer than [`Self::ACCOUNT_DAILY`] lets pass before it slows: one address alone never
+    /// slows the others). Counters forget after 24 h without failures. Other addresses are not
+    /// affected.
+    pub const PAIR: Self = Self {
+        lockout: TimeDelta::hours(1),
+        ..Self::ACCOUNT
+    };
+
+    /// Per account across all addresses without a known-browser cookie, counted per UTC day: 50
+    /// failures cost nothing here (the pair limit applies to each address), then every further
+    /// failure makes the next try of this account, from any such address, wait 30 min — a slow
+    /// pace, never a block longer than that. Used with a key per UTC day
+    /// ([`keys::login_account_day`]).
+    pub const ACCOUNT_DAILY: Self = Self {
+        free_failures: 50,
+        base_delay: TimeDelta::minutes(30),
+        max_delay: TimeDelta::minutes(30),
+        lockout_after: u32::MAX,
+        lockout: TimeDelta::minutes(30),
+        reset_after: TimeDelta::days(1),
+    };
+
+    /// Per known-browser cookie (a browser that signed in to the account before): the same as
+    /// the old account policy (3 free, doubling to 5 min, 10 block for 15 min), on its own counter.
+    pub const KNOWN_BROWSER: Self = Self::ACCOUNT;
 
     /// Per user for linking to a customer (customer numbers guessed, old accounts' passwords):
     /// 5 free failures, then doubling from 2 s up to 5 min; 20 failures block for 1 h; forget
@@ -127,8 +169,16 @@ impl ThrottlePolicy {
 /// The login-protection settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginProtection {
-    /// Per account (address typed).
+    /// Per account, for password checks inside a session (changing the password, step-up
+    /// re-authentication): only the session's holder can spend it.
     pub account: ThrottlePolicy,
+    /// Per account and client address, for logins ([`ThrottlePolicy::PAIR`]).
+    pub pair: ThrottlePolicy,
+    /// Per account and UTC day across addresses without a known-browser cookie
+    /// ([`ThrottlePolicy::ACCOUNT_DAILY`]).
+    pub account_daily: ThrottlePolicy,
+    /// Per known-browser cookie ([`ThrottlePolicy::KNOWN_BROWSER`]).
+    pub known_browser: ThrottlePolicy,
     /// Per client address.
     pub address: ThrottlePolicy,
     /// Per user, for second-factor codes.
@@ -142,6 +192,37 @@ pub struct LoginProtection {
 }
 
 impl LoginProtection {
+    /// The most wrong passwords one account can be tried with in one UTC day from browsers
+    /// without its known-browser cookie, from any number of client addresses: the free failures
+    /// of [`Self::account_daily`], then one per its wait (50 + 48 = 98 by default). Browsers that
+    /// signed in to the account before add at most what [`Self::known_browser`] allows each.
+    #[must_use]
+    pub fn daily_guess_bound(&self) -> i64 {
+        let p = &self.account_daily;
+        let pace = p
+            .base_delay
+            .min(p.max_delay)
+            .min(p.lockout)
+            .num_seconds()
+            .max(1);
+        i64::from(p.free_failures).saturating_add(86_400 / pace)
+    }
+
+    /// The longest any login throttle blocks after its last failure.
+    #[must_use]
+    pub fn longest_login_block(&self) -> TimeDelta {
+        [
+            self.pair,
+            self.address,
+            self.account_daily,
+            self.known_browser,
+        ]
+        .iter()
+        .map(ThrottlePolicy::longest_block)
+        .max()
+        .unwrap_or(TimeDelta::zero())
+    }
+
     /// The budget of phone codes: [`Self::phone_codes_per_hour`] per clock hour.
     #[must_use]
     pub const fn phone_codes(&self) -> SendBudget {
@@ -165,6 +246,9 @@ impl Default for LoginProtection {
     fn default() -> Self {
         Self {
             account: ThrottlePolicy::ACCOUNT,
+            pair: ThrottlePolicy::PAIR,
+            account_daily: ThrottlePolicy::ACCOUNT_DAILY,
+            known_browser: ThrottlePolicy::KNOWN_BROWSER,
             address: ThrottlePolicy::ADDRESS,
             second_factor: ThrottlePolicy::SECOND_FACTOR,
             phone_codes_per_hour: 5,
@@ -227,6 +311,53 @@ impl SendBudget {
     }
 }
 
+/// The key of the keyed hash that names accounts in login counters ([`AccountKey`]), so that
+/// the counter rows of addresses typed at login (known or not) hold no address in clear. Servers
+/// derive it from their secret; several processes sharing counters need the same key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CounterKey([u8; 32]);
+
+impl CounterKey {
+    /// A key from 32 bytes.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl std::fmt::Debug for CounterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CounterKey([redacted])")
+    }
+}
+
+/// An account as login counters name it: `HMAC-SHA-256(key, normalised address)`, cut to 128
+/// bits, in hex. Without a configured [`CounterKey`] a fixed public key is used: the address is
+/// then not in clear but can be found by trying candidates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountKey(String);
+
+impl AccountKey {
+    /// The name of the account typed as `email`.
+    #[must_use]
+    pub fn of(key: Option<&CounterKey>, email: &crate::values::EmailAddress) -> Self {
+        use hmac::{KeyInit, Mac};
+        const PUBLIC: [u8; 32] = *b"portal login counters, no secret";
+        let key = key.map_or(&PUBLIC, |k| &k.0);
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key)
+            .expect("HMAC takes any key length");
+        mac.update(email.as_str().as_bytes());
+        let digest = mac.finalize().into_bytes();
+        Self(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The hex form.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Send budgets of mails one user causes to others (R10, R12), per UTC day: messages to the
 /// administrators ("Administrator kontaktieren") and invitations (first sends, re-sends, and
 /// attempts to invite an address that has an account, whose owner gets a notice). Each is
@@ -269,16 +400,37 @@ impl Default for MailBudgets {
     }
 }
 
-/// Storage keys of the counters. Hashing is not needed: keys never leave the server, and e-mail
-/// addresses in them are already normalised.
+/// Storage keys of the counters. They never leave the server; e-mail addresses typed at login
+/// appear only as [`AccountKey`]s (other keys hold normalised addresses or ids).
 pub mod keys {
+    use super::AccountKey;
     use crate::ids::UserId;
     use crate::values::EmailAddress;
 
-    /// Failed logins for an address typed at login.
+    /// Wrong current passwords inside a session of this account (password change, step-up).
     #[must_use]
     pub fn account(email: &EmailAddress) -> String {
         format!("login:account:{email}")
+    }
+
+    /// Failed logins for an account (address typed) from one client address.
+    #[must_use]
+    pub fn login_pair(account: &AccountKey, ip: &str) -> String {
+        format!("login:pair:{}:{ip}", account.as_str())
+    }
+
+    /// Failed logins for an account from browsers without its known-browser cookie, in one UTC
+    /// day (`day` from [`SendBudget::window_index`](super::SendBudget::window_index) with a
+    /// one-day window).
+    #[must_use]
+    pub fn login_account_day(account: &AccountKey, day: i64) -> String {
+        format!("login:day:{}:{day}", account.as_str())
+    }
+
+    /// Failed logins from one known browser (the cookie's non-secret handle).
+    #[must_use]
+    pub fn login_known_browser(handle: &str) -> String {
+        format!("login:browser:{handle}")
     }
 
     /// Failed logins from a client address.
@@ -410,6 +562,40 @@ mod tests {
     fn counters_forget_after_a_quiet_period() {
         let p = ThrottlePolicy::ACCOUNT;
         assert_eq!(p.blocked_until(50, t0(), t0() + TimeDelta::hours(24)), None);
+    }
+
+    #[test]
+    fn the_daily_bound_is_the_free_failures_plus_one_per_wait() {
+        let lp = LoginProtection::default();
+        assert_eq!(lp.daily_guess_bound(), 98);
+        let p = lp.account_daily;
+        assert_eq!(p.blocked_until(50, t0(), t0()), None, "the budget is free");
+        assert_eq!(
+            p.blocked_until(51, t0(), t0()),
+            Some(t0() + TimeDelta::minutes(30))
+        );
+        assert_eq!(
+            p.blocked_until(5_000, t0(), t0()),
+            Some(t0() + TimeDelta::minutes(30)),
+            "slowed, never blocked longer"
+        );
+        assert_eq!(lp.longest_login_block(), TimeDelta::hours(1));
+    }
+
+    #[test]
+    fn account_keys_hide_the_address_and_depend_on_the_key() {
+        let a = crate::values::EmailAddress::parse("Anna@Example.com").unwrap();
+        let k1 = CounterKey::from_bytes([1; 32]);
+        let k2 = CounterKey::from_bytes([2; 32]);
+        let one = AccountKey::of(Some(&k1), &a);
+        assert_eq!(one.as_str().len(), 32);
+        assert!(!one.as_str().contains("anna"), "{one:?}");
+        assert_eq!(one, AccountKey::of(Some(&k1), &a), "stable");
+        assert_ne!(one, AccountKey::of(Some(&k2), &a));
+        assert_ne!(one, AccountKey::of(None, &a));
+        let b = crate::values::EmailAddress::parse("anna@example.com").unwrap();
+        assert_eq!(one, AccountKey::of(Some(&k1), &b), "normalised first");
+        assert!(!format!("{k1:?}").contains('1'), "redacted");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::support::*;
 use chrono::TimeDelta;
 use portal_core::ports::{Expired, OutboxStore as _, Queries as _};
 use portal_core::service::HousekeepingReport;
-use portal_core::throttle::keys;
+use portal_core::throttle::{AccountKey, keys};
 use uuid::Uuid;
 
 const N: &str = "100000001";
@@ -163,7 +163,8 @@ async fn login_throttles_outlive_housekeeping_until_they_would_reset_anyway() {
                 .is_err()
         );
     }
-    let key = keys::account(&email("anna@example.com"));
+    let account = AccountKey::of(None, &email("anna@example.com"));
+    let key = keys::login_pair(&account, "127.0.0.1");
     let count = |w: &World| {
         let store = w.store.clone();
         let key = key.clone();
@@ -174,6 +175,9 @@ async fn login_throttles_outlive_housekeeping_until_they_would_reset_anyway() {
     let longest = lp
         .account
         .reset_after
+        .max(lp.pair.reset_after)
+        .max(lp.account_daily.reset_after)
+        .max(lp.known_browser.reset_after)
         .max(lp.address.reset_after)
         .max(lp.second_factor.reset_after)
         .max(TimeDelta::days(1));
@@ -199,16 +203,16 @@ async fn delivered_mail_goes_after_its_retention_and_undelivered_mail_never() {
     let now = w.now();
     let claimed = w
         .store
-        .claim_outbox(claim, now, now + TimeDelta::minutes(1), 100)
+        .claim_outbox("mail", claim, now, now + TimeDelta::minutes(1), 100)
         .await
         .unwrap();
     assert_eq!(claimed.len(), queued);
     let (first, rest) = claimed.split_first().unwrap();
-    assert!(w.store.mark_sent(first.mail.id, claim, now).await.unwrap());
+    assert!(w.store.mark_sent(first.id(), claim, now).await.unwrap());
     for e in rest {
         assert!(
             w.store
-                .mark_failed(e.mail.id, claim, "550", None)
+                .mark_failed(e.id(), claim, "550", None)
                 .await
                 .unwrap()
         );
@@ -218,9 +222,9 @@ async fn delivered_mail_goes_after_its_retention_and_undelivered_mail_never() {
     assert_eq!(run(&w).await.sent_mail, 0);
     w.advance(SECOND);
     assert_eq!(run(&w).await.sent_mail, 1);
-    assert!(w.store.outbox_entry(first.mail.id).await.unwrap().is_none());
+    assert!(w.store.outbox_entry(first.id()).await.unwrap().is_none());
     assert_eq!(
-        w.store.dead_letters(100).await.unwrap().len(),
+        w.store.dead_letters(None, 100).await.unwrap().len(),
         rest.len(),
         "dead letters wait for an operator however old"
     );

@@ -22,6 +22,7 @@ async fn reset(w: &World, token: &str, password: &str) -> Result<(), ResetError>
     w.portal
         .reset_password(token, &s(password), &s(password))
         .await
+        .map(|_| ())
 }
 
 /// The link token of the last reset mail to `to`.

@@ -188,7 +188,7 @@ impl Committer for MailHook {
         if commit.outbox.is_empty() {
             return self.inner.commit(commit).await;
         }
-        let mails = commit.outbox.clone();
+        let mails = commit.mails();
         self.inner.commit(commit).await?;
         (self.hook)(&mails);
         Ok(())
@@ -355,7 +355,7 @@ mod tests {
         assert!(
             first
                 .to_string()
-                .starts_with("applied 3 of 3 migrations: m2026"),
+                .starts_with("applied 4 of 4 migrations: m2026"),
             "{first}"
         );
         let (_, second) = open_store(&db).await.unwrap();

@@ -11,8 +11,9 @@
 //! file, the database and the listener are opened by the commands that need them.
 
 use adapters_postgres::PoolSettings;
-use adapters_smtp::{DispatcherConfig, MailConfig, MailTransport};
+use adapters_smtp::{MailConfig, MailTransport};
 use portal_core::values::EmailAddress;
+use portal_dispatch::DispatcherConfig;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -26,6 +26,7 @@ use portal_core::config::PortalConfig;
 use portal_core::customer::{AffiliationKey, ServiceChannel};
 use portal_core::ids::OutboxId;
 use portal_core::ids::UserId;
+use portal_core::outbox::OutboxKind;
 use portal_core::permission::{GroupKey, PermissionSet};
 use portal_core::ports::OutboxStore;
 use portal_core::secret::SecretString;
@@ -351,15 +352,17 @@ pub async fn discard_mails(
     let mut remaining = ids.clone();
     let mut held = Vec::new();
     while !remaining.is_empty() {
-        let batch = store.claim_outbox(claim, now, lease_until, 100).await?;
+        let batch = store
+            .claim_outbox(OutboxKind::Mail.key(), claim, now, lease_until, 100)
+            .await?;
         if batch.is_empty() {
             break; // the rest was taken by a running dispatcher: it delivers them
         }
         for entry in batch {
-            if remaining.remove(&entry.mail.id) {
-                store.mark_sent(entry.mail.id, claim, now).await?;
+            if remaining.remove(&entry.id()) {
+                store.mark_sent(entry.id(), claim, now).await?;
             } else {
-                held.push(entry.mail.id);
+                held.push(entry.id());
             }
         }
     }

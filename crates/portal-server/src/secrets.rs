@@ -41,6 +41,8 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 pub const MFA_KEY_LABEL: &[u8] = b"portal/v1/mfa-seal";
 /// Label of the cookie and CSRF key.
 pub const COOKIE_KEY_LABEL: &[u8] = b"portal/v1/cookie-csrf";
+/// Label of the key that names accounts in login counters (a keyed hash of the address typed).
+pub const COUNTER_KEY_LABEL: &[u8] = b"portal/v1/login-counters";
 
 /// The installation's 32-byte secret. `Debug` is redacted; the bytes are zeroized on drop.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -166,6 +168,12 @@ impl ServerSecret {
         let key = MfaKey::from_bytes(bytes);
         bytes.zeroize();
         key
+    }
+
+    /// The key that names accounts in login counters.
+    #[must_use]
+    pub fn counter_key(&self) -> portal_core::throttle::CounterKey {
+        portal_core::throttle::CounterKey::from_bytes(self.derive(COUNTER_KEY_LABEL))
     }
 
     /// The key that signs cookies and CSRF tokens.
@@ -295,6 +303,7 @@ mod tests {
         let a = ServerSecret::from_base64(KEY).unwrap();
         let b = ServerSecret::from_bytes([7; 32]);
         assert_ne!(a.derive(MFA_KEY_LABEL), a.derive(COOKIE_KEY_LABEL));
+        assert_ne!(a.derive(COUNTER_KEY_LABEL), a.derive(COOKIE_KEY_LABEL));
         assert_ne!(a.cookie_key(), b.cookie_key());
         assert_ne!(a.cookie_key(), a.0, "never the secret itself");
         assert_eq!(a.cookie_key(), a.clone().cookie_key(), "deterministic");

@@ -18,7 +18,7 @@ use crate::config::{DEFAULT_OPERATOR_EMAIL, ServerConfig};
 use crate::secrets::{SecretOrigin, ServerSecret};
 use adapters_http::{AppState, ClientAddressSource, CookieKey, HttpConfig, RateLimits, Readiness};
 use adapters_postgres::SqlStore;
-use adapters_smtp::{Dispatcher, MailRenderer, MailTransport};
+use adapters_smtp::{MailDelivery, MailRenderer, MailTransport};
 use async_trait::async_trait;
 use axum::serve::ListenerExt as _;
 use portal_core::config::PortalConfig;
@@ -27,6 +27,7 @@ use portal_core::permission::PermissionCatalog;
 use portal_core::service::CustomerError;
 use portal_core::values::{EmailAddress, Language, PersonName};
 use portal_core::{Actor, Deps, Portal};
+use portal_dispatch::Dispatcher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::sync::{Notify, watch};
@@ -111,6 +112,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     ));
     let mut portal_config = PortalConfig {
         mfa_key: Some(secret.mfa_key()),
+        counter_key: Some(secret.counter_key()),
         ..PortalConfig::default()
     };
     let product = config.mail.settings.product_name();
@@ -130,10 +132,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::of("mail", e))?;
     let sender = mail.sender().map_err(|e| Failure::of("mail", e))?;
     let renderer = MailRenderer::new(mail.settings.clone()).map_err(|e| Failure::of("mail", e))?;
+    // One dispatcher per kind of outgoing message; mail is the only kind so far.
     let dispatcher = Dispatcher::new(
         store.clone(),
-        sender,
-        renderer,
+        Arc::new(MailDelivery::new(renderer, sender)),
         Arc::new(SystemClock),
         config.dispatcher,
     )

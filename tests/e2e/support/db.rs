@@ -129,13 +129,13 @@ impl Db {
             })
             .collect();
         let mails = self
-            .rows("SELECT id, recipient, template, status FROM outbox ORDER BY seq")
+            .rows("SELECT id, recipient, payload, status FROM outbox WHERE kind = 'mail' ORDER BY seq")
             .await
             .into_iter()
             .map(|r| MailRow {
                 id: get(&r, "id"),
                 to: get(&r, "recipient"),
-                template: get(&r, "template"),
+                template: template_of(&get::<String>(&r, "payload")),
                 status: get(&r, "status"),
             })
             .collect();
@@ -201,7 +201,16 @@ pub struct Entry {
     pub details: String,
 }
 
-/// An outbox row.
+/// A mail's template key, from its stored payload (`{"to", "language", "intent": {"kind", …}}`).
+fn template_of(payload: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(payload).expect("an outbox payload is JSON");
+    v["intent"]["kind"]
+        .as_str()
+        .expect("a mail payload names its intent")
+        .to_owned()
+}
+
+/// An outbox row of kind `mail`.
 #[derive(Debug, Clone)]
 pub struct MailRow {
     pub id: Uuid,

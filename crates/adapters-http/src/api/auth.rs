@@ -263,6 +263,7 @@ pub(crate) async fn login(
     let presented = Presented {
         session: cookies::read(&headers, config, CookieName::Session),
         remembered_device: cookies::read(&headers, config, CookieName::Device),
+        known_browser: crate::known_browser::read(&state, &headers),
     };
     let outcome = state.portal().login_presenting(cmd, presented).await?;
     match outcome {
@@ -536,8 +537,8 @@ pub(crate) async fn reset_password(
     _: Limit<buckets::Password>,
     State(state): State<AppState>,
     JsonBody(body): JsonBody<ResetRequest>,
-) -> Result<StatusCode, ApiError> {
-    state
+) -> Result<Reply, ApiError> {
+    let user = state
         .portal()
         .reset_password(
             &body.token,
@@ -545,7 +546,11 @@ pub(crate) async fn reset_password(
             &SecretString::new(body.password_confirmation),
         )
         .await?;
-    Ok(StatusCode::NO_CONTENT)
+    // The browser that proved the mailbox is one the account's owner uses: its logins are
+    // exempt from the throttles of other addresses.
+    let mut reply = Reply::new(StatusCode::NO_CONTENT);
+    reply.cookie(crate::known_browser::issue(&state, user));
+    Ok(reply)
 }
 
 // ---------------------------------------------------------------------------------------------

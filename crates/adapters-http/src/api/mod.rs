@@ -89,6 +89,7 @@ pub(crate) async fn session_started(
     let principal = state.portal().authenticate(issued.token.expose()).await?;
     let mut reply = Reply::new(status);
     reply.cookie(session_cookie(state, issued));
+    reply.cookie(crate::known_browser::issue(state, issued.user_id));
     let csrf_token = csrf::session_token(config, issued.token.expose());
     let user = views::MeView::new(principal.user(), principal.customer());
     Ok(if status == StatusCode::CREATED {

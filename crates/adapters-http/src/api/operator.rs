@@ -1,6 +1,6 @@
 //! `/api/v1/operator/*`: vendor staff's tools: customers (create, import, list, show), admin
 //! requests (approve, reject), the global change log and chain verification, operator accounts,
-//! and the mail outbox's dead letters.
+//! and the outbox's dead letters (every kind of outgoing message).
 
 use super::Reply;
 use super::customers::{AuditQuery, ListQuery, audit_page, per_page, permission_set};
@@ -18,7 +18,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::customer::{AffiliationKey, SecondFactorPolicy, ServiceChannel};
-use portal_core::service::{AdminRequestError, AuditError, CustomerError, NewCustomer};
+use portal_core::service::{
+    AdminRequestError, AuditError, CustomerError, NewCustomer, OutboxError,
+};
 use portal_core::values::CompanyName;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -479,15 +481,19 @@ pub(crate) async fn create_operator(
     }))
 }
 
-/// A mail that could not be delivered.
+/// An outgoing message that could not be delivered.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct DeadLetterView {
     /// Id (requeue it with `POST /api/v1/operator/outbox/{id}/requeue`).
     pub id: uuid::Uuid,
-    /// Recipient.
-    pub to: String,
-    /// Which mail (`verification_code`, `invitation`, …).
+    /// Which kind of message: `mail` (later kinds, e.g. back-channel logout tokens, join it;
+    /// a kind written by a newer server version is listed with its own key).
     pub kind: String,
+    /// Where it goes: an e-mail address for `mail`, an endpoint for other kinds.
+    pub recipient: String,
+    /// What it is about, without secrets: a mail's template (`verification_code`,
+    /// `invitation`, …); empty for a kind this server version does not know.
+    pub summary: String,
     /// Delivery attempts.
     pub attempts: u32,
     /// The last error.
@@ -505,30 +511,41 @@ pub struct DeadLetterList {
     pub next: Option<String>,
 }
 
-/// How many dead letters to list.
+/// Which dead letters to list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DeadLetterQuery {
+    /// Only this kind (`mail`, …): lower-case letters, digits and `_`, at most 40 characters.
+    pub kind: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
 }
 
-fn outbox_of(state: &AppState, user: &CurrentUser) -> Result<(), ApiError> {
-    if !user.principal.user().is_active_operator() {
-        return Err(ApiError::new(ErrorCode::Forbidden));
+impl From<&portal_core::outbox::OutboxEntry> for DeadLetterView {
+    fn from(e: &portal_core::outbox::OutboxEntry) -> Self {
+        let p = &e.message.payload;
+        Self {
+            id: e.id().as_uuid(),
+            kind: p.kind_key().to_owned(),
+            recipient: p.recipient(),
+            summary: p.summary(),
+            attempts: e.attempts,
+            last_error: e.last_error.clone(),
+            created_at: e.message.created_at,
+        }
     }
-    if state.outbox().is_none() {
-        return Err(ApiError::with_message(
-            ErrorCode::NotFound,
-            "this server has no outbox",
-        ));
-    }
-    Ok(())
 }
 
-error_responses!(pub(crate) DeadErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, &[ErrorCode::Forbidden, ErrorCode::NotFound]);
+fn outbox_of(state: &AppState) -> Result<&dyn portal_core::ports::OutboxStore, ApiError> {
+    state
+        .outbox()
+        .ok_or_else(|| ApiError::with_message(ErrorCode::NotFound, "this server has no outbox"))
+}
 
-/// Mails given up after their retries (operators only).
+error_responses!(pub(crate) DeadErrors: sets::ALWAYS, sets::QUERY, sets::SESSION, OutboxError::CODES);
+
+/// Outgoing messages of every kind given up after their retries, newest first, optionally of
+/// one kind (operators only).
 #[utoipa::path(get, path = "/api/v1/operator/outbox/dead-letters", tag = "operator",
     params(DeadLetterQuery),
     security(("session" = [])),
@@ -538,33 +555,29 @@ pub(crate) async fn dead_letters(
     user: CurrentUser,
     ApiQuery(q): ApiQuery<DeadLetterQuery>,
 ) -> Result<Json<DeadLetterList>, ApiError> {
-    outbox_of(&state, &user)?;
-    let outbox = state
-        .outbox()
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let items = outbox.dead_letters(limit).await?;
+    let actor = user.principal.actor();
+    if !user.principal.user().is_active_operator() {
+        return Err(OutboxError::Forbidden.into());
+    }
+    let outbox = outbox_of(&state)?;
+    let limit = q.limit.unwrap_or(100);
+    let items = state
+        .portal()
+        .dead_letters(&actor, outbox, q.kind.as_deref(), limit)
+        .await?;
     Ok(Json(DeadLetterList {
-        items: items
-            .iter()
-            .map(|e| DeadLetterView {
-                id: e.mail.id.as_uuid(),
-                to: e.mail.to.to_string(),
-                kind: e.mail.intent.key().to_owned(),
-                attempts: e.attempts,
-                last_error: e.last_error.clone(),
-                created_at: e.mail.created_at,
-            })
-            .collect(),
+        items: items.iter().map(DeadLetterView::from).collect(),
         next: None,
     }))
 }
 
-error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, &[ErrorCode::Forbidden, ErrorCode::NotFound]);
+error_responses!(pub(crate) RequeueErrors: sets::ALWAYS, sets::NO_BODY, sets::CSRF, sets::SESSION, sets::ID, OutboxError::CODES);
 
-/// Puts a dead letter back in the queue (operators only); 404 if it is not dead.
+/// Puts a dead letter of any kind back in the queue, due at once with its attempts reset, and
+/// records `outbox.requeued` in the change log in the same commit (operators only); 404 if it is
+/// not dead.
 #[utoipa::path(post, path = "/api/v1/operator/outbox/{id}/requeue", tag = "operator",
-    params(("id" = uuid::Uuid, Path, description = "Mail id")),
+    params(("id" = uuid::Uuid, Path, description = "Message id")),
     security(("session" = [], "csrf" = [])),
     responses((status = 204, description = "Queued again"), RequeueErrors))]
 pub(crate) async fn requeue(
@@ -572,13 +585,11 @@ pub(crate) async fn requeue(
     user: CurrentUser,
     MailPath(mid): MailPath,
 ) -> Result<StatusCode, ApiError> {
-    outbox_of(&state, &user)?;
-    let outbox = state
-        .outbox()
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound))?;
-    if outbox.requeue(mid, state.now()).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::new(ErrorCode::NotFound))
+    let actor = user.principal.actor();
+    if !user.principal.user().is_active_operator() {
+        return Err(OutboxError::Forbidden.into());
     }
+    let outbox = outbox_of(&state)?;
+    state.portal().requeue_outbox(&actor, outbox, mid).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

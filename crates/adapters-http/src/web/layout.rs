@@ -81,6 +81,7 @@ fn navigation(shell: &Shell) -> Markup {
                 @if operator {
                     (link(urls::OperatorCustomers::PATH, shell.t("customers")))
                     (link(urls::OperatorAdminRequests::PATH, shell.t("admin-requests")))
+                    (link(urls::OperatorOutbox::PATH, shell.t("outbox-title")))
                 }
                 @if employee {
                     (link(urls::AdminRequest::PATH, shell.t("request-admin-rights")))

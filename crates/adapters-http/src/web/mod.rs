@@ -246,7 +246,9 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         )
         .route(OperatorAdminRequests::PATH, get(operator::requests))
         .route(OperatorApprove::PATH, post(operator::approve))
-        .route(OperatorReject::PATH, post(operator::reject));
+        .route(OperatorReject::PATH, post(operator::reject))
+        .route(OperatorOutbox::PATH, get(operator::outbox))
+        .route(OperatorRequeue::PATH, post(operator::requeue));
     if state.config().dev_mailbox().is_some() {
         r = r.route(DevMailbox::PATH, get(devmail::mailbox));
     }

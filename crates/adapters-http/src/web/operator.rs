@@ -1,5 +1,6 @@
-//! Vendor staff's pages ("Sage Mitarbeiter" in the manual's log): customers (list, create) and
-//! admin requests to approve or reject. The core refuses everyone but active operators.
+//! Vendor staff's pages ("Sage Mitarbeiter" in the manual's log): customers (list, create),
+//! admin requests to approve or reject, and the outbox's dead letters of every kind (view,
+//! re-queue). The core refuses everyone but active operators.
 
 use super::ctx::Authed;
 use super::error::PageError;
@@ -8,7 +9,8 @@ use super::i18n;
 use super::layout::{Errors, Input, csrf_field, query_notice};
 use super::paging::{ListQuery, Pager};
 use super::urls::{
-    self, Notice, OperatorApprove, OperatorReject, OperatorSecondFactorPolicy, with_query,
+    self, Notice, OperatorApprove, OperatorReject, OperatorRequeue, OperatorSecondFactorPolicy,
+    with_query,
 };
 use crate::error::ErrorCode;
 use axum::http::StatusCode;
@@ -18,7 +20,8 @@ use portal_core::admin_request::AdminRequestStatus;
 use portal_core::authz::{Acting, is_operator};
 use portal_core::customer::{AffiliationKey, SecondFactorPolicy, ServiceChannel};
 use portal_core::ids::AdminRequestId;
-use portal_core::service::{CustomerError, NewCustomer};
+use portal_core::outbox::OutboxKind;
+use portal_core::service::{CustomerError, NewCustomer, OutboxError};
 use portal_core::user::User;
 use portal_core::values::{CompanyName, CustomerNumber};
 use serde::{Deserialize, Serialize};
@@ -350,4 +353,96 @@ pub(crate) async fn approve(a: Authed, path: OperatorApprove) -> Result<Response
 /// `POST /operator/admin-requests/{id}/reject`.
 pub(crate) async fn reject(a: Authed, path: OperatorReject) -> Result<Response, PageError> {
     decide(&a, path.id, false).await
+}
+
+/// `?kind=` of the dead-letter page.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct OutboxFilter {
+    kind: String,
+}
+
+/// `GET /operator/outbox`: dead letters of every kind (or of one, `?kind=`), newest first, each
+/// with a button to put it back in the queue.
+pub(crate) async fn outbox(
+    a: Authed,
+    Query(f): Query<OutboxFilter>,
+) -> Result<Response, PageError> {
+    let outbox = a
+        .state
+        .outbox()
+        .ok_or(PageError::from(OutboxError::NotFound))?;
+    let kind = Some(f.kind.as_str()).filter(|k| !k.is_empty());
+    let list = a
+        .portal()
+        .dead_letters(&a.principal.actor(), outbox, kind, 200)
+        .await?;
+    let title = a.t("outbox-title");
+    Ok(a.page(
+        &title,
+        html! {
+            h1 { (title) }
+            (query_notice(&a))
+            p { (a.t("outbox-intro")) }
+            nav.toolbar aria-label=(a.t("outbox-filter")) {
+                @if kind.is_none() {
+                    strong { (a.t("outbox-all-kinds")) }
+                } @else {
+                    a href=(a.href(urls::OperatorOutbox)) { (a.t("outbox-all-kinds")) }
+                }
+                @for k in OutboxKind::ALL {
+                    " · "
+                    @if kind == Some(k.key()) {
+                        strong { (k.key()) }
+                    } @else {
+                        a href=(a.href(with_query(urls::OperatorOutbox, &[("kind", k.key())]))) { (k.key()) }
+                    }
+                }
+            }
+            table {
+                thead { tr {
+                    th scope="col" { (a.t("outbox-kind")) }
+                    th scope="col" { (a.t("outbox-recipient")) }
+                    th scope="col" { (a.t("outbox-summary")) }
+                    th scope="col" { (a.t("outbox-attempts")) }
+                    th scope="col" { (a.t("outbox-last-error")) }
+                    th scope="col" { (a.t("date")) }
+                    th scope="col" { (a.t("actions")) }
+                } }
+                tbody {
+                    @if list.is_empty() {
+                        tr { td colspan="7" { (a.t("outbox-none")) } }
+                    }
+                    @for e in &list {
+                        tr {
+                            td { (e.message.payload.kind_key()) }
+                            td { (e.message.payload.recipient()) }
+                            td { (e.message.payload.summary()) }
+                            td { (e.attempts) }
+                            td { (e.last_error.as_deref().unwrap_or_default()) }
+                            td { (i18n::date_time(a.lang, e.message.created_at)) }
+                            td.actions {
+                                form.inline method="post" action=(a.href(OperatorRequeue { id: e.id() })) {
+                                    (csrf_field(&a))
+                                    button.link type="submit" { (a.t("outbox-requeue")) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// `POST /operator/outbox/{id}/requeue`: back in the queue, audited (`outbox.requeued`).
+pub(crate) async fn requeue(a: Authed, path: OperatorRequeue) -> Result<Response, PageError> {
+    let outbox = a
+        .state
+        .outbox()
+        .ok_or(PageError::from(OutboxError::NotFound))?;
+    a.portal()
+        .requeue_outbox(&a.principal.actor(), outbox, path.id)
+        .await?;
+    Ok(a.redirect(Notice::Saved.on(urls::OperatorOutbox)))
 }

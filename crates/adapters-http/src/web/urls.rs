@@ -20,14 +20,14 @@
 
 use super::error::PageError;
 use crate::path::{
-    AdminRequestPath, AreaPath, CustomerPath, CustomerRequestPath, PathError, SessionPath,
-    TokenPath, UserPath,
+    AdminRequestPath, AreaPath, CustomerPath, CustomerRequestPath, MailPath, PathError,
+    SessionPath, TokenPath, UserPath,
 };
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum_extra::routing::TypedPath;
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use portal_core::ids::{AdminRequestId, SessionId, UserId};
+use portal_core::ids::{AdminRequestId, OutboxId, SessionId, UserId};
 use portal_core::permission::PermissionKey;
 use portal_core::values::CustomerNumber;
 use serde::{Deserialize, Serialize};
@@ -260,6 +260,10 @@ routes! {
     "/operator/admin-requests/{id}/approve" => OperatorApprove { id: AdminRequestId } via AdminRequestPath(id);
     /// "Ablehnen".
     "/operator/admin-requests/{id}/reject" => OperatorReject { id: AdminRequestId } via AdminRequestPath(id);
+    /// The outbox's dead letters, of every kind.
+    "/operator/outbox" => OperatorOutbox;
+    /// "Erneut einreihen".
+    "/operator/outbox/{id}/requeue" => OperatorRequeue { id: OutboxId } via MailPath(id);
 
     // Entwicklung
     /// The development mailbox (development mode only).

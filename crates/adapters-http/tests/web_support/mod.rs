@@ -67,7 +67,8 @@ impl WebApp {
                 .unwrap()
                 .with_sms_sender(sms.clone()),
         );
-        let state = AppState::new(portal.clone(), config.clone(), Arc::new(AlwaysReady));
+        let state = AppState::new(portal.clone(), config.clone(), Arc::new(AlwaysReady))
+            .with_outbox(store.clone());
         Self {
             app: router(state),
             portal,

@@ -5,13 +5,10 @@
 
 use crate::support::proxy::{Behaviour, Proxy};
 use crate::support::{
-    EVENT_TIMEOUT, SmtpServer, code_in, outbox_mail, parse, renderer, start_time,
+    EVENT_TIMEOUT, SmtpServer, code_in, mail_dispatcher, outbox_mail, parse, renderer, start_time,
 };
 use adapters_memory::MemoryStore;
-use adapters_smtp::{
-    DispatchReport, Dispatcher, DispatcherConfig, MailSender, RenderedMail, SendError, SmtpSender,
-    message_id,
-};
+use adapters_smtp::{MailSender, RenderedMail, SendError, SmtpSender, message_id};
 use chrono::TimeDelta;
 use portal_core::ids::OutboxId;
 use portal_core::mail::{MailIntent, OutboxStatus};
@@ -19,6 +16,7 @@ use portal_core::ports::{Commit, Committer, OutboxStore};
 use portal_core::secret::SecretString;
 use portal_core::testing::ManualClock;
 use portal_core::values::Language;
+use portal_dispatch::{DispatchReport, DispatcherConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -102,7 +100,7 @@ async fn a_silent_server_leaves_the_mail_in_the_outbox_until_a_real_server_answe
     let proxy = Proxy::start(Behaviour::Silent).await;
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::at(start_time()));
-    let dispatcher = Dispatcher::new(
+    let dispatcher = mail_dispatcher(
         store.clone(),
         Arc::new(sender_via(&proxy)),
         renderer(),
@@ -193,7 +191,7 @@ async fn connections_for_eight_mails() -> usize {
     .await;
     let store = Arc::new(MemoryStore::new());
     let clock = Arc::new(ManualClock::at(start_time()));
-    let dispatcher = Dispatcher::new(
+    let dispatcher = mail_dispatcher(
         store.clone(),
         Arc::new(sender_via(&proxy)),
         renderer(),

@@ -2,10 +2,11 @@
 //! link; a mail delivered twice (at least once) is one file.
 
 use crate::support::{
-    TempDir, code_in, outbox_mail, parse, portal_on, register_cmd, renderer, start_time,
+    TempDir, code_in, mail_dispatcher, outbox_mail, parse, portal_on, register_cmd, renderer,
+    start_time,
 };
 use adapters_memory::MemoryStore;
-use adapters_smtp::{Dispatcher, DispatcherConfig, MailDirectory, MailSender};
+use adapters_smtp::{MailDirectory, MailSender};
 use chrono::TimeDelta;
 use portal_core::mail::{MailIntent, OutboxStatus};
 use portal_core::ports::{Clock, Commit, Committer, OutboxStore};
@@ -13,6 +14,7 @@ use portal_core::secret::SecretString;
 use portal_core::session::ClientInfo;
 use portal_core::testing::ManualClock;
 use portal_core::values::Language;
+use portal_dispatch::DispatcherConfig;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -55,7 +57,7 @@ async fn a_newcomer_registers_with_the_code_from_the_development_mailbox() {
         .register(register_cmd("newcomer@example.com", Language::En))
         .await
         .unwrap();
-    let dispatcher = Dispatcher::new(
+    let dispatcher = mail_dispatcher(
         store.clone(),
         mailbox.clone(),
         renderer(),
@@ -142,7 +144,7 @@ async fn invitation_and_reset_mails_log_their_link() {
     let mut commit = Commit::new();
     commit.mail(invitation.clone()).mail(reset.clone());
     store.commit(commit).await.unwrap();
-    let dispatcher = Dispatcher::new(
+    let dispatcher = mail_dispatcher(
         store.clone(),
         mailbox.clone(),
         renderer(),
@@ -218,6 +220,7 @@ async fn a_retried_mail_overwrites_its_own_file() {
     let lease = TimeDelta::minutes(5);
     let claimed = store
         .claim_outbox(
+            "mail",
             uuid::Uuid::from_u128(1),
             clock.now(),
             clock.now() + lease,
@@ -225,7 +228,7 @@ async fn a_retried_mail_overwrites_its_own_file() {
         )
         .await
         .unwrap();
-    let first = renderer().render(&claimed[0].mail).unwrap();
+    let first = renderer().render(&claimed[0].mail().unwrap()).unwrap();
     mailbox.send(&first).await.unwrap();
     let path = mailbox.path_of(&first);
     assert_eq!(mailbox.files().unwrap(), std::slice::from_ref(&path));
@@ -234,7 +237,7 @@ async fn a_retried_mail_overwrites_its_own_file() {
 
     // Its lease runs out; another dispatcher sends the mail again (at least once).
     clock.advance(lease + TimeDelta::seconds(1));
-    let dispatcher = Dispatcher::new(
+    let dispatcher = mail_dispatcher(
         store.clone(),
         mailbox.clone(),
         renderer(),

@@ -2,15 +2,17 @@
 //! parts, the right headers and recipient, its own code or link, and no other secret.
 
 use crate::support::{
-    BASE_URL, FROM, SmtpServer, every_intent, outbox_mail, parse, renderer, settings, start_time,
+    BASE_URL, FROM, SmtpServer, every_intent, mail_dispatcher, outbox_mail, parse, renderer,
+    settings, start_time,
 };
 use adapters_memory::MemoryStore;
-use adapters_smtp::{Dispatcher, DispatcherConfig, SmtpSender, message_id, subject};
+use adapters_smtp::{SmtpSender, message_id, subject};
 use mail_parser::MimeHeaders;
 use portal_core::mail::{MailIntent, OutboxMail};
 use portal_core::ports::{Commit, Committer};
 use portal_core::testing::ManualClock;
 use portal_core::values::Language;
+use portal_dispatch::DispatcherConfig;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -57,7 +59,7 @@ async fn every_template_renders_in_both_languages_and_arrives_as_valid_mime() {
         .flat_map(|m| m.intent.secret().map(|s| s.expose().to_owned()))
         .collect();
 
-    let dispatcher = Dispatcher::new(
+    let dispatcher = mail_dispatcher(
         store.clone(),
         Arc::new(SmtpSender::from_url(&server.url()).unwrap()),
         renderer(),

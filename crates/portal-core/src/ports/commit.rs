@@ -6,8 +6,9 @@ use crate::admin_request::AdminRequest;
 use crate::audit::AuditRecord;
 use crate::challenge::EmailChallenge;
 use crate::customer::Customer;
-use crate::ids::{SessionId, UserId};
+use crate::ids::{OutboxId, SessionId, UserId};
 use crate::mail::OutboxMail;
+use crate::outbox::OutboxMessage;
 use crate::session::Session;
 use crate::token::{ActionToken, TokenPurpose};
 use crate::user::User;
@@ -78,18 +79,27 @@ pub enum Write {
     UpdateAdminRequest(AdminRequest),
     /// Records a linked legacy account. [`UniqueKey::LegacyAccount`](super::UniqueKey::LegacyAccount) when already linked.
     InsertLegacyClaim(LegacyClaim),
+    /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
+    /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
+    /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.
+    RequeueOutbox {
+        /// The message.
+        id: OutboxId,
+        /// Due again at.
+        at: DateTime<Utc>,
+    },
 }
 
 /// Everything one use case changes, applied atomically: all writes, audit records and outbox
-/// mails, or none of them.
+/// messages, or none of them.
 #[derive(Debug, Clone, Default)]
 pub struct Commit {
     /// Expected versions and entity writes, in order.
     pub writes: Vec<Write>,
     /// Audit records to append to their chains.
     pub audit: Vec<AuditRecord>,
-    /// Mails to queue.
-    pub outbox: Vec<OutboxMail>,
+    /// Outgoing messages to queue (mail and every other [kind](crate::outbox::OutboxKind)).
+    pub outbox: Vec<OutboxMessage>,
 }
 
 impl Commit {
@@ -113,8 +123,23 @@ impl Commit {
 
     /// Adds a mail.
     pub fn mail(&mut self, m: OutboxMail) -> &mut Self {
+        self.outbox.push(m.into());
+        self
+    }
+
+    /// Adds an outgoing message of any kind.
+    pub fn message(&mut self, m: OutboxMessage) -> &mut Self {
         self.outbox.push(m);
         self
+    }
+
+    /// The mails among the outgoing messages, in order.
+    #[must_use]
+    pub fn mails(&self) -> Vec<OutboxMail> {
+        self.outbox
+            .iter()
+            .filter_map(OutboxMessage::as_mail)
+            .collect()
     }
 
     /// Whether there is nothing to do.
@@ -129,9 +154,11 @@ impl Commit {
 #[async_trait]
 pub trait Committer: Send + Sync {
     /// Applies every write, appends every audit record to its chain (see
-    /// [`audit::chain`](crate::audit::chain)) and queues every mail, in one transaction.
+    /// [`audit::chain`](crate::audit::chain)) and queues every outgoing message, in one
+    /// transaction.
     ///
-    /// Implementations MUST leave no trace of a failed commit: no entity, no audit entry, no mail.
+    /// Implementations MUST leave no trace of a failed commit: no entity, no audit entry, no
+    /// message.
     /// They MUST return [`StoreError::Conflict`] when a version check fails and
     /// [`StoreError::Duplicate`] when a uniqueness rule is broken.
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;

@@ -3,7 +3,7 @@
 //!
 //! Storage is split in two: [`Queries`] (reads) and [`Committer`] (the one atomic write). A use
 //! case reads what it needs, decides, and hands the committer one [`Commit`]: expected versions,
-//! entity writes, audit records and outbox mails, applied all together or not at all.
+//! entity writes, audit records and outbox messages, applied all together or not at all.
 //!
 //! One file per port family, everything re-exported here (`portal_core::ports::Commit`, whatever
 //! file it lives in):
@@ -17,7 +17,7 @@
 //! | `error.rs` | [`StoreError`], [`UniqueKey`] |
 //! | `commit.rs` | [`Committer`], [`Commit`], [`Write`], [`Counter`], [`Expired`] |
 //! | `queries.rs` | [`Queries`] and its query types |
-//! | `outbox.rs` | [`OutboxStore`], for mail dispatchers |
+//! | `outbox.rs` | [`OutboxStore`], for the outbox's dispatchers and dead-letter pages |
 
 mod commit;
 mod error;

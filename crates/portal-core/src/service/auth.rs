@@ -17,7 +17,7 @@ use crate::ports::{Commit, Write};
 use crate::secret::{SecretString, Token};
 use crate::session::SessionKind;
 use crate::session::{ClientInfo, Session};
-use crate::throttle::{ThrottlePolicy, keys};
+use crate::throttle::{AccountKey, ThrottlePolicy, keys};
 use crate::user::User;
 use crate::values::EmailAddress;
 use chrono::{DateTime, Utc};
@@ -77,6 +77,20 @@ pub struct Presented {
     pub session: Option<String>,
     /// The remembered-device token of "Mich auf diesem Gerät für 30 Tage merken" (R18).
     pub remembered_device: Option<String>,
+    /// The browser's known-browser cookie, if it carries a well-signed one (R14).
+    pub known_browser: Option<std::sync::Arc<dyn KnownBrowser>>,
+}
+
+/// A browser's "device cookie" (OWASP, "Slow down online guessing attacks with device
+/// cookies"): set by the adapter at every successful login, signed with its key, naming the
+/// account without showing it. The adapter checks the signature; the core asks whether it names
+/// the account typed and then exempts the browser from the per-address, pair and daily login
+/// limits, holding it to a counter of its own (R14).
+pub trait KnownBrowser: Send + Sync + std::fmt::Debug {
+    /// Whether the cookie was issued to `user` (implementations compare in constant time).
+    fn names(&self, user: UserId) -> bool;
+    /// A non-secret handle of this cookie, unique per cookie: the key of its own counter.
+    fn handle(&self) -> &str;
 }
 
 /// The tokens of [`Presented`], parsed (a malformed one counts as absent).
@@ -259,16 +273,28 @@ impl Portal {
         presented: &Presented,
     ) -> Result<LoginOutcome, LoginError> {
         let hasher = &self.deps.hasher;
-        let protection = self.config.login_protection;
         let now = self.now();
         let email = EmailAddress::parse(&cmd.email).ok();
-        let mut throttle_keys = Vec::new();
-        if let Some(e) = &email {
-            throttle_keys.push((keys::account(e), protection.account));
-        }
-        if let Some(ip) = &cmd.client.ip {
-            throttle_keys.push((keys::address(ip), protection.address));
-        }
+        // The same queries for known and unknown addresses, in the same order (timing, R14).
+        let user = match &email {
+            Some(e) => self.deps.queries.user_by_email(e).await?,
+            None => None,
+        };
+        let known_browser = match (&presented.known_browser, &user) {
+            (Some(b), Some(u)) => b.names(u.id()).then_some(b),
+            (Some(b), None) => {
+                // As much work as for an account, and never a match.
+                let _ = b.names(UserId::from_uuid(uuid::Uuid::nil()));
+                None
+            }
+            (None, _) => None,
+        };
+        let throttle_keys = self.login_throttle_keys(
+            email.as_ref(),
+            cmd.client.ip.as_deref(),
+            known_browser.map(|b| b.handle()),
+            now,
+        );
         if let Some(retry_at) = self.throttled_until(&throttle_keys, now).await? {
             return Err(LoginError::Throttled { retry_at });
         }
@@ -276,24 +302,25 @@ impl Portal {
         // same way for known and unknown addresses.
         let too_long = cmd.password.expose().len() > self.config.max_password_bytes;
         let candidate = normalize(if too_long { "" } else { cmd.password.expose() });
-        let user = match &email {
-            Some(e) => self.deps.queries.user_by_email(e).await?,
-            None => None,
-        };
         let password_ok = match (too_long, user.as_ref().and_then(User::password_hash)) {
             (true, _) => false,
             (false, Some(hash)) => hasher.verify(&candidate, hash).await?,
             (false, None) => hasher.verify_dummy(&candidate).await?,
         };
-        let Some(user) = user else {
-            self.count_failure(&throttle_keys, now).await?;
-            return Err(LoginError::InvalidCredentials);
+        // A wrong password (or an unknown address) is counted, not audited: the audit entry was
+        // a transaction more for existing accounts, which made their failures measurably slower
+        // than an unknown address's (see docs/security.md, "Timing").
+        let user = match user {
+            Some(user) if password_ok => user,
+            _ => {
+                self.count_failure(&throttle_keys, now).await?;
+                return Err(LoginError::InvalidCredentials);
+            }
         };
-        if !password_ok || !user.can_log_in() {
+        if !user.can_log_in() {
             self.count_failure(&throttle_keys, now).await?;
         }
-        let rehash = if password_ok && user.password_hash().is_some_and(|h| hasher.needs_rehash(h))
-        {
+        let rehash = if user.password_hash().is_some_and(|h| hasher.needs_rehash(h)) {
             let password = crate::password::Password::verified_for_rehash(candidate.clone());
             Some(hasher.hash(&password).await?)
         } else {
@@ -311,21 +338,51 @@ impl Portal {
                 .and_then(|t| Token::parse(t).ok()),
         };
         let outcome = self
-            .transact(|| {
-                self.plan_login(
-                    user.id(),
-                    password_ok,
-                    rehash.clone(),
-                    &cmd.client,
-                    &token,
-                    &tokens,
-                )
-            })
+            .transact(|| self.plan_login(user.id(), rehash.clone(), &cmd.client, &token, &tokens))
             .await??;
+        // A success forgives this address's (or this browser's) failures, not the account's
+        // daily count: guesses from elsewhere stay bounded however often the user signs in.
         if let Some(e) = &email {
             self.deps.committer.reset_counter(&keys::account(e)).await?;
         }
+        for (key, _) in &throttle_keys {
+            if key.starts_with("login:pair:") || key.starts_with("login:browser:") {
+                self.deps.committer.reset_counter(key).await?;
+            }
+        }
         Ok(outcome)
+    }
+
+    /// The counters a login from `ip` for the address typed is held to (R14): from a browser
+    /// that signed in to the account before, only that browser's own counter; otherwise the
+    /// account-and-address pair, the account's count of the UTC day, and the client address.
+    fn login_throttle_keys(
+        &self,
+        email: Option<&EmailAddress>,
+        ip: Option<&str>,
+        known_browser: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Vec<(String, ThrottlePolicy)> {
+        let protection = &self.config.login_protection;
+        if let Some(handle) = known_browser {
+            return vec![(keys::login_known_browser(handle), protection.known_browser)];
+        }
+        let mut throttle_keys = Vec::new();
+        if let Some(e) = email {
+            let account = AccountKey::of(self.config.counter_key.as_ref(), e);
+            if let Some(ip) = ip {
+                throttle_keys.push((keys::login_pair(&account, ip), protection.pair));
+            }
+            let day = now.timestamp().div_euclid(86_400);
+            throttle_keys.push((
+                keys::login_account_day(&account, day),
+                protection.account_daily,
+            ));
+        }
+        if let Some(ip) = ip {
+            throttle_keys.push((keys::address(ip), protection.address));
+        }
+        throttle_keys
     }
 
     async fn count_failure(
@@ -345,7 +402,6 @@ impl Portal {
     async fn plan_login(
         &self,
         user_id: UserId,
-        password_ok: bool,
         rehash: Option<crate::password::PasswordHash>,
         client: &ClientInfo,
         token: &Token,
@@ -356,10 +412,9 @@ impl Portal {
             return Err(LoginError::InvalidCredentials);
         };
         let mut commit = Commit::new();
-        if !password_ok || !user.can_log_in() {
-            let reason = if !password_ok {
-                "reason=wrong_password"
-            } else if user.lock().is_some() {
+        if !user.can_log_in() {
+            // The right password for a locked or unfinished account.
+            let reason = if user.lock().is_some() {
                 "reason=locked"
             } else {
                 "reason=not_active"

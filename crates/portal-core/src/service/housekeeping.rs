@@ -92,6 +92,9 @@ impl Portal {
             Expired::Counters => {
                 let longest = [
                     lp.account.reset_after,
+                    lp.pair.reset_after,
+                    lp.account_daily.reset_after,
+                    lp.known_browser.reset_after,
                     lp.address.reset_after,
                     lp.second_factor.reset_after,
                     lp.phone_codes().reset_after(),

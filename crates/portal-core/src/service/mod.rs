@@ -13,6 +13,7 @@ mod customers;
 mod housekeeping;
 mod mfa;
 mod onboarding;
+mod outbox;
 mod paging;
 mod password_reset;
 mod profile;
@@ -24,14 +25,15 @@ pub use crate::challenge::CodeError;
 pub use admin_requests::{AdminRequestError, AdminRequestView};
 pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainReport};
 pub use auth::{
-    AuthError, IssuedSession, Login, LoginError, LoginOutcome, PendingMfaLogin, Presented,
-    Principal,
+    AuthError, IssuedSession, KnownBrowser, Login, LoginError, LoginOutcome, PendingMfaLogin,
+    Presented, Principal,
 };
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
 pub use housekeeping::HousekeepingReport;
 pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
 pub use onboarding::{LinkError, LinkOutcome};
+pub use outbox::{MAX_DEAD_LETTERS, OutboxError};
 pub use paging::{PageRequest, PagingError};
 pub use password_reset::ResetError;
 pub use profile::ProfileError;

@@ -11,6 +11,7 @@ use crate::mail::MailIntent;
 use crate::password::{PasswordError, PasswordHash};
 use crate::ports::{Commit, Write};
 use crate::secret::{SecretString, Token};
+use crate::throttle::{AccountKey, keys};
 use crate::token::{ActionToken, TokenPurpose, TokenUnusable};
 use crate::user::User;
 use crate::values::EmailAddress;
@@ -165,6 +166,7 @@ impl Portal {
 
     /// "Passwort zurücksetzen": sets a new password with a reset link. Every session of the user
     /// ends and every other reset link dies; a confirmation mail goes out. Does not log in.
+    /// Returns whose password it was (the adapter marks the browser as one that knows it).
     ///
     /// # Errors
     /// Invalid, expired or used link; a password that breaks the policy; infrastructure failures.
@@ -173,7 +175,7 @@ impl Portal {
         token: &str,
         password: &SecretString,
         confirmation: &SecretString,
-    ) -> Result<(), ResetError> {
+    ) -> Result<crate::ids::UserId, ResetError> {
         let token = Token::parse(token).map_err(|_| ResetError::InvalidLink)?;
         let now = self.now();
         let (_, user) = self.load_reset(&token, now).await?;
@@ -188,12 +190,20 @@ impl Portal {
             .check(password, confirmation, &personal)?;
         let hash = self.deps.hasher.hash(&password).await?;
         self.transact(|| self.plan_reset(&token, &hash)).await?;
-        // A reset is the way out of a throttled account: its failures are forgiven.
-        self.deps
-            .committer
-            .reset_counter(&crate::throttle::keys::account(user.email()))
-            .await?;
-        Ok(())
+        // A reset is the way out of a throttled account: its failures are forgiven (the count
+        // inside sessions and the day's count across addresses; an address's own block stays,
+        // and the adapter marks the browser that reset as one that knows the account).
+        let keys = [
+            keys::account(user.email()),
+            keys::login_account_day(
+                &AccountKey::of(self.config.counter_key.as_ref(), user.email()),
+                self.now().timestamp().div_euclid(86_400),
+            ),
+        ];
+        for key in &keys {
+            self.deps.committer.reset_counter(key).await?;
+        }
+        Ok(user.id())
     }
 
     async fn load_reset(

@@ -217,7 +217,7 @@ pub async fn purging_sent_mail_keeps_open_and_dead_mail<S: Store>(store: Arc<S>)
     let c = Uuid::from_u128(91);
     assert_eq!(
         store
-            .claim_outbox(c, at(10), at(70), 4)
+            .claim_outbox("mail", c, at(10), at(70), 4)
             .await
             .unwrap()
             .len(),
@@ -246,19 +246,19 @@ pub async fn purging_sent_mail_keeps_open_and_dead_mail<S: Store>(store: Arc<S>)
     );
     assert_eq!(
         store
-            .dead_letters(10)
+            .dead_letters(None, 10)
             .await
             .unwrap()
             .iter()
-            .map(|e| e.mail.id)
+            .map(|e| e.id())
             .collect::<Vec<_>>(),
         [dead.id]
     );
     let due = store
-        .claim_outbox(Uuid::from_u128(92), at(100), at(160), 10)
+        .claim_outbox("mail", Uuid::from_u128(92), at(100), at(160), 10)
         .await
         .unwrap();
-    let mut ids: Vec<OutboxId> = due.iter().map(|e| e.mail.id).collect();
+    let mut ids: Vec<OutboxId> = due.iter().map(|e| e.id()).collect();
     ids.sort();
     let mut want = vec![claimed.id, pending.id];
     want.sort();

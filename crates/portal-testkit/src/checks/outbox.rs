@@ -1,10 +1,14 @@
-//! Outbox: queueing, claiming with leases, acknowledgements, retries, dead letters.
+//! Outbox: queueing, claiming with leases per kind, acknowledgements, retries, dead letters,
+//! re-queueing as an audited commit write, and messages of kinds this build does not know.
 
-use super::queue;
+use super::{is_conflict, queue};
 use crate::Store;
 use crate::fixtures::*;
+use portal_core::audit::AuditCategory;
 use portal_core::ids::OutboxId;
 use portal_core::mail::OutboxStatus;
+use portal_core::outbox::{OutboxMessage, Payload};
+use portal_core::ports::{Commit, Write};
 use portal_core::secret::SecretString;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -22,6 +26,9 @@ macro_rules! __storage_contract_outbox {
             outbox_retry_then_dead_letter_then_requeue,
             outbox_expired_lease_is_reclaimed_and_stale_acks_ignored,
             outbox_release_gives_the_mail_back_uncounted,
+            outbox_claims_take_only_their_kind,
+            outbox_unknown_kind_is_kept_as_stored_and_dead_letters_filter_by_kind,
+            outbox_requeue_of_a_live_message_fails_the_whole_commit,
         );
     };
 }
@@ -39,7 +46,7 @@ pub async fn outbox_mails_round_trip_and_start_pending<S: Store>(store: Arc<S>) 
     queue(&*store, &[m1.clone(), m2.clone()]).await;
     for m in [&m1, &m2] {
         let e = store.outbox_entry(m.id).await.unwrap().expect("queued");
-        assert_eq!(&e.mail, m, "mail round trip");
+        assert_eq!(e.mail().as_ref(), Some(m), "mail round trip");
         assert_eq!(e.status, OutboxStatus::Pending);
         assert_eq!(e.attempts, 0);
         assert_eq!(e.next_attempt_at, m.created_at);
@@ -72,9 +79,12 @@ pub async fn outbox_claim_takes_due_mails_oldest_first<S: Store>(store: Arc<S>) 
     queue(&*store, std::slice::from_ref(&future)).await;
 
     let c1 = Uuid::from_u128(1);
-    let got = store.claim_outbox(c1, at(100), at(400), 2).await.unwrap();
+    let got = store
+        .claim_outbox("mail", c1, at(100), at(400), 2)
+        .await
+        .unwrap();
     assert_eq!(
-        got.iter().map(|e| e.mail.id).collect::<Vec<_>>(),
+        got.iter().map(|e| e.id()).collect::<Vec<_>>(),
         [mails[0].id, mails[1].id],
         "oldest first"
     );
@@ -90,22 +100,25 @@ pub async fn outbox_claim_takes_due_mails_oldest_first<S: Store>(store: Arc<S>) 
         (OutboxStatus::Claimed, Some(c1), 1)
     );
     let c2 = Uuid::from_u128(2);
-    let rest = store.claim_outbox(c2, at(100), at(400), 10).await.unwrap();
+    let rest = store
+        .claim_outbox("mail", c2, at(100), at(400), 10)
+        .await
+        .unwrap();
     assert_eq!(
-        rest.iter().map(|e| e.mail.id).collect::<Vec<_>>(),
+        rest.iter().map(|e| e.id()).collect::<Vec<_>>(),
         [mails[2].id, mails[3].id, mails[4].id],
         "claimed and future mails are skipped"
     );
     assert!(
         store
-            .claim_outbox(c2, at(100), at(400), 10)
+            .claim_outbox("mail", c2, at(100), at(400), 10)
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .claim_outbox(c2, at(10_000), at(10_300), 0)
+            .claim_outbox("mail", c2, at(10_000), at(10_300), 0)
             .await
             .unwrap()
             .is_empty()
@@ -119,9 +132,19 @@ pub async fn outbox_ack_purges_the_secret_and_counts<S: Store>(store: Arc<S>) {
     let m = code_mail("ack@example.com", "424242", at(1));
     queue(&*store, std::slice::from_ref(&m)).await;
     let claim = Uuid::from_u128(7);
-    let got = store.claim_outbox(claim, at(10), at(70), 5).await.unwrap();
+    let got = store
+        .claim_outbox("mail", claim, at(10), at(70), 5)
+        .await
+        .unwrap();
     assert_eq!(
-        got[0].mail.intent.secret().map(SecretString::expose),
+        got[0]
+            .mail()
+            .unwrap()
+            .intent
+            .secret()
+            .cloned()
+            .as_ref()
+            .map(SecretString::expose),
         Some("424242"),
         "the dispatcher gets the secret"
     );
@@ -131,7 +154,13 @@ pub async fn outbox_ack_purges_the_secret_and_counts<S: Store>(store: Arc<S>) {
     assert_eq!(e.sent_at, Some(at(20)));
     assert!(e.claim.is_none() && e.claimed_until.is_none());
     assert_eq!(
-        e.mail.intent.secret().map(SecretString::expose),
+        e.mail()
+            .unwrap()
+            .intent
+            .secret()
+            .cloned()
+            .as_ref()
+            .map(SecretString::expose),
         Some(""),
         "secret purged after delivery"
     );
@@ -143,7 +172,7 @@ pub async fn outbox_ack_purges_the_secret_and_counts<S: Store>(store: Arc<S>) {
     assert_eq!((stats.pending, stats.claimed, stats.sent), (0, 0, 1));
     assert!(
         store
-            .claim_outbox(claim, at(1000), at(1060), 5)
+            .claim_outbox("mail", claim, at(1000), at(1060), 5)
             .await
             .unwrap()
             .is_empty()
@@ -151,14 +180,14 @@ pub async fn outbox_ack_purges_the_secret_and_counts<S: Store>(store: Arc<S>) {
 }
 
 /// A failed attempt waits until its retry time; without one the mail is dead, listed as a dead
-/// letter, and can be re-queued with its attempts reset.
+/// letter, and can be re-queued (a commit write, with its audit record) with its attempts reset.
 pub async fn outbox_retry_then_dead_letter_then_requeue<S: Store>(store: Arc<S>) {
     let m = code_mail("retry@example.com", "131313", at(1));
     queue(&*store, std::slice::from_ref(&m)).await;
     let c1 = Uuid::from_u128(11);
     assert_eq!(
         store
-            .claim_outbox(c1, at(10), at(70), 1)
+            .claim_outbox("mail", c1, at(10), at(70), 1)
             .await
             .unwrap()
             .len(),
@@ -183,14 +212,17 @@ pub async fn outbox_retry_then_dead_letter_then_requeue<S: Store>(store: Arc<S>)
     );
     assert!(
         store
-            .claim_outbox(c1, at(499), at(560), 1)
+            .claim_outbox("mail", c1, at(499), at(560), 1)
             .await
             .unwrap()
             .is_empty(),
         "not due"
     );
     let c2 = Uuid::from_u128(12);
-    let again = store.claim_outbox(c2, at(500), at(560), 1).await.unwrap();
+    let again = store
+        .claim_outbox("mail", c2, at(500), at(560), 1)
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
     assert!(
@@ -199,33 +231,52 @@ pub async fn outbox_retry_then_dead_letter_then_requeue<S: Store>(store: Arc<S>)
             .await
             .unwrap()
     );
-    let dead = store.dead_letters(10).await.unwrap();
-    assert_eq!(dead.iter().map(|e| e.mail.id).collect::<Vec<_>>(), [m.id]);
+    let dead = store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(dead.iter().map(|e| e.id()).collect::<Vec<_>>(), [m.id]);
     assert_eq!(dead[0].status, OutboxStatus::Dead);
     assert_eq!(dead[0].last_error.as_deref(), Some("550 no such user"));
     assert!(
         store
-            .claim_outbox(c2, at(100_000), at(100_060), 1)
+            .claim_outbox("mail", c2, at(100_000), at(100_060), 1)
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(store.outbox_stats().await.unwrap().dead, 1);
 
-    assert!(store.requeue(m.id, at(600)).await.unwrap());
+    let mut commit = Commit::new();
+    commit.write(Write::RequeueOutbox {
+        id: m.id,
+        at: at(600),
+    });
+    commit.audit(audit(
+        None,
+        None,
+        AuditCategory::OutboxRequeued,
+        "requeued",
+        at(600),
+    ));
+    commit_ok(&*store, commit).await;
     let e = store.outbox_entry(m.id).await.unwrap().unwrap();
     assert_eq!(
         (e.status, e.attempts, e.next_attempt_at),
         (OutboxStatus::Pending, 0, at(600))
     );
-    assert!(
-        !store.requeue(m.id, at(601)).await.unwrap(),
-        "only dead mails are re-queued"
+    assert_eq!(
+        e.last_error.as_deref(),
+        Some("550 no such user"),
+        "the last error stays for the record"
     );
-    assert!(store.dead_letters(10).await.unwrap().is_empty());
+    let log = store.audit_chain(None, 0, 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|e| e.record.category).collect::<Vec<_>>(),
+        [AuditCategory::OutboxRequeued],
+        "audited in the same commit"
+    );
+    assert!(store.dead_letters(None, 10).await.unwrap().is_empty());
     assert_eq!(
         store
-            .claim_outbox(c2, at(600), at(660), 1)
+            .claim_outbox("mail", c2, at(600), at(660), 1)
             .await
             .unwrap()
             .len(),
@@ -241,7 +292,7 @@ pub async fn outbox_expired_lease_is_reclaimed_and_stale_acks_ignored<S: Store>(
     let new = Uuid::from_u128(22);
     assert_eq!(
         store
-            .claim_outbox(old, at(100), at(160), 1)
+            .claim_outbox("mail", old, at(100), at(160), 1)
             .await
             .unwrap()
             .len(),
@@ -249,13 +300,16 @@ pub async fn outbox_expired_lease_is_reclaimed_and_stale_acks_ignored<S: Store>(
     );
     assert!(
         store
-            .claim_outbox(new, at(159), at(219), 1)
+            .claim_outbox("mail", new, at(159), at(219), 1)
             .await
             .unwrap()
             .is_empty(),
         "lease still running"
     );
-    let taken = store.claim_outbox(new, at(160), at(220), 1).await.unwrap();
+    let taken = store
+        .claim_outbox("mail", new, at(160), at(220), 1)
+        .await
+        .unwrap();
     assert_eq!(taken.len(), 1, "lease ended at its instant");
     assert_eq!((taken[0].claim, taken[0].attempts), (Some(new), 2));
     assert!(
@@ -281,7 +335,11 @@ pub async fn outbox_release_gives_the_mail_back_uncounted<S: Store>(store: Arc<S
     queue(&*store, std::slice::from_ref(&m)).await;
     let c1 = Uuid::from_u128(31);
     assert_eq!(
-        store.claim_outbox(c1, at(10), at(70), 1).await.unwrap()[0].attempts,
+        store
+            .claim_outbox("mail", c1, at(10), at(70), 1)
+            .await
+            .unwrap()[0]
+            .attempts,
         1
     );
     assert!(store.release(m.id, c1).await.unwrap());
@@ -291,10 +349,195 @@ pub async fn outbox_release_gives_the_mail_back_uncounted<S: Store>(store: Arc<S
         (OutboxStatus::Pending, 0, None)
     );
     let c2 = Uuid::from_u128(32);
-    let again = store.claim_outbox(c2, at(10), at(70), 1).await.unwrap();
+    let again = store
+        .claim_outbox("mail", c2, at(10), at(70), 1)
+        .await
+        .unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 1));
     assert!(
         !store.release(m.id, c1).await.unwrap(),
         "not the current claim"
+    );
+}
+
+/// A message of another kind, as a newer process (or a later kind) writes it.
+fn other_kind(kind: &str, created: chrono::DateTime<chrono::Utc>) -> OutboxMessage {
+    OutboxMessage {
+        id: OutboxId::from_uuid(new_uuid()),
+        created_at: created,
+        payload: Payload::Unknown {
+            kind: kind.to_owned(),
+            recipient: "https://rp.example.com/backchannel".to_owned(),
+            json: r#"{"logout_token":"eyJ…","n":[1,2,3],"ü":"ß"}"#.to_owned(),
+        },
+    }
+}
+
+async fn queue_messages<S: Store>(store: &S, messages: &[OutboxMessage]) {
+    let mut commit = Commit::new();
+    for m in messages {
+        commit.message(m.clone());
+    }
+    commit_ok(store, commit).await;
+}
+
+/// A claim names its kind and takes due messages of that kind only: a dispatcher of one kind
+/// never sees (or delays) another kind's messages.
+pub async fn outbox_claims_take_only_their_kind<S: Store>(store: Arc<S>) {
+    let future = other_kind("future_kind", at(1));
+    let mail = code_mail("kind@example.com", "565656", at(2));
+    let later = other_kind("future_kind", at(3));
+    queue_messages(
+        &*store,
+        &[future.clone(), mail.clone().into(), later.clone()],
+    )
+    .await;
+    let mails = store
+        .claim_outbox("mail", Uuid::from_u128(41), at(10), at(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        mails.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        [mail.id],
+        "only mail, though older messages of another kind are due"
+    );
+    let others = store
+        .claim_outbox("future_kind", Uuid::from_u128(42), at(10), at(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        others.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        [future.id, later.id],
+        "its own kind, oldest first"
+    );
+    assert!(
+        store
+            .claim_outbox("webhook", Uuid::from_u128(43), at(10), at(70), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a kind with nothing queued claims nothing"
+    );
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.claimed),
+        (0, 3),
+        "stats count every kind"
+    );
+}
+
+/// A message of a kind this build cannot read reads back as stored (kind, recipient and JSON
+/// byte for byte); it is dead-lettered, listed (with `kind` filtering the list) and re-queued
+/// like any other, and no mail claim takes it.
+pub async fn outbox_unknown_kind_is_kept_as_stored_and_dead_letters_filter_by_kind<S: Store>(
+    store: Arc<S>,
+) {
+    let future = other_kind("backchannel_logout_v2", at(1));
+    let mail = code_mail("dead@example.com", "676767", at(2));
+    queue_messages(&*store, &[future.clone(), mail.clone().into()]).await;
+    let e = store.outbox_entry(future.id).await.unwrap().unwrap();
+    assert_eq!(e.message, future, "kept as stored");
+    assert_eq!(e.message.payload.kind(), None);
+
+    for (kind, id, claim) in [
+        ("backchannel_logout_v2", future.id, 51),
+        ("mail", mail.id, 52),
+    ] {
+        let c = Uuid::from_u128(claim);
+        let got = store
+            .claim_outbox(kind, c, at(10), at(70), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.id()).collect::<Vec<_>>(),
+            [id],
+            "{kind}"
+        );
+        assert!(store.mark_failed(id, c, "410 gone", None).await.unwrap());
+    }
+    let all = store.dead_letters(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.id()).collect::<Vec<_>>(),
+        [mail.id, future.id],
+        "every kind, newest first"
+    );
+    let only = store
+        .dead_letters(Some("backchannel_logout_v2"), 10)
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].message, future, "listed as stored");
+    assert_eq!(
+        only[0].message.payload.recipient(),
+        "https://rp.example.com/backchannel"
+    );
+    let mails = store.dead_letters(Some("mail"), 10).await.unwrap();
+    assert_eq!(mails.iter().map(|e| e.id()).collect::<Vec<_>>(), [mail.id]);
+    assert!(
+        store
+            .dead_letters(Some("webhook"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut commit = Commit::new();
+    commit.write(Write::RequeueOutbox {
+        id: future.id,
+        at: at(100),
+    });
+    commit.audit(audit(
+        None,
+        None,
+        AuditCategory::OutboxRequeued,
+        "requeued",
+        at(100),
+    ));
+    commit_ok(&*store, commit).await;
+    let e = store.outbox_entry(future.id).await.unwrap().unwrap();
+    assert_eq!((e.status, e.attempts), (OutboxStatus::Pending, 0));
+    assert_eq!(e.message, future, "still as stored");
+    assert!(
+        store
+            .claim_outbox("mail", Uuid::from_u128(53), at(200), at(260), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a mail claim never takes it"
+    );
+}
+
+/// Re-queueing a message that is not dead (pending, sent, or unknown) fails the whole commit
+/// with a conflict: nothing else of it is written, not its audit record, not its mail.
+pub async fn outbox_requeue_of_a_live_message_fails_the_whole_commit<S: Store>(store: Arc<S>) {
+    let m = code_mail("live@example.com", "898989", at(1));
+    queue(&*store, std::slice::from_ref(&m)).await;
+    for id in [m.id, OutboxId::from_uuid(new_uuid())] {
+        let extra = code_mail("extra@example.com", "000000", at(2));
+        let mut commit = Commit::new();
+        commit.write(Write::RequeueOutbox { id, at: at(50) });
+        commit.audit(audit(
+            None,
+            None,
+            AuditCategory::OutboxRequeued,
+            "requeued",
+            at(50),
+        ));
+        commit.mail(extra.clone());
+        let err = commit_err(&*store, commit).await;
+        assert!(is_conflict(&err), "{err:?}");
+        assert!(
+            store.outbox_entry(extra.id).await.unwrap().is_none(),
+            "no mail"
+        );
+    }
+    assert!(
+        store.audit_chain(None, 0, 10).await.unwrap().is_empty(),
+        "no audit entry"
+    );
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(
+        (e.status, e.next_attempt_at),
+        (OutboxStatus::Pending, at(1))
     );
 }

@@ -171,7 +171,7 @@ pub async fn times_are_stored_truncated_to_microseconds<S: Store>(store: Arc<S>)
     );
     let got = store.outbox_entry(mail.id).await.unwrap().expect("mail");
     assert_eq!(
-        (got.mail.created_at, got.next_attempt_at),
+        (got.message.created_at, got.next_attempt_at),
         (us(nano(12)), us(nano(12))),
         "mail"
     );
@@ -179,7 +179,7 @@ pub async fn times_are_stored_truncated_to_microseconds<S: Store>(store: Arc<S>)
     // Times handed to the outbox, counter and session calls are stored the same way.
     let claim_id = new_uuid();
     let claimed = store
-        .claim_outbox(claim_id, nano(20), nano(320), 10)
+        .claim_outbox("mail", claim_id, nano(20), nano(320), 10)
         .await
         .unwrap();
     assert_eq!(claimed[0].claimed_until, Some(us(nano(320))), "lease");
@@ -202,7 +202,7 @@ pub async fn times_are_stored_truncated_to_microseconds<S: Store>(store: Arc<S>)
     let got = store.outbox_entry(mail.id).await.unwrap().expect("mail");
     assert_eq!(got.next_attempt_at, us(nano(400)), "retry time");
     let again = store
-        .claim_outbox(claim_id, nano(400), nano(700), 10)
+        .claim_outbox("mail", claim_id, nano(400), nano(700), 10)
         .await
         .unwrap();
     assert_eq!(again.len(), 1, "due at its truncated retry time");

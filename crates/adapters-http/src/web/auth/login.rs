@@ -72,6 +72,7 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
     let presented = Presented {
         session: ctx.cookie_value(CookieName::Session),
         remembered_device: ctx.cookie_value(CookieName::Device),
+        known_browser: crate::known_browser::read(&ctx.state, &ctx.headers),
     };
     let outcome = ctx.portal().login_presenting(cmd, presented).await;
     let mut errors = Errors::new();

@@ -39,6 +39,7 @@ fn started(ctx: &Ctx, issued: &IssuedSession) {
     ctx.clear_cookie(CookieName::PendingMfa);
     ctx.clear_cookie(CookieName::Csrf);
     ctx.add_cookie(session_cookie(&ctx.state, issued));
+    ctx.add_cookie(crate::known_browser::issue(&ctx.state, issued.user_id));
 }
 
 /// The factor a form names (`factor` = `totp`, `phone` or `recovery`) with its `code`.

@@ -114,7 +114,10 @@ pub(crate) async fn submit(
         )
         .await;
     match result {
-        Ok(()) => Ok(ctx.redirect(urls::PasswordChanged)),
+        Ok(user) => {
+            ctx.add_cookie(crate::known_browser::issue(&ctx.state, user));
+            Ok(ctx.redirect(urls::PasswordChanged))
+        }
         Err(ResetError::Password(e)) => {
             let mut errors = Errors::new();
             password_error(ctx.lang, &e, &mut errors);

@@ -6,14 +6,17 @@
 
 pub mod proxy;
 
-use adapters_smtp::{MailRenderer, MailSettings};
+use adapters_smtp::{MailDelivery, MailRenderer, MailSender, MailSettings};
 use base64::Engine as _;
 use portal_core::ids::{AdminRequestId, OutboxId};
 use portal_core::mail::{MailIntent, OutboxMail};
+use portal_core::ports::{Clock, OutboxStore};
 use portal_core::secret::SecretString;
 use portal_core::values::{EmailAddress, Language};
+use portal_dispatch::{Dispatcher, DispatcherConfig, DispatcherConfigError};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -585,4 +588,21 @@ pub fn code_in(data: &[u8]) -> String {
         .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
         .expect("a six-digit code line")
         .to_owned()
+}
+
+/// A dispatcher of the outbox's mails: `renderer`, then `sender` (the mail kind's
+/// [`MailDelivery`] under the shared `portal-dispatch` loop).
+pub fn mail_dispatcher(
+    store: Arc<dyn OutboxStore>,
+    sender: Arc<dyn MailSender>,
+    renderer: MailRenderer,
+    clock: Arc<dyn Clock>,
+    config: DispatcherConfig,
+) -> Result<Dispatcher, DispatcherConfigError> {
+    Dispatcher::new(
+        store,
+        Arc::new(MailDelivery::new(renderer, sender)),
+        clock,
+        config,
+    )
 }

@@ -1,28 +1,40 @@
-//! The outbox dispatcher (R21): claims due mails with a lease, renders them, hands them to a
-//! [`MailSender`], and records the outcome.
+//! # portal-dispatch
 //!
-//! * **At least once.** A mail is marked sent only after the sender accepted it. If the process
-//!   dies in between, the lease runs out and the mail is sent again, with the same `Message-ID`.
-//! * **Never twice from two dispatchers.** Mails are taken only through
-//!   [`OutboxStore::claim_outbox`], which never hands one mail to two live leases, and a
-//!   dispatcher starts a send only while its lease has at least `send_timeout` left (each send
-//!   is cut off at `send_timeout`). So a lease never runs out while its mail is being sent.
-//! * **Retries.** A transient failure (4xx, unreachable, timeout) schedules the next attempt by
-//!   the [`RetryPolicy`] (exponential backoff, capped); after `max_attempts` the mail is
-//!   dead-lettered. A permanent failure (5xx) dead-letters it after
-//!   `permanent_failure_attempts` (default 1). Dead letters are logged at `warn` and can be
-//!   re-queued with [`OutboxStore::requeue`].
+//! The outbox dispatcher (R21): a loop per message [kind](OutboxKind) that claims due messages of
+//! its kind with a lease, hands each to the kind's [`Sender`] (the mail adapter's
+//! `adapters_smtp::MailDelivery` for mail), and records the outcome as the core's
+//! [`DeliveryRules`] decide. Every kind gets the same guarantees:
+//!
+//! * **At least once.** A message is marked sent only after the sender accepted it. If the
+//!   process dies in between, the lease runs out and it is sent again, with the same id (a mail
+//!   keeps its `Message-ID`).
+//! * **Never twice from two dispatchers.** Messages are taken only through
+//!   [`OutboxStore::claim_outbox`], which never hands one message to two live leases, and a
+//!   dispatcher starts a send only while its lease has at least `send_timeout` left
+//!   ([`DeliveryRules::start`]; each send is cut off at `send_timeout`). So a lease never runs out
+//!   while its message is being sent.
+//! * **Retries.** A transient failure schedules the next attempt by the [`RetryPolicy`]
+//!   (exponential backoff, capped); after `max_attempts` the message is dead-lettered. A
+//!   permanent failure dead-letters it after `permanent_failure_attempts` (default 1). Dead
+//!   letters are logged at `warn`; operators list and re-queue them
+//!   ([`Portal::requeue_outbox`](portal_core::service::Portal::requeue_outbox), audited).
+//! * **One kind does not hold up another.** Each dispatcher claims its own kind only, so a
+//!   receiver that is down delays nothing but its own messages. Messages of kinds this build does
+//!   not know are never claimed.
 //! * **Clean shutdown.** On shutdown the dispatcher starts no new send, finishes the one in
 //!   flight (bounded by `send_timeout`), and [`release`s](OutboxStore::release) the rest of its
 //!   claim at once, so another dispatcher can take them without waiting for the lease.
 //!
-//! Logs name the outbox id and the mail's kind, never the recipient, code or link.
+//! Logs name the outbox id, the kind and the message's summary (a mail's template), never the
+//! recipient, code, link or token.
+//!
+//! This crate depends on `portal-core` and tokio only; senders live in the adapters.
 
-use crate::render::MailRenderer;
-use crate::sender::{MailSender, SendError};
 use chrono::TimeDelta;
 use portal_core::ids::OutboxId;
-use portal_core::mail::{OutboxEntry, RetryPolicy};
+use portal_core::outbox::{
+    DeliveryRules, Disposition, OutboxEntry, OutboxKind, RetryPolicy, SendError, Sender, Start,
+};
 use portal_core::ports::{Clock, OutboxStore, StoreError};
 use std::future::Future;
 use std::sync::Arc;
@@ -34,21 +46,21 @@ use uuid::Uuid;
 /// How a dispatcher works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DispatcherConfig {
-    /// Mails claimed at once.
+    /// Messages claimed at once.
     pub batch_size: u32,
     /// How long a claim is held. MUST exceed `send_timeout`; the longer it is compared with
-    /// `batch_size × send_timeout`, the fewer mails of a slow batch are released unsent.
+    /// `batch_size × send_timeout`, the fewer messages of a slow batch are released unsent.
     pub lease: Duration,
     /// Longest time one send may take before it counts as a transient failure. A backstop:
-    /// keep it above the sender's own bound ([`SmtpConfig::timeout`](crate::SmtpConfig::timeout),
+    /// keep it above the sender's own bound (for SMTP `adapters_smtp::SmtpConfig::timeout`,
     /// 30 s by default), which normally ends a stuck delivery first.
     pub send_timeout: Duration,
     /// Backoff and maximum attempts.
     pub retry: RetryPolicy,
-    /// Attempts a mail gets when the server refuses it permanently (5xx). 1 dead-letters it at
-    /// the first refusal; more give a misconfigured relay time to be fixed.
+    /// Attempts a message gets when the receiver refuses it permanently (5xx on SMTP). 1
+    /// dead-letters it at the first refusal; more give a misconfigured relay time to be fixed.
     pub permanent_failure_attempts: u32,
-    /// How often the background loop looks for due mails when nobody wakes it.
+    /// How often the background loop looks for due messages when nobody wakes it.
     pub poll_interval: Duration,
 }
 
@@ -71,6 +83,16 @@ impl Default for DispatcherConfig {
 pub struct DispatcherConfigError(&'static str);
 
 impl DispatcherConfig {
+    /// The core's delivery rules this configuration stands for.
+    #[must_use]
+    pub fn rules(&self) -> DeliveryRules {
+        DeliveryRules {
+            retry: self.retry,
+            permanent_failure_attempts: self.permanent_failure_attempts,
+            send_timeout: TimeDelta::from_std(self.send_timeout).unwrap_or(TimeDelta::MAX),
+        }
+    }
+
     /// Checks the configuration.
     ///
     /// # Errors
@@ -97,10 +119,10 @@ impl DispatcherConfig {
     }
 }
 
-/// What a dispatcher did with the mails it claimed.
+/// What a dispatcher did with the messages it claimed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DispatchReport {
-    /// Mails claimed.
+    /// Messages claimed.
     pub claimed: usize,
     /// Accepted by the sender and marked sent.
     pub sent: usize,
@@ -111,7 +133,7 @@ pub struct DispatchReport {
     /// Given back unsent (shutdown, or too little lease left to start a send).
     pub released: usize,
     /// Acknowledgements that did not land: the claim was no longer current, or storage failed
-    /// after the attempt. Such a mail is attempted again once its lease ends.
+    /// after the attempt. Such a message is attempted again once its lease ends.
     pub unacknowledged: usize,
 }
 
@@ -134,50 +156,58 @@ enum Outcome {
     Unacknowledged,
 }
 
-/// Drains the outbox through a [`MailSender`]. Cheap to clone; run as many as you like, in one
-/// process or many, on one store.
+/// Drains the outbox's messages of one kind through that kind's [`Sender`]. Cheap to clone; run
+/// as many as you like, in one process or many, on one store, one or more per kind.
 #[derive(Clone)]
 pub struct Dispatcher {
     store: Arc<dyn OutboxStore>,
-    sender: Arc<dyn MailSender>,
-    renderer: Arc<MailRenderer>,
+    sender: Arc<dyn Sender>,
+    kind: OutboxKind,
     clock: Arc<dyn Clock>,
     config: DispatcherConfig,
+    rules: DeliveryRules,
     wakeup: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Dispatcher")
+            .field("kind", &self.kind)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
 impl Dispatcher {
-    /// A dispatcher over `store`, delivering through `sender`.
+    /// A dispatcher over `store` for the messages of `sender`'s kind, delivering through it.
     ///
     /// # Errors
     /// The configuration is invalid (see [`DispatcherConfig::validate`]).
     pub fn new(
         store: Arc<dyn OutboxStore>,
-        sender: Arc<dyn MailSender>,
-        renderer: MailRenderer,
+        sender: Arc<dyn Sender>,
         clock: Arc<dyn Clock>,
         config: DispatcherConfig,
     ) -> Result<Self, DispatcherConfigError> {
         config.validate()?;
         Ok(Self {
             store,
+            kind: sender.kind(),
             sender,
-            renderer: Arc::new(renderer),
             clock,
+            rules: config.rules(),
             config,
             wakeup: None,
         })
     }
 
-    /// Lets the background loop be woken early, e.g. right after a commit that queued mail.
+    /// The kind this dispatcher delivers.
+    #[must_use]
+    pub fn kind(&self) -> OutboxKind {
+        self.kind
+    }
+
+    /// Lets the background loop be woken early, e.g. right after a commit that queued a message.
     #[must_use]
     pub fn with_wakeup(mut self, notify: Arc<Notify>) -> Self {
         self.wakeup = Some(notify);
@@ -190,18 +220,18 @@ impl Dispatcher {
         &self.config
     }
 
-    /// Claims one batch of due mails and attempts each once. Deterministic entry point for
+    /// Claims one batch of due messages of its kind and attempts each once. Deterministic entry point for
     /// tests and for command-line tools.
     ///
     /// # Errors
-    /// Claiming failed (nothing was claimed). Failures acknowledging single mails are logged and
+    /// Claiming failed (nothing was claimed). Failures acknowledging single messages are logged and
     /// counted as `unacknowledged` instead.
     pub async fn run_once(&self) -> Result<DispatchReport, StoreError> {
         self.batch(None).await
     }
 
-    /// Runs batches until none is due: every mail due now is attempted once (mails that fail
-    /// transiently are due again only after their backoff).
+    /// Runs batches until none is due: every message of its kind due now is attempted once
+    /// (messages that fail transiently are due again only after their backoff).
     ///
     /// # Errors
     /// Claiming failed; the report of the batches before is lost with it.
@@ -217,7 +247,7 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `shutdown` completes: drains due mails, then waits for the poll interval or a
+    /// Runs until `shutdown` completes: drains due messages, then waits for the poll interval or a
     /// wake-up. On shutdown it finishes the send in flight and releases the rest of its claim.
     pub async fn run(&self, shutdown: impl Future<Output = ()>) {
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -246,10 +276,11 @@ impl Dispatcher {
 
     async fn work(&self, mut stop: watch::Receiver<bool>) {
         tracing::info!(
+            kind = self.kind.key(),
             batch_size = self.config.batch_size,
             poll_interval_ms =
                 u64::try_from(self.config.poll_interval.as_millis()).unwrap_or(u64::MAX),
-            "mail dispatcher started"
+            "outbox dispatcher started"
         );
         let mut ticker = tokio::time::interval(self.config.poll_interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -264,7 +295,7 @@ impl Dispatcher {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "outbox unavailable; trying again later");
+                        tracing::warn!(kind = self.kind.key(), error = %e, "outbox unavailable; trying again later");
                         break;
                     }
                 }
@@ -275,7 +306,7 @@ impl Dispatcher {
                 () = stopped(&mut stop) => {}
             }
         }
-        tracing::info!("mail dispatcher stopped");
+        tracing::info!(kind = self.kind.key(), "outbox dispatcher stopped");
     }
 
     async fn batch(
@@ -288,7 +319,13 @@ impl Dispatcher {
         let lease = TimeDelta::from_std(self.config.lease).unwrap_or(TimeDelta::MAX);
         let entries = self
             .store
-            .claim_outbox(claim, now, now + lease, self.config.batch_size)
+            .claim_outbox(
+                self.kind.key(),
+                claim,
+                now,
+                now + lease,
+                self.config.batch_size,
+            )
             .await?;
         let mut report = DispatchReport {
             claimed: entries.len(),
@@ -298,7 +335,7 @@ impl Dispatcher {
         for entry in entries {
             stopping = stopping || stop.is_some_and(|s| *s.borrow());
             let outcome = if stopping {
-                self.release(entry.mail.id, claim).await
+                self.release(entry.id(), claim).await
             } else {
                 self.deliver(&entry, claim).await
             };
@@ -318,83 +355,79 @@ impl Dispatcher {
             Ok(true) => Outcome::Released,
             Ok(false) => Outcome::Unacknowledged,
             Err(e) => {
-                tracing::warn!(outbox_id = %id, error = %e, "could not release a claimed mail; it is retried when its lease ends");
+                tracing::warn!(outbox_id = %id, kind = self.kind.key(), error = %e, "could not release a claimed message; it is retried when its lease ends");
                 Outcome::Unacknowledged
             }
         }
     }
 
     async fn deliver(&self, entry: &OutboxEntry, claim: Uuid) -> Outcome {
-        let id = entry.mail.id;
-        let kind = entry.mail.intent.key();
-        let started = self.clock.now();
-        let send_timeout = TimeDelta::from_std(self.config.send_timeout).unwrap_or(TimeDelta::MAX);
-        let lease_left = entry
-            .claimed_until
-            .map_or(TimeDelta::zero(), |u| u - started);
-        if lease_left < send_timeout {
-            // Another dispatcher may take the mail once the lease ends; a send begun now could
-            // still be running then.
+        let id = entry.id();
+        let kind = self.kind.key();
+        let summary = entry.message.payload.summary();
+        if self.rules.start(entry, self.clock.now()) == Start::Release {
+            // Another dispatcher may take the message once the lease ends; a send begun now
+            // could still be running then.
             return self.release(id, claim).await;
         }
-        let result = match self.renderer.render(&entry.mail) {
-            Err(e) => Err(SendError::Permanent(format!("render: {e}"))),
-            Ok(rendered) => {
-                match tokio::time::timeout(self.config.send_timeout, self.sender.send(&rendered))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(SendError::Transient(format!(
-                        "timed out after {} s",
-                        self.config.send_timeout.as_secs()
-                    ))),
-                }
+        let result = if entry.message.payload.kind() == Some(self.kind) {
+            match tokio::time::timeout(self.config.send_timeout, self.sender.send(&entry.message))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(SendError::Transient(format!(
+                    "timed out after {} s",
+                    self.config.send_timeout.as_secs()
+                ))),
             }
+        } else {
+            // A store that broke the claim's contract: never hand a sender another kind.
+            Err(SendError::Permanent(format!(
+                "a message of kind {} reached the {kind} dispatcher",
+                entry.message.payload.kind_key()
+            )))
         };
         let now = self.clock.now();
-        match result {
-            Ok(()) => match self.store.mark_sent(id, claim, now).await {
+        let disposition = self.rules.after(entry, result.as_ref().map(|_| ()), now);
+        let error = result.err().map(|e| e.to_string());
+        match disposition {
+            Disposition::Sent => match self.store.mark_sent(id, claim, now).await {
                 Ok(true) => {
-                    tracing::info!(outbox_id = %id, kind, attempts = entry.attempts, "mail sent");
+                    tracing::info!(outbox_id = %id, kind, summary, attempts = entry.attempts, "outbox message sent");
                     Outcome::Sent
                 }
                 Ok(false) => {
-                    tracing::warn!(outbox_id = %id, kind, "mail sent, but its claim had passed to another dispatcher: it may arrive twice");
+                    tracing::warn!(outbox_id = %id, kind, summary, "message sent, but its claim had passed to another dispatcher: it may arrive twice");
                     Outcome::Unacknowledged
                 }
                 Err(e) => {
-                    tracing::error!(outbox_id = %id, kind, error = %e, "mail sent but not marked sent: it is sent again when its lease ends");
+                    tracing::error!(outbox_id = %id, kind, summary, error = %e, "message sent but not marked sent: it is sent again when its lease ends");
                     Outcome::Unacknowledged
                 }
             },
-            Err(err) => {
-                let retry_at = match &err {
-                    SendError::Transient(_) => self.config.retry.next_attempt(entry.attempts, now),
-                    SendError::Permanent(_)
-                        if entry.attempts < self.config.permanent_failure_attempts =>
-                    {
-                        self.config.retry.next_attempt(entry.attempts, now)
-                    }
-                    SendError::Permanent(_) => None,
+            Disposition::Retry(_) | Disposition::Dead => {
+                let retry_at = match disposition {
+                    Disposition::Retry(at) => Some(at),
+                    _ => None,
                 };
-                let message = err.to_string();
+                let message = error.unwrap_or_default();
                 match self.store.mark_failed(id, claim, &message, retry_at).await {
                     Ok(true) => match retry_at {
                         Some(at) => {
-                            tracing::info!(outbox_id = %id, kind, attempts = entry.attempts, retry_at = %at, error = %message, "mail not delivered; will retry");
+                            tracing::info!(outbox_id = %id, kind, summary, attempts = entry.attempts, retry_at = %at, error = %message, "outbox message not delivered; will retry");
                             Outcome::Retried
                         }
                         None => {
-                            tracing::warn!(outbox_id = %id, kind, attempts = entry.attempts, error = %message, "mail dead-lettered; re-queue it once the cause is fixed");
+                            tracing::warn!(outbox_id = %id, kind, summary, attempts = entry.attempts, error = %message, "outbox message dead-lettered; re-queue it once the cause is fixed");
                             Outcome::Dead
                         }
                     },
                     Ok(false) => {
-                        tracing::warn!(outbox_id = %id, kind, "delivery failed and the claim had passed to another dispatcher");
+                        tracing::warn!(outbox_id = %id, kind, summary, "delivery failed and the claim had passed to another dispatcher");
                         Outcome::Unacknowledged
                     }
                     Err(e) => {
-                        tracing::error!(outbox_id = %id, kind, error = %e, "delivery failed and could not be recorded: retried when its lease ends");
+                        tracing::error!(outbox_id = %id, kind, summary, error = %e, "delivery failed and could not be recorded: retried when its lease ends");
                         Outcome::Unacknowledged
                     }
                 }
@@ -439,11 +472,10 @@ impl DispatcherHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::RenderedMail;
-    use crate::settings::MailSettings;
     use adapters_memory::MemoryStore;
     use async_trait::async_trait;
     use portal_core::mail::{MailIntent, OutboxMail, OutboxStatus};
+    use portal_core::outbox::{OutboxMessage, Payload};
     use portal_core::ports::{Commit, Committer};
     use portal_core::testing::ManualClock;
     use portal_core::values::{EmailAddress, Language};
@@ -472,8 +504,12 @@ mod tests {
     }
 
     #[async_trait]
-    impl MailSender for Recorder {
-        async fn send(&self, mail: &RenderedMail) -> Result<(), SendError> {
+    impl Sender for Recorder {
+        fn kind(&self) -> OutboxKind {
+            OutboxKind::Mail
+        }
+
+        async fn send(&self, message: &OutboxMessage) -> Result<(), SendError> {
             let n = self.sent.lock().unwrap().len();
             (self.on_send)(n);
             if self.hang {
@@ -481,20 +517,9 @@ mod tests {
             }
             // Give the runtime a chance to look at other futures, as a network send would.
             tokio::task::yield_now().await;
-            self.sent.lock().unwrap().push(mail.outbox_id());
+            self.sent.lock().unwrap().push(message.id);
             Ok(())
         }
-    }
-
-    fn renderer() -> MailRenderer {
-        MailRenderer::new(
-            MailSettings::new(
-                "https://portal.example.com",
-                EmailAddress::parse("noreply@portal.example.com").unwrap(),
-            )
-            .unwrap(),
-        )
-        .unwrap()
     }
 
     async fn queue(store: &MemoryStore, clock: &ManualClock, n: u128) -> Vec<OutboxId> {
@@ -519,11 +544,11 @@ mod tests {
 
     fn dispatcher(
         store: &Arc<MemoryStore>,
-        sender: Arc<dyn MailSender>,
+        sender: Arc<dyn Sender>,
         clock: &Arc<ManualClock>,
         config: DispatcherConfig,
     ) -> Dispatcher {
-        Dispatcher::new(store.clone(), sender, renderer(), clock.clone(), config).unwrap()
+        Dispatcher::new(store.clone(), sender, clock.clone(), config).unwrap()
     }
 
     async fn status(store: &MemoryStore, id: OutboxId) -> (OutboxStatus, u32) {
@@ -663,5 +688,80 @@ mod tests {
         handle.shutdown().await.unwrap();
         assert_eq!(sender.sent(), ids);
         assert_eq!(status(&store, ids[1]).await.0, OutboxStatus::Sent);
+    }
+
+    #[tokio::test]
+    async fn a_dispatcher_takes_its_own_kind_only_and_leaves_unknown_kinds_alone() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let other = OutboxMessage {
+            id: OutboxId::from_uuid(Uuid::from_u128(99)),
+            created_at: clock.now(),
+            payload: Payload::Unknown {
+                kind: "webhook".into(),
+                recipient: "https://hooks.example.com/".into(),
+                json: "{}".into(),
+            },
+        };
+        let mut commit = Commit::new();
+        commit.message(other.clone());
+        store.commit(commit).await.unwrap();
+        let ids = queue(&store, &clock, 2).await;
+        let sender = Recorder::new(|_| {});
+        let d = dispatcher(&store, sender.clone(), &clock, DispatcherConfig::default());
+        assert_eq!(d.kind(), OutboxKind::Mail);
+        let r = d.drain().await.unwrap();
+        assert_eq!((r.claimed, r.sent), (2, 2), "{r:?}");
+        assert_eq!(sender.sent(), ids);
+        assert_eq!(
+            status(&store, other.id).await,
+            (OutboxStatus::Pending, 0),
+            "never claimed by the mail dispatcher"
+        );
+    }
+
+    /// A sender that fails as it is told to.
+    struct Failing(SendError);
+
+    #[async_trait]
+    impl Sender for Failing {
+        fn kind(&self) -> OutboxKind {
+            OutboxKind::Mail
+        }
+
+        async fn send(&self, _: &OutboxMessage) -> Result<(), SendError> {
+            Err(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn failures_follow_the_core_rules_retry_then_dead_letter() {
+        let store = Arc::new(MemoryStore::new());
+        let clock = Arc::new(ManualClock::new());
+        let ids = queue(&store, &clock, 1).await;
+        let config = DispatcherConfig {
+            retry: RetryPolicy {
+                max_attempts: 2,
+                ..RetryPolicy::default()
+            },
+            ..DispatcherConfig::default()
+        };
+        let d = dispatcher(
+            &store,
+            Arc::new(Failing(SendError::Transient("421 busy".into()))),
+            &clock,
+            config,
+        );
+        let r = d.run_once().await.unwrap();
+        assert_eq!(r.retried, 1, "{r:?}");
+        let e = store.outbox_entry(ids[0]).await.unwrap().unwrap();
+        assert_eq!(e.next_attempt_at, clock.now() + TimeDelta::seconds(30));
+        assert_eq!(e.last_error.as_deref(), Some("transient: 421 busy"));
+        clock.advance(TimeDelta::seconds(30));
+        let r = d.run_once().await.unwrap();
+        assert_eq!(r.dead, 1, "out of attempts: {r:?}");
+        assert_eq!(status(&store, ids[0]).await, (OutboxStatus::Dead, 2));
+        let listed = store.dead_letters(Some("mail"), 10).await.unwrap();
+        assert_eq!(listed.iter().map(OutboxEntry::id).collect::<Vec<_>>(), ids);
     }
 }
