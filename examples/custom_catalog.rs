@@ -14,7 +14,7 @@ use portal_core::property::{self, ExtraRule, Step};
 use portal_core::service::NewCustomer;
 use portal_core::values::{CompanyName, CustomerNumber};
 use portal_core::{Actor, Deps, Portal};
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::TestRunner;
 use std::collections::BTreeSet;
 use std::error::Error;
 use std::sync::Arc;
@@ -65,11 +65,8 @@ impl ExtraRule for OnlyOurAreas {
 
 /// Property-tests `cases` generated scenarios on the custom catalog; returns how many passed.
 pub fn property_test(cases: u32) -> Result<u32, Box<dyn Error>> {
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
+    // The kit's settings: no persistence file, shrinking that runs to the minimal scenario.
+    let mut runner = TestRunner::new(property::config(cases));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -1,7 +1,2 @@
-//! Examples live in this package as `[[example]]` targets.
-
-/// `docs/embedding.md`, whose Rust blocks run as doctests of this package
-/// (`cargo test --doc -p portal-examples`).
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/embedding.md")]
-pub struct EmbeddingGuide;
+//! Examples live in this package as `[[example]]` targets. The files of `docs/embedding.md`
+//! are built and run as a fresh project outside the workspace by `tests/guide.rs`.

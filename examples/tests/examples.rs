@@ -1,5 +1,7 @@
 //! Every example runs here, so none can rot.
 
+mod guide;
+
 #[path = "../quickstart.rs"]
 mod quickstart;
 

@@ -665,6 +665,36 @@ fn without_permission(s: &Scenario, k: usize) -> Option<Scenario> {
     Some(out)
 }
 
+/// Orders users from simplest: status, lock, customer, permissions held.
+fn user_rank(u: &UserSpec) -> (u8, bool, usize, usize) {
+    let kind = match u.kind {
+        UserKind::Invited => 0,
+        UserKind::PendingActivation => 1,
+        UserKind::Employee => 2,
+        UserKind::Administrator => 3,
+    };
+    let held = u.permissions.iter().filter(|p| **p).count();
+    (kind, u.locked, u.customer, held)
+}
+
+/// The scenario with users 0 and `j` swapped (commands follow their users).
+fn swapped_users(s: &Scenario, j: usize) -> Scenario {
+    let swap = |i: usize| match i {
+        0 => j,
+        i if i == j => 0,
+        i => i,
+    };
+    let mut out = s.clone();
+    out.world.users.swap(0, j);
+    for c in &mut out.commands {
+        c.target = swap(c.target);
+        if let ActorSpec::User(a) = c.actor {
+            c.actor = ActorSpec::User(swap(a));
+        }
+    }
+    out
+}
+
 /// Applies a command's effect to its target's initial state; `false` for commands without one.
 fn fold_into(op: &Op, u: &mut UserSpec) -> bool {
     match op {
@@ -679,8 +709,8 @@ fn fold_into(op: &Op, u: &mut UserSpec) -> bool {
 
 /// Simpler variants of a failing scenario, the most promising first: fewer commands (cut the
 /// tail, drop one, or fold a command's effect into the world: a `SetPermissions` becomes the
-/// target's initial permissions, a `Lock` its initial lock, …), fewer users, fewer permissions
-/// (generated catalogs), then simpler users (status, lock, customer, permissions), customers
+/// target's initial permissions, a `Lock` its initial lock, …), fewer users, the simplest user
+/// first, fewer permissions (generated catalogs), then simpler users (status, lock, customer, permissions), customers
 /// (entitlements, channel) and commands (actor, customer addressed, flags, group).
 #[must_use]
 pub fn shrink_candidates(s: &Scenario, catalog_is_generated: bool) -> Vec<Scenario> {
@@ -712,6 +742,12 @@ pub fn shrink_candidates(s: &Scenario, catalog_is_generated: bool) -> Vec<Scenar
     }
     // Fewer users and permissions.
     out.extend((0..s.world.users.len()).filter_map(|j| without_user(s, j)));
+    // The simplest user first, so that a minimal scenario reads the same however it was found.
+    for j in 1..s.world.users.len() {
+        if user_rank(&s.world.users[j]) < user_rank(&s.world.users[0]) {
+            out.push(swapped_users(s, j));
+        }
+    }
     if catalog_is_generated {
         let k = s.world.catalog.permissions().len();
         out.extend((0..k).rev().filter_map(|p| without_permission(s, p)));

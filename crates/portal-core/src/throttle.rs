@@ -427,6 +427,13 @@ pub mod keys {
         format!("login:day:{}:{day}", account.as_str())
     }
 
+    /// "Forgot password" requests for an address typed (known or not) in one clock hour (hours
+    /// since the Unix epoch).
+    #[must_use]
+    pub fn reset_requests(account: &AccountKey, hour: i64) -> String {
+        format!("reset:{}:{hour}", account.as_str())
+    }
+
     /// Failed logins from one known browser (the cookie's non-secret handle).
     #[must_use]
     pub fn login_known_browser(handle: &str) -> String {

@@ -374,3 +374,39 @@ async fn a_weak_new_password_is_refused_and_nothing_changes() {
     w.principal(&session).await; // still logged in
     reset(&w, &token, NEW).await.unwrap(); // the link still works
 }
+
+/// Timing (R14, R15): a request that mails a link commits once; one that mails nothing (an
+/// unknown address) writes its address's counter a second time instead. Both make two writes,
+/// and the counter names the address only by its keyed hash.
+#[tokio::test]
+async fn forgot_makes_two_writes_for_known_and_unknown_addresses_alike() {
+    use portal_core::ports::Queries as _;
+    use portal_core::throttle::{AccountKey, keys};
+    let w = World::new();
+    w.registered("anna@example.com").await;
+    let hour = w.now().timestamp().div_euclid(3_600);
+    let count = |address: &str| {
+        let key = keys::reset_requests(&AccountKey::of(None, &email(address)), hour);
+        let store = w.store.clone();
+        async move { store.counter(&key).await.unwrap().map(|c| c.count) }
+    };
+    let audit = w.store.audit_len();
+    w.portal.forgot_password("anna@example.com").await.unwrap();
+    assert_eq!(w.store.audit_len(), audit + 1, "the link's commit");
+    assert_eq!(count("anna@example.com").await, Some(1));
+    w.portal
+        .forgot_password("nobody@example.com")
+        .await
+        .unwrap();
+    assert_eq!(w.store.audit_len(), audit + 1, "nothing to commit");
+    assert_eq!(
+        count("nobody@example.com").await,
+        Some(2),
+        "in place of the commit"
+    );
+    assert!(
+        keys::reset_requests(&AccountKey::of(None, &email("nobody@example.com")), hour)
+            .find("nobody")
+            .is_none()
+    );
+}

@@ -5,8 +5,11 @@
 //! (`adapters-smtp`: SMTP or the development mailbox) and HTTP (`adapters-http`) — and adds
 //! nothing to the rules: every command goes through the same use cases the HTTP API calls.
 //!
-//! It is not a library to embed: to run Portal inside your own service, wire the adapters
-//! yourself (`docs/embedding.md`). The modules are public for the binary's tests and for reading.
+//! For a host application that embeds Portal it offers the same composition in one call:
+//! [`embed::Embedded::builder`] gives the portal, the router's state and the outbox on memory,
+//! SQLite or Postgres, with Argon2id on hashing threads, and [`prelude`] imports what a host
+//! app uses (`docs/embedding.md`). The other modules are public for the binary's tests and for
+//! reading.
 //!
 //! ## Commands
 //!
@@ -81,6 +84,25 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod embed;
 pub mod housekeeping;
 pub mod secrets;
 pub mod serve;
+
+/// What a host application embedding Portal uses: `use portal_server::prelude::*;`.
+///
+/// The one-call wiring ([`Embedded`](crate::embed::Embedded)), the router and its state, the
+/// guards for your own routes and the user they give a handler, the error type of handlers,
+/// and the core's service, actors and the values handlers parse.
+pub mod prelude {
+    pub use crate::embed::{EmbedBuilder, Embedded};
+    pub use adapters_http::cookies::CookieName;
+    pub use adapters_http::guard::{PortalUser, RequireAdmin, RequirePermission, RequireSession};
+    pub use adapters_http::{ApiError, AppState, CookieKey, ErrorCode, HttpConfig, router};
+    pub use portal_core::permission::{PermissionCatalog, PermissionKey, PermissionSet};
+    pub use portal_core::values::{CustomerNumber, EmailAddress};
+    pub use portal_core::{Actor, Portal};
+}
+
+/// The crates Portal is built from, for host applications that depend on `portal-server` only.
+pub use {adapters_http, adapters_memory, portal_core};

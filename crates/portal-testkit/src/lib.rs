@@ -9,7 +9,10 @@
 //! Choosing adapters and wiring them into your own service: `docs/embedding.md`.
 //!
 //! It is a test-only crate: add it as a dev-dependency. Fixture builders for entities with
-//! valid defaults are in [`fixtures`].
+//! valid defaults are in [`fixtures`]. For embedders' tests on any store, [`seed`] creates a
+//! customer with an administrator and employees through the portal's own use cases
+//! ([`seed::customer_with_admin`]), logs one in ([`seed::session`]) and reads mailed codes and
+//! links from any outbox ([`seed::mailed_secret`]).
 //!
 //! ```ignore
 //! // crates/my-adapter/tests/contract.rs
@@ -25,6 +28,7 @@
 
 pub mod checks;
 pub mod fixtures;
+pub mod seed;
 
 use portal_core::ports::{Committer, OutboxStore, Queries};
 use std::future::Future;

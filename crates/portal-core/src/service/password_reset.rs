@@ -50,6 +50,12 @@ impl From<TokenUnusable> for ResetError {
     }
 }
 
+/// A plan whose value says whether its commit writes anything.
+fn planned(commit: Commit) -> Planned<bool> {
+    let writes = !commit.is_empty();
+    Planned::new(commit, writes)
+}
+
 impl Portal {
     /// "E-Mail senden": the same answer whatever the address; a reset link for an account that can
     /// log in, a "your account is locked" notice for a locked one, nothing otherwise.
@@ -60,20 +66,38 @@ impl Portal {
         let Ok(email) = EmailAddress::parse(email) else {
             return Ok(());
         };
+        // Every request counts against its address (hashed: unknown addresses are not stored in
+        // clear), and a request that commits nothing — an unknown address, an account that may
+        // not reset, the hourly cap — writes that counter a second time in place of the commit:
+        // two write transactions either way, so the answer's timing does not tell whether the
+        // address has an account (docs/security.md, "Timing"). No write goes to a shared chain.
+        let now = self.now();
+        let account = AccountKey::of(self.config.counter_key.as_ref(), &email);
+        let key = keys::reset_requests(&account, now.timestamp().div_euclid(3_600));
+        let bump = || {
+            self.deps
+                .committer
+                .bump_counter(&key, now, TimeDelta::hours(1))
+        };
+        bump().await?;
         let token = Token::generate(&*self.deps.random);
-        self.transact(|| self.plan_forgot(&email, &token)).await
+        let committed = self.transact(|| self.plan_forgot(&email, &token)).await?;
+        if !committed {
+            bump().await?;
+        }
+        Ok(())
     }
 
     async fn plan_forgot(
         &self,
         email: &EmailAddress,
         token: &Token,
-    ) -> Result<Planned<()>, ResetError> {
+    ) -> Result<Planned<bool>, ResetError> {
         let now = self.now();
         let q = &self.deps.queries;
         let mut commit = Commit::new();
         let Some(user) = q.user_by_email(email).await? else {
-            return Ok(Planned::new(commit, ()));
+            return Ok(planned(commit));
         };
         let recent = q
             .action_tokens_of_user(user.id(), TokenPurpose::PasswordReset)
@@ -82,7 +106,7 @@ impl Portal {
             .filter(|t| t.record().created_at > now - TimeDelta::hours(1))
             .count();
         if recent >= self.config.reset_requests_per_hour as usize {
-            return Ok(Planned::new(commit, ()));
+            return Ok(planned(commit));
         }
         let audit = |details: &str| {
             self.audit_record(
@@ -108,10 +132,10 @@ impl Portal {
             commit.write(Write::InsertActionToken(
                 self.used_reset_token(&user, token, now),
             ));
-            return Ok(Planned::new(commit, ()));
+            return Ok(planned(commit));
         }
         if !user.can_log_in() {
-            return Ok(Planned::new(commit, ()));
+            return Ok(planned(commit));
         }
         let ttl = self.config.reset_link_ttl;
         let reset = ActionToken::issue(
@@ -143,7 +167,7 @@ impl Portal {
                     valid_minutes: ttl.num_minutes(),
                 },
             ));
-        Ok(Planned::new(commit, ()))
+        Ok(planned(commit))
     }
 
     fn used_reset_token(

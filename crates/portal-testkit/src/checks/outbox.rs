@@ -26,6 +26,8 @@ macro_rules! __storage_contract_outbox {
             outbox_retry_then_dead_letter_then_requeue,
             outbox_expired_lease_is_reclaimed_and_stale_acks_ignored,
             outbox_release_gives_the_mail_back_uncounted,
+            outbox_mailed_secret_reads_the_newest_and_leaves_the_queue_as_it_was,
+            outbox_codes_seed_a_customer_with_admin_and_employees,
             outbox_claims_take_only_their_kind,
             outbox_unknown_kind_is_kept_as_stored_and_dead_letters_filter_by_kind,
             outbox_requeue_of_a_live_message_fails_the_whole_commit,
@@ -358,6 +360,93 @@ pub async fn outbox_release_gives_the_mail_back_uncounted<S: Store>(store: Arc<S
         !store.release(m.id, c1).await.unwrap(),
         "not the current claim"
     );
+}
+
+/// [`mailed_secret`](crate::seed::mailed_secret) finds the newest secret mailed to an address
+/// (whatever the case of the address), `None` for another address, and leaves every mail
+/// pending with its attempts as they were.
+pub async fn outbox_mailed_secret_reads_the_newest_and_leaves_the_queue_as_it_was<S: Store>(
+    store: Arc<S>,
+) {
+    let old = code_mail("reader@example.com", "111111", at(1));
+    let new = code_mail("reader@example.com", "222222", at(2));
+    let other = code_mail("other@example.com", "333333", at(3));
+    queue(&*store, &[old.clone(), new.clone(), other.clone()]).await;
+    let read = |to: &'static str| {
+        let store = store.clone();
+        async move { crate::seed::mailed_secret(&*store, to).await.unwrap() }
+    };
+    assert_eq!(read("Reader@Example.com").await.as_deref(), Some("222222"));
+    assert_eq!(read("other@example.com").await.as_deref(), Some("333333"));
+    assert_eq!(read("nobody@example.com").await, None);
+    for m in [&old, &new, &other] {
+        let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+        assert_eq!(
+            (e.status, e.attempts, e.claim),
+            (OutboxStatus::Pending, 0, None),
+            "left as it was"
+        );
+    }
+    let claimed = store
+        .claim_outbox("mail", Uuid::from_u128(41), at(10), at(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3, "a dispatcher still gets every mail");
+}
+
+/// [`customer_with_admin`](crate::seed::customer_with_admin) seeds through the use cases on
+/// this store, reading the mailed codes from its outbox: an active administrator, active
+/// employees holding the default joiner permission `support_requests`, sessions that
+/// authenticate.
+pub async fn outbox_codes_seed_a_customer_with_admin_and_employees<S: Store>(store: Arc<S>) {
+    use portal_core::user::{AccountState, Role};
+    let portal = portal_core::Portal::new(
+        portal_core::Deps {
+            hasher: Arc::new(portal_core::testing::fast_hasher(5)),
+            ..portal_core::Deps::production(store.clone())
+        },
+        Default::default(),
+        Default::default(),
+    )
+    .unwrap();
+    let seeded = crate::seed::customer_with_admin(
+        &portal,
+        &*store,
+        "D123456789",
+        "anna@seed.example",
+        &["ben@seed.example", "cem@seed.example"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(seeded.customer.to_string(), "123456789");
+    let admin = store.user(seeded.admin).await.unwrap().unwrap();
+    assert_eq!(
+        (admin.role(), admin.state()),
+        (Role::Administrator, AccountState::Active)
+    );
+    assert_eq!(seeded.employees.len(), 2);
+    for id in &seeded.employees {
+        let u = store.user(*id).await.unwrap().unwrap();
+        assert_eq!(
+            (u.role(), u.state()),
+            (Role::Employee, AccountState::Active)
+        );
+        let keys: Vec<&str> = u.permissions().iter().map(|k| k.as_str()).collect();
+        assert_eq!(keys, ["support_requests"], "the default joiner permission");
+    }
+    for email in ["anna@seed.example", "ben@seed.example"] {
+        let token = crate::seed::session(&portal, email).await.unwrap();
+        let principal = portal.authenticate(&token).await.unwrap();
+        assert_eq!(principal.user().email().as_str(), email);
+    }
+    assert!(
+        crate::seed::session(&portal, "nobody@seed.example")
+            .await
+            .is_err()
+    );
+    let again =
+        crate::seed::customer_with_admin(&portal, &*store, "123456789", "x@seed.example", &[]);
+    assert!(again.await.is_err(), "a number is seeded once");
 }
 
 /// A message of another kind, as a newer process (or a later kind) writes it.
