@@ -105,17 +105,18 @@ async fn two_servers_on_one_database_share_sessions_locks_throttles_and_send_eac
     assert_eq!(ben_b.get("/me").await.status, 200);
 
     // Login throttling is shared: four failures on A (three are free, the fourth blocks the
-    // account for a while, doubling with each further failure). B has seen none of them itself,
-    // yet refuses the account with 429 `throttled` — after at most three failures of its own,
-    // which alone would never block (should the first block have run out before B's first
-    // check, B's own failure doubles the shared block and the next try meets it).
+    // account for this client address for a while, doubling with each further failure). B has
+    // seen none of them itself, yet refuses the account from that address with 429 `throttled`
+    // — after at most three failures of its own, which alone would never block (should the first
+    // block have run out before B's first check, B's own failure doubles the shared block and
+    // the next try meets it). Other addresses are not blocked by these (docs/security.md).
     let mallory_a = Browser::from_address(&a, [127, 0, 0, 3].into());
     for _ in 0..4 {
         login(&mallory_a, &ben_p.email, "rate mal das passwort")
             .await
             .expect_error(401, "invalid_credentials");
     }
-    let mallory_b = Browser::from_address(&b, [127, 0, 0, 4].into());
+    let mallory_b = Browser::from_address(&b, [127, 0, 0, 3].into());
     let mut own_failures = 0;
     loop {
         let answer = login(&mallory_b, &ben_p.email, "rate mal das passwort").await;
