@@ -115,6 +115,7 @@ error_codes! {
     LinkUsed = 410, "link_used", "The reset link was used already.";
     PasswordPolicy = 422, "password_policy", "The new password breaks the policy; `details.rule` says which rule (`too_short`, `too_long`, `blocklisted`, `contains_personal_data`, `confirmation_mismatch`).";
     WrongPassword = 400, "wrong_password", "The current password is wrong.";
+    SecondFactorRequired = 403, "second_factor_required", "This account must have a second factor (every operator; a customer's administrators or all its users when an operator requires it) and has none yet: set one up under `/api/v1/me/mfa` (after `POST /api/v1/auth/reauthenticate` if the login is older than 15 minutes); every other endpoint but logout answers this until then.";
     ReauthRequired = 403, "reauth_required", "A sensitive change needs a fresh authentication: `POST /api/v1/auth/reauthenticate` first.";
     // --- profile ---
     EmailUnavailable = 409, "email_unavailable", "The address cannot be used (it has an account).";
@@ -526,7 +527,8 @@ pub mod sets {
     /// Operations under a per-address rate limit.
     pub const LIMITED: &[ErrorCode] = &[ErrorCode::RateLimited];
     /// Operations that need a session.
-    pub const SESSION: &[ErrorCode] = &[ErrorCode::Unauthenticated];
+    pub const SESSION: &[ErrorCode] =
+        &[ErrorCode::Unauthenticated, ErrorCode::SecondFactorRequired];
     /// Operations with path parameters (a value that is not UTF-8 once decoded).
     pub const PATH: &[ErrorCode] = &[ErrorCode::InvalidRequest];
     /// Operations with a customer number in the path.

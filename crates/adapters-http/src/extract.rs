@@ -249,11 +249,31 @@ pub struct CurrentUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = ApiError;
 
+    /// Refuses a user who must set up a second factor first (R22) with
+    /// `second_factor_required`: only the endpoints that take a [`SetupUser`] serve them.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let SetupUser(user) = SetupUser::from_request_parts(parts, state).await?;
+        if user.principal.second_factor_missing() {
+            return Err(ApiError::new(ErrorCode::SecondFactorRequired));
+        }
+        Ok(user)
+    }
+}
+
+/// The session of the request like [`CurrentUser`], also when the user still has to set up a
+/// required second factor (R22): for the second-factor setup and re-authentication endpoints,
+/// the only ones such a user may reach (with logout).
+#[derive(Debug, Clone)]
+pub struct SetupUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for SetupUser {
+    type Rejection = ApiError;
+
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = cookies::read(&parts.headers, state.config(), CookieName::Session)
             .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated))?;
         let principal = state.portal().authenticate(&token).await?;
-        Ok(Self { principal, token })
+        Ok(Self(CurrentUser { principal, token }))
     }
 }
 

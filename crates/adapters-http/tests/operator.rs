@@ -496,3 +496,64 @@ async fn dead_letters_are_listed_and_requeued_by_operators() {
         .await
         .assert(400, "invalid_id");
 }
+
+#[tokio::test]
+async fn a_second_factor_policy_leads_covered_users_to_the_setup_and_nowhere_else() {
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let path = "/api/v1/operator/customers/100000001/second-factor-policy";
+    t.admin_a
+        .put(path, json!({"policy": "all_users"}))
+        .await
+        .assert(403, "forbidden");
+    t.operator
+        .put(path, json!({"policy": "everybody"}))
+        .await
+        .assert(400, "invalid_request");
+    let r = t
+        .operator
+        .put(path, json!({"policy": "administrators"}))
+        .await;
+    assert_eq!(r.ok(200)["second_factor_policy"], "administrators");
+    let r = t.operator.get("/api/v1/operator/customers/100000001").await;
+    assert_eq!(r.ok(200)["second_factor_policy"], "administrators");
+
+    // The administrator: only the second-factor setup (and logout) until done.
+    t.admin_a
+        .get("/api/v1/me")
+        .await
+        .assert(403, "second_factor_required");
+    t.admin_a
+        .get("/api/v1/customers/100000001/users")
+        .await
+        .assert(403, "second_factor_required");
+    t.employee_a.get("/api/v1/me").await.ok(200);
+    t.admin_b.get("/api/v1/me").await.ok(200);
+    let setup = t.admin_a.post_empty("/api/v1/me/mfa/totp").await;
+    let secret = setup.ok(201)["secret"].as_str().unwrap().to_owned();
+    let code = totp_code(&app, &secret);
+    t.admin_a
+        .post("/api/v1/me/mfa/totp/confirm", json!({"code": code}))
+        .await
+        .ok(200);
+    t.admin_a.get("/api/v1/me").await.ok(200);
+    t.admin_a
+        .get("/api/v1/customers/100000001/users")
+        .await
+        .ok(200);
+
+    // All users: the employee is led to the setup too; logout still works.
+    t.operator
+        .put(path, json!({"policy": "all_users"}))
+        .await
+        .ok(200);
+    t.employee_a
+        .get("/api/v1/me")
+        .await
+        .assert(403, "second_factor_required");
+    t.employee_a.post_empty("/api/v1/auth/logout").await.ok(204);
+    t.employee_a
+        .get("/api/v1/me")
+        .await
+        .assert(401, "unauthenticated");
+}

@@ -1982,3 +1982,58 @@ async fn the_pages_work_nested_under_the_path_of_the_public_url() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     missing.has("href=\"/portal/\"");
 }
+
+#[tokio::test]
+async fn a_second_factor_policy_sends_covered_users_to_the_setup_page_and_shows_in_the_tables() {
+    let app = WebApp::new();
+    app.two_customers().await;
+    let operator = app.login("op@example.com").await;
+    let page = operator.get("/operator/customers").await;
+    page.ok();
+    assert!(
+        page.text.contains("Zweiter Faktor vorgeschrieben"),
+        "{}",
+        page.text
+    );
+    operator
+        .post(
+            "/operator/customers/100000001/second-factor-policy",
+            &[("policy", "administrators")],
+        )
+        .await
+        .redirects_to("/operator/customers?notice=saved");
+    let page = operator.get("/operator/customers").await;
+    assert!(
+        page.text
+            .contains(r#"<option value="administrators" selected>"#),
+        "{}",
+        page.text
+    );
+    // The administrator is led to the setup page from everywhere but the setup pages.
+    let admin = app.login("a@example.com").await;
+    admin.get("/home").await.redirects_to("/mfa");
+    admin
+        .get("/admin/customers/100000001/users")
+        .await
+        .redirects_to("/mfa");
+    let page = admin.get("/mfa").await;
+    page.ok();
+    assert!(
+        page.text
+            .contains("Für Ihr Konto ist ein zweiter Faktor vorgeschrieben"),
+        "{}",
+        page.text
+    );
+    // The employee is not covered and sees the policy in no way that hinders her.
+    let employee = app.login("e@example.com").await;
+    employee.get("/home").await.ok();
+    // The policy shows above the customer's user table.
+    let page = operator.get("/admin/customers/100000001/users").await;
+    page.ok();
+    assert!(
+        page.text
+            .contains("Zweiter Faktor vorgeschrieben: für Administratoren"),
+        "{}",
+        page.text
+    );
+}

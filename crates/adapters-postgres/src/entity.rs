@@ -18,6 +18,7 @@ pub(crate) mod customers {
         pub channel: String,
         pub entitlements: String,
         pub default_permissions: String,
+        pub second_factor_policy: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
         pub version: i64,

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(SecondFactors),
             Box::new(Housekeeping),
             Box::new(OutboxKinds),
+            Box::new(SecondFactorPolicy),
         ]
     }
 }
@@ -709,5 +710,44 @@ impl MigrationTrait for OutboxKinds {
         };
         conn.execute_unprepared(fill).await?;
         drop_columns(m, "outbox", &["payload", "kind"]).await
+    }
+}
+
+/// R22: who of a customer's users must have a second factor (`none`, `administrators`,
+/// `all_users`); existing customers get `none`, what they had.
+struct SecondFactorPolicy;
+
+impl MigrationName for SecondFactorPolicy {
+    fn name(&self) -> &'static str {
+        "m20261206_000005_second_factor_policy"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SecondFactorPolicy {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(a("customers"))
+                .add_column(
+                    ColumnDef::new(a("second_factor_policy"))
+                        .text()
+                        .not_null()
+                        .default("none")
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table(a("customers"))
+                .drop_column(a("second_factor_policy"))
+                .to_owned(),
+        )
+        .await
     }
 }

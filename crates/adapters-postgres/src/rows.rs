@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use portal_core::admin_request::{AdminRequest, AdminRequestRecord, AdminRequestStatus};
 use portal_core::audit::{ActorKind, ActorRef, AuditCategory, AuditEntry, AuditRecord, ChainHash};
 use portal_core::challenge::{ChallengePurpose, ChallengeRecord, EmailChallenge};
-use portal_core::customer::{AffiliationKey, CorruptRecord, Customer, CustomerRecord};
+use portal_core::customer::{
+    AffiliationKey, CorruptRecord, Customer, CustomerRecord, SecondFactorPolicy,
+};
 use portal_core::ids::{
     ActionTokenId, AdminRequestId, AuditEntryId, ChallengeId, CustomerId, OutboxId, SessionId,
     UserId,
@@ -145,6 +147,8 @@ pub(crate) fn customer(m: customers::Model) -> Result<Customer, CorruptRecord> {
         channel: json(E, "channel", &m.channel)?,
         entitlements: json(E, "entitlements", &m.entitlements)?,
         default_permissions: json(E, "default permissions", &m.default_permissions)?,
+        second_factor_policy: SecondFactorPolicy::from_key(&m.second_factor_policy)
+            .ok_or_else(|| bad(E, "unknown second factor policy"))?,
         created_at: m.created_at,
         updated_at: m.updated_at,
         version: version(E, m.version)?,
@@ -163,6 +167,7 @@ pub(crate) fn customer_row(c: &Customer, version: u64) -> customers::ActiveModel
         channel: Set(to_json(&r.channel)),
         entitlements: Set(to_json(&r.entitlements)),
         default_permissions: Set(to_json(&r.default_permissions)),
+        second_factor_policy: Set(r.second_factor_policy.key().to_owned()),
         created_at: Set(micros(r.created_at)),
         updated_at: Set(micros(r.updated_at)),
         version: Set(db_version(version)),

@@ -101,3 +101,38 @@ pub fn may_access_area(user: &User, customer: Option<&Customer>, area: &Permissi
         && customer.is_entitled(area)
         && (user.role() == Role::Administrator || user.holds(area))
 }
+
+/// R22: whether `user` must have a second factor before using the portal. Operators when
+/// `operators_need_one` ([`PortalConfig::operators_need_second_factor`](crate::config::PortalConfig::operators_need_second_factor));
+/// a customer's users as its [`SecondFactorPolicy`](crate::customer::SecondFactorPolicy) says
+/// (its administrators, or everybody). Users without a customer need none.
+#[must_use]
+pub fn second_factor_required(
+    user: &User,
+    customer: Option<&Customer>,
+    operators_need_one: bool,
+) -> bool {
+    use crate::customer::SecondFactorPolicy;
+    if user.role() == Role::Operator {
+        return operators_need_one;
+    }
+    let Some(customer) = customer.filter(|c| user.customer_id() == Some(c.id())) else {
+        return false;
+    };
+    match customer.second_factor_policy() {
+        SecondFactorPolicy::None => false,
+        SecondFactorPolicy::Administrators => user.role() == Role::Administrator,
+        SecondFactorPolicy::AllUsers => true,
+    }
+}
+
+/// R22: whether `user` is required to have a second factor and has none yet: such a user is
+/// led to set one up and can use nothing else until done.
+#[must_use]
+pub fn second_factor_missing(
+    user: &User,
+    customer: Option<&Customer>,
+    operators_need_one: bool,
+) -> bool {
+    second_factor_required(user, customer, operators_need_one) && !user.mfa().is_enabled()
+}

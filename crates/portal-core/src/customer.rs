@@ -107,6 +107,40 @@ pub enum ServiceChannel {
     },
 }
 
+/// Who of a customer's users must have a second factor (R22). Operators always must, whatever
+/// the policy of any customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SecondFactorPolicy {
+    /// Nobody is required to (a user may still set one up).
+    #[default]
+    None,
+    /// The customer's administrators.
+    Administrators,
+    /// Every user of the customer.
+    AllUsers,
+}
+
+impl SecondFactorPolicy {
+    /// Every policy.
+    pub const ALL: [Self; 3] = [Self::None, Self::Administrators, Self::AllUsers];
+
+    /// Stable key, as stored and in the API: `none`, `administrators`, `all_users`.
+    #[must_use]
+    pub const fn key(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Administrators => "administrators",
+            Self::AllUsers => "all_users",
+        }
+    }
+
+    /// Parses a stable key.
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.key() == key)
+    }
+}
+
 /// Everything stored about a customer. Read it through [`Customer::record`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerRecord {
@@ -124,6 +158,8 @@ pub struct CustomerRecord {
     pub entitlements: PermissionSet,
     /// Permissions a user gets when joining (pre-checked "Meine Supportanfragen").
     pub default_permissions: PermissionSet,
+    /// Who must have a second factor (R22).
+    pub second_factor_policy: SecondFactorPolicy,
     /// When created.
     pub created_at: DateTime<Utc>,
     /// When last changed.
@@ -229,6 +265,18 @@ impl Customer {
     #[must_use]
     pub fn default_permissions(&self) -> &PermissionSet {
         &self.rec.default_permissions
+    }
+
+    /// Who must have a second factor (R22).
+    #[must_use]
+    pub fn second_factor_policy(&self) -> SecondFactorPolicy {
+        self.rec.second_factor_policy
+    }
+
+    /// Sets who must have a second factor.
+    pub fn set_second_factor_policy(&mut self, policy: SecondFactorPolicy, now: DateTime<Utc>) {
+        self.rec.second_factor_policy = policy;
+        self.rec.updated_at = now;
     }
 
     /// Whether a user of this affiliation may link to the customer.

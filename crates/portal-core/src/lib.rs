@@ -5,7 +5,7 @@
 //! administrator who manages their colleagues' access, and secure their login.
 //!
 //! This crate is pure: value objects that are valid by construction, entities with
-//! intention-revealing transitions, the domain rules R1–R21 (`docs/rules.md`), the ports (traits) the
+//! intention-revealing transitions, the domain rules R1–R22 (`docs/rules.md`), the ports (traits) the
 //! rules need, and the use cases on one [`Portal`] service. It has no tokio, database, HTTP or
 //! SMTP dependency; adapters live in their own crates (`adapters-memory`, `adapters-postgres`,
 //! `adapters-smtp`, `adapters-http`). See `docs/architecture.md` for the map of rules to code and

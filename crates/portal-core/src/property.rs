@@ -1353,6 +1353,7 @@ async fn seed<S: Queries + Committer + 'static>(
             channel: world.customers[c].channel.clone(),
             entitlements: set_of(&keys, &entitled[c]),
             default_permissions: PermissionSet::new(),
+            second_factor_policy: crate::customer::SecondFactorPolicy::None,
             created_at: now,
             updated_at: now,
             version: 0,

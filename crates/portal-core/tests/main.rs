@@ -26,6 +26,7 @@ mod password_reset;
 mod profile;
 mod properties;
 mod registration;
+mod second_factor_policy;
 mod support;
 mod totp_interop;
 mod user_admin;

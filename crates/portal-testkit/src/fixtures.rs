@@ -5,7 +5,9 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use portal_core::admin_request::AdminRequest;
 use portal_core::audit::{ActorRef, AuditCategory, AuditRecord};
 use portal_core::challenge::{ChallengePurpose, CodePolicy, EmailChallenge};
-use portal_core::customer::{AffiliationKey, Customer, CustomerRecord, ServiceChannel};
+use portal_core::customer::{
+    AffiliationKey, Customer, CustomerRecord, SecondFactorPolicy, ServiceChannel,
+};
 use portal_core::ids::{
     ActionTokenId, AdminRequestId, AuditEntryId, ChallengeId, CustomerId, OutboxId, SessionId,
     UserId,
@@ -80,6 +82,7 @@ pub fn customer(number: &str, company: &str) -> Customer {
         },
         entitlements: keys(&["documents", "support_requests", "shop"]),
         default_permissions: keys(&["support_requests"]),
+        second_factor_policy: SecondFactorPolicy::None,
         created_at: t0(),
         updated_at: at(1),
         version: 0,

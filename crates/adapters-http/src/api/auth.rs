@@ -7,7 +7,7 @@ use crate::cookies::{self, CookieName};
 use crate::csrf;
 use crate::error::{ApiError, Documented, sets};
 use crate::error_responses;
-use crate::extract::{Client, CurrentUser, JsonBody, Limit, MaybeJson, PendingLogin, buckets};
+use crate::extract::{Client, JsonBody, Limit, MaybeJson, PendingLogin, SetupUser, buckets};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -588,7 +588,7 @@ pub(crate) async fn reauthenticate(
     _: Limit<buckets::Login>,
     State(state): State<AppState>,
     Client(client): Client,
-    user: CurrentUser,
+    SetupUser(user): SetupUser,
     JsonBody(body): JsonBody<ReauthRequest>,
 ) -> Result<Reply, ApiError> {
     let has_factor = body.factor.is_some();

@@ -5,7 +5,7 @@
 use super::{FactorInput, Reply};
 use crate::error::{ApiError, Documented, ErrorCode, sets};
 use crate::error_responses;
-use crate::extract::{CurrentUser, JsonBody, Limit, buckets};
+use crate::extract::{CurrentUser, JsonBody, Limit, SetupUser, buckets};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -58,7 +58,7 @@ pub struct TotpSetup {
 pub(crate) async fn start_totp(
     _: Limit<buckets::Mfa>,
     State(state): State<AppState>,
-    user: CurrentUser,
+    SetupUser(user): SetupUser,
 ) -> Result<Reply, ApiError> {
     let e = state.portal().start_totp_enrolment(&user.principal).await?;
     Ok(Reply::new(StatusCode::CREATED).json(&TotpSetup {
@@ -101,7 +101,7 @@ impl From<FactorEnabled> for Enabled {
 pub(crate) async fn confirm_totp(
     _: Limit<buckets::Mfa>,
     State(state): State<AppState>,
-    user: CurrentUser,
+    SetupUser(user): SetupUser,
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> Result<Json<Enabled>, ApiError> {
     let done = state
@@ -148,7 +148,7 @@ fn phone(raw: &str) -> Result<PhoneNumber, ApiError> {
 pub(crate) async fn start_phone(
     _: Limit<buckets::Mfa>,
     State(state): State<AppState>,
-    user: CurrentUser,
+    SetupUser(user): SetupUser,
     JsonBody(body): JsonBody<PhoneRequest>,
 ) -> Result<StatusCode, ApiError> {
     let number = phone(&body.phone)?;
@@ -171,7 +171,7 @@ pub(crate) async fn start_phone(
 pub(crate) async fn confirm_phone(
     _: Limit<buckets::Mfa>,
     State(state): State<AppState>,
-    user: CurrentUser,
+    SetupUser(user): SetupUser,
     JsonBody(body): JsonBody<CodeRequest>,
 ) -> Result<Json<Enabled>, ApiError> {
     let done = state
@@ -188,7 +188,7 @@ pub(crate) async fn confirm_phone(
 pub(crate) async fn presence_code(
     _: Limit<buckets::Mfa>,
     State(state): State<AppState>,
-    user: CurrentUser,
+    SetupUser(user): SetupUser,
 ) -> Result<StatusCode, ApiError> {
     state.portal().send_presence_code(&user.principal).await?;
     Ok(StatusCode::ACCEPTED)

@@ -262,6 +262,7 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         // operator
         .routes(routes!(operator::list_customers, operator::create_customer))
         .routes(routes!(operator::get_customer))
+        .routes(routes!(operator::set_second_factor_policy))
         // The import's own body limit; every other route has `body_limit` (see `crate::router`).
         .routes(
             routes!(operator::import_customers).layer(axum::extract::DefaultBodyLimit::max(

@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use portal_core::admin_request::AdminRequestStatus;
-use portal_core::customer::{AffiliationKey, ServiceChannel};
+use portal_core::customer::{AffiliationKey, SecondFactorPolicy, ServiceChannel};
 use portal_core::service::{
     AdminRequestError, AuditError, CustomerError, NewCustomer, OutboxError,
 };
@@ -162,6 +162,43 @@ pub(crate) async fn get_customer(
     let c = state
         .portal()
         .get_customer(&user.principal.actor(), &number)
+        .await?;
+    Ok(Json(CustomerView::from(&c)))
+}
+
+/// Who of a customer's users must have a second factor.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorPolicyRequest {
+    /// `none`, `administrators` or `all_users`.
+    pub policy: String,
+}
+
+error_responses!(pub(crate) PolicyErrors: sets::ALWAYS, sets::BODY, sets::CSRF, sets::SESSION, sets::NUMBER, CustomerError::CODES);
+
+/// Sets who of the customer's users must have a second factor (R22): `none`, `administrators`
+/// or `all_users`. Audited; users it covers who have none are led to set one up at their next
+/// request (`second_factor_required`). Operators always need one, whatever the policy.
+#[utoipa::path(put, path = "/api/v1/operator/customers/{number}/second-factor-policy", tag = "operator",
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$")),
+    request_body = SecondFactorPolicyRequest,
+    security(("session" = [], "csrf" = [])),
+    responses((status = 200, description = "The customer", body = CustomerView), PolicyErrors))]
+pub(crate) async fn set_second_factor_policy(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CustomerPath(number): CustomerPath,
+    JsonBody(body): JsonBody<SecondFactorPolicyRequest>,
+) -> Result<Json<CustomerView>, ApiError> {
+    let policy = SecondFactorPolicy::from_key(&body.policy).ok_or_else(|| {
+        ApiError::with_message(
+            ErrorCode::InvalidRequest,
+            "policy: use none, administrators or all_users",
+        )
+    })?;
+    let c = state
+        .portal()
+        .set_second_factor_policy(&user.principal.actor(), &number, policy)
         .await?;
     Ok(Json(CustomerView::from(&c)))
 }

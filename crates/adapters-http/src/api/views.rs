@@ -463,6 +463,8 @@ pub struct CustomerView {
     pub entitlements: Vec<String>,
     /// Permissions joining users get.
     pub default_permissions: Vec<String>,
+    /// Who must have a second factor: `none`, `administrators` or `all_users`.
+    pub second_factor_policy: String,
     /// Created.
     pub created_at: DateTime<Utc>,
 }
@@ -492,6 +494,7 @@ impl From<&Customer> for CustomerView {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            second_factor_policy: c.second_factor_policy().key().to_owned(),
             created_at: r.created_at,
         }
     }

@@ -314,6 +314,13 @@ impl FromRequestParts<AppState> for Authed {
             .await
             .map_err(IntoResponse::into_response)?;
         match ctx.shell.principal.clone() {
+            // R22: a user who must set up a second factor reaches only its setup pages, the
+            // re-authentication they may need for it, and logout.
+            Some(principal)
+                if principal.second_factor_missing() && !is_setup_path(parts.uri.path()) =>
+            {
+                Err(ctx.redirect(urls::Mfa.to_string()))
+            }
             Some(principal) => Ok(Self { ctx, principal }),
             None => {
                 let back = if parts.method == axum::http::Method::GET {
@@ -329,6 +336,22 @@ impl FromRequestParts<AppState> for Authed {
             }
         }
     }
+}
+
+/// The pages a user who must set up a second factor may reach (R22).
+fn is_setup_path(path: &str) -> bool {
+    use axum_extra::routing::TypedPath;
+    [
+        urls::Mfa::PATH,
+        urls::MfaTotp::PATH,
+        urls::MfaTotpConfirm::PATH,
+        urls::MfaPhone::PATH,
+        urls::MfaPhoneConfirm::PATH,
+        urls::MfaPresenceCode::PATH,
+        urls::Reauth::PATH,
+        urls::Logout::PATH,
+    ]
+    .contains(&path)
 }
 
 impl std::ops::Deref for Authed {

@@ -244,6 +244,7 @@ pub(crate) const fn code_key(code: ErrorCode) -> &'static str {
         ErrorCode::Unavailable => "error-unavailable",
         ErrorCode::InvalidCredentials => "error-invalid-credentials",
         ErrorCode::Throttled => "error-throttled",
+        ErrorCode::SecondFactorRequired => "error-second-factor-required",
         ErrorCode::NoPendingLogin => "error-no-pending-login",
         ErrorCode::MfaRequired => "error-mfa-required",
         ErrorCode::InvalidTicket => "error-invalid-ticket",

@@ -12,7 +12,7 @@ use super::ctx::Authed;
 use super::error::PageError;
 use super::form::Form;
 use super::i18n;
-use super::layout::{Errors, Input, code_input, csrf_field, query_notice};
+use super::layout::{Errors, Input, code_input, csrf_field, notice, query_notice};
 use super::urls::{self, Notice};
 use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
@@ -72,6 +72,9 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
     html! {
         h1 { (a.t("mfa-title")) }
         (query_notice(a))
+        @if a.principal.second_factor_missing() {
+            (notice(a.t("error-second-factor-required")))
+        }
         section.card {
             h2 { (a.t("status")) }
             @if enabled {

@@ -240,6 +240,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             OperatorNewCustomer::PATH,
             get(operator::new_customer).post(operator::create_customer),
         )
+        .route(
+            OperatorSecondFactorPolicy::PATH,
+            post(operator::second_factor_policy),
+        )
         .route(OperatorAdminRequests::PATH, get(operator::requests))
         .route(OperatorApprove::PATH, post(operator::approve))
         .route(OperatorReject::PATH, post(operator::reject))

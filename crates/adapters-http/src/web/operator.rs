@@ -8,14 +8,17 @@ use super::form::{Form, Query};
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field, query_notice};
 use super::paging::{ListQuery, Pager};
-use super::urls::{self, Notice, OperatorApprove, OperatorReject, OperatorRequeue, with_query};
+use super::urls::{
+    self, Notice, OperatorApprove, OperatorReject, OperatorRequeue, OperatorSecondFactorPolicy,
+    with_query,
+};
 use crate::error::ErrorCode;
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::admin_request::AdminRequestStatus;
 use portal_core::authz::{Acting, is_operator};
-use portal_core::customer::{AffiliationKey, ServiceChannel};
+use portal_core::customer::{AffiliationKey, SecondFactorPolicy, ServiceChannel};
 use portal_core::ids::AdminRequestId;
 use portal_core::outbox::OutboxKind;
 use portal_core::service::{CustomerError, NewCustomer, OutboxError};
@@ -23,6 +26,56 @@ use portal_core::user::User;
 use portal_core::values::{CompanyName, CustomerNumber};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+
+/// The control of a customer's second-factor policy (R22): a choice and "Speichern".
+fn policy_form(a: &Authed, number: &CustomerNumber, current: SecondFactorPolicy) -> Markup {
+    let id = format!("f-policy-{number}");
+    html! {
+        form.inline method="post" action=(a.href(urls::OperatorSecondFactorPolicy { number: number.clone() })) {
+            (csrf_field(a))
+            label.visually-hidden for=(id) { (a.t("second-factor-policy")) }
+            select id=(id) name="policy" {
+                @for p in SecondFactorPolicy::ALL {
+                    option value=(p.key()) selected[p == current] { (a.t(policy_key(p))) }
+                }
+            }
+            button.secondary type="submit" { (a.t("save")) }
+        }
+    }
+}
+
+/// The message key of a policy's label.
+pub(crate) const fn policy_key(p: SecondFactorPolicy) -> &'static str {
+    match p {
+        SecondFactorPolicy::None => "second-factor-policy-none",
+        SecondFactorPolicy::Administrators => "second-factor-policy-administrators",
+        SecondFactorPolicy::AllUsers => "second-factor-policy-all-users",
+    }
+}
+
+/// The form of [`policy_form`].
+#[derive(Deserialize, Default)]
+#[serde(default)]
+pub(crate) struct PolicyForm {
+    policy: String,
+}
+
+/// `POST /operator/customers/{number}/second-factor-policy`.
+pub(crate) async fn second_factor_policy(
+    a: Authed,
+    path: OperatorSecondFactorPolicy,
+    Form(form): Form<PolicyForm>,
+) -> Result<Response, PageError> {
+    let Some(policy) = SecondFactorPolicy::from_key(&form.policy) else {
+        return Err(PageError::from(crate::error::ApiError::new(
+            ErrorCode::InvalidRequest,
+        )));
+    };
+    a.portal()
+        .set_second_factor_policy(&a.principal.actor(), &path.number, policy)
+        .await?;
+    Ok(a.redirect(Notice::Saved.on(urls::OperatorCustomers)))
+}
 
 /// "Kunde anlegen".
 #[derive(Deserialize, Default)]
@@ -73,11 +126,12 @@ pub(crate) async fn customers(
                     th scope="col" { (a.t("affiliation-title")) }
                     th scope="col" { (a.t("served-by")) }
                     th scope="col" { (a.t("customers-created")) }
+                    th scope="col" { (a.t("second-factor-policy")) }
                     th scope="col" { (a.t("actions")) }
                 } }
                 tbody {
                     @if page.items.is_empty() {
-                        tr { td colspan="6" { (a.t("no-entries-found")) } }
+                        tr { td colspan="7" { (a.t("no-entries-found")) } }
                     }
                     @for c in &page.items {
                         @let r = c.record();
@@ -92,6 +146,7 @@ pub(crate) async fn customers(
                                 }
                             }
                             td { (i18n::date(a.lang, r.created_at)) }
+                            td { (policy_form(&a, c.number(), c.second_factor_policy())) }
                             td.actions {
                                 a href=(a.href(urls::Users { number: c.number().clone() })) { (a.t("user-management")) }
                                 a href=(a.href(urls::CustomerAudit { number: c.number().clone() })) { (a.t("log")) }

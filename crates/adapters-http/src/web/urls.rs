@@ -252,6 +252,8 @@ routes! {
     "/operator/customers" => OperatorCustomers;
     /// "Kunde anlegen".
     "/operator/customers/new" => OperatorNewCustomer;
+    /// "Zweiter Faktor": who of a customer's users must have one (R22).
+    "/operator/customers/{number}/second-factor-policy" => OperatorSecondFactorPolicy { number: CustomerNumber } via CustomerPath(number);
     /// Admin requests to decide.
     "/operator/admin-requests" => OperatorAdminRequests;
     /// "Freigeben".

@@ -144,6 +144,7 @@ pub struct Principal {
     session: Session,
     user: User,
     customer: Option<Customer>,
+    second_factor_missing: bool,
 }
 
 impl Principal {
@@ -172,6 +173,14 @@ impl Principal {
     #[must_use]
     pub fn customer(&self) -> Option<&Customer> {
         self.customer.as_ref()
+    }
+
+    /// R22: the user must set up a second factor before using the portal (an operator, or a
+    /// customer's policy covers them, and they have none). Adapters let such a principal reach
+    /// only the second-factor setup, re-authentication and logout.
+    #[must_use]
+    pub fn second_factor_missing(&self) -> bool {
+        self.second_factor_missing
     }
 }
 
@@ -531,10 +540,16 @@ impl Portal {
                 .touch_session(r.id, r.last_seen_at, r.idle_expires_at)
                 .await?;
         }
+        let second_factor_missing = authz::second_factor_missing(
+            &ctx.user,
+            ctx.customer.as_ref(),
+            self.config.operators_need_second_factor,
+        );
         Ok(Principal {
             session,
             user: ctx.user,
             customer: ctx.customer,
+            second_factor_missing,
         })
     }
 
@@ -574,10 +589,12 @@ impl Portal {
         Ok(Planned::new(commit, ()))
     }
 
-    /// R1: whether the principal may enter a protected area. Unknown areas are denied.
+    /// R1: whether the principal may enter a protected area. Unknown areas are denied, and so is
+    /// everything while a required second factor is missing (R22).
     #[must_use]
     pub fn may_access_area(&self, principal: &Principal, area: &PermissionKey) -> bool {
         self.catalog.contains(area)
+            && !principal.second_factor_missing()
             && authz::may_access_area(&principal.user, principal.customer.as_ref(), area)
     }
 }

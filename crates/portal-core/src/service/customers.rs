@@ -4,7 +4,9 @@ use super::paging::{self, PageRequest, PagingError};
 use super::{Actor, Planned, Portal, actor_ref, infra_errors};
 use crate::audit::AuditCategory;
 use crate::authz::{Acting, is_operator};
-use crate::customer::{AffiliationKey, Customer, CustomerRecord, ServiceChannel};
+use crate::customer::{
+    AffiliationKey, Customer, CustomerRecord, SecondFactorPolicy, ServiceChannel,
+};
 use crate::error::InfraError;
 use crate::ids::{ActionTokenId, CustomerId, UserId};
 use crate::permission::PermissionSet;
@@ -282,6 +284,7 @@ impl Portal {
                     channel: cmd.channel.clone(),
                     entitlements: r.entitlements.clone(),
                     default_permissions: r.defaults.clone(),
+                    second_factor_policy: SecondFactorPolicy::None,
                     created_at: now,
                     updated_at: now,
                     version: 0,
@@ -337,6 +340,60 @@ impl Portal {
             None
         };
         Ok(CustomerPage { items, next })
+    }
+
+    /// Sets who of the customer's users must have a second factor (R22); operators only. The
+    /// change is audited (`customer.updated`, `second_factor_policy=…`); setting the policy it
+    /// has changes nothing. Users it covers who have no factor are led to set one up at their
+    /// next request.
+    ///
+    /// # Errors
+    /// Unknown customer, not an operator; infrastructure failures.
+    pub async fn set_second_factor_policy(
+        &self,
+        actor: &Actor,
+        number: &CustomerNumber,
+        policy: SecondFactorPolicy,
+    ) -> Result<Customer, CustomerError> {
+        self.transact(|| async {
+            let now = self.now();
+            let acting = self.operator(actor).await?;
+            let mut customer = self
+                .deps
+                .queries
+                .customer_by_number(number)
+                .await?
+                .ok_or(CustomerError::NotFound)?;
+            if customer.second_factor_policy() == policy {
+                return Ok(Planned::new(Commit::new(), customer));
+            }
+            customer.set_second_factor_policy(policy, now);
+            let mut commit = Self::expect_acting(&acting);
+            commit
+                .audit(self.audit_record(
+                    now,
+                    Some(customer.id()),
+                    actor_ref(&acting),
+                    None,
+                    AuditCategory::CustomerUpdated,
+                    format!("second_factor_policy={}", policy.key()),
+                ))
+                .write(Write::UpdateCustomer(customer.clone()));
+            Ok(Planned::new(commit, customer))
+        })
+        .await
+    }
+
+    /// A commit that fails if the acting operator changed meanwhile.
+    fn expect_acting(acting: &Acting) -> Commit {
+        let mut commit = Commit::new();
+        if let Acting::User(u) = acting {
+            commit.write(Write::ExpectUser {
+                id: u.id(),
+                version: u.version(),
+            });
+        }
+        commit
     }
 
     /// One customer, for operators.

@@ -2,6 +2,7 @@
 
 use crate::Store;
 use crate::fixtures::*;
+use portal_core::customer::SecondFactorPolicy;
 use portal_core::ids::CustomerId;
 use portal_core::ports::{CustomerQuery, StoreError, UniqueKey, Write};
 use portal_core::values::CustomerNumber;
@@ -17,6 +18,7 @@ macro_rules! __storage_contract_customers {
             customer_round_trips,
             customer_number_is_unique,
             customers_are_listed_by_number_with_search,
+            every_second_factor_policy_round_trips,
         );
     };
 }
@@ -122,4 +124,35 @@ pub async fn customers_are_listed_by_number_with_search<S: Store>(store: Arc<S>)
         ["200000002"],
         "`%` is a literal character"
     );
+}
+
+/// A customer's second-factor policy (R22) is stored: new customers have none, and every policy
+/// reads back after an update, by id and by number, with the version bumped.
+pub async fn every_second_factor_policy_round_trips<S: Store>(store: Arc<S>) {
+    let c = customer("100000077", "Sicher GmbH");
+    commit_ok(&*store, writes([Write::InsertCustomer(c.clone())])).await;
+    let mut current = store.customer(c.id()).await.unwrap().expect("by id");
+    assert_eq!(current.second_factor_policy(), SecondFactorPolicy::None);
+    for (i, policy) in [
+        SecondFactorPolicy::AllUsers,
+        SecondFactorPolicy::Administrators,
+        SecondFactorPolicy::None,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut changed = current.clone();
+        changed.set_second_factor_policy(policy, at(10 + i64::try_from(i).unwrap()));
+        commit_ok(&*store, writes([Write::UpdateCustomer(changed.clone())])).await;
+        let by_id = store.customer(c.id()).await.unwrap().expect("by id");
+        let by_number = store
+            .customer_by_number(c.number())
+            .await
+            .unwrap()
+            .expect("by number");
+        assert_eq!(by_id.second_factor_policy(), policy, "by id");
+        assert_eq!(by_number.record(), by_id.record(), "by number");
+        assert_eq!(by_id.version(), current.version() + 1);
+        current = by_id;
+    }
 }

@@ -47,6 +47,7 @@ pub(crate) async fn page(
         html! {
             h1 { (title) }
             p.muted { (customer.name().as_str()) " · " (a.t("customer-number")) " " (customer.number().printed()) }
+            p.policy { (a.t("second-factor-policy")) ": " (a.t(crate::web::operator::policy_key(customer.second_factor_policy()))) }
             (query_notice(&a))
             div.toolbar {
                 a.button.primary href=(a.href(urls::NewUser { number: number.clone() })) { (a.t("add-user")) }
