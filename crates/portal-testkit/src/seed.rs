@@ -170,7 +170,7 @@ async fn member(
     Ok(id)
 }
 
-/// Creates customer `number` ("Firma <number>", entitled to the whole catalog) with the active
+/// Creates customer `number` (`"Firma <number>"`, entitled to the whole catalog) with the active
 /// administrator `admin` and the active employees `employees`, every password [`PASSWORD`],
 /// through the portal's use cases on whatever store it runs on:
 ///
