@@ -144,6 +144,39 @@ impl Default for PortalConfig {
 pub struct ConfigError(pub String);
 
 impl PortalConfig {
+    /// The longest time any throttle counter is read after its last bump: the largest
+    /// `reset_after` of the login protection (login counters, second factor, phone and recovery
+    /// code budgets), the link throttles and the daily mail budgets. Housekeeping keeps counters
+    /// at least this long (plus its grace).
+    #[must_use]
+    pub fn longest_counter_lifetime(&self) -> TimeDelta {
+        let lp = &self.login_protection;
+        let b = &self.mail_budgets;
+        let mail = [
+            b.contact_per_sender,
+            b.contact_per_recipient,
+            b.invitations_per_sender,
+            b.invitations_per_recipient,
+        ]
+        .map(|limit| crate::throttle::MailBudgets::daily(limit).reset_after());
+        [
+            lp.account.reset_after,
+            lp.pair.reset_after,
+            lp.account_daily.reset_after,
+            lp.known_browser.reset_after,
+            lp.address.reset_after,
+            lp.second_factor.reset_after,
+            lp.phone_codes().reset_after(),
+            lp.recovery_sends().reset_after(),
+            self.link_user_throttle.reset_after,
+            self.link_address_throttle.reset_after,
+        ]
+        .into_iter()
+        .chain(mail)
+        .max()
+        .unwrap_or(TimeDelta::zero())
+    }
+
     /// Checks that every setting is in its safe range.
     ///
     /// # Errors

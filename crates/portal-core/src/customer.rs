@@ -107,8 +107,11 @@ pub enum ServiceChannel {
     },
 }
 
-/// Who of a customer's users must have a second factor (R22). Operators always must, whatever
-/// the policy of any customer.
+/// Who of a customer's users must have a second factor (R22). Operators are not covered by any
+/// customer's policy: they must when [`PortalConfig::operators_need_second_factor`] is set
+/// (off by default until every harness signs operators in with a second factor).
+///
+/// [`PortalConfig::operators_need_second_factor`]: crate::config::PortalConfig::operators_need_second_factor
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum SecondFactorPolicy {
     /// Nobody is required to (a user may still set one up).

@@ -1,6 +1,6 @@
-//! Value objects that are valid by construction: `parse` is the only door, the field is private,
-//! serde goes through `TryFrom<String>`. Error messages name the broken rule and never echo the
-//! input back.
+//! Value objects that are valid by construction: the field is private and every way in checks
+//! the value; serde goes through `TryFrom<String>` (`parse`), except for displayed texts (below).
+//! Error messages name the broken rule and never echo the input back.
 //!
 //! Displayed texts ([`PersonName`], [`CompanyName`], [`FreeText`]) have two doors: `parse` for
 //! input, which also refuses text-direction controls and invisible characters

@@ -259,3 +259,27 @@ async fn cutoffs_lie_past_every_rule_that_reads_the_rows() {
         "the longest window of the defaults: a day"
     );
 }
+
+#[tokio::test]
+async fn counters_are_kept_as_long_as_the_link_throttles_read_them() {
+    let mut config = portal_core::config::PortalConfig::default();
+    config.link_user_throttle.reset_after = TimeDelta::days(3);
+    let w = World::with_config(config.clone());
+    let now = w.now();
+    let grace = config.housekeeping.grace;
+    assert_eq!(config.longest_counter_lifetime(), TimeDelta::days(3));
+    assert_eq!(
+        w.portal.housekeeping_cutoff(Expired::Counters, now),
+        now - TimeDelta::days(3) - grace,
+        "the link throttle per user"
+    );
+
+    let mut config = portal_core::config::PortalConfig::default();
+    config.link_address_throttle.reset_after = TimeDelta::days(2);
+    let w = World::with_config(config.clone());
+    assert_eq!(
+        w.portal.housekeeping_cutoff(Expired::Counters, now),
+        now - TimeDelta::days(2) - grace,
+        "the link throttle per address"
+    );
+}

@@ -137,12 +137,37 @@ async fn one_client_spraying_many_addresses_is_throttled_by_its_address() {
 async fn a_password_reset_lifts_the_accounts_throttle() {
     let w = World::new();
     w.registered("anna@example.com").await;
+    // Stay inside one UTC day, so all failures land in one daily window.
+    let now = w.now();
+    let midnight = now - TimeDelta::seconds(now.timestamp().rem_euclid(86_400));
+    w.clock
+        .set(midnight + TimeDelta::days(1) + TimeDelta::hours(1));
+    // Ten failures from one address hit the pair's limit only.
     for _ in 0..10 {
         w.advance(TimeDelta::minutes(5));
         attempt(&w, "anna@example.com", "falsch falsch", "10.0.0.1")
             .await
             .unwrap_err();
     }
+    // One failure each from fresh addresses, one past the account's free daily budget (the
+    // ten above count towards it too).
+    let daily = LoginProtection::default().account_daily.free_failures;
+    for i in 0..=daily - 10 {
+        let ip = format!("10.1.{}.{}", i / 256, i % 256);
+        let err = attempt(&w, "anna@example.com", "falsch falsch", &ip)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, LoginError::InvalidCredentials),
+            "try {i}: {err:?}"
+        );
+    }
+    // The account is now throttled from any address without a known browser, even with the
+    // right password.
+    let err = attempt(&w, "anna@example.com", PASSWORD, "10.2.0.1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoginError::Throttled { .. }), "got {err:?}");
     w.portal.forgot_password("anna@example.com").await.unwrap();
     let link = w.secret_for("anna@example.com");
     w.portal
@@ -153,7 +178,7 @@ async fn a_password_reset_lifts_the_accounts_throttle() {
         )
         .await
         .unwrap();
-    attempt(&w, "anna@example.com", "neues passwort hier", "10.0.0.2")
+    attempt(&w, "anna@example.com", "neues passwort hier", "10.2.0.2")
         .await
         .unwrap();
 }

@@ -105,8 +105,10 @@ pub enum LoginError {
     /// Unknown address, wrong password, locked or unfinished account: one answer for all.
     #[error("invalid e-mail or password")]
     InvalidCredentials,
-    /// Too many failures for this address or from this client: try again later. Answered the
-    /// same for known and unknown addresses, and without checking the password.
+    /// Too many failures (R14): for this account from this client address, for this account
+    /// today across addresses, from this client address, or — from a browser that signed in to
+    /// the account before — in this browser. Try again later. Answered the same for known and
+    /// unknown addresses, and without checking the password.
     #[error("too many failed attempts; try again later")]
     Throttled {
         /// When the next attempt is allowed.
@@ -213,7 +215,9 @@ impl Portal {
     ///
     /// # Errors
     /// [`LoginError::InvalidCredentials`] for every kind of failure, [`LoginError::Throttled`]
-    /// while the address or the client is throttled; infrastructure failures.
+    /// while one of the login's counters is throttled (the account and client address pair, the
+    /// account's daily count across addresses, the client address, or a known browser's own
+    /// counter); infrastructure failures.
     pub async fn login(&self, cmd: Login) -> Result<LoginOutcome, LoginError> {
         self.login_presenting(cmd, Presented::default()).await
     }
@@ -385,7 +389,8 @@ impl Portal {
         throttle_keys
     }
 
-    async fn count_failure(
+    /// Counts one failure on each of `keys` (each forgets after its policy's `reset_after`).
+    pub(super) async fn count_failure(
         &self,
         keys: &[(String, ThrottlePolicy)],
         now: DateTime<Utc>,
@@ -435,24 +440,9 @@ impl Portal {
         }
         // The session this browser had ends with its new login (also another user's, and also
         // when the second step is still to come): no browser holds two sessions.
-        if let Some(carried) = &presented.session
-            && let Some(ctx) = self
-                .deps
-                .queries
-                .session_context(&carried.hash(), now)
-                .await?
-                .filter(|ctx| ctx.session.is_full())
-        {
-            commit
-                .write(Write::DeleteSession(ctx.session.id()))
-                .audit(self.audit_record(
-                    now,
-                    ctx.user.customer_id(),
-                    ActorRef::user(ctx.user.id()),
-                    Some(ctx.user.id()),
-                    AuditCategory::LoggedOut,
-                    "reason=new_login",
-                ));
+        if let Some(carried) = &presented.session {
+            self.end_full_session(&mut commit, carried, now, "reason=new_login")
+                .await?;
         }
         let remembered = match (user.mfa().is_enabled(), &presented.device) {
             (true, Some(d)) => self
@@ -568,6 +558,19 @@ impl Portal {
     async fn plan_logout(&self, token: &Token) -> Result<Planned<()>, AuthError> {
         let now = self.now();
         let mut commit = Commit::new();
+        self.end_full_session(&mut commit, token, now, "").await?;
+        Ok(Planned::new(commit, ()))
+    }
+
+    /// Adds to `commit` the end of the full session `token` names, audited as a logout with
+    /// `details`. Unknown or expired tokens and sessions that are not full are left alone.
+    async fn end_full_session(
+        &self,
+        commit: &mut Commit,
+        token: &Token,
+        now: DateTime<Utc>,
+        details: &str,
+    ) -> Result<(), crate::ports::StoreError> {
         if let Some(ctx) = self
             .deps
             .queries
@@ -583,10 +586,10 @@ impl Portal {
                     ActorRef::user(ctx.user.id()),
                     Some(ctx.user.id()),
                     AuditCategory::LoggedOut,
-                    "",
+                    details,
                 ));
         }
-        Ok(Planned::new(commit, ()))
+        Ok(())
     }
 
     /// R1: whether the principal may enter a protected area. Unknown areas are denied, and so is

@@ -79,7 +79,6 @@ impl Portal {
     pub fn housekeeping_cutoff(&self, kind: Expired, now: DateTime<Utc>) -> DateTime<Utc> {
         let c = &self.config;
         let grace = c.housekeeping.grace;
-        let lp = &c.login_protection;
         // Challenges and the hourly caps count back one hour; an accepted invitation keeps its
         // (expired) link alive while the code mailed on acceptance lives.
         let attempts = c.pending_registration_ttl.max(TimeDelta::hours(1));
@@ -89,22 +88,7 @@ impl Portal {
             // A link answers "expired" or "used" (not "unknown") for as long as delivered mails
             // are kept, 30 days by default; once purged it answers like a link never issued.
             Expired::ActionTokens => (attempts + grace).max(c.housekeeping.sent_mail_retention),
-            Expired::Counters => {
-                let longest = [
-                    lp.account.reset_after,
-                    lp.pair.reset_after,
-                    lp.account_daily.reset_after,
-                    lp.known_browser.reset_after,
-                    lp.address.reset_after,
-                    lp.second_factor.reset_after,
-                    lp.phone_codes().reset_after(),
-                    lp.recovery_sends().reset_after(),
-                ]
-                .into_iter()
-                .max()
-                .unwrap_or(TimeDelta::zero());
-                longest + grace
-            }
+            Expired::Counters => c.longest_counter_lifetime() + grace,
         };
         ago(now, keep)
     }

@@ -158,7 +158,7 @@ impl Portal {
             result,
             Err(LinkError::CustomerNotFound | LinkError::AffiliationMismatch)
         ) {
-            self.count_link_failure(&keys).await?;
+            self.count_failure(&keys, self.now()).await?;
         }
         result
     }
@@ -194,11 +194,11 @@ impl Portal {
         let user = self.linking_user(actor).await?;
         let keys = self.link_throttle(user.id(), client).await?;
         if username.trim().is_empty() || username.len() > 256 || password.expose().len() > 1024 {
-            self.count_link_failure(&keys).await?;
+            self.count_failure(&keys, self.now()).await?;
             return Err(LinkError::InvalidLegacyCredentials);
         }
         let Some(account) = self.deps.legacy.verify(username.trim(), password).await? else {
-            self.count_link_failure(&keys).await?;
+            self.count_failure(&keys, self.now()).await?;
             return Err(LinkError::InvalidLegacyCredentials);
         };
         self.transact(|| self.plan_link(actor, &account.customer_number, Some(&account)))
@@ -219,17 +219,6 @@ impl Portal {
             return Err(LinkError::Throttled { retry_at });
         }
         Ok(keys)
-    }
-
-    async fn count_link_failure(&self, keys: &[(String, ThrottlePolicy)]) -> Result<(), LinkError> {
-        let now = self.now();
-        for (key, policy) in keys {
-            self.deps
-                .committer
-                .bump_counter(key, now, policy.reset_after)
-                .await?;
-        }
-        Ok(())
     }
 
     async fn plan_link(

@@ -48,10 +48,10 @@ fn valid_kind(kind: &str) -> bool {
 impl Portal {
     async fn outbox_operator(&self, actor: &Actor) -> Result<Acting, OutboxError> {
         let acting = self.acting(actor).await?.ok_or(OutboxError::Forbidden)?;
-        match &acting {
-            Acting::System => Ok(acting),
-            Acting::User(u) if u.is_active_operator() => Ok(acting),
-            Acting::User(_) => Err(OutboxError::Forbidden),
+        if crate::authz::is_operator(&acting) {
+            Ok(acting)
+        } else {
+            Err(OutboxError::Forbidden)
         }
     }
 
