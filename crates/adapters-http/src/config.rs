@@ -50,6 +50,17 @@ impl CookieKey {
     pub(crate) fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// `HMAC-SHA256(key, label)`: a key for another purpose derived from this one, for hosts
+    /// that hold a single secret (the embedding builder derives the login counters' key so).
+    #[must_use]
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        use hmac::{Hmac, KeyInit, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256>>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
 }
 
 impl fmt::Debug for CookieKey {

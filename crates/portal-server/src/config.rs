@@ -29,6 +29,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database: postgres://… or an SQLite file"),
     ("PORTAL_BIND", "address the HTTP server listens on"),
     (
+        "PORTAL_TRUSTED_PROXIES",
+        "reverse-proxy addresses whose X-Forwarded-For is believed (comma-separated)",
+    ),
+    (
         "PORTAL_PUBLIC_URL",
         "public base URL (links in mails, cookie security)",
     ),
@@ -999,6 +1003,10 @@ mod tests {
                 "::1".parse().unwrap()
             ]
         );
+        // The file names it like every other setting (it was missing from VARIABLES, so the
+        // file refused `trusted_proxies` as an unknown setting).
+        let c = resolve(&[], r#"trusted_proxies = "10.0.0.2""#).unwrap();
+        assert_eq!(c.trusted_proxies, ["10.0.0.2".parse::<IpAddr>().unwrap()]);
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - the cookie/CSRF key from outside ([`EmbedBuilder::cookie_key`], e.g.
 //!   `CookieKey::from_base64` of a secret): a generated key changes on every restart and
 //!   breaks the CSRF tokens of open pages, so outside development mode one is required;
+//! - the key that names accounts in login counters derived from the cookie key (unless
+//!   [`PortalConfig::counter_key`] is set), so counter rows cannot be matched to addresses;
 //! - `Secure` cookies with the `__Host-` prefix, or plain ones in development
 //!   ([`EmbedBuilder::development`]); [`Embedded::session_cookie`] names the session cookie
 //!   either way (for in-process tests);
@@ -40,8 +42,12 @@ use adapters_http::{AlwaysReady, AppState, BlockingHasher, CookieKey, HttpConfig
 use portal_core::config::PortalConfig;
 use portal_core::permission::PermissionCatalog;
 use portal_core::ports::OutboxStore;
+use portal_core::throttle::CounterKey;
 use portal_core::{Deps, Portal};
 use std::sync::Arc;
+
+/// What the login counters' key is derived from the cookie key with (see [`CookieKey::derive`]).
+const COUNTER_KEY_LABEL: &[u8] = b"portal embedded login counter key v1";
 
 /// A portal ready to mount: see the [module](self).
 #[derive(Clone)]
@@ -162,6 +168,12 @@ impl EmbedBuilder {
                 ));
             }
         };
+        let mut config = self.config;
+        if config.counter_key.is_none() {
+            // Login counters name accounts by a keyed hash: under a public default key anyone
+            // could compute which counter row is whose.
+            config.counter_key = Some(CounterKey::from_bytes(key.derive(COUNTER_KEY_LABEL)));
+        }
         let mut http =
             HttpConfig::new(&self.public_url, key).map_err(|e| Failure::of("public URL", e))?;
         if self.development {
@@ -188,7 +200,7 @@ impl EmbedBuilder {
             };
         deps.hasher = Arc::new(BlockingHasher::from_config(deps.hasher.clone(), &http));
         let portal = Arc::new(
-            Portal::new(deps, self.config, self.catalog).map_err(|e| Failure::of("portal", e))?,
+            Portal::new(deps, config, self.catalog).map_err(|e| Failure::of("portal", e))?,
         );
         let state = AppState::new(portal.clone(), http, readiness).with_outbox(outbox.clone());
         Ok(Embedded {

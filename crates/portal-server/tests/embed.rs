@@ -20,6 +20,39 @@ async fn outside_development_a_cookie_key_is_required() {
 }
 
 #[tokio::test]
+async fn login_counters_are_keyed_from_the_cookie_key_unless_configured() {
+    let built = |text: &'static str| async move {
+        let key = CookieKey::from_base64(text).unwrap();
+        let embedded = Embedded::builder(URL)
+            .cookie_key(key)
+            .build()
+            .await
+            .unwrap();
+        embedded.portal.config().counter_key.clone()
+    };
+    let a = built("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").await;
+    let b = built("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=").await;
+    assert!(a.is_some(), "never the public default key");
+    assert_eq!(
+        a,
+        built("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").await
+    );
+    assert_ne!(a, b);
+    let own = portal_core::throttle::CounterKey::from_bytes([7; 32]);
+    let config = portal_core::config::PortalConfig {
+        counter_key: Some(own.clone()),
+        ..Default::default()
+    };
+    let embedded = Embedded::builder(URL)
+        .development()
+        .config(config)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(embedded.portal.config().counter_key, Some(own));
+}
+
+#[tokio::test]
 async fn development_uses_plain_cookies() {
     let embedded = Embedded::builder("http://127.0.0.1:3000/portal")
         .development()
