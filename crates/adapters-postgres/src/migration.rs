@@ -726,28 +726,10 @@ impl MigrationName for SecondFactorPolicy {
 #[async_trait::async_trait]
 impl MigrationTrait for SecondFactorPolicy {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(a("customers"))
-                .add_column(
-                    ColumnDef::new(a("second_factor_policy"))
-                        .text()
-                        .not_null()
-                        .default("none")
-                        .to_owned(),
-                )
-                .to_owned(),
-        )
-        .await
+        add_text_column(m, "customers", "second_factor_policy", "none").await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.alter_table(
-            Table::alter()
-                .table(a("customers"))
-                .drop_column(a("second_factor_policy"))
-                .to_owned(),
-        )
-        .await
+        drop_columns(m, "customers", &["second_factor_policy"]).await
     }
 }
