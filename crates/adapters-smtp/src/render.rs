@@ -267,7 +267,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
                 "Ihre E-Mail-Adresse wurde für ein anderes Konto angegeben".into()
             }
             MailIntent::InvitationToExistingAccount { .. } => {
-                "Einladungsversuch an Ihre E-Mail-Adresse".into()
+                format!("Einladung zum {product}: Sie haben bereits ein Konto")
             }
             MailIntent::Invitation { .. } => format!("Einladung zum {product}"),
             MailIntent::PasswordReset { .. } | MailIntent::PasswordResetLocked { .. } => {
@@ -320,7 +320,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
                 "Your email address was given for another account".into()
             }
             MailIntent::InvitationToExistingAccount { .. } => {
-                "Invitation attempt to your email address".into()
+                format!("Invitation to {product}: you already have an account")
             }
             MailIntent::Invitation { .. } => format!("Invitation to {product}"),
             MailIntent::PasswordReset { .. } | MailIntent::PasswordResetLocked { .. } => {
