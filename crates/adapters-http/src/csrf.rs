@@ -130,10 +130,15 @@ pub fn check_token(
     }
 }
 
+/// Random bytes in a [`new_nonce`].
+const NONCE_BYTES: usize = 32;
+/// Characters of a [`new_nonce`]: its bytes in unpadded base64url.
+pub(crate) const NONCE_CHARS: usize = (NONCE_BYTES * 4).div_ceil(3);
+
 /// A fresh pre-session nonce (256 bits, base64url).
 #[must_use]
 pub fn new_nonce() -> String {
-    let mut bytes = [0u8; 32];
+    let mut bytes = [0u8; NONCE_BYTES];
     getrandom::fill(&mut bytes).expect("operating system randomness");
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -146,6 +151,12 @@ mod tests {
 
     fn config() -> HttpConfig {
         HttpConfig::new("https://p.example", CookieKey::from_bytes([3; 32])).unwrap()
+    }
+
+    #[test]
+    fn a_nonce_has_the_length_readers_check() {
+        assert_eq!(NONCE_CHARS, 43);
+        assert_eq!(new_nonce().len(), NONCE_CHARS);
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {

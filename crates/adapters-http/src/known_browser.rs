@@ -95,7 +95,7 @@ pub(crate) fn read(state: &AppState, headers: &HeaderMap) -> Option<Arc<dyn Know
     let value = cookies::read(headers, state.config(), CookieName::KnownBrowser)?;
     let mut parts = value.split('.');
     let (handle, day, tag) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || handle.len() != 43 {
+    if parts.next().is_some() || handle.len() != crate::csrf::NONCE_CHARS {
         return None;
     }
     let day: i64 = day.parse().ok()?;

@@ -243,7 +243,8 @@ async fn add_client_context(State(state): State<AppState>, mut req: Request) -> 
              Logged once."
         );
     }
-    if let Some(peer) = untrusted_forwarding(state.config(), &req)
+    if !state.untrusted_forwarding_warned()
+        && let Some(peer) = untrusted_forwarding(state.config(), &req)
         && state.first_untrusted_forwarding()
     {
         // Once: behind a proxy every request would say it again.

@@ -122,6 +122,11 @@ impl AppState {
         !self.0.forwarding_warned.swap(true, Ordering::Relaxed)
     }
 
+    /// Whether the `X-Forwarded-For` warning was logged already, so a request need not look.
+    pub(crate) fn untrusted_forwarding_warned(&self) -> bool {
+        self.0.forwarding_warned.load(Ordering::Relaxed)
+    }
+
     /// `true` exactly once per state: whether to log the warning about a request that came
     /// without the peer's address (a router not served with
     /// `into_make_service_with_connect_info::<SocketAddr>()`).

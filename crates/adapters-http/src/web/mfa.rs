@@ -73,7 +73,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
         h1 { (a.t("mfa-title")) }
         (query_notice(a))
         @if a.principal.second_factor_missing() {
-            (notice(a.t("error-second-factor-required")))
+            div.alert.warn role="alert" { (a.t("error-second-factor-required")) }
         }
         section.card {
             h2 { (a.t("status")) }

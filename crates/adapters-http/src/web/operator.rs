@@ -393,9 +393,9 @@ pub(crate) async fn outbox(
                 @for k in OutboxKind::ALL {
                     " · "
                     @if kind == Some(k.key()) {
-                        strong { (k.key()) }
+                        strong { (kind_label(&a, Some(*k), k.key())) }
                     } @else {
-                        a href=(a.href(with_query(urls::OperatorOutbox, &[("kind", k.key())]))) { (k.key()) }
+                        a href=(a.href(with_query(urls::OperatorOutbox, &[("kind", k.key())]))) { (kind_label(&a, Some(*k), k.key())) }
                     }
                 }
             }
@@ -415,11 +415,11 @@ pub(crate) async fn outbox(
                     }
                     @for e in &list {
                         tr {
-                            td { (e.message.payload.kind_key()) }
-                            td { (e.message.payload.recipient()) }
+                            td { (kind_label(&a, e.message.payload.kind(), e.message.payload.kind_key())) }
+                            td.wrap { (e.message.payload.recipient()) }
                             td { (e.message.payload.summary()) }
                             td { (e.attempts) }
-                            td { (e.last_error.as_deref().unwrap_or_default()) }
+                            td.wrap { (e.last_error.as_deref().unwrap_or_default()) }
                             td { (i18n::date_time(a.lang, e.message.created_at)) }
                             td.actions {
                                 form.inline method="post" action=(a.href(OperatorRequeue { id: e.id() })) {
@@ -433,6 +433,15 @@ pub(crate) async fn outbox(
             }
         },
     ))
+}
+
+/// A kind's name in the reader's language; a kind this build does not know (a newer process's
+/// row) by its stored key.
+fn kind_label(a: &Authed, kind: Option<OutboxKind>, key: &str) -> String {
+    match kind {
+        Some(OutboxKind::Mail) => a.t("outbox-kind-mail").to_string(),
+        None => key.to_owned(),
+    }
 }
 
 /// `POST /operator/outbox/{id}/requeue`: back in the queue, audited (`outbox.requeued`).
