@@ -12,7 +12,7 @@ use super::ctx::Authed;
 use super::error::PageError;
 use super::form::Form;
 use super::i18n;
-use super::layout::{Errors, Input, code_input, csrf_field, notice, query_notice};
+use super::layout::{Errors, Input, code_input, csrf_field, query_notice};
 use super::urls::{self, Notice};
 use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
