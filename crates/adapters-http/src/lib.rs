@@ -69,6 +69,7 @@ mod hashing;
 pub mod import;
 pub mod known_browser;
 pub mod middleware;
+pub mod oidc;
 pub mod path;
 pub mod ratelimit;
 mod state;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     let mut app: Router<AppState> = Router::new()
         .merge(api)
         .merge(web::routes(&state))
+        .merge(oidc::routes(&state))
         .route("/healthz", get(api::health::healthz))
         .route("/readyz", get(api::health::readyz));
     if config.serve_openapi {

@@ -80,6 +80,17 @@ struct State {
     outbox: Vec<OutboxEntry>,
     /// Ids of every stored mail (the SQL stores' unique `outbox.id`).
     outbox_ids: HashSet<OutboxId>,
+    oidc: OidcState,
+}
+
+/// The OpenID Connect provider's rows.
+#[derive(Debug, Default, Clone)]
+struct OidcState {
+    clients: Vec<portal_core::oidc::Client>,
+    grants: HashMap<uuid::Uuid, portal_core::oidc::Grant>,
+    tokens: HashMap<TokenHash, portal_core::oidc::OidcToken>,
+    consents: HashMap<(UserId, String), Vec<String>>,
+    keys: Vec<portal_core::oidc::SigningKey>,
 }
 
 /// How to take back one applied step of a commit.
@@ -93,6 +104,7 @@ enum Undo {
     Request(AdminRequestId, Option<AdminRequest>),
     Legacy(String),
     Outbox(Box<OutboxEntry>),
+    Oidc(Box<OidcState>),
 }
 
 fn is_account(u: &User) -> bool {
@@ -306,6 +318,7 @@ impl State {
                 Undo::Legacy(key) => {
                     self.legacy.remove(&key);
                 }
+                Undo::Oidc(old) => self.oidc = *old,
                 Undo::Outbox(old) => {
                     if let Some(e) = self.outbox.iter_mut().find(|e| e.id() == old.id()) {
                         *e = *old;
@@ -525,6 +538,18 @@ impl State {
                 undo.push(Undo::Legacy(key));
                 Ok(())
             }
+            Write::InsertOidcClient(_)
+            | Write::UpdateOidcClient(_)
+            | Write::InsertOidcGrant(_)
+            | Write::UpdateOidcGrant(_)
+            | Write::InsertOidcToken(_)
+            | Write::UseOidcToken { .. }
+            | Write::InsertSigningKey(_)
+            | Write::UpdateSigningKey(_)
+            | Write::UpsertOidcConsent { .. } => {
+                undo.push(Undo::Oidc(Box::new(self.oidc.clone())));
+                self.apply_oidc(w)
+            }
             Write::RequeueOutbox { id, at } => {
                 let Some(e) = self
                     .outbox
@@ -540,6 +565,84 @@ impl State {
                 Ok(())
             }
         }
+    }
+
+    fn apply_oidc(&mut self, w: Write) -> Result<(), StoreError> {
+        let o = &mut self.oidc;
+        match w {
+            Write::InsertOidcClient(mut c) => {
+                if o.clients.iter().any(|x| x.id == c.id) {
+                    return Err(StoreError::Duplicate(UniqueKey::Other("oidc_client")));
+                }
+                c.version = 1;
+                c.created_at = us(c.created_at);
+                o.clients.push(c);
+            }
+            Write::UpdateOidcClient(mut c) => {
+                let slot = o
+                    .clients
+                    .iter_mut()
+                    .find(|x| x.id == c.id && x.version == c.version)
+                    .ok_or(StoreError::Conflict)?;
+                c.version += 1;
+                *slot = c;
+            }
+            Write::InsertOidcGrant(mut g) => {
+                if o.grants.contains_key(&g.id) || !self.users.contains_key(&g.user_id) {
+                    return Err(StoreError::Conflict);
+                }
+                g.version = 1;
+                o.grants.insert(g.id, g);
+            }
+            Write::UpdateOidcGrant(mut g) => {
+                if o.grants.get(&g.id).map(|x| x.version) != Some(g.version) {
+                    return Err(StoreError::Conflict);
+                }
+                g.version += 1;
+                o.grants.insert(g.id, g);
+            }
+            Write::InsertOidcToken(mut t) => {
+                if o.tokens.contains_key(&t.hash) || !o.grants.contains_key(&t.grant_id) {
+                    return Err(StoreError::Conflict);
+                }
+                t.created_at = us(t.created_at);
+                t.expires_at = us(t.expires_at);
+                o.tokens.insert(t.hash, t);
+            }
+            Write::UseOidcToken { hash, at } => {
+                let t = o
+                    .tokens
+                    .get_mut(&hash)
+                    .filter(|t| t.used_at.is_none())
+                    .ok_or(StoreError::Conflict)?;
+                t.used_at = Some(us(at));
+            }
+            Write::InsertSigningKey(mut k) => {
+                if o.keys.iter().any(|x| x.kid == k.kid) {
+                    return Err(StoreError::Conflict);
+                }
+                k.version = 1;
+                o.keys.push(k);
+            }
+            Write::UpdateSigningKey(mut k) => {
+                let slot = o
+                    .keys
+                    .iter_mut()
+                    .find(|x| x.kid == k.kid && x.version == k.version)
+                    .ok_or(StoreError::Conflict)?;
+                k.version += 1;
+                *slot = k;
+            }
+            Write::UpsertOidcConsent {
+                user,
+                client_id,
+                scopes,
+            } => {
+                o.consents.insert((user, client_id), scopes);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn delete_dependents(&mut self, user: UserId, undo: &mut Vec<Undo>) {
@@ -839,6 +942,9 @@ impl Committer for MemoryStore {
                 t.record().expires_at <= cutoff
             }),
             Expired::Counters => take_dead(&mut state.counters, limit, |c| c.last_at <= cutoff),
+            Expired::OidcTokens => {
+                take_dead(&mut state.oidc.tokens, limit, |t| t.expires_at <= cutoff)
+            }
         };
         Ok(n as u64)
     }
@@ -1105,6 +1211,83 @@ impl Queries for MemoryStore {
 
     async fn counter(&self, key: &str) -> Result<Option<Counter>, StoreError> {
         Ok(self.lock().counters.get(key).copied())
+    }
+
+    async fn oidc_client(&self, id: &str) -> Result<Option<portal_core::oidc::Client>, StoreError> {
+        Ok(self
+            .lock()
+            .oidc
+            .clients
+            .iter()
+            .find(|c| c.id == id)
+            .cloned())
+    }
+
+    async fn oidc_clients(&self) -> Result<Vec<portal_core::oidc::Client>, StoreError> {
+        Ok(self.lock().oidc.clients.clone())
+    }
+
+    async fn oidc_grant(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<portal_core::oidc::Grant>, StoreError> {
+        Ok(self.lock().oidc.grants.get(&id).cloned())
+    }
+
+    async fn oidc_grants_of_user(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<portal_core::oidc::Grant>, StoreError> {
+        let mut g: Vec<_> = self
+            .lock()
+            .oidc
+            .grants
+            .values()
+            .filter(|g| g.user_id == user)
+            .cloned()
+            .collect();
+        g.sort_by_key(|g| (g.created_at, g.id));
+        Ok(g)
+    }
+
+    async fn oidc_grants_of_session(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<portal_core::oidc::Grant>, StoreError> {
+        let mut g: Vec<_> = self
+            .lock()
+            .oidc
+            .grants
+            .values()
+            .filter(|g| g.session_id == session)
+            .cloned()
+            .collect();
+        g.sort_by_key(|g| (g.created_at, g.id));
+        Ok(g)
+    }
+
+    async fn oidc_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<portal_core::oidc::OidcToken>, StoreError> {
+        Ok(self.lock().oidc.tokens.get(hash).cloned())
+    }
+
+    async fn oidc_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        Ok(self
+            .lock()
+            .oidc
+            .consents
+            .get(&(user, client_id.to_owned()))
+            .cloned())
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<portal_core::oidc::SigningKey>, StoreError> {
+        Ok(self.lock().oidc.keys.clone())
     }
 
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {

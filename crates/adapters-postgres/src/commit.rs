@@ -195,6 +195,15 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
                 .map_err(db_err)?;
             Ok(())
         }
+        w @ (Write::InsertOidcClient(_)
+        | Write::UpdateOidcClient(_)
+        | Write::InsertOidcGrant(_)
+        | Write::UpdateOidcGrant(_)
+        | Write::InsertOidcToken(_)
+        | Write::UseOidcToken { .. }
+        | Write::InsertSigningKey(_)
+        | Write::UpdateSigningKey(_)
+        | Write::UpsertOidcConsent { .. }) => crate::oidc::apply(tx, w).await,
         Write::RequeueOutbox { id, at } => {
             let res = outbox::Entity::update_many()
                 .col_expr(
@@ -445,6 +454,7 @@ impl Committer for SqlStore {
             Expired::Challenges => ("challenges", "id", "created_at"),
             Expired::ActionTokens => ("action_tokens", "id", "expires_at"),
             Expired::Counters => ("counters", "key", "last_at"),
+            Expired::OidcTokens => ("oidc_tokens", "id", "expires_at"),
         };
         let n = self
             .delete_batch(table, key, &format!("{column} <= $1"), cutoff, limit)

@@ -82,6 +82,7 @@ pub(crate) mod sessions {
         pub client_ip: Option<String>,
         pub user_agent: Option<String>,
         pub kind: String,
+        pub methods: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

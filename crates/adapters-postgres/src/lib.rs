@@ -55,6 +55,7 @@
 mod commit;
 mod entity;
 mod migration;
+mod oidc;
 mod outbox;
 mod queries;
 mod rows;

@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(Housekeeping),
             Box::new(OutboxKinds),
             Box::new(SecondFactorPolicy),
+            Box::new(OidcProvider),
         ]
     }
 }
@@ -731,5 +732,110 @@ impl MigrationTrait for SecondFactorPolicy {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         drop_columns(m, "customers", &["second_factor_policy"]).await
+    }
+}
+
+/// The OpenID Connect provider: clients, grants (one per sign-in at a client, the refresh-token
+/// family), codes and tokens by hash, consents, signing keys (sealed), and how each session's
+/// user authenticated (`sessions.methods`, the `amr`; existing sessions were password logins
+/// as far as anyone can tell).
+struct OidcProvider;
+
+impl MigrationName for OidcProvider {
+    fn name(&self) -> &'static str {
+        "m20261206_000006_oidc_provider"
+    }
+}
+
+/// The provider's tables, newest first (the order `down` drops them in).
+const OIDC_TABLES: [&str; 5] = [
+    "oidc_keys",
+    "oidc_consents",
+    "oidc_tokens",
+    "oidc_grants",
+    "oidc_clients",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for OidcProvider {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        add_text_column(m, "sessions", "methods", "[\"pwd\"]").await?;
+        m.create_table(
+            Table::create()
+                .table(a("oidc_clients"))
+                .col(ColumnDef::new(a("id")).text().not_null().primary_key())
+                .col(text("data"))
+                .col(big("version"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(a("oidc_grants"))
+                .col(uuid_pk("id"))
+                .col(uuid("user_id"))
+                .col(uuid("session_id"))
+                .col(text("client_id"))
+                .col(text("data"))
+                .col(big("version"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index("oidc_grants_user_idx", "oidc_grants", &["user_id"]))
+            .await?;
+        m.create_index(index(
+            "oidc_grants_session_idx",
+            "oidc_grants",
+            &["session_id"],
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(a("oidc_tokens"))
+                .col(ColumnDef::new(a("id")).text().not_null().primary_key())
+                .col(uuid("grant_id"))
+                .col(text("kind"))
+                .col(ts("created_at"))
+                .col(ts("expires_at"))
+                .col(ts_null("used_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "oidc_tokens_expires_idx",
+            "oidc_tokens",
+            &["expires_at"],
+        ))
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(a("oidc_consents"))
+                .col(ColumnDef::new(a("id")).text().not_null().primary_key())
+                .col(uuid("user_id"))
+                .col(text("scopes"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(a("oidc_keys"))
+                .col(ColumnDef::new(a("id")).text().not_null().primary_key())
+                .col(text("data"))
+                .col(big("version"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in OIDC_TABLES {
+            m.drop_table(Table::drop().table(a(t)).if_exists().to_owned())
+                .await?;
+        }
+        drop_columns(m, "sessions", &["methods"]).await
     }
 }

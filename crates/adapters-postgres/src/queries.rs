@@ -535,6 +535,51 @@ impl Queries for SqlStore {
             }))
     }
 
+    async fn oidc_client(&self, id: &str) -> Result<Option<portal_core::oidc::Client>, StoreError> {
+        crate::oidc::client_by_id(&self.db, id).await
+    }
+
+    async fn oidc_clients(&self) -> Result<Vec<portal_core::oidc::Client>, StoreError> {
+        crate::oidc::clients(&self.db).await
+    }
+
+    async fn oidc_grant(&self, id: Uuid) -> Result<Option<portal_core::oidc::Grant>, StoreError> {
+        crate::oidc::grant_by_id(&self.db, id).await
+    }
+
+    async fn oidc_grants_of_user(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<portal_core::oidc::Grant>, StoreError> {
+        crate::oidc::grants(&self.db, Some(user), None).await
+    }
+
+    async fn oidc_grants_of_session(
+        &self,
+        session: portal_core::ids::SessionId,
+    ) -> Result<Vec<portal_core::oidc::Grant>, StoreError> {
+        crate::oidc::grants(&self.db, None, Some(session)).await
+    }
+
+    async fn oidc_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<portal_core::oidc::OidcToken>, StoreError> {
+        crate::oidc::token_by_hash(&self.db, hash).await
+    }
+
+    async fn oidc_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        crate::oidc::consent(&self.db, user, client_id).await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<portal_core::oidc::SigningKey>, StoreError> {
+        crate::oidc::keys(&self.db).await
+    }
+
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {
         Ok(legacy_claims::Entity::find_by_id(legacy_id.to_owned())
             .one(&self.db)

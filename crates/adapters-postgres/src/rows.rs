@@ -259,6 +259,7 @@ pub(crate) fn session(m: sessions::Model) -> Result<Session, CorruptRecord> {
             user_agent: m.user_agent,
         },
         kind: json(E, "kind", &m.kind)?,
+        methods: json(E, "methods", &m.methods)?,
     })
 }
 
@@ -276,6 +277,7 @@ pub(crate) fn session_row(s: &Session) -> sessions::ActiveModel {
         client_ip: Set(r.client.ip.clone()),
         user_agent: Set(r.client.user_agent.clone()),
         kind: Set(to_json(&r.kind)),
+        methods: Set(to_json(&r.methods)),
     }
 }
 

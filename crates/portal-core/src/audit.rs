@@ -205,6 +205,24 @@ categories! {
     SessionsEnded => "session.ended", "Sitzungen beendet", "Sessions ended";
     /// An operator put a dead-lettered outgoing message (a mail, …) back in the queue.
     OutboxRequeued => "outbox.requeued", "Nachricht erneut eingereiht", "Message re-queued";
+    /// An application (OpenID Connect client) was registered.
+    OidcClientCreated => "oidc.client_created", "Anwendung registriert", "Application registered";
+    /// An application's secret was renewed, or it was disabled.
+    OidcClientChanged => "oidc.client_changed", "Anwendung geändert", "Application changed";
+    /// A user signed in at an application: an authorization code was issued.
+    OidcCodeIssued => "oidc.code_issued", "Anmeldung bei Anwendung", "Signed in to application";
+    /// A sign-in at an application was refused (no permission, locked, not active).
+    OidcCodeRefused => "oidc.code_refused", "Anmeldung bei Anwendung abgelehnt", "Sign-in to application refused";
+    /// Tokens were issued or refreshed for an application.
+    OidcTokensIssued => "oidc.tokens_issued", "Token ausgestellt", "Tokens issued";
+    /// A code or refresh token was used twice: everything it gave was revoked.
+    OidcReuseDetected => "oidc.reuse_detected", "Token-Wiederverwendung erkannt", "Token reuse detected";
+    /// Tokens of an application were revoked (RFC 7009).
+    OidcGrantRevoked => "oidc.grant_revoked", "Token widerrufen", "Tokens revoked";
+    /// A user agreed that an application may read their data.
+    OidcConsentGiven => "oidc.consent_given", "Zustimmung für Anwendung", "Consent given to application";
+    /// A new signing key became current.
+    OidcKeyRotated => "oidc.key_rotated", "Signaturschlüssel gewechselt", "Signing key rotated";
 }
 
 /// One change, as a use case hands it to storage.

@@ -44,6 +44,9 @@ pub struct PortalConfig {
     /// The server key that seals TOTP secrets at rest. Without it, authenticator apps cannot be
     /// set up (the server generates and keeps one; embedders supply their own).
     pub mfa_key: Option<crate::secretbox::MfaKey>,
+    /// The OpenID Connect issuer: the server's public URL without a trailing slash (`iss` of
+    /// every token, and of the logout tokens the core queues).
+    pub oidc_issuer: String,
     /// The key that names accounts in login counters (keyed hash of the address typed, so no
     /// counter row holds an address in clear). Servers derive it from their secret; without it a
     /// fixed public key is used.
@@ -121,6 +124,7 @@ impl Default for PortalConfig {
             default_joiner_permissions: vec!["support_requests".to_owned()],
             login_protection: LoginProtection::default(),
             mfa_key: None,
+            oidc_issuer: "http://localhost:8080".to_owned(),
             counter_key: None,
             totp_issuer: "Portal".to_owned(),
             step_up_window: TimeDelta::minutes(15),

@@ -43,6 +43,7 @@ pub mod hashing;
 pub mod ids;
 pub mod mail;
 pub mod mfa;
+pub mod oidc;
 pub mod outbox;
 pub mod password;
 pub mod permission;

@@ -108,6 +108,10 @@ pub struct SessionRecord {
     pub client: ClientInfo,
     /// What the token stands for.
     pub kind: SessionKind,
+    /// How the user authenticated for this session, as OIDC `amr` values (`pwd`, `otp`, `sms`,
+    /// `rc` for a recovery code, `device` for a remembered device standing in for the second
+    /// factor). Empty on sessions stored before migration 000006 read as `["pwd"]`.
+    pub methods: Vec<String>,
 }
 
 /// A login session.
@@ -140,6 +144,7 @@ impl Session {
                 authenticated_at: now,
                 client,
                 kind: SessionKind::Full,
+                methods: vec!["pwd".to_owned()],
             },
         }
     }
@@ -211,6 +216,7 @@ impl Session {
                 authenticated_at: now,
                 client,
                 kind,
+                methods: vec!["pwd".to_owned()],
             },
         }
     }
@@ -241,6 +247,23 @@ impl Session {
         } else {
             0
         }
+    }
+
+    /// Records how the user authenticated (OIDC `amr` values).
+    pub fn set_methods(&mut self, methods: Vec<String>) {
+        self.rec.methods = methods;
+    }
+
+    /// How the user authenticated (OIDC `amr` values).
+    #[must_use]
+    pub fn methods(&self) -> &[String] {
+        &self.rec.methods
+    }
+
+    /// When the user authenticated.
+    #[must_use]
+    pub fn authenticated_at(&self) -> DateTime<Utc> {
+        self.rec.authenticated_at
     }
 
     /// Stores the code sent to the phone for this pending login (replacing an older one).

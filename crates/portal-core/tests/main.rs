@@ -20,6 +20,7 @@ mod mfa;
 mod mfa_errors;
 mod mfa_expiry;
 mod mfa_properties;
+mod oidc;
 mod onboarding;
 mod outbox;
 mod password_reset;

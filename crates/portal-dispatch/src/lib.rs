@@ -30,6 +30,10 @@
 //!
 //! This crate depends on `portal-core` and tokio only; senders live in the adapters.
 
+pub mod backchannel;
+
+pub use backchannel::BackchannelSender;
+
 use chrono::TimeDelta;
 use portal_core::ids::OutboxId;
 use portal_core::outbox::{

@@ -50,6 +50,12 @@ pub enum Command {
     /// `portal serve` does this every PORTAL_HOUSEKEEPING_INTERVAL seconds; run this from a
     /// timer instead when that is 0. Safe while servers run.
     Housekeeping,
+    /// Manage the applications that sign in through Portal (OpenID Connect clients).
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Manage the OpenID Connect signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Seed a demo customer with an administrator and employees (development mode only).
     ///
     /// Idempotent: when the demo customer exists, nothing is written. Prints the accounts and
@@ -95,6 +101,76 @@ pub enum CustomersCommand {
         /// The CSV file (UTF-8, comma-separated).
         file: PathBuf,
     },
+}
+
+/// Client commands.
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register an application; prints its client id and (confidential clients) its secret,
+    /// which is shown only here.
+    Create(ClientCreate),
+    /// List the registered applications.
+    List {
+        /// One JSON array on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a confidential client a new secret (the old one stops working at once).
+    RotateSecret {
+        /// The client id.
+        client_id: String,
+        /// One JSON object on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a client: no new sign-ins, none of its tokens is good any more.
+    Disable {
+        /// The client id.
+        client_id: String,
+    },
+}
+
+/// `portal clients create`.
+#[derive(Debug, Args)]
+pub struct ClientCreate {
+    /// Name shown to users.
+    #[arg(long)]
+    pub name: String,
+    /// A redirect URI (exact match; repeat for more).
+    #[arg(long = "redirect-uri", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// Where RP-initiated logout may return to (repeat for more).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The back-channel logout URI.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// A public client (no secret; PKCE S256 required).
+    #[arg(long)]
+    pub public: bool,
+    /// A first-party application (no consent page).
+    #[arg(long)]
+    pub first_party: bool,
+    /// The permission a user needs (a permission key, e.g. `documents`).
+    #[arg(long)]
+    pub permission: Option<String>,
+    /// Users must sign in with a second factor.
+    #[arg(long)]
+    pub require_second_factor: bool,
+    /// Access tokens: `opaque` (checked by introspection) or `jwt` (RFC 9068, 5 minutes).
+    #[arg(long, default_value = "opaque")]
+    pub access_tokens: String,
+    /// One JSON object on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Key commands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new signing key current; older keys stay published until every token they signed
+    /// has expired.
+    Rotate,
 }
 
 /// Parses the command line and runs it.
@@ -151,6 +227,8 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
         Command::Customers(CustomersCommand::Import { file }) => {
             import_customers(&config, &file).await
         }
+        Command::Clients(c) => crate::oidc_cli::clients(&config, c).await,
+        Command::Keys(KeysCommand::Rotate) => crate::oidc_cli::rotate_keys(&config).await,
         Command::Demo => demo(&config).await,
         Command::Housekeeping => housekeeping(&config).await,
     }

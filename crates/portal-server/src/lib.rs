@@ -86,6 +86,7 @@ pub mod config;
 pub mod demo;
 pub mod embed;
 pub mod housekeeping;
+pub mod oidc_cli;
 pub mod secrets;
 pub mod serve;
 

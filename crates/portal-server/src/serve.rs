@@ -104,8 +104,15 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     }
 
     let wakeup = Arc::new(Notify::new());
+    let logout_wakeup = Arc::new(Notify::new());
     let mut deps = Deps::production(store.clone());
-    deps.committer = Arc::new(MailHook::waking(store.clone(), wakeup.clone()));
+    deps.committer = Arc::new({
+        let (mail, logout) = (wakeup.clone(), logout_wakeup.clone());
+        MailHook::new(store.clone(), move |_| {
+            mail.notify_one();
+            logout.notify_one();
+        })
+    });
     deps.hasher = Arc::new(adapters_http::BlockingHasher::from_config(
         deps.hasher.clone(),
         &http,
@@ -113,6 +120,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     let mut portal_config = PortalConfig {
         mfa_key: Some(secret.mfa_key()),
         counter_key: Some(secret.counter_key()),
+        oidc_issuer: public_url.trim_end_matches('/').to_owned(),
         ..PortalConfig::default()
     };
     let product = config.mail.settings.product_name();
@@ -141,6 +149,21 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::of("mail dispatcher", e))?
     .with_wakeup(wakeup)
+    .spawn();
+
+    // Back-channel logout tokens: their own dispatcher, so a client that is down delays nothing
+    // but its own logouts.
+    let logout_dispatcher = Dispatcher::new(
+        store.clone(),
+        Arc::new(
+            portal_dispatch::BackchannelSender::new(std::time::Duration::from_secs(10))
+                .map_err(|e| Failure::of("back-channel logout sender", e))?,
+        ),
+        Arc::new(SystemClock),
+        config.dispatcher,
+    )
+    .map_err(|e| Failure::of("back-channel logout dispatcher", e))?
+    .with_wakeup(logout_wakeup)
     .spawn();
 
     let housekeeper = config
@@ -212,6 +235,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     // After HTTP: every mail a request committed is in the outbox by now.
     if let Err(e) = dispatcher.shutdown().await {
         tracing::error!(error = %e, "mail dispatcher ended abnormally; its claimed mails return when their lease ends");
+    }
+    if let Err(e) = logout_dispatcher.shutdown().await {
+        tracing::error!(error = %e, "back-channel logout dispatcher ended abnormally; its claimed messages return when their lease ends");
     }
     store.connection().clone().close().await.ok();
     tracing::info!("stopped");

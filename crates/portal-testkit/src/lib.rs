@@ -91,6 +91,7 @@ macro_rules! storage_contract {
         $crate::__storage_contract_second_factors!($fixture);
         $crate::__storage_contract_times!($fixture);
         $crate::__storage_contract_housekeeping!($fixture);
+        $crate::__storage_contract_oidc!($fixture);
     };
     (@tests $fixture:ty; $module:ident; $($check:ident),* $(,)?) => {
         $(

@@ -63,7 +63,7 @@ pub(crate) fn safe_next(raw: &str) -> Option<String> {
         && !raw.starts_with("//")
         && !raw.starts_with("/\\")
         && !raw.contains(['\\', '\r', '\n', '\t'])
-        && raw.len() <= 512;
+        && raw.len() <= 4096;
     ok.then(|| raw.to_owned())
 }
 

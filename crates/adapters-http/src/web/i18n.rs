@@ -433,6 +433,10 @@ mod tests {
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web"),
             &mut code,
         );
+        web_sources(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/oidc"),
+            &mut code,
+        );
         let used = keys_in_code(&code);
         assert_eq!(
             used.difference(keys).collect::<Vec<_>>(),

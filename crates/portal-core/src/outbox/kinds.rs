@@ -187,6 +187,8 @@ macro_rules! outbox_kinds {
 outbox_kinds! {
     /// A mail, rendered and sent by the mail adapter.
     Mail(MailMessage) => "mail";
+    /// An OpenID Connect back-channel logout token, posted to a client's registered URI.
+    BackchannelLogout(crate::oidc::BackchannelLogout) => "backchannel_logout";
 }
 
 #[cfg(test)]

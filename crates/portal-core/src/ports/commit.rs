@@ -82,6 +82,41 @@ pub enum Write {
     /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
     /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
     /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.
+    /// Stores a new OIDC client ([`StoreError::Duplicate`] when the id is taken).
+    InsertOidcClient(crate::oidc::Client),
+    /// Updates an OIDC client (versioned).
+    UpdateOidcClient(crate::oidc::Client),
+    /// Stores a new grant.
+    InsertOidcGrant(crate::oidc::Grant),
+    /// Updates a grant (revocation; versioned).
+    UpdateOidcGrant(crate::oidc::Grant),
+    /// Stores a code or token (by hash).
+    InsertOidcToken(crate::oidc::OidcToken),
+    /// Marks a code or token used at `at`. Fails the commit with [`StoreError::Conflict`]
+    /// unless it exists and was not used yet (implementations MUST decide this atomically, so
+    /// of two concurrent uses exactly one succeeds).
+    UseOidcToken {
+        /// Its hash.
+        hash: crate::secret::TokenHash,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Stores a new signing key.
+    InsertSigningKey(crate::oidc::SigningKey),
+    /// Updates a signing key (retirement; versioned).
+    UpdateSigningKey(crate::oidc::SigningKey),
+    /// Records that a user agreed to a client's scopes (replaces an earlier consent).
+    UpsertOidcConsent {
+        /// Who.
+        user: UserId,
+        /// Which client.
+        client_id: String,
+        /// Which scopes.
+        scopes: Vec<String>,
+    },
+    /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
+    /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
+    /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.
     RequeueOutbox {
         /// The message.
         id: OutboxId,
@@ -217,15 +252,18 @@ pub enum Expired {
     ActionTokens,
     /// Rate counters whose last event is at or before the cut-off.
     Counters,
+    /// OIDC codes and tokens whose expiry is at or before the cut-off.
+    OidcTokens,
 }
 
 impl Expired {
     /// Every kind, in the order housekeeping purges them.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Sessions,
         Self::Challenges,
         Self::ActionTokens,
         Self::Counters,
+        Self::OidcTokens,
     ];
 
     /// Stable key (logs, reports).
@@ -236,6 +274,7 @@ impl Expired {
             Self::Challenges => "challenges",
             Self::ActionTokens => "action_tokens",
             Self::Counters => "counters",
+            Self::OidcTokens => "oidc_tokens",
         }
     }
 }

@@ -191,6 +191,36 @@ pub trait Queries: Send + Sync {
     /// Whether an old account was linked already.
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError>;
 
+    /// An OIDC client by id.
+    async fn oidc_client(&self, id: &str) -> Result<Option<crate::oidc::Client>, StoreError>;
+    /// All OIDC clients, ordered by creation.
+    async fn oidc_clients(&self) -> Result<Vec<crate::oidc::Client>, StoreError>;
+    /// A grant by id.
+    async fn oidc_grant(&self, id: uuid::Uuid) -> Result<Option<crate::oidc::Grant>, StoreError>;
+    /// A user's grants (any state).
+    async fn oidc_grants_of_user(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<crate::oidc::Grant>, StoreError>;
+    /// The grants of one session (any state).
+    async fn oidc_grants_of_session(
+        &self,
+        session: crate::ids::SessionId,
+    ) -> Result<Vec<crate::oidc::Grant>, StoreError>;
+    /// A code or token by its hash (used or not, expired or not).
+    async fn oidc_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<crate::oidc::OidcToken>, StoreError>;
+    /// The scopes a user agreed to for a client.
+    async fn oidc_consent(
+        &self,
+        user: UserId,
+        client_id: &str,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+    /// Every signing key, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<crate::oidc::SigningKey>, StoreError>;
+
     /// A page of the change log, newest first (up to `limit + 1`).
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;
     /// A stretch of a chain in sequence order, for verification: entries with `seq > after_seq`,

@@ -476,7 +476,10 @@ impl Portal {
             return Ok(Planned::new(commit, Ok(LoginOutcome::MfaRequired(answer))));
         }
         user.record_login(now);
-        let (session, issued) = self.start_session(&user, client.clone(), token, now);
+        let (mut session, issued) = self.start_session(&user, client.clone(), token, now);
+        if remembered {
+            session.set_methods(vec!["pwd".to_owned(), "device".to_owned()]);
+        }
         commit.audit(self.audit_record(
             now,
             user.customer_id(),

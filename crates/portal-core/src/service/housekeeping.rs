@@ -43,13 +43,20 @@ pub struct HousekeepingReport {
     pub counters: u64,
     /// Delivered mails past their retention.
     pub sent_mail: u64,
+    /// OIDC codes and tokens past their expiry.
+    pub oidc_tokens: u64,
 }
 
 impl HousekeepingReport {
     /// Rows removed in all.
     #[must_use]
     pub const fn total(&self) -> u64 {
-        self.sessions + self.challenges + self.action_tokens + self.counters + self.sent_mail
+        self.sessions
+            + self.challenges
+            + self.action_tokens
+            + self.counters
+            + self.sent_mail
+            + self.oidc_tokens
     }
 
     fn add(&mut self, kind: Expired, n: u64) {
@@ -58,6 +65,7 @@ impl HousekeepingReport {
             Expired::Challenges => &mut self.challenges,
             Expired::ActionTokens => &mut self.action_tokens,
             Expired::Counters => &mut self.counters,
+            Expired::OidcTokens => &mut self.oidc_tokens,
         };
         *slot += n;
     }
@@ -67,8 +75,13 @@ impl std::fmt::Display for HousekeepingReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sessions={} challenges={} action_tokens={} counters={} sent_mail={}",
-            self.sessions, self.challenges, self.action_tokens, self.counters, self.sent_mail
+            "sessions={} challenges={} action_tokens={} counters={} sent_mail={} oidc_tokens={}",
+            self.sessions,
+            self.challenges,
+            self.action_tokens,
+            self.counters,
+            self.sent_mail,
+            self.oidc_tokens
         )
     }
 }
@@ -89,6 +102,8 @@ impl Portal {
             // are kept, 30 days by default; once purged it answers like a link never issued.
             Expired::ActionTokens => (attempts + grace).max(c.housekeeping.sent_mail_retention),
             Expired::Counters => c.longest_counter_lifetime() + grace,
+            // Expired codes and tokens answer like unknown ones.
+            Expired::OidcTokens => grace,
         };
         ago(now, keep)
     }
@@ -132,6 +147,20 @@ impl Portal {
         }
         let sent_before = ago(now, self.config.housekeeping.sent_mail_retention);
         report.sent_mail = drain(batch, || outbox.purge_sent(sent_before, batch)).await?;
+        // Signing keys rotate by schedule once the provider has one (the first is made when
+        // the first token is signed); a server without a sealing key has no provider.
+        if !self.deps.queries.signing_keys().await?.is_empty() {
+            match self
+                .rotate_signing_key_if_due(crate::oidc::KEY_ROTATION_AGE)
+                .await
+            {
+                Ok(_) | Err(super::OidcAdminError::NoSealingKey) => {}
+                Err(super::OidcAdminError::Infra(crate::error::InfraError::Store(e))) => {
+                    return Err(e);
+                }
+                Err(_) => {}
+            }
+        }
         Ok(report)
     }
 }

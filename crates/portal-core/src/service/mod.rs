@@ -12,6 +12,7 @@ mod contact;
 mod customers;
 mod housekeeping;
 mod mfa;
+mod oidc;
 mod onboarding;
 mod outbox;
 mod paging;
@@ -32,6 +33,11 @@ pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
 pub use housekeeping::HousekeepingReport;
 pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
+pub use oidc::{
+    AuthorizeOutcome, AuthorizeRefusal, AuthorizeRequest, CheckedAuthorize, ClientAuth,
+    ClientWithSecret, ErrorRedirect, LiveGrant, LogoutOutcome, NewClient, OidcAdminError,
+    TokenError, TokenRequest, TokenResponse, pkce_s256,
+};
 pub use onboarding::{LinkError, LinkOutcome};
 pub use outbox::{MAX_DEAD_LETTERS, OutboxError};
 pub use paging::{PageRequest, PagingError};
@@ -254,10 +260,11 @@ impl Portal {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let Planned { commit, value } = plan().await?;
+            let Planned { mut commit, value } = plan().await?;
             if commit.is_empty() {
                 return Ok(value);
             }
+            self.add_backchannel_logouts(&mut commit).await?;
             match self.deps.committer.commit(commit).await {
                 Ok(()) => return Ok(value),
                 Err(StoreError::Conflict) if attempt < MAX_COMMIT_ATTEMPTS => {}

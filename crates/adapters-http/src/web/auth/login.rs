@@ -50,12 +50,15 @@ fn login_form(ctx: &Ctx, email: &str, next: &str, errors: &Errors) -> Markup {
 /// `GET /login`.
 pub(crate) async fn page(ctx: Ctx) -> Response {
     let next = next_of(&ctx, None);
-    if ctx.principal.is_some() {
+    // `reauth`: a sign-in at an application asked for a fresh login (OIDC prompt=login,
+    // max_age, or a second factor the session lacks), so the form shows despite the session.
+    if ctx.principal.is_some() && ctx.query_value("reauth").is_none() {
         return ctx.redirect(next);
     }
+    let hint = ctx.query_value("login_hint").unwrap_or_default().to_owned();
     ctx.page(
         ctx.t("login-title"),
-        login_form(&ctx, "", &next, &Errors::new()),
+        login_form(&ctx, &hint, &next, &Errors::new()),
     )
 }
 

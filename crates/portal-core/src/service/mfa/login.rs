@@ -148,7 +148,17 @@ impl Portal {
             ));
         }
         user.record_login(now);
-        let (session, issued) = self.start_session(&user, cmd.client.clone(), session_token, now);
+        let (mut session, issued) =
+            self.start_session(&user, cmd.client.clone(), session_token, now);
+        session.set_methods(vec![
+            "pwd".to_owned(),
+            match &cmd.factor {
+                SecondFactor::Totp(_) => "otp",
+                SecondFactor::PhoneCode(_) => "sms",
+                SecondFactor::RecoveryCode(_) => "rc",
+            }
+            .to_owned(),
+        ]);
         commit
             .write(Write::DeleteSession(pending.id()))
             .write(Write::InsertSession(session));
