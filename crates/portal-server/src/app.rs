@@ -355,7 +355,7 @@ mod tests {
         assert!(
             first
                 .to_string()
-                .starts_with("applied 5 of 5 migrations: m2026"),
+                .starts_with("applied 6 of 6 migrations: m2026"),
             "{first}"
         );
         let (_, second) = open_store(&db).await.unwrap();

@@ -125,7 +125,7 @@ async fn create(portal: &portal_core::Portal, args: ClientCreate) -> Result<(), 
 /// No server secret, storage.
 pub async fn rotate_keys(config: &ServerConfig) -> Result<(), Failure> {
     let source = config.secret_source().map_err(|e| Failure(e.to_string()))?;
-    let (secret, _) = ServerSecret::obtain(&source).map_err(|e| Failure::of("server secret", e))?;
+    let (secret, _) = ServerSecret::obtain(source).map_err(|e| Failure::of("server secret", e))?;
     let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let store = Arc::new(store);
     let portal = app::portal(

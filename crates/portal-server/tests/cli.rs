@@ -89,7 +89,7 @@ fn migrate_creates_the_sqlite_file_and_reports() {
     let out = ok(portal(dir.path(), &["migrate"], &[]));
     assert!(
         out.starts_with(
-            "SQLite file portal.db: applied 5 of 5 migrations: m20261126_000001_initial_schema"
+            "SQLite file portal.db: applied 6 of 6 migrations: m20261126_000001_initial_schema"
         ),
         "{out}"
     );
@@ -101,7 +101,7 @@ fn migrate_creates_the_sqlite_file_and_reports() {
     let out = ok(portal(dir.path(), &["migrate"], &[]));
     assert_eq!(
         out.trim(),
-        "SQLite file portal.db: schema up to date (5 migrations)"
+        "SQLite file portal.db: schema up to date (6 migrations)"
     );
 }
 

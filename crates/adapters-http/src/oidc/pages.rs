@@ -205,7 +205,7 @@ async fn decide(
         .authorize(ctx.principal.as_ref(), &checked, since, consent)
         .await
         .map_err(|e| PageError::from(portal_core::error::InfraError::Store(e)))?;
-    let now = Utc::now();
+    let now = ctx.state.now();
     Ok(match outcome {
         AuthorizeOutcome::Code {
             redirect_uri,

@@ -597,7 +597,7 @@ impl Portal {
                 .audit(self.audit_record(
                     now,
                     None,
-                    by.clone(),
+                    by,
                     None,
                     AuditCategory::OidcKeyRotated,
                     format!("kid={}", key.kid),
