@@ -75,6 +75,7 @@ error-unavailable = Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie 
 error-invalid-credentials = E-Mail-Adresse oder Passwort ist falsch.
 error-throttled = Zu viele Versuche. Bitte versuchen Sie es später noch einmal.
 error-second-factor-required = Für Ihr Konto ist ein zweiter Faktor Pflicht (so ist es für Ihr Unternehmen festgelegt). Bitte richten Sie zuerst die Multi-Faktor-Authentifizierung ein; bis dahin sind die anderen Seiten des Portals gesperrt.
+mfa-required-operator = Als Mitarbeiter des Anbieters brauchen Sie immer einen zweiten Faktor. Bitte richten Sie zuerst die Multi-Faktor-Authentifizierung ein; bis dahin sind die anderen Seiten des Portals gesperrt.
 error-no-pending-login = Die Anmeldung ist abgelaufen. Bitte melden Sie sich erneut an.
 error-mfa-required = Bitte bestätigen Sie Ihre Identität mit Ihrem zweiten Faktor.
 error-invalid-ticket = Die Registrierung ist abgelaufen. Bitte registrieren Sie sich erneut.

@@ -75,6 +75,7 @@ error-unavailable = The service is unavailable right now. Please try again later
 error-invalid-credentials = Wrong e-mail address or password.
 error-throttled = Too many attempts. Please try again later.
 error-second-factor-required = Your account must have a second factor (your company's setting). Please set up multi-factor authentication first; until then the portal's other pages are closed to you.
+mfa-required-operator = As the vendor's staff you always need a second factor. Please set up multi-factor authentication first; until then the portal's other pages are closed to you.
 error-no-pending-login = The login has expired. Please log in again.
 error-mfa-required = Please confirm your identity with your second factor.
 error-invalid-ticket = The registration has expired. Please register again.

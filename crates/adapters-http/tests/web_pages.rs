@@ -2035,3 +2035,51 @@ async fn a_second_factor_policy_sends_covered_users_to_the_setup_page_and_shows_
         page.text
     );
 }
+
+#[tokio::test]
+async fn an_operator_sets_a_password_from_the_setup_link_and_is_led_to_the_authenticator_app() {
+    let app = WebApp::new();
+    app.customer("100000001").await;
+    let setup = app
+        .portal
+        .create_operator(
+            &Actor::System,
+            &email("neu-op@example.com"),
+            &name("Nina"),
+            &name("Neu"),
+            portal_core::values::Language::De,
+        )
+        .await
+        .unwrap();
+    let b = app.browser();
+    let path = format!("/invitations/{}", setup.token.expose());
+    b.get(&path).await.ok().has("value=\"neu-op@example.com\"");
+    b.post(
+        &path,
+        &[("password", PASSWORD), ("password_confirmation", PASSWORD)],
+    )
+    .await
+    .redirects_to("/register/code");
+    b.get("/register/code").await;
+    let code = app.secret_for("neu-op@example.com");
+    b.post("/register/code", &[("code", &code)])
+        .await
+        .redirects_to("/home");
+    // Operators always need a second factor (R22): every page leads to its setup.
+    b.get("/home").await.redirects_to("/mfa");
+    b.get("/operator/customers").await.redirects_to("/mfa");
+    let page = b.get("/mfa").await;
+    page.ok()
+        .has("Als Mitarbeiter des Anbieters brauchen Sie immer einen zweiten Faktor.");
+    let setup = b.post("/mfa/totp", &[]).await;
+    let secret = text_of(setup.ok(), "totp-secret");
+    b.post("/mfa/totp/confirm", &[("code", &totp(&app, &secret))])
+        .await
+        .ok()
+        .has("id=\"recovery-code\"");
+    b.get("/operator/customers").await.ok();
+    b.get("/mfa")
+        .await
+        .ok()
+        .lacks("Als Mitarbeiter des Anbieters brauchen Sie immer einen zweiten Faktor.");
+}
