@@ -594,7 +594,9 @@ async fn an_operator_without_a_second_factor_reaches_only_its_setup_over_the_api
     c.get("/api/v1/operator/customers")
         .await
         .assert(403, "second_factor_required");
-    c.get("/api/v1/me").await.assert(403, "second_factor_required");
+    c.get("/api/v1/me")
+        .await
+        .assert(403, "second_factor_required");
     let setup = c.post_empty("/api/v1/me/mfa/totp").await;
     let secret = setup.ok(201)["secret"].as_str().unwrap().to_owned();
     c.post(

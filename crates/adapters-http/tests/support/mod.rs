@@ -359,7 +359,12 @@ impl TestApp {
                     json!({"method": "totp", "code": code, "remember_device": true}),
                 )
                 .await;
-            assert_eq!(r.status, StatusCode::OK, "operator's TOTP {address}: {}", r.body);
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "operator's TOTP {address}: {}",
+                r.body
+            );
             let device = c
                 .jar
                 .lock()

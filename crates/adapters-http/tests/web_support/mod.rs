@@ -344,7 +344,12 @@ impl WebApp {
                 &[("email", address), ("password", PASSWORD)],
             )
             .await;
-        assert_eq!(r.status, StatusCode::SEE_OTHER, "login {address}: {}", r.text);
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "login {address}: {}",
+            r.text
+        );
         if r.location() == "/home" {
             return;
         }
@@ -363,7 +368,12 @@ impl WebApp {
                 ],
             )
             .await;
-        assert_eq!(done.status, StatusCode::SEE_OTHER, "TOTP {address}: {}", done.text);
+        assert_eq!(
+            done.status,
+            StatusCode::SEE_OTHER,
+            "TOTP {address}: {}",
+            done.text
+        );
         assert_eq!(done.location(), "/home", "TOTP {address}");
         let device = b
             .jar
