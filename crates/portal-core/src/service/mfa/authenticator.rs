@@ -95,7 +95,7 @@ impl Portal {
             return Ok(None);
         };
         let secret = self.open_totp(user.id(), &pending.sealed_secret)?;
-        Self::enrolment(&secret, &self.config.totp_issuer, &user.email().to_string()).map(Some)
+        Self::enrolment(&secret, &self.config.totp_issuer, user.email().as_ref()).map(Some)
     }
 
     fn enrolment(
