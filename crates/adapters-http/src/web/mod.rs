@@ -5,7 +5,7 @@
 //! Becker wurde gesperrt.") travels in a short-lived signed cookie (`flash`), never in the URL.
 //! No page answers JSON: a `GET` on a form's own address (a reload of its answer, back, a new
 //! tab) leads to the page the form belongs to (`back`), and another method on a page path is
-//! the HTML 405 page ([`method_not_allowed`]).
+//! the HTML 405 page (`method_not_allowed`).
 //!
 //! It shares the API's infrastructure: [`AppState`], the cookies ([`crate::cookies`], one module
 //! for API and pages), CSRF ([`crate::csrf`]), the rate limits, the error codes
