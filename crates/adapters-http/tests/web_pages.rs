@@ -2176,3 +2176,65 @@ async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     r.has("\"method_not_allowed\"");
 }
+
+/// Item 8 of issue 13: without an app, the phone is the second step: its code is sent when the
+/// step is reached, and the page speaks of the phone, not of an app.
+#[tokio::test]
+async fn the_phone_step_sends_its_code_at_once_and_has_the_phones_page() {
+    let app = WebApp::new();
+    app.registered("m@example.com").await;
+    let b = app.login("m@example.com").await;
+    b.get("/mfa").await;
+    b.post(
+        "/mfa/phone",
+        &[("phone", "+49 69 1234567"), ("channel", "sms")],
+    )
+    .await;
+    let code = app.sms.last_code_to("+49691234567").unwrap();
+    b.get("/mfa/phone/confirm").await;
+    b.post("/mfa/phone/confirm", &[("code", &code)])
+        .await
+        .ok()
+        .has("id=\"recovery-code\"");
+    b.get("/mfa").await;
+    b.post("/logout", &[]).await.redirects_to("/login");
+    let sent_before = app.sms.messages().len();
+    b.get("/login").await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", "m@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let step = r.location().to_owned();
+    assert!(step.contains("step=phone"), "{step}");
+    assert_eq!(
+        app.sms.messages().len(),
+        sent_before + 1,
+        "sent with the step"
+    );
+    let page = b.get(&step).await;
+    page.ok()
+        .has("Der Code wurde gesendet.")
+        .has("Wir haben Ihnen einen Code per SMS oder Anruf")
+        .has("Code erneut senden")
+        .lacks("Authentifizierungs-App");
+    // Sending again leads back to the phone's page.
+    let again = b
+        .post(
+            &step.replacen("/login/mfa", "/login/mfa/phone-code", 1),
+            &[],
+        )
+        .await;
+    assert!(
+        again.location().contains("step=phone"),
+        "{}",
+        again.location()
+    );
+    assert_eq!(app.sms.messages().len(), sent_before + 2);
+    let code = app.sms.last_code_to("+49691234567").unwrap();
+    b.get(&step).await;
+    b.post(&step, &[("factor", "phone"), ("code", &code)])
+        .await
+        .redirects_to("/home");
+}
