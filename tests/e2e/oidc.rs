@@ -19,7 +19,8 @@ use crate::support::db::{Backend, Db};
 use crate::support::fixture::{self, Company};
 use crate::support::load::Server;
 use crate::support::oidc::{
-    AuthlibRp, Receiver, Registered, RustRp, WebUser, backchannel_uri, create_client, reserve_port,
+    AuthlibRp, Receiver, Registered, RustRp, Signed, WebUser, backchannel_uri, create_client,
+    reserve_port,
 };
 use crate::support::portal::{Launch, Portal, run};
 use crate::support::smtp::SmtpSink;
@@ -165,6 +166,22 @@ fn assert_person_claims(claims: &Value, person: &Person, id: &str, number: &str,
     );
 }
 
+/// The Rust application `name` (registered with `backchannel`) signs `person` in: its
+/// authorization URL, the browser through the login form, the code exchange, the ID token.
+async fn rust_sign_in(
+    w: &World,
+    name: &str,
+    person: &Person,
+    backchannel: &str,
+) -> (RustRp, Registered, Signed) {
+    let issuer = w.issuer();
+    let redirect = "http://127.0.0.1:9/rust/callback";
+    let client = w.client(name, redirect, backchannel).await;
+    let rust = RustRp::discover(&issuer, &client, redirect).await;
+    let signed = rust.sign_in(person).await;
+    (rust, client, signed)
+}
+
 async fn relying_parties(backend: Backend, number: &str) {
     let mut w = World::start(backend, number).await;
     let issuer = w.issuer();
@@ -236,16 +253,7 @@ async fn relying_parties(backend: Backend, number: &str) {
 
     // (b) The Rust openidconnect client.
     let mut rust_inbox = Receiver::start().await;
-    let rust_redirect = "http://127.0.0.1:9/rust/callback";
-    let rust_client = w
-        .client("Belege (Rust)", rust_redirect, &rust_inbox.uri())
-        .await;
-    let rust = RustRp::discover(&issuer, &rust_client, rust_redirect).await;
-    let pending = rust.begin();
-    let callback = WebUser::new(&issuer)
-        .authorize(&pending.url, &rudi.email, &rudi.password, rust_redirect)
-        .await;
-    let signed = rust.finish(pending, &callback).await;
+    let (rust, _, signed) = rust_sign_in(&w, "Belege (Rust)", &rudi, &rust_inbox.uri()).await;
     let claims = serde_json::to_value(&signed.claims).expect("claims as JSON");
     assert_person_claims(&claims, &rudi, &rudi_id, number, "openidconnect ID token");
     assert_eq!(
@@ -373,20 +381,11 @@ async fn failed_attempt(db: &Db) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backchannel_logout_reaches_an_application_that_was_down_at_the_lock() {
     let mut w = World::start(Backend::Sqlite, "300000003").await;
-    let issuer = w.issuer();
     let (dora, dora_id) = w.employee("Dora", &[PERMISSION]).await;
     // Nothing listens on this port yet: the application is down.
     let port = reserve_port();
-    let redirect = "http://127.0.0.1:9/down/callback";
-    let client = w
-        .client("Belege (zeitweise aus)", redirect, &backchannel_uri(port))
-        .await;
-    let rust = RustRp::discover(&issuer, &client, redirect).await;
-    let pending = rust.begin();
-    let callback = WebUser::new(&issuer)
-        .authorize(&pending.url, &dora.email, &dora.password, redirect)
-        .await;
-    let signed = rust.finish(pending, &callback).await;
+    let (rust, _, signed) =
+        rust_sign_in(&w, "Belege (zeitweise aus)", &dora, &backchannel_uri(port)).await;
     assert!(rust.active(&signed.access).await);
 
     w.lock(&dora_id).await;
@@ -465,12 +464,8 @@ async fn two_servers_redeem_each_others_codes_and_publish_rotated_keys() {
             UserInfoUrl::new(format!("{}/oidc/userinfo", b.origin)).expect("URL"),
         ));
     let rust = RustRp::with_metadata(rust, &client, redirect);
-    let pending = rust.begin();
-    let callback = WebUser::new(&issuer)
-        .authorize(&pending.url, &pia.email, &pia.password, redirect)
-        .await;
-    // A issued the code; B redeems it and signs the ID token with the shared key.
-    let signed = rust.finish(pending, &callback).await;
+    // A issues the code; B redeems it and signs the ID token with the shared key.
+    let signed = rust.sign_in(&pia).await;
     assert_eq!(signed.claims.subject().as_str(), pia_id);
     let userinfo = rust
         .userinfo(&signed.access, signed.claims.subject())
@@ -503,11 +498,7 @@ async fn two_servers_redeem_each_others_codes_and_publish_rotated_keys() {
             .any(|k| k.key_id().map(|i| i.as_str()) == new_a.first().map(|s| s.as_str())),
         "the crate reads the new key"
     );
-    let pending = rust.begin();
-    let callback = WebUser::new(&issuer)
-        .authorize(&pending.url, &pia.email, &pia.password, redirect)
-        .await;
-    let signed = rust.finish(pending, &callback).await;
+    let signed = rust.sign_in(&pia).await;
     assert_eq!(signed.claims.subject().as_str(), pia_id);
     b.stop().await;
     w.finish().await;

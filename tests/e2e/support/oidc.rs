@@ -522,6 +522,17 @@ impl RustRp {
         }
     }
 
+    /// The whole sign-in of `person`: [`Self::begin`], a new browser through the portal's login
+    /// form, [`Self::finish`].
+    pub async fn sign_in(&self, person: &super::world::Person) -> Signed {
+        let pending = self.begin();
+        let redirect = self.client.redirect_uri().expect("a redirect URI").as_str();
+        let callback = WebUser::new(&self.issuer)
+            .authorize(&pending.url, &person.email, &person.password, redirect)
+            .await;
+        self.finish(pending, &callback).await
+    }
+
     /// Checks the authorization response (state, RFC 9207 `iss`), exchanges the code with the
     /// PKCE verifier and validates the ID token (signature against the JWKS, iss, aud, exp, nonce,
     /// at_hash).
