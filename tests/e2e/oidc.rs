@@ -147,7 +147,22 @@ fn assert_person_claims(claims: &Value, person: &Person, id: &str, number: &str,
         format!("{} {}", person.first, person.last).as_str(),
         "{what}: {claims}"
     );
-    assert_eq!(claims["customer_number"], number, "{what}: {claims}");
+    // The customer number as printed on letters: `D` and the nine digits.
+    assert_eq!(
+        claims["customer_number"],
+        format!("D{number}").as_str(),
+        "{what}: {claims}"
+    );
+    assert_eq!(
+        claims["given_name"],
+        person.first.as_str(),
+        "{what}: {claims}"
+    );
+    assert_eq!(
+        claims["family_name"],
+        person.last.as_str(),
+        "{what}: {claims}"
+    );
     assert_eq!(
         claims["customer_name"],
         format!("Firma {number}").as_str(),
@@ -547,7 +562,7 @@ async fn the_example_application_shows_its_area_only_with_its_permission() {
         .open(&format!("{base}/licenses"), &lena.email, &lena.password)
         .await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains("Lizenzen von 300000005"), "{page}");
+    assert!(page.contains("Lizenzen von D300000005"), "{page}");
     let (status, page) = WebUser::new(&issuer)
         .open(&format!("{base}/licenses"), &otto.email, &otto.password)
         .await;
