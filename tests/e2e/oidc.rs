@@ -357,11 +357,13 @@ async fn relying_parties(backend: Backend, number: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenID Connect provider of issue 11, not on main yet"]
 async fn authlib_and_openidconnect_sign_in_refresh_introspect_and_get_logged_out_on_sqlite() {
     relying_parties(Backend::Sqlite, "300000001").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenID Connect provider of issue 11, not on main yet"]
 async fn authlib_and_openidconnect_sign_in_refresh_introspect_and_get_logged_out_on_postgres() {
     relying_parties(Backend::Postgres, "300000002").await;
 }
@@ -394,6 +396,7 @@ async fn failed_attempt(db: &Db) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenID Connect provider of issue 11, not on main yet"]
 async fn a_backchannel_logout_reaches_an_application_that_was_down_at_the_lock() {
     let mut w = World::start(Backend::Sqlite, "300000003").await;
     let (dora, dora_id) = w.employee("Dora", &[PERMISSION]).await;
@@ -455,6 +458,7 @@ async fn kids(origin: &str) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenID Connect provider of issue 11, not on main yet"]
 async fn two_servers_redeem_each_others_codes_and_publish_rotated_keys() {
     let mut w = World::start(Backend::Postgres, "300000004").await;
     let issuer = w.issuer();
@@ -520,6 +524,7 @@ async fn two_servers_redeem_each_others_codes_and_publish_rotated_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs the OpenID Connect provider of issue 11, not on main yet"]
 async fn the_example_application_shows_its_area_only_with_its_permission() {
     use crate::support::oidc_app::{App, Settings};
     let mut w = World::start(Backend::Sqlite, "300000005").await;
