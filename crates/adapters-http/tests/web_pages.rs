@@ -1335,6 +1335,12 @@ async fn admin_requests_are_consented_by_the_admin_and_approved_by_an_operator()
         .get("/admin-request")
         .await
         .has("Ihr Antrag wurde gestellt");
+    // A later visit still shows the open request, not the form.
+    employee
+        .get("/admin-request")
+        .await
+        .has("Ihr Antrag wurde gestellt")
+        .lacks("action=\"/admin-request\"");
     let again = employee.post("/admin-request", &[]).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     again.has("offenen Antrag");
