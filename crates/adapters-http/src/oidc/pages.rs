@@ -306,7 +306,7 @@ pub(crate) async fn logout(ctx: Ctx) -> Result<Response, PageError> {
             ctx.clear_cookie(CookieName::PendingMfa);
             match o.redirect {
                 Some(uri) => to_client(&uri),
-                None => ctx.redirect(urls::Notice::LoggedOut.on(urls::Login)),
+                None => ctx.redirect(urls::Login),
             }
         }),
         Err(_) => Ok(refused_page(&ctx, "unknown_client")),

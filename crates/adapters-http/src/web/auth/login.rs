@@ -1,6 +1,6 @@
 //! "Anmelden" and "Abmelden".
 
-use super::mfa_step::{MfaQuery, method_key};
+use super::mfa_step::{MfaQuery, PHONE_STEP, method_key};
 use super::{next_of, started};
 use crate::api::auth::seconds_until;
 use crate::cookies::CookieName;
@@ -10,11 +10,12 @@ use crate::web::ctx::Ctx;
 use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::i18n;
-use crate::web::layout::{Errors, Input, csrf_field, current_password, hidden, query_notice};
+use crate::web::layout::{Errors, Input, csrf_field, current_password, flash_notice, hidden};
 use crate::web::urls::{self, Notice};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
+use portal_core::mfa::MfaMethod;
 use portal_core::secret::SecretString;
 use portal_core::service::{Login, LoginError, LoginOutcome, Presented};
 use serde::Deserialize;
@@ -32,7 +33,7 @@ fn login_form(ctx: &Ctx, email: &str, next: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
             h1 { (ctx.t("login-title")) }
-            (query_notice(ctx))
+            (flash_notice(ctx))
             (errors.summary(ctx.lang))
             form method="post" action=(ctx.href(urls::Login)) {
                 (csrf_field(ctx))
@@ -92,10 +93,35 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
                 Some(seconds_until(&ctx.state, pending.expires_at)),
             );
             let methods: Vec<&str> = pending.methods.iter().map(|m| method_key(*m)).collect();
-            let query = MfaQuery {
+            let mut query = MfaQuery {
                 methods: methods.join(","),
                 next,
+                step: String::new(),
             };
+            // Without an app, the phone is the step: its code goes out now, and the page is the
+            // phone's. Should sending fail, the page offers to send it (and says why there).
+            let by_phone = pending
+                .methods
+                .iter()
+                .any(|m| matches!(m, MfaMethod::Sms | MfaMethod::Voice));
+            if by_phone && !pending.methods.contains(&MfaMethod::Totp) {
+                match ctx
+                    .portal()
+                    .send_login_phone_code(pending.token.expose())
+                    .await
+                {
+                    Ok(()) => {
+                        query.step = PHONE_STEP.to_owned();
+                        return Ok(ctx.redirect_with(
+                            Notice::CodeSent,
+                            urls::with_query(urls::LoginMfa, &query),
+                        ));
+                    }
+                    Err(_) => {
+                        tracing::warn!(target: "portal_http", "login: the phone code was not sent");
+                    }
+                }
+            }
             return Ok(ctx.redirect(urls::with_query(urls::LoginMfa, &query)));
         }
         Err(LoginError::InvalidCredentials) => {
@@ -122,7 +148,7 @@ pub(crate) async fn logout(ctx: Ctx) -> Result<Response, PageError> {
     }
     ctx.clear_cookie(CookieName::Session);
     ctx.clear_cookie(CookieName::PendingMfa);
-    let mut r = ctx.redirect(Notice::LoggedOut.on(urls::Login));
+    let mut r = ctx.redirect_with(Notice::LoggedOut, urls::Login);
     r.headers_mut().insert(
         "clear-site-data",
         HeaderValue::from_static("\"cache\", \"storage\""),
