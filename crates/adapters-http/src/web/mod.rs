@@ -47,6 +47,7 @@
 
 mod account;
 mod admin;
+mod audit_details;
 mod auth;
 mod contact;
 mod ctx;
