@@ -201,7 +201,6 @@ async fn code_from_mailbox(c: &Client, base: &str, to: &str) -> String {
     panic!("no mail to {to} in the development mailbox");
 }
 
-
 /// Where the screenshots go (named in the README).
 fn screenshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
@@ -305,7 +304,11 @@ impl Walk {
     async fn resize(&self, width: u32) {
         self.c.set_window_size(width, 900).await.unwrap();
         // Headless windows have no frame, but make sure: the viewport is what is asked for.
-        let inner = self.c.execute("return window.innerWidth", vec![]).await.unwrap();
+        let inner = self
+            .c
+            .execute("return window.innerWidth", vec![])
+            .await
+            .unwrap();
         let inner = u32::try_from(inner.as_u64().unwrap()).unwrap();
         if inner != width {
             self.c
@@ -366,8 +369,7 @@ impl Walk {
         for width in [1280, 375] {
             self.resize(width).await;
             let problems: Vec<String> =
-                serde_json::from_value(self.c.execute(PAGE_CHECKS, vec![]).await.unwrap())
-                    .unwrap();
+                serde_json::from_value(self.c.execute(PAGE_CHECKS, vec![]).await.unwrap()).unwrap();
             // Screenshots of the German pages (and of pages seen once, whatever their language).
             let file = self
                 .shots
@@ -409,10 +411,7 @@ impl Walk {
 
     async fn login(&self, address: &str) {
         self.c.delete_all_cookies().await.unwrap();
-        self.c
-            .goto(&format!("{}/login", self.base))
-            .await
-            .unwrap();
+        self.c.goto(&format!("{}/login", self.base)).await.unwrap();
         fill(&self.c, "#f-email", address).await;
         fill(&self.c, "#f-password", PASSWORD).await;
         click(&self.c, "form[action='/login'] button[type=submit]").await;
@@ -464,8 +463,7 @@ async fn every_screen_in_a_real_browser() {
         mfa_key: Some(mfa_key()),
         ..PortalConfig::default()
     };
-    let portal =
-        Arc::new(Portal::new(deps, portal_config, PermissionCatalog::default()).unwrap());
+    let portal = Arc::new(Portal::new(deps, portal_config, PermissionCatalog::default()).unwrap());
     let app = router(AppState::new(portal.clone(), config, Arc::new(AlwaysReady)));
     let server = tokio::spawn(async move {
         axum::serve(
@@ -578,8 +576,10 @@ async fn every_screen_in_a_real_browser() {
     };
 
     // Not logged in: the login, registration and forgotten-password pages, and a missing page.
-    walk.screen("login", "/login", "form[action='/login']").await;
-    walk.screen("forgot-password", "/password/forgot", "main form").await;
+    walk.screen("login", "/login", "form[action='/login']")
+        .await;
+    walk.screen("forgot-password", "/password/forgot", "main form")
+        .await;
     walk.screen("not-found", "/no-such-page", "main h1").await;
     walk.screen("register", "/register", "form[action='/register']")
         .await;
@@ -593,12 +593,17 @@ async fn every_screen_in_a_real_browser() {
     fill(user, "#f-password_confirmation", PASSWORD).await;
     click(user, "form[action='/register'] button[type=submit]").await;
     wait(user, "form[action='/register/code']").await;
-    walk.screen("register-code", "/register/code", "form[action='/register/code']")
-        .await;
+    walk.screen(
+        "register-code",
+        "/register/code",
+        "form[action='/register/code']",
+    )
+    .await;
 
     // The code from the development mailbox page, then "Weiter".
     dispatcher.drain().await.unwrap();
-    walk.screen("dev-mailbox", "/dev/mailbox", "article.mail").await;
+    walk.screen("dev-mailbox", "/dev/mailbox", "article.mail")
+        .await;
     let code = code_from_mailbox(&walk.c, &base, "nora@example.com").await;
     let user = &walk.c;
     user.goto(&format!("{base}/register/code")).await.unwrap();
@@ -614,11 +619,15 @@ async fn every_screen_in_a_real_browser() {
     )
     .await;
     let page = walk.c.source().await.unwrap();
-    assert!(page.contains("Sage 50 Connected"), "product names keep their vendor");
+    assert!(
+        page.contains("Sage 50 Connected"),
+        "product names keep their vendor"
+    );
     let user = &walk.c;
     click(user, "button[name=affiliation][value='de-business']").await;
     wait(user, "#f-customer_number").await;
-    walk.screen("link", "/onboarding/link", "#f-customer_number").await;
+    walk.screen("link", "/onboarding/link", "#f-customer_number")
+        .await;
     let user = &walk.c;
     fill(user, "#f-customer_number", "D100000001").await;
     click(
@@ -630,15 +639,19 @@ async fn every_screen_in_a_real_browser() {
     assert_eq!(area.text().await.unwrap(), "Meine Supportanfragen");
     // The customer has no administrator yet: nobody to contact.
     assert!(
-        user.find(Locator::Css("a[href='/contact-admin']")).await.is_err(),
+        user.find(Locator::Css("a[href='/contact-admin']"))
+            .await
+            .is_err(),
         "'Administrator kontaktieren' offered while the customer has no administrator"
     );
     walk.screen("home-employee", "/home", "main h1").await;
-    walk.screen("area", "/areas/support_requests", "main h1").await;
+    walk.screen("area", "/areas/support_requests", "main h1")
+        .await;
     walk.screen("profile", "/profile", "main form").await;
     walk.screen("security", "/mfa", "main h1").await;
     walk.screen("sessions", "/sessions", "main table").await;
-    walk.screen("admin-request", "/admin-request", "main h1").await;
+    walk.screen("admin-request", "/admin-request", "main h1")
+        .await;
 
     // The customer's first administrator (through the core), and a colleague who registers after
     // that and so waits for activation.
@@ -654,13 +667,17 @@ async fn every_screen_in_a_real_browser() {
     let req = portal.request_admin_rights(&admin_actor).await.unwrap();
     portal.approve_admin_request(&op, req.id()).await.unwrap();
     let waiting = account("paul@example.com", "Paul", "Pending").await;
-    portal.choose_affiliation(&waiting, &affiliation()).await.unwrap();
+    portal
+        .choose_affiliation(&waiting, &affiliation())
+        .await
+        .unwrap();
     portal
         .link_customer(&waiting, &number("100000001"))
         .await
         .unwrap();
     // Now the employee may write to the administrator.
-    walk.screen("contact-admin", "/contact-admin", "#f-message").await;
+    walk.screen("contact-admin", "/contact-admin", "#f-message")
+        .await;
 
     // The administrator, in a browser of their own.
     let admin = browser(driver_port, admin_profile.path()).await;
@@ -673,14 +690,23 @@ async fn every_screen_in_a_real_browser() {
     // offers activation but no permissions.
     let own = walk.row_actions("chefin@example.com").await;
     for refused in ["Benutzer sperren", "Benutzer löschen"] {
-        assert!(!own.iter().any(|a| a == refused), "{refused} on the sole administrator's row: {own:?}");
+        assert!(
+            !own.iter().any(|a| a == refused),
+            "{refused} on the sole administrator's row: {own:?}"
+        );
     }
     let pending = walk.row_actions("paul@example.com").await;
     assert!(pending.iter().any(|a| a == "Freischalten"), "{pending:?}");
-    assert!(!pending.iter().any(|a| a == "Berechtigungen"), "{pending:?}");
+    assert!(
+        !pending.iter().any(|a| a == "Berechtigungen"),
+        "{pending:?}"
+    );
     let nora_row = walk.row_actions("nora@example.com").await;
     for offered in ["Berechtigungen", "Benutzer sperren", "Benutzer löschen"] {
-        assert!(nora_row.iter().any(|a| a == offered), "{offered} missing: {nora_row:?}");
+        assert!(
+            nora_row.iter().any(|a| a == offered),
+            "{offered} missing: {nora_row:?}"
+        );
     }
 
     // Search, then the permissions: "Alle anhaken" for "Meine Daten", then "Speichern".
@@ -711,14 +737,23 @@ async fn every_screen_in_a_real_browser() {
     let delete = link("/delete").await;
     let log = link("/audit").await;
     walk.screen("lock", &lock, "form[action$='/lock']").await;
-    walk.screen("delete", &delete, "form[action$='/delete']").await;
-    walk.screen("user-log", &log, "table.audit").await;
-    walk.screen("invite", "/admin/customers/100000001/users/new", "main form")
+    walk.screen("delete", &delete, "form[action$='/delete']")
         .await;
+    walk.screen("user-log", &log, "table.audit").await;
+    walk.screen(
+        "invite",
+        "/admin/customers/100000001/users/new",
+        "main form",
+    )
+    .await;
     walk.screen("admin-requests", "/admin/admin-requests", "main h1")
         .await;
-    walk.screen("permissions", &permissions, "button[name=action][value='save']")
-        .await;
+    walk.screen(
+        "permissions",
+        &permissions,
+        "button[name=action][value='save']",
+    )
+    .await;
     let admin = &walk.c;
     click(admin, "button[name=action][value='check:my_data']").await;
     wait(admin, "div.alert.info").await;
@@ -765,14 +800,23 @@ async fn every_screen_in_a_real_browser() {
 
     // The customer's log: readable details, the attempt named as such, a count and a pager
     // with the first and the last page.
-    walk.screen("customer-log", "/admin/customers/100000001/audit?per_page=2", "table.audit")
-        .await;
+    walk.screen(
+        "customer-log",
+        "/admin/customers/100000001/audit?per_page=2",
+        "table.audit",
+    )
+    .await;
     let log = walk.c.source().await.unwrap();
     assert!(log.contains("Anmeldeversuch"), "the failed login's actor");
     assert!(!log.contains("Unbekannt"), "no 'Unbekannt' actor");
     let pages: Vec<String> = {
         let mut v = Vec::new();
-        for e in walk.c.find_all(Locator::Css("nav.pager a, nav.pager strong")).await.unwrap() {
+        for e in walk
+            .c
+            .find_all(Locator::Css("nav.pager a, nav.pager strong"))
+            .await
+            .unwrap()
+        {
             v.push(e.text().await.unwrap());
         }
         v
@@ -784,13 +828,15 @@ async fn every_screen_in_a_real_browser() {
     );
     let last = numbers.last().unwrap().to_string();
     walk.c
-        .find(Locator::XPath(&format!("//nav[contains(@class,'pager')]//a[normalize-space()='{last}']")))
+        .find(Locator::XPath(&format!(
+            "//nav[contains(@class,'pager')]//a[normalize-space()='{last}']"
+        )))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
-    wait(&walk.c, &format!("nav.pager strong[aria-current=page]")).await;
+    wait(&walk.c, "nav.pager strong[aria-current=page]").await;
     let current = walk
         .c
         .find(Locator::Css("nav.pager strong[aria-current=page]"))
@@ -799,7 +845,10 @@ async fn every_screen_in_a_real_browser() {
         .text()
         .await
         .unwrap();
-    assert_eq!(current, last, "the last page is the current one after following its link");
+    assert_eq!(
+        current, last,
+        "the last page is the current one after following its link"
+    );
     walk.check("customer-log-last-page").await;
 
     // An operator with an authenticator app (set up here), in the same browser.
@@ -814,24 +863,42 @@ async fn every_screen_in_a_real_browser() {
     let now = portal_core::ports::Clock::now(clock.as_ref());
     let code = portal_core::totp::code_at(&secret, now);
     fill(&walk.c, "#f-code", code.expose()).await;
-    click(&walk.c, "form[action='/mfa/totp/confirm'] button[type=submit]").await;
+    click(
+        &walk.c,
+        "form[action='/mfa/totp/confirm'] button[type=submit]",
+    )
+    .await;
     wait(&walk.c, "#recovery-code").await;
     walk.check("recovery-code").await;
-    walk.screen("operator-customers", "/operator/customers", "table").await;
+    walk.screen("operator-customers", "/operator/customers", "table")
+        .await;
     let customers = walk.c.source().await.unwrap();
-    assert!(customers.contains("Sage 50 Connected"), "affiliation names, not codes");
-    walk.screen("operator-new-customer", "/operator/customers/new", "main form")
+    assert!(
+        customers.contains("Sage 50 Connected"),
+        "affiliation names, not codes"
+    );
+    walk.screen(
+        "operator-new-customer",
+        "/operator/customers/new",
+        "main form",
+    )
+    .await;
+    walk.screen(
+        "operator-admin-requests",
+        "/operator/admin-requests",
+        "main h1",
+    )
+    .await;
+    walk.screen("operator-outbox", "/operator/outbox", "main h1")
         .await;
-    walk.screen("operator-admin-requests", "/operator/admin-requests", "main h1")
-        .await;
-    walk.screen("operator-outbox", "/operator/outbox", "main h1").await;
     walk.screen(
         "operator-users",
         "/admin/customers/100000001/users",
         "table.users",
     )
     .await;
-    walk.screen("operator-sessions", "/sessions", "main table").await;
+    walk.screen("operator-sessions", "/sessions", "main table")
+        .await;
 
     // Logging in again asks for the app's code.
     clock.advance(chrono::TimeDelta::seconds(31));

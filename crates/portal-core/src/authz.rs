@@ -160,7 +160,7 @@ pub fn leaves_without_admin(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[allow(clippy::struct_excessive_bools)] // one flag per offered action
 pub struct RowActions {
-    /// "Berechtigungen": not for a user who still waits for activation.
+    /// "Berechtigungen": offered once the user is activated ([`may_set_permissions`]).
     pub permissions: bool,
     /// "Benutzer sperren": not locked yet, and not the last active administrator (R5).
     pub lock: bool,
@@ -188,10 +188,8 @@ pub fn row_actions(
     let last_admin = leaves_without_admin(authority, target, customer, false, other_active_admins);
     RowActions {
         permissions: may_set_permissions(target),
-        lock: !matches!(
-            status,
-            UserStatus::Locked | UserStatus::PendingVerification
-        ) && !last_admin,
+        lock: !matches!(status, UserStatus::Locked | UserStatus::PendingVerification)
+            && !last_admin,
         unlock: status == UserStatus::Locked,
         delete: !last_admin,
         activate: status == UserStatus::PendingActivation,
@@ -199,8 +197,9 @@ pub fn row_actions(
     }
 }
 
-/// Whether a user's permissions may be set: not while they wait for an administrator to activate
-/// them ("Freischalten" comes first).
+/// Whether the user table offers a user's permissions: not while they wait for an administrator
+/// to activate them ("Freischalten" comes first; a waiting user enters no area whatever they hold,
+/// R1, so permissions set then would only confuse).
 #[must_use]
 pub fn may_set_permissions(target: &User) -> bool {
     target.status() != crate::user::UserStatus::PendingActivation

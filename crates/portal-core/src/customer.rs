@@ -83,7 +83,10 @@ impl Affiliation {
             a(
                 "de-enterprise",
                 LocalizedText::new("Deutschland", "Germany"),
-                LocalizedText::new("Sage b7, Sage Wincarat, Sage X3", "Sage b7, Sage Wincarat, Sage X3"),
+                LocalizedText::new(
+                    "Sage b7, Sage Wincarat, Sage X3",
+                    "Sage b7, Sage Wincarat, Sage X3",
+                ),
             ),
             a(
                 "at",

@@ -200,8 +200,9 @@ fn value(lang: Language, names: &Names<'_>, key: &str, raw: &str) -> String {
             || raw.to_owned(),
             |p| text(lang, super::operator::policy_key(p)).into(),
         ),
-        Shape::Role => Role::from_key(raw)
-            .map_or_else(|| raw.to_owned(), |r| i18n::role(lang, r).into()),
+        Shape::Role => {
+            Role::from_key(raw).map_or_else(|| raw.to_owned(), |r| i18n::role(lang, r).into())
+        }
         Shape::Id => raw.chars().take(8).collect(),
         Shape::Plain => raw.to_owned(),
     }
@@ -238,7 +239,10 @@ mod tests {
     use std::path::Path;
 
     fn names_default() -> (PermissionCatalog, Vec<Affiliation>) {
-        (PermissionCatalog::default_catalog(), Affiliation::defaults())
+        (
+            PermissionCatalog::default_catalog(),
+            Affiliation::defaults(),
+        )
     }
 
     /// Every `key=value` the core's use cases write: string literals in
@@ -285,7 +289,9 @@ mod tests {
     fn the_scan_finds_the_keys_it_should() {
         let found = written_pairs();
         let keys: BTreeSet<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
-        for key in ["method", "reason", "added", "removed", "via", "status", "mfa"] {
+        for key in [
+            "method", "reason", "added", "removed", "via", "status", "mfa",
+        ] {
             assert!(keys.contains(key), "{key} not found in {keys:?}");
         }
         assert!(
@@ -330,7 +336,11 @@ mod tests {
         for (key, raw) in written_pairs()
             .into_iter()
             .filter(|(_, v)| !v.contains('{'))
-            .chain(formatted.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+            .chain(
+                formatted
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
         {
             assert!(key_label(&key).is_some(), "no label for the key {key}");
             let details = format!("{key}={raw}");
@@ -346,14 +356,25 @@ mod tests {
                     }
                 }
                 assert!(
-                    !shown.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').any(|w| w.contains('_')),
+                    !shown
+                        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                        .any(|w| w.contains('_')),
                     "{details} in {lang:?} shows a raw code: {shown}"
                 );
             }
             checked += 1;
         }
         // Formatted keys whose value is an id, a count or a number.
-        for key in ["request", "session", "outbox", "recipients", "number", "summary", "permissions", "entitlements"] {
+        for key in [
+            "request",
+            "session",
+            "outbox",
+            "recipients",
+            "number",
+            "summary",
+            "permissions",
+            "entitlements",
+        ] {
             assert!(key_label(key).is_some(), "no label for the key {key}");
         }
         assert!(checked > 40, "only {checked} pairs checked");
@@ -371,13 +392,21 @@ mod tests {
             "Methode: Passwort"
         );
         assert_eq!(
-            render(Language::En, &names, "via=number; status=pending_activation"),
+            render(
+                Language::En,
+                &names,
+                "via=number; status=pending_activation"
+            ),
             "Via: customer number; Status: awaiting activation"
         );
         let de = render(Language::De, &names, "added=licenses,shop; removed=");
         assert_eq!(de, "Hinzugefügt: Meine Lizenzen, Shop; Entfernt: –");
         assert_eq!(
-            render(Language::De, &names, "outbox=0190aabbccdd kind=mail summary=Ihr Code"),
+            render(
+                Language::De,
+                &names,
+                "outbox=0190aabbccdd kind=mail summary=Ihr Code"
+            ),
             "Nachricht: 0190aabb; Art: E-Mail; Betreff: Ihr Code"
         );
         // Unknown keys stay as stored; empty details stay empty.

@@ -2,12 +2,12 @@
 //! admin requests to approve or reject, and the outbox's dead letters of every kind (view,
 //! re-queue). The core refuses everyone but active operators.
 
+use super::audit_details::affiliation_name;
 use super::ctx::Authed;
 use super::error::PageError;
 use super::form::{Form, Query};
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field, query_notice};
-use super::audit_details::affiliation_name;
 use super::paging::{ListQuery, Pager};
 use super::urls::{
     self, Notice, OperatorApprove, OperatorReject, OperatorRequeue, OperatorSecondFactorPolicy,
