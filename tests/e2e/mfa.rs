@@ -121,13 +121,14 @@ async fn totp_enrolment_login_with_the_second_step_remembered_device_and_recover
             .contains(&json!("totp"))
     );
     lena.get("/me").await.expect_error(401, "unauthenticated");
-    // The code already used for the confirmation is refused (a code counts once).
+    // The code already used for the confirmation is refused (a code counts once), and the
+    // answer says so: wait for the next one.
     lena.post(
         "/auth/login/mfa",
         Some(json!({"method": "totp", "code": first_code})),
     )
     .await
-    .expect_error(400, "invalid_code");
+    .expect_error(400, "code_already_used");
     // The next step's code (at most one step ahead of the server's clock, which is accepted).
     let next_step = (step + 1).max(time_step(chrono::Utc::now()));
     let done = lena

@@ -11,11 +11,12 @@
 //! | `__Host-portal-lang` | the chosen language (`de`, `en`) | a year | `Lax` | web |
 //! | `__Host-portal-ticket` | a registration in progress: its ticket and the address the code went to | the pending registration's lifetime | `Strict` | web |
 //! | `__Host-portal-email-ticket` | an e-mail change in progress: its ticket | the code's lifetime | `Strict` | web |
+//! | `__Host-portal-flash` | the next page's message, signed ([`crate::web`]'s flash: what a form's redirect asks the page to say once) | a minute | `Strict` | web |
 //!
 //! All are `HttpOnly`, `Path=/`, without `Domain`, and `Secure` with the `__Host-` prefix unless
 //! the development switch is on (then the prefix is dropped: `portal-session`, …). The tokens
-//! are opaque and random; the server keeps only their SHA-256 (the known-browser cookie is the
-//! one signed value, see [`crate::known_browser`]).
+//! are opaque and random; the server keeps only their SHA-256 (the known-browser cookie and the
+//! web UI's flash message are the signed values, see [`crate::known_browser`]).
 //!
 //! **Why not `axum-extra`'s `CookieJar`.** Its jars travel in the handler's return value; here
 //! cookies are also set where no handler returns them (the web UI's error pages, rendered by a
@@ -48,11 +49,13 @@ pub enum CookieName {
     Ticket,
     /// The web UI's e-mail change in progress.
     EmailTicket,
+    /// The web UI's message for the next page (signed, short-lived).
+    Flash,
 }
 
 impl CookieName {
     /// Every cookie.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Session,
         Self::PendingMfa,
         Self::Device,
@@ -61,6 +64,7 @@ impl CookieName {
         Self::Lang,
         Self::Ticket,
         Self::EmailTicket,
+        Self::Flash,
     ];
 
     const fn base(self) -> &'static str {
@@ -73,6 +77,7 @@ impl CookieName {
             Self::Lang => "portal-lang",
             Self::Ticket => "portal-ticket",
             Self::EmailTicket => "portal-email-ticket",
+            Self::Flash => "portal-flash",
         }
     }
 
@@ -84,7 +89,8 @@ impl CookieName {
             | Self::KnownBrowser
             | Self::Csrf
             | Self::Ticket
-            | Self::EmailTicket => "Strict",
+            | Self::EmailTicket
+            | Self::Flash => "Strict",
         }
     }
 

@@ -101,7 +101,8 @@ error_codes! {
     MfaRequired = 400, "mfa_required", "The account has a second factor: give `factor` too.";
     InvalidTicket = 400, "invalid_ticket", "The registration or e-mail-change ticket is unknown or expired.";
     MalformedCode = 400, "malformed_code", "The code has the wrong form (no try was used up).";
-    InvalidCode = 400, "invalid_code", "Wrong (or already used) code; a try was used up.";
+    InvalidCode = 400, "invalid_code", "Wrong code; a try was used up.";
+    CodeAlreadyUsed = 400, "code_already_used", "The authenticator app's code was already used; wait for the next one (a try was used up).";
     CodeExpired = 400, "code_expired", "The code expired; ask for a new one.";
     TooManyAttempts = 400, "too_many_attempts", "Too many wrong codes; ask for a new code (or log in again).";
     TooSoon = 429, "too_soon", "Too soon for another code; `details.retry_at` and `Retry-After` say when.";
@@ -686,6 +687,7 @@ error_mapping! {
     CodeError {
         Malformed => MalformedCode,
         Wrong => InvalidCode,
+        Used => CodeAlreadyUsed,
         Expired => CodeExpired,
         TooManyAttempts => TooManyAttempts,
     }

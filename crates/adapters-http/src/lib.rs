@@ -123,7 +123,7 @@ pub fn router(state: AppState) -> Router {
     }
     let app = app
         .fallback(web::fallback)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(web::method_not_allowed);
     middleware::layered(app, &state).with_state(state)
 }
 
@@ -183,8 +183,4 @@ fn swagger_file(
 
 async fn not_found() -> ApiError {
     ApiError::with_message(ErrorCode::NotFound, "no such endpoint")
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(ErrorCode::MethodNotAllowed)
 }

@@ -426,13 +426,13 @@ async fn totp_setup_confirm_regenerate_recovery_channel_and_remove() {
         json!(["totp", "recovery_code"])
     );
 
-    // Regenerate the recovery code with a current factor (a used code is refused).
+    // Regenerate the recovery code with a current factor (a used code is refused, and says so).
     c.post(
         "/api/v1/me/mfa/recovery-code",
         json!({"method": "totp", "code": code}),
     )
     .await
-    .assert(400, "invalid_code");
+    .assert(400, "code_already_used");
     app.advance(TimeDelta::seconds(31));
     let code = totp_code(&app, &secret);
     let r = c

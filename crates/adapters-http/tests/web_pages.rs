@@ -320,8 +320,8 @@ async fn the_language_follows_the_query_then_the_cookie_then_the_user() {
         ],
     )
     .await
-    .redirects_to("/profile?notice=saved");
-    u.get("/profile?notice=saved")
+    .redirects_to("/profile");
+    u.get("/profile")
         .await
         .has("<html lang=\"en\">")
         .has("Saved.");
@@ -424,7 +424,7 @@ async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
     let before = app.mails_to("a@example.com").len();
     b.post("/contact-admin", &[("message", "Bitte freischalten")])
         .await
-        .redirects_to("/contact-admin?notice=message-sent");
+        .redirects_to("/contact-admin");
     assert_eq!(app.mails_to("a@example.com").len(), before + 1);
     // The admin activates from the table.
     let admin = app.login("a@example.com").await;
@@ -440,7 +440,7 @@ async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
             &[],
         )
         .await
-        .redirects_to("/admin/customers/100000001/users?notice=saved");
+        .redirects_to("/admin/customers/100000001/users");
     b.get("/home").await.ok().has("Ihre Bereiche");
 }
 
@@ -461,7 +461,9 @@ async fn login_errors_are_shown_in_the_page_language_and_never_as_server_errors(
         )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    r.has("E-Mail-Adresse oder Passwort ist falsch.")
+    // R14: one message for unknown, wrong and locked, naming all three and whom to ask.
+    r.has("Die E-Mail-Adresse ist nicht registriert, das Passwort ist falsch oder Ihr Zugang ist gesperrt")
+        .has("wenden Sie sich an den Administrator Ihres Unternehmens")
         .has("value=\"x@example.com\"")
         .lacks("falsch\"");
     b.get("/login?lang=en").await;
@@ -471,7 +473,8 @@ async fn login_errors_are_shown_in_the_page_language_and_never_as_server_errors(
             &[("email", "x@example.com"), ("password", "wrong")],
         )
         .await;
-    r.has("Wrong e-mail address or password.");
+    r.has("the e-mail address is not registered, the password is wrong or your access is locked")
+        .has("contact your company's administrator");
     // Missing fields, junk and unknown addresses: an answer, never a 500.
     for fields in [
         vec![],
@@ -661,13 +664,30 @@ async fn the_second_step_with_an_authenticator_app_and_remember_me() {
         let end = setup.text[start..].find('<').unwrap() + start;
         setup.text[start..end].to_owned()
     };
+    // Item 6 of issue 13: the pending secret stays until confirmed. Starting again (a reload of
+    // the answer) shows the same secret; a wrong code shows the QR code and the key again.
+    let again = b.post("/mfa/totp", &[]).await;
+    again.ok().has(&format!("id=\"totp-secret\">{secret}<"));
+    b.get("/mfa/totp").await.redirects_to("/mfa");
+    let wrong = b.post("/mfa/totp/confirm", &[("code", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    wrong
+        .has("Der Code ist falsch.")
+        .has("<svg")
+        .has(&format!("id=\"totp-secret\">{secret}<"))
+        .lacks("gesendet haben");
     let code = totp(&app, &secret);
     let done = b.post("/mfa/totp/confirm", &[("code", &code)]).await;
     done.ok().has("!!! Wichtig !!!").has("id=\"recovery-code\"");
-    // Logging in again asks for the second factor.
-    b.post("/logout", &[])
+    // The recovery code is shown once: its address leads back to the settings, which say saved.
+    b.get("/mfa/totp/confirm").await.redirects_to("/mfa");
+    b.get("/mfa")
         .await
-        .redirects_to("/login?notice=logged-out");
+        .ok()
+        .has("Gespeichert.")
+        .lacks("id=\"recovery-code\"");
+    // Logging in again asks for the second factor.
+    b.post("/logout", &[]).await.redirects_to("/login");
     b.get("/login").await;
     let r = b
         .post(
@@ -690,6 +710,13 @@ async fn the_second_step_with_an_authenticator_app_and_remember_me() {
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     wrong.has("Der Code ist falsch.");
+    // Item 7: the code the setup just used is right but spent: its own message.
+    let used = b
+        .post(r.location(), &[("factor", "totp"), ("code", &code)])
+        .await;
+    assert_eq!(used.status, StatusCode::BAD_REQUEST);
+    used.has("Dieser Code wurde bereits verwendet.")
+        .has("Warten Sie auf den nächsten Code");
     app.clock.advance(chrono::TimeDelta::seconds(31));
     let code = totp(&app, &secret);
     b.post(
@@ -706,9 +733,7 @@ async fn the_second_step_with_an_authenticator_app_and_remember_me() {
     assert!(b.cookie("portal-mfa").is_none());
     // With the remembered device, the next login skips the second step.
     b.get("/home").await.ok();
-    b.post("/logout", &[])
-        .await
-        .redirects_to("/login?notice=logged-out");
+    b.post("/logout", &[]).await.redirects_to("/login");
     b.get("/login").await;
     b.post(
         "/login",
@@ -734,12 +759,10 @@ async fn logout_ends_the_session_on_the_server() {
     b.get("/profile").await.ok();
     let stolen = b.fork();
     let r = b.post("/logout", &[]).await;
-    r.redirects_to("/login?notice=logged-out");
+    r.redirects_to("/login");
     assert_eq!(r.headers["clear-site-data"], "\"cache\", \"storage\"");
     assert!(b.cookie("portal-session").is_none());
-    b.get("/login?notice=logged-out")
-        .await
-        .has("Sie wurden abgemeldet.");
+    b.get("/login").await.has("Sie wurden abgemeldet.");
     // The old cookie is dead on the server.
     stolen
         .get("/home")
@@ -775,12 +798,12 @@ async fn forgot_and_reset_the_password_without_using_the_link_on_get() {
     b.get("/password/forgot").await;
     b.post("/password/forgot", &[("email", "x@example.com")])
         .await
-        .redirects_to("/login?notice=reset-sent");
+        .redirects_to("/login");
     // An unknown address gets the same answer.
     b.post("/password/forgot", &[("email", "nobody@example.com")])
         .await
-        .redirects_to("/login?notice=reset-sent");
-    b.get("/login?notice=reset-sent")
+        .redirects_to("/login");
+    b.get("/login")
         .await
         .has("Wir haben den Link an die von Ihnen angegebene E-Mail-Adresse gesendet.");
     let token = app.secret_for("x@example.com");
@@ -846,7 +869,7 @@ async fn an_invited_user_sets_a_password_on_the_prefilled_page_and_confirms_the_
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
-    assert!(r.location().ends_with("/permissions?notice=invited"));
+    assert!(r.location().ends_with("/permissions"));
     admin
         .get(r.location())
         .await
@@ -1047,10 +1070,11 @@ async fn tick_all_of_my_data_then_save_grants_the_four_permissions() {
     ] {
         fields.push(("permission", key));
     }
+    admin.post(&path, &fields).await.redirects_to(&path);
     admin
-        .post(&path, &fields)
+        .get(&path)
         .await
-        .redirects_to(&format!("{path}?notice=saved"));
+        .has("Die Berechtigungen von Ida Eingeladen wurden gespeichert.");
     let mut got = app.permissions_of("e@example.com").await;
     got.sort();
     assert_eq!(
@@ -1105,12 +1129,19 @@ async fn a_lock_logs_the_user_out_at_once_and_an_unlock_lets_them_log_in_again()
     admin
         .post(&path, &[("action", "lock"), ("reason", "Austritt")])
         .await
-        .redirects_to("/admin/customers/100000001/users?notice=saved");
+        .redirects_to("/admin/customers/100000001/users");
     admin
         .get("/admin/customers/100000001/users")
         .await
+        .has("Ida Eingeladen wurde gesperrt.")
         .has("Gesperrt")
         .has("Benutzer entsperren");
+    // The flash is shown once: a reload shows the table without it.
+    admin
+        .get("/admin/customers/100000001/users")
+        .await
+        .ok()
+        .lacks("wurde gesperrt");
     // The employee's browser session ends with the very next page.
     employee
         .get("/home")
@@ -1131,7 +1162,11 @@ async fn a_lock_logs_the_user_out_at_once_and_an_unlock_lets_them_log_in_again()
     admin
         .post(&path, &[("action", "unlock")])
         .await
-        .redirects_to("/admin/customers/100000001/users?notice=saved");
+        .redirects_to("/admin/customers/100000001/users");
+    admin
+        .get("/admin/customers/100000001/users?lang=en")
+        .await
+        .has("Ida Eingeladen has been unlocked.");
     app.browser().login("e@example.com", PASSWORD).await;
 }
 
@@ -1162,10 +1197,11 @@ async fn an_admin_deletes_a_user() {
     admin
         .post(&path, &[])
         .await
-        .redirects_to("/admin/customers/100000001/users?notice=saved");
+        .redirects_to("/admin/customers/100000001/users");
     admin
         .get("/admin/customers/100000001/users")
         .await
+        .has("Ida Eingeladen wurde gelöscht.")
         .lacks("e@example.com");
     assert_eq!(admin.get(&path).await.status, StatusCode::NOT_FOUND);
 }
@@ -1300,9 +1336,9 @@ async fn admin_requests_are_consented_by_the_admin_and_approved_by_an_operator()
     employee
         .post("/admin-request", &[])
         .await
-        .redirects_to("/admin-request?notice=requested");
+        .redirects_to("/admin-request");
     employee
-        .get("/admin-request?notice=requested")
+        .get("/admin-request")
         .await
         .has("Ihr Antrag wurde gestellt");
     let again = employee.post("/admin-request", &[]).await;
@@ -1322,7 +1358,16 @@ async fn admin_requests_are_consented_by_the_admin_and_approved_by_an_operator()
     admin
         .post(&action, &[])
         .await
-        .redirects_to("/admin/customers/100000001/admin-requests?notice=saved");
+        .redirects_to("/admin/customers/100000001/admin-requests");
+    admin
+        .get("/admin/customers/100000001/admin-requests")
+        .await
+        .has("Sie haben dem Antrag von Ida Eingeladen zugestimmt.");
+    // A reload of the form's address (GET) leads back to its page, never to JSON.
+    admin
+        .get(&action)
+        .await
+        .redirects_to("/admin/customers/100000001/admin-requests");
 
     let op = app.login("op@example.com").await;
     let list = op.get("/operator/admin-requests").await;
@@ -1334,7 +1379,10 @@ async fn admin_requests_are_consented_by_the_admin_and_approved_by_an_operator()
     };
     op.post(&approve, &[])
         .await
-        .redirects_to("/operator/admin-requests?notice=saved");
+        .redirects_to("/operator/admin-requests");
+    op.get("/operator/admin-requests")
+        .await
+        .has("Der Antrag von Ida Eingeladen wurde genehmigt");
     // R6: the new administrator's next page shows the user management.
     employee.get("/home").await.has("href=\"/admin/users\"");
 }
@@ -1382,10 +1430,8 @@ async fn an_operator_sees_the_dead_letters_and_queues_one_again() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     let action = format!("/operator/outbox/{id}/requeue");
     assert!(page.text.contains(&format!("action=\"{action}\"")));
-    op.post(&action, &[])
-        .await
-        .redirects_to("/operator/outbox?notice=saved");
-    op.get("/operator/outbox?notice=saved")
+    op.post(&action, &[]).await.redirects_to("/operator/outbox");
+    op.get("/operator/outbox")
         .await
         .ok()
         .has("Keine unzustellbaren Nachrichten.");
@@ -1425,7 +1471,7 @@ async fn an_operator_creates_a_customer() {
         ],
     )
     .await
-    .redirects_to("/operator/customers?notice=saved&q=123456789");
+    .redirects_to("/operator/customers?q=123456789");
     op.get("/operator/customers?q=123456789")
         .await
         .ok()
@@ -1662,7 +1708,7 @@ async fn sessions_are_listed_and_ended() {
     a.get("/sessions").await.ok().has("(diese)");
     a.post("/sessions/end-others", &[])
         .await
-        .redirects_to("/sessions?notice=saved");
+        .redirects_to("/sessions");
     b.get("/home").await.redirects_to("/login?next=%2Fhome");
     a.get("/home").await;
     let s = a.get("/sessions").await;
@@ -1671,9 +1717,7 @@ async fn sessions_are_listed_and_ended() {
         let start = s.text[..i].rfind("action=\"").unwrap() + "action=\"".len();
         s.text[start..i + "/end".len()].to_owned()
     };
-    a.post(&action, &[])
-        .await
-        .redirects_to("/login?notice=logged-out");
+    a.post(&action, &[]).await.redirects_to("/login");
     a.get("/home").await.redirects_to("/login?next=%2Fhome");
 }
 
@@ -1704,7 +1748,7 @@ async fn profile_changes_name_and_password_with_errors_at_the_fields() {
         ],
     )
     .await
-    .redirects_to("/profile?notice=saved");
+    .redirects_to("/profile");
     // The session was rotated and still works.
     b.get("/profile").await.ok();
     app.browser().login("x@example.com", NEW_PASSWORD).await;
@@ -1743,7 +1787,7 @@ async fn a_password_change_after_the_step_up_window_asks_for_the_password_again(
     b.get("/profile").await;
     b.post("/profile/password", &change)
         .await
-        .redirects_to("/profile?notice=saved");
+        .redirects_to("/profile");
     app.browser().login("x@example.com", NEW_PASSWORD).await;
 }
 
@@ -1827,11 +1871,8 @@ async fn second_factors_are_managed_on_the_security_page() {
     let sms = app.sms.last_code_to("+49691234567").unwrap();
     b.post("/mfa/phone/confirm", &[("code", &sms)])
         .await
-        .redirects_to("/mfa?notice=saved");
-    b.get("/mfa?notice=saved")
-        .await
-        .has("Code per SMS")
-        .has("Gespeichert.");
+        .redirects_to("/mfa");
+    b.get("/mfa").await.has("Code per SMS").has("Gespeichert.");
     // The recovery method needs a current factor; a bad address stays at its field.
     app.clock.advance(chrono::TimeDelta::seconds(31));
     let bad = b
@@ -1858,7 +1899,7 @@ async fn second_factors_are_managed_on_the_security_page() {
         ],
     )
     .await
-    .redirects_to("/mfa?notice=saved");
+    .redirects_to("/mfa");
     b.get("/mfa").await.has("backup@example.com");
     // A new recovery code, shown once; the old one stops working.
     app.clock.advance(chrono::TimeDelta::seconds(31));
@@ -1873,9 +1914,7 @@ async fn second_factors_are_managed_on_the_security_page() {
     assert_ne!(first_recovery, second_recovery);
     // Logging in with the recovery code shows a new one and leads to the security page.
     b.get("/mfa").await;
-    b.post("/logout", &[])
-        .await
-        .redirects_to("/login?notice=logged-out");
+    b.post("/logout", &[]).await.redirects_to("/login");
     b.get("/login").await;
     let r = b
         .post(
@@ -1896,14 +1935,12 @@ async fn second_factors_are_managed_on_the_security_page() {
     shown.ok().has("id=\"recovery-code\"").has("href=\"/mfa\"");
     // Remove every factor with a code sent to the phone.
     b.get("/mfa").await;
-    b.post("/mfa/presence-code", &[])
-        .await
-        .redirects_to("/mfa?notice=code-sent");
+    b.post("/mfa/presence-code", &[]).await.redirects_to("/mfa");
     let sms = app.sms.last_code_to("+49691234567").unwrap();
     b.get("/mfa").await;
     b.post("/mfa/remove", &[("factor", "phone"), ("code", &sms)])
         .await
-        .redirects_to("/mfa?notice=saved");
+        .redirects_to("/mfa");
     b.get("/mfa")
         .await
         .has("nicht eingerichtet")
@@ -1938,7 +1975,7 @@ async fn the_email_address_changes_with_a_code_to_the_new_address() {
     let code = app.secret_for("neu@example.com");
     b.post("/profile/email/confirm", &[("code", &code)])
         .await
-        .redirects_to("/profile?notice=saved");
+        .redirects_to("/profile");
     b.get("/profile").await.has("neu@example.com");
     app.browser().login("neu@example.com", PASSWORD).await;
 }
@@ -2004,7 +2041,7 @@ async fn a_second_factor_policy_sends_covered_users_to_the_setup_page_and_shows_
             &[("policy", "administrators")],
         )
         .await
-        .redirects_to("/operator/customers?notice=saved");
+        .redirects_to("/operator/customers");
     let page = operator.get("/operator/customers").await;
     assert!(
         page.text
@@ -2040,4 +2077,108 @@ async fn a_second_factor_policy_sends_covered_users_to_the_setup_page_and_shows_
         "{}",
         page.text
     );
+}
+
+/// Item 10 of issue 13: a reload, back or a new tab on a form's answer is a `GET` on the form's
+/// address; every one of them leads to the page the form belongs to, never to an error or JSON.
+#[tokio::test]
+async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let n = "/admin/customers/100000001";
+    let e = w.employee_a;
+    let req = "0190a5d6-0000-7000-8000-000000000001";
+    let mail = "0190a5d6-0000-7000-8000-000000000002";
+    let session = "0190a5d6-0000-7000-8000-000000000003";
+    let pairs: Vec<(String, String)> = [
+        (
+            "/login/mfa/phone-code?methods=sms",
+            "/login/mfa?methods=sms",
+        ),
+        ("/login/mfa/recovery-code", "/login/mfa"),
+        ("/logout", "/"),
+        ("/register/code/resend", "/register/code"),
+        ("/onboarding/link/customer", "/onboarding/link"),
+        ("/onboarding/link/legacy", "/onboarding/link"),
+        ("/profile/password", "/profile"),
+        ("/profile/email", "/profile"),
+        ("/sessions/end-others", "/sessions"),
+        (&format!("/sessions/{session}/end"), "/sessions"),
+        ("/mfa/totp", "/mfa"),
+        ("/mfa/totp/confirm", "/mfa"),
+        ("/mfa/phone", "/mfa"),
+        ("/mfa/presence-code", "/mfa"),
+        ("/mfa/remove", "/mfa"),
+        ("/mfa/recovery-code", "/mfa"),
+        ("/mfa/recovery-channel", "/mfa"),
+        (&format!("{n}/users/{e}/activate"), &format!("{n}/users")),
+        (&format!("{n}/users/{e}/invitation"), &format!("{n}/users")),
+        (
+            &format!("{n}/admin-requests/{req}/consent"),
+            &format!("{n}/admin-requests"),
+        ),
+        (
+            &format!("{n}/admin-requests/{req}/decline"),
+            &format!("{n}/admin-requests"),
+        ),
+        (
+            "/operator/customers/100000001/second-factor-policy",
+            "/operator/customers",
+        ),
+        (
+            &format!("/operator/admin-requests/{req}/approve"),
+            "/operator/admin-requests",
+        ),
+        (
+            &format!("/operator/admin-requests/{req}/reject"),
+            "/operator/admin-requests",
+        ),
+        (
+            &format!("/operator/outbox/{mail}/requeue"),
+            "/operator/outbox",
+        ),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .collect();
+    assert_eq!(pairs.len(), 25);
+    // Logged out and logged in alike: the answer is the redirect, nothing changes.
+    let anonymous = app.browser();
+    let admin = app.login("a@example.com").await;
+    for b in [&anonymous, &admin] {
+        for (from, to) in &pairs {
+            let r = b.get(from).await;
+            r.redirects_to(to);
+            assert!(!r.text.contains("{\""), "{from}: {}", r.text);
+        }
+    }
+    // Still logged in: `GET /logout` does not log out.
+    admin.get("/home").await.ok();
+    // Other methods on a page: the 405 page in HTML; the API keeps its JSON error.
+    let r = admin
+        .send(Send {
+            method: Method::PUT,
+            path: "/profile",
+            body: None,
+            headers: Vec::new(),
+            browser_headers: true,
+        })
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        r.headers.get(header::CONTENT_TYPE).unwrap(),
+        "text/html; charset=utf-8"
+    );
+    r.has("<html").lacks("method_not_allowed");
+    let r = admin
+        .send(Send {
+            method: Method::PATCH,
+            path: "/api/v1/me",
+            body: None,
+            headers: Vec::new(),
+            browser_headers: true,
+        })
+        .await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    r.has("\"method_not_allowed\"");
 }

@@ -106,9 +106,14 @@ pub enum CodeError {
     /// The code does not have the right form (no try is used up).
     #[error("malformed code")]
     Malformed,
-    /// Wrong (or already used) code; a try was used up.
+    /// Wrong code; a try was used up.
     #[error("wrong code")]
     Wrong,
+    /// An authenticator app's code that was right but is already used (its time step was
+    /// accepted before: replay protection); the next one, about 30 seconds later, will do. A try
+    /// was used up, as for a wrong code.
+    #[error("the code was already used")]
+    Used,
     /// The code has expired; a new one must be sent.
     #[error("the code has expired")]
     Expired,

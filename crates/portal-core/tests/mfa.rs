@@ -195,8 +195,9 @@ async fn a_totp_code_is_accepted_once_and_older_steps_never_after_a_newer_one() 
     finish(&w, &first, code.clone(), false).await.unwrap();
     let second = password_step(&w, "anna@example.com").await;
     let err = finish(&w, &second, code, false).await.unwrap_err();
+    // A replay is told apart from a wrong code: it was right, and the next one will do.
     assert!(
-        matches!(err, MfaError::Code(CodeError::Wrong)),
+        matches!(err, MfaError::Code(CodeError::Used)),
         "replay: {err:?}"
     );
     // The previous step is still inside the ±1 window but older than the used one.
@@ -206,8 +207,14 @@ async fn a_totp_code_is_accepted_once_and_older_steps_never_after_a_newer_one() 
     ));
     let err = finish(&w, &second, previous, false).await.unwrap_err();
     assert!(
-        matches!(err, MfaError::Code(CodeError::Wrong)),
+        matches!(err, MfaError::Code(CodeError::Used)),
         "older step: {err:?}"
+    );
+    let wrong = SecondFactor::Totp(SecretString::new("000000"));
+    let err = finish(&w, &second, wrong, false).await.unwrap_err();
+    assert!(
+        matches!(err, MfaError::Code(CodeError::Wrong)),
+        "wrong: {err:?}"
     );
     w.advance(TimeDelta::seconds(30));
     finish(&w, &second, totp_now(&w, &secret), false)
@@ -256,7 +263,7 @@ async fn concurrent_submissions_of_one_code_succeed_exactly_once() {
         match t.await.unwrap() {
             Ok(_) => ok += 1,
             // Losers see a replayed code (or, once their failures pile up, the throttle).
-            Err(MfaError::Code(CodeError::Wrong) | MfaError::Throttled { .. }) => {}
+            Err(MfaError::Code(CodeError::Used) | MfaError::Throttled { .. }) => {}
             Err(e) => panic!("unexpected {e:?}"),
         }
     }

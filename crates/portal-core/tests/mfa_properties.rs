@@ -347,7 +347,7 @@ proptest! {
                     match t.await.unwrap() {
                         Ok(_) => wins += 1,
                         // A replayed code; or, once the losers' failures pile up, the delay.
-                        Err(MfaError::Code(CodeError::Wrong) | MfaError::Throttled { .. }) => {}
+                        Err(MfaError::Code(CodeError::Used) | MfaError::Throttled { .. }) => {}
                         Err(e) => prop_assert!(false, "unexpected {:?}", e),
                     }
                 }

@@ -5,7 +5,7 @@ use super::ctx::{Authed, Shell};
 use super::error::PageError;
 use super::form::Form;
 use super::i18n;
-use super::layout::{Errors, csrf_field, notice, notice_of, query_notice};
+use super::layout::{Errors, csrf_field, flash_notice, notice, notice_of};
 use super::urls::{self, Notice};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -42,7 +42,7 @@ fn contact_page(a: &Authed, message: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
             h1 { (a.t("contact-the-administrator")) }
-            (query_notice(a))
+            (flash_notice(a))
             p { (a.t("contact-intro")) }
             (errors.summary(a.lang))
             (contact_form(a, message, errors))
@@ -71,7 +71,7 @@ pub(crate) async fn send(a: Authed, Form(form): Form<ContactForm>) -> Result<Res
             .contact_admins(&a.principal.actor(), &message)
             .await
         {
-            Ok(_) => return Ok(a.redirect(Notice::MessageSent.on(urls::ContactAdmin))),
+            Ok(_) => return Ok(a.redirect_with(Notice::MessageSent, urls::ContactAdmin)),
             Err(e @ (ContactError::NoAdmin | ContactError::NotLinked)) => {
                 errors.refused(a.lang, e);
                 StatusCode::CONFLICT
@@ -124,7 +124,7 @@ pub(crate) async fn admin_request(a: Authed) -> Response {
 /// `POST /admin-request`.
 pub(crate) async fn request_admin(a: Authed) -> Result<Response, PageError> {
     match a.portal().request_admin_rights(&a.principal.actor()).await {
-        Ok(_) => Ok(a.redirect(Notice::Requested.on(urls::AdminRequest))),
+        Ok(_) => Ok(a.redirect_with(Notice::Requested, urls::AdminRequest)),
         Err(
             e @ (AdminRequestError::NotEligible
             | AdminRequestError::AlreadyAdmin

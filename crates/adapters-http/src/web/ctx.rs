@@ -4,9 +4,10 @@
 //! context hands it to the request's [`PageScope`] so that error pages get the same frame.
 
 use super::error::{PageError, PageScope};
+use super::flash::Flash;
 use super::i18n::{self, Text};
 use super::layout;
-use super::urls;
+use super::urls::{self, Notice};
 use crate::config::HttpConfig;
 use crate::cookies::{self, CookieName};
 use crate::csrf;
@@ -86,6 +87,8 @@ pub(crate) struct Shell {
     pub(crate) query: Vec<(String, String)>,
     /// Whether "Administrator kontaktieren" reaches anyone: offered only then.
     pub(crate) contact_admins: bool,
+    /// The message the previous form's redirect left for this page ([`Flash`]), if any.
+    pub(crate) flash: Option<Flash>,
 }
 
 impl Shell {
@@ -213,6 +216,9 @@ impl FromRequestParts<AppState> for Ctx {
             .get::<ClientContext>()
             .cloned()
             .unwrap_or_default();
+        // A flash is shown once: the page that shows it deletes it ([`Ctx::page_with`]), so a
+        // reload shows the page without it; a redirect passes it on.
+        let flash = Flash::read(config, &headers, state.now().timestamp());
         let shell = Arc::new(Shell {
             lang,
             base: config.public_path().to_owned(),
@@ -222,6 +228,7 @@ impl FromRequestParts<AppState> for Ctx {
             query: serde_html_form::from_str(parts.uri.query().unwrap_or_default())
                 .unwrap_or_default(),
             contact_admins,
+            flash,
         });
         scope.set_shell(shell.clone());
         Ok(Self {
@@ -284,6 +291,9 @@ impl Ctx {
         title: impl AsRef<str>,
         content: Markup,
     ) -> Response {
+        if self.shell.flash.is_some() {
+            self.clear_cookie(CookieName::Flash);
+        }
         layout::render(&self.shell, status, title.as_ref(), content)
     }
 
@@ -294,6 +304,29 @@ impl Ctx {
             r.headers_mut().insert(header::LOCATION, v);
         }
         r
+    }
+
+    /// [`Self::redirect`] with a message for the page it leads to (a signed cookie, [`Flash`]).
+    pub(crate) fn redirect_with(&self, notice: Notice, to: impl Display) -> Response {
+        self.flash(notice, None);
+        self.redirect(to)
+    }
+
+    /// [`Self::redirect`] with a message about someone (`$name`: "Ben Becker wurde gesperrt.").
+    pub(crate) fn redirect_about(
+        &self,
+        notice: Notice,
+        name: impl Into<String>,
+        to: impl Display,
+    ) -> Response {
+        self.flash(notice, Some(name.into()));
+        self.redirect(to)
+    }
+
+    /// Leaves a message for the next page this browser opens (within a minute).
+    pub(crate) fn flash(&self, notice: Notice, name: Option<String>) {
+        let flash = Flash::new(notice, name, self.state.now().timestamp());
+        self.scope.cookie(flash.cookie(self.config()));
     }
 
     /// Takes a token from the client's bucket, or the 429 page with `Retry-After`.

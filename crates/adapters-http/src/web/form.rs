@@ -42,7 +42,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
     }
 }
 
-/// The query of a page as `T`. Queries are navigation state (`?q=`, `?cursor=`, `?notice=`):
+/// The query of a page as `T`. Queries are navigation state (`?q=`, `?cursor=`):
 /// one that does not fit reads as `T::default()`, never as an error page.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Query<T>(pub(crate) T);

@@ -4,7 +4,7 @@
 use super::contact::contact_form;
 use super::ctx::{Authed, Ctx};
 use super::error::PageError;
-use super::layout::{Errors, query_notice};
+use super::layout::{Errors, flash_notice};
 use super::urls::{self, Area};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -55,7 +55,7 @@ pub(crate) async fn home(a: Authed) -> Response {
             &waiting,
             html! {
                 h1 { (waiting) }
-                (query_notice(&a))
+                (flash_notice(&a))
                 p { (a.t("home-waiting-text")) }
                 p { (a.t("home-company")) " " strong { (company) } }
                 @if a.contact_admins {
@@ -78,7 +78,7 @@ pub(crate) async fn home(a: Authed) -> Response {
         &title,
         html! {
             h1 { (title) }
-            (query_notice(&a))
+            (flash_notice(&a))
             p { (a.t("home-company")) " " strong { (company) }
                 @if let Some(c) = a.principal.customer() { " (" (a.t("customer-number")) " " (c.number().printed()) ")" } }
             @if admin {

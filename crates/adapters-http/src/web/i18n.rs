@@ -250,6 +250,7 @@ pub(crate) const fn code_key(code: ErrorCode) -> &'static str {
         ErrorCode::InvalidTicket => "error-invalid-ticket",
         ErrorCode::MalformedCode => "error-malformed-code",
         ErrorCode::InvalidCode => "error-invalid-code",
+        ErrorCode::CodeAlreadyUsed => "error-code-already-used",
         ErrorCode::CodeExpired => "error-code-expired",
         ErrorCode::TooManyAttempts => "error-too-many-attempts",
         ErrorCode::TooSoon => "error-too-soon",

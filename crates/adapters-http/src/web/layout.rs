@@ -13,9 +13,6 @@ use axum_extra::routing::TypedPath;
 use maud::{DOCTYPE, Markup, Render, html};
 use portal_core::user::Role;
 use portal_core::values::Language;
-use serde::Deserialize;
-use serde::de::IntoDeserializer;
-use serde::de::value::StrDeserializer;
 use std::borrow::Cow;
 
 fn head(base: &str, title: &str) -> Markup {
@@ -218,17 +215,18 @@ pub(crate) fn notice(text: impl AsRef<str>) -> Markup {
     html! { div.alert.ok role="status" { (text.as_ref()) } }
 }
 
-/// The notice a redirect asked for (`?notice=`), if any: only [`Notice`]'s keys are shown.
+/// The message the previous form's redirect left for this page ([`super::flash`]), if any.
 pub(crate) fn notice_of(shell: &Shell) -> Option<Notice> {
-    let raw = shell.query_value("notice")?;
-    let raw: StrDeserializer<'_, serde::de::value::Error> = raw.into_deserializer();
-    Notice::deserialize(raw).ok()
+    shell.flash.as_ref().map(|f| f.notice)
 }
 
-/// The page's notice from `?notice=`.
-pub(crate) fn query_notice(shell: &Shell) -> Markup {
-    match notice_of(shell) {
-        Some(n) => notice(shell.t(n.key())),
+/// The page's flash message, naming whom it is about where it does.
+pub(crate) fn flash_notice(shell: &Shell) -> Markup {
+    match &shell.flash {
+        Some(f) => match &f.name {
+            Some(name) => notice(shell.t_with(f.notice.key(), [("name", name.clone().into())])),
+            None => notice(shell.t(f.notice.key())),
+        },
         None => html! {},
     }
 }

@@ -12,7 +12,7 @@ use super::ctx::Authed;
 use super::error::PageError;
 use super::form::Form;
 use super::i18n;
-use super::layout::{Errors, Input, code_input, csrf_field, query_notice};
+use super::layout::{Errors, Input, code_input, csrf_field, flash_notice};
 use super::urls::{self, Notice};
 use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
@@ -22,6 +22,7 @@ use maud::{Markup, PreEscaped, html};
 use portal_core::mfa::{MfaMethod, PhoneChannel, PhoneNumber, RecoveryChannel};
 use portal_core::secret::SecretString;
 use portal_core::service::{CodeError, FactorEnabled, MfaError};
+use portal_core::totp::TotpEnrolment;
 use portal_core::values::EmailAddress;
 use serde::Deserialize;
 use std::fmt::Display;
@@ -71,7 +72,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
     let enabled = mfa.is_enabled();
     html! {
         h1 { (a.t("mfa-title")) }
-        (query_notice(a))
+        (flash_notice(a))
         @if a.principal.second_factor_missing() {
             div.alert.warn role="alert" { (a.t("error-second-factor-required")) }
         }
@@ -201,6 +202,7 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Result<Response, PageErr
         }
         e @ (MfaError::Code(CodeError::Malformed)
         | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Used)
         | MfaError::Code(CodeError::Expired)) => {
             errors.refused_at(a.lang, "code", e);
             StatusCode::BAD_REQUEST
@@ -288,31 +290,45 @@ pub(crate) async fn start_totp(a: Authed) -> Result<Response, PageError> {
 /// A factor is set up: its first recovery code (shown once), or back to the settings.
 fn enabled(a: &Authed, done: FactorEnabled) -> Response {
     match done.recovery_code {
-        Some(code) => a.page(
-            a.t("recovery-code-title"),
-            recovery_code_shown(a, code.expose(), Notice::Saved.on(urls::Mfa)),
-        ),
-        None => a.redirect(Notice::Saved.on(urls::Mfa)),
+        Some(code) => {
+            // Shown once, on this answer; the settings page it leads to says it is saved (the
+            // flash is set after the page, which deletes the request's own flash).
+            let page = a.page(
+                a.t("recovery-code-title"),
+                recovery_code_shown(a, code.expose(), urls::Mfa),
+            );
+            a.flash(Notice::Saved, None);
+            page
+        }
+        None => a.redirect_with(Notice::Saved, urls::Mfa),
     }
 }
 
-/// A setup's code was refused: the code page again; anything else as on the settings page.
+/// A setup's code was refused: the code page again (with the app's QR code and key, `qr`, for
+/// an authenticator app); anything else as on the settings page.
 fn confirm_failed(
     a: &Authed,
     action: impl Display,
     section: Section,
     e: MfaError,
+    qr: Option<&TotpEnrolment>,
 ) -> Result<Response, PageError> {
     match e {
         e @ (MfaError::Code(CodeError::Malformed)
         | MfaError::Code(CodeError::Wrong)
+        | MfaError::Code(CodeError::Used)
         | MfaError::Code(CodeError::Expired)) => {
             let mut errors = Errors::new();
             errors.refused_at(a.lang, "code", e);
             Ok(a.page_with(
                 StatusCode::BAD_REQUEST,
                 a.t("mfa-setup-title"),
-                confirm_page(a, action, None, &errors),
+                confirm_page(
+                    a,
+                    action,
+                    qr.map(|e| (e.qr_svg(), e.secret_base32(), e.otpauth_uri())),
+                    &errors,
+                ),
             ))
         }
         e => failed(a, section, e),
@@ -331,7 +347,19 @@ pub(crate) async fn confirm_totp(
         .await
     {
         Ok(done) => Ok(enabled(&a, done)),
-        Err(e) => confirm_failed(&a, urls::MfaTotpConfirm, Section::Totp, e),
+        Err(e) => {
+            // The same secret as before: the app that scanned it keeps matching.
+            let pending = match &e {
+                MfaError::Code(_) => a
+                    .portal()
+                    .pending_totp_enrolment(&a.principal)
+                    .await
+                    .ok()
+                    .flatten(),
+                _ => None,
+            };
+            confirm_failed(&a, urls::MfaTotpConfirm, Section::Totp, e, pending.as_ref())
+        }
     }
 }
 
@@ -386,7 +414,7 @@ pub(crate) async fn confirm_phone(
         .await
     {
         Ok(done) => Ok(enabled(&a, done)),
-        Err(e) => confirm_failed(&a, urls::MfaPhoneConfirm, Section::Phone, e),
+        Err(e) => confirm_failed(&a, urls::MfaPhoneConfirm, Section::Phone, e, None),
     }
 }
 
@@ -394,7 +422,7 @@ pub(crate) async fn confirm_phone(
 pub(crate) async fn presence_code(a: Authed) -> Result<Response, PageError> {
     a.limit(Bucket::Mfa)?;
     match a.portal().send_presence_code(&a.principal).await {
-        Ok(()) => Ok(a.redirect(Notice::CodeSent.on(urls::Mfa))),
+        Ok(()) => Ok(a.redirect_with(Notice::CodeSent, urls::Mfa)),
         Err(e) => failed(&a, Section::Remove, e),
     }
 }
@@ -406,7 +434,7 @@ pub(crate) async fn remove(a: Authed, Form(form): Form<MfaForm>) -> Result<Respo
         return Ok(need_factor(&a, Section::Remove));
     };
     match a.portal().remove_mfa(&a.principal, &factor).await {
-        Ok(()) => Ok(a.redirect(Notice::Saved.on(urls::Mfa))),
+        Ok(()) => Ok(a.redirect_with(Notice::Saved, urls::Mfa)),
         Err(e) => failed(&a, Section::Remove, e),
     }
 }
@@ -463,7 +491,7 @@ pub(crate) async fn recovery_channel(
         .set_recovery_channel(&a.principal, &channel, &factor)
         .await
     {
-        Ok(()) => Ok(a.redirect(Notice::Saved.on(urls::Mfa))),
+        Ok(()) => Ok(a.redirect_with(Notice::Saved, urls::Mfa)),
         Err(e) => failed(&a, Section::Channel, e),
     }
 }

@@ -1,7 +1,11 @@
 //! The server-rendered web UI: every screen of the manual, German by default and English by the
 //! user's language, `?lang=en` or the language cookie. Pages are maud templates (every value is
 //! escaped), forms are plain `application/x-www-form-urlencoded` POSTs followed by a redirect
-//! (Post/Redirect/Get), no script runs anywhere.
+//! (Post/Redirect/Get), no script runs anywhere. A redirect's message ("Gespeichert.", "Ben
+//! Becker wurde gesperrt.") travels in a short-lived signed cookie (`flash`), never in the URL.
+//! No page answers JSON: a `GET` on a form's own address (a reload of its answer, back, a new
+//! tab) leads to the page the form belongs to (`back`), and another method on a page path is
+//! the HTML 405 page (`method_not_allowed`).
 //!
 //! It shares the API's infrastructure: [`AppState`], the cookies ([`crate::cookies`], one module
 //! for API and pages), CSRF ([`crate::csrf`]), the rate limits, the error codes
@@ -53,6 +57,7 @@ mod contact;
 mod ctx;
 mod devmail;
 mod error;
+mod flash;
 mod form;
 mod home;
 mod i18n;
@@ -69,7 +74,7 @@ use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 
 /// The policy of every page: nothing but this site's own stylesheet and images (the QR code is
 /// inline SVG), no frames, forms only to this site.
@@ -112,150 +117,270 @@ async fn page_headers(req: Request, next: Next) -> Response {
     r
 }
 
+/// `GET` on a form's address (a reload of its answer, back, a new tab): the page the form
+/// belongs to, never an error. Forms post to addresses of their own; only the page that shows
+/// them answers a `GET`.
+fn back<T>(
+    to: T,
+) -> impl Fn(ctx::Ctx) -> std::future::Ready<Response> + Clone + Send + Sync + 'static
+where
+    T: std::fmt::Display + Clone + Send + Sync + 'static,
+{
+    move |c: ctx::Ctx| std::future::ready(c.redirect(&to))
+}
+
+/// [`back`], keeping the query (the second login step's methods and destination).
+fn back_with_query<T>(
+    to: T,
+) -> impl Fn(ctx::Ctx, axum::http::Uri) -> std::future::Ready<Response> + Clone + Send + Sync + 'static
+where
+    T: std::fmt::Display + Clone + Send + Sync + 'static,
+{
+    move |c: ctx::Ctx, uri: axum::http::Uri| {
+        std::future::ready(match uri.query() {
+            Some(q) => c.redirect(format!("{to}?{q}")),
+            None => c.redirect(&to),
+        })
+    }
+}
+
 /// The pages, mounted at `/` beside the API: every path is a type of [`urls`].
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     use axum_extra::routing::TypedPath;
     use urls::*;
-    let mut r = Router::new()
-        .route(Root::PATH, get(home::root))
-        .route(Stylesheet::PATH, get(stylesheet))
-        // Anmelden, Registrieren, Passwort vergessen, Einladung
-        .route(
-            Login::PATH,
-            get(auth::login::page).post(auth::login::submit),
-        )
-        .route(
-            LoginMfa::PATH,
-            get(auth::mfa_step::page).post(auth::mfa_step::submit),
-        )
-        .route(LoginMfaPhoneCode::PATH, post(auth::mfa_step::phone_code))
-        .route(
-            LoginMfaRecoveryCode::PATH,
-            post(auth::mfa_step::recovery_code),
-        )
-        .route(Logout::PATH, post(auth::login::logout))
-        .route(
-            Register::PATH,
-            get(auth::register::page).post(auth::register::submit),
-        )
-        .route(
-            RegisterCode::PATH,
-            get(auth::register::code_page).post(auth::register::verify),
-        )
-        .route(RegisterCodeResend::PATH, post(auth::register::resend))
-        .route(
-            PasswordForgot::PATH,
-            get(auth::reset::forgot_page).post(auth::reset::forgot),
-        )
-        .route(
-            PasswordReset::PATH,
-            get(auth::reset::page).post(auth::reset::submit),
-        )
-        .route(PasswordChanged::PATH, get(auth::reset::changed))
-        .route(
-            Invitation::PATH,
-            get(auth::invitation::page).post(auth::invitation::accept),
-        )
-        // Startseite, Bereiche, Zugehörigkeit, Kundennummer, Kontakt, Admin-Antrag
-        .route(Home::PATH, get(home::home))
-        .route(Area::PATH, get(home::area))
-        .route(
-            Affiliation::PATH,
-            get(onboarding::affiliation).post(onboarding::choose_affiliation),
-        )
-        .route(Link::PATH, get(onboarding::link))
-        .route(LinkCustomer::PATH, post(onboarding::link_customer))
-        .route(LinkLegacy::PATH, post(onboarding::link_legacy))
-        .route(ContactAdmin::PATH, get(contact::page).post(contact::send))
-        .route(
-            AdminRequest::PATH,
-            get(contact::admin_request).post(contact::request_admin),
-        )
-        // Meine Daten, Sicherheit, Sitzungen
-        .route(
-            Profile::PATH,
-            get(account::profile::page).post(account::profile::update),
-        )
-        .route(
-            ProfilePassword::PATH,
-            post(account::profile::change_password),
-        )
-        .route(
-            ProfileEmail::PATH,
-            post(account::profile::start_email_change),
-        )
-        .route(
-            ProfileEmailConfirm::PATH,
-            get(account::profile::email_code).post(account::profile::confirm_email),
-        )
-        .route(
-            Reauth::PATH,
-            get(account::reauth::page).post(account::reauth::submit),
-        )
-        .route(Sessions::PATH, get(account::sessions::page))
-        .route(SessionsEndOthers::PATH, post(account::sessions::end_others))
-        .route(SessionEnd::PATH, post(account::sessions::end_one))
-        .route(Mfa::PATH, get(mfa::settings))
-        .route(MfaTotp::PATH, post(mfa::start_totp))
-        .route(MfaTotpConfirm::PATH, post(mfa::confirm_totp))
-        .route(MfaPhone::PATH, post(mfa::start_phone))
-        .route(
-            MfaPhoneConfirm::PATH,
-            get(mfa::phone_code).post(mfa::confirm_phone),
-        )
-        .route(MfaPresenceCode::PATH, post(mfa::presence_code))
-        .route(MfaRemove::PATH, post(mfa::remove))
-        .route(MfaRecoveryCode::PATH, post(mfa::regenerate))
-        .route(MfaRecoveryChannel::PATH, post(mfa::recovery_channel))
-        // Benutzerverwaltung
-        .route(MyUsers::PATH, get(admin::my_users))
-        .route(MyAudit::PATH, get(admin::my_audit))
-        .route(MyAdminRequests::PATH, get(admin::my_admin_requests))
-        .route(Users::PATH, get(admin::users::page))
-        .route(
-            NewUser::PATH,
-            get(admin::invite::page).post(admin::invite::submit),
-        )
-        .route(
-            UserPermissions::PATH,
-            get(admin::permissions::page).post(admin::permissions::submit),
-        )
-        .route(
-            UserLock::PATH,
-            get(admin::user_detail::lock_page).post(admin::user_detail::lock),
-        )
-        .route(
-            UserDelete::PATH,
-            get(admin::user_detail::delete_page).post(admin::user_detail::delete),
-        )
-        .route(UserActivate::PATH, post(admin::users::activate))
-        .route(UserInvitation::PATH, post(admin::users::reinvite))
-        .route(UserAudit::PATH, get(admin::audit::user))
-        .route(CustomerAudit::PATH, get(admin::audit::customer))
-        .route(CustomerAdminRequests::PATH, get(admin::requests::page))
-        .route(AdminRequestConsent::PATH, post(admin::requests::consent))
-        .route(AdminRequestDecline::PATH, post(admin::requests::decline))
-        // Portal-Mitarbeiter
-        .route(OperatorCustomers::PATH, get(operator::customers))
-        .route(
-            OperatorNewCustomer::PATH,
-            get(operator::new_customer).post(operator::create_customer),
-        )
-        .route(
-            OperatorSecondFactorPolicy::PATH,
-            post(operator::second_factor_policy),
-        )
-        .route(OperatorAdminRequests::PATH, get(operator::requests))
-        .route(OperatorApprove::PATH, post(operator::approve))
-        .route(OperatorReject::PATH, post(operator::reject))
-        .route(OperatorOutbox::PATH, get(operator::outbox))
-        .route(OperatorRequeue::PATH, post(operator::requeue));
+    let mut r =
+        Router::new()
+            .route(Root::PATH, get(home::root))
+            .route(Stylesheet::PATH, get(stylesheet))
+            // Anmelden, Registrieren, Passwort vergessen, Einladung
+            .route(
+                Login::PATH,
+                get(auth::login::page).post(auth::login::submit),
+            )
+            .route(
+                LoginMfa::PATH,
+                get(auth::mfa_step::page).post(auth::mfa_step::submit),
+            )
+            .route(
+                LoginMfaPhoneCode::PATH,
+                get(back_with_query(LoginMfa)).post(auth::mfa_step::phone_code),
+            )
+            .route(
+                LoginMfaRecoveryCode::PATH,
+                get(back_with_query(LoginMfa)).post(auth::mfa_step::recovery_code),
+            )
+            .route(Logout::PATH, get(back(Root)).post(auth::login::logout))
+            .route(
+                Register::PATH,
+                get(auth::register::page).post(auth::register::submit),
+            )
+            .route(
+                RegisterCode::PATH,
+                get(auth::register::code_page).post(auth::register::verify),
+            )
+            .route(
+                RegisterCodeResend::PATH,
+                get(back(RegisterCode)).post(auth::register::resend),
+            )
+            .route(
+                PasswordForgot::PATH,
+                get(auth::reset::forgot_page).post(auth::reset::forgot),
+            )
+            .route(
+                PasswordReset::PATH,
+                get(auth::reset::page).post(auth::reset::submit),
+            )
+            .route(PasswordChanged::PATH, get(auth::reset::changed))
+            .route(
+                Invitation::PATH,
+                get(auth::invitation::page).post(auth::invitation::accept),
+            )
+            // Startseite, Bereiche, Zugehörigkeit, Kundennummer, Kontakt, Admin-Antrag
+            .route(Home::PATH, get(home::home))
+            .route(Area::PATH, get(home::area))
+            .route(
+                Affiliation::PATH,
+                get(onboarding::affiliation).post(onboarding::choose_affiliation),
+            )
+            .route(Link::PATH, get(onboarding::link))
+            .route(
+                LinkCustomer::PATH,
+                get(back(Link)).post(onboarding::link_customer),
+            )
+            .route(
+                LinkLegacy::PATH,
+                get(back(Link)).post(onboarding::link_legacy),
+            )
+            .route(ContactAdmin::PATH, get(contact::page).post(contact::send))
+            .route(
+                AdminRequest::PATH,
+                get(contact::admin_request).post(contact::request_admin),
+            )
+            // Meine Daten, Sicherheit, Sitzungen
+            .route(
+                Profile::PATH,
+                get(account::profile::page).post(account::profile::update),
+            )
+            .route(
+                ProfilePassword::PATH,
+                get(back(Profile)).post(account::profile::change_password),
+            )
+            .route(
+                ProfileEmail::PATH,
+                get(back(Profile)).post(account::profile::start_email_change),
+            )
+            .route(
+                ProfileEmailConfirm::PATH,
+                get(account::profile::email_code).post(account::profile::confirm_email),
+            )
+            .route(
+                Reauth::PATH,
+                get(account::reauth::page).post(account::reauth::submit),
+            )
+            .route(Sessions::PATH, get(account::sessions::page))
+            .route(
+                SessionsEndOthers::PATH,
+                get(back(Sessions)).post(account::sessions::end_others),
+            )
+            .route(
+                SessionEnd::PATH,
+                get(back(Sessions)).post(account::sessions::end_one),
+            )
+            .route(Mfa::PATH, get(mfa::settings))
+            .route(MfaTotp::PATH, get(back(Mfa)).post(mfa::start_totp))
+            .route(MfaTotpConfirm::PATH, get(back(Mfa)).post(mfa::confirm_totp))
+            .route(MfaPhone::PATH, get(back(Mfa)).post(mfa::start_phone))
+            .route(
+                MfaPhoneConfirm::PATH,
+                get(mfa::phone_code).post(mfa::confirm_phone),
+            )
+            .route(
+                MfaPresenceCode::PATH,
+                get(back(Mfa)).post(mfa::presence_code),
+            )
+            .route(MfaRemove::PATH, get(back(Mfa)).post(mfa::remove))
+            .route(MfaRecoveryCode::PATH, get(back(Mfa)).post(mfa::regenerate))
+            .route(
+                MfaRecoveryChannel::PATH,
+                get(back(Mfa)).post(mfa::recovery_channel),
+            )
+            // Benutzerverwaltung
+            .route(MyUsers::PATH, get(admin::my_users))
+            .route(MyAudit::PATH, get(admin::my_audit))
+            .route(MyAdminRequests::PATH, get(admin::my_admin_requests))
+            .route(Users::PATH, get(admin::users::page))
+            .route(
+                NewUser::PATH,
+                get(admin::invite::page).post(admin::invite::submit),
+            )
+            .route(
+                UserPermissions::PATH,
+                get(admin::permissions::page).post(admin::permissions::submit),
+            )
+            .route(
+                UserLock::PATH,
+                get(admin::user_detail::lock_page).post(admin::user_detail::lock),
+            )
+            .route(
+                UserDelete::PATH,
+                get(admin::user_detail::delete_page).post(admin::user_detail::delete),
+            )
+            .route(
+                UserActivate::PATH,
+                get(|p: UserActivate, c: ctx::Ctx| async move {
+                    c.redirect(Users { number: p.number })
+                })
+                .post(admin::users::activate),
+            )
+            .route(
+                UserInvitation::PATH,
+                get(|p: UserInvitation, c: ctx::Ctx| async move {
+                    c.redirect(Users { number: p.number })
+                })
+                .post(admin::users::reinvite),
+            )
+            .route(UserAudit::PATH, get(admin::audit::user))
+            .route(CustomerAudit::PATH, get(admin::audit::customer))
+            .route(CustomerAdminRequests::PATH, get(admin::requests::page))
+            .route(
+                AdminRequestConsent::PATH,
+                get(|p: AdminRequestConsent, c: ctx::Ctx| async move {
+                    c.redirect(CustomerAdminRequests { number: p.number })
+                })
+                .post(admin::requests::consent),
+            )
+            .route(
+                AdminRequestDecline::PATH,
+                get(|p: AdminRequestDecline, c: ctx::Ctx| async move {
+                    c.redirect(CustomerAdminRequests { number: p.number })
+                })
+                .post(admin::requests::decline),
+            )
+            // Portal-Mitarbeiter
+            .route(OperatorCustomers::PATH, get(operator::customers))
+            .route(
+                OperatorNewCustomer::PATH,
+                get(operator::new_customer).post(operator::create_customer),
+            )
+            .route(
+                OperatorSecondFactorPolicy::PATH,
+                get(back(OperatorCustomers)).post(operator::second_factor_policy),
+            )
+            .route(OperatorAdminRequests::PATH, get(operator::requests))
+            .route(
+                OperatorApprove::PATH,
+                get(back(OperatorAdminRequests)).post(operator::approve),
+            )
+            .route(
+                OperatorReject::PATH,
+                get(back(OperatorAdminRequests)).post(operator::reject),
+            )
+            .route(OperatorOutbox::PATH, get(operator::outbox))
+            .route(
+                OperatorRequeue::PATH,
+                get(back(OperatorOutbox)).post(operator::requeue),
+            );
     if state.config().dev_mailbox().is_some() {
         r = r.route(DevMailbox::PATH, get(devmail::mailbox));
     }
     r.route_layer(from_fn_with_state(state.clone(), form::form_guard))
         .layer(from_fn_with_state(state.clone(), error::render_errors))
         .layer(from_fn(page_headers))
+}
+
+/// The router's answer to a method a path does not take: the API's JSON error under `/api/`;
+/// for a page, never JSON: a `GET` (or `HEAD`) goes to the start page (every form's address
+/// answers its own `GET`, so this is only a safety net), anything else is the 405 error page.
+pub(crate) async fn method_not_allowed(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: Request,
+) -> Response {
+    use axum::http::Method;
+    let path = req.uri().path();
+    if path.starts_with("/api/") || path == "/api" {
+        return crate::ApiError::new(crate::error::ErrorCode::MethodNotAllowed).into_response();
+    }
+    let base = state.config().public_path();
+    let mut r = if matches!(*req.method(), Method::GET | Method::HEAD) {
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", urls::Root)) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    } else {
+        let lang = ctx::lang_from_request(state.config(), req.headers(), req.uri().query());
+        layout::bare_error(
+            lang,
+            base,
+            StatusCode::METHOD_NOT_ALLOWED,
+            &i18n::code(lang, crate::error::ErrorCode::MethodNotAllowed),
+        )
+    };
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    r
 }
 
 /// The router's fallback: an HTML 404 page for browsers outside `/api`, the API's error shape

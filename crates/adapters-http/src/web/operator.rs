@@ -7,7 +7,7 @@ use super::ctx::Authed;
 use super::error::PageError;
 use super::form::{Form, Query};
 use super::i18n;
-use super::layout::{Errors, Input, csrf_field, query_notice};
+use super::layout::{Errors, Input, csrf_field, flash_notice};
 use super::paging::{ListQuery, Pager};
 use super::urls::{
     self, Notice, OperatorApprove, OperatorReject, OperatorRequeue, OperatorSecondFactorPolicy,
@@ -25,7 +25,7 @@ use portal_core::outbox::OutboxKind;
 use portal_core::service::{CustomerError, NewCustomer, OutboxError};
 use portal_core::user::User;
 use portal_core::values::{CompanyName, CustomerNumber};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeSet;
 
 /// The control of a customer's second-factor policy (R22): a choice and "Speichern".
@@ -75,7 +75,7 @@ pub(crate) async fn second_factor_policy(
     a.portal()
         .set_second_factor_policy(&a.principal.actor(), &path.number, policy)
         .await?;
-    Ok(a.redirect(Notice::Saved.on(urls::OperatorCustomers)))
+    Ok(a.redirect_with(Notice::Saved, urls::OperatorCustomers))
 }
 
 /// "Kunde anlegen".
@@ -111,7 +111,7 @@ pub(crate) async fn customers(
         &title,
         html! {
             h1 { (title) }
-            (query_notice(&a))
+            (flash_notice(&a))
             div.toolbar {
                 a.button.primary href=(a.href(urls::OperatorNewCustomer)) { (a.t("create-customer")) }
                 a.button.secondary href=(a.href(urls::OperatorAdminRequests)) { (a.t("admin-requests")) }
@@ -266,16 +266,8 @@ pub(crate) async fn create_customer(
     };
     match a.portal().create_customer(&a.principal.actor(), &cmd).await {
         Ok(_) => {
-            #[derive(Serialize)]
-            struct Created<'a> {
-                notice: Notice,
-                q: &'a str,
-            }
-            let created = Created {
-                notice: Notice::Saved,
-                q: number.as_str(),
-            };
-            Ok(a.redirect(with_query(urls::OperatorCustomers, &created)))
+            let created = with_query(urls::OperatorCustomers, &[("q", number.as_str())]);
+            Ok(a.redirect_with(Notice::Saved, created))
         }
         Err(CustomerError::NumberTaken) => {
             errors.field("customer_number", i18n::code(lang, ErrorCode::NumberTaken));
@@ -300,7 +292,7 @@ pub(crate) async fn requests(a: Authed) -> Result<Response, PageError> {
         &title,
         html! {
             h1 { (title) }
-            (query_notice(&a))
+            (flash_notice(&a))
             table.stack {
                 thead { tr {
                     th scope="col" { (a.t("requester")) }
@@ -346,12 +338,31 @@ pub(crate) async fn requests(a: Authed) -> Result<Response, PageError> {
 
 async fn decide(a: &Authed, id: AdminRequestId, approve: bool) -> Result<Response, PageError> {
     let actor = a.principal.actor();
-    if approve {
-        a.portal().approve_admin_request(&actor, id).await?;
+    let decided = if approve {
+        a.portal().approve_admin_request(&actor, id).await?
     } else {
-        a.portal().reject_admin_request(&actor, id).await?;
-    }
-    Ok(a.redirect(Notice::Saved.on(urls::OperatorAdminRequests)))
+        a.portal().reject_admin_request(&actor, id).await?
+    };
+    let requester = a
+        .portal()
+        .operator_admin_requests(&actor, &[decided.status()], Some(decided.customer_id()))
+        .await?
+        .into_iter()
+        .find(|v| v.request.id() == id)
+        .and_then(|v| v.requester);
+    let to = urls::OperatorAdminRequests;
+    Ok(match requester {
+        Some(user) => a.redirect_about(
+            if approve {
+                Notice::RequestApproved
+            } else {
+                Notice::RequestRejected
+            },
+            user.display_name(),
+            to,
+        ),
+        None => a.redirect_with(Notice::Saved, to),
+    })
 }
 
 /// `POST /operator/admin-requests/{id}/approve`.
@@ -391,7 +402,7 @@ pub(crate) async fn outbox(
         &title,
         html! {
             h1 { (title) }
-            (query_notice(&a))
+            (flash_notice(&a))
             p { (a.t("outbox-intro")) }
             nav.toolbar aria-label=(a.t("outbox-filter")) {
                 @if kind.is_none() {
@@ -462,5 +473,5 @@ pub(crate) async fn requeue(a: Authed, path: OperatorRequeue) -> Result<Response
     a.portal()
         .requeue_outbox(&a.principal.actor(), outbox, path.id)
         .await?;
-    Ok(a.redirect(Notice::Saved.on(urls::OperatorOutbox)))
+    Ok(a.redirect_with(Notice::Saved, urls::OperatorOutbox))
 }

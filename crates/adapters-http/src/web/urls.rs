@@ -270,7 +270,7 @@ routes! {
     "/dev/mailbox" => DevMailbox;
 }
 
-/// A path with a query (`/login?notice=logged-out`), encoded by `serde_html_form`.
+/// A path with a query (`/login?next=%2Fhome`), encoded by `serde_html_form`.
 pub(crate) fn with_query(path: impl Display, query: &impl Serialize) -> String {
     match serde_html_form::to_string(query) {
         Ok(q) if !q.is_empty() => format!("{path}?{q}"),
@@ -278,8 +278,8 @@ pub(crate) fn with_query(path: impl Display, query: &impl Serialize) -> String {
     }
 }
 
-/// The short messages a redirect can ask the next page to show (`?notice=`): only these keys,
-/// never text from the request.
+/// The short messages a form's redirect can ask the next page to show ([`super::flash`]): only
+/// these keys, never text from the request; the `…About` ones name whom the action concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum Notice {
@@ -303,14 +303,29 @@ pub(crate) enum Notice {
     Requested,
     /// A user was invited.
     Invited,
+    /// "$name wurde gesperrt."
+    UserLocked,
+    /// "$name wurde entsperrt."
+    UserUnlocked,
+    /// "$name wurde gelöscht."
+    UserDeleted,
+    /// "$name wurde freigeschaltet."
+    UserActivated,
+    /// "$name wurde erneut eingeladen."
+    InvitationResent,
+    /// "Die Berechtigungen von $name wurden gespeichert."
+    PermissionsSaved,
+    /// "Sie haben dem Antrag von $name zugestimmt."
+    RequestConsented,
+    /// "Sie haben den Antrag von $name abgelehnt."
+    RequestDeclined,
+    /// "$name ist jetzt Administrator."
+    RequestApproved,
+    /// "Der Antrag von $name wurde abgelehnt."
+    RequestRejected,
 }
 
 impl Notice {
-    /// `path?notice=…`.
-    pub(crate) fn on(self, path: impl Display) -> String {
-        with_query(path, &[("notice", self)])
-    }
-
     /// Its text's key.
     pub(crate) const fn key(self) -> &'static str {
         match self {
@@ -324,6 +339,16 @@ impl Notice {
             Self::MessageSent => "notice-message-sent",
             Self::Requested => "admin-request-done",
             Self::Invited => "permissions-invited-notice",
+            Self::UserLocked => "notice-user-locked",
+            Self::UserUnlocked => "notice-user-unlocked",
+            Self::UserDeleted => "notice-user-deleted",
+            Self::UserActivated => "notice-user-activated",
+            Self::InvitationResent => "notice-invitation-resent",
+            Self::PermissionsSaved => "notice-permissions-saved",
+            Self::RequestConsented => "notice-request-consented",
+            Self::RequestDeclined => "notice-request-declined",
+            Self::RequestApproved => "notice-request-approved",
+            Self::RequestRejected => "notice-request-rejected",
         }
     }
 }
@@ -351,16 +376,65 @@ mod tests {
     }
 
     #[test]
-    fn queries_are_encoded_and_notices_are_keys() {
+    fn queries_are_encoded() {
         assert_eq!(
             with_query(Login, &[("next", "/admin/users?q=a b")]),
             "/login?next=%2Fadmin%2Fusers%3Fq%3Da+b"
         );
-        assert_eq!(Notice::Saved.on(Profile), "/profile?notice=saved");
-        assert_eq!(
-            Notice::LoginExpired.on(Login),
-            "/login?notice=login-expired"
-        );
         assert_eq!(with_query(Home, &[("x", None::<&str>)]), "/home");
+    }
+
+    /// Every notice.
+    const ALL: [Notice; 20] = [
+        Notice::Saved,
+        Notice::ResetSent,
+        Notice::LoggedOut,
+        Notice::LoginExpired,
+        Notice::CodeResent,
+        Notice::CodeSent,
+        Notice::RecoverySent,
+        Notice::MessageSent,
+        Notice::Requested,
+        Notice::Invited,
+        Notice::UserLocked,
+        Notice::UserUnlocked,
+        Notice::UserDeleted,
+        Notice::UserActivated,
+        Notice::InvitationResent,
+        Notice::PermissionsSaved,
+        Notice::RequestConsented,
+        Notice::RequestDeclined,
+        Notice::RequestApproved,
+        Notice::RequestRejected,
+    ];
+
+    #[test]
+    fn every_notice_has_its_text_in_every_language_and_names_whom_it_is_about() {
+        use super::super::i18n;
+        for notice in ALL {
+            for lang in i18n::languages() {
+                let text = i18n::text_with(lang, notice.key(), [("name", "Ben Becker".into())]);
+                assert_ne!(&*text, notice.key(), "{notice:?} {lang:?}");
+                assert!(!text.contains('{'), "{notice:?} {lang:?}: {text}");
+                let named = !matches!(
+                    notice,
+                    Notice::Saved
+                        | Notice::ResetSent
+                        | Notice::LoggedOut
+                        | Notice::LoginExpired
+                        | Notice::CodeResent
+                        | Notice::CodeSent
+                        | Notice::RecoverySent
+                        | Notice::MessageSent
+                        | Notice::Requested
+                        | Notice::Invited
+                );
+                assert_eq!(
+                    text.contains("Ben Becker"),
+                    named,
+                    "{notice:?} {lang:?}: {text}"
+                );
+            }
+        }
     }
 }

@@ -13,8 +13,8 @@ use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::i18n;
 use crate::web::layout::{
-    Errors, Input, code_input, csrf_field, current_password, language_select, new_password,
-    query_notice,
+    Errors, Input, code_input, csrf_field, current_password, flash_notice, language_select,
+    new_password,
 };
 use crate::web::urls::{self, Notice};
 use axum::http::StatusCode;
@@ -74,7 +74,7 @@ fn profile_page(a: &Authed, v: &Shown<'_>, errors: &Errors) -> Markup {
     let lang = user.language();
     html! {
         h1 { (a.t("my-details")) }
-        (query_notice(a))
+        (flash_notice(a))
         (errors.summary(a.lang))
         section.card {
             h2 { (a.t("profile-details-heading")) }
@@ -148,7 +148,7 @@ pub(crate) async fn update(
         .await?;
     // The pages follow the new language from now on.
     a.remember_language(language);
-    Ok(a.redirect(Notice::Saved.on(urls::Profile)))
+    Ok(a.redirect_with(Notice::Saved, urls::Profile))
 }
 
 /// `POST /profile/password`: every other session ends (the core rotates this one).
@@ -171,7 +171,7 @@ pub(crate) async fn change_password(
     let status = match result {
         Ok(issued) => {
             a.add_cookie(session_cookie(&a.state, &issued));
-            return Ok(a.redirect(Notice::Saved.on(urls::Profile)));
+            return Ok(a.redirect_with(Notice::Saved, urls::Profile));
         }
         Err(ProfileError::ReauthRequired) => return Ok(reauth_redirect(&a, urls::Profile)),
         Err(ProfileError::WrongPassword) => {
@@ -268,7 +268,7 @@ pub(crate) async fn confirm_email(
     match result {
         Ok(_) => {
             a.clear_cookie(CookieName::EmailTicket);
-            Ok(a.redirect(Notice::Saved.on(urls::Profile)))
+            Ok(a.redirect_with(Notice::Saved, urls::Profile))
         }
         Err(
             e @ (ProfileError::Code(CodeError::Malformed)

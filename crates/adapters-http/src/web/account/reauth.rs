@@ -95,6 +95,7 @@ pub(crate) async fn submit(a: Authed, Form(form): Form<ReauthForm>) -> Result<Re
         Err(
             e @ (MfaError::Code(CodeError::Malformed)
             | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Used)
             | MfaError::Code(CodeError::Expired)),
         ) => {
             errors.refused_at(a.lang, "code", e);

@@ -4,7 +4,7 @@ use crate::cookies::CookieName;
 use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::i18n;
-use crate::web::layout::{csrf_field, query_notice};
+use crate::web::layout::{csrf_field, flash_notice};
 use crate::web::urls::{self, Notice, SessionEnd};
 use axum::response::Response;
 use maud::html;
@@ -45,7 +45,7 @@ pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
         &title,
         html! {
             h1 { (title) }
-            (query_notice(&a))
+            (flash_notice(&a))
             p { (a.t("sessions-intro")) }
             table.stack {
                 caption.visually-hidden { (title) }
@@ -95,7 +95,7 @@ pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
 /// `POST /sessions/end-others`.
 pub(crate) async fn end_others(a: Authed) -> Result<Response, PageError> {
     a.portal().end_my_other_sessions(&a.principal).await?;
-    Ok(a.redirect(Notice::Saved.on(urls::Sessions)))
+    Ok(a.redirect_with(Notice::Saved, urls::Sessions))
 }
 
 /// `POST /sessions/{id}/end` (the current one too: like logging out).
@@ -103,8 +103,8 @@ pub(crate) async fn end_one(a: Authed, path: SessionEnd) -> Result<Response, Pag
     a.portal().end_my_session(&a.principal, path.id).await?;
     if path.id == a.principal.session().id() {
         a.clear_cookie(CookieName::Session);
-        Ok(a.redirect(Notice::LoggedOut.on(urls::Login)))
+        Ok(a.redirect_with(Notice::LoggedOut, urls::Login))
     } else {
-        Ok(a.redirect(Notice::Saved.on(urls::Sessions)))
+        Ok(a.redirect_with(Notice::Saved, urls::Sessions))
     }
 }

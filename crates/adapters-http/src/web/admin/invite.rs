@@ -110,10 +110,13 @@ pub(crate) async fn submit(
         )
         .await;
     match result {
-        Ok(user) => Ok(a.redirect(Notice::Invited.on(UserPermissions {
-            number: path.number.clone(),
-            id: user.id(),
-        }))),
+        Ok(user) => Ok(a.redirect_with(
+            Notice::Invited,
+            UserPermissions {
+                number: path.number.clone(),
+                id: user.id(),
+            },
+        )),
         Err(e @ (AdminError::AlreadyMember | AdminError::EmailUnavailable)) => {
             errors.refused_at(a.lang, "email", e);
             Ok(again(&errors, StatusCode::CONFLICT))

@@ -7,7 +7,7 @@ use crate::web::ctx::{Authed, Shell};
 use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::i18n;
-use crate::web::layout::{Errors, csrf_field, query_notice};
+use crate::web::layout::{Errors, csrf_field, flash_notice};
 use crate::web::urls::{Notice, UserPermissions, Users};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -101,7 +101,7 @@ fn permissions_page(
     html! {
         section.card {
             h1 { (a.t("permissions")) }
-            (query_notice(a))
+            (flash_notice(a))
             @if let Some(b) = banner { div.alert.info role="status" { (b) } }
             (errors.summary(a.lang))
             (facts(a, user, customer))
@@ -189,7 +189,7 @@ pub(crate) async fn submit(
         .set_permissions(&a.principal.actor(), &path.number, user.id(), &submitted)
         .await
     {
-        Ok(_) => Ok(a.redirect(Notice::Saved.on(&path))),
+        Ok(_) => Ok(a.redirect_about(Notice::PermissionsSaved, user.display_name(), &path)),
         Err(e @ AdminError::NotGrantable(_)) => {
             let status = errors.refused(a.lang, e);
             Ok(shown(&submitted, None, status, &errors))

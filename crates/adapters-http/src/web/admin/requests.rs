@@ -5,7 +5,7 @@ use super::managed;
 use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::i18n;
-use crate::web::layout::{csrf_field, query_notice};
+use crate::web::layout::{csrf_field, flash_notice};
 use crate::web::urls::{AdminRequestConsent, AdminRequestDecline, CustomerAdminRequests, Notice};
 use axum::response::Response;
 use maud::html;
@@ -28,7 +28,7 @@ pub(crate) async fn page(a: Authed, path: CustomerAdminRequests) -> Result<Respo
         html! {
             h1 { (title) }
             p.muted { (customer.name().as_str()) " · " (customer.number().printed()) }
-            (query_notice(&a))
+            (flash_notice(&a))
             p { (a.t("requests-intro")) }
             table.stack {
                 thead { tr {
@@ -85,7 +85,26 @@ async fn decide(
             .decline_admin_request(&actor, &number, id)
             .await?;
     }
-    Ok(a.redirect(Notice::Saved.on(CustomerAdminRequests { number })))
+    let requester = a
+        .portal()
+        .customer_admin_requests(&actor, &number)
+        .await?
+        .into_iter()
+        .find(|v| v.request.id() == id)
+        .and_then(|v| v.requester);
+    let to = CustomerAdminRequests { number };
+    Ok(match requester {
+        Some(user) => a.redirect_about(
+            if consent {
+                Notice::RequestConsented
+            } else {
+                Notice::RequestDeclined
+            },
+            user.display_name(),
+            to,
+        ),
+        None => a.redirect_with(Notice::Saved, to),
+    })
 }
 
 /// `POST /admin/customers/{number}/admin-requests/{id}/consent`.

@@ -106,7 +106,8 @@ pub(crate) async fn lock(
 ) -> Result<Response, PageError> {
     let (customer, user) = target(&a, &path.number, path.id).await?;
     let actor = a.principal.actor();
-    let result = if form.action == "unlock" {
+    let unlock = form.action == "unlock";
+    let result = if unlock {
         a.portal()
             .unlock_user(&actor, &path.number, user.id())
             .await
@@ -133,9 +134,17 @@ pub(crate) async fn lock(
             .await
     };
     match result {
-        Ok(_) => Ok(a.redirect(Notice::Saved.on(Users {
-            number: path.number.clone(),
-        }))),
+        Ok(_) => Ok(a.redirect_about(
+            if unlock {
+                Notice::UserUnlocked
+            } else {
+                Notice::UserLocked
+            },
+            user.display_name(),
+            Users {
+                number: path.number.clone(),
+            },
+        )),
         Err(e) => refused(&a, e, |errors| {
             lock_form(&a, &path, (&customer, &user), errors)
         }),
@@ -183,9 +192,13 @@ pub(crate) async fn delete(a: Authed, path: UserDelete) -> Result<Response, Page
         .delete_user(&a.principal.actor(), &path.number, user.id())
         .await
     {
-        Ok(()) => Ok(a.redirect(Notice::Saved.on(Users {
-            number: path.number.clone(),
-        }))),
+        Ok(()) => Ok(a.redirect_about(
+            Notice::UserDeleted,
+            user.display_name(),
+            Users {
+                number: path.number.clone(),
+            },
+        )),
         Err(e) => refused(&a, e, |errors| {
             delete_form(&a, &path, (&customer, &user), errors)
         }),

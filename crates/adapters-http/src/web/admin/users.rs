@@ -6,7 +6,7 @@ use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::form::Query;
 use crate::web::i18n;
-use crate::web::layout::{csrf_field, query_notice};
+use crate::web::layout::{csrf_field, flash_notice};
 use crate::web::paging::{ListQuery, Pager};
 use crate::web::urls::{
     self, Notice, UserActivate, UserAudit, UserDelete, UserInvitation, UserLock, UserPermissions,
@@ -49,7 +49,7 @@ pub(crate) async fn page(
             h1 { (title) }
             p.muted { (customer.name().as_str()) " · " (a.t("customer-number")) " " (customer.number().printed()) }
             p.policy { (a.t("second-factor-policy")) ": " (a.t(crate::web::operator::policy_key(customer.second_factor_policy()))) }
-            (query_notice(&a))
+            (flash_notice(&a))
             div.toolbar {
                 a.button.primary href=(a.href(urls::NewUser { number: number.clone() })) { (a.t("add-user")) }
                 a.button.secondary href=(a.href(urls::CustomerAudit { number: number.clone() })) { (a.t("log")) }
@@ -125,20 +125,31 @@ pub(crate) async fn page(
 
 /// `POST /admin/customers/{number}/users/{id}/activate`: "Freischalten".
 pub(crate) async fn activate(a: Authed, path: UserActivate) -> Result<Response, PageError> {
-    a.portal()
+    let user = a
+        .portal()
         .activate_user(&a.principal.actor(), &path.number, path.id)
         .await?;
-    Ok(a.redirect(Notice::Saved.on(Users {
-        number: path.number,
-    })))
+    Ok(a.redirect_about(
+        Notice::UserActivated,
+        user.display_name(),
+        Users {
+            number: path.number,
+        },
+    ))
 }
 
 /// `POST /admin/customers/{number}/users/{id}/invitation`: a fresh invitation link.
 pub(crate) async fn reinvite(a: Authed, path: UserInvitation) -> Result<Response, PageError> {
+    let actor = a.principal.actor();
+    let user = a.portal().get_user(&actor, &path.number, path.id).await?;
     a.portal()
-        .resend_invitation(&a.principal.actor(), &path.number, path.id)
+        .resend_invitation(&actor, &path.number, path.id)
         .await?;
-    Ok(a.redirect(Notice::Saved.on(Users {
-        number: path.number,
-    })))
+    Ok(a.redirect_about(
+        Notice::InvitationResent,
+        user.display_name(),
+        Users {
+            number: path.number,
+        },
+    ))
 }

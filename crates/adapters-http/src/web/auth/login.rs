@@ -10,7 +10,7 @@ use crate::web::ctx::Ctx;
 use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::i18n;
-use crate::web::layout::{Errors, Input, csrf_field, current_password, hidden, query_notice};
+use crate::web::layout::{Errors, Input, csrf_field, current_password, flash_notice, hidden};
 use crate::web::urls::{self, Notice};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
@@ -32,7 +32,7 @@ fn login_form(ctx: &Ctx, email: &str, next: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
             h1 { (ctx.t("login-title")) }
-            (query_notice(ctx))
+            (flash_notice(ctx))
             (errors.summary(ctx.lang))
             form method="post" action=(ctx.href(urls::Login)) {
                 (csrf_field(ctx))
@@ -119,7 +119,7 @@ pub(crate) async fn logout(ctx: Ctx) -> Result<Response, PageError> {
     }
     ctx.clear_cookie(CookieName::Session);
     ctx.clear_cookie(CookieName::PendingMfa);
-    let mut r = ctx.redirect(Notice::LoggedOut.on(urls::Login));
+    let mut r = ctx.redirect_with(Notice::LoggedOut, urls::Login);
     r.headers_mut().insert(
         "clear-site-data",
         HeaderValue::from_static("\"cache\", \"storage\""),

@@ -11,7 +11,7 @@ use crate::web::ctx::Ctx;
 use crate::web::error::PageError;
 use crate::web::form::{Form, Query};
 use crate::web::i18n;
-use crate::web::layout::{Errors, csrf_field, query_notice};
+use crate::web::layout::{Errors, csrf_field, flash_notice};
 use crate::web::urls::{self, Notice, with_query};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -27,14 +27,6 @@ use serde::{Deserialize, Serialize};
 pub(crate) struct MfaQuery {
     pub(crate) methods: String,
     pub(crate) next: String,
-}
-
-/// [`MfaQuery`] with a notice, for the way back to the page.
-#[derive(Serialize)]
-struct NoticeQuery<'a> {
-    methods: &'a str,
-    next: &'a str,
-    notice: Notice,
 }
 
 /// The second step's form.
@@ -90,7 +82,7 @@ fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
             h1 { (ctx.t("confirm-your-identity")) }
-            (query_notice(ctx))
+            (flash_notice(ctx))
             (errors.summary(ctx.lang))
             p { (ctx.t("mfa-step-intro")) }
             form method="post" action=(ctx.href(with_query(urls::LoginMfa, &q))) {
@@ -127,7 +119,7 @@ fn again(ctx: &Ctx, status: StatusCode, q: &MfaQuery, errors: &Errors) -> Respon
 }
 
 fn expired(ctx: &Ctx) -> Response {
-    ctx.redirect(Notice::LoginExpired.on(urls::Login))
+    ctx.redirect_with(Notice::LoginExpired, urls::Login)
 }
 
 /// `GET /login/mfa`: the second step.
@@ -199,6 +191,7 @@ pub(crate) async fn submit(
         Err(
             e @ (MfaError::Code(CodeError::Malformed)
             | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Used)
             | MfaError::Code(CodeError::Expired)
             | MfaError::Throttled { .. }),
         ) => errors.refused_at(ctx.lang, "code", e),
@@ -231,16 +224,12 @@ async fn send(ctx: Ctx, Query(q): Query<MfaQuery>, recovery: bool) -> Result<Res
     match sent {
         Ok(()) => {
             let own = own_query(&ctx, &q);
-            let back = NoticeQuery {
-                methods: &own.methods,
-                next: &own.next,
-                notice: if recovery {
-                    Notice::RecoverySent
-                } else {
-                    Notice::CodeSent
-                },
+            let notice = if recovery {
+                Notice::RecoverySent
+            } else {
+                Notice::CodeSent
             };
-            Ok(ctx.redirect(with_query(urls::LoginMfa, &back)))
+            Ok(ctx.redirect_with(notice, with_query(urls::LoginMfa, &own)))
         }
         Err(MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts)) => {
             Ok(expired(&ctx))

@@ -8,7 +8,7 @@ use crate::ratelimit::Bucket;
 use crate::web::ctx::Ctx;
 use crate::web::error::PageError;
 use crate::web::form::Form;
-use crate::web::layout::{Errors, Input, code_input, csrf_field, new_password, query_notice};
+use crate::web::layout::{Errors, Input, code_input, csrf_field, flash_notice, new_password};
 use crate::web::urls::{self, Notice};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -139,7 +139,7 @@ fn code_form(ctx: &Ctx, email: &str, errors: &Errors) -> Markup {
     html! {
         section.card.narrow {
             h1 { (ctx.t("code")) }
-            (query_notice(ctx))
+            (flash_notice(ctx))
             (errors.summary(ctx.lang))
             p { (ctx.t("register-code-intro")) " " strong { (email) } }
             form method="post" action=(ctx.href(urls::RegisterCode)) {
@@ -214,7 +214,7 @@ pub(crate) async fn resend(ctx: Ctx) -> Result<Response, PageError> {
             if let Ok(address) = EmailAddress::parse(&email) {
                 remember_ticket(&ctx, &t, &address);
             }
-            Ok(ctx.redirect(Notice::CodeResent.on(urls::RegisterCode)))
+            Ok(ctx.redirect_with(Notice::CodeResent, urls::RegisterCode))
         }
         Err(e @ ResendError::TooSoon { .. }) => {
             let mut errors = Errors::new();

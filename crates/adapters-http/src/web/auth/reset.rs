@@ -70,7 +70,7 @@ pub(crate) async fn forgot(ctx: Ctx, Form(form): Form<ForgotForm>) -> Result<Res
         ));
     }
     ctx.portal().forgot_password(email).await?;
-    Ok(ctx.redirect(Notice::ResetSent.on(urls::Login)))
+    Ok(ctx.redirect_with(Notice::ResetSent, urls::Login))
 }
 
 fn reset_form(ctx: &Ctx, path: &PasswordReset, errors: &Errors) -> Markup {

@@ -17,7 +17,9 @@ use chrono::{DateTime, Utc};
 
 impl Portal {
     /// "Einrichten Multi-Faktor-Authentifizierung" with an authenticator app: a new secret, its
-    /// `otpauth://` URI and QR code. Confirm with [`Self::confirm_totp`].
+    /// `otpauth://` URI and QR code. Confirm with [`Self::confirm_totp`]. A setup in progress
+    /// (not confirmed, not expired) keeps its secret: starting again shows the same one, so an
+    /// app that scanned it still matches (nothing is written then).
     ///
     /// # Errors
     /// Step-up needed, an app set up already, no MFA key; infrastructure failures.
@@ -25,7 +27,9 @@ impl Portal {
         &self,
         principal: &Principal,
     ) -> Result<TotpEnrolment, MfaError> {
-        self.require_step_up(principal)?;
+        if let Some(pending) = self.pending_totp_enrolment(principal).await? {
+            return Ok(pending);
+        }
         let key = self.mfa_key()?.clone();
         let secret = TotpSecret::generate(&*self.deps.random);
         let sealed = crate::secretbox::seal(
@@ -64,7 +68,42 @@ impl Portal {
             Ok::<_, MfaError>(Planned::new(commit, ()))
         })
         .await?;
-        TotpEnrolment::new(&secret, &self.config.totp_issuer, &account).map_err(|e| {
+        Self::enrolment(&secret, &self.config.totp_issuer, &account)
+    }
+
+    /// The authenticator app's setup in progress, if any: the same secret, URI and QR code as
+    /// when it was started (for its page after a wrong code or a reload).
+    ///
+    /// # Errors
+    /// Step-up needed, an app set up already, no MFA key; infrastructure failures.
+    pub async fn pending_totp_enrolment(
+        &self,
+        principal: &Principal,
+    ) -> Result<Option<TotpEnrolment>, MfaError> {
+        self.require_step_up(principal)?;
+        let user = self.current_user(principal).await?;
+        if user.mfa().totp.is_some() {
+            return Err(MfaError::AlreadyEnabled);
+        }
+        let now = self.now();
+        let Some(pending) = user
+            .mfa()
+            .pending_totp
+            .clone()
+            .filter(|p| now - p.started_at < self.config.totp_enrolment_ttl)
+        else {
+            return Ok(None);
+        };
+        let secret = self.open_totp(user.id(), &pending.sealed_secret)?;
+        Self::enrolment(&secret, &self.config.totp_issuer, user.email().as_ref()).map(Some)
+    }
+
+    fn enrolment(
+        secret: &TotpSecret,
+        issuer: &str,
+        account: &str,
+    ) -> Result<TotpEnrolment, MfaError> {
+        TotpEnrolment::new(secret, issuer, account).map_err(|e| {
             MfaError::Infra(InfraError::Store(crate::ports::StoreError::backend(
                 format!("TOTP enrolment material: {e}"),
             )))

@@ -3,7 +3,6 @@
 
 use super::{Checked, MfaError, SecondFactor, code_hash, new_recovery_code};
 use crate::audit::{ActorRef, AuditCategory};
-use crate::challenge::CodeError;
 use crate::mail::MailIntent;
 use crate::mfa::{MfaMethod, PendingCode, PendingPhone, RecoveryChannel};
 use crate::password::normalize;
@@ -112,14 +111,8 @@ impl Portal {
                 if !user.mfa().is_enabled() {
                     return Err(MfaError::NotEnabled);
                 }
-                match self.prove_presence(&mut user, proof, now).await? {
-                    Checked::Failed => {
-                        return Ok(Planned::new(
-                            Commit::new(),
-                            Err(MfaError::Code(CodeError::Wrong)),
-                        ));
-                    }
-                    Checked::Ok => {}
+                if let Some(refused) = self.prove_presence(&mut user, proof, now).await?.refusal() {
+                    return Ok(Planned::new(Commit::new(), Err(MfaError::Code(refused))));
                 }
                 let mut commit = Commit::new();
                 let value = change(&mut user, &mut commit, now)?;
@@ -127,7 +120,7 @@ impl Portal {
                 Ok(Planned::new(commit, Ok(value)))
             })
             .await?;
-        if matches!(result, Err(MfaError::Code(CodeError::Wrong))) {
+        if result.as_ref().is_err_and(super::is_failed_try) {
             self.count_second_factor_failure(principal.user().id(), self.now())
                 .await?;
         }
@@ -309,10 +302,12 @@ impl Portal {
                 let mut commit = Commit::new();
                 if user.mfa().is_enabled() {
                     let proof = factor.ok_or(MfaError::NoSuchFactor)?;
-                    if let Checked::Failed = self.prove_presence(&mut user, proof, now).await? {
+                    if let Some(refused) =
+                        self.prove_presence(&mut user, proof, now).await?.refusal()
+                    {
                         return Ok::<_, MfaError>(Planned::new(
                             commit,
-                            Err(MfaError::Code(CodeError::Wrong)),
+                            Err(MfaError::Code(refused)),
                         ));
                     }
                 }
@@ -334,7 +329,7 @@ impl Portal {
             .await?;
         match &result {
             Ok(_) => self.deps.committer.reset_counter(&account_key).await?,
-            Err(MfaError::Code(CodeError::Wrong)) => {
+            Err(e) if super::is_failed_try(e) => {
                 self.count_second_factor_failure(user.id(), now).await?
             }
             Err(_) => {}

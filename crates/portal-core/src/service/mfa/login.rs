@@ -80,7 +80,7 @@ impl Portal {
                     .reset_counter(&keys::second_factor(login.session.user_id))
                     .await?;
             }
-            Err(MfaError::Code(CodeError::Wrong) | MfaError::Code(CodeError::TooManyAttempts)) => {
+            Err(e) if super::is_failed_try(e) => {
                 self.count_second_factor_failure(user.id(), now).await?;
             }
             Err(_) => {}
@@ -114,14 +114,14 @@ impl Portal {
             )
             .await?
         {
-            Checked::Failed => {
+            checked @ (Checked::Failed | Checked::Replayed) => {
                 let left = pending.spend_attempt();
                 let err = if left == 0 {
                     commit.write(Write::DeleteSession(pending.id()));
                     MfaError::Code(CodeError::TooManyAttempts)
                 } else {
                     commit.write(Write::UpdateSession(pending));
-                    MfaError::Code(CodeError::Wrong)
+                    MfaError::Code(checked.refusal().unwrap_or(CodeError::Wrong))
                 };
                 return Ok(Planned::new(commit, Err(err)));
             }

@@ -164,6 +164,27 @@ fn code_hash(salt: &[u8], code: &VerificationCode) -> TokenHash {
 enum Checked {
     Ok,
     Failed,
+    /// An authenticator app's code of a step already accepted.
+    Replayed,
+}
+
+impl Checked {
+    /// The error of a refused code.
+    const fn refusal(&self) -> Option<CodeError> {
+        match self {
+            Self::Ok => None,
+            Self::Failed => Some(CodeError::Wrong),
+            Self::Replayed => Some(CodeError::Used),
+        }
+    }
+}
+
+/// Whether a code error counts as a failed try of a second factor (throttling).
+pub(crate) const fn is_failed_try(e: &MfaError) -> bool {
+    matches!(
+        e,
+        MfaError::Code(CodeError::Wrong | CodeError::Used | CodeError::TooManyAttempts)
+    )
 }
 
 impl Portal {
@@ -238,6 +259,7 @@ impl Portal {
                         Ok(Checked::Ok)
                     }
                     Err(TotpRejected::Malformed) => Err(MfaError::Code(CodeError::Malformed)),
+                    Err(TotpRejected::Replayed) => Ok(Checked::Replayed),
                     Err(_) => Ok(Checked::Failed),
                 }
             }
