@@ -7,6 +7,10 @@
 //! - [`flows`]: every flow of the manual, from registration to the change log; password reset;
 //!   contact the administrator.
 //! - [`mfa`]: TOTP enrolment and login with it, the remembered device, the recovery code.
+//! - [`oidc`]: the OpenID Connect provider with relying parties no one here wrote (Python's
+//!   Authlib, Rust's `openidconnect`): code flow with PKCE, claims, userinfo, introspection,
+//!   refresh, a lock that revokes at once and reaches them by back-channel logout (also when they
+//!   were down), two processes sharing codes and keys.
 //! - [`two_processes`]: two `portal serve` on one database behave as one system.
 //! - [`cli`]: `portal operator create`, `portal customers import` and `portal demo` on Postgres.
 //! - [`crash`]: `kill -9` under write load on SQLite and Postgres: no answered change lost,
@@ -20,6 +24,7 @@ mod cli;
 mod crash;
 mod flows;
 mod mfa;
+mod oidc;
 mod outage;
 mod schemathesis;
 mod support;

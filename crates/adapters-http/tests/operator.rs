@@ -557,3 +557,62 @@ async fn a_second_factor_policy_leads_covered_users_to_the_setup_and_nowhere_els
         .await
         .assert(401, "unauthenticated");
 }
+
+#[tokio::test]
+async fn an_operator_without_a_second_factor_reaches_only_its_setup_over_the_api() {
+    let app = TestApp::new();
+    app.customer("100000001").await;
+    // An operator from a setup link, with a password but no second factor yet.
+    let setup = app
+        .portal
+        .create_operator(
+            &portal_core::Actor::System,
+            &email("neu-op@example.com"),
+            &name("Nina"),
+            &name("Neu"),
+            portal_core::values::Language::De,
+        )
+        .await
+        .unwrap();
+    let c = app.client();
+    let path = format!("/api/v1/invitations/{}/accept", setup.token.expose());
+    let r = c
+        .post(
+            &path,
+            json!({"password": PASSWORD, "password_confirmation": PASSWORD}),
+        )
+        .await;
+    let ticket = r.ok(202)["ticket"].as_str().unwrap().to_owned();
+    let code = app.secret_for("neu-op@example.com");
+    c.post(
+        "/api/v1/auth/register/verify",
+        json!({"ticket": ticket, "code": code}),
+    )
+    .await
+    .ok(201);
+    // Operators always need a second factor (R22): nothing but its setup and logout until then.
+    c.get("/api/v1/operator/customers")
+        .await
+        .assert(403, "second_factor_required");
+    c.get("/api/v1/me")
+        .await
+        .assert(403, "second_factor_required");
+    let setup = c.post_empty("/api/v1/me/mfa/totp").await;
+    let secret = setup.ok(201)["secret"].as_str().unwrap().to_owned();
+    c.post(
+        "/api/v1/me/mfa/totp/confirm",
+        json!({"code": totp_code(&app, &secret)}),
+    )
+    .await
+    .ok(200);
+    c.get("/api/v1/operator/customers").await.ok(200);
+    // The next login asks for the app's code.
+    let again = app.client();
+    let r = again
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "neu-op@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["status"], "mfa_required");
+}

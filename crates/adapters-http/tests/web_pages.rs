@@ -1341,6 +1341,12 @@ async fn admin_requests_are_consented_by_the_admin_and_approved_by_an_operator()
         .get("/admin-request")
         .await
         .has("Ihr Antrag wurde gestellt");
+    // A later visit still shows the open request, not the form.
+    employee
+        .get("/admin-request")
+        .await
+        .has("Ihr Antrag wurde gestellt")
+        .lacks("action=\"/admin-request\"");
     let again = employee.post("/admin-request", &[]).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     again.has("offenen Antrag");
@@ -2079,6 +2085,54 @@ async fn a_second_factor_policy_sends_covered_users_to_the_setup_page_and_shows_
     );
 }
 
+#[tokio::test]
+async fn an_operator_sets_a_password_from_the_setup_link_and_is_led_to_the_authenticator_app() {
+    let app = WebApp::new();
+    app.customer("100000001").await;
+    let setup = app
+        .portal
+        .create_operator(
+            &Actor::System,
+            &email("neu-op@example.com"),
+            &name("Nina"),
+            &name("Neu"),
+            portal_core::values::Language::De,
+        )
+        .await
+        .unwrap();
+    let b = app.browser();
+    let path = format!("/invitations/{}", setup.token.expose());
+    b.get(&path).await.ok().has("value=\"neu-op@example.com\"");
+    b.post(
+        &path,
+        &[("password", PASSWORD), ("password_confirmation", PASSWORD)],
+    )
+    .await
+    .redirects_to("/register/code");
+    b.get("/register/code").await;
+    let code = app.secret_for("neu-op@example.com");
+    b.post("/register/code", &[("code", &code)])
+        .await
+        .redirects_to("/home");
+    // Operators always need a second factor (R22): every page leads to its setup.
+    b.get("/home").await.redirects_to("/mfa");
+    b.get("/operator/customers").await.redirects_to("/mfa");
+    let page = b.get("/mfa").await;
+    page.ok()
+        .has("Als Mitarbeiter des Anbieters brauchen Sie immer einen zweiten Faktor.");
+    let setup = b.post("/mfa/totp", &[]).await;
+    let secret = text_of(setup.ok(), "totp-secret");
+    b.post("/mfa/totp/confirm", &[("code", &totp(&app, &secret))])
+        .await
+        .ok()
+        .has("id=\"recovery-code\"");
+    b.get("/operator/customers").await.ok();
+    b.get("/mfa")
+        .await
+        .ok()
+        .lacks("Als Mitarbeiter des Anbieters brauchen Sie immer einen zweiten Faktor.");
+}
+
 /// Item 10 of issue 13: a reload, back or a new tab on a form's answer is a `GET` on the form's
 /// address; every one of them leads to the page the form belongs to, never to an error or JSON.
 #[tokio::test]
@@ -2181,4 +2235,66 @@ async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
     r.has("\"method_not_allowed\"");
+}
+
+/// Item 8 of issue 13: without an app, the phone is the second step: its code is sent when the
+/// step is reached, and the page speaks of the phone, not of an app.
+#[tokio::test]
+async fn the_phone_step_sends_its_code_at_once_and_has_the_phones_page() {
+    let app = WebApp::new();
+    app.registered("m@example.com").await;
+    let b = app.login("m@example.com").await;
+    b.get("/mfa").await;
+    b.post(
+        "/mfa/phone",
+        &[("phone", "+49 69 1234567"), ("channel", "sms")],
+    )
+    .await;
+    let code = app.sms.last_code_to("+49691234567").unwrap();
+    b.get("/mfa/phone/confirm").await;
+    b.post("/mfa/phone/confirm", &[("code", &code)])
+        .await
+        .ok()
+        .has("id=\"recovery-code\"");
+    b.get("/mfa").await;
+    b.post("/logout", &[]).await.redirects_to("/login");
+    let sent_before = app.sms.messages().len();
+    b.get("/login").await;
+    let r = b
+        .post(
+            "/login",
+            &[("email", "m@example.com"), ("password", PASSWORD)],
+        )
+        .await;
+    let step = r.location().to_owned();
+    assert!(step.contains("step=phone"), "{step}");
+    assert_eq!(
+        app.sms.messages().len(),
+        sent_before + 1,
+        "sent with the step"
+    );
+    let page = b.get(&step).await;
+    page.ok()
+        .has("Der Code wurde gesendet.")
+        .has("Wir haben Ihnen einen Code per SMS oder Anruf")
+        .has("Code erneut senden")
+        .lacks("Authentifizierungs-App");
+    // Sending again leads back to the phone's page.
+    let again = b
+        .post(
+            &step.replacen("/login/mfa", "/login/mfa/phone-code", 1),
+            &[],
+        )
+        .await;
+    assert!(
+        again.location().contains("step=phone"),
+        "{}",
+        again.location()
+    );
+    assert_eq!(app.sms.messages().len(), sent_before + 2);
+    let code = app.sms.last_code_to("+49691234567").unwrap();
+    b.get(&step).await;
+    b.post(&step, &[("factor", "phone"), ("code", &code)])
+        .await
+        .redirects_to("/home");
 }

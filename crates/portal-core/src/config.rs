@@ -71,10 +71,10 @@ pub struct PortalConfig {
     pub link_user_throttle: crate::throttle::ThrottlePolicy,
     /// Throttle of failed attempts to link to a customer, per client address.
     pub link_address_throttle: crate::throttle::ThrottlePolicy,
-    /// R22 for operators: whether every operator must have a second factor (led to set one up
-    /// after signing in, nothing else reachable until done). Off by default for now: the test
-    /// harnesses of the API, the web UI and the binary still sign operators in with a password
-    /// only (see the note in docs/rules.md R22). Customers' policies apply regardless.
+    /// R22 for operators: every operator must have a second factor (led to set one up right
+    /// after signing in, nothing else reachable until done). On by default, and `portal serve`
+    /// offers no setting to turn it off; only a host application embedding the core may switch
+    /// it off (e.g. for its own tests). Customers' policies apply regardless.
     pub operators_need_second_factor: bool,
 }
 
@@ -133,7 +133,7 @@ impl Default for PortalConfig {
             mail_budgets: crate::throttle::MailBudgets::default(),
             link_user_throttle: crate::throttle::ThrottlePolicy::LINK_USER,
             link_address_throttle: crate::throttle::ThrottlePolicy::LINK_ADDRESS,
-            operators_need_second_factor: false,
+            operators_need_second_factor: true,
         }
     }
 }

@@ -185,3 +185,41 @@ pub fn affiliation() -> AffiliationKey {
 pub fn mfa_key() -> MfaKey {
     MfaKey::from_bytes([7u8; 32])
 }
+
+/// Sets up an authenticator app (TOTP) for the user signed in with the full session `token` —
+/// a session just issued counts as the step-up — and returns its secret. Operators need one
+/// (R22), so every harness that signs an operator in enrols one this way, with real codes.
+///
+/// The confirmation uses the code of the current 30-second step, which cannot be used again
+/// (replay protection): the next login takes [`next_totp_code`].
+///
+/// # Panics
+/// When the session is not live or the setup is refused (a test failure).
+pub async fn enrol_totp(portal: &crate::Portal, token: &str) -> crate::totp::TotpSecret {
+    let principal = portal
+        .authenticate(token)
+        .await
+        .expect("a live session to set up an authenticator app");
+    let enrolment = portal
+        .start_totp_enrolment(&principal)
+        .await
+        .expect("TOTP setup starts");
+    let secret = crate::totp::TotpSecret::from_base32(enrolment.secret_base32())
+        .expect("the enrolment's secret is base32");
+    let code = crate::totp::code_at(&secret, portal.deps().clock.now());
+    portal
+        .confirm_totp(&principal, &code)
+        .await
+        .expect("the current code confirms the app");
+    secret
+}
+
+/// A TOTP code of `secret` that a login at `now` accepts even right after a code of the current
+/// step was used (enrolment, an earlier login): the next step's code, which the one-step window
+/// of [`totp::verify`](crate::totp::verify) admits.
+#[must_use]
+pub fn next_totp_code(secret: &crate::totp::TotpSecret, now: DateTime<Utc>) -> String {
+    crate::totp::code_at(secret, now + TimeDelta::seconds(30))
+        .expose()
+        .to_owned()
+}

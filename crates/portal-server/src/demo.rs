@@ -9,7 +9,7 @@
 //! | `ben.berger@demo.example` | employee, "Meine Daten" and more | active |
 //! | `clara.conrad@demo.example` | employee | active |
 //! | `david.dorn@demo.example` | employee | waiting for activation by the admin |
-//! | `olaf.operator@demo.example` | operator (vendor staff) | active; approved Anna's admin request |
+//! | `olaf.operator@demo.example` | operator (vendor staff) | active; approved Anna's admin request; no second factor yet, so the first login leads to the authenticator-app setup (operators need one, R22) |
 //!
 //! All share the password [`DEMO_PASSWORD`]. The customer is [`DEMO_CUSTOMER`]. Seeding is
 //! idempotent: when the demo customer exists, nothing is written. The demo's own mails (codes,
@@ -94,7 +94,7 @@ pub const OPERATOR: DemoAccount = DemoAccount {
     email: "olaf.operator@demo.example",
     first_name: "Olaf",
     last_name: "Operator",
-    description: "operator (vendor staff)",
+    description: "operator (vendor staff); sets up an authenticator app at the first login",
 };
 
 /// Every demo account.

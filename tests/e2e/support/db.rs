@@ -165,6 +165,28 @@ impl Db {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// Every outgoing message of `kind` (an outbox kind other than mail, such as the back-channel
+    /// logout's): its status and the number of delivery attempts, oldest first.
+    pub async fn outbox_of_kind(&self, kind: &str) -> Vec<(String, i64)> {
+        let kind = kind.replace('\'', "");
+        self.rows(&format!(
+            "SELECT status, attempts FROM outbox WHERE kind = '{kind}' ORDER BY seq"
+        ))
+        .await
+        .into_iter()
+        .map(|r| (get(&r, "status"), get(&r, "attempts")))
+        .collect()
+    }
+
+    /// Every outbox kind in use.
+    pub async fn outbox_kinds(&self) -> Vec<String> {
+        self.rows("SELECT DISTINCT kind FROM outbox ORDER BY kind")
+            .await
+            .into_iter()
+            .map(|r| get(&r, "kind"))
+            .collect()
+    }
+
     /// Counts of outbox mails by status.
     pub async fn outbox_counts(&self) -> BTreeMap<String, usize> {
         let mut counts = BTreeMap::new();

@@ -14,6 +14,10 @@ pub mod db;
 pub mod fixture;
 pub mod load;
 pub mod mail;
+pub mod oidc;
+/// The example application `examples/oidc_app.rs`, run by `oidc::example_app_*`.
+#[path = "../../../examples/oidc_app.rs"]
+pub mod oidc_app;
 pub mod portal;
 pub mod smtp;
 pub mod world;

@@ -7,6 +7,7 @@ use super::portal::Portal;
 use super::secret_key;
 use super::smtp::SmtpSink;
 use adapters_postgres::testing::TestPostgres;
+use portal_core::totp::{TotpSecret, code_at};
 use serde_json::{Value, json};
 
 /// The sender address of every mail.
@@ -122,7 +123,8 @@ pub async fn verify(b: &Browser, ticket: &str, code: &str) -> Value {
 }
 
 /// Accepts an invitation (or an operator's setup link) with a password and confirms the mailed
-/// code; returns the user of the new session.
+/// code; returns the user of the new session. An operator then sets up an authenticator app at
+/// once ([`enrol_totp`]), as the server leads them to: operators need a second factor (R22).
 pub async fn accept_invitation(b: &Browser, smtp: &mut SmtpSink, token: &str, p: &Person) -> Value {
     let shown = b.get(&format!("/invitations/{token}")).await;
     let shown = shown.expect(200);
@@ -141,7 +143,31 @@ pub async fn accept_invitation(b: &Browser, smtp: &mut SmtpSink, token: &str, p:
     let mail = smtp
         .expect(&p.email, "Verifizieren Sie Ihre E-Mail-Adresse")
         .await;
-    verify(b, &ticket, &mail.code()).await
+    let me = verify(b, &ticket, &mail.code()).await;
+    if me["role"] == "operator" {
+        // Until the factor is set up, everything else answers `second_factor_required`.
+        let blocked = b.get("/operator/customers").await;
+        assert_eq!(
+            blocked.expect(403)["error"]["code"],
+            "second_factor_required"
+        );
+        enrol_totp(b).await;
+    }
+    me
+}
+
+/// Sets up an authenticator app in `b`'s session (a session just started counts as the
+/// step-up) and confirms it with the app's current code, computed with `totp-rs` from the secret
+/// the server handed out; returns that secret.
+pub async fn enrol_totp(b: &Browser) -> TotpSecret {
+    let setup = b.post("/me/mfa/totp", None).await;
+    let secret = TotpSecret::from_base32(setup.expect(201)["secret"].as_str().expect("secret"))
+        .expect("a base32 secret");
+    let code = code_at(&secret, chrono::Utc::now());
+    b.post("/me/mfa/totp/confirm", Some(json!({"code": code.expose()})))
+        .await
+        .expect(200);
+    secret
 }
 
 /// "Anmelden" with e-mail and password: the answer (authenticated or second step).

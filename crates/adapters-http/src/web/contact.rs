@@ -112,13 +112,18 @@ fn admin_request_page(a: &Authed, errors: &Errors, done: bool) -> Markup {
     }
 }
 
-/// `GET /admin-request`.
-pub(crate) async fn admin_request(a: Authed) -> Response {
-    let done = notice_of(&a) == Some(Notice::Requested);
-    a.page(
+/// `GET /admin-request`: the form, or (right after it, and on every later visit while it is
+/// open) that the request was made.
+pub(crate) async fn admin_request(a: Authed) -> Result<Response, PageError> {
+    let done = notice_of(&a) == Some(Notice::Requested)
+        || a.portal()
+            .my_open_admin_request(&a.principal.actor())
+            .await?
+            .is_some();
+    Ok(a.page(
         a.t("request-admin-rights"),
         admin_request_page(&a, &Errors::new(), done),
-    )
+    ))
 }
 
 /// `POST /admin-request`.

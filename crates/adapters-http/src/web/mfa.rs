@@ -74,7 +74,11 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
         h1 { (a.t("mfa-title")) }
         (flash_notice(a))
         @if a.principal.second_factor_missing() {
-            div.alert.warn role="alert" { (a.t("error-second-factor-required")) }
+            @if a.principal.user().role() == portal_core::user::Role::Operator {
+                div.alert.warn role="alert" { (a.t("mfa-required-operator")) }
+            } @else {
+                div.alert.warn role="alert" { (a.t("error-second-factor-required")) }
+            }
         }
         section.card {
             h2 { (a.t("status")) }

@@ -20,7 +20,10 @@ use portal_core::ports::{
 };
 use portal_core::service::{AcceptInvitation, Invite, NewCustomer, Register};
 use portal_core::session::ClientInfo;
-use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+use portal_core::testing::{
+    ManualClock, SeededRandom, SequentialIds, enrol_totp, fast_hasher, next_totp_code,
+};
+use portal_core::totp::TotpSecret;
 use portal_core::values::{CompanyName, Language};
 use portal_core::{Actor, Deps, Portal};
 use serde_json::{Value, json};
@@ -47,6 +50,11 @@ pub struct TestApp {
     pub legacy: Arc<InMemoryLegacyDirectory>,
     pub config: HttpConfig,
     pub spec: Arc<Value>,
+    /// The authenticator apps of the operators [`Self::operator`] set up (R22), by address.
+    pub operator_totp: Mutex<BTreeMap<String, Arc<TotpSecret>>>,
+    /// The remembered-device cookie of each operator's first login, so later logins need no
+    /// second TOTP code in the same 30-second step (replay protection).
+    operator_devices: Mutex<BTreeMap<String, (String, String)>>,
 }
 
 pub fn http_config() -> HttpConfig {
@@ -105,6 +113,8 @@ impl TestApp {
             legacy,
             config,
             spec,
+            operator_totp: Mutex::new(BTreeMap::new()),
+            operator_devices: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -216,6 +226,8 @@ impl TestApp {
         Actor::user(s.user_id)
     }
 
+    /// An active operator with an authenticator app (operators need a second factor, R22);
+    /// [`Self::login`] finishes their logins with a real TOTP code.
     pub async fn operator(&self, address: &str) -> Actor {
         let setup = self
             .portal
@@ -228,7 +240,29 @@ impl TestApp {
             )
             .await
             .unwrap();
-        self.accept_invitation(setup.token.expose(), address).await
+        let ticket = self
+            .portal
+            .accept_invitation(
+                setup.token.expose(),
+                AcceptInvitation {
+                    password: PASSWORD.into(),
+                    password_confirmation: PASSWORD.into(),
+                },
+            )
+            .await
+            .unwrap();
+        let code = self.secret_for(address);
+        let s = self
+            .portal
+            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
+            .await
+            .unwrap();
+        let secret = enrol_totp(&self.portal, s.token.expose()).await;
+        self.operator_totp
+            .lock()
+            .unwrap()
+            .insert(address.to_owned(), Arc::new(secret));
+        Actor::user(s.user_id)
     }
 
     /// The first administrator of a customer without one: member, request, operator approves.
@@ -299,9 +333,15 @@ impl TestApp {
         }
     }
 
-    /// A client logged in through `POST /api/v1/auth/login`.
+    /// A client logged in through `POST /api/v1/auth/login`; an operator of [`Self::operator`]
+    /// finishes with a TOTP code at `POST /api/v1/auth/login/mfa` the first time and is a
+    /// remembered device afterwards.
     pub async fn login(&self, address: &str) -> Client {
         let c = self.client();
+        let device = self.operator_devices.lock().unwrap().get(address).cloned();
+        if let Some((k, v)) = device {
+            c.jar.lock().unwrap().insert(k, v);
+        }
         let r = c
             .post(
                 "/api/v1/auth/login",
@@ -309,6 +349,36 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "login {address}: {}", r.body);
+        let secret = self.operator_totp.lock().unwrap().get(address).cloned();
+        if let (Some(secret), "mfa_required") = (secret, r.body["status"].as_str().unwrap_or("")) {
+            use portal_core::ports::Clock as _;
+            let code = next_totp_code(&secret, self.clock.now());
+            let r = c
+                .post(
+                    "/api/v1/auth/login/mfa",
+                    json!({"method": "totp", "code": code, "remember_device": true}),
+                )
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "operator's TOTP {address}: {}",
+                r.body
+            );
+            let device = c
+                .jar
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(k, _)| k.ends_with("portal-device"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .expect("the remembered-device cookie");
+            self.operator_devices
+                .lock()
+                .unwrap()
+                .insert(address.to_owned(), device);
+            return c;
+        }
         assert_eq!(r.body["status"], "authenticated", "{}", r.body);
         c
     }

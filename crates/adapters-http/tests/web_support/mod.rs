@@ -16,7 +16,10 @@ use portal_core::mail::OutboxMail;
 use portal_core::permission::PermissionCatalog;
 use portal_core::service::{AcceptInvitation, Invite, NewCustomer, Register};
 use portal_core::session::ClientInfo;
-use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+use portal_core::testing::{
+    ManualClock, SeededRandom, SequentialIds, enrol_totp, fast_hasher, next_totp_code,
+};
+use portal_core::totp::TotpSecret;
 use portal_core::values::{CompanyName, Language};
 use portal_core::{Actor, Deps, Portal};
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +40,11 @@ pub struct WebApp {
     pub clock: Arc<ManualClock>,
     pub sms: Arc<RecordingSmsSender>,
     pub config: HttpConfig,
+    /// The authenticator apps of the operators [`Self::operator`] set up (R22), by address.
+    operator_totp: Mutex<BTreeMap<String, Arc<TotpSecret>>>,
+    /// The remembered-device cookie of each operator's first login, so later logins need no
+    /// second TOTP code in the same 30-second step (replay protection).
+    operator_devices: Mutex<BTreeMap<String, (String, String)>>,
 }
 
 impl WebApp {
@@ -76,6 +84,8 @@ impl WebApp {
             clock,
             sms,
             config,
+            operator_totp: Mutex::new(BTreeMap::new()),
+            operator_devices: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -194,6 +204,8 @@ impl WebApp {
         Actor::user(s.user_id)
     }
 
+    /// An active operator with an authenticator app (operators need a second factor, R22);
+    /// [`Self::login`] finishes their logins with a real TOTP code.
     pub async fn operator(&self, address: &str) -> Actor {
         let setup = self
             .portal
@@ -206,7 +218,29 @@ impl WebApp {
             )
             .await
             .unwrap();
-        self.accept_invitation(setup.token.expose(), address).await
+        let ticket = self
+            .portal
+            .accept_invitation(
+                setup.token.expose(),
+                AcceptInvitation {
+                    password: PASSWORD.into(),
+                    password_confirmation: PASSWORD.into(),
+                },
+            )
+            .await
+            .unwrap();
+        let code = self.secret_for(address);
+        let s = self
+            .portal
+            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
+            .await
+            .unwrap();
+        let secret = enrol_totp(&self.portal, s.token.expose()).await;
+        self.operator_totp
+            .lock()
+            .unwrap()
+            .insert(address.to_owned(), Arc::new(secret));
+        Actor::user(s.user_id)
     }
 
     /// The first administrator of a customer: member, request, an operator approves.
@@ -287,8 +321,72 @@ impl WebApp {
     /// A browser logged in through the login form.
     pub async fn login(&self, address: &str) -> Browser {
         let b = self.browser();
-        b.login(address, PASSWORD).await;
+        self.log_in(&b, address).await;
         b
+    }
+
+    /// Logs `b` in as `address` through the login form; an operator of [`Self::operator`]
+    /// finishes with a TOTP code on the second step the first time and is a remembered device
+    /// afterwards.
+    pub async fn log_in(&self, b: &Browser, address: &str) {
+        let secret = self.operator_totp.lock().unwrap().get(address).cloned();
+        let Some(secret) = secret else {
+            return b.login(address, PASSWORD).await;
+        };
+        let device = self.operator_devices.lock().unwrap().get(address).cloned();
+        if let Some((k, v)) = device {
+            b.jar.lock().unwrap().insert(k, v);
+        }
+        let r = b
+            .submit(
+                "/login",
+                "/login",
+                &[("email", address), ("password", PASSWORD)],
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "login {address}: {}",
+            r.text
+        );
+        if r.location() == "/home" {
+            return;
+        }
+        let step = r.location().to_owned();
+        assert!(step.starts_with("/login/mfa"), "login {address}: {step}");
+        b.get(&step).await;
+        use portal_core::ports::Clock as _;
+        let code = next_totp_code(&secret, self.clock.now());
+        let done = b
+            .post(
+                &step,
+                &[
+                    ("factor", "totp"),
+                    ("code", &code),
+                    ("remember_device", "1"),
+                ],
+            )
+            .await;
+        assert_eq!(
+            done.status,
+            StatusCode::SEE_OTHER,
+            "TOTP {address}: {}",
+            done.text
+        );
+        assert_eq!(done.location(), "/home", "TOTP {address}");
+        let device = b
+            .jar
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with("portal-device"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .expect("the remembered-device cookie");
+        self.operator_devices
+            .lock()
+            .unwrap()
+            .insert(address.to_owned(), device);
     }
 }
 

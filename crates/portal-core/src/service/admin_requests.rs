@@ -244,6 +244,33 @@ impl Portal {
         }
     }
 
+    /// The acting user's own open admin request (awaiting consent or approval), if any: what
+    /// "Admin-Rechte beantragen" shows on a later visit.
+    ///
+    /// # Errors
+    /// Not logged in as a user; infrastructure failures.
+    pub async fn my_open_admin_request(
+        &self,
+        actor: &Actor,
+    ) -> Result<Option<AdminRequest>, AdminRequestError> {
+        let Actor::User { id, .. } = actor else {
+            return Err(AdminRequestError::Forbidden);
+        };
+        let open = self
+            .deps
+            .queries
+            .admin_requests(&AdminRequestFilter {
+                customer: None,
+                requester: Some(*id),
+                statuses: vec![
+                    AdminRequestStatus::AwaitingConsent,
+                    AdminRequestStatus::AwaitingApproval,
+                ],
+            })
+            .await?;
+        Ok(open.into_iter().next())
+    }
+
     /// The admin requests of a customer, for its administrators (open ones first need their
     /// consent).
     ///

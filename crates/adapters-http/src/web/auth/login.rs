@@ -1,6 +1,6 @@
 //! "Anmelden" and "Abmelden".
 
-use super::mfa_step::{MfaQuery, method_key};
+use super::mfa_step::{MfaQuery, PHONE_STEP, method_key};
 use super::{next_of, started};
 use crate::api::auth::seconds_until;
 use crate::cookies::CookieName;
@@ -15,6 +15,7 @@ use crate::web::urls::{self, Notice};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
+use portal_core::mfa::MfaMethod;
 use portal_core::secret::SecretString;
 use portal_core::service::{Login, LoginError, LoginOutcome, Presented};
 use serde::Deserialize;
@@ -89,10 +90,35 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
                 Some(seconds_until(&ctx.state, pending.expires_at)),
             );
             let methods: Vec<&str> = pending.methods.iter().map(|m| method_key(*m)).collect();
-            let query = MfaQuery {
+            let mut query = MfaQuery {
                 methods: methods.join(","),
                 next,
+                step: String::new(),
             };
+            // Without an app, the phone is the step: its code goes out now, and the page is the
+            // phone's. Should sending fail, the page offers to send it (and says why there).
+            let by_phone = pending
+                .methods
+                .iter()
+                .any(|m| matches!(m, MfaMethod::Sms | MfaMethod::Voice));
+            if by_phone && !pending.methods.contains(&MfaMethod::Totp) {
+                match ctx
+                    .portal()
+                    .send_login_phone_code(pending.token.expose())
+                    .await
+                {
+                    Ok(()) => {
+                        query.step = PHONE_STEP.to_owned();
+                        return Ok(ctx.redirect_with(
+                            Notice::CodeSent,
+                            urls::with_query(urls::LoginMfa, &query),
+                        ));
+                    }
+                    Err(_) => {
+                        tracing::warn!(target: "portal_http", "login: the phone code was not sent");
+                    }
+                }
+            }
             return Ok(ctx.redirect(urls::with_query(urls::LoginMfa, &query)));
         }
         Err(LoginError::InvalidCredentials) => {

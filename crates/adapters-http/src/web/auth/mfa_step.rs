@@ -11,7 +11,7 @@ use crate::web::ctx::Ctx;
 use crate::web::error::PageError;
 use crate::web::form::{Form, Query};
 use crate::web::i18n;
-use crate::web::layout::{Errors, csrf_field, flash_notice};
+use crate::web::layout::{Errors, Input, csrf_field, flash_notice, hidden};
 use crate::web::urls::{self, Notice, with_query};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -20,14 +20,20 @@ use portal_core::mfa::MfaMethod;
 use portal_core::service::{CodeError, CompleteMfa, MfaError};
 use serde::{Deserialize, Serialize};
 
-/// The query of the second step's pages: the offered methods (`totp,recovery_code`) and where
-/// to go afterwards.
+/// The query of the second step's pages: the offered methods (`totp,recovery_code`), where
+/// to go afterwards, and the chosen step (`phone` once a code went to the phone: the page of
+/// that method).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub(crate) struct MfaQuery {
     pub(crate) methods: String,
     pub(crate) next: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub(crate) step: String,
 }
+
+/// The value of [`MfaQuery::step`] for the phone's page.
+pub(crate) const PHONE_STEP: &str = "phone";
 
 /// The second step's form.
 #[derive(Deserialize, Default)]
@@ -72,6 +78,11 @@ fn own_query(ctx: &Ctx, q: &MfaQuery) -> MfaQuery {
     MfaQuery {
         methods: q.methods.clone(),
         next: next_of(ctx, None),
+        step: if q.step == PHONE_STEP {
+            PHONE_STEP.to_owned()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -79,15 +90,43 @@ fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
     let methods = pending_methods(q);
     let phone = methods.contains(&MfaMethod::Sms) || methods.contains(&MfaMethod::Voice);
     let q = own_query(ctx, q);
+    // The phone's page once its code was sent: that method's text, its one field, and sending
+    // again; otherwise the app (and the recovery code), with the phone as a button that sends.
+    let phone_step = phone && q.step == PHONE_STEP;
+    let others: Vec<MfaMethod> = methods
+        .iter()
+        .copied()
+        .filter(|m| !matches!(m, MfaMethod::Sms | MfaMethod::Voice))
+        .collect();
+    let without_step = MfaQuery {
+        step: String::new(),
+        ..q.clone()
+    };
+    let to_phone = MfaQuery {
+        step: PHONE_STEP.to_owned(),
+        ..q.clone()
+    };
     html! {
         section.card.narrow {
             h1 { (ctx.t("confirm-your-identity")) }
             (flash_notice(ctx))
             (errors.summary(ctx.lang))
-            p { (ctx.t("mfa-step-intro")) }
+            @if phone_step {
+                p { (ctx.t("mfa-step-intro-phone")) }
+            } @else if others.contains(&MfaMethod::Totp) {
+                p { (ctx.t("mfa-step-intro")) }
+            } @else {
+                p { (ctx.t("mfa-step-intro-other")) }
+            }
             form method="post" action=(ctx.href(with_query(urls::LoginMfa, &q))) {
                 (csrf_field(ctx))
-                (factor_fields(ctx, &methods, errors))
+                @if phone_step {
+                    (hidden("factor", "phone"))
+                    (Input::new("code", ctx.t("code")).auto("one-time-code").inputmode("numeric").errors(errors)
+                        .hint(ctx.t("mfa-step-phone-code-hint")))
+                } @else {
+                    (factor_fields(ctx, &others, errors))
+                }
                 label.choice {
                     input type="checkbox" name="remember_device" value="1";
                     " " (ctx.t("mfa-step-remember-device"))
@@ -95,10 +134,17 @@ fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
                 button.primary type="submit" { (ctx.t("continue")) }
             }
             @if phone {
-                form.inline method="post" action=(ctx.href(with_query(urls::LoginMfaPhoneCode, &q))) {
+                form.inline method="post" action=(ctx.href(with_query(urls::LoginMfaPhoneCode, &to_phone))) {
                     (csrf_field(ctx))
-                    button.secondary type="submit" { (ctx.t("mfa-step-send-phone-code")) }
+                    @if phone_step {
+                        button.secondary type="submit" { (ctx.t("mfa-step-send-phone-code-again")) }
+                    } @else {
+                        button.secondary type="submit" { (ctx.t("mfa-step-send-phone-code")) }
+                    }
                 }
+            }
+            @if phone_step && others.contains(&MfaMethod::Totp) {
+                p { a href=(ctx.href(with_query(urls::LoginMfa, &without_step))) { (ctx.t("mfa-step-use-app")) } }
             }
             form.inline method="post" action=(ctx.href(with_query(urls::LoginMfaRecoveryCode, &q))) {
                 (csrf_field(ctx))
