@@ -3,11 +3,24 @@
 //! 127.0.0.1 by a real axum server with the in-memory store. No sleeps: every step waits for an
 //! element of the page it expects.
 //!
-//! The walk: a newcomer registers, reads the code in the development mailbox page, confirms it,
-//! chooses the affiliation, links by customer number and sees "Meine Supportanfragen"; an
-//! administrator logs in, searches the user table, opens the permissions, ticks all of "Meine
-//! Daten", saves (the core then holds the four keys), locks the user, and the user's browser is
-//! logged out on its next page load.
+//! The walk visits every screen as a newcomer, an employee, a customer administrator, an operator
+//! and a user with a second factor; each page it reaches by GET in both languages, and every page
+//! at 1280 px and at 375 px. On each it fails when the page is not HTML (a JSON answer), when the
+//! page is wider than the window, when axe-core (npm's `axe-core`, pinned and installed by
+//! `scripts/test-deps`, injected through WebDriver) finds a violation, when a table's action
+//! links sit lower than their row, when the header wraps at 1280 px, when a stacked table's cell
+//! lost its column name at 375 px, when a change-log detail shows a raw `key=value`, when the TOTP
+//! key wraps its last character, or when sessions show a raw user-agent string. Screenshots of
+//! every screen at both widths go to `target/screenshots/` (named `NN-screen-lang-width.png`).
+//!
+//! Along the way: a newcomer registers, reads the code in the development mailbox page, confirms
+//! it, chooses the affiliation, links by customer number and sees "Meine Supportanfragen", and is
+//! not offered "Administrator kontaktieren" while the customer has no administrator; the sole
+//! administrator is offered neither lock nor delete on their own row, and no permissions for a
+//! user waiting for activation; the administrator ticks all of "Meine Daten", saves (the core
+//! then holds the four keys), locks the user, whose browser is logged out on its next page load
+//! and whose login attempt the change log names "Anmeldeversuch"; the change log shows a pager
+//! with its first and last page; an operator sets up an authenticator app and logs in with it.
 
 use crate::web_support::{PASSWORD, affiliation, email, name, number};
 use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
@@ -16,10 +29,10 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use portal_core::config::PortalConfig;
 use portal_core::permission::PermissionCatalog;
-use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher};
+use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher, mfa_key};
 use portal_core::{Actor, Deps, Portal};
 use portal_dispatch::{Dispatcher, DispatcherConfig};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -188,9 +201,243 @@ async fn code_from_mailbox(c: &Client, base: &str, to: &str) -> String {
     panic!("no mail to {to} in the development mailbox");
 }
 
+/// Where the screenshots go (named in the README).
+fn screenshot_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
+}
+
+/// `axe.min.js` of the pinned axe-core that `scripts/test-deps` installs beside the Python tools
+/// (`target/test-tools/node`); the script runs here when `PORTAL_TEST_PYTHONPATH` is unset.
+fn axe_source() -> String {
+    let python = match std::env::var("PORTAL_TEST_PYTHONPATH") {
+        Ok(p) if !p.trim().is_empty() => PathBuf::from(p),
+        _ => {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let out = std::process::Command::new("bash")
+                .arg("scripts/test-deps")
+                .current_dir(&root)
+                .output()
+                .expect("scripts/test-deps runs");
+            assert!(
+                out.status.success(),
+                "scripts/test-deps failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            PathBuf::from(
+                String::from_utf8(out.stdout)
+                    .unwrap()
+                    .lines()
+                    .last()
+                    .expect("scripts/test-deps prints the python path last")
+                    .trim(),
+            )
+        }
+    };
+    let axe = python.join("../node/node_modules/axe-core/axe.min.js");
+    std::fs::read_to_string(&axe).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is not installed at {} ({e}): scripts/test-deps installs it with npm",
+            axe.display()
+        )
+    })
+}
+
+/// What the walk checks on every page, in the page (returns the problems found).
+const PAGE_CHECKS: &str = r#"
+const problems = [];
+const w = window.innerWidth;
+const root = document.documentElement;
+if (root.scrollWidth > w) {
+  const wide = [...document.querySelectorAll('body *')]
+    .filter(e => e.getBoundingClientRect().right > w + 1)
+    .slice(0, 3).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));
+  problems.push(`horizontal overflow: ${root.scrollWidth} px in ${w} px (${wide.join(', ')})`);
+}
+if (w >= 1000) {
+  const items = [...document.querySelectorAll('header.top .brand, header.top nav.main li, header.top .who, header.top nav.lang')];
+  const tops = items.map(e => e.getBoundingClientRect().top);
+  if (tops.length && Math.max(...tops) - Math.min(...tops) > 12) problems.push('the header wraps');
+  for (const td of document.querySelectorAll('table td.actions')) {
+    const first = td.parentElement.querySelector('td, th');
+    const range = document.createRange();
+    range.selectNodeContents(first);
+    const top = range.getBoundingClientRect().top;
+    const link = td.querySelector('a, button, select');
+    if (link && Math.abs(link.getBoundingClientRect().top - top) > 6) {
+      problems.push(`action "${link.textContent.trim()}" sits ${Math.round(link.getBoundingClientRect().top - top)} px below its row`);
+    }
+  }
+} else {
+  for (const td of document.querySelectorAll('table.stack tbody td:not([colspan])')) {
+    if (td.closest('table.permissions')) continue;
+    const label = getComputedStyle(td, '::before').content;
+    if (!td.dataset.label || !label || label === 'none') {
+      problems.push(`a stacked cell without its column name: "${td.textContent.trim().slice(0, 40)}"`);
+    }
+  }
+}
+for (const td of document.querySelectorAll('table.audit td')) {
+  if (/\b[a-z_]+=/.test(td.textContent)) problems.push(`raw change-log details: ${td.textContent.trim()}`);
+}
+const secret = document.querySelector('#totp-secret');
+if (secret && secret.firstChild && secret.firstChild.length > 2) {
+  const t = secret.firstChild, n = t.length;
+  const top = (from) => { const r = document.createRange(); r.setStart(t, from); r.setEnd(t, from + 1); return r.getBoundingClientRect().top; };
+  if (Math.abs(top(n - 2) - top(n - 1)) > 2) problems.push('the TOTP key wraps its last character');
+}
+for (const td of document.querySelectorAll('td.ua')) {
+  if (/Mozilla\/|AppleWebKit/.test(td.textContent)) problems.push(`a raw user agent: ${td.textContent.trim()}`);
+}
+return problems;
+"#;
+
+/// The browser of the walk: checks and screenshots the page it is on.
+struct Walk {
+    c: Client,
+    base: String,
+    axe: String,
+    shots: PathBuf,
+    n: usize,
+}
+
+impl Walk {
+    async fn resize(&self, width: u32) {
+        self.c.set_window_size(width, 900).await.unwrap();
+        // Headless windows have no frame, but make sure: the viewport is what is asked for.
+        let inner = self
+            .c
+            .execute("return window.innerWidth", vec![])
+            .await
+            .unwrap();
+        let inner = u32::try_from(inner.as_u64().unwrap()).unwrap();
+        if inner != width {
+            self.c
+                .set_window_size(2 * width - inner, 900)
+                .await
+                .unwrap();
+        }
+    }
+
+    async fn axe(&self) -> Vec<String> {
+        let loaded = self
+            .c
+            .execute("return typeof window.axe !== 'undefined'", vec![])
+            .await
+            .unwrap();
+        if loaded != Value::Bool(true) {
+            self.c.execute(&self.axe, vec![]).await.unwrap();
+        }
+        let found = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 axe.run(document, { resultTypes: ['violations'] })
+                   .then(r => done(r.violations.map(v => `${v.id}: ${v.help} — ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)))
+                   .catch(e => done(['axe failed: ' + e]));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        serde_json::from_value(found).unwrap()
+    }
+
+    /// Checks the page the browser is on at both widths; `name` names its screenshots.
+    async fn check(&mut self, name: &str) {
+        self.check_page(name, false).await;
+    }
+
+    /// [`Walk::check`]; `both`: the page is seen in both languages.
+    async fn check_page(&mut self, name: &str, both: bool) {
+        let url = self.c.current_url().await.unwrap();
+        let kind = self
+            .c
+            .execute(
+                "return [document.contentType, document.body ? document.body.innerText.trim().slice(0, 1) : '']",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(kind[0], "text/html", "{name}: {url} is not a page: {kind}");
+        assert_ne!(kind[1], "{", "{name}: {url} shows JSON");
+        let lang = self
+            .c
+            .execute("return document.documentElement.lang", vec![])
+            .await
+            .unwrap();
+        let lang = lang.as_str().unwrap_or("xx").to_owned();
+        self.n += 1;
+        for width in [1280, 375] {
+            self.resize(width).await;
+            let problems: Vec<String> =
+                serde_json::from_value(self.c.execute(PAGE_CHECKS, vec![]).await.unwrap()).unwrap();
+            // Screenshots of the German pages (and of pages seen once, whatever their language).
+            let file = self
+                .shots
+                .join(format!("{:02}-{name}-{lang}-{width}.png", self.n));
+            if lang == "de" || !both {
+                let png = self.c.screenshot().await.unwrap();
+                std::fs::write(&file, png).unwrap();
+            }
+            assert!(
+                problems.is_empty(),
+                "{name} ({url}, {lang}, {width} px; screenshot {}): {problems:#?}",
+                file.display()
+            );
+            // axe-core once per visit: the English page at 1280 px, the German one at 375 px
+            // (both widths for a page seen once).
+            if !both || (lang == "de") == (width == 375) {
+                let violations = self.axe().await;
+                assert!(
+                    violations.is_empty(),
+                    "axe-core on {name} ({url}, {lang}, {width} px): {violations:#?}"
+                );
+            }
+        }
+        self.resize(1280).await;
+    }
+
+    /// Visits `path` in English and then in German (the language stays German) and checks it.
+    async fn screen(&mut self, name: &str, path: &str, ready: &str) {
+        for lang in ["en", "de"] {
+            let sep = if path.contains('?') { '&' } else { '?' };
+            self.c
+                .goto(&format!("{}{path}{sep}lang={lang}", self.base))
+                .await
+                .unwrap();
+            wait(&self.c, ready).await;
+            self.check_page(name, true).await;
+        }
+    }
+
+    async fn login(&self, address: &str) {
+        self.c.delete_all_cookies().await.unwrap();
+        self.c.goto(&format!("{}/login", self.base)).await.unwrap();
+        fill(&self.c, "#f-email", address).await;
+        fill(&self.c, "#f-password", PASSWORD).await;
+        click(&self.c, "form[action='/login'] button[type=submit]").await;
+    }
+
+    /// The texts of the links in the user table's row of `address`.
+    async fn row_actions(&self, address: &str) -> Vec<String> {
+        let row = format!(
+            "//table[contains(@class,'users')]//tr[td[contains(., '{address}')]]//td[contains(@class,'actions')]//*[self::a or self::button]"
+        );
+        let mut out = Vec::new();
+        for e in self.c.find_all(Locator::XPath(&row)).await.unwrap() {
+            out.push(e.text().await.unwrap().trim().to_owned());
+        }
+        assert!(!out.is_empty(), "no row of {address} in the user table");
+        out
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_newcomer_and_an_administrator_in_a_real_browser() {
+async fn every_screen_in_a_real_browser() {
     let (driver, driver_port) = chromedriver().await;
+    let axe = axe_source();
+    let shots = screenshot_dir();
+    let _ = std::fs::remove_dir_all(&shots);
+    std::fs::create_dir_all(&shots).unwrap();
 
     // The portal, served on a free port of 127.0.0.1.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -212,8 +459,11 @@ async fn a_newcomer_and_an_administrator_in_a_real_browser() {
         hasher: Arc::new(fast_hasher(3)),
         legacy: Arc::new(adapters_memory::InMemoryLegacyDirectory::new()),
     };
-    let portal =
-        Arc::new(Portal::new(deps, PortalConfig::default(), PermissionCatalog::default()).unwrap());
+    let portal_config = PortalConfig {
+        mfa_key: Some(mfa_key()),
+        ..PortalConfig::default()
+    };
+    let portal = Arc::new(Portal::new(deps, portal_config, PermissionCatalog::default()).unwrap());
     let app = router(AppState::new(portal.clone(), config, Arc::new(AlwaysReady)));
     let server = tokio::spawn(async move {
         axum::serve(
@@ -236,6 +486,36 @@ async fn a_newcomer_and_an_administrator_in_a_real_browser() {
         DispatcherConfig::default(),
     )
     .unwrap();
+    // A registered and confirmed account, through the core.
+    let account = |address: &'static str, first: &'static str, last: &'static str| {
+        let portal = portal.clone();
+        let store = store.clone();
+        async move {
+            let ticket = portal
+                .register(portal_core::service::Register {
+                    email: email(address),
+                    first_name: name(first),
+                    last_name: name(last),
+                    password: PASSWORD.into(),
+                    password_confirmation: PASSWORD.into(),
+                    language: portal_core::values::Language::De,
+                })
+                .await
+                .unwrap();
+            let code = store
+                .outbox()
+                .iter()
+                .rev()
+                .find(|m| m.to.as_str() == address)
+                .and_then(|m| m.intent.secret().map(|s| s.expose().to_owned()))
+                .unwrap();
+            let s = portal
+                .verify_registration(ticket.ticket.expose(), &code, Default::default())
+                .await
+                .unwrap();
+            Actor::user(s.user_id)
+        }
+    };
     let op = {
         let setup = portal
             .create_operator(
@@ -287,104 +567,202 @@ async fn a_newcomer_and_an_administrator_in_a_real_browser() {
     let user_profile = TempDir::new("user");
     let admin_profile = TempDir::new("admin");
     let user = browser(driver_port, user_profile.path()).await;
+    let mut walk = Walk {
+        c: user,
+        base: base.clone(),
+        axe,
+        shots,
+        n: 0,
+    };
 
-    // Erstellen Sie Ihr Konto.
-    user.goto(&format!("{base}/register")).await.unwrap();
-    fill(&user, "#f-email", "nora@example.com").await;
-    fill(&user, "#f-first_name", "Nora").await;
-    fill(&user, "#f-last_name", "Neu").await;
-    fill(&user, "#f-password", PASSWORD).await;
-    fill(&user, "#f-password_confirmation", PASSWORD).await;
-    click(&user, "form[action='/register'] button[type=submit]").await;
-    wait(&user, "form[action='/register/code']").await;
+    // Not logged in: the login, registration and forgotten-password pages, and a missing page.
+    walk.screen("login", "/login", "form[action='/login']")
+        .await;
+    walk.screen("forgot-password", "/password/forgot", "main form")
+        .await;
+    walk.screen("not-found", "/no-such-page", "main h1").await;
+    walk.screen("register", "/register", "form[action='/register']")
+        .await;
+
+    // A newcomer: "Erstellen Sie Ihr Konto".
+    let user = &walk.c;
+    fill(user, "#f-email", "nora@example.com").await;
+    fill(user, "#f-first_name", "Nora").await;
+    fill(user, "#f-last_name", "Neu").await;
+    fill(user, "#f-password", PASSWORD).await;
+    fill(user, "#f-password_confirmation", PASSWORD).await;
+    click(user, "form[action='/register'] button[type=submit]").await;
+    wait(user, "form[action='/register/code']").await;
+    walk.screen(
+        "register-code",
+        "/register/code",
+        "form[action='/register/code']",
+    )
+    .await;
 
     // The code from the development mailbox page, then "Weiter".
     dispatcher.drain().await.unwrap();
-    let code = code_from_mailbox(&user, &base, "nora@example.com").await;
+    walk.screen("dev-mailbox", "/dev/mailbox", "article.mail")
+        .await;
+    let code = code_from_mailbox(&walk.c, &base, "nora@example.com").await;
+    let user = &walk.c;
     user.goto(&format!("{base}/register/code")).await.unwrap();
-    fill(&user, "#f-code", &code).await;
-    click(&user, "form[action='/register/code'] button[type=submit]").await;
+    fill(user, "#f-code", &code).await;
+    click(user, "form[action='/register/code'] button[type=submit]").await;
 
-    // Bitte wählen Sie Ihre Zugehörigkeit aus; Kundennummer; "Jetzt registrieren".
-    click(&user, "button[name=affiliation][value='de-business']").await;
-    fill(&user, "#f-customer_number", "D100000001").await;
+    // Bitte wählen Sie Ihre Zugehörigkeit aus (with the vendor's product names); Kundennummer.
+    wait(user, "button[name=affiliation][value='de-business']").await;
+    walk.screen(
+        "affiliation",
+        "/onboarding/affiliation",
+        "button[name=affiliation]",
+    )
+    .await;
+    let page = walk.c.source().await.unwrap();
+    assert!(
+        page.contains("Sage 50 Connected"),
+        "product names keep their vendor"
+    );
+    let user = &walk.c;
+    click(user, "button[name=affiliation][value='de-business']").await;
+    wait(user, "#f-customer_number").await;
+    walk.screen("link", "/onboarding/link", "#f-customer_number")
+        .await;
+    let user = &walk.c;
+    fill(user, "#f-customer_number", "D100000001").await;
     click(
-        &user,
+        user,
         "form[action='/onboarding/link/customer'] button[type=submit]",
     )
     .await;
-    let area = wait(&user, "a[href='/areas/support_requests']").await;
+    let area = wait(user, "a[href='/areas/support_requests']").await;
     assert_eq!(area.text().await.unwrap(), "Meine Supportanfragen");
+    // The customer has no administrator yet: nobody to contact.
+    assert!(
+        user.find(Locator::Css("a[href='/contact-admin']"))
+            .await
+            .is_err(),
+        "'Administrator kontaktieren' offered while the customer has no administrator"
+    );
+    walk.screen("home-employee", "/home", "main h1").await;
+    walk.screen("area", "/areas/support_requests", "main h1")
+        .await;
+    walk.screen("profile", "/profile", "main form").await;
+    walk.screen("security", "/mfa", "main h1").await;
+    walk.screen("sessions", "/sessions", "main table").await;
+    walk.screen("admin-request", "/admin-request", "main h1")
+        .await;
 
-    // The customer's first administrator (seeded through the core).
-    let admin_actor = {
-        let ticket = portal
-            .register(portal_core::service::Register {
-                email: email("chefin@example.com"),
-                first_name: name("Clara"),
-                last_name: name("Chefin"),
-                password: PASSWORD.into(),
-                password_confirmation: PASSWORD.into(),
-                language: portal_core::values::Language::De,
-            })
-            .await
-            .unwrap();
-        let code = store
-            .outbox()
-            .iter()
-            .rev()
-            .find(|m| m.to.as_str() == "chefin@example.com")
-            .and_then(|m| m.intent.secret().map(|s| s.expose().to_owned()))
-            .unwrap();
-        let s = portal
-            .verify_registration(ticket.ticket.expose(), &code, Default::default())
-            .await
-            .unwrap();
-        let a = Actor::user(s.user_id);
-        portal.choose_affiliation(&a, &affiliation()).await.unwrap();
-        portal
-            .link_customer(&a, &number("100000001"))
-            .await
-            .unwrap();
-        let req = portal.request_admin_rights(&a).await.unwrap();
-        portal.approve_admin_request(&op, req.id()).await.unwrap();
-        a
-    };
-    let _ = admin_actor;
-
-    // The administrator logs in, opens the user table and searches.
-    let admin = browser(driver_port, admin_profile.path()).await;
-    admin.goto(&format!("{base}/login")).await.unwrap();
-    fill(&admin, "#f-email", "chefin@example.com").await;
-    fill(&admin, "#f-password", PASSWORD).await;
-    click(&admin, "form[action='/login'] button[type=submit]").await;
-    click(&admin, "nav.main a[href='/admin/users']").await;
-    fill(&admin, "#f-q", "Nora").await;
-    click(&admin, "form.search button[type=submit]").await;
-    // The answer to the search (the old page has the typed text only as a property).
-    wait(&admin, "#f-q[value='Nora']").await;
-    let row = "//table[contains(@class,'users')]//tr[td[contains(., 'nora@example.com')]]";
-    admin
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(&format!(
-            "{row}//a[contains(@href, '/permissions')]"
-        )))
-        .await
-        .unwrap()
-        .click()
+    // The customer's first administrator (through the core), and a colleague who registers after
+    // that and so waits for activation.
+    let admin_actor = account("chefin@example.com", "Clara", "Chefin").await;
+    portal
+        .choose_affiliation(&admin_actor, &affiliation())
         .await
         .unwrap();
+    portal
+        .link_customer(&admin_actor, &number("100000001"))
+        .await
+        .unwrap();
+    let req = portal.request_admin_rights(&admin_actor).await.unwrap();
+    portal.approve_admin_request(&op, req.id()).await.unwrap();
+    let waiting = account("paul@example.com", "Paul", "Pending").await;
+    portal
+        .choose_affiliation(&waiting, &affiliation())
+        .await
+        .unwrap();
+    portal
+        .link_customer(&waiting, &number("100000001"))
+        .await
+        .unwrap();
+    // Now the employee may write to the administrator.
+    walk.screen("contact-admin", "/contact-admin", "#f-message")
+        .await;
 
-    // "Alle anhaken" for "Meine Daten", then "Speichern".
-    click(&admin, "button[name=action][value='check:my_data']").await;
-    wait(&admin, "div.alert.info").await;
+    // The administrator, in a browser of their own.
+    let admin = browser(driver_port, admin_profile.path()).await;
+    let user = std::mem::replace(&mut walk.c, admin);
+    walk.login("chefin@example.com").await;
+    wait(&walk.c, "nav.main a[href='/admin/users']").await;
+    walk.screen("home-admin", "/home", "main h1").await;
+    walk.screen("users", "/admin/users", "table.users").await;
+    // The sole administrator's own row offers neither lock nor delete; a waiting user's row
+    // offers activation but no permissions.
+    let own = walk.row_actions("chefin@example.com").await;
+    for refused in ["Benutzer sperren", "Benutzer löschen"] {
+        assert!(
+            !own.iter().any(|a| a == refused),
+            "{refused} on the sole administrator's row: {own:?}"
+        );
+    }
+    let pending = walk.row_actions("paul@example.com").await;
+    assert!(pending.iter().any(|a| a == "Freischalten"), "{pending:?}");
+    assert!(
+        !pending.iter().any(|a| a == "Berechtigungen"),
+        "{pending:?}"
+    );
+    let nora_row = walk.row_actions("nora@example.com").await;
+    for offered in ["Berechtigungen", "Benutzer sperren", "Benutzer löschen"] {
+        assert!(
+            nora_row.iter().any(|a| a == offered),
+            "{offered} missing: {nora_row:?}"
+        );
+    }
+
+    // Search, then the permissions: "Alle anhaken" for "Meine Daten", then "Speichern".
+    let admin = &walk.c;
+    fill(admin, "#f-q", "Nora").await;
+    click(admin, "form.search button[type=submit]").await;
+    // The answer to the search (the old page has the typed text only as a property).
+    wait(admin, "#f-q[value='Nora']").await;
+    let row = "//table[contains(@class,'users')]//tr[td[contains(., 'nora@example.com')]]";
+    let link = |what: &'static str| {
+        let c = walk.c.clone();
+        async move {
+            c.wait()
+                .at_most(WAIT)
+                .for_element(Locator::XPath(&format!(
+                    "{row}//a[contains(@href, '{what}')]"
+                )))
+                .await
+                .unwrap()
+                .attr("href")
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let permissions = link("/permissions").await;
+    let lock = link("/lock").await;
+    let delete = link("/delete").await;
+    let log = link("/audit").await;
+    walk.screen("lock", &lock, "form[action$='/lock']").await;
+    walk.screen("delete", &delete, "form[action$='/delete']")
+        .await;
+    walk.screen("user-log", &log, "table.audit").await;
+    walk.screen(
+        "invite",
+        "/admin/customers/100000001/users/new",
+        "main form",
+    )
+    .await;
+    walk.screen("admin-requests", "/admin/admin-requests", "main h1")
+        .await;
+    walk.screen(
+        "permissions",
+        &permissions,
+        "button[name=action][value='save']",
+    )
+    .await;
+    let admin = &walk.c;
+    click(admin, "button[name=action][value='check:my_data']").await;
+    wait(admin, "div.alert.info").await;
     for key in ["licenses", "master_data", "shop", "payment_methods"] {
-        let boxed = wait(&admin, &format!("#p-{key}")).await;
+        let boxed = wait(admin, &format!("#p-{key}")).await;
         assert!(boxed.is_selected().await.unwrap(), "{key} is ticked");
     }
-    click(&admin, "button[name=action][value='save']").await;
-    wait(&admin, "div.alert.ok").await;
+    click(admin, "button[name=action][value='save']").await;
+    wait(admin, "div.alert.ok").await;
     let nora = portal
         .deps()
         .queries
@@ -398,20 +776,9 @@ async fn a_newcomer_and_an_administrator_in_a_real_browser() {
     }
 
     // "Benutzer sperren": the lock page, its button, the table says "Gesperrt".
-    click(&admin, "a.button.secondary[href$='/users']").await;
-    admin
-        .wait()
-        .at_most(WAIT)
-        .for_element(Locator::XPath(&format!(
-            "{row}//a[contains(@href, '/lock')]"
-        )))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait(&admin, "p.subtitle").await;
-    click(&admin, "form[action$='/lock'] button[type=submit]").await;
+    admin.goto(&format!("{base}{lock}")).await.unwrap();
+    wait(admin, "p.subtitle").await;
+    click(admin, "form[action$='/lock'] button[type=submit]").await;
     admin
         .wait()
         .at_most(WAIT)
@@ -421,13 +788,130 @@ async fn a_newcomer_and_an_administrator_in_a_real_browser() {
         .await
         .unwrap();
 
-    // The user's very next page load: the login page.
+    // The user's very next page load: the login page; a login attempt is refused.
     user.refresh().await.unwrap();
     wait(&user, "form[action='/login']").await;
     assert_eq!(user.current_url().await.unwrap().path(), "/login");
-
+    fill(&user, "#f-email", "nora@example.com").await;
+    fill(&user, "#f-password", PASSWORD).await;
+    click(&user, "form[action='/login'] button[type=submit]").await;
+    wait(&user, "main [role=alert], main .alert").await;
     user.close().await.unwrap();
-    admin.close().await.unwrap();
+
+    // The customer's log: readable details, the attempt named as such, a count and a pager
+    // with the first and the last page.
+    walk.screen(
+        "customer-log",
+        "/admin/customers/100000001/audit?per_page=2",
+        "table.audit",
+    )
+    .await;
+    let log = walk.c.source().await.unwrap();
+    assert!(log.contains("Anmeldeversuch"), "the failed login's actor");
+    assert!(!log.contains("Unbekannt"), "no 'Unbekannt' actor");
+    let pages: Vec<String> = {
+        let mut v = Vec::new();
+        for e in walk
+            .c
+            .find_all(Locator::Css("nav.pager a, nav.pager strong"))
+            .await
+            .unwrap()
+        {
+            v.push(e.text().await.unwrap());
+        }
+        v
+    };
+    let numbers: Vec<u32> = pages.iter().filter_map(|t| t.parse().ok()).collect();
+    assert!(
+        numbers.first() == Some(&1) && numbers.last().is_some_and(|l| *l > 3),
+        "the pager shows the first and the last page: {pages:?}"
+    );
+    let last = numbers.last().unwrap().to_string();
+    walk.c
+        .find(Locator::XPath(&format!(
+            "//nav[contains(@class,'pager')]//a[normalize-space()='{last}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait(&walk.c, "nav.pager strong[aria-current=page]").await;
+    let current = walk
+        .c
+        .find(Locator::Css("nav.pager strong[aria-current=page]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        current, last,
+        "the last page is the current one after following its link"
+    );
+    walk.check("customer-log-last-page").await;
+
+    // An operator with an authenticator app (set up here), in the same browser.
+    walk.login("op@example.com").await;
+    wait(&walk.c, "nav.main").await;
+    walk.screen("operator-security", "/mfa", "form[action='/mfa/totp']")
+        .await;
+    click(&walk.c, "form[action='/mfa/totp'] button[type=submit]").await;
+    let secret = wait(&walk.c, "#totp-secret").await.text().await.unwrap();
+    walk.check("totp-setup").await;
+    let secret = portal_core::totp::TotpSecret::from_base32(secret.trim()).unwrap();
+    let now = portal_core::ports::Clock::now(clock.as_ref());
+    let code = portal_core::totp::code_at(&secret, now);
+    fill(&walk.c, "#f-code", code.expose()).await;
+    click(
+        &walk.c,
+        "form[action='/mfa/totp/confirm'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "#recovery-code").await;
+    walk.check("recovery-code").await;
+    walk.screen("operator-customers", "/operator/customers", "table")
+        .await;
+    let customers = walk.c.source().await.unwrap();
+    assert!(
+        customers.contains("Sage 50 Connected"),
+        "affiliation names, not codes"
+    );
+    walk.screen(
+        "operator-new-customer",
+        "/operator/customers/new",
+        "main form",
+    )
+    .await;
+    walk.screen(
+        "operator-admin-requests",
+        "/operator/admin-requests",
+        "main h1",
+    )
+    .await;
+    walk.screen("operator-outbox", "/operator/outbox", "main h1")
+        .await;
+    walk.screen(
+        "operator-users",
+        "/admin/customers/100000001/users",
+        "table.users",
+    )
+    .await;
+    walk.screen("operator-sessions", "/sessions", "main table")
+        .await;
+
+    // Logging in again asks for the app's code.
+    clock.advance(chrono::TimeDelta::seconds(31));
+    walk.login("op@example.com").await;
+    wait(&walk.c, "#f-code").await;
+    walk.check("login-second-factor").await;
+    let now = portal_core::ports::Clock::now(clock.as_ref());
+    let code = portal_core::totp::code_at(&secret, now);
+    fill(&walk.c, "#f-code", code.expose()).await;
+    click(&walk.c, "main form button[type=submit]").await;
+    wait(&walk.c, "nav.main a[href='/operator/customers']").await;
+
+    walk.c.close().await.unwrap();
     server.abort();
     drop(driver);
 }

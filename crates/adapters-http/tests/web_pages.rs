@@ -980,22 +980,28 @@ async fn the_user_table_pages_with_next_and_previous_and_searches() {
     let admin = app.login("a@example.com").await;
     let first = admin.get("/admin/customers/100000001/users").await;
     first.ok().has("1 bis 10 von 13 Einträgen");
-    assert_eq!(first.text.matches("/permissions\"").count(), 10);
+    assert_eq!(first.text.matches("data-label=\"Name\"").count(), 10);
+    // "Nächste" and the page number 2 lead to the same page.
     let next: Vec<String> = first
         .links("/admin/customers/100000001/users?per_page=10")
         .into_iter()
-        .filter(|l| l.contains("cursor=") && !l.contains("lang="))
+        .filter(|l| l.contains("page=2") && !l.contains("lang="))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
-    assert_eq!(next.len(), 1, "one Nächste link: {next:?}");
+    assert_eq!(next.len(), 1, "one link to page 2: {next:?}");
     let second = admin.get(&next[0]).await;
     second.ok().has("11 bis 13 von 13 Einträgen");
-    assert_eq!(second.text.matches("/permissions\"").count(), 3);
+    assert_eq!(second.text.matches("data-label=\"Name\"").count(), 3);
+    // "Zurück" and the page number 1 lead to the first page.
     let prev: Vec<String> = second
         .links("/admin/customers/100000001/users?per_page=10")
         .into_iter()
-        .filter(|l| !l.contains("lang=") && (l.contains("trail") || !l.contains("cursor")))
+        .filter(|l| !l.contains("lang=") && !l.contains("&page=") && !l.contains("cursor"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
-    assert_eq!(prev.len(), 1, "one Zurück link: {prev:?}");
+    assert_eq!(prev.len(), 1, "one link back to page 1: {prev:?}");
     admin
         .get(&prev[0])
         .await
@@ -1420,7 +1426,7 @@ async fn an_operator_sees_the_dead_letters_and_queues_one_again() {
         .has(mail.intent.key())
         .has("550 5.1.1 mailbox unavailable")
         .has("Erneut einreihen")
-        .has("<td>E-Mail</td>");
+        .has("data-label=\"Art\">E-Mail</td>");
     op.get("/operator/outbox?kind=webhook")
         .await
         .ok()

@@ -136,3 +136,71 @@ pub fn second_factor_missing(
 ) -> bool {
     second_factor_required(user, customer, operators_need_one) && !user.mfa().is_enabled()
 }
+
+/// R5: whether a change by `authority` after which `target` is no longer an active
+/// administrator of `customer` (`after_admin` false) would leave the customer without one: only
+/// an administrator's own change is held to it, and only when no other active administrator
+/// remains (`other_active_admins`).
+#[must_use]
+pub fn leaves_without_admin(
+    authority: &Authority,
+    target: &User,
+    customer: CustomerId,
+    after_admin: bool,
+    other_active_admins: usize,
+) -> bool {
+    authority.is_admin()
+        && target.is_active_admin_of(customer)
+        && !after_admin
+        && other_active_admins == 0
+}
+
+/// What the user table offers on a user's row: only what the rules would allow, so that a
+/// refusal never comes after a confirmation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[allow(clippy::struct_excessive_bools)] // one flag per offered action
+pub struct RowActions {
+    /// "Berechtigungen": offered once the user is activated ([`may_set_permissions`]).
+    pub permissions: bool,
+    /// "Benutzer sperren": not locked yet, and not the last active administrator (R5).
+    pub lock: bool,
+    /// "Benutzer entsperren".
+    pub unlock: bool,
+    /// "Benutzer löschen": not the last active administrator (R5).
+    pub delete: bool,
+    /// "Freischalten": waits for activation.
+    pub activate: bool,
+    /// A fresh invitation link: invited, not registered yet.
+    pub reinvite: bool,
+}
+
+/// The actions of a row for `target` of `customer`, as `authority` may use them;
+/// `other_active_admins` counts the customer's active administrators other than `target`.
+#[must_use]
+pub fn row_actions(
+    authority: &Authority,
+    target: &User,
+    customer: CustomerId,
+    other_active_admins: usize,
+) -> RowActions {
+    use crate::user::UserStatus;
+    let status = target.status();
+    let last_admin = leaves_without_admin(authority, target, customer, false, other_active_admins);
+    RowActions {
+        permissions: may_set_permissions(target),
+        lock: !matches!(status, UserStatus::Locked | UserStatus::PendingVerification)
+            && !last_admin,
+        unlock: status == UserStatus::Locked,
+        delete: !last_admin,
+        activate: status == UserStatus::PendingActivation,
+        reinvite: status == UserStatus::Invited,
+    }
+}
+
+/// Whether the user table offers a user's permissions: not while they wait for an administrator
+/// to activate them ("Freischalten" comes first; a waiting user enters no area whatever they hold,
+/// R1, so permissions set then would only confuse).
+#[must_use]
+pub fn may_set_permissions(target: &User) -> bool {
+    target.status() != crate::user::UserStatus::PendingActivation
+}

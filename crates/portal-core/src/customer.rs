@@ -76,19 +76,22 @@ impl Affiliation {
                 "de-business",
                 LocalizedText::new("Deutschland", "Germany"),
                 LocalizedText::new(
-                    "50 Connected, 50 Handwerk, 100, ERP, HR Suite, Business Cloud Payroll, HR Lohnabrechnung Service u. v. m.",
-                    "50 Connected, 50 Handwerk, 100, ERP, HR Suite, Business Cloud Payroll, HR payroll service and more",
+                    "Sage 50 Connected, Sage 50 Handwerk, Sage 100, Sage ERP, Sage HR Suite, Sage Business Cloud Payroll, Sage HR Lohnabrechnung Service u. v. m.",
+                    "Sage 50 Connected, Sage 50 Handwerk, Sage 100, Sage ERP, Sage HR Suite, Sage Business Cloud Payroll, Sage HR payroll service and more",
                 ),
             ),
             a(
                 "de-enterprise",
                 LocalizedText::new("Deutschland", "Germany"),
-                LocalizedText::new("b7, Wincarat, X3", "b7, Wincarat, X3"),
+                LocalizedText::new(
+                    "Sage b7, Sage Wincarat, Sage X3",
+                    "Sage b7, Sage Wincarat, Sage X3",
+                ),
             ),
             a(
                 "at",
                 LocalizedText::new("Österreich", "Austria"),
-                LocalizedText::new("DPW", "DPW"),
+                LocalizedText::new("Sage DPW", "Sage DPW"),
             ),
         ]
     }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 /// The sender address of every mail.
 pub const MAIL_FROM: &str = "portal@vendor.example";
-/// The product affiliation every test customer has ("Deutschland: 50 Connected, …").
+/// The product affiliation every test customer has ("Deutschland: Sage 50 Connected, …").
 pub const AFFILIATION: &str = "de-business";
 
 /// One test's services: its own database, its own SMTP server, one server secret.

@@ -22,6 +22,7 @@ use fluent_bundle::FluentValue;
 use maud::Markup;
 use portal_core::Portal;
 use portal_core::service::{AuthError, Principal};
+use portal_core::user::Role;
 use portal_core::values::Language;
 use serde::Deserialize;
 use std::fmt::Display;
@@ -84,6 +85,8 @@ pub(crate) struct Shell {
     pub(crate) path: String,
     /// The query parameters, in order.
     pub(crate) query: Vec<(String, String)>,
+    /// Whether "Administrator kontaktieren" reaches anyone: offered only then.
+    pub(crate) contact_admins: bool,
     /// The message the previous form's redirect left for this page ([`Flash`]), if any.
     pub(crate) flash: Option<Flash>,
 }
@@ -200,6 +203,14 @@ impl FromRequestParts<AppState> for Ctx {
                 csrf::pre_session_token(config, &nonce)
             }
         };
+        // "Administrator kontaktieren" only where the core would send it (a customer's user whose
+        // customer has an administrator): one query, for employees only.
+        let contact_admins = match &principal {
+            Some(p) if p.user().role() == Role::Employee && p.user().customer_id().is_some() => {
+                state.portal().may_contact_admins(&p.actor()).await?
+            }
+            _ => false,
+        };
         let client = parts
             .extensions
             .get::<ClientContext>()
@@ -216,6 +227,7 @@ impl FromRequestParts<AppState> for Ctx {
             path: parts.uri.path().to_owned(),
             query: serde_html_form::from_str(parts.uri.query().unwrap_or_default())
                 .unwrap_or_default(),
+            contact_admins,
             flash,
         });
         scope.set_shell(shell.clone());

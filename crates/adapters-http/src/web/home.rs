@@ -58,9 +58,11 @@ pub(crate) async fn home(a: Authed) -> Response {
                 (flash_notice(&a))
                 p { (a.t("home-waiting-text")) }
                 p { (a.t("home-company")) " " strong { (company) } }
-                section.card {
-                    h2 { (a.t("contact-the-administrator")) }
-                    (contact_form(&a, "", &Errors::new()))
+                @if a.contact_admins {
+                    section.card {
+                        h2 { (a.t("contact-the-administrator")) }
+                        (contact_form(&a, "", &Errors::new()))
+                    }
                 }
             },
         );

@@ -83,7 +83,7 @@ fn navigation(shell: &Shell) -> Markup {
                 @if employee {
                     (link(urls::AdminRequest::PATH, shell.t("request-admin-rights")))
                 }
-                @if user.customer_id().is_some() && user.role() == Role::Employee {
+                @if shell.contact_admins {
                     (link(urls::ContactAdmin::PATH, shell.t("contact-the-administrator")))
                 }
                 (link(urls::Profile::PATH, shell.t("my-details")))

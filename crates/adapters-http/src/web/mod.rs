@@ -51,6 +51,7 @@
 
 mod account;
 mod admin;
+mod audit_details;
 mod auth;
 mod contact;
 pub(crate) mod ctx;

@@ -2,6 +2,7 @@
 //! admin requests to approve or reject, and the outbox's dead letters of every kind (view,
 //! re-queue). The core refuses everyone but active operators.
 
+use super::audit_details::affiliation_name;
 use super::ctx::Authed;
 use super::error::PageError;
 use super::form::{Form, Query};
@@ -104,6 +105,7 @@ pub(crate) async fn customers(
         .portal()
         .list_customers(&a.principal.actor(), Some(q.search()), &pager.request())
         .await?;
+    let affiliations = &a.portal().config().affiliations;
     let title = a.t("customers");
     Ok(a.page(
         &title,
@@ -119,7 +121,7 @@ pub(crate) async fn customers(
                 input #f-q type="search" name="q" value=(q.search());
                 button.secondary type="submit" { (a.t("search")) }
             }
-            table {
+            table.stack {
                 thead { tr {
                     th scope="col" { (a.t("customer-number")) }
                     th scope="col" { (a.t("name")) }
@@ -136,18 +138,24 @@ pub(crate) async fn customers(
                     @for c in &page.items {
                         @let r = c.record();
                         tr {
-                            td { (c.number().printed()) }
-                            td { (c.name().as_str()) }
-                            td { (r.affiliations.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")) }
-                            td {
+                            td data-label=(a.t("customer-number")) { (c.number().printed()) }
+                            td data-label=(a.t("name")) { (c.name().as_str()) }
+                            td.wrap data-label=(a.t("affiliation-title")) {
+                                @if r.affiliations.is_empty() {
+                                    (a.t("customers-any-affiliation"))
+                                } @else {
+                                    (r.affiliations.iter().map(|k| affiliations.iter().find(|af| af.key == *k).map_or_else(|| k.to_string(), |af| affiliation_name(a.lang, af))).collect::<Vec<_>>().join("; "))
+                                }
+                            }
+                            td data-label=(a.t("served-by")) {
                                 @match &r.channel {
                                     ServiceChannel::Direct => (a.t("directly")),
                                     ServiceChannel::Partner { name } => { (a.t("customers-partner")) " " (name.as_str()) },
                                 }
                             }
-                            td { (i18n::date(a.lang, r.created_at)) }
-                            td { (policy_form(&a, c.number(), c.second_factor_policy())) }
-                            td.actions {
+                            td data-label=(a.t("customers-created")) { (i18n::date(a.lang, r.created_at)) }
+                            td data-label=(a.t("second-factor-policy")) { (policy_form(&a, c.number(), c.second_factor_policy())) }
+                            td.actions data-label=(a.t("actions")) {
                                 a href=(a.href(urls::Users { number: c.number().clone() })) { (a.t("user-management")) }
                                 a href=(a.href(urls::CustomerAudit { number: c.number().clone() })) { (a.t("log")) }
                             }
@@ -172,6 +180,7 @@ fn new_customer_page(a: &Authed, v: &CustomerForm, errors: &Errors) -> Markup {
                 (Input::new("name", a.t("new-customer-company-name")).value(&v.name).auto("organization").errors(errors))
                 fieldset {
                     legend { (a.t("affiliation-title")) }
+                    p.hint { (a.t("customers-affiliation-hint")) }
                     @for af in &a.portal().config().affiliations {
                         label.choice {
                             input type="checkbox" name="affiliation" value=(af.key)
@@ -284,7 +293,7 @@ pub(crate) async fn requests(a: Authed) -> Result<Response, PageError> {
         html! {
             h1 { (title) }
             (flash_notice(&a))
-            table {
+            table.stack {
                 thead { tr {
                     th scope="col" { (a.t("requester")) }
                     th scope="col" { (a.t("email-address")) }
@@ -299,12 +308,12 @@ pub(crate) async fn requests(a: Authed) -> Result<Response, PageError> {
                     }
                     @for v in &list {
                         tr {
-                            td { (v.requester.as_ref().map(User::display_name).unwrap_or_default()) }
-                            td { (v.requester.as_ref().map(|u| u.email().to_string()).unwrap_or_default()) }
-                            td { @if let Some(c) = &v.customer { (c.number().printed()) " " (c.name().as_str()) } }
-                            td { (i18n::date_time(a.lang, v.request.record().created_at)) }
-                            td { (i18n::request_status(a.lang, v.request.status())) }
-                            td.actions {
+                            td data-label=(a.t("requester")) { (v.requester.as_ref().map(User::display_name).unwrap_or_default()) }
+                            td data-label=(a.t("email-address")) { (v.requester.as_ref().map(|u| u.email().to_string()).unwrap_or_default()) }
+                            td data-label=(a.t("operator-requests-customer")) { @if let Some(c) = &v.customer { (c.number().printed()) " " (c.name().as_str()) } }
+                            td data-label=(a.t("date")) { (i18n::date_time(a.lang, v.request.record().created_at)) }
+                            td data-label=(a.t("status")) { (i18n::request_status(a.lang, v.request.status())) }
+                            td.actions data-label=(a.t("actions")) {
                                 @if v.request.status().is_open() {
                                     form.inline method="post" action=(a.href(OperatorApprove { id: v.request.id() })) {
                                         (csrf_field(&a))
@@ -410,7 +419,7 @@ pub(crate) async fn outbox(
                     }
                 }
             }
-            table {
+            table.stack {
                 thead { tr {
                     th scope="col" { (a.t("outbox-kind")) }
                     th scope="col" { (a.t("outbox-recipient")) }
@@ -426,13 +435,13 @@ pub(crate) async fn outbox(
                     }
                     @for e in &list {
                         tr {
-                            td { (kind_label(&a, e.message.payload.kind(), e.message.payload.kind_key())) }
-                            td.wrap { (e.message.payload.recipient()) }
-                            td { (e.message.payload.summary()) }
-                            td { (e.attempts) }
-                            td.wrap { (e.last_error.as_deref().unwrap_or_default()) }
-                            td { (i18n::date_time(a.lang, e.message.created_at)) }
-                            td.actions {
+                            td data-label=(a.t("outbox-kind")) { (kind_label(&a, e.message.payload.kind(), e.message.payload.kind_key())) }
+                            td.wrap data-label=(a.t("outbox-recipient")) { (e.message.payload.recipient()) }
+                            td data-label=(a.t("outbox-summary")) { (e.message.payload.summary()) }
+                            td data-label=(a.t("outbox-attempts")) { (e.attempts) }
+                            td.wrap data-label=(a.t("outbox-last-error")) { (e.last_error.as_deref().unwrap_or_default()) }
+                            td data-label=(a.t("date")) { (i18n::date_time(a.lang, e.message.created_at)) }
+                            td.actions data-label=(a.t("actions")) {
                                 form.inline method="post" action=(a.href(OperatorRequeue { id: e.id() })) {
                                     (csrf_field(&a))
                                     button.link type="submit" { (a.t("outbox-requeue")) }

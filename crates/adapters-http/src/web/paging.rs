@@ -17,6 +17,7 @@ pub(crate) struct ListQuery {
     per_page: String,
     cursor: String,
     trail: String,
+    page: String,
 }
 
 impl ListQuery {
@@ -36,6 +37,8 @@ struct LinkQuery<'a> {
     cursor: Option<&'a str>,
     #[serde(skip_serializing_if = "String::is_empty")]
     trail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    page: Option<u64>,
 }
 
 /// Cursor paging with "Zurück": the cursors of the pages before travel in `trail`.
@@ -48,6 +51,8 @@ pub(crate) struct Pager {
     pub(crate) per_page: u32,
     /// The search text.
     search: String,
+    /// The page number asked for (`?page=`, without a cursor).
+    page: Option<u64>,
 }
 
 impl Pager {
@@ -68,21 +73,57 @@ impl Pager {
                 .filter(|p| (1..=100).contains(p))
                 .unwrap_or(default),
             search: q.search().to_owned(),
+            page: q.page.parse().ok().filter(|p| *p >= 1),
         }
+    }
+
+    /// The number of this page: `?page=`, else counted from the trail.
+    pub(crate) fn current(&self) -> u64 {
+        match (&self.cursor, self.page) {
+            (None, Some(p)) => p,
+            _ => self.trail.len() as u64 + 1,
+        }
+    }
+
+    /// A link to page `page` by its number (lists that accept page numbers).
+    pub(crate) fn page_link(&self, shell: &Shell, path: &impl Display, page: u64) -> String {
+        shell.href(with_query(
+            path,
+            &LinkQuery {
+                per_page: self.per_page,
+                q: &self.search,
+                cursor: None,
+                trail: String::new(),
+                page: (page > 1).then_some(page),
+            },
+        ))
+    }
+
+    /// A link to a page by its cursor (`None`: the first page).
+    pub(crate) fn cursor_link(
+        &self,
+        shell: &Shell,
+        path: &impl Display,
+        cursor: Option<&str>,
+    ) -> String {
+        self.link(shell, path, cursor, &[])
     }
 
     /// The core's page request.
     pub(crate) fn request(&self) -> PageRequest {
         PageRequest {
             size: Some(self.per_page),
-            page: None,
+            page: match (&self.cursor, self.page) {
+                (None, Some(p)) => Some(u32::try_from(p).unwrap_or(u32::MAX)),
+                _ => None,
+            },
             cursor: self.cursor.clone(),
         }
     }
 
     /// Rows before this page.
     pub(crate) fn offset(&self) -> u64 {
-        self.trail.len() as u64 * u64::from(self.per_page)
+        (self.current() - 1) * u64::from(self.per_page)
     }
 
     fn link(
@@ -99,6 +140,7 @@ impl Pager {
                 q: &self.search,
                 cursor,
                 trail: trail.join("."),
+                page: None,
             },
         ))
     }
@@ -122,6 +164,65 @@ impl Pager {
                     None => span.disabled { (shell.t("pager-previous")) },
                 }
                 " " strong aria-current="page" { (page) } " "
+                @match next {
+                    Some(href) => a rel="next" href=(href) { (shell.t("pager-next")) },
+                    None => span.disabled { (shell.t("pager-next")) },
+                }
+            }
+        }
+    }
+
+    /// "Zurück", the first, nearby and last page numbers and "Nächste" under a list of `pages`
+    /// pages at `path`, this page being `current`; `jump` gives the link to a page by its number
+    /// (none: that page is reached with "Nächste" only), `next` the cursor after this page.
+    pub(crate) fn numbered(
+        &self,
+        shell: &Shell,
+        path: impl Display,
+        current: u64,
+        pages: u64,
+        next: Option<&str>,
+        jump: impl Fn(u64) -> Option<String>,
+    ) -> Markup {
+        let prev = (current > 1)
+            .then(|| jump(current - 1))
+            .flatten()
+            .or_else(|| {
+                self.trail.split_last().map(|(last, before)| {
+                    let cursor = (last != "~").then_some(last.as_str());
+                    self.link(shell, &path, cursor, before)
+                })
+            });
+        let next = next.map(|n| {
+            jump(current + 1).unwrap_or_else(|| {
+                let mut trail = self.trail.clone();
+                trail.push(self.cursor.clone().unwrap_or_else(|| "~".into()));
+                self.link(shell, &path, Some(n), &trail)
+            })
+        });
+        let pages = pages.max(current);
+        let mut shown: Vec<u64> = [1, current.saturating_sub(1), current, current + 1, pages]
+            .into_iter()
+            .filter(|p| (1..=pages).contains(p))
+            .collect();
+        shown.sort_unstable();
+        shown.dedup();
+        html! {
+            nav.pager aria-label=(shell.t("pager-pages")) {
+                @match prev {
+                    Some(href) => a rel="prev" href=(href) { (shell.t("pager-previous")) },
+                    None => span.disabled { (shell.t("pager-previous")) },
+                }
+                @for (i, p) in shown.iter().enumerate() {
+                    @if i > 0 && shown[i - 1] + 1 < *p { span.gap aria-hidden="true" { "…" } }
+                    @if *p == current {
+                        strong aria-current="page" { (p) }
+                    } @else if let Some(href) = jump(*p) {
+                        a href=(href) aria-label=(shell.t_with("pager-page", [("page", (*p).into())])) { (p) }
+                    } @else {
+                        span.disabled { (p) }
+                    }
+                }
                 @match next {
                     Some(href) => a rel="next" href=(href) { (shell.t("pager-next")) },
                     None => span.disabled { (shell.t("pager-next")) },

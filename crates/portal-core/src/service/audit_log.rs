@@ -42,6 +42,9 @@ pub struct AuditView {
     pub subject_name: Option<String>,
 }
 
+/// Entries of a log that a page counts, at most (more show as "1000+").
+pub const AUDIT_COUNT_CAP: u32 = 1_000;
+
 /// A page of the log.
 #[derive(Debug, Clone)]
 pub struct AuditPage {
@@ -49,6 +52,13 @@ pub struct AuditPage {
     pub items: Vec<AuditView>,
     /// Cursor of the next (older) page.
     pub next: Option<String>,
+    /// Matching entries, counted up to [`AUDIT_COUNT_CAP`].
+    pub total: u64,
+    /// Whether there are more than [`AUDIT_COUNT_CAP`] (then `total` is the cap).
+    pub total_capped: bool,
+    /// The cursor of every page among the counted entries at this page size, from the first
+    /// (`None`): for a pager with page numbers.
+    pub page_cursors: Vec<Option<String>>,
 }
 
 /// Result of a chain verification.
@@ -201,21 +211,40 @@ impl Portal {
                     .collect()
             })
             .unwrap_or_default();
-        let mut entries = self
+        let audit_query = AuditQuery {
+            customer,
+            subject,
+            categories: query.categories.clone(),
+            search,
+            search_categories,
+            from: query.from,
+            until: query.until,
+            before_seq,
+            limit: size,
+        };
+        // The count and the pages' cursors: the matching entries' places, up to the cap.
+        let counted = self
             .deps
             .queries
             .audit(&AuditQuery {
-                customer,
-                subject,
-                categories: query.categories.clone(),
-                search,
-                search_categories,
-                from: query.from,
-                until: query.until,
-                before_seq,
-                limit: size,
+                before_seq: None,
+                limit: AUDIT_COUNT_CAP,
+                ..audit_query.clone()
             })
             .await?;
+        let total_capped = counted.len() > AUDIT_COUNT_CAP as usize;
+        let total = counted.len().min(AUDIT_COUNT_CAP as usize);
+        let page_cursors = std::iter::once(None)
+            .chain(
+                counted[..total]
+                    .chunks(size as usize)
+                    .filter(|chunk| chunk.len() == size as usize)
+                    .map(|chunk| chunk.last().map(|e| paging::encode_seq_cursor(e.seq)))
+                    .take((total.saturating_sub(1)) / size as usize),
+            )
+            .collect();
+        drop(counted);
+        let mut entries = self.deps.queries.audit(&audit_query).await?;
         let next = if entries.len() > size as usize {
             entries.truncate(size as usize);
             entries.last().map(|e| paging::encode_seq_cursor(e.seq))
@@ -255,7 +284,13 @@ impl Portal {
                 }
             })
             .collect();
-        Ok(AuditPage { items, next })
+        Ok(AuditPage {
+            items,
+            next,
+            total: total as u64,
+            total_capped,
+            page_cursors,
+        })
     }
 
     /// Verifies a customer's chain (or the global one) from its first entry: operators only.

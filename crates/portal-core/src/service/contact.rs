@@ -40,6 +40,22 @@ pub enum ContactError {
 infra_errors!(ContactError);
 
 impl Portal {
+    /// Whether "Administrator kontaktieren" can reach anyone for this actor: the same check as
+    /// [`Portal::contact_admins`] before it sends (a linked, active or waiting user whose customer
+    /// has another active administrator), so the portal never offers what it would refuse.
+    ///
+    /// # Errors
+    /// Infrastructure failures.
+    pub async fn may_contact_admins(&self, actor: &Actor) -> Result<bool, ContactError> {
+        match self.contact_recipients(actor).await {
+            Ok(_) => Ok(true),
+            Err(ContactError::NoAdmin | ContactError::NotLinked | ContactError::Forbidden) => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends a message to every active administrator of the user's customer. Returns how many
     /// were written to. The message goes into the mails only, not into the change log. Each
     /// message takes from the sender's daily budget and from each administrator's

@@ -24,7 +24,9 @@ mod user_admin;
 
 pub use crate::challenge::CodeError;
 pub use admin_requests::{AdminRequestError, AdminRequestView};
-pub use audit_log::{AuditError, AuditListQuery, AuditPage, AuditView, ChainReport};
+pub use audit_log::{
+    AUDIT_COUNT_CAP, AuditError, AuditListQuery, AuditPage, AuditView, ChainReport,
+};
 pub use auth::{
     AuthError, IssuedSession, KnownBrowser, Login, LoginError, LoginOutcome, PendingMfaLogin,
     Presented, Principal,

@@ -8,7 +8,7 @@
 use super::paging::{self, PageRequest, PagingError};
 use super::{Actor, Planned, Portal, actor_ref, infra_errors};
 use crate::audit::AuditCategory;
-use crate::authz::{Access, Acting, Authority, management_access};
+use crate::authz::{self, Access, Acting, Authority, management_access};
 use crate::customer::Customer;
 use crate::error::InfraError;
 use crate::ids::{ActionTokenId, UserId};
@@ -82,6 +82,8 @@ pub struct UserPage {
     pub total: u64,
     /// Whether `total` hit the cap.
     pub total_capped: bool,
+    /// What the table offers on each row, in the order of `items` ([`authz::row_actions`]).
+    pub actions: Vec<authz::RowActions>,
 }
 
 /// "Benutzer hinzufügen".
@@ -168,12 +170,12 @@ impl Portal {
     /// is bumped so concurrent changes to it conflict).
     async fn guard_admins(&self, t: &Target, after: &User) -> Result<bool, AdminError> {
         let c = t.customer.id();
-        let before_admin = t.user.is_active_admin_of(c);
         let after_admin = after.is_active_admin_of(c);
         if t.user.role() != Role::Administrator && after.role() != Role::Administrator {
             return Ok(false);
         }
-        if before_admin && !after_admin && t.authority.is_admin() {
+        // Without other administrators first: the query only when the change could matter.
+        if authz::leaves_without_admin(&t.authority, &t.user, c, after_admin, 0) {
             let others = self
                 .deps
                 .queries
@@ -182,7 +184,7 @@ impl Portal {
                 .iter()
                 .filter(|a| a.id() != t.user.id() && a.is_active_admin_of(c))
                 .count();
-            if others == 0 {
+            if authz::leaves_without_admin(&t.authority, &t.user, c, after_admin, others) {
                 return Err(AdminError::LastAdmin);
             }
         }
@@ -214,7 +216,7 @@ impl Portal {
         search: Option<&str>,
         page: &PageRequest,
     ) -> Result<UserPage, AdminError> {
-        let (_, _, customer) = self.managed_customer(actor, number).await?;
+        let (_, authority, customer) = self.managed_customer(actor, number).await?;
         let size = paging::page_size(&self.config, page)?;
         let start = paging::user_start(&self.config, page, size)?;
         let search = search
@@ -244,11 +246,27 @@ impl Portal {
         let total = q
             .count_users_of_customer(customer.id(), search, USER_COUNT_CAP)
             .await?;
+        let c = customer.id();
+        let admins: Vec<UserId> = q
+            .admins_of_customer(c)
+            .await?
+            .iter()
+            .filter(|a| a.is_active_admin_of(c))
+            .map(User::id)
+            .collect();
+        let actions = items
+            .iter()
+            .map(|u| {
+                let others = admins.iter().filter(|a| **a != u.id()).count();
+                authz::row_actions(&authority, u, c, others)
+            })
+            .collect();
         Ok(UserPage {
             items,
             next,
             total,
             total_capped: total >= USER_COUNT_CAP,
+            actions,
         })
     }
 

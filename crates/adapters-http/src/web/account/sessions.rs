@@ -10,6 +10,32 @@ use axum::response::Response;
 use maud::html;
 use portal_core::session::SessionKind;
 
+/// The browser and system of a user-agent string ("Chrome 120 · Linux"), read by the `woothee`
+/// crate (the user-agent parser of the Woothee project, shared with its Ruby, Java and JavaScript
+/// versions); "Unbekannter Browser" when it names none it knows.
+pub(crate) fn browser_and_system(a: &Authed, user_agent: Option<&str>) -> String {
+    let Some(ua) = user_agent.filter(|ua| !ua.trim().is_empty()) else {
+        return "–".to_owned();
+    };
+    let known = |s: &str| !s.is_empty() && s != woothee::woothee::VALUE_UNKNOWN;
+    match woothee::parser::Parser::new().parse(ua) {
+        Some(r) if known(r.name) => {
+            let major = r.version.split('.').next().unwrap_or_default();
+            let browser = if known(major) {
+                format!("{} {major}", r.name)
+            } else {
+                r.name.to_owned()
+            };
+            if known(r.os) {
+                format!("{browser} · {}", r.os)
+            } else {
+                browser
+            }
+        }
+        _ => a.t("sessions-unknown-browser").into(),
+    }
+}
+
 /// `GET /sessions`.
 pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
     let list = a.portal().my_sessions(&a.principal).await?;
@@ -21,7 +47,7 @@ pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
             h1 { (title) }
             (flash_notice(&a))
             p { (a.t("sessions-intro")) }
-            table {
+            table.stack {
                 caption.visually-hidden { (title) }
                 thead { tr {
                     th scope="col" { (a.t("kind")) }
@@ -36,19 +62,19 @@ pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
                     @for s in &list {
                         @let r = s.record();
                         tr {
-                            td {
+                            td data-label=(a.t("kind")) {
                                 @match s.kind() {
                                     SessionKind::RememberedDevice => (a.t("sessions-remembered-device")),
                                     _ => (a.t("sessions-session")),
                                 }
                                 @if s.id() == current { " " strong { (a.t("sessions-this-one")) } }
                             }
-                            td { (i18n::date_time(a.lang, r.created_at)) }
-                            td { (i18n::date_time(a.lang, r.last_seen_at)) }
-                            td { (i18n::date_time(a.lang, r.expires_at)) }
-                            td { (r.client.ip.as_deref().unwrap_or("–")) }
-                            td.ua { (r.client.user_agent.as_deref().unwrap_or("–")) }
-                            td {
+                            td data-label=(a.t("sessions-started")) { (i18n::date_time(a.lang, r.created_at)) }
+                            td data-label=(a.t("sessions-last-active")) { (i18n::date_time(a.lang, r.last_seen_at)) }
+                            td data-label=(a.t("sessions-expires")) { (i18n::date_time(a.lang, r.expires_at)) }
+                            td.wrap data-label=(a.t("sessions-address")) { (r.client.ip.as_deref().unwrap_or("–")) }
+                            td.ua data-label=(a.t("sessions-browser")) title=[r.client.user_agent.as_deref()] { (browser_and_system(&a, r.client.user_agent.as_deref())) }
+                            td.actions data-label=(a.t("actions")) {
                                 form method="post" action=(a.href(SessionEnd { id: s.id() })) {
                                     (csrf_field(&a))
                                     button.link type="submit" { (a.t("sessions-end")) }

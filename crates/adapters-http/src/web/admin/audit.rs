@@ -2,6 +2,7 @@
 //! who did it, searchable and paged.
 
 use super::{facts, managed, target};
+use crate::web::audit_details::{self, Names};
 use crate::web::ctx::{Authed, Shell};
 use crate::web::error::PageError;
 use crate::web::form::Query;
@@ -10,7 +11,8 @@ use crate::web::paging::{ListQuery, Pager};
 use crate::web::urls::{CustomerAudit, UserAudit, Users};
 use axum::response::Response;
 use maud::{Markup, html};
-use portal_core::service::{AuditListQuery, AuditPage};
+use portal_core::audit::{ActorKind, AuditCategory};
+use portal_core::service::{AuditListQuery, AuditPage, AuditView};
 use std::fmt::Display;
 
 fn audit_query(pager: &Pager, q: &ListQuery) -> AuditListQuery {
@@ -22,19 +24,48 @@ fn audit_query(pager: &Pager, q: &ListQuery) -> AuditListQuery {
     }
 }
 
+/// Who did it, as the log shows it: a failed login of an existing account is a "Anmeldeversuch"
+/// (its subject is the account), other steps of someone not logged in say so.
+fn actor(shell: &Shell, v: &AuditView) -> String {
+    let r = &v.entry.record;
+    match (r.actor.kind, r.category) {
+        (ActorKind::Anonymous, AuditCategory::LoginFailed) => {
+            shell.t("audit-actor-login-attempt").into()
+        }
+        (ActorKind::Anonymous, _) => shell.t("audit-actor-not-logged-in").into(),
+        _ => v.actor_name.clone(),
+    }
+}
+
 /// The log table ("Datum, Kategorie, Details, Benutzer"; `subject`: and whom it concerns), paged.
 fn audit_table(
     shell: &Shell,
+    names: &Names<'_>,
     page: &AuditPage,
     pager: &Pager,
     path: impl Display,
     subject: bool,
 ) -> Markup {
-    let from = pager.offset() + 1;
-    let to = pager.offset() + page.items.len() as u64;
+    // Pages are reached by their cursors; this page's number is its cursor's place.
+    let current = match pager.request().cursor {
+        None => 1,
+        Some(c) => page
+            .page_cursors
+            .iter()
+            .position(|x| x.as_deref() == Some(c.as_str()))
+            .map_or_else(|| pager.current(), |i| i as u64 + 1),
+    };
+    let offset = (current - 1) * u64::from(pager.per_page);
+    let from = offset + 1;
+    let to = offset + page.items.len() as u64;
+    let total = if page.total_capped {
+        format!("{}+", page.total)
+    } else {
+        page.total.to_string()
+    };
     html! {
         (pager.search_form(shell, &path))
-        table.audit {
+        table.audit.stack {
             thead { tr {
                 th scope="col" { (shell.t("date")) }
                 th scope="col" { (shell.t("audit-category")) }
@@ -49,11 +80,11 @@ fn audit_table(
                 @for v in &page.items {
                     @let r = &v.entry.record;
                     tr {
-                        td { (i18n::date_time(shell.lang, r.at)) }
-                        td { (r.category.label(shell.lang)) }
-                        td { (r.details) }
-                        td { (v.actor_name) }
-                        @if subject { td { (v.subject_name.as_deref().unwrap_or("–")) } }
+                        td data-label=(shell.t("date")) { (i18n::date_time(shell.lang, r.at)) }
+                        td data-label=(shell.t("audit-category")) { (r.category.label(shell.lang)) }
+                        td.wrap data-label=(shell.t("audit-details")) { (audit_details::render(shell.lang, names, &r.details)) }
+                        td data-label=(shell.t("audit-user")) { (actor(shell, v)) }
+                        @if subject { td data-label=(shell.t("audit-concerns")) { (v.subject_name.as_deref().unwrap_or("–")) } }
                     }
                 }
             }
@@ -61,9 +92,20 @@ fn audit_table(
         p.muted {
             @if !page.items.is_empty() {
                 (shell.t_with("audit-entries-range", [("from", from.into()), ("to", to.into())]))
+                " · "
+                (shell.t_with("audit-entries-count", [("total", total.into())]))
             }
         }
-        (pager.nav(shell, &path, page.next.as_deref()))
+        (pager.numbered(shell, &path, current, page.page_cursors.len() as u64, page.next.as_deref(), |p| {
+            page.page_cursors.get(usize::try_from(p - 1).ok()?).map(|c| pager.cursor_link(shell, &path, c.as_deref()))
+        }))
+    }
+}
+
+fn names(a: &Authed) -> Names<'_> {
+    Names {
+        catalog: a.portal().catalog(),
+        affiliations: &a.portal().config().affiliations,
     }
 }
 
@@ -94,7 +136,7 @@ pub(crate) async fn user(
                 h2 { (a.t("audit-user-details")) }
                 (facts(&a, &user, &customer))
             }
-            (audit_table(&a, &page, &pager, &path, false))
+            (audit_table(&a, &names(&a), &page, &pager, &path, false))
             p { a.button.secondary href=(a.href(Users { number: path.number.clone() })) { (a.t("back")) } }
         },
     ))
@@ -123,7 +165,7 @@ pub(crate) async fn customer(
         html! {
             h1 { (title) }
             p.muted { (customer.name().as_str()) " · " (customer.number().printed()) }
-            (audit_table(&a, &page, &pager, &path, true))
+            (audit_table(&a, &names(&a), &page, &pager, &path, true))
             p { a.button.secondary href=(a.href(Users { number: path.number.clone() })) { (a.t("back")) } }
         },
     ))

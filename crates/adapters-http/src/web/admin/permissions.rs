@@ -46,7 +46,7 @@ pub(super) fn checkbox_table(
     }
     let lang = shell.lang;
     html! {
-        table.permissions {
+        table.permissions.stack {
             thead { tr {
                 th scope="col" { (shell.t("permissions-permission")) }
                 th scope="col" { (shell.t("permissions-description")) }

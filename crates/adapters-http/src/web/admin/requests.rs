@@ -30,7 +30,7 @@ pub(crate) async fn page(a: Authed, path: CustomerAdminRequests) -> Result<Respo
             p.muted { (customer.name().as_str()) " · " (customer.number().printed()) }
             (flash_notice(&a))
             p { (a.t("requests-intro")) }
-            table {
+            table.stack {
                 thead { tr {
                     th scope="col" { (a.t("requester")) }
                     th scope="col" { (a.t("email-address")) }
@@ -44,11 +44,11 @@ pub(crate) async fn page(a: Authed, path: CustomerAdminRequests) -> Result<Respo
                     }
                     @for v in &list {
                         tr {
-                            td { (v.requester.as_ref().map(User::display_name).unwrap_or_default()) }
-                            td { (v.requester.as_ref().map(|u| u.email().to_string()).unwrap_or_default()) }
-                            td { (i18n::date_time(a.lang, v.request.record().created_at)) }
-                            td { (i18n::request_status(a.lang, v.request.status())) }
-                            td.actions {
+                            td data-label=(a.t("requester")) { (v.requester.as_ref().map(User::display_name).unwrap_or_default()) }
+                            td data-label=(a.t("email-address")) { (v.requester.as_ref().map(|u| u.email().to_string()).unwrap_or_default()) }
+                            td data-label=(a.t("date")) { (i18n::date_time(a.lang, v.request.record().created_at)) }
+                            td data-label=(a.t("status")) { (i18n::request_status(a.lang, v.request.status())) }
+                            td.actions data-label=(a.t("actions")) {
                                 @if v.request.status() == AdminRequestStatus::AwaitingConsent {
                                     @let id = v.request.id();
                                     form.inline method="post" action=(a.href(AdminRequestConsent { number: number.clone(), id })) {

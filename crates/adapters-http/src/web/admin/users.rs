@@ -14,7 +14,6 @@ use crate::web::urls::{
 };
 use axum::response::Response;
 use maud::html;
-use portal_core::user::UserStatus;
 
 /// `GET /admin/customers/{number}/users`.
 pub(crate) async fn page(
@@ -41,6 +40,8 @@ pub(crate) async fn page(
     } else {
         page.total.to_string()
     };
+    let pages = page.total.div_ceil(u64::from(pager.per_page));
+    let max_offset = u64::from(a.portal().config().max_page_offset);
     let title = a.t("user-management");
     Ok(a.page(
         &title,
@@ -55,7 +56,7 @@ pub(crate) async fn page(
                 a.button.secondary href=(a.href(urls::CustomerAdminRequests { number: number.clone() })) { (a.t("admin-requests")) }
             }
             (pager.search_form(&a, &path))
-            table.users {
+            table.users.stack {
                 caption.visually-hidden { (title) }
                 thead { tr {
                     th scope="col" { (a.t("name")) }
@@ -69,31 +70,35 @@ pub(crate) async fn page(
                     @if page.items.is_empty() {
                         tr { td colspan="6" { (a.t("no-entries-found")) } }
                     }
-                    @for u in &page.items {
+                    @for (u, can) in page.items.iter().zip(&page.actions) {
                         @let (number, id) = (number.clone(), u.id());
                         tr {
-                            td { (u.display_name()) }
-                            td { (u.email().as_str()) }
-                            td { (last_login(a.lang, u)) }
-                            td { (i18n::status(a.lang, u.status())) }
-                            td { (i18n::role(a.lang, u.role())) }
-                            td.actions {
-                                a href=(a.href(UserPermissions { number: number.clone(), id })) { (a.t("permissions")) }
+                            td data-label=(a.t("name")) { (u.display_name()) }
+                            td.wrap data-label=(a.t("email-address")) { (u.email().as_str()) }
+                            td data-label=(a.t("users-last-login")) { (last_login(a.lang, u)) }
+                            td data-label=(a.t("status")) { (i18n::status(a.lang, u.status())) }
+                            td data-label=(a.t("role")) { (i18n::role(a.lang, u.role())) }
+                            td.actions data-label=(a.t("actions")) {
+                                @if can.permissions {
+                                    a href=(a.href(UserPermissions { number: number.clone(), id })) { (a.t("permissions")) }
+                                }
                                 @let lock = a.href(UserLock { number: number.clone(), id });
-                                @if u.status() == UserStatus::Locked {
+                                @if can.unlock {
                                     a href=(lock) { (a.t("unlock-user")) }
-                                } @else {
+                                } @else if can.lock {
                                     a href=(lock) { (a.t("lock-user")) }
                                 }
-                                a href=(a.href(UserDelete { number: number.clone(), id })) { (a.t("delete-user")) }
+                                @if can.delete {
+                                    a href=(a.href(UserDelete { number: number.clone(), id })) { (a.t("delete-user")) }
+                                }
                                 a href=(a.href(UserAudit { number: number.clone(), id })) { (a.t("users-change-log")) }
-                                @if u.status() == UserStatus::PendingActivation {
+                                @if can.activate {
                                     form.inline method="post" action=(a.href(UserActivate { number: number.clone(), id })) {
                                         (csrf_field(&a))
                                         button.link type="submit" { (a.t("users-activate")) }
                                     }
                                 }
-                                @if u.status() == UserStatus::Invited {
+                                @if can.reinvite {
                                     form.inline method="post" action=(a.href(UserInvitation { number, id })) {
                                         (csrf_field(&a))
                                         button.link type="submit" { (a.t("users-reinvite")) }
@@ -111,7 +116,9 @@ pub(crate) async fn page(
                     (a.t_with("users-entries-count", [("from", from.into()), ("to", to.into()), ("total", total.into())]))
                 }
             }
-            (pager.nav(&a, &path, page.next.as_deref()))
+            (pager.numbered(&a, &path, pager.current(), pages, page.next.as_deref(), |p| {
+                ((p - 1) * u64::from(pager.per_page) <= max_offset).then(|| pager.page_link(&a, &path, p))
+            }))
         },
     ))
 }
