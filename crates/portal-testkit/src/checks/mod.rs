@@ -94,6 +94,7 @@ mod tests {
         ("audit_log", include_str!("audit_log.rs")),
         ("customers", include_str!("customers.rs")),
         ("housekeeping", include_str!("housekeeping.rs")),
+        ("oidc", include_str!("oidc.rs")),
         ("outbox", include_str!("outbox.rs")),
         ("second_factors", include_str!("second_factors.rs")),
         ("sessions", include_str!("sessions.rs")),
