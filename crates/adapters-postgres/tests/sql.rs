@@ -587,8 +587,9 @@ async fn outbox_kinds_migration_carries_mails_over(store: SqlStore) {
     commit.message(other.clone());
     commit_ok(&store, commit).await;
 
-    // Down past the later migrations too (the second-factor policy), then the outbox kinds.
-    adapters_postgres::Migrator::down(store.connection(), Some(2))
+    // Down past the later migrations too (the OIDC provider, the second-factor policy), then
+    // the outbox kinds.
+    adapters_postgres::Migrator::down(store.connection(), Some(3))
         .await
         .expect("down");
     let rows = store
@@ -1181,6 +1182,7 @@ fn purge_index(what: &str) -> &'static str {
         "action_tokens" => "action_tokens_expires_idx",
         "counters" => "counters_last_at_idx",
         "sent_mail" => "outbox_sent_idx",
+        "oidc_tokens" => "oidc_tokens_expires_idx",
         other => panic!("no expected index for {other}"),
     }
 }
