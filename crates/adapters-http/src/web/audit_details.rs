@@ -88,6 +88,9 @@ pub(crate) fn key_label(key: &str) -> Option<&'static str> {
         "outbox" => "audit-key-outbox",
         "kind" => "audit-key-kind",
         "summary" => "audit-key-summary",
+        "secret" => "audit-key-secret",
+        "disabled" => "audit-key-disabled",
+        "grant_type" => "audit-key-grant-type",
         _ => return None,
     })
 }
@@ -133,6 +136,9 @@ pub(crate) fn value_label(value: &str) -> Option<&'static str> {
         "true" => "audit-value-true",
         "false" => "audit-value-false",
         "mail" => "audit-value-mail",
+        "rotated" => "audit-value-rotated",
+        "authorization_code" => "audit-value-authorization-code",
+        "refresh_token" => "audit-value-refresh-token",
         _ => return None,
     })
 }

@@ -737,7 +737,7 @@ impl Portal {
         if req.response_type.as_deref() != Some("code") {
             return fail(
                 "unsupported_response_type",
-                "only response_type=code is supported",
+                "only the code response type is supported",
             );
         }
         let requested: Vec<&str> = req
@@ -782,7 +782,10 @@ impl Portal {
             .split_ascii_whitespace()
             .collect();
         if prompts.contains(&"none") && prompts.len() > 1 {
-            return fail("invalid_request", "prompt=none cannot be combined");
+            return fail(
+                "invalid_request",
+                "prompt none cannot be combined with other values",
+            );
         }
         let max_age = match req.max_age.as_deref() {
             None | Some("") => None,
@@ -1571,7 +1574,8 @@ impl Portal {
                 let mut target = uri.to_owned();
                 if let Some(s) = state {
                     target.push(if target.contains('?') { '&' } else { '?' });
-                    target.push_str("state=");
+                    target.push_str("state");
+                    target.push('=');
                     target.push_str(&percent_encode(s));
                 }
                 redirect = Some(target);
