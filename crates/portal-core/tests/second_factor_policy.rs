@@ -130,19 +130,20 @@ async fn only_operators_set_a_policy_and_unknown_customers_are_not_found() {
 }
 
 #[tokio::test]
-async fn operators_need_a_second_factor_when_the_portal_requires_it() {
-    let config = PortalConfig {
-        operators_need_second_factor: true,
-        ..PortalConfig::default()
-    };
-    let w = World::with_config(config);
+async fn operators_need_a_second_factor_by_default() {
+    // The default requires it (see docs/rules.md R22).
+    let w = World::with_config(PortalConfig::default());
     w.operator("op@vendor.example").await;
     let session = w.login("op@vendor.example").await;
     assert!(missing(&w, &session).await);
     w.enable_totp(&session).await;
     assert!(!missing(&w, &session).await);
-    // The default leaves operators alone (see docs/rules.md R22).
-    let w = World::new();
+    // Only a host application embedding the core can switch it off.
+    let config = PortalConfig {
+        operators_need_second_factor: false,
+        ..PortalConfig::default()
+    };
+    let w = World::with_config(config);
     w.operator("op@vendor.example").await;
     let session = w.login("op@vendor.example").await;
     assert!(!missing(&w, &session).await);
