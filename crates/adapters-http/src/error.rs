@@ -26,8 +26,8 @@ use portal_core::password::PasswordError;
 use portal_core::ports::StoreError;
 use portal_core::service::{
     AdminError, AdminRequestError, AuditError, AuthError, ContactError, CustomerError,
-    InvitationError, LinkError, LoginError, MfaError, OutboxError, PagingError, ProfileError,
-    RegisterError, ResendError, ResetError, SessionError, VerifyError,
+    InvitationError, LinkError, LoginError, MfaError, OidcAdminError, OutboxError, PagingError,
+    ProfileError, RegisterError, ResendError, ResetError, SessionError, VerifyError,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -82,7 +82,7 @@ error_codes! {
     MalformedJson = 400, "malformed_json", "The body is not valid JSON.";
     UnknownField = 400, "unknown_field", "The body has a field the endpoint does not know.";
     InvalidCustomerNumber = 400, "invalid_customer_number", "A customer number is not nine digits (optionally printed as D + nine digits).";
-    InvalidId = 400, "invalid_id", "An id in the path is not a UUID.";
+    InvalidId = 400, "invalid_id", "An id in the path is not a UUID (for an application: not a client id).";
     PayloadTooLarge = 413, "payload_too_large", "The body is larger than the configured limit.";
     UnsupportedMediaType = 415, "unsupported_media_type", "The body is not `application/json` (or `text/csv` for the customer import).";
     MethodNotAllowed = 405, "method_not_allowed", "The endpoint does not support this method.";
@@ -809,6 +809,16 @@ error_mapping! {
         Forbidden => Forbidden,
         NotFound => NotFound,
         e @ InvalidKind => InvalidRequest.message(e.to_string()),
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    OidcAdminError {
+        Forbidden => Forbidden,
+        NotFound => NotFound,
+        e @ Invalid { field, .. } => InvalidRequest
+            .message(e.to_string())
+            .details(json!({ "field": field })),
+        NoSealingKey => Internal.log("no server key to seal signing keys"),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }

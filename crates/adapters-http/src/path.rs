@@ -121,6 +121,7 @@ typed_paths!(
     MailPath,
     TokenPath,
     AreaPath,
+    ClientPath,
 );
 
 #[derive(Deserialize)]
@@ -250,6 +251,28 @@ macro_rules! id_paths {
     )*};
 }
 id_paths!(AdminRequestPath, SessionPath, MailPath);
+
+/// `clients/{id}`: an application registered with the OpenID Connect provider. Its id is as the
+/// server mints it (32 hex digits), or at most 64 letters, digits, `-` and `_`; anything else is
+/// `invalid_id`, and an id that names no client is the core's `not_found`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientPath(pub String);
+
+impl Params for ClientPath {
+    type Raw = RawId;
+    fn parse(raw: RawId) -> Result<Self, PathError> {
+        let ok = (1..=64).contains(&raw.id.len())
+            && raw
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(raw.id))
+        } else {
+            Err(PathError::Id)
+        }
+    }
+}
 
 /// `{token}`: the token of a mailed link (invitation, password reset). It is opaque here; the
 /// core looks it up and answers an unknown or malformed one like any other unknown link.

@@ -209,30 +209,7 @@ fn screenshot_dir() -> PathBuf {
 /// `axe.min.js` of the pinned axe-core that `scripts/test-deps` installs beside the Python tools
 /// (`target/test-tools/node`); the script runs here when `PORTAL_TEST_PYTHONPATH` is unset.
 fn axe_source() -> String {
-    let python = match std::env::var("PORTAL_TEST_PYTHONPATH") {
-        Ok(p) if !p.trim().is_empty() => PathBuf::from(p),
-        _ => {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let out = std::process::Command::new("bash")
-                .arg("scripts/test-deps")
-                .current_dir(&root)
-                .output()
-                .expect("scripts/test-deps runs");
-            assert!(
-                out.status.success(),
-                "scripts/test-deps failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            PathBuf::from(
-                String::from_utf8(out.stdout)
-                    .unwrap()
-                    .lines()
-                    .last()
-                    .expect("scripts/test-deps prints the python path last")
-                    .trim(),
-            )
-        }
-    };
+    let python = PathBuf::from(portal_core::testing::test_tools_python_path());
     let axe = python.join("../node/node_modules/axe-core/axe.min.js");
     std::fs::read_to_string(&axe).unwrap_or_else(|e| {
         panic!(
@@ -736,24 +713,24 @@ async fn every_screen_in_a_real_browser() {
     let lock = link("/lock").await;
     let delete = link("/delete").await;
     let log = link("/audit").await;
-    walk.screen("lock", &lock, "form[action$='/lock']").await;
-    walk.screen("delete", &delete, "form[action$='/delete']")
-        .await;
-    walk.screen("user-log", &log, "table.audit").await;
-    walk.screen(
-        "invite",
-        "/admin/customers/100000001/users/new",
-        "main form",
-    )
-    .await;
-    walk.screen("admin-requests", "/admin/admin-requests", "main h1")
-        .await;
-    walk.screen(
-        "permissions",
-        &permissions,
-        "button[name=action][value='save']",
-    )
-    .await;
+    for (name, path, ready) in [
+        ("lock", lock.as_str(), "form[action$='/lock']"),
+        ("delete", &delete, "form[action$='/delete']"),
+        ("user-log", &log, "table.audit"),
+        (
+            "invite",
+            "/admin/customers/100000001/users/new",
+            "main form",
+        ),
+        ("admin-requests", "/admin/admin-requests", "main h1"),
+        (
+            "permissions",
+            &permissions,
+            "button[name=action][value='save']",
+        ),
+    ] {
+        walk.screen(name, path, ready).await;
+    }
     let admin = &walk.c;
     click(admin, "button[name=action][value='check:my_data']").await;
     wait(admin, "div.alert.info").await;
@@ -877,28 +854,27 @@ async fn every_screen_in_a_real_browser() {
         customers.contains("Sage 50 Connected"),
         "affiliation names, not codes"
     );
-    walk.screen(
-        "operator-new-customer",
-        "/operator/customers/new",
-        "main form",
-    )
-    .await;
-    walk.screen(
-        "operator-admin-requests",
-        "/operator/admin-requests",
-        "main h1",
-    )
-    .await;
-    walk.screen("operator-outbox", "/operator/outbox", "main h1")
-        .await;
-    walk.screen(
-        "operator-users",
-        "/admin/customers/100000001/users",
-        "table.users",
-    )
-    .await;
-    walk.screen("operator-sessions", "/sessions", "main table")
-        .await;
+    for (name, path, ready) in [
+        (
+            "operator-new-customer",
+            "/operator/customers/new",
+            "main form",
+        ),
+        (
+            "operator-admin-requests",
+            "/operator/admin-requests",
+            "main h1",
+        ),
+        ("operator-outbox", "/operator/outbox", "main h1"),
+        (
+            "operator-users",
+            "/admin/customers/100000001/users",
+            "table.users",
+        ),
+        ("operator-sessions", "/sessions", "main table"),
+    ] {
+        walk.screen(name, path, ready).await;
+    }
 
     // Logging in again asks for the app's code.
     clock.advance(chrono::TimeDelta::seconds(31));

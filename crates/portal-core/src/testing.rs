@@ -287,3 +287,40 @@ pub async fn process_reset_requests(
         }
     }
 }
+
+/// The `PYTHONPATH` of the test tools that `scripts/test-deps` installs into
+/// `target/test-tools` (pyotp, selenium; axe-core beside them in `../node`):
+/// `PORTAL_TEST_PYTHONPATH` when set, else the last line the script prints (it installs on the
+/// first run and answers at once later). Computed once per test process.
+///
+/// # Panics
+/// When the script fails (no network on the first run, no `bash`).
+#[must_use]
+pub fn test_tools_python_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(path) = std::env::var("PORTAL_TEST_PYTHONPATH")
+            && !path.trim().is_empty()
+        {
+            return path;
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::process::Command::new("bash")
+            .arg("scripts/test-deps")
+            .current_dir(&root)
+            .output()
+            .expect("scripts/test-deps runs");
+        assert!(
+            out.status.success(),
+            "scripts/test-deps failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8 path")
+            .lines()
+            .last()
+            .expect("scripts/test-deps prints the python path last")
+            .trim()
+            .to_owned()
+    })
+}

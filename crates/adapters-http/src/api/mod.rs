@@ -2,6 +2,7 @@
 //! document derived from them.
 
 pub mod auth;
+pub mod clients;
 pub mod customers;
 pub mod health;
 pub mod invitations;
@@ -181,7 +182,7 @@ impl Modify for Security {
         (name = "me", description = "The logged-in user: profile, customer link, sessions"),
         (name = "mfa", description = "Second factors of the logged-in user"),
         (name = "customers", description = "A customer's administration (administrators and operators)"),
-        (name = "operator", description = "Vendor staff: customers, admin requests, audit, outbox"),
+        (name = "operator", description = "Vendor staff: customers, admin requests, audit, outbox, applications (OpenID Connect clients)"),
     )
 )]
 struct ApiDoc;
@@ -277,4 +278,8 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(operator::create_operator))
         .routes(routes!(operator::dead_letters))
         .routes(routes!(operator::requeue))
+        .routes(routes!(clients::list_clients, clients::create_client))
+        .routes(routes!(clients::get_client, clients::update_client))
+        .routes(routes!(clients::rotate_secret))
+        .routes(routes!(clients::disable_client))
 }

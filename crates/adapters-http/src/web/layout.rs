@@ -79,6 +79,7 @@ fn navigation(shell: &Shell) -> Markup {
                     (link(urls::OperatorCustomers::PATH, shell.t("customers")))
                     (link(urls::OperatorAdminRequests::PATH, shell.t("admin-requests")))
                     (link(urls::OperatorOutbox::PATH, shell.t("outbox-title")))
+                    (link(urls::OperatorClients::PATH, shell.t("clients-title")))
                 }
                 @if employee {
                     (link(urls::AdminRequest::PATH, shell.t("request-admin-rights")))

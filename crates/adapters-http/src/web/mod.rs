@@ -65,6 +65,7 @@ pub(crate) mod layout;
 mod mfa;
 mod onboarding;
 mod operator;
+mod operator_clients;
 mod paging;
 pub(crate) mod urls;
 
@@ -339,6 +340,29 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             .route(
                 OperatorRequeue::PATH,
                 get(back(OperatorOutbox)).post(operator::requeue),
+            )
+            .route(OperatorClients::PATH, get(operator_clients::list))
+            .route(
+                OperatorNewClient::PATH,
+                get(operator_clients::new).post(operator_clients::create),
+            )
+            .route(
+                OperatorClient::PATH,
+                get(operator_clients::show).post(operator_clients::update),
+            )
+            .route(
+                OperatorClientSecret::PATH,
+                get(|p: OperatorClientSecret, c: ctx::Ctx| async move {
+                    c.redirect(OperatorClient { id: p.id })
+                })
+                .post(operator_clients::rotate),
+            )
+            .route(
+                OperatorClientDisable::PATH,
+                get(|p: OperatorClientDisable, c: ctx::Ctx| async move {
+                    c.redirect(OperatorClient { id: p.id })
+                })
+                .post(operator_clients::disable),
             );
     if state.config().dev_mailbox().is_some() {
         r = r.route(DevMailbox::PATH, get(devmail::mailbox));

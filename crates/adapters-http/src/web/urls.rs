@@ -20,7 +20,7 @@
 
 use super::error::PageError;
 use crate::path::{
-    AdminRequestPath, AreaPath, CustomerPath, CustomerRequestPath, MailPath, PathError,
+    AdminRequestPath, AreaPath, ClientPath, CustomerPath, CustomerRequestPath, MailPath, PathError,
     SessionPath, TokenPath, UserPath,
 };
 use axum::extract::FromRequestParts;
@@ -264,6 +264,16 @@ routes! {
     "/operator/outbox" => OperatorOutbox;
     /// "Erneut einreihen".
     "/operator/outbox/{id}/requeue" => OperatorRequeue { id: OutboxId } via MailPath(id);
+    /// "Anwendungen": the OpenID Connect clients.
+    "/operator/clients" => OperatorClients;
+    /// "Anwendung registrieren".
+    "/operator/clients/new" => OperatorNewClient;
+    /// An application's page and settings.
+    "/operator/clients/{id}" => OperatorClient { id: String } via ClientPath(id);
+    /// "Neues Geheimnis erzeugen".
+    "/operator/clients/{id}/rotate-secret" => OperatorClientSecret { id: String } via ClientPath(id);
+    /// "Anwendung deaktivieren".
+    "/operator/clients/{id}/disable" => OperatorClientDisable { id: String } via ClientPath(id);
 
     // Entwicklung
     /// The development mailbox (development mode only).

@@ -37,8 +37,8 @@ pub use housekeeping::HousekeepingReport;
 pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
 pub use oidc::{
     AuthorizeOutcome, AuthorizeRefusal, AuthorizeRequest, CheckedAuthorize, ClientAuth,
-    ClientWithSecret, ErrorRedirect, LiveGrant, LogoutOutcome, NewClient, OidcAdminError,
-    TokenError, TokenRequest, TokenResponse, pkce_s256,
+    ClientChanges, ClientWithSecret, ErrorRedirect, LiveGrant, LogoutOutcome, NewClient,
+    OidcAdminError, TokenError, TokenRequest, TokenResponse, pkce_s256,
 };
 pub use onboarding::{LinkError, LinkOutcome};
 pub use outbox::{MAX_DEAD_LETTERS, OutboxError};

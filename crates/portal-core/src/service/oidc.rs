@@ -32,6 +32,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+mod clients;
+pub use clients::ClientChanges;
+
 /// What went wrong in an operator's client or key command.
 #[derive(Debug, thiserror::Error)]
 pub enum OidcAdminError {

@@ -303,6 +303,16 @@ impl Portal {
         Ok(user.id())
     }
 
+    /// Checks a reset link when it is opened, without using it up: the page says at once that
+    /// an unknown, expired or used link is no good, before anyone types a new password.
+    ///
+    /// # Errors
+    /// Invalid, expired or used link; infrastructure failures.
+    pub async fn check_reset_link(&self, token: &str) -> Result<(), ResetError> {
+        let token = Token::parse(token).map_err(|_| ResetError::InvalidLink)?;
+        self.load_reset(&token, self.now()).await.map(|_| ())
+    }
+
     async fn load_reset(
         &self,
         token: &Token,
