@@ -11,10 +11,10 @@ use portal_core::ids::{SessionId, UserId};
 use portal_core::oidc::{Client, Grant, OidcToken, OidcTokenKind, SigningKey};
 use portal_core::ports::{StoreError, UniqueKey, Write};
 use portal_core::secret::TokenHash;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, SimpleExpr};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    EntityTrait, QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -198,6 +198,39 @@ fn one_row(rows: u64) -> Result<(), StoreError> {
     }
 }
 
+/// `INSERT` of one row.
+async fn insert<A>(tx: &DatabaseTransaction, row: A) -> Result<(), StoreError>
+where
+    A: ActiveModelTrait + Send,
+{
+    <A::Entity as EntityTrait>::insert(row)
+        .exec_without_returning(tx)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// `UPDATE … SET row WHERE id AND version`: the optimistic lock of the entities kept as JSON —
+/// exactly one row changes, or the commit conflicts.
+async fn update_versioned<A>(
+    tx: &DatabaseTransaction,
+    row: A,
+    id: SimpleExpr,
+    version: SimpleExpr,
+) -> Result<(), StoreError>
+where
+    A: ActiveModelTrait + Send,
+{
+    let res = <A::Entity as EntityTrait>::update_many()
+        .set(row)
+        .filter(id)
+        .filter(version)
+        .exec(tx)
+        .await
+        .map_err(db_err)?;
+    one_row(res.rows_affected)
+}
+
 /// Applies one of the OIDC writes inside the commit's transaction.
 pub(crate) async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
     match w {
@@ -214,45 +247,34 @@ pub(crate) async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), Stor
             }
         }
         Write::UpdateOidcClient(c) => {
-            let res = oidc_clients::Entity::update_many()
-                .set(client_row(&c, c.version + 1))
-                .filter(oidc_clients::Column::Id.eq(c.id.clone()))
-                .filter(oidc_clients::Column::Version.eq(rows::db_version(c.version)))
-                .exec(tx)
-                .await
-                .map_err(db_err)?;
-            one_row(res.rows_affected)
+            update_versioned(
+                tx,
+                client_row(&c, c.version + 1),
+                oidc_clients::Column::Id.eq(c.id.clone()),
+                oidc_clients::Column::Version.eq(rows::db_version(c.version)),
+            )
+            .await
         }
-        Write::InsertOidcGrant(g) => {
-            oidc_grants::Entity::insert(grant_row(&g, 1))
-                .exec_without_returning(tx)
-                .await
-                .map_err(db_err)?;
-            Ok(())
-        }
+        Write::InsertOidcGrant(g) => insert(tx, grant_row(&g, 1)).await,
         Write::UpdateOidcGrant(g) => {
-            let res = oidc_grants::Entity::update_many()
-                .set(grant_row(&g, g.version + 1))
-                .filter(oidc_grants::Column::Id.eq(g.id))
-                .filter(oidc_grants::Column::Version.eq(rows::db_version(g.version)))
-                .exec(tx)
-                .await
-                .map_err(db_err)?;
-            one_row(res.rows_affected)
+            update_versioned(
+                tx,
+                grant_row(&g, g.version + 1),
+                oidc_grants::Column::Id.eq(g.id),
+                oidc_grants::Column::Version.eq(rows::db_version(g.version)),
+            )
+            .await
         }
         Write::InsertOidcToken(t) => {
-            oidc_tokens::Entity::insert(oidc_tokens::ActiveModel {
+            let row = oidc_tokens::ActiveModel {
                 id: Set(t.hash.to_hex()),
                 grant_id: Set(t.grant_id),
                 kind: Set(t.kind.key().to_owned()),
                 created_at: Set(micros(t.created_at)),
                 expires_at: Set(micros(t.expires_at)),
                 used_at: Set(t.used_at.map(micros)),
-            })
-            .exec_without_returning(tx)
-            .await
-            .map_err(db_err)?;
-            Ok(())
+            };
+            insert(tx, row).await
         }
         Write::UseOidcToken { hash, at } => {
             // One statement decides: of two concurrent uses exactly one changes the row.
@@ -265,22 +287,15 @@ pub(crate) async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), Stor
                 .map_err(db_err)?;
             one_row(res.rows_affected)
         }
-        Write::InsertSigningKey(k) => {
-            oidc_keys::Entity::insert(key_row(&k, 1))
-                .exec_without_returning(tx)
-                .await
-                .map_err(db_err)?;
-            Ok(())
-        }
+        Write::InsertSigningKey(k) => insert(tx, key_row(&k, 1)).await,
         Write::UpdateSigningKey(k) => {
-            let res = oidc_keys::Entity::update_many()
-                .set(key_row(&k, k.version + 1))
-                .filter(oidc_keys::Column::Id.eq(k.kid.clone()))
-                .filter(oidc_keys::Column::Version.eq(rows::db_version(k.version)))
-                .exec(tx)
-                .await
-                .map_err(db_err)?;
-            one_row(res.rows_affected)
+            update_versioned(
+                tx,
+                key_row(&k, k.version + 1),
+                oidc_keys::Column::Id.eq(k.kid.clone()),
+                oidc_keys::Column::Version.eq(rows::db_version(k.version)),
+            )
+            .await
         }
         Write::UpsertOidcConsent {
             user,

@@ -264,6 +264,21 @@ pub async fn commit_ok<S: crate::Store + ?Sized>(store: &S, commit: Commit) {
     }
 }
 
+/// Stores a user with one session of theirs.
+///
+/// # Panics
+/// The commit failed.
+pub async fn user_with_session<S: crate::Store + ?Sized>(store: &S, user: &User, s: &Session) {
+    commit_ok(
+        store,
+        writes([
+            Write::InsertUser(user.clone()),
+            Write::InsertSession(s.clone()),
+        ]),
+    )
+    .await;
+}
+
 /// Commits and returns the error, panicking if the commit succeeded.
 ///
 /// # Panics

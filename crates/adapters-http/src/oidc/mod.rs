@@ -28,7 +28,7 @@ use base64::engine::general_purpose::STANDARD;
 use portal_core::secret::SecretString;
 use portal_core::service::{ClientAuth, TokenError, TokenRequest};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// The provider's routes.
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
@@ -301,21 +301,25 @@ async fn userinfo_post(
     userinfo_answer(&state, bearer(&headers).or(from_form)).await
 }
 
+/// The form of an introspection or revocation request: its client authentication and `token`.
+fn token_call(headers: &HeaderMap, body: &[u8]) -> Result<(ClientAuth, String), TokenError> {
+    let form = parse_form(body)?;
+    let auth = client_auth(headers, &form)?;
+    let token = form
+        .token
+        .ok_or(TokenError::InvalidRequest("token is missing"))?;
+    Ok((auth, token))
+}
+
 async fn introspect(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let result: Result<Value, TokenError> = async {
-        let form = parse_form(&body)?;
-        let auth = client_auth(&headers, &form)?;
-        let token = form
-            .token
-            .clone()
-            .ok_or(TokenError::InvalidRequest("token is missing"))?;
-        state.portal().introspect(&auth, &token).await
-    }
-    .await;
+    let result = match token_call(&headers, &body) {
+        Ok((auth, token)) => state.portal().introspect(&auth, &token).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => oauth_error(&e),
@@ -327,16 +331,10 @@ async fn revoke(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let result: Result<(), TokenError> = async {
-        let form = parse_form(&body)?;
-        let auth = client_auth(&headers, &form)?;
-        let token = form
-            .token
-            .clone()
-            .ok_or(TokenError::InvalidRequest("token is missing"))?;
-        state.portal().revoke(&auth, &token).await
-    }
-    .await;
+    let result = match token_call(&headers, &body) {
+        Ok((auth, token)) => state.portal().revoke(&auth, &token).await,
+        Err(e) => Err(e),
+    };
     match result {
         Ok(()) => StatusCode::OK.into_response(),
         Err(e) => oauth_error(&e),

@@ -283,6 +283,25 @@ impl Portal {
         }
     }
 
+    /// The change-log entry of what `user` did to their own account (actor and subject both the
+    /// user, under their customer).
+    pub(crate) fn own_audit_record(
+        &self,
+        now: DateTime<Utc>,
+        user: &User,
+        category: AuditCategory,
+        details: impl Into<String>,
+    ) -> AuditRecord {
+        self.audit_record(
+            now,
+            user.customer_id(),
+            ActorRef::user(user.id()),
+            Some(user.id()),
+            category,
+            details,
+        )
+    }
+
     /// An audit record at `now`.
     pub(crate) fn audit_record(
         &self,

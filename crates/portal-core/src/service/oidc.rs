@@ -96,30 +96,31 @@ pub struct ClientWithSecret {
     pub secret: Option<SecretString>,
 }
 
-/// An authorization request as received (all parameters optional text).
+/// An authorization request as received (all parameters optional text; [`Portal::check_authorize`]
+/// decides what each may be).
 #[derive(Debug, Clone, Default)]
 pub struct AuthorizeRequest {
-    /// `client_id`.
+    /// Which registered application asks.
     pub client_id: Option<String>,
-    /// `redirect_uri`.
+    /// Where the answer goes: one of the client's registered URIs, character for character.
     pub redirect_uri: Option<String>,
-    /// `response_type`.
+    /// Must be `code` (the only flow offered).
     pub response_type: Option<String>,
-    /// `scope`.
+    /// Space-separated; must hold `openid`, unknown scopes are dropped.
     pub scope: Option<String>,
-    /// `state`.
+    /// Echoed back to the client unchanged (at most 2,000 characters).
     pub state: Option<String>,
-    /// `nonce`.
+    /// Copied into the ID token (at most 512 characters).
     pub nonce: Option<String>,
-    /// `code_challenge`.
+    /// The PKCE challenge: 43 to 128 characters of the URL-safe alphabet.
     pub code_challenge: Option<String>,
-    /// `code_challenge_method`.
+    /// Must be `S256` when a challenge is given.
     pub code_challenge_method: Option<String>,
-    /// `prompt`.
+    /// `none`, `login`, `consent` (space-separated; `none` alone).
     pub prompt: Option<String>,
-    /// `max_age`.
+    /// Seconds since the last sign-in beyond which the user must sign in again.
     pub max_age: Option<String>,
-    /// `login_hint`.
+    /// An e-mail address to fill into the login form.
     pub login_hint: Option<String>,
 }
 
@@ -217,18 +218,18 @@ pub struct ClientAuth {
     pub secret: Option<SecretString>,
 }
 
-/// A token request.
+/// A token request (its client authenticated apart, [`ClientAuth`]).
 #[derive(Debug, Clone, Default)]
 pub struct TokenRequest {
-    /// `grant_type`.
+    /// `authorization_code` or `refresh_token`.
     pub grant_type: Option<String>,
-    /// `code`.
+    /// The code of the authorization response (code grant).
     pub code: Option<String>,
-    /// `redirect_uri`.
+    /// Must repeat the authorization request's (code grant).
     pub redirect_uri: Option<String>,
-    /// `code_verifier`.
+    /// The PKCE verifier whose S256 hash the challenge was (code grant).
     pub code_verifier: Option<String>,
-    /// `refresh_token`.
+    /// The refresh token to redeem, once (refresh grant).
     pub refresh_token: Option<String>,
 }
 
@@ -911,11 +912,9 @@ impl Portal {
                         client_id: client.id.clone(),
                         scopes: req.scopes.clone(),
                     })
-                    .audit(self.audit_record(
+                    .audit(self.own_audit_record(
                         now,
-                        user.customer_id(),
-                        ActorRef::user(user.id()),
-                        Some(user.id()),
+                        user,
                         AuditCategory::OidcConsentGiven,
                         format!("client={} scope={}", client.id, req.scopes.join(" ")),
                     ));
@@ -954,11 +953,9 @@ impl Portal {
             used_at: None,
         };
         commit
-            .audit(self.audit_record(
+            .audit(self.own_audit_record(
                 now,
-                user.customer_id(),
-                ActorRef::user(user.id()),
-                Some(user.id()),
+                user,
                 AuditCategory::OidcCodeIssued,
                 format!("client={} scope={}", client.id, grant.scopes.join(" ")),
             ))
@@ -975,11 +972,9 @@ impl Portal {
     async fn refuse_code(&self, user: &User, client: &Client, why: &str) -> Result<(), StoreError> {
         let now = self.now();
         let mut commit = Commit::new();
-        commit.audit(self.audit_record(
+        commit.audit(self.own_audit_record(
             now,
-            user.customer_id(),
-            ActorRef::user(user.id()),
-            Some(user.id()),
+            user,
             AuditCategory::OidcCodeRefused,
             format!("client={} reason={why}", client.id),
         ));
@@ -1223,11 +1218,9 @@ impl Portal {
             at: now,
         });
         let issued = self.issue_tokens(&mut commit, &live, now, true).await?;
-        commit.audit(self.audit_record(
+        commit.audit(self.own_audit_record(
             now,
-            live.user.customer_id(),
-            ActorRef::user(live.user.id()),
-            Some(live.user.id()),
+            &live.user,
             AuditCategory::OidcTokensIssued,
             format!("client={} grant_type=authorization_code", client.id),
         ));
@@ -1268,11 +1261,9 @@ impl Portal {
             at: now,
         });
         let issued = self.issue_tokens(&mut commit, &live, now, false).await?;
-        commit.audit(self.audit_record(
+        commit.audit(self.own_audit_record(
             now,
-            live.user.customer_id(),
-            ActorRef::user(live.user.id()),
-            Some(live.user.id()),
+            &live.user,
             AuditCategory::OidcTokensIssued,
             format!("client={} grant_type=refresh_token", client.id),
         ));

@@ -6,7 +6,7 @@
 use super::auth::{IssuedSession, Principal};
 use super::registration::{MAX_CODE_MAILS_PER_ADDRESS_PER_HOUR, RegistrationTicket};
 use super::{Planned, Portal, infra_errors};
-use crate::audit::{ActorRef, AuditCategory};
+use crate::audit::AuditCategory;
 use crate::challenge::{ChallengePurpose, CodeError, EmailChallenge};
 use crate::error::InfraError;
 use crate::ids::ChallengeId;
@@ -106,11 +106,9 @@ impl Portal {
             user.set_profile(first_name.clone(), last_name.clone(), language, now);
             let mut commit = Commit::new();
             commit
-                .audit(self.audit_record(
+                .audit(self.own_audit_record(
                     now,
-                    user.customer_id(),
-                    ActorRef::user(user.id()),
-                    Some(user.id()),
+                    &user,
                     AuditCategory::AccountChanged,
                     "profile=changed",
                 ))
@@ -195,11 +193,9 @@ impl Portal {
                             first_name: user.first_name().to_string(),
                         },
                     ))
-                    .audit(self.audit_record(
+                    .audit(self.own_audit_record(
                         now,
-                        user.customer_id(),
-                        ActorRef::user(user.id()),
-                        Some(user.id()),
+                        &user,
                         AuditCategory::PasswordChanged,
                         "via=settings",
                     ))
@@ -292,11 +288,9 @@ impl Portal {
                         new_email: new_email.to_string(),
                     },
                 ))
-                .audit(self.audit_record(
+                .audit(self.own_audit_record(
                     now,
-                    user.customer_id(),
-                    ActorRef::user(user.id()),
-                    Some(user.id()),
+                    &user,
                     AuditCategory::AccountChanged,
                     "email_change=started",
                 ));
@@ -363,11 +357,9 @@ impl Portal {
                         new_email: new.to_string(),
                     },
                 ))
-                .audit(self.audit_record(
+                .audit(self.own_audit_record(
                     now,
-                    user.customer_id(),
-                    ActorRef::user(user.id()),
-                    Some(user.id()),
+                    &user,
                     AuditCategory::AccountChanged,
                     "email=changed",
                 ))

@@ -68,14 +68,7 @@ pub async fn oidc_clients_grants_tokens_and_keys_round_trip<S: Store>(store: Arc
     let u = employee(c.id(), "oidc@example.com", "Olga", "Idc");
     let mut s = session(u.id(), token_hash(), t0());
     s.set_methods(vec!["pwd".into(), "otp".into()]);
-    commit_ok(
-        &*store,
-        writes([
-            Write::InsertUser(u.clone()),
-            Write::InsertSession(s.clone()),
-        ]),
-    )
-    .await;
+    user_with_session(&*store, &u, &s).await;
     let stored = store.sessions_of_user(u.id()).await.unwrap();
     assert_eq!(stored[0].methods(), ["pwd", "otp"], "amr round-trips");
 

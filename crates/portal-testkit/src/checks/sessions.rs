@@ -142,14 +142,7 @@ pub async fn touching_a_session_moves_its_idle_expiry<S: Store>(store: Arc<S>) {
     let u = employee(c.id(), "t@example.com", "Tim", "Touch");
     let hash = token_hash();
     let s = session(u.id(), hash, t0());
-    commit_ok(
-        &*store,
-        writes([
-            Write::InsertUser(u.clone()),
-            Write::InsertSession(s.clone()),
-        ]),
-    )
-    .await;
+    user_with_session(&*store, &u, &s).await;
     store
         .touch_session(s.id(), at(1800), at(5400))
         .await

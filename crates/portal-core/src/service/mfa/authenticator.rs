@@ -2,7 +2,7 @@
 //! that confirms it; the commit every new factor shares (recovery code, remembered devices end).
 
 use super::{FactorEnabled, MfaError, new_recovery_code};
-use crate::audit::{ActorRef, AuditCategory};
+use crate::audit::AuditCategory;
 use crate::challenge::CodeError;
 use crate::error::InfraError;
 use crate::mail::MailIntent;
@@ -56,11 +56,9 @@ impl Portal {
             );
             let mut commit = Commit::new();
             commit
-                .audit(self.audit_record(
+                .audit(self.own_audit_record(
                     now,
-                    user.customer_id(),
-                    ActorRef::user(user.id()),
-                    Some(user.id()),
+                    &user,
                     AuditCategory::AccountChanged,
                     "mfa=totp_setup_started",
                 ))
@@ -204,11 +202,9 @@ impl Portal {
                     method: method.to_owned(),
                 },
             ))
-            .audit(self.audit_record(
+            .audit(self.own_audit_record(
                 now,
-                user.customer_id(),
-                ActorRef::user(user.id()),
-                Some(user.id()),
+                user,
                 AuditCategory::MfaEnabled,
                 format!("method={method}"),
             ));

@@ -2,7 +2,7 @@
 //! `SmsSender` port, and setting up a phone as a second factor.
 
 use super::{FactorEnabled, MfaError, code_hash, new_recovery_code};
-use crate::audit::{ActorRef, AuditCategory};
+use crate::audit::AuditCategory;
 use crate::challenge::CodeError;
 use crate::ids::UserId;
 use crate::mfa::{
@@ -108,11 +108,9 @@ impl Portal {
             );
             let mut commit = Commit::new();
             commit
-                .audit(self.audit_record(
+                .audit(self.own_audit_record(
                     now,
-                    user.customer_id(),
-                    ActorRef::user(user.id()),
-                    Some(user.id()),
+                    &user,
                     AuditCategory::AccountChanged,
                     "mfa=phone_setup_started",
                 ))
