@@ -471,6 +471,9 @@ oidc-scope-portal = Ihre Kundennummer, Ihr Unternehmen, Ihre Rolle und Ihre Bere
 oidc-scope-offline-access = Zugriff, solange Sie angemeldet bleiben
 oidc-no-permission-title = Keine Berechtigung
 oidc-no-permission-text = Sie haben keine Berechtigung für { $client }, wenden Sie sich an Ihren Administrator.
+oidc-continue-title = Weiter zur Anwendung
+oidc-continue-text = Sie sind angemeldet und werden zu „{ $client }“ weitergeleitet.
+oidc-continue-link = Weiter zu „{ $client }“
 
 # Change-log details (rendering of the stored key=value pairs)
 audit-actor-login-attempt = Anmeldeversuch

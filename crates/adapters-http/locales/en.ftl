@@ -471,6 +471,9 @@ oidc-scope-portal = Your customer number, company, role and permissions
 oidc-scope-offline-access = Access for as long as you stay signed in
 oidc-no-permission-title = No permission
 oidc-no-permission-text = You have no permission for { $client }; please contact your administrator.
+oidc-continue-title = On to the application
+oidc-continue-text = You are signed in and are taken on to “{ $client }”.
+oidc-continue-link = On to “{ $client }”
 
 # Change-log details (rendering of the stored key=value pairs)
 audit-actor-login-attempt = Login attempt

@@ -47,17 +47,17 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A directory removed at the end.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let p =
             std::env::temp_dir().join(format!("portal-web-browser-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         Self(p)
     }
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -70,7 +70,7 @@ impl Drop for TempDir {
 
 /// chromedriver in its own process group: dropping it ends the group, so no Chromium outlives
 /// the test even when it fails half-way (before the sessions are closed).
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -84,7 +84,7 @@ impl Drop for Driver {
 }
 
 /// Starts chromedriver on a free port and returns it once it says it listens.
-async fn chromedriver() -> (Driver, u16) {
+pub(crate) async fn chromedriver() -> (Driver, u16) {
     for (what, path) in [("Chromium", CHROMIUM), ("ChromeDriver", CHROMEDRIVER)] {
         assert!(
             Path::new(path).exists(),
@@ -127,7 +127,7 @@ async fn chromedriver() -> (Driver, u16) {
 }
 
 /// A headless Chromium session with its own profile (own cookies).
-async fn browser(driver: u16, profile: &Path) -> Client {
+pub(crate) async fn browser(driver: u16, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert(
@@ -155,7 +155,7 @@ async fn browser(driver: u16, profile: &Path) -> Client {
         .expect("a WebDriver session in headless Chromium")
 }
 
-async fn wait(c: &Client, css: &str) -> Element {
+pub(crate) async fn wait(c: &Client, css: &str) -> Element {
     match c.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
         Ok(e) => e,
         Err(e) => {
@@ -166,13 +166,13 @@ async fn wait(c: &Client, css: &str) -> Element {
     }
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
     let e = wait(c, css).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     wait(c, css).await.click().await.unwrap();
 }
 

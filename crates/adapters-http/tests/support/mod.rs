@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
+pub mod oidc;
+
 pub use portal_core::testing::{PASSWORD, affiliation, email, keys, name, number};
 
 // --- set-ups both test apps (API and web) share, through the core ---
