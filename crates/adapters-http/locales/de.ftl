@@ -399,6 +399,7 @@ outbox-all-kinds = Alle Arten
 outbox-kind = Art
 outbox-kind-mail = E-Mail
 outbox-kind-backchannel-logout = Abmeldung bei Anwendung (Back-Channel)
+outbox-kind-password-reset-request = Anfrage „Passwort vergessen“
 outbox-recipient = Empfänger
 outbox-summary = Inhalt
 outbox-attempts = Versuche

@@ -399,6 +399,7 @@ outbox-all-kinds = All kinds
 outbox-kind = Kind
 outbox-kind-mail = Email
 outbox-kind-backchannel-logout = Application logout (back-channel)
+outbox-kind-password-reset-request = Password reset request
 outbox-recipient = Recipient
 outbox-summary = Content
 outbox-attempts = Attempts

@@ -74,6 +74,7 @@ async fn every_public_page_renders_in_german_and_english() {
         .unwrap();
     let invitation = app.secret_for("neu@example.com");
     app.portal.forgot_password("a@example.com").await.unwrap();
+    app.process_reset_requests().await;
     let reset = app.secret_for("a@example.com");
     let b = app.browser();
     both_languages(&b, "/login", "Passwort vergessen?", "Forgot your password?").await;
@@ -892,6 +893,7 @@ async fn forgot_and_reset_the_password_without_using_the_link_on_get() {
     b.get("/login")
         .await
         .has("Wir haben den Link an die von Ihnen angegebene E-Mail-Adresse gesendet.");
+    app.process_reset_requests().await;
     let token = app.secret_for("x@example.com");
     let path = format!("/password/reset/{token}");
     // Opening the link twice does not use it up.
@@ -1979,6 +1981,7 @@ async fn the_development_mailbox_shows_the_delivered_mails_newest_first() {
     // A mail with a link: the portal's link is clickable. Newest first.
     app.registered("x@example.com").await;
     app.portal.forgot_password("x@example.com").await.unwrap();
+    app.process_reset_requests().await;
     let token = app.secret_for("x@example.com");
     dispatcher.drain().await.unwrap();
     let page = b.get("/dev/mailbox").await;

@@ -390,6 +390,9 @@ fn kind_label(a: &Authed, kind: Option<OutboxKind>, key: &str) -> String {
     match kind {
         Some(OutboxKind::Mail) => a.t("outbox-kind-mail").to_string(),
         Some(OutboxKind::BackchannelLogout) => a.t("outbox-kind-backchannel-logout").to_string(),
+        Some(OutboxKind::PasswordResetRequest) => {
+            a.t("outbox-kind-password-reset-request").to_string()
+        }
         None => key.to_owned(),
     }
 }

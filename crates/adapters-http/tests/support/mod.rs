@@ -204,6 +204,12 @@ impl TestApp {
 
     // --- mail ---
 
+    /// Processes the password-reset requests queued so far, as the server's dispatcher does
+    /// behind the answer: call it after asking for a reset and before reading the mail.
+    pub async fn process_reset_requests(&self) -> usize {
+        portal_core::testing::process_reset_requests(&self.portal, &*self.store).await
+    }
+
     pub fn mails_to(&self, to: &str) -> Vec<OutboxMail> {
         crate::support::mails_in(&self.store, to)
     }
