@@ -145,6 +145,26 @@ notice-request-consented = Sie haben dem Antrag von { $name } zugestimmt. Jetzt 
 notice-request-declined = Sie haben den Antrag von { $name } abgelehnt.
 notice-request-approved = Der Antrag von { $name } wurde genehmigt: { $name } ist jetzt Administrator.
 notice-request-rejected = Der Antrag von { $name } wurde abgelehnt.
+import-customers = Kunden importieren
+import-intro = Fügen Sie den Inhalt der CSV-Datei ein (wie für „portal customers import“). „Prüfen“ zeigt, was importiert würde, ohne etwas zu ändern; „Importieren“ legt neue Kundennummern an und aktualisiert vorhandene. Ist eine Zeile fehlerhaft, wird nichts importiert.
+import-format = Spalten: number, name, products, channel (z. B. D123456789,Musterbau GmbH,de-business,direct). Mehrere Produkte mit „;“ trennen; channel ist „direct“ oder „partner:Name“. Eine Kopfzeile mit den Spaltennamen erlaubt jede Reihenfolge.
+import-file = Inhalt der CSV-Datei
+import-check = Prüfen
+import-submit = Importieren
+import-problems = { $count ->
+    [one] Ein Fehler in der Datei
+   *[other] { $count } Fehler in der Datei
+}
+import-line = Zeile
+import-column = Spalte
+import-reason = Grund
+import-preview = { $count ->
+    [one] Ein Kunde würde importiert
+   *[other] { $count } Kunden würden importiert
+}
+import-nothing-imported = Es wurde nichts importiert: Bitte korrigieren Sie die Datei.
+import-summary = { $created } neu, { $updated } geändert, { $unchanged } unverändert
+notice-customers-imported = Import abgeschlossen: { $name }.
 login-title = Anmelden
 email = E-Mail
 password = Passwort
@@ -205,6 +225,7 @@ pager-previous = Zurück
 pager-next = Nächste
 pager-page = Seite { $page }
 list-entries-per-page = Einträge anzeigen
+list-page-size = Einträge pro Seite
 search = Suchen
 user-facts-name = Name:
 user-facts-email = E-Mail:
@@ -244,6 +265,7 @@ permissions-invited-notice = Der Benutzer wurde angelegt und erhält eine Einlad
 permissions-admins-see-all = Administratoren haben Zugriff auf alle gebuchten Bereiche.
 save = Speichern
 permissions-not-saved-yet = Noch nicht gespeichert: Klicken Sie auf „Speichern“, um die Änderung zu übernehmen.
+invite-not-sent-yet = Noch nicht angelegt: Klicken Sie auf „Benutzer anlegen“, um die Einladung zu senden.
 lock-unlock-text = Durch Entsperren kann sich der Benutzer wieder anmelden. Frühere Sitzungen bleiben beendet.
 lock-subtitle = kein Login mehr möglich
 lock-text = Durch Sperren des Benutzers verhindern Sie, dass der Benutzer sich anmelden kann. Er bekommt somit keinen Zugang mehr zu geschützten Bereichen.
@@ -377,6 +399,7 @@ outbox-all-kinds = Alle Arten
 outbox-kind = Art
 outbox-kind-mail = E-Mail
 outbox-kind-backchannel-logout = Abmeldung bei Anwendung (Back-Channel)
+outbox-kind-password-reset-request = Anfrage „Passwort vergessen“
 outbox-recipient = Empfänger
 outbox-summary = Inhalt
 outbox-attempts = Versuche
@@ -449,6 +472,9 @@ oidc-scope-portal = Ihre Kundennummer, Ihr Unternehmen, Ihre Rolle und Ihre Bere
 oidc-scope-offline-access = Zugriff, solange Sie angemeldet bleiben
 oidc-no-permission-title = Keine Berechtigung
 oidc-no-permission-text = Sie haben keine Berechtigung für { $client }, wenden Sie sich an Ihren Administrator.
+oidc-continue-title = Weiter zur Anwendung
+oidc-continue-text = Sie sind angemeldet und werden zu „{ $client }“ weitergeleitet.
+oidc-continue-link = Weiter zu „{ $client }“
 
 # Change-log details (rendering of the stored key=value pairs)
 audit-actor-login-attempt = Anmeldeversuch

@@ -145,6 +145,26 @@ notice-request-consented = You have consented to the request of { $name }. The p
 notice-request-declined = You have declined the request of { $name }.
 notice-request-approved = The request of { $name } has been approved: { $name } is now an administrator.
 notice-request-rejected = The request of { $name } has been rejected.
+import-customers = Import customers
+import-intro = Paste the content of the CSV file (as for "portal customers import"). "Check" shows what would be imported without changing anything; "Import" creates new customer numbers and updates existing ones. If any row is invalid, nothing is imported.
+import-format = Columns: number, name, products, channel (e.g. D123456789,Musterbau GmbH,de-business,direct). Separate several products with ";"; channel is "direct" or "partner:Name". A header row naming the columns allows any order.
+import-file = Content of the CSV file
+import-check = Check
+import-submit = Import
+import-problems = { $count ->
+    [one] One problem in the file
+   *[other] { $count } problems in the file
+}
+import-line = Line
+import-column = Column
+import-reason = Reason
+import-preview = { $count ->
+    [one] One customer would be imported
+   *[other] { $count } customers would be imported
+}
+import-nothing-imported = Nothing was imported: please correct the file.
+import-summary = { $created } new, { $updated } changed, { $unchanged } unchanged
+notice-customers-imported = Import finished: { $name }.
 login-title = Log in
 email = E-mail
 password = Password
@@ -205,6 +225,7 @@ pager-previous = Previous
 pager-next = Next
 pager-page = Page { $page }
 list-entries-per-page = entries per page
+list-page-size = Entries per page
 search = Search
 user-facts-name = Name:
 user-facts-email = E-mail:
@@ -244,6 +265,7 @@ permissions-invited-notice = The user was created and gets an invitation by e-ma
 permissions-admins-see-all = Administrators can open every entitled area.
 save = Save
 permissions-not-saved-yet = Not saved yet: click "Save" to apply the change.
+invite-not-sent-yet = Not created yet: click "Create user" to send the invitation.
 lock-unlock-text = Unlocking lets the user log in again. Earlier sessions stay ended.
 lock-subtitle = no more logins
 lock-text = Locking the user stops them from logging in. They no longer get into protected areas.
@@ -377,6 +399,7 @@ outbox-all-kinds = All kinds
 outbox-kind = Kind
 outbox-kind-mail = Email
 outbox-kind-backchannel-logout = Application logout (back-channel)
+outbox-kind-password-reset-request = Password reset request
 outbox-recipient = Recipient
 outbox-summary = Content
 outbox-attempts = Attempts
@@ -449,6 +472,9 @@ oidc-scope-portal = Your customer number, company, role and permissions
 oidc-scope-offline-access = Access for as long as you stay signed in
 oidc-no-permission-title = No permission
 oidc-no-permission-text = You have no permission for { $client }; please contact your administrator.
+oidc-continue-title = On to the application
+oidc-continue-text = You are signed in and are taken on to “{ $client }”.
+oidc-continue-link = On to “{ $client }”
 
 # Change-log details (rendering of the stored key=value pairs)
 audit-actor-login-attempt = Login attempt

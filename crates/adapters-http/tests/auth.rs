@@ -267,6 +267,7 @@ async fn password_reset_sets_a_new_password_and_ends_sessions() {
     )
     .await
     .ok(202);
+    app.process_reset_requests().await;
     let token = app.secret_for("p@example.com");
     c.post(
         "/api/v1/auth/password/reset",
@@ -312,6 +313,7 @@ async fn expired_reset_links_answer_410() {
     )
     .await
     .ok(202);
+    app.process_reset_requests().await;
     let token = app.secret_for("q@example.com");
     app.advance(TimeDelta::hours(2));
     c.post(

@@ -75,6 +75,7 @@ async fn logs_carry_no_secrets() {
         json!({"email": "sec@example.com"}),
     )
     .await;
+    app.process_reset_requests().await;
     let reset = app.secret_for("sec@example.com");
     c.post(
         "/api/v1/auth/password/reset",

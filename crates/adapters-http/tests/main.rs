@@ -6,6 +6,9 @@
 //!   limits, the OpenAPI document), [`faults`] (503/500/panics), [`codes`] (every error code is
 //!   answered by some test), [`guard`] (the layer that protects a host app's routes), [`hashing`]
 //!   (`BlockingHasher`); helpers in [`support`].
+//! - OpenID Connect provider: [`oidc`] (every refusal with the spec's error, the authorization
+//!   request's options, tokens bound to live state, key rotation, and the sign-in in Chromium);
+//!   helpers in `support::oidc`.
 //! - Web UI: [`web_pages`] through the router, [`web_browser`] in a real Chromium; helpers in
 //!   [`web_support`].
 //!
@@ -21,6 +24,7 @@ mod faults;
 mod guard;
 mod hashing;
 mod me;
+mod oidc;
 mod operator;
 mod operator_clients;
 mod security;

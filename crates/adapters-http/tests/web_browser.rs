@@ -47,17 +47,17 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const WAIT: Duration = Duration::from_secs(60);
 
 /// A directory removed at the end.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         let p =
             std::env::temp_dir().join(format!("portal-web-browser-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p).unwrap();
         Self(p)
     }
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -70,7 +70,7 @@ impl Drop for TempDir {
 
 /// chromedriver in its own process group: dropping it ends the group, so no Chromium outlives
 /// the test even when it fails half-way (before the sessions are closed).
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -84,7 +84,7 @@ impl Drop for Driver {
 }
 
 /// Starts chromedriver on a free port and returns it once it says it listens.
-async fn chromedriver() -> (Driver, u16) {
+pub(crate) async fn chromedriver() -> (Driver, u16) {
     for (what, path) in [("Chromium", CHROMIUM), ("ChromeDriver", CHROMEDRIVER)] {
         assert!(
             Path::new(path).exists(),
@@ -127,7 +127,7 @@ async fn chromedriver() -> (Driver, u16) {
 }
 
 /// A headless Chromium session with its own profile (own cookies).
-async fn browser(driver: u16, profile: &Path) -> Client {
+pub(crate) async fn browser(driver: u16, profile: &Path) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("chrome"));
     caps.insert(
@@ -155,7 +155,7 @@ async fn browser(driver: u16, profile: &Path) -> Client {
         .expect("a WebDriver session in headless Chromium")
 }
 
-async fn wait(c: &Client, css: &str) -> Element {
+pub(crate) async fn wait(c: &Client, css: &str) -> Element {
     match c.wait().at_most(WAIT).for_element(Locator::Css(css)).await {
         Ok(e) => e,
         Err(e) => {
@@ -166,13 +166,13 @@ async fn wait(c: &Client, css: &str) -> Element {
     }
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub(crate) async fn fill(c: &Client, css: &str, text: &str) {
     let e = wait(c, css).await;
     e.clear().await.unwrap();
     e.send_keys(text).await.unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub(crate) async fn click(c: &Client, css: &str) {
     wait(c, css).await.click().await.unwrap();
 }
 
@@ -209,30 +209,7 @@ fn screenshot_dir() -> PathBuf {
 /// `axe.min.js` of the pinned axe-core that `scripts/test-deps` installs beside the Python tools
 /// (`target/test-tools/node`); the script runs here when `PORTAL_TEST_PYTHONPATH` is unset.
 fn axe_source() -> String {
-    let python = match std::env::var("PORTAL_TEST_PYTHONPATH") {
-        Ok(p) if !p.trim().is_empty() => PathBuf::from(p),
-        _ => {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let out = std::process::Command::new("bash")
-                .arg("scripts/test-deps")
-                .current_dir(&root)
-                .output()
-                .expect("scripts/test-deps runs");
-            assert!(
-                out.status.success(),
-                "scripts/test-deps failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            PathBuf::from(
-                String::from_utf8(out.stdout)
-                    .unwrap()
-                    .lines()
-                    .last()
-                    .expect("scripts/test-deps prints the python path last")
-                    .trim(),
-            )
-        }
-    };
+    let python = PathBuf::from(portal_core::testing::test_tools_python_path());
     let axe = python.join("../node/node_modules/axe-core/axe.min.js");
     std::fs::read_to_string(&axe).unwrap_or_else(|e| {
         panic!(
@@ -736,24 +713,24 @@ async fn every_screen_in_a_real_browser() {
     let lock = link("/lock").await;
     let delete = link("/delete").await;
     let log = link("/audit").await;
-    walk.screen("lock", &lock, "form[action$='/lock']").await;
-    walk.screen("delete", &delete, "form[action$='/delete']")
-        .await;
-    walk.screen("user-log", &log, "table.audit").await;
-    walk.screen(
-        "invite",
-        "/admin/customers/100000001/users/new",
-        "main form",
-    )
-    .await;
-    walk.screen("admin-requests", "/admin/admin-requests", "main h1")
-        .await;
-    walk.screen(
-        "permissions",
-        &permissions,
-        "button[name=action][value='save']",
-    )
-    .await;
+    for (name, path, ready) in [
+        ("lock", lock.as_str(), "form[action$='/lock']"),
+        ("delete", &delete, "form[action$='/delete']"),
+        ("user-log", &log, "table.audit"),
+        (
+            "invite",
+            "/admin/customers/100000001/users/new",
+            "main form",
+        ),
+        ("admin-requests", "/admin/admin-requests", "main h1"),
+        (
+            "permissions",
+            &permissions,
+            "button[name=action][value='save']",
+        ),
+    ] {
+        walk.screen(name, path, ready).await;
+    }
     let admin = &walk.c;
     click(admin, "button[name=action][value='check:my_data']").await;
     wait(admin, "div.alert.info").await;
@@ -762,7 +739,12 @@ async fn every_screen_in_a_real_browser() {
         assert!(boxed.is_selected().await.unwrap(), "{key} is ticked");
     }
     click(admin, "button[name=action][value='save']").await;
-    wait(admin, "div.alert.ok").await;
+    // The flash names what happened to whom, not "Gespeichert.".
+    let saved = wait(admin, "div.alert.ok").await.text().await.unwrap();
+    assert_eq!(
+        saved.trim(),
+        "Die Berechtigungen von Nora Neu wurden gespeichert."
+    );
     let nora = portal
         .deps()
         .queries
@@ -787,6 +769,8 @@ async fn every_screen_in_a_real_browser() {
         )))
         .await
         .unwrap();
+    let locked = wait(admin, "div.alert.ok").await.text().await.unwrap();
+    assert_eq!(locked.trim(), "Nora Neu wurde gesperrt.");
 
     // The user's very next page load: the login page; a login attempt is refused.
     user.refresh().await.unwrap();
@@ -859,6 +843,28 @@ async fn every_screen_in_a_real_browser() {
     click(&walk.c, "form[action='/mfa/totp'] button[type=submit]").await;
     let secret = wait(&walk.c, "#totp-secret").await.text().await.unwrap();
     walk.check("totp-setup").await;
+    // A wrong code: the error, and the same QR code and key again (the app that scanned them
+    // keeps matching).
+    fill(&walk.c, "#f-code", "000000").await;
+    click(
+        &walk.c,
+        "form[action='/mfa/totp/confirm'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "#f-code-error").await;
+    walk.c
+        .find(Locator::Css("figure.qr svg"))
+        .await
+        .expect("the QR code after a wrong code");
+    let again = wait(&walk.c, "#totp-secret").await.text().await.unwrap();
+    assert_eq!(again, secret, "the same key after a wrong code");
+    walk.check("totp-setup-wrong-code").await;
+    // Abandoned ("Abbrechen") and started again: the same key, not a new one.
+    click(&walk.c, "main a.button.secondary[href='/mfa']").await;
+    wait(&walk.c, "form[action='/mfa/totp']").await;
+    click(&walk.c, "form[action='/mfa/totp'] button[type=submit]").await;
+    let restarted = wait(&walk.c, "#totp-secret").await.text().await.unwrap();
+    assert_eq!(restarted, secret, "the same key after abandoning the setup");
     let secret = portal_core::totp::TotpSecret::from_base32(secret.trim()).unwrap();
     let now = portal_core::ports::Clock::now(clock.as_ref());
     let code = portal_core::totp::code_at(&secret, now);
@@ -877,28 +883,28 @@ async fn every_screen_in_a_real_browser() {
         customers.contains("Sage 50 Connected"),
         "affiliation names, not codes"
     );
-    walk.screen(
-        "operator-new-customer",
-        "/operator/customers/new",
-        "main form",
-    )
-    .await;
-    walk.screen(
-        "operator-admin-requests",
-        "/operator/admin-requests",
-        "main h1",
-    )
-    .await;
-    walk.screen("operator-outbox", "/operator/outbox", "main h1")
-        .await;
-    walk.screen(
-        "operator-users",
-        "/admin/customers/100000001/users",
-        "table.users",
-    )
-    .await;
-    walk.screen("operator-sessions", "/sessions", "main table")
-        .await;
+    for (name, path, ready) in [
+        (
+            "operator-new-customer",
+            "/operator/customers/new",
+            "main form",
+        ),
+        ("operator-import", "/operator/customers/import", "#f-csv"),
+        (
+            "operator-admin-requests",
+            "/operator/admin-requests",
+            "main h1",
+        ),
+        ("operator-outbox", "/operator/outbox", "main h1"),
+        (
+            "operator-users",
+            "/admin/customers/100000001/users",
+            "table.users",
+        ),
+        ("operator-sessions", "/sessions", "main table"),
+    ] {
+        walk.screen(name, path, ready).await;
+    }
 
     // Logging in again asks for the app's code.
     clock.advance(chrono::TimeDelta::seconds(31));

@@ -73,6 +73,9 @@ async fn every_public_page_renders_in_german_and_english() {
         .await
         .unwrap();
     let invitation = app.secret_for("neu@example.com");
+    app.portal.forgot_password("a@example.com").await.unwrap();
+    app.process_reset_requests().await;
+    let reset = app.secret_for("a@example.com");
     let b = app.browser();
     both_languages(&b, "/login", "Passwort vergessen?", "Forgot your password?").await;
     both_languages(
@@ -91,7 +94,7 @@ async fn every_public_page_renders_in_german_and_english() {
     .await;
     both_languages(
         &b,
-        "/password/reset/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        &format!("/password/reset/{reset}"),
         "Ein neues Passwort erstellen",
         "Create a new password",
     )
@@ -447,6 +450,90 @@ async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
 // ---------------------------------------------------------------------------------------------
 // Login, second step, logout, password reset, invitation
 // ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_login_answer_is_the_same_for_a_known_and_an_unknown_address() {
+    // R14: status, cookies and page are the same, whether the address has an account or not
+    // (only the typed address and the form's token differ).
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let mut answers = Vec::new();
+    for address in ["x@example.com", "y@example.com"] {
+        let b = app.browser();
+        b.get("/login").await;
+        let r = b
+            .post(
+                "/login",
+                &[("email", address), ("password", "falsch-falsch")],
+            )
+            .await;
+        let mut cookies: Vec<String> = r
+            .headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split('=').next().unwrap().to_owned())
+            .collect();
+        cookies.sort();
+        let token = r
+            .field("csrf_token")
+            .expect("the form again, with its token");
+        assert!(!token.is_empty());
+        let text = r.text.replace(address, "ADDRESS").replace(&token, "TOKEN");
+        answers.push((r.status, cookies, text));
+    }
+    assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
+    assert_eq!(answers[0], answers[1]);
+}
+
+#[tokio::test]
+async fn a_forged_or_altered_flash_cookie_is_ignored() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let users = "/admin/customers/100000001/users";
+    let path = format!("{users}/{}/lock", w.employee_a);
+    admin.get(&path).await;
+    admin
+        .post(&path, &[("action", "lock")])
+        .await
+        .redirects_to(users);
+    let name = admin.cookie_name("portal-flash");
+    let sealed = admin.cookie("portal-flash").expect("the flash cookie");
+    let (payload, tag) = sealed.split_once('.').unwrap();
+    let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert!(json.contains("Ida Eingeladen"), "{json}");
+    let altered = URL_SAFE_NO_PAD.encode(json.replace("Ida Eingeladen", "Mallory Evil"));
+    let forged =
+        URL_SAFE_NO_PAD.encode(r#"{"k":"user-deleted","n":"Mallory Evil","e":99999999999}"#);
+    for value in [
+        format!("{altered}.{tag}"),
+        format!("{forged}.{tag}"),
+        format!("{forged}.AAAA"),
+        "garbage".to_owned(),
+    ] {
+        admin
+            .jar
+            .lock()
+            .unwrap()
+            .insert(name.clone(), value.clone());
+        admin
+            .get(users)
+            .await
+            .ok()
+            .lacks("Mallory")
+            .lacks("wurde gesperrt")
+            .lacks("wurde gelöscht");
+    }
+    // The real one still says its message (so the page above would have shown a forged one).
+    admin.jar.lock().unwrap().insert(name, sealed);
+    admin
+        .get(users)
+        .await
+        .ok()
+        .has("Ida Eingeladen wurde gesperrt.");
+}
 
 #[tokio::test]
 async fn login_errors_are_shown_in_the_page_language_and_never_as_server_errors() {
@@ -806,6 +893,7 @@ async fn forgot_and_reset_the_password_without_using_the_link_on_get() {
     b.get("/login")
         .await
         .has("Wir haben den Link an die von Ihnen angegebene E-Mail-Adresse gesendet.");
+    app.process_reset_requests().await;
     let token = app.secret_for("x@example.com");
     let path = format!("/password/reset/{token}");
     // Opening the link twice does not use it up.
@@ -832,8 +920,20 @@ async fn forgot_and_reset_the_password_without_using_the_link_on_get() {
         .await
         .has("Passwort geändert!")
         .has("href=\"/login\"");
-    // Used: the link answers with its own page, not a server error.
-    b.get(&path).await;
+    // Used: opening the link says so at once, before any form is filled; so does a link that
+    // never was one.
+    for (link, status) in [
+        (path.clone(), StatusCode::GONE),
+        (
+            "/password/reset/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".to_string(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let opened = b.get(&link).await;
+        assert_eq!(opened.status, status, "{link}: {}", opened.text);
+        opened.has("Link ungültig").has("Neuen Link anfordern");
+        assert!(!opened.text.contains("new-password"), "{}", opened.text);
+    }
     let again = b
         .post(
             &path,
@@ -997,7 +1097,12 @@ async fn the_user_table_pages_with_next_and_previous_and_searches() {
     let prev: Vec<String> = second
         .links("/admin/customers/100000001/users?per_page=10")
         .into_iter()
-        .filter(|l| !l.contains("lang=") && !l.contains("&page=") && !l.contains("cursor"))
+        .filter(|l| {
+            !l.contains("lang=")
+                && !l.contains("&page=")
+                && !l.contains("cursor")
+                && !l.contains("per_page=100")
+        })
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -1014,6 +1119,22 @@ async fn the_user_table_pages_with_next_and_previous_and_searches() {
         .ok()
         .has("1 bis 1 von 1 Einträgen")
         .has("m07@example.com");
+    // The page size is a link that applies at once and keeps the search; the search keeps the
+    // page size.
+    let searched = admin.get("/admin/customers/100000001/users?q=muster").await;
+    searched.ok().has("1 bis 10 von 11 Einträgen");
+    let bigger = searched.links("/admin/customers/100000001/users?per_page=25");
+    assert_eq!(
+        bigger,
+        ["/admin/customers/100000001/users?per_page=25&q=muster"],
+        "one link to 25 rows with the search"
+    );
+    let page = admin.get(&bigger[0]).await;
+    page.ok().has("1 bis 11 von 11 Einträgen");
+    assert_eq!(page.text.matches("data-label=\"Name\"").count(), 11);
+    page.has("<strong aria-current=\"true\">25</strong>")
+        .has("<input type=\"hidden\" name=\"per_page\" value=\"25\">")
+        .has("value=\"muster\"");
     // A forged cursor is a 400 page, not a server error.
     let bad = admin
         .get("/admin/customers/100000001/users?cursor=forged")
@@ -1113,6 +1234,79 @@ async fn tick_all_of_my_data_then_save_grants_the_four_permissions() {
 }
 
 #[tokio::test]
+async fn the_invitation_page_ticks_a_group_keeping_the_typed_input_and_invites_nobody_yet() {
+    let app = WebApp::new();
+    let _w = app.two_customers().await;
+    let admin = app.login("a@example.com").await;
+    let path = "/admin/customers/100000001/users/new";
+    let page = admin.get(path).await;
+    page.ok()
+        .has("value=\"check:my_data\"")
+        .has("value=\"uncheck:my_data\"");
+    // Enter in a field presses the form's first button: creating the user, not a group button.
+    let first = page.text.find("name=\"action\"").unwrap();
+    assert!(
+        page.text[first..].starts_with("name=\"action\" value=\"invite\""),
+        "{}",
+        &page.text[first..first + 80]
+    );
+    let typed = [
+        ("first_name", "Ina"),
+        ("last_name", "Neu"),
+        ("email", "ina@example.com"),
+        ("language", "en"),
+        ("permission", "documents"),
+    ];
+    let mut fields = typed.to_vec();
+    fields.push(("action", "check:my_data"));
+    let ticked = admin.post(path, &fields).await;
+    ticked
+        .ok()
+        .has("Noch nicht angelegt")
+        .has("value=\"Ina\"")
+        .has("value=\"Neu\"")
+        .has("value=\"ina@example.com\"")
+        .has("value=\"en\" selected");
+    for key in [
+        "documents",
+        "licenses",
+        "master_data",
+        "shop",
+        "payment_methods",
+    ] {
+        ticked.has(&format!("value=\"{key}\" id=\"p-{key}\" checked"));
+    }
+    assert!(
+        app.mails_to("ina@example.com").is_empty(),
+        "nobody invited yet"
+    );
+    let mut fields = typed.to_vec();
+    fields.push(("permission", "licenses"));
+    fields.push(("action", "uncheck:my_data"));
+    admin
+        .post(path, &fields)
+        .await
+        .ok()
+        .has("value=\"documents\" id=\"p-documents\" checked")
+        .lacks("value=\"licenses\" id=\"p-licenses\" checked");
+    let r = admin.post(path, &[("action", "check:nope")]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(
+        app.mails_to("ina@example.com").is_empty(),
+        "nobody invited yet"
+    );
+    // "Benutzer anlegen" with the ticks invites.
+    let mut fields = typed.to_vec();
+    fields.push(("permission", "licenses"));
+    fields.push(("action", "invite"));
+    let r = admin.post(path, &fields).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+    let mut got = app.permissions_of("ina@example.com").await;
+    got.sort();
+    assert_eq!(got, vec!["documents", "licenses"]);
+}
+
+#[tokio::test]
 async fn a_lock_logs_the_user_out_at_once_and_an_unlock_lets_them_log_in_again() {
     let app = WebApp::new();
     let w = app.two_customers().await;
@@ -1177,7 +1371,16 @@ async fn the_last_admin_cannot_lock_or_delete_themself() {
     let admin = app.login("a@example.com").await;
     let me = app.user_id("a@example.com").await;
     let base = "/admin/customers/100000001/users";
-    admin.get(&format!("{base}/{me}/lock")).await;
+    // Opened by their address, the pages say why at once and offer no button that would do it.
+    for (page, title) in [("lock", "Benutzer sperren"), ("delete", "Benutzer löschen")] {
+        let r = admin.get(&format!("{base}/{me}/{page}")).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{page}: {}", r.text);
+        r.has(title)
+            .has("keinen Administrator mehr")
+            .has("a@example.com")
+            .lacks("<form method=\"post\" action=\"/admin/customers")
+            .lacks("class=\"danger\"");
+    }
     let r = admin
         .post(&format!("{base}/{me}/lock"), &[("action", "lock")])
         .await;
@@ -1185,6 +1388,9 @@ async fn the_last_admin_cannot_lock_or_delete_themself() {
     r.has("keinen Administrator mehr");
     let r = admin.post(&format!("{base}/{me}/delete"), &[]).await;
     assert_eq!(r.status, StatusCode::CONFLICT);
+    // Nothing changed: the administrator is still there and still administers.
+    admin.get(base).await.ok().has("a@example.com");
+    app.browser().login("a@example.com", PASSWORD).await;
 }
 
 #[tokio::test]
@@ -1448,6 +1654,110 @@ async fn an_operator_sees_the_dead_letters_and_queues_one_again() {
 }
 
 #[tokio::test]
+async fn an_operator_imports_customers_after_a_preview_and_a_bad_file_imports_nothing() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    let op = app.login("op@example.com").await;
+    let path = "/operator/customers/import";
+    op.get("/operator/customers")
+        .await
+        .ok()
+        .has("href=\"/operator/customers/import\"");
+    op.get(path).await.ok().has("Kunden importieren");
+    // A file with bad rows: every problem by line and column, nothing imported.
+    let bad = "number,name,products,channel\n12,Ohne Nummer,,direct\nD200000002,Gut GmbH,de-business,direct\nD200000003,,nope,direct\n";
+    let r = op.post(path, &[("csv", bad), ("action", "import")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    r.has("Es wurde nichts importiert")
+        .has("Fehler in der Datei")
+        .has("<td data-label=\"Zeile\">2</td>")
+        .has("<td data-label=\"Zeile\">4</td>")
+        .has("Gut GmbH");
+    assert_eq!(
+        op.get("/operator/customers?q=200000002")
+            .await
+            .text
+            .matches("Gut GmbH")
+            .count(),
+        0,
+        "nothing imported"
+    );
+    // "Prüfen": the rows it would import, nothing written yet.
+    let good = "number,name,products,channel\nD200000002,Gut GmbH,de-business,direct\nD100000001,Firma Neu,,partner:Nord AG\n";
+    let r = op.post(path, &[("csv", good), ("action", "check")]).await;
+    r.ok()
+        .has("2 Kunden würden importiert")
+        .has("D200000002")
+        .has("Nord AG")
+        .has("jede (keine Einschränkung)");
+    op.get("/operator/customers?q=200000002")
+        .await
+        .lacks("Gut GmbH");
+    // "Importieren": one new, one changed; the list says so.
+    op.post(path, &[("csv", good), ("action", "import")])
+        .await
+        .redirects_to("/operator/customers");
+    op.get("/operator/customers")
+        .await
+        .ok()
+        .has("Import abgeschlossen: 1 neu, 1 geändert, 0 unverändert.")
+        .has("Gut GmbH")
+        .has("Firma Neu");
+    // Not for anyone else: a customer's member gets the 403 page and imports nothing.
+    app.member("m@example.com", "100000001").await;
+    let m = app.login("m@example.com").await;
+    assert_eq!(m.get(path).await.status, StatusCode::FORBIDDEN);
+    m.get("/home").await;
+    let r = m.post(path, &[("csv", good), ("action", "import")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_operator_customer_list_pages_in_the_chosen_size_and_keeps_the_search() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    for n in 100000001..=100000012 {
+        app.customer(&n.to_string()).await;
+    }
+    let op = app.login("op@example.com").await;
+    let first = op.get("/operator/customers").await;
+    first.ok();
+    assert_eq!(
+        first.text.matches("data-label=\"Kundennummer\"").count(),
+        10
+    );
+    let next = first.links("/operator/customers?per_page=10&amp;cursor=");
+    assert_eq!(next.len(), 1, "{next:?}");
+    let second = op.get(&next[0]).await;
+    second
+        .ok()
+        .has("D100000011")
+        .has("D100000012")
+        .lacks("D100000001<");
+    second.has("rel=\"prev\"");
+    let bigger = first.links("/operator/customers?per_page=25");
+    assert_eq!(bigger.len(), 1, "{bigger:?}");
+    let all = op.get(&bigger[0]).await;
+    assert_eq!(all.text.matches("data-label=\"Kundennummer\"").count(), 12);
+    all.has("<input type=\"hidden\" name=\"per_page\" value=\"25\">");
+    let searched = op.get("/operator/customers?per_page=25&q=10000001").await;
+    searched
+        .ok()
+        .has("D100000010")
+        .has("D100000011")
+        .has("D100000012")
+        .lacks("D100000009");
+    assert_eq!(
+        searched
+            .links("/operator/customers?per_page=10&amp;q=10000001")
+            .len(),
+        1,
+        "the page size links keep the search"
+    );
+}
+
+#[tokio::test]
 async fn an_operator_creates_a_customer() {
     let app = WebApp::new();
     app.operator("op@example.com").await;
@@ -1671,6 +1981,7 @@ async fn the_development_mailbox_shows_the_delivered_mails_newest_first() {
     // A mail with a link: the portal's link is clickable. Newest first.
     app.registered("x@example.com").await;
     app.portal.forgot_password("x@example.com").await.unwrap();
+    app.process_reset_requests().await;
     let token = app.secret_for("x@example.com");
     dispatcher.drain().await.unwrap();
     let page = b.get("/dev/mailbox").await;

@@ -201,8 +201,13 @@ impl MailRenderer {
             .boundary(format!("portal-alt-{}", mail.id.as_uuid().simple()))
             .singlepart(SinglePart::plain(text.clone()))
             .singlepart(SinglePart::html(html.clone()));
-        let message = Message::builder()
-            .from(self.from.clone())
+        let mut builder = Message::builder().from(self.from.clone());
+        // The writer of a message to the administrators gets the answer.
+        if let Some(sender) = templates::reply_to(&mail.intent) {
+            let sender = sender.parse().map_err(|_| RenderError::Address)?;
+            builder = builder.reply_to(Mailbox::new(None, sender));
+        }
+        let message = builder
             .to(to)
             .subject(subject.clone())
             .message_id(Some(message_id.clone()))
@@ -500,6 +505,41 @@ mod tests {
         assert_eq!(plain.subject(), "Welcome to Kundenportal");
         assert!(!plain.text().contains("If you have any questions"));
         assert!(plain.text().contains("Your Kundenportal team"));
+    }
+
+    #[test]
+    fn a_message_to_the_administrators_is_answered_to_its_writer() {
+        for language in [Language::De, Language::En] {
+            let r = render(
+                language,
+                MailIntent::MessageToAdmins {
+                    admin_first_name: "Anna".into(),
+                    from_name: "Ben Becker".into(),
+                    from_email: "ben@kunde.example".into(),
+                    message: "Bitte Zugang freischalten".into(),
+                },
+            );
+            let eml = String::from_utf8(r.formatted()).unwrap();
+            assert!(eml.contains("Reply-To: ben@kunde.example\r\n"), "{eml}");
+            for part in [r.text(), r.html()] {
+                assert!(!part.contains("do not reply"), "{part}");
+                assert!(!part.contains("antworten Sie nicht"), "{part}");
+                let says = match language {
+                    Language::De => "Ihre Antwort auf diese E-Mail geht an ben@kunde.example",
+                    Language::En => "Your reply to this email goes to ben@kunde.example",
+                };
+                assert!(part.contains(says), "{part}");
+            }
+        }
+        let other = render(
+            Language::De,
+            MailIntent::Welcome {
+                first_name: "Anna".into(),
+            },
+        );
+        let eml = String::from_utf8(other.formatted()).unwrap();
+        assert!(!eml.contains("Reply-To"), "{eml}");
+        assert!(other.text().contains("Bitte antworten Sie nicht"));
     }
 
     #[test]

@@ -40,6 +40,12 @@ impl View<'_> {
         reset_url(self.s, token)
     }
 
+    /// Whom a reply reaches, when not the sender address: the person who wrote the message
+    /// (the mail's `Reply-To`). `None` for the portal's own mails, which ask not to be answered.
+    pub(crate) fn replies_to(&self) -> Option<&str> {
+        reply_to(self.intent)
+    }
+
     pub(crate) fn support(&self) -> Support<'_> {
         match (self.s.support_phone(), self.s.support_email()) {
             (Some(phone), Some(mail)) => Support::PhoneAndMail { phone, mail },
@@ -47,6 +53,14 @@ impl View<'_> {
             (None, Some(mail)) => Support::Mail { mail },
             (None, None) => Support::Nothing,
         }
+    }
+}
+
+/// The `Reply-To` of a mail: the writer of a message to the administrators; no other mail has one.
+pub(crate) fn reply_to(intent: &MailIntent) -> Option<&str> {
+    match intent {
+        MailIntent::MessageToAdmins { from_email, .. } => Some(from_email),
+        _ => None,
     }
 }
 

@@ -223,3 +223,104 @@ pub fn next_totp_code(secret: &crate::totp::TotpSecret, now: DateTime<Utc>) -> S
         .expose()
         .to_owned()
 }
+
+// ---------------------------------------------------------------------------------------------
+// The outbox kinds the core processes itself
+// ---------------------------------------------------------------------------------------------
+
+/// Runs the password-reset requests due now (the portal's clock) through the real
+/// [`PasswordResetRequests`](crate::service::PasswordResetRequests) sender, as a dispatcher
+/// would: claim with a lease → send → `mark_sent` (or `mark_failed` by the default
+/// [`DeliveryRules`](crate::outbox::DeliveryRules)), through the [`OutboxStore`](crate::ports::OutboxStore)
+/// port. Tests call it after `forgot_password` and before they read the mail it causes; returns
+/// how many requests were processed successfully.
+///
+/// # Panics
+/// The outbox cannot be claimed or acknowledged (a broken test store).
+pub async fn process_reset_requests(
+    portal: &crate::Portal,
+    outbox: &dyn crate::ports::OutboxStore,
+) -> usize {
+    use crate::outbox::{DeliveryRules, Disposition, OutboxKind, Sender as _};
+    let sender = crate::service::PasswordResetRequests(portal);
+    let rules = DeliveryRules::default();
+    let mut processed = 0;
+    loop {
+        let now = portal.deps().clock.now();
+        let claim = portal.deps().ids.new_id();
+        let entries = outbox
+            .claim_outbox(
+                OutboxKind::PasswordResetRequest.key(),
+                claim,
+                now,
+                now + TimeDelta::minutes(5),
+                10,
+            )
+            .await
+            .expect("claim password-reset requests");
+        if entries.is_empty() {
+            return processed;
+        }
+        for entry in entries {
+            let outcome = sender.send(&entry.message).await;
+            let now = portal.deps().clock.now();
+            let acknowledged = match rules.after(&entry, outcome.as_ref().map(|_| ()), now) {
+                Disposition::Sent => {
+                    processed += 1;
+                    outbox.mark_sent(entry.id(), claim, now).await
+                }
+                Disposition::Retry(at) => {
+                    let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+                    outbox
+                        .mark_failed(entry.id(), claim, &error, Some(at))
+                        .await
+                }
+                Disposition::Dead => {
+                    let error = outcome.err().map(|e| e.to_string()).unwrap_or_default();
+                    outbox.mark_failed(entry.id(), claim, &error, None).await
+                }
+            };
+            assert!(
+                acknowledged.expect("acknowledge a password-reset request"),
+                "the claim was lost"
+            );
+        }
+    }
+}
+
+/// The `PYTHONPATH` of the test tools that `scripts/test-deps` installs into
+/// `target/test-tools` (pyotp, selenium; axe-core beside them in `../node`):
+/// `PORTAL_TEST_PYTHONPATH` when set, else the last line the script prints (it installs on the
+/// first run and answers at once later). Computed once per test process.
+///
+/// # Panics
+/// When the script fails (no network on the first run, no `bash`).
+#[must_use]
+pub fn test_tools_python_path() -> &'static str {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        if let Ok(path) = std::env::var("PORTAL_TEST_PYTHONPATH")
+            && !path.trim().is_empty()
+        {
+            return path;
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let out = std::process::Command::new("bash")
+            .arg("scripts/test-deps")
+            .current_dir(&root)
+            .output()
+            .expect("scripts/test-deps runs");
+        assert!(
+            out.status.success(),
+            "scripts/test-deps failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf-8 path")
+            .lines()
+            .last()
+            .expect("scripts/test-deps prints the python path last")
+            .trim()
+            .to_owned()
+    })
+}

@@ -306,7 +306,7 @@ async fn a_customers_log_holds_only_its_own_chain() {
 async fn actors_appear_by_name_as_staff_or_as_deleted_users() {
     let (w, op, chef, emma) = busy().await;
     // Anonymous: a reset asked for by whoever typed the address.
-    w.portal.forgot_password("emma@example.com").await.unwrap();
+    w.forgot_password("emma@example.com").await.unwrap();
     let page = |lang| {
         let w = &w;
         let chef = &chef;
@@ -471,7 +471,7 @@ async fn entries_hold_no_names_addresses_passwords_codes_or_tokens() {
         .unwrap();
     let wrong = "falsches pferd batterie";
     w.try_login("emma@example.com", wrong).await.unwrap_err();
-    w.portal.forgot_password("emma@example.com").await.unwrap();
+    w.forgot_password("emma@example.com").await.unwrap();
     let new_password = "ganz neues pferd im stall";
     w.portal
         .reset_password(

@@ -949,7 +949,7 @@ async fn the_recovery_phone_must_differ_and_a_recovery_mail_delivers_a_working_c
 async fn a_password_reset_never_bypasses_the_second_factor() {
     let w = World::new();
     with_totp(&w, "anna@example.com").await;
-    w.portal.forgot_password("anna@example.com").await.unwrap();
+    w.forgot_password("anna@example.com").await.unwrap();
     let link = w.secret_for("anna@example.com");
     w.portal
         .reset_password(

@@ -52,7 +52,7 @@ async fn changing_the_password_needs_the_current_one_ends_other_sessions_and_rot
         .await
         .unwrap_err();
     assert!(matches!(err, ProfileError::WrongPassword), "got {err:?}");
-    w.portal.forgot_password("anna@example.com").await.unwrap();
+    w.forgot_password("anna@example.com").await.unwrap();
     let link = w.secret_for("anna@example.com");
     let fresh = w
         .portal

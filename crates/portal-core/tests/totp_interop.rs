@@ -8,9 +8,7 @@ use base64::Engine as _;
 use chrono::{DateTime, TimeZone as _, Utc};
 use portal_core::testing::SeededRandom;
 use portal_core::totp::{self, TotpEnrolment, TotpRejected, TotpSecret};
-use std::path::Path;
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// Times (Unix seconds) the implementations are compared at: the RFC 6238 table, step
 /// boundaries, today, and past 2038 and u32 seconds.
@@ -28,42 +26,13 @@ const TIMES: [u64; 11] = [
     20_000_000_000,
 ];
 
-fn python_path() -> &'static str {
-    static PATH: OnceLock<String> = OnceLock::new();
-    PATH.get_or_init(|| {
-        if let Ok(path) = std::env::var("PORTAL_TEST_PYTHONPATH")
-            && !path.trim().is_empty()
-        {
-            return path;
-        }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let out = Command::new("bash")
-            .arg("scripts/test-deps")
-            .current_dir(&root)
-            .output()
-            .expect("scripts/test-deps runs");
-        assert!(
-            out.status.success(),
-            "scripts/test-deps failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf-8 path")
-            .lines()
-            .last()
-            .expect("scripts/test-deps prints the python path last")
-            .trim()
-            .to_owned()
-    })
-}
-
 /// Runs `python3 -c script args…` with pyotp importable; returns stdout lines.
 fn python(script: &str, args: &[&str]) -> Vec<String> {
     let out = Command::new("python3")
         .arg("-c")
         .arg(script)
         .args(args)
-        .env("PYTHONPATH", python_path())
+        .env("PYTHONPATH", portal_core::testing::test_tools_python_path())
         .output()
         .expect("python3 runs");
     assert!(

@@ -1022,7 +1022,7 @@ async fn a_lock_ends_every_session_voids_reset_links_and_tells_the_user() {
     let emma = w.invited(&chef, N, "emma@example.com", &[]).await;
     let s1 = w.login("emma@example.com").await;
     let s2 = w.login("emma@example.com").await;
-    w.portal.forgot_password("emma@example.com").await.unwrap();
+    w.forgot_password("emma@example.com").await.unwrap();
     let reset_link = w.secret_for("emma@example.com");
     let reason = FreeText::parse("Hat das Unternehmen verlassen").unwrap();
 

@@ -2,8 +2,10 @@
 //!
 //! In order: obtain the server secret, bind the listener (so a port-0 bind knows its URL),
 //! open and migrate the database, build the portal (production adapters, Argon2id on the blocking
-//! pool behind a semaphore, the development phone gateway in development mode), start the mail
-//! dispatcher (woken by every commit that queues mail) and the periodic housekeeping, create the
+//! pool behind a semaphore, the development phone gateway in development mode), start a
+//! dispatcher per outbox kind — mail, back-channel logouts, password-reset requests (processed by
+//! the core behind the answer) — each woken by every commit that queues a message, and the
+//! periodic housekeeping, create the
 //! first operator when there is none, print the banner, and serve HTTP.
 //!
 //! Shutdown on SIGINT or SIGTERM: the listening socket is closed (new connections are refused;
@@ -24,7 +26,7 @@ use axum::serve::ListenerExt as _;
 use portal_core::config::PortalConfig;
 use portal_core::defaults::SystemClock;
 use portal_core::permission::PermissionCatalog;
-use portal_core::service::CustomerError;
+use portal_core::service::{CustomerError, PasswordResetRequests};
 use portal_core::values::{EmailAddress, Language, PersonName};
 use portal_core::{Actor, Deps, Portal};
 use portal_dispatch::Dispatcher;
@@ -119,12 +121,14 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
 
     let wakeup = Arc::new(Notify::new());
     let logout_wakeup = Arc::new(Notify::new());
+    let reset_wakeup = Arc::new(Notify::new());
     let mut deps = Deps::production(store.clone());
     deps.committer = Arc::new({
-        let (mail, logout) = (wakeup.clone(), logout_wakeup.clone());
+        let (mail, logout, reset) = (wakeup.clone(), logout_wakeup.clone(), reset_wakeup.clone());
         MailHook::new(store.clone(), move |_| {
             mail.notify_one();
             logout.notify_one();
+            reset.notify_one();
         })
     });
     if metrics.is_some() {
@@ -160,7 +164,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::of("mail", e))?;
     let sender = mail.sender().map_err(|e| Failure::of("mail", e))?;
     let renderer = MailRenderer::new(mail.settings.clone()).map_err(|e| Failure::of("mail", e))?;
-    // One dispatcher per kind of outgoing message; mail is the only kind so far.
+    // One dispatcher per kind of outgoing message.
     let dispatcher = Dispatcher::new(
         store.clone(),
         Arc::new(MailDelivery::new(renderer, sender)),
@@ -184,6 +188,19 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::of("back-channel logout dispatcher", e))?
     .with_wakeup(logout_wakeup)
+    .spawn();
+
+    // Password-reset requests: the core processes them itself behind the answer (the lookup and
+    // the link's commit, whose mail wakes the mail dispatcher), so the answer's timing tells
+    // nothing about the address.
+    let reset_dispatcher = Dispatcher::new(
+        store.clone(),
+        Arc::new(PasswordResetRequests(portal.clone())),
+        Arc::new(SystemClock),
+        config.dispatcher,
+    )
+    .map_err(|e| Failure::of("password-reset dispatcher", e))?
+    .with_wakeup(reset_wakeup)
     .spawn();
 
     let housekeeper = config
@@ -267,7 +284,12 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     {
         tracing::error!(error = %e, "housekeeping ended abnormally");
     }
-    // After HTTP: every mail a request committed is in the outbox by now.
+    // After HTTP: every request committed is in the outbox by now; the reset requests first,
+    // so the mail they cause is still sent by this process.
+    if let Err(e) = reset_dispatcher.shutdown().await {
+        tracing::error!(error = %e, "password-reset dispatcher ended abnormally; its claimed requests return when their lease ends");
+    }
+    // Every mail is in the outbox by now.
     if let Err(e) = dispatcher.shutdown().await {
         tracing::error!(error = %e, "mail dispatcher ended abnormally; its claimed mails return when their lease ends");
     }

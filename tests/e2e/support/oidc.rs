@@ -6,7 +6,8 @@
 //! - [`RustRp`]: the Rust `openidconnect` crate's client, with Portal's extra claims as its
 //!   `AdditionalClaims`.
 //! - [`WebUser`]: a person's browser between the two: it follows the authorization URL through
-//!   the portal's redirects, fills in the web login form (with its hidden CSRF field) and stops at
+//!   the portal's redirects (and a page's `Refresh` header, as browsers do), fills in the web
+//!   login form (with its hidden CSRF field) and stops at
 //!   the redirect back to the application.
 //! - [`Receiver`]: the application's back-channel logout endpoint, an axum route on 127.0.0.1
 //!   that hands every `logout_token` to the test.
@@ -129,6 +130,15 @@ impl WebUser {
                 current = next;
                 continue;
             }
+            // A page that moves on by itself (`Refresh: 0; url=…`), as the portal's way back to
+            // the application right after its login form: a browser follows it.
+            if let Some(next) = refresh_target(&current, &response) {
+                if stops(&next) {
+                    return Walked::Redirect(next);
+                }
+                current = next;
+                continue;
+            }
             let page = response.text().await.expect("page");
             let login_form = current.starts_with(&self.origin)
                 && page.contains("name=\"password\"")
@@ -193,6 +203,17 @@ fn location(base: &str, response: &reqwest::Response) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_else(|| panic!("a redirect from {base} without Location"));
     resolve(base, loc)
+}
+
+/// The target of a `Refresh: 0; url=…` header, absolute.
+fn refresh_target(base: &str, response: &reqwest::Response) -> Option<String> {
+    let value = response.headers().get("refresh")?.to_str().ok()?;
+    let (_, url) = value.split_once(';')?;
+    let url = url.trim();
+    let url = url
+        .strip_prefix("url=")
+        .or_else(|| url.strip_prefix("URL="))?;
+    Some(resolve(base, url))
 }
 
 fn resolve(base: &str, target: &str) -> String {

@@ -503,7 +503,7 @@ error_responses!(pub(crate) ForgotErrors: sets::ALWAYS, sets::BODY, sets::CSRF, 
 #[utoipa::path(post, path = "/api/v1/auth/password/forgot", tag = "auth",
     request_body = ForgotRequest,
     security(("csrf" = [])),
-    responses((status = 202, description = "If the address has an account, a link was mailed"), ForgotErrors))]
+    responses((status = 202, description = "Recorded; if the address has an account, a link is mailed shortly"), ForgotErrors))]
 pub(crate) async fn forgot_password(
     _: Limit<buckets::Password>,
     State(state): State<AppState>,

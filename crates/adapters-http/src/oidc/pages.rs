@@ -65,13 +65,50 @@ fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 fn error_redirect(ctx: &Ctx, e: &ErrorRedirect) -> Response {
+    to_client(&error_address(ctx, e))
+}
+
+/// The client's redirect URI with the error, `state` and `iss` (RFC 9207).
+fn error_address(ctx: &Ctx, e: &ErrorRedirect) -> String {
     let iss = super::issuer(&ctx.state);
     let mut pairs = vec![("error", e.error), ("error_description", e.description)];
     if let Some(s) = &e.state {
         pairs.push(("state", s));
     }
     pairs.push(("iss", &iss));
-    to_client(&append_query(&e.redirect_uri, &pairs))
+    append_query(&e.redirect_uri, &pairs)
+}
+
+/// Whether this authorization request is the browser coming back from the portal's own login
+/// (or second-factor) form: [`return_address`] marks it with `login_since`.
+fn after_portal_form(query: &[(String, String)]) -> bool {
+    query.iter().any(|(k, _)| k == "login_since")
+}
+
+/// Back to the client with the authorization response at `url`. Right after the portal's login
+/// or second-factor form a `303` would end a redirect chain that began with that form's
+/// submission at the client's origin, and browsers hold such a chain to the form page's
+/// `form-action 'self'` (Chromium blocks it: the user would stay on the login page). So then a
+/// page answers that moves on by itself — the `Refresh` header starts a new navigation, which
+/// `form-action` does not govern — with a link for a browser that does not follow it.
+fn back_to_client(ctx: &Ctx, url: &str, client_name: &str, after_form: bool) -> Response {
+    if !after_form {
+        return to_client(url);
+    }
+    let title = ctx.t("oidc-continue-title");
+    let client = || [("client", FluentValue::from(client_name.to_owned()))];
+    let content = html! {
+        section.card.narrow {
+            h1 { (title) }
+            p { (ctx.t_with("oidc-continue-text", client())) }
+            p { a href=(url) { (ctx.t_with("oidc-continue-link", client())) } }
+        }
+    };
+    let mut r = with_page_headers(ctx.page(&title, content), None);
+    if let Ok(v) = HeaderValue::from_str(&format!("0; url={url}")) {
+        r.headers_mut().insert(header::REFRESH, v);
+    }
+    r
 }
 
 /// The authorization request's parameters, as the browser sent them.
@@ -98,14 +135,15 @@ fn request_of(query: &[(String, String)]) -> AuthorizeRequest {
 }
 
 /// Where the login page sends the browser back to: this request, with `prompt=login` answered
-/// (`login_since` = now: the session must be at least that fresh).
+/// (`login_since` = now in Unix milliseconds: the session must be at least that fresh; whole
+/// seconds would let a sign-in earlier in the same second count as the fresh one).
 fn return_address(query: &[(String, String)], now: DateTime<Utc>) -> String {
     let mut pairs: Vec<(String, String)> = query
         .iter()
         .filter(|(k, _)| k != "login_since")
         .cloned()
         .collect();
-    pairs.push(("login_since".into(), now.timestamp().to_string()));
+    pairs.push(("login_since".into(), now.timestamp_millis().to_string()));
     format!(
         "/oidc/authorize?{}",
         serde_html_form::to_string(&pairs).unwrap_or_default()
@@ -200,12 +238,14 @@ async fn decide(
         .iter()
         .find(|(k, _)| k == "login_since")
         .and_then(|(_, v)| v.parse::<i64>().ok())
-        .and_then(|t| DateTime::<Utc>::from_timestamp(t, 0));
+        .and_then(DateTime::<Utc>::from_timestamp_millis);
     let outcome = portal
         .authorize(ctx.principal.as_ref(), &checked, since, consent)
         .await
         .map_err(|e| PageError::from(portal_core::error::InfraError::Store(e)))?;
     let now = ctx.state.now();
+    let after_form = after_portal_form(query);
+    let client_name = checked.client.name.as_str();
     Ok(match outcome {
         AuthorizeOutcome::Code {
             redirect_uri,
@@ -218,7 +258,12 @@ async fn decide(
                 pairs.push(("state", s));
             }
             pairs.push(("iss", &iss));
-            to_client(&append_query(&redirect_uri, &pairs))
+            back_to_client(
+                ctx,
+                &append_query(&redirect_uri, &pairs),
+                client_name,
+                after_form,
+            )
         }
         AuthorizeOutcome::Login | AuthorizeOutcome::SecondFactorLogin => {
             let next = return_address(query, now);
@@ -240,7 +285,9 @@ async fn decide(
             scopes,
         } => consent_page(ctx, &checked, &client_name, &scopes),
         AuthorizeOutcome::NoPermission { client_name } => no_permission_page(ctx, &client_name),
-        AuthorizeOutcome::Error(e) => error_redirect(ctx, &e),
+        AuthorizeOutcome::Error(e) => {
+            back_to_client(ctx, &error_address(ctx, &e), client_name, after_form)
+        }
     })
 }
 

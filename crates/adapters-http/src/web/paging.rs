@@ -231,22 +231,50 @@ impl Pager {
         }
     }
 
-    /// "10 Einträge anzeigen" and "Suchen" above the list at `path`.
+    /// "10 Einträge anzeigen" and "Suchen" above the list at `path`. The page sizes are links
+    /// (no script runs on the pages, so a choice box would apply only with "Suchen"): one
+    /// click shows the first page in that size with the same search, and "Suchen" keeps the
+    /// size.
     pub(crate) fn search_form(&self, shell: &Shell, path: impl Display) -> Markup {
+        self.search_form_labelled(shell, path, &shell.t("search"))
+    }
+
+    /// [`Self::search_form`] with the search field labelled `label` (what it searches).
+    pub(crate) fn search_form_labelled(
+        &self,
+        shell: &Shell,
+        path: impl Display,
+        label: &str,
+    ) -> Markup {
         html! {
-            form.search method="get" action=(shell.href(path)) role="search" {
-                label for="f-per-page" {
-                    select #f-per-page name="per_page" {
-                        @for n in [10u32, 25, 50, 100] {
-                            option value=(n) selected[n == self.per_page] { (n) }
+            div.list-controls {
+                nav.per-page aria-label=(shell.t("list-page-size")) {
+                    @for n in PAGE_SIZES {
+                        @if n == self.per_page {
+                            strong aria-current="true" { (n) }
+                        } @else {
+                            a href=(shell.href(with_query(&path, &LinkQuery {
+                                per_page: n,
+                                q: &self.search,
+                                cursor: None,
+                                trail: String::new(),
+                                page: None,
+                            }))) { (n) }
                         }
+                        " "
                     }
-                    " " (shell.t("list-entries-per-page"))
+                    (shell.t("list-entries-per-page"))
                 }
-                label for="f-q" { (shell.t("search")) }
-                input #f-q type="search" name="q" value=(self.search);
-                button.secondary type="submit" { (shell.t("search")) }
+                form.search method="get" action=(shell.href(&path)) role="search" {
+                    input type="hidden" name="per_page" value=(self.per_page);
+                    label for="f-q" { (label) }
+                    input #f-q type="search" name="q" value=(self.search);
+                    button.secondary type="submit" { (shell.t("search")) }
+                }
             }
         }
     }
 }
+
+/// The page sizes offered above a list.
+const PAGE_SIZES: [u32; 4] = [10, 25, 50, 100];

@@ -33,7 +33,76 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
+pub mod oidc;
+
 pub use portal_core::testing::{PASSWORD, affiliation, email, keys, name, number};
+
+// --- set-ups both test apps (API and web) share, through the core ---
+
+/// The mails to `to` in `store`'s outbox, oldest first.
+pub fn mails_in(store: &MemoryStore, to: &str) -> Vec<OutboxMail> {
+    store
+        .outbox()
+        .into_iter()
+        .filter(|m| m.to.as_str() == to)
+        .collect()
+}
+
+/// The code or link token of the last mail to `to` that carries one.
+pub fn secret_in(store: &MemoryStore, to: &str) -> String {
+    mails_in(store, to)
+        .iter()
+        .rev()
+        .find_map(|m| m.intent.secret().map(|s| s.expose().to_owned()))
+        .unwrap_or_else(|| panic!("no mail with a code or link to {to}"))
+}
+
+/// Accepts the invitation `token` to `address` with [`PASSWORD`] and confirms the mailed code:
+/// the user and the session token the registration started.
+pub async fn accept_invitation_in(
+    portal: &Portal,
+    store: &MemoryStore,
+    token: &str,
+    address: &str,
+) -> (Actor, String) {
+    let ticket = portal
+        .accept_invitation(
+            token,
+            AcceptInvitation {
+                password: PASSWORD.into(),
+                password_confirmation: PASSWORD.into(),
+            },
+        )
+        .await
+        .unwrap();
+    let code = secret_in(store, address);
+    let s = portal
+        .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
+        .await
+        .unwrap();
+    (Actor::user(s.user_id), s.token.expose().to_owned())
+}
+
+/// An active operator "Otto Operator" with an authenticator app (operators need a second
+/// factor, R22): the operator and the app's secret, for the logins' TOTP codes.
+pub async fn operator_in(
+    portal: &Portal,
+    store: &MemoryStore,
+    address: &str,
+) -> (Actor, TotpSecret) {
+    let setup = portal
+        .create_operator(
+            &Actor::System,
+            &email(address),
+            &name("Otto"),
+            &name("Operator"),
+            Language::De,
+        )
+        .await
+        .unwrap();
+    let (actor, session) = accept_invitation_in(portal, store, setup.token.expose(), address).await;
+    (actor, enrol_totp(portal, &session).await)
+}
 
 pub const NEW_PASSWORD: &str = "noch ein langes passwort";
 pub const ORIGIN: &str = "https://portal.example.com";
@@ -135,21 +204,19 @@ impl TestApp {
 
     // --- mail ---
 
+    /// Processes the password-reset requests queued so far, as the server's dispatcher does
+    /// behind the answer: call it after asking for a reset and before reading the mail.
+    pub async fn process_reset_requests(&self) -> usize {
+        portal_core::testing::process_reset_requests(&self.portal, &*self.store).await
+    }
+
     pub fn mails_to(&self, to: &str) -> Vec<OutboxMail> {
-        self.store
-            .outbox()
-            .into_iter()
-            .filter(|m| m.to.as_str() == to)
-            .collect()
+        crate::support::mails_in(&self.store, to)
     }
 
     /// The code or link token of the last mail to `to` that carries one.
     pub fn secret_for(&self, to: &str) -> String {
-        self.mails_to(to)
-            .iter()
-            .rev()
-            .find_map(|m| m.intent.secret().map(|s| s.expose().to_owned()))
-            .unwrap_or_else(|| panic!("no mail with a code or link to {to}"))
+        crate::support::secret_in(&self.store, to)
     }
 
     // --- states, set up through the core ---
@@ -206,63 +273,20 @@ impl TestApp {
     }
 
     pub async fn accept_invitation(&self, token: &str, address: &str) -> Actor {
-        let ticket = self
-            .portal
-            .accept_invitation(
-                token,
-                AcceptInvitation {
-                    password: PASSWORD.into(),
-                    password_confirmation: PASSWORD.into(),
-                },
-            )
+        crate::support::accept_invitation_in(&self.portal, &self.store, token, address)
             .await
-            .unwrap();
-        let code = self.secret_for(address);
-        let s = self
-            .portal
-            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
-            .await
-            .unwrap();
-        Actor::user(s.user_id)
+            .0
     }
 
     /// An active operator with an authenticator app (operators need a second factor, R22);
     /// [`Self::login`] finishes their logins with a real TOTP code.
     pub async fn operator(&self, address: &str) -> Actor {
-        let setup = self
-            .portal
-            .create_operator(
-                &Actor::System,
-                &email(address),
-                &name("Otto"),
-                &name("Operator"),
-                Language::De,
-            )
-            .await
-            .unwrap();
-        let ticket = self
-            .portal
-            .accept_invitation(
-                setup.token.expose(),
-                AcceptInvitation {
-                    password: PASSWORD.into(),
-                    password_confirmation: PASSWORD.into(),
-                },
-            )
-            .await
-            .unwrap();
-        let code = self.secret_for(address);
-        let s = self
-            .portal
-            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
-            .await
-            .unwrap();
-        let secret = enrol_totp(&self.portal, s.token.expose()).await;
+        let (actor, secret) = crate::support::operator_in(&self.portal, &self.store, address).await;
         self.operator_totp
             .lock()
             .unwrap()
             .insert(address.to_owned(), Arc::new(secret));
-        Actor::user(s.user_id)
+        actor
     }
 
     /// The first administrator of a customer without one: member, request, operator approves.

@@ -14,11 +14,9 @@ use portal_core::customer::ServiceChannel;
 use portal_core::ids::UserId;
 use portal_core::mail::OutboxMail;
 use portal_core::permission::PermissionCatalog;
-use portal_core::service::{AcceptInvitation, Invite, NewCustomer, Register};
+use portal_core::service::{Invite, NewCustomer, Register};
 use portal_core::session::ClientInfo;
-use portal_core::testing::{
-    ManualClock, SeededRandom, SequentialIds, enrol_totp, fast_hasher, next_totp_code,
-};
+use portal_core::testing::{ManualClock, SeededRandom, SequentialIds, fast_hasher, next_totp_code};
 use portal_core::totp::TotpSecret;
 use portal_core::values::{CompanyName, Language};
 use portal_core::{Actor, Deps, Portal};
@@ -105,21 +103,19 @@ impl WebApp {
 
     // --- mail ---
 
+    /// Processes the password-reset requests queued so far, as the server's dispatcher does
+    /// behind the answer: call it after asking for a reset and before reading the mail.
+    pub async fn process_reset_requests(&self) -> usize {
+        portal_core::testing::process_reset_requests(&self.portal, &*self.store).await
+    }
+
     pub fn mails_to(&self, to: &str) -> Vec<OutboxMail> {
-        self.store
-            .outbox()
-            .into_iter()
-            .filter(|m| m.to.as_str() == to)
-            .collect()
+        crate::support::mails_in(&self.store, to)
     }
 
     /// The code or link token of the last mail to `to` that carries one.
     pub fn secret_for(&self, to: &str) -> String {
-        self.mails_to(to)
-            .iter()
-            .rev()
-            .find_map(|m| m.intent.secret().map(|s| s.expose().to_owned()))
-            .unwrap_or_else(|| panic!("no mail with a code or link to {to}"))
+        crate::support::secret_in(&self.store, to)
     }
 
     // --- states, set up through the core ---
@@ -184,63 +180,20 @@ impl WebApp {
     }
 
     pub async fn accept_invitation(&self, token: &str, address: &str) -> Actor {
-        let ticket = self
-            .portal
-            .accept_invitation(
-                token,
-                AcceptInvitation {
-                    password: PASSWORD.into(),
-                    password_confirmation: PASSWORD.into(),
-                },
-            )
+        crate::support::accept_invitation_in(&self.portal, &self.store, token, address)
             .await
-            .unwrap();
-        let code = self.secret_for(address);
-        let s = self
-            .portal
-            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
-            .await
-            .unwrap();
-        Actor::user(s.user_id)
+            .0
     }
 
     /// An active operator with an authenticator app (operators need a second factor, R22);
     /// [`Self::login`] finishes their logins with a real TOTP code.
     pub async fn operator(&self, address: &str) -> Actor {
-        let setup = self
-            .portal
-            .create_operator(
-                &Actor::System,
-                &email(address),
-                &name("Otto"),
-                &name("Operator"),
-                Language::De,
-            )
-            .await
-            .unwrap();
-        let ticket = self
-            .portal
-            .accept_invitation(
-                setup.token.expose(),
-                AcceptInvitation {
-                    password: PASSWORD.into(),
-                    password_confirmation: PASSWORD.into(),
-                },
-            )
-            .await
-            .unwrap();
-        let code = self.secret_for(address);
-        let s = self
-            .portal
-            .verify_registration(ticket.ticket.expose(), &code, ClientInfo::default())
-            .await
-            .unwrap();
-        let secret = enrol_totp(&self.portal, s.token.expose()).await;
+        let (actor, secret) = crate::support::operator_in(&self.portal, &self.store, address).await;
         self.operator_totp
             .lock()
             .unwrap()
             .insert(address.to_owned(), Arc::new(secret));
-        Actor::user(s.user_id)
+        actor
     }
 
     /// The first administrator of a customer: member, request, an operator approves.

@@ -253,6 +253,11 @@ async fn smtp_down_changes_nothing_for_the_user_and_the_code_arrives_once_it_is_
         .forgot_password("nobody@example.com")
         .await
         .expect("forgot-password answers as always");
+    // Processed behind the answer: an unknown address gets no mail, SMTP or not.
+    assert_eq!(
+        portal_core::testing::process_reset_requests(&portal, &*store).await,
+        1
+    );
 
     // The same use case on an identical portal gives the same answer: SMTP is no input of it.
     let twin = portal_on(

@@ -46,6 +46,32 @@ impl PayloadKind for MailMessage {
     }
 }
 
+/// A "Passwort vergessen?" request (R15), recorded alike for every well-formed address and
+/// processed behind the answer by [`PasswordResetRequests`](crate::service::PasswordResetRequests):
+/// the account lookup and the link's commit happen there, so the request's timing does not tell
+/// whether the address has an account (docs/security.md, "Timing").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordResetRequest {
+    /// The address asked for; `None` once the request is processed (the delivered message is
+    /// kept for a while, and an address without an account is not kept at all).
+    pub email: Option<EmailAddress>,
+}
+
+impl PayloadKind for PasswordResetRequest {
+    /// Never the address: it may belong to nobody, and operators need not see who asked.
+    fn recipient(&self) -> String {
+        "(withheld)".to_owned()
+    }
+
+    fn summary(&self) -> String {
+        "password_reset_request".to_owned()
+    }
+
+    fn purge_secret(&mut self) {
+        self.email = None;
+    }
+}
+
 /// A stored payload could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("outbox payload of kind {kind} is unreadable: {reason}")]
@@ -189,6 +215,8 @@ outbox_kinds! {
     Mail(MailMessage) => "mail";
     /// An OpenID Connect back-channel logout token, posted to a client's registered URI.
     BackchannelLogout(crate::oidc::BackchannelLogout) => "backchannel_logout";
+    /// A password-reset request, processed by the core itself (the lookup and the link's commit).
+    PasswordResetRequest(PasswordResetRequest) => "password_reset_request";
 }
 
 #[cfg(test)]
@@ -240,6 +268,25 @@ mod tests {
         let e = Payload::from_stored("mail", "x", r#"{"to":"secret-123456"}"#).unwrap_err();
         assert_eq!(e.kind, "mail");
         assert!(!e.to_string().contains("secret-123456"), "{e}");
+    }
+
+    #[test]
+    fn a_reset_request_never_shows_its_address_and_loses_it_once_processed() {
+        let mut p = Payload::PasswordResetRequest(PasswordResetRequest {
+            email: Some(EmailAddress::parse("anna@example.com").unwrap()),
+        });
+        assert_eq!(p.kind(), Some(OutboxKind::PasswordResetRequest));
+        assert_eq!(p.kind_key(), "password_reset_request");
+        assert!(!p.recipient().contains("anna"), "{}", p.recipient());
+        assert!(!p.summary().contains("anna"), "{}", p.summary());
+        let back = Payload::from_stored("password_reset_request", "x", &p.to_json()).unwrap();
+        assert_eq!(back, p);
+        p.purge_secret();
+        assert!(!p.to_json().contains("anna"), "{}", p.to_json());
+        let Payload::PasswordResetRequest(r) = &p else {
+            unreachable!()
+        };
+        assert_eq!(r.email, None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The outbox (R21): outgoing messages of several kinds — mail today; back-channel logout tokens
-//! and event webhooks are meant to join — written in the same commit as the state change that
+//! The outbox (R21): outgoing messages of several kinds — mail, back-channel logout tokens, and
+//! password-reset requests the core processes itself behind the answer; event webhooks are meant
+//! to join — written in the same commit as the state change that
 //! causes them, and delivered later, at least once, by a dispatcher per kind.
 //!
 //! * [`Payload`] says what a message carries. Its variants are declared once, by the
@@ -23,7 +24,9 @@
 mod kinds;
 mod rules;
 
-pub use kinds::{MailMessage, OutboxKind, Payload, PayloadError, PayloadKind};
+pub use kinds::{
+    MailMessage, OutboxKind, PasswordResetRequest, Payload, PayloadError, PayloadKind,
+};
 pub use rules::{DeliveryRules, Disposition, RetryPolicy, SendError, Start};
 
 use crate::ids::OutboxId;

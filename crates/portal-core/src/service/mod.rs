@@ -43,7 +43,7 @@ pub use oidc::{
 pub use onboarding::{LinkError, LinkOutcome};
 pub use outbox::{MAX_DEAD_LETTERS, OutboxError};
 pub use paging::{PageRequest, PagingError};
-pub use password_reset::ResetError;
+pub use password_reset::{PasswordResetRequests, ResetError};
 pub use profile::ProfileError;
 pub use registration::{
     AcceptInvitation, InvitationError, InvitationView, Register, RegisterError, RegistrationTicket,

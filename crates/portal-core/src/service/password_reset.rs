@@ -6,8 +6,9 @@
 use super::{Planned, Portal, infra_errors};
 use crate::audit::{ActorRef, AuditCategory};
 use crate::error::InfraError;
-use crate::ids::ActionTokenId;
+use crate::ids::{ActionTokenId, OutboxId};
 use crate::mail::MailIntent;
+use crate::outbox::{OutboxKind, OutboxMessage, PasswordResetRequest, Payload, SendError, Sender};
 use crate::password::{PasswordError, PasswordHash};
 use crate::ports::{Commit, Write};
 use crate::secret::{SecretString, Token};
@@ -15,7 +16,9 @@ use crate::throttle::{AccountKey, keys};
 use crate::token::{ActionToken, TokenPurpose, TokenUnusable};
 use crate::user::User;
 use crate::values::EmailAddress;
+use async_trait::async_trait;
 use chrono::TimeDelta;
+use std::borrow::Borrow;
 
 /// Why a reset failed.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,51 @@ impl From<TokenUnusable> for ResetError {
     }
 }
 
+/// The [`Sender`] of [`OutboxKind::PasswordResetRequest`]: processes recorded "Passwort
+/// vergessen?" requests with the portal itself (lookup, hourly cap, older links voided, link or
+/// locked notice with its audit entry and mail in one commit). Run a dispatcher with it next to
+/// the mail dispatcher (`portal serve` does; embedding hosts start one themselves,
+/// docs/embedding.md); hold the portal as an `Arc<Portal>` there.
+///
+/// An infrastructure failure is transient (the dispatcher retries the request with back-off); a
+/// message that is not a request, or no longer holds its address, is permanent.
+#[derive(Debug, Clone)]
+pub struct PasswordResetRequests<P>(pub P);
+
+#[async_trait]
+impl<P: Borrow<Portal> + Send + Sync> Sender for PasswordResetRequests<P> {
+    fn kind(&self) -> OutboxKind {
+        OutboxKind::PasswordResetRequest
+    }
+
+    async fn send(&self, message: &OutboxMessage) -> Result<(), SendError> {
+        let Payload::PasswordResetRequest(request) = &message.payload else {
+            return Err(SendError::Permanent(format!(
+                "not a password-reset request: kind {}",
+                message.payload.kind_key()
+            )));
+        };
+        let Some(email) = &request.email else {
+            return Err(SendError::Permanent(
+                "the request no longer holds its address".to_owned(),
+            ));
+        };
+        match self
+            .0
+            .borrow()
+            .process_reset_request(message.id, email)
+            .await
+        {
+            Ok(()) => Ok(()),
+            // Neither names the address.
+            Err(e @ (ResetError::Infra(_) | ResetError::Conflict)) => {
+                Err(SendError::Transient(e.to_string()))
+            }
+            Err(e) => Err(SendError::Permanent(e.to_string())),
+        }
+    }
+}
+
 /// A plan whose value says whether its commit writes anything.
 fn planned(commit: Commit) -> Planned<bool> {
     let writes = !commit.is_empty();
@@ -57,8 +105,11 @@ fn planned(commit: Commit) -> Planned<bool> {
 }
 
 impl Portal {
-    /// "E-Mail senden": the same answer whatever the address; a reset link for an account that can
-    /// log in, a "your account is locked" notice for a locked one, nothing otherwise.
+    /// "E-Mail senden": the same answer whatever the address. The request is only recorded here,
+    /// alike for every well-formed address; the lookup and what follows happen behind the answer,
+    /// when the outbox hands the request to [`PasswordResetRequests`]: a reset link for an
+    /// account that can log in, a "your account is locked" notice for a locked one, nothing
+    /// otherwise.
     ///
     /// # Errors
     /// Infrastructure failures only.
@@ -66,32 +117,52 @@ impl Portal {
         let Ok(email) = EmailAddress::parse(email) else {
             return Ok(());
         };
-        // Every request counts against its address (hashed: unknown addresses are not stored in
-        // clear), and a request that commits nothing — an unknown address, an account that may
-        // not reset, the hourly cap — writes that counter a second time in place of the commit:
-        // two write transactions either way, so the answer's timing does not tell whether the
-        // address has an account (docs/security.md, "Timing"). No write goes to a shared chain.
+        // The same writes for every address, known or not (docs/security.md, "Timing"): its
+        // counter (named by a keyed hash, so unknown addresses are not stored in clear), then the
+        // request in the outbox — unless the address asked more often than links may go out in
+        // an hour, which depends on the requests alone, never on the account. Nothing is read
+        // about the account here, and no write goes to a shared chain.
         let now = self.now();
         let account = AccountKey::of(self.config.counter_key.as_ref(), &email);
         let key = keys::reset_requests(&account, now.timestamp().div_euclid(3_600));
-        let bump = || {
-            self.deps
-                .committer
-                .bump_counter(&key, now, TimeDelta::hours(1))
-        };
-        bump().await?;
-        let token = Token::generate(&*self.deps.random);
-        let committed = self.transact(|| self.plan_forgot(&email, &token)).await?;
-        if !committed {
-            bump().await?;
+        let requests = self
+            .deps
+            .committer
+            .bump_counter(&key, now, TimeDelta::hours(1))
+            .await?;
+        if requests.count > self.config.reset_requests_per_hour {
+            return Ok(());
         }
+        let mut commit = Commit::new();
+        commit.message(OutboxMessage {
+            id: OutboxId::from_uuid(self.new_uuid()),
+            created_at: now,
+            payload: Payload::PasswordResetRequest(PasswordResetRequest { email: Some(email) }),
+        });
+        self.deps.committer.commit(commit).await?;
         Ok(())
+    }
+
+    /// Processes one recorded request (see [`PasswordResetRequests`]): a reset link, a locked
+    /// notice or nothing, by today's rules. Processing the same request again (at-least-once
+    /// delivery) commits nothing more: the token it wrote carries the request's id.
+    async fn process_reset_request(
+        &self,
+        request: OutboxId,
+        email: &EmailAddress,
+    ) -> Result<(), ResetError> {
+        let token = Token::generate(&*self.deps.random);
+        let id = ActionTokenId::from_uuid(request.as_uuid());
+        self.transact(|| self.plan_forgot(email, &token, id))
+            .await
+            .map(|_| ())
     }
 
     async fn plan_forgot(
         &self,
         email: &EmailAddress,
         token: &Token,
+        id: ActionTokenId,
     ) -> Result<Planned<bool>, ResetError> {
         let now = self.now();
         let q = &self.deps.queries;
@@ -99,10 +170,15 @@ impl Portal {
         let Some(user) = q.user_by_email(email).await? else {
             return Ok(planned(commit));
         };
-        let recent = q
+        let tokens = q
             .action_tokens_of_user(user.id(), TokenPurpose::PasswordReset)
-            .await?
-            .into_iter()
+            .await?;
+        if tokens.iter().any(|t| t.id() == id) {
+            // This request was processed before (its acknowledgement did not land).
+            return Ok(planned(commit));
+        }
+        let recent = tokens
+            .iter()
             .filter(|t| t.record().created_at > now - TimeDelta::hours(1))
             .count();
         if recent >= self.config.reset_requests_per_hour as usize {
@@ -129,9 +205,9 @@ impl Portal {
                     },
                 ));
             // Record the attempt so the hourly cap applies to notices as well.
-            commit.write(Write::InsertActionToken(
-                self.used_reset_token(&user, token, now),
-            ));
+            commit.write(Write::InsertActionToken(Self::used_reset_token(
+                id, &user, token, now,
+            )));
             return Ok(planned(commit));
         }
         if !user.can_log_in() {
@@ -139,7 +215,7 @@ impl Portal {
         }
         let ttl = self.config.reset_link_ttl;
         let reset = ActionToken::issue(
-            ActionTokenId::from_uuid(self.new_uuid()),
+            id,
             token.hash(),
             TokenPurpose::PasswordReset,
             user.id(),
@@ -147,10 +223,7 @@ impl Portal {
             now + ttl,
         );
         // A new link voids the older ones (they stay as used rows for the hourly cap).
-        for mut old in q
-            .action_tokens_of_user(user.id(), TokenPurpose::PasswordReset)
-            .await?
-        {
+        for mut old in tokens {
             if old.consume(now).is_ok() {
                 commit.write(Write::UpdateActionToken(old));
             }
@@ -171,13 +244,13 @@ impl Portal {
     }
 
     fn used_reset_token(
-        &self,
+        id: ActionTokenId,
         user: &User,
         token: &Token,
         now: chrono::DateTime<chrono::Utc>,
     ) -> ActionToken {
         let mut t = ActionToken::issue(
-            ActionTokenId::from_uuid(self.new_uuid()),
+            id,
             token.hash(),
             TokenPurpose::PasswordReset,
             user.id(),
@@ -228,6 +301,16 @@ impl Portal {
             self.deps.committer.reset_counter(key).await?;
         }
         Ok(user.id())
+    }
+
+    /// Checks a reset link when it is opened, without using it up: the page says at once that
+    /// an unknown, expired or used link is no good, before anyone types a new password.
+    ///
+    /// # Errors
+    /// Invalid, expired or used link; infrastructure failures.
+    pub async fn check_reset_link(&self, token: &str) -> Result<(), ResetError> {
+        let token = Token::parse(token).map_err(|_| ResetError::InvalidLink)?;
+        self.load_reset(&token, self.now()).await.map(|_| ())
     }
 
     async fn load_reset(

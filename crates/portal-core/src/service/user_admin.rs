@@ -283,6 +283,36 @@ impl Portal {
         Ok(self.target(actor, number, user).await?.user)
     }
 
+    /// One user of the table with what the table offers on their row ([`authz::row_actions`]):
+    /// the lock and delete pages, opened by their address, refuse what the row does not offer.
+    ///
+    /// # Errors
+    /// Not found (also for other customers' users), forbidden; infrastructure failures.
+    pub async fn get_user_actions(
+        &self,
+        actor: &Actor,
+        number: &CustomerNumber,
+        user: UserId,
+    ) -> Result<(User, authz::RowActions), AdminError> {
+        let Target {
+            authority,
+            customer,
+            user,
+            ..
+        } = self.target(actor, number, user).await?;
+        let c = customer.id();
+        let others = self
+            .deps
+            .queries
+            .admins_of_customer(c)
+            .await?
+            .iter()
+            .filter(|a| a.is_active_admin_of(c) && a.id() != user.id())
+            .count();
+        let actions = authz::row_actions(&authority, &user, c, others);
+        Ok((user, actions))
+    }
+
     /// "Benutzer anlegen": creates an invited user with the given permissions and mails the
     /// invitation link ("Einladung zum Portal"). Each invitation takes from the sender's and the
     /// address's daily budgets ([`MailBudgets`]). An address with an account elsewhere answers

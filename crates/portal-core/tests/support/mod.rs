@@ -143,6 +143,18 @@ impl World {
 
     // --- mail ---
 
+    /// "Passwort vergessen?" as the server runs it: the request, then its processing behind the
+    /// answer (the outbox's password-reset requests through the real sender), so the link or
+    /// notice it causes is in the outbox afterwards.
+    pub async fn forgot_password(
+        &self,
+        address: &str,
+    ) -> Result<(), portal_core::service::ResetError> {
+        self.portal.forgot_password(address).await?;
+        portal_core::testing::process_reset_requests(&self.portal, &*self.store).await;
+        Ok(())
+    }
+
     pub fn mails_to(&self, to: &str) -> Vec<OutboxMail> {
         self.store
             .outbox()

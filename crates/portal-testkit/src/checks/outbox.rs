@@ -31,6 +31,7 @@ macro_rules! __storage_contract_outbox {
             outbox_claims_take_only_their_kind,
             outbox_unknown_kind_is_kept_as_stored_and_dead_letters_filter_by_kind,
             outbox_requeue_of_a_live_message_fails_the_whole_commit,
+            outbox_reset_request_keeps_its_address_only_until_processed,
         );
     };
 }
@@ -629,4 +630,51 @@ pub async fn outbox_requeue_of_a_live_message_fails_the_whole_commit<S: Store>(s
         (e.status, e.next_attempt_at),
         (OutboxStatus::Pending, at(1))
     );
+}
+
+/// A password-reset request (the core's own kind) reads back exactly, is claimed only by its
+/// kind, never shows its address as the recipient, and loses the address once processed.
+pub async fn outbox_reset_request_keeps_its_address_only_until_processed<S: Store>(store: Arc<S>) {
+    use portal_core::outbox::{OutboxKind, PasswordResetRequest};
+    let m = OutboxMessage {
+        id: OutboxId::from_uuid(Uuid::from_u128(0x5e5e7)),
+        created_at: at(1),
+        payload: Payload::PasswordResetRequest(PasswordResetRequest {
+            email: Some(portal_core::testing::email("reset@example.com")),
+        }),
+    };
+    queue_messages(&*store, std::slice::from_ref(&m)).await;
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(e.message, m);
+    assert!(!e.message.payload.recipient().contains("reset@"));
+    let claim = Uuid::from_u128(8);
+    assert!(
+        store
+            .claim_outbox("mail", claim, at(10), at(70), 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not a mail"
+    );
+    let got = store
+        .claim_outbox(
+            OutboxKind::PasswordResetRequest.key(),
+            claim,
+            at(10),
+            at(70),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].message, m, "the processor gets the address");
+    assert!(store.mark_sent(m.id, claim, at(20)).await.unwrap());
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(e.status, OutboxStatus::Sent);
+    assert_eq!(
+        e.message.payload,
+        Payload::PasswordResetRequest(PasswordResetRequest { email: None }),
+        "the address is gone once processed"
+    );
+    assert!(!e.message.payload.to_json().contains("reset@"));
 }

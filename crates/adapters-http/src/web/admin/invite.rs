@@ -2,7 +2,7 @@
 //! permissions; the person gets a mail link to finish the registration.
 
 use super::managed;
-use super::permissions::{checkbox_table, permission_set};
+use super::permissions::{checkbox_table, group_ticks, permission_set};
 use crate::web::auth::{parse_email, parse_name};
 use crate::web::ctx::Authed;
 use crate::web::error::PageError;
@@ -27,6 +27,9 @@ pub(crate) struct InviteForm {
     email: String,
     language: String,
     permission: Vec<String>,
+    /// The button: `check:<group>` / `uncheck:<group>` ("Alle anhaken" / "Alle abhaken"), else
+    /// "Benutzer anlegen".
+    action: String,
 }
 
 fn add_page(
@@ -34,24 +37,29 @@ fn add_page(
     path: &NewUser,
     customer: &Customer,
     (v, language, permissions): (&InviteForm, Language, &PermissionSet),
+    banner: Option<&str>,
     errors: &Errors,
 ) -> Markup {
     html! {
         section.card {
             h1 { (a.t("add-user")) }
             p { (a.t("invite-intro")) }
+            @if let Some(b) = banner { div.alert.info role="status" { (b) } }
             (errors.summary(a.lang))
             form method="post" action=(a.href(path)) {
                 (csrf_field(a))
+                // Enter in a field presses the first button of the form: this one, not a group's
+                // "Alle anhaken" further down.
+                button.visually-hidden type="submit" name="action" value="invite" tabindex="-1" aria-hidden="true" { (a.t("invite-submit")) }
                 (Input::new("first_name", a.t("first-name")).value(&v.first_name).errors(errors))
                 (Input::new("last_name", a.t("last-name")).value(&v.last_name).errors(errors))
                 (Input::new("email", a.t("invite-email-address")).kind("email").value(v.email.trim()).errors(errors))
                 (language_select("language", a.t("invite-language"), language))
                 h2 { (a.t("permissions")) }
-                (checkbox_table(a, a.portal().catalog(), customer, permissions, false))
+                (checkbox_table(a, a.portal().catalog(), customer, permissions, true))
                 div.actions {
                     a.button.secondary href=(a.href(Users { number: path.number.clone() })) { (a.t("back")) }
-                    button.primary type="submit" { (a.t("invite-submit")) }
+                    button.primary type="submit" name="action" value="invite" { (a.t("invite-submit")) }
                 }
             }
         }
@@ -68,7 +76,7 @@ pub(crate) async fn page(a: Authed, path: NewUser) -> Result<Response, PageError
     );
     Ok(a.page(
         a.t("add-user"),
-        add_page(&a, &path, &customer, fresh, &Errors::new()),
+        add_page(&a, &path, &customer, fresh, None, &Errors::new()),
     ))
 }
 
@@ -89,9 +97,32 @@ pub(crate) async fn submit(
         a.page_with(
             status,
             a.t("add-user"),
-            add_page(&a, &path, &customer, (&v, language, &permissions), errors),
+            add_page(
+                &a,
+                &path,
+                &customer,
+                (&v, language, &permissions),
+                None,
+                errors,
+            ),
         )
     };
+    // A group's "Alle anhaken" / "Alle abhaken": the same page with the ticks changed, nothing
+    // sent yet.
+    if let Some(ticked) = group_ticks(a.portal().catalog(), &customer, &v.action, &permissions)? {
+        let banner = a.t("invite-not-sent-yet");
+        return Ok(a.page(
+            a.t("add-user"),
+            add_page(
+                &a,
+                &path,
+                &customer,
+                (&v, language, &ticked),
+                Some(&banner),
+                &Errors::new(),
+            ),
+        ));
+    }
     let (Some(first_name), Some(last_name), Some(email)) = (first, last, email) else {
         return Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY));
     };

@@ -90,6 +90,39 @@ pub(super) fn permission_set(raw: &[String]) -> Option<PermissionSet> {
     raw.iter().map(|r| PermissionKey::parse(r).ok()).collect()
 }
 
+/// The ticks after a group's "Alle anhaken" / "Alle abhaken" (`action` `check:<group>` or
+/// `uncheck:<group>`): `submitted` with the group's areas the customer is entitled to ticked or
+/// unticked. `None` for any other button ("Speichern").
+///
+/// # Errors
+/// A group that is not in the catalog (a tampered form) is the 400 page.
+pub(super) fn group_ticks(
+    catalog: &PermissionCatalog,
+    customer: &Customer,
+    action: &str,
+    submitted: &PermissionSet,
+) -> Result<Option<PermissionSet>, PageError> {
+    let group_action = action
+        .strip_prefix("check:")
+        .map(|g| (true, g))
+        .or_else(|| action.strip_prefix("uncheck:").map(|g| (false, g)));
+    let Some((tick, raw_group)) = group_action else {
+        return Ok(None);
+    };
+    let group = GroupKey::parse(raw_group)
+        .ok()
+        .filter(|g| catalog.group(g).is_some())
+        .ok_or_else(|| PageError::code(ErrorCode::UnknownGroup))?;
+    let members = catalog
+        .group_members(&group)
+        .intersection(customer.entitlements());
+    Ok(Some(if tick {
+        submitted.union(&members)
+    } else {
+        submitted.difference(&members)
+    }))
+}
+
 fn permissions_page(
     a: &Authed,
     path: &UserPermissions,
@@ -162,25 +195,7 @@ pub(crate) async fn submit(
             &errors,
         ));
     };
-    let action = form.action.as_str();
-    let group_action = action
-        .strip_prefix("check:")
-        .map(|g| (true, g))
-        .or_else(|| action.strip_prefix("uncheck:").map(|g| (false, g)));
-    if let Some((tick, raw_group)) = group_action {
-        let catalog = a.portal().catalog();
-        let group = GroupKey::parse(raw_group)
-            .ok()
-            .filter(|g| catalog.group(g).is_some())
-            .ok_or_else(|| PageError::code(ErrorCode::UnknownGroup))?;
-        let members = catalog
-            .group_members(&group)
-            .intersection(customer.entitlements());
-        let ticked = if tick {
-            submitted.union(&members)
-        } else {
-            submitted.difference(&members)
-        };
+    if let Some(ticked) = group_ticks(a.portal().catalog(), &customer, &form.action, &submitted)? {
         let banner = a.t("permissions-not-saved-yet");
         return Ok(shown(&ticked, Some(&banner), StatusCode::OK, &errors));
     }

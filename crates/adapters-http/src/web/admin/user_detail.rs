@@ -2,7 +2,7 @@
 //! confirmed by its button. A lock ends the user's sessions and remembered devices at once
 //! (R11); the last administrator can neither lock nor delete themself (R5).
 
-use super::{facts, target};
+use super::{facts, managed, target};
 use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::form::Form;
@@ -12,9 +12,12 @@ use crate::web::urls::{Notice, UserDelete, UserLock, Users};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
+use portal_core::authz::RowActions;
 use portal_core::customer::Customer;
+use portal_core::ids::UserId;
 use portal_core::service::AdminError;
 use portal_core::user::{User, UserStatus};
+use portal_core::values::CustomerNumber;
 use portal_core::values::FreeText;
 use serde::Deserialize;
 
@@ -89,9 +92,58 @@ fn refused(
     }
 }
 
-/// `GET /admin/customers/{number}/users/{id}/lock`.
+/// A lock or delete page opened by its address for what the user table does not offer (the
+/// last active administrator, R5): the user's facts and why not, no button that would do it.
+fn not_offered(
+    a: &Authed,
+    title: &str,
+    number: &CustomerNumber,
+    (customer, user): (&Customer, &User),
+) -> Response {
+    let mut errors = Errors::new();
+    errors.refused(a.lang, AdminError::LastAdmin);
+    a.page_with(
+        StatusCode::CONFLICT,
+        title,
+        html! {
+            section.card.narrow {
+                h1 { (title) }
+                (errors.summary(a.lang))
+                (facts(a, user, customer))
+                div.actions {
+                    a.button.secondary href=(a.href(Users { number: number.clone() })) { (a.t("back")) }
+                }
+            }
+        },
+    )
+}
+
+/// The customer and the user of a lock or delete page, with what their row offers.
+async fn target_actions(
+    a: &Authed,
+    number: &CustomerNumber,
+    id: UserId,
+) -> Result<(Customer, User, RowActions), PageError> {
+    let customer = managed(a, number).await?;
+    let (user, actions) = a
+        .portal()
+        .get_user_actions(&a.principal.actor(), number, id)
+        .await?;
+    Ok((customer, user, actions))
+}
+
+/// `GET /admin/customers/{number}/users/{id}/lock`: the lock (or unlock) form, or why the user
+/// cannot be locked.
 pub(crate) async fn lock_page(a: Authed, path: UserLock) -> Result<Response, PageError> {
-    let (customer, user) = target(&a, &path.number, path.id).await?;
+    let (customer, user, actions) = target_actions(&a, &path.number, path.id).await?;
+    if !actions.lock && !actions.unlock {
+        return Ok(not_offered(
+            &a,
+            &a.t("lock-user"),
+            &path.number,
+            (&customer, &user),
+        ));
+    }
     Ok(a.page(
         a.t("lock-user"),
         lock_form(&a, &path, (&customer, &user), &Errors::new()),
@@ -175,9 +227,18 @@ fn delete_form(
     }
 }
 
-/// `GET /admin/customers/{number}/users/{id}/delete`.
+/// `GET /admin/customers/{number}/users/{id}/delete`: the confirmation, or why the user cannot
+/// be deleted.
 pub(crate) async fn delete_page(a: Authed, path: UserDelete) -> Result<Response, PageError> {
-    let (customer, user) = target(&a, &path.number, path.id).await?;
+    let (customer, user, actions) = target_actions(&a, &path.number, path.id).await?;
+    if !actions.delete {
+        return Ok(not_offered(
+            &a,
+            &a.t("delete-user"),
+            &path.number,
+            (&customer, &user),
+        ));
+    }
     Ok(a.page(
         a.t("delete-user"),
         delete_form(&a, &path, (&customer, &user), &Errors::new()),

@@ -90,12 +90,36 @@ fn reset_form(ctx: &Ctx, path: &PasswordReset, errors: &Errors) -> Markup {
     }
 }
 
-/// `GET /password/reset/{token}`: the form (the token is used only by the POST).
-pub(crate) async fn page(ctx: Ctx, path: PasswordReset) -> Response {
-    ctx.page(
-        ctx.t("reset-title"),
-        reset_form(&ctx, &path, &Errors::new()),
+/// The page of a link that is no good (unknown, expired or used), with the way to a new one.
+fn invalid_link(ctx: &Ctx, e: ResetError) -> Response {
+    let code = ApiError::from(e).code();
+    let title = ctx.t("reset-invalid-link");
+    ctx.page_with(
+        code.status(),
+        &title,
+        html! {
+            section.card.narrow {
+                h1 { (title) }
+                p role="alert" { (i18n::code(ctx.lang, code)) }
+                p { a.button.primary href=(ctx.href(urls::PasswordForgot)) { (ctx.t("reset-ask-new-link")) } }
+            }
+        },
     )
+}
+
+/// `GET /password/reset/{token}`: the form, when the link is still good (it is used only by
+/// the POST); an unknown, expired or used link says so at once, not after the form is filled.
+pub(crate) async fn page(ctx: Ctx, path: PasswordReset) -> Result<Response, PageError> {
+    match ctx.portal().check_reset_link(&path.token).await {
+        Ok(()) => Ok(ctx.page(
+            ctx.t("reset-title"),
+            reset_form(&ctx, &path, &Errors::new()),
+        )),
+        Err(e @ (ResetError::InvalidLink | ResetError::Expired | ResetError::Used)) => {
+            Ok(invalid_link(&ctx, e))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /password/reset/{token}`.
@@ -128,19 +152,7 @@ pub(crate) async fn submit(
             ))
         }
         Err(e @ (ResetError::InvalidLink | ResetError::Expired | ResetError::Used)) => {
-            let code = ApiError::from(e).code();
-            let title = ctx.t("reset-invalid-link");
-            Ok(ctx.page_with(
-                code.status(),
-                &title,
-                html! {
-                    section.card.narrow {
-                        h1 { (title) }
-                        p role="alert" { (i18n::code(ctx.lang, code)) }
-                        p { a.button.primary href=(ctx.href(urls::PasswordForgot)) { (ctx.t("reset-ask-new-link")) } }
-                    }
-                },
-            ))
+            Ok(invalid_link(&ctx, e))
         }
         Err(e) => Err(e.into()),
     }
