@@ -16,6 +16,8 @@
 //! `permissions` claim) hold `licenses`, and 403 otherwise. When Portal ends your session — a
 //! lock, a logout, "end all sessions" — its back-channel logout token ends the session here too.
 //! `tests/e2e/oidc.rs` runs this application against the real `portal` binary.
+//! `cargo run --example oidc_app -- --check` starts Portal in memory and this application, each on
+//! a free port, and starts one sign-in (what `.ci/run` does).
 #![allow(dead_code)]
 
 use axum::Router;
@@ -454,8 +456,109 @@ fn settings() -> Result<Settings, Box<dyn Error>> {
     })
 }
 
+/// `--check`: Portal (in memory, with its OpenID Connect provider) and this application, each on
+/// a free port of 127.0.0.1, the application registered as a client through the core; then one
+/// sign-in is started as a browser would: the application's `/licenses` sends it to `/login`,
+/// that to Portal's authorization endpoint, and Portal — client and redirect URI accepted — to
+/// its login page. Left out where `tests/e2e` compiles this file as a module (it runs the
+/// application against the real binary instead, and has no in-memory adapters).
+#[cfg(not(test))]
+async fn check() -> Result<(), Box<dyn Error>> {
+    use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig};
+    use portal_core::service::NewClient;
+    use portal_core::{Actor, Deps, Portal, config::PortalConfig, secretbox::MfaKey};
+
+    let portal_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let issuer = format!("http://{}", portal_listener.local_addr()?);
+    let app_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}", app_listener.local_addr()?);
+    let store = Arc::new(adapters_memory::MemoryStore::new());
+    let config = PortalConfig {
+        oidc_issuer: issuer.clone(),
+        // Seals the provider's signing keys.
+        mfa_key: Some(MfaKey::generate(&portal_core::defaults::OsSecretGenerator)),
+        ..PortalConfig::default()
+    };
+    let portal = Arc::new(Portal::new(
+        Deps::production(store),
+        config,
+        Default::default(),
+    )?);
+    let registered = portal
+        .create_client(
+            &Actor::System,
+            NewClient {
+                name: "Lizenzen".into(),
+                redirect_uris: vec![format!("{base_url}/callback")],
+                backchannel_logout_uri: Some(format!("{base_url}/backchannel-logout")),
+                first_party: true,
+                ..NewClient::default()
+            },
+        )
+        .await?;
+    let http = HttpConfig::new(&issuer, CookieKey::generate())?.insecure_development_cookies();
+    let router = adapters_http::router(AppState::new(portal, http, Arc::new(AlwaysReady)));
+    tokio::spawn(async move {
+        axum::serve(
+            portal_listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    let app = App::discover(&Settings {
+        issuer: issuer.clone(),
+        client_id: registered.client.id.clone(),
+        client_secret: registered
+            .secret
+            .as_ref()
+            .ok_or("a confidential client has a secret")?
+            .expose()
+            .to_owned(),
+        base_url: base_url.clone(),
+    })
+    .await?;
+    let router = app.router();
+    tokio::spawn(async move { axum::serve(app_listener, router).await });
+
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let mut url = format!("{base_url}/licenses");
+    for (expected, what) in [
+        (format!("{base_url}/login"), "the application's login"),
+        (
+            format!("{issuer}/oidc/authorize?"),
+            "Portal's authorization endpoint",
+        ),
+        (format!("{issuer}/login?"), "Portal's login page"),
+    ] {
+        let answer = browser.get(&url).send().await?;
+        let to = answer
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let to = if to.starts_with('/') {
+            let origin = url.split('/').take(3).collect::<Vec<_>>().join("/");
+            format!("{origin}{to}")
+        } else {
+            to.to_owned()
+        };
+        println!("check: GET {url}: {} → {to}", answer.status().as_u16());
+        if !answer.status().is_redirection() || !to.starts_with(&expected) {
+            return Err(format!("expected a redirect to {what} ({expected}…)").into());
+        }
+        url = to;
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
+    #[cfg(not(test))]
+    if std::env::args().any(|a| a == "--check") {
+        return check().await;
+    }
     let settings = settings()?;
     let app = App::discover(&settings).await?;
     let address = settings

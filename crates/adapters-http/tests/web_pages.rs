@@ -1654,6 +1654,110 @@ async fn an_operator_sees_the_dead_letters_and_queues_one_again() {
 }
 
 #[tokio::test]
+async fn an_operator_imports_customers_after_a_preview_and_a_bad_file_imports_nothing() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    let op = app.login("op@example.com").await;
+    let path = "/operator/customers/import";
+    op.get("/operator/customers")
+        .await
+        .ok()
+        .has("href=\"/operator/customers/import\"");
+    op.get(path).await.ok().has("Kunden importieren");
+    // A file with bad rows: every problem by line and column, nothing imported.
+    let bad = "number,name,products,channel\n12,Ohne Nummer,,direct\nD200000002,Gut GmbH,de-business,direct\nD200000003,,nope,direct\n";
+    let r = op.post(path, &[("csv", bad), ("action", "import")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    r.has("Es wurde nichts importiert")
+        .has("Fehler in der Datei")
+        .has("<td data-label=\"Zeile\">2</td>")
+        .has("<td data-label=\"Zeile\">4</td>")
+        .has("Gut GmbH");
+    assert_eq!(
+        op.get("/operator/customers?q=200000002")
+            .await
+            .text
+            .matches("Gut GmbH")
+            .count(),
+        0,
+        "nothing imported"
+    );
+    // "Prüfen": the rows it would import, nothing written yet.
+    let good = "number,name,products,channel\nD200000002,Gut GmbH,de-business,direct\nD100000001,Firma Neu,,partner:Nord AG\n";
+    let r = op.post(path, &[("csv", good), ("action", "check")]).await;
+    r.ok()
+        .has("2 Kunden würden importiert")
+        .has("D200000002")
+        .has("Nord AG")
+        .has("jede (keine Einschränkung)");
+    op.get("/operator/customers?q=200000002")
+        .await
+        .lacks("Gut GmbH");
+    // "Importieren": one new, one changed; the list says so.
+    op.post(path, &[("csv", good), ("action", "import")])
+        .await
+        .redirects_to("/operator/customers");
+    op.get("/operator/customers")
+        .await
+        .ok()
+        .has("Import abgeschlossen: 1 neu, 1 geändert, 0 unverändert.")
+        .has("Gut GmbH")
+        .has("Firma Neu");
+    // Not for anyone else: a customer's member gets the 403 page and imports nothing.
+    app.member("m@example.com", "100000001").await;
+    let m = app.login("m@example.com").await;
+    assert_eq!(m.get(path).await.status, StatusCode::FORBIDDEN);
+    m.get("/home").await;
+    let r = m.post(path, &[("csv", good), ("action", "import")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_operator_customer_list_pages_in_the_chosen_size_and_keeps_the_search() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    for n in 100000001..=100000012 {
+        app.customer(&n.to_string()).await;
+    }
+    let op = app.login("op@example.com").await;
+    let first = op.get("/operator/customers").await;
+    first.ok();
+    assert_eq!(
+        first.text.matches("data-label=\"Kundennummer\"").count(),
+        10
+    );
+    let next = first.links("/operator/customers?per_page=10&amp;cursor=");
+    assert_eq!(next.len(), 1, "{next:?}");
+    let second = op.get(&next[0]).await;
+    second
+        .ok()
+        .has("D100000011")
+        .has("D100000012")
+        .lacks("D100000001<");
+    second.has("rel=\"prev\"");
+    let bigger = first.links("/operator/customers?per_page=25");
+    assert_eq!(bigger.len(), 1, "{bigger:?}");
+    let all = op.get(&bigger[0]).await;
+    assert_eq!(all.text.matches("data-label=\"Kundennummer\"").count(), 12);
+    all.has("<input type=\"hidden\" name=\"per_page\" value=\"25\">");
+    let searched = op.get("/operator/customers?per_page=25&q=10000001").await;
+    searched
+        .ok()
+        .has("D100000010")
+        .has("D100000011")
+        .has("D100000012")
+        .lacks("D100000009");
+    assert_eq!(
+        searched
+            .links("/operator/customers?per_page=10&amp;q=10000001")
+            .len(),
+        1,
+        "the page size links keep the search"
+    );
+}
+
+#[tokio::test]
 async fn an_operator_creates_a_customer() {
     let app = WebApp::new();
     app.operator("op@example.com").await;

@@ -66,6 +66,7 @@ mod mfa;
 mod onboarding;
 mod operator;
 mod operator_clients;
+mod operator_customers;
 mod paging;
 pub(crate) mod urls;
 
@@ -318,7 +319,11 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 .post(admin::requests::decline),
             )
             // Portal-Mitarbeiter
-            .route(OperatorCustomers::PATH, get(operator::customers))
+            .route(OperatorCustomers::PATH, get(operator_customers::customers))
+            .route(
+                OperatorImportCustomers::PATH,
+                get(operator_customers::import_form).post(operator_customers::import),
+            )
             .route(
                 OperatorNewCustomer::PATH,
                 get(operator::new_customer).post(operator::create_customer),

@@ -236,6 +236,16 @@ impl Pager {
     /// click shows the first page in that size with the same search, and "Suchen" keeps the
     /// size.
     pub(crate) fn search_form(&self, shell: &Shell, path: impl Display) -> Markup {
+        self.search_form_labelled(shell, path, &shell.t("search"))
+    }
+
+    /// [`Self::search_form`] with the search field labelled `label` (what it searches).
+    pub(crate) fn search_form_labelled(
+        &self,
+        shell: &Shell,
+        path: impl Display,
+        label: &str,
+    ) -> Markup {
         html! {
             div.list-controls {
                 nav.per-page aria-label=(shell.t("list-page-size")) {
@@ -257,7 +267,7 @@ impl Pager {
                 }
                 form.search method="get" action=(shell.href(&path)) role="search" {
                     input type="hidden" name="per_page" value=(self.per_page);
-                    label for="f-q" { (shell.t("search")) }
+                    label for="f-q" { (label) }
                     input #f-q type="search" name="q" value=(self.search);
                     button.secondary type="submit" { (shell.t("search")) }
                 }
