@@ -452,20 +452,26 @@ async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn the_login_answer_is_the_same_for_a_known_and_an_unknown_address() {
-    // R14: status, cookies and page are the same, whether the address has an account or not
-    // (only the typed address and the form's token differ).
+async fn the_login_answer_is_the_same_for_a_known_an_unknown_and_a_locked_address() {
+    // R14: status, cookies and page are the same for a wrong password, an address without an
+    // account and a locked user's right password (only the typed address and the form's token
+    // differ).
     let app = WebApp::new();
-    app.registered("x@example.com").await;
+    let w = app.two_customers().await;
+    app.portal
+        .lock_user(&w.admin_a, &number("100000001"), w.employee_a, None)
+        .await
+        .unwrap();
     let mut answers = Vec::new();
-    for address in ["x@example.com", "y@example.com"] {
+    for (address, password) in [
+        ("a@example.com", "falsch-falsch"),
+        ("y@example.com", "falsch-falsch"),
+        ("e@example.com", PASSWORD),
+    ] {
         let b = app.browser();
         b.get("/login").await;
         let r = b
-            .post(
-                "/login",
-                &[("email", address), ("password", "falsch-falsch")],
-            )
+            .post("/login", &[("email", address), ("password", password)])
             .await;
         let mut cookies: Vec<String> = r
             .headers
@@ -482,7 +488,8 @@ async fn the_login_answer_is_the_same_for_a_known_and_an_unknown_address() {
         answers.push((r.status, cookies, text));
     }
     assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
-    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[1], "known and unknown address");
+    assert_eq!(answers[0], answers[2], "wrong password and locked user");
 }
 
 #[tokio::test]
