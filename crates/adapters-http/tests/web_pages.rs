@@ -1720,6 +1720,104 @@ async fn an_operator_imports_customers_after_a_preview_and_a_bad_file_imports_no
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
+/// A `multipart/form-data` body with these fields; `csv_file` is sent as a chosen file.
+fn multipart(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str("--XYZBOUNDARY\r\n");
+        if *name == "csv_file" {
+            body.push_str("Content-Disposition: form-data; name=\"csv_file\"; filename=\"kunden.csv\"\r\nContent-Type: text/csv\r\n\r\n");
+        } else {
+            body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+            ));
+        }
+        body.push_str(value);
+        body.push_str("\r\n");
+    }
+    body.push_str("--XYZBOUNDARY--\r\n");
+    body
+}
+
+#[tokio::test]
+async fn an_operator_uploads_the_customer_file_and_only_that_page_takes_a_multipart_form() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    let op = app.login("op@example.com").await;
+    let path = "/operator/customers/import";
+    let page = op.get(path).await;
+    page.ok()
+        .has("enctype=\"multipart/form-data\"")
+        .has("type=\"file\" name=\"csv_file\"");
+    let token = op.csrf().unwrap();
+    let file = "number,name,products,channel\nD300000003,Datei GmbH,,direct\n";
+    let send = |body: String, to: &'static str| Send {
+        method: Method::POST,
+        path: to,
+        body: Some(("multipart/form-data; boundary=XYZBOUNDARY", body)),
+        headers: Vec::new(),
+        browser_headers: true,
+    };
+    // "Prüfen" with the chosen file: its rows, and its text in the field for "Importieren".
+    let r = op
+        .send(send(
+            multipart(&[
+                ("csrf_token", &token),
+                ("csv_file", file),
+                ("csv", ""),
+                ("action", "check"),
+            ]),
+            path,
+        ))
+        .await;
+    r.ok()
+        .has("Ein Kunde würde importiert")
+        .has("D300000003")
+        .has("D300000003,Datei GmbH,,direct\n</textarea>");
+    op.get("/operator/customers?q=300000003")
+        .await
+        .lacks("Datei GmbH");
+    let r = op
+        .send(send(
+            multipart(&[
+                ("csrf_token", &token),
+                ("csv_file", file),
+                ("action", "import"),
+            ]),
+            path,
+        ))
+        .await;
+    r.redirects_to("/operator/customers");
+    op.get("/operator/customers?q=300000003")
+        .await
+        .has("Datei GmbH");
+    // Without the form's token: the 403 page, nothing imported.
+    let other = "number,name\nD300000004,Fremd GmbH\n";
+    let r = op
+        .send(send(
+            multipart(&[("csv_file", other), ("action", "import")]),
+            path,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    op.get("/operator/customers?q=300000004")
+        .await
+        .lacks("Fremd GmbH");
+    // Any other page answers a multipart form with the 415 page.
+    let r = op
+        .send(send(
+            multipart(&[("csrf_token", &token), ("first_name", "X")]),
+            "/profile",
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
+    // A broken multipart body is the 400 page.
+    let r = op
+        .send(send("--XYZBOUNDARY\r\ngarbage".to_owned(), path))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
 #[tokio::test]
 async fn the_operator_customer_list_pages_in_the_chosen_size_and_keeps_the_search() {
     let app = WebApp::new();

@@ -1,6 +1,7 @@
 //! The server-rendered web UI: every screen of the manual, German by default and English by the
 //! user's language, `?lang=en` or the language cookie. Pages are maud templates (every value is
-//! escaped), forms are plain `application/x-www-form-urlencoded` POSTs followed by a redirect
+//! escaped), forms are plain `application/x-www-form-urlencoded` POSTs (the customer import,
+//! which takes a file, alone sends `multipart/form-data`) followed by a redirect
 //! (Post/Redirect/Get), no script runs anywhere. A redirect's message ("Gespeichert.", "Ben
 //! Becker wurde gesperrt.") travels in a short-lived signed cookie (`flash`), never in the URL.
 //! No page answers JSON: a `GET` on a form's own address (a reload of its answer, back, a new
