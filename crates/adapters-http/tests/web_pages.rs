@@ -1139,6 +1139,11 @@ async fn the_user_table_pages_with_next_and_previous_and_searches() {
     let page = admin.get(&bigger[0]).await;
     page.ok().has("1 bis 11 von 11 Einträgen");
     assert_eq!(page.text.matches("data-label=\"Name\"").count(), 11);
+    admin
+        .get("/admin/customers/100000001/users?per_page=3")
+        .await
+        .ok()
+        .has("<strong aria-current=\"true\">3</strong>");
     page.has("<strong aria-current=\"true\">25</strong>")
         .has("<input type=\"hidden\" name=\"per_page\" value=\"25\">")
         .has("value=\"muster\"");
