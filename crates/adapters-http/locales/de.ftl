@@ -145,6 +145,27 @@ notice-request-consented = Sie haben dem Antrag von { $name } zugestimmt. Jetzt 
 notice-request-declined = Sie haben den Antrag von { $name } abgelehnt.
 notice-request-approved = Der Antrag von { $name } wurde genehmigt: { $name } ist jetzt Administrator.
 notice-request-rejected = Der Antrag von { $name } wurde abgelehnt.
+import-customers = Kunden importieren
+import-intro = Wählen Sie die CSV-Datei aus oder fügen Sie ihren Inhalt ein (das Format von „portal customers import“). „Prüfen“ zeigt, was importiert würde, ohne etwas zu ändern; „Importieren“ legt neue Kundennummern an und aktualisiert vorhandene. Ist eine Zeile fehlerhaft, wird nichts importiert.
+import-format = Spalten: number, name, products, channel (z. B. D123456789,Musterbau GmbH,de-business,direct). Mehrere Produkte mit „;“ trennen; channel ist „direct“ oder „partner:Name“. Eine Kopfzeile mit den Spaltennamen erlaubt jede Reihenfolge.
+import-file = Oder den Inhalt der CSV-Datei einfügen
+import-choose-file = CSV-Datei auswählen
+import-check = Prüfen
+import-submit = Importieren
+import-problems = { $count ->
+    [one] Ein Fehler in der Datei
+   *[other] { $count } Fehler in der Datei
+}
+import-line = Zeile
+import-column = Spalte
+import-reason = Grund
+import-preview = { $count ->
+    [one] Ein Kunde würde importiert
+   *[other] { $count } Kunden würden importiert
+}
+import-nothing-imported = Es wurde nichts importiert: Bitte korrigieren Sie die Datei.
+import-summary = { $created } neu, { $updated } geändert, { $unchanged } unverändert
+notice-customers-imported = Import abgeschlossen: { $name }.
 login-title = Anmelden
 email = E-Mail
 password = Passwort

@@ -145,6 +145,27 @@ notice-request-consented = You have consented to the request of { $name }. The p
 notice-request-declined = You have declined the request of { $name }.
 notice-request-approved = The request of { $name } has been approved: { $name } is now an administrator.
 notice-request-rejected = The request of { $name } has been rejected.
+import-customers = Import customers
+import-intro = Choose the CSV file or paste its content (the format of "portal customers import"). "Check" shows what would be imported without changing anything; "Import" creates new customer numbers and updates existing ones. If any row is invalid, nothing is imported.
+import-format = Columns: number, name, products, channel (e.g. D123456789,Musterbau GmbH,de-business,direct). Separate several products with ";"; channel is "direct" or "partner:Name". A header row naming the columns allows any order.
+import-file = Or paste the content of the CSV file
+import-choose-file = Choose a CSV file
+import-check = Check
+import-submit = Import
+import-problems = { $count ->
+    [one] One problem in the file
+   *[other] { $count } problems in the file
+}
+import-line = Line
+import-column = Column
+import-reason = Reason
+import-preview = { $count ->
+    [one] One customer would be imported
+   *[other] { $count } customers would be imported
+}
+import-nothing-imported = Nothing was imported: please correct the file.
+import-summary = { $created } new, { $updated } changed, { $unchanged } unchanged
+notice-customers-imported = Import finished: { $name }.
 login-title = Log in
 email = E-mail
 password = Password

@@ -1,7 +1,7 @@
 //! The customer import format, read by one parser on the `csv` crate: the API
 //! (`POST /api/v1/operator/customers/import`), the `portal customers import` command (which
-//! reaches it through `portal-server`'s dependency on this crate) and the operator's import page
-//! to come. It lives in the HTTP adapter because it is an inbound format, like a JSON body: text
+//! reaches it through `portal-server`'s dependency on this crate) and the operators' web page
+//! "Kunden importieren" (`/operator/customers/import`, with a preview). It lives in the HTTP adapter because it is an inbound format, like a JSON body: text
 //! at the boundary becomes the core's [`NewCustomer`]s; the core keeps the rules, and no adapter
 //! needs another to read the format.
 //!

@@ -739,7 +739,12 @@ async fn every_screen_in_a_real_browser() {
         assert!(boxed.is_selected().await.unwrap(), "{key} is ticked");
     }
     click(admin, "button[name=action][value='save']").await;
-    wait(admin, "div.alert.ok").await;
+    // The flash names what happened to whom, not "Gespeichert.".
+    let saved = wait(admin, "div.alert.ok").await.text().await.unwrap();
+    assert_eq!(
+        saved.trim(),
+        "Die Berechtigungen von Nora Neu wurden gespeichert."
+    );
     let nora = portal
         .deps()
         .queries
@@ -764,6 +769,8 @@ async fn every_screen_in_a_real_browser() {
         )))
         .await
         .unwrap();
+    let locked = wait(admin, "div.alert.ok").await.text().await.unwrap();
+    assert_eq!(locked.trim(), "Nora Neu wurde gesperrt.");
 
     // The user's very next page load: the login page; a login attempt is refused.
     user.refresh().await.unwrap();
@@ -836,6 +843,28 @@ async fn every_screen_in_a_real_browser() {
     click(&walk.c, "form[action='/mfa/totp'] button[type=submit]").await;
     let secret = wait(&walk.c, "#totp-secret").await.text().await.unwrap();
     walk.check("totp-setup").await;
+    // A wrong code: the error, and the same QR code and key again (the app that scanned them
+    // keeps matching).
+    fill(&walk.c, "#f-code", "000000").await;
+    click(
+        &walk.c,
+        "form[action='/mfa/totp/confirm'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "#f-code-error").await;
+    walk.c
+        .find(Locator::Css("figure.qr svg"))
+        .await
+        .expect("the QR code after a wrong code");
+    let again = wait(&walk.c, "#totp-secret").await.text().await.unwrap();
+    assert_eq!(again, secret, "the same key after a wrong code");
+    walk.check("totp-setup-wrong-code").await;
+    // Abandoned ("Abbrechen") and started again: the same key, not a new one.
+    click(&walk.c, "main a.button.secondary[href='/mfa']").await;
+    wait(&walk.c, "form[action='/mfa/totp']").await;
+    click(&walk.c, "form[action='/mfa/totp'] button[type=submit]").await;
+    let restarted = wait(&walk.c, "#totp-secret").await.text().await.unwrap();
+    assert_eq!(restarted, secret, "the same key after abandoning the setup");
     let secret = portal_core::totp::TotpSecret::from_base32(secret.trim()).unwrap();
     let now = portal_core::ports::Clock::now(clock.as_ref());
     let code = portal_core::totp::code_at(&secret, now);
@@ -860,6 +889,7 @@ async fn every_screen_in_a_real_browser() {
             "/operator/customers/new",
             "main form",
         ),
+        ("operator-import", "/operator/customers/import", "#f-csv"),
         (
             "operator-admin-requests",
             "/operator/admin-requests",
@@ -875,6 +905,33 @@ async fn every_screen_in_a_real_browser() {
     ] {
         walk.screen(name, path, ready).await;
     }
+
+    // The customer import with a chosen file: "Prüfen" shows its rows, nothing imported yet.
+    let file = screenshot_dir().join("kunden-import.csv");
+    std::fs::create_dir_all(screenshot_dir()).unwrap();
+    std::fs::write(
+        &file,
+        "number,name,products,channel\nD300000003,Datei GmbH,,direct\n",
+    )
+    .unwrap();
+    walk.c
+        .goto(&format!("{base}/operator/customers/import"))
+        .await
+        .unwrap();
+    wait(&walk.c, "#f-csv-file")
+        .await
+        .send_keys(&file.canonicalize().unwrap().display().to_string())
+        .await
+        .unwrap();
+    click(&walk.c, "button[name=action][value='check']").await;
+    let preview = wait(&walk.c, "table.import-preview")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(preview.contains("Datei GmbH"), "{preview}");
+    walk.check("operator-import-preview").await;
+    std::fs::remove_file(&file).unwrap();
 
     // Logging in again asks for the app's code.
     clock.advance(chrono::TimeDelta::seconds(31));

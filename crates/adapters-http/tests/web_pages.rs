@@ -452,20 +452,26 @@ async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn the_login_answer_is_the_same_for_a_known_and_an_unknown_address() {
-    // R14: status, cookies and page are the same, whether the address has an account or not
-    // (only the typed address and the form's token differ).
+async fn the_login_answer_is_the_same_for_a_known_an_unknown_and_a_locked_address() {
+    // R14: status, cookies and page are the same for a wrong password, an address without an
+    // account and a locked user's right password (only the typed address and the form's token
+    // differ).
     let app = WebApp::new();
-    app.registered("x@example.com").await;
+    let w = app.two_customers().await;
+    app.portal
+        .lock_user(&w.admin_a, &number("100000001"), w.employee_a, None)
+        .await
+        .unwrap();
     let mut answers = Vec::new();
-    for address in ["x@example.com", "y@example.com"] {
+    for (address, password) in [
+        ("a@example.com", "falsch-falsch"),
+        ("y@example.com", "falsch-falsch"),
+        ("e@example.com", PASSWORD),
+    ] {
         let b = app.browser();
         b.get("/login").await;
         let r = b
-            .post(
-                "/login",
-                &[("email", address), ("password", "falsch-falsch")],
-            )
+            .post("/login", &[("email", address), ("password", password)])
             .await;
         let mut cookies: Vec<String> = r
             .headers
@@ -482,7 +488,8 @@ async fn the_login_answer_is_the_same_for_a_known_and_an_unknown_address() {
         answers.push((r.status, cookies, text));
     }
     assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
-    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[1], "known and unknown address");
+    assert_eq!(answers[0], answers[2], "wrong password and locked user");
 }
 
 #[tokio::test]
@@ -1132,6 +1139,11 @@ async fn the_user_table_pages_with_next_and_previous_and_searches() {
     let page = admin.get(&bigger[0]).await;
     page.ok().has("1 bis 11 von 11 Einträgen");
     assert_eq!(page.text.matches("data-label=\"Name\"").count(), 11);
+    admin
+        .get("/admin/customers/100000001/users?per_page=3")
+        .await
+        .ok()
+        .has("<strong aria-current=\"true\">3</strong>");
     page.has("<strong aria-current=\"true\">25</strong>")
         .has("<input type=\"hidden\" name=\"per_page\" value=\"25\">")
         .has("value=\"muster\"");
@@ -1651,6 +1663,208 @@ async fn an_operator_sees_the_dead_letters_and_queues_one_again() {
     assert_eq!(again.status, StatusCode::NOT_FOUND, "no longer dead");
     let e = app.store.outbox_entry(id).await.unwrap().unwrap();
     assert_eq!(e.attempts, 0);
+}
+
+#[tokio::test]
+async fn an_operator_imports_customers_after_a_preview_and_a_bad_file_imports_nothing() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    app.customer("100000001").await;
+    let op = app.login("op@example.com").await;
+    let path = "/operator/customers/import";
+    op.get("/operator/customers")
+        .await
+        .ok()
+        .has("href=\"/operator/customers/import\"");
+    op.get(path).await.ok().has("Kunden importieren");
+    // A file with bad rows: every problem by line and column, nothing imported.
+    let bad = "number,name,products,channel\n12,Ohne Nummer,,direct\nD200000002,Gut GmbH,de-business,direct\nD200000003,,nope,direct\n";
+    let r = op.post(path, &[("csv", bad), ("action", "import")]).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    r.has("Es wurde nichts importiert")
+        .has("Fehler in der Datei")
+        .has("<td data-label=\"Zeile\">2</td>")
+        .has("<td data-label=\"Zeile\">4</td>")
+        .has("Gut GmbH");
+    assert_eq!(
+        op.get("/operator/customers?q=200000002")
+            .await
+            .text
+            .matches("Gut GmbH")
+            .count(),
+        0,
+        "nothing imported"
+    );
+    // "Prüfen": the rows it would import, nothing written yet.
+    let good = "number,name,products,channel\nD200000002,Gut GmbH,de-business,direct\nD100000001,Firma Neu,,partner:Nord AG\n";
+    let r = op.post(path, &[("csv", good), ("action", "check")]).await;
+    r.ok()
+        .has("2 Kunden würden importiert")
+        .has("D200000002")
+        .has("Nord AG")
+        .has("jede (keine Einschränkung)");
+    op.get("/operator/customers?q=200000002")
+        .await
+        .lacks("Gut GmbH");
+    // "Importieren": one new, one changed; the list says so.
+    op.post(path, &[("csv", good), ("action", "import")])
+        .await
+        .redirects_to("/operator/customers");
+    op.get("/operator/customers")
+        .await
+        .ok()
+        .has("Import abgeschlossen: 1 neu, 1 geändert, 0 unverändert.")
+        .has("Gut GmbH")
+        .has("Firma Neu");
+    // Not for anyone else: a customer's member gets the 403 page and imports nothing.
+    app.member("m@example.com", "100000001").await;
+    let m = app.login("m@example.com").await;
+    assert_eq!(m.get(path).await.status, StatusCode::FORBIDDEN);
+    m.get("/home").await;
+    let r = m.post(path, &[("csv", good), ("action", "import")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// A `multipart/form-data` body with these fields; `csv_file` is sent as a chosen file.
+fn multipart(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str("--XYZBOUNDARY\r\n");
+        if *name == "csv_file" {
+            body.push_str("Content-Disposition: form-data; name=\"csv_file\"; filename=\"kunden.csv\"\r\nContent-Type: text/csv\r\n\r\n");
+        } else {
+            body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+            ));
+        }
+        body.push_str(value);
+        body.push_str("\r\n");
+    }
+    body.push_str("--XYZBOUNDARY--\r\n");
+    body
+}
+
+#[tokio::test]
+async fn an_operator_uploads_the_customer_file_and_only_that_page_takes_a_multipart_form() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    let op = app.login("op@example.com").await;
+    let path = "/operator/customers/import";
+    let page = op.get(path).await;
+    page.ok()
+        .has("enctype=\"multipart/form-data\"")
+        .has("type=\"file\" name=\"csv_file\"");
+    let token = op.csrf().unwrap();
+    let file = "number,name,products,channel\nD300000003,Datei GmbH,,direct\n";
+    let send = |body: String, to: &'static str| Send {
+        method: Method::POST,
+        path: to,
+        body: Some(("multipart/form-data; boundary=XYZBOUNDARY", body)),
+        headers: Vec::new(),
+        browser_headers: true,
+    };
+    // "Prüfen" with the chosen file: its rows, and its text in the field for "Importieren".
+    let r = op
+        .send(send(
+            multipart(&[
+                ("csrf_token", &token),
+                ("csv_file", file),
+                ("csv", ""),
+                ("action", "check"),
+            ]),
+            path,
+        ))
+        .await;
+    r.ok()
+        .has("Ein Kunde würde importiert")
+        .has("D300000003")
+        .has("D300000003,Datei GmbH,,direct\n</textarea>");
+    op.get("/operator/customers?q=300000003")
+        .await
+        .lacks("Datei GmbH");
+    let r = op
+        .send(send(
+            multipart(&[
+                ("csrf_token", &token),
+                ("csv_file", file),
+                ("action", "import"),
+            ]),
+            path,
+        ))
+        .await;
+    r.redirects_to("/operator/customers");
+    op.get("/operator/customers?q=300000003")
+        .await
+        .has("Datei GmbH");
+    // Without the form's token: the 403 page, nothing imported.
+    let other = "number,name\nD300000004,Fremd GmbH\n";
+    let r = op
+        .send(send(
+            multipart(&[("csv_file", other), ("action", "import")]),
+            path,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    op.get("/operator/customers?q=300000004")
+        .await
+        .lacks("Fremd GmbH");
+    // Any other page answers a multipart form with the 415 page.
+    let r = op
+        .send(send(
+            multipart(&[("csrf_token", &token), ("first_name", "X")]),
+            "/profile",
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
+    // A broken multipart body is the 400 page.
+    let r = op
+        .send(send("--XYZBOUNDARY\r\ngarbage".to_owned(), path))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
+}
+
+#[tokio::test]
+async fn the_operator_customer_list_pages_in_the_chosen_size_and_keeps_the_search() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    for n in 100000001..=100000012 {
+        app.customer(&n.to_string()).await;
+    }
+    let op = app.login("op@example.com").await;
+    let first = op.get("/operator/customers").await;
+    first.ok();
+    assert_eq!(
+        first.text.matches("data-label=\"Kundennummer\"").count(),
+        10
+    );
+    let next = first.links("/operator/customers?per_page=10&amp;cursor=");
+    assert_eq!(next.len(), 1, "{next:?}");
+    let second = op.get(&next[0]).await;
+    second
+        .ok()
+        .has("D100000011")
+        .has("D100000012")
+        .lacks("D100000001<");
+    second.has("rel=\"prev\"");
+    let bigger = first.links("/operator/customers?per_page=25");
+    assert_eq!(bigger.len(), 1, "{bigger:?}");
+    let all = op.get(&bigger[0]).await;
+    assert_eq!(all.text.matches("data-label=\"Kundennummer\"").count(), 12);
+    all.has("<input type=\"hidden\" name=\"per_page\" value=\"25\">");
+    let searched = op.get("/operator/customers?per_page=25&q=10000001").await;
+    searched
+        .ok()
+        .has("D100000010")
+        .has("D100000011")
+        .has("D100000012")
+        .lacks("D100000009");
+    assert_eq!(
+        searched
+            .links("/operator/customers?per_page=10&amp;q=10000001")
+            .len(),
+        1,
+        "the page size links keep the search"
+    );
 }
 
 #[tokio::test]

@@ -57,9 +57,12 @@ pub struct Embedded {
     /// The state of [`adapters_http::router`] and of the guards
     /// ([`adapters_http::guard::RequirePermission::new`]).
     pub state: AppState,
-    /// The store's outbox: what a mail dispatcher delivers (`portal_dispatch::Dispatcher` with
-    /// `adapters_smtp::MailDelivery`), and where tests read mailed codes
-    /// (`portal_testkit::seed::mailed_secret`).
+    /// The store's outbox: what the dispatchers deliver (`portal_dispatch::Dispatcher`, one per
+    /// kind: mail with `adapters_smtp::MailDelivery`, password-reset requests with
+    /// `portal_core::service::PasswordResetRequests(portal.clone())`, which the portal processes
+    /// itself behind the answer), and where tests read mailed codes
+    /// (`portal_testkit::seed::mailed_secret`; a reset link only after
+    /// `portal_core::testing::process_reset_requests`).
     pub outbox: Arc<dyn OutboxStore>,
 }
 

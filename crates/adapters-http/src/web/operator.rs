@@ -2,13 +2,11 @@
 //! admin requests to approve or reject, and the outbox's dead letters of every kind (view,
 //! re-queue). The core refuses everyone but active operators.
 
-use super::audit_details::affiliation_name;
 use super::ctx::Authed;
 use super::error::PageError;
 use super::form::{Form, Query};
 use super::i18n;
 use super::layout::{Errors, Input, csrf_field, flash_notice};
-use super::paging::{ListQuery, Pager};
 use super::urls::{
     self, Notice, OperatorApprove, OperatorReject, OperatorRequeue, OperatorSecondFactorPolicy,
     with_query,
@@ -29,7 +27,11 @@ use serde::Deserialize;
 use std::collections::BTreeSet;
 
 /// The control of a customer's second-factor policy (R22): a choice and "Speichern".
-fn policy_form(a: &Authed, number: &CustomerNumber, current: SecondFactorPolicy) -> Markup {
+pub(super) fn policy_form(
+    a: &Authed,
+    number: &CustomerNumber,
+    current: SecondFactorPolicy,
+) -> Markup {
     let id = format!("f-policy-{number}");
     html! {
         form.inline method="post" action=(a.href(urls::OperatorSecondFactorPolicy { number: number.clone() })) {
@@ -93,79 +95,6 @@ impl CustomerForm {
     fn partner(&self) -> bool {
         self.channel == "partner"
     }
-}
-
-/// `GET /operator/customers`.
-pub(crate) async fn customers(
-    a: Authed,
-    Query(q): Query<ListQuery>,
-) -> Result<Response, PageError> {
-    let pager = Pager::new(&q, a.portal().config().default_page_size);
-    let page = a
-        .portal()
-        .list_customers(&a.principal.actor(), Some(q.search()), &pager.request())
-        .await?;
-    let affiliations = &a.portal().config().affiliations;
-    let title = a.t("customers");
-    Ok(a.page(
-        &title,
-        html! {
-            h1 { (title) }
-            (flash_notice(&a))
-            div.toolbar {
-                a.button.primary href=(a.href(urls::OperatorNewCustomer)) { (a.t("create-customer")) }
-                a.button.secondary href=(a.href(urls::OperatorAdminRequests)) { (a.t("admin-requests")) }
-            }
-            form.search method="get" action=(a.href(urls::OperatorCustomers)) role="search" {
-                label for="f-q" { (a.t("customers-search")) }
-                input #f-q type="search" name="q" value=(q.search());
-                button.secondary type="submit" { (a.t("search")) }
-            }
-            table.stack {
-                thead { tr {
-                    th scope="col" { (a.t("customer-number")) }
-                    th scope="col" { (a.t("name")) }
-                    th scope="col" { (a.t("affiliation-title")) }
-                    th scope="col" { (a.t("served-by")) }
-                    th scope="col" { (a.t("customers-created")) }
-                    th scope="col" { (a.t("second-factor-policy")) }
-                    th scope="col" { (a.t("actions")) }
-                } }
-                tbody {
-                    @if page.items.is_empty() {
-                        tr { td colspan="7" { (a.t("no-entries-found")) } }
-                    }
-                    @for c in &page.items {
-                        @let r = c.record();
-                        tr {
-                            td data-label=(a.t("customer-number")) { (c.number().printed()) }
-                            td data-label=(a.t("name")) { (c.name().as_str()) }
-                            td.wrap data-label=(a.t("affiliation-title")) {
-                                @if r.affiliations.is_empty() {
-                                    (a.t("customers-any-affiliation"))
-                                } @else {
-                                    (r.affiliations.iter().map(|k| affiliations.iter().find(|af| af.key == *k).map_or_else(|| k.to_string(), |af| affiliation_name(a.lang, af))).collect::<Vec<_>>().join("; "))
-                                }
-                            }
-                            td data-label=(a.t("served-by")) {
-                                @match &r.channel {
-                                    ServiceChannel::Direct => (a.t("directly")),
-                                    ServiceChannel::Partner { name } => { (a.t("customers-partner")) " " (name.as_str()) },
-                                }
-                            }
-                            td data-label=(a.t("customers-created")) { (i18n::date(a.lang, r.created_at)) }
-                            td data-label=(a.t("second-factor-policy")) { (policy_form(&a, c.number(), c.second_factor_policy())) }
-                            td.actions data-label=(a.t("actions")) {
-                                a href=(a.href(urls::Users { number: c.number().clone() })) { (a.t("user-management")) }
-                                a href=(a.href(urls::CustomerAudit { number: c.number().clone() })) { (a.t("log")) }
-                            }
-                        }
-                    }
-                }
-            }
-            (pager.nav(&a, urls::OperatorCustomers, page.next.as_deref()))
-        },
-    ))
 }
 
 fn new_customer_page(a: &Authed, v: &CustomerForm, errors: &Errors) -> Markup {

@@ -231,15 +231,36 @@ impl Pager {
         }
     }
 
+    /// The page sizes offered: the usual ones, and this page's own when it is another
+    /// (`?per_page=2`), so the list always shows which one applies.
+    fn sizes(&self) -> Vec<u32> {
+        let mut sizes = PAGE_SIZES.to_vec();
+        if !sizes.contains(&self.per_page) {
+            sizes.push(self.per_page);
+            sizes.sort_unstable();
+        }
+        sizes
+    }
+
     /// "10 Einträge anzeigen" and "Suchen" above the list at `path`. The page sizes are links
     /// (no script runs on the pages, so a choice box would apply only with "Suchen"): one
     /// click shows the first page in that size with the same search, and "Suchen" keeps the
     /// size.
     pub(crate) fn search_form(&self, shell: &Shell, path: impl Display) -> Markup {
+        self.search_form_labelled(shell, path, &shell.t("search"))
+    }
+
+    /// [`Self::search_form`] with the search field labelled `label` (what it searches).
+    pub(crate) fn search_form_labelled(
+        &self,
+        shell: &Shell,
+        path: impl Display,
+        label: &str,
+    ) -> Markup {
         html! {
             div.list-controls {
                 nav.per-page aria-label=(shell.t("list-page-size")) {
-                    @for n in PAGE_SIZES {
+                    @for n in self.sizes() {
                         @if n == self.per_page {
                             strong aria-current="true" { (n) }
                         } @else {
@@ -257,7 +278,7 @@ impl Pager {
                 }
                 form.search method="get" action=(shell.href(&path)) role="search" {
                     input type="hidden" name="per_page" value=(self.per_page);
-                    label for="f-q" { (shell.t("search")) }
+                    label for="f-q" { (label) }
                     input #f-q type="search" name="q" value=(self.search);
                     button.secondary type="submit" { (shell.t("search")) }
                 }

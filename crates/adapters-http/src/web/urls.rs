@@ -252,6 +252,8 @@ routes! {
     "/operator/customers" => OperatorCustomers;
     /// "Kunde anlegen".
     "/operator/customers/new" => OperatorNewCustomer;
+    /// "Kunden importieren": the CSV import with its preview.
+    "/operator/customers/import" => OperatorImportCustomers;
     /// "Zweiter Faktor": who of a customer's users must have one (R22).
     "/operator/customers/{number}/second-factor-policy" => OperatorSecondFactorPolicy { number: CustomerNumber } via CustomerPath(number);
     /// Admin requests to decide.
@@ -333,6 +335,8 @@ pub(crate) enum Notice {
     RequestApproved,
     /// "Der Antrag von $name wurde abgelehnt."
     RequestRejected,
+    /// "Import abgeschlossen: $name." (the counts, as the import page said them)
+    CustomersImported,
 }
 
 impl Notice {
@@ -359,6 +363,7 @@ impl Notice {
             Self::RequestDeclined => "notice-request-declined",
             Self::RequestApproved => "notice-request-approved",
             Self::RequestRejected => "notice-request-rejected",
+            Self::CustomersImported => "notice-customers-imported",
         }
     }
 }
@@ -395,7 +400,7 @@ mod tests {
     }
 
     /// Every notice.
-    const ALL: [Notice; 20] = [
+    const ALL: [Notice; 21] = [
         Notice::Saved,
         Notice::ResetSent,
         Notice::LoggedOut,
@@ -416,6 +421,7 @@ mod tests {
         Notice::RequestDeclined,
         Notice::RequestApproved,
         Notice::RequestRejected,
+        Notice::CustomersImported,
     ];
 
     #[test]
