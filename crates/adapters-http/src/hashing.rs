@@ -101,12 +101,14 @@ impl BlockingHasher {
         F: FnOnce(Arc<dyn PasswordHasher>) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, HashError>>,
     {
+        let waiting = crate::metrics::Waiting::enter();
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| HashError("hashing pool closed".into()))?;
+        waiting.served();
         let inner = self.inner.clone();
         let handle = tokio::runtime::Handle::current();
         let (done, result) = tokio::sync::oneshot::channel();

@@ -68,6 +68,7 @@ pub mod guard;
 mod hashing;
 pub mod import;
 pub mod known_browser;
+pub mod metrics;
 pub mod middleware;
 pub mod oidc;
 pub mod path;
@@ -126,6 +127,8 @@ pub fn router(state: AppState) -> Router {
     let app = app
         .fallback(web::fallback)
         .method_not_allowed_fallback(web::method_not_allowed);
+    // Inside the other layers, so the matched route is known (the layer wraps every route).
+    let app = app.layer(axum::middleware::from_fn(metrics::track_requests));
     middleware::layered(app, &state).with_state(state)
 }
 

@@ -906,6 +906,33 @@ async fn every_screen_in_a_real_browser() {
         walk.screen(name, path, ready).await;
     }
 
+    // The customer import with a chosen file: "Prüfen" shows its rows, nothing imported yet.
+    let file = screenshot_dir().join("kunden-import.csv");
+    std::fs::create_dir_all(screenshot_dir()).unwrap();
+    std::fs::write(
+        &file,
+        "number,name,products,channel\nD300000003,Datei GmbH,,direct\n",
+    )
+    .unwrap();
+    walk.c
+        .goto(&format!("{base}/operator/customers/import"))
+        .await
+        .unwrap();
+    wait(&walk.c, "#f-csv-file")
+        .await
+        .send_keys(&file.canonicalize().unwrap().display().to_string())
+        .await
+        .unwrap();
+    click(&walk.c, "button[name=action][value='check']").await;
+    let preview = wait(&walk.c, "table.import-preview")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(preview.contains("Datei GmbH"), "{preview}");
+    walk.check("operator-import-preview").await;
+    std::fs::remove_file(&file).unwrap();
+
     // Logging in again asks for the app's code.
     clock.advance(chrono::TimeDelta::seconds(31));
     walk.login("op@example.com").await;

@@ -452,20 +452,26 @@ async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
-async fn the_login_answer_is_the_same_for_a_known_and_an_unknown_address() {
-    // R14: status, cookies and page are the same, whether the address has an account or not
-    // (only the typed address and the form's token differ).
+async fn the_login_answer_is_the_same_for_a_known_an_unknown_and_a_locked_address() {
+    // R14: status, cookies and page are the same for a wrong password, an address without an
+    // account and a locked user's right password (only the typed address and the form's token
+    // differ).
     let app = WebApp::new();
-    app.registered("x@example.com").await;
+    let w = app.two_customers().await;
+    app.portal
+        .lock_user(&w.admin_a, &number("100000001"), w.employee_a, None)
+        .await
+        .unwrap();
     let mut answers = Vec::new();
-    for address in ["x@example.com", "y@example.com"] {
+    for (address, password) in [
+        ("a@example.com", "falsch-falsch"),
+        ("y@example.com", "falsch-falsch"),
+        ("e@example.com", PASSWORD),
+    ] {
         let b = app.browser();
         b.get("/login").await;
         let r = b
-            .post(
-                "/login",
-                &[("email", address), ("password", "falsch-falsch")],
-            )
+            .post("/login", &[("email", address), ("password", password)])
             .await;
         let mut cookies: Vec<String> = r
             .headers
@@ -482,7 +488,8 @@ async fn the_login_answer_is_the_same_for_a_known_and_an_unknown_address() {
         answers.push((r.status, cookies, text));
     }
     assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
-    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0], answers[1], "known and unknown address");
+    assert_eq!(answers[0], answers[2], "wrong password and locked user");
 }
 
 #[tokio::test]
@@ -1132,6 +1139,11 @@ async fn the_user_table_pages_with_next_and_previous_and_searches() {
     let page = admin.get(&bigger[0]).await;
     page.ok().has("1 bis 11 von 11 Einträgen");
     assert_eq!(page.text.matches("data-label=\"Name\"").count(), 11);
+    admin
+        .get("/admin/customers/100000001/users?per_page=3")
+        .await
+        .ok()
+        .has("<strong aria-current=\"true\">3</strong>");
     page.has("<strong aria-current=\"true\">25</strong>")
         .has("<input type=\"hidden\" name=\"per_page\" value=\"25\">")
         .has("value=\"muster\"");
@@ -1711,6 +1723,104 @@ async fn an_operator_imports_customers_after_a_preview_and_a_bad_file_imports_no
     m.get("/home").await;
     let r = m.post(path, &[("csv", good), ("action", "import")]).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+/// A `multipart/form-data` body with these fields; `csv_file` is sent as a chosen file.
+fn multipart(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str("--XYZBOUNDARY\r\n");
+        if *name == "csv_file" {
+            body.push_str("Content-Disposition: form-data; name=\"csv_file\"; filename=\"kunden.csv\"\r\nContent-Type: text/csv\r\n\r\n");
+        } else {
+            body.push_str(&format!(
+                "Content-Disposition: form-data; name=\"{name}\"\r\n\r\n"
+            ));
+        }
+        body.push_str(value);
+        body.push_str("\r\n");
+    }
+    body.push_str("--XYZBOUNDARY--\r\n");
+    body
+}
+
+#[tokio::test]
+async fn an_operator_uploads_the_customer_file_and_only_that_page_takes_a_multipart_form() {
+    let app = WebApp::new();
+    app.operator("op@example.com").await;
+    let op = app.login("op@example.com").await;
+    let path = "/operator/customers/import";
+    let page = op.get(path).await;
+    page.ok()
+        .has("enctype=\"multipart/form-data\"")
+        .has("type=\"file\" name=\"csv_file\"");
+    let token = op.csrf().unwrap();
+    let file = "number,name,products,channel\nD300000003,Datei GmbH,,direct\n";
+    let send = |body: String, to: &'static str| Send {
+        method: Method::POST,
+        path: to,
+        body: Some(("multipart/form-data; boundary=XYZBOUNDARY", body)),
+        headers: Vec::new(),
+        browser_headers: true,
+    };
+    // "Prüfen" with the chosen file: its rows, and its text in the field for "Importieren".
+    let r = op
+        .send(send(
+            multipart(&[
+                ("csrf_token", &token),
+                ("csv_file", file),
+                ("csv", ""),
+                ("action", "check"),
+            ]),
+            path,
+        ))
+        .await;
+    r.ok()
+        .has("Ein Kunde würde importiert")
+        .has("D300000003")
+        .has("D300000003,Datei GmbH,,direct\n</textarea>");
+    op.get("/operator/customers?q=300000003")
+        .await
+        .lacks("Datei GmbH");
+    let r = op
+        .send(send(
+            multipart(&[
+                ("csrf_token", &token),
+                ("csv_file", file),
+                ("action", "import"),
+            ]),
+            path,
+        ))
+        .await;
+    r.redirects_to("/operator/customers");
+    op.get("/operator/customers?q=300000003")
+        .await
+        .has("Datei GmbH");
+    // Without the form's token: the 403 page, nothing imported.
+    let other = "number,name\nD300000004,Fremd GmbH\n";
+    let r = op
+        .send(send(
+            multipart(&[("csv_file", other), ("action", "import")]),
+            path,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+    op.get("/operator/customers?q=300000004")
+        .await
+        .lacks("Fremd GmbH");
+    // Any other page answers a multipart form with the 415 page.
+    let r = op
+        .send(send(
+            multipart(&[("csrf_token", &token), ("first_name", "X")]),
+            "/profile",
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
+    // A broken multipart body is the 400 page.
+    let r = op
+        .send(send("--XYZBOUNDARY\r\ngarbage".to_owned(), path))
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.text);
 }
 
 #[tokio::test]

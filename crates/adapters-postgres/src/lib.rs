@@ -64,7 +64,7 @@ mod store;
 pub mod testing;
 
 pub use migration::Migrator;
-pub use outbox::OUTBOX_STATS_CAP;
+pub use outbox::{OUTBOX_STATS_CAP, OutboxBacklog};
 pub use sea_orm::{DatabaseConnection, DbBackend};
 pub use store::{ConnectError, PoolSettings, SQLITE_BUSY_TIMEOUT, SqlStore, connect, connect_with};
 

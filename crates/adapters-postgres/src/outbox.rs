@@ -328,3 +328,49 @@ impl OutboxStore for SqlStore {
         })
     }
 }
+
+/// What the open part of the outbox looks like, for metrics ([`SqlStore::outbox_backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OutboxBacklog {
+    /// Open messages (pending or claimed) that failed at least once and wait for a retry
+    /// (capped at [`OUTBOX_STATS_CAP`]).
+    pub retrying: u64,
+    /// When the oldest open message was queued, if any is open.
+    pub oldest_open_at: Option<DateTime<Utc>>,
+}
+
+impl SqlStore {
+    /// The outbox's retries and the age of its oldest open message (every kind), read through
+    /// the partial index of the open states, so it costs the open messages only.
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn outbox_backlog(&self) -> Result<OutboxBacklog, StoreError> {
+        let open = open_states_sql();
+        let sql = format!(
+            "SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox WHERE {open} AND attempts > 0 \
+             LIMIT {OUTBOX_STATS_CAP}) t), (SELECT min(seq) FROM outbox WHERE {open})"
+        );
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &self.db,
+            sea_orm::Statement::from_string(self.backend, sql),
+        )
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::backend("outbox backlog returned no row"))?;
+        let retrying: i64 = row.try_get_by_index(0).map_err(db_err)?;
+        let oldest_seq: Option<i64> = row.try_get_by_index(1).map_err(db_err)?;
+        let oldest_open_at = match oldest_seq {
+            Some(seq) => outbox::Entity::find_by_id(seq)
+                .one(&self.db)
+                .await
+                .map_err(db_err)?
+                .map(|m| m.created_at),
+            None => None,
+        };
+        Ok(OutboxBacklog {
+            retrying: u64::try_from(retrying).unwrap_or(0),
+            oldest_open_at,
+        })
+    }
+}

@@ -831,3 +831,80 @@ async fn a_login_that_needs_the_second_factor_ends_the_carried_session_already()
     );
     assert!(w.portal.authenticate(anna.token.expose()).await.is_err());
 }
+
+/// Records what the core reports.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<portal_core::ports::LoginObservation>>);
+
+impl portal_core::ports::Observer for Recorder {
+    fn login(&self, outcome: portal_core::ports::LoginObservation) {
+        self.0.lock().unwrap().push(outcome);
+    }
+}
+
+#[tokio::test]
+async fn the_core_reports_every_login_outcome_to_its_observer() {
+    use portal_core::ports::LoginObservation as O;
+    use portal_core::service::{CompleteMfa, SecondFactor};
+    let w = World::new();
+    w.customer(N).await;
+    w.member("anna@example.com", N).await;
+    let recorder = Arc::new(Recorder::default());
+    let portal = w
+        .sibling(w.portal.config().clone(), false)
+        .with_observer(recorder.clone());
+    let login = |address: &str, password: &str| Login {
+        email: address.into(),
+        password: SecretString::new(password),
+        client: client(),
+    };
+    let seen = || recorder.0.lock().unwrap().clone();
+
+    assert!(matches!(
+        portal.login(login("anna@example.com", PASSWORD)).await,
+        Ok(LoginOutcome::Authenticated(_))
+    ));
+    assert_eq!(seen(), [O::Success]);
+    // A wrong password and an unknown address read alike, also here.
+    portal
+        .login(login("anna@example.com", "wrong password"))
+        .await
+        .unwrap_err();
+    portal
+        .login(login("nobody@example.com", PASSWORD))
+        .await
+        .unwrap_err();
+    assert_eq!(seen(), [O::Success, O::WrongPassword, O::WrongPassword]);
+    // A second step that fails (no such pending login) is a failed second factor.
+    portal
+        .complete_mfa(CompleteMfa {
+            token: "not-a-pending-login".into(),
+            factor: SecondFactor::Totp(SecretString::new("123456")),
+            remember_device: false,
+            client: client(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(seen().last(), Some(&O::SecondFactorFailed));
+    // The world's own portal has the default observer, which reports nowhere.
+    w.login("anna@example.com").await;
+    assert_eq!(seen().len(), 4, "another portal reports elsewhere");
+    // Failures until a throttle answers: it is reported as such.
+    let mut throttled = false;
+    for _ in 0..50 {
+        if let Err(LoginError::Throttled { .. }) =
+            portal.login(login("anna@example.com", "wrong again")).await
+        {
+            throttled = true;
+            break;
+        }
+    }
+    assert!(throttled, "a throttle answered within 50 failures");
+    assert_eq!(seen().last(), Some(&O::Throttled));
+    let counted = seen();
+    assert_eq!(
+        counted.iter().filter(|o| **o == O::Throttled).count(),
+        1,
+        "{counted:?}"
+    );
+}

@@ -29,6 +29,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("DATABASE_URL", "database: postgres://… or an SQLite file"),
     ("PORTAL_BIND", "address the HTTP server listens on"),
     (
+        "PORTAL_METRICS_BIND",
+        "address of a separate listener serving GET /metrics (Prometheus); unset = off",
+    ),
+    (
         "PORTAL_TRUSTED_PROXIES",
         "reverse-proxy addresses whose X-Forwarded-For is believed (comma-separated)",
     ),
@@ -443,6 +447,8 @@ pub struct ServerConfig {
     pub database: Database,
     /// Listening address of `serve`.
     pub bind: SocketAddr,
+    /// The separate listener of `GET /metrics` (`PORTAL_METRICS_BIND`); `None`: no metrics.
+    pub metrics_bind: Option<SocketAddr>,
     /// Public base URL.
     pub public_url: PublicUrl,
     /// Development mode: cookies without `Secure`, the development phone gateway, a banner.
@@ -490,6 +496,15 @@ impl ServerConfig {
         let bind = match source.get("PORTAL_BIND") {
             Some(b) => parse_bind(&b)?,
             None => DEFAULT_BIND,
+        };
+        let metrics_bind = match source.get("PORTAL_METRICS_BIND") {
+            Some(b) if !b.trim().is_empty() => {
+                Some(b.trim().parse().map_err(|_| ConfigError::Invalid {
+                    var: "PORTAL_METRICS_BIND",
+                    reason: "an address with a port, such as 127.0.0.1:9090".to_owned(),
+                })?)
+            }
+            _ => None,
         };
         let public_url = match source.get("PORTAL_PUBLIC_URL") {
             Some(u) => PublicUrl::Configured(normalize_public_url(&u)?),
@@ -593,6 +608,7 @@ impl ServerConfig {
         Ok(Self {
             database,
             bind,
+            metrics_bind,
             public_url,
             development,
             secret,

@@ -33,6 +33,7 @@
 //! | `PORTAL_CONFIG` | TOML file with any of these settings | none |
 //! | `DATABASE_URL` | `postgres://…`, `sqlite://path`, or a file path (SQLite) | `portal.db` (SQLite, created) |
 //! | `PORTAL_BIND` | listening address (port 0: any free port) | `127.0.0.1:8080` |
+//! | `PORTAL_METRICS_BIND` | separate listener for `GET /metrics` (Prometheus) | off |
 //! | `PORTAL_PUBLIC_URL` | public base URL: links in mails, cookie origin | `http://` + the listening address |
 //! | `PORTAL_DEV_MODE` | development mode: cookies without `Secure`, phone codes logged, demo allowed | on when `PORTAL_PUBLIC_URL` is unset, else off |
 //! | `PORTAL_SECRET_KEY` | 32-byte server secret, base64 (`openssl rand -base64 32`); required on Postgres | generated into the key file |
@@ -86,6 +87,7 @@ pub mod config;
 pub mod demo;
 pub mod embed;
 pub mod housekeeping;
+pub mod metrics;
 pub mod oidc_cli;
 pub mod secrets;
 pub mod serve;

@@ -79,6 +79,20 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::of("listener address", e))?;
     let public_url = config.public_url_for(local);
 
+    // Bound before anything else starts, so a taken port fails the start, not a scrape.
+    let metrics = match config.metrics_bind {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::of(&format!("cannot listen on {addr} (metrics)"), e))?;
+            let local = listener
+                .local_addr()
+                .map_err(|e| Failure::of("metrics listener address", e))?;
+            Some((crate::metrics::install()?, listener, local))
+        }
+        None => None,
+    };
+
     let (store, migrations) = app::open_store_with(&config.database, &config.pool).await?;
     tracing::info!(database = %config.database.describe(), "{migrations}");
     let store = Arc::new(store);
@@ -117,6 +131,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
             reset.notify_one();
         })
     });
+    if metrics.is_some() {
+        deps.committer = Arc::new(crate::metrics::SessionCounter::new(deps.committer));
+    }
     deps.hasher = Arc::new(adapters_http::BlockingHasher::from_config(
         deps.hasher.clone(),
         &http,
@@ -136,6 +153,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         .map_err(|e| Failure::of("portal", e))?;
     if config.development {
         portal = portal.with_sms_sender(Arc::new(DevPhoneGateway));
+    }
+    if metrics.is_some() {
+        portal = portal.with_observer(Arc::new(adapters_http::metrics::MetricsObserver));
     }
     let portal = Arc::new(portal);
 
@@ -211,6 +231,18 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     tracing::info!(%public_url, address = %local, development = config.development, "listening");
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
+    let metrics_server = metrics.map(|(handle, listener, local)| {
+        tracing::info!(address = %local, "metrics on http://{local}/metrics");
+        let router = crate::metrics::router(crate::metrics::Scrape::new(handle, store.clone()));
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .into_future(),
+        )
+    });
     let (listener, closed) = ClosingListener::new(listener, local, stop_tx.subscribe());
     let server = axum::serve(
         // `tap_io` only to get axum's `ConnectInfo<SocketAddr>` for a listener of our own.
@@ -244,6 +276,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
             }
         }
     };
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     if let Some(h) = housekeeper
         && let Err(e) = h.shutdown().await
     {

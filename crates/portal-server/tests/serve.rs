@@ -482,3 +482,261 @@ fn serve_refuses_postgres_without_a_shared_secret() {
         "{err}"
     );
 }
+
+/// The value of the sample `name{labels}` in a Prometheus text exposition (labels in any
+/// order), or `None` when there is no such sample.
+fn sample(exposition: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let mut wanted: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+    wanted.sort();
+    exposition.lines().find_map(|line| {
+        if line.starts_with('#') {
+            return None;
+        }
+        let (series, value) = line.rsplit_once(' ')?;
+        let (n, mut have) = match series.split_once('{') {
+            Some((n, rest)) => (
+                n,
+                rest.trim_end_matches('}')
+                    .split(',')
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            ),
+            None => (series, Vec::new()),
+        };
+        have.sort();
+        (n == name && have == wanted).then(|| value.parse().ok())?
+    })
+}
+
+/// A response's body and its `Set-Cookie` name=value pairs.
+fn body_and_cookies(response: &str) -> (String, Vec<String>) {
+    let cookies = response
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .filter_map(|c| c.split(';').next())
+        .map(str::to_owned)
+        .collect();
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (body, cookies)
+}
+
+fn json_field(body: &str, field: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {body}"))
+        .to_owned()
+}
+
+#[test]
+fn metrics_are_served_on_their_own_listener_and_count_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[("PORTAL_METRICS_BIND", "127.0.0.1:0")]);
+    let line = server.wait_for(|l| l.contains("metrics on http://127.0.0.1:"));
+    let metrics_port: u16 = line
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no metrics port in {line:?}"));
+    let scrape = || {
+        let (status, response) = http(metrics_port, "GET", "/metrics", &[], "");
+        assert_eq!(status, 200, "{response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("content-type: text/plain; version=0.0.4"),
+            "{response}"
+        );
+        body_and_cookies(&response).0
+    };
+    let before = scrape();
+    assert_eq!(
+        sample(
+            &before,
+            "portal_build_info",
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("rustc_edition", "2024")
+            ]
+        ),
+        Some(1.0),
+        "{before}"
+    );
+    for outcome in [
+        "success",
+        "wrong_password",
+        "throttled",
+        "second_factor_required",
+    ] {
+        assert_eq!(
+            sample(&before, "portal_logins_total", &[("outcome", outcome)]),
+            Some(0.0),
+            "{outcome}: {before}"
+        );
+    }
+    assert_eq!(
+        sample(&before, "portal_sessions_started_total", &[]),
+        Some(0.0)
+    );
+    assert!(
+        sample(&before, "portal_db_pool_max_connections", &[]).is_some_and(|n| n >= 1.0),
+        "{before}"
+    );
+    // Not on the public listener.
+    let (status, public) = server.get("/metrics");
+    assert_ne!(status, 200);
+    assert!(!public.contains("portal_build_info"));
+
+    // Two wrong logins, a registration (a session), a logout, a login.
+    let port = server.port;
+    let login = |password: &str| {
+        let (cookies, token) = csrf(port);
+        let cookie = cookies
+            .iter()
+            .map(|c| c.split(';').next().unwrap())
+            .collect::<Vec<_>>()
+            .join("; ");
+        http(
+            port,
+            "POST",
+            "/api/v1/auth/login",
+            &[
+                ("Cookie", &cookie),
+                ("X-CSRF-Token", &token),
+                ("Content-Type", "application/json"),
+            ],
+            &format!(r#"{{"email":"anna@example.com","password":"{password}"}}"#),
+        )
+    };
+    assert_eq!(login("falsch falsch falsch").0, 401);
+    assert_eq!(login("auch falsch falsch").0, 401);
+    let (cookies, token) = csrf(server.port);
+    let cookie = cookies
+        .iter()
+        .map(|c| c.split(';').next().unwrap())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let json = [
+        ("Cookie", cookie.as_str()),
+        ("X-CSRF-Token", token.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let (status, response) = http(
+        server.port,
+        "POST",
+        "/api/v1/auth/register",
+        &json,
+        r#"{"email":"anna@example.com","first_name":"Anna","last_name":"Schmidt","password":"korrekt pferd batterie","password_confirmation":"korrekt pferd batterie"}"#,
+    );
+    assert_eq!(status, 202, "{response}");
+    let ticket = json_field(&body_and_cookies(&response).0, "ticket");
+    let mail = server.wait_for(|l| l.contains("mail to anna@example.com") && l.contains(" code "));
+    let code = mail
+        .split(" code ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, response) = http(
+        server.port,
+        "POST",
+        "/api/v1/auth/register/verify",
+        &json,
+        &format!(r#"{{"ticket":"{ticket}","code":"{code}"}}"#),
+    );
+    assert!((200..300).contains(&status), "{response}");
+    let (body, session_cookies) = body_and_cookies(&response);
+    let session_token = json_field(&body, "csrf_token");
+    let session_cookie = session_cookies.join("; ");
+    let (status, response) = http(
+        server.port,
+        "POST",
+        "/api/v1/auth/logout",
+        &[
+            ("Cookie", &session_cookie),
+            ("X-CSRF-Token", &session_token),
+        ],
+        "",
+    );
+    assert!((200..300).contains(&status), "{response}");
+    let (status, response) = login("korrekt pferd batterie");
+    assert_eq!(status, 200, "{response}");
+
+    let after = scrape();
+    let logins = |outcome| sample(&after, "portal_logins_total", &[("outcome", outcome)]);
+    assert_eq!(logins("wrong_password"), Some(2.0), "{after}");
+    assert_eq!(logins("success"), Some(1.0), "{after}");
+    assert_eq!(logins("throttled"), Some(0.0));
+    assert_eq!(
+        sample(&after, "portal_sessions_started_total", &[]),
+        Some(2.0),
+        "registration and login: {after}"
+    );
+    assert_eq!(
+        sample(&after, "portal_sessions_ended_total", &[("how", "logout")]),
+        Some(1.0),
+        "{after}"
+    );
+    let requests = |route, method, status| {
+        sample(
+            &after,
+            "portal_http_requests_total",
+            &[("route", route), ("method", method), ("status", status)],
+        )
+    };
+    assert_eq!(
+        requests("/api/v1/auth/login", "POST", "401"),
+        Some(2.0),
+        "{after}"
+    );
+    assert_eq!(requests("/api/v1/auth/login", "POST", "200"), Some(1.0));
+    assert_eq!(
+        requests("/api/v1/auth/register/verify", "POST", "201"),
+        Some(1.0),
+        "{after}"
+    );
+    assert!(requests("/api/v1/auth/csrf", "GET", "200").is_some_and(|n| n >= 4.0));
+    assert!(
+        requests("unmatched", "GET", "404").is_some_and(|n| n >= 1.0),
+        "the public /metrics: {after}"
+    );
+    assert_eq!(
+        sample(
+            &after,
+            "portal_http_request_duration_seconds_count",
+            &[
+                ("route", "/api/v1/auth/login"),
+                ("method", "POST"),
+                ("status", "401")
+            ]
+        ),
+        Some(2.0),
+        "{after}"
+    );
+    // Four password checks and one hashing went through the hashing queue.
+    assert!(
+        sample(&after, "portal_hashing_queue_wait_seconds_count", &[]).is_some_and(|n| n >= 4.0),
+        "{after}"
+    );
+    assert_eq!(sample(&after, "portal_hashing_queue_depth", &[]), Some(0.0));
+    assert_eq!(
+        sample(&after, "portal_outbox_messages", &[("state", "dead")]),
+        Some(0.0),
+        "{after}"
+    );
+    assert!(sample(&after, "portal_outbox_oldest_open_age_seconds", &[]).is_some());
+    assert!(sample(&after, "portal_db_pool_connections", &[("state", "in_use")]).is_some());
+    let (code, output) = server.terminate();
+    assert_eq!(code, Some(0), "{}", output.join("\n"));
+}

@@ -56,11 +56,48 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequestParts<S> for Quer
     }
 }
 
+fn media_type_is(v: &HeaderValue, expected: &str) -> bool {
+    v.to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(expected))
+}
+
 fn is_form(v: &HeaderValue) -> bool {
-    v.to_str().unwrap_or("").split(';').next().is_some_and(|m| {
-        m.trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    })
+    media_type_is(v, "application/x-www-form-urlencoded")
+}
+
+/// Whether a body is `multipart/form-data`: only forms that send a file use it (the customer
+/// import, [`UPLOAD_PATHS`]).
+fn is_multipart(v: &HeaderValue) -> bool {
+    media_type_is(v, "multipart/form-data")
+}
+
+/// The pages whose forms send a file (`multipart/form-data`); every other form is URL-encoded.
+const UPLOAD_PATHS: [&str; 1] = ["/operator/customers/import"];
+
+/// The text fields of a `multipart/form-data` body (`axum`'s `Multipart`, on `multer`), a file's
+/// content as text; `None` when the body is no valid multipart form. A field sent twice keeps
+/// its first value.
+pub(crate) async fn multipart_fields(
+    headers: &axum::http::HeaderMap,
+    bytes: axum::body::Bytes,
+) -> Option<Vec<(String, String)>> {
+    let mut req = Request::new(Body::from(bytes));
+    *req.headers_mut() = headers.clone();
+    let mut multipart = axum::extract::Multipart::from_request(req, &())
+        .await
+        .ok()?;
+    let mut fields: Vec<(String, String)> = Vec::new();
+    while let Some(field) = multipart.next_field().await.ok()? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let value = field.text().await.ok()?;
+        if !fields.iter().any(|(n, _)| *n == name) {
+            fields.push((name, value));
+        }
+    }
+    Some(fields)
 }
 
 #[derive(Deserialize)]
@@ -70,7 +107,8 @@ struct CsrfField {
 }
 
 /// The guard of every unsafe web request: `Sec-Fetch-Site` and `Origin` name this site, the body
-/// is a URL-encoded form within the body limit, and its `csrf_token` field is the token the
+/// is a URL-encoded form (or, on the pages that take a file, a multipart form) within the body
+/// limit, and its `csrf_token` field is the token the
 /// request's cookies call for ([`csrf::check_token`]). The body goes on to the handler
 /// unchanged. Failures answer with the bare error page: 403, 413, 415 or 400.
 pub(crate) async fn form_guard(
@@ -86,7 +124,10 @@ pub(crate) async fn form_guard(
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");
         return PageError::code(ErrorCode::CsrfFailed).into_response();
     }
-    if !req.headers().get(header::CONTENT_TYPE).is_some_and(is_form) {
+    let content_type = req.headers().get(header::CONTENT_TYPE);
+    let multipart = content_type.is_some_and(is_multipart)
+        && UPLOAD_PATHS.iter().any(|p| req.uri().path().ends_with(p));
+    if !multipart && !content_type.is_some_and(is_form) {
         return PageError::code(ErrorCode::UnsupportedMediaType).into_response();
     }
     let limit = body_limit(config, req.uri().path());
@@ -94,8 +135,20 @@ pub(crate) async fn form_guard(
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return PageError::code(ErrorCode::PayloadTooLarge).into_response();
     };
-    let Ok(form) = serde_html_form::from_bytes::<CsrfField>(&bytes) else {
-        return PageError::code(ErrorCode::InvalidRequest).into_response();
+    let form = if multipart {
+        let Some(fields) = multipart_fields(&parts.headers, bytes.clone()).await else {
+            return PageError::code(ErrorCode::InvalidRequest).into_response();
+        };
+        CsrfField {
+            token: fields
+                .into_iter()
+                .find_map(|(n, v)| (n == CSRF_FIELD).then_some(v)),
+        }
+    } else {
+        let Ok(form) = serde_html_form::from_bytes::<CsrfField>(&bytes) else {
+            return PageError::code(ErrorCode::InvalidRequest).into_response();
+        };
+        form
     };
     if let Err(why) = csrf::check_token(config, &parts.headers, form.token.as_deref()) {
         tracing::warn!(target: "portal_http", rejection = ?why, "web csrf check failed");

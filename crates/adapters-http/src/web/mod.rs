@@ -1,6 +1,7 @@
 //! The server-rendered web UI: every screen of the manual, German by default and English by the
 //! user's language, `?lang=en` or the language cookie. Pages are maud templates (every value is
-//! escaped), forms are plain `application/x-www-form-urlencoded` POSTs followed by a redirect
+//! escaped), forms are plain `application/x-www-form-urlencoded` POSTs (the customer import,
+//! which takes a file, alone sends `multipart/form-data`) followed by a redirect
 //! (Post/Redirect/Get), no script runs anywhere. A redirect's message ("Gespeichert.", "Ben
 //! Becker wurde gesperrt.") travels in a short-lived signed cookie (`flash`), never in the URL.
 //! No page answers JSON: a `GET` on a form's own address (a reload of its answer, back, a new
@@ -74,7 +75,7 @@ use crate::state::AppState;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
@@ -96,27 +97,28 @@ async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// Security headers of the pages (set before the router-wide defaults, which only fill gaps).
-async fn page_headers(req: Request, next: Next) -> Response {
-    let mut r = next.run(req).await;
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    h.insert(
-        HeaderName::from_static("cross-origin-opener-policy"),
-        HeaderValue::from_static("same-origin"),
-    );
-    r
+/// Security headers of the pages, as tower-http layers (inside the router-wide defaults, which
+/// only fill gaps): the page CSP, referrer policy, frame and opener policies replace whatever a
+/// handler set; `Cache-Control: no-store` only where a handler set none.
+fn with_page_headers(pages: Router<AppState>) -> Router<AppState> {
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    pages.layer(
+        tower::ServiceBuilder::new()
+            .layer(set(header::CONTENT_SECURITY_POLICY, PAGE_CSP))
+            .layer(set(header::REFERRER_POLICY, "no-referrer"))
+            .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+            .layer(set(
+                HeaderName::from_static("cross-origin-opener-policy"),
+                "same-origin",
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("no-store"),
+            )),
+    )
 }
 
 /// `GET` on a form's address (a reload of its answer, back, a new tab): the page the form
@@ -372,9 +374,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     if state.config().dev_mailbox().is_some() {
         r = r.route(DevMailbox::PATH, get(devmail::mailbox));
     }
-    r.route_layer(from_fn_with_state(state.clone(), form::form_guard))
-        .layer(from_fn_with_state(state.clone(), error::render_errors))
-        .layer(from_fn(page_headers))
+    with_page_headers(
+        r.route_layer(from_fn_with_state(state.clone(), form::form_guard))
+            .layer(from_fn_with_state(state.clone(), error::render_errors)),
+    )
 }
 
 /// The router's answer to a method a path does not take: the API's JSON error under `/api/`;

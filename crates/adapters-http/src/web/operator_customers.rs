@@ -7,7 +7,7 @@
 use super::audit_details::affiliation_name;
 use super::ctx::Authed;
 use super::error::PageError;
-use super::form::{Form, Query};
+use super::form::Query;
 use super::i18n;
 use super::layout::{Errors, csrf_field, flash_notice};
 use super::operator::policy_form;
@@ -112,11 +112,48 @@ pub(crate) async fn customers(
 }
 
 /// The import form: the file's text and the button pressed (`check`: the preview, `import`).
+/// A chosen file (`csv_file`, a multipart form) takes the place of the text field's content.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 pub(crate) struct ImportForm {
     csv: String,
     action: String,
+}
+
+impl ImportForm {
+    /// The form of a request: multipart with a chosen file, or URL-encoded.
+    async fn read(a: &Authed, req: axum::extract::Request) -> Result<Self, PageError> {
+        let invalid = || PageError::code(crate::error::ErrorCode::InvalidRequest);
+        let headers = req.headers().clone();
+        let bytes = axum::body::to_bytes(req.into_body(), a.config().import_body_limit)
+            .await
+            .map_err(|_| PageError::code(crate::error::ErrorCode::PayloadTooLarge))?;
+        let multipart = headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if !multipart {
+            return serde_html_form::from_bytes(&bytes).map_err(|_| invalid());
+        }
+        let fields = super::form::multipart_fields(&headers, bytes)
+            .await
+            .ok_or_else(invalid)?;
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find_map(|(n, v)| (n == name).then(|| v.clone()))
+                .unwrap_or_default()
+        };
+        let file = field("csv_file");
+        Ok(Self {
+            csv: if file.trim().is_empty() {
+                field("csv")
+            } else {
+                file
+            },
+            action: field("action"),
+        })
+    }
 }
 
 /// What the page shows under the form: the problems of the file, or the rows it would import.
@@ -134,8 +171,12 @@ fn import_page(a: &Authed, csv: &str, preview: &Preview<'_>, errors: &Errors) ->
             p { (a.t("import-intro")) }
             p.hint { (a.t("import-format")) }
             (errors.summary(a.lang))
-            form method="post" action=(a.href(urls::OperatorImportCustomers)) {
+            form method="post" enctype="multipart/form-data" action=(a.href(urls::OperatorImportCustomers)) {
                 (csrf_field(a))
+                div.field {
+                    label for="f-csv-file" { (a.t("import-choose-file")) }
+                    input #f-csv-file type="file" name="csv_file" accept=".csv,text/csv";
+                }
                 div.field {
                     label for="f-csv" { (a.t("import-file")) }
                     textarea #f-csv name="csv" rows="10" spellcheck="false" { (csv) }
@@ -214,8 +255,9 @@ pub(crate) async fn import_form(a: Authed) -> Result<Response, PageError> {
 
 /// `POST /operator/customers/import`: "Prüfen" shows the problems or the rows; "Importieren"
 /// imports when every row is valid (nothing otherwise) and leads to the customer list.
-pub(crate) async fn import(a: Authed, Form(form): Form<ImportForm>) -> Result<Response, PageError> {
+pub(crate) async fn import(a: Authed, req: axum::extract::Request) -> Result<Response, PageError> {
     operators_only(&a)?;
+    let form = ImportForm::read(&a, req).await?;
     let affiliations = &a.portal().config().affiliations;
     let parsed = crate::import::parse_customers(form.csv.as_bytes(), affiliations);
     let rows = match &parsed {

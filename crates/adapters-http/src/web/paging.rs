@@ -231,6 +231,17 @@ impl Pager {
         }
     }
 
+    /// The page sizes offered: the usual ones, and this page's own when it is another
+    /// (`?per_page=2`), so the list always shows which one applies.
+    fn sizes(&self) -> Vec<u32> {
+        let mut sizes = PAGE_SIZES.to_vec();
+        if !sizes.contains(&self.per_page) {
+            sizes.push(self.per_page);
+            sizes.sort_unstable();
+        }
+        sizes
+    }
+
     /// "10 Einträge anzeigen" and "Suchen" above the list at `path`. The page sizes are links
     /// (no script runs on the pages, so a choice box would apply only with "Suchen"): one
     /// click shows the first page in that size with the same search, and "Suchen" keeps the
@@ -249,7 +260,7 @@ impl Pager {
         html! {
             div.list-controls {
                 nav.per-page aria-label=(shell.t("list-page-size")) {
-                    @for n in PAGE_SIZES {
+                    @for n in self.sizes() {
                         @if n == self.per_page {
                             strong aria-current="true" { (n) }
                         } @else {

@@ -57,6 +57,23 @@ pub fn secret_in(store: &MemoryStore, to: &str) -> String {
         .unwrap_or_else(|| panic!("no mail with a code or link to {to}"))
 }
 
+/// Keeps the remembered-device cookie that `jar` got for `address` (an operator's login with
+/// "remember this device"), so the next login of `address` brings it along.
+pub fn keep_device_cookie(
+    jar: &Mutex<BTreeMap<String, String>>,
+    devices: &Mutex<BTreeMap<String, (String, String)>>,
+    address: &str,
+) {
+    let device = jar
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.ends_with("portal-device"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .expect("the remembered-device cookie");
+    devices.lock().unwrap().insert(address.to_owned(), device);
+}
+
 /// Accepts the invitation `token` to `address` with [`PASSWORD`] and confirms the mailed code:
 /// the user and the session token the registration started.
 pub async fn accept_invitation_in(
@@ -389,18 +406,7 @@ impl TestApp {
                 "operator's TOTP {address}: {}",
                 r.body
             );
-            let device = c
-                .jar
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|(k, _)| k.ends_with("portal-device"))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .expect("the remembered-device cookie");
-            self.operator_devices
-                .lock()
-                .unwrap()
-                .insert(address.to_owned(), device);
+            keep_device_cookie(&c.jar, &self.operator_devices, address);
             return c;
         }
         assert_eq!(r.body["status"], "authenticated", "{}", r.body);

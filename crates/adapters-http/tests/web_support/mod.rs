@@ -290,19 +290,7 @@ impl WebApp {
         if let Some((k, v)) = device {
             b.jar.lock().unwrap().insert(k, v);
         }
-        let r = b
-            .submit(
-                "/login",
-                "/login",
-                &[("email", address), ("password", PASSWORD)],
-            )
-            .await;
-        assert_eq!(
-            r.status,
-            StatusCode::SEE_OTHER,
-            "login {address}: {}",
-            r.text
-        );
+        let r = b.login_form(address, PASSWORD).await;
         if r.location() == "/home" {
             return;
         }
@@ -328,18 +316,7 @@ impl WebApp {
             done.text
         );
         assert_eq!(done.location(), "/home", "TOTP {address}");
-        let device = b
-            .jar
-            .lock()
-            .unwrap()
-            .iter()
-            .find(|(k, _)| k.ends_with("portal-device"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .expect("the remembered-device cookie");
-        self.operator_devices
-            .lock()
-            .unwrap()
-            .insert(address.to_owned(), device);
+        crate::support::keep_device_cookie(&b.jar, &self.operator_devices, address);
     }
 }
 
@@ -593,7 +570,9 @@ impl Browser {
         self.post(action, fields).await
     }
 
-    pub async fn login(&self, address: &str, password: &str) {
+    /// The login form with `address` and `password`, answered with a redirect (home, or the
+    /// second step).
+    pub async fn login_form(&self, address: &str, password: &str) -> Page {
         let r = self
             .submit(
                 "/login",
@@ -607,6 +586,11 @@ impl Browser {
             "login {address}: {}",
             r.text
         );
+        r
+    }
+
+    pub async fn login(&self, address: &str, password: &str) {
+        let r = self.login_form(address, password).await;
         assert_eq!(r.location(), "/home", "login {address}");
     }
 }

@@ -13,7 +13,7 @@ use crate::ids::{SessionId, UserId};
 use crate::mfa::MfaMethod;
 use crate::password::normalize;
 use crate::permission::PermissionKey;
-use crate::ports::{Commit, Write};
+use crate::ports::{Commit, LoginObservation, Write};
 use crate::secret::{SecretString, Token};
 use crate::session::SessionKind;
 use crate::session::{ClientInfo, Session};
@@ -251,7 +251,18 @@ impl Portal {
         cmd: Login,
         presented: Presented,
     ) -> Result<LoginOutcome, LoginError> {
-        self.login_inner(cmd, &presented).await
+        let result = self.login_inner(cmd, &presented).await;
+        let observed = match &result {
+            Ok(LoginOutcome::Authenticated(_)) => Some(LoginObservation::Success),
+            Ok(LoginOutcome::MfaRequired(_)) => Some(LoginObservation::SecondFactorRequired),
+            Err(LoginError::InvalidCredentials) => Some(LoginObservation::WrongPassword),
+            Err(LoginError::Throttled { .. }) => Some(LoginObservation::Throttled),
+            Err(LoginError::Conflict | LoginError::Infra(_)) => None,
+        };
+        if let Some(o) = observed {
+            self.observer.login(o);
+        }
+        result
     }
 
     /// Until when one of the keys is throttled, if any.

@@ -159,6 +159,8 @@ pub struct Portal {
     /// Whether a phone gateway was given ([`Portal::with_sms_sender`]); without one, phone
     /// factors answer `Unavailable` before anything is stored or counted.
     phone_gateway: bool,
+    /// Where login outcomes are reported ([`Portal::with_observer`]).
+    observer: Arc<dyn crate::ports::Observer>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -186,7 +188,15 @@ impl Portal {
             catalog,
             sms: Arc::new(NoSmsSender),
             phone_gateway: false,
+            observer: Arc::new(crate::ports::NoObserver),
         })
+    }
+
+    /// Reports login outcomes to `observer` (metrics); without one, nothing is reported.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn crate::ports::Observer>) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Sends SMS and voice codes through `sender` (without one, phone factors are unavailable).

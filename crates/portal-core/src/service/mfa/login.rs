@@ -47,6 +47,19 @@ impl Portal {
     /// No pending login, malformed/wrong/expired code, tries used up, throttled, factor not set
     /// up; infrastructure failures.
     pub async fn complete_mfa(&self, cmd: CompleteMfa) -> Result<MfaLogin, MfaError> {
+        let result = self.complete_mfa_inner(cmd).await;
+        let observed = match &result {
+            Ok(_) => Some(crate::ports::LoginObservation::Success),
+            Err(MfaError::Conflict | MfaError::Infra(_)) => None,
+            Err(_) => Some(crate::ports::LoginObservation::SecondFactorFailed),
+        };
+        if let Some(o) = observed {
+            self.observer.login(o);
+        }
+        result
+    }
+
+    async fn complete_mfa_inner(&self, cmd: CompleteMfa) -> Result<MfaLogin, MfaError> {
         let token = Token::parse(&cmd.token).map_err(|_| MfaError::NoPendingLogin)?;
         let now = self.now();
         let (_, user) = self.pending_login(&token, now).await?;
