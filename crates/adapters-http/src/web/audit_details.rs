@@ -91,6 +91,13 @@ pub(crate) fn key_label(key: &str) -> Option<&'static str> {
         "secret" => "audit-key-secret",
         "disabled" => "audit-key-disabled",
         "grant_type" => "audit-key-grant-type",
+        "client" => "audit-key-client",
+        "name" => "audit-key-name",
+        "public" => "audit-key-public",
+        "first_party" => "audit-key-first-party",
+        "revoked" => "audit-key-revoked",
+        "reused" => "audit-key-reused",
+        "fields" => "audit-key-fields",
         _ => return None,
     })
 }
@@ -139,6 +146,20 @@ pub(crate) fn value_label(value: &str) -> Option<&'static str> {
         "rotated" => "audit-value-rotated",
         "authorization_code" => "audit-value-authorization-code",
         "refresh_token" => "audit-value-refresh-token",
+        "access_token" => "audit-value-access-token",
+        "backchannel_logout" => "audit-value-backchannel-logout",
+        "password_reset_request" => "audit-value-password-reset-request",
+        "grant" => "audit-value-grant",
+        "no_permission" => "audit-value-no-permission",
+        // The settings of an application (`fields=`, what an operator changed).
+        "name" => "audit-value-name",
+        "redirect_uris" => "audit-value-redirect-uris",
+        "post_logout_redirect_uris" => "audit-value-post-logout-redirect-uris",
+        "backchannel_logout_uri" => "audit-value-backchannel-logout-uri",
+        "first_party" => "audit-value-first-party",
+        "required_permission" => "audit-value-required-permission",
+        "require_second_factor" => "audit-value-require-second-factor",
+        "access_tokens" => "audit-value-access-tokens",
         _ => return None,
     })
 }
@@ -149,6 +170,8 @@ enum Shape {
     Enumerated,
     /// Comma-separated permission keys.
     Permissions,
+    /// Comma-separated enumerated values (the settings an operator changed).
+    List,
     /// An affiliation key.
     Affiliation,
     /// A second-factor policy key.
@@ -168,7 +191,8 @@ fn shape(key: &str) -> Shape {
         "second_factor_policy" => Shape::Policy,
         "role" => Shape::Role,
         "request" | "session" | "outbox" => Shape::Id,
-        "recipients" | "number" | "summary" => Shape::Plain,
+        "fields" => Shape::List,
+        "recipients" | "number" | "summary" | "client" | "name" => Shape::Plain,
         _ => Shape::Enumerated,
     }
 }
@@ -180,6 +204,12 @@ fn value(lang: Language, names: &Names<'_>, key: &str, raw: &str) -> String {
             .map(|part| value_label(part).map_or_else(|| part.to_owned(), |k| text(lang, k).into()))
             .collect::<Vec<_>>()
             .join(" + "),
+        Shape::List => raw
+            .split(',')
+            .filter(|k| !k.is_empty())
+            .map(|part| value_label(part).map_or_else(|| part.to_owned(), |k| text(lang, k).into()))
+            .collect::<Vec<_>>()
+            .join(", "),
         Shape::Permissions => {
             let names: Vec<String> = raw
                 .split(',')
@@ -337,6 +367,21 @@ mod tests {
             ("added", "licenses,shop"),
             ("removed", ""),
             ("kind", "mail"),
+            ("kind", "backchannel_logout"),
+            ("kind", "password_reset_request"),
+            ("public", "true"),
+            ("first_party", "false"),
+            ("revoked", "grant"),
+            ("revoked", "access_token"),
+            ("reused", "authorization_code"),
+            ("reused", "refresh_token"),
+            ("reason", "not_active"),
+            ("reason", "no_permission"),
+            (
+                "fields",
+                "name,redirect_uris,post_logout_redirect_uris,backchannel_logout_uri,first_party,\
+                 required_permission,require_second_factor,access_tokens",
+            ),
         ];
         let mut checked = 0;
         for (key, raw) in written_pairs()
@@ -372,6 +417,8 @@ mod tests {
         }
         // Formatted keys whose value is an id, a count or a number.
         for key in [
+            "client",
+            "name",
             "request",
             "session",
             "outbox",
@@ -414,6 +461,18 @@ mod tests {
                 "outbox=0190aabbccdd kind=mail summary=Ihr Code"
             ),
             "Nachricht: 0190aabb; Art: E-Mail; Betreff: Ihr Code"
+        );
+        assert_eq!(
+            render(
+                Language::De,
+                &names,
+                "client=0a1b2c fields=name,redirect_uris,require_second_factor"
+            ),
+            "Anwendung: 0a1b2c; Geänderte Einstellungen: Name, Rücksprungadressen, zweiter Faktor nötig"
+        );
+        assert_eq!(
+            render(Language::En, &names, "client=0a1b2c reused=refresh_token"),
+            "Application: 0a1b2c; Used twice: refresh"
         );
         // Unknown keys stay as stored; empty details stay empty.
         assert_eq!(render(Language::De, &names, "future=thing"), "future=thing");

@@ -1173,7 +1173,7 @@ impl Portal {
                 ActorRef::system(),
                 Some(g.user_id),
                 AuditCategory::OidcReuseDetected,
-                format!("client={} {what} used twice; grant revoked", g.client_id),
+                format!("client={} reused={what}", g.client_id),
             ))
             .write(Write::UpdateOidcGrant(g));
         match self.deps.committer.commit(commit).await {
@@ -1192,7 +1192,7 @@ impl Portal {
             .presented(client, req.code.as_deref(), OidcTokenKind::Code)
             .await?;
         if code.used_at.is_some() {
-            self.revoke_on_reuse(&grant, "code").await?;
+            self.revoke_on_reuse(&grant, "authorization_code").await?;
             return Err(TokenError::InvalidGrant("unknown, expired or used"));
         }
         if now >= code.expires_at {
@@ -1228,7 +1228,7 @@ impl Portal {
             Ok(()) => Ok(issued),
             Err(StoreError::Conflict) => {
                 // Used concurrently: the other use won; this one counts as the reuse.
-                self.revoke_on_reuse(&grant, "code").await?;
+                self.revoke_on_reuse(&grant, "authorization_code").await?;
                 Err(TokenError::InvalidGrant("unknown, expired or used"))
             }
             Err(e) => Err(e.into()),
@@ -1245,7 +1245,7 @@ impl Portal {
             .presented(client, req.refresh_token.as_deref(), OidcTokenKind::Refresh)
             .await?;
         if token.used_at.is_some() {
-            self.revoke_on_reuse(&grant, "refresh token").await?;
+            self.revoke_on_reuse(&grant, "refresh_token").await?;
             return Err(TokenError::InvalidGrant("unknown, expired or used"));
         }
         if now >= token.expires_at {
@@ -1270,7 +1270,7 @@ impl Portal {
         match self.deps.committer.commit(commit).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
-                self.revoke_on_reuse(&grant, "refresh token").await?;
+                self.revoke_on_reuse(&grant, "refresh_token").await?;
                 return Err(TokenError::InvalidGrant("unknown, expired or used"));
             }
             Err(e) => return Err(e.into()),
