@@ -706,3 +706,80 @@ async fn in_chromium_the_login_form_leads_back_to_the_application_with_a_code() 
     portal.abort();
     application.abort();
 }
+
+#[tokio::test]
+async fn a_third_party_client_asks_for_consent_once_and_a_denial_issues_nothing() {
+    let w = world(|c| {
+        c.first_party = false;
+        c.name = "Fremd-App".into();
+    })
+    .await;
+    // The page in German (the default) and English, naming the client and what it reads.
+    let de = authorize(&w.anna, &w.app, &[]).await;
+    assert!(is_consent_page(&de), "{}", de.text);
+    assert!(de.headers.get(header::LOCATION).is_none());
+    for needle in [
+        "Zugriff erlauben",
+        "„Fremd-App“",
+        "Ihre E-Mail-Adresse",
+        "Ihre Kundennummer",
+        "Erlauben",
+        "Ablehnen",
+    ] {
+        assert!(de.text.contains(needle), "{needle}: {}", de.text);
+    }
+    let en = authorize(&w.anna, &w.app, &[("lang", "en")]).await;
+    assert!(is_consent_page(&en), "{}", en.text);
+    for needle in [
+        "Allow access",
+        "“Fremd-App”",
+        "Your e-mail address",
+        "Access for as long as you stay signed in",
+        ">Deny<",
+    ] {
+        assert!(en.text.contains(needle), "{needle}: {}", en.text);
+    }
+    // prompt=none without consent: consent_required, no page.
+    let q = to_app(&authorize(&w.anna, &w.app, &[("prompt", "none")]).await);
+    assert_eq!(q["error"], "consent_required");
+    assert!(!q.contains_key("code"));
+
+    // Deny: access_denied to the redirect URI with state and iss; nothing issued or remembered.
+    let audit = w.t.store.audit_len();
+    let q = to_app(&consent(&w.anna, &w.app, &[], "deny").await);
+    assert_eq!(q["error"], "access_denied");
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(q["iss"], issuer(&w));
+    assert!(!q.contains_key("code"), "{q:?}");
+    assert_eq!(w.t.store.audit_len(), audit);
+    assert!(is_consent_page(&authorize(&w.anna, &w.app, &[]).await));
+
+    // Allow: a code that redeems; the consent is recorded.
+    let q = to_app(&consent(&w.anna, &w.app, &[], "allow").await);
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(q["iss"], issuer(&w));
+    let tokens = Tokens::of(w.t.redeem(&w.app, &q["code"]).await.ok(200));
+    assert!(w.t.active(&w.app, &tokens.access).await);
+    assert!(w.t.store.audit_len() > audit);
+
+    // Remembered: the next request gets its code without the page …
+    code(&w.anna, &w.app, &[]).await;
+    let q = to_app(&authorize(&w.anna, &w.app, &[("prompt", "none")]).await);
+    assert!(q.contains_key("code"), "{q:?}");
+    // … unless prompt=consent asks again.
+    assert!(is_consent_page(
+        &authorize(&w.anna, &w.app, &[("prompt", "consent")]).await
+    ));
+    // A scope beyond what she agreed to asks again as well.
+    let narrower = w.t.oidc_client(&w.op, |c| c.first_party = false).await;
+    let r = authorize(&w.anna, &narrower, &[("scope", "openid")]).await;
+    assert!(is_consent_page(&r));
+    to_app(&consent(&w.anna, &narrower, &[("scope", "openid")], "allow").await);
+    code(&w.anna, &narrower, &[("scope", "openid")]).await;
+    assert!(is_consent_page(&authorize(&w.anna, &narrower, &[]).await));
+
+    // A signed-out browser that allows is sent to the login, with no code.
+    let r = consent(&w.t.client(), &w.app, &[], "allow").await;
+    assert_eq!(r.status.as_u16(), 303);
+    assert!(location(&r).starts_with("/login"), "{}", location(&r));
+}

@@ -285,3 +285,40 @@ pub fn unsigned(jwt: &str, header: &Value) -> String {
 pub fn oauth_error(r: &Reply) -> (u16, &str) {
     (r.status.as_u16(), r.body["error"].as_str().unwrap_or(""))
 }
+
+/// The consent form's answer for the authorization request `changes` (as [`authorize_path`]
+/// builds it; the form carries that query back in its hidden `request` field): `decision` is
+/// `allow` or `deny`.
+pub async fn consent(
+    browser: &Client,
+    client: &ClientWithSecret,
+    changes: &[(&str, &str)],
+    decision: &str,
+) -> Reply {
+    let path = authorize_path(client, changes);
+    let request = path.split_once('?').map_or("", |(_, q)| q);
+    // The web form's CSRF token travels in its hidden field.
+    let token = browser.csrf_token().await;
+    browser
+        .send(Req {
+            body: Some((
+                "application/x-www-form-urlencoded".into(),
+                form_body(&[
+                    ("csrf_token", token.as_str()),
+                    ("request", request),
+                    ("decision", decision),
+                ]),
+            )),
+            csrf: false,
+            ..Client::req(Method::POST, "/oidc/authorize/consent")
+        })
+        .await
+}
+
+/// Whether `r` is the consent page (200, its form and both buttons).
+pub fn is_consent_page(r: &Reply) -> bool {
+    r.status.as_u16() == 200
+        && r.text.contains("/oidc/authorize/consent")
+        && r.text.contains("value=\"allow\"")
+        && r.text.contains("value=\"deny\"")
+}
