@@ -7,7 +7,7 @@
 //! application to the login page's `form-action`.
 
 use crate::support::oidc::*;
-use crate::support::{PASSWORD, TestApp, keys, number};
+use crate::support::{NEW_PASSWORD, PASSWORD, TestApp, keys, number};
 use crate::web_browser::{TempDir, browser, chromedriver, click, fill, wait};
 use adapters_http::{CookieKey, HttpConfig, RateLimits};
 use axum::http::header;
@@ -782,4 +782,142 @@ async fn a_third_party_client_asks_for_consent_once_and_a_denial_issues_nothing(
     let r = consent(&w.t.client(), &w.app, &[], "allow").await;
     assert_eq!(r.status.as_u16(), 303);
     assert!(location(&r).starts_with("/login"), "{}", location(&r));
+}
+
+/// What ends Anna's portal session in [`every_way_of_ending_the_session_ends_the_tokens_and_tells_each_client`].
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    Delete,
+    Logout,
+    PasswordReset,
+    EndAllSessions,
+    EndOtherSessions,
+    RpInitiatedLogout,
+}
+
+#[tokio::test]
+async fn every_way_of_ending_the_session_ends_the_tokens_and_tells_each_client() {
+    const BCL2: &str = "https://other.example/backchannel";
+    for ending in [
+        Ending::Delete,
+        Ending::Logout,
+        Ending::PasswordReset,
+        Ending::EndAllSessions,
+        Ending::EndOtherSessions,
+        Ending::RpInitiatedLogout,
+    ] {
+        let w = world(|_| {}).await;
+        let other =
+            w.t.oidc_client(&w.op, |c| {
+                c.name = "Zweite".into();
+                c.backchannel_logout_uri = Some(BCL2.into());
+            })
+            .await;
+        // Anna holds tokens of both applications, from the one portal session.
+        let first = w.t.sign_in(&w.anna, &w.app).await;
+        let second = w.t.sign_in(&w.anna, &other).await;
+        assert!(w.t.active(&w.app, &first.access).await);
+        assert!(w.t.active(&other, &second.access).await);
+        assert!(backchannel_logouts(&w.t.store).is_empty());
+
+        match ending {
+            Ending::Delete => {
+                w.t.portal
+                    .delete_user(&w.admin, &number(N), w.anna_id)
+                    .await
+                    .unwrap()
+            }
+            Ending::Logout => {
+                w.anna.post_empty("/api/v1/auth/logout").await.ok(204);
+            }
+            Ending::PasswordReset => {
+                let c = w.t.client();
+                c.post(
+                    "/api/v1/auth/password/forgot",
+                    json!({"email": "anna@example.com"}),
+                )
+                .await
+                .ok(202);
+                w.t.process_reset_requests().await;
+                let token = w.t.secret_for("anna@example.com");
+                c.post(
+                    "/api/v1/auth/password/reset",
+                    json!({"token": token, "password": NEW_PASSWORD,
+                           "password_confirmation": NEW_PASSWORD}),
+                )
+                .await
+                .ok(204);
+            }
+            Ending::EndAllSessions => {
+                w.t.portal
+                    .end_user_sessions(&w.admin, &number(N), w.anna_id)
+                    .await
+                    .unwrap()
+            }
+            Ending::EndOtherSessions => {
+                // "Sign out everywhere else" from her second device.
+                let laptop = w.t.login("anna@example.com").await;
+                laptop.delete("/api/v1/me/sessions").await.ok(204);
+                assert_eq!(laptop.get("/api/v1/me").await.status.as_u16(), 200);
+            }
+            Ending::RpInitiatedLogout => {
+                let r = w
+                    .anna
+                    .get(&format!(
+                        "/oidc/logout?id_token_hint={}&post_logout_redirect_uri={AFTER_LOGOUT}",
+                        first.id_token
+                    ))
+                    .await;
+                assert_eq!(r.status.as_u16(), 303, "{ending:?}");
+            }
+        }
+
+        assert_eq!(
+            w.anna.get("/api/v1/me").await.status.as_u16(),
+            401,
+            "{ending:?}"
+        );
+        for (client, tokens) in [(&w.app, &first), (&other, &second)] {
+            let name = &client.client.name;
+            assert!(
+                !w.t.active(client, &tokens.access).await,
+                "{ending:?} {name}"
+            );
+            assert!(
+                !w.t.active(client, tokens.refresh()).await,
+                "{ending:?} {name}"
+            );
+            assert_eq!(
+                w.t.userinfo(&tokens.access).await.status.as_u16(),
+                401,
+                "{ending:?} {name}"
+            );
+            let r = w.t.refresh(client, tokens.refresh()).await;
+            assert_eq!(oauth_error(&r), (400, "invalid_grant"), "{ending:?} {name}");
+        }
+        // A back-channel logout for each client of the ended session, in the same commit.
+        let queued = backchannel_logouts(&w.t.store);
+        let other_one = (other.client.id.clone(), BCL2.to_owned());
+        assert!(queued.contains(&other_one), "{ending:?}: {queued:?}");
+        if !matches!(ending, Ending::RpInitiatedLogout) {
+            let mut expected = vec![(w.app.client.id.clone(), BCL.to_owned()), other_one];
+            expected.sort();
+            assert_eq!(queued, expected, "{ending:?}");
+        }
+        for m in w.t.store.messages() {
+            if let Payload::BackchannelLogout(b) = m.payload {
+                let (header, claims) = jwt_parts(&b.logout_token);
+                assert_eq!(header["typ"], "logout+jwt", "{ending:?}");
+                assert_eq!(claims["sub"], w.anna_id.to_string(), "{ending:?}");
+                assert_eq!(claims["aud"], b.client_id, "{ending:?}");
+                assert!(
+                    claims["events"]
+                        .get("http://schemas.openid.net/event/backchannel-logout")
+                        .is_some(),
+                    "{ending:?}"
+                );
+                assert!(claims.get("nonce").is_none(), "{ending:?}");
+            }
+        }
+    }
 }

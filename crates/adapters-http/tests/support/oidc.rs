@@ -322,3 +322,17 @@ pub fn is_consent_page(r: &Reply) -> bool {
         && r.text.contains("value=\"allow\"")
         && r.text.contains("value=\"deny\"")
 }
+
+/// The client ids of the back-channel logouts queued in `store`'s outbox so far, sorted.
+pub fn backchannel_logouts(store: &adapters_memory::MemoryStore) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = store
+        .messages()
+        .into_iter()
+        .filter_map(|m| match m.payload {
+            portal_core::outbox::Payload::BackchannelLogout(b) => Some((b.client_id, b.uri)),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v
+}
