@@ -61,6 +61,10 @@ fn every_command_has_help() {
         &["customers", "import", "--help"],
         &["demo", "--help"],
         &["housekeeping", "--help"],
+        &["clients", "--help"],
+        &["clients", "list", "--help"],
+        &["clients", "rotate-secret", "--help"],
+        &["clients", "disable", "--help"],
     ] {
         let out = ok(portal(dir.path(), args, &[]));
         assert!(out.contains("Usage: portal"), "{args:?}: {out}");
@@ -448,4 +452,121 @@ async fn an_administrator_can_invite_on_sqlite() {
         )
         .await;
     assert!(invited.is_ok(), "{invited:?}");
+}
+
+/// Whether `secret` authenticates `client_id` (introspection of a token nobody issued: a good
+/// secret is answered `active:false`, a bad one is `invalid_client`).
+async fn secret_works(core: &portal_core::Portal, client_id: &str, secret: &str) -> bool {
+    let auth = portal_core::service::ClientAuth {
+        client_id: Some(client_id.to_owned()),
+        secret: Some(SecretString::new(secret)),
+    };
+    match core.introspect(&auth, "no-such-token").await {
+        Ok(v) => {
+            assert_eq!(v["active"], false, "{v}");
+            true
+        }
+        Err(e) => {
+            assert_eq!(e.code(), "invalid_client", "{e}");
+            false
+        }
+    }
+}
+
+fn json_out(o: Output) -> serde_json::Value {
+    let out = ok(o);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `portal clients list|rotate-secret|disable`: the list never shows a secret, a rotation prints
+/// the new secret once and the old one stops working, disable marks the client; an unknown id is
+/// a clear error with exit code 1 and changes nothing.
+#[tokio::test]
+async fn clients_list_rotate_secret_and_disable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let created = json_out(portal(
+        d,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "Belege",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--first-party",
+            "--json",
+        ],
+        &[],
+    ));
+    let id = created["client_id"].as_str().unwrap().to_owned();
+    let first_secret = created["client_secret"].as_str().unwrap().to_owned();
+    assert!(first_secret.len() >= 32, "{created}");
+
+    // list: the client, never its secret.
+    let text = ok(portal(d, &["clients", "list"], &[]));
+    assert!(text.contains(&id) && text.contains("Belege"), "{text}");
+    assert!(!text.contains("(disabled)"), "{text}");
+    assert!(!text.contains(&first_secret), "{text}");
+    let list = json_out(portal(d, &["clients", "list", "--json"], &[]));
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["client_id"], id.as_str());
+    assert_eq!(list[0]["name"], "Belege");
+    assert_eq!(list[0]["disabled"], false);
+    assert!(list[0].get("client_secret").is_none(), "{list:?}");
+    assert!(!list[0].to_string().contains(&first_secret));
+
+    // rotate-secret: a new secret, printed once; the old one stops working.
+    let rotated = ok(portal(d, &["clients", "rotate-secret", &id], &[]));
+    let second_secret = rotated
+        .lines()
+        .find_map(|l| l.strip_prefix("client_secret:"))
+        .unwrap_or_else(|| panic!("no secret in:\n{rotated}"))
+        .trim()
+        .to_owned();
+    assert_eq!(rotated.matches(&second_secret).count(), 1, "{rotated}");
+    assert_ne!(second_secret, first_secret);
+    let rotated = json_out(portal(d, &["clients", "rotate-secret", &id, "--json"], &[]));
+    assert_eq!(rotated["client_id"], id.as_str());
+    let third_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(third_secret, second_secret);
+    {
+        let store = open(d).await;
+        let core = app::portal(store.clone(), None, PortalConfig::default()).unwrap();
+        assert!(!secret_works(&core, &id, &first_secret).await);
+        assert!(!secret_works(&core, &id, &second_secret).await);
+        assert!(secret_works(&core, &id, &third_secret).await);
+        app::close_store(&store).await.unwrap();
+    }
+
+    // An unknown id: a clear error, exit code 1, nothing changed.
+    let before = ok(portal(d, &["clients", "list", "--json"], &[]));
+    for args in [
+        &["clients", "rotate-secret", "no-such-client"][..],
+        &["clients", "rotate-secret", "no-such-client", "--json"],
+        &["clients", "disable", "no-such-client"],
+    ] {
+        let o = portal(d, args, &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("error:") && err.contains("no-such-client"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(ok(portal(d, &["clients", "list", "--json"], &[])), before);
+
+    // disable: marked in the list; the secret no longer authenticates.
+    let out = ok(portal(d, &["clients", "disable", &id], &[]));
+    assert_eq!(out.trim(), format!("client {id} disabled"));
+    let text = ok(portal(d, &["clients", "list"], &[]));
+    assert!(text.contains("(disabled)"), "{text}");
+    let list = json_out(portal(d, &["clients", "list", "--json"], &[]));
+    assert_eq!(list[0]["disabled"], true, "{list}");
+    let store = open(d).await;
+    let core = app::portal(store.clone(), None, PortalConfig::default()).unwrap();
+    assert!(!secret_works(&core, &id, &third_secret).await);
+    app::close_store(&store).await.unwrap();
 }
