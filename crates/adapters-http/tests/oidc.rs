@@ -921,3 +921,67 @@ async fn every_way_of_ending_the_session_ends_the_tokens_and_tells_each_client()
         }
     }
 }
+
+#[tokio::test]
+async fn a_sign_in_with_totp_gives_acr_mfa_and_amr_pwd_otp_and_the_users_locale() {
+    let w = world(|_| {}).await;
+    // With the password only: acr pwd, amr [pwd], her language (German).
+    let tokens = w.t.sign_in(&w.anna, &w.app).await;
+    let (_, claims) = jwt_parts(&tokens.id_token);
+    assert_eq!(claims["acr"], "urn:portal:acr:pwd", "{claims}");
+    assert_eq!(claims["amr"], json!(["pwd"]), "{claims}");
+    assert_eq!(claims["locale"], "de", "{claims}");
+
+    // She sets up TOTP, switches to English and signs in again in a new browser, with it.
+    let token = w.anna.cookie("portal-session").expect("a session");
+    let secret = portal_core::testing::enrol_totp(&w.t.portal, &token).await;
+    w.anna
+        .put(
+            "/api/v1/me",
+            json!({"first_name": "Anna", "last_name": "Muster", "language": "en"}),
+        )
+        .await
+        .ok(200);
+    let browser = w.t.client();
+    let r = browser
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "anna@example.com", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["status"], "mfa_required", "{}", r.text);
+    let code = {
+        use portal_core::ports::Clock as _;
+        portal_core::testing::next_totp_code(&secret, w.t.clock.now())
+    };
+    let r = browser
+        .post(
+            "/api/v1/auth/login/mfa",
+            json!({"method": "totp", "code": code, "remember_device": false}),
+        )
+        .await;
+    assert_eq!(r.ok(200)["user"]["email"], "anna@example.com", "{}", r.text);
+
+    let tokens = w.t.sign_in(&browser, &w.app).await;
+    let (_, claims) = jwt_parts(&tokens.id_token);
+    assert_eq!(claims["acr"], "urn:portal:acr:mfa", "{claims}");
+    let amr: Vec<&str> = claims["amr"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(amr.contains(&"pwd") && amr.contains(&"otp"), "{claims}");
+    assert_eq!(claims["locale"], "en", "{claims}");
+    // Introspection says the same acr; userinfo the same locale.
+    assert_eq!(
+        w.t.introspect(&w.app, &tokens.access).await["acr"],
+        "urn:portal:acr:mfa"
+    );
+    assert_eq!(w.t.userinfo(&tokens.access).await.ok(200)["locale"], "en");
+    // A refresh keeps them.
+    let refreshed = Tokens::of(w.t.refresh(&w.app, tokens.refresh()).await.ok(200));
+    let (_, claims) = jwt_parts(&refreshed.id_token);
+    assert_eq!(claims["acr"], "urn:portal:acr:mfa", "{claims}");
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]), "{claims}");
+}
