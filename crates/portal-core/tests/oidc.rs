@@ -483,3 +483,50 @@ async fn key_rotation_keeps_the_old_key_published() {
     )
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_client_name_with_direction_controls_or_invisible_characters_is_refused() {
+    let s = setup().await;
+    let before = s.w.portal.clients(&s.op).await.unwrap();
+    for name in [
+        "Belege\u{202E}gnulhaZ",
+        "\u{2066}Belege\u{2069}",
+        "\u{200B}",
+        "Be\u{200B}lege",
+        "Belege\u{2060}",
+        "\u{FEFF}Belege",
+        "Belege\u{0007}",
+        "Bel\u{001B}[31mege",
+    ] {
+        let r =
+            s.w.portal
+                .create_client(
+                    &s.op,
+                    NewClient {
+                        name: name.into(),
+                        redirect_uris: vec![CB.into()],
+                        ..NewClient::default()
+                    },
+                )
+                .await;
+        assert!(
+            matches!(r, Err(OidcAdminError::Invalid { field: "name", .. })),
+            "{name:?}: {r:?}"
+        );
+        // A change to such a name is refused and changes nothing either.
+        let mut changes = portal_core::service::ClientChanges::of(&s.app.client);
+        changes.name = name.into();
+        let r =
+            s.w.portal
+                .update_client(&s.op, &s.app.client.id, &changes)
+                .await;
+        assert!(
+            matches!(r, Err(OidcAdminError::Invalid { field: "name", .. })),
+            "{name:?}: {r:?}"
+        );
+    }
+    assert_eq!(s.w.portal.clients(&s.op).await.unwrap(), before);
+    // The zero-width non-joiner and joiner stay allowed, as in person names.
+    let ok = client(&s.w, &s.op, |c| c.name = "می\u{200C}خواهم".into()).await;
+    assert_eq!(ok.client.name, "می\u{200C}خواهم");
+}

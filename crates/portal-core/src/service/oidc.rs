@@ -365,6 +365,15 @@ impl Portal {
         if name.is_empty() || name.chars().count() > 100 {
             return invalid("name", "1 to 100 characters");
         }
+        // Shown on the consent and "no permission" pages and in the operator's lists: the same
+        // rules as every other displayed name (no control characters, no text-direction
+        // controls or invisible characters).
+        if name
+            .chars()
+            .any(|c| c.is_control() || crate::values::is_hidden_formatting(c))
+        {
+            return invalid("name", "no control, text-direction or invisible characters");
+        }
         if new.redirect_uris.is_empty() {
             return invalid("redirect_uris", "at least one");
         }
