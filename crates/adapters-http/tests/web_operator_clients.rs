@@ -87,6 +87,14 @@ async fn an_operator_registers_an_application_and_sees_its_secret_once() {
         .has("aria-invalid=\"true\"")
         .has("javascript:alert(1)");
     assert!(app.portal.clients(&Actor::System).await.unwrap().is_empty());
+    // A name with a text-direction control is refused like any other displayed name.
+    let mut hidden = FORM.to_vec();
+    hidden[0] = ("name", "Support\u{202E}negarfna");
+    let bad = op.post("/operator/clients/new", &hidden).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.text);
+    bad.has("Steuerzeichen für die Schreibrichtung")
+        .has("aria-invalid=\"true\"");
+    assert!(app.portal.clients(&Actor::System).await.unwrap().is_empty());
 
     let created = op.post("/operator/clients/new", FORM).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
