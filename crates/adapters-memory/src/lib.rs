@@ -763,6 +763,23 @@ impl MemoryStore {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The OIDC grants that `keep` picks, oldest first (the order the SQL stores give).
+    fn oidc_grants_where(
+        &self,
+        keep: impl Fn(&portal_core::oidc::Grant) -> bool,
+    ) -> Vec<portal_core::oidc::Grant> {
+        let mut g: Vec<_> = self
+            .lock()
+            .oidc
+            .grants
+            .values()
+            .filter(|g| keep(g))
+            .cloned()
+            .collect();
+        g.sort_by_key(|g| (g.created_at, g.id));
+        g
+    }
+
     /// Every mail queued so far (in any delivery state), oldest first; other kinds are left out
     /// (see [`Self::messages`]).
     #[must_use]
@@ -1238,32 +1255,14 @@ impl Queries for MemoryStore {
         &self,
         user: UserId,
     ) -> Result<Vec<portal_core::oidc::Grant>, StoreError> {
-        let mut g: Vec<_> = self
-            .lock()
-            .oidc
-            .grants
-            .values()
-            .filter(|g| g.user_id == user)
-            .cloned()
-            .collect();
-        g.sort_by_key(|g| (g.created_at, g.id));
-        Ok(g)
+        Ok(self.oidc_grants_where(|g| g.user_id == user))
     }
 
     async fn oidc_grants_of_session(
         &self,
         session: SessionId,
     ) -> Result<Vec<portal_core::oidc::Grant>, StoreError> {
-        let mut g: Vec<_> = self
-            .lock()
-            .oidc
-            .grants
-            .values()
-            .filter(|g| g.session_id == session)
-            .cloned()
-            .collect();
-        g.sort_by_key(|g| (g.created_at, g.id));
-        Ok(g)
+        Ok(self.oidc_grants_where(|g| g.session_id == session))
     }
 
     async fn oidc_token(
