@@ -1729,7 +1729,20 @@ async fn an_operator_imports_customers_after_a_preview_and_a_bad_file_imports_no
         .has("Fehler in der Datei")
         .has("<td data-label=\"Zeile\">2</td>")
         .has("<td data-label=\"Zeile\">4</td>")
-        .has("Gut GmbH");
+        .has("Gut GmbH")
+        // The reasons in the page's language, not the CLI's English.
+        .has("Unbekannte Produktzugehörigkeit „nope“")
+        .lacks("unknown product affiliation")
+        .lacks("nine digits");
+    let r = op
+        .post(
+            &format!("{path}?lang=en"),
+            &[("csv", bad), ("action", "check")],
+        )
+        .await;
+    r.has("Unknown product affiliation “nope”")
+        .lacks("Unbekannte Produktzugehörigkeit");
+    op.get(&format!("{path}?lang=de")).await.ok();
     assert_eq!(
         op.get("/operator/customers?q=200000002")
             .await
