@@ -138,10 +138,11 @@ pub fn router(state: AppState) -> Router {
 /// redirects to the page under that path too.
 fn swagger_ui(config: &HttpConfig) -> Router<AppState> {
     let base = config.public_path();
-    let ui = std::sync::Arc::new(utoipa_swagger_ui::Config::new([format!(
-        "{base}/api/v1/openapi.json"
+    let ui = std::sync::Arc::new(utoipa_swagger_ui::Config::new([web::urls::under(
+        base,
+        "/api/v1/openapi.json",
     )]));
-    let page = format!("{base}/api/docs/");
+    let page = web::urls::under(base, "/api/docs/");
     let file = move |tail: Option<axum::extract::Path<String>>| {
         let ui = ui.clone();
         async move { swagger_file(tail.as_deref().map_or("", String::as_str), ui) }

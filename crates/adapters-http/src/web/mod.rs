@@ -395,7 +395,7 @@ pub(crate) async fn method_not_allowed(
     let base = state.config().public_path();
     let mut r = if matches!(*req.method(), Method::GET | Method::HEAD) {
         let mut r = StatusCode::SEE_OTHER.into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", urls::Root)) {
+        if let Ok(v) = HeaderValue::from_str(&urls::under(base, urls::Root)) {
             r.headers_mut().insert(header::LOCATION, v);
         }
         r
