@@ -369,7 +369,7 @@ impl MfaKeyring {
     /// in the current format under the current key (malformed values included).
     #[must_use]
     pub fn needs_reseal(&self, sealed: &str) -> bool {
-        key_id_of(sealed).map_or(true, |kid| kid != Some(self.current_id.as_str()))
+        key_id_of(sealed) != Ok(Some(self.current_id.as_str()))
     }
 
     /// Opens `sealed` and seals it again under the current key; `None` when it is current

@@ -326,7 +326,7 @@ async fn rotation_seals_with_the_new_secret_and_after_it_only_the_new_one_is_nee
     let only_new = site(&file, keys(&new, &[]), &clock).await;
     let e = only_new.portal.check_sealing_keys().await.unwrap_err();
     assert!(
-        matches!(&e, SealingKeyError::UnknownKeys { ids } if ids == &[old_id.clone()]),
+        matches!(&e, SealingKeyError::UnknownKeys { ids } if ids == std::slice::from_ref(&old_id)),
         "{e:?}"
     );
 
@@ -336,7 +336,7 @@ async fn rotation_seals_with_the_new_secret_and_after_it_only_the_new_one_is_nee
         "Anna's app; Ben's is sealed under the new key already"
     );
     assert_eq!(report.signing_keys, 1);
-    assert_eq!(report.retired, [old_id.clone()]);
+    assert_eq!(report.retired, std::slice::from_ref(&old_id));
     assert_eq!(report.current, new_id);
     let again = b.portal.reseal_secrets(&Actor::System).await.unwrap();
     assert_eq!(
