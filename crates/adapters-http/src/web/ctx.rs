@@ -97,7 +97,7 @@ pub(crate) struct Shell {
 impl Shell {
     /// A link to a path of the web UI ([`urls`]), under the base path.
     pub(crate) fn href(&self, path: impl Display) -> String {
-        format!("{}{path}", self.base)
+        urls::under(&self.base, path)
     }
 
     /// The message `key` in the page language.

@@ -22,7 +22,7 @@ fn head(base: &str, title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="referrer" content="no-referrer";
             title { (title) " – Portal" }
-            link rel="stylesheet" href={ (base) (urls::Stylesheet) };
+            link rel="stylesheet" href=(urls::under(base, urls::Stylesheet));
         }
     }
 }
@@ -167,7 +167,7 @@ pub(crate) fn bare_error(
     message: &str,
 ) -> Response {
     let title = status_title(lang, status);
-    let home = format!("{base}{}", urls::Root);
+    let home = urls::under(base, urls::Root);
     let body = html! {
         (DOCTYPE)
         html lang=(lang.code()) {
