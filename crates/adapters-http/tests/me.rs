@@ -451,9 +451,40 @@ async fn totp_setup_confirm_regenerate_recovery_channel_and_remove() {
         json!({"kind": "email", "to": "backup@example.com", "factor": {"method": "totp", "code": code}}),
     )
     .await
+    .ok(202);
+    // Not used before its code is confirmed.
+    let me = c.get("/api/v1/me").await;
+    let me = me.ok(200);
+    assert!(me["mfa"]["recovery_channel"].is_null());
+    assert_eq!(
+        me["mfa"]["pending_recovery_channel"]["to"],
+        "backup@example.com"
+    );
+    c.post(
+        "/api/v1/me/mfa/recovery-channel/confirm",
+        json!({"code": "000000"}),
+    )
+    .await
+    .assert(400, "invalid_code");
+    c.post_empty("/api/v1/me/mfa/recovery-channel/resend")
+        .await
+        .ok(202);
+    let mailed = app.secret_for("backup@example.com");
+    c.post(
+        "/api/v1/me/mfa/recovery-channel/confirm",
+        json!({"code": mailed}),
+    )
+    .await
     .ok(204);
     let me = c.get("/api/v1/me").await;
     assert_eq!(me.ok(200)["mfa"]["recovery_channel"]["kind"], "email");
+    assert!(me.body["mfa"]["pending_recovery_channel"].is_null());
+    c.post(
+        "/api/v1/me/mfa/recovery-channel/confirm",
+        json!({"code": mailed}),
+    )
+    .await
+    .assert(409, "no_setup_in_progress");
     c.put(
         "/api/v1/me/mfa/recovery-channel",
         json!({"kind": "phone", "to": "not a number", "factor": {"method": "totp", "code": "123456"}}),

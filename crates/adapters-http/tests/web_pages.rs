@@ -2429,8 +2429,41 @@ async fn second_factors_are_managed_on_the_security_page() {
         ],
     )
     .await
-    .redirects_to("/mfa");
-    b.get("/mfa").await.has("backup@example.com");
+    .redirects_to("/mfa/recovery-channel/confirm");
+    // Not in use before its code is entered: the settings say it waits.
+    both_languages(
+        &b,
+        "/mfa/recovery-channel/confirm",
+        "Wiederherstellungsmethode bestätigen",
+        "Confirm the recovery method",
+    )
+    .await;
+    b.get("/mfa")
+        .await
+        .has("Wartet auf Bestätigung: backup@example.com")
+        .lacks("Wiederherstellung per E-Mail an");
+    let wrong = b
+        .post_back("/mfa/recovery-channel/confirm", &[("code", "000000")])
+        .await;
+    wrong
+        .has("Der Code ist falsch.")
+        .has("backup@example.com")
+        .has("aria-invalid=\"true\"");
+    b.post("/mfa/recovery-channel/resend", &[])
+        .await
+        .redirects_to("/mfa/recovery-channel/confirm");
+    let mailed = app.secret_for("backup@example.com");
+    b.post("/mfa/recovery-channel/confirm", &[("code", &mailed)])
+        .await
+        .redirects_to("/mfa");
+    b.get("/mfa")
+        .await
+        .has("Wiederherstellung per E-Mail an backup@example.com")
+        .lacks("Wartet auf Bestätigung");
+    // Nothing waits any more: the code page leads back to the settings.
+    b.get("/mfa/recovery-channel/confirm")
+        .await
+        .redirects_to("/mfa");
     // A new recovery code, shown once; the old one stops working.
     app.clock.advance(chrono::TimeDelta::seconds(31));
     let fresh = b
@@ -2688,6 +2721,10 @@ async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
         ("/mfa/remove", "/mfa"),
         ("/mfa/recovery-code", "/mfa"),
         ("/mfa/recovery-channel", "/mfa"),
+        (
+            "/mfa/recovery-channel/resend",
+            "/mfa/recovery-channel/confirm",
+        ),
         (&format!("{n}/users/{e}/activate"), &format!("{n}/users")),
         (&format!("{n}/users/{e}/invitation"), &format!("{n}/users")),
         (
@@ -2718,7 +2755,7 @@ async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect();
-    assert_eq!(pairs.len(), 25);
+    assert_eq!(pairs.len(), 26);
     // Logged out and logged in alike: the answer is the redirect, nothing changes.
     let anonymous = app.browser();
     let admin = app.login("a@example.com").await;

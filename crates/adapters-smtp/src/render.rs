@@ -245,9 +245,9 @@ pub fn message_id(id: OutboxId, domain: &str) -> String {
 
 fn action(intent: &MailIntent, s: &MailSettings) -> Option<MailAction> {
     match intent {
-        MailIntent::VerificationCode { code, .. } | MailIntent::RecoveryCode { code, .. } => {
-            Some(MailAction::Code(code.clone()))
-        }
+        MailIntent::VerificationCode { code, .. }
+        | MailIntent::RecoveryCode { code, .. }
+        | MailIntent::RecoveryChannelCode { code, .. } => Some(MailAction::Code(code.clone())),
         MailIntent::Invitation { token, .. } => Some(MailAction::Link(SecretString::new(
             templates::invitation_url(s, token),
         ))),
@@ -311,6 +311,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
                 "Anmeldung mit Ihrem Wiederherstellungscode".into()
             }
             MailIntent::RecoveryCode { .. } => "Ihr neuer Wiederherstellungscode".into(),
+            MailIntent::RecoveryChannelCode { .. } => "Wiederherstellungsmethode bestätigen".into(),
             MailIntent::EmailChangeRequested { .. } => {
                 "Änderung Ihrer E-Mail-Adresse angefordert".into()
             }
@@ -360,6 +361,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             MailIntent::RecoveryCodeRenewed { .. } => "A new recovery code was generated".into(),
             MailIntent::RecoveryCodeUsed { .. } => "Login with your recovery code".into(),
             MailIntent::RecoveryCode { .. } => "Your new recovery code".into(),
+            MailIntent::RecoveryChannelCode { .. } => "Confirm your recovery method".into(),
             MailIntent::EmailChangeRequested { .. } => {
                 "Change of your email address requested".into()
             }

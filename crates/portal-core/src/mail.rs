@@ -180,6 +180,13 @@ pub enum MailIntent {
         /// The code.
         code: SecretString,
     },
+    /// The code that verifies a new recovery e-mail address, to that address.
+    RecoveryChannelCode {
+        /// Greeting name.
+        first_name: String,
+        /// The code.
+        code: SecretString,
+    },
     /// To the old address: a change of address was started.
     EmailChangeRequested {
         /// Greeting name.
@@ -225,6 +232,7 @@ impl MailIntent {
             Self::RecoveryCodeRenewed { .. } => "recovery_code_renewed",
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
             Self::RecoveryCode { .. } => "recovery_code",
+            Self::RecoveryChannelCode { .. } => "recovery_channel_code",
             Self::EmailChangeRequested { .. } => "email_change_requested",
             Self::EmailChanged { .. } => "email_changed",
         }
@@ -236,6 +244,7 @@ impl MailIntent {
         match self {
             Self::VerificationCode { code: s, .. }
             | Self::RecoveryCode { code: s, .. }
+            | Self::RecoveryChannelCode { code: s, .. }
             | Self::Invitation { token: s, .. }
             | Self::PasswordReset { token: s, .. } => *s = SecretString::new(""),
             _ => {}
@@ -247,7 +256,9 @@ impl MailIntent {
     #[must_use]
     pub fn secret(&self) -> Option<&SecretString> {
         match self {
-            Self::VerificationCode { code, .. } | Self::RecoveryCode { code, .. } => Some(code),
+            Self::VerificationCode { code, .. }
+            | Self::RecoveryCode { code, .. }
+            | Self::RecoveryChannelCode { code, .. } => Some(code),
             Self::Invitation { token, .. } | Self::PasswordReset { token, .. } => Some(token),
             _ => None,
         }

@@ -158,6 +158,16 @@ pub enum RecoveryChannel {
     Email(EmailAddress),
 }
 
+/// A recovery channel waiting for its code ("Bestätigungscode"): never used for recovery until
+/// confirmed; the verified channel before it stays in use meanwhile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingRecoveryChannel {
+    /// The phone or address being verified.
+    pub channel: RecoveryChannel,
+    /// The code sent to it.
+    pub code: PendingCode,
+}
+
 /// A user's second factors.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct MfaState {
@@ -171,8 +181,12 @@ pub struct MfaState {
     pub pending_phone: Option<PendingPhone>,
     /// Hash of the recovery code (Argon2id: the code has 80 bits).
     pub recovery_code: Option<PasswordHash>,
-    /// Where a fresh recovery code can be sent.
+    /// Where a fresh recovery code can be sent (verified).
     pub recovery_channel: Option<RecoveryChannel>,
+    /// A new recovery channel waiting for its code. Stored in the same JSON as the rest of the
+    /// state; older rows lack the field and read as `None` (no migration).
+    #[serde(default)]
+    pub pending_recovery_channel: Option<PendingRecoveryChannel>,
 }
 
 impl MfaState {
@@ -273,5 +287,14 @@ mod tests {
         };
         let json = serde_json::to_string(&s).unwrap();
         assert_eq!(serde_json::from_str::<MfaState>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn state_stored_before_pending_recovery_channels_still_reads() {
+        let old = r#"{"totp":null,"pending_totp":null,"phone":null,"pending_phone":null,
+            "recovery_code":null,"recovery_channel":{"kind":"email","to":"r@example.com"}}"#;
+        let s: MfaState = serde_json::from_str(old).unwrap();
+        assert!(s.pending_recovery_channel.is_none());
+        assert!(s.recovery_channel.is_some());
     }
 }

@@ -510,6 +510,14 @@ pub mod keys {
     pub fn recovery_sends(user: UserId, window: i64) -> String {
         format!("recovery:{user}:{window}")
     }
+
+    /// Codes sent to verify a new recovery e-mail address for a user in one window of
+    /// [`LoginProtection::phone_codes`](super::LoginProtection::phone_codes) (a recovery phone
+    /// takes from the phone budgets instead).
+    #[must_use]
+    pub fn recovery_channel_codes(user: UserId, window: i64) -> String {
+        format!("recovery-channel:{user}:{window}")
+    }
 }
 
 #[cfg(test)]

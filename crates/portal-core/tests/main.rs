@@ -20,6 +20,7 @@ mod mfa;
 mod mfa_errors;
 mod mfa_expiry;
 mod mfa_properties;
+mod mfa_recovery_channel;
 mod oidc;
 mod onboarding;
 mod outbox;

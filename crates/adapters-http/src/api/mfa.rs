@@ -244,11 +244,13 @@ pub struct RecoveryChannelRequest {
     pub factor: FactorInput,
 }
 
-/// "Wiederherstellungsmethode festlegen".
+/// "Wiederherstellungsmethode festlegen": a code is sent to the new phone or address; it is used
+/// for recovery only once confirmed (`/recovery-channel/confirm`), the verified channel before it
+/// stays in use until then.
 #[utoipa::path(put, path = "/api/v1/me/mfa/recovery-channel", tag = "mfa",
     request_body = RecoveryChannelRequest,
     security(("session" = [], "csrf" = [])),
-    responses((status = 204, description = "Set"), FactorErrors))]
+    responses((status = 202, description = "Code sent; the channel waits for it"), FactorErrors))]
 pub(crate) async fn set_recovery_channel(
     _: Limit<buckets::Mfa>,
     State(state): State<AppState>,
@@ -263,5 +265,39 @@ pub(crate) async fn set_recovery_channel(
         .portal()
         .set_recovery_channel(&user.principal, &channel, &body.factor.into_factor())
         .await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Confirms the waiting recovery channel with the code it received; it replaces the verified one.
+#[utoipa::path(post, path = "/api/v1/me/mfa/recovery-channel/confirm", tag = "mfa",
+    request_body = CodeRequest,
+    security(("session" = [], "csrf" = [])),
+    responses((status = 204, description = "Confirmed"), FactorErrors))]
+pub(crate) async fn confirm_recovery_channel(
+    _: Limit<buckets::Mfa>,
+    State(state): State<AppState>,
+    user: CurrentUser,
+    JsonBody(body): JsonBody<CodeRequest>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .portal()
+        .confirm_recovery_channel(&user.principal, &SecretString::new(body.code))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// "Code erneut senden": a new code to the waiting recovery channel (the old code dies).
+#[utoipa::path(post, path = "/api/v1/me/mfa/recovery-channel/resend", tag = "mfa",
+    security(("session" = [], "csrf" = [])),
+    responses((status = 202, description = "Code sent"), FactorErrors))]
+pub(crate) async fn resend_recovery_channel_code(
+    _: Limit<buckets::Mfa>,
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<StatusCode, ApiError> {
+    state
+        .portal()
+        .resend_recovery_channel_code(&user.principal)
+        .await?;
+    Ok(StatusCode::ACCEPTED)
 }

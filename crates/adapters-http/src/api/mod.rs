@@ -251,6 +251,8 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::presence_code))
         .routes(routes!(mfa::regenerate_recovery_code))
         .routes(routes!(mfa::set_recovery_channel))
+        .routes(routes!(mfa::confirm_recovery_channel))
+        .routes(routes!(mfa::resend_recovery_channel_code))
         // customer administration
         .routes(routes!(customers::list_users, customers::invite_user))
         .routes(routes!(customers::get_user, customers::delete_user))

@@ -179,6 +179,8 @@ pub struct MfaView {
     pub phone: Option<String>,
     /// Where a fresh recovery code can be sent: `phone` or `email` (masked target).
     pub recovery_channel: Option<RecoveryChannelView>,
+    /// A new recovery channel waiting for its code (not used for recovery yet).
+    pub pending_recovery_channel: Option<RecoveryChannelView>,
 }
 
 /// Where a fresh recovery code goes.
@@ -188,6 +190,21 @@ pub struct RecoveryChannelView {
     pub kind: String,
     /// The phone (masked) or the address.
     pub to: String,
+}
+
+impl RecoveryChannelView {
+    fn new(channel: &RecoveryChannel) -> Self {
+        match channel {
+            RecoveryChannel::Phone(p) => Self {
+                kind: "phone".into(),
+                to: p.masked(),
+            },
+            RecoveryChannel::Email(e) => Self {
+                kind: "email".into(),
+                to: e.to_string(),
+            },
+        }
+    }
 }
 
 /// The logged-in user.
@@ -220,16 +237,11 @@ impl MeView {
                 enabled: mfa.is_enabled(),
                 methods: mfa.methods().into_iter().map(Into::into).collect(),
                 phone: mfa.phone.as_ref().map(|p| p.number.masked()),
-                recovery_channel: mfa.recovery_channel.as_ref().map(|c| match c {
-                    RecoveryChannel::Phone(p) => RecoveryChannelView {
-                        kind: "phone".into(),
-                        to: p.masked(),
-                    },
-                    RecoveryChannel::Email(e) => RecoveryChannelView {
-                        kind: "email".into(),
-                        to: e.to_string(),
-                    },
-                }),
+                recovery_channel: mfa.recovery_channel.as_ref().map(RecoveryChannelView::new),
+                pending_recovery_channel: mfa
+                    .pending_recovery_channel
+                    .as_ref()
+                    .map(|p| RecoveryChannelView::new(&p.channel)),
             },
         }
     }

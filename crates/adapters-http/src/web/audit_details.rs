@@ -72,6 +72,7 @@ pub(crate) fn key_label(key: &str) -> Option<&'static str> {
         "scope" => "audit-key-scope",
         "session" => "audit-key-session",
         "recovery_channel" => "audit-key-recovery-channel",
+        "recovery_channel_pending" => "audit-key-recovery-channel-pending",
         "channel" => "audit-key-channel",
         "remembered_device" => "audit-key-remembered-device",
         "recipients" => "audit-key-recipients",

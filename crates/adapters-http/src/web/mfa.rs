@@ -98,6 +98,13 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                     Some(RecoveryChannel::Email(e)) => p { (a.t("mfa-recovery-by-email")) " " (e.as_str()) },
                     None => p { (a.t("mfa-no-recovery-method")) },
                 }
+                @if let Some(pending) = &mfa.pending_recovery_channel {
+                    p.muted {
+                        (a.t_with("mfa-channel-pending", [("to", shown(&pending.channel).into())]))
+                        " "
+                        a href=(a.href(urls::MfaRecoveryChannelConfirm)) { (a.t("mfa-channel-enter-code")) }
+                    }
+                }
             } @else {
                 p { (a.t("mfa-status-disabled")) }
             }
@@ -193,7 +200,9 @@ fn section_of(form: &str) -> Option<Section> {
         urls::MfaPhone::PATH | urls::MfaPhoneConfirm::PATH => Section::Phone,
         urls::MfaPresenceCode::PATH | urls::MfaRemove::PATH => Section::Remove,
         urls::MfaRecoveryCode::PATH => Section::Regenerate,
-        urls::MfaRecoveryChannel::PATH => Section::Channel,
+        urls::MfaRecoveryChannel::PATH
+        | urls::MfaRecoveryChannelConfirm::PATH
+        | urls::MfaRecoveryChannelResend::PATH => Section::Channel,
         _ => return None,
     })
 }
@@ -210,6 +219,8 @@ pub(crate) async fn settings(a: Authed) -> Response {
         urls::MfaRemove::PATH,
         urls::MfaRecoveryCode::PATH,
         urls::MfaRecoveryChannel::PATH,
+        urls::MfaRecoveryChannelConfirm::PATH,
+        urls::MfaRecoveryChannelResend::PATH,
     ]
     .into_iter()
     .find(|form| a.kept_is_of(form))
@@ -514,7 +525,89 @@ pub(crate) async fn recovery_channel(
         .set_recovery_channel(&a.principal, &channel, &factor)
         .await
     {
+        Ok(()) => Ok(a.redirect_with(Notice::CodeSent, urls::MfaRecoveryChannelConfirm)),
+        Err(e) => failed(&a, e),
+    }
+}
+
+/// How a recovery channel is shown: a phone masked, an address in full (it is the user's own).
+fn shown(channel: &RecoveryChannel) -> String {
+    match channel {
+        RecoveryChannel::Phone(p) => p.masked(),
+        RecoveryChannel::Email(e) => e.as_str().to_owned(),
+    }
+}
+
+/// `GET /mfa/recovery-channel/confirm`: the code sent to the new recovery channel; the settings
+/// page when none is waiting.
+pub(crate) async fn recovery_channel_code(a: Authed) -> Response {
+    let Some(pending) = a.principal.user().mfa().pending_recovery_channel.clone() else {
+        return a.redirect(urls::Mfa);
+    };
+    let errors = a.errors();
+    let to = shown(&pending.channel);
+    a.page(
+        a.t("mfa-channel-confirm-title"),
+        html! {
+            section.card.narrow {
+                h1 { (a.t("mfa-channel-confirm-title")) }
+                (flash_notice(&a))
+                p { (a.t_with("mfa-channel-code-sent", [("to", to.into())])) }
+                p.muted { (a.t("mfa-channel-old-stays")) }
+                (errors.summary(a.lang))
+                form method="post" action=(a.href(urls::MfaRecoveryChannelConfirm)) {
+                    (csrf_field(&a))
+                    (code_input(a.t("code"), &errors))
+                    div.actions {
+                        button.primary type="submit" { (a.t("continue")) }
+                        a.button.secondary href=(a.href(urls::Mfa)) { (a.t("cancel")) }
+                    }
+                }
+                form method="post" action=(a.href(urls::MfaRecoveryChannelResend)) {
+                    (csrf_field(&a))
+                    button.link type="submit" { (a.t("mfa-channel-resend")) }
+                }
+            }
+        },
+    )
+}
+
+/// `POST /mfa/recovery-channel/confirm`: the code; the channel takes over.
+pub(crate) async fn confirm_recovery_channel(
+    a: Authed,
+    Form(form): Form<MfaForm>,
+) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    match a
+        .portal()
+        .confirm_recovery_channel(&a.principal, &SecretString::new(form.code.trim()))
+        .await
+    {
         Ok(()) => Ok(a.redirect_with(Notice::Saved, urls::Mfa)),
+        Err(
+            e @ (MfaError::Code(CodeError::Malformed)
+            | MfaError::Code(CodeError::Wrong)
+            | MfaError::Code(CodeError::Used)
+            | MfaError::Code(CodeError::Expired)),
+        ) => {
+            let mut errors = Errors::new();
+            errors.refused_at(a.lang, "code", e);
+            Ok(a.back(urls::MfaRecoveryChannelConfirm, errors))
+        }
+        Err(e @ MfaError::Code(CodeError::TooManyAttempts)) => {
+            let mut errors = Errors::new();
+            errors.refused(a.lang, e);
+            Ok(a.back(urls::MfaRecoveryChannelConfirm, errors))
+        }
+        Err(e) => failed(&a, e),
+    }
+}
+
+/// `POST /mfa/recovery-channel/resend`: "Code erneut senden".
+pub(crate) async fn resend_recovery_channel_code(a: Authed) -> Result<Response, PageError> {
+    a.limit(Bucket::Mfa)?;
+    match a.portal().resend_recovery_channel_code(&a.principal).await {
+        Ok(()) => Ok(a.redirect_with(Notice::CodeSent, urls::MfaRecoveryChannelConfirm)),
         Err(e) => failed(&a, e),
     }
 }

@@ -268,6 +268,14 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 MfaRecoveryChannel::PATH,
                 get(back(Mfa)).post(mfa::recovery_channel),
             )
+            .route(
+                MfaRecoveryChannelConfirm::PATH,
+                get(mfa::recovery_channel_code).post(mfa::confirm_recovery_channel),
+            )
+            .route(
+                MfaRecoveryChannelResend::PATH,
+                get(back(MfaRecoveryChannelConfirm)).post(mfa::resend_recovery_channel_code),
+            )
             // Benutzerverwaltung
             .route(MyUsers::PATH, get(admin::my_users))
             .route(MyAudit::PATH, get(admin::my_audit))

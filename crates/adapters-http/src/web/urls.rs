@@ -214,6 +214,10 @@ routes! {
     "/mfa/recovery-code" => MfaRecoveryCode;
     /// "Wiederherstellungsmethode festlegen".
     "/mfa/recovery-channel" => MfaRecoveryChannel;
+    /// The code that verifies a new recovery channel.
+    "/mfa/recovery-channel/confirm" => MfaRecoveryChannelConfirm;
+    /// A new code to the recovery channel waiting for confirmation.
+    "/mfa/recovery-channel/resend" => MfaRecoveryChannelResend;
 
     // Benutzerverwaltung
     /// The administrator's own user table.

@@ -21,9 +21,9 @@ const NAME: &str = "Jürgen <Admin> & Co";
 /// What a mail must show of its secret: the code, or the whole link.
 fn shown_secret(intent: &MailIntent) -> Option<String> {
     match intent {
-        MailIntent::VerificationCode { code, .. } | MailIntent::RecoveryCode { code, .. } => {
-            Some(code.expose().to_owned())
-        }
+        MailIntent::VerificationCode { code, .. }
+        | MailIntent::RecoveryCode { code, .. }
+        | MailIntent::RecoveryChannelCode { code, .. } => Some(code.expose().to_owned()),
         MailIntent::Invitation { token, .. } => {
             Some(format!("{BASE_URL}/invitations/{}", token.expose()))
         }

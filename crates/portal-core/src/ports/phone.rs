@@ -12,6 +12,8 @@ pub enum PhoneCodePurpose {
     Enrolment,
     /// A fresh recovery code for the recovery phone.
     Recovery,
+    /// Verifying a new recovery phone before it is used.
+    RecoveryChannel,
 }
 
 /// A code to deliver by SMS or voice call.

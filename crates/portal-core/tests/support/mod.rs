@@ -607,6 +607,25 @@ impl World {
             .map(|c| c.expose().to_owned())
     }
 
+    /// Confirms the recovery channel waiting for its code with the code it received (the last
+    /// SMS to the phone, or the last mail to the address).
+    pub async fn confirm_recovery_channel(
+        &self,
+        p: &portal_core::service::Principal,
+        channel: &portal_core::mfa::RecoveryChannel,
+    ) {
+        let code = match channel {
+            portal_core::mfa::RecoveryChannel::Phone(n) => {
+                self.sms.last_code_to(n.as_str()).expect("an SMS")
+            }
+            portal_core::mfa::RecoveryChannel::Email(e) => self.secret_for(e.as_str()),
+        };
+        self.portal
+            .confirm_recovery_channel(p, &code.as_str().into())
+            .await
+            .unwrap();
+    }
+
     /// The clock's time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         portal_core::ports::Clock::now(&*self.clock)

@@ -56,6 +56,14 @@ pub async fn mfa_state_round_trips_with_the_user<S: Store>(store: Arc<S>) {
             });
             m.recovery_code = Some(password_hash());
             m.recovery_channel = Some(RecoveryChannel::Email(email("r@example.org")));
+            m.pending_recovery_channel = Some(portal_core::mfa::PendingRecoveryChannel {
+                channel: RecoveryChannel::Phone(PhoneNumber::parse("+4915112345678").unwrap()),
+                code: PendingCode {
+                    code_hash: token_hash(),
+                    expires_at: at(600),
+                    attempts_left: 3,
+                },
+            });
         },
         at(3),
     );

@@ -471,6 +471,10 @@ pub fn every_intent(n: u32) -> Vec<MailIntent> {
             first_name: name.clone(),
             code: SecretString::new(format!("RC{n:02}-ABCD-EFGH-JKMN")),
         },
+        MailIntent::RecoveryChannelCode {
+            first_name: name.clone(),
+            code: SecretString::new(format!("7{n:05}")),
+        },
         MailIntent::EmailChangeRequested {
             first_name: name.clone(),
             new_email: "neu+<x>@example.com".into(),
@@ -513,6 +517,7 @@ fn assert_listed(i: &MailIntent) {
         | MailIntent::RecoveryCodeRenewed { .. }
         | MailIntent::RecoveryCodeUsed { .. }
         | MailIntent::RecoveryCode { .. }
+        | MailIntent::RecoveryChannelCode { .. }
         | MailIntent::EmailChangeRequested { .. }
         | MailIntent::EmailChanged { .. } => {}
     }

@@ -3,11 +3,15 @@
 
 use super::{Checked, MfaError, SecondFactor, code_hash, new_recovery_code};
 use crate::audit::{ActorRef, AuditCategory};
+use crate::challenge::CodeError;
+use crate::ids::UserId;
 use crate::mail::MailIntent;
-use crate::mfa::{MfaMethod, PendingCode, PendingPhone, RecoveryChannel};
+use crate::mfa::{
+    MfaMethod, PendingCode, PendingPhone, PendingRecoveryChannel, PhoneChannel, RecoveryChannel,
+};
 use crate::password::normalize;
 use crate::ports::{Commit, PhoneCodePurpose, PhoneMessage, Write};
-use crate::secret::{SecretString, Token, VerificationCode};
+use crate::secret::{SecretString, Token, TokenHash, VerificationCode};
 use crate::service::auth::{IssuedSession, Principal};
 use crate::service::{Planned, Portal};
 use crate::session::ClientInfo;
@@ -210,7 +214,11 @@ impl Portal {
 
     /// "Wiederherstellungsmethode festlegen": the phone (different from the MFA phone) or e-mail
     /// address that can receive a fresh recovery code. Needs a current second factor
-    /// ("Bestätigen Sie Ihre Identität").
+    /// ("Bestätigen Sie Ihre Identität"). The channel is not used yet: a code is sent to it (an
+    /// SMS, or a mail through the outbox) and it takes over only with
+    /// [`Self::confirm_recovery_channel`]; until then the verified channel before it stays in use.
+    /// Beyond the send budgets (those of a phone code; for an address, the user's own) the answer
+    /// is the same and nothing is sent.
     ///
     /// # Errors
     /// Step-up needed, same phone as the MFA phone, a phone without gateway (`Unavailable`), no
@@ -224,6 +232,11 @@ impl Portal {
         if matches!(channel, RecoveryChannel::Phone(_)) {
             self.require_phone_gateway()?;
         }
+        let code = VerificationCode::generate(&*self.deps.random);
+        let hash = code_hash(principal.user().id().as_uuid().as_bytes(), &code);
+        let budget_left = self
+            .recovery_channel_budget(principal.user().id(), channel, self.now())
+            .await?;
         self.with_presence(principal, proof, |user, commit, now| {
             if let RecoveryChannel::Phone(number) = channel
                 && user
@@ -234,19 +247,234 @@ impl Portal {
             {
                 return Err(MfaError::SamePhone);
             }
-            user.change_mfa(|m| m.recovery_channel = Some(channel.clone()), now);
-            commit.audit(self.audit_record(
+            if !budget_left {
+                return Ok(());
+            }
+            self.plan_recovery_channel_code(user, commit, channel, hash, &code, now);
+            Ok(())
+        })
+        .await?;
+        if budget_left {
+            self.send_recovery_channel_sms(principal, channel, &code)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// "Code erneut senden": a new code to the recovery channel waiting for confirmation; the old
+    /// code dies, the tries start again. Beyond the send budgets nothing is sent (same answer).
+    ///
+    /// # Errors
+    /// Step-up needed, no channel waiting (`NoSetupInProgress`), a phone without gateway, the
+    /// gateway failed; infrastructure failures.
+    pub async fn resend_recovery_channel_code(
+        &self,
+        principal: &Principal,
+    ) -> Result<(), MfaError> {
+        self.require_step_up(principal)?;
+        let user = self.current_user(principal).await?;
+        let channel = user
+            .mfa()
+            .pending_recovery_channel
+            .clone()
+            .ok_or(MfaError::NoSetupInProgress)?
+            .channel;
+        if matches!(channel, RecoveryChannel::Phone(_)) {
+            self.require_phone_gateway()?;
+        }
+        if !self
+            .recovery_channel_budget(user.id(), &channel, self.now())
+            .await?
+        {
+            return Ok(());
+        }
+        let code = VerificationCode::generate(&*self.deps.random);
+        let hash = code_hash(user.id().as_uuid().as_bytes(), &code);
+        self.transact(|| async {
+            let now = self.now();
+            let mut user = self.current_user(principal).await?;
+            if user
+                .mfa()
+                .pending_recovery_channel
+                .as_ref()
+                .map(|p| &p.channel)
+                != Some(&channel)
+            {
+                return Err(MfaError::NoSetupInProgress);
+            }
+            let mut commit = Commit::new();
+            self.plan_recovery_channel_code(&mut user, &mut commit, &channel, hash, &code, now);
+            commit.write(Write::UpdateUser(user));
+            Ok::<_, MfaError>(Planned::new(commit, ()))
+        })
+        .await?;
+        self.send_recovery_channel_sms(principal, &channel, &code)
+            .await
+    }
+
+    /// Confirms the recovery channel waiting for its code: it replaces the verified one. A wrong
+    /// code uses up a try and changes nothing else; an expired code or one without tries left
+    /// changes nothing (send a new one).
+    ///
+    /// # Errors
+    /// Step-up needed, no channel waiting (`NoSetupInProgress`), malformed, wrong or expired code,
+    /// no tries left, the phone became the MFA phone meanwhile (`SamePhone`); infrastructure
+    /// failures.
+    pub async fn confirm_recovery_channel(
+        &self,
+        principal: &Principal,
+        code: &SecretString,
+    ) -> Result<(), MfaError> {
+        self.require_step_up(principal)?;
+        let parsed = VerificationCode::parse(code.expose())
+            .map_err(|_| MfaError::Code(CodeError::Malformed))?;
+        let result = self
+            .transact(|| async {
+                let now = self.now();
+                let mut user = self.current_user(principal).await?;
+                let pending = user
+                    .mfa()
+                    .pending_recovery_channel
+                    .clone()
+                    .ok_or(MfaError::NoSetupInProgress)?;
+                if now >= pending.code.expires_at {
+                    return Err(MfaError::Code(CodeError::Expired));
+                }
+                if pending.code.attempts_left == 0 {
+                    return Err(MfaError::Code(CodeError::TooManyAttempts));
+                }
+                let salt = user.id().as_uuid();
+                if !code_hash(salt.as_bytes(), &parsed).matches(&pending.code.code_hash) {
+                    user.change_mfa(
+                        |m| {
+                            if let Some(p) = &mut m.pending_recovery_channel {
+                                p.code.attempts_left = p.code.attempts_left.saturating_sub(1);
+                            }
+                        },
+                        now,
+                    );
+                    let mut commit = Commit::new();
+                    commit.write(Write::UpdateUser(user));
+                    return Ok(Planned::new(commit, Err(MfaError::Code(CodeError::Wrong))));
+                }
+                if let RecoveryChannel::Phone(number) = &pending.channel
+                    && user
+                        .mfa()
+                        .phone
+                        .as_ref()
+                        .is_some_and(|p| &p.number == number)
+                {
+                    return Err(MfaError::SamePhone);
+                }
+                user.change_mfa(
+                    |m| {
+                        m.recovery_channel = Some(pending.channel.clone());
+                        m.pending_recovery_channel = None;
+                    },
+                    now,
+                );
+                let mut commit = Commit::new();
+                commit
+                    .audit(self.own_audit_record(
+                        now,
+                        &user,
+                        AuditCategory::AccountChanged,
+                        match pending.channel {
+                            RecoveryChannel::Phone(_) => "recovery_channel=phone",
+                            RecoveryChannel::Email(_) => "recovery_channel=email",
+                        },
+                    ))
+                    .write(Write::UpdateUser(user));
+                Ok(Planned::new(commit, Ok(())))
+            })
+            .await?;
+        if matches!(result, Err(MfaError::Code(CodeError::Wrong))) {
+            self.count_second_factor_failure(principal.user().id(), self.now())
+                .await?;
+        }
+        result
+    }
+
+    /// Takes a send from the budgets of a code to `channel`: a phone's hourly budgets, or the
+    /// user's own hourly budget of recovery-address codes (same size as the phone budget).
+    async fn recovery_channel_budget(
+        &self,
+        user: UserId,
+        channel: &RecoveryChannel,
+        now: DateTime<Utc>,
+    ) -> Result<bool, MfaError> {
+        match channel {
+            RecoveryChannel::Phone(number) => self.phone_budget(user, number, now).await,
+            RecoveryChannel::Email(_) => {
+                let budget = self.config.login_protection.phone_codes();
+                let key = keys::recovery_channel_codes(user, budget.window_index(now));
+                self.spend_budgets(&[(key, budget)], now).await
+            }
+        }
+    }
+
+    /// Stores `channel` as waiting for the code with `hash` (a new code, full tries), audits it
+    /// and, for an address, queues the mail with the code.
+    fn plan_recovery_channel_code(
+        &self,
+        user: &mut User,
+        commit: &mut Commit,
+        channel: &RecoveryChannel,
+        hash: TokenHash,
+        code: &VerificationCode,
+        now: DateTime<Utc>,
+    ) {
+        user.change_mfa(
+            |m| {
+                m.pending_recovery_channel = Some(PendingRecoveryChannel {
+                    channel: channel.clone(),
+                    code: PendingCode {
+                        code_hash: hash,
+                        expires_at: now + self.config.phone_code_ttl,
+                        attempts_left: self.config.mfa_login_attempts,
+                    },
+                });
+            },
+            now,
+        );
+        if let RecoveryChannel::Email(to) = channel {
+            commit.mail(self.mail(
                 now,
-                user.customer_id(),
-                ActorRef::user(user.id()),
-                Some(user.id()),
-                AuditCategory::AccountChanged,
-                match channel {
-                    RecoveryChannel::Phone(_) => "recovery_channel=phone",
-                    RecoveryChannel::Email(_) => "recovery_channel=email",
+                to.clone(),
+                user.language(),
+                MailIntent::RecoveryChannelCode {
+                    first_name: user.first_name().to_string(),
+                    code: SecretString::new(code.expose()),
                 },
             ));
-            Ok(())
+        }
+        commit.audit(self.own_audit_record(
+            now,
+            user,
+            AuditCategory::AccountChanged,
+            match channel {
+                RecoveryChannel::Phone(_) => "recovery_channel_pending=phone",
+                RecoveryChannel::Email(_) => "recovery_channel_pending=email",
+            },
+        ));
+    }
+
+    /// After the commit: the SMS with the code, when the channel is a phone.
+    async fn send_recovery_channel_sms(
+        &self,
+        principal: &Principal,
+        channel: &RecoveryChannel,
+        code: &VerificationCode,
+    ) -> Result<(), MfaError> {
+        let RecoveryChannel::Phone(number) = channel else {
+            return Ok(());
+        };
+        self.send_phone(PhoneMessage {
+            to: number.clone(),
+            channel: PhoneChannel::Sms,
+            code: SecretString::new(code.expose()),
+            purpose: PhoneCodePurpose::RecoveryChannel,
+            language: principal.user().language(),
         })
         .await
     }
