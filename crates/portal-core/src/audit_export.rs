@@ -15,10 +15,12 @@ use crate::audit::{ActorKind, ActorRef, AuditCategory, AuditEntry, AuditRecord, 
 use crate::ids::{AuditEntryId, CustomerId, UserId};
 use crate::oidc::jose;
 use chrono::{DateTime, SecondsFormat, Utc};
-use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
+
+/// The JWK set type the verifier takes (`jsonwebtoken`'s).
+pub use jsonwebtoken::jwk::JwkSet;
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "portal-audit-export";
