@@ -45,6 +45,10 @@ pub struct ExportHeader {
     pub customer: String,
     /// The customer's id (every entry's `customer_id`, the signed head's `sub`).
     pub customer_id: CustomerId,
+    /// The last entry removed by the retention period (0: none); the file starts after it.
+    pub pruned_through: u64,
+    /// That entry's hash, the first entry's `prev_hash` (64 zeros when nothing was removed).
+    pub start_hash: String,
     /// When the file was written (UTC).
     pub exported_at: String,
     /// The keys the server published when it wrote the file (its JWKS). A verifier that must not
@@ -158,8 +162,21 @@ pub struct HeadClaims {
     pub seq: u64,
     /// Its hash (hex).
     pub head: String,
+    /// Where the file's chain starts: the last entry removed by retention (0: none).
+    pub from_seq: u64,
+    /// That entry's hash (hex; 64 zeros for none).
+    pub from_hash: String,
     /// When it was signed (Unix seconds).
     pub iat: i64,
+}
+
+/// Where an exported chain starts: after the entries the retention period removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainStart {
+    /// The last removed entry (0: none).
+    pub seq: u64,
+    /// Its hash ([`ChainHash::GENESIS`] for none).
+    pub hash: ChainHash,
 }
 
 /// The header line of an export.
@@ -170,6 +187,7 @@ pub fn header_line(
     issuer: &str,
     customer: &str,
     customer_id: CustomerId,
+    start: ChainStart,
     at: DateTime<Utc>,
     jwks: &JwkSet,
 ) -> Result<String, serde_json::Error> {
@@ -180,6 +198,8 @@ pub fn header_line(
         issuer: issuer.into(),
         customer: customer.into(),
         customer_id,
+        pruned_through: start.seq,
+        start_hash: start.hash.to_hex(),
         exported_at: at.to_rfc3339_opts(SecondsFormat::Secs, true),
         jwks: serde_json::to_value(jwks)?,
     })
@@ -217,6 +237,8 @@ pub struct VerifiedExport {
     pub customer: String,
     /// Entries checked.
     pub entries: u64,
+    /// The last entry removed by retention before the export (0: none).
+    pub pruned_through: u64,
     /// The signed head (hex).
     pub head: String,
     /// The key that signed it.
@@ -280,6 +302,16 @@ pub enum ExportProblem {
         /// The entry the signed head names.
         head_seq: u64,
     },
+    /// The signed head starts the chain elsewhere than the file's header: entries were cut off
+    /// at the start (or the header was edited).
+    StartMismatch {
+        /// Line of the head.
+        line: usize,
+        /// Where the file starts (its header's `pruned_through`).
+        file_from: u64,
+        /// Where the signed head says it starts.
+        signed_from: u64,
+    },
     /// The head's signature does not verify with the keys (or its claims do not match the file).
     BadSignature {
         /// Line of the head.
@@ -304,6 +336,7 @@ impl ExportProblem {
             } else {
                 *last_seq
             }),
+            Self::StartMismatch { signed_from, .. } => Some(*signed_from + 1),
             Self::Unreadable { .. } | Self::BadSignature { .. } => None,
         }
     }
@@ -356,6 +389,16 @@ impl fmt::Display for ExportProblem {
                 f,
                 "line {line}: the signed head names entry {head_seq}, not the file's last entry \
                  {last_seq}: entry {last_seq} does not fit"
+            ),
+            Self::StartMismatch {
+                line,
+                file_from,
+                signed_from,
+            } => write!(
+                f,
+                "line {line}: the signed head starts the chain after entry {signed_from}, the file \
+                 after entry {file_from}: entry {} does not fit (entries were cut off at the start)",
+                signed_from + 1
             ),
             Self::BadSignature { line } => write!(
                 f,
@@ -412,8 +455,10 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
             &header_keys
         }
     };
-    let mut last_seq = 0u64;
-    let mut last_hash = ChainHash::GENESIS;
+    let start_hash = ChainHash::from_hex(&header.start_hash)
+        .ok_or_else(|| unreadable(hline, "start_hash is not 64 hex digits"))?;
+    let mut last_seq = header.pruned_through;
+    let mut last_hash = start_hash;
     while let Some((line, text)) = lines.next() {
         let value: Value =
             serde_json::from_str(text).map_err(|e| unreadable(line, format!("not JSON: {e}")))?;
@@ -464,6 +509,14 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
                 {
                     return Err(ExportProblem::BadSignature { line });
                 }
+                if claims.from_seq != header.pruned_through || claims.from_hash != header.start_hash
+                {
+                    return Err(ExportProblem::StartMismatch {
+                        line,
+                        file_from: header.pruned_through,
+                        signed_from: claims.from_seq,
+                    });
+                }
                 if head.seq != last_seq || head.hash != last_hash.to_hex() {
                     return Err(ExportProblem::HeadMismatch {
                         line,
@@ -476,7 +529,8 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
                 }
                 return Ok(VerifiedExport {
                     customer: header.customer,
-                    entries: last_seq,
+                    entries: last_seq - header.pruned_through,
+                    pruned_through: header.pruned_through,
                     head: head.hash,
                     kid,
                     issuer: header.issuer,
@@ -517,6 +571,7 @@ mod tests {
                 ISS,
                 "100000001",
                 customer(),
+                ChainStart::default(),
                 Utc.with_ymd_and_hms(2026, 12, 7, 6, 0, 0).unwrap(),
                 &set,
             )
@@ -545,6 +600,8 @@ mod tests {
             customer: "100000001".into(),
             seq: n,
             head: prev.to_hex(),
+            from_seq: 0,
+            from_hash: ChainHash::GENESIS.to_hex(),
             iat: 0,
         };
         let jwt = jose::sign(&claims, "k1", HEAD_TYPE, &key.private_der).unwrap();
