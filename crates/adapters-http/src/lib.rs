@@ -101,10 +101,17 @@ pub fn openapi(config: &HttpConfig) -> utoipa::openapi::OpenApi {
 /// `servers` use.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
-    let (api, spec) = api::routes(&config).split_for_parts();
-    let api = api
-        .route_layer(from_fn_with_state(state.clone(), middleware::api_guard))
-        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit));
+    // The guard on every route; the import's larger body limit attached to its route, outside
+    // the guard, which reads it.
+    let guard = from_fn_with_state(state.clone(), middleware::api_guard);
+    let uploads = api::upload_routes(&config)
+        .route_layer(guard.clone())
+        .route_layer(axum::Extension(middleware::BodyLimit::upload(&config)));
+    let (api, spec) = api::routes(&config)
+        .route_layer(guard)
+        .merge(uploads)
+        .split_for_parts();
+    let api = api.layer(axum::extract::DefaultBodyLimit::max(config.body_limit));
     let mut app: Router<AppState> = Router::new()
         .merge(api)
         .merge(web::routes(&state))

@@ -1873,6 +1873,30 @@ async fn an_operator_uploads_the_customer_file_and_only_that_page_takes_a_multip
         ))
         .await;
     assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", r.text);
+    // The import page's route carries a larger body limit than every other form: a file beyond
+    // the standard 64 KiB is checked there, a form as big elsewhere is the 413 page.
+    let big = format!(
+        "number,name,products,channel\n{}",
+        (0..3_000)
+            .map(|i| format!("D3{i:08},Gross GmbH,,direct\n"))
+            .collect::<String>()
+    );
+    assert!(big.len() > 70_000);
+    let r = op
+        .send(send(
+            multipart(&[
+                ("csrf_token", &token),
+                ("csv_file", &big),
+                ("action", "check"),
+            ]),
+            path,
+        ))
+        .await;
+    r.ok().has("Kunden würden importiert").has("D300002999");
+    let r = op
+        .post("/profile", &[("first_name", &big), ("last_name", "X")])
+        .await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
     // A broken multipart body is the 400 page.
     let r = op
         .send(send("--XYZBOUNDARY\r\ngarbage".to_owned(), path))

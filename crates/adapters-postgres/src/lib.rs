@@ -56,6 +56,7 @@ mod commit;
 mod entity;
 mod migration;
 mod oidc;
+mod ops;
 mod outbox;
 mod queries;
 mod rows;

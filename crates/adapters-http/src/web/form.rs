@@ -25,7 +25,7 @@ use crate::config::HttpConfig;
 use crate::cookies::{self, CookieName};
 use crate::csrf;
 use crate::error::ErrorCode;
-use crate::middleware::body_limit;
+use crate::middleware::BodyLimit;
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
@@ -81,14 +81,11 @@ fn is_form(v: &HeaderValue) -> bool {
     media_type_is(v, "application/x-www-form-urlencoded")
 }
 
-/// Whether a body is `multipart/form-data`: only forms that send a file use it (the customer
-/// import, [`UPLOAD_PATHS`]).
+/// Whether a body is `multipart/form-data`: only forms that send a file use it (the routes whose
+/// [`BodyLimit`] allows it: the customer import).
 fn is_multipart(v: &HeaderValue) -> bool {
     media_type_is(v, "multipart/form-data")
 }
-
-/// The pages whose forms send a file (`multipart/form-data`); every other form is URL-encoded.
-const UPLOAD_PATHS: [&str; 1] = ["/operator/customers/import"];
 
 /// The text fields of a `multipart/form-data` body (`axum`'s `Multipart`, on `multer`), a file's
 /// content as text; `None` when the body is no valid multipart form. A field sent twice keeps
@@ -279,15 +276,14 @@ pub(crate) async fn form_guard(
         return PageError::code(ErrorCode::CsrfFailed).into_response();
     }
     let content_type = req.headers().get(header::CONTENT_TYPE);
-    let multipart = content_type.is_some_and(is_multipart)
-        && UPLOAD_PATHS.iter().any(|p| req.uri().path().ends_with(p));
+    let limit = BodyLimit::of(&req, config);
+    let multipart = content_type.is_some_and(is_multipart) && limit.multipart;
     if !multipart && !content_type.is_some_and(is_form) {
         return PageError::code(ErrorCode::UnsupportedMediaType).into_response();
     }
-    let limit = body_limit(config, req.uri().path());
     let (mut parts, body) = req.into_parts();
     let submitted;
-    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, limit.bytes).await else {
         return PageError::code(ErrorCode::PayloadTooLarge).into_response();
     };
     let form = if multipart {
