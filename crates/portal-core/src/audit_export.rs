@@ -15,12 +15,10 @@ use crate::audit::{ActorKind, ActorRef, AuditCategory, AuditEntry, AuditRecord, 
 use crate::ids::{AuditEntryId, CustomerId, UserId};
 use crate::oidc::jose;
 use chrono::{DateTime, SecondsFormat, Utc};
+use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
-
-/// The JWK set type the verifier takes (`jsonwebtoken`'s).
-pub use jsonwebtoken::jwk::JwkSet;
 
 /// The `format` of the header line.
 pub const FORMAT: &str = "portal-audit-export";
@@ -45,16 +43,26 @@ pub struct ExportHeader {
     pub customer: String,
     /// The customer's id (every entry's `customer_id`, the signed head's `sub`).
     pub customer_id: CustomerId,
-    /// The last entry removed by the retention period (0: none); the file starts after it.
-    pub pruned_through: u64,
-    /// That entry's hash, the first entry's `prev_hash` (64 zeros when nothing was removed).
-    pub start_hash: String,
     /// When the file was written (UTC).
     pub exported_at: String,
     /// The keys the server published when it wrote the file (its JWKS). A verifier that must not
     /// trust the file itself compares them with the server's `/.well-known/jwks.json` or passes
     /// that set instead.
     pub jwks: Value,
+    /// Set when change-log retention removed the chain's oldest entries: the last removed
+    /// entry, where the exported entries continue (the first one's `prev_hash` is its hash).
+    /// Also in the signed head (`pruned_through`), so it cannot be moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<ExportCheckpoint>,
+}
+
+/// The last entry retention removed from an exported chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportCheckpoint {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash (hex).
+    pub hash: String,
 }
 
 /// One entry line: every field the chain hash covers, and the hashes.
@@ -162,21 +170,11 @@ pub struct HeadClaims {
     pub seq: u64,
     /// Its hash (hex).
     pub head: String,
-    /// Where the file's chain starts: the last entry removed by retention (0: none).
-    pub from_seq: u64,
-    /// That entry's hash (hex; 64 zeros for none).
-    pub from_hash: String,
     /// When it was signed (Unix seconds).
     pub iat: i64,
-}
-
-/// Where an exported chain starts: after the entries the retention period removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct ChainStart {
-    /// The last removed entry (0: none).
-    pub seq: u64,
-    /// Its hash ([`ChainHash::GENESIS`] for none).
-    pub hash: ChainHash,
+    /// The last entry change-log retention removed, if any (the header's `pruned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_through: Option<u64>,
 }
 
 /// The header line of an export.
@@ -187,9 +185,24 @@ pub fn header_line(
     issuer: &str,
     customer: &str,
     customer_id: CustomerId,
-    start: ChainStart,
     at: DateTime<Utc>,
     jwks: &JwkSet,
+) -> Result<String, serde_json::Error> {
+    header_line_after(issuer, customer, customer_id, at, jwks, None)
+}
+
+/// The header line of an export of a chain whose entries up to `pruned` (seq and hash) were
+/// removed by retention.
+///
+/// # Errors
+/// Never in practice (serialising plain data).
+pub fn header_line_after(
+    issuer: &str,
+    customer: &str,
+    customer_id: CustomerId,
+    at: DateTime<Utc>,
+    jwks: &JwkSet,
+    pruned: Option<(u64, ChainHash)>,
 ) -> Result<String, serde_json::Error> {
     serde_json::to_string(&ExportHeader {
         line_type: "header".into(),
@@ -198,10 +211,12 @@ pub fn header_line(
         issuer: issuer.into(),
         customer: customer.into(),
         customer_id,
-        pruned_through: start.seq,
-        start_hash: start.hash.to_hex(),
         exported_at: at.to_rfc3339_opts(SecondsFormat::Secs, true),
         jwks: serde_json::to_value(jwks)?,
+        pruned: pruned.map(|(seq, hash)| ExportCheckpoint {
+            seq,
+            hash: hash.to_hex(),
+        }),
     })
 }
 
@@ -237,8 +252,6 @@ pub struct VerifiedExport {
     pub customer: String,
     /// Entries checked.
     pub entries: u64,
-    /// The last entry removed by retention before the export (0: none).
-    pub pruned_through: u64,
     /// The signed head (hex).
     pub head: String,
     /// The key that signed it.
@@ -302,16 +315,6 @@ pub enum ExportProblem {
         /// The entry the signed head names.
         head_seq: u64,
     },
-    /// The signed head starts the chain elsewhere than the file's header: entries were cut off
-    /// at the start (or the header was edited).
-    StartMismatch {
-        /// Line of the head.
-        line: usize,
-        /// Where the file starts (its header's `pruned_through`).
-        file_from: u64,
-        /// Where the signed head says it starts.
-        signed_from: u64,
-    },
     /// The head's signature does not verify with the keys (or its claims do not match the file).
     BadSignature {
         /// Line of the head.
@@ -336,7 +339,6 @@ impl ExportProblem {
             } else {
                 *last_seq
             }),
-            Self::StartMismatch { signed_from, .. } => Some(*signed_from + 1),
             Self::Unreadable { .. } | Self::BadSignature { .. } => None,
         }
     }
@@ -389,16 +391,6 @@ impl fmt::Display for ExportProblem {
                 f,
                 "line {line}: the signed head names entry {head_seq}, not the file's last entry \
                  {last_seq}: entry {last_seq} does not fit"
-            ),
-            Self::StartMismatch {
-                line,
-                file_from,
-                signed_from,
-            } => write!(
-                f,
-                "line {line}: the signed head starts the chain after entry {signed_from}, the file \
-                 after entry {file_from}: entry {} does not fit (entries were cut off at the start)",
-                signed_from + 1
             ),
             Self::BadSignature { line } => write!(
                 f,
@@ -455,10 +447,14 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
             &header_keys
         }
     };
-    let start_hash = ChainHash::from_hex(&header.start_hash)
-        .ok_or_else(|| unreadable(hline, "start_hash is not 64 hex digits"))?;
-    let mut last_seq = header.pruned_through;
-    let mut last_hash = start_hash;
+    let (mut last_seq, mut last_hash) = match &header.pruned {
+        None => (0u64, ChainHash::GENESIS),
+        Some(p) => (
+            p.seq,
+            ChainHash::from_hex(&p.hash)
+                .ok_or_else(|| unreadable(hline, "pruned.hash is not a chain hash"))?,
+        ),
+    };
     while let Some((line, text)) = lines.next() {
         let value: Value =
             serde_json::from_str(text).map_err(|e| unreadable(line, format!("not JSON: {e}")))?;
@@ -506,16 +502,9 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
                     || claims.customer != header.customer
                     || claims.seq != head.seq
                     || claims.head != head.hash
+                    || claims.pruned_through != header.pruned.as_ref().map(|p| p.seq)
                 {
                     return Err(ExportProblem::BadSignature { line });
-                }
-                if claims.from_seq != header.pruned_through || claims.from_hash != header.start_hash
-                {
-                    return Err(ExportProblem::StartMismatch {
-                        line,
-                        file_from: header.pruned_through,
-                        signed_from: claims.from_seq,
-                    });
                 }
                 if head.seq != last_seq || head.hash != last_hash.to_hex() {
                     return Err(ExportProblem::HeadMismatch {
@@ -529,8 +518,7 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
                 }
                 return Ok(VerifiedExport {
                     customer: header.customer,
-                    entries: last_seq - header.pruned_through,
-                    pruned_through: header.pruned_through,
+                    entries: last_seq,
                     head: head.hash,
                     kid,
                     issuer: header.issuer,
@@ -571,7 +559,6 @@ mod tests {
                 ISS,
                 "100000001",
                 customer(),
-                ChainStart::default(),
                 Utc.with_ymd_and_hms(2026, 12, 7, 6, 0, 0).unwrap(),
                 &set,
             )
@@ -600,9 +587,8 @@ mod tests {
             customer: "100000001".into(),
             seq: n,
             head: prev.to_hex(),
-            from_seq: 0,
-            from_hash: ChainHash::GENESIS.to_hex(),
             iat: 0,
+            pruned_through: None,
         };
         let jwt = jose::sign(&claims, "k1", HEAD_TYPE, &key.private_der).unwrap();
         lines.push(head_line(n, prev, jwt).unwrap());

@@ -748,7 +748,7 @@ mod export {
     }
 
     #[tokio::test]
-    async fn after_retention_the_export_starts_at_the_checkpoint_and_a_cut_start_is_reported() {
+    async fn after_retention_a_start_cut_off_with_the_checkpoint_moved_is_refused() {
         let w = World::with_config(portal_core::config::PortalConfig {
             housekeeping: portal_core::config::HousekeepingPolicy {
                 audit_retention: Some(chrono::TimeDelta::days(1)),
@@ -773,18 +773,17 @@ mod export {
         assert_eq!(kept.len(), 2, "only the lock and unlock are kept");
         let text = w.portal.export_customer_audit(&chef, &n).await.unwrap();
         let ok = verify_export(&text, Keys::FromHeader).unwrap();
-        assert_eq!(ok.entries, 2);
-        assert_eq!(ok.pruned_through, kept[0].seq - 1);
+        assert_eq!(ok.entries, kept[1].seq, "the last sequence number");
+        assert_eq!(text.lines().count(), 4, "header, two entries, head");
         // The first kept entry removed and the header moved on to fit: the signed start differs.
         let mut l = lines(&text);
         let mut header: Value = serde_json::from_str(&l[0]).unwrap();
-        header["pruned_through"] = Value::from(kept[0].seq);
-        header["start_hash"] = Value::from(kept[0].hash.to_hex());
+        assert_eq!(header["pruned"]["seq"], kept[0].seq - 1);
+        header["pruned"] = serde_json::json!({"seq": kept[0].seq, "hash": kept[0].hash.to_hex()});
         l[0] = header.to_string();
         l.remove(1);
         let p = problem(&join(&l));
-        assert!(matches!(p, ExportProblem::StartMismatch { .. }), "{p}");
-        assert_eq!(p.seq(), Some(kept[0].seq));
+        assert!(matches!(p, ExportProblem::BadSignature { .. }), "{p}");
         // Only the first entry removed: the next one does not fit.
         let mut l = lines(&text);
         l.remove(1);

@@ -359,22 +359,14 @@ impl Portal {
         number: &CustomerNumber,
     ) -> Result<String, AuditError> {
         let customer = self.audit_customer(actor, number).await?;
-        // Retention may have removed the oldest entries: the file starts at the checkpoint, which
-        // the signed head names too.
-        let start = self
+        let mut lines = Vec::new();
+        // After change-log retention the chain continues from its checkpoint.
+        let checkpoint = self
             .deps
             .queries
             .audit_checkpoint(Some(customer.id()))
-            .await?
-            .map_or_else(audit_export::ChainStart::default, |c| {
-                audit_export::ChainStart {
-                    seq: c.seq,
-                    hash: c.hash,
-                }
-            });
-        let mut lines = Vec::new();
-        let mut seq = start.seq;
-        let mut head = start.hash;
+            .await?;
+        let (mut seq, mut head) = checkpoint.map_or((0, ChainHash::GENESIS), |c| (c.seq, c.hash));
         loop {
             let batch = self
                 .deps
@@ -399,9 +391,8 @@ impl Portal {
             customer: customer.number().as_str().to_owned(),
             seq,
             head: head.to_hex(),
-            from_seq: start.seq,
-            from_hash: start.hash.to_hex(),
             iat: now.timestamp(),
+            pruned_through: checkpoint.map(|c| c.seq),
         };
         let claims = serde_json::to_value(&claims).map_err(export_infra)?;
         // Signed first, the keys read after: the set then holds the key that signed.
@@ -410,13 +401,13 @@ impl Portal {
             .await
             .map_err(token_infra)?;
         let jwks = self.jwks().await.map_err(token_infra)?;
-        let mut out = audit_export::header_line(
+        let mut out = audit_export::header_line_after(
             &self.config.oidc_issuer,
             customer.number().as_str(),
             customer.id(),
-            start,
             now,
             &jwks,
+            checkpoint.map(|c| (c.seq, c.hash)),
         )
         .map_err(export_infra)?;
         out.push('\n');
