@@ -57,6 +57,7 @@ mod entity;
 mod migration;
 mod oidc;
 mod outbox;
+mod passkeys;
 mod queries;
 mod rows;
 mod store;

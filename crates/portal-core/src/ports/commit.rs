@@ -114,6 +114,17 @@ pub enum Write {
         /// Which scopes.
         scopes: Vec<String>,
     },
+    /// Stores a passkey ceremony's challenge.
+    InsertPasskeyChallenge(crate::passkey::PasskeyChallenge),
+    /// Marks a passkey challenge answered at `at`. Fails the commit with
+    /// [`StoreError::Conflict`] unless it exists and was not used yet (implementations MUST
+    /// decide this atomically, so of two concurrent answers exactly one succeeds).
+    UsePasskeyChallenge {
+        /// Its id.
+        id: uuid::Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
     /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
     /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.
@@ -254,16 +265,19 @@ pub enum Expired {
     Counters,
     /// OIDC codes and tokens whose expiry is at or before the cut-off.
     OidcTokens,
+    /// Passkey ceremonies' challenges whose expiry is at or before the cut-off, used or not.
+    PasskeyChallenges,
 }
 
 impl Expired {
     /// Every kind, in the order housekeeping purges them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Sessions,
         Self::Challenges,
         Self::ActionTokens,
         Self::Counters,
         Self::OidcTokens,
+        Self::PasskeyChallenges,
     ];
 
     /// Stable key (logs, reports).
@@ -275,6 +289,7 @@ impl Expired {
             Self::ActionTokens => "action_tokens",
             Self::Counters => "counters",
             Self::OidcTokens => "oidc_tokens",
+            Self::PasskeyChallenges => "passkey_challenges",
         }
     }
 }

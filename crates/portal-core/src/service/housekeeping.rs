@@ -45,6 +45,8 @@ pub struct HousekeepingReport {
     pub sent_mail: u64,
     /// OIDC codes and tokens past their expiry.
     pub oidc_tokens: u64,
+    /// Passkey ceremonies' challenges past their expiry.
+    pub passkey_challenges: u64,
 }
 
 impl HousekeepingReport {
@@ -57,6 +59,7 @@ impl HousekeepingReport {
             + self.counters
             + self.sent_mail
             + self.oidc_tokens
+            + self.passkey_challenges
     }
 
     fn add(&mut self, kind: Expired, n: u64) {
@@ -66,6 +69,7 @@ impl HousekeepingReport {
             Expired::ActionTokens => &mut self.action_tokens,
             Expired::Counters => &mut self.counters,
             Expired::OidcTokens => &mut self.oidc_tokens,
+            Expired::PasskeyChallenges => &mut self.passkey_challenges,
         };
         *slot += n;
     }
@@ -75,13 +79,14 @@ impl std::fmt::Display for HousekeepingReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sessions={} challenges={} action_tokens={} counters={} sent_mail={} oidc_tokens={}",
+            "sessions={} challenges={} action_tokens={} counters={} sent_mail={} oidc_tokens={} passkey_challenges={}",
             self.sessions,
             self.challenges,
             self.action_tokens,
             self.counters,
             self.sent_mail,
-            self.oidc_tokens
+            self.oidc_tokens,
+            self.passkey_challenges
         )
     }
 }
@@ -104,6 +109,8 @@ impl Portal {
             Expired::Counters => c.longest_counter_lifetime() + grace,
             // Expired codes and tokens answer like unknown ones.
             Expired::OidcTokens => grace,
+            // An expired challenge answers like an unknown one.
+            Expired::PasskeyChallenges => grace,
         };
         ago(now, keep)
     }
