@@ -168,7 +168,6 @@ impl PasskeyVerifier for WebauthnVerifier {
         let exclude: Vec<_> = exclude
             .iter()
             .filter_map(|id| URL_SAFE_NO_PAD.decode(id).ok())
-            .map(Into::into)
             .collect();
         let (ccr, state) = self
             .webauthn

@@ -157,7 +157,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     if metrics.is_some() {
         portal = portal.with_observer(Arc::new(adapters_http::metrics::MetricsObserver));
     }
-    match passkey_verifier(&public_url, &product) {
+    match passkey_verifier(&public_url, product) {
         Ok(v) => portal = portal.with_passkey_verifier(Arc::new(v)),
         Err(e) => tracing::warn!(error = %e, "passkeys are not offered"),
     }

@@ -76,7 +76,7 @@ impl Authenticator {
                 .keys()
                 .map(|id| AllowCredentials {
                     type_: "public-key".into(),
-                    id: id.clone().into(),
+                    id: id.clone(),
                     transports: None,
                 })
                 .collect();
@@ -85,11 +85,7 @@ impl Authenticator {
             .soft
             .perform_auth(Url::parse(origin).unwrap(), options, 60_000)
             .expect("assertion");
-        cred.response.user_handle = self
-            .handles
-            .get(cred.raw_id.as_slice())
-            .cloned()
-            .map(Into::into);
+        cred.response.user_handle = self.handles.get(cred.raw_id.as_slice()).cloned();
         serde_json::to_value(&cred).unwrap()
     }
 
