@@ -207,6 +207,9 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
         w @ (Write::InsertPasskeyChallenge(_) | Write::UsePasskeyChallenge { .. }) => {
             crate::passkeys::apply(tx, w).await
         }
+        w @ (Write::InsertSealingKey { .. } | Write::DeleteSealingKey(_)) => {
+            crate::ops::apply(tx, w).await
+        }
         Write::RequeueOutbox { id, at } => {
             let res = outbox::Entity::update_many()
                 .col_expr(
@@ -459,6 +462,7 @@ impl Committer for SqlStore {
             Expired::Counters => ("counters", "key", "last_at"),
             Expired::OidcTokens => ("oidc_tokens", "id", "expires_at"),
             Expired::PasskeyChallenges => ("passkey_challenges", "id", "expires_at"),
+            Expired::AuditEntries => return self.prune_audit(cutoff, limit).await,
         };
         let n = self
             .delete_batch(table, key, &format!("{column} <= $1"), cutoff, limit)

@@ -1,11 +1,12 @@
 //! The command line (`portal --help`) and the commands besides `serve`.
 
 use crate::app::{self, Failure};
-use crate::config::{ServerConfig, Source};
+use crate::config::{Database, ServerConfig, Source};
 use clap::{Args, Parser, Subcommand};
 use portal_core::Actor;
 use portal_core::config::PortalConfig;
 use portal_core::values::{EmailAddress, Language, PersonName};
+use sea_orm_migration::MigratorTrait as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,7 +38,10 @@ pub enum Command {
     /// operator@portal.localhost).
     Serve,
     /// Apply pending database migrations and report them.
-    Migrate,
+    ///
+    /// Migrations run under a lock (Postgres: an advisory lock; SQLite: the write lock), so
+    /// servers and this command started at the same time apply each migration once.
+    Migrate(MigrateArgs),
     /// Manage operator (vendor staff) accounts.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -56,6 +60,28 @@ pub enum Command {
     /// Manage the OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Write a consistent copy of the SQLite database to FILE, while servers keep running.
+    ///
+    /// On Postgres use pg_dump instead (docs/operations.md). Keep the server secret (key file
+    /// or PORTAL_SECRET_KEY) with the backup: the sealed authenticator secrets need it.
+    Backup {
+        /// The new backup file (must not exist).
+        file: PathBuf,
+    },
+    /// Restore an SQLite backup as the database of DATABASE_URL (stop the servers first).
+    ///
+    /// Refuses a database that holds data unless --force, and a server secret that does not
+    /// open the backup's sealed values. On Postgres use pg_restore (docs/operations.md).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace a database that holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage the server secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Seed a demo customer with an administrator and employees (development mode only).
     ///
     /// Idempotent: when the demo customer exists, nothing is written. Prints the accounts and
@@ -70,6 +96,14 @@ pub enum OperatorCommand {
     ///
     /// Opening the link sets the password; a confirmation code is mailed to the address.
     Create(OperatorCreate),
+}
+
+/// Arguments of `portal migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// List the migrations that would run, by name, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `portal operator create`.
@@ -173,6 +207,15 @@ pub enum KeysCommand {
     Rotate,
 }
 
+/// Server secret commands.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Re-seal every sealed value (authenticator secrets, signing keys) under the current
+    /// PORTAL_SECRET_KEY, opening them with it or with PORTAL_OLD_SECRET_KEYS; afterwards the
+    /// old secrets are no longer needed. Audited; safe while servers run.
+    Rotate,
+}
+
 /// Parses the command line and runs it.
 #[must_use]
 pub fn main() -> ExitCode {
@@ -222,7 +265,7 @@ pub fn main() -> ExitCode {
 pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> {
     match command {
         Command::Serve => crate::serve::serve(config).await,
-        Command::Migrate => migrate(&config).await,
+        Command::Migrate(args) => migrate(&config, &args).await,
         Command::Operator(OperatorCommand::Create(args)) => create_operator(&config, &args).await,
         Command::Customers(CustomersCommand::Import { file }) => {
             import_customers(&config, &file).await
@@ -231,13 +274,25 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
         Command::Keys(KeysCommand::Rotate) => crate::oidc_cli::rotate_keys(&config).await,
         Command::Demo => demo(&config).await,
         Command::Housekeeping => housekeeping(&config).await,
+        Command::Backup { file } => crate::ops::backup(&config, &file).await,
+        Command::Restore { file, force } => crate::ops::restore(&config, &file, force).await,
+        Command::Secret(SecretCommand::Rotate) => {
+            crate::ops::rotate_secret(&config).await.map(|_| ())
+        }
     }
 }
 
 async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
     let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let store = Arc::new(store);
-    let portal = app::portal(store.clone(), None, PortalConfig::default())?;
+    let portal = app::portal(
+        store.clone(),
+        None,
+        PortalConfig {
+            housekeeping: config.retention.apply(PortalConfig::default().housekeeping),
+            ..PortalConfig::default()
+        },
+    )?;
     let report = crate::housekeeping::run_once(&portal, &*store)
         .await
         .map_err(|e| Failure(format!("housekeeping failed: {e}")))?;
@@ -245,10 +300,55 @@ async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
     app::close_store(&store).await
 }
 
-async fn migrate(config: &ServerConfig) -> Result<(), Failure> {
+async fn migrate(config: &ServerConfig, args: &MigrateArgs) -> Result<(), Failure> {
+    if args.dry_run {
+        return migrate_dry_run(config).await;
+    }
     let (store, report) = app::open_store_with(&config.database, &config.pool).await?;
     println!("{}: {report}", config.database.describe());
     app::close_store(&store).await
+}
+
+/// `portal migrate --dry-run`: the pending migrations by name, read without a lock and without
+/// creating the migration table.
+async fn migrate_dry_run(config: &ServerConfig) -> Result<(), Failure> {
+    let what = config.database.describe();
+    if let Database::Sqlite {
+        file: Some(path), ..
+    } = &config.database
+        && !path.exists()
+    {
+        // Opening would create the file: say what would run without touching it.
+        let names: Vec<String> = adapters_postgres::Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        print_pending(&format!("{what} (does not exist yet)"), &names);
+        return Ok(());
+    }
+    let db = adapters_postgres::connect_with(config.database.url(), &config.pool)
+        .await
+        .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?;
+    let pending = adapters_postgres::pending_migrations(&db)
+        .await
+        .map_err(|e| Failure::of("cannot read the migration table", e))?;
+    let _ = db.close().await;
+    print_pending(&what, &pending);
+    Ok(())
+}
+
+fn print_pending(what: &str, pending: &[String]) {
+    if pending.is_empty() {
+        println!("{what}: schema up to date, nothing would run");
+    } else {
+        println!(
+            "{what}: {} pending migration(s) would run (dry run, nothing changed):",
+            pending.len()
+        );
+        for name in pending {
+            println!("  {name}");
+        }
+    }
 }
 
 async fn create_operator(config: &ServerConfig, args: &OperatorCreate) -> Result<(), Failure> {

@@ -19,6 +19,7 @@ mod paging;
 mod password_reset;
 mod profile;
 mod registration;
+mod secrets;
 mod sessions;
 mod user_admin;
 
@@ -51,6 +52,7 @@ pub use registration::{
     AcceptInvitation, InvitationError, InvitationView, Register, RegisterError, RegistrationTicket,
     ResendError, VerifyError,
 };
+pub use secrets::{ResealReport, SealingKeyError};
 pub use sessions::SessionError;
 pub use user_admin::{AdminError, Invite, USER_COUNT_CAP, UserPage};
 

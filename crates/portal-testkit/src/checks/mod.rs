@@ -11,6 +11,7 @@ pub mod audit_log;
 pub mod customers;
 pub mod housekeeping;
 pub mod oidc;
+pub mod operations;
 pub mod outbox;
 pub mod passkeys;
 pub mod second_factors;
@@ -23,6 +24,7 @@ pub use audit_log::*;
 pub use customers::*;
 pub use housekeeping::*;
 pub use oidc::*;
+pub use operations::*;
 pub use outbox::*;
 pub use passkeys::*;
 pub use second_factors::*;
@@ -97,6 +99,7 @@ mod tests {
         ("customers", include_str!("customers.rs")),
         ("housekeeping", include_str!("housekeeping.rs")),
         ("oidc", include_str!("oidc.rs")),
+        ("operations", include_str!("operations.rs")),
         ("outbox", include_str!("outbox.rs")),
         ("second_factors", include_str!("second_factors.rs")),
         ("sessions", include_str!("sessions.rs")),
