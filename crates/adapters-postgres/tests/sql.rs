@@ -587,8 +587,8 @@ async fn outbox_kinds_migration_carries_mails_over(store: SqlStore) {
     commit.message(other.clone());
     commit_ok(&store, commit).await;
 
-    // Down past the later migrations too (the second-factor policy, the OIDC provider and
-    // every one after), then the outbox kinds (the fourth).
+    // Down past the later migrations too (the OIDC provider, the second-factor policy, …),
+    // then the outbox kinds: to the state after the third migration.
     let later = adapters_postgres::Migrator::migrations().len() - 3;
     adapters_postgres::Migrator::down(store.connection(), Some(u32::try_from(later).unwrap()))
         .await
