@@ -107,8 +107,9 @@ pub struct HousekeepingPolicy {
     /// `pending_registration_ttl` anyway).
     pub pending_registration_retention: TimeDelta,
     /// Invited users who never accepted are removed (audited) once they were invited and their
-    /// last invitation link expired this long ago (default 90 days, between 1 day and 10
-    /// years).
+    /// last invitation link expired this long ago (default 30 days, between 1 day and
+    /// `sent_mail_retention`: expired links are kept that long, so a re-sent invitation is
+    /// always seen).
     pub invitation_retention: TimeDelta,
 }
 
@@ -120,7 +121,7 @@ impl Default for HousekeepingPolicy {
             batch_size: 500,
             audit_retention: None,
             pending_registration_retention: TimeDelta::days(7),
-            invitation_retention: TimeDelta::days(90),
+            invitation_retention: TimeDelta::days(30),
         }
     }
 }
@@ -294,19 +295,19 @@ impl PortalConfig {
         {
             return err("housekeeping.audit_retention must be at least 1 day (or none: forever)");
         }
-        for (value, message) in [
-            (
-                self.housekeeping.pending_registration_retention,
+        if h.pending_registration_retention < TimeDelta::days(1)
+            || h.pending_registration_retention > ten_years
+        {
+            return err(
                 "housekeeping.pending_registration_retention must be between 1 day and 10 years",
-            ),
-            (
-                self.housekeeping.invitation_retention,
-                "housekeeping.invitation_retention must be between 1 day and 10 years",
-            ),
-        ] {
-            if value < TimeDelta::days(1) || value > ten_years {
-                return err(message);
-            }
+            );
+        }
+        if h.invitation_retention < TimeDelta::days(1)
+            || h.invitation_retention > h.sent_mail_retention
+        {
+            return err(
+                "housekeeping.invitation_retention must be between 1 day and sent_mail_retention",
+            );
         }
         Ok(())
     }
@@ -396,7 +397,7 @@ mod tests {
             },
             PortalConfig {
                 housekeeping: HousekeepingPolicy {
-                    invitation_retention: TimeDelta::days(3_654),
+                    invitation_retention: TimeDelta::days(31),
                     ..HousekeepingPolicy::default()
                 },
                 ..d()

@@ -773,7 +773,8 @@ pub struct Retention {
     pub audit_days: Option<u32>,
     /// Registrations never confirmed (default 7).
     pub pending_registration_days: u32,
-    /// Invitations never accepted, after their last link expired (default 90).
+    /// Invitations never accepted, after their last link expired (default 30, at most 30: the
+    /// server keeps expired links 30 days).
     pub invitation_days: u32,
 }
 
@@ -784,7 +785,7 @@ impl Default for Retention {
             audit_days: None,
             pending_registration_days: u32::try_from(d.pending_registration_retention.num_days())
                 .unwrap_or(7),
-            invitation_days: u32::try_from(d.invitation_retention.num_days()).unwrap_or(90),
+            invitation_days: u32::try_from(d.invitation_retention.num_days()).unwrap_or(30),
         }
     }
 }
@@ -807,30 +808,32 @@ impl Retention {
 }
 
 fn resolve_retention(source: &Source) -> Result<Retention, ConfigError> {
-    let days = |var: &'static str, zero_ok: bool| -> Result<Option<u32>, ConfigError> {
+    let days = |var: &'static str, zero_ok: bool, max: u32| -> Result<Option<u32>, ConfigError> {
         let Some(raw) = source.get(var) else {
             return Ok(None);
         };
         match raw.trim().parse::<u32>() {
-            Ok(n) if (1..=3_650).contains(&n) || (zero_ok && n == 0) => Ok(Some(n)),
+            Ok(n) if (1..=max).contains(&n) || (zero_ok && n == 0) => Ok(Some(n)),
             _ => Err(ConfigError::Invalid {
                 var,
                 reason: if zero_ok {
-                    "a whole number of days up to 3650; 0 keeps entries forever".to_owned()
+                    format!("a whole number of days up to {max}; 0 keeps entries forever")
                 } else {
-                    "a whole number of days from 1 to 3650".to_owned()
+                    format!("a whole number of days from 1 to {max}")
                 },
             }),
         }
     };
     let mut r = Retention::default();
-    if let Some(n) = days("PORTAL_AUDIT_RETENTION_DAYS", true)? {
+    if let Some(n) = days("PORTAL_AUDIT_RETENTION_DAYS", true, 36_500)? {
         r.audit_days = (n > 0).then_some(n);
     }
-    if let Some(n) = days("PORTAL_PENDING_REGISTRATION_RETENTION_DAYS", false)? {
+    if let Some(n) = days("PORTAL_PENDING_REGISTRATION_RETENTION_DAYS", false, 3_650)? {
         r.pending_registration_days = n;
     }
-    if let Some(n) = days("PORTAL_INVITATION_RETENTION_DAYS", false)? {
+    // Expired invitation links are kept 30 days (the mail retention): within that, a re-sent
+    // invitation is always seen.
+    if let Some(n) = days("PORTAL_INVITATION_RETENTION_DAYS", false, 30)? {
         r.invitation_days = n;
     }
     Ok(r)
@@ -1272,7 +1275,7 @@ mod tests {
                 ("PORTAL_AUDIT_RETENTION_DAYS", "365"),
                 ("PORTAL_PENDING_REGISTRATION_RETENTION_DAYS", "2"),
             ],
-            "invitation_retention_days = \"30\"",
+            "invitation_retention_days = \"14\"",
         )
         .unwrap();
         let policy = c.retention.apply(Default::default());
@@ -1281,13 +1284,13 @@ mod tests {
             policy.pending_registration_retention,
             chrono::TimeDelta::days(2)
         );
-        assert_eq!(policy.invitation_retention, chrono::TimeDelta::days(30));
+        assert_eq!(policy.invitation_retention, chrono::TimeDelta::days(14));
         let c = resolve(&[("PORTAL_AUDIT_RETENTION_DAYS", "0")], "").unwrap();
         assert_eq!(c.retention.audit_days, None);
         for (var, bad) in [
             ("PORTAL_AUDIT_RETENTION_DAYS", "-1"),
             ("PORTAL_PENDING_REGISTRATION_RETENTION_DAYS", "0"),
-            ("PORTAL_INVITATION_RETENTION_DAYS", "3651"),
+            ("PORTAL_INVITATION_RETENTION_DAYS", "31"),
         ] {
             let e = resolve(&[(var, bad)], "").unwrap_err();
             assert!(e.to_string().contains(var), "{e}");

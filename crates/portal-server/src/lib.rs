@@ -51,7 +51,7 @@
 //! | `PORTAL_HOUSEKEEPING_INTERVAL` | seconds between housekeeping runs of `serve`; `0` = off | `600` |
 //! | `PORTAL_AUDIT_RETENTION_DAYS` | days change-log entries are kept; `0` = forever | `0` (forever) |
 //! | `PORTAL_PENDING_REGISTRATION_RETENTION_DAYS` | days after which registrations never confirmed are removed (audited) | `7` |
-//! | `PORTAL_INVITATION_RETENTION_DAYS` | days after the last invitation link expired that invited users who never accepted are removed (audited) | `90` |
+//! | `PORTAL_INVITATION_RETENTION_DAYS` | days after the last invitation link expired that invited users who never accepted are removed (audited), at most 30 | `30` |
 //! | `PORTAL_DB_POOL_SIZE` | most database connections per process | `16` (Postgres), `8` (SQLite file) |
 //! | `PORTAL_DB_ACQUIRE_TIMEOUT` | seconds a request waits for a database connection (incl. connecting) before it answers 503 | `5` |
 //! | `PORTAL_DB_STATEMENT_TIMEOUT` | seconds a Postgres statement may run before it is cancelled (503); `0` = no limit | `30` |
@@ -89,6 +89,7 @@
 //! ```
 
 pub mod app;
+pub mod audit_cli;
 pub mod cli;
 pub mod config;
 pub mod demo;

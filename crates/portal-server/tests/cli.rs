@@ -65,6 +65,11 @@ fn every_command_has_help() {
         &["clients", "list", "--help"],
         &["clients", "rotate-secret", "--help"],
         &["clients", "disable", "--help"],
+        &["audit", "export", "--help"],
+        &["audit", "verify", "--help"],
+        &["backup", "--help"],
+        &["restore", "--help"],
+        &["secret", "rotate", "--help"],
     ] {
         let out = ok(portal(dir.path(), args, &[]));
         assert!(out.contains("Usage: portal"), "{args:?}: {out}");
@@ -91,10 +96,11 @@ fn every_command_has_help() {
 fn migrate_creates_the_sqlite_file_and_reports() {
     let dir = tempfile::tempdir().unwrap();
     let out = ok(portal(dir.path(), &["migrate"], &[]));
+    let n = <adapters_postgres::Migrator as sea_orm_migration::MigratorTrait>::migrations().len();
     assert!(
-        out.starts_with(
-            "SQLite file portal.db: applied 6 of 6 migrations: m20261126_000001_initial_schema"
-        ),
+        out.starts_with(&format!(
+            "SQLite file portal.db: applied {n} of {n} migrations: m20261126_000001_initial_schema"
+        )),
         "{out}"
     );
     assert!(dir.path().join("portal.db").exists());
@@ -105,7 +111,7 @@ fn migrate_creates_the_sqlite_file_and_reports() {
     let out = ok(portal(dir.path(), &["migrate"], &[]));
     assert_eq!(
         out.trim(),
-        "SQLite file portal.db: schema up to date (6 migrations)"
+        format!("SQLite file portal.db: schema up to date ({n} migrations)")
     );
 }
 
@@ -214,7 +220,7 @@ async fn housekeeping_removes_expired_rows_and_reports() {
     assert_eq!(
         out.trim(),
         "SQLite file portal.db: removed sessions=1 challenges=0 action_tokens=0 counters=0 sent_mail=0 oidc_tokens=0 \
-         audit_entries=0 pending_registrations=0 invitations=0"
+         audit_entries=0 pending_registrations=0 invitations=0 passkey_challenges=0"
     );
     let out = ok(portal(dir.path(), &["housekeeping"], &[]));
     assert!(out.contains("removed sessions=0 "), "{out}");
@@ -652,4 +658,198 @@ async fn clients_list_rotate_secret_and_disable() {
     let core = app::portal(store.clone(), None, PortalConfig::default()).unwrap();
     assert!(!secret_works(&core, &id, &third_secret).await);
     app::close_store(&store).await.unwrap();
+}
+
+/// `portal audit export|verify`: a customer's log exported with the signed head verifies offline
+/// (with the file's keys and with the server's JWKS); an edited field and a cut-off tail are
+/// reported with the entry named (exit code 1); another customer's entries never appear.
+#[tokio::test]
+async fn audit_export_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("c.csv"),
+        "number,name,products,channel\n\
+         123456789,Musterbau GmbH,de-business,direct\n\
+         987654321,Huber KG,de-business,direct\n",
+    )
+    .unwrap();
+    ok(portal(d, &["customers", "import", "c.csv"], &[]));
+    std::fs::write(
+        d.join("c.csv"),
+        "number,name,products,channel\n123456789,Musterbau AG,de-business,direct\n",
+    )
+    .unwrap();
+    ok(portal(d, &["customers", "import", "c.csv"], &[]));
+
+    let o = portal(
+        d,
+        &[
+            "audit",
+            "export",
+            "--customer",
+            "123456789",
+            "-o",
+            "log.jsonl",
+        ],
+        &[],
+    );
+    ok(o);
+    let text = std::fs::read_to_string(d.join("log.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "header, created, updated, head:\n{text}");
+    // To standard output too, the same entries.
+    let stdout_text = ok(portal(
+        d,
+        &["audit", "export", "--customer", "123456789"],
+        &[],
+    ));
+    assert_eq!(stdout_text.lines().nth(1), lines.get(1).copied());
+
+    let out = ok(portal(d, &["audit", "verify", "log.jsonl"], &[]));
+    assert!(
+        out.contains("valid: 2 entries of customer 123456789"),
+        "{out}"
+    );
+    // With the server's published keys.
+    let (store, other_id) = {
+        let store = open(d).await;
+        let core = app::portal(store.clone(), None, PortalConfig::default()).unwrap();
+        let jwks = core.jwks().await.unwrap();
+        std::fs::write(d.join("jwks.json"), serde_json::to_string(&jwks).unwrap()).unwrap();
+        let other = core
+            .list_customers(&Actor::System, None, &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|c| c.number().as_str() == "987654321")
+            .unwrap();
+        (store, other.id())
+    };
+    app::close_store(&store).await.unwrap();
+    let out = ok(portal(
+        d,
+        &["audit", "verify", "log.jsonl", "--jwks", "jwks.json"],
+        &[],
+    ));
+    assert!(out.contains("valid: 2 entries"), "{out}");
+    assert!(!text.contains(&other_id.to_string()));
+
+    // An edited field: the entry is named.
+    let mut entry: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    let id = entry["id"].as_str().unwrap().to_owned();
+    entry["details"] = serde_json::Value::from("name=Anders");
+    let edited = [lines[0], lines[1], &entry.to_string(), lines[3]].join("\n");
+    std::fs::write(d.join("edited.jsonl"), edited).unwrap();
+    let o = portal(d, &["audit", "verify", "edited.jsonl"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("line 3: entry 2") && err.contains(&id) && err.contains("altered"),
+        "{err}"
+    );
+    // A cut-off tail.
+    std::fs::write(d.join("cut.jsonl"), lines[..2].join("\n")).unwrap();
+    let o = portal(d, &["audit", "verify", "cut.jsonl"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cut off"), "{}", stderr(&o));
+    // An unknown customer: a clear error.
+    let o = portal(d, &["audit", "export", "--customer", "111111111"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("111111111"), "{}", stderr(&o));
+}
+
+/// `portal backup`, `portal restore` and `portal secret rotate` as an operator runs them: a
+/// backup of a live SQLite database, a restore into a new directory that needs the key file,
+/// refusals (data present, another secret, Postgres), and a rotation to a new secret after
+/// which the old one alone is refused.
+#[test]
+fn backup_restore_and_secret_rotation_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (live, fresh, other) = (
+        dir.path().join("live"),
+        dir.path().join("fresh"),
+        dir.path().join("other"),
+    );
+    for d in [&live, &fresh, &other] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    ok(portal(&live, &["demo"], &[]));
+    // A signing key sealed with the secret; the key id is recorded.
+    ok(portal(&live, &["keys", "rotate"], &[]));
+    let out = ok(portal(&live, &["backup", "../backup.db"], &[]));
+    assert!(out.contains("keep the server secret with it"), "{out}");
+    let again = portal(&live, &["backup", "../backup.db"], &[]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("exists already"),
+        "{}",
+        stderr(&again)
+    );
+
+    // Without the key file the restore says what it needs and writes nothing.
+    let no_key = portal(&fresh, &["restore", "../backup.db"], &[]);
+    assert_eq!(no_key.status.code(), Some(1));
+    assert!(
+        stderr(&no_key).contains("key file not found"),
+        "{}",
+        stderr(&no_key)
+    );
+    assert!(!fresh.join("portal.db").exists());
+    assert!(
+        !fresh.join("portal.secret").exists(),
+        "never generated by a restore"
+    );
+    let secret = std::fs::read_to_string(live.join("portal.secret")).unwrap();
+    std::fs::copy(live.join("portal.secret"), fresh.join("portal.secret")).unwrap();
+    let out = ok(portal(&fresh, &["restore", "../backup.db"], &[]));
+    assert!(out.contains("restored"), "{out}");
+    let refused = portal(&fresh, &["restore", "../backup.db"], &[]);
+    assert!(stderr(&refused).contains("--force"), "{}", stderr(&refused));
+    ok(portal(&fresh, &["restore", "--force", "../backup.db"], &[]));
+
+    // Another secret is refused, naming the way out.
+    let new_secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let wrong = portal(
+        &other,
+        &["restore", "../backup.db"],
+        &[("PORTAL_SECRET_KEY", new_secret)],
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        stderr(&wrong).contains("another server secret"),
+        "{}",
+        stderr(&wrong)
+    );
+    assert!(!other.join("portal.db").exists());
+
+    // Rotation: new + old, then the new one alone works and the old one alone is refused.
+    let both = [
+        ("PORTAL_SECRET_KEY", new_secret),
+        ("PORTAL_OLD_SECRET_KEYS", secret.trim()),
+    ];
+    let out = ok(portal(&fresh, &["secret", "rotate"], &both));
+    assert!(out.contains("1 signing keys"), "{out}");
+    assert!(out.contains("no longer needed"), "{out}");
+    ok(portal(
+        &fresh,
+        &["keys", "rotate"],
+        &[("PORTAL_SECRET_KEY", new_secret)],
+    ));
+    let old_only = portal(&fresh, &["keys", "rotate"], &[]);
+    assert_eq!(old_only.status.code(), Some(1));
+    assert!(
+        stderr(&old_only).contains("another server secret"),
+        "{}",
+        stderr(&old_only)
+    );
+
+    // Postgres: pointed to pg_dump, nothing connected.
+    let pg = [("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")];
+    for args in [&["backup", "x.dump"][..], &["restore", "x.dump"]] {
+        let out = portal(dir.path(), args, &pg);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("pg_dump"), "{}", stderr(&out));
+    }
 }

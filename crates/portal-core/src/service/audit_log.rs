@@ -360,8 +360,13 @@ impl Portal {
     ) -> Result<String, AuditError> {
         let customer = self.audit_customer(actor, number).await?;
         let mut lines = Vec::new();
-        let mut seq = 0;
-        let mut head = ChainHash::GENESIS;
+        // After change-log retention the chain continues from its checkpoint.
+        let checkpoint = self
+            .deps
+            .queries
+            .audit_checkpoint(Some(customer.id()))
+            .await?;
+        let (mut seq, mut head) = checkpoint.map_or((0, ChainHash::GENESIS), |c| (c.seq, c.hash));
         loop {
             let batch = self
                 .deps
@@ -387,6 +392,7 @@ impl Portal {
             seq,
             head: head.to_hex(),
             iat: now.timestamp(),
+            pruned_through: checkpoint.map(|c| c.seq),
         };
         let claims = serde_json::to_value(&claims).map_err(export_infra)?;
         // Signed first, the keys read after: the set then holds the key that signed.
@@ -395,12 +401,13 @@ impl Portal {
             .await
             .map_err(token_infra)?;
         let jwks = self.jwks().await.map_err(token_infra)?;
-        let mut out = audit_export::header_line(
+        let mut out = audit_export::header_line_after(
             &self.config.oidc_issuer,
             customer.number().as_str(),
             customer.id(),
             now,
             &jwks,
+            checkpoint.map(|c| (c.seq, c.hash)),
         )
         .map_err(export_infra)?;
         out.push('\n');
