@@ -223,6 +223,10 @@ categories! {
     OidcConsentGiven => "oidc.consent_given", "Zustimmung für Anwendung", "Consent given to application";
     /// A new signing key became current.
     OidcKeyRotated => "oidc.key_rotated", "Signaturschlüssel gewechselt", "Signing key rotated";
+    /// Old "Servicewelt" accounts were imported (created or changed by `portal legacy import`).
+    LegacyAccountsImported => "legacy.imported", "Servicewelt-Zugänge importiert", "Servicewelt accounts imported";
+    /// A person's data were exported (GDPR Art. 15 and 20), by themselves or their administrator.
+    DataExported => "account.data_exported", "Daten exportiert", "Data exported";
 }
 
 /// One change, as a use case hands it to storage.

@@ -7,4 +7,5 @@
 
 mod cli;
 mod embed;
+mod legacy;
 mod serve;

@@ -10,6 +10,7 @@ pub mod atomicity;
 pub mod audit_log;
 pub mod customers;
 pub mod housekeeping;
+pub mod legacy;
 pub mod oidc;
 pub mod outbox;
 pub mod second_factors;
@@ -21,6 +22,7 @@ pub use atomicity::*;
 pub use audit_log::*;
 pub use customers::*;
 pub use housekeeping::*;
+pub use legacy::*;
 pub use oidc::*;
 pub use outbox::*;
 pub use second_factors::*;
@@ -94,6 +96,7 @@ mod tests {
         ("audit_log", include_str!("audit_log.rs")),
         ("customers", include_str!("customers.rs")),
         ("housekeeping", include_str!("housekeeping.rs")),
+        ("legacy", include_str!("legacy.rs")),
         ("oidc", include_str!("oidc.rs")),
         ("outbox", include_str!("outbox.rs")),
         ("second_factors", include_str!("second_factors.rs")),
