@@ -51,11 +51,14 @@ pub enum CookieName {
     EmailTicket,
     /// The web UI's message for the next page (signed, short-lived).
     Flash,
+    /// A failed form's input (never secrets) and errors for the page it is sent back to (signed,
+    /// short-lived).
+    FormBack,
 }
 
 impl CookieName {
     /// Every cookie.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Session,
         Self::PendingMfa,
         Self::Device,
@@ -65,6 +68,7 @@ impl CookieName {
         Self::Ticket,
         Self::EmailTicket,
         Self::Flash,
+        Self::FormBack,
     ];
 
     const fn base(self) -> &'static str {
@@ -78,6 +82,7 @@ impl CookieName {
             Self::Ticket => "portal-ticket",
             Self::EmailTicket => "portal-email-ticket",
             Self::Flash => "portal-flash",
+            Self::FormBack => "portal-form",
         }
     }
 
@@ -90,7 +95,8 @@ impl CookieName {
             | Self::Csrf
             | Self::Ticket
             | Self::EmailTicket
-            | Self::Flash => "Strict",
+            | Self::Flash
+            | Self::FormBack => "Strict",
         }
     }
 

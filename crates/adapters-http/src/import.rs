@@ -53,8 +53,93 @@ pub struct RowError {
     pub line: u64,
     /// The column, when the problem is in one.
     pub column: Option<&'static str>,
-    /// What is wrong (the value itself is not repeated).
+    /// What is wrong, in English (the value itself is not repeated): the CLI's and the API's
+    /// text.
     pub reason: String,
+    /// What is wrong, for a text in the reader's language (the operator page's table).
+    pub problem: Problem,
+}
+
+impl RowError {
+    fn new(line: u64, column: Option<&'static str>, problem: Problem) -> Self {
+        Self {
+            line,
+            column,
+            reason: problem.to_string(),
+            problem,
+        }
+    }
+}
+
+/// What is wrong with a file or a row; its `Display` is the English reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The file could not be read.
+    #[error("cannot read the file: {0}")]
+    Unreadable(String),
+    /// The file is not UTF-8.
+    #[error("not UTF-8 text")]
+    NotUtf8,
+    /// Nothing in the file.
+    #[error("the file is empty (expected a header row: number,name,products,channel)")]
+    Empty,
+    /// The first row is broken CSV.
+    #[error("the first row is not valid CSV")]
+    FirstRowNotCsv,
+    /// A row is broken CSV.
+    #[error("not valid CSV (check the quotes)")]
+    NotCsv,
+    /// A header and no customer.
+    #[error("no customer rows after the header")]
+    NoRows,
+    /// A column named twice in the header.
+    #[error("column `{0}` appears twice")]
+    ColumnTwice(&'static str),
+    /// A header field that names no column (its first 40 characters).
+    #[error("unknown column `{0}` (expected number, name, products, channel)")]
+    UnknownColumn(String),
+    /// A column the header lacks.
+    #[error("missing column `{0}`")]
+    MissingColumn(&'static str),
+    /// A row with too few or too many fields.
+    #[error("{found} fields, expected {expected}")]
+    FieldCount {
+        /// Fields in the row.
+        found: usize,
+        /// Fields in the header (or 4).
+        expected: usize,
+    },
+    /// A customer number seen on an earlier line.
+    #[error("customer number already on line {first_line}")]
+    DuplicateNumber {
+        /// Where it was first.
+        first_line: u64,
+    },
+    /// No customer number.
+    #[error("{0}")]
+    Number(portal_core::values::CustomerNumberError),
+    /// No company name.
+    #[error("{0}")]
+    Name(portal_core::values::NameError),
+    /// A product affiliation that is not configured.
+    #[error("unknown product affiliation `{key}` (configured: {configured})")]
+    UnknownProduct {
+        /// The key.
+        key: String,
+        /// The configured keys, comma-separated.
+        configured: String,
+    },
+    /// No affiliation key at all.
+    #[error(
+        "malformed affiliation key (lower-case letters, digits, `-` and `_`; separate several with `;`)"
+    )]
+    MalformedProduct,
+    /// Neither `direct` nor `partner:<name>`.
+    #[error("expected `direct` or `partner:<name>`")]
+    Channel,
+    /// `partner:` with no valid name.
+    #[error("partner name: {0}")]
+    PartnerName(portal_core::values::NameError),
 }
 
 impl fmt::Display for RowError {
@@ -115,7 +200,7 @@ pub fn parse_customers(
     let mut input = input;
     let mut bytes = Vec::new();
     if let Err(e) = input.read_to_end(&mut bytes) {
-        return Err(one(1, format!("cannot read the file: {e}")));
+        return Err(one(1, Problem::Unreadable(e.to_string())));
     }
     let text = match std::str::from_utf8(&bytes) {
         Ok(t) => t.strip_prefix('\u{feff}').unwrap_or(t),
@@ -124,7 +209,7 @@ pub fn parse_customers(
                 .iter()
                 .filter(|b| **b == b'\n')
                 .count();
-            return Err(one(line as u64, "not UTF-8 text".into()));
+            return Err(one(line as u64, Problem::NotUtf8));
         }
     };
     let mut reader = csv::ReaderBuilder::new()
@@ -137,13 +222,9 @@ pub fn parse_customers(
     let first = loop {
         match records.next() {
             None => {
-                return Err(one(
-                    1,
-                    "the file is empty (expected a header row: number,name,products,channel)"
-                        .into(),
-                ));
+                return Err(one(1, Problem::Empty));
             }
-            Some(Err(_)) => return Err(one(1, "the first row is not valid CSV".into())),
+            Some(Err(_)) => return Err(one(1, Problem::FirstRowNotCsv)),
             Some(Ok(r)) if blank(&r) => {}
             Some(Ok(r)) => break r,
         }
@@ -164,28 +245,24 @@ pub fn parse_customers(
     for record in first_row.into_iter().map(Ok).chain(records) {
         match record {
             Ok(r) => check.row(&r),
-            Err(e) => check.errors.push(RowError {
-                line: e.position().map_or(0, csv::Position::line),
-                column: None,
-                reason: "not valid CSV (check the quotes)".into(),
-            }),
+            Err(e) => check.errors.push(RowError::new(
+                e.position().map_or(0, csv::Position::line),
+                None,
+                Problem::NotCsv,
+            )),
         }
     }
     if !check.errors.is_empty() {
         return Err(ImportErrors(check.errors));
     }
     if check.rows.is_empty() {
-        return Err(one(1, "no customer rows after the header".into()));
+        return Err(one(1, Problem::NoRows));
     }
     Ok(check.rows)
 }
 
-fn one(line: u64, reason: String) -> ImportErrors {
-    ImportErrors(vec![RowError {
-        line,
-        column: None,
-        reason,
-    }])
+fn one(line: u64, problem: Problem) -> ImportErrors {
+    ImportErrors(vec![RowError::new(line, None, problem)])
 }
 
 fn blank(record: &csv::StringRecord) -> bool {
@@ -232,31 +309,26 @@ fn header_index(header: &csv::StringRecord) -> Result<Index, ImportErrors> {
     for (i, field) in header.iter().enumerate() {
         match column_name(field) {
             Some(c) if positions.contains_key(c) => {
-                problems.push(format!("column `{c}` appears twice"));
+                problems.push(Problem::ColumnTwice(c));
             }
             Some(c) => {
                 positions.insert(c, i);
             }
-            None => problems.push(format!(
-                "unknown column `{}` (expected number, name, products, channel)",
-                field.chars().take(40).collect::<String>()
+            None => problems.push(Problem::UnknownColumn(
+                field.chars().take(40).collect::<String>(),
             )),
         }
     }
     for c in COLUMNS {
         if !positions.contains_key(c) {
-            problems.push(format!("missing column `{c}`"));
+            problems.push(Problem::MissingColumn(c));
         }
     }
     if !problems.is_empty() {
         return Err(ImportErrors(
             problems
                 .into_iter()
-                .map(|reason| RowError {
-                    line: 1,
-                    column: None,
-                    reason,
-                })
+                .map(|problem| RowError::new(1, None, problem))
                 .collect(),
         ));
     }
@@ -286,21 +358,24 @@ impl Check<'_> {
             return;
         }
         if record.len() != self.index.len {
-            self.errors.push(RowError {
+            self.errors.push(RowError::new(
                 line,
-                column: None,
-                reason: format!("{} fields, expected {}", record.len(), self.index.len),
-            });
+                None,
+                Problem::FieldCount {
+                    found: record.len(),
+                    expected: self.index.len,
+                },
+            ));
             return;
         }
         // Duplicates are found by number alone, also when another column of the row is bad.
         if let Ok(n) = CustomerNumber::parse(&record[self.index.number]) {
             if let Some(first) = self.first_line.get(n.as_str()) {
-                self.errors.push(RowError {
+                self.errors.push(RowError::new(
                     line,
-                    column: Some("number"),
-                    reason: format!("customer number already on line {first}"),
-                });
+                    Some("number"),
+                    Problem::DuplicateNumber { first_line: *first },
+                ));
             } else {
                 self.first_line.insert(n.as_str().to_owned(), line);
             }
@@ -319,18 +394,14 @@ fn parse_row(
     known: &BTreeSet<&str>,
 ) -> Result<NewCustomer, Vec<RowError>> {
     let mut errors = Vec::new();
-    let mut err = |column: &'static str, reason: String| {
-        errors.push(RowError {
-            line,
-            column: Some(column),
-            reason,
-        });
+    let mut err = |column: &'static str, problem: Problem| {
+        errors.push(RowError::new(line, Some(column), problem));
     };
     let number = CustomerNumber::parse(&record[index.number])
-        .map_err(|e| err("number", e.to_string()))
+        .map_err(|e| err("number", Problem::Number(e)))
         .ok();
     let name = CompanyName::parse(&record[index.name])
-        .map_err(|e| err("name", e.to_string()))
+        .map_err(|e| err("name", Problem::Name(e)))
         .ok();
     let mut affiliations = BTreeSet::new();
     for raw in record[index.products]
@@ -346,19 +417,16 @@ fn parse_row(
             }
             Ok(k) => err(
                 "products",
-                format!(
-                    "unknown product affiliation `{k}` (configured: {})",
-                    known.iter().copied().collect::<Vec<_>>().join(", ")
-                ),
+                Problem::UnknownProduct {
+                    key: k.as_str().to_owned(),
+                    configured: known.iter().copied().collect::<Vec<_>>().join(", "),
+                },
             ),
-            Err(_) => err(
-                "products",
-                "malformed affiliation key (lower-case letters, digits, `-` and `_`; separate several with `;`)".into(),
-            ),
+            Err(_) => err("products", Problem::MalformedProduct),
         }
     }
-    let channel = parse_channel(&record[index.channel])
-        .map_err(|r| err("channel", r))
+    let channel = channel(&record[index.channel])
+        .map_err(|p| err("channel", p))
         .ok();
     match (number, name, channel) {
         (Some(number), Some(name), Some(channel)) if errors.is_empty() => Ok(NewCustomer {
@@ -378,16 +446,20 @@ fn parse_row(
 /// # Errors
 /// Anything else, or an invalid partner name.
 pub fn parse_channel(raw: &str) -> Result<ServiceChannel, String> {
+    channel(raw).map_err(|p| p.to_string())
+}
+
+fn channel(raw: &str) -> Result<ServiceChannel, Problem> {
     let raw = raw.trim();
     if raw.eq_ignore_ascii_case("direct") {
         return Ok(ServiceChannel::Direct);
     }
     match raw.split_once(':') {
         Some((kind, name)) if kind.trim().eq_ignore_ascii_case("partner") => {
-            let name = CompanyName::parse(name).map_err(|e| format!("partner name: {e}"))?;
+            let name = CompanyName::parse(name).map_err(Problem::PartnerName)?;
             Ok(ServiceChannel::Partner { name })
         }
-        _ => Err("expected `direct` or `partner:<name>`".into()),
+        _ => Err(Problem::Channel),
     }
 }
 

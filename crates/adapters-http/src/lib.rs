@@ -101,10 +101,17 @@ pub fn openapi(config: &HttpConfig) -> utoipa::openapi::OpenApi {
 /// `servers` use.
 pub fn router(state: AppState) -> Router {
     let config = state.config().clone();
-    let (api, spec) = api::routes(&config).split_for_parts();
-    let api = api
-        .route_layer(from_fn_with_state(state.clone(), middleware::api_guard))
-        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit));
+    // The guard on every route; the import's larger body limit attached to its route, outside
+    // the guard, which reads it.
+    let guard = from_fn_with_state(state.clone(), middleware::api_guard);
+    let uploads = api::upload_routes(&config)
+        .route_layer(guard.clone())
+        .route_layer(axum::Extension(middleware::BodyLimit::upload(&config)));
+    let (api, spec) = api::routes(&config)
+        .route_layer(guard)
+        .merge(uploads)
+        .split_for_parts();
+    let api = api.layer(axum::extract::DefaultBodyLimit::max(config.body_limit));
     let mut app: Router<AppState> = Router::new()
         .merge(api)
         .merge(web::routes(&state))
@@ -138,10 +145,11 @@ pub fn router(state: AppState) -> Router {
 /// redirects to the page under that path too.
 fn swagger_ui(config: &HttpConfig) -> Router<AppState> {
     let base = config.public_path();
-    let ui = std::sync::Arc::new(utoipa_swagger_ui::Config::new([format!(
-        "{base}/api/v1/openapi.json"
+    let ui = std::sync::Arc::new(utoipa_swagger_ui::Config::new([web::urls::under(
+        base,
+        "/api/v1/openapi.json",
     )]));
-    let page = format!("{base}/api/docs/");
+    let page = web::urls::under(base, "/api/docs/");
     let file = move |tail: Option<axum::extract::Path<String>>| {
         let ui = ui.clone();
         async move { swagger_file(tail.as_deref().map_or("", String::as_str), ui) }

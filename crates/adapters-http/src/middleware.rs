@@ -282,7 +282,7 @@ pub async fn api_guard(State(state): State<AppState>, req: Request, next: Next) 
         tracing::warn!(target: "portal_http", rejection = ?why, "csrf check failed");
         return ApiError::new(ErrorCode::CsrfFailed).into_response();
     }
-    let limit = body_limit(config, req.uri().path());
+    let limit = BodyLimit::of(&req, config).bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -307,12 +307,41 @@ pub async fn api_guard(State(state): State<AppState>, req: Request, next: Next) 
     next.run(req).await
 }
 
-/// The body limit of a path.
-pub(crate) fn body_limit(config: &HttpConfig, path: &str) -> usize {
-    if path.ends_with("/operator/customers/import") {
-        config.import_body_limit
-    } else {
-        config.body_limit
+/// What a route's request body may be, attached to the route as an [`axum::Extension`] layer
+/// outside its guard ([`api_guard`], the web's form guard), which reads it from the request
+/// (`route_layer(guard)` and then `route_layer(Extension(limit))` on the routes that take more:
+/// the customer import). A route without one takes [`BodyLimit::standard`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BodyLimit {
+    /// The most bytes.
+    pub(crate) bytes: usize,
+    /// Whether a web form may send a file (`multipart/form-data`).
+    pub(crate) multipart: bool,
+}
+
+impl BodyLimit {
+    /// Every route's: [`HttpConfig::body_limit`], URL-encoded forms only.
+    pub(crate) fn standard(config: &HttpConfig) -> Self {
+        Self {
+            bytes: config.body_limit,
+            multipart: false,
+        }
+    }
+
+    /// The customer import's: [`HttpConfig::import_body_limit`], a file allowed.
+    pub(crate) fn upload(config: &HttpConfig) -> Self {
+        Self {
+            bytes: config.import_body_limit,
+            multipart: true,
+        }
+    }
+
+    /// The limit attached to a request's route, else the standard one.
+    pub(crate) fn of(req: &Request, config: &HttpConfig) -> Self {
+        req.extensions()
+            .get::<Self>()
+            .copied()
+            .unwrap_or_else(|| Self::standard(config))
     }
 }
 

@@ -317,6 +317,29 @@ async fn bodies_must_be_json_and_small() {
     c.raw(Method::POST, "/api/v1/auth/login", "application/json", &big)
         .await
         .assert(413, "payload_too_large");
+    // The customer import's route carries its own, larger limit: a file of the same size passes
+    // its guard (and meets the login check); one beyond its limit does not.
+    let csv = format!(
+        "number,name,products,channel\n{}",
+        "D100000001,Muster GmbH,,direct\n".repeat(3_000)
+    );
+    assert!(csv.len() > 70_000);
+    let r = c
+        .send(Req {
+            headers: vec![("content-length".into(), csv.len().to_string())],
+            body: Some(("text/csv".into(), csv)),
+            ..Client::req(Method::POST, "/api/v1/operator/customers/import")
+        })
+        .await;
+    r.assert(401, "unauthenticated");
+    let r = c
+        .send(Req {
+            headers: vec![("content-length".into(), (3 * 1024 * 1024).to_string())],
+            body: Some(("text/csv".into(), String::new())),
+            ..Client::req(Method::POST, "/api/v1/operator/customers/import")
+        })
+        .await;
+    r.assert(413, "payload_too_large");
     // Malformed, unknown field, wrong types, missing field.
     c.raw(
         Method::POST,

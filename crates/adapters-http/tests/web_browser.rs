@@ -21,6 +21,9 @@
 //! then holds the four keys), locks the user, whose browser is logged out on its next page load
 //! and whose login attempt the change log names "Anmeldeversuch"; the change log shows a pager
 //! with its first and last page; an operator sets up an authenticator app and logs in with it.
+//! A failed form (an invitation to a member's address, a wrong current password) comes back by
+//! GET to its page with the message and the input but no password, a reload shows the plain
+//! form, and a GET on a form's address shows the page it belongs to.
 
 use crate::web_support::{PASSWORD, affiliation, email, name, number};
 use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
@@ -782,6 +785,8 @@ async fn every_screen_in_a_real_browser() {
     wait(&user, "main [role=alert], main .alert").await;
     user.close().await.unwrap();
 
+    failed_forms_come_back_by_get(&mut walk).await;
+
     // The customer's log: readable details, the attempt named as such, a count and a pager
     // with the first and the last page.
     walk.screen(
@@ -947,4 +952,79 @@ async fn every_screen_in_a_real_browser() {
     walk.c.close().await.unwrap();
     server.abort();
     drop(driver);
+}
+
+/// Issue 13 item 10: a failed form leads back to its page by GET, with the errors and the input
+/// (never a password), shown once: a reload shows the form without them and never asks to send
+/// the form again; a GET on a form's address shows the page it belongs to, never JSON. As the
+/// customer administrator (the walk's browser is theirs).
+async fn failed_forms_come_back_by_get(walk: &mut Walk) {
+    let base = walk.base.clone();
+    // "Benutzer hinzufügen" with the address of a member: refused next to the field.
+    let page = "/admin/customers/100000001/users/new";
+    walk.c.goto(&format!("{base}{page}")).await.unwrap();
+    fill(&walk.c, "#f-first_name", "Ina").await;
+    fill(&walk.c, "#f-last_name", "Neu").await;
+    fill(&walk.c, "#f-email", "nora@example.com").await;
+    click(&walk.c, "div.actions button[name=action][value='invite']").await;
+    wait(&walk.c, "#f-email-error").await;
+    let url = walk.c.current_url().await.unwrap();
+    assert_eq!(url.path(), page, "the form's own page, by GET");
+    let kept = wait(&walk.c, "#f-first_name").await;
+    assert_eq!(kept.prop("value").await.unwrap().as_deref(), Some("Ina"));
+    walk.check("invite-refused").await;
+    walk.c.refresh().await.unwrap();
+    wait(&walk.c, "#f-email").await;
+    assert!(
+        walk.c.find(Locator::Css("#f-email-error")).await.is_err(),
+        "the errors are shown once"
+    );
+    walk.check("invite-reloaded").await;
+    // "Passwort ändern" with a wrong current password: the message, no password kept.
+    walk.c.goto(&format!("{base}/profile")).await.unwrap();
+    fill(&walk.c, "#f-current_password", "falsch-falsch").await;
+    fill(&walk.c, "#f-password", "Neu-Passwort-2026!").await;
+    fill(&walk.c, "#f-password_confirmation", "Neu-Passwort-2026!").await;
+    click(
+        &walk.c,
+        "form[action='/profile/password'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "#f-current_password-error").await;
+    assert_eq!(walk.c.current_url().await.unwrap().path(), "/profile");
+    for field in [
+        "#f-current_password",
+        "#f-password",
+        "#f-password_confirmation",
+    ] {
+        let value = wait(&walk.c, field).await.prop("value").await.unwrap();
+        assert_eq!(value.as_deref(), Some(""), "{field} is empty again");
+    }
+    assert!(
+        !walk
+            .c
+            .source()
+            .await
+            .unwrap()
+            .contains("Neu-Passwort-2026!"),
+        "a password is never sent back"
+    );
+    walk.check("profile-password-refused").await;
+    // The addresses forms are sent to, opened by GET: the page they belong to.
+    for (path, page) in [
+        ("/profile/password", "/profile"),
+        ("/mfa/totp", "/mfa"),
+        ("/mfa/recovery-code", "/mfa"),
+        ("/register/code/resend", "/home"),
+    ] {
+        walk.c.goto(&format!("{base}{path}")).await.unwrap();
+        wait(&walk.c, "main").await;
+        let at = walk.c.current_url().await.unwrap();
+        assert_eq!(at.path(), page, "{path} leads to its page");
+        walk.check(&format!(
+            "get-{}",
+            path.trim_start_matches('/').replace('/', "-")
+        ))
+        .await;
+    }
 }

@@ -69,15 +69,100 @@ pub use outbox::{OUTBOX_STATS_CAP, OutboxBacklog};
 pub use sea_orm::{DatabaseConnection, DbBackend};
 pub use store::{ConnectError, PoolSettings, SQLITE_BUSY_TIMEOUT, SqlStore, connect, connect_with};
 
+use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 
-/// Brings the schema up to date (idempotent: applied migrations are skipped).
+/// The key of the Postgres advisory lock the migrator holds (`pg_advisory_xact_lock`): the bytes
+/// of `portalmg`. Advisory locks are per database, so databases on one server do not wait for
+/// each other.
+pub const MIGRATION_LOCK_KEY: i64 = 0x706f_7274_616c_6d67;
+
+/// How often [`apply_migrations`] tries to take SQLite's write lock, each try waiting out
+/// [`SQLITE_BUSY_TIMEOUT`]: a process that finds another one migrating waits up to this many
+/// busy timeouts (10 minutes) before it gives up.
+pub const SQLITE_MIGRATION_LOCK_TRIES: u32 = 60;
+
+/// Brings the schema up to date (idempotent: applied migrations are skipped). Same as
+/// [`apply_migrations`], without the list.
 ///
 /// # Errors
-/// A migration failed; nothing of that migration is kept where the backend has transactional
-/// DDL (both Postgres and SQLite do).
+/// See [`apply_migrations`].
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
-    Migrator::up(db, None).await
+    apply_migrations(db).await.map(|_| ())
+}
+
+/// Applies the pending migrations under a lock and returns their names, in order (empty when
+/// the schema was up to date).
+///
+/// All pending migrations run in **one transaction** that first takes the migration lock:
+/// on Postgres the advisory lock [`MIGRATION_LOCK_KEY`] (`pg_advisory_xact_lock`, released by
+/// the commit or rollback), each migration in a savepoint of its own; on SQLite the database's
+/// write lock (`BEGIN IMMEDIATE`). A second process that starts at the same time waits for the
+/// lock, then finds nothing pending: every migration is applied exactly once. Both backends have
+/// transactional DDL, so a failing migration leaves the schema as it was before the call (the
+/// migrations before it in the same call are rolled back too). sea-orm-migration on its own runs
+/// SQLite migrations without a transaction; the outer transaction here is what makes them
+/// atomic.
+///
+/// # Errors
+/// The lock could not be taken (SQLite: another process held the write lock for
+/// [`SQLITE_MIGRATION_LOCK_TRIES`] busy timeouts; Postgres: the connection's statement timeout
+/// ran out while waiting), or a migration failed.
+pub async fn apply_migrations(db: &DatabaseConnection) -> Result<Vec<String>, sea_orm::DbErr> {
+    let txn = migration_lock(db).await?;
+    let pending: Vec<String> = Migrator::get_pending_migrations(&txn)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    Migrator::up(&txn, None).await?;
+    txn.commit().await?;
+    if !pending.is_empty() {
+        tracing::info!(applied = ?pending, "migrations applied");
+    }
+    Ok(pending)
+}
+
+/// The names of the migrations [`apply_migrations`] would run now, in order, read without
+/// changing anything: no lock, and the migration table is not created when it is missing (a
+/// fresh database lists every migration). `portal migrate --dry-run` prints these.
+///
+/// # Errors
+/// The database cannot be read.
+pub async fn pending_migrations(db: &DatabaseConnection) -> Result<Vec<String>, sea_orm::DbErr> {
+    Ok(Migrator::get_pending_migrations_read_only(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect())
+}
+
+/// A transaction holding the migration lock (see [`apply_migrations`]).
+async fn migration_lock(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let txn = db.begin().await?;
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})"
+        ))
+        .await?;
+        return Ok(txn);
+    }
+    let options = sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..sea_orm::TransactionOptions::default()
+    };
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match db.begin_with_options(options).await {
+            Ok(txn) => return Ok(txn),
+            // Each failed try has already waited the busy timeout inside SQLite.
+            Err(e) if tries < SQLITE_MIGRATION_LOCK_TRIES && store::is_sqlite_busy(&e) => {
+                tracing::info!("another process is migrating the database; waiting");
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl SqlStore {

@@ -371,6 +371,25 @@ pub(crate) fn db_err(e: DbErr) -> StoreError {
     }
 }
 
+/// Whether SQLite refused a statement because another connection holds the lock beyond the busy
+/// timeout (`SQLITE_BUSY`, `SQLITE_LOCKED` and their extended codes).
+pub(crate) fn is_sqlite_busy(e: &DbErr) -> bool {
+    use std::ops::Deref;
+    let (DbErr::Exec(RuntimeErr::SqlxError(s))
+    | DbErr::Query(RuntimeErr::SqlxError(s))
+    | DbErr::Conn(RuntimeErr::SqlxError(s))) = e
+    else {
+        return false;
+    };
+    let sqlx::Error::Database(d) = s.deref() else {
+        return false;
+    };
+    d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && d.code()
+            .and_then(|c| c.parse::<i64>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 /// Whether a database error means the database cannot serve now, though nothing is wrong with
 /// the request: worth a 503 and a retry, never a 500.
 ///

@@ -438,8 +438,22 @@ impl TestPostgres {
         Self::start_on((admin_url.to_owned(), ServerSource::Environment, None)).await
     }
 
-    async fn start_on(
+    /// Like [`Self::start`], but the database is left empty: no migration has run (for tests of
+    /// the migrations themselves).
+    ///
+    /// # Panics
+    /// No server can be found or started, or the database cannot be created.
+    pub async fn start_empty() -> Self {
+        Self::create(server(false).await, false).await
+    }
+
+    async fn start_on(server: (String, ServerSource, Option<TempCluster>)) -> Self {
+        Self::create(server, true).await
+    }
+
+    async fn create(
         (admin_url, source, cluster): (String, ServerSource, Option<TempCluster>),
+        migrated: bool,
     ) -> Self {
         let name = format!("portal_test_{}", unique_suffix());
         let admin = connect(&admin_url)
@@ -453,9 +467,11 @@ impl TestPostgres {
         let db = connect(&url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to the test database: {e}"));
-        migrate(&db)
-            .await
-            .unwrap_or_else(|e| panic!("migrations failed: {e}"));
+        if migrated {
+            migrate(&db)
+                .await
+                .unwrap_or_else(|e| panic!("migrations failed: {e}"));
+        }
         Self {
             url,
             source,
@@ -531,6 +547,28 @@ impl TestSqlite {
             .await
             .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
         Self { path, store }
+    }
+
+    /// A new, empty file database: no migration has run (for tests of the migrations).
+    ///
+    /// # Panics
+    /// The file cannot be created.
+    pub async fn empty_file() -> Self {
+        let path = std::env::temp_dir().join(format!("portal-test-{}.db", unique_suffix()));
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let db = connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+        Self {
+            path,
+            store: SqlStore::new(db),
+        }
+    }
+
+    /// The URL of the file (`sqlite://…?mode=rwc`).
+    #[must_use]
+    pub fn url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.path.display())
     }
 
     /// The store.

@@ -33,6 +33,7 @@
 
 pub mod admin_request;
 pub mod audit;
+pub mod audit_export;
 pub mod authz;
 pub mod challenge;
 pub mod config;

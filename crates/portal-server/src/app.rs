@@ -80,17 +80,13 @@ pub async fn open_store_with(
     let setup = adapters_postgres::connect_with(url, &pool.without_statement_timeout())
         .await
         .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?;
-    let pending: Vec<String> = Migrator::get_pending_migrations(&setup)
-        .await
-        .map_err(|e| Failure::of("cannot read the migration table", e))?
-        .iter()
-        .map(|m| m.name().to_owned())
-        .collect();
-    adapters_postgres::migrate(&setup)
+    // Under the migration lock: of two processes started at once, one applies and reports the
+    // migrations, the other waits and finds the schema up to date.
+    let applied = adapters_postgres::apply_migrations(&setup)
         .await
         .map_err(|e| Failure::of("migration failed", e))?;
     let report = MigrationReport {
-        applied: pending,
+        applied,
         total: Migrator::migrations().len(),
     };
     let in_memory = matches!(database, Database::Sqlite { file: None, .. });

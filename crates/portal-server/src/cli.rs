@@ -1,11 +1,12 @@
 //! The command line (`portal --help`) and the commands besides `serve`.
 
 use crate::app::{self, Failure};
-use crate::config::{ServerConfig, Source};
+use crate::config::{Database, ServerConfig, Source};
 use clap::{Args, Parser, Subcommand};
 use portal_core::Actor;
 use portal_core::config::PortalConfig;
 use portal_core::values::{EmailAddress, Language, PersonName};
+use sea_orm_migration::MigratorTrait as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,7 +38,10 @@ pub enum Command {
     /// operator@portal.localhost).
     Serve,
     /// Apply pending database migrations and report them.
-    Migrate,
+    ///
+    /// Migrations run under a lock (Postgres: an advisory lock; SQLite: the write lock), so
+    /// servers and this command started at the same time apply each migration once.
+    Migrate(MigrateArgs),
     /// Manage operator (vendor staff) accounts.
     #[command(subcommand)]
     Operator(OperatorCommand),
@@ -73,6 +77,14 @@ pub enum OperatorCommand {
     ///
     /// Opening the link sets the password; a confirmation code is mailed to the address.
     Create(OperatorCreate),
+}
+
+/// Arguments of `portal migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// List the migrations that would run, by name, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `portal operator create`.
@@ -241,7 +253,7 @@ pub fn main() -> ExitCode {
 pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> {
     match command {
         Command::Serve => crate::serve::serve(config).await,
-        Command::Migrate => migrate(&config).await,
+        Command::Migrate(args) => migrate(&config, &args).await,
         Command::Operator(OperatorCommand::Create(args)) => create_operator(&config, &args).await,
         Command::Customers(CustomersCommand::Import { file }) => {
             import_customers(&config, &file).await
@@ -267,10 +279,55 @@ async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
     app::close_store(&store).await
 }
 
-async fn migrate(config: &ServerConfig) -> Result<(), Failure> {
+async fn migrate(config: &ServerConfig, args: &MigrateArgs) -> Result<(), Failure> {
+    if args.dry_run {
+        return migrate_dry_run(config).await;
+    }
     let (store, report) = app::open_store_with(&config.database, &config.pool).await?;
     println!("{}: {report}", config.database.describe());
     app::close_store(&store).await
+}
+
+/// `portal migrate --dry-run`: the pending migrations by name, read without a lock and without
+/// creating the migration table.
+async fn migrate_dry_run(config: &ServerConfig) -> Result<(), Failure> {
+    let what = config.database.describe();
+    if let Database::Sqlite {
+        file: Some(path), ..
+    } = &config.database
+        && !path.exists()
+    {
+        // Opening would create the file: say what would run without touching it.
+        let names: Vec<String> = adapters_postgres::Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_owned())
+            .collect();
+        print_pending(&format!("{what} (does not exist yet)"), &names);
+        return Ok(());
+    }
+    let db = adapters_postgres::connect_with(config.database.url(), &config.pool)
+        .await
+        .map_err(|e| Failure::of(&format!("cannot open {what}"), e))?;
+    let pending = adapters_postgres::pending_migrations(&db)
+        .await
+        .map_err(|e| Failure::of("cannot read the migration table", e))?;
+    let _ = db.close().await;
+    print_pending(&what, &pending);
+    Ok(())
+}
+
+fn print_pending(what: &str, pending: &[String]) {
+    if pending.is_empty() {
+        println!("{what}: schema up to date, nothing would run");
+    } else {
+        println!(
+            "{what}: {} pending migration(s) would run (dry run, nothing changed):",
+            pending.len()
+        );
+        for name in pending {
+            println!("  {name}");
+        }
+    }
 }
 
 async fn create_operator(config: &ServerConfig, args: &OperatorCreate) -> Result<(), Failure> {

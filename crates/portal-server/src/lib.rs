@@ -16,7 +16,7 @@
 //! | command | what it does |
 //! | --- | --- |
 //! | `portal serve` | migrate, deliver mail, serve HTTP until SIGINT/SIGTERM; creates the first operator |
-//! | `portal migrate` | apply pending migrations and report them |
+//! | `portal migrate` | apply pending migrations and report them; `--dry-run` lists them and changes nothing |
 //! | `portal operator create --email …` | create an operator and print the one-time setup link |
 //! | `portal customers import FILE.csv` | create or update customers (the format: [`adapters_http::import`]) |
 //! | `portal demo` | seed a demo customer with an admin and employees ([`demo`]) |

@@ -109,6 +109,88 @@ fn migrate_creates_the_sqlite_file_and_reports() {
     );
 }
 
+/// The names of every migration, in order.
+fn migration_names() -> Vec<String> {
+    use sea_orm_migration::MigratorTrait as _;
+    adapters_postgres::Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect()
+}
+
+/// `portal migrate --dry-run` lists what would run by name and changes nothing: a missing file
+/// is not created, an up-to-date file has nothing pending.
+#[test]
+fn migrate_dry_run_lists_pending_migrations_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = migration_names();
+    let out = ok(portal(dir.path(), &["migrate", "--dry-run"], &[]));
+    let listed: Vec<&str> = out.lines().skip(1).map(str::trim).collect();
+    assert_eq!(listed, names, "{out}");
+    assert!(
+        out.starts_with(&format!(
+            "SQLite file portal.db (does not exist yet): {} pending migration(s) would run \
+             (dry run, nothing changed):",
+            names.len()
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the dry run created no file"
+    );
+
+    ok(portal(dir.path(), &["migrate"], &[]));
+    let before = std::fs::read(dir.path().join("portal.db")).unwrap();
+    let out = ok(portal(dir.path(), &["migrate", "--dry-run"], &[]));
+    assert_eq!(
+        out.trim(),
+        "SQLite file portal.db: schema up to date, nothing would run"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("portal.db")).unwrap(),
+        before,
+        "the dry run wrote nothing"
+    );
+}
+
+/// Two `portal migrate` processes started together on one fresh file: both succeed, one applies
+/// every migration, the other waits for the lock and finds the schema up to date.
+#[test]
+fn two_migrate_processes_apply_each_migration_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_portal"))
+            .current_dir(dir.path())
+            .env_clear()
+            .arg("migrate")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run portal")
+    };
+    let (a, b) = (spawn(), spawn());
+    let mut outs = [
+        ok(a.wait_with_output().unwrap()),
+        ok(b.wait_with_output().unwrap()),
+    ];
+    outs.sort();
+    let total = migration_names().len();
+    assert!(
+        outs[0].starts_with(&format!(
+            "SQLite file portal.db: applied {total} of {total} migrations: \
+             m20261126_000001_initial_schema"
+        )),
+        "{outs:?}"
+    );
+    assert_eq!(
+        outs[1].trim(),
+        format!("SQLite file portal.db: schema up to date ({total} migrations)"),
+        "{outs:?}"
+    );
+}
+
 /// `portal housekeeping` removes what is dead (a session that ended days ago), keeps what lives,
 /// and reports the counts; a second run finds nothing.
 #[tokio::test]

@@ -187,6 +187,15 @@ impl Modify for Security {
 )]
 struct ApiDoc;
 
+/// The routes that take a larger body than [`HttpConfig::body_limit`]: the customer import (its
+/// own [`crate::middleware::BodyLimit`], attached in [`crate::router`], and the extractors'
+/// limit).
+pub(crate) fn upload_routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(operator::import_customers).layer(
+        axum::extract::DefaultBodyLimit::max(config.import_body_limit),
+    ))
+}
+
 /// Every documented route of the API, with its OpenAPI document.
 pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
     let mut doc = ApiDoc::openapi();
@@ -264,12 +273,6 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(operator::list_customers, operator::create_customer))
         .routes(routes!(operator::get_customer))
         .routes(routes!(operator::set_second_factor_policy))
-        // The import's own body limit; every other route has `body_limit` (see `crate::router`).
-        .routes(
-            routes!(operator::import_customers).layer(axum::extract::DefaultBodyLimit::max(
-                config.import_body_limit,
-            )),
-        )
         .routes(routes!(operator::admin_requests))
         .routes(routes!(operator::approve))
         .routes(routes!(operator::reject))

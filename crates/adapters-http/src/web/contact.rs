@@ -7,7 +7,6 @@ use super::form::Form;
 use super::i18n;
 use super::layout::{Errors, csrf_field, flash_notice, notice, notice_of};
 use super::urls::{self, Notice};
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::service::{AdminRequestError, ContactError};
@@ -52,19 +51,19 @@ fn contact_page(a: &Authed, message: &str, errors: &Errors) -> Markup {
 
 /// `GET /contact-admin`.
 pub(crate) async fn page(a: Authed) -> Response {
+    let errors = a.errors();
     a.page(
         a.t("contact-the-administrator"),
-        contact_page(&a, "", &Errors::new()),
+        contact_page(&a, errors.kept("message").unwrap_or_default(), &errors),
     )
 }
 
 /// `POST /contact-admin`.
 pub(crate) async fn send(a: Authed, Form(form): Form<ContactForm>) -> Result<Response, PageError> {
     let mut errors = Errors::new();
-    let status = match FreeText::parse(&form.message) {
+    match FreeText::parse(&form.message) {
         Err(e) => {
             errors.field("message", i18n::free_text(a.lang, e));
-            StatusCode::UNPROCESSABLE_ENTITY
         }
         Ok(message) => match a
             .portal()
@@ -74,17 +73,14 @@ pub(crate) async fn send(a: Authed, Form(form): Form<ContactForm>) -> Result<Res
             Ok(_) => return Ok(a.redirect_with(Notice::MessageSent, urls::ContactAdmin)),
             Err(e @ (ContactError::NoAdmin | ContactError::NotLinked)) => {
                 errors.refused(a.lang, e);
-                StatusCode::CONFLICT
             }
-            Err(e @ ContactError::Throttled { .. }) => errors.refused(a.lang, e),
+            Err(e @ ContactError::Throttled { .. }) => {
+                errors.refused(a.lang, e);
+            }
             Err(e) => return Err(e.into()),
         },
-    };
-    Ok(a.page_with(
-        status,
-        a.t("contact-the-administrator"),
-        contact_page(&a, &form.message, &errors),
-    ))
+    }
+    Ok(a.back(urls::ContactAdmin, errors))
 }
 
 fn admin_request_page(a: &Authed, errors: &Errors, done: bool) -> Markup {
@@ -122,7 +118,7 @@ pub(crate) async fn admin_request(a: Authed) -> Result<Response, PageError> {
             .is_some();
     Ok(a.page(
         a.t("request-admin-rights"),
-        admin_request_page(&a, &Errors::new(), done),
+        admin_request_page(&a, &a.errors(), done),
     ))
 }
 
@@ -137,11 +133,7 @@ pub(crate) async fn request_admin(a: Authed) -> Result<Response, PageError> {
         ) => {
             let mut errors = Errors::new();
             errors.refused(a.lang, e);
-            Ok(a.page_with(
-                StatusCode::CONFLICT,
-                a.t("request-admin-rights"),
-                admin_request_page(&a, &errors, false),
-            ))
+            Ok(a.back(urls::AdminRequest, errors))
         }
         Err(e) => Err(e.into()),
     }

@@ -5,8 +5,9 @@
 
 use super::error::{PageError, PageScope};
 use super::flash::Flash;
+use super::form::{Kept, Submitted};
 use super::i18n::{self, Text};
-use super::layout;
+use super::layout::{self, Errors};
 use super::urls::{self, Notice};
 use crate::config::HttpConfig;
 use crate::cookies::{self, CookieName};
@@ -89,12 +90,14 @@ pub(crate) struct Shell {
     pub(crate) contact_admins: bool,
     /// The message the previous form's redirect left for this page ([`Flash`]), if any.
     pub(crate) flash: Option<Flash>,
+    /// The failed form sent back to this page ([`Kept`]), if any.
+    pub(crate) kept: Option<Kept>,
 }
 
 impl Shell {
     /// A link to a path of the web UI ([`urls`]), under the base path.
     pub(crate) fn href(&self, path: impl Display) -> String {
-        format!("{}{path}", self.base)
+        urls::under(&self.base, path)
     }
 
     /// The message `key` in the page language.
@@ -131,6 +134,8 @@ pub(crate) struct Ctx {
     pub(crate) headers: HeaderMap,
     /// Where the request comes from.
     pub(crate) client: ClientContext,
+    /// The fields of the request's form, without secrets (for [`Ctx::back`]).
+    submitted: Submitted,
     scope: PageScope,
 }
 
@@ -219,6 +224,13 @@ impl FromRequestParts<AppState> for Ctx {
         // A flash is shown once: the page that shows it deletes it ([`Ctx::page_with`]), so a
         // reload shows the page without it; a redirect passes it on.
         let flash = Flash::read(config, &headers, state.now().timestamp());
+        // The same for a failed form sent back here; only the page it names reads it.
+        let kept = Kept::read(config, &headers, parts.uri.path(), state.now().timestamp());
+        let submitted = parts
+            .extensions
+            .get::<Submitted>()
+            .cloned()
+            .unwrap_or_default();
         let shell = Arc::new(Shell {
             lang,
             base: config.public_path().to_owned(),
@@ -229,6 +241,7 @@ impl FromRequestParts<AppState> for Ctx {
                 .unwrap_or_default(),
             contact_admins,
             flash,
+            kept,
         });
         scope.set_shell(shell.clone());
         Ok(Self {
@@ -236,6 +249,7 @@ impl FromRequestParts<AppState> for Ctx {
             shell,
             headers,
             client,
+            submitted,
             scope,
         })
     }
@@ -294,6 +308,9 @@ impl Ctx {
         if self.shell.flash.is_some() {
             self.clear_cookie(CookieName::Flash);
         }
+        if self.shell.kept.is_some() {
+            self.clear_cookie(CookieName::FormBack);
+        }
         layout::render(&self.shell, status, title.as_ref(), content)
     }
 
@@ -320,6 +337,40 @@ impl Ctx {
         to: impl Display,
     ) -> Response {
         self.flash(notice, Some(name.into()));
+        self.redirect(to)
+    }
+
+    /// The errors and input of a failed form sent back to this page (none if there is none).
+    pub(crate) fn errors(&self) -> Errors {
+        self.shell
+            .kept
+            .as_ref()
+            .map(Kept::errors)
+            .unwrap_or_default()
+    }
+
+    /// Whether the failed form sent back to this page is the one sent to `form`.
+    pub(crate) fn kept_is_of(&self, form: &str) -> bool {
+        self.shell.kept.as_ref().is_some_and(|k| k.is_of(form))
+    }
+
+    /// A failed form: `303` back to its page `to` (a path of the web UI, maybe with a query),
+    /// with its `errors` and what was typed (no secrets) in a short-lived signed cookie, shown
+    /// once there ([`Kept`], Post/Redirect/Get also after errors).
+    pub(crate) fn back(&self, to: impl Display, errors: Errors) -> Response {
+        let to = to.to_string();
+        let page = to
+            .split_once('?')
+            .map_or(to.as_str(), |(p, _)| p)
+            .to_owned();
+        let kept = Kept::new(
+            page,
+            self.shell.path.clone(),
+            &self.submitted,
+            errors,
+            self.state.now().timestamp(),
+        );
+        self.scope.cookie(kept.cookie(self.config()));
         self.redirect(to)
     }
 

@@ -11,8 +11,9 @@
 //! handler's [`Ctx`](super::ctx::Ctx) extractor captured for this request ([`PageScope`]): the
 //! same header, navigation and language as the page would have had. Before that extractor ran
 //! (the form guard, a path that does not parse) it renders the bare error page in the language
-//! of the request. One place renders error pages, so the Post/Redirect/Get of errors that is to
-//! come (a flash cookie and a redirect back to the form) changes this module only.
+//! of the request. One place renders error pages. A form's own errors (a field to correct, a
+//! refusal the form can say) are no error page: the handler sends the browser back to the form
+//! ([`Ctx::back`](super::ctx::Ctx::back), Post/Redirect/Get also after errors).
 //!
 //! Logging is not done here: a `PageError` made from an [`ApiError`] carries it, its
 //! `IntoResponse` attaches it to the answer ([`ApiError::attach`]) like the API's own answers,

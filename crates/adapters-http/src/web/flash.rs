@@ -19,6 +19,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -42,11 +43,58 @@ pub(crate) struct Flash {
     expires: i64,
 }
 
-fn mac(config: &HttpConfig) -> Hmac<Sha256> {
-    let key = config.cookie_key.derive(b"portal flash cookie");
+/// What a signed cookie is for: its own key and tag prefix, so one kind never opens as another.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Purpose {
+    key: &'static [u8],
+    prefix: &'static [u8],
+}
+
+/// The flash message's cookie.
+const FLASH: Purpose = Purpose {
+    key: b"portal flash cookie",
+    prefix: b"flash\0",
+};
+
+/// The failed form's cookie ([`super::form::Kept`]).
+pub(crate) const FORM_BACK: Purpose = Purpose {
+    key: b"portal form cookie",
+    prefix: b"form\0",
+};
+
+fn mac(config: &HttpConfig, purpose: Purpose) -> Hmac<Sha256> {
+    let key = config.cookie_key.derive(purpose.key);
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC takes any key length");
-    m.update(b"flash\0");
+    m.update(purpose.prefix);
     m
+}
+
+/// `value` as `payload.tag` (see the module docs), signed for `purpose`.
+pub(crate) fn seal<T: Serialize>(config: &HttpConfig, purpose: Purpose, value: &T) -> String {
+    // The sealed types (strings, numbers, unit enums) always serialize.
+    let json = serde_json::to_vec(value).unwrap_or_default();
+    let payload = URL_SAFE_NO_PAD.encode(json);
+    let mut m = mac(config, purpose);
+    m.update(payload.as_bytes());
+    format!(
+        "{payload}.{}",
+        URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
+    )
+}
+
+/// A value [`seal`]ed for `purpose`, when its signature holds.
+pub(crate) fn open<T: DeserializeOwned>(
+    config: &HttpConfig,
+    purpose: Purpose,
+    value: &str,
+) -> Option<T> {
+    let (payload, tag) = value.split_once('.')?;
+    let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+    let mut m = mac(config, purpose);
+    m.update(payload.as_bytes());
+    m.verify_slice(&tag).ok()?;
+    let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice(&json).ok()
 }
 
 impl Flash {
@@ -62,15 +110,7 @@ impl Flash {
 
     /// The signed cookie value.
     pub(crate) fn seal(&self, config: &HttpConfig) -> String {
-        // A struct of a unit enum, a string and a number always serializes.
-        let json = serde_json::to_vec(self).unwrap_or_default();
-        let payload = URL_SAFE_NO_PAD.encode(json);
-        let mut m = mac(config);
-        m.update(payload.as_bytes());
-        format!(
-            "{payload}.{}",
-            URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
-        )
+        seal(config, FLASH, self)
     }
 
     /// The `Set-Cookie` that carries this flash to the next page.
@@ -85,13 +125,7 @@ impl Flash {
 
     /// A sealed value, when its signature holds and it has not expired at `now`.
     pub(crate) fn open(config: &HttpConfig, value: &str, now: i64) -> Option<Self> {
-        let (payload, tag) = value.split_once('.')?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        let mut m = mac(config);
-        m.update(payload.as_bytes());
-        m.verify_slice(&tag).ok()?;
-        let json = URL_SAFE_NO_PAD.decode(payload).ok()?;
-        let flash: Self = serde_json::from_slice(&json).ok()?;
+        let flash: Self = open(config, FLASH, value)?;
         (now <= flash.expires).then_some(flash)
     }
 

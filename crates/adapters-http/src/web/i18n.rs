@@ -202,6 +202,57 @@ pub(crate) fn name(lang: Language, e: NameError) -> Text {
     }
 }
 
+/// What is wrong with a customer file, in the reader's language (the import page's table; the
+/// CLI and the API keep the English [`crate::import::RowError::reason`]).
+pub(crate) fn import_problem(lang: Language, p: &crate::import::Problem) -> Text {
+    use crate::import::Problem;
+    let arg = |v: &str| FluentValue::from(v.to_owned());
+    match p {
+        Problem::Unreadable(_) => text(lang, "import-reason-unreadable"),
+        Problem::NotUtf8 => text(lang, "import-reason-not-utf8"),
+        Problem::Empty => text(lang, "import-reason-empty"),
+        Problem::FirstRowNotCsv => text(lang, "import-reason-first-row-not-csv"),
+        Problem::NotCsv => text(lang, "import-reason-not-csv"),
+        Problem::NoRows => text(lang, "import-reason-no-rows"),
+        Problem::ColumnTwice(c) => {
+            text_with(lang, "import-reason-column-twice", [("column", arg(c))])
+        }
+        Problem::MissingColumn(c) => {
+            text_with(lang, "import-reason-missing-column", [("column", arg(c))])
+        }
+        Problem::UnknownColumn(c) => {
+            text_with(lang, "import-reason-unknown-column", [("column", arg(c))])
+        }
+        Problem::FieldCount { found, expected } => text_with(
+            lang,
+            "import-reason-field-count",
+            [
+                ("found", arg(&found.to_string())),
+                ("expected", arg(&expected.to_string())),
+            ],
+        ),
+        Problem::DuplicateNumber { first_line } => text_with(
+            lang,
+            "import-reason-duplicate-number",
+            [("line", arg(&first_line.to_string()))],
+        ),
+        Problem::Number(e) => customer_number(lang, *e),
+        Problem::Name(e) => name(lang, *e),
+        Problem::UnknownProduct { key, configured } => text_with(
+            lang,
+            "import-reason-unknown-product",
+            [("key", arg(key)), ("configured", arg(configured))],
+        ),
+        Problem::MalformedProduct => text(lang, "import-reason-malformed-product"),
+        Problem::Channel => text(lang, "import-reason-channel"),
+        Problem::PartnerName(e) => text_with(
+            lang,
+            "import-reason-partner-name",
+            [("reason", FluentValue::from(name(lang, *e).into_owned()))],
+        ),
+    }
+}
+
 /// Why a customer number was refused.
 pub(crate) fn customer_number(lang: Language, e: CustomerNumberError) -> Text {
     match e {
@@ -313,6 +364,65 @@ mod tests {
     use fluent_syntax::ast::Entry;
     use std::collections::BTreeSet;
     use std::path::Path;
+
+    #[test]
+    fn customer_import_problems_read_in_the_page_language() {
+        use crate::import::Problem;
+        use portal_core::values::{CustomerNumberError, NameError};
+        let all = [
+            Problem::Unreadable("os error".into()),
+            Problem::NotUtf8,
+            Problem::Empty,
+            Problem::FirstRowNotCsv,
+            Problem::NotCsv,
+            Problem::NoRows,
+            Problem::ColumnTwice("name"),
+            Problem::UnknownColumn("nummer".into()),
+            Problem::MissingColumn("channel"),
+            Problem::FieldCount {
+                found: 3,
+                expected: 4,
+            },
+            Problem::DuplicateNumber { first_line: 2 },
+            Problem::Number(CustomerNumberError::WrongLength),
+            Problem::Name(NameError::Empty),
+            Problem::UnknownProduct {
+                key: "fr-business".into(),
+                configured: "de-business, de-accounting".into(),
+            },
+            Problem::MalformedProduct,
+            Problem::Channel,
+            Problem::PartnerName(NameError::Empty),
+        ];
+        for p in &all {
+            let de = import_problem(Language::De, p);
+            let en = import_problem(Language::En, p);
+            assert!(!de.is_empty() && !en.is_empty(), "{p:?}");
+            assert_ne!(de, en, "{p:?} is not translated");
+            assert_ne!(
+                de.as_ref(),
+                p.to_string(),
+                "{p:?}: German shows the English reason"
+            );
+        }
+        let de = |p: &Problem| import_problem(Language::De, p).into_owned();
+        assert_eq!(
+            de(&Problem::FieldCount {
+                found: 3,
+                expected: 4
+            }),
+            "3 Felder statt 4."
+        );
+        assert_eq!(
+            de(&Problem::DuplicateNumber { first_line: 12345 }),
+            "Die Kundennummer steht schon in Zeile 12345."
+        );
+        assert_eq!(
+            de(&Problem::MissingColumn("channel")),
+            "Die Spalte „channel“ fehlt."
+        );
+        assert!(de(&Problem::PartnerName(NameError::Empty)).starts_with("Partnername: "));
+    }
 
     #[test]
     fn every_api_code_has_a_message_in_every_language() {

@@ -22,7 +22,7 @@ fn head(base: &str, title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             meta name="referrer" content="no-referrer";
             title { (title) " – Portal" }
-            link rel="stylesheet" href={ (base) (urls::Stylesheet) };
+            link rel="stylesheet" href=(urls::under(base, urls::Stylesheet));
         }
     }
 }
@@ -167,7 +167,7 @@ pub(crate) fn bare_error(
     message: &str,
 ) -> Response {
     let title = status_title(lang, status);
-    let home = format!("{base}{}", urls::Root);
+    let home = urls::under(base, urls::Root);
     let body = html! {
         (DOCTYPE)
         html lang=(lang.code()) {
@@ -232,11 +232,14 @@ pub(crate) fn flash_notice(shell: &Shell) -> Markup {
     }
 }
 
-/// Messages of a form that was sent back: per field, and for the whole form.
+/// Messages of a form that was sent back: per field, and for the whole form; and, on the page a
+/// failed form was sent back to ([`super::form::Kept`]), what was typed (no secrets), which
+/// [`Input::errors`] shows again.
 #[derive(Debug, Default)]
 pub(crate) struct Errors {
-    fields: Vec<(&'static str, String)>,
+    fields: Vec<(String, String)>,
     general: Vec<String>,
+    kept: Vec<(String, String)>,
 }
 
 impl Errors {
@@ -245,10 +248,45 @@ impl Errors {
         Self::default()
     }
 
+    /// Messages and typed values as a [`super::form::Kept`] carried them.
+    pub(crate) fn from_parts(
+        fields: Vec<(String, String)>,
+        general: Vec<String>,
+        kept: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            fields,
+            general,
+            kept,
+        }
+    }
+
+    /// The messages per field and for the whole form.
+    pub(crate) fn into_parts(self) -> (Vec<(String, String)>, Vec<String>) {
+        (self.fields, self.general)
+    }
+
+    /// What was typed into a field of the failed form, if it is kept.
+    pub(crate) fn kept(&self, name: &str) -> Option<&str> {
+        self.kept
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The failed form's kept input read as the form `T` (secrets empty), if there is any.
+    pub(crate) fn kept_form<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        if self.kept.is_empty() {
+            return None;
+        }
+        let raw = serde_html_form::to_string(&self.kept).ok()?;
+        serde_html_form::from_str(&raw).ok()
+    }
+
     /// A message next to a field (the first one per field wins).
     pub(crate) fn field(&mut self, name: &'static str, message: impl Into<String>) {
         if self.get(name).is_none() {
-            self.fields.push((name, message.into()));
+            self.fields.push((name.to_owned(), message.into()));
         }
     }
 
@@ -316,6 +354,7 @@ pub(crate) struct Input<'a> {
     inputmode: Option<&'a str>,
     hint: Option<Cow<'a, str>>,
     error: Option<&'a str>,
+    kept: Option<&'a str>,
     required: bool,
     readonly: bool,
 }
@@ -333,6 +372,7 @@ impl<'a> Input<'a> {
             inputmode: None,
             hint: None,
             error: None,
+            kept: None,
             required: true,
             readonly: false,
         }
@@ -368,9 +408,11 @@ impl<'a> Input<'a> {
         self
     }
 
-    /// The field's error from `errors`.
+    /// The field's error from `errors`, and what was typed into it when the failed form was
+    /// sent back (it wins over [`Self::value`]; never for passwords).
     pub(crate) fn errors(mut self, errors: &'a Errors) -> Self {
         self.error = errors.get(self.name);
+        self.kept = errors.kept(self.name);
         self
     }
 
@@ -406,7 +448,7 @@ impl Render for Input<'_> {
         .flatten()
         .collect();
         let described = (!described.is_empty()).then(|| described.join(" "));
-        let value = (self.kind != "password").then_some(self.value);
+        let value = (self.kind != "password").then_some(self.kept.unwrap_or(self.value));
         html! {
             div.field.invalid[self.error.is_some()] {
                 label for=(id) { (self.label) }

@@ -185,31 +185,59 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
     }
 }
 
-/// `GET /mfa`.
-pub(crate) async fn settings(a: Authed) -> Response {
-    a.page(a.t("mfa-title"), settings_page(&a, None))
+/// The section of the settings page each form belongs to, by the address it is sent to.
+fn section_of(form: &str) -> Option<Section> {
+    use axum_extra::routing::TypedPath;
+    Some(match form {
+        urls::MfaTotp::PATH | urls::MfaTotpConfirm::PATH => Section::Totp,
+        urls::MfaPhone::PATH | urls::MfaPhoneConfirm::PATH => Section::Phone,
+        urls::MfaPresenceCode::PATH | urls::MfaRemove::PATH => Section::Remove,
+        urls::MfaRecoveryCode::PATH => Section::Regenerate,
+        urls::MfaRecoveryChannel::PATH => Section::Channel,
+        _ => return None,
+    })
 }
 
-/// The settings page again with an error in one section, or the step-up page, or the error
-/// page for what a page cannot fix.
-fn failed(a: &Authed, section: Section, e: MfaError) -> Result<Response, PageError> {
+/// `GET /mfa`: with the errors of a failed form in its section.
+pub(crate) async fn settings(a: Authed) -> Response {
+    use axum_extra::routing::TypedPath;
+    let section = [
+        urls::MfaTotp::PATH,
+        urls::MfaTotpConfirm::PATH,
+        urls::MfaPhone::PATH,
+        urls::MfaPhoneConfirm::PATH,
+        urls::MfaPresenceCode::PATH,
+        urls::MfaRemove::PATH,
+        urls::MfaRecoveryCode::PATH,
+        urls::MfaRecoveryChannel::PATH,
+    ]
+    .into_iter()
+    .find(|form| a.kept_is_of(form))
+    .and_then(section_of);
+    let errors = a.errors();
+    a.page(
+        a.t("mfa-title"),
+        settings_page(&a, section.map(|s| (s, &errors))),
+    )
+}
+
+/// Back to the settings page with an error in the failed form's section, or the step-up page,
+/// or the error page for what a page cannot fix.
+fn failed(a: &Authed, e: MfaError) -> Result<Response, PageError> {
     let mut errors = Errors::new();
-    let status = match e {
+    match e {
         MfaError::ReauthRequired => return Ok(reauth_redirect(a, urls::Mfa)),
         MfaError::SamePhone => {
             errors.field("to", i18n::code(a.lang, ErrorCode::SamePhone));
-            StatusCode::UNPROCESSABLE_ENTITY
         }
         MfaError::NoSuchFactor => {
             errors.field("factor", i18n::code(a.lang, ErrorCode::NoSuchFactor));
-            StatusCode::BAD_REQUEST
         }
         e @ (MfaError::Code(CodeError::Malformed)
         | MfaError::Code(CodeError::Wrong)
         | MfaError::Code(CodeError::Used)
         | MfaError::Code(CodeError::Expired)) => {
             errors.refused_at(a.lang, "code", e);
-            StatusCode::BAD_REQUEST
         }
         e @ (MfaError::Throttled { .. }
         | MfaError::AlreadyEnabled
@@ -217,26 +245,24 @@ fn failed(a: &Authed, section: Section, e: MfaError) -> Result<Response, PageErr
         | MfaError::NoSetupInProgress
         | MfaError::Unavailable
         | MfaError::SendFailed(_)
-        | MfaError::Code(CodeError::TooManyAttempts)) => errors.refused(a.lang, e),
+        | MfaError::Code(CodeError::TooManyAttempts)) => {
+            errors.refused(a.lang, e);
+        }
         e => return Err(e.into()),
-    };
-    Ok(invalid(a, status, section, &errors))
+    }
+    Ok(invalid(a, errors))
 }
 
-/// The settings page with `errors` in one section.
-fn invalid(a: &Authed, status: StatusCode, section: Section, errors: &Errors) -> Response {
-    a.page_with(
-        status,
-        a.t("mfa-title"),
-        settings_page(a, Some((section, errors))),
-    )
+/// Back to the settings page with `errors` in the failed form's section.
+fn invalid(a: &Authed, errors: Errors) -> Response {
+    a.back(urls::Mfa, errors)
 }
 
 /// A change without a chosen factor.
-fn need_factor(a: &Authed, section: Section) -> Response {
+fn need_factor(a: &Authed) -> Response {
     let mut errors = Errors::new();
     errors.field("factor", a.t("please-choose-a-method"));
-    invalid(a, StatusCode::UNPROCESSABLE_ENTITY, section, &errors)
+    invalid(a, errors)
 }
 
 fn confirm_page(
@@ -287,7 +313,7 @@ pub(crate) async fn start_totp(a: Authed) -> Result<Response, PageError> {
                 &Errors::new(),
             ),
         )),
-        Err(e) => failed(&a, Section::Totp, e),
+        Err(e) => failed(&a, e),
     }
 }
 
@@ -308,12 +334,12 @@ fn enabled(a: &Authed, done: FactorEnabled) -> Response {
     }
 }
 
-/// A setup's code was refused: the code page again (with the app's QR code and key, `qr`, for
-/// an authenticator app); anything else as on the settings page.
+/// A setup's code was refused: the code page again — for an authenticator app the answer itself,
+/// with the app's QR code and key (`qr`, shown only on answers to a POST), for a phone back to
+/// its code page; anything else as on the settings page.
 fn confirm_failed(
     a: &Authed,
     action: impl Display,
-    section: Section,
     e: MfaError,
     qr: Option<&TotpEnrolment>,
 ) -> Result<Response, PageError> {
@@ -324,6 +350,9 @@ fn confirm_failed(
         | MfaError::Code(CodeError::Expired)) => {
             let mut errors = Errors::new();
             errors.refused_at(a.lang, "code", e);
+            if qr.is_none() {
+                return Ok(a.back(action, errors));
+            }
             Ok(a.page_with(
                 StatusCode::BAD_REQUEST,
                 a.t("mfa-setup-title"),
@@ -335,7 +364,7 @@ fn confirm_failed(
                 ),
             ))
         }
-        e => failed(a, section, e),
+        e => failed(a, e),
     }
 }
 
@@ -362,7 +391,7 @@ pub(crate) async fn confirm_totp(
                     .flatten(),
                 _ => None,
             };
-            confirm_failed(&a, urls::MfaTotpConfirm, Section::Totp, e, pending.as_ref())
+            confirm_failed(&a, urls::MfaTotpConfirm, e, pending.as_ref())
         }
     }
 }
@@ -376,12 +405,7 @@ pub(crate) async fn start_phone(
     let Ok(number) = PhoneNumber::parse(&form.phone) else {
         let mut errors = Errors::new();
         errors.field("phone", a.t("mfa-phone-invalid"));
-        return Ok(invalid(
-            &a,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Section::Phone,
-            &errors,
-        ));
+        return Ok(invalid(&a, errors));
     };
     let channel = if form.channel == "voice" {
         PhoneChannel::Voice
@@ -394,7 +418,7 @@ pub(crate) async fn start_phone(
         .await
     {
         Ok(()) => Ok(a.redirect(urls::MfaPhoneConfirm)),
-        Err(e) => failed(&a, Section::Phone, e),
+        Err(e) => failed(&a, e),
     }
 }
 
@@ -402,7 +426,7 @@ pub(crate) async fn start_phone(
 pub(crate) async fn phone_code(a: Authed) -> Response {
     a.page(
         a.t("mfa-setup-title"),
-        confirm_page(&a, urls::MfaPhoneConfirm, None, &Errors::new()),
+        confirm_page(&a, urls::MfaPhoneConfirm, None, &a.errors()),
     )
 }
 
@@ -418,7 +442,7 @@ pub(crate) async fn confirm_phone(
         .await
     {
         Ok(done) => Ok(enabled(&a, done)),
-        Err(e) => confirm_failed(&a, urls::MfaPhoneConfirm, Section::Phone, e, None),
+        Err(e) => confirm_failed(&a, urls::MfaPhoneConfirm, e, None),
     }
 }
 
@@ -427,7 +451,7 @@ pub(crate) async fn presence_code(a: Authed) -> Result<Response, PageError> {
     a.limit(Bucket::Mfa)?;
     match a.portal().send_presence_code(&a.principal).await {
         Ok(()) => Ok(a.redirect_with(Notice::CodeSent, urls::Mfa)),
-        Err(e) => failed(&a, Section::Remove, e),
+        Err(e) => failed(&a, e),
     }
 }
 
@@ -435,11 +459,11 @@ pub(crate) async fn presence_code(a: Authed) -> Result<Response, PageError> {
 pub(crate) async fn remove(a: Authed, Form(form): Form<MfaForm>) -> Result<Response, PageError> {
     a.limit(Bucket::Mfa)?;
     let Some(factor) = form.factor() else {
-        return Ok(need_factor(&a, Section::Remove));
+        return Ok(need_factor(&a));
     };
     match a.portal().remove_mfa(&a.principal, &factor).await {
         Ok(()) => Ok(a.redirect_with(Notice::Saved, urls::Mfa)),
-        Err(e) => failed(&a, Section::Remove, e),
+        Err(e) => failed(&a, e),
     }
 }
 
@@ -450,7 +474,7 @@ pub(crate) async fn regenerate(
 ) -> Result<Response, PageError> {
     a.limit(Bucket::Mfa)?;
     let Some(factor) = form.factor() else {
-        return Ok(need_factor(&a, Section::Regenerate));
+        return Ok(need_factor(&a));
     };
     match a
         .portal()
@@ -461,7 +485,7 @@ pub(crate) async fn regenerate(
             a.t("recovery-code-title"),
             recovery_code_shown(&a, code.expose(), urls::Mfa),
         )),
-        Err(e) => failed(&a, Section::Regenerate, e),
+        Err(e) => failed(&a, e),
     }
 }
 
@@ -480,15 +504,10 @@ pub(crate) async fn recovery_channel(
     let Some(channel) = channel else {
         let mut errors = Errors::new();
         errors.field("to", a.t("mfa-channel-invalid"));
-        return Ok(invalid(
-            &a,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Section::Channel,
-            &errors,
-        ));
+        return Ok(invalid(&a, errors));
     };
     let Some(factor) = form.factor() else {
-        return Ok(need_factor(&a, Section::Channel));
+        return Ok(need_factor(&a));
     };
     match a
         .portal()
@@ -496,6 +515,6 @@ pub(crate) async fn recovery_channel(
         .await
     {
         Ok(()) => Ok(a.redirect_with(Notice::Saved, urls::Mfa)),
-        Err(e) => failed(&a, Section::Channel, e),
+        Err(e) => failed(&a, e),
     }
 }

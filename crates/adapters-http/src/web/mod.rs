@@ -323,10 +323,6 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             // Portal-Mitarbeiter
             .route(OperatorCustomers::PATH, get(operator_customers::customers))
             .route(
-                OperatorImportCustomers::PATH,
-                get(operator_customers::import_form).post(operator_customers::import),
-            )
-            .route(
                 OperatorNewCustomer::PATH,
                 get(operator::new_customer).post(operator::create_customer),
             )
@@ -374,8 +370,21 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     if state.config().dev_mailbox().is_some() {
         r = r.route(DevMailbox::PATH, get(devmail::mailbox));
     }
+    let guard = from_fn_with_state(state.clone(), form::form_guard);
+    // The forms that send a file, with their larger body limit attached outside the guard,
+    // which reads it ([`crate::middleware::BodyLimit`]).
+    let uploads = Router::new()
+        .route(
+            OperatorImportCustomers::PATH,
+            get(operator_customers::import_form).post(operator_customers::import),
+        )
+        .route_layer(guard.clone())
+        .route_layer(axum::Extension(crate::middleware::BodyLimit::upload(
+            state.config(),
+        )));
     with_page_headers(
-        r.route_layer(from_fn_with_state(state.clone(), form::form_guard))
+        r.route_layer(guard)
+            .merge(uploads)
             .layer(from_fn_with_state(state.clone(), error::render_errors)),
     )
 }
@@ -395,7 +404,7 @@ pub(crate) async fn method_not_allowed(
     let base = state.config().public_path();
     let mut r = if matches!(*req.method(), Method::GET | Method::HEAD) {
         let mut r = StatusCode::SEE_OTHER.into_response();
-        if let Ok(v) = HeaderValue::from_str(&format!("{base}{}", urls::Root)) {
+        if let Ok(v) = HeaderValue::from_str(&urls::under(base, urls::Root)) {
             r.headers_mut().insert(header::LOCATION, v);
         }
         r

@@ -10,7 +10,6 @@ use super::layout::{Errors, Input, csrf_field, current_password};
 use super::urls;
 use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::customer::AffiliationKey;
@@ -79,10 +78,7 @@ pub(crate) async fn affiliation(a: Authed) -> Response {
     if a.principal.user().customer_id().is_some() {
         return a.redirect(urls::Home);
     }
-    a.page(
-        a.t("affiliation-title"),
-        affiliation_page(&a, &Errors::new()),
-    )
+    a.page(a.t("affiliation-title"), affiliation_page(&a, &a.errors()))
 }
 
 /// `POST /onboarding/affiliation`.
@@ -104,11 +100,7 @@ pub(crate) async fn choose_affiliation(
         Err(LinkError::UnknownAffiliation) => {
             let mut errors = Errors::new();
             errors.general(i18n::code(a.lang, ErrorCode::UnknownAffiliation));
-            Ok(a.page_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                a.t("affiliation-title"),
-                affiliation_page(&a, &errors),
-            ))
+            Ok(a.back(urls::Affiliation, errors))
         }
         Err(e) => Err(e.into()),
     }
@@ -154,20 +146,19 @@ pub(crate) async fn link(a: Authed) -> Response {
     }
     a.page(
         a.t("welcome-to-the-portal"),
-        link_page(&a, "", "", &Errors::new()),
+        link_page(&a, "", "", &a.errors()),
     )
 }
 
-/// Where a link attempt leads: home, the affiliation, or the page again with the reason next to
-/// `field`.
+/// Where a link attempt leads: home, the affiliation, or back to the page with the reason next
+/// to `field`.
 fn linked(
     a: &Authed,
     result: Result<LinkOutcome, LinkError>,
-    (number, username): (&str, &str),
     field: &'static str,
 ) -> Result<Response, PageError> {
     let mut errors = Errors::new();
-    let status = match result {
+    match result {
         Ok(LinkOutcome::Active | LinkOutcome::PendingActivation)
         | Err(LinkError::AlreadyLinked) => return Ok(a.redirect(urls::Home)),
         Err(LinkError::AffiliationRequired) => return Ok(a.redirect(urls::Affiliation)),
@@ -177,14 +168,12 @@ fn linked(
             | LinkError::InvalidLegacyCredentials
             | LinkError::LegacyAlreadyLinked
             | LinkError::Throttled { .. }),
-        ) => errors.refused_at(a.lang, field, e),
+        ) => {
+            errors.refused_at(a.lang, field, e);
+        }
         Err(e) => return Err(e.into()),
-    };
-    Ok(a.page_with(
-        status,
-        a.t("welcome-to-the-portal"),
-        link_page(a, number, username, &errors),
-    ))
+    }
+    Ok(a.back(urls::Link, errors))
 }
 
 /// `POST /onboarding/link/customer`: "Jetzt registrieren".
@@ -199,18 +188,14 @@ pub(crate) async fn link_customer(
         Err(e) => {
             let mut errors = Errors::new();
             errors.field("customer_number", i18n::customer_number(a.lang, e));
-            return Ok(a.page_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                a.t("welcome-to-the-portal"),
-                link_page(&a, raw, "", &errors),
-            ));
+            return Ok(a.back(urls::Link, errors));
         }
     };
     let result = a
         .portal()
         .link_customer_from(&a.principal.actor(), &number, &a.client.info())
         .await;
-    linked(&a, result, (raw, ""), "customer_number")
+    linked(&a, result, "customer_number")
 }
 
 /// `POST /onboarding/link/legacy`: "Jetzt verknüpfen".
@@ -229,5 +214,5 @@ pub(crate) async fn link_legacy(
             &a.client.info(),
         )
         .await;
-    linked(&a, result, ("", username), "username")
+    linked(&a, result, "username")
 }

@@ -12,7 +12,6 @@ use super::urls::{
     with_query,
 };
 use crate::error::ErrorCode;
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::admin_request::AdminRequestStatus;
@@ -138,10 +137,11 @@ pub(crate) async fn new_customer(a: Authed) -> Result<Response, PageError> {
     if !is_operator(&Acting::User(a.principal.user().clone())) {
         return Err(PageError::forbidden());
     }
-    Ok(a.page(
-        a.t("create-customer"),
-        new_customer_page(&a, &CustomerForm::default(), &Errors::new()),
-    ))
+    Ok(a.page(a.t("create-customer"), {
+        let errors = a.errors();
+        let v = errors.kept_form::<CustomerForm>().unwrap_or_default();
+        new_customer_page(&a, &v, &errors)
+    }))
 }
 
 /// `POST /operator/customers/new`.
@@ -173,17 +173,11 @@ pub(crate) async fn create_customer(
     if affiliations.is_none() {
         errors.general(i18n::code(lang, ErrorCode::UnknownAffiliation));
     }
-    let again = |errors: &Errors, status| {
-        a.page_with(
-            status,
-            a.t("create-customer"),
-            new_customer_page(&a, &v, errors),
-        )
-    };
+    let again = |errors: Errors| a.back(urls::OperatorNewCustomer, errors);
     let (Some(number), Some(name), Some(channel), Some(affiliations)) =
         (number, name, channel, affiliations)
     else {
-        return Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY));
+        return Ok(again(errors));
     };
     let cmd = NewCustomer {
         number: number.clone(),
@@ -200,11 +194,11 @@ pub(crate) async fn create_customer(
         }
         Err(CustomerError::NumberTaken) => {
             errors.field("customer_number", i18n::code(lang, ErrorCode::NumberTaken));
-            Ok(again(&errors, StatusCode::CONFLICT))
+            Ok(again(errors))
         }
         Err(e @ CustomerError::UnknownAffiliation(_)) => {
             errors.refused(lang, e);
-            Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY))
+            Ok(again(errors))
         }
         Err(e) => Err(e.into()),
     }

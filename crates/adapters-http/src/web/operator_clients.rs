@@ -94,7 +94,7 @@ impl ClientForm {
 }
 
 /// A refused field's message next to it; other refusals for the whole form. The status.
-fn refused(a: &Authed, errors: &mut Errors, e: OidcAdminError) -> Result<StatusCode, PageError> {
+fn refused(a: &Authed, errors: &mut Errors, e: OidcAdminError) -> Result<(), PageError> {
     match e {
         OidcAdminError::Invalid { field, .. } => {
             let key = match field {
@@ -104,7 +104,7 @@ fn refused(a: &Authed, errors: &mut Errors, e: OidcAdminError) -> Result<StatusC
                 _ => "clients-invalid-uri",
             };
             errors.field(field, a.t(key));
-            Ok(StatusCode::UNPROCESSABLE_ENTITY)
+            Ok(())
         }
         e => Err(e.into()),
     }
@@ -280,11 +280,13 @@ fn new_page(a: &Authed, v: &ClientForm, errors: &Errors) -> Markup {
 /// `GET /operator/clients/new`.
 pub(crate) async fn new(a: Authed) -> Result<Response, PageError> {
     operator_only(&a)?;
-    let v = ClientForm {
+    // A failed form comes back with what was typed and ticked.
+    let errors = a.errors();
+    let v = errors.kept_form().unwrap_or_else(|| ClientForm {
         first_party: Some(String::new()),
         ..ClientForm::default()
-    };
-    Ok(a.page(a.t("clients-create"), new_page(&a, &v, &Errors::new())))
+    });
+    Ok(a.page(a.t("clients-create"), new_page(&a, &v, &errors)))
 }
 
 /// The page that shows a secret, once.
@@ -328,8 +330,8 @@ pub(crate) async fn create(a: Authed, Form(v): Form<ClientForm>) -> Result<Respo
         Ok(created) => Ok(secret_page(&a, &created, StatusCode::CREATED)),
         Err(e) => {
             let mut errors = Errors::new();
-            let status = refused(&a, &mut errors, e)?;
-            Ok(a.page_with(status, a.t("clients-create"), new_page(&a, &v, &errors)))
+            refused(&a, &mut errors, e)?;
+            Ok(a.back(urls::OperatorNewClient, errors))
         }
     }
 }
@@ -380,10 +382,9 @@ fn client_page(a: &Authed, c: &Client, v: &ClientForm, errors: &Errors) -> Marku
 /// `GET /operator/clients/{id}`.
 pub(crate) async fn show(a: Authed, path: OperatorClient) -> Result<Response, PageError> {
     let c = a.portal().client(&a.principal.actor(), &path.id).await?;
-    Ok(a.page(
-        &c.name,
-        client_page(&a, &c, &ClientForm::of(&c), &Errors::new()),
-    ))
+    let errors = a.errors();
+    let v = errors.kept_form().unwrap_or_else(|| ClientForm::of(&c));
+    Ok(a.page(&c.name, client_page(&a, &c, &v, &errors)))
 }
 
 /// `POST /operator/clients/{id}`: saves the settings.
@@ -401,9 +402,8 @@ pub(crate) async fn update(
         Ok(_) => Ok(a.redirect_with(Notice::Saved, OperatorClient { id: path.id })),
         Err(e) => {
             let mut errors = Errors::new();
-            let status = refused(&a, &mut errors, e)?;
-            let c = a.portal().client(&actor, &path.id).await?;
-            Ok(a.page_with(status, &c.name, client_page(&a, &c, &v, &errors)))
+            refused(&a, &mut errors, e)?;
+            Ok(a.back(&path, errors))
         }
     }
 }

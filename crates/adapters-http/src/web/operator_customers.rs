@@ -203,7 +203,7 @@ fn import_page(a: &Authed, csv: &str, preview: &Preview<'_>, errors: &Errors) ->
                             tr {
                                 td data-label=(a.t("import-line")) { (p.line) }
                                 td data-label=(a.t("import-column")) { (p.column.unwrap_or("–")) }
-                                td.wrap data-label=(a.t("import-reason")) { (p.reason) }
+                                td.wrap data-label=(a.t("import-reason")) { (i18n::import_problem(a.lang, &p.problem)) }
                             }
                         }
                     }

@@ -282,6 +282,14 @@ routes! {
     "/dev/mailbox" => DevMailbox;
 }
 
+/// `path` (a [`TypedPath`] of this module, or another path of the router such as
+/// `/api/docs/`) under `base`: the base path ([`crate::HttpConfig::public_path`], empty at the
+/// root) for links and redirects, or the public URL for an absolute address. The one place where
+/// the two are joined (pages, error pages, redirects, the Swagger UI, the API's setup link).
+pub(crate) fn under(base: &str, path: impl Display) -> String {
+    format!("{base}{path}")
+}
+
 /// A path with a query (`/login?next=%2Fhome`), encoded by `serde_html_form`.
 pub(crate) fn with_query(path: impl Display, query: &impl Serialize) -> String {
     match serde_html_form::to_string(query) {
@@ -371,6 +379,50 @@ impl Notice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_join_the_base_path_or_the_public_url() {
+        assert_eq!(under("", Root), "/");
+        assert_eq!(under("/portal", Login), "/portal/login");
+        assert_eq!(
+            under(
+                "https://p.example/portal",
+                Invitation {
+                    token: "a/b".into()
+                }
+            ),
+            "https://p.example/portal/invitations/a%2Fb"
+        );
+    }
+
+    /// The base path is joined in [`under`] only: no other source of the crate formats a path
+    /// behind `base`, `public_path()` or `public_url()` itself.
+    #[test]
+    fn no_other_place_joins_the_base_path() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src];
+        let mut offenders = Vec::new();
+        while let Some(p) = files.pop() {
+            if p.is_dir() {
+                files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
+            if p.extension().is_none_or(|e| e != "rs") || p.ends_with("web/urls.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let joined = line.contains("format!(\"{base}")
+                    || line.contains("format!(\"{}{path}\", self.base")
+                    || line.contains("(base) (urls::")
+                    || (line.contains("format!(\"{}/") && line.contains("public_url()"));
+                if joined {
+                    offenders.push(format!("{}:{}: {}", p.display(), n + 1, line.trim()));
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "{offenders:#?}");
+    }
 
     #[test]
     fn paths_print_their_parameters_percent_encoded() {

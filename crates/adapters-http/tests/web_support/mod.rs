@@ -564,6 +564,36 @@ impl Browser {
         .await
     }
 
+    /// A failed form's answer followed like a browser: `303` back to the form's page with the
+    /// signed form cookie, and that page (`200`, the errors and input shown once).
+    #[track_caller]
+    pub fn back<'a>(&'a self, r: &'a Page) -> impl std::future::Future<Output = Page> + 'a {
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text);
+        let name = self.cookie_name("portal-form");
+        assert!(
+            r.headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .any(|c| c.to_str().unwrap().starts_with(&format!("{name}="))),
+            "no form cookie on the answer to a failed form"
+        );
+        async move {
+            let page = self.get(r.location()).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            assert!(
+                self.cookie("portal-form").is_none(),
+                "the page that shows a failed form deletes its cookie"
+            );
+            page
+        }
+    }
+
+    /// [`Self::post`] of a form that fails, followed back to its page ([`Self::back`]).
+    pub async fn post_back(&self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let r = self.post(path, fields).await;
+        self.back(&r).await
+    }
+
     /// Opens `path` first (for its form's token), then submits.
     pub async fn submit(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Page {
         self.get(page).await;

@@ -6,6 +6,7 @@ use super::{Actor, Portal, actor_kind_label, infra_errors};
 use crate::audit::{
     ActorKind, AuditCategory, AuditEntry, ChainBreak, ChainHash, verify_chain_from,
 };
+use crate::audit_export;
 use crate::authz::{Access, Acting, is_operator, management_access};
 use crate::customer::Customer;
 use crate::error::InfraError;
@@ -333,5 +334,89 @@ impl Portal {
             entries: seq,
             head: head.to_hex(),
         })
+    }
+
+    /// The customer's whole change log as a file that leaves Portal (JSON Lines, see
+    /// [`crate::audit_export`]): a header with the published signing keys, every entry of its
+    /// chain with the hashes, and the chain's head signed with the current OpenID Connect signing
+    /// key. For the customer's administrators, operators and the system. The stored chain is
+    /// verified while it is read: a broken chain is refused, never signed.
+    ///
+    /// # Errors
+    /// Not found (also other customers), forbidden, a broken chain; infrastructure failures (no
+    /// signing key can be opened).
+    pub async fn export_customer_audit(
+        &self,
+        actor: &Actor,
+        number: &CustomerNumber,
+    ) -> Result<String, AuditError> {
+        let customer = self.audit_customer(actor, number).await?;
+        let mut lines = Vec::new();
+        let mut seq = 0;
+        let mut head = ChainHash::GENESIS;
+        loop {
+            let batch = self
+                .deps
+                .queries
+                .audit_chain(Some(customer.id()), seq, 1_000)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            verify_chain_from(&batch, seq, head)?;
+            for e in &batch {
+                lines.push(audit_export::entry_line(e).map_err(export_infra)?);
+            }
+            let last = batch.last().expect("non-empty");
+            seq = last.seq;
+            head = last.hash;
+        }
+        let now = self.now();
+        let claims = audit_export::HeadClaims {
+            iss: self.config.oidc_issuer.clone(),
+            sub: customer.id().to_string(),
+            customer: customer.number().as_str().to_owned(),
+            seq,
+            head: head.to_hex(),
+            iat: now.timestamp(),
+        };
+        let claims = serde_json::to_value(&claims).map_err(export_infra)?;
+        // Signed first, the keys read after: the set then holds the key that signed.
+        let signature = self
+            .sign(&claims, audit_export::HEAD_TYPE)
+            .await
+            .map_err(token_infra)?;
+        let jwks = self.jwks().await.map_err(token_infra)?;
+        let mut out = audit_export::header_line(
+            &self.config.oidc_issuer,
+            customer.number().as_str(),
+            customer.id(),
+            now,
+            &jwks,
+        )
+        .map_err(export_infra)?;
+        out.push('\n');
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+        out.push_str(&audit_export::head_line(seq, head, signature).map_err(export_infra)?);
+        out.push('\n');
+        Ok(out)
+    }
+}
+
+fn export_infra(_: serde_json::Error) -> AuditError {
+    AuditError::Infra(InfraError::Store(crate::ports::StoreError::Unavailable(
+        "audit export could not be written".into(),
+    )))
+}
+
+fn token_infra(e: super::TokenError) -> AuditError {
+    match e {
+        super::TokenError::Infra(i) => AuditError::Infra(i),
+        _ => AuditError::Infra(InfraError::Store(crate::ports::StoreError::Unavailable(
+            "signing key unusable".into(),
+        ))),
     }
 }

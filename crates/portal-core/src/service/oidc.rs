@@ -705,7 +705,7 @@ impl Portal {
         )?)
     }
 
-    async fn sign(&self, claims: &Value, typ: &str) -> Result<String, TokenError> {
+    pub(super) async fn sign(&self, claims: &Value, typ: &str) -> Result<String, TokenError> {
         let (key, der) = self.current_key().await?;
         Ok(jose::sign(claims, &key.kid, typ, &der)?)
     }

@@ -17,7 +17,6 @@ use crate::web::layout::{
     new_password,
 };
 use crate::web::urls::{self, Notice};
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
@@ -117,13 +116,18 @@ fn profile_page(a: &Authed, v: &Shown<'_>, errors: &Errors) -> Markup {
     }
 }
 
-fn again(a: &Authed, status: StatusCode, v: &Shown<'_>, errors: &Errors) -> Response {
-    a.page_with(status, a.t("my-details"), profile_page(a, v, errors))
+/// A failed form of the page: back to it with its errors and input.
+fn again(a: &Authed, errors: Errors) -> Response {
+    a.back(urls::Profile, errors)
 }
 
 /// `GET /profile`.
 pub(crate) async fn page(a: Authed) -> Response {
-    again(&a, StatusCode::OK, &Shown::stored(&a), &Errors::new())
+    let errors = a.errors();
+    a.page(
+        a.t("my-details"),
+        profile_page(&a, &Shown::stored(&a), &errors),
+    )
 }
 
 /// `POST /profile`: name and language.
@@ -136,12 +140,7 @@ pub(crate) async fn update(
     let last = parse_name(a.lang, &form.last_name, "last_name", &mut errors);
     let language = Language::parse(&form.language).unwrap_or(a.lang);
     let (Some(first), Some(last)) = (first, last) else {
-        let shown = Shown {
-            first_name: &form.first_name,
-            last_name: &form.last_name,
-            email: "",
-        };
-        return Ok(again(&a, StatusCode::UNPROCESSABLE_ENTITY, &shown, &errors));
+        return Ok(again(&a, errors));
     };
     a.portal()
         .update_profile(&a.principal, &first, &last, language)
@@ -168,7 +167,7 @@ pub(crate) async fn change_password(
         )
         .await;
     let mut errors = Errors::new();
-    let status = match result {
+    match result {
         Ok(issued) => {
             a.add_cookie(session_cookie(&a.state, &issued));
             return Ok(a.redirect_with(Notice::Saved, urls::Profile));
@@ -179,19 +178,14 @@ pub(crate) async fn change_password(
                 "current_password",
                 i18n::code(a.lang, ErrorCode::WrongPassword),
             );
-            StatusCode::BAD_REQUEST
         }
-        Err(ProfileError::Password(e)) => {
-            password_error(a.lang, &e, &mut errors);
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        Err(ProfileError::Password(e)) => password_error(a.lang, &e, &mut errors),
         Err(e @ ProfileError::Throttled { .. }) => {
             errors.refused(a.lang, e);
-            StatusCode::TOO_MANY_REQUESTS
         }
         Err(e) => return Err(e.into()),
-    };
-    Ok(again(&a, status, &Shown::stored(&a), &errors))
+    }
+    Ok(again(&a, errors))
 }
 
 /// `POST /profile/email`: a code to the new address (after a fresh login).
@@ -200,13 +194,9 @@ pub(crate) async fn start_email_change(
     Form(form): Form<EmailForm>,
 ) -> Result<Response, PageError> {
     a.limit(Bucket::Codes)?;
-    let shown = Shown {
-        email: form.email.trim(),
-        ..Shown::stored(&a)
-    };
     let mut errors = Errors::new();
-    let Some(email) = parse_email(a.lang, shown.email, "email", &mut errors) else {
-        return Ok(again(&a, StatusCode::UNPROCESSABLE_ENTITY, &shown, &errors));
+    let Some(email) = parse_email(a.lang, form.email.trim(), "email", &mut errors) else {
+        return Ok(again(&a, errors));
     };
     match a.portal().start_email_change(&a.principal, &email).await {
         Ok(ticket) => {
@@ -217,7 +207,7 @@ pub(crate) async fn start_email_change(
         Err(ProfileError::ReauthRequired) => Ok(reauth_redirect(&a, urls::Profile)),
         Err(e @ (ProfileError::EmailUnavailable | ProfileError::SameEmail)) => {
             errors.refused_at(a.lang, "email", e);
-            Ok(again(&a, StatusCode::CONFLICT, &shown, &errors))
+            Ok(again(&a, errors))
         }
         Err(e) => Err(e.into()),
     }
@@ -246,10 +236,7 @@ pub(crate) async fn email_code(a: Authed) -> Response {
     if a.cookie_value(CookieName::EmailTicket).is_none() {
         return a.redirect(urls::Profile);
     }
-    a.page(
-        a.t("email-change-title"),
-        email_code_page(&a, &Errors::new()),
-    )
+    a.page(a.t("email-change-title"), email_code_page(&a, &a.errors()))
 }
 
 /// `POST /profile/email/confirm`.
@@ -277,12 +264,8 @@ pub(crate) async fn confirm_email(
             | ProfileError::Code(CodeError::TooManyAttempts)),
         ) => {
             let mut errors = Errors::new();
-            let status = errors.refused_at(a.lang, "code", e);
-            Ok(a.page_with(
-                status,
-                a.t("email-change-title"),
-                email_code_page(&a, &errors),
-            ))
+            errors.refused_at(a.lang, "code", e);
+            Ok(a.back(urls::ProfileEmailConfirm, errors))
         }
         Err(ProfileError::ReauthRequired) => Ok(reauth_redirect(&a, urls::Profile)),
         Err(e) => {

@@ -12,7 +12,6 @@ use crate::web::form::Form;
 use crate::web::i18n;
 use crate::web::layout::{Errors, csrf_field, current_password, hidden};
 use crate::web::urls;
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
@@ -57,7 +56,7 @@ fn reauth_form(a: &Authed, next: &str, errors: &Errors) -> Markup {
 /// `GET /reauth?next=`.
 pub(crate) async fn page(a: Authed) -> Response {
     let next = next_or_home(a.query_value("next"));
-    a.page(a.t("reauth-title"), reauth_form(&a, &next, &Errors::new()))
+    a.page(a.t("reauth-title"), reauth_form(&a, &next, &a.errors()))
 }
 
 /// `POST /reauth`.
@@ -79,18 +78,16 @@ pub(crate) async fn submit(a: Authed, Form(form): Form<ReauthForm>) -> Result<Re
         )
         .await;
     let mut errors = Errors::new();
-    let status = match result {
+    match result {
         Ok(issued) => {
             a.add_cookie(session_cookie(&a.state, &issued));
             return Ok(a.redirect(next));
         }
         Err(MfaError::WrongPassword) => {
             errors.field("password", i18n::code(a.lang, ErrorCode::WrongPassword));
-            StatusCode::BAD_REQUEST
         }
         Err(MfaError::NoSuchFactor) => {
             errors.field("factor", i18n::code(a.lang, ErrorCode::MfaRequired));
-            StatusCode::BAD_REQUEST
         }
         Err(
             e @ (MfaError::Code(CodeError::Malformed)
@@ -99,13 +96,11 @@ pub(crate) async fn submit(a: Authed, Form(form): Form<ReauthForm>) -> Result<Re
             | MfaError::Code(CodeError::Expired)),
         ) => {
             errors.refused_at(a.lang, "code", e);
-            StatusCode::BAD_REQUEST
         }
         Err(e @ MfaError::Throttled { .. }) => {
             errors.refused(a.lang, e);
-            StatusCode::TOO_MANY_REQUESTS
         }
         Err(e) => return Err(e.into()),
-    };
-    Ok(a.page_with(status, a.t("reauth-title"), reauth_form(&a, &next, &errors)))
+    }
+    Ok(a.back(urls::with_query(urls::Reauth, &[("next", &next)]), errors))
 }

@@ -9,7 +9,6 @@ use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::layout::{Errors, Input, csrf_field, language_select};
 use crate::web::urls::{NewUser, Notice, UserPermissions, Users};
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::customer::Customer;
@@ -69,14 +68,30 @@ fn add_page(
 /// `GET /admin/customers/{number}/users/new`.
 pub(crate) async fn page(a: Authed, path: NewUser) -> Result<Response, PageError> {
     let customer = managed(&a, &path.number).await?;
-    let fresh = (
-        &InviteForm::default(),
-        a.lang,
-        customer.default_permissions(),
-    );
+    // A failed form comes back with what was chosen; a fresh one with the customer's defaults.
+    let errors = a.errors();
+    let (v, language, permissions) = match errors.kept_form::<InviteForm>() {
+        Some(v) => {
+            let permissions = permission_set(&v.permission).unwrap_or_default();
+            let language = Language::parse(&v.language).unwrap_or(a.lang);
+            (v, language, permissions)
+        }
+        None => (
+            InviteForm::default(),
+            a.lang,
+            customer.default_permissions().clone(),
+        ),
+    };
     Ok(a.page(
         a.t("add-user"),
-        add_page(&a, &path, &customer, fresh, None, &Errors::new()),
+        add_page(
+            &a,
+            &path,
+            &customer,
+            (&v, language, &permissions),
+            None,
+            &errors,
+        ),
     ))
 }
 
@@ -93,20 +108,7 @@ pub(crate) async fn submit(
     let first = parse_name(a.lang, &v.first_name, "first_name", &mut errors);
     let last = parse_name(a.lang, &v.last_name, "last_name", &mut errors);
     let email = parse_email(a.lang, v.email.trim(), "email", &mut errors);
-    let again = |errors: &Errors, status| {
-        a.page_with(
-            status,
-            a.t("add-user"),
-            add_page(
-                &a,
-                &path,
-                &customer,
-                (&v, language, &permissions),
-                None,
-                errors,
-            ),
-        )
-    };
+    let again = |errors: Errors| a.back(&path, errors);
     // A group's "Alle anhaken" / "Alle abhaken": the same page with the ticks changed, nothing
     // sent yet.
     if let Some(ticked) = group_ticks(a.portal().catalog(), &customer, &v.action, &permissions)? {
@@ -124,7 +126,7 @@ pub(crate) async fn submit(
         ));
     }
     let (Some(first_name), Some(last_name), Some(email)) = (first, last, email) else {
-        return Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY));
+        return Ok(again(errors));
     };
     let result = a
         .portal()
@@ -150,15 +152,11 @@ pub(crate) async fn submit(
         )),
         Err(e @ (AdminError::AlreadyMember | AdminError::EmailUnavailable)) => {
             errors.refused_at(a.lang, "email", e);
-            Ok(again(&errors, StatusCode::CONFLICT))
+            Ok(again(errors))
         }
-        Err(e @ AdminError::NotGrantable(_)) => {
+        Err(e @ (AdminError::NotGrantable(_) | AdminError::Throttled { .. })) => {
             errors.refused(a.lang, e);
-            Ok(again(&errors, StatusCode::UNPROCESSABLE_ENTITY))
-        }
-        Err(e @ AdminError::Throttled { .. }) => {
-            let status = errors.refused(a.lang, e);
-            Ok(again(&errors, status))
+            Ok(again(errors))
         }
         Err(e) => Err(e.into()),
     }

@@ -156,15 +156,20 @@ fn permissions_page(
 /// `GET /admin/customers/{number}/users/{id}/permissions`.
 pub(crate) async fn page(a: Authed, path: UserPermissions) -> Result<Response, PageError> {
     let (customer, user) = target(&a, &path.number, path.id).await?;
+    // A failed form comes back with the ticks it had.
+    let errors = a.errors();
+    let kept = errors
+        .kept_form::<PermissionsForm>()
+        .and_then(|f| permission_set(&f.permission));
     Ok(a.page(
         a.t("permissions"),
         permissions_page(
             &a,
             &path,
             (&customer, &user),
-            user.permissions(),
+            kept.as_ref().unwrap_or_else(|| user.permissions()),
             None,
-            &Errors::new(),
+            &errors,
         ),
     ))
 }
@@ -188,12 +193,7 @@ pub(crate) async fn submit(
     let mut errors = Errors::new();
     let Some(submitted) = permission_set(&form.permission) else {
         errors.general(i18n::code(a.lang, ErrorCode::NotGrantable));
-        return Ok(shown(
-            user.permissions(),
-            None,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &errors,
-        ));
+        return Ok(a.back(&path, errors));
     };
     if let Some(ticked) = group_ticks(a.portal().catalog(), &customer, &form.action, &submitted)? {
         let banner = a.t("permissions-not-saved-yet");
@@ -206,8 +206,8 @@ pub(crate) async fn submit(
     {
         Ok(_) => Ok(a.redirect_about(Notice::PermissionsSaved, user.display_name(), &path)),
         Err(e @ AdminError::NotGrantable(_)) => {
-            let status = errors.refused(a.lang, e);
-            Ok(shown(&submitted, None, status, &errors))
+            errors.refused(a.lang, e);
+            Ok(a.back(&path, errors))
         }
         Err(e) => Err(e.into()),
     }

@@ -20,6 +20,7 @@ use portal_core::user::{User, UserStatus};
 use portal_core::values::CustomerNumber;
 use portal_core::values::FreeText;
 use serde::Deserialize;
+use std::fmt::Display;
 
 /// `action` = `lock` (with an optional `reason`) or `unlock`.
 #[derive(Deserialize, Default)]
@@ -58,7 +59,7 @@ fn lock_form(
                 @if !locked {
                     div.field {
                         label for="f-reason" { (a.t("lock-reason")) }
-                        textarea #f-reason name="reason" rows="2" {}
+                        textarea #f-reason name="reason" rows="2" { (errors.kept("reason").unwrap_or_default()) }
                     }
                 }
                 (hidden("action", if locked { "unlock" } else { "lock" }))
@@ -71,22 +72,14 @@ fn lock_form(
     }
 }
 
-/// What the page cannot do (the last administrator, a state that does not allow it): the page
-/// again with the reason; anything else is an error page.
-fn refused(
-    a: &Authed,
-    e: AdminError,
-    page: impl FnOnce(&Errors) -> Markup,
-) -> Result<Response, PageError> {
+/// What the page cannot do (the last administrator, a state that does not allow it): back to
+/// the page `to` with the reason; anything else is an error page.
+fn refused(a: &Authed, e: AdminError, to: impl Display) -> Result<Response, PageError> {
     match e {
         e @ (AdminError::LastAdmin | AdminError::WrongState(_)) => {
             let mut errors = Errors::new();
             errors.refused(a.lang, e);
-            Ok(a.page_with(
-                StatusCode::CONFLICT,
-                a.t("status-title-not-possible"),
-                page(&errors),
-            ))
+            Ok(a.back(to, errors))
         }
         e => Err(e.into()),
     }
@@ -146,7 +139,7 @@ pub(crate) async fn lock_page(a: Authed, path: UserLock) -> Result<Response, Pag
     }
     Ok(a.page(
         a.t("lock-user"),
-        lock_form(&a, &path, (&customer, &user), &Errors::new()),
+        lock_form(&a, &path, (&customer, &user), &a.errors()),
     ))
 }
 
@@ -156,7 +149,7 @@ pub(crate) async fn lock(
     path: UserLock,
     Form(form): Form<LockForm>,
 ) -> Result<Response, PageError> {
-    let (customer, user) = target(&a, &path.number, path.id).await?;
+    let (_, user) = target(&a, &path.number, path.id).await?;
     let actor = a.principal.actor();
     let unlock = form.action == "unlock";
     let result = if unlock {
@@ -173,11 +166,7 @@ pub(crate) async fn lock(
                 Err(e) => {
                     let mut errors = Errors::new();
                     errors.general(i18n::free_text(a.lang, e));
-                    return Ok(a.page_with(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        a.t("lock-user"),
-                        lock_form(&a, &path, (&customer, &user), &errors),
-                    ));
+                    return Ok(a.back(&path, errors));
                 }
             }
         };
@@ -197,9 +186,7 @@ pub(crate) async fn lock(
                 number: path.number.clone(),
             },
         )),
-        Err(e) => refused(&a, e, |errors| {
-            lock_form(&a, &path, (&customer, &user), errors)
-        }),
+        Err(e) => refused(&a, e, &path),
     }
 }
 
@@ -241,13 +228,13 @@ pub(crate) async fn delete_page(a: Authed, path: UserDelete) -> Result<Response,
     }
     Ok(a.page(
         a.t("delete-user"),
-        delete_form(&a, &path, (&customer, &user), &Errors::new()),
+        delete_form(&a, &path, (&customer, &user), &a.errors()),
     ))
 }
 
 /// `POST /admin/customers/{number}/users/{id}/delete`.
 pub(crate) async fn delete(a: Authed, path: UserDelete) -> Result<Response, PageError> {
-    let (customer, user) = target(&a, &path.number, path.id).await?;
+    let (_, user) = target(&a, &path.number, path.id).await?;
     match a
         .portal()
         .delete_user(&a.principal.actor(), &path.number, user.id())
@@ -260,8 +247,6 @@ pub(crate) async fn delete(a: Authed, path: UserDelete) -> Result<Response, Page
                 number: path.number.clone(),
             },
         )),
-        Err(e) => refused(&a, e, |errors| {
-            delete_form(&a, &path, (&customer, &user), errors)
-        }),
+        Err(e) => refused(&a, e, &path),
     }
 }

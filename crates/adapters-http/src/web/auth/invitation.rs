@@ -10,7 +10,6 @@ use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::layout::{Errors, Input, csrf_field, new_password};
 use crate::web::urls::{self, Invitation};
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
@@ -63,7 +62,7 @@ pub(crate) async fn page(ctx: Ctx, path: Invitation) -> Result<Response, PageErr
     let v = ctx.portal().invitation(&path.token).await.map_err(failed)?;
     Ok(ctx.page(
         ctx.t("create-your-account"),
-        invitation_form(&ctx, &path, &v, &Errors::new()),
+        invitation_form(&ctx, &path, &v, &ctx.errors()),
     ))
 }
 
@@ -93,11 +92,7 @@ pub(crate) async fn accept(
         Err(InvitationError::Password(e)) => {
             let mut errors = Errors::new();
             password_error(ctx.lang, &e, &mut errors);
-            Ok(ctx.page_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ctx.t("create-your-account"),
-                invitation_form(&ctx, &path, &view, &errors),
-            ))
+            Ok(ctx.back(&path, errors))
         }
         Err(e) => Err(failed(e)),
     }

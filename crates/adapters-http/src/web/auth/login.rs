@@ -12,7 +12,7 @@ use crate::web::form::Form;
 use crate::web::i18n;
 use crate::web::layout::{Errors, Input, csrf_field, current_password, flash_notice, hidden};
 use crate::web::urls::{self, Notice};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::mfa::MfaMethod;
@@ -59,7 +59,7 @@ pub(crate) async fn page(ctx: Ctx) -> Response {
     let hint = ctx.query_value("login_hint").unwrap_or_default().to_owned();
     ctx.page(
         ctx.t("login-title"),
-        login_form(&ctx, &hint, &next, &Errors::new()),
+        login_form(&ctx, &hint, &next, &ctx.errors()),
     )
 }
 
@@ -80,7 +80,7 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
     };
     let outcome = ctx.portal().login_presenting(cmd, presented).await;
     let mut errors = Errors::new();
-    let status = match outcome {
+    match outcome {
         Ok(LoginOutcome::Authenticated(issued)) => {
             started(&ctx, &issued);
             return Ok(ctx.redirect(next));
@@ -126,19 +126,19 @@ pub(crate) async fn submit(ctx: Ctx, Form(form): Form<LoginForm>) -> Result<Resp
         }
         Err(LoginError::InvalidCredentials) => {
             errors.general(i18n::code(ctx.lang, ErrorCode::InvalidCredentials));
-            StatusCode::UNAUTHORIZED
         }
         Err(LoginError::Throttled { .. }) => {
             errors.general(i18n::code(ctx.lang, ErrorCode::Throttled));
-            StatusCode::TOO_MANY_REQUESTS
         }
         Err(e) => return Err(e.into()),
-    };
-    Ok(ctx.page_with(
-        status,
-        ctx.t("login-title"),
-        login_form(&ctx, email, &next, &errors),
-    ))
+    }
+    // Back to the form, with the address; a login asked for despite a session (`reauth`, see
+    // [`page`]) stays one.
+    let mut query = vec![("next", next.as_str())];
+    if ctx.principal.is_some() {
+        query.push(("reauth", "1"));
+    }
+    Ok(ctx.back(urls::with_query(urls::Login, &query), errors))
 }
 
 /// `POST /logout`: the session ends on the server; the remembered device stays.

@@ -13,7 +13,6 @@ use crate::web::form::{Form, Query};
 use crate::web::i18n;
 use crate::web::layout::{Errors, Input, csrf_field, flash_notice, hidden};
 use crate::web::urls::{self, Notice, with_query};
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::mfa::MfaMethod;
@@ -156,12 +155,9 @@ fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
     }
 }
 
-fn again(ctx: &Ctx, status: StatusCode, q: &MfaQuery, errors: &Errors) -> Response {
-    ctx.page_with(
-        status,
-        ctx.t("confirm-your-identity"),
-        mfa_form(ctx, q, errors),
-    )
+/// A failed step: back to the step's page with the errors.
+fn again(ctx: &Ctx, q: &MfaQuery, errors: Errors) -> Response {
+    ctx.back(with_query(urls::LoginMfa, &own_query(ctx, q)), errors)
 }
 
 fn expired(ctx: &Ctx) -> Response {
@@ -173,7 +169,10 @@ pub(crate) async fn page(ctx: Ctx, Query(q): Query<MfaQuery>) -> Response {
     if ctx.cookie_value(CookieName::PendingMfa).is_none() {
         return expired(&ctx);
     }
-    again(&ctx, StatusCode::OK, &q, &Errors::new())
+    ctx.page(
+        ctx.t("confirm-your-identity"),
+        mfa_form(&ctx, &q, &ctx.errors()),
+    )
 }
 
 /// `POST /login/mfa`.
@@ -189,7 +188,7 @@ pub(crate) async fn submit(
     let mut errors = Errors::new();
     let Some(factor) = factor_of(&form.factor, &form.code) else {
         errors.field("factor", ctx.t("please-choose-a-method"));
-        return Ok(again(&ctx, StatusCode::UNPROCESSABLE_ENTITY, &q, &errors));
+        return Ok(again(&ctx, &q, errors));
     };
     let result = ctx
         .portal()
@@ -200,7 +199,7 @@ pub(crate) async fn submit(
             client: ctx.client.info(),
         })
         .await;
-    let status = match result {
+    match result {
         Ok(done) => {
             started(&ctx, &done.session);
             if let Some(device) = &done.remembered_device {
@@ -232,7 +231,6 @@ pub(crate) async fn submit(
         }
         Err(MfaError::NoSuchFactor) => {
             errors.field("factor", i18n::code(ctx.lang, ErrorCode::NoSuchFactor));
-            StatusCode::BAD_REQUEST
         }
         Err(
             e @ (MfaError::Code(CodeError::Malformed)
@@ -240,10 +238,12 @@ pub(crate) async fn submit(
             | MfaError::Code(CodeError::Used)
             | MfaError::Code(CodeError::Expired)
             | MfaError::Throttled { .. }),
-        ) => errors.refused_at(ctx.lang, "code", e),
+        ) => {
+            errors.refused_at(ctx.lang, "code", e);
+        }
         Err(e) => return Err(e.into()),
-    };
-    Ok(again(&ctx, status, &q, &errors))
+    }
+    Ok(again(&ctx, &q, errors))
 }
 
 /// `POST /login/mfa/phone-code`: a code by SMS or call for the second step.
@@ -283,7 +283,7 @@ async fn send(ctx: Ctx, Query(q): Query<MfaQuery>, recovery: bool) -> Result<Res
         Err(e @ (MfaError::NoSuchFactor | MfaError::SendFailed(_) | MfaError::Unavailable)) => {
             let mut errors = Errors::new();
             errors.refused(ctx.lang, e);
-            Ok(again(&ctx, StatusCode::BAD_REQUEST, &q, &errors))
+            Ok(again(&ctx, &q, errors))
         }
         Err(e) => Err(e.into()),
     }

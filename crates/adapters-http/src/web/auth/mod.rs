@@ -78,7 +78,8 @@ pub(crate) fn factor_fields_in(
     let choice = |value: &'static str, label: i18n::Text| {
         html! {
             label.choice {
-                input type="radio" name="factor" value=(value) checked[value == first] required;
+                input type="radio" name="factor" value=(value)
+                    checked[errors.kept("factor").map_or(value == first, |k| k == value)] required;
                 " " (label)
             }
         }

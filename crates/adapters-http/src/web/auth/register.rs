@@ -10,7 +10,6 @@ use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::layout::{Errors, Input, code_input, csrf_field, flash_notice, new_password};
 use crate::web::urls::{self, Notice};
-use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -70,7 +69,7 @@ pub(crate) async fn page(ctx: Ctx) -> Response {
     }
     ctx.page(
         ctx.t("create-your-account"),
-        register_form(&ctx, &RegisterForm::default(), &Errors::new()),
+        register_form(&ctx, &RegisterForm::default(), &ctx.errors()),
     )
 }
 
@@ -82,15 +81,9 @@ pub(crate) async fn submit(ctx: Ctx, Form(v): Form<RegisterForm>) -> Result<Resp
     let email = parse_email(lang, v.email.trim(), "email", &mut errors);
     let first = parse_name(lang, &v.first_name, "first_name", &mut errors);
     let last = parse_name(lang, &v.last_name, "last_name", &mut errors);
-    let again = |errors: &Errors| {
-        ctx.page_with(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ctx.t("create-your-account"),
-            register_form(&ctx, &v, errors),
-        )
-    };
+    let again = |errors: Errors| ctx.back(urls::Register, errors);
     let (Some(email), Some(first_name), Some(last_name)) = (email, first, last) else {
-        return Ok(again(&errors));
+        return Ok(again(errors));
     };
     let result = ctx
         .portal()
@@ -110,7 +103,7 @@ pub(crate) async fn submit(ctx: Ctx, Form(v): Form<RegisterForm>) -> Result<Resp
         }
         Err(RegisterError::Password(e)) => {
             password_error(lang, &e, &mut errors);
-            Ok(again(&errors))
+            Ok(again(errors))
         }
         Err(e) => Err(e.into()),
     }
@@ -164,13 +157,13 @@ pub(crate) async fn code_page(ctx: Ctx) -> Response {
     let Some((_, email)) = ticket(&ctx) else {
         return ctx.redirect(urls::Register);
     };
-    ctx.page(ctx.t("code"), code_form(&ctx, &email, &Errors::new()))
+    ctx.page(ctx.t("code"), code_form(&ctx, &email, &ctx.errors()))
 }
 
 /// `POST /register/code`: the account exists from now on, and a session starts.
 pub(crate) async fn verify(ctx: Ctx, Form(form): Form<CodeForm>) -> Result<Response, PageError> {
     ctx.limit(Bucket::Codes)?;
-    let Some((ticket, email)) = ticket(&ctx) else {
+    let Some((ticket, _)) = ticket(&ctx) else {
         return Ok(ctx.redirect(urls::Register));
     };
     let result = ctx
@@ -178,7 +171,7 @@ pub(crate) async fn verify(ctx: Ctx, Form(form): Form<CodeForm>) -> Result<Respo
         .verify_registration(&ticket, form.code.trim(), ctx.client.info())
         .await;
     let mut errors = Errors::new();
-    let status = match result {
+    match result {
         Ok(issued) => {
             started(&ctx, &issued);
             ctx.clear_cookie(CookieName::Ticket);
@@ -189,7 +182,9 @@ pub(crate) async fn verify(ctx: Ctx, Form(form): Form<CodeForm>) -> Result<Respo
             | VerifyError::Code(CodeError::Wrong)
             | VerifyError::Code(CodeError::Expired)
             | VerifyError::Code(CodeError::TooManyAttempts)),
-        ) => errors.refused_at(ctx.lang, "code", e),
+        ) => {
+            errors.refused_at(ctx.lang, "code", e);
+        }
         Err(
             e @ (VerifyError::InvalidTicket
             | VerifyError::InvitationInvalid
@@ -199,8 +194,8 @@ pub(crate) async fn verify(ctx: Ctx, Form(form): Form<CodeForm>) -> Result<Respo
             return Err(e.into());
         }
         Err(e) => return Err(e.into()),
-    };
-    Ok(ctx.page_with(status, ctx.t("code"), code_form(&ctx, &email, &errors)))
+    }
+    Ok(ctx.back(urls::RegisterCode, errors))
 }
 
 /// `POST /register/code/resend`: "Code erneut senden".
@@ -219,11 +214,7 @@ pub(crate) async fn resend(ctx: Ctx) -> Result<Response, PageError> {
         Err(e @ ResendError::TooSoon { .. }) => {
             let mut errors = Errors::new();
             errors.refused(ctx.lang, e);
-            Ok(ctx.page_with(
-                StatusCode::TOO_MANY_REQUESTS,
-                ctx.t("code"),
-                code_form(&ctx, &email, &errors),
-            ))
+            Ok(ctx.back(urls::RegisterCode, errors))
         }
         Err(e @ (ResendError::InvalidTicket | ResendError::TooMany)) => {
             ctx.clear_cookie(CookieName::Ticket);

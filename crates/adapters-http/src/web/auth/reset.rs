@@ -10,7 +10,6 @@ use crate::web::form::Form;
 use crate::web::i18n;
 use crate::web::layout::{Errors, Input, csrf_field, new_password};
 use crate::web::urls::{self, Notice, PasswordReset};
-use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
@@ -53,7 +52,7 @@ fn forgot_form(ctx: &Ctx, email: &str, errors: &Errors) -> Markup {
 
 /// `GET /password/forgot`.
 pub(crate) async fn forgot_page(ctx: Ctx) -> Response {
-    ctx.page(ctx.t("forgot-title"), forgot_form(&ctx, "", &Errors::new()))
+    ctx.page(ctx.t("forgot-title"), forgot_form(&ctx, "", &ctx.errors()))
 }
 
 /// `POST /password/forgot`: always the same answer.
@@ -63,11 +62,7 @@ pub(crate) async fn forgot(ctx: Ctx, Form(form): Form<ForgotForm>) -> Result<Res
     if email.is_empty() {
         let mut errors = Errors::new();
         errors.field("email", i18n::email(ctx.lang, EmailError::Empty));
-        return Ok(ctx.page_with(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ctx.t("forgot-title"),
-            forgot_form(&ctx, email, &errors),
-        ));
+        return Ok(ctx.back(urls::PasswordForgot, errors));
     }
     ctx.portal().forgot_password(email).await?;
     Ok(ctx.redirect_with(Notice::ResetSent, urls::Login))
@@ -111,10 +106,7 @@ fn invalid_link(ctx: &Ctx, e: ResetError) -> Response {
 /// the POST); an unknown, expired or used link says so at once, not after the form is filled.
 pub(crate) async fn page(ctx: Ctx, path: PasswordReset) -> Result<Response, PageError> {
     match ctx.portal().check_reset_link(&path.token).await {
-        Ok(()) => Ok(ctx.page(
-            ctx.t("reset-title"),
-            reset_form(&ctx, &path, &Errors::new()),
-        )),
+        Ok(()) => Ok(ctx.page(ctx.t("reset-title"), reset_form(&ctx, &path, &ctx.errors()))),
         Err(e @ (ResetError::InvalidLink | ResetError::Expired | ResetError::Used)) => {
             Ok(invalid_link(&ctx, e))
         }
@@ -145,11 +137,7 @@ pub(crate) async fn submit(
         Err(ResetError::Password(e)) => {
             let mut errors = Errors::new();
             password_error(ctx.lang, &e, &mut errors);
-            Ok(ctx.page_with(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ctx.t("reset-title"),
-                reset_form(&ctx, &path, &errors),
-            ))
+            Ok(ctx.back(&path, errors))
         }
         Err(e @ (ResetError::InvalidLink | ResetError::Expired | ResetError::Used)) => {
             Ok(invalid_link(&ctx, e))
