@@ -23,7 +23,10 @@
 //! with its first and last page; an operator sets up an authenticator app and logs in with it.
 //! A failed form (an invitation to a member's address, a wrong current password) comes back by
 //! GET to its page with the message and the input but no password, a reload shows the plain
-//! form, and a GET on a form's address shows the page it belongs to.
+//! form, and a GET on a form's address shows the page it belongs to. The operator's application
+//! pages (list, new, one application) and the provider's consent and "no permission" pages are
+//! screens of the walk too (the page after the login form that moves on to the application by
+//! itself is not: it leaves at once; `tests/oidc.rs` and `examples/oidc_app` cover it).
 
 use crate::web_support::{PASSWORD, affiliation, email, name, number};
 use adapters_http::{AlwaysReady, AppState, CookieKey, HttpConfig, RateLimits, router};
@@ -911,6 +914,8 @@ async fn every_screen_in_a_real_browser() {
         walk.screen(name, path, ready).await;
     }
 
+    operator_client_and_oidc_pages(&mut walk, &portal, &op).await;
+
     // The customer import with a chosen file: "Prüfen" shows its rows, nothing imported yet.
     let file = screenshot_dir().join("kunden-import.csv");
     std::fs::create_dir_all(screenshot_dir()).unwrap();
@@ -1027,4 +1032,58 @@ async fn failed_forms_come_back_by_get(walk: &mut Walk) {
         ))
         .await;
     }
+}
+
+/// The operator's application (OpenID Connect client) pages, and the provider's own pages a user
+/// meets at a sign-in: the consent of a third-party application and "no permission" for one that
+/// needs a permission the user lacks. In both languages at both widths, with axe-core, like every
+/// other screen. As the operator (the walk's browser is theirs).
+async fn operator_client_and_oidc_pages(walk: &mut Walk, portal: &Portal, op: &Actor) {
+    use crate::support::oidc::authorize_path;
+    use portal_core::service::NewClient;
+    let client = |name: &str, first_party: bool, permission: Option<&str>| NewClient {
+        name: name.into(),
+        redirect_uris: vec![crate::support::oidc::CB.into()],
+        first_party,
+        required_permission: permission.map(Into::into),
+        ..NewClient::default()
+    };
+    let third = portal
+        .create_client(op, client("Fremd-App", false, None))
+        .await
+        .unwrap();
+    let guarded = portal
+        .create_client(op, client("Belege", true, Some("documents")))
+        .await
+        .unwrap();
+    walk.screen("operator-clients", "/operator/clients", "main table")
+        .await;
+    walk.screen(
+        "operator-new-client",
+        "/operator/clients/new",
+        "form[action='/operator/clients/new']",
+    )
+    .await;
+    let page = format!("/operator/clients/{}", third.client.id);
+    walk.screen("operator-client", &page, &format!("form[action='{page}']"))
+        .await;
+    walk.screen(
+        "oidc-consent",
+        &authorize_path(&third, &[]),
+        "form[action='/oidc/authorize/consent']",
+    )
+    .await;
+    let consent = walk.c.source().await.unwrap();
+    assert!(
+        consent.contains("Fremd-App"),
+        "the consent names the application"
+    );
+    walk.screen(
+        "oidc-no-permission",
+        &authorize_path(&guarded, &[]),
+        "main a[href='/contact-admin']",
+    )
+    .await;
+    let refused = walk.c.source().await.unwrap();
+    assert!(refused.contains("Belege"), "the page names the application");
 }

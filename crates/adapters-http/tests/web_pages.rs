@@ -445,6 +445,25 @@ async fn a_user_of_a_customer_with_an_admin_waits_and_can_write_to_the_admin() {
         .await
         .redirects_to("/admin/customers/100000001/users");
     b.get("/home").await.ok().has("Ihre Bereiche");
+    // Pressed again from a page opened before: refused, the reason on the user table (by GET,
+    // shown once), never an error page answering the POST.
+    let again = admin
+        .post(
+            &format!("/admin/customers/100000001/users/{id}/activate"),
+            &[],
+        )
+        .await;
+    again.redirects_to("/admin/customers/100000001/users");
+    admin
+        .back(&again)
+        .await
+        .has("Das ist im aktuellen Zustand nicht möglich.")
+        .has("wait@example.com");
+    admin
+        .get("/admin/customers/100000001/users")
+        .await
+        .ok()
+        .lacks("Das ist im aktuellen Zustand nicht möglich.");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1703,8 +1722,17 @@ async fn an_operator_sees_the_dead_letters_and_queues_one_again() {
         .await
         .ok()
         .has("Keine unzustellbaren Nachrichten.");
+    // Pressed again (a page opened before): no longer dead, said on the page, by GET.
     let again = op.post(&action, &[]).await;
-    assert_eq!(again.status, StatusCode::NOT_FOUND, "no longer dead");
+    again.redirects_to("/operator/outbox");
+    op.back(&again)
+        .await
+        .has("Nicht gefunden.")
+        .has("Keine unzustellbaren Nachrichten.");
+    op.get("/operator/outbox")
+        .await
+        .ok()
+        .lacks("Nicht gefunden.");
     let e = app.store.outbox_entry(id).await.unwrap().unwrap();
     assert_eq!(e.attempts, 0);
 }

@@ -84,6 +84,10 @@ struct State {
     /// Ids of every stored mail (the SQL stores' unique `outbox.id`).
     outbox_ids: HashSet<OutboxId>,
     oidc: OidcState,
+    /// Ids of the sealing keys recorded (the SQL stores' `sealing_keys` table).
+    sealing_keys: std::collections::BTreeSet<String>,
+    /// Per chain, the last entry retention removed.
+    audit_checkpoints: HashMap<Option<CustomerId>, portal_core::ports::AuditCheckpoint>,
 }
 
 /// The OpenID Connect provider's rows.
@@ -109,6 +113,7 @@ enum Undo {
     LegacyAccount(String, Option<LegacyRecord>),
     Outbox(Box<OutboxEntry>),
     Oidc(Box<OidcState>),
+    SealingKey(String, bool),
 }
 
 fn is_account(u: &User) -> bool {
@@ -324,6 +329,13 @@ impl State {
                 }
                 Undo::LegacyAccount(key, old) => restore(&mut self.legacy_accounts, key, old),
                 Undo::Oidc(old) => self.oidc = *old,
+                Undo::SealingKey(id, present) => {
+                    if present {
+                        self.sealing_keys.insert(id);
+                    } else {
+                        self.sealing_keys.remove(&id);
+                    }
+                }
                 Undo::Outbox(old) => {
                     if let Some(e) = self.outbox.iter_mut().find(|e| e.id() == old.id()) {
                         *e = *old;
@@ -567,6 +579,16 @@ impl State {
             | Write::UpsertOidcConsent { .. } => {
                 undo.push(Undo::Oidc(Box::new(self.oidc.clone())));
                 self.apply_oidc(w)
+            }
+            Write::InsertSealingKey { id, .. } => {
+                let present = !self.sealing_keys.insert(id.clone());
+                undo.push(Undo::SealingKey(id, present));
+                Ok(())
+            }
+            Write::DeleteSealingKey(id) => {
+                let present = self.sealing_keys.remove(&id);
+                undo.push(Undo::SealingKey(id, present));
+                Ok(())
             }
             Write::RequeueOutbox { id, at } => {
                 let Some(e) = self
@@ -980,6 +1002,38 @@ impl Committer for MemoryStore {
             Expired::OidcTokens => {
                 take_dead(&mut state.oidc.tokens, limit, |t| t.expires_at <= cutoff)
             }
+            Expired::AuditEntries => {
+                let mut removed = 0;
+                for (key, chain) in &mut state.chains {
+                    // The start of the chain up to the first entry after the cut-off, never the
+                    // newest entry.
+                    let n = chain
+                        .iter()
+                        .take(chain.len().saturating_sub(1))
+                        .take_while(|e| e.record.at <= cutoff)
+                        .count()
+                        .min(limit - removed);
+                    if n == 0 {
+                        continue;
+                    }
+                    let last = &chain[n - 1];
+                    state.audit_checkpoints.insert(
+                        *key,
+                        portal_core::ports::AuditCheckpoint {
+                            seq: last.seq,
+                            hash: last.hash,
+                        },
+                    );
+                    for e in chain.drain(..n) {
+                        state.audit_ids.remove(&e.record.id);
+                    }
+                    removed += n;
+                    if removed == limit {
+                        break;
+                    }
+                }
+                removed
+            }
         };
         Ok(n as u64)
     }
@@ -1305,6 +1359,63 @@ impl Queries for MemoryStore {
 
     async fn signing_keys(&self) -> Result<Vec<portal_core::oidc::SigningKey>, StoreError> {
         Ok(self.lock().oidc.keys.clone())
+    }
+
+    async fn users_with_sealed_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        let s = self.lock();
+        let mut found: Vec<User> = s
+            .users
+            .values()
+            .filter(|u| after.is_none_or(|a| u.id() > a))
+            .filter(|u| u.mfa().totp.is_some() || u.mfa().pending_totp.is_some())
+            .cloned()
+            .collect();
+        found.sort_by_key(User::id);
+        found.truncate(limit as usize);
+        Ok(found)
+    }
+
+    async fn stale_users(
+        &self,
+        kind: portal_core::ports::StaleUsers,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        use portal_core::ports::StaleUsers;
+        let s = self.lock();
+        Ok(s.users
+            .values()
+            .filter(|u| u.record().created_at <= cutoff)
+            .filter(|u| match kind {
+                StaleUsers::PendingRegistrations => u.state() == AccountState::PendingVerification,
+                StaleUsers::Invitations => {
+                    u.state() == AccountState::Invited
+                        && !s.tokens.values().any(|t| {
+                            let r = t.record();
+                            r.user_id == u.id()
+                                && r.purpose == TokenPurpose::Invitation
+                                && r.expires_at > cutoff
+                        })
+                }
+            })
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn audit_checkpoint(
+        &self,
+        customer: Option<CustomerId>,
+    ) -> Result<Option<portal_core::ports::AuditCheckpoint>, StoreError> {
+        Ok(self.lock().audit_checkpoints.get(&customer).copied())
+    }
+
+    async fn sealing_keys(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().sealing_keys.iter().cloned().collect())
     }
 
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {

@@ -206,6 +206,9 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
         | Write::InsertSigningKey(_)
         | Write::UpdateSigningKey(_)
         | Write::UpsertOidcConsent { .. }) => crate::oidc::apply(tx, w).await,
+        w @ (Write::InsertSealingKey { .. } | Write::DeleteSealingKey(_)) => {
+            crate::ops::apply(tx, w).await
+        }
         Write::RequeueOutbox { id, at } => {
             let res = outbox::Entity::update_many()
                 .col_expr(
@@ -457,6 +460,7 @@ impl Committer for SqlStore {
             Expired::ActionTokens => ("action_tokens", "id", "expires_at"),
             Expired::Counters => ("counters", "key", "last_at"),
             Expired::OidcTokens => ("oidc_tokens", "id", "expires_at"),
+            Expired::AuditEntries => return self.prune_audit(cutoff, limit).await,
         };
         let n = self
             .delete_batch(table, key, &format!("{column} <= $1"), cutoff, limit)

@@ -57,6 +57,7 @@ mod entity;
 mod legacy;
 mod migration;
 mod oidc;
+mod ops;
 mod outbox;
 mod queries;
 mod rows;

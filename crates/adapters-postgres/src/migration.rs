@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(SecondFactorPolicy),
             Box::new(OidcProvider),
             Box::new(LegacyAccounts),
+            Box::new(SecretKeysRetention),
         ]
     }
 }
@@ -838,6 +839,51 @@ impl MigrationTrait for OidcProvider {
                 .await?;
         }
         drop_columns(m, "sessions", &["methods"]).await
+    }
+}
+
+/// Operations (issue 17): `sealing_keys`, the ids (keyed hashes) of the server-secret keys
+/// whose sealed values the database holds, checked at every start; `audit_checkpoints`, per
+/// change-log chain the sequence number and hash of the last entry removed by retention, where
+/// verification of what remains starts.
+struct SecretKeysRetention;
+
+impl MigrationName for SecretKeysRetention {
+    fn name(&self) -> &'static str {
+        "m20261207_000009_secret_keys_retention"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for SecretKeysRetention {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(a("sealing_keys"))
+                .col(ColumnDef::new(a("id")).text().not_null().primary_key())
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(a("audit_checkpoints"))
+                .col(uuid_pk("chain_key"))
+                .col(big("seq"))
+                .col(text("hash"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["audit_checkpoints", "sealing_keys"] {
+            m.drop_table(Table::drop().table(a(t)).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -580,6 +580,74 @@ impl Queries for SqlStore {
         crate::oidc::keys(&self.db).await
     }
 
+    async fn users_with_sealed_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        // `mfa` is JSON text; a sealed secret appears as its `sealed_secret` field (confirmed or
+        // pending app). Rare enough (a rotation) to scan.
+        let mut q = users::Entity::find()
+            .filter(users::Column::Mfa.like("%\"sealed_secret\"%"))
+            .order_by_asc(users::Column::Id)
+            .limit(u64::from(limit));
+        if let Some(a) = after {
+            q = q.filter(users::Column::Id.gt(a.as_uuid()));
+        }
+        self.all_users(q).await
+    }
+
+    async fn stale_users(
+        &self,
+        kind: portal_core::ports::StaleUsers,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError> {
+        use portal_core::ports::StaleUsers;
+        let cutoff = micros(cutoff);
+        let mut q = users::Entity::find()
+            .filter(users::Column::CreatedAt.lte(cutoff))
+            .limit(u64::from(limit));
+        match kind {
+            StaleUsers::PendingRegistrations => {
+                q = q.filter(users::Column::State.eq(PENDING));
+            }
+            StaleUsers::Invitations => {
+                let live_link = Query::select()
+                    .expr(Expr::val(1))
+                    .from(action_tokens::Entity)
+                    .and_where(
+                        Expr::col((action_tokens::Entity, action_tokens::Column::UserId))
+                            .equals((users::Entity, users::Column::Id)),
+                    )
+                    .and_where(
+                        Expr::col((action_tokens::Entity, action_tokens::Column::Purpose))
+                            .eq(TokenPurpose::Invitation.key()),
+                    )
+                    .and_where(
+                        Expr::col((action_tokens::Entity, action_tokens::Column::ExpiresAt))
+                            .gt(cutoff),
+                    )
+                    .to_owned();
+                q = q
+                    .filter(users::Column::State.eq(AccountState::Invited.key()))
+                    .filter(Expr::exists(live_link).not());
+            }
+        }
+        self.all_users(q).await
+    }
+
+    async fn audit_checkpoint(
+        &self,
+        customer: Option<CustomerId>,
+    ) -> Result<Option<portal_core::ports::AuditCheckpoint>, StoreError> {
+        crate::ops::checkpoint(&self.db, customer).await
+    }
+
+    async fn sealing_keys(&self) -> Result<Vec<String>, StoreError> {
+        crate::ops::sealing_key_ids(&self.db).await
+    }
+
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError> {
         Ok(legacy_claims::Entity::find_by_id(legacy_id.to_owned())
             .one(&self.db)

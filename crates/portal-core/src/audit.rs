@@ -227,6 +227,14 @@ categories! {
     LegacyAccountsImported => "legacy.imported", "Servicewelt-Zugänge importiert", "Servicewelt accounts imported";
     /// A person's data were exported (GDPR Art. 15 and 20), by themselves or their administrator.
     DataExported => "account.data_exported", "Daten exportiert", "Data exported";
+    /// A sealed secret (an authenticator app's seed, a signing key) was re-sealed under the
+    /// current server secret.
+    SecretResealed => "secret.resealed", "Geheimnis neu verschlüsselt", "Secret re-sealed";
+    /// A server secret was taken into use, or an old one retired after re-sealing.
+    ServerSecretChanged => "secret.server_secret_changed", "Server-Schlüssel gewechselt", "Server secret changed";
+    /// A registration never confirmed, or an invitation never accepted, was removed after its
+    /// retention period.
+    UserPurged => "user.purged", "Benutzer nach Aufbewahrungsfrist entfernt", "User removed after retention period";
 }
 
 /// One change, as a use case hands it to storage.

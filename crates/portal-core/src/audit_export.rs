@@ -49,6 +49,20 @@ pub struct ExportHeader {
     /// trust the file itself compares them with the server's `/.well-known/jwks.json` or passes
     /// that set instead.
     pub jwks: Value,
+    /// Set when change-log retention removed the chain's oldest entries: the last removed
+    /// entry, where the exported entries continue (the first one's `prev_hash` is its hash).
+    /// Also in the signed head (`pruned_through`), so it cannot be moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<ExportCheckpoint>,
+}
+
+/// The last entry retention removed from an exported chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportCheckpoint {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash (hex).
+    pub hash: String,
 }
 
 /// One entry line: every field the chain hash covers, and the hashes.
@@ -158,6 +172,9 @@ pub struct HeadClaims {
     pub head: String,
     /// When it was signed (Unix seconds).
     pub iat: i64,
+    /// The last entry change-log retention removed, if any (the header's `pruned`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pruned_through: Option<u64>,
 }
 
 /// The header line of an export.
@@ -171,6 +188,22 @@ pub fn header_line(
     at: DateTime<Utc>,
     jwks: &JwkSet,
 ) -> Result<String, serde_json::Error> {
+    header_line_after(issuer, customer, customer_id, at, jwks, None)
+}
+
+/// The header line of an export of a chain whose entries up to `pruned` (seq and hash) were
+/// removed by retention.
+///
+/// # Errors
+/// Never in practice (serialising plain data).
+pub fn header_line_after(
+    issuer: &str,
+    customer: &str,
+    customer_id: CustomerId,
+    at: DateTime<Utc>,
+    jwks: &JwkSet,
+    pruned: Option<(u64, ChainHash)>,
+) -> Result<String, serde_json::Error> {
     serde_json::to_string(&ExportHeader {
         line_type: "header".into(),
         format: FORMAT.into(),
@@ -180,6 +213,10 @@ pub fn header_line(
         customer_id,
         exported_at: at.to_rfc3339_opts(SecondsFormat::Secs, true),
         jwks: serde_json::to_value(jwks)?,
+        pruned: pruned.map(|(seq, hash)| ExportCheckpoint {
+            seq,
+            hash: hash.to_hex(),
+        }),
     })
 }
 
@@ -410,8 +447,14 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
             &header_keys
         }
     };
-    let mut last_seq = 0u64;
-    let mut last_hash = ChainHash::GENESIS;
+    let (mut last_seq, mut last_hash) = match &header.pruned {
+        None => (0u64, ChainHash::GENESIS),
+        Some(p) => (
+            p.seq,
+            ChainHash::from_hex(&p.hash)
+                .ok_or_else(|| unreadable(hline, "pruned.hash is not a chain hash"))?,
+        ),
+    };
     while let Some((line, text)) = lines.next() {
         let value: Value =
             serde_json::from_str(text).map_err(|e| unreadable(line, format!("not JSON: {e}")))?;
@@ -459,6 +502,7 @@ pub fn verify_export(text: &str, keys: Keys<'_>) -> Result<VerifiedExport, Expor
                     || claims.customer != header.customer
                     || claims.seq != head.seq
                     || claims.head != head.hash
+                    || claims.pruned_through != header.pruned.as_ref().map(|p| p.seq)
                 {
                     return Err(ExportProblem::BadSignature { line });
                 }
@@ -544,6 +588,7 @@ mod tests {
             seq: n,
             head: prev.to_hex(),
             iat: 0,
+            pruned_through: None,
         };
         let jwt = jose::sign(&claims, "k1", HEAD_TYPE, &key.private_der).unwrap();
         lines.push(head_line(n, prev, jwt).unwrap());

@@ -44,6 +44,10 @@ pub struct PortalConfig {
     /// The server key that seals TOTP secrets at rest. Without it, authenticator apps cannot be
     /// set up (the server generates and keeps one; embedders supply their own).
     pub mfa_key: Option<crate::secretbox::MfaKey>,
+    /// Keys of earlier server secrets: they still open what they sealed (never seal), until
+    /// [`Portal::reseal_secrets`](crate::service::Portal::reseal_secrets) has re-sealed it all
+    /// under `mfa_key`. Empty unless the server secret is being changed.
+    pub mfa_previous_keys: Vec<crate::secretbox::MfaKey>,
     /// The OpenID Connect issuer: the server's public URL without a trailing slash (`iss` of
     /// every token, and of the logout tokens the core queues).
     pub oidc_issuer: String,
@@ -101,6 +105,19 @@ pub struct HousekeepingPolicy {
     /// Rows deleted per statement (default 500, between 1 and 10,000): each batch is its own
     /// short transaction.
     pub batch_size: u32,
+    /// How long change-log entries are kept: `None` (the default) keeps them forever; else
+    /// entries older than this are removed from the start of each chain (at least 1 day). A
+    /// checkpoint keeps what remains verifiable (docs/storage.md, "Retention").
+    pub audit_retention: Option<TimeDelta>,
+    /// Registrations whose mailed code was never confirmed are removed (audited) this long after
+    /// they began (default 7 days, between 1 day and 10 years; their code dies after
+    /// `pending_registration_ttl` anyway).
+    pub pending_registration_retention: TimeDelta,
+    /// Invited users who never accepted are removed (audited) once they were invited and their
+    /// last invitation link expired this long ago (default 30 days, between 1 day and
+    /// `sent_mail_retention`: expired links are kept that long, so a re-sent invitation is
+    /// always seen).
+    pub invitation_retention: TimeDelta,
 }
 
 impl Default for HousekeepingPolicy {
@@ -109,6 +126,9 @@ impl Default for HousekeepingPolicy {
             grace: TimeDelta::days(1),
             sent_mail_retention: TimeDelta::days(30),
             batch_size: 500,
+            audit_retention: None,
+            pending_registration_retention: TimeDelta::days(7),
+            invitation_retention: TimeDelta::days(30),
         }
     }
 }
@@ -131,6 +151,7 @@ impl Default for PortalConfig {
             default_joiner_permissions: vec!["support_requests".to_owned()],
             login_protection: LoginProtection::default(),
             mfa_key: None,
+            mfa_previous_keys: Vec::new(),
             oidc_issuer: "http://localhost:8080".to_owned(),
             counter_key: None,
             totp_issuer: "Portal".to_owned(),
@@ -276,6 +297,28 @@ impl PortalConfig {
         if h.batch_size == 0 || h.batch_size > 10_000 {
             return err("housekeeping.batch_size must be between 1 and 10,000");
         }
+        let ten_years = TimeDelta::days(3_650);
+        if self
+            .housekeeping
+            .audit_retention
+            .is_some_and(|r| r < TimeDelta::days(1))
+        {
+            return err("housekeeping.audit_retention must be at least 1 day (or none: forever)");
+        }
+        if h.pending_registration_retention < TimeDelta::days(1)
+            || h.pending_registration_retention > ten_years
+        {
+            return err(
+                "housekeeping.pending_registration_retention must be between 1 day and 10 years",
+            );
+        }
+        if h.invitation_retention < TimeDelta::days(1)
+            || h.invitation_retention > h.sent_mail_retention
+        {
+            return err(
+                "housekeeping.invitation_retention must be between 1 day and sent_mail_retention",
+            );
+        }
         Ok(())
     }
 }
@@ -344,6 +387,27 @@ mod tests {
             PortalConfig {
                 housekeeping: HousekeepingPolicy {
                     batch_size: 0,
+                    ..HousekeepingPolicy::default()
+                },
+                ..d()
+            },
+            PortalConfig {
+                housekeeping: HousekeepingPolicy {
+                    audit_retention: Some(TimeDelta::hours(23)),
+                    ..HousekeepingPolicy::default()
+                },
+                ..d()
+            },
+            PortalConfig {
+                housekeeping: HousekeepingPolicy {
+                    pending_registration_retention: TimeDelta::hours(23),
+                    ..HousekeepingPolicy::default()
+                },
+                ..d()
+            },
+            PortalConfig {
+                housekeeping: HousekeepingPolicy {
+                    invitation_retention: TimeDelta::days(31),
                     ..HousekeepingPolicy::default()
                 },
                 ..d()

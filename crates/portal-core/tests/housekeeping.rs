@@ -283,3 +283,149 @@ async fn counters_are_kept_as_long_as_the_link_throttles_read_them() {
         "the link throttle per address"
     );
 }
+
+async fn purged_entries(w: &World, op: &portal_core::Actor, customer: Option<&str>) -> usize {
+    let query = portal_core::service::AuditListQuery {
+        categories: vec![portal_core::audit::AuditCategory::UserPurged],
+        ..Default::default()
+    };
+    let page = match customer {
+        Some(n) => w
+            .portal
+            .customer_audit(op, &number(n), &query, portal_core::values::Language::De)
+            .await
+            .unwrap(),
+        None => w
+            .portal
+            .global_audit(op, &query, portal_core::values::Language::De)
+            .await
+            .unwrap(),
+    };
+    page.items.len()
+}
+
+/// Retention: a registration never confirmed goes `pending_registration_retention` after it
+/// began, an invitation never accepted `invitation_retention` after its link expired — not a
+/// second before — each removal audited (the registration in the global log, the invitation in
+/// the customer's); accepted and confirmed users stay.
+#[tokio::test]
+async fn unconfirmed_registrations_and_unaccepted_invitations_go_at_their_retention() {
+    let w = World::new();
+    let op = w.operator("op@example.com").await;
+    w.customer(N).await;
+    let chef = w.admin("chef@example.com", N, &op).await;
+    w.portal
+        .register(w.register_cmd("paula@example.com"))
+        .await
+        .unwrap();
+    w.invite(&chef, N, "ida@example.com", &[]).await;
+    w.invited(&chef, N, "emil@example.com", &[]).await;
+    let c = w.portal.config().clone();
+    let users = w.counts().users;
+
+    w.advance(c.housekeeping.pending_registration_retention - SECOND);
+    assert_eq!(run(&w).await.pending_registrations, 0, "a second before");
+    assert_eq!(w.counts().users, users);
+    w.advance(SECOND);
+    let report = run(&w).await;
+    assert_eq!((report.pending_registrations, report.invitations), (1, 0));
+    assert_eq!(w.counts().users, users - 1);
+    assert_eq!(purged_entries(&w, &op, None).await, 1);
+
+    // The invitation link lives `invitation_ttl`; the retention counts from its expiry.
+    let due = c.invitation_ttl + c.housekeeping.invitation_retention
+        - c.housekeeping.pending_registration_retention;
+    w.advance(due - SECOND);
+    assert_eq!(run(&w).await.invitations, 0, "a second before");
+    w.advance(SECOND);
+    let report = run(&w).await;
+    assert_eq!(report.invitations, 1);
+    assert_eq!(w.counts().users, users - 2, "Emil, who accepted, stays");
+    assert_eq!(purged_entries(&w, &op, Some(N)).await, 1);
+    assert_eq!(run(&w).await.invitations, 0, "nothing left");
+    assert!(
+        w.portal
+            .verify_audit_chain(&op, Some(&number(N)))
+            .await
+            .is_ok()
+    );
+}
+
+/// A re-sent invitation starts the period again from its new link's expiry.
+#[tokio::test]
+async fn a_resent_invitation_starts_its_retention_again() {
+    let w = World::new();
+    let op = w.operator("op@example.com").await;
+    w.customer(N).await;
+    let chef = w.admin("chef@example.com", N, &op).await;
+    w.invite(&chef, N, "ida@example.com", &[]).await;
+    let c = w.portal.config().clone();
+    w.advance(c.invitation_ttl + c.housekeeping.invitation_retention - TimeDelta::days(1));
+    let ida = w
+        .portal
+        .deps()
+        .queries
+        .user_by_email(&email("ida@example.com"))
+        .await
+        .unwrap()
+        .unwrap();
+    w.portal
+        .resend_invitation(&chef, &number(N), ida.id())
+        .await
+        .unwrap();
+    w.advance(TimeDelta::days(2));
+    assert_eq!(run(&w).await.invitations, 0, "the new link counts");
+    w.advance(c.invitation_ttl + c.housekeeping.invitation_retention);
+    assert_eq!(run(&w).await.invitations, 1);
+}
+
+/// Change-log retention is off by default; with it, old entries go from the start of each
+/// chain, the chain still verifies (from the checkpoint) and new entries append as before.
+#[tokio::test]
+async fn change_log_retention_keeps_the_chain_verifiable() {
+    let w = World::new();
+    let op = w.operator("op@example.com").await;
+    w.customer(N).await;
+    let chef = w.admin("chef@example.com", N, &op).await;
+    w.advance(TimeDelta::days(400));
+    assert_eq!(run(&w).await.audit_entries, 0, "kept forever by default");
+    let mut config = w.portal.config().clone();
+    config.housekeeping.audit_retention = Some(TimeDelta::days(365));
+    let keeping = w.sibling(config, true);
+    let before = w.counts().audit;
+    let report = keeping.housekeeping(&*w.store).await.unwrap();
+    assert!(report.audit_entries > 0, "{report:?}");
+    assert_eq!(
+        w.counts().audit,
+        before - usize::try_from(report.audit_entries).unwrap()
+    );
+    let verified = keeping
+        .verify_audit_chain(&op, Some(&number(N)))
+        .await
+        .unwrap();
+    assert!(verified.pruned_through.is_some(), "{verified:?}");
+    w.invite(&chef, N, "new@example.com", &[]).await;
+    let after = keeping
+        .verify_audit_chain(&op, Some(&number(N)))
+        .await
+        .unwrap();
+    assert!(after.entries > verified.entries);
+    assert!(keeping.verify_audit_chain(&op, None).await.is_ok());
+    // The export continues from the checkpoint and verifies offline; a moved checkpoint does
+    // not (it is in the signed head).
+    let text = keeping
+        .export_customer_audit(&op, &number(N))
+        .await
+        .unwrap();
+    use portal_core::audit_export::{Keys, verify_export};
+    let ok = verify_export(&text, Keys::FromHeader).unwrap();
+    assert_eq!(ok.entries, after.entries + verified.pruned_through.unwrap());
+    let through = verified.pruned_through.unwrap();
+    let moved = text.replacen(
+        &format!("\"pruned\":{{\"seq\":{through},"),
+        &format!("\"pruned\":{{\"seq\":{},", through + 1),
+        1,
+    );
+    assert_ne!(moved, text);
+    assert!(verify_export(&moved, Keys::FromHeader).is_err());
+}

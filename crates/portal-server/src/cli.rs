@@ -63,6 +63,28 @@ pub enum Command {
     /// Import the old system's ("Servicewelt") accounts that users can link once.
     #[command(subcommand)]
     Legacy(LegacyCommand),
+    /// Write a consistent copy of the SQLite database to FILE, while servers keep running.
+    ///
+    /// On Postgres use pg_dump instead (docs/operations.md). Keep the server secret (key file
+    /// or PORTAL_SECRET_KEY) with the backup: the sealed authenticator secrets need it.
+    Backup {
+        /// The new backup file (must not exist).
+        file: PathBuf,
+    },
+    /// Restore an SQLite backup as the database of DATABASE_URL (stop the servers first).
+    ///
+    /// Refuses a database that holds data unless --force, and a server secret that does not
+    /// open the backup's sealed values. On Postgres use pg_restore (docs/operations.md).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Replace a database that holds data.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage the server secret.
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Seed a demo customer with an administrator and employees (development mode only).
     ///
     /// Idempotent: when the demo customer exists, nothing is written. Prints the accounts and
@@ -204,6 +226,15 @@ pub enum KeysCommand {
     Rotate,
 }
 
+/// Server secret commands.
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Re-seal every sealed value (authenticator secrets, signing keys) under the current
+    /// PORTAL_SECRET_KEY, opening them with it or with PORTAL_OLD_SECRET_KEYS; afterwards the
+    /// old secrets are no longer needed. Audited; safe while servers run.
+    Rotate,
+}
+
 /// Parses the command line and runs it.
 #[must_use]
 pub fn main() -> ExitCode {
@@ -265,13 +296,25 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
         }
         Command::Demo => demo(&config).await,
         Command::Housekeeping => housekeeping(&config).await,
+        Command::Backup { file } => crate::ops::backup(&config, &file).await,
+        Command::Restore { file, force } => crate::ops::restore(&config, &file, force).await,
+        Command::Secret(SecretCommand::Rotate) => {
+            crate::ops::rotate_secret(&config).await.map(|_| ())
+        }
     }
 }
 
 async fn housekeeping(config: &ServerConfig) -> Result<(), Failure> {
     let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let store = Arc::new(store);
-    let portal = app::portal(store.clone(), None, PortalConfig::default())?;
+    let portal = app::portal(
+        store.clone(),
+        None,
+        PortalConfig {
+            housekeeping: config.retention.apply(PortalConfig::default().housekeeping),
+            ..PortalConfig::default()
+        },
+    )?;
     let report = crate::housekeeping::run_once(&portal, &*store)
         .await
         .map_err(|e| Failure(format!("housekeeping failed: {e}")))?;

@@ -47,6 +47,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PORTAL_SECRET_KEY", "32-byte server secret, base64"),
     ("PORTAL_SECRET_KEY_FILE", "file holding the server secret"),
     (
+        "PORTAL_OLD_SECRET_KEYS",
+        "earlier server secrets (base64, comma-separated) that still open what they sealed until `portal secret rotate`",
+    ),
+    (
         "PORTAL_OPERATOR_EMAIL",
         "address of the first operator created by serve",
     ),
@@ -66,6 +70,18 @@ pub const VARIABLES: &[(&str, &str)] = &[
     (
         "PORTAL_HOUSEKEEPING_INTERVAL",
         "seconds between removals of expired sessions, codes, links and old sent mail; 0 = off",
+    ),
+    (
+        "PORTAL_AUDIT_RETENTION_DAYS",
+        "days change-log entries are kept; 0 = forever",
+    ),
+    (
+        "PORTAL_PENDING_REGISTRATION_RETENTION_DAYS",
+        "days after which registrations never confirmed are removed",
+    ),
+    (
+        "PORTAL_INVITATION_RETENTION_DAYS",
+        "days after the last invitation link expired that invited users who never accepted are removed",
     ),
     (
         "PORTAL_DB_POOL_SIZE",
@@ -416,6 +432,31 @@ impl std::fmt::Debug for SecretSource {
     }
 }
 
+/// Earlier server secrets (`PORTAL_OLD_SECRET_KEYS`, base64 text, not yet decoded): they open
+/// what they sealed, never seal, until `portal secret rotate` has re-sealed everything under the
+/// current secret. `Debug` is redacted.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct OldSecrets(pub Vec<String>);
+
+impl std::fmt::Debug for OldSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OldSecrets([{} redacted])", self.0.len())
+    }
+}
+
+impl OldSecrets {
+    /// Splits the variable's value at commas and white space.
+    #[must_use]
+    pub fn parse(text: &str) -> Self {
+        Self(
+            text.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+}
+
 /// Log output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
@@ -456,6 +497,8 @@ pub struct ServerConfig {
     /// Where the server secret comes from; `None` on Postgres without one (only `serve` needs
     /// it: see [`secret_source`](Self::secret_source)).
     pub secret: Option<SecretSource>,
+    /// Earlier server secrets that still open what they sealed (`PORTAL_OLD_SECRET_KEYS`).
+    pub old_secrets: OldSecrets,
     /// The first operator's address (`None`: do not create one automatically).
     pub operator_email: Option<EmailAddress>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (empty: the peer address is the
@@ -474,6 +517,10 @@ pub struct ServerConfig {
     /// How often `serve` removes expired rows (`PORTAL_HOUSEKEEPING_INTERVAL`); `None` when
     /// turned off (`0`), for installations running `portal housekeeping` from a timer instead.
     pub housekeeping_interval: Option<Duration>,
+    /// Retention (`PORTAL_AUDIT_RETENTION_DAYS`, `PORTAL_PENDING_REGISTRATION_RETENTION_DAYS`,
+    /// `PORTAL_INVITATION_RETENTION_DAYS`), applied by housekeeping: the core's policy with these
+    /// settings.
+    pub retention: Retention,
     /// The database pool's size and timeouts (`PORTAL_DB_POOL_SIZE`,
     /// `PORTAL_DB_ACQUIRE_TIMEOUT`, `PORTAL_DB_STATEMENT_TIMEOUT`): how fast a request answers
     /// 503 when the database is down or stuck.
@@ -534,6 +581,10 @@ impl ServerConfig {
             });
         }
         let secret = resolve_secret_source(source, &database);
+        let old_secrets = source
+            .get("PORTAL_OLD_SECRET_KEYS")
+            .map(|v| OldSecrets::parse(&v))
+            .unwrap_or_default();
         let operator_email = match source.get("PORTAL_OPERATOR_EMAIL") {
             Some(e) => Some(EmailAddress::parse(&e).map_err(|_| ConfigError::Invalid {
                 var: "PORTAL_OPERATOR_EMAIL",
@@ -598,6 +649,7 @@ impl ServerConfig {
             },
             None => Some(DEFAULT_HOUSEKEEPING_INTERVAL),
         };
+        let retention = resolve_retention(source)?;
         let pool = resolve_pool(source)?;
         let dispatcher = resolve_dispatcher(source)?;
         // Checked with a placeholder URL; the real one is known once the listener is bound.
@@ -612,6 +664,7 @@ impl ServerConfig {
             public_url,
             development,
             secret,
+            old_secrets,
             operator_email,
             trusted_proxies,
             rate_limits,
@@ -619,6 +672,7 @@ impl ServerConfig {
             mail,
             shutdown_timeout,
             housekeeping_interval,
+            retention,
             pool,
             dispatcher,
         })
@@ -710,6 +764,79 @@ fn invalid(var: &'static str, e: &dyn std::fmt::Display) -> ConfigError {
         var,
         reason: e.to_string(),
     }
+}
+
+/// How long the change log, unconfirmed registrations and unaccepted invitations are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Change-log entries; `None`: forever (the default).
+    pub audit_days: Option<u32>,
+    /// Registrations never confirmed (default 7).
+    pub pending_registration_days: u32,
+    /// Invitations never accepted, after their last link expired (default 30, at most 30: the
+    /// server keeps expired links 30 days).
+    pub invitation_days: u32,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        let d = portal_core::config::HousekeepingPolicy::default();
+        Self {
+            audit_days: None,
+            pending_registration_days: u32::try_from(d.pending_registration_retention.num_days())
+                .unwrap_or(7),
+            invitation_days: u32::try_from(d.invitation_retention.num_days()).unwrap_or(30),
+        }
+    }
+}
+
+impl Retention {
+    /// The core's housekeeping policy with these periods.
+    #[must_use]
+    pub fn apply(
+        &self,
+        mut policy: portal_core::config::HousekeepingPolicy,
+    ) -> portal_core::config::HousekeepingPolicy {
+        policy.audit_retention = self
+            .audit_days
+            .map(|d| chrono::TimeDelta::days(i64::from(d)));
+        policy.pending_registration_retention =
+            chrono::TimeDelta::days(i64::from(self.pending_registration_days));
+        policy.invitation_retention = chrono::TimeDelta::days(i64::from(self.invitation_days));
+        policy
+    }
+}
+
+fn resolve_retention(source: &Source) -> Result<Retention, ConfigError> {
+    let days = |var: &'static str, zero_ok: bool, max: u32| -> Result<Option<u32>, ConfigError> {
+        let Some(raw) = source.get(var) else {
+            return Ok(None);
+        };
+        match raw.trim().parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) || (zero_ok && n == 0) => Ok(Some(n)),
+            _ => Err(ConfigError::Invalid {
+                var,
+                reason: if zero_ok {
+                    format!("a whole number of days up to {max}; 0 keeps entries forever")
+                } else {
+                    format!("a whole number of days from 1 to {max}")
+                },
+            }),
+        }
+    };
+    let mut r = Retention::default();
+    if let Some(n) = days("PORTAL_AUDIT_RETENTION_DAYS", true, 36_500)? {
+        r.audit_days = (n > 0).then_some(n);
+    }
+    if let Some(n) = days("PORTAL_PENDING_REGISTRATION_RETENTION_DAYS", false, 3_650)? {
+        r.pending_registration_days = n;
+    }
+    // Expired invitation links are kept 30 days (the mail retention): within that, a re-sent
+    // invitation is always seen.
+    if let Some(n) = days("PORTAL_INVITATION_RETENTION_DAYS", false, 30)? {
+        r.invitation_days = n;
+    }
+    Ok(r)
 }
 
 fn resolve_secret_source(source: &Source, database: &Database) -> Option<SecretSource> {
@@ -1136,6 +1263,38 @@ mod tests {
                 create: true
             }
         );
+    }
+
+    #[test]
+    fn retention_is_read_in_days_and_checked() {
+        let c = resolve(&[], "").unwrap();
+        assert_eq!(c.retention, Retention::default());
+        assert_eq!(c.retention.audit_days, None, "forever by default");
+        let c = resolve(
+            &[
+                ("PORTAL_AUDIT_RETENTION_DAYS", "365"),
+                ("PORTAL_PENDING_REGISTRATION_RETENTION_DAYS", "2"),
+            ],
+            "invitation_retention_days = \"14\"",
+        )
+        .unwrap();
+        let policy = c.retention.apply(Default::default());
+        assert_eq!(policy.audit_retention, Some(chrono::TimeDelta::days(365)));
+        assert_eq!(
+            policy.pending_registration_retention,
+            chrono::TimeDelta::days(2)
+        );
+        assert_eq!(policy.invitation_retention, chrono::TimeDelta::days(14));
+        let c = resolve(&[("PORTAL_AUDIT_RETENTION_DAYS", "0")], "").unwrap();
+        assert_eq!(c.retention.audit_days, None);
+        for (var, bad) in [
+            ("PORTAL_AUDIT_RETENTION_DAYS", "-1"),
+            ("PORTAL_PENDING_REGISTRATION_RETENTION_DAYS", "0"),
+            ("PORTAL_INVITATION_RETENTION_DAYS", "31"),
+        ] {
+            let e = resolve(&[(var, bad)], "").unwrap_err();
+            assert!(e.to_string().contains(var), "{e}");
+        }
     }
 
     #[test]

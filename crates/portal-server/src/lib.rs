@@ -21,6 +21,9 @@
 //! | `portal customers import FILE.csv` | create or update customers (the format: [`adapters_http::import`]) |
 //! | `portal demo` | seed a demo customer with an admin and employees ([`demo`]) |
 //! | `portal housekeeping` | remove expired rows once and report the counts ([`housekeeping`]) |
+//! | `portal backup FILE` | consistent copy of the SQLite database while servers run ([`ops`]; Postgres: `pg_dump`) |
+//! | `portal restore FILE [--force]` | restore an SQLite backup, checking the server secret ([`ops`]) |
+//! | `portal secret rotate` | re-seal everything under the current secret, retire the old ones ([`ops`]) |
 //!
 //! ## Configuration
 //!
@@ -38,6 +41,7 @@
 //! | `PORTAL_DEV_MODE` | development mode: cookies without `Secure`, phone codes logged, demo allowed | on when `PORTAL_PUBLIC_URL` is unset, else off |
 //! | `PORTAL_SECRET_KEY` | 32-byte server secret, base64 (`openssl rand -base64 32`); required on Postgres | generated into the key file |
 //! | `PORTAL_SECRET_KEY_FILE` | file holding the secret (mode 0600) | next to the SQLite file: `portal.secret` |
+//! | `PORTAL_OLD_SECRET_KEYS` | earlier secrets (base64, comma-separated): open what they sealed until `portal secret rotate` | none |
 //! | `PORTAL_OPERATOR_EMAIL` | address of the first operator, created by `serve` when none exists | `operator@portal.localhost` in development mode with the mailbox; else none is created |
 //! | `PORTAL_TRUSTED_PROXIES` | comma-separated proxy addresses whose `X-Forwarded-For` is believed | none (the peer address counts) |
 //! | `PORTAL_RATE_LIMITS` | per-address rate limits of login, registration, code and reset endpoints (`on`/`off`); the core's per-account throttles stay on | `on` |
@@ -45,6 +49,9 @@
 //! | `PORTAL_LOG_FORMAT` | `text` or `json` (one object per line), on standard error | `text` |
 //! | `PORTAL_SHUTDOWN_TIMEOUT` | seconds in-flight requests get after SIGINT/SIGTERM | `30` |
 //! | `PORTAL_HOUSEKEEPING_INTERVAL` | seconds between housekeeping runs of `serve`; `0` = off | `600` |
+//! | `PORTAL_AUDIT_RETENTION_DAYS` | days change-log entries are kept; `0` = forever | `0` (forever) |
+//! | `PORTAL_PENDING_REGISTRATION_RETENTION_DAYS` | days after which registrations never confirmed are removed (audited) | `7` |
+//! | `PORTAL_INVITATION_RETENTION_DAYS` | days after the last invitation link expired that invited users who never accepted are removed (audited), at most 30 | `30` |
 //! | `PORTAL_DB_POOL_SIZE` | most database connections per process | `16` (Postgres), `8` (SQLite file) |
 //! | `PORTAL_DB_ACQUIRE_TIMEOUT` | seconds a request waits for a database connection (incl. connecting) before it answers 503 | `5` |
 //! | `PORTAL_DB_STATEMENT_TIMEOUT` | seconds a Postgres statement may run before it is cancelled (503); `0` = no limit | `30` |
@@ -90,6 +97,7 @@ pub mod housekeeping;
 pub mod legacy_cli;
 pub mod metrics;
 pub mod oidc_cli;
+pub mod ops;
 pub mod secrets;
 pub mod serve;
 

@@ -3,7 +3,6 @@
 use crate::app::{self, Failure};
 use crate::cli::{ClientCreate, ClientsCommand};
 use crate::config::ServerConfig;
-use crate::secrets::ServerSecret;
 use portal_core::Actor;
 use portal_core::config::PortalConfig;
 use portal_core::oidc::{AccessTokenFormat, Client};
@@ -124,19 +123,14 @@ async fn create(portal: &portal_core::Portal, args: ClientCreate) -> Result<(), 
 /// # Errors
 /// No server secret, storage.
 pub async fn rotate_keys(config: &ServerConfig) -> Result<(), Failure> {
-    let source = config.secret_source().map_err(|e| Failure(e.to_string()))?;
-    let (secret, _) = ServerSecret::obtain(source).map_err(|e| Failure::of("server secret", e))?;
+    let keys = crate::ops::configured_keys(config)?;
     let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let store = Arc::new(store);
-    let portal = app::portal(
-        store.clone(),
-        None,
-        PortalConfig {
-            mfa_key: Some(secret.mfa_key()),
-            ..PortalConfig::default()
-        },
-    )?;
-    drop(secret);
+    let portal = app::portal(store.clone(), None, keys)?;
+    portal
+        .check_sealing_keys()
+        .await
+        .map_err(|e| Failure::of("server secret", e))?;
     let kid = portal
         .rotate_signing_key(&Actor::System)
         .await

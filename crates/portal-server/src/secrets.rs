@@ -15,8 +15,15 @@
 //! | MFA sealing key | `portal/v1/mfa-seal` | encrypting TOTP seeds at rest ([`MfaKey`]) |
 //! | cookie key | `portal/v1/cookie-csrf` | signing cookies and CSRF tokens (HTTP adapter) |
 //!
-//! Losing or changing the secret makes the sealed TOTP seeds unreadable (users must set up their
-//! authenticator again) and ends every session; keep it with the database backups.
+//! Losing the secret makes the sealed TOTP seeds and OIDC signing keys unreadable (users must
+//! set up their authenticator again) and ends every session; keep it with the database backups.
+//!
+//! Changing it: start with the new secret as `PORTAL_SECRET_KEY` (or key file) and the old one
+//! in `PORTAL_OLD_SECRET_KEYS` ([`old_secrets`]). The new secret seals from then on, the old one
+//! still opens what it sealed (each sealed value names its key's id), until
+//! `portal secret rotate` has re-sealed everything; then the old one can be dropped. The
+//! database records the ids of the keys it needs ([`MfaKey::id`], a keyed hash, never the
+//! secret), so a start or a restore with the wrong secret is refused with a clear message.
 //!
 //! ```
 //! use portal_server::secrets::ServerSecret;
@@ -26,7 +33,7 @@
 //! let _mfa = secret.mfa_key();
 //! ```
 
-use crate::config::SecretSource;
+use crate::config::{OldSecrets, SecretSource};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use hmac::{Hmac, KeyInit as _, Mac as _};
@@ -194,6 +201,23 @@ impl ServerSecret {
             SecretSource::Ephemeral => Ok((Self::generate(), SecretOrigin::Ephemeral)),
         }
     }
+}
+
+/// Decodes `PORTAL_OLD_SECRET_KEYS`.
+///
+/// # Errors
+/// An entry is not base64 of 32 bytes (the message names the variable, not the value).
+pub fn old_secrets(old: &OldSecrets) -> Result<Vec<ServerSecret>, SecretError> {
+    old.0
+        .iter()
+        .map(|v| ServerSecret::parse(v, "PORTAL_OLD_SECRET_KEYS"))
+        .collect()
+}
+
+/// The sealing keys of the old secrets.
+#[must_use]
+pub fn old_mfa_keys(old: &[ServerSecret]) -> Vec<MfaKey> {
+    old.iter().map(ServerSecret::mfa_key).collect()
 }
 
 /// Reads the key file, or (when `create`) generates it with mode 0600. Two processes starting at
@@ -367,6 +391,24 @@ mod tests {
         let e = load_or_create(&path, true).unwrap_err();
         assert!(matches!(e, SecretError::Malformed(_)), "{e:?}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn old_secrets_decode_and_refuse_bad_entries_without_echoing_them() {
+        let other = STANDARD.encode([9u8; 32]);
+        let old = old_secrets(&OldSecrets::parse(&format!("{KEY}, {other}\n"))).unwrap();
+        assert_eq!(old.len(), 2);
+        assert_eq!(old[1].0, [9; 32]);
+        let keys = old_mfa_keys(&old);
+        assert_eq!(keys[0], ServerSecret::from_base64(KEY).unwrap().mfa_key());
+        assert!(old_secrets(&OldSecrets::parse("")).unwrap().is_empty());
+        let e = old_secrets(&OldSecrets::parse(&format!("{KEY},hunter2"))).unwrap_err();
+        assert!(e.to_string().starts_with("PORTAL_OLD_SECRET_KEYS"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(
+            format!("{:?}", OldSecrets::parse(KEY)),
+            "OldSecrets([1 redacted])"
+        );
     }
 
     #[test]

@@ -71,6 +71,15 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         ),
     }
 
+    let old_secrets = crate::secrets::old_secrets(&config.old_secrets)
+        .map_err(|e| Failure::of("server secret", e))?;
+    if !old_secrets.is_empty() {
+        tracing::info!(
+            count = old_secrets.len(),
+            "old server secrets configured (PORTAL_OLD_SECRET_KEYS): they open what they sealed until `portal secret rotate`"
+        );
+    }
+
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
         .map_err(|e| Failure::of(&format!("cannot listen on {}", config.bind), e))?;
@@ -142,17 +151,26 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     ));
     let mut portal_config = PortalConfig {
         mfa_key: Some(secret.mfa_key()),
+        mfa_previous_keys: crate::secrets::old_mfa_keys(&old_secrets),
         counter_key: Some(secret.counter_key()),
         oidc_issuer: public_url.trim_end_matches('/').to_owned(),
         ..PortalConfig::default()
     };
+    portal_config.housekeeping = config.retention.apply(portal_config.housekeeping);
     let product = config.mail.settings.product_name();
     if !product.contains(':') {
         product.clone_into(&mut portal_config.totp_issuer);
     }
     drop(secret);
+    drop(old_secrets);
     let mut portal = Portal::new(deps, portal_config, PermissionCatalog::default())
         .map_err(|e| Failure::of("portal", e))?;
+    // Another secret than the one the database's sealed values need is refused now, with a
+    // message saying what to configure, instead of failing at the first authenticator code.
+    portal
+        .check_sealing_keys()
+        .await
+        .map_err(|e| Failure::of("server secret", e))?;
     if config.development {
         portal = portal.with_sms_sender(Arc::new(DevPhoneGateway));
     }

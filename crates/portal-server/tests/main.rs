@@ -8,4 +8,5 @@
 mod cli;
 mod embed;
 mod legacy;
+mod ops;
 mod serve;

@@ -374,6 +374,25 @@ impl Ctx {
         self.redirect(to)
     }
 
+    /// A button's action (activate, consent, approve, requeue, …) that the state refuses — `409`
+    /// (already done, decided, or not in a state that allows it) or `404` (gone meanwhile): back
+    /// to the page `to` with the reason, Post/Redirect/Get like a form's errors
+    /// ([`layout::kept_notice`] shows it there). Any other error stays the error page.
+    pub(crate) fn or_back(
+        &self,
+        to: impl Display,
+        result: Result<Response, PageError>,
+    ) -> Result<Response, PageError> {
+        match result {
+            Err(e) if matches!(e.status(), StatusCode::CONFLICT | StatusCode::NOT_FOUND) => {
+                let mut errors = Errors::new();
+                errors.general(e.message(self.lang));
+                Ok(self.back(to, errors))
+            }
+            other => other,
+        }
+    }
+
     /// Leaves a message for the next page this browser opens (within a minute).
     pub(crate) fn flash(&self, notice: Notice, name: Option<String>) {
         let flash = Flash::new(notice, name, self.state.now().timestamp());

@@ -85,6 +85,16 @@ impl PageError {
         Self::code(ErrorCode::Forbidden)
     }
 
+    /// The status of the error page.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.page.status
+    }
+
+    /// The error page's message in `lang`.
+    pub(crate) fn message(&self, lang: portal_core::values::Language) -> String {
+        self.page.message(lang).into_owned()
+    }
+
     /// With `Retry-After` (seconds).
     pub(crate) fn retry_after(mut self, seconds: u64) -> Self {
         self.page.retry_after = Some(seconds);

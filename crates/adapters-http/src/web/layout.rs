@@ -232,6 +232,16 @@ pub(crate) fn flash_notice(shell: &Shell) -> Markup {
     }
 }
 
+/// The reason a button's action was refused, on the page it was sent back to
+/// ([`super::ctx::Ctx::or_back`]); pages without a form of their own show it beside
+/// [`flash_notice`].
+pub(crate) fn kept_notice(shell: &Shell) -> Markup {
+    match &shell.kept {
+        Some(k) => k.errors().summary(shell.lang),
+        None => html! {},
+    }
+}
+
 /// Messages of a form that was sent back: per field, and for the whole form; and, on the page a
 /// failed form was sent back to ([`super::form::Kept`]), what was typed (no secrets), which
 /// [`Input::errors`] shows again.

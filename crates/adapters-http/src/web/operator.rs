@@ -6,7 +6,7 @@ use super::ctx::Authed;
 use super::error::PageError;
 use super::form::{Form, Query};
 use super::i18n;
-use super::layout::{Errors, Input, csrf_field, flash_notice};
+use super::layout::{Errors, Input, csrf_field, flash_notice, kept_notice};
 use super::urls::{
     self, Notice, OperatorApprove, OperatorReject, OperatorRequeue, OperatorSecondFactorPolicy,
     with_query,
@@ -73,10 +73,13 @@ pub(crate) async fn second_factor_policy(
             ErrorCode::InvalidRequest,
         )));
     };
-    a.portal()
+    let result = a
+        .portal()
         .set_second_factor_policy(&a.principal.actor(), &path.number, policy)
-        .await?;
-    Ok(a.redirect_with(Notice::Saved, urls::OperatorCustomers))
+        .await
+        .map(|_| a.redirect_with(Notice::Saved, urls::OperatorCustomers))
+        .map_err(PageError::from);
+    a.or_back(urls::OperatorCustomers, result)
 }
 
 /// "Kunde anlegen".
@@ -216,6 +219,7 @@ pub(crate) async fn requests(a: Authed) -> Result<Response, PageError> {
         html! {
             h1 { (title) }
             (flash_notice(&a))
+            (kept_notice(&a))
             table.stack {
                 thead { tr {
                     th scope="col" { (a.t("requester")) }
@@ -290,12 +294,15 @@ async fn decide(a: &Authed, id: AdminRequestId, approve: bool) -> Result<Respons
 
 /// `POST /operator/admin-requests/{id}/approve`.
 pub(crate) async fn approve(a: Authed, path: OperatorApprove) -> Result<Response, PageError> {
-    decide(&a, path.id, true).await
+    a.or_back(urls::OperatorAdminRequests, decide(&a, path.id, true).await)
 }
 
 /// `POST /operator/admin-requests/{id}/reject`.
 pub(crate) async fn reject(a: Authed, path: OperatorReject) -> Result<Response, PageError> {
-    decide(&a, path.id, false).await
+    a.or_back(
+        urls::OperatorAdminRequests,
+        decide(&a, path.id, false).await,
+    )
 }
 
 /// `?kind=` of the dead-letter page.
@@ -326,6 +333,7 @@ pub(crate) async fn outbox(
         html! {
             h1 { (title) }
             (flash_notice(&a))
+            (kept_notice(&a))
             p { (a.t("outbox-intro")) }
             nav.toolbar aria-label=(a.t("outbox-filter")) {
                 @if kind.is_none() {
@@ -397,8 +405,11 @@ pub(crate) async fn requeue(a: Authed, path: OperatorRequeue) -> Result<Response
         .state
         .outbox()
         .ok_or(PageError::from(OutboxError::NotFound))?;
-    a.portal()
+    let result = a
+        .portal()
         .requeue_outbox(&a.principal.actor(), outbox, path.id)
-        .await?;
-    Ok(a.redirect_with(Notice::Saved, urls::OperatorOutbox))
+        .await
+        .map(|_| a.redirect_with(Notice::Saved, urls::OperatorOutbox))
+        .map_err(PageError::from);
+    a.or_back(urls::OperatorOutbox, result)
 }

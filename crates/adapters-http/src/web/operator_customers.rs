@@ -9,7 +9,7 @@ use super::ctx::Authed;
 use super::error::PageError;
 use super::form::Query;
 use super::i18n;
-use super::layout::{Errors, csrf_field, flash_notice};
+use super::layout::{Errors, csrf_field, flash_notice, kept_notice};
 use super::operator::policy_form;
 use super::paging::{ListQuery, Pager};
 use super::urls::{self, Notice};
@@ -69,6 +69,7 @@ pub(crate) async fn customers(
         html! {
             h1 { (title) }
             (flash_notice(&a))
+            (kept_notice(&a))
             div.toolbar {
                 a.button.primary href=(a.href(urls::OperatorNewCustomer)) { (a.t("create-customer")) }
                 a.button.secondary href=(a.href(urls::OperatorImportCustomers)) { (a.t("import-customers")) }

@@ -119,6 +119,18 @@ pub enum Write {
         /// Which scopes.
         scopes: Vec<String>,
     },
+    /// Records that values in this database are (or will be) sealed under the key with this id
+    /// ([`MfaKey::id`](crate::secretbox::MfaKey::id), a keyed hash: never the key). No error if
+    /// it is recorded already.
+    InsertSealingKey {
+        /// The key id.
+        id: String,
+        /// When it was first seen.
+        at: DateTime<Utc>,
+    },
+    /// Forgets a sealing key id (after everything it sealed was re-sealed). No error if it is
+    /// not recorded.
+    DeleteSealingKey(String),
     /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
     /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
     /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.
@@ -259,6 +271,13 @@ pub enum Expired {
     Counters,
     /// OIDC codes and tokens whose expiry is at or before the cut-off.
     OidcTokens,
+    /// Change-log entries (retention, off by default so not in [`Expired::ALL`]): in each
+    /// chain, the entries from its start up to the first one after the cut-off, never the
+    /// chain's newest entry (it anchors the next append). Implementations MUST record per chain
+    /// the `seq` and hash of the last entry removed, atomically with the removal
+    /// ([`Queries::audit_checkpoint`](super::Queries::audit_checkpoint)), so the rest still
+    /// verifies.
+    AuditEntries,
 }
 
 impl Expired {
@@ -280,6 +299,7 @@ impl Expired {
             Self::ActionTokens => "action_tokens",
             Self::Counters => "counters",
             Self::OidcTokens => "oidc_tokens",
+            Self::AuditEntries => "audit_entries",
         }
     }
 }

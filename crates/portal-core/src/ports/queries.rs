@@ -106,6 +106,26 @@ pub struct SessionContext {
     pub customer: Option<Customer>,
 }
 
+/// Accounts that retention removes ([`Queries::stale_users`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StaleUsers {
+    /// Registrations never confirmed (pending verification), started at or before the cut-off.
+    PendingRegistrations,
+    /// Invited users who never accepted: created at or before the cut-off, with no invitation
+    /// link that expires after it.
+    Invitations,
+}
+
+/// Where the verifiable part of a change-log chain starts after retention removed its oldest
+/// entries: the last removed entry's sequence number and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// Sequence number of the last entry removed.
+    pub seq: u64,
+    /// Its hash (the `prev_hash` of the first entry kept).
+    pub hash: crate::audit::ChainHash,
+}
+
 /// Reads. Every method answers from committed state only.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
@@ -220,6 +240,31 @@ pub trait Queries: Send + Sync {
     ) -> Result<Option<Vec<String>>, StoreError>;
     /// Every signing key, oldest first.
     async fn signing_keys(&self) -> Result<Vec<crate::oidc::SigningKey>, StoreError>;
+
+    /// Users (any state, any customer or none) holding a sealed secret (a confirmed or pending
+    /// authenticator app), ordered by id, with an id greater than `after`, at most `limit`: for
+    /// re-sealing under a new server secret.
+    async fn users_with_sealed_secrets(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError>;
+    /// Up to `limit` users of a kind retention removes, dead at `cutoff` (see [`StaleUsers`]),
+    /// in any order.
+    async fn stale_users(
+        &self,
+        kind: StaleUsers,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<User>, StoreError>;
+    /// Where verification of a chain starts: `None` while retention has removed nothing of it.
+    async fn audit_checkpoint(
+        &self,
+        customer: Option<CustomerId>,
+    ) -> Result<Option<AuditCheckpoint>, StoreError>;
+    /// The ids of the sealing keys recorded for this database
+    /// ([`Write::InsertSealingKey`](super::Write::InsertSealingKey)), sorted.
+    async fn sealing_keys(&self) -> Result<Vec<String>, StoreError>;
 
     /// A page of the change log, newest first (up to `limit + 1`).
     async fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>, StoreError>;

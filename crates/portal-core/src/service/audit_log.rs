@@ -69,6 +69,9 @@ pub struct ChainReport {
     pub entries: u64,
     /// Hash of the last entry (hex).
     pub head: String,
+    /// The sequence number of the last entry retention removed (verification started after
+    /// it), if any was.
+    pub pruned_through: Option<u64>,
 }
 
 /// Why a log could not be read or verified.
@@ -294,7 +297,8 @@ impl Portal {
         })
     }
 
-    /// Verifies a customer's chain (or the global one) from its first entry: operators only.
+    /// Verifies a customer's chain (or the global one) from its first entry, or from the checkpoint
+    /// retention left: operators only.
     ///
     /// # Errors
     /// A broken chain, not an operator, unknown customer; infrastructure failures.
@@ -318,8 +322,11 @@ impl Portal {
             ),
             None => None,
         };
-        let mut seq = 0;
-        let mut head = ChainHash::GENESIS;
+        // Retention may have removed the oldest entries: verification starts at the checkpoint
+        // recorded with the removal (docs/storage.md, "Retention").
+        let checkpoint = self.deps.queries.audit_checkpoint(customer).await?;
+        let (start, mut head) = checkpoint.map_or((0, ChainHash::GENESIS), |c| (c.seq, c.hash));
+        let mut seq = start;
         loop {
             let batch = self.deps.queries.audit_chain(customer, seq, 1_000).await?;
             if batch.is_empty() {
@@ -331,8 +338,9 @@ impl Portal {
             head = last.hash;
         }
         Ok(ChainReport {
-            entries: seq,
+            entries: seq - start,
             head: head.to_hex(),
+            pruned_through: checkpoint.map(|c| c.seq),
         })
     }
 
@@ -352,8 +360,13 @@ impl Portal {
     ) -> Result<String, AuditError> {
         let customer = self.audit_customer(actor, number).await?;
         let mut lines = Vec::new();
-        let mut seq = 0;
-        let mut head = ChainHash::GENESIS;
+        // After change-log retention the chain continues from its checkpoint.
+        let checkpoint = self
+            .deps
+            .queries
+            .audit_checkpoint(Some(customer.id()))
+            .await?;
+        let (mut seq, mut head) = checkpoint.map_or((0, ChainHash::GENESIS), |c| (c.seq, c.hash));
         loop {
             let batch = self
                 .deps
@@ -379,6 +392,7 @@ impl Portal {
             seq,
             head: head.to_hex(),
             iat: now.timestamp(),
+            pruned_through: checkpoint.map(|c| c.seq),
         };
         let claims = serde_json::to_value(&claims).map_err(export_infra)?;
         // Signed first, the keys read after: the set then holds the key that signed.
@@ -387,12 +401,13 @@ impl Portal {
             .await
             .map_err(token_infra)?;
         let jwks = self.jwks().await.map_err(token_infra)?;
-        let mut out = audit_export::header_line(
+        let mut out = audit_export::header_line_after(
             &self.config.oidc_issuer,
             customer.number().as_str(),
             customer.id(),
             now,
             &jwks,
+            checkpoint.map(|c| (c.seq, c.hash)),
         )
         .map_err(export_infra)?;
         out.push('\n');

@@ -3,8 +3,10 @@
 //!
 //! The cut-offs are documented on [`Portal::housekeeping`].
 
-use super::Portal;
-use crate::ports::{Expired, OutboxStore, StoreError};
+use super::{Planned, Portal};
+use crate::audit::{ActorRef, AuditCategory};
+use crate::ports::{Commit, Expired, OutboxStore, StaleUsers, StoreError, Write};
+use crate::user::AccountState;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::future::Future;
 
@@ -45,6 +47,12 @@ pub struct HousekeepingReport {
     pub sent_mail: u64,
     /// OIDC codes and tokens past their expiry.
     pub oidc_tokens: u64,
+    /// Change-log entries past `audit_retention` (none unless it is set).
+    pub audit_entries: u64,
+    /// Registrations never confirmed, past `pending_registration_retention` (audited).
+    pub pending_registrations: u64,
+    /// Invited users who never accepted, past `invitation_retention` (audited).
+    pub invitations: u64,
 }
 
 impl HousekeepingReport {
@@ -57,6 +65,9 @@ impl HousekeepingReport {
             + self.counters
             + self.sent_mail
             + self.oidc_tokens
+            + self.audit_entries
+            + self.pending_registrations
+            + self.invitations
     }
 
     fn add(&mut self, kind: Expired, n: u64) {
@@ -66,6 +77,7 @@ impl HousekeepingReport {
             Expired::ActionTokens => &mut self.action_tokens,
             Expired::Counters => &mut self.counters,
             Expired::OidcTokens => &mut self.oidc_tokens,
+            Expired::AuditEntries => &mut self.audit_entries,
         };
         *slot += n;
     }
@@ -75,13 +87,17 @@ impl std::fmt::Display for HousekeepingReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "sessions={} challenges={} action_tokens={} counters={} sent_mail={} oidc_tokens={}",
+            "sessions={} challenges={} action_tokens={} counters={} sent_mail={} oidc_tokens={} \
+             audit_entries={} pending_registrations={} invitations={}",
             self.sessions,
             self.challenges,
             self.action_tokens,
             self.counters,
             self.sent_mail,
-            self.oidc_tokens
+            self.oidc_tokens,
+            self.audit_entries,
+            self.pending_registrations,
+            self.invitations
         )
     }
 }
@@ -104,6 +120,11 @@ impl Portal {
             Expired::Counters => c.longest_counter_lifetime() + grace,
             // Expired codes and tokens answer like unknown ones.
             Expired::OidcTokens => grace,
+            // Kept forever unless a retention is set.
+            Expired::AuditEntries => match c.housekeeping.audit_retention {
+                Some(keep) => keep,
+                None => return DateTime::<Utc>::MIN_UTC,
+            },
         };
         ago(now, keep)
     }
@@ -147,6 +168,26 @@ impl Portal {
         }
         let sent_before = ago(now, self.config.housekeeping.sent_mail_retention);
         report.sent_mail = drain(batch, || outbox.purge_sent(sent_before, batch)).await?;
+        if self.config.housekeeping.audit_retention.is_some() {
+            let cutoff = self.housekeeping_cutoff(Expired::AuditEntries, now);
+            let committer = &self.deps.committer;
+            report.audit_entries = drain(batch, || {
+                committer.purge_expired(Expired::AuditEntries, cutoff, batch)
+            })
+            .await?;
+        }
+        report.pending_registrations = self
+            .purge_stale_users(
+                StaleUsers::PendingRegistrations,
+                ago(now, self.config.housekeeping.pending_registration_retention),
+            )
+            .await?;
+        report.invitations = self
+            .purge_stale_users(
+                StaleUsers::Invitations,
+                ago(now, self.config.housekeeping.invitation_retention),
+            )
+            .await?;
         // Signing keys rotate by schedule once the provider has one (the first is made when
         // the first token is signed); a server without a sealing key has no provider.
         if !self.deps.queries.signing_keys().await?.is_empty() {
@@ -162,5 +203,87 @@ impl Portal {
             }
         }
         Ok(report)
+    }
+
+    /// Removes the users of `kind` dead at `cutoff`, each in its own commit with a
+    /// [`AuditCategory::UserPurged`] entry (in the customer's log for an invitation, the global
+    /// one for a registration); a user whose state changed meanwhile is left alone. Returns how
+    /// many went.
+    async fn purge_stale_users(
+        &self,
+        kind: StaleUsers,
+        cutoff: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let batch = self.config.housekeeping.batch_size;
+        let mut removed = 0;
+        loop {
+            let found = self.deps.queries.stale_users(kind, cutoff, batch).await?;
+            let mut gone = 0;
+            for user in &found {
+                let id = user.id();
+                let done = self
+                    .transact(|| async {
+                        // Decided again on the stored row: the user may have confirmed or
+                        // accepted, or been invited again, since the list was read.
+                        let Some(user) = self.deps.queries.user(id).await? else {
+                            return Ok::<_, StoreError>(Planned::new(Commit::new(), false));
+                        };
+                        if !self.is_stale(&user, kind, cutoff).await? {
+                            return Ok(Planned::new(Commit::new(), false));
+                        }
+                        let what = match kind {
+                            StaleUsers::PendingRegistrations => "pending_registration",
+                            StaleUsers::Invitations => "invitation",
+                        };
+                        let now = self.now();
+                        let mut commit = Commit::new();
+                        commit.audit(self.audit_record(
+                            now,
+                            user.customer_id(),
+                            ActorRef::system(),
+                            Some(id),
+                            AuditCategory::UserPurged,
+                            format!("{what} retention"),
+                        ));
+                        commit.write(Write::DeleteUser(user));
+                        Ok(Planned::new(commit, true))
+                    })
+                    .await?;
+                if done {
+                    gone += 1;
+                }
+            }
+            removed += gone;
+            // A short page, or a page of which nothing could go (changed meanwhile): done.
+            if found.len() < batch as usize || gone == 0 {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Whether `user` is of `kind` and dead at `cutoff` (the rule of [`StaleUsers`]).
+    async fn is_stale(
+        &self,
+        user: &crate::user::User,
+        kind: StaleUsers,
+        cutoff: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let rec = user.record();
+        if rec.created_at > cutoff {
+            return Ok(false);
+        }
+        Ok(match kind {
+            StaleUsers::PendingRegistrations => rec.state == AccountState::PendingVerification,
+            StaleUsers::Invitations => {
+                rec.state == AccountState::Invited
+                    && self
+                        .deps
+                        .queries
+                        .action_tokens_of_user(user.id(), crate::token::TokenPurpose::Invitation)
+                        .await?
+                        .iter()
+                        .all(|t| t.record().expires_at <= cutoff)
+            }
+        })
     }
 }

@@ -20,6 +20,7 @@ mod paging;
 mod password_reset;
 mod profile;
 mod registration;
+mod secrets;
 mod sessions;
 mod user_admin;
 
@@ -54,6 +55,7 @@ pub use registration::{
     AcceptInvitation, InvitationError, InvitationView, Register, RegisterError, RegistrationTicket,
     ResendError, VerifyError,
 };
+pub use secrets::{ResealReport, SealingKeyError};
 pub use sessions::SessionError;
 pub use user_admin::{AdminError, Invite, USER_COUNT_CAP, UserPage};
 

@@ -553,13 +553,9 @@ impl Portal {
     // ----- signing keys -----
 
     fn open_key(&self, key: &SigningKey) -> Result<Zeroizing<Vec<u8>>, JoseError> {
-        let sealing = self.config.mfa_key.as_ref().ok_or(JoseError::BadKey)?;
-        crate::secretbox::open(
-            sealing,
-            &key.sealed_private_key,
-            key_aad(&key.kid).as_bytes(),
-        )
-        .map_err(|_| JoseError::BadKey)
+        let ring = self.mfa_keyring().ok_or(JoseError::BadKey)?;
+        ring.open(&key.sealed_private_key, key_aad(&key.kid).as_bytes())
+            .map_err(|_| JoseError::BadKey)
     }
 
     fn new_signing_key(&self, now: DateTime<Utc>) -> Result<SigningKey, OidcAdminError> {
@@ -1665,7 +1661,7 @@ impl Portal {
     }
 }
 
-fn key_aad(kid: &str) -> String {
+pub(crate) fn key_aad(kid: &str) -> String {
     format!("oidc-signing-key:{kid}")
 }
 

@@ -12,6 +12,7 @@ pub mod customers;
 pub mod housekeeping;
 pub mod legacy;
 pub mod oidc;
+pub mod operations;
 pub mod outbox;
 pub mod second_factors;
 pub mod sessions;
@@ -24,6 +25,7 @@ pub use customers::*;
 pub use housekeeping::*;
 pub use legacy::*;
 pub use oidc::*;
+pub use operations::*;
 pub use outbox::*;
 pub use second_factors::*;
 pub use sessions::*;
@@ -98,6 +100,7 @@ mod tests {
         ("housekeeping", include_str!("housekeeping.rs")),
         ("legacy", include_str!("legacy.rs")),
         ("oidc", include_str!("oidc.rs")),
+        ("operations", include_str!("operations.rs")),
         ("outbox", include_str!("outbox.rs")),
         ("second_factors", include_str!("second_factors.rs")),
         ("sessions", include_str!("sessions.rs")),

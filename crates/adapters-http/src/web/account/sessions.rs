@@ -4,7 +4,7 @@ use crate::cookies::CookieName;
 use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::i18n;
-use crate::web::layout::{csrf_field, flash_notice};
+use crate::web::layout::{csrf_field, flash_notice, kept_notice};
 use crate::web::urls::{self, Notice, SessionEnd};
 use axum::response::Response;
 use maud::html;
@@ -46,6 +46,7 @@ pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
         html! {
             h1 { (title) }
             (flash_notice(&a))
+            (kept_notice(&a))
             p { (a.t("sessions-intro")) }
             table.stack {
                 caption.visually-hidden { (title) }
@@ -94,13 +95,20 @@ pub(crate) async fn page(a: Authed) -> Result<Response, PageError> {
 
 /// `POST /sessions/end-others`.
 pub(crate) async fn end_others(a: Authed) -> Result<Response, PageError> {
-    a.portal().end_my_other_sessions(&a.principal).await?;
-    Ok(a.redirect_with(Notice::Saved, urls::Sessions))
+    let result = a
+        .portal()
+        .end_my_other_sessions(&a.principal)
+        .await
+        .map(|_| a.redirect_with(Notice::Saved, urls::Sessions))
+        .map_err(PageError::from);
+    a.or_back(urls::Sessions, result)
 }
 
 /// `POST /sessions/{id}/end` (the current one too: like logging out).
 pub(crate) async fn end_one(a: Authed, path: SessionEnd) -> Result<Response, PageError> {
-    a.portal().end_my_session(&a.principal, path.id).await?;
+    if let Err(e) = a.portal().end_my_session(&a.principal, path.id).await {
+        return a.or_back(urls::Sessions, Err(e.into()));
+    }
     if path.id == a.principal.session().id() {
         a.clear_cookie(CookieName::Session);
         Ok(a.redirect_with(Notice::LoggedOut, urls::Login))

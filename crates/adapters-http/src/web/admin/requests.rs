@@ -5,7 +5,7 @@ use super::managed;
 use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::i18n;
-use crate::web::layout::{csrf_field, flash_notice};
+use crate::web::layout::{csrf_field, flash_notice, kept_notice};
 use crate::web::urls::{AdminRequestConsent, AdminRequestDecline, CustomerAdminRequests, Notice};
 use axum::response::Response;
 use maud::html;
@@ -29,6 +29,7 @@ pub(crate) async fn page(a: Authed, path: CustomerAdminRequests) -> Result<Respo
             h1 { (title) }
             p.muted { (customer.name().as_str()) " · " (customer.number().printed()) }
             (flash_notice(&a))
+            (kept_notice(&a))
             p { (a.t("requests-intro")) }
             table.stack {
                 thead { tr {
@@ -109,10 +110,16 @@ async fn decide(
 
 /// `POST /admin/customers/{number}/admin-requests/{id}/consent`.
 pub(crate) async fn consent(a: Authed, path: AdminRequestConsent) -> Result<Response, PageError> {
-    decide(&a, path.number, path.id, true).await
+    let to = CustomerAdminRequests {
+        number: path.number.clone(),
+    };
+    a.or_back(to, decide(&a, path.number, path.id, true).await)
 }
 
 /// `POST /admin/customers/{number}/admin-requests/{id}/decline`.
 pub(crate) async fn decline(a: Authed, path: AdminRequestDecline) -> Result<Response, PageError> {
-    decide(&a, path.number, path.id, false).await
+    let to = CustomerAdminRequests {
+        number: path.number.clone(),
+    };
+    a.or_back(to, decide(&a, path.number, path.id, false).await)
 }

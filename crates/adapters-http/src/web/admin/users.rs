@@ -6,7 +6,7 @@ use crate::web::ctx::Authed;
 use crate::web::error::PageError;
 use crate::web::form::Query;
 use crate::web::i18n;
-use crate::web::layout::{csrf_field, flash_notice};
+use crate::web::layout::{csrf_field, flash_notice, kept_notice};
 use crate::web::paging::{ListQuery, Pager};
 use crate::web::urls::{
     self, Notice, UserActivate, UserAudit, UserDelete, UserInvitation, UserLock, UserPermissions,
@@ -50,6 +50,7 @@ pub(crate) async fn page(
             p.muted { (customer.name().as_str()) " · " (a.t("customer-number")) " " (customer.number().printed()) }
             p.policy { (a.t("second-factor-policy")) ": " (a.t(crate::web::operator::policy_key(customer.second_factor_policy()))) }
             (flash_notice(&a))
+            (kept_notice(&a))
             div.toolbar {
                 a.button.primary href=(a.href(urls::NewUser { number: number.clone() })) { (a.t("add-user")) }
                 a.button.secondary href=(a.href(urls::CustomerAudit { number: number.clone() })) { (a.t("log")) }
@@ -125,31 +126,33 @@ pub(crate) async fn page(
 
 /// `POST /admin/customers/{number}/users/{id}/activate`: "Freischalten".
 pub(crate) async fn activate(a: Authed, path: UserActivate) -> Result<Response, PageError> {
-    let user = a
-        .portal()
-        .activate_user(&a.principal.actor(), &path.number, path.id)
-        .await?;
-    Ok(a.redirect_about(
-        Notice::UserActivated,
-        user.display_name(),
-        Users {
-            number: path.number,
-        },
-    ))
+    let to = Users {
+        number: path.number.clone(),
+    };
+    let result = async {
+        let user = a
+            .portal()
+            .activate_user(&a.principal.actor(), &path.number, path.id)
+            .await?;
+        Ok(a.redirect_about(Notice::UserActivated, user.display_name(), &to))
+    }
+    .await;
+    a.or_back(&to, result)
 }
 
 /// `POST /admin/customers/{number}/users/{id}/invitation`: a fresh invitation link.
 pub(crate) async fn reinvite(a: Authed, path: UserInvitation) -> Result<Response, PageError> {
-    let actor = a.principal.actor();
-    let user = a.portal().get_user(&actor, &path.number, path.id).await?;
-    a.portal()
-        .resend_invitation(&actor, &path.number, path.id)
-        .await?;
-    Ok(a.redirect_about(
-        Notice::InvitationResent,
-        user.display_name(),
-        Users {
-            number: path.number,
-        },
-    ))
+    let to = Users {
+        number: path.number.clone(),
+    };
+    let result = async {
+        let actor = a.principal.actor();
+        let user = a.portal().get_user(&actor, &path.number, path.id).await?;
+        a.portal()
+            .resend_invitation(&actor, &path.number, path.id)
+            .await?;
+        Ok(a.redirect_about(Notice::InvitationResent, user.display_name(), &to))
+    }
+    .await;
+    a.or_back(&to, result)
 }

@@ -201,13 +201,13 @@ impl Portal {
         }
     }
 
-    fn totp_aad(user: UserId) -> Vec<u8> {
+    pub(crate) fn totp_aad(user: UserId) -> Vec<u8> {
         format!("portal-totp-v1:{user}").into_bytes()
     }
 
     fn open_totp(&self, user: UserId, sealed: &str) -> Result<TotpSecret, MfaError> {
-        let key = self.mfa_key()?;
-        let bytes = crate::secretbox::open(key, sealed, &Self::totp_aad(user)).map_err(|_| {
+        let ring = self.mfa_keyring().ok_or(MfaError::Unavailable)?;
+        let bytes = ring.open(sealed, &Self::totp_aad(user)).map_err(|_| {
             MfaError::Infra(InfraError::Store(crate::ports::StoreError::backend(
                 "TOTP secret cannot be opened with the configured MFA key",
             )))
