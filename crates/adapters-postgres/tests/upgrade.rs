@@ -117,6 +117,41 @@ async fn the_dry_run_lists_pending_migrations_and_changes_nothing_on_sqlite() {
     db.finish().await;
 }
 
+/// A database migrated by a newer release (a migration this build does not know is recorded):
+/// this build refuses to migrate or start on it, and the dry run says the same, changing
+/// nothing (`docs/operations.md`, Upgrades: going back means restoring the backup).
+async fn newer_schema_is_refused(db: &DatabaseConnection) {
+    apply_migrations(db).await.unwrap();
+    db.execute_unprepared(
+        "INSERT INTO seaql_migrations (version, applied_at) \
+         VALUES ('m20991231_999999_from_the_future', 0)",
+    )
+    .await
+    .unwrap();
+    let e = apply_migrations(db).await.unwrap_err().to_string();
+    assert!(
+        e.contains("m20991231_999999_from_the_future") && e.contains("missing"),
+        "{e}"
+    );
+    let e = pending_migrations(db).await.unwrap_err().to_string();
+    assert!(e.contains("m20991231_999999_from_the_future"), "{e}");
+    assert_eq!(recorded(db).await, all_migrations().len() + 1);
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_release_is_refused_on_postgres() {
+    let db = TestPostgres::start_empty().await;
+    newer_schema_is_refused(db.store().connection()).await;
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_release_is_refused_on_sqlite() {
+    let db = TestSqlite::empty_file().await;
+    newer_schema_is_refused(db.store().connection()).await;
+    db.finish().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Upgrade fixtures: a database of every schema state, with data, migrated to the newest schema.
 // ---------------------------------------------------------------------------------------------

@@ -123,7 +123,8 @@ async fn create(portal: &portal_core::Portal, args: ClientCreate) -> Result<(), 
 /// # Errors
 /// No server secret, storage.
 pub async fn rotate_keys(config: &ServerConfig) -> Result<(), Failure> {
-    let keys = crate::ops::configured_keys(config)?;
+    // As before: on SQLite the key file is generated when missing, like `serve` does.
+    let keys = crate::ops::configured_keys(config, true)?;
     let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let store = Arc::new(store);
     let portal = app::portal(store.clone(), None, keys)?;

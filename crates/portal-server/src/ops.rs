@@ -137,15 +137,16 @@ pub async fn sqlite_has_data(file: &Path) -> Result<bool, Failure> {
     Ok(found)
 }
 
-/// The server's sealing keys as configured: the secret (never generated here: a restore or a
-/// rotation needs the existing one) and the old secrets.
+/// The server's sealing keys as configured: the secret and the old secrets. With `generate`
+/// false (a restore, which needs the secret the backup was sealed with) a missing SQLite key
+/// file is an error instead of being generated as `serve` would.
 ///
 /// # Errors
 /// No secret configured, a key file missing or unreadable, a malformed old secret.
-pub fn configured_keys(config: &ServerConfig) -> Result<PortalConfig, Failure> {
+pub fn configured_keys(config: &ServerConfig, generate: bool) -> Result<PortalConfig, Failure> {
     let source = config.secret_source().map_err(|e| Failure(e.to_string()))?;
     let secret = match source {
-        SecretSource::File { path, create: true } if !path.exists() => {
+        SecretSource::File { path, create: true } if !generate && !path.exists() => {
             return Err(Failure(format!(
                 "{}: key file not found; the server secret the data was sealed with is needed: \
                  copy its key file here (mode 0600) or set PORTAL_SECRET_KEY",
@@ -301,7 +302,7 @@ pub async fn restore(config: &ServerConfig, backup: &Path, force: bool) -> Resul
             file: Some(file), ..
         } => file.clone(),
     };
-    let keys = configured_keys(config)?;
+    let keys = configured_keys(config, false)?;
     let report = restore_sqlite(backup, &target, force, keys).await?;
     println!(
         "{} restored to {} ({} bytes; {})",
@@ -319,7 +320,7 @@ pub async fn restore(config: &ServerConfig, backup: &Path, force: bool) -> Resul
 /// # Errors
 /// No secret, an unopenable value, storage.
 pub async fn rotate_secret(config: &ServerConfig) -> Result<ResealReport, Failure> {
-    let keys = configured_keys(config)?;
+    let keys = configured_keys(config, false)?;
     let (store, _) = app::open_store_with(&config.database, &config.pool).await?;
     let store = Arc::new(store);
     let portal = app::portal(store.clone(), None, keys)?;
