@@ -129,6 +129,12 @@ error_codes! {
     FactorUnavailable = 422, "factor_unavailable", "This server cannot offer this factor (no MFA key or no phone gateway).";
     SendFailed = 502, "send_failed", "The phone gateway failed; try again.";
     SamePhone = 422, "same_phone", "The recovery phone must differ from the MFA phone.";
+    // --- passkeys ---
+    PasskeyRefused = 400, "passkey_refused", "The passkey's answer was refused and nothing changed; `details.reason` says why: `malformed`, `wrong_origin` (made for another origin than the server's public URL), `wrong_relying_party`, `wrong_challenge`, `user_not_verified`, `counter_not_increased` (a cloned authenticator or a replayed answer), `unknown_credential` (not a passkey of this account), `already_registered` (adding a passkey the account has), `invalid` (signature).";
+    PasskeyChallengeInvalid = 400, "passkey_challenge_invalid", "The passkey request is unknown, was answered already, expired (after 5 minutes) or is another user's: start again.";
+    PasskeyLimit = 409, "passkey_limit", "The account has the most passkeys allowed (20); remove one first.";
+    InvalidPasskeyName = 422, "invalid_passkey_name", "A passkey name has 1 to 60 characters and no control, invisible or text-direction characters.";
+    LastFactor = 409, "last_factor", "The last second factor of an account that must have one cannot be removed; set up another first.";
     // --- onboarding ---
     CustomerNotFound = 404, "customer_not_found", "No customer with this number.";
     UnknownAffiliation = 422, "unknown_affiliation", "The affiliation is not one of the configured ones.";
@@ -658,6 +664,22 @@ macro_rules! error_mapping {
     )*};
 }
 
+/// The stable `details.reason` of a refused passkey answer.
+fn passkey_reason(r: portal_core::ports::PasskeyRejected) -> &'static str {
+    use portal_core::ports::PasskeyRejected as R;
+    match r {
+        R::Malformed => "malformed",
+        R::WrongOrigin => "wrong_origin",
+        R::WrongRelyingParty => "wrong_relying_party",
+        R::WrongChallenge => "wrong_challenge",
+        R::UserNotVerified => "user_not_verified",
+        R::CounterNotIncreased => "counter_not_increased",
+        R::UnknownCredential => "unknown_credential",
+        R::AlreadyRegistered => "already_registered",
+        R::Invalid => "invalid",
+    }
+}
+
 error_mapping! {
     InfraError {
         e if e.is_unavailable() => Unavailable.log(e.to_string()),
@@ -757,6 +779,13 @@ error_mapping! {
         SendFailed(source) => SendFailed.log(source.to_string()),
         SamePhone => SamePhone,
         WrongPassword => WrongPassword,
+        e @ Passkey(r) => PasskeyRefused
+            .message(e.to_string())
+            .details(json!({ "reason": passkey_reason(r) })),
+        PasskeyChallenge => PasskeyChallengeInvalid,
+        PasskeyLimit => PasskeyLimit,
+        InvalidPasskeyName(_) => InvalidPasskeyName,
+        LastFactor => LastFactor,
         Conflict => Conflict;
         via Code(c) => CodeError(c),
         Infra(i) => InfraError(i),

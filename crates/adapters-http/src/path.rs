@@ -122,6 +122,7 @@ typed_paths!(
     TokenPath,
     AreaPath,
     ClientPath,
+    PasskeyPath,
 );
 
 #[derive(Deserialize)]
@@ -250,7 +251,11 @@ macro_rules! id_paths {
         }
     )*};
 }
-id_paths!(AdminRequestPath, SessionPath, MailPath);
+id_paths!(AdminRequestPath, SessionPath, MailPath, PasskeyPath);
+
+/// `passkeys/{id}`: one of the user's passkeys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasskeyPath(pub uuid::Uuid);
 
 /// `clients/{id}`: an application registered with the OpenID Connect provider. Its id is as the
 /// server mints it (32 hex digits), or at most 64 letters, digits, `-` and `_`; anything else is

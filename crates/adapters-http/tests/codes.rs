@@ -14,8 +14,8 @@ use std::path::Path;
 const NOT_ANSWERED: &[(&str, &str)] = &[(
     "chain_broken",
     "the only use case that detects a broken chain is the verification, and \
-     GET /api/v1/operator/audit/verify reports it as its result (200, `valid: false`, `problem`); \
-     the change-log lists never verify",
+         GET /api/v1/operator/audit/verify reports it as its result (200, `valid: false`, `problem`); \
+         the change-log lists never verify",
 )];
 
 fn router_test_sources() -> String {

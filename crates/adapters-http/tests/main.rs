@@ -27,6 +27,7 @@ mod me;
 mod oidc;
 mod operator;
 mod operator_clients;
+mod passkeys;
 mod security;
 mod support;
 mod web_browser;

@@ -84,6 +84,7 @@ struct State {
     /// Ids of every stored mail (the SQL stores' unique `outbox.id`).
     outbox_ids: HashSet<OutboxId>,
     oidc: OidcState,
+    passkey_challenges: HashMap<uuid::Uuid, portal_core::passkey::PasskeyChallenge>,
     /// Ids of the sealing keys recorded (the SQL stores' `sealing_keys` table).
     sealing_keys: std::collections::BTreeSet<String>,
     /// Per chain, the last entry retention removed.
@@ -113,6 +114,7 @@ enum Undo {
     LegacyAccount(String, Option<LegacyRecord>),
     Outbox(Box<OutboxEntry>),
     Oidc(Box<OidcState>),
+    PasskeyChallenge(uuid::Uuid, Option<portal_core::passkey::PasskeyChallenge>),
     SealingKey(String, bool),
 }
 
@@ -329,6 +331,7 @@ impl State {
                 }
                 Undo::LegacyAccount(key, old) => restore(&mut self.legacy_accounts, key, old),
                 Undo::Oidc(old) => self.oidc = *old,
+                Undo::PasskeyChallenge(id, old) => restore(&mut self.passkey_challenges, id, old),
                 Undo::SealingKey(id, present) => {
                     if present {
                         self.sealing_keys.insert(id);
@@ -579,6 +582,27 @@ impl State {
             | Write::UpsertOidcConsent { .. } => {
                 undo.push(Undo::Oidc(Box::new(self.oidc.clone())));
                 self.apply_oidc(w)
+            }
+            Write::InsertPasskeyChallenge(mut c) => {
+                if self.passkey_challenges.contains_key(&c.id) {
+                    return Err(StoreError::Conflict);
+                }
+                c.created_at = us(c.created_at);
+                c.expires_at = us(c.expires_at);
+                c.used_at = c.used_at.map(us);
+                undo.push(Undo::PasskeyChallenge(c.id, None));
+                self.passkey_challenges.insert(c.id, c);
+                Ok(())
+            }
+            Write::UsePasskeyChallenge { id, at } => {
+                let c = self
+                    .passkey_challenges
+                    .get_mut(&id)
+                    .filter(|c| c.used_at.is_none())
+                    .ok_or(StoreError::Conflict)?;
+                undo.push(Undo::PasskeyChallenge(id, Some(c.clone())));
+                c.used_at = Some(us(at));
+                Ok(())
             }
             Write::InsertSealingKey { id, .. } => {
                 let present = !self.sealing_keys.insert(id.clone());
@@ -1002,6 +1026,9 @@ impl Committer for MemoryStore {
             Expired::OidcTokens => {
                 take_dead(&mut state.oidc.tokens, limit, |t| t.expires_at <= cutoff)
             }
+            Expired::PasskeyChallenges => take_dead(&mut state.passkey_challenges, limit, |c| {
+                c.expires_at <= cutoff
+            }),
             Expired::AuditEntries => {
                 let mut removed = 0;
                 for (key, chain) in &mut state.chains {
@@ -1342,6 +1369,13 @@ impl Queries for MemoryStore {
         hash: &TokenHash,
     ) -> Result<Option<portal_core::oidc::OidcToken>, StoreError> {
         Ok(self.lock().oidc.tokens.get(hash).cloned())
+    }
+
+    async fn passkey_challenge(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<portal_core::passkey::PasskeyChallenge>, StoreError> {
+        Ok(self.lock().passkey_challenges.get(&id).cloned())
     }
 
     async fn oidc_consent(

@@ -206,6 +206,9 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
         | Write::InsertSigningKey(_)
         | Write::UpdateSigningKey(_)
         | Write::UpsertOidcConsent { .. }) => crate::oidc::apply(tx, w).await,
+        w @ (Write::InsertPasskeyChallenge(_) | Write::UsePasskeyChallenge { .. }) => {
+            crate::passkeys::apply(tx, w).await
+        }
         w @ (Write::InsertSealingKey { .. } | Write::DeleteSealingKey(_)) => {
             crate::ops::apply(tx, w).await
         }
@@ -460,6 +463,7 @@ impl Committer for SqlStore {
             Expired::ActionTokens => ("action_tokens", "id", "expires_at"),
             Expired::Counters => ("counters", "key", "last_at"),
             Expired::OidcTokens => ("oidc_tokens", "id", "expires_at"),
+            Expired::PasskeyChallenges => ("passkey_challenges", "id", "expires_at"),
             Expired::AuditEntries => return self.prune_audit(cutoff, limit).await,
         };
         let n = self

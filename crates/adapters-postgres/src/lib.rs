@@ -59,6 +59,7 @@ mod migration;
 mod oidc;
 mod ops;
 mod outbox;
+mod passkeys;
 mod queries;
 mod rows;
 mod store;

@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(OutboxKinds),
             Box::new(SecondFactorPolicy),
             Box::new(OidcProvider),
+            Box::new(Passkeys),
             Box::new(LegacyAccounts),
             Box::new(SecretKeysRetention),
         ]
@@ -884,6 +885,51 @@ impl MigrationTrait for SecretKeysRetention {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Passkeys (issue 16): the ceremonies' challenges, kept server-side until answered once or
+/// expired. The passkeys themselves are second factors on the user record (`users.mfa`).
+struct Passkeys;
+
+impl MigrationName for Passkeys {
+    fn name(&self) -> &'static str {
+        "m20261207_000007_passkeys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Passkeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(a("passkey_challenges"))
+                .col(uuid_pk("id"))
+                .col(uuid_null("user_id"))
+                .col(text("purpose"))
+                .col(text("state"))
+                .col(ts("created_at"))
+                .col(ts("expires_at"))
+                .col(ts_null("used_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_index(index(
+            "passkey_challenges_expires_idx",
+            "passkey_challenges",
+            &["expires_at"],
+        ))
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table(a("passkey_challenges"))
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }
 

@@ -568,6 +568,13 @@ impl Queries for SqlStore {
         crate::oidc::token_by_hash(&self.db, hash).await
     }
 
+    async fn passkey_challenge(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<portal_core::passkey::PasskeyChallenge>, StoreError> {
+        crate::passkeys::by_id(&self.db, id).await
+    }
+
     async fn oidc_consent(
         &self,
         user: UserId,

@@ -1184,6 +1184,7 @@ fn purge_index(what: &str) -> &'static str {
         "counters" => "counters_last_at_idx",
         "sent_mail" => "outbox_sent_idx",
         "oidc_tokens" => "oidc_tokens_expires_idx",
+        "passkey_challenges" => "passkey_challenges_expires_idx",
         other => panic!("no expected index for {other}"),
     }
 }

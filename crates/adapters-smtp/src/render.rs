@@ -306,6 +306,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             MailIntent::AccountUnlocked { .. } => "Ihr Benutzerkonto wurde entsperrt".into(),
             MailIntent::MfaEnabled { .. } => "Multi-Faktor-Authentifizierung eingerichtet".into(),
             MailIntent::MfaDisabled { .. } => "Multi-Faktor-Authentifizierung entfernt".into(),
+            MailIntent::PasskeyRemoved { .. } => "Passkey entfernt".into(),
             MailIntent::RecoveryCodeRenewed { .. } => "Neuer Wiederherstellungscode erzeugt".into(),
             MailIntent::RecoveryCodeUsed { .. } => {
                 "Anmeldung mit Ihrem Wiederherstellungscode".into()
@@ -357,6 +358,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
             MailIntent::AccountUnlocked { .. } => "Your account has been unlocked".into(),
             MailIntent::MfaEnabled { .. } => "Multi-factor authentication set up".into(),
             MailIntent::MfaDisabled { .. } => "Multi-factor authentication removed".into(),
+            MailIntent::PasskeyRemoved { .. } => "Passkey removed".into(),
             MailIntent::RecoveryCodeRenewed { .. } => "A new recovery code was generated".into(),
             MailIntent::RecoveryCodeUsed { .. } => "Login with your recovery code".into(),
             MailIntent::RecoveryCode { .. } => "Your new recovery code".into(),

@@ -193,6 +193,8 @@ categories! {
     MfaEnabled => "mfa.enabled", "Multi-Faktor-Authentifizierung eingerichtet", "Multi-factor authentication set up";
     /// The second factors were removed.
     MfaDisabled => "mfa.disabled", "Multi-Faktor-Authentifizierung entfernt", "Multi-factor authentication removed";
+    /// A passkey was removed.
+    PasskeyRemoved => "mfa.passkey_removed", "Passkey entfernt", "Passkey removed";
     /// A new recovery code was generated.
     RecoveryCodeRenewed => "mfa.recovery_code_renewed", "Wiederherstellungscode erneuert", "Recovery code renewed";
     /// The recovery code was used to log in.

@@ -47,6 +47,7 @@ pub mod mail;
 pub mod mfa;
 pub mod oidc;
 pub mod outbox;
+pub mod passkey;
 pub mod password;
 pub mod permission;
 pub mod ports;

@@ -163,6 +163,13 @@ pub enum MailIntent {
         /// Greeting name.
         first_name: String,
     },
+    /// A passkey was removed from the account.
+    PasskeyRemoved {
+        /// Greeting name.
+        first_name: String,
+        /// The passkey's name.
+        name: String,
+    },
     /// A new recovery code was generated (the old one stopped working).
     RecoveryCodeRenewed {
         /// Greeting name.
@@ -222,6 +229,7 @@ impl MailIntent {
             Self::AccountUnlocked { .. } => "account_unlocked",
             Self::MfaEnabled { .. } => "mfa_enabled",
             Self::MfaDisabled { .. } => "mfa_disabled",
+            Self::PasskeyRemoved { .. } => "passkey_removed",
             Self::RecoveryCodeRenewed { .. } => "recovery_code_renewed",
             Self::RecoveryCodeUsed { .. } => "recovery_code_used",
             Self::RecoveryCode { .. } => "recovery_code",

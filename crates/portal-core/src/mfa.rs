@@ -173,13 +173,16 @@ pub struct MfaState {
     pub recovery_code: Option<PasswordHash>,
     /// Where a fresh recovery code can be sent.
     pub recovery_channel: Option<RecoveryChannel>,
+    /// Passkeys (sign-in alone, or second factor after the password).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<crate::passkey::Passkey>,
 }
 
 impl MfaState {
     /// Whether a second factor is required at login.
     #[must_use]
     pub fn is_enabled(&self) -> bool {
-        self.totp.is_some() || self.phone.is_some()
+        self.totp.is_some() || self.phone.is_some() || !self.passkeys.is_empty()
     }
 
     /// The factors a login can be finished with.
@@ -194,6 +197,9 @@ impl MfaState {
                 PhoneChannel::Sms => MfaMethod::Sms,
                 PhoneChannel::Voice => MfaMethod::Voice,
             });
+        }
+        if !self.passkeys.is_empty() {
+            m.push(MfaMethod::Passkey);
         }
         if self.recovery_code.is_some() {
             m.push(MfaMethod::RecoveryCode);
@@ -214,6 +220,8 @@ pub enum MfaMethod {
     Voice,
     /// The recovery code.
     RecoveryCode,
+    /// A passkey (WebAuthn).
+    Passkey,
 }
 
 #[cfg(test)]

@@ -458,6 +458,12 @@ pub mod keys {
         format!("login:ip:{ip}")
     }
 
+    /// Failed passkey sign-ins with one credential (base64url id).
+    #[must_use]
+    pub fn passkey(credential_id: &str) -> String {
+        format!("login:passkey:{credential_id}")
+    }
+
     /// Failed second-factor codes of a user.
     #[must_use]
     pub fn second_factor(user: UserId) -> String {

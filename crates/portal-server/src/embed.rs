@@ -202,9 +202,13 @@ impl EmbedBuilder {
                 )
             };
         deps.hasher = Arc::new(BlockingHasher::from_config(deps.hasher.clone(), &http));
-        let portal = Arc::new(
-            Portal::new(deps, config, self.catalog).map_err(|e| Failure::of("portal", e))?,
-        );
+        let mut portal =
+            Portal::new(deps, config, self.catalog).map_err(|e| Failure::of("portal", e))?;
+        // Passkeys for a public URL with a host name (an IP address cannot be a relying party).
+        if let Ok(v) = crate::serve::passkey_verifier(&self.public_url, "Portal") {
+            portal = portal.with_passkey_verifier(Arc::new(v));
+        }
+        let portal = Arc::new(portal);
         let state = AppState::new(portal.clone(), http, readiness).with_outbox(outbox.clone());
         Ok(Embedded {
             portal,

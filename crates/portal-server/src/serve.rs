@@ -177,6 +177,10 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     if metrics.is_some() {
         portal = portal.with_observer(Arc::new(adapters_http::metrics::MetricsObserver));
     }
+    match passkey_verifier(&public_url, product) {
+        Ok(v) => portal = portal.with_passkey_verifier(Arc::new(v)),
+        Err(e) => tracing::warn!(error = %e, "passkeys are not offered"),
+    }
     let portal = Arc::new(portal);
 
     let mail = config
@@ -527,4 +531,17 @@ pub fn banner(
     }
     out.push('\n');
     out
+}
+
+/// The WebAuthn relying party of the public URL. A relying-party id cannot be an IP address:
+/// a loopback address (the default public URL of a local server) becomes `localhost`, so
+/// passkeys work at `http://localhost:<port>`; any other IP address leaves passkeys off.
+pub(crate) fn passkey_verifier(
+    public_url: &str,
+    product: &str,
+) -> Result<adapters_webauthn::WebauthnVerifier, adapters_webauthn::VerifierError> {
+    let url = public_url
+        .replacen("://127.0.0.1:", "://localhost:", 1)
+        .replacen("://[::1]:", "://localhost:", 1);
+    adapters_webauthn::WebauthnVerifier::new(&url, product)
 }

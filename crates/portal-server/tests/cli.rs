@@ -218,7 +218,7 @@ async fn housekeeping_removes_expired_rows_and_reports() {
     assert_eq!(
         out.trim(),
         "SQLite file portal.db: removed sessions=1 challenges=0 action_tokens=0 counters=0 sent_mail=0 oidc_tokens=0 \
-         audit_entries=0 pending_registrations=0 invitations=0"
+         audit_entries=0 pending_registrations=0 invitations=0 passkey_challenges=0"
     );
     let out = ok(portal(dir.path(), &["housekeeping"], &[]));
     assert!(out.contains("removed sessions=0 "), "{out}");

@@ -96,6 +96,7 @@ macro_rules! storage_contract {
         $crate::__storage_contract_housekeeping!($fixture);
         $crate::__storage_contract_oidc!($fixture);
         $crate::__storage_contract_legacy!($fixture);
+        $crate::__storage_contract_passkeys!($fixture);
         $crate::__storage_contract_operations!($fixture);
     };
     (@tests $fixture:ty; $module:ident; $($check:ident),* $(,)?) => {

@@ -317,6 +317,10 @@ pub enum FactorMethod {
     PhoneCode,
     /// The recovery code.
     RecoveryCode,
+    /// A passkey (re-authentication and presence proofs: give `challenge_id` and `credential`
+    /// instead of `code`; the login's second step has its own endpoint,
+    /// `POST /api/v1/auth/login/mfa/passkey`).
+    Passkey,
 }
 
 /// A finished second step.
@@ -352,6 +356,8 @@ pub(crate) async fn login_mfa(
     let factor = FactorInput {
         method: body.method,
         code: body.code,
+        challenge_id: None,
+        credential: None,
     }
     .into_factor();
     let config = state.config();

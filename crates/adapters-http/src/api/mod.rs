@@ -9,6 +9,7 @@ pub mod invitations;
 pub mod me;
 pub mod mfa;
 pub mod operator;
+pub mod passkeys;
 pub mod views;
 
 use crate::config::HttpConfig;
@@ -109,8 +110,16 @@ pub(crate) async fn session_started(
 pub struct FactorInput {
     /// Which factor.
     pub method: auth::FactorMethod,
-    /// Six digits (app or phone) or the recovery code.
+    /// Six digits (app or phone) or the recovery code (not for `passkey`).
+    #[serde(default)]
     pub code: String,
+    /// `passkey`: the challenge from `POST /api/v1/me/passkeys/presence-options`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_id: Option<uuid::Uuid>,
+    /// `passkey`: the `PublicKeyCredential` (JSON) answering it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub credential: Option<serde_json::Value>,
 }
 
 impl FactorInput {
@@ -120,6 +129,11 @@ impl FactorInput {
             auth::FactorMethod::Totp => SecondFactor::Totp(code),
             auth::FactorMethod::PhoneCode => SecondFactor::PhoneCode(code),
             auth::FactorMethod::RecoveryCode => SecondFactor::RecoveryCode(code),
+            // Without its challenge the answer is refused as malformed.
+            auth::FactorMethod::Passkey => SecondFactor::Passkey {
+                challenge_id: self.challenge_id.unwrap_or_default(),
+                response: self.credential.unwrap_or_default(),
+            },
         }
     }
 }
@@ -227,6 +241,10 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::forgot_password))
         .routes(routes!(auth::reset_password))
         .routes(routes!(auth::reauthenticate))
+        .routes(routes!(passkeys::sign_in_options))
+        .routes(routes!(passkeys::sign_in))
+        .routes(routes!(passkeys::second_factor_options))
+        .routes(routes!(passkeys::second_factor))
         // invitations
         .routes(routes!(invitations::show))
         .routes(routes!(invitations::accept))
@@ -251,6 +269,10 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::presence_code))
         .routes(routes!(mfa::regenerate_recovery_code))
         .routes(routes!(mfa::set_recovery_channel))
+        .routes(routes!(passkeys::list, passkeys::add))
+        .routes(routes!(passkeys::add_options))
+        .routes(routes!(passkeys::presence_options))
+        .routes(routes!(passkeys::rename, passkeys::remove))
         // customer administration
         .routes(routes!(customers::list_users, customers::invite_user))
         .routes(routes!(customers::get_user, customers::delete_user))

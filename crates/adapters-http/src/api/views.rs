@@ -146,6 +146,8 @@ pub enum MethodView {
     Voice,
     /// The recovery code.
     RecoveryCode,
+    /// A passkey.
+    Passkey,
 }
 
 impl From<MfaMethod> for MethodView {
@@ -155,6 +157,7 @@ impl From<MfaMethod> for MethodView {
             MfaMethod::Sms => Self::Sms,
             MfaMethod::Voice => Self::Voice,
             MfaMethod::RecoveryCode => Self::RecoveryCode,
+            MfaMethod::Passkey => Self::Passkey,
         }
     }
 }
@@ -179,6 +182,39 @@ pub struct MfaView {
     pub phone: Option<String>,
     /// Where a fresh recovery code can be sent: `phone` or `email` (masked target).
     pub recovery_channel: Option<RecoveryChannelView>,
+    /// The passkeys, oldest first.
+    #[serde(default)]
+    pub passkeys: Vec<PasskeyView>,
+}
+
+/// A passkey of the logged-in user.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
+pub struct PasskeyView {
+    /// Its id.
+    pub id: uuid::Uuid,
+    /// The user's name for it.
+    pub name: String,
+    /// Registered at.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Last used to sign in or as the second factor.
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Synced passkey (may be backed up by its provider).
+    pub backup_eligible: bool,
+    /// Backed up now.
+    pub backed_up: bool,
+}
+
+impl From<&portal_core::passkey::Passkey> for PasskeyView {
+    fn from(p: &portal_core::passkey::Passkey) -> Self {
+        Self {
+            id: p.id,
+            name: p.name.to_string(),
+            created_at: p.created_at,
+            last_used_at: p.last_used_at,
+            backup_eligible: p.backup_eligible,
+            backed_up: p.backup_state,
+        }
+    }
 }
 
 /// Where a fresh recovery code goes.
@@ -230,6 +266,7 @@ impl MeView {
                         to: e.to_string(),
                     },
                 }),
+                passkeys: mfa.passkeys.iter().map(Into::into).collect(),
             },
         }
     }

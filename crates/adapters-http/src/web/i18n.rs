@@ -149,6 +149,7 @@ pub(crate) fn method(lang: Language, m: MfaMethod) -> Text {
         MfaMethod::Sms => text(lang, "mfa-method-sms"),
         MfaMethod::Voice => text(lang, "mfa-method-voice"),
         MfaMethod::RecoveryCode => text(lang, "mfa-method-recovery-code"),
+        MfaMethod::Passkey => text(lang, "mfa-method-passkey"),
     }
 }
 
@@ -325,6 +326,11 @@ pub(crate) const fn code_key(code: ErrorCode) -> &'static str {
         ErrorCode::FactorUnavailable => "error-factor-unavailable",
         ErrorCode::SendFailed => "error-send-failed",
         ErrorCode::SamePhone => "error-same-phone",
+        ErrorCode::PasskeyRefused => "error-passkey-refused",
+        ErrorCode::PasskeyChallengeInvalid => "error-passkey-challenge-invalid",
+        ErrorCode::PasskeyLimit => "error-passkey-limit",
+        ErrorCode::InvalidPasskeyName => "error-invalid-passkey-name",
+        ErrorCode::LastFactor => "error-last-factor",
         ErrorCode::UnknownAffiliation => "error-unknown-affiliation",
         ErrorCode::AffiliationRequired => "error-affiliation-required",
         ErrorCode::AffiliationMismatch => "error-affiliation-mismatch",

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use tower::ServiceExt;
 
 pub mod oidc;
+pub mod passkey;
 
 pub use portal_core::testing::{PASSWORD, affiliation, email, keys, name, number};
 
@@ -183,7 +184,10 @@ impl TestApp {
                 .with_sms_sender(Arc::new(FaultySms {
                     inner: sms.clone(),
                     faults: faults.clone(),
-                })),
+                }))
+                .with_passkey_verifier(Arc::new(
+                    adapters_webauthn::WebauthnVerifier::new(ORIGIN, "Portal").unwrap(),
+                )),
         );
         let state = AppState::new(portal.clone(), config.clone(), Arc::new(AlwaysReady))
             .with_outbox(store.clone());

@@ -119,6 +119,17 @@ pub enum Write {
         /// Which scopes.
         scopes: Vec<String>,
     },
+    /// Stores a passkey ceremony's challenge.
+    InsertPasskeyChallenge(crate::passkey::PasskeyChallenge),
+    /// Marks a passkey challenge answered at `at`. Fails the commit with
+    /// [`StoreError::Conflict`] unless it exists and was not used yet (implementations MUST
+    /// decide this atomically, so of two concurrent answers exactly one succeeds).
+    UsePasskeyChallenge {
+        /// Its id.
+        id: uuid::Uuid,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Records that values in this database are (or will be) sealed under the key with this id
     /// ([`MfaKey::id`](crate::secretbox::MfaKey::id), a keyed hash: never the key). No error if
     /// it is recorded already.
@@ -271,6 +282,8 @@ pub enum Expired {
     Counters,
     /// OIDC codes and tokens whose expiry is at or before the cut-off.
     OidcTokens,
+    /// Passkey ceremonies' challenges whose expiry is at or before the cut-off, used or not.
+    PasskeyChallenges,
     /// Change-log entries (retention, off by default so not in [`Expired::ALL`]): in each
     /// chain, the entries from its start up to the first one after the cut-off, never the
     /// chain's newest entry (it anchors the next append). Implementations MUST record per chain
@@ -282,12 +295,13 @@ pub enum Expired {
 
 impl Expired {
     /// Every kind, in the order housekeeping purges them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Sessions,
         Self::Challenges,
         Self::ActionTokens,
         Self::Counters,
         Self::OidcTokens,
+        Self::PasskeyChallenges,
     ];
 
     /// Stable key (logs, reports).
@@ -299,6 +313,7 @@ impl Expired {
             Self::ActionTokens => "action_tokens",
             Self::Counters => "counters",
             Self::OidcTokens => "oidc_tokens",
+            Self::PasskeyChallenges => "passkey_challenges",
             Self::AuditEntries => "audit_entries",
         }
     }

@@ -14,6 +14,7 @@
 //! | `hashing.rs` | [`PasswordHasher`] |
 //! | `legacy.rs` | [`LegacyDirectory`] ("Servicewelt") and its claims |
 //! | `phone.rs` | [`SmsSender`] (SMS and voice codes) |
+//! | `passkey.rs` | [`PasskeyVerifier`] (WebAuthn ceremonies) |
 //! | `error.rs` | [`StoreError`], [`UniqueKey`] |
 //! | `commit.rs` | [`Committer`], [`Commit`], [`Write`], [`Counter`], [`Expired`] |
 //! | `queries.rs` | [`Queries`] and its query types |
@@ -25,6 +26,7 @@ mod hashing;
 mod legacy;
 mod observer;
 mod outbox;
+mod passkey;
 mod phone;
 mod queries;
 mod system;
@@ -35,6 +37,7 @@ pub use hashing::*;
 pub use legacy::*;
 pub use observer::*;
 pub use outbox::*;
+pub use passkey::*;
 pub use phone::*;
 pub use queries::*;
 pub use system::*;

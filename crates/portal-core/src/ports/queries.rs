@@ -232,6 +232,11 @@ pub trait Queries: Send + Sync {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<crate::oidc::OidcToken>, StoreError>;
+    /// A passkey ceremony's challenge by id (used or not, expired or not).
+    async fn passkey_challenge(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<crate::passkey::PasskeyChallenge>, StoreError>;
     /// The scopes a user agreed to for a client.
     async fn oidc_consent(
         &self,

@@ -578,7 +578,7 @@ impl Portal {
 
     /// Adds to `commit` the end of the full session `token` names, audited as a logout with
     /// `details`. Unknown or expired tokens and sessions that are not full are left alone.
-    async fn end_full_session(
+    pub(crate) async fn end_full_session(
         &self,
         commit: &mut Commit,
         token: &Token,

@@ -47,6 +47,8 @@ pub struct HousekeepingReport {
     pub sent_mail: u64,
     /// OIDC codes and tokens past their expiry.
     pub oidc_tokens: u64,
+    /// Passkey ceremonies' challenges past their expiry.
+    pub passkey_challenges: u64,
     /// Change-log entries past `audit_retention` (none unless it is set).
     pub audit_entries: u64,
     /// Registrations never confirmed, past `pending_registration_retention` (audited).
@@ -65,6 +67,7 @@ impl HousekeepingReport {
             + self.counters
             + self.sent_mail
             + self.oidc_tokens
+            + self.passkey_challenges
             + self.audit_entries
             + self.pending_registrations
             + self.invitations
@@ -77,6 +80,7 @@ impl HousekeepingReport {
             Expired::ActionTokens => &mut self.action_tokens,
             Expired::Counters => &mut self.counters,
             Expired::OidcTokens => &mut self.oidc_tokens,
+            Expired::PasskeyChallenges => &mut self.passkey_challenges,
             Expired::AuditEntries => &mut self.audit_entries,
         };
         *slot += n;
@@ -88,7 +92,7 @@ impl std::fmt::Display for HousekeepingReport {
         write!(
             f,
             "sessions={} challenges={} action_tokens={} counters={} sent_mail={} oidc_tokens={} \
-             audit_entries={} pending_registrations={} invitations={}",
+             audit_entries={} pending_registrations={} invitations={} passkey_challenges={}",
             self.sessions,
             self.challenges,
             self.action_tokens,
@@ -97,7 +101,8 @@ impl std::fmt::Display for HousekeepingReport {
             self.oidc_tokens,
             self.audit_entries,
             self.pending_registrations,
-            self.invitations
+            self.invitations,
+            self.passkey_challenges
         )
     }
 }
@@ -120,6 +125,8 @@ impl Portal {
             Expired::Counters => c.longest_counter_lifetime() + grace,
             // Expired codes and tokens answer like unknown ones.
             Expired::OidcTokens => grace,
+            // An expired challenge answers like an unknown one.
+            Expired::PasskeyChallenges => grace,
             // Kept forever unless a retention is set.
             Expired::AuditEntries => match c.housekeeping.audit_retention {
                 Some(keep) => keep,

@@ -40,7 +40,9 @@ pub use legacy::{
     LEGACY_IMPORT_BATCH, LegacyImportError, LegacyImportReport, LegacyRowProblem,
     MAX_LEGACY_USERNAME, NewLegacyAccount,
 };
-pub use mfa::{CompleteMfa, FactorEnabled, MfaError, MfaLogin, SecondFactor};
+pub use mfa::{
+    CompleteMfa, FactorEnabled, MfaError, MfaLogin, PasskeyCeremony, PasskeySignIn, SecondFactor,
+};
 pub use oidc::{
     AuthorizeOutcome, AuthorizeRefusal, AuthorizeRequest, CheckedAuthorize, ClientAuth,
     ClientChanges, ClientWithSecret, ErrorRedirect, LiveGrant, LogoutOutcome, NewClient,
@@ -168,6 +170,9 @@ pub struct Portal {
     phone_gateway: bool,
     /// Where login outcomes are reported ([`Portal::with_observer`]).
     observer: Arc<dyn crate::ports::Observer>,
+    /// The WebAuthn relying party ([`Portal::with_passkey_verifier`]); without one, passkeys
+    /// answer `Unavailable`.
+    passkeys: Option<Arc<dyn crate::ports::PasskeyVerifier>>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -196,6 +201,7 @@ impl Portal {
             sms: Arc::new(NoSmsSender),
             phone_gateway: false,
             observer: Arc::new(crate::ports::NoObserver),
+            passkeys: None,
         })
     }
 

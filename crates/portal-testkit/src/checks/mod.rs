@@ -14,6 +14,7 @@ pub mod legacy;
 pub mod oidc;
 pub mod operations;
 pub mod outbox;
+pub mod passkeys;
 pub mod second_factors;
 pub mod sessions;
 pub mod times;
@@ -27,6 +28,7 @@ pub use legacy::*;
 pub use oidc::*;
 pub use operations::*;
 pub use outbox::*;
+pub use passkeys::*;
 pub use second_factors::*;
 pub use sessions::*;
 pub use times::*;
@@ -102,6 +104,7 @@ mod tests {
         ("oidc", include_str!("oidc.rs")),
         ("operations", include_str!("operations.rs")),
         ("outbox", include_str!("outbox.rs")),
+        ("passkeys", include_str!("passkeys.rs")),
         ("second_factors", include_str!("second_factors.rs")),
         ("sessions", include_str!("sessions.rs")),
         ("times", include_str!("times.rs")),

@@ -56,6 +56,17 @@ pub async fn mfa_state_round_trips_with_the_user<S: Store>(store: Arc<S>) {
             });
             m.recovery_code = Some(password_hash());
             m.recovery_channel = Some(RecoveryChannel::Email(email("r@example.org")));
+            m.passkeys = vec![portal_core::passkey::Passkey {
+                id: uuid::Uuid::from_u128(0xbeef),
+                name: portal_core::passkey::PasskeyName::parse("Laptop „Büro“").unwrap(),
+                credential_id: "AAECAwQFBgcICQ".into(),
+                credential: "{\"cred\":{\"counter\":7}}".into(),
+                counter: 7,
+                backup_eligible: true,
+                backup_state: false,
+                created_at: at(5),
+                last_used_at: Some(at(6)),
+            }];
         },
         at(3),
     );

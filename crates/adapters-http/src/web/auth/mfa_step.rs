@@ -50,6 +50,7 @@ pub(crate) const fn method_key(m: MfaMethod) -> &'static str {
         MfaMethod::Sms => "sms",
         MfaMethod::Voice => "voice",
         MfaMethod::RecoveryCode => "recovery_code",
+        MfaMethod::Passkey => "passkey",
     }
 }
 
@@ -59,6 +60,7 @@ fn method_from_key(k: &str) -> Option<MfaMethod> {
         "sms" => Some(MfaMethod::Sms),
         "voice" => Some(MfaMethod::Voice),
         "recovery_code" => Some(MfaMethod::RecoveryCode),
+        "passkey" => Some(MfaMethod::Passkey),
         _ => None,
     }
 }

@@ -461,6 +461,10 @@ pub fn every_intent(n: u32) -> Vec<MailIntent> {
         MailIntent::MfaDisabled {
             first_name: name.clone(),
         },
+        MailIntent::PasskeyRemoved {
+            first_name: name.clone(),
+            name: "Laptop".into(),
+        },
         MailIntent::RecoveryCodeRenewed {
             first_name: name.clone(),
         },
@@ -510,6 +514,7 @@ fn assert_listed(i: &MailIntent) {
         | MailIntent::AccountUnlocked { .. }
         | MailIntent::MfaEnabled { .. }
         | MailIntent::MfaDisabled { .. }
+        | MailIntent::PasskeyRemoved { .. }
         | MailIntent::RecoveryCodeRenewed { .. }
         | MailIntent::RecoveryCodeUsed { .. }
         | MailIntent::RecoveryCode { .. }

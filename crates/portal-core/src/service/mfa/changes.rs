@@ -115,6 +115,7 @@ impl Portal {
                     return Ok(Planned::new(Commit::new(), Err(MfaError::Code(refused))));
                 }
                 let mut commit = Commit::new();
+                super::consume_passkey_challenge(proof, &mut commit, now);
                 let value = change(&mut user, &mut commit, now)?;
                 commit.write(Write::UpdateUser(user));
                 Ok(Planned::new(commit, Ok(value)))
@@ -310,6 +311,7 @@ impl Portal {
                             Err(MfaError::Code(refused)),
                         ));
                     }
+                    super::consume_passkey_challenge(proof, &mut commit, now);
                 }
                 let (session, issued) = self.start_session(&user, client.clone(), &token, now);
                 commit

@@ -19,7 +19,7 @@ use crate::user::User;
 use chrono::{DateTime, Utc};
 
 impl Portal {
-    async fn pending_login(
+    pub(super) async fn pending_login(
         &self,
         token: &Token,
         now: DateTime<Utc>,
@@ -144,8 +144,10 @@ impl Portal {
             SecondFactor::Totp(_) => "totp",
             SecondFactor::PhoneCode(_) => "phone_code",
             SecondFactor::RecoveryCode(_) => "recovery_code",
+            SecondFactor::Passkey { .. } => "passkey",
         }
         .to_owned();
+        super::consume_passkey_challenge(&cmd.factor, &mut commit, now);
         let mut new_recovery_code = None;
         let mut category = AuditCategory::LoginSucceeded;
         if let Some((code, hash)) = next_recovery {
@@ -169,6 +171,12 @@ impl Portal {
                 SecondFactor::Totp(_) => "otp",
                 SecondFactor::PhoneCode(_) => "sms",
                 SecondFactor::RecoveryCode(_) => "rc",
+                SecondFactor::Passkey { .. } => user
+                    .mfa()
+                    .passkeys
+                    .iter()
+                    .find(|p| p.last_used_at == Some(now))
+                    .map_or("hwk", crate::passkey::Passkey::amr),
             }
             .to_owned(),
         ]);

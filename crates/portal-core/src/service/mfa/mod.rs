@@ -24,7 +24,10 @@ use chrono::{DateTime, Utc};
 mod authenticator;
 mod changes;
 mod login;
+mod passkeys;
 mod phone;
+
+pub use passkeys::{PasskeyCeremony, PasskeySignIn};
 
 /// A second factor offered to finish a login, or to prove presence for a sensitive change.
 #[derive(Debug, Clone)]
@@ -35,6 +38,14 @@ pub enum SecondFactor {
     PhoneCode(SecretString),
     /// The recovery code ("Wiederherstellungscode").
     RecoveryCode(SecretString),
+    /// A passkey's answer to a second-factor ceremony
+    /// ([`Portal::begin_passkey_second_factor`], [`Portal::begin_passkey_presence`]).
+    Passkey {
+        /// The ceremony's challenge.
+        challenge_id: uuid::Uuid,
+        /// The browser's `PublicKeyCredential` (JSON).
+        response: serde_json::Value,
+    },
 }
 
 /// Finishing a login.
@@ -116,6 +127,23 @@ pub enum MfaError {
     /// Concurrent activity; try again.
     #[error("concurrent modification, try again")]
     Conflict,
+    /// A passkey's answer was refused (origin, relying party, challenge, signature, user
+    /// verification, sign counter, a credential not registered for the account).
+    #[error(transparent)]
+    Passkey(#[from] crate::ports::PasskeyRejected),
+    /// The passkey ceremony's challenge is unknown, answered already, expired or not this
+    /// user's: start again.
+    #[error("this passkey request is no longer valid; start again")]
+    PasskeyChallenge,
+    /// A user has at most [`crate::passkey::MAX_PASSKEYS`] passkeys.
+    #[error("no more passkeys can be added")]
+    PasskeyLimit,
+    /// Not a passkey name.
+    #[error(transparent)]
+    InvalidPasskeyName(#[from] crate::passkey::InvalidPasskeyName),
+    /// The last second factor of a user who must have one (R22) cannot be removed.
+    #[error("the last second factor cannot be removed: one is required")]
+    LastFactor,
     /// Infrastructure failure.
     #[error(transparent)]
     Infra(InfraError),
@@ -179,12 +207,28 @@ impl Checked {
     }
 }
 
+/// A passkey's challenge is answered once: the commit that accepts the answer marks it used
+/// (of two concurrent answers, one commit conflicts and is decided again).
+fn consume_passkey_challenge(
+    proof: &SecondFactor,
+    commit: &mut crate::ports::Commit,
+    now: DateTime<Utc>,
+) {
+    if let SecondFactor::Passkey { challenge_id, .. } = proof {
+        commit.write(crate::ports::Write::UsePasskeyChallenge {
+            id: *challenge_id,
+            at: now,
+        });
+    }
+}
+
 /// Whether a code error counts as a failed try of a second factor (throttling).
 pub(crate) const fn is_failed_try(e: &MfaError) -> bool {
     matches!(
         e,
         MfaError::Code(CodeError::Wrong | CodeError::Used | CodeError::TooManyAttempts)
-    )
+            | MfaError::PasskeyChallenge
+    ) || matches!(e, MfaError::Passkey(r) if !matches!(r, crate::ports::PasskeyRejected::Malformed))
 }
 
 impl Portal {
@@ -289,6 +333,14 @@ impl Portal {
                 } else {
                     Ok(Checked::Failed)
                 }
+            }
+            SecondFactor::Passkey {
+                challenge_id,
+                response,
+            } => {
+                self.check_passkey(user, *challenge_id, response, now)
+                    .await?;
+                Ok(Checked::Ok)
             }
         }
     }
