@@ -89,6 +89,7 @@
 //! ```
 
 pub mod app;
+pub mod audit_cli;
 pub mod cli;
 pub mod config;
 pub mod demo;
