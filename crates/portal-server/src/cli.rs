@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage the OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import the old system's ("Servicewelt") accounts that users can link once.
+    #[command(subcommand)]
+    Legacy(LegacyCommand),
     /// Export a customer's change log as a signed file, or check such a file offline.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -134,6 +137,22 @@ pub enum CustomersCommand {
     /// Header row with the columns number, name, products, channel (any order). products:
     /// affiliation keys separated by `;`; channel: `direct` or `partner:<name>`. Every row is
     /// checked first: if any is invalid, every problem is listed and nothing is written.
+    Import {
+        /// The CSV file (UTF-8, comma-separated).
+        file: PathBuf,
+    },
+}
+
+/// Old-account ("Servicewelt") commands.
+#[derive(Debug, Subcommand)]
+pub enum LegacyCommand {
+    /// Import old accounts from a CSV file so users can link with them ("Jetzt verknüpfen").
+    ///
+    /// Header row with the columns username, customer_number, password_hash (any order).
+    /// password_hash: bcrypt, PBKDF2-SHA256 (PHC or passlib's modular crypt) or argon2 (PHC), as
+    /// the old system stored it. The customers must exist. Every row is checked first: if any is
+    /// invalid, every problem is listed and nothing is written. Importing the same file again
+    /// changes nothing; linked accounts are left alone.
     Import {
         /// The CSV file (UTF-8, comma-separated).
         file: PathBuf,
@@ -301,6 +320,9 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
         }
         Command::Clients(c) => crate::oidc_cli::clients(&config, c).await,
         Command::Keys(KeysCommand::Rotate) => crate::oidc_cli::rotate_keys(&config).await,
+        Command::Legacy(LegacyCommand::Import { file }) => {
+            crate::legacy_cli::import(&config, &file).await
+        }
         Command::Audit(c) => crate::audit_cli::audit(&config, c).await,
         Command::Demo => demo(&config).await,
         Command::Housekeeping => housekeeping(&config).await,

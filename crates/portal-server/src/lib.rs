@@ -95,6 +95,7 @@ pub mod config;
 pub mod demo;
 pub mod embed;
 pub mod housekeeping;
+pub mod legacy_cli;
 pub mod metrics;
 pub mod oidc_cli;
 pub mod ops;
