@@ -1,190 +1,166 @@
-// Portal's passkey script (WebAuthn): served by Portal from its own origin, so the pages' policy
-// (`default-src 'self'`, no inline script) allows it. It only talks to Portal's JSON API with the
-// page's CSRF token; the server checks everything. Without JavaScript or WebAuthn the passkey
-// buttons stay hidden and the password path works as before.
+// Portal: passkeys (WebAuthn) on the web pages. Served by Portal at /assets/passkeys.js (the
+// page CSP allows scripts from this site only, nothing inline). It drives
+// navigator.credentials.create()/.get() against the JSON API: every element with a
+// `data-passkey` attribute ("register", "sign-in", "second-factor") names the API addresses
+// (`data-options`, `data-finish`), where to go when done (`data-done`), the CSRF token comes from
+// the form's hidden `csrf_token` field, and messages come from `data-msg-…` attributes (the
+// page's language). Without JavaScript nothing here runs and the password path stays.
 (function () {
   "use strict";
 
-  if (!window.PublicKeyCredential || !navigator.credentials) {
-    return;
-  }
-
   function fromB64u(s) {
-    var b = atob(s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4));
-    var out = new Uint8Array(b.length);
-    for (var i = 0; i < b.length; i++) out[i] = b.charCodeAt(i);
+    var b64 = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) { b64 += "="; }
+    var bin = atob(b64);
+    var out = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { out[i] = bin.charCodeAt(i); }
     return out.buffer;
   }
 
   function toB64u(buf) {
     var bytes = new Uint8Array(buf);
-    var s = "";
-    for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]);
-    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    var bin = "";
+    for (var i = 0; i < bytes.length; i++) { bin += String.fromCharCode(bytes[i]); }
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
 
-  function csrf() {
-    var f = document.querySelector('input[name="csrf_token"]');
-    return f ? f.value : "";
-  }
-
-  function post(url, body) {
-    return fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf() },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (j) {
-        if (!r.ok) throw j;
-        return j;
-      });
-    });
+  function decodeIds(list) {
+    (list || []).forEach(function (c) { c.id = fromB64u(c.id); });
   }
 
   function creationOptions(pk) {
     pk.challenge = fromB64u(pk.challenge);
     pk.user.id = fromB64u(pk.user.id);
-    (pk.excludeCredentials || []).forEach(function (c) { c.id = fromB64u(c.id); });
+    decodeIds(pk.excludeCredentials);
     return pk;
   }
 
   function requestOptions(pk) {
     pk.challenge = fromB64u(pk.challenge);
-    (pk.allowCredentials || []).forEach(function (c) { c.id = fromB64u(c.id); });
+    decodeIds(pk.allowCredentials);
     return pk;
   }
 
-  function credentialJson(c) {
-    var r = c.response;
-    var out = {
-      id: c.id,
-      rawId: toB64u(c.rawId),
-      type: c.type,
-      extensions: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
-      response: { clientDataJSON: toB64u(r.clientDataJSON) },
+  function registration(cred) {
+    var r = cred.response;
+    return {
+      id: cred.id,
+      rawId: toB64u(cred.rawId),
+      type: cred.type,
+      response: {
+        attestationObject: toB64u(r.attestationObject),
+        clientDataJSON: toB64u(r.clientDataJSON),
+        transports: typeof r.getTransports === "function" ? r.getTransports() : []
+      },
+      extensions: {}
     };
-    if (r.attestationObject) {
-      out.response.attestationObject = toB64u(r.attestationObject);
-    } else {
-      out.response.authenticatorData = toB64u(r.authenticatorData);
-      out.response.signature = toB64u(r.signature);
-      out.response.userHandle = r.userHandle ? toB64u(r.userHandle) : null;
-    }
-    return out;
   }
 
-  function show(box, text) {
-    var p = box.querySelector("[data-passkey-message]");
-    if (p) {
-      p.textContent = text;
-      p.hidden = false;
-    }
+  function assertion(cred) {
+    var r = cred.response;
+    return {
+      id: cred.id,
+      rawId: toB64u(cred.rawId),
+      type: cred.type,
+      response: {
+        authenticatorData: toB64u(r.authenticatorData),
+        clientDataJSON: toB64u(r.clientDataJSON),
+        signature: toB64u(r.signature),
+        userHandle: r.userHandle ? toB64u(r.userHandle) : null
+      },
+      extensions: {}
+    };
   }
 
-  function failure(box, e) {
-    if (e && e.error && e.error.code === "reauth_required" && box.dataset.reauth) {
-      window.location.assign(box.dataset.reauth);
+  function post(url, token, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": token },
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (res) {
+      return res.json().catch(function () { return {}; }).then(function (json) {
+        if (!res.ok) {
+          var code = json && json.error && json.error.code ? json.error.code : "failed";
+          throw { code: code };
+        }
+        return json;
+      });
+    });
+  }
+
+  function show(el, text) {
+    var box = el.querySelector("[data-passkey-message]");
+    if (!box) { return; }
+    box.textContent = text;
+    box.hidden = false;
+  }
+
+  function message(el, code) {
+    var key = "msg" + code.split(/[_-]/).map(function (w) {
+      return w.charAt(0).toUpperCase() + w.slice(1);
+    }).join("");
+    return el.dataset[key] || el.dataset.msgFailed || code;
+  }
+
+  function failed(el, err) {
+    var code = err && err.code ? err.code
+      : (err && err.name === "NotAllowedError" ? "cancelled" : "failed");
+    if (code === "reauth_required" && el.dataset.reauth) {
+      window.location.assign(el.dataset.reauth);
       return;
     }
-    var msg = e && e.error && e.error.message;
-    show(box, msg || box.dataset.failed || "Passkey failed");
+    show(el, message(el, code));
   }
 
-  // "Mit Passkey anmelden" (and conditional UI in the e-mail field where the browser has it).
-  function signIn(box) {
-    var api = box.dataset.api;
-    var pending = null;
-    function run(mediation) {
-      if (pending) pending.abort();
-      var ctl = new AbortController();
-      pending = ctl;
-      return post(api + "/auth/passkey/options").then(function (start) {
-        var opts = { publicKey: requestOptions(start.public_key), signal: ctl.signal };
-        if (mediation) opts.mediation = mediation;
-        return navigator.credentials.get(opts).then(function (cred) {
-          return post(api + "/auth/passkey", {
-            challenge_id: start.challenge_id,
-            credential: credentialJson(cred),
+  function token(el) {
+    var field = el.querySelector("input[name=csrf_token]");
+    return field ? field.value : "";
+  }
+
+  function start(el, event) {
+    event.preventDefault();
+    var kind = el.dataset.passkey;
+    var csrf = token(el);
+    var done = el.dataset.done;
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      show(el, message(el, "unsupported"));
+      return;
+    }
+    post(el.dataset.options, csrf).then(function (ceremony) {
+      if (kind === "register") {
+        return navigator.credentials.create({ publicKey: creationOptions(ceremony.public_key) })
+          .then(function (cred) {
+            var name = el.querySelector("input[name=name]");
+            return post(el.dataset.finish, csrf, {
+              challenge_id: ceremony.challenge_id,
+              name: name ? name.value.trim() : "",
+              credential: registration(cred)
+            });
           });
+      }
+      return navigator.credentials.get({ publicKey: requestOptions(ceremony.public_key) })
+        .then(function (cred) {
+          var body = { challenge_id: ceremony.challenge_id, credential: assertion(cred) };
+          var remember = el.querySelector("input[name=remember_device]");
+          if (kind === "second-factor") { body.remember_device = !!(remember && remember.checked); }
+          return post(el.dataset.finish, csrf, body);
         });
-      }).then(function () {
-        window.location.assign(box.dataset.next);
-      });
-    }
-    var button = box.querySelector("[data-passkey-signin]");
-    button.hidden = false;
-    button.addEventListener("click", function () {
-      run(null).catch(function (e) {
-        if (!(e && e.name === "AbortError")) failure(box, e);
-      });
-    });
-    if (PublicKeyCredential.isConditionalMediationAvailable) {
-      PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
-        if (ok) run("conditional").catch(function () {});
-      });
-    }
-  }
-
-  // The passkey as the second step after the password.
-  function secondFactor(box) {
-    var api = box.dataset.api;
-    var button = box.querySelector("[data-passkey-mfa]");
-    button.hidden = false;
-    button.addEventListener("click", function () {
-      var remember = document.querySelector('input[name="remember_device"]');
-      post(api + "/auth/login/mfa/passkey/options").then(function (start) {
-        return navigator.credentials.get({ publicKey: requestOptions(start.public_key) })
-          .then(function (cred) {
-            return post(api + "/auth/login/mfa/passkey", {
-              challenge_id: start.challenge_id,
-              credential: credentialJson(cred),
-              remember_device: !!(remember && remember.checked),
-            });
-          });
-      }).then(function () {
-        window.location.assign(box.dataset.next);
-      }).catch(function (e) { failure(box, e); });
-    });
-  }
-
-  // "Passkey hinzufügen" on the security page.
-  function register(box) {
-    var api = box.dataset.api;
-    var form = box.querySelector("form[data-passkey-add]");
-    form.hidden = false;
-    form.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      var name = form.querySelector('input[name="name"]').value;
-      post(api + "/me/passkeys/options").then(function (start) {
-        return navigator.credentials.create({ publicKey: creationOptions(start.public_key) })
-          .then(function (cred) {
-            return post(api + "/me/passkeys", {
-              challenge_id: start.challenge_id,
-              name: name,
-              credential: credentialJson(cred),
-            });
-          });
-      }).then(function (done) {
-        if (done.recovery_code) {
-          // Shown once, here: the recovery code the first factor brought.
-          var shown = box.querySelector("[data-passkey-recovery]");
-          shown.querySelector("code").textContent = done.recovery_code;
-          shown.hidden = false;
-          form.hidden = true;
-        } else {
-          window.location.assign(box.dataset.next);
+    }).then(function (answer) {
+      if (answer && answer.recovery_code) {
+        var box = el.querySelector("[data-passkey-recovery]");
+        if (box) {
+          box.querySelector("code").textContent = answer.recovery_code;
+          box.hidden = false;
+          return;
         }
-      }).catch(function (e) { failure(box, e); });
-    });
+      }
+      window.location.assign(done);
+    }).catch(function (err) { failed(el, err); });
   }
 
-  document.querySelectorAll("[data-passkey]").forEach(function (box) {
-    var kind = box.dataset.passkey;
-    if (kind === "sign-in") signIn(box);
-    else if (kind === "second-factor") secondFactor(box);
-    else if (kind === "register") register(box);
-    var hint = box.querySelector("[data-passkey-nojs]");
-    if (hint) hint.hidden = true;
+  document.querySelectorAll("[data-passkey]").forEach(function (el) {
+    el.hidden = false;
+    el.addEventListener("submit", function (event) { start(el, event); });
   });
 })();

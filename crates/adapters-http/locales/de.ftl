@@ -610,3 +610,24 @@ audit-entries-count = { $total } Einträge
 sessions-unknown-browser = Unbekannter Browser
 customers-any-affiliation = jede (keine Einschränkung)
 customers-affiliation-hint = Ohne Auswahl akzeptiert der Kunde jede Zugehörigkeit.
+
+# Passkeys (web)
+audit-value-passkey = Passkey
+passkeys-heading = Passkeys
+passkeys-intro = Mit einem Passkey melden Sie sich ohne Passwort an – per Fingerabdruck, Gesichtserkennung oder PIN Ihres Geräts. Ein Passkey gilt auch als zweiter Faktor.
+passkeys-none = Sie haben noch keinen Passkey eingerichtet.
+passkey-needs-script = Passkeys benötigen JavaScript in Ihrem Browser. Die Anmeldung mit E-Mail-Adresse und Passwort bleibt weiterhin möglich.
+passkey-name = Name
+passkey-name-hint = z. B. Laptop im Büro
+passkey-created = Eingerichtet am
+passkey-last-used = Zuletzt verwendet
+passkey-never-used = noch nie
+passkey-remove = Entfernen
+passkey-add = Passkey hinzufügen
+passkey-recovery-code = Der Passkey wurde hinzugefügt. Bitte notieren Sie sich diesen Wiederherstellungscode und bewahren Sie ihn sicher auf. Er wird nur einmal angezeigt:
+passkey-sign-in = Mit Passkey anmelden
+passkey-use = Mit Passkey bestätigen
+
+passkey-failed = Der Passkey konnte nicht verwendet werden. Bitte versuchen Sie es erneut.
+passkey-cancelled = Der Vorgang wurde abgebrochen oder ist abgelaufen. Bitte versuchen Sie es erneut.
+passkey-unsupported = Ihr Browser unterstützt keine Passkeys. Bitte melden Sie sich mit Ihrem Passwort an.

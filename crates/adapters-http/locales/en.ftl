@@ -610,3 +610,24 @@ audit-entries-count = { $total } entries
 sessions-unknown-browser = Unknown browser
 customers-any-affiliation = any (no restriction)
 customers-affiliation-hint = Without a choice the customer accepts any affiliation.
+
+# Passkeys (web)
+audit-value-passkey = passkey
+passkeys-heading = Passkeys
+passkeys-intro = With a passkey you sign in without a password – with your device's fingerprint, face recognition or PIN. A passkey also counts as a second factor.
+passkeys-none = You have not set up a passkey yet.
+passkey-needs-script = Passkeys need JavaScript in your browser. Signing in with your email address and password remains possible.
+passkey-name = Name
+passkey-name-hint = e.g. office laptop
+passkey-created = Set up on
+passkey-last-used = Last used
+passkey-never-used = never
+passkey-remove = Remove
+passkey-add = Add passkey
+passkey-recovery-code = The passkey was added. Please write down this recovery code and keep it safe. It is shown only once:
+passkey-sign-in = Sign in with a passkey
+passkey-use = Confirm with a passkey
+
+passkey-failed = The passkey could not be used. Please try again.
+passkey-cancelled = The request was cancelled or timed out. Please try again.
+passkey-unsupported = Your browser does not support passkeys. Please sign in with your password.

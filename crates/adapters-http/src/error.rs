@@ -159,7 +159,7 @@ error_codes! {
     InvalidCursor = 400, "invalid_cursor", "The cursor was not issued by this list.";
     InvalidPageSize = 400, "invalid_page_size", "`per_page` must be between 1 and `details.max`.";
     PageOutOfRange = 400, "page_out_of_range", "Page 0, or a page too deep for page numbers: follow the `next` cursor.";
-    ChainBroken = 409, "chain_broken", "The audit chain is broken. No operation of the JSON API answers it: `GET /api/v1/operator/audit/verify` reports a broken chain as its result (`valid: false`).";
+    ChainBroken = 409, "chain_broken", "The audit chain is broken: entries were altered, removed or reordered in storage. Only the change-log export answers it (a broken chain is never signed); `GET /api/v1/operator/audit/verify` reports a broken chain as its result (`valid: false`).";
     // --- customers ---
     NumberTaken = 409, "number_taken", "A customer with this number exists already.";
     UnknownPermissions = 422, "unknown_permissions", "Permission keys not in the catalog (or defaults outside the entitlements); `details.keys` lists them.";
@@ -551,6 +551,16 @@ pub mod sets {
         ErrorCode::InvalidCursor,
         ErrorCode::InvalidPageSize,
         ErrorCode::PageOutOfRange,
+        ErrorCode::Conflict,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+    /// The change-log export: [`AUDIT`](Self::AUDIT) without the paging codes, with
+    /// `chain_broken` (a broken stored chain is not exported).
+    pub const AUDIT_EXPORT: &[ErrorCode] = &[
+        ErrorCode::NotFound,
+        ErrorCode::Forbidden,
+        ErrorCode::ChainBroken,
         ErrorCode::Conflict,
         ErrorCode::Unavailable,
         ErrorCode::Internal,

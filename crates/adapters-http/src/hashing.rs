@@ -1,6 +1,7 @@
 //! Password hashing off the async workers: [`BlockingHasher`].
 
 use async_trait::async_trait;
+use portal_core::legacy_hash::LegacyHash;
 use portal_core::password::{Password, PasswordHash};
 use portal_core::ports::{HashError, PasswordHasher};
 use portal_core::secret::SecretString;
@@ -156,5 +157,16 @@ impl PasswordHasher for BlockingHasher {
 
     fn needs_rehash(&self, hash: &PasswordHash) -> bool {
         self.inner.needs_rehash(hash)
+    }
+
+    /// Old systems' hashes (linking an old account, R8) on the same threads and permits.
+    async fn verify_legacy(
+        &self,
+        candidate: &SecretString,
+        hash: &LegacyHash,
+    ) -> Result<bool, HashError> {
+        let (candidate, hash) = (candidate.clone(), hash.clone());
+        self.run(move |h| async move { h.verify_legacy(&candidate, &hash).await })
+            .await
     }
 }

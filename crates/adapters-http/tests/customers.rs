@@ -495,3 +495,62 @@ async fn inviting_an_address_with_an_account_elsewhere_keeps_its_answer_and_mail
         "invitation_to_existing_account"
     );
 }
+
+#[tokio::test]
+async fn the_change_log_export_is_signed_jsonl_of_the_own_customer_only() {
+    use portal_core::audit_export::{Keys, verify_export};
+    let app = TestApp::new();
+    let t = app.two_customers().await;
+    let r = t.admin_a.get(&format!("{A}/audit/export")).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "application/jsonl");
+    assert_eq!(
+        r.headers["content-disposition"],
+        "attachment; filename=\"audit-100000001.jsonl\""
+    );
+    let ok = verify_export(&r.text, Keys::FromHeader).unwrap();
+    let customer_id = |text: &str| -> portal_core::ids::CustomerId {
+        let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        header["customer_id"].as_str().unwrap().parse().unwrap()
+    };
+    let a = customer_id(&r.text);
+    assert_eq!(ok.customer, "100000001");
+    assert!(ok.entries >= 3, "{ok:?}");
+    // The published JWKS verifies it too.
+    let jwks: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(app.client().get("/oidc/jwks").await.ok(200).clone()).unwrap();
+    assert_eq!(verify_export(&r.text, Keys::Given(&jwks)).unwrap(), ok);
+    // Another customer's log: 404 like an unknown one; employees 403; no session 401.
+    t.admin_a
+        .get(&format!("{B}/audit/export"))
+        .await
+        .assert(404, "not_found");
+    t.admin_a
+        .get("/api/v1/customers/999999999/audit/export")
+        .await
+        .assert(404, "not_found");
+    t.employee_a
+        .get(&format!("{A}/audit/export"))
+        .await
+        .assert(403, "forbidden");
+    app.client()
+        .get(&format!("{A}/audit/export"))
+        .await
+        .assert(401, "unauthenticated");
+    // Operators export any customer.
+    let rb = t.operator.get(&format!("{B}/audit/export")).await;
+    assert_eq!(
+        verify_export(&rb.text, Keys::FromHeader).unwrap().customer,
+        "100000002"
+    );
+    // Neither file holds the other customer's id.
+    let b = customer_id(&rb.text);
+    assert!(!r.text.contains(&b.to_string()));
+    assert!(!rb.text.contains(&a.to_string()));
+    // A chain broken in storage is refused, never signed.
+    app.store.tamper_with_audit(Some(a), 1, "x");
+    t.admin_a
+        .get(&format!("{A}/audit/export"))
+        .await
+        .assert(409, "chain_broken");
+}

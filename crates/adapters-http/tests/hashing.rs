@@ -3,6 +3,7 @@
 
 use adapters_http::BlockingHasher;
 use async_trait::async_trait;
+use portal_core::legacy_hash::LegacyHash;
 use portal_core::password::{Password, PasswordHash, PasswordPolicy};
 use portal_core::ports::{HashError, PasswordHasher};
 use portal_core::secret::SecretString;
@@ -157,6 +158,10 @@ impl PasswordHasher for Where {
     fn needs_rehash(&self, h: &PasswordHash) -> bool {
         self.inner.needs_rehash(h)
     }
+    async fn verify_legacy(&self, c: &SecretString, h: &LegacyHash) -> Result<bool, HashError> {
+        self.note();
+        self.inner.verify_legacy(c, h).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,6 +186,35 @@ async fn computations_run_on_the_permits_own_threads_only() {
     assert!(!threads.is_empty());
     assert!(
         threads.len() <= 2 && threads.iter().all(|t| t.starts_with("portal-hash-")),
+        "ran on {threads:?}"
+    );
+}
+
+/// Old systems' hashes (linking a "Servicewelt" account) are verified on the same threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_hashes_are_verified_on_the_hashing_threads_too() {
+    let probe = Arc::new(Where {
+        inner: fast_hasher(5),
+        threads: std::sync::Mutex::default(),
+        panic_next: std::sync::atomic::AtomicBool::new(false),
+    });
+    let hasher = BlockingHasher::new(probe.clone(), 2);
+    let old = LegacyHash::pbkdf2_sha256("altes geheimnis", b"salz", 1_000).unwrap();
+    assert!(
+        hasher
+            .verify_legacy(&SecretString::new("altes geheimnis"), &old)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !hasher
+            .verify_legacy(&SecretString::new("falsch"), &old)
+            .await
+            .unwrap()
+    );
+    let threads = probe.threads.lock().unwrap().clone();
+    assert!(
+        !threads.is_empty() && threads.iter().all(|t| t.starts_with("portal-hash-")),
         "ran on {threads:?}"
     );
 }

@@ -33,4 +33,5 @@ mod support;
 mod web_browser;
 mod web_operator_clients;
 mod web_pages;
+mod web_passkeys;
 mod web_support;

@@ -3,6 +3,9 @@
 //! 127.0.0.1 by a real axum server with the in-memory store. No sleeps: every step waits for an
 //! element of the page it expects.
 //!
+//! `passkeys_in_a_real_browser` serves its own portal as `http://localhost:<port>` (a WebAuthn
+//! relying party cannot be an IP address) and adds a WebDriver virtual authenticator.
+//!
 //! The walk visits every screen as a newcomer, an employee, a customer administrator, an operator
 //! and a user with a second factor; each page it reaches by GET in both languages, and every page
 //! at 1280 px and at 375 px. On each it fails when the page is not HTML (a JSON answer), when the
@@ -1086,4 +1089,162 @@ async fn operator_client_and_oidc_pages(walk: &mut Walk, portal: &Portal, op: &A
     .await;
     let refused = walk.c.source().await.unwrap();
     assert!(refused.contains("Belege"), "the page names the application");
+}
+
+/// `POST /session/{id}/webauthn/authenticator` (WebDriver's WebAuthn extension): a virtual
+/// CTAP2 platform authenticator with resident keys and user verification.
+#[derive(Debug)]
+struct AddVirtualAuthenticator;
+
+impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/authenticator",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
+        (
+            axum::http::Method::POST,
+            Some(
+                json!({
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": true,
+                    "hasUserVerification": true,
+                    "isUserVerified": true,
+                })
+                .to_string(),
+            ),
+        )
+    }
+}
+
+/// Passkeys in Chromium with a virtual authenticator (issue 16): added on the security page,
+/// signing in alone from the login page, as the second step after the password, and removed.
+/// The server is addressed as `localhost`: a relying-party id cannot be an IP address.
+#[tokio::test]
+async fn passkeys_in_a_real_browser() {
+    let (driver, driver_port) = chromedriver().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
+    let mut config = HttpConfig::new(&base, CookieKey::generate())
+        .unwrap()
+        .insecure_development_cookies();
+    config.rate_limits = RateLimits::off();
+    let store = Arc::new(adapters_memory::MemoryStore::new());
+    let deps = Deps {
+        queries: store.clone(),
+        committer: store.clone(),
+        clock: Arc::new(ManualClock::new()),
+        ids: Arc::new(SequentialIds::new()),
+        random: Arc::new(SeededRandom::new(12)),
+        hasher: Arc::new(fast_hasher(3)),
+        legacy: Arc::new(adapters_memory::InMemoryLegacyDirectory::new()),
+    };
+    let portal_config = PortalConfig {
+        mfa_key: Some(mfa_key()),
+        ..PortalConfig::default()
+    };
+    let portal = Arc::new(
+        Portal::new(deps, portal_config, PermissionCatalog::default())
+            .unwrap()
+            .with_passkey_verifier(Arc::new(
+                adapters_webauthn::WebauthnVerifier::new(&base, "Portal").unwrap(),
+            )),
+    );
+    let app = router(AppState::new(portal.clone(), config, Arc::new(AlwaysReady)));
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let ticket = portal
+        .register(portal_core::service::Register {
+            email: email("pia@example.com"),
+            first_name: name("Pia"),
+            last_name: name("Passkey"),
+            password: PASSWORD.into(),
+            password_confirmation: PASSWORD.into(),
+            language: portal_core::values::Language::De,
+        })
+        .await
+        .unwrap();
+    let code = store
+        .outbox()
+        .iter()
+        .rev()
+        .find(|m| m.to.as_str() == "pia@example.com")
+        .and_then(|m| m.intent.secret().map(|s| s.expose().to_owned()))
+        .unwrap();
+    portal
+        .verify_registration(ticket.ticket.expose(), &code, Default::default())
+        .await
+        .unwrap();
+
+    let profile = TempDir::new("passkey-profile");
+    let c = browser(driver_port, profile.path()).await;
+    c.issue_cmd(AddVirtualAuthenticator)
+        .await
+        .expect("a virtual authenticator");
+    let password_login = |c: Client| {
+        let base = base.clone();
+        async move {
+            c.goto(&format!("{base}/login")).await.unwrap();
+            fill(&c, "input[name=email]", "pia@example.com").await;
+            fill(&c, "input[name=password]", PASSWORD).await;
+            click(&c, "form[action=\"/login\"] button.primary").await;
+            c
+        }
+    };
+    let c = password_login(c).await;
+    wait(&c, "div.who").await;
+
+    // Add a passkey on the security page: the script shows its form, the recovery code once.
+    c.goto(&format!("{base}/mfa")).await.unwrap();
+    fill(&c, "#passkey-name", "Virtueller Schlüssel").await;
+    click(&c, "form[data-passkey=\"register\"] button.primary").await;
+    wait(&c, "[data-passkey-recovery]:not([hidden]) code").await;
+    click(&c, "[data-passkey-recovery] a").await;
+    wait(&c, "#passkeys table").await;
+    let source = c.source().await.unwrap();
+    assert!(source.contains("Virtueller Schlüssel"), "{source}");
+    assert!(source.contains("noch nie"), "{source}");
+
+    // Sign out, sign in with the passkey alone.
+    click(&c, "form[action=\"/logout\"] button").await;
+    click(&c, "form[data-passkey=\"sign-in\"] button").await;
+    wait(&c, "div.who").await;
+    c.goto(&format!("{base}/mfa")).await.unwrap();
+    wait(&c, "#passkeys table").await;
+    let source = c.source().await.unwrap();
+    assert!(!source.contains("noch nie"), "{source}");
+
+    // Sign out, the password, then the passkey as the second step.
+    click(&c, "form[action=\"/logout\"] button").await;
+    wait(&c, "form[data-passkey=\"sign-in\"]").await;
+    let c = password_login(c).await;
+    click(&c, "form[data-passkey=\"second-factor\"] button.primary").await;
+    wait(&c, "div.who").await;
+
+    // Remove it (a fresh login: no step-up page).
+    c.goto(&format!("{base}/mfa")).await.unwrap();
+    click(&c, "form[action^=\"/mfa/passkeys/\"] button").await;
+    wait(&c, "div.alert.ok").await;
+    let source = c.source().await.unwrap();
+    assert!(
+        source.contains("Sie haben noch keinen Passkey eingerichtet."),
+        "{source}"
+    );
+    c.close().await.unwrap();
+    server.abort();
+    drop(driver);
 }

@@ -41,10 +41,11 @@ use portal_core::mail::OutboxMail;
 use portal_core::outbox::{OutboxEntry, OutboxMessage, OutboxStats, OutboxStatus};
 use portal_core::ports::{
     AdminRequestFilter, AuditQuery, Commit, Committer, Counter, CustomerQuery, Expired,
-    LegacyAccount, LegacyClaim, LegacyDirectory, LegacyError, OutboxStore, PageStart, PhoneMessage,
-    Queries, SessionContext, SmsError, SmsSender, StoreError, UniqueKey, UserQuery, Write,
+    LegacyAccount, LegacyClaim, LegacyDirectory, LegacyError, LegacyRecord, OutboxStore, PageStart,
+    PhoneMessage, Queries, SessionContext, SmsError, SmsSender, StoreError, UniqueKey, UserQuery,
+    Write,
 };
-use portal_core::secret::{SecretString, TokenHash, constant_time_eq};
+use portal_core::secret::TokenHash;
 use portal_core::session::Session;
 use portal_core::token::{ActionToken, TokenPurpose};
 use portal_core::user::{AccountState, Role, User};
@@ -73,6 +74,8 @@ struct State {
     tokens: HashMap<ActionTokenId, ActionToken>,
     requests: HashMap<AdminRequestId, AdminRequest>,
     legacy: HashMap<String, LegacyClaim>,
+    /// Imported old accounts by id ([`LegacyRecord::id_for`]).
+    legacy_accounts: HashMap<String, LegacyRecord>,
     chains: HashMap<Option<CustomerId>, Vec<AuditEntry>>,
     /// Ids of every stored audit entry (the SQL stores' primary key).
     audit_ids: HashSet<AuditEntryId>,
@@ -108,6 +111,7 @@ enum Undo {
     Token(ActionTokenId, Option<ActionToken>),
     Request(AdminRequestId, Option<AdminRequest>),
     Legacy(String),
+    LegacyAccount(String, Option<LegacyRecord>),
     Outbox(Box<OutboxEntry>),
     Oidc(Box<OidcState>),
     PasskeyChallenge(uuid::Uuid, Option<portal_core::passkey::PasskeyChallenge>),
@@ -325,6 +329,7 @@ impl State {
                 Undo::Legacy(key) => {
                     self.legacy.remove(&key);
                 }
+                Undo::LegacyAccount(key, old) => restore(&mut self.legacy_accounts, key, old),
                 Undo::Oidc(old) => self.oidc = *old,
                 Undo::PasskeyChallenge(id, old) => restore(&mut self.passkey_challenges, id, old),
                 Undo::SealingKey(id, present) => {
@@ -550,7 +555,20 @@ impl State {
                 }
                 let key = claim.legacy_id.clone();
                 self.legacy.insert(key.clone(), claim);
-                undo.push(Undo::Legacy(key));
+                undo.push(Undo::Legacy(key.clone()));
+                // The old hash goes in the same commit (R8).
+                if let Some(account) = self.legacy_accounts.get_mut(&key) {
+                    let old = account.clone();
+                    account.hash = None;
+                    undo.push(Undo::LegacyAccount(key, Some(old)));
+                }
+                Ok(())
+            }
+            Write::PutLegacyAccount(mut record) => {
+                record.imported_at = us(record.imported_at);
+                let key = record.account.id.clone();
+                let old = self.legacy_accounts.insert(key.clone(), record);
+                undo.push(Undo::LegacyAccount(key, old));
                 Ok(())
             }
             Write::InsertOidcClient(_)
@@ -1483,10 +1501,25 @@ impl Queries for MemoryStore {
     }
 }
 
-/// A legacy ("Servicewelt") directory in memory, for demos and tests.
+/// The imported old accounts of the store (`portal legacy import` writes them through
+/// [`Write::PutLegacyAccount`]).
+#[async_trait]
+impl LegacyDirectory for MemoryStore {
+    async fn find(&self, username: &str) -> Result<Option<LegacyRecord>, LegacyError> {
+        Ok(self
+            .lock()
+            .legacy_accounts
+            .get(&LegacyRecord::id_for(username))
+            .cloned())
+    }
+}
+
+/// A legacy ("Servicewelt") directory in memory, for demos and tests: old accounts added with
+/// a password are stored as PBKDF2-SHA256 hashes (1 000 rounds, the cheapest the crate takes) in
+/// passlib's form, like an old system's export.
 #[derive(Debug, Default)]
 pub struct InMemoryLegacyDirectory {
-    accounts: Mutex<HashMap<String, (SecretString, LegacyAccount)>>,
+    accounts: Mutex<HashMap<String, LegacyRecord>>,
 }
 
 impl InMemoryLegacyDirectory {
@@ -1497,38 +1530,37 @@ impl InMemoryLegacyDirectory {
     }
 
     /// Adds an old account (usernames are case-insensitive).
+    ///
+    /// # Panics
+    /// Never for a password (hashing with fixed, valid parameters).
     pub fn add(&self, username: &str, password: &str, customer_number: CustomerNumber) {
-        let key = username.trim().to_lowercase();
+        let id = LegacyRecord::id_for(username);
+        let hash =
+            portal_core::legacy_hash::LegacyHash::pbkdf2_sha256(password, id.as_bytes(), 1_000)
+                .expect("hashing with valid parameters");
         self.accounts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(
-                key.clone(),
-                (
-                    SecretString::new(password),
-                    LegacyAccount {
-                        id: format!("legacy:{key}"),
+                id.clone(),
+                LegacyRecord {
+                    account: LegacyAccount {
+                        id,
                         customer_number,
                     },
-                ),
+                    username: username.trim().to_owned(),
+                    hash: Some(hash),
+                    imported_at: DateTime::<Utc>::UNIX_EPOCH,
+                },
             );
     }
 }
 
 #[async_trait]
 impl LegacyDirectory for InMemoryLegacyDirectory {
-    async fn verify(
-        &self,
-        username: &str,
-        password: &SecretString,
-    ) -> Result<Option<LegacyAccount>, LegacyError> {
+    async fn find(&self, username: &str) -> Result<Option<LegacyRecord>, LegacyError> {
         let accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(accounts
-            .get(&username.trim().to_lowercase())
-            .filter(|(pw, _)| {
-                constant_time_eq(pw.expose().as_bytes(), password.expose().as_bytes())
-            })
-            .map(|(_, acc)| acc.clone()))
+        Ok(accounts.get(&LegacyRecord::id_for(username)).cloned())
     }
 }
 

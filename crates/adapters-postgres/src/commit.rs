@@ -193,8 +193,10 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
                 .exec_without_returning(tx)
                 .await
                 .map_err(db_err)?;
-            Ok(())
+            // The old hash goes in the same transaction (R8).
+            crate::legacy::forget_hash(tx, &c.legacy_id).await
         }
+        Write::PutLegacyAccount(r) => crate::legacy::put(tx, &r).await,
         w @ (Write::InsertOidcClient(_)
         | Write::UpdateOidcClient(_)
         | Write::InsertOidcGrant(_)

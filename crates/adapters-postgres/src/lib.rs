@@ -54,6 +54,7 @@
 
 mod commit;
 mod entity;
+mod legacy;
 mod migration;
 mod oidc;
 mod ops;

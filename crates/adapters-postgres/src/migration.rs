@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(SecondFactorPolicy),
             Box::new(OidcProvider),
             Box::new(Passkeys),
+            Box::new(LegacyAccounts),
             Box::new(SecretKeysRetention),
         ]
     }
@@ -925,6 +926,44 @@ impl MigrationTrait for Passkeys {
         m.drop_table(
             Table::drop()
                 .table(a("passkey_challenges"))
+                .if_exists()
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Imported old "Servicewelt" accounts (R8, `portal legacy import`): the username's id, the
+/// username as spelled, the customer number, and the old password hash until the account is
+/// linked (then NULL).
+struct LegacyAccounts;
+
+impl MigrationName for LegacyAccounts {
+    fn name(&self) -> &'static str {
+        "m20261207_000008_legacy_accounts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LegacyAccounts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(a("legacy_accounts"))
+                .col(ColumnDef::new(a("id")).text().not_null().primary_key())
+                .col(text("username"))
+                .col(text("customer_number"))
+                .col(text_null("password_hash"))
+                .col(ts("imported_at"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table(a("legacy_accounts"))
                 .if_exists()
                 .to_owned(),
         )

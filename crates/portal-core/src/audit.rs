@@ -225,6 +225,10 @@ categories! {
     OidcConsentGiven => "oidc.consent_given", "Zustimmung für Anwendung", "Consent given to application";
     /// A new signing key became current.
     OidcKeyRotated => "oidc.key_rotated", "Signaturschlüssel gewechselt", "Signing key rotated";
+    /// Old "Servicewelt" accounts were imported (created or changed by `portal legacy import`).
+    LegacyAccountsImported => "legacy.imported", "Servicewelt-Zugänge importiert", "Servicewelt accounts imported";
+    /// A person's data were exported (GDPR Art. 15 and 20), by themselves or their administrator.
+    DataExported => "account.data_exported", "Daten exportiert", "Data exported";
     /// A sealed secret (an authenticator app's seed, a signing key) was re-sealed under the
     /// current server secret.
     SecretResealed => "secret.resealed", "Geheimnis neu verschlüsselt", "Secret re-sealed";

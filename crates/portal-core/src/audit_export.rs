@@ -15,7 +15,8 @@ use crate::audit::{ActorKind, ActorRef, AuditCategory, AuditEntry, AuditRecord, 
 use crate::ids::{AuditEntryId, CustomerId, UserId};
 use crate::oidc::jose;
 use chrono::{DateTime, SecondsFormat, Utc};
-use jsonwebtoken::jwk::JwkSet;
+/// The JWK set type the verifier takes (`jsonwebtoken`'s).
+pub use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;

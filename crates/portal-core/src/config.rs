@@ -78,6 +78,13 @@ pub struct PortalConfig {
     pub link_user_throttle: crate::throttle::ThrottlePolicy,
     /// Throttle of failed attempts to link to a customer, per client address.
     pub link_address_throttle: crate::throttle::ThrottlePolicy,
+    /// Throttle of failed attempts to link with an old account, per old username.
+    pub link_legacy_name_throttle: crate::throttle::ThrottlePolicy,
+    /// The hash an old password is verified against when no old account has the username typed
+    /// (or it was linked already), so unknown and known names cost alike (R8, like R14 for
+    /// logins). Choose one with the algorithm and cost of the imported hashes (`portal legacy
+    /// import` lists them); default bcrypt cost 10, [`LegacyHash::default_dummy`](crate::legacy_hash::LegacyHash::default_dummy).
+    pub legacy_dummy_hash: crate::legacy_hash::LegacyHash,
     /// R22 for operators: every operator must have a second factor (led to set one up right
     /// after signing in, nothing else reachable until done). On by default, and `portal serve`
     /// offers no setting to turn it off; only a host application embedding the core may switch
@@ -158,6 +165,8 @@ impl Default for PortalConfig {
             mail_budgets: crate::throttle::MailBudgets::default(),
             link_user_throttle: crate::throttle::ThrottlePolicy::LINK_USER,
             link_address_throttle: crate::throttle::ThrottlePolicy::LINK_ADDRESS,
+            link_legacy_name_throttle: crate::throttle::ThrottlePolicy::LINK_LEGACY_NAME,
+            legacy_dummy_hash: crate::legacy_hash::LegacyHash::default_dummy(),
             operators_need_second_factor: true,
         }
     }
@@ -195,6 +204,7 @@ impl PortalConfig {
             lp.recovery_sends().reset_after(),
             self.link_user_throttle.reset_after,
             self.link_address_throttle.reset_after,
+            self.link_legacy_name_throttle.reset_after,
         ]
         .into_iter()
         .chain(mail)

@@ -42,6 +42,7 @@ pub mod defaults;
 pub mod error;
 pub mod hashing;
 pub mod ids;
+pub mod legacy_hash;
 pub mod mail;
 pub mod mfa;
 pub mod oidc;

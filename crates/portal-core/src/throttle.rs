@@ -112,6 +112,18 @@ impl ThrottlePolicy {
         reset_after: TimeDelta::hours(24),
     };
 
+    /// Per old username for linking with an old account (one account's password guessed from
+    /// many new accounts and addresses): like [`Self::LINK_USER`], 5 free failures, then doubling
+    /// from 2 s up to 5 min; 20 failures block for 1 h; forget after 24 h.
+    pub const LINK_LEGACY_NAME: Self = Self {
+        free_failures: 5,
+        base_delay: TimeDelta::seconds(2),
+        max_delay: TimeDelta::minutes(5),
+        lockout_after: 20,
+        lockout: TimeDelta::hours(1),
+        reset_after: TimeDelta::hours(24),
+    };
+
     /// Per client address for linking (many accounts registered by one guesser): 20 free
     /// failures, then doubling from 1 s up to 5 min; 100 failures block for 1 h; forget after 1 h.
     pub const LINK_ADDRESS: Self = Self {
@@ -502,6 +514,12 @@ pub mod keys {
     #[must_use]
     pub fn link_user(user: UserId) -> String {
         format!("link:user:{user}")
+    }
+
+    /// Failed attempts to link with an old account's username (trimmed, lower case), by anyone.
+    #[must_use]
+    pub fn link_legacy_name(username: &str) -> String {
+        format!("link:legacy:{}", username.trim().to_lowercase())
     }
 
     /// Failed attempts to link an account to a customer from a client address.

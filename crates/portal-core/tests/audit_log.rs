@@ -748,6 +748,52 @@ mod export {
     }
 
     #[tokio::test]
+    async fn after_retention_a_start_cut_off_with_the_checkpoint_moved_is_refused() {
+        let w = World::with_config(portal_core::config::PortalConfig {
+            housekeeping: portal_core::config::HousekeepingPolicy {
+                audit_retention: Some(chrono::TimeDelta::days(1)),
+                ..portal_core::config::HousekeepingPolicy::default()
+            },
+            ..portal_core::config::PortalConfig::default()
+        });
+        w.customer(N).await;
+        let op = w.operator("op@vendor.example").await;
+        let chef = w.admin("chef@example.com", N, &op).await;
+        let emma = w.invited(&chef, N, "emma@example.com", &[]).await;
+        w.advance(chrono::TimeDelta::days(2));
+        let n = number(N);
+        w.portal
+            .lock_user(&chef, &n, id_of(&emma), None)
+            .await
+            .unwrap();
+        w.portal.unlock_user(&chef, &n, id_of(&emma)).await.unwrap();
+        w.portal.housekeeping(&*w.store).await.unwrap();
+        let c = w.customer_now(N).await;
+        let kept = w.audit_of(Some(c.id()));
+        assert_eq!(kept.len(), 2, "only the lock and unlock are kept");
+        let text = w.portal.export_customer_audit(&chef, &n).await.unwrap();
+        let ok = verify_export(&text, Keys::FromHeader).unwrap();
+        assert_eq!(ok.entries, kept[1].seq, "the last sequence number");
+        assert_eq!(text.lines().count(), 4, "header, two entries, head");
+        // The first kept entry removed and the header moved on to fit: the signed start differs.
+        let mut l = lines(&text);
+        let mut header: Value = serde_json::from_str(&l[0]).unwrap();
+        assert_eq!(header["pruned"]["seq"], kept[0].seq - 1);
+        header["pruned"] = serde_json::json!({"seq": kept[0].seq, "hash": kept[0].hash.to_hex()});
+        l[0] = header.to_string();
+        l.remove(1);
+        let p = problem(&join(&l));
+        assert!(matches!(p, ExportProblem::BadSignature { .. }), "{p}");
+        // Only the first entry removed: the next one does not fit.
+        let mut l = lines(&text);
+        l.remove(1);
+        assert!(matches!(
+            problem(&join(&l)),
+            ExportProblem::OutOfPlace { .. }
+        ));
+    }
+
+    #[tokio::test]
     async fn a_broken_stored_chain_is_not_exported() {
         let (w, _op, chef, _emma) = busy().await;
         let c = w.customer_now(N).await;

@@ -207,8 +207,8 @@ async fn an_unreachable_legacy_directory_is_reported_as_unavailable() {
         .unwrap();
     let mut legacy = MockLegacyDirectory::new();
     legacy
-        .expect_verify()
-        .returning(|_, _| Err(LegacyError("timeout".into())));
+        .expect_find()
+        .returning(|_| Err(LegacyError("timeout".into())));
     let mut deps = w.portal.deps().clone();
     deps.legacy = Arc::new(legacy);
     let portal = Portal::new(deps, Default::default(), Default::default()).unwrap();

@@ -14,6 +14,7 @@ mod contact;
 mod customers;
 mod faults;
 mod housekeeping;
+mod legacy_import;
 mod login;
 mod login_protection;
 mod mfa;

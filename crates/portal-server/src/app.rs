@@ -111,7 +111,8 @@ pub async fn open_store_with(
     Ok((store.with_catalog(&PermissionCatalog::default()), report))
 }
 
-/// The portal on `store` with production adapters and the default catalog, committing through
+/// The portal on `store` with production adapters, the store's imported old accounts as the
+/// legacy directory and the default catalog, committing through
 /// `committer` when given (a decorator around the store).
 ///
 /// # Errors
@@ -121,7 +122,9 @@ pub fn portal(
     committer: Option<Arc<dyn Committer>>,
     config: PortalConfig,
 ) -> Result<Portal, Failure> {
-    let mut deps = Deps::production(store);
+    let mut deps = Deps::production(store.clone());
+    // The imported old accounts ("Servicewelt", `portal legacy import`).
+    deps.legacy = store;
     if let Some(c) = committer {
         deps.committer = c;
     }

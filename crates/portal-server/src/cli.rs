@@ -60,6 +60,12 @@ pub enum Command {
     /// Manage the OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import the old system's ("Servicewelt") accounts that users can link once.
+    #[command(subcommand)]
+    Legacy(LegacyCommand),
+    /// Export a customer's change log as a signed file, or check such a file offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Write a consistent copy of the SQLite database to FILE, while servers keep running.
     ///
     /// On Postgres use pg_dump instead (docs/operations.md). Keep the server secret (key file
@@ -137,6 +143,22 @@ pub enum CustomersCommand {
     },
 }
 
+/// Old-account ("Servicewelt") commands.
+#[derive(Debug, Subcommand)]
+pub enum LegacyCommand {
+    /// Import old accounts from a CSV file so users can link with them ("Jetzt verknüpfen").
+    ///
+    /// Header row with the columns username, customer_number, password_hash (any order).
+    /// password_hash: bcrypt, PBKDF2-SHA256 (PHC or passlib's modular crypt) or argon2 (PHC), as
+    /// the old system stored it. The customers must exist. Every row is checked first: if any is
+    /// invalid, every problem is listed and nothing is written. Importing the same file again
+    /// changes nothing; linked accounts are left alone.
+    Import {
+        /// The CSV file (UTF-8, comma-separated).
+        file: PathBuf,
+    },
+}
+
 /// Client commands.
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
@@ -207,6 +229,32 @@ pub enum KeysCommand {
     Rotate,
 }
 
+/// Change-log commands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write a customer's whole change log as JSON Lines: a header with the published signing
+    /// keys, every entry with its chain hashes, and the chain's head signed with the OpenID
+    /// Connect signing key (needs the server secret). A broken stored chain is refused.
+    Export {
+        /// The customer number.
+        #[arg(long)]
+        customer: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Check an exported file offline: every entry against the hash chain, and the signed head
+    /// against the last entry. Names the first entry that does not fit (exit code 1).
+    Verify {
+        /// The exported file.
+        file: std::path::PathBuf,
+        /// A JWK set to check the signature with (the server's `/oidc/jwks`); without it the
+        /// keys in the file's header are used, which proves the file consistent, not its origin.
+        #[arg(long, value_name = "FILE")]
+        jwks: Option<std::path::PathBuf>,
+    },
+}
+
 /// Server secret commands.
 #[derive(Debug, Subcommand)]
 pub enum SecretCommand {
@@ -272,6 +320,10 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
         }
         Command::Clients(c) => crate::oidc_cli::clients(&config, c).await,
         Command::Keys(KeysCommand::Rotate) => crate::oidc_cli::rotate_keys(&config).await,
+        Command::Legacy(LegacyCommand::Import { file }) => {
+            crate::legacy_cli::import(&config, &file).await
+        }
+        Command::Audit(c) => crate::audit_cli::audit(&config, c).await,
         Command::Demo => demo(&config).await,
         Command::Housekeeping => housekeeping(&config).await,
         Command::Backup { file } => crate::ops::backup(&config, &file).await,

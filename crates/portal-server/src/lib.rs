@@ -89,11 +89,13 @@
 //! ```
 
 pub mod app;
+pub mod audit_cli;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod embed;
 pub mod housekeeping;
+pub mod legacy_cli;
 pub mod metrics;
 pub mod oidc_cli;
 pub mod ops;

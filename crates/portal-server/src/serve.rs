@@ -132,6 +132,8 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     let logout_wakeup = Arc::new(Notify::new());
     let reset_wakeup = Arc::new(Notify::new());
     let mut deps = Deps::production(store.clone());
+    // Old accounts imported with `portal legacy import`, verified on the hashing threads.
+    deps.legacy = store.clone();
     deps.committer = Arc::new({
         let (mail, logout, reset) = (wakeup.clone(), logout_wakeup.clone(), reset_wakeup.clone());
         MailHook::new(store.clone(), move |_| {

@@ -65,6 +65,8 @@ fn every_command_has_help() {
         &["clients", "list", "--help"],
         &["clients", "rotate-secret", "--help"],
         &["clients", "disable", "--help"],
+        &["audit", "export", "--help"],
+        &["audit", "verify", "--help"],
         &["backup", "--help"],
         &["restore", "--help"],
         &["secret", "rotate", "--help"],
@@ -656,6 +658,106 @@ async fn clients_list_rotate_secret_and_disable() {
     let core = app::portal(store.clone(), None, PortalConfig::default()).unwrap();
     assert!(!secret_works(&core, &id, &third_secret).await);
     app::close_store(&store).await.unwrap();
+}
+
+/// `portal audit export|verify`: a customer's log exported with the signed head verifies offline
+/// (with the file's keys and with the server's JWKS); an edited field and a cut-off tail are
+/// reported with the entry named (exit code 1); another customer's entries never appear.
+#[tokio::test]
+async fn audit_export_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("c.csv"),
+        "number,name,products,channel\n\
+         123456789,Musterbau GmbH,de-business,direct\n\
+         987654321,Huber KG,de-business,direct\n",
+    )
+    .unwrap();
+    ok(portal(d, &["customers", "import", "c.csv"], &[]));
+    std::fs::write(
+        d.join("c.csv"),
+        "number,name,products,channel\n123456789,Musterbau AG,de-business,direct\n",
+    )
+    .unwrap();
+    ok(portal(d, &["customers", "import", "c.csv"], &[]));
+
+    let o = portal(
+        d,
+        &[
+            "audit",
+            "export",
+            "--customer",
+            "123456789",
+            "-o",
+            "log.jsonl",
+        ],
+        &[],
+    );
+    ok(o);
+    let text = std::fs::read_to_string(d.join("log.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "header, created, updated, head:\n{text}");
+    // To standard output too, the same entries.
+    let stdout_text = ok(portal(
+        d,
+        &["audit", "export", "--customer", "123456789"],
+        &[],
+    ));
+    assert_eq!(stdout_text.lines().nth(1), lines.get(1).copied());
+
+    let out = ok(portal(d, &["audit", "verify", "log.jsonl"], &[]));
+    assert!(
+        out.contains("valid: 2 entries of customer 123456789"),
+        "{out}"
+    );
+    // With the server's published keys.
+    let (store, other_id) = {
+        let store = open(d).await;
+        let core = app::portal(store.clone(), None, PortalConfig::default()).unwrap();
+        let jwks = core.jwks().await.unwrap();
+        std::fs::write(d.join("jwks.json"), serde_json::to_string(&jwks).unwrap()).unwrap();
+        let other = core
+            .list_customers(&Actor::System, None, &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|c| c.number().as_str() == "987654321")
+            .unwrap();
+        (store, other.id())
+    };
+    app::close_store(&store).await.unwrap();
+    let out = ok(portal(
+        d,
+        &["audit", "verify", "log.jsonl", "--jwks", "jwks.json"],
+        &[],
+    ));
+    assert!(out.contains("valid: 2 entries"), "{out}");
+    assert!(!text.contains(&other_id.to_string()));
+
+    // An edited field: the entry is named.
+    let mut entry: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    let id = entry["id"].as_str().unwrap().to_owned();
+    entry["details"] = serde_json::Value::from("name=Anders");
+    let edited = [lines[0], lines[1], &entry.to_string(), lines[3]].join("\n");
+    std::fs::write(d.join("edited.jsonl"), edited).unwrap();
+    let o = portal(d, &["audit", "verify", "edited.jsonl"], &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("line 3: entry 2") && err.contains(&id) && err.contains("altered"),
+        "{err}"
+    );
+    // A cut-off tail.
+    std::fs::write(d.join("cut.jsonl"), lines[..2].join("\n")).unwrap();
+    let o = portal(d, &["audit", "verify", "cut.jsonl"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("cut off"), "{}", stderr(&o));
+    // An unknown customer: a clear error.
+    let o = portal(d, &["audit", "export", "--customer", "111111111"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("111111111"), "{}", stderr(&o));
 }
 
 /// `portal backup`, `portal restore` and `portal secret rotate` as an operator runs them: a

@@ -7,5 +7,6 @@
 
 mod cli;
 mod embed;
+mod legacy;
 mod ops;
 mod serve;

@@ -30,13 +30,16 @@ pub mod checks;
 pub mod fixtures;
 pub mod seed;
 
-use portal_core::ports::{Committer, OutboxStore, Queries};
+use portal_core::ports::{Committer, LegacyDirectory, OutboxStore, Queries};
 use std::future::Future;
 use std::sync::Arc;
 
 /// Everything a contract check needs from a store.
-pub trait Store: Queries + Committer + OutboxStore + Send + Sync + 'static {}
-impl<T: Queries + Committer + OutboxStore + Send + Sync + 'static> Store for T {}
+pub trait Store:
+    Queries + Committer + OutboxStore + LegacyDirectory + Send + Sync + 'static
+{
+}
+impl<T: Queries + Committer + OutboxStore + LegacyDirectory + Send + Sync + 'static> Store for T {}
 
 /// A fresh, empty store for one check, and how to clean up after it.
 pub trait Fixture: Sized + Send + 'static {
@@ -92,6 +95,7 @@ macro_rules! storage_contract {
         $crate::__storage_contract_times!($fixture);
         $crate::__storage_contract_housekeeping!($fixture);
         $crate::__storage_contract_oidc!($fixture);
+        $crate::__storage_contract_legacy!($fixture);
         $crate::__storage_contract_passkeys!($fixture);
         $crate::__storage_contract_operations!($fixture);
     };

@@ -570,6 +570,43 @@ pub(crate) async fn customer_audit(
     Ok(Json(audit_page(&state, &q, &page, language)))
 }
 
+error_responses!(pub(crate) AuditExportErrors: sets::ALWAYS, sets::SESSION, sets::NUMBER, sets::AUDIT_EXPORT);
+
+/// The customer's whole change log as a file that can be checked outside Portal: JSON Lines (a
+/// header with the published signing keys, one line per entry with its chain hashes, and last the
+/// chain's head signed as an RS256 JWT with the OpenID Connect signing key). `portal audit verify
+/// FILE` checks it offline and names the first entry that does not fit. For the customer's
+/// administrators (and operators); a stored chain that is broken is not exported (409
+/// `chain_broken`).
+#[utoipa::path(get, path = "/api/v1/customers/{number}/audit/export", tag = "customers",
+    params(("number" = String, Path, description = "Customer number: nine digits, optionally with a leading `D`", pattern = r"^[Dd]?[0-9]{9}$")),
+    security(("session" = [])),
+    responses((status = 200, description = "JSON Lines: `header`, `entry` lines in chain order, `head` (see docs/api.md, \"Change-log export\")", body = String, content_type = "application/jsonl",
+        headers(("content-disposition" = String, description = "`attachment; filename=\"audit-<number>.jsonl\"`"))),
+        AuditExportErrors))]
+pub(crate) async fn export_audit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CustomerPath(number): CustomerPath,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let body = state
+        .portal()
+        .export_customer_audit(&user.principal.actor(), &number)
+        .await?;
+    let disposition = format!("attachment; filename=\"audit-{}.jsonl\"", number.as_str());
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/jsonl".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        body,
+    ))
+}
+
 error_responses!(pub(crate) RequestsErrors: sets::ALWAYS, sets::SESSION, sets::NUMBER, AdminRequestError::CODES);
 
 /// The customer's admin requests (those awaiting consent need an administrator's word).

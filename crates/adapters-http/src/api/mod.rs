@@ -288,6 +288,7 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(customers::end_sessions))
         .routes(routes!(customers::user_audit))
         .routes(routes!(customers::customer_audit))
+        .routes(routes!(customers::export_audit))
         .routes(routes!(customers::admin_requests))
         .routes(routes!(customers::consent))
         .routes(routes!(customers::decline))

@@ -117,6 +117,7 @@ pub(crate) fn value_label(value: &str) -> Option<&'static str> {
         "voice" => "audit-value-voice",
         "phone_code" => "audit-value-phone-code",
         "recovery_code" => "audit-value-recovery-code",
+        "passkey" => "audit-value-passkey",
         "reauthentication" => "audit-value-reauthentication",
         "locked" => "audit-value-locked",
         "not_active" => "audit-value-not-active",

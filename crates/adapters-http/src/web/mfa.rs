@@ -64,7 +64,11 @@ fn section_errors(which: Option<(Section, &Errors)>, me: Section) -> Option<&Err
     which.and_then(|(s, e)| (s == me).then_some(e))
 }
 
-fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
+fn settings_page(
+    a: &Authed,
+    which: Option<(Section, &Errors)>,
+    passkey_errors: Option<&Errors>,
+) -> Markup {
     let none = Errors::new();
     let err = |s| section_errors(which, s).unwrap_or(&none);
     let mfa = a.principal.user().mfa();
@@ -102,6 +106,7 @@ fn settings_page(a: &Authed, which: Option<(Section, &Errors)>) -> Markup {
                 p { (a.t("mfa-status-disabled")) }
             }
         }
+        (super::passkeys::settings_card(a, passkey_errors))
         @if mfa.totp.is_none() {
             section.card {
                 h2 { (a.t("mfa-method-totp")) }
@@ -215,9 +220,11 @@ pub(crate) async fn settings(a: Authed) -> Response {
     .find(|form| a.kept_is_of(form))
     .and_then(section_of);
     let errors = a.errors();
+    // A failed form of no section above: a passkey's removal (its path names the passkey).
+    let passkey_errors = (section.is_none() && a.kept.is_some()).then_some(&errors);
     a.page(
         a.t("mfa-title"),
-        settings_page(&a, section.map(|s| (s, &errors))),
+        settings_page(&a, section.map(|s| (s, &errors)), passkey_errors),
     )
 }
 

@@ -2,8 +2,9 @@
 //! user's language, `?lang=en` or the language cookie. Pages are maud templates (every value is
 //! escaped), forms are plain `application/x-www-form-urlencoded` POSTs (the customer import,
 //! which takes a file, alone sends `multipart/form-data`) followed by a redirect
-//! (Post/Redirect/Get), no script runs anywhere. A redirect's message ("Gespeichert.", "Ben
-//! Becker wurde gesperrt.") travels in a short-lived signed cookie (`flash`), never in the URL.
+//! (Post/Redirect/Get), and no script runs but the passkey script (`passkeys`: WebAuthn needs
+//! the browser's API; served by the crate, no inline script). A redirect's message
+//! ("Gespeichert.", "Ben Becker wurde gesperrt.") travels in a short-lived signed cookie (`flash`), never in the URL.
 //! No page answers JSON: a `GET` on a form's own address (a reload of its answer, back, a new
 //! tab) leads to the page the form belongs to (`back`), and another method on a page path is
 //! the HTML 405 page (`method_not_allowed`).
@@ -69,6 +70,7 @@ mod operator;
 mod operator_clients;
 mod operator_customers;
 mod paging;
+mod passkeys;
 pub(crate) mod urls;
 
 use crate::state::AppState;
@@ -79,8 +81,9 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-/// The policy of every page: nothing but this site's own stylesheet and images (the QR code is
-/// inline SVG), no frames, forms only to this site.
+/// The policy of every page: nothing but this site's own stylesheet, script (the passkey
+/// script; nothing inline) and images (the QR code is inline SVG), no frames, forms only to this
+/// site.
 pub const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
      base-uri 'none'; form-action 'self'; object-src 'none'";
 
@@ -156,6 +159,7 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         Router::new()
             .route(Root::PATH, get(home::root))
             .route(Stylesheet::PATH, get(stylesheet))
+            .route(PasskeyScript::PATH, get(passkeys::script))
             // Anmelden, Registrieren, Passwort vergessen, Einladung
             .route(
                 Login::PATH,
@@ -263,6 +267,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 get(back(Mfa)).post(mfa::presence_code),
             )
             .route(MfaRemove::PATH, get(back(Mfa)).post(mfa::remove))
+            .route(
+                MfaPasskeyRemove::PATH,
+                get(back(Mfa)).post(passkeys::remove),
+            )
             .route(MfaRecoveryCode::PATH, get(back(Mfa)).post(mfa::regenerate))
             .route(
                 MfaRecoveryChannel::PATH,

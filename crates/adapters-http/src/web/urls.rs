@@ -20,8 +20,8 @@
 
 use super::error::PageError;
 use crate::path::{
-    AdminRequestPath, AreaPath, ClientPath, CustomerPath, CustomerRequestPath, MailPath, PathError,
-    SessionPath, TokenPath, UserPath,
+    AdminRequestPath, AreaPath, ClientPath, CustomerPath, CustomerRequestPath, MailPath,
+    PasskeyPath, PathError, SessionPath, TokenPath, UserPath,
 };
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -134,6 +134,8 @@ routes! {
     "/" => Root;
     /// The stylesheet (served by the crate).
     "/assets/portal.css" => Stylesheet;
+    /// The passkey script (served by the crate).
+    "/assets/passkeys.js" => PasskeyScript;
 
     // Anmelden, Registrieren, Passwort vergessen, Einladung
     /// "Anmelden".
@@ -210,6 +212,8 @@ routes! {
     "/mfa/presence-code" => MfaPresenceCode;
     /// Removes every second factor.
     "/mfa/remove" => MfaRemove;
+    /// Removes one passkey.
+    "/mfa/passkeys/{id}/remove" => MfaPasskeyRemove { id: uuid::Uuid } via PasskeyPath(id);
     /// "Neuen Code generieren".
     "/mfa/recovery-code" => MfaRecoveryCode;
     /// "Wiederherstellungsmethode festlegen".

@@ -71,7 +71,10 @@ impl WebApp {
         let portal = Arc::new(
             Portal::new(deps, pc, PermissionCatalog::default())
                 .unwrap()
-                .with_sms_sender(sms.clone()),
+                .with_sms_sender(sms.clone())
+                .with_passkey_verifier(Arc::new(
+                    adapters_webauthn::WebauthnVerifier::new(ORIGIN, "Portal").unwrap(),
+                )),
         );
         let state = AppState::new(portal.clone(), config.clone(), Arc::new(AlwaysReady))
             .with_outbox(store.clone());

@@ -1,7 +1,7 @@
 //! The atomic commit: the one write port (R5, R20, R21), plus session touches, rate counters and
 //! housekeeping purges.
 
-use super::{LegacyClaim, StoreError};
+use super::{LegacyClaim, LegacyRecord, StoreError};
 use crate::admin_request::AdminRequest;
 use crate::audit::AuditRecord;
 use crate::challenge::EmailChallenge;
@@ -77,8 +77,13 @@ pub enum Write {
     InsertAdminRequest(AdminRequest),
     /// Updates an admin request.
     UpdateAdminRequest(AdminRequest),
-    /// Records a linked legacy account. [`UniqueKey::LegacyAccount`](super::UniqueKey::LegacyAccount) when already linked.
+    /// Records a linked legacy account and deletes the old account's password hash (its
+    /// [`LegacyRecord::hash`](super::LegacyRecord::hash) becomes `None`, when the directory holds
+    /// the account). [`UniqueKey::LegacyAccount`](super::UniqueKey::LegacyAccount) when already
+    /// linked.
     InsertLegacyClaim(LegacyClaim),
+    /// Inserts or replaces an old account (by its id) from an import.
+    PutLegacyAccount(LegacyRecord),
     /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
     /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
     /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.

@@ -1,5 +1,6 @@
 //! Password hashing (R13, R14).
 
+use crate::legacy_hash::LegacyHash;
 use crate::password::{Password, PasswordHash};
 use crate::secret::SecretString;
 use async_trait::async_trait;
@@ -32,4 +33,15 @@ pub trait PasswordHasher: Send + Sync {
     /// Whether a hash was made with weaker parameters than the current ones and should be
     /// replaced at the next successful login.
     fn needs_rehash(&self, hash: &PasswordHash) -> bool;
+
+    /// Whether `candidate` matches an old system's hash (R8, linking an old account), with the
+    /// old algorithm and cost. The default computes on the calling thread; servers run it on
+    /// their bounded hashing threads like [`Self::verify`].
+    async fn verify_legacy(
+        &self,
+        candidate: &SecretString,
+        hash: &LegacyHash,
+    ) -> Result<bool, HashError> {
+        Ok(hash.verify_blocking(candidate.expose()))
+    }
 }

@@ -11,6 +11,7 @@ mod auth;
 mod contact;
 mod customers;
 mod housekeeping;
+mod legacy;
 mod mfa;
 mod oidc;
 mod onboarding;
@@ -35,6 +36,10 @@ pub use auth::{
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
 pub use housekeeping::HousekeepingReport;
+pub use legacy::{
+    LEGACY_IMPORT_BATCH, LegacyImportError, LegacyImportReport, LegacyRowProblem,
+    MAX_LEGACY_USERNAME, NewLegacyAccount,
+};
 pub use mfa::{
     CompleteMfa, FactorEnabled, MfaError, MfaLogin, PasskeyCeremony, PasskeySignIn, SecondFactor,
 };

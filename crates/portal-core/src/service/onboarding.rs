@@ -152,7 +152,7 @@ impl Portal {
         client: &ClientInfo,
     ) -> Result<LinkOutcome, LinkError> {
         let user = self.linking_user(actor).await?;
-        let keys = self.link_throttle(user.id(), client).await?;
+        let keys = self.link_throttle(user.id(), client, None).await?;
         let result = self.transact(|| self.plan_link(actor, number, None)).await;
         if matches!(
             result,
@@ -178,8 +178,13 @@ impl Portal {
             .await
     }
 
-    /// [`Self::link_legacy`] from a client address: wrong credentials count against the same
-    /// throttle as guessed customer numbers.
+    /// [`Self::link_legacy`] from a client address. The old password is verified with the old
+    /// algorithm through the [`PasswordHasher`](crate::ports::PasswordHasher) (servers: on the
+    /// bounded hashing threads); an unknown or already linked username is verified against
+    /// [`PortalConfig::legacy_dummy_hash`](crate::config::PortalConfig::legacy_dummy_hash) so it
+    /// costs the same and answers the same. Wrong credentials count against the throttle of
+    /// guessed customer numbers (per user, per client address) and per old username
+    /// ([`PortalConfig::link_legacy_name_throttle`](crate::config::PortalConfig::link_legacy_name_throttle)).
     ///
     /// # Errors
     /// Those of [`Self::link_legacy`].
@@ -192,15 +197,32 @@ impl Portal {
     ) -> Result<LinkOutcome, LinkError> {
         // Check the actor first: the directory is not an oracle for strangers.
         let user = self.linking_user(actor).await?;
-        let keys = self.link_throttle(user.id(), client).await?;
-        if username.trim().is_empty() || username.len() > 256 || password.expose().len() > 1024 {
+        let name = username.trim();
+        let name_key = (name.len() <= 256).then(|| {
+            (
+                keys::link_legacy_name(name),
+                self.config.link_legacy_name_throttle,
+            )
+        });
+        let keys = self.link_throttle(user.id(), client, name_key).await?;
+        if name.is_empty() || name.len() > 256 || password.expose().len() > 1024 {
             self.count_failure(&keys, self.now()).await?;
             return Err(LinkError::InvalidLegacyCredentials);
         }
-        let Some(account) = self.deps.legacy.verify(username.trim(), password).await? else {
+        let record = self.deps.legacy.find(name).await?;
+        let matched = match record.as_ref().and_then(|r| r.hash.as_ref()) {
+            Some(hash) => self.deps.hasher.verify_legacy(password, hash).await?,
+            None => {
+                let dummy = &self.config.legacy_dummy_hash;
+                let _ = self.deps.hasher.verify_legacy(password, dummy).await?;
+                false
+            }
+        };
+        let Some(record) = record.filter(|_| matched) else {
             self.count_failure(&keys, self.now()).await?;
             return Err(LinkError::InvalidLegacyCredentials);
         };
+        let account = record.account;
         self.transact(|| self.plan_link(actor, &account.customer_number, Some(&account)))
             .await
     }
@@ -210,11 +232,13 @@ impl Portal {
         &self,
         user: UserId,
         client: &ClientInfo,
+        extra: Option<(String, ThrottlePolicy)>,
     ) -> Result<Vec<(String, ThrottlePolicy)>, LinkError> {
         let mut keys = vec![(keys::link_user(user), self.config.link_user_throttle)];
         if let Some(ip) = &client.ip {
             keys.push((keys::link_address(ip), self.config.link_address_throttle));
         }
+        keys.extend(extra);
         if let Some(retry_at) = self.throttled_until(&keys, self.now()).await? {
             return Err(LinkError::Throttled { retry_at });
         }

@@ -10,6 +10,7 @@ pub mod atomicity;
 pub mod audit_log;
 pub mod customers;
 pub mod housekeeping;
+pub mod legacy;
 pub mod oidc;
 pub mod operations;
 pub mod outbox;
@@ -23,6 +24,7 @@ pub use atomicity::*;
 pub use audit_log::*;
 pub use customers::*;
 pub use housekeeping::*;
+pub use legacy::*;
 pub use oidc::*;
 pub use operations::*;
 pub use outbox::*;
@@ -98,9 +100,11 @@ mod tests {
         ("audit_log", include_str!("audit_log.rs")),
         ("customers", include_str!("customers.rs")),
         ("housekeeping", include_str!("housekeeping.rs")),
+        ("legacy", include_str!("legacy.rs")),
         ("oidc", include_str!("oidc.rs")),
         ("operations", include_str!("operations.rs")),
         ("outbox", include_str!("outbox.rs")),
+        ("passkeys", include_str!("passkeys.rs")),
         ("second_factors", include_str!("second_factors.rs")),
         ("sessions", include_str!("sessions.rs")),
         ("times", include_str!("times.rs")),

@@ -134,6 +134,9 @@ fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
                 }
                 button.primary type="submit" { (ctx.t("continue")) }
             }
+            @if methods.contains(&MfaMethod::Passkey) {
+                (crate::web::passkeys::second_factor(ctx, &ctx.href(&q.next)))
+            }
             @if phone {
                 form.inline method="post" action=(ctx.href(with_query(urls::LoginMfaPhoneCode, &to_phone))) {
                     (csrf_field(ctx))
