@@ -149,35 +149,45 @@ async fn a_backup_under_write_load_restores_every_answered_change_with_logins_an
     let anna_totp = enable_totp(&a.portal, &clock, demo::ADMIN.email).await;
 
     // A second task writes customers (each with its change-log entry) without pause and
-    // reports every change once it was answered.
+    // reports every change once it was answered, with whether it began after the backup had
+    // returned.
     let stop = Arc::new(AtomicBool::new(false));
+    let backed_up = Arc::new(AtomicBool::new(false));
     let (tx, mut answered) = tokio::sync::mpsc::unbounded_channel();
     let writer = tokio::spawn({
-        let (portal, stop) = (a.portal.clone(), stop.clone());
+        let (portal, stop, backed_up) = (a.portal.clone(), stop.clone(), backed_up.clone());
         async move {
             let mut i = 0;
             while !stop.load(Ordering::SeqCst) {
+                let began_after_backup = backed_up.load(Ordering::SeqCst);
                 let c = portal
                     .create_customer(&Actor::System, &new_customer(i))
                     .await
                     .expect("write under load");
-                tx.send(c.number().clone()).unwrap();
+                tx.send((c.number().clone(), began_after_backup)).unwrap();
                 i += 1;
             }
         }
     });
     let mut before = Vec::new();
     while before.len() < 25 {
-        before.push(answered.recv().await.unwrap());
+        before.push(answered.recv().await.unwrap().0);
     }
-    while let Ok(n) = answered.try_recv() {
+    while let Ok((n, _)) = answered.try_recv() {
         before.push(n);
     }
     let backup = dir.path().join("backup.db");
     let bytes = ops::backup_sqlite(&a.store, &backup).await.unwrap();
+    backed_up.store(true, Ordering::SeqCst);
     assert!(bytes > 0);
-    // The writer went on during and after the backup.
-    let after = answered.recv().await.unwrap();
+    // The writer was not blocked: it goes on writing after the backup; the first change it
+    // began once the backup had returned is `after`.
+    let after = loop {
+        let (n, began_after_backup) = answered.recv().await.unwrap();
+        if began_after_backup {
+            break n;
+        }
+    };
     stop.store(true, Ordering::SeqCst);
     writer.await.unwrap();
     let mode =
@@ -204,6 +214,10 @@ async fn a_backup_under_write_load_restores_every_answered_change_with_logins_an
             .await
             .unwrap()
             .is_some()
+    );
+    assert!(
+        b.store.customer_by_number(&after).await.unwrap().is_none(),
+        "{after} began after the backup had returned: not in the copy"
     );
     let mut chains = before.clone();
     chains.push(CustomerNumber::parse(demo::DEMO_CUSTOMER).unwrap());
@@ -394,6 +408,53 @@ async fn rotation_seals_with_the_new_secret_and_after_it_only_the_new_one_is_nee
     assert_eq!(page.items.len(), 1, "{:?}", page.items);
     assert!(page.items[0].entry.record.details.contains(&new_id));
     verify_chains(&only_new.portal, &[number]).await;
+}
+
+/// A process still running with the old secret seals a value after the re-seal pass: the old
+/// key id is not forgotten (the value would be lost), and the next rotation re-seals it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_sealed_with_the_old_secret_after_the_reseal_pass_keeps_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("portal.db");
+    let clock = clock();
+    let (old, new) = (secret(1), secret(2));
+    let old_id = old.mfa_key().id();
+    let a = site(&file, keys(&old, &[]), &clock).await;
+    a.portal.check_sealing_keys().await.unwrap();
+    demo::seed(a.store.clone(), keys(&old, &[])).await.unwrap();
+    let anna = enable_totp(&a.portal, &clock, demo::ADMIN.email).await;
+
+    let b = site(&file, keys(&new, &[&old]), &clock).await;
+    let pass = b.portal.reseal_sealed_values(&Actor::System).await.unwrap();
+    assert_eq!(pass.users, 1, "Anna's app");
+    assert!(pass.retired.is_empty());
+    // `a` still runs with the old secret alone and seals Ben's app with it.
+    let ben = enable_totp(&a.portal, &clock, demo::BEN.email).await;
+
+    let e = b
+        .portal
+        .retire_sealing_keys(&Actor::System)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, SealingKeyError::StillSealedWithOldKey(what) if what.contains("authenticator")),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("every process"), "{e}");
+    assert_eq!(
+        b.store.sealing_keys().await.unwrap().len(),
+        2,
+        "nothing forgotten"
+    );
+
+    // Every process on the new secret: the rotation re-seals Ben's app and forgets the old key.
+    let report = b.portal.reseal_secrets(&Actor::System).await.unwrap();
+    assert_eq!(report.users, 1, "Ben's app");
+    assert_eq!(report.retired, std::slice::from_ref(&old_id));
+    let only_new = site(&file, keys(&new, &[]), &clock).await;
+    only_new.portal.check_sealing_keys().await.unwrap();
+    login_with_totp(&only_new.portal, &clock, demo::ADMIN.email, &anna).await;
+    login_with_totp(&only_new.portal, &clock, demo::BEN.email, &ben).await;
 }
 
 #[test]

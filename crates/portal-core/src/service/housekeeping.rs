@@ -250,7 +250,7 @@ impl Portal {
                             ActorRef::system(),
                             Some(id),
                             AuditCategory::UserPurged,
-                            format!("{what} retention"),
+                            format!("retention={what}"),
                         ));
                         commit.write(Write::DeleteUser(user));
                         Ok(Planned::new(commit, true))

@@ -43,6 +43,14 @@ pub enum SealingKeyError {
     /// A stored value opens with none of the configured keys: what it is (no secret).
     #[error("{0} cannot be opened with any configured server secret")]
     Unopenable(String),
+    /// A stored value is still sealed under a key other than the current one, so no key id may
+    /// be forgotten yet (nothing was): what it is (no secret). A process still running with
+    /// the old secret sealed it after the re-seal pass.
+    #[error(
+        "{0} is still sealed with an old server secret: start every process with the new secret \
+         (the old one in PORTAL_OLD_SECRET_KEYS), then run `portal secret rotate` again"
+    )]
+    StillSealedWithOldKey(String),
     /// A concurrent change kept winning.
     #[error("conflict")]
     Conflict,
@@ -120,7 +128,7 @@ impl Portal {
                         ActorRef::system(),
                         None,
                         AuditCategory::ServerSecretChanged,
-                        format!("key_id={current} added"),
+                        format!("change=added key_id={current}"),
                     ));
                 Ok::<_, SealingKeyError>(Planned::new(commit, ()))
             })
@@ -173,6 +181,13 @@ impl Portal {
     /// Not an operator or the system; no key; [`SealingKeyError::Unopenable`] when a value opens
     /// with no configured key (then no id is forgotten); infrastructure.
     pub async fn reseal_secrets(&self, actor: &Actor) -> Result<ResealReport, SealingKeyError> {
+        let mut report = self.reseal_sealed_values(actor).await?;
+        report.retired = self.retire_sealing_keys(actor).await?;
+        Ok(report)
+    }
+
+    /// The operator (or the system) acting, and the configured keys.
+    async fn resealer(&self, actor: &Actor) -> Result<(ActorRef, MfaKeyring), SealingKeyError> {
         let acting = self
             .acting(actor)
             .await?
@@ -180,8 +195,20 @@ impl Portal {
         if !authz::is_operator(&acting) {
             return Err(SealingKeyError::Forbidden);
         }
-        let by = actor_ref(&acting);
         let ring = self.mfa_keyring().ok_or(SealingKeyError::NoKey)?;
+        Ok((actor_ref(&acting), ring))
+    }
+
+    /// The first step of [`Self::reseal_secrets`]: re-seals every sealed value under the current
+    /// key, each change audited in its own commit, and forgets no key id (`retired` is empty).
+    ///
+    /// # Errors
+    /// As [`Self::reseal_secrets`].
+    pub async fn reseal_sealed_values(
+        &self,
+        actor: &Actor,
+    ) -> Result<ResealReport, SealingKeyError> {
+        let (by, ring) = self.resealer(actor).await?;
         self.check_sealing_keys().await?;
         let mut report = ResealReport {
             current: ring.current_id().to_owned(),
@@ -207,7 +234,6 @@ impl Portal {
             }
         }
         report.signing_keys = self.reseal_signing_keys(&ring, by).await?;
-        report.retired = self.retire_sealing_keys(&ring, by).await?;
         Ok(report)
     }
 
@@ -269,7 +295,7 @@ impl Portal {
                     by,
                     Some(id),
                     AuditCategory::SecretResealed,
-                    format!("{what} key_id={}", ring.current_id()),
+                    format!("what={what} key_id={}", ring.current_id()),
                 ))
                 .write(Write::UpdateUser(user));
             Ok::<_, SealingKeyError>(Planned::new(commit, true))
@@ -302,7 +328,11 @@ impl Portal {
                     by,
                     None,
                     AuditCategory::SecretResealed,
-                    format!("signing_key kid={} key_id={}", key.kid, ring.current_id()),
+                    format!(
+                        "what=signing_key kid={} key_id={}",
+                        key.kid,
+                        ring.current_id()
+                    ),
                 ));
                 commit.write(Write::UpdateSigningKey(key));
                 n += 1;
@@ -312,12 +342,16 @@ impl Portal {
         .await
     }
 
-    /// Forgets every recorded key id but the current one; the ids forgotten.
-    async fn retire_sealing_keys(
-        &self,
-        ring: &MfaKeyring,
-        by: ActorRef,
-    ) -> Result<Vec<String>, SealingKeyError> {
+    /// The second step of [`Self::reseal_secrets`]: forgets every recorded key id but the current
+    /// one (audited); the ids forgotten. Refuses, forgetting nothing, while any stored value is
+    /// still sealed under another key (a process still running with the old secret sealed it
+    /// after the re-seal pass): the value would be lost once the old secret is removed.
+    ///
+    /// # Errors
+    /// Not an operator or the system; no key; [`SealingKeyError::StillSealedWithOldKey`];
+    /// infrastructure.
+    pub async fn retire_sealing_keys(&self, actor: &Actor) -> Result<Vec<String>, SealingKeyError> {
+        let (by, ring) = self.resealer(actor).await?;
         self.transact(|| async {
             let now = self.now();
             let mut commit = Commit::new();
@@ -329,6 +363,9 @@ impl Portal {
                 .into_iter()
                 .filter(|id| id != ring.current_id())
                 .collect();
+            if !stale.is_empty() {
+                self.refuse_values_under_old_keys(&ring).await?;
+            }
             for id in &stale {
                 commit
                     .write(Write::DeleteSealingKey(id.clone()))
@@ -338,12 +375,54 @@ impl Portal {
                         by,
                         None,
                         AuditCategory::ServerSecretChanged,
-                        format!("key_id={id} retired"),
+                        format!("change=retired key_id={id}"),
                     ));
             }
             Ok::<_, SealingKeyError>(Planned::new(commit, stale))
         })
         .await
+    }
+}
+
+impl Portal {
+    /// [`SealingKeyError::StillSealedWithOldKey`] when any stored value (authenticator secret,
+    /// signing key) is not sealed under the current key.
+    async fn refuse_values_under_old_keys(&self, ring: &MfaKeyring) -> Result<(), SealingKeyError> {
+        let mut after = None;
+        loop {
+            let page = self
+                .deps
+                .queries
+                .users_with_sealed_secrets(after, RESEAL_PAGE)
+                .await?;
+            if let Some(user) = page
+                .iter()
+                .find(|u| sealed_totp(u).any(|s| ring.needs_reseal(s)))
+            {
+                return Err(SealingKeyError::StillSealedWithOldKey(format!(
+                    "the authenticator secret of {}",
+                    user.id()
+                )));
+            }
+            match page.last() {
+                Some(last) if page.len() == RESEAL_PAGE as usize => after = Some(last.id()),
+                _ => break,
+            }
+        }
+        if let Some(key) = self
+            .deps
+            .queries
+            .signing_keys()
+            .await?
+            .iter()
+            .find(|k| ring.needs_reseal(&k.sealed_private_key))
+        {
+            return Err(SealingKeyError::StillSealedWithOldKey(format!(
+                "signing key {}",
+                key.kid
+            )));
+        }
+        Ok(())
     }
 }
 
