@@ -151,7 +151,9 @@ impl WebUser {
                 return Walked::Page(status.as_u16(), page);
             }
             let action = form_action(&page, "password").expect("form");
-            let mut fields = hidden_fields(&page);
+            // Only the login form's own fields, as a browser sends them: the page holds other
+            // forms too (the passkey sign-in), each with its own CSRF field.
+            let mut fields = hidden_fields(form_holding(&page, "password").expect("form"));
             fields.push(("email".into(), email.into()));
             fields.push(("password".into(), password.into()));
             let target = resolve(&current, &action);
@@ -251,15 +253,19 @@ fn hidden_fields(page: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The `action` of the form that holds a field named `field`.
-fn form_action(page: &str, field: &str) -> Option<String> {
+/// The markup of the first form that holds a field named `field` (from after `<form` to before
+/// `</form>`).
+fn form_holding<'a>(page: &'a str, field: &str) -> Option<&'a str> {
     page.split("<form").skip(1).find_map(|rest| {
         let body = &rest[..rest.find("</form>")?];
-        if !body.contains(&format!("name=\"{field}\"")) {
-            return None;
-        }
-        attribute(&body[..body.find('>')?], "action")
+        body.contains(&format!("name=\"{field}\"")).then_some(body)
     })
+}
+
+/// The `action` of the form that holds a field named `field`.
+fn form_action(page: &str, field: &str) -> Option<String> {
+    let body = form_holding(page, field)?;
+    attribute(&body[..body.find('>')?], "action")
 }
 
 /// An application's back-channel logout endpoint: `POST /backchannel` with the form field
