@@ -634,6 +634,9 @@ passkey-add = Passkey hinzufügen
 passkey-recovery-code = Der Passkey wurde hinzugefügt. Bitte notieren Sie sich diesen Wiederherstellungscode und bewahren Sie ihn sicher auf. Er wird nur einmal angezeigt:
 passkey-sign-in = Mit Passkey anmelden
 passkey-use = Mit Passkey bestätigen
+passkey-rename = Umbenennen
+passkey-new-name = Neuer Name
+reauth-passkey-intro = Oder bestätigen Sie mit einem Ihrer Passkeys – dann ist kein Passwort nötig.
 
 passkey-failed = Der Passkey konnte nicht verwendet werden. Bitte versuchen Sie es erneut.
 passkey-cancelled = Der Vorgang wurde abgebrochen oder ist abgelaufen. Bitte versuchen Sie es erneut.

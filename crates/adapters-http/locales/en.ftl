@@ -634,6 +634,9 @@ passkey-add = Add passkey
 passkey-recovery-code = The passkey was added. Please write down this recovery code and keep it safe. It is shown only once:
 passkey-sign-in = Sign in with a passkey
 passkey-use = Confirm with a passkey
+passkey-rename = Rename
+passkey-new-name = New name
+reauth-passkey-intro = Or confirm with one of your passkeys – then no password is needed.
 
 passkey-failed = The passkey could not be used. Please try again.
 passkey-cancelled = The request was cancelled or timed out. Please try again.

@@ -170,6 +170,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 get(auth::mfa_step::page).post(auth::mfa_step::submit),
             )
             .route(
+                LoginPasskey::PATH,
+                get(back(Login)).post(passkeys::sign_in_submit),
+            )
+            .route(
                 LoginMfaPhoneCode::PATH,
                 get(back_with_query(LoginMfa)).post(auth::mfa_step::phone_code),
             )
@@ -270,6 +274,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             .route(
                 MfaPasskeyRemove::PATH,
                 get(back(Mfa)).post(passkeys::remove),
+            )
+            .route(
+                MfaPasskeyRename::PATH,
+                get(back(Mfa)).post(passkeys::rename),
             )
             .route(MfaRecoveryCode::PATH, get(back(Mfa)).post(mfa::regenerate))
             .route(

@@ -142,6 +142,8 @@ routes! {
     "/login" => Login;
     /// The second step of a login.
     "/login/mfa" => LoginMfa;
+    /// "Mit Passkey anmelden": the passkey's answer (filled in by the passkey script).
+    "/login/passkey" => LoginPasskey;
     /// A code by SMS or call for the second step.
     "/login/mfa/phone-code" => LoginMfaPhoneCode;
     /// A fresh recovery code for the second step.
@@ -214,6 +216,8 @@ routes! {
     "/mfa/remove" => MfaRemove;
     /// Removes one passkey.
     "/mfa/passkeys/{id}/remove" => MfaPasskeyRemove { id: uuid::Uuid } via PasskeyPath(id);
+    /// Renames one passkey.
+    "/mfa/passkeys/{id}/rename" => MfaPasskeyRename { id: uuid::Uuid } via PasskeyPath(id);
     /// "Neuen Code generieren".
     "/mfa/recovery-code" => MfaRecoveryCode;
     /// "Wiederherstellungsmethode festlegen".
