@@ -664,7 +664,7 @@ async fn password_fields_tell_password_managers_what_they_are_and_allow_paste() 
     let login = b.get("/login").await;
     login
         .has("type=\"password\" autocomplete=\"current-password\"")
-        .has("autocomplete=\"username\"");
+        .has("autocomplete=\"username webauthn\"");
     let register = b.get("/register").await;
     assert_eq!(
         register

@@ -1,14 +1,19 @@
 //! Passkeys on the pages: the list on the security page ("2-Faktor-Authentifizierung") with
-//! adding and removing, "Mit Passkey anmelden" on the login page and the passkey in the second
-//! login step.
+//! adding, renaming and removing, "Mit Passkey anmelden" on the login page (with conditional UI
+//! where the browser offers it), the passkey in the second login step, and "Mit Passkey
+//! bestätigen" on the step-up page.
 //!
-//! WebAuthn needs the browser's `navigator.credentials`, so adding a passkey and signing in with
-//! one run in a small script served by Portal (`/assets/passkeys.js`, allowed by the page CSP's
-//! `default-src 'self'`; nothing inline). The script calls the JSON API (`/api/v1/me/passkeys…`,
+//! WebAuthn needs the browser's `navigator.credentials`, so the ceremonies run in a small script
+//! served by Portal (`/assets/passkeys.js`, allowed by the page CSP's `default-src 'self'`;
+//! nothing inline). The script starts each ceremony at the JSON API (`/api/v1/me/passkeys…`,
 //! `/api/v1/auth/passkey…`, `/api/v1/auth/login/mfa/passkey…`) with the page's CSRF token in
-//! `X-CSRF-Token`; the session cookie is the same for API and pages. Its forms carry `hidden`
-//! and show only once the script runs; the pages say that passkeys need JavaScript and the
-//! password path stays. Removing a passkey is a plain form (step-up like every factor change).
+//! `X-CSRF-Token` (the session cookie is the same for API and pages). Adding a passkey sends the
+//! answer to the API as well; signing in, the second step and step-up put the answer into the
+//! form's hidden `challenge_id` and `credential` fields and submit the form to its page
+//! ([`sign_in_submit`], the second step's and the step-up page's `factor=passkey`), which sets
+//! the cookies exactly as the password path does (session, known browser, remembered device).
+//! The script's forms carry `hidden` and show only once it runs; the pages say that passkeys need
+//! JavaScript and the password path stays. Renaming and removing are plain forms.
 
 use super::account::reauth_redirect;
 use super::ctx::{Authed, Shell};
@@ -82,7 +87,6 @@ fn messages(s: &Shell) -> [(&'static str, String); 7] {
 /// and posts to that page address (signing in, the second step, step-up: a page handler starts
 /// the session and sets its cookies); without it (adding a passkey) the script sends the answer
 /// to the API address `finish`.
-#[allow(clippy::too_many_arguments)]
 fn passkey_form(
     s: &Shell,
     kind: &str,
