@@ -1131,7 +1131,10 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
     }
 
     fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        (self.method.clone(), self.body.as_ref().map(Value::to_string))
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
     }
 }
 
@@ -1268,7 +1271,12 @@ async fn passkeys_in_a_real_browser() {
 
     // Rename it on the security page (no script needed).
     click(&c, "#passkeys details.rename summary").await;
-    fill(&c, "#passkeys details.rename input[name=name]", "Schlüssel im Büro").await;
+    fill(
+        &c,
+        "#passkeys details.rename input[name=name]",
+        "Schlüssel im Büro",
+    )
+    .await;
     click(&c, "#passkeys details.rename button").await;
     wait(&c, "div.alert.ok").await;
     let source = c.source().await.unwrap();
@@ -1304,11 +1312,18 @@ async fn passkeys_in_a_real_browser() {
     make_non_discoverable(&c, &authenticator).await;
     click(&c, "form[action=\"/logout\"] button").await;
     let form = wait(&c, "form[data-passkey=\"sign-in\"][data-conditional]").await;
-    let state = form.attr("data-conditional").await.unwrap().unwrap_or_default();
+    let state = form
+        .attr("data-conditional")
+        .await
+        .unwrap()
+        .unwrap_or_default();
     assert!(["pending", "ended"].contains(&state.as_str()), "{state}");
     wait(&c, "form[data-passkey=\"sign-in\"] button").await;
     let message = wait(&c, "form[data-passkey=\"sign-in\"] [data-passkey-message]").await;
-    assert_eq!(message.attr("hidden").await.unwrap().as_deref(), Some("true"));
+    assert_eq!(
+        message.attr("hidden").await.unwrap().as_deref(),
+        Some("true")
+    );
     let field = wait(&c, "input[name=email]").await;
     assert_eq!(
         field.attr("autocomplete").await.unwrap().as_deref(),
@@ -1324,14 +1339,22 @@ async fn passkeys_in_a_real_browser() {
     // instead of the password, then the removal goes through.
     clock.advance(chrono::TimeDelta::minutes(30));
     c.goto(&format!("{base}/mfa")).await.unwrap();
-    click(&c, "form[action$=\"/remove\"][action^=\"/mfa/passkeys/\"] button").await;
+    click(
+        &c,
+        "form[action$=\"/remove\"][action^=\"/mfa/passkeys/\"] button",
+    )
+    .await;
     click(&c, "form[data-passkey=\"reauth\"] button").await;
     wait(&c, "#passkeys table").await;
     assert!(
         c.current_url().await.unwrap().path().ends_with("/mfa"),
         "back on the security page"
     );
-    click(&c, "form[action$=\"/remove\"][action^=\"/mfa/passkeys/\"] button").await;
+    click(
+        &c,
+        "form[action$=\"/remove\"][action^=\"/mfa/passkeys/\"] button",
+    )
+    .await;
     wait(&c, "div.alert.ok").await;
     let source = c.source().await.unwrap();
     assert!(

@@ -222,7 +222,10 @@ async fn a_passkey_signs_in_from_the_login_page_and_is_offered_as_second_step() 
         .lacks(&credential);
     // Nothing the script did not fill in: refused, nothing changes.
     replay
-        .post_back("/login/passkey", &[("challenge_id", ""), ("credential", "")])
+        .post_back(
+            "/login/passkey",
+            &[("challenge_id", ""), ("credential", "")],
+        )
         .await
         .has("Der Passkey wurde nicht akzeptiert");
     assert_eq!(app.store.session_count(), sessions);
@@ -351,7 +354,11 @@ async fn a_passkey_is_renamed_on_the_security_page_and_audited() {
     y.post_back(&action, &[("name", "Gekapert")])
         .await
         .lacks("Gekapert");
-    b.get("/mfa").await.ok().has("Büro-Laptop").lacks("Gekapert");
+    b.get("/mfa")
+        .await
+        .ok()
+        .has("Büro-Laptop")
+        .lacks("Gekapert");
 }
 
 #[tokio::test]
@@ -412,13 +419,17 @@ async fn step_up_with_a_passkey_instead_of_the_password() {
     )
     .await
     .redirects_to("/mfa");
-    assert_ne!(b.cookie("portal-session"), session, "the session is rotated");
+    assert_ne!(
+        b.cookie("portal-session"),
+        session,
+        "the session is rotated"
+    );
     assert!(b.cookie("portal-known-browser").is_some());
     assert!(
-        app.store
-            .audit_entries(None)
-            .iter()
-            .any(|e| e.record.details.starts_with("method=reauthentication; passkey=")),
+        app.store.audit_entries(None).iter().any(|e| e
+            .record
+            .details
+            .starts_with("method=reauthentication; passkey=")),
         "the step-up is in the change log"
     );
     let page = b.get("/mfa").await;

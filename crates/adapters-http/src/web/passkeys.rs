@@ -16,20 +16,20 @@
 //! JavaScript and the password path stays. Renaming and removing are plain forms.
 
 use super::account::reauth_redirect;
-use super::ctx::{Authed, Shell};
-use super::error::PageError;
-use super::i18n;
 use super::auth::{next_of, started};
 use super::ctx::Ctx;
+use super::ctx::{Authed, Shell};
+use super::error::PageError;
 use super::form::Form;
+use super::i18n;
 use super::layout::{Errors, csrf_field, hidden};
 use super::urls::{self, Notice};
+use crate::cookies::CookieName;
 use crate::error::ErrorCode;
 use crate::ratelimit::Bucket;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use crate::cookies::CookieName;
 use portal_core::ports::PasskeyRejected;
 use portal_core::service::{MfaError, PasskeySignIn};
 use portal_core::values::Language;
@@ -263,7 +263,11 @@ pub(crate) async fn rename(
     Form(form): Form<RenameForm>,
 ) -> Result<Response, PageError> {
     a.limit(Bucket::Mfa)?;
-    match a.portal().rename_passkey(&a.principal, id, &form.name).await {
+    match a
+        .portal()
+        .rename_passkey(&a.principal, id, &form.name)
+        .await
+    {
         Ok(()) => Ok(a.redirect_with(Notice::Saved, urls::Mfa)),
         Err(e @ (MfaError::InvalidPasskeyName(_) | MfaError::NoSuchFactor)) => {
             let mut errors = Errors::new();
@@ -276,7 +280,10 @@ pub(crate) async fn rename(
 
 /// The ceremony's id and the browser's answer of a form the script filled in (`None`: not
 /// filled in, or not an answer).
-pub(crate) fn answer(challenge_id: &str, credential: &str) -> Option<(uuid::Uuid, serde_json::Value)> {
+pub(crate) fn answer(
+    challenge_id: &str,
+    credential: &str,
+) -> Option<(uuid::Uuid, serde_json::Value)> {
     let id = uuid::Uuid::parse_str(challenge_id.trim()).ok()?;
     let response: serde_json::Value = serde_json::from_str(credential).ok()?;
     response.is_object().then_some((id, response))

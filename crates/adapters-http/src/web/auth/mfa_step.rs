@@ -12,11 +12,11 @@ use crate::web::error::PageError;
 use crate::web::form::{Form, Query};
 use crate::web::i18n;
 use crate::web::layout::{Errors, Input, csrf_field, flash_notice, hidden};
+use crate::web::passkeys;
 use crate::web::urls::{self, Notice, with_query};
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::mfa::MfaMethod;
-use crate::web::passkeys;
 use portal_core::service::{CodeError, CompleteMfa, MfaError, SecondFactor};
 use serde::{Deserialize, Serialize};
 
