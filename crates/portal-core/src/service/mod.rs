@@ -10,6 +10,7 @@ mod audit_log;
 mod auth;
 mod contact;
 mod customers;
+mod data_export;
 mod housekeeping;
 mod legacy;
 mod mfa;
@@ -34,6 +35,7 @@ pub use auth::{
     Presented, Principal,
 };
 pub use contact::ContactError;
+pub use data_export::ExportError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
 pub use housekeeping::HousekeepingReport;
 pub use legacy::{
