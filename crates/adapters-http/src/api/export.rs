@@ -3,7 +3,7 @@
 //! portal shows the administrator). Both answer one JSON file as an attachment; the shape is
 //! [`portal_core::data_export`], mirrored here for the OpenAPI document.
 
-use crate::error::{ApiError, sets};
+use crate::error::{ApiError, Documented, sets};
 use crate::error_responses;
 use crate::extract::CurrentUser;
 use crate::path::UserPath;
