@@ -47,7 +47,10 @@ async fn the_own_export_is_an_attachment_with_the_persons_data_audited_and_maile
         body["sessions"]
     );
     for f in foreign(&t) {
-        assert!(!r.text.contains(&f), "{f} of the other customer in the file");
+        assert!(
+            !r.text.contains(&f),
+            "{f} of the other customer in the file"
+        );
     }
     let sent = app.mails_to("e@example.com");
     assert_eq!(sent.len(), mails + 1);
@@ -80,11 +83,17 @@ async fn an_administrator_exports_a_user_without_session_addresses_or_devices() 
     let sessions = body["sessions"].as_array().unwrap();
     assert!(!sessions.is_empty(), "the sessions, with times");
     for s in sessions {
-        assert!(s.get("ip").is_none() && s.get("user_agent").is_none(), "{s}");
+        assert!(
+            s.get("ip").is_none() && s.get("user_agent").is_none(),
+            "{s}"
+        );
     }
     assert_eq!(body["applications"], json!([]));
     for f in foreign(&t) {
-        assert!(!r.text.contains(&f), "{f} of the other customer in the file");
+        assert!(
+            !r.text.contains(&f),
+            "{f} of the other customer in the file"
+        );
     }
     let mail = app.mails_to("e@example.com").pop().unwrap();
     assert_eq!(mail.intent.key(), "data_exported");
@@ -177,7 +186,10 @@ async fn both_exports_are_in_the_openapi_document() {
             "{p}: {}",
             op["responses"]["200"]
         );
-        assert!(op["responses"]["403"].is_object(), "reauth_required documented");
+        assert!(
+            op["responses"]["403"].is_object(),
+            "reauth_required documented"
+        );
         assert!(op["responses"]["429"].is_object(), "throttled documented");
     }
 }

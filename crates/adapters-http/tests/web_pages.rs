@@ -2943,7 +2943,10 @@ async fn the_profile_page_downloads_the_persons_data_after_a_fresh_login() {
     let file: serde_json::Value = serde_json::from_str(&r.text).unwrap();
     assert_eq!(file["scope"], "self");
     assert_eq!(file["profile"]["email"], "e@example.com");
-    assert!(!r.text.contains("f@example.com"), "nothing of the other customer");
+    assert!(
+        !r.text.contains("f@example.com"),
+        "nothing of the other customer"
+    );
     assert_eq!(
         app.mails_to("e@example.com").last().unwrap().intent.key(),
         "data_exported"
@@ -2973,7 +2976,10 @@ async fn an_administrator_downloads_a_users_data_from_the_users_log_page() {
     let file: serde_json::Value = serde_json::from_str(&r.text).unwrap();
     assert_eq!(file["scope"], "administrator");
     for s in file["sessions"].as_array().unwrap() {
-        assert!(s.get("ip").is_none() && s.get("user_agent").is_none(), "{s}");
+        assert!(
+            s.get("ip").is_none() && s.get("user_agent").is_none(),
+            "{s}"
+        );
     }
     // Another customer's user: the 404 page, nothing mailed.
     let mails = app.mails_to("f@example.com").len();

@@ -302,14 +302,42 @@ mod tests {
     #[test]
     fn the_newest_grant_of_a_key_wins_and_removals_do_not_count() {
         let entries = vec![
-            entry(1, 1, AuditCategory::UserCreated, "via=invitation; permissions=docs,shop"),
-            entry(2, 2, AuditCategory::PermissionsChanged, "added=; removed=shop"),
-            entry(3, 3, AuditCategory::PermissionsChanged, "added=shop; removed="),
-            entry(4, 4, AuditCategory::PermissionsChanged, "added=; removed=docs,shop"),
+            entry(
+                1,
+                1,
+                AuditCategory::UserCreated,
+                "via=invitation; permissions=docs,shop",
+            ),
+            entry(
+                2,
+                2,
+                AuditCategory::PermissionsChanged,
+                "added=; removed=shop",
+            ),
+            entry(
+                3,
+                3,
+                AuditCategory::PermissionsChanged,
+                "added=shop; removed=",
+            ),
+            entry(
+                4,
+                4,
+                AuditCategory::PermissionsChanged,
+                "added=; removed=docs,shop",
+            ),
         ];
         let found = granted_by_entry(&[key("docs"), key("shop")], &[], &entries);
-        assert_eq!(found[0].1.map(|e| e.seq), Some(1), "docs came with the invitation");
-        assert_eq!(found[1].1.map(|e| e.seq), Some(3), "shop was granted again later");
+        assert_eq!(
+            found[0].1.map(|e| e.seq),
+            Some(1),
+            "docs came with the invitation"
+        );
+        assert_eq!(
+            found[1].1.map(|e| e.seq),
+            Some(3),
+            "shop was granted again later"
+        );
     }
 
     #[test]
@@ -327,8 +355,18 @@ mod tests {
     #[test]
     fn an_active_link_grants_the_defaults_only() {
         let entries = vec![
-            entry(1, 1, AuditCategory::CustomerLinked, "via=number; status=active"),
-            entry(2, 2, AuditCategory::CustomerLinked, "via=number; status=pending_activation"),
+            entry(
+                1,
+                1,
+                AuditCategory::CustomerLinked,
+                "via=number; status=active",
+            ),
+            entry(
+                2,
+                2,
+                AuditCategory::CustomerLinked,
+                "via=number; status=pending_activation",
+            ),
         ];
         let found = granted_by_entry(&[key("support"), key("shop")], &[key("support")], &entries);
         assert_eq!(found[0].1.map(|e| e.seq), Some(1));

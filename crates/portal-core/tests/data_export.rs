@@ -34,7 +34,12 @@ async fn two() -> Two {
         .await;
     let emma_b = w.user_id("emma-b@example.com").await;
     w.portal
-        .set_permissions(&chef_b, &number(B), emma_b, &keys(&["documents", "support_requests"]))
+        .set_permissions(
+            &chef_b,
+            &number(B),
+            emma_b,
+            &keys(&["documents", "support_requests"]),
+        )
         .await
         .unwrap();
     w.portal

@@ -464,10 +464,7 @@ impl Portal {
 
         let mut applications = Vec::with_capacity(grants.len());
         for g in &grants {
-            let name = q
-                .oidc_client(&g.client_id)
-                .await?
-                .map(|c| c.name.clone());
+            let name = q.oidc_client(&g.client_id).await?.map(|c| c.name.clone());
             applications.push(ExportApplication {
                 client_id: g.client_id.clone(),
                 name,

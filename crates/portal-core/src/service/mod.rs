@@ -35,8 +35,8 @@ pub use auth::{
     Presented, Principal,
 };
 pub use contact::ContactError;
-pub use data_export::ExportError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
+pub use data_export::ExportError;
 pub use housekeeping::HousekeepingReport;
 pub use legacy::{
     LEGACY_IMPORT_BATCH, LegacyImportError, LegacyImportReport, LegacyRowProblem,

@@ -2,14 +2,14 @@
 //! who did it, searchable and paged.
 
 use super::{facts, managed, target};
+use crate::web::account::reauth_redirect;
 use crate::web::audit_details::{self, Names};
 use crate::web::ctx::{Authed, Shell};
 use crate::web::error::PageError;
 use crate::web::form::Query;
 use crate::web::i18n;
-use crate::web::paging::{ListQuery, Pager};
-use crate::web::account::reauth_redirect;
 use crate::web::layout::{Errors, csrf_field};
+use crate::web::paging::{ListQuery, Pager};
 use crate::web::urls::{CustomerAudit, UserAudit, UserExport, Users};
 use axum::response::Response;
 use maud::{Markup, html};
