@@ -246,6 +246,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 get(account::profile::email_code).post(account::profile::confirm_email),
             )
             .route(
+                ProfileExport::PATH,
+                get(back(Profile)).post(account::profile::export),
+            )
+            .route(
                 Reauth::PATH,
                 get(account::reauth::page).post(account::reauth::submit),
             )
@@ -328,6 +332,16 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 .post(admin::users::reinvite),
             )
             .route(UserAudit::PATH, get(admin::audit::user))
+            .route(
+                UserExport::PATH,
+                get(|p: UserExport, c: ctx::Ctx| async move {
+                    c.redirect(UserAudit {
+                        number: p.number,
+                        id: p.id,
+                    })
+                })
+                .post(admin::audit::export),
+            )
             .route(CustomerAudit::PATH, get(admin::audit::customer))
             .route(CustomerAdminRequests::PATH, get(admin::requests::page))
             .route(
