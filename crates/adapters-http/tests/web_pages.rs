@@ -2779,7 +2779,7 @@ async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect();
-    assert_eq!(pairs.len(), 32);
+    assert_eq!(pairs.len(), 34);
     // Logged out and logged in alike: the answer is the redirect, nothing changes.
     let anonymous = app.browser();
     let admin = app.login("a@example.com").await;
