@@ -93,7 +93,9 @@ async fn add_passkey(b: &Browser, auth: &mut Authenticator, origin: &str, name: 
     let credential = auth.register(&start["public_key"], origin);
     b.post(
         "/me/passkeys",
-        Some(json!({"challenge_id": start["challenge_id"], "name": name, "credential": credential})),
+        Some(
+            json!({"challenge_id": start["challenge_id"], "name": name, "credential": credential}),
+        ),
     )
     .await
     .expect(201)
@@ -114,7 +116,12 @@ async fn passkey_life(backend: Backend) {
     // Registering a passkey: after a password login and the step-up (password again).
     lena.post("/auth/logout", None).await.expect(204);
     let step1 = login(&lena, &lena_p.email, &lena_p.password).await;
-    assert_eq!(step1.expect(200)["status"], "authenticated", "{}", step1.text);
+    assert_eq!(
+        step1.expect(200)["status"],
+        "authenticated",
+        "{}",
+        step1.text
+    );
     lena.post(
         "/auth/reauthenticate",
         Some(json!({"password": lena_p.password})),
@@ -144,7 +151,11 @@ async fn passkey_life(backend: Backend) {
     assert!(listed[0]["last_used_at"].is_null(), "{listed:?}");
     let id = listed[0]["id"].as_str().expect("id").to_owned();
     assert_eq!(
-        lena.get("/me/passkeys").await.expect(200).as_array().map(Vec::len),
+        lena.get("/me/passkeys")
+            .await
+            .expect(200)
+            .as_array()
+            .map(Vec::len),
         Some(1)
     );
 
@@ -154,10 +165,18 @@ async fn passkey_life(backend: Backend) {
     let (challenge, options) = sign_in_options(&lena).await;
     let first = json!({"challenge_id": challenge, "credential": laptop.sign(&options, &origin)});
     let signed_in = lena.post("/auth/passkey", Some(first.clone())).await;
-    assert_eq!(signed_in.expect(200)["status"], "authenticated", "{}", signed_in.text);
+    assert_eq!(
+        signed_in.expect(200)["status"],
+        "authenticated",
+        "{}",
+        signed_in.text
+    );
     assert_eq!(signed_in.body["user"]["email"], lena_p.email.as_str());
     let after_sign_in = passkeys(&lena).await;
-    assert!(after_sign_in[0]["last_used_at"].is_string(), "{after_sign_in:?}");
+    assert!(
+        after_sign_in[0]["last_used_at"].is_string(),
+        "{after_sign_in:?}"
+    );
     let sessions = session_count(&lena).await;
 
     // Refusals, from another browser; each changes nothing (the passkey as it was, no new
@@ -173,7 +192,11 @@ async fn passkey_life(backend: Backend) {
     let replay = json!({"challenge_id": fresh, "credential": first["credential"]});
     let r = mallory.post("/auth/passkey", Some(replay)).await;
     r.expect_error(400, "passkey_refused");
-    assert_eq!(r.body["error"]["details"]["reason"], "wrong_challenge", "{}", r.text);
+    assert_eq!(
+        r.body["error"]["details"]["reason"], "wrong_challenge",
+        "{}",
+        r.text
+    );
     // An answer made for another origin (a phishing site relaying the challenge).
     let (challenge, options) = sign_in_options(&mallory).await;
     let phished = json!({
@@ -182,8 +205,15 @@ async fn passkey_life(backend: Backend) {
     });
     let r = mallory.post("/auth/passkey", Some(phished)).await;
     r.expect_error(400, "passkey_refused");
-    assert_eq!(r.body["error"]["details"]["reason"], "wrong_origin", "{}", r.text);
-    mallory.get("/me").await.expect_error(401, "unauthenticated");
+    assert_eq!(
+        r.body["error"]["details"]["reason"], "wrong_origin",
+        "{}",
+        r.text
+    );
+    mallory
+        .get("/me")
+        .await
+        .expect_error(401, "unauthenticated");
     assert_eq!(passkeys(&lena).await, after_sign_in, "nothing changed");
     assert_eq!(session_count(&lena).await, sessions, "no session started");
 
@@ -240,7 +270,12 @@ async fn passkey_life(backend: Backend) {
     // The passkey as the second step after the password.
     lena.post("/auth/logout", None).await.expect(204);
     let step1 = login(&lena, &lena_p.email, &lena_p.password).await;
-    assert_eq!(step1.expect(200)["status"], "mfa_required", "{}", step1.text);
+    assert_eq!(
+        step1.expect(200)["status"],
+        "mfa_required",
+        "{}",
+        step1.text
+    );
     assert!(
         step1.body["methods"]
             .as_array()
@@ -298,9 +333,7 @@ async fn passkey_life(backend: Backend) {
     // With a second passkey (the phone), the laptop's can go; it is mailed.
     let mut phone = Authenticator::new();
     add_passkey(&lena, &mut phone, &origin, "Telefon").await;
-    lena.delete(&format!("/me/passkeys/{id}"))
-        .await
-        .expect(204);
+    lena.delete(&format!("/me/passkeys/{id}")).await.expect(204);
     smtp.expect(&lena_p.email, "Passkey entfernt").await;
     let left = passkeys(&lena).await;
     assert_eq!(left.len(), 1, "{left:?}");
@@ -314,7 +347,11 @@ async fn passkey_life(backend: Backend) {
         )
         .await;
     r.expect_error(400, "passkey_refused");
-    assert_eq!(r.body["error"]["details"]["reason"], "unknown_credential", "{}", r.text);
+    assert_eq!(
+        r.body["error"]["details"]["reason"], "unknown_credential",
+        "{}",
+        r.text
+    );
     let (challenge, options) = sign_in_options(&other).await;
     other
         .post(

@@ -449,7 +449,7 @@ async fn the_last_required_factor_stays() {
 
 #[tokio::test]
 async fn a_passkey_sign_in_reaches_an_application_as_hwk_and_its_requirement_keeps_the_last_passkey()
-{
+ {
     use crate::support::oidc::jwt_parts;
     let app = TestApp::new();
     let op = app.operator("op@example.com").await;
@@ -480,7 +480,10 @@ async fn a_passkey_sign_in_reaches_an_application_as_hwk_and_its_requirement_kee
     assert_eq!(passkeys_of(&app, pia).await.len(), 1);
     assert_eq!(app.mails_to("pia@example.com").len(), before, "no mail");
     // Once the application is disabled it requires nothing of anyone: the passkey can go.
-    app.portal.disable_client(&op, &strict.client.id).await.unwrap();
+    app.portal
+        .disable_client(&op, &strict.client.id)
+        .await
+        .unwrap();
     c.delete(&format!("/api/v1/me/passkeys/{id}")).await.ok(204);
     assert!(passkeys_of(&app, pia).await.is_empty());
 }

@@ -276,7 +276,10 @@ mod tests {
         ));
         // A grant revoked since (a logout, a token used twice) still shows the user signs in
         // there.
-        assert!(client_requires_second_factor(&[grant("erp", true)], &clients));
+        assert!(client_requires_second_factor(
+            &[grant("erp", true)],
+            &clients
+        ));
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! it) goes back with that id. The challenge is kept on the server, answered once, for 5
 //! minutes. The relying-party id and origin are the server's public URL's.
 
-use super::mfa::Enabled;
 use super::Reply;
+use super::mfa::Enabled;
 use super::views::PasskeyView;
 use crate::cookies::{self, CookieName};
 use crate::error::{ApiError, Documented, sets};
@@ -21,9 +21,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
-use portal_core::service::{
-    CompleteMfa, MfaError, PasskeyCeremony, PasskeySignIn, SecondFactor,
-};
+use portal_core::service::{CompleteMfa, MfaError, PasskeyCeremony, PasskeySignIn, SecondFactor};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
