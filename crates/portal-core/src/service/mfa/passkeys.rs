@@ -414,10 +414,10 @@ impl Portal {
     ) -> Result<IssuedSession, MfaError> {
         let result = self.finish_passkey_sign_in_inner(cmd).await;
         let observed = match &result {
-            Ok(_) => Some(crate::ports::LoginObservation::Success),
+            Ok(_) => Some(crate::ports::LoginObservation::PasskeySuccess),
             Err(MfaError::Conflict | MfaError::Infra(_)) => None,
             Err(MfaError::Throttled { .. }) => Some(crate::ports::LoginObservation::Throttled),
-            Err(_) => Some(crate::ports::LoginObservation::WrongPassword),
+            Err(_) => Some(crate::ports::LoginObservation::PasskeyRefused),
         };
         if let Some(o) = observed {
             self.observer.login(o);
@@ -608,9 +608,24 @@ impl Portal {
         .await
     }
 
+    /// Whether an application the user signs in to (a grant the store holds) requires a
+    /// second factor ([`crate::authz::client_requires_second_factor`]).
+    async fn a_client_requires_second_factor(&self, user: UserId) -> Result<bool, MfaError> {
+        let grants = self.deps.queries.oidc_grants_of_user(user).await?;
+        if grants.is_empty() {
+            return Ok(false);
+        }
+        let clients = self.deps.queries.oidc_clients().await?;
+        Ok(crate::authz::client_requires_second_factor(
+            &grants, &clients,
+        ))
+    }
+
     /// Removes one of the principal's passkeys. Needs step-up; refused when it is the last
-    /// second factor and the user must have one (R22: customer policy, operators). Other
-    /// sessions and remembered devices end, as when factors are removed; audited and mailed.
+    /// second factor and the user must have one: R22 (customer policy, operators), or an
+    /// application the user signs in to requires a second factor
+    /// ([`crate::authz::client_requires_second_factor`]). Other sessions and remembered
+    /// devices end, as when factors are removed; audited and mailed.
     ///
     /// # Errors
     /// Step-up needed, no such passkey, the last required factor; infrastructure failures.
@@ -632,11 +647,11 @@ impl Portal {
                 .ok_or(MfaError::NoSuchFactor)?;
             user.change_mfa(|m| m.passkeys.retain(|p| p.id != passkey), now);
             if !user.mfa().is_enabled()
-                && crate::authz::second_factor_required(
+                && (crate::authz::second_factor_required(
                     &user,
                     principal.customer(),
                     self.config.operators_need_second_factor,
-                )
+                ) || self.a_client_requires_second_factor(user.id()).await?)
             {
                 return Err(MfaError::LastFactor);
             }
