@@ -63,6 +63,7 @@ mod passkeys;
 mod queries;
 mod rows;
 mod store;
+mod webhooks;
 #[cfg(feature = "testing")]
 pub mod testing;
 
