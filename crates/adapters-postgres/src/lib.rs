@@ -63,9 +63,9 @@ mod passkeys;
 mod queries;
 mod rows;
 mod store;
-mod webhooks;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 
 pub use migration::Migrator;
 pub use outbox::{OUTBOX_STATS_CAP, OutboxBacklog};

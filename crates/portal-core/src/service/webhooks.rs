@@ -121,11 +121,7 @@ fn valid_url(url: &str) -> bool {
 }
 
 fn event_keys(events: &[AuditCategory]) -> String {
-    events
-        .iter()
-        .map(|c| c.key())
-        .collect::<Vec<_>>()
-        .join(",")
+    events.iter().map(|c| c.key()).collect::<Vec<_>>().join(",")
 }
 
 impl Portal {
@@ -137,10 +133,7 @@ impl Portal {
         Ok(actor_ref(&acting))
     }
 
-    fn seal_webhook_secret(
-        &self,
-        id: Uuid,
-    ) -> Result<(WebhookSecret, String), WebhookError> {
+    fn seal_webhook_secret(&self, id: Uuid) -> Result<(WebhookSecret, String), WebhookError> {
         let ring = self.mfa_keyring().ok_or(WebhookError::NoSealingKey)?;
         let (secret, bytes) = WebhookSecret::generate(&*self.deps.random);
         let sealed = ring.seal(&*self.deps.random, &bytes, secret_aad(id).as_bytes());
