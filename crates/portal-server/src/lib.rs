@@ -98,6 +98,7 @@ pub mod housekeeping;
 pub mod legacy_cli;
 pub mod metrics;
 pub mod oidc_cli;
+pub mod webhooks_cli;
 pub mod ops;
 pub mod secrets;
 pub mod serve;

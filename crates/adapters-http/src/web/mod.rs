@@ -68,6 +68,7 @@ mod mfa;
 mod onboarding;
 mod operator;
 mod operator_clients;
+mod operator_webhooks;
 mod operator_customers;
 mod paging;
 mod passkeys;
@@ -382,6 +383,26 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                     c.redirect(OperatorClient { id: p.id })
                 })
                 .post(operator_clients::disable),
+            )
+            .route(
+                OperatorWebhooks::PATH,
+                get(operator_webhooks::list).post(operator_webhooks::create),
+            )
+            .route(
+                OperatorWebhookSecret::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::rotate),
+            )
+            .route(
+                OperatorWebhookDisable::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::disable),
+            )
+            .route(
+                OperatorWebhookEnable::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::enable),
+            )
+            .route(
+                OperatorWebhookRemove::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::remove),
             );
     if state.config().dev_mailbox().is_some() {
         r = r.route(DevMailbox::PATH, get(devmail::mailbox));
