@@ -27,6 +27,7 @@ mod me;
 mod oidc;
 mod operator;
 mod operator_clients;
+mod operator_webhooks;
 mod passkeys;
 mod security;
 mod support;

@@ -81,7 +81,7 @@ impl Receiver {
         stdin.flush().unwrap();
     }
 
-/// What the receiver logged, one JSON object per request, in order.
+    /// What the receiver logged, one JSON object per request, in order.
     fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log.0)
             .unwrap_or_default()
@@ -144,9 +144,15 @@ async fn events_are_signed_retried_dead_lettered_and_numbered_so_the_receiver_se
 
     // Three changes: locked (A), unlocked (B, refused for good), locked again (C).
     let n = &seeded.customer;
-    portal.lock_user(&Actor::System, n, ben, None).await.unwrap();
+    portal
+        .lock_user(&Actor::System, n, ben, None)
+        .await
+        .unwrap();
     portal.unlock_user(&Actor::System, n, ben).await.unwrap();
-    portal.lock_user(&Actor::System, n, ben, None).await.unwrap();
+    portal
+        .lock_user(&Actor::System, n, ben, None)
+        .await
+        .unwrap();
 
     let clock = Arc::new(ManualClock::at(SystemClock.now()));
     let config = DispatcherConfig {
@@ -157,8 +163,12 @@ async fn events_are_signed_retried_dead_lettered_and_numbered_so_the_receiver_se
         },
         ..DispatcherConfig::default()
     };
-    let sender = WebhookSender::new(portal.clone(), Arc::new(SystemClock), Duration::from_secs(10))
-        .expect("http client");
+    let sender = WebhookSender::new(
+        portal.clone(),
+        Arc::new(SystemClock),
+        Duration::from_secs(10),
+    )
+    .expect("http client");
     let dispatcher =
         Dispatcher::new(store.clone(), Arc::new(sender), clock.clone(), config).unwrap();
     assert_eq!(dispatcher.kind(), OutboxKind::Webhook);
@@ -190,12 +200,18 @@ async fn events_are_signed_retried_dead_lettered_and_numbered_so_the_receiver_se
     );
     let seq = |r: &Value| r["seq"].as_u64().unwrap();
     let (a, c) = (
-        delivered.iter().find(|r| r["type"] == "user.locked" && r["previous_seq"].is_null()),
+        delivered
+            .iter()
+            .find(|r| r["type"] == "user.locked" && r["previous_seq"].is_null()),
         delivered.iter().find(|r| !r["previous_seq"].is_null()),
     );
     let (a, c) = (a.expect("A delivered"), c.expect("C delivered"));
     let b = seq(refused[0]);
-    assert_eq!((seq(a) + 1, b + 1), (b, seq(c)), "consecutive entries of the chain");
+    assert_eq!(
+        (seq(a) + 1, b + 1),
+        (b, seq(c)),
+        "consecutive entries of the chain"
+    );
     assert_eq!(c["previous_seq"].as_u64(), Some(b), "C names B before it");
     assert_eq!(c["customer"], "424242424");
     assert_eq!(
@@ -216,7 +232,10 @@ async fn events_are_signed_retried_dead_lettered_and_numbered_so_the_receiver_se
     let dead = store.dead_letters(Some("webhook"), 10).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].status, OutboxStatus::Dead);
-    assert_eq!(dead[0].message.id.to_string(), refused[0]["id"].as_str().unwrap());
+    assert_eq!(
+        dead[0].message.id.to_string(),
+        refused[0]["id"].as_str().unwrap()
+    );
     assert_eq!(dead[0].message.payload.summary(), "user.unlocked");
     assert!(
         dead[0].last_error.as_deref().unwrap_or("").contains("503"),

@@ -98,10 +98,10 @@ pub mod housekeeping;
 pub mod legacy_cli;
 pub mod metrics;
 pub mod oidc_cli;
-pub mod webhooks_cli;
 pub mod ops;
 pub mod secrets;
 pub mod serve;
+pub mod webhooks_cli;
 
 /// What a host application embedding Portal uses: `use portal_server::prelude::*;`.
 ///

@@ -90,10 +90,7 @@ async fn run(portal: &portal_core::Portal, command: WebhooksCommand) -> Result<(
                 .await
                 .map_err(|e| Failure::of("webhooks", e))?;
             if json {
-                println!(
-                    "{}",
-                    Value::Array(list.iter().map(endpoint_json).collect())
-                );
+                println!("{}", Value::Array(list.iter().map(endpoint_json).collect()));
             } else {
                 for e in &list {
                     println!(

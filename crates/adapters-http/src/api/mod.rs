@@ -3,7 +3,6 @@
 
 pub mod auth;
 pub mod clients;
-pub mod webhooks;
 pub mod customers;
 pub mod health;
 pub mod invitations;
@@ -12,6 +11,7 @@ pub mod mfa;
 pub mod operator;
 pub mod passkeys;
 pub mod views;
+pub mod webhooks;
 
 use crate::config::HttpConfig;
 use crate::cookies::{self, CookieName};

@@ -310,7 +310,10 @@ pub(crate) fn webhooks_section() -> utoipa::openapi::path::Paths {
              trusting the body, drop repeats by `webhook-id`, and use `seq` / `previous_seq` to \
              see gaps and order per customer (docs/operations.md, Webhooks).",
         ))
-        .parameter(header("webhook-id", "The event's id: the same at every attempt"))
+        .parameter(header(
+            "webhook-id",
+            "The event's id: the same at every attempt",
+        ))
         .parameter(header(
             "webhook-timestamp",
             "The attempt's time, Unix seconds; refuse it when far from now",

@@ -201,7 +201,10 @@ pub(crate) async fn rotate(a: Authed, path: OperatorWebhookSecret) -> Result<Res
 }
 
 /// `POST /operator/webhooks/{id}/disable`.
-pub(crate) async fn disable(a: Authed, path: OperatorWebhookDisable) -> Result<Response, PageError> {
+pub(crate) async fn disable(
+    a: Authed,
+    path: OperatorWebhookDisable,
+) -> Result<Response, PageError> {
     a.portal()
         .set_webhook_disabled(&a.principal.actor(), path.id, true)
         .await?;
