@@ -85,7 +85,8 @@ async fn numbers<S: Store>(store: &S, id: OutboxId) -> (u64, Option<u64>) {
 pub async fn webhook_endpoints_round_trip_with_versions<S: Store>(store: Arc<S>) {
     let store = &*store;
     let a = endpoint("https://a.example/hook");
-    let b = endpoint("https://b.example/hook?token=x");
+    let mut b = endpoint("https://b.example/hook?token=x");
+    b.created_at = at(1);
     commit_ok(store, writes([Write::InsertWebhook(a.clone())])).await;
     commit_ok(store, writes([Write::InsertWebhook(b.clone())])).await;
     let read = store.webhook(a.id).await.unwrap().expect("stored");
