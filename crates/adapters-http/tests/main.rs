@@ -33,6 +33,7 @@ mod security;
 mod support;
 mod web_browser;
 mod web_operator_clients;
+mod web_operator_webhooks;
 mod web_pages;
 mod web_passkeys;
 mod web_support;
