@@ -99,6 +99,13 @@ async fn an_operator_registers_a_webhook_sees_its_secret_once_and_manages_it() {
         .await
         .redirects_to("/operator/webhooks");
     assert!(!app.portal.webhooks(&Actor::System).await.unwrap()[0].disabled);
+    // A form address opened by GET leads to the page it belongs to, changing nothing.
+    for action in ["rotate-secret", "disable", "enable", "remove"] {
+        op.get(&format!("/operator/webhooks/{id}/{action}"))
+            .await
+            .redirects_to("/operator/webhooks");
+    }
+    assert_eq!(app.portal.webhooks(&Actor::System).await.unwrap().len(), 1);
     op.post(&format!("/operator/webhooks/{id}/remove"), &[])
         .await
         .redirects_to("/operator/webhooks");
