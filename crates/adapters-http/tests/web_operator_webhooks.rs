@@ -43,10 +43,19 @@ async fn an_operator_registers_a_webhook_sees_its_secret_once_and_manages_it() {
         .await;
     bad.has("aria-invalid=\"true\"").has("javascript:alert(1)");
     let bad = op
-        .post_back("/operator/webhooks", &[("url", "https://crm.example.com/in")])
+        .post_back(
+            "/operator/webhooks",
+            &[("url", "https://crm.example.com/in")],
+        )
         .await;
     bad.has("Wählen Sie mindestens ein Ereignis.");
-    assert!(app.portal.webhooks(&Actor::System).await.unwrap().is_empty());
+    assert!(
+        app.portal
+            .webhooks(&Actor::System)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let created = op
         .post(
@@ -68,11 +77,7 @@ async fn an_operator_registers_a_webhook_sees_its_secret_once_and_manages_it() {
     let stored = app.portal.webhooks(&Actor::System).await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(
-        stored[0]
-            .events
-            .iter()
-            .map(|c| c.key())
-            .collect::<Vec<_>>(),
+        stored[0].events.iter().map(|c| c.key()).collect::<Vec<_>>(),
         ["user.permissions_changed", "user.locked"]
     );
 
@@ -109,7 +114,13 @@ async fn an_operator_registers_a_webhook_sees_its_secret_once_and_manages_it() {
     op.post(&format!("/operator/webhooks/{id}/remove"), &[])
         .await
         .redirects_to("/operator/webhooks");
-    assert!(app.portal.webhooks(&Actor::System).await.unwrap().is_empty());
+    assert!(
+        app.portal
+            .webhooks(&Actor::System)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]

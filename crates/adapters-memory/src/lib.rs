@@ -843,10 +843,10 @@ impl State {
 
     /// Numbers a webhook delivery by the entry it reports (see `Committer::commit`).
     fn place_webhook(&mut self, message: &mut OutboxMessage, entries: &[AuditEntry]) {
-        if let portal_core::outbox::Payload::Webhook(d) = &mut message.payload {
-            if let Some((chain, seq)) = d.place(entries) {
-                d.event.data.previous_seq = self.webhook_cursors.insert((d.endpoint, chain), seq);
-            }
+        if let portal_core::outbox::Payload::Webhook(d) = &mut message.payload
+            && let Some((chain, seq)) = d.place(entries)
+        {
+            d.event.data.previous_seq = self.webhook_cursors.insert((d.endpoint, chain), seq);
         }
     }
 }

@@ -891,7 +891,10 @@ async fn webhooks_add_list_rotate_disable_enable_and_remove() {
     );
 
     let text = ok(portal(d, &["webhooks", "list"], &[]));
-    assert!(text.contains(&id) && text.contains("https://crm.example.com/in"), "{text}");
+    assert!(
+        text.contains(&id) && text.contains("https://crm.example.com/in"),
+        "{text}"
+    );
     assert!(!text.contains(&first), "{text}");
     let list = json_out(portal(d, &["webhooks", "list", "--json"], &[]));
     assert_eq!(list.as_array().unwrap().len(), 1);
@@ -908,9 +911,27 @@ async fn webhooks_add_list_rotate_disable_enable_and_remove() {
 
     let before = ok(portal(d, &["webhooks", "list", "--json"], &[]));
     for args in [
-        &["webhooks", "add", "--url", "ftp://x.example/", "--events", "all"][..],
-        &["webhooks", "add", "--url", "https://x.example/", "--events", "user.exploded"],
-        &["webhooks", "disable", "00000000-0000-0000-0000-000000000000"],
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            "ftp://x.example/",
+            "--events",
+            "all",
+        ][..],
+        &[
+            "webhooks",
+            "add",
+            "--url",
+            "https://x.example/",
+            "--events",
+            "user.exploded",
+        ],
+        &[
+            "webhooks",
+            "disable",
+            "00000000-0000-0000-0000-000000000000",
+        ],
         &["webhooks", "remove", "not-a-uuid"],
     ] {
         let o = portal(d, args, &[]);
@@ -926,7 +947,10 @@ async fn webhooks_add_list_rotate_disable_enable_and_remove() {
     assert_eq!(out.trim(), format!("webhook {id} enabled"));
     let out = ok(portal(d, &["webhooks", "remove", &id], &[]));
     assert_eq!(out.trim(), format!("webhook {id} removed"));
-    assert_eq!(ok(portal(d, &["webhooks", "list", "--json"], &[])).trim(), "[]");
+    assert_eq!(
+        ok(portal(d, &["webhooks", "list", "--json"], &[])).trim(),
+        "[]"
+    );
 
     let store = open(d).await;
     let log: Vec<String> = portal_core::ports::Queries::audit_chain(&*store, None, 0, 100)
