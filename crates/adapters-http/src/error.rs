@@ -27,7 +27,7 @@ use portal_core::ports::StoreError;
 use portal_core::service::{
     AdminError, AdminRequestError, AuditError, AuthError, ContactError, CustomerError, ExportError,
     InvitationError, LinkError, LoginError, MfaError, OidcAdminError, OutboxError, PagingError,
-    ProfileError, RegisterError, ResendError, ResetError, SessionError, VerifyError,
+    ProfileError, RegisterError, ResendError, ResetError, SessionError, VerifyError, WebhookError,
 };
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -858,6 +858,16 @@ error_mapping! {
             .message(e.to_string())
             .details(json!({ "field": field })),
         NoSealingKey => Internal.log("no server key to seal signing keys"),
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    WebhookError {
+        Forbidden => Forbidden,
+        NotFound => NotFound,
+        e @ Invalid { field, .. } => InvalidRequest
+            .message(e.to_string())
+            .details(json!({ "field": field })),
+        NoSealingKey => Internal.log("no server key to seal webhook secrets"),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }

@@ -89,6 +89,11 @@ struct State {
     sealing_keys: std::collections::BTreeSet<String>,
     /// Per chain, the last entry retention removed.
     audit_checkpoints: HashMap<Option<CustomerId>, portal_core::ports::AuditCheckpoint>,
+    /// Webhook endpoints, oldest first.
+    webhooks: Vec<portal_core::webhook::WebhookEndpoint>,
+    /// Per endpoint and chain, the `seq` of the last delivery queued (the SQL stores'
+    /// `webhook_cursors`).
+    webhook_cursors: HashMap<(uuid::Uuid, Option<CustomerId>), u64>,
 }
 
 /// The OpenID Connect provider's rows.
@@ -116,7 +121,13 @@ enum Undo {
     Oidc(Box<OidcState>),
     PasskeyChallenge(uuid::Uuid, Option<portal_core::passkey::PasskeyChallenge>),
     SealingKey(String, bool),
+    Webhooks(Box<WebhookState>),
 }
+
+type WebhookState = (
+    Vec<portal_core::webhook::WebhookEndpoint>,
+    HashMap<(uuid::Uuid, Option<CustomerId>), u64>,
+);
 
 fn is_account(u: &User) -> bool {
     u.state() != AccountState::PendingVerification
@@ -331,6 +342,7 @@ impl State {
                 }
                 Undo::LegacyAccount(key, old) => restore(&mut self.legacy_accounts, key, old),
                 Undo::Oidc(old) => self.oidc = *old,
+                Undo::Webhooks(old) => (self.webhooks, self.webhook_cursors) = *old,
                 Undo::PasskeyChallenge(id, old) => restore(&mut self.passkey_challenges, id, old),
                 Undo::SealingKey(id, present) => {
                     if present {
@@ -614,6 +626,13 @@ impl State {
                 undo.push(Undo::SealingKey(id, present));
                 Ok(())
             }
+            Write::InsertWebhook(_) | Write::UpdateWebhook(_) | Write::DeleteWebhook(_) => {
+                undo.push(Undo::Webhooks(Box::new((
+                    self.webhooks.clone(),
+                    self.webhook_cursors.clone(),
+                ))));
+                self.apply_webhook(w)
+            }
             Write::RequeueOutbox { id, at } => {
                 let Some(e) = self
                     .outbox
@@ -629,6 +648,42 @@ impl State {
                 Ok(())
             }
         }
+    }
+
+    fn apply_webhook(&mut self, w: Write) -> Result<(), StoreError> {
+        match w {
+            Write::InsertWebhook(mut e) => {
+                if self.webhooks.iter().any(|x| x.id == e.id) {
+                    return Err(StoreError::Conflict);
+                }
+                e.version = 1;
+                e.created_at = us(e.created_at);
+                e.secret_rotated_at = e.secret_rotated_at.map(us);
+                self.webhooks.push(e);
+            }
+            Write::UpdateWebhook(mut e) => {
+                let slot = self
+                    .webhooks
+                    .iter_mut()
+                    .find(|x| x.id == e.id && x.version == e.version)
+                    .ok_or(StoreError::Conflict)?;
+                e.version += 1;
+                e.created_at = us(e.created_at);
+                e.secret_rotated_at = e.secret_rotated_at.map(us);
+                *slot = e;
+            }
+            Write::DeleteWebhook(e) => {
+                let before = self.webhooks.len();
+                self.webhooks
+                    .retain(|x| !(x.id == e.id && x.version == e.version));
+                if self.webhooks.len() == before {
+                    return Err(StoreError::Conflict);
+                }
+                self.webhook_cursors.retain(|(id, _), _| *id != e.id);
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn apply_oidc(&mut self, w: Write) -> Result<(), StoreError> {
@@ -773,7 +828,7 @@ impl State {
         Ok(())
     }
 
-    fn append_audit(&mut self, mut record: audit::AuditRecord) {
+    fn append_audit(&mut self, mut record: audit::AuditRecord) -> AuditEntry {
         self.audit_ids.insert(record.id);
         // Truncated before chaining: the hash covers the stored time.
         record.at = us(record.at);
@@ -781,7 +836,18 @@ impl State {
         let (seq, prev) = chain
             .last()
             .map_or((1, ChainHash::GENESIS), |e| (e.seq + 1, e.hash));
-        chain.push(audit::chain(record, seq, prev));
+        let entry = audit::chain(record, seq, prev);
+        chain.push(entry.clone());
+        entry
+    }
+
+    /// Numbers a webhook delivery by the entry it reports (see `Committer::commit`).
+    fn place_webhook(&mut self, message: &mut OutboxMessage, entries: &[AuditEntry]) {
+        if let portal_core::outbox::Payload::Webhook(d) = &mut message.payload
+            && let Some((chain, seq)) = d.place(entries)
+        {
+            d.event.data.previous_seq = self.webhook_cursors.insert((d.endpoint, chain), seq);
+        }
     }
 }
 
@@ -943,10 +1009,13 @@ impl Committer for MemoryStore {
             return Err(e);
         }
         // Nothing below can fail: the commit is decided.
-        for record in commit.audit {
-            state.append_audit(record);
-        }
+        let entries: Vec<AuditEntry> = commit
+            .audit
+            .into_iter()
+            .map(|record| state.append_audit(record))
+            .collect();
         for mut message in commit.outbox {
+            state.place_webhook(&mut message, &entries);
             state.outbox_ids.insert(message.id);
             message.created_at = us(message.created_at);
             state.outbox.push(OutboxEntry {
@@ -1393,6 +1462,17 @@ impl Queries for MemoryStore {
 
     async fn signing_keys(&self) -> Result<Vec<portal_core::oidc::SigningKey>, StoreError> {
         Ok(self.lock().oidc.keys.clone())
+    }
+
+    async fn webhook(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<portal_core::webhook::WebhookEndpoint>, StoreError> {
+        Ok(self.lock().webhooks.iter().find(|e| e.id == id).cloned())
+    }
+
+    async fn webhooks(&self) -> Result<Vec<portal_core::webhook::WebhookEndpoint>, StoreError> {
+        Ok(self.lock().webhooks.clone())
     }
 
     async fn users_with_sealed_secrets(

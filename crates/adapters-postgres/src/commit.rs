@@ -209,6 +209,9 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
         w @ (Write::InsertPasskeyChallenge(_) | Write::UsePasskeyChallenge { .. }) => {
             crate::passkeys::apply(tx, w).await
         }
+        w @ (Write::InsertWebhook(_) | Write::UpdateWebhook(_) | Write::DeleteWebhook(_)) => {
+            crate::webhooks::apply(tx, w).await
+        }
         w @ (Write::InsertSealingKey { .. } | Write::DeleteSealingKey(_)) => {
             crate::ops::apply(tx, w).await
         }
@@ -241,7 +244,8 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
 async fn append_audit(
     tx: &DatabaseTransaction,
     records: Vec<AuditRecord>,
-) -> Result<(), StoreError> {
+) -> Result<Vec<audit::AuditEntry>, StoreError> {
+    let mut appended = Vec::new();
     let mut chains: BTreeMap<Uuid, Vec<AuditRecord>> = BTreeMap::new();
     for r in records {
         chains
@@ -292,6 +296,7 @@ async fn append_audit(
                 .exec_without_returning(tx)
                 .await
                 .map_err(db_err)?;
+            appended.push(entry);
         }
         audit_chains::Entity::update_many()
             .col_expr(
@@ -304,7 +309,7 @@ async fn append_audit(
             .await
             .map_err(db_err)?;
     }
-    Ok(())
+    Ok(appended)
 }
 
 /// Postgres: locks every user row and then every customer row the commit will write, each in id
@@ -368,8 +373,10 @@ async fn apply_all(
     for w in commit.writes {
         apply(tx, w).await?;
     }
-    append_audit(tx, commit.audit).await?;
-    for message in &commit.outbox {
+    let entries = append_audit(tx, commit.audit).await?;
+    let mut messages = commit.outbox;
+    crate::webhooks::place(tx, &mut messages, &entries).await?;
+    for message in &messages {
         outbox::Entity::insert(rows::outbox_row(message))
             .exec_without_returning(tx)
             .await

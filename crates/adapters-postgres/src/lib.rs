@@ -65,6 +65,7 @@ mod rows;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod webhooks;
 
 pub use migration::Migrator;
 pub use outbox::{OUTBOX_STATS_CAP, OutboxBacklog};

@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(Passkeys),
             Box::new(LegacyAccounts),
             Box::new(SecretKeysRetention),
+            Box::new(Webhooks),
         ]
     }
 }
@@ -968,5 +969,52 @@ impl MigrationTrait for LegacyAccounts {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Signed event webhooks (issue 14): `webhook_endpoints`, the registered receivers (the entity as
+/// JSON in `data`, its secret sealed inside, version-checked with its row), and
+/// `webhook_cursors`, per endpoint and change-log chain the `seq` of the last event queued for
+/// it, from which the next event's `previous_seq` is read.
+struct Webhooks;
+
+impl MigrationName for Webhooks {
+    fn name(&self) -> &'static str {
+        "m20261207_000010_webhooks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Webhooks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(a("webhook_endpoints"))
+                .col(uuid_pk("id"))
+                .col(text("data"))
+                .col(big("version"))
+                .col(ts("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table(a("webhook_cursors"))
+                .col(uuid("endpoint_id"))
+                .col(uuid("chain_key"))
+                .col(big("last_seq"))
+                .primary_key(Index::create().col(a("endpoint_id")).col(a("chain_key")))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for t in ["webhook_cursors", "webhook_endpoints"] {
+            m.drop_table(Table::drop().table(a(t)).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -587,6 +587,17 @@ impl Queries for SqlStore {
         crate::oidc::keys(&self.db).await
     }
 
+    async fn webhook(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<portal_core::webhook::WebhookEndpoint>, StoreError> {
+        crate::webhooks::by_id(&self.db, id).await
+    }
+
+    async fn webhooks(&self) -> Result<Vec<portal_core::webhook::WebhookEndpoint>, StoreError> {
+        crate::webhooks::all(&self.db).await
+    }
+
     async fn users_with_sealed_secrets(
         &self,
         after: Option<UserId>,

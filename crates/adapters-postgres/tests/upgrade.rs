@@ -160,7 +160,7 @@ use adapters_postgres::SqlStore;
 use portal_core::ports::{OutboxStore as _, Queries as _};
 use portal_core::secret::SecretString;
 use portal_core::secretbox::MfaKey;
-use portal_core::service::{CompleteMfa, Login, LoginOutcome, NewClient, SecondFactor};
+use portal_core::service::{CompleteMfa, Login, LoginOutcome, NewClient, NewWebhook, SecondFactor};
 use portal_core::session::ClientInfo;
 use portal_core::totp::{self, TotpSecret};
 use portal_core::values::{CustomerNumber, FreeText};
@@ -234,6 +234,18 @@ fn fixture_portal(store: &SqlStore) -> Portal {
 /// sessions, an authenticator app, an OIDC client, the mails in the outbox and the change logs.
 async fn seed_installation(store: &SqlStore) -> Manifest {
     let portal = fixture_portal(store);
+    // A webhook endpoint first, so the changes below queue its deliveries and move its cursors.
+    portal
+        .create_webhook(
+            &Actor::System,
+            NewWebhook {
+                url: "https://hooks.fixture.example/portal".to_owned(),
+                description: "CRM sync".to_owned(),
+                events: portal_core::webhook::parse_events(["all"]).unwrap(),
+            },
+        )
+        .await
+        .expect("webhook endpoint");
     let first = seed::customer_with_admin(
         &portal,
         store,
@@ -338,6 +350,31 @@ fn login(email: &str, password: &str) -> Login {
 async fn check_upgraded(store: &SqlStore, manifest: &Manifest) {
     let state = &manifest.state;
     let portal = fixture_portal(store);
+    // Webhook endpoints (from 000010 on) read back and their secrets open; their queued
+    // deliveries read back with the outbox below.
+    for endpoint in portal.webhooks(&Actor::System).await.unwrap() {
+        let delivery = portal_core::webhook::WebhookDelivery {
+            endpoint: endpoint.id,
+            url: endpoint.url.clone(),
+            event: portal_core::webhook::WebhookEvent {
+                event_type: "user.locked".to_owned(),
+                timestamp: chrono::Utc::now(),
+                data: portal_core::webhook::WebhookEventData {
+                    entry_id: portal_core::ids::AuditEntryId::from_uuid(uuid::Uuid::nil()),
+                    customer_number: None,
+                    seq: 1,
+                    previous_seq: None,
+                    actor: portal_core::audit::ActorRef::system(),
+                    subject: None,
+                    details: String::new(),
+                },
+            },
+        };
+        portal
+            .webhook_target(&delivery)
+            .await
+            .unwrap_or_else(|e| panic!("{state}: webhook {} opens: {e}", endpoint.id));
+    }
     for number in &manifest.customers {
         let n = CustomerNumber::parse(number).unwrap();
         let customer = store

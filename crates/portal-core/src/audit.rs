@@ -237,6 +237,12 @@ categories! {
     /// A registration never confirmed, or an invitation never accepted, was removed after its
     /// retention period.
     UserPurged => "user.purged", "Benutzer nach Aufbewahrungsfrist entfernt", "User removed after retention period";
+    /// A webhook endpoint was registered.
+    WebhookCreated => "webhook.created", "Webhook registriert", "Webhook registered";
+    /// A webhook endpoint's secret was rotated, or it was disabled or enabled.
+    WebhookChanged => "webhook.changed", "Webhook geändert", "Webhook changed";
+    /// A webhook endpoint was removed.
+    WebhookRemoved => "webhook.removed", "Webhook entfernt", "Webhook removed";
 }
 
 /// One change, as a use case hands it to storage.

@@ -65,5 +65,6 @@ pub mod token;
 pub mod totp;
 pub mod user;
 pub mod values;
+pub mod webhook;
 
 pub use service::{Actor, Deps, Portal};

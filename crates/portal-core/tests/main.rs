@@ -34,3 +34,4 @@ mod second_factor_policy;
 mod support;
 mod totp_interop;
 mod user_admin;
+mod webhooks;

@@ -31,8 +31,10 @@
 //! This crate depends on `portal-core` and tokio only; senders live in the adapters.
 
 pub mod backchannel;
+pub mod webhook;
 
 pub use backchannel::BackchannelSender;
+pub use webhook::WebhookSender;
 
 use chrono::TimeDelta;
 use portal_core::ids::OutboxId;
@@ -702,7 +704,7 @@ mod tests {
             id: OutboxId::from_uuid(Uuid::from_u128(99)),
             created_at: clock.now(),
             payload: Payload::Unknown {
-                kind: "webhook".into(),
+                kind: "webhook_v9".into(),
                 recipient: "https://hooks.example.com/".into(),
                 json: "{}".into(),
             },

@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage the OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage the endpoints that receive signed change-log events (Standard Webhooks).
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Import the old system's ("Servicewelt") accounts that users can link once.
     #[command(subcommand)]
     Legacy(LegacyCommand),
@@ -183,6 +186,57 @@ pub enum ClientsCommand {
     Disable {
         /// The client id.
         client_id: String,
+    },
+}
+
+/// Webhook commands.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Register an endpoint; prints its id and its secret (`whsec_…`), which is shown only here.
+    Add {
+        /// Where events are posted (an absolute http(s) URL).
+        #[arg(long)]
+        url: String,
+        /// The change-log categories it receives (e.g. `user.locked,user.permissions_changed`),
+        /// or `all`; comma-separated or repeated.
+        #[arg(long, required = true)]
+        events: Vec<String>,
+        /// What it is for, shown to operators.
+        #[arg(long)]
+        description: Option<String>,
+        /// One JSON object on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the endpoints.
+    List {
+        /// One JSON array on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give an endpoint a new secret (shown only now); deliveries from now on, retries
+    /// included, are signed with it.
+    RotateSecret {
+        /// The endpoint's id.
+        id: String,
+        /// One JSON object on standard output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an endpoint: no new events are queued for it, queued ones are dead-lettered.
+    Disable {
+        /// The endpoint's id.
+        id: String,
+    },
+    /// Enable a disabled endpoint again.
+    Enable {
+        /// The endpoint's id.
+        id: String,
+    },
+    /// Remove an endpoint.
+    Remove {
+        /// The endpoint's id.
+        id: String,
     },
 }
 
@@ -320,6 +374,7 @@ pub async fn run(command: Command, config: ServerConfig) -> Result<(), Failure> 
         }
         Command::Clients(c) => crate::oidc_cli::clients(&config, c).await,
         Command::Keys(KeysCommand::Rotate) => crate::oidc_cli::rotate_keys(&config).await,
+        Command::Webhooks(c) => crate::webhooks_cli::webhooks(&config, c).await,
         Command::Legacy(LegacyCommand::Import { file }) => {
             crate::legacy_cli::import(&config, &file).await
         }

@@ -101,6 +101,7 @@ pub mod oidc_cli;
 pub mod ops;
 pub mod secrets;
 pub mod serve;
+pub mod webhooks_cli;
 
 /// What a host application embedding Portal uses: `use portal_server::prelude::*;`.
 ///

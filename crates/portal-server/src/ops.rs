@@ -328,9 +328,10 @@ pub async fn rotate_secret(config: &ServerConfig) -> Result<ResealReport, Failur
     app::close_store(&store).await?;
     let report = report.map_err(|e| Failure::of("secret rotation", e))?;
     println!(
-        "re-sealed {} users' authenticator secrets and {} signing keys under key {}; {}",
+        "re-sealed {} users' authenticator secrets, {} signing keys and {} webhook secrets under key {}; {}",
         report.users,
         report.signing_keys,
+        report.webhooks,
         report.current,
         if report.retired.is_empty() {
             "no old key was recorded".to_owned()

@@ -131,15 +131,18 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     let wakeup = Arc::new(Notify::new());
     let logout_wakeup = Arc::new(Notify::new());
     let reset_wakeup = Arc::new(Notify::new());
+    let webhook_wakeup = Arc::new(Notify::new());
     let mut deps = Deps::production(store.clone());
     // Old accounts imported with `portal legacy import`, verified on the hashing threads.
     deps.legacy = store.clone();
     deps.committer = Arc::new({
         let (mail, logout, reset) = (wakeup.clone(), logout_wakeup.clone(), reset_wakeup.clone());
+        let webhook = webhook_wakeup.clone();
         MailHook::new(store.clone(), move |_| {
             mail.notify_one();
             logout.notify_one();
             reset.notify_one();
+            webhook.notify_one();
         })
     });
     if metrics.is_some() {
@@ -225,6 +228,25 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     )
     .map_err(|e| Failure::of("password-reset dispatcher", e))?
     .with_wakeup(reset_wakeup)
+    .spawn();
+
+    // Signed event webhooks: their own dispatcher too; every event is its own message, so a
+    // receiver that is down delays only its own events, and a dead letter blocks none after it.
+    let webhook_dispatcher = Dispatcher::new(
+        store.clone(),
+        Arc::new(
+            portal_dispatch::WebhookSender::new(
+                portal.clone(),
+                Arc::new(SystemClock),
+                std::time::Duration::from_secs(15),
+            )
+            .map_err(|e| Failure::of("webhook sender", e))?,
+        ),
+        Arc::new(SystemClock),
+        config.dispatcher,
+    )
+    .map_err(|e| Failure::of("webhook dispatcher", e))?
+    .with_wakeup(webhook_wakeup)
     .spawn();
 
     let housekeeper = config
@@ -319,6 +341,9 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     }
     if let Err(e) = logout_dispatcher.shutdown().await {
         tracing::error!(error = %e, "back-channel logout dispatcher ended abnormally; its claimed messages return when their lease ends");
+    }
+    if let Err(e) = webhook_dispatcher.shutdown().await {
+        tracing::error!(error = %e, "webhook dispatcher ended abnormally; its claimed events return when their lease ends");
     }
     store.connection().clone().close().await.ok();
     tracing::info!("stopped");

@@ -98,6 +98,7 @@ macro_rules! storage_contract {
         $crate::__storage_contract_legacy!($fixture);
         $crate::__storage_contract_passkeys!($fixture);
         $crate::__storage_contract_operations!($fixture);
+        $crate::__storage_contract_webhooks!($fixture);
     };
     (@tests $fixture:ty; $module:ident; $($check:ident),* $(,)?) => {
         $(

@@ -12,6 +12,7 @@ pub mod mfa;
 pub mod operator;
 pub mod passkeys;
 pub mod views;
+pub mod webhooks;
 
 use crate::config::HttpConfig;
 use crate::cookies::{self, CookieName};
@@ -190,14 +191,19 @@ impl Modify for Security {
                        with stable codes (see docs/api.md).",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(
+        ErrorBody,
+        webhooks::WebhookEvent,
+        webhooks::WebhookEventData,
+        webhooks::WebhookActor
+    )),
     tags(
         (name = "auth", description = "Registration, login, logout, password reset, step-up"),
         (name = "invitations", description = "Invitation links"),
         (name = "me", description = "The logged-in user: profile, customer link, sessions"),
         (name = "mfa", description = "Second factors of the logged-in user"),
         (name = "customers", description = "A customer's administration (administrators and operators)"),
-        (name = "operator", description = "Vendor staff: customers, admin requests, audit, outbox, applications (OpenID Connect clients)"),
+        (name = "operator", description = "Vendor staff: customers, admin requests, audit, outbox, applications (OpenID Connect clients), webhooks"),
     )
 )]
 struct ApiDoc;
@@ -219,6 +225,8 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         pending: CookieName::PendingMfa.name(config),
     }
     .modify(&mut doc);
+    // What Portal sends, not what it serves: the signed change-log events (OpenAPI 3.1).
+    doc.webhooks = Some(webhooks::webhooks_section());
     // The documented paths start at `/api/v1`; under a prefix (a host application nesting the
     // router at the public URL's path) they resolve against it.
     let prefix = config.public_path();
@@ -313,4 +321,9 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(clients::get_client, clients::update_client))
         .routes(routes!(clients::rotate_secret))
         .routes(routes!(clients::disable_client))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::get_webhook, webhooks::remove_webhook))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::disable_webhook))
+        .routes(routes!(webhooks::enable_webhook))
 }

@@ -80,6 +80,7 @@ fn navigation(shell: &Shell) -> Markup {
                     (link(urls::OperatorAdminRequests::PATH, shell.t("admin-requests")))
                     (link(urls::OperatorOutbox::PATH, shell.t("outbox-title")))
                     (link(urls::OperatorClients::PATH, shell.t("clients-title")))
+                    (link(urls::OperatorWebhooks::PATH, shell.t("webhooks-title")))
                 }
                 @if employee {
                     (link(urls::AdminRequest::PATH, shell.t("request-admin-rights")))

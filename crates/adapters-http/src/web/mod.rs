@@ -69,6 +69,7 @@ mod onboarding;
 mod operator;
 mod operator_clients;
 mod operator_customers;
+mod operator_webhooks;
 mod paging;
 mod passkeys;
 pub(crate) mod urls;
@@ -404,6 +405,26 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                     c.redirect(OperatorClient { id: p.id })
                 })
                 .post(operator_clients::disable),
+            )
+            .route(
+                OperatorWebhooks::PATH,
+                get(operator_webhooks::list).post(operator_webhooks::create),
+            )
+            .route(
+                OperatorWebhookSecret::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::rotate),
+            )
+            .route(
+                OperatorWebhookDisable::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::disable),
+            )
+            .route(
+                OperatorWebhookEnable::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::enable),
+            )
+            .route(
+                OperatorWebhookRemove::PATH,
+                get(back(OperatorWebhooks)).post(operator_webhooks::remove),
             );
     if state.config().dev_mailbox().is_some() {
         r = r.route(DevMailbox::PATH, get(devmail::mailbox));

@@ -21,7 +21,7 @@
 use super::error::PageError;
 use crate::path::{
     AdminRequestPath, AreaPath, ClientPath, CustomerPath, CustomerRequestPath, MailPath,
-    PasskeyPath, PathError, SessionPath, TokenPath, UserPath,
+    PasskeyPath, PathError, SessionPath, TokenPath, UserPath, WebhookPath,
 };
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -292,6 +292,16 @@ routes! {
     "/operator/clients/{id}/rotate-secret" => OperatorClientSecret { id: String } via ClientPath(id);
     /// "Anwendung deaktivieren".
     "/operator/clients/{id}/disable" => OperatorClientDisable { id: String } via ClientPath(id);
+    /// "Webhooks": the endpoints that receive signed change-log events, and registration.
+    "/operator/webhooks" => OperatorWebhooks;
+    /// "Neues Geheimnis erzeugen".
+    "/operator/webhooks/{id}/rotate-secret" => OperatorWebhookSecret { id: uuid::Uuid } via WebhookPath(id);
+    /// "Deaktivieren".
+    "/operator/webhooks/{id}/disable" => OperatorWebhookDisable { id: uuid::Uuid } via WebhookPath(id);
+    /// "Aktivieren".
+    "/operator/webhooks/{id}/enable" => OperatorWebhookEnable { id: uuid::Uuid } via WebhookPath(id);
+    /// "Entfernen".
+    "/operator/webhooks/{id}/remove" => OperatorWebhookRemove { id: uuid::Uuid } via WebhookPath(id);
 
     // Entwicklung
     /// The development mailbox (development mode only).

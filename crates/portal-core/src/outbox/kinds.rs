@@ -217,6 +217,9 @@ outbox_kinds! {
     BackchannelLogout(crate::oidc::BackchannelLogout) => "backchannel_logout";
     /// A password-reset request, processed by the core itself (the lookup and the link's commit).
     PasswordResetRequest(PasswordResetRequest) => "password_reset_request";
+    /// A change-log event for a registered webhook endpoint, signed and posted by the webhook
+    /// sender (Standard Webhooks).
+    Webhook(crate::webhook::WebhookDelivery) => "webhook";
 }
 
 #[cfg(test)]

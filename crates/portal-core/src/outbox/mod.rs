@@ -1,6 +1,6 @@
-//! The outbox (R21): outgoing messages of several kinds — mail, back-channel logout tokens, and
-//! password-reset requests the core processes itself behind the answer; event webhooks are meant
-//! to join — written in the same commit as the state change that
+//! The outbox (R21): outgoing messages of several kinds — mail, back-channel logout tokens,
+//! password-reset requests the core processes itself behind the answer, and signed event
+//! webhooks ([`crate::webhook`]) — written in the same commit as the state change that
 //! causes them, and delivered later, at least once, by a dispatcher per kind.
 //!
 //! * [`Payload`] says what a message carries. Its variants are declared once, by the

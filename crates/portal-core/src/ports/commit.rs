@@ -84,9 +84,6 @@ pub enum Write {
     InsertLegacyClaim(LegacyClaim),
     /// Inserts or replaces an old account (by its id) from an import.
     PutLegacyAccount(LegacyRecord),
-    /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
-    /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
-    /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.
     /// Stores a new OIDC client ([`StoreError::Duplicate`] when the id is taken).
     InsertOidcClient(crate::oidc::Client),
     /// Updates an OIDC client (versioned).
@@ -151,6 +148,13 @@ pub enum Write {
         /// Due again at.
         at: DateTime<Utc>,
     },
+    /// Stores a new webhook endpoint (version 1; [`StoreError::Conflict`] when the id is taken).
+    InsertWebhook(crate::webhook::WebhookEndpoint),
+    /// Updates a webhook endpoint (versioned).
+    UpdateWebhook(crate::webhook::WebhookEndpoint),
+    /// Removes a webhook endpoint (versioned) with its sequence cursors. Its queued deliveries
+    /// stay in the outbox (the sender dead-letters them).
+    DeleteWebhook(crate::webhook::WebhookEndpoint),
 }
 
 /// Everything one use case changes, applied atomically: all writes, audit records and outbox
@@ -222,6 +226,14 @@ pub trait Committer: Send + Sync {
     ///
     /// Implementations MUST leave no trace of a failed commit: no entity, no audit entry, no
     /// message.
+    ///
+    /// Webhook deliveries ([`Payload::Webhook`](crate::outbox::Payload::Webhook)) report an
+    /// audit record of the same commit. Before queuing one, implementations MUST call its
+    /// [`place`](crate::webhook::WebhookDelivery::place) with the entries the commit appended,
+    /// and set its event's [`previous_seq`](crate::webhook::WebhookEventData::previous_seq) to
+    /// the `seq` of the last delivery queued for the same endpoint and chain (`None` for the
+    /// first), remembering this one's `seq` for the next, in message order and atomically with
+    /// the append (the chain's lock serializes it).
     /// They MUST return [`StoreError::Conflict`] when a version check fails and
     /// [`StoreError::Duplicate`] when a uniqueness rule is broken.
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;

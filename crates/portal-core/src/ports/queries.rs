@@ -246,6 +246,14 @@ pub trait Queries: Send + Sync {
     /// Every signing key, oldest first.
     async fn signing_keys(&self) -> Result<Vec<crate::oidc::SigningKey>, StoreError>;
 
+    /// A webhook endpoint by id.
+    async fn webhook(
+        &self,
+        id: uuid::Uuid,
+    ) -> Result<Option<crate::webhook::WebhookEndpoint>, StoreError>;
+    /// Every webhook endpoint, oldest first.
+    async fn webhooks(&self) -> Result<Vec<crate::webhook::WebhookEndpoint>, StoreError>;
+
     /// Users (any state, any customer or none) holding a sealed secret (a confirmed or pending
     /// authenticator app), ordered by id, with an id greater than `after`, at most `limit`: for
     /// re-sealing under a new server secret.

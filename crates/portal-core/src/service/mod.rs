@@ -24,6 +24,7 @@ mod registration;
 mod secrets;
 mod sessions;
 mod user_admin;
+mod webhooks;
 
 pub use crate::challenge::CodeError;
 pub use admin_requests::{AdminRequestError, AdminRequestView};
@@ -62,6 +63,9 @@ pub use registration::{
 pub use secrets::{ResealReport, SealingKeyError};
 pub use sessions::SessionError;
 pub use user_admin::{AdminError, Invite, USER_COUNT_CAP, UserPage};
+pub use webhooks::{
+    NewWebhook, WebhookError, WebhookTarget, WebhookTargetError, WebhookWithSecret,
+};
 
 use crate::audit::{ActorKind, ActorRef, AuditCategory, AuditRecord};
 use crate::authz::Acting;
@@ -292,7 +296,7 @@ impl Portal {
                 return Ok(value);
             }
             self.add_backchannel_logouts(&mut commit).await?;
-            match self.deps.committer.commit(commit).await {
+            match self.commit_with_events(commit).await {
                 Ok(()) => return Ok(value),
                 Err(StoreError::Conflict) if attempt < MAX_COMMIT_ATTEMPTS => {}
                 Err(e) => return Err(E::from(e)),

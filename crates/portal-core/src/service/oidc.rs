@@ -447,7 +447,7 @@ impl Portal {
                     client.id, client.name, client.public, client.first_party
                 ),
             ));
-        self.deps.committer.commit(commit).await?;
+        self.commit_with_events(commit).await?;
         Ok(ClientWithSecret {
             client,
             secret: secret.map(|t| SecretString::new(t.expose())),
@@ -966,7 +966,7 @@ impl Portal {
             ))
             .write(Write::InsertOidcGrant(grant))
             .write(Write::InsertOidcToken(code_row));
-        self.deps.committer.commit(commit).await?;
+        self.commit_with_events(commit).await?;
         Ok(AuthorizeOutcome::Code {
             redirect_uri: req.redirect_uri.clone(),
             code: SecretString::new(code.expose()),
@@ -983,7 +983,7 @@ impl Portal {
             AuditCategory::OidcCodeRefused,
             format!("client={} reason={why}", client.id),
         ));
-        self.deps.committer.commit(commit).await
+        self.commit_with_events(commit).await
     }
 
     // ----- live state -----
@@ -1181,7 +1181,7 @@ impl Portal {
                 format!("client={} reused={what}", g.client_id),
             ))
             .write(Write::UpdateOidcGrant(g));
-        match self.deps.committer.commit(commit).await {
+        match self.commit_with_events(commit).await {
             Ok(()) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e),
         }
@@ -1229,7 +1229,7 @@ impl Portal {
             AuditCategory::OidcTokensIssued,
             format!("client={} grant_type=authorization_code", client.id),
         ));
-        match self.deps.committer.commit(commit).await {
+        match self.commit_with_events(commit).await {
             Ok(()) => Ok(issued),
             Err(StoreError::Conflict) => {
                 // Used concurrently: the other use won; this one counts as the reuse.
@@ -1272,7 +1272,7 @@ impl Portal {
             AuditCategory::OidcTokensIssued,
             format!("client={} grant_type=refresh_token", client.id),
         ));
-        match self.deps.committer.commit(commit).await {
+        match self.commit_with_events(commit).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => {
                 self.revoke_on_reuse(&grant, "refresh_token").await?;
@@ -1518,7 +1518,7 @@ impl Portal {
             AuditCategory::OidcGrantRevoked,
             format!("client={} revoked={what}", client.id),
         ));
-        match self.deps.committer.commit(commit).await {
+        match self.commit_with_events(commit).await {
             Ok(()) | Err(StoreError::Conflict) => Ok(()),
             Err(e) => Err(e.into()),
         }

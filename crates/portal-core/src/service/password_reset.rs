@@ -139,7 +139,7 @@ impl Portal {
             created_at: now,
             payload: Payload::PasswordResetRequest(PasswordResetRequest { email: Some(email) }),
         });
-        self.deps.committer.commit(commit).await?;
+        self.commit_with_events(commit).await?;
         Ok(())
     }
 

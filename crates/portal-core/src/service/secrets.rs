@@ -67,6 +67,8 @@ pub struct ResealReport {
     pub users: u64,
     /// Signing keys re-sealed.
     pub signing_keys: u64,
+    /// Webhook endpoints whose secrets were re-sealed.
+    pub webhooks: u64,
     /// Key ids forgotten (no value needs them any more).
     pub retired: Vec<String>,
     /// The id of the key everything is sealed under now.
@@ -234,6 +236,7 @@ impl Portal {
             }
         }
         report.signing_keys = self.reseal_signing_keys(&ring, by).await?;
+        report.webhooks = self.reseal_webhook_secrets(&ring, by).await?;
         Ok(report)
     }
 
@@ -342,6 +345,47 @@ impl Portal {
         .await
     }
 
+    /// Re-seals the webhook secrets not sealed under the current key; how many.
+    async fn reseal_webhook_secrets(
+        &self,
+        ring: &MfaKeyring,
+        by: ActorRef,
+    ) -> Result<u64, SealingKeyError> {
+        self.transact(|| async {
+            let now = self.now();
+            let mut commit = Commit::new();
+            let mut n = 0;
+            for mut endpoint in self.deps.queries.webhooks().await? {
+                let aad = crate::webhook::secret_aad(endpoint.id);
+                let Some(sealed) = ring
+                    .reseal(&*self.deps.random, &endpoint.sealed_secret, aad.as_bytes())
+                    .map_err(|_| {
+                        SealingKeyError::Unopenable(format!("webhook secret {}", endpoint.id))
+                    })?
+                else {
+                    continue;
+                };
+                endpoint.sealed_secret = sealed;
+                commit.audit(self.audit_record(
+                    now,
+                    None,
+                    by,
+                    None,
+                    AuditCategory::SecretResealed,
+                    format!(
+                        "what=webhook_secret webhook={} key_id={}",
+                        endpoint.id,
+                        ring.current_id()
+                    ),
+                ));
+                commit.write(Write::UpdateWebhook(endpoint));
+                n += 1;
+            }
+            Ok::<_, SealingKeyError>(Planned::new(commit, n))
+        })
+        .await
+    }
+
     /// The second step of [`Self::reseal_secrets`]: forgets every recorded key id but the current
     /// one (audited); the ids forgotten. Refuses, forgetting nothing, while any stored value is
     /// still sealed under another key (a process still running with the old secret sealed it
@@ -420,6 +464,19 @@ impl Portal {
             return Err(SealingKeyError::StillSealedWithOldKey(format!(
                 "signing key {}",
                 key.kid
+            )));
+        }
+        if let Some(endpoint) = self
+            .deps
+            .queries
+            .webhooks()
+            .await?
+            .iter()
+            .find(|e| ring.needs_reseal(&e.sealed_secret))
+        {
+            return Err(SealingKeyError::StillSealedWithOldKey(format!(
+                "webhook secret {}",
+                endpoint.id
             )));
         }
         Ok(())

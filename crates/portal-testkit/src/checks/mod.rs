@@ -19,6 +19,7 @@ pub mod second_factors;
 pub mod sessions;
 pub mod times;
 pub mod users;
+pub mod webhooks;
 
 pub use atomicity::*;
 pub use audit_log::*;
@@ -33,6 +34,7 @@ pub use second_factors::*;
 pub use sessions::*;
 pub use times::*;
 pub use users::*;
+pub use webhooks::*;
 
 use crate::Store;
 use crate::fixtures::{commit_ok, customer, writes};
@@ -109,6 +111,7 @@ mod tests {
         ("sessions", include_str!("sessions.rs")),
         ("times", include_str!("times.rs")),
         ("users", include_str!("users.rs")),
+        ("webhooks", include_str!("webhooks.rs")),
     ];
 
     /// The checks a module defines (`pub async fn`), in file order.

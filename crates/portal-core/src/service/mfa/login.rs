@@ -249,7 +249,7 @@ impl Portal {
         });
         let mut commit = Commit::new();
         commit.write(Write::UpdateSession(pending));
-        self.deps.committer.commit(commit).await?;
+        self.commit_with_events(commit).await?;
         self.send_phone(PhoneMessage {
             to: phone.number,
             channel: phone.channel,

@@ -96,7 +96,7 @@ impl Portal {
         };
         let mut commit = Commit::new();
         commit.write(Write::InsertPasskeyChallenge(challenge));
-        self.deps.committer.commit(commit).await?;
+        self.commit_with_events(commit).await?;
         Ok(answer)
     }
 
