@@ -64,6 +64,8 @@ mod queries;
 mod rows;
 mod store;
 #[cfg(feature = "testing")]
+pub mod scale;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use migration::Migrator;
