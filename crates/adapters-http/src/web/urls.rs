@@ -190,6 +190,8 @@ routes! {
     "/profile/email" => ProfileEmail;
     /// The code sent to the new address.
     "/profile/email/confirm" => ProfileEmailConfirm;
+    /// "Meine Daten herunterladen": the person's data export (a download).
+    "/profile/export" => ProfileExport;
     /// The step-up page.
     "/reauth" => Reauth;
     /// "Sitzungen".
@@ -246,6 +248,8 @@ routes! {
     "/admin/customers/{number}/users/{id}/invitation" => UserInvitation { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Änderungsprotokoll" of one user.
     "/admin/customers/{number}/users/{id}/audit" => UserAudit { number: CustomerNumber, id: UserId } via UserPath { number, id };
+    /// A user's data export (a download).
+    "/admin/customers/{number}/users/{id}/export" => UserExport { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Protokoll" of the customer.
     "/admin/customers/{number}/audit" => CustomerAudit { number: CustomerNumber } via CustomerPath(number);
     /// Admin requests awaiting an administrator's consent.
