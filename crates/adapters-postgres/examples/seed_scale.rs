@@ -30,6 +30,18 @@ fn env_u64(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The store without the pool's statement timeout: a `COPY` of millions of rows is one statement.
+async fn open(url: &str) -> Result<SqlStore, String> {
+    let settings = adapters_postgres::PoolSettings::default().without_statement_timeout();
+    let db = adapters_postgres::connect_with(url, &settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    adapters_postgres::migrate(&db)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(SqlStore::new(db))
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,7 +57,7 @@ async fn main() -> ExitCode {
     }
     let plan = ScalePlan::default().scaled_down(env_u64("SCALE_DOWN", 1));
     let verify = u32::try_from(env_u64("SCALE_VERIFY", 3)).unwrap_or(3);
-    let store = match SqlStore::open(url).await {
+    let store = match open(url).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot open the database: {e}");
@@ -134,7 +146,7 @@ async fn add_sessions(url: &str, args: &[String]) -> ExitCode {
         eprintln!("usage: seed_scale <DATABASE_URL> sessions <N> <FILE>");
         return ExitCode::from(2);
     };
-    let store = match SqlStore::open(url).await {
+    let store = match open(url).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("cannot open the database: {e}");

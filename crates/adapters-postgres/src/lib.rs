@@ -62,9 +62,9 @@ mod outbox;
 mod passkeys;
 mod queries;
 mod rows;
-mod store;
 #[cfg(feature = "testing")]
 pub mod scale;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -168,16 +168,60 @@ fn invalid(e: impl std::fmt::Display) -> ScaleError {
 const FIRST: [&str; 40] = [
     "Anna", "Ben", "Carla", "David", "Emil", "Frieda", "Georg", "Hanna", "Ida", "Jonas", "Karl",
     "Lena", "Max", "Nora", "Otto", "Paula", "Quentin", "Rosa", "Simon", "Tilda", "Uwe", "Vera",
-    "Walter", "Xenia", "Yusuf", "Zoe", "Aylin", "Bernd", "Chiara", "Dirk", "Elif", "Finn",
-    "Greta", "Hugo", "Ines", "Jan", "Kira", "Lukas", "Mia", "Noah",
+    "Walter", "Xenia", "Yusuf", "Zoe", "Aylin", "Bernd", "Chiara", "Dirk", "Elif", "Finn", "Greta",
+    "Hugo", "Ines", "Jan", "Kira", "Lukas", "Mia", "Noah",
 ];
 const LAST: [&str; 50] = [
-    "Mueller", "Schmidt", "Schneider", "Fischer", "Weber", "Meyer", "Wagner", "Becker", "Schulz",
-    "Hoffmann", "Koch", "Richter", "Bauer", "Klein", "Wolf", "Schroeder", "Neumann", "Schwarz",
-    "Braun", "Hofmann", "Zimmermann", "Schmitt", "Hartmann", "Krueger", "Schmid", "Werner",
-    "Lange", "Krause", "Meier", "Lehmann", "Koehler", "Herrmann", "Walter", "Koenig", "Mayer",
-    "Huber", "Kaiser", "Fuchs", "Peters", "Lang", "Scholz", "Moeller", "Weiss", "Jung", "Hahn",
-    "Schubert", "Vogel", "Friedrich", "Keller", "Guenther",
+    "Mueller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Meyer",
+    "Wagner",
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Koch",
+    "Richter",
+    "Bauer",
+    "Klein",
+    "Wolf",
+    "Schroeder",
+    "Neumann",
+    "Schwarz",
+    "Braun",
+    "Hofmann",
+    "Zimmermann",
+    "Schmitt",
+    "Hartmann",
+    "Krueger",
+    "Schmid",
+    "Werner",
+    "Lange",
+    "Krause",
+    "Meier",
+    "Lehmann",
+    "Koehler",
+    "Herrmann",
+    "Walter",
+    "Koenig",
+    "Mayer",
+    "Huber",
+    "Kaiser",
+    "Fuchs",
+    "Peters",
+    "Lang",
+    "Scholz",
+    "Moeller",
+    "Weiss",
+    "Jung",
+    "Hahn",
+    "Schubert",
+    "Vogel",
+    "Friedrich",
+    "Keller",
+    "Guenther",
 ];
 
 fn base_time() -> DateTime<Utc> {
@@ -214,13 +258,7 @@ fn customer(i: u32) -> Result<Customer, ScaleError> {
 }
 
 /// User `n` (global index) of customer `c`, its `j`-th: the first is the administrator.
-fn user(
-    c: &Customer,
-    ci: u32,
-    j: u64,
-    n: u64,
-    hash: &PasswordHash,
-) -> Result<User, ScaleError> {
+fn user(c: &Customer, ci: u32, j: u64, n: u64, hash: &PasswordHash) -> Result<User, ScaleError> {
     let (first, last, email) = if ci == 0 && j == 1 {
         (
             "Quirinus".to_owned(),
@@ -243,7 +281,11 @@ fn user(
         EmailAddress::parse(&email).map_err(invalid)?,
         PersonName::parse(&first).map_err(invalid)?,
         PersonName::parse(&last).map_err(invalid)?,
-        if n % 5 == 0 { Language::En } else { Language::De },
+        if n % 5 == 0 {
+            Language::En
+        } else {
+            Language::De
+        },
         created,
     );
     u.complete_registration(hash.clone(), created)
@@ -497,7 +539,10 @@ pub async fn seed(
     report.customers = all.len() as u64;
     report.bytes[1] = database_bytes(store).await?;
     report.seconds[0] = started.elapsed().as_secs_f64();
-    eprintln!("customers: {} in {:.1} s", report.customers, report.seconds[0]);
+    eprintln!(
+        "customers: {} in {:.1} s",
+        report.customers, report.seconds[0]
+    );
 
     let started = Instant::now();
     let mut members: Vec<Vec<UserId>> = Vec::with_capacity(all.len());
@@ -542,7 +587,10 @@ pub async fn seed(
         written += count;
         heads.push((c.id(), count, prev));
         if ci % 1_000 == 0 {
-            eprintln!("change log: {written} ({:.0} s)", started.elapsed().as_secs_f64());
+            eprintln!(
+                "change log: {written} ({:.0} s)",
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     sink.finish().await?;
@@ -603,10 +651,15 @@ pub async fn verify(store: &SqlStore, plan: ScalePlan, customers: u32) -> Result
             .await?
             .ok_or_else(|| invalid("chain head missing"))?;
         if stored.hash != head.to_hex() || u64::try_from(stored.seq).ok() != Some(seq) {
-            return Err(invalid(format!("customer {i}: head differs from the chain")));
+            return Err(invalid(format!(
+                "customer {i}: head differs from the chain"
+            )));
         }
         if seq != plan.audit_of(i) {
-            return Err(invalid(format!("customer {i}: {seq} entries, expected {}", plan.audit_of(i))));
+            return Err(invalid(format!(
+                "customer {i}: {seq} entries, expected {}",
+                plan.audit_of(i)
+            )));
         }
         verified += seq;
     }
