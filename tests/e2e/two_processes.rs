@@ -20,6 +20,62 @@ async fn setup_token(a: &Portal, b: &Portal) -> String {
     }
 }
 
+/// Both processes migrated the same empty database at once: the migration lock let exactly one
+/// apply the migrations (its log lists all of them) while the other waited and found the schema
+/// up to date; the migration table holds each migration exactly once; neither logged an error.
+async fn migrations_applied_once(store: &adapters_postgres::SqlStore, out_a: &str, out_b: &str) {
+    use adapters_postgres::Migrator;
+    use sea_orm::{ConnectionTrait as _, Statement};
+    use sea_orm_migration::{MigrationName as _, MigratorTrait as _};
+
+    let total = Migrator::migrations().len();
+    let applied_all = format!("applied {total} of {total} migrations");
+    let up_to_date = format!("schema up to date ({total} migrations)");
+    let appliers = [out_a, out_b]
+        .iter()
+        .filter(|o| o.contains(&applied_all))
+        .count();
+    let waiters = [out_a, out_b]
+        .iter()
+        .filter(|o| o.contains(&up_to_date))
+        .count();
+    assert_eq!(
+        (appliers, waiters),
+        (1, 1),
+        "one process applies every migration, the other finds the schema up to date\n\
+         A:\n{out_a}\nB:\n{out_b}"
+    );
+    for (name, out) in [("A", out_a), ("B", out_b)] {
+        assert!(
+            !out.contains("ERROR") && !out.contains("migration failed"),
+            "{name} logged an error while starting:\n{out}"
+        );
+    }
+    let db = store.connection();
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version, count(*) AS n FROM seaql_migrations GROUP BY version ORDER BY version",
+        ))
+        .await
+        .expect("read the migration table");
+    let recorded: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "version").expect("version"),
+                r.try_get::<i64>("", "n").expect("count"),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, i64)> = Migrator::migrations()
+        .iter()
+        .map(|m| (m.name().to_owned(), 1))
+        .collect();
+    expected.sort();
+    assert_eq!(recorded, expected, "every migration recorded exactly once");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn two_servers_on_one_database_share_sessions_locks_throttles_and_send_each_mail_once() {
     let mut s = Stack::start().await;
@@ -30,6 +86,7 @@ async fn two_servers_on_one_database_share_sessions_locks_throttles_and_send_eac
     assert_ne!(a.port, b.port);
     let token = setup_token(&a, &b).await;
     let store = s.pg.store();
+    migrations_applied_once(&store, &a.output(), &b.output()).await;
     assert_eq!(
         store.operators().await.expect("operators").len(),
         1,

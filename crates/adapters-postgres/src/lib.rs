@@ -62,6 +62,8 @@ mod outbox;
 mod passkeys;
 mod queries;
 mod rows;
+#[cfg(feature = "testing")]
+pub mod scale;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
