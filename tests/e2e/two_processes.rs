@@ -26,7 +26,7 @@ async fn setup_token(a: &Portal, b: &Portal) -> String {
 async fn migrations_applied_once(store: &adapters_postgres::SqlStore, out_a: &str, out_b: &str) {
     use adapters_postgres::Migrator;
     use sea_orm::{ConnectionTrait as _, Statement};
-    use sea_orm_migration::{MigrationName as _, MigratorTrait as _};
+    use sea_orm_migration::MigratorTrait as _;
 
     let total = Migrator::migrations().len();
     let applied_all = format!("applied {total} of {total} migrations");
