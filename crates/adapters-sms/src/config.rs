@@ -197,10 +197,16 @@ impl fmt::Debug for GatewayConfig {
             .field("url", &url.as_str())
             .field(
                 "auth_header",
-                &self.auth_header.as_ref().map(|(n, _)| format!("{n}: [redacted]")),
+                &self
+                    .auth_header
+                    .as_ref()
+                    .map(|(n, _)| format!("{n}: [redacted]")),
             )
             .field("format", &self.format)
-            .field("body_template", &format_args!("[{} bytes]", self.body_template.len()))
+            .field(
+                "body_template",
+                &format_args!("[{} bytes]", self.body_template.len()),
+            )
             .field("sender", &self.sender)
             .field("success", &self.success)
             .field("timeout", &self.timeout)
@@ -237,7 +243,8 @@ impl GatewayConfig {
     ///
     /// # Errors
     /// The first setting refused; a gateway setting without `PORTAL_SMS_URL`; a URL without
-    /// `PORTAL_SMS_BODY_TEMPLATE` or `PORTAL_SMS_CONTENT_TYPE`.
+    /// `PORTAL_SMS_BODY_TEMPLATE` or `PORTAL_SMS_CONTENT_TYPE`; a template that does not compile
+    /// or fails on a sample message.
     pub fn from_lookup(
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, GatewayConfigError> {
@@ -303,6 +310,7 @@ impl GatewayConfig {
             config.connect_timeout = seconds("PORTAL_SMS_CONNECT_TIMEOUT", &t)?;
         }
         config.connect_timeout = config.connect_timeout.min(config.timeout);
+        crate::check_template(&config)?;
         Ok(Some(config))
     }
 }
@@ -376,10 +384,15 @@ mod tests {
     const BASE: &[(&str, &str)] = &[
         ("PORTAL_SMS_URL", "https://sms.example.com/send"),
         ("PORTAL_SMS_CONTENT_TYPE", "json"),
-        ("PORTAL_SMS_BODY_TEMPLATE", r#"{"to": {{ to }}, "text": {{ text }}}"#),
+        (
+            "PORTAL_SMS_BODY_TEMPLATE",
+            r#"{"to": {{ to }}, "text": {{ text }}}"#,
+        ),
     ];
 
-    fn with(extra: &[(&'static str, &'static str)]) -> Result<Option<GatewayConfig>, GatewayConfigError> {
+    fn with(
+        extra: &[(&'static str, &'static str)],
+    ) -> Result<Option<GatewayConfig>, GatewayConfigError> {
         let mut pairs = BASE.to_vec();
         pairs.extend_from_slice(extra);
         GatewayConfig::from_lookup(lookup(&pairs))
@@ -412,7 +425,11 @@ mod tests {
         assert!(!c.success.statuses.contains(202));
         assert_eq!(c.success.json, Some(("/success".into(), "100".into())));
         assert_eq!(c.timeout, Duration::from_secs(3));
-        assert_eq!(c.connect_timeout, Duration::from_secs(3), "capped by the timeout");
+        assert_eq!(
+            c.connect_timeout,
+            Duration::from_secs(3),
+            "capped by the timeout"
+        );
         let debug = format!("{c:?}");
         assert!(!debug.contains("k3y"), "{debug}");
         assert!(debug.contains("x-api-key: [redacted]"), "{debug}");
@@ -422,10 +439,28 @@ mod tests {
     fn each_refused_setting_names_its_variable_and_never_the_secret() {
         let cases: &[(&[(&str, &str)], &str)] = &[
             (&[("PORTAL_SMS_SENDER", "Portal")], "PORTAL_SMS_SENDER"),
-            (&[("PORTAL_SMS_URL", "http://sms.example.com/")], "PORTAL_SMS_URL"),
-            (&[("PORTAL_SMS_URL", "https://u:secret-pw@sms.example.com/")], "PORTAL_SMS_URL"),
-            (&[("PORTAL_SMS_URL", "https://x/"), ("PORTAL_SMS_BODY_TEMPLATE", "b")], "PORTAL_SMS_CONTENT_TYPE"),
-            (&[("PORTAL_SMS_URL", "https://x/"), ("PORTAL_SMS_CONTENT_TYPE", "form")], "PORTAL_SMS_BODY_TEMPLATE"),
+            (
+                &[("PORTAL_SMS_URL", "http://sms.example.com/")],
+                "PORTAL_SMS_URL",
+            ),
+            (
+                &[("PORTAL_SMS_URL", "https://u:secret-pw@sms.example.com/")],
+                "PORTAL_SMS_URL",
+            ),
+            (
+                &[
+                    ("PORTAL_SMS_URL", "https://x/"),
+                    ("PORTAL_SMS_BODY_TEMPLATE", "b"),
+                ],
+                "PORTAL_SMS_CONTENT_TYPE",
+            ),
+            (
+                &[
+                    ("PORTAL_SMS_URL", "https://x/"),
+                    ("PORTAL_SMS_CONTENT_TYPE", "form"),
+                ],
+                "PORTAL_SMS_BODY_TEMPLATE",
+            ),
         ];
         for (pairs, var) in cases {
             let e = GatewayConfig::from_lookup(lookup(pairs)).unwrap_err();
@@ -458,7 +493,11 @@ mod tests {
 
     #[test]
     fn plain_http_is_accepted_only_to_loopback() {
-        for ok in ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]/x"] {
+        for ok in [
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://[::1]/x",
+        ] {
             assert!(GatewayConfig::new(ok, BodyFormat::Form, "").is_ok(), "{ok}");
         }
         assert!(GatewayConfig::new("ftp://sms.example.com/", BodyFormat::Form, "").is_err());

@@ -90,26 +90,19 @@ impl SmsGateway {
     /// The body template does not compile, or fails on a sample message (an unknown variable, a
     /// filter misused); the HTTP client cannot be built.
     pub fn new(config: GatewayConfig, product: impl Into<String>) -> Result<Self, GatewayError> {
-        let templates = environment(&config)?;
+        let templates = check_template(&config)?;
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("portal/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let gateway = Self {
+        Ok(Self {
             client,
             config,
             templates,
             product: product.into(),
-        };
-        gateway
-            .body(OutboxId::from_uuid(uuid_zero()), &sample())
-            .map_err(|reason| GatewayConfigError {
-                var: "PORTAL_SMS_BODY_TEMPLATE",
-                reason,
-            })?;
-        Ok(gateway)
+        })
     }
 
     /// The settings.
@@ -130,25 +123,7 @@ impl SmsGateway {
     /// The template failed on this message (the reason names the template's line, never the
     /// values).
     pub fn body(&self, id: OutboxId, message: &PhoneMessage) -> Result<String, String> {
-        let template = self
-            .templates
-            .get_template(BODY)
-            .map_err(|e| describe(&e))?;
-        template
-            .render(minijinja::context! {
-                to => message.to.as_str(),
-                text => self.text(message),
-                code => message.code.expose(),
-                sender => self.config.sender.as_str(),
-                channel => match message.channel {
-                    PhoneChannel::Sms => "sms",
-                    PhoneChannel::Voice => "voice",
-                },
-                purpose => message.purpose.key(),
-                language => message.language.code(),
-                id => id.to_string(),
-            })
-            .map_err(|e| describe(&e))
+        render(&self.templates, &self.config, &self.product, id, message)
     }
 
     /// Whether an answer with `status` and `body` means accepted; otherwise which criterion
@@ -161,8 +136,8 @@ impl SmsGateway {
             return Err("the answer lacks the expected text".to_owned());
         }
         if let Some((pointer, expected)) = &success.json {
-            let json: serde_json::Value = serde_json::from_slice(body)
-                .map_err(|_| "the answer is not JSON".to_owned())?;
+            let json: serde_json::Value =
+                serde_json::from_slice(body).map_err(|_| "the answer is not JSON".to_owned())?;
             let found = match json.pointer(pointer) {
                 Some(serde_json::Value::String(s)) => Some(s.clone()),
                 Some(serde_json::Value::Null) | None => None,
@@ -202,7 +177,10 @@ impl Sender for SmsGateway {
         let mut request = self
             .client
             .post(self.config.url.clone())
-            .header(reqwest::header::CONTENT_TYPE, self.config.format.content_type())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                self.config.format.content_type(),
+            )
             .header(reqwest::header::ACCEPT, "application/json, */*;q=0.5")
             .body(body);
         if let Some((name, value)) = &self.config.auth_header {
@@ -254,6 +232,52 @@ impl Sender for SmsGateway {
     }
 }
 
+/// Compiles the body template and renders it once with a sample message: a template that does
+/// not compile, names an unknown variable or misuses a filter is refused at start.
+pub(crate) fn check_template(
+    config: &GatewayConfig,
+) -> Result<Environment<'static>, GatewayConfigError> {
+    let templates = environment(config)?;
+    render(
+        &templates,
+        config,
+        "Portal",
+        OutboxId::from_uuid(uuid::Uuid::nil()),
+        &sample(),
+    )
+    .map_err(|reason| GatewayConfigError {
+        var: "PORTAL_SMS_BODY_TEMPLATE",
+        reason,
+    })?;
+    Ok(templates)
+}
+
+/// The body for one message.
+fn render(
+    templates: &Environment<'static>,
+    config: &GatewayConfig,
+    product: &str,
+    id: OutboxId,
+    message: &PhoneMessage,
+) -> Result<String, String> {
+    let template = templates.get_template(BODY).map_err(|e| describe(&e))?;
+    template
+        .render(minijinja::context! {
+            to => message.to.as_str(),
+            text => text(message, product),
+            code => message.code.expose(),
+            sender => config.sender.as_str(),
+            channel => match message.channel {
+                PhoneChannel::Sms => "sms",
+                PhoneChannel::Voice => "voice",
+            },
+            purpose => message.purpose.key(),
+            language => message.language.code(),
+            id => id.to_string(),
+        })
+        .map_err(|e| describe(&e))
+}
+
 /// The template environment: the body template, strict about unknown variables, every printed
 /// value escaped for the body's format.
 fn environment(config: &GatewayConfig) -> Result<Environment<'static>, GatewayConfigError> {
@@ -302,10 +326,6 @@ fn describe(e: &minijinja::Error) -> String {
         text.push_str(&format!(" (line {line})"));
     }
     text
-}
-
-fn uuid_zero() -> uuid::Uuid {
-    uuid::Uuid::nil()
 }
 
 /// The message the template is tried with at start.
@@ -366,7 +386,11 @@ fn spaced(code: &str) -> String {
 mod tests {
     use super::*;
 
-    fn message(language: Language, purpose: PhoneCodePurpose, channel: PhoneChannel) -> PhoneMessage {
+    fn message(
+        language: Language,
+        purpose: PhoneCodePurpose,
+        channel: PhoneChannel,
+    ) -> PhoneMessage {
         PhoneMessage {
             to: PhoneNumber::parse("+4917612345678").unwrap(),
             channel,
@@ -385,7 +409,10 @@ mod tests {
                 PhoneCodePurpose::Recovery,
                 PhoneCodePurpose::RecoveryChannel,
             ] {
-                let t = text(&message(language, purpose, PhoneChannel::Sms), "Kundenportal");
+                let t = text(
+                    &message(language, purpose, PhoneChannel::Sms),
+                    "Kundenportal",
+                );
                 assert!(t.contains("402913"), "{t}");
                 assert!(t.contains("Kundenportal"), "{t}");
                 assert!(t.chars().count() <= 70, "{t}");
@@ -416,8 +443,7 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(json["to"], "+4917612345678");
         assert_eq!(
-            json["text"],
-            "Ihr Anmeldecode für Portal: 1\"}, \"x\": \"\\",
+            json["text"], "Ihr Anmeldecode für Portal: 1\"}, \"x\": \"\\",
             "quotes and backslashes stay inside the string"
         );
         assert_eq!(json.as_object().unwrap().len(), 3, "{body}");
@@ -429,7 +455,10 @@ mod tests {
         let mut m = message(Language::En, PhoneCodePurpose::Login, PhoneChannel::Sms);
         m.code = SecretString::new("1&x=2");
         let body = g.body(OutboxId::from_uuid(uuid::Uuid::nil()), &m).unwrap();
-        assert_eq!(body, "To=%2B4917612345678&Body=Your+Portal+sign-in+code%3A+1%26x%3D2");
+        assert_eq!(
+            body,
+            "To=%2B4917612345678&Body=Your+Portal+sign-in+code%3A+1%26x%3D2"
+        );
         let pairs: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
             .into_owned()
             .collect();

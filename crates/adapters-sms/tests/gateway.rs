@@ -13,9 +13,7 @@ use portal_core::ids::OutboxId;
 use portal_core::mail::OutboxStatus;
 use portal_core::mfa::{PhoneChannel, PhoneNumber};
 use portal_core::outbox::{OutboxMessage, Payload, RetryPolicy};
-use portal_core::ports::{
-    Clock, Commit, Committer, OutboxStore, PhoneCodePurpose, PhoneMessage,
-};
+use portal_core::ports::{Clock, Commit, Committer, OutboxStore, PhoneCodePurpose, PhoneMessage};
 use portal_core::secret::SecretString;
 use portal_core::testing::ManualClock;
 use portal_core::values::Language;
@@ -101,7 +99,10 @@ fn json_settings(base: &str) -> BTreeMap<String, String> {
             "PORTAL_SMS_BODY_TEMPLATE".into(),
             r#"{"to": {{ to }}, "text": {{ text }}, "ref": {{ id }}}"#.into(),
         ),
-        ("PORTAL_SMS_AUTH_HEADER".into(), "Authorization: Bearer t0ken".into()),
+        (
+            "PORTAL_SMS_AUTH_HEADER".into(),
+            "Authorization: Bearer t0ken".into(),
+        ),
         ("PORTAL_SMS_TIMEOUT".into(), "1".into()),
     ])
 }
@@ -202,7 +203,11 @@ async fn a_5xx_is_retried_after_the_back_off_and_the_retry_delivers_the_same_mes
     ])
     .await;
     let rig = rig_for(config(&json_settings(&base)));
-    let id = queue(&rig, phone_message(Language::En, PhoneCodePurpose::Enrolment)).await;
+    let id = queue(
+        &rig,
+        phone_message(Language::En, PhoneCodePurpose::Enrolment),
+    )
+    .await;
     let report = rig.dispatcher.run_once().await.unwrap();
     assert_eq!(report.retried, 1, "{report:?}");
     let e = entry(&rig, id).await;
@@ -212,13 +217,20 @@ async fn a_5xx_is_retried_after_the_back_off_and_the_retry_delivers_the_same_mes
         Some("transient: gateway answered 503 Service Unavailable")
     );
     assert_eq!(e.next_attempt_at, rig.clock.now() + TimeDelta::seconds(30));
-    assert_eq!(rig.dispatcher.run_once().await.unwrap().claimed, 0, "not before the back-off");
+    assert_eq!(
+        rig.dispatcher.run_once().await.unwrap().claimed,
+        0,
+        "not before the back-off"
+    );
     rig.clock.advance(TimeDelta::seconds(30));
     assert_eq!(rig.dispatcher.run_once().await.unwrap().sent, 1);
     assert_eq!(entry(&rig, id).await.status, OutboxStatus::Sent);
     let seen = script.seen();
     assert_eq!(seen.len(), 2);
-    assert_eq!(seen[0].body, seen[1].body, "the same text, with the same id");
+    assert_eq!(
+        seen[0].body, seen[1].body,
+        "the same text, with the same id"
+    );
 }
 
 #[tokio::test]
@@ -251,7 +263,11 @@ async fn a_refusal_is_dead_lettered_at_once_without_retries() {
 async fn a_gateway_that_does_not_answer_is_cut_off_by_the_timeout_and_retried() {
     let (base, script) = server(vec![Answer::Hang, Answer::Status(200, "{}")]).await;
     let rig = rig_for(config(&json_settings(&base)));
-    let id = queue(&rig, phone_message(Language::De, PhoneCodePurpose::Recovery)).await;
+    let id = queue(
+        &rig,
+        phone_message(Language::De, PhoneCodePurpose::Recovery),
+    )
+    .await;
     let report = rig.dispatcher.run_once().await.unwrap();
     assert_eq!(report.retried, 1, "{report:?}");
     assert_eq!(
@@ -281,7 +297,11 @@ async fn an_unreachable_gateway_is_retried_until_the_attempts_run_out() {
         );
         rig.clock.advance(TimeDelta::hours(1));
     }
-    assert_eq!(entry(&rig, id).await.status, OutboxStatus::Dead, "after max_attempts");
+    assert_eq!(
+        entry(&rig, id).await.status,
+        OutboxStatus::Dead,
+        "after max_attempts"
+    );
 }
 
 /// Reads the `# example: {name}` block of `docs/operations.md`: `NAME='value'` lines.
@@ -298,14 +318,20 @@ fn documented_example(name: &str) -> BTreeMap<String, String> {
         .lines()
         .map(|line| {
             let (k, v) = line.split_once('=').unwrap();
-            let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap();
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap();
             (k.to_owned(), v.to_owned())
         })
         .collect()
 }
 
 /// The documented settings with the URL's scheme and host replaced by the local server's.
-fn pointed_at(mut settings: BTreeMap<String, String>, base: &str) -> (BTreeMap<String, String>, String) {
+fn pointed_at(
+    mut settings: BTreeMap<String, String>,
+    base: &str,
+) -> (BTreeMap<String, String>, String) {
     let url = reqwest::Url::parse(&settings["PORTAL_SMS_URL"]).unwrap();
     let path = url.path().to_owned();
     settings.insert("PORTAL_SMS_URL".into(), format!("{base}{path}"));
@@ -314,7 +340,11 @@ fn pointed_at(mut settings: BTreeMap<String, String>, base: &str) -> (BTreeMap<S
 
 #[tokio::test]
 async fn examples_twilio_posts_the_documented_form_body_with_basic_authentication() {
-    let (base, script) = server(vec![Answer::Status(201, r#"{"sid":"SM1","status":"queued"}"#)]).await;
+    let (base, script) = server(vec![Answer::Status(
+        201,
+        r#"{"sid":"SM1","status":"queued"}"#,
+    )])
+    .await;
     let (settings, path) = pointed_at(documented_example("twilio"), &base);
     let rig = rig_for(config(&settings));
     let id = queue(&rig, phone_message(Language::De, PhoneCodePurpose::Login)).await;
@@ -352,13 +382,20 @@ async fn examples_twilio_posts_the_documented_form_body_with_basic_authenticatio
 #[tokio::test]
 async fn examples_seven_posts_the_documented_json_and_reads_the_success_field() {
     let (base, script) = server(vec![
-        Answer::Status(200, r#"{"success":"100","total_price":0.075,"messages":[]}"#),
+        Answer::Status(
+            200,
+            r#"{"success":"100","total_price":0.075,"messages":[]}"#,
+        ),
         Answer::Status(200, r#"{"success":"202","messages":[]}"#),
     ])
     .await;
     let (settings, path) = pointed_at(documented_example("seven"), &base);
     let rig = rig_for(config(&settings));
-    let id = queue(&rig, phone_message(Language::En, PhoneCodePurpose::RecoveryChannel)).await;
+    let id = queue(
+        &rig,
+        phone_message(Language::En, PhoneCodePurpose::RecoveryChannel),
+    )
+    .await;
     assert_eq!(rig.dispatcher.run_once().await.unwrap().sent, 1);
     assert_eq!(entry(&rig, id).await.status, OutboxStatus::Sent);
     let seen = script.seen();

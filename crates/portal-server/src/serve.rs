@@ -185,7 +185,7 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         Some(gateway) => {
             portal = portal.with_sms_outbox();
             Some(
-                adapters_sms::SmsGateway::new(gateway.clone(), product.clone())
+                adapters_sms::SmsGateway::new(gateway.clone(), product)
                     .map_err(|e| Failure::of("phone gateway", e))?,
             )
         }
@@ -265,10 +265,15 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
                 ..config.dispatcher
             };
             Some(
-                Dispatcher::new(store.clone(), Arc::new(gateway), Arc::new(SystemClock), dispatch)
-                    .map_err(|e| Failure::of("phone code dispatcher", e))?
-                    .with_wakeup(sms_wakeup)
-                    .spawn(),
+                Dispatcher::new(
+                    store.clone(),
+                    Arc::new(gateway),
+                    Arc::new(SystemClock),
+                    dispatch,
+                )
+                .map_err(|e| Failure::of("phone code dispatcher", e))?
+                .with_wakeup(sms_wakeup)
+                .spawn(),
             )
         }
         None => None,

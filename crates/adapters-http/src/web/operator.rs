@@ -395,6 +395,7 @@ fn kind_label(a: &Authed, kind: Option<OutboxKind>, key: &str) -> String {
         Some(OutboxKind::PasswordResetRequest) => {
             a.t("outbox-kind-password-reset-request").to_string()
         }
+        Some(OutboxKind::Sms) => a.t("outbox-kind-sms").to_string(),
         None => key.to_owned(),
     }
 }

@@ -5,10 +5,10 @@ use super::{FactorEnabled, MfaError, code_hash, new_recovery_code};
 use crate::audit::AuditCategory;
 use crate::challenge::CodeError;
 use crate::ids::UserId;
-use crate::outbox::{OutboxMessage, Payload};
 use crate::mfa::{
     PendingCode, PendingPhone, PhoneChannel, PhoneFactor, PhoneNumber, RecoveryChannel,
 };
+use crate::outbox::{OutboxMessage, Payload};
 use crate::ports::{Commit, PhoneCodePurpose, PhoneMessage, Write};
 use crate::secret::{SecretString, VerificationCode};
 use crate::service::auth::Principal;
@@ -64,7 +64,12 @@ impl Portal {
     /// Puts a phone code into `commit` as an outbox message of kind `sms` when phone codes go
     /// through the outbox ([`Portal::with_sms_outbox`]); otherwise leaves the commit alone, and
     /// [`Self::send_phone`] hands the code to the `SmsSender` after the commit.
-    pub(super) fn queue_phone(&self, commit: &mut Commit, now: DateTime<Utc>, message: &PhoneMessage) {
+    pub(super) fn queue_phone(
+        &self,
+        commit: &mut Commit,
+        now: DateTime<Utc>,
+        message: &PhoneMessage,
+    ) {
         if self.sms_outbox {
             commit.message(OutboxMessage {
                 id: crate::ids::OutboxId::from_uuid(self.new_uuid()),
