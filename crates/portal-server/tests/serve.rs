@@ -810,7 +810,7 @@ async fn with_a_phone_gateway_codes_go_through_the_outbox_to_the_provider() {
     let core = app::portal(store.clone(), None, PortalConfig::default())
         .unwrap()
         .with_sms_outbox();
-    portal_testkit::seed::customer_with_admin(&core, &*store, "10001", "anna@example.com", &[])
+    portal_testkit::seed::customer_with_admin(&core, &*store, "424242001", "anna@example.com", &[])
         .await
         .unwrap();
     let token = portal_testkit::seed::session(&core, "anna@example.com")
