@@ -555,7 +555,7 @@ pub mod sets {
         ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
-    /// The change-log export: [`AUDIT`](Self::AUDIT) without the paging codes, with
+    /// The change-log export: [`AUDIT`] without the paging codes, with
     /// `chain_broken` (a broken stored chain is not exported).
     pub const AUDIT_EXPORT: &[ErrorCode] = &[
         ErrorCode::NotFound,

@@ -443,7 +443,8 @@ async fn every_screen_in_a_real_browser() {
         ids: Arc::new(SequentialIds::new()),
         random: Arc::new(SeededRandom::new(11)),
         hasher: Arc::new(fast_hasher(3)),
-        legacy: Arc::new(adapters_memory::InMemoryLegacyDirectory::new()),
+        // The store is also the directory of imported old accounts ("Servicewelt").
+        legacy: store.clone(),
     };
     let portal_config = PortalConfig {
         mfa_key: Some(mfa_key()),
@@ -957,6 +958,66 @@ async fn every_screen_in_a_real_browser() {
     click(&walk.c, "main form button[type=submit]").await;
     wait(&walk.c, "nav.main a[href='/operator/customers']").await;
 
+    // Issue 14: an old "Servicewelt" account, imported by the operator, links a new user through
+    // "Jetzt verknüpfen": a wrong old password is refused next to the field, the right one links
+    // the user to the old account's customer.
+    portal
+        .import_legacy_accounts(
+            &op,
+            &[portal_core::service::NewLegacyAccount {
+                line: 2,
+                username: "lea.alt".into(),
+                customer_number: number("100000001"),
+                hash: portal_core::legacy_hash::LegacyHash::pbkdf2_sha256(
+                    "Alt-Passwort-2019",
+                    b"servicewelt-salz",
+                    1_000,
+                )
+                .unwrap(),
+            }],
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let lea = account("lea@example.com", "Lea", "Alt").await;
+    portal
+        .choose_affiliation(&lea, &affiliation())
+        .await
+        .unwrap();
+    walk.login("lea@example.com").await;
+    wait(&walk.c, "form[action='/onboarding/link/legacy']").await;
+    fill(&walk.c, "#f-username", "Lea.Alt").await;
+    fill(&walk.c, "#f-legacy_password", "Alt-Passwort-2018").await;
+    click(
+        &walk.c,
+        "form[action='/onboarding/link/legacy'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "#f-username-error").await;
+    assert_eq!(
+        walk.c.current_url().await.unwrap().path(),
+        "/onboarding/link"
+    );
+    walk.check("link-legacy-refused").await;
+    fill(&walk.c, "#f-legacy_password", "Alt-Passwort-2019").await;
+    click(
+        &walk.c,
+        "form[action='/onboarding/link/legacy'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "nav.main").await;
+    assert_eq!(walk.c.current_url().await.unwrap().path(), "/home");
+    walk.check("link-legacy-linked").await;
+    let linked =
+        portal_core::ports::Queries::user_by_email(store.as_ref(), &email("lea@example.com"))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        linked.customer_id().is_some(),
+        "Lea is linked to the customer"
+    );
+
     walk.c.close().await.unwrap();
     server.abort();
     drop(driver);
@@ -1022,7 +1083,11 @@ async fn failed_forms_come_back_by_get(walk: &mut Walk) {
     for (path, page) in [
         ("/profile/password", "/profile"),
         ("/mfa/totp", "/mfa"),
+        ("/mfa/totp/confirm", "/mfa"),
+        ("/mfa/phone", "/mfa"),
         ("/mfa/recovery-code", "/mfa"),
+        // A linked user's link and registration pages lead home.
+        ("/onboarding/link/customer", "/home"),
         ("/register/code/resend", "/home"),
     ] {
         walk.c.goto(&format!("{base}{path}")).await.unwrap();

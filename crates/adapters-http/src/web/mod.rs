@@ -127,7 +127,7 @@ fn with_page_headers(pages: Router<AppState>) -> Router<AppState> {
 /// `GET` on a form's address (a reload of its answer, back, a new tab): the page the form
 /// belongs to, never an error. Forms post to addresses of their own; only the page that shows
 /// them answers a `GET`.
-fn back<T>(
+pub(crate) fn back<T>(
     to: T,
 ) -> impl Fn(ctx::Ctx) -> std::future::Ready<Response> + Clone + Send + Sync + 'static
 where
