@@ -287,7 +287,7 @@ fn environment(config: &GatewayConfig) -> Result<Environment<'static>, GatewayCo
         BodyFormat::Json => AutoEscape::Json,
         BodyFormat::Form => AutoEscape::Custom("form"),
     };
-    env.set_auto_escape_callback(move |_| escape.clone());
+    env.set_auto_escape_callback(move |_| escape);
     env.set_formatter(|out, state, value| match state.auto_escape() {
         AutoEscape::Custom("form") if !value.is_safe() => {
             let text = printed(value);
