@@ -429,6 +429,7 @@ outbox-kind = Art
 outbox-kind-mail = E-Mail
 outbox-kind-backchannel-logout = Abmeldung bei Anwendung (Back-Channel)
 outbox-kind-password-reset-request = Anfrage „Passwort vergessen“
+outbox-kind-sms = SMS-Code
 outbox-recipient = Empfänger
 outbox-summary = Inhalt
 outbox-attempts = Versuche

@@ -429,6 +429,7 @@ outbox-kind = Kind
 outbox-kind-mail = Email
 outbox-kind-backchannel-logout = Application logout (back-channel)
 outbox-kind-password-reset-request = Password reset request
+outbox-kind-sms = SMS code
 outbox-recipient = Recipient
 outbox-summary = Content
 outbox-attempts = Attempts
