@@ -11,6 +11,9 @@
 //!   Authlib, Rust's `openidconnect`): code flow with PKCE, claims, userinfo, introspection,
 //!   refresh, a lock that revokes at once and reaches them by back-channel logout (also when they
 //!   were down), two processes sharing codes and keys.
+//! - [`passkeys`]: passkeys through the API with a software authenticator on SQLite and
+//!   Postgres: registration, sign-in alone, second step, rename, removal, every refusal, `amr`
+//!   at an application, `/metrics`.
 //! - [`two_processes`]: two `portal serve` on one database behave as one system.
 //! - [`cli`]: `portal operator create`, `portal customers import` and `portal demo` on Postgres.
 //! - [`crash`]: `kill -9` under write load on SQLite and Postgres: no answered change lost,
@@ -26,6 +29,7 @@ mod flows;
 mod mfa;
 mod oidc;
 mod outage;
+mod passkeys;
 mod schemathesis;
 mod support;
 mod two_processes;

@@ -37,7 +37,7 @@ pub fn describe() {
     );
     metrics::describe_counter!(
         LOGINS,
-        "Login attempts by outcome (success, wrong_password, throttled, second_factor_required, second_factor_failed)"
+        "Login attempts by outcome (success, wrong_password, throttled, second_factor_required, second_factor_failed, passkey_success, passkey_refused)"
     );
     metrics::describe_gauge!(
         HASHING_WAITING,

@@ -448,6 +448,47 @@ async fn the_last_required_factor_stays() {
 }
 
 #[tokio::test]
+async fn a_passkey_sign_in_reaches_an_application_as_hwk_and_its_requirement_keeps_the_last_passkey()
+ {
+    use crate::support::oidc::jwt_parts;
+    let app = TestApp::new();
+    let op = app.operator("op@example.com").await;
+    let strict = app
+        .oidc_client(&op, |c| c.require_second_factor = true)
+        .await;
+    let pia = actor_id(&app.registered("pia@example.com").await);
+    let mut auth = Authenticator::new();
+    add_passkey(&app.login("pia@example.com").await, &mut auth, "Laptop").await;
+
+    // Signed in with the passkey alone: the application that requires a second factor gets a
+    // code at once, and its ID token says how (RFC 8176: a hardware-bound key, user verified).
+    let c = app.client();
+    let answer = sign_in_answer(&c, &mut auth, ORIGIN).await;
+    c.post("/api/v1/auth/passkey", answer).await.ok(200);
+    let tokens = app.sign_in(&c, &strict).await;
+    let (_, claims) = jwt_parts(&tokens.id_token);
+    assert_eq!(claims["amr"], json!(["hwk", "user"]), "{claims}");
+    assert_eq!(claims["acr"], "urn:portal:acr:mfa", "{claims}");
+
+    // Pia signs in to that application: her last second factor stays (a session just started
+    // counts as the step-up), and nothing changes.
+    let id = passkeys_of(&app, pia).await[0].id;
+    let before = app.mails_to("pia@example.com").len();
+    c.delete(&format!("/api/v1/me/passkeys/{id}"))
+        .await
+        .assert(409, "last_factor");
+    assert_eq!(passkeys_of(&app, pia).await.len(), 1);
+    assert_eq!(app.mails_to("pia@example.com").len(), before, "no mail");
+    // Once the application is disabled it requires nothing of anyone: the passkey can go.
+    app.portal
+        .disable_client(&op, &strict.client.id)
+        .await
+        .unwrap();
+    c.delete(&format!("/api/v1/me/passkeys/{id}")).await.ok(204);
+    assert!(passkeys_of(&app, pia).await.is_empty());
+}
+
+#[tokio::test]
 async fn passkey_sign_in_is_throttled_per_credential() {
     let app = TestApp::new();
     let pia = actor_id(&app.registered("pia@example.com").await);

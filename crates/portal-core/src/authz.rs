@@ -126,6 +126,23 @@ pub fn second_factor_required(
     }
 }
 
+/// Whether an application the user signs in to through Portal's OpenID Connect provider
+/// requires a second factor: one of the user's `grants` (any state — a grant the store still
+/// holds shows the user signs in there) is at one of `clients` that requires one and is not
+/// disabled. Such a user keeps a last second factor as [`second_factor_required`] keeps it:
+/// without one, the password alone would be enough to set up a new factor and so to pass the
+/// application's requirement.
+#[must_use]
+pub fn client_requires_second_factor(
+    grants: &[crate::oidc::Grant],
+    clients: &[crate::oidc::Client],
+) -> bool {
+    clients
+        .iter()
+        .filter(|c| c.require_second_factor && !c.disabled)
+        .any(|c| grants.iter().any(|g| g.client_id == c.id))
+}
+
 /// R22: whether `user` is required to have a second factor and has none yet: such a user is
 /// led to set one up and can use nothing else until done.
 #[must_use]
@@ -203,4 +220,87 @@ pub fn row_actions(
 #[must_use]
 pub fn may_set_permissions(target: &User) -> bool {
     target.status() != crate::user::UserStatus::PendingActivation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_requires_second_factor;
+    use crate::ids::{SessionId, UserId};
+    use crate::oidc::{AccessTokenFormat, Client, Grant};
+    use chrono::DateTime;
+    use uuid::Uuid;
+
+    fn client(id: &str, require_second_factor: bool, disabled: bool) -> Client {
+        Client {
+            id: id.into(),
+            name: id.into(),
+            secret_hash: None,
+            redirect_uris: vec!["https://app.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            public: true,
+            first_party: true,
+            required_permission: None,
+            require_second_factor,
+            access_tokens: AccessTokenFormat::Opaque,
+            disabled,
+            created_at: DateTime::UNIX_EPOCH,
+            version: 1,
+        }
+    }
+
+    fn grant(client_id: &str, revoked: bool) -> Grant {
+        Grant {
+            id: Uuid::from_u128(7),
+            client_id: client_id.into(),
+            user_id: UserId::from_uuid(Uuid::from_u128(1)),
+            session_id: SessionId::from_uuid(Uuid::from_u128(2)),
+            scopes: vec!["openid".into()],
+            nonce: None,
+            auth_time: DateTime::UNIX_EPOCH,
+            amr: vec!["hwk".into(), "user".into()],
+            redirect_uri: "https://app.example/cb".into(),
+            code_challenge: None,
+            created_at: DateTime::UNIX_EPOCH,
+            revoked_at: revoked.then_some(DateTime::UNIX_EPOCH),
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_client_the_user_signs_in_to_that_requires_a_second_factor_requires_one() {
+        let clients = [client("crm", false, false), client("erp", true, false)];
+        assert!(client_requires_second_factor(
+            &[grant("erp", false)],
+            &clients
+        ));
+        // A grant revoked since (a logout, a token used twice) still shows the user signs in
+        // there.
+        assert!(client_requires_second_factor(
+            &[grant("erp", true)],
+            &clients
+        ));
+    }
+
+    #[test]
+    fn clients_the_user_never_signed_in_to_or_that_are_off_require_nothing() {
+        let clients = [
+            client("crm", false, false),
+            client("erp", true, false),
+            client("old", true, true),
+        ];
+        assert!(!client_requires_second_factor(&[], &clients));
+        assert!(!client_requires_second_factor(
+            &[grant("crm", false)],
+            &clients
+        ));
+        assert!(
+            !client_requires_second_factor(&[grant("old", false)], &clients),
+            "a disabled client signs no one in"
+        );
+        assert!(
+            !client_requires_second_factor(&[grant("gone", false)], &clients),
+            "a grant of a client deleted since"
+        );
+    }
 }

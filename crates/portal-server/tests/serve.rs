@@ -580,6 +580,9 @@ fn metrics_are_served_on_their_own_listener_and_count_what_happened() {
         "wrong_password",
         "throttled",
         "second_factor_required",
+        "second_factor_failed",
+        "passkey_success",
+        "passkey_refused",
     ] {
         assert_eq!(
             sample(&before, "portal_logins_total", &[("outcome", outcome)]),

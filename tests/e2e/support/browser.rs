@@ -115,6 +115,11 @@ impl Browser {
         }
     }
 
+    /// Its cookie jar (an OpenID Connect walk in the same browser: [`super::oidc::WebUser::sharing`]).
+    pub fn jar(&self) -> Arc<reqwest::cookie::Jar> {
+        self.jar.clone()
+    }
+
     /// The origin it talks to.
     pub fn origin(&self) -> &str {
         &self.origin

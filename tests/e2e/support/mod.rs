@@ -1,6 +1,6 @@
 //! The harness: the real `portal` binary ([`portal`]), a real SMTP server ([`smtp`]), a browser-like
-//! HTTP client ([`browser`]), delivered mails ([`mail`]), and the set-ups the tests share
-//! ([`world`]).
+//! HTTP client ([`browser`]), delivered mails ([`mail`]), a software passkey authenticator
+//! ([`passkey`]), and the set-ups the tests share ([`world`]).
 //!
 //! Every test gets its own Postgres database (`TestPostgres`), its own SMTP server and its own
 //! ports, so tests run in parallel. Nothing waits by sleeping: the harness waits on process
@@ -18,6 +18,10 @@ pub mod oidc;
 /// The example application `examples/oidc_app.rs`, run by `oidc::example_app_*`.
 #[path = "../../../examples/oidc_app.rs"]
 pub mod oidc_app;
+/// The software authenticator (`webauthn-authenticator-rs`'s `SoftPasskey`) the HTTP adapter's
+/// passkey tests use, shared rather than copied.
+#[path = "../../../crates/adapters-http/tests/support/passkey.rs"]
+pub mod passkey;
 pub mod portal;
 pub mod smtp;
 pub mod world;

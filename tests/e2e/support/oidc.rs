@@ -82,6 +82,20 @@ impl WebUser {
         }
     }
 
+    /// A browser with the cookies of `browser` (signed in through the API, e.g. with a passkey).
+    pub fn sharing(browser: &super::browser::Browser) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_provider(browser.jar())
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(DEADLINE)
+                .user_agent("portal-e2e-oidc")
+                .build()
+                .expect("HTTP client"),
+            origin: browser.origin().to_owned(),
+        }
+    }
+
     /// Opens `url` (an application's authorization URL) and goes where the portal sends it: its
     /// redirects, the login form (filled in with `email` and `password` when it appears), until a
     /// redirect leads to `redirect_uri`. Returns that URL (the authorization response).

@@ -360,17 +360,28 @@ pub(crate) async fn login_mfa(
         credential: None,
     }
     .into_factor();
-    let config = state.config();
-    let done = match state
-        .portal()
-        .complete_mfa(CompleteMfa {
+    finish_mfa_login(
+        &state,
+        CompleteMfa {
             token,
             factor,
             remember_device: body.remember_device,
             client: client.info(),
-        })
-        .await
-    {
+        },
+    )
+    .await
+}
+
+/// The second step of a login, whichever factor (a code here, a passkey in
+/// [`super::passkeys::second_factor`]): completes it, sets the session cookie (and the device
+/// cookie when asked for), clears the pending step's cookie, and answers [`MfaLoginResponse`].
+/// When the pending step is over (gone, or too many tries) its cookie is cleared with the error.
+pub(crate) async fn finish_mfa_login(
+    state: &AppState,
+    cmd: CompleteMfa,
+) -> Result<Result<Reply, axum::response::Response>, ApiError> {
+    let config = state.config();
+    let done = match state.portal().complete_mfa(cmd).await {
         Ok(done) => done,
         // The pending step is over: its cookie goes too.
         Err(e @ (MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts))) => {
@@ -388,14 +399,14 @@ pub(crate) async fn login_mfa(
         .authenticate(done.session.token.expose())
         .await?;
     let mut reply = Reply::new(StatusCode::OK);
-    reply.cookie(session_cookie(&state, &done.session));
+    reply.cookie(session_cookie(state, &done.session));
     reply.cookie(cookies::clear(config, CookieName::PendingMfa));
     if let Some(device) = &done.remembered_device {
         reply.cookie(cookies::set(
             config,
             CookieName::Device,
             device.token.expose(),
-            Some(seconds_until(&state, device.expires_at)),
+            Some(seconds_until(state, device.expires_at)),
         ));
     }
     Ok(Ok(reply.json(&MfaLoginResponse {

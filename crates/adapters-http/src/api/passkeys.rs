@@ -8,12 +8,10 @@
 //! it) goes back with that id. The challenge is kept on the server, answered once, for 5
 //! minutes. The relying-party id and origin are the server's public URL's.
 
-use super::auth::{MfaLoginResponse, seconds_until};
+use super::Reply;
 use super::mfa::Enabled;
-use super::views::{MeView, PasskeyView};
-use super::{Reply, session_cookie};
+use super::views::PasskeyView;
 use crate::cookies::{self, CookieName};
-use crate::csrf;
 use crate::error::{ApiError, Documented, sets};
 use crate::error_responses;
 use crate::extract::{Client, CurrentUser, JsonBody, Limit, PendingLogin, SetupUser, buckets};
@@ -22,11 +20,8 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
-use portal_core::service::{
-    CodeError, CompleteMfa, MfaError, PasskeyCeremony, PasskeySignIn, SecondFactor,
-};
+use portal_core::service::{CompleteMfa, MfaError, PasskeyCeremony, PasskeySignIn, SecondFactor};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -179,7 +174,7 @@ pub(crate) async fn second_factor_options(
 #[utoipa::path(post, path = "/api/v1/auth/login/mfa/passkey", tag = "auth",
     request_body = MfaPasskeyRequest,
     security(("pending_login" = [], "csrf" = [])),
-    responses((status = 200, description = "Logged in", body = MfaLoginResponse), AnswerErrors))]
+    responses((status = 200, description = "Logged in", body = super::auth::MfaLoginResponse), AnswerErrors))]
 pub(crate) async fn second_factor(
     _: Limit<buckets::Mfa>,
     State(state): State<AppState>,
@@ -187,10 +182,9 @@ pub(crate) async fn second_factor(
     PendingLogin(token): PendingLogin,
     JsonBody(body): JsonBody<MfaPasskeyRequest>,
 ) -> Result<Result<Reply, axum::response::Response>, ApiError> {
-    let config = state.config();
-    let done = match state
-        .portal()
-        .complete_mfa(CompleteMfa {
+    super::auth::finish_mfa_login(
+        &state,
+        CompleteMfa {
             token,
             factor: SecondFactor::Passkey {
                 challenge_id: body.challenge_id,
@@ -198,42 +192,9 @@ pub(crate) async fn second_factor(
             },
             remember_device: body.remember_device,
             client: client.info(),
-        })
-        .await
-    {
-        Ok(done) => done,
-        Err(e @ (MfaError::NoPendingLogin | MfaError::Code(CodeError::TooManyAttempts))) => {
-            let mut response = ApiError::from(e).into_response();
-            cookies::append(
-                response.headers_mut(),
-                [cookies::clear(config, CookieName::PendingMfa)],
-            );
-            return Ok(Err(response));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let principal = state
-        .portal()
-        .authenticate(done.session.token.expose())
-        .await?;
-    let mut reply = Reply::new(StatusCode::OK);
-    reply.cookie(session_cookie(&state, &done.session));
-    reply.cookie(cookies::clear(config, CookieName::PendingMfa));
-    if let Some(device) = &done.remembered_device {
-        reply.cookie(cookies::set(
-            config,
-            CookieName::Device,
-            device.token.expose(),
-            Some(seconds_until(&state, device.expires_at)),
-        ));
-    }
-    Ok(Ok(reply.json(&MfaLoginResponse {
-        user: MeView::new(principal.user(), principal.customer()),
-        csrf_token: csrf::session_token(config, done.session.token.expose()),
-        recovery_code: None,
-        choose_new_factor: false,
-        device_remembered: done.remembered_device.is_some(),
-    })))
+        },
+    )
+    .await
 }
 
 /// The logged-in user's passkeys, oldest first.

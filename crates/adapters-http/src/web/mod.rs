@@ -170,6 +170,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 get(auth::mfa_step::page).post(auth::mfa_step::submit),
             )
             .route(
+                LoginPasskey::PATH,
+                get(back(Login)).post(passkeys::sign_in_submit),
+            )
+            .route(
                 LoginMfaPhoneCode::PATH,
                 get(back_with_query(LoginMfa)).post(auth::mfa_step::phone_code),
             )
@@ -242,6 +246,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 get(account::profile::email_code).post(account::profile::confirm_email),
             )
             .route(
+                ProfileExport::PATH,
+                get(back(Profile)).post(account::profile::export),
+            )
+            .route(
                 Reauth::PATH,
                 get(account::reauth::page).post(account::reauth::submit),
             )
@@ -270,6 +278,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             .route(
                 MfaPasskeyRemove::PATH,
                 get(back(Mfa)).post(passkeys::remove),
+            )
+            .route(
+                MfaPasskeyRename::PATH,
+                get(back(Mfa)).post(passkeys::rename),
             )
             .route(MfaRecoveryCode::PATH, get(back(Mfa)).post(mfa::regenerate))
             .route(
@@ -320,6 +332,16 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 .post(admin::users::reinvite),
             )
             .route(UserAudit::PATH, get(admin::audit::user))
+            .route(
+                UserExport::PATH,
+                get(|p: UserExport, c: ctx::Ctx| async move {
+                    c.redirect(UserAudit {
+                        number: p.number,
+                        id: p.id,
+                    })
+                })
+                .post(admin::audit::export),
+            )
             .route(CustomerAudit::PATH, get(admin::audit::customer))
             .route(CustomerAdminRequests::PATH, get(admin::requests::page))
             .route(

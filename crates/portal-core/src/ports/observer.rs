@@ -5,7 +5,8 @@
 /// How a login attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LoginObservation {
-    /// Signed in: with the password alone, with a remembered device, or past the second step.
+    /// Signed in with the password: alone, with a remembered device, or past the second step
+    /// (whichever factor, a passkey too).
     Success,
     /// Wrong e-mail or password, or the right password of an account that may not log in
     /// (locked, unfinished).
@@ -16,16 +17,24 @@ pub enum LoginObservation {
     SecondFactorRequired,
     /// The second step failed: wrong, expired or used-up code, no pending login, throttled.
     SecondFactorFailed,
+    /// Signed in with a passkey alone (no password).
+    PasskeySuccess,
+    /// A sign-in with a passkey alone was refused: an unknown or another account's credential,
+    /// a wrong origin or relying party, a challenge unknown, used or expired, a replayed answer,
+    /// no user verification, a locked account. (Throttled ones are [`Self::Throttled`].)
+    PasskeyRefused,
 }
 
 impl LoginObservation {
     /// Every outcome.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Success,
         Self::WrongPassword,
         Self::Throttled,
         Self::SecondFactorRequired,
         Self::SecondFactorFailed,
+        Self::PasskeySuccess,
+        Self::PasskeyRefused,
     ];
 
     /// Stable key (a metric label).
@@ -37,6 +46,8 @@ impl LoginObservation {
             Self::Throttled => "throttled",
             Self::SecondFactorRequired => "second_factor_required",
             Self::SecondFactorFailed => "second_factor_failed",
+            Self::PasskeySuccess => "passkey_success",
+            Self::PasskeyRefused => "passkey_refused",
         }
     }
 }

@@ -316,6 +316,21 @@ impl Portal {
         response: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<&'static str, MfaError> {
+        self.verify_passkey(user, challenge_id, response, now, false)
+            .await
+            .map(|(amr, _)| amr)
+    }
+
+    /// [`Self::check_passkey`], also naming the passkey used; when `alone` (the passkey stands
+    /// for password and second factor) an answer without user verification is refused.
+    async fn verify_passkey(
+        &self,
+        user: &mut User,
+        challenge_id: Uuid,
+        response: &serde_json::Value,
+        now: DateTime<Utc>,
+        alone: bool,
+    ) -> Result<(&'static str, Uuid), MfaError> {
         let verifier = self.verifier()?;
         if user.mfa().passkeys.is_empty() {
             return Err(MfaError::NoSuchFactor);
@@ -339,7 +354,13 @@ impl Portal {
         let verified = verifier
             .finish_authentication(&challenge.state, response, &passkey.credential)
             .map_err(rejected)?;
-        Ok(Self::record_passkey_use(user, &passkey, &verified, now))
+        if alone && !verified.user_verified {
+            return Err(MfaError::Passkey(PasskeyRejected::UserNotVerified));
+        }
+        Ok((
+            Self::record_passkey_use(user, &passkey, &verified, now),
+            passkey.id,
+        ))
     }
 
     fn record_passkey_use(
@@ -393,10 +414,10 @@ impl Portal {
     ) -> Result<IssuedSession, MfaError> {
         let result = self.finish_passkey_sign_in_inner(cmd).await;
         let observed = match &result {
-            Ok(_) => Some(crate::ports::LoginObservation::Success),
+            Ok(_) => Some(crate::ports::LoginObservation::PasskeySuccess),
             Err(MfaError::Conflict | MfaError::Infra(_)) => None,
             Err(MfaError::Throttled { .. }) => Some(crate::ports::LoginObservation::Throttled),
-            Err(_) => Some(crate::ports::LoginObservation::WrongPassword),
+            Err(_) => Some(crate::ports::LoginObservation::PasskeyRefused),
         };
         if let Some(o) = observed {
             self.observer.login(o);
@@ -489,6 +510,65 @@ impl Portal {
         result
     }
 
+    /// Step-up with a passkey alone ("Mit Passkey bestätigen" on "Passwort bestätigen"): the
+    /// answer to a ceremony of [`Portal::begin_passkey_presence`], with user verification (so it
+    /// counts as password and second factor, as when signing in with a passkey alone; a user who
+    /// signs in with passkeys only needs no password here). The session token is rotated as by
+    /// [`Portal::reauthenticate`], its `amr` becomes the passkey's; audited. Throttled and counted
+    /// like every second factor; a refused answer changes nothing else.
+    ///
+    /// # Errors
+    /// Passkeys unavailable, no passkey, challenge unknown/used/expired or another user's, the
+    /// answer refused (unknown credential, origin, relying party, signature, user verification,
+    /// sign counter), throttled; infrastructure failures.
+    pub async fn reauthenticate_with_passkey(
+        &self,
+        principal: &Principal,
+        challenge_id: Uuid,
+        response: &serde_json::Value,
+        client: ClientInfo,
+    ) -> Result<IssuedSession, MfaError> {
+        let now = self.now();
+        let user_id = self.current_user(principal).await?.id();
+        self.second_factor_throttle(user_id, now).await?;
+        let token = Token::generate(&*self.deps.random);
+        let result = self
+            .transact(|| async {
+                let now = self.now();
+                let mut user = self.current_user(principal).await?;
+                let (amr, passkey) = self
+                    .verify_passkey(&mut user, challenge_id, response, now, true)
+                    .await?;
+                let (mut session, issued) = self.start_session(&user, client.clone(), &token, now);
+                session.set_methods(vec![amr.to_owned(), "user".to_owned()]);
+                let mut commit = Commit::new();
+                commit
+                    .write(Write::UsePasskeyChallenge {
+                        id: challenge_id,
+                        at: now,
+                    })
+                    .write(Write::DeleteSession(principal.session().id()))
+                    .write(Write::InsertSession(session))
+                    .audit(self.audit_record(
+                        now,
+                        user.customer_id(),
+                        ActorRef::user(user.id()),
+                        Some(user.id()),
+                        AuditCategory::LoginSucceeded,
+                        format!("method=reauthentication; passkey={passkey}"),
+                    ))
+                    .write(Write::UpdateUser(user));
+                Ok(Planned::new(commit, issued))
+            })
+            .await;
+        if let Err(e) = &result
+            && super::is_failed_try(e)
+        {
+            self.count_second_factor_failure(user_id, now).await?;
+        }
+        result
+    }
+
     /// Renames one of the principal's passkeys. Audited.
     ///
     /// # Errors
@@ -528,9 +608,24 @@ impl Portal {
         .await
     }
 
+    /// Whether an application the user signs in to (a grant the store holds) requires a
+    /// second factor ([`crate::authz::client_requires_second_factor`]).
+    async fn a_client_requires_second_factor(&self, user: UserId) -> Result<bool, MfaError> {
+        let grants = self.deps.queries.oidc_grants_of_user(user).await?;
+        if grants.is_empty() {
+            return Ok(false);
+        }
+        let clients = self.deps.queries.oidc_clients().await?;
+        Ok(crate::authz::client_requires_second_factor(
+            &grants, &clients,
+        ))
+    }
+
     /// Removes one of the principal's passkeys. Needs step-up; refused when it is the last
-    /// second factor and the user must have one (R22: customer policy, operators). Other
-    /// sessions and remembered devices end, as when factors are removed; audited and mailed.
+    /// second factor and the user must have one: R22 (customer policy, operators), or an
+    /// application the user signs in to requires a second factor
+    /// ([`crate::authz::client_requires_second_factor`]). Other sessions and remembered
+    /// devices end, as when factors are removed; audited and mailed.
     ///
     /// # Errors
     /// Step-up needed, no such passkey, the last required factor; infrastructure failures.
@@ -552,11 +647,11 @@ impl Portal {
                 .ok_or(MfaError::NoSuchFactor)?;
             user.change_mfa(|m| m.passkeys.retain(|p| p.id != passkey), now);
             if !user.mfa().is_enabled()
-                && crate::authz::second_factor_required(
+                && (crate::authz::second_factor_required(
                     &user,
                     principal.customer(),
                     self.config.operators_need_second_factor,
-                )
+                ) || self.a_client_requires_second_factor(user.id()).await?)
             {
                 return Err(MfaError::LastFactor);
             }
