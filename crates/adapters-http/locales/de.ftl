@@ -434,6 +434,7 @@ outbox-kind-mail = E-Mail
 outbox-kind-backchannel-logout = Abmeldung bei Anwendung (Back-Channel)
 outbox-kind-password-reset-request = Anfrage „Passwort vergessen“
 outbox-kind-webhook = Webhook-Ereignis
+outbox-kind-sms = SMS-Code
 outbox-recipient = Empfänger
 outbox-summary = Inhalt
 outbox-attempts = Versuche

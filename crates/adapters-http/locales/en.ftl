@@ -434,6 +434,7 @@ outbox-kind-mail = Email
 outbox-kind-backchannel-logout = Application logout (back-channel)
 outbox-kind-password-reset-request = Password reset request
 outbox-kind-webhook = Webhook event
+outbox-kind-sms = SMS code
 outbox-recipient = Recipient
 outbox-summary = Content
 outbox-attempts = Attempts

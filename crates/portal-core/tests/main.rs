@@ -23,6 +23,7 @@ mod mfa_errors;
 mod mfa_expiry;
 mod mfa_properties;
 mod mfa_recovery_channel;
+mod mfa_sms_outbox;
 mod oidc;
 mod onboarding;
 mod outbox;

@@ -115,6 +115,12 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("PORTAL_SUPPORT_EMAIL", "support address in the mail footer"),
 ];
 
+/// Every variable the server reads: [`VARIABLES`] and the phone gateway's
+/// ([`adapters_sms::VARIABLES`], `PORTAL_SMS_*`).
+pub fn variables() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    VARIABLES.iter().chain(adapters_sms::VARIABLES)
+}
+
 /// The SQLite file used when `DATABASE_URL` is unset.
 pub const DEFAULT_SQLITE_FILE: &str = "portal.db";
 /// The address `serve` listens on by default.
@@ -170,6 +176,9 @@ pub enum ConfigError {
     /// A mail setting was refused.
     #[error(transparent)]
     Mail(#[from] adapters_smtp::MailConfigError),
+    /// A phone gateway setting (`PORTAL_SMS_*`) was refused.
+    #[error(transparent)]
+    Sms(#[from] adapters_sms::GatewayConfigError),
     /// The public URL is plain HTTP on a host other than loopback, outside development mode:
     /// session cookies would travel unencrypted.
     #[error(
@@ -292,8 +301,7 @@ fn parse_file(text: &str) -> Result<BTreeMap<String, String>, String> {
             .unwrap_or("invalid TOML")
             .to_owned()
     })?;
-    let known: Vec<String> = VARIABLES
-        .iter()
+    let known: Vec<String> = variables()
         .filter(|(v, _)| *v != "PORTAL_CONFIG")
         .map(|(v, _)| file_key(v))
         .collect();
@@ -528,6 +536,9 @@ pub struct ServerConfig {
     /// The mail dispatcher of `serve`: the defaults with `PORTAL_MAIL_SEND_TIMEOUT` and
     /// `PORTAL_MAIL_LEASE` (checked: the lease is longer than the send timeout).
     pub dispatcher: DispatcherConfig,
+    /// The phone gateway (`PORTAL_SMS_*`); `None`: SMS and voice codes only in development mode
+    /// (logged), none in production.
+    pub sms: Option<adapters_sms::GatewayConfig>,
 }
 
 impl ServerConfig {
@@ -657,6 +668,7 @@ impl ServerConfig {
         if !development && matches!(mail.transport, MailTransport::Directory(_)) {
             return Err(ConfigError::NoSmtpOutsideDevelopment);
         }
+        let sms = adapters_sms::GatewayConfig::from_lookup(|name| source.get(name))?;
         Ok(Self {
             database,
             bind,
@@ -675,6 +687,7 @@ impl ServerConfig {
             retention,
             pool,
             dispatcher,
+            sms,
         })
     }
 
@@ -1462,7 +1475,7 @@ mod tests {
 
 #[cfg(test)]
 mod docs_tests {
-    use super::VARIABLES;
+    use super::variables;
 
     /// The configuration tables of the README, the operations guide and the crate docs list every
     /// variable the server reads.
@@ -1480,7 +1493,7 @@ mod docs_tests {
             ),
             ("src/lib.rs", include_str!("lib.rs").to_owned()),
         ];
-        for (var, _) in VARIABLES {
+        for (var, _) in variables() {
             for (name, text) in &docs {
                 let row = format!("| `{var}`");
                 let shared_row = format!("/ `{var}`");

@@ -64,6 +64,16 @@
 //! | `PORTAL_VENDOR_NAME` | who signs mails | the product name |
 //! | `PORTAL_SUPPORT_PHONE` | support phone in the mail footer | none |
 //! | `PORTAL_SUPPORT_EMAIL` | support address in the mail footer | none |
+//! | `PORTAL_SMS_URL` | phone gateway: endpoint each SMS code is posted to (`https://`), through the outbox; see `docs/operations.md`, "Phone codes" | unset: codes logged in development mode, no phone factor in production |
+//! | `PORTAL_SMS_AUTH_HEADER` | secret: one header `Name: value` sent with every request (`Authorization: Basic …`, `X-Api-Key: …`) | none |
+//! | `PORTAL_SMS_CONTENT_TYPE` | `json` or `form`: the body's type; every value is escaped for it | required with a URL |
+//! | `PORTAL_SMS_BODY_TEMPLATE` | the request body, a minijinja template over `to`, `text`, `code`, `sender`, … | required with a URL |
+//! | `PORTAL_SMS_SENDER` | sender name or number, `sender` in the template | empty |
+//! | `PORTAL_SMS_SUCCESS_STATUS` | statuses that mean accepted (`2xx`, `200,201`) | `2xx` |
+//! | `PORTAL_SMS_SUCCESS_JSON` | `/json/pointer=value` an accepted answer must also hold | none |
+//! | `PORTAL_SMS_SUCCESS_BODY` | text an accepted answer must also contain | none |
+//! | `PORTAL_SMS_TIMEOUT` | seconds one gateway request may take (1–60) | `10` |
+//! | `PORTAL_SMS_CONNECT_TIMEOUT` | seconds to connect to the gateway (1–60) | `5` |
 //!
 //! Refused at start (exit code 2, the message names the variable, never a secret):
 //! a plain-`http://` public URL on a host other than loopback outside development mode; a

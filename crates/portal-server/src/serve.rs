@@ -2,9 +2,10 @@
 //!
 //! In order: obtain the server secret, bind the listener (so a port-0 bind knows its URL),
 //! open and migrate the database, build the portal (production adapters, Argon2id on the blocking
-//! pool behind a semaphore, the development phone gateway in development mode), start a
-//! dispatcher per outbox kind — mail, back-channel logouts, password-reset requests (processed by
-//! the core behind the answer) — each woken by every commit that queues a message, and the
+//! pool behind a semaphore; phone codes through the outbox to the `PORTAL_SMS_*` gateway, else
+//! the development phone gateway in development mode), start a dispatcher per outbox kind — mail,
+//! back-channel logouts, password-reset requests (processed by the core behind the answer), phone
+//! codes when a gateway is configured — each woken by every commit that queues a message, and the
 //! periodic housekeeping, create the
 //! first operator when there is none, print the banner, and serve HTTP.
 //!
@@ -132,17 +133,24 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     let logout_wakeup = Arc::new(Notify::new());
     let reset_wakeup = Arc::new(Notify::new());
     let webhook_wakeup = Arc::new(Notify::new());
+    let sms_wakeup = Arc::new(Notify::new());
     let mut deps = Deps::production(store.clone());
     // Old accounts imported with `portal legacy import`, verified on the hashing threads.
     deps.legacy = store.clone();
     deps.committer = Arc::new({
-        let (mail, logout, reset) = (wakeup.clone(), logout_wakeup.clone(), reset_wakeup.clone());
+        let (mail, logout, reset, sms) = (
+            wakeup.clone(),
+            logout_wakeup.clone(),
+            reset_wakeup.clone(),
+            sms_wakeup.clone(),
+        );
         let webhook = webhook_wakeup.clone();
         MailHook::new(store.clone(), move |_| {
             mail.notify_one();
             logout.notify_one();
             reset.notify_one();
             webhook.notify_one();
+            sms.notify_one();
         })
     });
     if metrics.is_some() {
@@ -174,9 +182,28 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
         .check_sealing_keys()
         .await
         .map_err(|e| Failure::of("server secret", e))?;
-    if config.development {
-        portal = portal.with_sms_sender(Arc::new(DevPhoneGateway));
-    }
+    // Phone codes: through the outbox to the configured gateway; without one, logged in
+    // development mode and not offered in production.
+    let sms_gateway = match &config.sms {
+        Some(gateway) => {
+            portal = portal.with_sms_outbox();
+            Some(
+                adapters_sms::SmsGateway::new(gateway.clone(), product)
+                    .map_err(|e| Failure::of("phone gateway", e))?,
+            )
+        }
+        None if config.development => {
+            portal = portal.with_sms_sender(Arc::new(DevPhoneGateway));
+            None
+        }
+        None => {
+            tracing::info!(
+                "no phone gateway (PORTAL_SMS_URL unset): SMS and voice codes are not offered; \
+                 see docs/operations.md, \"Phone codes\""
+            );
+            None
+        }
+    };
     if metrics.is_some() {
         portal = portal.with_observer(Arc::new(adapters_http::metrics::MetricsObserver));
     }
@@ -248,6 +275,30 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     .map_err(|e| Failure::of("webhook dispatcher", e))?
     .with_wakeup(webhook_wakeup)
     .spawn();
+    // Phone codes: their own dispatcher, so a provider that is down delays nothing but texts. A
+    // send is bounded by the gateway's own timeout; the dispatcher's backstop lies above it.
+    let sms_dispatcher = match sms_gateway {
+        Some(gateway) => {
+            let send_timeout = gateway.config().timeout + std::time::Duration::from_secs(5);
+            let dispatch = portal_dispatch::DispatcherConfig {
+                send_timeout,
+                lease: config.dispatcher.lease.max(send_timeout * 4),
+                ..config.dispatcher
+            };
+            Some(
+                Dispatcher::new(
+                    store.clone(),
+                    Arc::new(gateway),
+                    Arc::new(SystemClock),
+                    dispatch,
+                )
+                .map_err(|e| Failure::of("phone code dispatcher", e))?
+                .with_wakeup(sms_wakeup)
+                .spawn(),
+            )
+        }
+        None => None,
+    };
 
     let housekeeper = config
         .housekeeping_interval
@@ -338,6 +389,11 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
     // Every mail is in the outbox by now.
     if let Err(e) = dispatcher.shutdown().await {
         tracing::error!(error = %e, "mail dispatcher ended abnormally; its claimed mails return when their lease ends");
+    }
+    if let Some(d) = sms_dispatcher
+        && let Err(e) = d.shutdown().await
+    {
+        tracing::error!(error = %e, "phone code dispatcher ended abnormally; its claimed texts return when their lease ends");
     }
     if let Err(e) = logout_dispatcher.shutdown().await {
         tracing::error!(error = %e, "back-channel logout dispatcher ended abnormally; its claimed messages return when their lease ends");
@@ -541,6 +597,18 @@ pub fn banner(
             dir.display()
         ),
         MailTransport::Smtp(_) => "  mail      SMTP (SMTP_URL)\n".to_owned(),
+    });
+    out.push_str(&match &config.sms {
+        Some(gateway) => format!(
+            "  phone     SMS gateway {} (PORTAL_SMS_URL), through the outbox\n",
+            gateway.url.host_str().unwrap_or_default()
+        ),
+        None if config.development => {
+            "  phone     development gateway: SMS and voice codes in the log, nothing sent\n"
+                .to_owned()
+        }
+        None => "  phone     none: SMS and voice codes are not offered (set PORTAL_SMS_URL, see docs/operations.md)\n"
+            .to_owned(),
     });
     if config.development {
         out.push_str(

@@ -463,6 +463,10 @@ fn outside_development_mode_cookies_are_secure_and_no_operator_is_made_up() {
     assert_eq!(code, Some(0), "{output}");
     assert!(!output.contains("DEVELOPMENT MODE"), "{output}");
     assert!(!output.contains("/invitations/"), "{output}");
+    assert!(
+        output.contains("phone     none: SMS and voice codes are not offered (set PORTAL_SMS_URL"),
+        "without a gateway production says so: {output}"
+    );
 }
 
 #[test]
@@ -742,4 +746,156 @@ fn metrics_are_served_on_their_own_listener_and_count_what_happened() {
     assert!(sample(&after, "portal_db_pool_connections", &[("state", "in_use")]).is_some());
     let (code, output) = server.terminate();
     assert_eq!(code, Some(0), "{}", output.join("\n"));
+}
+
+/// A phone gateway on a free loopback port, in a thread: every request's head and body go to the
+/// returned channel, and each is answered `201` with an empty JSON object.
+fn sms_gateway() -> (u16, Receiver<(String, String)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let head = read_head(&mut stream);
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse().ok())?
+                })
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            stream.read_exact(&mut body).unwrap();
+            let _ = stream.write_all(
+                b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
+            );
+            if tx.send((head, String::from_utf8(body).unwrap())).is_err() {
+                break;
+            }
+        }
+    });
+    (port, rx)
+}
+
+/// Outside development mode, with `PORTAL_SMS_*` set, phone codes are offered and reach the
+/// provider through the outbox: another process on the same database sets up a phone, which
+/// queues the text in its commit; the server's phone-code dispatcher posts it to the gateway
+/// as the template says, and the code it carries confirms the phone. The credential and the code
+/// stay out of the server's output.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_a_phone_gateway_codes_go_through_the_outbox_to_the_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    let (gateway_port, requests) = sms_gateway();
+    let url = format!("http://127.0.0.1:{gateway_port}/2010-04-01/Messages.json");
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            ("PORTAL_PUBLIC_URL", "http://localhost:8080"),
+            ("SMTP_URL", "smtp://127.0.0.1:9"),
+            ("PORTAL_PRODUCT_NAME", "Kundenportal"),
+            ("PORTAL_SMS_URL", &url),
+            (
+                "PORTAL_SMS_AUTH_HEADER",
+                "Authorization: Bearer s3cret-t0ken",
+            ),
+            ("PORTAL_SMS_CONTENT_TYPE", "form"),
+            ("PORTAL_SMS_BODY_TEMPLATE", "To={{ to }}&Body={{ text }}"),
+            ("PORTAL_SMS_SUCCESS_STATUS", "201"),
+        ],
+    );
+    server.wait_for(|l| l.contains("phone     SMS gateway 127.0.0.1 (PORTAL_SMS_URL)"));
+
+    let db = Database::parse(dir.path().join("portal.db").to_str().unwrap()).unwrap();
+    let (store, _) = app::open_store(&db).await.unwrap();
+    let store = Arc::new(store);
+    let core = app::portal(store.clone(), None, PortalConfig::default())
+        .unwrap()
+        .with_sms_outbox();
+    portal_testkit::seed::customer_with_admin(&core, &*store, "424242001", "anna@example.com", &[])
+        .await
+        .unwrap();
+    let token = portal_testkit::seed::session(&core, "anna@example.com")
+        .await
+        .unwrap();
+    let principal = core.authenticate(&token).await.unwrap();
+    let phone = portal_core::mfa::PhoneNumber::parse("+49 176 12345678").unwrap();
+    core.start_phone_enrolment(&principal, &phone, portal_core::mfa::PhoneChannel::Sms)
+        .await
+        .unwrap();
+
+    // The server finds the text at its next poll.
+    let (head, body) = requests
+        .recv_timeout(DEADLINE)
+        .expect("a request to the gateway");
+    assert!(
+        head.starts_with("POST /2010-04-01/Messages.json HTTP/1.1"),
+        "{head}"
+    );
+    assert!(
+        head.contains("authorization: Bearer s3cret-t0ken"),
+        "{head}"
+    );
+    assert!(
+        head.contains("content-type: application/x-www-form-urlencoded"),
+        "{head}"
+    );
+    let prefix = "To=%2B4917612345678&Body=Ihr+Best%C3%A4tigungscode+f%C3%BCr+Kundenportal%3A+";
+    let code = body
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{body}"))
+        .to_owned();
+    assert_eq!(code.len(), 6, "{body}");
+    let enabled = core
+        .confirm_phone(&principal, &SecretString::new(code.clone()))
+        .await
+        .unwrap();
+    assert!(enabled.recovery_code.is_some());
+
+    let (exit, output) = server.terminate();
+    let output = output.join("\n");
+    assert_eq!(exit, Some(0), "{output}");
+    assert!(!output.contains(&code), "the code is not logged: {output}");
+    assert!(!output.contains("s3cret-t0ken"), "{output}");
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(stats.dead, 0, "{stats:?}");
+}
+
+#[test]
+fn a_phone_gateway_setting_without_its_url_or_with_plain_http_is_refused_at_start() {
+    for (env, expected) in [
+        (
+            vec![("PORTAL_SMS_AUTH_HEADER", "X-Api-Key: s3cret")],
+            "PORTAL_SMS_AUTH_HEADER: is set but PORTAL_SMS_URL is not",
+        ),
+        (
+            vec![
+                ("PORTAL_SMS_URL", "http://sms.example.com/send"),
+                ("PORTAL_SMS_AUTH_HEADER", "X-Api-Key: s3cret"),
+            ],
+            "PORTAL_SMS_URL: must be https://",
+        ),
+        (
+            vec![
+                ("PORTAL_SMS_URL", "https://sms.example.com/send"),
+                ("PORTAL_SMS_CONTENT_TYPE", "json"),
+                ("PORTAL_SMS_BODY_TEMPLATE", "{\"to\": {{ number }}}"),
+            ],
+            "PORTAL_SMS_BODY_TEMPLATE:",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_portal"))
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(env)
+            .arg("serve")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(expected), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
+    }
 }

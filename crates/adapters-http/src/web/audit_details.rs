@@ -395,6 +395,7 @@ mod tests {
             ("kind", "mail"),
             ("kind", "backchannel_logout"),
             ("kind", "password_reset_request"),
+            ("kind", "sms"),
             ("public", "true"),
             ("first_party", "false"),
             ("revoked", "grant"),

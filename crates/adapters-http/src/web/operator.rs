@@ -396,6 +396,7 @@ fn kind_label(a: &Authed, kind: Option<OutboxKind>, key: &str) -> String {
             a.t("outbox-kind-password-reset-request").to_string()
         }
         Some(OutboxKind::Webhook) => a.t("outbox-kind-webhook").to_string(),
+        Some(OutboxKind::Sms) => a.t("outbox-kind-sms").to_string(),
         None => key.to_owned(),
     }
 }

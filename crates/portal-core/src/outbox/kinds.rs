@@ -72,6 +72,28 @@ impl PayloadKind for PasswordResetRequest {
     }
 }
 
+/// A phone code by SMS or voice call (R19), queued when
+/// [`Portal::with_sms_outbox`](crate::service::Portal::with_sms_outbox) is on and delivered by the
+/// outbox's sender of kind `sms` (an HTTP gateway). Operators see the number and the purpose;
+/// the code is purged once it is delivered, like a mailed one.
+impl PayloadKind for crate::ports::PhoneMessage {
+    fn recipient(&self) -> String {
+        self.to.as_str().to_owned()
+    }
+
+    fn summary(&self) -> String {
+        let channel = match self.channel {
+            crate::mfa::PhoneChannel::Sms => "sms",
+            crate::mfa::PhoneChannel::Voice => "voice",
+        };
+        format!("{channel}:{}", self.purpose.key())
+    }
+
+    fn purge_secret(&mut self) {
+        self.code = crate::secret::SecretString::new("");
+    }
+}
+
 /// A stored payload could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("outbox payload of kind {kind} is unreadable: {reason}")]
@@ -220,6 +242,8 @@ outbox_kinds! {
     /// A change-log event for a registered webhook endpoint, signed and posted by the webhook
     /// sender (Standard Webhooks).
     Webhook(crate::webhook::WebhookDelivery) => "webhook";
+    /// A phone code by SMS (or voice call), delivered by a phone gateway's sender.
+    Sms(crate::ports::PhoneMessage) => "sms";
 }
 
 #[cfg(test)]
@@ -290,6 +314,28 @@ mod tests {
             unreachable!()
         };
         assert_eq!(r.email, None);
+    }
+
+    #[test]
+    fn a_phone_code_shows_number_and_purpose_never_the_code_and_loses_it_once_delivered() {
+        use crate::mfa::{PhoneChannel, PhoneNumber};
+        use crate::ports::{PhoneCodePurpose, PhoneMessage};
+        let mut p = Payload::Sms(PhoneMessage {
+            to: PhoneNumber::parse("+49 176 12345678").unwrap(),
+            channel: PhoneChannel::Sms,
+            code: SecretString::new("402913"),
+            purpose: PhoneCodePurpose::Login,
+            language: Language::De,
+        });
+        assert_eq!(p.kind(), Some(OutboxKind::Sms));
+        assert_eq!(p.kind_key(), "sms");
+        assert_eq!(p.recipient(), "+4917612345678");
+        assert_eq!(p.summary(), "sms:login");
+        let back = Payload::from_stored("sms", "x", &p.to_json()).unwrap();
+        assert_eq!(back, p);
+        assert!(p.to_json().contains("402913"), "kept until delivered");
+        p.purge_secret();
+        assert!(!p.to_json().contains("402913"), "{}", p.to_json());
     }
 
     #[test]

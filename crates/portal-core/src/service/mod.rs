@@ -174,6 +174,9 @@ pub struct Portal {
     /// Whether a phone gateway was given ([`Portal::with_sms_sender`]); without one, phone
     /// factors answer `Unavailable` before anything is stored or counted.
     phone_gateway: bool,
+    /// Whether phone codes are queued in the outbox ([`Portal::with_sms_outbox`]) instead of
+    /// being handed to `sms` after the commit.
+    sms_outbox: bool,
     /// Where login outcomes are reported ([`Portal::with_observer`]).
     observer: Arc<dyn crate::ports::Observer>,
     /// The WebAuthn relying party ([`Portal::with_passkey_verifier`]); without one, passkeys
@@ -206,6 +209,7 @@ impl Portal {
             catalog,
             sms: Arc::new(NoSmsSender),
             phone_gateway: false,
+            sms_outbox: false,
             observer: Arc::new(crate::ports::NoObserver),
             passkeys: None,
         })
@@ -219,10 +223,29 @@ impl Portal {
     }
 
     /// Sends SMS and voice codes through `sender` (without one, phone factors are unavailable).
+    ///
+    /// The sender is called directly, after the commit that stored the code's hash: a failing
+    /// gateway is reported to the user (`MfaError::SendFailed`) and nothing is retried. For a
+    /// production gateway prefer [`Self::with_sms_outbox`].
     #[must_use]
     pub fn with_sms_sender(mut self, sender: Arc<dyn SmsSender>) -> Self {
         self.sms = sender;
         self.phone_gateway = true;
+        self.sms_outbox = false;
+        self
+    }
+
+    /// Offers SMS and voice codes and queues each one in the outbox, as a message of kind
+    /// [`sms`](crate::outbox::OutboxKind::Sms) in the same commit that stores the code's hash
+    /// (R21): an outbox dispatcher with the gateway's [`Sender`](crate::outbox::Sender)
+    /// delivers it, at least once, with retries, back-off and dead letters like mail. The answer
+    /// no longer waits for the gateway, and a gateway that is down fails no request. Replaces
+    /// [`Self::with_sms_sender`].
+    #[must_use]
+    pub fn with_sms_outbox(mut self) -> Self {
+        self.sms = Arc::new(NoSmsSender);
+        self.phone_gateway = true;
+        self.sms_outbox = true;
         self
     }
 

@@ -103,6 +103,32 @@ impl World {
         }
     }
 
+    /// A world whose server queues phone codes in the outbox (`Portal::with_sms_outbox`) instead
+    /// of handing them to `sms` directly: read them with [`Self::queued_sms`].
+    pub fn with_sms_outbox() -> Self {
+        let mut w = Self::new();
+        w.portal = Portal::new(
+            w.portal.deps().clone(),
+            w.portal.config().clone(),
+            w.portal.catalog().clone(),
+        )
+        .unwrap()
+        .with_sms_outbox();
+        w
+    }
+
+    /// The phone codes waiting in the outbox (kind `sms`), oldest first.
+    pub fn queued_sms(&self) -> Vec<portal_core::ports::PhoneMessage> {
+        self.store
+            .messages()
+            .into_iter()
+            .filter_map(|m| match m.payload {
+                portal_core::outbox::Payload::Sms(text) => Some(text),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn build_raw(
         config: PortalConfig,
         catalog: PermissionCatalog,
@@ -605,6 +631,19 @@ impl World {
             .unwrap()
             .recovery_code
             .map(|c| c.expose().to_owned())
+    }
+
+    /// [`Self::enable_phone`] on a world whose texts go through the outbox
+    /// ([`World::with_sms_outbox`]).
+    pub async fn enable_phone_from_outbox(&self, session: &IssuedSession, number: &str) {
+        let p = self.principal(session).await;
+        let phone = portal_core::mfa::PhoneNumber::parse(number).unwrap();
+        self.portal
+            .start_phone_enrolment(&p, &phone, portal_core::mfa::PhoneChannel::Sms)
+            .await
+            .unwrap();
+        let code = self.queued_sms().pop().expect("a queued text").code;
+        self.portal.confirm_phone(&p, &code).await.unwrap();
     }
 
     /// Confirms the recovery channel waiting for its code with the code it received (the last

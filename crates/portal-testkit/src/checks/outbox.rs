@@ -32,6 +32,7 @@ macro_rules! __storage_contract_outbox {
             outbox_unknown_kind_is_kept_as_stored_and_dead_letters_filter_by_kind,
             outbox_requeue_of_a_live_message_fails_the_whole_commit,
             outbox_reset_request_keeps_its_address_only_until_processed,
+            outbox_phone_code_keeps_its_code_only_until_sent,
         );
     };
 }
@@ -677,4 +678,52 @@ pub async fn outbox_reset_request_keeps_its_address_only_until_processed<S: Stor
         "the address is gone once processed"
     );
     assert!(!e.message.payload.to_json().contains("reset@"));
+}
+
+/// A phone code (kind `sms`) reads back exactly, is claimed by its kind only, shows its number
+/// as recipient, and loses its code once sent.
+pub async fn outbox_phone_code_keeps_its_code_only_until_sent<S: Store>(store: Arc<S>) {
+    use portal_core::mfa::{PhoneChannel, PhoneNumber};
+    use portal_core::outbox::OutboxKind;
+    use portal_core::ports::{PhoneCodePurpose, PhoneMessage};
+    let text = PhoneMessage {
+        to: PhoneNumber::parse("+49 176 12345678").unwrap(),
+        channel: PhoneChannel::Voice,
+        code: portal_core::secret::SecretString::new("402913"),
+        purpose: PhoneCodePurpose::RecoveryChannel,
+        language: portal_core::values::Language::En,
+    };
+    let m = OutboxMessage {
+        id: OutboxId::from_uuid(Uuid::from_u128(0x5e5e8)),
+        created_at: at(1),
+        payload: Payload::Sms(text.clone()),
+    };
+    queue_messages(&*store, std::slice::from_ref(&m)).await;
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(e.message, m, "round trip");
+    assert_eq!(e.message.payload.recipient(), "+4917612345678");
+    let claim = Uuid::from_u128(9);
+    assert!(
+        store
+            .claim_outbox("mail", claim, at(10), at(70), 5)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not a mail"
+    );
+    let got = store
+        .claim_outbox(OutboxKind::Sms.key(), claim, at(10), at(70), 5)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].message, m, "the gateway gets the code");
+    assert!(store.mark_sent(m.id, claim, at(20)).await.unwrap());
+    let e = store.outbox_entry(m.id).await.unwrap().unwrap();
+    assert_eq!(e.status, OutboxStatus::Sent);
+    let Payload::Sms(stored) = &e.message.payload else {
+        panic!("{e:?}")
+    };
+    assert_eq!(stored.code.expose(), "", "the code is gone once sent");
+    assert_eq!((&stored.to, stored.purpose), (&text.to, text.purpose));
+    assert!(!e.message.payload.to_json().contains("402913"));
 }

@@ -35,6 +35,13 @@ impl Portal {
         }
         let code = VerificationCode::generate(&*self.deps.random);
         let hash = code_hash(user.id().as_uuid().as_bytes(), &code);
+        let message = PhoneMessage {
+            to: phone.number.clone(),
+            channel: phone.channel,
+            code: SecretString::new(code.expose()),
+            purpose: PhoneCodePurpose::Login,
+            language: user.language(),
+        };
         self.transact(|| async {
             let now = self.now();
             let mut user = self.current_user(principal).await?;
@@ -54,17 +61,11 @@ impl Portal {
             );
             let mut commit = Commit::new();
             commit.write(Write::UpdateUser(user));
+            self.queue_phone(&mut commit, now, &message);
             Ok::<_, MfaError>(Planned::new(commit, ()))
         })
         .await?;
-        self.send_phone(PhoneMessage {
-            to: phone.number,
-            channel: phone.channel,
-            code: SecretString::new(code.expose()),
-            purpose: PhoneCodePurpose::Login,
-            language: user.language(),
-        })
-        .await
+        self.send_phone(message).await
     }
 
     /// Proves presence with a current second factor for a logged-in user: a TOTP code, a code
@@ -427,6 +428,9 @@ impl Portal {
             },
             now,
         );
+        if let Some(text) = recovery_channel_text(channel, code, user.language()) {
+            self.queue_phone(commit, now, &text);
+        }
         if let RecoveryChannel::Email(to) = channel {
             commit.mail(self.mail(
                 now,
@@ -449,24 +453,18 @@ impl Portal {
         ));
     }
 
-    /// After the commit: the SMS with the code, when the channel is a phone.
+    /// After the commit: the SMS with the code, when the channel is a phone (unless it was
+    /// queued in the commit).
     async fn send_recovery_channel_sms(
         &self,
         principal: &Principal,
         channel: &RecoveryChannel,
         code: &VerificationCode,
     ) -> Result<(), MfaError> {
-        let RecoveryChannel::Phone(number) = channel else {
-            return Ok(());
-        };
-        self.send_phone(PhoneMessage {
-            to: number.clone(),
-            channel: PhoneChannel::Sms,
-            code: SecretString::new(code.expose()),
-            purpose: PhoneCodePurpose::RecoveryChannel,
-            language: principal.user().language(),
-        })
-        .await
+        match recovery_channel_text(channel, code, principal.user().language()) {
+            Some(text) => self.send_phone(text).await,
+            None => Ok(()),
+        }
     }
 
     /// Step-up re-authentication: the password again, and a current second factor when the user
@@ -561,4 +559,22 @@ impl Portal {
     pub fn mfa_methods(&self, user: &User) -> Vec<MfaMethod> {
         user.mfa().methods()
     }
+}
+
+/// The SMS with a recovery channel's confirmation code, when the channel is a phone.
+fn recovery_channel_text(
+    channel: &RecoveryChannel,
+    code: &VerificationCode,
+    language: crate::values::Language,
+) -> Option<PhoneMessage> {
+    let RecoveryChannel::Phone(number) = channel else {
+        return None;
+    };
+    Some(PhoneMessage {
+        to: number.clone(),
+        channel: PhoneChannel::Sms,
+        code: SecretString::new(code.expose()),
+        purpose: PhoneCodePurpose::RecoveryChannel,
+        language,
+    })
 }

@@ -247,17 +247,18 @@ impl Portal {
             expires_at: now + self.config.phone_code_ttl,
             attempts_left: self.config.mfa_login_attempts,
         });
-        let mut commit = Commit::new();
-        commit.write(Write::UpdateSession(pending));
-        self.commit_with_events(commit).await?;
-        self.send_phone(PhoneMessage {
+        let message = PhoneMessage {
             to: phone.number,
             channel: phone.channel,
             code: SecretString::new(code.expose()),
             purpose: PhoneCodePurpose::Login,
             language: user.language(),
-        })
-        .await
+        };
+        let mut commit = Commit::new();
+        commit.write(Write::UpdateSession(pending));
+        self.queue_phone(&mut commit, now, &message);
+        self.commit_with_events(commit).await?;
+        self.send_phone(message).await
     }
 
     /// "Haben Sie Ihren Wiederherstellungscode vergessen?": during the second step of a login,
@@ -296,6 +297,16 @@ impl Portal {
         }
         let code = new_recovery_code(&*self.deps.random);
         let hash = self.hash_recovery_code(&code).await?;
+        let text = match &channel {
+            RecoveryChannel::Phone(number) => Some(PhoneMessage {
+                to: number.clone(),
+                channel: PhoneChannel::Sms,
+                code: code.clone(),
+                purpose: PhoneCodePurpose::Recovery,
+                language: user.language(),
+            }),
+            RecoveryChannel::Email(_) => None,
+        };
         self.transact(|| async {
             let now = self.now();
             let (_, mut user) = self.pending_login(&token, now).await?;
@@ -324,18 +335,14 @@ impl Portal {
                 },
             ));
             commit.write(Write::UpdateUser(user));
+            if let Some(text) = &text {
+                self.queue_phone(&mut commit, now, text);
+            }
             Ok::<_, MfaError>(Planned::new(commit, ()))
         })
         .await?;
-        if let RecoveryChannel::Phone(number) = channel {
-            self.send_phone(PhoneMessage {
-                to: number,
-                channel: PhoneChannel::Sms,
-                code,
-                purpose: PhoneCodePurpose::Recovery,
-                language: user.language(),
-            })
-            .await?;
+        if let Some(text) = text {
+            self.send_phone(text).await?;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use crate::ids::UserId;
 use crate::mfa::{
     PendingCode, PendingPhone, PhoneChannel, PhoneFactor, PhoneNumber, RecoveryChannel,
 };
+use crate::outbox::{OutboxMessage, Payload};
 use crate::ports::{Commit, PhoneCodePurpose, PhoneMessage, Write};
 use crate::secret::{SecretString, VerificationCode};
 use crate::service::auth::Principal;
@@ -60,7 +61,30 @@ impl Portal {
             .await
     }
 
+    /// Puts a phone code into `commit` as an outbox message of kind `sms` when phone codes go
+    /// through the outbox ([`Portal::with_sms_outbox`]); otherwise leaves the commit alone, and
+    /// [`Self::send_phone`] hands the code to the `SmsSender` after the commit.
+    pub(super) fn queue_phone(
+        &self,
+        commit: &mut Commit,
+        now: DateTime<Utc>,
+        message: &PhoneMessage,
+    ) {
+        if self.sms_outbox {
+            commit.message(OutboxMessage {
+                id: crate::ids::OutboxId::from_uuid(self.new_uuid()),
+                created_at: now,
+                payload: Payload::Sms(message.clone()),
+            });
+        }
+    }
+
+    /// After the commit: hands the code to the `SmsSender`, unless it was queued in the commit
+    /// ([`Self::queue_phone`]).
     pub(super) async fn send_phone(&self, message: PhoneMessage) -> Result<(), MfaError> {
+        if self.sms_outbox {
+            return Ok(());
+        }
         self.sms.send(&message).await.map_err(MfaError::SendFailed)
     }
 
@@ -89,6 +113,13 @@ impl Portal {
         let code = VerificationCode::generate(&*self.deps.random);
         let salt = user.id().as_uuid();
         let hash = code_hash(salt.as_bytes(), &code);
+        let message = PhoneMessage {
+            to: number.clone(),
+            channel,
+            code: SecretString::new(code.expose()),
+            purpose: PhoneCodePurpose::Enrolment,
+            language: user.language(),
+        };
         self.transact(|| async {
             let now = self.now();
             let mut user = self.current_user(principal).await?;
@@ -115,17 +146,11 @@ impl Portal {
                     "mfa=phone_setup_started",
                 ))
                 .write(Write::UpdateUser(user));
+            self.queue_phone(&mut commit, now, &message);
             Ok::<_, MfaError>(Planned::new(commit, ()))
         })
         .await?;
-        self.send_phone(PhoneMessage {
-            to: number.clone(),
-            channel,
-            code: SecretString::new(code.expose()),
-            purpose: PhoneCodePurpose::Enrolment,
-            language: user.language(),
-        })
-        .await
+        self.send_phone(message).await
     }
 
     /// Confirms the phone with the code it received; it becomes a second factor. Other sessions
