@@ -116,6 +116,7 @@ enum Undo {
     Oidc(Box<OidcState>),
     PasskeyChallenge(uuid::Uuid, Option<portal_core::passkey::PasskeyChallenge>),
     SealingKey(String, bool),
+    Counter(String, Option<Counter>),
 }
 
 fn is_account(u: &User) -> bool {
@@ -332,6 +333,7 @@ impl State {
                 Undo::LegacyAccount(key, old) => restore(&mut self.legacy_accounts, key, old),
                 Undo::Oidc(old) => self.oidc = *old,
                 Undo::PasskeyChallenge(id, old) => restore(&mut self.passkey_challenges, id, old),
+                Undo::Counter(key, old) => restore(&mut self.counters, key, old),
                 Undo::SealingKey(id, present) => {
                     if present {
                         self.sealing_keys.insert(id);
@@ -612,6 +614,13 @@ impl State {
             Write::DeleteSealingKey(id) => {
                 let present = self.sealing_keys.remove(&id);
                 undo.push(Undo::SealingKey(id, present));
+                Ok(())
+            }
+            Write::DeleteCounters(keys) => {
+                for key in keys {
+                    let old = self.counters.remove(&key);
+                    undo.push(Undo::Counter(key, old));
+                }
                 Ok(())
             }
             Write::RequeueOutbox { id, at } => {
