@@ -539,7 +539,11 @@ impl Portal {
                 expires_at: pending.record().expires_at,
                 methods: user.mfa().methods(),
             };
-            if !commit.writes.iter().any(|w| matches!(w, Write::UpdateUser(_))) {
+            if !commit
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::UpdateUser(_)))
+            {
                 // The user as read before the password check must still be current (a lock in
                 // the meantime fails the commit, and the retry reads it again).
                 commit.write(Write::ExpectUser {

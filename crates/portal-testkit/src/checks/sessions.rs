@@ -457,9 +457,18 @@ pub async fn legacy_claims_are_unique<S: Store>(store: Arc<S>) {
 /// key is no error) and is undone with the rest of a failing commit.
 pub async fn counters_are_read_together_and_deleted_in_a_commit<S: Store>(store: Arc<S>) {
     let window = chrono::TimeDelta::hours(1);
-    store.bump_counter("login:pair:a", t0(), window).await.unwrap();
-    store.bump_counter("login:pair:a", at(1), window).await.unwrap();
-    store.bump_counter("login:account:c", at(2), window).await.unwrap();
+    store
+        .bump_counter("login:pair:a", t0(), window)
+        .await
+        .unwrap();
+    store
+        .bump_counter("login:pair:a", at(1), window)
+        .await
+        .unwrap();
+    store
+        .bump_counter("login:account:c", at(2), window)
+        .await
+        .unwrap();
     let keys = ["login:account:c", "missing", "login:pair:a"].map(String::from);
     let got: Vec<Option<(u32, _)>> = store
         .counters(&keys)
@@ -484,7 +493,14 @@ pub async fn counters_are_read_together_and_deleted_in_a_commit<S: Store>(store:
     )
     .await;
     assert!(matches!(e, StoreError::Conflict), "got {e:?}");
-    assert_eq!(store.counter("login:pair:a").await.unwrap().map(|c| c.count), Some(2));
+    assert_eq!(
+        store
+            .counter("login:pair:a")
+            .await
+            .unwrap()
+            .map(|c| c.count),
+        Some(2)
+    );
 
     commit_ok(
         &*store,
@@ -496,7 +512,11 @@ pub async fn counters_are_read_together_and_deleted_in_a_commit<S: Store>(store:
     .await;
     assert!(store.counter("login:pair:a").await.unwrap().is_none());
     assert_eq!(
-        store.counter("login:account:c").await.unwrap().map(|c| c.count),
+        store
+            .counter("login:account:c")
+            .await
+            .unwrap()
+            .map(|c| c.count),
         Some(1),
         "only the keys named are deleted"
     );
