@@ -1,10 +1,16 @@
 // Portal: passkeys (WebAuthn) on the web pages. Served by Portal at /assets/passkeys.js (the
 // page CSP allows scripts from this site only, nothing inline). It drives
-// navigator.credentials.create()/.get() against the JSON API: every element with a
-// `data-passkey` attribute ("register", "sign-in", "second-factor") names the API addresses
-// (`data-options`, `data-finish`), where to go when done (`data-done`), the CSRF token comes from
-// the form's hidden `csrf_token` field, and messages come from `data-msg-…` attributes (the
-// page's language). Without JavaScript nothing here runs and the password path stays.
+// navigator.credentials.create()/.get(): every form with a `data-passkey` attribute
+// ("register", "sign-in", "second-factor", "reauth") names the API address that starts the
+// ceremony (`data-options`). Adding a passkey sends the answer to the API (`data-finish`) and
+// then goes to `data-done`; the others put the answer into the form's hidden `challenge_id` and
+// `credential` fields and submit the form to its page, whose handler signs in (cookies included)
+// and redirects. The CSRF token comes from the form's hidden `csrf_token` field, messages from
+// `data-msg-…` attributes (the page's language). On the login page, where the browser offers
+// conditional mediation, a conditional request starts at once (the passkeys then show among the
+// e-mail field's suggestions, `autocomplete="username webauthn"`; the form says
+// `data-conditional="pending"` meanwhile); the button aborts it and asks as before. Without
+// JavaScript nothing here runs and the password path stays.
 (function () {
   "use strict";
 
@@ -118,11 +124,28 @@
     return field ? field.value : "";
   }
 
+  // The pending conditional request of the login page (its AbortController), if any.
+  var conditional = null;
+
+  function stopConditional() {
+    if (conditional) {
+      conditional.abort();
+      conditional = null;
+    }
+  }
+
+  // Fills the form with the ceremony's id and the answer and submits it to its page.
+  function submitAnswer(el, ceremony, cred) {
+    el.querySelector("input[name=challenge_id]").value = ceremony.challenge_id;
+    el.querySelector("input[name=credential]").value = JSON.stringify(assertion(cred));
+    HTMLFormElement.prototype.submit.call(el);
+  }
+
   function start(el, event) {
     event.preventDefault();
+    stopConditional();
     var kind = el.dataset.passkey;
     var csrf = token(el);
-    var done = el.dataset.done;
     if (!window.PublicKeyCredential || !navigator.credentials) {
       show(el, message(el, "unsupported"));
       return;
@@ -137,30 +160,58 @@
               name: name ? name.value.trim() : "",
               credential: registration(cred)
             });
+          }).then(function (answer) {
+            if (answer && answer.recovery_code) {
+              var box = el.querySelector("[data-passkey-recovery]");
+              if (box) {
+                box.querySelector("code").textContent = answer.recovery_code;
+                box.hidden = false;
+                return;
+              }
+            }
+            window.location.assign(el.dataset.done);
           });
       }
       return navigator.credentials.get({ publicKey: requestOptions(ceremony.public_key) })
-        .then(function (cred) {
-          var body = { challenge_id: ceremony.challenge_id, credential: assertion(cred) };
-          var remember = el.querySelector("input[name=remember_device]");
-          if (kind === "second-factor") { body.remember_device = !!(remember && remember.checked); }
-          return post(el.dataset.finish, csrf, body);
-        });
-    }).then(function (answer) {
-      if (answer && answer.recovery_code) {
-        var box = el.querySelector("[data-passkey-recovery]");
-        if (box) {
-          box.querySelector("code").textContent = answer.recovery_code;
-          box.hidden = false;
-          return;
-        }
-      }
-      window.location.assign(done);
+        .then(function (cred) { submitAnswer(el, ceremony, cred); });
     }).catch(function (err) { failed(el, err); });
+  }
+
+  // Conditional mediation on the login page: the browser offers the passkeys in the e-mail
+  // field's suggestions; choosing one signs in. Where the browser does not offer it, or the
+  // request fails, nothing is shown: the button stays.
+  function startConditional(el) {
+    if (!window.PublicKeyCredential || !navigator.credentials
+        || typeof PublicKeyCredential.isConditionalMediationAvailable !== "function"
+        || typeof AbortController !== "function") {
+      return;
+    }
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+      if (!available) { return undefined; }
+      return post(el.dataset.options, token(el)).then(function (ceremony) {
+        var controller = new AbortController();
+        conditional = controller;
+        var request = navigator.credentials.get({
+          publicKey: requestOptions(ceremony.public_key),
+          mediation: "conditional",
+          signal: controller.signal
+        });
+        el.dataset.conditional = "pending";
+        return request.then(function (cred) {
+          if (conditional !== controller) { return; }
+          conditional = null;
+          el.dataset.conditional = "answered";
+          submitAnswer(el, ceremony, cred);
+        });
+      });
+    }).catch(function () {
+      if (el.dataset.conditional === "pending") { el.dataset.conditional = "ended"; }
+    });
   }
 
   document.querySelectorAll("[data-passkey]").forEach(function (el) {
     el.hidden = false;
     el.addEventListener("submit", function (event) { start(el, event); });
+    if (el.dataset.passkey === "sign-in") { startConditional(el); }
   });
 })();

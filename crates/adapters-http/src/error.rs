@@ -25,7 +25,7 @@ use portal_core::error::InfraError;
 use portal_core::password::PasswordError;
 use portal_core::ports::StoreError;
 use portal_core::service::{
-    AdminError, AdminRequestError, AuditError, AuthError, ContactError, CustomerError,
+    AdminError, AdminRequestError, AuditError, AuthError, ContactError, CustomerError, ExportError,
     InvitationError, LinkError, LoginError, MfaError, OidcAdminError, OutboxError, PagingError,
     ProfileError, RegisterError, ResendError, ResetError, SessionError, VerifyError,
 };
@@ -96,7 +96,7 @@ error_codes! {
     Unavailable = 503, "unavailable", "A backend (database, legacy directory) is unreachable; try again later.";
     // --- login and codes ---
     InvalidCredentials = 401, "invalid_credentials", "Wrong e-mail or password (also for unknown, locked and unfinished accounts).";
-    Throttled = 429, "throttled", "Too many failed attempts (login, second factor, customer number), or a daily send budget spent (messages to administrators, invitations); `details.retry_at` and `Retry-After` say when to try again.";
+    Throttled = 429, "throttled", "Too many failed attempts (login, second factor, customer number), or a daily send budget spent (messages to administrators, invitations, data exports); `details.retry_at` and `Retry-After` say when to try again.";
     NoPendingLogin = 401, "no_pending_login", "No pending second step (missing, expired, finished or used up): log in again.";
     MfaRequired = 400, "mfa_required", "The account has a second factor: give `factor` too.";
     InvalidTicket = 400, "invalid_ticket", "The registration or e-mail-change ticket is unknown or expired.";
@@ -555,7 +555,7 @@ pub mod sets {
         ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
-    /// The change-log export: [`AUDIT`](Self::AUDIT) without the paging codes, with
+    /// The change-log export: [`AUDIT`] without the paging codes, with
     /// `chain_broken` (a broken stored chain is not exported).
     pub const AUDIT_EXPORT: &[ErrorCode] = &[
         ErrorCode::NotFound,
@@ -858,6 +858,15 @@ error_mapping! {
             .message(e.to_string())
             .details(json!({ "field": field })),
         NoSealingKey => Internal.log("no server key to seal signing keys"),
+        Conflict => Conflict;
+        via Infra(i) => InfraError(i),
+    }
+    ExportError {
+        Unauthenticated => Unauthenticated,
+        NotFound => NotFound,
+        Forbidden => Forbidden,
+        ReauthRequired => ReauthRequired,
+        Throttled { retry_at } => Throttled.retry_at(retry_at),
         Conflict => Conflict;
         via Infra(i) => InfraError(i),
     }

@@ -94,6 +94,18 @@ pub fn openapi(config: &HttpConfig) -> utoipa::openapi::OpenApi {
     api::routes(config).into_openapi()
 }
 
+/// The one-time setup link of an invitation `token` (a new operator's, an invited user's): its
+/// page under the public URL, joined where the web UI joins every address, so the API's answer
+/// and the `portal` command print the same link.
+pub fn setup_url(public_url: &str, token: &str) -> String {
+    web::urls::under(
+        public_url.trim_end_matches('/'),
+        web::urls::Invitation {
+            token: token.to_owned(),
+        },
+    )
+}
+
 /// The router: the API under `/api/v1`, its document at `/api/v1/openapi.json`, the Swagger UI
 /// at `/api/docs` (both when enabled), `/healthz` and `/readyz`, with every middleware applied.
 /// Host applications may nest it under a prefix: the path of the configured public URL

@@ -20,6 +20,7 @@
 mod auth;
 mod codes;
 mod customers;
+mod export;
 mod faults;
 mod guard;
 mod hashing;

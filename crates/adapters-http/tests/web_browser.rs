@@ -443,7 +443,8 @@ async fn every_screen_in_a_real_browser() {
         ids: Arc::new(SequentialIds::new()),
         random: Arc::new(SeededRandom::new(11)),
         hasher: Arc::new(fast_hasher(3)),
-        legacy: Arc::new(adapters_memory::InMemoryLegacyDirectory::new()),
+        // The store is also the directory of imported old accounts ("Servicewelt").
+        legacy: store.clone(),
     };
     let portal_config = PortalConfig {
         mfa_key: Some(mfa_key()),
@@ -957,6 +958,66 @@ async fn every_screen_in_a_real_browser() {
     click(&walk.c, "main form button[type=submit]").await;
     wait(&walk.c, "nav.main a[href='/operator/customers']").await;
 
+    // Issue 14: an old "Servicewelt" account, imported by the operator, links a new user through
+    // "Jetzt verknüpfen": a wrong old password is refused next to the field, the right one links
+    // the user to the old account's customer.
+    portal
+        .import_legacy_accounts(
+            &op,
+            &[portal_core::service::NewLegacyAccount {
+                line: 2,
+                username: "lea.alt".into(),
+                customer_number: number("100000001"),
+                hash: portal_core::legacy_hash::LegacyHash::pbkdf2_sha256(
+                    "Alt-Passwort-2019",
+                    b"servicewelt-salz",
+                    1_000,
+                )
+                .unwrap(),
+            }],
+            &|_| {},
+        )
+        .await
+        .unwrap();
+    let lea = account("lea@example.com", "Lea", "Alt").await;
+    portal
+        .choose_affiliation(&lea, &affiliation())
+        .await
+        .unwrap();
+    walk.login("lea@example.com").await;
+    wait(&walk.c, "form[action='/onboarding/link/legacy']").await;
+    fill(&walk.c, "#f-username", "Lea.Alt").await;
+    fill(&walk.c, "#f-legacy_password", "Alt-Passwort-2018").await;
+    click(
+        &walk.c,
+        "form[action='/onboarding/link/legacy'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "#f-username-error").await;
+    assert_eq!(
+        walk.c.current_url().await.unwrap().path(),
+        "/onboarding/link"
+    );
+    walk.check("link-legacy-refused").await;
+    fill(&walk.c, "#f-legacy_password", "Alt-Passwort-2019").await;
+    click(
+        &walk.c,
+        "form[action='/onboarding/link/legacy'] button[type=submit]",
+    )
+    .await;
+    wait(&walk.c, "nav.main").await;
+    assert_eq!(walk.c.current_url().await.unwrap().path(), "/home");
+    walk.check("link-legacy-linked").await;
+    let linked =
+        portal_core::ports::Queries::user_by_email(store.as_ref(), &email("lea@example.com"))
+            .await
+            .unwrap()
+            .unwrap();
+    assert!(
+        linked.customer_id().is_some(),
+        "Lea is linked to the customer"
+    );
+
     walk.c.close().await.unwrap();
     server.abort();
     drop(driver);
@@ -1022,7 +1083,11 @@ async fn failed_forms_come_back_by_get(walk: &mut Walk) {
     for (path, page) in [
         ("/profile/password", "/profile"),
         ("/mfa/totp", "/mfa"),
+        ("/mfa/totp/confirm", "/mfa"),
+        ("/mfa/phone", "/mfa"),
         ("/mfa/recovery-code", "/mfa"),
+        // A linked user's link and registration pages lead home.
+        ("/onboarding/link/customer", "/home"),
         ("/register/code/resend", "/home"),
     ] {
         walk.c.goto(&format!("{base}{path}")).await.unwrap();
@@ -1091,37 +1156,84 @@ async fn operator_client_and_oidc_pages(walk: &mut Walk, portal: &Portal, op: &A
     assert!(refused.contains("Belege"), "the page names the application");
 }
 
-/// `POST /session/{id}/webauthn/authenticator` (WebDriver's WebAuthn extension): a virtual
-/// CTAP2 platform authenticator with resident keys and user verification.
+/// A command of WebDriver's WebAuthn extension: `method` on
+/// `/session/{id}/webauthn/authenticator{path}` with a JSON body.
 #[derive(Debug)]
-struct AddVirtualAuthenticator;
+struct WebAuthnCommand {
+    method: axum::http::Method,
+    path: String,
+    body: Option<Value>,
+}
 
-impl fantoccini::wd::WebDriverCompatibleCommand for AddVirtualAuthenticator {
+impl WebAuthnCommand {
+    /// A virtual CTAP2 platform authenticator with resident keys and user verification.
+    fn add_authenticator() -> Self {
+        Self {
+            method: axum::http::Method::POST,
+            path: String::new(),
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserVerified": true,
+            })),
+        }
+    }
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/webauthn/authenticator",
-            session_id.unwrap_or_default()
+            "session/{}/webauthn/authenticator{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
         (
-            axum::http::Method::POST,
-            Some(
-                json!({
-                    "protocol": "ctap2",
-                    "transport": "internal",
-                    "hasResidentKey": true,
-                    "hasUserVerification": true,
-                    "isUserVerified": true,
-                })
-                .to_string(),
-            ),
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
         )
+    }
+}
+
+/// Makes the passkeys of the virtual authenticator `id` non-discoverable (the same keys and
+/// counters, as a security key without resident keys holds them): a conditional request then
+/// finds nothing to offer and stays pending, while requests that name the credential (the
+/// second step, step-up) still get answers.
+async fn make_non_discoverable(c: &Client, id: &str) {
+    let creds = c
+        .issue_cmd(WebAuthnCommand {
+            method: axum::http::Method::GET,
+            path: format!("/{id}/credentials"),
+            body: None,
+        })
+        .await
+        .expect("the authenticator's credentials");
+    let creds = creds.as_array().expect("a list of credentials").clone();
+    assert_eq!(creds.len(), 1, "{creds:?}");
+    c.issue_cmd(WebAuthnCommand {
+        method: axum::http::Method::DELETE,
+        path: format!("/{id}/credentials"),
+        body: None,
+    })
+    .await
+    .expect("credentials removed");
+    for mut cred in creds {
+        cred["isResidentCredential"] = json!(false);
+        c.issue_cmd(WebAuthnCommand {
+            method: axum::http::Method::POST,
+            path: format!("/{id}/credential"),
+            body: Some(cred),
+        })
+        .await
+        .expect("the credential added back");
     }
 }
 
@@ -1138,10 +1250,11 @@ async fn passkeys_in_a_real_browser() {
         .insecure_development_cookies();
     config.rate_limits = RateLimits::off();
     let store = Arc::new(adapters_memory::MemoryStore::new());
+    let clock = Arc::new(ManualClock::new());
     let deps = Deps {
         queries: store.clone(),
         committer: store.clone(),
-        clock: Arc::new(ManualClock::new()),
+        clock: clock.clone(),
         ids: Arc::new(SequentialIds::new()),
         random: Arc::new(SeededRandom::new(12)),
         hasher: Arc::new(fast_hasher(3)),
@@ -1192,9 +1305,11 @@ async fn passkeys_in_a_real_browser() {
 
     let profile = TempDir::new("passkey-profile");
     let c = browser(driver_port, profile.path()).await;
-    c.issue_cmd(AddVirtualAuthenticator)
+    let authenticator = c
+        .issue_cmd(WebAuthnCommand::add_authenticator())
         .await
         .expect("a virtual authenticator");
+    let authenticator = authenticator.as_str().expect("its id").to_owned();
     let password_login = |c: Client| {
         let base = base.clone();
         async move {
@@ -1219,25 +1334,92 @@ async fn passkeys_in_a_real_browser() {
     assert!(source.contains("Virtueller Schlüssel"), "{source}");
     assert!(source.contains("noch nie"), "{source}");
 
-    // Sign out, sign in with the passkey alone.
+    // Rename it on the security page (no script needed).
+    click(&c, "#passkeys details.rename summary").await;
+    fill(
+        &c,
+        "#passkeys details.rename input[name=name]",
+        "Schlüssel im Büro",
+    )
+    .await;
+    click(&c, "#passkeys details.rename button").await;
+    wait(&c, "div.alert.ok").await;
+    let source = c.source().await.unwrap();
+    assert!(source.contains("Schlüssel im Büro"), "{source}");
+
+    // Sign out: the login page starts a conditional request at once, which Chromium's virtual
+    // authenticator answers with the passkey as a user choosing it among the e-mail field's
+    // suggestions would: signed in without touching the form or the button.
+    let logins = store
+        .audit_entries(None)
+        .iter()
+        .filter(|e| e.record.details.starts_with("method=passkey"))
+        .count();
     click(&c, "form[action=\"/logout\"] button").await;
-    click(&c, "form[data-passkey=\"sign-in\"] button").await;
-    wait(&c, "div.who").await;
+    wait(&c, "form[action=\"/onboarding/affiliation\"]").await;
+    assert_eq!(
+        store
+            .audit_entries(None)
+            .iter()
+            .filter(|e| e.record.details.starts_with("method=passkey"))
+            .count(),
+        logins + 1,
+        "signed in with the passkey"
+    );
     c.goto(&format!("{base}/mfa")).await.unwrap();
     wait(&c, "#passkeys table").await;
     let source = c.source().await.unwrap();
     assert!(!source.contains("noch nie"), "{source}");
 
-    // Sign out, the password, then the passkey as the second step.
+    // With the key no longer discoverable the conditional request finds nothing to offer (a
+    // browser's own autofill keeps it pending; the virtual authenticator ends it): the login
+    // page stays as it is, with the button and the password form.
+    make_non_discoverable(&c, &authenticator).await;
     click(&c, "form[action=\"/logout\"] button").await;
-    wait(&c, "form[data-passkey=\"sign-in\"]").await;
+    let form = wait(&c, "form[data-passkey=\"sign-in\"][data-conditional]").await;
+    let state = form
+        .attr("data-conditional")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(["pending", "ended"].contains(&state.as_str()), "{state}");
+    wait(&c, "form[data-passkey=\"sign-in\"] button").await;
+    let message = wait(&c, "form[data-passkey=\"sign-in\"] [data-passkey-message]").await;
+    assert_eq!(
+        message.attr("hidden").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let field = wait(&c, "input[name=email]").await;
+    assert_eq!(
+        field.attr("autocomplete").await.unwrap().as_deref(),
+        Some("username webauthn")
+    );
+
+    // The password, then the passkey as the second step.
     let c = password_login(c).await;
     click(&c, "form[data-passkey=\"second-factor\"] button.primary").await;
     wait(&c, "div.who").await;
 
-    // Remove it (a fresh login: no step-up page).
+    // Half an hour later removing it needs a step-up: "Passwort bestätigen" takes the passkey
+    // instead of the password, then the removal goes through.
+    clock.advance(chrono::TimeDelta::minutes(30));
     c.goto(&format!("{base}/mfa")).await.unwrap();
-    click(&c, "form[action^=\"/mfa/passkeys/\"] button").await;
+    click(
+        &c,
+        "form[action$=\"/remove\"][action^=\"/mfa/passkeys/\"] button",
+    )
+    .await;
+    click(&c, "form[data-passkey=\"reauth\"] button").await;
+    wait(&c, "#passkeys table").await;
+    assert!(
+        c.current_url().await.unwrap().path().ends_with("/mfa"),
+        "back on the security page"
+    );
+    click(
+        &c,
+        "form[action$=\"/remove\"][action^=\"/mfa/passkeys/\"] button",
+    )
+    .await;
     wait(&c, "div.alert.ok").await;
     let source = c.source().await.unwrap();
     assert!(

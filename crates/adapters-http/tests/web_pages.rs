@@ -664,7 +664,7 @@ async fn password_fields_tell_password_managers_what_they_are_and_allow_paste() 
     let login = b.get("/login").await;
     login
         .has("type=\"password\" autocomplete=\"current-password\"")
-        .has("autocomplete=\"username\"");
+        .has("autocomplete=\"username webauthn\"");
     let register = b.get("/register").await;
     assert_eq!(
         register
@@ -2732,6 +2732,11 @@ async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
             "/mfa/recovery-channel/resend",
             "/mfa/recovery-channel/confirm",
         ),
+        ("/profile/export", "/profile"),
+        (
+            &format!("{n}/users/{e}/export"),
+            &format!("{n}/users/{e}/audit"),
+        ),
         (&format!("{n}/users/{e}/activate"), &format!("{n}/users")),
         (&format!("{n}/users/{e}/invitation"), &format!("{n}/users")),
         (
@@ -2758,11 +2763,23 @@ async fn a_get_on_a_form_address_leads_to_the_page_it_belongs_to() {
             &format!("/operator/outbox/{mail}/requeue"),
             "/operator/outbox",
         ),
+        (
+            "/operator/clients/belege/rotate-secret",
+            "/operator/clients/belege",
+        ),
+        (
+            "/operator/clients/belege/disable",
+            "/operator/clients/belege",
+        ),
+        (&format!("/mfa/passkeys/{mail}/remove"), "/mfa"),
+        (&format!("/mfa/passkeys/{mail}/rename"), "/mfa"),
+        ("/login/passkey", "/login"),
+        ("/oidc/authorize/consent", "/"),
     ]
     .into_iter()
     .map(|(a, b)| (a.to_owned(), b.to_owned()))
     .collect();
-    assert_eq!(pairs.len(), 26);
+    assert_eq!(pairs.len(), 34);
     // Logged out and logged in alike: the answer is the redirect, nothing changes.
     let anonymous = app.browser();
     let admin = app.login("a@example.com").await;
@@ -2916,4 +2933,71 @@ async fn a_failed_form_comes_back_once_to_its_own_page_and_only_from_this_server
     b.jar.lock().unwrap().insert(name.clone(), sealed.clone());
     app.clock.advance(chrono::TimeDelta::seconds(61));
     b.get("/profile").await.ok().lacks("f-email-error");
+}
+
+#[tokio::test]
+async fn the_profile_page_downloads_the_persons_data_after_a_fresh_login() {
+    let app = WebApp::new();
+    app.two_customers().await;
+    let b = app.login("e@example.com").await;
+    b.get("/profile")
+        .await
+        .ok()
+        .has("action=\"/profile/export\"");
+    let r = b.post("/profile/export", &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(
+        r.headers[header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment;")
+    );
+    let file: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(file["scope"], "self");
+    assert_eq!(file["profile"]["email"], "e@example.com");
+    assert!(
+        !r.text.contains("f@example.com"),
+        "nothing of the other customer"
+    );
+    assert_eq!(
+        app.mails_to("e@example.com").last().unwrap().intent.key(),
+        "data_exported"
+    );
+    // After the step-up window: the password first, then back to the page.
+    app.clock
+        .advance(chrono::TimeDelta::minutes(15) + chrono::TimeDelta::seconds(1));
+    b.get("/profile").await.ok();
+    b.post("/profile/export", &[])
+        .await
+        .redirects_to("/reauth?next=%2Fprofile");
+}
+
+#[tokio::test]
+async fn an_administrator_downloads_a_users_data_from_the_users_log_page() {
+    let app = WebApp::new();
+    let w = app.two_customers().await;
+    let b = app.login("a@example.com").await;
+    let n = "/admin/customers/100000001";
+    let action = format!("{n}/users/{}/export", w.employee_a);
+    b.get(&format!("{n}/users/{}/audit", w.employee_a))
+        .await
+        .ok()
+        .has(&format!("action=\"{action}\""));
+    let r = b.post(&action, &[]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let file: serde_json::Value = serde_json::from_str(&r.text).unwrap();
+    assert_eq!(file["scope"], "administrator");
+    for s in file["sessions"].as_array().unwrap() {
+        assert!(
+            s.get("ip").is_none() && s.get("user_agent").is_none(),
+            "{s}"
+        );
+    }
+    // Another customer's user: the 404 page, nothing mailed.
+    let mails = app.mails_to("f@example.com").len();
+    let r = b
+        .post(&format!("{n}/users/{}/export", w.employee_b), &[])
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(app.mails_to("f@example.com").len(), mails);
 }

@@ -160,6 +160,19 @@ async fn the_last_required_factor_is_refused_with_a_message() {
         .has("Laptop");
 }
 
+/// Starts a ceremony at the API address `options` as the script does and answers it with
+/// `auth`: the hidden fields the script fills in before it submits the page's form.
+async fn answer(b: &Browser, auth: &mut Authenticator, options: &str) -> (String, String) {
+    let start = api(b, options, None).await;
+    assert_eq!(start.status, 200, "{}", start.text);
+    let start = json_of(&start);
+    let credential = auth.sign(&start["public_key"], ORIGIN);
+    (
+        start["challenge_id"].as_str().unwrap().to_owned(),
+        credential.to_string(),
+    )
+}
+
 #[tokio::test]
 async fn a_passkey_signs_in_from_the_login_page_and_is_offered_as_second_step() {
     let app = WebApp::new();
@@ -168,41 +181,277 @@ async fn a_passkey_signs_in_from_the_login_page_and_is_offered_as_second_step() 
     let mut auth = Authenticator::new();
     add_passkey(&b, &mut auth, "Laptop").await;
 
-    // "Mit Passkey anmelden": the login page's token, the API's session, then the pages.
+    // "Mit Passkey anmelden": the form the script fills in and submits to the page, which
+    // starts the session like the password does, with the known-browser cookie.
     let fresh = app.browser();
-    fresh.get("/login").await.ok();
-    let start = api(&fresh, "/api/v1/auth/passkey/options", None).await;
-    assert_eq!(start.status, 200, "{}", start.text);
-    let start = json_of(&start);
-    let answer = json!({
-        "challenge_id": start["challenge_id"],
-        "credential": auth.sign(&start["public_key"], ORIGIN),
-    });
-    let done = api(&fresh, "/api/v1/auth/passkey", Some(answer)).await;
-    assert_eq!(done.status, 200, "{}", done.text);
+    fresh
+        .get("/login?next=%2Fmfa")
+        .await
+        .ok()
+        .has("action=\"/login/passkey\"")
+        .has("name=\"credential\"")
+        .has("autocomplete=\"username webauthn\"")
+        .has("Passkeys benötigen JavaScript")
+        .has("name=\"password\"");
+    let (challenge, credential) = answer(&fresh, &mut auth, "/api/v1/auth/passkey/options").await;
+    assert!(fresh.cookie("portal-known-browser").is_none());
+    fresh
+        .post(
+            "/login/passkey",
+            &[
+                ("challenge_id", &challenge),
+                ("credential", &credential),
+                ("next", "/mfa"),
+            ],
+        )
+        .await
+        .redirects_to("/mfa");
+    assert!(fresh.cookie("portal-known-browser").is_some());
     fresh.get("/mfa").await.ok().has("Laptop").lacks("noch nie");
+    // The same answer again (a replay) is refused on the login page and signs no one in.
+    let replay = app.browser();
+    replay.get("/login").await.ok();
+    let sessions = app.store.session_count();
+    replay
+        .post_back(
+            "/login/passkey",
+            &[("challenge_id", &challenge), ("credential", &credential)],
+        )
+        .await
+        .has("Die Passkey-Anfrage ist abgelaufen oder wurde schon verwendet")
+        .lacks(&credential);
+    // Nothing the script did not fill in: refused, nothing changes.
+    replay
+        .post_back(
+            "/login/passkey",
+            &[("challenge_id", ""), ("credential", "")],
+        )
+        .await
+        .has("Der Passkey wurde nicht akzeptiert");
+    assert_eq!(app.store.session_count(), sessions);
+    replay.get("/mfa").await.redirects_to("/login?next=%2Fmfa");
 
-    // The password path stays, and the second step offers the passkey.
+    // The password path stays, and the second step offers the passkey: the script fills in the
+    // step's own form (`factor=passkey`), whose page starts the session with the cookies.
     let other = app.browser();
     let r = other.login_form("x@example.com", PASSWORD).await;
     assert!(r.location().starts_with("/login/mfa"), "{}", r.location());
+    let step = r.location().to_owned();
     other
-        .get(r.location())
+        .get(&step)
         .await
         .ok()
         .has("data-passkey=\"second-factor\"")
         .has("data-options=\"/api/v1/auth/login/mfa/passkey/options\"")
+        .has("name=\"factor\" value=\"passkey\"")
         .has("Mit Passkey bestätigen")
         .has("Passkeys benötigen JavaScript");
-    // The script's second step: the pending login's passkey answer logs in.
-    let start = api(&other, "/api/v1/auth/login/mfa/passkey/options", None).await;
-    assert_eq!(start.status, 200, "{}", start.text);
-    let start = json_of(&start);
-    let answer = json!({
-        "challenge_id": start["challenge_id"],
-        "credential": auth.sign(&start["public_key"], ORIGIN),
-    });
-    let done = api(&other, "/api/v1/auth/login/mfa/passkey", Some(answer)).await;
-    assert_eq!(done.status, 200, "{}", done.text);
+    let (challenge, credential) =
+        answer(&other, &mut auth, "/api/v1/auth/login/mfa/passkey/options").await;
+    assert!(other.cookie("portal-known-browser").is_none());
+    other
+        .post(
+            &step,
+            &[
+                ("factor", "passkey"),
+                ("challenge_id", &challenge),
+                ("credential", &credential),
+                ("remember_device", "1"),
+            ],
+        )
+        .await
+        .redirects_to("/home");
+    assert!(other.cookie("portal-known-browser").is_some());
+    assert!(other.cookie("portal-device").is_some());
     other.get("/mfa").await.ok().has("Laptop");
+}
+
+#[tokio::test]
+async fn a_refused_passkey_in_the_second_step_keeps_the_step() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    let mut auth = Authenticator::new();
+    add_passkey(&b, &mut auth, "Laptop").await;
+    let other = app.browser();
+    let step = other
+        .login_form("x@example.com", PASSWORD)
+        .await
+        .location()
+        .to_owned();
+    other.get(&step).await.ok();
+    let start = json_of(&api(&other, "/api/v1/auth/login/mfa/passkey/options", None).await);
+    other
+        .post_back(
+            &step,
+            &[
+                ("factor", "passkey"),
+                ("challenge_id", start["challenge_id"].as_str().unwrap()),
+                ("credential", "{\"id\":\"x\"}"),
+            ],
+        )
+        .await
+        .has("Der Passkey wurde nicht akzeptiert")
+        .has("data-passkey=\"second-factor\"");
+    assert!(other.cookie("portal-session").is_none());
+    assert!(other.cookie("portal-mfa").is_some());
+}
+
+/// The action of the first passkey's rename form on `page`.
+fn rename_action(page: &Page) -> String {
+    let end = page.text.find("/rename\"").expect("a rename form");
+    let start = page.text[..end].rfind("action=\"").unwrap() + "action=\"".len();
+    page.text[start..end + "/rename".len()].to_owned()
+}
+
+#[tokio::test]
+async fn a_passkey_is_renamed_on_the_security_page_and_audited() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    let mut auth = Authenticator::new();
+    add_passkey(&b, &mut auth, "Laptop").await;
+    let page = b.get("/mfa").await;
+    page.ok()
+        .has("Umbenennen")
+        .has("Neuer Name")
+        .has("value=\"Laptop\"");
+    let action = rename_action(&page);
+    assert!(action.starts_with("/mfa/passkeys/"), "{action}");
+    let audit = app.store.audit_len();
+    b.post(&action, &[("name", "  Büro-Laptop ")])
+        .await
+        .redirects_to("/mfa");
+    b.get("/mfa")
+        .await
+        .ok()
+        .has("Gespeichert")
+        .has("Büro-Laptop")
+        .lacks("value=\"Laptop\"");
+    assert_eq!(app.store.audit_len(), audit + 1);
+    let entries = app.store.audit_entries(None);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.record.details.contains("passkey_renamed=")),
+        "the rename is in the change log"
+    );
+
+    // A name that is none, or too long: the message, nothing changes.
+    let audit = app.store.audit_len();
+    b.get("/mfa").await.ok();
+    for bad in ["   ", &"x".repeat(61)] {
+        b.post_back(&action, &[("name", bad)])
+            .await
+            .has("Der Name eines Passkeys hat 1 bis 60 Zeichen")
+            .has("Büro-Laptop");
+    }
+    assert_eq!(app.store.audit_len(), audit);
+    // Another user cannot rename it: their own page says so, and the name stays.
+    app.registered("y@example.com").await;
+    let y = app.login("y@example.com").await;
+    y.get("/mfa").await.ok();
+    y.post_back(&action, &[("name", "Gekapert")])
+        .await
+        .lacks("Gekapert");
+    b.get("/mfa")
+        .await
+        .ok()
+        .has("Büro-Laptop")
+        .lacks("Gekapert");
+}
+
+#[tokio::test]
+async fn step_up_with_a_passkey_instead_of_the_password() {
+    let app = WebApp::new();
+    app.registered("x@example.com").await;
+    let b = app.login("x@example.com").await;
+    let mut auth = Authenticator::new();
+    add_passkey(&b, &mut auth, "Laptop").await;
+    let action = remove_action(&b.get("/mfa").await);
+    app.clock.advance(chrono::TimeDelta::minutes(30));
+    b.post(&action, &[])
+        .await
+        .redirects_to("/reauth?next=%2Fmfa");
+    // "Passwort bestätigen" offers the passkey beside the password form.
+    b.get("/reauth?next=%2Fmfa")
+        .await
+        .ok()
+        .has("name=\"password\"")
+        .has("data-passkey=\"reauth\"")
+        .has("data-options=\"/api/v1/me/passkeys/presence-options\"")
+        .has("Oder bestätigen Sie mit einem Ihrer Passkeys")
+        .has("Passkeys benötigen JavaScript");
+
+    // A refused answer: the page again with the message; still no step-up, nothing audited.
+    let audit = app.store.audit_len();
+    let (challenge, _) = answer(&b, &mut auth, "/api/v1/me/passkeys/presence-options").await;
+    b.post_back(
+        "/reauth",
+        &[
+            ("factor", "passkey"),
+            ("challenge_id", &challenge),
+            ("credential", "{}"),
+            ("next", "/mfa"),
+        ],
+    )
+    .await
+    .has("Der Passkey wurde nicht akzeptiert");
+    assert_eq!(app.store.audit_len(), audit);
+    b.get("/mfa").await.ok();
+    b.post(&action, &[])
+        .await
+        .redirects_to("/reauth?next=%2Fmfa");
+
+    // The passkey alone (no password): the session is rotated, then the removal goes through.
+    b.get("/reauth?next=%2Fmfa").await.ok();
+    let session = b.cookie("portal-session");
+    let (challenge, credential) =
+        answer(&b, &mut auth, "/api/v1/me/passkeys/presence-options").await;
+    b.post(
+        "/reauth",
+        &[
+            ("factor", "passkey"),
+            ("challenge_id", &challenge),
+            ("credential", &credential),
+            ("next", "/mfa"),
+        ],
+    )
+    .await
+    .redirects_to("/mfa");
+    assert_ne!(
+        b.cookie("portal-session"),
+        session,
+        "the session is rotated"
+    );
+    assert!(b.cookie("portal-known-browser").is_some());
+    assert!(
+        app.store.audit_entries(None).iter().any(|e| e
+            .record
+            .details
+            .starts_with("method=reauthentication; passkey=")),
+        "the step-up is in the change log"
+    );
+    let page = b.get("/mfa").await;
+    page.ok().lacks("noch nie");
+    b.post(&remove_action(&page), &[])
+        .await
+        .redirects_to("/mfa");
+    b.get("/mfa")
+        .await
+        .ok()
+        .has("Sie haben noch keinen Passkey eingerichtet.");
+    // The same answer again is refused (the challenge was used).
+    b.get("/reauth?next=%2Fmfa").await.ok();
+    b.post_back(
+        "/reauth",
+        &[
+            ("factor", "passkey"),
+            ("challenge_id", &challenge),
+            ("credential", &credential),
+            ("next", "/mfa"),
+        ],
+    )
+    .await
+    .lacks("data-passkey=\"reauth\"");
 }

@@ -317,6 +317,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
                 "Änderung Ihrer E-Mail-Adresse angefordert".into()
             }
             MailIntent::EmailChanged { .. } => "Ihre E-Mail-Adresse wurde geändert".into(),
+            MailIntent::DataExported { .. } => "Ihre Daten wurden exportiert".into(),
         },
         Language::En => match intent {
             MailIntent::VerificationCode { .. } => "Verify your email address".into(),
@@ -368,6 +369,7 @@ pub fn subject(language: Language, intent: &MailIntent, s: &MailSettings) -> Str
                 "Change of your email address requested".into()
             }
             MailIntent::EmailChanged { .. } => "Your email address was changed".into(),
+            MailIntent::DataExported { .. } => "Your data were exported".into(),
         },
     }
 }

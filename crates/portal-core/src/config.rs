@@ -191,6 +191,8 @@ impl PortalConfig {
             b.contact_per_recipient,
             b.invitations_per_sender,
             b.invitations_per_recipient,
+            b.data_exports_per_person,
+            b.data_exports_per_sender,
         ]
         .map(|limit| crate::throttle::MailBudgets::daily(limit).reset_after());
         [

@@ -38,6 +38,7 @@ pub mod authz;
 pub mod challenge;
 pub mod config;
 pub mod customer;
+pub mod data_export;
 pub mod defaults;
 pub mod error;
 pub mod hashing;

@@ -208,6 +208,14 @@ pub enum MailIntent {
         /// The new address.
         new_email: String,
     },
+    /// The person's data were exported ("Ihre Daten wurden exportiert", GDPR Art. 15 and 20),
+    /// by themselves or by an administrator of their customer.
+    DataExported {
+        /// Greeting name.
+        first_name: String,
+        /// Whether an administrator (or vendor staff) made the export, not the person.
+        by_administrator: bool,
+    },
 }
 
 impl MailIntent {
@@ -243,6 +251,7 @@ impl MailIntent {
             Self::RecoveryChannelCode { .. } => "recovery_channel_code",
             Self::EmailChangeRequested { .. } => "email_change_requested",
             Self::EmailChanged { .. } => "email_changed",
+            Self::DataExported { .. } => "data_exported",
         }
     }
 

@@ -386,6 +386,11 @@ pub struct MailBudgets {
     pub invitations_per_sender: u32,
     /// Invitations to one address per day (from all senders).
     pub invitations_per_recipient: u32,
+    /// Exports of one person's data per day (by themselves and their administrators together;
+    /// each mails the person).
+    pub data_exports_per_person: u32,
+    /// Exports of other people's data one administrator or operator makes per day.
+    pub data_exports_per_sender: u32,
 }
 
 impl MailBudgets {
@@ -401,13 +406,15 @@ impl MailBudgets {
 
 impl Default for MailBudgets {
     /// 15 messages per sender and 50 per administrator; 200 invitations per sender (a company's
-    /// onboarding) and 12 per address.
+    /// onboarding) and 12 per address; 5 data exports per person and 100 per administrator.
     fn default() -> Self {
         Self {
             contact_per_sender: 15,
             contact_per_recipient: 50,
             invitations_per_sender: 200,
             invitations_per_recipient: 12,
+            data_exports_per_person: 5,
+            data_exports_per_sender: 100,
         }
     }
 }
@@ -501,6 +508,19 @@ pub mod keys {
     #[must_use]
     pub fn invitation_sender(user: UserId, window: i64) -> String {
         format!("invite:sender:{user}:{window}")
+    }
+
+    /// Exports of a person's data in one day ([`super::MailBudgets`]).
+    #[must_use]
+    pub fn data_export_subject(user: UserId, window: i64) -> String {
+        format!("export:subject:{user}:{window}")
+    }
+
+    /// Exports of other people's data made by one administrator in one day
+    /// ([`super::MailBudgets`]).
+    #[must_use]
+    pub fn data_export_sender(user: UserId, window: i64) -> String {
+        format!("export:sender:{user}:{window}")
     }
 
     /// Invitations to an address in one day ([`super::MailBudgets`]).

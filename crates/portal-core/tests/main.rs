@@ -12,6 +12,7 @@ mod admin_requests;
 mod audit_log;
 mod contact;
 mod customers;
+mod data_export;
 mod faults;
 mod housekeeping;
 mod legacy_import;

@@ -426,7 +426,7 @@ async fn create_operator(config: &ServerConfig, args: &OperatorCreate) -> Result
 /// The one-time setup link of an operator: the invitation page.
 #[must_use]
 pub fn setup_link(public_url: &str, token: &str) -> String {
-    format!("{}/invitations/{token}", public_url.trim_end_matches('/'))
+    adapters_http::setup_url(public_url, token)
 }
 
 async fn import_customers(config: &ServerConfig, file: &std::path::Path) -> Result<(), Failure> {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod clients;
 pub mod customers;
+pub mod export;
 pub mod health;
 pub mod invitations;
 pub mod me;
@@ -260,6 +261,7 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(me::contact_admins))
         .routes(routes!(me::sessions, me::end_other_sessions))
         .routes(routes!(me::session, me::end_session))
+        .routes(routes!(export::export_mine))
         // mfa
         .routes(routes!(mfa::remove))
         .routes(routes!(mfa::start_totp))
@@ -289,6 +291,7 @@ pub(crate) fn routes(config: &HttpConfig) -> OpenApiRouter<AppState> {
         .routes(routes!(customers::revoke_admin_rights))
         .routes(routes!(customers::end_sessions))
         .routes(routes!(customers::user_audit))
+        .routes(routes!(export::export_user))
         .routes(routes!(customers::customer_audit))
         .routes(routes!(customers::export_audit))
         .routes(routes!(customers::admin_requests))

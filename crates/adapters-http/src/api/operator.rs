@@ -475,12 +475,7 @@ pub(crate) async fn create_operator(
     let token = setup.token.expose().to_owned();
     Ok(Reply::new(StatusCode::CREATED).json(&OperatorCreated {
         user: UserView::new(&setup.user, None),
-        setup_url: crate::web::urls::under(
-            state.config().public_url(),
-            crate::web::urls::Invitation {
-                token: token.clone(),
-            },
-        ),
+        setup_url: crate::setup_url(state.config().public_url(), &token),
         setup_token: token,
         expires_at: setup.expires_at,
     }))

@@ -34,7 +34,12 @@ use serde_json::json;
 pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/oidc/authorize", get(pages::authorize))
-        .route("/oidc/authorize/consent", post(pages::consent))
+        // The consent form's address opened by GET (a reload, back, a new tab): the request it
+        // answered is gone, so the start page, as for every form address of the web UI.
+        .route(
+            "/oidc/authorize/consent",
+            get(crate::web::back(crate::web::urls::Root)).post(pages::consent),
+        )
         .route("/oidc/logout", get(pages::logout))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

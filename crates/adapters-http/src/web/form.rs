@@ -127,10 +127,12 @@ fn digest(path: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&hash[..16])
 }
 
-/// Whether a field's value must never be kept: passwords, one-time codes, tokens, secrets.
+/// Whether a field's value must never be kept: passwords, one-time codes, tokens, secrets, a
+/// passkey's answer.
 pub(crate) fn is_secret(name: &str) -> bool {
     name == CSRF_FIELD
         || name == "code"
+        || name == "credential"
         || name.ends_with("_code")
         || ["password", "secret", "token"]
             .iter()

@@ -127,7 +127,7 @@ fn with_page_headers(pages: Router<AppState>) -> Router<AppState> {
 /// `GET` on a form's address (a reload of its answer, back, a new tab): the page the form
 /// belongs to, never an error. Forms post to addresses of their own; only the page that shows
 /// them answers a `GET`.
-fn back<T>(
+pub(crate) fn back<T>(
     to: T,
 ) -> impl Fn(ctx::Ctx) -> std::future::Ready<Response> + Clone + Send + Sync + 'static
 where
@@ -168,6 +168,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             .route(
                 LoginMfa::PATH,
                 get(auth::mfa_step::page).post(auth::mfa_step::submit),
+            )
+            .route(
+                LoginPasskey::PATH,
+                get(back(Login)).post(passkeys::sign_in_submit),
             )
             .route(
                 LoginMfaPhoneCode::PATH,
@@ -242,6 +246,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 get(account::profile::email_code).post(account::profile::confirm_email),
             )
             .route(
+                ProfileExport::PATH,
+                get(back(Profile)).post(account::profile::export),
+            )
+            .route(
                 Reauth::PATH,
                 get(account::reauth::page).post(account::reauth::submit),
             )
@@ -270,6 +278,10 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             .route(
                 MfaPasskeyRemove::PATH,
                 get(back(Mfa)).post(passkeys::remove),
+            )
+            .route(
+                MfaPasskeyRename::PATH,
+                get(back(Mfa)).post(passkeys::rename),
             )
             .route(MfaRecoveryCode::PATH, get(back(Mfa)).post(mfa::regenerate))
             .route(
@@ -320,6 +332,16 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
                 .post(admin::users::reinvite),
             )
             .route(UserAudit::PATH, get(admin::audit::user))
+            .route(
+                UserExport::PATH,
+                get(|p: UserExport, c: ctx::Ctx| async move {
+                    c.redirect(UserAudit {
+                        number: p.number,
+                        id: p.id,
+                    })
+                })
+                .post(admin::audit::export),
+            )
             .route(CustomerAudit::PATH, get(admin::audit::customer))
             .route(CustomerAdminRequests::PATH, get(admin::requests::page))
             .route(

@@ -142,6 +142,8 @@ routes! {
     "/login" => Login;
     /// The second step of a login.
     "/login/mfa" => LoginMfa;
+    /// "Mit Passkey anmelden": the passkey's answer (filled in by the passkey script).
+    "/login/passkey" => LoginPasskey;
     /// A code by SMS or call for the second step.
     "/login/mfa/phone-code" => LoginMfaPhoneCode;
     /// A fresh recovery code for the second step.
@@ -190,6 +192,8 @@ routes! {
     "/profile/email" => ProfileEmail;
     /// The code sent to the new address.
     "/profile/email/confirm" => ProfileEmailConfirm;
+    /// "Meine Daten herunterladen": the person's data export (a download).
+    "/profile/export" => ProfileExport;
     /// The step-up page.
     "/reauth" => Reauth;
     /// "Sitzungen".
@@ -214,6 +218,8 @@ routes! {
     "/mfa/remove" => MfaRemove;
     /// Removes one passkey.
     "/mfa/passkeys/{id}/remove" => MfaPasskeyRemove { id: uuid::Uuid } via PasskeyPath(id);
+    /// Renames one passkey.
+    "/mfa/passkeys/{id}/rename" => MfaPasskeyRename { id: uuid::Uuid } via PasskeyPath(id);
     /// "Neuen Code generieren".
     "/mfa/recovery-code" => MfaRecoveryCode;
     /// "Wiederherstellungsmethode festlegen".
@@ -246,6 +252,8 @@ routes! {
     "/admin/customers/{number}/users/{id}/invitation" => UserInvitation { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Änderungsprotokoll" of one user.
     "/admin/customers/{number}/users/{id}/audit" => UserAudit { number: CustomerNumber, id: UserId } via UserPath { number, id };
+    /// A user's data export (a download).
+    "/admin/customers/{number}/users/{id}/export" => UserExport { number: CustomerNumber, id: UserId } via UserPath { number, id };
     /// "Protokoll" of the customer.
     "/admin/customers/{number}/audit" => CustomerAudit { number: CustomerNumber } via CustomerPath(number);
     /// Admin requests awaiting an administrator's consent.

@@ -52,7 +52,7 @@ async fn every_template_renders_in_both_languages_and_arrives_as_valid_mime() {
         }
     }
     let total = expected.len();
-    assert_eq!(total, 56, "28 intents in 2 languages");
+    assert_eq!(total, 58, "29 intents in 2 languages");
     store.commit(commit).await.unwrap();
     let every_secret: Vec<String> = expected
         .values()

@@ -10,6 +10,7 @@ mod audit_log;
 mod auth;
 mod contact;
 mod customers;
+mod data_export;
 mod housekeeping;
 mod legacy;
 mod mfa;
@@ -35,6 +36,7 @@ pub use auth::{
 };
 pub use contact::ContactError;
 pub use customers::{CustomerError, CustomerPage, ImportReport, NewCustomer, OperatorSetup};
+pub use data_export::ExportError;
 pub use housekeeping::HousekeepingReport;
 pub use legacy::{
     LEGACY_IMPORT_BATCH, LegacyImportError, LegacyImportReport, LegacyRowProblem,

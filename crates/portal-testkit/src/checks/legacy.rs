@@ -1,4 +1,4 @@
-//! Imported old accounts ("Servicewelt", R8): the store's [`LegacyDirectory`] finds them by
+//! Imported old accounts ("Servicewelt", R8): the store's [`LegacyDirectory`](portal_core::ports::LegacyDirectory) finds them by
 //! username, an import replaces them, and linking deletes the old hash in the same commit.
 
 use super::{insert_users, setup_customer};

@@ -20,7 +20,7 @@ use crate::web::urls::{self, Notice};
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
-use portal_core::service::{CodeError, ProfileError};
+use portal_core::service::{CodeError, ExportError, ProfileError};
 use portal_core::values::Language;
 use serde::Deserialize;
 
@@ -111,6 +111,14 @@ fn profile_page(a: &Authed, v: &Shown<'_>, errors: &Errors) -> Markup {
                 (csrf_field(a))
                 (Input::new("email", a.t("profile-new-email")).kind("email").value(v.email).auto("email").errors(errors))
                 button.primary type="submit" { (a.t("send-code")) }
+            }
+        }
+        section.card {
+            h2 { (a.t("profile-export")) }
+            p { (a.t("profile-export-intro")) }
+            form method="post" action=(a.href(urls::ProfileExport)) {
+                (csrf_field(a))
+                button.secondary type="submit" { (a.t("profile-export")) }
             }
         }
     }
@@ -272,5 +280,20 @@ pub(crate) async fn confirm_email(
             a.clear_cookie(CookieName::EmailTicket);
             Err(e.into())
         }
+    }
+}
+
+/// `POST /profile/export`: the person's data as a download (after a fresh login; audited and
+/// mailed by the core).
+pub(crate) async fn export(a: Authed) -> Result<Response, PageError> {
+    match a.portal().export_my_data(&a.principal).await {
+        Ok(export) => Ok(crate::api::export::download(export)),
+        Err(ExportError::ReauthRequired) => Ok(reauth_redirect(&a, urls::Profile)),
+        Err(e @ ExportError::Throttled { .. }) => {
+            let mut errors = Errors::new();
+            errors.refused(a.lang, e);
+            Ok(again(&a, errors))
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -11,11 +11,12 @@ use crate::web::error::PageError;
 use crate::web::form::Form;
 use crate::web::i18n;
 use crate::web::layout::{Errors, csrf_field, current_password, hidden};
+use crate::web::passkeys;
 use crate::web::urls;
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::secret::SecretString;
-use portal_core::service::{CodeError, MfaError};
+use portal_core::service::{CodeError, IssuedSession, MfaError};
 use serde::Deserialize;
 
 /// The password, the factor and where to go back to.
@@ -26,6 +27,9 @@ pub(crate) struct ReauthForm {
     factor: String,
     code: String,
     next: String,
+    /// `factor=passkey`: the ceremony and the browser's answer (filled in by the script).
+    challenge_id: String,
+    credential: String,
 }
 
 fn next_or_home(raw: Option<&str>) -> String {
@@ -49,6 +53,9 @@ fn reauth_form(a: &Authed, next: &str, errors: &Errors) -> Markup {
                 }
                 button.primary type="submit" { (a.t("reauth-confirm")) }
             }
+            @if !mfa.passkeys.is_empty() {
+                (passkeys::reauth(a, next))
+            }
         }
     }
 }
@@ -63,6 +70,9 @@ pub(crate) async fn page(a: Authed) -> Response {
 pub(crate) async fn submit(a: Authed, Form(form): Form<ReauthForm>) -> Result<Response, PageError> {
     a.limit(Bucket::Login)?;
     let next = next_or_home(Some(&form.next));
+    if form.factor == "passkey" {
+        return with_passkey(&a, &form, next).await;
+    }
     let factor = if a.principal.user().mfa().is_enabled() {
         factor_of(&form.factor, &form.code)
     } else {
@@ -79,10 +89,7 @@ pub(crate) async fn submit(a: Authed, Form(form): Form<ReauthForm>) -> Result<Re
         .await;
     let mut errors = Errors::new();
     match result {
-        Ok(issued) => {
-            a.add_cookie(session_cookie(&a.state, &issued));
-            return Ok(a.redirect(next));
-        }
+        Ok(issued) => return Ok(confirmed(&a, &issued, next)),
         Err(MfaError::WrongPassword) => {
             errors.field("password", i18n::code(a.lang, ErrorCode::WrongPassword));
         }
@@ -101,6 +108,33 @@ pub(crate) async fn submit(a: Authed, Form(form): Form<ReauthForm>) -> Result<Re
             errors.refused(a.lang, e);
         }
         Err(e) => return Err(e.into()),
+    }
+    Ok(a.back(urls::with_query(urls::Reauth, &[("next", &next)]), errors))
+}
+
+/// Confirmed: the rotated session's cookie (and the known-browser cookie, as after every
+/// sign-in), then on to `next`.
+fn confirmed(a: &Authed, issued: &IssuedSession, next: String) -> Response {
+    a.add_cookie(session_cookie(&a.state, issued));
+    a.add_cookie(crate::known_browser::issue(&a.state, issued.user_id));
+    a.redirect(next)
+}
+
+/// `factor=passkey`: a passkey alone confirms (user verification: it stands for password and
+/// second factor), so a user who signs in with passkeys only can confirm too.
+async fn with_passkey(a: &Authed, form: &ReauthForm, next: String) -> Result<Response, PageError> {
+    let result = match passkeys::answer(&form.challenge_id, &form.credential) {
+        Some((challenge_id, response)) => {
+            a.portal()
+                .reauthenticate_with_passkey(&a.principal, challenge_id, &response, a.client.info())
+                .await
+        }
+        None => Err(passkeys::malformed()),
+    };
+    let mut errors = Errors::new();
+    match result {
+        Ok(issued) => return Ok(confirmed(a, &issued, next)),
+        Err(e) => passkeys::refused(a.lang, e, &mut errors)?,
     }
     Ok(a.back(urls::with_query(urls::Reauth, &[("next", &next)]), errors))
 }

@@ -2,17 +2,19 @@
 //! who did it, searchable and paged.
 
 use super::{facts, managed, target};
+use crate::web::account::reauth_redirect;
 use crate::web::audit_details::{self, Names};
 use crate::web::ctx::{Authed, Shell};
 use crate::web::error::PageError;
 use crate::web::form::Query;
 use crate::web::i18n;
+use crate::web::layout::{Errors, csrf_field};
 use crate::web::paging::{ListQuery, Pager};
-use crate::web::urls::{CustomerAudit, UserAudit, Users};
+use crate::web::urls::{CustomerAudit, UserAudit, UserExport, Users};
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::audit::{ActorKind, AuditCategory};
-use portal_core::service::{AuditListQuery, AuditPage, AuditView};
+use portal_core::service::{AuditListQuery, AuditPage, AuditView, ExportError};
 use std::fmt::Display;
 
 fn audit_query(pager: &Pager, q: &ListQuery) -> AuditListQuery {
@@ -132,9 +134,18 @@ pub(crate) async fn user(
         &title,
         html! {
             h1 { (title) }
+            (a.errors().summary(a.lang))
             section.card {
                 h2 { (a.t("audit-user-details")) }
                 (facts(&a, &user, &customer))
+            }
+            section.card {
+                h2 { (a.t("user-export")) }
+                p { (a.t("user-export-intro")) }
+                form method="post" action=(a.href(UserExport { number: path.number.clone(), id: user.id() })) {
+                    (csrf_field(&a))
+                    button.secondary type="submit" { (a.t("user-export")) }
+                }
             }
             (audit_table(&a, &names(&a), &page, &pager, &path, false))
             p { a.button.secondary href=(a.href(Users { number: path.number.clone() })) { (a.t("back")) } }
@@ -169,4 +180,27 @@ pub(crate) async fn customer(
             p { a.button.secondary href=(a.href(Users { number: path.number.clone() })) { (a.t("back")) } }
         },
     ))
+}
+
+/// `POST /admin/customers/{number}/users/{id}/export`: what the administrator sees of the user,
+/// as a download (after a fresh login; audited and mailed to the user by the core).
+pub(crate) async fn export(a: Authed, path: UserExport) -> Result<Response, PageError> {
+    let back = UserAudit {
+        number: path.number.clone(),
+        id: path.id,
+    };
+    match a
+        .portal()
+        .export_user_data(&a.principal, &path.number, path.id)
+        .await
+    {
+        Ok(export) => Ok(crate::api::export::download(export)),
+        Err(ExportError::ReauthRequired) => Ok(reauth_redirect(&a, back)),
+        Err(e @ ExportError::Throttled { .. }) => {
+            let mut errors = Errors::new();
+            errors.refused(a.lang, e);
+            Ok(a.back(back, errors))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

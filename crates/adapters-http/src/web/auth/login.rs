@@ -38,7 +38,7 @@ fn login_form(ctx: &Ctx, email: &str, next: &str, errors: &Errors) -> Markup {
             form method="post" action=(ctx.href(urls::Login)) {
                 (csrf_field(ctx))
                 (hidden("next", next))
-                (Input::new("email", ctx.t("email")).kind("email").value(email).auto("username").errors(errors))
+                (Input::new("email", ctx.t("email")).kind("email").value(email).auto("username webauthn").errors(errors))
                 (current_password("password", ctx.t("password"), errors))
                 button.primary type="submit" { (ctx.t("login-title")) }
             }

@@ -12,11 +12,12 @@ use crate::web::error::PageError;
 use crate::web::form::{Form, Query};
 use crate::web::i18n;
 use crate::web::layout::{Errors, Input, csrf_field, flash_notice, hidden};
+use crate::web::passkeys;
 use crate::web::urls::{self, Notice, with_query};
 use axum::response::Response;
 use maud::{Markup, html};
 use portal_core::mfa::MfaMethod;
-use portal_core::service::{CodeError, CompleteMfa, MfaError};
+use portal_core::service::{CodeError, CompleteMfa, MfaError, SecondFactor};
 use serde::{Deserialize, Serialize};
 
 /// The query of the second step's pages: the offered methods (`totp,recovery_code`), where
@@ -41,6 +42,9 @@ pub(crate) struct MfaForm {
     factor: String,
     code: String,
     remember_device: Option<String>,
+    /// `factor=passkey`: the ceremony and the browser's answer (filled in by the script).
+    challenge_id: String,
+    credential: String,
 }
 
 /// The key of a method in the query.
@@ -135,7 +139,7 @@ fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
                 button.primary type="submit" { (ctx.t("continue")) }
             }
             @if methods.contains(&MfaMethod::Passkey) {
-                (crate::web::passkeys::second_factor(ctx, &ctx.href(&q.next)))
+                (crate::web::passkeys::second_factor(ctx, &ctx.href(with_query(urls::LoginMfa, &q))))
             }
             @if phone {
                 form.inline method="post" action=(ctx.href(with_query(urls::LoginMfaPhoneCode, &to_phone))) {
@@ -191,7 +195,21 @@ pub(crate) async fn submit(
         return Ok(expired(&ctx));
     };
     let mut errors = Errors::new();
-    let Some(factor) = factor_of(&form.factor, &form.code) else {
+    let factor = if form.factor == "passkey" {
+        match passkeys::answer(&form.challenge_id, &form.credential) {
+            Some((challenge_id, response)) => Some(SecondFactor::Passkey {
+                challenge_id,
+                response,
+            }),
+            None => {
+                errors.refused(ctx.lang, passkeys::malformed());
+                return Ok(again(&ctx, &q, errors));
+            }
+        }
+    } else {
+        factor_of(&form.factor, &form.code)
+    };
+    let Some(factor) = factor else {
         errors.field("factor", ctx.t("please-choose-a-method"));
         return Ok(again(&ctx, &q, errors));
     };
@@ -246,7 +264,7 @@ pub(crate) async fn submit(
         ) => {
             errors.refused_at(ctx.lang, "code", e);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => passkeys::refused(ctx.lang, e, &mut errors)?,
     }
     Ok(again(&ctx, &q, errors))
 }

@@ -25,7 +25,7 @@ use std::fmt::Display;
 
 /// Where to go after logging in: the form's `next`, else the page's `?next=`, if local; else
 /// the home page.
-fn next_of(ctx: &Ctx, form_next: Option<&str>) -> String {
+pub(crate) fn next_of(ctx: &Ctx, form_next: Option<&str>) -> String {
     form_next
         .filter(|n| !n.is_empty())
         .or_else(|| ctx.query_value("next"))
@@ -35,7 +35,7 @@ fn next_of(ctx: &Ctx, form_next: Option<&str>) -> String {
 
 /// A session started: its cookie, the pending step's and the pre-session CSRF cookie cleared
 /// (a new login gets a new pre-session token).
-fn started(ctx: &Ctx, issued: &IssuedSession) {
+pub(crate) fn started(ctx: &Ctx, issued: &IssuedSession) {
     ctx.clear_cookie(CookieName::PendingMfa);
     ctx.clear_cookie(CookieName::Csrf);
     ctx.add_cookie(session_cookie(&ctx.state, issued));

@@ -484,8 +484,12 @@ pub fn every_intent(n: u32) -> Vec<MailIntent> {
             new_email: "neu+<x>@example.com".into(),
         },
         MailIntent::EmailChanged {
-            first_name: name,
+            first_name: name.clone(),
             new_email: "neu@example.com".into(),
+        },
+        MailIntent::DataExported {
+            first_name: name,
+            by_administrator: n % 2 == 1,
         },
     ];
     for i in &all {
@@ -524,7 +528,8 @@ fn assert_listed(i: &MailIntent) {
         | MailIntent::RecoveryCode { .. }
         | MailIntent::RecoveryChannelCode { .. }
         | MailIntent::EmailChangeRequested { .. }
-        | MailIntent::EmailChanged { .. } => {}
+        | MailIntent::EmailChanged { .. }
+        | MailIntent::DataExported { .. } => {}
     }
 }
 

@@ -1,7 +1,7 @@
 //! Changes that need a current second factor (R17, R18): presence codes, removing MFA, a new
 //! recovery code and the recovery channel; step-up re-authentication.
 
-use super::{Checked, MfaError, SecondFactor, code_hash, new_recovery_code};
+use super::{Checked, MfaError, SecondFactor, check_sent_code, code_hash, new_recovery_code};
 use crate::audit::{ActorRef, AuditCategory};
 use crate::challenge::CodeError;
 use crate::ids::UserId;
@@ -332,32 +332,21 @@ impl Portal {
         let result = self
             .transact(|| async {
                 let now = self.now();
-                let mut user = self.current_user(principal).await?;
+                let user = self.current_user(principal).await?;
                 let pending = user
                     .mfa()
                     .pending_recovery_channel
                     .clone()
                     .ok_or(MfaError::NoSetupInProgress)?;
-                if now >= pending.code.expires_at {
-                    return Err(MfaError::Code(CodeError::Expired));
-                }
-                if pending.code.attempts_left == 0 {
-                    return Err(MfaError::Code(CodeError::TooManyAttempts));
-                }
-                let salt = user.id().as_uuid();
-                if !code_hash(salt.as_bytes(), &parsed).matches(&pending.code.code_hash) {
-                    user.change_mfa(
-                        |m| {
-                            if let Some(p) = &mut m.pending_recovery_channel {
-                                p.code.attempts_left = p.code.attempts_left.saturating_sub(1);
-                            }
-                        },
-                        now,
-                    );
-                    let mut commit = Commit::new();
-                    commit.write(Write::UpdateUser(user));
-                    return Ok(Planned::new(commit, Err(MfaError::Code(CodeError::Wrong))));
-                }
+                let mut user = match check_sent_code(user, &pending.code, &parsed, now, |m| {
+                    m.pending_recovery_channel.as_mut().map(|p| &mut p.code)
+                })? {
+                    Ok(user) => user,
+                    Err(wrong) => {
+                        let wrong = Planned::new(wrong, Err(MfaError::Code(CodeError::Wrong)));
+                        return Ok::<_, MfaError>(wrong);
+                    }
+                };
                 if let RecoveryChannel::Phone(number) = &pending.channel
                     && user
                         .mfa()

@@ -189,6 +189,41 @@ fn code_hash(salt: &[u8], code: &VerificationCode) -> TokenHash {
     code.hash_for(salt)
 }
 
+/// A code sent for a setup in progress (a phone, a recovery channel) checked against what was
+/// sent (`sent`): an expired code or one without tries left is refused and changes nothing; a
+/// wrong one uses up a try of the code `code_in` finds in the user's state, in the returned
+/// commit (`Err`), for the caller to commit with its `Wrong` answer; the right one gives the user
+/// back (`Ok`) to go on with.
+fn check_sent_code(
+    mut user: User,
+    sent: &PendingCode,
+    code: &VerificationCode,
+    now: DateTime<Utc>,
+    code_in: fn(&mut crate::mfa::MfaState) -> Option<&mut PendingCode>,
+) -> Result<Result<User, crate::ports::Commit>, MfaError> {
+    if now >= sent.expires_at {
+        return Err(MfaError::Code(CodeError::Expired));
+    }
+    if sent.attempts_left == 0 {
+        return Err(MfaError::Code(CodeError::TooManyAttempts));
+    }
+    let salt = user.id().as_uuid();
+    if code_hash(salt.as_bytes(), code).matches(&sent.code_hash) {
+        return Ok(Ok(user));
+    }
+    user.change_mfa(
+        |m| {
+            if let Some(c) = code_in(m) {
+                c.attempts_left = c.attempts_left.saturating_sub(1);
+            }
+        },
+        now,
+    );
+    let mut commit = crate::ports::Commit::new();
+    commit.write(crate::ports::Write::UpdateUser(user));
+    Ok(Err(commit))
+}
+
 enum Checked {
     Ok,
     Failed,

@@ -316,6 +316,21 @@ impl Portal {
         response: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<&'static str, MfaError> {
+        self.verify_passkey(user, challenge_id, response, now, false)
+            .await
+            .map(|(amr, _)| amr)
+    }
+
+    /// [`Self::check_passkey`], also naming the passkey used; when `alone` (the passkey stands
+    /// for password and second factor) an answer without user verification is refused.
+    async fn verify_passkey(
+        &self,
+        user: &mut User,
+        challenge_id: Uuid,
+        response: &serde_json::Value,
+        now: DateTime<Utc>,
+        alone: bool,
+    ) -> Result<(&'static str, Uuid), MfaError> {
         let verifier = self.verifier()?;
         if user.mfa().passkeys.is_empty() {
             return Err(MfaError::NoSuchFactor);
@@ -339,7 +354,13 @@ impl Portal {
         let verified = verifier
             .finish_authentication(&challenge.state, response, &passkey.credential)
             .map_err(rejected)?;
-        Ok(Self::record_passkey_use(user, &passkey, &verified, now))
+        if alone && !verified.user_verified {
+            return Err(MfaError::Passkey(PasskeyRejected::UserNotVerified));
+        }
+        Ok((
+            Self::record_passkey_use(user, &passkey, &verified, now),
+            passkey.id,
+        ))
     }
 
     fn record_passkey_use(
@@ -485,6 +506,65 @@ impl Portal {
                 self.count_failure(&throttle, now).await?;
             }
             Err(_) => {}
+        }
+        result
+    }
+
+    /// Step-up with a passkey alone ("Mit Passkey bestätigen" on "Passwort bestätigen"): the
+    /// answer to a ceremony of [`Portal::begin_passkey_presence`], with user verification (so it
+    /// counts as password and second factor, as when signing in with a passkey alone; a user who
+    /// signs in with passkeys only needs no password here). The session token is rotated as by
+    /// [`Portal::reauthenticate`], its `amr` becomes the passkey's; audited. Throttled and counted
+    /// like every second factor; a refused answer changes nothing else.
+    ///
+    /// # Errors
+    /// Passkeys unavailable, no passkey, challenge unknown/used/expired or another user's, the
+    /// answer refused (unknown credential, origin, relying party, signature, user verification,
+    /// sign counter), throttled; infrastructure failures.
+    pub async fn reauthenticate_with_passkey(
+        &self,
+        principal: &Principal,
+        challenge_id: Uuid,
+        response: &serde_json::Value,
+        client: ClientInfo,
+    ) -> Result<IssuedSession, MfaError> {
+        let now = self.now();
+        let user_id = self.current_user(principal).await?.id();
+        self.second_factor_throttle(user_id, now).await?;
+        let token = Token::generate(&*self.deps.random);
+        let result = self
+            .transact(|| async {
+                let now = self.now();
+                let mut user = self.current_user(principal).await?;
+                let (amr, passkey) = self
+                    .verify_passkey(&mut user, challenge_id, response, now, true)
+                    .await?;
+                let (mut session, issued) = self.start_session(&user, client.clone(), &token, now);
+                session.set_methods(vec![amr.to_owned(), "user".to_owned()]);
+                let mut commit = Commit::new();
+                commit
+                    .write(Write::UsePasskeyChallenge {
+                        id: challenge_id,
+                        at: now,
+                    })
+                    .write(Write::DeleteSession(principal.session().id()))
+                    .write(Write::InsertSession(session))
+                    .audit(self.audit_record(
+                        now,
+                        user.customer_id(),
+                        ActorRef::user(user.id()),
+                        Some(user.id()),
+                        AuditCategory::LoginSucceeded,
+                        format!("method=reauthentication; passkey={passkey}"),
+                    ))
+                    .write(Write::UpdateUser(user));
+                Ok(Planned::new(commit, issued))
+            })
+            .await;
+        if let Err(e) = &result
+            && super::is_failed_try(e)
+        {
+            self.count_second_factor_failure(user_id, now).await?;
         }
         result
     }

@@ -1,7 +1,7 @@
 //! Phone codes (R19): the send budgets per user and per number, sending through the
 //! `SmsSender` port, and setting up a phone as a second factor.
 
-use super::{FactorEnabled, MfaError, code_hash, new_recovery_code};
+use super::{FactorEnabled, MfaError, check_sent_code, code_hash, new_recovery_code};
 use crate::audit::AuditCategory;
 use crate::challenge::CodeError;
 use crate::ids::UserId;
@@ -146,32 +146,21 @@ impl Portal {
         let result = self
             .transact(|| async {
                 let now = self.now();
-                let mut user = self.current_user(principal).await?;
+                let user = self.current_user(principal).await?;
                 let pending = user
                     .mfa()
                     .pending_phone
                     .clone()
                     .ok_or(MfaError::NoSetupInProgress)?;
-                if now >= pending.code.expires_at {
-                    return Err(MfaError::Code(CodeError::Expired));
-                }
-                if pending.code.attempts_left == 0 {
-                    return Err(MfaError::Code(CodeError::TooManyAttempts));
-                }
-                let salt = user.id().as_uuid();
-                if !code_hash(salt.as_bytes(), &parsed).matches(&pending.code.code_hash) {
-                    user.change_mfa(
-                        |m| {
-                            if let Some(p) = &mut m.pending_phone {
-                                p.code.attempts_left = p.code.attempts_left.saturating_sub(1);
-                            }
-                        },
-                        now,
-                    );
-                    let mut commit = Commit::new();
-                    commit.write(Write::UpdateUser(user));
-                    return Ok(Planned::new(commit, Err(MfaError::Code(CodeError::Wrong))));
-                }
+                let mut user = match check_sent_code(user, &pending.code, &parsed, now, |m| {
+                    m.pending_phone.as_mut().map(|p| &mut p.code)
+                })? {
+                    Ok(user) => user,
+                    Err(wrong) => {
+                        let wrong = Planned::new(wrong, Err(MfaError::Code(CodeError::Wrong)));
+                        return Ok::<_, MfaError>(wrong);
+                    }
+                };
                 let issue_recovery = user.mfa().recovery_code.is_none();
                 let method = match pending.channel {
                     PhoneChannel::Sms => "sms",
