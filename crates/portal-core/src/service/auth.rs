@@ -405,9 +405,8 @@ impl Portal {
             presented: &tokens,
             forgiven: &forgiven,
         };
-        Ok(self
-            .transact(|| self.plan_login(user_id, loaded.take(), &attempt))
-            .await??)
+        self.transact(|| self.plan_login(user_id, loaded.take(), &attempt))
+            .await?
     }
 
     /// The counters a login from `ip` for the address typed is held to (R14): from a browser
