@@ -122,6 +122,7 @@ enum Undo {
     PasskeyChallenge(uuid::Uuid, Option<portal_core::passkey::PasskeyChallenge>),
     SealingKey(String, bool),
     Webhooks(Box<WebhookState>),
+    Counter(String, Option<Counter>),
 }
 
 type WebhookState = (
@@ -344,6 +345,7 @@ impl State {
                 Undo::Oidc(old) => self.oidc = *old,
                 Undo::Webhooks(old) => (self.webhooks, self.webhook_cursors) = *old,
                 Undo::PasskeyChallenge(id, old) => restore(&mut self.passkey_challenges, id, old),
+                Undo::Counter(key, old) => restore(&mut self.counters, key, old),
                 Undo::SealingKey(id, present) => {
                     if present {
                         self.sealing_keys.insert(id);
@@ -632,6 +634,13 @@ impl State {
                     self.webhook_cursors.clone(),
                 ))));
                 self.apply_webhook(w)
+            }
+            Write::DeleteCounters(keys) => {
+                for key in keys {
+                    let old = self.counters.remove(&key);
+                    undo.push(Undo::Counter(key, old));
+                }
+                Ok(())
             }
             Write::RequeueOutbox { id, at } => {
                 let Some(e) = self

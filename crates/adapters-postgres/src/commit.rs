@@ -2,7 +2,8 @@
 //! transaction.
 
 use crate::entity::{
-    action_tokens, admin_requests, audit_chains, challenges, customers, outbox, sessions, users,
+    action_tokens, admin_requests, audit_chains, audit_entries, challenges, counters, customers,
+    outbox, sessions, users,
 };
 use crate::rows;
 use crate::store::{SqlStore, corrupt, db_err};
@@ -14,8 +15,8 @@ use portal_core::outbox::OutboxStatus;
 use portal_core::ports::{Commit, Committer, Counter, Expired, StoreError, Write};
 use sea_orm::sea_query::{Expr, LockType, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement,
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -215,6 +216,16 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
         w @ (Write::InsertSealingKey { .. } | Write::DeleteSealingKey(_)) => {
             crate::ops::apply(tx, w).await
         }
+        Write::DeleteCounters(keys) => {
+            if !keys.is_empty() {
+                counters::Entity::delete_many()
+                    .filter(counters::Column::Key.is_in(keys))
+                    .exec(tx)
+                    .await
+                    .map_err(db_err)?;
+            }
+            Ok(())
+        }
         Write::RequeueOutbox { id, at } => {
             let res = outbox::Entity::update_many()
                 .col_expr(
@@ -237,12 +248,17 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
     }
 }
 
-/// Appends records to their chains. Each chain's head row is created if missing and then locked
-/// (`SELECT … FOR UPDATE`), so concurrent commits to one chain take turns and every entry gets
+/// Appends records to their chains. Each chain's head row is locked (`SELECT … FOR UPDATE`;
+/// created first if missing), so concurrent commits to one chain take turns and every entry gets
 /// the next sequence number and the previous entry's hash. Chains are locked in key order, so
 /// two commits that touch the same chains cannot deadlock on them.
+///
+/// Per chain, in the usual case of an existing chain: the locking read, then on Postgres one
+/// statement that inserts all of the chain's new entries and moves the head (a data-modifying
+/// `WITH`), on SQLite (no such `WITH`) the insert of all entries and the head update.
 async fn append_audit(
     tx: &DatabaseTransaction,
+    backend: DbBackend,
     records: Vec<AuditRecord>,
 ) -> Result<Vec<audit::AuditEntry>, StoreError> {
     let mut appended = Vec::new();
@@ -254,25 +270,25 @@ async fn append_audit(
             .push(r);
     }
     for (key, records) in chains {
-        audit_chains::Entity::insert(audit_chains::ActiveModel {
-            chain_key: Set(key),
-            seq: Set(0),
-            hash: Set(ChainHash::GENESIS.to_hex()),
-        })
-        .on_conflict(
-            OnConflict::column(audit_chains::Column::ChainKey)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(tx)
-        .await
-        .map_err(db_err)?;
-        let head = audit_chains::Entity::find_by_id(key)
-            .lock_exclusive()
-            .one(tx)
-            .await
-            .map_err(db_err)?
-            .ok_or(StoreError::Conflict)?;
+        let head = match locked_head(tx, key).await? {
+            Some(head) => head,
+            None => {
+                audit_chains::Entity::insert(audit_chains::ActiveModel {
+                    chain_key: Set(key),
+                    seq: Set(0),
+                    hash: Set(ChainHash::GENESIS.to_hex()),
+                })
+                .on_conflict(
+                    OnConflict::column(audit_chains::Column::ChainKey)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(tx)
+                .await
+                .map_err(db_err)?;
+                locked_head(tx, key).await?.ok_or(StoreError::Conflict)?
+            }
+        };
         let mut seq = u64::try_from(head.seq).map_err(|_| {
             corrupt(portal_core::customer::CorruptRecord::new(
                 "audit chain",
@@ -285,6 +301,7 @@ async fn append_audit(
                 "invalid head hash",
             ))
         })?;
+        let mut entries = Vec::with_capacity(records.len());
         for mut record in records {
             seq += 1;
             // The hash covers the time: truncate it to what is stored before chaining, or the
@@ -292,24 +309,77 @@ async fn append_audit(
             record.at = rows::micros(record.at);
             let entry = audit::chain(record, seq, prev);
             prev = entry.hash;
-            crate::entity::audit_entries::Entity::insert(rows::audit_row(&entry))
-                .exec_without_returning(tx)
-                .await
-                .map_err(db_err)?;
+            entries.push(rows::audit_row(&entry));
             appended.push(entry);
         }
-        audit_chains::Entity::update_many()
+        let insert = audit_entries::Entity::insert_many(entries);
+        let move_head = audit_chains::Entity::update_many()
             .col_expr(
                 audit_chains::Column::Seq,
                 Expr::value(rows::db_version(seq)),
             )
             .col_expr(audit_chains::Column::Hash, Expr::value(prev.to_hex()))
-            .filter(audit_chains::Column::ChainKey.eq(key))
-            .exec(tx)
+            .filter(audit_chains::Column::ChainKey.eq(key));
+        if backend == DbBackend::Postgres {
+            let insert = insert.build(backend);
+            let update = move_head.build(backend);
+            tx.execute_raw(Statement::from_sql_and_values(
+                backend,
+                format!(
+                    "WITH entries AS ({}) {}",
+                    insert.sql,
+                    renumber(&update.sql, insert.values.as_ref().map_or(0, |v| v.0.len()))
+                ),
+                insert
+                    .values
+                    .into_iter()
+                    .chain(update.values)
+                    .flat_map(|v| v.0),
+            ))
             .await
             .map_err(db_err)?;
+        } else {
+            insert.exec_without_returning(tx).await.map_err(db_err)?;
+            move_head.exec(tx).await.map_err(db_err)?;
+        }
     }
     Ok(appended)
+}
+
+/// A chain's head row, locked until the transaction ends; `None` when the chain has no row yet.
+async fn locked_head(
+    tx: &DatabaseTransaction,
+    key: Uuid,
+) -> Result<Option<audit_chains::Model>, StoreError> {
+    audit_chains::Entity::find_by_id(key)
+        .lock_exclusive()
+        .one(tx)
+        .await
+        .map_err(db_err)
+}
+
+/// `sql` with every Postgres placeholder `$n` moved up by `by` (to follow another statement's
+/// values in one statement). The statements this is used on are rendered by sea-query, which
+/// binds every value, so a `$` appears only in placeholders.
+fn renumber(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut n = String::new();
+        while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+            n.push(*d);
+            chars.next();
+        }
+        match n.parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&n),
+        }
+    }
+    out
 }
 
 /// Postgres: locks every user row and then every customer row the commit will write, each in id
@@ -373,11 +443,11 @@ async fn apply_all(
     for w in commit.writes {
         apply(tx, w).await?;
     }
-    let entries = append_audit(tx, commit.audit).await?;
+    let entries = append_audit(tx, backend, commit.audit).await?;
     let mut messages = commit.outbox;
     crate::webhooks::place(tx, &mut messages, &entries).await?;
-    for message in &messages {
-        outbox::Entity::insert(rows::outbox_row(message))
+    if !messages.is_empty() {
+        outbox::Entity::insert_many(messages.iter().map(rows::outbox_row))
             .exec_without_returning(tx)
             .await
             .map_err(db_err)?;

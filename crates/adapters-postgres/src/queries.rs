@@ -28,6 +28,7 @@ use sea_orm::{
     ColumnTrait, Condition, DbBackend, EntityTrait, FromQueryResult, IdenStatic, IntoSimpleExpr,
     Iterable, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use uuid::Uuid;
 
@@ -533,6 +534,28 @@ impl Queries for SqlStore {
                 count: u32::try_from(m.count).unwrap_or(u32::MAX),
                 last_at: m.last_at,
             }))
+    }
+
+    async fn counters(&self, keys: &[String]) -> Result<Vec<Option<Counter>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for all of a login's counters.
+        let found: HashMap<String, Counter> = crate::entity::counters::Entity::find()
+            .filter(crate::entity::counters::Column::Key.is_in(keys.iter().cloned()))
+            .all(&self.db)
+            .await
+            .map_err(db_err)?
+            .into_iter()
+            .map(|m| {
+                let counter = Counter {
+                    count: u32::try_from(m.count).unwrap_or(u32::MAX),
+                    last_at: m.last_at,
+                };
+                (m.key, counter)
+            })
+            .collect();
+        Ok(keys.iter().map(|k| found.get(k).copied()).collect())
     }
 
     async fn oidc_client(&self, id: &str) -> Result<Option<portal_core::oidc::Client>, StoreError> {

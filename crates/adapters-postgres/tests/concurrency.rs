@@ -1,6 +1,6 @@
 //! Races on real databases: optimistic concurrency, the last-admin rule (R5) under concurrent
-//! admin actions, one account per address under concurrent verification, and two outbox
-//! dispatchers sharing a queue. Synchronised with barriers, never with sleeps; the assertions
+//! admin actions, one account per address under concurrent verification, concurrent appends to
+//! one change-log chain, and two outbox dispatchers sharing a queue. Synchronised with barriers, never with sleeps; the assertions
 //! are about outcomes, never about timing.
 
 use adapters_postgres::SqlStore;
@@ -189,6 +189,61 @@ async fn postgres_two_admins_removing_each_other_leave_one_admin() {
 async fn sqlite_two_admins_removing_each_other_leave_one_admin() {
     let db = TestSqlite::file().await;
     admins_act_on_each_other(Arc::new(db.store())).await;
+    db.finish().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// Twenty commits append to one chain at once, first while the chain has no head row yet (they
+/// race to create it), then again: every entry gets its own sequence number, without gaps, and
+/// the chain verifies.
+async fn twenty_commits_append_to_one_chain(store: Arc<SqlStore>) {
+    use portal_core::audit::{AuditCategory, verify_chain};
+    let c = customer("200000003", "Kette GmbH");
+    let chain = Some(c.id());
+    commit_ok(&*store, writes([Write::InsertCustomer(c)])).await;
+    for round in 0..2_i64 {
+        let barrier = Arc::new(Barrier::new(20));
+        let tasks: Vec<_> = (0..20_i64)
+            .map(|i| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    let mut commit = portal_core::ports::Commit::new();
+                    commit.audit(portal_testkit::fixtures::audit(
+                        chain,
+                        None,
+                        AuditCategory::LoginSucceeded,
+                        &format!("round={round} i={i}"),
+                        at(round * 100 + i),
+                    ));
+                    barrier.wait().await;
+                    store.commit(commit).await
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().expect("every append commits");
+        }
+    }
+    let entries = store.audit_chain(chain, 0, 100).await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=40).collect::<Vec<u64>>()
+    );
+    assert_eq!(verify_chain(&entries), Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_twenty_concurrent_appends_to_one_chain_stay_one_chain() {
+    let db = TestPostgres::start().await;
+    twenty_commits_append_to_one_chain(Arc::new(db.store())).await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_twenty_concurrent_appends_to_one_chain_stay_one_chain() {
+    let db = TestSqlite::file().await;
+    twenty_commits_append_to_one_chain(Arc::new(db.store())).await;
     db.finish().await;
 }
 

@@ -139,6 +139,10 @@ pub enum Write {
     /// Forgets a sealing key id (after everything it sealed was re-sealed). No error if it is
     /// not recorded.
     DeleteSealingKey(String),
+    /// Removes rate counters (no error for one that does not exist): a successful login
+    /// forgives its failures in the commit that records it (one statement for all of them).
+    /// Not audited, like [`Committer::reset_counter`].
+    DeleteCounters(Vec<String>),
     /// Puts a dead-lettered outbox message (of any kind, also one this build does not know)
     /// back in the queue: `Pending`, due at `at`, attempts reset, its last error kept. Fails the
     /// commit with [`StoreError::Conflict`] unless the message exists and is `Dead`.

@@ -208,6 +208,17 @@ pub trait Queries: Send + Sync {
     /// A rate counter (failed logins, sent codes), if it exists.
     async fn counter(&self, key: &str) -> Result<Option<Counter>, StoreError>;
 
+    /// The rate counters of `keys`, in the order of `keys` (`None` for one that does not
+    /// exist). A login reads its three or four counters with this; SQL implementations answer
+    /// in one statement. The default asks [`Self::counter`] for each key.
+    async fn counters(&self, keys: &[String]) -> Result<Vec<Option<Counter>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.counter(key).await?);
+        }
+        Ok(out)
+    }
+
     /// Whether an old account was linked already.
     async fn legacy_claim(&self, legacy_id: &str) -> Result<Option<LegacyClaim>, StoreError>;
 

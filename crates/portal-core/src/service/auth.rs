@@ -99,6 +99,32 @@ struct PresentedTokens {
     session: Option<Token>,
 }
 
+/// What a login with the right password commits besides the user's own state.
+struct LoginAttempt<'a> {
+    /// The new hash when the stored one uses outdated parameters.
+    rehash: Option<crate::password::PasswordHash>,
+    client: &'a ClientInfo,
+    token: &'a Token,
+    presented: &'a PresentedTokens,
+    /// Counters the success deletes (those of them that existed when the login began).
+    forgiven: &'a [String],
+}
+
+/// Until when one of `keys` is throttled, given their counters (`counters[i]` is `keys[i]`'s).
+fn blocked_until(
+    keys: &[(String, ThrottlePolicy)],
+    counters: &[Option<crate::ports::Counter>],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    keys.iter()
+        .zip(counters)
+        .filter_map(|((_, policy), c)| {
+            c.as_ref()
+                .and_then(|c| policy.blocked_until(c.count, c.last_at, now))
+        })
+        .max()
+}
+
 /// Why a login failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
@@ -265,21 +291,15 @@ impl Portal {
         result
     }
 
-    /// Until when one of the keys is throttled, if any.
+    /// Until when one of the keys is throttled, if any (one read for all of them).
     pub(crate) async fn throttled_until(
         &self,
         keys: &[(String, ThrottlePolicy)],
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, crate::ports::StoreError> {
-        let mut until = None;
-        for (key, policy) in keys {
-            if let Some(c) = self.deps.queries.counter(key).await?
-                && let Some(t) = policy.blocked_until(c.count, c.last_at, now)
-            {
-                until = until.max(Some(t));
-            }
-        }
-        Ok(until)
+        let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+        let counters = self.deps.queries.counters(&names).await?;
+        Ok(blocked_until(keys, &counters, now))
     }
 
     async fn login_inner(
@@ -310,9 +330,31 @@ impl Portal {
             known_browser.map(|b| b.handle()),
             now,
         );
-        if let Some(retry_at) = self.throttled_until(&throttle_keys, now).await? {
+        // One read for the login's counters and the account's wrong-current-password counter
+        // (which a success forgives): which of them exist decides what the success deletes.
+        let mut names: Vec<String> = throttle_keys.iter().map(|(k, _)| k.clone()).collect();
+        if let Some(e) = &email {
+            names.push(keys::account(e));
+        }
+        let counters = self.deps.queries.counters(&names).await?;
+        if let Some(retry_at) = blocked_until(&throttle_keys, &counters, now) {
             return Err(LoginError::Throttled { retry_at });
         }
+        // A success forgives this address's (or this browser's) failures and the account's
+        // wrong current passwords, not the account's daily count: guesses from elsewhere stay
+        // bounded however often the user signs in. Only counters that exist are deleted, in the
+        // login's own commit.
+        let forgiven: Vec<String> = names
+            .into_iter()
+            .zip(&counters)
+            .filter(|(key, c)| {
+                c.is_some()
+                    && (key.starts_with("login:pair:")
+                        || key.starts_with("login:browser:")
+                        || key.starts_with("login:account:"))
+            })
+            .map(|(key, _)| key)
+            .collect();
         // An over-long password fails without hashing (no Argon2 work for megabyte inputs), the
         // same way for known and unknown addresses.
         let too_long = cmd.password.expose().len() > self.config.max_password_bytes;
@@ -352,20 +394,19 @@ impl Portal {
                 .as_deref()
                 .and_then(|t| Token::parse(t).ok()),
         };
-        let outcome = self
-            .transact(|| self.plan_login(user.id(), rehash.clone(), &cmd.client, &token, &tokens))
-            .await??;
-        // A success forgives this address's (or this browser's) failures, not the account's
-        // daily count: guesses from elsewhere stay bounded however often the user signs in.
-        if let Some(e) = &email {
-            self.deps.committer.reset_counter(&keys::account(e)).await?;
-        }
-        for (key, _) in &throttle_keys {
-            if key.starts_with("login:pair:") || key.starts_with("login:browser:") {
-                self.deps.committer.reset_counter(key).await?;
-            }
-        }
-        Ok(outcome)
+        let user_id = user.id();
+        // The first attempt plans with the user as read above (every outcome that writes checks
+        // its version in the commit); a retry after a conflict reads it again.
+        let mut loaded = Some(user);
+        let attempt = LoginAttempt {
+            rehash,
+            client: &cmd.client,
+            token: &token,
+            presented: &tokens,
+            forgiven: &forgiven,
+        };
+        self.transact(|| self.plan_login(user_id, loaded.take(), &attempt))
+            .await?
     }
 
     /// The counters a login from `ip` for the address typed is held to (R14): from a browser
@@ -418,14 +459,25 @@ impl Portal {
     async fn plan_login(
         &self,
         user_id: UserId,
-        rehash: Option<crate::password::PasswordHash>,
-        client: &ClientInfo,
-        token: &Token,
-        presented: &PresentedTokens,
+        loaded: Option<User>,
+        attempt: &LoginAttempt<'_>,
     ) -> Result<Planned<Result<LoginOutcome, LoginError>>, LoginError> {
+        let (rehash, client, token, presented, forgiven) = (
+            &attempt.rehash,
+            attempt.client,
+            attempt.token,
+            attempt.presented,
+            attempt.forgiven,
+        );
         let now = self.now();
-        let Some(mut user) = self.deps.queries.user(user_id).await? else {
-            return Err(LoginError::InvalidCredentials);
+        let mut user = match loaded {
+            Some(user) => user,
+            None => self
+                .deps
+                .queries
+                .user(user_id)
+                .await?
+                .ok_or(LoginError::InvalidCredentials)?,
         };
         let mut commit = Commit::new();
         if !user.can_log_in() {
@@ -446,8 +498,11 @@ impl Portal {
             return Ok(Planned::new(commit, Err(LoginError::InvalidCredentials)));
         }
         if let Some(hash) = rehash {
-            user.set_password(hash, now);
+            user.set_password(hash.clone(), now);
             commit.write(Write::UpdateUser(user.clone()));
+        }
+        if !forgiven.is_empty() {
+            commit.write(Write::DeleteCounters(forgiven.to_vec()));
         }
         // The session this browser had ends with its new login (also another user's, and also
         // when the second step is still to come): no browser holds two sessions.
@@ -483,6 +538,18 @@ impl Portal {
                 expires_at: pending.record().expires_at,
                 methods: user.mfa().methods(),
             };
+            if !commit
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::UpdateUser(_)))
+            {
+                // The user as read before the password check must still be current (a lock in
+                // the meantime fails the commit, and the retry reads it again).
+                commit.write(Write::ExpectUser {
+                    id: user.id(),
+                    version: user.version(),
+                });
+            }
             commit.write(Write::InsertSession(pending));
             return Ok(Planned::new(commit, Ok(LoginOutcome::MfaRequired(answer))));
         }

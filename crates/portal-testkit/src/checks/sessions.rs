@@ -24,6 +24,7 @@ macro_rules! __storage_contract_sessions {
             action_tokens_round_trip_by_hash_and_purpose,
             admin_requests_round_trip_and_filter_newest_first,
             legacy_claims_are_unique,
+            counters_are_read_together_and_deleted_in_a_commit,
         );
     };
 }
@@ -449,4 +450,74 @@ pub async fn legacy_claims_are_unique<S: Store>(store: Arc<S>) {
         Some(claim)
     );
     assert!(store.legacy_claim("legacy:other").await.unwrap().is_none());
+}
+
+/// [`Queries::counters`](portal_core::ports::Queries::counters) answers in the order asked, with
+/// `None` for a missing key; [`Write::DeleteCounters`] removes counters in the commit (a missing
+/// key is no error) and is undone with the rest of a failing commit.
+pub async fn counters_are_read_together_and_deleted_in_a_commit<S: Store>(store: Arc<S>) {
+    let window = chrono::TimeDelta::hours(1);
+    store
+        .bump_counter("login:pair:a", t0(), window)
+        .await
+        .unwrap();
+    store
+        .bump_counter("login:pair:a", at(1), window)
+        .await
+        .unwrap();
+    store
+        .bump_counter("login:account:c", at(2), window)
+        .await
+        .unwrap();
+    let keys = ["login:account:c", "missing", "login:pair:a"].map(String::from);
+    let got: Vec<Option<(u32, _)>> = store
+        .counters(&keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.map(|c| (c.count, c.last_at)))
+        .collect();
+    assert_eq!(got, vec![Some((1, at(2))), None, Some((2, at(1)))]);
+    assert!(store.counters(&[]).await.unwrap().is_empty());
+
+    // Undone with a commit that fails after it.
+    let e = commit_err(
+        &*store,
+        writes([
+            Write::DeleteCounters(vec!["login:pair:a".into()]),
+            Write::ExpectUser {
+                id: portal_core::ids::UserId::from_uuid(uuid::Uuid::new_v4()),
+                version: 1,
+            },
+        ]),
+    )
+    .await;
+    assert!(matches!(e, StoreError::Conflict), "got {e:?}");
+    assert_eq!(
+        store
+            .counter("login:pair:a")
+            .await
+            .unwrap()
+            .map(|c| c.count),
+        Some(2)
+    );
+
+    commit_ok(
+        &*store,
+        writes([Write::DeleteCounters(vec![
+            "login:pair:a".into(),
+            "missing".into(),
+        ])]),
+    )
+    .await;
+    assert!(store.counter("login:pair:a").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .counter("login:account:c")
+            .await
+            .unwrap()
+            .map(|c| c.count),
+        Some(1),
+        "only the keys named are deleted"
+    );
 }
