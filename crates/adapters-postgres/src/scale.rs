@@ -281,7 +281,7 @@ fn user(c: &Customer, ci: u32, j: u64, n: u64, hash: &PasswordHash) -> Result<Us
         EmailAddress::parse(&email).map_err(invalid)?,
         PersonName::parse(&first).map_err(invalid)?,
         PersonName::parse(&last).map_err(invalid)?,
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             Language::En
         } else {
             Language::De
@@ -290,7 +290,7 @@ fn user(c: &Customer, ci: u32, j: u64, n: u64, hash: &PasswordHash) -> Result<Us
     );
     u.complete_registration(hash.clone(), created)
         .map_err(invalid)?;
-    let permissions = if j == 0 || n % 3 == 0 {
+    let permissions = if j == 0 || n.is_multiple_of(3) {
         keys(&["support_requests", "documents"])?
     } else {
         keys(&["support_requests"])?
