@@ -78,9 +78,9 @@ async fn migrations_applied_once(store: &adapters_postgres::SqlStore, out_a: &st
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_servers_on_one_database_share_sessions_locks_throttles_and_send_each_mail_once() {
-    let mut s = Stack::start().await;
+    let mut s = Stack::start_unmigrated().await;
     let op_email = "ops@vendor.example";
-    // Both start at once on the empty database; only one creates the first operator.
+    // Both start at once on the empty database (no migration has run); only one creates the first operator.
     let operator_env = [("PORTAL_OPERATOR_EMAIL", op_email)];
     let (a, b) = tokio::join!(s.serve("A", &operator_env), s.serve("B", &operator_env));
     assert_ne!(a.port, b.port);

@@ -598,6 +598,7 @@ audit-value-require-second-factor = zweiter Faktor nötig
 audit-value-access-tokens = Art der Zugriffstokens
 audit-value-pending-totp = Authenticator-App in Einrichtung
 audit-value-signing-key = Signaturschlüssel (OpenID Connect)
+audit-value-webhook-secret = Webhook-Geheimnis
 audit-value-added = hinzugefügt
 audit-value-retired = nicht mehr benötigt
 audit-value-pending-registration = unbestätigte Registrierung

@@ -598,6 +598,7 @@ audit-value-require-second-factor = second factor required
 audit-value-access-tokens = kind of access tokens
 audit-value-pending-totp = authenticator app being set up
 audit-value-signing-key = signing key (OpenID Connect)
+audit-value-webhook-secret = webhook secret
 audit-value-added = added
 audit-value-retired = no longer needed
 audit-value-pending-registration = unconfirmed registration

@@ -895,6 +895,19 @@ async fn every_screen_in_a_real_browser() {
         customers.contains("Sage 50 Connected"),
         "affiliation names, not codes"
     );
+    // A webhook endpoint with a long address, so its page shows a row at both widths.
+    portal
+        .create_webhook(
+            &op,
+            portal_core::service::NewWebhook {
+                url: "https://hooks.vendor-crm.example.com/portal/events/incoming-webhook-receiver"
+                    .into(),
+                description: "CRM".into(),
+                events: vec![portal_core::audit::AuditCategory::UserLocked],
+            },
+        )
+        .await
+        .unwrap();
     for (name, path, ready) in [
         (
             "operator-new-customer",
@@ -908,6 +921,7 @@ async fn every_screen_in_a_real_browser() {
             "main h1",
         ),
         ("operator-outbox", "/operator/outbox", "main h1"),
+        ("operator-webhooks", "/operator/webhooks", "main table"),
         (
             "operator-users",
             "/admin/customers/100000001/users",

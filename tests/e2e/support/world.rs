@@ -33,6 +33,17 @@ impl Stack {
         }
     }
 
+    /// Like [`Self::start`], but no migration has run on the database: the servers started on it
+    /// apply them (the test of two processes started at once).
+    pub async fn start_unmigrated() -> Self {
+        let (pg, smtp) = tokio::join!(TestPostgres::start_empty(), SmtpSink::start());
+        Self {
+            pg,
+            smtp,
+            secret: secret_key(),
+        }
+    }
+
     /// The environment of `portal serve` on this stack: Postgres, SMTP, the shared secret, and
     /// development mode (plain-HTTP cookies on 127.0.0.1; mail still goes to SMTP).
     pub fn env(&self) -> Vec<(String, String)> {

@@ -170,6 +170,7 @@ pub(crate) fn value_label(value: &str) -> Option<&'static str> {
         // Sealed values and server keys (`what=`, `change=`), retention (`retention=`).
         "pending_totp" => "audit-value-pending-totp",
         "signing_key" => "audit-value-signing-key",
+        "webhook_secret" => "audit-value-webhook-secret",
         "added" => "audit-value-added",
         "retired" => "audit-value-retired",
         "pending_registration" => "audit-value-pending-registration",
@@ -408,6 +409,7 @@ mod tests {
             ("what", "totp"),
             ("what", "pending_totp"),
             ("what", "signing_key"),
+            ("what", "webhook_secret"),
             ("key_id", "k7f3a9c2e1d0"),
             ("kid", "0190aabbccdd"),
             ("change", "added"),
