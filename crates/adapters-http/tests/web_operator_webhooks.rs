@@ -87,6 +87,8 @@ async fn an_operator_registers_a_webhook_sees_its_secret_once_and_manages_it() {
         .ok()
         .has("https://crm.example.com/in")
         .has("aktiv")
+        // The list names the events as the change log does, in the reader's language.
+        .has("Benutzer gesperrt")
         .lacks(&secret);
 
     let rotated = op

@@ -93,7 +93,7 @@ pub(crate) async fn list(a: Authed) -> Result<Response, PageError> {
                                 @if !e.description.is_empty() { br; (e.description) }
                             }
                             td.wrap data-label=(a.t("webhooks-events")) {
-                                (e.events.iter().map(|c| c.key()).collect::<Vec<_>>().join(", "))
+                                (e.events.iter().map(|c| c.label(a.lang)).collect::<Vec<_>>().join(", "))
                             }
                             td data-label=(a.t("status")) {
                                 @if e.disabled { (a.t("webhooks-disabled")) } @else { (a.t("webhooks-enabled")) }
