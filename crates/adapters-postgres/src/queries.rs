@@ -116,6 +116,32 @@ pub(crate) fn like_pattern(needle: &str) -> String {
     p
 }
 
+/// SQLite's FTS5 trigram tables (with their map tables from FTS rowid to the row's id).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SearchIndex {
+    /// `users.search_text`.
+    Users,
+    /// `audit_entries.details_lower`.
+    Audit,
+}
+
+impl SearchIndex {
+    fn candidates_sql(self) -> &'static str {
+        match self {
+            Self::Users => {
+                "SELECT m.user_id FROM users_search \
+                 JOIN users_search_map m ON m.id = users_search.rowid \
+                 WHERE users_search MATCH ?1 LIMIT ?2"
+            }
+            Self::Audit => {
+                "SELECT m.entry_id FROM audit_search \
+                 JOIN audit_search_map m ON m.id = audit_search.rowid \
+                 WHERE audit_search MATCH ?1 LIMIT ?2"
+            }
+        }
+    }
+}
+
 impl SqlStore {
     /// `col` contains `needle`, case-sensitively (the searched columns are stored lower-case).
     ///
@@ -164,7 +190,7 @@ impl SqlStore {
             .filter(users::Column::CustomerId.eq(customer.as_uuid()))
             .filter(users::Column::State.ne(PENDING));
         if let Some(s) = search {
-            if let Some(ids) = self.sqlite_rare_matches(s).await? {
+            if let Some(ids) = self.sqlite_rare_matches(SearchIndex::Users, s).await? {
                 q = q.filter(users::Column::Id.is_in(ids));
             }
             q = q.filter(self.contains(users::Column::SearchText, s));
@@ -172,13 +198,18 @@ impl SqlStore {
         Ok(q)
     }
 
-    /// SQLite only: the users whose search text contains `needle`, from the FTS5 trigram
-    /// index, when there are few of them. Then the page is built from those rows by primary
-    /// key. `None` (a common term, a needle shorter than a trigram, or Postgres) means: walk
-    /// the customer's `(customer_id, sort_key, id)` index and test each row, which fills a page
-    /// at once exactly when there are many matches. The trigram index finds candidates across
-    /// all customers; the customer filter and the exact `instr` test stay in the main query.
-    async fn sqlite_rare_matches(&self, needle: &str) -> Result<Option<Vec<Uuid>>, StoreError> {
+    /// SQLite only: the ids of the rows whose indexed text contains `needle`, from an FTS5
+    /// trigram `index` (`users_search`, `audit_search`) and its map table, when there are few
+    /// of them. Then the page is built from those rows by primary key. `None` (a common term, a
+    /// needle shorter than a trigram, or Postgres) means: walk the customer's index in page
+    /// order and test each row, which fills a page at once exactly when there are many matches.
+    /// The trigram index finds candidates across all customers; the customer filter and the
+    /// exact `instr` test stay in the main query.
+    async fn sqlite_rare_matches(
+        &self,
+        index: SearchIndex,
+        needle: &str,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         const RARE: usize = 500;
         if self.backend != DbBackend::Sqlite || needle.chars().count() < 3 {
             return Ok(None);
@@ -188,9 +219,7 @@ impl SqlStore {
             &self.db,
             Statement::from_sql_and_values(
                 DbBackend::Sqlite,
-                "SELECT m.user_id FROM users_search \
-                 JOIN users_search_map m ON m.id = users_search.rowid \
-                 WHERE users_search MATCH ?1 LIMIT ?2",
+                index.candidates_sql(),
                 [
                     phrase.into(),
                     i64::try_from(RARE + 1).unwrap_or(i64::MAX).into(),
@@ -718,8 +747,12 @@ impl Queries for SqlStore {
             q = q.filter(audit_entries::Column::At.lt(micros(u)));
         }
         if let Some(s) = &query.search {
-            let mut any =
-                Condition::any().add(self.contains(audit_entries::Column::DetailsLower, s));
+            let mut text =
+                Condition::all().add(self.contains(audit_entries::Column::DetailsLower, s));
+            if let Some(ids) = self.sqlite_rare_matches(SearchIndex::Audit, s).await? {
+                text = text.add(audit_entries::Column::Id.is_in(ids));
+            }
+            let mut any = Condition::any().add(text);
             if !query.search_categories.is_empty() {
                 any = any.add(
                     audit_entries::Column::Category

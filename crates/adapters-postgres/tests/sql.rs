@@ -1021,6 +1021,31 @@ async fn check_plans(
         .await,
     ));
     plans.push((
+        "audit rare search",
+        plan_of(store, seen, async {
+            let mut q = audit_page(big, None);
+            q.search = Some("+shop".into());
+            let got = store.audit(&q).await.unwrap();
+            assert_eq!(
+                got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+                [60_003, 60_002, 60_001],
+                "the three entries of the rare text, newest first"
+            );
+        })
+        .await,
+    ));
+    plans.push((
+        "audit common search",
+        plan_of(store, seen, async {
+            let mut q = audit_page(big, None);
+            q.search = Some("seq=5".into());
+            let got = store.audit(&q).await.unwrap();
+            assert_eq!(got.len(), 21);
+            assert_eq!(got[0].seq, 59_999, "the newest entry containing seq=5");
+        })
+        .await,
+    ));
+    plans.push((
         "audit deep page",
         plan_of(store, seen, async {
             assert_eq!(
@@ -1039,7 +1064,9 @@ fn expected_index(what: &str) -> &'static str {
         // A common term fills the page at once by walking the customer's index and testing
         // each row: faster than collecting every match from the trigram index.
         "first page" | "deep page" | "common search" => "users_customer_sort_idx",
-        "audit first page" | "audit deep page" => "audit_entries_chain_seq_key",
+        "audit first page" | "audit deep page" | "audit common search" => {
+            "audit_entries_chain_seq_key"
+        }
         "audit by subject" => "audit_entries_subject_idx",
         "audit by category" | "audit by common category" => "audit_entries_category_idx",
         "audit by time range" => "audit_entries_at_idx",
@@ -1056,6 +1083,7 @@ async fn postgres_list_search_and_audit_queries_use_their_indexes() {
     for (what, plan) in check_plans(&store, &seen, &seeded).await {
         let expected = match what {
             "rare search" => "users_search_trgm_idx",
+            "audit rare search" => "audit_entries_search_trgm_idx",
             _ => expected_index(what),
         };
         assert!(
@@ -1076,10 +1104,11 @@ async fn sqlite_list_search_and_audit_queries_use_their_indexes() {
     let seeded = seeded(&store).await;
     search_answers(&store, seeded.big).await;
     for (what, plan) in check_plans(&store, &seen, &seeded).await {
-        // A rare term is looked up in the FTS5 trigram index first; the page is then read by
-        // primary key (a few rows, sorted in memory).
+        // A rare term is looked up in the FTS5 trigram index first (users_search, audit_search);
+        // the page is then read by primary key (a few rows, sorted in memory).
         let expected = match what {
             "rare search" => "sqlite_autoindex_users_1",
+            "audit rare search" => "sqlite_autoindex_audit_entries_1",
             _ => expected_index(what),
         };
         assert!(
@@ -1092,7 +1121,10 @@ async fn sqlite_list_search_and_audit_queries_use_their_indexes() {
         );
         // A time range is found through `(chain_key, at)` and its rows sorted by seq (Postgres
         // does the same); every other list follows its index in order.
-        if what != "rare search" && what != "audit by time range" {
+        if !matches!(
+            what,
+            "rare search" | "audit rare search" | "audit by time range"
+        ) {
             assert!(
                 !plan.contains("TEMP B-TREE"),
                 "{what} sorts instead of following the index:\n{plan}"

@@ -387,6 +387,27 @@ async fn check_upgraded(store: &SqlStore, manifest: &Manifest) {
             .await
             .unwrap_or_else(|e| panic!("{state}: change log of {number} verifies: {e}"));
         assert!(report.entries > 0, "{state}: {number} has its change log");
+        // The change log's text search finds entries written before the upgrade (on SQLite
+        // through the FTS5 table 000011 filled from them).
+        let found = store
+            .audit(&portal_core::ports::AuditQuery {
+                customer: Some(customer.id()),
+                subject: None,
+                categories: Vec::new(),
+                search: Some(format!("number={number}")),
+                search_categories: Vec::new(),
+                from: None,
+                until: None,
+                before_seq: None,
+                limit: 10,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{state}: change log of {number} searches: {e}"));
+        assert_eq!(
+            found.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1],
+            "{state}: the search finds {number}'s first entry"
+        );
         let users = store
             .count_users_of_customer(customer.id(), None, 1_000)
             .await
