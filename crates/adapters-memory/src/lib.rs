@@ -94,6 +94,8 @@ struct State {
     /// Per endpoint and chain, the `seq` of the last delivery queued (the SQL stores'
     /// `webhook_cursors`).
     webhook_cursors: HashMap<(uuid::Uuid, Option<CustomerId>), u64>,
+    /// The generation of the webhook endpoints: one more with every write of one.
+    webhook_generation: u64,
 }
 
 /// The OpenID Connect provider's rows.
@@ -128,6 +130,7 @@ enum Undo {
 type WebhookState = (
     Vec<portal_core::webhook::WebhookEndpoint>,
     HashMap<(uuid::Uuid, Option<CustomerId>), u64>,
+    u64,
 );
 
 fn is_account(u: &User) -> bool {
@@ -343,7 +346,9 @@ impl State {
                 }
                 Undo::LegacyAccount(key, old) => restore(&mut self.legacy_accounts, key, old),
                 Undo::Oidc(old) => self.oidc = *old,
-                Undo::Webhooks(old) => (self.webhooks, self.webhook_cursors) = *old,
+                Undo::Webhooks(old) => {
+                    (self.webhooks, self.webhook_cursors, self.webhook_generation) = *old;
+                }
                 Undo::PasskeyChallenge(id, old) => restore(&mut self.passkey_challenges, id, old),
                 Undo::Counter(key, old) => restore(&mut self.counters, key, old),
                 Undo::SealingKey(id, present) => {
@@ -632,7 +637,9 @@ impl State {
                 undo.push(Undo::Webhooks(Box::new((
                     self.webhooks.clone(),
                     self.webhook_cursors.clone(),
+                    self.webhook_generation,
                 ))));
+                self.webhook_generation += 1;
                 self.apply_webhook(w)
             }
             Write::DeleteCounters(keys) => {
@@ -1004,6 +1011,14 @@ impl MemoryStore {
 impl Committer for MemoryStore {
     async fn commit(&self, commit: Commit) -> Result<(), StoreError> {
         let mut state = self.lock();
+        // The deliveries were computed from the endpoints of this generation (before the
+        // commit's own writes).
+        if commit
+            .webhooks_generation
+            .is_some_and(|g| g != state.webhook_generation)
+        {
+            return Err(StoreError::WebhooksChanged);
+        }
         let mut undo = Vec::new();
         for w in commit.writes {
             if let Err(e) = state.apply(w, &mut undo) {
@@ -1482,6 +1497,14 @@ impl Queries for MemoryStore {
 
     async fn webhooks(&self) -> Result<Vec<portal_core::webhook::WebhookEndpoint>, StoreError> {
         Ok(self.lock().webhooks.clone())
+    }
+
+    async fn webhook_snapshot(&self) -> Result<portal_core::webhook::WebhookSnapshot, StoreError> {
+        let state = self.lock();
+        Ok(portal_core::webhook::WebhookSnapshot {
+            generation: state.webhook_generation,
+            endpoints: state.webhooks.clone(),
+        })
     }
 
     async fn users_with_sealed_secrets(

@@ -256,11 +256,30 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
 /// Per chain, in the usual case of an existing chain: the locking read, then on Postgres one
 /// statement that inserts all of the chain's new entries and moves the head (a data-modifying
 /// `WITH`), on SQLite (no such `WITH`) the insert of all entries and the head update.
+///
+/// The locking read also returns the webhook endpoints' generation: when the commit's
+/// deliveries were computed from another one (`expected_generation`), the commit is refused
+/// with [`StoreError::WebhooksChanged`] at no extra statement.
 async fn append_audit(
     tx: &DatabaseTransaction,
     backend: DbBackend,
     records: Vec<AuditRecord>,
+    expected_generation: Option<u64>,
 ) -> Result<Vec<audit::AuditEntry>, StoreError> {
+    let check = |head: &LockedHead| match expected_generation {
+        Some(g) if head.webhooks_generation != Some(rows::db_version(g)) => {
+            Err(StoreError::WebhooksChanged)
+        }
+        _ => Ok(()),
+    };
+    if records.is_empty() {
+        if let Some(g) = expected_generation {
+            if crate::webhooks::generation(tx).await? != g {
+                return Err(StoreError::WebhooksChanged);
+            }
+        }
+        return Ok(Vec::new());
+    }
     let mut appended = Vec::new();
     let mut chains: BTreeMap<Uuid, Vec<AuditRecord>> = BTreeMap::new();
     for r in records {
@@ -289,6 +308,7 @@ async fn append_audit(
                 locked_head(tx, key).await?.ok_or(StoreError::Conflict)?
             }
         };
+        check(&head)?;
         let mut seq = u64::try_from(head.seq).map_err(|_| {
             corrupt(portal_core::customer::CorruptRecord::new(
                 "audit chain",
@@ -346,13 +366,29 @@ async fn append_audit(
     Ok(appended)
 }
 
+/// A chain's head, with the webhook endpoints' generation read in the same statement.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct LockedHead {
+    seq: i64,
+    hash: String,
+    webhooks_generation: Option<i64>,
+}
+
 /// A chain's head row, locked until the transaction ends; `None` when the chain has no row yet.
 async fn locked_head(
     tx: &DatabaseTransaction,
     key: Uuid,
-) -> Result<Option<audit_chains::Model>, StoreError> {
+) -> Result<Option<LockedHead>, StoreError> {
     audit_chains::Entity::find_by_id(key)
+        .select_only()
+        .column(audit_chains::Column::Seq)
+        .column(audit_chains::Column::Hash)
+        .column_as(
+            Expr::cust("COALESCE((SELECT generation FROM webhook_generation WHERE id = 1), 0)"),
+            "webhooks_generation",
+        )
         .lock_exclusive()
+        .into_model::<LockedHead>()
         .one(tx)
         .await
         .map_err(db_err)
@@ -440,10 +476,24 @@ async fn apply_all(
     if backend == DbBackend::Postgres {
         lock_in_order(tx, &commit.writes).await?;
     }
+    // The generation the deliveries were computed from, plus the commit's own webhook writes
+    // (each adds one, and the check below reads after them).
+    let expected_generation = commit.webhooks_generation.map(|g| {
+        g + commit
+            .writes
+            .iter()
+            .filter(|w| {
+                matches!(
+                    w,
+                    Write::InsertWebhook(_) | Write::UpdateWebhook(_) | Write::DeleteWebhook(_)
+                )
+            })
+            .count() as u64
+    });
     for w in commit.writes {
         apply(tx, w).await?;
     }
-    let entries = append_audit(tx, backend, commit.audit).await?;
+    let entries = append_audit(tx, backend, commit.audit, expected_generation).await?;
     let mut messages = commit.outbox;
     crate::webhooks::place(tx, &mut messages, &entries).await?;
     if !messages.is_empty() {

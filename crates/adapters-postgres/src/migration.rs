@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(SecretKeysRetention),
             Box::new(Webhooks),
             Box::new(AuditSearch),
+            Box::new(WebhookGeneration),
         ]
     }
 }
@@ -1102,5 +1103,42 @@ impl MigrationTrait for AuditSearch {
             conn.execute_unprepared(sql).await?;
         }
         Ok(())
+    }
+}
+
+/// The webhook endpoints' generation: at most one row (none reads as 0), one more with every
+/// write of an endpoint. A
+/// service keeps the endpoints in memory and every commit that appends to the change log reads
+/// the generation in its chain-lock statement, so a registration in another process is noticed
+/// at the next commit without a statement of its own (the commit is refused and computed again).
+struct WebhookGeneration;
+
+impl MigrationName for WebhookGeneration {
+    fn name(&self) -> &'static str {
+        "m20261207_000012_webhook_generation"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for WebhookGeneration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(a("webhook_generation"))
+                .col(ColumnDef::new(a("id")).integer().not_null().primary_key())
+                .col(big("generation"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table(a("webhook_generation"))
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -650,6 +650,10 @@ impl Queries for SqlStore {
         crate::webhooks::all(&self.db).await
     }
 
+    async fn webhook_snapshot(&self) -> Result<portal_core::webhook::WebhookSnapshot, StoreError> {
+        crate::webhooks::snapshot(&self.db).await
+    }
+
     async fn users_with_sealed_secrets(
         &self,
         after: Option<UserId>,

@@ -1,4 +1,4 @@
-//! The webhook tables (migration 000010): endpoints (the entity as JSON in `data`,
+//! The webhook tables (migrations 000010 and 000012): the endpoints' generation, endpoints (the entity as JSON in `data`,
 //! version-checked with its row) and the per-endpoint, per-chain sequence cursors that give each
 //! event its `previous_seq`.
 
@@ -10,11 +10,11 @@ use portal_core::audit::AuditEntry;
 use portal_core::customer::CorruptRecord;
 use portal_core::outbox::{OutboxMessage, Payload};
 use portal_core::ports::{StoreError, Write};
-use portal_core::webhook::WebhookEndpoint;
+use portal_core::webhook::{WebhookEndpoint, WebhookSnapshot};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder,
+    QueryOrder, Statement,
 };
 use uuid::Uuid;
 
@@ -89,8 +89,65 @@ fn one_row(rows: u64) -> Result<(), StoreError> {
     }
 }
 
-/// Applies one of the webhook writes inside the commit's transaction.
+/// The webhook endpoints' generation (`webhook_generation`, migration 000012: at most one row,
+/// none reads as 0).
+pub(crate) async fn generation(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COALESCE((SELECT generation FROM webhook_generation WHERE id = 1), 0)",
+        ))
+        .await
+        .map_err(db_err)?
+        .ok_or_else(|| StoreError::backend("the generation query returned no row"))?;
+    let g: i64 = row.try_get_by_index(0).map_err(db_err)?;
+    u64::try_from(g).map_err(|_| StoreError::backend("negative webhook generation"))
+}
+
+/// Every endpoint with the generation of the set, from one statement (one snapshot on
+/// Postgres; SQLite reads inside one statement anyway).
+pub(crate) async fn snapshot(db: &impl ConnectionTrait) -> Result<WebhookSnapshot, StoreError> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COALESCE((SELECT generation FROM webhook_generation WHERE id = 1), 0), \
+             e.id, e.data, e.version, e.created_at \
+             FROM (SELECT 1 AS one) o LEFT JOIN webhook_endpoints e ON 1 = 1 \
+             ORDER BY e.created_at, e.id",
+        ))
+        .await
+        .map_err(db_err)?;
+    let mut snapshot = WebhookSnapshot::default();
+    for (i, row) in rows.iter().enumerate() {
+        if i == 0 {
+            let g: i64 = row.try_get_by_index(0).map_err(db_err)?;
+            snapshot.generation =
+                u64::try_from(g).map_err(|_| StoreError::backend("negative webhook generation"))?;
+        }
+        let id: Option<Uuid> = row.try_get_by_index(1).map_err(db_err)?;
+        if id.is_none() {
+            continue;
+        }
+        let model = webhook_endpoints::Model {
+            id: row.try_get_by_index(1).map_err(db_err)?,
+            data: row.try_get_by_index(2).map_err(db_err)?,
+            version: row.try_get_by_index(3).map_err(db_err)?,
+            created_at: row.try_get_by_index(4).map_err(db_err)?,
+        };
+        snapshot.endpoints.push(endpoint(model)?);
+    }
+    Ok(snapshot)
+}
+
+/// Applies one of the webhook writes inside the commit's transaction; each moves the
+/// endpoints' generation on by one.
 pub(crate) async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
+    tx.execute_unprepared(
+        "INSERT INTO webhook_generation (id, generation) VALUES (1, 1) \
+         ON CONFLICT (id) DO UPDATE SET generation = webhook_generation.generation + 1",
+    )
+    .await
+    .map_err(db_err)?;
     match w {
         Write::InsertWebhook(e) => {
             match webhook_endpoints::Entity::insert(endpoint_row(&e, 1))

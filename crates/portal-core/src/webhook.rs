@@ -47,6 +47,18 @@ pub const MAX_URL_LEN: usize = 2_000;
 /// Longest description.
 pub const MAX_DESCRIPTION_CHARS: usize = 200;
 
+/// The registered endpoints as of one generation of the set: what a commit's webhook events are
+/// computed from. Storage increases the generation with every write of an endpoint (insert,
+/// update, delete), so a service that keeps a snapshot in memory learns at its next commit that
+/// another process changed the set ([`StoreError::WebhooksChanged`](crate::ports::StoreError)).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookSnapshot {
+    /// The generation of the set (0 before the first endpoint was ever written).
+    pub generation: u64,
+    /// Every endpoint, oldest first.
+    pub endpoints: Vec<WebhookEndpoint>,
+}
+
 /// A registered receiver of change-log events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookEndpoint {

@@ -367,3 +367,65 @@ async fn a_webhook_secret_is_sealed_at_rest_and_bound_to_its_endpoint() {
         Err(WebhookTargetError::Unopenable)
     ));
 }
+
+/// Two servers over one store, as two `serve` processes over one database: each keeps the
+/// endpoints in memory, and a registration or a disabling on one is seen by the other's very
+/// next change — its commit is refused for the outdated generation, and the deliveries are
+/// computed again — so no event is queued for a stale set and none is missed.
+#[tokio::test]
+async fn a_server_keeping_the_endpoints_in_memory_sees_another_servers_changes_at_its_next_commit()
+{
+    let w = World::new();
+    let op = w.operator("op@example.com").await;
+    w.customer("100000001").await;
+    let emma = w.member("emma@example.com", "100000001").await;
+    let chef = w.admin("chef@example.com", "100000001", &op).await;
+    let other = w.sibling(w.portal.config().clone(), true);
+    // The other server commits once, so it keeps the (empty) set in memory.
+    other
+        .lock_user(&chef, &number("100000001"), id_of(&emma), None)
+        .await
+        .unwrap();
+    other
+        .unlock_user(&chef, &number("100000001"), id_of(&emma))
+        .await
+        .unwrap();
+    assert!(deliveries(&w).is_empty(), "no endpoint yet");
+
+    let a = w
+        .portal
+        .create_webhook(
+            &op,
+            new("https://a.example/h", &[AuditCategory::UserLocked]),
+        )
+        .await
+        .unwrap();
+    other
+        .lock_user(&chef, &number("100000001"), id_of(&emma), None)
+        .await
+        .unwrap();
+    let queued = deliveries(&w);
+    assert_eq!(
+        queued.iter().map(|d| d.endpoint).collect::<Vec<_>>(),
+        [a.endpoint.id],
+        "the endpoint registered on the first server receives the other's event"
+    );
+
+    w.portal
+        .set_webhook_disabled(&op, a.endpoint.id, true)
+        .await
+        .unwrap();
+    other
+        .unlock_user(&chef, &number("100000001"), id_of(&emma))
+        .await
+        .unwrap();
+    other
+        .lock_user(&chef, &number("100000001"), id_of(&emma), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries(&w).len(),
+        1,
+        "nothing more for the endpoint disabled on the first server"
+    );
+}

@@ -171,6 +171,10 @@ pub struct Commit {
     pub audit: Vec<AuditRecord>,
     /// Outgoing messages to queue (mail and every other [kind](crate::outbox::OutboxKind)).
     pub outbox: Vec<OutboxMessage>,
+    /// The [generation of the webhook endpoints](crate::webhook::WebhookSnapshot) the commit's
+    /// webhook deliveries were computed from; the service sets it on every commit with audit
+    /// records. See [`Committer::commit`] for what storage checks.
+    pub webhooks_generation: Option<u64>,
 }
 
 impl Commit {
@@ -240,6 +244,15 @@ pub trait Committer: Send + Sync {
     /// the append (the chain's lock serializes it).
     /// They MUST return [`StoreError::Conflict`] when a version check fails and
     /// [`StoreError::Duplicate`] when a uniqueness rule is broken.
+    ///
+    /// Every write of a webhook endpoint ([`Write::InsertWebhook`], [`Write::UpdateWebhook`],
+    /// [`Write::DeleteWebhook`]) MUST increase the stored generation of the endpoints by one.
+    /// When [`Commit::webhooks_generation`] is set, implementations MUST compare it, inside the
+    /// transaction, with the stored generation as it was before the commit's own writes, and
+    /// refuse the commit with [`StoreError::WebhooksChanged`] (leaving no trace) when they
+    /// differ: the deliveries were computed from an outdated set of endpoints. The check should
+    /// ride on a statement the commit sends anyway (the change log's chain lock), so that
+    /// keeping the endpoints in memory costs no statement.
     async fn commit(&self, commit: Commit) -> Result<(), StoreError>;
 
     /// Records activity on a session: writes `last_seen_at` and `idle_expires_at`. Not audited

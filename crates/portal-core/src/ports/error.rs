@@ -23,6 +23,11 @@ pub enum StoreError {
     /// it first. Nothing was written. The use case may reload and retry.
     #[error("concurrent modification")]
     Conflict,
+    /// The webhook endpoints changed since the commit's deliveries were computed from them
+    /// ([`Commit::webhooks_generation`](crate::ports::Commit::webhooks_generation)). Nothing
+    /// was written; the service reads the endpoints again and retries.
+    #[error("webhook endpoints changed")]
+    WebhooksChanged,
     /// A write broke a uniqueness rule. Nothing was written.
     #[error("duplicate {0:?}")]
     Duplicate(UniqueKey),

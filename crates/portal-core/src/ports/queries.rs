@@ -264,6 +264,11 @@ pub trait Queries: Send + Sync {
     ) -> Result<Option<crate::webhook::WebhookEndpoint>, StoreError>;
     /// Every webhook endpoint, oldest first.
     async fn webhooks(&self) -> Result<Vec<crate::webhook::WebhookEndpoint>, StoreError>;
+    /// Every webhook endpoint with the generation of the set, read together (one consistent
+    /// view): what the service computes a commit's webhook events from and keeps in memory
+    /// until [`Commit::webhooks_generation`](crate::ports::Commit::webhooks_generation) is
+    /// refused.
+    async fn webhook_snapshot(&self) -> Result<crate::webhook::WebhookSnapshot, StoreError>;
 
     /// Users (any state, any customer or none) holding a sealed secret (a confirmed or pending
     /// authenticator app), ordered by id, with an id greater than `after`, at most `limit`: for

@@ -182,6 +182,9 @@ pub struct Portal {
     /// The WebAuthn relying party ([`Portal::with_passkey_verifier`]); without one, passkeys
     /// answer `Unavailable`.
     passkeys: Option<Arc<dyn crate::ports::PasskeyVerifier>>,
+    /// The webhook endpoints as last read ([`Queries::webhook_snapshot`]), so a commit does not
+    /// read them again; storage refuses a commit computed from an outdated generation.
+    webhooks: std::sync::RwLock<Option<Arc<crate::webhook::WebhookSnapshot>>>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -212,6 +215,7 @@ impl Portal {
             sms_outbox: false,
             observer: Arc::new(crate::ports::NoObserver),
             passkeys: None,
+            webhooks: std::sync::RwLock::new(None),
         })
     }
 

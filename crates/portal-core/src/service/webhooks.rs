@@ -359,18 +359,89 @@ impl Portal {
 
     /// Commits `commit` after adding the webhook deliveries its change-log entries stand for.
     /// Every use case commits through here (or through `transact`, which calls it).
-    pub(crate) async fn commit_with_events(&self, mut commit: Commit) -> Result<(), StoreError> {
-        self.add_webhook_events(&mut commit).await?;
-        self.deps.committer.commit(commit).await
+    ///
+    /// The endpoints come from memory ([`Self::webhook_snapshot`]); the commit carries their
+    /// generation, and storage refuses it when another process (or an earlier commit) changed
+    /// the endpoints since: then they are read again and the commit is retried with the
+    /// deliveries computed anew, so no event of a registered endpoint is missed and no
+    /// statement is spent on the common case.
+    pub(crate) async fn commit_with_events(&self, commit: Commit) -> Result<(), StoreError> {
+        let changes_webhooks = commit.writes.iter().any(|w| {
+            matches!(
+                w,
+                Write::InsertWebhook(_) | Write::UpdateWebhook(_) | Write::DeleteWebhook(_)
+            )
+        });
+        if commit.audit.is_empty() {
+            let result = self.deps.committer.commit(commit).await;
+            if changes_webhooks {
+                self.forget_webhooks();
+            }
+            return result;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let snapshot = self.webhook_snapshot().await?;
+            let mut planned = commit.clone();
+            self.add_webhook_events(&mut planned, &snapshot).await?;
+            let result = self.deps.committer.commit(planned).await;
+            if changes_webhooks || matches!(result, Err(StoreError::WebhooksChanged)) {
+                self.forget_webhooks();
+            }
+            match result {
+                Err(StoreError::WebhooksChanged) if attempt < super::MAX_COMMIT_ATTEMPTS => {}
+                Err(StoreError::WebhooksChanged) => return Err(StoreError::Conflict),
+                other => return other,
+            }
+        }
     }
 
-    /// Adds to `commit` one delivery per enabled endpoint subscribed to each of its audit
-    /// records' categories. Storage numbers them as it appends the records.
-    async fn add_webhook_events(&self, commit: &mut Commit) -> Result<(), StoreError> {
-        if commit.audit.is_empty() {
-            return Ok(());
+    /// The webhook endpoints as last read, or read now.
+    async fn webhook_snapshot(
+        &self,
+    ) -> Result<std::sync::Arc<crate::webhook::WebhookSnapshot>, StoreError> {
+        let cached = self
+            .webhooks
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(snapshot) = cached {
+            return Ok(snapshot);
         }
-        let endpoints = self.deps.queries.webhooks().await?;
+        let snapshot = std::sync::Arc::new(self.deps.queries.webhook_snapshot().await?);
+        let mut slot = self
+            .webhooks
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // A newer generation read concurrently wins.
+        if slot
+            .as_ref()
+            .is_none_or(|s| s.generation < snapshot.generation)
+        {
+            *slot = Some(snapshot.clone());
+        }
+        Ok(snapshot)
+    }
+
+    /// Drops the endpoints kept in memory: the next commit reads them again.
+    fn forget_webhooks(&self) {
+        *self
+            .webhooks
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
+    /// Adds to `commit` one delivery per enabled endpoint of `snapshot` subscribed to each of
+    /// its audit records' categories, and the snapshot's generation for storage to check.
+    /// Storage numbers them as it appends the records.
+    async fn add_webhook_events(
+        &self,
+        commit: &mut Commit,
+        snapshot: &crate::webhook::WebhookSnapshot,
+    ) -> Result<(), StoreError> {
+        commit.webhooks_generation = Some(snapshot.generation);
+        let endpoints = &snapshot.endpoints;
         if !endpoints.iter().any(|e| !e.disabled) {
             return Ok(());
         }

@@ -8,7 +8,7 @@ use crate::fixtures::*;
 use portal_core::audit::{AuditCategory, AuditRecord};
 use portal_core::ids::{CustomerId, OutboxId};
 use portal_core::outbox::{OutboxMessage, Payload};
-use portal_core::ports::{Commit, Write};
+use portal_core::ports::{Commit, StoreError, Write};
 use portal_core::webhook::{WebhookDelivery, WebhookEndpoint, WebhookEvent};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -22,6 +22,7 @@ macro_rules! __storage_contract_webhooks {
             webhook_endpoints_round_trip_with_versions,
             webhook_deliveries_carry_their_chain_seq_and_the_previous_one_per_endpoint,
             a_failed_commit_moves_no_webhook_cursor,
+            every_webhook_write_moves_the_generation_and_stale_commits_are_refused,
         );
     };
 }
@@ -207,4 +208,83 @@ pub async fn a_failed_commit_moves_no_webhook_cursor<S: Store>(store: Arc<S>) {
         (2, Some(1)),
         "neither the chain nor the cursor moved for the failed commit"
     );
+}
+
+/// The endpoints' generation moves by one with every write of an endpoint and with nothing else;
+/// the snapshot reads it with the endpoints. A commit computed from another generation is
+/// refused (`WebhooksChanged`) and leaves no trace, whether it appends to the change log or not;
+/// a commit that writes an endpoint itself is checked against the generation before its writes.
+pub async fn every_webhook_write_moves_the_generation_and_stale_commits_are_refused<S: Store>(
+    store: Arc<S>,
+) {
+    let store = &*store;
+    let c = setup_customer(store, "123456789").await;
+    let start = store.webhook_snapshot().await.unwrap();
+    assert!(start.endpoints.is_empty());
+    let g = start.generation;
+
+    // Registering, with the generation it was computed from: accepted, one more.
+    let a = endpoint("https://a.example/hook");
+    let mut register = writes([Write::InsertWebhook(a.clone())]);
+    register.audit(audit(None, None, AuditCategory::WebhookCreated, "", t0()));
+    register.webhooks_generation = Some(g);
+    commit_ok(store, register).await;
+    let after = store.webhook_snapshot().await.unwrap();
+    assert_eq!(after.generation, g + 1, "an insert moves the generation");
+    assert_eq!(
+        after.endpoints.iter().map(|e| e.id).collect::<Vec<_>>(),
+        [a.id]
+    );
+
+    // Anything else that is not an endpoint write leaves it.
+    let (mut event_now, _) = event(Some(c.id()), &[&a]);
+    event_now.webhooks_generation = Some(g + 1);
+    commit_ok(store, event_now).await;
+    assert_eq!(store.webhook_snapshot().await.unwrap().generation, g + 1);
+
+    // A commit computed before the registration: refused, nothing of it stored.
+    let (mut stale, _) = event(Some(c.id()), &[]);
+    let record_id = stale.audit[0].id;
+    stale.webhooks_generation = Some(g);
+    let e = commit_err(store, stale).await;
+    assert!(matches!(e, StoreError::WebhooksChanged), "{e:?}");
+    let head = store
+        .audit(&portal_core::ports::AuditQuery {
+            customer: Some(c.id()),
+            subject: None,
+            categories: Vec::new(),
+            search: None,
+            search_categories: Vec::new(),
+            from: None,
+            until: None,
+            before_seq: None,
+            limit: 50,
+        })
+        .await
+        .unwrap();
+    assert!(
+        head.iter().all(|entry| entry.record.id != record_id),
+        "the refused commit's entry is not in the change log"
+    );
+    // Without a change-log entry too.
+    let mut quiet = Commit::new();
+    quiet.write(Write::InsertWebhook(endpoint("https://q.example/hook")));
+    quiet.webhooks_generation = Some(g);
+    let e = commit_err(store, quiet).await;
+    assert!(matches!(e, StoreError::WebhooksChanged), "{e:?}");
+    assert_eq!(
+        store.webhook_snapshot().await.unwrap().endpoints.len(),
+        1,
+        "the refused insert left no endpoint"
+    );
+
+    // Updates and deletes move it too; without a generation a commit is not checked.
+    let mut disabled = store.webhook(a.id).await.unwrap().unwrap();
+    disabled.disabled = true;
+    commit_ok(store, writes([Write::UpdateWebhook(disabled)])).await;
+    let read = store.webhook(a.id).await.unwrap().unwrap();
+    commit_ok(store, writes([Write::DeleteWebhook(read)])).await;
+    let end = store.webhook_snapshot().await.unwrap();
+    assert_eq!(end.generation, g + 3, "update and delete: one each");
+    assert!(end.endpoints.is_empty());
 }
