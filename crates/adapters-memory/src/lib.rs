@@ -421,9 +421,23 @@ impl State {
                 Ok(())
             }
             Write::UpdateUser(u) => {
-                Self::expect_version(self.users.get(&u.id()).map(User::version), u.version())?;
-                let u = bump(u.record(), User::from_record)?;
+                let stored = self.users.get(&u.id());
+                Self::expect_version(stored.map(User::version), u.version())?;
+                let mut rec = u.record().clone();
+                // The time of the last sign-in never moves back.
+                rec.last_login_at = rec.last_login_at.max(stored.and_then(User::last_login_at));
+                let u = bump(&rec, User::from_record)?;
                 let id = u.id();
+                let old = self.put_user(u)?;
+                undo.push(Undo::User(id, old));
+                Ok(())
+            }
+            Write::RecordLogin { id, version, at } => {
+                let stored = self.users.get(&id);
+                Self::expect_version(stored.map(User::version), version)?;
+                let mut rec = stored.ok_or(StoreError::Conflict)?.record().clone();
+                rec.last_login_at = rec.last_login_at.max(Some(us(at)));
+                let u = User::from_record(rec)?;
                 let old = self.put_user(u)?;
                 undo.push(Undo::User(id, old));
                 Ok(())

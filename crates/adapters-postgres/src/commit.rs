@@ -80,7 +80,22 @@ async fn delete_sessions(
     Ok(())
 }
 
-async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
+/// The later of the stored `last_login_at` and `at` (the time of the last sign-in never moves
+/// back; a NULL `at` keeps the stored one).
+fn later_login(backend: DbBackend, at: Option<DateTime<Utc>>) -> sea_orm::sea_query::SimpleExpr {
+    let at = at.map(rows::micros);
+    match backend {
+        // GREATEST ignores NULLs.
+        DbBackend::Postgres => Expr::cust_with_values("GREATEST(last_login_at, $1)", [at]),
+        // The stored text is RFC 3339 with microseconds in UTC: it sorts as the times do.
+        _ => Expr::cust_with_values(
+            "CASE WHEN last_login_at IS NULL OR last_login_at < ? THEN ? ELSE last_login_at END",
+            [at, at],
+        ),
+    }
+}
+
+async fn apply(tx: &DatabaseTransaction, backend: DbBackend, w: Write) -> Result<(), StoreError> {
     match w {
         Write::ExpectUser { id, version } => lock_user(tx, id.as_uuid(), version).await,
         Write::InsertCustomer(c) => insert!(tx, customers, rows::customer_row(&c, 1)),
@@ -92,13 +107,32 @@ async fn apply(tx: &DatabaseTransaction, w: Write) -> Result<(), StoreError> {
             c.version()
         ),
         Write::InsertUser(u) => insert!(tx, users, rows::user_row(&u, 1)),
-        Write::UpdateUser(u) => versioned_update!(
-            tx,
-            users,
-            rows::user_row(&u, u.version() + 1),
-            u.id().as_uuid(),
-            u.version()
-        ),
+        Write::UpdateUser(u) => {
+            let mut row = rows::user_row(&u, u.version() + 1);
+            row.last_login_at = sea_orm::ActiveValue::NotSet;
+            let res = users::Entity::update_many()
+                .set(row)
+                .col_expr(
+                    users::Column::LastLoginAt,
+                    later_login(backend, u.last_login_at()),
+                )
+                .filter(users::Column::Id.eq(u.id().as_uuid()))
+                .filter(users::Column::Version.eq(rows::db_version(u.version())))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            one_row(res.rows_affected)
+        }
+        Write::RecordLogin { id, version, at } => {
+            let res = users::Entity::update_many()
+                .col_expr(users::Column::LastLoginAt, later_login(backend, Some(at)))
+                .filter(users::Column::Id.eq(id.as_uuid()))
+                .filter(users::Column::Version.eq(rows::db_version(version)))
+                .exec(tx)
+                .await
+                .map_err(db_err)?;
+            one_row(res.rows_affected)
+        }
         Write::DeleteUser(u) => {
             let id = u.id().as_uuid();
             lock_user(tx, id, u.version()).await?;
@@ -428,7 +462,9 @@ async fn lock_in_order(tx: &DatabaseTransaction, writes: &[Write]) -> Result<(),
     let mut customer_ids = Vec::new();
     for w in writes {
         match w {
-            Write::ExpectUser { id, .. } => user_ids.push(id.as_uuid()),
+            Write::ExpectUser { id, .. } | Write::RecordLogin { id, .. } => {
+                user_ids.push(id.as_uuid());
+            }
             Write::UpdateUser(u) | Write::DeleteUser(u) => user_ids.push(u.id().as_uuid()),
             Write::UpdateCustomer(c) => customer_ids.push(c.id().as_uuid()),
             _ => {}
@@ -491,7 +527,7 @@ async fn apply_all(
             .count() as u64
     });
     for w in commit.writes {
-        apply(tx, w).await?;
+        apply(tx, backend, w).await?;
     }
     let entries = append_audit(tx, backend, commit.audit, expected_generation).await?;
     let mut messages = commit.outbox;

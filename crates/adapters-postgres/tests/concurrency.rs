@@ -493,3 +493,77 @@ async fn sqlite_two_housekeepers_delete_each_dead_row_once() {
     two_housekeepers(Arc::new(db.store())).await;
     db.finish().await;
 }
+
+// ---------------------------------------------------------------------------------------------
+
+/// Eight sign-ins of one account at once (one person's script, several browsers): every one
+/// gets its session. A sign-in records its time without a new version of the user, so they do
+/// not conflict with each other (they used to: each bumped the version, and after five lost
+/// races a sign-in answered "conflict").
+async fn eight_logins_of_one_account(store: Arc<SqlStore>) {
+    use portal_core::ports::PasswordHasher as _;
+    use portal_core::service::{Login, LoginOutcome};
+    let portal = portal(&store, Arc::new(SeededRandom::new(8)));
+    let c = customer("200000008", "Anmeldung GmbH");
+    let mut u = employee(c.id(), "many@example.com", "Marta", "Many");
+    let password = portal_core::password::PasswordPolicy::default()
+        .check_single(
+            &SecretString::new(portal_core::testing::PASSWORD.to_owned()),
+            &[],
+        )
+        .unwrap();
+    u.set_password(fast_hasher(8).hash(&password).await.unwrap(), at(3));
+    commit_ok(
+        &*store,
+        writes([Write::InsertCustomer(c), Write::InsertUser(u.clone())]),
+    )
+    .await;
+    let before = store.user(u.id()).await.unwrap().unwrap();
+    for round in 0..3 {
+        let barrier = Arc::new(Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (portal, barrier) = (portal.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    portal
+                        .login(Login {
+                            email: "many@example.com".into(),
+                            password: SecretString::new(portal_core::testing::PASSWORD.to_owned()),
+                            client: ClientInfo::new(Some(&format!("192.0.2.{i}")), Some("race")),
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(LoginOutcome::Authenticated(s)) => {
+                    portal.authenticate(s.token.expose()).await.unwrap();
+                }
+                other => panic!("round {round}: every sign-in succeeds: {other:?}"),
+            }
+        }
+    }
+    let after = store.user(u.id()).await.unwrap().unwrap();
+    assert_eq!(
+        after.version(),
+        before.version(),
+        "sign-ins make no version"
+    );
+    assert!(after.last_login_at().is_some(), "the time is recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_eight_concurrent_logins_of_one_account_all_succeed() {
+    let db = TestPostgres::start().await;
+    eight_logins_of_one_account(Arc::new(db.store())).await;
+    db.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_eight_concurrent_logins_of_one_account_all_succeed() {
+    let db = TestSqlite::file().await;
+    eight_logins_of_one_account(Arc::new(db.store())).await;
+    db.finish().await;
+}

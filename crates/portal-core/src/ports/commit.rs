@@ -38,8 +38,23 @@ pub enum Write {
     /// Inserts a user (version 1). [`UniqueKey::UserEmail`](super::UniqueKey::UserEmail) when an account (any state but
     /// pending verification) already has the address.
     InsertUser(User),
-    /// Updates a user (same uniqueness rule).
+    /// Updates a user (same uniqueness rule). The time of the last sign-in never moves back:
+    /// implementations MUST store the later of the stored `last_login_at` and the entity's (a
+    /// change planned before a concurrent [`Write::RecordLogin`] keeps that login's time).
     UpdateUser(User),
+    /// Records a sign-in: fails the commit unless the user still has this version (holding the
+    /// row, like [`Write::ExpectUser`]), and sets `last_login_at` to the later of the stored one
+    /// and `at` **without** storing a new version. A sign-in is not a change of the account:
+    /// concurrent sign-ins of one account do not conflict with each other, and a change an
+    /// administrator planned before one still applies.
+    RecordLogin {
+        /// User.
+        id: UserId,
+        /// Version it must have.
+        version: u64,
+        /// When.
+        at: DateTime<Utc>,
+    },
     /// Deletes a user with their sessions, challenges, link tokens and admin requests.
     DeleteUser(User),
     /// Stores a new session.

@@ -553,7 +553,6 @@ impl Portal {
             commit.write(Write::InsertSession(pending));
             return Ok(Planned::new(commit, Ok(LoginOutcome::MfaRequired(answer))));
         }
-        user.record_login(now);
         let (mut session, issued) = self.start_session(&user, client.clone(), token, now);
         if remembered {
             session.set_methods(vec!["pwd".to_owned(), "device".to_owned()]);
@@ -570,9 +569,24 @@ impl Portal {
                 "method=password"
             },
         ));
-        commit.writes.retain(|w| !matches!(w, Write::UpdateUser(_)));
+        // The sign-in is recorded without a new version of the user (concurrent sign-ins of one
+        // account do not conflict); it still checks the version the plan was made with, after
+        // the rehash's update when there is one.
+        let version = if commit
+            .writes
+            .iter()
+            .any(|w| matches!(w, Write::UpdateUser(_)))
+        {
+            user.version() + 1
+        } else {
+            user.version()
+        };
         commit
-            .write(Write::UpdateUser(user))
+            .write(Write::RecordLogin {
+                id: user.id(),
+                version,
+                at: now,
+            })
             .write(Write::InsertSession(session));
         Ok(Planned::new(
             commit,

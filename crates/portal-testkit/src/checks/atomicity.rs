@@ -24,6 +24,7 @@ macro_rules! __storage_contract_atomicity {
         $crate::storage_contract!(@tests $fixture; atomicity;
             stale_versions_conflict_for_every_entity,
             expected_user_version_is_checked,
+            a_recorded_login_checks_the_version_without_moving_it,
             updates_of_missing_rows_conflict,
             inserting_an_existing_id_conflicts,
             a_commit_whose_last_write_fails_leaves_nothing,
@@ -174,6 +175,71 @@ pub async fn expected_user_version_is_checked<S: Store>(store: Arc<S>) {
         assert!(is_conflict(&e), "version {version}: {e:?}");
         assert!(store.customer(refused.id()).await.unwrap().is_none());
     }
+}
+
+/// `RecordLogin` checks the user's version and stores the sign-in's time without a new version:
+/// two sign-ins planned from one version both commit, and an update planned before them still
+/// applies — keeping the later sign-in time, which never moves back. A stale or unknown user
+/// conflicts and leaves nothing.
+pub async fn a_recorded_login_checks_the_version_without_moving_it<S: Store>(store: Arc<S>) {
+    let c = setup_customer(&*store, "100000035").await;
+    let u = employee(c.id(), "login@example.com", "Log", "In");
+    insert_users(&*store, std::slice::from_ref(&u)).await;
+    let planned = reload_user(&*store, u.id()).await;
+    assert_eq!(planned.last_login_at(), None);
+    for seconds in [20, 10] {
+        commit_ok(
+            &*store,
+            writes([Write::RecordLogin {
+                id: u.id(),
+                version: planned.version(),
+                at: at(seconds),
+            }]),
+        )
+        .await;
+    }
+    let read = reload_user(&*store, u.id()).await;
+    assert_eq!(read.version(), planned.version(), "no new version");
+    assert_eq!(read.last_login_at(), Some(at(20)), "the later sign-in");
+
+    // An administrator's change planned before the sign-ins applies and keeps their time.
+    let mut changed = planned.clone();
+    changed.set_permissions(portal_core::permission::PermissionSet::default(), at(30));
+    commit_ok(&*store, writes([Write::UpdateUser(changed)])).await;
+    let read = reload_user(&*store, u.id()).await;
+    assert_eq!(read.version(), planned.version() + 1);
+    assert_eq!(read.record().updated_at, at(30), "the change applied");
+    assert_eq!(
+        read.last_login_at(),
+        Some(at(20)),
+        "the sign-in's time is kept"
+    );
+
+    let e = commit_err(
+        &*store,
+        writes([Write::RecordLogin {
+            id: u.id(),
+            version: planned.version(),
+            at: at(40),
+        }]),
+    )
+    .await;
+    assert!(is_conflict(&e), "a stale version: {e:?}");
+    let e = commit_err(
+        &*store,
+        writes([Write::RecordLogin {
+            id: UserId::from_uuid(new_uuid()),
+            version: 1,
+            at: at(40),
+        }]),
+    )
+    .await;
+    assert!(is_conflict(&e), "an unknown user: {e:?}");
+    assert_eq!(
+        reload_user(&*store, u.id()).await.last_login_at(),
+        Some(at(20)),
+        "the refused sign-ins left nothing"
+    );
 }
 
 /// Updating or deleting something that is not stored is a conflict (someone deleted it).
