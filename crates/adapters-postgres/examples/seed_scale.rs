@@ -48,12 +48,16 @@ async fn main() -> ExitCode {
     let Some(url) = args.first() else {
         eprintln!(
             "usage: seed_scale <DATABASE_URL>                    seed (SCALE_DOWN=n divides by n)\n       \
-             seed_scale <DATABASE_URL> sessions <N> <FILE>   add N sessions, tokens to FILE"
+             seed_scale <DATABASE_URL> sessions <N> <FILE>   add N sessions, tokens to FILE\n       \
+             seed_scale <DATABASE_URL> remigrate <N>         undo the last N migrations, apply them again, timed"
         );
         return ExitCode::from(2);
     };
     if args.get(1).map(String::as_str) == Some("sessions") {
         return add_sessions(url, &args[2..]).await;
+    }
+    if args.get(1).map(String::as_str) == Some("remigrate") {
+        return remigrate(url, &args[2..]).await;
     }
     let plan = ScalePlan::default().scaled_down(env_u64("SCALE_DOWN", 1));
     let verify = u32::try_from(env_u64("SCALE_VERIFY", 3)).unwrap_or(3);
@@ -169,5 +173,43 @@ async fn add_sessions(url: &str, args: &[String]) -> ExitCode {
         "added {n} sessions in {:.1} s; tokens in {file}",
         started.elapsed().as_secs_f64()
     );
+    ExitCode::SUCCESS
+}
+
+/// What the newest migrations cost on a database of this size: undoes the last `N` (their
+/// `down`), then applies them again as `portal migrate` does (one transaction, the migration
+/// lock), and prints the time of each half. Used for the upgrade figures in docs/operations.md.
+async fn remigrate(url: &str, args: &[String]) -> ExitCode {
+    use sea_orm_migration::MigratorTrait as _;
+    let Some(Ok(n)) = args.first().map(|n| n.parse::<u32>()) else {
+        eprintln!("usage: seed_scale <DATABASE_URL> remigrate <N>");
+        return ExitCode::from(2);
+    };
+    let settings = adapters_postgres::PoolSettings::default().without_statement_timeout();
+    let db = match adapters_postgres::connect_with(url, &settings).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = Instant::now();
+    if let Err(e) = adapters_postgres::Migrator::down(&db, Some(n)).await {
+        eprintln!("undoing the last {n} migrations failed: {e}");
+        return ExitCode::FAILURE;
+    }
+    let undone = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    match adapters_postgres::apply_migrations(&db).await {
+        Ok(applied) => println!(
+            "undone in {undone:.1} s; applied {} in {:.1} s",
+            applied.join(", "),
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => {
+            eprintln!("applying them again failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     ExitCode::SUCCESS
 }

@@ -87,7 +87,8 @@ fn later_login(backend: DbBackend, at: Option<DateTime<Utc>>) -> sea_orm::sea_qu
     match backend {
         // GREATEST ignores NULLs.
         DbBackend::Postgres => Expr::cust_with_values("GREATEST(last_login_at, $1)", [at]),
-        // The stored text is RFC 3339 with microseconds in UTC: it sorts as the times do.
+        // The stored text is RFC 3339 in UTC (`+00:00`) with 0, 3 or 6 fraction digits: it sorts
+        // as the times do, because `+` sorts before every digit.
         _ => Expr::cust_with_values(
             "CASE WHEN last_login_at IS NULL OR last_login_at < ? THEN ? ELSE last_login_at END",
             [at, at],

@@ -572,11 +572,7 @@ impl Portal {
         // The sign-in is recorded without a new version of the user (concurrent sign-ins of one
         // account do not conflict); it still checks the version the plan was made with, after
         // the rehash's update when there is one.
-        let version = if commit
-            .writes
-            .iter()
-            .any(|w| matches!(w, Write::UpdateUser(_)))
-        {
+        let version = if rehash.is_some() {
             user.version() + 1
         } else {
             user.version()

@@ -391,7 +391,13 @@ impl Portal {
             }
             match result {
                 Err(StoreError::WebhooksChanged) if attempt < super::MAX_COMMIT_ATTEMPTS => {}
-                Err(StoreError::WebhooksChanged) => return Err(StoreError::Conflict),
+                // Not `Conflict`: callers read that as a lost race on their own data (the
+                // authorization-code exchange as a reused code).
+                Err(StoreError::WebhooksChanged) => {
+                    return Err(StoreError::Unavailable(
+                        "the webhook endpoints kept changing during the commit".into(),
+                    ));
+                }
                 other => return other,
             }
         }

@@ -235,10 +235,31 @@ pub async fn a_recorded_login_checks_the_version_without_moving_it<S: Store>(sto
     )
     .await;
     assert!(is_conflict(&e), "an unknown user: {e:?}");
+    let read = reload_user(&*store, u.id()).await;
     assert_eq!(
-        reload_user(&*store, u.id()).await.last_login_at(),
+        read.last_login_at(),
         Some(at(20)),
         "the refused sign-ins left nothing"
+    );
+
+    // A later sign-in moves the time forward, by either write.
+    commit_ok(
+        &*store,
+        writes([Write::RecordLogin {
+            id: u.id(),
+            version: read.version(),
+            at: at(50),
+        }]),
+    )
+    .await;
+    let mut second_step = reload_user(&*store, u.id()).await;
+    assert_eq!(second_step.last_login_at(), Some(at(50)));
+    second_step.record_login(at(60));
+    commit_ok(&*store, writes([Write::UpdateUser(second_step)])).await;
+    assert_eq!(
+        reload_user(&*store, u.id()).await.last_login_at(),
+        Some(at(60)),
+        "an update with a later sign-in time stores it"
     );
 }
 
