@@ -308,10 +308,10 @@ async fn append_audit(
         _ => Ok(()),
     };
     if records.is_empty() {
-        if let Some(g) = expected_generation {
-            if crate::webhooks::generation(tx).await? != g {
-                return Err(StoreError::WebhooksChanged);
-            }
+        if let Some(g) = expected_generation
+            && crate::webhooks::generation(tx).await? != g
+        {
+            return Err(StoreError::WebhooksChanged);
         }
         return Ok(Vec::new());
     }
