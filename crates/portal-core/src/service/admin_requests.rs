@@ -4,7 +4,7 @@
 use super::{Actor, Planned, Portal, actor_ref, infra_errors};
 use crate::admin_request::{AdminRequest, AdminRequestStatus};
 use crate::audit::AuditCategory;
-use crate::authz::{Access, Acting, is_operator, management_access};
+use crate::authz::{Access, Acting, management_access};
 use crate::customer::Customer;
 use crate::error::InfraError;
 use crate::ids::{AdminRequestId, CustomerId};
@@ -409,13 +409,9 @@ impl Portal {
         statuses: &[AdminRequestStatus],
         customer: Option<CustomerId>,
     ) -> Result<Vec<AdminRequestView>, AdminRequestError> {
-        let acting = self
-            .acting(actor)
+        self.acting_operator(actor)
             .await?
             .ok_or(AdminRequestError::Forbidden)?;
-        if !is_operator(&acting) {
-            return Err(AdminRequestError::Forbidden);
-        }
         let q = &self.deps.queries;
         let default = statuses.is_empty();
         let mut requests = q

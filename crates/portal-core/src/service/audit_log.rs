@@ -7,7 +7,7 @@ use crate::audit::{
     ActorKind, AuditCategory, AuditEntry, ChainBreak, ChainHash, verify_chain_from,
 };
 use crate::audit_export;
-use crate::authz::{Access, Acting, is_operator, management_access};
+use crate::authz::{Access, management_access};
 use crate::customer::Customer;
 use crate::error::InfraError;
 use crate::ids::{CustomerId, UserId};
@@ -175,10 +175,9 @@ impl Portal {
         query: &AuditListQuery,
         language: Language,
     ) -> Result<AuditPage, AuditError> {
-        let acting = self.acting(actor).await?.ok_or(AuditError::Forbidden)?;
-        if !is_operator(&acting) {
-            return Err(AuditError::Forbidden);
-        }
+        self.acting_operator(actor)
+            .await?
+            .ok_or(AuditError::Forbidden)?;
         self.audit_page(None, None, query, language).await
     }
 
@@ -307,10 +306,9 @@ impl Portal {
         actor: &Actor,
         number: Option<&CustomerNumber>,
     ) -> Result<ChainReport, AuditError> {
-        let acting = self.acting(actor).await?.ok_or(AuditError::Forbidden)?;
-        if !matches!(acting, Acting::System) && !is_operator(&acting) {
-            return Err(AuditError::Forbidden);
-        }
+        self.acting_operator(actor)
+            .await?
+            .ok_or(AuditError::Forbidden)?;
         let customer = match number {
             Some(n) => Some(
                 self.deps

@@ -3,7 +3,7 @@
 use super::paging::{self, PageRequest, PagingError};
 use super::{Actor, Planned, Portal, actor_ref, infra_errors};
 use crate::audit::AuditCategory;
-use crate::authz::{Acting, is_operator};
+use crate::authz::Acting;
 use crate::customer::{
     AffiliationKey, Customer, CustomerRecord, SecondFactorPolicy, ServiceChannel,
 };
@@ -119,12 +119,9 @@ struct Resolved {
 
 impl Portal {
     async fn operator(&self, actor: &Actor) -> Result<Acting, CustomerError> {
-        let acting = self.acting(actor).await?.ok_or(CustomerError::Forbidden)?;
-        if is_operator(&acting) {
-            Ok(acting)
-        } else {
-            Err(CustomerError::Forbidden)
-        }
+        self.acting_operator(actor)
+            .await?
+            .ok_or(CustomerError::Forbidden)
     }
 
     fn resolve(&self, c: &NewCustomer) -> Result<Resolved, CustomerError> {

@@ -339,6 +339,16 @@ impl Portal {
         }
     }
 
+    /// The actor as stored now if it is an active operator or the system
+    /// ([`crate::authz::is_operator`]); `None` for anyone else, and for a user who is gone: what
+    /// every operator-only use case checks first.
+    pub(crate) async fn acting_operator(
+        &self,
+        actor: &Actor,
+    ) -> Result<Option<Acting>, StoreError> {
+        Ok(self.acting(actor).await?.filter(crate::authz::is_operator))
+    }
+
     /// The change-log entry of what `user` did to their own account (actor and subject both the
     /// user, under their customer).
     pub(crate) fn own_audit_record(

@@ -352,10 +352,10 @@ impl Portal {
     }
 
     async fn operator_acting(&self, actor: &Actor) -> Result<ActorRef, OidcAdminError> {
-        let acting = self.acting(actor).await?.ok_or(OidcAdminError::Forbidden)?;
-        if !authz::is_operator(&acting) {
-            return Err(OidcAdminError::Forbidden);
-        }
+        let acting = self
+            .acting_operator(actor)
+            .await?
+            .ok_or(OidcAdminError::Forbidden)?;
         Ok(actor_ref(&acting))
     }
 

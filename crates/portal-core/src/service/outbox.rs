@@ -47,12 +47,9 @@ fn valid_kind(kind: &str) -> bool {
 
 impl Portal {
     async fn outbox_operator(&self, actor: &Actor) -> Result<Acting, OutboxError> {
-        let acting = self.acting(actor).await?.ok_or(OutboxError::Forbidden)?;
-        if crate::authz::is_operator(&acting) {
-            Ok(acting)
-        } else {
-            Err(OutboxError::Forbidden)
-        }
+        self.acting_operator(actor)
+            .await?
+            .ok_or(OutboxError::Forbidden)
     }
 
     /// Dead letters, newest first: of every kind, or of one kind key (also one this build does

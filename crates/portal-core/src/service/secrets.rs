@@ -10,7 +10,6 @@
 
 use super::{Actor, Planned, Portal, actor_ref, infra_errors};
 use crate::audit::{ActorRef, AuditCategory};
-use crate::authz;
 use crate::error::InfraError;
 use crate::ids::UserId;
 use crate::ports::{Commit, StoreError, Write};
@@ -191,12 +190,9 @@ impl Portal {
     /// The operator (or the system) acting, and the configured keys.
     async fn resealer(&self, actor: &Actor) -> Result<(ActorRef, MfaKeyring), SealingKeyError> {
         let acting = self
-            .acting(actor)
+            .acting_operator(actor)
             .await?
             .ok_or(SealingKeyError::Forbidden)?;
-        if !authz::is_operator(&acting) {
-            return Err(SealingKeyError::Forbidden);
-        }
         let ring = self.mfa_keyring().ok_or(SealingKeyError::NoKey)?;
         Ok((actor_ref(&acting), ring))
     }

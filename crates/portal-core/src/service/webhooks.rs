@@ -4,7 +4,6 @@
 
 use super::{Actor, Planned, Portal, actor_ref, infra_errors};
 use crate::audit::{ActorRef, AuditCategory};
-use crate::authz;
 use crate::error::InfraError;
 use crate::ids::{CustomerId, OutboxId};
 use crate::outbox::{OutboxMessage, Payload};
@@ -126,10 +125,10 @@ fn event_keys(events: &[AuditCategory]) -> String {
 
 impl Portal {
     async fn webhook_operator(&self, actor: &Actor) -> Result<ActorRef, WebhookError> {
-        let acting = self.acting(actor).await?.ok_or(WebhookError::Forbidden)?;
-        if !authz::is_operator(&acting) {
-            return Err(WebhookError::Forbidden);
-        }
+        let acting = self
+            .acting_operator(actor)
+            .await?
+            .ok_or(WebhookError::Forbidden)?;
         Ok(actor_ref(&acting))
     }
 
