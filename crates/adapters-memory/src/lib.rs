@@ -690,6 +690,8 @@ impl State {
                 e.created_at = us(e.created_at);
                 e.secret_rotated_at = e.secret_rotated_at.map(us);
                 self.webhooks.push(e);
+                // Oldest first, as the SQL stores order them.
+                self.webhooks.sort_by_key(|x| (x.created_at, x.id));
             }
             Write::UpdateWebhook(mut e) => {
                 let slot = self

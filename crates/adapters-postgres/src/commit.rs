@@ -5,7 +5,7 @@ use crate::entity::{
     action_tokens, admin_requests, audit_chains, audit_entries, challenges, counters, customers,
     outbox, sessions, users,
 };
-use crate::rows;
+use crate::rows::{self, one_row};
 use crate::store::{SqlStore, corrupt, db_err};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -20,15 +20,6 @@ use sea_orm::{
 };
 use std::collections::BTreeMap;
 use uuid::Uuid;
-
-/// Zero rows matched a version-checked statement: the row changed or is gone.
-fn one_row(rows: u64) -> Result<(), StoreError> {
-    if rows == 0 {
-        Err(StoreError::Conflict)
-    } else {
-        Ok(())
-    }
-}
 
 macro_rules! versioned_update {
     ($tx:expr, $module:ident, $row:expr, $id:expr, $version:expr) => {{
@@ -302,7 +293,7 @@ async fn append_audit(
     expected_generation: Option<u64>,
 ) -> Result<Vec<audit::AuditEntry>, StoreError> {
     let check = |head: &LockedHead| match expected_generation {
-        Some(g) if head.webhooks_generation != Some(rows::db_version(g)) => {
+        Some(g) if head.webhooks_generation != rows::db_version(g) => {
             Err(StoreError::WebhooksChanged)
         }
         _ => Ok(()),
@@ -406,7 +397,7 @@ async fn append_audit(
 struct LockedHead {
     seq: i64,
     hash: String,
-    webhooks_generation: Option<i64>,
+    webhooks_generation: i64,
 }
 
 /// A chain's head row, locked until the transaction ends; `None` when the chain has no row yet.
@@ -419,7 +410,7 @@ async fn locked_head(
         .column(audit_chains::Column::Seq)
         .column(audit_chains::Column::Hash)
         .column_as(
-            Expr::cust("COALESCE((SELECT generation FROM webhook_generation WHERE id = 1), 0)"),
+            Expr::cust(crate::webhooks::GENERATION_SQL),
             "webhooks_generation",
         )
         .lock_exclusive()
@@ -519,12 +510,7 @@ async fn apply_all(
         g + commit
             .writes
             .iter()
-            .filter(|w| {
-                matches!(
-                    w,
-                    Write::InsertWebhook(_) | Write::UpdateWebhook(_) | Write::DeleteWebhook(_)
-                )
-            })
+            .filter(|w| w.is_webhook_endpoint())
             .count() as u64
     });
     for w in commit.writes {

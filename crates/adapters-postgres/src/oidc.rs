@@ -4,7 +4,7 @@
 
 #![allow(missing_docs, clippy::struct_field_names)]
 
-use crate::rows::{self, micros};
+use crate::rows::{self, micros, one_row};
 use crate::store::db_err;
 use portal_core::customer::CorruptRecord;
 use portal_core::ids::{SessionId, UserId};
@@ -124,21 +124,17 @@ fn bad(entity: &'static str, why: &'static str) -> StoreError {
     StoreError::Corrupt(CorruptRecord::new(entity, why))
 }
 
-fn version(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
 pub(crate) fn client(m: oidc_clients::Model) -> Result<Client, StoreError> {
     let mut c: Client =
         serde_json::from_str(&m.data).map_err(|_| bad("oidc_client", "invalid data"))?;
-    c.version = version(m.version);
+    c.version = rows::version("oidc_client", m.version)?;
     Ok(c)
 }
 
 pub(crate) fn grant(m: oidc_grants::Model) -> Result<Grant, StoreError> {
     let mut g: Grant =
         serde_json::from_str(&m.data).map_err(|_| bad("oidc_grant", "invalid data"))?;
-    g.version = version(m.version);
+    g.version = rows::version("oidc_grant", m.version)?;
     Ok(g)
 }
 
@@ -156,7 +152,7 @@ pub(crate) fn token(m: oidc_tokens::Model) -> Result<OidcToken, StoreError> {
 pub(crate) fn key(m: oidc_keys::Model) -> Result<SigningKey, StoreError> {
     let mut k: SigningKey =
         serde_json::from_str(&m.data).map_err(|_| bad("oidc_key", "invalid data"))?;
-    k.version = version(m.version);
+    k.version = rows::version("oidc_key", m.version)?;
     Ok(k)
 }
 
@@ -187,14 +183,6 @@ fn key_row(k: &SigningKey, v: u64) -> oidc_keys::ActiveModel {
         data: Set(rows::to_json(k)),
         version: Set(rows::db_version(v)),
         created_at: Set(micros(k.created_at)),
-    }
-}
-
-fn one_row(rows: u64) -> Result<(), StoreError> {
-    if rows == 0 {
-        Err(StoreError::Conflict)
-    } else {
-        Ok(())
     }
 }
 

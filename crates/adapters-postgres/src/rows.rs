@@ -96,7 +96,17 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| String::from("null"))
 }
 
-fn version(entity: &'static str, v: i64) -> Result<u64, CorruptRecord> {
+/// Zero rows matched a version-checked statement: the row changed or is gone (`Conflict`).
+pub(crate) fn one_row(rows: u64) -> Result<(), portal_core::ports::StoreError> {
+    if rows == 0 {
+        Err(portal_core::ports::StoreError::Conflict)
+    } else {
+        Ok(())
+    }
+}
+
+/// A stored version; a negative one makes the row corrupt.
+pub(crate) fn version(entity: &'static str, v: i64) -> Result<u64, CorruptRecord> {
     u64::try_from(v).map_err(|_| bad(entity, "negative version"))
 }
 

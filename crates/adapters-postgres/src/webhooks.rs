@@ -4,7 +4,7 @@
 
 #![allow(missing_docs)]
 
-use crate::rows::{self, micros};
+use crate::rows::{self, micros, one_row};
 use crate::store::db_err;
 use portal_core::audit::AuditEntry;
 use portal_core::customer::CorruptRecord;
@@ -65,7 +65,7 @@ fn endpoint(m: webhook_endpoints::Model) -> Result<WebhookEndpoint, StoreError> 
             "id does not match its row",
         )));
     }
-    e.version = u64::try_from(m.version).unwrap_or(0);
+    e.version = rows::version("webhook", m.version)?;
     Ok(e)
 }
 
@@ -81,27 +81,28 @@ fn endpoint_row(e: &WebhookEndpoint, version: u64) -> webhook_endpoints::ActiveM
     }
 }
 
-fn one_row(rows: u64) -> Result<(), StoreError> {
-    if rows == 0 {
-        Err(StoreError::Conflict)
-    } else {
-        Ok(())
-    }
+/// The webhook endpoints' generation as an SQL expression (`webhook_generation`, migration
+/// 000012: at most one row, none reads as 0); also read by the commit's chain lock.
+pub(crate) const GENERATION_SQL: &str =
+    "COALESCE((SELECT generation FROM webhook_generation WHERE id = 1), 0)";
+
+/// A stored generation (never negative).
+pub(crate) fn stored_generation(g: i64) -> Result<u64, StoreError> {
+    u64::try_from(g)
+        .map_err(|_| StoreError::Corrupt(CorruptRecord::new("webhook", "negative generation")))
 }
 
-/// The webhook endpoints' generation (`webhook_generation`, migration 000012: at most one row,
-/// none reads as 0).
+/// The webhook endpoints' generation.
 pub(crate) async fn generation(db: &impl ConnectionTrait) -> Result<u64, StoreError> {
     let row = db
         .query_one_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT COALESCE((SELECT generation FROM webhook_generation WHERE id = 1), 0)",
+            format!("SELECT {GENERATION_SQL}"),
         ))
         .await
         .map_err(db_err)?
         .ok_or_else(|| StoreError::backend("the generation query returned no row"))?;
-    let g: i64 = row.try_get_by_index(0).map_err(db_err)?;
-    u64::try_from(g).map_err(|_| StoreError::backend("negative webhook generation"))
+    stored_generation(row.try_get_by_index(0).map_err(db_err)?)
 }
 
 /// Every endpoint with the generation of the set, from one statement (one snapshot on
@@ -110,26 +111,24 @@ pub(crate) async fn snapshot(db: &impl ConnectionTrait) -> Result<WebhookSnapsho
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT COALESCE((SELECT generation FROM webhook_generation WHERE id = 1), 0), \
-             e.id, e.data, e.version, e.created_at \
-             FROM (SELECT 1 AS one) o LEFT JOIN webhook_endpoints e ON 1 = 1 \
-             ORDER BY e.created_at, e.id",
+            format!(
+                "SELECT {GENERATION_SQL}, e.id, e.data, e.version, e.created_at \
+                 FROM (SELECT 1 AS one) o LEFT JOIN webhook_endpoints e ON 1 = 1 \
+                 ORDER BY e.created_at, e.id"
+            ),
         ))
         .await
         .map_err(db_err)?;
     let mut snapshot = WebhookSnapshot::default();
     for (i, row) in rows.iter().enumerate() {
         if i == 0 {
-            let g: i64 = row.try_get_by_index(0).map_err(db_err)?;
-            snapshot.generation =
-                u64::try_from(g).map_err(|_| StoreError::backend("negative webhook generation"))?;
+            snapshot.generation = stored_generation(row.try_get_by_index(0).map_err(db_err)?)?;
         }
-        let id: Option<Uuid> = row.try_get_by_index(1).map_err(db_err)?;
-        if id.is_none() {
-            continue;
-        }
+        let Some(id) = row.try_get_by_index::<Option<Uuid>>(1).map_err(db_err)? else {
+            continue; // no endpoint: the one row of the generation alone
+        };
         let model = webhook_endpoints::Model {
-            id: row.try_get_by_index(1).map_err(db_err)?,
+            id,
             data: row.try_get_by_index(2).map_err(db_err)?,
             version: row.try_get_by_index(3).map_err(db_err)?,
             created_at: row.try_get_by_index(4).map_err(db_err)?,

@@ -192,6 +192,17 @@ pub struct Commit {
     pub webhooks_generation: Option<u64>,
 }
 
+impl Write {
+    /// Whether it writes a webhook endpoint (and so moves the endpoints' generation by one).
+    #[must_use]
+    pub fn is_webhook_endpoint(&self) -> bool {
+        matches!(
+            self,
+            Self::InsertWebhook(_) | Self::UpdateWebhook(_) | Self::DeleteWebhook(_)
+        )
+    }
+}
+
 impl Commit {
     /// An empty commit.
     #[must_use]

@@ -365,12 +365,7 @@ impl Portal {
     /// deliveries computed anew, so no event of a registered endpoint is missed and no
     /// statement is spent on the common case.
     pub(crate) async fn commit_with_events(&self, commit: Commit) -> Result<(), StoreError> {
-        let changes_webhooks = commit.writes.iter().any(|w| {
-            matches!(
-                w,
-                Write::InsertWebhook(_) | Write::UpdateWebhook(_) | Write::DeleteWebhook(_)
-            )
-        });
+        let changes_webhooks = commit.writes.iter().any(Write::is_webhook_endpoint);
         if commit.audit.is_empty() {
             let result = self.deps.committer.commit(commit).await;
             if changes_webhooks {

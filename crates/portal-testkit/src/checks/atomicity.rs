@@ -261,6 +261,24 @@ pub async fn a_recorded_login_checks_the_version_without_moving_it<S: Store>(sto
         Some(at(60)),
         "an update with a later sign-in time stores it"
     );
+    // Within one second, by the fraction (stored times differ in their number of digits).
+    let read = reload_user(&*store, u.id()).await;
+    for (micros, want) in [(500_000, 500_000), (123_456, 500_000), (600_001, 600_001)] {
+        commit_ok(
+            &*store,
+            writes([Write::RecordLogin {
+                id: u.id(),
+                version: read.version(),
+                at: at(60) + chrono::TimeDelta::microseconds(micros),
+            }]),
+        )
+        .await;
+        assert_eq!(
+            reload_user(&*store, u.id()).await.last_login_at(),
+            Some(at(60) + chrono::TimeDelta::microseconds(want)),
+            "after a sign-in at +{micros} µs"
+        );
+    }
 }
 
 /// Updating or deleting something that is not stored is a conflict (someone deleted it).

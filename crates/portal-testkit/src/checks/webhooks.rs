@@ -88,8 +88,9 @@ pub async fn webhook_endpoints_round_trip_with_versions<S: Store>(store: Arc<S>)
     let a = endpoint("https://a.example/hook");
     let mut b = endpoint("https://b.example/hook?token=x");
     b.created_at = at(1);
-    commit_ok(store, writes([Write::InsertWebhook(a.clone())])).await;
+    // The newer one is stored first: the list is ordered by registration time, not insertion.
     commit_ok(store, writes([Write::InsertWebhook(b.clone())])).await;
+    commit_ok(store, writes([Write::InsertWebhook(a.clone())])).await;
     let read = store.webhook(a.id).await.unwrap().expect("stored");
     assert_eq!(read, a, "reads back as written, version 1");
     assert_eq!(
