@@ -279,8 +279,8 @@ async fn another_customers_user_answers_not_found_and_changes_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ExportError::NotFound | ExportError::Forbidden),
-        "got {err:?}"
+        matches!(err, ExportError::NotFound),
+        "another customer's user is not found (R2), not forbidden: got {err:?}"
     );
     assert_eq!(w.counts(), before);
     // An employee is no administrator.
@@ -292,8 +292,8 @@ async fn another_customers_user_answers_not_found_and_changes_nothing() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ExportError::Forbidden | ExportError::NotFound),
-        "got {err:?}"
+        matches!(err, ExportError::Forbidden),
+        "an employee of the customer is forbidden: got {err:?}"
     );
 }
 

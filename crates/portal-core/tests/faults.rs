@@ -165,6 +165,29 @@ async fn a_persistent_conflict_is_reported_after_bounded_retries() {
     assert_eq!(store.audit_len(), 0);
 }
 
+/// Webhook endpoints that keep changing under every attempt: the commit is computed anew a
+/// bounded number of times and then reported as unavailable — not as `Conflict`, which callers
+/// read as a lost race on their own data (the authorization-code exchange as a reused code).
+#[tokio::test]
+async fn endpoints_changing_under_every_commit_end_as_unavailable_not_as_a_conflict() {
+    let store = Arc::new(MemoryStore::new());
+    let (mock, calls) = failing(&store, || StoreError::WebhooksChanged);
+    let portal = portal_with(&store, Arc::new(mock));
+    let w = World::new();
+    let err = portal
+        .register(w.register_cmd("anna@example.com"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RegisterError::Infra(_)), "got {err:?}");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        portal_core::service::MAX_COMMIT_ATTEMPTS,
+        "computed anew, a bounded number of times"
+    );
+    assert_eq!(store.user_count(), 0);
+    assert_eq!(store.audit_len(), 0);
+}
+
 #[tokio::test]
 async fn a_failing_hasher_is_an_infrastructure_error_and_changes_nothing() {
     let store = Arc::new(MemoryStore::new());

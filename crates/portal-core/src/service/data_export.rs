@@ -5,9 +5,9 @@
 //! and mails the person, in one commit. The file's shape is [`crate::data_export`].
 
 use super::auth::Principal;
-use super::{Planned, Portal, actor_kind_label, actor_ref, infra_errors};
+use super::{Portal, actor_kind_label, actor_ref, infra_errors};
 use crate::audit::{ActorKind, ActorRef, AuditCategory, AuditEntry};
-use crate::authz::{Access, Acting, management_access};
+use crate::authz::Acting;
 use crate::customer::Customer;
 use crate::data_export::{
     DataExport, ExportAdminRequest, ExportApplication, ExportCustomer, ExportFactor, ExportLock,
@@ -19,9 +19,9 @@ use crate::ids::{CustomerId, UserId};
 use crate::mail::MailIntent;
 use crate::mfa::{PhoneChannel, RecoveryChannel};
 use crate::permission::PermissionKey;
-use crate::ports::{AdminRequestFilter, AuditQuery, Commit, Write};
+use crate::ports::{AdminRequestFilter, AuditQuery};
 use crate::throttle::{MailBudgets, keys};
-use crate::user::{AccountState, Role, User};
+use crate::user::{Role, User};
 use crate::values::{CustomerNumber, Language};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -149,36 +149,24 @@ impl Portal {
         number: &CustomerNumber,
         user: UserId,
     ) -> Result<DataExport, ExportError> {
-        let customer = self
-            .deps
-            .queries
-            .customer_by_number(number)
-            .await?
-            .ok_or(ExportError::NotFound)?;
-        let acting = self
-            .acting(&principal.actor())
-            .await?
-            .ok_or(ExportError::NotFound)?;
-        match management_access(&acting, customer.id()) {
-            Access::Granted(_) => {}
-            Access::Forbidden => return Err(ExportError::Forbidden),
-            Access::NotFound => return Err(ExportError::NotFound),
-        }
-        let subject = self
-            .deps
-            .queries
-            .user(user)
-            .await?
-            .filter(|u| {
-                u.customer_id() == Some(customer.id())
-                    && u.state() != AccountState::PendingVerification
-            })
-            .ok_or(ExportError::NotFound)?;
+        let target = self
+            .target(&principal.actor(), number, user)
+            .await
+            .map_err(|e| match e {
+                super::AdminError::Forbidden => ExportError::Forbidden,
+                super::AdminError::Infra(e) => ExportError::Infra(e),
+                _ => ExportError::NotFound,
+            })?;
         if !self.stepped_up(principal) {
             return Err(ExportError::ReauthRequired);
         }
-        self.export(&acting, subject, Some(customer), ExportScope::Administrator)
-            .await
+        self.export(
+            &target.acting,
+            target.user,
+            Some(target.customer),
+            ExportScope::Administrator,
+        )
+        .await
     }
 
     async fn export(
@@ -208,35 +196,27 @@ impl Portal {
             .collect(&subject, customer.as_ref(), scope, now)
             .await?;
         let by_administrator = scope == ExportScope::Administrator;
-        self.transact(|| async {
-            let mut commit = Commit::new();
-            if let Acting::User(u) = acting {
-                // An administrator who lost their rights meanwhile exports nothing.
-                commit.write(Write::ExpectUser {
-                    id: u.id(),
-                    version: u.version(),
-                });
-            }
-            commit
-                .audit(self.audit_record(
-                    now,
-                    subject.customer_id(),
-                    actor_ref(acting),
-                    Some(subject.id()),
-                    AuditCategory::DataExported,
-                    format!("scope={}", scope.key()),
-                ))
-                .mail(self.mail_to(
-                    now,
-                    &subject,
-                    MailIntent::DataExported {
-                        first_name: subject.first_name().to_string(),
-                        by_administrator,
-                    },
-                ));
-            Ok::<_, ExportError>(Planned::new(commit, ()))
-        })
-        .await?;
+        // One commit, no retry: it reads nothing, so a retry would fail the same way. An
+        // administrator who lost their rights meanwhile exports nothing.
+        let mut commit = Self::commit_for(acting);
+        commit
+            .audit(self.audit_record(
+                now,
+                subject.customer_id(),
+                actor_ref(acting),
+                Some(subject.id()),
+                AuditCategory::DataExported,
+                format!("scope={}", scope.key()),
+            ))
+            .mail(self.mail_to(
+                now,
+                &subject,
+                MailIntent::DataExported {
+                    first_name: subject.first_name().to_string(),
+                    by_administrator,
+                },
+            ));
+        self.commit_with_events(commit).await?;
         Ok(export)
     }
 
@@ -462,17 +442,26 @@ impl Portal {
             })
             .collect();
 
-        let mut applications = Vec::with_capacity(grants.len());
-        for g in &grants {
-            let name = q.oidc_client(&g.client_id).await?.map(|c| c.name.clone());
-            applications.push(ExportApplication {
+        // The applications' names in one read (a grant per sign-in: there may be hundreds).
+        let client_names: std::collections::HashMap<String, String> = if grants.is_empty() {
+            std::collections::HashMap::new()
+        } else {
+            q.oidc_clients()
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c.name))
+                .collect()
+        };
+        let applications = grants
+            .iter()
+            .map(|g| ExportApplication {
                 client_id: g.client_id.clone(),
-                name,
+                name: client_names.get(&g.client_id).cloned(),
                 scopes: g.scopes.clone(),
                 created_at: g.created_at,
                 revoked_at: g.revoked_at,
-            });
-        }
+            })
+            .collect();
 
         let change_log = log
             .iter()

@@ -101,11 +101,11 @@ pub struct Invite {
     pub permissions: PermissionSet,
 }
 
-struct Target {
-    acting: Acting,
+pub(super) struct Target {
+    pub(super) acting: Acting,
     authority: Authority,
-    customer: Customer,
-    user: User,
+    pub(super) customer: Customer,
+    pub(super) user: User,
 }
 
 impl Portal {
@@ -128,7 +128,9 @@ impl Portal {
         }
     }
 
-    async fn target(
+    /// The acting administrator (or operator), their authority, the customer and its user
+    /// `user` (not a pending registration): `NotFound` for another customer's user, as R2 wants.
+    pub(super) async fn target(
         &self,
         actor: &Actor,
         number: &CustomerNumber,
@@ -154,7 +156,7 @@ impl Portal {
     }
 
     /// A commit that fails if the acting user changed meanwhile (lost their rights).
-    fn commit_for(acting: &Acting) -> Commit {
+    pub(super) fn commit_for(acting: &Acting) -> Commit {
         let mut commit = Commit::new();
         if let Acting::User(u) = acting {
             commit.write(Write::ExpectUser {
