@@ -252,21 +252,18 @@ macro_rules! id_paths {
         }
     )*};
 }
-id_paths!(AdminRequestPath, SessionPath, MailPath, PasskeyPath);
+id_paths!(
+    AdminRequestPath,
+    SessionPath,
+    MailPath,
+    PasskeyPath,
+    WebhookPath
+);
 
 /// `webhooks/{id}`: a webhook endpoint (operators). Its id is a UUID; anything else is
 /// `invalid_id`, and an id that names no endpoint is the core's `not_found`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WebhookPath(pub uuid::Uuid);
-
-impl Params for WebhookPath {
-    type Raw = RawId;
-    fn parse(raw: RawId) -> Result<Self, PathError> {
-        uuid::Uuid::parse_str(&raw.id)
-            .map(Self)
-            .map_err(|_| PathError::Id)
-    }
-}
 
 /// `passkeys/{id}`: one of the user's passkeys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

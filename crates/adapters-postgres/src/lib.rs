@@ -19,8 +19,9 @@
 //!   with an address (pending registrations hold no claim: a partial unique index),
 //!   `Duplicate(CustomerNumber)`, `Duplicate(LegacyAccount)`.
 //! * Lists page by keyset: users by `(customer_id, sort_key, id)`, the audit log by
-//!   `(chain, seq)`; counts are capped. User search uses a trigram GIN index on Postgres and an
-//!   FTS5 trigram table on SQLite.
+//!   `(chain, seq)`; counts are capped. User search and the change log's text search use trigram
+//!   GIN indexes on Postgres and FTS5 trigram tables on SQLite (migration 000011 for the change
+//!   log).
 //! * Session, link and code secrets are stored as SHA-256 hashes only; session expiry is part
 //!   of the query.
 //! * A row that breaks a domain rule when read back is `StoreError::Corrupt`, never a panic;

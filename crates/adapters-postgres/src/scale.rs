@@ -2,7 +2,7 @@
 //! in bulk, as rows Portal itself would have written — built as core objects (`Customer`,
 //! `User`, `AuditRecord` chained with [`portal_core::audit::chain`]) and mapped to columns by
 //! the same row functions the adapter's writes use. Only the transport differs: `COPY … FROM
-//! STDIN` on Postgres, prepared multi-row `INSERT`s in one transaction on SQLite.
+//! STDIN` on Postgres, prepared multi-row `INSERT`s on SQLite, committed every 500,000 rows.
 //!
 //! Every user has the **same** Argon2id hash (computed once, at the production cost, from
 //! [`SCALE_PASSWORD`]): hashing a million passwords would take hours and measure nothing the
@@ -667,7 +667,7 @@ pub async fn verify(store: &SqlStore, plan: ScalePlan, customers: u32) -> Result
 }
 
 /// Adds `count` full sessions starting now (default lifetimes: 1 hour idle, 24 hours at most),
-/// round-robin over the users of the big customer, as Portal's login would store them (a random
+/// round-robin over the first 100 users of the big customer, as Portal's login would store them (a random
 /// token, stored as its hash). Returns the tokens, the values of the session cookie, so a load
 /// generator can use every session.
 ///

@@ -126,8 +126,8 @@ impl SmsGateway {
         render(&self.templates, &self.config, &self.product, id, message)
     }
 
-    /// Whether an answer with `status` and `body` means accepted; otherwise which criterion
-    /// failed.
+    /// Whether an answer's `body` means accepted (the status is judged before); otherwise which
+    /// criterion failed.
     fn accepted(&self, body: &[u8]) -> Result<(), String> {
         let success = &self.config.success;
         if let Some(needle) = &success.body_contains

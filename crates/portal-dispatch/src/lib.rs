@@ -28,7 +28,10 @@
 //! Logs name the outbox id, the kind and the message's summary (a mail's template), never the
 //! recipient, code, link or token.
 //!
-//! This crate depends on `portal-core` and tokio only; senders live in the adapters.
+//! The dispatcher depends on `portal-core` and tokio only, and most senders live in the adapters;
+//! the two that post over HTTP on the portal's behalf live here: [`WebhookSender`] (signed
+//! change-log events, Standard Webhooks signatures with the `standardwebhooks` crate) and
+//! [`BackchannelSender`] (OpenID Connect back-channel logouts), both with reqwest.
 
 pub mod backchannel;
 pub mod webhook;

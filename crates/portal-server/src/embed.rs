@@ -60,7 +60,9 @@ pub struct Embedded {
     /// The store's outbox: what the dispatchers deliver (`portal_dispatch::Dispatcher`, one per
     /// kind: mail with `adapters_smtp::MailDelivery`, password-reset requests with
     /// `portal_core::service::PasswordResetRequests(portal.clone())`, which the portal processes
-    /// itself behind the answer), and where tests read mailed codes
+    /// itself behind the answer, signed webhook events with `portal_dispatch::WebhookSender` — the
+    /// router serves the operator's webhook API, and without that dispatcher their events stay
+    /// queued), and where tests read mailed codes
     /// (`portal_testkit::seed::mailed_secret`; a reset link only after
     /// `portal_core::testing::process_reset_requests`).
     pub outbox: Arc<dyn OutboxStore>,

@@ -5,7 +5,8 @@
 //! pool behind a semaphore; phone codes through the outbox to the `PORTAL_SMS_*` gateway, else
 //! the development phone gateway in development mode), start a dispatcher per outbox kind — mail,
 //! back-channel logouts, password-reset requests (processed by the core behind the answer), phone
-//! codes when a gateway is configured — each woken by every commit that queues a message, and the
+//! codes when a gateway is configured, signed webhook events — each woken by every commit that
+//! queues a message, and the
 //! periodic housekeeping, create the
 //! first operator when there is none, print the banner, and serve HTTP.
 //!

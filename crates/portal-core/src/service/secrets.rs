@@ -172,8 +172,8 @@ impl Portal {
         Ok(())
     }
 
-    /// Re-seals every sealed value (authenticator seeds, confirmed or being set up, and OIDC
-    /// signing keys) under the current key, each change audited in its own commit, and then
+    /// Re-seals every sealed value (authenticator seeds, confirmed or being set up, OIDC
+    /// signing keys and webhook secrets) under the current key, each change audited in its own commit, and then
     /// forgets every other key id (audited): the previous secrets are no longer needed. Safe to
     /// repeat and to run while servers serve (a value changed meanwhile is re-read and
     /// re-sealed).
@@ -426,7 +426,7 @@ impl Portal {
 
 impl Portal {
     /// [`SealingKeyError::StillSealedWithOldKey`] when any stored value (authenticator secret,
-    /// signing key) is not sealed under the current key.
+    /// signing key, webhook secret) is not sealed under the current key.
     async fn refuse_values_under_old_keys(&self, ring: &MfaKeyring) -> Result<(), SealingKeyError> {
         let mut after = None;
         loop {
