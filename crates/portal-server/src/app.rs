@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use portal_core::config::PortalConfig;
 use portal_core::ids::SessionId;
 use portal_core::mail::OutboxMail;
+use portal_core::outbox::OutboxKind;
 use portal_core::permission::PermissionCatalog;
 use portal_core::ports::{
     Commit, Committer, Counter, Expired, PhoneMessage, SmsError, SmsSender, StoreError,
@@ -150,16 +151,20 @@ pub fn init_logging(config: &LogConfig) {
     };
 }
 
-/// A committer that shows the mails of every successful commit to a hook: `serve` wakes the
-/// mail dispatcher with it (a code arrives in milliseconds instead of at the next poll), and
-/// [`MailCapture`] keeps them for command-line tools. Commits without mail pass straight through.
+/// A committer that shows what every successful commit queued to a hook: `serve` wakes the
+/// dispatchers of the kinds queued with it (a code arrives in milliseconds instead of at the
+/// next poll), and [`MailCapture`] keeps the mails for command-line tools. Commits that queue
+/// nothing pass straight through.
 pub struct MailHook {
     inner: Arc<dyn Committer>,
-    hook: Box<MailsSeen>,
+    hook: Hook,
 }
 
-/// What a [`MailHook`] calls with the mails of a commit.
-type MailsSeen = dyn Fn(&[OutboxMail]) + Send + Sync;
+/// What a [`MailHook`] calls after a commit: with its mails, or with the kinds it queued.
+enum Hook {
+    Mails(Box<dyn Fn(&[OutboxMail]) + Send + Sync>),
+    Kinds(Box<dyn Fn(&[OutboxKind]) + Send + Sync>),
+}
 
 impl MailHook {
     /// Wraps `inner`; `hook` sees the mails of each successful commit that queued any.
@@ -170,7 +175,20 @@ impl MailHook {
     ) -> Self {
         Self {
             inner,
-            hook: Box::new(hook),
+            hook: Hook::Mails(Box::new(hook)),
+        }
+    }
+
+    /// Wraps `inner`; `hook` sees the kinds of message (each once) that each successful commit
+    /// queued, when it queued any: what wakes the dispatchers of exactly those kinds.
+    #[must_use]
+    pub fn kinds(
+        inner: Arc<dyn Committer>,
+        hook: impl Fn(&[OutboxKind]) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            inner,
+            hook: Hook::Kinds(Box::new(hook)),
         }
     }
 
@@ -187,9 +205,25 @@ impl Committer for MailHook {
         if commit.outbox.is_empty() {
             return self.inner.commit(commit).await;
         }
-        let mails = commit.mails();
-        self.inner.commit(commit).await?;
-        (self.hook)(&mails);
+        match &self.hook {
+            Hook::Mails(hook) => {
+                let mails = commit.mails();
+                self.inner.commit(commit).await?;
+                if !mails.is_empty() {
+                    hook(&mails);
+                }
+            }
+            Hook::Kinds(hook) => {
+                let mut kinds: Vec<OutboxKind> = Vec::new();
+                for kind in commit.outbox.iter().filter_map(|m| m.payload.kind()) {
+                    if !kinds.contains(&kind) {
+                        kinds.push(kind);
+                    }
+                }
+                self.inner.commit(commit).await?;
+                hook(&kinds);
+            }
+        }
         Ok(())
     }
 
@@ -342,6 +376,40 @@ mod tests {
             Some("123456")
         );
         assert_eq!(capture.secret_for("b@example.com"), None);
+    }
+
+    /// The kinds hook (what `serve` wakes its dispatchers with) sees each kind a successful
+    /// commit queued once, and nothing for a commit that queued nothing.
+    #[tokio::test]
+    async fn the_kinds_hook_sees_each_queued_kind_once() {
+        use portal_core::ids::OutboxId;
+        use portal_core::outbox::{OutboxMessage, PasswordResetRequest, Payload};
+        use portal_testkit::fixtures::{at, code_mail, customer};
+        let store = Arc::new(adapters_memory::MemoryStore::new());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let hooked = MailHook::kinds(store, move |kinds| {
+            log.lock().unwrap().push(kinds.to_vec());
+        });
+        let mut commit = Commit::new();
+        commit.mail(code_mail("a@example.com", "123456", at(1)));
+        commit.mail(code_mail("b@example.com", "654321", at(1)));
+        commit.message(OutboxMessage {
+            id: OutboxId::from_uuid(uuid::Uuid::from_u128(7)),
+            created_at: at(1),
+            payload: Payload::PasswordResetRequest(PasswordResetRequest { email: None }),
+        });
+        hooked.commit(commit).await.unwrap();
+        let mut quiet = Commit::new();
+        quiet.write(portal_core::ports::Write::InsertCustomer(customer(
+            "100000002",
+            "Still GmbH",
+        )));
+        hooked.commit(quiet).await.unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [vec![OutboxKind::Mail, OutboxKind::PasswordResetRequest]]
+        );
     }
     use crate::config::Database;
 

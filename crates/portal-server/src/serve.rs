@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use axum::serve::ListenerExt as _;
 use portal_core::config::PortalConfig;
 use portal_core::defaults::SystemClock;
+use portal_core::outbox::OutboxKind;
 use portal_core::permission::PermissionCatalog;
 use portal_core::service::{CustomerError, PasswordResetRequests};
 use portal_core::values::{EmailAddress, Language, PersonName};
@@ -146,12 +147,17 @@ pub async fn serve(config: ServerConfig) -> Result<(), Failure> {
             sms_wakeup.clone(),
         );
         let webhook = webhook_wakeup.clone();
-        MailHook::new(store.clone(), move |_| {
-            mail.notify_one();
-            logout.notify_one();
-            reset.notify_one();
-            webhook.notify_one();
-            sms.notify_one();
+        // Only the dispatchers of the kinds a commit queued: the others would claim nothing.
+        MailHook::kinds(store.clone(), move |kinds| {
+            for kind in kinds {
+                match kind {
+                    OutboxKind::Mail => mail.notify_one(),
+                    OutboxKind::BackchannelLogout => logout.notify_one(),
+                    OutboxKind::PasswordResetRequest => reset.notify_one(),
+                    OutboxKind::Webhook => webhook.notify_one(),
+                    OutboxKind::Sms => sms.notify_one(),
+                }
+            }
         })
     });
     if metrics.is_some() {
