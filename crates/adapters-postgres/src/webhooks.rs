@@ -10,7 +10,7 @@ use portal_core::audit::AuditEntry;
 use portal_core::customer::CorruptRecord;
 use portal_core::outbox::{OutboxMessage, Payload};
 use portal_core::ports::{StoreError, Write};
-use portal_core::webhook::{WebhookEndpoint, WebhookSnapshot};
+use portal_core::webhook::{WebhookDelivery, WebhookEndpoint, WebhookSnapshot};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
@@ -197,37 +197,68 @@ pub(crate) async fn place(
     messages: &mut [OutboxMessage],
     entries: &[AuditEntry],
 ) -> Result<(), StoreError> {
+    // Number the deliveries first, then read every cursor they need in one statement, walk them
+    // in message order, and write each cursor's last value in one statement: two statements per
+    // commit, however many deliveries it queues.
+    let mut placed: Vec<(&mut WebhookDelivery, (Uuid, Uuid), u64)> = Vec::new();
     for message in messages {
         let Payload::Webhook(d) = &mut message.payload else {
             continue;
         };
-        let Some((chain, seq)) = d.place(entries) else {
-            continue;
-        };
-        let chain_key = rows::chain_key(chain);
-        let previous = webhook_cursors::Entity::find_by_id((d.endpoint, chain_key))
-            .one(tx)
-            .await
-            .map_err(db_err)?
-            .and_then(|c| u64::try_from(c.last_seq).ok());
-        d.event.data.previous_seq = previous;
-        webhook_cursors::Entity::insert(webhook_cursors::ActiveModel {
-            endpoint_id: Set(d.endpoint),
-            chain_key: Set(chain_key),
-            last_seq: Set(rows::db_version(seq)),
-        })
-        .on_conflict(
-            OnConflict::columns([
-                webhook_cursors::Column::EndpointId,
-                webhook_cursors::Column::ChainKey,
-            ])
-            .update_column(webhook_cursors::Column::LastSeq)
-            .to_owned(),
-        )
-        .exec_without_returning(tx)
-        .await
-        .map_err(db_err)?;
+        if let Some((chain, seq)) = d.place(entries) {
+            let key = (d.endpoint, rows::chain_key(chain));
+            placed.push((d, key, seq));
+        }
     }
+    if placed.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<(Uuid, Uuid)> = placed.iter().map(|(_, key, _)| *key).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut cursors: std::collections::BTreeMap<(Uuid, Uuid), Option<u64>> =
+        keys.iter().map(|key| (*key, None)).collect();
+    let mut any = sea_orm::Condition::any();
+    for (endpoint, chain) in &keys {
+        any = any.add(
+            sea_orm::Condition::all()
+                .add(webhook_cursors::Column::EndpointId.eq(*endpoint))
+                .add(webhook_cursors::Column::ChainKey.eq(*chain)),
+        );
+    }
+    for c in webhook_cursors::Entity::find()
+        .filter(any)
+        .all(tx)
+        .await
+        .map_err(db_err)?
+    {
+        cursors.insert((c.endpoint_id, c.chain_key), u64::try_from(c.last_seq).ok());
+    }
+    for (d, key, seq) in placed {
+        let last = cursors.entry(key).or_default();
+        d.event.data.previous_seq = *last;
+        *last = Some(seq);
+    }
+    webhook_cursors::Entity::insert_many(cursors.into_iter().filter_map(
+        |((endpoint, chain), last)| {
+            last.map(|seq| webhook_cursors::ActiveModel {
+                endpoint_id: Set(endpoint),
+                chain_key: Set(chain),
+                last_seq: Set(rows::db_version(seq)),
+            })
+        },
+    ))
+    .on_conflict(
+        OnConflict::columns([
+            webhook_cursors::Column::EndpointId,
+            webhook_cursors::Column::ChainKey,
+        ])
+        .update_column(webhook_cursors::Column::LastSeq)
+        .to_owned(),
+    )
+    .exec_without_returning(tx)
+    .await
+    .map_err(db_err)?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ macro_rules! __storage_contract_webhooks {
             webhook_deliveries_carry_their_chain_seq_and_the_previous_one_per_endpoint,
             a_failed_commit_moves_no_webhook_cursor,
             every_webhook_write_moves_the_generation_and_stale_commits_are_refused,
+            several_deliveries_of_one_commit_chain_their_previous_seq_in_order,
         );
     };
 }
@@ -288,4 +289,50 @@ pub async fn every_webhook_write_moves_the_generation_and_stale_commits_are_refu
     let end = store.webhook_snapshot().await.unwrap();
     assert_eq!(end.generation, g + 3, "update and delete: one each");
     assert!(end.endpoints.is_empty());
+}
+
+/// One commit with several entries for the same endpoint, in two chains: each delivery's
+/// `previous_seq` is the one before it in the same chain, also within the commit, and the next
+/// commit continues from the last.
+pub async fn several_deliveries_of_one_commit_chain_their_previous_seq_in_order<S: Store>(
+    store: Arc<S>,
+) {
+    let store = &*store;
+    let c = setup_customer(store, "123456788").await;
+    let a = endpoint("https://a.example/hook");
+    commit_ok(store, writes([Write::InsertWebhook(a.clone())])).await;
+    let (commit, first) = event(Some(c.id()), &[&a]);
+    commit_ok(store, commit).await;
+
+    let mut commit = Commit::new();
+    let mut ids = Vec::new();
+    for customer in [Some(c.id()), None, Some(c.id()), Some(c.id())] {
+        let record = audit(customer, None, AuditCategory::UserLocked, "", t0());
+        let m = delivery(&a, &record);
+        ids.push(m.id);
+        commit.message(m);
+        commit.audit(record);
+    }
+    commit_ok(store, commit).await;
+    let (commit, next) = event(Some(c.id()), &[&a]);
+    commit_ok(store, commit).await;
+
+    assert_eq!(numbers(store, first[0]).await, (1, None));
+    assert_eq!(numbers(store, ids[0]).await, (2, Some(1)));
+    assert_eq!(
+        numbers(store, ids[1]).await,
+        (1, None),
+        "the global chain's first"
+    );
+    assert_eq!(
+        numbers(store, ids[2]).await,
+        (3, Some(2)),
+        "within the commit"
+    );
+    assert_eq!(numbers(store, ids[3]).await, (4, Some(3)));
+    assert_eq!(
+        numbers(store, next[0]).await,
+        (5, Some(4)),
+        "the next commit continues"
+    );
 }
