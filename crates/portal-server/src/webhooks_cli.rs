@@ -12,16 +12,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use uuid::Uuid;
 
+/// An endpoint as the JSON API shows it (`adapters_http::api::webhooks::WebhookView`).
 fn endpoint_json(e: &WebhookEndpoint) -> Value {
-    json!({
-        "id": e.id,
-        "url": e.url,
-        "description": e.description,
-        "events": e.events.iter().map(|c| c.key()).collect::<Vec<_>>(),
-        "disabled": e.disabled,
-        "created_at": e.created_at.to_rfc3339(),
-        "secret_rotated_at": e.secret_rotated_at.map(|t| t.to_rfc3339()),
-    })
+    serde_json::to_value(adapters_http::api::webhooks::WebhookView::from(e)).unwrap_or_default()
 }
 
 fn print_with_secret(w: &WebhookWithSecret, as_json: bool) {
