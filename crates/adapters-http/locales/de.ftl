@@ -484,7 +484,7 @@ clients-rotate = Neues Geheimnis erzeugen
 clients-disable-text = Eine deaktivierte Anwendung kann niemanden mehr anmelden, und keines ihrer Token wird mehr angenommen. Das lässt sich hier nicht rückgängig machen.
 clients-disable = Anwendung deaktivieren
 webhooks-title = Webhooks
-webhooks-intro = Empfänger, an die das Portal Einträge des Änderungsprotokolls sendet, signiert nach Standard Webhooks. Jedes Ereignis wird mindestens einmal zugestellt; was nach allen Versuchen nicht ankam, steht bei den unzustellbaren Nachrichten.
+webhooks-intro = Empfänger, an die das Portal Einträge des Änderungsprotokolls sendet, signiert nach Standard Webhooks. Jedes Ereignis wird mindestens einmal zugestellt; was nach allen Versuchen nicht ankam, steht im Postausgang bei den unzustellbaren Nachrichten.
 webhooks-none = Noch keine Webhooks registriert.
 webhooks-url = Adresse
 webhooks-url-hint = Absolute http(s)-Adresse ohne #-Teil; dorthin wird jedes Ereignis gesendet.
@@ -643,7 +643,10 @@ audit-value-mail = E-Mail
 audit-value-rotated = erneuert
 audit-value-authorization-code = Anmeldecode
 audit-value-refresh-token = Erneuerung
-audit-entries-count = { $total } Einträge
+audit-entries-count = { $total ->
+    [one] { $total } Eintrag
+   *[other] { $total } Einträge
+}
 sessions-unknown-browser = Unbekannter Browser
 customers-any-affiliation = jede (keine Einschränkung)
 customers-affiliation-hint = Ohne Auswahl akzeptiert der Kunde jede Zugehörigkeit.
@@ -653,7 +656,7 @@ audit-value-passkey = Passkey
 passkeys-heading = Passkeys
 passkeys-intro = Mit einem Passkey melden Sie sich ohne Passwort an – per Fingerabdruck, Gesichtserkennung oder PIN Ihres Geräts. Ein Passkey gilt auch als zweiter Faktor.
 passkeys-none = Sie haben noch keinen Passkey eingerichtet.
-passkey-needs-script = Passkeys benötigen JavaScript in Ihrem Browser. Die Anmeldung mit E-Mail-Adresse und Passwort bleibt weiterhin möglich.
+passkey-needs-script = Passkeys benötigen JavaScript in Ihrem Browser. Die Anmeldung mit E-Mail-Adresse und Passwort bleibt möglich.
 passkey-name = Name
 passkey-name-hint = z. B. Laptop im Büro
 passkey-created = Eingerichtet am

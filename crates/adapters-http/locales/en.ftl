@@ -484,7 +484,7 @@ clients-rotate = Create new secret
 clients-disable-text = A disabled application cannot sign anyone in, and none of its tokens is accepted any more. This cannot be undone here.
 clients-disable = Disable application
 webhooks-title = Webhooks
-webhooks-intro = Receivers the portal sends change-log entries to, signed following Standard Webhooks. Every event is delivered at least once; what did not arrive after every attempt is among the dead letters.
+webhooks-intro = Receivers the portal sends change-log entries to, signed following Standard Webhooks. Every event is delivered at least once; what did not arrive after every attempt is among the dead letters in the Outbox.
 webhooks-none = No webhooks registered yet.
 webhooks-url = Address
 webhooks-url-hint = Absolute http(s) address without a # part; every event is posted there.
@@ -643,7 +643,10 @@ audit-value-mail = e-mail
 audit-value-rotated = renewed
 audit-value-authorization-code = sign-in code
 audit-value-refresh-token = refresh
-audit-entries-count = { $total } entries
+audit-entries-count = { $total ->
+    [one] { $total } entry
+   *[other] { $total } entries
+}
 sessions-unknown-browser = Unknown browser
 customers-any-affiliation = any (no restriction)
 customers-affiliation-hint = Without a choice the customer accepts any affiliation.
@@ -653,7 +656,7 @@ audit-value-passkey = passkey
 passkeys-heading = Passkeys
 passkeys-intro = With a passkey you sign in without a password – with your device's fingerprint, face recognition or PIN. A passkey also counts as a second factor.
 passkeys-none = You have not set up a passkey yet.
-passkey-needs-script = Passkeys need JavaScript in your browser. Signing in with your email address and password remains possible.
+passkey-needs-script = Passkeys need JavaScript in your browser. Signing in with your e-mail address and password remains possible.
 passkey-name = Name
 passkey-name-hint = e.g. office laptop
 passkey-created = Set up on

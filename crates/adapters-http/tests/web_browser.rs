@@ -451,7 +451,10 @@ async fn every_screen_in_a_real_browser() {
         ..PortalConfig::default()
     };
     let portal = Arc::new(Portal::new(deps, portal_config, PermissionCatalog::default()).unwrap());
-    let app = router(AppState::new(portal.clone(), config, Arc::new(AlwaysReady)));
+    // With the outbox, as `serve` has it: the operator's dead-letter page needs it.
+    let app = router(
+        AppState::new(portal.clone(), config, Arc::new(AlwaysReady)).with_outbox(store.clone()),
+    );
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -920,7 +923,7 @@ async fn every_screen_in_a_real_browser() {
             "/operator/admin-requests",
             "main h1",
         ),
-        ("operator-outbox", "/operator/outbox", "main h1"),
+        ("operator-outbox", "/operator/outbox", "main nav.toolbar"),
         ("operator-webhooks", "/operator/webhooks", "main table"),
         (
             "operator-users",

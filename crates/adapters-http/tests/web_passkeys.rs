@@ -455,3 +455,49 @@ async fn step_up_with_a_passkey_instead_of_the_password() {
     .await
     .lacks("data-passkey=\"reauth\"");
 }
+
+/// A server that cannot verify passkeys (no WebAuthn relying party: its public address is an IP
+/// or `PORTAL_PUBLIC_URL` names no domain) offers none: no "Mit Passkey anmelden" on the login
+/// page, no form to add one on the security page.
+#[tokio::test]
+async fn a_server_without_passkeys_offers_none() {
+    let app = WebApp::new();
+    app.customer("100000001").await;
+    app.member("emma@example.com", "100000001").await;
+    let without = std::sync::Arc::new(
+        portal_core::Portal::new(
+            app.portal.deps().clone(),
+            app.portal.config().clone(),
+            app.portal.catalog().clone(),
+        )
+        .unwrap(),
+    );
+    assert!(!without.passkeys_available());
+    let other = adapters_http::router(
+        adapters_http::AppState::new(
+            without,
+            app.config.clone(),
+            std::sync::Arc::new(adapters_http::AlwaysReady),
+        )
+        .with_outbox(app.store.clone()),
+    );
+    let b = app.browser_on(other);
+    b.get("/login")
+        .await
+        .ok()
+        .lacks("data-passkey")
+        .lacks("Mit Passkey anmelden")
+        .lacks("passkeys.js");
+    b.login("emma@example.com", PASSWORD).await;
+    b.get("/mfa")
+        .await
+        .ok()
+        .lacks("data-passkey=\"register\"")
+        .lacks("Passkey hinzufügen");
+    // The same pages on the app's own server offer them.
+    app.browser()
+        .get("/login")
+        .await
+        .ok()
+        .has("data-passkey=\"sign-in\"");
+}

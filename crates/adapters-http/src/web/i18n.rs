@@ -371,6 +371,19 @@ mod tests {
     use std::collections::BTreeSet;
     use std::path::Path;
 
+    /// The change log's count takes the singular for one entry, and a capped total as given.
+    #[test]
+    fn the_change_log_count_agrees_with_its_number() {
+        let count = |lang, total: FluentValue<'static>| {
+            text_with(lang, "audit-entries-count", [("total", total)]).into_owned()
+        };
+        assert_eq!(count(Language::De, 1_u64.into()), "1 Eintrag");
+        assert_eq!(count(Language::De, 13_u64.into()), "13 Einträge");
+        assert_eq!(count(Language::En, 1_u64.into()), "1 entry");
+        assert_eq!(count(Language::En, 2_u64.into()), "2 entries");
+        assert_eq!(count(Language::De, "10000+".into()), "10000+ Einträge");
+    }
+
     #[test]
     fn customer_import_problems_read_in_the_page_language() {
         use crate::import::Problem;

@@ -113,7 +113,9 @@ fn settings_page(
                 p { (a.t("mfa-status-disabled")) }
             }
         }
-        (super::passkeys::settings_card(a, passkey_errors))
+        @if a.portal().passkeys_available() || !mfa.passkeys.is_empty() {
+            (super::passkeys::settings_card(a, passkey_errors))
+        }
         @if mfa.totp.is_none() {
             section.card {
                 h2 { (a.t("mfa-method-totp")) }

@@ -215,6 +215,9 @@ pub(crate) fn settings_card(a: &Authed, errors: Option<&Errors>) -> Markup {
                     }
                 }
             }
+            // Adding one only where the server can verify passkeys (a public URL with a domain);
+            // the list stays, so passkeys from before can be removed.
+            @if a.portal().passkeys_available() {
             (passkey_form(a, "register", "/me/passkeys/options", Some("/me/passkeys"), None, Some(&mfa_page), html! {
                 label for="passkey-name" { (a.t("passkey-name")) }
                 input #passkey-name type="text" name="name" maxlength="60" required
@@ -227,6 +230,7 @@ pub(crate) fn settings_card(a: &Authed, errors: Option<&Errors>) -> Markup {
                 }
             }))
             (script_tag(a))
+            }
         }
     }
 }

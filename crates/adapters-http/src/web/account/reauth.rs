@@ -53,7 +53,7 @@ fn reauth_form(a: &Authed, next: &str, errors: &Errors) -> Markup {
                 }
                 button.primary type="submit" { (a.t("reauth-confirm")) }
             }
-            @if !mfa.passkeys.is_empty() {
+            @if !mfa.passkeys.is_empty() && a.portal().passkeys_available() {
                 (passkeys::reauth(a, next))
             }
         }

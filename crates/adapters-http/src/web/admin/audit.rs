@@ -60,10 +60,11 @@ fn audit_table(
     let offset = (current - 1) * u64::from(pager.per_page);
     let from = offset + 1;
     let to = offset + page.items.len() as u64;
-    let total = if page.total_capped {
-        format!("{}+", page.total)
+    // A number when exact (so "1 Eintrag" takes the singular), the capped text otherwise.
+    let total: fluent_bundle::FluentValue<'static> = if page.total_capped {
+        format!("{}+", page.total).into()
     } else {
-        page.total.to_string()
+        page.total.into()
     };
     html! {
         (pager.search_form(shell, &path))
@@ -95,7 +96,7 @@ fn audit_table(
             @if !page.items.is_empty() {
                 (shell.t_with("audit-entries-range", [("from", from.into()), ("to", to.into())]))
                 " · "
-                (shell.t_with("audit-entries-count", [("total", total.into())]))
+                (shell.t_with("audit-entries-count", [("total", total)]))
             }
         }
         (pager.numbered(shell, &path, current, page.page_cursors.len() as u64, page.next.as_deref(), |p| {

@@ -42,7 +42,9 @@ fn login_form(ctx: &Ctx, email: &str, next: &str, errors: &Errors) -> Markup {
                 (current_password("password", ctx.t("password"), errors))
                 button.primary type="submit" { (ctx.t("login-title")) }
             }
-            (crate::web::passkeys::sign_in(ctx, next))
+            @if ctx.portal().passkeys_available() {
+                (crate::web::passkeys::sign_in(ctx, next))
+            }
             p { a href=(ctx.href(urls::PasswordForgot)) { (ctx.t("login-forgot-link")) } }
             p { (ctx.t("login-new-user")) " " a href=(ctx.href(urls::Register)) { (ctx.t("login-register-link")) } }
         }

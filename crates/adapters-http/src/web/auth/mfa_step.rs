@@ -138,7 +138,7 @@ fn mfa_form(ctx: &Ctx, q: &MfaQuery, errors: &Errors) -> Markup {
                 }
                 button.primary type="submit" { (ctx.t("continue")) }
             }
-            @if methods.contains(&MfaMethod::Passkey) {
+            @if methods.contains(&MfaMethod::Passkey) && ctx.portal().passkeys_available() {
                 (crate::web::passkeys::second_factor(ctx, &ctx.href(with_query(urls::LoginMfa, &q))))
             }
             @if phone {
