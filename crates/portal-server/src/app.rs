@@ -162,9 +162,14 @@ pub struct MailHook {
 
 /// What a [`MailHook`] calls after a commit: with its mails, or with the kinds it queued.
 enum Hook {
-    Mails(Box<dyn Fn(&[OutboxMail]) + Send + Sync>),
-    Kinds(Box<dyn Fn(&[OutboxKind]) + Send + Sync>),
+    Mails(Box<MailsSeen>),
+    Kinds(Box<KindsSeen>),
 }
+
+/// A hook on the mails of a commit.
+type MailsSeen = dyn Fn(&[OutboxMail]) + Send + Sync;
+/// A hook on the kinds of message a commit queued.
+type KindsSeen = dyn Fn(&[OutboxKind]) + Send + Sync;
 
 impl MailHook {
     /// Wraps `inner`; `hook` sees the mails of each successful commit that queued any.
